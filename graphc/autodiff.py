@@ -1,0 +1,103 @@
+"""Reverse-mode differentiation by the chain rule, one graph edge at a time.
+
+The sweep adds the backward graph to the same ir.Graph, made of ordinary ops,
+so it can be optimized, emitted, rendered and differentiated again.
+"""
+
+from __future__ import annotations
+
+from graphc.ir import Graph
+from graphc.ops import OPS
+from graphc.ops.base import V, const, op
+
+
+def unbroadcast(g: V, shape: tuple) -> V:
+    """Sum g down to `shape`, undoing the broadcasting that made the forward value."""
+    if g.shape == shape:
+        return g
+    lead = len(g.shape) - len(shape)
+    if lead:
+        g = op("sum", g, axes=tuple(range(lead)), keepdims=False)
+    ones = tuple(i for i, (a, b) in enumerate(zip(g.shape, shape)) if b == 1 and a != 1)
+    if ones:
+        g = op("sum", g, axes=ones, keepdims=True)
+    return g
+
+
+def _needs_grad(graph: Graph, objective: int, wrt_nodes: list[int]) -> set[int]:
+    """Nodes on a path from a wrt node to the objective: only these get adjoints."""
+    below = graph.ancestors([objective])
+    above: set[int] = set()
+    for n in graph.order():
+        if n in wrt_nodes or any(a in above for a in graph.args(n)):
+            if n in below and graph.node(n)["dtype"] == "float":
+                above.add(n)
+    return above
+
+
+def differentiate(graph: Graph, objective: int, wrt_nodes: list[int]) -> dict[int, int]:
+    """Add the backward graph; return wrt node -> its gradient node (zeros if unreachable).
+
+    Walks from the objective in reverse topological order; every edge input -> n
+    applies that input's rule to n's adjoint, unbroadcasts to the input's shape,
+    and the contributions to a value that fans out are summed.
+    """
+    active = _needs_grad(graph, objective, wrt_nodes)
+    saved = dict(graph.context)
+    graph.context.update(phase="backward", origin=None, adjoint_of=None)
+    graph.context["origin"] = ("seed", objective)
+    adjoint: dict[int, V] = {objective: const(graph, 1.0)}
+    graph.node(adjoint[objective].node)["adjoint_of"] = objective
+    try:
+        for n in sorted(active, reverse=True):
+            if n not in adjoint:
+                continue
+            g = adjoint[n]
+            d = graph.node(n)
+            opdef = OPS[d["op"]]
+            args = graph.args(n)
+            for pos, a in enumerate(args):
+                rule = opdef.grads.get(opdef.inputs[pos]) if opdef.inputs else None
+                if a not in active or rule is None:
+                    continue
+                graph.context["origin"] = (a, n, pos)
+                contribution = rule(g, V(graph, n), *(V(graph, x) for x in args), **d["attrs"])
+                contribution = unbroadcast(contribution, graph.shape(a))
+                if a in adjoint:  # fan-out: the chain rule sums over every use
+                    graph.context["origin"] = ("sum", a)
+                    contribution = adjoint[a] + contribution
+                adjoint[a] = contribution
+                graph.node(contribution.node)["adjoint_of"] = a
+    finally:
+        graph.context = saved
+    grads = {}
+    for w in wrt_nodes:
+        if w in adjoint:
+            grads[w] = adjoint[w].node
+        else:  # the objective does not depend on w
+            zero = op("mul", V(graph, w), 0.0).node
+            graph.node(zero).update(phase="backward", adjoint_of=w)
+            grads[w] = zero
+    return grads
+
+
+def gradients(graph: Graph) -> Graph:
+    """Differentiate the model's objective with respect to its wrt names, in place."""
+    assert graph.objective is not None
+    nodes = [graph.params.get(w, graph.inputs.get(w)) for w in graph.wrt]
+    by_node = differentiate(graph, graph.objective[1], nodes)
+    graph.grads = {w: by_node[n] for w, n in zip(graph.wrt, nodes)}
+    return graph
+
+
+def hessian_vector_graph(graph: Graph, grad_node: int, wrt_node: int, v_name: str = "v") -> int:
+    """Build H·v for the gradient node of one wrt value: differentiate <grad, v> again.
+
+    Adds a float input `v_name` shaped like the wrt value; returns the node of H·v.
+    Evaluating it at v = e_i gives the i-th column of the Hessian.
+    """
+    shape = graph.shape(wrt_node)
+    v = graph.add("input", [], {"name": v_name, "shape": shape, "dtype": "float"}, name=v_name)
+    graph.inputs[v_name] = v
+    s = op("sum", V(graph, grad_node) * V(graph, v), axes=None)
+    return differentiate(graph, s.node, [wrt_node])[wrt_node]

@@ -1,0 +1,134 @@
+"""The `graphc` command line: argparse in front of the pipeline.
+
+Exit status: 0 success, 1 a mistake in the user's files, 2 a bad command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+from graphc.errors import GraphcError
+from graphc.ops.base import show
+from graphc.pipeline import check, compile_text
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+class UserError(Exception):
+    """A problem with the user's files that has no place in a model (unreadable, a directory)."""
+
+
+def read_model(path: str) -> str:
+    """The model's text, or a UserError saying why it cannot be read."""
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a directory, not a model file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read: {e.strerror or e}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise UserError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; is this a model file?")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise UserError(f"{path}:{line}:{col}: error: the file is not UTF-8 text (byte 0x{data[e.start]:02x})") from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        col = text.index("\x00") - (text.rfind("\n", 0, text.index("\x00")) + 1) + 1
+        raise UserError(f"{path}:{line}:{col}: error: the file holds a NUL byte; is this a model file?")
+    return text.lstrip("\ufeff")
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write text to path so that readers see the old file or the whole new one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".graphc-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cmd_check(args) -> int:
+    args.text = read_model(args.model)
+    lowered = check(args.text, args.model)
+    g = lowered.graph
+    print(f"model {lowered.name}: OK")
+    if g.dims:
+        print(f"dims: {', '.join(g.dims)}")
+    width = max([len(n) for n in list(g.inputs) + list(g.params) + [v.name for v in lowered.values]] + [4])
+    print("inputs:" if g.inputs else "inputs: none")
+    for name, n in g.inputs.items():
+        print(f"  {name:<{width}}  {show(*g.type(n))}")
+    total = sum(_count(g.shape(n)) for n in g.params.values())
+    print(f"params: {len(g.params)} arrays, {total:,} values")
+    for name, n in g.params.items():
+        kind, init_args = lowered.inits[name]
+        init = kind + (f"({', '.join(f'{a:g}' for a in init_args)})" if init_args else "")
+        print(f"  {name:<{width}}  {show(g.shape(n)):<12} {_count(g.shape(n)):>10,}  {init}")
+    print("values:")
+    for v in lowered.values:
+        print(f"  {v.name:<{width}}  {show(v.shape, v.dtype):<12} line {v.line}")
+    print(f"outputs: {', '.join(f'{name} {show(*g.type(n))}' for name, n in g.outputs)}")
+    print(f"objective: minimize {g.objective[0]} with respect to {', '.join(g.wrt)}")
+    return 0
+
+
+def _count(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def cmd_compile(args) -> int:
+    args.text = read_model(args.model)
+    compiled = compile_text(args.text, args.model, dtype=args.dtype, opt=int(args.O))
+    os.makedirs(args.o, exist_ok=True)
+    target = os.path.join(args.o, compiled.name + ".py")
+    write_atomic(target, compiled.source)
+    print(f"wrote {target}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="graphc", description="Compile .nn models to NumPy modules with gradients.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("compile", help="write DIR/NAME.py (forward, loss, gradients, sgd_step)")
+    c.add_argument("model")
+    c.add_argument("-o", default="build", metavar="DIR", help="output folder (default: build)")
+    c.add_argument("--dtype", choices=("float32", "float64"), default="float64")
+    c.add_argument("-O", choices=("0", "1", "2"), default="2", help="-O0 one statement per op, -O2 everything")
+    c.add_argument("--no-render", action="store_true", help="do not render the graphs")
+    c.add_argument("--format", choices=("svg", "png", "pdf"), default="svg")
+    c.set_defaults(run=cmd_compile)
+    k = sub.add_parser("check", help="parse and shape-check a model, print a summary")
+    k.add_argument("model")
+    k.set_defaults(run=cmd_check)
+    return ap
+
+
+def main(argv=None) -> int:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UserError as e:
+        msg = str(e)
+        print(msg if ": error: " in msg else f"error: {msg}", file=sys.stderr)
+        return 1
+    except GraphcError as e:
+        print(e.format({args.model: getattr(args, "text", "")}), file=sys.stderr)
+        return 1

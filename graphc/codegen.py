@@ -1,0 +1,312 @@
+"""ir.Graph -> the source of one standalone NumPy module (forward, loss, gradients, SGD).
+
+The array module is a parameter (`xp`): every op's emission is written against
+it, so another NumPy-compatible module can be swapped in by name.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+
+from graphc.ir import Graph
+from graphc.ops import OPS
+from graphc.ops.base import show
+from graphc.ops.helpers import HELPERS, closure
+
+INLINE_LIMIT = 72  # longest expression folded into its single user
+
+_RUNTIME = '''
+def _show(shape):
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _array(what, name, value, shape, kind, dims):
+    """Check one argument against its declared shape, binding dims; return it as an array."""
+    a = {xp}.asarray(value)
+    declared = ("int" if kind == "int" else "") + _show(shape)
+    if kind == "int" and a.dtype.kind not in "iu":
+        raise ValueError(f"{{what}} {{name}}: expected integer labels {{declared}}, got dtype {{a.dtype}} with shape {{a.shape}}")
+    if kind == "float":
+        if a.dtype.kind not in "fiu":
+            raise ValueError(f"{{what}} {{name}}: expected a float array {{declared}}, got dtype {{a.dtype}} with shape {{a.shape}}")
+        a = a.astype(DTYPE, copy=False)
+    if a.ndim != len(shape):
+        raise ValueError(f"{{what}} {{name}}: expected shape {{declared}} (rank {{len(shape)}}), got shape {{a.shape}} (rank {{a.ndim}})")
+    for axis, (want, got) in enumerate(zip(shape, a.shape)):
+        if isinstance(want, int) and want != got:
+            raise ValueError(f"{{what}} {{name}}: expected shape {{declared}}, got {{a.shape}}: axis {{axis}} has size {{got}}, not {{want}}")
+        if isinstance(want, str) and dims.setdefault(want, got) != got:
+            raise ValueError(
+                f"{{what}} {{name}}: expected shape {{declared}}, got {{a.shape}}: {{want}} is {{got}} here "
+                f"but {{dims[want]}} in an earlier input"
+            )
+    return a
+
+
+def _arguments(params, inputs, needed):
+    """Check the params and the needed inputs; return them and the bound dims."""
+    dims = {{}}
+    for name in inputs:
+        if name not in INPUTS:
+            raise ValueError(f"unknown input {{name!r}}; the model's inputs are {{', '.join(INPUTS) or 'none'}}")
+    checked = {{}}
+    for name, (shape, kind) in PARAMS.items():
+        if name not in params:
+            raise ValueError(f"missing param {{name}} {{_show(shape)}}")
+        checked[name] = _array("param", name, params[name], shape, kind, dims)
+    for name in needed:
+        shape, kind = INPUTS[name]
+        if name not in inputs:
+            raise ValueError(f"missing input {{name}} {{('int' if kind == 'int' else '') + _show(shape)}}")
+        checked[name] = _array("input", name, inputs[name], shape, kind, dims)
+    return checked, dims
+'''
+
+VIEW_OR_LEAF = {"input", "param", "const"}
+
+
+def _ident(name: str) -> str:
+    name = re.sub(r"\W", "_", name)
+    return name if name.isidentifier() and not keyword.iskeyword(name) else f"v_{name}"
+
+
+class _Namer:
+    def __init__(self, reserved):
+        self.used = set(reserved)
+
+    def fresh(self, base: str) -> str:
+        base = _ident(base)
+        name, i = base, 2
+        while name in self.used:
+            name, i = f"{base}_{i}", i + 1
+        self.used.add(name)
+        return name
+
+
+def _literal(value) -> str:
+    return repr(tuple(value)) if isinstance(value, (tuple, list)) else repr(value)
+
+
+def _shape_literal(shape) -> str:
+    items = [repr(d) for d in shape]
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+class Emitter:
+    def __init__(self, graph: Graph, source: str, file: str, dtype: str, opt: int, xp: str = "np"):
+        self.g, self.file, self.dtype, self.opt, self.xp = graph, file, dtype, opt, xp
+        self.lines = source.split("\n")
+
+    # ---------------------------------------------------------------- one function body
+
+    def body(self, roots: list[int], indent: str = "    ") -> tuple[list[str], dict[int, str], list[str]]:
+        """Statements computing the roots; returns (lines, node -> expression, inputs needed)."""
+        g = self.g
+        need = sorted(g.ancestors(roots))
+        uses = {n: 0 for n in need}
+        for n in need:
+            for a in g.args(n):
+                uses[a] += 1
+        reserved = set(dir(__builtins__)) | {self.xp, "DTYPE", "params", "inputs", "dims", "lr", "grads", "checked"}
+        reserved |= set(g.dims) | set(HELPERS) | {"INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"}
+        namer = _Namer(reserved)
+        expr: dict[int, str] = {}
+        out: list[str] = []
+        unpack: list[str] = []
+        inputs_needed: list[str] = []
+        last_line = None
+        dims_used: set[str] = set()
+        for n in need:
+            d = g.node(n)
+            opdef = OPS[d["op"]]
+            if d["op"] in ("input", "param"):
+                name = d["attrs"]["name"]
+                expr[n] = namer.fresh(name)
+                unpack.append(f"{indent}{expr[n]} = checked[{name!r}]")
+                if d["op"] == "input":
+                    inputs_needed.append(name)
+                continue
+            args = [expr[a] for a in g.args(n)]
+            text = _unwrap_call_args(opdef.emit(self.xp, d["attrs"], *args), args)
+            dims_used |= _dims_in(d["attrs"], g.dims)
+            if d["op"] == "const":
+                expr[n] = text if not text.startswith("-") else f"({text})"
+                continue
+            name = self.value_name(n)
+            if name is None and self.opt >= 1 and uses[n] == 1 and n not in roots and len(text) <= INLINE_LIMIT:
+                expr[n] = text if opdef.atomic else f"({text})"
+                continue
+            var = namer.fresh(name or "t")
+            line = self.source_line(n)
+            if line is not None and line != last_line:
+                out.append(f"{indent}# {self.comment(n, line)}")
+                last_line = line
+            out.append(f"{indent}{var} = {text}")
+            expr[n] = var
+        binds = [f"{indent}{d} = dims[{d!r}]" for d in g.dims if d in dims_used]
+        return unpack + binds + out, expr, inputs_needed
+
+    def value_name(self, n: int) -> str | None:
+        d = self.g.node(n)
+        if d["phase"] == "forward":
+            return d["name"]
+        of = d.get("adjoint_of")
+        if of is not None:
+            fwd = self.g.node(of)
+            if fwd["name"]:
+                return "d_" + fwd["name"]
+        return None
+
+    def source_line(self, n: int) -> int | None:
+        d = self.g.node(n)
+        if d["phase"] == "backward":
+            origin = d.get("origin")
+            if origin and isinstance(origin[0], int) and len(origin) == 3:
+                d = self.g.node(origin[1])
+            elif origin and origin[0] in ("sum", "seed"):
+                d = self.g.node(origin[1])
+        span = d.get("span")
+        return span.line if span else None
+
+    def comment(self, n: int, line: int) -> str:
+        text = self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
+        text = text.split("#")[0].strip()
+        if len(text) > 60:
+            text = text[:57] + "..."
+        prefix = "backprop through " if self.g.node(n)["phase"] == "backward" else ""
+        return f"{prefix}line {line}: {text}"
+
+    # ---------------------------------------------------------------- the module
+
+    def module(self, model: str, inits: dict[str, tuple]) -> str:
+        g, xp = self.g, self.xp
+        fwd_roots = [n for _, n in g.outputs]
+        obj = g.objective[1]
+        grad_roots = [obj] + [g.grads[w] for w in g.wrt]
+        fwd_lines, fwd_expr, fwd_inputs = self.body(fwd_roots)
+        loss_lines, loss_expr, loss_inputs = self.body([obj])
+        grad_lines, grad_expr, grad_inputs = self.body(grad_roots)
+        helpers = closure(h for n in g.order() for h in OPS[g.op(n)].helpers)
+
+        def meta(items):
+            rows = [f"    {name!r}: ({_shape_literal(g.shape(n))}, {g.node(n)['dtype']!r})," for name, n in items]
+            return "{\n" + "\n".join(rows) + "\n}" if rows else "{}"
+
+        def returned(n, e):
+            fresh = g.op(n) not in VIEW_OR_LEAF and not OPS[g.op(n)].view
+            return e if fresh else f"{xp}.array({e}, dtype=DTYPE)"
+
+        def header(name, doc, needed):
+            return [
+                f"def {name}(params, /, **inputs):",
+                f'    """{doc}"""',
+                f"    checked, dims = _arguments(params, inputs, {tuple(needed)!r})",
+            ]
+
+        outs = [returned(n, fwd_expr[n]) for n in fwd_roots]
+        src: list[str] = [
+            f'"""{model}: generated by graphc from {self.file}. Do not edit; recompile instead.',
+            "",
+            "The forward pass, the objective and its gradients, in NumPy only.",
+            '"""',
+            "",
+            f"import numpy as {xp}",
+            "",
+            f"DTYPE = {xp}.{self.dtype}",
+            f"INPUTS = {meta(g.inputs.items())}",
+            f"PARAMS = {meta(g.params.items())}",
+            f"OUTPUTS = {meta(g.outputs)}",
+            f"OBJECTIVE = {g.objective[0]!r}",
+            f"WRT = {tuple(g.wrt)!r}",
+            _RUNTIME.format(xp=xp).rstrip(),
+        ]
+        for h in helpers:
+            src += ["", HELPERS[h].format(xp=xp).rstrip()]
+        src += ["", "", *self.init_params(inits)]
+        src += ["", ""]
+        src += header("forward", "The model's outputs: " + ", ".join(n for n, _ in g.outputs) + ".", fwd_inputs)
+        src += fwd_lines
+        src += [f"    return {outs[0]}" if len(outs) == 1 else f"    return ({', '.join(outs)})"]
+        src += ["", ""]
+        src += header("loss", f"The objective {g.objective[0]} as a float.", loss_inputs)
+        src += loss_lines + [f"    return float({loss_expr[obj]})"]
+        src += ["", ""]
+        doc = f"The objective {g.objective[0]} and its gradient with respect to each of {', '.join(g.wrt)}."
+        src += header("loss_and_grad", doc, grad_inputs)
+        src += grad_lines
+        src += ["    grads = {"]
+        src += [f"        {w!r}: {returned(g.grads[w], grad_expr[g.grads[w]])}," for w in g.wrt]
+        src += ["    }", f"    return float({grad_expr[obj]}), grads"]
+        src += ["", ""]
+        src += [
+            "def sgd_step(params, lr, /, **inputs):",
+            '    """One step of gradient descent on the params, in place; returns the objective before it."""',
+            "    value, grads = loss_and_grad(params, **inputs)",
+            "    for name, grad in grads.items():",
+            "        if name in params:",
+            "            params[name] -= lr * grad",
+            "    return value",
+            "",
+        ]
+        return "\n".join(src)
+
+    def init_params(self, inits: dict[str, tuple]) -> list[str]:
+        out = [
+            "def init_params(seed=0):",
+            '    """Freshly initialized params, the same for the same seed."""',
+            f"    rng = {self.xp}.random.default_rng(seed)",
+            "    return {",
+        ]
+        for name, n in self.g.params.items():
+            init = self.init_expr(self.g.shape(n), *inits[name])
+            out.append(f"        {name!r}: {init}" + ("" if "#" in init else ","))
+        return out + ["    }"]
+
+    def init_expr(self, shape: tuple, kind: str, args: tuple) -> str:
+        xp, size = self.xp, _shape_literal(shape)
+        fan_in = math.prod(shape[:-1]) if len(shape) >= 2 else (shape[0] if shape else 1)
+        fan_out = shape[-1] if shape else 1
+        if kind in ("zeros", "ones"):
+            return f"{xp}.{kind}({size}, dtype=DTYPE)"
+        if kind == "const":
+            return f"{xp}.full({size}, {args[0]!r}, dtype=DTYPE)"
+        if kind == "normal":
+            return f"rng.normal({args[0]!r}, {args[1]!r}, size={size}).astype(DTYPE)"
+        if kind == "uniform":
+            return f"rng.uniform({args[0]!r}, {args[1]!r}, size={size}).astype(DTYPE)"
+        if kind == "glorot":
+            limit = math.sqrt(6 / (fan_in + fan_out))
+            return f"rng.uniform({-limit!r}, {limit!r}, size={size}).astype(DTYPE),  # glorot: sqrt(6 / ({fan_in} + {fan_out}))"
+        if kind == "he":
+            return f"rng.normal(0.0, {math.sqrt(2 / fan_in)!r}, size={size}).astype(DTYPE),  # he: sqrt(2 / {fan_in})"
+        raise ValueError(kind)
+
+
+def _unwrap_call_args(text: str, args: list[str]) -> str:
+    """`f((a + b))` -> `f(a + b)`: parentheses around a whole call argument are noise."""
+    for a in args:
+        if a.startswith("(") and a.endswith(")"):
+            inner = a[1:-1]
+            for left, right in (("(", ")"), ("(", ","), (", ", ")"), (", ", ",")):
+                text = text.replace(left + a + right, left + inner + right)
+    return text
+
+
+def _dims_in(attrs: dict, dims: list[str]) -> set[str]:
+    found = set()
+    for key in ("shape", "k"):
+        v = attrs.get(key)
+        for item in v if isinstance(v, (tuple, list)) else [v]:
+            if isinstance(item, str):
+                found |= {p for p in item.split("*") if p in dims}
+    return found
+
+
+def emit_numpy(graph: Graph, model: str, source: str, file: str, inits, dtype: str = "float64", opt: int = 2) -> str:
+    """The generated module's source text; deterministic byte for byte."""
+    return Emitter(graph, source, file, dtype, opt).module(model, inits)
+
+
+__all__ = ["emit_numpy", "show"]

@@ -1,0 +1,162 @@
+"""The computation graph: a thin wrapper over networkx.MultiDiGraph.
+
+Nodes are integers handed out in creation order; every node is created after
+its arguments, so increasing ids are a topological order. A node carries its op,
+attrs, shape, dtype, the user's name (if any), its source span, its scope (the
+fn calls and loop iterations it was made in) and its phase (forward/backward).
+An edge u -> v with key k says u is argument k of v (`x * x` has two edges).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from graphc.errors import Span
+from graphc.ops import OPS, ShapeError, show
+from graphc.ops.helpers import HELPERS, closure
+
+
+@dataclass
+class Graph:
+    nx: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph)
+    inputs: dict[str, int] = field(default_factory=dict)  # declaration order
+    params: dict[str, int] = field(default_factory=dict)
+    dims: list[str] = field(default_factory=list)
+    outputs: list[tuple[str, int]] = field(default_factory=list)
+    objective: tuple[str, int] | None = None
+    wrt: list[str] = field(default_factory=list)
+    grads: dict[str, int] = field(default_factory=dict)  # wrt name -> gradient node
+    context: dict[str, Any] = field(default_factory=dict)  # attrs stamped on new nodes
+    _next: int = 0
+
+    # ------------------------------------------------------------ building
+
+    def add(self, op: str, args: list[int], attrs: dict | None = None, **node_attrs) -> int:
+        """Add `op(*args)`; its shape rule runs now and may raise ShapeError."""
+        opdef = OPS[op]
+        attrs = dict(attrs or {})
+        types = [self.type(a) for a in args]
+        if opdef.prepare:
+            attrs = opdef.prepare(attrs, *types)
+        shape, dtype = opdef.shape(attrs, *types)
+        nid = self._next
+        self._next += 1
+        data = {"op": op, "attrs": attrs, "shape": tuple(shape), "dtype": dtype, "name": None, "span": None}
+        data.update({"scope": (), "phase": "forward"})
+        data.update(self.context)
+        data.update(node_attrs)
+        self.nx.add_node(nid, **data)
+        for pos, a in enumerate(args):
+            self.nx.add_edge(a, nid, key=pos, pos=pos)
+        return nid
+
+    # ------------------------------------------------------------ reading
+
+    def node(self, n: int) -> dict:
+        return self.nx.nodes[n]
+
+    def op(self, n: int) -> str:
+        return self.nx.nodes[n]["op"]
+
+    def shape(self, n: int) -> tuple:
+        return self.nx.nodes[n]["shape"]
+
+    def type(self, n: int) -> tuple:
+        d = self.nx.nodes[n]
+        return d["shape"], d["dtype"]
+
+    def args(self, n: int) -> list[int]:
+        """The arguments of n in position order."""
+        edges = sorted((k, u) for u, _, k in self.nx.in_edges(n, keys=True))
+        return [u for _, u in edges]
+
+    def users(self, n: int) -> list[int]:
+        return sorted({v for _, v in self.nx.out_edges(n)})
+
+    def order(self) -> list[int]:
+        """All nodes in topological order (ids are created in one)."""
+        return sorted(self.nx.nodes)
+
+    def ancestors(self, roots) -> set[int]:
+        """The roots and every node they depend on."""
+        seen, stack = set(), list(roots)
+        while stack:
+            n = stack.pop()
+            if n not in seen:
+                seen.add(n)
+                stack.extend(self.args(n))
+        return seen
+
+    def subgraph(self, phase: str) -> nx.MultiDiGraph:
+        """The forward or backward part, with the forward values the backward part reads."""
+        keep = {n for n, d in self.nx.nodes(data=True) if d["phase"] == phase}
+        if phase == "backward":
+            keep |= {u for n in keep for u in self.args(n)}
+        return self.nx.subgraph(keep).copy()
+
+    def describe(self, n: int) -> str:
+        d = self.node(n)
+        return f"{d['name'] or '%' + str(n)}: {show(d['shape'], d['dtype'])} = {d['op']}"
+
+    def dump(self) -> str:
+        """A printable listing, one node a line, for tests and debugging."""
+        lines = []
+        for n in self.order():
+            d = self.node(n)
+            args = ", ".join(f"%{a}" for a in self.args(n))
+            attrs = "".join(f" {k}={v!r}" for k, v in sorted(d["attrs"].items()))
+            name = f"  # {d['name']}" if d["name"] else ""
+            lines.append(f"%{n} = {d['op']}({args}){attrs} : {show(d['shape'], d['dtype'])}{name}")
+        return "\n".join(lines)
+
+
+def dims_of(graph: Graph, values: dict[str, Any]) -> dict[str, int]:
+    """Bind each dim from the inputs' shapes."""
+    dims: dict[str, int] = {}
+    for name, n in graph.inputs.items():
+        if name in values:
+            for want, got in zip(graph.shape(n), np.shape(values[name])):
+                if isinstance(want, str) and want.isidentifier():
+                    dims.setdefault(want, got)
+    return dims
+
+
+def evaluate(graph: Graph, values: dict[str, Any], nodes=None, dtype=np.float64) -> dict[int, Any]:
+    """Interpret the graph with NumPy: each node's own emission, evaluated in turn.
+
+    values maps input and param names to arrays. Returns node -> value for the
+    nodes asked for (default: all nodes).
+    """
+    env: dict[str, Any] = {"np": np, "DTYPE": dtype}
+    for h in closure(h for n in graph.order() for h in OPS[graph.op(n)].helpers):
+        exec(HELPERS[h].format(xp="np"), env)
+    env.update(dims_of(graph, values))
+    need = graph.ancestors(nodes) if nodes is not None else set(graph.order())
+    out: dict[int, Any] = {}
+    for n in graph.order():
+        if n not in need:
+            continue
+        d = graph.node(n)
+        if d["op"] in ("input", "param"):
+            v = np.asarray(values[d["attrs"]["name"]])
+            out[n] = v.astype(dtype) if d["dtype"] == "float" else v
+            continue
+        args = graph.args(n)
+        local = {f"_a{i}": out[a] for i, a in enumerate(args)}
+        expr = OPS[d["op"]].emit("np", d["attrs"], *(f"_a{i}" for i in range(len(args))))
+        try:
+            out[n] = eval(expr, env, local)
+        except Exception as e:  # pragma: no cover - a bug in an emission, not a user error
+            raise RuntimeError(f"evaluating {graph.describe(n)} as {expr!r}: {e}") from e
+    return out
+
+
+def span_of(graph: Graph, n: int) -> Span | None:
+    return graph.node(n)["span"]
+
+
+__all__ = ["Graph", "ShapeError", "evaluate", "dims_of", "span_of"]

@@ -1,0 +1,228 @@
+"""What an op is: its shape rule, its NumPy emission, one gradient rule per input, its facts.
+
+Shapes are tuples of sizes; a size is an int or a dim name (`"B"`), and a type is
+`(shape, dtype)` with dtype `"float"` or `"int"`. Gradient rules receive graph
+handles (`V`) and build ordinary graph nodes with ordinary operators, so the
+backward graph is made of the same ops as the forward one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+Size = int | str
+Shape = tuple[Size, ...]
+Type = tuple[Shape, str]
+
+CONVEX, CONCAVE, AFFINE = "convex", "concave", "affine"
+
+
+class ShapeError(Exception):
+    """A shape rule's complaint, in the user's terms; the caller adds the span."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the convexity analysis may rely on (curvature, monotonicity per input)."""
+
+    curvature: str | None = None
+    increasing: frozenset[str] = frozenset()
+    decreasing: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class OpDef:
+    name: str
+    inputs: tuple[str, ...]
+    shape: Callable[..., Type]  # shape(attrs, *input_types) -> type; raises ShapeError
+    emit: Callable[..., str]  # emit(xp, attrs, *arg_exprs) -> Python expression
+    grads: dict[str, Callable[..., Any]] = field(default_factory=dict)  # input -> rule(g, out, *inputs, **attrs)
+    facts: Facts = Facts()
+    atomic: bool = True  # the emission needs no parentheses inside another expression
+    helpers: tuple[str, ...] = ()  # module-level helper functions the emission calls
+    formula: dict[str, str] = field(default_factory=dict)  # input -> the chain-rule factor, for people
+    view: bool = False  # the result may share memory with an input
+    prepare: Callable[..., dict] | None = None  # prepare(attrs, *input_types) -> canonical attrs
+
+    def __post_init__(self):
+        bad = set(self.grads) - set(self.inputs)
+        if bad:
+            raise ValueError(f"op {self.name}: gradient rules for unknown inputs {sorted(bad)}")
+
+
+# ------------------------------------------------------------------ shapes
+
+
+def show(shape: Shape, dtype: str = "float") -> str:
+    """A shape as the user wrote it: `[B, 4]`, `int[B]`."""
+    return ("int" if dtype == "int" else "") + "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def broadcast(a: Shape, b: Shape, verb: str) -> Shape:
+    """NumPy broadcasting over symbolic sizes: equal sizes or a 1 combine, nothing else."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            raise ShapeError(f"cannot {verb} {show(a)} and {show(b)}: sizes {x} and {y} do not broadcast")
+    return tuple(reversed(out))
+
+
+def norm_axes(axis, rank: int, shape: Shape) -> tuple[int, ...]:
+    """Axis spec (None, int or tuple, negatives allowed) -> sorted tuple of axes."""
+    if axis is None:
+        return tuple(range(rank))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -rank <= a < rank:
+            raise ShapeError(f"axis {a} is out of range for {show(shape)} (rank {rank})")
+        a %= rank
+        if a in out:
+            raise ShapeError(f"axis {a} is repeated")
+        out.append(a)
+    return tuple(sorted(out))
+
+
+def reduced(shape: Shape, axes: tuple[int, ...], keepdims: bool) -> Shape:
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def fmt_axis(axes: tuple[int, ...] | None) -> str:
+    if axes is None:
+        return "None"
+    return str(axes[0]) if len(axes) == 1 else "(" + ", ".join(map(str, axes)) + ")"
+
+
+def size_expr(d: Size) -> str:
+    return str(d)
+
+
+# ------------------------------------------------------------------ graph handles
+
+
+class V:
+    """A handle on a graph node, so gradient rules read like the math they implement."""
+
+    __slots__ = ("graph", "node")
+
+    def __init__(self, graph, node: int):
+        self.graph, self.node = graph, node
+
+    @property
+    def shape(self) -> Shape:
+        return self.graph.shape(self.node)
+
+    def _lift(self, other) -> V:
+        return other if isinstance(other, V) else const(self.graph, float(other))
+
+    def __add__(self, o):
+        return op("add", self, self._lift(o))
+
+    def __radd__(self, o):
+        return op("add", self._lift(o), self)
+
+    def __sub__(self, o):
+        return op("sub", self, self._lift(o))
+
+    def __rsub__(self, o):
+        return op("sub", self._lift(o), self)
+
+    def __mul__(self, o):
+        return op("mul", self, self._lift(o))
+
+    def __rmul__(self, o):
+        return op("mul", self._lift(o), self)
+
+    def __truediv__(self, o):
+        return op("div", self, self._lift(o))
+
+    def __rtruediv__(self, o):
+        return op("div", self._lift(o), self)
+
+    def __matmul__(self, o):
+        return op("matmul", self, o)
+
+    def __neg__(self):
+        return op("neg", self)
+
+    def __pow__(self, p: float):
+        return op("pow", self, p=float(p))
+
+    @property
+    def T(self):
+        return op("transpose", self)
+
+
+def op(name: str, *args: V | float, **attrs) -> V:
+    """A new node `name(*args)`; plain numbers become constants."""
+    g = next(a.graph for a in args if isinstance(a, V))
+    vs = [a if isinstance(a, V) else const(g, a) for a in args]
+    return V(g, g.add(name, [a.node for a in vs], attrs))
+
+
+def const(graph, value: float) -> V:
+    return V(graph, graph.add("const", [], {"value": float(value)}))
+
+
+# ------------------------------------------------------------------ builders
+
+
+def _float_only(name: str, t: Type, what: str = "") -> None:
+    if t[1] != "float":
+        raise ShapeError(f"{name} needs float values, but {what or 'its argument'} is {show(*t)}")
+
+
+def unary(name: str, emit: str, grad=None, facts: Facts = Facts(), formula: str = "", helpers=(), atomic=True) -> OpDef:
+    """An elementwise function of one array; `emit` is a template over {xp} and {x}."""
+
+    def shape(attrs, t):
+        _float_only(name, t)
+        return t
+
+    return OpDef(
+        name,
+        ("x",),
+        shape,
+        lambda xp, attrs, x: emit.format(xp=xp, x=x, **attrs),
+        {"x": grad} if grad else {},
+        facts,
+        atomic,
+        helpers,
+        {"x": formula} if formula else {},
+    )
+
+
+def binary(name: str, emit: str, verb: str, grads=None, facts: Facts = Facts(), formula=None, atomic=False) -> OpDef:
+    """An elementwise function of two arrays that broadcast against each other."""
+
+    def shape(attrs, ta, tb):
+        _float_only(name, ta, "the left side")
+        _float_only(name, tb, "the right side")
+        return broadcast(ta[0], tb[0], verb), "float"
+
+    return OpDef(
+        name,
+        ("a", "b"),
+        shape,
+        lambda xp, attrs, a, b: emit.format(xp=xp, a=a, b=b),
+        grads or {},
+        facts,
+        atomic,
+        (),
+        formula or {},
+    )
+
+
+def nondifferentiable(opdef: OpDef) -> OpDef:
+    """The same op with no gradient rules: its derivative is zero almost everywhere."""
+    return replace(opdef, grads={}, formula={})

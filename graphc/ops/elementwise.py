@@ -1,0 +1,155 @@
+"""Elementwise ops: arithmetic, the math functions, and the masks their derivatives use."""
+
+from __future__ import annotations
+
+from graphc.ops.base import (
+    AFFINE,
+    CONCAVE,
+    CONVEX,
+    Facts,
+    OpDef,
+    ShapeError,
+    binary,
+    nondifferentiable,
+    op,
+    show,
+    unary,
+)
+
+INC, DEC = frozenset({"x"}), frozenset()
+
+
+def _pow_emit(xp, attrs, x):
+    p = attrs["p"]
+    if p == 2:
+        return f"{xp}.square({x})"
+    if p == 0.5:
+        return f"{xp}.sqrt({x})"
+    if p == -1:
+        return f"1 / {x}"
+    return f"{x} ** {int(p) if p == int(p) else p!r}"
+
+
+def _pow_grad(g, out, x, p):
+    # d/dx x^p = p x^(p-1)
+    if p == 1:
+        return g
+    if p == 2:
+        return g * (2 * x)
+    return g * (p * x ** (p - 1))
+
+
+def _pow_shape(attrs, t):
+    if t[1] != "float":
+        raise ShapeError(f"^ needs float values, but its base is {show(*t)}")
+    return t
+
+
+def _pow_facts(p: float) -> Facts:
+    """x^p: convex for p >= 1 only on x >= 0 unless p is an even integer."""
+    if p == int(p) and int(p) % 2 == 0 and p > 0:
+        return Facts(curvature=CONVEX)
+    return Facts()
+
+
+POW = OpDef(
+    "pow",
+    ("x",),
+    _pow_shape,
+    _pow_emit,
+    {"x": _pow_grad},
+    Facts(),  # depends on p: see _pow_facts
+    atomic=False,
+    formula={"x": "· {p}·x^({p}−1)"},
+)
+
+
+def _maximum_grad_a(g, out, a, b):
+    # ties split the gradient evenly
+    return g * (op("greater", a, b) + 0.5 * op("equal", a, b))
+
+
+def _maximum_grad_b(g, out, a, b):
+    return g * (op("greater", b, a) + 0.5 * op("equal", a, b))
+
+
+OPS: tuple[OpDef, ...] = (
+    binary(
+        "add",
+        "{a} + {b}",
+        "add",
+        {"a": lambda g, out, a, b: g, "b": lambda g, out, a, b: g},
+        Facts(AFFINE, frozenset({"a", "b"})),
+        {"a": "· 1", "b": "· 1"},
+    ),
+    binary(
+        "sub",
+        "{a} - {b}",
+        "subtract",
+        {"a": lambda g, out, a, b: g, "b": lambda g, out, a, b: -g},
+        Facts(AFFINE, frozenset({"a"}), frozenset({"b"})),
+        {"a": "· 1", "b": "· (−1)"},
+    ),
+    binary(
+        "mul",
+        "{a} * {b}",
+        "multiply",
+        {"a": lambda g, out, a, b: g * b, "b": lambda g, out, a, b: g * a},
+        formula={"a": "· b", "b": "· a"},
+    ),
+    binary(
+        "div",
+        "{a} / {b}",
+        "divide",
+        # d/db a/b = -a/b^2 = -out/b: reuse the forward value
+        {"a": lambda g, out, a, b: g / b, "b": lambda g, out, a, b: -(g * out) / b},
+        formula={"a": "· 1/b", "b": "· (−a/b²)"},
+    ),
+    binary(
+        "maximum",
+        "{xp}.maximum({a}, {b})",
+        "take the maximum of",
+        {"a": _maximum_grad_a, "b": _maximum_grad_b},
+        Facts(CONVEX, frozenset({"a", "b"})),
+        {"a": "· [a ≥ b]", "b": "· [b ≥ a]"},
+        atomic=True,
+    ),
+    binary(
+        "minimum",
+        "{xp}.minimum({a}, {b})",
+        "take the minimum of",
+        {"a": _maximum_grad_b, "b": _maximum_grad_a},  # min(a, b) = -max(-a, -b): the masks swap
+        Facts(CONCAVE, frozenset({"a", "b"})),
+        {"a": "· [a ≤ b]", "b": "· [b ≤ a]"},
+        atomic=True,
+    ),
+    nondifferentiable(binary("greater", "{xp}.greater({a}, {b})", "compare", atomic=True)),
+    nondifferentiable(binary("equal", "{xp}.equal({a}, {b})", "compare", atomic=True)),
+    unary("neg", "-{x}", lambda g, out, x: -g, Facts(AFFINE, DEC, INC), "· (−1)", atomic=False),
+    unary("exp", "{xp}.exp({x})", lambda g, out, x: g * out, Facts(CONVEX, INC), "· exp(x)"),
+    unary("log", "{xp}.log({x})", lambda g, out, x: g / x, Facts(CONCAVE, INC), "· 1/x"),
+    unary("sqrt", "{xp}.sqrt({x})", lambda g, out, x: g * 0.5 / out, Facts(CONCAVE, INC), "· 1/(2√x)"),
+    unary("abs", "{xp}.abs({x})", lambda g, out, x: g * op("sign", x), Facts(CONVEX), "· sign(x)"),
+    unary("square", "{xp}.square({x})", lambda g, out, x: g * (2 * x), Facts(CONVEX), "· 2x"),
+    unary("relu", "{xp}.maximum({x}, 0)", lambda g, out, x: g * op("greater", x, 0.0), Facts(CONVEX, INC), "· [x > 0]"),
+    unary(
+        "sigmoid",
+        "_sigmoid({x})",
+        lambda g, out, x: g * (out * (1 - out)),
+        Facts(None, INC),
+        "· σ(x)(1−σ(x))",
+        helpers=("_sigmoid",),
+    ),
+    unary("tanh", "{xp}.tanh({x})", lambda g, out, x: g * (1 - op("square", out)), Facts(None, INC), "· (1−tanh²x)"),
+    unary(
+        "softplus",
+        "{xp}.logaddexp(0, {x})",
+        lambda g, out, x: g * op("sigmoid", x),
+        Facts(CONVEX, INC),
+        "· σ(x)",
+    ),
+    unary("sin", "{xp}.sin({x})", lambda g, out, x: g * op("cos", x), formula="· cos(x)"),
+    unary("cos", "{xp}.cos({x})", lambda g, out, x: -(g * op("sin", x)), formula="· (−sin x)"),
+    nondifferentiable(unary("sign", "{xp}.sign({x})")),
+    POW,
+)

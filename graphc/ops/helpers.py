@@ -1,0 +1,51 @@
+"""Small functions the generated module defines when an op's emission calls them.
+
+Each is a template over `{xp}` (the array module) and is written for numerical
+stability: nothing overflows for inputs as large as 1e4 in float64.
+"""
+
+HELPERS: dict[str, str] = {
+    "_sigmoid": '''
+def _sigmoid(x):
+    # 1 / (1 + e^-x) computed as e^-softplus(-x), which never overflows
+    return {xp}.exp(-{xp}.logaddexp(0, -x))
+''',
+    "_logsumexp": '''
+def _logsumexp(x, axis, keepdims):
+    # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows
+    m = {xp}.max(x, axis=axis, keepdims=True)
+    m = {xp}.where({xp}.isfinite(m), m, 0)
+    out = {xp}.log({xp}.sum({xp}.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else {xp}.squeeze(out, axis=axis)
+''',
+    "_log_softmax": '''
+def _log_softmax(x, axis):
+    return x - _logsumexp(x, axis, True)
+''',
+    "_softmax": '''
+def _softmax(x, axis):
+    e = {xp}.exp(x - {xp}.max(x, axis=axis, keepdims=True))
+    return e / {xp}.sum(e, axis=axis, keepdims=True)
+''',
+    "_one_hot": '''
+def _one_hot(labels, k, dtype):
+    return (labels[..., None] == {xp}.arange(k)).astype(dtype)
+''',
+    "_cross_entropy": '''
+def _cross_entropy(logits, labels):
+    # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example
+    picked = {xp}.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
+    return _logsumexp(logits, -1, False) - picked
+''',
+}
+
+# helpers that call other helpers
+REQUIRES = {"_log_softmax": ("_logsumexp",), "_cross_entropy": ("_logsumexp",)}
+
+
+def closure(names) -> list[str]:
+    """The helpers named and those they call, in a fixed order."""
+    want = set(names)
+    for n in list(want):
+        want.update(REQUIRES.get(n, ()))
+    return [n for n in HELPERS if n in want]

@@ -1,0 +1,53 @@
+"""Matrix multiplication, following numpy.matmul for 1-D and 2-D operands."""
+
+from __future__ import annotations
+
+from graphc.ops.base import Facts, OpDef, ShapeError, op, show
+
+
+def _matmul_shape(attrs, ta, tb):
+    a, b = ta[0], tb[0]
+    for t, side in ((ta, "left"), (tb, "right")):
+        if t[1] != "float":
+            raise ShapeError(f"@ needs float values, but the {side} side is {show(*t)}")
+        if len(t[0]) not in (1, 2):
+            raise ShapeError(f"@ takes 1-D and 2-D operands, but the {side} side is {show(*t)} (rank {len(t[0])})")
+    if a[-1] != b[0]:
+        raise ShapeError(f"cannot multiply {show(a)} @ {show(b)}: inner sizes {a[-1]} and {b[0]} differ")
+    return a[:-1] + b[1:], "float"
+
+
+def _grad_a(g, out, a, b):
+    ra, rb = len(a.shape), len(b.shape)
+    if ra == 2 and rb == 2:
+        return g @ b.T  # d(AB)/dA: G Bᵀ
+    if ra == 1 and rb == 1:
+        return g * b
+    if ra == 2:  # [m, n] @ [n] -> [m]: the outer product g vᵀ
+        return op("expand_dims", g, axes=(1,)) * b
+    return b @ g  # [n] @ [n, k] -> [k]
+
+
+def _grad_b(g, out, a, b):
+    ra, rb = len(a.shape), len(b.shape)
+    if ra == 2 and rb == 2:
+        return a.T @ g  # d(AB)/dB: Aᵀ G
+    if ra == 1 and rb == 1:
+        return g * a
+    if ra == 2:
+        return a.T @ g
+    return op("expand_dims", a, axes=(1,)) * g
+
+
+OPS: tuple[OpDef, ...] = (
+    OpDef(
+        "matmul",
+        ("a", "b"),
+        _matmul_shape,
+        lambda xp, attrs, a, b: f"{a} @ {b}",
+        {"a": _grad_a, "b": _grad_b},
+        Facts(None, frozenset(), frozenset()),
+        atomic=False,
+        formula={"a": "@ Bᵀ", "b": "Aᵀ @"},
+    ),
+)

@@ -1,0 +1,144 @@
+"""Reductions (sum, mean, max, logsumexp) and the normalizers softmax and log_softmax."""
+
+from __future__ import annotations
+
+from graphc.ops.base import CONVEX, AFFINE, Facts, OpDef, ShapeError, V, fmt_axis, norm_axes, op, reduced, show
+
+
+def _prepare(attrs, t):
+    """Canonical attrs: `axes` a sorted tuple of non-negative axes, `keepdims` a bool."""
+    shape = t[0]
+    axes = norm_axes(attrs["axes"] if "axes" in attrs else attrs.get("axis"), len(shape), shape)
+    keepdims = bool(attrs.get("keepdims", False))
+    return {"axes": axes, "keepdims": keepdims, "all": axes == tuple(range(len(shape))) and not keepdims}
+
+
+def _shape(name):
+    def shape(attrs, t):
+        if t[1] != "float":
+            raise ShapeError(f"{name} needs float values, but its argument is {show(*t)}")
+        return reduced(t[0], attrs["axes"], attrs["keepdims"]), "float"
+
+    return shape
+
+
+def _axis_args(attrs, rank_of_all: bool) -> str:
+    out = "" if rank_of_all else f", axis={fmt_axis(attrs['axes'])}"
+    return out + (", keepdims=True" if attrs["keepdims"] else "")
+
+
+def _emit(fn):
+    def emit(xp, attrs, x):
+        return f"{xp}.{fn}({x}{_axis_args(attrs, attrs['all'])})" if attrs["axes"] else x
+
+    return emit
+
+
+def expand(g: V, axes: tuple[int, ...], keepdims: bool) -> V:
+    """Put back the reduced axes as size 1, so g broadcasts against the input."""
+    if keepdims or not axes or axes == tuple(range(len(axes))):
+        return g  # leading axes come back by broadcasting alone
+    return op("expand_dims", g, axes=axes)
+
+
+def _sum_grad(g, out, x, axes, keepdims, **_):
+    # d/dx_i sum x = 1 for every summed element
+    return op("broadcast_like", expand(g, axes, keepdims), x)
+
+
+def _mean_grad(g, out, x, axes, keepdims, **_):
+    return op("broadcast_like", expand(g, axes, keepdims), x) / op("count", x, axes=axes)
+
+
+def _max_grad(g, out, x, axes, keepdims, **_):
+    # the gradient goes to the maxima, split evenly between ties
+    mask = op("equal", x, expand(out, axes, keepdims))
+    return expand(g, axes, keepdims) * (mask / op("sum", mask, axes=axes, keepdims=True))
+
+
+def _logsumexp_grad(g, out, x, axes, keepdims, **_):
+    # d/dx logsumexp x = softmax x = exp(x - out)
+    return expand(g, axes, keepdims) * op("exp", x - expand(out, axes, keepdims))
+
+
+def _reduction(name, emit, grad, facts, formula, helpers=()) -> OpDef:
+    return OpDef(
+        name, ("x",), _shape(name), emit, {"x": grad}, facts, True, helpers, {"x": formula}, prepare=_prepare
+    )
+
+
+def _logsumexp_emit(xp, attrs, x):
+    axis = fmt_axis(attrs["axes"])
+    return f"_logsumexp({x}, {axis}, {attrs['keepdims']})"
+
+
+def _norm_prepare(attrs, t):
+    shape = t[0]
+    if not shape:
+        raise ShapeError("softmax needs at least one axis, but its argument is a scalar")
+    axis = attrs.get("axis", -1)
+    if not isinstance(axis, int):
+        raise ShapeError("axis must be a single integer here")
+    return {"axis": norm_axes(axis, len(shape), shape)[0]}
+
+
+def _norm(name, helper, grad, formula, facts=Facts()) -> OpDef:
+    def shape(attrs, t):
+        if t[1] != "float":
+            raise ShapeError(f"{name} needs float values, but its argument is {show(*t)}")
+        return t
+
+    return OpDef(
+        name,
+        ("x",),
+        shape,
+        lambda xp, attrs, x: f"{helper}({x}, {attrs['axis']})",
+        {"x": grad},
+        facts,
+        True,
+        (helper,),
+        {"x": formula},
+        prepare=_norm_prepare,
+    )
+
+
+def _count_emit(xp, attrs, x):
+    return f"{x}.size" if attrs["all"] else " * ".join(f"{x}.shape[{a}]" for a in attrs["axes"]) or "1"
+
+
+def _count_shape(attrs, t):
+    return (), "float"
+
+
+def _count_prepare(attrs, t):
+    axes = attrs["axes"]
+    return {"axes": axes, "all": axes == tuple(range(len(t[0])))}
+
+
+OPS: tuple[OpDef, ...] = (
+    _reduction("sum", _emit("sum"), _sum_grad, Facts(AFFINE, frozenset({"x"})), "· 1 (broadcast)"),
+    _reduction("mean", _emit("mean"), _mean_grad, Facts(AFFINE, frozenset({"x"})), "· 1/n (broadcast)"),
+    _reduction("max", _emit("max"), _max_grad, Facts(CONVEX, frozenset({"x"})), "· [x = max]"),
+    _reduction(
+        "logsumexp",
+        lambda xp, attrs, x: _logsumexp_emit(xp, attrs, x),
+        _logsumexp_grad,
+        Facts(CONVEX, frozenset({"x"})),
+        "· softmax(x)",
+        ("_logsumexp",),
+    ),
+    _norm(
+        "softmax",
+        "_softmax",
+        lambda g, out, x, axis: out * (g - op("sum", g * out, axes=(axis,), keepdims=True)),
+        "· s(δ − s)",
+    ),
+    _norm(
+        "log_softmax",
+        "_log_softmax",
+        lambda g, out, x, axis: g - op("exp", out) * op("sum", g, axes=(axis,), keepdims=True),
+        "· (δ − softmax)",
+        Facts(None),
+    ),
+    OpDef("count", ("x",), _count_shape, _count_emit, prepare=_count_prepare),
+)

@@ -1,0 +1,131 @@
+"""Ops that move data around: transpose, reshape, broadcasting, labels."""
+
+from __future__ import annotations
+
+from graphc.ops.base import AFFINE, Facts, OpDef, ShapeError, broadcast, op, show
+from graphc.ops.reduce import expand
+
+
+def _transpose_shape(attrs, t):
+    return tuple(reversed(t[0])), t[1]
+
+
+def _reshape_shape(attrs, t):
+    if t[1] != "float":
+        raise ShapeError(f"reshape needs float values, but its argument is {show(*t)}")
+    return tuple(attrs["shape"]), "float"
+
+
+def _like_shape(attrs, t, like):
+    return like[0], t[1]
+
+
+def _expand_shape(attrs, t):
+    shape = list(t[0])
+    for a in attrs["axes"]:
+        shape.insert(a, 1)
+    return tuple(shape), t[1]
+
+
+def _broadcast_shape(attrs, t, like):
+    return broadcast(t[0], like[0], "broadcast"), t[1]
+
+
+def _one_hot_shape(attrs, t):
+    if t[1] != "int":
+        raise ShapeError(f"one_hot needs int labels, but its first argument is {show(*t)}")
+    return t[0] + (attrs["k"],), "float"
+
+
+def _cross_entropy_shape(attrs, logits, labels):
+    if logits[1] != "float":
+        raise ShapeError(f"cross_entropy needs float logits first, but got {show(*logits)}")
+    if labels[1] != "int":
+        raise ShapeError(f"cross_entropy needs int labels second, but got {show(*labels)}")
+    if not logits[0] or logits[0][:-1] != labels[0]:
+        raise ShapeError(
+            f"cross_entropy needs labels shaped like the logits without their last axis: "
+            f"logits {show(*logits)} and labels {show(*labels)}"
+        )
+    return labels[0], "float"
+
+
+def _cross_entropy_grad(g, out, logits, labels):
+    # d/dz (logsumexp z - z[y]) = softmax(z) - one_hot(y)
+    k = logits.shape[-1]
+    return op("expand_dims", g, axes=(len(logits.shape) - 1,)) * (
+        op("softmax", logits, axis=-1) - op("one_hot", labels, k=k)
+    )
+
+
+def _shape_tuple(shape) -> str:
+    items = [str(d) for d in shape]
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+OPS: tuple[OpDef, ...] = (
+    OpDef(
+        "transpose",
+        ("x",),
+        _transpose_shape,
+        lambda xp, attrs, x: f"{x}.T",
+        {"x": lambda g, out, x: op("transpose", g)},
+        Facts(AFFINE, frozenset({"x"})),
+        formula={"x": "ᵀ"},
+        view=True,
+    ),
+    OpDef(
+        "reshape",
+        ("x",),
+        _reshape_shape,
+        lambda xp, attrs, x: f"{x}.reshape({_shape_tuple(attrs['shape'])})",
+        {"x": lambda g, out, x, shape: op("reshape_like", g, x)},
+        Facts(AFFINE, frozenset({"x"})),
+        formula={"x": "reshaped back"},
+        view=True,
+    ),
+    OpDef(
+        "reshape_like",
+        ("x", "like"),
+        _like_shape,
+        lambda xp, attrs, x, like: f"{x}.reshape({like}.shape)",
+        {"x": lambda g, out, x, like: op("reshape_like", g, x)},
+        view=True,
+    ),
+    OpDef(
+        "expand_dims",
+        ("x",),
+        _expand_shape,
+        lambda xp, attrs, x: f"{xp}.expand_dims({x}, {attrs['axes'] if len(attrs['axes']) > 1 else attrs['axes'][0]})",
+        {"x": lambda g, out, x, axes: op("reshape_like", g, x)},
+        view=True,
+    ),
+    OpDef(
+        "broadcast_like",
+        ("x", "like"),
+        _broadcast_shape,
+        lambda xp, attrs, x, like: f"{xp}.broadcast_to({x}, {like}.shape)",
+        # the sweep sums the incoming gradient back down to x's shape
+        {"x": lambda g, out, x, like: g},
+        view=True,
+    ),
+    OpDef(
+        "one_hot",
+        ("labels",),
+        _one_hot_shape,
+        lambda xp, attrs, labels: f"_one_hot({labels}, {attrs['k']}, DTYPE)",
+        helpers=("_one_hot",),
+    ),
+    OpDef(
+        "cross_entropy",
+        ("logits", "labels"),
+        _cross_entropy_shape,
+        lambda xp, attrs, logits, labels: f"_cross_entropy({logits}, {labels})",
+        {"logits": _cross_entropy_grad},
+        Facts(None, frozenset(), frozenset()),
+        helpers=("_cross_entropy",),
+        formula={"logits": "· (softmax − one_hot)"},
+    ),
+)
+
+__all__ = ["OPS", "expand"]
