@@ -61,6 +61,7 @@ def differentiate(graph: Graph, objective: int, wrt_nodes: list[int]) -> dict[in
                 if a not in active or rule is None:
                     continue
                 graph.context["origin"] = (a, n, pos)
+                graph.chain.append((a, n, pos))
                 contribution = rule(g, V(graph, n), *(V(graph, x) for x in args), **d["attrs"])
                 contribution = unbroadcast(contribution, graph.shape(a))
                 if a in adjoint:  # fan-out: the chain rule sums over every use

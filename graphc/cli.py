@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import subprocess
 import tempfile
 
+from graphc import render
 from graphc.errors import GraphcError
 from graphc.ops.base import show
 from graphc.pipeline import check, compile_text
@@ -47,18 +49,22 @@ def read_model(path: str) -> str:
     return text.lstrip("\ufeff")
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write text to path so that readers see the old file or the whole new one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".graphc-", suffix=".tmp")
+def write_all(folder: str, files: dict[str, bytes]) -> None:
+    """Write every file or none: each goes to a temporary name first, then all are renamed."""
+    os.makedirs(folder, exist_ok=True)
+    staged: list[tuple[str, str]] = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        for name, data in files.items():
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".graphc-", suffix=".tmp")
+            staged.append((tmp, os.path.join(folder, name)))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def cmd_check(args) -> int:
@@ -96,10 +102,26 @@ def _count(shape) -> int:
 def cmd_compile(args) -> int:
     args.text = read_model(args.model)
     compiled = compile_text(args.text, args.model, dtype=args.dtype, opt=int(args.O))
-    os.makedirs(args.o, exist_ok=True)
-    target = os.path.join(args.o, compiled.name + ".py")
-    write_atomic(target, compiled.source)
-    print(f"wrote {target}")
+    name = compiled.name
+    files = {f"{name}.py": compiled.source.encode()}
+    if not args.no_render:
+        dots = {
+            "forward": render.forward_dot(compiled.graph, args.text, name),
+            "backward": render.backward_dot(compiled.graph, args.text, name),
+        }
+        for kind, dot in dots.items():
+            files[f"{name}.{kind}.dot"] = dot.encode()
+        if render.have_dot():
+            for kind, dot in dots.items():
+                try:
+                    files[f"{name}.{kind}.{args.format}"] = render.render(dot, args.format)
+                except (RuntimeError, subprocess.TimeoutExpired) as e:
+                    raise UserError(f"Graphviz could not lay out the {kind} graph: {e}") from None
+        else:
+            print(render.DOT_MISSING, file=sys.stderr)
+    write_all(args.o, files)
+    for f in files:
+        print(f"wrote {os.path.join(args.o, f)}")
     return 0
 
 

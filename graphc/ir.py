@@ -30,6 +30,7 @@ class Graph:
     objective: tuple[str, int] | None = None
     wrt: list[str] = field(default_factory=list)
     grads: dict[str, int] = field(default_factory=dict)  # wrt name -> gradient node
+    chain: list[tuple[int, int, int]] = field(default_factory=list)  # forward edges (a, n, pos) the sweep used
     context: dict[str, Any] = field(default_factory=dict)  # attrs stamped on new nodes
     _next: int = 0
 

@@ -1,0 +1,254 @@
+"""ir.Graph -> DOT text for people, and DOT -> SVG/PNG/PDF through Graphviz's `dot`.
+
+The forward picture shows inputs, params and constants apart, each op with the
+user's name, the op and its shape, fn calls and loop iterations as clusters.
+The backward picture is the chain rule drawn: one adjoint node per value on a
+path to the objective, one factor node per forward edge carrying the local
+derivative as a formula, dashed references to the forward values that factor
+reads, and the param gradients marked as the results. Node ids are `n<id>`,
+stable and in topological order, so the DOT text is deterministic.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from graphc.ir import Graph
+from graphc.ops import OPS
+from graphc.ops.base import show
+
+FONT = "Helvetica"
+STYLE = {
+    "input": 'shape=ellipse, style=filled, fillcolor="#dbeafe", color="#1d4ed8"',
+    "param": 'shape=box, style="filled,bold", fillcolor="#fef3c7", color="#b45309"',
+    "const": 'shape=plaintext, fontcolor="#6b7280"',
+    "op": 'shape=box, style="rounded,filled", fillcolor="#ffffff", color="#374151"',
+    "objective": 'shape=box, style="rounded,filled,bold", fillcolor="#fee2e2", color="#b91c1c", penwidth=2',
+    "adjoint": 'shape=box, style="rounded,filled", fillcolor="#ede9fe", color="#6d28d9"',
+    "result": 'shape=box, style="rounded,filled,bold", fillcolor="#dcfce7", color="#15803d", penwidth=2',
+    "factor": 'shape=box, style="filled", fillcolor="#f9fafb", color="#9ca3af", fontsize=11',
+    "ref": 'shape=ellipse, style="dashed", color="#9ca3af", fontcolor="#4b5563", fontsize=11',
+}
+
+
+def _q(text: str) -> str:
+    """A DOT string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+class Labels:
+    """How values are called in pictures: the user's name, else the source text."""
+
+    def __init__(self, graph: Graph, source: str):
+        self.g = graph
+        self.lines = source.split("\n")
+
+    def text_of(self, n: int) -> str | None:
+        span = self.g.node(n).get("span")
+        if span is None or span.line != span.end_line or not 0 < span.line <= len(self.lines):
+            return None
+        text = self.lines[span.line - 1][span.col - 1 : span.end_col - 1].strip()
+        text = "(" * max(0, text.count(")") - text.count("(")) + text  # a span may start inside parentheses
+        return text if 0 < len(text) <= 28 else None
+
+    def name(self, n: int) -> str:
+        d = self.g.node(n)
+        if d["op"] == "const":
+            return f"{d['attrs']['value']:g}"
+        if d["name"]:
+            return d["name"]
+        text = self.text_of(n)
+        return f"({text})" if text else f"{d['op']}#{n}"
+
+
+def _scope_key(frame) -> str:
+    kind, name, i = frame
+    return f"cluster_{kind}_{name}_{i}"
+
+
+def _scope_label(frame) -> str:
+    kind, name, i = frame
+    return f"{name}() call {i}" if kind == "fn" else f"for {name} = {i}"
+
+
+def _emit_clusters(nodes: dict[int, str], scopes: dict[int, tuple], indent: str = "  ") -> list[str]:
+    """Node lines nested in cluster subgraphs by their scope path (fn calls, loop iterations)."""
+    tree: dict = {}
+    for n in nodes:
+        t = tree
+        for frame in scopes.get(n, ()):
+            t = t.setdefault(frame, {})
+        t.setdefault(None, []).append(n)
+
+    def walk(t, depth):
+        pad = indent * depth
+        out = [pad + nodes[n] for n in t.get(None, [])]
+        for frame in sorted((k for k in t if k is not None), key=lambda f: (f[0], f[1], f[2])):
+            out.append(f"{pad}subgraph {_scope_key(frame)} {{")
+            out.append(f'{pad}{indent}label={_q(_scope_label(frame))}; style="rounded,dashed"; color="#9ca3af"; fontcolor="#6b7280";')
+            out += walk(t[frame], depth + 1)
+            out.append(f"{pad}}}")
+        return out
+
+    return walk(tree, 1)
+
+
+def _header(name: str, title: str) -> list[str]:
+    return [
+        f"digraph {_q(name)} {{",
+        f'  graph [rankdir=TB, label={_q(title)}, labelloc=t, fontname="{FONT}", nodesep=0.3, ranksep=0.35];',
+        f'  node [fontname="{FONT}", fontsize=12];',
+        f'  edge [fontname="{FONT}", fontsize=10, color="#6b7280"];',
+    ]
+
+
+def forward_dot(graph: Graph, source: str, model: str) -> str:
+    """The forward graph: what the model computes, in the user's names and dims."""
+    labels = Labels(graph, source)
+    nodes = sorted(n for n in graph.order() if graph.node(n)["phase"] == "forward")
+    objective = graph.objective[1] if graph.objective else None
+    lines, scopes = {}, {}
+    for n in nodes:
+        d = graph.node(n)
+        shape = show(d["shape"], d["dtype"])
+        if d["op"] in ("input", "param"):
+            kind, label = d["op"], f"{d['name']}\n{d['op']} {shape}"
+        elif d["op"] == "const":
+            kind, label = "const", labels.name(n)
+        else:
+            kind = "objective" if n == objective else "op"
+            head = f"{d['name']} = " if d["name"] else ""
+            label = f"{head}{_op_text(d)}\n{shape}"
+            if n == objective:
+                label = f"minimize {d['name'] or 'objective'}\n{_op_text(d)} {shape}"
+        lines[n] = f"n{n} [id={_q(f'f{n}')}, label={_q(label)}, {STYLE[kind]}];"
+        scopes[n] = d.get("scope", ())
+    out = _header(model + "_forward", f"{model}: forward graph")
+    out += _emit_clusters(lines, scopes)
+    for n in nodes:
+        args = graph.args(n)
+        for pos, a in enumerate(args):
+            extra = f" [label={_q(OPS[graph.op(n)].inputs[pos])}]" if len(args) > 1 and graph.op(n) in _ORDERED else ""
+            out.append(f"  n{a} -> n{n}{extra};")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _op_text(d: dict) -> str:
+    if d["op"] == "pow":
+        return f"^{d['attrs']['p']:g}"
+    if d["op"] in ("sum", "mean", "max", "logsumexp") and not d["attrs"]["all"]:
+        return f"{d['op']} axis={d['attrs']['axes']}"
+    return d["op"]
+
+
+# arguments read for their shape alone: not drawn as forward values the chain rule uses
+SHAPE_ONLY = {("broadcast_like", 1), ("reshape_like", 1), ("count", 0)}
+_ORDERED = {"sub", "div", "matmul", "pow", "cross_entropy", "maximum", "minimum"}
+
+
+def factor_text(graph: Graph, labels: Labels, a: int, n: int, pos: int) -> str:
+    """The local derivative d n / d (argument pos), as a formula in the user's names."""
+    d = graph.node(n)
+    opdef = OPS[d["op"]]
+    args = graph.args(n)
+    names = [labels.name(x) for x in args]
+    if d["op"] == "pow":
+        p = d["attrs"]["p"]
+        base = names[0]
+        if p == 2:
+            return f"· 2{base}" if len(base) == 1 else f"· 2·{base}"
+        return f"· {p:g}·{base}^{p - 1:g}"
+    if d["op"] == "mul":
+        return f"· {names[1 - pos]}"
+    if d["op"] == "matmul":
+        other = names[1 - pos]
+        return f"@ {other}ᵀ" if pos == 0 else f"{other}ᵀ @"
+    if d["op"] == "div" and pos == 0:
+        return f"· 1/{names[1]}"
+    if d["op"] in ("mean",):
+        return "· 1/n, spread over the mean"
+    formula = opdef.formula.get(opdef.inputs[pos], "· ∂")
+    symbols = {"x": names[0]} if len(args) == 1 else {"a": names[0], "b": names[1]}
+    out = formula
+    for sym, value in symbols.items():
+        out = _replace_symbol(out, sym, value if len(value) <= 8 else "z" if sym == "x" else sym)
+    return out
+
+
+def _replace_symbol(formula: str, sym: str, value: str) -> str:
+    """Replace a one-letter variable in a formula, leaving letters inside words alone."""
+    out = []
+    for i, c in enumerate(formula):
+        before = formula[i - 1] if i else " "
+        after = formula[i + 1] if i + 1 < len(formula) else " "
+        out.append(value if c == sym and not before.isalpha() and not after.isalpha() else c)
+    return "".join(out)
+
+
+def backward_dot(graph: Graph, source: str, model: str) -> str:
+    """The chain rule drawn: adjoints, one factor per forward edge, forward values read."""
+    labels = Labels(graph, source)
+    obj_name = graph.objective[0] if graph.objective else "objective"
+    backward = [n for n in graph.order() if graph.node(n)["phase"] == "backward"]
+    # the forward edges that carried gradient, and the forward values each one's rule read
+    edges: dict[tuple[int, int, int], set[int]] = {e: set() for e in graph.chain}
+    for b in backward:
+        origin = graph.node(b).get("origin")
+        if origin in edges:
+            reads = edges[origin]
+            for pos, x in enumerate(graph.args(b)):
+                fwd = graph.node(x)["phase"] == "forward" and graph.op(x) != "const"
+                if fwd and (graph.op(b), pos) not in SHAPE_ONLY:
+                    reads.add(x)
+    valued = {a for a, _, _ in edges} | {n for _, n, _ in edges}
+    results = {graph.params.get(w, graph.inputs.get(w)): w for w in graph.grads}
+    fanout = {v: sum(1 for a, _, _ in edges if a == v) for v in valued}
+    out = _header(model + "_backward", f"{model}: backward graph (chain rule, from ∂{obj_name}/∂{obj_name} = 1)")
+    nodes, scopes = {}, {}
+    for v in sorted(valued):
+        d = graph.node(v)
+        shape = show(d["shape"], d["dtype"])
+        kind = "result" if v in results else "adjoint"
+        label = f"∂{obj_name}/∂{labels.name(v)}\n{shape}"
+        if v in results:
+            label = f"gradient d_{results[v]}\n{label}"
+        if fanout.get(v, 0) > 1:
+            label += f"\nΣ of {fanout[v]} paths"
+        nodes[v] = f"a{v} [id={_q(f'a{v}')}, label={_q(label)}, {STYLE[kind]}];"
+        scopes[v] = d.get("scope", ())
+    out += _emit_clusters(nodes, scopes)
+    refs: set[int] = set()
+    for (a, n, pos), reads in sorted(edges.items()):
+        fid = f"e{a}_{n}_{pos}"
+        out.append(f"  {fid} [id={_q(fid)}, label={_q(factor_text(graph, labels, a, n, pos))}, {STYLE['factor']}];")
+        out.append(f"  a{n} -> {fid};")
+        out.append(f"  {fid} -> a{a};")
+        for r in sorted(reads):
+            refs.add(r)
+            out.append(f'  r{r} -> {fid} [style=dashed, color="#9ca3af", arrowhead=none];')
+    for r in sorted(refs):
+        d = graph.node(r)
+        label = f"{labels.name(r)}\n{show(d['shape'], d['dtype'])}"
+        out.append(f"  r{r} [id={_q(f'r{r}')}, label={_q(label)}, {STYLE['ref']}];")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+DOT_MISSING = (
+    "Graphviz's `dot` program was not found, so only the .dot files were written; "
+    "install it (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz) to get pictures."
+)
+
+
+def have_dot() -> bool:
+    return shutil.which("dot") is not None
+
+
+def render(dot_text: str, fmt: str = "svg", timeout: float = 120) -> bytes:
+    """Lay out DOT text with Graphviz's `dot`; raises RuntimeError if it fails."""
+    p = subprocess.run(["dot", f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr.decode(errors="replace").strip())
+    return p.stdout
