@@ -11,7 +11,7 @@ import sys
 import subprocess
 import tempfile
 
-from graphc import render
+from graphc import page, render
 from graphc.errors import GraphcError
 from graphc.ops.base import show
 from graphc.pipeline import check, compile_text
@@ -112,11 +112,17 @@ def cmd_compile(args) -> int:
         for kind, dot in dots.items():
             files[f"{name}.{kind}.dot"] = dot.encode()
         if render.have_dot():
+            svgs = {}
             for kind, dot in dots.items():
                 try:
-                    files[f"{name}.{kind}.{args.format}"] = render.render(dot, args.format)
+                    svgs[kind] = render.render(dot, "svg")
+                    picture = svgs[kind] if args.format == "svg" else render.render(dot, args.format)
                 except (RuntimeError, subprocess.TimeoutExpired) as e:
                     raise UserError(f"Graphviz could not lay out the {kind} graph: {e}") from None
+                files[f"{name}.{kind}.{args.format}"] = picture
+            mapping = page.node_map(compiled.graph, compiled.code_lines)
+            text = page.make_page(name, args.text, compiled.source, svgs["forward"].decode(), svgs["backward"].decode(), mapping)
+            files[f"{name}.html"] = text.encode()
         else:
             print(render.DOT_MISSING, file=sys.stderr)
     write_all(args.o, files)

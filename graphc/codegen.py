@@ -16,6 +16,7 @@ from graphc.ops.base import show
 from graphc.ops.helpers import HELPERS, closure
 
 INLINE_LIMIT = 72  # longest expression folded into its single user
+_MARK = "\x00"
 
 _RUNTIME = '''
 def _show(shape):
@@ -118,6 +119,8 @@ class Emitter:
         inputs_needed: list[str] = []
         last_line = None
         dims_used: set[str] = set()
+        group: dict[int, list[int]] = {}  # node -> the nodes its expression text computes
+        group_var: dict[int, str] = {}
         for n in need:
             d = g.node(n)
             opdef = OPS[d["op"]]
@@ -134,6 +137,7 @@ class Emitter:
             if d["op"] == "const":
                 expr[n] = text if not text.startswith("-") else f"({text})"
                 continue
+            group[n] = [n] + [m for a in g.args(n) if a in group and expr[a] != group_var.get(a) for m in group[a]]
             name = self.value_name(n)
             if name is None and self.opt >= 1 and uses[n] == 1 and n not in roots and len(text) <= INLINE_LIMIT:
                 expr[n] = text if opdef.atomic else f"({text})"
@@ -143,8 +147,9 @@ class Emitter:
             if line is not None and line != last_line:
                 out.append(f"{indent}# {self.comment(n, line)}")
                 last_line = line
-            out.append(f"{indent}{var} = {text}")
-            expr[n] = var
+            # the marker tells module() which graph nodes this line computes; it is stripped there
+            out.append(f"{indent}{var} = {text}{_MARK}{','.join(map(str, sorted(group[n])))}")
+            expr[n] = group_var[n] = var
         binds = [f"{indent}{d} = dims[{d!r}]" for d in g.dims if d in dims_used]
         return unpack + binds + out, expr, inputs_needed
 
@@ -250,7 +255,19 @@ class Emitter:
             "    return value",
             "",
         ]
-        return "\n".join(src)
+        return self.strip_marks("\n".join(src))
+
+    def strip_marks(self, text: str) -> str:
+        """Remove the line markers, keeping node -> generated line numbers in self.code_lines."""
+        self.code_lines: dict[int, list[int]] = {}
+        lines = text.split("\n")
+        for i, line in enumerate(lines):
+            if _MARK in line:
+                line, nodes = line.split(_MARK)
+                lines[i] = line
+                for n in nodes.split(","):
+                    self.code_lines.setdefault(int(n), []).append(i + 1)
+        return "\n".join(lines)
 
     def init_params(self, inits: dict[str, tuple]) -> list[str]:
         out = [
@@ -304,9 +321,12 @@ def _dims_in(attrs: dict, dims: list[str]) -> set[str]:
     return found
 
 
-def emit_numpy(graph: Graph, model: str, source: str, file: str, inits, dtype: str = "float64", opt: int = 2) -> str:
-    """The generated module's source text; deterministic byte for byte."""
-    return Emitter(graph, source, file, dtype, opt).module(model, inits)
+def emit_numpy(graph: Graph, model: str, source: str, file: str, inits, dtype: str = "float64", opt: int = 2) -> tuple[str, dict[int, list[int]]]:
+    """The generated module's source text, deterministic byte for byte, and the
+    generated lines (1-based) that compute each graph node."""
+    emitter = Emitter(graph, source, file, dtype, opt)
+    text = emitter.module(model, inits)
+    return text, emitter.code_lines
 
 
 __all__ = ["emit_numpy", "show"]

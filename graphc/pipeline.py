@@ -17,6 +17,7 @@ class Compiled:
     graph: Graph  # forward and backward nodes together
     lowered: Lowered
     source: str  # the generated module
+    code_lines: dict[int, list[int]]  # graph node -> generated lines computing it
 
 
 def check(text: str, file: str) -> Lowered:
@@ -27,5 +28,5 @@ def check(text: str, file: str) -> Lowered:
 def compile_text(text: str, file: str, dtype: str = "float64", opt: int = 2) -> Compiled:
     lowered = check(text, file)
     graph = gradients(lowered.graph)
-    source = emit_numpy(graph, lowered.name, text, file, lowered.inits, dtype=dtype, opt=opt)
-    return Compiled(lowered.name, graph, lowered, source)
+    source, code_lines = emit_numpy(graph, lowered.name, text, file, lowered.inits, dtype=dtype, opt=opt)
+    return Compiled(lowered.name, graph, lowered, source, code_lines)

@@ -1,0 +1,120 @@
+"""NAME.html: the model source, both graphs and the generated code on one offline page.
+
+Hovering or clicking a graph node highlights the source line it comes from and
+the generated lines that compute it. Everything is inline (no network). Opening
+the page as `NAME.html#select=ID` selects node ID on load, which is how the
+end-to-end test drives it in a headless browser.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+from graphc.ir import Graph
+
+_SCRIPT = r"""
+const MAP = JSON.parse(document.getElementById('map').textContent);
+function clear() {
+  document.querySelectorAll('.hl').forEach(e => e.classList.remove('hl'));
+}
+function select(id) {
+  const m = MAP[id];
+  if (!m) return;
+  clear();
+  document.querySelectorAll('[id="' + id + '"]').forEach(e => e.classList.add('hl'));
+  for (const [pane, lines] of [['src', m.src], ['code', m.code]]) {
+    lines.forEach((n, i) => {
+      const row = document.getElementById(pane + '-' + n);
+      if (!row) return;
+      row.classList.add('hl');
+      if (i === 0) row.scrollIntoView({block: 'nearest'});
+    });
+  }
+  document.getElementById('status').textContent = m.title;
+}
+document.querySelectorAll('g.node').forEach(g => {
+  if (!MAP[g.id]) return;
+  g.addEventListener('mouseenter', () => select(g.id));
+  g.addEventListener('click', () => select(g.id));
+});
+const want = /#select=([\w]+)/.exec(location.hash);
+if (want) select(want[1]);
+"""
+
+_STYLE = """
+body { font-family: Helvetica, Arial, sans-serif; margin: 0; color: #111827; }
+header { padding: 8px 14px; background: #f3f4f6; border-bottom: 1px solid #d1d5db; }
+header h1 { font-size: 17px; margin: 0; display: inline; }
+#status { margin-left: 18px; color: #6d28d9; font-family: monospace; }
+main { display: grid; grid-template-columns: 0.9fr 1.4fr 1.4fr 1.1fr; height: calc(100vh - 40px); }
+section { overflow: auto; border-right: 1px solid #e5e7eb; padding: 6px; }
+section h2 { font-size: 13px; color: #6b7280; margin: 4px 0; }
+pre { margin: 0; font-size: 12px; line-height: 1.35; }
+pre div { white-space: pre; padding: 0 4px; }
+pre div span.n { color: #9ca3af; display: inline-block; width: 3.2em; user-select: none; }
+pre div.hl { background: #fde68a; }
+svg { max-width: 100%; height: auto; }
+g.node { cursor: pointer; }
+g.node.hl polygon, g.node.hl ellipse, g.node.hl path { stroke: #f59e0b; stroke-width: 3; }
+"""
+
+
+def _numbered(text: str, pane: str) -> str:
+    rows = []
+    for i, line in enumerate(text.split("\n"), 1):
+        rows.append(f'<div id="{pane}-{i}"><span class="n">{i}</span>{html.escape(line)}</div>')
+    return "<pre>" + "".join(rows) + "</pre>"
+
+
+def _inline_svg(svg: str) -> str:
+    """The <svg> element alone, without the XML prologue and doctype."""
+    start = svg.find("<svg")
+    return re.sub(r"<!--.*?-->", "", svg[start:], flags=re.S) if start >= 0 else ""
+
+
+def node_map(graph: Graph, code_lines: dict[int, list[int]]) -> dict[str, dict]:
+    """Picture id -> source lines, generated lines and a title, for every drawn node."""
+
+    def src(n: int) -> list[int]:
+        span = graph.node(n).get("span")
+        return [span.line] if span else []
+
+    out: dict[str, dict] = {}
+    by_adjoint: dict[int, list[int]] = {}
+    by_origin: dict[tuple, list[int]] = {}
+    for n in graph.order():
+        d = graph.node(n)
+        if d["phase"] == "forward":
+            out[f"f{n}"] = out[f"r{n}"] = {"src": src(n), "code": code_lines.get(n, []), "title": graph.describe(n)}
+        else:
+            if d.get("adjoint_of") is not None:
+                by_adjoint.setdefault(d["adjoint_of"], []).extend(code_lines.get(n, []))
+            if d.get("origin") is not None:
+                by_origin.setdefault(d["origin"], []).extend(code_lines.get(n, []))
+    for v, lines in by_adjoint.items():
+        out[f"a{v}"] = {"src": src(v), "code": sorted(set(lines)), "title": "adjoint of " + graph.describe(v)}
+    for a, n, pos in graph.chain:
+        lines = by_origin.get((a, n, pos), [])
+        out[f"e{a}_{n}_{pos}"] = {"src": src(n), "code": sorted(set(lines)), "title": f"chain rule through {graph.describe(n)}"}
+    return out
+
+
+def make_page(model: str, source: str, code: str, forward_svg: str, backward_svg: str, mapping: dict) -> str:
+    data = json.dumps(mapping, sort_keys=True).replace("</", "<\\/")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(model)}: graphc</title>
+<style>{_STYLE}</style></head>
+<body>
+<header><h1>{html.escape(model)}</h1><span id="status">hover or click a node</span></header>
+<main>
+<section><h2>model source</h2>{_numbered(source, "src")}</section>
+<section><h2>forward graph</h2>{_inline_svg(forward_svg)}</section>
+<section><h2>backward graph</h2>{_inline_svg(backward_svg)}</section>
+<section><h2>generated code</h2>{_numbered(code, "code")}</section>
+</main>
+<script type="application/json" id="map">{data}</script>
+<script>{_SCRIPT}</script>
+</body></html>
+"""
