@@ -1,0 +1,198 @@
+"""The pictures: DOT for both graphs, SVGs through Graphviz, the HTML page in a browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from graphc import cli, render
+from graphc.pipeline import compile_text
+
+CHAIN = """\
+param x : []
+g = 2*x + 1
+h = g^2
+minimize h
+"""
+
+TWO_LAYER = """\
+model two_layer
+dim B
+input x : [B, 3]
+input y : [B, 1]
+param W1 : [3, 8]
+param b1 : [8]
+param W2 : [8, 1]
+param b2 : [1]
+fn dense(a, W, b) = a @ W + b
+h = sigmoid(dense(x, W1, b1))
+pred = dense(h, W2, b2)
+loss = mean((pred - y)^2)
+output pred
+minimize loss
+"""
+
+LOOP = """\
+dim B
+input x : [B, 4]
+h = x
+for i in 1..3 {
+    param W{i} : [4, 4]
+    h = h + tanh(h @ W{i})
+}
+loss = sum(h^2)
+minimize loss
+"""
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz dot is not installed")
+
+
+def dots(text: str, name: str = "m") -> tuple[str, str]:
+    c = compile_text(text, f"{name}.nn")
+    return render.forward_dot(c.graph, text, name), render.backward_dot(c.graph, text, name)
+
+
+def test_chain_backward_reads_off_the_lecture_derivative():
+    # dh/dx = 2g * 2: the factors on the path from h to x are "· 2g" then "· 1" then "· 2"
+    _, back = dots(CHAIN, "chain")
+    labels = re.findall(r'label="([^"]*)"', back)
+    assert "· 2g" in labels
+    assert "· 2" in labels
+    assert any(label.startswith("gradient d_x") for label in labels)
+    # the factor 2g reads the forward value g, drawn as a dashed reference
+    ref = re.search(r'(r\d+) \[id="r\d+", label="g\\n\[\]"', back)
+    assert ref is not None
+    assert re.search(rf"{ref.group(1)} -> e\d+_\d+_\d+ \[style=dashed", back)
+
+
+def test_forward_graph_shows_kinds_names_shapes_and_clusters():
+    fwd, _ = dots(TWO_LAYER)
+    assert 'label="x\\ninput [B, 3]"' in fwd
+    assert 'label="W1\\nparam [3, 8]"' in fwd
+    assert 'label="h = sigmoid\\n[B, 8]"' in fwd
+    assert "minimize loss" in fwd
+    # two calls of dense, two clusters
+    assert fwd.count("subgraph cluster_fn_dense_") == 2
+    loop_fwd, _ = dots(LOOP)
+    assert loop_fwd.count("subgraph cluster_loop_i_") == 3
+
+
+def test_backward_graph_has_an_adjoint_per_value_and_a_result_per_param():
+    c = compile_text(TWO_LAYER, "m.nn")
+    back = render.backward_dot(c.graph, TWO_LAYER, "m")
+    for p in ("W1", "b1", "W2", "b2"):
+        assert f"gradient d_{p}" in back
+    assert "∂loss/∂h\\n[B, 8]" in back
+    assert "@ W2ᵀ" in back
+    assert "· σ(z)(1−σ(z))" in back
+    # every chain-rule edge the sweep used is drawn as a factor node
+    for a, n, pos in c.graph.chain:
+        assert f"e{a}_{n}_{pos} [" in back
+
+
+def test_fan_out_is_drawn_as_a_sum():
+    text = "param x : [3]\ny = sum(x * x) + sum(exp(x))\nminimize y\n"
+    _, back = dots(text)
+    assert "Σ of 3 paths" in back  # x feeds mul twice and exp once
+
+
+def test_dot_is_deterministic_and_ids_follow_topological_order():
+    a, b = dots(TWO_LAYER), dots(TWO_LAYER)
+    assert a == b
+    ids = [int(i) for i in re.findall(r"^\s*n(\d+) \[", a[0], flags=re.M)]
+    assert ids == sorted(ids) or set(ids) == set(range(min(ids), max(ids) + 1))
+
+
+@needs_dot
+@pytest.mark.parametrize("text", [CHAIN, TWO_LAYER, LOOP])
+def test_svgs_are_valid_and_name_every_param(text, tmp_path):
+    c = compile_text(text, "m.nn")
+    for dot in (render.forward_dot(c.graph, text, "m"), render.backward_dot(c.graph, text, "m")):
+        svg = render.render(dot, "svg").decode()
+        root = ET.fromstring(svg)
+        assert root.tag.endswith("svg")
+        for p in c.graph.params:
+            assert p in svg
+
+
+@needs_dot
+def test_compile_writes_pictures_and_page(tmp_path):
+    model = tmp_path / "two.nn"
+    model.write_text(TWO_LAYER)
+    assert cli.main(["compile", str(model), "-o", str(tmp_path / "out")]) == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == sorted(
+        f"two_layer.{s}" for s in ("py", "forward.dot", "backward.dot", "forward.svg", "backward.svg", "html")
+    )
+    assert cli.main(["compile", str(model), "-o", str(tmp_path / "png"), "--format", "png"]) == 0
+    png = (tmp_path / "png" / "two_layer.backward.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+
+
+def test_without_dot_compile_writes_dot_files_and_says_how_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(render, "have_dot", lambda: False)
+    model = tmp_path / "c.nn"
+    model.write_text(CHAIN)
+    assert cli.main(["compile", str(model), "-o", str(tmp_path)]) == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"c.py", "c.forward.dot", "c.backward.dot"} <= names
+    assert not any(n.endswith(".svg") for n in names)
+    err = capsys.readouterr().err
+    assert err.count("apt-get install graphviz") == 1
+
+
+def test_no_render_writes_only_the_module(tmp_path):
+    model = tmp_path / "c.nn"
+    model.write_text(CHAIN)
+    assert cli.main(["compile", str(model), "-o", str(tmp_path / "o"), "--no-render"]) == 0
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["c.py"]
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _browser(args: list[str], tmp: Path) -> subprocess.CompletedProcess:
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp / 'profile'}",
+    ]
+    return subprocess.run([_chromium(), *flags, *args], capture_output=True, text=True, timeout=120)
+
+
+@needs_dot
+@pytest.mark.skipif(_chromium() is None, reason="no headless Chromium")
+def test_page_selecting_a_node_highlights_its_source_and_code_lines(tmp_path):
+    model = tmp_path / "two.nn"
+    model.write_text(TWO_LAYER)
+    out = tmp_path / "out"
+    assert cli.main(["compile", str(model), "-o", str(out)]) == 0
+    page = out / "two_layer.html"
+    text = page.read_text()
+    assert "http://" not in text.replace("http://www.w3.org", "") and "https://" not in text  # works offline
+    c = compile_text(TWO_LAYER, str(model))
+    h = next(n for n in c.graph.order() if c.graph.node(n)["name"] == "h")
+    code_line = c.code_lines[h][0]
+    dom = _browser(["--dump-dom", f"{page.as_uri()}#select=f{h}"], tmp_path).stdout
+    # the script ran in the browser: h's source line (10) and its generated line are highlighted
+    assert re.search(r'<div id="src-10" class="hl">', dom)
+    assert re.search(rf'<div id="code-{code_line}" class="hl">', dom)
+    assert "h: [B, 8] = sigmoid" in dom
+    shot = tmp_path / "page.png"
+    _browser(["--window-size=1400,900", f"--screenshot={shot}", f"{page.as_uri()}#select=a{h}"], tmp_path)
+    assert shot.read_bytes().startswith(b"\x89PNG")
