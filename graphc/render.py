@@ -72,7 +72,7 @@ def _scope_label(frame) -> str:
     return f"{name}() call {i}" if kind == "fn" else f"for {name} = {i}"
 
 
-def _emit_clusters(nodes: dict[int, str], scopes: dict[int, tuple], indent: str = "  ") -> list[str]:
+def _emit_clusters(nodes: dict, scopes: dict, indent: str = "  ") -> list[str]:
     """Node lines nested in cluster subgraphs by their scope path (fn calls, loop iterations)."""
     tree: dict = {}
     for n in nodes:
@@ -218,16 +218,20 @@ def backward_dot(graph: Graph, source: str, model: str) -> str:
             label += f"\nΣ of {fanout[v]} paths"
         nodes[v] = f"a{v} [id={_q(f'a{v}')}, label={_q(label)}, {STYLE[kind]}];"
         scopes[v] = d.get("scope", ())
-    out += _emit_clusters(nodes, scopes)
     refs: set[int] = set()
+    links = []
     for (a, n, pos), reads in sorted(edges.items()):
         fid = f"e{a}_{n}_{pos}"
-        out.append(f"  {fid} [id={_q(fid)}, label={_q(factor_text(graph, labels, a, n, pos))}, {STYLE['factor']}];")
-        out.append(f"  a{n} -> {fid};")
-        out.append(f"  {fid} -> a{a};")
+        # the factor sits in the cluster of the op it differentiates, so each layer reads top-down
+        nodes[fid] = f"{fid} [id={_q(fid)}, label={_q(factor_text(graph, labels, a, n, pos))}, {STYLE['factor']}];"
+        scopes[fid] = graph.node(n).get("scope", ())
+        links.append(f"  a{n} -> {fid};")
+        links.append(f"  {fid} -> a{a};")
         for r in sorted(reads):
             refs.add(r)
-            out.append(f'  r{r} -> {fid} [style=dashed, color="#9ca3af", arrowhead=none];')
+            links.append(f'  r{r} -> {fid} [style=dashed, color="#9ca3af", arrowhead=none];')
+    out += _emit_clusters(nodes, scopes)
+    out += links
     for r in sorted(refs):
         d = graph.node(r)
         label = f"{labels.name(r)}\n{show(d['shape'], d['dtype'])}"
