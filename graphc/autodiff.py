@@ -27,9 +27,10 @@ def unbroadcast(g: V, shape: tuple) -> V:
 def _needs_grad(graph: Graph, objective: int, wrt_nodes: list[int]) -> set[int]:
     """Nodes on a path from a wrt node to the objective: only these get adjoints."""
     below = graph.ancestors([objective])
+    wrt_set = set(wrt_nodes)  # a set: models have thousands of params
     above: set[int] = set()
     for n in graph.order():
-        if n in wrt_nodes or any(a in above for a in graph.args(n)):
+        if n in wrt_set or any(a in above for a in graph.args(n)):
             if n in below and graph.node(n)["dtype"] == "float":
                 above.add(n)
     return above

@@ -76,12 +76,14 @@ def _ident(name: str) -> str:
 class _Namer:
     def __init__(self, reserved):
         self.used = set(reserved)
+        self.next: dict[str, int] = {}  # base -> next suffix to try, so naming stays linear
 
     def fresh(self, base: str) -> str:
         base = _ident(base)
-        name, i = base, 2
+        name, i = base, self.next.get(base, 2)
         while name in self.used:
             name, i = f"{base}_{i}", i + 1
+        self.next[base] = i
         self.used.add(name)
         return name
 
@@ -106,6 +108,7 @@ class Emitter:
         """Statements computing the roots; returns (lines, node -> expression, inputs needed)."""
         g = self.g
         need = sorted(g.ancestors(roots))
+        root_set = set(roots)
         uses = {n: 0 for n in need}
         for n in need:
             for a in g.args(n):
@@ -139,7 +142,7 @@ class Emitter:
                 continue
             group[n] = [n] + [m for a in g.args(n) if a in group and expr[a] != group_var.get(a) for m in group[a]]
             name = self.value_name(n)
-            if name is None and self.opt >= 1 and uses[n] == 1 and n not in roots and len(text) <= INLINE_LIMIT:
+            if name is None and self.opt >= 1 and uses[n] == 1 and n not in root_set and len(text) <= INLINE_LIMIT:
                 expr[n] = text if opdef.atomic else f"({text})"
                 continue
             var = namer.fresh(name or "t")

@@ -72,8 +72,11 @@ class Graph:
 
     def args(self, n: int) -> list[int]:
         """The arguments of n in position order."""
-        edges = sorted((k, u) for u, _, k in self.nx.in_edges(n, keys=True))
-        return [u for _, u in edges]
+        pred = self.nx._pred[n]  # the adjacency dict itself: views cost more than the lookup
+        if len(pred) == 1:
+            (u, keys), = pred.items()
+            return [u] * len(keys)
+        return [u for _, u in sorted((k, u) for u, keys in pred.items() for k in keys)]
 
     def users(self, n: int) -> list[int]:
         return sorted({v for _, v in self.nx.out_edges(n)})

@@ -1,0 +1,297 @@
+"""One training step (forward + backward + SGD update), float32, side by side.
+
+    python benchmarks/train_step.py [--rounds 30]
+
+For each model in benchmarks/models/ it times graphc's generated `sgd_step`
+against the same step written by hand in NumPy, against PyTorch eager and JAX
+jit when they are installed, and against the model's matrix multiplies alone
+(a floor for any implementation). The implementations run interleaved, round
+after round, and the table shows medians and ratios to graphc, so a noisy
+machine slows all of them alike. Compile times are printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+import graphc
+
+HERE = Path(__file__).parent
+LR = 0.01
+F32 = np.float32
+
+
+# ---------------------------------------------------------------- data per model
+
+
+def data(name: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    if name == "mlp784":
+        return {"x": rng.random((128, 784), F32), "labels": rng.integers(0, 10, 128)}
+    if name == "tiny":
+        return {"x": rng.random((32, 4), F32), "y": rng.random((32, 1), F32)}
+    if name == "deep32":
+        return {"x": rng.random((64, 64), F32), "y": rng.random((64, 64), F32)}
+    if name == "logreg":
+        return {"x": rng.standard_normal((1024, 100), F32), "y": np.sign(rng.standard_normal(1024)).astype(F32)}
+    raise KeyError(name)
+
+
+# ---------------------------------------------------------------- NumPy by hand
+
+
+def numpy_step(name: str):
+    """The step as a careful NumPy programmer would write it, updating params in place."""
+
+    def mlp784(p, x, labels):
+        n = x.shape[0]
+        z1 = x @ p["W1"]
+        z1 += p["b1"]
+        h1 = np.maximum(z1, 0)
+        z2 = h1 @ p["W2"]
+        z2 += p["b2"]
+        h2 = np.maximum(z2, 0)
+        logits = h2 @ p["W3"]
+        logits += p["b3"]
+        m = logits.max(axis=1, keepdims=True)
+        e = np.exp(logits - m)
+        s = e.sum(axis=1, keepdims=True)
+        rows = np.arange(n)
+        loss = float(np.mean(np.log(s[:, 0]) + m[:, 0] - logits[rows, labels]))
+        d = e / s
+        d[rows, labels] -= 1
+        d /= n
+        g = {"W3": h2.T @ d, "b3": d.sum(0)}
+        d2 = d @ p["W3"].T
+        d2 *= z2 > 0
+        g["W2"], g["b2"] = h1.T @ d2, d2.sum(0)
+        d1 = d2 @ p["W2"].T
+        d1 *= z1 > 0
+        g["W1"], g["b1"] = x.T @ d1, d1.sum(0)
+        return loss, g
+
+    def tiny(p, x, y):
+        n = x.shape[0]
+        h = 1 / (1 + np.exp(-(x @ p["W1"] + p["b1"])))
+        r = h @ p["W2"] + p["b2"] - y
+        loss = float(np.mean(r * r))
+        d = r * (2 / r.size)
+        g = {"W2": h.T @ d, "b2": d.sum(0)}
+        dh = (d @ p["W2"].T) * h * (1 - h)
+        g["W1"], g["b1"] = x.T @ dh, dh.sum(0)
+        return loss, g
+
+    def deep32(p, x, y):
+        hs = [x]
+        for i in range(1, 33):
+            hs.append(np.tanh(hs[-1] @ p[f"W{i}"] + p[f"b{i}"]))
+        r = hs[-1] - y
+        loss = float(np.mean(r * r))
+        d = r * (2 / r.size)
+        g = {}
+        for i in range(32, 0, -1):
+            d *= 1 - hs[i] * hs[i]
+            g[f"W{i}"], g[f"b{i}"] = hs[i - 1].T @ d, d.sum(0)
+            d = d @ p[f"W{i}"].T
+        return loss, g
+
+    def logreg(p, x, y):
+        m = -y * (x @ p["w"] + p["b"])
+        loss = float(np.mean(np.logaddexp(0, m)))
+        d = -y / (1 + np.exp(-m)) / y.size
+        return loss, {"w": x.T @ d, "b": d.sum()}
+
+    grad = {"mlp784": mlp784, "tiny": tiny, "deep32": deep32, "logreg": logreg}[name]
+
+    def step(p, inputs):
+        loss, g = grad(p, **inputs)
+        for k, v in g.items():
+            p[k] -= LR * v
+        return loss
+
+    return step
+
+
+def matmul_step(name: str, params, inputs):
+    """Only the matrix multiplies of forward and backward, on buffers made once."""
+    if name == "logreg":
+        x, w = inputs["x"], params["w"]
+        z, gw = np.empty(x.shape[0], F32), np.empty_like(w)
+
+        def run():
+            np.matmul(x, w, out=z)
+            np.matmul(x.T, z, out=gw)
+
+        return run
+    x = inputs["x"]
+    ws = [params[k] for k in sorted(params, key=lambda k: (len(k), k)) if k.startswith("W")]
+    acts = [x]
+    for w in ws:
+        acts.append(np.empty((x.shape[0], w.shape[1]), F32))
+    grads = [np.empty_like(w) for w in ws]
+    deltas = [np.empty_like(a) for a in acts]
+
+    def run():
+        for i, w in enumerate(ws):
+            np.matmul(acts[i], w, out=acts[i + 1])
+        for i in range(len(ws) - 1, -1, -1):
+            np.matmul(acts[i].T, acts[i + 1], out=grads[i])
+            if i:
+                np.matmul(acts[i + 1], ws[i].T, out=deltas[i])
+
+    return run
+
+
+# ---------------------------------------------------------------- optional peers
+
+
+def torch_step(name: str, params, inputs):
+    try:
+        import torch
+    except ImportError:
+        return None
+    p = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    t = {k: torch.tensor(v) for k, v in inputs.items()}
+    F = torch.nn.functional
+
+    def loss_fn():
+        if name == "mlp784":
+            h1 = F.relu(t["x"] @ p["W1"] + p["b1"])
+            h2 = F.relu(h1 @ p["W2"] + p["b2"])
+            return F.cross_entropy(h2 @ p["W3"] + p["b3"], t["labels"])
+        if name == "tiny":
+            h = torch.sigmoid(t["x"] @ p["W1"] + p["b1"])
+            return ((h @ p["W2"] + p["b2"] - t["y"]) ** 2).mean()
+        if name == "deep32":
+            h = t["x"]
+            for i in range(1, 33):
+                h = torch.tanh(h @ p[f"W{i}"] + p[f"b{i}"])
+            return ((h - t["y"]) ** 2).mean()
+        return F.softplus(-t["y"] * (t["x"] @ p["w"] + p["b"])).mean()
+
+    def run():
+        loss = loss_fn()
+        loss.backward()
+        with torch.no_grad():
+            for v in p.values():
+                v -= LR * v.grad
+                v.grad = None
+        return float(loss)
+
+    return run
+
+
+def jax_step(name: str, params, inputs):
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None, None
+
+    def loss_fn(p, t):
+        if name == "mlp784":
+            h1 = jax.nn.relu(t["x"] @ p["W1"] + p["b1"])
+            h2 = jax.nn.relu(h1 @ p["W2"] + p["b2"])
+            logits = h2 @ p["W3"] + p["b3"]
+            logp = jax.nn.log_softmax(logits)
+            return -jnp.mean(jnp.take_along_axis(logp, t["labels"][:, None], axis=1))
+        if name == "tiny":
+            h = jax.nn.sigmoid(t["x"] @ p["W1"] + p["b1"])
+            return jnp.mean((h @ p["W2"] + p["b2"] - t["y"]) ** 2)
+        if name == "deep32":
+            h = t["x"]
+            for i in range(1, 33):
+                h = jnp.tanh(h @ p[f"W{i}"] + p[f"b{i}"])
+            return jnp.mean((h - t["y"]) ** 2)
+        return jnp.mean(jax.nn.softplus(-t["y"] * (t["x"] @ p["w"] + p["b"])))
+
+    @jax.jit
+    def step(p, t):
+        loss, g = jax.value_and_grad(loss_fn)(p, t)
+        return loss, jax.tree_util.tree_map(lambda a, b: a - LR * b, p, g)
+
+    state = {"p": {k: jnp.asarray(v) for k, v in params.items()}}
+    t = {k: jnp.asarray(v) for k, v in inputs.items()}
+    t0 = time.perf_counter()
+    step(state["p"], t)[0].block_until_ready()
+    compile_s = time.perf_counter() - t0
+
+    def run():
+        loss, state["p"] = step(state["p"], t)
+        loss.block_until_ready()
+
+    return run, compile_s
+
+
+# ---------------------------------------------------------------- timing
+
+
+def per_call(fn, budget: float = 0.02) -> int:
+    """How many calls make one timed sample of about `budget` seconds."""
+    t0 = time.perf_counter()
+    fn()
+    dt = max(time.perf_counter() - t0, 1e-7)
+    return max(1, int(budget / dt))
+
+
+def bench(name: str, rounds: int) -> dict:
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    model = graphc.compile_file(str(HERE / "models" / f"{name}.nn"), dtype="float32")
+    compile_s = time.perf_counter() - t0
+    inputs = data(name, rng)
+    params = model.init_params(seed=0)
+    runs = {
+        "graphc": lambda p=dict(params): model.sgd_step(p, LR, **inputs),
+        "numpy": lambda p={k: v.copy() for k, v in params.items()}, s=numpy_step(name): s(p, inputs),
+        "matmul": matmul_step(name, params, inputs),
+    }
+    t = torch_step(name, params, inputs)
+    if t:
+        runs["torch"] = t
+    j, jax_compile = jax_step(name, params, inputs)
+    if j:
+        runs["jax"] = j
+    for fn in runs.values():  # warm up
+        for _ in range(3):
+            fn()
+    counts = {k: per_call(fn) for k, fn in runs.items()}
+    samples: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(rounds):
+        for k, fn in runs.items():
+            n = counts[k]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[k].append((time.perf_counter() - t0) / n)
+    result = {k: statistics.median(v) * 1e6 for k, v in samples.items()}
+    result["compile_s"] = compile_s
+    result["jax_compile_s"] = jax_compile
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("models", nargs="*", default=["mlp784", "tiny", "deep32", "logreg"])
+    a = ap.parse_args()
+    cols = ["graphc", "numpy", "torch", "jax", "matmul"]
+    print(f"{'model':<8} " + " ".join(f"{c + ' us':>10}" for c in cols) + "  numpy/graphc  graphc/matmul  compile s")
+    speedups = []
+    for name in a.models:
+        r = bench(name, a.rounds)
+        row = " ".join(f"{r[c]:>10.1f}" if c in r else f"{'-':>10}" for c in cols)
+        speedups.append(r["numpy"] / r["graphc"])
+        print(
+            f"{name:<8} {row}  {r['numpy'] / r['graphc']:>12.2f}  {r['graphc'] / r['matmul']:>13.2f}  {r['compile_s']:>9.3f}"
+        )
+    print(f"geometric mean speed-up over NumPy by hand: {math.exp(statistics.mean(map(math.log, speedups))):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
