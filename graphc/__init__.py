@@ -1,10 +1,10 @@
 """graphc: compile .nn models to standalone NumPy modules with symbolic gradients.
 
-    import graphc
-    model = graphc.compile_file("examples/regression.nn")
-    params = model.init_params(seed=0)
-    loss, grads = model.loss_and_grad(params, x=x, y=y)
-    model.forward_graph, model.backward_graph   # networkx.MultiDiGraph
+import graphc
+model = graphc.compile_file("examples/regression.nn")
+params = model.init_params(seed=0)
+loss, grads = model.loss_and_grad(params, x=x, y=y)
+model.forward_graph, model.backward_graph   # networkx.MultiDiGraph
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def differentiate(graph: Graph, objective: int, wrt_nodes: list[int]) -> dict[in
         if w in adjoint:
             grads[w] = adjoint[w].node
         else:  # the objective does not depend on w
-            zero = op("mul", V(graph, w), 0.0).node
+            zero = op("broadcast_like", 0.0, V(graph, w)).node  # zeros shaped like w (w * 0 is nan where w is inf)
             graph.node(zero).update(phase="backward", adjoint_of=w)
             grads[w] = zero
     return grads

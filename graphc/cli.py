@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import subprocess
+import sys
 import tempfile
 
 from graphc import page, render
@@ -36,12 +36,18 @@ def read_model(path: str) -> str:
         raise UserError(f"{path}: cannot read: {e.strerror or e}") from None
     if len(data) > MAX_FILE_BYTES:
         raise UserError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; is this a model file?")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise UserError(f"{path}:1:1: error: the file is UTF-16 text; save it as UTF-8")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
+        line_start = data.rfind(b"\n", 0, e.start) + 1
         line = data[: e.start].count(b"\n") + 1
-        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise UserError(f"{path}:{line}:{col}: error: the file is not UTF-8 text (byte 0x{data[e.start]:02x})") from None
+        # the column counts characters, as editors do, not the bytes before the bad one
+        col = len(data[line_start : e.start].decode("utf-8", errors="replace")) + 1
+        raise UserError(
+            f"{path}:{line}:{col}: error: the file is not UTF-8 text (byte 0x{data[e.start]:02x})"
+        ) from None
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         col = text.index("\x00") - (text.rfind("\n", 0, text.index("\x00")) + 1) + 1
@@ -121,7 +127,9 @@ def cmd_compile(args) -> int:
                     raise UserError(f"Graphviz could not lay out the {kind} graph: {e}") from None
                 files[f"{name}.{kind}.{args.format}"] = picture
             mapping = page.node_map(compiled.graph, compiled.code_lines)
-            text = page.make_page(name, args.text, compiled.source, svgs["forward"].decode(), svgs["backward"].decode(), mapping)
+            text = page.make_page(
+                name, args.text, compiled.source, svgs["forward"].decode(), svgs["backward"].decode(), mapping
+            )
             files[f"{name}.html"] = text.encode()
         else:
             print(render.DOT_MISSING, file=sys.stderr)

@@ -6,6 +6,7 @@ it, so another NumPy-compatible module can be swapped in by name.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import math
 import re
@@ -47,7 +48,7 @@ def _array(what, name, value, shape, kind, dims):
 
 
 def _arguments(params, inputs, needed):
-    """Check the params and the needed inputs; return them and the bound dims."""
+    """Check the params and every input given (the needed ones must be); return them and the bound dims."""
     dims = {{}}
     for name in inputs:
         if name not in INPUTS:
@@ -57,11 +58,11 @@ def _arguments(params, inputs, needed):
         if name not in params:
             raise ValueError(f"missing param {{name}} {{_show(shape)}}")
         checked[name] = _array("param", name, params[name], shape, kind, dims)
-    for name in needed:
-        shape, kind = INPUTS[name]
-        if name not in inputs:
+    for name, (shape, kind) in INPUTS.items():
+        if name in inputs:
+            checked[name] = _array("input", name, inputs[name], shape, kind, dims)
+        elif name in needed:
             raise ValueError(f"missing input {{name}} {{('int' if kind == 'int' else '') + _show(shape)}}")
-        checked[name] = _array("input", name, inputs[name], shape, kind, dims)
     return checked, dims
 '''
 
@@ -113,9 +114,12 @@ class Emitter:
         for n in need:
             for a in g.args(n):
                 uses[a] += 1
-        reserved = set(dir(__builtins__)) | {self.xp, "DTYPE", "params", "inputs", "dims", "lr", "grads", "checked"}
-        reserved |= set(g.dims) | set(HELPERS) | {"INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"}
+        # a model value may be called `float` or `_array`: it must not hide what the module itself calls
+        reserved = set(dir(builtins)) | {self.xp, "DTYPE", "params", "inputs", "dims", "lr", "grads", "checked"}
+        reserved |= {"_show", "_array", "_arguments"}
+        reserved |= set(HELPERS) | {"INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"}
         namer = _Namer(reserved)
+        dim_var = {dim: namer.fresh(dim) for dim in g.dims}  # a dim may be called `np` or `class`
         expr: dict[int, str] = {}
         out: list[str] = []
         unpack: list[str] = []
@@ -135,8 +139,11 @@ class Emitter:
                     inputs_needed.append(name)
                 continue
             args = [expr[a] for a in g.args(n)]
-            text = _unwrap_call_args(opdef.emit(self.xp, d["attrs"], *args), args)
-            dims_used |= _dims_in(d["attrs"], g.dims)
+            if opdef.view:  # a Python number has no .T or .reshape: give it the model's dtype
+                args = [f"DTYPE({e})" if g.op(a) == "const" else e for e, a in zip(args, g.args(n))]
+            attrs, used = _dim_attrs(d["attrs"], dim_var)
+            dims_used |= used
+            text = _unwrap_call_args(opdef.emit(self.xp, attrs, *args), args)
             if d["op"] == "const":
                 expr[n] = text if not text.startswith("-") else f"({text})"
                 continue
@@ -153,7 +160,7 @@ class Emitter:
             # the marker tells module() which graph nodes this line computes; it is stripped there
             out.append(f"{indent}{var} = {text}{_MARK}{','.join(map(str, sorted(group[n])))}")
             expr[n] = group_var[n] = var
-        binds = [f"{indent}{d} = dims[{d!r}]" for d in g.dims if d in dims_used]
+        binds = [f"{indent}{dim_var[d]} = dims[{d!r}]" for d in g.dims if d in dims_used]
         return unpack + binds + out, expr, inputs_needed
 
     def value_name(self, n: int) -> str | None:
@@ -202,9 +209,17 @@ class Emitter:
             rows = [f"    {name!r}: ({_shape_literal(g.shape(n))}, {g.node(n)['dtype']!r})," for name, n in items]
             return "{\n" + "\n".join(rows) + "\n}" if rows else "{}"
 
+        def passes_through(n):
+            """The emission hands back an argument itself (a sum over no axes is its input)."""
+            names = [f"_{i}" for i in range(len(g.args(n)))]
+            return OPS[g.op(n)].emit(xp, g.node(n)["attrs"], *names) in names
+
         def returned(n, e):
-            fresh = g.op(n) not in VIEW_OR_LEAF and not OPS[g.op(n)].view
-            return e if fresh else f"{xp}.array({e}, dtype=DTYPE)"
+            # the caller owns what it gets: never a param, an input, or a view of one
+            fresh = g.op(n) not in VIEW_OR_LEAF and not OPS[g.op(n)].view and not passes_through(n)
+            if fresh:
+                return e
+            return f"{xp}.array({e})" if g.node(n)["dtype"] == "int" else f"{xp}.array({e}, dtype=DTYPE)"
 
         def header(name, doc, needed):
             return [
@@ -304,27 +319,53 @@ class Emitter:
         raise ValueError(kind)
 
 
+def _enclosed(text: str) -> bool:
+    """Whether the first character opens a parenthesis that the last one closes:
+    true of `(a + b)`, false of `(a + b).reshape((3,))`."""
+    if not text.startswith("("):
+        return False
+    depth = 0
+    for i, c in enumerate(text):
+        depth += (c == "(") - (c == ")")
+        if depth == 0:
+            return i == len(text) - 1
+    return False
+
+
 def _unwrap_call_args(text: str, args: list[str]) -> str:
     """`f((a + b))` -> `f(a + b)`: parentheses around a whole call argument are noise."""
     for a in args:
-        if a.startswith("(") and a.endswith(")"):
+        if _enclosed(a):
             inner = a[1:-1]
             for left, right in (("(", ")"), ("(", ","), (", ", ")"), (", ", ",")):
                 text = text.replace(left + a + right, left + inner + right)
     return text
 
 
-def _dims_in(attrs: dict, dims: list[str]) -> set[str]:
-    found = set()
+def _dim_attrs(attrs: dict, dim_var: dict[str, str]) -> tuple[dict, set[str]]:
+    """Sizes that name dims (`B`, `4*B`) rewritten to the local variables holding them."""
+    used: set[str] = set()
+
+    def size(item):
+        if not isinstance(item, str):
+            return item
+        parts = item.split("*")
+        used.update(p for p in parts if p in dim_var)
+        return "*".join(dim_var.get(p, p) for p in parts)
+
+    new = dict(attrs)
     for key in ("shape", "k"):
         v = attrs.get(key)
-        for item in v if isinstance(v, (tuple, list)) else [v]:
-            if isinstance(item, str):
-                found |= {p for p in item.split("*") if p in dims}
-    return found
+        if isinstance(v, (tuple, list)):
+            new[key] = tuple(size(i) for i in v)
+        elif isinstance(v, str):
+            new[key] = size(v)
+    return (new if used else attrs), used
 
 
-def emit_numpy(graph: Graph, model: str, source: str, file: str, inits, dtype: str = "float64", opt: int = 2) -> tuple[str, dict[int, list[int]]]:
+def emit_numpy(
+    graph: Graph, model: str, source: str, file: str, inits, dtype: str = "float64", opt: int = 2
+) -> tuple[str, dict[int, list[int]]]:
     """The generated module's source text, deterministic byte for byte, and the
     generated lines (1-based) that compute each graph node."""
     emitter = Emitter(graph, source, file, dtype, opt)

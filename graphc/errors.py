@@ -50,11 +50,28 @@ def _display(line: str) -> str:
     return "".join(c if c == "\t" or c.isprintable() else "?" for c in line)
 
 
+MAX_SHOWN = 160  # a longer source line is shown as a window around the error
+
+
+def _window(line: str, col: int) -> tuple[str, str, str, int]:
+    """(prefix, piece, suffix, start): the part of a long line around 1-based col.
+
+    Without it a caret past the shown part of a minified or generated line would
+    point at nothing.
+    """
+    if len(line) <= MAX_SHOWN:
+        return "", line, "", 0
+    start = max(0, min(col - 1 - MAX_SHOWN // 2, len(line) - MAX_SHOWN))
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if start + MAX_SHOWN < len(line) else ""
+    return prefix, line[start : start + MAX_SHOWN], suffix, start
+
+
 def format_diagnostic(d: Diagnostic, sources: dict[str, str]) -> str:
     """`file:line:col: error: msg`, then the source line and a caret under the span."""
     if d.span is None:
         out = f"error: {d.message}"
-        return out + (f"\n  note: {d.note}" if d.note else "")
+        return out + (f"\n      = note: {d.note}" if d.note else "")
     s = d.span
     out = [f"{s.where()}: error: {d.message}"]
     text = sources.get(s.file)
@@ -62,12 +79,15 @@ def format_diagnostic(d: Diagnostic, sources: dict[str, str]) -> str:
         lines = text.split("\n")
         if 1 <= s.line <= len(lines):
             line = lines[s.line - 1].rstrip("\r")
-            shown = _display(line[:300])
-            end = s.end_col if s.end_line == s.line else len(line) + 1
-            width = max(1, min(end, len(shown) + 1) - s.col)
+            prefix, piece, suffix, start = _window(line, s.col)
+            piece = _display(piece)
+            # columns within the piece, 1-based; an end-of-line error sits just past it
+            col = min(max(1, s.col - start), len(piece) + 1)
+            end = (s.end_col if s.end_line == s.line else len(line) + 1) - start
+            width = max(1, min(end, len(piece) + 1) - col)
             gutter = f"{s.line:>5} | "
-            pad = "".join(c if c == "\t" else " " for c in shown[: s.col - 1])
-            out.append(gutter + shown)
+            pad = " " * len(prefix) + "".join(c if c == "\t" else " " for c in piece[: col - 1])
+            out.append(gutter + prefix + piece + suffix)
             out.append(" " * (len(gutter) - 2) + "| " + pad + "^" * width)
     if d.note:
         out.append(f"      = note: {d.note}")
@@ -75,29 +95,41 @@ def format_diagnostic(d: Diagnostic, sources: dict[str, str]) -> str:
 
 
 def nearest(name: str, candidates) -> str | None:
-    """The candidate closest to name by edit distance, if it is plausibly a typo."""
-    best, best_d = None, None
-    for c in sorted(set(candidates)):
+    """The candidate closest to name by edit distance, if it is plausibly a typo.
+
+    Ties go to the candidate that also matches the letter case (`bb` -> `b`, not
+    `B`), and a candidate that shares no letter with a short name is no typo of
+    it (`Q` is not a misspelled `B`).
+    """
+    best, best_key = None, None
+    for c in set(candidates):
+        if c == name:
+            continue
         d = _distance(name.lower(), c.lower(), limit=3)
-        if d is not None and (best_d is None or d < best_d):
-            best, best_d = c, d
-    if best is None or best_d > max(1, len(name) // 3):
-        return None
+        if d is None or d > max(1, len(name) // 3) or d >= max(len(name), len(c)):
+            continue
+        key = (d, _distance(name, c, limit=len(name) + len(c)), c)
+        if best_key is None or key < best_key:
+            best, best_key = c, key
     return best
 
 
 def _distance(a: str, b: str, limit: int) -> int | None:
-    """Levenshtein distance, or None when it exceeds limit."""
+    """Edit distance counting a swap of two neighbours as one edit (`lsos` -> `loss`), or None past limit."""
     if abs(len(a) - len(b)) > limit:
         return None
+    before: list[int] = []
     prev = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         cur = [i]
         for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        if min(cur) > limit:
+            d = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                d = min(d, before[j - 2] + 1)
+            cur.append(d)
+        if min(cur) > limit:  # rows never get smaller, so nothing later can come back under
             return None
-        prev = cur
+        before, prev = prev, cur
     return prev[-1] if prev[-1] <= limit else None
 
 

@@ -47,7 +47,7 @@ class Graph:
         nid = self._next
         self._next += 1
         data = {"op": op, "attrs": attrs, "shape": tuple(shape), "dtype": dtype, "name": None, "span": None}
-        data.update({"scope": (), "phase": "forward"})
+        data.update({"scope": (), "phase": "forward", "key": nid})  # key: the id in the unoptimized graph
         data.update(self.context)
         data.update(node_attrs)
         self.nx.add_node(nid, **data)
@@ -74,7 +74,7 @@ class Graph:
         """The arguments of n in position order."""
         pred = self.nx._pred[n]  # the adjacency dict itself: views cost more than the lookup
         if len(pred) == 1:
-            (u, keys), = pred.items()
+            ((u, keys),) = pred.items()
             return [u] * len(keys)
         return [u for _, u in sorted((k, u) for u, keys in pred.items() for k in keys)]
 
@@ -154,6 +154,8 @@ def evaluate(graph: Graph, values: dict[str, Any], nodes=None, dtype=np.float64)
         expr = OPS[d["op"]].emit("np", d["attrs"], *(f"_a{i}" for i in range(len(args))))
         try:
             out[n] = eval(expr, env, local)
+            if d["op"] == "const":  # a NumPy scalar of the dtype, as the module's arrays are
+                out[n] = dtype(out[n])
         except Exception as e:  # pragma: no cover - a bug in an emission, not a user error
             raise RuntimeError(f"evaluating {graph.describe(n)} as {expr!r}: {e}") from e
     return out

@@ -19,6 +19,8 @@ from graphc.ops import BUILTINS, ShapeError, show
 MAX_NODES = 2_000_000  # a model that expands past this is refused, not attempted
 MAX_UNROLL = 100_000
 MAX_PARAM_SIZE = 2**31
+INIT_SIGNATURES = {"const": "const(c)", "normal": "normal(mean, std)", "uniform": "uniform(lo, hi)"}
+TOO_LARGE = "this number is too large (it overflows to infinity)"
 INITS = {"zeros": 0, "ones": 0, "glorot": 0, "he": 0, "const": 1, "normal": 2, "uniform": 2}
 BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
 KIND_WORDS = {
@@ -33,7 +35,8 @@ KIND_WORDS = {
 
 
 class _TooBig(Exception):
-    pass
+    def __init__(self, span: Span | None = None):
+        self.span = span
 
 
 @dataclass
@@ -48,6 +51,7 @@ class FnInfo:
     decl: S.FnDecl
     visible: frozenset[str]  # fns defined before it
     calls: int = 0
+    cost: int = 0  # about how many ops one call expands to, nested calls included
 
 
 @dataclass
@@ -88,7 +92,18 @@ class Lowerer:
         self.outputs: list[S.Name] = []
         self.minimize: S.Minimize | None = None
         self.unrolled = 0
+        self.dim_uses: dict[str, Span] = {}  # dim -> first use; each must be bound by an input
         self.call_note: str | None = None
+        self.broken_params = False  # a param declaration failed: "no params" would be noise
+        # first line of every top-level fn and assigned or declared name, so a use
+        # before the definition is reported as such rather than as unknown
+        self.fn_lines: dict[str, int] = {}
+        self.def_lines: dict[str, int] = {}
+        for stmt in program.stmts:
+            if isinstance(stmt, S.FnDecl):
+                self.fn_lines.setdefault(stmt.name, stmt.span.line)
+            for target in _targets(stmt):
+                self.def_lines.setdefault(target, stmt.span.line)
 
     # ---------------------------------------------------------------- errors
 
@@ -104,6 +119,8 @@ class Lowerer:
         if name.index is None:
             return name.base
         b = self.lookup(name.index, scope)
+        if b is not None and b.kind == "const" and b.value is None:  # a broken const, already reported
+            return None
         if b is None or b.kind not in ("loopvar", "const") or not float(b.value).is_integer():
             self.error(f"'{name.index}' in {name.text} must be a loop variable or an integer const", name.span)
             return None
@@ -128,20 +145,32 @@ class Lowerer:
         return names
 
     def unknown(self, name: str, span: Span, scope: Scope, what: str = "name") -> None:
-        hint = did_you_mean(name, self.visible(scope))
-        if scope.fn is not None and name in self.top and not hint:
-            b = self.top[name]
-            hint = f"; a fn sees only its arguments, consts, dims and earlier fns, and {name} is {KIND_WORDS[b.kind]}"
-        self.error(f"unknown {what} '{name}'{hint}", span)
+        if scope.fn is not None and (name in self.top or name in self.def_lines):
+            # defined, but outside what a fn may see: say so instead of guessing a typo
+            b = self.top.get(name)
+            kind = f"is {KIND_WORDS[b.kind]}" if b is not None else f"is defined at line {self.def_lines[name]}"
+            self.error(
+                f"fn '{scope.fn.decl.name}' cannot use '{name}': a fn sees only its arguments, consts, dims "
+                f"and earlier fns, and '{name}' {kind}; pass it as an argument",
+                span,
+            )
+            return
+        line = self.def_lines.get(name)
+        if scope.fn is None and line is not None and line > span.line:
+            self.error(f"'{name}' is used before it is defined (at line {line})", span)
+            return
+        self.error(f"unknown {what} '{name}'{did_you_mean(name, self.visible(scope))}", span)
 
     def define(self, name: str, binding: Binding, scope: Scope | None = None) -> bool:
         """Bind a new top-level (or local) name; False with an error if it is taken."""
         if name in BUILTINS:
             self.error(f"'{name}' is a builtin function and cannot be redefined", binding.span)
+            # a silent placeholder, so later uses of the name do not each report it again
+            (scope.locals if scope else self.top).setdefault(name, Binding("value", None, binding.span))
             return False
         old = (scope.locals if scope else self.top).get(name) or self.top.get(name)
         if old is not None and not (binding.kind == "value" and old.kind == "value"):
-            self.error(f"'{name}' is already defined as {KIND_WORDS[old.kind]} at line {old.span.line}", binding.span)
+            self.error(_redefinition(name, binding.kind, old), binding.span)
             return False
         (scope.locals if scope else self.top)[name] = binding
         return True
@@ -158,15 +187,21 @@ class Lowerer:
 
     def _constant(self, e: S.Expr, scope: Scope, what: str) -> float | None:
         if isinstance(e, S.Num):
+            if not math.isfinite(e.value):
+                self.error(TOO_LARGE, e.span)
+                return None
             return e.value
-        if isinstance(e, S.Name) and e.index is None:
-            b = self.lookup(e.base, scope)
+        if isinstance(e, S.Name):
+            name = self.resolve_name(e, scope)  # `n{i}` names the const n1 in the first iteration
+            if name is None:
+                return None
+            b = self.lookup(name, scope)
             if b is None:
-                self.unknown(e.base, e.span, scope)
+                self.unknown(name, e.span, scope)
                 return None
             if b.kind in ("const", "loopvar"):
                 return b.value
-            self.error(f"{what} must be a compile-time constant, but '{e.base}' is {KIND_WORDS[b.kind]}", e.span)
+            self.error(f"{what} must be a compile-time constant, but '{name}' is {KIND_WORDS[b.kind]}", e.span)
             return None
         if isinstance(e, S.Unary):
             v = self._constant(e.operand, scope, what)
@@ -192,8 +227,11 @@ class Lowerer:
             b = self.lookup(e.base, scope)
             if b is not None and b.kind == "dim":
                 if not allow_dims:
-                    self.error(f"{what} must have fixed sizes, but '{e.base}' is a dim (known only at call time)", e.span)
+                    self.error(
+                        f"{what} must have fixed sizes, but '{e.base}' is a dim (known only at call time)", e.span
+                    )
                     return None
+                self.dim_uses.setdefault(e.base, e.span)
                 return e.base
         v = self.constant(e, scope, f"a size in {what}")
         if v is None:
@@ -211,12 +249,12 @@ class Lowerer:
         for i, (a, e) in enumerate(zip(args, exprs)):
             if self.g.node(a)["dtype"] == "int" and i not in allow_int:
                 self.error(
-                    f"'{_src(e)}' is {show(*self.g.type(a))}, integer labels; only one_hot and cross_entropy accept them",
+                    f"{_src(e)} is {show(*self.g.type(a))}, integer labels; only one_hot and cross_entropy accept them",
                     e.span,
                 )
                 return None
         if self.g._next > MAX_NODES:
-            raise _TooBig()
+            raise _TooBig(span)
         try:
             return self.g.add(op, args, attrs, span=span, scope=scope.frames)
         except ShapeError as err:
@@ -228,6 +266,9 @@ class Lowerer:
 
     def expr(self, e: S.Expr, scope: Scope) -> int | None:
         if isinstance(e, S.Num):
+            if not math.isfinite(e.value):
+                self.error(TOO_LARGE, e.span)
+                return None
             return self.const_node(e.value, e.span, scope)
         if isinstance(e, S.Name):
             return self.name_value(e, scope)
@@ -269,6 +310,8 @@ class Lowerer:
         if b is None:
             self.unknown(name, e.span, scope)
             return None
+        if b.value is None and b.kind != "dim":  # a definition that failed and was reported
+            return None
         if b.kind in ("value", "input", "param"):
             return b.value
         if b.kind in ("const", "loopvar"):
@@ -284,23 +327,35 @@ class Lowerer:
             return self.builtin(e, scope)
         b = self.lookup(e.func, scope)
         if b is None:
-            if scope.fn is not None and e.func == scope.fn.decl.name:
-                self.error(f"fn '{e.func}' calls itself; recursion is not allowed", e.func_span)
-            elif e.func in self.top and self.top[e.func].kind == "fn":
-                self.error(f"fn '{e.func}' is defined later (line {self.top[e.func].span.line}); a fn can only call fns defined before it", e.func_span)
-            else:
-                self.unknown(e.func, e.func_span, scope, "function")
+            if scope.fn is not None:
+                # check_fn reported the body's unknown names when the fn was declared
+                return None
+            self.unknown(e.func, e.func_span, scope, "function")
+            self.check_args(e.args, scope)
             return None
         if b.kind != "fn":
             self.error(f"'{e.func}' is {KIND_WORDS[b.kind]}, not a function", e.func_span)
             return None
         return self.inline(b.value, e, scope)
 
+    def check_args(self, args: tuple[S.Expr, ...], scope: Scope) -> None:
+        """Lower the arguments of a call that failed, for their own independent mistakes.
+
+        Shapes, axis tuples and true/false are only wrong in the wrong place, and
+        the place is unknown when the call itself is, so they are left alone.
+        """
+        for a in args:
+            if not isinstance(a, (S.ListLit, S.TupleLit, S.Bool)):
+                self.expr(a, scope)
+
     def builtin(self, e: S.Call, scope: Scope) -> int | None:
         spec = BUILTINS[e.func]
         if len(e.args) != len(spec.args):
             names = ", ".join(spec.args)
-            self.error(f"{e.func}({names}) takes {len(spec.args)} argument{'s' * (len(spec.args) != 1)}, but {len(e.args)} were given", e.span)
+            self.error(
+                f"{e.func}({names}) takes {_plural(len(spec.args), 'argument')}, but {_given(len(e.args))}", e.span
+            )
+            self.check_args(e.args, scope)
             return None
         attrs: dict[str, Any] = {}
         allowed = dict(spec.keywords)
@@ -337,12 +392,48 @@ class Lowerer:
             attrs["shape"] = self.fill_reshape(self.g.shape(args[0]), attrs["shape"], e)
             if attrs["shape"] is None:
                 return None
+        if "axis" in attrs and args[0] is not None:
+            kw = next(k for k in e.kwargs if k.name == "axis")
+            if not self.check_axes(attrs["axis"], self.g.shape(args[0]), kw, exprs[0]):
+                return None
+        labels = {"one_hot": 0, "cross_entropy": 1}.get(e.func)
+        if labels is not None and args[labels] is not None and self.g.node(args[labels])["dtype"] != "int":
+            # said here, at the argument, rather than by the op's shape rule at the whole call
+            self.error(
+                f"{e.func}({', '.join(spec.args)}) needs integer labels (an input declared int[...]), "
+                f"but {_src(exprs[labels])} is {show(*self.g.type(args[labels]))}",
+                exprs[labels].span,
+            )
+            return None
         return self.make(spec.op, args, exprs, attrs, e.span, scope, allow_int)
+
+    def check_axes(self, axis: int | tuple, shape: tuple, kw: S.Keyword, operand: S.Expr) -> bool:
+        """Range and repetition of axis=..., reported at the offending axis."""
+        rank = len(shape)
+        axes = (axis,) if isinstance(axis, int) else tuple(axis)
+        items = kw.value.items if isinstance(kw.value, S.TupleLit) else (kw.value,)
+        seen: dict[int, int] = {}
+        for a, item in zip(axes, items):
+            if not -rank <= a < rank:
+                valid = f"its axes are 0..{rank - 1} or -{rank}..-1" if rank else "it has no axes"
+                self.error(f"axis {a} is out of range for {_src(operand)}, which is {show(shape)}; {valid}", item.span)
+                return False
+            if a % rank in seen:
+                first = seen[a % rank]
+                what = (
+                    f"axis {a} is repeated"
+                    if first == a
+                    else f"axes {first} and {a} are the same axis of {show(shape)}"
+                )
+                self.error(what, item.span)
+                return False
+            seen[a % rank] = a
+        return True
 
     def keyword_value(self, kw: S.Keyword, scope: Scope):
         if kw.name == "keepdims":
             if not isinstance(kw.value, S.Bool):
-                self.error("keepdims must be true or false", kw.value.span)
+                self.error(f"keepdims must be true or false, not {_text(kw.value)}", kw.value.span)
                 return _BAD
             return kw.value.value
         items = kw.value.items if isinstance(kw.value, S.TupleLit) else (kw.value,)
@@ -364,16 +455,21 @@ class Lowerer:
             return None
         out = []
         for item in target.items:
-            if isinstance(item, S.Unary) and item.op == "-" and isinstance(item.operand, S.Num) and item.operand.value == 1:
+            if (
+                isinstance(item, S.Unary)
+                and item.op == "-"
+                and isinstance(item.operand, S.Num)
+                and item.operand.value == 1
+            ):
+                if -1 in out:
+                    self.error("reshape allows one -1 (the size to infer), and this is a second", item.span)
+                    return None
                 out.append(-1)
                 continue
             d = self.size(item, scope, True, "reshape")
             if d is None:
                 return None
             out.append(d)
-        if out.count(-1) > 1:
-            self.error("reshape allows at most one -1", target.span)
-            return None
         return out
 
     def fill_reshape(self, shape: tuple, target: list, e: S.Call) -> tuple | None:
@@ -396,20 +492,40 @@ class Lowerer:
             self.error(f"fn '{decl.name}' takes no keyword arguments", e.kwargs[0].span)
             return None
         if len(e.args) != len(decl.params):
-            self.error(f"fn '{decl.name}' takes {len(decl.params)} argument(s) ({', '.join(p.base for p in decl.params)}), but {len(e.args)} were given", e.span)
+            params = ", ".join(p.base for p in decl.params)
+            self.error(
+                f"fn {decl.name}({params}) takes {_plural(len(decl.params), 'argument')}, but {_given(len(e.args))}",
+                e.span,
+            )
+            self.check_args(e.args, scope)
             return None
         args = [self.expr(a, scope) for a in e.args]
         if any(a is None for a in args):
+            return None
+        if self.g._next + info.cost > MAX_NODES:
+            # refused before expanding: fns that call fns twice grow exponentially, and
+            # building millions of ops only to give up would take minutes
+            self.error(
+                f"this call of {decl.name} expands to about {info.cost:,} ops, more than graphc allows "
+                f"({MAX_NODES:,}); fns calling fns several times grow exponentially",
+                e.span,
+            )
             return None
         info.calls += 1
         inner = Scope(fn=info, frames=scope.frames + (("fn", decl.name, info.calls),))
         for p, a in zip(decl.params, args):
             inner.locals[p.base] = Binding("value", a, p.span)
-        note, self.call_note = self.call_note, self.call_note or f"in the call of {decl.name} at line {e.span.line}"
+        # a shape error inside the body names this call and the shapes it passed, since
+        # one fn serves several shapes; calls from inside fns chain outwards
+        where = ", ".join(f"{p.base}: {show(*self.g.type(a))}" for p, a in zip(decl.params, args))
+        here = f"in the call of {decl.name} at line {e.span.line}" + (f" ({where})" if where else "")
+        note, self.call_note = self.call_note, here + (f"; {self.call_note}" if self.call_note else "")
         try:
             for stmt in decl.body:
                 if isinstance(stmt, S.Return):
                     return self.expr(stmt.value, inner)
+                if not isinstance(stmt, S.Assign):  # check_fn reported it
+                    continue
                 node = self.expr(stmt.value, inner)
                 if node is None:
                     return None
@@ -420,6 +536,43 @@ class Lowerer:
             self.call_note = note
         return None
 
+    # ---------------------------------------------------------------- size estimates
+
+    def cost(self, e: S.Expr) -> int:
+        """About how many ops lowering e makes, each fn call counted with its whole expansion."""
+        n, stack = 0, [e]
+        while stack:
+            e = stack.pop()
+            n += 1
+            if isinstance(e, S.Call):
+                b = self.top.get(e.func)
+                if e.func not in BUILTINS and b is not None and b.kind == "fn":
+                    n += b.value.cost
+                stack.extend(e.args)
+                stack.extend(k.value for k in e.kwargs)
+            elif isinstance(e, S.Unary):
+                stack.append(e.operand)
+            elif isinstance(e, S.Binary):
+                stack.extend((e.left, e.right))
+            elif isinstance(e, S.Attr):
+                stack.append(e.value)
+            elif isinstance(e, (S.TupleLit, S.ListLit)):
+                stack.extend(e.items)
+        return n
+
+    def loop_cost(self, loop: S.ForLoop) -> int:
+        """About how many ops unrolling the loop makes (inner loops with literal bounds included)."""
+        per_iteration = 0
+        for s in loop.body:
+            if isinstance(s, S.Assign):
+                per_iteration += self.cost(s.value)
+            elif isinstance(s, S.ForLoop):
+                per_iteration += self.loop_cost(s)
+        bounds = (loop.start, loop.stop)
+        if all(isinstance(b, S.Num) and math.isfinite(b.value) for b in bounds):
+            return per_iteration * max(0, int(loop.stop.value) - int(loop.start.value) + 1)
+        return per_iteration
+
     # ---------------------------------------------------------------- fns
 
     def check_fn(self, decl: S.FnDecl, info: FnInfo) -> None:
@@ -427,8 +580,14 @@ class Lowerer:
         scope = Scope(fn=info, locals={p.base: Binding("value", None, p.span) for p in decl.params})
         seen = set()
         for p in decl.params:
-            if p.index is not None or p.base in seen:
-                self.error(f"bad or repeated argument name '{p.text}'", p.span)
+            if p.index is not None:
+                self.error(
+                    f"argument '{p.text}' of fn '{decl.name}': names with {{}} are only built inside for loops", p.span
+                )
+            elif p.base in seen:
+                self.error(f"fn '{decl.name}' has two arguments named '{p.base}'", p.span)
+            elif p.base in BUILTINS:
+                self.error(f"'{p.base}' is a builtin function and cannot be an argument name", p.span)
             seen.add(p.base)
         for i, stmt in enumerate(decl.body):
             if isinstance(stmt, S.Return):
@@ -437,15 +596,21 @@ class Lowerer:
                     self.error("statements after return are never run", decl.body[i + 1].span)
                 return
             if not isinstance(stmt, S.Assign):
-                self.error("a fn body holds only assignments and a final return", stmt.span)
+                self.error(
+                    f"{_keyword(stmt)} is not allowed in a fn body, which holds only assignments and a final return",
+                    stmt.span,
+                )
                 continue
             self.check_names(stmt.value, scope)
-            if stmt.target.index is not None or stmt.target.base in BUILTINS:
-                self.error(f"cannot assign to '{stmt.target.text}' here", stmt.target.span)
+            if stmt.target.index is not None:
+                self.error(f"'{stmt.target.text}': names with {{}} are only built inside for loops", stmt.target.span)
+            elif stmt.target.base in BUILTINS:
+                self.error(f"'{stmt.target.base}' is a builtin function and cannot be redefined", stmt.target.span)
             scope.locals[stmt.target.base] = Binding("value", None, stmt.target.span)
-        self.error(f"fn '{decl.name}' has no return", decl.name_span)
+        self.error(f"fn '{decl.name}' has no return; end its body with 'return EXPR'", decl.name_span)
 
     def check_names(self, e: S.Expr, scope: Scope) -> None:
+        decl_line = scope.fn.decl.span.line
         stack = [e]
         while stack:
             e = stack.pop()
@@ -458,6 +623,12 @@ class Lowerer:
                 if e.func not in BUILTINS and self.lookup(e.func, scope) is None:
                     if e.func == scope.fn.decl.name:
                         self.error(f"fn '{e.func}' calls itself; recursion is not allowed", e.func_span)
+                    elif e.func in self.fn_lines and self.fn_lines[e.func] > decl_line:
+                        self.error(
+                            f"fn '{e.func}' is defined later (line {self.fn_lines[e.func]}); "
+                            "a fn can only call fns defined before it",
+                            e.func_span,
+                        )
                     else:
                         self.unknown(e.func, e.func_span, scope, "function")
                 stack.extend(e.args)
@@ -481,9 +652,59 @@ _BAD = _Bad()
 
 
 def _src(e: S.Expr) -> str:
+    """An operand as the message names it: `'x'` for a name, else a description."""
+    if isinstance(e, S.Name):
+        return f"'{e.text}'"
+    if isinstance(e, S.Call):
+        return f"the result of {e.func}(...)"
+    return "this operand"
+
+
+def _text(e: S.Expr) -> str:
+    """A short rendering of a simple expression, for 'not X' in messages."""
+    if isinstance(e, S.Num):
+        return f"{e.value:g}"
     if isinstance(e, S.Name):
         return e.text
-    return "this"
+    if isinstance(e, S.Unary) and isinstance(e.operand, (S.Num, S.Name)):
+        return e.op + _text(e.operand)
+    return "an expression"
+
+
+def _given(n: int) -> str:
+    return f"{n} {'was' if n == 1 else 'were'} given"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _targets(stmt: S.Stmt) -> list[str]:
+    """The plain names a top-level statement defines (names built with {} are skipped)."""
+    if isinstance(stmt, (S.Assign, S.ConstDecl, S.InputDecl, S.ParamDecl)):
+        return [stmt.target.base] if stmt.target.index is None else []
+    if isinstance(stmt, S.DimDecl):
+        return [n.base for n in stmt.names if n.index is None]
+    if isinstance(stmt, S.FnDecl):
+        return [stmt.name]
+    return []
+
+
+def _redefinition(name: str, kind: str, old: Binding) -> str:
+    line = old.span.line
+    if kind == old.kind:
+        return f"{kind} '{name}' is already declared at line {line}"
+    if kind == "value":
+        why = {
+            "input": "inputs are fed at call time",
+            "param": "params change only by training",
+            "const": "consts are fixed",
+            "dim": "dims are sizes",
+            "fn": "",
+            "loopvar": "the loop sets it",
+        }.get(old.kind, "")
+        return f"cannot assign to '{name}': it is {KIND_WORDS[old.kind]} (line {line})" + (f"; {why}" if why else "")
+    return f"'{name}' is already defined as {KIND_WORDS[old.kind]} at line {line}"
 
 
 def _product(shape) -> tuple[int, Counter]:
@@ -514,9 +735,13 @@ class ProgramLowerer(Lowerer):
             for i, stmt in enumerate(self.program.stmts):
                 self.stmt(stmt, Scope(), first=(i == 0))
             self.finish()
-        except _TooBig:
-            self.error(f"the model expands to more than {MAX_NODES:,} ops (fns calling fns?); graphc refuses it", None)
+        except _TooBig as big:
+            self.error(
+                f"the model expands to more than {MAX_NODES:,} ops (fns calling fns?); graphc refuses it", big.span
+            )
         if self.errors:
+            # in file order, as a reader goes through them (checks run in other orders)
+            self.errors.sort(key=lambda d: (d.span is None, d.span.line if d.span else 0, d.span.col if d.span else 0))
             raise GraphcError(self.errors)
         name = self.model_name or _stem(self.file)
         return Lowered(name, self.g, self.values, self.inits)
@@ -544,6 +769,8 @@ class ProgramLowerer(Lowerer):
         value = self.constant(stmt.value, scope, f"const {stmt.target.text}")
         if name and value is not None:
             self.define(name, Binding("const", value, stmt.target.span))
+        elif name and name not in BUILTINS:  # bound silently, so its uses do not cascade
+            self.top.setdefault(name, Binding("const", None, stmt.target.span))
 
     def shape_of(self, typ: S.ShapeType, scope: Scope, allow_dims: bool, what: str) -> tuple | None:
         dims = [self.size(d, scope, allow_dims, what) for d in typ.dims]
@@ -553,9 +780,12 @@ class ProgramLowerer(Lowerer):
         name = self.resolve_name(stmt.target, scope)
         shape = self.shape_of(stmt.type, scope, True, f"input {stmt.target.text}")
         if name is None or shape is None:
+            self.placeholder(name, "input", stmt.target.span)
             return
         dtype = "int" if stmt.type.is_int else "float"
-        node = self.g.add("input", [], {"name": name, "shape": shape, "dtype": dtype}, name=name, span=stmt.span, scope=scope.frames)
+        node = self.g.add(
+            "input", [], {"name": name, "shape": shape, "dtype": dtype}, name=name, span=stmt.span, scope=scope.frames
+        )
         if self.define(name, Binding("input", node, stmt.target.span)):
             self.g.inputs[name] = node
 
@@ -564,17 +794,29 @@ class ProgramLowerer(Lowerer):
         shape = self.shape_of(stmt.type, scope, False, f"param {stmt.target.text}")
         if stmt.type.is_int:
             self.error("params are float arrays; 'int' is only for inputs", stmt.type.span)
+            self.placeholder(name, "param", stmt.target.span)
             return
         init = self.initializer(stmt.init, scope, shape)
         if name is None or shape is None or init is None:
+            self.placeholder(name, "param", stmt.target.span)
             return
         if math.prod(shape) > MAX_PARAM_SIZE:
-            self.error(f"param {name} {show(shape)} has {math.prod(shape):,} values, more than graphc allows", stmt.type.span)
+            self.error(
+                f"param {name} {show(shape)} has {math.prod(shape):,} values, more than graphc allows", stmt.type.span
+            )
+            self.placeholder(name, "param", stmt.target.span)
             return
         node = self.g.add("param", [], {"name": name, "shape": shape}, name=name, span=stmt.span, scope=scope.frames)
         if self.define(name, Binding("param", node, stmt.target.span)):
             self.g.params[name] = node
             self.inits[name] = init
+
+    def placeholder(self, name: str | None, kind: str, span: Span) -> None:
+        """A declaration that failed still binds its name, silently, so its uses do not cascade."""
+        if name is not None and name not in BUILTINS:
+            self.top.setdefault(name, Binding(kind, None, span))
+        if kind == "param":
+            self.broken_params = True
 
     def initializer(self, e: S.Expr | None, scope: Scope, shape) -> tuple | None:
         if e is None:
@@ -583,26 +825,41 @@ class ProgramLowerer(Lowerer):
         if isinstance(e, S.Call):
             name, args = e.func, e.args
         if name not in INITS:
-            self.error(
-                f"unknown initializer '{name or _src(e)}'{did_you_mean(name or '', INITS)}; "
-                "use zeros, ones, const(c), normal(mean, std), uniform(lo, hi), glorot or he",
-                e.span,
-            )
+            known = "use zeros, ones, const(c), normal(mean, std), uniform(lo, hi), glorot or he"
+            if isinstance(e, (S.Num, S.Unary)) and _text(e) != "an expression":
+                self.error(f"an initializer is not a number; write const({_text(e)}) for a constant", e.span)
+            elif name is None:
+                self.error(f"this is not an initializer; {known}", e.span)
+            else:
+                self.error(f"unknown initializer '{name}'{did_you_mean(name, INITS)}; {known}", e.span)
             return None
-        if len(args) != INITS[name] or (isinstance(e, S.Call) and e.kwargs):
-            self.error(f"initializer {name} takes {INITS[name]} argument(s), but {len(args)} were given", e.span)
+        signature = INIT_SIGNATURES.get(name, name)
+        if isinstance(e, S.Call) and e.kwargs:
+            self.error(f"initializer {signature} takes no keyword arguments", e.kwargs[0].span)
+            return None
+        if len(args) != INITS[name]:
+            if INITS[name] == 0:
+                self.error(f"initializer {name} takes no arguments; write '= {name}'", e.span)
+            else:
+                self.error(
+                    f"initializer {signature} takes {_plural(INITS[name], 'argument')}, but {_given(len(args))}", e.span
+                )
             return None
         values = [self.constant(a, scope, f"an argument of {name}") for a in args]
         if any(v is None for v in values):
             return None
-        if name == "normal" and values[1] < 0 or name == "uniform" and values[0] > values[1]:
-            self.error(f"bad arguments for {name}: {', '.join(f'{v:g}' for v in values)}", e.span)
+        if name == "normal" and values[1] < 0:
+            self.error(f"normal(mean, std) needs std >= 0, but std is {values[1]:g}", args[1].span)
+            return None
+        if name == "uniform" and values[0] > values[1]:
+            self.error(f"uniform(lo, hi) needs lo <= hi, but {values[0]:g} > {values[1]:g}", e.span)
             return None
         return name, tuple(values)
 
     def stmt_FnDecl(self, stmt: S.FnDecl, scope: Scope) -> None:
         visible = frozenset(n for n, b in self.top.items() if b.kind == "fn")
         info = FnInfo(stmt, visible)
+        info.cost = sum(self.cost(s.value) for s in stmt.body if isinstance(s, (S.Assign, S.Return)))
         self.check_fn(stmt, info)
         self.define(stmt.name, Binding("fn", info, stmt.name_span))
 
@@ -629,7 +886,9 @@ class ProgramLowerer(Lowerer):
 
     def stmt_Minimize(self, stmt: S.Minimize, scope: Scope) -> None:
         if self.minimize is not None:
-            self.error(f"a model has one objective; minimize is already given at line {self.minimize.span.line}", stmt.span)
+            self.error(
+                f"a model has one objective; minimize is already given at line {self.minimize.span.line}", stmt.span
+            )
             return
         self.minimize = stmt
 
@@ -642,11 +901,22 @@ class ProgramLowerer(Lowerer):
             self.error("loop bounds must be integers", stmt.start.span.to(stmt.stop.span))
             return
         if hi < lo:
-            self.error(f"the range {int(lo)}..{int(hi)} is empty (bounds are inclusive)", stmt.start.span.to(stmt.stop.span))
+            self.error(
+                f"the range {int(lo)}..{int(hi)} is empty (bounds are inclusive)", stmt.start.span.to(stmt.stop.span)
+            )
             return
         self.unrolled += int(hi - lo + 1)
         if self.unrolled > MAX_UNROLL:
-            self.error(f"loops unroll to more than {MAX_UNROLL:,} iterations in all", stmt.start.span.to(stmt.stop.span))
+            self.error(
+                f"loops unroll to more than {MAX_UNROLL:,} iterations in all", stmt.start.span.to(stmt.stop.span)
+            )
+            return
+        ops = self.loop_cost(stmt)
+        if self.g._next + ops > MAX_NODES:
+            self.error(
+                f"this loop unrolls to about {ops:,} ops, more than graphc allows ({MAX_NODES:,})",
+                stmt.start.span.to(stmt.stop.span),
+            )
             return
         var = stmt.var.base
         if self.lookup(var, scope) is not None or var in BUILTINS:
@@ -661,12 +931,25 @@ class ProgramLowerer(Lowerer):
 
     def finish(self) -> None:
         """Resolve the objective, the wrt names and the outputs against the final bindings."""
+        bound = {d for n in self.g.inputs.values() for d in self.g.shape(n) if isinstance(d, str)}
+        for dim, span in self.dim_uses.items():
+            if dim not in bound and not self.errors:  # a failed input declaration would bind it
+                self.error(
+                    f"dim '{dim}' is not the size of any input, so its value is unknown when the model runs; "
+                    "use it in an input's shape or use a const",
+                    span,
+                )
         if self.minimize is None:
             span = Span(self.file, 1, 1, 1, 2)
-            self.error("the model has no objective; add a line 'minimize NAME' naming a scalar value", span)
+            if not self.program.stmts:
+                self.error(
+                    "the file holds no statements; a model needs at least a param and a 'minimize NAME' line", span
+                )
+            else:
+                self.error("the model has no objective; add a line 'minimize NAME' naming a scalar value", span)
             return
         m = self.minimize
-        target = self.final(m.target)
+        target = self.final(m.target, "the objective")
         if target is not None:
             shape, dtype = self.g.type(target)
             if shape != () or dtype != "float":
@@ -678,37 +961,64 @@ class ProgramLowerer(Lowerer):
             else:
                 self.g.objective = (m.target.text, target)
         for w in m.wrt:
-            b = self.top.get(w.base)
-            if b is None:
-                self.unknown(w.base, w.span, Scope())
+            b = self.top.get(w.base) if w.index is None else None
+            if w.index is not None:
+                self.error(f"'{w.text}': names with {{}} are only built inside for loops", w.span)
+            elif b is None:
+                wanted = [
+                    n
+                    for n, x in self.top.items()
+                    if x.kind == "param"
+                    or (x.kind == "input" and x.value is not None and self.g.node(x.value)["dtype"] == "float")
+                ]
+                self.error(f"unknown name '{w.base}' after wrt{did_you_mean(w.base, wanted)}", w.span)
+            elif b.kind in ("param", "input") and b.value is None:  # its declaration failed and was reported
+                continue
             elif b.kind not in ("param", "input") or self.g.node(b.value)["dtype"] != "float":
-                self.error(f"gradients can be taken with respect to params and float inputs; '{w.base}' is {KIND_WORDS[b.kind] if b.kind != 'input' else 'an int input'}", w.span)
+                self.error(
+                    f"gradients can be taken with respect to params and float inputs; '{w.base}' is {KIND_WORDS[b.kind] if b.kind != 'input' else 'an int input'}",
+                    w.span,
+                )
             elif w.base in self.g.wrt:
                 self.error(f"'{w.base}' is named twice after wrt", w.span)
             else:
                 self.g.wrt.append(w.base)
         if not m.wrt:
             self.g.wrt = list(self.g.params)
-            if not self.g.wrt:
-                self.error("the model has no params to train; declare one with 'param' or name inputs after 'wrt'", m.span)
-        for o in self.outputs or [m.target]:
-            node = self.final(o)
+            if not self.g.wrt and not self.broken_params:
+                self.error(
+                    "the model has no params to train; declare one with 'param' or name inputs after 'wrt'", m.span
+                )
+        # the objective is the default output; a broken one was reported just above
+        for o in self.outputs or ([m.target] if target is not None else []):
+            node = self.final(o, "an output")
             if node is not None:
                 self.g.outputs.append((o.text, node))
 
-    def final(self, name: S.Name) -> int | None:
+    def final(self, name: S.Name, role: str) -> int | None:
         b = self.top.get(name.text) if name.index is None else None
         if b is None:
             self.unknown(name.text, name.span, Scope())
             return None
         if b.kind not in ("value", "input", "param"):
-            self.error(f"'{name.text}' is {KIND_WORDS[b.kind]}, not a value", name.span)
+            self.error(f"{role} must be a value, but '{name.text}' is {KIND_WORDS[b.kind]}", name.span)
             return None
         return b.value
 
 
 def _keyword(stmt: S.Stmt) -> str:
-    return {"ModelDecl": "model", "DimDecl": "dim", "FnDecl": "fn", "OutputDecl": "output", "Minimize": "minimize", "Return": "return"}.get(type(stmt).__name__, "this statement")
+    return {
+        "ModelDecl": "model",
+        "DimDecl": "dim",
+        "FnDecl": "fn",
+        "OutputDecl": "output",
+        "Minimize": "minimize",
+        "Return": "return",
+        "ForLoop": "for",
+        "ParamDecl": "param",
+        "InputDecl": "input",
+        "ConstDecl": "const",
+    }.get(type(stmt).__name__, "this statement")
 
 
 def _stem(path: str) -> str:

@@ -97,7 +97,11 @@ def node_map(graph: Graph, code_lines: dict[int, list[int]]) -> dict[str, dict]:
         out[f"a{v}"] = {"src": src(v), "code": sorted(set(lines)), "title": "adjoint of " + graph.describe(v)}
     for a, n, pos in graph.chain:
         lines = by_origin.get((a, n, pos), [])
-        out[f"e{a}_{n}_{pos}"] = {"src": src(n), "code": sorted(set(lines)), "title": f"chain rule through {graph.describe(n)}"}
+        out[f"e{a}_{n}_{pos}"] = {
+            "src": src(n),
+            "code": sorted(set(lines)),
+            "title": f"chain rule through {graph.describe(n)}",
+        }
     return out
 
 

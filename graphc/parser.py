@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
-from functools import lru_cache
+from contextlib import contextmanager
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lexer import Lexer, PatternStr
 
 from graphc import syntax as S
 from graphc.errors import Diagnostic, GraphcError, Span
@@ -44,9 +47,25 @@ TOKEN_WORDS = {
     "WRT": "'wrt'",
     "TRUE": "'true'",
     "FALSE": "'false'",
+    "IN": "'in'",
     "__ANON_0": "'..'",
 }
 EXPRESSION_STARTS = {"NAME", "BRACED_NAME", "NUMBER", "LPAR", "LSQB", "MINUS", "PLUS", "TRUE", "FALSE"}
+OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW"}
+STATEMENT_KEYWORDS = {"MODEL", "DIM", "CONST", "INPUT", "PARAM", "FN", "RETURN", "OUTPUT", "MINIMIZE", "FOR"}
+# where several tokens would fit, the closing ones are the likeliest fix, so they come first
+EXPECTED_ORDER = ["RPAR", "RSQB", "RBRACE", "COMMA", "COLON", "EQUAL", "LPAR", "LSQB", "LBRACE", "DOT"]
+# characters people bring from other languages, with what to write instead
+CHARACTER_HINTS = {
+    "'": "; the language has no strings",
+    '"': "; the language has no strings",
+    ";": "; a statement ends at the end of its line",
+    "%": "; there is no remainder operator",
+    "!": "; there are no comparisons or logical operators",
+    "<": "; there are no comparisons",
+    ">": "; there are no comparisons",
+}
+RESERVED = frozenset("model dim input param const fn return output minimize wrt for in int true false".split())
 
 
 def _grammar_text() -> str:
@@ -57,26 +76,72 @@ def _grammar_text() -> str:
 
 
 class _Brackets:
-    """Post-lexer: drops newlines inside ( ) and [ ], so expressions may span lines.
-
-    It remembers the innermost open bracket, so an unclosed one can be named.
-    """
-
-    always_accept = ("_NL",)
+    """The ( and [ open where the lexer stopped, innermost last, so an unclosed one can be named."""
 
     def __init__(self):
         self.open: list[Token] = []
 
-    def process(self, stream):
-        self.open = []
-        for tok in stream:
-            if tok.type in ("LPAR", "LSQB"):
-                self.open.append(tok)
-            elif tok.type in ("RPAR", "RSQB"):
-                if self.open:
-                    self.open.pop()
-            elif tok.type == "_NL" and self.open:
+
+class _Lexer(Lexer):
+    """The grammar's terminals as one regular expression run with finditer.
+
+    It orders the terminals and turns a NAME that spells a keyword into that
+    keyword as lark's basic lexer does, so a reserved word is never a name; and
+    it drops newlines inside ( ) and [ ] (they never reach the grammar) and keeps
+    the open brackets in `brackets`, set per grammar by _lark().
+    """
+
+    brackets: _Brackets
+
+    def __init__(self, conf):
+        patterns = [t for t in conf.terminals if not isinstance(t.pattern, PatternStr)]
+        self.keywords: dict[str, dict[str, str]] = {}  # {"NAME": {"model": "MODEL", ...}}
+        kept = []
+        for t in conf.terminals:
+            word = t.pattern.value
+            owner = isinstance(t.pattern, PatternStr) and next(
+                (p.name for p in patterns if p.priority == t.priority and re.fullmatch(p.pattern.to_regexp(), word)),
+                None,
+            )
+            if owner:
+                self.keywords.setdefault(owner, {})[word] = t.name
+            else:
+                kept.append(t)
+        kept.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
+        groups = [f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in kept]
+        self.regex = re.compile("|".join([*groups, r"(?P<_BAD>[\s\S])"]), conf.g_regex_flags)
+        self.ignore = frozenset(conf.ignore)
+
+    def lex(self, text: str):
+        opened = self.brackets.open
+        opened.clear()
+        ignore, keywords, new = self.ignore, self.keywords, str.__new__
+        line, line_start = 1, 0
+        for m in self.regex.finditer(text):
+            kind = m.lastgroup
+            if kind in ignore:
                 continue
+            start, end = m.span()
+            value = text[start:end]
+            col = start - line_start + 1
+            tok = new(Token, value)
+            tok.type, tok.value, tok.start_pos, tok.end_pos = kind, value, start, end
+            tok.line, tok.column, tok.end_line, tok.end_column = line, col, line, col + end - start
+            if kind in keywords:
+                tok.type = keywords[kind].get(value, kind)
+            elif kind == "_NL":
+                line += value.count("\n")
+                line_start = end
+                tok.end_line, tok.end_column = line, 1
+                if opened:
+                    continue
+            elif kind == "LPAR" or kind == "LSQB":
+                opened.append(tok)
+            elif kind == "RPAR" or kind == "RSQB":
+                if opened:
+                    opened.pop()
+            elif kind == "_BAD":
+                raise UnexpectedCharacters(text, start, line, col)
             yield tok
 
 
@@ -92,6 +157,13 @@ class _TooDeep(Exception):
         self.span = span
 
 
+class _Reserved(Exception):
+    """A reserved word as the base of a braced name (`for{i}`), which lexes as one BRACED_NAME."""
+
+    def __init__(self, span: Span, word: str):
+        self.span, self.word = span, word
+
+
 def _pos(item) -> Span | None:
     if isinstance(item, Token):
         return Span("", item.line, item.column, item.end_line, item.end_column)
@@ -101,10 +173,15 @@ def _pos(item) -> Span | None:
 _PUNCT = {"LPAR", "RPAR", "LSQB", "RSQB", "RBRACE", "COMMA", "EQUAL", "COLON", "DOT", "LBRACE"}
 
 
-@v_args(inline=True)
 class _Build(Transformer):
     """Callbacks per grammar rule, run during the LALR parse, so no parse tree is
-    built and nothing recurses (5,000 nested parentheses are no problem)."""
+    built and nothing recurses (5,000 nested parentheses are no problem).
+
+    Each gets the rule's children as one list: anonymous tokens such as "=" are
+    already dropped, and an absent [optional] part is None. The callbacks for
+    names, binary operators, assignments and lines run for nearly every token,
+    so they build their spans directly.
+    """
 
     def __init__(self):
         super().__init__()
@@ -130,135 +207,168 @@ class _Build(Transformer):
         return tuple(i for i in items if i is not None and not (isinstance(i, Token) and i.type in _PUNCT))
 
     # names and atoms
-    def name(self, tok):
-        m = _BRACED.fullmatch(tok)
-        if m:
-            base, index, off = m.groups()
-            return S.Name(self._tok(tok), base, index, int(off or 0))
-        return S.Name(self._tok(tok), str(tok))
+    def _not_reserved(self, tok: Token) -> None:
+        base = re.match(r"[A-Za-z_]\w*", tok)
+        if base is not None and base.group() in RESERVED:
+            raise _Reserved(self._tok(tok), base.group())
 
-    def number(self, tok):
-        return S.Num(self._tok(tok), float(tok), re.fullmatch(r"[0-9]+", tok) is not None)
+    def name(self, c):
+        (tok,) = c
+        span = Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        if tok.type != "BRACED_NAME":  # a NAME is never a reserved word: the lexer made those keywords
+            return S.Name(span, tok.value)
+        self._not_reserved(tok)
+        m = _BRACED.fullmatch(tok.value)
+        if m is None:  # text after the braces, as in W{i}x
+            return S.Name(span, tok.value)
+        base, index, off = m.groups()
+        return S.Name(span, base, index, int(off or 0))
 
-    def true(self, tok):
-        return S.Bool(self._tok(tok), True)
+    def number(self, c):
+        (tok,) = c
+        return S.Num(self._tok(tok), float(tok.value), tok.value.isdigit())
 
-    def false(self, tok):
-        return S.Bool(self._tok(tok), False)
+    def true(self, c):
+        return S.Bool(self._tok(c[0]), True)
 
-    def binary(self, left, op, right):
-        sym = "^" if op in ("^", "**") else str(op)
-        return self._expr(S.Binary, self._span(left, right), sym, left, right, self._tok(op), kids=(left, right))
+    def false(self, c):
+        return S.Bool(self._tok(c[0]), False)
 
-    def unary(self, op, operand):
-        return self._expr(S.Unary, self._span(op, operand), str(op), operand, kids=(operand,))
+    def binary(self, c):
+        left, op, right = c
+        a, b = left.span, right.span
+        span = Span(self.file, a.line, a.col, b.end_line, b.end_col)
+        depth = 1 + max(left.depth, right.depth)
+        if depth > MAX_DEPTH:
+            raise _TooDeep(span)
+        sym = "^" if op.type == "POW" else op.value
+        return S.Binary(span, sym, left, right, self._tok(op), depth=depth)
 
-    def call(self, fname, *rest):
+    def unary(self, c):
+        op, operand = c
+        return self._expr(S.Unary, self._span(op, operand), op.value, operand, kids=(operand,))
+
+    def call(self, c):
+        fname, *rest = c
         args = self._nodes(rest)
         pos = tuple(a for a in args if not isinstance(a, S.Keyword))
         kws = tuple(a for a in args if isinstance(a, S.Keyword))
         kids = pos + tuple(k.value for k in kws)
-        return self._expr(S.Call, self._span(fname, *rest), str(fname), self._tok(fname), pos, kws, kids=kids)
+        return self._expr(S.Call, self._span(*c), fname.value, self._tok(fname), pos, kws, kids=kids)
 
-    def arg(self, e):
-        return e
+    def kwarg(self, c):
+        key, value = c
+        return S.Keyword(key.value, value, self._span(key, value))
 
-    def kwarg(self, key, *rest):
-        (value,) = self._nodes(rest)
-        return S.Keyword(str(key), value, self._span(key, value))
+    def attr(self, c):
+        value, name = c
+        return self._expr(S.Attr, self._span(value, name), value, name.value, self._tok(name), kids=(value,))
 
-    def attr(self, value, *rest):
-        (name,) = self._nodes(rest)
-        return self._expr(S.Attr, self._span(value, name), value, str(name), self._tok(name), kids=(value,))
+    def tuple(self, c):
+        items = self._nodes(c)
+        return self._expr(S.TupleLit, self._span(*c), items, kids=items)
 
-    def tuple(self, *rest):
-        items = self._nodes(rest)
-        return self._expr(S.TupleLit, self._span(*rest), items, kids=items)
-
-    def list(self, *rest):
-        items = self._nodes(rest)
-        return self._expr(S.ListLit, self._span(*rest), items, kids=items)
+    def list(self, c):
+        items = self._nodes(c)
+        return self._expr(S.ListLit, self._span(*c), items, kids=items)
 
     # statements
-    def model_decl(self, kw, tok):
-        return S.ModelDecl(self._span(kw, tok), str(tok))
+    def model_decl(self, c):
+        kw, tok = c
+        return S.ModelDecl(self._span(kw, tok), tok.value)
 
-    def dim_decl(self, kw, *names):
-        names = self._nodes(names)
-        return S.DimDecl(self._span(kw, *names), names)
+    def dim_decl(self, c):
+        kw, *names = c
+        return S.DimDecl(self._span(*c), tuple(names))
 
-    def const_decl(self, kw, *rest):
-        target, value = self._nodes(rest)
+    def const_decl(self, c):
+        kw, target, value = c
         return S.ConstDecl(self._span(kw, value), target, value)
 
-    def shape_type(self, int_kw, *rest):
-        dims = self._nodes(rest)
-        return S.ShapeType(dims, int_kw is not None, self._span(int_kw, *rest))
+    def shape_type(self, c):
+        int_kw, *rest = c
+        return S.ShapeType(self._nodes(rest), int_kw is not None, self._span(*c))
 
-    def input_decl(self, kw, *rest):
-        target, typ = self._nodes(rest)
+    def input_decl(self, c):
+        kw, target, typ = c
         return S.InputDecl(self._span(kw, typ), target, typ)
 
-    def param_decl(self, kw, *rest):
-        target, typ, *init = self._nodes(rest)
-        return S.ParamDecl(self._span(kw, typ, *init), target, typ, init[0] if init else None)
+    def param_decl(self, c):
+        kw, target, typ, *init = c
+        return S.ParamDecl(self._span(*c), target, typ, init[0] if init else None)
 
-    def fn_expr(self, kw, fname, *rest):
-        *params, body = self._nodes(rest)
-        return S.FnDecl(self._span(kw, body), str(fname), self._tok(fname), tuple(params), (S.Return(body.span, body),))
+    def fn_expr(self, c):
+        kw, fname, *params, body = c
+        params = tuple(p for p in params if p is not None)
+        return S.FnDecl(self._span(kw, body), fname.value, self._tok(fname), params, (S.Return(body.span, body),))
 
-    def fn_block(self, kw, fname, *rest):
-        *params, (body, end) = self._nodes(rest)
-        return S.FnDecl(self._span(kw, end), str(fname), self._tok(fname), tuple(params), body)
+    def fn_block(self, c):
+        kw, fname, *params, (body, end) = c
+        params = tuple(p for p in params if p is not None)
+        return S.FnDecl(self._span(kw, end), fname.value, self._tok(fname), params, body)
 
-    def line(self, stmt=None, nl=None):
-        return stmt if isinstance(stmt, S.Stmt) else None
-
-    def lines(self, acc, line=None):
-        if not isinstance(acc, list):  # the first line
-            acc = [acc]
-        else:
-            acc.append(line)
+    def lines(self, c):
+        """`lines? stmt? _NL`: the statements so far, one list appended to in place."""
+        acc = c[0] if c and type(c[0]) is list else []
+        if c and isinstance(c[-1], S.Stmt):
+            acc.append(c[-1])
         return acc
 
-    def block(self, *rest):
-        stmts = [s for s in rest if isinstance(s, S.Stmt)]
-        for r in rest:
-            if isinstance(r, list):
-                stmts = [s for s in r if s is not None] + stmts
-        return tuple(stmts), rest[-1]
+    def block(self, c):
+        *stmts, end = c  # `"{" lines? stmt? RBRACE`
+        if stmts and type(stmts[0]) is list:
+            stmts = stmts[0] + stmts[1:]
+        return tuple(stmts), end
 
-    def assign(self, target, *rest):
-        (value,) = self._nodes(rest)
-        return S.Assign(self._span(target, value), target, value)
+    def assign(self, c):
+        target, value = c
+        a, b = target.span, value.span
+        return S.Assign(Span(self.file, a.line, a.col, b.end_line, b.end_col), target, value)
 
-    def return_stmt(self, kw, value):
+    def return_stmt(self, c):
+        kw, value = c
         return S.Return(self._span(kw, value), value)
 
-    def output_decl(self, kw, *names):
-        names = self._nodes(names)
-        return S.OutputDecl(self._span(kw, *names), names)
+    def output_decl(self, c):
+        kw, *names = c
+        return S.OutputDecl(self._span(*c), tuple(names))
 
-    def minimize(self, kw, target, *rest):
+    def minimize(self, c):
+        kw, target, *rest = c
         names = tuple(n for n in rest if isinstance(n, S.Name))
         return S.Minimize(self._span(kw, target, *names), target, names)
 
-    def for_loop(self, kw, var, *rest):
-        start, stop, (body, end) = self._nodes(rest)
+    def for_loop(self, c):
+        kw, var, start, stop, (body, end) = c
         return S.ForLoop(self._span(kw, end), var, start, stop, body)
 
-    def start(self, lines=None):
-        return tuple(s for s in lines or () if s is not None)
+    def start(self, c):
+        return tuple(c[0]) if c else ()
 
 
 _LOCK = threading.Lock()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lark() -> tuple[Lark, _Build, _Brackets]:
     build, brackets = _Build(), _Brackets()
-    lark = Lark(_grammar_text(), parser="lalr", postlex=brackets, maybe_placeholders=True, transformer=build)
+    lexer = type("_Lexer", (_Lexer,), {"brackets": brackets})  # lark makes the instance itself
+    lark = Lark(_grammar_text(), parser="lalr", lexer=lexer, maybe_placeholders=True, transformer=build)
     return lark, build, brackets
+
+
+@contextmanager
+def _gc_paused():
+    """The parse allocates an object or two per character and frees no cycles, so
+    the cyclic collector only rescans the growing tree: a third of the time on
+    100,000 statements."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _describe(tok: Token) -> str:
@@ -273,16 +383,40 @@ def _describe(tok: Token) -> str:
     return f"'{tok}'"
 
 
+def _token_word(name: str) -> str:
+    """A terminal in words: TOKEN_WORDS, else its literal text from the grammar."""
+    word = TOKEN_WORDS.get(name)
+    if word is not None:
+        return word
+    try:
+        pattern = _lark()[0].get_terminal(name).pattern
+        if pattern.type == "str":
+            return f"'{pattern.value}'"
+    except KeyError:  # a terminal the grammar does not define: show its name
+        pass
+    return f"'{name.lower()}'" if name.isupper() and name.isalpha() else name
+
+
 def _expected(names) -> str:
     names = set(names)
     words = []
-    if names & EXPRESSION_STARTS and len(names & EXPRESSION_STARTS) >= 3:
+    if len(names & STATEMENT_KEYWORDS) >= 4:
+        words.append("a statement")
+        names -= STATEMENT_KEYWORDS | {"NAME", "BRACED_NAME"}
+    if len(names & OPERATORS) >= 3:
+        words.append("an operator")
+        names -= OPERATORS | {"DOT"}  # `.T` is a postfix operator
+    # after a complete operand '+', '-' and '(' are operators and calls, so an
+    # expression is expected only where a name or number could start one
+    if {"NAME", "NUMBER"} <= names:
         words.append("an expression")
         names -= EXPRESSION_STARTS
-    for n in sorted(names):
-        w = TOKEN_WORDS.get(n)
-        if w is None:
-            w = f"'{n.lower()}'" if n.isupper() and n.isalpha() else n
+    if "_NL" in names:  # to a reader the end of the file is one more end of line
+        names.discard("$END")
+    rank = {n: i for i, n in enumerate(EXPECTED_ORDER)}
+    # end of line and end of file read best last
+    for n in sorted(names, key=lambda n: (n in ("_NL", "$END"), rank.get(n, len(rank)), n)):
+        w = _token_word(n)
         if w not in words:
             words.append(w)
     if not words:
@@ -292,13 +426,54 @@ def _expected(names) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
+def _accepts(e: UnexpectedToken) -> set[str]:
+    """The tokens that would have been accepted where the error is.
+
+    LALR's own `expected` set merges states, so it lists tokens that cannot come
+    next (`x = 1 2` would 'expect' '{' and ','); asking the parser state is exact.
+    """
+    ip = getattr(e, "interactive_parser", None)
+    if ip is not None:
+        try:
+            return set(ip.accepts())
+        except Exception:  # the exact set only improves the message; any failure falls back
+            pass
+    return set(e.expected or ())
+
+
+_WORD = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.")
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
+def _bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnostic | None:
+    """`1e`, `1.2.3`, `3x`: a number glued to more letters, digits or dots.
+
+    The lexer splits these into a valid number and a stray token, and the parser
+    would complain about the stray part; the user wrote one bad number.
+    """
+    a = pos
+    while a > 0 and text[a - 1] in _WORD and text[a - 2 : a] != "..":
+        a -= 1
+    b = pos
+    while b < len(text) and text[b] in _WORD:
+        b += 1
+    word = text[a:b]
+    if a == pos or not word[:1].isdigit() or _NUMBER.fullmatch(word):
+        return None
+    start = col - (pos - a)
+    return Diagnostic(
+        f"malformed number '{word}'; numbers are written like 3, 0.5, 1e-3 or 2.5E+4",
+        Span(file, line, start, line, start + len(word)),
+    )
+
+
 def _syntax_diagnostic(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
     if isinstance(e, UnexpectedCharacters):
         ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
         shown = repr(ch)[1:-1] if not ch.isprintable() else ch
-        if ch == "\n":
-            shown = "end of line"
-        return Diagnostic(f"unexpected character '{shown}'", Span(file, e.line, e.column, e.line, e.column + 1))
+        quoted = f'"{shown}"' if ch == "'" else f"'{shown}'"
+        hint = CHARACTER_HINTS.get(ch, "")
+        return Diagnostic(f"unexpected character {quoted}{hint}", Span(file, e.line, e.column, e.line, e.column + 1))
     if isinstance(e, UnexpectedToken):
         tok = e.token
         if tok.type == "$END":
@@ -308,13 +483,83 @@ def _syntax_diagnostic(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
             span = Span(file, line, col, line, col + 1)
         else:
             width = max(1, len(str(tok))) if tok.type != "_NL" else 1
-            span = Span(file, tok.line, tok.column, tok.line, tok.column + width)
-        exp = _expected(e.expected)
+            col = tok.column
+            if tok.type == "_NL" and text[tok.start_pos - 1 : tok.start_pos] == "\r":
+                col -= 1  # a CRLF file: the line ends before its '\r', which is lexed as space
+            span = Span(file, tok.line, col, tok.line, col + width)
+            bad = _bad_number(text, tok.start_pos, file, tok.line, tok.column)
+            if bad is not None:
+                return bad
+        accepts = _accepts(e)
+        if tok.type not in ("NAME", "BRACED_NAME") and str(tok) in RESERVED and accepts & {"NAME", "BRACED_NAME"}:
+            return Diagnostic(f"'{tok}' is a reserved word and cannot be used as a name", span)
+        if tok.type == "EQUAL":
+            # `for = 1`: the lexer took the reserved word as a keyword, so '=' is what failed
+            before = text[tok.start_pos - tok.column + 1 : tok.start_pos]
+            word = before.strip()
+            if word in RESERVED:
+                start = before.index(word) + 1
+                return Diagnostic(
+                    f"'{word}' is a reserved word and cannot be used as a name",
+                    Span(file, tok.line, start, tok.line, start + len(word)),
+                )
+        if tok.type == "LBRACE" and tok.start_pos > 0 and text[tok.start_pos - 1] in _WORD:
+            return Diagnostic(
+                "unexpected '{': in a name like W{i} the braces hold a loop variable, optionally with +N or -N",
+                span,
+            )
+        exp = _expected(accepts)
         msg = f"unexpected {_describe(tok)}" + (f"; expected {exp}" if exp else "")
-        if tok.type == "$END" and e.expected & {"RPAR", "RSQB"}:
+        if tok.type == "$END" and accepts & {"RPAR", "RSQB"}:
             msg += " (an unclosed bracket?)"
+        if tok.type == "$END" and "RBRACE" in accepts:
+            brace = _unclosed_brace(text)
+            if brace is not None:
+                return Diagnostic("'{' is never closed", Span(file, brace[0], brace[1], brace[0], brace[1] + 1))
         return Diagnostic(msg, span)
-    return Diagnostic("syntax error", Span(file, e.line, e.column, e.line, e.column + 1))
+    line = e.line if isinstance(e.line, int) and e.line >= 1 else 1
+    col = e.column if isinstance(e.column, int) and e.column >= 1 else 1
+    return Diagnostic("syntax error", Span(file, line, col, line, col + 1))
+
+
+def _unclosed_brace(text: str) -> tuple[int, int] | None:
+    """(line, col) of the last '{' that no '}' closes (comments skipped)."""
+    open_at: list[tuple[int, int]] = []
+    line, line_start, i, n = 1, 0, 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "#":
+            i = text.find("\n", i)
+            if i < 0:
+                break
+            continue
+        if c == "\n":
+            line, line_start = line + 1, i + 1
+        elif c == "{":
+            open_at.append((line, i - line_start + 1))
+        elif c == "}" and open_at:
+            open_at.pop()
+        i += 1
+    return open_at[-1] if open_at else None
+
+
+def _never_closed(text: str, tok: Token) -> bool:
+    """True when no bracket after tok closes it (comments skipped)."""
+    depth, i, n = 1, tok.start_pos + 1, len(text)
+    while i < n:
+        c = text[i]
+        if c == "#":
+            i = text.find("\n", i)
+            if i < 0:
+                return True
+        elif c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+            if depth == 0:
+                return False
+        i += 1
+    return True
 
 
 def parse(text: str, file: str = "<model>") -> S.Program:
@@ -329,7 +574,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
     source = text + "\n"
     while True:
         try:
-            with _LOCK:
+            with _LOCK, _gc_paused():
                 build.file = file
                 try:
                     stmts = lark.parse(source)
@@ -338,10 +583,13 @@ def parse(text: str, file: str = "<model>") -> S.Program:
             break
         except UnexpectedInput as e:
             d = _syntax_diagnostic(e, file, source)
-            if unclosed is not None and isinstance(e, UnexpectedToken) and e.token.type in ("$END",) or (
-                unclosed is not None and d.span.line > unclosed.line
-            ):
-                d = Diagnostic(f"'{unclosed}' is never closed", Span(file, unclosed.line, unclosed.column, unclosed.line, unclosed.column + 1))
+            at_end = isinstance(e, UnexpectedToken) and e.token.type == "$END"
+            # an error past the line of an open bracket is its fault only if nothing closes it
+            if unclosed is not None and (at_end or d.span.line > unclosed.line) and _never_closed(source, unclosed):
+                d = Diagnostic(
+                    f"'{unclosed}' is never closed",
+                    Span(file, unclosed.line, unclosed.column, unclosed.line, unclosed.column + 1),
+                )
                 errors.append(d)
                 break
             errors.append(d)
@@ -351,6 +599,14 @@ def parse(text: str, file: str = "<model>") -> S.Program:
             if cut >= len(source):
                 break
             source = "\n" * d.span.line + source[cut:]
+        except _Reserved as e:
+            errors.append(Diagnostic(f"'{e.word}' is a reserved word and cannot be used as a name", e.span))
+            if len(errors) >= MAX_SYNTAX_ERRORS:
+                break
+            cut = _line_start(source, e.span.line + 1)
+            if cut >= len(source):
+                break
+            source = "\n" * e.span.line + source[cut:]
         except _TooDeep as e:
             errors.append(Diagnostic(f"expression is nested too deeply (more than {MAX_DEPTH} levels)", e.span))
             break

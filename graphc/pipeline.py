@@ -1,4 +1,4 @@
-"""The whole compiler, top to bottom: parse -> lower -> differentiate -> emit."""
+"""The whole compiler, top to bottom: parse -> lower -> differentiate -> optimize -> emit."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ from graphc.codegen import emit_numpy
 from graphc.ir import Graph
 from graphc.lower import Lowered, lower
 from graphc.parser import parse
+from graphc.passes import optimize
 
 
 @dataclass
 class Compiled:
     name: str
-    graph: Graph  # forward and backward nodes together
+    graph: Graph  # forward and backward nodes together, unoptimized (the pictures, the API)
     lowered: Lowered
     source: str  # the generated module
-    code_lines: dict[int, list[int]]  # graph node -> generated lines computing it
+    code_lines: dict[int, list[int]]  # node of `graph` -> generated lines computing it
+    optimized: Graph | None = None  # what the generated module computes
 
 
 def check(text: str, file: str) -> Lowered:
@@ -28,5 +30,15 @@ def check(text: str, file: str) -> Lowered:
 def compile_text(text: str, file: str, dtype: str = "float64", opt: int = 2) -> Compiled:
     lowered = check(text, file)
     graph = gradients(lowered.graph)
-    source, code_lines = emit_numpy(graph, lowered.name, text, file, lowered.inits, dtype=dtype, opt=opt)
-    return Compiled(lowered.name, graph, lowered, source, code_lines)
+    optimized = optimize(graph, opt)
+    source, lines = emit_numpy(optimized, lowered.name, text, file, lowered.inits, dtype=dtype, opt=opt)
+    return Compiled(lowered.name, graph, lowered, source, by_key(optimized, lines), optimized)
+
+
+def by_key(optimized: Graph, code_lines: dict[int, list[int]]) -> dict[int, list[int]]:
+    """Generated lines per node of the unoptimized graph: each optimized node's lines go to its key."""
+    out: dict[int, list[int]] = {}
+    for n, lines in sorted(code_lines.items()):
+        key = optimized.node(n)["key"]
+        out[key] = sorted(set(out.get(key, []) + lines))
+    return out

@@ -86,7 +86,9 @@ def _emit_clusters(nodes: dict, scopes: dict, indent: str = "  ") -> list[str]:
         out = [pad + nodes[n] for n in t.get(None, [])]
         for frame in sorted((k for k in t if k is not None), key=lambda f: (f[0], f[1], f[2])):
             out.append(f"{pad}subgraph {_scope_key(frame)} {{")
-            out.append(f'{pad}{indent}label={_q(_scope_label(frame))}; style="rounded,dashed"; color="#9ca3af"; fontcolor="#6b7280";')
+            out.append(
+                f'{pad}{indent}label={_q(_scope_label(frame))}; style="rounded,dashed"; color="#9ca3af"; fontcolor="#6b7280";'
+            )
             out += walk(t[frame], depth + 1)
             out.append(f"{pad}}}")
         return out

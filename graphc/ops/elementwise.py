@@ -32,6 +32,8 @@ def _pow_emit(xp, attrs, x):
 
 def _pow_grad(g, out, x, p):
     # d/dx x^p = p x^(p-1)
+    if p == 0:
+        return g * 0.0  # not 0 * x^-1, which is nan at x = 0
     if p == 1:
         return g
     if p == 2:
@@ -123,8 +125,9 @@ OPS: tuple[OpDef, ...] = (
         {"a": "· [a ≤ b]", "b": "· [b ≤ a]"},
         atomic=True,
     ),
-    nondifferentiable(binary("greater", "{xp}.greater({a}, {b})", "compare", atomic=True)),
-    nondifferentiable(binary("equal", "{xp}.equal({a}, {b})", "compare", atomic=True)),
+    # masks for derivatives: 0/1 in the model's dtype, so float32 gradients stay float32
+    nondifferentiable(binary("greater", "{xp}.greater({a}, {b}).astype(DTYPE)", "compare", atomic=True)),
+    nondifferentiable(binary("equal", "{xp}.equal({a}, {b}).astype(DTYPE)", "compare", atomic=True)),
     unary("neg", "-{x}", lambda g, out, x: -g, Facts(AFFINE, DEC, INC), "· (−1)", atomic=False),
     unary("exp", "{xp}.exp({x})", lambda g, out, x: g * out, Facts(CONVEX, INC), "· exp(x)"),
     unary("log", "{xp}.log({x})", lambda g, out, x: g / x, Facts(CONCAVE, INC), "· 1/x"),

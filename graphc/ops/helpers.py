@@ -5,42 +5,55 @@ stability: nothing overflows for inputs as large as 1e4 in float64.
 """
 
 HELPERS: dict[str, str] = {
-    "_sigmoid": '''
+    "_sigmoid": """
 def _sigmoid(x):
     # 1 / (1 + e^-x) computed as e^-softplus(-x), which never overflows
     return {xp}.exp(-{xp}.logaddexp(0, -x))
-''',
-    "_logsumexp": '''
+""",
+    "_logsumexp": """
 def _logsumexp(x, axis, keepdims):
     # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows
     m = {xp}.max(x, axis=axis, keepdims=True)
     m = {xp}.where({xp}.isfinite(m), m, 0)
     out = {xp}.log({xp}.sum({xp}.exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else {xp}.squeeze(out, axis=axis)
-''',
-    "_log_softmax": '''
+""",
+    "_log_softmax": """
 def _log_softmax(x, axis):
     return x - _logsumexp(x, axis, True)
-''',
-    "_softmax": '''
+""",
+    "_softmax": """
 def _softmax(x, axis):
     e = {xp}.exp(x - {xp}.max(x, axis=axis, keepdims=True))
     return e / {xp}.sum(e, axis=axis, keepdims=True)
-''',
-    "_one_hot": '''
+""",
+    "_check_labels": """
+def _check_labels(labels, k):
+    # a label outside [0, k) would silently pick a wrong class (-1 is the last one)
+    if labels.size and (labels.min() < 0 or labels.max() >= k):
+        bad = labels[(labels < 0) | (labels >= k)].flat[0]
+        raise ValueError(f"labels must lie in [0, {{k}}), but one is {{bad}}")
+""",
+    "_one_hot": """
 def _one_hot(labels, k, dtype):
+    _check_labels(labels, k)
     return (labels[..., None] == {xp}.arange(k)).astype(dtype)
-''',
-    "_cross_entropy": '''
+""",
+    "_cross_entropy": """
 def _cross_entropy(logits, labels):
     # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example
+    _check_labels(labels, logits.shape[-1])
     picked = {xp}.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
     return _logsumexp(logits, -1, False) - picked
-''',
+""",
 }
 
 # helpers that call other helpers
-REQUIRES = {"_log_softmax": ("_logsumexp",), "_cross_entropy": ("_logsumexp",)}
+REQUIRES = {
+    "_log_softmax": ("_logsumexp",),
+    "_cross_entropy": ("_logsumexp", "_check_labels"),
+    "_one_hot": ("_check_labels",),
+}
 
 
 def closure(names) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphc.ops.base import CONVEX, AFFINE, Facts, OpDef, ShapeError, V, fmt_axis, norm_axes, op, reduced, show
+from graphc.ops.base import AFFINE, CONVEX, Facts, OpDef, ShapeError, V, fmt_axis, norm_axes, op, reduced, show
 
 
 def _prepare(attrs, t):
@@ -62,9 +62,7 @@ def _logsumexp_grad(g, out, x, axes, keepdims, **_):
 
 
 def _reduction(name, emit, grad, facts, formula, helpers=()) -> OpDef:
-    return OpDef(
-        name, ("x",), _shape(name), emit, {"x": grad}, facts, True, helpers, {"x": formula}, prepare=_prepare
-    )
+    return OpDef(name, ("x",), _shape(name), emit, {"x": grad}, facts, True, helpers, {"x": formula}, prepare=_prepare)
 
 
 def _logsumexp_emit(xp, attrs, x):
@@ -82,7 +80,7 @@ def _norm_prepare(attrs, t):
     return {"axis": norm_axes(axis, len(shape), shape)[0]}
 
 
-def _norm(name, helper, grad, formula, facts=Facts()) -> OpDef:
+def _norm(name, helper, grad, formula, facts: Facts | None = None) -> OpDef:
     def shape(attrs, t):
         if t[1] != "float":
             raise ShapeError(f"{name} needs float values, but its argument is {show(*t)}")
@@ -94,7 +92,7 @@ def _norm(name, helper, grad, formula, facts=Facts()) -> OpDef:
         shape,
         lambda xp, attrs, x: f"{helper}({x}, {attrs['axis']})",
         {"x": grad},
-        facts,
+        facts or Facts(),
         True,
         (helper,),
         {"x": formula},
@@ -103,7 +101,13 @@ def _norm(name, helper, grad, formula, facts=Facts()) -> OpDef:
 
 
 def _count_emit(xp, attrs, x):
-    return f"{x}.size" if attrs["all"] else " * ".join(f"{x}.shape[{a}]" for a in attrs["axes"]) or "1"
+    """How many values each reduction sums; a product is parenthesized, as `g / (n * m)` needs."""
+    if attrs["all"]:
+        return f"{x}.size"
+    sizes = [f"{x}.shape[{a}]" for a in attrs["axes"]]
+    if len(sizes) <= 1:
+        return sizes[0] if sizes else "1"
+    return "(" + " * ".join(sizes) + ")"
 
 
 def _count_shape(attrs, t):

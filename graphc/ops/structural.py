@@ -104,10 +104,10 @@ OPS: tuple[OpDef, ...] = (
         "broadcast_like",
         ("x", "like"),
         _broadcast_shape,
-        lambda xp, attrs, x, like: f"{xp}.broadcast_to({x}, {like}.shape)",
+        # full_like, not broadcast_to: a constant gradient seed such as 1.0 takes the model's dtype
+        lambda xp, attrs, x, like: f"{xp}.full_like({like}, {x})",
         # the sweep sums the incoming gradient back down to x's shape
         {"x": lambda g, out, x, like: g},
-        view=True,
     ),
     OpDef(
         "one_hot",

@@ -1,0 +1,154 @@
+"""Algebraic identities: units and zeros (x * 1, x + 0, ...) and inverse pairs (--x, x.T.T, log(exp x)).
+
+Each rule returns a node equal to n, or None; see simplify.py for the list.
+"""
+
+from __future__ import annotations
+
+from graphc.ir import Graph
+from graphc.passes.patterns import binary_args, fill_value, stands_for
+from graphc.passes.rewrite import build, matches
+
+# ------------------------------------------------------------------ identities
+
+
+def _identity(g: Graph, n: int, op: str, unit: float, side: int) -> int | None:
+    """op(x, unit) -> x (side 1) or op(unit, x) -> x (side 0)."""
+    args = binary_args(g, n, op)
+    if args is None:
+        return None
+    x = args[1 - side]
+    return x if fill_value(g, args[side]) == unit and stands_for(g, x, n) else None
+
+
+@matches("mul")
+def mul_one_right(g: Graph, n: int) -> int | None:
+    """x * 1 -> x"""
+    return _identity(g, n, "mul", 1.0, 1)
+
+
+@matches("mul")
+def mul_one_left(g: Graph, n: int) -> int | None:
+    """1 * x -> x"""
+    return _identity(g, n, "mul", 1.0, 0)
+
+
+@matches("add")
+def add_zero_right(g: Graph, n: int) -> int | None:
+    """x + 0 -> x"""
+    return _identity(g, n, "add", 0.0, 1)
+
+
+@matches("add")
+def add_zero_left(g: Graph, n: int) -> int | None:
+    """0 + x -> x"""
+    return _identity(g, n, "add", 0.0, 0)
+
+
+@matches("sub")
+def sub_zero(g: Graph, n: int) -> int | None:
+    """x - 0 -> x"""
+    return _identity(g, n, "sub", 0.0, 1)
+
+
+@matches("div")
+def div_one(g: Graph, n: int) -> int | None:
+    """x / 1 -> x"""
+    return _identity(g, n, "div", 1.0, 1)
+
+
+@matches("pow")
+def pow_one(g: Graph, n: int) -> int | None:
+    """x ^ 1 -> x"""
+    if g.op(n) == "pow" and g.node(n)["attrs"]["p"] == 1:
+        (x,) = g.args(n)
+        return x if stands_for(g, x, n) else None
+    return None
+
+
+@matches("mul")
+def mul_zero(g: Graph, n: int) -> int | None:
+    """x * 0 -> 0 and 0 * x -> 0, only when that zero already has the result's shape."""
+    args = binary_args(g, n, "mul")
+    if args is None:
+        return None
+    for z in args:
+        if fill_value(g, z) == 0.0 and stands_for(g, z, n):
+            return z
+    return None
+
+
+@matches("sub")
+def zero_sub(g: Graph, n: int) -> int | None:
+    """0 - x -> -x"""
+    args = binary_args(g, n, "sub")
+    if args is None or fill_value(g, args[0]) != 0.0 or not stands_for(g, args[1], n):
+        return None
+    return build(g, n, "neg", [args[1]])
+
+
+@matches("mul")
+def mul_minus_one(g: Graph, n: int) -> int | None:
+    """x * -1 -> -x and -1 * x -> -x"""
+    args = binary_args(g, n, "mul")
+    if args is None:
+        return None
+    for side in (1, 0):
+        x = args[1 - side]
+        if fill_value(g, args[side]) == -1.0 and stands_for(g, x, n):
+            return build(g, n, "neg", [x])
+    return None
+
+
+# ------------------------------------------------------------------ inverse pairs
+
+
+@matches("neg")
+def neg_neg(g: Graph, n: int) -> int | None:
+    """-(-x) -> x"""
+    if g.op(n) == "neg" and g.op(g.args(n)[0]) == "neg":
+        x = g.args(g.args(n)[0])[0]
+        return x if stands_for(g, x, n) else None
+    return None
+
+
+@matches("transpose")
+def transpose_transpose(g: Graph, n: int) -> int | None:
+    """(x.T).T -> x"""
+    if g.op(n) == "transpose" and g.op(g.args(n)[0]) == "transpose":
+        x = g.args(g.args(n)[0])[0]
+        return x if stands_for(g, x, n) else None
+    return None
+
+
+@matches("transpose")
+def transpose_vector(g: Graph, n: int) -> int | None:
+    """x.T -> x when x has at most one axis"""
+    if g.op(n) == "transpose" and len(g.shape(n)) <= 1:
+        (x,) = g.args(n)
+        return x if stands_for(g, x, n) else None
+    return None
+
+
+@matches("transpose")
+def transpose_of_matmul(g: Graph, n: int) -> int | None:
+    """(a @ b).T -> b.T @ a.T for matrices, when a or b is itself a transpose (it cancels)"""
+    if g.op(n) != "transpose" or g.op(g.args(n)[0]) != "matmul":
+        return None
+    a, b = g.args(g.args(n)[0])
+    if len(g.shape(a)) != 2 or len(g.shape(b)) != 2 or "transpose" not in (g.op(a), g.op(b)):
+        return None
+
+    def t(x: int) -> int:
+        return g.args(x)[0] if g.op(x) == "transpose" else build(g, n, "transpose", [x])
+
+    return build(g, n, "matmul", [t(b), t(a)])
+
+
+@matches("log")
+def log_exp(g: Graph, n: int) -> int | None:
+    """log(exp(x)) -> x (the reverse, exp(log x), needs x > 0 and is not a rule)"""
+    if g.op(n) == "log" and g.op(g.args(n)[0]) == "exp":
+        x = g.args(g.args(n)[0])[0]
+        return x if stands_for(g, x, n) else None
+    return None

@@ -1,0 +1,47 @@
+"""Small questions the rewrite rules ask about a node: is it a constant, a broadcast scalar, ...?"""
+
+from __future__ import annotations
+
+from graphc.ir import Graph
+from graphc.ops.base import ShapeError, broadcast
+
+ELEMENTWISE_BINARY = frozenset({"add", "sub", "mul", "div", "maximum", "minimum", "greater", "equal"})
+BOOLEAN = frozenset({"greater", "equal"})  # their NumPy values are bool arrays, not floats
+LAYOUT = frozenset({"broadcast_like", "expand_dims", "reshape_like"})  # first argument's values, new layout
+
+
+def const_value(g: Graph, n: int) -> float | None:
+    return g.node(n)["attrs"]["value"] if g.op(n) == "const" else None
+
+
+def scalar_source(g: Graph, n: int) -> int | None:
+    """The scalar node that n is a broadcast or reshaped copy of (n itself if scalar)."""
+    while g.shape(n) != () and g.op(n) in LAYOUT:
+        n = g.args(n)[0]
+    return n if g.shape(n) == () else None
+
+
+def fill_value(g: Graph, n: int) -> float | None:
+    """The number every element of n equals, when n is a const or a broadcast of one."""
+    s = scalar_source(g, n)
+    return None if s is None else const_value(g, s)
+
+
+def stands_for(g: Graph, x: int, n: int) -> bool:
+    """x may replace n: the same shape and dtype, and x's NumPy value is not a bool array."""
+    return g.type(x) == g.type(n) and g.op(x) not in BOOLEAN
+
+
+def broadcasts_to(a: tuple, b: tuple, want: tuple) -> bool:
+    """a and b broadcast together to exactly `want`."""
+    try:
+        return broadcast(a, b, "combine") == want
+    except ShapeError:
+        return False
+
+
+def binary_args(g: Graph, n: int, op: str) -> tuple[int, int] | None:
+    if g.op(n) != op:
+        return None
+    a, b = g.args(n)
+    return a, b

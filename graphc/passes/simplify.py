@@ -1,0 +1,92 @@
+"""Algebraic simplification: a list of named rules, run to a fixed point.
+
+Each rule is a function `rule(graph, n) -> node | None` named after what it
+does, with the identity it applies in its docstring. A rule fires only when the
+replacement has exactly n's shape and dtype, so broadcasting never changes. The
+rules assume finite values where IEEE arithmetic would differ (x * 0 is 0 even
+if x could be inf); none of them widens a function's domain the other way:
+exp(log x) is not x for x <= 0, so there is no rule for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from graphc.ir import Graph
+from graphc.passes.broadcasting import broadcast_noop, broadcast_operand, reduce_broadcast, scalar_into_fill
+from graphc.passes.identities import (
+    add_zero_left,
+    add_zero_right,
+    div_one,
+    log_exp,
+    mul_minus_one,
+    mul_one_left,
+    mul_one_right,
+    mul_zero,
+    neg_neg,
+    pow_one,
+    sub_zero,
+    transpose_of_matmul,
+    transpose_transpose,
+    transpose_vector,
+    zero_sub,
+)
+from graphc.passes.rewrite import Rule, fixed_point, sweep
+from graphc.passes.signs import merge_const_mul, mul_neg_neg, neg_into_const, neg_into_sub, neg_outward, recip_mul
+
+# ------------------------------------------------------------------ the list
+
+RULES: tuple[Rule, ...] = (
+    # units and zeros: x*1, 1*x, x+0, 0+x, x-0, x/1, x^1, x*0 (shape permitting), 0-x, x*-1
+    mul_one_right,
+    mul_one_left,
+    add_zero_right,
+    add_zero_left,
+    sub_zero,
+    div_one,
+    pow_one,
+    mul_zero,
+    zero_sub,
+    mul_minus_one,
+    # an op and its inverse: --x, x.T.T, the transpose of a vector, (a @ b.T).T, log(exp x)
+    neg_neg,
+    transpose_transpose,
+    transpose_vector,
+    transpose_of_matmul,
+    log_exp,
+    # broadcasting the gradients of sum, mean and the loss seeds make
+    broadcast_noop,
+    broadcast_operand,
+    scalar_into_fill,
+    reduce_broadcast,
+    # constants merged and signs moved where they cost nothing
+    merge_const_mul,
+    neg_into_const,
+    neg_into_sub,
+    mul_neg_neg,
+    neg_outward,
+    recip_mul,
+)
+
+BY_NAME: dict[str, Rule] = {r.__name__: r for r in RULES}
+
+
+def table() -> str:
+    """The rules as a printable table: name, the ops it looks at, the identity it applies."""
+    rows = []
+    for r in RULES:
+        doc = " ".join((r.__doc__ or "").split())
+        rows.append(f"{r.__name__:<20} {' '.join(sorted(getattr(r, 'ops', ['*']))):<28} {doc}")
+    return "\n".join(rows)
+
+
+def simplify(graph: Graph, rules: Iterable[str] | None = None) -> Graph:
+    """Apply the named rules (default: all of them) until none fires.
+
+    pre:  a well-formed graph.
+    post: a new graph computing the same values (up to rounding) for finite
+          inputs, where no rule fires on any node; nodes left without users stay
+          (dce removes them).
+    """
+    chosen = RULES if rules is None else tuple(BY_NAME[name] for name in rules)
+    return fixed_point(graph, lambda g: sweep(g, chosen))

@@ -1,0 +1,220 @@
+"""Hostile and malformed input: every case exits 1 with a clear message and no traceback."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graphc.cli import main
+
+VALID = """model tiny
+dim B
+input x : [B, 3]
+param W : [3, 1]
+loss = mean((x @ W)^2)
+minimize loss
+"""
+
+
+def run_check(path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """graphc check PATH in-process: asserts exit status 1 and no traceback, returns stderr."""
+    status = main(["check", str(path)])
+    out, err = capsys.readouterr()
+    assert status == 1, out + err
+    assert "Traceback" not in out + err
+    assert "error" in err
+    return err
+
+
+def write(tmp_path: Path, data: bytes | str, name: str = "model.nn") -> Path:
+    path = tmp_path / name
+    if isinstance(data, str):
+        path.write_text(data, encoding="utf-8", newline="")
+    else:
+        path.write_bytes(data)
+    return path
+
+
+def test_binary_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00")
+    err = run_check(path, capsys)
+    assert f"{path}:1:1: error: the file is not UTF-8 text (byte 0x89)" in err
+
+
+def test_invalid_utf8_is_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, b"param w : []\nloss = w \xc3\x28 2\nminimize loss\n")
+    err = run_check(path, capsys)
+    assert f"{path}:2:10: error: the file is not UTF-8 text (byte 0xc3)" in err
+
+
+def test_invalid_utf8_column_counts_characters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "param w : []\nloss = w # é ü\n".encode() + b"\xff\nminimize loss\n")
+    err = run_check(path, capsys)
+    assert f"{path}:3:1: error: the file is not UTF-8 text (byte 0xff)" in err
+    path = write(tmp_path, "# é ü ".encode() + b"\xff\n", name="second.nn")
+    err = run_check(path, capsys)
+    assert f"{path}:1:7: error: the file is not UTF-8 text (byte 0xff)" in err
+
+
+def test_utf16_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, VALID.encode("utf-16"))
+    err = run_check(path, capsys)
+    assert f"{path}:1:1: error: the file is UTF-16 text; save it as UTF-8" in err
+
+
+def test_nul_byte_is_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, b"param w : []\nloss = w\x00\nminimize loss\n")
+    err = run_check(path, capsys)
+    assert f"{path}:2:9: error: the file holds a NUL byte" in err
+
+
+def test_terminal_escape_is_not_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "param w : []\nloss = w + \x1b[2J 1\nminimize loss\n")
+    err = run_check(path, capsys)
+    assert f"{path}:2:12: error: unexpected character '\\x1b'" in err
+    assert "\x1b" not in err, "control characters from the file must not reach the terminal"
+
+
+def test_unclosed_deep_parentheses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "param w : []\nloss = " + "(" * 5000 + "w\nminimize loss\n")
+    err = run_check(path, capsys)
+    assert f"{path}:2:5007: error: '(' is never closed" in err
+    # the long line is shown as a window around the column, with the caret under it
+    shown, caret = err.splitlines()[1:3]
+    assert shown.startswith("    2 | ...") and len(shown) < 300
+    assert shown[caret.index("^")] == "("
+
+
+def test_deep_balanced_parentheses_around_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "param w : []\nloss = " + "(" * 5000 + "w + " + ")" * 5000 + "\nminimize loss\n")
+    err = run_check(path, capsys)
+    assert f"{path}:2:5012: error: unexpected ')'; expected an expression" in err
+
+
+def test_deep_balanced_parentheses_are_fine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "param w : []\nloss = " + "(" * 5000 + "w^2" + ")" * 5000 + "\nminimize loss\n")
+    assert main(["check", str(path)]) == 0
+    assert "model model: OK" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["tanh(" * 5000 + "w" + ")" * 5000, "-" * 5000 + "w", "w" + "^w" * 5000, "[" * 5000 + "w" + "]" * 5000],
+    ids=["calls", "negations", "powers", "lists"],
+)
+def test_deep_expression_is_refused(expr: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, f"param w : []\nloss = {expr}\nminimize loss\n")
+    err = run_check(path, capsys)
+    assert re.search(rf"^{re.escape(str(path))}:2:\d+: error: expression is nested too deeply", err, re.M), err
+
+
+def test_exponential_fn_expansion_is_refused_quickly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Forty lines that would expand to 2^40 ops are refused before expansion, at the call."""
+    lines = ["param w : []", "fn f0(a) = a * 2"]
+    lines += [f"fn f{i}(a) = f{i - 1}(a) + f{i - 1}(a)" for i in range(1, 40)]
+    lines += ["loss = f39(w)", "minimize loss"]
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    err = run_check(path, capsys)
+    assert f"{path}:42:8: error: this call of f39 expands to about" in err
+
+
+def test_200000_statements_with_an_error_on_the_last_line(tmp_path: Path) -> None:
+    n = 200_000
+    body = "".join(f"v{i} = p * {i % 7 + 1}\n" for i in range(n))
+    path = write(tmp_path, "param p : []\n" + body + "minimize v0 +\n")
+    last = n + 2
+    # a generous limit: this guards against a hang, it is not a speed test
+    proc = subprocess.run(
+        [sys.executable, "-m", "graphc", "check", str(path)], capture_output=True, text=True, timeout=1800
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert f"{path}:{last}:13: error: unexpected '+'" in proc.stderr
+    assert f"{last:>5} | minimize v0 +" in proc.stderr
+
+
+def test_empty_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = run_check(write(tmp_path, b""), capsys)
+    assert "the file holds no statements" in err
+
+
+def test_only_comments_and_blank_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = run_check(write(tmp_path, "# nothing yet\n\n   \n# still nothing\n"), capsys)
+    assert "the file holds no statements" in err
+
+
+def test_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "model.nn"
+    folder.mkdir()
+    err = run_check(folder, capsys)
+    assert err.strip() == f"error: {folder}: is a directory, not a model file"
+
+
+def test_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere.nn"
+    err = run_check(missing, capsys)
+    assert err.strip() == f"error: {missing}: no such file"
+
+
+def test_a_huge_file_is_refused_unread(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "huge.nn"
+    with open(path, "wb") as f:
+        f.truncate(65 * 2**20)  # sparse: no disk space used
+    err = run_check(path, capsys)
+    assert "larger than 64 MiB" in err
+
+
+def test_crlf_line_endings_keep_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "param w : []\r\nloss = w ^\r\nminimize loss\r\n")
+    err = run_check(path, capsys)
+    assert f"{path}:2:11: error: unexpected end of line; expected an expression" in err
+    assert "\r" not in err
+
+
+def test_byte_order_mark_is_ignored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, b"\xef\xbb\xbf" + VALID.encode())
+    assert main(["check", str(path)]) == 0
+    assert "model tiny: OK" in capsys.readouterr().out
+
+
+def test_non_ascii_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "param w : []\nloss = w + é\nminimize loss\n")
+    err = run_check(path, capsys)
+    assert f"{path}:2:12: error: unexpected character 'é'" in err
+
+
+def test_compile_of_a_broken_model_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, VALID.replace("[3, 1]", "[4, 1]"))
+    out_dir = tmp_path / "build"
+    status = main(["compile", str(path), "-o", str(out_dir)])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert "cannot multiply [B, 3] @ [4, 1]" in err
+    assert "Traceback" not in out + err
+    assert not out_dir.exists() or not any(out_dir.iterdir())
+
+
+def test_compile_of_a_broken_model_leaves_an_existing_folder_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "build"
+    out_dir.mkdir()
+    (out_dir / "keep.txt").write_text("mine")
+    path = write(tmp_path, "param w : []\nloss = w +\nminimize loss\n", name="tiny.nn")
+    assert main(["compile", str(path), "-o", str(out_dir)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:2:11: error: unexpected end of line" in err
+    assert sorted(p.name for p in out_dir.iterdir()) == ["keep.txt"]
+
+
+def test_compile_of_a_binary_file_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, bytes(range(256)))
+    out_dir = tmp_path / "out"
+    assert main(["compile", str(path), "-o", str(out_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "not UTF-8" in err or "NUL byte" in err
+    assert not out_dir.exists()

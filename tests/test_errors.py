@@ -1,0 +1,125 @@
+"""Every kind of mistake in tests/programs/err/ is reported where and how its file says.
+
+Each file starts with `# expect: LINE:COL: TEXT` lines, one per error the file
+holds, and may add `# note: TEXT` lines for the `= note:` under an error. A
+file must produce exactly its expected errors: a missing one is a lost
+diagnostic, an extra one is a cascade or a wrong report.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from graphc.cli import main
+
+ERR_DIR = Path(__file__).parent / "programs" / "err"
+FILES = sorted(ERR_DIR.glob("*.nn"))
+EXPECT = re.compile(r"^# expect: (\d+):(\d+): (.+)$", re.M)
+NOTE = re.compile(r"^# note: (.+)$", re.M)
+HEADER = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): error: (?P<msg>.*)$")
+
+
+@dataclass(frozen=True)
+class Expected:
+    line: int
+    col: int
+    text: str
+
+
+def expectations(path: Path) -> tuple[list[Expected], list[str]]:
+    source = path.read_text()
+    errors = [Expected(int(a), int(b), c.strip()) for a, b, c in EXPECT.findall(source)]
+    return errors, [n.strip() for n in NOTE.findall(source)]
+
+
+def check_report(path: Path, stderr: str) -> None:
+    """The report names each expected error at its place, shows the line, and puts a caret under the column."""
+    errors, notes = expectations(path)
+    lines = stderr.splitlines()
+    source_lines = path.read_text().split("\n")
+    headers = [(i, m) for i, m in ((i, HEADER.match(s)) for i, s in enumerate(lines)) if m]
+    assert len(headers) == len(errors), f"expected {len(errors)} errors, got:\n{stderr}"
+    for exp in errors:
+        found = [
+            (i, m)
+            for i, m in headers
+            if m["file"] == str(path) and int(m["line"]) == exp.line and int(m["col"]) == exp.col
+        ]
+        assert found, f"no error at {exp.line}:{exp.col} in:\n{stderr}"
+        i, m = found[0]
+        assert exp.text in m["msg"], f"at {exp.line}:{exp.col} wanted {exp.text!r}, got {m['msg']!r}"
+        # the source line with its number, then a caret under the reported column
+        gutter = f"{exp.line:>5} | "
+        assert lines[i + 1] == gutter + source_lines[exp.line - 1].rstrip("\r"), stderr
+        caret_line = lines[i + 2]
+        assert caret_line.startswith(" " * (len(gutter) - 2) + "| "), stderr
+        carets = caret_line[len(gutter) :]
+        assert carets.strip().startswith("^"), stderr
+        assert len(carets) - len(carets.lstrip(" ")) == exp.col - 1, f"caret not under column {exp.col}:\n{stderr}"
+    for note in notes:
+        assert any(s.strip().startswith("= note:") and note in s for s in lines), f"no note {note!r} in:\n{stderr}"
+    assert "Traceback" not in stderr
+
+
+def test_there_are_enough_kinds_of_mistake() -> None:
+    assert len(FILES) >= 30
+    for path in FILES:
+        errors, _ = expectations(path)
+        assert errors, f"{path.name} has no '# expect:' line"
+        assert path.read_text().startswith("# expect: "), f"{path.name} must start with its expectation"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_check_reports_the_mistake(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["check", str(path)])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out == "", "a failed check prints no summary"
+    check_report(path, err)
+
+
+def test_spec_example_is_reproduced_exactly(capsys: pytest.CaptureFixture[str]) -> None:
+    path = ERR_DIR / "broadcast_mismatch.nn"
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"{path}:12:8: error: cannot add [B, 4] and [3]: sizes 4 and 3 do not broadcast",
+        "   12 | pred = h + b1",
+        "      |        ^^^^^^",
+    ]
+
+
+def test_errors_come_in_file_order(capsys: pytest.CaptureFixture[str]) -> None:
+    path = ERR_DIR / "several_independent_errors.nn"
+    main(["check", str(path)])
+    places = [(int(m["line"]), int(m["col"])) for m in map(HEADER.match, capsys.readouterr().err.splitlines()) if m]
+    assert len(places) == 4
+    assert places == sorted(places)
+
+
+@pytest.mark.parametrize("name", ["broadcast_mismatch", "syntax_several_errors", "fn_shape_error_at_call_site"])
+def test_the_installed_command_reports_the_same(name: str) -> None:
+    path = ERR_DIR / f"{name}.nn"
+    proc = subprocess.run(
+        [sys.executable, "-m", "graphc", "check", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    check_report(path, proc.stderr)
+
+
+def test_a_fixed_model_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The error files differ from a valid model by their mistake only: fixing it makes check succeed."""
+    source = (ERR_DIR / "broadcast_mismatch.nn").read_text().replace("param b1 : [3]", "param b1 : [4]")
+    fixed = tmp_path / "fixed.nn"
+    fixed.write_text(source)
+    assert main(["check", str(fixed)]) == 0
+    out, err = capsys.readouterr()
+    assert "model m: OK" in out
+    assert err == ""

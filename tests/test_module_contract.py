@@ -1,0 +1,499 @@
+"""The contract of the generated module (language spec, section 7), checked from the outside.
+
+Each module is loaded from its source text alone, the way a user imports the file
+`graphc compile` writes.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+import types
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from graphc.pipeline import compile_text
+
+
+def load(text: str, dtype: str = "float64") -> tuple[str, types.ModuleType]:
+    source = compile_text(textwrap.dedent(text), "model.nn", dtype=dtype).source
+    module = types.ModuleType("generated")
+    exec(compile(source, "generated.py", "exec"), module.__dict__)
+    return source, module
+
+
+CONTRACT = """
+model contract
+dim B, T
+input x : [B, 3]
+input labels : int[B]
+input s : [T, 3]
+param W : [3, 4]
+param b : [4]
+param V : [4, 3]
+h = tanh(x @ W + b)
+logits = h @ V
+loss = mean(cross_entropy(logits, labels)) + mean((s @ W)^2) / 10
+output logits, h
+minimize loss
+"""
+
+
+def contract_inputs(rng: np.random.Generator, n: int = 5, t: int = 2) -> dict[str, np.ndarray]:
+    return {"x": rng.normal(size=(n, 3)), "labels": rng.integers(0, 3, size=n), "s": rng.normal(size=(t, 3))}
+
+
+def contract_loss(params: dict[str, np.ndarray], inputs: dict[str, np.ndarray]) -> float:
+    """The contract model in plain NumPy, as an independent check of the values."""
+    h = np.tanh(inputs["x"] @ params["W"] + params["b"])
+    z = h @ params["V"]
+    m = z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(z - m).sum(axis=1)) + m[:, 0]
+    ce = lse - z[np.arange(len(z)), inputs["labels"]]
+    return float(ce.mean() + np.mean((inputs["s"] @ params["W"]) ** 2) / 10)
+
+
+@pytest.fixture(scope="module")
+def contract() -> tuple[str, types.ModuleType]:
+    return load(CONTRACT)
+
+
+# ---------------------------------------------------------------------------- imports and metadata
+
+
+def imported_modules(source: str) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "no relative imports"
+            found.add((node.module or "").split(".")[0])
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "__import__":
+            raise AssertionError("no dynamic imports")
+    return found
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_module_imports_only_numpy_and_the_standard_library(contract, dtype):
+    source, _ = load(CONTRACT, dtype)
+    mods = imported_modules(source)
+    assert "numpy" in mods
+    assert mods <= {"numpy"} | set(sys.stdlib_module_names), mods
+
+
+def test_module_runs_where_graphc_cannot_be_imported(contract, tmp_path):
+    source, module = contract
+    path = tmp_path / "contract.py"
+    path.write_text(source)
+    script = textwrap.dedent(
+        f"""
+        import importlib.abc, runpy, sys
+        import numpy as np
+
+        class Refuse(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("graphc", "lark", "networkx", "autograd"):
+                    raise ImportError("not installed here: " + name)
+
+        sys.meta_path.insert(0, Refuse())
+        m = runpy.run_path({str(path)!r})
+        rng = np.random.default_rng(0)
+        inputs = {{"x": rng.normal(size=(5, 3)), "labels": rng.integers(0, 3, size=5), "s": rng.normal(size=(2, 3))}}
+        print(repr(m["loss"](m["init_params"](3), **inputs)))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    want = module.loss(module.init_params(3), **contract_inputs(np.random.default_rng(0)))
+    assert float(out.stdout) == want
+
+
+def test_metadata_describes_the_declarations(contract):
+    _, m = contract
+    assert m.INPUTS == {"x": (("B", 3), "float"), "labels": (("B",), "int"), "s": (("T", 3), "float")}
+    assert m.PARAMS == {"W": ((3, 4), "float"), "b": ((4,), "float"), "V": ((4, 3), "float")}
+    assert m.OUTPUTS == {"logits": (("B", 3), "float"), "h": (("B", 4), "float")}
+    assert list(m.INPUTS) == ["x", "labels", "s"], "declaration order"
+
+
+def test_values_agree_with_plain_numpy(contract):
+    _, m = contract
+    rng = np.random.default_rng(1)
+    params, inputs = m.init_params(1), contract_inputs(rng)
+    assert m.loss(params, **inputs) == pytest.approx(contract_loss(params, inputs), rel=1e-12)
+    logits, h = m.forward(params, **inputs)
+    np.testing.assert_allclose(h, np.tanh(inputs["x"] @ params["W"] + params["b"]), rtol=1e-13)
+    np.testing.assert_allclose(logits, h @ params["V"], rtol=1e-13)
+
+
+# ---------------------------------------------------------------------------- init_params
+
+
+INITS = """
+model inits
+param G : [200, 300] = glorot
+param D : [20, 30]
+param H : [400, 100] = he
+param N : [100, 50] = normal(1, 0.5)
+param U : [5000] = uniform(-2, 3)
+param Z : [3]
+param O : [2] = ones
+param S : []
+loss = sum(G) + sum(D) + sum(H) + sum(N) + sum(U) + sum(Z) + sum(O) + S
+minimize loss
+"""
+
+
+def test_init_params_is_reproducible_and_depends_on_the_seed():
+    _, m = load(INITS)
+    a, b, c = m.init_params(7), m.init_params(7), m.init_params(8)
+    assert list(a) == list(m.PARAMS)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+        assert a[name] is not b[name], "fresh arrays on every call"
+    for name in ("G", "D", "H", "N", "U"):
+        assert not np.array_equal(a[name], c[name]), name
+    np.testing.assert_array_equal(m.init_params()["G"], m.init_params(0)["G"])
+
+
+def test_initializer_statistics():
+    _, m = load(INITS)
+    p = m.init_params(0)
+    for name, (shape, _) in m.PARAMS.items():
+        assert p[name].shape == shape and p[name].dtype == np.float64, name
+    # glorot: uniform on +-sqrt(6 / (fan_in + fan_out)), so std = limit / sqrt(3)
+    for name, fan_in, fan_out in (("G", 200, 300), ("D", 20, 30)):
+        limit = np.sqrt(6 / (fan_in + fan_out))
+        assert np.abs(p[name]).max() <= limit
+        assert np.abs(p[name]).max() > 0.95 * limit
+        assert p[name].std() == pytest.approx(limit / np.sqrt(3), rel=0.05)
+    # he: normal with std sqrt(2 / fan_in), fan_in the first size of [in, out]
+    assert p["H"].std() == pytest.approx(np.sqrt(2 / 400), rel=0.03)
+    assert abs(p["H"].mean()) < 0.01
+    assert p["N"].mean() == pytest.approx(1.0, abs=0.03) and p["N"].std() == pytest.approx(0.5, rel=0.03)
+    assert p["U"].min() >= -2 and p["U"].max() <= 3 and p["U"].mean() == pytest.approx(0.5, abs=0.05)
+    np.testing.assert_array_equal(p["Z"], np.zeros(3))
+    np.testing.assert_array_equal(p["O"], np.ones(2))
+    assert p["S"].shape == () and p["S"] == 0
+
+
+@pytest.mark.xfail(strict=True, reason="the parser refuses const(c) as an initializer: 'const' is a reserved word")
+def test_const_initializer():
+    _, m = load("param C : [2, 2] = const(2.5)\nloss = sum(C)\nminimize loss\n")
+    np.testing.assert_array_equal(m.init_params(0)["C"], np.full((2, 2), 2.5))
+
+
+def test_init_params_in_float32():
+    _, m = load(INITS, "float32")
+    p = m.init_params(0)
+    assert all(v.dtype == np.float32 for v in p.values())
+    reference = load(INITS)[1].init_params(0)
+    np.testing.assert_allclose(p["G"], reference["G"], rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------- argument checks
+
+
+def raises_naming(fn, name: str, declared: str, received: tuple | None):
+    """The ValueError names the input, its declared shape and (if one came) the shape received."""
+    with pytest.raises(ValueError) as err:
+        fn()
+    msg = str(err.value)
+    assert re.search(rf"\b{re.escape(name)}\b", msg), msg
+    assert declared in msg, msg
+    if received is not None:
+        shown = [str(tuple(received)), "[" + ", ".join(map(str, received)) + "]"]
+        assert any(s in msg for s in shown), msg
+    return msg
+
+
+BAD_CALLS = [
+    # (what, change to the inputs, name, declared, received)
+    ("wrong rank", {"x": np.ones(5)}, "x", "[B, 3]", (5,)),
+    ("wrong fixed size", {"x": np.ones((5, 2))}, "x", "[B, 3]", (5, 2)),
+    ("a string array", {"x": np.full((5, 3), "a")}, "x", "[B, 3]", (5, 3)),
+    ("booleans for floats", {"x": np.ones((5, 3), dtype=bool)}, "x", "[B, 3]", (5, 3)),
+    ("float labels", {"labels": np.zeros(5)}, "labels", "int[B]", (5,)),
+    ("B disagrees", {"labels": np.zeros(4, dtype=int)}, "labels", "int[B]", (4,)),
+    ("T has a wrong fixed size", {"s": np.ones((2, 4))}, "s", "[T, 3]", (2, 4)),
+    ("labels of the wrong rank", {"labels": np.zeros((5, 1), dtype=int)}, "labels", "int[B]", (5, 1)),
+]
+
+
+@pytest.mark.parametrize("what,change,name,declared,received", BAD_CALLS, ids=[c[0] for c in BAD_CALLS])
+@pytest.mark.parametrize("function", ["forward", "loss", "loss_and_grad", "sgd_step"])
+def test_bad_inputs_raise_value_error_naming_them(contract, function, what, change, name, declared, received):
+    _, m = contract
+    inputs = {**contract_inputs(np.random.default_rng(0)), **change}
+    params = m.init_params(0)
+    before = {k: v.copy() for k, v in params.items()}
+    fn = getattr(m, function)
+    args = (params, 0.1) if function == "sgd_step" else (params,)
+    raises_naming(lambda: fn(*args, **inputs), name, declared, received)
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k], err_msg="a refused call changes nothing")
+
+
+@pytest.mark.parametrize("function", ["forward", "loss", "loss_and_grad"])
+def test_missing_input_raises_value_error_naming_it(contract, function):
+    _, m = contract
+    inputs = contract_inputs(np.random.default_rng(0))
+    del inputs["labels" if function != "forward" else "x"]
+    missing = "labels" if function != "forward" else "x"
+    declared = "int[B]" if missing == "labels" else "[B, 3]"
+    raises_naming(lambda: getattr(m, function)(m.init_params(0), **inputs), missing, declared, None)
+
+
+def test_wrong_param_shape_and_unknown_input_are_refused(contract):
+    _, m = contract
+    inputs = contract_inputs(np.random.default_rng(0))
+    params = m.init_params(0)
+    raises_naming(lambda: m.loss({**params, "W": np.ones((4, 3))}, **inputs), "W", "[3, 4]", (4, 3))
+    raises_naming(lambda: m.loss({k: v for k, v in params.items() if k != "b"}, **inputs), "b", "[4]", None)
+    with pytest.raises(ValueError, match="xx"):
+        m.loss(params, **inputs, xx=np.ones(3))
+
+
+def test_inputs_that_a_function_does_not_need_are_still_checked(contract):
+    """forward does not read labels or s, but a caller who passes them gets them checked."""
+    _, m = contract
+    inputs = contract_inputs(np.random.default_rng(0))
+    raises_naming(
+        lambda: m.forward(m.init_params(0), **{**inputs, "labels": np.zeros(4, dtype=int)}), "labels", "int[B]", (4,)
+    )
+    logits, _ = m.forward(m.init_params(0), x=inputs["x"])
+    assert logits.shape == (5, 3)
+
+
+def test_lists_and_integer_arrays_are_accepted_as_floats(contract):
+    _, m = contract
+    params = m.init_params(0)
+    inputs = contract_inputs(np.random.default_rng(0))
+    want = m.loss(params, **inputs)
+    as_lists = {"x": inputs["x"].tolist(), "labels": inputs["labels"].tolist(), "s": inputs["s"].tolist()}
+    assert m.loss(params, **as_lists) == want
+    ints = {**inputs, "s": np.array([[1, 2, 3], [0, -1, 2]])}
+    assert m.loss(params, **ints) == pytest.approx(contract_loss(params, {**ints, "s": ints["s"].astype(float)}))
+
+
+# ---------------------------------------------------------------------------- returned arrays
+
+
+ALIASES = """
+model aliases
+input x : [3]
+param w : [3]
+param s : []
+wt = transpose(w)
+ss = sum(s)
+r = reshape(w, [3, 1])
+loss = sum((x * w - 1)^2) + s^2 + sum(r) + sum(s)
+output wt, ss, r, w, x
+minimize loss
+"""
+
+
+def test_returned_arrays_are_never_changed_by_later_calls_or_sgd_step():
+    _, m = load(ALIASES)
+    params = {"w": np.array([0.5, -1.0, 2.0]), "s": np.array(0.3)}
+    x = np.array([1.0, 2.0, 3.0])
+    outs = m.forward(params, x=x)
+    loss, grads = m.loss_and_grad(params, x=x)
+    saved_outs = [np.copy(o) for o in outs]
+    saved_grads = {k: np.copy(v) for k, v in grads.items()}
+    for returned in [*outs, *grads.values()]:
+        for owned in [*params.values(), x]:
+            assert not np.shares_memory(returned, owned), "returned arrays are the caller's own"
+    for _ in range(3):
+        m.sgd_step(params, 0.1, x=x)
+        m.forward(params, x=x + 1)
+        m.loss_and_grad(params, x=x - 1)
+    for got, want in zip(outs, saved_outs):
+        np.testing.assert_array_equal(got, want)
+    for k in grads:
+        np.testing.assert_array_equal(grads[k], saved_grads[k])
+    assert not np.array_equal(params["w"], [0.5, -1.0, 2.0]), "sgd_step moved the params"
+
+
+def test_int_outputs_stay_int_and_unused_params_get_zero_gradients():
+    text = """
+    model misc
+    dim B
+    input labels : int[B]
+    param w : [3]
+    param unused : [2]
+    loss = sum(w^2)
+    output labels, loss
+    minimize loss
+    """
+    _, m = load(text)
+    labels = np.array([2, 0, 1])
+    out, value = m.forward({"w": np.ones(3), "unused": np.zeros(2)}, labels=labels)
+    assert out.dtype.kind == "i" and np.array_equal(out, labels) and not np.shares_memory(out, labels)
+    assert float(value) == 3.0
+    # the objective does not depend on `unused`: its gradient is exactly 0, whatever its value
+    _, grads = m.loss_and_grad({"w": np.ones(3), "unused": np.array([np.inf, np.nan])})
+    np.testing.assert_array_equal(grads["unused"], [0.0, 0.0])
+    np.testing.assert_array_equal(grads["w"], [2.0, 2.0, 2.0])
+
+
+def test_sgd_step_updates_in_place_and_decreases_the_loss(contract):
+    _, m = contract
+    rng = np.random.default_rng(2)
+    params, inputs = m.init_params(2), contract_inputs(rng, n=16)
+    objects = {k: v for k, v in params.items()}
+    start = before = m.loss(params, **inputs)
+    for _ in range(20):
+        expected_w = params["W"] - 0.2 * m.loss_and_grad(params, **inputs)[1]["W"]
+        value = m.sgd_step(params, 0.2, **inputs)
+        assert value == pytest.approx(before, rel=1e-12), "sgd_step returns the loss before the step"
+        np.testing.assert_allclose(params["W"], expected_w, rtol=1e-12)
+        after = m.loss(params, **inputs)
+        assert after < before
+        before = after
+    assert before < 0.9 * start
+    for k, v in params.items():
+        assert v is objects[k], "the same arrays, updated in place"
+
+
+def test_concurrent_calls_give_the_single_threaded_results(contract):
+    _, m = contract
+    params = m.init_params(4)
+    jobs = [contract_inputs(np.random.default_rng(100 + i), n=30 + i, t=1 + i % 3) for i in range(8)]
+    alone = [m.loss_and_grad(params, **inputs) for inputs in jobs]
+    barrier = threading.Barrier(8)
+
+    def work(i: int) -> list:
+        barrier.wait()
+        return [m.loss_and_grad(params, **jobs[i]) for _ in range(25)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(work, range(8)))
+    for i, runs in enumerate(results):
+        for loss, grads in runs:
+            assert loss == alone[i][0]
+            for k in grads:
+                np.testing.assert_array_equal(grads[k], alone[i][1][k])
+
+
+# ---------------------------------------------------------------------------- names and determinism
+
+
+def test_model_names_that_shadow_python_or_the_runtime_still_work():
+    text = """
+    model names
+    input x : [3]
+    param w : [3]
+    float = x * w
+    len = sum(float)
+    dict = len^2
+    np = dict + 1
+    DTYPE = np * 2
+    checked = DTYPE - 1
+    _array = checked + 0
+    _arguments = _array * 1
+    ValueError = _arguments / 2
+    loss = ValueError + sum(w^2)
+    output float, len
+    minimize loss
+    """
+    _, m = load(text)
+    x, w = np.array([1.0, -2.0, 0.5]), np.array([0.3, 0.1, -0.4])
+    total = float(np.sum(x * w))
+    want = ((total**2 + 1) * 2 - 1) / 2 + float(np.sum(w**2))
+    loss, grads = m.loss_and_grad({"w": w}, x=x)
+    assert loss == pytest.approx(want, rel=1e-14)
+    # d/dw [(s^2 + 1) * 2 - 1] / 2 = 2 s x, with s = x . w; plus 2 w
+    np.testing.assert_allclose(grads["w"], 2 * total * x + 2 * w, rtol=1e-14)
+    assert m.loss({"w": w}, x=x) == pytest.approx(want, rel=1e-14)
+
+
+DETERMINISM = """
+model det
+dim B
+input x : [B, 4]
+input y : [B]
+param W0 : [4, 4]
+fn block(a, W) {
+    z = a @ W
+    return a + tanh(z)
+}
+h = x @ W0
+for i in 1..3 {
+    param W{i} : [4, 4] = he
+    h = block(h, W{i})
+}
+logits = sum(h * h, axis=1)
+loss = mean(softplus(-y * logits)) + mean(maximum(h, 0.1))
+output logits, h
+minimize loss wrt W1, W2, x
+"""
+
+
+def test_compilation_is_byte_deterministic(tmp_path):
+    first = compile_text(DETERMINISM, "model.nn").source
+    assert compile_text(DETERMINISM, "model.nn").source == first
+    path = tmp_path / "model.nn"
+    path.write_text(DETERMINISM)
+    script = (
+        "import sys; from graphc.pipeline import compile_text; "
+        f"sys.stdout.write(compile_text(open({str(path)!r}).read(), 'model.nn').source)"
+    )
+    for seed in ("0", "1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == first, f"PYTHONHASHSEED={seed} changes the generated module"
+
+
+def test_labels_out_of_range_raise_value_error():
+    # -1 would silently select the last class and K would index past the end
+    import numpy as np
+
+    from graphc import compile_source
+
+    m = compile_source(
+        "dim B\ninput z : [B, 3]\ninput y : int[B]\nparam s : []\n"
+        "loss = mean(cross_entropy(z * s, y)) + sum(one_hot(y, 3) * s)\nminimize loss\n"
+    )
+    p = {"s": np.array(1.0)}
+    z = np.array([[1.0, 2.0, 3.0]])
+    assert np.isfinite(m.loss(p, z=z, y=np.array([2])))
+    for bad in (-1, 3):
+        try:
+            m.loss(p, z=z, y=np.array([bad]))
+        except ValueError as e:
+            assert "[0, 3)" in str(e) and str(bad) in str(e)
+        else:
+            raise AssertionError(f"label {bad} was accepted")
+
+
+def test_dims_named_like_python_names_do_not_shadow_the_module():
+    # a dim called np must not hide NumPy inside the generated functions
+    import numpy as np
+
+    from graphc import compile_source
+
+    for dim in ("np", "float", "dims"):
+        m = compile_source(
+            f"dim {dim}\ninput x : [{dim}, 2]\ny = reshape(x, [{dim}, -1])\nloss = sum(y^2)\nminimize loss wrt x\n"
+        )
+        value, grads = m.loss_and_grad({}, x=np.ones((3, 2)))
+        assert value == 6.0 and np.array_equal(grads["x"], np.full((3, 2), 2.0))
+
+
+def test_braced_names_resolve_inside_constant_sizes():
+    from graphc import compile_source
+
+    m = compile_source(
+        "const n1 = 4\nconst n2 = 5\nfor i in 1..2 {\n    param W{i} : [n{i}, 2]\n}\nloss = sum(W1) + sum(W2)\nminimize loss\n"
+    )
+    assert m.module.PARAMS["W1"][0] == (4, 2) and m.module.PARAMS["W2"][0] == (5, 2)

@@ -1,0 +1,544 @@
+"""Every op of the table, one at a time, against independent oracles.
+
+* the emission (evaluated by `ir.evaluate`) against a plain NumPy reference,
+* the shape rule against the shape NumPy produces (and its refusals against NumPy's),
+* each gradient rule by the dot-product test <v, J u> = <J^T v, u>, where J u comes
+  from central differences in float64 and J^T v from the backward graph,
+* each gradient rule differentiated once more (the rules build graphs, so Hessians work),
+* the stability claims of the spec and its conventions at kinks.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from graphc.autodiff import differentiate
+from graphc.ir import Graph, evaluate
+from graphc.ops import OPS
+from graphc.ops.base import AFFINE, CONVEX, ShapeError, V, broadcast, op
+from graphc.ops.helpers import HELPERS, closure
+
+LEAVES = {"input", "param", "const"}
+H = 1e-5  # central-difference step: error O(H^2) against rounding O(eps / H)
+
+
+# ---------------------------------------------------------------------------- cases
+
+
+@dataclass(frozen=True)
+class Case:
+    """One application of an op: argument shapes, attrs as the front end passes them, input domains."""
+
+    op: str
+    shapes: tuple[tuple[int, ...], ...]
+    attrs: tuple[tuple[str, Any], ...] = ()
+    domain: tuple[str, ...] = ()  # per argument: any, pos, away (from 0), lo/hi (interleaved), int:K
+
+    @property
+    def kw(self) -> dict[str, Any]:
+        return dict(self.attrs)
+
+    def dom(self, i: int) -> str:
+        return self.domain[i] if i < len(self.domain) else "any"
+
+    @property
+    def id(self) -> str:
+        shapes = ",".join("[" + ",".join(map(str, s)) + "]" for s in self.shapes)
+        attrs = ",".join(f"{k}={v}" for k, v in self.attrs)
+        return f"{self.op}({shapes}{';' + attrs if attrs else ''})"
+
+
+def sample(case: Case, rng: np.random.Generator) -> list[np.ndarray]:
+    """Arguments inside each op's domain and away from its kinks and ties."""
+    out = []
+    for i, shape in enumerate(case.shapes):
+        d = case.dom(i)
+        if d.startswith("int:"):
+            out.append(rng.integers(0, int(d[4:]), size=shape))
+        elif d == "pos":
+            out.append(rng.uniform(0.5, 2.0, size=shape))
+        elif d == "away":  # |x| >= 0.2, so a step of H never crosses 0
+            out.append(rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.2, 1.5, size=shape))
+        elif d in ("lo", "hi"):  # lo values sit at k + 0.25, hi values at k + 0.75: never within 0.3
+            base = rng.integers(-2, 3, size=shape) + (0.25 if d == "lo" else 0.75)
+            out.append(base + rng.uniform(-0.1, 0.1, size=shape))
+        else:
+            out.append(rng.normal(size=shape))
+    return out
+
+
+UNARY = ["neg", "exp", "log", "sqrt", "abs", "square", "relu", "sigmoid", "tanh", "softplus", "sin", "cos"]
+KINKED = {"abs", "relu", "maximum", "minimum", "max"}
+POSITIVE = {"log", "sqrt"}
+BROADCAST_PAIRS = [
+    ((3, 1), (4,)),
+    ((2, 3), ()),
+    ((), (2, 3)),
+    ((5,), (2, 5)),
+    ((2, 3), (2, 3)),
+    ((), ()),
+    ((4, 1, 3), (2, 1)),
+    ((1,), (3,)),
+    ((2, 1), (1, 3)),
+]
+AXES = [None, 0, 1, 2, -1, -3, (0, 1), (0, 2), (1, 2), (-1, 0), (0, 1, 2)]
+
+
+def _cases() -> list[Case]:
+    cases: list[Case] = []
+    for name in UNARY:
+        dom = "pos" if name in POSITIVE else "away" if name in KINKED else "any"
+        for shape in [(), (3,), (2, 3)]:
+            cases.append(Case(name, (shape,), (), (dom,)))
+    for p in [2.0, 3.0, 1.0, 0.0, 0.5, -1.0, -2.0, 1.5, -0.5]:
+        dom = "any" if p == int(p) and p >= 0 else "pos"
+        cases.append(Case("pow", ((2, 3),), (("p", p),), (dom,)))
+    for name in ["add", "sub", "mul", "div", "maximum", "minimum"]:
+        for sa, sb in BROADCAST_PAIRS:
+            dom = {"div": ("any", "away"), "maximum": ("lo", "hi"), "minimum": ("hi", "lo")}.get(name, ())
+            cases.append(Case(name, (sa, sb), (), dom))
+    for sa, sb in [((2, 3), (3, 4)), ((3,), (3, 4)), ((2, 3), (3,)), ((3,), (3,))]:
+        cases.append(Case("matmul", (sa, sb)))
+    for name in ["sum", "mean", "max", "logsumexp"]:
+        for axis in AXES:
+            for keepdims in (False, True):
+                cases.append(Case(name, ((2, 3, 4),), (("axis", axis), ("keepdims", keepdims))))
+        cases.append(Case(name, ((),), (("axis", None), ("keepdims", False))))
+        cases.append(Case(name, ((5,),), (("axis", -1), ("keepdims", True))))
+    for name in ["softmax", "log_softmax"]:
+        for shape, axis in [
+            ((2, 3, 4), 0),
+            ((2, 3, 4), 1),
+            ((2, 3, 4), 2),
+            ((2, 3, 4), -1),
+            ((2, 3, 4), -2),
+            ((5,), -1),
+        ]:
+            cases.append(Case(name, (shape,), (("axis", axis),)))
+    for shape in [(), (3,), (2, 3), (2, 3, 4)]:
+        cases.append(Case("transpose", (shape,)))
+    for shape, target in [((2, 3), (3, 2)), ((2, 3), (6,)), ((2, 3), (1, 6, 1)), ((2, 3, 4), (4, 6)), ((5,), (5, 1))]:
+        cases.append(Case("reshape", (shape,), (("shape", target),)))
+    for shape, like in [((2, 3), (6,)), ((6,), (3, 2)), ((1, 4), (4,))]:
+        cases.append(Case("reshape_like", (shape, like)))
+    for shape, axes in [
+        ((2, 3), (0,)),
+        ((2, 3), (1,)),
+        ((2, 3), (2,)),
+        ((2, 3), (0, 2)),
+        ((2, 3), (0, 1, 3)),
+        ((), (0,)),
+    ]:
+        cases.append(Case("expand_dims", (shape,), (("axes", axes),)))
+    for shape, like in [((3, 1), (2, 3, 4)), ((), (2, 3)), ((1, 4), (3, 4)), ((4,), (4,))]:
+        cases.append(Case("broadcast_like", (shape, like)))
+    for logits, k in [((5, 4), 4), ((4,), 4), ((2, 3, 4), 4)]:
+        cases.append(Case("cross_entropy", (logits, logits[:-1]), (), ("any", f"int:{k}")))
+    return cases
+
+
+CASES = _cases()
+# ops with no gradient rules: checked for their values only
+VALUE_CASES = [
+    Case("greater", ((3, 1), (4,)), (), ("lo", "hi")),
+    Case("greater", ((2, 3), ()), (), ("hi", "lo")),
+    Case("equal", ((4,), (4,)), (), ("int:3", "int:3")),
+    Case("sign", ((2, 3),), (), ("away",)),
+    Case("one_hot", ((5,),), (("k", 4),), ("int:4",)),
+    Case("one_hot", ((2, 3),), (("k", 3),), ("int:3",)),
+    Case("count", ((2, 3, 4),), (("axes", (0, 1)),)),
+    Case("count", ((2, 3, 4),), (("axes", (2,)),)),
+    Case("count", ((2, 3, 4),), (("axes", (0, 1, 2)),)),
+    Case("count", ((2, 3, 4),), (("axes", ()),)),
+]
+
+
+def build(case: Case, seed_extra: str = "") -> tuple[Graph, int, dict[str, np.ndarray]]:
+    """A graph `out = op(a0, a1, ...)` over fresh inputs, and values for them."""
+    rng = np.random.default_rng(zlib.crc32((case.id + seed_extra).encode()))
+    values = sample(case, rng)
+    g = Graph()
+    args, named = [], {}
+    for i, (shape, v) in enumerate(zip(case.shapes, values)):
+        dtype = "int" if case.dom(i).startswith("int:") else "float"
+        if case.op in ("equal",):  # compare floats that happen to be small integers
+            dtype, v = "float", v.astype(float)
+        name = f"a{i}"
+        args.append(g.add("input", [], {"name": name, "shape": shape, "dtype": dtype}))
+        named[name] = v
+    return g, g.add(case.op, args, case.kw), named
+
+
+def ids(cases: list[Case]) -> list[str]:
+    return [c.id for c in cases]
+
+
+# ---------------------------------------------------------------------------- NumPy references
+
+
+def _axis(kw: dict) -> Any:
+    return kw.get("axis")
+
+
+def _softmax(x, axis):
+    e = np.exp(x)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _cross_entropy(logits, labels):
+    # -log of the softmax probability of the true class
+    p = _softmax(logits, -1)
+    return -np.log(np.take_along_axis(p, labels[..., None], axis=-1)[..., 0])
+
+
+REFERENCE = {
+    "add": lambda kw, a, b: a + b,
+    "sub": lambda kw, a, b: a - b,
+    "mul": lambda kw, a, b: a * b,
+    "div": lambda kw, a, b: a / b,
+    "maximum": lambda kw, a, b: np.maximum(a, b),
+    "minimum": lambda kw, a, b: np.minimum(a, b),
+    "greater": lambda kw, a, b: a > b,
+    "equal": lambda kw, a, b: a == b,
+    "neg": lambda kw, x: -x,
+    "exp": lambda kw, x: np.exp(x),
+    "log": lambda kw, x: np.log(x),
+    "sqrt": lambda kw, x: np.sqrt(x),
+    "abs": lambda kw, x: np.abs(x),
+    "square": lambda kw, x: x * x,
+    "relu": lambda kw, x: np.where(x > 0, x, 0.0),
+    "sigmoid": lambda kw, x: 1 / (1 + np.exp(-x)),
+    "tanh": lambda kw, x: np.tanh(x),
+    "softplus": lambda kw, x: np.log1p(np.exp(x)),
+    "sin": lambda kw, x: np.sin(x),
+    "cos": lambda kw, x: np.cos(x),
+    "sign": lambda kw, x: np.sign(x),
+    "pow": lambda kw, x: np.power(x, kw["p"]),
+    "sum": lambda kw, x: np.sum(x, axis=_axis(kw), keepdims=kw["keepdims"]),
+    "mean": lambda kw, x: np.mean(x, axis=_axis(kw), keepdims=kw["keepdims"]),
+    "max": lambda kw, x: np.max(x, axis=_axis(kw), keepdims=kw["keepdims"]),
+    "logsumexp": lambda kw, x: np.log(np.sum(np.exp(x), axis=_axis(kw), keepdims=kw["keepdims"])),
+    "softmax": lambda kw, x: _softmax(x, kw["axis"]),
+    "log_softmax": lambda kw, x: np.log(_softmax(x, kw["axis"])),
+    "count": lambda kw, x: np.prod([x.shape[a] for a in kw["axes"]]),
+    "matmul": lambda kw, a, b: np.matmul(a, b),
+    "transpose": lambda kw, x: np.transpose(x),
+    "reshape": lambda kw, x: np.reshape(x, kw["shape"]),
+    "reshape_like": lambda kw, x, like: np.reshape(x, like.shape),
+    "expand_dims": lambda kw, x: np.expand_dims(x, kw["axes"]),
+    "broadcast_like": lambda kw, x, like: np.broadcast_to(x, like.shape),
+    "one_hot": lambda kw, labels: np.eye(kw["k"])[labels],
+    "cross_entropy": lambda kw, logits, labels: _cross_entropy(logits, labels),
+}
+
+
+def test_every_op_has_a_reference_and_cases():
+    assert set(OPS) - LEAVES == set(REFERENCE)
+    with_grads = {name for name, d in OPS.items() if d.grads}
+    assert with_grads == {c.op for c in CASES}, "every differentiable op has gradient cases"
+    assert set(REFERENCE) == {c.op for c in CASES + VALUE_CASES}
+
+
+@pytest.mark.parametrize("case", CASES + VALUE_CASES, ids=ids(CASES + VALUE_CASES))
+def test_emission_and_shape_match_numpy(case: Case):
+    g, node, values = build(case)
+    want = np.asarray(REFERENCE[case.op](case.kw, *values.values()))
+    got = np.asarray(evaluate(g, values)[node])
+    assert g.shape(node) == want.shape, "the shape rule agrees with NumPy"
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES + VALUE_CASES, ids=ids(CASES + VALUE_CASES))
+def test_emission_keeps_its_meaning_inside_other_expressions(case: Case):
+    """The code generator inlines an emission as is when the op says it is atomic, in
+    parentheses otherwise; either way it must keep its value under tighter operators."""
+    g, node, values = build(case)
+    opdef = OPS[case.op]
+    env: dict[str, Any] = {"np": np, "DTYPE": np.float64}
+    for h in closure(opdef.helpers):
+        exec(HELPERS[h].format(xp="np"), env)
+    local = {f"_a{i}": v for i, v in enumerate(values.values())}
+    text = opdef.emit("np", g.node(node)["attrs"], *local)
+    text = text if opdef.atomic else f"({text})"
+    plain = np.asarray(eval(text, env, local))
+    for context in ["1.5 - {e}", "{e} ** 2", "-{e}", "{e}[...]", "{e}.T"]:
+        try:
+            want = eval(context.format(e="_v"), env, {"_v": plain if plain.ndim else plain.item()})
+        except (TypeError, AttributeError):  # a Python int has no [...] or .T: nothing to compare
+            continue
+        got = eval(context.format(e=text), env, local)
+        np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=context.format(e=text))
+
+
+# ---------------------------------------------------------------------------- gradients
+
+
+def dot_test(g: Graph, scalar: int, values: dict[str, np.ndarray], seed: int, rtol: float = 1e-6) -> None:
+    """<grad_a, u> == d/dt scalar(a + t u) by central differences, for each float input a."""
+    inputs = {g.node(n)["attrs"]["name"]: n for n in g.order() if g.op(n) == "input"}
+    floats = {k: n for k, n in inputs.items() if g.node(n)["dtype"] == "float"}
+    grads = differentiate(g, scalar, list(floats.values()))
+    at = evaluate(g, values)
+    rng = np.random.default_rng(seed)
+    for name, n in floats.items():
+        grad = np.asarray(at[grads[n]])
+        assert grad.shape == np.shape(values[name]), f"gradient of {name} has the input's shape"
+        u = rng.normal(size=np.shape(values[name]))
+
+        def f(t: float, name: str = name, u: np.ndarray = u) -> float:
+            moved = dict(values, **{name: values[name] + t * u})
+            return float(evaluate(g, moved, nodes=[scalar])[scalar])
+
+        fd = (f(H) - f(-H)) / (2 * H)
+        assert np.sum(grad * u) == pytest.approx(fd, rel=rtol, abs=1e-8), name
+
+
+def weighted_sum(g: Graph, node: int, values: dict[str, np.ndarray], rng: np.random.Generator) -> int:
+    """s = sum(out * w) for a fixed random w: its gradient is J^T w."""
+    w = g.add("input", [], {"name": "w", "shape": g.shape(node), "dtype": "float"})
+    values["w"] = rng.normal(size=g.shape(node))
+    return op("sum", V(g, node) * V(g, w), axes=None).node
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids(CASES))
+def test_gradient_by_the_dot_product_test(case: Case):
+    g, node, values = build(case)
+    rng = np.random.default_rng(zlib.crc32(case.id.encode()) + 1)
+    s = weighted_sum(g, node, values, rng)
+    dot_test(g, s, values, seed=2)
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids(CASES))
+def test_second_derivative_by_the_dot_product_test(case: Case):
+    """Differentiate T = <grad_a s, z> again: the gradient rules' own graphs must be right."""
+    g, node, values = build(case, "second")
+    rng = np.random.default_rng(zlib.crc32(case.id.encode()) + 3)
+    s = weighted_sum(g, node, values, rng)
+    floats = [n for n in g.order() if g.op(n) == "input" and g.node(n)["dtype"] == "float"]
+    floats = [n for n in floats if g.node(n)["attrs"]["name"] != "w"]
+    grads = differentiate(g, s, floats)
+    for i, n in enumerate(floats):
+        z = g.add("input", [], {"name": f"z{i}", "shape": g.shape(n), "dtype": "float"})
+        values[f"z{i}"] = rng.normal(size=g.shape(n))
+        t = op("sum", V(g, grads[n]) * V(g, z), axes=None).node
+        dot_test(g, t, values, seed=4 + i, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------- shape rules
+
+
+BAD = [
+    ("add", ((3,), (4,)), {}),
+    ("mul", ((2, 3), (3, 2)), {}),
+    ("maximum", ((2,), (3,)), {}),
+    ("matmul", ((2, 3), (4, 2)), {}),
+    ("matmul", ((3,), (2,)), {}),
+    ("sum", ((2, 3),), {"axis": 2}),
+    ("sum", ((2, 3),), {"axis": -3}),
+    ("mean", ((2, 3),), {"axis": (0, 0)}),
+    ("max", ((2, 3),), {"axis": (1, -1)}),
+    ("softmax", ((2, 3),), {"axis": 2}),
+    ("log_softmax", ((2, 3),), {"axis": -3}),
+]
+NUMPY_OF = {"add": np.add, "mul": np.multiply, "maximum": np.maximum, "matmul": np.matmul}
+
+
+@pytest.mark.parametrize("name,shapes,attrs", BAD, ids=[f"{b[0]}{b[1]}{b[2]}" for b in BAD])
+def test_shape_rule_refuses_what_numpy_refuses(name, shapes, attrs):
+    arrays = [np.ones(s) for s in shapes]
+    with pytest.raises((ValueError, np.exceptions.AxisError)):
+        if name in NUMPY_OF:
+            NUMPY_OF[name](*arrays)
+        elif name in ("softmax", "log_softmax"):
+            np.sum(arrays[0], axis=attrs.get("axis", -1))
+        else:
+            np.sum(arrays[0], axis=attrs["axis"])
+    g = Graph()
+    args = [g.add("input", [], {"name": f"a{i}", "shape": s, "dtype": "float"}) for i, s in enumerate(shapes)]
+    with pytest.raises(ShapeError):
+        g.add(name, args, attrs)
+
+
+@pytest.mark.parametrize("name", ["add", "exp", "sum", "softmax", "matmul", "maximum", "reshape"])
+def test_int_labels_are_refused_by_float_ops(name):
+    g = Graph()
+    x = g.add("input", [], {"name": "x", "shape": (3, 3), "dtype": "int"})
+    attrs = {"shape": (9,)} if name == "reshape" else {}
+    with pytest.raises(ShapeError, match="int"):
+        g.add(name, [x, x] if OPS[name].inputs == ("a", "b") else [x], attrs)
+
+
+shapes_st = st.lists(st.integers(1, 3), min_size=0, max_size=4).map(tuple)
+
+
+@given(shapes_st, shapes_st)
+def test_broadcast_agrees_with_numpy(a, b):
+    try:
+        want = np.broadcast_shapes(a, b)
+    except ValueError:
+        with pytest.raises(ShapeError):
+            broadcast(a, b, "add")
+    else:
+        assert broadcast(a, b, "add") == want
+
+
+def test_broadcast_keeps_dim_names():
+    assert broadcast(("B", 1), (4,), "add") == ("B", 4)
+    assert broadcast(("B",), ("B",), "add") == ("B",)
+    with pytest.raises(ShapeError, match=r"\[B, 4\] and \[3\]"):
+        broadcast(("B", 4), (3,), "add")
+
+
+# ---------------------------------------------------------------------------- facts
+
+
+FACT_CASES = [c for c in CASES if c.op in UNARY + ["add", "sub", "maximum", "minimum", "sum", "mean", "max"]]
+
+
+@pytest.mark.parametrize("case", FACT_CASES, ids=ids(FACT_CASES))
+def test_declared_facts_hold_on_samples(case: Case):
+    """Curvature on midpoints and monotonicity along positive steps, as each op declares."""
+    facts = OPS[case.op].facts
+    g, node, values = build(case, "facts")
+    xs = list(values.values())
+
+    def f(args: list[np.ndarray]) -> np.ndarray:
+        return np.asarray(evaluate(g, dict(zip(values, args)), nodes=[node])[node])
+
+    rng = np.random.default_rng(zlib.crc32(case.id.encode()))
+    for _ in range(5):
+        ys = sample(case, rng)
+        if facts.curvature is not None:
+            # convex: f((x + y) / 2) <= (f(x) + f(y)) / 2; concave: >=; affine: =
+            mid, avg = f([(a + b) / 2 for a, b in zip(xs, ys)]), (f(xs) + f(ys)) / 2
+            if facts.curvature == AFFINE:
+                np.testing.assert_allclose(mid, avg, rtol=1e-12, atol=1e-12)
+            else:
+                sign = 1.0 if facts.curvature == CONVEX else -1.0
+                assert np.all(sign * (mid - avg) <= 1e-12), f"{case.op} is {facts.curvature}"
+        for i, name in enumerate(OPS[case.op].inputs):
+            moved = list(xs)
+            moved[i] = xs[i] + np.abs(rng.normal(size=np.shape(xs[i])))
+            if name in facts.increasing:
+                assert np.all(f(moved) >= f(xs) - 1e-12), f"{case.op} is increasing in {name}"
+            if name in facts.decreasing:
+                assert np.all(f(moved) <= f(xs) + 1e-12), f"{case.op} is decreasing in {name}"
+    assert not facts.increasing & facts.decreasing
+
+
+# ---------------------------------------------------------------------------- stability and kinks
+
+
+BIG = np.array([-1e4, -800.0, -50.0, -1.0, 0.0, 1.0, 50.0, 800.0, 1e4])
+
+
+def _value_and_grad(name: str, x: np.ndarray, attrs: dict, labels: np.ndarray | None = None):
+    g = Graph()
+    xn = g.add("input", [], {"name": "x", "shape": x.shape, "dtype": "float"})
+    args = [xn]
+    values: dict[str, np.ndarray] = {"x": x}
+    if labels is not None:
+        args.append(g.add("input", [], {"name": "y", "shape": labels.shape, "dtype": "int"}))
+        values["y"] = labels
+    out = g.add(name, args, attrs)
+    s = op("sum", V(g, out), axes=None).node
+    grad = differentiate(g, s, [xn])[xn]
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        at = evaluate(g, values)
+    return np.asarray(at[out]), np.asarray(at[grad])
+
+
+def test_softplus_and_sigmoid_are_stable_for_huge_inputs():
+    sp, dsp = _value_and_grad("softplus", BIG, {})
+    sg, dsg = _value_and_grad("sigmoid", BIG, {})
+    for a in (sp, dsp, sg, dsg):
+        assert np.all(np.isfinite(a))
+    # softplus x = x + log(1 + e^-x) -> x for large x, -> 0 for very negative x
+    np.testing.assert_allclose(sp[[0, -1]], [0.0, 1e4], atol=1e-12)
+    np.testing.assert_allclose(dsp, 1 / (1 + np.exp(-np.clip(BIG, -700, 700))), atol=1e-300)
+    np.testing.assert_allclose(sg, dsp, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(dsg, sg * (1 - sg), rtol=1e-12, atol=1e-300)
+    assert sg[4] == 0.5 and dsg[4] == 0.25
+
+
+@pytest.mark.parametrize("shift", [1e4, -1e4, 0.0])
+def test_logsumexp_log_softmax_cross_entropy_are_stable(shift: float):
+    x = np.array([[0.0, 1.0, 2.0], [-3.0, 0.5, 3.0]])
+    big = x + shift
+    spread = np.array([[-1e4, 0.0, 1e4], [1e4, 1e4, -1e4]])
+    labels = np.array([2, 0])
+    # logsumexp(x + c) = logsumexp(x) + c; log_softmax and cross_entropy do not move
+    lse, dlse = _value_and_grad("logsumexp", big, {"axis": 1})
+    lse0, dlse0 = _value_and_grad("logsumexp", x, {"axis": 1})
+    np.testing.assert_allclose(lse, lse0 + shift, rtol=1e-12)
+    np.testing.assert_allclose(dlse, dlse0, rtol=1e-9)
+    ls, dls = _value_and_grad("log_softmax", big, {"axis": -1})
+    ls0, dls0 = _value_and_grad("log_softmax", x, {"axis": -1})
+    np.testing.assert_allclose(ls, ls0, atol=1e-9)
+    np.testing.assert_allclose(dls, dls0, atol=1e-9)
+    ce, dce = _value_and_grad("cross_entropy", big, {}, labels)
+    ce0, dce0 = _value_and_grad("cross_entropy", x, {}, labels)
+    np.testing.assert_allclose(ce, ce0, atol=1e-9)
+    np.testing.assert_allclose(dce, dce0, atol=1e-9)
+    for name, attrs, lab in [
+        ("logsumexp", {"axis": 1}, None),
+        ("log_softmax", {}, None),
+        ("cross_entropy", {}, labels),
+    ]:
+        v, d = _value_and_grad(name, spread + shift, attrs, lab)
+        assert np.all(np.isfinite(v)) and np.all(np.isfinite(d)), name
+    # d/dz = softmax(z) - one_hot(y); with entries 1e4 apart the softmax is exact 0s, 1s and halves
+    _, d = _value_and_grad("cross_entropy", spread, {}, labels)
+    np.testing.assert_allclose(d, np.array([[0, 0, 1], [0.5, 0.5, 0]]) - np.array([[0, 0, 1], [1, 0, 0]]), atol=1e-12)
+
+
+def test_relu_and_abs_have_zero_slope_at_zero():
+    x = np.array([-1.0, 0.0, 2.0])
+    _, drelu = _value_and_grad("relu", x, {})
+    _, dabs = _value_and_grad("abs", x, {})
+    np.testing.assert_array_equal(drelu, [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(dabs, [-1.0, 0.0, 1.0])
+
+
+def test_max_splits_ties_evenly():
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    _, d = _value_and_grad("max", x, {"axis": 1})
+    np.testing.assert_allclose(d, [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    _, d = _value_and_grad("max", x, {"axis": None})
+    np.testing.assert_allclose(d, [[0, 0.5, 0.5], [0, 0, 0]])
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+def test_maximum_and_minimum_split_ties_evenly(name: str):
+    g = Graph()
+    a = g.add("input", [], {"name": "a", "shape": (3,), "dtype": "float"})
+    b = g.add("input", [], {"name": "b", "shape": (), "dtype": "float"})
+    s = op("sum", V(g, g.add(name, [a, b])), axes=None).node
+    grads = differentiate(g, s, [a, b])
+    at = evaluate(g, {"a": np.array([1.0, 2.0, 3.0]), "b": np.array(2.0)})
+    wins = [0.0, 0.5, 1.0] if name == "maximum" else [1.0, 0.5, 0.0]
+    np.testing.assert_allclose(at[grads[a]], wins)
+    np.testing.assert_allclose(at[grads[b]], sum(1 - w for w in wins))
+
+
+# ---------------------------------------------------------------------------- float32
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids(CASES))
+def test_float32_stays_float32_through_the_backward_graph(case: Case):
+    """No op and no gradient rule promotes a float32 model to float64."""
+    g, node, values = build(case, "f32")
+    s = op("sum", V(g, node), axes=None).node
+    floats = [n for n in g.order() if g.op(n) == "input" and g.node(n)["dtype"] == "float"]
+    grads = differentiate(g, s, floats)
+    at = evaluate(g, values, dtype=np.float32)
+    for n in [node, s, *grads.values()]:
+        assert np.asarray(at[n]).dtype == np.float32, g.describe(n)

@@ -1,0 +1,579 @@
+"""The optimization passes: each one, and each named simplification rule alone, fires where it
+should and not where it must not; on random programs every pass keeps `evaluate`'s numbers,
+optimize is idempotent and the generated module is the same byte for byte."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from graphc.autodiff import gradients
+from graphc.ir import Graph, evaluate
+from graphc.ops.base import V, const, op
+from graphc.passes import LEVELS, PASSES, RULES, cse, dce, fold, optimize, renumber, rewrite_xent, simplify, verify
+from graphc.passes.simplify import BY_NAME, table
+from graphc.pipeline import check, compile_text
+
+LEAVES = {"input", "param", "const"}
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def program(text: str) -> Graph:
+    """Lowered and differentiated, as the pipeline hands a graph to the passes."""
+    return gradients(check(textwrap.dedent(text), "model.nn").graph)
+
+
+def tiny(build: Callable[..., V], **shapes: tuple) -> Graph:
+    """A graph of float inputs (name -> shape) whose one output is build(*inputs)."""
+    g = Graph()
+    vs = {}
+    for name, shape in shapes.items():
+        n = g.add("input", [], {"name": name, "shape": shape, "dtype": "float"}, name=name)
+        g.inputs[name] = n
+        vs[name] = V(g, n)
+    g.outputs = [("out", build(**vs).node)]
+    return g
+
+
+def sample(graph: Graph, seed: int = 0, size: int = 3) -> dict[str, np.ndarray]:
+    """Random values for every input and param; every dim is `size`; labels fit every use."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, n in {**graph.inputs, **graph.params}.items():
+        shape = tuple(d if isinstance(d, int) else size for d in graph.shape(n))
+        if graph.node(n)["dtype"] == "int":
+            ks = [graph.node(u)["attrs"]["k"] for u in graph.users(n) if graph.op(u) == "one_hot"]
+            ks += [graph.shape(graph.args(u)[0])[-1] for u in graph.users(n) if graph.op(u) == "cross_entropy"]
+            out[name] = rng.integers(0, min(ks, default=2), size=shape)
+        else:
+            out[name] = rng.uniform(-1.0, 1.0, size=shape)
+    return out
+
+
+def results(graph: Graph, values) -> dict[str, np.ndarray]:
+    """What a compiled model reports: outputs, objective and gradients, by name."""
+    named = {f"out {i} {name}": n for i, (name, n) in enumerate(graph.outputs)}
+    if graph.objective:
+        named["objective"] = graph.objective[1]
+    named.update({f"grad {w}": n for w, n in graph.grads.items()})
+    with np.errstate(all="ignore"):
+        env = evaluate(graph, values, nodes=list(named.values()))
+    return {k: np.asarray(env[n], dtype=float) for k, n in named.items()}
+
+
+def finite(r: dict[str, np.ndarray]) -> bool:
+    return all(np.all(np.isfinite(v)) for v in r.values())
+
+
+def assert_same(before: Graph, after: Graph, values) -> None:
+    want, got = results(before, values), results(after, values)
+    assert want.keys() == got.keys()
+    for k in want:
+        assert want[k].shape == got[k].shape, k
+        scale = 1.0 + float(np.max(np.abs(want[k]), initial=0.0))
+        assert np.allclose(got[k], want[k], rtol=1e-6, atol=1e-9 * scale, equal_nan=True), k
+
+
+def ops(graph: Graph) -> Counter:
+    """The live ops other than leaves."""
+    g = dce(graph)
+    return Counter(g.op(n) for n in g.order() if g.op(n) not in LEAVES)
+
+
+def snapshot(graph: Graph) -> tuple:
+    nodes = {n: copy.deepcopy(dict(d)) for n, d in graph.nx.nodes(data=True)}
+    fields = (graph.inputs, graph.params, graph.outputs, graph.objective, graph.grads, graph.chain)
+    return graph.dump(), nodes, copy.deepcopy(fields)
+
+
+# ---------------------------------------------------------------------------- each rule alone
+
+# rule -> (graph where it must fire, the live ops afterwards); x, y: [2, 3]  v: [3]  s: []
+M, VEC, S = (2, 3), (3,), ()
+FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
+    "mul_one_right": (tiny(lambda x: x * 1.0, x=M), {}),
+    "mul_one_left": (tiny(lambda x, y: (1.0 * x) + y, x=M, y=M), {"add": 1}),
+    "add_zero_right": (tiny(lambda x: x + 0.0, x=M), {}),
+    "add_zero_left": (tiny(lambda x: 0.0 + op("exp", x), x=M), {"exp": 1}),
+    "sub_zero": (tiny(lambda x: x - 0.0, x=M), {}),
+    "div_one": (tiny(lambda x: x / 1.0, x=M), {}),
+    "pow_one": (tiny(lambda x: x**1, x=M), {}),
+    "mul_zero": (tiny(lambda s: op("exp", s) * 0.0, s=S), {}),
+    "zero_sub": (tiny(lambda x: 0.0 - x, x=M), {"neg": 1}),
+    "mul_minus_one": (tiny(lambda x: x * -1.0, x=M), {"neg": 1}),
+    "neg_neg": (tiny(lambda x: op("neg", op("neg", x)), x=M), {}),
+    "transpose_transpose": (tiny(lambda x: x.T.T, x=M), {}),
+    "transpose_vector": (tiny(lambda v: op("exp", v.T), v=VEC), {"exp": 1}),
+    "transpose_of_matmul": (tiny(lambda x, y: (x @ y.T).T, x=M, y=M), {"transpose": 1, "matmul": 1}),
+    "log_exp": (tiny(lambda x: op("log", op("exp", x)), x=M), {}),
+    "broadcast_noop": (tiny(lambda x, y: op("broadcast_like", x, y), x=M, y=M), {}),
+    "broadcast_operand": (tiny(lambda s, x: op("broadcast_like", s, x) * x, s=S, x=M), {"mul": 1}),
+    "scalar_into_fill": (
+        tiny(lambda v, x, s: op("broadcast_like", v, x) / s, v=VEC, x=M, s=S),
+        {"div": 1, "broadcast_like": 1},
+    ),
+    "reduce_broadcast": (tiny(lambda v, x: op("mean", op("broadcast_like", v, x), axes=(0,)), v=VEC, x=M), {}),
+    "merge_const_mul": (tiny(lambda x: (x * 2.0) * 3.0, x=M), {"mul": 1}),
+    "neg_into_const": (tiny(lambda x: (-x) * 2.0, x=M), {"mul": 1}),
+    "neg_into_sub": (tiny(lambda x, y: x + (-y), x=M, y=M), {"sub": 1}),
+    "mul_neg_neg": (tiny(lambda x, y: (-x) * (-y), x=M, y=M), {"mul": 1}),
+    "neg_outward": (tiny(lambda x, y: (-x) / y, x=M, y=M), {"div": 1, "neg": 1}),
+    "recip_mul": (tiny(lambda x, s: (1.0 / s) * x, x=M, s=S), {"div": 1}),
+}
+
+# rule -> graphs where it must not fire (a shape would change, a domain would widen, ...)
+STAYS: dict[str, list[Graph]] = {
+    "mul_one_right": [
+        tiny(lambda s, x: s * op("broadcast_like", 1.0, x), s=S, x=M),  # s * ones: a [2, 3] result
+        tiny(lambda x: op("greater", x, 0.0) * 1.0, x=M),  # a comparison's value is not a float array
+    ],
+    "mul_one_left": [tiny(lambda s, x: op("broadcast_like", 1.0, x) * s, s=S, x=M)],
+    "add_zero_right": [tiny(lambda s, x: s + op("broadcast_like", 0.0, x), s=S, x=M)],
+    "add_zero_left": [tiny(lambda s, x: op("broadcast_like", 0.0, x) + s, s=S, x=M)],
+    "sub_zero": [tiny(lambda x: x - 0.5, x=M)],
+    "div_one": [tiny(lambda x: x / 2.0, x=M), tiny(lambda x: 1.0 / x, x=M)],
+    "pow_one": [tiny(lambda x: x**2, x=M)],
+    "mul_zero": [tiny(lambda x: x * 0.0, x=M)],  # the zero is a scalar, the product is [2, 3]
+    "zero_sub": [tiny(lambda x: x - 0.0 - x, x=M), tiny(lambda s, x: op("broadcast_like", 0.0, x) - s, s=S, x=M)],
+    "mul_minus_one": [tiny(lambda x: x * -2.0, x=M)],
+    "neg_neg": [tiny(lambda x: -op("exp", -x), x=M)],
+    "transpose_transpose": [tiny(lambda x: op("exp", x.T).T, x=M)],
+    "transpose_vector": [tiny(lambda x: x.T, x=M)],
+    "transpose_of_matmul": [tiny(lambda x, y: (x @ y).T, x=M, y=(3, 2))],  # no transpose cancels
+    "log_exp": [tiny(lambda x: op("exp", op("log", op("square", x))), x=M)],  # exp(log x) needs x > 0
+    "broadcast_noop": [tiny(lambda v, x: op("broadcast_like", v, x), v=VEC, x=M)],
+    "broadcast_operand": [tiny(lambda v, x, w: op("broadcast_like", v, x) * w, v=VEC, x=M, w=VEC)],
+    "scalar_into_fill": [tiny(lambda v, x, w: op("broadcast_like", v, x) / w, v=VEC, x=M, w=VEC)],
+    "reduce_broadcast": [
+        # [3] broadcast to [3, 3] and summed over axis 1: [3] again, but row sums, not v * 3
+        tiny(lambda v, x: op("sum", op("broadcast_like", v, x), axes=(1,)), v=VEC, x=(3, 3)),
+        tiny(lambda v, x: op("sum", op("broadcast_like", v, x), axes=(1,)), v=(2, 1), x=M),
+    ],
+    "merge_const_mul": [tiny(lambda x, y: (x * y) * 2.0, x=M, y=M), tiny(lambda x: 2.0 / (x * 3.0), x=M)],
+    "neg_into_const": [tiny(lambda x, y: (-x) * y, x=M, y=M)],
+    "neg_into_sub": [tiny(lambda x, y: x - y, x=M, y=M)],
+    "mul_neg_neg": [tiny(lambda x, y: (-x) * y, x=M, y=M)],
+    "neg_outward": [tiny(lambda x, y: x * y, x=M, y=M)],
+    "recip_mul": [tiny(lambda x, s: (2.0 / s) * x, x=M, s=S)],
+}
+
+
+def test_every_rule_has_cases_and_a_docstring():
+    names = [r.__name__ for r in RULES]
+    assert len(set(names)) == len(names)
+    assert set(FIRES) == set(names) == set(STAYS)
+    assert all(r.__doc__ and "->" in r.__doc__ for r in RULES)
+
+
+def test_the_rule_table_prints_every_rule_with_its_identity():
+    rows = table().splitlines()
+    assert [row.split()[0] for row in rows] == [r.__name__ for r in RULES]
+    assert all("->" in row for row in rows)
+
+
+@pytest.mark.parametrize("name", sorted(FIRES))
+def test_rule_fires_alone(name):
+    graph, after = FIRES[name]
+    values = sample(graph)
+    before = snapshot(graph)
+    out = simplify(graph, [name])
+    assert snapshot(graph) == before, "the pass changed its argument"
+    verify(out)
+    assert ops(out) == Counter(after)
+    assert sum(ops(out).values()) <= sum(ops(graph).values())
+    assert_same(graph, out, values)
+
+
+@pytest.mark.parametrize("name", sorted(STAYS))
+def test_rule_does_not_fire(name):
+    for graph in STAYS[name]:
+        assert simplify(graph, [name]).dump() == renumber(graph).dump()
+
+
+def test_no_other_rule_rewrites_exp_of_log():
+    graph = tiny(lambda x: op("exp", op("log", x)), x=M)
+    assert ops(simplify(graph)) == Counter({"exp": 1, "log": 1})
+
+
+def test_rules_that_shrink_work_keep_counts_equal_or_lower():
+    # scalar_into_fill keeps the op count but divides [3] instead of [2, 3]
+    graph, _ = FIRES["scalar_into_fill"]
+    out = simplify(graph, ["scalar_into_fill"])
+    (div,) = [n for n in out.order() if out.op(n) == "div"]
+    assert out.shape(div) == VEC
+
+
+# ---------------------------------------------------------------------------- each pass
+
+
+def test_fold_turns_scalar_constant_arithmetic_into_one_const():
+    graph = tiny(lambda x: x * (op("exp", const(x.graph, 0.0)) + 2.0 * 3.0), x=M)
+    out = fold(graph)
+    assert ops(out) == Counter({"mul": 1})
+    (c,) = [n for n in dce(out).order() if dce(out).op(n) == "const"]
+    assert dce(out).node(c)["attrs"]["value"] == 7.0
+    assert_same(graph, out, sample(graph))
+
+
+def test_fold_folds_static_counts_only():
+    static = tiny(lambda x: x / op("count", x, axes=(0, 1)), x=M)
+    assert ops(fold(static)) == Counter({"div": 1})
+    symbolic = tiny(lambda x: x / op("count", x, axes=(0,)), x=("B", 3))
+    assert fold(symbolic).dump() == symbolic.dump()
+
+
+def test_fold_leaves_non_finite_and_array_results_alone():
+    nan = tiny(lambda x: x + op("log", const(x.graph, -1.0)), x=M)
+    assert fold(nan).dump() == nan.dump()
+    array = tiny(lambda x: op("broadcast_like", const(x.graph, 2.0), x), x=M)
+    assert fold(array).dump() == array.dump()
+
+
+def test_cse_merges_equal_computations_including_swapped_operands():
+    graph = tiny(lambda x, y: (x * y + op("exp", x)) + (y * x + op("exp", x)), x=M, y=M)
+    out = cse(graph)
+    assert ops(out) == Counter({"mul": 1, "exp": 1, "add": 2})
+    assert_same(graph, out, sample(graph))
+
+
+def test_cse_keeps_different_attrs_and_orders_apart():
+    graph = tiny(lambda x: op("sum", x, axes=(0,), keepdims=True) + op("sum", x, axes=(1,), keepdims=True), x=(3, 3))
+    assert cse(graph).dump() == graph.dump()
+    graph = tiny(lambda x, y: (x - y) * (y - x), x=M, y=M)
+    assert ops(cse(graph)) == Counter({"sub": 2, "mul": 1})
+
+
+def test_cse_merges_counts_of_equal_sizes():
+    graph = tiny(lambda x, y: x / op("count", x, axes=(0,)) + y / op("count", y, axes=(0,)), x=("B", 3), y=("B", 3))
+    assert ops(cse(graph))["count"] == 1
+
+
+def test_dce_keeps_what_the_roots_need_and_every_declared_value():
+    graph = program(
+        """
+        input x : [3]
+        input unused : [2]
+        param w : [3]
+        dead = exp(w) * 2
+        loss = sum(x * w)
+        minimize loss
+        """
+    )
+    out = dce(graph)
+    verify(out)
+    assert "exp" not in Counter(out.op(n) for n in out.order())
+    assert set(out.inputs) == {"x", "unused"} and set(out.params) == {"w"}
+    assert_same(graph, out, sample(graph))
+
+
+MLP = """
+    model mlp
+    dim B
+    input x : [B, 6]
+    input labels : int[B]
+    param W : [6, 4]
+    param b : [4]
+    logits = x @ W + b
+    loss = mean(cross_entropy(logits, labels))
+    output logits
+    minimize loss
+"""
+
+
+def test_xent_rewrites_the_mean_cross_entropy_gradient():
+    graph = program(MLP)
+    out = rewrite_xent(graph)
+    verify(out)
+    before, after = ops(graph), ops(out)
+    assert after["expand_dims"] == 0 and after["broadcast_like"] == 0 and after["mul"] == 0
+    assert sum(after.values()) < sum(before.values())
+    assert_same(graph, out, sample(graph))
+
+
+def test_xent_fires_for_a_scaled_sum_too():
+    graph = program(MLP.replace("mean(cross_entropy(logits, labels))", "2 * sum(cross_entropy(logits, labels))"))
+    out = rewrite_xent(graph)
+    assert ops(out)["expand_dims"] == 0
+    assert_same(graph, out, sample(graph))
+
+
+def _xent_pattern(same_logits: bool) -> Graph:
+    """expand_dims(fill(1, ce) / count(ce)) * (softmax(w) - one_hot(y)) with ce = cross_entropy(z, y)."""
+    g = Graph()
+    for name, shape, dtype in (("z", ("B", 4), "float"), ("w", ("B", 4), "float"), ("y", ("B",), "int")):
+        g.inputs[name] = g.add("input", [], {"name": name, "shape": shape, "dtype": dtype}, name=name)
+    z, w, y = (V(g, g.inputs[k]) for k in "zwy")
+    ce = op("cross_entropy", z, y)
+    e = op("expand_dims", op("broadcast_like", 1.0, ce) / op("count", ce, axes=(0,)), axes=(1,))
+    d = op("softmax", z if same_logits else w, axis=-1) - op("one_hot", y, k=4)
+    g.outputs = [("out", (e * d).node)]
+    return g
+
+
+def test_xent_needs_the_logits_of_the_cross_entropy():
+    fires, stays = _xent_pattern(True), _xent_pattern(False)
+    out = rewrite_xent(fires)
+    assert ops(out) == Counter({"softmax": 1, "one_hot": 1, "sub": 1, "count": 1, "div": 1, "cross_entropy": 1})
+    assert_same(fires, out, sample(fires))
+    assert rewrite_xent(stays).dump() == stays.dump()
+
+
+def test_xent_leaves_a_graph_without_the_pattern_alone():
+    graph = tiny(lambda x: op("softmax", x, axis=-1) * 2.0, x=M)
+    assert rewrite_xent(graph).dump() == graph.dump()
+
+
+# ---------------------------------------------------------------------------- bookkeeping
+
+
+def test_passes_never_change_their_argument_and_keep_the_invariants():
+    graph = program(MLP)
+    before = snapshot(graph)
+    for name, run in PASSES.items():
+        out = run(graph)
+        verify(out)
+        assert snapshot(graph) == before, name
+    for level in LEVELS:
+        verify(optimize(graph, level))
+        assert snapshot(graph) == before, level
+
+
+def test_keys_point_back_at_the_unoptimized_graph():
+    graph = program(MLP)
+    out = optimize(graph, 2)
+    keys = [out.node(n)["key"] for n in out.order()]
+    assert all(k in graph.nx for k in keys)
+    for name, n in out.params.items():
+        assert out.node(n)["key"] == graph.params[name]
+    # a replacement node carries the key of the node it replaces
+    g = tiny(lambda x: (x * 2.0) * 3.0, x=M)
+    merged = simplify(g, ["merge_const_mul"])
+    assert merged.node(merged.outputs[0][1])["key"] == g.outputs[0][1]
+
+
+def test_bookkeeping_follows_the_new_ids():
+    graph = program(MLP)
+    out = optimize(graph, 2)
+    assert out.order() == list(range(len(out.order())))
+    assert [name for name, _ in out.outputs] == [name for name, _ in graph.outputs]
+    assert set(out.grads) == set(graph.grads) and out.wrt == graph.wrt
+    for w, n in out.grads.items():
+        assert out.node(n)["adjoint_of"] == out.params[w]
+        assert out.node(n)["phase"] == "backward"
+    assert out.objective[0] == graph.objective[0] and out.node(out.objective[1])["name"] == "loss"
+
+
+def test_verify_catches_a_broken_graph():
+    graph = renumber(program(MLP))
+    verify(graph)
+    graph.node(graph.objective[1])["shape"] = (2,)
+    with pytest.raises(AssertionError):
+        verify(graph)
+    graph = renumber(program(MLP))
+    graph.grads["W"] = 10_000
+    with pytest.raises(AssertionError):
+        verify(graph)
+
+
+def test_level_zero_is_a_copy():
+    graph = program(MLP)
+    assert optimize(graph, 0).dump() == graph.dump()
+
+
+def test_pipeline_emits_the_optimized_graph_and_maps_lines_to_the_unoptimized_one():
+    o0 = compile_text(textwrap.dedent(MLP), "mlp.nn", opt=0)
+    o2 = compile_text(textwrap.dedent(MLP), "mlp.nn", opt=2)
+    assert o2.graph.dump() == o0.graph.dump()
+    assert len(o2.optimized.order()) < len(o2.graph.order())
+    assert len(o2.source) < len(o0.source)
+    assert "(_softmax(logits, 1) - _one_hot(labels, 4, DTYPE)) / " in o2.source
+    assert set(o2.code_lines) <= set(o2.graph.order())
+    assert o2.code_lines[o2.graph.grads["W"]]
+
+
+def test_models_compiled_at_every_level_agree():
+    text = textwrap.dedent(MLP)
+    values = sample(program(MLP))
+    got = {}
+    for level in (0, 1, 2):
+        compiled = compile_text(text, "mlp.nn", opt=level)
+        ns: dict = {}
+        exec(compiled.source, ns)
+        params = {k: values[k] for k in ("W", "b")}
+        got[level] = ns["loss_and_grad"](params, x=values["x"], labels=values["labels"])
+    for level in (1, 2):
+        assert np.isclose(got[level][0], got[0][0], rtol=1e-12)
+        for w in ("W", "b"):
+            assert np.allclose(got[level][1][w], got[0][1][w], rtol=1e-10, atol=1e-14)
+
+
+# ---------------------------------------------------------------------------- random programs
+
+UNARY = ["exp", "tanh", "sigmoid", "sin", "cos", "softplus", "relu", "abs", "square"]
+IDENTITIES = [
+    "{a} * 1",
+    "1 * {a}",
+    "{a} + 0",
+    "0 + {a}",
+    "{a} - 0",
+    "{a} / 1",
+    "-(-{a})",
+    "log(exp({a}))",
+    "2 * (3 * {a})",
+    "({a} * 2) / 4",
+    "0 * {a}",
+    "{a} ^ 1",
+    "(-{a}) * 2",
+    "0 - {a}",
+    "{a} * -1",
+    "-{a} * -{a}",
+]
+
+
+def _broadcasts(a: tuple, b: tuple) -> bool:
+    return all(x == y or x == 1 or y == 1 for x, y in zip(reversed(a), reversed(b)))
+
+
+@st.composite
+def programs(draw) -> str:
+    """A random model: a few inputs and params, then statements whose shapes fit, a loss."""
+    pool: dict[str, tuple] = {"x": ("B", 3), "y": ("B", 4), "W": (3, 4), "b": (4,), "v": (3,), "s": ()}
+    lines = [
+        "model random",
+        "dim B",
+        "input x : [B, 3]",
+        "input y : [B, 4]",
+        "input labels : int[B]",
+        "param W : [3, 4]",
+        "param b : [4]",
+        "param v : [3]",
+        "param s : []",
+    ]
+    losses: list[str] = []
+    for i in range(draw(st.integers(1, 7))):
+        name = f"t{i}"
+        a = draw(st.sampled_from(sorted(pool)))
+        sa = pool[a]
+        kind = draw(st.sampled_from(["unary", "binary", "matmul", "reduce", "shape", "identity", "loss"]))
+        expr, shape = f"tanh({a})", sa
+        if kind == "unary":
+            expr = f"{draw(st.sampled_from(UNARY))}({a})"
+        elif kind == "binary":
+            b = draw(st.sampled_from(sorted(k for k in pool if _broadcasts(sa, pool[k]))))
+            sym = draw(st.sampled_from(["+", "-", "*", "/", "maximum", "minimum"]))
+            if sym == "/":
+                expr = f"{a} / (1 + square({b}))"
+            elif sym in ("maximum", "minimum"):
+                expr = f"{sym}({a}, {b})"
+            else:
+                expr = f"{a} {sym} {b}"
+            rank = max(len(sa), len(pool[b]))
+            pad = ((1,) * rank + sa)[-rank:], ((1,) * rank + pool[b])[-rank:]
+            shape = tuple(p if p != 1 else q for p, q in zip(*pad))
+        elif kind == "matmul":
+            pairs = sorted(
+                (p, q)
+                for p in pool
+                for q in pool
+                if 1 <= len(pool[p]) <= 2 and 1 <= len(pool[q]) <= 2 and pool[p][-1] == pool[q][0]
+            )
+            if pairs:
+                p, q = draw(st.sampled_from(pairs))
+                expr, shape = f"{p} @ {q}", pool[p][:-1] + pool[q][1:]
+        elif kind == "reduce" and sa:
+            fn = draw(st.sampled_from(["sum", "mean", "max", "logsumexp", "softmax", "log_softmax"]))
+            if fn in ("softmax", "log_softmax"):
+                expr = f"{fn}({a}, axis=-1)"
+            else:
+                axis = draw(st.integers(-len(sa), len(sa) - 1))
+                keep = draw(st.booleans())
+                expr = f"{fn}({a}, axis={axis}, keepdims={'true' if keep else 'false'})"
+                ax = axis % len(sa)
+                shape = tuple(1 if j == ax else d for j, d in enumerate(sa)) if keep else sa[:ax] + sa[ax + 1 :]
+        elif kind == "shape":
+            choices = [(f"{a}.T", sa[::-1]), (f"{a}.T.T", sa)]
+            if len(sa) == 2 and sa[0] == "B":
+                choices.append((f"(x @ W).T @ {a}", (4, sa[1])))
+            expr, shape = draw(st.sampled_from(choices))
+        elif kind == "identity":
+            expr = draw(st.sampled_from(IDENTITIES)).format(a=a)
+        elif kind == "loss" and len(sa) == 2 and sa[0] == "B" and sa[1] != "B":
+            fn = draw(st.sampled_from(["cross_entropy", "one_hot"]))
+            k = sa[1]
+            expr, shape = (
+                (f"cross_entropy({a}, labels)", ("B",))
+                if fn == "cross_entropy"
+                else (f"one_hot(labels, {k}) * {a}", sa)
+            )
+        lines.append(f"{name} = {expr}")
+        pool[name] = shape
+        if draw(st.booleans()) or i == 0:
+            losses.append(name)
+    last = f"t{len(pool) - 7}"
+    if last not in losses:
+        losses.append(last)
+    terms = [f"mean({t})" if pool[t] else t for t in losses]
+    lines += ["loss = " + " + ".join(terms) + " + sum(v * v) / 10", f"output {last}", "minimize loss"]
+    return "\n".join(lines) + "\n"
+
+
+RANDOM = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@RANDOM
+@given(programs(), st.sampled_from(sorted(PASSES) + ["O1", "O2"]), st.sampled_from(sorted(BY_NAME)))
+def test_every_pass_preserves_evaluate_on_random_programs(text, which, rule):
+    graph = program(text)
+    values = sample(graph, seed=len(text))
+    assume(finite(results(graph, values)))
+    before = snapshot(graph)
+    for out in (
+        optimize(graph, int(which[1])) if which.startswith("O") else PASSES[which](graph),
+        simplify(graph, [rule]),
+    ):
+        verify(out)
+        assert_same(graph, out, values)
+    assert snapshot(graph) == before
+
+
+@RANDOM
+@given(programs())
+def test_optimize_is_idempotent_on_random_programs(text):
+    graph = program(text)
+    for level in (1, 2):
+        once = optimize(graph, level)
+        assert optimize(once, level).dump() == once.dump()
+        assert sum(ops(once).values()) <= sum(ops(graph).values())
+
+
+@RANDOM
+@given(programs(), st.sampled_from([0, 1, 2]))
+def test_emission_is_byte_deterministic_on_random_programs(text, level):
+    first = compile_text(text, "random.nn", opt=level)
+    second = compile_text(text, "random.nn", opt=level)
+    assert first.source == second.source
+    assert first.optimized.dump() == second.optimized.dump()
+
+
+def test_emission_does_not_depend_on_the_hash_seed():
+    code = (
+        "import sys, textwrap; from graphc.pipeline import compile_text; "
+        "sys.stdout.write(compile_text(textwrap.dedent(sys.stdin.read()), 'mlp.nn', opt=2).source)"
+    )
+    texts = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        p = subprocess.run([sys.executable, "-c", code], input=MLP, capture_output=True, text=True, env=env, check=True)
+        texts.append(p.stdout)
+    assert texts[0] == texts[1] and "def loss_and_grad" in texts[0]
