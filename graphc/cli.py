@@ -91,10 +91,17 @@ def cmd_check(args) -> int:
         init = kind + (f"({', '.join(f'{a:g}' for a in init_args)})" if init_args else "")
         print(f"  {name:<{width}}  {show(g.shape(n)):<12} {_count(g.shape(n)):>10,}  {init}")
     print("values:")
+    # one row per assignment in the source: a loop body's line stands for all its iterations
+    rows: dict[tuple[str, int], list[str]] = {}
     for v in lowered.values:
-        print(f"  {v.name:<{width}}  {show(v.shape, v.dtype):<12} line {v.line}")
+        rows.setdefault((v.name, v.line), []).append(show(v.shape, v.dtype))
+    for (name, line), shapes in rows.items():
+        shape = shapes[0] if len(set(shapes)) == 1 else "varies"
+        times = f" (x{len(shapes)})" if len(shapes) > 1 else ""
+        print(f"  {name:<{width}}  {shape:<12} line {line}{times}")
     print(f"outputs: {', '.join(f'{name} {show(*g.type(n))}' for name, n in g.outputs)}")
-    print(f"objective: minimize {g.objective[0]} with respect to {', '.join(g.wrt)}")
+    wrt = f"every param ({len(g.wrt)})" if g.wrt == list(g.params) and len(g.wrt) > 4 else ", ".join(g.wrt)
+    print(f"objective: minimize {g.objective[0]} with respect to {wrt}")
     return 0
 
 
@@ -161,6 +168,9 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:  # `graphc check m.nn | head`: the reader left, which is not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except UserError as e:
         msg = str(e)
         print(msg if ": error: " in msg else f"error: {msg}", file=sys.stderr)
