@@ -182,6 +182,9 @@ class Emitter:
                 d = self.g.node(origin[1])
             elif origin and origin[0] in ("sum", "seed"):
                 d = self.g.node(origin[1])
+        calls = [f for f in d.get("scope", ()) if f[0] == "fn"]
+        if calls:  # code inlined from a fn points at the statement that called it
+            return calls[0][3]
         span = d.get("span")
         return span.line if span else None
 

@@ -512,7 +512,8 @@ class Lowerer:
             )
             return None
         info.calls += 1
-        inner = Scope(fn=info, frames=scope.frames + (("fn", decl.name, info.calls),))
+        # a frame is (kind, name, index, line of the call): the renderer groups by it
+        inner = Scope(fn=info, frames=scope.frames + (("fn", decl.name, info.calls, e.span.line),))
         for p, a in zip(decl.params, args):
             inner.locals[p.base] = Binding("value", a, p.span)
         # a shape error inside the body names this call and the shapes it passed, since
@@ -924,7 +925,7 @@ class ProgramLowerer(Lowerer):
             return
         for i in range(int(lo), int(hi) + 1):
             self.top[var] = Binding("loopvar", float(i), stmt.var.span)
-            inner = Scope(scope.locals, scope.fn, scope.frames + (("loop", var, i),))
+            inner = Scope(scope.locals, scope.fn, scope.frames + (("loop", var, i, stmt.span.line),))
             for s in stmt.body:
                 self.stmt(s, inner, in_loop=True)
         self.top.pop(var, None)

@@ -63,13 +63,13 @@ class Labels:
 
 
 def _scope_key(frame) -> str:
-    kind, name, i = frame
+    kind, name, i, _ = frame
     return f"cluster_{kind}_{name}_{i}"
 
 
 def _scope_label(frame) -> str:
-    kind, name, i = frame
-    return f"{name}() call {i}" if kind == "fn" else f"for {name} = {i}"
+    kind, name, i, line = frame
+    return f"{name}() call {i}, line {line}" if kind == "fn" else f"for {name} = {i}"
 
 
 def _emit_clusters(nodes: dict, scopes: dict, indent: str = "  ") -> list[str]:
