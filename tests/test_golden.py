@@ -1,0 +1,48 @@
+"""Golden files: the generated module and both DOT pictures of every example, byte for byte.
+
+A change to the generated code or the pictures shows up here as a diff to review.
+To accept it on purpose, regenerate the files and commit them:
+
+    GRAPHC_UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from graphc import render
+from graphc.pipeline import compile_text
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).resolve().parent / "golden"
+EXAMPLES = sorted((ROOT / "examples").glob("*.nn"))
+UPDATE = os.environ.get("GRAPHC_UPDATE_GOLDEN") == "1"
+
+
+def artifacts(path: Path) -> dict[str, str]:
+    text = path.read_text()
+    # the file name as a user would pass it, so the header does not depend on where the repo lives
+    c = compile_text(text, f"examples/{path.name}")
+    return {
+        f"{path.stem}.py": c.source,
+        f"{path.stem}.forward.dot": render.forward_dot(c.graph, text, c.name),
+        f"{path.stem}.backward.dot": render.backward_dot(c.graph, text, c.name),
+    }
+
+
+def test_there_are_examples():
+    assert len(EXAMPLES) >= 5
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_example_matches_golden(path: Path):
+    for name, text in artifacts(path).items():
+        golden = GOLDEN / name
+        if UPDATE:
+            golden.write_text(text)
+            continue
+        assert golden.exists(), f"no golden file {name}; run with GRAPHC_UPDATE_GOLDEN=1 to create it"
+        assert text == golden.read_text(), f"{name} changed; review the diff and update the golden files on purpose"
