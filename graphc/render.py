@@ -59,7 +59,7 @@ class Labels:
         if d["name"]:
             return d["name"]
         text = self.text_of(n)
-        return f"({text})" if text else f"{d['op']}#{n}"
+        return f"({text})" if text else f"{d['op']}(…)"
 
 
 def _scope_key(frame) -> str:
