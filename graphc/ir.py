@@ -40,16 +40,26 @@ class Graph:
         """Add `op(*args)`; its shape rule runs now and may raise ShapeError."""
         opdef = OPS[op]
         attrs = dict(attrs or {})
-        types = [self.type(a) for a in args]
+        nodes = self.nx._node  # the attribute dicts themselves: NodeView lookups cost a call each
+        types = [(nodes[a]["shape"], nodes[a]["dtype"]) for a in args]
         if opdef.prepare:
             attrs = opdef.prepare(attrs, *types)
         shape, dtype = opdef.shape(attrs, *types)
         nid = self._next
         self._next += 1
-        data = {"op": op, "attrs": attrs, "shape": tuple(shape), "dtype": dtype, "name": None, "span": None}
-        data.update({"scope": (), "phase": "forward", "key": nid})  # key: the id in the unoptimized graph
-        data.update(self.context)
-        data.update(node_attrs)
+        data = {
+            "op": op,
+            "attrs": attrs,
+            "shape": tuple(shape),
+            "dtype": dtype,
+            "name": None,
+            "span": None,
+            "scope": (),
+            "phase": "forward",
+            "key": nid,  # the id in the unoptimized graph
+            **self.context,  # one dict display: a chain of update() calls costs more
+            **node_attrs,
+        }
         self.nx.add_node(nid, **data)
         for pos, a in enumerate(args):
             self.nx.add_edge(a, nid, key=pos, pos=pos)

@@ -359,9 +359,9 @@ def _lark() -> tuple[Lark, _Build, _Brackets]:
 
 @contextmanager
 def _gc_paused():
-    """The parse allocates an object or two per character and frees no cycles, so
-    the cyclic collector only rescans the growing tree: a third of the time on
-    100,000 statements."""
+    """The parse makes several objects per token and frees no cycles, so the cyclic
+    collector would only rescan the growing tree: a third of the time at 200,000
+    statements."""
     enabled = gc.isenabled()
     gc.disable()
     try:

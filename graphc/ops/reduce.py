@@ -34,6 +34,14 @@ def _emit(fn):
     return emit
 
 
+def _mean_emit(xp, attrs, x):
+    """sum / n: np.mean costs a Python-level wrapper per call."""
+    if not attrs["axes"]:
+        return x
+    n = f"{x}.size" if attrs["all"] else " * ".join(f"{x}.shape[{a}]" for a in attrs["axes"])
+    return f"({xp}.sum({x}{_axis_args(attrs, attrs['all'])}) / {n if ' ' not in n else f'({n})'})"
+
+
 def expand(g: V, axes: tuple[int, ...], keepdims: bool) -> V:
     """Put back the reduced axes as size 1, so g broadcasts against the input."""
     if keepdims or not axes or axes == tuple(range(len(axes))):
@@ -121,7 +129,7 @@ def _count_prepare(attrs, t):
 
 OPS: tuple[OpDef, ...] = (
     _reduction("sum", _emit("sum"), _sum_grad, Facts(AFFINE, frozenset({"x"})), "· 1 (broadcast)"),
-    _reduction("mean", _emit("mean"), _mean_grad, Facts(AFFINE, frozenset({"x"})), "· 1/n (broadcast)"),
+    _reduction("mean", _mean_emit, _mean_grad, Facts(AFFINE, frozenset({"x"})), "· 1/n (broadcast)"),
     _reduction("max", _emit("max"), _max_grad, Facts(CONVEX, frozenset({"x"})), "· [x = max]"),
     _reduction(
         "logsumexp",

@@ -50,8 +50,38 @@ def _array(what, name, value, shape, kind, dims):
     return a
 
 
+_SEEN = {}  # signatures of calls already checked -> the dims they bound
+
+
 def _arguments(params, inputs, needed):
-    """Check the params and every input given (the needed ones must be); return them and the bound dims."""
+    """Check the params and every input given (the needed ones must be); return them and the bound dims.
+
+    A call whose arrays have the same names, shapes and dtypes as an earlier
+    accepted one, with nothing to convert, skips the checks.
+    """
+    try:
+        key = (
+            needed,
+            tuple(params),
+            tuple(inputs),
+            tuple([(a.shape, a.dtype) for a in params.values()]),
+            tuple([(a.shape, a.dtype) for a in inputs.values()]),
+        )
+    except (AttributeError, TypeError):  # not arrays: the full check converts them
+        key = None
+    dims = _SEEN.get(key)
+    if dims is not None:
+        return {**params, **inputs}, dims
+    checked, dims = _check_arguments(params, inputs, needed)
+    unconverted = all(checked[n] is v for n, v in params.items() if n in checked)
+    if key is not None and unconverted and all(checked[n] is v for n, v in inputs.items()):
+        if len(_SEEN) > 256:  # many batch sizes: start over rather than grow without bound
+            _SEEN.clear()
+        _SEEN[key] = dims
+    return checked, dims
+
+
+def _check_arguments(params, inputs, needed):
     dims = {}
     for name in inputs:
         if name not in INPUTS:
@@ -161,7 +191,7 @@ def loss(params, /, **inputs):
     # line 30: logits = mixed @ Wo
     logits = mixed @ Wo
     # line 31: loss = mean(cross_entropy(logits, tags))
-    loss = np.mean(_cross_entropy(logits, tags))
+    loss = (np.sum(_cross_entropy(logits, tags)) / (_cross_entropy(logits, tags).size))
     return float(loss)
 
 
@@ -190,7 +220,7 @@ def loss_and_grad(params, /, **inputs):
     logits = mixed @ Wo
     # line 31: loss = mean(cross_entropy(logits, tags))
     t = _cross_entropy(logits, tags)
-    loss = np.mean(t)
+    loss = (np.sum(t) / t.size)
     d_logits = (_softmax(logits, 1) - _one_hot(tags, 4, DTYPE)) / t.size
     # backprop through line 30: logits = mixed @ Wo
     t_2 = d_logits @ Wo.T

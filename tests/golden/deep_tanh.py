@@ -109,8 +109,38 @@ def _array(what, name, value, shape, kind, dims):
     return a
 
 
+_SEEN = {}  # signatures of calls already checked -> the dims they bound
+
+
 def _arguments(params, inputs, needed):
-    """Check the params and every input given (the needed ones must be); return them and the bound dims."""
+    """Check the params and every input given (the needed ones must be); return them and the bound dims.
+
+    A call whose arrays have the same names, shapes and dtypes as an earlier
+    accepted one, with nothing to convert, skips the checks.
+    """
+    try:
+        key = (
+            needed,
+            tuple(params),
+            tuple(inputs),
+            tuple([(a.shape, a.dtype) for a in params.values()]),
+            tuple([(a.shape, a.dtype) for a in inputs.values()]),
+        )
+    except (AttributeError, TypeError):  # not arrays: the full check converts them
+        key = None
+    dims = _SEEN.get(key)
+    if dims is not None:
+        return {**params, **inputs}, dims
+    checked, dims = _check_arguments(params, inputs, needed)
+    unconverted = all(checked[n] is v for n, v in params.items() if n in checked)
+    if key is not None and unconverted and all(checked[n] is v for n, v in inputs.items()):
+        if len(_SEEN) > 256:  # many batch sizes: start over rather than grow without bound
+            _SEEN.clear()
+        _SEEN[key] = dims
+    return checked, dims
+
+
+def _check_arguments(params, inputs, needed):
     dims = {}
     for name in inputs:
         if name not in INPUTS:
@@ -406,7 +436,7 @@ def loss(params, /, **inputs):
     h_31 = np.tanh((h_30 @ W31) + b31)
     h_32 = np.tanh((h_31 @ W32) + b32)
     # line 23: loss = mean((h - y)^2)
-    loss = np.mean(np.square(h_32 - y))
+    loss = (np.sum(np.square(h_32 - y)) / ((np.square(h_32 - y)).size))
     return float(loss)
 
 
@@ -515,7 +545,7 @@ def loss_and_grad(params, /, **inputs):
     # line 23: loss = mean((h - y)^2)
     t = h_32 - y
     t_2 = np.square(t)
-    loss = np.mean(t_2)
+    loss = (np.sum(t_2) / t_2.size)
     d_h = (2.0 * t) / t_2.size
     # backprop through line 21: h = tanh(h @ W{i} + b{i})
     t_3 = d_h * (1.0 - np.square(h_32))

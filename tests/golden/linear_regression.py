@@ -47,8 +47,38 @@ def _array(what, name, value, shape, kind, dims):
     return a
 
 
+_SEEN = {}  # signatures of calls already checked -> the dims they bound
+
+
 def _arguments(params, inputs, needed):
-    """Check the params and every input given (the needed ones must be); return them and the bound dims."""
+    """Check the params and every input given (the needed ones must be); return them and the bound dims.
+
+    A call whose arrays have the same names, shapes and dtypes as an earlier
+    accepted one, with nothing to convert, skips the checks.
+    """
+    try:
+        key = (
+            needed,
+            tuple(params),
+            tuple(inputs),
+            tuple([(a.shape, a.dtype) for a in params.values()]),
+            tuple([(a.shape, a.dtype) for a in inputs.values()]),
+        )
+    except (AttributeError, TypeError):  # not arrays: the full check converts them
+        key = None
+    dims = _SEEN.get(key)
+    if dims is not None:
+        return {**params, **inputs}, dims
+    checked, dims = _check_arguments(params, inputs, needed)
+    unconverted = all(checked[n] is v for n, v in params.items() if n in checked)
+    if key is not None and unconverted and all(checked[n] is v for n, v in inputs.items()):
+        if len(_SEEN) > 256:  # many batch sizes: start over rather than grow without bound
+            _SEEN.clear()
+        _SEEN[key] = dims
+    return checked, dims
+
+
+def _check_arguments(params, inputs, needed):
     dims = {}
     for name in inputs:
         if name not in INPUTS:
@@ -96,7 +126,7 @@ def loss(params, /, **inputs):
     # line 18: pred = x @ w + b
     pred = (x @ w) + b
     # line 19: loss = 0.5 * mean((pred - y)^2)
-    loss = 0.5 * np.mean(np.square(pred - y))
+    loss = 0.5 * (np.sum(np.square(pred - y)) / ((np.square(pred - y)).size))
     return float(loss)
 
 
@@ -112,7 +142,7 @@ def loss_and_grad(params, /, **inputs):
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t = pred - y
     t_2 = np.square(t)
-    loss = 0.5 * np.mean(t_2)
+    loss = 0.5 * (np.sum(t_2) / t_2.size)
     t_3 = (0.5 / t_2.size) * (2.0 * t)
     # backprop through line 18: pred = x @ w + b
     d_b = np.sum(t_3)

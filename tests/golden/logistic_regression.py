@@ -47,8 +47,38 @@ def _array(what, name, value, shape, kind, dims):
     return a
 
 
+_SEEN = {}  # signatures of calls already checked -> the dims they bound
+
+
 def _arguments(params, inputs, needed):
-    """Check the params and every input given (the needed ones must be); return them and the bound dims."""
+    """Check the params and every input given (the needed ones must be); return them and the bound dims.
+
+    A call whose arrays have the same names, shapes and dtypes as an earlier
+    accepted one, with nothing to convert, skips the checks.
+    """
+    try:
+        key = (
+            needed,
+            tuple(params),
+            tuple(inputs),
+            tuple([(a.shape, a.dtype) for a in params.values()]),
+            tuple([(a.shape, a.dtype) for a in inputs.values()]),
+        )
+    except (AttributeError, TypeError):  # not arrays: the full check converts them
+        key = None
+    dims = _SEEN.get(key)
+    if dims is not None:
+        return {**params, **inputs}, dims
+    checked, dims = _check_arguments(params, inputs, needed)
+    unconverted = all(checked[n] is v for n, v in params.items() if n in checked)
+    if key is not None and unconverted and all(checked[n] is v for n, v in inputs.items()):
+        if len(_SEEN) > 256:  # many batch sizes: start over rather than grow without bound
+            _SEEN.clear()
+        _SEEN[key] = dims
+    return checked, dims
+
+
+def _check_arguments(params, inputs, needed):
     dims = {}
     for name in inputs:
         if name not in INPUTS:
@@ -67,7 +97,8 @@ def _arguments(params, inputs, needed):
 
 
 def _sigmoid(x):
-    # 1 / (1 + e^-x) computed as e^-softplus(-x), which never overflows
+    # 1 / (1 + e^-x) computed as e^-softplus(-x): never overflows, and keeps its
+    # relative accuracy far into the tails (sigmoid(-50) is 1.9e-22, not 0)
     return np.exp(-np.logaddexp(0, -x))
 
 
@@ -103,7 +134,7 @@ def loss(params, /, **inputs):
     # line 21: z = x @ w + b
     z = (x @ w) + b
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
-    loss = np.mean(np.logaddexp(0, -(y * z))) + (0.0005 * np.sum(np.square(w)))
+    loss = (np.sum(np.logaddexp(0, -(y * z))) / (np.logaddexp(0, -(y * z)).size)) + (0.0005 * np.sum(np.square(w)))
     return float(loss)
 
 
@@ -119,7 +150,7 @@ def loss_and_grad(params, /, **inputs):
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t = -(y * z)
     t_2 = np.logaddexp(0, t)
-    loss = np.mean(t_2) + (0.0005 * np.sum(np.square(w)))
+    loss = (np.sum(t_2) / t_2.size) + (0.0005 * np.sum(np.square(w)))
     d_w = 0.001 * w
     t_3 = -((_sigmoid(t) / t_2.size) * y)
     # backprop through line 21: z = x @ w + b

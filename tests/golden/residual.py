@@ -65,8 +65,38 @@ def _array(what, name, value, shape, kind, dims):
     return a
 
 
+_SEEN = {}  # signatures of calls already checked -> the dims they bound
+
+
 def _arguments(params, inputs, needed):
-    """Check the params and every input given (the needed ones must be); return them and the bound dims."""
+    """Check the params and every input given (the needed ones must be); return them and the bound dims.
+
+    A call whose arrays have the same names, shapes and dtypes as an earlier
+    accepted one, with nothing to convert, skips the checks.
+    """
+    try:
+        key = (
+            needed,
+            tuple(params),
+            tuple(inputs),
+            tuple([(a.shape, a.dtype) for a in params.values()]),
+            tuple([(a.shape, a.dtype) for a in inputs.values()]),
+        )
+    except (AttributeError, TypeError):  # not arrays: the full check converts them
+        key = None
+    dims = _SEEN.get(key)
+    if dims is not None:
+        return {**params, **inputs}, dims
+    checked, dims = _check_arguments(params, inputs, needed)
+    unconverted = all(checked[n] is v for n, v in params.items() if n in checked)
+    if key is not None and unconverted and all(checked[n] is v for n, v in inputs.items()):
+        if len(_SEEN) > 256:  # many batch sizes: start over rather than grow without bound
+            _SEEN.clear()
+        _SEEN[key] = dims
+    return checked, dims
+
+
+def _check_arguments(params, inputs, needed):
     dims = {}
     for name in inputs:
         if name not in INPUTS:
@@ -170,30 +200,30 @@ def forward(params, /, **inputs):
     # line 36: h = x @ W_in + b_in
     h = (x @ W_in) + b_in
     # line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    mu = np.mean(h, axis=1, keepdims=True)
+    mu = (np.sum(h, axis=1, keepdims=True) / h.shape[1])
     h_2 = h - mu
-    var = np.mean(np.square(h_2), axis=1, keepdims=True)
+    var = (np.sum(np.square(h_2), axis=1, keepdims=True) / (np.square(h_2)).shape[1])
     a = np.maximum(((h_2 / np.sqrt(var + 1e-05)) @ Wa1) + ba1, 0)
     h_3 = (h + (a @ Wb1)) + bb1
-    mu_2 = np.mean(h_3, axis=1, keepdims=True)
+    mu_2 = (np.sum(h_3, axis=1, keepdims=True) / h_3.shape[1])
     h_4 = h_3 - mu_2
-    var_2 = np.mean(np.square(h_4), axis=1, keepdims=True)
+    var_2 = (np.sum(np.square(h_4), axis=1, keepdims=True) / (np.square(h_4)).shape[1])
     a_2 = np.maximum(((h_4 / np.sqrt(var_2 + 1e-05)) @ Wa2) + ba2, 0)
     h_5 = (h_3 + (a_2 @ Wb2)) + bb2
-    mu_3 = np.mean(h_5, axis=1, keepdims=True)
+    mu_3 = (np.sum(h_5, axis=1, keepdims=True) / h_5.shape[1])
     h_6 = h_5 - mu_3
-    var_3 = np.mean(np.square(h_6), axis=1, keepdims=True)
+    var_3 = (np.sum(np.square(h_6), axis=1, keepdims=True) / (np.square(h_6)).shape[1])
     a_3 = np.maximum(((h_6 / np.sqrt(var_3 + 1e-05)) @ Wa3) + ba3, 0)
     h_7 = (h_5 + (a_3 @ Wb3)) + bb3
-    mu_4 = np.mean(h_7, axis=1, keepdims=True)
+    mu_4 = (np.sum(h_7, axis=1, keepdims=True) / h_7.shape[1])
     h_8 = h_7 - mu_4
-    var_4 = np.mean(np.square(h_8), axis=1, keepdims=True)
+    var_4 = (np.sum(np.square(h_8), axis=1, keepdims=True) / (np.square(h_8)).shape[1])
     a_4 = np.maximum(((h_8 / np.sqrt(var_4 + 1e-05)) @ Wa4) + ba4, 0)
     h_9 = (h_7 + (a_4 @ Wb4)) + bb4
     # line 48: logits = norm(h) @ W_out + b_out
-    mu_5 = np.mean(h_9, axis=1, keepdims=True)
+    mu_5 = (np.sum(h_9, axis=1, keepdims=True) / h_9.shape[1])
     h_10 = h_9 - mu_5
-    var_5 = np.mean(np.square(h_10), axis=1, keepdims=True)
+    var_5 = (np.sum(np.square(h_10), axis=1, keepdims=True) / (np.square(h_10)).shape[1])
     logits = ((h_10 / np.sqrt(var_5 + 1e-05)) @ W_out) + b_out
     return logits
 
@@ -226,33 +256,33 @@ def loss(params, /, **inputs):
     # line 36: h = x @ W_in + b_in
     h = (x @ W_in) + b_in
     # line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    mu = np.mean(h, axis=1, keepdims=True)
+    mu = (np.sum(h, axis=1, keepdims=True) / h.shape[1])
     h_2 = h - mu
-    var = np.mean(np.square(h_2), axis=1, keepdims=True)
+    var = (np.sum(np.square(h_2), axis=1, keepdims=True) / (np.square(h_2)).shape[1])
     a = np.maximum(((h_2 / np.sqrt(var + 1e-05)) @ Wa1) + ba1, 0)
     h_3 = (h + (a @ Wb1)) + bb1
-    mu_2 = np.mean(h_3, axis=1, keepdims=True)
+    mu_2 = (np.sum(h_3, axis=1, keepdims=True) / h_3.shape[1])
     h_4 = h_3 - mu_2
-    var_2 = np.mean(np.square(h_4), axis=1, keepdims=True)
+    var_2 = (np.sum(np.square(h_4), axis=1, keepdims=True) / (np.square(h_4)).shape[1])
     a_2 = np.maximum(((h_4 / np.sqrt(var_2 + 1e-05)) @ Wa2) + ba2, 0)
     h_5 = (h_3 + (a_2 @ Wb2)) + bb2
-    mu_3 = np.mean(h_5, axis=1, keepdims=True)
+    mu_3 = (np.sum(h_5, axis=1, keepdims=True) / h_5.shape[1])
     h_6 = h_5 - mu_3
-    var_3 = np.mean(np.square(h_6), axis=1, keepdims=True)
+    var_3 = (np.sum(np.square(h_6), axis=1, keepdims=True) / (np.square(h_6)).shape[1])
     a_3 = np.maximum(((h_6 / np.sqrt(var_3 + 1e-05)) @ Wa3) + ba3, 0)
     h_7 = (h_5 + (a_3 @ Wb3)) + bb3
-    mu_4 = np.mean(h_7, axis=1, keepdims=True)
+    mu_4 = (np.sum(h_7, axis=1, keepdims=True) / h_7.shape[1])
     h_8 = h_7 - mu_4
-    var_4 = np.mean(np.square(h_8), axis=1, keepdims=True)
+    var_4 = (np.sum(np.square(h_8), axis=1, keepdims=True) / (np.square(h_8)).shape[1])
     a_4 = np.maximum(((h_8 / np.sqrt(var_4 + 1e-05)) @ Wa4) + ba4, 0)
     h_9 = (h_7 + (a_4 @ Wb4)) + bb4
     # line 48: logits = norm(h) @ W_out + b_out
-    mu_5 = np.mean(h_9, axis=1, keepdims=True)
+    mu_5 = (np.sum(h_9, axis=1, keepdims=True) / h_9.shape[1])
     h_10 = h_9 - mu_5
-    var_5 = np.mean(np.square(h_10), axis=1, keepdims=True)
+    var_5 = (np.sum(np.square(h_10), axis=1, keepdims=True) / (np.square(h_10)).shape[1])
     logits = ((h_10 / np.sqrt(var_5 + 1e-05)) @ W_out) + b_out
     # line 49: loss = mean(cross_entropy(logits, labels))
-    loss = np.mean(_cross_entropy(logits, labels))
+    loss = (np.sum(_cross_entropy(logits, labels)) / (_cross_entropy(logits, labels).size))
     return float(loss)
 
 
@@ -284,48 +314,48 @@ def loss_and_grad(params, /, **inputs):
     # line 36: h = x @ W_in + b_in
     h = (x @ W_in) + b_in
     # line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    mu = np.mean(h, axis=1, keepdims=True)
+    mu = (np.sum(h, axis=1, keepdims=True) / h.shape[1])
     h_2 = h - mu
-    var = np.mean(np.square(h_2), axis=1, keepdims=True)
+    var = (np.sum(np.square(h_2), axis=1, keepdims=True) / (np.square(h_2)).shape[1])
     t = np.sqrt(var + 1e-05)
     t_2 = h_2 / t
     t_3 = (t_2 @ Wa1) + ba1
     a = np.maximum(t_3, 0)
     h_3 = (h + (a @ Wb1)) + bb1
-    mu_2 = np.mean(h_3, axis=1, keepdims=True)
+    mu_2 = (np.sum(h_3, axis=1, keepdims=True) / h_3.shape[1])
     h_4 = h_3 - mu_2
-    var_2 = np.mean(np.square(h_4), axis=1, keepdims=True)
+    var_2 = (np.sum(np.square(h_4), axis=1, keepdims=True) / (np.square(h_4)).shape[1])
     t_4 = np.sqrt(var_2 + 1e-05)
     t_5 = h_4 / t_4
     t_6 = (t_5 @ Wa2) + ba2
     a_2 = np.maximum(t_6, 0)
     h_5 = (h_3 + (a_2 @ Wb2)) + bb2
-    mu_3 = np.mean(h_5, axis=1, keepdims=True)
+    mu_3 = (np.sum(h_5, axis=1, keepdims=True) / h_5.shape[1])
     h_6 = h_5 - mu_3
-    var_3 = np.mean(np.square(h_6), axis=1, keepdims=True)
+    var_3 = (np.sum(np.square(h_6), axis=1, keepdims=True) / (np.square(h_6)).shape[1])
     t_7 = np.sqrt(var_3 + 1e-05)
     t_8 = h_6 / t_7
     t_9 = (t_8 @ Wa3) + ba3
     a_3 = np.maximum(t_9, 0)
     h_7 = (h_5 + (a_3 @ Wb3)) + bb3
-    mu_4 = np.mean(h_7, axis=1, keepdims=True)
+    mu_4 = (np.sum(h_7, axis=1, keepdims=True) / h_7.shape[1])
     h_8 = h_7 - mu_4
-    var_4 = np.mean(np.square(h_8), axis=1, keepdims=True)
+    var_4 = (np.sum(np.square(h_8), axis=1, keepdims=True) / (np.square(h_8)).shape[1])
     t_10 = np.sqrt(var_4 + 1e-05)
     t_11 = h_8 / t_10
     t_12 = (t_11 @ Wa4) + ba4
     a_4 = np.maximum(t_12, 0)
     h_9 = (h_7 + (a_4 @ Wb4)) + bb4
     # line 48: logits = norm(h) @ W_out + b_out
-    mu_5 = np.mean(h_9, axis=1, keepdims=True)
+    mu_5 = (np.sum(h_9, axis=1, keepdims=True) / h_9.shape[1])
     h_10 = h_9 - mu_5
-    var_5 = np.mean(np.square(h_10), axis=1, keepdims=True)
+    var_5 = (np.sum(np.square(h_10), axis=1, keepdims=True) / (np.square(h_10)).shape[1])
     t_13 = np.sqrt(var_5 + 1e-05)
     t_14 = h_10 / t_13
     logits = (t_14 @ W_out) + b_out
     # line 49: loss = mean(cross_entropy(logits, labels))
     t_15 = _cross_entropy(logits, labels)
-    loss = np.mean(t_15)
+    loss = (np.sum(t_15) / t_15.size)
     t_16 = (_softmax(logits, 1) - _one_hot(labels, 10, DTYPE)) / t_15.size
     # backprop through line 48: logits = norm(h) @ W_out + b_out
     d_b_out = np.sum(t_16, axis=0)
