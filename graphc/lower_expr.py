@@ -1,0 +1,378 @@
+"""Expressions -> graph nodes: operators, names, builtin calls and their arguments, fn calls inlined.
+
+Every mistake is reported where it is made; an expression that failed yields
+None and its users stay silent.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from graphc import syntax as S
+from graphc.errors import Span, did_you_mean
+from graphc.ops import BUILTINS, ShapeError, show
+from graphc.scope import KIND_WORDS, Binding, FnInfo, Resolver, Scope
+
+MAX_NODES = 2_000_000  # a model that expands past this is refused, not attempted
+BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
+
+
+class _TooBig(Exception):
+    def __init__(self, span: Span | None = None):
+        self.span = span
+
+
+class ExprLowerer(Resolver):
+    """Expressions to graph nodes; a fn call is inlined here, its body lowered in a scope of its own."""
+
+    def make(self, op: str, args: list, exprs: list, attrs: dict, span: Span, scope: Scope, allow_int=()) -> int | None:
+        if any(a is None for a in args):
+            return None
+        for i, (a, e) in enumerate(zip(args, exprs)):
+            if self.g.node(a)["dtype"] == "int" and i not in allow_int:
+                self.error(
+                    f"{_src(e)} is {show(*self.g.type(a))}, integer labels; only one_hot and cross_entropy accept them",
+                    e.span,
+                )
+                return None
+        if self.g._next > MAX_NODES:
+            raise _TooBig(span)
+        try:
+            return self.g.add(op, args, attrs, span=span, scope=scope.frames)
+        except ShapeError as err:
+            self.error(str(err), span)
+            return None
+
+    def const_node(self, value: float, span: Span, scope: Scope) -> int:
+        return self.g.add("const", [], {"value": float(value)}, span=span, scope=scope.frames)
+
+    def expr(self, e: S.Expr, scope: Scope) -> int | None:
+        if isinstance(e, S.Num):
+            v = self.number(e)
+            return None if v is None else self.const_node(v, e.span, scope)
+        if isinstance(e, S.Name):
+            return self.name_value(e, scope)
+        if isinstance(e, S.Unary):
+            x = self.expr(e.operand, scope)
+            if e.op == "+":
+                return x
+            return self.make("neg", [x], [e.operand], {}, e.span, scope)
+        if isinstance(e, S.Binary):
+            if e.op == "^":
+                x = self.expr(e.left, scope)
+                p = self.constant(e.right, scope, "the exponent of ^")
+                if p is None:
+                    return None
+                return self.make("pow", [x], [e.left], {"p": p}, e.span, scope)
+            a, b = self.expr(e.left, scope), self.expr(e.right, scope)
+            return self.make(BINARY_OPS[e.op], [a, b], [e.left, e.right], {}, e.span, scope)
+        if isinstance(e, S.Attr):
+            if e.attr != "T":
+                self.error(f"unknown attribute '.{e.attr}'; the only attribute is .T (transpose)", e.attr_span)
+                return None
+            x = self.expr(e.value, scope)
+            return self.make("transpose", [x], [e.value], {}, e.span, scope)
+        if isinstance(e, S.Call):
+            return self.call(e, scope)
+        if isinstance(e, S.Bool):
+            self.error("true and false are only allowed as keyword values (keepdims=true)", e.span)
+        elif isinstance(e, S.TupleLit):
+            self.error("a tuple is only allowed as an axis, as in sum(x, axis=(0, 1))", e.span)
+        elif isinstance(e, S.ListLit):
+            self.error("a list of sizes is only allowed as the shape in reshape(x, [d, ...])", e.span)
+        return None
+
+    def name_value(self, e: S.Name, scope: Scope) -> int | None:
+        name = self.resolve_name(e, scope)
+        if name is None:
+            return None
+        b = self.lookup(name, scope)
+        if b is None:
+            self.unknown(name, e.span, scope)
+            return None
+        if b.value is None and b.kind != "dim":  # a definition that failed and was reported
+            return None
+        if b.kind in ("value", "input", "param"):
+            return b.value
+        if b.kind in ("const", "loopvar"):
+            return self.const_node(b.value, e.span, scope)
+        if b.kind == "dim":
+            self.error(f"'{name}' is a dim (a size), not a value", e.span)
+        else:
+            self.error(f"'{name}' is a fn; call it as {name}(...)", e.span)
+        return None
+
+    def call(self, e: S.Call, scope: Scope) -> int | None:
+        if e.func in BUILTINS:
+            return self.builtin(e, scope)
+        b = self.lookup(e.func, scope)
+        if b is None:
+            if scope.fn is not None:
+                # check_fn reported the body's unknown names when the fn was declared
+                return None
+            self.unknown(e.func, e.func_span, scope, "function")
+            self.check_args(e.args, scope)
+            return None
+        if b.kind != "fn":
+            self.error(f"'{e.func}' is {KIND_WORDS[b.kind]}, not a function", e.func_span)
+            return None
+        return self.inline(b.value, e, scope)
+
+    def check_args(self, args: tuple[S.Expr, ...], scope: Scope) -> None:
+        """Lower the arguments of a call that failed, for their own independent mistakes.
+
+        Shapes, axis tuples and true/false are only wrong in the wrong place, and
+        the place is unknown when the call itself is, so they are left alone.
+        """
+        for a in args:
+            if not isinstance(a, (S.ListLit, S.TupleLit, S.Bool)):
+                self.expr(a, scope)
+
+    # ---------------------------------------------------------------- builtins
+
+    def builtin(self, e: S.Call, scope: Scope) -> int | None:
+        spec = BUILTINS[e.func]
+        if len(e.args) != len(spec.args):
+            names = ", ".join(spec.args)
+            self.error(
+                f"{e.func}({names}) takes {_plural(len(spec.args), 'argument')}, but {_given(len(e.args))}", e.span
+            )
+            self.check_args(e.args, scope)
+            return None
+        attrs: dict[str, Any] = {}
+        allowed = dict(spec.keywords)
+        for kw in e.kwargs:
+            if kw.name not in allowed:
+                known = f"; it takes {', '.join(allowed)}" if allowed else "; it takes none"
+                hint = did_you_mean(kw.name, allowed)
+                self.error(f"{e.func}() got an unexpected keyword '{kw.name}'{hint or known}", kw.span)
+                return None
+            if kw.name in attrs:
+                self.error(f"keyword '{kw.name}' is given twice", kw.span)
+                return None
+            attrs[kw.name] = self.keyword_value(kw, scope)
+            if attrs[kw.name] is _BAD:
+                return None
+        args, exprs, allow_int = [], [], ()
+        if e.func == "reshape":
+            shape = self.reshape_target(e, scope)
+            if shape is None:
+                return None
+            attrs["shape"], e_args = shape, e.args[:1]
+        elif e.func == "one_hot":
+            k = self.size(e.args[1], scope, True, "one_hot's K")
+            if k is None:
+                return None
+            attrs["k"], e_args, allow_int = k, e.args[:1], (0,)
+        else:
+            e_args = e.args
+            allow_int = (1,) if e.func == "cross_entropy" else ()
+        for a in e_args:
+            args.append(self.expr(a, scope))
+            exprs.append(a)
+        if e.func == "reshape" and args[0] is not None:
+            attrs["shape"] = self.fill_reshape(self.g.shape(args[0]), attrs["shape"], e)
+            if attrs["shape"] is None:
+                return None
+        if "axis" in attrs and args[0] is not None:
+            kw = next(k for k in e.kwargs if k.name == "axis")
+            if not self.check_axes(attrs["axis"], self.g.shape(args[0]), kw, exprs[0]):
+                return None
+        labels = {"one_hot": 0, "cross_entropy": 1}.get(e.func)
+        if labels is not None and args[labels] is not None and self.g.node(args[labels])["dtype"] != "int":
+            # said here, at the argument, rather than by the op's shape rule at the whole call
+            self.error(
+                f"{e.func}({', '.join(spec.args)}) needs integer labels (an input declared int[...]), "
+                f"but {_src(exprs[labels])} is {show(*self.g.type(args[labels]))}",
+                exprs[labels].span,
+            )
+            return None
+        return self.make(spec.op, args, exprs, attrs, e.span, scope, allow_int)
+
+    def check_axes(self, axis: int | tuple, shape: tuple, kw: S.Keyword, operand: S.Expr) -> bool:
+        """Range and repetition of axis=..., reported at the offending axis."""
+        rank = len(shape)
+        axes = (axis,) if isinstance(axis, int) else tuple(axis)
+        items = kw.value.items if isinstance(kw.value, S.TupleLit) else (kw.value,)
+        seen: dict[int, int] = {}
+        for a, item in zip(axes, items):
+            if not -rank <= a < rank:
+                valid = f"its axes are 0..{rank - 1} or -{rank}..-1" if rank else "it has no axes"
+                self.error(f"axis {a} is out of range for {_src(operand)}, which is {show(shape)}; {valid}", item.span)
+                return False
+            if a % rank in seen:
+                first = seen[a % rank]
+                what = (
+                    f"axis {a} is repeated"
+                    if first == a
+                    else f"axes {first} and {a} are the same axis of {show(shape)}"
+                )
+                self.error(what, item.span)
+                return False
+            seen[a % rank] = a
+        return True
+
+    def keyword_value(self, kw: S.Keyword, scope: Scope):
+        if kw.name == "keepdims":
+            if not isinstance(kw.value, S.Bool):
+                self.error(f"keepdims must be true or false, not {_text(kw.value)}", kw.value.span)
+                return _BAD
+            return kw.value.value
+        items = kw.value.items if isinstance(kw.value, S.TupleLit) else (kw.value,)
+        axes = []
+        for item in items:
+            v = self.constant(item, scope, "an axis")
+            if v is None:
+                return _BAD
+            if not float(v).is_integer():
+                self.error(f"an axis must be an integer, not {v:g}", item.span)
+                return _BAD
+            axes.append(int(v))
+        return tuple(axes) if isinstance(kw.value, S.TupleLit) else axes[0]
+
+    def reshape_target(self, e: S.Call, scope: Scope) -> list | None:
+        target = e.args[1]
+        if not isinstance(target, S.ListLit):
+            self.error("reshape needs the new shape as a list of sizes, as in reshape(x, [B, -1])", target.span)
+            return None
+        out = []
+        for item in target.items:
+            if (
+                isinstance(item, S.Unary)
+                and item.op == "-"
+                and isinstance(item.operand, S.Num)
+                and item.operand.value == 1
+            ):
+                if -1 in out:
+                    self.error("reshape allows one -1 (the size to infer), and this is a second", item.span)
+                    return None
+                out.append(-1)
+                continue
+            d = self.size(item, scope, True, "reshape")
+            if d is None:
+                return None
+            out.append(d)
+        return out
+
+    def fill_reshape(self, shape: tuple, target: list, e: S.Call) -> tuple | None:
+        have, want = _product(shape), _product([d for d in target if d != -1])
+        if -1 in target:
+            coef, rest = have[0] / want[0], have[1] - want[1]
+            if coef != int(coef) or want[1] - have[1]:
+                self.error(f"cannot reshape {show(shape)} to {_show_target(target)}: the sizes do not divide", e.span)
+                return None
+            size = _size_from(int(coef), rest)
+            return tuple(size if d == -1 else d for d in target)
+        if have != want:
+            self.error(f"cannot reshape {show(shape)} to {_show_target(target)}: the sizes differ", e.span)
+            return None
+        return tuple(target)
+
+    # ---------------------------------------------------------------- fn calls
+
+    def inline(self, info: FnInfo, e: S.Call, scope: Scope) -> int | None:
+        decl = info.decl
+        if e.kwargs:
+            self.error(f"fn '{decl.name}' takes no keyword arguments", e.kwargs[0].span)
+            return None
+        if len(e.args) != len(decl.params):
+            params = ", ".join(p.base for p in decl.params)
+            self.error(
+                f"fn {decl.name}({params}) takes {_plural(len(decl.params), 'argument')}, but {_given(len(e.args))}",
+                e.span,
+            )
+            self.check_args(e.args, scope)
+            return None
+        args = [self.expr(a, scope) for a in e.args]
+        if any(a is None for a in args):
+            return None
+        if self.g._next + info.cost > MAX_NODES:
+            # refused before expanding: fns that call fns twice grow exponentially, and
+            # building millions of ops only to give up would take minutes
+            self.error(
+                f"this call of {decl.name} expands to about {info.cost:,} ops, more than graphc allows "
+                f"({MAX_NODES:,}); fns calling fns several times grow exponentially",
+                e.span,
+            )
+            return None
+        info.calls += 1
+        # a frame is (kind, name, index, line of the call): the renderer groups by it
+        inner = Scope(fn=info, frames=scope.frames + (("fn", decl.name, info.calls, e.span.line),))
+        for p, a in zip(decl.params, args):
+            inner.locals[p.base] = Binding("value", a, p.span)
+        # a shape error inside the body names this call and the shapes it passed, since
+        # one fn serves several shapes; calls from inside fns chain outwards
+        where = ", ".join(f"{p.base}: {show(*self.g.type(a))}" for p, a in zip(decl.params, args))
+        here = f"in the call of {decl.name} at line {e.span.line}" + (f" ({where})" if where else "")
+        note, self.call_note = self.call_note, here + (f"; {self.call_note}" if self.call_note else "")
+        try:
+            for stmt in decl.body:
+                if isinstance(stmt, S.Return):
+                    return self.expr(stmt.value, inner)
+                if not isinstance(stmt, S.Assign):  # check_fn reported it
+                    continue
+                node = self.expr(stmt.value, inner)
+                if node is None:
+                    return None
+                if self.g.node(node)["name"] is None:
+                    self.g.node(node)["name"] = stmt.target.base
+                inner.locals[stmt.target.base] = Binding("value", node, stmt.target.span)
+        finally:
+            self.call_note = note
+        return None
+
+
+class _Bad:
+    pass
+
+
+_BAD = _Bad()
+
+
+def _src(e: S.Expr) -> str:
+    """An operand as the message names it: `'x'` for a name, else a description."""
+    if isinstance(e, S.Name):
+        return f"'{e.text}'"
+    if isinstance(e, S.Call):
+        return f"the result of {e.func}(...)"
+    return "this operand"
+
+
+def _text(e: S.Expr) -> str:
+    """A short rendering of a simple expression, for 'not X' in messages."""
+    if isinstance(e, S.Num):
+        return f"{e.value:g}"
+    if isinstance(e, S.Name):
+        return e.text
+    if isinstance(e, S.Unary) and isinstance(e.operand, (S.Num, S.Name)):
+        return e.op + _text(e.operand)
+    return "an expression"
+
+
+def _given(n: int) -> str:
+    return f"{n} {'was' if n == 1 else 'were'} given"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _product(shape) -> tuple[int, Counter]:
+    coef, names = 1, Counter()
+    for d in shape:
+        for part in str(d).split("*"):
+            if part.isdigit():
+                coef *= int(part)
+            else:
+                names[part] += 1
+    return coef, names
+
+
+def _size_from(coef: int, names: Counter) -> int | str:
+    parts = ([str(coef)] if coef != 1 or not names else []) + sorted(names.elements())
+    return int(parts[0]) if len(parts) == 1 and parts[0].isdigit() else "*".join(parts)
+
+
+def _show_target(target) -> str:
+    return "[" + ", ".join(str(d) for d in target) + "]"

@@ -1,0 +1,123 @@
+"""Fn declarations: the static checks of a body, and how many ops one call expands to.
+
+A fn body is checked when it is declared, whether or not it is ever called; its
+calls are inlined by lower_expr.py.
+"""
+
+from __future__ import annotations
+
+from graphc import syntax as S
+from graphc.ops import BUILTINS
+from graphc.scope import Binding, FnInfo, Resolver, Scope
+
+
+class FnChecks(Resolver):
+    """What a fn declaration is checked for, and how large its calls are."""
+
+    def check_fn(self, decl: S.FnDecl, info: FnInfo) -> None:
+        """Names in a fn body must resolve now, whether or not it is ever called."""
+        scope = Scope(fn=info, locals={p.base: Binding("value", None, p.span) for p in decl.params})
+        seen = set()
+        for p in decl.params:
+            if p.index is not None:
+                self.error(
+                    f"argument '{p.text}' of fn '{decl.name}': names with {{}} are only built inside for loops", p.span
+                )
+            elif p.base in seen:
+                self.error(f"fn '{decl.name}' has two arguments named '{p.base}'", p.span)
+            elif p.base in BUILTINS:
+                self.error(f"'{p.base}' is a builtin function and cannot be an argument name", p.span)
+            seen.add(p.base)
+        for i, stmt in enumerate(decl.body):
+            if isinstance(stmt, S.Return):
+                self.check_names(stmt.value, scope)
+                if i != len(decl.body) - 1:
+                    self.error("statements after return are never run", decl.body[i + 1].span)
+                return
+            if not isinstance(stmt, S.Assign):
+                self.error(
+                    f"{_keyword(stmt)} is not allowed in a fn body, which holds only assignments and a final return",
+                    stmt.span,
+                )
+                continue
+            self.check_names(stmt.value, scope)
+            if stmt.target.index is not None:
+                self.error(f"'{stmt.target.text}': names with {{}} are only built inside for loops", stmt.target.span)
+            elif stmt.target.base in BUILTINS:
+                self.error(f"'{stmt.target.base}' is a builtin function and cannot be redefined", stmt.target.span)
+            scope.locals[stmt.target.base] = Binding("value", None, stmt.target.span)
+        self.error(f"fn '{decl.name}' has no return; end its body with 'return EXPR'", decl.name_span)
+
+    def check_names(self, e: S.Expr, scope: Scope) -> None:
+        decl_line = scope.fn.decl.span.line
+        stack = [e]
+        while stack:
+            e = stack.pop()
+            if isinstance(e, S.Name):
+                if e.index is not None:
+                    self.error(f"'{e.text}': names with {{}} are only built inside for loops", e.span)
+                elif self.lookup(e.base, scope) is None:
+                    self.unknown(e.base, e.span, scope)
+            elif isinstance(e, S.Call):
+                if e.func not in BUILTINS and self.lookup(e.func, scope) is None:
+                    if e.func == scope.fn.decl.name:
+                        self.error(f"fn '{e.func}' calls itself; recursion is not allowed", e.func_span)
+                    elif e.func in self.fn_lines and self.fn_lines[e.func] > decl_line:
+                        self.error(
+                            f"fn '{e.func}' is defined later (line {self.fn_lines[e.func]}); "
+                            "a fn can only call fns defined before it",
+                            e.func_span,
+                        )
+                    else:
+                        self.unknown(e.func, e.func_span, scope, "function")
+                stack.extend(e.args)
+                if e.func not in ("reshape",):
+                    stack.extend(k.value for k in e.kwargs if k.name != "keepdims")
+            else:
+                stack.extend(_parts(e))
+
+    # ---------------------------------------------------------------- size estimates
+
+    def cost(self, e: S.Expr) -> int:
+        """About how many ops lowering e makes, each fn call counted with its whole expansion."""
+        n, stack = 0, [e]
+        while stack:
+            e = stack.pop()
+            n += 1
+            if isinstance(e, S.Call):
+                b = self.top.get(e.func)
+                if e.func not in BUILTINS and b is not None and b.kind == "fn":
+                    n += b.value.cost
+                stack.extend(e.args)
+                stack.extend(k.value for k in e.kwargs)
+            else:
+                stack.extend(_parts(e))
+        return n
+
+
+def _parts(e: S.Expr) -> tuple[S.Expr, ...]:
+    """The subexpressions of anything but a call."""
+    if isinstance(e, S.Unary):
+        return (e.operand,)
+    if isinstance(e, S.Binary):
+        return (e.left, e.right)
+    if isinstance(e, S.Attr):
+        return (e.value,)
+    if isinstance(e, (S.TupleLit, S.ListLit)):
+        return e.items
+    return ()
+
+
+def _keyword(stmt: S.Stmt) -> str:
+    return {
+        "ModelDecl": "model",
+        "DimDecl": "dim",
+        "FnDecl": "fn",
+        "OutputDecl": "output",
+        "Minimize": "minimize",
+        "Return": "return",
+        "ForLoop": "for",
+        "ParamDecl": "param",
+        "InputDecl": "input",
+        "ConstDecl": "const",
+    }.get(type(stmt).__name__, "this statement")

@@ -1,0 +1,241 @@
+"""Names while lowering: bindings and scopes, lookup and suggestions, compile-time constants and sizes.
+
+`Resolver` holds what every part of lowering shares: the graph being built, the
+errors collected so far and the top-level bindings. The expressions
+(lower_expr.py), the fn checks (lower_fn.py) and the statements (lower.py)
+build on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphc import syntax as S
+from graphc.errors import Diagnostic, Span, did_you_mean
+from graphc.ir import Graph
+from graphc.ops import BUILTINS
+
+TOO_LARGE = "this number is too large (it overflows to infinity)"
+KIND_WORDS = {
+    "dim": "a dim",
+    "const": "a const",
+    "input": "an input",
+    "param": "a param",
+    "value": "a value",
+    "fn": "a fn",
+    "loopvar": "a loop variable",
+}
+
+
+@dataclass
+class Binding:
+    kind: str  # dim const input param value fn loopvar
+    value: Any  # node id, number, or FnInfo
+    span: Span
+
+
+@dataclass
+class FnInfo:
+    decl: S.FnDecl
+    visible: frozenset[str]  # fns defined before it
+    calls: int = 0
+    cost: int = 0  # about how many ops one call expands to, nested calls included
+
+
+@dataclass
+class Scope:
+    locals: dict[str, Binding] = field(default_factory=dict)
+    fn: FnInfo | None = None
+    frames: tuple = ()
+
+
+class Resolver:
+    """The shared state of lowering, its errors, and the names in scope."""
+
+    def __init__(self, program: S.Program):
+        self.file = program.file
+        self.program = program
+        self.g = Graph()
+        self.errors: list[Diagnostic] = []
+        self.top: dict[str, Binding] = {}
+        self.dim_uses: dict[str, Span] = {}  # dim -> first use; each must be bound by an input
+        self.call_note: str | None = None
+        # first line of every top-level fn and assigned or declared name, so a use
+        # before the definition is reported as such rather than as unknown
+        self.fn_lines: dict[str, int] = {}
+        self.def_lines: dict[str, int] = {}
+        for stmt in program.stmts:
+            if isinstance(stmt, S.FnDecl):
+                self.fn_lines.setdefault(stmt.name, stmt.span.line)
+            for target in _targets(stmt):
+                self.def_lines.setdefault(target, stmt.span.line)
+
+    # ---------------------------------------------------------------- errors
+
+    def error(self, message: str, span: Span | None, note: str | None = None) -> None:
+        d = Diagnostic(message, span, note or self.call_note)
+        if all((e.message, e.span) != (d.message, d.span) for e in self.errors):
+            self.errors.append(d)
+
+    # ---------------------------------------------------------------- names
+
+    def resolve_name(self, name: S.Name, scope: Scope) -> str | None:
+        """`W{i}` -> `W3` inside the loop's third iteration."""
+        if name.index is None:
+            return name.base
+        b = self.lookup(name.index, scope)
+        if b is not None and b.kind == "const" and b.value is None:  # a broken const, already reported
+            return None
+        if b is None or b.kind not in ("loopvar", "const") or not float(b.value).is_integer():
+            self.error(f"'{name.index}' in {name.text} must be a loop variable or an integer const", name.span)
+            return None
+        return f"{name.base}{int(b.value) + name.offset}"
+
+    def lookup(self, name: str, scope: Scope) -> Binding | None:
+        if name in scope.locals:
+            return scope.locals[name]
+        b = self.top.get(name)
+        if b is None or scope.fn is None:
+            return b
+        # a fn sees its arguments, consts, dims, builtins and earlier fns only
+        if b.kind in ("const", "dim") or (b.kind == "fn" and name in scope.fn.visible):
+            return b
+        return None
+
+    def visible(self, scope: Scope) -> list[str]:
+        names = list(scope.locals) + list(BUILTINS)
+        for n, b in self.top.items():
+            if scope.fn is None or b.kind in ("const", "dim") or (b.kind == "fn" and n in scope.fn.visible):
+                names.append(n)
+        return names
+
+    def unknown(self, name: str, span: Span, scope: Scope, what: str = "name") -> None:
+        if scope.fn is not None and (name in self.top or name in self.def_lines):
+            # defined, but outside what a fn may see: say so instead of guessing a typo
+            b = self.top.get(name)
+            kind = f"is {KIND_WORDS[b.kind]}" if b is not None else f"is defined at line {self.def_lines[name]}"
+            self.error(
+                f"fn '{scope.fn.decl.name}' cannot use '{name}': a fn sees only its arguments, consts, dims "
+                f"and earlier fns, and '{name}' {kind}; pass it as an argument",
+                span,
+            )
+            return
+        line = self.def_lines.get(name)
+        if scope.fn is None and line is not None and line > span.line:
+            self.error(f"'{name}' is used before it is defined (at line {line})", span)
+            return
+        self.error(f"unknown {what} '{name}'{did_you_mean(name, self.visible(scope))}", span)
+
+    def define(self, name: str, binding: Binding) -> bool:
+        """Bind a new top-level name; False with an error if it is taken."""
+        if name in BUILTINS:
+            self.error(f"'{name}' is a builtin function and cannot be redefined", binding.span)
+            # a silent placeholder, so later uses of the name do not each report it again
+            self.top.setdefault(name, Binding("value", None, binding.span))
+            return False
+        old = self.top.get(name)
+        if old is not None and not (binding.kind == "value" and old.kind == "value"):
+            self.error(_redefinition(name, binding.kind, old), binding.span)
+            return False
+        self.top[name] = binding
+        return True
+
+    # ---------------------------------------------------------------- constants
+
+    def number(self, e: S.Num) -> float | None:
+        """A literal's value, or None (reported) if it overflowed to infinity."""
+        if not math.isfinite(e.value):
+            self.error(TOO_LARGE, e.span)
+            return None
+        return e.value
+
+    def constant(self, e: S.Expr, scope: Scope, what: str) -> float | None:
+        """Evaluate a compile-time number: literals, consts, loop variables, arithmetic."""
+        try:
+            return self._constant(e, scope, what)
+        except (OverflowError, ZeroDivisionError, ValueError) as err:
+            self.error(f"{what} cannot be computed: {err}", e.span)
+            return None
+
+    def _constant(self, e: S.Expr, scope: Scope, what: str) -> float | None:
+        if isinstance(e, S.Num):
+            return self.number(e)
+        if isinstance(e, S.Name):
+            name = self.resolve_name(e, scope)  # `n{i}` names the const n1 in the first iteration
+            if name is None:
+                return None
+            b = self.lookup(name, scope)
+            if b is None:
+                self.unknown(name, e.span, scope)
+                return None
+            if b.kind in ("const", "loopvar"):
+                return b.value
+            self.error(f"{what} must be a compile-time constant, but '{name}' is {KIND_WORDS[b.kind]}", e.span)
+            return None
+        if isinstance(e, S.Unary):
+            v = self._constant(e.operand, scope, what)
+            return None if v is None else (-v if e.op == "-" else v)
+        if isinstance(e, S.Binary) and e.op in "+-*/^":
+            a, b = self._constant(e.left, scope, what), self._constant(e.right, scope, what)
+            if a is None or b is None:
+                return None
+            r = {"+": a + b, "-": a - b, "*": a * b}.get(e.op) if e.op in "+-*" else None
+            if e.op == "/":
+                r = a / b
+            elif e.op == "^":
+                r = math.pow(a, b)
+            if not math.isfinite(r):
+                raise OverflowError("the result is not a finite number")
+            return r
+        self.error(f"{what} must be a compile-time constant", e.span)
+        return None
+
+    def size(self, e: S.Expr, scope: Scope, allow_dims: bool, what: str) -> int | str | None:
+        """A size in a shape: an integer, a const integer, or (where allowed) a dim."""
+        if isinstance(e, S.Name) and e.index is None:
+            b = self.lookup(e.base, scope)
+            if b is not None and b.kind == "dim":
+                if not allow_dims:
+                    self.error(
+                        f"{what} must have fixed sizes, but '{e.base}' is a dim (known only at call time)", e.span
+                    )
+                    return None
+                self.dim_uses.setdefault(e.base, e.span)
+                return e.base
+        v = self.constant(e, scope, f"a size in {what}")
+        if v is None:
+            return None
+        if not float(v).is_integer() or v < 1:
+            self.error(f"a size must be a positive integer, not {v:g}", e.span)
+            return None
+        return int(v)
+
+
+def _targets(stmt: S.Stmt) -> list[str]:
+    """The plain names a top-level statement defines (names built with {} are skipped)."""
+    if isinstance(stmt, (S.Assign, S.ConstDecl, S.InputDecl, S.ParamDecl)):
+        return [stmt.target.base] if stmt.target.index is None else []
+    if isinstance(stmt, S.DimDecl):
+        return [n.base for n in stmt.names if n.index is None]
+    if isinstance(stmt, S.FnDecl):
+        return [stmt.name]
+    return []
+
+
+def _redefinition(name: str, kind: str, old: Binding) -> str:
+    line = old.span.line
+    if kind == old.kind:
+        return f"{kind} '{name}' is already declared at line {line}"
+    if kind == "value":
+        why = {
+            "input": "inputs are fed at call time",
+            "param": "params change only by training",
+            "const": "consts are fixed",
+            "dim": "dims are sizes",
+            "fn": "",
+            "loopvar": "the loop sets it",
+        }.get(old.kind, "")
+        return f"cannot assign to '{name}': it is {KIND_WORDS[old.kind]} (line {line})" + (f"; {why}" if why else "")
+    return f"'{name}' is already defined as {KIND_WORDS[old.kind]} at line {line}"
