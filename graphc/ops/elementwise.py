@@ -147,7 +147,9 @@ OPS: tuple[OpDef, ...] = (
     unary(
         "softplus",
         "{xp}.logaddexp(0, {x})",
-        lambda g, out, x: g * op("sigmoid", x),
+        # softplus' = sigmoid(x) = e^(x - softplus x): reuses the forward value, and
+        # x - softplus(x) = -softplus(-x) <= 0, so the exponential cannot overflow
+        lambda g, out, x: g * op("exp", x - out),
         Facts(CONVEX, INC),
         "· σ(x)",
     ),

@@ -152,7 +152,7 @@ def loss_and_grad(params, /, **inputs):
     t_2 = np.logaddexp(0, t)
     loss = (np.sum(t_2) / t_2.size) + (0.0005 * np.sum(np.square(w)))
     d_w = 0.001 * w
-    t_3 = -((_sigmoid(t) / t_2.size) * y)
+    t_3 = -((np.exp(t - t_2) / t_2.size) * y)
     # backprop through line 21: z = x @ w + b
     d_b = np.sum(t_3)
     # backprop through line 18: param w : [F]
