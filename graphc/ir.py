@@ -67,17 +67,18 @@ class Graph:
 
     # ------------------------------------------------------------ reading
 
+    # the node dicts are read straight from networkx's storage: `nx.nodes[n]` builds a view per call
     def node(self, n: int) -> dict:
-        return self.nx.nodes[n]
+        return self.nx._node[n]
 
     def op(self, n: int) -> str:
-        return self.nx.nodes[n]["op"]
+        return self.nx._node[n]["op"]
 
     def shape(self, n: int) -> tuple:
-        return self.nx.nodes[n]["shape"]
+        return self.nx._node[n]["shape"]
 
     def type(self, n: int) -> tuple:
-        d = self.nx.nodes[n]
+        d = self.nx._node[n]
         return d["shape"], d["dtype"]
 
     def args(self, n: int) -> list[int]:

@@ -21,6 +21,7 @@ from graphc.lower_expr import MAX_NODES, ExprLowerer, _given, _plural, _text, _T
 from graphc.lower_fn import FnChecks, _keyword
 from graphc.ops import BUILTINS, show
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope
+from graphc.util import gc_paused
 
 MAX_UNROLL = 100_000
 MAX_PARAM_SIZE = 2**31
@@ -358,4 +359,5 @@ def _stem(path: str) -> str:
 
 def lower(program: S.Program) -> Lowered:
     """Check a parsed program and build its forward graph; GraphcError lists every mistake."""
-    return ProgramLowerer(program).run()
+    with gc_paused():
+        return ProgramLowerer(program).run()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 import re
 import threading
-from contextlib import contextmanager
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -16,6 +14,7 @@ from lark.lexer import Lexer, PatternStr
 
 from graphc import syntax as S
 from graphc.errors import Diagnostic, GraphcError, Span
+from graphc.util import gc_paused
 
 MAX_DEPTH = 500  # deepest expression accepted; later stages recurse this far
 MAX_SYNTAX_ERRORS = 10
@@ -357,20 +356,6 @@ def _lark() -> tuple[Lark, _Build, _Brackets]:
     return lark, build, brackets
 
 
-@contextmanager
-def _gc_paused():
-    """The parse makes several objects per token and frees no cycles, so the cyclic
-    collector would only rescan the growing tree: a third of the time at 200,000
-    statements."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _describe(tok: Token) -> str:
     if tok.type == "$END":
         return "end of file"
@@ -574,7 +559,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
     source = text + "\n"
     while True:
         try:
-            with _LOCK, _gc_paused():
+            with _LOCK, gc_paused():
                 build.file = file
                 try:
                     stmts = lark.parse(source)

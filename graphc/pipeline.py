@@ -10,6 +10,7 @@ from graphc.ir import Graph
 from graphc.lower import Lowered, lower
 from graphc.parser import parse
 from graphc.passes import optimize
+from graphc.util import gc_paused
 
 
 @dataclass
@@ -28,11 +29,12 @@ def check(text: str, file: str) -> Lowered:
 
 
 def compile_text(text: str, file: str, dtype: str = "float64", opt: int = 2) -> Compiled:
-    lowered = check(text, file)
-    graph = gradients(lowered.graph)
-    optimized = optimize(graph, opt)
-    source, lines = emit_numpy(optimized, lowered.name, text, file, lowered.inits, dtype=dtype, opt=opt)
-    return Compiled(lowered.name, graph, lowered, source, by_key(optimized, lines), optimized)
+    with gc_paused():
+        lowered = lower(parse(text, file))
+        graph = gradients(lowered.graph)
+        optimized = optimize(graph, opt)
+        source, lines = emit_numpy(optimized, lowered.name, text, file, lowered.inits, dtype=dtype, opt=opt)
+        return Compiled(lowered.name, graph, lowered, source, by_key(optimized, lines), optimized)
 
 
 def by_key(optimized: Graph, code_lines: dict[int, list[int]]) -> dict[int, list[int]]:
