@@ -148,7 +148,7 @@ def _depth(*items) -> int:
     return 1 + max((getattr(i, "depth", 0) for i in items), default=0)
 
 
-_BRACED = re.compile(r"([A-Za-z_]\w*)\{([A-Za-z_]\w*)([+-]\d+)?\}")
+_BRACED = re.compile(r"([A-Za-z_]\w*)\{([A-Za-z_]\w*)([+-]\d+)?\}(\w*)")
 
 
 class _TooDeep(Exception):
@@ -217,11 +217,8 @@ class _Build(Transformer):
         if tok.type != "BRACED_NAME":  # a NAME is never a reserved word: the lexer made those keywords
             return S.Name(span, tok.value)
         self._not_reserved(tok)
-        m = _BRACED.fullmatch(tok.value)
-        if m is None:  # text after the braces, as in W{i}x
-            return S.Name(span, tok.value)
-        base, index, off = m.groups()
-        return S.Name(span, base, index, int(off or 0))
+        base, index, off, suffix = _BRACED.fullmatch(tok.value).groups()
+        return S.Name(span, base, index, int(off or 0), suffix)
 
     def number(self, c):
         (tok,) = c
@@ -291,6 +288,13 @@ class _Build(Transformer):
     def input_decl(self, c):
         kw, target, typ = c
         return S.InputDecl(self._span(kw, typ), target, typ)
+
+    def const_init(self, c):
+        """`const(c)`: the initializer shares its spelling with the keyword."""
+        kw, *rest = c
+        (value,) = [x for x in rest if isinstance(x, S.Expr)]
+        span = self._span(*c)
+        return S.Call(span, "const", self._tok(kw), (value,), (), depth=value.depth + 1)
 
     def param_decl(self, c):
         kw, target, typ, *init = c

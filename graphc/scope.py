@@ -91,7 +91,7 @@ class Resolver:
         if b is None or b.kind not in ("loopvar", "const") or not float(b.value).is_integer():
             self.error(f"'{name.index}' in {name.text} must be a loop variable or an integer const", name.span)
             return None
-        return f"{name.base}{int(b.value) + name.offset}"
+        return f"{name.base}{int(b.value) + name.offset}{name.suffix}"
 
     def lookup(self, name: str, scope: Scope) -> Binding | None:
         if name in scope.locals:

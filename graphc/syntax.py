@@ -32,18 +32,20 @@ class Bool(Expr):
 
 @dataclass(frozen=True)
 class Name(Expr):
-    """A name; `W{i}` has base 'W', index 'i' and offset 0 (`W{i+1}`: offset 1)."""
+    """A name; `W{i}` has base 'W', index 'i' and offset 0 (`W{i+1}`: offset 1;
+    `W{i}_in`: suffix '_in')."""
 
     base: str
     index: str | None = None
     offset: int = 0
+    suffix: str = ""
 
     @property
     def text(self) -> str:
         if self.index is None:
             return self.base
         off = f"{self.offset:+d}" if self.offset else ""
-        return f"{self.base}{{{self.index}{off}}}"
+        return f"{self.base}{{{self.index}{off}}}{self.suffix}"
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,6 @@ def test_initializer_statistics():
     assert p["S"].shape == () and p["S"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="the parser refuses const(c) as an initializer: 'const' is a reserved word")
 def test_const_initializer():
     _, m = load("param C : [2, 2] = const(2.5)\nloss = sum(C)\nminimize loss\n")
     np.testing.assert_array_equal(m.init_params(0)["C"], np.full((2, 2), 2.5))

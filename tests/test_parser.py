@@ -241,3 +241,13 @@ def test_garbage_collection_is_back_on_after_a_parse() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_braced_names_may_carry_a_suffix():
+    from graphc.pipeline import check
+
+    lowered = check(
+        "dim B\ninput x : [B, 2]\nh = x\nfor i in 1..2 {\n  param W{i}_w : [2, 2]\n  h = h @ W{i}_w\n}\nloss = sum(h)\nminimize loss\n",
+        "m.nn",
+    )
+    assert list(lowered.graph.params) == ["W1_w", "W2_w"]
