@@ -9,24 +9,10 @@ from __future__ import annotations
 
 import time
 
+from compile_scaling import model as deep_tanh  # the same deep tanh networks
+
 from graphc import render
 from graphc.pipeline import compile_text
-
-
-def deep_tanh(layers: int, width: int = 64) -> str:
-    return f"""model deep{layers}
-dim B
-input x : [B, {width}]
-input y : [B, {width}]
-h = x
-for i in 1..{layers} {{
-    param W{{i}} : [{width}, {width}]
-    param b{{i}} : [{width}]
-    h = tanh(h @ W{{i}} + b{{i}})
-}}
-loss = mean((h - y)^2)
-minimize loss
-"""
 
 
 def main() -> None:

@@ -84,13 +84,10 @@ class ExprLowerer(Resolver):
         return None
 
     def name_value(self, e: S.Name, scope: Scope) -> int | None:
-        name = self.resolve_name(e, scope)
-        if name is None:
+        found = self.binding(e, scope)
+        if found is None:
             return None
-        b = self.lookup(name, scope)
-        if b is None:
-            self.unknown(name, e.span, scope)
-            return None
+        name, b = found
         if b.value is None and b.kind != "dim":  # a definition that failed and was reported
             return None
         if b.kind in ("value", "input", "param"):

@@ -93,6 +93,17 @@ class Resolver:
             return None
         return f"{name.base}{int(b.value) + name.offset}{name.suffix}"
 
+    def binding(self, e: S.Name, scope: Scope) -> tuple[str, Binding] | None:
+        """The name as resolved (`W{i}` -> `W3`) and what it is bound to; None after an error."""
+        name = self.resolve_name(e, scope)
+        if name is None:
+            return None
+        b = self.lookup(name, scope)
+        if b is None:
+            self.unknown(name, e.span, scope)
+            return None
+        return name, b
+
     def lookup(self, name: str, scope: Scope) -> Binding | None:
         if name in scope.locals:
             return scope.locals[name]
@@ -163,13 +174,10 @@ class Resolver:
         if isinstance(e, S.Num):
             return self.number(e)
         if isinstance(e, S.Name):
-            name = self.resolve_name(e, scope)  # `n{i}` names the const n1 in the first iteration
-            if name is None:
+            found = self.binding(e, scope)  # `n{i}` names the const n1 in the first iteration
+            if found is None:
                 return None
-            b = self.lookup(name, scope)
-            if b is None:
-                self.unknown(name, e.span, scope)
-                return None
+            name, b = found
             if b.kind in ("const", "loopvar"):
                 return b.value
             self.error(f"{what} must be a compile-time constant, but '{name}' is {KIND_WORDS[b.kind]}", e.span)
