@@ -196,3 +196,19 @@ def test_page_selecting_a_node_highlights_its_source_and_code_lines(tmp_path):
     shot = tmp_path / "page.png"
     _browser(["--window-size=1400,900", f"--screenshot={shot}", f"{page.as_uri()}#select=a{h}"], tmp_path)
     assert shot.read_bytes().startswith(b"\x89PNG")
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.nn"))
+
+
+@needs_dot
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_renders_both_graphs(path):
+    text = path.read_text()
+    c = compile_text(text, path.name)
+    fwd = render.render(render.forward_dot(c.graph, text, c.name)).decode()
+    back = render.render(render.backward_dot(c.graph, text, c.name)).decode()
+    ET.fromstring(fwd), ET.fromstring(back)  # well-formed XML
+    for p in c.graph.params:
+        assert f">{p}</text>" in fwd, f"param {p} is not named in the forward picture"
+        assert f"gradient d_{p}" in back, f"no gradient result for {p}"
