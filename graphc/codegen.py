@@ -142,8 +142,14 @@ class Emitter:
         root_set = set(roots)
         uses = {n: 0 for n in need}
         for n in need:
-            for a in g.args(n):
-                uses[a] += 1
+            args = g.args(n)
+            if not args:
+                continue
+            # an emission may spell an argument twice (mean: sum(x) / x.size); such an
+            # argument counts as used twice, so it is computed once into a variable
+            probe = OPS[g.op(n)].emit(self.xp, g.node(n)["attrs"], *(f"\x01{i}\x01" for i in range(len(args))))
+            for i, a in enumerate(args):
+                uses[a] += max(1, probe.count(f"\x01{i}\x01"))
         # a model value may be called `float` or `_array`: it must not hide what the module itself calls
         reserved = set(dir(builtins)) | {self.xp, "DTYPE", "params", "inputs", "dims", "lr", "grads", "checked"}
         reserved |= {"_show", "_array", "_arguments", "_check_arguments", "_SEEN"}

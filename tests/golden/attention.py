@@ -191,7 +191,8 @@ def loss(params, /, **inputs):
     # line 30: logits = mixed @ Wo
     logits = mixed @ Wo
     # line 31: loss = mean(cross_entropy(logits, tags))
-    loss = (np.sum(_cross_entropy(logits, tags)) / (_cross_entropy(logits, tags).size))
+    t = _cross_entropy(logits, tags)
+    loss = (np.sum(t) / t.size)
     return float(loss)
 
 

@@ -436,7 +436,8 @@ def loss(params, /, **inputs):
     h_31 = np.tanh((h_30 @ W31) + b31)
     h_32 = np.tanh((h_31 @ W32) + b32)
     # line 23: loss = mean((h - y)^2)
-    loss = (np.sum(np.square(h_32 - y)) / ((np.square(h_32 - y)).size))
+    t = np.square(h_32 - y)
+    loss = (np.sum(t) / t.size)
     return float(loss)
 
 

@@ -126,7 +126,8 @@ def loss(params, /, **inputs):
     # line 18: pred = x @ w + b
     pred = (x @ w) + b
     # line 19: loss = 0.5 * mean((pred - y)^2)
-    loss = 0.5 * (np.sum(np.square(pred - y)) / ((np.square(pred - y)).size))
+    t = np.square(pred - y)
+    loss = 0.5 * (np.sum(t) / t.size)
     return float(loss)
 
 

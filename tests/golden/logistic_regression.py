@@ -134,7 +134,8 @@ def loss(params, /, **inputs):
     # line 21: z = x @ w + b
     z = (x @ w) + b
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
-    loss = (np.sum(np.logaddexp(0, -(y * z))) / (np.logaddexp(0, -(y * z)).size)) + (0.0005 * np.sum(np.square(w)))
+    t = np.logaddexp(0, -(y * z))
+    loss = (np.sum(t) / t.size) + (0.0005 * np.sum(np.square(w)))
     return float(loss)
 
 

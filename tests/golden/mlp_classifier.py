@@ -185,7 +185,8 @@ def loss(params, /, **inputs):
     # line 30: logits = h2 @ W3 + b3
     logits = (h2 @ W3) + b3
     # line 32: loss = mean(cross_entropy(logits, labels))
-    loss = (np.sum(_cross_entropy(logits, labels)) / (_cross_entropy(logits, labels).size))
+    t = _cross_entropy(logits, labels)
+    loss = (np.sum(t) / t.size)
     return float(loss)
 
 

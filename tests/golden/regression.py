@@ -144,7 +144,8 @@ def loss(params, /, **inputs):
     # line 26: pred = affine(h, W2, b2)
     pred = (h @ W2) + b2
     # line 27: loss = mean((pred - y)^2)
-    loss = (np.sum(np.square(pred - y)) / ((np.square(pred - y)).size))
+    t = np.square(pred - y)
+    loss = (np.sum(t) / t.size)
     return float(loss)
 
 

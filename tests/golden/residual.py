@@ -202,28 +202,33 @@ def forward(params, /, **inputs):
     # line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     mu = (np.sum(h, axis=1, keepdims=True) / h.shape[1])
     h_2 = h - mu
-    var = (np.sum(np.square(h_2), axis=1, keepdims=True) / (np.square(h_2)).shape[1])
+    t = np.square(h_2)
+    var = (np.sum(t, axis=1, keepdims=True) / t.shape[1])
     a = np.maximum(((h_2 / np.sqrt(var + 1e-05)) @ Wa1) + ba1, 0)
     h_3 = (h + (a @ Wb1)) + bb1
     mu_2 = (np.sum(h_3, axis=1, keepdims=True) / h_3.shape[1])
     h_4 = h_3 - mu_2
-    var_2 = (np.sum(np.square(h_4), axis=1, keepdims=True) / (np.square(h_4)).shape[1])
+    t_2 = np.square(h_4)
+    var_2 = (np.sum(t_2, axis=1, keepdims=True) / t_2.shape[1])
     a_2 = np.maximum(((h_4 / np.sqrt(var_2 + 1e-05)) @ Wa2) + ba2, 0)
     h_5 = (h_3 + (a_2 @ Wb2)) + bb2
     mu_3 = (np.sum(h_5, axis=1, keepdims=True) / h_5.shape[1])
     h_6 = h_5 - mu_3
-    var_3 = (np.sum(np.square(h_6), axis=1, keepdims=True) / (np.square(h_6)).shape[1])
+    t_3 = np.square(h_6)
+    var_3 = (np.sum(t_3, axis=1, keepdims=True) / t_3.shape[1])
     a_3 = np.maximum(((h_6 / np.sqrt(var_3 + 1e-05)) @ Wa3) + ba3, 0)
     h_7 = (h_5 + (a_3 @ Wb3)) + bb3
     mu_4 = (np.sum(h_7, axis=1, keepdims=True) / h_7.shape[1])
     h_8 = h_7 - mu_4
-    var_4 = (np.sum(np.square(h_8), axis=1, keepdims=True) / (np.square(h_8)).shape[1])
+    t_4 = np.square(h_8)
+    var_4 = (np.sum(t_4, axis=1, keepdims=True) / t_4.shape[1])
     a_4 = np.maximum(((h_8 / np.sqrt(var_4 + 1e-05)) @ Wa4) + ba4, 0)
     h_9 = (h_7 + (a_4 @ Wb4)) + bb4
     # line 48: logits = norm(h) @ W_out + b_out
     mu_5 = (np.sum(h_9, axis=1, keepdims=True) / h_9.shape[1])
     h_10 = h_9 - mu_5
-    var_5 = (np.sum(np.square(h_10), axis=1, keepdims=True) / (np.square(h_10)).shape[1])
+    t_5 = np.square(h_10)
+    var_5 = (np.sum(t_5, axis=1, keepdims=True) / t_5.shape[1])
     logits = ((h_10 / np.sqrt(var_5 + 1e-05)) @ W_out) + b_out
     return logits
 
@@ -258,31 +263,37 @@ def loss(params, /, **inputs):
     # line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     mu = (np.sum(h, axis=1, keepdims=True) / h.shape[1])
     h_2 = h - mu
-    var = (np.sum(np.square(h_2), axis=1, keepdims=True) / (np.square(h_2)).shape[1])
+    t = np.square(h_2)
+    var = (np.sum(t, axis=1, keepdims=True) / t.shape[1])
     a = np.maximum(((h_2 / np.sqrt(var + 1e-05)) @ Wa1) + ba1, 0)
     h_3 = (h + (a @ Wb1)) + bb1
     mu_2 = (np.sum(h_3, axis=1, keepdims=True) / h_3.shape[1])
     h_4 = h_3 - mu_2
-    var_2 = (np.sum(np.square(h_4), axis=1, keepdims=True) / (np.square(h_4)).shape[1])
+    t_2 = np.square(h_4)
+    var_2 = (np.sum(t_2, axis=1, keepdims=True) / t_2.shape[1])
     a_2 = np.maximum(((h_4 / np.sqrt(var_2 + 1e-05)) @ Wa2) + ba2, 0)
     h_5 = (h_3 + (a_2 @ Wb2)) + bb2
     mu_3 = (np.sum(h_5, axis=1, keepdims=True) / h_5.shape[1])
     h_6 = h_5 - mu_3
-    var_3 = (np.sum(np.square(h_6), axis=1, keepdims=True) / (np.square(h_6)).shape[1])
+    t_3 = np.square(h_6)
+    var_3 = (np.sum(t_3, axis=1, keepdims=True) / t_3.shape[1])
     a_3 = np.maximum(((h_6 / np.sqrt(var_3 + 1e-05)) @ Wa3) + ba3, 0)
     h_7 = (h_5 + (a_3 @ Wb3)) + bb3
     mu_4 = (np.sum(h_7, axis=1, keepdims=True) / h_7.shape[1])
     h_8 = h_7 - mu_4
-    var_4 = (np.sum(np.square(h_8), axis=1, keepdims=True) / (np.square(h_8)).shape[1])
+    t_4 = np.square(h_8)
+    var_4 = (np.sum(t_4, axis=1, keepdims=True) / t_4.shape[1])
     a_4 = np.maximum(((h_8 / np.sqrt(var_4 + 1e-05)) @ Wa4) + ba4, 0)
     h_9 = (h_7 + (a_4 @ Wb4)) + bb4
     # line 48: logits = norm(h) @ W_out + b_out
     mu_5 = (np.sum(h_9, axis=1, keepdims=True) / h_9.shape[1])
     h_10 = h_9 - mu_5
-    var_5 = (np.sum(np.square(h_10), axis=1, keepdims=True) / (np.square(h_10)).shape[1])
+    t_5 = np.square(h_10)
+    var_5 = (np.sum(t_5, axis=1, keepdims=True) / t_5.shape[1])
     logits = ((h_10 / np.sqrt(var_5 + 1e-05)) @ W_out) + b_out
     # line 49: loss = mean(cross_entropy(logits, labels))
-    loss = (np.sum(_cross_entropy(logits, labels)) / (_cross_entropy(logits, labels).size))
+    t_6 = _cross_entropy(logits, labels)
+    loss = (np.sum(t_6) / t_6.size)
     return float(loss)
 
 
@@ -316,114 +327,119 @@ def loss_and_grad(params, /, **inputs):
     # line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     mu = (np.sum(h, axis=1, keepdims=True) / h.shape[1])
     h_2 = h - mu
-    var = (np.sum(np.square(h_2), axis=1, keepdims=True) / (np.square(h_2)).shape[1])
-    t = np.sqrt(var + 1e-05)
-    t_2 = h_2 / t
-    t_3 = (t_2 @ Wa1) + ba1
-    a = np.maximum(t_3, 0)
+    t = np.square(h_2)
+    var = (np.sum(t, axis=1, keepdims=True) / t.shape[1])
+    t_2 = np.sqrt(var + 1e-05)
+    t_3 = h_2 / t_2
+    t_4 = (t_3 @ Wa1) + ba1
+    a = np.maximum(t_4, 0)
     h_3 = (h + (a @ Wb1)) + bb1
     mu_2 = (np.sum(h_3, axis=1, keepdims=True) / h_3.shape[1])
     h_4 = h_3 - mu_2
-    var_2 = (np.sum(np.square(h_4), axis=1, keepdims=True) / (np.square(h_4)).shape[1])
-    t_4 = np.sqrt(var_2 + 1e-05)
-    t_5 = h_4 / t_4
-    t_6 = (t_5 @ Wa2) + ba2
-    a_2 = np.maximum(t_6, 0)
+    t_5 = np.square(h_4)
+    var_2 = (np.sum(t_5, axis=1, keepdims=True) / t_5.shape[1])
+    t_6 = np.sqrt(var_2 + 1e-05)
+    t_7 = h_4 / t_6
+    t_8 = (t_7 @ Wa2) + ba2
+    a_2 = np.maximum(t_8, 0)
     h_5 = (h_3 + (a_2 @ Wb2)) + bb2
     mu_3 = (np.sum(h_5, axis=1, keepdims=True) / h_5.shape[1])
     h_6 = h_5 - mu_3
-    var_3 = (np.sum(np.square(h_6), axis=1, keepdims=True) / (np.square(h_6)).shape[1])
-    t_7 = np.sqrt(var_3 + 1e-05)
-    t_8 = h_6 / t_7
-    t_9 = (t_8 @ Wa3) + ba3
-    a_3 = np.maximum(t_9, 0)
+    t_9 = np.square(h_6)
+    var_3 = (np.sum(t_9, axis=1, keepdims=True) / t_9.shape[1])
+    t_10 = np.sqrt(var_3 + 1e-05)
+    t_11 = h_6 / t_10
+    t_12 = (t_11 @ Wa3) + ba3
+    a_3 = np.maximum(t_12, 0)
     h_7 = (h_5 + (a_3 @ Wb3)) + bb3
     mu_4 = (np.sum(h_7, axis=1, keepdims=True) / h_7.shape[1])
     h_8 = h_7 - mu_4
-    var_4 = (np.sum(np.square(h_8), axis=1, keepdims=True) / (np.square(h_8)).shape[1])
-    t_10 = np.sqrt(var_4 + 1e-05)
-    t_11 = h_8 / t_10
-    t_12 = (t_11 @ Wa4) + ba4
-    a_4 = np.maximum(t_12, 0)
+    t_13 = np.square(h_8)
+    var_4 = (np.sum(t_13, axis=1, keepdims=True) / t_13.shape[1])
+    t_14 = np.sqrt(var_4 + 1e-05)
+    t_15 = h_8 / t_14
+    t_16 = (t_15 @ Wa4) + ba4
+    a_4 = np.maximum(t_16, 0)
     h_9 = (h_7 + (a_4 @ Wb4)) + bb4
     # line 48: logits = norm(h) @ W_out + b_out
     mu_5 = (np.sum(h_9, axis=1, keepdims=True) / h_9.shape[1])
     h_10 = h_9 - mu_5
-    var_5 = (np.sum(np.square(h_10), axis=1, keepdims=True) / (np.square(h_10)).shape[1])
-    t_13 = np.sqrt(var_5 + 1e-05)
-    t_14 = h_10 / t_13
-    logits = (t_14 @ W_out) + b_out
+    t_17 = np.square(h_10)
+    var_5 = (np.sum(t_17, axis=1, keepdims=True) / t_17.shape[1])
+    t_18 = np.sqrt(var_5 + 1e-05)
+    t_19 = h_10 / t_18
+    logits = (t_19 @ W_out) + b_out
     # line 49: loss = mean(cross_entropy(logits, labels))
-    t_15 = _cross_entropy(logits, labels)
-    loss = (np.sum(t_15) / t_15.size)
-    t_16 = (_softmax(logits, 1) - _one_hot(labels, 10, DTYPE)) / t_15.size
+    t_20 = _cross_entropy(logits, labels)
+    loss = (np.sum(t_20) / t_20.size)
+    t_21 = (_softmax(logits, 1) - _one_hot(labels, 10, DTYPE)) / t_20.size
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    d_b_out = np.sum(t_16, axis=0)
-    t_17 = t_16 @ W_out.T
-    d_W_out = t_14.T @ t_16
-    d_h = t_17 / t_13
-    d_var = (np.sum(-((t_17 * t_14) / t_13), axis=1, keepdims=True) * 0.5) / t_13
+    d_b_out = np.sum(t_21, axis=0)
+    t_22 = t_21 @ W_out.T
+    d_W_out = t_19.T @ t_21
+    d_h = t_22 / t_18
+    d_var = (np.sum(-((t_22 * t_19) / t_18), axis=1, keepdims=True) * 0.5) / t_18
     d_h_2 = d_h + ((d_var / 64.0) * (2.0 * h_10))
     d_mu = np.sum(-d_h_2, axis=1, keepdims=True)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_18 = d_h_2 + (d_mu / 64.0)
-    d_bb4 = np.sum(t_18, axis=0)
-    d_a = t_18 @ Wb4.T
-    d_Wb4 = a_4.T @ t_18
-    t_19 = d_a * np.greater(t_12, 0.0).astype(DTYPE)
-    d_ba4 = np.sum(t_19, axis=0)
-    t_20 = t_19 @ Wa4.T
-    d_Wa4 = t_11.T @ t_19
-    d_h_3 = t_20 / t_10
-    d_var_2 = (np.sum(-((t_20 * t_11) / t_10), axis=1, keepdims=True) * 0.5) / t_10
+    t_23 = d_h_2 + (d_mu / 64.0)
+    d_bb4 = np.sum(t_23, axis=0)
+    d_a = t_23 @ Wb4.T
+    d_Wb4 = a_4.T @ t_23
+    t_24 = d_a * np.greater(t_16, 0.0).astype(DTYPE)
+    d_ba4 = np.sum(t_24, axis=0)
+    t_25 = t_24 @ Wa4.T
+    d_Wa4 = t_15.T @ t_24
+    d_h_3 = t_25 / t_14
+    d_var_2 = (np.sum(-((t_25 * t_15) / t_14), axis=1, keepdims=True) * 0.5) / t_14
     d_h_4 = d_h_3 + ((d_var_2 / 64.0) * (2.0 * h_8))
-    d_h_5 = t_18 + d_h_4
+    d_h_5 = t_23 + d_h_4
     d_mu_2 = np.sum(-d_h_4, axis=1, keepdims=True)
-    t_21 = d_h_5 + (d_mu_2 / 64.0)
-    d_bb3 = np.sum(t_21, axis=0)
-    d_a_2 = t_21 @ Wb3.T
-    d_Wb3 = a_3.T @ t_21
-    t_22 = d_a_2 * np.greater(t_9, 0.0).astype(DTYPE)
-    d_ba3 = np.sum(t_22, axis=0)
-    t_23 = t_22 @ Wa3.T
-    d_Wa3 = t_8.T @ t_22
-    d_h_6 = t_23 / t_7
-    d_var_3 = (np.sum(-((t_23 * t_8) / t_7), axis=1, keepdims=True) * 0.5) / t_7
+    t_26 = d_h_5 + (d_mu_2 / 64.0)
+    d_bb3 = np.sum(t_26, axis=0)
+    d_a_2 = t_26 @ Wb3.T
+    d_Wb3 = a_3.T @ t_26
+    t_27 = d_a_2 * np.greater(t_12, 0.0).astype(DTYPE)
+    d_ba3 = np.sum(t_27, axis=0)
+    t_28 = t_27 @ Wa3.T
+    d_Wa3 = t_11.T @ t_27
+    d_h_6 = t_28 / t_10
+    d_var_3 = (np.sum(-((t_28 * t_11) / t_10), axis=1, keepdims=True) * 0.5) / t_10
     d_h_7 = d_h_6 + ((d_var_3 / 64.0) * (2.0 * h_6))
-    d_h_8 = t_21 + d_h_7
+    d_h_8 = t_26 + d_h_7
     d_mu_3 = np.sum(-d_h_7, axis=1, keepdims=True)
-    t_24 = d_h_8 + (d_mu_3 / 64.0)
-    d_bb2 = np.sum(t_24, axis=0)
-    d_a_3 = t_24 @ Wb2.T
-    d_Wb2 = a_2.T @ t_24
-    t_25 = d_a_3 * np.greater(t_6, 0.0).astype(DTYPE)
-    d_ba2 = np.sum(t_25, axis=0)
-    t_26 = t_25 @ Wa2.T
-    d_Wa2 = t_5.T @ t_25
-    d_h_9 = t_26 / t_4
-    d_var_4 = (np.sum(-((t_26 * t_5) / t_4), axis=1, keepdims=True) * 0.5) / t_4
+    t_29 = d_h_8 + (d_mu_3 / 64.0)
+    d_bb2 = np.sum(t_29, axis=0)
+    d_a_3 = t_29 @ Wb2.T
+    d_Wb2 = a_2.T @ t_29
+    t_30 = d_a_3 * np.greater(t_8, 0.0).astype(DTYPE)
+    d_ba2 = np.sum(t_30, axis=0)
+    t_31 = t_30 @ Wa2.T
+    d_Wa2 = t_7.T @ t_30
+    d_h_9 = t_31 / t_6
+    d_var_4 = (np.sum(-((t_31 * t_7) / t_6), axis=1, keepdims=True) * 0.5) / t_6
     d_h_10 = d_h_9 + ((d_var_4 / 64.0) * (2.0 * h_4))
-    d_h_11 = t_24 + d_h_10
+    d_h_11 = t_29 + d_h_10
     d_mu_4 = np.sum(-d_h_10, axis=1, keepdims=True)
-    t_27 = d_h_11 + (d_mu_4 / 64.0)
-    d_bb1 = np.sum(t_27, axis=0)
-    d_a_4 = t_27 @ Wb1.T
-    d_Wb1 = a.T @ t_27
-    t_28 = d_a_4 * np.greater(t_3, 0.0).astype(DTYPE)
-    d_ba1 = np.sum(t_28, axis=0)
-    t_29 = t_28 @ Wa1.T
-    d_Wa1 = t_2.T @ t_28
-    d_h_12 = t_29 / t
-    d_var_5 = (np.sum(-((t_29 * t_2) / t), axis=1, keepdims=True) * 0.5) / t
+    t_32 = d_h_11 + (d_mu_4 / 64.0)
+    d_bb1 = np.sum(t_32, axis=0)
+    d_a_4 = t_32 @ Wb1.T
+    d_Wb1 = a.T @ t_32
+    t_33 = d_a_4 * np.greater(t_4, 0.0).astype(DTYPE)
+    d_ba1 = np.sum(t_33, axis=0)
+    t_34 = t_33 @ Wa1.T
+    d_Wa1 = t_3.T @ t_33
+    d_h_12 = t_34 / t_2
+    d_var_5 = (np.sum(-((t_34 * t_3) / t_2), axis=1, keepdims=True) * 0.5) / t_2
     d_h_13 = d_h_12 + ((d_var_5 / 64.0) * (2.0 * h_2))
     # backprop through line 36: h = x @ W_in + b_in
-    d_h_14 = t_27 + d_h_13
+    d_h_14 = t_32 + d_h_13
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_mu_5 = np.sum(-d_h_13, axis=1, keepdims=True)
     # backprop through line 36: h = x @ W_in + b_in
-    t_30 = d_h_14 + (d_mu_5 / 64.0)
-    d_b_in = np.sum(t_30, axis=0)
-    d_W_in = x.T @ t_30
+    t_35 = d_h_14 + (d_mu_5 / 64.0)
+    d_b_in = np.sum(t_35, axis=0)
+    d_W_in = x.T @ t_35
     grads = {
         'W_in': d_W_in,
         'b_in': d_b_in,
