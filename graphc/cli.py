@@ -15,6 +15,7 @@ from graphc import page, render
 from graphc.errors import GraphcError
 from graphc.ops.base import show
 from graphc.pipeline import check, compile_text
+from graphc.report import report
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -143,7 +144,20 @@ def cmd_compile(args) -> int:
     write_all(args.o, files)
     for f in files:
         print(f"wrote {os.path.join(args.o, f)}")
+    if args.report:
+        itemsize = 4 if args.dtype == "float32" else 8
+        print(report(compiled.graph, compiled.optimized, int(args.O), args.dims, itemsize))
     return 0
+
+
+def _dims_arg(text: str) -> dict[str, int]:
+    dims = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        if not name.strip().isidentifier() or not value.strip().isdigit():
+            raise argparse.ArgumentTypeError(f"expected NAME=INTEGER, got {item!r}")
+        dims[name.strip()] = int(value)
+    return dims
 
 
 def parser() -> argparse.ArgumentParser:
@@ -156,6 +170,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("-O", choices=("0", "1", "2"), default="2", help="-O0 one statement per op, -O2 everything")
     c.add_argument("--no-render", action="store_true", help="do not render the graphs")
     c.add_argument("--format", choices=("svg", "png", "pdf"), default="svg")
+    c.add_argument(
+        "--report", action="store_true", help="print FLOPs, saved values, peak memory, what the passes removed"
+    )
+    c.add_argument("--dims", type=_dims_arg, default={}, metavar="B=128,...", help="dim values for --report's numbers")
     c.set_defaults(run=cmd_compile)
     k = sub.add_parser("check", help="parse and shape-check a model, print a summary")
     k.add_argument("model")

@@ -1,0 +1,143 @@
+"""`graphc compile --report`: what the compiled step costs and what the passes did.
+
+Sizes with dims are polynomials in them (`2·B·784·256`), kept exact: a
+polynomial maps a sorted tuple of dim names to an integer coefficient. The
+peak memory needs numbers, so it is computed at the dim values given with
+`--dims B=128` (1 for any dim not given).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from graphc.ir import Graph
+from graphc.passes import LEVELS, PASSES
+from graphc.render import SHAPE_ONLY
+
+Poly = dict[tuple[str, ...], int]
+LEAVES = ("input", "param", "const")
+
+
+def _size(shape) -> Poly:
+    coef, names = 1, []
+    for d in shape:
+        for part in str(d).split("*"):
+            if part.isdigit():
+                coef *= int(part)
+            else:
+                names.append(part)
+    return {tuple(sorted(names)): coef}
+
+
+def _add(a: Poly, b: Poly, times: int = 1) -> Poly:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0) + v * times
+    return {k: v for k, v in out.items() if v}
+
+
+def _value(p: Poly, dims: dict[str, int]) -> int:
+    total = 0
+    for names, coef in p.items():
+        term = coef
+        for n in names:
+            term *= dims.get(n, 1)
+        total += term
+    return total
+
+
+def show_poly(p: Poly) -> str:
+    if not p:
+        return "0"
+    terms = sorted(p.items(), key=lambda kv: (-len(kv[0]), kv[0]))
+    return " + ".join(f"{c:,}" + "".join(f"·{n}" for n in names) for names, c in terms)
+
+
+def flops(graph: Graph, n: int) -> Poly:
+    """Floating-point operations of one node: 2mnk for a matmul, one per element otherwise."""
+    op = graph.op(n)
+    if op in LEAVES or op in ("reshape", "reshape_like", "expand_dims", "transpose", "broadcast_like", "count"):
+        return {}
+    if op == "matmul":
+        a, b = (graph.shape(x) for x in graph.args(n))
+        inner = a[-1]
+        return {k: 2 * v for k, v in _size(graph.shape(n) + (inner,)).items()}
+    args = graph.args(n)
+    biggest = max((graph.shape(a) for a in args), key=len, default=graph.shape(n))
+    return _size(biggest if len(biggest) >= len(graph.shape(n)) else graph.shape(n))
+
+
+def phase_flops(graph: Graph) -> dict[str, Poly]:
+    out: dict[str, Poly] = {"forward": {}, "backward": {}}
+    for n in graph.order():
+        out[graph.node(n)["phase"]] = _add(out[graph.node(n)["phase"]], flops(graph, n))
+    return out
+
+
+def saved_for_backward(graph: Graph) -> dict[str, Poly]:
+    """Forward values the backward pass reads (bytes per element not included)."""
+    saved: dict[str, Poly] = {}
+    for n in graph.order():
+        if graph.node(n)["phase"] != "backward":
+            continue
+        for pos, a in enumerate(graph.args(n)):
+            d = graph.node(a)
+            if (graph.op(n), pos) in SHAPE_ONLY:  # only its shape is read, not its values
+                continue
+            if d["phase"] == "forward" and d["op"] not in LEAVES:
+                saved[d["name"] or f"%{a} {d['op']}"] = _size(d["shape"])
+    return saved
+
+
+def peak_bytes(graph: Graph, dims: dict[str, int], itemsize: int) -> int:
+    """Largest total size of intermediate values alive at once, in topological order."""
+    last_use = {}
+    for n in graph.order():
+        for a in graph.args(n):
+            last_use[a] = n
+    keep = set(graph.grads.values()) | {n for _, n in graph.outputs}
+    if graph.objective:
+        keep.add(graph.objective[1])
+    live, peak, size = set(), 0, {}
+    for n in graph.order():
+        if graph.op(n) in LEAVES:
+            continue
+        size[n] = _value(_size(graph.shape(n)), dims) * itemsize
+        live.add(n)
+        peak = max(peak, sum(size[x] for x in live))
+        live -= {a for a in graph.args(n) if last_use.get(a) == n and a not in keep and a in live}
+    return peak
+
+
+def pass_effects(graph: Graph, level: int) -> list[tuple[str, int, Counter]]:
+    """Each pass of the level applied once in turn: nodes left and ops removed or added."""
+    rows, g = [], graph
+    for name in LEVELS[level]:
+        before = Counter(g.op(n) for n in g.order())
+        g = PASSES[name](g)
+        after = Counter(g.op(n) for n in g.order())
+        rows.append((name, len(g.nx), before - after))
+    return rows
+
+
+def report(graph: Graph, optimized: Graph, level: int, dims: dict[str, int], itemsize: int) -> str:
+    lines = [f"report (dims for numbers: {', '.join(f'{k}={v}' for k, v in dims.items()) or 'all 1'})"]
+    for title, g in (("before passes", graph), (f"after -O{level}", optimized)):
+        f = phase_flops(g)
+        lines.append(
+            f"  {title}: {len(g.nx)} nodes; FLOPs forward {show_poly(f['forward'])}; "
+            f"backward {show_poly(f['backward'])}; peak intermediate memory "
+            f"{peak_bytes(g, dims, itemsize):,} bytes"
+        )
+    lines.append("  passes, each applied once in turn:")
+    for name, nodes, removed in pass_effects(graph, level):
+        gone = ", ".join(f"{c} {op}" for op, c in sorted(removed.items())) or "nothing"
+        lines.append(f"    {name:<9} -> {nodes} nodes; removed {gone}")
+    saved = saved_for_backward(optimized)
+    total = {}
+    for p in saved.values():
+        total = _add(total, p)
+    lines.append(f"  saved for the backward pass: {show_poly({k: v * itemsize for k, v in total.items()})} bytes")
+    for name, p in saved.items():
+        lines.append(f"    {name:<14} {show_poly({k: v * itemsize for k, v in p.items()})} bytes")
+    return "\n".join(lines)
