@@ -13,7 +13,6 @@ import re
 
 from graphc.ir import Graph
 from graphc.ops import OPS
-from graphc.ops.base import show
 from graphc.ops.helpers import HELPERS, closure
 
 INLINE_LIMIT = 72  # longest expression folded into its single user
@@ -117,10 +116,6 @@ class _Namer:
         self.next[base] = i
         self.used.add(name)
         return name
-
-
-def _literal(value) -> str:
-    return repr(tuple(value)) if isinstance(value, (tuple, list)) else repr(value)
 
 
 def _shape_literal(shape) -> str:
@@ -412,4 +407,4 @@ def emit_numpy(
     return text, emitter.code_lines
 
 
-__all__ = ["emit_numpy", "show"]
+__all__ = ["emit_numpy"]

@@ -15,7 +15,6 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from graphc.errors import Span
 from graphc.ops import OPS, ShapeError, show
 from graphc.ops.helpers import HELPERS, closure
 
@@ -172,8 +171,4 @@ def evaluate(graph: Graph, values: dict[str, Any], nodes=None, dtype=np.float64)
     return out
 
 
-def span_of(graph: Graph, n: int) -> Span | None:
-    return graph.node(n)["span"]
-
-
-__all__ = ["Graph", "ShapeError", "evaluate", "dims_of", "span_of"]
+__all__ = ["Graph", "ShapeError", "evaluate", "dims_of"]

@@ -103,10 +103,6 @@ def fmt_axis(axes: tuple[int, ...] | None) -> str:
     return str(axes[0]) if len(axes) == 1 else "(" + ", ".join(map(str, axes)) + ")"
 
 
-def size_expr(d: Size) -> str:
-    return str(d)
-
-
 # ------------------------------------------------------------------ graph handles
 
 
