@@ -58,16 +58,23 @@ def read_model(path: str) -> str:
 
 def write_all(folder: str, files: dict[str, bytes]) -> None:
     """Write every file or none: each goes to a temporary name first, then all are renamed."""
-    os.makedirs(folder, exist_ok=True)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UserError(f"cannot write to {folder}: it is a file, not a folder (pick another with -o)")
     staged: list[tuple[str, str]] = []
     try:
+        os.makedirs(folder, exist_ok=True)
         for name, data in files.items():
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".graphc-", suffix=".tmp")
             staged.append((tmp, os.path.join(folder, name)))
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
+        for _, path in staged:
+            if os.path.isdir(path):
+                raise UserError(f"cannot write {path}: a folder of that name is in the way")
         for tmp, path in staged:
             os.replace(tmp, path)
+    except OSError as e:
+        raise UserError(f"cannot write to {folder}: {e.strerror or e}") from None
     finally:
         for tmp, _ in staged:
             if os.path.exists(tmp):

@@ -218,3 +218,23 @@ def test_compile_of_a_binary_file_writes_nothing(tmp_path: Path, capsys: pytest.
     err = capsys.readouterr().err
     assert "not UTF-8" in err or "NUL byte" in err
     assert not out_dir.exists()
+
+
+def test_an_output_folder_that_is_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, VALID)
+    assert main(["compile", str(path), "-o", str(path), "--no-render"]) == 1
+    out, err = capsys.readouterr()
+    assert f"cannot write to {path}: it is a file, not a folder" in err and "Traceback" not in out + err
+    assert path.read_text() == VALID
+
+
+def test_a_folder_in_the_way_of_an_output_file_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, VALID, name="net.nn")
+    out_dir = tmp_path / "build"
+    (out_dir / "tiny.py").mkdir(parents=True)
+    status = main(["compile", str(path), "-o", str(out_dir)])
+    err = capsys.readouterr().err
+    assert status == 1 and "a folder of that name is in the way" in err
+    assert sorted(p.name for p in out_dir.iterdir()) == ["tiny.py"]

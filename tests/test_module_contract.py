@@ -322,6 +322,50 @@ def test_returned_arrays_are_never_changed_by_later_calls_or_sgd_step():
     assert not np.array_equal(params["w"], [0.5, -1.0, 2.0]), "sgd_step moved the params"
 
 
+def test_equal_values_are_returned_as_separate_arrays():
+    # CSE merges h and k, and the gradients of w and v are both the same value: the
+    # caller still gets one array per name, so writing to one leaves the others alone
+    _, m = load(
+        """
+        model twins
+        input x : [3]
+        param w : [3]
+        param v : [3]
+        h = x * 2
+        k = h
+        loss = sum(w * h) + sum(v * h)
+        output h, k
+        minimize loss
+        """
+    )
+    params = {"w": np.ones(3), "v": np.ones(3)}
+    h, k = m.forward(params, x=np.arange(3.0))
+    _, grads = m.loss_and_grad(params, x=np.arange(3.0))
+    for a, b in [(h, k), (grads["w"], grads["v"])]:
+        assert not np.shares_memory(a, b)
+        a += 1
+        np.testing.assert_array_equal(b, [0.0, 2.0, 4.0])
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_constant_results_have_the_model_dtype(opt):
+    text = """
+    model consts
+    input x : [3]
+    param w : [3]
+    c = 1.0 * 2.0
+    loss = sum(w * x) + c
+    output c, loss
+    minimize loss
+    """
+    source = compile_text(textwrap.dedent(text), "model.nn", dtype="float32", opt=opt).source
+    m = types.ModuleType("generated")
+    exec(compile(source, "generated.py", "exec"), m.__dict__)
+    c, value = m.forward({"w": np.ones(3, np.float32)}, x=np.ones(3, np.float32))
+    assert float(c) == 2.0 and float(value) == 5.0
+    assert np.asarray(c).dtype == np.float32 and np.asarray(value).dtype == np.float32
+
+
 def test_int_outputs_stay_int_and_unused_params_get_zero_gradients():
     text = """
     model misc
