@@ -14,6 +14,7 @@ import re
 from graphc.ir import Graph
 from graphc.ops import OPS
 from graphc.ops.helpers import HELPERS, closure
+from graphc.plan import Plan, plan_buffers
 
 INLINE_LIMIT = 72  # longest expression folded into its single user
 _MARK = "\x00"
@@ -96,6 +97,36 @@ def _check_arguments(params, inputs, needed):
 '''
 
 VIEW_OR_LEAF = {"input", "param", "const"}
+FUNCTIONS = ("forward", "loss", "loss_and_grad", "sgd_step")
+
+_WORKSPACE = """
+_LOCAL = threading.local()
+
+
+def _workspace(make, *sizes):
+    \"\"\"The arrays `make` builds for these sizes, built once per thread: no two threads share one.\"\"\"
+    spaces = _LOCAL.__dict__.setdefault("spaces", {})
+    ws = spaces.get((make, sizes))
+    if ws is None:
+        if len(spaces) >= 16:  # many batch sizes: start over rather than grow without bound
+            spaces.clear()
+        ws = spaces[make, sizes] = make(*sizes)
+    return ws
+"""
+
+_SGD_PLAIN = [
+    "    value, grads = loss_and_grad(params, **inputs)",
+    "    for name, grad in grads.items():",
+    "        if name in PARAMS:  # `wrt` may name an input too: it is not moved",
+    "            params[name] -= lr * grad",
+    "    return value",
+]
+
+_SGD_FALLBACK = [
+    "    if any([checked[name] is not params[name] for name in PARAMS]):",
+    "        # params that came as lists or in another dtype were converted: update what the caller holds",
+    *("    " + line for line in _SGD_PLAIN),
+]
 
 
 def _ident(name: str) -> str:
@@ -130,8 +161,12 @@ class Emitter:
 
     # ---------------------------------------------------------------- one function body
 
-    def body(self, roots: list[int], indent: str = "    ") -> tuple[list[str], dict[int, str], list[str]]:
-        """Statements computing the roots; returns (lines, node -> expression, inputs needed)."""
+    def body(self, roots: list[int], handed_out: set[int] | None = None, indent: str = "    "):
+        """Statements computing the roots; returns (lines, node -> expression, inputs needed, plan).
+
+        With `handed_out` (the roots the caller receives as arrays) and -O2, array
+        values are computed into a workspace by the buffer plan (graphc.plan).
+        """
         g = self.g
         need = sorted(g.ancestors(roots))
         root_set = set(roots)
@@ -145,9 +180,18 @@ class Emitter:
             probe = OPS[g.op(n)].emit(self.xp, g.node(n)["attrs"], *(f"\x01{i}\x01" for i in range(len(args))))
             for i, a in enumerate(args):
                 uses[a] += max(1, probe.count(f"\x01{i}\x01"))
+        planned = handed_out is not None and self.opt >= 2
+
+        def inlined(n: int) -> bool:
+            """Planned code spells views and scalars inside their single user; arrays get statements."""
+            alone = self.value_name(n) is None and uses[n] == 1 and n not in root_set
+            return alone and (self.alias(n) or g.shape(n) == ())
+
+        plan = plan_buffers(g, need, root_set, handed_out, inlined, self.alias) if planned else Plan()
         # a model value may be called `float` or `_array`: it must not hide what the module itself calls
         reserved = set(dir(builtins)) | {self.xp, "DTYPE", "params", "inputs", "dims", "lr", "grads", "checked"}
-        reserved |= {"_show", "_array", "_arguments", "_check_arguments", "_SEEN"}
+        reserved |= {"_show", "_array", "_arguments", "_check_arguments", "_SEEN", "ws", "value", "threading"}
+        reserved |= {"_workspace", "_LOCAL"} | {f"_workspace_{f}" for f in FUNCTIONS}
         reserved |= set(HELPERS) | {"INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"}
         namer = _Namer(reserved)
         dim_var = {dim: namer.fresh(dim) for dim in g.dims}  # a dim may be called `np` or `class`
@@ -156,7 +200,7 @@ class Emitter:
         unpack: list[str] = []
         inputs_needed: list[str] = []
         last_line = None
-        dims_used: set[str] = set()
+        dims_used: set[str] = {p for shape in plan.buffers for p in _size_names(shape) if p in dim_var}
         group: dict[int, list[int]] = {}  # node -> the nodes its expression text computes
         group_var: dict[int, str] = {}
         const_only: set[int] = set()
@@ -175,7 +219,14 @@ class Emitter:
                 args = [f"DTYPE({e})" if g.op(a) == "const" else e for e, a in zip(args, g.args(n))]
             attrs, used = _dim_attrs(d["attrs"], dim_var)
             dims_used |= used
-            text = _unwrap_call_args(opdef.emit(self.xp, attrs, *args), args)
+            target = plan.inplace.get(n)
+            if target is not None:
+                text = opdef.into(self.xp, attrs, expr[target], *args)
+            elif n in plan.slot:
+                text = opdef.into(self.xp, attrs, f"ws[{plan.slot[n]}]", *args)
+            else:
+                text = opdef.emit(self.xp, attrs, *args)
+            text = _unwrap_call_args(text, args)
             if d["op"] == "const":
                 expr[n] = text if not text.startswith("-") else f"({text})"
                 const_only.add(n)
@@ -186,19 +237,40 @@ class Emitter:
                 text = f"DTYPE({text})" if g.shape(n) == () else f"{self.xp}.asarray({text}, dtype=DTYPE)"
             group[n] = [n] + [m for a in g.args(n) if a in group and expr[a] != group_var.get(a) for m in group[a]]
             name = self.value_name(n)
-            if name is None and self.opt >= 1 and uses[n] == 1 and n not in root_set and len(text) <= INLINE_LIMIT:
+            if planned:
+                inline = inlined(n)
+            else:
+                inline = name is None and self.opt >= 1 and uses[n] == 1 and n not in root_set
+                inline = inline and len(text) <= INLINE_LIMIT
+            if inline:
                 expr[n] = text if opdef.atomic else f"({text})"
                 continue
-            var = namer.fresh(name or "t")
             line = self.source_line(n)
             if line is not None and line != last_line:
                 out.append(f"{indent}# {self.comment(n, line)}")
                 last_line = line
             # the marker tells module() which graph nodes this line computes; it is stripped there
-            out.append(f"{indent}{var} = {text}{_MARK}{','.join(map(str, sorted(group[n])))}")
+            mark = f"{_MARK}{','.join(map(str, sorted(group[n])))}"
+            if target is not None and name is None and self.value_name(target) is None:
+                # computed over a temporary that dies here: it keeps the temporary's name
+                out.append(f"{indent}{text}{mark}")
+                expr[n] = group_var[n] = expr[target]
+                continue
+            var = namer.fresh(name or "t")
+            out.append(f"{indent}{var} = {text}{mark}")
             expr[n] = group_var[n] = var
         binds = [f"{indent}{dim_var[d]} = dims[{d!r}]" for d in g.dims if d in dims_used]
-        return unpack + binds + out, expr, inputs_needed
+        self.dim_var = dim_var
+        return unpack + binds + out, expr, inputs_needed, plan
+
+    def alias(self, n: int) -> bool:
+        """n's array may share memory with an argument: a view, or an emission that hands back its input."""
+        d = self.g.node(n)
+        opdef = OPS[d["op"]]
+        if opdef.view:
+            return True
+        names = [f"_{i}" for i in range(len(opdef.inputs))]
+        return bool(names) and opdef.emit(self.xp, d["attrs"], *names) in names
 
     def value_name(self, n: int) -> str | None:
         d = self.g.node(n)
@@ -240,44 +312,74 @@ class Emitter:
         fwd_roots = [n for _, n in g.outputs]
         obj = g.objective[1]
         grad_roots = [obj] + [g.grads[w] for w in g.wrt]
-        fwd_lines, fwd_expr, fwd_inputs = self.body(fwd_roots)
-        loss_lines, loss_expr, loss_inputs = self.body([obj])
-        grad_lines, grad_expr, grad_inputs = self.body(grad_roots)
+        bodies = {
+            "forward": self.body(fwd_roots, set(fwd_roots)),
+            "loss": self.body([obj], set()),
+            "loss_and_grad": self.body(grad_roots, set(grad_roots[1:])),
+        }
+        if self.opt >= 2:
+            bodies["sgd_step"] = self.body(grad_roots, set())
         helpers = closure(h for n in g.order() for h in OPS[g.op(n)].helpers)
+        planned = any(b[3].buffers for b in bodies.values())
 
         def meta(items):
             rows = [f"    {name!r}: ({_shape_literal(g.shape(n))}, {g.node(n)['dtype']!r})," for name, n in items]
             return "{\n" + "\n".join(rows) + "\n}" if rows else "{}"
 
-        def passes_through(n):
-            """The emission hands back an argument itself (a sum over no axes is its input)."""
-            names = [f"_{i}" for i in range(len(g.args(n)))]
-            return OPS[g.op(n)].emit(xp, g.node(n)["attrs"], *names) in names
-
         def returned(n, e, handed_out):
             # the caller owns what it gets: never a param, an input, a view of one, or an
             # array it already got under another name (CSE merges equal values)
-            fresh = g.op(n) not in VIEW_OR_LEAF and not OPS[g.op(n)].view and not passes_through(n)
-            if fresh and n not in handed_out:
+            if g.shape(n) == () and g.node(n)["dtype"] == "float":
+                return f"DTYPE({e})"  # a scalar of the model's dtype, never a Python float or a 0-d view
+            if g.op(n) not in VIEW_OR_LEAF and not self.alias(n) and n not in handed_out:
                 handed_out.add(n)
                 return e
             return f"{xp}.array({e})" if g.node(n)["dtype"] == "int" else f"{xp}.array({e}, dtype=DTYPE)"
 
-        def header(name, doc, needed):
-            return [
-                f"def {name}(params, /, **inputs):",
+        def function(name, doc, extra=""):
+            lines, expr, needed, plan = bodies[name]
+            src = [
+                f"def {name}(params{extra}, /, **inputs):",
                 f'    """{doc}"""',
                 f"    checked, dims = _arguments(params, inputs, {tuple(needed)!r})",
             ]
+            if name == "sgd_step":
+                src += _SGD_FALLBACK
+            if plan.buffers:
+                sizes = sorted({p for shape in plan.buffers for p in _size_names(shape) if p in self.dim_var})
+                args = "".join(f", {self.dim_var[p]}" for p in sizes)
+                unpacked = [i for i, line in enumerate(lines) if " = checked[" not in line and " = dims[" not in line]
+                at = unpacked[0] if unpacked else len(lines)
+                lines = lines[:at] + [f"    ws = _workspace(_workspace_{name}{args})"] + lines[at:]
+            return src + lines, expr
 
-        handed_out: set[int] = set()
-        outs = [returned(n, fwd_expr[n], handed_out) for n in fwd_roots]
+        def workspace(name):
+            """The module-level function making `name`'s buffers, or nothing."""
+            plan = bodies[name][3]
+            if not plan.buffers:
+                return []
+            sizes = sorted({p for shape in plan.buffers for p in _size_names(shape) if p in self.dim_var})
+            src = [
+                "",
+                "",
+                f"def _workspace_{name}({', '.join(self.dim_var[p] for p in sizes)}):",
+                f'    """The arrays {name} computes in; each call of a thread reuses its own."""',
+                "    return [",
+            ]
+            for i, (shape, holders) in enumerate(zip(plan.buffers, plan.holders)):
+                names = sorted({self.value_name(n) or "t" for n in holders}, key=lambda v: (v == "t", v))
+                items = [_size_expr(d, self.dim_var) for d in shape]
+                literal = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+                src.append(f"        {xp}.empty({literal}, dtype=DTYPE),  # ws[{i}]: {', '.join(names)}")
+            return src + ["    ]"]
+
         src: list[str] = [
             f'"""{model}: generated by graphc from {self.file}. Do not edit; recompile instead.',
             "",
             "The forward pass, the objective and its gradients, in NumPy only.",
             '"""',
             "",
+            *(["import threading", ""] if planned else []),
             f"import numpy as {xp}",
             "",
             f"DTYPE = {xp}.{self.dtype}",
@@ -288,36 +390,67 @@ class Emitter:
             f"WRT = {tuple(g.wrt)!r}",
             _RUNTIME.format(xp=xp).rstrip(),
         ]
+        if planned:
+            src += ["", "", _WORKSPACE.strip()]
         for h in helpers:
             src += ["", HELPERS[h].format(xp=xp).rstrip()]
+        for name in bodies:
+            src += workspace(name)
         src += ["", "", *self.init_params(inits)]
         src += ["", ""]
-        src += header("forward", "The model's outputs: " + ", ".join(n for n, _ in g.outputs) + ".", fwd_inputs)
-        src += fwd_lines
+
+        lines, expr = function("forward", "The model's outputs: " + ", ".join(n for n, _ in g.outputs) + ".")
+        handed_out: set[int] = set()
+        outs = [returned(n, expr[n], handed_out) for n in fwd_roots]
+        src += lines
         src += [f"    return {outs[0]}" if len(outs) == 1 else f"    return ({', '.join(outs)})"]
         src += ["", ""]
-        src += header("loss", f"The objective {g.objective[0]} as a float.", loss_inputs)
-        src += loss_lines + [f"    return float({loss_expr[obj]})"]
+        lines, expr = function("loss", f"The objective {g.objective[0]} as a float.")
+        src += lines + [f"    return float({expr[obj]})"]
         src += ["", ""]
         doc = f"The objective {g.objective[0]} and its gradient with respect to each of {', '.join(g.wrt)}."
-        src += header("loss_and_grad", doc, grad_inputs)
-        src += grad_lines
-        src += ["    grads = {"]
+        lines, expr = function("loss_and_grad", doc)
         handed_out = set()
-        src += [f"        {w!r}: {returned(g.grads[w], grad_expr[g.grads[w]], handed_out)}," for w in g.wrt]
-        src += ["    }", f"    return float({grad_expr[obj]}), grads"]
+        src += lines
+        src += ["    grads = {"]
+        src += [f"        {w!r}: {returned(g.grads[w], expr[g.grads[w]], handed_out)}," for w in g.wrt]
+        src += ["    }", f"    return float({expr[obj]}), grads"]
         src += ["", ""]
-        src += [
-            "def sgd_step(params, lr, /, **inputs):",
-            '    """One step of gradient descent on the params, in place; returns the objective before it."""',
-            "    value, grads = loss_and_grad(params, **inputs)",
-            "    for name, grad in grads.items():",
-            "        if name in params:",
-            "            params[name] -= lr * grad",
-            "    return value",
-            "",
-        ]
+        doc = "One step of gradient descent on the params, in place; returns the objective before it."
+        if "sgd_step" in bodies:
+            lines, expr = function("sgd_step", doc, ", lr")
+            src += (
+                lines
+                + [f"    value = float({expr[obj]})"]
+                + self.updates(expr, bodies["sgd_step"][3])
+                + ["    return value"]
+            )
+        else:
+            src += ["def sgd_step(params, lr, /, **inputs):", f'    """{doc}"""', *_SGD_PLAIN]
+        src += [""]
         return self.strip_marks("\n".join(src))
+
+    def updates(self, expr: dict[int, str], plan: Plan) -> list[str]:
+        """p -= lr * dp for each param, in place; every step is computed before any param moves,
+        since a gradient may be a view of another param."""
+        g, xp = self.g, self.xp
+        out = ["    # the update: each param moves against its gradient, in place"]
+        steps: dict[int, str] = {}
+        moved = [w for w in g.wrt if w in g.params]  # `wrt` may name an input too: it is not moved
+        for w in moved:
+            n = g.grads[w]
+            if n in steps:
+                continue
+            if n in plan.owned:  # an array of this call's own: scale it where it is
+                out.append(f"    {xp}.multiply({expr[n]}, lr, out={expr[n]})")
+                steps[n] = expr[n]
+            else:
+                steps[n] = f"step_{len(steps)}"
+                out.append(f"    {steps[n]} = lr * {expr[n]}")
+        for w in moved:
+            p = expr.get(g.params[w]) or f"checked[{w!r}]"
+            out.append(f"    {xp}.subtract({p}, {steps[g.grads[w]]}, out={p})")
+        return out
 
     def strip_marks(self, text: str) -> str:
         """Remove the line markers, keeping node -> generated line numbers in self.code_lines."""
@@ -384,6 +517,15 @@ def _unwrap_call_args(text: str, args: list[str]) -> str:
             for left, right in (("(", ")"), ("(", ","), (", ", ")"), (", ", ",")):
                 text = text.replace(left + a + right, left + inner + right)
     return text
+
+
+def _size_names(shape) -> list[str]:
+    """The dim names a shape's sizes mention (`4*B` mentions B)."""
+    return [p for d in shape if isinstance(d, str) for p in d.split("*")]
+
+
+def _size_expr(d, dim_var: dict[str, str]) -> str:
+    return str(d) if not isinstance(d, str) else "*".join(dim_var.get(p, p) for p in d.split("*"))
 
 
 def _dim_attrs(attrs: dict, dim_var: dict[str, str]) -> tuple[dict, set[str]]:

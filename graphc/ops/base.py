@@ -45,6 +45,8 @@ class OpDef:
     formula: dict[str, str] = field(default_factory=dict)  # input -> the chain-rule factor, for people
     view: bool = False  # the result may share memory with an input
     prepare: Callable[..., dict] | None = None  # prepare(attrs, *input_types) -> canonical attrs
+    into: Callable[..., str] | None = None  # into(xp, attrs, out, *arg_exprs) -> the same, written into `out`
+    inplace: bool = False  # elementwise: `out` may be an argument of the result's shape
 
     def __post_init__(self):
         bad = set(self.grads) - set(self.inputs)
@@ -178,8 +180,10 @@ def _float_only(name: str, t: Type, what: str = "") -> None:
         raise ShapeError(f"{name} needs float values, but {what or 'its argument'} is {show(*t)}")
 
 
-def unary(name: str, emit: str, grad=None, facts: Facts = Facts(), formula: str = "", helpers=(), atomic=True) -> OpDef:
-    """An elementwise function of one array; `emit` is a template over {xp} and {x}."""
+def unary(
+    name: str, emit: str, grad=None, facts: Facts = Facts(), formula: str = "", helpers=(), atomic=True, into=None
+) -> OpDef:
+    """An elementwise function of one array; `emit` and `into` are templates over {xp}, {x} (and {out})."""
 
     def shape(attrs, t):
         _float_only(name, t)
@@ -195,11 +199,15 @@ def unary(name: str, emit: str, grad=None, facts: Facts = Facts(), formula: str 
         atomic,
         helpers,
         {"x": formula} if formula else {},
+        into=_template(into, ("x",)),
+        inplace=True,
     )
 
 
-def binary(name: str, emit: str, verb: str, grads=None, facts: Facts = Facts(), formula=None, atomic=False) -> OpDef:
-    """An elementwise function of two arrays that broadcast against each other."""
+def binary(
+    name: str, emit: str, verb: str, grads=None, facts: Facts = Facts(), formula=None, atomic=False, into=None
+) -> OpDef:
+    """An elementwise function of two arrays that broadcast against each other; `into` is over {xp}, {a}, {b}, {out}."""
 
     def shape(attrs, ta, tb):
         _float_only(name, ta, "the left side")
@@ -216,7 +224,16 @@ def binary(name: str, emit: str, verb: str, grads=None, facts: Facts = Facts(), 
         atomic,
         (),
         formula or {},
+        into=_template(into, ("a", "b")),
+        inplace=True,
     )
+
+
+def _template(into: str | None, names: tuple[str, ...]):
+    """A template over {xp}, {out} and the argument names -> an `into` function."""
+    if into is None:
+        return None
+    return lambda xp, attrs, out, *args: into.format(xp=xp, out=out, **dict(zip(names, args)))
 
 
 def nondifferentiable(opdef: OpDef) -> OpDef:

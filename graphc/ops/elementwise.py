@@ -30,6 +30,15 @@ def _pow_emit(xp, attrs, x):
     return f"{x} ** {int(p) if p == int(p) else p!r}"
 
 
+def _pow_into(xp, attrs, out, x):
+    p = attrs["p"]
+    if p == 2:
+        return f"{xp}.square({x}, out={out})"
+    if p == 0.5:
+        return f"{xp}.sqrt({x}, out={out})"
+    return f"{xp}.power({x}, {int(p) if p == int(p) else p!r}, out={out})"
+
+
 def _pow_grad(g, out, x, p):
     # d/dx x^p = p x^(p-1)
     if p == 0:
@@ -63,6 +72,8 @@ POW = OpDef(
     Facts(),  # depends on p: see _pow_facts
     atomic=False,
     formula={"x": "· {p}·x^({p}−1)"},
+    into=_pow_into,
+    inplace=True,
 )
 
 
@@ -83,6 +94,7 @@ OPS: tuple[OpDef, ...] = (
         {"a": lambda g, out, a, b: g, "b": lambda g, out, a, b: g},
         Facts(AFFINE, frozenset({"a", "b"})),
         {"a": "· 1", "b": "· 1"},
+        into="{xp}.add({a}, {b}, out={out})",
     ),
     binary(
         "sub",
@@ -91,6 +103,7 @@ OPS: tuple[OpDef, ...] = (
         {"a": lambda g, out, a, b: g, "b": lambda g, out, a, b: -g},
         Facts(AFFINE, frozenset({"a"}), frozenset({"b"})),
         {"a": "· 1", "b": "· (−1)"},
+        into="{xp}.subtract({a}, {b}, out={out})",
     ),
     binary(
         "mul",
@@ -98,6 +111,7 @@ OPS: tuple[OpDef, ...] = (
         "multiply",
         {"a": lambda g, out, a, b: g * b, "b": lambda g, out, a, b: g * a},
         formula={"a": "· b", "b": "· a"},
+        into="{xp}.multiply({a}, {b}, out={out})",
     ),
     binary(
         "div",
@@ -106,6 +120,7 @@ OPS: tuple[OpDef, ...] = (
         # d/db a/b = -a/b^2 = -out/b: reuse the forward value
         {"a": lambda g, out, a, b: g / b, "b": lambda g, out, a, b: -(g * out) / b},
         formula={"a": "· 1/b", "b": "· (−a/b²)"},
+        into="{xp}.divide({a}, {b}, out={out})",
     ),
     binary(
         "maximum",
@@ -115,6 +130,7 @@ OPS: tuple[OpDef, ...] = (
         Facts(CONVEX, frozenset({"a", "b"})),
         {"a": "· [a ≥ b]", "b": "· [b ≥ a]"},
         atomic=True,
+        into="{xp}.maximum({a}, {b}, out={out})",
     ),
     binary(
         "minimum",
@@ -124,17 +140,79 @@ OPS: tuple[OpDef, ...] = (
         Facts(CONCAVE, frozenset({"a", "b"})),
         {"a": "· [a ≤ b]", "b": "· [b ≤ a]"},
         atomic=True,
+        into="{xp}.minimum({a}, {b}, out={out})",
     ),
     # masks for derivatives: 0/1 in the model's dtype, so float32 gradients stay float32
-    nondifferentiable(binary("greater", "{xp}.greater({a}, {b}).astype(DTYPE)", "compare", atomic=True)),
-    nondifferentiable(binary("equal", "{xp}.equal({a}, {b}).astype(DTYPE)", "compare", atomic=True)),
-    unary("neg", "-{x}", lambda g, out, x: -g, Facts(AFFINE, DEC, INC), "· (−1)", atomic=False),
-    unary("exp", "{xp}.exp({x})", lambda g, out, x: g * out, Facts(CONVEX, INC), "· exp(x)"),
-    unary("log", "{xp}.log({x})", lambda g, out, x: g / x, Facts(CONCAVE, INC), "· 1/x"),
-    unary("sqrt", "{xp}.sqrt({x})", lambda g, out, x: g * 0.5 / out, Facts(CONCAVE, INC), "· 1/(2√x)"),
-    unary("abs", "{xp}.abs({x})", lambda g, out, x: g * op("sign", x), Facts(CONVEX), "· sign(x)"),
-    unary("square", "{xp}.square({x})", lambda g, out, x: g * (2 * x), Facts(CONVEX), "· 2x"),
-    unary("relu", "{xp}.maximum({x}, 0)", lambda g, out, x: g * op("greater", x, 0.0), Facts(CONVEX, INC), "· [x > 0]"),
+    nondifferentiable(
+        binary(
+            "greater",
+            "{xp}.greater({a}, {b}).astype(DTYPE)",
+            "compare",
+            atomic=True,
+            into="{xp}.greater({a}, {b}, out={out})",
+        )
+    ),
+    nondifferentiable(
+        binary(
+            "equal",
+            "{xp}.equal({a}, {b}).astype(DTYPE)",
+            "compare",
+            atomic=True,
+            into="{xp}.equal({a}, {b}, out={out})",
+        )
+    ),
+    unary(
+        "neg",
+        "-{x}",
+        lambda g, out, x: -g,
+        Facts(AFFINE, DEC, INC),
+        "· (−1)",
+        atomic=False,
+        into="{xp}.negative({x}, out={out})",
+    ),
+    unary(
+        "exp",
+        "{xp}.exp({x})",
+        lambda g, out, x: g * out,
+        Facts(CONVEX, INC),
+        "· exp(x)",
+        into="{xp}.exp({x}, out={out})",
+    ),
+    unary(
+        "log", "{xp}.log({x})", lambda g, out, x: g / x, Facts(CONCAVE, INC), "· 1/x", into="{xp}.log({x}, out={out})"
+    ),
+    unary(
+        "sqrt",
+        "{xp}.sqrt({x})",
+        lambda g, out, x: g * 0.5 / out,
+        Facts(CONCAVE, INC),
+        "· 1/(2√x)",
+        into="{xp}.sqrt({x}, out={out})",
+    ),
+    unary(
+        "abs",
+        "{xp}.abs({x})",
+        lambda g, out, x: g * op("sign", x),
+        Facts(CONVEX),
+        "· sign(x)",
+        into="{xp}.abs({x}, out={out})",
+    ),
+    unary(
+        "square",
+        "{xp}.square({x})",
+        lambda g, out, x: g * (2 * x),
+        Facts(CONVEX),
+        "· 2x",
+        into="{xp}.square({x}, out={out})",
+    ),
+    unary(
+        "relu",
+        "{xp}.maximum({x}, 0)",
+        lambda g, out, x: g * op("greater", x, 0.0),
+        Facts(CONVEX, INC),
+        "· [x > 0]",
+        into="{xp}.maximum({x}, 0, out={out})",
+    ),
     unary(
         "sigmoid",
         "_sigmoid({x})",
@@ -142,8 +220,16 @@ OPS: tuple[OpDef, ...] = (
         Facts(None, INC),
         "· σ(x)(1−σ(x))",
         helpers=("_sigmoid",),
+        into="_sigmoid({x}, out={out})",
     ),
-    unary("tanh", "{xp}.tanh({x})", lambda g, out, x: g * (1 - op("square", out)), Facts(None, INC), "· (1−tanh²x)"),
+    unary(
+        "tanh",
+        "{xp}.tanh({x})",
+        lambda g, out, x: g * (1 - op("square", out)),
+        Facts(None, INC),
+        "· (1−tanh²x)",
+        into="{xp}.tanh({x}, out={out})",
+    ),
     unary(
         "softplus",
         "{xp}.logaddexp(0, {x})",
@@ -152,9 +238,18 @@ OPS: tuple[OpDef, ...] = (
         lambda g, out, x: g * op("exp", x - out),
         Facts(CONVEX, INC),
         "· σ(x)",
+        into="{xp}.logaddexp(0, {x}, out={out})",
     ),
-    unary("sin", "{xp}.sin({x})", lambda g, out, x: g * op("cos", x), formula="· cos(x)"),
-    unary("cos", "{xp}.cos({x})", lambda g, out, x: -(g * op("sin", x)), formula="· (−sin x)"),
-    nondifferentiable(unary("sign", "{xp}.sign({x})")),
+    unary(
+        "sin", "{xp}.sin({x})", lambda g, out, x: g * op("cos", x), formula="· cos(x)", into="{xp}.sin({x}, out={out})"
+    ),
+    unary(
+        "cos",
+        "{xp}.cos({x})",
+        lambda g, out, x: -(g * op("sin", x)),
+        formula="· (−sin x)",
+        into="{xp}.cos({x}, out={out})",
+    ),
+    nondifferentiable(unary("sign", "{xp}.sign({x})", into="{xp}.sign({x}, out={out})")),
     POW,
 )

@@ -6,17 +6,27 @@ stability: nothing overflows for inputs as large as 1e4 in float64.
 
 HELPERS: dict[str, str] = {
     "_sigmoid": """
-def _sigmoid(x):
-    # 1 / (1 + e^-x) computed as e^-softplus(-x): never overflows, and keeps its
-    # relative accuracy far into the tails (sigmoid(-50) is 1.9e-22, not 0)
-    return {xp}.exp(-{xp}.logaddexp(0, -x))
+def _sigmoid(x, out=None):
+    # 1 / (1 + e^-x), with -x clipped where e^-x would overflow: there sigmoid is
+    # below the dtype's smallest normal number anyway, and no warning is raised.
+    # Elsewhere this keeps its relative accuracy (sigmoid(-50) is 1.9e-22, not 0).
+    if out is None:
+        out = {xp}.empty({xp}.shape(x), dtype=DTYPE)
+    {xp}.negative(x, out=out)
+    {xp}.minimum(out, _EXP_MAX, out=out)
+    {xp}.exp(out, out=out)
+    {xp}.add(out, 1.0, out=out)
+    return {xp}.divide(1.0, out, out=out)
+
+
+_EXP_MAX = float({xp}.log({xp}.finfo(DTYPE).max)) - 1  # e^x is finite below this
 """,
     "_logsumexp": """
 def _logsumexp(x, axis, keepdims):
     # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows
-    m = {xp}.max(x, axis=axis, keepdims=True)
+    m = x.max(axis=axis, keepdims=True)
     m = {xp}.where({xp}.isfinite(m), m, 0)
-    out = {xp}.log({xp}.sum({xp}.exp(x - m), axis=axis, keepdims=True)) + m
+    out = {xp}.log({xp}.exp(x - m).sum(axis=axis, keepdims=True)) + m
     return out if keepdims else {xp}.squeeze(out, axis=axis)
 """,
     "_log_softmax": """
@@ -25,8 +35,9 @@ def _log_softmax(x, axis):
 """,
     "_softmax": """
 def _softmax(x, axis):
-    e = {xp}.exp(x - {xp}.max(x, axis=axis, keepdims=True))
-    return e / {xp}.sum(e, axis=axis, keepdims=True)
+    e = {xp}.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
 """,
     "_check_labels": """
 def _check_labels(labels, k):

@@ -49,5 +49,6 @@ OPS: tuple[OpDef, ...] = (
         Facts(None, frozenset(), frozenset()),
         atomic=False,
         formula={"a": "@ Bᵀ", "b": "Aᵀ @"},
+        into=lambda xp, attrs, out, a, b: f"{xp}.matmul({a}, {b}, out={out})",
     ),
 )

@@ -22,16 +22,32 @@ def _shape(name):
     return shape
 
 
-def _axis_args(attrs, rank_of_all: bool) -> str:
-    out = "" if rank_of_all else f", axis={fmt_axis(attrs['axes'])}"
-    return out + (", keepdims=True" if attrs["keepdims"] else "")
+def _axis_args(attrs, rank_of_all: bool, out: str = "") -> str:
+    """The keyword arguments of a reduction method: `axis=0, keepdims=True, out=ws[2]`."""
+    args = [] if rank_of_all else [f"axis={fmt_axis(attrs['axes'])}"]
+    args += ["keepdims=True"] if attrs["keepdims"] else []
+    return ", ".join(args + ([f"out={out}"] if out else []))
 
 
+# the array methods (x.sum(...)), not np.sum: the functions cost a Python-level wrapper
+# per call, about 2 us, which is most of the time of a small model's reduction
 def _emit(fn):
     def emit(xp, attrs, x):
-        return f"{xp}.{fn}({x}{_axis_args(attrs, attrs['all'])})" if attrs["axes"] else x
+        return f"{x}.{fn}({_axis_args(attrs, attrs['all'])})" if attrs["axes"] else x
 
     return emit
+
+
+def _into(fn):
+    def into(xp, attrs, out, x):
+        return f"{x}.{fn}({_axis_args(attrs, attrs['all'], out)})"
+
+    return into
+
+
+def _mean_into(xp, attrs, out, x):
+    n = " * ".join(f"{x}.shape[{a}]" for a in attrs["axes"])
+    return f"{xp}.divide({_into('sum')(xp, attrs, out, x)}, {n if ' ' not in n else f'({n})'}, out={out})"
 
 
 def _mean_emit(xp, attrs, x):
@@ -39,7 +55,7 @@ def _mean_emit(xp, attrs, x):
     if not attrs["axes"]:
         return x
     n = f"{x}.size" if attrs["all"] else " * ".join(f"{x}.shape[{a}]" for a in attrs["axes"])
-    return f"({xp}.sum({x}{_axis_args(attrs, attrs['all'])}) / {n if ' ' not in n else f'({n})'})"
+    return f"({x}.sum({_axis_args(attrs, attrs['all'])}) / {n if ' ' not in n else f'({n})'})"
 
 
 def expand(g: V, axes: tuple[int, ...], keepdims: bool) -> V:
@@ -69,8 +85,10 @@ def _logsumexp_grad(g, out, x, axes, keepdims, **_):
     return expand(g, axes, keepdims) * op("exp", x - expand(out, axes, keepdims))
 
 
-def _reduction(name, emit, grad, facts, formula, helpers=()) -> OpDef:
-    return OpDef(name, ("x",), _shape(name), emit, {"x": grad}, facts, True, helpers, {"x": formula}, prepare=_prepare)
+def _reduction(name, emit, grad, facts, formula, helpers=(), into=None) -> OpDef:
+    return OpDef(
+        name, ("x",), _shape(name), emit, {"x": grad}, facts, True, helpers, {"x": formula}, prepare=_prepare, into=into
+    )
 
 
 def _logsumexp_emit(xp, attrs, x):
@@ -128,9 +146,9 @@ def _count_prepare(attrs, t):
 
 
 OPS: tuple[OpDef, ...] = (
-    _reduction("sum", _emit("sum"), _sum_grad, Facts(AFFINE, frozenset({"x"})), "· 1 (broadcast)"),
-    _reduction("mean", _mean_emit, _mean_grad, Facts(AFFINE, frozenset({"x"})), "· 1/n (broadcast)"),
-    _reduction("max", _emit("max"), _max_grad, Facts(CONVEX, frozenset({"x"})), "· [x = max]"),
+    _reduction("sum", _emit("sum"), _sum_grad, Facts(AFFINE, frozenset({"x"})), "· 1 (broadcast)", into=_into("sum")),
+    _reduction("mean", _mean_emit, _mean_grad, Facts(AFFINE, frozenset({"x"})), "· 1/n (broadcast)", into=_mean_into),
+    _reduction("max", _emit("max"), _max_grad, Facts(CONVEX, frozenset({"x"})), "· [x = max]", into=_into("max")),
     _reduction(
         "logsumexp",
         lambda xp, attrs, x: _logsumexp_emit(xp, attrs, x),

@@ -125,3 +125,21 @@ def recip_mul(g: Graph, n: int) -> int | None:
         if g.op(r) == "div" and const_value(g, g.args(r)[0]) == 1.0:
             return build(g, n, "div", [y, g.args(r)[1]])
     return None
+
+
+@matches("div")
+def scalar_divisor(g: Graph, n: int) -> int | None:
+    """(c * x) / s -> x * (c / s) for an array x and a scalar s: the two numbers combine
+    before the array is touched, one pass over it instead of two"""
+    args = binary_args(g, n, "div")
+    if args is None:
+        return None
+    top, s = args
+    got = _const_and_other(g, top, "mul")
+    if got is None or g.shape(s) != () or g.op(s) == "const" or got[0] == 1.0:
+        return None
+    c, x, _ = got
+    if g.shape(x) != g.shape(n) or g.shape(x) == ():
+        return None
+    k = build(g, n, "div", [build(g, n, "const", [], {"value": c}), s])
+    return build(g, n, "mul", [x, k])

@@ -32,7 +32,15 @@ from graphc.passes.identities import (
     zero_sub,
 )
 from graphc.passes.rewrite import Rule, fixed_point, sweep
-from graphc.passes.signs import merge_const_mul, mul_neg_neg, neg_into_const, neg_into_sub, neg_outward, recip_mul
+from graphc.passes.signs import (
+    merge_const_mul,
+    mul_neg_neg,
+    neg_into_const,
+    neg_into_sub,
+    neg_outward,
+    recip_mul,
+    scalar_divisor,
+)
 
 # ------------------------------------------------------------------ the list
 
@@ -66,6 +74,7 @@ RULES: tuple[Rule, ...] = (
     mul_neg_neg,
     neg_outward,
     recip_mul,
+    scalar_divisor,
 )
 
 BY_NAME: dict[str, Rule] = {r.__name__: r for r in RULES}

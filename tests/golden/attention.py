@@ -3,6 +3,8 @@
 The forward pass, the objective and its gradients, in NumPy only.
 """
 
+import threading
+
 import numpy as np
 
 DTYPE = np.float64
@@ -99,17 +101,32 @@ def _check_arguments(params, inputs, needed):
     return checked, dims
 
 
+_LOCAL = threading.local()
+
+
+def _workspace(make, *sizes):
+    """The arrays `make` builds for these sizes, built once per thread: no two threads share one."""
+    spaces = _LOCAL.__dict__.setdefault("spaces", {})
+    ws = spaces.get((make, sizes))
+    if ws is None:
+        if len(spaces) >= 16:  # many batch sizes: start over rather than grow without bound
+            spaces.clear()
+        ws = spaces[make, sizes] = make(*sizes)
+    return ws
+
+
 def _logsumexp(x, axis, keepdims):
     # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows
-    m = np.max(x, axis=axis, keepdims=True)
+    m = x.max(axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
 def _softmax(x, axis):
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
 
 
 def _check_labels(labels, k):
@@ -131,6 +148,61 @@ def _cross_entropy(logits, labels):
     return _logsumexp(logits, -1, False) - picked
 
 
+def _workspace_forward(T):
+    """The arrays forward computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((T, 16), dtype=DTYPE),  # ws[0]: q
+        np.empty((T, 16), dtype=DTYPE),  # ws[1]: k, mixed, t
+        np.empty((T, 16), dtype=DTYPE),  # ws[2]: v
+        np.empty((T, T), dtype=DTYPE),  # ws[3]: scores, t
+    ]
+
+
+def _workspace_loss(T):
+    """The arrays loss computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((T, 16), dtype=DTYPE),  # ws[0]: q
+        np.empty((T, 16), dtype=DTYPE),  # ws[1]: k, mixed, t
+        np.empty((T, 16), dtype=DTYPE),  # ws[2]: v
+        np.empty((T, T), dtype=DTYPE),  # ws[3]: scores, t
+        np.empty((T, 4), dtype=DTYPE),  # ws[4]: logits
+    ]
+
+
+def _workspace_loss_and_grad(T):
+    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((T, 16), dtype=DTYPE),  # ws[0]: q
+        np.empty((T, 16), dtype=DTYPE),  # ws[1]: d_k, k
+        np.empty((T, 16), dtype=DTYPE),  # ws[2]: d_v, v
+        np.empty((T, T), dtype=DTYPE),  # ws[3]: d_weights, scores, t
+        np.empty((T, 16), dtype=DTYPE),  # ws[4]: mixed, t
+        np.empty((T, 4), dtype=DTYPE),  # ws[5]: logits
+        np.empty((T, 16), dtype=DTYPE),  # ws[6]: d_q, t
+        np.empty((T, T), dtype=DTYPE),  # ws[7]: t
+        np.empty((T, 1), dtype=DTYPE),  # ws[8]: t
+    ]
+
+
+def _workspace_sgd_step(T):
+    """The arrays sgd_step computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((T, 16), dtype=DTYPE),  # ws[0]: q
+        np.empty((T, 16), dtype=DTYPE),  # ws[1]: d_k, k
+        np.empty((T, 16), dtype=DTYPE),  # ws[2]: d_v, v
+        np.empty((T, T), dtype=DTYPE),  # ws[3]: d_weights, scores, t
+        np.empty((T, 16), dtype=DTYPE),  # ws[4]: mixed, t
+        np.empty((T, 4), dtype=DTYPE),  # ws[5]: logits
+        np.empty((T, 16), dtype=DTYPE),  # ws[6]: d_q, t
+        np.empty((16, 4), dtype=DTYPE),  # ws[7]: d_Wo
+        np.empty((T, T), dtype=DTYPE),  # ws[8]: t
+        np.empty((T, 1), dtype=DTYPE),  # ws[9]: t
+        np.empty((16, 16), dtype=DTYPE),  # ws[10]: d_Wv
+        np.empty((16, 16), dtype=DTYPE),  # ws[11]: d_Wk
+        np.empty((16, 16), dtype=DTYPE),  # ws[12]: d_Wq
+    ]
+
+
 def init_params(seed=0):
     """Freshly initialized params, the same for the same seed."""
     rng = np.random.default_rng(seed)
@@ -150,18 +222,22 @@ def forward(params, /, **inputs):
     Wk = checked['Wk']
     Wv = checked['Wv']
     Wo = checked['Wo']
+    T = dims['T']
+    ws = _workspace(_workspace_forward, T)
     # line 24: q = tokens @ Wq
-    q = tokens @ Wq
+    q = np.matmul(tokens, Wq, out=ws[0])
     # line 25: k = tokens @ Wk
-    k = tokens @ Wk
+    k = np.matmul(tokens, Wk, out=ws[1])
     # line 26: v = tokens @ Wv
-    v = tokens @ Wv
+    v = np.matmul(tokens, Wv, out=ws[2])
     # line 27: scores = q @ k.T * D^-0.5
-    scores = (q @ k.T) * 0.25
+    t = np.matmul(q, k.T, out=ws[3])
+    scores = np.multiply(t, 0.25, out=t)
     # line 28: weights = softmax(scores, axis=-1)
     weights = _softmax(scores, 1)
     # line 29: mixed = tokens + weights @ v
-    mixed = tokens + (weights @ v)
+    t_2 = np.matmul(weights, v, out=ws[1])
+    mixed = np.add(tokens, t_2, out=t_2)
     # line 30: logits = mixed @ Wo
     logits = mixed @ Wo
     return (logits, weights)
@@ -176,23 +252,27 @@ def loss(params, /, **inputs):
     Wk = checked['Wk']
     Wv = checked['Wv']
     Wo = checked['Wo']
+    T = dims['T']
+    ws = _workspace(_workspace_loss, T)
     # line 24: q = tokens @ Wq
-    q = tokens @ Wq
+    q = np.matmul(tokens, Wq, out=ws[0])
     # line 25: k = tokens @ Wk
-    k = tokens @ Wk
+    k = np.matmul(tokens, Wk, out=ws[1])
     # line 26: v = tokens @ Wv
-    v = tokens @ Wv
+    v = np.matmul(tokens, Wv, out=ws[2])
     # line 27: scores = q @ k.T * D^-0.5
-    scores = (q @ k.T) * 0.25
+    t = np.matmul(q, k.T, out=ws[3])
+    scores = np.multiply(t, 0.25, out=t)
     # line 28: weights = softmax(scores, axis=-1)
     weights = _softmax(scores, 1)
     # line 29: mixed = tokens + weights @ v
-    mixed = tokens + (weights @ v)
+    t_2 = np.matmul(weights, v, out=ws[1])
+    mixed = np.add(tokens, t_2, out=t_2)
     # line 30: logits = mixed @ Wo
-    logits = mixed @ Wo
+    logits = np.matmul(mixed, Wo, out=ws[4])
     # line 31: loss = mean(cross_entropy(logits, tags))
-    t = _cross_entropy(logits, tags)
-    loss = (np.sum(t) / t.size)
+    t_3 = _cross_entropy(logits, tags)
+    loss = (t_3.sum() / t_3.size)
     return float(loss)
 
 
@@ -205,43 +285,53 @@ def loss_and_grad(params, /, **inputs):
     Wk = checked['Wk']
     Wv = checked['Wv']
     Wo = checked['Wo']
+    T = dims['T']
+    ws = _workspace(_workspace_loss_and_grad, T)
     # line 24: q = tokens @ Wq
-    q = tokens @ Wq
+    q = np.matmul(tokens, Wq, out=ws[0])
     # line 25: k = tokens @ Wk
-    k = tokens @ Wk
+    k = np.matmul(tokens, Wk, out=ws[1])
     # line 26: v = tokens @ Wv
-    v = tokens @ Wv
+    v = np.matmul(tokens, Wv, out=ws[2])
     # line 27: scores = q @ k.T * D^-0.5
-    scores = (q @ k.T) * 0.25
+    t = np.matmul(q, k.T, out=ws[3])
+    scores = np.multiply(t, 0.25, out=t)
     # line 28: weights = softmax(scores, axis=-1)
     weights = _softmax(scores, 1)
     # line 29: mixed = tokens + weights @ v
-    mixed = tokens + (weights @ v)
+    t_2 = np.matmul(weights, v, out=ws[4])
+    mixed = np.add(tokens, t_2, out=t_2)
     # line 30: logits = mixed @ Wo
-    logits = mixed @ Wo
+    logits = np.matmul(mixed, Wo, out=ws[5])
     # line 31: loss = mean(cross_entropy(logits, tags))
-    t = _cross_entropy(logits, tags)
-    loss = (np.sum(t) / t.size)
-    d_logits = (_softmax(logits, 1) - _one_hot(tags, 4, DTYPE)) / t.size
+    t_3 = _cross_entropy(logits, tags)
+    loss = (t_3.sum() / t_3.size)
+    t_4 = _softmax(logits, 1)
+    t_5 = _one_hot(tags, 4, DTYPE)
+    np.subtract(t_4, t_5, out=t_4)
+    d_logits = np.divide(t_4, t_3.size, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
-    t_2 = d_logits @ Wo.T
+    t_6 = np.matmul(d_logits, Wo.T, out=ws[6])
     d_Wo = mixed.T @ d_logits
     # backprop through line 29: mixed = tokens + weights @ v
-    d_weights = t_2 @ v.T
-    d_v = weights.T @ t_2
+    d_weights = np.matmul(t_6, v.T, out=ws[3])
+    d_v = np.matmul(weights.T, t_6, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
-    d_scores = weights * (d_weights - np.sum(d_weights * weights, axis=1, keepdims=True))
+    t_7 = np.multiply(d_weights, weights, out=ws[7])
+    t_8 = t_7.sum(axis=1, keepdims=True, out=ws[8])
+    t_9 = np.subtract(d_weights, t_8, out=d_weights)
+    d_scores = np.multiply(weights, t_9, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
-    t_3 = d_scores * 0.25
-    d_q = t_3 @ k
-    d_k = t_3.T @ q
+    t_10 = np.multiply(d_scores, 0.25, out=d_scores)
+    d_q = np.matmul(t_10, k, out=ws[6])
+    d_k = np.matmul(t_10.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
-    t_4 = tokens.T
-    d_Wv = t_4 @ d_v
+    t_11 = tokens.T
+    d_Wv = t_11 @ d_v
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = t_4 @ d_k
+    d_Wk = t_11 @ d_k
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = t_4 @ d_q
+    d_Wq = t_11 @ d_q
     grads = {
         'Wq': d_Wq,
         'Wk': d_Wk,
@@ -253,8 +343,75 @@ def loss_and_grad(params, /, **inputs):
 
 def sgd_step(params, lr, /, **inputs):
     """One step of gradient descent on the params, in place; returns the objective before it."""
-    value, grads = loss_and_grad(params, **inputs)
-    for name, grad in grads.items():
-        if name in params:
-            params[name] -= lr * grad
+    checked, dims = _arguments(params, inputs, ('tokens', 'tags'))
+    if any([checked[name] is not params[name] for name in PARAMS]):
+        # params that came as lists or in another dtype were converted: update what the caller holds
+        value, grads = loss_and_grad(params, **inputs)
+        for name, grad in grads.items():
+            if name in PARAMS:  # `wrt` may name an input too: it is not moved
+                params[name] -= lr * grad
+        return value
+    tokens = checked['tokens']
+    tags = checked['tags']
+    Wq = checked['Wq']
+    Wk = checked['Wk']
+    Wv = checked['Wv']
+    Wo = checked['Wo']
+    T = dims['T']
+    ws = _workspace(_workspace_sgd_step, T)
+    # line 24: q = tokens @ Wq
+    q = np.matmul(tokens, Wq, out=ws[0])
+    # line 25: k = tokens @ Wk
+    k = np.matmul(tokens, Wk, out=ws[1])
+    # line 26: v = tokens @ Wv
+    v = np.matmul(tokens, Wv, out=ws[2])
+    # line 27: scores = q @ k.T * D^-0.5
+    t = np.matmul(q, k.T, out=ws[3])
+    scores = np.multiply(t, 0.25, out=t)
+    # line 28: weights = softmax(scores, axis=-1)
+    weights = _softmax(scores, 1)
+    # line 29: mixed = tokens + weights @ v
+    t_2 = np.matmul(weights, v, out=ws[4])
+    mixed = np.add(tokens, t_2, out=t_2)
+    # line 30: logits = mixed @ Wo
+    logits = np.matmul(mixed, Wo, out=ws[5])
+    # line 31: loss = mean(cross_entropy(logits, tags))
+    t_3 = _cross_entropy(logits, tags)
+    loss = (t_3.sum() / t_3.size)
+    t_4 = _softmax(logits, 1)
+    t_5 = _one_hot(tags, 4, DTYPE)
+    np.subtract(t_4, t_5, out=t_4)
+    d_logits = np.divide(t_4, t_3.size, out=t_4)
+    # backprop through line 30: logits = mixed @ Wo
+    t_6 = np.matmul(d_logits, Wo.T, out=ws[6])
+    d_Wo = np.matmul(mixed.T, d_logits, out=ws[7])
+    # backprop through line 29: mixed = tokens + weights @ v
+    d_weights = np.matmul(t_6, v.T, out=ws[3])
+    d_v = np.matmul(weights.T, t_6, out=ws[2])
+    # backprop through line 28: weights = softmax(scores, axis=-1)
+    t_7 = np.multiply(d_weights, weights, out=ws[8])
+    t_8 = t_7.sum(axis=1, keepdims=True, out=ws[9])
+    t_9 = np.subtract(d_weights, t_8, out=d_weights)
+    d_scores = np.multiply(weights, t_9, out=weights)
+    # backprop through line 27: scores = q @ k.T * D^-0.5
+    t_10 = np.multiply(d_scores, 0.25, out=d_scores)
+    d_q = np.matmul(t_10, k, out=ws[6])
+    d_k = np.matmul(t_10.T, q, out=ws[1])
+    # backprop through line 26: v = tokens @ Wv
+    t_11 = tokens.T
+    d_Wv = np.matmul(t_11, d_v, out=ws[10])
+    # backprop through line 25: k = tokens @ Wk
+    d_Wk = np.matmul(t_11, d_k, out=ws[11])
+    # backprop through line 24: q = tokens @ Wq
+    d_Wq = np.matmul(t_11, d_q, out=ws[12])
+    value = float(loss)
+    # the update: each param moves against its gradient, in place
+    np.multiply(d_Wq, lr, out=d_Wq)
+    np.multiply(d_Wk, lr, out=d_Wk)
+    np.multiply(d_Wv, lr, out=d_Wv)
+    np.multiply(d_Wo, lr, out=d_Wo)
+    np.subtract(Wq, d_Wq, out=Wq)
+    np.subtract(Wk, d_Wk, out=Wk)
+    np.subtract(Wv, d_Wv, out=Wv)
+    np.subtract(Wo, d_Wo, out=Wo)
     return value

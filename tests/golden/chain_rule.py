@@ -108,7 +108,7 @@ def forward(params, /, **inputs):
     g = (2.0 * x) + 1.0
     # line 16: h = g^2
     h = np.square(g)
-    return h
+    return DTYPE(h)
 
 
 def loss(params, /, **inputs):
@@ -133,15 +133,30 @@ def loss_and_grad(params, /, **inputs):
     # backprop through line 15: g = 2*x + 1
     d_x = 4.0 * g
     grads = {
-        'x': d_x,
+        'x': DTYPE(d_x),
     }
     return float(h), grads
 
 
 def sgd_step(params, lr, /, **inputs):
     """One step of gradient descent on the params, in place; returns the objective before it."""
-    value, grads = loss_and_grad(params, **inputs)
-    for name, grad in grads.items():
-        if name in params:
-            params[name] -= lr * grad
+    checked, dims = _arguments(params, inputs, ())
+    if any([checked[name] is not params[name] for name in PARAMS]):
+        # params that came as lists or in another dtype were converted: update what the caller holds
+        value, grads = loss_and_grad(params, **inputs)
+        for name, grad in grads.items():
+            if name in PARAMS:  # `wrt` may name an input too: it is not moved
+                params[name] -= lr * grad
+        return value
+    x = checked['x']
+    # line 15: g = 2*x + 1
+    g = (2.0 * x) + 1.0
+    # line 16: h = g^2
+    h = np.square(g)
+    # backprop through line 15: g = 2*x + 1
+    d_x = 4.0 * g
+    value = float(h)
+    # the update: each param moves against its gradient, in place
+    step_0 = lr * d_x
+    np.subtract(x, step_0, out=x)
     return value

@@ -3,6 +3,8 @@
 The forward pass, the objective and its gradients, in NumPy only.
 """
 
+import threading
+
 import numpy as np
 
 DTYPE = np.float64
@@ -158,6 +160,180 @@ def _check_arguments(params, inputs, needed):
     return checked, dims
 
 
+_LOCAL = threading.local()
+
+
+def _workspace(make, *sizes):
+    """The arrays `make` builds for these sizes, built once per thread: no two threads share one."""
+    spaces = _LOCAL.__dict__.setdefault("spaces", {})
+    ws = spaces.get((make, sizes))
+    if ws is None:
+        if len(spaces) >= 16:  # many batch sizes: start over rather than grow without bound
+            spaces.clear()
+        ws = spaces[make, sizes] = make(*sizes)
+    return ws
+
+
+def _workspace_forward(B):
+    """The arrays forward computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[1]: h, t
+    ]
+
+
+def _workspace_loss(B):
+    """The arrays loss computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[1]: h, t
+    ]
+
+
+def _workspace_loss_and_grad(B):
+    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[1]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[2]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[3]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[4]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[5]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[6]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[8]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[9]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[10]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[11]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[13]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[14]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[15]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[16]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[18]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[19]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[20]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[21]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[22]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[23]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[24]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[25]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[26]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[29]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[30]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[31]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[32]: d_h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[33]: t
+    ]
+
+
+def _workspace_sgd_step(B):
+    """The arrays sgd_step computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[1]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[2]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[3]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[4]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[5]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[6]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[8]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[9]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[10]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[11]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[13]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[14]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[15]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[16]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[18]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[19]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[20]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[21]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[22]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[23]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[24]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[25]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[26]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[29]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[30]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[31]: d_h, h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[32]: d_h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[33]: t
+        np.empty((64,), dtype=DTYPE),  # ws[34]: d_b32
+        np.empty((64, 64), dtype=DTYPE),  # ws[35]: d_W32
+        np.empty((64,), dtype=DTYPE),  # ws[36]: d_b31
+        np.empty((64, 64), dtype=DTYPE),  # ws[37]: d_W31
+        np.empty((64,), dtype=DTYPE),  # ws[38]: d_b30
+        np.empty((64, 64), dtype=DTYPE),  # ws[39]: d_W30
+        np.empty((64,), dtype=DTYPE),  # ws[40]: d_b29
+        np.empty((64, 64), dtype=DTYPE),  # ws[41]: d_W29
+        np.empty((64,), dtype=DTYPE),  # ws[42]: d_b28
+        np.empty((64, 64), dtype=DTYPE),  # ws[43]: d_W28
+        np.empty((64,), dtype=DTYPE),  # ws[44]: d_b27
+        np.empty((64, 64), dtype=DTYPE),  # ws[45]: d_W27
+        np.empty((64,), dtype=DTYPE),  # ws[46]: d_b26
+        np.empty((64, 64), dtype=DTYPE),  # ws[47]: d_W26
+        np.empty((64,), dtype=DTYPE),  # ws[48]: d_b25
+        np.empty((64, 64), dtype=DTYPE),  # ws[49]: d_W25
+        np.empty((64,), dtype=DTYPE),  # ws[50]: d_b24
+        np.empty((64, 64), dtype=DTYPE),  # ws[51]: d_W24
+        np.empty((64,), dtype=DTYPE),  # ws[52]: d_b23
+        np.empty((64, 64), dtype=DTYPE),  # ws[53]: d_W23
+        np.empty((64,), dtype=DTYPE),  # ws[54]: d_b22
+        np.empty((64, 64), dtype=DTYPE),  # ws[55]: d_W22
+        np.empty((64,), dtype=DTYPE),  # ws[56]: d_b21
+        np.empty((64, 64), dtype=DTYPE),  # ws[57]: d_W21
+        np.empty((64,), dtype=DTYPE),  # ws[58]: d_b20
+        np.empty((64, 64), dtype=DTYPE),  # ws[59]: d_W20
+        np.empty((64,), dtype=DTYPE),  # ws[60]: d_b19
+        np.empty((64, 64), dtype=DTYPE),  # ws[61]: d_W19
+        np.empty((64,), dtype=DTYPE),  # ws[62]: d_b18
+        np.empty((64, 64), dtype=DTYPE),  # ws[63]: d_W18
+        np.empty((64,), dtype=DTYPE),  # ws[64]: d_b17
+        np.empty((64, 64), dtype=DTYPE),  # ws[65]: d_W17
+        np.empty((64,), dtype=DTYPE),  # ws[66]: d_b16
+        np.empty((64, 64), dtype=DTYPE),  # ws[67]: d_W16
+        np.empty((64,), dtype=DTYPE),  # ws[68]: d_b15
+        np.empty((64, 64), dtype=DTYPE),  # ws[69]: d_W15
+        np.empty((64,), dtype=DTYPE),  # ws[70]: d_b14
+        np.empty((64, 64), dtype=DTYPE),  # ws[71]: d_W14
+        np.empty((64,), dtype=DTYPE),  # ws[72]: d_b13
+        np.empty((64, 64), dtype=DTYPE),  # ws[73]: d_W13
+        np.empty((64,), dtype=DTYPE),  # ws[74]: d_b12
+        np.empty((64, 64), dtype=DTYPE),  # ws[75]: d_W12
+        np.empty((64,), dtype=DTYPE),  # ws[76]: d_b11
+        np.empty((64, 64), dtype=DTYPE),  # ws[77]: d_W11
+        np.empty((64,), dtype=DTYPE),  # ws[78]: d_b10
+        np.empty((64, 64), dtype=DTYPE),  # ws[79]: d_W10
+        np.empty((64,), dtype=DTYPE),  # ws[80]: d_b9
+        np.empty((64, 64), dtype=DTYPE),  # ws[81]: d_W9
+        np.empty((64,), dtype=DTYPE),  # ws[82]: d_b8
+        np.empty((64, 64), dtype=DTYPE),  # ws[83]: d_W8
+        np.empty((64,), dtype=DTYPE),  # ws[84]: d_b7
+        np.empty((64, 64), dtype=DTYPE),  # ws[85]: d_W7
+        np.empty((64,), dtype=DTYPE),  # ws[86]: d_b6
+        np.empty((64, 64), dtype=DTYPE),  # ws[87]: d_W6
+        np.empty((64,), dtype=DTYPE),  # ws[88]: d_b5
+        np.empty((64, 64), dtype=DTYPE),  # ws[89]: d_W5
+        np.empty((64,), dtype=DTYPE),  # ws[90]: d_b4
+        np.empty((64, 64), dtype=DTYPE),  # ws[91]: d_W4
+        np.empty((64,), dtype=DTYPE),  # ws[92]: d_b3
+        np.empty((64, 64), dtype=DTYPE),  # ws[93]: d_W3
+        np.empty((64,), dtype=DTYPE),  # ws[94]: d_b2
+        np.empty((64, 64), dtype=DTYPE),  # ws[95]: d_W2
+        np.empty((64,), dtype=DTYPE),  # ws[96]: d_b1
+        np.empty((64, 64), dtype=DTYPE),  # ws[97]: d_W1
+    ]
+
+
 def init_params(seed=0):
     """Freshly initialized params, the same for the same seed."""
     rng = np.random.default_rng(seed)
@@ -297,39 +473,105 @@ def forward(params, /, **inputs):
     b31 = checked['b31']
     W32 = checked['W32']
     b32 = checked['b32']
+    B = dims['B']
+    ws = _workspace(_workspace_forward, B)
     # line 21: h = tanh(h @ W{i} + b{i})
-    h = np.tanh((x @ W1) + b1)
-    h_2 = np.tanh((h @ W2) + b2)
-    h_3 = np.tanh((h_2 @ W3) + b3)
-    h_4 = np.tanh((h_3 @ W4) + b4)
-    h_5 = np.tanh((h_4 @ W5) + b5)
-    h_6 = np.tanh((h_5 @ W6) + b6)
-    h_7 = np.tanh((h_6 @ W7) + b7)
-    h_8 = np.tanh((h_7 @ W8) + b8)
-    h_9 = np.tanh((h_8 @ W9) + b9)
-    h_10 = np.tanh((h_9 @ W10) + b10)
-    h_11 = np.tanh((h_10 @ W11) + b11)
-    h_12 = np.tanh((h_11 @ W12) + b12)
-    h_13 = np.tanh((h_12 @ W13) + b13)
-    h_14 = np.tanh((h_13 @ W14) + b14)
-    h_15 = np.tanh((h_14 @ W15) + b15)
-    h_16 = np.tanh((h_15 @ W16) + b16)
-    h_17 = np.tanh((h_16 @ W17) + b17)
-    h_18 = np.tanh((h_17 @ W18) + b18)
-    h_19 = np.tanh((h_18 @ W19) + b19)
-    h_20 = np.tanh((h_19 @ W20) + b20)
-    h_21 = np.tanh((h_20 @ W21) + b21)
-    h_22 = np.tanh((h_21 @ W22) + b22)
-    h_23 = np.tanh((h_22 @ W23) + b23)
-    h_24 = np.tanh((h_23 @ W24) + b24)
-    h_25 = np.tanh((h_24 @ W25) + b25)
-    h_26 = np.tanh((h_25 @ W26) + b26)
-    h_27 = np.tanh((h_26 @ W27) + b27)
-    h_28 = np.tanh((h_27 @ W28) + b28)
-    h_29 = np.tanh((h_28 @ W29) + b29)
-    h_30 = np.tanh((h_29 @ W30) + b30)
-    h_31 = np.tanh((h_30 @ W31) + b31)
-    h_32 = np.tanh((h_31 @ W32) + b32)
+    t = np.matmul(x, W1, out=ws[0])
+    np.add(t, b1, out=t)
+    h = np.tanh(t, out=t)
+    t_2 = np.matmul(h, W2, out=ws[1])
+    np.add(t_2, b2, out=t_2)
+    h_2 = np.tanh(t_2, out=t_2)
+    t_3 = np.matmul(h_2, W3, out=ws[0])
+    np.add(t_3, b3, out=t_3)
+    h_3 = np.tanh(t_3, out=t_3)
+    t_4 = np.matmul(h_3, W4, out=ws[1])
+    np.add(t_4, b4, out=t_4)
+    h_4 = np.tanh(t_4, out=t_4)
+    t_5 = np.matmul(h_4, W5, out=ws[0])
+    np.add(t_5, b5, out=t_5)
+    h_5 = np.tanh(t_5, out=t_5)
+    t_6 = np.matmul(h_5, W6, out=ws[1])
+    np.add(t_6, b6, out=t_6)
+    h_6 = np.tanh(t_6, out=t_6)
+    t_7 = np.matmul(h_6, W7, out=ws[0])
+    np.add(t_7, b7, out=t_7)
+    h_7 = np.tanh(t_7, out=t_7)
+    t_8 = np.matmul(h_7, W8, out=ws[1])
+    np.add(t_8, b8, out=t_8)
+    h_8 = np.tanh(t_8, out=t_8)
+    t_9 = np.matmul(h_8, W9, out=ws[0])
+    np.add(t_9, b9, out=t_9)
+    h_9 = np.tanh(t_9, out=t_9)
+    t_10 = np.matmul(h_9, W10, out=ws[1])
+    np.add(t_10, b10, out=t_10)
+    h_10 = np.tanh(t_10, out=t_10)
+    t_11 = np.matmul(h_10, W11, out=ws[0])
+    np.add(t_11, b11, out=t_11)
+    h_11 = np.tanh(t_11, out=t_11)
+    t_12 = np.matmul(h_11, W12, out=ws[1])
+    np.add(t_12, b12, out=t_12)
+    h_12 = np.tanh(t_12, out=t_12)
+    t_13 = np.matmul(h_12, W13, out=ws[0])
+    np.add(t_13, b13, out=t_13)
+    h_13 = np.tanh(t_13, out=t_13)
+    t_14 = np.matmul(h_13, W14, out=ws[1])
+    np.add(t_14, b14, out=t_14)
+    h_14 = np.tanh(t_14, out=t_14)
+    t_15 = np.matmul(h_14, W15, out=ws[0])
+    np.add(t_15, b15, out=t_15)
+    h_15 = np.tanh(t_15, out=t_15)
+    t_16 = np.matmul(h_15, W16, out=ws[1])
+    np.add(t_16, b16, out=t_16)
+    h_16 = np.tanh(t_16, out=t_16)
+    t_17 = np.matmul(h_16, W17, out=ws[0])
+    np.add(t_17, b17, out=t_17)
+    h_17 = np.tanh(t_17, out=t_17)
+    t_18 = np.matmul(h_17, W18, out=ws[1])
+    np.add(t_18, b18, out=t_18)
+    h_18 = np.tanh(t_18, out=t_18)
+    t_19 = np.matmul(h_18, W19, out=ws[0])
+    np.add(t_19, b19, out=t_19)
+    h_19 = np.tanh(t_19, out=t_19)
+    t_20 = np.matmul(h_19, W20, out=ws[1])
+    np.add(t_20, b20, out=t_20)
+    h_20 = np.tanh(t_20, out=t_20)
+    t_21 = np.matmul(h_20, W21, out=ws[0])
+    np.add(t_21, b21, out=t_21)
+    h_21 = np.tanh(t_21, out=t_21)
+    t_22 = np.matmul(h_21, W22, out=ws[1])
+    np.add(t_22, b22, out=t_22)
+    h_22 = np.tanh(t_22, out=t_22)
+    t_23 = np.matmul(h_22, W23, out=ws[0])
+    np.add(t_23, b23, out=t_23)
+    h_23 = np.tanh(t_23, out=t_23)
+    t_24 = np.matmul(h_23, W24, out=ws[1])
+    np.add(t_24, b24, out=t_24)
+    h_24 = np.tanh(t_24, out=t_24)
+    t_25 = np.matmul(h_24, W25, out=ws[0])
+    np.add(t_25, b25, out=t_25)
+    h_25 = np.tanh(t_25, out=t_25)
+    t_26 = np.matmul(h_25, W26, out=ws[1])
+    np.add(t_26, b26, out=t_26)
+    h_26 = np.tanh(t_26, out=t_26)
+    t_27 = np.matmul(h_26, W27, out=ws[0])
+    np.add(t_27, b27, out=t_27)
+    h_27 = np.tanh(t_27, out=t_27)
+    t_28 = np.matmul(h_27, W28, out=ws[1])
+    np.add(t_28, b28, out=t_28)
+    h_28 = np.tanh(t_28, out=t_28)
+    t_29 = np.matmul(h_28, W29, out=ws[0])
+    np.add(t_29, b29, out=t_29)
+    h_29 = np.tanh(t_29, out=t_29)
+    t_30 = np.matmul(h_29, W30, out=ws[1])
+    np.add(t_30, b30, out=t_30)
+    h_30 = np.tanh(t_30, out=t_30)
+    t_31 = np.matmul(h_30, W31, out=ws[0])
+    np.add(t_31, b31, out=t_31)
+    h_31 = np.tanh(t_31, out=t_31)
+    t_32 = np.matmul(h_31, W32, out=ws[1])
+    np.add(t_32, b32, out=t_32)
+    h_32 = np.tanh(t_32)
     return h_32
 
 
@@ -402,42 +644,109 @@ def loss(params, /, **inputs):
     b31 = checked['b31']
     W32 = checked['W32']
     b32 = checked['b32']
+    B = dims['B']
+    ws = _workspace(_workspace_loss, B)
     # line 21: h = tanh(h @ W{i} + b{i})
-    h = np.tanh((x @ W1) + b1)
-    h_2 = np.tanh((h @ W2) + b2)
-    h_3 = np.tanh((h_2 @ W3) + b3)
-    h_4 = np.tanh((h_3 @ W4) + b4)
-    h_5 = np.tanh((h_4 @ W5) + b5)
-    h_6 = np.tanh((h_5 @ W6) + b6)
-    h_7 = np.tanh((h_6 @ W7) + b7)
-    h_8 = np.tanh((h_7 @ W8) + b8)
-    h_9 = np.tanh((h_8 @ W9) + b9)
-    h_10 = np.tanh((h_9 @ W10) + b10)
-    h_11 = np.tanh((h_10 @ W11) + b11)
-    h_12 = np.tanh((h_11 @ W12) + b12)
-    h_13 = np.tanh((h_12 @ W13) + b13)
-    h_14 = np.tanh((h_13 @ W14) + b14)
-    h_15 = np.tanh((h_14 @ W15) + b15)
-    h_16 = np.tanh((h_15 @ W16) + b16)
-    h_17 = np.tanh((h_16 @ W17) + b17)
-    h_18 = np.tanh((h_17 @ W18) + b18)
-    h_19 = np.tanh((h_18 @ W19) + b19)
-    h_20 = np.tanh((h_19 @ W20) + b20)
-    h_21 = np.tanh((h_20 @ W21) + b21)
-    h_22 = np.tanh((h_21 @ W22) + b22)
-    h_23 = np.tanh((h_22 @ W23) + b23)
-    h_24 = np.tanh((h_23 @ W24) + b24)
-    h_25 = np.tanh((h_24 @ W25) + b25)
-    h_26 = np.tanh((h_25 @ W26) + b26)
-    h_27 = np.tanh((h_26 @ W27) + b27)
-    h_28 = np.tanh((h_27 @ W28) + b28)
-    h_29 = np.tanh((h_28 @ W29) + b29)
-    h_30 = np.tanh((h_29 @ W30) + b30)
-    h_31 = np.tanh((h_30 @ W31) + b31)
-    h_32 = np.tanh((h_31 @ W32) + b32)
+    t = np.matmul(x, W1, out=ws[0])
+    np.add(t, b1, out=t)
+    h = np.tanh(t, out=t)
+    t_2 = np.matmul(h, W2, out=ws[1])
+    np.add(t_2, b2, out=t_2)
+    h_2 = np.tanh(t_2, out=t_2)
+    t_3 = np.matmul(h_2, W3, out=ws[0])
+    np.add(t_3, b3, out=t_3)
+    h_3 = np.tanh(t_3, out=t_3)
+    t_4 = np.matmul(h_3, W4, out=ws[1])
+    np.add(t_4, b4, out=t_4)
+    h_4 = np.tanh(t_4, out=t_4)
+    t_5 = np.matmul(h_4, W5, out=ws[0])
+    np.add(t_5, b5, out=t_5)
+    h_5 = np.tanh(t_5, out=t_5)
+    t_6 = np.matmul(h_5, W6, out=ws[1])
+    np.add(t_6, b6, out=t_6)
+    h_6 = np.tanh(t_6, out=t_6)
+    t_7 = np.matmul(h_6, W7, out=ws[0])
+    np.add(t_7, b7, out=t_7)
+    h_7 = np.tanh(t_7, out=t_7)
+    t_8 = np.matmul(h_7, W8, out=ws[1])
+    np.add(t_8, b8, out=t_8)
+    h_8 = np.tanh(t_8, out=t_8)
+    t_9 = np.matmul(h_8, W9, out=ws[0])
+    np.add(t_9, b9, out=t_9)
+    h_9 = np.tanh(t_9, out=t_9)
+    t_10 = np.matmul(h_9, W10, out=ws[1])
+    np.add(t_10, b10, out=t_10)
+    h_10 = np.tanh(t_10, out=t_10)
+    t_11 = np.matmul(h_10, W11, out=ws[0])
+    np.add(t_11, b11, out=t_11)
+    h_11 = np.tanh(t_11, out=t_11)
+    t_12 = np.matmul(h_11, W12, out=ws[1])
+    np.add(t_12, b12, out=t_12)
+    h_12 = np.tanh(t_12, out=t_12)
+    t_13 = np.matmul(h_12, W13, out=ws[0])
+    np.add(t_13, b13, out=t_13)
+    h_13 = np.tanh(t_13, out=t_13)
+    t_14 = np.matmul(h_13, W14, out=ws[1])
+    np.add(t_14, b14, out=t_14)
+    h_14 = np.tanh(t_14, out=t_14)
+    t_15 = np.matmul(h_14, W15, out=ws[0])
+    np.add(t_15, b15, out=t_15)
+    h_15 = np.tanh(t_15, out=t_15)
+    t_16 = np.matmul(h_15, W16, out=ws[1])
+    np.add(t_16, b16, out=t_16)
+    h_16 = np.tanh(t_16, out=t_16)
+    t_17 = np.matmul(h_16, W17, out=ws[0])
+    np.add(t_17, b17, out=t_17)
+    h_17 = np.tanh(t_17, out=t_17)
+    t_18 = np.matmul(h_17, W18, out=ws[1])
+    np.add(t_18, b18, out=t_18)
+    h_18 = np.tanh(t_18, out=t_18)
+    t_19 = np.matmul(h_18, W19, out=ws[0])
+    np.add(t_19, b19, out=t_19)
+    h_19 = np.tanh(t_19, out=t_19)
+    t_20 = np.matmul(h_19, W20, out=ws[1])
+    np.add(t_20, b20, out=t_20)
+    h_20 = np.tanh(t_20, out=t_20)
+    t_21 = np.matmul(h_20, W21, out=ws[0])
+    np.add(t_21, b21, out=t_21)
+    h_21 = np.tanh(t_21, out=t_21)
+    t_22 = np.matmul(h_21, W22, out=ws[1])
+    np.add(t_22, b22, out=t_22)
+    h_22 = np.tanh(t_22, out=t_22)
+    t_23 = np.matmul(h_22, W23, out=ws[0])
+    np.add(t_23, b23, out=t_23)
+    h_23 = np.tanh(t_23, out=t_23)
+    t_24 = np.matmul(h_23, W24, out=ws[1])
+    np.add(t_24, b24, out=t_24)
+    h_24 = np.tanh(t_24, out=t_24)
+    t_25 = np.matmul(h_24, W25, out=ws[0])
+    np.add(t_25, b25, out=t_25)
+    h_25 = np.tanh(t_25, out=t_25)
+    t_26 = np.matmul(h_25, W26, out=ws[1])
+    np.add(t_26, b26, out=t_26)
+    h_26 = np.tanh(t_26, out=t_26)
+    t_27 = np.matmul(h_26, W27, out=ws[0])
+    np.add(t_27, b27, out=t_27)
+    h_27 = np.tanh(t_27, out=t_27)
+    t_28 = np.matmul(h_27, W28, out=ws[1])
+    np.add(t_28, b28, out=t_28)
+    h_28 = np.tanh(t_28, out=t_28)
+    t_29 = np.matmul(h_28, W29, out=ws[0])
+    np.add(t_29, b29, out=t_29)
+    h_29 = np.tanh(t_29, out=t_29)
+    t_30 = np.matmul(h_29, W30, out=ws[1])
+    np.add(t_30, b30, out=t_30)
+    h_30 = np.tanh(t_30, out=t_30)
+    t_31 = np.matmul(h_30, W31, out=ws[0])
+    np.add(t_31, b31, out=t_31)
+    h_31 = np.tanh(t_31, out=t_31)
+    t_32 = np.matmul(h_31, W32, out=ws[1])
+    np.add(t_32, b32, out=t_32)
+    h_32 = np.tanh(t_32, out=t_32)
     # line 23: loss = mean((h - y)^2)
-    t = np.square(h_32 - y)
-    loss = (np.sum(t) / t.size)
+    t_33 = np.subtract(h_32, y, out=h_32)
+    np.square(t_33, out=t_33)
+    loss = (t_33.sum() / t_33.size)
     return float(loss)
 
 
@@ -510,172 +819,302 @@ def loss_and_grad(params, /, **inputs):
     b31 = checked['b31']
     W32 = checked['W32']
     b32 = checked['b32']
+    B = dims['B']
+    ws = _workspace(_workspace_loss_and_grad, B)
     # line 21: h = tanh(h @ W{i} + b{i})
-    h = np.tanh((x @ W1) + b1)
-    h_2 = np.tanh((h @ W2) + b2)
-    h_3 = np.tanh((h_2 @ W3) + b3)
-    h_4 = np.tanh((h_3 @ W4) + b4)
-    h_5 = np.tanh((h_4 @ W5) + b5)
-    h_6 = np.tanh((h_5 @ W6) + b6)
-    h_7 = np.tanh((h_6 @ W7) + b7)
-    h_8 = np.tanh((h_7 @ W8) + b8)
-    h_9 = np.tanh((h_8 @ W9) + b9)
-    h_10 = np.tanh((h_9 @ W10) + b10)
-    h_11 = np.tanh((h_10 @ W11) + b11)
-    h_12 = np.tanh((h_11 @ W12) + b12)
-    h_13 = np.tanh((h_12 @ W13) + b13)
-    h_14 = np.tanh((h_13 @ W14) + b14)
-    h_15 = np.tanh((h_14 @ W15) + b15)
-    h_16 = np.tanh((h_15 @ W16) + b16)
-    h_17 = np.tanh((h_16 @ W17) + b17)
-    h_18 = np.tanh((h_17 @ W18) + b18)
-    h_19 = np.tanh((h_18 @ W19) + b19)
-    h_20 = np.tanh((h_19 @ W20) + b20)
-    h_21 = np.tanh((h_20 @ W21) + b21)
-    h_22 = np.tanh((h_21 @ W22) + b22)
-    h_23 = np.tanh((h_22 @ W23) + b23)
-    h_24 = np.tanh((h_23 @ W24) + b24)
-    h_25 = np.tanh((h_24 @ W25) + b25)
-    h_26 = np.tanh((h_25 @ W26) + b26)
-    h_27 = np.tanh((h_26 @ W27) + b27)
-    h_28 = np.tanh((h_27 @ W28) + b28)
-    h_29 = np.tanh((h_28 @ W29) + b29)
-    h_30 = np.tanh((h_29 @ W30) + b30)
-    h_31 = np.tanh((h_30 @ W31) + b31)
-    h_32 = np.tanh((h_31 @ W32) + b32)
+    t = np.matmul(x, W1, out=ws[0])
+    np.add(t, b1, out=t)
+    h = np.tanh(t, out=t)
+    t_2 = np.matmul(h, W2, out=ws[1])
+    np.add(t_2, b2, out=t_2)
+    h_2 = np.tanh(t_2, out=t_2)
+    t_3 = np.matmul(h_2, W3, out=ws[2])
+    np.add(t_3, b3, out=t_3)
+    h_3 = np.tanh(t_3, out=t_3)
+    t_4 = np.matmul(h_3, W4, out=ws[3])
+    np.add(t_4, b4, out=t_4)
+    h_4 = np.tanh(t_4, out=t_4)
+    t_5 = np.matmul(h_4, W5, out=ws[4])
+    np.add(t_5, b5, out=t_5)
+    h_5 = np.tanh(t_5, out=t_5)
+    t_6 = np.matmul(h_5, W6, out=ws[5])
+    np.add(t_6, b6, out=t_6)
+    h_6 = np.tanh(t_6, out=t_6)
+    t_7 = np.matmul(h_6, W7, out=ws[6])
+    np.add(t_7, b7, out=t_7)
+    h_7 = np.tanh(t_7, out=t_7)
+    t_8 = np.matmul(h_7, W8, out=ws[7])
+    np.add(t_8, b8, out=t_8)
+    h_8 = np.tanh(t_8, out=t_8)
+    t_9 = np.matmul(h_8, W9, out=ws[8])
+    np.add(t_9, b9, out=t_9)
+    h_9 = np.tanh(t_9, out=t_9)
+    t_10 = np.matmul(h_9, W10, out=ws[9])
+    np.add(t_10, b10, out=t_10)
+    h_10 = np.tanh(t_10, out=t_10)
+    t_11 = np.matmul(h_10, W11, out=ws[10])
+    np.add(t_11, b11, out=t_11)
+    h_11 = np.tanh(t_11, out=t_11)
+    t_12 = np.matmul(h_11, W12, out=ws[11])
+    np.add(t_12, b12, out=t_12)
+    h_12 = np.tanh(t_12, out=t_12)
+    t_13 = np.matmul(h_12, W13, out=ws[12])
+    np.add(t_13, b13, out=t_13)
+    h_13 = np.tanh(t_13, out=t_13)
+    t_14 = np.matmul(h_13, W14, out=ws[13])
+    np.add(t_14, b14, out=t_14)
+    h_14 = np.tanh(t_14, out=t_14)
+    t_15 = np.matmul(h_14, W15, out=ws[14])
+    np.add(t_15, b15, out=t_15)
+    h_15 = np.tanh(t_15, out=t_15)
+    t_16 = np.matmul(h_15, W16, out=ws[15])
+    np.add(t_16, b16, out=t_16)
+    h_16 = np.tanh(t_16, out=t_16)
+    t_17 = np.matmul(h_16, W17, out=ws[16])
+    np.add(t_17, b17, out=t_17)
+    h_17 = np.tanh(t_17, out=t_17)
+    t_18 = np.matmul(h_17, W18, out=ws[17])
+    np.add(t_18, b18, out=t_18)
+    h_18 = np.tanh(t_18, out=t_18)
+    t_19 = np.matmul(h_18, W19, out=ws[18])
+    np.add(t_19, b19, out=t_19)
+    h_19 = np.tanh(t_19, out=t_19)
+    t_20 = np.matmul(h_19, W20, out=ws[19])
+    np.add(t_20, b20, out=t_20)
+    h_20 = np.tanh(t_20, out=t_20)
+    t_21 = np.matmul(h_20, W21, out=ws[20])
+    np.add(t_21, b21, out=t_21)
+    h_21 = np.tanh(t_21, out=t_21)
+    t_22 = np.matmul(h_21, W22, out=ws[21])
+    np.add(t_22, b22, out=t_22)
+    h_22 = np.tanh(t_22, out=t_22)
+    t_23 = np.matmul(h_22, W23, out=ws[22])
+    np.add(t_23, b23, out=t_23)
+    h_23 = np.tanh(t_23, out=t_23)
+    t_24 = np.matmul(h_23, W24, out=ws[23])
+    np.add(t_24, b24, out=t_24)
+    h_24 = np.tanh(t_24, out=t_24)
+    t_25 = np.matmul(h_24, W25, out=ws[24])
+    np.add(t_25, b25, out=t_25)
+    h_25 = np.tanh(t_25, out=t_25)
+    t_26 = np.matmul(h_25, W26, out=ws[25])
+    np.add(t_26, b26, out=t_26)
+    h_26 = np.tanh(t_26, out=t_26)
+    t_27 = np.matmul(h_26, W27, out=ws[26])
+    np.add(t_27, b27, out=t_27)
+    h_27 = np.tanh(t_27, out=t_27)
+    t_28 = np.matmul(h_27, W28, out=ws[27])
+    np.add(t_28, b28, out=t_28)
+    h_28 = np.tanh(t_28, out=t_28)
+    t_29 = np.matmul(h_28, W29, out=ws[28])
+    np.add(t_29, b29, out=t_29)
+    h_29 = np.tanh(t_29, out=t_29)
+    t_30 = np.matmul(h_29, W30, out=ws[29])
+    np.add(t_30, b30, out=t_30)
+    h_30 = np.tanh(t_30, out=t_30)
+    t_31 = np.matmul(h_30, W31, out=ws[30])
+    np.add(t_31, b31, out=t_31)
+    h_31 = np.tanh(t_31, out=t_31)
+    t_32 = np.matmul(h_31, W32, out=ws[31])
+    np.add(t_32, b32, out=t_32)
+    h_32 = np.tanh(t_32, out=t_32)
     # line 23: loss = mean((h - y)^2)
-    t = h_32 - y
-    t_2 = np.square(t)
-    loss = (np.sum(t_2) / t_2.size)
-    d_h = (2.0 * t) / t_2.size
+    t_33 = np.subtract(h_32, y, out=ws[32])
+    t_34 = np.square(t_33, out=ws[33])
+    loss = (t_34.sum() / t_34.size)
+    d_h = np.multiply(t_33, 2.0 / t_34.size, out=t_33)
     # backprop through line 21: h = tanh(h @ W{i} + b{i})
-    t_3 = d_h * (1.0 - np.square(h_32))
-    d_b32 = np.sum(t_3, axis=0)
-    d_h_2 = t_3 @ W32.T
-    d_W32 = h_31.T @ t_3
-    t_4 = d_h_2 * (1.0 - np.square(h_31))
-    d_b31 = np.sum(t_4, axis=0)
-    d_h_3 = t_4 @ W31.T
-    d_W31 = h_30.T @ t_4
-    t_5 = d_h_3 * (1.0 - np.square(h_30))
-    d_b30 = np.sum(t_5, axis=0)
-    d_h_4 = t_5 @ W30.T
-    d_W30 = h_29.T @ t_5
-    t_6 = d_h_4 * (1.0 - np.square(h_29))
-    d_b29 = np.sum(t_6, axis=0)
-    d_h_5 = t_6 @ W29.T
-    d_W29 = h_28.T @ t_6
-    t_7 = d_h_5 * (1.0 - np.square(h_28))
-    d_b28 = np.sum(t_7, axis=0)
-    d_h_6 = t_7 @ W28.T
-    d_W28 = h_27.T @ t_7
-    t_8 = d_h_6 * (1.0 - np.square(h_27))
-    d_b27 = np.sum(t_8, axis=0)
-    d_h_7 = t_8 @ W27.T
-    d_W27 = h_26.T @ t_8
-    t_9 = d_h_7 * (1.0 - np.square(h_26))
-    d_b26 = np.sum(t_9, axis=0)
-    d_h_8 = t_9 @ W26.T
-    d_W26 = h_25.T @ t_9
-    t_10 = d_h_8 * (1.0 - np.square(h_25))
-    d_b25 = np.sum(t_10, axis=0)
-    d_h_9 = t_10 @ W25.T
-    d_W25 = h_24.T @ t_10
-    t_11 = d_h_9 * (1.0 - np.square(h_24))
-    d_b24 = np.sum(t_11, axis=0)
-    d_h_10 = t_11 @ W24.T
-    d_W24 = h_23.T @ t_11
-    t_12 = d_h_10 * (1.0 - np.square(h_23))
-    d_b23 = np.sum(t_12, axis=0)
-    d_h_11 = t_12 @ W23.T
-    d_W23 = h_22.T @ t_12
-    t_13 = d_h_11 * (1.0 - np.square(h_22))
-    d_b22 = np.sum(t_13, axis=0)
-    d_h_12 = t_13 @ W22.T
-    d_W22 = h_21.T @ t_13
-    t_14 = d_h_12 * (1.0 - np.square(h_21))
-    d_b21 = np.sum(t_14, axis=0)
-    d_h_13 = t_14 @ W21.T
-    d_W21 = h_20.T @ t_14
-    t_15 = d_h_13 * (1.0 - np.square(h_20))
-    d_b20 = np.sum(t_15, axis=0)
-    d_h_14 = t_15 @ W20.T
-    d_W20 = h_19.T @ t_15
-    t_16 = d_h_14 * (1.0 - np.square(h_19))
-    d_b19 = np.sum(t_16, axis=0)
-    d_h_15 = t_16 @ W19.T
-    d_W19 = h_18.T @ t_16
-    t_17 = d_h_15 * (1.0 - np.square(h_18))
-    d_b18 = np.sum(t_17, axis=0)
-    d_h_16 = t_17 @ W18.T
-    d_W18 = h_17.T @ t_17
-    t_18 = d_h_16 * (1.0 - np.square(h_17))
-    d_b17 = np.sum(t_18, axis=0)
-    d_h_17 = t_18 @ W17.T
-    d_W17 = h_16.T @ t_18
-    t_19 = d_h_17 * (1.0 - np.square(h_16))
-    d_b16 = np.sum(t_19, axis=0)
-    d_h_18 = t_19 @ W16.T
-    d_W16 = h_15.T @ t_19
-    t_20 = d_h_18 * (1.0 - np.square(h_15))
-    d_b15 = np.sum(t_20, axis=0)
-    d_h_19 = t_20 @ W15.T
-    d_W15 = h_14.T @ t_20
-    t_21 = d_h_19 * (1.0 - np.square(h_14))
-    d_b14 = np.sum(t_21, axis=0)
-    d_h_20 = t_21 @ W14.T
-    d_W14 = h_13.T @ t_21
-    t_22 = d_h_20 * (1.0 - np.square(h_13))
-    d_b13 = np.sum(t_22, axis=0)
-    d_h_21 = t_22 @ W13.T
-    d_W13 = h_12.T @ t_22
-    t_23 = d_h_21 * (1.0 - np.square(h_12))
-    d_b12 = np.sum(t_23, axis=0)
-    d_h_22 = t_23 @ W12.T
-    d_W12 = h_11.T @ t_23
-    t_24 = d_h_22 * (1.0 - np.square(h_11))
-    d_b11 = np.sum(t_24, axis=0)
-    d_h_23 = t_24 @ W11.T
-    d_W11 = h_10.T @ t_24
-    t_25 = d_h_23 * (1.0 - np.square(h_10))
-    d_b10 = np.sum(t_25, axis=0)
-    d_h_24 = t_25 @ W10.T
-    d_W10 = h_9.T @ t_25
-    t_26 = d_h_24 * (1.0 - np.square(h_9))
-    d_b9 = np.sum(t_26, axis=0)
-    d_h_25 = t_26 @ W9.T
-    d_W9 = h_8.T @ t_26
-    t_27 = d_h_25 * (1.0 - np.square(h_8))
-    d_b8 = np.sum(t_27, axis=0)
-    d_h_26 = t_27 @ W8.T
-    d_W8 = h_7.T @ t_27
-    t_28 = d_h_26 * (1.0 - np.square(h_7))
-    d_b7 = np.sum(t_28, axis=0)
-    d_h_27 = t_28 @ W7.T
-    d_W7 = h_6.T @ t_28
-    t_29 = d_h_27 * (1.0 - np.square(h_6))
-    d_b6 = np.sum(t_29, axis=0)
-    d_h_28 = t_29 @ W6.T
-    d_W6 = h_5.T @ t_29
-    t_30 = d_h_28 * (1.0 - np.square(h_5))
-    d_b5 = np.sum(t_30, axis=0)
-    d_h_29 = t_30 @ W5.T
-    d_W5 = h_4.T @ t_30
-    t_31 = d_h_29 * (1.0 - np.square(h_4))
-    d_b4 = np.sum(t_31, axis=0)
-    d_h_30 = t_31 @ W4.T
-    d_W4 = h_3.T @ t_31
-    t_32 = d_h_30 * (1.0 - np.square(h_3))
-    d_b3 = np.sum(t_32, axis=0)
-    d_h_31 = t_32 @ W3.T
-    d_W3 = h_2.T @ t_32
-    t_33 = d_h_31 * (1.0 - np.square(h_2))
-    d_b2 = np.sum(t_33, axis=0)
-    d_h_32 = t_33 @ W2.T
-    d_W2 = h.T @ t_33
-    t_34 = d_h_32 * (1.0 - np.square(h))
-    d_b1 = np.sum(t_34, axis=0)
-    d_W1 = x.T @ t_34
+    t_35 = np.square(h_32, out=h_32)
+    np.subtract(1.0, t_35, out=t_35)
+    t_36 = np.multiply(d_h, t_35, out=d_h)
+    d_b32 = t_36.sum(axis=0)
+    d_h_2 = np.matmul(t_36, W32.T, out=ws[31])
+    d_W32 = h_31.T @ t_36
+    t_37 = np.square(h_31, out=h_31)
+    np.subtract(1.0, t_37, out=t_37)
+    t_38 = np.multiply(d_h_2, t_37, out=d_h_2)
+    d_b31 = t_38.sum(axis=0)
+    d_h_3 = np.matmul(t_38, W31.T, out=ws[30])
+    d_W31 = h_30.T @ t_38
+    t_39 = np.square(h_30, out=h_30)
+    np.subtract(1.0, t_39, out=t_39)
+    t_40 = np.multiply(d_h_3, t_39, out=d_h_3)
+    d_b30 = t_40.sum(axis=0)
+    d_h_4 = np.matmul(t_40, W30.T, out=ws[29])
+    d_W30 = h_29.T @ t_40
+    t_41 = np.square(h_29, out=h_29)
+    np.subtract(1.0, t_41, out=t_41)
+    t_42 = np.multiply(d_h_4, t_41, out=d_h_4)
+    d_b29 = t_42.sum(axis=0)
+    d_h_5 = np.matmul(t_42, W29.T, out=ws[28])
+    d_W29 = h_28.T @ t_42
+    t_43 = np.square(h_28, out=h_28)
+    np.subtract(1.0, t_43, out=t_43)
+    t_44 = np.multiply(d_h_5, t_43, out=d_h_5)
+    d_b28 = t_44.sum(axis=0)
+    d_h_6 = np.matmul(t_44, W28.T, out=ws[27])
+    d_W28 = h_27.T @ t_44
+    t_45 = np.square(h_27, out=h_27)
+    np.subtract(1.0, t_45, out=t_45)
+    t_46 = np.multiply(d_h_6, t_45, out=d_h_6)
+    d_b27 = t_46.sum(axis=0)
+    d_h_7 = np.matmul(t_46, W27.T, out=ws[26])
+    d_W27 = h_26.T @ t_46
+    t_47 = np.square(h_26, out=h_26)
+    np.subtract(1.0, t_47, out=t_47)
+    t_48 = np.multiply(d_h_7, t_47, out=d_h_7)
+    d_b26 = t_48.sum(axis=0)
+    d_h_8 = np.matmul(t_48, W26.T, out=ws[25])
+    d_W26 = h_25.T @ t_48
+    t_49 = np.square(h_25, out=h_25)
+    np.subtract(1.0, t_49, out=t_49)
+    t_50 = np.multiply(d_h_8, t_49, out=d_h_8)
+    d_b25 = t_50.sum(axis=0)
+    d_h_9 = np.matmul(t_50, W25.T, out=ws[24])
+    d_W25 = h_24.T @ t_50
+    t_51 = np.square(h_24, out=h_24)
+    np.subtract(1.0, t_51, out=t_51)
+    t_52 = np.multiply(d_h_9, t_51, out=d_h_9)
+    d_b24 = t_52.sum(axis=0)
+    d_h_10 = np.matmul(t_52, W24.T, out=ws[23])
+    d_W24 = h_23.T @ t_52
+    t_53 = np.square(h_23, out=h_23)
+    np.subtract(1.0, t_53, out=t_53)
+    t_54 = np.multiply(d_h_10, t_53, out=d_h_10)
+    d_b23 = t_54.sum(axis=0)
+    d_h_11 = np.matmul(t_54, W23.T, out=ws[22])
+    d_W23 = h_22.T @ t_54
+    t_55 = np.square(h_22, out=h_22)
+    np.subtract(1.0, t_55, out=t_55)
+    t_56 = np.multiply(d_h_11, t_55, out=d_h_11)
+    d_b22 = t_56.sum(axis=0)
+    d_h_12 = np.matmul(t_56, W22.T, out=ws[21])
+    d_W22 = h_21.T @ t_56
+    t_57 = np.square(h_21, out=h_21)
+    np.subtract(1.0, t_57, out=t_57)
+    t_58 = np.multiply(d_h_12, t_57, out=d_h_12)
+    d_b21 = t_58.sum(axis=0)
+    d_h_13 = np.matmul(t_58, W21.T, out=ws[20])
+    d_W21 = h_20.T @ t_58
+    t_59 = np.square(h_20, out=h_20)
+    np.subtract(1.0, t_59, out=t_59)
+    t_60 = np.multiply(d_h_13, t_59, out=d_h_13)
+    d_b20 = t_60.sum(axis=0)
+    d_h_14 = np.matmul(t_60, W20.T, out=ws[19])
+    d_W20 = h_19.T @ t_60
+    t_61 = np.square(h_19, out=h_19)
+    np.subtract(1.0, t_61, out=t_61)
+    t_62 = np.multiply(d_h_14, t_61, out=d_h_14)
+    d_b19 = t_62.sum(axis=0)
+    d_h_15 = np.matmul(t_62, W19.T, out=ws[18])
+    d_W19 = h_18.T @ t_62
+    t_63 = np.square(h_18, out=h_18)
+    np.subtract(1.0, t_63, out=t_63)
+    t_64 = np.multiply(d_h_15, t_63, out=d_h_15)
+    d_b18 = t_64.sum(axis=0)
+    d_h_16 = np.matmul(t_64, W18.T, out=ws[17])
+    d_W18 = h_17.T @ t_64
+    t_65 = np.square(h_17, out=h_17)
+    np.subtract(1.0, t_65, out=t_65)
+    t_66 = np.multiply(d_h_16, t_65, out=d_h_16)
+    d_b17 = t_66.sum(axis=0)
+    d_h_17 = np.matmul(t_66, W17.T, out=ws[16])
+    d_W17 = h_16.T @ t_66
+    t_67 = np.square(h_16, out=h_16)
+    np.subtract(1.0, t_67, out=t_67)
+    t_68 = np.multiply(d_h_17, t_67, out=d_h_17)
+    d_b16 = t_68.sum(axis=0)
+    d_h_18 = np.matmul(t_68, W16.T, out=ws[15])
+    d_W16 = h_15.T @ t_68
+    t_69 = np.square(h_15, out=h_15)
+    np.subtract(1.0, t_69, out=t_69)
+    t_70 = np.multiply(d_h_18, t_69, out=d_h_18)
+    d_b15 = t_70.sum(axis=0)
+    d_h_19 = np.matmul(t_70, W15.T, out=ws[14])
+    d_W15 = h_14.T @ t_70
+    t_71 = np.square(h_14, out=h_14)
+    np.subtract(1.0, t_71, out=t_71)
+    t_72 = np.multiply(d_h_19, t_71, out=d_h_19)
+    d_b14 = t_72.sum(axis=0)
+    d_h_20 = np.matmul(t_72, W14.T, out=ws[13])
+    d_W14 = h_13.T @ t_72
+    t_73 = np.square(h_13, out=h_13)
+    np.subtract(1.0, t_73, out=t_73)
+    t_74 = np.multiply(d_h_20, t_73, out=d_h_20)
+    d_b13 = t_74.sum(axis=0)
+    d_h_21 = np.matmul(t_74, W13.T, out=ws[12])
+    d_W13 = h_12.T @ t_74
+    t_75 = np.square(h_12, out=h_12)
+    np.subtract(1.0, t_75, out=t_75)
+    t_76 = np.multiply(d_h_21, t_75, out=d_h_21)
+    d_b12 = t_76.sum(axis=0)
+    d_h_22 = np.matmul(t_76, W12.T, out=ws[11])
+    d_W12 = h_11.T @ t_76
+    t_77 = np.square(h_11, out=h_11)
+    np.subtract(1.0, t_77, out=t_77)
+    t_78 = np.multiply(d_h_22, t_77, out=d_h_22)
+    d_b11 = t_78.sum(axis=0)
+    d_h_23 = np.matmul(t_78, W11.T, out=ws[10])
+    d_W11 = h_10.T @ t_78
+    t_79 = np.square(h_10, out=h_10)
+    np.subtract(1.0, t_79, out=t_79)
+    t_80 = np.multiply(d_h_23, t_79, out=d_h_23)
+    d_b10 = t_80.sum(axis=0)
+    d_h_24 = np.matmul(t_80, W10.T, out=ws[9])
+    d_W10 = h_9.T @ t_80
+    t_81 = np.square(h_9, out=h_9)
+    np.subtract(1.0, t_81, out=t_81)
+    t_82 = np.multiply(d_h_24, t_81, out=d_h_24)
+    d_b9 = t_82.sum(axis=0)
+    d_h_25 = np.matmul(t_82, W9.T, out=ws[8])
+    d_W9 = h_8.T @ t_82
+    t_83 = np.square(h_8, out=h_8)
+    np.subtract(1.0, t_83, out=t_83)
+    t_84 = np.multiply(d_h_25, t_83, out=d_h_25)
+    d_b8 = t_84.sum(axis=0)
+    d_h_26 = np.matmul(t_84, W8.T, out=ws[7])
+    d_W8 = h_7.T @ t_84
+    t_85 = np.square(h_7, out=h_7)
+    np.subtract(1.0, t_85, out=t_85)
+    t_86 = np.multiply(d_h_26, t_85, out=d_h_26)
+    d_b7 = t_86.sum(axis=0)
+    d_h_27 = np.matmul(t_86, W7.T, out=ws[6])
+    d_W7 = h_6.T @ t_86
+    t_87 = np.square(h_6, out=h_6)
+    np.subtract(1.0, t_87, out=t_87)
+    t_88 = np.multiply(d_h_27, t_87, out=d_h_27)
+    d_b6 = t_88.sum(axis=0)
+    d_h_28 = np.matmul(t_88, W6.T, out=ws[5])
+    d_W6 = h_5.T @ t_88
+    t_89 = np.square(h_5, out=h_5)
+    np.subtract(1.0, t_89, out=t_89)
+    t_90 = np.multiply(d_h_28, t_89, out=d_h_28)
+    d_b5 = t_90.sum(axis=0)
+    d_h_29 = np.matmul(t_90, W5.T, out=ws[4])
+    d_W5 = h_4.T @ t_90
+    t_91 = np.square(h_4, out=h_4)
+    np.subtract(1.0, t_91, out=t_91)
+    t_92 = np.multiply(d_h_29, t_91, out=d_h_29)
+    d_b4 = t_92.sum(axis=0)
+    d_h_30 = np.matmul(t_92, W4.T, out=ws[3])
+    d_W4 = h_3.T @ t_92
+    t_93 = np.square(h_3, out=h_3)
+    np.subtract(1.0, t_93, out=t_93)
+    t_94 = np.multiply(d_h_30, t_93, out=d_h_30)
+    d_b3 = t_94.sum(axis=0)
+    d_h_31 = np.matmul(t_94, W3.T, out=ws[2])
+    d_W3 = h_2.T @ t_94
+    t_95 = np.square(h_2, out=h_2)
+    np.subtract(1.0, t_95, out=t_95)
+    t_96 = np.multiply(d_h_31, t_95, out=d_h_31)
+    d_b2 = t_96.sum(axis=0)
+    d_h_32 = np.matmul(t_96, W2.T, out=ws[1])
+    d_W2 = h.T @ t_96
+    t_97 = np.square(h, out=h)
+    np.subtract(1.0, t_97, out=t_97)
+    t_98 = np.multiply(d_h_32, t_97, out=d_h_32)
+    d_b1 = t_98.sum(axis=0)
+    d_W1 = x.T @ t_98
     grads = {
         'W1': d_W1,
         'b1': d_b1,
@@ -747,8 +1186,504 @@ def loss_and_grad(params, /, **inputs):
 
 def sgd_step(params, lr, /, **inputs):
     """One step of gradient descent on the params, in place; returns the objective before it."""
-    value, grads = loss_and_grad(params, **inputs)
-    for name, grad in grads.items():
-        if name in params:
-            params[name] -= lr * grad
+    checked, dims = _arguments(params, inputs, ('x', 'y'))
+    if any([checked[name] is not params[name] for name in PARAMS]):
+        # params that came as lists or in another dtype were converted: update what the caller holds
+        value, grads = loss_and_grad(params, **inputs)
+        for name, grad in grads.items():
+            if name in PARAMS:  # `wrt` may name an input too: it is not moved
+                params[name] -= lr * grad
+        return value
+    x = checked['x']
+    y = checked['y']
+    W1 = checked['W1']
+    b1 = checked['b1']
+    W2 = checked['W2']
+    b2 = checked['b2']
+    W3 = checked['W3']
+    b3 = checked['b3']
+    W4 = checked['W4']
+    b4 = checked['b4']
+    W5 = checked['W5']
+    b5 = checked['b5']
+    W6 = checked['W6']
+    b6 = checked['b6']
+    W7 = checked['W7']
+    b7 = checked['b7']
+    W8 = checked['W8']
+    b8 = checked['b8']
+    W9 = checked['W9']
+    b9 = checked['b9']
+    W10 = checked['W10']
+    b10 = checked['b10']
+    W11 = checked['W11']
+    b11 = checked['b11']
+    W12 = checked['W12']
+    b12 = checked['b12']
+    W13 = checked['W13']
+    b13 = checked['b13']
+    W14 = checked['W14']
+    b14 = checked['b14']
+    W15 = checked['W15']
+    b15 = checked['b15']
+    W16 = checked['W16']
+    b16 = checked['b16']
+    W17 = checked['W17']
+    b17 = checked['b17']
+    W18 = checked['W18']
+    b18 = checked['b18']
+    W19 = checked['W19']
+    b19 = checked['b19']
+    W20 = checked['W20']
+    b20 = checked['b20']
+    W21 = checked['W21']
+    b21 = checked['b21']
+    W22 = checked['W22']
+    b22 = checked['b22']
+    W23 = checked['W23']
+    b23 = checked['b23']
+    W24 = checked['W24']
+    b24 = checked['b24']
+    W25 = checked['W25']
+    b25 = checked['b25']
+    W26 = checked['W26']
+    b26 = checked['b26']
+    W27 = checked['W27']
+    b27 = checked['b27']
+    W28 = checked['W28']
+    b28 = checked['b28']
+    W29 = checked['W29']
+    b29 = checked['b29']
+    W30 = checked['W30']
+    b30 = checked['b30']
+    W31 = checked['W31']
+    b31 = checked['b31']
+    W32 = checked['W32']
+    b32 = checked['b32']
+    B = dims['B']
+    ws = _workspace(_workspace_sgd_step, B)
+    # line 21: h = tanh(h @ W{i} + b{i})
+    t = np.matmul(x, W1, out=ws[0])
+    np.add(t, b1, out=t)
+    h = np.tanh(t, out=t)
+    t_2 = np.matmul(h, W2, out=ws[1])
+    np.add(t_2, b2, out=t_2)
+    h_2 = np.tanh(t_2, out=t_2)
+    t_3 = np.matmul(h_2, W3, out=ws[2])
+    np.add(t_3, b3, out=t_3)
+    h_3 = np.tanh(t_3, out=t_3)
+    t_4 = np.matmul(h_3, W4, out=ws[3])
+    np.add(t_4, b4, out=t_4)
+    h_4 = np.tanh(t_4, out=t_4)
+    t_5 = np.matmul(h_4, W5, out=ws[4])
+    np.add(t_5, b5, out=t_5)
+    h_5 = np.tanh(t_5, out=t_5)
+    t_6 = np.matmul(h_5, W6, out=ws[5])
+    np.add(t_6, b6, out=t_6)
+    h_6 = np.tanh(t_6, out=t_6)
+    t_7 = np.matmul(h_6, W7, out=ws[6])
+    np.add(t_7, b7, out=t_7)
+    h_7 = np.tanh(t_7, out=t_7)
+    t_8 = np.matmul(h_7, W8, out=ws[7])
+    np.add(t_8, b8, out=t_8)
+    h_8 = np.tanh(t_8, out=t_8)
+    t_9 = np.matmul(h_8, W9, out=ws[8])
+    np.add(t_9, b9, out=t_9)
+    h_9 = np.tanh(t_9, out=t_9)
+    t_10 = np.matmul(h_9, W10, out=ws[9])
+    np.add(t_10, b10, out=t_10)
+    h_10 = np.tanh(t_10, out=t_10)
+    t_11 = np.matmul(h_10, W11, out=ws[10])
+    np.add(t_11, b11, out=t_11)
+    h_11 = np.tanh(t_11, out=t_11)
+    t_12 = np.matmul(h_11, W12, out=ws[11])
+    np.add(t_12, b12, out=t_12)
+    h_12 = np.tanh(t_12, out=t_12)
+    t_13 = np.matmul(h_12, W13, out=ws[12])
+    np.add(t_13, b13, out=t_13)
+    h_13 = np.tanh(t_13, out=t_13)
+    t_14 = np.matmul(h_13, W14, out=ws[13])
+    np.add(t_14, b14, out=t_14)
+    h_14 = np.tanh(t_14, out=t_14)
+    t_15 = np.matmul(h_14, W15, out=ws[14])
+    np.add(t_15, b15, out=t_15)
+    h_15 = np.tanh(t_15, out=t_15)
+    t_16 = np.matmul(h_15, W16, out=ws[15])
+    np.add(t_16, b16, out=t_16)
+    h_16 = np.tanh(t_16, out=t_16)
+    t_17 = np.matmul(h_16, W17, out=ws[16])
+    np.add(t_17, b17, out=t_17)
+    h_17 = np.tanh(t_17, out=t_17)
+    t_18 = np.matmul(h_17, W18, out=ws[17])
+    np.add(t_18, b18, out=t_18)
+    h_18 = np.tanh(t_18, out=t_18)
+    t_19 = np.matmul(h_18, W19, out=ws[18])
+    np.add(t_19, b19, out=t_19)
+    h_19 = np.tanh(t_19, out=t_19)
+    t_20 = np.matmul(h_19, W20, out=ws[19])
+    np.add(t_20, b20, out=t_20)
+    h_20 = np.tanh(t_20, out=t_20)
+    t_21 = np.matmul(h_20, W21, out=ws[20])
+    np.add(t_21, b21, out=t_21)
+    h_21 = np.tanh(t_21, out=t_21)
+    t_22 = np.matmul(h_21, W22, out=ws[21])
+    np.add(t_22, b22, out=t_22)
+    h_22 = np.tanh(t_22, out=t_22)
+    t_23 = np.matmul(h_22, W23, out=ws[22])
+    np.add(t_23, b23, out=t_23)
+    h_23 = np.tanh(t_23, out=t_23)
+    t_24 = np.matmul(h_23, W24, out=ws[23])
+    np.add(t_24, b24, out=t_24)
+    h_24 = np.tanh(t_24, out=t_24)
+    t_25 = np.matmul(h_24, W25, out=ws[24])
+    np.add(t_25, b25, out=t_25)
+    h_25 = np.tanh(t_25, out=t_25)
+    t_26 = np.matmul(h_25, W26, out=ws[25])
+    np.add(t_26, b26, out=t_26)
+    h_26 = np.tanh(t_26, out=t_26)
+    t_27 = np.matmul(h_26, W27, out=ws[26])
+    np.add(t_27, b27, out=t_27)
+    h_27 = np.tanh(t_27, out=t_27)
+    t_28 = np.matmul(h_27, W28, out=ws[27])
+    np.add(t_28, b28, out=t_28)
+    h_28 = np.tanh(t_28, out=t_28)
+    t_29 = np.matmul(h_28, W29, out=ws[28])
+    np.add(t_29, b29, out=t_29)
+    h_29 = np.tanh(t_29, out=t_29)
+    t_30 = np.matmul(h_29, W30, out=ws[29])
+    np.add(t_30, b30, out=t_30)
+    h_30 = np.tanh(t_30, out=t_30)
+    t_31 = np.matmul(h_30, W31, out=ws[30])
+    np.add(t_31, b31, out=t_31)
+    h_31 = np.tanh(t_31, out=t_31)
+    t_32 = np.matmul(h_31, W32, out=ws[31])
+    np.add(t_32, b32, out=t_32)
+    h_32 = np.tanh(t_32, out=t_32)
+    # line 23: loss = mean((h - y)^2)
+    t_33 = np.subtract(h_32, y, out=ws[32])
+    t_34 = np.square(t_33, out=ws[33])
+    loss = (t_34.sum() / t_34.size)
+    d_h = np.multiply(t_33, 2.0 / t_34.size, out=t_33)
+    # backprop through line 21: h = tanh(h @ W{i} + b{i})
+    t_35 = np.square(h_32, out=h_32)
+    np.subtract(1.0, t_35, out=t_35)
+    t_36 = np.multiply(d_h, t_35, out=d_h)
+    d_b32 = t_36.sum(axis=0, out=ws[34])
+    d_h_2 = np.matmul(t_36, W32.T, out=ws[31])
+    d_W32 = np.matmul(h_31.T, t_36, out=ws[35])
+    t_37 = np.square(h_31, out=h_31)
+    np.subtract(1.0, t_37, out=t_37)
+    t_38 = np.multiply(d_h_2, t_37, out=d_h_2)
+    d_b31 = t_38.sum(axis=0, out=ws[36])
+    d_h_3 = np.matmul(t_38, W31.T, out=ws[30])
+    d_W31 = np.matmul(h_30.T, t_38, out=ws[37])
+    t_39 = np.square(h_30, out=h_30)
+    np.subtract(1.0, t_39, out=t_39)
+    t_40 = np.multiply(d_h_3, t_39, out=d_h_3)
+    d_b30 = t_40.sum(axis=0, out=ws[38])
+    d_h_4 = np.matmul(t_40, W30.T, out=ws[29])
+    d_W30 = np.matmul(h_29.T, t_40, out=ws[39])
+    t_41 = np.square(h_29, out=h_29)
+    np.subtract(1.0, t_41, out=t_41)
+    t_42 = np.multiply(d_h_4, t_41, out=d_h_4)
+    d_b29 = t_42.sum(axis=0, out=ws[40])
+    d_h_5 = np.matmul(t_42, W29.T, out=ws[28])
+    d_W29 = np.matmul(h_28.T, t_42, out=ws[41])
+    t_43 = np.square(h_28, out=h_28)
+    np.subtract(1.0, t_43, out=t_43)
+    t_44 = np.multiply(d_h_5, t_43, out=d_h_5)
+    d_b28 = t_44.sum(axis=0, out=ws[42])
+    d_h_6 = np.matmul(t_44, W28.T, out=ws[27])
+    d_W28 = np.matmul(h_27.T, t_44, out=ws[43])
+    t_45 = np.square(h_27, out=h_27)
+    np.subtract(1.0, t_45, out=t_45)
+    t_46 = np.multiply(d_h_6, t_45, out=d_h_6)
+    d_b27 = t_46.sum(axis=0, out=ws[44])
+    d_h_7 = np.matmul(t_46, W27.T, out=ws[26])
+    d_W27 = np.matmul(h_26.T, t_46, out=ws[45])
+    t_47 = np.square(h_26, out=h_26)
+    np.subtract(1.0, t_47, out=t_47)
+    t_48 = np.multiply(d_h_7, t_47, out=d_h_7)
+    d_b26 = t_48.sum(axis=0, out=ws[46])
+    d_h_8 = np.matmul(t_48, W26.T, out=ws[25])
+    d_W26 = np.matmul(h_25.T, t_48, out=ws[47])
+    t_49 = np.square(h_25, out=h_25)
+    np.subtract(1.0, t_49, out=t_49)
+    t_50 = np.multiply(d_h_8, t_49, out=d_h_8)
+    d_b25 = t_50.sum(axis=0, out=ws[48])
+    d_h_9 = np.matmul(t_50, W25.T, out=ws[24])
+    d_W25 = np.matmul(h_24.T, t_50, out=ws[49])
+    t_51 = np.square(h_24, out=h_24)
+    np.subtract(1.0, t_51, out=t_51)
+    t_52 = np.multiply(d_h_9, t_51, out=d_h_9)
+    d_b24 = t_52.sum(axis=0, out=ws[50])
+    d_h_10 = np.matmul(t_52, W24.T, out=ws[23])
+    d_W24 = np.matmul(h_23.T, t_52, out=ws[51])
+    t_53 = np.square(h_23, out=h_23)
+    np.subtract(1.0, t_53, out=t_53)
+    t_54 = np.multiply(d_h_10, t_53, out=d_h_10)
+    d_b23 = t_54.sum(axis=0, out=ws[52])
+    d_h_11 = np.matmul(t_54, W23.T, out=ws[22])
+    d_W23 = np.matmul(h_22.T, t_54, out=ws[53])
+    t_55 = np.square(h_22, out=h_22)
+    np.subtract(1.0, t_55, out=t_55)
+    t_56 = np.multiply(d_h_11, t_55, out=d_h_11)
+    d_b22 = t_56.sum(axis=0, out=ws[54])
+    d_h_12 = np.matmul(t_56, W22.T, out=ws[21])
+    d_W22 = np.matmul(h_21.T, t_56, out=ws[55])
+    t_57 = np.square(h_21, out=h_21)
+    np.subtract(1.0, t_57, out=t_57)
+    t_58 = np.multiply(d_h_12, t_57, out=d_h_12)
+    d_b21 = t_58.sum(axis=0, out=ws[56])
+    d_h_13 = np.matmul(t_58, W21.T, out=ws[20])
+    d_W21 = np.matmul(h_20.T, t_58, out=ws[57])
+    t_59 = np.square(h_20, out=h_20)
+    np.subtract(1.0, t_59, out=t_59)
+    t_60 = np.multiply(d_h_13, t_59, out=d_h_13)
+    d_b20 = t_60.sum(axis=0, out=ws[58])
+    d_h_14 = np.matmul(t_60, W20.T, out=ws[19])
+    d_W20 = np.matmul(h_19.T, t_60, out=ws[59])
+    t_61 = np.square(h_19, out=h_19)
+    np.subtract(1.0, t_61, out=t_61)
+    t_62 = np.multiply(d_h_14, t_61, out=d_h_14)
+    d_b19 = t_62.sum(axis=0, out=ws[60])
+    d_h_15 = np.matmul(t_62, W19.T, out=ws[18])
+    d_W19 = np.matmul(h_18.T, t_62, out=ws[61])
+    t_63 = np.square(h_18, out=h_18)
+    np.subtract(1.0, t_63, out=t_63)
+    t_64 = np.multiply(d_h_15, t_63, out=d_h_15)
+    d_b18 = t_64.sum(axis=0, out=ws[62])
+    d_h_16 = np.matmul(t_64, W18.T, out=ws[17])
+    d_W18 = np.matmul(h_17.T, t_64, out=ws[63])
+    t_65 = np.square(h_17, out=h_17)
+    np.subtract(1.0, t_65, out=t_65)
+    t_66 = np.multiply(d_h_16, t_65, out=d_h_16)
+    d_b17 = t_66.sum(axis=0, out=ws[64])
+    d_h_17 = np.matmul(t_66, W17.T, out=ws[16])
+    d_W17 = np.matmul(h_16.T, t_66, out=ws[65])
+    t_67 = np.square(h_16, out=h_16)
+    np.subtract(1.0, t_67, out=t_67)
+    t_68 = np.multiply(d_h_17, t_67, out=d_h_17)
+    d_b16 = t_68.sum(axis=0, out=ws[66])
+    d_h_18 = np.matmul(t_68, W16.T, out=ws[15])
+    d_W16 = np.matmul(h_15.T, t_68, out=ws[67])
+    t_69 = np.square(h_15, out=h_15)
+    np.subtract(1.0, t_69, out=t_69)
+    t_70 = np.multiply(d_h_18, t_69, out=d_h_18)
+    d_b15 = t_70.sum(axis=0, out=ws[68])
+    d_h_19 = np.matmul(t_70, W15.T, out=ws[14])
+    d_W15 = np.matmul(h_14.T, t_70, out=ws[69])
+    t_71 = np.square(h_14, out=h_14)
+    np.subtract(1.0, t_71, out=t_71)
+    t_72 = np.multiply(d_h_19, t_71, out=d_h_19)
+    d_b14 = t_72.sum(axis=0, out=ws[70])
+    d_h_20 = np.matmul(t_72, W14.T, out=ws[13])
+    d_W14 = np.matmul(h_13.T, t_72, out=ws[71])
+    t_73 = np.square(h_13, out=h_13)
+    np.subtract(1.0, t_73, out=t_73)
+    t_74 = np.multiply(d_h_20, t_73, out=d_h_20)
+    d_b13 = t_74.sum(axis=0, out=ws[72])
+    d_h_21 = np.matmul(t_74, W13.T, out=ws[12])
+    d_W13 = np.matmul(h_12.T, t_74, out=ws[73])
+    t_75 = np.square(h_12, out=h_12)
+    np.subtract(1.0, t_75, out=t_75)
+    t_76 = np.multiply(d_h_21, t_75, out=d_h_21)
+    d_b12 = t_76.sum(axis=0, out=ws[74])
+    d_h_22 = np.matmul(t_76, W12.T, out=ws[11])
+    d_W12 = np.matmul(h_11.T, t_76, out=ws[75])
+    t_77 = np.square(h_11, out=h_11)
+    np.subtract(1.0, t_77, out=t_77)
+    t_78 = np.multiply(d_h_22, t_77, out=d_h_22)
+    d_b11 = t_78.sum(axis=0, out=ws[76])
+    d_h_23 = np.matmul(t_78, W11.T, out=ws[10])
+    d_W11 = np.matmul(h_10.T, t_78, out=ws[77])
+    t_79 = np.square(h_10, out=h_10)
+    np.subtract(1.0, t_79, out=t_79)
+    t_80 = np.multiply(d_h_23, t_79, out=d_h_23)
+    d_b10 = t_80.sum(axis=0, out=ws[78])
+    d_h_24 = np.matmul(t_80, W10.T, out=ws[9])
+    d_W10 = np.matmul(h_9.T, t_80, out=ws[79])
+    t_81 = np.square(h_9, out=h_9)
+    np.subtract(1.0, t_81, out=t_81)
+    t_82 = np.multiply(d_h_24, t_81, out=d_h_24)
+    d_b9 = t_82.sum(axis=0, out=ws[80])
+    d_h_25 = np.matmul(t_82, W9.T, out=ws[8])
+    d_W9 = np.matmul(h_8.T, t_82, out=ws[81])
+    t_83 = np.square(h_8, out=h_8)
+    np.subtract(1.0, t_83, out=t_83)
+    t_84 = np.multiply(d_h_25, t_83, out=d_h_25)
+    d_b8 = t_84.sum(axis=0, out=ws[82])
+    d_h_26 = np.matmul(t_84, W8.T, out=ws[7])
+    d_W8 = np.matmul(h_7.T, t_84, out=ws[83])
+    t_85 = np.square(h_7, out=h_7)
+    np.subtract(1.0, t_85, out=t_85)
+    t_86 = np.multiply(d_h_26, t_85, out=d_h_26)
+    d_b7 = t_86.sum(axis=0, out=ws[84])
+    d_h_27 = np.matmul(t_86, W7.T, out=ws[6])
+    d_W7 = np.matmul(h_6.T, t_86, out=ws[85])
+    t_87 = np.square(h_6, out=h_6)
+    np.subtract(1.0, t_87, out=t_87)
+    t_88 = np.multiply(d_h_27, t_87, out=d_h_27)
+    d_b6 = t_88.sum(axis=0, out=ws[86])
+    d_h_28 = np.matmul(t_88, W6.T, out=ws[5])
+    d_W6 = np.matmul(h_5.T, t_88, out=ws[87])
+    t_89 = np.square(h_5, out=h_5)
+    np.subtract(1.0, t_89, out=t_89)
+    t_90 = np.multiply(d_h_28, t_89, out=d_h_28)
+    d_b5 = t_90.sum(axis=0, out=ws[88])
+    d_h_29 = np.matmul(t_90, W5.T, out=ws[4])
+    d_W5 = np.matmul(h_4.T, t_90, out=ws[89])
+    t_91 = np.square(h_4, out=h_4)
+    np.subtract(1.0, t_91, out=t_91)
+    t_92 = np.multiply(d_h_29, t_91, out=d_h_29)
+    d_b4 = t_92.sum(axis=0, out=ws[90])
+    d_h_30 = np.matmul(t_92, W4.T, out=ws[3])
+    d_W4 = np.matmul(h_3.T, t_92, out=ws[91])
+    t_93 = np.square(h_3, out=h_3)
+    np.subtract(1.0, t_93, out=t_93)
+    t_94 = np.multiply(d_h_30, t_93, out=d_h_30)
+    d_b3 = t_94.sum(axis=0, out=ws[92])
+    d_h_31 = np.matmul(t_94, W3.T, out=ws[2])
+    d_W3 = np.matmul(h_2.T, t_94, out=ws[93])
+    t_95 = np.square(h_2, out=h_2)
+    np.subtract(1.0, t_95, out=t_95)
+    t_96 = np.multiply(d_h_31, t_95, out=d_h_31)
+    d_b2 = t_96.sum(axis=0, out=ws[94])
+    d_h_32 = np.matmul(t_96, W2.T, out=ws[1])
+    d_W2 = np.matmul(h.T, t_96, out=ws[95])
+    t_97 = np.square(h, out=h)
+    np.subtract(1.0, t_97, out=t_97)
+    t_98 = np.multiply(d_h_32, t_97, out=d_h_32)
+    d_b1 = t_98.sum(axis=0, out=ws[96])
+    d_W1 = np.matmul(x.T, t_98, out=ws[97])
+    value = float(loss)
+    # the update: each param moves against its gradient, in place
+    np.multiply(d_W1, lr, out=d_W1)
+    np.multiply(d_b1, lr, out=d_b1)
+    np.multiply(d_W2, lr, out=d_W2)
+    np.multiply(d_b2, lr, out=d_b2)
+    np.multiply(d_W3, lr, out=d_W3)
+    np.multiply(d_b3, lr, out=d_b3)
+    np.multiply(d_W4, lr, out=d_W4)
+    np.multiply(d_b4, lr, out=d_b4)
+    np.multiply(d_W5, lr, out=d_W5)
+    np.multiply(d_b5, lr, out=d_b5)
+    np.multiply(d_W6, lr, out=d_W6)
+    np.multiply(d_b6, lr, out=d_b6)
+    np.multiply(d_W7, lr, out=d_W7)
+    np.multiply(d_b7, lr, out=d_b7)
+    np.multiply(d_W8, lr, out=d_W8)
+    np.multiply(d_b8, lr, out=d_b8)
+    np.multiply(d_W9, lr, out=d_W9)
+    np.multiply(d_b9, lr, out=d_b9)
+    np.multiply(d_W10, lr, out=d_W10)
+    np.multiply(d_b10, lr, out=d_b10)
+    np.multiply(d_W11, lr, out=d_W11)
+    np.multiply(d_b11, lr, out=d_b11)
+    np.multiply(d_W12, lr, out=d_W12)
+    np.multiply(d_b12, lr, out=d_b12)
+    np.multiply(d_W13, lr, out=d_W13)
+    np.multiply(d_b13, lr, out=d_b13)
+    np.multiply(d_W14, lr, out=d_W14)
+    np.multiply(d_b14, lr, out=d_b14)
+    np.multiply(d_W15, lr, out=d_W15)
+    np.multiply(d_b15, lr, out=d_b15)
+    np.multiply(d_W16, lr, out=d_W16)
+    np.multiply(d_b16, lr, out=d_b16)
+    np.multiply(d_W17, lr, out=d_W17)
+    np.multiply(d_b17, lr, out=d_b17)
+    np.multiply(d_W18, lr, out=d_W18)
+    np.multiply(d_b18, lr, out=d_b18)
+    np.multiply(d_W19, lr, out=d_W19)
+    np.multiply(d_b19, lr, out=d_b19)
+    np.multiply(d_W20, lr, out=d_W20)
+    np.multiply(d_b20, lr, out=d_b20)
+    np.multiply(d_W21, lr, out=d_W21)
+    np.multiply(d_b21, lr, out=d_b21)
+    np.multiply(d_W22, lr, out=d_W22)
+    np.multiply(d_b22, lr, out=d_b22)
+    np.multiply(d_W23, lr, out=d_W23)
+    np.multiply(d_b23, lr, out=d_b23)
+    np.multiply(d_W24, lr, out=d_W24)
+    np.multiply(d_b24, lr, out=d_b24)
+    np.multiply(d_W25, lr, out=d_W25)
+    np.multiply(d_b25, lr, out=d_b25)
+    np.multiply(d_W26, lr, out=d_W26)
+    np.multiply(d_b26, lr, out=d_b26)
+    np.multiply(d_W27, lr, out=d_W27)
+    np.multiply(d_b27, lr, out=d_b27)
+    np.multiply(d_W28, lr, out=d_W28)
+    np.multiply(d_b28, lr, out=d_b28)
+    np.multiply(d_W29, lr, out=d_W29)
+    np.multiply(d_b29, lr, out=d_b29)
+    np.multiply(d_W30, lr, out=d_W30)
+    np.multiply(d_b30, lr, out=d_b30)
+    np.multiply(d_W31, lr, out=d_W31)
+    np.multiply(d_b31, lr, out=d_b31)
+    np.multiply(d_W32, lr, out=d_W32)
+    np.multiply(d_b32, lr, out=d_b32)
+    np.subtract(W1, d_W1, out=W1)
+    np.subtract(b1, d_b1, out=b1)
+    np.subtract(W2, d_W2, out=W2)
+    np.subtract(b2, d_b2, out=b2)
+    np.subtract(W3, d_W3, out=W3)
+    np.subtract(b3, d_b3, out=b3)
+    np.subtract(W4, d_W4, out=W4)
+    np.subtract(b4, d_b4, out=b4)
+    np.subtract(W5, d_W5, out=W5)
+    np.subtract(b5, d_b5, out=b5)
+    np.subtract(W6, d_W6, out=W6)
+    np.subtract(b6, d_b6, out=b6)
+    np.subtract(W7, d_W7, out=W7)
+    np.subtract(b7, d_b7, out=b7)
+    np.subtract(W8, d_W8, out=W8)
+    np.subtract(b8, d_b8, out=b8)
+    np.subtract(W9, d_W9, out=W9)
+    np.subtract(b9, d_b9, out=b9)
+    np.subtract(W10, d_W10, out=W10)
+    np.subtract(b10, d_b10, out=b10)
+    np.subtract(W11, d_W11, out=W11)
+    np.subtract(b11, d_b11, out=b11)
+    np.subtract(W12, d_W12, out=W12)
+    np.subtract(b12, d_b12, out=b12)
+    np.subtract(W13, d_W13, out=W13)
+    np.subtract(b13, d_b13, out=b13)
+    np.subtract(W14, d_W14, out=W14)
+    np.subtract(b14, d_b14, out=b14)
+    np.subtract(W15, d_W15, out=W15)
+    np.subtract(b15, d_b15, out=b15)
+    np.subtract(W16, d_W16, out=W16)
+    np.subtract(b16, d_b16, out=b16)
+    np.subtract(W17, d_W17, out=W17)
+    np.subtract(b17, d_b17, out=b17)
+    np.subtract(W18, d_W18, out=W18)
+    np.subtract(b18, d_b18, out=b18)
+    np.subtract(W19, d_W19, out=W19)
+    np.subtract(b19, d_b19, out=b19)
+    np.subtract(W20, d_W20, out=W20)
+    np.subtract(b20, d_b20, out=b20)
+    np.subtract(W21, d_W21, out=W21)
+    np.subtract(b21, d_b21, out=b21)
+    np.subtract(W22, d_W22, out=W22)
+    np.subtract(b22, d_b22, out=b22)
+    np.subtract(W23, d_W23, out=W23)
+    np.subtract(b23, d_b23, out=b23)
+    np.subtract(W24, d_W24, out=W24)
+    np.subtract(b24, d_b24, out=b24)
+    np.subtract(W25, d_W25, out=W25)
+    np.subtract(b25, d_b25, out=b25)
+    np.subtract(W26, d_W26, out=W26)
+    np.subtract(b26, d_b26, out=b26)
+    np.subtract(W27, d_W27, out=W27)
+    np.subtract(b27, d_b27, out=b27)
+    np.subtract(W28, d_W28, out=W28)
+    np.subtract(b28, d_b28, out=b28)
+    np.subtract(W29, d_W29, out=W29)
+    np.subtract(b29, d_b29, out=b29)
+    np.subtract(W30, d_W30, out=W30)
+    np.subtract(b30, d_b30, out=b30)
+    np.subtract(W31, d_W31, out=W31)
+    np.subtract(b31, d_b31, out=b31)
+    np.subtract(W32, d_W32, out=W32)
+    np.subtract(b32, d_b32, out=b32)
     return value

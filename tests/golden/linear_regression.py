@@ -3,6 +3,8 @@
 The forward pass, the objective and its gradients, in NumPy only.
 """
 
+import threading
+
 import numpy as np
 
 DTYPE = np.float64
@@ -96,6 +98,51 @@ def _check_arguments(params, inputs, needed):
     return checked, dims
 
 
+_LOCAL = threading.local()
+
+
+def _workspace(make, *sizes):
+    """The arrays `make` builds for these sizes, built once per thread: no two threads share one."""
+    spaces = _LOCAL.__dict__.setdefault("spaces", {})
+    ws = spaces.get((make, sizes))
+    if ws is None:
+        if len(spaces) >= 16:  # many batch sizes: start over rather than grow without bound
+            spaces.clear()
+        ws = spaces[make, sizes] = make(*sizes)
+    return ws
+
+
+def _workspace_forward(N):
+    """The arrays forward computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((N,), dtype=DTYPE),  # ws[0]: t
+    ]
+
+
+def _workspace_loss(N):
+    """The arrays loss computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((N,), dtype=DTYPE),  # ws[0]: pred, t
+    ]
+
+
+def _workspace_loss_and_grad(N):
+    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((N,), dtype=DTYPE),  # ws[0]: pred, t
+        np.empty((N,), dtype=DTYPE),  # ws[1]: t
+    ]
+
+
+def _workspace_sgd_step(N):
+    """The arrays sgd_step computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((N,), dtype=DTYPE),  # ws[0]: pred, t
+        np.empty((N,), dtype=DTYPE),  # ws[1]: t
+        np.empty((8,), dtype=DTYPE),  # ws[2]: d_w
+    ]
+
+
 def init_params(seed=0):
     """Freshly initialized params, the same for the same seed."""
     rng = np.random.default_rng(seed)
@@ -111,8 +158,11 @@ def forward(params, /, **inputs):
     x = checked['x']
     w = checked['w']
     b = checked['b']
+    N = dims['N']
+    ws = _workspace(_workspace_forward, N)
     # line 18: pred = x @ w + b
-    pred = (x @ w) + b
+    t = np.matmul(x, w, out=ws[0])
+    pred = t + b
     return pred
 
 
@@ -123,11 +173,15 @@ def loss(params, /, **inputs):
     y = checked['y']
     w = checked['w']
     b = checked['b']
+    N = dims['N']
+    ws = _workspace(_workspace_loss, N)
     # line 18: pred = x @ w + b
-    pred = (x @ w) + b
+    t = np.matmul(x, w, out=ws[0])
+    pred = np.add(t, b, out=t)
     # line 19: loss = 0.5 * mean((pred - y)^2)
-    t = np.square(pred - y)
-    loss = 0.5 * (np.sum(t) / t.size)
+    t_2 = np.subtract(pred, y, out=pred)
+    np.square(t_2, out=t_2)
+    loss = 0.5 * (t_2.sum() / t_2.size)
     return float(loss)
 
 
@@ -138,27 +192,59 @@ def loss_and_grad(params, /, **inputs):
     y = checked['y']
     w = checked['w']
     b = checked['b']
+    N = dims['N']
+    ws = _workspace(_workspace_loss_and_grad, N)
     # line 18: pred = x @ w + b
-    pred = (x @ w) + b
+    t = np.matmul(x, w, out=ws[0])
+    pred = np.add(t, b, out=t)
     # line 19: loss = 0.5 * mean((pred - y)^2)
-    t = pred - y
-    t_2 = np.square(t)
-    loss = 0.5 * (np.sum(t_2) / t_2.size)
-    t_3 = (0.5 / t_2.size) * (2.0 * t)
+    t_2 = np.subtract(pred, y, out=pred)
+    t_3 = np.square(t_2, out=ws[1])
+    loss = 0.5 * (t_3.sum() / t_3.size)
+    np.multiply(2.0, t_2, out=t_2)
+    np.multiply(0.5 / t_3.size, t_2, out=t_2)
     # backprop through line 18: pred = x @ w + b
-    d_b = np.sum(t_3)
-    d_w = x.T @ t_3
+    d_b = t_2.sum()
+    d_w = x.T @ t_2
     grads = {
         'w': d_w,
-        'b': d_b,
+        'b': DTYPE(d_b),
     }
     return float(loss), grads
 
 
 def sgd_step(params, lr, /, **inputs):
     """One step of gradient descent on the params, in place; returns the objective before it."""
-    value, grads = loss_and_grad(params, **inputs)
-    for name, grad in grads.items():
-        if name in params:
-            params[name] -= lr * grad
+    checked, dims = _arguments(params, inputs, ('x', 'y'))
+    if any([checked[name] is not params[name] for name in PARAMS]):
+        # params that came as lists or in another dtype were converted: update what the caller holds
+        value, grads = loss_and_grad(params, **inputs)
+        for name, grad in grads.items():
+            if name in PARAMS:  # `wrt` may name an input too: it is not moved
+                params[name] -= lr * grad
+        return value
+    x = checked['x']
+    y = checked['y']
+    w = checked['w']
+    b = checked['b']
+    N = dims['N']
+    ws = _workspace(_workspace_sgd_step, N)
+    # line 18: pred = x @ w + b
+    t = np.matmul(x, w, out=ws[0])
+    pred = np.add(t, b, out=t)
+    # line 19: loss = 0.5 * mean((pred - y)^2)
+    t_2 = np.subtract(pred, y, out=pred)
+    t_3 = np.square(t_2, out=ws[1])
+    loss = 0.5 * (t_3.sum() / t_3.size)
+    np.multiply(2.0, t_2, out=t_2)
+    np.multiply(0.5 / t_3.size, t_2, out=t_2)
+    # backprop through line 18: pred = x @ w + b
+    d_b = t_2.sum()
+    d_w = np.matmul(x.T, t_2, out=ws[2])
+    value = float(loss)
+    # the update: each param moves against its gradient, in place
+    np.multiply(d_w, lr, out=d_w)
+    step_1 = lr * d_b
+    np.subtract(w, d_w, out=w)
+    np.subtract(b, step_1, out=b)
     return value

@@ -3,6 +3,8 @@
 The forward pass, the objective and its gradients, in NumPy only.
 """
 
+import threading
+
 import numpy as np
 
 DTYPE = np.float64
@@ -96,10 +98,69 @@ def _check_arguments(params, inputs, needed):
     return checked, dims
 
 
-def _sigmoid(x):
-    # 1 / (1 + e^-x) computed as e^-softplus(-x): never overflows, and keeps its
-    # relative accuracy far into the tails (sigmoid(-50) is 1.9e-22, not 0)
-    return np.exp(-np.logaddexp(0, -x))
+_LOCAL = threading.local()
+
+
+def _workspace(make, *sizes):
+    """The arrays `make` builds for these sizes, built once per thread: no two threads share one."""
+    spaces = _LOCAL.__dict__.setdefault("spaces", {})
+    ws = spaces.get((make, sizes))
+    if ws is None:
+        if len(spaces) >= 16:  # many batch sizes: start over rather than grow without bound
+            spaces.clear()
+        ws = spaces[make, sizes] = make(*sizes)
+    return ws
+
+
+def _sigmoid(x, out=None):
+    # 1 / (1 + e^-x), with -x clipped where e^-x would overflow: there sigmoid is
+    # below the dtype's smallest normal number anyway, and no warning is raised.
+    # Elsewhere this keeps its relative accuracy (sigmoid(-50) is 1.9e-22, not 0).
+    if out is None:
+        out = np.empty(np.shape(x), dtype=DTYPE)
+    np.negative(x, out=out)
+    np.minimum(out, _EXP_MAX, out=out)
+    np.exp(out, out=out)
+    np.add(out, 1.0, out=out)
+    return np.divide(1.0, out, out=out)
+
+
+_EXP_MAX = float(np.log(np.finfo(DTYPE).max)) - 1  # e^x is finite below this
+
+
+def _workspace_forward(N):
+    """The arrays forward computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((N,), dtype=DTYPE),  # ws[0]: z, t
+    ]
+
+
+def _workspace_loss(N):
+    """The arrays loss computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((N,), dtype=DTYPE),  # ws[0]: z, t
+        np.empty((100,), dtype=DTYPE),  # ws[1]: t
+    ]
+
+
+def _workspace_loss_and_grad(N):
+    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((N,), dtype=DTYPE),  # ws[0]: z, t
+        np.empty((N,), dtype=DTYPE),  # ws[1]: t
+        np.empty((100,), dtype=DTYPE),  # ws[2]: d_w, t
+        np.empty((100,), dtype=DTYPE),  # ws[3]: t
+    ]
+
+
+def _workspace_sgd_step(N):
+    """The arrays sgd_step computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((N,), dtype=DTYPE),  # ws[0]: z, t
+        np.empty((N,), dtype=DTYPE),  # ws[1]: t
+        np.empty((100,), dtype=DTYPE),  # ws[2]: d_w, t
+        np.empty((100,), dtype=DTYPE),  # ws[3]: t
+    ]
 
 
 def init_params(seed=0):
@@ -117,8 +178,11 @@ def forward(params, /, **inputs):
     x = checked['x']
     w = checked['w']
     b = checked['b']
+    N = dims['N']
+    ws = _workspace(_workspace_forward, N)
     # line 21: z = x @ w + b
-    z = (x @ w) + b
+    t = np.matmul(x, w, out=ws[0])
+    z = np.add(t, b, out=t)
     # line 22: p = sigmoid(z)
     p = _sigmoid(z)
     return p
@@ -131,11 +195,17 @@ def loss(params, /, **inputs):
     y = checked['y']
     w = checked['w']
     b = checked['b']
+    N = dims['N']
+    ws = _workspace(_workspace_loss, N)
     # line 21: z = x @ w + b
-    z = (x @ w) + b
+    t = np.matmul(x, w, out=ws[0])
+    z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
-    t = np.logaddexp(0, -(y * z))
-    loss = (np.sum(t) / t.size) + (0.0005 * np.sum(np.square(w)))
+    t_2 = np.multiply(y, z, out=z)
+    np.negative(t_2, out=t_2)
+    np.logaddexp(0, t_2, out=t_2)
+    t_3 = np.square(w, out=ws[1])
+    loss = (t_2.sum() / t_2.size) + (0.0005 * t_3.sum())
     return float(loss)
 
 
@@ -146,29 +216,75 @@ def loss_and_grad(params, /, **inputs):
     y = checked['y']
     w = checked['w']
     b = checked['b']
+    N = dims['N']
+    ws = _workspace(_workspace_loss_and_grad, N)
     # line 21: z = x @ w + b
-    z = (x @ w) + b
+    t = np.matmul(x, w, out=ws[0])
+    z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
-    t = -(y * z)
-    t_2 = np.logaddexp(0, t)
-    loss = (np.sum(t_2) / t_2.size) + (0.0005 * np.sum(np.square(w)))
-    d_w = 0.001 * w
-    t_3 = -((np.exp(t - t_2) / t_2.size) * y)
+    t_2 = np.multiply(y, z, out=z)
+    np.negative(t_2, out=t_2)
+    t_3 = np.logaddexp(0, t_2, out=ws[1])
+    t_4 = np.square(w, out=ws[2])
+    loss = (t_3.sum() / t_3.size) + (0.0005 * t_4.sum())
+    d_w = np.multiply(0.001, w, out=ws[2])
+    np.subtract(t_2, t_3, out=t_2)
+    np.exp(t_2, out=t_2)
+    np.divide(t_2, t_3.size, out=t_2)
+    np.multiply(t_2, y, out=t_2)
+    np.negative(t_2, out=t_2)
     # backprop through line 21: z = x @ w + b
-    d_b = np.sum(t_3)
+    d_b = t_2.sum()
+    t_5 = np.matmul(x.T, t_2, out=ws[3])
     # backprop through line 18: param w : [F]
-    d_w_2 = d_w + (x.T @ t_3)
+    d_w_2 = d_w + t_5
     grads = {
         'w': d_w_2,
-        'b': d_b,
+        'b': DTYPE(d_b),
     }
     return float(loss), grads
 
 
 def sgd_step(params, lr, /, **inputs):
     """One step of gradient descent on the params, in place; returns the objective before it."""
-    value, grads = loss_and_grad(params, **inputs)
-    for name, grad in grads.items():
-        if name in params:
-            params[name] -= lr * grad
+    checked, dims = _arguments(params, inputs, ('x', 'y'))
+    if any([checked[name] is not params[name] for name in PARAMS]):
+        # params that came as lists or in another dtype were converted: update what the caller holds
+        value, grads = loss_and_grad(params, **inputs)
+        for name, grad in grads.items():
+            if name in PARAMS:  # `wrt` may name an input too: it is not moved
+                params[name] -= lr * grad
+        return value
+    x = checked['x']
+    y = checked['y']
+    w = checked['w']
+    b = checked['b']
+    N = dims['N']
+    ws = _workspace(_workspace_sgd_step, N)
+    # line 21: z = x @ w + b
+    t = np.matmul(x, w, out=ws[0])
+    z = np.add(t, b, out=t)
+    # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
+    t_2 = np.multiply(y, z, out=z)
+    np.negative(t_2, out=t_2)
+    t_3 = np.logaddexp(0, t_2, out=ws[1])
+    t_4 = np.square(w, out=ws[2])
+    loss = (t_3.sum() / t_3.size) + (0.0005 * t_4.sum())
+    d_w = np.multiply(0.001, w, out=ws[2])
+    np.subtract(t_2, t_3, out=t_2)
+    np.exp(t_2, out=t_2)
+    np.divide(t_2, t_3.size, out=t_2)
+    np.multiply(t_2, y, out=t_2)
+    np.negative(t_2, out=t_2)
+    # backprop through line 21: z = x @ w + b
+    d_b = t_2.sum()
+    t_5 = np.matmul(x.T, t_2, out=ws[3])
+    # backprop through line 18: param w : [F]
+    d_w_2 = np.add(d_w, t_5, out=d_w)
+    value = float(loss)
+    # the update: each param moves against its gradient, in place
+    np.multiply(d_w_2, lr, out=d_w_2)
+    step_1 = lr * d_b
+    np.subtract(w, d_w_2, out=w)
+    np.subtract(b, step_1, out=b)
     return value

@@ -3,6 +3,8 @@
 The forward pass, the objective and its gradients, in NumPy only.
 """
 
+import threading
+
 import numpy as np
 
 DTYPE = np.float64
@@ -101,17 +103,32 @@ def _check_arguments(params, inputs, needed):
     return checked, dims
 
 
+_LOCAL = threading.local()
+
+
+def _workspace(make, *sizes):
+    """The arrays `make` builds for these sizes, built once per thread: no two threads share one."""
+    spaces = _LOCAL.__dict__.setdefault("spaces", {})
+    ws = spaces.get((make, sizes))
+    if ws is None:
+        if len(spaces) >= 16:  # many batch sizes: start over rather than grow without bound
+            spaces.clear()
+        ws = spaces[make, sizes] = make(*sizes)
+    return ws
+
+
 def _logsumexp(x, axis, keepdims):
     # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows
-    m = np.max(x, axis=axis, keepdims=True)
+    m = x.max(axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
 def _softmax(x, axis):
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
 
 
 def _check_labels(labels, k):
@@ -131,6 +148,54 @@ def _cross_entropy(logits, labels):
     _check_labels(labels, logits.shape[-1])
     picked = np.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
     return _logsumexp(logits, -1, False) - picked
+
+
+def _workspace_forward(B):
+    """The arrays forward computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 256), dtype=DTYPE),  # ws[0]: h1, t
+        np.empty((B, 256), dtype=DTYPE),  # ws[1]: h2, t
+        np.empty((B, 10), dtype=DTYPE),  # ws[2]: t
+    ]
+
+
+def _workspace_loss(B):
+    """The arrays loss computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 256), dtype=DTYPE),  # ws[0]: h1, t
+        np.empty((B, 256), dtype=DTYPE),  # ws[1]: h2, t
+        np.empty((B, 10), dtype=DTYPE),  # ws[2]: logits, t
+    ]
+
+
+def _workspace_loss_and_grad(B):
+    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 256), dtype=DTYPE),  # ws[0]: t
+        np.empty((B, 256), dtype=DTYPE),  # ws[1]: h1
+        np.empty((B, 256), dtype=DTYPE),  # ws[2]: d_h1, t
+        np.empty((B, 256), dtype=DTYPE),  # ws[3]: h2
+        np.empty((B, 10), dtype=DTYPE),  # ws[4]: logits, t
+        np.empty((B, 256), dtype=DTYPE),  # ws[5]: d_h2, t
+    ]
+
+
+def _workspace_sgd_step(B):
+    """The arrays sgd_step computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 256), dtype=DTYPE),  # ws[0]: t
+        np.empty((B, 256), dtype=DTYPE),  # ws[1]: h1
+        np.empty((B, 256), dtype=DTYPE),  # ws[2]: d_h1, t
+        np.empty((B, 256), dtype=DTYPE),  # ws[3]: h2
+        np.empty((B, 10), dtype=DTYPE),  # ws[4]: logits, t
+        np.empty((10,), dtype=DTYPE),  # ws[5]: d_b3
+        np.empty((B, 256), dtype=DTYPE),  # ws[6]: d_h2, t
+        np.empty((256, 10), dtype=DTYPE),  # ws[7]: d_W3
+        np.empty((256,), dtype=DTYPE),  # ws[8]: d_b2
+        np.empty((256, 256), dtype=DTYPE),  # ws[9]: d_W2
+        np.empty((256,), dtype=DTYPE),  # ws[10]: d_b1
+        np.empty((784, 256), dtype=DTYPE),  # ws[11]: d_W1
+    ]
 
 
 def init_params(seed=0):
@@ -156,12 +221,19 @@ def forward(params, /, **inputs):
     b2 = checked['b2']
     W3 = checked['W3']
     b3 = checked['b3']
+    B = dims['B']
+    ws = _workspace(_workspace_forward, B)
     # line 28: h1 = relu_layer(images, W1, b1)
-    h1 = np.maximum((images @ W1) + b1, 0)
+    t = np.matmul(images, W1, out=ws[0])
+    np.add(t, b1, out=t)
+    h1 = np.maximum(t, 0, out=t)
     # line 29: h2 = relu_layer(h1, W2, b2)
-    h2 = np.maximum((h1 @ W2) + b2, 0)
+    t_2 = np.matmul(h1, W2, out=ws[1])
+    np.add(t_2, b2, out=t_2)
+    h2 = np.maximum(t_2, 0, out=t_2)
     # line 30: logits = h2 @ W3 + b3
-    logits = (h2 @ W3) + b3
+    t_3 = np.matmul(h2, W3, out=ws[2])
+    logits = t_3 + b3
     # line 31: probs = softmax(logits)
     probs = _softmax(logits, 1)
     return (logits, probs)
@@ -178,15 +250,22 @@ def loss(params, /, **inputs):
     b2 = checked['b2']
     W3 = checked['W3']
     b3 = checked['b3']
+    B = dims['B']
+    ws = _workspace(_workspace_loss, B)
     # line 28: h1 = relu_layer(images, W1, b1)
-    h1 = np.maximum((images @ W1) + b1, 0)
+    t = np.matmul(images, W1, out=ws[0])
+    np.add(t, b1, out=t)
+    h1 = np.maximum(t, 0, out=t)
     # line 29: h2 = relu_layer(h1, W2, b2)
-    h2 = np.maximum((h1 @ W2) + b2, 0)
+    t_2 = np.matmul(h1, W2, out=ws[1])
+    np.add(t_2, b2, out=t_2)
+    h2 = np.maximum(t_2, 0, out=t_2)
     # line 30: logits = h2 @ W3 + b3
-    logits = (h2 @ W3) + b3
+    t_3 = np.matmul(h2, W3, out=ws[2])
+    logits = np.add(t_3, b3, out=t_3)
     # line 32: loss = mean(cross_entropy(logits, labels))
-    t = _cross_entropy(logits, labels)
-    loss = (np.sum(t) / t.size)
+    t_4 = _cross_entropy(logits, labels)
+    loss = (t_4.sum() / t_4.size)
     return float(loss)
 
 
@@ -201,33 +280,42 @@ def loss_and_grad(params, /, **inputs):
     b2 = checked['b2']
     W3 = checked['W3']
     b3 = checked['b3']
+    B = dims['B']
+    ws = _workspace(_workspace_loss_and_grad, B)
     # line 28: h1 = relu_layer(images, W1, b1)
-    t = (images @ W1) + b1
-    h1 = np.maximum(t, 0)
+    t = np.matmul(images, W1, out=ws[0])
+    np.add(t, b1, out=t)
+    h1 = np.maximum(t, 0, out=ws[1])
     # line 29: h2 = relu_layer(h1, W2, b2)
-    t_2 = (h1 @ W2) + b2
-    h2 = np.maximum(t_2, 0)
+    t_2 = np.matmul(h1, W2, out=ws[2])
+    np.add(t_2, b2, out=t_2)
+    h2 = np.maximum(t_2, 0, out=ws[3])
     # line 30: logits = h2 @ W3 + b3
-    logits = (h2 @ W3) + b3
+    t_3 = np.matmul(h2, W3, out=ws[4])
+    logits = np.add(t_3, b3, out=t_3)
     # line 31: probs = softmax(logits)
     probs = _softmax(logits, 1)
     # line 32: loss = mean(cross_entropy(logits, labels))
-    t_3 = _cross_entropy(logits, labels)
-    loss = (np.sum(t_3) / t_3.size)
-    t_4 = (probs - _one_hot(labels, 10, DTYPE)) / t_3.size
+    t_4 = _cross_entropy(logits, labels)
+    loss = (t_4.sum() / t_4.size)
+    t_5 = _one_hot(labels, 10, DTYPE)
+    t_6 = np.subtract(probs, t_5, out=probs)
+    np.divide(t_6, t_4.size, out=t_6)
     # backprop through line 30: logits = h2 @ W3 + b3
-    d_b3 = np.sum(t_4, axis=0)
-    d_h2 = t_4 @ W3.T
-    d_W3 = h2.T @ t_4
+    d_b3 = t_6.sum(axis=0)
+    d_h2 = np.matmul(t_6, W3.T, out=ws[5])
+    d_W3 = h2.T @ t_6
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
-    t_5 = d_h2 * np.greater(t_2, 0.0).astype(DTYPE)
-    d_b2 = np.sum(t_5, axis=0)
-    d_h1 = t_5 @ W2.T
-    d_W2 = h1.T @ t_5
+    np.greater(t_2, 0.0, out=t_2)
+    t_7 = np.multiply(d_h2, t_2, out=d_h2)
+    d_b2 = t_7.sum(axis=0)
+    d_h1 = np.matmul(t_7, W2.T, out=ws[2])
+    d_W2 = h1.T @ t_7
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
-    t_6 = d_h1 * np.greater(t, 0.0).astype(DTYPE)
-    d_b1 = np.sum(t_6, axis=0)
-    d_W1 = images.T @ t_6
+    np.greater(t, 0.0, out=t)
+    t_8 = np.multiply(d_h1, t, out=d_h1)
+    d_b1 = t_8.sum(axis=0)
+    d_W1 = images.T @ t_8
     grads = {
         'W1': d_W1,
         'b1': d_b1,
@@ -241,8 +329,70 @@ def loss_and_grad(params, /, **inputs):
 
 def sgd_step(params, lr, /, **inputs):
     """One step of gradient descent on the params, in place; returns the objective before it."""
-    value, grads = loss_and_grad(params, **inputs)
-    for name, grad in grads.items():
-        if name in params:
-            params[name] -= lr * grad
+    checked, dims = _arguments(params, inputs, ('images', 'labels'))
+    if any([checked[name] is not params[name] for name in PARAMS]):
+        # params that came as lists or in another dtype were converted: update what the caller holds
+        value, grads = loss_and_grad(params, **inputs)
+        for name, grad in grads.items():
+            if name in PARAMS:  # `wrt` may name an input too: it is not moved
+                params[name] -= lr * grad
+        return value
+    images = checked['images']
+    labels = checked['labels']
+    W1 = checked['W1']
+    b1 = checked['b1']
+    W2 = checked['W2']
+    b2 = checked['b2']
+    W3 = checked['W3']
+    b3 = checked['b3']
+    B = dims['B']
+    ws = _workspace(_workspace_sgd_step, B)
+    # line 28: h1 = relu_layer(images, W1, b1)
+    t = np.matmul(images, W1, out=ws[0])
+    np.add(t, b1, out=t)
+    h1 = np.maximum(t, 0, out=ws[1])
+    # line 29: h2 = relu_layer(h1, W2, b2)
+    t_2 = np.matmul(h1, W2, out=ws[2])
+    np.add(t_2, b2, out=t_2)
+    h2 = np.maximum(t_2, 0, out=ws[3])
+    # line 30: logits = h2 @ W3 + b3
+    t_3 = np.matmul(h2, W3, out=ws[4])
+    logits = np.add(t_3, b3, out=t_3)
+    # line 31: probs = softmax(logits)
+    probs = _softmax(logits, 1)
+    # line 32: loss = mean(cross_entropy(logits, labels))
+    t_4 = _cross_entropy(logits, labels)
+    loss = (t_4.sum() / t_4.size)
+    t_5 = _one_hot(labels, 10, DTYPE)
+    t_6 = np.subtract(probs, t_5, out=probs)
+    np.divide(t_6, t_4.size, out=t_6)
+    # backprop through line 30: logits = h2 @ W3 + b3
+    d_b3 = t_6.sum(axis=0, out=ws[5])
+    d_h2 = np.matmul(t_6, W3.T, out=ws[6])
+    d_W3 = np.matmul(h2.T, t_6, out=ws[7])
+    # backprop through line 29: h2 = relu_layer(h1, W2, b2)
+    np.greater(t_2, 0.0, out=t_2)
+    t_7 = np.multiply(d_h2, t_2, out=d_h2)
+    d_b2 = t_7.sum(axis=0, out=ws[8])
+    d_h1 = np.matmul(t_7, W2.T, out=ws[2])
+    d_W2 = np.matmul(h1.T, t_7, out=ws[9])
+    # backprop through line 28: h1 = relu_layer(images, W1, b1)
+    np.greater(t, 0.0, out=t)
+    t_8 = np.multiply(d_h1, t, out=d_h1)
+    d_b1 = t_8.sum(axis=0, out=ws[10])
+    d_W1 = np.matmul(images.T, t_8, out=ws[11])
+    value = float(loss)
+    # the update: each param moves against its gradient, in place
+    np.multiply(d_W1, lr, out=d_W1)
+    np.multiply(d_b1, lr, out=d_b1)
+    np.multiply(d_W2, lr, out=d_W2)
+    np.multiply(d_b2, lr, out=d_b2)
+    np.multiply(d_W3, lr, out=d_W3)
+    np.multiply(d_b3, lr, out=d_b3)
+    np.subtract(W1, d_W1, out=W1)
+    np.subtract(b1, d_b1, out=b1)
+    np.subtract(W2, d_W2, out=W2)
+    np.subtract(b2, d_b2, out=b2)
+    np.subtract(W3, d_W3, out=W3)
+    np.subtract(b3, d_b3, out=b3)
     return value

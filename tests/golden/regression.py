@@ -3,6 +3,8 @@
 The forward pass, the objective and its gradients, in NumPy only.
 """
 
+import threading
+
 import numpy as np
 
 DTYPE = np.float64
@@ -98,10 +100,76 @@ def _check_arguments(params, inputs, needed):
     return checked, dims
 
 
-def _sigmoid(x):
-    # 1 / (1 + e^-x) computed as e^-softplus(-x): never overflows, and keeps its
-    # relative accuracy far into the tails (sigmoid(-50) is 1.9e-22, not 0)
-    return np.exp(-np.logaddexp(0, -x))
+_LOCAL = threading.local()
+
+
+def _workspace(make, *sizes):
+    """The arrays `make` builds for these sizes, built once per thread: no two threads share one."""
+    spaces = _LOCAL.__dict__.setdefault("spaces", {})
+    ws = spaces.get((make, sizes))
+    if ws is None:
+        if len(spaces) >= 16:  # many batch sizes: start over rather than grow without bound
+            spaces.clear()
+        ws = spaces[make, sizes] = make(*sizes)
+    return ws
+
+
+def _sigmoid(x, out=None):
+    # 1 / (1 + e^-x), with -x clipped where e^-x would overflow: there sigmoid is
+    # below the dtype's smallest normal number anyway, and no warning is raised.
+    # Elsewhere this keeps its relative accuracy (sigmoid(-50) is 1.9e-22, not 0).
+    if out is None:
+        out = np.empty(np.shape(x), dtype=DTYPE)
+    np.negative(x, out=out)
+    np.minimum(out, _EXP_MAX, out=out)
+    np.exp(out, out=out)
+    np.add(out, 1.0, out=out)
+    return np.divide(1.0, out, out=out)
+
+
+_EXP_MAX = float(np.log(np.finfo(DTYPE).max)) - 1  # e^x is finite below this
+
+
+def _workspace_forward(B):
+    """The arrays forward computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[1]: t
+    ]
+
+
+def _workspace_loss(B):
+    """The arrays loss computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[1]: pred, t
+    ]
+
+
+def _workspace_loss_and_grad(B):
+    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[1]: pred, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[2]: t
+        np.empty((B, 4), dtype=DTYPE),  # ws[3]: d_h, t
+        np.empty((B, 4), dtype=DTYPE),  # ws[4]: t
+    ]
+
+
+def _workspace_sgd_step(B):
+    """The arrays sgd_step computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[1]: pred, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[2]: t
+        np.empty((1,), dtype=DTYPE),  # ws[3]: d_b2
+        np.empty((B, 4), dtype=DTYPE),  # ws[4]: d_h, t
+        np.empty((4, 1), dtype=DTYPE),  # ws[5]: d_W2
+        np.empty((B, 4), dtype=DTYPE),  # ws[6]: t
+        np.empty((4,), dtype=DTYPE),  # ws[7]: d_b1
+        np.empty((3, 4), dtype=DTYPE),  # ws[8]: d_W1
+    ]
 
 
 def init_params(seed=0):
@@ -123,10 +191,15 @@ def forward(params, /, **inputs):
     b1 = checked['b1']
     W2 = checked['W2']
     b2 = checked['b2']
+    B = dims['B']
+    ws = _workspace(_workspace_forward, B)
     # line 25: h    = sigmoid(affine(x, W1, b1))
-    h = _sigmoid((x @ W1) + b1)
+    t = np.matmul(x, W1, out=ws[0])
+    np.add(t, b1, out=t)
+    h = _sigmoid(t, out=t)
     # line 26: pred = affine(h, W2, b2)
-    pred = (h @ W2) + b2
+    t_2 = np.matmul(h, W2, out=ws[1])
+    pred = t_2 + b2
     return pred
 
 
@@ -139,13 +212,19 @@ def loss(params, /, **inputs):
     b1 = checked['b1']
     W2 = checked['W2']
     b2 = checked['b2']
+    B = dims['B']
+    ws = _workspace(_workspace_loss, B)
     # line 25: h    = sigmoid(affine(x, W1, b1))
-    h = _sigmoid((x @ W1) + b1)
+    t = np.matmul(x, W1, out=ws[0])
+    np.add(t, b1, out=t)
+    h = _sigmoid(t, out=t)
     # line 26: pred = affine(h, W2, b2)
-    pred = (h @ W2) + b2
+    t_2 = np.matmul(h, W2, out=ws[1])
+    pred = np.add(t_2, b2, out=t_2)
     # line 27: loss = mean((pred - y)^2)
-    t = np.square(pred - y)
-    loss = (np.sum(t) / t.size)
+    t_3 = np.subtract(pred, y, out=pred)
+    np.square(t_3, out=t_3)
+    loss = (t_3.sum() / t_3.size)
     return float(loss)
 
 
@@ -158,23 +237,30 @@ def loss_and_grad(params, /, **inputs):
     b1 = checked['b1']
     W2 = checked['W2']
     b2 = checked['b2']
+    B = dims['B']
+    ws = _workspace(_workspace_loss_and_grad, B)
     # line 25: h    = sigmoid(affine(x, W1, b1))
-    h = _sigmoid((x @ W1) + b1)
+    t = np.matmul(x, W1, out=ws[0])
+    np.add(t, b1, out=t)
+    h = _sigmoid(t, out=t)
     # line 26: pred = affine(h, W2, b2)
-    pred = (h @ W2) + b2
+    t_2 = np.matmul(h, W2, out=ws[1])
+    pred = np.add(t_2, b2, out=t_2)
     # line 27: loss = mean((pred - y)^2)
-    t = pred - y
-    t_2 = np.square(t)
-    loss = (np.sum(t_2) / t_2.size)
-    t_3 = (2.0 * t) / t_2.size
+    t_3 = np.subtract(pred, y, out=pred)
+    t_4 = np.square(t_3, out=ws[2])
+    loss = (t_4.sum() / t_4.size)
+    np.multiply(t_3, 2.0 / t_4.size, out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
-    d_b2 = np.sum(t_3, axis=0)
-    d_h = t_3 @ W2.T
+    d_b2 = t_3.sum(axis=0)
+    d_h = np.matmul(t_3, W2.T, out=ws[3])
     d_W2 = h.T @ t_3
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
-    t_4 = d_h * (h * (1.0 - h))
-    d_b1 = np.sum(t_4, axis=0)
-    d_W1 = x.T @ t_4
+    t_5 = np.subtract(1.0, h, out=ws[4])
+    t_6 = np.multiply(h, t_5, out=h)
+    t_7 = np.multiply(d_h, t_6, out=d_h)
+    d_b1 = t_7.sum(axis=0)
+    d_W1 = x.T @ t_7
     grads = {
         'W1': d_W1,
         'b1': d_b1,
@@ -186,8 +272,52 @@ def loss_and_grad(params, /, **inputs):
 
 def sgd_step(params, lr, /, **inputs):
     """One step of gradient descent on the params, in place; returns the objective before it."""
-    value, grads = loss_and_grad(params, **inputs)
-    for name, grad in grads.items():
-        if name in params:
-            params[name] -= lr * grad
+    checked, dims = _arguments(params, inputs, ('x', 'y'))
+    if any([checked[name] is not params[name] for name in PARAMS]):
+        # params that came as lists or in another dtype were converted: update what the caller holds
+        value, grads = loss_and_grad(params, **inputs)
+        for name, grad in grads.items():
+            if name in PARAMS:  # `wrt` may name an input too: it is not moved
+                params[name] -= lr * grad
+        return value
+    x = checked['x']
+    y = checked['y']
+    W1 = checked['W1']
+    b1 = checked['b1']
+    W2 = checked['W2']
+    b2 = checked['b2']
+    B = dims['B']
+    ws = _workspace(_workspace_sgd_step, B)
+    # line 25: h    = sigmoid(affine(x, W1, b1))
+    t = np.matmul(x, W1, out=ws[0])
+    np.add(t, b1, out=t)
+    h = _sigmoid(t, out=t)
+    # line 26: pred = affine(h, W2, b2)
+    t_2 = np.matmul(h, W2, out=ws[1])
+    pred = np.add(t_2, b2, out=t_2)
+    # line 27: loss = mean((pred - y)^2)
+    t_3 = np.subtract(pred, y, out=pred)
+    t_4 = np.square(t_3, out=ws[2])
+    loss = (t_4.sum() / t_4.size)
+    np.multiply(t_3, 2.0 / t_4.size, out=t_3)
+    # backprop through line 26: pred = affine(h, W2, b2)
+    d_b2 = t_3.sum(axis=0, out=ws[3])
+    d_h = np.matmul(t_3, W2.T, out=ws[4])
+    d_W2 = np.matmul(h.T, t_3, out=ws[5])
+    # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
+    t_5 = np.subtract(1.0, h, out=ws[6])
+    t_6 = np.multiply(h, t_5, out=h)
+    t_7 = np.multiply(d_h, t_6, out=d_h)
+    d_b1 = t_7.sum(axis=0, out=ws[7])
+    d_W1 = np.matmul(x.T, t_7, out=ws[8])
+    value = float(loss)
+    # the update: each param moves against its gradient, in place
+    np.multiply(d_W1, lr, out=d_W1)
+    np.multiply(d_b1, lr, out=d_b1)
+    np.multiply(d_W2, lr, out=d_W2)
+    np.multiply(d_b2, lr, out=d_b2)
+    np.subtract(W1, d_W1, out=W1)
+    np.subtract(b1, d_b1, out=b1)
+    np.subtract(W2, d_W2, out=W2)
+    np.subtract(b2, d_b2, out=b2)
     return value

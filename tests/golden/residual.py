@@ -3,6 +3,8 @@
 The forward pass, the objective and its gradients, in NumPy only.
 """
 
+import threading
+
 import numpy as np
 
 DTYPE = np.float64
@@ -114,17 +116,32 @@ def _check_arguments(params, inputs, needed):
     return checked, dims
 
 
+_LOCAL = threading.local()
+
+
+def _workspace(make, *sizes):
+    """The arrays `make` builds for these sizes, built once per thread: no two threads share one."""
+    spaces = _LOCAL.__dict__.setdefault("spaces", {})
+    ws = spaces.get((make, sizes))
+    if ws is None:
+        if len(spaces) >= 16:  # many batch sizes: start over rather than grow without bound
+            spaces.clear()
+        ws = spaces[make, sizes] = make(*sizes)
+    return ws
+
+
 def _logsumexp(x, axis, keepdims):
     # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows
-    m = np.max(x, axis=axis, keepdims=True)
+    m = x.max(axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
 def _softmax(x, axis):
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
 
 
 def _check_labels(labels, k):
@@ -144,6 +161,118 @@ def _cross_entropy(logits, labels):
     _check_labels(labels, logits.shape[-1])
     picked = np.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
     return _logsumexp(logits, -1, False) - picked
+
+
+def _workspace_forward(B):
+    """The arrays forward computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[1]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[4]: a, t
+        np.empty((B, 10), dtype=DTYPE),  # ws[5]: t
+    ]
+
+
+def _workspace_loss(B):
+    """The arrays loss computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[1]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[4]: a, t
+        np.empty((B, 10), dtype=DTYPE),  # ws[5]: logits, t
+    ]
+
+
+def _workspace_loss_and_grad(B):
+    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[1]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[4]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[5]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[6]: d_h, h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[7]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[8]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[9]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[10]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[11]: d_h, h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[12]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[13]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[14]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[15]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[16]: d_h, h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[17]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[18]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[19]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[20]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[21]: t
+        np.empty((B, 1), dtype=DTYPE),  # ws[22]: mu, var, t
+        np.empty((B, 10), dtype=DTYPE),  # ws[23]: logits, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[24]: d_h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[25]: d_h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[26]: d_mu, d_var, t
+        np.empty((B, 128), dtype=DTYPE),  # ws[27]: d_a, t
+    ]
+
+
+def _workspace_sgd_step(B):
+    """The arrays sgd_step computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[1]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[4]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[5]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[6]: d_h, h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[7]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[8]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[9]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[10]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[11]: d_h, h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[12]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[13]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[14]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[15]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[16]: d_h, h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[17]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[18]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[19]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[20]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[21]: t
+        np.empty((B, 1), dtype=DTYPE),  # ws[22]: mu, var, t
+        np.empty((B, 10), dtype=DTYPE),  # ws[23]: logits, t
+        np.empty((10,), dtype=DTYPE),  # ws[24]: d_b_out
+        np.empty((B, 64), dtype=DTYPE),  # ws[25]: d_h, t
+        np.empty((64, 10), dtype=DTYPE),  # ws[26]: d_W_out
+        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[28]: d_mu, d_var, t
+        np.empty((64,), dtype=DTYPE),  # ws[29]: d_bb4
+        np.empty((B, 128), dtype=DTYPE),  # ws[30]: d_a, t
+        np.empty((128, 64), dtype=DTYPE),  # ws[31]: d_Wb4
+        np.empty((128,), dtype=DTYPE),  # ws[32]: d_ba4
+        np.empty((64, 128), dtype=DTYPE),  # ws[33]: d_Wa4
+        np.empty((64,), dtype=DTYPE),  # ws[34]: d_bb3
+        np.empty((128, 64), dtype=DTYPE),  # ws[35]: d_Wb3
+        np.empty((128,), dtype=DTYPE),  # ws[36]: d_ba3
+        np.empty((64, 128), dtype=DTYPE),  # ws[37]: d_Wa3
+        np.empty((64,), dtype=DTYPE),  # ws[38]: d_bb2
+        np.empty((128, 64), dtype=DTYPE),  # ws[39]: d_Wb2
+        np.empty((128,), dtype=DTYPE),  # ws[40]: d_ba2
+        np.empty((64, 128), dtype=DTYPE),  # ws[41]: d_Wa2
+        np.empty((64,), dtype=DTYPE),  # ws[42]: d_bb1
+        np.empty((128, 64), dtype=DTYPE),  # ws[43]: d_Wb1
+        np.empty((128,), dtype=DTYPE),  # ws[44]: d_ba1
+        np.empty((64, 128), dtype=DTYPE),  # ws[45]: d_Wa1
+        np.empty((64,), dtype=DTYPE),  # ws[46]: d_b_in
+        np.empty((32, 64), dtype=DTYPE),  # ws[47]: d_W_in
+    ]
 
 
 def init_params(seed=0):
@@ -197,39 +326,74 @@ def forward(params, /, **inputs):
     bb4 = checked['bb4']
     W_out = checked['W_out']
     b_out = checked['b_out']
+    B = dims['B']
+    ws = _workspace(_workspace_forward, B)
     # line 36: h = x @ W_in + b_in
-    h = (x @ W_in) + b_in
+    t = np.matmul(x, W_in, out=ws[0])
+    h = np.add(t, b_in, out=t)
     # line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    mu = (np.sum(h, axis=1, keepdims=True) / h.shape[1])
-    h_2 = h - mu
-    t = np.square(h_2)
-    var = (np.sum(t, axis=1, keepdims=True) / t.shape[1])
-    a = np.maximum(((h_2 / np.sqrt(var + 1e-05)) @ Wa1) + ba1, 0)
-    h_3 = (h + (a @ Wb1)) + bb1
-    mu_2 = (np.sum(h_3, axis=1, keepdims=True) / h_3.shape[1])
-    h_4 = h_3 - mu_2
-    t_2 = np.square(h_4)
-    var_2 = (np.sum(t_2, axis=1, keepdims=True) / t_2.shape[1])
-    a_2 = np.maximum(((h_4 / np.sqrt(var_2 + 1e-05)) @ Wa2) + ba2, 0)
-    h_5 = (h_3 + (a_2 @ Wb2)) + bb2
-    mu_3 = (np.sum(h_5, axis=1, keepdims=True) / h_5.shape[1])
-    h_6 = h_5 - mu_3
-    t_3 = np.square(h_6)
-    var_3 = (np.sum(t_3, axis=1, keepdims=True) / t_3.shape[1])
-    a_3 = np.maximum(((h_6 / np.sqrt(var_3 + 1e-05)) @ Wa3) + ba3, 0)
-    h_7 = (h_5 + (a_3 @ Wb3)) + bb3
-    mu_4 = (np.sum(h_7, axis=1, keepdims=True) / h_7.shape[1])
-    h_8 = h_7 - mu_4
-    t_4 = np.square(h_8)
-    var_4 = (np.sum(t_4, axis=1, keepdims=True) / t_4.shape[1])
-    a_4 = np.maximum(((h_8 / np.sqrt(var_4 + 1e-05)) @ Wa4) + ba4, 0)
-    h_9 = (h_7 + (a_4 @ Wb4)) + bb4
+    mu = np.divide(h.sum(axis=1, keepdims=True, out=ws[1]), h.shape[1], out=ws[1])
+    h_2 = np.subtract(h, mu, out=ws[2])
+    t_2 = np.square(h_2, out=ws[3])
+    var = np.divide(t_2.sum(axis=1, keepdims=True, out=ws[1]), t_2.shape[1], out=ws[1])
+    t_3 = np.add(var, 1e-05, out=var)
+    np.sqrt(t_3, out=t_3)
+    t_4 = np.divide(h_2, t_3, out=h_2)
+    t_5 = np.matmul(t_4, Wa1, out=ws[4])
+    np.add(t_5, ba1, out=t_5)
+    a = np.maximum(t_5, 0, out=t_5)
+    t_6 = np.matmul(a, Wb1, out=ws[2])
+    t_7 = np.add(h, t_6, out=h)
+    h_3 = np.add(t_7, bb1, out=t_7)
+    mu_2 = np.divide(h_3.sum(axis=1, keepdims=True, out=ws[1]), h_3.shape[1], out=ws[1])
+    h_4 = np.subtract(h_3, mu_2, out=ws[2])
+    t_8 = np.square(h_4, out=ws[3])
+    var_2 = np.divide(t_8.sum(axis=1, keepdims=True, out=ws[1]), t_8.shape[1], out=ws[1])
+    t_9 = np.add(var_2, 1e-05, out=var_2)
+    np.sqrt(t_9, out=t_9)
+    t_10 = np.divide(h_4, t_9, out=h_4)
+    t_11 = np.matmul(t_10, Wa2, out=ws[4])
+    np.add(t_11, ba2, out=t_11)
+    a_2 = np.maximum(t_11, 0, out=t_11)
+    t_12 = np.matmul(a_2, Wb2, out=ws[2])
+    t_13 = np.add(h_3, t_12, out=h_3)
+    h_5 = np.add(t_13, bb2, out=t_13)
+    mu_3 = np.divide(h_5.sum(axis=1, keepdims=True, out=ws[1]), h_5.shape[1], out=ws[1])
+    h_6 = np.subtract(h_5, mu_3, out=ws[2])
+    t_14 = np.square(h_6, out=ws[3])
+    var_3 = np.divide(t_14.sum(axis=1, keepdims=True, out=ws[1]), t_14.shape[1], out=ws[1])
+    t_15 = np.add(var_3, 1e-05, out=var_3)
+    np.sqrt(t_15, out=t_15)
+    t_16 = np.divide(h_6, t_15, out=h_6)
+    t_17 = np.matmul(t_16, Wa3, out=ws[4])
+    np.add(t_17, ba3, out=t_17)
+    a_3 = np.maximum(t_17, 0, out=t_17)
+    t_18 = np.matmul(a_3, Wb3, out=ws[2])
+    t_19 = np.add(h_5, t_18, out=h_5)
+    h_7 = np.add(t_19, bb3, out=t_19)
+    mu_4 = np.divide(h_7.sum(axis=1, keepdims=True, out=ws[1]), h_7.shape[1], out=ws[1])
+    h_8 = np.subtract(h_7, mu_4, out=ws[2])
+    t_20 = np.square(h_8, out=ws[3])
+    var_4 = np.divide(t_20.sum(axis=1, keepdims=True, out=ws[1]), t_20.shape[1], out=ws[1])
+    t_21 = np.add(var_4, 1e-05, out=var_4)
+    np.sqrt(t_21, out=t_21)
+    t_22 = np.divide(h_8, t_21, out=h_8)
+    t_23 = np.matmul(t_22, Wa4, out=ws[4])
+    np.add(t_23, ba4, out=t_23)
+    a_4 = np.maximum(t_23, 0, out=t_23)
+    t_24 = np.matmul(a_4, Wb4, out=ws[2])
+    t_25 = np.add(h_7, t_24, out=h_7)
+    h_9 = np.add(t_25, bb4, out=t_25)
     # line 48: logits = norm(h) @ W_out + b_out
-    mu_5 = (np.sum(h_9, axis=1, keepdims=True) / h_9.shape[1])
-    h_10 = h_9 - mu_5
-    t_5 = np.square(h_10)
-    var_5 = (np.sum(t_5, axis=1, keepdims=True) / t_5.shape[1])
-    logits = ((h_10 / np.sqrt(var_5 + 1e-05)) @ W_out) + b_out
+    mu_5 = np.divide(h_9.sum(axis=1, keepdims=True, out=ws[1]), h_9.shape[1], out=ws[1])
+    h_10 = np.subtract(h_9, mu_5, out=h_9)
+    t_26 = np.square(h_10, out=ws[2])
+    var_5 = np.divide(t_26.sum(axis=1, keepdims=True, out=ws[1]), t_26.shape[1], out=ws[1])
+    t_27 = np.add(var_5, 1e-05, out=var_5)
+    np.sqrt(t_27, out=t_27)
+    t_28 = np.divide(h_10, t_27, out=h_10)
+    t_29 = np.matmul(t_28, W_out, out=ws[5])
+    logits = t_29 + b_out
     return logits
 
 
@@ -258,42 +422,77 @@ def loss(params, /, **inputs):
     bb4 = checked['bb4']
     W_out = checked['W_out']
     b_out = checked['b_out']
+    B = dims['B']
+    ws = _workspace(_workspace_loss, B)
     # line 36: h = x @ W_in + b_in
-    h = (x @ W_in) + b_in
+    t = np.matmul(x, W_in, out=ws[0])
+    h = np.add(t, b_in, out=t)
     # line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    mu = (np.sum(h, axis=1, keepdims=True) / h.shape[1])
-    h_2 = h - mu
-    t = np.square(h_2)
-    var = (np.sum(t, axis=1, keepdims=True) / t.shape[1])
-    a = np.maximum(((h_2 / np.sqrt(var + 1e-05)) @ Wa1) + ba1, 0)
-    h_3 = (h + (a @ Wb1)) + bb1
-    mu_2 = (np.sum(h_3, axis=1, keepdims=True) / h_3.shape[1])
-    h_4 = h_3 - mu_2
-    t_2 = np.square(h_4)
-    var_2 = (np.sum(t_2, axis=1, keepdims=True) / t_2.shape[1])
-    a_2 = np.maximum(((h_4 / np.sqrt(var_2 + 1e-05)) @ Wa2) + ba2, 0)
-    h_5 = (h_3 + (a_2 @ Wb2)) + bb2
-    mu_3 = (np.sum(h_5, axis=1, keepdims=True) / h_5.shape[1])
-    h_6 = h_5 - mu_3
-    t_3 = np.square(h_6)
-    var_3 = (np.sum(t_3, axis=1, keepdims=True) / t_3.shape[1])
-    a_3 = np.maximum(((h_6 / np.sqrt(var_3 + 1e-05)) @ Wa3) + ba3, 0)
-    h_7 = (h_5 + (a_3 @ Wb3)) + bb3
-    mu_4 = (np.sum(h_7, axis=1, keepdims=True) / h_7.shape[1])
-    h_8 = h_7 - mu_4
-    t_4 = np.square(h_8)
-    var_4 = (np.sum(t_4, axis=1, keepdims=True) / t_4.shape[1])
-    a_4 = np.maximum(((h_8 / np.sqrt(var_4 + 1e-05)) @ Wa4) + ba4, 0)
-    h_9 = (h_7 + (a_4 @ Wb4)) + bb4
+    mu = np.divide(h.sum(axis=1, keepdims=True, out=ws[1]), h.shape[1], out=ws[1])
+    h_2 = np.subtract(h, mu, out=ws[2])
+    t_2 = np.square(h_2, out=ws[3])
+    var = np.divide(t_2.sum(axis=1, keepdims=True, out=ws[1]), t_2.shape[1], out=ws[1])
+    t_3 = np.add(var, 1e-05, out=var)
+    np.sqrt(t_3, out=t_3)
+    t_4 = np.divide(h_2, t_3, out=h_2)
+    t_5 = np.matmul(t_4, Wa1, out=ws[4])
+    np.add(t_5, ba1, out=t_5)
+    a = np.maximum(t_5, 0, out=t_5)
+    t_6 = np.matmul(a, Wb1, out=ws[2])
+    t_7 = np.add(h, t_6, out=h)
+    h_3 = np.add(t_7, bb1, out=t_7)
+    mu_2 = np.divide(h_3.sum(axis=1, keepdims=True, out=ws[1]), h_3.shape[1], out=ws[1])
+    h_4 = np.subtract(h_3, mu_2, out=ws[2])
+    t_8 = np.square(h_4, out=ws[3])
+    var_2 = np.divide(t_8.sum(axis=1, keepdims=True, out=ws[1]), t_8.shape[1], out=ws[1])
+    t_9 = np.add(var_2, 1e-05, out=var_2)
+    np.sqrt(t_9, out=t_9)
+    t_10 = np.divide(h_4, t_9, out=h_4)
+    t_11 = np.matmul(t_10, Wa2, out=ws[4])
+    np.add(t_11, ba2, out=t_11)
+    a_2 = np.maximum(t_11, 0, out=t_11)
+    t_12 = np.matmul(a_2, Wb2, out=ws[2])
+    t_13 = np.add(h_3, t_12, out=h_3)
+    h_5 = np.add(t_13, bb2, out=t_13)
+    mu_3 = np.divide(h_5.sum(axis=1, keepdims=True, out=ws[1]), h_5.shape[1], out=ws[1])
+    h_6 = np.subtract(h_5, mu_3, out=ws[2])
+    t_14 = np.square(h_6, out=ws[3])
+    var_3 = np.divide(t_14.sum(axis=1, keepdims=True, out=ws[1]), t_14.shape[1], out=ws[1])
+    t_15 = np.add(var_3, 1e-05, out=var_3)
+    np.sqrt(t_15, out=t_15)
+    t_16 = np.divide(h_6, t_15, out=h_6)
+    t_17 = np.matmul(t_16, Wa3, out=ws[4])
+    np.add(t_17, ba3, out=t_17)
+    a_3 = np.maximum(t_17, 0, out=t_17)
+    t_18 = np.matmul(a_3, Wb3, out=ws[2])
+    t_19 = np.add(h_5, t_18, out=h_5)
+    h_7 = np.add(t_19, bb3, out=t_19)
+    mu_4 = np.divide(h_7.sum(axis=1, keepdims=True, out=ws[1]), h_7.shape[1], out=ws[1])
+    h_8 = np.subtract(h_7, mu_4, out=ws[2])
+    t_20 = np.square(h_8, out=ws[3])
+    var_4 = np.divide(t_20.sum(axis=1, keepdims=True, out=ws[1]), t_20.shape[1], out=ws[1])
+    t_21 = np.add(var_4, 1e-05, out=var_4)
+    np.sqrt(t_21, out=t_21)
+    t_22 = np.divide(h_8, t_21, out=h_8)
+    t_23 = np.matmul(t_22, Wa4, out=ws[4])
+    np.add(t_23, ba4, out=t_23)
+    a_4 = np.maximum(t_23, 0, out=t_23)
+    t_24 = np.matmul(a_4, Wb4, out=ws[2])
+    t_25 = np.add(h_7, t_24, out=h_7)
+    h_9 = np.add(t_25, bb4, out=t_25)
     # line 48: logits = norm(h) @ W_out + b_out
-    mu_5 = (np.sum(h_9, axis=1, keepdims=True) / h_9.shape[1])
-    h_10 = h_9 - mu_5
-    t_5 = np.square(h_10)
-    var_5 = (np.sum(t_5, axis=1, keepdims=True) / t_5.shape[1])
-    logits = ((h_10 / np.sqrt(var_5 + 1e-05)) @ W_out) + b_out
+    mu_5 = np.divide(h_9.sum(axis=1, keepdims=True, out=ws[1]), h_9.shape[1], out=ws[1])
+    h_10 = np.subtract(h_9, mu_5, out=h_9)
+    t_26 = np.square(h_10, out=ws[2])
+    var_5 = np.divide(t_26.sum(axis=1, keepdims=True, out=ws[1]), t_26.shape[1], out=ws[1])
+    t_27 = np.add(var_5, 1e-05, out=var_5)
+    np.sqrt(t_27, out=t_27)
+    t_28 = np.divide(h_10, t_27, out=h_10)
+    t_29 = np.matmul(t_28, W_out, out=ws[5])
+    logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
-    t_6 = _cross_entropy(logits, labels)
-    loss = (np.sum(t_6) / t_6.size)
+    t_30 = _cross_entropy(logits, labels)
+    loss = (t_30.sum() / t_30.size)
     return float(loss)
 
 
@@ -322,124 +521,202 @@ def loss_and_grad(params, /, **inputs):
     bb4 = checked['bb4']
     W_out = checked['W_out']
     b_out = checked['b_out']
+    B = dims['B']
+    ws = _workspace(_workspace_loss_and_grad, B)
     # line 36: h = x @ W_in + b_in
-    h = (x @ W_in) + b_in
+    t = np.matmul(x, W_in, out=ws[0])
+    h = np.add(t, b_in, out=t)
     # line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    mu = (np.sum(h, axis=1, keepdims=True) / h.shape[1])
-    h_2 = h - mu
-    t = np.square(h_2)
-    var = (np.sum(t, axis=1, keepdims=True) / t.shape[1])
-    t_2 = np.sqrt(var + 1e-05)
-    t_3 = h_2 / t_2
-    t_4 = (t_3 @ Wa1) + ba1
-    a = np.maximum(t_4, 0)
-    h_3 = (h + (a @ Wb1)) + bb1
-    mu_2 = (np.sum(h_3, axis=1, keepdims=True) / h_3.shape[1])
-    h_4 = h_3 - mu_2
-    t_5 = np.square(h_4)
-    var_2 = (np.sum(t_5, axis=1, keepdims=True) / t_5.shape[1])
-    t_6 = np.sqrt(var_2 + 1e-05)
-    t_7 = h_4 / t_6
-    t_8 = (t_7 @ Wa2) + ba2
-    a_2 = np.maximum(t_8, 0)
-    h_5 = (h_3 + (a_2 @ Wb2)) + bb2
-    mu_3 = (np.sum(h_5, axis=1, keepdims=True) / h_5.shape[1])
-    h_6 = h_5 - mu_3
-    t_9 = np.square(h_6)
-    var_3 = (np.sum(t_9, axis=1, keepdims=True) / t_9.shape[1])
-    t_10 = np.sqrt(var_3 + 1e-05)
-    t_11 = h_6 / t_10
-    t_12 = (t_11 @ Wa3) + ba3
-    a_3 = np.maximum(t_12, 0)
-    h_7 = (h_5 + (a_3 @ Wb3)) + bb3
-    mu_4 = (np.sum(h_7, axis=1, keepdims=True) / h_7.shape[1])
-    h_8 = h_7 - mu_4
-    t_13 = np.square(h_8)
-    var_4 = (np.sum(t_13, axis=1, keepdims=True) / t_13.shape[1])
-    t_14 = np.sqrt(var_4 + 1e-05)
-    t_15 = h_8 / t_14
-    t_16 = (t_15 @ Wa4) + ba4
-    a_4 = np.maximum(t_16, 0)
-    h_9 = (h_7 + (a_4 @ Wb4)) + bb4
+    mu = np.divide(h.sum(axis=1, keepdims=True, out=ws[1]), h.shape[1], out=ws[1])
+    h_2 = np.subtract(h, mu, out=ws[2])
+    t_2 = np.square(h_2, out=ws[3])
+    var = np.divide(t_2.sum(axis=1, keepdims=True, out=ws[1]), t_2.shape[1], out=ws[1])
+    t_3 = np.add(var, 1e-05, out=var)
+    np.sqrt(t_3, out=t_3)
+    t_4 = np.divide(h_2, t_3, out=ws[3])
+    t_5 = np.matmul(t_4, Wa1, out=ws[4])
+    np.add(t_5, ba1, out=t_5)
+    a = np.maximum(t_5, 0, out=ws[5])
+    t_6 = np.matmul(a, Wb1, out=ws[6])
+    t_7 = np.add(h, t_6, out=h)
+    h_3 = np.add(t_7, bb1, out=t_7)
+    mu_2 = np.divide(h_3.sum(axis=1, keepdims=True, out=ws[7]), h_3.shape[1], out=ws[7])
+    h_4 = np.subtract(h_3, mu_2, out=ws[6])
+    t_8 = np.square(h_4, out=ws[8])
+    var_2 = np.divide(t_8.sum(axis=1, keepdims=True, out=ws[7]), t_8.shape[1], out=ws[7])
+    t_9 = np.add(var_2, 1e-05, out=var_2)
+    np.sqrt(t_9, out=t_9)
+    t_10 = np.divide(h_4, t_9, out=ws[8])
+    t_11 = np.matmul(t_10, Wa2, out=ws[9])
+    np.add(t_11, ba2, out=t_11)
+    a_2 = np.maximum(t_11, 0, out=ws[10])
+    t_12 = np.matmul(a_2, Wb2, out=ws[11])
+    t_13 = np.add(h_3, t_12, out=h_3)
+    h_5 = np.add(t_13, bb2, out=t_13)
+    mu_3 = np.divide(h_5.sum(axis=1, keepdims=True, out=ws[12]), h_5.shape[1], out=ws[12])
+    h_6 = np.subtract(h_5, mu_3, out=ws[11])
+    t_14 = np.square(h_6, out=ws[13])
+    var_3 = np.divide(t_14.sum(axis=1, keepdims=True, out=ws[12]), t_14.shape[1], out=ws[12])
+    t_15 = np.add(var_3, 1e-05, out=var_3)
+    np.sqrt(t_15, out=t_15)
+    t_16 = np.divide(h_6, t_15, out=ws[13])
+    t_17 = np.matmul(t_16, Wa3, out=ws[14])
+    np.add(t_17, ba3, out=t_17)
+    a_3 = np.maximum(t_17, 0, out=ws[15])
+    t_18 = np.matmul(a_3, Wb3, out=ws[16])
+    t_19 = np.add(h_5, t_18, out=h_5)
+    h_7 = np.add(t_19, bb3, out=t_19)
+    mu_4 = np.divide(h_7.sum(axis=1, keepdims=True, out=ws[17]), h_7.shape[1], out=ws[17])
+    h_8 = np.subtract(h_7, mu_4, out=ws[16])
+    t_20 = np.square(h_8, out=ws[18])
+    var_4 = np.divide(t_20.sum(axis=1, keepdims=True, out=ws[17]), t_20.shape[1], out=ws[17])
+    t_21 = np.add(var_4, 1e-05, out=var_4)
+    np.sqrt(t_21, out=t_21)
+    t_22 = np.divide(h_8, t_21, out=ws[18])
+    t_23 = np.matmul(t_22, Wa4, out=ws[19])
+    np.add(t_23, ba4, out=t_23)
+    a_4 = np.maximum(t_23, 0, out=ws[20])
+    t_24 = np.matmul(a_4, Wb4, out=ws[21])
+    t_25 = np.add(h_7, t_24, out=h_7)
+    h_9 = np.add(t_25, bb4, out=t_25)
     # line 48: logits = norm(h) @ W_out + b_out
-    mu_5 = (np.sum(h_9, axis=1, keepdims=True) / h_9.shape[1])
-    h_10 = h_9 - mu_5
-    t_17 = np.square(h_10)
-    var_5 = (np.sum(t_17, axis=1, keepdims=True) / t_17.shape[1])
-    t_18 = np.sqrt(var_5 + 1e-05)
-    t_19 = h_10 / t_18
-    logits = (t_19 @ W_out) + b_out
+    mu_5 = np.divide(h_9.sum(axis=1, keepdims=True, out=ws[22]), h_9.shape[1], out=ws[22])
+    h_10 = np.subtract(h_9, mu_5, out=h_9)
+    t_26 = np.square(h_10, out=ws[21])
+    var_5 = np.divide(t_26.sum(axis=1, keepdims=True, out=ws[22]), t_26.shape[1], out=ws[22])
+    t_27 = np.add(var_5, 1e-05, out=var_5)
+    np.sqrt(t_27, out=t_27)
+    t_28 = np.divide(h_10, t_27, out=ws[21])
+    t_29 = np.matmul(t_28, W_out, out=ws[23])
+    logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
-    t_20 = _cross_entropy(logits, labels)
-    loss = (np.sum(t_20) / t_20.size)
-    t_21 = (_softmax(logits, 1) - _one_hot(labels, 10, DTYPE)) / t_20.size
+    t_30 = _cross_entropy(logits, labels)
+    loss = (t_30.sum() / t_30.size)
+    t_31 = _softmax(logits, 1)
+    t_32 = _one_hot(labels, 10, DTYPE)
+    np.subtract(t_31, t_32, out=t_31)
+    np.divide(t_31, t_30.size, out=t_31)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    d_b_out = np.sum(t_21, axis=0)
-    t_22 = t_21 @ W_out.T
-    d_W_out = t_19.T @ t_21
-    d_h = t_22 / t_18
-    d_var = (np.sum(-((t_22 * t_19) / t_18), axis=1, keepdims=True) * 0.5) / t_18
-    d_h_2 = d_h + ((d_var / 64.0) * (2.0 * h_10))
-    d_mu = np.sum(-d_h_2, axis=1, keepdims=True)
+    d_b_out = t_31.sum(axis=0)
+    t_33 = np.matmul(t_31, W_out.T, out=ws[24])
+    d_W_out = t_28.T @ t_31
+    d_h = np.divide(t_33, t_27, out=ws[25])
+    np.multiply(t_33, t_28, out=t_33)
+    np.divide(t_33, t_27, out=t_33)
+    np.negative(t_33, out=t_33)
+    t_34 = t_33.sum(axis=1, keepdims=True, out=ws[26])
+    np.multiply(t_34, 0.5, out=t_34)
+    d_var = np.divide(t_34, t_27, out=t_34)
+    t_35 = np.divide(d_var, 64.0, out=d_var)
+    t_36 = np.multiply(2.0, h_10, out=h_10)
+    np.multiply(t_35, t_36, out=t_36)
+    d_h_2 = np.add(d_h, t_36, out=d_h)
+    t_37 = np.negative(d_h_2, out=ws[0])
+    d_mu = t_37.sum(axis=1, keepdims=True, out=ws[26])
+    t_38 = np.divide(d_mu, 64.0, out=d_mu)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_23 = d_h_2 + (d_mu / 64.0)
-    d_bb4 = np.sum(t_23, axis=0)
-    d_a = t_23 @ Wb4.T
-    d_Wb4 = a_4.T @ t_23
-    t_24 = d_a * np.greater(t_16, 0.0).astype(DTYPE)
-    d_ba4 = np.sum(t_24, axis=0)
-    t_25 = t_24 @ Wa4.T
-    d_Wa4 = t_15.T @ t_24
-    d_h_3 = t_25 / t_14
-    d_var_2 = (np.sum(-((t_25 * t_15) / t_14), axis=1, keepdims=True) * 0.5) / t_14
-    d_h_4 = d_h_3 + ((d_var_2 / 64.0) * (2.0 * h_8))
-    d_h_5 = t_23 + d_h_4
-    d_mu_2 = np.sum(-d_h_4, axis=1, keepdims=True)
-    t_26 = d_h_5 + (d_mu_2 / 64.0)
-    d_bb3 = np.sum(t_26, axis=0)
-    d_a_2 = t_26 @ Wb3.T
-    d_Wb3 = a_3.T @ t_26
-    t_27 = d_a_2 * np.greater(t_12, 0.0).astype(DTYPE)
-    d_ba3 = np.sum(t_27, axis=0)
-    t_28 = t_27 @ Wa3.T
-    d_Wa3 = t_11.T @ t_27
-    d_h_6 = t_28 / t_10
-    d_var_3 = (np.sum(-((t_28 * t_11) / t_10), axis=1, keepdims=True) * 0.5) / t_10
-    d_h_7 = d_h_6 + ((d_var_3 / 64.0) * (2.0 * h_6))
-    d_h_8 = t_26 + d_h_7
-    d_mu_3 = np.sum(-d_h_7, axis=1, keepdims=True)
-    t_29 = d_h_8 + (d_mu_3 / 64.0)
-    d_bb2 = np.sum(t_29, axis=0)
-    d_a_3 = t_29 @ Wb2.T
-    d_Wb2 = a_2.T @ t_29
-    t_30 = d_a_3 * np.greater(t_8, 0.0).astype(DTYPE)
-    d_ba2 = np.sum(t_30, axis=0)
-    t_31 = t_30 @ Wa2.T
-    d_Wa2 = t_7.T @ t_30
-    d_h_9 = t_31 / t_6
-    d_var_4 = (np.sum(-((t_31 * t_7) / t_6), axis=1, keepdims=True) * 0.5) / t_6
-    d_h_10 = d_h_9 + ((d_var_4 / 64.0) * (2.0 * h_4))
-    d_h_11 = t_29 + d_h_10
-    d_mu_4 = np.sum(-d_h_10, axis=1, keepdims=True)
-    t_32 = d_h_11 + (d_mu_4 / 64.0)
-    d_bb1 = np.sum(t_32, axis=0)
-    d_a_4 = t_32 @ Wb1.T
-    d_Wb1 = a.T @ t_32
-    t_33 = d_a_4 * np.greater(t_4, 0.0).astype(DTYPE)
-    d_ba1 = np.sum(t_33, axis=0)
-    t_34 = t_33 @ Wa1.T
-    d_Wa1 = t_3.T @ t_33
-    d_h_12 = t_34 / t_2
-    d_var_5 = (np.sum(-((t_34 * t_3) / t_2), axis=1, keepdims=True) * 0.5) / t_2
-    d_h_13 = d_h_12 + ((d_var_5 / 64.0) * (2.0 * h_2))
+    t_39 = np.add(d_h_2, t_38, out=d_h_2)
+    d_bb4 = t_39.sum(axis=0)
+    d_a = np.matmul(t_39, Wb4.T, out=ws[27])
+    d_Wb4 = a_4.T @ t_39
+    np.greater(t_23, 0.0, out=t_23)
+    t_40 = np.multiply(d_a, t_23, out=d_a)
+    d_ba4 = t_40.sum(axis=0)
+    t_41 = np.matmul(t_40, Wa4.T, out=ws[0])
+    d_Wa4 = t_22.T @ t_40
+    d_h_3 = np.divide(t_41, t_21, out=ws[24])
+    np.multiply(t_41, t_22, out=t_41)
+    np.divide(t_41, t_21, out=t_41)
+    np.negative(t_41, out=t_41)
+    t_42 = t_41.sum(axis=1, keepdims=True, out=ws[26])
+    np.multiply(t_42, 0.5, out=t_42)
+    d_var_2 = np.divide(t_42, t_21, out=t_42)
+    t_43 = np.divide(d_var_2, 64.0, out=d_var_2)
+    t_44 = np.multiply(2.0, h_8, out=h_8)
+    np.multiply(t_43, t_44, out=t_44)
+    d_h_4 = np.add(d_h_3, t_44, out=d_h_3)
+    d_h_5 = np.add(t_39, d_h_4, out=t_39)
+    t_45 = np.negative(d_h_4, out=d_h_4)
+    d_mu_2 = t_45.sum(axis=1, keepdims=True, out=ws[26])
+    t_46 = np.divide(d_mu_2, 64.0, out=d_mu_2)
+    t_47 = np.add(d_h_5, t_46, out=d_h_5)
+    d_bb3 = t_47.sum(axis=0)
+    d_a_2 = np.matmul(t_47, Wb3.T, out=ws[27])
+    d_Wb3 = a_3.T @ t_47
+    np.greater(t_17, 0.0, out=t_17)
+    t_48 = np.multiply(d_a_2, t_17, out=d_a_2)
+    d_ba3 = t_48.sum(axis=0)
+    t_49 = np.matmul(t_48, Wa3.T, out=ws[24])
+    d_Wa3 = t_16.T @ t_48
+    d_h_6 = np.divide(t_49, t_15, out=ws[16])
+    np.multiply(t_49, t_16, out=t_49)
+    np.divide(t_49, t_15, out=t_49)
+    np.negative(t_49, out=t_49)
+    t_50 = t_49.sum(axis=1, keepdims=True, out=ws[26])
+    np.multiply(t_50, 0.5, out=t_50)
+    d_var_3 = np.divide(t_50, t_15, out=t_50)
+    t_51 = np.divide(d_var_3, 64.0, out=d_var_3)
+    t_52 = np.multiply(2.0, h_6, out=h_6)
+    np.multiply(t_51, t_52, out=t_52)
+    d_h_7 = np.add(d_h_6, t_52, out=d_h_6)
+    d_h_8 = np.add(t_47, d_h_7, out=t_47)
+    t_53 = np.negative(d_h_7, out=d_h_7)
+    d_mu_3 = t_53.sum(axis=1, keepdims=True, out=ws[26])
+    t_54 = np.divide(d_mu_3, 64.0, out=d_mu_3)
+    t_55 = np.add(d_h_8, t_54, out=d_h_8)
+    d_bb2 = t_55.sum(axis=0)
+    d_a_3 = np.matmul(t_55, Wb2.T, out=ws[27])
+    d_Wb2 = a_2.T @ t_55
+    np.greater(t_11, 0.0, out=t_11)
+    t_56 = np.multiply(d_a_3, t_11, out=d_a_3)
+    d_ba2 = t_56.sum(axis=0)
+    t_57 = np.matmul(t_56, Wa2.T, out=ws[16])
+    d_Wa2 = t_10.T @ t_56
+    d_h_9 = np.divide(t_57, t_9, out=ws[11])
+    np.multiply(t_57, t_10, out=t_57)
+    np.divide(t_57, t_9, out=t_57)
+    np.negative(t_57, out=t_57)
+    t_58 = t_57.sum(axis=1, keepdims=True, out=ws[26])
+    np.multiply(t_58, 0.5, out=t_58)
+    d_var_4 = np.divide(t_58, t_9, out=t_58)
+    t_59 = np.divide(d_var_4, 64.0, out=d_var_4)
+    t_60 = np.multiply(2.0, h_4, out=h_4)
+    np.multiply(t_59, t_60, out=t_60)
+    d_h_10 = np.add(d_h_9, t_60, out=d_h_9)
+    d_h_11 = np.add(t_55, d_h_10, out=t_55)
+    t_61 = np.negative(d_h_10, out=d_h_10)
+    d_mu_4 = t_61.sum(axis=1, keepdims=True, out=ws[26])
+    t_62 = np.divide(d_mu_4, 64.0, out=d_mu_4)
+    t_63 = np.add(d_h_11, t_62, out=d_h_11)
+    d_bb1 = t_63.sum(axis=0)
+    d_a_4 = np.matmul(t_63, Wb1.T, out=ws[27])
+    d_Wb1 = a.T @ t_63
+    np.greater(t_5, 0.0, out=t_5)
+    t_64 = np.multiply(d_a_4, t_5, out=d_a_4)
+    d_ba1 = t_64.sum(axis=0)
+    t_65 = np.matmul(t_64, Wa1.T, out=ws[11])
+    d_Wa1 = t_4.T @ t_64
+    d_h_12 = np.divide(t_65, t_3, out=ws[6])
+    np.multiply(t_65, t_4, out=t_65)
+    np.divide(t_65, t_3, out=t_65)
+    np.negative(t_65, out=t_65)
+    t_66 = t_65.sum(axis=1, keepdims=True, out=ws[26])
+    np.multiply(t_66, 0.5, out=t_66)
+    d_var_5 = np.divide(t_66, t_3, out=t_66)
+    t_67 = np.divide(d_var_5, 64.0, out=d_var_5)
+    t_68 = np.multiply(2.0, h_2, out=h_2)
+    np.multiply(t_67, t_68, out=t_68)
+    d_h_13 = np.add(d_h_12, t_68, out=d_h_12)
     # backprop through line 36: h = x @ W_in + b_in
-    d_h_14 = t_32 + d_h_13
+    d_h_14 = np.add(t_63, d_h_13, out=t_63)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_mu_5 = np.sum(-d_h_13, axis=1, keepdims=True)
+    t_69 = np.negative(d_h_13, out=d_h_13)
+    d_mu_5 = t_69.sum(axis=1, keepdims=True, out=ws[26])
+    t_70 = np.divide(d_mu_5, 64.0, out=d_mu_5)
     # backprop through line 36: h = x @ W_in + b_in
-    t_35 = d_h_14 + (d_mu_5 / 64.0)
-    d_b_in = np.sum(t_35, axis=0)
-    d_W_in = x.T @ t_35
+    t_71 = np.add(d_h_14, t_70, out=d_h_14)
+    d_b_in = t_71.sum(axis=0)
+    d_W_in = x.T @ t_71
     grads = {
         'W_in': d_W_in,
         'b_in': d_b_in,
@@ -467,8 +744,272 @@ def loss_and_grad(params, /, **inputs):
 
 def sgd_step(params, lr, /, **inputs):
     """One step of gradient descent on the params, in place; returns the objective before it."""
-    value, grads = loss_and_grad(params, **inputs)
-    for name, grad in grads.items():
-        if name in params:
-            params[name] -= lr * grad
+    checked, dims = _arguments(params, inputs, ('x', 'labels'))
+    if any([checked[name] is not params[name] for name in PARAMS]):
+        # params that came as lists or in another dtype were converted: update what the caller holds
+        value, grads = loss_and_grad(params, **inputs)
+        for name, grad in grads.items():
+            if name in PARAMS:  # `wrt` may name an input too: it is not moved
+                params[name] -= lr * grad
+        return value
+    x = checked['x']
+    labels = checked['labels']
+    W_in = checked['W_in']
+    b_in = checked['b_in']
+    Wa1 = checked['Wa1']
+    ba1 = checked['ba1']
+    Wb1 = checked['Wb1']
+    bb1 = checked['bb1']
+    Wa2 = checked['Wa2']
+    ba2 = checked['ba2']
+    Wb2 = checked['Wb2']
+    bb2 = checked['bb2']
+    Wa3 = checked['Wa3']
+    ba3 = checked['ba3']
+    Wb3 = checked['Wb3']
+    bb3 = checked['bb3']
+    Wa4 = checked['Wa4']
+    ba4 = checked['ba4']
+    Wb4 = checked['Wb4']
+    bb4 = checked['bb4']
+    W_out = checked['W_out']
+    b_out = checked['b_out']
+    B = dims['B']
+    ws = _workspace(_workspace_sgd_step, B)
+    # line 36: h = x @ W_in + b_in
+    t = np.matmul(x, W_in, out=ws[0])
+    h = np.add(t, b_in, out=t)
+    # line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
+    mu = np.divide(h.sum(axis=1, keepdims=True, out=ws[1]), h.shape[1], out=ws[1])
+    h_2 = np.subtract(h, mu, out=ws[2])
+    t_2 = np.square(h_2, out=ws[3])
+    var = np.divide(t_2.sum(axis=1, keepdims=True, out=ws[1]), t_2.shape[1], out=ws[1])
+    t_3 = np.add(var, 1e-05, out=var)
+    np.sqrt(t_3, out=t_3)
+    t_4 = np.divide(h_2, t_3, out=ws[3])
+    t_5 = np.matmul(t_4, Wa1, out=ws[4])
+    np.add(t_5, ba1, out=t_5)
+    a = np.maximum(t_5, 0, out=ws[5])
+    t_6 = np.matmul(a, Wb1, out=ws[6])
+    t_7 = np.add(h, t_6, out=h)
+    h_3 = np.add(t_7, bb1, out=t_7)
+    mu_2 = np.divide(h_3.sum(axis=1, keepdims=True, out=ws[7]), h_3.shape[1], out=ws[7])
+    h_4 = np.subtract(h_3, mu_2, out=ws[6])
+    t_8 = np.square(h_4, out=ws[8])
+    var_2 = np.divide(t_8.sum(axis=1, keepdims=True, out=ws[7]), t_8.shape[1], out=ws[7])
+    t_9 = np.add(var_2, 1e-05, out=var_2)
+    np.sqrt(t_9, out=t_9)
+    t_10 = np.divide(h_4, t_9, out=ws[8])
+    t_11 = np.matmul(t_10, Wa2, out=ws[9])
+    np.add(t_11, ba2, out=t_11)
+    a_2 = np.maximum(t_11, 0, out=ws[10])
+    t_12 = np.matmul(a_2, Wb2, out=ws[11])
+    t_13 = np.add(h_3, t_12, out=h_3)
+    h_5 = np.add(t_13, bb2, out=t_13)
+    mu_3 = np.divide(h_5.sum(axis=1, keepdims=True, out=ws[12]), h_5.shape[1], out=ws[12])
+    h_6 = np.subtract(h_5, mu_3, out=ws[11])
+    t_14 = np.square(h_6, out=ws[13])
+    var_3 = np.divide(t_14.sum(axis=1, keepdims=True, out=ws[12]), t_14.shape[1], out=ws[12])
+    t_15 = np.add(var_3, 1e-05, out=var_3)
+    np.sqrt(t_15, out=t_15)
+    t_16 = np.divide(h_6, t_15, out=ws[13])
+    t_17 = np.matmul(t_16, Wa3, out=ws[14])
+    np.add(t_17, ba3, out=t_17)
+    a_3 = np.maximum(t_17, 0, out=ws[15])
+    t_18 = np.matmul(a_3, Wb3, out=ws[16])
+    t_19 = np.add(h_5, t_18, out=h_5)
+    h_7 = np.add(t_19, bb3, out=t_19)
+    mu_4 = np.divide(h_7.sum(axis=1, keepdims=True, out=ws[17]), h_7.shape[1], out=ws[17])
+    h_8 = np.subtract(h_7, mu_4, out=ws[16])
+    t_20 = np.square(h_8, out=ws[18])
+    var_4 = np.divide(t_20.sum(axis=1, keepdims=True, out=ws[17]), t_20.shape[1], out=ws[17])
+    t_21 = np.add(var_4, 1e-05, out=var_4)
+    np.sqrt(t_21, out=t_21)
+    t_22 = np.divide(h_8, t_21, out=ws[18])
+    t_23 = np.matmul(t_22, Wa4, out=ws[19])
+    np.add(t_23, ba4, out=t_23)
+    a_4 = np.maximum(t_23, 0, out=ws[20])
+    t_24 = np.matmul(a_4, Wb4, out=ws[21])
+    t_25 = np.add(h_7, t_24, out=h_7)
+    h_9 = np.add(t_25, bb4, out=t_25)
+    # line 48: logits = norm(h) @ W_out + b_out
+    mu_5 = np.divide(h_9.sum(axis=1, keepdims=True, out=ws[22]), h_9.shape[1], out=ws[22])
+    h_10 = np.subtract(h_9, mu_5, out=h_9)
+    t_26 = np.square(h_10, out=ws[21])
+    var_5 = np.divide(t_26.sum(axis=1, keepdims=True, out=ws[22]), t_26.shape[1], out=ws[22])
+    t_27 = np.add(var_5, 1e-05, out=var_5)
+    np.sqrt(t_27, out=t_27)
+    t_28 = np.divide(h_10, t_27, out=ws[21])
+    t_29 = np.matmul(t_28, W_out, out=ws[23])
+    logits = np.add(t_29, b_out, out=t_29)
+    # line 49: loss = mean(cross_entropy(logits, labels))
+    t_30 = _cross_entropy(logits, labels)
+    loss = (t_30.sum() / t_30.size)
+    t_31 = _softmax(logits, 1)
+    t_32 = _one_hot(labels, 10, DTYPE)
+    np.subtract(t_31, t_32, out=t_31)
+    np.divide(t_31, t_30.size, out=t_31)
+    # backprop through line 48: logits = norm(h) @ W_out + b_out
+    d_b_out = t_31.sum(axis=0, out=ws[24])
+    t_33 = np.matmul(t_31, W_out.T, out=ws[25])
+    d_W_out = np.matmul(t_28.T, t_31, out=ws[26])
+    d_h = np.divide(t_33, t_27, out=ws[27])
+    np.multiply(t_33, t_28, out=t_33)
+    np.divide(t_33, t_27, out=t_33)
+    np.negative(t_33, out=t_33)
+    t_34 = t_33.sum(axis=1, keepdims=True, out=ws[28])
+    np.multiply(t_34, 0.5, out=t_34)
+    d_var = np.divide(t_34, t_27, out=t_34)
+    t_35 = np.divide(d_var, 64.0, out=d_var)
+    t_36 = np.multiply(2.0, h_10, out=h_10)
+    np.multiply(t_35, t_36, out=t_36)
+    d_h_2 = np.add(d_h, t_36, out=d_h)
+    t_37 = np.negative(d_h_2, out=ws[0])
+    d_mu = t_37.sum(axis=1, keepdims=True, out=ws[28])
+    t_38 = np.divide(d_mu, 64.0, out=d_mu)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
+    t_39 = np.add(d_h_2, t_38, out=d_h_2)
+    d_bb4 = t_39.sum(axis=0, out=ws[29])
+    d_a = np.matmul(t_39, Wb4.T, out=ws[30])
+    d_Wb4 = np.matmul(a_4.T, t_39, out=ws[31])
+    np.greater(t_23, 0.0, out=t_23)
+    t_40 = np.multiply(d_a, t_23, out=d_a)
+    d_ba4 = t_40.sum(axis=0, out=ws[32])
+    t_41 = np.matmul(t_40, Wa4.T, out=ws[0])
+    d_Wa4 = np.matmul(t_22.T, t_40, out=ws[33])
+    d_h_3 = np.divide(t_41, t_21, out=ws[25])
+    np.multiply(t_41, t_22, out=t_41)
+    np.divide(t_41, t_21, out=t_41)
+    np.negative(t_41, out=t_41)
+    t_42 = t_41.sum(axis=1, keepdims=True, out=ws[28])
+    np.multiply(t_42, 0.5, out=t_42)
+    d_var_2 = np.divide(t_42, t_21, out=t_42)
+    t_43 = np.divide(d_var_2, 64.0, out=d_var_2)
+    t_44 = np.multiply(2.0, h_8, out=h_8)
+    np.multiply(t_43, t_44, out=t_44)
+    d_h_4 = np.add(d_h_3, t_44, out=d_h_3)
+    d_h_5 = np.add(t_39, d_h_4, out=t_39)
+    t_45 = np.negative(d_h_4, out=d_h_4)
+    d_mu_2 = t_45.sum(axis=1, keepdims=True, out=ws[28])
+    t_46 = np.divide(d_mu_2, 64.0, out=d_mu_2)
+    t_47 = np.add(d_h_5, t_46, out=d_h_5)
+    d_bb3 = t_47.sum(axis=0, out=ws[34])
+    d_a_2 = np.matmul(t_47, Wb3.T, out=ws[30])
+    d_Wb3 = np.matmul(a_3.T, t_47, out=ws[35])
+    np.greater(t_17, 0.0, out=t_17)
+    t_48 = np.multiply(d_a_2, t_17, out=d_a_2)
+    d_ba3 = t_48.sum(axis=0, out=ws[36])
+    t_49 = np.matmul(t_48, Wa3.T, out=ws[25])
+    d_Wa3 = np.matmul(t_16.T, t_48, out=ws[37])
+    d_h_6 = np.divide(t_49, t_15, out=ws[16])
+    np.multiply(t_49, t_16, out=t_49)
+    np.divide(t_49, t_15, out=t_49)
+    np.negative(t_49, out=t_49)
+    t_50 = t_49.sum(axis=1, keepdims=True, out=ws[28])
+    np.multiply(t_50, 0.5, out=t_50)
+    d_var_3 = np.divide(t_50, t_15, out=t_50)
+    t_51 = np.divide(d_var_3, 64.0, out=d_var_3)
+    t_52 = np.multiply(2.0, h_6, out=h_6)
+    np.multiply(t_51, t_52, out=t_52)
+    d_h_7 = np.add(d_h_6, t_52, out=d_h_6)
+    d_h_8 = np.add(t_47, d_h_7, out=t_47)
+    t_53 = np.negative(d_h_7, out=d_h_7)
+    d_mu_3 = t_53.sum(axis=1, keepdims=True, out=ws[28])
+    t_54 = np.divide(d_mu_3, 64.0, out=d_mu_3)
+    t_55 = np.add(d_h_8, t_54, out=d_h_8)
+    d_bb2 = t_55.sum(axis=0, out=ws[38])
+    d_a_3 = np.matmul(t_55, Wb2.T, out=ws[30])
+    d_Wb2 = np.matmul(a_2.T, t_55, out=ws[39])
+    np.greater(t_11, 0.0, out=t_11)
+    t_56 = np.multiply(d_a_3, t_11, out=d_a_3)
+    d_ba2 = t_56.sum(axis=0, out=ws[40])
+    t_57 = np.matmul(t_56, Wa2.T, out=ws[16])
+    d_Wa2 = np.matmul(t_10.T, t_56, out=ws[41])
+    d_h_9 = np.divide(t_57, t_9, out=ws[11])
+    np.multiply(t_57, t_10, out=t_57)
+    np.divide(t_57, t_9, out=t_57)
+    np.negative(t_57, out=t_57)
+    t_58 = t_57.sum(axis=1, keepdims=True, out=ws[28])
+    np.multiply(t_58, 0.5, out=t_58)
+    d_var_4 = np.divide(t_58, t_9, out=t_58)
+    t_59 = np.divide(d_var_4, 64.0, out=d_var_4)
+    t_60 = np.multiply(2.0, h_4, out=h_4)
+    np.multiply(t_59, t_60, out=t_60)
+    d_h_10 = np.add(d_h_9, t_60, out=d_h_9)
+    d_h_11 = np.add(t_55, d_h_10, out=t_55)
+    t_61 = np.negative(d_h_10, out=d_h_10)
+    d_mu_4 = t_61.sum(axis=1, keepdims=True, out=ws[28])
+    t_62 = np.divide(d_mu_4, 64.0, out=d_mu_4)
+    t_63 = np.add(d_h_11, t_62, out=d_h_11)
+    d_bb1 = t_63.sum(axis=0, out=ws[42])
+    d_a_4 = np.matmul(t_63, Wb1.T, out=ws[30])
+    d_Wb1 = np.matmul(a.T, t_63, out=ws[43])
+    np.greater(t_5, 0.0, out=t_5)
+    t_64 = np.multiply(d_a_4, t_5, out=d_a_4)
+    d_ba1 = t_64.sum(axis=0, out=ws[44])
+    t_65 = np.matmul(t_64, Wa1.T, out=ws[11])
+    d_Wa1 = np.matmul(t_4.T, t_64, out=ws[45])
+    d_h_12 = np.divide(t_65, t_3, out=ws[6])
+    np.multiply(t_65, t_4, out=t_65)
+    np.divide(t_65, t_3, out=t_65)
+    np.negative(t_65, out=t_65)
+    t_66 = t_65.sum(axis=1, keepdims=True, out=ws[28])
+    np.multiply(t_66, 0.5, out=t_66)
+    d_var_5 = np.divide(t_66, t_3, out=t_66)
+    t_67 = np.divide(d_var_5, 64.0, out=d_var_5)
+    t_68 = np.multiply(2.0, h_2, out=h_2)
+    np.multiply(t_67, t_68, out=t_68)
+    d_h_13 = np.add(d_h_12, t_68, out=d_h_12)
+    # backprop through line 36: h = x @ W_in + b_in
+    d_h_14 = np.add(t_63, d_h_13, out=t_63)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
+    t_69 = np.negative(d_h_13, out=d_h_13)
+    d_mu_5 = t_69.sum(axis=1, keepdims=True, out=ws[28])
+    t_70 = np.divide(d_mu_5, 64.0, out=d_mu_5)
+    # backprop through line 36: h = x @ W_in + b_in
+    t_71 = np.add(d_h_14, t_70, out=d_h_14)
+    d_b_in = t_71.sum(axis=0, out=ws[46])
+    d_W_in = np.matmul(x.T, t_71, out=ws[47])
+    value = float(loss)
+    # the update: each param moves against its gradient, in place
+    np.multiply(d_W_in, lr, out=d_W_in)
+    np.multiply(d_b_in, lr, out=d_b_in)
+    np.multiply(d_Wa1, lr, out=d_Wa1)
+    np.multiply(d_ba1, lr, out=d_ba1)
+    np.multiply(d_Wb1, lr, out=d_Wb1)
+    np.multiply(d_bb1, lr, out=d_bb1)
+    np.multiply(d_Wa2, lr, out=d_Wa2)
+    np.multiply(d_ba2, lr, out=d_ba2)
+    np.multiply(d_Wb2, lr, out=d_Wb2)
+    np.multiply(d_bb2, lr, out=d_bb2)
+    np.multiply(d_Wa3, lr, out=d_Wa3)
+    np.multiply(d_ba3, lr, out=d_ba3)
+    np.multiply(d_Wb3, lr, out=d_Wb3)
+    np.multiply(d_bb3, lr, out=d_bb3)
+    np.multiply(d_Wa4, lr, out=d_Wa4)
+    np.multiply(d_ba4, lr, out=d_ba4)
+    np.multiply(d_Wb4, lr, out=d_Wb4)
+    np.multiply(d_bb4, lr, out=d_bb4)
+    np.multiply(d_W_out, lr, out=d_W_out)
+    np.multiply(d_b_out, lr, out=d_b_out)
+    np.subtract(W_in, d_W_in, out=W_in)
+    np.subtract(b_in, d_b_in, out=b_in)
+    np.subtract(Wa1, d_Wa1, out=Wa1)
+    np.subtract(ba1, d_ba1, out=ba1)
+    np.subtract(Wb1, d_Wb1, out=Wb1)
+    np.subtract(bb1, d_bb1, out=bb1)
+    np.subtract(Wa2, d_Wa2, out=Wa2)
+    np.subtract(ba2, d_ba2, out=ba2)
+    np.subtract(Wb2, d_Wb2, out=Wb2)
+    np.subtract(bb2, d_bb2, out=bb2)
+    np.subtract(Wa3, d_Wa3, out=Wa3)
+    np.subtract(ba3, d_ba3, out=ba3)
+    np.subtract(Wb3, d_Wb3, out=Wb3)
+    np.subtract(bb3, d_bb3, out=bb3)
+    np.subtract(Wa4, d_Wa4, out=Wa4)
+    np.subtract(ba4, d_ba4, out=ba4)
+    np.subtract(Wb4, d_Wb4, out=Wb4)
+    np.subtract(bb4, d_bb4, out=bb4)
+    np.subtract(W_out, d_W_out, out=W_out)
+    np.subtract(b_out, d_b_out, out=b_out)
     return value

@@ -3,6 +3,8 @@
 The forward pass, the objective and its gradients, in NumPy only.
 """
 
+import threading
+
 import numpy as np
 
 DTYPE = np.float64
@@ -96,11 +98,25 @@ def _check_arguments(params, inputs, needed):
     return checked, dims
 
 
+_LOCAL = threading.local()
+
+
+def _workspace(make, *sizes):
+    """The arrays `make` builds for these sizes, built once per thread: no two threads share one."""
+    spaces = _LOCAL.__dict__.setdefault("spaces", {})
+    ws = spaces.get((make, sizes))
+    if ws is None:
+        if len(spaces) >= 16:  # many batch sizes: start over rather than grow without bound
+            spaces.clear()
+        ws = spaces[make, sizes] = make(*sizes)
+    return ws
+
+
 def _logsumexp(x, axis, keepdims):
     # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows
-    m = np.max(x, axis=axis, keepdims=True)
+    m = x.max(axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
@@ -120,6 +136,41 @@ def _one_hot(labels, k, dtype):
     return (labels[..., None] == np.arange(k)).astype(dtype)
 
 
+def _workspace_forward(N):
+    """The arrays forward computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((N, 5), dtype=DTYPE),  # ws[0]: scores, t
+    ]
+
+
+def _workspace_loss(N):
+    """The arrays loss computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((N, 5), dtype=DTYPE),  # ws[0]: scores, t
+        np.empty((N,), dtype=DTYPE),  # ws[1]: picked
+    ]
+
+
+def _workspace_loss_and_grad(N):
+    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((N, 5), dtype=DTYPE),  # ws[0]: scores, t
+        np.empty((N,), dtype=DTYPE),  # ws[1]: picked
+        np.empty((N, 1), dtype=DTYPE),  # ws[2]: t
+    ]
+
+
+def _workspace_sgd_step(N):
+    """The arrays sgd_step computes in; each call of a thread reuses its own."""
+    return [
+        np.empty((N, 5), dtype=DTYPE),  # ws[0]: scores, t
+        np.empty((N,), dtype=DTYPE),  # ws[1]: picked
+        np.empty((N, 1), dtype=DTYPE),  # ws[2]: t
+        np.empty((5,), dtype=DTYPE),  # ws[3]: d_b
+        np.empty((20, 5), dtype=DTYPE),  # ws[4]: d_W
+    ]
+
+
 def init_params(seed=0):
     """Freshly initialized params, the same for the same seed."""
     rng = np.random.default_rng(seed)
@@ -135,8 +186,11 @@ def forward(params, /, **inputs):
     x = checked['x']
     W = checked['W']
     b = checked['b']
+    N = dims['N']
+    ws = _workspace(_workspace_forward, N)
     # line 20: scores = x @ W + b
-    scores = (x @ W) + b
+    t = np.matmul(x, W, out=ws[0])
+    scores = np.add(t, b, out=t)
     # line 21: logp = log_softmax(scores, axis=1)
     logp = _log_softmax(scores, 1)
     return logp
@@ -149,14 +203,19 @@ def loss(params, /, **inputs):
     labels = checked['labels']
     W = checked['W']
     b = checked['b']
+    N = dims['N']
+    ws = _workspace(_workspace_loss, N)
     # line 20: scores = x @ W + b
-    scores = (x @ W) + b
+    t = np.matmul(x, W, out=ws[0])
+    scores = np.add(t, b, out=t)
     # line 21: logp = log_softmax(scores, axis=1)
     logp = _log_softmax(scores, 1)
     # line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
-    picked = np.sum(_one_hot(labels, 5, DTYPE) * logp, axis=1)
+    t_2 = _one_hot(labels, 5, DTYPE)
+    np.multiply(t_2, logp, out=t_2)
+    picked = t_2.sum(axis=1, out=ws[1])
     # line 23: loss = -mean(picked)
-    loss = -(np.sum(picked) / picked.size)
+    loss = -(picked.sum() / picked.size)
     return float(loss)
 
 
@@ -167,22 +226,29 @@ def loss_and_grad(params, /, **inputs):
     labels = checked['labels']
     W = checked['W']
     b = checked['b']
+    N = dims['N']
+    ws = _workspace(_workspace_loss_and_grad, N)
     # line 20: scores = x @ W + b
-    scores = (x @ W) + b
+    t = np.matmul(x, W, out=ws[0])
+    scores = np.add(t, b, out=t)
     # line 21: logp = log_softmax(scores, axis=1)
     logp = _log_softmax(scores, 1)
     # line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
-    t = _one_hot(labels, 5, DTYPE)
-    picked = np.sum(t * logp, axis=1)
+    t_2 = _one_hot(labels, 5, DTYPE)
+    t_3 = np.multiply(t_2, logp, out=ws[0])
+    picked = t_3.sum(axis=1, out=ws[1])
     # line 23: loss = -mean(picked)
-    loss = -(np.sum(picked) / picked.size)
+    loss = -(picked.sum() / picked.size)
     # backprop through line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
-    d_logp = ((-1.0) / picked.size) * t
+    d_logp = np.multiply((-1.0) / picked.size, t_2, out=t_2)
     # backprop through line 21: logp = log_softmax(scores, axis=1)
-    t_2 = d_logp - (np.exp(logp) * np.sum(d_logp, axis=1, keepdims=True))
+    t_4 = np.exp(logp, out=logp)
+    t_5 = d_logp.sum(axis=1, keepdims=True, out=ws[2])
+    np.multiply(t_4, t_5, out=t_4)
+    t_6 = np.subtract(d_logp, t_4, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.sum(t_2, axis=0)
-    d_W = x.T @ t_2
+    d_b = t_6.sum(axis=0)
+    d_W = x.T @ t_6
     grads = {
         'W': d_W,
         'b': d_b,
@@ -192,8 +258,45 @@ def loss_and_grad(params, /, **inputs):
 
 def sgd_step(params, lr, /, **inputs):
     """One step of gradient descent on the params, in place; returns the objective before it."""
-    value, grads = loss_and_grad(params, **inputs)
-    for name, grad in grads.items():
-        if name in params:
-            params[name] -= lr * grad
+    checked, dims = _arguments(params, inputs, ('x', 'labels'))
+    if any([checked[name] is not params[name] for name in PARAMS]):
+        # params that came as lists or in another dtype were converted: update what the caller holds
+        value, grads = loss_and_grad(params, **inputs)
+        for name, grad in grads.items():
+            if name in PARAMS:  # `wrt` may name an input too: it is not moved
+                params[name] -= lr * grad
+        return value
+    x = checked['x']
+    labels = checked['labels']
+    W = checked['W']
+    b = checked['b']
+    N = dims['N']
+    ws = _workspace(_workspace_sgd_step, N)
+    # line 20: scores = x @ W + b
+    t = np.matmul(x, W, out=ws[0])
+    scores = np.add(t, b, out=t)
+    # line 21: logp = log_softmax(scores, axis=1)
+    logp = _log_softmax(scores, 1)
+    # line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
+    t_2 = _one_hot(labels, 5, DTYPE)
+    t_3 = np.multiply(t_2, logp, out=ws[0])
+    picked = t_3.sum(axis=1, out=ws[1])
+    # line 23: loss = -mean(picked)
+    loss = -(picked.sum() / picked.size)
+    # backprop through line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
+    d_logp = np.multiply((-1.0) / picked.size, t_2, out=t_2)
+    # backprop through line 21: logp = log_softmax(scores, axis=1)
+    t_4 = np.exp(logp, out=logp)
+    t_5 = d_logp.sum(axis=1, keepdims=True, out=ws[2])
+    np.multiply(t_4, t_5, out=t_4)
+    t_6 = np.subtract(d_logp, t_4, out=d_logp)
+    # backprop through line 20: scores = x @ W + b
+    d_b = t_6.sum(axis=0, out=ws[3])
+    d_W = np.matmul(x.T, t_6, out=ws[4])
+    value = float(loss)
+    # the update: each param moves against its gradient, in place
+    np.multiply(d_W, lr, out=d_W)
+    np.multiply(d_b, lr, out=d_b)
+    np.subtract(W, d_W, out=W)
+    np.subtract(b, d_b, out=b)
     return value

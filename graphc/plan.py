@@ -1,0 +1,107 @@
+"""Buffer planning: which values of a generated function are computed into reused arrays.
+
+At -O2 a generated function computes each array value with the op's `out=` form
+(`np.matmul(x, W1, out=ws[0])`) into a workspace: a list of arrays made once per
+thread and per set of dim sizes, so a training step allocates nothing. The plan
+walks the statements in order, counting how many reads of each value are still
+to come, and:
+
+- computes an elementwise op *in place* over an argument that dies at that op
+  and has the op's shape (`np.add(t, b1, out=t)`: the bias add lands in the
+  matmul's buffer);
+- otherwise takes a free workspace buffer of the value's shape, or adds one;
+- hands a buffer back to the free list when the last read of its value is done.
+
+A view (`W.T`, a reshape) or an expression spelled inside its user reads its
+arguments where it is finally used, so those arguments stay alive until the
+view itself dies. Values handed to the caller are never computed into the
+workspace (a later call would overwrite them), and neither are scalars.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from graphc.ir import Graph
+from graphc.ops import OPS
+
+
+@dataclass
+class Plan:
+    slot: dict[int, int] = field(default_factory=dict)  # node -> workspace buffer it is computed into
+    inplace: dict[int, int] = field(default_factory=dict)  # node -> argument whose array it overwrites
+    buffers: list[tuple] = field(default_factory=list)  # shape of each workspace buffer
+    holders: list[list[int]] = field(default_factory=list)  # the nodes each buffer holds in turn
+    owned: set[int] = field(default_factory=set)  # arrays the function made itself and nobody else sees
+
+
+def plan_buffers(
+    g: Graph,
+    order: list[int],
+    roots: set[int],
+    handed_out: set[int],
+    inlined: Callable[[int], bool],
+    alias: Callable[[int], bool],
+) -> Plan:
+    """A buffer plan for computing `order` (topological) up to `roots`.
+
+    `inlined(n)`: n is spelled inside its single user; `alias(n)`: n's result may
+    share memory with an argument (a view, or an op that returns its input).
+    """
+    plan = Plan()
+    remaining: dict[int, int] = defaultdict(int)  # reads of each value still to come
+    for n in order:
+        for a in g.args(n):
+            remaining[a] += 1
+    owned = plan.owned
+    holding: dict[int, int] = {}  # node -> the buffer its value is in now
+    free: dict[tuple, list[int]] = defaultdict(list)  # shape -> buffers free for reuse
+
+    def read(n: int) -> None:
+        for a in g.args(n):
+            remaining[a] -= 1
+            if remaining[a] == 0 and a not in roots:  # a root is read by the caller: it never dies
+                slot = holding.pop(a, None)
+                if slot is not None:
+                    free[g.shape(a)].append(slot)
+                if alias(a) or inlined(a):  # its own arguments are read only now
+                    read(a)
+
+    for n in order:
+        d = g.node(n)
+        if d["op"] in ("input", "param", "const"):
+            continue
+        if alias(n) or inlined(n):
+            continue  # read where it is used, see read()
+        op, shape = OPS[d["op"]], g.shape(n)
+        array = d["dtype"] == "float" and shape != ()
+        if op.into is None or not array or n in handed_out:
+            if array:  # a fresh array from the op's plain form
+                owned.add(n)
+            read(n)
+            continue
+        target = None
+        if op.inplace:
+            for a in g.args(n):
+                if a in owned and remaining[a] == 1 and a not in roots and g.shape(a) == shape:
+                    target = a
+                    break
+        if target is not None:
+            plan.inplace[n] = target
+            if target in holding:
+                holding[n] = plan.slot[n] = holding.pop(target)
+                plan.holders[plan.slot[n]].append(n)
+        else:
+            if free[shape]:
+                slot = free[shape].pop()
+            else:
+                slot = len(plan.buffers)
+                plan.buffers.append(shape)
+                plan.holders.append([])
+            holding[n] = plan.slot[n] = slot
+            plan.holders[slot].append(n)
+        owned.add(n)
+        read(n)
+    return plan
