@@ -36,8 +36,11 @@ def _needs_grad(graph: Graph, objective: int, wrt_nodes: list[int]) -> set[int]:
     return above
 
 
-def differentiate(graph: Graph, objective: int, wrt_nodes: list[int]) -> dict[int, int]:
+def differentiate(graph: Graph, objective: int, wrt_nodes: list[int], seed: int | None = None) -> dict[int, int]:
     """Add the backward graph; return wrt node -> its gradient node (zeros if unreachable).
+
+    The sweep starts from d objective / d objective = 1, or from the scalar node
+    `seed`: then every gradient comes out multiplied by it.
 
     Walks from the objective in reverse topological order; every edge input -> n
     applies that input's rule to n's adjoint, unbroadcasts to the input's shape,
@@ -47,7 +50,7 @@ def differentiate(graph: Graph, objective: int, wrt_nodes: list[int]) -> dict[in
     saved = dict(graph.context)
     graph.context.update(phase="backward", origin=None, adjoint_of=None)
     graph.context["origin"] = ("seed", objective)
-    adjoint: dict[int, V] = {objective: const(graph, 1.0)}
+    adjoint: dict[int, V] = {objective: const(graph, 1.0) if seed is None else V(graph, seed)}
     graph.node(adjoint[objective].node)["adjoint_of"] = objective
     try:
         for n in sorted(active, reverse=True):
@@ -83,11 +86,16 @@ def differentiate(graph: Graph, objective: int, wrt_nodes: list[int]) -> dict[in
     return grads
 
 
-def gradients(graph: Graph) -> Graph:
-    """Differentiate the model's objective with respect to its wrt names, in place."""
+def gradients(graph: Graph, scale: str | None = None) -> Graph:
+    """Differentiate the model's objective with respect to its wrt names, in place.
+
+    With `scale`, the gradients are those times a number the generated function
+    takes under that name: sgd_step's steps lr * grad, with no pass of their own.
+    """
     assert graph.objective is not None
     nodes = [graph.params.get(w, graph.inputs.get(w)) for w in graph.wrt]
-    by_node = differentiate(graph, graph.objective[1], nodes)
+    seed = None if scale is None else graph.add("arg", [], {"name": scale}, phase="backward")
+    by_node = differentiate(graph, graph.objective[1], nodes, seed)
     graph.grads = {w: by_node[n] for w, n in zip(graph.wrt, nodes)}
     return graph
 

@@ -157,6 +157,7 @@ def _shape_literal(shape) -> str:
 class Emitter:
     def __init__(self, graph: Graph, source: str, file: str, dtype: str, opt: int, xp: str = "np"):
         self.g, self.file, self.dtype, self.opt, self.xp = graph, file, dtype, opt, xp
+        self.step: Emitter | None = None  # the emitter of sgd_step's own graph, if it has one
         self.lines = source.split("\n")
 
     # ---------------------------------------------------------------- one function body
@@ -207,6 +208,10 @@ class Emitter:
         for n in need:
             d = g.node(n)
             opdef = OPS[d["op"]]
+            if d["op"] == "arg":
+                expr[n] = d["attrs"]["name"]
+                const_only.add(n)  # a Python number too
+                continue
             if d["op"] in ("input", "param"):
                 name = d["attrs"]["name"]
                 expr[n] = namer.fresh(name)
@@ -317,8 +322,13 @@ class Emitter:
             "loss": self.body([obj], set()),
             "loss_and_grad": self.body(grad_roots, set(grad_roots[1:])),
         }
-        if self.opt >= 2:
-            bodies["sgd_step"] = self.body(grad_roots, set())
+        emitters = dict.fromkeys(bodies, self)
+        if self.step is not None:
+            st = self.step.g
+            lines, expr, needed, plan = self.step.body([st.objective[1]] + [st.grads[w] for w in st.wrt], set())
+            # its nodes are those of another graph: the page maps only the other functions' lines
+            bodies["sgd_step"] = [line.split(_MARK)[0] for line in lines], expr, needed, plan
+            emitters["sgd_step"] = self.step
         helpers = closure(h for n in g.order() for h in OPS[g.op(n)].helpers)
         planned = any(b[3].buffers for b in bodies.values())
 
@@ -367,7 +377,7 @@ class Emitter:
                 "    return [",
             ]
             for i, (shape, holders) in enumerate(zip(plan.buffers, plan.holders)):
-                names = sorted({self.value_name(n) or "t" for n in holders}, key=lambda v: (v == "t", v))
+                names = sorted({emitters[name].value_name(n) or "t" for n in holders}, key=lambda v: (v == "t", v))
                 items = [_size_expr(d, self.dim_var) for d in shape]
                 literal = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
                 src.append(f"        {xp}.empty({literal}, dtype=DTYPE),  # ws[{i}]: {', '.join(names)}")
@@ -419,37 +429,31 @@ class Emitter:
         doc = "One step of gradient descent on the params, in place; returns the objective before it."
         if "sgd_step" in bodies:
             lines, expr = function("sgd_step", doc, ", lr")
-            src += (
-                lines
-                + [f"    value = float({expr[obj]})"]
-                + self.updates(expr, bodies["sgd_step"][3])
-                + ["    return value"]
-            )
+            value = f"    value = float({expr[self.step.g.objective[1]]})"
+            src += lines + [value] + self.step.updates(expr, bodies["sgd_step"][3]) + ["    return value"]
         else:
             src += ["def sgd_step(params, lr, /, **inputs):", f'    """{doc}"""', *_SGD_PLAIN]
         src += [""]
         return self.strip_marks("\n".join(src))
 
     def updates(self, expr: dict[int, str], plan: Plan) -> list[str]:
-        """p -= lr * dp for each param, in place; every step is computed before any param moves,
-        since a gradient may be a view of another param."""
+        """p -= step for each param, in place, the steps (lr * gradient) already computed.
+
+        A step that is not an array of the call's own (a view of a param, say) is
+        copied before any param moves.
+        """
         g, xp = self.g, self.xp
         out = ["    # the update: each param moves against its gradient, in place"]
-        steps: dict[int, str] = {}
         moved = [w for w in g.wrt if w in g.params]  # `wrt` may name an input too: it is not moved
+        steps: dict[int, str] = {}
         for w in moved:
             n = g.grads[w]
-            if n in steps:
-                continue
-            if n in plan.owned:  # an array of this call's own: scale it where it is
-                out.append(f"    {xp}.multiply({expr[n]}, lr, out={expr[n]})")
-                steps[n] = expr[n]
-            else:
-                steps[n] = f"step_{len(steps)}"
-                out.append(f"    {steps[n]} = lr * {expr[n]}")
+            if n not in plan.owned and n not in steps:
+                steps[n] = f"step_{len(steps) + 1}"
+                out.append(f"    {steps[n]} = {xp}.array({expr[n]}, dtype=DTYPE)")
         for w in moved:
             p = expr.get(g.params[w]) or f"checked[{w!r}]"
-            out.append(f"    {xp}.subtract({p}, {steps[g.grads[w]]}, out={p})")
+            out.append(f"    {xp}.subtract({p}, {steps.get(g.grads[w], expr[g.grads[w]])}, out={p})")
         return out
 
     def strip_marks(self, text: str) -> str:
@@ -550,11 +554,23 @@ def _dim_attrs(attrs: dict, dim_var: dict[str, str]) -> tuple[dict, set[str]]:
 
 
 def emit_numpy(
-    graph: Graph, model: str, source: str, file: str, inits, dtype: str = "float64", opt: int = 2
+    graph: Graph,
+    model: str,
+    source: str,
+    file: str,
+    inits,
+    dtype: str = "float64",
+    opt: int = 2,
+    step: Graph | None = None,
 ) -> tuple[str, dict[int, list[int]]]:
     """The generated module's source text, deterministic byte for byte, and the
-    generated lines (1-based) that compute each graph node."""
+    generated lines (1-based) that compute each graph node.
+
+    `step` (the model with its gradients scaled by `lr`, see autodiff.gradients)
+    gives sgd_step its own body; without it sgd_step calls loss_and_grad.
+    """
     emitter = Emitter(graph, source, file, dtype, opt)
+    emitter.step = Emitter(step, source, file, dtype, opt) if step is not None else None
     text = emitter.module(model, inits)
     return text, emitter.code_lines
 

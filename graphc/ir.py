@@ -9,7 +9,7 @@ An edge u -> v with key k says u is argument k of v (`x * x` has two edges).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import networkx as nx
@@ -63,6 +63,22 @@ class Graph:
         for pos, a in enumerate(args):
             self.nx.add_edge(a, nid, key=pos, pos=pos)
         return nid
+
+    def copy(self) -> Graph:
+        """An independent copy: the node dicts are new; their attrs, spans and scopes are never
+        changed in place, so they are shared."""
+        return replace(
+            self,
+            nx=self.nx.copy(),
+            inputs=dict(self.inputs),
+            params=dict(self.params),
+            dims=list(self.dims),
+            outputs=list(self.outputs),
+            wrt=list(self.wrt),
+            grads=dict(self.grads),
+            chain=list(self.chain),
+            context=dict(self.context),
+        )
 
     # ------------------------------------------------------------ reading
 

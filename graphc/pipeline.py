@@ -21,6 +21,7 @@ class Compiled:
     source: str  # the generated module
     code_lines: dict[int, list[int]]  # node of `graph` -> generated lines computing it
     optimized: Graph | None = None  # what the generated module computes
+    step: Graph | None = None  # what sgd_step computes at -O2: the gradients times lr
 
 
 def check(text: str, file: str) -> Lowered:
@@ -31,10 +32,12 @@ def check(text: str, file: str) -> Lowered:
 def compile_text(text: str, file: str, dtype: str = "float64", opt: int = 2) -> Compiled:
     with gc_paused():
         lowered = lower(parse(text, file))
+        forward = lowered.graph.copy() if opt >= 2 else None
         graph = gradients(lowered.graph)
         optimized = optimize(graph, opt)
-        source, lines = emit_numpy(optimized, lowered.name, text, file, lowered.inits, dtype=dtype, opt=opt)
-        return Compiled(lowered.name, graph, lowered, source, by_key(optimized, lines), optimized)
+        step = optimize(gradients(forward, scale="lr"), opt) if forward is not None else None
+        source, lines = emit_numpy(optimized, lowered.name, text, file, lowered.inits, dtype, opt, step)
+        return Compiled(lowered.name, graph, lowered, source, by_key(optimized, lines), optimized, step)
 
 
 def by_key(optimized: Graph, code_lines: dict[int, list[int]]) -> dict[int, list[int]]:

@@ -25,7 +25,7 @@ from graphc.ops import OPS
 from graphc.ops.base import AFFINE, CONVEX, ShapeError, V, broadcast, op
 from graphc.ops.helpers import HELPERS, closure
 
-LEAVES = {"input", "param", "const"}
+LEAVES = {"input", "param", "const", "arg"}
 H = 1e-5  # central-difference step: error O(H^2) against rounding O(eps / H)
 
 

@@ -130,7 +130,7 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
     "mul_neg_neg": (tiny(lambda x, y: (-x) * (-y), x=M, y=M), {"mul": 1}),
     "neg_outward": (tiny(lambda x, y: (-x) / y, x=M, y=M), {"div": 1, "neg": 1}),
     "recip_mul": (tiny(lambda x, s: (1.0 / s) * x, x=M, s=S), {"div": 1}),
-    "scalar_divisor": (tiny(lambda x, s: (2.0 * x) / s, x=M, s=S), {"mul": 1, "div": 1}),
+    "scalar_divisor": (tiny(lambda x, s: s * ((2.0 * x) / s), x=M, s=S), {"mul": 2, "div": 1}),
 }
 
 # rule -> graphs where it must not fire (a shape would change, a domain would widen, ...)

@@ -20,6 +20,8 @@ LEAVES: tuple[OpDef, ...] = (
     OpDef("input", (), _leaf_shape, lambda xp, attrs: attrs["name"]),
     OpDef("param", (), _leaf_shape, lambda xp, attrs: attrs["name"]),
     OpDef("const", (), lambda attrs: ((), "float"), lambda xp, attrs: repr(float(attrs["value"]))),
+    # a number the generated function takes as its own argument: sgd_step's learning rate
+    OpDef("arg", (), lambda attrs: ((), "float"), lambda xp, attrs: attrs["name"]),
 )
 
 

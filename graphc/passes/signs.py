@@ -127,19 +127,21 @@ def recip_mul(g: Graph, n: int) -> int | None:
     return None
 
 
-@matches("div")
+@matches("mul", "div")
 def scalar_divisor(g: Graph, n: int) -> int | None:
-    """(c * x) / s -> x * (c / s) for an array x and a scalar s: the two numbers combine
-    before the array is touched, one pass over it instead of two"""
-    args = binary_args(g, n, "div")
-    if args is None:
+    """(c * x) / s -> x * (c / s) and s * (c * x) -> x * (c * s), for an array x and a scalar
+    s: the two numbers combine before the array is touched, one pass over it instead of two"""
+    if g.op(n) not in ("mul", "div"):
         return None
-    top, s = args
-    got = _const_and_other(g, top, "mul")
-    if got is None or g.shape(s) != () or g.op(s) == "const" or got[0] == 1.0:
-        return None
-    c, x, _ = got
-    if g.shape(x) != g.shape(n) or g.shape(x) == ():
-        return None
-    k = build(g, n, "div", [build(g, n, "const", [], {"value": c}), s])
-    return build(g, n, "mul", [x, k])
+    a, b = g.args(n)
+    sides = ((a, b),) if g.op(n) == "div" else ((a, b), (b, a))
+    for top, s in sides:
+        got = _const_and_other(g, top, "mul")
+        if got is None or g.shape(s) != () or g.op(s) == "const" or got[0] == 1.0:
+            continue
+        c, x, _ = got
+        if g.shape(x) != g.shape(n) or g.shape(x) == ():
+            continue
+        k = build(g, n, g.op(n), [build(g, n, "const", [], {"value": c}), s])
+        return build(g, n, "mul", [x, k])
+    return None

@@ -381,6 +381,7 @@ def sgd_step(params, lr, /, **inputs):
     t_4 = _softmax(logits, 1)
     t_5 = _one_hot(tags, 4, DTYPE)
     np.subtract(t_4, t_5, out=t_4)
+    np.multiply(t_4, lr, out=t_4)
     d_logits = np.divide(t_4, t_3.size, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
     t_6 = np.matmul(d_logits, Wo.T, out=ws[6])
@@ -406,10 +407,6 @@ def sgd_step(params, lr, /, **inputs):
     d_Wq = np.matmul(t_11, d_q, out=ws[12])
     value = float(loss)
     # the update: each param moves against its gradient, in place
-    np.multiply(d_Wq, lr, out=d_Wq)
-    np.multiply(d_Wk, lr, out=d_Wk)
-    np.multiply(d_Wv, lr, out=d_Wv)
-    np.multiply(d_Wo, lr, out=d_Wo)
     np.subtract(Wq, d_Wq, out=Wq)
     np.subtract(Wk, d_Wk, out=Wk)
     np.subtract(Wv, d_Wv, out=Wv)

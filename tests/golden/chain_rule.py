@@ -154,9 +154,9 @@ def sgd_step(params, lr, /, **inputs):
     # line 16: h = g^2
     h = np.square(g)
     # backprop through line 15: g = 2*x + 1
-    d_x = 4.0 * g
+    d_x = (lr * (2.0 * g)) * 2.0
     value = float(h)
     # the update: each param moves against its gradient, in place
-    step_0 = lr * d_x
-    np.subtract(x, step_0, out=x)
+    step_1 = np.array(d_x, dtype=DTYPE)
+    np.subtract(x, step_1, out=x)
     return value

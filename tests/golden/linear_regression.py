@@ -201,8 +201,7 @@ def loss_and_grad(params, /, **inputs):
     t_2 = np.subtract(pred, y, out=pred)
     t_3 = np.square(t_2, out=ws[1])
     loss = 0.5 * (t_3.sum() / t_3.size)
-    np.multiply(2.0, t_2, out=t_2)
-    np.multiply(0.5 / t_3.size, t_2, out=t_2)
+    np.multiply(t_2, 2.0 * (0.5 / t_3.size), out=t_2)
     # backprop through line 18: pred = x @ w + b
     d_b = t_2.sum()
     d_w = x.T @ t_2
@@ -236,15 +235,13 @@ def sgd_step(params, lr, /, **inputs):
     t_2 = np.subtract(pred, y, out=pred)
     t_3 = np.square(t_2, out=ws[1])
     loss = 0.5 * (t_3.sum() / t_3.size)
-    np.multiply(2.0, t_2, out=t_2)
-    np.multiply(0.5 / t_3.size, t_2, out=t_2)
+    np.multiply(t_2, 2.0 * ((DTYPE(lr * 0.5)) / t_3.size), out=t_2)
     # backprop through line 18: pred = x @ w + b
     d_b = t_2.sum()
     d_w = np.matmul(x.T, t_2, out=ws[2])
     value = float(loss)
     # the update: each param moves against its gradient, in place
-    np.multiply(d_w, lr, out=d_w)
-    step_1 = lr * d_b
+    step_1 = np.array(d_b, dtype=DTYPE)
     np.subtract(w, d_w, out=w)
     np.subtract(b, step_1, out=b)
     return value

@@ -270,10 +270,10 @@ def sgd_step(params, lr, /, **inputs):
     t_3 = np.logaddexp(0, t_2, out=ws[1])
     t_4 = np.square(w, out=ws[2])
     loss = (t_3.sum() / t_3.size) + (0.0005 * t_4.sum())
-    d_w = np.multiply(0.001, w, out=ws[2])
+    d_w = np.multiply(w, DTYPE(0.001 * lr), out=ws[2])
     np.subtract(t_2, t_3, out=t_2)
     np.exp(t_2, out=t_2)
-    np.divide(t_2, t_3.size, out=t_2)
+    np.multiply(lr / t_3.size, t_2, out=t_2)
     np.multiply(t_2, y, out=t_2)
     np.negative(t_2, out=t_2)
     # backprop through line 21: z = x @ w + b
@@ -283,8 +283,7 @@ def sgd_step(params, lr, /, **inputs):
     d_w_2 = np.add(d_w, t_5, out=d_w)
     value = float(loss)
     # the update: each param moves against its gradient, in place
-    np.multiply(d_w_2, lr, out=d_w_2)
-    step_1 = lr * d_b
+    step_1 = np.array(d_b, dtype=DTYPE)
     np.subtract(w, d_w_2, out=w)
     np.subtract(b, step_1, out=b)
     return value

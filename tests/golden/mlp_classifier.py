@@ -365,6 +365,7 @@ def sgd_step(params, lr, /, **inputs):
     loss = (t_4.sum() / t_4.size)
     t_5 = _one_hot(labels, 10, DTYPE)
     t_6 = np.subtract(probs, t_5, out=probs)
+    np.multiply(t_6, lr, out=t_6)
     np.divide(t_6, t_4.size, out=t_6)
     # backprop through line 30: logits = h2 @ W3 + b3
     d_b3 = t_6.sum(axis=0, out=ws[5])
@@ -383,12 +384,6 @@ def sgd_step(params, lr, /, **inputs):
     d_W1 = np.matmul(images.T, t_8, out=ws[11])
     value = float(loss)
     # the update: each param moves against its gradient, in place
-    np.multiply(d_W1, lr, out=d_W1)
-    np.multiply(d_b1, lr, out=d_b1)
-    np.multiply(d_W2, lr, out=d_W2)
-    np.multiply(d_b2, lr, out=d_b2)
-    np.multiply(d_W3, lr, out=d_W3)
-    np.multiply(d_b3, lr, out=d_b3)
     np.subtract(W1, d_W1, out=W1)
     np.subtract(b1, d_b1, out=b1)
     np.subtract(W2, d_W2, out=W2)

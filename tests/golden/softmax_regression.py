@@ -284,7 +284,8 @@ def sgd_step(params, lr, /, **inputs):
     # line 23: loss = -mean(picked)
     loss = -(picked.sum() / picked.size)
     # backprop through line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
-    d_logp = np.multiply((-1.0) / picked.size, t_2, out=t_2)
+    np.multiply(lr / picked.size, t_2, out=t_2)
+    d_logp = np.negative(t_2, out=t_2)
     # backprop through line 21: logp = log_softmax(scores, axis=1)
     t_4 = np.exp(logp, out=logp)
     t_5 = d_logp.sum(axis=1, keepdims=True, out=ws[2])
@@ -295,8 +296,6 @@ def sgd_step(params, lr, /, **inputs):
     d_W = np.matmul(x.T, t_6, out=ws[4])
     value = float(loss)
     # the update: each param moves against its gradient, in place
-    np.multiply(d_W, lr, out=d_W)
-    np.multiply(d_b, lr, out=d_b)
     np.subtract(W, d_W, out=W)
     np.subtract(b, d_b, out=b)
     return value
