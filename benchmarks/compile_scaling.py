@@ -43,13 +43,15 @@ def stages(text: str) -> dict[str, float]:
     lowered = lower(program)
     t["check"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    forward = lowered.graph.copy()
     graph = gradients(lowered.graph)
+    step = gradients(forward, scale="lr")  # sgd_step's own graph, as the pipeline builds it
     t["grad"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    graph = optimize(graph, 2)
+    graph, step = optimize(graph, 2), optimize(step, 2)
     t["opt"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    emit_numpy(graph, lowered.name, text, "deep.nn", lowered.inits, dtype="float32")
+    emit_numpy(graph, lowered.name, text, "deep.nn", lowered.inits, "float32", 2, step)
     t["emit"] = time.perf_counter() - t0
     return t
 

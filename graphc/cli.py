@@ -123,6 +123,10 @@ def _count(shape) -> int:
 def cmd_compile(args) -> int:
     args.text = read_model(args.model)
     compiled = compile_text(args.text, args.model, dtype=args.dtype, opt=int(args.O))
+    unknown = sorted(set(args.dims) - set(compiled.graph.dims))
+    if unknown:  # checked before anything is written
+        known = ", ".join(compiled.graph.dims) or "none"
+        raise UserError(f"--dims: the model has no dim {', '.join(unknown)}; its dims are {known}")
     name = compiled.name
     files = {f"{name}.py": compiled.source.encode()}
     if not args.no_render:
@@ -153,7 +157,7 @@ def cmd_compile(args) -> int:
         print(f"wrote {os.path.join(args.o, f)}")
     if args.report:
         itemsize = 4 if args.dtype == "float32" else 8
-        print(report(compiled.graph, compiled.optimized, int(args.O), args.dims, itemsize))
+        print(report(compiled.graph, compiled.optimized, int(args.O), args.dims, itemsize, compiled.plans))
     return 0
 
 

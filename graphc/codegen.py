@@ -330,6 +330,7 @@ class Emitter:
             bodies["sgd_step"] = [line.split(_MARK)[0] for line in lines], expr, needed, plan
             emitters["sgd_step"] = self.step
         helpers = closure(h for n in g.order() for h in OPS[g.op(n)].helpers)
+        self.plans = {name: b[3] for name, b in bodies.items()}
         planned = any(b[3].buffers for b in bodies.values())
 
         def meta(items):
@@ -562,9 +563,10 @@ def emit_numpy(
     dtype: str = "float64",
     opt: int = 2,
     step: Graph | None = None,
-) -> tuple[str, dict[int, list[int]]]:
-    """The generated module's source text, deterministic byte for byte, and the
-    generated lines (1-based) that compute each graph node.
+) -> tuple[str, dict[int, list[int]], dict[str, Plan]]:
+    """The generated module's source text, deterministic byte for byte, the
+    generated lines (1-based) that compute each graph node, and each function's
+    buffer plan.
 
     `step` (the model with its gradients scaled by `lr`, see autodiff.gradients)
     gives sgd_step its own body; without it sgd_step calls loss_and_grad.
@@ -572,7 +574,7 @@ def emit_numpy(
     emitter = Emitter(graph, source, file, dtype, opt)
     emitter.step = Emitter(step, source, file, dtype, opt) if step is not None else None
     text = emitter.module(model, inits)
-    return text, emitter.code_lines
+    return text, emitter.code_lines, emitter.plans
 
 
 __all__ = ["emit_numpy"]

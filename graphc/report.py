@@ -109,18 +109,37 @@ def peak_bytes(graph: Graph, dims: dict[str, int], itemsize: int) -> int:
     return peak
 
 
-def pass_effects(graph: Graph, level: int) -> list[tuple[str, int, Counter]]:
-    """Each pass of the level applied once in turn: nodes left and ops removed or added."""
+def pass_effects(graph: Graph, level: int) -> list[tuple[str, int, Counter, Counter]]:
+    """Each pass of the level applied once in turn: nodes left, ops removed, ops added."""
     rows, g = [], graph
     for name in LEVELS[level]:
         before = Counter(g.op(n) for n in g.order())
         g = PASSES[name](g)
         after = Counter(g.op(n) for n in g.order())
-        rows.append((name, len(g.nx), before - after))
+        rows.append((name, len(g.nx), before - after, after - before))
     return rows
 
 
-def report(graph: Graph, optimized: Graph, level: int, dims: dict[str, int], itemsize: int) -> str:
+def buffer_lines(plans: dict, dims: dict[str, int], itemsize: int) -> list[str]:
+    """Per generated function: its workspace (buffers, bytes) and the values computed in place."""
+    lines = []
+    for name, plan in plans.items():
+        if not plan.buffers:
+            continue
+        total: Poly = {}
+        for shape in plan.buffers:
+            total = _add(total, _size(shape))
+        nbytes = {k: v * itemsize for k, v in total.items()}
+        lines.append(
+            f"    {name:<14} {len(plan.buffers)} buffers, {show_poly(nbytes)} bytes "
+            f"({_value(nbytes, dims):,}); {len(plan.inplace)} values computed over a dead argument"
+        )
+    return lines
+
+
+def report(
+    graph: Graph, optimized: Graph, level: int, dims: dict[str, int], itemsize: int, plans: dict | None = None
+) -> str:
     lines = [f"report (dims for numbers: {', '.join(f'{k}={v}' for k, v in dims.items()) or 'all 1'})"]
     for title, g in (("before passes", graph), (f"after -O{level}", optimized)):
         f = phase_flops(g)
@@ -130,9 +149,10 @@ def report(graph: Graph, optimized: Graph, level: int, dims: dict[str, int], ite
             f"{peak_bytes(g, dims, itemsize):,} bytes"
         )
     lines.append("  passes, each applied once in turn:")
-    for name, nodes, removed in pass_effects(graph, level):
+    for name, nodes, removed, added in pass_effects(graph, level):
         gone = ", ".join(f"{c} {op}" for op, c in sorted(removed.items())) or "nothing"
-        lines.append(f"    {name:<9} -> {nodes} nodes; removed {gone}")
+        new = ", ".join(f"{c} {op}" for op, c in sorted(added.items()))
+        lines.append(f"    {name:<9} -> {nodes} nodes; removed {gone}" + (f"; added {new}" if new else ""))
     saved = saved_for_backward(optimized)
     total = {}
     for p in saved.values():
@@ -140,4 +160,8 @@ def report(graph: Graph, optimized: Graph, level: int, dims: dict[str, int], ite
     lines.append(f"  saved for the backward pass: {show_poly({k: v * itemsize for k, v in total.items()})} bytes")
     for name, p in saved.items():
         lines.append(f"    {name:<14} {show_poly({k: v * itemsize for k, v in p.items()})} bytes")
+    planned = buffer_lines(plans or {}, dims, itemsize)
+    if planned:
+        lines.append("  workspaces (made once per thread and dim sizes, reused by every call):")
+        lines += planned
     return "\n".join(lines)

@@ -41,8 +41,13 @@ def test_peak_memory_grows_with_the_batch():
 def test_passes_report_what_they_removed():
     c = compile_text(MODEL, "m.nn")
     rows = pass_effects(c.graph, 2)
-    assert [name for name, _, _ in rows] == ["xent", "fold", "simplify", "cse", "dce"]
-    assert sum(sum(removed.values()) for _, _, removed in rows) > 0
+    assert [name for name, *_ in rows] == ["xent", "fold", "simplify", "cse", "dce"]
+    assert sum(sum(removed.values()) for _, _, removed, _ in rows) > 0
+    # a rewrite that replaces nodes says what it added, not only what it took away
+    nodes = len(c.graph.nx)
+    for _, left, removed, added in rows:
+        assert left == nodes - sum(removed.values()) + sum(added.values())
+        nodes = left
 
 
 def test_cli_prints_the_report(tmp_path, capsys):
@@ -51,3 +56,16 @@ def test_cli_prints_the_report(tmp_path, capsys):
     assert cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--report", "--dims", "B=32"]) == 0
     out = capsys.readouterr().out
     assert "FLOPs forward 40·B" in out and "B=32" in out and "saved for the backward pass" in out
+    # sgd_step's workspace: [B, 4] buffers and the [3, 4] step of W, in float64
+    line = next(line for line in out.splitlines() if line.strip().startswith("sgd_step"))
+    buffers = int(line.split()[1])
+    assert buffers >= 2 and "·B" in line and "96 bytes" in line.replace("+ 96 bytes", "96 bytes"), line
+
+
+def test_report_refuses_a_dim_the_model_does_not_have(tmp_path, capsys):
+    model = tmp_path / "m.nn"
+    model.write_text(MODEL)
+    assert cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--report", "--dims", "N=32"]) == 1
+    err = capsys.readouterr().err
+    assert "--dims: the model has no dim N; its dims are B" in err
+    assert not (tmp_path / "m.py").exists()
