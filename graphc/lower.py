@@ -11,7 +11,9 @@ and its users stay silent, so each independent error is reported once.
 
 from __future__ import annotations
 
+import keyword
 import math
+import os
 from dataclasses import dataclass
 
 from graphc import syntax as S
@@ -87,6 +89,9 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         if not first:
             self.error("'model NAME' must be the first statement of the file", stmt.span)
         self.model_name = stmt.name
+        trouble = _module_name_trouble(stmt.name)
+        if trouble:
+            self.error(f"model name '{stmt.name}' {trouble}; choose another", stmt.span)
 
     def stmt_DimDecl(self, stmt: S.DimDecl, scope: Scope) -> None:
         for n in stmt.names:
@@ -349,12 +354,27 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         return b.value
 
 
-def _stem(path: str) -> str:
-    import os
+# what the generated module imports: a module of the same name would hide it
+_IMPORTED = frozenset({"numpy", "threading", "graphc"})
 
+
+def _module_name_trouble(name: str) -> str | None:
+    """Why NAME.py could not be imported as a module, or would break one; None if it is fine."""
+    if keyword.iskeyword(name):
+        return f"is a Python keyword, so the generated {name}.py could not be imported"
+    if name in _IMPORTED:
+        return f"would make {name}.py, which hides the {name} package the generated module needs"
+    return None
+
+
+def _stem(path: str) -> str:
+    """The model name from a file name: `1-net.nn` -> `model_1_net`, always importable."""
     base = os.path.basename(path)
     stem = base.rsplit(".", 1)[0] if "." in base else base
-    return "".join(c if c.isalnum() or c == "_" else "_" for c in stem) or "model"
+    stem = "".join(c if c.isalnum() or c == "_" else "_" for c in stem) or "model"
+    if stem[0].isdigit():
+        stem = "model_" + stem
+    return stem + "_model" if _module_name_trouble(stem) else stem
 
 
 def lower(program: S.Program) -> Lowered:

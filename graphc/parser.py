@@ -18,6 +18,10 @@ from graphc.util import gc_paused
 
 MAX_DEPTH = 500  # deepest expression accepted; later stages recurse this far
 MAX_SYNTAX_ERRORS = 10
+TOO_DEEP = (
+    f"expression is nested too deeply (more than {MAX_DEPTH} levels; each operator of a long chain "
+    "such as a + b + c + ... is one level): split it over several statements"
+)
 
 # Token types in words, for "expected ..." messages.
 TOKEN_WORDS = {
@@ -597,7 +601,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
                 break
             source = "\n" * e.span.line + source[cut:]
         except _TooDeep as e:
-            errors.append(Diagnostic(f"expression is nested too deeply (more than {MAX_DEPTH} levels)", e.span))
+            errors.append(Diagnostic(TOO_DEEP, e.span))
             break
     if errors:
         raise GraphcError(errors)

@@ -238,3 +238,21 @@ def test_a_folder_in_the_way_of_an_output_file_writes_nothing(
     err = capsys.readouterr().err
     assert status == 1 and "a folder of that name is in the way" in err
     assert sorted(p.name for p in out_dir.iterdir()) == ["tiny.py"]
+
+
+@pytest.mark.parametrize(
+    "file, module", [("1-net.nn", "model_1_net"), ("numpy.nn", "numpy_model"), ("class.nn", "class_model")]
+)
+def test_a_file_name_that_is_no_module_name_gives_an_importable_one(
+    file: str, module: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, VALID.replace("model tiny\n", ""), name=file)
+    assert main(["compile", str(path), "-o", str(tmp_path / "out"), "--no-render"]) == 0
+    assert (tmp_path / "out" / f"{module}.py").exists()
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import {module}; print({module}.WRT)"],
+        cwd=tmp_path / "out",
+        capture_output=True,
+        text=True,
+    )
+    assert proc.stdout.strip() == "('W',)", proc.stderr

@@ -223,11 +223,14 @@ def test_errors_on_later_lines_after_blank_runs() -> None:
     ]
 
 
+CHAIN = "each operator of a long chain such as a + b + c + ... is one level): split it over several statements"
+
+
 def test_nesting_limit() -> None:
     assert show(value("(" * 5000 + "w" + ")" * 5000)) == "w"  # parentheses add no depth
     assert value("-" * (MAX_DEPTH - 1) + "w").depth == MAX_DEPTH
     for deep in ("-" * MAX_DEPTH + "w", "w" + "^w" * MAX_DEPTH, "w" + " + w" * MAX_DEPTH):
-        assert errors(f"y = {deep}\n")[0].endswith(f"nested too deeply (more than {MAX_DEPTH} levels)")
+        assert errors(f"y = {deep}\n")[0].endswith(f"nested too deeply (more than {MAX_DEPTH} levels; {CHAIN}")
 
 
 def test_garbage_collection_is_back_on_after_a_parse() -> None:
