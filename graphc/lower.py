@@ -228,41 +228,54 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         self.minimize = stmt
 
     def stmt_ForLoop(self, stmt: S.ForLoop, scope: Scope) -> None:
+        if not self.unroll(stmt, scope):
+            self.skip_loop(stmt)
+
+    def unroll(self, stmt: S.ForLoop, scope: Scope) -> bool:
+        """Run the loop's body once per value of its variable; False if it was refused (and reported)."""
         lo = self.constant(stmt.start, scope, "a loop bound")
         hi = self.constant(stmt.stop, scope, "a loop bound")
         if lo is None or hi is None:
-            return
+            return False
         if not (float(lo).is_integer() and float(hi).is_integer()):
             self.error("loop bounds must be integers", stmt.start.span.to(stmt.stop.span))
-            return
+            return False
         if hi < lo:
             self.error(
                 f"the range {int(lo)}..{int(hi)} is empty (bounds are inclusive)", stmt.start.span.to(stmt.stop.span)
             )
-            return
+            return False
         self.unrolled += int(hi - lo + 1)
         if self.unrolled > MAX_UNROLL:
             self.error(
                 f"loops unroll to more than {MAX_UNROLL:,} iterations in all", stmt.start.span.to(stmt.stop.span)
             )
-            return
+            return False
         ops = self.loop_cost(stmt)
         if self.g._next + ops > MAX_NODES:
             self.error(
                 f"this loop unrolls to about {ops:,} ops, more than graphc allows ({MAX_NODES:,})",
                 stmt.start.span.to(stmt.stop.span),
             )
-            return
+            return False
         var = stmt.var.base
         if self.lookup(var, scope) is not None or var in BUILTINS:
             self.error(f"loop variable '{var}' hides an existing name", stmt.var.span)
-            return
+            return False
+        outer = self.call_note
         for i in range(int(lo), int(hi) + 1):
             self.top[var] = Binding("loopvar", float(i), stmt.var.span)
             inner = Scope(scope.locals, scope.fn, scope.frames + (("loop", var, i, stmt.span.line),))
-            for s in stmt.body:
-                self.stmt(s, inner, in_loop=True)
+            # a mistake in the body names the iteration: most hold only for some values of var
+            here = f"when {var} = {i} (the loop at line {stmt.span.line})"
+            self.call_note = here + (f"; {outer}" if outer else "")
+            try:
+                for s in stmt.body:
+                    self.stmt(s, inner, in_loop=True)
+            finally:
+                self.call_note = outer
         self.top.pop(var, None)
+        return True
 
     def loop_cost(self, loop: S.ForLoop) -> int:
         """About how many ops unrolling the loop makes (inner loops with literal bounds included)."""

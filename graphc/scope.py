@@ -9,6 +9,7 @@ build on it.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,9 @@ class Resolver:
         # before the definition is reported as such rather than as unknown
         self.fn_lines: dict[str, int] = {}
         self.def_lines: dict[str, int] = {}
+        # names a loop that failed before running would have defined, as patterns
+        # (`h{i}` -> h<digits>): their later uses were not mistakes of their own
+        self.unrun: list[re.Pattern] = []
         for stmt in program.stmts:
             if isinstance(stmt, S.FnDecl):
                 self.fn_lines.setdefault(stmt.name, stmt.span.line)
@@ -122,7 +126,21 @@ class Resolver:
                 names.append(n)
         return names
 
+    def skip_loop(self, loop: S.ForLoop) -> None:
+        """The loop was reported and will not run: remember what its body defines."""
+        for stmt in loop.body:
+            if isinstance(stmt, S.ForLoop):
+                self.skip_loop(stmt)
+            target = getattr(stmt, "target", None)
+            if isinstance(target, S.Name):
+                if target.index is None:
+                    self.unrun.append(re.compile(re.escape(target.base)))
+                else:
+                    self.unrun.append(re.compile(re.escape(target.base) + r"-?\d+" + re.escape(target.suffix)))
+
     def unknown(self, name: str, span: Span, scope: Scope, what: str = "name") -> None:
+        if any(p.fullmatch(name) for p in self.unrun):
+            return  # defined by a loop whose error was reported
         if scope.fn is not None and (name in self.top or name in self.def_lines):
             # defined, but outside what a fn may see: say so instead of guessing a typo
             b = self.top.get(name)

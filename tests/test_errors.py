@@ -123,3 +123,8 @@ def test_a_fixed_model_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out, err = capsys.readouterr()
     assert "model m: OK" in out
     assert err == ""
+
+
+def test_a_mistake_in_a_loop_names_its_iteration(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(ERR_DIR / "loop_iteration_named.nn")]) == 1
+    assert "= note: when i = 1 (the loop at line 6)" in capsys.readouterr().err
