@@ -264,9 +264,20 @@ class Emitter:
             var = namer.fresh(name or "t")
             out.append(f"{indent}{var} = {text}{mark}")
             expr[n] = group_var[n] = var
+        # labels are checked once, up front, naming the input: a label outside [0, K)
+        # would silently pick a wrong class
+        checks = []
+        for n in need:
+            labels, k = _labels(g, n)
+            if labels is not None and g.op(labels) == "input":
+                k = _size_expr(k, dim_var)
+                dims_used |= {p for p in _size_names((k,)) if p in dim_var}
+                check = f"{indent}_check_labels({expr[labels]}, {k}, {g.node(labels)['attrs']['name']!r})"
+                if check not in checks:
+                    checks.append(check)
         binds = [f"{indent}{dim_var[d]} = dims[{d!r}]" for d in g.dims if d in dims_used]
         self.dim_var = dim_var
-        return unpack + binds + out, expr, inputs_needed, plan
+        return unpack + binds + checks + out, expr, inputs_needed, plan
 
     def alias(self, n: int) -> bool:
         """n's array may share memory with an argument: a view, or an emission that hands back its input."""
@@ -522,6 +533,16 @@ def _unwrap_call_args(text: str, args: list[str]) -> str:
             for left, right in (("(", ")"), ("(", ","), (", ", ")"), (", ", ",")):
                 text = text.replace(left + a + right, left + inner + right)
     return text
+
+
+def _labels(g: Graph, n: int) -> tuple[int | None, object]:
+    """The class labels node n reads and how many classes there are, or (None, None)."""
+    if g.op(n) == "one_hot":
+        return g.args(n)[0], g.node(n)["attrs"]["k"]
+    if g.op(n) == "cross_entropy":
+        logits, labels = g.args(n)
+        return labels, g.shape(logits)[-1]
+    return None, None
 
 
 def _size_names(shape) -> list[str]:

@@ -114,7 +114,7 @@ OPS: tuple[OpDef, ...] = (
         ("labels",),
         _one_hot_shape,
         lambda xp, attrs, labels: f"_one_hot({labels}, {attrs['k']}, DTYPE)",
-        helpers=("_one_hot",),
+        helpers=("_one_hot", "_check_labels"),
     ),
     OpDef(
         "cross_entropy",
@@ -123,7 +123,7 @@ OPS: tuple[OpDef, ...] = (
         lambda xp, attrs, logits, labels: f"_cross_entropy({logits}, {labels})",
         {"logits": _cross_entropy_grad},
         Facts(None, frozenset(), frozenset()),
-        helpers=("_cross_entropy",),
+        helpers=("_cross_entropy", "_check_labels"),
         formula={"logits": "· (softmax − one_hot)"},
     ),
 )

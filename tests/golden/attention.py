@@ -129,21 +129,19 @@ def _softmax(x, axis):
     return e
 
 
-def _check_labels(labels, k):
+def _check_labels(labels, k, name):
     # a label outside [0, k) would silently pick a wrong class (-1 is the last one)
     if labels.size and (labels.min() < 0 or labels.max() >= k):
         bad = labels[(labels < 0) | (labels >= k)].flat[0]
-        raise ValueError(f"labels must lie in [0, {k}), but one is {bad}")
+        raise ValueError(f"input {name}: labels must lie in [0, {k}), but one is {bad}")
 
 
 def _one_hot(labels, k, dtype):
-    _check_labels(labels, k)
     return (labels[..., None] == np.arange(k)).astype(dtype)
 
 
 def _cross_entropy(logits, labels):
     # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example
-    _check_labels(labels, logits.shape[-1])
     picked = np.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
     return _logsumexp(logits, -1, False) - picked
 
@@ -254,6 +252,7 @@ def loss(params, /, **inputs):
     Wo = checked['Wo']
     T = dims['T']
     ws = _workspace(_workspace_loss, T)
+    _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
     # line 25: k = tokens @ Wk
@@ -287,6 +286,7 @@ def loss_and_grad(params, /, **inputs):
     Wo = checked['Wo']
     T = dims['T']
     ws = _workspace(_workspace_loss_and_grad, T)
+    _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
     # line 25: k = tokens @ Wk
@@ -359,6 +359,7 @@ def sgd_step(params, lr, /, **inputs):
     Wo = checked['Wo']
     T = dims['T']
     ws = _workspace(_workspace_sgd_step, T)
+    _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
     # line 25: k = tokens @ Wk

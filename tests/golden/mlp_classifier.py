@@ -131,21 +131,19 @@ def _softmax(x, axis):
     return e
 
 
-def _check_labels(labels, k):
+def _check_labels(labels, k, name):
     # a label outside [0, k) would silently pick a wrong class (-1 is the last one)
     if labels.size and (labels.min() < 0 or labels.max() >= k):
         bad = labels[(labels < 0) | (labels >= k)].flat[0]
-        raise ValueError(f"labels must lie in [0, {k}), but one is {bad}")
+        raise ValueError(f"input {name}: labels must lie in [0, {k}), but one is {bad}")
 
 
 def _one_hot(labels, k, dtype):
-    _check_labels(labels, k)
     return (labels[..., None] == np.arange(k)).astype(dtype)
 
 
 def _cross_entropy(logits, labels):
     # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example
-    _check_labels(labels, logits.shape[-1])
     picked = np.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
     return _logsumexp(logits, -1, False) - picked
 
@@ -252,6 +250,7 @@ def loss(params, /, **inputs):
     b3 = checked['b3']
     B = dims['B']
     ws = _workspace(_workspace_loss, B)
+    _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
     np.add(t, b1, out=t)
@@ -282,6 +281,7 @@ def loss_and_grad(params, /, **inputs):
     b3 = checked['b3']
     B = dims['B']
     ws = _workspace(_workspace_loss_and_grad, B)
+    _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
     np.add(t, b1, out=t)
@@ -347,6 +347,7 @@ def sgd_step(params, lr, /, **inputs):
     b3 = checked['b3']
     B = dims['B']
     ws = _workspace(_workspace_sgd_step, B)
+    _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
     np.add(t, b1, out=t)

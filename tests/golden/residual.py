@@ -144,21 +144,19 @@ def _softmax(x, axis):
     return e
 
 
-def _check_labels(labels, k):
+def _check_labels(labels, k, name):
     # a label outside [0, k) would silently pick a wrong class (-1 is the last one)
     if labels.size and (labels.min() < 0 or labels.max() >= k):
         bad = labels[(labels < 0) | (labels >= k)].flat[0]
-        raise ValueError(f"labels must lie in [0, {k}), but one is {bad}")
+        raise ValueError(f"input {name}: labels must lie in [0, {k}), but one is {bad}")
 
 
 def _one_hot(labels, k, dtype):
-    _check_labels(labels, k)
     return (labels[..., None] == np.arange(k)).astype(dtype)
 
 
 def _cross_entropy(logits, labels):
     # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example
-    _check_labels(labels, logits.shape[-1])
     picked = np.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
     return _logsumexp(logits, -1, False) - picked
 
@@ -424,6 +422,7 @@ def loss(params, /, **inputs):
     b_out = checked['b_out']
     B = dims['B']
     ws = _workspace(_workspace_loss, B)
+    _check_labels(labels, 10, 'labels')
     # line 36: h = x @ W_in + b_in
     t = np.matmul(x, W_in, out=ws[0])
     h = np.add(t, b_in, out=t)
@@ -523,6 +522,7 @@ def loss_and_grad(params, /, **inputs):
     b_out = checked['b_out']
     B = dims['B']
     ws = _workspace(_workspace_loss_and_grad, B)
+    _check_labels(labels, 10, 'labels')
     # line 36: h = x @ W_in + b_in
     t = np.matmul(x, W_in, out=ws[0])
     h = np.add(t, b_in, out=t)
@@ -776,6 +776,7 @@ def sgd_step(params, lr, /, **inputs):
     b_out = checked['b_out']
     B = dims['B']
     ws = _workspace(_workspace_sgd_step, B)
+    _check_labels(labels, 10, 'labels')
     # line 36: h = x @ W_in + b_in
     t = np.matmul(x, W_in, out=ws[0])
     h = np.add(t, b_in, out=t)

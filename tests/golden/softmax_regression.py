@@ -124,15 +124,14 @@ def _log_softmax(x, axis):
     return x - _logsumexp(x, axis, True)
 
 
-def _check_labels(labels, k):
+def _check_labels(labels, k, name):
     # a label outside [0, k) would silently pick a wrong class (-1 is the last one)
     if labels.size and (labels.min() < 0 or labels.max() >= k):
         bad = labels[(labels < 0) | (labels >= k)].flat[0]
-        raise ValueError(f"labels must lie in [0, {k}), but one is {bad}")
+        raise ValueError(f"input {name}: labels must lie in [0, {k}), but one is {bad}")
 
 
 def _one_hot(labels, k, dtype):
-    _check_labels(labels, k)
     return (labels[..., None] == np.arange(k)).astype(dtype)
 
 
@@ -205,6 +204,7 @@ def loss(params, /, **inputs):
     b = checked['b']
     N = dims['N']
     ws = _workspace(_workspace_loss, N)
+    _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
     scores = np.add(t, b, out=t)
@@ -228,6 +228,7 @@ def loss_and_grad(params, /, **inputs):
     b = checked['b']
     N = dims['N']
     ws = _workspace(_workspace_loss_and_grad, N)
+    _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
     scores = np.add(t, b, out=t)
@@ -272,6 +273,7 @@ def sgd_step(params, lr, /, **inputs):
     b = checked['b']
     N = dims['N']
     ws = _workspace(_workspace_sgd_step, N)
+    _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
     scores = np.add(t, b, out=t)
