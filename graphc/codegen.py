@@ -460,7 +460,7 @@ class Emitter:
         steps: dict[int, str] = {}
         for w in moved:
             n = g.grads[w]
-            if n not in plan.owned and n not in steps:
+            if n not in plan.owned and n not in steps and g.shape(n) != ():  # a scalar is a value, not a view
                 steps[n] = f"step_{len(steps) + 1}"
                 out.append(f"    {steps[n]} = {xp}.array({expr[n]}, dtype=DTYPE)")
         for w in moved:

@@ -157,6 +157,5 @@ def sgd_step(params, lr, /, **inputs):
     d_x = (lr * (2.0 * g)) * 2.0
     value = float(h)
     # the update: each param moves against its gradient, in place
-    step_1 = np.array(d_x, dtype=DTYPE)
-    np.subtract(x, step_1, out=x)
+    np.subtract(x, d_x, out=x)
     return value

@@ -241,7 +241,6 @@ def sgd_step(params, lr, /, **inputs):
     d_w = np.matmul(x.T, t_2, out=ws[2])
     value = float(loss)
     # the update: each param moves against its gradient, in place
-    step_1 = np.array(d_b, dtype=DTYPE)
     np.subtract(w, d_w, out=w)
-    np.subtract(b, step_1, out=b)
+    np.subtract(b, d_b, out=b)
     return value

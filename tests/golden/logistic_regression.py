@@ -283,7 +283,6 @@ def sgd_step(params, lr, /, **inputs):
     d_w_2 = np.add(d_w, t_5, out=d_w)
     value = float(loss)
     # the update: each param moves against its gradient, in place
-    step_1 = np.array(d_b, dtype=DTYPE)
     np.subtract(w, d_w_2, out=w)
-    np.subtract(b, step_1, out=b)
+    np.subtract(b, d_b, out=b)
     return value
