@@ -414,17 +414,28 @@ def test_concurrent_calls_give_the_single_threaded_results(contract):
     alone = [m.loss_and_grad(params, **inputs) for inputs in jobs]
     barrier = threading.Barrier(8)
 
-    def work(i: int) -> list:
-        barrier.wait()
-        return [m.loss_and_grad(params, **jobs[i]) for _ in range(25)]
+    def stepped(i: int) -> dict:
+        own = {k: v.copy() for k, v in params.items()}
+        for _ in range(5):
+            m.sgd_step(own, 0.1, **jobs[i])
+        return own
+
+    steps_alone = [stepped(i) for i in range(8)]
+
+    def work(i: int) -> tuple[list, dict]:
+        barrier.wait()  # every thread computes in its own workspace, with its own batch size
+        runs = [m.loss_and_grad(params, **jobs[i]) for _ in range(25)]
+        return runs, stepped(i)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(work, range(8)))
-    for i, runs in enumerate(results):
+    for i, (runs, own) in enumerate(results):
         for loss, grads in runs:
             assert loss == alone[i][0]
             for k in grads:
                 np.testing.assert_array_equal(grads[k], alone[i][1][k])
+        for k in own:
+            np.testing.assert_array_equal(own[k], steps_alone[i][k])
 
 
 # ---------------------------------------------------------------------------- names and determinism
