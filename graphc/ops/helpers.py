@@ -23,11 +23,14 @@ _EXP_MAX = float({xp}.log({xp}.finfo(DTYPE).max)) - 1  # e^x is finite below thi
 """,
     "_logsumexp": """
 def _logsumexp(x, axis, keepdims):
-    # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows
-    m = x.max(axis=axis, keepdims=True)
-    m = {xp}.where({xp}.isfinite(m), m, 0)
+    # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
+    # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf
+    m = {xp}.clip(x.max(axis=axis, keepdims=True), -_FLOAT_MAX, _FLOAT_MAX)
     out = {xp}.log({xp}.exp(x - m).sum(axis=axis, keepdims=True)) + m
     return out if keepdims else {xp}.squeeze(out, axis=axis)
+
+
+_FLOAT_MAX = float({xp}.finfo(DTYPE).max)
 """,
     "_log_softmax": """
 def _log_softmax(x, axis):
@@ -53,7 +56,10 @@ def _one_hot(labels, k, dtype):
     "_cross_entropy": """
 def _cross_entropy(logits, labels):
     # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example
-    picked = {xp}.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
+    if logits.ndim == 2:  # the common case, and fancy indexing is several times faster
+        picked = logits[{xp}.arange(len(labels)), labels]
+    else:
+        picked = {xp}.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
     return _logsumexp(logits, -1, False) - picked
 """,
 }

@@ -116,11 +116,14 @@ def _workspace(make, *sizes):
 
 
 def _logsumexp(x, axis, keepdims):
-    # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows
-    m = x.max(axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
+    # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
+    # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf
+    m = np.clip(x.max(axis=axis, keepdims=True), -_FLOAT_MAX, _FLOAT_MAX)
     out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
+
+
+_FLOAT_MAX = float(np.finfo(DTYPE).max)
 
 
 def _softmax(x, axis):
@@ -142,7 +145,10 @@ def _one_hot(labels, k, dtype):
 
 def _cross_entropy(logits, labels):
     # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example
-    picked = np.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
+    if logits.ndim == 2:  # the common case, and fancy indexing is several times faster
+        picked = logits[np.arange(len(labels)), labels]
+    else:
+        picked = np.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
     return _logsumexp(logits, -1, False) - picked
 
 

@@ -113,11 +113,14 @@ def _workspace(make, *sizes):
 
 
 def _logsumexp(x, axis, keepdims):
-    # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows
-    m = x.max(axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
+    # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
+    # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf
+    m = np.clip(x.max(axis=axis, keepdims=True), -_FLOAT_MAX, _FLOAT_MAX)
     out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
+
+
+_FLOAT_MAX = float(np.finfo(DTYPE).max)
 
 
 def _log_softmax(x, axis):
