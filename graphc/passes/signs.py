@@ -127,21 +127,33 @@ def recip_mul(g: Graph, n: int) -> int | None:
     return None
 
 
+def _scalar_and_array(g: Graph, n: int) -> tuple[int, int] | None:
+    """For a * x or x * a with a a scalar (rank 0) and x an array of n's shape: (a, x)."""
+    args = binary_args(g, n, "mul")
+    if args is None:
+        return None
+    for side in (0, 1):
+        a, x = args[side], args[1 - side]
+        if g.shape(a) == () and g.shape(x) == g.shape(n) != ():
+            return a, x
+    return None
+
+
 @matches("mul", "div")
 def scalar_divisor(g: Graph, n: int) -> int | None:
-    """(c * x) / s -> x * (c / s) and s * (c * x) -> x * (c * s), for an array x and a scalar
-    s: the two numbers combine before the array is touched, one pass over it instead of two"""
+    """(a * x) / s -> x * (a / s) and s * (a * x) -> x * (a * s), for an array x and scalars
+    a and s not both constants: the numbers combine before the array is touched, one pass
+    over it instead of two"""
     if g.op(n) not in ("mul", "div"):
         return None
-    a, b = g.args(n)
-    sides = ((a, b),) if g.op(n) == "div" else ((a, b), (b, a))
+    left, right = g.args(n)
+    sides = ((left, right),) if g.op(n) == "div" else ((left, right), (right, left))
     for top, s in sides:
-        got = _const_and_other(g, top, "mul")
-        if got is None or g.shape(s) != () or g.op(s) == "const" or got[0] == 1.0:
+        got = _scalar_and_array(g, top)
+        if got is None or g.shape(s) != ():
             continue
-        c, x, _ = got
-        if g.shape(x) != g.shape(n) or g.shape(x) == ():
+        a, x = got
+        if (g.op(a) == "const" and g.op(s) == "const") or const_value(g, a) == 1.0:
             continue
-        k = build(g, n, g.op(n), [build(g, n, "const", [], {"value": c}), s])
-        return build(g, n, "mul", [x, k])
+        return build(g, n, "mul", [x, build(g, n, g.op(n), [a, s])])
     return None
