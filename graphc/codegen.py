@@ -162,11 +162,12 @@ class Emitter:
 
     # ---------------------------------------------------------------- one function body
 
-    def body(self, roots: list[int], handed_out: set[int] | None = None, indent: str = "    "):
-        """Statements computing the roots; returns (lines, node -> expression, inputs needed, plan).
+    def body(self, name: str, roots: list[int], handed_out: set[int], indent: str = "    "):
+        """The statements of function `name` computing the roots; returns
+        (lines, node -> expression, inputs needed, plan).
 
-        With `handed_out` (the roots the caller receives as arrays) and -O2, array
-        values are computed into a workspace by the buffer plan (graphc.plan).
+        At -O2 array values are computed into the function's workspace by the
+        buffer plan (graphc.plan), except `handed_out`, the roots the caller gets.
         """
         g = self.g
         need = sorted(g.ancestors(roots))
@@ -181,7 +182,7 @@ class Emitter:
             probe = OPS[g.op(n)].emit(self.xp, g.node(n)["attrs"], *(f"\x01{i}\x01" for i in range(len(args))))
             for i, a in enumerate(args):
                 uses[a] += max(1, probe.count(f"\x01{i}\x01"))
-        planned = handed_out is not None and self.opt >= 2
+        planned = self.opt >= 2
 
         def inlined(n: int) -> bool:
             """Planned code spells views and scalars inside their single user; arrays get statements."""
@@ -201,7 +202,7 @@ class Emitter:
         unpack: list[str] = []
         inputs_needed: list[str] = []
         last_line = None
-        dims_used: set[str] = {p for shape in plan.buffers for p in _size_names(shape) if p in dim_var}
+        dims_used: set[str] = set(_workspace_sizes(plan))
         group: dict[int, list[int]] = {}  # node -> the nodes its expression text computes
         group_var: dict[int, str] = {}
         const_only: set[int] = set()
@@ -213,11 +214,11 @@ class Emitter:
                 const_only.add(n)  # a Python number too
                 continue
             if d["op"] in ("input", "param"):
-                name = d["attrs"]["name"]
-                expr[n] = namer.fresh(name)
-                unpack.append(f"{indent}{expr[n]} = checked[{name!r}]")
+                leaf = d["attrs"]["name"]
+                expr[n] = namer.fresh(leaf)
+                unpack.append(f"{indent}{expr[n]} = checked[{leaf!r}]")
                 if d["op"] == "input":
-                    inputs_needed.append(name)
+                    inputs_needed.append(leaf)
                 continue
             args = [expr[a] for a in g.args(n)]
             if opdef.view:  # a Python number has no .T or .reshape: give it the model's dtype
@@ -241,11 +242,11 @@ class Emitter:
                 # Python float: give it the model's dtype, like every other value
                 text = f"DTYPE({text})" if g.shape(n) == () else f"{self.xp}.asarray({text}, dtype=DTYPE)"
             group[n] = [n] + [m for a in g.args(n) if a in group and expr[a] != group_var.get(a) for m in group[a]]
-            name = self.value_name(n)
+            value_name = self.value_name(n)
             if planned:
                 inline = inlined(n)
             else:
-                inline = name is None and self.opt >= 1 and uses[n] == 1 and n not in root_set
+                inline = value_name is None and self.opt >= 1 and uses[n] == 1 and n not in root_set
                 inline = inline and len(text) <= INLINE_LIMIT
             if inline:
                 expr[n] = text if opdef.atomic else f"({text})"
@@ -256,12 +257,12 @@ class Emitter:
                 last_line = line
             # the marker tells module() which graph nodes this line computes; it is stripped there
             mark = f"{_MARK}{','.join(map(str, sorted(group[n])))}"
-            if target is not None and name is None and self.value_name(target) is None:
+            if target is not None and value_name is None and self.value_name(target) is None:
                 # computed over a temporary that dies here: it keeps the temporary's name
                 out.append(f"{indent}{text}{mark}")
                 expr[n] = group_var[n] = expr[target]
                 continue
-            var = namer.fresh(name or "t")
+            var = namer.fresh(value_name or "t")
             out.append(f"{indent}{var} = {text}{mark}")
             expr[n] = group_var[n] = var
         # labels are checked once, up front, naming the input: a label outside [0, K)
@@ -276,6 +277,9 @@ class Emitter:
                 if check not in checks:
                     checks.append(check)
         binds = [f"{indent}{dim_var[d]} = dims[{d!r}]" for d in g.dims if d in dims_used]
+        if plan.buffers:
+            sizes = "".join(f", {dim_var[p]}" for p in _workspace_sizes(plan))
+            binds.append(f"{indent}ws = _workspace(_workspace_{name}{sizes})")
         self.dim_var = dim_var
         return unpack + binds + checks + out, expr, inputs_needed, plan
 
@@ -329,14 +333,15 @@ class Emitter:
         obj = g.objective[1]
         grad_roots = [obj] + [g.grads[w] for w in g.wrt]
         bodies = {
-            "forward": self.body(fwd_roots, set(fwd_roots)),
-            "loss": self.body([obj], set()),
-            "loss_and_grad": self.body(grad_roots, set(grad_roots[1:])),
+            "forward": self.body("forward", fwd_roots, set(fwd_roots)),
+            "loss": self.body("loss", [obj], set()),
+            "loss_and_grad": self.body("loss_and_grad", grad_roots, set(grad_roots[1:])),
         }
         emitters = dict.fromkeys(bodies, self)
         if self.step is not None:
             st = self.step.g
-            lines, expr, needed, plan = self.step.body([st.objective[1]] + [st.grads[w] for w in st.wrt], set())
+            roots = [st.objective[1]] + [st.grads[w] for w in st.wrt]
+            lines, expr, needed, plan = self.step.body("sgd_step", roots, set())
             # its nodes are those of another graph: the page maps only the other functions' lines
             bodies["sgd_step"] = [line.split(_MARK)[0] for line in lines], expr, needed, plan
             emitters["sgd_step"] = self.step
@@ -367,12 +372,6 @@ class Emitter:
             ]
             if name == "sgd_step":
                 src += _SGD_FALLBACK
-            if plan.buffers:
-                sizes = sorted({p for shape in plan.buffers for p in _size_names(shape) if p in self.dim_var})
-                args = "".join(f", {self.dim_var[p]}" for p in sizes)
-                unpacked = [i for i, line in enumerate(lines) if " = checked[" not in line and " = dims[" not in line]
-                at = unpacked[0] if unpacked else len(lines)
-                lines = lines[:at] + [f"    ws = _workspace(_workspace_{name}{args})"] + lines[at:]
             return src + lines, expr
 
         def workspace(name):
@@ -380,17 +379,17 @@ class Emitter:
             plan = bodies[name][3]
             if not plan.buffers:
                 return []
-            sizes = sorted({p for shape in plan.buffers for p in _size_names(shape) if p in self.dim_var})
+            dim_var = emitters[name].dim_var
             src = [
                 "",
                 "",
-                f"def _workspace_{name}({', '.join(self.dim_var[p] for p in sizes)}):",
+                f"def _workspace_{name}({', '.join(dim_var[p] for p in _workspace_sizes(plan))}):",
                 f'    """The arrays {name} computes in; each call of a thread reuses its own."""',
                 "    return [",
             ]
             for i, (shape, holders) in enumerate(zip(plan.buffers, plan.holders)):
                 names = sorted({emitters[name].value_name(n) or "t" for n in holders}, key=lambda v: (v == "t", v))
-                items = [_size_expr(d, self.dim_var) for d in shape]
+                items = [_size_expr(d, dim_var) for d in shape]
                 literal = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
                 src.append(f"        {xp}.empty({literal}, dtype=DTYPE),  # ws[{i}]: {', '.join(names)}")
             return src + ["    ]"]
@@ -543,6 +542,11 @@ def _labels(g: Graph, n: int) -> tuple[int | None, object]:
         logits, labels = g.args(n)
         return labels, g.shape(logits)[-1]
     return None, None
+
+
+def _workspace_sizes(plan: Plan) -> list[str]:
+    """The dims a plan's buffer shapes mention, sorted: the arguments of its workspace maker."""
+    return sorted({p for shape in plan.buffers for p in _size_names(shape) if not p.isdigit()})
 
 
 def _size_names(shape) -> list[str]:
