@@ -16,6 +16,7 @@ from graphc.errors import GraphcError
 from graphc.ops.base import show
 from graphc.pipeline import check, compile_text
 from graphc.report import report
+from graphc.util import gc_paused
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -196,7 +197,10 @@ def main(argv=None) -> int:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     args = parser().parse_args(argv)
     try:
-        return args.run(args)
+        # one command is one short run that leaves no cycles behind: with the collector
+        # on, each time it woke it would rescan the whole tree and graph
+        with gc_paused():
+            return args.run(args)
     except BrokenPipeError:  # `graphc check m.nn | head`: the reader left, which is not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

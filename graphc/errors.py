@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Span:
-    """A region of a source file: 1-based line and column, end column exclusive."""
+    """A region of a source file: 1-based line and column, end column exclusive.
+
+    Never changed once made; not frozen for speed, as the syntax tree (graphc.syntax).
+    """
 
     file: str
     line: int

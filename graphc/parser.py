@@ -10,7 +10,9 @@ from pathlib import Path
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-from lark.lexer import Lexer, PatternStr
+from lark.lexer import PatternStr
+from lark.parse_tree_builder import ExpandSingleChild
+from lark.parsers.lalr_analysis import Shift
 
 from graphc import syntax as S
 from graphc.errors import Diagnostic, GraphcError, Span
@@ -78,23 +80,15 @@ def _grammar_text() -> str:
         return (Path(__file__).resolve().parent.parent / "grammar" / "nn.lark").read_text()
 
 
-class _Brackets:
-    """The ( and [ open where the lexer stopped, innermost last, so an unclosed one can be named."""
-
-    def __init__(self):
-        self.open: list[Token] = []
-
-
-class _Lexer(Lexer):
+class _Lexer:
     """The grammar's terminals as one regular expression run with finditer.
 
     It orders the terminals and turns a NAME that spells a keyword into that
     keyword as lark's basic lexer does, so a reserved word is never a name; and
     it drops newlines inside ( ) and [ ] (they never reach the grammar) and keeps
-    the open brackets in `brackets`, set per grammar by _lark().
+    the brackets still open where it stopped in `opened`, innermost last, so an
+    unclosed one can be named.
     """
-
-    brackets: _Brackets
 
     def __init__(self, conf):
         patterns = [t for t in conf.terminals if not isinstance(t.pattern, PatternStr)]
@@ -112,11 +106,17 @@ class _Lexer(Lexer):
                 kept.append(t)
         kept.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
         groups = [f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in kept]
-        self.regex = re.compile("|".join([*groups, r"(?P<_BAD>[\s\S])"]), conf.g_regex_flags)
+        # each match takes the blanks before its token along (half as many matches)
+        blanks = [
+            t.pattern.to_regexp() for t in kept if t.name in conf.ignore and re.fullmatch(t.pattern.to_regexp(), " ")
+        ]
+        alternatives = "|".join([*groups, r"(?P<_BAD>[\s\S])"])
+        self.regex = re.compile(f"(?:{'|'.join(blanks)})?(?:{alternatives})", conf.g_regex_flags)
         self.ignore = frozenset(conf.ignore)
+        self.opened: list[Token] = []
 
     def lex(self, text: str):
-        opened = self.brackets.open
+        opened = self.opened
         opened.clear()
         ignore, keywords, new = self.ignore, self.keywords, str.__new__
         line, line_start = 1, 0
@@ -124,7 +124,7 @@ class _Lexer(Lexer):
             kind = m.lastgroup
             if kind in ignore:
                 continue
-            start, end = m.span()
+            start, end = m.span(kind)
             value = text[start:end]
             col = start - line_start + 1
             tok = new(Token, value)
@@ -356,12 +356,106 @@ class _Build(Transformer):
 _LOCK = threading.Lock()
 
 
+class _Tables:
+    """lark's LALR(1) tables for the grammar, laid out for the parse loop in `run`.
+
+    lark builds the tables and the per-rule callbacks (which drop punctuation and
+    call _Build); `run` steps through them itself because lark's general loop
+    looks each rule up by hashing it, costing several Python calls per reduction,
+    and a 200,000-line file makes millions of them.
+    """
+
+    def __init__(self, conf):
+        states = conf.parse_table.states
+        size = max(states) + 1
+        # actions[state][terminal]: the next state (a shift) or (length, rule name, callback) (a reduce)
+        self.actions: list[dict[str, object]] = [{} for _ in range(size)]
+        self.gotos: list[dict[str, int]] = [{} for _ in range(size)]  # gotos[state][rule name]
+        for state, row in states.items():
+            for symbol, (action, arg) in row.items():
+                symbol = str(symbol)  # lark's keys are Tokens, whose == is Python code; plain str is faster
+                if not symbol.isupper():
+                    self.gotos[state][symbol] = arg
+                elif action is Shift:
+                    self.actions[state][symbol] = arg
+                else:
+                    callback = conf.callbacks[arg]
+                    # `?rule: other` with one child: the value passes through unchanged
+                    keep = isinstance(callback, ExpandSingleChild) and len(arg.expansion) == 1
+                    self.actions[state][symbol] = (len(arg.expansion), str(arg.origin.name), None if keep else callback)
+        self.start, self.end = conf.start_state, conf.end_state
+
+    def run(self, tokens):
+        """Parse a stream of tokens into the value of the start rule; raise
+        UnexpectedToken, listing exactly what would have been accepted, at the
+        first token that does not fit."""
+        actions, gotos = self.actions, self.gotos
+        states, values = [self.start], []
+        tok = None
+        for tok in tokens:
+            kind = tok.type
+            while True:
+                act = actions[states[-1]].get(kind)
+                if act.__class__ is int:
+                    states.append(act)
+                    values.append(tok)
+                    break
+                if act is None:
+                    raise UnexpectedToken(tok, self.accepts(states))
+                size, rule, callback = act
+                if callback is None:
+                    states[-1] = gotos[states[-2]][rule]
+                    continue
+                if size:
+                    children = values[-size:]
+                    del values[-size:], states[-size:]
+                else:
+                    children = []
+                values.append(callback(children))
+                states.append(gotos[states[-1]][rule])
+        end = Token.new_borrow_pos("$END", "", tok) if tok is not None else Token("$END", "", 0, 1, 1)
+        while states[-1] != self.end:
+            act = actions[states[-1]].get("$END")
+            if act is None or act.__class__ is int:
+                raise UnexpectedToken(end, self.accepts(states))
+            size, rule, callback = act
+            children = values[-size:] if size else []
+            if size:
+                del values[-size:], states[-size:]
+            values.append(children[0] if callback is None else callback(children))
+            states.append(gotos[states[-1]][rule])
+        return values[-1]
+
+    def accepts(self, states: list[int]) -> set[str]:
+        """The terminals that could come next after the states on the stack.
+
+        LALR's own `expected` set merges states, so it lists tokens that cannot come
+        next (`x = 1 2` would 'expect' '{' and ','); trying each one is exact.
+        """
+        return {t for t in self.actions[states[-1]] if self._fits(list(states), t)}
+
+    def _fits(self, states: list[int], terminal: str) -> bool:
+        while True:
+            act = self.actions[states[-1]].get(terminal)
+            if act is None:
+                return False
+            if act.__class__ is int:
+                return True
+            size, rule, _ = act
+            if size:
+                del states[-size:]
+            states.append(self.gotos[states[-1]][rule])
+            if terminal == "$END" and states[-1] == self.end:
+                return True
+
+
 @cache
-def _lark() -> tuple[Lark, _Build, _Brackets]:
-    build, brackets = _Build(), _Brackets()
-    lexer = type("_Lexer", (_Lexer,), {"brackets": brackets})  # lark makes the instance itself
-    lark = Lark(_grammar_text(), parser="lalr", lexer=lexer, maybe_placeholders=True, transformer=build)
-    return lark, build, brackets
+def _front() -> tuple[Lark, _Build, _Lexer, _Tables]:
+    """The grammar compiled once: lark itself, the AST callbacks, the lexer and the tables."""
+    build = _Build()
+    lark = Lark(_grammar_text(), parser="lalr", lexer="basic", maybe_placeholders=True, transformer=build)
+    tables = _Tables(lark.parse_interactive("").parser_state.parse_conf)
+    return lark, build, _Lexer(lark.lexer_conf), tables
 
 
 def _describe(tok: Token) -> str:
@@ -382,7 +476,7 @@ def _token_word(name: str) -> str:
     if word is not None:
         return word
     try:
-        pattern = _lark()[0].get_terminal(name).pattern
+        pattern = _front()[0].get_terminal(name).pattern
         if pattern.type == "str":
             return f"'{pattern.value}'"
     except KeyError:  # a terminal the grammar does not define: show its name
@@ -417,21 +511,6 @@ def _expected(names) -> str:
     if len(words) > 6:
         words = words[:6] + ["..."]
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def _accepts(e: UnexpectedToken) -> set[str]:
-    """The tokens that would have been accepted where the error is.
-
-    LALR's own `expected` set merges states, so it lists tokens that cannot come
-    next (`x = 1 2` would 'expect' '{' and ','); asking the parser state is exact.
-    """
-    ip = getattr(e, "interactive_parser", None)
-    if ip is not None:
-        try:
-            return set(ip.accepts())
-        except Exception:  # the exact set only improves the message; any failure falls back
-            pass
-    return set(e.expected or ())
 
 
 _WORD = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.")
@@ -483,7 +562,7 @@ def _syntax_diagnostic(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
             bad = _bad_number(text, tok.start_pos, file, tok.line, tok.column)
             if bad is not None:
                 return bad
-        accepts = _accepts(e)
+        accepts = set(e.expected or ())
         if tok.type not in ("NAME", "BRACED_NAME") and str(tok) in RESERVED and accepts & {"NAME", "BRACED_NAME"}:
             return Diagnostic(f"'{tok}' is a reserved word and cannot be used as a name", span)
         if tok.type == "EQUAL":
@@ -562,7 +641,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
     blanked, keeping line numbers), so one pass covers the file however many
     errors it has.
     """
-    lark, build, brackets = _lark()
+    _, build, lexer, tables = _front()
     errors: list[Diagnostic] = []
     source = text + "\n"
     while True:
@@ -570,9 +649,9 @@ def parse(text: str, file: str = "<model>") -> S.Program:
             with _LOCK, gc_paused():
                 build.file = file
                 try:
-                    stmts = lark.parse(source)
+                    stmts = tables.run(lexer.lex(source))
                 finally:
-                    unclosed = brackets.open[-1] if brackets.open else None
+                    unclosed = lexer.opened[-1] if lexer.opened else None
             break
         except UnexpectedInput as e:
             d = _syntax_diagnostic(e, file, source)

@@ -1,4 +1,9 @@
-"""The abstract syntax tree: frozen dataclasses, each carrying its source span.
+"""The abstract syntax tree: dataclasses, each carrying its source span.
+
+Nothing changes a node once the parser made it. They are not frozen only
+because a frozen dataclass sets each field through object.__setattr__, which
+made building them a third of parsing a 200,000-line file; slots and a field
+hash keep them small and usable as keys.
 
 Expressions also carry `depth`, the height of their subtree, so later stages can
 refuse absurdly deep nesting before they recurse into it.
@@ -13,24 +18,24 @@ from graphc.errors import Span
 # ---------------------------------------------------------------- expressions
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Expr:
     span: Span
     depth: int = field(default=1, kw_only=True, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Num(Expr):
     value: float
     is_int: bool
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Bool(Expr):
     value: bool
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Name(Expr):
     """A name; `W{i}` has base 'W', index 'i' and offset 0 (`W{i+1}`: offset 1;
     `W{i}_in`: suffix '_in')."""
@@ -48,13 +53,13 @@ class Name(Expr):
         return f"{self.base}{{{self.index}{off}}}{self.suffix}"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Unary(Expr):
     op: str  # '-' or '+'
     operand: Expr
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Binary(Expr):
     op: str  # + - * / @ ^
     left: Expr
@@ -62,14 +67,14 @@ class Binary(Expr):
     op_span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Keyword:
     name: str
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Call(Expr):
     func: str
     func_span: Span
@@ -77,7 +82,7 @@ class Call(Expr):
     kwargs: tuple[Keyword, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Attr(Expr):
     """`x.T` (the only attribute the language has)."""
 
@@ -86,12 +91,12 @@ class Attr(Expr):
     attr_span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class TupleLit(Expr):
     items: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ListLit(Expr):
     items: tuple[Expr, ...]
 
@@ -99,59 +104,59 @@ class ListLit(Expr):
 # ---------------------------------------------------------------- statements
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Stmt:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ModelDecl(Stmt):
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class DimDecl(Stmt):
     names: tuple[Name, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ConstDecl(Stmt):
     target: Name
     value: Expr
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ShapeType:
     dims: tuple[Expr, ...]
     is_int: bool
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class InputDecl(Stmt):
     target: Name
     type: ShapeType
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ParamDecl(Stmt):
     target: Name
     type: ShapeType
     init: Expr | None  # a Name (`zeros`) or a Call (`normal(0, 1)`)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Assign(Stmt):
     target: Name
     value: Expr
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Return(Stmt):
     value: Expr
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class FnDecl(Stmt):
     name: str
     name_span: Span
@@ -159,18 +164,18 @@ class FnDecl(Stmt):
     body: tuple[Stmt, ...]  # Assigns then one Return; the `= EXPR` form is a lone Return
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OutputDecl(Stmt):
     names: tuple[Name, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Minimize(Stmt):
     target: Name
     wrt: tuple[Name, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ForLoop(Stmt):
     var: Name
     start: Expr
@@ -178,7 +183,7 @@ class ForLoop(Stmt):
     body: tuple[Stmt, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Program:
     file: str
     stmts: tuple[Stmt, ...]

@@ -19,7 +19,9 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_parser import larks_loop, our_loop  # tests/ is on the path: pytest puts it there
 
+from graphc import parser
 from graphc.cli import main
 from graphc.errors import GraphcError
 from graphc.pipeline import check, compile_text
@@ -177,6 +179,14 @@ def test_character_mutations(text: str) -> None:
 @given(token_mutations())
 def test_token_mutations(text: str) -> None:
     front_end_answers(text)
+
+
+@FUZZ
+@given(token_mutations())
+def test_table_walk_matches_larks_own_loop_on_mutations(text: str) -> None:
+    """The parser's own walk over lark's tables gives lark's tree, or fails at lark's token with its expectations."""
+    with parser._LOCK:
+        assert our_loop(text) == larks_loop(text)
 
 
 @FUZZ

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from lark import Lark
+from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
 from graphc import parser
 from graphc import syntax as S
@@ -39,8 +40,7 @@ CORNERS = (
 
 
 def ours(text: str) -> list:
-    lark = parser._lark()[0]
-    lexer = type("Lexer", (parser._Lexer,), {"brackets": parser._Brackets()})(lark.lexer_conf)
+    lexer = parser._Lexer(parser._front()[0].lexer_conf)
     try:
         return [_fields(t) for t in lexer.lex(text)]
     except Exception as e:  # an unexpected character: compare where it is
@@ -84,6 +84,46 @@ def test_lexer_cuts_the_corners_as_lark_does(cut: int | None) -> None:
 def test_lexer_drops_newlines_only_inside_parentheses_and_brackets() -> None:
     types = [t[0] for t in ours("a = (1,\n2)\nb = [3,\n4]\nfn f() {\n}\n")]
     assert types.count("_NL") == 4  # after ), after ], after {, after }
+
+
+ERR_PROGRAMS = sorted((Path(__file__).parent / "programs" / "err").glob("*.nn"))
+BROKEN = ["x = 1 2\n", "loss = (a +\n", "fn f(a = a\n", "param w : [3\nminimize w\n", "for i in 1..3 {\n", "x = )\n"]
+
+
+def larks_loop(text: str):
+    """lark's own LALR loop over our tokens: the value, or (token, accepted terminals) at an error."""
+    lark, _, lexer, _ = parser._front()
+    ip, tok = lark.parse_interactive(""), None
+    try:
+        for tok in lexer.lex(text):
+            ip.feed_token(tok)
+        return ip.feed_eof(tok)
+    except UnexpectedToken as e:
+        return str(e.token), e.token.line, e.token.column, ip.accepts()
+    except UnexpectedCharacters as e:
+        return e.line, e.column
+
+
+def our_loop(text: str):
+    _, _, lexer, tables = parser._front()
+    try:
+        return tables.run(lexer.lex(text))
+    except UnexpectedToken as e:
+        return str(e.token), e.token.line, e.token.column, set(e.expected)
+    except UnexpectedCharacters as e:
+        return e.line, e.column
+
+
+@pytest.mark.parametrize(
+    "text",
+    [p.read_text() for p in EXAMPLES + ERR_PROGRAMS] + [CORNERS[: CORNERS.index("$")]] + BROKEN,
+    ids=[p.name for p in EXAMPLES + ERR_PROGRAMS] + ["corners"] + [f"broken{i}" for i in range(len(BROKEN))],
+)
+def test_table_walk_matches_larks_own_loop(text: str) -> None:
+    """parser._Tables.run steps through lark's tables itself for speed: the tree,
+    or the failing token and what would have been accepted there, must be lark's."""
+    with parser._LOCK:
+        assert our_loop(text) == larks_loop(text)
 
 
 def test_grammar_has_no_conflicts(caplog: pytest.LogCaptureFixture) -> None:
