@@ -94,8 +94,11 @@ def larks_loop(text: str):
     """lark's own LALR loop over our tokens: the value, or (token, accepted terminals) at an error."""
     lark, _, lexer, _ = parser._front()
     ip, tok = lark.parse_interactive(""), None
+    kinds, spans = [], []
+    tokens = lexer.tokens(text, kinds, spans)  # made one by one as scan appends, so an error stops both
     try:
-        for tok in lexer.lex(text):
+        for _ in lexer.scan(text, kinds, spans):
+            tok = next(tokens)
             ip.feed_token(tok)
         return ip.feed_eof(tok)
     except UnexpectedToken as e:
@@ -106,12 +109,15 @@ def larks_loop(text: str):
 
 def our_loop(text: str):
     _, _, lexer, tables = parser._front()
+    kinds, spans = [], []
     try:
-        return tables.run(lexer.lex(text))
-    except UnexpectedToken as e:
-        return str(e.token), e.token.line, e.token.column, set(e.expected)
+        trace = tables.recognize(lexer.scan(text, kinds, spans))
+    except parser._Stuck as e:
+        token = parser._stuck_token(text, kinds, spans, e.at)
+        return str(token), token.line, token.column, e.accepts
     except UnexpectedCharacters as e:
         return e.line, e.column
+    return tables.build(trace, lexer.tokens(text, kinds, spans))
 
 
 @pytest.mark.parametrize(
@@ -120,8 +126,9 @@ def our_loop(text: str):
     ids=[p.name for p in EXAMPLES + ERR_PROGRAMS] + ["corners"] + [f"broken{i}" for i in range(len(BROKEN))],
 )
 def test_table_walk_matches_larks_own_loop(text: str) -> None:
-    """parser._Tables.run steps through lark's tables itself for speed: the tree,
-    or the failing token and what would have been accepted there, must be lark's."""
+    """parser._Tables steps through lark's tables itself for speed, first over token
+    kinds, then building the tree from the trace: the tree, or the failing token
+    and what would have been accepted there, must be lark's."""
     with parser._LOCK:
         assert our_loop(text) == larks_loop(text)
 
