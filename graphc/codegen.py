@@ -53,7 +53,7 @@ _SEEN = {{}}  # signatures of calls already checked -> the dims they bound
 def _arguments(params, inputs, needed):
     """Check the params and every input given (the needed ones must be); return them and the bound dims.
 
-    A call whose arrays have the same names, shapes and dtypes as an earlier
+    A call whose arrays have the same names, types, shapes and dtypes as an earlier
     accepted one, with nothing to convert, skips the checks.
     """
     try:
@@ -61,8 +61,8 @@ def _arguments(params, inputs, needed):
             needed,
             tuple(params),
             tuple(inputs),
-            tuple([(a.shape, a.dtype) for a in params.values()]),
-            tuple([(a.shape, a.dtype) for a in inputs.values()]),
+            tuple([(type(a), a.shape, a.dtype) for a in params.values()]),
+            tuple([(type(a), a.shape, a.dtype) for a in inputs.values()]),
         )
     except (AttributeError, TypeError):  # not arrays: the full check converts them
         key = None
@@ -123,8 +123,9 @@ _SGD_PLAIN = [
 ]
 
 _SGD_FALLBACK = [
-    "    if any([checked[name] is not params[name] for name in PARAMS]):",
-    "        # params that came as lists or in another dtype were converted: update what the caller holds",
+    "    if 0 in dims.values() or any([checked[name] is not params[name] for name in PARAMS]):",
+    "        # an empty batch (sizes divide lr), or params that came as lists or in another dtype",
+    "        # and were converted: take the general path, which updates what the caller holds",
     *("    " + line for line in _SGD_PLAIN),
 ]
 
@@ -159,6 +160,7 @@ class Emitter:
         self.g, self.file, self.dtype, self.opt, self.xp = graph, file, dtype, opt, xp
         self.step: Emitter | None = None  # the emitter of sgd_step's own graph, if it has one
         self.lines = source.split("\n")
+        self.namers: dict[str, _Namer] = {}  # function -> the names its body took
 
     # ---------------------------------------------------------------- one function body
 
@@ -195,7 +197,7 @@ class Emitter:
         reserved |= {"_show", "_array", "_arguments", "_check_arguments", "_SEEN", "ws", "value", "threading"}
         reserved |= {"_workspace", "_LOCAL"} | {f"_workspace_{f}" for f in FUNCTIONS}
         reserved |= set(HELPERS) | {"INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"}
-        namer = _Namer(reserved)
+        namer = self.namers[name] = _Namer(reserved)
         dim_var = {dim: namer.fresh(dim) for dim in g.dims}  # a dim may be called `np` or `class`
         expr: dict[int, str] = {}
         out: list[str] = []
@@ -276,6 +278,14 @@ class Emitter:
                 check = f"{indent}_check_labels({expr[labels]}, {k}, {g.node(labels)['attrs']['name']!r})"
                 if check not in checks:
                     checks.append(check)
+        # a dim read here must be bound by a param or a needed input; if none binds it, the
+        # first input that declares it is needed too, though only for its size
+        bound = {p for n in [*g.params.values(), *map(g.inputs.get, inputs_needed)] for p in _size_names(g.shape(n))}
+        for dim in [d for d in g.dims if d in dims_used and d not in bound]:
+            giver = next((i for i, n in g.inputs.items() if dim in _size_names(g.shape(n))), None)
+            if giver is not None and dim not in bound:
+                inputs_needed.append(giver)
+                bound |= set(_size_names(g.shape(g.inputs[giver])))
         binds = [f"{indent}{dim_var[d]} = dims[{d!r}]" for d in g.dims if d in dims_used]
         if plan.buffers:
             sizes = "".join(f", {dim_var[p]}" for p in _workspace_sizes(plan))
@@ -460,7 +470,7 @@ class Emitter:
         for w in moved:
             n = g.grads[w]
             if n not in plan.owned and n not in steps and g.shape(n) != ():  # a scalar is a value, not a view
-                steps[n] = f"step_{len(steps) + 1}"
+                steps[n] = self.namers["sgd_step"].fresh("step")  # never a model name
                 out.append(f"    {steps[n]} = {xp}.array({expr[n]}, dtype=DTYPE)")
         for w in moved:
             p = expr.get(g.params[w]) or f"checked[{w!r}]"

@@ -257,7 +257,13 @@ class ExprLowerer(Resolver):
         if -1 in target:
             coef, rest = have[0] / want[0], have[1] - want[1]
             if coef != int(coef) or want[1] - have[1]:
-                self.error(f"cannot reshape {show(shape)} to {_show_target(target)}: the sizes do not divide", e.span)
+                total, known = _size_from(*have), _size_from(*want)
+                always = " for every value of the dims" if have[1] or want[1] else ""
+                self.error(
+                    f"cannot reshape {show(shape)} to {_show_target(target)}: "
+                    f"its {total} values do not divide by {known}{always}",
+                    e.span,
+                )
                 return None
             size = _size_from(int(coef), rest)
             return tuple(size if d == -1 else d for d in target)

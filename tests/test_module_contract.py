@@ -551,3 +551,69 @@ def test_braced_names_resolve_inside_constant_sizes():
         "const n1 = 4\nconst n2 = 5\nfor i in 1..2 {\n    param W{i} : [n{i}, 2]\n}\nloss = sum(W1) + sum(W2)\nminimize loss\n"
     )
     assert m.module.PARAMS["W1"][0] == (4, 2) and m.module.PARAMS["W2"][0] == (5, 2)
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix, on purpose
+def test_a_cached_signature_still_converts_scalars_and_matrices():
+    """The argument check remembers accepted calls by type as well as shape and dtype:
+    a param that became a NumPy scalar, or an np.matrix input, is converted again."""
+    _, m = load("param x : [] = ones\ng = 2*x + 1\nh = g^2\nminimize h\n")
+    p = m.init_params()
+    value, grads = m.loss_and_grad(p)
+    p["x"] = p["x"] - 0.1 * grads["x"]  # a 0-d array minus a float is a np.float64
+    assert isinstance(p["x"], np.float64)
+    expected = (2 * p["x"] + 1) ** 2
+    before = p["x"]
+    assert m.sgd_step(p, 0.1) == pytest.approx(expected)
+    assert float(p["x"]) == pytest.approx(before - 0.1 * 4 * (2 * before + 1))
+
+    _, m = load(
+        "dim B\ninput x : [B, 2]\ninput y : [B, 2]\nparam w : []\nz = x*y*w\noutput z\nloss = sum(z)\nminimize loss\n"
+    )
+    a, b = np.array([[1.0, 2], [3, 4]]), np.array([[5.0, 6], [7, 8]])
+    p = {"w": np.array(1.0)}
+    m.forward(p, x=a, y=b)
+    np.testing.assert_array_equal(m.forward(p, x=np.matrix(a), y=np.matrix(b)), a * b)  # not a matrix product
+
+
+def test_a_param_named_like_the_update_steps_still_moves():
+    _, m = load("param step_1 : [3, 3]\nparam V : [3, 3]\nloss = sum(V * step_1.T)\nminimize loss\n")
+    p = m.init_params(seed=3)
+    before = {k: v.copy() for k, v in p.items()}
+    _, grads = m.loss_and_grad(p)
+    m.sgd_step(p, 0.5)
+    for k in p:
+        np.testing.assert_allclose(p[k], before[k] - 0.5 * grads[k])
+    assert not np.allclose(p["step_1"], before["step_1"])
+
+
+@pytest.mark.parametrize("opt", [0, 2])
+def test_sgd_step_on_an_empty_batch_leaves_the_params(opt):
+    source = (
+        "dim B\ninput x : [B, 4]\nparam W : [4, 4] = normal(0, 1)\nh = tanh(x @ W)\nloss = mean(h)\nminimize loss\n"
+    )
+    module = types.ModuleType("generated")
+    exec(compile(compile_text(source, "m.nn", opt=opt).source, "generated.py", "exec"), module.__dict__)
+    p = module.init_params()
+    before = p["W"].copy()
+    with np.errstate(all="ignore"):  # the mean of nothing is nan
+        assert np.isnan(module.sgd_step(p, 0.1, x=np.zeros((0, 4))))
+    np.testing.assert_array_equal(p["W"], before)
+
+
+def test_an_input_that_alone_gives_a_dim_is_needed_for_its_size():
+    text = """
+    dim B, K
+    input labels : int[B]
+    input w : [K]
+    param a : [] = ones
+    oh = one_hot(labels, K) * a
+    output oh
+    loss = sum(oh * w)
+    minimize loss
+    """
+    _, m = load(text)
+    p = m.init_params()
+    with pytest.raises(ValueError, match=r"missing input w \[K\]"):
+        m.forward(p, labels=np.array([0, 1]))
+    np.testing.assert_array_equal(m.forward(p, labels=np.array([0, 2]), w=np.ones(3)), np.eye(3)[[0, 2]])

@@ -55,7 +55,7 @@ _SEEN = {}  # signatures of calls already checked -> the dims they bound
 def _arguments(params, inputs, needed):
     """Check the params and every input given (the needed ones must be); return them and the bound dims.
 
-    A call whose arrays have the same names, shapes and dtypes as an earlier
+    A call whose arrays have the same names, types, shapes and dtypes as an earlier
     accepted one, with nothing to convert, skips the checks.
     """
     try:
@@ -63,8 +63,8 @@ def _arguments(params, inputs, needed):
             needed,
             tuple(params),
             tuple(inputs),
-            tuple([(a.shape, a.dtype) for a in params.values()]),
-            tuple([(a.shape, a.dtype) for a in inputs.values()]),
+            tuple([(type(a), a.shape, a.dtype) for a in params.values()]),
+            tuple([(type(a), a.shape, a.dtype) for a in inputs.values()]),
         )
     except (AttributeError, TypeError):  # not arrays: the full check converts them
         key = None
@@ -263,8 +263,9 @@ def loss_and_grad(params, /, **inputs):
 def sgd_step(params, lr, /, **inputs):
     """One step of gradient descent on the params, in place; returns the objective before it."""
     checked, dims = _arguments(params, inputs, ('x', 'labels'))
-    if any([checked[name] is not params[name] for name in PARAMS]):
-        # params that came as lists or in another dtype were converted: update what the caller holds
+    if 0 in dims.values() or any([checked[name] is not params[name] for name in PARAMS]):
+        # an empty batch (sizes divide lr), or params that came as lists or in another dtype
+        # and were converted: take the general path, which updates what the caller holds
         value, grads = loss_and_grad(params, **inputs)
         for name, grad in grads.items():
             if name in PARAMS:  # `wrt` may name an input too: it is not moved
