@@ -10,11 +10,14 @@ model.forward_graph, model.backward_graph   # networkx.MultiDiGraph
 from __future__ import annotations
 
 import types
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from graphc.errors import GraphcError
-from graphc.pipeline import Compiled, compile_text
+
+if TYPE_CHECKING:  # importing graphc stays light: the command line loads the stages it needs
+    import networkx as nx
+
+    from graphc.pipeline import Compiled
 
 __all__ = ["CompiledModel", "GraphcError", "compile_file", "compile_source"]
 __version__ = "0.1.0"
@@ -52,6 +55,8 @@ class CompiledModel:
 
 def compile_source(text: str, file: str = "<model>", dtype: str = "float64", opt: int = 2) -> CompiledModel:
     """Compile model text; raises GraphcError (str(e) or e.format() explains it)."""
+    from graphc.pipeline import compile_text
+
     return CompiledModel(compile_text(text, file, dtype=dtype, opt=opt))
 
 

@@ -11,12 +11,11 @@ import subprocess
 import sys
 import tempfile
 
-from graphc import page, render
 from graphc.errors import GraphcError
-from graphc.ops.base import show
-from graphc.pipeline import check, compile_text
-from graphc.report import report
 from graphc.util import gc_paused
+
+# The stages are imported inside the commands that use them: a syntax error is
+# reported before NumPy and networkx are loaded, which is half a second per call.
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -83,8 +82,15 @@ def write_all(folder: str, files: dict[str, bytes]) -> None:
 
 
 def cmd_check(args) -> int:
+    from graphc.parser import parse
+
     args.text = read_model(args.model)
-    lowered = check(args.text, args.model)
+    program = parse(args.text, args.model)
+
+    from graphc.lower import lower
+    from graphc.ops.base import show
+
+    lowered = lower(program)
     g = lowered.graph
     print(f"model {lowered.name}: OK")
     if g.dims:
@@ -122,6 +128,10 @@ def _count(shape) -> int:
 
 
 def cmd_compile(args) -> int:
+    from graphc import page, render
+    from graphc.pipeline import compile_text
+    from graphc.report import report
+
     args.text = read_model(args.model)
     compiled = compile_text(args.text, args.model, dtype=args.dtype, opt=int(args.O))
     unknown = sorted(set(args.dims) - set(compiled.graph.dims))
