@@ -1,4 +1,4 @@
-"""The parser: lark's LALR parser over grammar/nn.lark, fed by graphc's own lexer.
+"""The parser: lark's LALR tables for grammar/nn.lark, walked by graphc and fed by its own lexer.
 
 The lexer must cut every text exactly as lark's basic lexer cuts it (less the
 newlines inside brackets); the grammar must stay free of conflicts, which lark
