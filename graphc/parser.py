@@ -137,6 +137,10 @@ class _Lexer:
             elif kind == "RPAR" or kind == "RSQB":
                 if opened:
                     opened.pop()
+            elif kind == "BRACED_NAME":
+                word = _WORD_AT.match(text, span[0]).group()
+                if word in RESERVED:
+                    raise _Reserved(span[0], span[1], word)
             elif kind == "_BAD":
                 raise UnexpectedCharacters(text, span[0], *_line_col(text, span[0]))
             add(span)
@@ -173,6 +177,9 @@ class _Lexer:
         return list(self.tokens(text, kinds, spans))
 
 
+_WORD_AT = re.compile(r"[A-Za-z_]\w*")
+
+
 def _line_col(text: str, pos: int) -> tuple[int, int]:
     return text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
 
@@ -195,10 +202,11 @@ class _TooDeep(Exception):
 
 
 class _Reserved(Exception):
-    """A reserved word as the base of a braced name (`for{i}`), which lexes as one BRACED_NAME."""
+    """A reserved word as the base of a braced name (`for{i}`), which lexes as one
+    BRACED_NAME; found by the lexer, at offsets start..end."""
 
-    def __init__(self, span: Span, word: str):
-        self.span, self.word = span, word
+    def __init__(self, start: int, end: int, word: str):
+        self.start, self.end, self.word = start, end, word
 
 
 def _pos(item) -> Span | None:
@@ -244,17 +252,11 @@ class _Build(Transformer):
         return tuple(i for i in items if i is not None and not (isinstance(i, Token) and i.type in _PUNCT))
 
     # names and atoms
-    def _not_reserved(self, tok: Token) -> None:
-        base = re.match(r"[A-Za-z_]\w*", tok)
-        if base is not None and base.group() in RESERVED:
-            raise _Reserved(self._tok(tok), base.group())
-
     def name(self, c):
         (tok,) = c
         span = Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
-        if tok.type != "BRACED_NAME":  # a NAME is never a reserved word: the lexer made those keywords
+        if tok.type != "BRACED_NAME":  # never a reserved word: the lexer made those keywords (or refused them)
             return S.Name(span, tok.value)
-        self._not_reserved(tok)
         base, index, off, suffix = _BRACED.fullmatch(tok.value).groups()
         return S.Name(span, base, index, int(off or 0), suffix)
 
@@ -736,13 +738,15 @@ def parse(text: str, file: str = "<model>") -> S.Program:
                 break
             source = "\n" * d.span.line + source[cut:]
         except _Reserved as e:
-            errors.append(Diagnostic(f"'{e.word}' is a reserved word and cannot be used as a name", e.span))
+            line, col = _line_col(source, e.start)
+            span = Span(file, line, col, line, col + e.end - e.start)
+            errors.append(Diagnostic(f"'{e.word}' is a reserved word and cannot be used as a name", span))
             if len(errors) >= MAX_SYNTAX_ERRORS:
                 break
-            cut = _line_start(source, e.span.line + 1)
+            cut = _line_start(source, line + 1)
             if cut >= len(source):
                 break
-            source = "\n" * e.span.line + source[cut:]
+            source = "\n" * line + source[cut:]
         except _TooDeep as e:
             errors.append(Diagnostic(TOO_DEEP, e.span))
             break

@@ -247,7 +247,15 @@ def test_names_that_start_with_a_keyword_are_names() -> None:
 
 @pytest.mark.parametrize(
     "text, where",
-    [("in = 1\n", "1:1"), ("y = 1 + true\nx = in\n", "2:5"), ("minimize loss wrt for\n", "1:19")],
+    [
+        ("in = 1\n", "1:1"),
+        ("y = 1 + true\nx = in\n", "2:5"),
+        ("minimize loss wrt for\n", "1:19"),
+        # a braced name is one token: its reserved base is refused before the
+        # statement around it could fail (`param{i} : ...` is no assignment)
+        ("for i in 1..2 {\n    param{i} : [3]\n}\n", "2:5"),
+        ("x = for{i} + 1\n", "1:5"),
+    ],
 )
 def test_reserved_words_are_never_names(text: str, where: str) -> None:
     assert any(e.startswith(where) and "reserved word" in e for e in errors(text)), errors(text)
