@@ -61,11 +61,14 @@ def write_all(folder: str, files: dict[str, bytes]) -> None:
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UserError(f"cannot write to {folder}: it is a file, not a folder (pick another with -o)")
     staged: list[tuple[str, str]] = []
+    umask = os.umask(0)  # read it back: mkstemp makes files only their owner can read
+    os.umask(umask)
     try:
         os.makedirs(folder, exist_ok=True)
         for name, data in files.items():
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".graphc-", suffix=".tmp")
             staged.append((tmp, os.path.join(folder, name)))
+            os.fchmod(fd, 0o666 & ~umask)  # as open() would have made it
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
         for _, path in staged:
@@ -100,7 +103,8 @@ def cmd_check(args) -> int:
     for name, n in g.inputs.items():
         print(f"  {name:<{width}}  {show(*g.type(n))}")
     total = sum(_count(g.shape(n)) for n in g.params.values())
-    print(f"params: {len(g.params)} arrays, {total:,} values")
+    arrays = "array" if len(g.params) == 1 else "arrays"
+    print(f"params: {len(g.params)} {arrays}, {total:,} values")
     for name, n in g.params.items():
         kind, init_args = lowered.inits[name]
         init = kind + (f"({', '.join(f'{a:g}' for a in init_args)})" if init_args else "")
@@ -205,7 +209,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
-    args = parser().parse_args(argv)
+    ap = parser()
+    args = ap.parse_args(argv)
+    if getattr(args, "dims", None) and not args.report:
+        ap.error("--dims gives the dim sizes for --report's numbers; add --report")
     try:
         # one command is one short run that leaves no cycles behind: with the collector
         # on, each time it woke it would rescan the whole tree and graph

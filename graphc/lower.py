@@ -368,7 +368,7 @@ class ProgramLowerer(ExprLowerer, FnChecks):
 
 
 # what the generated module imports: a module of the same name would hide it
-_IMPORTED = frozenset({"numpy", "threading", "graphc"})
+_IMPORTED = frozenset({"numpy", "threading"})
 
 
 def _module_name_trouble(name: str) -> str | None:
@@ -376,7 +376,9 @@ def _module_name_trouble(name: str) -> str | None:
     if keyword.iskeyword(name):
         return f"is a Python keyword, so the generated {name}.py could not be imported"
     if name in _IMPORTED:
-        return f"would make {name}.py, which hides the {name} package the generated module needs"
+        return f"would make {name}.py, which hides the {name} module the generated module imports"
+    if name == "graphc":
+        return "would make graphc.py, which hides graphc itself from code run in the same folder"
     return None
 
 

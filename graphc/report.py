@@ -148,7 +148,7 @@ def report(
             f"backward {show_poly(f['backward'])}; peak intermediate memory "
             f"{peak_bytes(g, dims, itemsize):,} bytes"
         )
-    lines.append("  passes, each applied once in turn:")
+    lines.append("  passes, each applied once in turn:" if level else "  passes: none at -O0")
     for name, nodes, removed, added in pass_effects(graph, level):
         gone = ", ".join(f"{c} {op}" for op, c in sorted(removed.items())) or "nothing"
         new = ", ".join(f"{c} {op}" for op, c in sorted(added.items()))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -185,6 +187,19 @@ def test_non_ascii_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     path = write(tmp_path, "param w : []\nloss = w + é\nminimize loss\n")
     err = run_check(path, capsys)
     assert f"{path}:2:12: error: unexpected character 'é'" in err
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Files are staged under temporary names (mkstemp makes those owner-only) but end up as open() makes them."""
+    path = write(tmp_path, VALID)
+    old = os.umask(0o022)
+    try:
+        assert main(["compile", str(path), "-o", str(tmp_path / "build"), "--no-render"]) == 0
+    finally:
+        os.umask(old)
+    capsys.readouterr()
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in (tmp_path / "build").iterdir()}
+    assert modes and set(modes.values()) == {0o644}, modes
 
 
 def test_compile_of_a_broken_model_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -69,3 +69,24 @@ def test_report_refuses_a_dim_the_model_does_not_have(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--dims: the model has no dim N; its dims are B" in err
     assert not (tmp_path / "m.py").exists()
+
+
+def test_dims_without_report_is_a_command_line_mistake(tmp_path, capsys):
+    model = tmp_path / "m.nn"
+    model.write_text(MODEL)
+    try:
+        cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--dims", "B=32"])
+    except SystemExit as e:
+        assert e.code == 2
+    else:
+        raise AssertionError("--dims alone was accepted")
+    assert "--dims gives the dim sizes for --report's numbers; add --report" in capsys.readouterr().err
+    assert not (tmp_path / "m.py").exists()
+
+
+def test_report_at_o0_says_no_pass_ran(tmp_path, capsys):
+    model = tmp_path / "m.nn"
+    model.write_text(MODEL)
+    assert cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--report", "-O", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "passes: none at -O0" in out and "each applied once" not in out
