@@ -145,6 +145,8 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         if self.define(name, Binding("param", node, stmt.target.span)):
             self.g.params[name] = node
             self.inits[name] = init
+        else:  # reported: the model is not missing params, it has a misnamed one
+            self.broken_params = True
 
     def placeholder(self, name: str | None, kind: str, span: Span) -> None:
         """A declaration that failed still binds its name, silently, so its uses do not cascade."""

@@ -313,8 +313,8 @@ class ExprLowerer(Resolver):
             for stmt in decl.body:
                 if isinstance(stmt, S.Return):
                     return self.expr(stmt.value, inner)
-                if not isinstance(stmt, S.Assign):  # check_fn reported it
-                    continue
+                if not isinstance(stmt, S.Assign):  # check_fn reported it: the body is broken, say no more
+                    return None
                 node = self.expr(stmt.value, inner)
                 if node is None:
                     return None

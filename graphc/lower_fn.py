@@ -39,6 +39,9 @@ class FnChecks(Resolver):
                     f"{_keyword(stmt)} is not allowed in a fn body, which holds only assignments and a final return",
                     stmt.span,
                 )
+                target = getattr(stmt, "target", None)
+                if isinstance(target, S.Name):  # `param q : []`: later uses of q are not unknown names
+                    scope.locals.setdefault(target.base, Binding("value", None, target.span))
                 continue
             self.check_names(stmt.value, scope)
             if stmt.target.index is not None:

@@ -576,19 +576,24 @@ _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 
 
 def _bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnostic | None:
-    """`1e`, `1.2.3`, `3x`: a number glued to more letters, digits or dots.
+    """`1e`, `1.2.3`, `3x`, `5.`: a number glued to more letters, digits or dots.
 
     The lexer splits these into a valid number and a stray token, and the parser
     would complain about the stray part; the user wrote one bad number.
     """
-    a = pos
+    end = pos
+    while end > 0 and text[end - 1] in " \t":
+        end -= 1
+    if end == pos or text[end - 1 : end] != ".":  # else `5. * x`: a number ending in a dot, then blanks
+        end = pos
+    a = end
     while a > 0 and text[a - 1] in _WORD and text[a - 2 : a] != "..":
         a -= 1
-    b = pos
+    b = end
     while b < len(text) and text[b] in _WORD:
         b += 1
     word = text[a:b]
-    if a == pos or not word[:1].isdigit() or _NUMBER.fullmatch(word):
+    if a == end or not word[:1].isdigit() or _NUMBER.fullmatch(word):
         return None
     start = col - (pos - a)
     return Diagnostic(
