@@ -77,6 +77,7 @@ def phase_flops(graph: Graph) -> dict[str, Poly]:
 def saved_for_backward(graph: Graph) -> dict[str, Poly]:
     """Forward values the backward pass reads (bytes per element not included)."""
     saved: dict[str, Poly] = {}
+    labels: dict[int, str] = {}
     for n in graph.order():
         if graph.node(n)["phase"] != "backward":
             continue
@@ -85,7 +86,14 @@ def saved_for_backward(graph: Graph) -> dict[str, Poly]:
             if (graph.op(n), pos) in SHAPE_ONLY:  # only its shape is read, not its values
                 continue
             if d["phase"] == "forward" and d["op"] not in LEAVES:
-                saved[d["name"] or f"%{a} {d['op']}"] = _size(d["shape"])
+                if a not in labels:  # an unnamed value is known by its op and source line
+                    where = f" (line {d['span'].line})" if d["span"] is not None else ""
+                    base = label = d["name"] or f"a {d['op']}{where}"
+                    k = 2
+                    while label in saved:  # two alike on one line: number them
+                        label, k = f"{base} #{k}", k + 1
+                    labels[a] = label
+                saved[labels[a]] = _size(d["shape"])
     return saved
 
 
@@ -141,11 +149,15 @@ def report(
     graph: Graph, optimized: Graph, level: int, dims: dict[str, int], itemsize: int, plans: dict | None = None
 ) -> str:
     lines = [f"report (dims for numbers: {', '.join(f'{k}={v}' for k, v in dims.items()) or 'all 1'})"]
+
+    def at_dims(p: Poly, unit: str = "") -> str:  # the polynomial, and its value where it has dims
+        return show_poly(p) + unit + (f" ({_value(p, dims):,})" if any(p) else "")
+
     for title, g in (("before passes", graph), (f"after -O{level}", optimized)):
         f = phase_flops(g)
         lines.append(
-            f"  {title}: {len(g.nx)} nodes; FLOPs forward {show_poly(f['forward'])}; "
-            f"backward {show_poly(f['backward'])}; peak intermediate memory "
+            f"  {title}: {len(g.nx)} nodes; FLOPs forward {at_dims(f['forward'])}; "
+            f"backward {at_dims(f['backward'])}; peak intermediate memory "
             f"{peak_bytes(g, dims, itemsize):,} bytes"
         )
     lines.append("  passes, each applied once in turn:" if level else "  passes: none at -O0")
@@ -157,9 +169,10 @@ def report(
     total = {}
     for p in saved.values():
         total = _add(total, p)
-    lines.append(f"  saved for the backward pass: {show_poly({k: v * itemsize for k, v in total.items()})} bytes")
+    lines.append(f"  saved for the backward pass: {at_dims({k: v * itemsize for k, v in total.items()}, ' bytes')}")
+    width = max([len(name) for name in saved] + [14])
     for name, p in saved.items():
-        lines.append(f"    {name:<14} {show_poly({k: v * itemsize for k, v in p.items()})} bytes")
+        lines.append(f"    {name:<{width}} {at_dims({k: v * itemsize for k, v in p.items()}, ' bytes')}")
     planned = buffer_lines(plans or {}, dims, itemsize)
     if planned:
         lines.append("  workspaces (made once per thread and dim sizes, reused by every call):")
