@@ -259,6 +259,9 @@ def test_wrong_param_shape_and_unknown_input_are_refused(contract):
     raises_naming(lambda: m.loss({k: v for k, v in params.items() if k != "b"}, **inputs), "b", "[4]", None)
     with pytest.raises(ValueError, match="xx"):
         m.loss(params, **inputs, xx=np.ones(3))
+    m.loss(params, **inputs)  # remembered as accepted: a new key must still be looked at
+    with pytest.raises(ValueError, match=r"unknown param 'w'; the model's params are W, b, V"):
+        m.loss({**params, "w": np.ones((3, 4))}, **inputs)
 
 
 def test_inputs_that_a_function_does_not_need_are_still_checked(contract):

@@ -87,6 +87,9 @@ def _check_arguments(params, inputs, needed):
     for name in inputs:
         if name not in INPUTS:
             raise ValueError(f"unknown input {name!r}; the model's inputs are {', '.join(INPUTS) or 'none'}")
+    for name in params:
+        if name not in PARAMS:
+            raise ValueError(f"unknown param {name!r}; the model's params are {', '.join(PARAMS)}")
     checked = {}
     for name, (shape, kind) in PARAMS.items():
         if name not in params:
