@@ -181,7 +181,7 @@ def torch_step(name: str, params, inputs):
             for v in p.values():
                 v -= LR * v.grad
                 v.grad = None
-        return float(loss)
+        return float(loss.detach())
 
     return run
 
