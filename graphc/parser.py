@@ -6,6 +6,7 @@ import re
 import threading
 from functools import cache
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 
 from lark import Lark, Token, Transformer
@@ -428,13 +429,13 @@ class _Tables:
         """Run the automaton over token kinds alone and return its trace: per step
         None for a shift or the reduce action taken. Raise _Stuck at the first
         token that does not fit, before anything is built."""
-        actions, gotos = self.actions, self.gotos
+        actions, gotos, end = self.actions, self.gotos, self.end
         states, trace = [self.start], []
         step = trace.append
-        for kind in kinds:
+        for kind in chain(kinds, ("$END",)):
             while True:
                 act = actions[states[-1]].get(kind)
-                if act.__class__ is int:
+                if act.__class__ is int:  # never for $END, which only reduces
                     states.append(act)
                     step(None)
                     break
@@ -445,16 +446,9 @@ class _Tables:
                 if size:
                     del states[-size:]
                 states.append(gotos[states[-1]][rule])
-        while states[-1] != self.end:
-            act = actions[states[-1]].get("$END")
-            if act is None or act.__class__ is int:
-                raise _Stuck(trace.count(None), self.accepts(states))
-            step(act)
-            size, rule, _ = act
-            if size:
-                del states[-size:]
-            states.append(gotos[states[-1]][rule])
-        return trace
+                if states[-1] == end:  # the start rule, reduced at $END: the file parses
+                    return trace
+        raise AssertionError("the automaton ran out of input without accepting or failing")
 
     @staticmethod
     def build(trace: list, tokens) -> object:
