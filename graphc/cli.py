@@ -213,18 +213,19 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if getattr(args, "dims", None) and not args.report:
         ap.error("--dims gives the dim sizes for --report's numbers; add --report")
-    try:
-        # one command is one short run that leaves no cycles behind: with the collector
-        # on, each time it woke it would rescan the whole tree and graph
-        with gc_paused():
+    # one command is one short run that leaves no cycles behind: with the collector on,
+    # each time it woke it would rescan the whole tree and graph. It stays off until an
+    # error's traceback, which holds them, is gone: waking to that is seconds on a large model.
+    with gc_paused():
+        try:
             return args.run(args)
-    except BrokenPipeError:  # `graphc check m.nn | head`: the reader left, which is not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    except UserError as e:
-        msg = str(e)
-        print(msg if ": error: " in msg else f"error: {msg}", file=sys.stderr)
-        return 1
-    except GraphcError as e:
-        print(e.format({args.model: getattr(args, "text", "")}), file=sys.stderr)
-        return 1
+        except BrokenPipeError:  # `graphc check m.nn | head`: the reader left, which is not an error of ours
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        except UserError as e:
+            msg = str(e)
+            print(msg if ": error: " in msg else f"error: {msg}", file=sys.stderr)
+            return 1
+        except GraphcError as e:
+            print(e.format({args.model: getattr(args, "text", "")}), file=sys.stderr)
+            return 1

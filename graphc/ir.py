@@ -59,9 +59,19 @@ class Graph:
             **self.context,  # one dict display: a chain of update() calls costs more
             **node_attrs,
         }
-        self.nx.add_node(nid, **data)
+        # networkx's own storage, written as add_node and add_edge would, less their
+        # checks and copies (a third of lowering a large model): the node's attribute
+        # dict is `data` itself, and edge a -> nid with key pos carries {"pos": pos}
+        g = self.nx
+        g._succ[nid], g._pred[nid], nodes[nid] = {}, {}, data
+        succ, into = g._succ, g._pred[nid]
         for pos, a in enumerate(args):
-            self.nx.add_edge(a, nid, key=pos, pos=pos)
+            keys = into.get(a)
+            if keys is None:
+                keys = into[a] = succ[a][nid] = {}
+            keys[pos] = {"pos": pos}
+        if getattr(g, "__networkx_cache__", None):  # what networkx's own methods clear
+            g.__networkx_cache__.clear()
         return nid
 
     def copy(self) -> Graph:
