@@ -200,7 +200,7 @@ def parser() -> argparse.ArgumentParser:
         "--report", action="store_true", help="print FLOPs, saved values, peak memory, what the passes removed"
     )
     c.add_argument("--dims", type=_dims_arg, default={}, metavar="B=128,...", help="dim values for --report's numbers")
-    c.set_defaults(run=cmd_compile)
+    c.set_defaults(run=cmd_compile, command_parser=c)
     k = sub.add_parser("check", help="parse and shape-check a model, print a summary")
     k.add_argument("model")
     k.set_defaults(run=cmd_check)
@@ -212,7 +212,7 @@ def main(argv=None) -> int:
     ap = parser()
     args = ap.parse_args(argv)
     if getattr(args, "dims", None) and not args.report:
-        ap.error("--dims gives the dim sizes for --report's numbers; add --report")
+        args.command_parser.error("--dims gives the dim sizes for --report's numbers; add --report")
     # one command is one short run that leaves no cycles behind: with the collector on,
     # each time it woke it would rescan the whole tree and graph. It stays off until an
     # error's traceback, which holds them, is gone: waking to that is seconds on a large model.
