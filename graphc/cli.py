@@ -209,8 +209,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
-    ap = parser()
-    args = ap.parse_args(argv)
+    args = parser().parse_args(argv)
     if getattr(args, "dims", None) and not args.report:
         args.command_parser.error("--dims gives the dim sizes for --report's numbers; add --report")
     # one command is one short run that leaves no cycles behind: with the collector on,
