@@ -139,7 +139,7 @@ class _Lexer:
                 if opened:
                     opened.pop()
             elif kind == "BRACED_NAME":
-                word = _WORD_AT.match(text, span[0]).group()
+                word = _BRACED.match(text, span[0]).group(1)  # the name before the braces
                 if word in RESERVED:
                     raise _Reserved(span[0], span[1], word)
             elif kind == "_BAD":
@@ -176,9 +176,6 @@ class _Lexer:
         for _ in self.scan(text, kinds, spans):
             pass
         return list(self.tokens(text, kinds, spans))
-
-
-_WORD_AT = re.compile(r"[A-Za-z_]\w*")
 
 
 def _line_col(text: str, pos: int) -> tuple[int, int]:
@@ -672,9 +669,9 @@ def _unclosed_brace(text: str) -> tuple[int, int] | None:
     return open_at[-1] if open_at else None
 
 
-def _never_closed(text: str, tok: Token) -> bool:
-    """True when no bracket after tok closes it (comments skipped)."""
-    depth, i, n = 1, tok.start_pos + 1, len(text)
+def _never_closed(text: str, at: int) -> bool:
+    """True when no bracket after the one at offset `at` closes it (comments skipped)."""
+    depth, i, n = 1, at + 1, len(text)
     while i < n:
         c = text[i]
         if c == "#":
@@ -719,36 +716,29 @@ def parse(text: str, file: str = "<model>") -> S.Program:
             break
         except UnexpectedInput as e:
             d = _syntax_diagnostic(e, file, source)
-            unclosed = None if opened is None else _token_at(source, "BRACKET", opened, opened + 1)
-            at_end = isinstance(e, UnexpectedToken) and e.token.type == "$END"
-            # an error past the line of an open bracket is its fault only if nothing closes it
-            if unclosed is not None and (at_end or d.span.line > unclosed.line) and _never_closed(source, unclosed):
-                d = Diagnostic(
-                    f"'{unclosed}' is never closed",
-                    Span(file, unclosed.line, unclosed.column, unclosed.line, unclosed.column + 1),
-                )
-                errors.append(d)
-                break
-            errors.append(d)
-            if len(errors) >= MAX_SYNTAX_ERRORS:
-                break
-            cut = _line_start(source, d.span.line + 1)
-            if cut >= len(source):
-                break
-            source = "\n" * d.span.line + source[cut:]
+            if opened is not None:
+                # an error past the line of an open bracket is its fault only if nothing closes it
+                line, col = _line_col(source, opened)
+                at_end = isinstance(e, UnexpectedToken) and e.token.type == "$END"
+                if (at_end or d.span.line > line) and _never_closed(source, opened):
+                    errors.append(
+                        Diagnostic(f"'{source[opened]}' is never closed", Span(file, line, col, line, col + 1))
+                    )
+                    break
         except _Reserved as e:
             line, col = _line_col(source, e.start)
             span = Span(file, line, col, line, col + e.end - e.start)
-            errors.append(Diagnostic(f"'{e.word}' is a reserved word and cannot be used as a name", span))
-            if len(errors) >= MAX_SYNTAX_ERRORS:
-                break
-            cut = _line_start(source, line + 1)
-            if cut >= len(source):
-                break
-            source = "\n" * line + source[cut:]
+            d = Diagnostic(f"'{e.word}' is a reserved word and cannot be used as a name", span)
         except _TooDeep as e:
             errors.append(Diagnostic(TOO_DEEP, e.span))
             break
+        errors.append(d)
+        if len(errors) >= MAX_SYNTAX_ERRORS:
+            break
+        cut = _line_start(source, d.span.line + 1)
+        if cut >= len(source):
+            break
+        source = "\n" * d.span.line + source[cut:]
     if errors:
         raise GraphcError(errors)
     return S.Program(file, stmts)
