@@ -22,8 +22,8 @@ import pytest
 from graphc.pipeline import compile_text
 
 
-def load(text: str, dtype: str = "float64") -> tuple[str, types.ModuleType]:
-    source = compile_text(textwrap.dedent(text), "model.nn", dtype=dtype).source
+def load(text: str, dtype: str = "float64", opt: int = 2) -> tuple[str, types.ModuleType]:
+    source = compile_text(textwrap.dedent(text), "model.nn", dtype=dtype, opt=opt).source
     module = types.ModuleType("generated")
     exec(compile(source, "generated.py", "exec"), module.__dict__)
     return source, module
@@ -361,9 +361,7 @@ def test_constant_results_have_the_model_dtype(opt):
     output c, loss
     minimize loss
     """
-    source = compile_text(textwrap.dedent(text), "model.nn", dtype="float32", opt=opt).source
-    m = types.ModuleType("generated")
-    exec(compile(source, "generated.py", "exec"), m.__dict__)
+    _, m = load(text, "float32", opt)
     c, value = m.forward({"w": np.ones(3, np.float32)}, x=np.ones(3, np.float32))
     assert float(c) == 2.0 and float(value) == 5.0
     assert np.asarray(c).dtype == np.float32 and np.asarray(value).dtype == np.float32
@@ -595,8 +593,7 @@ def test_sgd_step_on_an_empty_batch_leaves_the_params(opt):
     source = (
         "dim B\ninput x : [B, 4]\nparam W : [4, 4] = normal(0, 1)\nh = tanh(x @ W)\nloss = mean(h)\nminimize loss\n"
     )
-    module = types.ModuleType("generated")
-    exec(compile(compile_text(source, "m.nn", opt=opt).source, "generated.py", "exec"), module.__dict__)
+    _, module = load(source, opt=opt)
     p = module.init_params()
     before = p["W"].copy()
     with np.errstate(all="ignore"):  # the mean of nothing is nan
