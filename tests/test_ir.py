@@ -8,6 +8,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+from graphc.ir import Graph
 from graphc.pipeline import compile_text
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.nn"))
@@ -28,8 +29,6 @@ def test_added_nodes_and_edges_are_what_networkx_would_build(path: Path) -> None
 
 
 def test_a_cached_conversion_is_dropped_when_a_node_is_added() -> None:
-    from graphc.ir import Graph
-
     g = Graph()
     a = g.add("param", [], {"name": "w", "shape": (2,)})
     g.nx.__networkx_cache__["converted"] = "stale"
