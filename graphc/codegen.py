@@ -234,6 +234,8 @@ class Emitter:
             if target is not None:
                 text = opdef.into(self.xp, attrs, expr[target], *args)
             elif n in plan.slot:
+                if n in plan.ones:
+                    attrs = {**attrs, "ones": f"ws[{plan.ones[n]}]"}
                 text = opdef.into(self.xp, attrs, f"ws[{plan.slot[n]}]", *args)
             else:
                 text = opdef.emit(self.xp, attrs, *args)
@@ -400,11 +402,17 @@ class Emitter:
                 f'    """The arrays {name} computes in; each call of a thread reuses its own."""',
                 "    return [",
             ]
+            ones = set(plan.ones.values())
             for i, (shape, holders) in enumerate(zip(plan.buffers, plan.holders)):
                 names = sorted({emitters[name].value_name(n) or "t" for n in holders}, key=lambda v: (v == "t", v))
                 items = [_size_expr(d, dim_var) for d in shape]
                 literal = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-                src.append(f"        {xp}.empty({literal}, dtype=DTYPE),  # ws[{i}]: {', '.join(names)}")
+                if i in ones:
+                    src.append(
+                        f"        {xp}.ones({literal}, dtype=DTYPE),  # ws[{i}]: ones, for column sums; never written"
+                    )
+                else:
+                    src.append(f"        {xp}.empty({literal}, dtype=DTYPE),  # ws[{i}]: {', '.join(names)}")
             return src + ["    ]"]
 
         src: list[str] = [

@@ -10,7 +10,9 @@ to come, and:
   and has the op's shape (`np.add(t, b1, out=t)`: the bias add lands in the
   matmul's buffer);
 - otherwise takes a free workspace buffer of the value's shape, or adds one;
-- hands a buffer back to the free list when the last read of its value is done.
+- hands a buffer back to the free list when the last read of its value is done;
+- gives an op that asks for one (a column sum, computed as ones @ x) a buffer of
+  ones, filled when the workspace is made and never written: one per shape.
 
 A view (`W.T`, a reshape) or an expression spelled inside its user reads its
 arguments where it is finally used, so those arguments stay alive until the
@@ -35,6 +37,7 @@ class Plan:
     buffers: list[tuple] = field(default_factory=list)  # shape of each workspace buffer
     holders: list[list[int]] = field(default_factory=list)  # the nodes each buffer holds in turn
     owned: set[int] = field(default_factory=set)  # arrays the function made itself and nobody else sees
+    ones: dict[int, int] = field(default_factory=dict)  # node -> the buffer of ones its `into` form reads
 
 
 def plan_buffers(
@@ -58,6 +61,12 @@ def plan_buffers(
     owned = plan.owned
     holding: dict[int, int] = {}  # node -> the buffer its value is in now
     free: dict[tuple, list[int]] = defaultdict(list)  # shape -> buffers free for reuse
+    ones: dict[tuple, int] = {}  # shape -> its buffer of ones
+
+    def new_buffer(shape: tuple) -> int:
+        plan.buffers.append(shape)
+        plan.holders.append([])
+        return len(plan.buffers) - 1
 
     def read(n: int) -> None:
         for a in g.args(n):
@@ -94,14 +103,14 @@ def plan_buffers(
                 holding[n] = plan.slot[n] = holding.pop(target)
                 plan.holders[plan.slot[n]].append(n)
         else:
-            if free[shape]:
-                slot = free[shape].pop()
-            else:
-                slot = len(plan.buffers)
-                plan.buffers.append(shape)
-                plan.holders.append([])
+            slot = free[shape].pop() if free[shape] else new_buffer(shape)
             holding[n] = plan.slot[n] = slot
             plan.holders[slot].append(n)
+            wanted = op.ones and op.ones(d["attrs"], *map(g.type, g.args(n)))
+            if wanted:
+                if wanted not in ones:
+                    ones[wanted] = new_buffer(wanted)
+                plan.ones[n] = ones[wanted]
         owned.add(n)
         read(n)
     return plan

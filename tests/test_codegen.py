@@ -73,3 +73,32 @@ def test_o2_hands_the_caller_fresh_arrays():
     for w in ("W1", "b1", "W2"):
         line = next(line for line in grads.splitlines() if line.startswith(f"    d_{w} = "))
         assert "out=" not in line, line
+
+
+def test_o2_sums_a_bias_gradient_as_a_product_with_ones_made_once():
+    source = compile_text(MLP, "m.nn", opt=2).source
+    step = function(source, "sgd_step")
+    (line,) = [line for line in step.splitlines() if line.startswith("    d_b1 = ")]
+    ones = re.fullmatch(r"    d_b1 = np\.matmul\((ws\[\d+\]), t\w*, out=ws\[\d+\]\)", line).group(1)
+    # the workspace fills it when it is made, and nothing in the step writes it
+    assert f"np.ones((B,), dtype=DTYPE),  # {ones}: ones" in function(source, "_workspace_sgd_step")
+    assert f"out={ones}" not in step
+
+
+def test_o2_column_sums_match_numpy_and_leave_the_ones_alone():
+    import types
+
+    import numpy as np
+
+    text = (
+        "dim B\ninput x : [B, 3]\nparam b : [3]\nloss = sum(exp(x + b)) + sum(sum(x * b, axis=0) ^ 2)\nminimize loss\n"
+    )
+    module = types.ModuleType("generated")
+    exec(compile(compile_text(text, "m.nn", opt=2).source, "generated.py", "exec"), module.__dict__)
+    rng = np.random.default_rng(1)
+    b = rng.standard_normal(3)
+    for batch in (4, 1, 7, 4):  # a workspace per batch size; the first is used again at the end
+        x = rng.standard_normal((batch, 3))
+        expected = np.exp(x + b).sum(axis=0) + 2 * x.sum(axis=0) * (x * b).sum(axis=0)
+        _, grads = module.loss_and_grad({"b": b}, x=x)
+        np.testing.assert_allclose(grads["b"], expected, rtol=1e-12)

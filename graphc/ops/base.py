@@ -47,6 +47,9 @@ class OpDef:
     prepare: Callable[..., dict] | None = None  # prepare(attrs, *input_types) -> canonical attrs
     into: Callable[..., str] | None = None  # into(xp, attrs, out, *arg_exprs) -> the same, written into `out`
     inplace: bool = False  # elementwise: `out` may be an argument of the result's shape
+    # ones(attrs, *input_types) -> the shape of a vector of ones the `into` form can
+    # use, made once per workspace and passed as attrs["ones"]; None when it cannot
+    ones: Callable[..., tuple | None] | None = None
 
     def __post_init__(self):
         bad = set(self.grads) - set(self.inputs)

@@ -45,6 +45,18 @@ def _into(fn):
     return into
 
 
+def _sum_into(xp, attrs, out, x):
+    if "ones" in attrs:  # a column sum as a product with ones: one BLAS call, 1.5-3x faster
+        return f"{xp}.matmul({attrs['ones']}, {x}, out={out})"
+    return _into("sum")(xp, attrs, out, x)
+
+
+def _column_sum_ones(attrs, t):
+    """A matrix summed over its rows (a bias gradient, B x K -> K) is ones(B) @ x."""
+    shape = t[0]
+    return shape[:1] if len(shape) == 2 and attrs["axes"] == (0,) and not attrs["keepdims"] else None
+
+
 def _mean_into(xp, attrs, out, x):
     n = " * ".join(f"{x}.shape[{a}]" for a in attrs["axes"])
     return f"{xp}.divide({_into('sum')(xp, attrs, out, x)}, {n if ' ' not in n else f'({n})'}, out={out})"
@@ -85,9 +97,20 @@ def _logsumexp_grad(g, out, x, axes, keepdims, **_):
     return expand(g, axes, keepdims) * op("exp", x - expand(out, axes, keepdims))
 
 
-def _reduction(name, emit, grad, facts, formula, helpers=(), into=None) -> OpDef:
+def _reduction(name, emit, grad, facts, formula, helpers=(), into=None, ones=None) -> OpDef:
     return OpDef(
-        name, ("x",), _shape(name), emit, {"x": grad}, facts, True, helpers, {"x": formula}, prepare=_prepare, into=into
+        name,
+        ("x",),
+        _shape(name),
+        emit,
+        {"x": grad},
+        facts,
+        True,
+        helpers,
+        {"x": formula},
+        prepare=_prepare,
+        into=into,
+        ones=ones,
     )
 
 
@@ -146,7 +169,15 @@ def _count_prepare(attrs, t):
 
 
 OPS: tuple[OpDef, ...] = (
-    _reduction("sum", _emit("sum"), _sum_grad, Facts(AFFINE, frozenset({"x"})), "· 1 (broadcast)", into=_into("sum")),
+    _reduction(
+        "sum",
+        _emit("sum"),
+        _sum_grad,
+        Facts(AFFINE, frozenset({"x"})),
+        "· 1 (broadcast)",
+        into=_sum_into,
+        ones=_column_sum_ones,
+    ),
     _reduction("mean", _mean_emit, _mean_grad, Facts(AFFINE, frozenset({"x"})), "· 1/n (broadcast)", into=_mean_into),
     _reduction("max", _emit("max"), _max_grad, Facts(CONVEX, frozenset({"x"})), "· [x = max]", into=_into("max")),
     _reduction(

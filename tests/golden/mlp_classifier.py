@@ -196,12 +196,13 @@ def _workspace_sgd_step(B):
         np.empty((B, 256), dtype=DTYPE),  # ws[3]: h2
         np.empty((B, 10), dtype=DTYPE),  # ws[4]: logits, t
         np.empty((10,), dtype=DTYPE),  # ws[5]: d_b3
-        np.empty((B, 256), dtype=DTYPE),  # ws[6]: d_h2, t
-        np.empty((256, 10), dtype=DTYPE),  # ws[7]: d_W3
-        np.empty((256,), dtype=DTYPE),  # ws[8]: d_b2
-        np.empty((256, 256), dtype=DTYPE),  # ws[9]: d_W2
-        np.empty((256,), dtype=DTYPE),  # ws[10]: d_b1
-        np.empty((784, 256), dtype=DTYPE),  # ws[11]: d_W1
+        np.ones((B,), dtype=DTYPE),  # ws[6]: ones, for column sums; never written
+        np.empty((B, 256), dtype=DTYPE),  # ws[7]: d_h2, t
+        np.empty((256, 10), dtype=DTYPE),  # ws[8]: d_W3
+        np.empty((256,), dtype=DTYPE),  # ws[9]: d_b2
+        np.empty((256, 256), dtype=DTYPE),  # ws[10]: d_W2
+        np.empty((256,), dtype=DTYPE),  # ws[11]: d_b1
+        np.empty((784, 256), dtype=DTYPE),  # ws[12]: d_W1
     ]
 
 
@@ -378,20 +379,20 @@ def sgd_step(params, lr, /, **inputs):
     t_6 = np.subtract(probs, t_5, out=probs)
     np.multiply(t_6, lr / t_4.size, out=t_6)
     # backprop through line 30: logits = h2 @ W3 + b3
-    d_b3 = t_6.sum(axis=0, out=ws[5])
-    d_h2 = np.matmul(t_6, W3.T, out=ws[6])
-    d_W3 = np.matmul(h2.T, t_6, out=ws[7])
+    d_b3 = np.matmul(ws[6], t_6, out=ws[5])
+    d_h2 = np.matmul(t_6, W3.T, out=ws[7])
+    d_W3 = np.matmul(h2.T, t_6, out=ws[8])
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     np.greater(t_2, 0.0, out=t_2)
     t_7 = np.multiply(d_h2, t_2, out=d_h2)
-    d_b2 = t_7.sum(axis=0, out=ws[8])
+    d_b2 = np.matmul(ws[6], t_7, out=ws[9])
     d_h1 = np.matmul(t_7, W2.T, out=ws[2])
-    d_W2 = np.matmul(h1.T, t_7, out=ws[9])
+    d_W2 = np.matmul(h1.T, t_7, out=ws[10])
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     np.greater(t, 0.0, out=t)
     t_8 = np.multiply(d_h1, t, out=d_h1)
-    d_b1 = t_8.sum(axis=0, out=ws[10])
-    d_W1 = np.matmul(images.T, t_8, out=ws[11])
+    d_b1 = np.matmul(ws[6], t_8, out=ws[11])
+    d_W1 = np.matmul(images.T, t_8, out=ws[12])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(W1, d_W1, out=W1)

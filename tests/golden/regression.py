@@ -167,11 +167,12 @@ def _workspace_sgd_step(B):
         np.empty((B, 1), dtype=DTYPE),  # ws[1]: pred, t
         np.empty((B, 1), dtype=DTYPE),  # ws[2]: t
         np.empty((1,), dtype=DTYPE),  # ws[3]: d_b2
-        np.empty((B, 4), dtype=DTYPE),  # ws[4]: d_h, t
-        np.empty((4, 1), dtype=DTYPE),  # ws[5]: d_W2
-        np.empty((B, 4), dtype=DTYPE),  # ws[6]: t
-        np.empty((4,), dtype=DTYPE),  # ws[7]: d_b1
-        np.empty((3, 4), dtype=DTYPE),  # ws[8]: d_W1
+        np.ones((B,), dtype=DTYPE),  # ws[4]: ones, for column sums; never written
+        np.empty((B, 4), dtype=DTYPE),  # ws[5]: d_h, t
+        np.empty((4, 1), dtype=DTYPE),  # ws[6]: d_W2
+        np.empty((B, 4), dtype=DTYPE),  # ws[7]: t
+        np.empty((4,), dtype=DTYPE),  # ws[8]: d_b1
+        np.empty((3, 4), dtype=DTYPE),  # ws[9]: d_W1
     ]
 
 
@@ -305,15 +306,15 @@ def sgd_step(params, lr, /, **inputs):
     loss = (t_4.sum() / t_4.size)
     np.multiply(t_3, 2.0 * (lr / t_4.size), out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
-    d_b2 = t_3.sum(axis=0, out=ws[3])
-    d_h = np.matmul(t_3, W2.T, out=ws[4])
-    d_W2 = np.matmul(h.T, t_3, out=ws[5])
+    d_b2 = np.matmul(ws[4], t_3, out=ws[3])
+    d_h = np.matmul(t_3, W2.T, out=ws[5])
+    d_W2 = np.matmul(h.T, t_3, out=ws[6])
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
-    t_5 = np.subtract(1.0, h, out=ws[6])
+    t_5 = np.subtract(1.0, h, out=ws[7])
     t_6 = np.multiply(h, t_5, out=h)
     t_7 = np.multiply(d_h, t_6, out=d_h)
-    d_b1 = t_7.sum(axis=0, out=ws[7])
-    d_W1 = np.matmul(x.T, t_7, out=ws[8])
+    d_b1 = np.matmul(ws[4], t_7, out=ws[8])
+    d_W1 = np.matmul(x.T, t_7, out=ws[9])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(W1, d_W1, out=W1)

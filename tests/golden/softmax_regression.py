@@ -172,7 +172,8 @@ def _workspace_sgd_step(N):
         np.empty((N,), dtype=DTYPE),  # ws[1]: picked
         np.empty((N, 1), dtype=DTYPE),  # ws[2]: t
         np.empty((5,), dtype=DTYPE),  # ws[3]: d_b
-        np.empty((20, 5), dtype=DTYPE),  # ws[4]: d_W
+        np.ones((N,), dtype=DTYPE),  # ws[4]: ones, for column sums; never written
+        np.empty((20, 5), dtype=DTYPE),  # ws[5]: d_W
     ]
 
 
@@ -301,8 +302,8 @@ def sgd_step(params, lr, /, **inputs):
     np.multiply(t_4, t_5, out=t_4)
     t_6 = np.subtract(d_logp, t_4, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = t_6.sum(axis=0, out=ws[3])
-    d_W = np.matmul(x.T, t_6, out=ws[4])
+    d_b = np.matmul(ws[4], t_6, out=ws[3])
+    d_W = np.matmul(x.T, t_6, out=ws[5])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(W, d_W, out=W)
