@@ -231,11 +231,11 @@ class Emitter:
             attrs, used = _dim_attrs(d["attrs"], dim_var)
             dims_used |= used
             target = plan.inplace.get(n)
+            if n in plan.constant:
+                attrs = {**attrs, "constant": f"ws[{plan.constant[n]}]"}
             if target is not None:
                 text = opdef.into(self.xp, attrs, expr[target], *args)
             elif n in plan.slot:
-                if n in plan.ones:
-                    attrs = {**attrs, "ones": f"ws[{plan.ones[n]}]"}
                 text = opdef.into(self.xp, attrs, f"ws[{plan.slot[n]}]", *args)
             else:
                 text = opdef.emit(self.xp, attrs, *args)
@@ -402,15 +402,13 @@ class Emitter:
                 f'    """The arrays {name} computes in; each call of a thread reuses its own."""',
                 "    return [",
             ]
-            ones = set(plan.ones.values())
             for i, (shape, holders) in enumerate(zip(plan.buffers, plan.holders)):
                 names = sorted({emitters[name].value_name(n) or "t" for n in holders}, key=lambda v: (v == "t", v))
                 items = [_size_expr(d, dim_var) for d in shape]
                 literal = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-                if i in ones:
-                    src.append(
-                        f"        {xp}.ones({literal}, dtype=DTYPE),  # ws[{i}]: ones, for column sums; never written"
-                    )
+                if i in plan.fill:
+                    maker = {0.0: "zeros", 1.0: "ones"}[plan.fill[i]]
+                    src.append(f"        {xp}.{maker}({literal}, dtype=DTYPE),  # ws[{i}]: {maker}, read only")
                 else:
                     src.append(f"        {xp}.empty({literal}, dtype=DTYPE),  # ws[{i}]: {', '.join(names)}")
             return src + ["    ]"]

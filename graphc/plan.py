@@ -11,8 +11,9 @@ to come, and:
   matmul's buffer);
 - otherwise takes a free workspace buffer of the value's shape, or adds one;
 - hands a buffer back to the free list when the last read of its value is done;
-- gives an op that asks for one (a column sum, computed as ones @ x) a buffer of
-  ones, filled when the workspace is made and never written: one per shape.
+- gives an op that asks for one a constant buffer (ones for a column sum computed
+  as ones @ x, zeros for relu), filled when the workspace is made and never
+  written: one per shape and value.
 
 A view (`W.T`, a reshape) or an expression spelled inside its user reads its
 arguments where it is finally used, so those arguments stay alive until the
@@ -37,7 +38,8 @@ class Plan:
     buffers: list[tuple] = field(default_factory=list)  # shape of each workspace buffer
     holders: list[list[int]] = field(default_factory=list)  # the nodes each buffer holds in turn
     owned: set[int] = field(default_factory=set)  # arrays the function made itself and nobody else sees
-    ones: dict[int, int] = field(default_factory=dict)  # node -> the buffer of ones its `into` form reads
+    constant: dict[int, int] = field(default_factory=dict)  # node -> the constant buffer its `into` form reads
+    fill: dict[int, float] = field(default_factory=dict)  # constant buffer -> its value
 
 
 def plan_buffers(
@@ -61,7 +63,7 @@ def plan_buffers(
     owned = plan.owned
     holding: dict[int, int] = {}  # node -> the buffer its value is in now
     free: dict[tuple, list[int]] = defaultdict(list)  # shape -> buffers free for reuse
-    ones: dict[tuple, int] = {}  # shape -> its buffer of ones
+    constants: dict[tuple, int] = {}  # (shape, value) -> its constant buffer
 
     def new_buffer(shape: tuple) -> int:
         plan.buffers.append(shape)
@@ -106,11 +108,12 @@ def plan_buffers(
             slot = free[shape].pop() if free[shape] else new_buffer(shape)
             holding[n] = plan.slot[n] = slot
             plan.holders[slot].append(n)
-            wanted = op.ones and op.ones(d["attrs"], *map(g.type, g.args(n)))
-            if wanted:
-                if wanted not in ones:
-                    ones[wanted] = new_buffer(wanted)
-                plan.ones[n] = ones[wanted]
+        wanted = op.constant and op.constant(d["attrs"], *map(g.type, g.args(n)))
+        if wanted:
+            if wanted not in constants:
+                constants[wanted] = new_buffer(wanted[0])
+                plan.fill[constants[wanted]] = wanted[1]
+            plan.constant[n] = constants[wanted]
         owned.add(n)
         read(n)
     return plan

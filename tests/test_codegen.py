@@ -81,7 +81,7 @@ def test_o2_sums_a_bias_gradient_as_a_product_with_ones_made_once():
     (line,) = [line for line in step.splitlines() if line.startswith("    d_b1 = ")]
     ones = re.fullmatch(r"    d_b1 = np\.matmul\((ws\[\d+\]), t\w*, out=ws\[\d+\]\)", line).group(1)
     # the workspace fills it when it is made, and nothing in the step writes it
-    assert f"np.ones((B,), dtype=DTYPE),  # {ones}: ones" in function(source, "_workspace_sgd_step")
+    assert f"np.ones((B,), dtype=DTYPE),  # {ones}: ones, read only" in function(source, "_workspace_sgd_step")
     assert f"out={ones}" not in step
 
 
@@ -102,3 +102,25 @@ def test_o2_column_sums_match_numpy_and_leave_the_ones_alone():
         expected = np.exp(x + b).sum(axis=0) + 2 * x.sum(axis=0) * (x * b).sum(axis=0)
         _, grads = module.loss_and_grad({"b": b}, x=x)
         np.testing.assert_allclose(grads["b"], expected, rtol=1e-12)
+
+
+def test_o2_relu_takes_the_maximum_with_zeros_made_once():
+    import types
+
+    import numpy as np
+
+    text = "dim B\ninput x : [B, 3]\nparam w : [3]\nh = relu(relu(x * w) - 1)\nloss = sum(h * h)\nminimize loss\n"
+    source = compile_text(text, "m.nn", opt=2).source
+    assert function(source, "_workspace_loss_and_grad").count("np.zeros(") == 1
+    assert "np.maximum(" in function(source, "loss_and_grad") and ", 0," not in function(source, "loss_and_grad")
+    module = types.ModuleType("generated")
+    exec(compile(source, "generated.py", "exec"), module.__dict__)
+    w = np.ones(3)
+    for x in ([[2.0, -np.inf, 0.5], [3.0, 1.0, -2.0]], [[-1.0, 4.0, np.inf]], [[1.5, -3.0, 2.5]]):
+        x = np.array(x)
+        h = np.maximum(np.maximum(x, 0) - 1, 0)
+        with np.errstate(invalid="ignore"):  # inf - inf in the gradient of the second input
+            loss, grads = module.loss_and_grad({"w": w}, x=x)
+        assert loss == (h * h).sum()  # relu(-inf) is 0 and relu(inf) inf, as NumPy's maximum says
+        if np.isfinite(x).all():
+            np.testing.assert_allclose(grads["w"], (2 * h * x).sum(axis=0), rtol=1e-12)

@@ -47,9 +47,9 @@ class OpDef:
     prepare: Callable[..., dict] | None = None  # prepare(attrs, *input_types) -> canonical attrs
     into: Callable[..., str] | None = None  # into(xp, attrs, out, *arg_exprs) -> the same, written into `out`
     inplace: bool = False  # elementwise: `out` may be an argument of the result's shape
-    # ones(attrs, *input_types) -> the shape of a vector of ones the `into` form can
-    # use, made once per workspace and passed as attrs["ones"]; None when it cannot
-    ones: Callable[..., tuple | None] | None = None
+    # constant(attrs, *input_types) -> (shape, value) of a constant array the `into`
+    # form reads, made once per workspace and passed as attrs["constant"]; or None
+    constant: Callable[..., tuple | None] | None = None
 
     def __post_init__(self):
         bad = set(self.grads) - set(self.inputs)
@@ -184,7 +184,15 @@ def _float_only(name: str, t: Type, what: str = "") -> None:
 
 
 def unary(
-    name: str, emit: str, grad=None, facts: Facts = Facts(), formula: str = "", helpers=(), atomic=True, into=None
+    name: str,
+    emit: str,
+    grad=None,
+    facts: Facts = Facts(),
+    formula: str = "",
+    helpers=(),
+    atomic=True,
+    into=None,
+    constant=None,
 ) -> OpDef:
     """An elementwise function of one array; `emit` and `into` are templates over {xp}, {x} (and {out})."""
 
@@ -204,6 +212,7 @@ def unary(
         {"x": formula} if formula else {},
         into=_template(into, ("x",)),
         inplace=True,
+        constant=constant,
     )
 
 
@@ -233,10 +242,10 @@ def binary(
 
 
 def _template(into: str | None, names: tuple[str, ...]):
-    """A template over {xp}, {out} and the argument names -> an `into` function."""
+    """A template over {xp}, {out}, the attrs and the argument names -> an `into` function."""
     if into is None:
         return None
-    return lambda xp, attrs, out, *args: into.format(xp=xp, out=out, **dict(zip(names, args)))
+    return lambda xp, attrs, out, *args: into.format(xp=xp, out=out, **attrs, **dict(zip(names, args)))
 
 
 def nondifferentiable(opdef: OpDef) -> OpDef:

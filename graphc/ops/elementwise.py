@@ -211,7 +211,9 @@ OPS: tuple[OpDef, ...] = (
         lambda g, out, x: g * op("greater", x, 0.0),
         Facts(CONVEX, INC),
         "· [x > 0]",
-        into="{xp}.maximum({x}, 0, out={out})",
+        # against an array of zeros: NumPy's maximum with a scalar skips its SIMD loop (3x slower)
+        into="{xp}.maximum({x}, {constant}, out={out})",
+        constant=lambda attrs, t: (t[0], 0.0),
     ),
     unary(
         "sigmoid",

@@ -271,7 +271,7 @@ def _workspace_sgd_step(B):
         np.empty((B, 64), dtype=DTYPE),  # ws[32]: d_h, t
         np.empty((B, 64), dtype=DTYPE),  # ws[33]: t
         np.empty((64,), dtype=DTYPE),  # ws[34]: d_b32
-        np.ones((B,), dtype=DTYPE),  # ws[35]: ones, for column sums; never written
+        np.ones((B,), dtype=DTYPE),  # ws[35]: ones, read only
         np.empty((64, 64), dtype=DTYPE),  # ws[36]: d_W32
         np.empty((64,), dtype=DTYPE),  # ws[37]: d_b31
         np.empty((64, 64), dtype=DTYPE),  # ws[38]: d_W31

@@ -161,8 +161,9 @@ def _workspace_forward(B):
     """The arrays forward computes in; each call of a thread reuses its own."""
     return [
         np.empty((B, 256), dtype=DTYPE),  # ws[0]: h1, t
-        np.empty((B, 256), dtype=DTYPE),  # ws[1]: h2, t
-        np.empty((B, 10), dtype=DTYPE),  # ws[2]: t
+        np.zeros((B, 256), dtype=DTYPE),  # ws[1]: zeros, read only
+        np.empty((B, 256), dtype=DTYPE),  # ws[2]: h2, t
+        np.empty((B, 10), dtype=DTYPE),  # ws[3]: t
     ]
 
 
@@ -170,8 +171,9 @@ def _workspace_loss(B):
     """The arrays loss computes in; each call of a thread reuses its own."""
     return [
         np.empty((B, 256), dtype=DTYPE),  # ws[0]: h1, t
-        np.empty((B, 256), dtype=DTYPE),  # ws[1]: h2, t
-        np.empty((B, 10), dtype=DTYPE),  # ws[2]: logits, t
+        np.zeros((B, 256), dtype=DTYPE),  # ws[1]: zeros, read only
+        np.empty((B, 256), dtype=DTYPE),  # ws[2]: h2, t
+        np.empty((B, 10), dtype=DTYPE),  # ws[3]: logits, t
     ]
 
 
@@ -180,10 +182,11 @@ def _workspace_loss_and_grad(B):
     return [
         np.empty((B, 256), dtype=DTYPE),  # ws[0]: t
         np.empty((B, 256), dtype=DTYPE),  # ws[1]: h1
-        np.empty((B, 256), dtype=DTYPE),  # ws[2]: d_h1, t
-        np.empty((B, 256), dtype=DTYPE),  # ws[3]: h2
-        np.empty((B, 10), dtype=DTYPE),  # ws[4]: logits, t
-        np.empty((B, 256), dtype=DTYPE),  # ws[5]: d_h2, t
+        np.zeros((B, 256), dtype=DTYPE),  # ws[2]: zeros, read only
+        np.empty((B, 256), dtype=DTYPE),  # ws[3]: d_h1, t
+        np.empty((B, 256), dtype=DTYPE),  # ws[4]: h2
+        np.empty((B, 10), dtype=DTYPE),  # ws[5]: logits, t
+        np.empty((B, 256), dtype=DTYPE),  # ws[6]: d_h2, t
     ]
 
 
@@ -192,17 +195,18 @@ def _workspace_sgd_step(B):
     return [
         np.empty((B, 256), dtype=DTYPE),  # ws[0]: t
         np.empty((B, 256), dtype=DTYPE),  # ws[1]: h1
-        np.empty((B, 256), dtype=DTYPE),  # ws[2]: d_h1, t
-        np.empty((B, 256), dtype=DTYPE),  # ws[3]: h2
-        np.empty((B, 10), dtype=DTYPE),  # ws[4]: logits, t
-        np.empty((10,), dtype=DTYPE),  # ws[5]: d_b3
-        np.ones((B,), dtype=DTYPE),  # ws[6]: ones, for column sums; never written
-        np.empty((B, 256), dtype=DTYPE),  # ws[7]: d_h2, t
-        np.empty((256, 10), dtype=DTYPE),  # ws[8]: d_W3
-        np.empty((256,), dtype=DTYPE),  # ws[9]: d_b2
-        np.empty((256, 256), dtype=DTYPE),  # ws[10]: d_W2
-        np.empty((256,), dtype=DTYPE),  # ws[11]: d_b1
-        np.empty((784, 256), dtype=DTYPE),  # ws[12]: d_W1
+        np.zeros((B, 256), dtype=DTYPE),  # ws[2]: zeros, read only
+        np.empty((B, 256), dtype=DTYPE),  # ws[3]: d_h1, t
+        np.empty((B, 256), dtype=DTYPE),  # ws[4]: h2
+        np.empty((B, 10), dtype=DTYPE),  # ws[5]: logits, t
+        np.empty((10,), dtype=DTYPE),  # ws[6]: d_b3
+        np.ones((B,), dtype=DTYPE),  # ws[7]: ones, read only
+        np.empty((B, 256), dtype=DTYPE),  # ws[8]: d_h2, t
+        np.empty((256, 10), dtype=DTYPE),  # ws[9]: d_W3
+        np.empty((256,), dtype=DTYPE),  # ws[10]: d_b2
+        np.empty((256, 256), dtype=DTYPE),  # ws[11]: d_W2
+        np.empty((256,), dtype=DTYPE),  # ws[12]: d_b1
+        np.empty((784, 256), dtype=DTYPE),  # ws[13]: d_W1
     ]
 
 
@@ -234,13 +238,13 @@ def forward(params, /, **inputs):
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h1 = np.maximum(t, 0, out=t)
+    h1 = np.maximum(t, ws[1], out=t)
     # line 29: h2 = relu_layer(h1, W2, b2)
-    t_2 = np.matmul(h1, W2, out=ws[1])
+    t_2 = np.matmul(h1, W2, out=ws[2])
     np.add(t_2, b2, out=t_2)
-    h2 = np.maximum(t_2, 0, out=t_2)
+    h2 = np.maximum(t_2, ws[1], out=t_2)
     # line 30: logits = h2 @ W3 + b3
-    t_3 = np.matmul(h2, W3, out=ws[2])
+    t_3 = np.matmul(h2, W3, out=ws[3])
     logits = t_3 + b3
     # line 31: probs = softmax(logits)
     probs = _softmax(logits, 1)
@@ -264,13 +268,13 @@ def loss(params, /, **inputs):
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h1 = np.maximum(t, 0, out=t)
+    h1 = np.maximum(t, ws[1], out=t)
     # line 29: h2 = relu_layer(h1, W2, b2)
-    t_2 = np.matmul(h1, W2, out=ws[1])
+    t_2 = np.matmul(h1, W2, out=ws[2])
     np.add(t_2, b2, out=t_2)
-    h2 = np.maximum(t_2, 0, out=t_2)
+    h2 = np.maximum(t_2, ws[1], out=t_2)
     # line 30: logits = h2 @ W3 + b3
-    t_3 = np.matmul(h2, W3, out=ws[2])
+    t_3 = np.matmul(h2, W3, out=ws[3])
     logits = np.add(t_3, b3, out=t_3)
     # line 32: loss = mean(cross_entropy(logits, labels))
     t_4 = _cross_entropy(logits, labels)
@@ -295,13 +299,13 @@ def loss_and_grad(params, /, **inputs):
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h1 = np.maximum(t, 0, out=ws[1])
+    h1 = np.maximum(t, ws[2], out=ws[1])
     # line 29: h2 = relu_layer(h1, W2, b2)
-    t_2 = np.matmul(h1, W2, out=ws[2])
+    t_2 = np.matmul(h1, W2, out=ws[3])
     np.add(t_2, b2, out=t_2)
-    h2 = np.maximum(t_2, 0, out=ws[3])
+    h2 = np.maximum(t_2, ws[2], out=ws[4])
     # line 30: logits = h2 @ W3 + b3
-    t_3 = np.matmul(h2, W3, out=ws[4])
+    t_3 = np.matmul(h2, W3, out=ws[5])
     logits = np.add(t_3, b3, out=t_3)
     # line 31: probs = softmax(logits)
     probs = _softmax(logits, 1)
@@ -313,13 +317,13 @@ def loss_and_grad(params, /, **inputs):
     np.divide(t_6, t_4.size, out=t_6)
     # backprop through line 30: logits = h2 @ W3 + b3
     d_b3 = t_6.sum(axis=0)
-    d_h2 = np.matmul(t_6, W3.T, out=ws[5])
+    d_h2 = np.matmul(t_6, W3.T, out=ws[6])
     d_W3 = h2.T @ t_6
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     np.greater(t_2, 0.0, out=t_2)
     t_7 = np.multiply(d_h2, t_2, out=d_h2)
     d_b2 = t_7.sum(axis=0)
-    d_h1 = np.matmul(t_7, W2.T, out=ws[2])
+    d_h1 = np.matmul(t_7, W2.T, out=ws[3])
     d_W2 = h1.T @ t_7
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     np.greater(t, 0.0, out=t)
@@ -362,13 +366,13 @@ def sgd_step(params, lr, /, **inputs):
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h1 = np.maximum(t, 0, out=ws[1])
+    h1 = np.maximum(t, ws[2], out=ws[1])
     # line 29: h2 = relu_layer(h1, W2, b2)
-    t_2 = np.matmul(h1, W2, out=ws[2])
+    t_2 = np.matmul(h1, W2, out=ws[3])
     np.add(t_2, b2, out=t_2)
-    h2 = np.maximum(t_2, 0, out=ws[3])
+    h2 = np.maximum(t_2, ws[2], out=ws[4])
     # line 30: logits = h2 @ W3 + b3
-    t_3 = np.matmul(h2, W3, out=ws[4])
+    t_3 = np.matmul(h2, W3, out=ws[5])
     logits = np.add(t_3, b3, out=t_3)
     # line 31: probs = softmax(logits)
     probs = _softmax(logits, 1)
@@ -379,20 +383,20 @@ def sgd_step(params, lr, /, **inputs):
     t_6 = np.subtract(probs, t_5, out=probs)
     np.multiply(t_6, lr / t_4.size, out=t_6)
     # backprop through line 30: logits = h2 @ W3 + b3
-    d_b3 = np.matmul(ws[6], t_6, out=ws[5])
-    d_h2 = np.matmul(t_6, W3.T, out=ws[7])
-    d_W3 = np.matmul(h2.T, t_6, out=ws[8])
+    d_b3 = np.matmul(ws[7], t_6, out=ws[6])
+    d_h2 = np.matmul(t_6, W3.T, out=ws[8])
+    d_W3 = np.matmul(h2.T, t_6, out=ws[9])
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     np.greater(t_2, 0.0, out=t_2)
     t_7 = np.multiply(d_h2, t_2, out=d_h2)
-    d_b2 = np.matmul(ws[6], t_7, out=ws[9])
-    d_h1 = np.matmul(t_7, W2.T, out=ws[2])
-    d_W2 = np.matmul(h1.T, t_7, out=ws[10])
+    d_b2 = np.matmul(ws[7], t_7, out=ws[10])
+    d_h1 = np.matmul(t_7, W2.T, out=ws[3])
+    d_W2 = np.matmul(h1.T, t_7, out=ws[11])
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     np.greater(t, 0.0, out=t)
     t_8 = np.multiply(d_h1, t, out=d_h1)
-    d_b1 = np.matmul(ws[6], t_8, out=ws[11])
-    d_W1 = np.matmul(images.T, t_8, out=ws[12])
+    d_b1 = np.matmul(ws[7], t_8, out=ws[12])
+    d_W1 = np.matmul(images.T, t_8, out=ws[13])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(W1, d_W1, out=W1)

@@ -167,7 +167,7 @@ def _workspace_sgd_step(B):
         np.empty((B, 1), dtype=DTYPE),  # ws[1]: pred, t
         np.empty((B, 1), dtype=DTYPE),  # ws[2]: t
         np.empty((1,), dtype=DTYPE),  # ws[3]: d_b2
-        np.ones((B,), dtype=DTYPE),  # ws[4]: ones, for column sums; never written
+        np.ones((B,), dtype=DTYPE),  # ws[4]: ones, read only
         np.empty((B, 4), dtype=DTYPE),  # ws[5]: d_h, t
         np.empty((4, 1), dtype=DTYPE),  # ws[6]: d_W2
         np.empty((B, 4), dtype=DTYPE),  # ws[7]: t

@@ -178,7 +178,8 @@ def _workspace_forward(B):
         np.empty((B, 64), dtype=DTYPE),  # ws[2]: h, t
         np.empty((B, 64), dtype=DTYPE),  # ws[3]: t
         np.empty((B, 128), dtype=DTYPE),  # ws[4]: a, t
-        np.empty((B, 10), dtype=DTYPE),  # ws[5]: t
+        np.zeros((B, 128), dtype=DTYPE),  # ws[5]: zeros, read only
+        np.empty((B, 10), dtype=DTYPE),  # ws[6]: t
     ]
 
 
@@ -190,7 +191,8 @@ def _workspace_loss(B):
         np.empty((B, 64), dtype=DTYPE),  # ws[2]: h, t
         np.empty((B, 64), dtype=DTYPE),  # ws[3]: t
         np.empty((B, 128), dtype=DTYPE),  # ws[4]: a, t
-        np.empty((B, 10), dtype=DTYPE),  # ws[5]: logits, t
+        np.zeros((B, 128), dtype=DTYPE),  # ws[5]: zeros, read only
+        np.empty((B, 10), dtype=DTYPE),  # ws[6]: logits, t
     ]
 
 
@@ -203,28 +205,29 @@ def _workspace_loss_and_grad(B):
         np.empty((B, 64), dtype=DTYPE),  # ws[3]: t
         np.empty((B, 128), dtype=DTYPE),  # ws[4]: t
         np.empty((B, 128), dtype=DTYPE),  # ws[5]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[6]: d_h, h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[7]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[8]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[9]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[10]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[11]: d_h, h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[12]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[13]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[14]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[15]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[16]: d_h, h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[17]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[18]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[19]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[20]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[21]: t
-        np.empty((B, 1), dtype=DTYPE),  # ws[22]: mu, var, t
-        np.empty((B, 10), dtype=DTYPE),  # ws[23]: logits, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[24]: d_h, t
+        np.zeros((B, 128), dtype=DTYPE),  # ws[6]: zeros, read only
+        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h, h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[8]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[9]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[10]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[11]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h, h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[13]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[14]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[15]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[16]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h, h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[18]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[19]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[20]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[21]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[22]: t
+        np.empty((B, 1), dtype=DTYPE),  # ws[23]: mu, var, t
+        np.empty((B, 10), dtype=DTYPE),  # ws[24]: logits, t
         np.empty((B, 64), dtype=DTYPE),  # ws[25]: d_h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[26]: d_mu, d_var, t
-        np.empty((B, 128), dtype=DTYPE),  # ws[27]: d_a, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[26]: d_h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[27]: d_mu, d_var, t
+        np.empty((B, 128), dtype=DTYPE),  # ws[28]: d_a, t
     ]
 
 
@@ -237,49 +240,50 @@ def _workspace_sgd_step(B):
         np.empty((B, 64), dtype=DTYPE),  # ws[3]: t
         np.empty((B, 128), dtype=DTYPE),  # ws[4]: t
         np.empty((B, 128), dtype=DTYPE),  # ws[5]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[6]: d_h, h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[7]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[8]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[9]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[10]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[11]: d_h, h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[12]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[13]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[14]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[15]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[16]: d_h, h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[17]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[18]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[19]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[20]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[21]: t
-        np.empty((B, 1), dtype=DTYPE),  # ws[22]: mu, var, t
-        np.empty((B, 10), dtype=DTYPE),  # ws[23]: logits, t
-        np.empty((10,), dtype=DTYPE),  # ws[24]: d_b_out
-        np.ones((B,), dtype=DTYPE),  # ws[25]: ones, for column sums; never written
-        np.empty((B, 64), dtype=DTYPE),  # ws[26]: d_h, t
-        np.empty((64, 10), dtype=DTYPE),  # ws[27]: d_W_out
-        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[29]: d_mu, d_var, t
-        np.empty((64,), dtype=DTYPE),  # ws[30]: d_bb4
-        np.empty((B, 128), dtype=DTYPE),  # ws[31]: d_a, t
-        np.empty((128, 64), dtype=DTYPE),  # ws[32]: d_Wb4
-        np.empty((128,), dtype=DTYPE),  # ws[33]: d_ba4
-        np.empty((64, 128), dtype=DTYPE),  # ws[34]: d_Wa4
-        np.empty((64,), dtype=DTYPE),  # ws[35]: d_bb3
-        np.empty((128, 64), dtype=DTYPE),  # ws[36]: d_Wb3
-        np.empty((128,), dtype=DTYPE),  # ws[37]: d_ba3
-        np.empty((64, 128), dtype=DTYPE),  # ws[38]: d_Wa3
-        np.empty((64,), dtype=DTYPE),  # ws[39]: d_bb2
-        np.empty((128, 64), dtype=DTYPE),  # ws[40]: d_Wb2
-        np.empty((128,), dtype=DTYPE),  # ws[41]: d_ba2
-        np.empty((64, 128), dtype=DTYPE),  # ws[42]: d_Wa2
-        np.empty((64,), dtype=DTYPE),  # ws[43]: d_bb1
-        np.empty((128, 64), dtype=DTYPE),  # ws[44]: d_Wb1
-        np.empty((128,), dtype=DTYPE),  # ws[45]: d_ba1
-        np.empty((64, 128), dtype=DTYPE),  # ws[46]: d_Wa1
-        np.empty((64,), dtype=DTYPE),  # ws[47]: d_b_in
-        np.empty((32, 64), dtype=DTYPE),  # ws[48]: d_W_in
+        np.zeros((B, 128), dtype=DTYPE),  # ws[6]: zeros, read only
+        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h, h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[8]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[9]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[10]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[11]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h, h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[13]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[14]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[15]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[16]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h, h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[18]: mu, var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[19]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[20]: t
+        np.empty((B, 128), dtype=DTYPE),  # ws[21]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[22]: t
+        np.empty((B, 1), dtype=DTYPE),  # ws[23]: mu, var, t
+        np.empty((B, 10), dtype=DTYPE),  # ws[24]: logits, t
+        np.empty((10,), dtype=DTYPE),  # ws[25]: d_b_out
+        np.ones((B,), dtype=DTYPE),  # ws[26]: ones, read only
+        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h, t
+        np.empty((64, 10), dtype=DTYPE),  # ws[28]: d_W_out
+        np.empty((B, 64), dtype=DTYPE),  # ws[29]: d_h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[30]: d_mu, d_var, t
+        np.empty((64,), dtype=DTYPE),  # ws[31]: d_bb4
+        np.empty((B, 128), dtype=DTYPE),  # ws[32]: d_a, t
+        np.empty((128, 64), dtype=DTYPE),  # ws[33]: d_Wb4
+        np.empty((128,), dtype=DTYPE),  # ws[34]: d_ba4
+        np.empty((64, 128), dtype=DTYPE),  # ws[35]: d_Wa4
+        np.empty((64,), dtype=DTYPE),  # ws[36]: d_bb3
+        np.empty((128, 64), dtype=DTYPE),  # ws[37]: d_Wb3
+        np.empty((128,), dtype=DTYPE),  # ws[38]: d_ba3
+        np.empty((64, 128), dtype=DTYPE),  # ws[39]: d_Wa3
+        np.empty((64,), dtype=DTYPE),  # ws[40]: d_bb2
+        np.empty((128, 64), dtype=DTYPE),  # ws[41]: d_Wb2
+        np.empty((128,), dtype=DTYPE),  # ws[42]: d_ba2
+        np.empty((64, 128), dtype=DTYPE),  # ws[43]: d_Wa2
+        np.empty((64,), dtype=DTYPE),  # ws[44]: d_bb1
+        np.empty((128, 64), dtype=DTYPE),  # ws[45]: d_Wb1
+        np.empty((128,), dtype=DTYPE),  # ws[46]: d_ba1
+        np.empty((64, 128), dtype=DTYPE),  # ws[47]: d_Wa1
+        np.empty((64,), dtype=DTYPE),  # ws[48]: d_b_in
+        np.empty((32, 64), dtype=DTYPE),  # ws[49]: d_W_in
     ]
 
 
@@ -349,7 +353,7 @@ def forward(params, /, **inputs):
     t_4 = np.divide(h_2, t_3, out=h_2)
     t_5 = np.matmul(t_4, Wa1, out=ws[4])
     np.add(t_5, ba1, out=t_5)
-    a = np.maximum(t_5, 0, out=t_5)
+    a = np.maximum(t_5, ws[5], out=t_5)
     t_6 = np.matmul(a, Wb1, out=ws[2])
     t_7 = np.add(h, t_6, out=h)
     h_3 = np.add(t_7, bb1, out=t_7)
@@ -362,7 +366,7 @@ def forward(params, /, **inputs):
     t_10 = np.divide(h_4, t_9, out=h_4)
     t_11 = np.matmul(t_10, Wa2, out=ws[4])
     np.add(t_11, ba2, out=t_11)
-    a_2 = np.maximum(t_11, 0, out=t_11)
+    a_2 = np.maximum(t_11, ws[5], out=t_11)
     t_12 = np.matmul(a_2, Wb2, out=ws[2])
     t_13 = np.add(h_3, t_12, out=h_3)
     h_5 = np.add(t_13, bb2, out=t_13)
@@ -375,7 +379,7 @@ def forward(params, /, **inputs):
     t_16 = np.divide(h_6, t_15, out=h_6)
     t_17 = np.matmul(t_16, Wa3, out=ws[4])
     np.add(t_17, ba3, out=t_17)
-    a_3 = np.maximum(t_17, 0, out=t_17)
+    a_3 = np.maximum(t_17, ws[5], out=t_17)
     t_18 = np.matmul(a_3, Wb3, out=ws[2])
     t_19 = np.add(h_5, t_18, out=h_5)
     h_7 = np.add(t_19, bb3, out=t_19)
@@ -388,7 +392,7 @@ def forward(params, /, **inputs):
     t_22 = np.divide(h_8, t_21, out=h_8)
     t_23 = np.matmul(t_22, Wa4, out=ws[4])
     np.add(t_23, ba4, out=t_23)
-    a_4 = np.maximum(t_23, 0, out=t_23)
+    a_4 = np.maximum(t_23, ws[5], out=t_23)
     t_24 = np.matmul(a_4, Wb4, out=ws[2])
     t_25 = np.add(h_7, t_24, out=h_7)
     h_9 = np.add(t_25, bb4, out=t_25)
@@ -400,7 +404,7 @@ def forward(params, /, **inputs):
     t_27 = np.add(var_5, 1e-05, out=var_5)
     np.sqrt(t_27, out=t_27)
     t_28 = np.divide(h_10, t_27, out=h_10)
-    t_29 = np.matmul(t_28, W_out, out=ws[5])
+    t_29 = np.matmul(t_28, W_out, out=ws[6])
     logits = t_29 + b_out
     return logits
 
@@ -446,7 +450,7 @@ def loss(params, /, **inputs):
     t_4 = np.divide(h_2, t_3, out=h_2)
     t_5 = np.matmul(t_4, Wa1, out=ws[4])
     np.add(t_5, ba1, out=t_5)
-    a = np.maximum(t_5, 0, out=t_5)
+    a = np.maximum(t_5, ws[5], out=t_5)
     t_6 = np.matmul(a, Wb1, out=ws[2])
     t_7 = np.add(h, t_6, out=h)
     h_3 = np.add(t_7, bb1, out=t_7)
@@ -459,7 +463,7 @@ def loss(params, /, **inputs):
     t_10 = np.divide(h_4, t_9, out=h_4)
     t_11 = np.matmul(t_10, Wa2, out=ws[4])
     np.add(t_11, ba2, out=t_11)
-    a_2 = np.maximum(t_11, 0, out=t_11)
+    a_2 = np.maximum(t_11, ws[5], out=t_11)
     t_12 = np.matmul(a_2, Wb2, out=ws[2])
     t_13 = np.add(h_3, t_12, out=h_3)
     h_5 = np.add(t_13, bb2, out=t_13)
@@ -472,7 +476,7 @@ def loss(params, /, **inputs):
     t_16 = np.divide(h_6, t_15, out=h_6)
     t_17 = np.matmul(t_16, Wa3, out=ws[4])
     np.add(t_17, ba3, out=t_17)
-    a_3 = np.maximum(t_17, 0, out=t_17)
+    a_3 = np.maximum(t_17, ws[5], out=t_17)
     t_18 = np.matmul(a_3, Wb3, out=ws[2])
     t_19 = np.add(h_5, t_18, out=h_5)
     h_7 = np.add(t_19, bb3, out=t_19)
@@ -485,7 +489,7 @@ def loss(params, /, **inputs):
     t_22 = np.divide(h_8, t_21, out=h_8)
     t_23 = np.matmul(t_22, Wa4, out=ws[4])
     np.add(t_23, ba4, out=t_23)
-    a_4 = np.maximum(t_23, 0, out=t_23)
+    a_4 = np.maximum(t_23, ws[5], out=t_23)
     t_24 = np.matmul(a_4, Wb4, out=ws[2])
     t_25 = np.add(h_7, t_24, out=h_7)
     h_9 = np.add(t_25, bb4, out=t_25)
@@ -497,7 +501,7 @@ def loss(params, /, **inputs):
     t_27 = np.add(var_5, 1e-05, out=var_5)
     np.sqrt(t_27, out=t_27)
     t_28 = np.divide(h_10, t_27, out=h_10)
-    t_29 = np.matmul(t_28, W_out, out=ws[5])
+    t_29 = np.matmul(t_28, W_out, out=ws[6])
     logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
     t_30 = _cross_entropy(logits, labels)
@@ -546,58 +550,58 @@ def loss_and_grad(params, /, **inputs):
     t_4 = np.divide(h_2, t_3, out=ws[3])
     t_5 = np.matmul(t_4, Wa1, out=ws[4])
     np.add(t_5, ba1, out=t_5)
-    a = np.maximum(t_5, 0, out=ws[5])
-    t_6 = np.matmul(a, Wb1, out=ws[6])
+    a = np.maximum(t_5, ws[6], out=ws[5])
+    t_6 = np.matmul(a, Wb1, out=ws[7])
     t_7 = np.add(h, t_6, out=h)
     h_3 = np.add(t_7, bb1, out=t_7)
-    mu_2 = np.divide(h_3.sum(axis=1, keepdims=True, out=ws[7]), h_3.shape[1], out=ws[7])
-    h_4 = np.subtract(h_3, mu_2, out=ws[6])
-    t_8 = np.square(h_4, out=ws[8])
-    var_2 = np.divide(t_8.sum(axis=1, keepdims=True, out=ws[7]), t_8.shape[1], out=ws[7])
+    mu_2 = np.divide(h_3.sum(axis=1, keepdims=True, out=ws[8]), h_3.shape[1], out=ws[8])
+    h_4 = np.subtract(h_3, mu_2, out=ws[7])
+    t_8 = np.square(h_4, out=ws[9])
+    var_2 = np.divide(t_8.sum(axis=1, keepdims=True, out=ws[8]), t_8.shape[1], out=ws[8])
     t_9 = np.add(var_2, 1e-05, out=var_2)
     np.sqrt(t_9, out=t_9)
-    t_10 = np.divide(h_4, t_9, out=ws[8])
-    t_11 = np.matmul(t_10, Wa2, out=ws[9])
+    t_10 = np.divide(h_4, t_9, out=ws[9])
+    t_11 = np.matmul(t_10, Wa2, out=ws[10])
     np.add(t_11, ba2, out=t_11)
-    a_2 = np.maximum(t_11, 0, out=ws[10])
-    t_12 = np.matmul(a_2, Wb2, out=ws[11])
+    a_2 = np.maximum(t_11, ws[6], out=ws[11])
+    t_12 = np.matmul(a_2, Wb2, out=ws[12])
     t_13 = np.add(h_3, t_12, out=h_3)
     h_5 = np.add(t_13, bb2, out=t_13)
-    mu_3 = np.divide(h_5.sum(axis=1, keepdims=True, out=ws[12]), h_5.shape[1], out=ws[12])
-    h_6 = np.subtract(h_5, mu_3, out=ws[11])
-    t_14 = np.square(h_6, out=ws[13])
-    var_3 = np.divide(t_14.sum(axis=1, keepdims=True, out=ws[12]), t_14.shape[1], out=ws[12])
+    mu_3 = np.divide(h_5.sum(axis=1, keepdims=True, out=ws[13]), h_5.shape[1], out=ws[13])
+    h_6 = np.subtract(h_5, mu_3, out=ws[12])
+    t_14 = np.square(h_6, out=ws[14])
+    var_3 = np.divide(t_14.sum(axis=1, keepdims=True, out=ws[13]), t_14.shape[1], out=ws[13])
     t_15 = np.add(var_3, 1e-05, out=var_3)
     np.sqrt(t_15, out=t_15)
-    t_16 = np.divide(h_6, t_15, out=ws[13])
-    t_17 = np.matmul(t_16, Wa3, out=ws[14])
+    t_16 = np.divide(h_6, t_15, out=ws[14])
+    t_17 = np.matmul(t_16, Wa3, out=ws[15])
     np.add(t_17, ba3, out=t_17)
-    a_3 = np.maximum(t_17, 0, out=ws[15])
-    t_18 = np.matmul(a_3, Wb3, out=ws[16])
+    a_3 = np.maximum(t_17, ws[6], out=ws[16])
+    t_18 = np.matmul(a_3, Wb3, out=ws[17])
     t_19 = np.add(h_5, t_18, out=h_5)
     h_7 = np.add(t_19, bb3, out=t_19)
-    mu_4 = np.divide(h_7.sum(axis=1, keepdims=True, out=ws[17]), h_7.shape[1], out=ws[17])
-    h_8 = np.subtract(h_7, mu_4, out=ws[16])
-    t_20 = np.square(h_8, out=ws[18])
-    var_4 = np.divide(t_20.sum(axis=1, keepdims=True, out=ws[17]), t_20.shape[1], out=ws[17])
+    mu_4 = np.divide(h_7.sum(axis=1, keepdims=True, out=ws[18]), h_7.shape[1], out=ws[18])
+    h_8 = np.subtract(h_7, mu_4, out=ws[17])
+    t_20 = np.square(h_8, out=ws[19])
+    var_4 = np.divide(t_20.sum(axis=1, keepdims=True, out=ws[18]), t_20.shape[1], out=ws[18])
     t_21 = np.add(var_4, 1e-05, out=var_4)
     np.sqrt(t_21, out=t_21)
-    t_22 = np.divide(h_8, t_21, out=ws[18])
-    t_23 = np.matmul(t_22, Wa4, out=ws[19])
+    t_22 = np.divide(h_8, t_21, out=ws[19])
+    t_23 = np.matmul(t_22, Wa4, out=ws[20])
     np.add(t_23, ba4, out=t_23)
-    a_4 = np.maximum(t_23, 0, out=ws[20])
-    t_24 = np.matmul(a_4, Wb4, out=ws[21])
+    a_4 = np.maximum(t_23, ws[6], out=ws[21])
+    t_24 = np.matmul(a_4, Wb4, out=ws[22])
     t_25 = np.add(h_7, t_24, out=h_7)
     h_9 = np.add(t_25, bb4, out=t_25)
     # line 48: logits = norm(h) @ W_out + b_out
-    mu_5 = np.divide(h_9.sum(axis=1, keepdims=True, out=ws[22]), h_9.shape[1], out=ws[22])
+    mu_5 = np.divide(h_9.sum(axis=1, keepdims=True, out=ws[23]), h_9.shape[1], out=ws[23])
     h_10 = np.subtract(h_9, mu_5, out=h_9)
-    t_26 = np.square(h_10, out=ws[21])
-    var_5 = np.divide(t_26.sum(axis=1, keepdims=True, out=ws[22]), t_26.shape[1], out=ws[22])
+    t_26 = np.square(h_10, out=ws[22])
+    var_5 = np.divide(t_26.sum(axis=1, keepdims=True, out=ws[23]), t_26.shape[1], out=ws[23])
     t_27 = np.add(var_5, 1e-05, out=var_5)
     np.sqrt(t_27, out=t_27)
-    t_28 = np.divide(h_10, t_27, out=ws[21])
-    t_29 = np.matmul(t_28, W_out, out=ws[23])
+    t_28 = np.divide(h_10, t_27, out=ws[22])
+    t_29 = np.matmul(t_28, W_out, out=ws[24])
     logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
     t_30 = _cross_entropy(logits, labels)
@@ -608,13 +612,13 @@ def loss_and_grad(params, /, **inputs):
     np.divide(t_31, t_30.size, out=t_31)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
     d_b_out = t_31.sum(axis=0)
-    t_33 = np.matmul(t_31, W_out.T, out=ws[24])
+    t_33 = np.matmul(t_31, W_out.T, out=ws[25])
     d_W_out = t_28.T @ t_31
-    d_h = np.divide(t_33, t_27, out=ws[25])
+    d_h = np.divide(t_33, t_27, out=ws[26])
     np.multiply(t_33, t_28, out=t_33)
     np.divide(t_33, t_27, out=t_33)
     np.negative(t_33, out=t_33)
-    t_34 = t_33.sum(axis=1, keepdims=True, out=ws[26])
+    t_34 = t_33.sum(axis=1, keepdims=True, out=ws[27])
     np.multiply(t_34, 0.5, out=t_34)
     d_var = np.divide(t_34, t_27, out=t_34)
     t_35 = np.divide(d_var, 64.0, out=d_var)
@@ -622,23 +626,23 @@ def loss_and_grad(params, /, **inputs):
     np.multiply(t_35, t_36, out=t_36)
     d_h_2 = np.add(d_h, t_36, out=d_h)
     t_37 = np.negative(d_h_2, out=ws[0])
-    d_mu = t_37.sum(axis=1, keepdims=True, out=ws[26])
+    d_mu = t_37.sum(axis=1, keepdims=True, out=ws[27])
     t_38 = np.divide(d_mu, 64.0, out=d_mu)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_39 = np.add(d_h_2, t_38, out=d_h_2)
     d_bb4 = t_39.sum(axis=0)
-    d_a = np.matmul(t_39, Wb4.T, out=ws[27])
+    d_a = np.matmul(t_39, Wb4.T, out=ws[28])
     d_Wb4 = a_4.T @ t_39
     np.greater(t_23, 0.0, out=t_23)
     t_40 = np.multiply(d_a, t_23, out=d_a)
     d_ba4 = t_40.sum(axis=0)
     t_41 = np.matmul(t_40, Wa4.T, out=ws[0])
     d_Wa4 = t_22.T @ t_40
-    d_h_3 = np.divide(t_41, t_21, out=ws[24])
+    d_h_3 = np.divide(t_41, t_21, out=ws[25])
     np.multiply(t_41, t_22, out=t_41)
     np.divide(t_41, t_21, out=t_41)
     np.negative(t_41, out=t_41)
-    t_42 = t_41.sum(axis=1, keepdims=True, out=ws[26])
+    t_42 = t_41.sum(axis=1, keepdims=True, out=ws[27])
     np.multiply(t_42, 0.5, out=t_42)
     d_var_2 = np.divide(t_42, t_21, out=t_42)
     t_43 = np.divide(d_var_2, 64.0, out=d_var_2)
@@ -647,22 +651,22 @@ def loss_and_grad(params, /, **inputs):
     d_h_4 = np.add(d_h_3, t_44, out=d_h_3)
     d_h_5 = np.add(t_39, d_h_4, out=t_39)
     t_45 = np.negative(d_h_4, out=d_h_4)
-    d_mu_2 = t_45.sum(axis=1, keepdims=True, out=ws[26])
+    d_mu_2 = t_45.sum(axis=1, keepdims=True, out=ws[27])
     t_46 = np.divide(d_mu_2, 64.0, out=d_mu_2)
     t_47 = np.add(d_h_5, t_46, out=d_h_5)
     d_bb3 = t_47.sum(axis=0)
-    d_a_2 = np.matmul(t_47, Wb3.T, out=ws[27])
+    d_a_2 = np.matmul(t_47, Wb3.T, out=ws[28])
     d_Wb3 = a_3.T @ t_47
     np.greater(t_17, 0.0, out=t_17)
     t_48 = np.multiply(d_a_2, t_17, out=d_a_2)
     d_ba3 = t_48.sum(axis=0)
-    t_49 = np.matmul(t_48, Wa3.T, out=ws[24])
+    t_49 = np.matmul(t_48, Wa3.T, out=ws[25])
     d_Wa3 = t_16.T @ t_48
-    d_h_6 = np.divide(t_49, t_15, out=ws[16])
+    d_h_6 = np.divide(t_49, t_15, out=ws[17])
     np.multiply(t_49, t_16, out=t_49)
     np.divide(t_49, t_15, out=t_49)
     np.negative(t_49, out=t_49)
-    t_50 = t_49.sum(axis=1, keepdims=True, out=ws[26])
+    t_50 = t_49.sum(axis=1, keepdims=True, out=ws[27])
     np.multiply(t_50, 0.5, out=t_50)
     d_var_3 = np.divide(t_50, t_15, out=t_50)
     t_51 = np.divide(d_var_3, 64.0, out=d_var_3)
@@ -671,22 +675,22 @@ def loss_and_grad(params, /, **inputs):
     d_h_7 = np.add(d_h_6, t_52, out=d_h_6)
     d_h_8 = np.add(t_47, d_h_7, out=t_47)
     t_53 = np.negative(d_h_7, out=d_h_7)
-    d_mu_3 = t_53.sum(axis=1, keepdims=True, out=ws[26])
+    d_mu_3 = t_53.sum(axis=1, keepdims=True, out=ws[27])
     t_54 = np.divide(d_mu_3, 64.0, out=d_mu_3)
     t_55 = np.add(d_h_8, t_54, out=d_h_8)
     d_bb2 = t_55.sum(axis=0)
-    d_a_3 = np.matmul(t_55, Wb2.T, out=ws[27])
+    d_a_3 = np.matmul(t_55, Wb2.T, out=ws[28])
     d_Wb2 = a_2.T @ t_55
     np.greater(t_11, 0.0, out=t_11)
     t_56 = np.multiply(d_a_3, t_11, out=d_a_3)
     d_ba2 = t_56.sum(axis=0)
-    t_57 = np.matmul(t_56, Wa2.T, out=ws[16])
+    t_57 = np.matmul(t_56, Wa2.T, out=ws[17])
     d_Wa2 = t_10.T @ t_56
-    d_h_9 = np.divide(t_57, t_9, out=ws[11])
+    d_h_9 = np.divide(t_57, t_9, out=ws[12])
     np.multiply(t_57, t_10, out=t_57)
     np.divide(t_57, t_9, out=t_57)
     np.negative(t_57, out=t_57)
-    t_58 = t_57.sum(axis=1, keepdims=True, out=ws[26])
+    t_58 = t_57.sum(axis=1, keepdims=True, out=ws[27])
     np.multiply(t_58, 0.5, out=t_58)
     d_var_4 = np.divide(t_58, t_9, out=t_58)
     t_59 = np.divide(d_var_4, 64.0, out=d_var_4)
@@ -695,22 +699,22 @@ def loss_and_grad(params, /, **inputs):
     d_h_10 = np.add(d_h_9, t_60, out=d_h_9)
     d_h_11 = np.add(t_55, d_h_10, out=t_55)
     t_61 = np.negative(d_h_10, out=d_h_10)
-    d_mu_4 = t_61.sum(axis=1, keepdims=True, out=ws[26])
+    d_mu_4 = t_61.sum(axis=1, keepdims=True, out=ws[27])
     t_62 = np.divide(d_mu_4, 64.0, out=d_mu_4)
     t_63 = np.add(d_h_11, t_62, out=d_h_11)
     d_bb1 = t_63.sum(axis=0)
-    d_a_4 = np.matmul(t_63, Wb1.T, out=ws[27])
+    d_a_4 = np.matmul(t_63, Wb1.T, out=ws[28])
     d_Wb1 = a.T @ t_63
     np.greater(t_5, 0.0, out=t_5)
     t_64 = np.multiply(d_a_4, t_5, out=d_a_4)
     d_ba1 = t_64.sum(axis=0)
-    t_65 = np.matmul(t_64, Wa1.T, out=ws[11])
+    t_65 = np.matmul(t_64, Wa1.T, out=ws[12])
     d_Wa1 = t_4.T @ t_64
-    d_h_12 = np.divide(t_65, t_3, out=ws[6])
+    d_h_12 = np.divide(t_65, t_3, out=ws[7])
     np.multiply(t_65, t_4, out=t_65)
     np.divide(t_65, t_3, out=t_65)
     np.negative(t_65, out=t_65)
-    t_66 = t_65.sum(axis=1, keepdims=True, out=ws[26])
+    t_66 = t_65.sum(axis=1, keepdims=True, out=ws[27])
     np.multiply(t_66, 0.5, out=t_66)
     d_var_5 = np.divide(t_66, t_3, out=t_66)
     t_67 = np.divide(d_var_5, 64.0, out=d_var_5)
@@ -721,7 +725,7 @@ def loss_and_grad(params, /, **inputs):
     d_h_14 = np.add(t_63, d_h_13, out=t_63)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_69 = np.negative(d_h_13, out=d_h_13)
-    d_mu_5 = t_69.sum(axis=1, keepdims=True, out=ws[26])
+    d_mu_5 = t_69.sum(axis=1, keepdims=True, out=ws[27])
     t_70 = np.divide(d_mu_5, 64.0, out=d_mu_5)
     # backprop through line 36: h = x @ W_in + b_in
     t_71 = np.add(d_h_14, t_70, out=d_h_14)
@@ -801,58 +805,58 @@ def sgd_step(params, lr, /, **inputs):
     t_4 = np.divide(h_2, t_3, out=ws[3])
     t_5 = np.matmul(t_4, Wa1, out=ws[4])
     np.add(t_5, ba1, out=t_5)
-    a = np.maximum(t_5, 0, out=ws[5])
-    t_6 = np.matmul(a, Wb1, out=ws[6])
+    a = np.maximum(t_5, ws[6], out=ws[5])
+    t_6 = np.matmul(a, Wb1, out=ws[7])
     t_7 = np.add(h, t_6, out=h)
     h_3 = np.add(t_7, bb1, out=t_7)
-    mu_2 = np.divide(h_3.sum(axis=1, keepdims=True, out=ws[7]), h_3.shape[1], out=ws[7])
-    h_4 = np.subtract(h_3, mu_2, out=ws[6])
-    t_8 = np.square(h_4, out=ws[8])
-    var_2 = np.divide(t_8.sum(axis=1, keepdims=True, out=ws[7]), t_8.shape[1], out=ws[7])
+    mu_2 = np.divide(h_3.sum(axis=1, keepdims=True, out=ws[8]), h_3.shape[1], out=ws[8])
+    h_4 = np.subtract(h_3, mu_2, out=ws[7])
+    t_8 = np.square(h_4, out=ws[9])
+    var_2 = np.divide(t_8.sum(axis=1, keepdims=True, out=ws[8]), t_8.shape[1], out=ws[8])
     t_9 = np.add(var_2, 1e-05, out=var_2)
     np.sqrt(t_9, out=t_9)
-    t_10 = np.divide(h_4, t_9, out=ws[8])
-    t_11 = np.matmul(t_10, Wa2, out=ws[9])
+    t_10 = np.divide(h_4, t_9, out=ws[9])
+    t_11 = np.matmul(t_10, Wa2, out=ws[10])
     np.add(t_11, ba2, out=t_11)
-    a_2 = np.maximum(t_11, 0, out=ws[10])
-    t_12 = np.matmul(a_2, Wb2, out=ws[11])
+    a_2 = np.maximum(t_11, ws[6], out=ws[11])
+    t_12 = np.matmul(a_2, Wb2, out=ws[12])
     t_13 = np.add(h_3, t_12, out=h_3)
     h_5 = np.add(t_13, bb2, out=t_13)
-    mu_3 = np.divide(h_5.sum(axis=1, keepdims=True, out=ws[12]), h_5.shape[1], out=ws[12])
-    h_6 = np.subtract(h_5, mu_3, out=ws[11])
-    t_14 = np.square(h_6, out=ws[13])
-    var_3 = np.divide(t_14.sum(axis=1, keepdims=True, out=ws[12]), t_14.shape[1], out=ws[12])
+    mu_3 = np.divide(h_5.sum(axis=1, keepdims=True, out=ws[13]), h_5.shape[1], out=ws[13])
+    h_6 = np.subtract(h_5, mu_3, out=ws[12])
+    t_14 = np.square(h_6, out=ws[14])
+    var_3 = np.divide(t_14.sum(axis=1, keepdims=True, out=ws[13]), t_14.shape[1], out=ws[13])
     t_15 = np.add(var_3, 1e-05, out=var_3)
     np.sqrt(t_15, out=t_15)
-    t_16 = np.divide(h_6, t_15, out=ws[13])
-    t_17 = np.matmul(t_16, Wa3, out=ws[14])
+    t_16 = np.divide(h_6, t_15, out=ws[14])
+    t_17 = np.matmul(t_16, Wa3, out=ws[15])
     np.add(t_17, ba3, out=t_17)
-    a_3 = np.maximum(t_17, 0, out=ws[15])
-    t_18 = np.matmul(a_3, Wb3, out=ws[16])
+    a_3 = np.maximum(t_17, ws[6], out=ws[16])
+    t_18 = np.matmul(a_3, Wb3, out=ws[17])
     t_19 = np.add(h_5, t_18, out=h_5)
     h_7 = np.add(t_19, bb3, out=t_19)
-    mu_4 = np.divide(h_7.sum(axis=1, keepdims=True, out=ws[17]), h_7.shape[1], out=ws[17])
-    h_8 = np.subtract(h_7, mu_4, out=ws[16])
-    t_20 = np.square(h_8, out=ws[18])
-    var_4 = np.divide(t_20.sum(axis=1, keepdims=True, out=ws[17]), t_20.shape[1], out=ws[17])
+    mu_4 = np.divide(h_7.sum(axis=1, keepdims=True, out=ws[18]), h_7.shape[1], out=ws[18])
+    h_8 = np.subtract(h_7, mu_4, out=ws[17])
+    t_20 = np.square(h_8, out=ws[19])
+    var_4 = np.divide(t_20.sum(axis=1, keepdims=True, out=ws[18]), t_20.shape[1], out=ws[18])
     t_21 = np.add(var_4, 1e-05, out=var_4)
     np.sqrt(t_21, out=t_21)
-    t_22 = np.divide(h_8, t_21, out=ws[18])
-    t_23 = np.matmul(t_22, Wa4, out=ws[19])
+    t_22 = np.divide(h_8, t_21, out=ws[19])
+    t_23 = np.matmul(t_22, Wa4, out=ws[20])
     np.add(t_23, ba4, out=t_23)
-    a_4 = np.maximum(t_23, 0, out=ws[20])
-    t_24 = np.matmul(a_4, Wb4, out=ws[21])
+    a_4 = np.maximum(t_23, ws[6], out=ws[21])
+    t_24 = np.matmul(a_4, Wb4, out=ws[22])
     t_25 = np.add(h_7, t_24, out=h_7)
     h_9 = np.add(t_25, bb4, out=t_25)
     # line 48: logits = norm(h) @ W_out + b_out
-    mu_5 = np.divide(h_9.sum(axis=1, keepdims=True, out=ws[22]), h_9.shape[1], out=ws[22])
+    mu_5 = np.divide(h_9.sum(axis=1, keepdims=True, out=ws[23]), h_9.shape[1], out=ws[23])
     h_10 = np.subtract(h_9, mu_5, out=h_9)
-    t_26 = np.square(h_10, out=ws[21])
-    var_5 = np.divide(t_26.sum(axis=1, keepdims=True, out=ws[22]), t_26.shape[1], out=ws[22])
+    t_26 = np.square(h_10, out=ws[22])
+    var_5 = np.divide(t_26.sum(axis=1, keepdims=True, out=ws[23]), t_26.shape[1], out=ws[23])
     t_27 = np.add(var_5, 1e-05, out=var_5)
     np.sqrt(t_27, out=t_27)
-    t_28 = np.divide(h_10, t_27, out=ws[21])
-    t_29 = np.matmul(t_28, W_out, out=ws[23])
+    t_28 = np.divide(h_10, t_27, out=ws[22])
+    t_29 = np.matmul(t_28, W_out, out=ws[24])
     logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
     t_30 = _cross_entropy(logits, labels)
@@ -862,14 +866,14 @@ def sgd_step(params, lr, /, **inputs):
     np.subtract(t_31, t_32, out=t_31)
     np.multiply(t_31, lr / t_30.size, out=t_31)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    d_b_out = np.matmul(ws[25], t_31, out=ws[24])
-    t_33 = np.matmul(t_31, W_out.T, out=ws[26])
-    d_W_out = np.matmul(t_28.T, t_31, out=ws[27])
-    d_h = np.divide(t_33, t_27, out=ws[28])
+    d_b_out = np.matmul(ws[26], t_31, out=ws[25])
+    t_33 = np.matmul(t_31, W_out.T, out=ws[27])
+    d_W_out = np.matmul(t_28.T, t_31, out=ws[28])
+    d_h = np.divide(t_33, t_27, out=ws[29])
     np.multiply(t_33, t_28, out=t_33)
     np.divide(t_33, t_27, out=t_33)
     np.negative(t_33, out=t_33)
-    t_34 = t_33.sum(axis=1, keepdims=True, out=ws[29])
+    t_34 = t_33.sum(axis=1, keepdims=True, out=ws[30])
     np.multiply(t_34, 0.5, out=t_34)
     d_var = np.divide(t_34, t_27, out=t_34)
     t_35 = np.divide(d_var, 64.0, out=d_var)
@@ -877,23 +881,23 @@ def sgd_step(params, lr, /, **inputs):
     np.multiply(t_35, t_36, out=t_36)
     d_h_2 = np.add(d_h, t_36, out=d_h)
     t_37 = np.negative(d_h_2, out=ws[0])
-    d_mu = t_37.sum(axis=1, keepdims=True, out=ws[29])
+    d_mu = t_37.sum(axis=1, keepdims=True, out=ws[30])
     t_38 = np.divide(d_mu, 64.0, out=d_mu)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_39 = np.add(d_h_2, t_38, out=d_h_2)
-    d_bb4 = np.matmul(ws[25], t_39, out=ws[30])
-    d_a = np.matmul(t_39, Wb4.T, out=ws[31])
-    d_Wb4 = np.matmul(a_4.T, t_39, out=ws[32])
+    d_bb4 = np.matmul(ws[26], t_39, out=ws[31])
+    d_a = np.matmul(t_39, Wb4.T, out=ws[32])
+    d_Wb4 = np.matmul(a_4.T, t_39, out=ws[33])
     np.greater(t_23, 0.0, out=t_23)
     t_40 = np.multiply(d_a, t_23, out=d_a)
-    d_ba4 = np.matmul(ws[25], t_40, out=ws[33])
+    d_ba4 = np.matmul(ws[26], t_40, out=ws[34])
     t_41 = np.matmul(t_40, Wa4.T, out=ws[0])
-    d_Wa4 = np.matmul(t_22.T, t_40, out=ws[34])
-    d_h_3 = np.divide(t_41, t_21, out=ws[26])
+    d_Wa4 = np.matmul(t_22.T, t_40, out=ws[35])
+    d_h_3 = np.divide(t_41, t_21, out=ws[27])
     np.multiply(t_41, t_22, out=t_41)
     np.divide(t_41, t_21, out=t_41)
     np.negative(t_41, out=t_41)
-    t_42 = t_41.sum(axis=1, keepdims=True, out=ws[29])
+    t_42 = t_41.sum(axis=1, keepdims=True, out=ws[30])
     np.multiply(t_42, 0.5, out=t_42)
     d_var_2 = np.divide(t_42, t_21, out=t_42)
     t_43 = np.divide(d_var_2, 64.0, out=d_var_2)
@@ -902,22 +906,22 @@ def sgd_step(params, lr, /, **inputs):
     d_h_4 = np.add(d_h_3, t_44, out=d_h_3)
     d_h_5 = np.add(t_39, d_h_4, out=t_39)
     t_45 = np.negative(d_h_4, out=d_h_4)
-    d_mu_2 = t_45.sum(axis=1, keepdims=True, out=ws[29])
+    d_mu_2 = t_45.sum(axis=1, keepdims=True, out=ws[30])
     t_46 = np.divide(d_mu_2, 64.0, out=d_mu_2)
     t_47 = np.add(d_h_5, t_46, out=d_h_5)
-    d_bb3 = np.matmul(ws[25], t_47, out=ws[35])
-    d_a_2 = np.matmul(t_47, Wb3.T, out=ws[31])
-    d_Wb3 = np.matmul(a_3.T, t_47, out=ws[36])
+    d_bb3 = np.matmul(ws[26], t_47, out=ws[36])
+    d_a_2 = np.matmul(t_47, Wb3.T, out=ws[32])
+    d_Wb3 = np.matmul(a_3.T, t_47, out=ws[37])
     np.greater(t_17, 0.0, out=t_17)
     t_48 = np.multiply(d_a_2, t_17, out=d_a_2)
-    d_ba3 = np.matmul(ws[25], t_48, out=ws[37])
-    t_49 = np.matmul(t_48, Wa3.T, out=ws[26])
-    d_Wa3 = np.matmul(t_16.T, t_48, out=ws[38])
-    d_h_6 = np.divide(t_49, t_15, out=ws[16])
+    d_ba3 = np.matmul(ws[26], t_48, out=ws[38])
+    t_49 = np.matmul(t_48, Wa3.T, out=ws[27])
+    d_Wa3 = np.matmul(t_16.T, t_48, out=ws[39])
+    d_h_6 = np.divide(t_49, t_15, out=ws[17])
     np.multiply(t_49, t_16, out=t_49)
     np.divide(t_49, t_15, out=t_49)
     np.negative(t_49, out=t_49)
-    t_50 = t_49.sum(axis=1, keepdims=True, out=ws[29])
+    t_50 = t_49.sum(axis=1, keepdims=True, out=ws[30])
     np.multiply(t_50, 0.5, out=t_50)
     d_var_3 = np.divide(t_50, t_15, out=t_50)
     t_51 = np.divide(d_var_3, 64.0, out=d_var_3)
@@ -926,22 +930,22 @@ def sgd_step(params, lr, /, **inputs):
     d_h_7 = np.add(d_h_6, t_52, out=d_h_6)
     d_h_8 = np.add(t_47, d_h_7, out=t_47)
     t_53 = np.negative(d_h_7, out=d_h_7)
-    d_mu_3 = t_53.sum(axis=1, keepdims=True, out=ws[29])
+    d_mu_3 = t_53.sum(axis=1, keepdims=True, out=ws[30])
     t_54 = np.divide(d_mu_3, 64.0, out=d_mu_3)
     t_55 = np.add(d_h_8, t_54, out=d_h_8)
-    d_bb2 = np.matmul(ws[25], t_55, out=ws[39])
-    d_a_3 = np.matmul(t_55, Wb2.T, out=ws[31])
-    d_Wb2 = np.matmul(a_2.T, t_55, out=ws[40])
+    d_bb2 = np.matmul(ws[26], t_55, out=ws[40])
+    d_a_3 = np.matmul(t_55, Wb2.T, out=ws[32])
+    d_Wb2 = np.matmul(a_2.T, t_55, out=ws[41])
     np.greater(t_11, 0.0, out=t_11)
     t_56 = np.multiply(d_a_3, t_11, out=d_a_3)
-    d_ba2 = np.matmul(ws[25], t_56, out=ws[41])
-    t_57 = np.matmul(t_56, Wa2.T, out=ws[16])
-    d_Wa2 = np.matmul(t_10.T, t_56, out=ws[42])
-    d_h_9 = np.divide(t_57, t_9, out=ws[11])
+    d_ba2 = np.matmul(ws[26], t_56, out=ws[42])
+    t_57 = np.matmul(t_56, Wa2.T, out=ws[17])
+    d_Wa2 = np.matmul(t_10.T, t_56, out=ws[43])
+    d_h_9 = np.divide(t_57, t_9, out=ws[12])
     np.multiply(t_57, t_10, out=t_57)
     np.divide(t_57, t_9, out=t_57)
     np.negative(t_57, out=t_57)
-    t_58 = t_57.sum(axis=1, keepdims=True, out=ws[29])
+    t_58 = t_57.sum(axis=1, keepdims=True, out=ws[30])
     np.multiply(t_58, 0.5, out=t_58)
     d_var_4 = np.divide(t_58, t_9, out=t_58)
     t_59 = np.divide(d_var_4, 64.0, out=d_var_4)
@@ -950,22 +954,22 @@ def sgd_step(params, lr, /, **inputs):
     d_h_10 = np.add(d_h_9, t_60, out=d_h_9)
     d_h_11 = np.add(t_55, d_h_10, out=t_55)
     t_61 = np.negative(d_h_10, out=d_h_10)
-    d_mu_4 = t_61.sum(axis=1, keepdims=True, out=ws[29])
+    d_mu_4 = t_61.sum(axis=1, keepdims=True, out=ws[30])
     t_62 = np.divide(d_mu_4, 64.0, out=d_mu_4)
     t_63 = np.add(d_h_11, t_62, out=d_h_11)
-    d_bb1 = np.matmul(ws[25], t_63, out=ws[43])
-    d_a_4 = np.matmul(t_63, Wb1.T, out=ws[31])
-    d_Wb1 = np.matmul(a.T, t_63, out=ws[44])
+    d_bb1 = np.matmul(ws[26], t_63, out=ws[44])
+    d_a_4 = np.matmul(t_63, Wb1.T, out=ws[32])
+    d_Wb1 = np.matmul(a.T, t_63, out=ws[45])
     np.greater(t_5, 0.0, out=t_5)
     t_64 = np.multiply(d_a_4, t_5, out=d_a_4)
-    d_ba1 = np.matmul(ws[25], t_64, out=ws[45])
-    t_65 = np.matmul(t_64, Wa1.T, out=ws[11])
-    d_Wa1 = np.matmul(t_4.T, t_64, out=ws[46])
-    d_h_12 = np.divide(t_65, t_3, out=ws[6])
+    d_ba1 = np.matmul(ws[26], t_64, out=ws[46])
+    t_65 = np.matmul(t_64, Wa1.T, out=ws[12])
+    d_Wa1 = np.matmul(t_4.T, t_64, out=ws[47])
+    d_h_12 = np.divide(t_65, t_3, out=ws[7])
     np.multiply(t_65, t_4, out=t_65)
     np.divide(t_65, t_3, out=t_65)
     np.negative(t_65, out=t_65)
-    t_66 = t_65.sum(axis=1, keepdims=True, out=ws[29])
+    t_66 = t_65.sum(axis=1, keepdims=True, out=ws[30])
     np.multiply(t_66, 0.5, out=t_66)
     d_var_5 = np.divide(t_66, t_3, out=t_66)
     t_67 = np.divide(d_var_5, 64.0, out=d_var_5)
@@ -976,12 +980,12 @@ def sgd_step(params, lr, /, **inputs):
     d_h_14 = np.add(t_63, d_h_13, out=t_63)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_69 = np.negative(d_h_13, out=d_h_13)
-    d_mu_5 = t_69.sum(axis=1, keepdims=True, out=ws[29])
+    d_mu_5 = t_69.sum(axis=1, keepdims=True, out=ws[30])
     t_70 = np.divide(d_mu_5, 64.0, out=d_mu_5)
     # backprop through line 36: h = x @ W_in + b_in
     t_71 = np.add(d_h_14, t_70, out=d_h_14)
-    d_b_in = np.matmul(ws[25], t_71, out=ws[47])
-    d_W_in = np.matmul(x.T, t_71, out=ws[48])
+    d_b_in = np.matmul(ws[26], t_71, out=ws[48])
+    d_W_in = np.matmul(x.T, t_71, out=ws[49])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(W_in, d_W_in, out=W_in)

@@ -172,7 +172,7 @@ def _workspace_sgd_step(N):
         np.empty((N,), dtype=DTYPE),  # ws[1]: picked
         np.empty((N, 1), dtype=DTYPE),  # ws[2]: t
         np.empty((5,), dtype=DTYPE),  # ws[3]: d_b
-        np.ones((N,), dtype=DTYPE),  # ws[4]: ones, for column sums; never written
+        np.ones((N,), dtype=DTYPE),  # ws[4]: ones, read only
         np.empty((20, 5), dtype=DTYPE),  # ws[5]: d_W
     ]
 
