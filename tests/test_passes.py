@@ -112,6 +112,7 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
     "mul_zero": (tiny(lambda s: op("exp", s) * 0.0, s=S), {}),
     "zero_sub": (tiny(lambda x: 0.0 - x, x=M), {"neg": 1}),
     "mul_minus_one": (tiny(lambda x: x * -1.0, x=M), {"neg": 1}),
+    "maximum_zero": (tiny(lambda x: op("maximum", 0.0, op("maximum", x, 0.0)), x=M), {"relu": 2}),
     "neg_neg": (tiny(lambda x: op("neg", op("neg", x)), x=M), {}),
     "transpose_transpose": (tiny(lambda x: x.T.T, x=M), {}),
     "transpose_vector": (tiny(lambda v: op("exp", v.T), v=VEC), {"exp": 1}),
@@ -148,6 +149,10 @@ STAYS: dict[str, list[Graph]] = {
     "mul_zero": [tiny(lambda x: x * 0.0, x=M)],  # the zero is a scalar, the product is [2, 3]
     "zero_sub": [tiny(lambda x: x - 0.0 - x, x=M), tiny(lambda s, x: op("broadcast_like", 0.0, x) - s, s=S, x=M)],
     "mul_minus_one": [tiny(lambda x: x * -2.0, x=M)],
+    "maximum_zero": [
+        tiny(lambda x: op("maximum", x, 0.5), x=M),
+        tiny(lambda s, x: op("maximum", s, op("broadcast_like", 0.0, x)), s=S, x=M),  # a [2, 3] result
+    ],
     "neg_neg": [tiny(lambda x: -op("exp", -x), x=M)],
     "transpose_transpose": [tiny(lambda x: op("exp", x.T).T, x=M)],
     "transpose_vector": [tiny(lambda x: x.T, x=M)],

@@ -100,6 +100,21 @@ def mul_minus_one(g: Graph, n: int) -> int | None:
     return None
 
 
+@matches("maximum")
+def maximum_zero(g: Graph, n: int) -> int | None:
+    """maximum(x, 0) -> relu(x) and maximum(0, x) -> relu(x)"""
+    # the same values (a NaN stays NaN), and relu's -O2 emission is the faster one; the
+    # backward graph is already built, so the gradient keeps maximum's rule at a tie
+    args = binary_args(g, n, "maximum")
+    if args is None:
+        return None
+    for side in (1, 0):
+        x = args[1 - side]
+        if fill_value(g, args[side]) == 0.0 and stands_for(g, x, n):
+            return build(g, n, "relu", [x])
+    return None
+
+
 # ------------------------------------------------------------------ inverse pairs
 
 

@@ -19,6 +19,7 @@ from graphc.passes.identities import (
     add_zero_right,
     div_one,
     log_exp,
+    maximum_zero,
     mul_minus_one,
     mul_one_left,
     mul_one_right,
@@ -45,7 +46,8 @@ from graphc.passes.signs import (
 # ------------------------------------------------------------------ the list
 
 RULES: tuple[Rule, ...] = (
-    # units and zeros: x*1, 1*x, x+0, 0+x, x-0, x/1, x^1, x*0 (shape permitting), 0-x, x*-1
+    # units and zeros: x*1, 1*x, x+0, 0+x, x-0, x/1, x^1, x*0 (shape permitting), 0-x, x*-1,
+    # maximum(x, 0) as relu(x)
     mul_one_right,
     mul_one_left,
     add_zero_right,
@@ -56,6 +58,7 @@ RULES: tuple[Rule, ...] = (
     mul_zero,
     zero_sub,
     mul_minus_one,
+    maximum_zero,
     # an op and its inverse: --x, x.T.T, the transpose of a vector, (a @ b.T).T, log(exp x)
     neg_neg,
     transpose_transpose,
