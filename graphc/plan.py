@@ -8,7 +8,8 @@ to come, and:
 
 - computes an elementwise op *in place* over an argument that dies at that op
   and has the op's shape (`np.add(t, b1, out=t)`: the bias add lands in the
-  matmul's buffer);
+  matmul's buffer), a scalar the same statement computes from it first (`t.size`)
+  not counting as a later read;
 - otherwise takes a free workspace buffer of the value's shape, or adds one;
 - hands a buffer back to the free list when the last read of its value is done;
 - gives an op that asks for one a constant buffer (ones for a column sum computed
@@ -70,6 +71,15 @@ def plan_buffers(
         plan.holders.append([])
         return len(plan.buffers) - 1
 
+    def scalar_reads(n: int, a: int) -> int:
+        """The reads of a in the scalars spelled inside n's own statement (`t.size` in
+        `np.multiply(t, 2.0 / t.size, out=t)`): Python makes them before n writes."""
+        reads = 0
+        for b in g.args(n):
+            if b != a and g.shape(b) == () and inlined(b) and not alias(b):
+                reads += g.args(b).count(a) + scalar_reads(b, a)
+        return reads
+
     def read(n: int) -> None:
         for a in g.args(n):
             remaining[a] -= 1
@@ -96,7 +106,7 @@ def plan_buffers(
         target = None
         if op.inplace:
             for a in g.args(n):
-                if a in owned and remaining[a] == 1 and a not in roots and g.shape(a) == shape:
+                if a in owned and remaining[a] - scalar_reads(n, a) == 1 and a not in roots and g.shape(a) == shape:
                     target = a
                     break
         if target is not None:

@@ -106,6 +106,9 @@ def _cases() -> list[Case]:
             cases.append(Case(name, (sa, sb), (), dom))
     for sa, sb in [((2, 3), (3, 4)), ((3,), (3, 4)), ((2, 3), (3,)), ((3,), (3,))]:
         cases.append(Case("matmul", (sa, sb)))
+    for shape in [(), (5,), (2, 3), (2, 3, 4)]:
+        for mean in (False, True):
+            cases.append(Case("inner", (shape, shape), (("mean", mean),)))
     for name in ["sum", "mean", "max", "logsumexp"]:
         for axis in AXES:
             for keepdims in (False, True):
@@ -229,6 +232,7 @@ REFERENCE = {
     "log_softmax": lambda kw, x: np.log(_softmax(x, kw["axis"])),
     "count": lambda kw, x: np.prod([x.shape[a] for a in kw["axes"]]),
     "matmul": lambda kw, a, b: np.matmul(a, b),
+    "inner": lambda kw, a, b: np.sum(a * b) / (a.size if kw["mean"] else 1),
     "transpose": lambda kw, x: np.transpose(x),
     "reshape": lambda kw, x: np.reshape(x, kw["shape"]),
     "reshape_like": lambda kw, x, like: np.reshape(x, like.shape),

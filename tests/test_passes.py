@@ -132,6 +132,18 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
     "neg_outward": (tiny(lambda x, y: (-x) / y, x=M, y=M), {"div": 1, "neg": 1}),
     "recip_mul": (tiny(lambda x, s: (1.0 / s) * x, x=M, s=S), {"div": 1}),
     "scalar_divisor": (tiny(lambda x, s: s * ((2.0 * x) / s), x=M, s=S), {"mul": 2, "div": 1}),
+    "sum_of_product": (
+        tiny(lambda x, y: op("sum", x * y, axes=None) + op("mean", y * x, axes=(0, 1)), x=M, y=M),
+        {"inner": 2, "add": 1},
+    ),
+    "sum_of_square": (
+        tiny(lambda x, v: op("sum", op("square", x), axes=None) + op("mean", v**2, axes=None), x=M, v=VEC),
+        {"inner": 2, "add": 1},
+    ),
+    "count_of_factor": (
+        tiny(lambda x, y: op("count", op("square", x) * y, axes=(0, 1)) * y, x=M, y=M),
+        {"count": 1, "mul": 1},
+    ),
 }
 
 # rule -> graphs where it must not fire (a shape would change, a domain would widen, ...)
@@ -175,6 +187,20 @@ STAYS: dict[str, list[Graph]] = {
     "scalar_divisor": [
         tiny(lambda x, y: (2.0 * x) / y, x=M, y=M),  # an array divisor: nothing to combine
         tiny(lambda s, x: (2.0 * s) / x, s=S, x=S),  # numbers alone: already one operation
+    ],
+    "sum_of_product": [
+        tiny(lambda x, v: op("sum", x * v, axes=None), x=M, v=VEC),  # v broadcasts: not one shape
+        tiny(lambda x, y: op("sum", x * y, axes=(0,)), x=M, y=M),  # not every axis
+        tiny(lambda x, y: op("sum", x * op("greater", x, y), axes=None), x=M, y=M),  # a bool array
+    ],
+    "sum_of_square": [
+        tiny(lambda x: op("sum", op("square", x), axes=(1,)), x=M),
+        tiny(lambda x: op("mean", x**3, axes=None), x=M),
+        tiny(lambda x: op("sum", op("square", x), axes=None, keepdims=True), x=M),  # a [1, 1] result
+    ],
+    "count_of_factor": [
+        tiny(lambda x: op("count", op("exp", x), axes=(0,)) * x, x=M),  # not a product or square
+        tiny(lambda c, v: op("count", c * v, axes=(0,)) * v, c=(2, 1), v=VEC),  # no factor has the [2, 3] shape
     ],
 }
 

@@ -1,4 +1,5 @@
-"""Matrix multiplication, following numpy.matmul for 1-D and 2-D operands."""
+"""Matrix multiplication, following numpy.matmul for 1-D and 2-D operands, and the
+inner product of two arrays of one shape (what a sum of a product becomes)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,30 @@ def _grad_b(g, out, a, b):
     return op("expand_dims", a, axes=(1,)) * g
 
 
+def _inner_shape(attrs, ta, tb):
+    for t, side in ((ta, "left"), (tb, "right")):
+        if t[1] != "float":
+            raise ShapeError(f"inner needs float values, but the {side} side is {show(*t)}")
+    if ta[0] != tb[0]:
+        raise ShapeError(f"inner needs arrays of one shape, but got {show(*ta)} and {show(*tb)}")
+    return (), "float"
+
+
+def _inner_emit(xp, attrs, a, b):
+    # one BLAS dot over the flattened arrays, 2-4x faster than a product summed
+    dot = f"{xp}.vdot({a}, {b})"
+    return f"({dot} / {a}.size)" if attrs["mean"] else dot
+
+
+def _inner_grad(other: str):
+    # d/da sum(a * b) = b, and 1/n of it for the mean
+    def grad(g, out, a, b, mean):
+        d = g * {"a": a, "b": b}[other]
+        return d / op("count", a, axes=tuple(range(len(a.shape)))) if mean else d
+
+    return grad
+
+
 OPS: tuple[OpDef, ...] = (
     OpDef(
         "matmul",
@@ -50,5 +75,18 @@ OPS: tuple[OpDef, ...] = (
         atomic=False,
         formula={"a": "@ Bᵀ", "b": "Aᵀ @"},
         into=lambda xp, attrs, out, a, b: f"{xp}.matmul({a}, {b}, out={out})",
+    ),
+    # sum(a * b) (mean=False) or mean(a * b) (mean=True) over every element: made by the
+    # simplify rules sum_of_product and sum_of_square, not written in the language
+    OpDef(
+        "inner",
+        ("a", "b"),
+        _inner_shape,
+        _inner_emit,
+        {"a": _inner_grad("b"), "b": _inner_grad("a")},
+        Facts(None, frozenset(), frozenset()),
+        atomic=False,
+        formula={"a": "· b", "b": "· a"},
+        prepare=lambda attrs, ta, tb: {"mean": bool(attrs.get("mean", False))},
     ),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from graphc.ir import Graph
 from graphc.passes.rewrite import rewrite
 
-COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum", "equal"})
+COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum", "equal", "inner"})
 LEAVES = frozenset({"input", "param"})  # distinct by declaration, never merged
 
 

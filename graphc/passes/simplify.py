@@ -32,6 +32,7 @@ from graphc.passes.identities import (
     transpose_vector,
     zero_sub,
 )
+from graphc.passes.reductions import count_of_factor, sum_of_product, sum_of_square
 from graphc.passes.rewrite import Rule, fixed_point, sweep
 from graphc.passes.signs import (
     merge_const_mul,
@@ -78,6 +79,10 @@ RULES: tuple[Rule, ...] = (
     neg_outward,
     recip_mul,
     scalar_divisor,
+    # a reduction that consumes its producer: a sum of a product is one dot, no temporary
+    sum_of_product,
+    sum_of_square,
+    count_of_factor,
 )
 
 BY_NAME: dict[str, Rule] = {r.__name__: r for r in RULES}

@@ -229,7 +229,6 @@ def _workspace_loss_and_grad(B):
         np.empty((B, 64), dtype=DTYPE),  # ws[30]: d_h, h, t
         np.empty((B, 64), dtype=DTYPE),  # ws[31]: d_h, h, t
         np.empty((B, 64), dtype=DTYPE),  # ws[32]: d_h, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[33]: t
     ]
 
 
@@ -269,72 +268,71 @@ def _workspace_sgd_step(B):
         np.empty((B, 64), dtype=DTYPE),  # ws[30]: d_h, h, t
         np.empty((B, 64), dtype=DTYPE),  # ws[31]: d_h, h, t
         np.empty((B, 64), dtype=DTYPE),  # ws[32]: d_h, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[33]: t
-        np.empty((64,), dtype=DTYPE),  # ws[34]: d_b32
-        np.ones((B,), dtype=DTYPE),  # ws[35]: ones, read only
-        np.empty((64, 64), dtype=DTYPE),  # ws[36]: d_W32
-        np.empty((64,), dtype=DTYPE),  # ws[37]: d_b31
-        np.empty((64, 64), dtype=DTYPE),  # ws[38]: d_W31
-        np.empty((64,), dtype=DTYPE),  # ws[39]: d_b30
-        np.empty((64, 64), dtype=DTYPE),  # ws[40]: d_W30
-        np.empty((64,), dtype=DTYPE),  # ws[41]: d_b29
-        np.empty((64, 64), dtype=DTYPE),  # ws[42]: d_W29
-        np.empty((64,), dtype=DTYPE),  # ws[43]: d_b28
-        np.empty((64, 64), dtype=DTYPE),  # ws[44]: d_W28
-        np.empty((64,), dtype=DTYPE),  # ws[45]: d_b27
-        np.empty((64, 64), dtype=DTYPE),  # ws[46]: d_W27
-        np.empty((64,), dtype=DTYPE),  # ws[47]: d_b26
-        np.empty((64, 64), dtype=DTYPE),  # ws[48]: d_W26
-        np.empty((64,), dtype=DTYPE),  # ws[49]: d_b25
-        np.empty((64, 64), dtype=DTYPE),  # ws[50]: d_W25
-        np.empty((64,), dtype=DTYPE),  # ws[51]: d_b24
-        np.empty((64, 64), dtype=DTYPE),  # ws[52]: d_W24
-        np.empty((64,), dtype=DTYPE),  # ws[53]: d_b23
-        np.empty((64, 64), dtype=DTYPE),  # ws[54]: d_W23
-        np.empty((64,), dtype=DTYPE),  # ws[55]: d_b22
-        np.empty((64, 64), dtype=DTYPE),  # ws[56]: d_W22
-        np.empty((64,), dtype=DTYPE),  # ws[57]: d_b21
-        np.empty((64, 64), dtype=DTYPE),  # ws[58]: d_W21
-        np.empty((64,), dtype=DTYPE),  # ws[59]: d_b20
-        np.empty((64, 64), dtype=DTYPE),  # ws[60]: d_W20
-        np.empty((64,), dtype=DTYPE),  # ws[61]: d_b19
-        np.empty((64, 64), dtype=DTYPE),  # ws[62]: d_W19
-        np.empty((64,), dtype=DTYPE),  # ws[63]: d_b18
-        np.empty((64, 64), dtype=DTYPE),  # ws[64]: d_W18
-        np.empty((64,), dtype=DTYPE),  # ws[65]: d_b17
-        np.empty((64, 64), dtype=DTYPE),  # ws[66]: d_W17
-        np.empty((64,), dtype=DTYPE),  # ws[67]: d_b16
-        np.empty((64, 64), dtype=DTYPE),  # ws[68]: d_W16
-        np.empty((64,), dtype=DTYPE),  # ws[69]: d_b15
-        np.empty((64, 64), dtype=DTYPE),  # ws[70]: d_W15
-        np.empty((64,), dtype=DTYPE),  # ws[71]: d_b14
-        np.empty((64, 64), dtype=DTYPE),  # ws[72]: d_W14
-        np.empty((64,), dtype=DTYPE),  # ws[73]: d_b13
-        np.empty((64, 64), dtype=DTYPE),  # ws[74]: d_W13
-        np.empty((64,), dtype=DTYPE),  # ws[75]: d_b12
-        np.empty((64, 64), dtype=DTYPE),  # ws[76]: d_W12
-        np.empty((64,), dtype=DTYPE),  # ws[77]: d_b11
-        np.empty((64, 64), dtype=DTYPE),  # ws[78]: d_W11
-        np.empty((64,), dtype=DTYPE),  # ws[79]: d_b10
-        np.empty((64, 64), dtype=DTYPE),  # ws[80]: d_W10
-        np.empty((64,), dtype=DTYPE),  # ws[81]: d_b9
-        np.empty((64, 64), dtype=DTYPE),  # ws[82]: d_W9
-        np.empty((64,), dtype=DTYPE),  # ws[83]: d_b8
-        np.empty((64, 64), dtype=DTYPE),  # ws[84]: d_W8
-        np.empty((64,), dtype=DTYPE),  # ws[85]: d_b7
-        np.empty((64, 64), dtype=DTYPE),  # ws[86]: d_W7
-        np.empty((64,), dtype=DTYPE),  # ws[87]: d_b6
-        np.empty((64, 64), dtype=DTYPE),  # ws[88]: d_W6
-        np.empty((64,), dtype=DTYPE),  # ws[89]: d_b5
-        np.empty((64, 64), dtype=DTYPE),  # ws[90]: d_W5
-        np.empty((64,), dtype=DTYPE),  # ws[91]: d_b4
-        np.empty((64, 64), dtype=DTYPE),  # ws[92]: d_W4
-        np.empty((64,), dtype=DTYPE),  # ws[93]: d_b3
-        np.empty((64, 64), dtype=DTYPE),  # ws[94]: d_W3
-        np.empty((64,), dtype=DTYPE),  # ws[95]: d_b2
-        np.empty((64, 64), dtype=DTYPE),  # ws[96]: d_W2
-        np.empty((64,), dtype=DTYPE),  # ws[97]: d_b1
-        np.empty((64, 64), dtype=DTYPE),  # ws[98]: d_W1
+        np.empty((64,), dtype=DTYPE),  # ws[33]: d_b32
+        np.ones((B,), dtype=DTYPE),  # ws[34]: ones, read only
+        np.empty((64, 64), dtype=DTYPE),  # ws[35]: d_W32
+        np.empty((64,), dtype=DTYPE),  # ws[36]: d_b31
+        np.empty((64, 64), dtype=DTYPE),  # ws[37]: d_W31
+        np.empty((64,), dtype=DTYPE),  # ws[38]: d_b30
+        np.empty((64, 64), dtype=DTYPE),  # ws[39]: d_W30
+        np.empty((64,), dtype=DTYPE),  # ws[40]: d_b29
+        np.empty((64, 64), dtype=DTYPE),  # ws[41]: d_W29
+        np.empty((64,), dtype=DTYPE),  # ws[42]: d_b28
+        np.empty((64, 64), dtype=DTYPE),  # ws[43]: d_W28
+        np.empty((64,), dtype=DTYPE),  # ws[44]: d_b27
+        np.empty((64, 64), dtype=DTYPE),  # ws[45]: d_W27
+        np.empty((64,), dtype=DTYPE),  # ws[46]: d_b26
+        np.empty((64, 64), dtype=DTYPE),  # ws[47]: d_W26
+        np.empty((64,), dtype=DTYPE),  # ws[48]: d_b25
+        np.empty((64, 64), dtype=DTYPE),  # ws[49]: d_W25
+        np.empty((64,), dtype=DTYPE),  # ws[50]: d_b24
+        np.empty((64, 64), dtype=DTYPE),  # ws[51]: d_W24
+        np.empty((64,), dtype=DTYPE),  # ws[52]: d_b23
+        np.empty((64, 64), dtype=DTYPE),  # ws[53]: d_W23
+        np.empty((64,), dtype=DTYPE),  # ws[54]: d_b22
+        np.empty((64, 64), dtype=DTYPE),  # ws[55]: d_W22
+        np.empty((64,), dtype=DTYPE),  # ws[56]: d_b21
+        np.empty((64, 64), dtype=DTYPE),  # ws[57]: d_W21
+        np.empty((64,), dtype=DTYPE),  # ws[58]: d_b20
+        np.empty((64, 64), dtype=DTYPE),  # ws[59]: d_W20
+        np.empty((64,), dtype=DTYPE),  # ws[60]: d_b19
+        np.empty((64, 64), dtype=DTYPE),  # ws[61]: d_W19
+        np.empty((64,), dtype=DTYPE),  # ws[62]: d_b18
+        np.empty((64, 64), dtype=DTYPE),  # ws[63]: d_W18
+        np.empty((64,), dtype=DTYPE),  # ws[64]: d_b17
+        np.empty((64, 64), dtype=DTYPE),  # ws[65]: d_W17
+        np.empty((64,), dtype=DTYPE),  # ws[66]: d_b16
+        np.empty((64, 64), dtype=DTYPE),  # ws[67]: d_W16
+        np.empty((64,), dtype=DTYPE),  # ws[68]: d_b15
+        np.empty((64, 64), dtype=DTYPE),  # ws[69]: d_W15
+        np.empty((64,), dtype=DTYPE),  # ws[70]: d_b14
+        np.empty((64, 64), dtype=DTYPE),  # ws[71]: d_W14
+        np.empty((64,), dtype=DTYPE),  # ws[72]: d_b13
+        np.empty((64, 64), dtype=DTYPE),  # ws[73]: d_W13
+        np.empty((64,), dtype=DTYPE),  # ws[74]: d_b12
+        np.empty((64, 64), dtype=DTYPE),  # ws[75]: d_W12
+        np.empty((64,), dtype=DTYPE),  # ws[76]: d_b11
+        np.empty((64, 64), dtype=DTYPE),  # ws[77]: d_W11
+        np.empty((64,), dtype=DTYPE),  # ws[78]: d_b10
+        np.empty((64, 64), dtype=DTYPE),  # ws[79]: d_W10
+        np.empty((64,), dtype=DTYPE),  # ws[80]: d_b9
+        np.empty((64, 64), dtype=DTYPE),  # ws[81]: d_W9
+        np.empty((64,), dtype=DTYPE),  # ws[82]: d_b8
+        np.empty((64, 64), dtype=DTYPE),  # ws[83]: d_W8
+        np.empty((64,), dtype=DTYPE),  # ws[84]: d_b7
+        np.empty((64, 64), dtype=DTYPE),  # ws[85]: d_W7
+        np.empty((64,), dtype=DTYPE),  # ws[86]: d_b6
+        np.empty((64, 64), dtype=DTYPE),  # ws[87]: d_W6
+        np.empty((64,), dtype=DTYPE),  # ws[88]: d_b5
+        np.empty((64, 64), dtype=DTYPE),  # ws[89]: d_W5
+        np.empty((64,), dtype=DTYPE),  # ws[90]: d_b4
+        np.empty((64, 64), dtype=DTYPE),  # ws[91]: d_W4
+        np.empty((64,), dtype=DTYPE),  # ws[92]: d_b3
+        np.empty((64, 64), dtype=DTYPE),  # ws[93]: d_W3
+        np.empty((64,), dtype=DTYPE),  # ws[94]: d_b2
+        np.empty((64, 64), dtype=DTYPE),  # ws[95]: d_W2
+        np.empty((64,), dtype=DTYPE),  # ws[96]: d_b1
+        np.empty((64, 64), dtype=DTYPE),  # ws[97]: d_W1
     ]
 
 
@@ -749,8 +747,7 @@ def loss(params, /, **inputs):
     h_32 = np.tanh(t_32, out=t_32)
     # line 23: loss = mean((h - y)^2)
     t_33 = np.subtract(h_32, y, out=h_32)
-    np.square(t_33, out=t_33)
-    loss = (t_33.sum() / t_33.size)
+    loss = (np.vdot(t_33, t_33) / t_33.size)
     return float(loss)
 
 
@@ -924,201 +921,200 @@ def loss_and_grad(params, /, **inputs):
     h_32 = np.tanh(t_32, out=t_32)
     # line 23: loss = mean((h - y)^2)
     t_33 = np.subtract(h_32, y, out=ws[32])
-    t_34 = np.square(t_33, out=ws[33])
-    loss = (t_34.sum() / t_34.size)
-    d_h = np.multiply(t_33, 2.0 / t_34.size, out=t_33)
+    loss = (np.vdot(t_33, t_33) / t_33.size)
+    d_h = np.multiply(t_33, 2.0 / t_33.size, out=t_33)
     # backprop through line 21: h = tanh(h @ W{i} + b{i})
-    t_35 = np.square(h_32, out=h_32)
-    np.subtract(1.0, t_35, out=t_35)
-    t_36 = np.multiply(d_h, t_35, out=d_h)
-    d_b32 = t_36.sum(axis=0)
-    d_h_2 = np.matmul(t_36, W32.T, out=ws[31])
-    d_W32 = h_31.T @ t_36
-    t_37 = np.square(h_31, out=h_31)
-    np.subtract(1.0, t_37, out=t_37)
-    t_38 = np.multiply(d_h_2, t_37, out=d_h_2)
-    d_b31 = t_38.sum(axis=0)
-    d_h_3 = np.matmul(t_38, W31.T, out=ws[30])
-    d_W31 = h_30.T @ t_38
-    t_39 = np.square(h_30, out=h_30)
-    np.subtract(1.0, t_39, out=t_39)
-    t_40 = np.multiply(d_h_3, t_39, out=d_h_3)
-    d_b30 = t_40.sum(axis=0)
-    d_h_4 = np.matmul(t_40, W30.T, out=ws[29])
-    d_W30 = h_29.T @ t_40
-    t_41 = np.square(h_29, out=h_29)
-    np.subtract(1.0, t_41, out=t_41)
-    t_42 = np.multiply(d_h_4, t_41, out=d_h_4)
-    d_b29 = t_42.sum(axis=0)
-    d_h_5 = np.matmul(t_42, W29.T, out=ws[28])
-    d_W29 = h_28.T @ t_42
-    t_43 = np.square(h_28, out=h_28)
-    np.subtract(1.0, t_43, out=t_43)
-    t_44 = np.multiply(d_h_5, t_43, out=d_h_5)
-    d_b28 = t_44.sum(axis=0)
-    d_h_6 = np.matmul(t_44, W28.T, out=ws[27])
-    d_W28 = h_27.T @ t_44
-    t_45 = np.square(h_27, out=h_27)
-    np.subtract(1.0, t_45, out=t_45)
-    t_46 = np.multiply(d_h_6, t_45, out=d_h_6)
-    d_b27 = t_46.sum(axis=0)
-    d_h_7 = np.matmul(t_46, W27.T, out=ws[26])
-    d_W27 = h_26.T @ t_46
-    t_47 = np.square(h_26, out=h_26)
-    np.subtract(1.0, t_47, out=t_47)
-    t_48 = np.multiply(d_h_7, t_47, out=d_h_7)
-    d_b26 = t_48.sum(axis=0)
-    d_h_8 = np.matmul(t_48, W26.T, out=ws[25])
-    d_W26 = h_25.T @ t_48
-    t_49 = np.square(h_25, out=h_25)
-    np.subtract(1.0, t_49, out=t_49)
-    t_50 = np.multiply(d_h_8, t_49, out=d_h_8)
-    d_b25 = t_50.sum(axis=0)
-    d_h_9 = np.matmul(t_50, W25.T, out=ws[24])
-    d_W25 = h_24.T @ t_50
-    t_51 = np.square(h_24, out=h_24)
-    np.subtract(1.0, t_51, out=t_51)
-    t_52 = np.multiply(d_h_9, t_51, out=d_h_9)
-    d_b24 = t_52.sum(axis=0)
-    d_h_10 = np.matmul(t_52, W24.T, out=ws[23])
-    d_W24 = h_23.T @ t_52
-    t_53 = np.square(h_23, out=h_23)
-    np.subtract(1.0, t_53, out=t_53)
-    t_54 = np.multiply(d_h_10, t_53, out=d_h_10)
-    d_b23 = t_54.sum(axis=0)
-    d_h_11 = np.matmul(t_54, W23.T, out=ws[22])
-    d_W23 = h_22.T @ t_54
-    t_55 = np.square(h_22, out=h_22)
-    np.subtract(1.0, t_55, out=t_55)
-    t_56 = np.multiply(d_h_11, t_55, out=d_h_11)
-    d_b22 = t_56.sum(axis=0)
-    d_h_12 = np.matmul(t_56, W22.T, out=ws[21])
-    d_W22 = h_21.T @ t_56
-    t_57 = np.square(h_21, out=h_21)
-    np.subtract(1.0, t_57, out=t_57)
-    t_58 = np.multiply(d_h_12, t_57, out=d_h_12)
-    d_b21 = t_58.sum(axis=0)
-    d_h_13 = np.matmul(t_58, W21.T, out=ws[20])
-    d_W21 = h_20.T @ t_58
-    t_59 = np.square(h_20, out=h_20)
-    np.subtract(1.0, t_59, out=t_59)
-    t_60 = np.multiply(d_h_13, t_59, out=d_h_13)
-    d_b20 = t_60.sum(axis=0)
-    d_h_14 = np.matmul(t_60, W20.T, out=ws[19])
-    d_W20 = h_19.T @ t_60
-    t_61 = np.square(h_19, out=h_19)
-    np.subtract(1.0, t_61, out=t_61)
-    t_62 = np.multiply(d_h_14, t_61, out=d_h_14)
-    d_b19 = t_62.sum(axis=0)
-    d_h_15 = np.matmul(t_62, W19.T, out=ws[18])
-    d_W19 = h_18.T @ t_62
-    t_63 = np.square(h_18, out=h_18)
-    np.subtract(1.0, t_63, out=t_63)
-    t_64 = np.multiply(d_h_15, t_63, out=d_h_15)
-    d_b18 = t_64.sum(axis=0)
-    d_h_16 = np.matmul(t_64, W18.T, out=ws[17])
-    d_W18 = h_17.T @ t_64
-    t_65 = np.square(h_17, out=h_17)
-    np.subtract(1.0, t_65, out=t_65)
-    t_66 = np.multiply(d_h_16, t_65, out=d_h_16)
-    d_b17 = t_66.sum(axis=0)
-    d_h_17 = np.matmul(t_66, W17.T, out=ws[16])
-    d_W17 = h_16.T @ t_66
-    t_67 = np.square(h_16, out=h_16)
-    np.subtract(1.0, t_67, out=t_67)
-    t_68 = np.multiply(d_h_17, t_67, out=d_h_17)
-    d_b16 = t_68.sum(axis=0)
-    d_h_18 = np.matmul(t_68, W16.T, out=ws[15])
-    d_W16 = h_15.T @ t_68
-    t_69 = np.square(h_15, out=h_15)
-    np.subtract(1.0, t_69, out=t_69)
-    t_70 = np.multiply(d_h_18, t_69, out=d_h_18)
-    d_b15 = t_70.sum(axis=0)
-    d_h_19 = np.matmul(t_70, W15.T, out=ws[14])
-    d_W15 = h_14.T @ t_70
-    t_71 = np.square(h_14, out=h_14)
-    np.subtract(1.0, t_71, out=t_71)
-    t_72 = np.multiply(d_h_19, t_71, out=d_h_19)
-    d_b14 = t_72.sum(axis=0)
-    d_h_20 = np.matmul(t_72, W14.T, out=ws[13])
-    d_W14 = h_13.T @ t_72
-    t_73 = np.square(h_13, out=h_13)
-    np.subtract(1.0, t_73, out=t_73)
-    t_74 = np.multiply(d_h_20, t_73, out=d_h_20)
-    d_b13 = t_74.sum(axis=0)
-    d_h_21 = np.matmul(t_74, W13.T, out=ws[12])
-    d_W13 = h_12.T @ t_74
-    t_75 = np.square(h_12, out=h_12)
-    np.subtract(1.0, t_75, out=t_75)
-    t_76 = np.multiply(d_h_21, t_75, out=d_h_21)
-    d_b12 = t_76.sum(axis=0)
-    d_h_22 = np.matmul(t_76, W12.T, out=ws[11])
-    d_W12 = h_11.T @ t_76
-    t_77 = np.square(h_11, out=h_11)
-    np.subtract(1.0, t_77, out=t_77)
-    t_78 = np.multiply(d_h_22, t_77, out=d_h_22)
-    d_b11 = t_78.sum(axis=0)
-    d_h_23 = np.matmul(t_78, W11.T, out=ws[10])
-    d_W11 = h_10.T @ t_78
-    t_79 = np.square(h_10, out=h_10)
-    np.subtract(1.0, t_79, out=t_79)
-    t_80 = np.multiply(d_h_23, t_79, out=d_h_23)
-    d_b10 = t_80.sum(axis=0)
-    d_h_24 = np.matmul(t_80, W10.T, out=ws[9])
-    d_W10 = h_9.T @ t_80
-    t_81 = np.square(h_9, out=h_9)
-    np.subtract(1.0, t_81, out=t_81)
-    t_82 = np.multiply(d_h_24, t_81, out=d_h_24)
-    d_b9 = t_82.sum(axis=0)
-    d_h_25 = np.matmul(t_82, W9.T, out=ws[8])
-    d_W9 = h_8.T @ t_82
-    t_83 = np.square(h_8, out=h_8)
-    np.subtract(1.0, t_83, out=t_83)
-    t_84 = np.multiply(d_h_25, t_83, out=d_h_25)
-    d_b8 = t_84.sum(axis=0)
-    d_h_26 = np.matmul(t_84, W8.T, out=ws[7])
-    d_W8 = h_7.T @ t_84
-    t_85 = np.square(h_7, out=h_7)
-    np.subtract(1.0, t_85, out=t_85)
-    t_86 = np.multiply(d_h_26, t_85, out=d_h_26)
-    d_b7 = t_86.sum(axis=0)
-    d_h_27 = np.matmul(t_86, W7.T, out=ws[6])
-    d_W7 = h_6.T @ t_86
-    t_87 = np.square(h_6, out=h_6)
-    np.subtract(1.0, t_87, out=t_87)
-    t_88 = np.multiply(d_h_27, t_87, out=d_h_27)
-    d_b6 = t_88.sum(axis=0)
-    d_h_28 = np.matmul(t_88, W6.T, out=ws[5])
-    d_W6 = h_5.T @ t_88
-    t_89 = np.square(h_5, out=h_5)
-    np.subtract(1.0, t_89, out=t_89)
-    t_90 = np.multiply(d_h_28, t_89, out=d_h_28)
-    d_b5 = t_90.sum(axis=0)
-    d_h_29 = np.matmul(t_90, W5.T, out=ws[4])
-    d_W5 = h_4.T @ t_90
-    t_91 = np.square(h_4, out=h_4)
-    np.subtract(1.0, t_91, out=t_91)
-    t_92 = np.multiply(d_h_29, t_91, out=d_h_29)
-    d_b4 = t_92.sum(axis=0)
-    d_h_30 = np.matmul(t_92, W4.T, out=ws[3])
-    d_W4 = h_3.T @ t_92
-    t_93 = np.square(h_3, out=h_3)
-    np.subtract(1.0, t_93, out=t_93)
-    t_94 = np.multiply(d_h_30, t_93, out=d_h_30)
-    d_b3 = t_94.sum(axis=0)
-    d_h_31 = np.matmul(t_94, W3.T, out=ws[2])
-    d_W3 = h_2.T @ t_94
-    t_95 = np.square(h_2, out=h_2)
-    np.subtract(1.0, t_95, out=t_95)
-    t_96 = np.multiply(d_h_31, t_95, out=d_h_31)
-    d_b2 = t_96.sum(axis=0)
-    d_h_32 = np.matmul(t_96, W2.T, out=ws[1])
-    d_W2 = h.T @ t_96
-    t_97 = np.square(h, out=h)
-    np.subtract(1.0, t_97, out=t_97)
-    t_98 = np.multiply(d_h_32, t_97, out=d_h_32)
-    d_b1 = t_98.sum(axis=0)
-    d_W1 = x.T @ t_98
+    t_34 = np.square(h_32, out=h_32)
+    np.subtract(1.0, t_34, out=t_34)
+    t_35 = np.multiply(d_h, t_34, out=d_h)
+    d_b32 = t_35.sum(axis=0)
+    d_h_2 = np.matmul(t_35, W32.T, out=ws[31])
+    d_W32 = h_31.T @ t_35
+    t_36 = np.square(h_31, out=h_31)
+    np.subtract(1.0, t_36, out=t_36)
+    t_37 = np.multiply(d_h_2, t_36, out=d_h_2)
+    d_b31 = t_37.sum(axis=0)
+    d_h_3 = np.matmul(t_37, W31.T, out=ws[30])
+    d_W31 = h_30.T @ t_37
+    t_38 = np.square(h_30, out=h_30)
+    np.subtract(1.0, t_38, out=t_38)
+    t_39 = np.multiply(d_h_3, t_38, out=d_h_3)
+    d_b30 = t_39.sum(axis=0)
+    d_h_4 = np.matmul(t_39, W30.T, out=ws[29])
+    d_W30 = h_29.T @ t_39
+    t_40 = np.square(h_29, out=h_29)
+    np.subtract(1.0, t_40, out=t_40)
+    t_41 = np.multiply(d_h_4, t_40, out=d_h_4)
+    d_b29 = t_41.sum(axis=0)
+    d_h_5 = np.matmul(t_41, W29.T, out=ws[28])
+    d_W29 = h_28.T @ t_41
+    t_42 = np.square(h_28, out=h_28)
+    np.subtract(1.0, t_42, out=t_42)
+    t_43 = np.multiply(d_h_5, t_42, out=d_h_5)
+    d_b28 = t_43.sum(axis=0)
+    d_h_6 = np.matmul(t_43, W28.T, out=ws[27])
+    d_W28 = h_27.T @ t_43
+    t_44 = np.square(h_27, out=h_27)
+    np.subtract(1.0, t_44, out=t_44)
+    t_45 = np.multiply(d_h_6, t_44, out=d_h_6)
+    d_b27 = t_45.sum(axis=0)
+    d_h_7 = np.matmul(t_45, W27.T, out=ws[26])
+    d_W27 = h_26.T @ t_45
+    t_46 = np.square(h_26, out=h_26)
+    np.subtract(1.0, t_46, out=t_46)
+    t_47 = np.multiply(d_h_7, t_46, out=d_h_7)
+    d_b26 = t_47.sum(axis=0)
+    d_h_8 = np.matmul(t_47, W26.T, out=ws[25])
+    d_W26 = h_25.T @ t_47
+    t_48 = np.square(h_25, out=h_25)
+    np.subtract(1.0, t_48, out=t_48)
+    t_49 = np.multiply(d_h_8, t_48, out=d_h_8)
+    d_b25 = t_49.sum(axis=0)
+    d_h_9 = np.matmul(t_49, W25.T, out=ws[24])
+    d_W25 = h_24.T @ t_49
+    t_50 = np.square(h_24, out=h_24)
+    np.subtract(1.0, t_50, out=t_50)
+    t_51 = np.multiply(d_h_9, t_50, out=d_h_9)
+    d_b24 = t_51.sum(axis=0)
+    d_h_10 = np.matmul(t_51, W24.T, out=ws[23])
+    d_W24 = h_23.T @ t_51
+    t_52 = np.square(h_23, out=h_23)
+    np.subtract(1.0, t_52, out=t_52)
+    t_53 = np.multiply(d_h_10, t_52, out=d_h_10)
+    d_b23 = t_53.sum(axis=0)
+    d_h_11 = np.matmul(t_53, W23.T, out=ws[22])
+    d_W23 = h_22.T @ t_53
+    t_54 = np.square(h_22, out=h_22)
+    np.subtract(1.0, t_54, out=t_54)
+    t_55 = np.multiply(d_h_11, t_54, out=d_h_11)
+    d_b22 = t_55.sum(axis=0)
+    d_h_12 = np.matmul(t_55, W22.T, out=ws[21])
+    d_W22 = h_21.T @ t_55
+    t_56 = np.square(h_21, out=h_21)
+    np.subtract(1.0, t_56, out=t_56)
+    t_57 = np.multiply(d_h_12, t_56, out=d_h_12)
+    d_b21 = t_57.sum(axis=0)
+    d_h_13 = np.matmul(t_57, W21.T, out=ws[20])
+    d_W21 = h_20.T @ t_57
+    t_58 = np.square(h_20, out=h_20)
+    np.subtract(1.0, t_58, out=t_58)
+    t_59 = np.multiply(d_h_13, t_58, out=d_h_13)
+    d_b20 = t_59.sum(axis=0)
+    d_h_14 = np.matmul(t_59, W20.T, out=ws[19])
+    d_W20 = h_19.T @ t_59
+    t_60 = np.square(h_19, out=h_19)
+    np.subtract(1.0, t_60, out=t_60)
+    t_61 = np.multiply(d_h_14, t_60, out=d_h_14)
+    d_b19 = t_61.sum(axis=0)
+    d_h_15 = np.matmul(t_61, W19.T, out=ws[18])
+    d_W19 = h_18.T @ t_61
+    t_62 = np.square(h_18, out=h_18)
+    np.subtract(1.0, t_62, out=t_62)
+    t_63 = np.multiply(d_h_15, t_62, out=d_h_15)
+    d_b18 = t_63.sum(axis=0)
+    d_h_16 = np.matmul(t_63, W18.T, out=ws[17])
+    d_W18 = h_17.T @ t_63
+    t_64 = np.square(h_17, out=h_17)
+    np.subtract(1.0, t_64, out=t_64)
+    t_65 = np.multiply(d_h_16, t_64, out=d_h_16)
+    d_b17 = t_65.sum(axis=0)
+    d_h_17 = np.matmul(t_65, W17.T, out=ws[16])
+    d_W17 = h_16.T @ t_65
+    t_66 = np.square(h_16, out=h_16)
+    np.subtract(1.0, t_66, out=t_66)
+    t_67 = np.multiply(d_h_17, t_66, out=d_h_17)
+    d_b16 = t_67.sum(axis=0)
+    d_h_18 = np.matmul(t_67, W16.T, out=ws[15])
+    d_W16 = h_15.T @ t_67
+    t_68 = np.square(h_15, out=h_15)
+    np.subtract(1.0, t_68, out=t_68)
+    t_69 = np.multiply(d_h_18, t_68, out=d_h_18)
+    d_b15 = t_69.sum(axis=0)
+    d_h_19 = np.matmul(t_69, W15.T, out=ws[14])
+    d_W15 = h_14.T @ t_69
+    t_70 = np.square(h_14, out=h_14)
+    np.subtract(1.0, t_70, out=t_70)
+    t_71 = np.multiply(d_h_19, t_70, out=d_h_19)
+    d_b14 = t_71.sum(axis=0)
+    d_h_20 = np.matmul(t_71, W14.T, out=ws[13])
+    d_W14 = h_13.T @ t_71
+    t_72 = np.square(h_13, out=h_13)
+    np.subtract(1.0, t_72, out=t_72)
+    t_73 = np.multiply(d_h_20, t_72, out=d_h_20)
+    d_b13 = t_73.sum(axis=0)
+    d_h_21 = np.matmul(t_73, W13.T, out=ws[12])
+    d_W13 = h_12.T @ t_73
+    t_74 = np.square(h_12, out=h_12)
+    np.subtract(1.0, t_74, out=t_74)
+    t_75 = np.multiply(d_h_21, t_74, out=d_h_21)
+    d_b12 = t_75.sum(axis=0)
+    d_h_22 = np.matmul(t_75, W12.T, out=ws[11])
+    d_W12 = h_11.T @ t_75
+    t_76 = np.square(h_11, out=h_11)
+    np.subtract(1.0, t_76, out=t_76)
+    t_77 = np.multiply(d_h_22, t_76, out=d_h_22)
+    d_b11 = t_77.sum(axis=0)
+    d_h_23 = np.matmul(t_77, W11.T, out=ws[10])
+    d_W11 = h_10.T @ t_77
+    t_78 = np.square(h_10, out=h_10)
+    np.subtract(1.0, t_78, out=t_78)
+    t_79 = np.multiply(d_h_23, t_78, out=d_h_23)
+    d_b10 = t_79.sum(axis=0)
+    d_h_24 = np.matmul(t_79, W10.T, out=ws[9])
+    d_W10 = h_9.T @ t_79
+    t_80 = np.square(h_9, out=h_9)
+    np.subtract(1.0, t_80, out=t_80)
+    t_81 = np.multiply(d_h_24, t_80, out=d_h_24)
+    d_b9 = t_81.sum(axis=0)
+    d_h_25 = np.matmul(t_81, W9.T, out=ws[8])
+    d_W9 = h_8.T @ t_81
+    t_82 = np.square(h_8, out=h_8)
+    np.subtract(1.0, t_82, out=t_82)
+    t_83 = np.multiply(d_h_25, t_82, out=d_h_25)
+    d_b8 = t_83.sum(axis=0)
+    d_h_26 = np.matmul(t_83, W8.T, out=ws[7])
+    d_W8 = h_7.T @ t_83
+    t_84 = np.square(h_7, out=h_7)
+    np.subtract(1.0, t_84, out=t_84)
+    t_85 = np.multiply(d_h_26, t_84, out=d_h_26)
+    d_b7 = t_85.sum(axis=0)
+    d_h_27 = np.matmul(t_85, W7.T, out=ws[6])
+    d_W7 = h_6.T @ t_85
+    t_86 = np.square(h_6, out=h_6)
+    np.subtract(1.0, t_86, out=t_86)
+    t_87 = np.multiply(d_h_27, t_86, out=d_h_27)
+    d_b6 = t_87.sum(axis=0)
+    d_h_28 = np.matmul(t_87, W6.T, out=ws[5])
+    d_W6 = h_5.T @ t_87
+    t_88 = np.square(h_5, out=h_5)
+    np.subtract(1.0, t_88, out=t_88)
+    t_89 = np.multiply(d_h_28, t_88, out=d_h_28)
+    d_b5 = t_89.sum(axis=0)
+    d_h_29 = np.matmul(t_89, W5.T, out=ws[4])
+    d_W5 = h_4.T @ t_89
+    t_90 = np.square(h_4, out=h_4)
+    np.subtract(1.0, t_90, out=t_90)
+    t_91 = np.multiply(d_h_29, t_90, out=d_h_29)
+    d_b4 = t_91.sum(axis=0)
+    d_h_30 = np.matmul(t_91, W4.T, out=ws[3])
+    d_W4 = h_3.T @ t_91
+    t_92 = np.square(h_3, out=h_3)
+    np.subtract(1.0, t_92, out=t_92)
+    t_93 = np.multiply(d_h_30, t_92, out=d_h_30)
+    d_b3 = t_93.sum(axis=0)
+    d_h_31 = np.matmul(t_93, W3.T, out=ws[2])
+    d_W3 = h_2.T @ t_93
+    t_94 = np.square(h_2, out=h_2)
+    np.subtract(1.0, t_94, out=t_94)
+    t_95 = np.multiply(d_h_31, t_94, out=d_h_31)
+    d_b2 = t_95.sum(axis=0)
+    d_h_32 = np.matmul(t_95, W2.T, out=ws[1])
+    d_W2 = h.T @ t_95
+    t_96 = np.square(h, out=h)
+    np.subtract(1.0, t_96, out=t_96)
+    t_97 = np.multiply(d_h_32, t_96, out=d_h_32)
+    d_b1 = t_97.sum(axis=0)
+    d_W1 = x.T @ t_97
     grads = {
         'W1': d_W1,
         'b1': d_b1,
@@ -1366,201 +1362,200 @@ def sgd_step(params, lr, /, **inputs):
     h_32 = np.tanh(t_32, out=t_32)
     # line 23: loss = mean((h - y)^2)
     t_33 = np.subtract(h_32, y, out=ws[32])
-    t_34 = np.square(t_33, out=ws[33])
-    loss = (t_34.sum() / t_34.size)
-    d_h = np.multiply(t_33, 2.0 * (lr / t_34.size), out=t_33)
+    loss = (np.vdot(t_33, t_33) / t_33.size)
+    d_h = np.multiply(t_33, 2.0 * (lr / t_33.size), out=t_33)
     # backprop through line 21: h = tanh(h @ W{i} + b{i})
-    t_35 = np.square(h_32, out=h_32)
-    np.subtract(1.0, t_35, out=t_35)
-    t_36 = np.multiply(d_h, t_35, out=d_h)
-    d_b32 = np.matmul(ws[35], t_36, out=ws[34])
-    d_h_2 = np.matmul(t_36, W32.T, out=ws[31])
-    d_W32 = np.matmul(h_31.T, t_36, out=ws[36])
-    t_37 = np.square(h_31, out=h_31)
-    np.subtract(1.0, t_37, out=t_37)
-    t_38 = np.multiply(d_h_2, t_37, out=d_h_2)
-    d_b31 = np.matmul(ws[35], t_38, out=ws[37])
-    d_h_3 = np.matmul(t_38, W31.T, out=ws[30])
-    d_W31 = np.matmul(h_30.T, t_38, out=ws[38])
-    t_39 = np.square(h_30, out=h_30)
-    np.subtract(1.0, t_39, out=t_39)
-    t_40 = np.multiply(d_h_3, t_39, out=d_h_3)
-    d_b30 = np.matmul(ws[35], t_40, out=ws[39])
-    d_h_4 = np.matmul(t_40, W30.T, out=ws[29])
-    d_W30 = np.matmul(h_29.T, t_40, out=ws[40])
-    t_41 = np.square(h_29, out=h_29)
-    np.subtract(1.0, t_41, out=t_41)
-    t_42 = np.multiply(d_h_4, t_41, out=d_h_4)
-    d_b29 = np.matmul(ws[35], t_42, out=ws[41])
-    d_h_5 = np.matmul(t_42, W29.T, out=ws[28])
-    d_W29 = np.matmul(h_28.T, t_42, out=ws[42])
-    t_43 = np.square(h_28, out=h_28)
-    np.subtract(1.0, t_43, out=t_43)
-    t_44 = np.multiply(d_h_5, t_43, out=d_h_5)
-    d_b28 = np.matmul(ws[35], t_44, out=ws[43])
-    d_h_6 = np.matmul(t_44, W28.T, out=ws[27])
-    d_W28 = np.matmul(h_27.T, t_44, out=ws[44])
-    t_45 = np.square(h_27, out=h_27)
-    np.subtract(1.0, t_45, out=t_45)
-    t_46 = np.multiply(d_h_6, t_45, out=d_h_6)
-    d_b27 = np.matmul(ws[35], t_46, out=ws[45])
-    d_h_7 = np.matmul(t_46, W27.T, out=ws[26])
-    d_W27 = np.matmul(h_26.T, t_46, out=ws[46])
-    t_47 = np.square(h_26, out=h_26)
-    np.subtract(1.0, t_47, out=t_47)
-    t_48 = np.multiply(d_h_7, t_47, out=d_h_7)
-    d_b26 = np.matmul(ws[35], t_48, out=ws[47])
-    d_h_8 = np.matmul(t_48, W26.T, out=ws[25])
-    d_W26 = np.matmul(h_25.T, t_48, out=ws[48])
-    t_49 = np.square(h_25, out=h_25)
-    np.subtract(1.0, t_49, out=t_49)
-    t_50 = np.multiply(d_h_8, t_49, out=d_h_8)
-    d_b25 = np.matmul(ws[35], t_50, out=ws[49])
-    d_h_9 = np.matmul(t_50, W25.T, out=ws[24])
-    d_W25 = np.matmul(h_24.T, t_50, out=ws[50])
-    t_51 = np.square(h_24, out=h_24)
-    np.subtract(1.0, t_51, out=t_51)
-    t_52 = np.multiply(d_h_9, t_51, out=d_h_9)
-    d_b24 = np.matmul(ws[35], t_52, out=ws[51])
-    d_h_10 = np.matmul(t_52, W24.T, out=ws[23])
-    d_W24 = np.matmul(h_23.T, t_52, out=ws[52])
-    t_53 = np.square(h_23, out=h_23)
-    np.subtract(1.0, t_53, out=t_53)
-    t_54 = np.multiply(d_h_10, t_53, out=d_h_10)
-    d_b23 = np.matmul(ws[35], t_54, out=ws[53])
-    d_h_11 = np.matmul(t_54, W23.T, out=ws[22])
-    d_W23 = np.matmul(h_22.T, t_54, out=ws[54])
-    t_55 = np.square(h_22, out=h_22)
-    np.subtract(1.0, t_55, out=t_55)
-    t_56 = np.multiply(d_h_11, t_55, out=d_h_11)
-    d_b22 = np.matmul(ws[35], t_56, out=ws[55])
-    d_h_12 = np.matmul(t_56, W22.T, out=ws[21])
-    d_W22 = np.matmul(h_21.T, t_56, out=ws[56])
-    t_57 = np.square(h_21, out=h_21)
-    np.subtract(1.0, t_57, out=t_57)
-    t_58 = np.multiply(d_h_12, t_57, out=d_h_12)
-    d_b21 = np.matmul(ws[35], t_58, out=ws[57])
-    d_h_13 = np.matmul(t_58, W21.T, out=ws[20])
-    d_W21 = np.matmul(h_20.T, t_58, out=ws[58])
-    t_59 = np.square(h_20, out=h_20)
-    np.subtract(1.0, t_59, out=t_59)
-    t_60 = np.multiply(d_h_13, t_59, out=d_h_13)
-    d_b20 = np.matmul(ws[35], t_60, out=ws[59])
-    d_h_14 = np.matmul(t_60, W20.T, out=ws[19])
-    d_W20 = np.matmul(h_19.T, t_60, out=ws[60])
-    t_61 = np.square(h_19, out=h_19)
-    np.subtract(1.0, t_61, out=t_61)
-    t_62 = np.multiply(d_h_14, t_61, out=d_h_14)
-    d_b19 = np.matmul(ws[35], t_62, out=ws[61])
-    d_h_15 = np.matmul(t_62, W19.T, out=ws[18])
-    d_W19 = np.matmul(h_18.T, t_62, out=ws[62])
-    t_63 = np.square(h_18, out=h_18)
-    np.subtract(1.0, t_63, out=t_63)
-    t_64 = np.multiply(d_h_15, t_63, out=d_h_15)
-    d_b18 = np.matmul(ws[35], t_64, out=ws[63])
-    d_h_16 = np.matmul(t_64, W18.T, out=ws[17])
-    d_W18 = np.matmul(h_17.T, t_64, out=ws[64])
-    t_65 = np.square(h_17, out=h_17)
-    np.subtract(1.0, t_65, out=t_65)
-    t_66 = np.multiply(d_h_16, t_65, out=d_h_16)
-    d_b17 = np.matmul(ws[35], t_66, out=ws[65])
-    d_h_17 = np.matmul(t_66, W17.T, out=ws[16])
-    d_W17 = np.matmul(h_16.T, t_66, out=ws[66])
-    t_67 = np.square(h_16, out=h_16)
-    np.subtract(1.0, t_67, out=t_67)
-    t_68 = np.multiply(d_h_17, t_67, out=d_h_17)
-    d_b16 = np.matmul(ws[35], t_68, out=ws[67])
-    d_h_18 = np.matmul(t_68, W16.T, out=ws[15])
-    d_W16 = np.matmul(h_15.T, t_68, out=ws[68])
-    t_69 = np.square(h_15, out=h_15)
-    np.subtract(1.0, t_69, out=t_69)
-    t_70 = np.multiply(d_h_18, t_69, out=d_h_18)
-    d_b15 = np.matmul(ws[35], t_70, out=ws[69])
-    d_h_19 = np.matmul(t_70, W15.T, out=ws[14])
-    d_W15 = np.matmul(h_14.T, t_70, out=ws[70])
-    t_71 = np.square(h_14, out=h_14)
-    np.subtract(1.0, t_71, out=t_71)
-    t_72 = np.multiply(d_h_19, t_71, out=d_h_19)
-    d_b14 = np.matmul(ws[35], t_72, out=ws[71])
-    d_h_20 = np.matmul(t_72, W14.T, out=ws[13])
-    d_W14 = np.matmul(h_13.T, t_72, out=ws[72])
-    t_73 = np.square(h_13, out=h_13)
-    np.subtract(1.0, t_73, out=t_73)
-    t_74 = np.multiply(d_h_20, t_73, out=d_h_20)
-    d_b13 = np.matmul(ws[35], t_74, out=ws[73])
-    d_h_21 = np.matmul(t_74, W13.T, out=ws[12])
-    d_W13 = np.matmul(h_12.T, t_74, out=ws[74])
-    t_75 = np.square(h_12, out=h_12)
-    np.subtract(1.0, t_75, out=t_75)
-    t_76 = np.multiply(d_h_21, t_75, out=d_h_21)
-    d_b12 = np.matmul(ws[35], t_76, out=ws[75])
-    d_h_22 = np.matmul(t_76, W12.T, out=ws[11])
-    d_W12 = np.matmul(h_11.T, t_76, out=ws[76])
-    t_77 = np.square(h_11, out=h_11)
-    np.subtract(1.0, t_77, out=t_77)
-    t_78 = np.multiply(d_h_22, t_77, out=d_h_22)
-    d_b11 = np.matmul(ws[35], t_78, out=ws[77])
-    d_h_23 = np.matmul(t_78, W11.T, out=ws[10])
-    d_W11 = np.matmul(h_10.T, t_78, out=ws[78])
-    t_79 = np.square(h_10, out=h_10)
-    np.subtract(1.0, t_79, out=t_79)
-    t_80 = np.multiply(d_h_23, t_79, out=d_h_23)
-    d_b10 = np.matmul(ws[35], t_80, out=ws[79])
-    d_h_24 = np.matmul(t_80, W10.T, out=ws[9])
-    d_W10 = np.matmul(h_9.T, t_80, out=ws[80])
-    t_81 = np.square(h_9, out=h_9)
-    np.subtract(1.0, t_81, out=t_81)
-    t_82 = np.multiply(d_h_24, t_81, out=d_h_24)
-    d_b9 = np.matmul(ws[35], t_82, out=ws[81])
-    d_h_25 = np.matmul(t_82, W9.T, out=ws[8])
-    d_W9 = np.matmul(h_8.T, t_82, out=ws[82])
-    t_83 = np.square(h_8, out=h_8)
-    np.subtract(1.0, t_83, out=t_83)
-    t_84 = np.multiply(d_h_25, t_83, out=d_h_25)
-    d_b8 = np.matmul(ws[35], t_84, out=ws[83])
-    d_h_26 = np.matmul(t_84, W8.T, out=ws[7])
-    d_W8 = np.matmul(h_7.T, t_84, out=ws[84])
-    t_85 = np.square(h_7, out=h_7)
-    np.subtract(1.0, t_85, out=t_85)
-    t_86 = np.multiply(d_h_26, t_85, out=d_h_26)
-    d_b7 = np.matmul(ws[35], t_86, out=ws[85])
-    d_h_27 = np.matmul(t_86, W7.T, out=ws[6])
-    d_W7 = np.matmul(h_6.T, t_86, out=ws[86])
-    t_87 = np.square(h_6, out=h_6)
-    np.subtract(1.0, t_87, out=t_87)
-    t_88 = np.multiply(d_h_27, t_87, out=d_h_27)
-    d_b6 = np.matmul(ws[35], t_88, out=ws[87])
-    d_h_28 = np.matmul(t_88, W6.T, out=ws[5])
-    d_W6 = np.matmul(h_5.T, t_88, out=ws[88])
-    t_89 = np.square(h_5, out=h_5)
-    np.subtract(1.0, t_89, out=t_89)
-    t_90 = np.multiply(d_h_28, t_89, out=d_h_28)
-    d_b5 = np.matmul(ws[35], t_90, out=ws[89])
-    d_h_29 = np.matmul(t_90, W5.T, out=ws[4])
-    d_W5 = np.matmul(h_4.T, t_90, out=ws[90])
-    t_91 = np.square(h_4, out=h_4)
-    np.subtract(1.0, t_91, out=t_91)
-    t_92 = np.multiply(d_h_29, t_91, out=d_h_29)
-    d_b4 = np.matmul(ws[35], t_92, out=ws[91])
-    d_h_30 = np.matmul(t_92, W4.T, out=ws[3])
-    d_W4 = np.matmul(h_3.T, t_92, out=ws[92])
-    t_93 = np.square(h_3, out=h_3)
-    np.subtract(1.0, t_93, out=t_93)
-    t_94 = np.multiply(d_h_30, t_93, out=d_h_30)
-    d_b3 = np.matmul(ws[35], t_94, out=ws[93])
-    d_h_31 = np.matmul(t_94, W3.T, out=ws[2])
-    d_W3 = np.matmul(h_2.T, t_94, out=ws[94])
-    t_95 = np.square(h_2, out=h_2)
-    np.subtract(1.0, t_95, out=t_95)
-    t_96 = np.multiply(d_h_31, t_95, out=d_h_31)
-    d_b2 = np.matmul(ws[35], t_96, out=ws[95])
-    d_h_32 = np.matmul(t_96, W2.T, out=ws[1])
-    d_W2 = np.matmul(h.T, t_96, out=ws[96])
-    t_97 = np.square(h, out=h)
-    np.subtract(1.0, t_97, out=t_97)
-    t_98 = np.multiply(d_h_32, t_97, out=d_h_32)
-    d_b1 = np.matmul(ws[35], t_98, out=ws[97])
-    d_W1 = np.matmul(x.T, t_98, out=ws[98])
+    t_34 = np.square(h_32, out=h_32)
+    np.subtract(1.0, t_34, out=t_34)
+    t_35 = np.multiply(d_h, t_34, out=d_h)
+    d_b32 = np.matmul(ws[34], t_35, out=ws[33])
+    d_h_2 = np.matmul(t_35, W32.T, out=ws[31])
+    d_W32 = np.matmul(h_31.T, t_35, out=ws[35])
+    t_36 = np.square(h_31, out=h_31)
+    np.subtract(1.0, t_36, out=t_36)
+    t_37 = np.multiply(d_h_2, t_36, out=d_h_2)
+    d_b31 = np.matmul(ws[34], t_37, out=ws[36])
+    d_h_3 = np.matmul(t_37, W31.T, out=ws[30])
+    d_W31 = np.matmul(h_30.T, t_37, out=ws[37])
+    t_38 = np.square(h_30, out=h_30)
+    np.subtract(1.0, t_38, out=t_38)
+    t_39 = np.multiply(d_h_3, t_38, out=d_h_3)
+    d_b30 = np.matmul(ws[34], t_39, out=ws[38])
+    d_h_4 = np.matmul(t_39, W30.T, out=ws[29])
+    d_W30 = np.matmul(h_29.T, t_39, out=ws[39])
+    t_40 = np.square(h_29, out=h_29)
+    np.subtract(1.0, t_40, out=t_40)
+    t_41 = np.multiply(d_h_4, t_40, out=d_h_4)
+    d_b29 = np.matmul(ws[34], t_41, out=ws[40])
+    d_h_5 = np.matmul(t_41, W29.T, out=ws[28])
+    d_W29 = np.matmul(h_28.T, t_41, out=ws[41])
+    t_42 = np.square(h_28, out=h_28)
+    np.subtract(1.0, t_42, out=t_42)
+    t_43 = np.multiply(d_h_5, t_42, out=d_h_5)
+    d_b28 = np.matmul(ws[34], t_43, out=ws[42])
+    d_h_6 = np.matmul(t_43, W28.T, out=ws[27])
+    d_W28 = np.matmul(h_27.T, t_43, out=ws[43])
+    t_44 = np.square(h_27, out=h_27)
+    np.subtract(1.0, t_44, out=t_44)
+    t_45 = np.multiply(d_h_6, t_44, out=d_h_6)
+    d_b27 = np.matmul(ws[34], t_45, out=ws[44])
+    d_h_7 = np.matmul(t_45, W27.T, out=ws[26])
+    d_W27 = np.matmul(h_26.T, t_45, out=ws[45])
+    t_46 = np.square(h_26, out=h_26)
+    np.subtract(1.0, t_46, out=t_46)
+    t_47 = np.multiply(d_h_7, t_46, out=d_h_7)
+    d_b26 = np.matmul(ws[34], t_47, out=ws[46])
+    d_h_8 = np.matmul(t_47, W26.T, out=ws[25])
+    d_W26 = np.matmul(h_25.T, t_47, out=ws[47])
+    t_48 = np.square(h_25, out=h_25)
+    np.subtract(1.0, t_48, out=t_48)
+    t_49 = np.multiply(d_h_8, t_48, out=d_h_8)
+    d_b25 = np.matmul(ws[34], t_49, out=ws[48])
+    d_h_9 = np.matmul(t_49, W25.T, out=ws[24])
+    d_W25 = np.matmul(h_24.T, t_49, out=ws[49])
+    t_50 = np.square(h_24, out=h_24)
+    np.subtract(1.0, t_50, out=t_50)
+    t_51 = np.multiply(d_h_9, t_50, out=d_h_9)
+    d_b24 = np.matmul(ws[34], t_51, out=ws[50])
+    d_h_10 = np.matmul(t_51, W24.T, out=ws[23])
+    d_W24 = np.matmul(h_23.T, t_51, out=ws[51])
+    t_52 = np.square(h_23, out=h_23)
+    np.subtract(1.0, t_52, out=t_52)
+    t_53 = np.multiply(d_h_10, t_52, out=d_h_10)
+    d_b23 = np.matmul(ws[34], t_53, out=ws[52])
+    d_h_11 = np.matmul(t_53, W23.T, out=ws[22])
+    d_W23 = np.matmul(h_22.T, t_53, out=ws[53])
+    t_54 = np.square(h_22, out=h_22)
+    np.subtract(1.0, t_54, out=t_54)
+    t_55 = np.multiply(d_h_11, t_54, out=d_h_11)
+    d_b22 = np.matmul(ws[34], t_55, out=ws[54])
+    d_h_12 = np.matmul(t_55, W22.T, out=ws[21])
+    d_W22 = np.matmul(h_21.T, t_55, out=ws[55])
+    t_56 = np.square(h_21, out=h_21)
+    np.subtract(1.0, t_56, out=t_56)
+    t_57 = np.multiply(d_h_12, t_56, out=d_h_12)
+    d_b21 = np.matmul(ws[34], t_57, out=ws[56])
+    d_h_13 = np.matmul(t_57, W21.T, out=ws[20])
+    d_W21 = np.matmul(h_20.T, t_57, out=ws[57])
+    t_58 = np.square(h_20, out=h_20)
+    np.subtract(1.0, t_58, out=t_58)
+    t_59 = np.multiply(d_h_13, t_58, out=d_h_13)
+    d_b20 = np.matmul(ws[34], t_59, out=ws[58])
+    d_h_14 = np.matmul(t_59, W20.T, out=ws[19])
+    d_W20 = np.matmul(h_19.T, t_59, out=ws[59])
+    t_60 = np.square(h_19, out=h_19)
+    np.subtract(1.0, t_60, out=t_60)
+    t_61 = np.multiply(d_h_14, t_60, out=d_h_14)
+    d_b19 = np.matmul(ws[34], t_61, out=ws[60])
+    d_h_15 = np.matmul(t_61, W19.T, out=ws[18])
+    d_W19 = np.matmul(h_18.T, t_61, out=ws[61])
+    t_62 = np.square(h_18, out=h_18)
+    np.subtract(1.0, t_62, out=t_62)
+    t_63 = np.multiply(d_h_15, t_62, out=d_h_15)
+    d_b18 = np.matmul(ws[34], t_63, out=ws[62])
+    d_h_16 = np.matmul(t_63, W18.T, out=ws[17])
+    d_W18 = np.matmul(h_17.T, t_63, out=ws[63])
+    t_64 = np.square(h_17, out=h_17)
+    np.subtract(1.0, t_64, out=t_64)
+    t_65 = np.multiply(d_h_16, t_64, out=d_h_16)
+    d_b17 = np.matmul(ws[34], t_65, out=ws[64])
+    d_h_17 = np.matmul(t_65, W17.T, out=ws[16])
+    d_W17 = np.matmul(h_16.T, t_65, out=ws[65])
+    t_66 = np.square(h_16, out=h_16)
+    np.subtract(1.0, t_66, out=t_66)
+    t_67 = np.multiply(d_h_17, t_66, out=d_h_17)
+    d_b16 = np.matmul(ws[34], t_67, out=ws[66])
+    d_h_18 = np.matmul(t_67, W16.T, out=ws[15])
+    d_W16 = np.matmul(h_15.T, t_67, out=ws[67])
+    t_68 = np.square(h_15, out=h_15)
+    np.subtract(1.0, t_68, out=t_68)
+    t_69 = np.multiply(d_h_18, t_68, out=d_h_18)
+    d_b15 = np.matmul(ws[34], t_69, out=ws[68])
+    d_h_19 = np.matmul(t_69, W15.T, out=ws[14])
+    d_W15 = np.matmul(h_14.T, t_69, out=ws[69])
+    t_70 = np.square(h_14, out=h_14)
+    np.subtract(1.0, t_70, out=t_70)
+    t_71 = np.multiply(d_h_19, t_70, out=d_h_19)
+    d_b14 = np.matmul(ws[34], t_71, out=ws[70])
+    d_h_20 = np.matmul(t_71, W14.T, out=ws[13])
+    d_W14 = np.matmul(h_13.T, t_71, out=ws[71])
+    t_72 = np.square(h_13, out=h_13)
+    np.subtract(1.0, t_72, out=t_72)
+    t_73 = np.multiply(d_h_20, t_72, out=d_h_20)
+    d_b13 = np.matmul(ws[34], t_73, out=ws[72])
+    d_h_21 = np.matmul(t_73, W13.T, out=ws[12])
+    d_W13 = np.matmul(h_12.T, t_73, out=ws[73])
+    t_74 = np.square(h_12, out=h_12)
+    np.subtract(1.0, t_74, out=t_74)
+    t_75 = np.multiply(d_h_21, t_74, out=d_h_21)
+    d_b12 = np.matmul(ws[34], t_75, out=ws[74])
+    d_h_22 = np.matmul(t_75, W12.T, out=ws[11])
+    d_W12 = np.matmul(h_11.T, t_75, out=ws[75])
+    t_76 = np.square(h_11, out=h_11)
+    np.subtract(1.0, t_76, out=t_76)
+    t_77 = np.multiply(d_h_22, t_76, out=d_h_22)
+    d_b11 = np.matmul(ws[34], t_77, out=ws[76])
+    d_h_23 = np.matmul(t_77, W11.T, out=ws[10])
+    d_W11 = np.matmul(h_10.T, t_77, out=ws[77])
+    t_78 = np.square(h_10, out=h_10)
+    np.subtract(1.0, t_78, out=t_78)
+    t_79 = np.multiply(d_h_23, t_78, out=d_h_23)
+    d_b10 = np.matmul(ws[34], t_79, out=ws[78])
+    d_h_24 = np.matmul(t_79, W10.T, out=ws[9])
+    d_W10 = np.matmul(h_9.T, t_79, out=ws[79])
+    t_80 = np.square(h_9, out=h_9)
+    np.subtract(1.0, t_80, out=t_80)
+    t_81 = np.multiply(d_h_24, t_80, out=d_h_24)
+    d_b9 = np.matmul(ws[34], t_81, out=ws[80])
+    d_h_25 = np.matmul(t_81, W9.T, out=ws[8])
+    d_W9 = np.matmul(h_8.T, t_81, out=ws[81])
+    t_82 = np.square(h_8, out=h_8)
+    np.subtract(1.0, t_82, out=t_82)
+    t_83 = np.multiply(d_h_25, t_82, out=d_h_25)
+    d_b8 = np.matmul(ws[34], t_83, out=ws[82])
+    d_h_26 = np.matmul(t_83, W8.T, out=ws[7])
+    d_W8 = np.matmul(h_7.T, t_83, out=ws[83])
+    t_84 = np.square(h_7, out=h_7)
+    np.subtract(1.0, t_84, out=t_84)
+    t_85 = np.multiply(d_h_26, t_84, out=d_h_26)
+    d_b7 = np.matmul(ws[34], t_85, out=ws[84])
+    d_h_27 = np.matmul(t_85, W7.T, out=ws[6])
+    d_W7 = np.matmul(h_6.T, t_85, out=ws[85])
+    t_86 = np.square(h_6, out=h_6)
+    np.subtract(1.0, t_86, out=t_86)
+    t_87 = np.multiply(d_h_27, t_86, out=d_h_27)
+    d_b6 = np.matmul(ws[34], t_87, out=ws[86])
+    d_h_28 = np.matmul(t_87, W6.T, out=ws[5])
+    d_W6 = np.matmul(h_5.T, t_87, out=ws[87])
+    t_88 = np.square(h_5, out=h_5)
+    np.subtract(1.0, t_88, out=t_88)
+    t_89 = np.multiply(d_h_28, t_88, out=d_h_28)
+    d_b5 = np.matmul(ws[34], t_89, out=ws[88])
+    d_h_29 = np.matmul(t_89, W5.T, out=ws[4])
+    d_W5 = np.matmul(h_4.T, t_89, out=ws[89])
+    t_90 = np.square(h_4, out=h_4)
+    np.subtract(1.0, t_90, out=t_90)
+    t_91 = np.multiply(d_h_29, t_90, out=d_h_29)
+    d_b4 = np.matmul(ws[34], t_91, out=ws[90])
+    d_h_30 = np.matmul(t_91, W4.T, out=ws[3])
+    d_W4 = np.matmul(h_3.T, t_91, out=ws[91])
+    t_92 = np.square(h_3, out=h_3)
+    np.subtract(1.0, t_92, out=t_92)
+    t_93 = np.multiply(d_h_30, t_92, out=d_h_30)
+    d_b3 = np.matmul(ws[34], t_93, out=ws[92])
+    d_h_31 = np.matmul(t_93, W3.T, out=ws[2])
+    d_W3 = np.matmul(h_2.T, t_93, out=ws[93])
+    t_94 = np.square(h_2, out=h_2)
+    np.subtract(1.0, t_94, out=t_94)
+    t_95 = np.multiply(d_h_31, t_94, out=d_h_31)
+    d_b2 = np.matmul(ws[34], t_95, out=ws[94])
+    d_h_32 = np.matmul(t_95, W2.T, out=ws[1])
+    d_W2 = np.matmul(h.T, t_95, out=ws[95])
+    t_96 = np.square(h, out=h)
+    np.subtract(1.0, t_96, out=t_96)
+    t_97 = np.multiply(d_h_32, t_96, out=d_h_32)
+    d_b1 = np.matmul(ws[34], t_97, out=ws[96])
+    d_W1 = np.matmul(x.T, t_97, out=ws[97])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(W1, d_W1, out=W1)

@@ -133,7 +133,6 @@ def _workspace_loss_and_grad(N):
     """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
     return [
         np.empty((N,), dtype=DTYPE),  # ws[0]: pred, t
-        np.empty((N,), dtype=DTYPE),  # ws[1]: t
     ]
 
 
@@ -141,8 +140,7 @@ def _workspace_sgd_step(N):
     """The arrays sgd_step computes in; each call of a thread reuses its own."""
     return [
         np.empty((N,), dtype=DTYPE),  # ws[0]: pred, t
-        np.empty((N,), dtype=DTYPE),  # ws[1]: t
-        np.empty((8,), dtype=DTYPE),  # ws[2]: d_w
+        np.empty((8,), dtype=DTYPE),  # ws[1]: d_w
     ]
 
 
@@ -183,8 +181,7 @@ def loss(params, /, **inputs):
     pred = np.add(t, b, out=t)
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t_2 = np.subtract(pred, y, out=pred)
-    np.square(t_2, out=t_2)
-    loss = 0.5 * (t_2.sum() / t_2.size)
+    loss = 0.5 * ((np.vdot(t_2, t_2) / t_2.size))
     return float(loss)
 
 
@@ -202,9 +199,8 @@ def loss_and_grad(params, /, **inputs):
     pred = np.add(t, b, out=t)
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t_2 = np.subtract(pred, y, out=pred)
-    t_3 = np.square(t_2, out=ws[1])
-    loss = 0.5 * (t_3.sum() / t_3.size)
-    np.multiply(t_2, 2.0 * (0.5 / t_3.size), out=t_2)
+    loss = 0.5 * ((np.vdot(t_2, t_2) / t_2.size))
+    np.multiply(t_2, 2.0 * (0.5 / t_2.size), out=t_2)
     # backprop through line 18: pred = x @ w + b
     d_b = t_2.sum()
     d_w = x.T @ t_2
@@ -237,12 +233,11 @@ def sgd_step(params, lr, /, **inputs):
     pred = np.add(t, b, out=t)
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t_2 = np.subtract(pred, y, out=pred)
-    t_3 = np.square(t_2, out=ws[1])
-    loss = 0.5 * (t_3.sum() / t_3.size)
-    np.multiply(t_2, 2.0 * ((DTYPE(lr * 0.5)) / t_3.size), out=t_2)
+    loss = 0.5 * ((np.vdot(t_2, t_2) / t_2.size))
+    np.multiply(t_2, 2.0 * ((DTYPE(lr * 0.5)) / t_2.size), out=t_2)
     # backprop through line 18: pred = x @ w + b
     d_b = t_2.sum()
-    d_w = np.matmul(x.T, t_2, out=ws[2])
+    d_w = np.matmul(x.T, t_2, out=ws[1])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(w, d_w, out=w)

@@ -142,7 +142,6 @@ def _workspace_loss(N):
     """The arrays loss computes in; each call of a thread reuses its own."""
     return [
         np.empty((N,), dtype=DTYPE),  # ws[0]: z, t
-        np.empty((100,), dtype=DTYPE),  # ws[1]: t
     ]
 
 
@@ -151,7 +150,7 @@ def _workspace_loss_and_grad(N):
     return [
         np.empty((N,), dtype=DTYPE),  # ws[0]: z, t
         np.empty((N,), dtype=DTYPE),  # ws[1]: t
-        np.empty((100,), dtype=DTYPE),  # ws[2]: d_w, t
+        np.empty((100,), dtype=DTYPE),  # ws[2]: d_w
         np.empty((100,), dtype=DTYPE),  # ws[3]: t
     ]
 
@@ -161,7 +160,7 @@ def _workspace_sgd_step(N):
     return [
         np.empty((N,), dtype=DTYPE),  # ws[0]: z, t
         np.empty((N,), dtype=DTYPE),  # ws[1]: t
-        np.empty((100,), dtype=DTYPE),  # ws[2]: d_w, t
+        np.empty((100,), dtype=DTYPE),  # ws[2]: d_w
         np.empty((100,), dtype=DTYPE),  # ws[3]: t
     ]
 
@@ -207,8 +206,7 @@ def loss(params, /, **inputs):
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
     np.logaddexp(0, t_2, out=t_2)
-    t_3 = np.square(w, out=ws[1])
-    loss = (t_2.sum() / t_2.size) + (0.0005 * t_3.sum())
+    loss = (t_2.sum() / t_2.size) + (0.0005 * (np.vdot(w, w)))
     return float(loss)
 
 
@@ -228,8 +226,7 @@ def loss_and_grad(params, /, **inputs):
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
     t_3 = np.logaddexp(0, t_2, out=ws[1])
-    t_4 = np.square(w, out=ws[2])
-    loss = (t_3.sum() / t_3.size) + (0.0005 * t_4.sum())
+    loss = (t_3.sum() / t_3.size) + (0.0005 * (np.vdot(w, w)))
     d_w = np.multiply(0.001, w, out=ws[2])
     np.subtract(t_2, t_3, out=t_2)
     np.exp(t_2, out=t_2)
@@ -238,9 +235,9 @@ def loss_and_grad(params, /, **inputs):
     np.negative(t_2, out=t_2)
     # backprop through line 21: z = x @ w + b
     d_b = t_2.sum()
-    t_5 = np.matmul(x.T, t_2, out=ws[3])
+    t_4 = np.matmul(x.T, t_2, out=ws[3])
     # backprop through line 18: param w : [F]
-    d_w_2 = d_w + t_5
+    d_w_2 = d_w + t_4
     grads = {
         'w': d_w_2,
         'b': DTYPE(d_b),
@@ -272,8 +269,7 @@ def sgd_step(params, lr, /, **inputs):
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
     t_3 = np.logaddexp(0, t_2, out=ws[1])
-    t_4 = np.square(w, out=ws[2])
-    loss = (t_3.sum() / t_3.size) + (0.0005 * t_4.sum())
+    loss = (t_3.sum() / t_3.size) + (0.0005 * (np.vdot(w, w)))
     d_w = np.multiply(w, DTYPE(0.001 * lr), out=ws[2])
     np.subtract(t_2, t_3, out=t_2)
     np.exp(t_2, out=t_2)
@@ -282,9 +278,9 @@ def sgd_step(params, lr, /, **inputs):
     np.negative(t_2, out=t_2)
     # backprop through line 21: z = x @ w + b
     d_b = t_2.sum()
-    t_5 = np.matmul(x.T, t_2, out=ws[3])
+    t_4 = np.matmul(x.T, t_2, out=ws[3])
     # backprop through line 18: param w : [F]
-    d_w_2 = np.add(d_w, t_5, out=d_w)
+    d_w_2 = np.add(d_w, t_4, out=d_w)
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(w, d_w_2, out=w)

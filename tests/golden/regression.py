@@ -154,9 +154,8 @@ def _workspace_loss_and_grad(B):
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
         np.empty((B, 1), dtype=DTYPE),  # ws[1]: pred, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[2]: t
-        np.empty((B, 4), dtype=DTYPE),  # ws[3]: d_h, t
-        np.empty((B, 4), dtype=DTYPE),  # ws[4]: t
+        np.empty((B, 4), dtype=DTYPE),  # ws[2]: d_h, t
+        np.empty((B, 4), dtype=DTYPE),  # ws[3]: t
     ]
 
 
@@ -165,14 +164,13 @@ def _workspace_sgd_step(B):
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
         np.empty((B, 1), dtype=DTYPE),  # ws[1]: pred, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[2]: t
-        np.empty((1,), dtype=DTYPE),  # ws[3]: d_b2
-        np.ones((B,), dtype=DTYPE),  # ws[4]: ones, read only
-        np.empty((B, 4), dtype=DTYPE),  # ws[5]: d_h, t
-        np.empty((4, 1), dtype=DTYPE),  # ws[6]: d_W2
-        np.empty((B, 4), dtype=DTYPE),  # ws[7]: t
-        np.empty((4,), dtype=DTYPE),  # ws[8]: d_b1
-        np.empty((3, 4), dtype=DTYPE),  # ws[9]: d_W1
+        np.empty((1,), dtype=DTYPE),  # ws[2]: d_b2
+        np.ones((B,), dtype=DTYPE),  # ws[3]: ones, read only
+        np.empty((B, 4), dtype=DTYPE),  # ws[4]: d_h, t
+        np.empty((4, 1), dtype=DTYPE),  # ws[5]: d_W2
+        np.empty((B, 4), dtype=DTYPE),  # ws[6]: t
+        np.empty((4,), dtype=DTYPE),  # ws[7]: d_b1
+        np.empty((3, 4), dtype=DTYPE),  # ws[8]: d_W1
     ]
 
 
@@ -227,8 +225,7 @@ def loss(params, /, **inputs):
     pred = np.add(t_2, b2, out=t_2)
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
-    np.square(t_3, out=t_3)
-    loss = (t_3.sum() / t_3.size)
+    loss = (np.vdot(t_3, t_3) / t_3.size)
     return float(loss)
 
 
@@ -252,19 +249,18 @@ def loss_and_grad(params, /, **inputs):
     pred = np.add(t_2, b2, out=t_2)
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
-    t_4 = np.square(t_3, out=ws[2])
-    loss = (t_4.sum() / t_4.size)
-    np.multiply(t_3, 2.0 / t_4.size, out=t_3)
+    loss = (np.vdot(t_3, t_3) / t_3.size)
+    np.multiply(t_3, 2.0 / t_3.size, out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
     d_b2 = t_3.sum(axis=0)
-    d_h = np.matmul(t_3, W2.T, out=ws[3])
+    d_h = np.matmul(t_3, W2.T, out=ws[2])
     d_W2 = h.T @ t_3
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
-    t_5 = np.subtract(1.0, h, out=ws[4])
-    t_6 = np.multiply(h, t_5, out=h)
-    t_7 = np.multiply(d_h, t_6, out=d_h)
-    d_b1 = t_7.sum(axis=0)
-    d_W1 = x.T @ t_7
+    t_4 = np.subtract(1.0, h, out=ws[3])
+    t_5 = np.multiply(h, t_4, out=h)
+    t_6 = np.multiply(d_h, t_5, out=d_h)
+    d_b1 = t_6.sum(axis=0)
+    d_W1 = x.T @ t_6
     grads = {
         'W1': d_W1,
         'b1': d_b1,
@@ -302,19 +298,18 @@ def sgd_step(params, lr, /, **inputs):
     pred = np.add(t_2, b2, out=t_2)
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
-    t_4 = np.square(t_3, out=ws[2])
-    loss = (t_4.sum() / t_4.size)
-    np.multiply(t_3, 2.0 * (lr / t_4.size), out=t_3)
+    loss = (np.vdot(t_3, t_3) / t_3.size)
+    np.multiply(t_3, 2.0 * (lr / t_3.size), out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
-    d_b2 = np.matmul(ws[4], t_3, out=ws[3])
-    d_h = np.matmul(t_3, W2.T, out=ws[5])
-    d_W2 = np.matmul(h.T, t_3, out=ws[6])
+    d_b2 = np.matmul(ws[3], t_3, out=ws[2])
+    d_h = np.matmul(t_3, W2.T, out=ws[4])
+    d_W2 = np.matmul(h.T, t_3, out=ws[5])
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
-    t_5 = np.subtract(1.0, h, out=ws[7])
-    t_6 = np.multiply(h, t_5, out=h)
-    t_7 = np.multiply(d_h, t_6, out=d_h)
-    d_b1 = np.matmul(ws[4], t_7, out=ws[8])
-    d_W1 = np.matmul(x.T, t_7, out=ws[9])
+    t_4 = np.subtract(1.0, h, out=ws[6])
+    t_5 = np.multiply(h, t_4, out=h)
+    t_6 = np.multiply(d_h, t_5, out=d_h)
+    d_b1 = np.matmul(ws[3], t_6, out=ws[7])
+    d_W1 = np.matmul(x.T, t_6, out=ws[8])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(W1, d_W1, out=W1)
