@@ -54,7 +54,8 @@ def show_poly(p: Poly) -> str:
 
 
 def flops(graph: Graph, n: int) -> Poly:
-    """Floating-point operations of one node: 2mnk for a matmul, one per element otherwise."""
+    """Floating-point operations of one node: 2mnk for a matmul, 2n for an inner product of
+    n elements (a multiply and an add each), one per element otherwise."""
     op = graph.op(n)
     if op in LEAVES or op in ("reshape", "reshape_like", "expand_dims", "transpose", "broadcast_like", "count"):
         return {}
@@ -62,6 +63,8 @@ def flops(graph: Graph, n: int) -> Poly:
         a, b = (graph.shape(x) for x in graph.args(n))
         inner = a[-1]
         return {k: 2 * v for k, v in _size(graph.shape(n) + (inner,)).items()}
+    if op == "inner":
+        return {k: 2 * v for k, v in _size(graph.shape(graph.args(n)[0])).items()}
     args = graph.args(n)
     biggest = max((graph.shape(a) for a in args), key=len, default=graph.shape(n))
     return _size(biggest if len(biggest) >= len(graph.shape(n)) else graph.shape(n))

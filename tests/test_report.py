@@ -23,6 +23,9 @@ def test_forward_flops_count_the_matmul_as_2mnk():
     # matmul 2*B*3*4, then tanh, sub, square, mean over B*4 elements each
     assert forward == {("B",): 2 * 3 * 4 + 4 * 4}
     assert show_poly(forward) == "40·B"
+    # optimized, the square and the mean are one inner product: still 2 FLOPs an element
+    assert any(c.optimized.op(n) == "inner" for n in c.optimized.order())
+    assert phase_flops(c.optimized)["forward"] == {("B",): 2 * 3 * 4 + 4 + 4 + 2 * 4}
 
 
 def test_backward_reads_the_tanh_output_not_just_shapes():
