@@ -407,8 +407,10 @@ class Emitter:
                 items = [_size_expr(d, dim_var) for d in shape]
                 literal = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
                 if i in plan.fill:
-                    maker = {0.0: "zeros", 1.0: "ones"}[plan.fill[i]]
-                    src.append(f"        {xp}.{maker}({literal}, dtype=DTYPE),  # ws[{i}]: {maker}, read only")
+                    value = plan.fill[i]  # a number, or the name of a module constant
+                    maker = {0.0: "zeros", 1.0: "ones"}.get(value)
+                    made = f"{xp}.{maker}({literal}" if maker else f"{xp}.full({literal}, {value}"
+                    src.append(f"        {made}, dtype=DTYPE),  # ws[{i}]: {maker or value}, read only")
                 else:
                     src.append(f"        {xp}.empty({literal}, dtype=DTYPE),  # ws[{i}]: {', '.join(names)}")
             return src + ["    ]"]

@@ -40,7 +40,7 @@ class Plan:
     holders: list[list[int]] = field(default_factory=list)  # the nodes each buffer holds in turn
     owned: set[int] = field(default_factory=set)  # arrays the function made itself and nobody else sees
     constant: dict[int, int] = field(default_factory=dict)  # node -> the constant buffer its `into` form reads
-    fill: dict[int, float] = field(default_factory=dict)  # constant buffer -> its value
+    fill: dict[int, float | str] = field(default_factory=dict)  # constant buffer -> its value or its name
 
 
 def plan_buffers(

@@ -130,3 +130,22 @@ def test_o2_relu_takes_the_maximum_with_zeros_made_once():
         assert loss == (h * h).sum()  # relu(-inf) is 0 and relu(inf) inf, as NumPy's maximum says
         if np.isfinite(x).all():
             np.testing.assert_allclose(grads["w"], (2 * h * x).sum(axis=0), rtol=1e-12)
+
+
+def test_o2_sigmoid_clips_against_a_bound_made_once_and_warns_of_nothing():
+    import types
+
+    import numpy as np
+
+    text = "dim B\ninput x : [B, 3]\nparam w : [3]\nloss = sum(sigmoid(x * w))\nminimize loss\n"
+    source = compile_text(text, "m.nn", opt=2).source
+    assert "np.full((B, 3), _EXP_MAX, dtype=DTYPE),  # ws[" in function(source, "_workspace_loss_and_grad")
+    assert "cap=ws[" in function(source, "loss_and_grad")
+    module = types.ModuleType("generated")
+    exec(compile(source, "generated.py", "exec"), module.__dict__)
+    x = np.array([[-1e4, -50.0, 0.0], [50.0, 1e4, -800.0]])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # no overflow in e^-x at -1e4
+        loss, grads = module.loss_and_grad({"w": np.ones(3)}, x=x)
+    s = 1 / (1 + np.exp(-np.clip(x, -700, 700)))
+    np.testing.assert_allclose(loss, s.sum(), rtol=1e-15)
+    np.testing.assert_allclose(grads["w"], (s * (1 - s) * x).sum(axis=0), rtol=1e-12, atol=1e-300)

@@ -48,7 +48,8 @@ class OpDef:
     into: Callable[..., str] | None = None  # into(xp, attrs, out, *arg_exprs) -> the same, written into `out`
     inplace: bool = False  # elementwise: `out` may be an argument of the result's shape
     # constant(attrs, *input_types) -> (shape, value) of a constant array the `into`
-    # form reads, made once per workspace and passed as attrs["constant"]; or None
+    # form reads, made once per workspace and passed as attrs["constant"]; or None.
+    # The value is a number or the name of a constant of the generated module.
     constant: Callable[..., tuple | None] | None = None
 
     def __post_init__(self):

@@ -222,7 +222,9 @@ OPS: tuple[OpDef, ...] = (
         Facts(None, INC),
         "· σ(x)(1−σ(x))",
         helpers=("_sigmoid",),
-        into="_sigmoid({x}, out={out})",
+        # the clip bound as an array made once: NumPy's minimum with a scalar is slower
+        into="_sigmoid({x}, out={out}, cap={constant})",
+        constant=lambda attrs, t: (t[0], "_EXP_MAX"),
     ),
     unary(
         "tanh",

@@ -6,14 +6,15 @@ stability: nothing overflows for inputs as large as 1e4 in float64.
 
 HELPERS: dict[str, str] = {
     "_sigmoid": """
-def _sigmoid(x, out=None):
+def _sigmoid(x, out=None, cap=None):
     # 1 / (1 + e^-x), with -x clipped where e^-x would overflow: there sigmoid is
     # below the dtype's smallest normal number anyway, and no warning is raised.
     # Elsewhere this keeps its relative accuracy (sigmoid(-50) is 1.9e-22, not 0).
+    # `cap`: _EXP_MAX, or an array of it shaped like x (a faster minimum).
     if out is None:
         out = {xp}.empty({xp}.shape(x), dtype=DTYPE)
     {xp}.negative(x, out=out)
-    {xp}.minimum(out, _EXP_MAX, out=out)
+    {xp}.minimum(out, _EXP_MAX if cap is None else cap, out=out)
     {xp}.exp(out, out=out)
     {xp}.add(out, 1.0, out=out)
     return {xp}.divide(1.0, out, out=out)

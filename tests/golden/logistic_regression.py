@@ -115,14 +115,15 @@ def _workspace(make, *sizes):
     return ws
 
 
-def _sigmoid(x, out=None):
+def _sigmoid(x, out=None, cap=None):
     # 1 / (1 + e^-x), with -x clipped where e^-x would overflow: there sigmoid is
     # below the dtype's smallest normal number anyway, and no warning is raised.
     # Elsewhere this keeps its relative accuracy (sigmoid(-50) is 1.9e-22, not 0).
+    # `cap`: _EXP_MAX, or an array of it shaped like x (a faster minimum).
     if out is None:
         out = np.empty(np.shape(x), dtype=DTYPE)
     np.negative(x, out=out)
-    np.minimum(out, _EXP_MAX, out=out)
+    np.minimum(out, _EXP_MAX if cap is None else cap, out=out)
     np.exp(out, out=out)
     np.add(out, 1.0, out=out)
     return np.divide(1.0, out, out=out)

@@ -117,14 +117,15 @@ def _workspace(make, *sizes):
     return ws
 
 
-def _sigmoid(x, out=None):
+def _sigmoid(x, out=None, cap=None):
     # 1 / (1 + e^-x), with -x clipped where e^-x would overflow: there sigmoid is
     # below the dtype's smallest normal number anyway, and no warning is raised.
     # Elsewhere this keeps its relative accuracy (sigmoid(-50) is 1.9e-22, not 0).
+    # `cap`: _EXP_MAX, or an array of it shaped like x (a faster minimum).
     if out is None:
         out = np.empty(np.shape(x), dtype=DTYPE)
     np.negative(x, out=out)
-    np.minimum(out, _EXP_MAX, out=out)
+    np.minimum(out, _EXP_MAX if cap is None else cap, out=out)
     np.exp(out, out=out)
     np.add(out, 1.0, out=out)
     return np.divide(1.0, out, out=out)
@@ -137,7 +138,8 @@ def _workspace_forward(B):
     """The arrays forward computes in; each call of a thread reuses its own."""
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[1]: t
+        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: _EXP_MAX, read only
+        np.empty((B, 1), dtype=DTYPE),  # ws[2]: t
     ]
 
 
@@ -145,7 +147,8 @@ def _workspace_loss(B):
     """The arrays loss computes in; each call of a thread reuses its own."""
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[1]: pred, t
+        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: _EXP_MAX, read only
+        np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t
     ]
 
 
@@ -153,9 +156,10 @@ def _workspace_loss_and_grad(B):
     """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[1]: pred, t
-        np.empty((B, 4), dtype=DTYPE),  # ws[2]: d_h, t
-        np.empty((B, 4), dtype=DTYPE),  # ws[3]: t
+        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: _EXP_MAX, read only
+        np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t
+        np.empty((B, 4), dtype=DTYPE),  # ws[3]: d_h, t
+        np.empty((B, 4), dtype=DTYPE),  # ws[4]: t
     ]
 
 
@@ -163,14 +167,15 @@ def _workspace_sgd_step(B):
     """The arrays sgd_step computes in; each call of a thread reuses its own."""
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[1]: pred, t
-        np.empty((1,), dtype=DTYPE),  # ws[2]: d_b2
-        np.ones((B,), dtype=DTYPE),  # ws[3]: ones, read only
-        np.empty((B, 4), dtype=DTYPE),  # ws[4]: d_h, t
-        np.empty((4, 1), dtype=DTYPE),  # ws[5]: d_W2
-        np.empty((B, 4), dtype=DTYPE),  # ws[6]: t
-        np.empty((4,), dtype=DTYPE),  # ws[7]: d_b1
-        np.empty((3, 4), dtype=DTYPE),  # ws[8]: d_W1
+        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: _EXP_MAX, read only
+        np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t
+        np.empty((1,), dtype=DTYPE),  # ws[3]: d_b2
+        np.ones((B,), dtype=DTYPE),  # ws[4]: ones, read only
+        np.empty((B, 4), dtype=DTYPE),  # ws[5]: d_h, t
+        np.empty((4, 1), dtype=DTYPE),  # ws[6]: d_W2
+        np.empty((B, 4), dtype=DTYPE),  # ws[7]: t
+        np.empty((4,), dtype=DTYPE),  # ws[8]: d_b1
+        np.empty((3, 4), dtype=DTYPE),  # ws[9]: d_W1
     ]
 
 
@@ -198,9 +203,9 @@ def forward(params, /, **inputs):
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h = _sigmoid(t, out=t)
+    h = _sigmoid(t, out=t, cap=ws[1])
     # line 26: pred = affine(h, W2, b2)
-    t_2 = np.matmul(h, W2, out=ws[1])
+    t_2 = np.matmul(h, W2, out=ws[2])
     pred = t_2 + b2
     return pred
 
@@ -219,9 +224,9 @@ def loss(params, /, **inputs):
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h = _sigmoid(t, out=t)
+    h = _sigmoid(t, out=t, cap=ws[1])
     # line 26: pred = affine(h, W2, b2)
-    t_2 = np.matmul(h, W2, out=ws[1])
+    t_2 = np.matmul(h, W2, out=ws[2])
     pred = np.add(t_2, b2, out=t_2)
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
@@ -243,9 +248,9 @@ def loss_and_grad(params, /, **inputs):
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h = _sigmoid(t, out=t)
+    h = _sigmoid(t, out=t, cap=ws[1])
     # line 26: pred = affine(h, W2, b2)
-    t_2 = np.matmul(h, W2, out=ws[1])
+    t_2 = np.matmul(h, W2, out=ws[2])
     pred = np.add(t_2, b2, out=t_2)
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
@@ -253,10 +258,10 @@ def loss_and_grad(params, /, **inputs):
     np.multiply(t_3, 2.0 / t_3.size, out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
     d_b2 = t_3.sum(axis=0)
-    d_h = np.matmul(t_3, W2.T, out=ws[2])
+    d_h = np.matmul(t_3, W2.T, out=ws[3])
     d_W2 = h.T @ t_3
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
-    t_4 = np.subtract(1.0, h, out=ws[3])
+    t_4 = np.subtract(1.0, h, out=ws[4])
     t_5 = np.multiply(h, t_4, out=h)
     t_6 = np.multiply(d_h, t_5, out=d_h)
     d_b1 = t_6.sum(axis=0)
@@ -292,24 +297,24 @@ def sgd_step(params, lr, /, **inputs):
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h = _sigmoid(t, out=t)
+    h = _sigmoid(t, out=t, cap=ws[1])
     # line 26: pred = affine(h, W2, b2)
-    t_2 = np.matmul(h, W2, out=ws[1])
+    t_2 = np.matmul(h, W2, out=ws[2])
     pred = np.add(t_2, b2, out=t_2)
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
     loss = (np.vdot(t_3, t_3) / t_3.size)
     np.multiply(t_3, 2.0 * (lr / t_3.size), out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
-    d_b2 = np.matmul(ws[3], t_3, out=ws[2])
-    d_h = np.matmul(t_3, W2.T, out=ws[4])
-    d_W2 = np.matmul(h.T, t_3, out=ws[5])
+    d_b2 = np.matmul(ws[4], t_3, out=ws[3])
+    d_h = np.matmul(t_3, W2.T, out=ws[5])
+    d_W2 = np.matmul(h.T, t_3, out=ws[6])
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
-    t_4 = np.subtract(1.0, h, out=ws[6])
+    t_4 = np.subtract(1.0, h, out=ws[7])
     t_5 = np.multiply(h, t_4, out=h)
     t_6 = np.multiply(d_h, t_5, out=d_h)
-    d_b1 = np.matmul(ws[3], t_6, out=ws[7])
-    d_W1 = np.matmul(x.T, t_6, out=ws[8])
+    d_b1 = np.matmul(ws[4], t_6, out=ws[8])
+    d_W1 = np.matmul(x.T, t_6, out=ws[9])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(W1, d_W1, out=W1)
