@@ -87,17 +87,22 @@ def zero_sub(g: Graph, n: int) -> int | None:
     return build(g, n, "neg", [args[1]])
 
 
-@matches("mul")
-def mul_minus_one(g: Graph, n: int) -> int | None:
-    """x * -1 -> -x and -1 * x -> -x"""
-    args = binary_args(g, n, "mul")
+def _unary_of(g: Graph, n: int, op: str, value: float, unary: str) -> int | None:
+    """op(x, value) or op(value, x) -> unary(x), when x has the result's shape."""
+    args = binary_args(g, n, op)
     if args is None:
         return None
     for side in (1, 0):
         x = args[1 - side]
-        if fill_value(g, args[side]) == -1.0 and stands_for(g, x, n):
-            return build(g, n, "neg", [x])
+        if fill_value(g, args[side]) == value and stands_for(g, x, n):
+            return build(g, n, unary, [x])
     return None
+
+
+@matches("mul")
+def mul_minus_one(g: Graph, n: int) -> int | None:
+    """x * -1 -> -x and -1 * x -> -x"""
+    return _unary_of(g, n, "mul", -1.0, "neg")
 
 
 @matches("maximum")
@@ -105,14 +110,7 @@ def maximum_zero(g: Graph, n: int) -> int | None:
     """maximum(x, 0) -> relu(x) and maximum(0, x) -> relu(x)"""
     # the same values (a NaN stays NaN), and relu's -O2 emission is the faster one; the
     # backward graph is already built, so the gradient keeps maximum's rule at a tie
-    args = binary_args(g, n, "maximum")
-    if args is None:
-        return None
-    for side in (1, 0):
-        x = args[1 - side]
-        if fill_value(g, args[side]) == 0.0 and stands_for(g, x, n):
-            return build(g, n, "relu", [x])
-    return None
+    return _unary_of(g, n, "maximum", 0.0, "relu")
 
 
 # ------------------------------------------------------------------ inverse pairs
