@@ -120,14 +120,16 @@ def peak_bytes(graph: Graph, dims: dict[str, int], itemsize: int) -> int:
     return peak
 
 
-def pass_effects(graph: Graph, level: int) -> list[tuple[str, int, Counter, Counter]]:
-    """Each pass of the level applied once in turn: nodes left, ops removed, ops added."""
+def pass_effects(graph: Graph, level: int) -> list[tuple[str, int, Poly, Counter, Counter]]:
+    """Each pass of the level applied once in turn: nodes left, FLOPs of the nodes left
+    (forward and backward; dead ones count until dce), ops removed, ops added."""
     rows, g = [], graph
     for name in LEVELS[level]:
         before = Counter(g.op(n) for n in g.order())
         g = PASSES[name](g)
         after = Counter(g.op(n) for n in g.order())
-        rows.append((name, len(g.nx), before - after, after - before))
+        f = phase_flops(g)
+        rows.append((name, len(g.nx), _add(f["forward"], f["backward"]), before - after, after - before))
     return rows
 
 
@@ -164,10 +166,13 @@ def report(
             f"{peak_bytes(g, dims, itemsize):,} bytes"
         )
     lines.append("  passes, each applied once in turn:" if level else "  passes: none at -O0")
-    for name, nodes, removed, added in pass_effects(graph, level):
+    for name, nodes, flops_left, removed, added in pass_effects(graph, level):
         gone = ", ".join(f"{c} {op}" for op, c in sorted(removed.items())) or "nothing"
         new = ", ".join(f"{c} {op}" for op, c in sorted(added.items()))
-        lines.append(f"    {name:<9} -> {nodes} nodes; removed {gone}" + (f"; added {new}" if new else ""))
+        lines.append(
+            f"    {name:<9} -> {nodes} nodes, {at_dims(flops_left)} FLOPs; removed {gone}"
+            + (f"; added {new}" if new else "")
+        )
     saved = saved_for_backward(optimized)
     total = {}
     for p in saved.values():

@@ -45,12 +45,16 @@ def test_passes_report_what_they_removed():
     c = compile_text(MODEL, "m.nn")
     rows = pass_effects(c.graph, 2)
     assert [name for name, *_ in rows] == ["xent", "fold", "simplify", "cse", "dce"]
-    assert sum(sum(removed.values()) for _, _, removed, _ in rows) > 0
+    assert sum(sum(removed.values()) for _, _, _, removed, _ in rows) > 0
     # a rewrite that replaces nodes says what it added, not only what it took away
     nodes = len(c.graph.nx)
-    for _, left, removed, added in rows:
+    for _, left, _, removed, added in rows:
         assert left == nodes - sum(removed.values()) + sum(added.values())
         nodes = left
+    # the FLOPs left after each pass: dce's are those of the optimized graph
+    f = phase_flops(c.optimized)
+    assert rows[-1][2] == {k: f["forward"].get(k, 0) + f["backward"].get(k, 0) for k in f["forward"] | f["backward"]}
+    assert rows[-1][2][("B",)] < sum(v.get(("B",), 0) for v in phase_flops(c.graph).values())
 
 
 def test_cli_prints_the_report(tmp_path, capsys):
