@@ -202,6 +202,8 @@ class Emitter:
         reserved |= set(HELPERS) | {"INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"}
         namer = self.namers[name] = _Namer(reserved)
         dim_var = {dim: namer.fresh(dim) for dim in g.dims}  # a dim may be called `np` or `class`
+        # the workspace's constant arrays, named for what they hold: `zeros = ws[2]`
+        constant_var = {slot: namer.fresh(_constant_name(plan.fill[slot])) for slot in sorted(plan.fill)}
         expr: dict[int, str] = {}
         out: list[str] = []
         unpack: list[str] = []
@@ -232,7 +234,7 @@ class Emitter:
             dims_used |= used
             target = plan.inplace.get(n)
             if n in plan.constant:
-                attrs = {**attrs, "constant": f"ws[{plan.constant[n]}]"}
+                attrs = {**attrs, "constant": constant_var[plan.constant[n]]}
             if target is not None:
                 text = opdef.into(self.xp, attrs, expr[target], *args)
             elif n in plan.slot:
@@ -295,6 +297,7 @@ class Emitter:
         if plan.buffers:
             sizes = "".join(f", {dim_var[p]}" for p in _workspace_sizes(plan))
             binds.append(f"{indent}ws = _workspace(_workspace_{name}{sizes})")
+            binds += [f"{indent}{var} = ws[{slot}]" for slot, var in constant_var.items()]
         self.dim_var = dim_var
         return unpack + binds + checks + out, expr, inputs_needed, plan
 
@@ -410,7 +413,7 @@ class Emitter:
                     value = plan.fill[i]  # a number, or the name of a module constant
                     maker = {0.0: "zeros", 1.0: "ones"}.get(value)
                     made = f"{xp}.{maker}({literal}" if maker else f"{xp}.full({literal}, {value}"
-                    src.append(f"        {made}, dtype=DTYPE),  # ws[{i}]: {maker or value}, read only")
+                    src.append(f"        {made}, dtype=DTYPE),  # ws[{i}]: {_constant_name(value)}, read only")
                 else:
                     src.append(f"        {xp}.empty({literal}, dtype=DTYPE),  # ws[{i}]: {', '.join(names)}")
             return src + ["    ]"]
@@ -563,6 +566,11 @@ def _labels(g: Graph, n: int) -> tuple[int | None, object]:
         logits, labels = g.args(n)
         return labels, g.shape(logits)[-1]
     return None, None
+
+
+def _constant_name(value: float | str) -> str:
+    """A variable name for a workspace constant: `zeros`, `ones`, or its module constant's (`exp_max`)."""
+    return {0.0: "zeros", 1.0: "ones"}.get(value) or str(value).strip("_").lower()
 
 
 def _workspace_sizes(plan: Plan) -> list[str]:

@@ -235,14 +235,15 @@ def forward(params, /, **inputs):
     b3 = checked['b3']
     B = dims['B']
     ws = _workspace(_workspace_forward, B)
+    zeros = ws[1]
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h1 = np.maximum(t, ws[1], out=t)
+    h1 = np.maximum(t, zeros, out=t)
     # line 29: h2 = relu_layer(h1, W2, b2)
     t_2 = np.matmul(h1, W2, out=ws[2])
     np.add(t_2, b2, out=t_2)
-    h2 = np.maximum(t_2, ws[1], out=t_2)
+    h2 = np.maximum(t_2, zeros, out=t_2)
     # line 30: logits = h2 @ W3 + b3
     t_3 = np.matmul(h2, W3, out=ws[3])
     logits = t_3 + b3
@@ -264,15 +265,16 @@ def loss(params, /, **inputs):
     b3 = checked['b3']
     B = dims['B']
     ws = _workspace(_workspace_loss, B)
+    zeros = ws[1]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h1 = np.maximum(t, ws[1], out=t)
+    h1 = np.maximum(t, zeros, out=t)
     # line 29: h2 = relu_layer(h1, W2, b2)
     t_2 = np.matmul(h1, W2, out=ws[2])
     np.add(t_2, b2, out=t_2)
-    h2 = np.maximum(t_2, ws[1], out=t_2)
+    h2 = np.maximum(t_2, zeros, out=t_2)
     # line 30: logits = h2 @ W3 + b3
     t_3 = np.matmul(h2, W3, out=ws[3])
     logits = np.add(t_3, b3, out=t_3)
@@ -295,15 +297,16 @@ def loss_and_grad(params, /, **inputs):
     b3 = checked['b3']
     B = dims['B']
     ws = _workspace(_workspace_loss_and_grad, B)
+    zeros = ws[2]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h1 = np.maximum(t, ws[2], out=ws[1])
+    h1 = np.maximum(t, zeros, out=ws[1])
     # line 29: h2 = relu_layer(h1, W2, b2)
     t_2 = np.matmul(h1, W2, out=ws[3])
     np.add(t_2, b2, out=t_2)
-    h2 = np.maximum(t_2, ws[2], out=ws[4])
+    h2 = np.maximum(t_2, zeros, out=ws[4])
     # line 30: logits = h2 @ W3 + b3
     t_3 = np.matmul(h2, W3, out=ws[5])
     logits = np.add(t_3, b3, out=t_3)
@@ -362,15 +365,17 @@ def sgd_step(params, lr, /, **inputs):
     b3 = checked['b3']
     B = dims['B']
     ws = _workspace(_workspace_sgd_step, B)
+    zeros = ws[2]
+    ones = ws[7]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h1 = np.maximum(t, ws[2], out=ws[1])
+    h1 = np.maximum(t, zeros, out=ws[1])
     # line 29: h2 = relu_layer(h1, W2, b2)
     t_2 = np.matmul(h1, W2, out=ws[3])
     np.add(t_2, b2, out=t_2)
-    h2 = np.maximum(t_2, ws[2], out=ws[4])
+    h2 = np.maximum(t_2, zeros, out=ws[4])
     # line 30: logits = h2 @ W3 + b3
     t_3 = np.matmul(h2, W3, out=ws[5])
     logits = np.add(t_3, b3, out=t_3)
@@ -383,19 +388,19 @@ def sgd_step(params, lr, /, **inputs):
     t_6 = np.subtract(probs, t_5, out=probs)
     np.multiply(t_6, lr / t_4.size, out=t_6)
     # backprop through line 30: logits = h2 @ W3 + b3
-    d_b3 = np.matmul(ws[7], t_6, out=ws[6])
+    d_b3 = np.matmul(ones, t_6, out=ws[6])
     d_h2 = np.matmul(t_6, W3.T, out=ws[8])
     d_W3 = np.matmul(h2.T, t_6, out=ws[9])
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     np.greater(t_2, 0.0, out=t_2)
     t_7 = np.multiply(d_h2, t_2, out=d_h2)
-    d_b2 = np.matmul(ws[7], t_7, out=ws[10])
+    d_b2 = np.matmul(ones, t_7, out=ws[10])
     d_h1 = np.matmul(t_7, W2.T, out=ws[3])
     d_W2 = np.matmul(h1.T, t_7, out=ws[11])
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     np.greater(t, 0.0, out=t)
     t_8 = np.multiply(d_h1, t, out=d_h1)
-    d_b1 = np.matmul(ws[7], t_8, out=ws[12])
+    d_b1 = np.matmul(ones, t_8, out=ws[12])
     d_W1 = np.matmul(images.T, t_8, out=ws[13])
     value = float(loss)
     # the update: each param moves against its gradient, in place

@@ -138,7 +138,7 @@ def _workspace_forward(B):
     """The arrays forward computes in; each call of a thread reuses its own."""
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
-        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: _EXP_MAX, read only
+        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
         np.empty((B, 1), dtype=DTYPE),  # ws[2]: t
     ]
 
@@ -147,7 +147,7 @@ def _workspace_loss(B):
     """The arrays loss computes in; each call of a thread reuses its own."""
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
-        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: _EXP_MAX, read only
+        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
         np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t
     ]
 
@@ -156,7 +156,7 @@ def _workspace_loss_and_grad(B):
     """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
-        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: _EXP_MAX, read only
+        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
         np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t
         np.empty((B, 4), dtype=DTYPE),  # ws[3]: d_h, t
         np.empty((B, 4), dtype=DTYPE),  # ws[4]: t
@@ -167,7 +167,7 @@ def _workspace_sgd_step(B):
     """The arrays sgd_step computes in; each call of a thread reuses its own."""
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
-        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: _EXP_MAX, read only
+        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
         np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t
         np.empty((1,), dtype=DTYPE),  # ws[3]: d_b2
         np.ones((B,), dtype=DTYPE),  # ws[4]: ones, read only
@@ -200,10 +200,11 @@ def forward(params, /, **inputs):
     b2 = checked['b2']
     B = dims['B']
     ws = _workspace(_workspace_forward, B)
+    exp_max = ws[1]
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h = _sigmoid(t, out=t, cap=ws[1])
+    h = _sigmoid(t, out=t, cap=exp_max)
     # line 26: pred = affine(h, W2, b2)
     t_2 = np.matmul(h, W2, out=ws[2])
     pred = t_2 + b2
@@ -221,10 +222,11 @@ def loss(params, /, **inputs):
     b2 = checked['b2']
     B = dims['B']
     ws = _workspace(_workspace_loss, B)
+    exp_max = ws[1]
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h = _sigmoid(t, out=t, cap=ws[1])
+    h = _sigmoid(t, out=t, cap=exp_max)
     # line 26: pred = affine(h, W2, b2)
     t_2 = np.matmul(h, W2, out=ws[2])
     pred = np.add(t_2, b2, out=t_2)
@@ -245,10 +247,11 @@ def loss_and_grad(params, /, **inputs):
     b2 = checked['b2']
     B = dims['B']
     ws = _workspace(_workspace_loss_and_grad, B)
+    exp_max = ws[1]
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h = _sigmoid(t, out=t, cap=ws[1])
+    h = _sigmoid(t, out=t, cap=exp_max)
     # line 26: pred = affine(h, W2, b2)
     t_2 = np.matmul(h, W2, out=ws[2])
     pred = np.add(t_2, b2, out=t_2)
@@ -294,10 +297,12 @@ def sgd_step(params, lr, /, **inputs):
     b2 = checked['b2']
     B = dims['B']
     ws = _workspace(_workspace_sgd_step, B)
+    exp_max = ws[1]
+    ones = ws[4]
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h = _sigmoid(t, out=t, cap=ws[1])
+    h = _sigmoid(t, out=t, cap=exp_max)
     # line 26: pred = affine(h, W2, b2)
     t_2 = np.matmul(h, W2, out=ws[2])
     pred = np.add(t_2, b2, out=t_2)
@@ -306,14 +311,14 @@ def sgd_step(params, lr, /, **inputs):
     loss = (np.vdot(t_3, t_3) / t_3.size)
     np.multiply(t_3, 2.0 * (lr / t_3.size), out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
-    d_b2 = np.matmul(ws[4], t_3, out=ws[3])
+    d_b2 = np.matmul(ones, t_3, out=ws[3])
     d_h = np.matmul(t_3, W2.T, out=ws[5])
     d_W2 = np.matmul(h.T, t_3, out=ws[6])
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
     t_4 = np.subtract(1.0, h, out=ws[7])
     t_5 = np.multiply(h, t_4, out=h)
     t_6 = np.multiply(d_h, t_5, out=d_h)
-    d_b1 = np.matmul(ws[4], t_6, out=ws[8])
+    d_b1 = np.matmul(ones, t_6, out=ws[8])
     d_W1 = np.matmul(x.T, t_6, out=ws[9])
     value = float(loss)
     # the update: each param moves against its gradient, in place

@@ -281,6 +281,7 @@ def sgd_step(params, lr, /, **inputs):
     b = checked['b']
     N = dims['N']
     ws = _workspace(_workspace_sgd_step, N)
+    ones = ws[4]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
@@ -302,7 +303,7 @@ def sgd_step(params, lr, /, **inputs):
     np.multiply(t_4, t_5, out=t_4)
     t_6 = np.subtract(d_logp, t_4, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.matmul(ws[4], t_6, out=ws[3])
+    d_b = np.matmul(ones, t_6, out=ws[3])
     d_W = np.matmul(x.T, t_6, out=ws[5])
     value = float(loss)
     # the update: each param moves against its gradient, in place
