@@ -202,8 +202,13 @@ class Emitter:
         reserved |= set(HELPERS) | {"INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"}
         namer = self.namers[name] = _Namer(reserved)
         dim_var = {dim: namer.fresh(dim) for dim in g.dims}  # a dim may be called `np` or `class`
-        # the workspace's constant arrays, named for what they hold: `zeros = ws[2]`
+        # the workspace's constant arrays, named for what they hold (`zeros = ws[2]`); the model's
+        # own names come first: a value called `ones` keeps its name and the constant is `ones_2`
+        names = (self.value_name(n) or g.node(n)["attrs"].get("name") for n in need)
+        model = {_ident(v) for v in names if isinstance(v, str)} - namer.used
+        namer.used |= model
         constant_var = {slot: namer.fresh(_constant_name(plan.fill[slot])) for slot in sorted(plan.fill)}
+        namer.used -= model
         expr: dict[int, str] = {}
         out: list[str] = []
         unpack: list[str] = []

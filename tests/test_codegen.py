@@ -150,3 +150,10 @@ def test_o2_sigmoid_clips_against_a_bound_made_once_and_warns_of_nothing():
     s = 1 / (1 + np.exp(-np.clip(x, -700, 700)))
     np.testing.assert_allclose(loss, s.sum(), rtol=1e-15)
     np.testing.assert_allclose(grads["w"], (s * (1 - s) * x).sum(axis=0), rtol=1e-12, atol=1e-300)
+
+
+def test_workspace_constants_leave_the_models_names_alone():
+    text = "dim B\ninput x : [B, 3]\nparam W : [3, 4]\nparam ones : [4]\nzeros = relu(x @ W + ones)\nloss = sum(zeros)\nminimize loss\n"
+    step = function(compile_text(text, "m.nn", opt=2).source, "sgd_step")
+    assert "    ones = checked['ones']" in step and "zeros = np.maximum(t, zeros_2, out=" in step
+    assert re.search(r"d_ones = np\.matmul\(ones_2, \w+, out=ws\[\d+\]\)", step), step
