@@ -475,6 +475,8 @@ IDENTITIES = [
     "0 - {a}",
     "{a} * -1",
     "-{a} * -{a}",
+    "maximum({a}, 0)",
+    "maximum(0, {a}) ^ 2",
 ]
 
 
