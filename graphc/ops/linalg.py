@@ -55,13 +55,17 @@ def _inner_emit(xp, attrs, a, b):
     return f"({dot} / {a}.size)" if attrs["mean"] else dot
 
 
-def _inner_grad(other: str):
-    # d/da sum(a * b) = b, and 1/n of it for the mean
-    def grad(g, out, a, b, mean):
-        d = g * {"a": a, "b": b}[other]
-        return d / op("count", a, axes=tuple(range(len(a.shape)))) if mean else d
+def _per_element(d, a, mean: bool):
+    """d, or d / n for the mean over a's n elements."""
+    return d / op("count", a, axes=tuple(range(len(a.shape)))) if mean else d
 
-    return grad
+
+def _inner_grad_a(g, out, a, b, mean):
+    return _per_element(g * b, a, mean)  # d/da sum(a * b) = b
+
+
+def _inner_grad_b(g, out, a, b, mean):
+    return _per_element(g * a, a, mean)
 
 
 OPS: tuple[OpDef, ...] = (
@@ -83,7 +87,7 @@ OPS: tuple[OpDef, ...] = (
         ("a", "b"),
         _inner_shape,
         _inner_emit,
-        {"a": _inner_grad("b"), "b": _inner_grad("a")},
+        {"a": _inner_grad_a, "b": _inner_grad_b},
         Facts(None, frozenset(), frozenset()),
         atomic=False,
         formula={"a": "· b", "b": "· a"},
