@@ -71,6 +71,15 @@ def plan_buffers(
         plan.holders.append([])
         return len(plan.buffers) - 1
 
+    def constant_for(n: int) -> None:
+        """The constant buffer n's emission reads, if its op asks for one: one per shape and value."""
+        wanted = OPS[g.op(n)].constant and OPS[g.op(n)].constant(g.node(n)["attrs"], *map(g.type, g.args(n)))
+        if wanted:
+            if wanted not in constants:
+                constants[wanted] = new_buffer(wanted[0])
+                plan.fill[constants[wanted]] = wanted[1]
+            plan.constant[n] = constants[wanted]
+
     def scalar_reads(n: int, a: int) -> int:
         """The reads of a in the scalars spelled inside n's own statement (`t.size` in
         `np.multiply(t, 2.0 / t.size, out=t)`): Python makes them before n writes."""
@@ -99,8 +108,9 @@ def plan_buffers(
         op, shape = OPS[d["op"]], g.shape(n)
         array = d["dtype"] == "float" and shape != ()
         if op.into is None or not array or n in handed_out:
-            if array:  # a fresh array from the op's plain form
+            if array:  # a fresh array from the op's plain form, which may read a constant too
                 owned.add(n)
+                constant_for(n)
             read(n)
             continue
         target = None
@@ -118,12 +128,7 @@ def plan_buffers(
             slot = free[shape].pop() if free[shape] else new_buffer(shape)
             holding[n] = plan.slot[n] = slot
             plan.holders[slot].append(n)
-        wanted = op.constant and op.constant(d["attrs"], *map(g.type, g.args(n)))
-        if wanted:
-            if wanted not in constants:
-                constants[wanted] = new_buffer(wanted[0])
-                plan.fill[constants[wanted]] = wanted[1]
-            plan.constant[n] = constants[wanted]
+        constant_for(n)
         owned.add(n)
         read(n)
     return plan

@@ -157,3 +157,9 @@ def test_workspace_constants_leave_the_models_names_alone():
     step = function(compile_text(text, "m.nn", opt=2).source, "sgd_step")
     assert "    ones = checked['ones']" in step and "zeros = np.maximum(t, zeros_2, out=" in step
     assert re.search(r"d_ones = np\.matmul\(ones_2, \w+, out=ws\[\d+\]\)", step), step
+
+
+def test_o2_hands_out_bias_gradients_summed_with_ones_as_fresh_arrays():
+    grads = function(compile_text(MLP, "m.nn", opt=2).source, "loss_and_grad")
+    (line,) = [line for line in grads.splitlines() if line.startswith("    d_b1 = ")]
+    assert re.fullmatch(r"    d_b1 = np\.matmul\(ones, t\w*\)", line), line

@@ -194,18 +194,26 @@ def unary(
     atomic=True,
     into=None,
     constant=None,
+    emit_constant=None,
 ) -> OpDef:
-    """An elementwise function of one array; `emit` and `into` are templates over {xp}, {x} (and {out})."""
+    """An elementwise function of one array; `emit` and `into` are templates over {xp}, {x} (and {out}).
+
+    With `constant` (see OpDef), `into` and `emit_constant` read it as {constant}: the
+    planned form and the plain one that makes a fresh array.
+    """
 
     def shape(attrs, t):
         _float_only(name, t)
         return t
 
+    def emission(xp, attrs, x):
+        return (emit_constant if "constant" in attrs else emit).format(xp=xp, x=x, **attrs)
+
     return OpDef(
         name,
         ("x",),
         shape,
-        lambda xp, attrs, x: emit.format(xp=xp, x=x, **attrs),
+        emission,
         {"x": grad} if grad else {},
         facts,
         atomic,

@@ -45,8 +45,14 @@ def _into(fn):
     return into
 
 
-def _sum_into(xp, attrs, out, x):
+def _sum_emit(xp, attrs, x):
     if "constant" in attrs:  # a column sum as a product with ones: one BLAS call, 1.5-3x faster
+        return f"{xp}.matmul({attrs['constant']}, {x})"
+    return _emit("sum")(xp, attrs, x)
+
+
+def _sum_into(xp, attrs, out, x):
+    if "constant" in attrs:
         return f"{xp}.matmul({attrs['constant']}, {x}, out={out})"
     return _into("sum")(xp, attrs, out, x)
 
@@ -171,7 +177,7 @@ def _count_prepare(attrs, t):
 OPS: tuple[OpDef, ...] = (
     _reduction(
         "sum",
-        _emit("sum"),
+        _sum_emit,
         _sum_grad,
         Facts(AFFINE, frozenset({"x"})),
         "· 1 (broadcast)",

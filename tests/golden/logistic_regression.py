@@ -136,6 +136,7 @@ def _workspace_forward(N):
     """The arrays forward computes in; each call of a thread reuses its own."""
     return [
         np.empty((N,), dtype=DTYPE),  # ws[0]: z, t
+        np.full((N,), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
     ]
 
 
@@ -183,11 +184,12 @@ def forward(params, /, **inputs):
     b = checked['b']
     N = dims['N']
     ws = _workspace(_workspace_forward, N)
+    exp_max = ws[1]
     # line 21: z = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 22: p = sigmoid(z)
-    p = _sigmoid(z)
+    p = _sigmoid(z, cap=exp_max)
     return p
 
 

@@ -186,7 +186,8 @@ def _workspace_loss_and_grad(B):
         np.empty((B, 256), dtype=DTYPE),  # ws[3]: d_h1, t
         np.empty((B, 256), dtype=DTYPE),  # ws[4]: h2
         np.empty((B, 10), dtype=DTYPE),  # ws[5]: logits, t
-        np.empty((B, 256), dtype=DTYPE),  # ws[6]: d_h2, t
+        np.ones((B,), dtype=DTYPE),  # ws[6]: ones, read only
+        np.empty((B, 256), dtype=DTYPE),  # ws[7]: d_h2, t
     ]
 
 
@@ -298,6 +299,7 @@ def loss_and_grad(params, /, **inputs):
     B = dims['B']
     ws = _workspace(_workspace_loss_and_grad, B)
     zeros = ws[2]
+    ones = ws[6]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
@@ -319,19 +321,19 @@ def loss_and_grad(params, /, **inputs):
     t_6 = np.subtract(probs, t_5, out=probs)
     np.divide(t_6, t_4.size, out=t_6)
     # backprop through line 30: logits = h2 @ W3 + b3
-    d_b3 = t_6.sum(axis=0)
-    d_h2 = np.matmul(t_6, W3.T, out=ws[6])
+    d_b3 = np.matmul(ones, t_6)
+    d_h2 = np.matmul(t_6, W3.T, out=ws[7])
     d_W3 = h2.T @ t_6
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     np.greater(t_2, 0.0, out=t_2)
     t_7 = np.multiply(d_h2, t_2, out=d_h2)
-    d_b2 = t_7.sum(axis=0)
+    d_b2 = np.matmul(ones, t_7)
     d_h1 = np.matmul(t_7, W2.T, out=ws[3])
     d_W2 = h1.T @ t_7
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     np.greater(t, 0.0, out=t)
     t_8 = np.multiply(d_h1, t, out=d_h1)
-    d_b1 = t_8.sum(axis=0)
+    d_b1 = np.matmul(ones, t_8)
     d_W1 = images.T @ t_8
     grads = {
         'W1': d_W1,

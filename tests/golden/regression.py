@@ -158,8 +158,9 @@ def _workspace_loss_and_grad(B):
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
         np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
         np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t
-        np.empty((B, 4), dtype=DTYPE),  # ws[3]: d_h, t
-        np.empty((B, 4), dtype=DTYPE),  # ws[4]: t
+        np.ones((B,), dtype=DTYPE),  # ws[3]: ones, read only
+        np.empty((B, 4), dtype=DTYPE),  # ws[4]: d_h, t
+        np.empty((B, 4), dtype=DTYPE),  # ws[5]: t
     ]
 
 
@@ -248,6 +249,7 @@ def loss_and_grad(params, /, **inputs):
     B = dims['B']
     ws = _workspace(_workspace_loss_and_grad, B)
     exp_max = ws[1]
+    ones = ws[3]
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
@@ -260,14 +262,14 @@ def loss_and_grad(params, /, **inputs):
     loss = (np.vdot(t_3, t_3) / t_3.size)
     np.multiply(t_3, 2.0 / t_3.size, out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
-    d_b2 = t_3.sum(axis=0)
-    d_h = np.matmul(t_3, W2.T, out=ws[3])
+    d_b2 = np.matmul(ones, t_3)
+    d_h = np.matmul(t_3, W2.T, out=ws[4])
     d_W2 = h.T @ t_3
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
-    t_4 = np.subtract(1.0, h, out=ws[4])
+    t_4 = np.subtract(1.0, h, out=ws[5])
     t_5 = np.multiply(h, t_4, out=h)
     t_6 = np.multiply(d_h, t_5, out=d_h)
-    d_b1 = t_6.sum(axis=0)
+    d_b1 = np.matmul(ones, t_6)
     d_W1 = x.T @ t_6
     grads = {
         'W1': d_W1,

@@ -224,10 +224,11 @@ def _workspace_loss_and_grad(B):
         np.empty((B, 64), dtype=DTYPE),  # ws[22]: t
         np.empty((B, 1), dtype=DTYPE),  # ws[23]: mu, var, t
         np.empty((B, 10), dtype=DTYPE),  # ws[24]: logits, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[25]: d_h, t
+        np.ones((B,), dtype=DTYPE),  # ws[25]: ones, read only
         np.empty((B, 64), dtype=DTYPE),  # ws[26]: d_h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[27]: d_mu, d_var, t
-        np.empty((B, 128), dtype=DTYPE),  # ws[28]: d_a, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[28]: d_mu, d_var, t
+        np.empty((B, 128), dtype=DTYPE),  # ws[29]: d_a, t
     ]
 
 
@@ -539,6 +540,7 @@ def loss_and_grad(params, /, **inputs):
     B = dims['B']
     ws = _workspace(_workspace_loss_and_grad, B)
     zeros = ws[6]
+    ones = ws[25]
     _check_labels(labels, 10, 'labels')
     # line 36: h = x @ W_in + b_in
     t = np.matmul(x, W_in, out=ws[0])
@@ -614,14 +616,14 @@ def loss_and_grad(params, /, **inputs):
     np.subtract(t_31, t_32, out=t_31)
     np.divide(t_31, t_30.size, out=t_31)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    d_b_out = t_31.sum(axis=0)
-    t_33 = np.matmul(t_31, W_out.T, out=ws[25])
+    d_b_out = np.matmul(ones, t_31)
+    t_33 = np.matmul(t_31, W_out.T, out=ws[26])
     d_W_out = t_28.T @ t_31
-    d_h = np.divide(t_33, t_27, out=ws[26])
+    d_h = np.divide(t_33, t_27, out=ws[27])
     np.multiply(t_33, t_28, out=t_33)
     np.divide(t_33, t_27, out=t_33)
     np.negative(t_33, out=t_33)
-    t_34 = t_33.sum(axis=1, keepdims=True, out=ws[27])
+    t_34 = t_33.sum(axis=1, keepdims=True, out=ws[28])
     np.multiply(t_34, 0.5, out=t_34)
     d_var = np.divide(t_34, t_27, out=t_34)
     t_35 = np.divide(d_var, 64.0, out=d_var)
@@ -629,23 +631,23 @@ def loss_and_grad(params, /, **inputs):
     np.multiply(t_35, t_36, out=t_36)
     d_h_2 = np.add(d_h, t_36, out=d_h)
     t_37 = np.negative(d_h_2, out=ws[0])
-    d_mu = t_37.sum(axis=1, keepdims=True, out=ws[27])
+    d_mu = t_37.sum(axis=1, keepdims=True, out=ws[28])
     t_38 = np.divide(d_mu, 64.0, out=d_mu)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_39 = np.add(d_h_2, t_38, out=d_h_2)
-    d_bb4 = t_39.sum(axis=0)
-    d_a = np.matmul(t_39, Wb4.T, out=ws[28])
+    d_bb4 = np.matmul(ones, t_39)
+    d_a = np.matmul(t_39, Wb4.T, out=ws[29])
     d_Wb4 = a_4.T @ t_39
     np.greater(t_23, 0.0, out=t_23)
     t_40 = np.multiply(d_a, t_23, out=d_a)
-    d_ba4 = t_40.sum(axis=0)
+    d_ba4 = np.matmul(ones, t_40)
     t_41 = np.matmul(t_40, Wa4.T, out=ws[0])
     d_Wa4 = t_22.T @ t_40
-    d_h_3 = np.divide(t_41, t_21, out=ws[25])
+    d_h_3 = np.divide(t_41, t_21, out=ws[26])
     np.multiply(t_41, t_22, out=t_41)
     np.divide(t_41, t_21, out=t_41)
     np.negative(t_41, out=t_41)
-    t_42 = t_41.sum(axis=1, keepdims=True, out=ws[27])
+    t_42 = t_41.sum(axis=1, keepdims=True, out=ws[28])
     np.multiply(t_42, 0.5, out=t_42)
     d_var_2 = np.divide(t_42, t_21, out=t_42)
     t_43 = np.divide(d_var_2, 64.0, out=d_var_2)
@@ -654,22 +656,22 @@ def loss_and_grad(params, /, **inputs):
     d_h_4 = np.add(d_h_3, t_44, out=d_h_3)
     d_h_5 = np.add(t_39, d_h_4, out=t_39)
     t_45 = np.negative(d_h_4, out=d_h_4)
-    d_mu_2 = t_45.sum(axis=1, keepdims=True, out=ws[27])
+    d_mu_2 = t_45.sum(axis=1, keepdims=True, out=ws[28])
     t_46 = np.divide(d_mu_2, 64.0, out=d_mu_2)
     t_47 = np.add(d_h_5, t_46, out=d_h_5)
-    d_bb3 = t_47.sum(axis=0)
-    d_a_2 = np.matmul(t_47, Wb3.T, out=ws[28])
+    d_bb3 = np.matmul(ones, t_47)
+    d_a_2 = np.matmul(t_47, Wb3.T, out=ws[29])
     d_Wb3 = a_3.T @ t_47
     np.greater(t_17, 0.0, out=t_17)
     t_48 = np.multiply(d_a_2, t_17, out=d_a_2)
-    d_ba3 = t_48.sum(axis=0)
-    t_49 = np.matmul(t_48, Wa3.T, out=ws[25])
+    d_ba3 = np.matmul(ones, t_48)
+    t_49 = np.matmul(t_48, Wa3.T, out=ws[26])
     d_Wa3 = t_16.T @ t_48
     d_h_6 = np.divide(t_49, t_15, out=ws[17])
     np.multiply(t_49, t_16, out=t_49)
     np.divide(t_49, t_15, out=t_49)
     np.negative(t_49, out=t_49)
-    t_50 = t_49.sum(axis=1, keepdims=True, out=ws[27])
+    t_50 = t_49.sum(axis=1, keepdims=True, out=ws[28])
     np.multiply(t_50, 0.5, out=t_50)
     d_var_3 = np.divide(t_50, t_15, out=t_50)
     t_51 = np.divide(d_var_3, 64.0, out=d_var_3)
@@ -678,22 +680,22 @@ def loss_and_grad(params, /, **inputs):
     d_h_7 = np.add(d_h_6, t_52, out=d_h_6)
     d_h_8 = np.add(t_47, d_h_7, out=t_47)
     t_53 = np.negative(d_h_7, out=d_h_7)
-    d_mu_3 = t_53.sum(axis=1, keepdims=True, out=ws[27])
+    d_mu_3 = t_53.sum(axis=1, keepdims=True, out=ws[28])
     t_54 = np.divide(d_mu_3, 64.0, out=d_mu_3)
     t_55 = np.add(d_h_8, t_54, out=d_h_8)
-    d_bb2 = t_55.sum(axis=0)
-    d_a_3 = np.matmul(t_55, Wb2.T, out=ws[28])
+    d_bb2 = np.matmul(ones, t_55)
+    d_a_3 = np.matmul(t_55, Wb2.T, out=ws[29])
     d_Wb2 = a_2.T @ t_55
     np.greater(t_11, 0.0, out=t_11)
     t_56 = np.multiply(d_a_3, t_11, out=d_a_3)
-    d_ba2 = t_56.sum(axis=0)
+    d_ba2 = np.matmul(ones, t_56)
     t_57 = np.matmul(t_56, Wa2.T, out=ws[17])
     d_Wa2 = t_10.T @ t_56
     d_h_9 = np.divide(t_57, t_9, out=ws[12])
     np.multiply(t_57, t_10, out=t_57)
     np.divide(t_57, t_9, out=t_57)
     np.negative(t_57, out=t_57)
-    t_58 = t_57.sum(axis=1, keepdims=True, out=ws[27])
+    t_58 = t_57.sum(axis=1, keepdims=True, out=ws[28])
     np.multiply(t_58, 0.5, out=t_58)
     d_var_4 = np.divide(t_58, t_9, out=t_58)
     t_59 = np.divide(d_var_4, 64.0, out=d_var_4)
@@ -702,22 +704,22 @@ def loss_and_grad(params, /, **inputs):
     d_h_10 = np.add(d_h_9, t_60, out=d_h_9)
     d_h_11 = np.add(t_55, d_h_10, out=t_55)
     t_61 = np.negative(d_h_10, out=d_h_10)
-    d_mu_4 = t_61.sum(axis=1, keepdims=True, out=ws[27])
+    d_mu_4 = t_61.sum(axis=1, keepdims=True, out=ws[28])
     t_62 = np.divide(d_mu_4, 64.0, out=d_mu_4)
     t_63 = np.add(d_h_11, t_62, out=d_h_11)
-    d_bb1 = t_63.sum(axis=0)
-    d_a_4 = np.matmul(t_63, Wb1.T, out=ws[28])
+    d_bb1 = np.matmul(ones, t_63)
+    d_a_4 = np.matmul(t_63, Wb1.T, out=ws[29])
     d_Wb1 = a.T @ t_63
     np.greater(t_5, 0.0, out=t_5)
     t_64 = np.multiply(d_a_4, t_5, out=d_a_4)
-    d_ba1 = t_64.sum(axis=0)
+    d_ba1 = np.matmul(ones, t_64)
     t_65 = np.matmul(t_64, Wa1.T, out=ws[12])
     d_Wa1 = t_4.T @ t_64
     d_h_12 = np.divide(t_65, t_3, out=ws[7])
     np.multiply(t_65, t_4, out=t_65)
     np.divide(t_65, t_3, out=t_65)
     np.negative(t_65, out=t_65)
-    t_66 = t_65.sum(axis=1, keepdims=True, out=ws[27])
+    t_66 = t_65.sum(axis=1, keepdims=True, out=ws[28])
     np.multiply(t_66, 0.5, out=t_66)
     d_var_5 = np.divide(t_66, t_3, out=t_66)
     t_67 = np.divide(d_var_5, 64.0, out=d_var_5)
@@ -728,11 +730,11 @@ def loss_and_grad(params, /, **inputs):
     d_h_14 = np.add(t_63, d_h_13, out=t_63)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_69 = np.negative(d_h_13, out=d_h_13)
-    d_mu_5 = t_69.sum(axis=1, keepdims=True, out=ws[27])
+    d_mu_5 = t_69.sum(axis=1, keepdims=True, out=ws[28])
     t_70 = np.divide(d_mu_5, 64.0, out=d_mu_5)
     # backprop through line 36: h = x @ W_in + b_in
     t_71 = np.add(d_h_14, t_70, out=d_h_14)
-    d_b_in = t_71.sum(axis=0)
+    d_b_in = np.matmul(ones, t_71)
     d_W_in = x.T @ t_71
     grads = {
         'W_in': d_W_in,

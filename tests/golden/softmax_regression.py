@@ -162,6 +162,7 @@ def _workspace_loss_and_grad(N):
         np.empty((N, 5), dtype=DTYPE),  # ws[0]: scores, t
         np.empty((N,), dtype=DTYPE),  # ws[1]: picked
         np.empty((N, 1), dtype=DTYPE),  # ws[2]: t
+        np.ones((N,), dtype=DTYPE),  # ws[3]: ones, read only
     ]
 
 
@@ -235,6 +236,7 @@ def loss_and_grad(params, /, **inputs):
     b = checked['b']
     N = dims['N']
     ws = _workspace(_workspace_loss_and_grad, N)
+    ones = ws[3]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
@@ -255,7 +257,7 @@ def loss_and_grad(params, /, **inputs):
     np.multiply(t_4, t_5, out=t_4)
     t_6 = np.subtract(d_logp, t_4, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = t_6.sum(axis=0)
+    d_b = np.matmul(ones, t_6)
     d_W = x.T @ t_6
     grads = {
         'W': d_W,
