@@ -415,10 +415,9 @@ class Emitter:
                 items = [_size_expr(d, dim_var) for d in shape]
                 literal = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
                 if i in plan.fill:
-                    value = plan.fill[i]  # a number, or the name of a module constant
-                    maker = {0.0: "zeros", 1.0: "ones"}.get(value)
-                    made = f"{xp}.{maker}({literal}" if maker else f"{xp}.full({literal}, {value}"
-                    src.append(f"        {made}, dtype=DTYPE),  # ws[{i}]: {_constant_name(value)}, read only")
+                    value, called = plan.fill[i], _constant_name(plan.fill[i])  # a number or a module constant
+                    made = f"{xp}.{called}({literal}" if value in (0.0, 1.0) else f"{xp}.full({literal}, {value}"
+                    src.append(f"        {made}, dtype=DTYPE),  # ws[{i}]: {called}, read only")
                 else:
                     src.append(f"        {xp}.empty({literal}, dtype=DTYPE),  # ws[{i}]: {', '.join(names)}")
             return src + ["    ]"]

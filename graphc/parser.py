@@ -170,13 +170,6 @@ class _Lexer:
             pos = end
             yield tok
 
-    def lex(self, text: str) -> list[Token]:
-        kinds: list[str] = []
-        spans: list[tuple[int, int]] = []
-        for _ in self.scan(text, kinds, spans):
-            pass
-        return list(self.tokens(text, kinds, spans))
-
 
 def _line_col(text: str, pos: int) -> tuple[int, int]:
     return text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)

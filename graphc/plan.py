@@ -39,7 +39,7 @@ class Plan:
     buffers: list[tuple] = field(default_factory=list)  # shape of each workspace buffer
     holders: list[list[int]] = field(default_factory=list)  # the nodes each buffer holds in turn
     owned: set[int] = field(default_factory=set)  # arrays the function made itself and nobody else sees
-    constant: dict[int, int] = field(default_factory=dict)  # node -> the constant buffer its `into` form reads
+    constant: dict[int, int] = field(default_factory=dict)  # node -> the constant buffer its emission reads
     fill: dict[int, float | str] = field(default_factory=dict)  # constant buffer -> its value or its name
 
 
@@ -73,7 +73,8 @@ def plan_buffers(
 
     def constant_for(n: int) -> None:
         """The constant buffer n's emission reads, if its op asks for one: one per shape and value."""
-        wanted = OPS[g.op(n)].constant and OPS[g.op(n)].constant(g.node(n)["attrs"], *map(g.type, g.args(n)))
+        ask = OPS[g.op(n)].constant
+        wanted = ask and ask(g.node(n)["attrs"], *map(g.type, g.args(n)))
         if wanted:
             if wanted not in constants:
                 constants[wanted] = new_buffer(wanted[0])
@@ -128,7 +129,7 @@ def plan_buffers(
             slot = free[shape].pop() if free[shape] else new_buffer(shape)
             holding[n] = plan.slot[n] = slot
             plan.holders[slot].append(n)
-        constant_for(n)
+        constant_for(n)  # after n's own buffer, so the workspace lists them in that order
         owned.add(n)
         read(n)
     return plan

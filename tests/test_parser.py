@@ -41,8 +41,12 @@ CORNERS = (
 
 def ours(text: str) -> list:
     lexer = parser._Lexer(parser._front()[0].lexer_conf)
+    kinds: list[str] = []
+    spans: list[tuple[int, int]] = []
     try:
-        return [_fields(t) for t in lexer.lex(text)]
+        for _ in lexer.scan(text, kinds, spans):
+            pass
+        return [_fields(t) for t in lexer.tokens(text, kinds, spans)]
     except Exception as e:  # an unexpected character: compare where it is
         return [type(e).__name__, e.line, e.column]
 

@@ -47,8 +47,8 @@ class OpDef:
     prepare: Callable[..., dict] | None = None  # prepare(attrs, *input_types) -> canonical attrs
     into: Callable[..., str] | None = None  # into(xp, attrs, out, *arg_exprs) -> the same, written into `out`
     inplace: bool = False  # elementwise: `out` may be an argument of the result's shape
-    # constant(attrs, *input_types) -> (shape, value) of a constant array the `into`
-    # form reads, made once per workspace and passed as attrs["constant"]; or None.
+    # constant(attrs, *input_types) -> (shape, value) of a constant array that `into` and,
+    # given attrs["constant"], `emit` read; made once per workspace; or None.
     # The value is a number or the name of a constant of the generated module.
     constant: Callable[..., tuple | None] | None = None
 
