@@ -117,20 +117,31 @@ def _workspace(make, *sizes):
     return ws
 """
 
-_SGD_PLAIN = [
-    "    value, grads = loss_and_grad(params, **inputs)",
-    "    for name, grad in grads.items():",
-    "        if name in PARAMS:  # `wrt` may name an input too: it is not moved",
-    "            params[name] -= lr * grad",
-    "    return value",
-]
 
-_SGD_FALLBACK = [
-    "    if 0 in dims.values() or any([checked[name] is not params[name] for name in PARAMS]):",
-    "        # an empty batch (sizes divide lr), or params that came as lists or in another dtype",
-    "        # and were converted: take the general path, which updates what the caller holds",
-    *("    " + line for line in _SGD_PLAIN),
-]
+def _sgd_plain(xp: str) -> list[str]:
+    """sgd_step through loss_and_grad: every step is computed before any param moves, so a
+    failure leaves the params as they were; a param that cannot be updated in place (a
+    list, an int or read-only array) is replaced by a new array of the model's dtype."""
+    return [
+        "    value, grads = loss_and_grad(params, **inputs)",
+        "    # `wrt` may name an input too: it is not moved",
+        "    steps = {name: lr * grad for name, grad in grads.items() if name in PARAMS}",
+        "    for name, step in steps.items():",
+        "        held = params[name]",
+        f"        if not (isinstance(held, {xp}.ndarray) and held.dtype.kind == 'f' and held.flags.writeable):",
+        f"            params[name] = held = {xp}.array(held, dtype=DTYPE)  # the caller's cannot take it",
+        "        held -= step",
+        "    return value",
+    ]
+
+
+def _sgd_fallback(xp: str) -> list[str]:
+    return [
+        "    if 0 in dims.values() or any([checked[n] is not params[n] or not params[n].flags.writeable for n in PARAMS]):",
+        "        # an empty batch (sizes divide lr), or params that came as lists, in another dtype or",
+        "        # read-only: take the general path, which updates what the caller holds",
+        *("    " + line for line in _sgd_plain(xp)),
+    ]
 
 
 def _ident(name: str) -> str:
@@ -151,6 +162,11 @@ class _Namer:
         self.next[base] = i
         self.used.add(name)
         return name
+
+
+def _numpy_scalar(e: str) -> str:
+    """A Python number's expression (a literal, `(-2.0)`, or lr) as a scalar of the model's dtype."""
+    return f"DTYPE({e[1:-1] if e.startswith('(-') else e})"
 
 
 def _shape_literal(shape) -> str:
@@ -233,8 +249,12 @@ class Emitter:
                     inputs_needed.append(leaf)
                 continue
             args = [expr[a] for a in g.args(n)]
-            if opdef.view:  # a Python number has no .T or .reshape: give it the model's dtype
-                args = [f"DTYPE({e})" if g.op(a) == "const" else e for e, a in zip(args, g.args(n))]
+            if opdef.view:  # a Python number has no .T or .reshape
+                args = [_numpy_scalar(e) if a in const_only else e for e, a in zip(args, g.args(n))]
+            elif args and all(a in const_only for a in g.args(n)):
+                # Python's own arithmetic on numbers alone (unfolded at -O0) raises where NumPy's
+                # gives inf or nan: one NumPy scalar makes it NumPy's, in the model's dtype
+                args[0] = _numpy_scalar(args[0])
             attrs, used = _dim_attrs(d["attrs"], dim_var)
             dims_used |= used
             target = plan.inplace.get(n)
@@ -251,10 +271,6 @@ class Emitter:
                 expr[n] = text if not text.startswith("-") else f"({text})"
                 const_only.add(n)
                 continue
-            if all(a in const_only for a in g.args(n)):
-                # arithmetic on Python numbers alone (unfolded at -O0) is a float64 or a
-                # Python float: give it the model's dtype, like every other value
-                text = f"DTYPE({text})" if g.shape(n) == () else f"{self.xp}.asarray({text}, dtype=DTYPE)"
             group[n] = [n] + [m for a in g.args(n) if a in group and expr[a] != group_var.get(a) for m in group[a]]
             value_name = self.value_name(n)
             if planned:
@@ -394,7 +410,7 @@ class Emitter:
                 f"    checked, dims = _arguments(params, inputs, {tuple(needed)!r})",
             ]
             if name == "sgd_step":
-                src += _SGD_FALLBACK
+                src += _sgd_fallback(xp)
             return src + lines, expr
 
         def workspace(name):
@@ -471,7 +487,7 @@ class Emitter:
             value = f"    value = float({expr[self.step.g.objective[1]]})"
             src += lines + [value] + self.step.updates(expr, bodies["sgd_step"][3]) + ["    return value"]
         else:
-            src += ["def sgd_step(params, lr, /, **inputs):", f'    """{doc}"""', *_SGD_PLAIN]
+            src += ["def sgd_step(params, lr, /, **inputs):", f'    """{doc}"""', *_sgd_plain(self.xp)]
         src += [""]
         return self.strip_marks("\n".join(src))
 

@@ -367,6 +367,100 @@ def test_constant_results_have_the_model_dtype(opt):
     assert np.asarray(c).dtype == np.float32 and np.asarray(value).dtype == np.float32
 
 
+# numbers alone, unfolded at -O0 (and where folding refuses a non-finite result): NumPy's
+# arithmetic, so inf and nan as in NumPy rather than Python's ZeroDivisionError or complex
+NUMBER_ONLY = {
+    "a * (1 / 0)": np.inf,
+    "a + 0^-1": np.inf,
+    "a * 2^2000": np.inf,
+    "a * (-8)^(1/3)": np.nan,
+    "a * exp(1000)": np.inf,
+    "a * logsumexp(2)": 2 + 2,
+    "a * reshape(2, [1])": 2 + 2,
+    "a * (3).T": 3 + 3,
+    "a * max(2) * sum(3)": 6 + 6,
+}
+
+
+@pytest.mark.parametrize("expression", list(NUMBER_ONLY))
+@pytest.mark.parametrize("opt", [0, 1, 2])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_arithmetic_on_numbers_alone_is_numpy_arithmetic(expression, opt, dtype):
+    _, m = load(f"param a : [2] = const(1)\nc = {expression}\nloss = sum(c)\noutput c\nminimize loss\n", dtype, opt)
+    with np.errstate(all="ignore"):
+        c = m.forward(m.init_params())
+        value, grads = m.loss_and_grad(m.init_params())
+    np.testing.assert_array_equal(value, NUMBER_ONLY[expression])
+    assert c.dtype == grads["a"].dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_a_sum_of_scalar_products_keeps_the_model_dtype(opt):
+    text = """
+    dim B
+    input x : [B, 2]
+    param s : []
+    v = x * sum(s * 0.5) + mean(0.5 * s^2)
+    loss = sum(v)
+    output v
+    minimize loss
+    """
+    _, m = load(text, "float32", opt)
+    p, x = {"s": np.array(2, np.float32)}, np.ones((3, 2), np.float32)
+    v = m.forward(p, x=x)
+    value, grads = m.loss_and_grad(p, x=x)
+    np.testing.assert_allclose(v, np.full((3, 2), 3.0))
+    assert value == 18.0 and float(grads["s"]) == 6 * (0.5 + 2.0)
+    assert v.dtype == grads["s"].dtype == np.float32
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_sgd_step_through_an_objective_that_is_reshaped(opt):
+    # the step's gradient seed is lr, a Python number: the reshape of it is NumPy's
+    text = """
+    dim B
+    input x : [B, 3]
+    param W : [3, 2]
+    m = mean((x @ W)^2, axis=(0, 1), keepdims=true)
+    loss = reshape(m, [])
+    minimize loss
+    """
+    _, module = load(text, opt=opt)
+    p = {"W": np.ones((3, 2))}
+    assert module.sgd_step(p, 0.1, x=np.ones((4, 3))) == 9.0
+    np.testing.assert_allclose(p["W"], 1 - 0.1 * 3.0)  # each of the 4 rows of x @ W adds 2 * 3 / 8
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_sgd_step_replaces_params_it_cannot_update_in_place(opt):
+    # an int array, a Python number and a read-only array: each gets a new float array,
+    # after every step is known, so no param has moved if one fails
+    text = """
+    dim B
+    input x : [B, 3]
+    param w : [3]
+    param b : []
+    param c : [2]
+    loss = mean((x @ w + b)^2) + sum(c)
+    minimize loss
+    """
+    _, module = load(text, opt=opt)
+    frozen = np.ones(2)
+    frozen.flags.writeable = False
+    w = np.ones(3)
+    p = {"w": w, "b": np.array(0), "c": frozen}
+    assert module.sgd_step(p, 0.1, x=np.ones((2, 3))) == 9.0 + 2.0
+    assert p["w"] is w  # updated in place
+    np.testing.assert_allclose(w, 1 - 0.1 * 6.0)
+    assert p["b"].dtype == p["c"].dtype == np.float64 and p["b"].shape == ()
+    np.testing.assert_allclose([p["b"], *p["c"]], [-0.6, 0.9, 0.9])
+    np.testing.assert_array_equal(frozen, 1.0)
+    q = {"w": w, "b": 0, "c": frozen}
+    with pytest.raises(ValueError, match="input x"):
+        module.sgd_step(q, 0.1, x=np.ones((2, 4)))
+    assert q["b"] == 0 and q["c"] is frozen
+
+
 def test_int_outputs_stay_int_and_unused_params_get_zero_gradients():
     text = """
     model misc

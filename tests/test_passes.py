@@ -192,11 +192,13 @@ STAYS: dict[str, list[Graph]] = {
         tiny(lambda x, v: op("sum", x * v, axes=None), x=M, v=VEC),  # v broadcasts: not one shape
         tiny(lambda x, y: op("sum", x * y, axes=(0,)), x=M, y=M),  # not every axis
         tiny(lambda x, y: op("sum", x * op("greater", x, y), axes=None), x=M, y=M),  # a bool array
+        tiny(lambda s: op("mean", s * 0.5, axes=None), s=S),  # a scalar times a number: no array to dot
     ],
     "sum_of_square": [
         tiny(lambda x: op("sum", op("square", x), axes=(1,)), x=M),
         tiny(lambda x: op("mean", x**3, axes=None), x=M),
         tiny(lambda x: op("sum", op("square", x), axes=None, keepdims=True), x=M),  # a [1, 1] result
+        tiny(lambda s: op("sum", s**2, axes=None), s=S),  # the sum of a scalar is that scalar
     ],
     "count_of_factor": [
         tiny(lambda x: op("count", op("exp", x), axes=(0,)) * x, x=M),  # not a product or square

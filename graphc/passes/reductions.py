@@ -12,8 +12,13 @@ from graphc.passes.rewrite import build, matches
 
 
 def _whole(g: Graph, n: int) -> bool:
-    """n is a sum or mean over every axis, to a scalar."""
-    return g.op(n) in ("sum", "mean") and g.node(n)["attrs"]["all"]
+    """n is a sum or mean over every axis of an array, to a scalar.
+
+    Not of a scalar: that sum is its argument already, and a product of scalars may
+    be of constants, Python numbers in the generated code, which np.vdot would
+    turn into float64 whatever the model's dtype.
+    """
+    return g.op(n) in ("sum", "mean") and g.node(n)["attrs"]["all"] and g.shape(g.args(n)[0]) != ()
 
 
 def _inner(g: Graph, n: int, a: int, b: int) -> int:

@@ -353,13 +353,17 @@ def loss_and_grad(params, /, **inputs):
 def sgd_step(params, lr, /, **inputs):
     """One step of gradient descent on the params, in place; returns the objective before it."""
     checked, dims = _arguments(params, inputs, ('tokens', 'tags'))
-    if 0 in dims.values() or any([checked[name] is not params[name] for name in PARAMS]):
-        # an empty batch (sizes divide lr), or params that came as lists or in another dtype
-        # and were converted: take the general path, which updates what the caller holds
+    if 0 in dims.values() or any([checked[n] is not params[n] or not params[n].flags.writeable for n in PARAMS]):
+        # an empty batch (sizes divide lr), or params that came as lists, in another dtype or
+        # read-only: take the general path, which updates what the caller holds
         value, grads = loss_and_grad(params, **inputs)
-        for name, grad in grads.items():
-            if name in PARAMS:  # `wrt` may name an input too: it is not moved
-                params[name] -= lr * grad
+        # `wrt` may name an input too: it is not moved
+        steps = {name: lr * grad for name, grad in grads.items() if name in PARAMS}
+        for name, step in steps.items():
+            held = params[name]
+            if not (isinstance(held, np.ndarray) and held.dtype.kind == 'f' and held.flags.writeable):
+                params[name] = held = np.array(held, dtype=DTYPE)  # the caller's cannot take it
+            held -= step
         return value
     tokens = checked['tokens']
     tags = checked['tags']
