@@ -45,7 +45,8 @@ class GraphcError(Exception):
         super().__init__(self.diagnostics[0].message if self.diagnostics else "error")
 
     def format(self, sources: dict[str, str] | None = None) -> str:
-        return "\n".join(format_diagnostic(d, sources or {}) for d in self.diagnostics)
+        lines = {file: text.split("\n") for file, text in (sources or {}).items()}  # once, not per error
+        return "\n".join(format_diagnostic(d, lines) for d in self.diagnostics)
 
 
 def _display(line: str) -> str:
@@ -70,16 +71,16 @@ def _window(line: str, col: int) -> tuple[str, str, str, int]:
     return prefix, line[start : start + MAX_SHOWN], suffix, start
 
 
-def format_diagnostic(d: Diagnostic, sources: dict[str, str]) -> str:
-    """`file:line:col: error: msg`, then the source line and a caret under the span."""
+def format_diagnostic(d: Diagnostic, sources: dict[str, list[str]]) -> str:
+    """`file:line:col: error: msg`, then the source line and a caret under the span;
+    `sources` holds each file's text split into lines."""
     if d.span is None:
         out = f"error: {d.message}"
         return out + (f"\n      = note: {d.note}" if d.note else "")
     s = d.span
     out = [f"{s.where()}: error: {d.message}"]
-    text = sources.get(s.file)
-    if text is not None:
-        lines = text.split("\n")
+    lines = sources.get(s.file)
+    if lines is not None:
         if 1 <= s.line <= len(lines):
             line = lines[s.line - 1].rstrip("\r")
             prefix, piece, suffix, start = _window(line, s.col)
@@ -106,7 +107,7 @@ def nearest(name: str, candidates) -> str | None:
     """
     best, best_key = None, None
     for c in set(candidates):
-        if c == name:
+        if c == name or abs(len(c) - len(name)) > 3:  # _distance would refuse it, at a call's cost
             continue
         d = _distance(name.lower(), c.lower(), limit=3)
         if d is None or d > max(1, len(name) // 3) or d >= max(len(name), len(c)):

@@ -14,15 +14,16 @@ from __future__ import annotations
 import keyword
 import math
 import os
+import sys
 from dataclasses import dataclass
 
 from graphc import syntax as S
-from graphc.errors import GraphcError, Span, did_you_mean
+from graphc.errors import Diagnostic, GraphcError, Span, did_you_mean
 from graphc.ir import Graph
 from graphc.lower_expr import MAX_NODES, ExprLowerer, _given, _plural, _text, _TooBig
 from graphc.lower_fn import FnChecks, _keyword
 from graphc.ops import BUILTINS, show
-from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope
+from graphc.scope import KIND_WORDS, MAX_ERRORS, Binding, FnInfo, Scope, TooManyErrors
 from graphc.util import gc_paused
 
 MAX_UNROLL = 100_000
@@ -68,9 +69,13 @@ class ProgramLowerer(ExprLowerer, FnChecks):
                 self.stmt(stmt, Scope(), first=(i == 0))
             self.finish()
         except _TooBig as big:
-            self.error(
-                f"the model expands to more than {MAX_NODES:,} ops (fns calling fns?); graphc refuses it", big.span
+            self.errors.append(
+                Diagnostic(
+                    f"the model expands to more than {MAX_NODES:,} ops (fns calling fns?); graphc refuses it", big.span
+                )
             )
+        except TooManyErrors:
+            self.errors.append(Diagnostic(f"graphc stopped after {MAX_ERRORS} errors; mend these and run it again"))
         if self.errors:
             # in file order, as a reader goes through them (checks run in other orders)
             self.errors.sort(key=lambda d: (d.span is None, d.span.line if d.span else 0, d.span.col if d.span else 0))
@@ -132,7 +137,7 @@ class ProgramLowerer(ExprLowerer, FnChecks):
             self.placeholder(name, "param", stmt.target.span)
             return
         init = self.initializer(stmt.init, scope, shape)
-        if name is None or shape is None or init is None:
+        if name is None or shape is None:
             self.placeholder(name, "param", stmt.target.span)
             return
         if math.prod(shape) > MAX_PARAM_SIZE:
@@ -142,7 +147,9 @@ class ProgramLowerer(ExprLowerer, FnChecks):
             self.placeholder(name, "param", stmt.target.span)
             return
         node = self.g.add("param", [], {"name": name, "shape": shape}, name=name, span=stmt.span, scope=scope.frames)
-        if self.define(name, Binding("param", node, stmt.target.span)):
+        # a failed initializer was reported; the param still has its shape, so the
+        # mistakes in its uses are found in this run too
+        if self.define(name, Binding("param", node, stmt.target.span)) and init is not None:
             self.g.params[name] = node
             self.inits[name] = init
         else:  # reported: the model is not missing params, it has a misnamed one
@@ -353,9 +360,13 @@ class ProgramLowerer(ExprLowerer, FnChecks):
                     "the model has no params to train; declare one with 'param' or name inputs after 'wrt'", m.span
                 )
         # the objective is the default output; a broken one was reported just above
+        named: set[str] = set()
         for o in self.outputs or ([m.target] if target is not None else []):
             node = self.final(o, "an output")
-            if node is not None:
+            if node is not None and o.text in named:
+                self.error(f"'{o.text}' is named twice after output", o.span)
+            elif node is not None:
+                named.add(o.text)
                 self.g.outputs.append((o.text, node))
 
     def final(self, name: S.Name, role: str) -> int | None:
@@ -381,6 +392,8 @@ def _module_name_trouble(name: str) -> str | None:
         return f"would make {name}.py, which hides the {name} module the generated module imports"
     if name == "graphc":
         return "would make graphc.py, which hides graphc itself from code run in the same folder"
+    if name in sys.stdlib_module_names:
+        return f"is the name of Python's own {name} module, which `import {name}` may find instead of {name}.py"
     return None
 
 

@@ -19,6 +19,7 @@ from graphc.ir import Graph
 from graphc.ops import BUILTINS
 
 TOO_LARGE = "this number is too large (it overflows to infinity)"
+MAX_ERRORS = 50  # then graphc stops: a file with an error on every line is reported in seconds
 KIND_WORDS = {
     "dim": "a dim",
     "const": "a const",
@@ -28,6 +29,10 @@ KIND_WORDS = {
     "fn": "a fn",
     "loopvar": "a loop variable",
 }
+
+
+class TooManyErrors(Exception):
+    """MAX_ERRORS were reported: lowering stops there."""
 
 
 @dataclass
@@ -60,6 +65,7 @@ class Resolver:
         self.program = program
         self.g = Graph()
         self.errors: list[Diagnostic] = []
+        self.reported: set[tuple[str, Span | None]] = set()
         self.top: dict[str, Binding] = {}
         self.dim_uses: dict[str, Span] = {}  # dim -> first use; each must be bound by an input
         self.call_note: str | None = None
@@ -79,9 +85,12 @@ class Resolver:
     # ---------------------------------------------------------------- errors
 
     def error(self, message: str, span: Span | None, note: str | None = None) -> None:
-        d = Diagnostic(message, span, note or self.call_note)
-        if all((e.message, e.span) != (d.message, d.span) for e in self.errors):
-            self.errors.append(d)
+        if (message, span) in self.reported:
+            return
+        self.reported.add((message, span))
+        self.errors.append(Diagnostic(message, span, note or self.call_note))
+        if len(self.errors) >= MAX_ERRORS:
+            raise TooManyErrors
 
     # ---------------------------------------------------------------- names
 
@@ -95,7 +104,14 @@ class Resolver:
         if b is None or b.kind not in ("loopvar", "const") or not float(b.value).is_integer():
             self.error(f"'{name.index}' in {name.text} must be a loop variable or an integer const", name.span)
             return None
-        return f"{name.base}{int(b.value) + name.offset}{name.suffix}"
+        index = int(b.value) + name.offset
+        if index < 0:
+            self.error(
+                f"{name.text} is '{name.base}{index}{name.suffix}' here, which is not a name: its index must not be negative",
+                name.span,
+            )
+            return None
+        return f"{name.base}{index}{name.suffix}"
 
     def binding(self, e: S.Name, scope: Scope) -> tuple[str, Binding] | None:
         """The name as resolved (`W{i}` -> `W3`) and what it is bound to; None after an error."""
@@ -119,8 +135,9 @@ class Resolver:
             return b
         return None
 
-    def visible(self, scope: Scope) -> list[str]:
-        names = list(scope.locals) + list(BUILTINS)
+    def visible(self, scope: Scope, builtins: bool = False) -> list[str]:
+        """The names a use in scope could mean; builtins only where a function is called."""
+        names = list(scope.locals) + (list(BUILTINS) if builtins else [])
         for n, b in self.top.items():
             if scope.fn is None or b.kind in ("const", "dim") or (b.kind == "fn" and n in scope.fn.visible):
                 names.append(n)
@@ -155,7 +172,7 @@ class Resolver:
         if scope.fn is None and line is not None and line > span.line:
             self.error(f"'{name}' is used before it is defined (at line {line})", span)
             return
-        self.error(f"unknown {what} '{name}'{did_you_mean(name, self.visible(scope))}", span)
+        self.error(f"unknown {what} '{name}'{did_you_mean(name, self.visible(scope, what == 'function'))}", span)
 
     def define(self, name: str, binding: Binding) -> bool:
         """Bind a new top-level name; False with an error if it is taken."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from graphc.cli import main
+from graphc.scope import MAX_ERRORS
 
 VALID = """model tiny
 dim B
@@ -137,6 +138,20 @@ def test_200000_statements_with_an_error_on_the_last_line(tmp_path: Path) -> Non
     assert "Traceback" not in proc.stderr
     assert f"{path}:{last}:13: error: unexpected '+'" in proc.stderr
     assert f"{last:>5} | minimize v0 +" in proc.stderr
+
+
+@pytest.mark.parametrize("mistake", ["h{i} = W + q{i}", "h{i} = W + b"])
+def test_an_error_on_every_line_stops_after_max_errors(
+    mistake: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unknown names or shape errors on 20,000 lines: the first MAX_ERRORS, in file order,
+    then a line saying graphc stopped (each error costs about the same, however many)."""
+    body = "".join(mistake.format(i=i) + "\n" for i in range(20_000))
+    path = write(tmp_path, "param W : [2]\nparam b : [3]\n" + body + "loss = sum(W)\nminimize loss\n")
+    err = run_check(path, capsys)
+    headers = re.findall(rf"^{re.escape(str(path))}:(\d+):\d+: error: ", err, re.M)
+    assert [int(line) for line in headers] == list(range(3, 3 + MAX_ERRORS))
+    assert err.rstrip().endswith(f"error: graphc stopped after {MAX_ERRORS} errors; mend these and run it again")
 
 
 def test_empty_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

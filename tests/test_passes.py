@@ -491,7 +491,7 @@ def programs(draw) -> str:
     """A random model: a few inputs and params, then statements whose shapes fit, a loss."""
     pool: dict[str, tuple] = {"x": ("B", 3), "y": ("B", 4), "W": (3, 4), "b": (4,), "v": (3,), "s": ()}
     lines = [
-        "model random",
+        "model random_program",
         "dim B",
         "input x : [B, 3]",
         "input y : [B, 4]",
