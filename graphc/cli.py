@@ -104,7 +104,7 @@ def cmd_check(args) -> int:
         print(f"  {name:<{width}}  {show(*g.type(n))}")
     total = sum(_count(g.shape(n)) for n in g.params.values())
     arrays = "array" if len(g.params) == 1 else "arrays"
-    print(f"params: {len(g.params)} {arrays}, {total:,} values")
+    print(f"params: {len(g.params)} {arrays}, {total:,} {'value' if total == 1 else 'values'}")
     for name, n in g.params.items():
         kind, init_args = lowered.inits[name]
         init = kind + (f"({', '.join(f'{a:g}' for a in init_args)})" if init_args else "")

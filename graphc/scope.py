@@ -225,10 +225,17 @@ class Resolver:
             if a is None or b is None:
                 return None
             r = {"+": a + b, "-": a - b, "*": a * b}.get(e.op) if e.op in "+-*" else None
+            if (e.op == "/" and b == 0) or (e.op == "^" and a == 0 and b < 0):
+                raise ZeroDivisionError("it divides by zero")
             if e.op == "/":
                 r = a / b
             elif e.op == "^":
-                r = math.pow(a, b)
+                try:
+                    r = math.pow(a, b)
+                except ValueError:  # a negative number to a fractional power
+                    raise ValueError(f"({a:g})^{b:g} is not a real number") from None
+                except OverflowError:
+                    r = math.inf
             if not math.isfinite(r):
                 raise OverflowError("the result is not a finite number")
             return r
