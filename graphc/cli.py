@@ -29,7 +29,11 @@ def read_model(path: str) -> str:
     if os.path.isdir(path):
         raise UserError(f"{path}: is a directory, not a model file")
     try:
-        with open(path, "rb") as f:
+        # non-blocking only to open: a named pipe with no writer would wait forever
+        # (then it reads as empty); one with a writer, as from <(...), is read in full
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        os.set_blocking(fd, True)
+        with open(fd, "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
@@ -209,6 +213,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    for stream in (sys.stdout, sys.stderr):  # a terminal that is not UTF-8 gets \xb7, not a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = parser().parse_args(argv)
     if getattr(args, "dims", None) and not args.report:
         args.command_parser.error("--dims gives the dim sizes for --report's numbers; add --report")

@@ -17,6 +17,7 @@ from graphc.ops.helpers import HELPERS, closure
 from graphc.plan import Plan, plan_buffers
 
 INLINE_LIMIT = 72  # longest expression folded into its single user
+MAX_NESTING = 100  # deepest brackets of a generated line (Python refuses past 200)
 _MARK = "\x00"
 
 _RUNTIME = '''
@@ -241,6 +242,7 @@ class Emitter:
         group: dict[int, list[int]] = {}  # node -> the nodes its expression text computes
         group_var: dict[int, str] = {}
         const_only: set[int] = set()
+        nesting: dict[int, int] = {}  # node -> how deep its expression text nests brackets, when inlined
         for n in need:
             d = g.node(n)
             opdef = OPS[d["op"]]
@@ -285,7 +287,11 @@ class Emitter:
             else:
                 inline = value_name is None and self.opt >= 1 and uses[n] == 1 and n not in root_set
                 inline = inline and len(text) <= INLINE_LIMIT
-            if inline:
+            # each expression folded into its user nests its text about two brackets deeper, and
+            # Python refuses a line nested past 200: a deep chain gets a statement every so often
+            depth = 2 + max((nesting.get(a, 0) for a in g.args(n)), default=0)
+            if inline and depth <= MAX_NESTING:
+                nesting[n] = depth
                 expr[n] = text if opdef.atomic else f"({text})"
                 continue
             line = self.source_line(n)

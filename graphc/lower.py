@@ -50,6 +50,14 @@ class Lowered:
     inits: dict[str, tuple]  # param -> (initializer, args)
 
 
+TOO_DEEP_INLINED = "this statement nests too deeply once its fn calls are inlined (fns of deep expressions calling each other); split the expressions in the fns over several statements"
+
+
+class _TooDeepInlined(Exception):
+    def __init__(self, span: Span):
+        self.span = span
+
+
 class ProgramLowerer(ExprLowerer, FnChecks):
     """The statements: declarations, assignments, loops, and the objective."""
 
@@ -66,8 +74,13 @@ class ProgramLowerer(ExprLowerer, FnChecks):
     def run(self) -> Lowered:
         try:
             for i, stmt in enumerate(self.program.stmts):
-                self.stmt(stmt, Scope(), first=(i == 0))
+                try:
+                    self.stmt(stmt, Scope(), first=(i == 0))
+                except RecursionError:  # each expression is shallow, but fns inlined into fns are not
+                    raise _TooDeepInlined(stmt.span) from None
             self.finish()
+        except _TooDeepInlined as deep:
+            self.errors.append(Diagnostic(TOO_DEEP_INLINED, deep.span))
         except _TooBig as big:
             self.errors.append(
                 Diagnostic(

@@ -19,6 +19,7 @@ from graphc.ir import Graph
 from graphc.ops import BUILTINS
 
 TOO_LARGE = "this number is too large (it overflows to infinity)"
+MAX_SIZE = 2**31  # of one axis: float sizes past this lose digits, and no array is so long
 MAX_ERRORS = 50  # then graphc stops: a file with an error on every line is reported in seconds
 KIND_WORDS = {
     "dim": "a dim",
@@ -168,6 +169,9 @@ class Resolver:
                 span,
             )
             return
+        if what == "name" and name in BUILTINS:
+            self.error(f"'{name}' is a builtin function, not a value; call it as {name}(...)", span)
+            return
         line = self.def_lines.get(name)
         if scope.fn is None and line is not None and line > span.line:
             self.error(f"'{name}' is used before it is defined (at line {line})", span)
@@ -259,6 +263,9 @@ class Resolver:
             return None
         if not float(v).is_integer() or v < 1:
             self.error(f"a size must be a positive integer, not {v:g}", e.span)
+            return None
+        if v > MAX_SIZE:
+            self.error(f"a size must be at most {MAX_SIZE:,}, not {v:g}", e.span)
             return None
         return int(v)
 

@@ -125,6 +125,16 @@ def test_exponential_fn_expansion_is_refused_quickly(tmp_path: Path, capsys: pyt
     assert f"{path}:42:8: error: this call of f39 expands to about" in err
 
 
+def test_fns_nesting_too_deeply_once_inlined_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each body nests 450 brackets, under the limit; inlined into one another, 22,000."""
+    lines = ["param x : []", "fn f0(a) = a"]
+    lines += [f"fn f{i}(a) = " + "(" * 450 + f"f{i - 1}(a)" + " + 1)" * 450 for i in range(1, 50)]
+    lines += ["y = f49(x)", "minimize y"]
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    err = run_check(path, capsys)
+    assert f"{path}:52:1: error: this statement nests too deeply once its fn calls are inlined" in err
+
+
 def test_200000_statements_with_an_error_on_the_last_line(tmp_path: Path) -> None:
     n = 200_000
     body = "".join(f"v{i} = p * {i % 7 + 1}\n" for i in range(n))
