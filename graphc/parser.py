@@ -691,6 +691,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
     _, build, lexer, tables = _front()
     errors: list[Diagnostic] = []
     source = text + "\n"
+    blocks = 0  # `{` opened before an error that the restart cut off: their `}` is no new error
     while True:
         try:
             with _LOCK, gc_paused():
@@ -709,6 +710,18 @@ def parse(text: str, file: str = "<model>") -> S.Program:
             break
         except UnexpectedInput as e:
             d = _syntax_diagnostic(e, file, source)
+            token = getattr(e, "token", None)
+            at = getattr(token, "start_pos", None)
+            before = [k for k, (start, _) in zip(kinds, spans) if (at is None or start < at) and k != "_NL"]
+            closes = getattr(token, "type", None) == "RBRACE" and before.count("LBRACE") == before.count("RBRACE")
+            if blocks and closes and opened is None:
+                # a `}` at the top level since the restart closes a block whose opening line was cut off
+                blocks -= 1
+                d = None
+            else:  # the restart skips the rest of the line too
+                end = len(source) if at is None else source.find("\n", at)
+                rest = [] if at is None else [m.lastgroup for m in lexer.regex.finditer(source, at, end)]
+                blocks = max(0, blocks + (before + rest).count("LBRACE") - (before + rest).count("RBRACE"))
             if opened is not None:
                 # an error past the line of an open bracket is its fault only if nothing closes it
                 line, col = _line_col(source, opened)
@@ -725,13 +738,15 @@ def parse(text: str, file: str = "<model>") -> S.Program:
         except _TooDeep as e:
             errors.append(Diagnostic(TOO_DEEP, e.span))
             break
-        errors.append(d)
-        if len(errors) >= MAX_SYNTAX_ERRORS:
-            break
-        cut = _line_start(source, d.span.line + 1)
+        if d is not None:
+            errors.append(d)
+            if len(errors) >= MAX_SYNTAX_ERRORS:
+                break
+        line = d.span.line if d is not None else _line_col(source, at)[0]  # else after the `}`
+        cut = _line_start(source, line + 1)
         if cut >= len(source):
             break
-        source = "\n" * d.span.line + source[cut:]
+        source = "\n" * line + source[cut:]
     if errors:
         raise GraphcError(errors)
     return S.Program(file, stmts)
