@@ -98,6 +98,9 @@ def format_diagnostic(d: Diagnostic, sources: dict[str, list[str]]) -> str:
     return "\n".join(out)
 
 
+MAX_SUGGESTED = 64  # longest name that gets a "did you mean"
+
+
 def nearest(name: str, candidates) -> str | None:
     """The candidate closest to name by edit distance, if it is plausibly a typo.
 
@@ -106,6 +109,8 @@ def nearest(name: str, candidates) -> str | None:
     it (`Q` is not a misspelled `B`).
     """
     best, best_key = None, None
+    if len(name) > MAX_SUGGESTED:  # nobody types that; the distance costs its length squared
+        return None
     for c in set(candidates):
         if c == name or abs(len(c) - len(name)) > 3:  # _distance would refuse it, at a call's cost
             continue

@@ -163,10 +163,10 @@ class _Lexer:
             tok = new(Token, value)
             tok.type, tok.value, tok.start_pos, tok.end_pos = kind, value, start, end
             tok.line, tok.column, tok.end_line, tok.end_column = line, col, line, col + end - start
-            if kind == "_NL":
+            if kind == "_NL":  # blank lines too, and the blanks that start the next line
                 line += value.count("\n")
-                line_start = end
-                tok.end_line, tok.end_column = line, 1
+                line_start = start + value.rfind("\n") + 1
+                tok.end_line, tok.end_column = line, end - line_start + 1
             pos = end
             yield tok
 
