@@ -15,6 +15,7 @@ import keyword
 import math
 import os
 import sys
+import unicodedata
 from dataclasses import dataclass
 
 from graphc import syntax as S
@@ -335,10 +336,16 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         target = self.final(m.target, "the objective")
         if target is not None:
             shape, dtype = self.g.type(target)
-            if shape != () or dtype != "float":
+            if shape != ():
                 self.error(
                     f"the objective '{m.target.text}' must be a scalar, but it is {show(shape, dtype)}; "
                     "reduce it with mean(...) or sum(...)",
+                    m.target.span,
+                )
+            elif dtype != "float":
+                self.error(
+                    f"the objective '{m.target.text}' is int[], integer labels, which have no gradient; "
+                    "minimize a float value computed from them, such as a cross_entropy",
                     m.target.span,
                 )
             else:
@@ -414,7 +421,10 @@ def _stem(path: str) -> str:
     """The model name from a file name: `1-net.nn` -> `model_1_net`, always importable."""
     base = os.path.basename(path)
     stem = base.rsplit(".", 1)[0] if "." in base else base
-    stem = "".join(c if c.isalnum() or c == "_" else "_" for c in stem) or "model"
+    # as Python reads an import: NFKC-normalized (`ﬁle` is `file`), each character one that may
+    # continue a name (`²` is a digit to isalnum, not to Python)
+    stem = unicodedata.normalize("NFKC", stem)
+    stem = "".join(c if ("_" + c).isidentifier() else "_" for c in stem) or "model"
     if stem[0].isdigit():
         stem = "model_" + stem
     return stem + "_model" if _module_name_trouble(stem) else stem

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from itertools import chain
@@ -290,6 +291,11 @@ class _Build(Transformer):
     def attr(self, c):
         value, name = c
         return self._expr(S.Attr, self._span(value, name), value, name.value, self._tok(name), kids=(value,))
+
+    def paren(self, c):
+        """`(e)` is e, spanning its brackets, so a caret under `(w + 1) * v` starts at the `(`."""
+        lpar, e, rpar = c
+        return replace(e, span=self._span(lpar, rpar))
 
     def tuple(self, c):
         items = self._nodes(c)

@@ -59,7 +59,19 @@ class Labels:
         if d["name"]:
             return d["name"]
         text = self.text_of(n)
-        return f"({text})" if text else f"{d['op']}(…)"
+        if not text:
+            return f"{d['op']}(…)"
+        return text if _bracketed(text) else f"({text})"
+
+
+def _bracketed(text: str) -> bool:
+    """text is one expression in brackets: `(h - y)`, not `(a) * (b)`."""
+    depth = 0
+    for i, c in enumerate(text):
+        depth += (c == "(") - (c == ")")
+        if depth == 0 and i < len(text) - 1:
+            return False
+    return text.startswith("(") and depth == 0
 
 
 def _scope_key(frame) -> str:

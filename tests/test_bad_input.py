@@ -281,7 +281,15 @@ def test_a_folder_in_the_way_of_an_output_file_writes_nothing(
 
 
 @pytest.mark.parametrize(
-    "file, module", [("1-net.nn", "model_1_net"), ("numpy.nn", "numpy_model"), ("class.nn", "class_model")]
+    "file, module",
+    [
+        ("1-net.nn", "model_1_net"),
+        ("numpy.nn", "numpy_model"),
+        ("class.nn", "class_model"),
+        ("typing.nn", "typing_model"),  # the standard library's module would be imported instead
+        ("a\u00b2.nn", "a2"),  # a superscript two is no character of a Python name
+        ("\ufb01le.nn", "file"),  # the fi ligature: Python reads `import \ufb01le` as `import file`
+    ],
 )
 def test_a_file_name_that_is_no_module_name_gives_an_importable_one(
     file: str, module: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
