@@ -186,6 +186,8 @@ def _dims_arg(text: str) -> dict[str, int]:
         name, _, value = item.partition("=")
         if not name.strip().isidentifier() or not value.strip().isdigit():
             raise argparse.ArgumentTypeError(f"expected NAME=INTEGER, got {item!r}")
+        if name.strip() in dims:
+            raise argparse.ArgumentTypeError(f"{name.strip()} is given twice")
         dims[name.strip()] = int(value)
     return dims
 

@@ -17,7 +17,7 @@ from lark.parse_tree_builder import ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
 
 from graphc import syntax as S
-from graphc.errors import Diagnostic, GraphcError, Span
+from graphc.errors import Diagnostic, GraphcError, Span, nearest
 from graphc.util import gc_paused
 
 MAX_DEPTH = 500  # deepest expression accepted; later stages recurse this far
@@ -60,6 +60,7 @@ TOKEN_WORDS = {
 EXPRESSION_STARTS = {"NAME", "BRACED_NAME", "NUMBER", "LPAR", "LSQB", "MINUS", "PLUS", "TRUE", "FALSE"}
 OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW"}
 STATEMENT_KEYWORDS = {"MODEL", "DIM", "CONST", "INPUT", "PARAM", "FN", "RETURN", "OUTPUT", "MINIMIZE", "FOR"}
+STATEMENT_WORDS = sorted(k.lower() for k in STATEMENT_KEYWORDS)
 # where several tokens would fit, the closing ones are the likeliest fix, so they come first
 EXPECTED_ORDER = ["RPAR", "RSQB", "RBRACE", "COMMA", "COLON", "EQUAL", "LPAR", "LSQB", "LBRACE", "DOT"]
 # characters people bring from other languages, with what to write instead
@@ -635,6 +636,12 @@ def _syntax_diagnostic(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
             )
         exp = _expected(accepts)
         msg = f"unexpected {_describe(tok)}" + (f"; expected {exp}" if exp else "")
+        if tok.type in ("NAME", "BRACED_NAME") and accepts == {"EQUAL"}:
+            # `minimise loss`: a line that starts with one name then another is a misspelled keyword
+            first = text[tok.start_pos - tok.column + 1 : tok.start_pos].split()
+            keyword = nearest(first[0], STATEMENT_WORDS) if len(first) == 1 else None
+            if keyword is not None:
+                msg += f" (is '{first[0]}' a misspelled '{keyword}'?)"
         if tok.type == "$END" and accepts & {"RPAR", "RSQB"}:
             msg += " (an unclosed bracket?)"
         if tok.type == "$END" and "RBRACE" in accepts:

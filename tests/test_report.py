@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from graphc import cli
 from graphc.pipeline import compile_text
 from graphc.report import pass_effects, peak_bytes, phase_flops, saved_for_backward, show_poly
@@ -89,6 +91,15 @@ def test_dims_without_report_is_a_command_line_mistake(tmp_path, capsys):
         raise AssertionError("--dims alone was accepted")
     assert "--dims gives the dim sizes for --report's numbers; add --report" in capsys.readouterr().err
     assert not (tmp_path / "m.py").exists()
+
+
+def test_a_dim_given_twice_is_a_command_line_mistake(tmp_path, capsys):
+    model = tmp_path / "m.nn"
+    model.write_text(MODEL)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["compile", str(model), "-o", str(tmp_path), "--report", "--dims", "B=3,B=4"])
+    assert e.value.code == 2
+    assert "argument --dims: B is given twice" in capsys.readouterr().err
 
 
 def test_report_at_o0_says_no_pass_ran(tmp_path, capsys):
