@@ -22,6 +22,11 @@ class Span:
         """The span from the start of self to the end of other."""
         return Span(self.file, self.line, self.col, other.end_line, other.end_col)
 
+    @property
+    def start(self) -> tuple[int, int]:
+        """(line, col) of the first character, for ordering spans."""
+        return self.line, self.col
+
     def where(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 

@@ -281,6 +281,9 @@ class ProgramLowerer(ExprLowerer, FnChecks):
                 stmt.start.span.to(stmt.stop.span),
             )
             return False
+        if stmt.var.index is not None:
+            self.error(f"a loop variable is a plain name, not {stmt.var.text}", stmt.var.span)
+            return False
         var = stmt.var.base
         if self.lookup(var, scope) is not None or var in BUILTINS:
             self.error(f"loop variable '{var}' hides an existing name", stmt.var.span)

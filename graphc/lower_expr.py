@@ -31,10 +31,12 @@ class ExprLowerer(Resolver):
             return None
         for i, (a, e) in enumerate(zip(args, exprs)):
             if self.g.node(a)["dtype"] == "int" and i not in allow_int:
-                self.error(
-                    f"{_src(e)} is {show(*self.g.type(a))}, integer labels; only one_hot and cross_entropy accept them",
-                    e.span,
+                where = (
+                    f"{op} takes them only as argument {allow_int[0] + 1}"
+                    if allow_int
+                    else "only one_hot and cross_entropy accept them"
                 )
+                self.error(f"{_src(e)} is {show(*self.g.type(a))}, integer labels; {where}", e.span)
                 return None
         if self.g._next > MAX_NODES:
             raise _TooBig(span)
@@ -151,6 +153,13 @@ class ExprLowerer(Resolver):
             attrs[kw.name] = self.keyword_value(kw, scope)
             if attrs[kw.name] is _BAD:
                 return None
+        first_keyword = min((k.span.start for k in e.kwargs), default=None)
+        late = [a for a in e.args if first_keyword is not None and a.span.start > first_keyword]
+        if late:  # as in Python: sum(axis=0, x) is no way to write sum(x, axis=0)
+            self.error(
+                f"a positional argument cannot follow a keyword argument; put {e.func}'s keywords last", late[0].span
+            )
+            return None
         args, exprs, allow_int = [], [], ()
         if e.func == "reshape":
             shape = self.reshape_target(e, scope)
