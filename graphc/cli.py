@@ -41,6 +41,8 @@ def read_model(path: str) -> str:
         raise UserError(f"{path}: cannot read: {e.strerror or e}") from None
     if len(data) > MAX_FILE_BYTES:
         raise UserError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; is this a model file?")
+    if data[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        raise UserError(f"{path}:1:1: error: the file is UTF-32 text; save it as UTF-8")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise UserError(f"{path}:1:1: error: the file is UTF-16 text; save it as UTF-8")
     try:
@@ -57,6 +59,8 @@ def read_model(path: str) -> str:
         line = text[: text.index("\x00")].count("\n") + 1
         col = text.index("\x00") - (text.rfind("\n", 0, text.index("\x00")) + 1) + 1
         raise UserError(f"{path}:{line}:{col}: error: the file holds a NUL byte; is this a model file?")
+    if "\r" in text and "\n" not in text:
+        raise UserError(f"{path}:1:1: error: the lines end in a lone \\r (old Mac style); save the file with \\n")
     return text.lstrip("\ufeff")
 
 

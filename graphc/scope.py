@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphc import syntax as S
-from graphc.errors import Diagnostic, Span, did_you_mean
+from graphc.errors import Diagnostic, Span, did_you_mean, nearest
 from graphc.ir import Graph
 from graphc.ops import BUILTINS
 
@@ -176,7 +176,12 @@ class Resolver:
         if scope.fn is None and line is not None and line > span.line:
             self.error(f"'{name}' is used before it is defined (at line {line})", span)
             return
-        self.error(f"unknown {what} '{name}'{did_you_mean(name, self.visible(scope, what == 'function'))}", span)
+        hint = did_you_mean(name, self.visible(scope, what == "function"))
+        if not hint and scope.fn is not None:  # a misspelled outer name: it would not be visible either
+            outer = nearest(name, self.top)
+            if outer is not None:
+                hint = f"; did you mean '{outer}'? It is outside fn '{scope.fn.decl.name}': pass it as an argument"
+        self.error(f"unknown {what} '{name}'{hint}", span)
 
     def define(self, name: str, binding: Binding) -> bool:
         """Bind a new top-level name; False with an error if it is taken."""

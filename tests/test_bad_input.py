@@ -63,10 +63,17 @@ def test_invalid_utf8_column_counts_characters(tmp_path: Path, capsys: pytest.Ca
     assert f"{path}:1:7: error: the file is not UTF-8 text (byte 0xff)" in err
 
 
-def test_utf16_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write(tmp_path, VALID.encode("utf-16"))
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_utf16_and_utf32_files(encoding: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, VALID.encode(encoding))
     err = run_check(path, capsys)
-    assert f"{path}:1:1: error: the file is UTF-16 text; save it as UTF-8" in err
+    assert f"{path}:1:1: error: the file is {encoding.upper()} text; save it as UTF-8" in err
+
+
+def test_old_mac_line_endings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, VALID.replace("\n", "\r"))
+    err = run_check(path, capsys)
+    assert f"{path}:1:1: error: the lines end in a lone \\r (old Mac style); save the file with \\n" in err
 
 
 def test_nul_byte_is_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
