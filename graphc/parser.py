@@ -636,6 +636,8 @@ def _syntax_diagnostic(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
             )
         exp = _expected(accepts)
         msg = f"unexpected {_describe(tok)}" + (f"; expected {exp}" if exp else "")
+        if tok.type == "_NL" and "LBRACE" in accepts:
+            msg += " on the same line"
         if tok.type in ("NAME", "BRACED_NAME") and accepts == {"EQUAL"}:
             # `minimise loss`: a line that starts with one name then another is a misspelled keyword
             first = text[tok.start_pos - tok.column + 1 : tok.start_pos].split()
@@ -705,6 +707,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
     errors: list[Diagnostic] = []
     source = text + "\n"
     blocks = 0  # `{` opened before an error that the restart cut off: their `}` is no new error
+    brace_due = False  # the last error was a line that ended where its block's `{` belonged
     while True:
         try:
             with _LOCK, gc_paused():
@@ -726,15 +729,21 @@ def parse(text: str, file: str = "<model>") -> S.Program:
             token = getattr(e, "token", None)
             at = getattr(token, "start_pos", None)
             before = [k for k, (start, _) in zip(kinds, spans) if (at is None or start < at) and k != "_NL"]
-            closes = getattr(token, "type", None) == "RBRACE" and before.count("LBRACE") == before.count("RBRACE")
+            kind = getattr(token, "type", None)
+            closes = kind == "RBRACE" and before.count("LBRACE") == before.count("RBRACE")
+            end = len(source) if at is None else source.find("\n", at)
+            rest = [] if at is None else [m.lastgroup for m in lexer.regex.finditer(source, at, end)]
             if blocks and closes and opened is None:
                 # a `}` at the top level since the restart closes a block whose opening line was cut off
                 blocks -= 1
                 d = None
+            elif brace_due and kind == "LBRACE" and not before:
+                # `for i in 1..3` then `{` on a line of its own: reported already, at the first line
+                blocks = max(0, blocks + rest.count("LBRACE") - rest.count("RBRACE"))
+                d = None
             else:  # the restart skips the rest of the line too
-                end = len(source) if at is None else source.find("\n", at)
-                rest = [] if at is None else [m.lastgroup for m in lexer.regex.finditer(source, at, end)]
                 blocks = max(0, blocks + (before + rest).count("LBRACE") - (before + rest).count("RBRACE"))
+            brace_due = kind == "_NL" and "LBRACE" in (getattr(e, "expected", None) or ())
             if opened is not None:
                 # an error past the line of an open bracket is its fault only if nothing closes it
                 line, col = _line_col(source, opened)
