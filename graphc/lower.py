@@ -19,12 +19,12 @@ import unicodedata
 from dataclasses import dataclass
 
 from graphc import syntax as S
-from graphc.errors import Diagnostic, GraphcError, Span, did_you_mean
+from graphc.errors import GraphcError, Span, did_you_mean
 from graphc.ir import Graph
-from graphc.lower_expr import MAX_NODES, ExprLowerer, _given, _plural, _text, _TooBig
+from graphc.lower_expr import MAX_NODES, ExprLowerer, _given, _plural, _text
 from graphc.lower_fn import FnChecks, _keyword
 from graphc.ops import BUILTINS, show
-from graphc.scope import KIND_WORDS, MAX_ERRORS, Binding, FnInfo, Scope, TooManyErrors
+from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering
 from graphc.util import gc_paused
 
 MAX_UNROLL = 100_000
@@ -51,12 +51,10 @@ class Lowered:
     inits: dict[str, tuple]  # param -> (initializer, args)
 
 
-TOO_DEEP_INLINED = "this statement nests too deeply once its fn calls are inlined (fns of deep expressions calling each other); split the expressions in the fns over several statements"
-
-
-class _TooDeepInlined(Exception):
-    def __init__(self, span: Span):
-        self.span = span
+TOO_DEEP_INLINED = (
+    "this statement nests too deeply once its fn calls are inlined (fns of deep expressions calling each other); "
+    "split the expressions in the fns over several statements"
+)
 
 
 class ProgramLowerer(ExprLowerer, FnChecks):
@@ -78,18 +76,10 @@ class ProgramLowerer(ExprLowerer, FnChecks):
                 try:
                     self.stmt(stmt, Scope(), first=(i == 0))
                 except RecursionError:  # each expression is shallow, but fns inlined into fns are not
-                    raise _TooDeepInlined(stmt.span) from None
+                    raise StopLowering(TOO_DEEP_INLINED, stmt.span) from None
             self.finish()
-        except _TooDeepInlined as deep:
-            self.errors.append(Diagnostic(TOO_DEEP_INLINED, deep.span))
-        except _TooBig as big:
-            self.errors.append(
-                Diagnostic(
-                    f"the model expands to more than {MAX_NODES:,} ops (fns calling fns?); graphc refuses it", big.span
-                )
-            )
-        except TooManyErrors:
-            self.errors.append(Diagnostic(f"graphc stopped after {MAX_ERRORS} errors; mend these and run it again"))
+        except StopLowering as stop:
+            self.errors.append(stop.diagnostic)
         if self.errors:
             # in file order, as a reader goes through them (checks run in other orders)
             self.errors.sort(key=lambda d: (d.span is None, d.span.line if d.span else 0, d.span.col if d.span else 0))

@@ -12,15 +12,10 @@ from typing import Any
 from graphc import syntax as S
 from graphc.errors import Span, did_you_mean
 from graphc.ops import BUILTINS, ShapeError, show
-from graphc.scope import KIND_WORDS, Binding, FnInfo, Resolver, Scope
+from graphc.scope import KIND_WORDS, Binding, FnInfo, Resolver, Scope, StopLowering
 
 MAX_NODES = 2_000_000  # a model that expands past this is refused, not attempted
 BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
-
-
-class _TooBig(Exception):
-    def __init__(self, span: Span | None = None):
-        self.span = span
 
 
 class ExprLowerer(Resolver):
@@ -39,7 +34,9 @@ class ExprLowerer(Resolver):
                 self.error(f"{_src(e)} is {show(*self.g.type(a))}, integer labels; {where}", e.span)
                 return None
         if self.g._next > MAX_NODES:
-            raise _TooBig(span)
+            raise StopLowering(
+                f"the model expands to more than {MAX_NODES:,} ops (fns calling fns?); graphc refuses it", span
+            )
         try:
             return self.g.add(op, args, attrs, span=span, scope=scope.frames)
         except ShapeError as err:

@@ -730,19 +730,16 @@ def parse(text: str, file: str = "<model>") -> S.Program:
             at = getattr(token, "start_pos", None)
             before = [k for k, (start, _) in zip(kinds, spans) if (at is None or start < at) and k != "_NL"]
             kind = getattr(token, "type", None)
-            closes = kind == "RBRACE" and before.count("LBRACE") == before.count("RBRACE")
             end = len(source) if at is None else source.find("\n", at)
             rest = [] if at is None else [m.lastgroup for m in lexer.regex.finditer(source, at, end)]
-            if blocks and closes and opened is None:
+            if blocks and kind == "RBRACE" and _opens(before) == 0 and opened is None:
                 # a `}` at the top level since the restart closes a block whose opening line was cut off
                 blocks -= 1
                 d = None
-            elif brace_due and kind == "LBRACE" and not before:
-                # `for i in 1..3` then `{` on a line of its own: reported already, at the first line
-                blocks = max(0, blocks + rest.count("LBRACE") - rest.count("RBRACE"))
-                d = None
             else:  # the restart skips the rest of the line too
-                blocks = max(0, blocks + (before + rest).count("LBRACE") - (before + rest).count("RBRACE"))
+                if brace_due and kind == "LBRACE" and not before:
+                    d = None  # `for i in 1..3` then `{` alone on the next line: reported at the first
+                blocks = max(0, blocks + _opens(before + rest))
             brace_due = kind == "_NL" and "LBRACE" in (getattr(e, "expected", None) or ())
             if opened is not None:
                 # an error past the line of an open bracket is its fault only if nothing closes it
@@ -772,6 +769,11 @@ def parse(text: str, file: str = "<model>") -> S.Program:
     if errors:
         raise GraphcError(errors)
     return S.Program(file, stmts)
+
+
+def _opens(kinds: list[str]) -> int:
+    """How many more blocks the tokens open than close."""
+    return kinds.count("LBRACE") - kinds.count("RBRACE")
 
 
 def _stuck_token(text: str, kinds: list[str], spans: list[tuple[int, int]], at: int) -> Token:

@@ -49,7 +49,6 @@ class Labels:
         if span is None or span.line != span.end_line or not 0 < span.line <= len(self.lines):
             return None
         text = self.lines[span.line - 1][span.col - 1 : span.end_col - 1].strip()
-        text = "(" * max(0, text.count(")") - text.count("(")) + text  # a span may start inside parentheses
         return text if 0 < len(text) <= 28 else None
 
     def name(self, n: int) -> str:

@@ -19,7 +19,7 @@ from graphc.ir import Graph
 from graphc.ops import BUILTINS
 
 TOO_LARGE = "this number is too large (it overflows to infinity)"
-MAX_SIZE = 2**31  # of one axis: float sizes past this lose digits, and no array is so long
+MAX_SIZE = 2**31  # of one axis: no array is so long, and larger sizes overflow the FLOP and size arithmetic
 MAX_ERRORS = 50  # then graphc stops: a file with an error on every line is reported in seconds
 KIND_WORDS = {
     "dim": "a dim",
@@ -32,8 +32,12 @@ KIND_WORDS = {
 }
 
 
-class TooManyErrors(Exception):
-    """MAX_ERRORS were reported: lowering stops there."""
+class StopLowering(Exception):
+    """A mistake past which lowering cannot usefully go on (too many errors, a model too
+    large or nested too deeply): the run ends with the errors so far and this one."""
+
+    def __init__(self, message: str, span: Span | None = None):
+        self.diagnostic = Diagnostic(message, span)
 
 
 @dataclass
@@ -91,7 +95,7 @@ class Resolver:
         self.reported.add((message, span))
         self.errors.append(Diagnostic(message, span, note or self.call_note))
         if len(self.errors) >= MAX_ERRORS:
-            raise TooManyErrors
+            raise StopLowering(f"graphc stopped after {MAX_ERRORS} errors; mend these and run it again")
 
     # ---------------------------------------------------------------- names
 

@@ -194,13 +194,13 @@ def unary(
     atomic=True,
     into=None,
     constant=None,
-    emit_constant=None,
 ) -> OpDef:
     """An elementwise function of one array; `emit` and `into` are templates over {xp}, {x} (and {out}).
 
-    With `constant` (see OpDef), `into` and `emit_constant` read it as {constant}: the
-    planned form and the plain one that makes a fresh array.
+    With `constant` (see OpDef), `into` reads it as {constant}, and so does the plain form
+    that makes a fresh array: `into` without its `out=`.
     """
+    emit_constant = into.replace(", out={out}", "") if constant else None
 
     def shape(attrs, t):
         _float_only(name, t)

@@ -214,7 +214,6 @@ OPS: tuple[OpDef, ...] = (
         # against an array of zeros: NumPy's maximum with a scalar skips its SIMD loop (3x slower)
         into="{xp}.maximum({x}, {constant}, out={out})",
         constant=lambda attrs, t: (t[0], 0.0),
-        emit_constant="{xp}.maximum({x}, {constant})",
     ),
     unary(
         "sigmoid",
@@ -226,7 +225,6 @@ OPS: tuple[OpDef, ...] = (
         # the clip bound as an array made once: NumPy's minimum with a scalar is slower
         into="_sigmoid({x}, out={out}, cap={constant})",
         constant=lambda attrs, t: (t[0], "_EXP_MAX"),
-        emit_constant="_sigmoid({x}, cap={constant})",
     ),
     unary(
         "tanh",
