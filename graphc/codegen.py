@@ -25,13 +25,14 @@ def _show(shape):
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def _array(what, name, value, shape, kind, dims):
+def _array(what, name, value, shape, dtype, dims):
     """Check one argument against its declared shape, binding dims; return it as an array."""
     a = {xp}.asarray(value)
-    declared = ("int" if kind == "int" else "") + _show(shape)
-    if kind == "int" and a.dtype.kind not in "iu":
+    labels = dtype == "int64"  # integer labels: any integer dtype is taken as it is
+    declared = ("int" if labels else "") + _show(shape)
+    if labels and a.dtype.kind not in "iu":
         raise ValueError(f"{{what}} {{name}}: expected integer labels {{declared}}, got dtype {{a.dtype}} with shape {{a.shape}}")
-    if kind == "float":
+    if not labels:
         if a.dtype.kind not in "fiu":
             raise ValueError(f"{{what}} {{name}}: expected a float array {{declared}}, got dtype {{a.dtype}} with shape {{a.shape}}")
         a = a.astype(DTYPE, copy=False)
@@ -88,15 +89,15 @@ def _check_arguments(params, inputs, needed):
         if name not in PARAMS:
             raise ValueError(f"unknown param {{name!r}}; the model's params are {{', '.join(PARAMS)}}")
     checked = {{}}
-    for name, (shape, kind) in PARAMS.items():
+    for name, (shape, dtype) in PARAMS.items():
         if name not in params:
             raise ValueError(f"missing param {{name}} {{_show(shape)}}")
-        checked[name] = _array("param", name, params[name], shape, kind, dims)
-    for name, (shape, kind) in INPUTS.items():
+        checked[name] = _array("param", name, params[name], shape, dtype, dims)
+    for name, (shape, dtype) in INPUTS.items():
         if name in inputs:
-            checked[name] = _array("input", name, inputs[name], shape, kind, dims)
+            checked[name] = _array("input", name, inputs[name], shape, dtype, dims)
         elif name in needed:
-            raise ValueError(f"missing input {{name}} {{('int' if kind == 'int' else '') + _show(shape)}}")
+            raise ValueError(f"missing input {{name}} {{('int' if dtype == 'int64' else '') + _show(shape)}}")
     return checked, dims
 '''
 
@@ -401,8 +402,12 @@ class Emitter:
         self.plans = {name: b[3] for name, b in bodies.items()}
         planned = any(b[3].buffers for b in bodies.values())
 
+        def dtype_name(n):
+            return "int64" if g.node(n)["dtype"] == "int" else self.dtype
+
         def meta(items):
-            rows = [f"    {name!r}: ({_shape_literal(g.shape(n))}, {g.node(n)['dtype']!r})," for name, n in items]
+            # the dtype to build arrays with; integer labels may come in any integer dtype
+            rows = [f"    {name!r}: ({_shape_literal(g.shape(n))}, {dtype_name(n)!r})," for name, n in items]
             return "{\n" + "\n".join(rows) + "\n}" if rows else "{}"
 
         def returned(n, e, handed_out):

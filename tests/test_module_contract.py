@@ -118,10 +118,21 @@ def test_module_runs_where_graphc_cannot_be_imported(contract, tmp_path):
 
 def test_metadata_describes_the_declarations(contract):
     _, m = contract
-    assert m.INPUTS == {"x": (("B", 3), "float"), "labels": (("B",), "int"), "s": (("T", 3), "float")}
-    assert m.PARAMS == {"W": ((3, 4), "float"), "b": ((4,), "float"), "V": ((4, 3), "float")}
-    assert m.OUTPUTS == {"logits": (("B", 3), "float"), "h": (("B", 4), "float")}
+    assert m.INPUTS == {"x": (("B", 3), "float64"), "labels": (("B",), "int64"), "s": (("T", 3), "float64")}
+    assert m.PARAMS == {"W": ((3, 4), "float64"), "b": ((4,), "float64"), "V": ((4, 3), "float64")}
+    assert m.OUTPUTS == {"logits": (("B", 3), "float64"), "h": (("B", 4), "float64")}
     assert list(m.INPUTS) == ["x", "labels", "s"], "declaration order"
+
+
+def test_metadata_dtypes_build_arrays_the_module_takes_as_they_are():
+    _, m = load(CONTRACT, dtype="float32")
+    assert m.PARAMS["W"] == ((3, 4), "float32") and m.INPUTS["labels"] == (("B",), "int64")
+    sizes = {"B": 5, "T": 2}
+    inputs = {name: np.zeros([sizes.get(d, d) for d in shape], dtype) for name, (shape, dtype) in m.INPUTS.items()}
+    params = {name: np.ones(shape, dtype) for name, (shape, dtype) in m.PARAMS.items()}
+    checked, dims = m._arguments(params, inputs, tuple(m.INPUTS))
+    assert dims == sizes
+    assert all(checked[name] is array for name, array in {**params, **inputs}.items()), "nothing converted"
 
 
 def test_values_agree_with_plain_numpy(contract):

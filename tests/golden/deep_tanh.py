@@ -9,77 +9,77 @@ import numpy as np
 
 DTYPE = np.float64
 INPUTS = {
-    'x': (('B', 64), 'float'),
-    'y': (('B', 64), 'float'),
+    'x': (('B', 64), 'float64'),
+    'y': (('B', 64), 'float64'),
 }
 PARAMS = {
-    'W1': ((64, 64), 'float'),
-    'b1': ((64,), 'float'),
-    'W2': ((64, 64), 'float'),
-    'b2': ((64,), 'float'),
-    'W3': ((64, 64), 'float'),
-    'b3': ((64,), 'float'),
-    'W4': ((64, 64), 'float'),
-    'b4': ((64,), 'float'),
-    'W5': ((64, 64), 'float'),
-    'b5': ((64,), 'float'),
-    'W6': ((64, 64), 'float'),
-    'b6': ((64,), 'float'),
-    'W7': ((64, 64), 'float'),
-    'b7': ((64,), 'float'),
-    'W8': ((64, 64), 'float'),
-    'b8': ((64,), 'float'),
-    'W9': ((64, 64), 'float'),
-    'b9': ((64,), 'float'),
-    'W10': ((64, 64), 'float'),
-    'b10': ((64,), 'float'),
-    'W11': ((64, 64), 'float'),
-    'b11': ((64,), 'float'),
-    'W12': ((64, 64), 'float'),
-    'b12': ((64,), 'float'),
-    'W13': ((64, 64), 'float'),
-    'b13': ((64,), 'float'),
-    'W14': ((64, 64), 'float'),
-    'b14': ((64,), 'float'),
-    'W15': ((64, 64), 'float'),
-    'b15': ((64,), 'float'),
-    'W16': ((64, 64), 'float'),
-    'b16': ((64,), 'float'),
-    'W17': ((64, 64), 'float'),
-    'b17': ((64,), 'float'),
-    'W18': ((64, 64), 'float'),
-    'b18': ((64,), 'float'),
-    'W19': ((64, 64), 'float'),
-    'b19': ((64,), 'float'),
-    'W20': ((64, 64), 'float'),
-    'b20': ((64,), 'float'),
-    'W21': ((64, 64), 'float'),
-    'b21': ((64,), 'float'),
-    'W22': ((64, 64), 'float'),
-    'b22': ((64,), 'float'),
-    'W23': ((64, 64), 'float'),
-    'b23': ((64,), 'float'),
-    'W24': ((64, 64), 'float'),
-    'b24': ((64,), 'float'),
-    'W25': ((64, 64), 'float'),
-    'b25': ((64,), 'float'),
-    'W26': ((64, 64), 'float'),
-    'b26': ((64,), 'float'),
-    'W27': ((64, 64), 'float'),
-    'b27': ((64,), 'float'),
-    'W28': ((64, 64), 'float'),
-    'b28': ((64,), 'float'),
-    'W29': ((64, 64), 'float'),
-    'b29': ((64,), 'float'),
-    'W30': ((64, 64), 'float'),
-    'b30': ((64,), 'float'),
-    'W31': ((64, 64), 'float'),
-    'b31': ((64,), 'float'),
-    'W32': ((64, 64), 'float'),
-    'b32': ((64,), 'float'),
+    'W1': ((64, 64), 'float64'),
+    'b1': ((64,), 'float64'),
+    'W2': ((64, 64), 'float64'),
+    'b2': ((64,), 'float64'),
+    'W3': ((64, 64), 'float64'),
+    'b3': ((64,), 'float64'),
+    'W4': ((64, 64), 'float64'),
+    'b4': ((64,), 'float64'),
+    'W5': ((64, 64), 'float64'),
+    'b5': ((64,), 'float64'),
+    'W6': ((64, 64), 'float64'),
+    'b6': ((64,), 'float64'),
+    'W7': ((64, 64), 'float64'),
+    'b7': ((64,), 'float64'),
+    'W8': ((64, 64), 'float64'),
+    'b8': ((64,), 'float64'),
+    'W9': ((64, 64), 'float64'),
+    'b9': ((64,), 'float64'),
+    'W10': ((64, 64), 'float64'),
+    'b10': ((64,), 'float64'),
+    'W11': ((64, 64), 'float64'),
+    'b11': ((64,), 'float64'),
+    'W12': ((64, 64), 'float64'),
+    'b12': ((64,), 'float64'),
+    'W13': ((64, 64), 'float64'),
+    'b13': ((64,), 'float64'),
+    'W14': ((64, 64), 'float64'),
+    'b14': ((64,), 'float64'),
+    'W15': ((64, 64), 'float64'),
+    'b15': ((64,), 'float64'),
+    'W16': ((64, 64), 'float64'),
+    'b16': ((64,), 'float64'),
+    'W17': ((64, 64), 'float64'),
+    'b17': ((64,), 'float64'),
+    'W18': ((64, 64), 'float64'),
+    'b18': ((64,), 'float64'),
+    'W19': ((64, 64), 'float64'),
+    'b19': ((64,), 'float64'),
+    'W20': ((64, 64), 'float64'),
+    'b20': ((64,), 'float64'),
+    'W21': ((64, 64), 'float64'),
+    'b21': ((64,), 'float64'),
+    'W22': ((64, 64), 'float64'),
+    'b22': ((64,), 'float64'),
+    'W23': ((64, 64), 'float64'),
+    'b23': ((64,), 'float64'),
+    'W24': ((64, 64), 'float64'),
+    'b24': ((64,), 'float64'),
+    'W25': ((64, 64), 'float64'),
+    'b25': ((64,), 'float64'),
+    'W26': ((64, 64), 'float64'),
+    'b26': ((64,), 'float64'),
+    'W27': ((64, 64), 'float64'),
+    'b27': ((64,), 'float64'),
+    'W28': ((64, 64), 'float64'),
+    'b28': ((64,), 'float64'),
+    'W29': ((64, 64), 'float64'),
+    'b29': ((64,), 'float64'),
+    'W30': ((64, 64), 'float64'),
+    'b30': ((64,), 'float64'),
+    'W31': ((64, 64), 'float64'),
+    'b31': ((64,), 'float64'),
+    'W32': ((64, 64), 'float64'),
+    'b32': ((64,), 'float64'),
 }
 OUTPUTS = {
-    'h': (('B', 64), 'float'),
+    'h': (('B', 64), 'float64'),
 }
 OBJECTIVE = 'loss'
 WRT = ('W1', 'b1', 'W2', 'b2', 'W3', 'b3', 'W4', 'b4', 'W5', 'b5', 'W6', 'b6', 'W7', 'b7', 'W8', 'b8', 'W9', 'b9', 'W10', 'b10', 'W11', 'b11', 'W12', 'b12', 'W13', 'b13', 'W14', 'b14', 'W15', 'b15', 'W16', 'b16', 'W17', 'b17', 'W18', 'b18', 'W19', 'b19', 'W20', 'b20', 'W21', 'b21', 'W22', 'b22', 'W23', 'b23', 'W24', 'b24', 'W25', 'b25', 'W26', 'b26', 'W27', 'b27', 'W28', 'b28', 'W29', 'b29', 'W30', 'b30', 'W31', 'b31', 'W32', 'b32')
@@ -88,13 +88,14 @@ def _show(shape):
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def _array(what, name, value, shape, kind, dims):
+def _array(what, name, value, shape, dtype, dims):
     """Check one argument against its declared shape, binding dims; return it as an array."""
     a = np.asarray(value)
-    declared = ("int" if kind == "int" else "") + _show(shape)
-    if kind == "int" and a.dtype.kind not in "iu":
+    labels = dtype == "int64"  # integer labels: any integer dtype is taken as it is
+    declared = ("int" if labels else "") + _show(shape)
+    if labels and a.dtype.kind not in "iu":
         raise ValueError(f"{what} {name}: expected integer labels {declared}, got dtype {a.dtype} with shape {a.shape}")
-    if kind == "float":
+    if not labels:
         if a.dtype.kind not in "fiu":
             raise ValueError(f"{what} {name}: expected a float array {declared}, got dtype {a.dtype} with shape {a.shape}")
         a = a.astype(DTYPE, copy=False)
@@ -151,15 +152,15 @@ def _check_arguments(params, inputs, needed):
         if name not in PARAMS:
             raise ValueError(f"unknown param {name!r}; the model's params are {', '.join(PARAMS)}")
     checked = {}
-    for name, (shape, kind) in PARAMS.items():
+    for name, (shape, dtype) in PARAMS.items():
         if name not in params:
             raise ValueError(f"missing param {name} {_show(shape)}")
-        checked[name] = _array("param", name, params[name], shape, kind, dims)
-    for name, (shape, kind) in INPUTS.items():
+        checked[name] = _array("param", name, params[name], shape, dtype, dims)
+    for name, (shape, dtype) in INPUTS.items():
         if name in inputs:
-            checked[name] = _array("input", name, inputs[name], shape, kind, dims)
+            checked[name] = _array("input", name, inputs[name], shape, dtype, dims)
         elif name in needed:
-            raise ValueError(f"missing input {name} {('int' if kind == 'int' else '') + _show(shape)}")
+            raise ValueError(f"missing input {name} {('int' if dtype == 'int64' else '') + _show(shape)}")
     return checked, dims
 
 

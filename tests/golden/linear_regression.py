@@ -9,15 +9,15 @@ import numpy as np
 
 DTYPE = np.float64
 INPUTS = {
-    'x': (('N', 8), 'float'),
-    'y': (('N',), 'float'),
+    'x': (('N', 8), 'float64'),
+    'y': (('N',), 'float64'),
 }
 PARAMS = {
-    'w': ((8,), 'float'),
-    'b': ((), 'float'),
+    'w': ((8,), 'float64'),
+    'b': ((), 'float64'),
 }
 OUTPUTS = {
-    'pred': (('N',), 'float'),
+    'pred': (('N',), 'float64'),
 }
 OBJECTIVE = 'loss'
 WRT = ('w', 'b')
@@ -26,13 +26,14 @@ def _show(shape):
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def _array(what, name, value, shape, kind, dims):
+def _array(what, name, value, shape, dtype, dims):
     """Check one argument against its declared shape, binding dims; return it as an array."""
     a = np.asarray(value)
-    declared = ("int" if kind == "int" else "") + _show(shape)
-    if kind == "int" and a.dtype.kind not in "iu":
+    labels = dtype == "int64"  # integer labels: any integer dtype is taken as it is
+    declared = ("int" if labels else "") + _show(shape)
+    if labels and a.dtype.kind not in "iu":
         raise ValueError(f"{what} {name}: expected integer labels {declared}, got dtype {a.dtype} with shape {a.shape}")
-    if kind == "float":
+    if not labels:
         if a.dtype.kind not in "fiu":
             raise ValueError(f"{what} {name}: expected a float array {declared}, got dtype {a.dtype} with shape {a.shape}")
         a = a.astype(DTYPE, copy=False)
@@ -89,15 +90,15 @@ def _check_arguments(params, inputs, needed):
         if name not in PARAMS:
             raise ValueError(f"unknown param {name!r}; the model's params are {', '.join(PARAMS)}")
     checked = {}
-    for name, (shape, kind) in PARAMS.items():
+    for name, (shape, dtype) in PARAMS.items():
         if name not in params:
             raise ValueError(f"missing param {name} {_show(shape)}")
-        checked[name] = _array("param", name, params[name], shape, kind, dims)
-    for name, (shape, kind) in INPUTS.items():
+        checked[name] = _array("param", name, params[name], shape, dtype, dims)
+    for name, (shape, dtype) in INPUTS.items():
         if name in inputs:
-            checked[name] = _array("input", name, inputs[name], shape, kind, dims)
+            checked[name] = _array("input", name, inputs[name], shape, dtype, dims)
         elif name in needed:
-            raise ValueError(f"missing input {name} {('int' if kind == 'int' else '') + _show(shape)}")
+            raise ValueError(f"missing input {name} {('int' if dtype == 'int64' else '') + _show(shape)}")
     return checked, dims
 
 

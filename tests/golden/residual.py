@@ -9,33 +9,33 @@ import numpy as np
 
 DTYPE = np.float64
 INPUTS = {
-    'x': (('B', 32), 'float'),
-    'labels': (('B',), 'int'),
+    'x': (('B', 32), 'float64'),
+    'labels': (('B',), 'int64'),
 }
 PARAMS = {
-    'W_in': ((32, 64), 'float'),
-    'b_in': ((64,), 'float'),
-    'Wa1': ((64, 128), 'float'),
-    'ba1': ((128,), 'float'),
-    'Wb1': ((128, 64), 'float'),
-    'bb1': ((64,), 'float'),
-    'Wa2': ((64, 128), 'float'),
-    'ba2': ((128,), 'float'),
-    'Wb2': ((128, 64), 'float'),
-    'bb2': ((64,), 'float'),
-    'Wa3': ((64, 128), 'float'),
-    'ba3': ((128,), 'float'),
-    'Wb3': ((128, 64), 'float'),
-    'bb3': ((64,), 'float'),
-    'Wa4': ((64, 128), 'float'),
-    'ba4': ((128,), 'float'),
-    'Wb4': ((128, 64), 'float'),
-    'bb4': ((64,), 'float'),
-    'W_out': ((64, 10), 'float'),
-    'b_out': ((10,), 'float'),
+    'W_in': ((32, 64), 'float64'),
+    'b_in': ((64,), 'float64'),
+    'Wa1': ((64, 128), 'float64'),
+    'ba1': ((128,), 'float64'),
+    'Wb1': ((128, 64), 'float64'),
+    'bb1': ((64,), 'float64'),
+    'Wa2': ((64, 128), 'float64'),
+    'ba2': ((128,), 'float64'),
+    'Wb2': ((128, 64), 'float64'),
+    'bb2': ((64,), 'float64'),
+    'Wa3': ((64, 128), 'float64'),
+    'ba3': ((128,), 'float64'),
+    'Wb3': ((128, 64), 'float64'),
+    'bb3': ((64,), 'float64'),
+    'Wa4': ((64, 128), 'float64'),
+    'ba4': ((128,), 'float64'),
+    'Wb4': ((128, 64), 'float64'),
+    'bb4': ((64,), 'float64'),
+    'W_out': ((64, 10), 'float64'),
+    'b_out': ((10,), 'float64'),
 }
 OUTPUTS = {
-    'logits': (('B', 10), 'float'),
+    'logits': (('B', 10), 'float64'),
 }
 OBJECTIVE = 'loss'
 WRT = ('W_in', 'b_in', 'Wa1', 'ba1', 'Wb1', 'bb1', 'Wa2', 'ba2', 'Wb2', 'bb2', 'Wa3', 'ba3', 'Wb3', 'bb3', 'Wa4', 'ba4', 'Wb4', 'bb4', 'W_out', 'b_out')
@@ -44,13 +44,14 @@ def _show(shape):
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def _array(what, name, value, shape, kind, dims):
+def _array(what, name, value, shape, dtype, dims):
     """Check one argument against its declared shape, binding dims; return it as an array."""
     a = np.asarray(value)
-    declared = ("int" if kind == "int" else "") + _show(shape)
-    if kind == "int" and a.dtype.kind not in "iu":
+    labels = dtype == "int64"  # integer labels: any integer dtype is taken as it is
+    declared = ("int" if labels else "") + _show(shape)
+    if labels and a.dtype.kind not in "iu":
         raise ValueError(f"{what} {name}: expected integer labels {declared}, got dtype {a.dtype} with shape {a.shape}")
-    if kind == "float":
+    if not labels:
         if a.dtype.kind not in "fiu":
             raise ValueError(f"{what} {name}: expected a float array {declared}, got dtype {a.dtype} with shape {a.shape}")
         a = a.astype(DTYPE, copy=False)
@@ -107,15 +108,15 @@ def _check_arguments(params, inputs, needed):
         if name not in PARAMS:
             raise ValueError(f"unknown param {name!r}; the model's params are {', '.join(PARAMS)}")
     checked = {}
-    for name, (shape, kind) in PARAMS.items():
+    for name, (shape, dtype) in PARAMS.items():
         if name not in params:
             raise ValueError(f"missing param {name} {_show(shape)}")
-        checked[name] = _array("param", name, params[name], shape, kind, dims)
-    for name, (shape, kind) in INPUTS.items():
+        checked[name] = _array("param", name, params[name], shape, dtype, dims)
+    for name, (shape, dtype) in INPUTS.items():
         if name in inputs:
-            checked[name] = _array("input", name, inputs[name], shape, kind, dims)
+            checked[name] = _array("input", name, inputs[name], shape, dtype, dims)
         elif name in needed:
-            raise ValueError(f"missing input {name} {('int' if kind == 'int' else '') + _show(shape)}")
+            raise ValueError(f"missing input {name} {('int' if dtype == 'int64' else '') + _show(shape)}")
     return checked, dims
 
 
