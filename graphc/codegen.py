@@ -307,6 +307,8 @@ class Emitter:
                 expr[n] = group_var[n] = expr[target]
                 continue
             var = namer.fresh(value_name or "t")
+            if _enclosed(text):  # `loss = (s / n)`: a whole right-hand side needs no brackets
+                text = text[1:-1]
             out.append(f"{indent}{var} = {text}{mark}")
             expr[n] = group_var[n] = var
         # labels are checked once, up front, naming the input: a label outside [0, K)

@@ -61,9 +61,9 @@ def test_o2_computes_into_a_workspace_in_place():
     step = function(source, "sgd_step")
     # the bias add and the tanh land in the matmul's buffer
     assert "t = np.matmul(x, W1, out=ws[0])\n    np.add(t, b1, out=t)\n    h = np.tanh(t, out=t)" in step, step
-    # the step allocates nothing: every array statement writes into a buffer
+    # the step allocates nothing: every array statement writes into a buffer (a vdot is a scalar)
     for line in step.splitlines():
-        if re.match(r"    \w+ = np\.(?!sum\(t)", line):
+        if re.match(r"    \w+ = np\.(?!sum\(t|vdot\()", line):
             assert "out=" in line, line
     # and moves the params where they are
     for w in ("W1", "b1", "W2"):

@@ -281,7 +281,7 @@ def loss(params, /, **inputs):
     logits = np.matmul(mixed, Wo, out=ws[4])
     # line 31: loss = mean(cross_entropy(logits, tags))
     t_3 = _cross_entropy(logits, tags)
-    loss = (t_3.sum() / t_3.size)
+    loss = t_3.sum() / t_3.size
     return float(loss)
 
 
@@ -315,7 +315,7 @@ def loss_and_grad(params, /, **inputs):
     logits = np.matmul(mixed, Wo, out=ws[5])
     # line 31: loss = mean(cross_entropy(logits, tags))
     t_3 = _cross_entropy(logits, tags)
-    loss = (t_3.sum() / t_3.size)
+    loss = t_3.sum() / t_3.size
     t_4 = _softmax(logits, 1)
     t_5 = _one_hot(tags, 4, DTYPE)
     np.subtract(t_4, t_5, out=t_4)
@@ -393,7 +393,7 @@ def sgd_step(params, lr, /, **inputs):
     logits = np.matmul(mixed, Wo, out=ws[5])
     # line 31: loss = mean(cross_entropy(logits, tags))
     t_3 = _cross_entropy(logits, tags)
-    loss = (t_3.sum() / t_3.size)
+    loss = t_3.sum() / t_3.size
     t_4 = _softmax(logits, 1)
     t_5 = _one_hot(tags, 4, DTYPE)
     np.subtract(t_4, t_5, out=t_4)

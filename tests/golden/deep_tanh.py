@@ -749,7 +749,7 @@ def loss(params, /, **inputs):
     h_32 = np.tanh(t_32, out=t_32)
     # line 23: loss = mean((h - y)^2)
     t_33 = np.subtract(h_32, y, out=h_32)
-    loss = (np.vdot(t_33, t_33) / t_33.size)
+    loss = np.vdot(t_33, t_33) / t_33.size
     return float(loss)
 
 
@@ -924,7 +924,7 @@ def loss_and_grad(params, /, **inputs):
     h_32 = np.tanh(t_32, out=t_32)
     # line 23: loss = mean((h - y)^2)
     t_33 = np.subtract(h_32, y, out=ws[32])
-    loss = (np.vdot(t_33, t_33) / t_33.size)
+    loss = np.vdot(t_33, t_33) / t_33.size
     d_h = np.multiply(t_33, 2.0 / t_33.size, out=t_33)
     # backprop through line 21: h = tanh(h @ W{i} + b{i})
     t_34 = np.square(h_32, out=h_32)
@@ -1370,7 +1370,7 @@ def sgd_step(params, lr, /, **inputs):
     h_32 = np.tanh(t_32, out=t_32)
     # line 23: loss = mean((h - y)^2)
     t_33 = np.subtract(h_32, y, out=ws[32])
-    loss = (np.vdot(t_33, t_33) / t_33.size)
+    loss = np.vdot(t_33, t_33) / t_33.size
     d_h = np.multiply(t_33, 2.0 * (lr / t_33.size), out=t_33)
     # backprop through line 21: h = tanh(h @ W{i} + b{i})
     t_34 = np.square(h_32, out=h_32)

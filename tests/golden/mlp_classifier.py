@@ -282,7 +282,7 @@ def loss(params, /, **inputs):
     logits = np.add(t_3, b3, out=t_3)
     # line 32: loss = mean(cross_entropy(logits, labels))
     t_4 = _cross_entropy(logits, labels)
-    loss = (t_4.sum() / t_4.size)
+    loss = t_4.sum() / t_4.size
     return float(loss)
 
 
@@ -317,7 +317,7 @@ def loss_and_grad(params, /, **inputs):
     probs = _softmax(logits, 1)
     # line 32: loss = mean(cross_entropy(logits, labels))
     t_4 = _cross_entropy(logits, labels)
-    loss = (t_4.sum() / t_4.size)
+    loss = t_4.sum() / t_4.size
     t_5 = _one_hot(labels, 10, DTYPE)
     t_6 = np.subtract(probs, t_5, out=probs)
     np.divide(t_6, t_4.size, out=t_6)
@@ -390,7 +390,7 @@ def sgd_step(params, lr, /, **inputs):
     probs = _softmax(logits, 1)
     # line 32: loss = mean(cross_entropy(logits, labels))
     t_4 = _cross_entropy(logits, labels)
-    loss = (t_4.sum() / t_4.size)
+    loss = t_4.sum() / t_4.size
     t_5 = _one_hot(labels, 10, DTYPE)
     t_6 = np.subtract(probs, t_5, out=probs)
     np.multiply(t_6, lr / t_4.size, out=t_6)

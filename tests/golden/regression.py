@@ -234,7 +234,7 @@ def loss(params, /, **inputs):
     pred = np.add(t_2, b2, out=t_2)
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
-    loss = (np.vdot(t_3, t_3) / t_3.size)
+    loss = np.vdot(t_3, t_3) / t_3.size
     return float(loss)
 
 
@@ -260,7 +260,7 @@ def loss_and_grad(params, /, **inputs):
     pred = np.add(t_2, b2, out=t_2)
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
-    loss = (np.vdot(t_3, t_3) / t_3.size)
+    loss = np.vdot(t_3, t_3) / t_3.size
     np.multiply(t_3, 2.0 / t_3.size, out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
     d_b2 = np.matmul(ones, t_3)
@@ -315,7 +315,7 @@ def sgd_step(params, lr, /, **inputs):
     pred = np.add(t_2, b2, out=t_2)
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
-    loss = (np.vdot(t_3, t_3) / t_3.size)
+    loss = np.vdot(t_3, t_3) / t_3.size
     np.multiply(t_3, 2.0 * (lr / t_3.size), out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
     d_b2 = np.matmul(ones, t_3, out=ws[3])

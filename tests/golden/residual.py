@@ -509,7 +509,7 @@ def loss(params, /, **inputs):
     logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
     t_30 = _cross_entropy(logits, labels)
-    loss = (t_30.sum() / t_30.size)
+    loss = t_30.sum() / t_30.size
     return float(loss)
 
 
@@ -611,7 +611,7 @@ def loss_and_grad(params, /, **inputs):
     logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
     t_30 = _cross_entropy(logits, labels)
-    loss = (t_30.sum() / t_30.size)
+    loss = t_30.sum() / t_30.size
     t_31 = _softmax(logits, 1)
     t_32 = _one_hot(labels, 10, DTYPE)
     np.subtract(t_31, t_32, out=t_31)
@@ -872,7 +872,7 @@ def sgd_step(params, lr, /, **inputs):
     logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
     t_30 = _cross_entropy(logits, labels)
-    loss = (t_30.sum() / t_30.size)
+    loss = t_30.sum() / t_30.size
     t_31 = _softmax(logits, 1)
     t_32 = _one_hot(labels, 10, DTYPE)
     np.subtract(t_31, t_32, out=t_31)
