@@ -73,9 +73,10 @@ def _bracketed(text: str) -> bool:
     return text.startswith("(") and depth == 0
 
 
-def _scope_key(frame) -> str:
-    kind, name, i, _ = frame
-    return f"cluster_{kind}_{name}_{i}"
+def _scope_key(path: tuple) -> str:
+    """A cluster's DOT name, from its whole scope path: two loops over `i`, or one loop
+    in two calls of a fn, are different clusters (Graphviz merges subgraphs of one name)."""
+    return _q("cluster_" + "__".join(f"{kind}_{name}_{i}_{line}" for kind, name, i, line in path))
 
 
 def _scope_label(frame) -> str:
@@ -92,19 +93,19 @@ def _emit_clusters(nodes: dict, scopes: dict, indent: str = "  ") -> list[str]:
             t = t.setdefault(frame, {})
         t.setdefault(None, []).append(n)
 
-    def walk(t, depth):
-        pad = indent * depth
+    def walk(t, path):
+        pad = indent * (len(path) + 1)
         out = [pad + nodes[n] for n in t.get(None, [])]
-        for frame in sorted((k for k in t if k is not None), key=lambda f: (f[0], f[1], f[2])):
-            out.append(f"{pad}subgraph {_scope_key(frame)} {{")
+        for frame in sorted((k for k in t if k is not None), key=lambda f: (f[0], f[1], f[2], f[3])):
+            out.append(f"{pad}subgraph {_scope_key((*path, frame))} {{")
             out.append(
                 f'{pad}{indent}label={_q(_scope_label(frame))}; style="rounded,dashed"; color="#9ca3af"; fontcolor="#6b7280";'
             )
-            out += walk(t[frame], depth + 1)
+            out += walk(t[frame], (*path, frame))
             out.append(f"{pad}}}")
         return out
 
-    return walk(tree, 1)
+    return walk(tree, ())
 
 
 def _header(name: str, title: str) -> list[str]:
@@ -184,19 +185,18 @@ def factor_text(graph: Graph, labels: Labels, a: int, n: int, pos: int) -> str:
         return "· 1/n, spread over the mean"
     formula = opdef.formula.get(opdef.inputs[pos], "· ∂")
     symbols = {"x": names[0]} if len(args) == 1 else {"a": names[0], "b": names[1]}
-    out = formula
-    for sym, value in symbols.items():
-        out = _replace_symbol(out, sym, value if len(value) <= 8 else "z" if sym == "x" else sym)
-    return out
+    shown = {sym: value if len(value) <= 8 else "z" if sym == "x" else sym for sym, value in symbols.items()}
+    return _substitute(formula, shown)
 
 
-def _replace_symbol(formula: str, sym: str, value: str) -> str:
-    """Replace a one-letter variable in a formula, leaving letters inside words alone."""
+def _substitute(formula: str, symbols: dict[str, str]) -> str:
+    """Replace one-letter variables in a formula, all in one pass (a user's `b` put in for
+    `a` is not replaced again), leaving letters inside words alone."""
     out = []
     for i, c in enumerate(formula):
         before = formula[i - 1] if i else " "
         after = formula[i + 1] if i + 1 < len(formula) else " "
-        out.append(value if c == sym and not before.isalpha() and not after.isalpha() else c)
+        out.append(symbols[c] if c in symbols and not before.isalpha() and not after.isalpha() else c)
     return "".join(out)
 
 

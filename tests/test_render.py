@@ -77,9 +77,9 @@ def test_forward_graph_shows_kinds_names_shapes_and_clusters():
     assert 'label="h = sigmoid\\n[B, 8]"' in fwd
     assert "minimize loss" in fwd
     # two calls of dense, two clusters
-    assert fwd.count("subgraph cluster_fn_dense_") == 2
+    assert fwd.count('subgraph "cluster_fn_dense_') == 2
     loop_fwd, _ = dots(LOOP)
-    assert loop_fwd.count("subgraph cluster_loop_i_") == 3
+    assert loop_fwd.count('subgraph "cluster_loop_i_') == 3
 
 
 def test_backward_graph_has_an_adjoint_per_value_and_a_result_per_param():
@@ -212,3 +212,54 @@ def test_every_example_renders_both_graphs(path):
     for p in c.graph.params:
         assert f">{p}</text>" in fwd, f"param {p} is not named in the forward picture"
         assert f"gradient d_{p}" in back, f"no gradient result for {p}"
+
+
+def factor_labels(text: str) -> set[str]:
+    _, back = dots(text)
+    return set(re.findall(r'label="(· [^"]*)"', back))
+
+
+def test_factor_formulas_put_in_every_name_once():
+    # a user's `b` put in for the formula's `a` is not replaced again by the formula's `b`
+    base = "param x : []\nparam b : []\nparam s : []\nparam a : []\n"
+    assert "· (−(x - b)/s²)" in factor_labels(base + "z = (x - b) / s\nminimize z\n")
+    assert "· (−b/a²)" in factor_labels(base + "z = b / a\nminimize z\n")
+    maximum = factor_labels(base + "z = maximum(b, a)\nminimize z\n")
+    assert not any("[a ≥ a]" in f or "[b ≥ b]" in f for f in maximum), maximum
+
+
+def cluster_names(dot: str) -> list[str]:
+    return re.findall(r'subgraph ("[^"]*")', dot)
+
+
+def test_each_loop_and_each_call_is_its_own_cluster():
+    two_loops = """\
+param x : [3]
+h = x
+for i in 1..2 {
+    h = h * 2
+}
+for i in 1..2 {
+    h = h + 1
+}
+loss = sum(h)
+minimize loss
+"""
+    names = cluster_names(dots(two_loops)[0])
+    assert len(names) == len(set(names)) == 4
+    fn_in_loop = """\
+param x : [3]
+fn f(a) = a * 2
+h = x
+for i in -1..0 {
+    h = f(h) + 1
+}
+loss = sum(h)
+minimize loss
+"""
+    fwd, back = dots(fn_in_loop)
+    names = cluster_names(fwd)
+    assert len(names) == len(set(names)) == 4  # two iterations (i = -1 and 0), a call in each
+    if shutil.which("dot"):
+        for dot in (fwd, back):
+            ET.fromstring(render.render(dot, "svg").decode())
