@@ -55,7 +55,7 @@ def show_poly(p: Poly) -> str:
 
 def flops(graph: Graph, n: int) -> Poly:
     """Floating-point operations of one node: 2mnk for a matmul, 2n for an inner product of
-    n elements (a multiply and an add each), one per element otherwise."""
+    n elements (a multiply and an add each), one per element of its largest array otherwise."""
     op = graph.op(n)
     if op in LEAVES or op in ("reshape", "reshape_like", "expand_dims", "transpose", "broadcast_like", "count"):
         return {}
@@ -65,9 +65,17 @@ def flops(graph: Graph, n: int) -> Poly:
         return {k: 2 * v for k, v in _size(graph.shape(n) + (inner,)).items()}
     if op == "inner":
         return {k: 2 * v for k, v in _size(graph.shape(graph.args(n)[0])).items()}
-    args = graph.args(n)
-    biggest = max((graph.shape(a) for a in args), key=len, default=graph.shape(n))
-    return _size(biggest if len(biggest) >= len(graph.shape(n)) else graph.shape(n))
+    # the largest array involved: the result where arguments broadcast ([B, 1] * [B, 64]
+    # is 64·B), the argument where a reduction shrinks it
+    shapes = [graph.shape(n)] + [graph.shape(a) for a in graph.args(n)]
+    return _size(max(shapes, key=_weight))
+
+
+def _weight(shape) -> tuple[int, int]:
+    """How many dims and how large a constant factor an array's size has: within one op
+    the largest array has the most of both."""
+    ((names, coef),) = _size(shape).items()
+    return len(names), coef
 
 
 def phase_flops(graph: Graph) -> dict[str, Poly]:

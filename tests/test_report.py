@@ -30,6 +30,12 @@ def test_forward_flops_count_the_matmul_as_2mnk():
     assert phase_flops(c.optimized)["forward"] == {("B",): 2 * 3 * 4 + 4 + 4 + 2 * 4}
 
 
+def test_broadcasting_ops_count_their_result_and_reductions_their_argument():
+    text = "dim B\ninput x : [B, 1]\ninput w : [1, 4]\nz = x * w\nloss = sum(z)\nminimize loss wrt x\n"
+    forward = phase_flops(compile_text(text, "m.nn", opt=0).graph)["forward"]
+    assert forward == {("B",): 4 + 4}  # the product has 4·B elements, and the sum reads them all
+
+
 def test_backward_reads_the_tanh_output_not_just_shapes():
     c = compile_text(MODEL, "m.nn")
     saved = saved_for_backward(c.optimized)
