@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -64,8 +63,18 @@ def read_model(path: str) -> str:
     return text.lstrip("\ufeff")
 
 
-def write_all(folder: str, files: dict[str, bytes]) -> None:
-    """Write every file or none: each goes to a temporary name first, then all are renamed."""
+def _draw(dot: str, fmt: str) -> bytes:
+    from graphc import render
+
+    count = render.drawn_nodes(dot)
+    if count > render.MAX_DRAWN:
+        raise RuntimeError(f"it has {count:,} nodes, more than the {render.MAX_DRAWN:,} a readable picture holds")
+    return render.render(dot, fmt)
+
+
+def write_all(folder: str, files: dict[str, bytes], remove: list[str] = ()) -> None:
+    """Write every file or none: each goes to a temporary name first, then all are renamed.
+    Then the files named in `remove` are deleted where they exist."""
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UserError(f"cannot write to {folder}: it is a file, not a folder (pick another with -o)")
     staged: list[tuple[str, str]] = []
@@ -84,6 +93,10 @@ def write_all(folder: str, files: dict[str, bytes]) -> None:
                 raise UserError(f"cannot write {path}: a folder of that name is in the way")
         for tmp, path in staged:
             os.replace(tmp, path)
+        for name in remove:
+            path = os.path.join(folder, name)
+            if os.path.isfile(path) or os.path.islink(path):
+                os.unlink(path)
     except OSError as e:
         raise UserError(f"cannot write to {folder}: {e.strerror or e}") from None
     finally:
@@ -163,19 +176,32 @@ def cmd_compile(args) -> int:
             svgs = {}
             for kind, dot in dots.items():
                 try:
-                    svgs[kind] = render.render(dot, "svg")
-                    picture = svgs[kind] if args.format == "svg" else render.render(dot, args.format)
-                except (RuntimeError, subprocess.TimeoutExpired) as e:
-                    raise UserError(f"Graphviz could not lay out the {kind} graph: {e}") from None
+                    svgs[kind] = _draw(dot, "svg")
+                    picture = svgs[kind] if args.format == "svg" else _draw(dot, args.format)
+                except RuntimeError as e:  # the module is fine: it is written, the picture is not
+                    svgs.pop(kind, None)
+                    dot_file = os.path.join(args.o, f"{name}.{kind}.dot")
+                    print(
+                        f"warning: the {kind} graph is not drawn: {e}; "
+                        f"its .dot file is written (`dot -T{args.format} {dot_file}` draws it)",
+                        file=sys.stderr,
+                    )
+                    continue
                 files[f"{name}.{kind}.{args.format}"] = picture
-            mapping = page.node_map(compiled.graph, compiled.code_lines)
-            text = page.make_page(
-                name, args.text, compiled.source, svgs["forward"].decode(), svgs["backward"].decode(), mapping
-            )
-            files[f"{name}.html"] = text.encode()
+            if len(svgs) == 2:
+                mapping = page.node_map(compiled.graph, compiled.code_lines)
+                text = page.make_page(
+                    name, args.text, compiled.source, svgs["forward"].decode(), svgs["backward"].decode(), mapping
+                )
+                files[f"{name}.html"] = text.encode()
+            else:
+                print(f"warning: {name}.html shows both pictures, so it is not written either", file=sys.stderr)
         else:
             print(render.DOT_MISSING, file=sys.stderr)
-    write_all(args.o, files)
+    # what an earlier compile of this model wrote and this one does not (other formats, or
+    # pictures now skipped) goes, so the folder never mixes two versions of the model
+    earlier = {f"{name}.{kind}.{ext}" for kind in ("forward", "backward") for ext in ("dot", "svg", "png", "pdf")}
+    write_all(args.o, files, remove=sorted((earlier | {f"{name}.html"}) - set(files)))
     for f in files:
         print(f"wrote {os.path.join(args.o, f)}")
     if args.report:

@@ -263,9 +263,27 @@ def have_dot() -> bool:
     return shutil.which("dot") is not None
 
 
+# Past this many nodes a picture is unreadable and `dot` takes minutes (5,000 nodes: 25 s,
+# 12,000: 40 s, and it grows faster than the graph), so only the .dot file is written.
+MAX_DRAWN = 4000
+
+
+def drawn_nodes(dot_text: str) -> int:
+    """How many nodes DOT text from this module draws (each node line carries an id)."""
+    return dot_text.count(' [id="')
+
+
 def render(dot_text: str, fmt: str = "svg", timeout: float = 120) -> bytes:
-    """Lay out DOT text with Graphviz's `dot`; raises RuntimeError if it fails."""
-    p = subprocess.run(["dot", f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=timeout)
+    """Lay out DOT text with Graphviz's `dot`; raises RuntimeError saying why it failed."""
+    try:
+        p = subprocess.run(["dot", f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"dot took longer than {timeout:g} s") from None
+    except OSError as e:  # found on PATH but cannot run: not executable, a broken interpreter line
+        raise RuntimeError(f"dot could not be run: {e.strerror or e}") from None
     if p.returncode != 0:
-        raise RuntimeError(p.stderr.decode(errors="replace").strip())
+        said = p.stderr.decode(errors="replace").strip()
+        if p.returncode < 0:
+            said = said or f"dot was killed by signal {-p.returncode}"
+        raise RuntimeError(said or f"dot failed with exit status {p.returncode}")
     return p.stdout

@@ -263,3 +263,59 @@ minimize loss
     if shutil.which("dot"):
         for dot in (fwd, back):
             ET.fromstring(render.render(dot, "svg").decode())
+
+
+def fake_dot(folder: Path, script: str | None) -> str:
+    """A folder with a `dot` that runs `script` (None: an executable file that is no program)."""
+    folder.mkdir()
+    dot = folder / "dot"
+    dot.write_bytes(b"\x7fELF broken" if script is None else f"#!/bin/sh\n{script}\n".encode())
+    dot.chmod(0o755)
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    "script, said",
+    [
+        ("echo 'Error: out of memory' >&2; exit 1", "Error: out of memory"),
+        ("kill -9 $$", "killed by signal 9"),
+        ("exit 3", "exit status 3"),
+        (None, "could not be run"),
+    ],
+)
+def test_a_failing_dot_leaves_the_module_and_dot_files_and_says_why(tmp_path, monkeypatch, capsys, script, said):
+    model = tmp_path / "c.nn"
+    model.write_text(CHAIN)
+    monkeypatch.setenv("PATH", fake_dot(tmp_path / "bin", script))  # alone: no real dot to fall back on
+    assert cli.main(["compile", str(model), "-o", str(tmp_path / "o")]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["c.backward.dot", "c.forward.dot", "c.py"]
+    err = capsys.readouterr().err
+    assert err.count(said) == 2 and "the forward graph is not drawn" in err and "c.html" in err
+
+
+def test_a_graph_too_large_to_read_is_not_drawn(tmp_path, monkeypatch, capsys):
+    model = tmp_path / "c.nn"
+    model.write_text(CHAIN)
+    monkeypatch.setattr(render, "MAX_DRAWN", 7)  # the chain's forward graph has 6 nodes, its backward 8
+    monkeypatch.setattr(render, "render", lambda dot, fmt="svg": b"<svg/>")
+    assert cli.main(["compile", str(model), "-o", str(tmp_path / "o")]) == 0
+    names = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert names == ["c.backward.dot", "c.forward.dot", "c.forward.svg", "c.py"]
+    assert "the backward graph is not drawn: it has" in capsys.readouterr().err
+
+
+@needs_dot
+def test_a_recompile_leaves_no_files_of_the_earlier_one(tmp_path):
+    model = tmp_path / "c.nn"
+    model.write_text(CHAIN)
+    out = tmp_path / "o"
+    (out).mkdir()
+    (out / "other.forward.svg").write_text("another model's")
+    assert cli.main(["compile", str(model), "-o", str(out)]) == 0
+    assert cli.main(["compile", str(model), "-o", str(out), "--format", "png"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["c.backward.dot", "c.backward.png", "c.forward.dot", "c.forward.png", "c.html", "c.py"] + [
+        "other.forward.svg"
+    ]
+    assert cli.main(["compile", str(model), "-o", str(out), "--no-render"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["c.py", "other.forward.svg"]
