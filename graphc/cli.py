@@ -256,9 +256,18 @@ def main(argv=None) -> int:
     # error's traceback, which holds them, is gone: waking to that is seconds on a large model.
     with gc_paused():
         try:
-            return args.run(args)
+            status = args.run(args)
+            sys.stdout.flush()  # a full disk shows here, not in a traceback as Python exits
+            return status
         except BrokenPipeError:  # `graphc check m.nn | head`: the reader left, which is not an error of ours
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        except KeyboardInterrupt:  # Ctrl-C: a word, not a traceback (write_all removes its temporaries)
+            print("graphc: interrupted", file=sys.stderr)
+            return 130
+        except OSError as e:  # the files have their own messages: this is the output stream (`> /dev/full`)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr)
             return 1
         except UserError as e:
             msg = str(e)

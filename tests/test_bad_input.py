@@ -311,3 +311,27 @@ def test_a_file_name_that_is_no_module_name_gives_an_importable_one(
         text=True,
     )
     assert proc.stdout.strip() == "('W',)", proc.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_an_output_stream_that_is_full_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    model = write(tmp_path, VALID)
+    with open("/dev/full", "w") as full:
+        out = subprocess.run(
+            [sys.executable, "-m", "graphc", "check", str(model)], stdout=full, stderr=subprocess.PIPE, text=True
+        )
+    assert out.returncode == 1
+    assert out.stderr == "error: cannot write the output: No space left on device\n"
+
+
+def test_ctrl_c_is_a_word_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import graphc.cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(graphc.cli, "cmd_check", interrupted)
+    assert main(["check", str(write(tmp_path, VALID))]) == 130
+    assert capsys.readouterr().err == "graphc: interrupted\n"
