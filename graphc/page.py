@@ -93,7 +93,11 @@ def node_map(graph: Graph, code_lines: dict[int, list[int]]) -> dict[str, dict]:
                 by_adjoint.setdefault(d["adjoint_of"], []).extend(code_lines.get(n, []))
             if d.get("origin") is not None:
                 by_origin.setdefault(d["origin"], []).extend(code_lines.get(n, []))
-    for v, lines in by_adjoint.items():
+    # every adjoint the picture draws: one passed through unchanged (that of `a + b` is
+    # also `a`'s) has no statement of its own, but still its source line
+    drawn = set(by_adjoint) | {v for a, n, _ in graph.chain for v in (a, n)}
+    for v in sorted(drawn):
+        lines = by_adjoint.get(v, [])
         out[f"a{v}"] = {"src": src(v), "code": sorted(set(lines)), "title": "adjoint of " + graph.describe(v)}
     for a, n, pos in graph.chain:
         lines = by_origin.get((a, n, pos), [])

@@ -214,6 +214,20 @@ def test_every_example_renders_both_graphs(path):
         assert f"gradient d_{p}" in back, f"no gradient result for {p}"
 
 
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_the_page_maps_every_drawn_node_of_every_example(path):
+    from graphc import page
+
+    text = path.read_text()
+    c = compile_text(text, path.name)
+    fwd, back = render.forward_dot(c.graph, text, c.name), render.backward_dot(c.graph, text, c.name)
+    drawn = set(re.findall(r' \[id="([^"]+)"', fwd + back))
+    mapping = page.node_map(c.graph, c.code_lines)
+    assert drawn <= set(mapping), sorted(drawn - set(mapping))
+    # a node's entry shows where it comes from: a source line for each, code for most
+    assert all(mapping[i]["src"] for i in drawn if not i.startswith("e"))
+
+
 def factor_labels(text: str) -> set[str]:
     _, back = dots(text)
     return set(re.findall(r'label="(· [^"]*)"', back))
