@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 from graphc.ir import Graph
+from graphc.ops import OPS
 from graphc.passes import LEVELS, PASSES
 from graphc.render import SHAPE_ONLY
 
@@ -109,22 +110,27 @@ def saved_for_backward(graph: Graph) -> dict[str, Poly]:
 
 
 def peak_bytes(graph: Graph, dims: dict[str, int], itemsize: int) -> int:
-    """Largest total size of intermediate values alive at once, in topological order."""
+    """Largest total size of intermediate values alive at once, in topological order.
+
+    A view (`h.T`, a reshape) takes no memory of its own but keeps the array it views
+    alive as long as it is used."""
+    base: dict[int, int] = {}  # each value -> the array that holds its elements
     last_use = {}
     for n in graph.order():
-        for a in graph.args(n):
-            last_use[a] = n
-    keep = set(graph.grads.values()) | {n for _, n in graph.outputs}
+        args = graph.args(n)
+        base[n] = base[args[0]] if OPS[graph.op(n)].view else n
+        for a in args:
+            last_use[base[a]] = n
+    keep = {base[n] for n in graph.grads.values()} | {base[n] for _, n in graph.outputs}
     if graph.objective:
-        keep.add(graph.objective[1])
+        keep.add(base[graph.objective[1]])
     live, peak, size = set(), 0, {}
     for n in graph.order():
-        if graph.op(n) in LEAVES:
-            continue
-        size[n] = _value(_size(graph.shape(n)), dims) * itemsize
-        live.add(n)
-        peak = max(peak, sum(size[x] for x in live))
-        live -= {a for a in graph.args(n) if last_use.get(a) == n and a not in keep and a in live}
+        if graph.op(n) not in LEAVES and base[n] == n:
+            size[n] = _value(_size(graph.shape(n)), dims) * itemsize
+            live.add(n)
+            peak = max(peak, sum(size[x] for x in live))
+        live -= {base[a] for a in graph.args(n) if last_use.get(base[a]) == n and base[a] not in keep}
     return peak
 
 

@@ -120,3 +120,14 @@ def test_unnamed_saved_values_are_named_by_op_and_line_each_once():
     text = "dim B\ninput x : [B, 3]\nparam W : [3, 2]\nparam V : [3, 2]\nloss = mean(tanh(x @ W) * tanh(x @ V))\nminimize loss\n"
     saved = saved_for_backward(compile_text(text, "m.nn").optimized)
     assert saved == {"a tanh (line 5)": {("B",): 2}, "a tanh (line 5) #2": {("B",): 2}}
+
+
+def test_a_view_takes_no_memory_but_keeps_its_array_alive():
+    # at B = 10 in float64, h is [10, 4]: 320 bytes; t = h.T is a view of it
+    text = "dim B\ninput x : [B, 4]\nparam W : [4, 4]\nh = tanh(x)\nt = h.T\nloss = sum(t @ x @ W)\nminimize loss\n"
+    g = compile_text(text, "m.nn", opt=0).graph
+    forward = g.copy()
+    forward.nx.remove_nodes_from([n for n in g.order() if g.node(n)["phase"] == "backward"])
+    forward.grads = {}
+    # h lives until t's last use, t @ x (128 bytes); then (t @ x) @ W (128) and their sum (8)
+    assert peak_bytes(forward, {"B": 10}, 8) == 320 + 128
