@@ -96,6 +96,7 @@ def node_map(graph: Graph, code_lines: dict[int, list[int]]) -> dict[str, dict]:
     # every adjoint the picture draws: one passed through unchanged (that of `a + b` is
     # also `a`'s) has no statement of its own, but still its source line
     drawn = set(by_adjoint) | {v for a, n, _ in graph.chain for v in (a, n)}
+    drawn |= {graph.params.get(w, graph.inputs.get(w)) for w in graph.grads}  # results, with a path or not
     for v in sorted(drawn):
         lines = by_adjoint.get(v, [])
         out[f"a{v}"] = {"src": src(v), "code": sorted(set(lines)), "title": "adjoint of " + graph.describe(v)}

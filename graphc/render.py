@@ -231,6 +231,12 @@ def backward_dot(graph: Graph, source: str, model: str) -> str:
             label += f"\nΣ of {fanout[v]} paths"
         nodes[v] = f"a{v} [id={_q(f'a{v}')}, label={_q(label)}, {STYLE[kind]}];"
         scopes[v] = d.get("scope", ())
+    objective = graph.objective[1] if graph.objective else None
+    for v, w in sorted(results.items()):
+        if v not in valued:  # no path carries gradient to it: the objective itself, or unused
+            value = "1" if v == objective else f"0 (no path from {w} to {obj_name})"
+            label = f"gradient d_{w}\n∂{obj_name}/∂{w} = {value}\n{show(*graph.type(v))}"
+            nodes[v] = f"a{v} [id={_q(f'a{v}')}, label={_q(label)}, {STYLE['result']}];"
     refs: set[int] = set()
     links = []
     for (a, n, pos), reads in sorted(edges.items()):

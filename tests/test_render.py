@@ -333,3 +333,15 @@ def test_a_recompile_leaves_no_files_of_the_earlier_one(tmp_path):
     ]
     assert cli.main(["compile", str(model), "-o", str(out), "--no-render"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["c.py", "other.forward.svg"]
+
+
+def test_every_gradient_is_drawn_even_without_a_path():
+    text = "param x : []\nparam unused : [3]\nloss = x * 2\nminimize loss wrt x, unused\n"
+    _, back = dots(text)
+    assert "gradient d_unused\\n∂loss/∂unused = 0 (no path from unused to loss)\\n[3]" in back
+    _, itself = dots("param x : []\nminimize x\n")
+    assert "gradient d_x\\n∂x/∂x = 1\\n[]" in itself
+    from graphc import page
+
+    c = compile_text(text, "m.nn")
+    assert page.node_map(c.graph, c.code_lines)[f"a{c.graph.params['unused']}"]["src"] == [2]
