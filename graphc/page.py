@@ -68,10 +68,15 @@ def _numbered(text: str, pane: str) -> str:
     return "<pre>" + "".join(rows) + "</pre>"
 
 
-def _inline_svg(svg: str) -> str:
-    """The <svg> element alone, without the XML prologue and doctype."""
+def _inline_svg(svg: str, pane: str) -> str:
+    """The <svg> element alone, without the XML prologue and doctype. Graphviz numbers the
+    ids it makes up (`graph0`, `edge1`) in each picture afresh: on one page they get the
+    pane as a prefix, so no id is used twice; the nodes' own ids are unique already."""
     start = svg.find("<svg")
-    return re.sub(r"<!--.*?-->", "", svg[start:], flags=re.S) if start >= 0 else ""
+    if start < 0:
+        return ""
+    svg = re.sub(r"<!--.*?-->", "", svg[start:], flags=re.S)
+    return re.sub(r'\bid="((?:graph|clust|edge|node)\d+)"', rf'id="{pane}-\1"', svg)
 
 
 def node_map(graph: Graph, code_lines: dict[int, list[int]]) -> dict[str, dict]:
@@ -119,8 +124,8 @@ def make_page(model: str, source: str, code: str, forward_svg: str, backward_svg
 <header><h1>{html.escape(model)}</h1><span id="status">hover or click a node</span></header>
 <main>
 <section><h2>model source</h2>{_numbered(source, "src")}</section>
-<section><h2>forward graph</h2>{_inline_svg(forward_svg)}</section>
-<section><h2>backward graph</h2>{_inline_svg(backward_svg)}</section>
+<section><h2>forward graph</h2>{_inline_svg(forward_svg, "forward")}</section>
+<section><h2>backward graph</h2>{_inline_svg(backward_svg, "backward")}</section>
 <section><h2>generated code</h2>{_numbered(code, "code")}</section>
 </main>
 <script type="application/json" id="map">{data}</script>

@@ -129,6 +129,9 @@ def test_compile_writes_pictures_and_page(tmp_path):
     assert names == sorted(
         f"two_layer.{s}" for s in ("py", "forward.dot", "backward.dot", "forward.svg", "backward.svg", "html")
     )
+    page = (tmp_path / "out" / "two_layer.html").read_text()
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), "an id is used twice on the page"
     assert cli.main(["compile", str(model), "-o", str(tmp_path / "png"), "--format", "png"]) == 0
     png = (tmp_path / "png" / "two_layer.backward.png").read_bytes()
     assert png.startswith(b"\x89PNG")
