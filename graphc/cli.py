@@ -222,12 +222,18 @@ def _dims_arg(text: str) -> dict[str, int]:
     return dims
 
 
+def _folder_arg(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder name, got an empty one")
+    return text
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="graphc", description="Compile .nn models to NumPy modules with gradients.")
     sub = ap.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compile", help="write DIR/NAME.py (forward, loss, gradients, sgd_step)")
     c.add_argument("model")
-    c.add_argument("-o", default="build", metavar="DIR", help="output folder (default: build)")
+    c.add_argument("-o", type=_folder_arg, default="build", metavar="DIR", help="output folder (default: build)")
     c.add_argument("--dtype", choices=("float32", "float64"), default="float64")
     c.add_argument("-O", choices=("0", "1", "2"), default="2", help="-O0 one statement per op, -O2 everything")
     c.add_argument("--no-render", action="store_true", help="do not render the graphs")
@@ -251,6 +257,8 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if getattr(args, "dims", None) and not args.report:
         args.command_parser.error("--dims gives the dim sizes for --report's numbers; add --report")
+    if getattr(args, "no_render", False) and args.format != "svg":
+        args.command_parser.error(f"--format {args.format} chooses the pictures' format, and --no-render draws none")
     # one command is one short run that leaves no cycles behind: with the collector on,
     # each time it woke it would rescan the whole tree and graph. It stays off until an
     # error's traceback, which holds them, is gone: waking to that is seconds on a large model.

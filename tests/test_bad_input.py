@@ -335,3 +335,19 @@ def test_ctrl_c_is_a_word_not_a_traceback(
     monkeypatch.setattr(graphc.cli, "cmd_check", interrupted)
     assert main(["check", str(write(tmp_path, VALID))]) == 130
     assert capsys.readouterr().err == "graphc: interrupted\n"
+
+
+@pytest.mark.parametrize(
+    "options, said",
+    [
+        (["-o", ""], "argument -o: expected a folder name, got an empty one"),
+        (["--no-render", "--format", "png"], "--format png chooses the pictures' format, and --no-render draws none"),
+    ],
+)
+def test_options_that_cannot_mean_anything_are_command_line_mistakes(
+    options: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["compile", str(write(tmp_path, VALID)), *options])
+    assert e.value.code == 2
+    assert said in capsys.readouterr().err
