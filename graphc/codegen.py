@@ -261,9 +261,14 @@ class Emitter:
             args = [expr[a] for a in g.args(n)]
             if opdef.view:  # a Python number has no .T or .reshape
                 args = [_numpy_scalar(e) if a in const_only else e for e, a in zip(args, g.args(n))]
-            elif args and all(a in const_only for a in g.args(n)):
+            elif args and (
+                all(a in const_only for a in g.args(n))
+                or d["op"] in ("div", "pow")
+                and all(a in const_only or g.op(a) == "count" for a in g.args(n))
+            ):
                 # Python's own arithmetic on numbers alone (unfolded at -O0) raises where NumPy's
-                # gives inf or nan: one NumPy scalar makes it NumPy's, in the model's dtype
+                # gives inf or nan: one NumPy scalar makes it NumPy's, in the model's dtype. A
+                # size is a Python int too, and 0 for an empty batch: `2.0 / t.size` would raise
                 args[0] = _numpy_scalar(args[0])
             attrs, used = _dim_attrs(d["attrs"], dim_var)
             dims_used |= used

@@ -693,15 +693,21 @@ def test_a_param_named_like_the_update_steps_still_moves():
     assert not np.allclose(p["step_1"], before["step_1"])
 
 
-@pytest.mark.parametrize("opt", [0, 2])
-def test_sgd_step_on_an_empty_batch_leaves_the_params(opt):
-    source = (
-        "dim B\ninput x : [B, 4]\nparam W : [4, 4] = normal(0, 1)\nh = tanh(x @ W)\nloss = mean(h)\nminimize loss\n"
-    )
+EMPTY_BATCH_LOSSES = ["mean(tanh(x @ W))", "mean((x @ W - 1)^2)", "sum(mean(x @ W, axis=0)^2)"]
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+@pytest.mark.parametrize("objective", EMPTY_BATCH_LOSSES)
+def test_an_empty_batch_gives_a_nan_loss_zero_gradients_and_leaves_the_params(opt, objective):
+    # `2.0 / t.size` with a size of 0 must divide as NumPy does, not raise ZeroDivisionError
+    source = f"dim B\ninput x : [B, 4]\nparam W : [4, 4] = normal(0, 1)\nloss = {objective}\nminimize loss\n"
     _, module = load(source, opt=opt)
     p = module.init_params()
     before = p["W"].copy()
     with np.errstate(all="ignore"):  # the mean of nothing is nan
+        value, grads = module.loss_and_grad(p, x=np.zeros((0, 4)))
+        assert np.isnan(value)
+        np.testing.assert_array_equal(grads["W"], np.zeros((4, 4)))
         assert np.isnan(module.sgd_step(p, 0.1, x=np.zeros((0, 4))))
     np.testing.assert_array_equal(p["W"], before)
 

@@ -397,7 +397,7 @@ def sgd_step(params, lr, /, **inputs):
     t_4 = _softmax(logits, 1)
     t_5 = _one_hot(tags, 4, DTYPE)
     np.subtract(t_4, t_5, out=t_4)
-    d_logits = np.multiply(t_4, lr / t_3.size, out=t_4)
+    d_logits = np.multiply(t_4, DTYPE(lr) / t_3.size, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
     t_6 = np.matmul(d_logits, Wo.T, out=ws[6])
     d_Wo = np.matmul(mixed.T, d_logits, out=ws[7])

@@ -925,7 +925,7 @@ def loss_and_grad(params, /, **inputs):
     # line 23: loss = mean((h - y)^2)
     t_33 = np.subtract(h_32, y, out=ws[32])
     loss = np.vdot(t_33, t_33) / t_33.size
-    d_h = np.multiply(t_33, 2.0 / t_33.size, out=t_33)
+    d_h = np.multiply(t_33, DTYPE(2.0) / t_33.size, out=t_33)
     # backprop through line 21: h = tanh(h @ W{i} + b{i})
     t_34 = np.square(h_32, out=h_32)
     np.subtract(1.0, t_34, out=t_34)
@@ -1371,7 +1371,7 @@ def sgd_step(params, lr, /, **inputs):
     # line 23: loss = mean((h - y)^2)
     t_33 = np.subtract(h_32, y, out=ws[32])
     loss = np.vdot(t_33, t_33) / t_33.size
-    d_h = np.multiply(t_33, 2.0 * (lr / t_33.size), out=t_33)
+    d_h = np.multiply(t_33, 2.0 * (DTYPE(lr) / t_33.size), out=t_33)
     # backprop through line 21: h = tanh(h @ W{i} + b{i})
     t_34 = np.square(h_32, out=h_32)
     np.subtract(1.0, t_34, out=t_34)

@@ -201,7 +201,7 @@ def loss_and_grad(params, /, **inputs):
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t_2 = np.subtract(pred, y, out=pred)
     loss = 0.5 * ((np.vdot(t_2, t_2) / t_2.size))
-    np.multiply(t_2, 2.0 * (0.5 / t_2.size), out=t_2)
+    np.multiply(t_2, 2.0 * (DTYPE(0.5) / t_2.size), out=t_2)
     # backprop through line 18: pred = x @ w + b
     d_b = t_2.sum()
     d_w = x.T @ t_2

@@ -281,7 +281,7 @@ def sgd_step(params, lr, /, **inputs):
     d_w = np.multiply(w, DTYPE(0.001) * lr, out=ws[2])
     np.subtract(t_2, t_3, out=t_2)
     np.exp(t_2, out=t_2)
-    np.multiply(lr / t_3.size, t_2, out=t_2)
+    np.multiply(DTYPE(lr) / t_3.size, t_2, out=t_2)
     np.multiply(t_2, y, out=t_2)
     np.negative(t_2, out=t_2)
     # backprop through line 21: z = x @ w + b

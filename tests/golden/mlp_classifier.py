@@ -393,7 +393,7 @@ def sgd_step(params, lr, /, **inputs):
     loss = t_4.sum() / t_4.size
     t_5 = _one_hot(labels, 10, DTYPE)
     t_6 = np.subtract(probs, t_5, out=probs)
-    np.multiply(t_6, lr / t_4.size, out=t_6)
+    np.multiply(t_6, DTYPE(lr) / t_4.size, out=t_6)
     # backprop through line 30: logits = h2 @ W3 + b3
     d_b3 = np.matmul(ones, t_6, out=ws[6])
     d_h2 = np.matmul(t_6, W3.T, out=ws[8])

@@ -261,7 +261,7 @@ def loss_and_grad(params, /, **inputs):
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
     loss = np.vdot(t_3, t_3) / t_3.size
-    np.multiply(t_3, 2.0 / t_3.size, out=t_3)
+    np.multiply(t_3, DTYPE(2.0) / t_3.size, out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
     d_b2 = np.matmul(ones, t_3)
     d_h = np.matmul(t_3, W2.T, out=ws[4])
@@ -316,7 +316,7 @@ def sgd_step(params, lr, /, **inputs):
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
     loss = np.vdot(t_3, t_3) / t_3.size
-    np.multiply(t_3, 2.0 * (lr / t_3.size), out=t_3)
+    np.multiply(t_3, 2.0 * (DTYPE(lr) / t_3.size), out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
     d_b2 = np.matmul(ones, t_3, out=ws[3])
     d_h = np.matmul(t_3, W2.T, out=ws[5])

@@ -876,7 +876,7 @@ def sgd_step(params, lr, /, **inputs):
     t_31 = _softmax(logits, 1)
     t_32 = _one_hot(labels, 10, DTYPE)
     np.subtract(t_31, t_32, out=t_31)
-    np.multiply(t_31, lr / t_30.size, out=t_31)
+    np.multiply(t_31, DTYPE(lr) / t_30.size, out=t_31)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
     d_b_out = np.matmul(ones, t_31, out=ws[25])
     t_33 = np.matmul(t_31, W_out.T, out=ws[27])
