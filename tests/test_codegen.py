@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from graphc.pipeline import compile_text
 
 MODEL = """\
@@ -171,3 +173,11 @@ def test_sign_is_never_computed_over_its_argument():
     source = compile_text(text, "m.nn", opt=2).source
     signs = re.findall(r"np\.sign\((\w+), out=([\w\[\]]+)\)", source)
     assert signs and all(x != out for x, out in signs), signs
+
+
+@pytest.mark.parametrize("p", ["3", "4", "-1", "-2", "-3", "0.5", "-0.5", "1.5"])  # and their gradients
+def test_powers_with_a_fast_form_never_call_np_power(p):
+    # np.power calls the C library's pow per element; these are squares, roots and products
+    text = f"dim B\ninput x : [B, 8]\nparam W : [8, 4]\nloss = mean((exp(x @ W))^{p})\nminimize loss\n"
+    source = compile_text(text, "m.nn", opt=2).source
+    assert "np.power" not in source and not re.search(r"\*\* ?\(?-?[0-9]", source)

@@ -97,7 +97,7 @@ def _cases() -> list[Case]:
         dom = "pos" if name in POSITIVE else "away" if name in KINKED else "any"
         for shape in [(), (3,), (2, 3)]:
             cases.append(Case(name, (shape,), (), (dom,)))
-    for p in [2.0, 3.0, 1.0, 0.0, 0.5, -1.0, -2.0, 1.5, -0.5]:
+    for p in [2.0, 3.0, 4.0, 1.0, 0.0, 0.5, -1.0, -2.0, -3.0, -4.0, 1.5, -0.5, -1.5, 2.5]:
         dom = "any" if p == int(p) and p >= 0 else "pos"
         cases.append(Case("pow", ((2, 3),), (("p", p),), (dom,)))
     for name in ["add", "sub", "mul", "div", "maximum", "minimum"]:
@@ -280,6 +280,32 @@ def test_emission_keeps_its_meaning_inside_other_expressions(case: Case):
             continue
         got = eval(context.format(e=text), env, local)
         np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=context.format(e=text))
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids(CASES))
+def test_the_form_into_a_buffer_computes_the_plain_form(case: Case):
+    """`into` writes the op's value into a preallocated array: a free buffer, or, for an
+    op planned in place, the argument it overwrites."""
+    g, node, values = build(case)
+    opdef, attrs = OPS[case.op], g.node(node)["attrs"]
+    if opdef.into is None or g.shape(node) == () or g.node(node)["dtype"] != "float":
+        pytest.skip("no form into a buffer")
+    env: dict[str, Any] = {"np": np, "DTYPE": np.float64}
+    for h in closure(opdef.helpers):
+        exec(HELPERS[h].format(xp="np"), env)
+    args = list(values.values())
+    local = {f"_a{i}": np.array(v, dtype=float) for i, v in enumerate(args)}
+    want = np.asarray(eval(opdef.emit("np", attrs, *local), env, dict(local)))
+    wanted = opdef.constant and opdef.constant(attrs, *map(g.type, g.args(node)))
+    if wanted:  # the workspace's constant array the form reads (relu's zeros, sigmoid's cap)
+        shape, value = wanted
+        env["_constant"] = np.full(shape, env[value] if isinstance(value, str) else value)
+        attrs = {**attrs, "constant": "_constant"}
+    outs = ["_out"] + [a for a, v in local.items() if opdef.inplace and np.shape(v) == want.shape]
+    for out in outs:
+        here = {k: v.copy() for k, v in local.items()} | {"_out": np.full(want.shape, np.nan)}
+        eval(opdef.into("np", attrs, out, *local), env, here)
+        np.testing.assert_allclose(here[out], want, rtol=1e-12, atol=1e-12, err_msg=f"into {out}")
 
 
 # ---------------------------------------------------------------------------- gradients
