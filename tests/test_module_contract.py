@@ -745,3 +745,15 @@ def test_a_long_chain_of_scalars_stays_under_pythons_nesting_limit(opt):
     # -O2 spells scalars inside their user: 400 terms would nest 400 brackets in one line
     _, m = load("param x : []\ny = " + " + ".join(["x"] * 400) + "\nminimize y\n", opt=opt)
     assert m.loss_and_grad({"x": np.array(0.5)}) == (200.0, {"x": 400.0})
+
+
+def test_a_batch_size_in_use_keeps_its_workspace_while_others_come_and_go():
+    _, m = load("dim B\ninput x : [B, 3]\nparam W : [3, 2]\nloss = sum((x @ W)^2)\nminimize loss\n")
+    p = m.init_params()
+    m.sgd_step(p, 0.1, x=np.ones((8, 3)))
+    hot = m._workspace(m._workspace_sgd_step, 8)
+    for b in range(1, 40):  # a size that keeps coming back, between many that come once
+        m.sgd_step(p, 0.1, x=np.ones((100 + b, 3)))
+        m.sgd_step(p, 0.1, x=np.ones((8, 3)))
+        assert m._workspace(m._workspace_sgd_step, 8) is hot
+    assert len(m._LOCAL.spaces) <= 16

@@ -109,12 +109,14 @@ _LOCAL = threading.local()
 
 def _workspace(make, *sizes):
     """The arrays `make` builds for these sizes, built once per thread: no two threads share one."""
-    spaces = _LOCAL.__dict__.setdefault("spaces", {})
-    ws = spaces.get((make, sizes))
+    spaces = _LOCAL.__dict__.setdefault("spaces", {})  # least recently used first
+    key = (make, sizes)
+    ws = spaces.pop(key, None)
     if ws is None:
-        if len(spaces) >= 16:  # many batch sizes: start over rather than grow without bound
-            spaces.clear()
-        ws = spaces[make, sizes] = make(*sizes)
+        if len(spaces) >= 16:  # many batch sizes: the one unused longest goes, not all
+            del spaces[next(iter(spaces))]
+        ws = make(*sizes)
+    spaces[key] = ws
     return ws
 
 
