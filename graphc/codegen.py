@@ -402,7 +402,8 @@ class Emitter:
         emitters = dict.fromkeys(bodies, self)
         if self.step is not None:
             st = self.step.g
-            roots = [st.objective[1]] + [st.grads[w] for w in st.wrt]
+            # an input named by `wrt` is not moved: its gradient is not computed either
+            roots = [st.objective[1]] + [st.grads[w] for w in st.wrt if w in st.params]
             lines, expr, needed, plan = self.step.body("sgd_step", roots, set())
             # its nodes are those of another graph: the page maps only the other functions' lines
             bodies["sgd_step"] = [line.split(_MARK)[0] for line in lines], expr, needed, plan

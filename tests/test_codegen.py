@@ -181,3 +181,10 @@ def test_powers_with_a_fast_form_never_call_np_power(p):
     text = f"dim B\ninput x : [B, 8]\nparam W : [8, 4]\nloss = mean((exp(x @ W))^{p})\nminimize loss\n"
     source = compile_text(text, "m.nn", opt=2).source
     assert "np.power" not in source and not re.search(r"\*\* ?\(?-?[0-9]", source)
+
+
+def test_sgd_step_does_not_compute_the_gradient_of_an_input():
+    text = "dim B\ninput x : [B, 8]\nparam W : [8, 4]\nloss = sum(tanh(x @ W))\nminimize loss wrt x, W\n"
+    source = compile_text(text, "m.nn", opt=2).source
+    assert "d_x" in function(source, "loss_and_grad")
+    assert "d_x" not in function(source, "sgd_step") and "W.T" not in function(source, "sgd_step")
