@@ -610,6 +610,11 @@ def _labels(g: Graph, n: int) -> tuple[int | None, object]:
     """The class labels node n reads and how many classes there are, or (None, None)."""
     if g.op(n) == "one_hot":
         return g.args(n)[0], g.node(n)["attrs"]["k"]
+    if g.op(n) == "rows":  # x[labels]: a negative label would pick from the end
+        x, labels = g.args(n)
+        return labels, g.shape(x)[0]
+    if g.op(n) == "scatter_rows":
+        return g.args(n)[1], g.node(n)["attrs"]["k"]
     if g.op(n) == "cross_entropy":
         logits, labels = g.args(n)
         return labels, g.shape(logits)[-1]

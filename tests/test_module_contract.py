@@ -757,3 +757,39 @@ def test_a_batch_size_in_use_keeps_its_workspace_while_others_come_and_go():
         m.sgd_step(p, 0.1, x=np.ones((8, 3)))
         assert m._workspace(m._workspace_sgd_step, 8) is hot
     assert len(m._LOCAL.spaces) <= 16
+
+
+EMBEDDING = """\
+dim B
+input tok : int[B]
+input y : [B, 3]
+param E : [6, 4] = normal(0, 1)
+param W : [4, 3] = normal(0, 1)
+param v : [6] = normal(0, 1)
+e = one_hot(tok, 6) @ E
+s = one_hot(tok, 6) @ v
+loss = mean((tanh(e @ W) - y)^2) + mean(s^2)
+minimize loss
+"""
+
+
+def test_an_embedding_is_a_row_lookup_with_the_same_values_and_checked_labels():
+    _, plain = load(EMBEDDING, opt=0)
+    source, fast = load(EMBEDDING, opt=2)
+    assert "_one_hot(" not in source.split("def forward")[1] and "np.take(E, tok" in source
+    rng = np.random.default_rng(3)
+    tok, y = np.array([0, 5, 5, 2, 0, 0, 1]), rng.normal(size=(7, 3))  # repeated rows add up
+    p = plain.init_params(4)
+    want_loss, want = plain.loss_and_grad(p, tok=tok, y=y)
+    got_loss, got = fast.loss_and_grad(p, tok=tok, y=y)
+    assert got_loss == pytest.approx(want_loss, rel=1e-12)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-12)
+    # and the gradient is the loss's slope: central differences along a random direction
+    u = rng.normal(size=(6, 4))
+    h = 1e-6
+    slope = plain.loss({**p, "E": p["E"] + h * u}, tok=tok, y=y) - plain.loss({**p, "E": p["E"] - h * u}, tok=tok, y=y)
+    assert np.vdot(got["E"], u) == pytest.approx(slope / (2 * h), rel=1e-6)
+    for bad in (np.array([0, 6]), np.array([-1, 0])):  # a negative label would pick the last row
+        with pytest.raises(ValueError, match="input tok: labels must lie in"):
+            fast.sgd_step(p, 0.1, tok=bad, y=y[:2])

@@ -144,6 +144,10 @@ def _cases() -> list[Case]:
         cases.append(Case("broadcast_like", (shape, like)))
     for logits, k in [((5, 4), 4), ((4,), 4), ((2, 3, 4), 4)]:
         cases.append(Case("cross_entropy", (logits, logits[:-1]), (), ("any", f"int:{k}")))
+    for x, labels in [((4, 3), (6,)), ((4,), (6,)), ((4, 3), ())]:  # six labels of four: some repeat
+        cases.append(Case("rows", (x, labels), (), ("any", "int:4")))
+    for g, labels in [((6, 3), (6,)), ((6,), (6,)), ((3,), ())]:
+        cases.append(Case("scatter_rows", (g, labels), (("k", 4),), ("any", "int:4")))
     return cases
 
 
@@ -201,6 +205,13 @@ def _cross_entropy(logits, labels):
     return -np.log(np.take_along_axis(p, labels[..., None], axis=-1)[..., 0])
 
 
+def _scatter_rows(k, g, labels):
+    # the definition: one_hot(labels, k).T @ g, over the labels flattened
+    rest = g.shape[labels.ndim :]
+    picks = np.eye(k)[labels.reshape(-1)]
+    return (picks.T @ g.reshape(labels.size, -1)).reshape((k, *rest))
+
+
 REFERENCE = {
     "add": lambda kw, a, b: a + b,
     "sub": lambda kw, a, b: a - b,
@@ -240,6 +251,8 @@ REFERENCE = {
     "broadcast_like": lambda kw, x, like: np.broadcast_to(x, like.shape),
     "one_hot": lambda kw, labels: np.eye(kw["k"])[labels],
     "cross_entropy": lambda kw, logits, labels: _cross_entropy(logits, labels),
+    "rows": lambda kw, x, labels: np.eye(x.shape[0])[labels] @ x,
+    "scatter_rows": lambda kw, g, labels: _scatter_rows(kw["k"], g, labels),
 }
 
 
@@ -294,7 +307,7 @@ def test_the_form_into_a_buffer_computes_the_plain_form(case: Case):
     for h in closure(opdef.helpers):
         exec(HELPERS[h].format(xp="np"), env)
     args = list(values.values())
-    local = {f"_a{i}": np.array(v, dtype=float) for i, v in enumerate(args)}
+    local = {f"_a{i}": np.array(v, dtype=v.dtype if v.dtype.kind == "i" else float) for i, v in enumerate(args)}
     want = np.asarray(eval(opdef.emit("np", attrs, *local), env, dict(local)))
     wanted = opdef.constant and opdef.constant(attrs, *map(g.type, g.args(node)))
     if wanted:  # the workspace's constant array the form reads (relu's zeros, sigmoid's cap)

@@ -46,6 +46,17 @@ def tiny(build: Callable[..., V], **shapes: tuple) -> Graph:
     return g
 
 
+def lookup(build: Callable[..., V]) -> Graph:
+    """x: [4, 3], labels k: int[2], y: [2, 3]; the one output is build(x, k, y)."""
+    g = Graph()
+    vs = {}
+    for name, shape, dtype in (("x", (4, 3), "float"), ("k", (2,), "int"), ("y", (2, 3), "float")):
+        g.inputs[name] = g.add("input", [], {"name": name, "shape": shape, "dtype": dtype}, name=name)
+        vs[name] = V(g, g.inputs[name])
+    g.outputs = [("out", build(**vs).node)]
+    return g
+
+
 def sample(graph: Graph, seed: int = 0, size: int = 3) -> dict[str, np.ndarray]:
     """Random values for every input and param; every dim is `size`; labels fit every use."""
     rng = np.random.default_rng(seed)
@@ -144,6 +155,8 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
         tiny(lambda x, y: op("count", op("square", x) * y, axes=(0, 1)) * y, x=M, y=M),
         {"count": 1, "mul": 1},
     ),
+    "one_hot_matmul": (lookup(lambda x, k, y: op("one_hot", k, k=4) @ x), {"rows": 1}),
+    "one_hot_t_matmul": (lookup(lambda x, k, y: op("one_hot", k, k=4).T @ y), {"scatter_rows": 1}),
 }
 
 # rule -> graphs where it must not fire (a shape would change, a domain would widen, ...)
@@ -204,6 +217,8 @@ STAYS: dict[str, list[Graph]] = {
         tiny(lambda x: op("count", op("exp", x), axes=(0,)) * x, x=M),  # not a product or square
         tiny(lambda c, v: op("count", c * v, axes=(0,)) * v, c=(2, 1), v=VEC),  # no factor has the [2, 3] shape
     ],
+    "one_hot_matmul": [lookup(lambda x, k, y: y.T @ op("one_hot", k, k=4))],  # one_hot on the right
+    "one_hot_t_matmul": [lookup(lambda x, k, y: op("one_hot", k, k=4) @ x)],  # not transposed
 }
 
 

@@ -58,6 +58,24 @@ def _one_hot(labels, k, dtype):
     out.reshape(-1, k)[{xp}.arange(labels.size), labels.reshape(-1)] = 1
     return out
 """,
+    "_scatter_rows": """
+def _scatter_rows(g, labels, k, out=None):
+    # the gradient of x[labels] for an x of k rows: each row of g added into the row its
+    # label names, zeros elsewhere; the rows are sorted by label and summed by runs
+    # (np.add.at is slower)
+    rest = g.shape[labels.ndim:]
+    if out is None:
+        out = {xp}.zeros((k,) + rest, dtype=DTYPE)
+    else:
+        out.fill(0)
+    labels = labels.reshape(-1)
+    if labels.size:
+        order = {xp}.argsort(labels, kind="stable")
+        picked = labels[order]
+        starts = {xp}.flatnonzero({xp}.concatenate(([True], picked[1:] != picked[:-1])))
+        out[picked[starts]] = {xp}.add.reduceat(g.reshape((-1,) + rest)[order], starts, axis=0)
+    return out
+""",
     "_cross_entropy": """
 def _cross_entropy(logits, labels):
     # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example

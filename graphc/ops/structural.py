@@ -37,6 +37,21 @@ def _one_hot_shape(attrs, t):
     return t[0] + (attrs["k"],), "float"
 
 
+def _rows_shape(attrs, x, labels):
+    # x[labels]: one_hot(labels, K) @ x without the one_hot (graphc.passes.lookups)
+    if x[1] != "float" or labels[1] != "int" or len(x[0]) not in (1, 2):
+        raise ShapeError(f"rows needs a float vector or matrix and int labels, not {show(*x)} and {show(*labels)}")
+    return labels[0] + x[0][1:], "float"
+
+
+def _scatter_rows_shape(attrs, g, labels):
+    # the gradient of x[labels] for an x of k rows: each row of g added into the row its label names
+    n = len(labels[0])
+    if g[1] != "float" or labels[1] != "int" or g[0][:n] != labels[0]:
+        raise ShapeError(f"scatter_rows needs rows for each label, not {show(*g)} for {show(*labels)}")
+    return (attrs["k"],) + g[0][n:], "float"
+
+
 def _cross_entropy_shape(attrs, logits, labels):
     if logits[1] != "float":
         raise ShapeError(f"cross_entropy needs float logits first, but got {show(*logits)}")
@@ -115,6 +130,29 @@ OPS: tuple[OpDef, ...] = (
         _one_hot_shape,
         lambda xp, attrs, labels: f"_one_hot({labels}, {attrs['k']}, DTYPE)",
         helpers=("_one_hot", "_check_labels"),
+    ),
+    OpDef(
+        "rows",
+        ("x", "labels"),
+        _rows_shape,
+        lambda xp, attrs, x, labels: f"{x}[{labels}]",
+        {"x": lambda g, out, x, labels: op("scatter_rows", g, labels, k=x.shape[0])},
+        Facts(AFFINE, frozenset({"x"})),
+        formula={"x": "rows added back at their labels"},
+        into=lambda xp, attrs, out, x, labels: f"{xp}.take({x}, {labels}, axis=0, out={out})",
+        helpers=("_check_labels",),
+    ),
+    OpDef(
+        "scatter_rows",
+        ("g", "labels"),
+        _scatter_rows_shape,
+        lambda xp, attrs, g, labels: f"_scatter_rows({g}, {labels}, {attrs['k']})",
+        {"g": lambda gg, out, g, labels, k: op("rows", gg, labels)},
+        Facts(AFFINE, frozenset({"g"})),
+        atomic=True,
+        helpers=("_scatter_rows", "_check_labels"),
+        formula={"g": "rows picked by the labels"},
+        into=lambda xp, attrs, out, g, labels: f"_scatter_rows({g}, {labels}, {attrs['k']}, out={out})",
     ),
     OpDef(
         "cross_entropy",
