@@ -131,3 +131,10 @@ def test_a_view_takes_no_memory_but_keeps_its_array_alive():
     forward.grads = {}
     # h lives until t's last use, t @ x (128 bytes); then (t @ x) @ W (128) and their sum (8)
     assert peak_bytes(forward, {"B": 10}, 8) == 320 + 128
+
+
+def test_an_embedding_lookup_counts_no_flops_and_its_gradient_one_add_per_row_element():
+    text = "input tok : int[8]\nparam E : [1000, 4]\nloss = sum(one_hot(tok, 1000) @ E)\nminimize loss\n"
+    f = phase_flops(compile_text(text, "m.nn").optimized)
+    assert f["forward"] == {(): 8 * 4}  # the sum; the lookup itself is no arithmetic
+    assert f["backward"] == {(): 8 * 4}  # the rows added into d_E
