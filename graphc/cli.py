@@ -63,15 +63,6 @@ def read_model(path: str) -> str:
     return text.lstrip("\ufeff")
 
 
-def _draw(dot: str, fmt: str) -> bytes:
-    from graphc import render
-
-    count = render.drawn_nodes(dot)
-    if count > render.MAX_DRAWN:
-        raise RuntimeError(f"it has {count:,} nodes, more than the {render.MAX_DRAWN:,} a readable picture holds")
-    return render.render(dot, fmt)
-
-
 def write_all(folder: str, files: dict[str, bytes], remove: list[str] = ()) -> None:
     """Write every file or none: each goes to a temporary name first, then all are renamed.
     Then the files named in `remove` are deleted where they exist."""
@@ -176,8 +167,8 @@ def cmd_compile(args) -> int:
             svgs = {}
             for kind, dot in dots.items():
                 try:
-                    svgs[kind] = _draw(dot, "svg")
-                    picture = svgs[kind] if args.format == "svg" else _draw(dot, args.format)
+                    svgs[kind] = render.render(dot, "svg")
+                    picture = svgs[kind] if args.format == "svg" else render.render(dot, args.format)
                 except RuntimeError as e:  # the module is fine: it is written, the picture is not
                     svgs.pop(kind, None)
                     dot_file = os.path.join(args.o, f"{name}.{kind}.dot")

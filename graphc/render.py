@@ -274,13 +274,12 @@ def have_dot() -> bool:
 MAX_DRAWN = 4000
 
 
-def drawn_nodes(dot_text: str) -> int:
-    """How many nodes DOT text from this module draws (each node line carries an id)."""
-    return dot_text.count(' [id="')
-
-
 def render(dot_text: str, fmt: str = "svg", timeout: float = 120) -> bytes:
-    """Lay out DOT text with Graphviz's `dot`; raises RuntimeError saying why it failed."""
+    """Lay out DOT text from this module with Graphviz's `dot`; raises RuntimeError saying
+    why it did not."""
+    count = dot_text.count(' [id="')  # every node line carries an id
+    if count > MAX_DRAWN:
+        raise RuntimeError(f"it has {count:,} nodes, more than the {MAX_DRAWN:,} a readable picture holds")
     try:
         p = subprocess.run(["dot", f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
