@@ -615,7 +615,7 @@ def _labels(g: Graph, n: int) -> tuple[int | None, object]:
         return labels, g.shape(x)[0]
     if g.op(n) == "scatter_rows":
         return g.args(n)[1], g.node(n)["attrs"]["k"]
-    if g.op(n) == "cross_entropy":
+    if g.op(n) in ("cross_entropy", "softmax_minus_one_hot"):
         logits, labels = g.args(n)
         return labels, g.shape(logits)[-1]
     return None, None

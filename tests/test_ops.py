@@ -144,6 +144,8 @@ def _cases() -> list[Case]:
         cases.append(Case("broadcast_like", (shape, like)))
     for logits, k in [((5, 4), 4), ((4,), 4), ((2, 3, 4), 4)]:
         cases.append(Case("cross_entropy", (logits, logits[:-1]), (), ("any", f"int:{k}")))
+    for logits, k in [((5, 4), 4), ((4,), 4), ((2, 3, 4), 4)]:
+        cases.append(Case("softmax_minus_one_hot", (logits, logits[:-1]), (), ("any", f"int:{k}")))
     for x, labels in [((4, 3), (6,)), ((4,), (6,)), ((4, 3), ())]:  # six labels of four: some repeat
         cases.append(Case("rows", (x, labels), (), ("any", "int:4")))
     for g, labels in [((6, 3), (6,)), ((6,), (6,)), ((3,), ())]:
@@ -251,6 +253,7 @@ REFERENCE = {
     "broadcast_like": lambda kw, x, like: np.broadcast_to(x, like.shape),
     "one_hot": lambda kw, labels: np.eye(kw["k"])[labels],
     "cross_entropy": lambda kw, logits, labels: _cross_entropy(logits, labels),
+    "softmax_minus_one_hot": lambda kw, z, labels: _softmax(z, -1) - np.eye(z.shape[-1])[labels],
     "rows": lambda kw, x, labels: np.eye(x.shape[0])[labels] @ x,
     "scatter_rows": lambda kw, g, labels: _scatter_rows(kw["k"], g, labels),
 }

@@ -157,6 +157,10 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
     ),
     "one_hot_matmul": (lookup(lambda x, k, y: op("one_hot", k, k=4) @ x), {"rows": 1}),
     "one_hot_t_matmul": (lookup(lambda x, k, y: op("one_hot", k, k=4).T @ y), {"scatter_rows": 1}),
+    "softmax_minus_one_hot": (
+        lookup(lambda x, k, y: op("softmax", y, axis=-1) - op("one_hot", k, k=3)),
+        {"softmax_minus_one_hot": 1},
+    ),
 }
 
 # rule -> graphs where it must not fire (a shape would change, a domain would widen, ...)
@@ -219,6 +223,10 @@ STAYS: dict[str, list[Graph]] = {
     ],
     "one_hot_matmul": [lookup(lambda x, k, y: y.T @ op("one_hot", k, k=4))],  # one_hot on the right
     "one_hot_t_matmul": [lookup(lambda x, k, y: op("one_hot", k, k=4) @ x)],  # not transposed
+    "softmax_minus_one_hot": [
+        lookup(lambda x, k, y: op("softmax", y, axis=0) - op("one_hot", k, k=3)),  # not over the last axis
+        lookup(lambda x, k, y: op("one_hot", k, k=3) - op("softmax", y, axis=-1)),  # the other way round
+    ],
 }
 
 
@@ -451,7 +459,7 @@ def test_pipeline_emits_the_optimized_graph_and_maps_lines_to_the_unoptimized_on
     assert len(o2.optimized.order()) < len(o2.graph.order())
     o1 = compile_text(textwrap.dedent(MLP), "mlp.nn", opt=1)
     assert len(o1.source) < len(o0.source)
-    assert "(_softmax(logits, 1) - _one_hot(labels, 4, DTYPE)) / " in o1.source
+    assert "_softmax_minus_one_hot(logits, labels) / " in o1.source  # softmax(z) - one_hot(y), fused
     assert set(o2.code_lines) <= set(o2.graph.order())
     assert o2.code_lines[o2.graph.grads["W"]]
 

@@ -76,6 +76,17 @@ def _scatter_rows(g, labels, k, out=None):
         out[picked[starts]] = {xp}.add.reduceat(g.reshape((-1,) + rest)[order], starts, axis=0)
     return out
 """,
+    "_softmax_minus_one_hot": """
+def _softmax_minus_one_hot(logits, labels, out=None):
+    # softmax(logits) - one_hot(labels) over the last axis: the softmax, then 1 off each
+    # example's label, with no one-hot array made
+    out = {xp}.subtract(logits, logits.max(axis=-1, keepdims=True), out=out)
+    {xp}.exp(out, out=out)
+    out /= out.sum(axis=-1, keepdims=True)
+    rows = out.reshape(-1, out.shape[-1])
+    rows[{xp}.arange(labels.size), labels.reshape(-1)] -= 1
+    return out
+""",
     "_cross_entropy": """
 def _cross_entropy(logits, labels):
     # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example

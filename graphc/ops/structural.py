@@ -52,6 +52,18 @@ def _scatter_rows_shape(attrs, g, labels):
     return (attrs["k"],) + g[0][n:], "float"
 
 
+def _softmax_minus_one_hot_shape(attrs, logits, labels):
+    # softmax(z) - one_hot(y) over z's last axis: the gradient of cross_entropy(z, y)
+    _cross_entropy_shape(attrs, logits, labels)
+    return logits
+
+
+def _softmax_minus_one_hot_grad(g, out, logits, labels):
+    # the labels' part is constant: the softmax's own vector-Jacobian product
+    s = op("softmax", logits, axis=-1)
+    return s * (g - op("sum", g * s, axes=(len(logits.shape) - 1,), keepdims=True))
+
+
 def _cross_entropy_shape(attrs, logits, labels):
     if logits[1] != "float":
         raise ShapeError(f"cross_entropy needs float logits first, but got {show(*logits)}")
@@ -153,6 +165,16 @@ OPS: tuple[OpDef, ...] = (
         helpers=("_scatter_rows", "_check_labels"),
         formula={"g": "rows picked by the labels"},
         into=lambda xp, attrs, out, g, labels: f"_scatter_rows({g}, {labels}, {attrs['k']}, out={out})",
+    ),
+    OpDef(
+        "softmax_minus_one_hot",
+        ("logits", "labels"),
+        _softmax_minus_one_hot_shape,
+        lambda xp, attrs, logits, labels: f"_softmax_minus_one_hot({logits}, {labels})",
+        {"logits": _softmax_minus_one_hot_grad},
+        helpers=("_softmax_minus_one_hot", "_check_labels"),
+        formula={"logits": "· s(δ − s)"},
+        into=lambda xp, attrs, out, logits, labels: f"_softmax_minus_one_hot({logits}, {labels}, out={out})",
     ),
     OpDef(
         "cross_entropy",

@@ -1,5 +1,6 @@
-"""Row lookups: a product with one_hot(labels, K) picks or scatters rows, so it needs no
-[B, K] array and no matrix product (an embedding `one_hot(tok, V) @ E` is `E[tok]`)."""
+"""one_hot(labels, K) never made: a product with it picks or scatters rows, so it needs no
+[B, K] array and no matrix product (an embedding `one_hot(tok, V) @ E` is `E[tok]`), and
+taken from a softmax it is a 1 off each row's label."""
 
 from __future__ import annotations
 
@@ -34,3 +35,15 @@ def one_hot_t_matmul(g: Graph, n: int) -> int | None:
     if labels is None or len(g.shape(labels)) != 1 or len(g.shape(y)) not in (1, 2):
         return None
     return build(g, n, "scatter_rows", [y, labels], {"k": g.shape(t)[0]})
+
+
+@matches("sub")
+def softmax_minus_one_hot(g: Graph, n: int) -> int | None:
+    """softmax(z, axis=-1) - one_hot(y, K) -> the softmax with 1 taken off each row at its label"""
+    s, h = g.args(n)
+    if g.op(s) != "softmax" or g.op(h) != "one_hot" or g.shape(s) != g.shape(h):
+        return None
+    (z,) = g.args(s)
+    if g.node(s)["attrs"]["axis"] not in (-1, len(g.shape(z)) - 1):
+        return None
+    return build(g, n, "softmax_minus_one_hot", [z, g.args(h)[0]])

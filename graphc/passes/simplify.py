@@ -32,7 +32,7 @@ from graphc.passes.identities import (
     transpose_vector,
     zero_sub,
 )
-from graphc.passes.lookups import one_hot_matmul, one_hot_t_matmul
+from graphc.passes.lookups import one_hot_matmul, one_hot_t_matmul, softmax_minus_one_hot
 from graphc.passes.reductions import count_of_factor, sum_of_product, sum_of_square
 from graphc.passes.rewrite import Rule, fixed_point, sweep
 from graphc.passes.signs import (
@@ -84,9 +84,11 @@ RULES: tuple[Rule, ...] = (
     sum_of_product,
     sum_of_square,
     count_of_factor,
-    # a product with one_hot(labels, K) is a row lookup (an embedding), or its gradient
+    # one_hot(labels, K) never made: a product with it is a row lookup (an embedding) or its
+    # gradient, and taken from a softmax (cross_entropy's gradient) it is a 1 off each row
     one_hot_matmul,
     one_hot_t_matmul,
+    softmax_minus_one_hot,
 )
 
 BY_NAME: dict[str, Rule] = {r.__name__: r for r in RULES}

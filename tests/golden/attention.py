@@ -145,11 +145,14 @@ def _check_labels(labels, k, name):
         raise ValueError(f"input {name}: labels must lie in [0, {k}), but one is {bad}")
 
 
-def _one_hot(labels, k, dtype):
-    # zeros, then a 1 in each row: a comparison with arange(k) would make k booleans per
-    # label and copy them (4 to 7 times slower for hundreds of classes)
-    out = np.zeros(labels.shape + (k,), dtype=dtype)
-    out.reshape(-1, k)[np.arange(labels.size), labels.reshape(-1)] = 1
+def _softmax_minus_one_hot(logits, labels, out=None):
+    # softmax(logits) - one_hot(labels) over the last axis: the softmax, then 1 off each
+    # example's label, with no one-hot array made
+    out = np.subtract(logits, logits.max(axis=-1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=-1, keepdims=True)
+    rows = out.reshape(-1, out.shape[-1])
+    rows[np.arange(labels.size), labels.reshape(-1)] -= 1
     return out
 
 
@@ -192,9 +195,10 @@ def _workspace_loss_and_grad(T):
         np.empty((T, T), dtype=DTYPE),  # ws[3]: d_weights, scores, t
         np.empty((T, 16), dtype=DTYPE),  # ws[4]: mixed, t
         np.empty((T, 4), dtype=DTYPE),  # ws[5]: logits
-        np.empty((T, 16), dtype=DTYPE),  # ws[6]: d_q, t
-        np.empty((T, T), dtype=DTYPE),  # ws[7]: t
-        np.empty((T, 1), dtype=DTYPE),  # ws[8]: t
+        np.empty((T, 4), dtype=DTYPE),  # ws[6]: d_logits, t
+        np.empty((T, 16), dtype=DTYPE),  # ws[7]: d_q, t
+        np.empty((T, T), dtype=DTYPE),  # ws[8]: t
+        np.empty((T, 1), dtype=DTYPE),  # ws[9]: t
     ]
 
 
@@ -207,13 +211,14 @@ def _workspace_sgd_step(T):
         np.empty((T, T), dtype=DTYPE),  # ws[3]: d_weights, scores, t
         np.empty((T, 16), dtype=DTYPE),  # ws[4]: mixed, t
         np.empty((T, 4), dtype=DTYPE),  # ws[5]: logits
-        np.empty((T, 16), dtype=DTYPE),  # ws[6]: d_q, t
-        np.empty((16, 4), dtype=DTYPE),  # ws[7]: d_Wo
-        np.empty((T, T), dtype=DTYPE),  # ws[8]: t
-        np.empty((T, 1), dtype=DTYPE),  # ws[9]: t
-        np.empty((16, 16), dtype=DTYPE),  # ws[10]: d_Wv
-        np.empty((16, 16), dtype=DTYPE),  # ws[11]: d_Wk
-        np.empty((16, 16), dtype=DTYPE),  # ws[12]: d_Wq
+        np.empty((T, 4), dtype=DTYPE),  # ws[6]: d_logits, t
+        np.empty((T, 16), dtype=DTYPE),  # ws[7]: d_q, t
+        np.empty((16, 4), dtype=DTYPE),  # ws[8]: d_Wo
+        np.empty((T, T), dtype=DTYPE),  # ws[9]: t
+        np.empty((T, 1), dtype=DTYPE),  # ws[10]: t
+        np.empty((16, 16), dtype=DTYPE),  # ws[11]: d_Wv
+        np.empty((16, 16), dtype=DTYPE),  # ws[12]: d_Wk
+        np.empty((16, 16), dtype=DTYPE),  # ws[13]: d_Wq
     ]
 
 
@@ -322,32 +327,30 @@ def loss_and_grad(params, /, **inputs):
     # line 31: loss = mean(cross_entropy(logits, tags))
     t_3 = _cross_entropy(logits, tags)
     loss = t_3.sum() / t_3.size
-    t_4 = _softmax(logits, 1)
-    t_5 = _one_hot(tags, 4, DTYPE)
-    np.subtract(t_4, t_5, out=t_4)
+    t_4 = _softmax_minus_one_hot(logits, tags, out=ws[6])
     d_logits = np.divide(t_4, t_3.size, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
-    t_6 = np.matmul(d_logits, Wo.T, out=ws[6])
+    t_5 = np.matmul(d_logits, Wo.T, out=ws[7])
     d_Wo = mixed.T @ d_logits
     # backprop through line 29: mixed = tokens + weights @ v
-    d_weights = np.matmul(t_6, v.T, out=ws[3])
-    d_v = np.matmul(weights.T, t_6, out=ws[2])
+    d_weights = np.matmul(t_5, v.T, out=ws[3])
+    d_v = np.matmul(weights.T, t_5, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
-    t_7 = np.multiply(d_weights, weights, out=ws[7])
-    t_8 = t_7.sum(axis=1, keepdims=True, out=ws[8])
-    t_9 = np.subtract(d_weights, t_8, out=d_weights)
-    d_scores = np.multiply(weights, t_9, out=weights)
+    t_6 = np.multiply(d_weights, weights, out=ws[8])
+    t_7 = t_6.sum(axis=1, keepdims=True, out=ws[9])
+    t_8 = np.subtract(d_weights, t_7, out=d_weights)
+    d_scores = np.multiply(weights, t_8, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
-    t_10 = np.multiply(d_scores, 0.25, out=d_scores)
-    d_q = np.matmul(t_10, k, out=ws[6])
-    d_k = np.matmul(t_10.T, q, out=ws[1])
+    t_9 = np.multiply(d_scores, 0.25, out=d_scores)
+    d_q = np.matmul(t_9, k, out=ws[7])
+    d_k = np.matmul(t_9.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
-    t_11 = tokens.T
-    d_Wv = t_11 @ d_v
+    t_10 = tokens.T
+    d_Wv = t_10 @ d_v
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = t_11 @ d_k
+    d_Wk = t_10 @ d_k
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = t_11 @ d_q
+    d_Wq = t_10 @ d_q
     grads = {
         'Wq': d_Wq,
         'Wk': d_Wk,
@@ -400,32 +403,30 @@ def sgd_step(params, lr, /, **inputs):
     # line 31: loss = mean(cross_entropy(logits, tags))
     t_3 = _cross_entropy(logits, tags)
     loss = t_3.sum() / t_3.size
-    t_4 = _softmax(logits, 1)
-    t_5 = _one_hot(tags, 4, DTYPE)
-    np.subtract(t_4, t_5, out=t_4)
-    d_logits = np.multiply(t_4, DTYPE(lr) / t_3.size, out=t_4)
+    t_4 = _softmax_minus_one_hot(logits, tags, out=ws[6])
+    d_logits = np.multiply(DTYPE(lr) / t_3.size, t_4, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
-    t_6 = np.matmul(d_logits, Wo.T, out=ws[6])
-    d_Wo = np.matmul(mixed.T, d_logits, out=ws[7])
+    t_5 = np.matmul(d_logits, Wo.T, out=ws[7])
+    d_Wo = np.matmul(mixed.T, d_logits, out=ws[8])
     # backprop through line 29: mixed = tokens + weights @ v
-    d_weights = np.matmul(t_6, v.T, out=ws[3])
-    d_v = np.matmul(weights.T, t_6, out=ws[2])
+    d_weights = np.matmul(t_5, v.T, out=ws[3])
+    d_v = np.matmul(weights.T, t_5, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
-    t_7 = np.multiply(d_weights, weights, out=ws[8])
-    t_8 = t_7.sum(axis=1, keepdims=True, out=ws[9])
-    t_9 = np.subtract(d_weights, t_8, out=d_weights)
-    d_scores = np.multiply(weights, t_9, out=weights)
+    t_6 = np.multiply(d_weights, weights, out=ws[9])
+    t_7 = t_6.sum(axis=1, keepdims=True, out=ws[10])
+    t_8 = np.subtract(d_weights, t_7, out=d_weights)
+    d_scores = np.multiply(weights, t_8, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
-    t_10 = np.multiply(d_scores, 0.25, out=d_scores)
-    d_q = np.matmul(t_10, k, out=ws[6])
-    d_k = np.matmul(t_10.T, q, out=ws[1])
+    t_9 = np.multiply(d_scores, 0.25, out=d_scores)
+    d_q = np.matmul(t_9, k, out=ws[7])
+    d_k = np.matmul(t_9.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
-    t_11 = tokens.T
-    d_Wv = np.matmul(t_11, d_v, out=ws[10])
+    t_10 = tokens.T
+    d_Wv = np.matmul(t_10, d_v, out=ws[11])
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = np.matmul(t_11, d_k, out=ws[11])
+    d_Wk = np.matmul(t_10, d_k, out=ws[12])
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = np.matmul(t_11, d_q, out=ws[12])
+    d_Wq = np.matmul(t_10, d_q, out=ws[13])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(Wq, d_Wq, out=Wq)

@@ -147,11 +147,14 @@ def _check_labels(labels, k, name):
         raise ValueError(f"input {name}: labels must lie in [0, {k}), but one is {bad}")
 
 
-def _one_hot(labels, k, dtype):
-    # zeros, then a 1 in each row: a comparison with arange(k) would make k booleans per
-    # label and copy them (4 to 7 times slower for hundreds of classes)
-    out = np.zeros(labels.shape + (k,), dtype=dtype)
-    out.reshape(-1, k)[np.arange(labels.size), labels.reshape(-1)] = 1
+def _softmax_minus_one_hot(logits, labels, out=None):
+    # softmax(logits) - one_hot(labels) over the last axis: the softmax, then 1 off each
+    # example's label, with no one-hot array made
+    out = np.subtract(logits, logits.max(axis=-1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=-1, keepdims=True)
+    rows = out.reshape(-1, out.shape[-1])
+    rows[np.arange(labels.size), labels.reshape(-1)] -= 1
     return out
 
 
@@ -193,8 +196,9 @@ def _workspace_loss_and_grad(B):
         np.empty((B, 256), dtype=DTYPE),  # ws[3]: d_h1, t
         np.empty((B, 256), dtype=DTYPE),  # ws[4]: h2
         np.empty((B, 10), dtype=DTYPE),  # ws[5]: logits, t
-        np.ones((B,), dtype=DTYPE),  # ws[6]: ones, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[7]: d_h2, t
+        np.empty((B, 10), dtype=DTYPE),  # ws[6]: t
+        np.ones((B,), dtype=DTYPE),  # ws[7]: ones, read only
+        np.empty((B, 256), dtype=DTYPE),  # ws[8]: d_h2, t
     ]
 
 
@@ -207,14 +211,15 @@ def _workspace_sgd_step(B):
         np.empty((B, 256), dtype=DTYPE),  # ws[3]: d_h1, t
         np.empty((B, 256), dtype=DTYPE),  # ws[4]: h2
         np.empty((B, 10), dtype=DTYPE),  # ws[5]: logits, t
-        np.empty((10,), dtype=DTYPE),  # ws[6]: d_b3
-        np.ones((B,), dtype=DTYPE),  # ws[7]: ones, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[8]: d_h2, t
-        np.empty((256, 10), dtype=DTYPE),  # ws[9]: d_W3
-        np.empty((256,), dtype=DTYPE),  # ws[10]: d_b2
-        np.empty((256, 256), dtype=DTYPE),  # ws[11]: d_W2
-        np.empty((256,), dtype=DTYPE),  # ws[12]: d_b1
-        np.empty((784, 256), dtype=DTYPE),  # ws[13]: d_W1
+        np.empty((B, 10), dtype=DTYPE),  # ws[6]: t
+        np.empty((10,), dtype=DTYPE),  # ws[7]: d_b3
+        np.ones((B,), dtype=DTYPE),  # ws[8]: ones, read only
+        np.empty((B, 256), dtype=DTYPE),  # ws[9]: d_h2, t
+        np.empty((256, 10), dtype=DTYPE),  # ws[10]: d_W3
+        np.empty((256,), dtype=DTYPE),  # ws[11]: d_b2
+        np.empty((256, 256), dtype=DTYPE),  # ws[12]: d_W2
+        np.empty((256,), dtype=DTYPE),  # ws[13]: d_b1
+        np.empty((784, 256), dtype=DTYPE),  # ws[14]: d_W1
     ]
 
 
@@ -306,7 +311,7 @@ def loss_and_grad(params, /, **inputs):
     B = dims['B']
     ws = _workspace(_workspace_loss_and_grad, B)
     zeros = ws[2]
-    ones = ws[6]
+    ones = ws[7]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
@@ -319,29 +324,26 @@ def loss_and_grad(params, /, **inputs):
     # line 30: logits = h2 @ W3 + b3
     t_3 = np.matmul(h2, W3, out=ws[5])
     logits = np.add(t_3, b3, out=t_3)
-    # line 31: probs = softmax(logits)
-    probs = _softmax(logits, 1)
     # line 32: loss = mean(cross_entropy(logits, labels))
     t_4 = _cross_entropy(logits, labels)
     loss = t_4.sum() / t_4.size
-    t_5 = _one_hot(labels, 10, DTYPE)
-    t_6 = np.subtract(probs, t_5, out=probs)
-    np.divide(t_6, t_4.size, out=t_6)
+    t_5 = _softmax_minus_one_hot(logits, labels, out=ws[6])
+    np.divide(t_5, t_4.size, out=t_5)
     # backprop through line 30: logits = h2 @ W3 + b3
-    d_b3 = np.matmul(ones, t_6)
-    d_h2 = np.matmul(t_6, W3.T, out=ws[7])
-    d_W3 = h2.T @ t_6
+    d_b3 = np.matmul(ones, t_5)
+    d_h2 = np.matmul(t_5, W3.T, out=ws[8])
+    d_W3 = h2.T @ t_5
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     np.greater(t_2, 0.0, out=t_2)
-    t_7 = np.multiply(d_h2, t_2, out=d_h2)
-    d_b2 = np.matmul(ones, t_7)
-    d_h1 = np.matmul(t_7, W2.T, out=ws[3])
-    d_W2 = h1.T @ t_7
+    t_6 = np.multiply(d_h2, t_2, out=d_h2)
+    d_b2 = np.matmul(ones, t_6)
+    d_h1 = np.matmul(t_6, W2.T, out=ws[3])
+    d_W2 = h1.T @ t_6
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     np.greater(t, 0.0, out=t)
-    t_8 = np.multiply(d_h1, t, out=d_h1)
-    d_b1 = np.matmul(ones, t_8)
-    d_W1 = images.T @ t_8
+    t_7 = np.multiply(d_h1, t, out=d_h1)
+    d_b1 = np.matmul(ones, t_7)
+    d_W1 = images.T @ t_7
     grads = {
         'W1': d_W1,
         'b1': d_b1,
@@ -379,7 +381,7 @@ def sgd_step(params, lr, /, **inputs):
     B = dims['B']
     ws = _workspace(_workspace_sgd_step, B)
     zeros = ws[2]
-    ones = ws[7]
+    ones = ws[8]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
@@ -392,29 +394,26 @@ def sgd_step(params, lr, /, **inputs):
     # line 30: logits = h2 @ W3 + b3
     t_3 = np.matmul(h2, W3, out=ws[5])
     logits = np.add(t_3, b3, out=t_3)
-    # line 31: probs = softmax(logits)
-    probs = _softmax(logits, 1)
     # line 32: loss = mean(cross_entropy(logits, labels))
     t_4 = _cross_entropy(logits, labels)
     loss = t_4.sum() / t_4.size
-    t_5 = _one_hot(labels, 10, DTYPE)
-    t_6 = np.subtract(probs, t_5, out=probs)
-    np.multiply(t_6, DTYPE(lr) / t_4.size, out=t_6)
+    t_5 = _softmax_minus_one_hot(logits, labels, out=ws[6])
+    np.multiply(DTYPE(lr) / t_4.size, t_5, out=t_5)
     # backprop through line 30: logits = h2 @ W3 + b3
-    d_b3 = np.matmul(ones, t_6, out=ws[6])
-    d_h2 = np.matmul(t_6, W3.T, out=ws[8])
-    d_W3 = np.matmul(h2.T, t_6, out=ws[9])
+    d_b3 = np.matmul(ones, t_5, out=ws[7])
+    d_h2 = np.matmul(t_5, W3.T, out=ws[9])
+    d_W3 = np.matmul(h2.T, t_5, out=ws[10])
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     np.greater(t_2, 0.0, out=t_2)
-    t_7 = np.multiply(d_h2, t_2, out=d_h2)
-    d_b2 = np.matmul(ones, t_7, out=ws[10])
-    d_h1 = np.matmul(t_7, W2.T, out=ws[3])
-    d_W2 = np.matmul(h1.T, t_7, out=ws[11])
+    t_6 = np.multiply(d_h2, t_2, out=d_h2)
+    d_b2 = np.matmul(ones, t_6, out=ws[11])
+    d_h1 = np.matmul(t_6, W2.T, out=ws[3])
+    d_W2 = np.matmul(h1.T, t_6, out=ws[12])
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     np.greater(t, 0.0, out=t)
-    t_8 = np.multiply(d_h1, t, out=d_h1)
-    d_b1 = np.matmul(ones, t_8, out=ws[12])
-    d_W1 = np.matmul(images.T, t_8, out=ws[13])
+    t_7 = np.multiply(d_h1, t, out=d_h1)
+    d_b1 = np.matmul(ones, t_7, out=ws[13])
+    d_W1 = np.matmul(images.T, t_7, out=ws[14])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(W1, d_W1, out=W1)

@@ -147,12 +147,6 @@ def _logsumexp(x, axis, keepdims):
 _FLOAT_MAX = float(np.finfo(DTYPE).max)
 
 
-def _softmax(x, axis):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    e /= e.sum(axis=axis, keepdims=True)
-    return e
-
-
 def _check_labels(labels, k, name):
     # a label outside [0, k) would silently pick a wrong class (-1 is the last one)
     if labels.size and (labels.min() < 0 or labels.max() >= k):
@@ -160,11 +154,14 @@ def _check_labels(labels, k, name):
         raise ValueError(f"input {name}: labels must lie in [0, {k}), but one is {bad}")
 
 
-def _one_hot(labels, k, dtype):
-    # zeros, then a 1 in each row: a comparison with arange(k) would make k booleans per
-    # label and copy them (4 to 7 times slower for hundreds of classes)
-    out = np.zeros(labels.shape + (k,), dtype=dtype)
-    out.reshape(-1, k)[np.arange(labels.size), labels.reshape(-1)] = 1
+def _softmax_minus_one_hot(logits, labels, out=None):
+    # softmax(logits) - one_hot(labels) over the last axis: the softmax, then 1 off each
+    # example's label, with no one-hot array made
+    out = np.subtract(logits, logits.max(axis=-1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=-1, keepdims=True)
+    rows = out.reshape(-1, out.shape[-1])
+    rows[np.arange(labels.size), labels.reshape(-1)] -= 1
     return out
 
 
@@ -231,11 +228,12 @@ def _workspace_loss_and_grad(B):
         np.empty((B, 64), dtype=DTYPE),  # ws[22]: t
         np.empty((B, 1), dtype=DTYPE),  # ws[23]: mu, var, t
         np.empty((B, 10), dtype=DTYPE),  # ws[24]: logits, t
-        np.ones((B,), dtype=DTYPE),  # ws[25]: ones, read only
-        np.empty((B, 64), dtype=DTYPE),  # ws[26]: d_h, t
+        np.empty((B, 10), dtype=DTYPE),  # ws[25]: t
+        np.ones((B,), dtype=DTYPE),  # ws[26]: ones, read only
         np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[28]: d_mu, d_var, t
-        np.empty((B, 128), dtype=DTYPE),  # ws[29]: d_a, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[29]: d_mu, d_var, t
+        np.empty((B, 128), dtype=DTYPE),  # ws[30]: d_a, t
     ]
 
 
@@ -267,31 +265,32 @@ def _workspace_sgd_step(B):
         np.empty((B, 64), dtype=DTYPE),  # ws[22]: t
         np.empty((B, 1), dtype=DTYPE),  # ws[23]: mu, var, t
         np.empty((B, 10), dtype=DTYPE),  # ws[24]: logits, t
-        np.empty((10,), dtype=DTYPE),  # ws[25]: d_b_out
-        np.ones((B,), dtype=DTYPE),  # ws[26]: ones, read only
-        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h, t
-        np.empty((64, 10), dtype=DTYPE),  # ws[28]: d_W_out
-        np.empty((B, 64), dtype=DTYPE),  # ws[29]: d_h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[30]: d_mu, d_var, t
-        np.empty((64,), dtype=DTYPE),  # ws[31]: d_bb4
-        np.empty((B, 128), dtype=DTYPE),  # ws[32]: d_a, t
-        np.empty((128, 64), dtype=DTYPE),  # ws[33]: d_Wb4
-        np.empty((128,), dtype=DTYPE),  # ws[34]: d_ba4
-        np.empty((64, 128), dtype=DTYPE),  # ws[35]: d_Wa4
-        np.empty((64,), dtype=DTYPE),  # ws[36]: d_bb3
-        np.empty((128, 64), dtype=DTYPE),  # ws[37]: d_Wb3
-        np.empty((128,), dtype=DTYPE),  # ws[38]: d_ba3
-        np.empty((64, 128), dtype=DTYPE),  # ws[39]: d_Wa3
-        np.empty((64,), dtype=DTYPE),  # ws[40]: d_bb2
-        np.empty((128, 64), dtype=DTYPE),  # ws[41]: d_Wb2
-        np.empty((128,), dtype=DTYPE),  # ws[42]: d_ba2
-        np.empty((64, 128), dtype=DTYPE),  # ws[43]: d_Wa2
-        np.empty((64,), dtype=DTYPE),  # ws[44]: d_bb1
-        np.empty((128, 64), dtype=DTYPE),  # ws[45]: d_Wb1
-        np.empty((128,), dtype=DTYPE),  # ws[46]: d_ba1
-        np.empty((64, 128), dtype=DTYPE),  # ws[47]: d_Wa1
-        np.empty((64,), dtype=DTYPE),  # ws[48]: d_b_in
-        np.empty((32, 64), dtype=DTYPE),  # ws[49]: d_W_in
+        np.empty((B, 10), dtype=DTYPE),  # ws[25]: t
+        np.empty((10,), dtype=DTYPE),  # ws[26]: d_b_out
+        np.ones((B,), dtype=DTYPE),  # ws[27]: ones, read only
+        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h, t
+        np.empty((64, 10), dtype=DTYPE),  # ws[29]: d_W_out
+        np.empty((B, 64), dtype=DTYPE),  # ws[30]: d_h, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[31]: d_mu, d_var, t
+        np.empty((64,), dtype=DTYPE),  # ws[32]: d_bb4
+        np.empty((B, 128), dtype=DTYPE),  # ws[33]: d_a, t
+        np.empty((128, 64), dtype=DTYPE),  # ws[34]: d_Wb4
+        np.empty((128,), dtype=DTYPE),  # ws[35]: d_ba4
+        np.empty((64, 128), dtype=DTYPE),  # ws[36]: d_Wa4
+        np.empty((64,), dtype=DTYPE),  # ws[37]: d_bb3
+        np.empty((128, 64), dtype=DTYPE),  # ws[38]: d_Wb3
+        np.empty((128,), dtype=DTYPE),  # ws[39]: d_ba3
+        np.empty((64, 128), dtype=DTYPE),  # ws[40]: d_Wa3
+        np.empty((64,), dtype=DTYPE),  # ws[41]: d_bb2
+        np.empty((128, 64), dtype=DTYPE),  # ws[42]: d_Wb2
+        np.empty((128,), dtype=DTYPE),  # ws[43]: d_ba2
+        np.empty((64, 128), dtype=DTYPE),  # ws[44]: d_Wa2
+        np.empty((64,), dtype=DTYPE),  # ws[45]: d_bb1
+        np.empty((128, 64), dtype=DTYPE),  # ws[46]: d_Wb1
+        np.empty((128,), dtype=DTYPE),  # ws[47]: d_ba1
+        np.empty((64, 128), dtype=DTYPE),  # ws[48]: d_Wa1
+        np.empty((64,), dtype=DTYPE),  # ws[49]: d_b_in
+        np.empty((32, 64), dtype=DTYPE),  # ws[50]: d_W_in
     ]
 
 
@@ -547,267 +546,6 @@ def loss_and_grad(params, /, **inputs):
     B = dims['B']
     ws = _workspace(_workspace_loss_and_grad, B)
     zeros = ws[6]
-    ones = ws[25]
-    _check_labels(labels, 10, 'labels')
-    # line 36: h = x @ W_in + b_in
-    t = np.matmul(x, W_in, out=ws[0])
-    h = np.add(t, b_in, out=t)
-    # line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    mu = np.divide(h.sum(axis=1, keepdims=True, out=ws[1]), h.shape[1], out=ws[1])
-    h_2 = np.subtract(h, mu, out=ws[2])
-    t_2 = np.square(h_2, out=ws[3])
-    var = np.divide(t_2.sum(axis=1, keepdims=True, out=ws[1]), t_2.shape[1], out=ws[1])
-    t_3 = np.add(var, 1e-05, out=var)
-    np.sqrt(t_3, out=t_3)
-    t_4 = np.divide(h_2, t_3, out=ws[3])
-    t_5 = np.matmul(t_4, Wa1, out=ws[4])
-    np.add(t_5, ba1, out=t_5)
-    a = np.maximum(t_5, zeros, out=ws[5])
-    t_6 = np.matmul(a, Wb1, out=ws[7])
-    t_7 = np.add(h, t_6, out=h)
-    h_3 = np.add(t_7, bb1, out=t_7)
-    mu_2 = np.divide(h_3.sum(axis=1, keepdims=True, out=ws[8]), h_3.shape[1], out=ws[8])
-    h_4 = np.subtract(h_3, mu_2, out=ws[7])
-    t_8 = np.square(h_4, out=ws[9])
-    var_2 = np.divide(t_8.sum(axis=1, keepdims=True, out=ws[8]), t_8.shape[1], out=ws[8])
-    t_9 = np.add(var_2, 1e-05, out=var_2)
-    np.sqrt(t_9, out=t_9)
-    t_10 = np.divide(h_4, t_9, out=ws[9])
-    t_11 = np.matmul(t_10, Wa2, out=ws[10])
-    np.add(t_11, ba2, out=t_11)
-    a_2 = np.maximum(t_11, zeros, out=ws[11])
-    t_12 = np.matmul(a_2, Wb2, out=ws[12])
-    t_13 = np.add(h_3, t_12, out=h_3)
-    h_5 = np.add(t_13, bb2, out=t_13)
-    mu_3 = np.divide(h_5.sum(axis=1, keepdims=True, out=ws[13]), h_5.shape[1], out=ws[13])
-    h_6 = np.subtract(h_5, mu_3, out=ws[12])
-    t_14 = np.square(h_6, out=ws[14])
-    var_3 = np.divide(t_14.sum(axis=1, keepdims=True, out=ws[13]), t_14.shape[1], out=ws[13])
-    t_15 = np.add(var_3, 1e-05, out=var_3)
-    np.sqrt(t_15, out=t_15)
-    t_16 = np.divide(h_6, t_15, out=ws[14])
-    t_17 = np.matmul(t_16, Wa3, out=ws[15])
-    np.add(t_17, ba3, out=t_17)
-    a_3 = np.maximum(t_17, zeros, out=ws[16])
-    t_18 = np.matmul(a_3, Wb3, out=ws[17])
-    t_19 = np.add(h_5, t_18, out=h_5)
-    h_7 = np.add(t_19, bb3, out=t_19)
-    mu_4 = np.divide(h_7.sum(axis=1, keepdims=True, out=ws[18]), h_7.shape[1], out=ws[18])
-    h_8 = np.subtract(h_7, mu_4, out=ws[17])
-    t_20 = np.square(h_8, out=ws[19])
-    var_4 = np.divide(t_20.sum(axis=1, keepdims=True, out=ws[18]), t_20.shape[1], out=ws[18])
-    t_21 = np.add(var_4, 1e-05, out=var_4)
-    np.sqrt(t_21, out=t_21)
-    t_22 = np.divide(h_8, t_21, out=ws[19])
-    t_23 = np.matmul(t_22, Wa4, out=ws[20])
-    np.add(t_23, ba4, out=t_23)
-    a_4 = np.maximum(t_23, zeros, out=ws[21])
-    t_24 = np.matmul(a_4, Wb4, out=ws[22])
-    t_25 = np.add(h_7, t_24, out=h_7)
-    h_9 = np.add(t_25, bb4, out=t_25)
-    # line 48: logits = norm(h) @ W_out + b_out
-    mu_5 = np.divide(h_9.sum(axis=1, keepdims=True, out=ws[23]), h_9.shape[1], out=ws[23])
-    h_10 = np.subtract(h_9, mu_5, out=h_9)
-    t_26 = np.square(h_10, out=ws[22])
-    var_5 = np.divide(t_26.sum(axis=1, keepdims=True, out=ws[23]), t_26.shape[1], out=ws[23])
-    t_27 = np.add(var_5, 1e-05, out=var_5)
-    np.sqrt(t_27, out=t_27)
-    t_28 = np.divide(h_10, t_27, out=ws[22])
-    t_29 = np.matmul(t_28, W_out, out=ws[24])
-    logits = np.add(t_29, b_out, out=t_29)
-    # line 49: loss = mean(cross_entropy(logits, labels))
-    t_30 = _cross_entropy(logits, labels)
-    loss = t_30.sum() / t_30.size
-    t_31 = _softmax(logits, 1)
-    t_32 = _one_hot(labels, 10, DTYPE)
-    np.subtract(t_31, t_32, out=t_31)
-    np.divide(t_31, t_30.size, out=t_31)
-    # backprop through line 48: logits = norm(h) @ W_out + b_out
-    d_b_out = np.matmul(ones, t_31)
-    t_33 = np.matmul(t_31, W_out.T, out=ws[26])
-    d_W_out = t_28.T @ t_31
-    d_h = np.divide(t_33, t_27, out=ws[27])
-    np.multiply(t_33, t_28, out=t_33)
-    np.divide(t_33, t_27, out=t_33)
-    np.negative(t_33, out=t_33)
-    t_34 = t_33.sum(axis=1, keepdims=True, out=ws[28])
-    np.multiply(t_34, 0.5, out=t_34)
-    d_var = np.divide(t_34, t_27, out=t_34)
-    t_35 = np.divide(d_var, 64.0, out=d_var)
-    t_36 = np.multiply(2.0, h_10, out=h_10)
-    np.multiply(t_35, t_36, out=t_36)
-    d_h_2 = np.add(d_h, t_36, out=d_h)
-    t_37 = np.negative(d_h_2, out=ws[0])
-    d_mu = t_37.sum(axis=1, keepdims=True, out=ws[28])
-    t_38 = np.divide(d_mu, 64.0, out=d_mu)
-    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_39 = np.add(d_h_2, t_38, out=d_h_2)
-    d_bb4 = np.matmul(ones, t_39)
-    d_a = np.matmul(t_39, Wb4.T, out=ws[29])
-    d_Wb4 = a_4.T @ t_39
-    np.greater(t_23, 0.0, out=t_23)
-    t_40 = np.multiply(d_a, t_23, out=d_a)
-    d_ba4 = np.matmul(ones, t_40)
-    t_41 = np.matmul(t_40, Wa4.T, out=ws[0])
-    d_Wa4 = t_22.T @ t_40
-    d_h_3 = np.divide(t_41, t_21, out=ws[26])
-    np.multiply(t_41, t_22, out=t_41)
-    np.divide(t_41, t_21, out=t_41)
-    np.negative(t_41, out=t_41)
-    t_42 = t_41.sum(axis=1, keepdims=True, out=ws[28])
-    np.multiply(t_42, 0.5, out=t_42)
-    d_var_2 = np.divide(t_42, t_21, out=t_42)
-    t_43 = np.divide(d_var_2, 64.0, out=d_var_2)
-    t_44 = np.multiply(2.0, h_8, out=h_8)
-    np.multiply(t_43, t_44, out=t_44)
-    d_h_4 = np.add(d_h_3, t_44, out=d_h_3)
-    d_h_5 = np.add(t_39, d_h_4, out=t_39)
-    t_45 = np.negative(d_h_4, out=d_h_4)
-    d_mu_2 = t_45.sum(axis=1, keepdims=True, out=ws[28])
-    t_46 = np.divide(d_mu_2, 64.0, out=d_mu_2)
-    t_47 = np.add(d_h_5, t_46, out=d_h_5)
-    d_bb3 = np.matmul(ones, t_47)
-    d_a_2 = np.matmul(t_47, Wb3.T, out=ws[29])
-    d_Wb3 = a_3.T @ t_47
-    np.greater(t_17, 0.0, out=t_17)
-    t_48 = np.multiply(d_a_2, t_17, out=d_a_2)
-    d_ba3 = np.matmul(ones, t_48)
-    t_49 = np.matmul(t_48, Wa3.T, out=ws[26])
-    d_Wa3 = t_16.T @ t_48
-    d_h_6 = np.divide(t_49, t_15, out=ws[17])
-    np.multiply(t_49, t_16, out=t_49)
-    np.divide(t_49, t_15, out=t_49)
-    np.negative(t_49, out=t_49)
-    t_50 = t_49.sum(axis=1, keepdims=True, out=ws[28])
-    np.multiply(t_50, 0.5, out=t_50)
-    d_var_3 = np.divide(t_50, t_15, out=t_50)
-    t_51 = np.divide(d_var_3, 64.0, out=d_var_3)
-    t_52 = np.multiply(2.0, h_6, out=h_6)
-    np.multiply(t_51, t_52, out=t_52)
-    d_h_7 = np.add(d_h_6, t_52, out=d_h_6)
-    d_h_8 = np.add(t_47, d_h_7, out=t_47)
-    t_53 = np.negative(d_h_7, out=d_h_7)
-    d_mu_3 = t_53.sum(axis=1, keepdims=True, out=ws[28])
-    t_54 = np.divide(d_mu_3, 64.0, out=d_mu_3)
-    t_55 = np.add(d_h_8, t_54, out=d_h_8)
-    d_bb2 = np.matmul(ones, t_55)
-    d_a_3 = np.matmul(t_55, Wb2.T, out=ws[29])
-    d_Wb2 = a_2.T @ t_55
-    np.greater(t_11, 0.0, out=t_11)
-    t_56 = np.multiply(d_a_3, t_11, out=d_a_3)
-    d_ba2 = np.matmul(ones, t_56)
-    t_57 = np.matmul(t_56, Wa2.T, out=ws[17])
-    d_Wa2 = t_10.T @ t_56
-    d_h_9 = np.divide(t_57, t_9, out=ws[12])
-    np.multiply(t_57, t_10, out=t_57)
-    np.divide(t_57, t_9, out=t_57)
-    np.negative(t_57, out=t_57)
-    t_58 = t_57.sum(axis=1, keepdims=True, out=ws[28])
-    np.multiply(t_58, 0.5, out=t_58)
-    d_var_4 = np.divide(t_58, t_9, out=t_58)
-    t_59 = np.divide(d_var_4, 64.0, out=d_var_4)
-    t_60 = np.multiply(2.0, h_4, out=h_4)
-    np.multiply(t_59, t_60, out=t_60)
-    d_h_10 = np.add(d_h_9, t_60, out=d_h_9)
-    d_h_11 = np.add(t_55, d_h_10, out=t_55)
-    t_61 = np.negative(d_h_10, out=d_h_10)
-    d_mu_4 = t_61.sum(axis=1, keepdims=True, out=ws[28])
-    t_62 = np.divide(d_mu_4, 64.0, out=d_mu_4)
-    t_63 = np.add(d_h_11, t_62, out=d_h_11)
-    d_bb1 = np.matmul(ones, t_63)
-    d_a_4 = np.matmul(t_63, Wb1.T, out=ws[29])
-    d_Wb1 = a.T @ t_63
-    np.greater(t_5, 0.0, out=t_5)
-    t_64 = np.multiply(d_a_4, t_5, out=d_a_4)
-    d_ba1 = np.matmul(ones, t_64)
-    t_65 = np.matmul(t_64, Wa1.T, out=ws[12])
-    d_Wa1 = t_4.T @ t_64
-    d_h_12 = np.divide(t_65, t_3, out=ws[7])
-    np.multiply(t_65, t_4, out=t_65)
-    np.divide(t_65, t_3, out=t_65)
-    np.negative(t_65, out=t_65)
-    t_66 = t_65.sum(axis=1, keepdims=True, out=ws[28])
-    np.multiply(t_66, 0.5, out=t_66)
-    d_var_5 = np.divide(t_66, t_3, out=t_66)
-    t_67 = np.divide(d_var_5, 64.0, out=d_var_5)
-    t_68 = np.multiply(2.0, h_2, out=h_2)
-    np.multiply(t_67, t_68, out=t_68)
-    d_h_13 = np.add(d_h_12, t_68, out=d_h_12)
-    # backprop through line 36: h = x @ W_in + b_in
-    d_h_14 = np.add(t_63, d_h_13, out=t_63)
-    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_69 = np.negative(d_h_13, out=d_h_13)
-    d_mu_5 = t_69.sum(axis=1, keepdims=True, out=ws[28])
-    t_70 = np.divide(d_mu_5, 64.0, out=d_mu_5)
-    # backprop through line 36: h = x @ W_in + b_in
-    t_71 = np.add(d_h_14, t_70, out=d_h_14)
-    d_b_in = np.matmul(ones, t_71)
-    d_W_in = x.T @ t_71
-    grads = {
-        'W_in': d_W_in,
-        'b_in': d_b_in,
-        'Wa1': d_Wa1,
-        'ba1': d_ba1,
-        'Wb1': d_Wb1,
-        'bb1': d_bb1,
-        'Wa2': d_Wa2,
-        'ba2': d_ba2,
-        'Wb2': d_Wb2,
-        'bb2': d_bb2,
-        'Wa3': d_Wa3,
-        'ba3': d_ba3,
-        'Wb3': d_Wb3,
-        'bb3': d_bb3,
-        'Wa4': d_Wa4,
-        'ba4': d_ba4,
-        'Wb4': d_Wb4,
-        'bb4': d_bb4,
-        'W_out': d_W_out,
-        'b_out': d_b_out,
-    }
-    return float(loss), grads
-
-
-def sgd_step(params, lr, /, **inputs):
-    """One step of gradient descent on the params, in place; returns the objective before it."""
-    checked, dims = _arguments(params, inputs, ('x', 'labels'))
-    if 0 in dims.values() or any([checked[n] is not params[n] or not params[n].flags.writeable for n in PARAMS]):
-        # an empty batch (sizes divide lr), or params that came as lists, in another dtype or
-        # read-only: take the general path, which updates what the caller holds
-        value, grads = loss_and_grad(params, **inputs)
-        # `wrt` may name an input too: it is not moved
-        steps = {name: lr * grad for name, grad in grads.items() if name in PARAMS}
-        for name, step in steps.items():
-            held = params[name]
-            if not (isinstance(held, np.ndarray) and held.dtype.kind == 'f' and held.flags.writeable):
-                params[name] = held = np.array(held, dtype=DTYPE)  # the caller's cannot take it
-            held -= step
-        return value
-    x = checked['x']
-    labels = checked['labels']
-    W_in = checked['W_in']
-    b_in = checked['b_in']
-    Wa1 = checked['Wa1']
-    ba1 = checked['ba1']
-    Wb1 = checked['Wb1']
-    bb1 = checked['bb1']
-    Wa2 = checked['Wa2']
-    ba2 = checked['ba2']
-    Wb2 = checked['Wb2']
-    bb2 = checked['bb2']
-    Wa3 = checked['Wa3']
-    ba3 = checked['ba3']
-    Wb3 = checked['Wb3']
-    bb3 = checked['bb3']
-    Wa4 = checked['Wa4']
-    ba4 = checked['ba4']
-    Wb4 = checked['Wb4']
-    bb4 = checked['bb4']
-    W_out = checked['W_out']
-    b_out = checked['b_out']
-    B = dims['B']
-    ws = _workspace(_workspace_sgd_step, B)
-    zeros = ws[6]
     ones = ws[26]
     _check_labels(labels, 10, 'labels')
     # line 36: h = x @ W_in + b_in
@@ -879,131 +617,388 @@ def sgd_step(params, lr, /, **inputs):
     # line 49: loss = mean(cross_entropy(logits, labels))
     t_30 = _cross_entropy(logits, labels)
     loss = t_30.sum() / t_30.size
-    t_31 = _softmax(logits, 1)
-    t_32 = _one_hot(labels, 10, DTYPE)
-    np.subtract(t_31, t_32, out=t_31)
-    np.multiply(t_31, DTYPE(lr) / t_30.size, out=t_31)
+    t_31 = _softmax_minus_one_hot(logits, labels, out=ws[25])
+    np.divide(t_31, t_30.size, out=t_31)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    d_b_out = np.matmul(ones, t_31, out=ws[25])
-    t_33 = np.matmul(t_31, W_out.T, out=ws[27])
-    d_W_out = np.matmul(t_28.T, t_31, out=ws[28])
-    d_h = np.divide(t_33, t_27, out=ws[29])
-    np.multiply(t_33, t_28, out=t_33)
-    np.divide(t_33, t_27, out=t_33)
-    np.negative(t_33, out=t_33)
-    t_34 = t_33.sum(axis=1, keepdims=True, out=ws[30])
-    np.multiply(t_34, 0.5, out=t_34)
-    d_var = np.divide(t_34, t_27, out=t_34)
-    t_35 = np.divide(d_var, 64.0, out=d_var)
-    t_36 = np.multiply(2.0, h_10, out=h_10)
-    np.multiply(t_35, t_36, out=t_36)
-    d_h_2 = np.add(d_h, t_36, out=d_h)
-    t_37 = np.negative(d_h_2, out=ws[0])
-    d_mu = t_37.sum(axis=1, keepdims=True, out=ws[30])
-    t_38 = np.divide(d_mu, 64.0, out=d_mu)
+    d_b_out = np.matmul(ones, t_31)
+    t_32 = np.matmul(t_31, W_out.T, out=ws[27])
+    d_W_out = t_28.T @ t_31
+    d_h = np.divide(t_32, t_27, out=ws[28])
+    np.multiply(t_32, t_28, out=t_32)
+    np.divide(t_32, t_27, out=t_32)
+    np.negative(t_32, out=t_32)
+    t_33 = t_32.sum(axis=1, keepdims=True, out=ws[29])
+    np.multiply(t_33, 0.5, out=t_33)
+    d_var = np.divide(t_33, t_27, out=t_33)
+    t_34 = np.divide(d_var, 64.0, out=d_var)
+    t_35 = np.multiply(2.0, h_10, out=h_10)
+    np.multiply(t_34, t_35, out=t_35)
+    d_h_2 = np.add(d_h, t_35, out=d_h)
+    t_36 = np.negative(d_h_2, out=ws[0])
+    d_mu = t_36.sum(axis=1, keepdims=True, out=ws[29])
+    t_37 = np.divide(d_mu, 64.0, out=d_mu)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_39 = np.add(d_h_2, t_38, out=d_h_2)
-    d_bb4 = np.matmul(ones, t_39, out=ws[31])
-    d_a = np.matmul(t_39, Wb4.T, out=ws[32])
-    d_Wb4 = np.matmul(a_4.T, t_39, out=ws[33])
+    t_38 = np.add(d_h_2, t_37, out=d_h_2)
+    d_bb4 = np.matmul(ones, t_38)
+    d_a = np.matmul(t_38, Wb4.T, out=ws[30])
+    d_Wb4 = a_4.T @ t_38
     np.greater(t_23, 0.0, out=t_23)
-    t_40 = np.multiply(d_a, t_23, out=d_a)
-    d_ba4 = np.matmul(ones, t_40, out=ws[34])
-    t_41 = np.matmul(t_40, Wa4.T, out=ws[0])
-    d_Wa4 = np.matmul(t_22.T, t_40, out=ws[35])
-    d_h_3 = np.divide(t_41, t_21, out=ws[27])
-    np.multiply(t_41, t_22, out=t_41)
-    np.divide(t_41, t_21, out=t_41)
-    np.negative(t_41, out=t_41)
-    t_42 = t_41.sum(axis=1, keepdims=True, out=ws[30])
-    np.multiply(t_42, 0.5, out=t_42)
-    d_var_2 = np.divide(t_42, t_21, out=t_42)
-    t_43 = np.divide(d_var_2, 64.0, out=d_var_2)
-    t_44 = np.multiply(2.0, h_8, out=h_8)
-    np.multiply(t_43, t_44, out=t_44)
-    d_h_4 = np.add(d_h_3, t_44, out=d_h_3)
-    d_h_5 = np.add(t_39, d_h_4, out=t_39)
-    t_45 = np.negative(d_h_4, out=d_h_4)
-    d_mu_2 = t_45.sum(axis=1, keepdims=True, out=ws[30])
-    t_46 = np.divide(d_mu_2, 64.0, out=d_mu_2)
-    t_47 = np.add(d_h_5, t_46, out=d_h_5)
-    d_bb3 = np.matmul(ones, t_47, out=ws[36])
-    d_a_2 = np.matmul(t_47, Wb3.T, out=ws[32])
-    d_Wb3 = np.matmul(a_3.T, t_47, out=ws[37])
+    t_39 = np.multiply(d_a, t_23, out=d_a)
+    d_ba4 = np.matmul(ones, t_39)
+    t_40 = np.matmul(t_39, Wa4.T, out=ws[0])
+    d_Wa4 = t_22.T @ t_39
+    d_h_3 = np.divide(t_40, t_21, out=ws[27])
+    np.multiply(t_40, t_22, out=t_40)
+    np.divide(t_40, t_21, out=t_40)
+    np.negative(t_40, out=t_40)
+    t_41 = t_40.sum(axis=1, keepdims=True, out=ws[29])
+    np.multiply(t_41, 0.5, out=t_41)
+    d_var_2 = np.divide(t_41, t_21, out=t_41)
+    t_42 = np.divide(d_var_2, 64.0, out=d_var_2)
+    t_43 = np.multiply(2.0, h_8, out=h_8)
+    np.multiply(t_42, t_43, out=t_43)
+    d_h_4 = np.add(d_h_3, t_43, out=d_h_3)
+    d_h_5 = np.add(t_38, d_h_4, out=t_38)
+    t_44 = np.negative(d_h_4, out=d_h_4)
+    d_mu_2 = t_44.sum(axis=1, keepdims=True, out=ws[29])
+    t_45 = np.divide(d_mu_2, 64.0, out=d_mu_2)
+    t_46 = np.add(d_h_5, t_45, out=d_h_5)
+    d_bb3 = np.matmul(ones, t_46)
+    d_a_2 = np.matmul(t_46, Wb3.T, out=ws[30])
+    d_Wb3 = a_3.T @ t_46
     np.greater(t_17, 0.0, out=t_17)
-    t_48 = np.multiply(d_a_2, t_17, out=d_a_2)
-    d_ba3 = np.matmul(ones, t_48, out=ws[38])
-    t_49 = np.matmul(t_48, Wa3.T, out=ws[27])
-    d_Wa3 = np.matmul(t_16.T, t_48, out=ws[39])
-    d_h_6 = np.divide(t_49, t_15, out=ws[17])
-    np.multiply(t_49, t_16, out=t_49)
-    np.divide(t_49, t_15, out=t_49)
-    np.negative(t_49, out=t_49)
-    t_50 = t_49.sum(axis=1, keepdims=True, out=ws[30])
-    np.multiply(t_50, 0.5, out=t_50)
-    d_var_3 = np.divide(t_50, t_15, out=t_50)
-    t_51 = np.divide(d_var_3, 64.0, out=d_var_3)
-    t_52 = np.multiply(2.0, h_6, out=h_6)
-    np.multiply(t_51, t_52, out=t_52)
-    d_h_7 = np.add(d_h_6, t_52, out=d_h_6)
-    d_h_8 = np.add(t_47, d_h_7, out=t_47)
-    t_53 = np.negative(d_h_7, out=d_h_7)
-    d_mu_3 = t_53.sum(axis=1, keepdims=True, out=ws[30])
-    t_54 = np.divide(d_mu_3, 64.0, out=d_mu_3)
-    t_55 = np.add(d_h_8, t_54, out=d_h_8)
-    d_bb2 = np.matmul(ones, t_55, out=ws[40])
-    d_a_3 = np.matmul(t_55, Wb2.T, out=ws[32])
-    d_Wb2 = np.matmul(a_2.T, t_55, out=ws[41])
+    t_47 = np.multiply(d_a_2, t_17, out=d_a_2)
+    d_ba3 = np.matmul(ones, t_47)
+    t_48 = np.matmul(t_47, Wa3.T, out=ws[27])
+    d_Wa3 = t_16.T @ t_47
+    d_h_6 = np.divide(t_48, t_15, out=ws[17])
+    np.multiply(t_48, t_16, out=t_48)
+    np.divide(t_48, t_15, out=t_48)
+    np.negative(t_48, out=t_48)
+    t_49 = t_48.sum(axis=1, keepdims=True, out=ws[29])
+    np.multiply(t_49, 0.5, out=t_49)
+    d_var_3 = np.divide(t_49, t_15, out=t_49)
+    t_50 = np.divide(d_var_3, 64.0, out=d_var_3)
+    t_51 = np.multiply(2.0, h_6, out=h_6)
+    np.multiply(t_50, t_51, out=t_51)
+    d_h_7 = np.add(d_h_6, t_51, out=d_h_6)
+    d_h_8 = np.add(t_46, d_h_7, out=t_46)
+    t_52 = np.negative(d_h_7, out=d_h_7)
+    d_mu_3 = t_52.sum(axis=1, keepdims=True, out=ws[29])
+    t_53 = np.divide(d_mu_3, 64.0, out=d_mu_3)
+    t_54 = np.add(d_h_8, t_53, out=d_h_8)
+    d_bb2 = np.matmul(ones, t_54)
+    d_a_3 = np.matmul(t_54, Wb2.T, out=ws[30])
+    d_Wb2 = a_2.T @ t_54
     np.greater(t_11, 0.0, out=t_11)
-    t_56 = np.multiply(d_a_3, t_11, out=d_a_3)
-    d_ba2 = np.matmul(ones, t_56, out=ws[42])
-    t_57 = np.matmul(t_56, Wa2.T, out=ws[17])
-    d_Wa2 = np.matmul(t_10.T, t_56, out=ws[43])
-    d_h_9 = np.divide(t_57, t_9, out=ws[12])
-    np.multiply(t_57, t_10, out=t_57)
-    np.divide(t_57, t_9, out=t_57)
-    np.negative(t_57, out=t_57)
-    t_58 = t_57.sum(axis=1, keepdims=True, out=ws[30])
-    np.multiply(t_58, 0.5, out=t_58)
-    d_var_4 = np.divide(t_58, t_9, out=t_58)
-    t_59 = np.divide(d_var_4, 64.0, out=d_var_4)
-    t_60 = np.multiply(2.0, h_4, out=h_4)
-    np.multiply(t_59, t_60, out=t_60)
-    d_h_10 = np.add(d_h_9, t_60, out=d_h_9)
-    d_h_11 = np.add(t_55, d_h_10, out=t_55)
-    t_61 = np.negative(d_h_10, out=d_h_10)
-    d_mu_4 = t_61.sum(axis=1, keepdims=True, out=ws[30])
-    t_62 = np.divide(d_mu_4, 64.0, out=d_mu_4)
-    t_63 = np.add(d_h_11, t_62, out=d_h_11)
-    d_bb1 = np.matmul(ones, t_63, out=ws[44])
-    d_a_4 = np.matmul(t_63, Wb1.T, out=ws[32])
-    d_Wb1 = np.matmul(a.T, t_63, out=ws[45])
+    t_55 = np.multiply(d_a_3, t_11, out=d_a_3)
+    d_ba2 = np.matmul(ones, t_55)
+    t_56 = np.matmul(t_55, Wa2.T, out=ws[17])
+    d_Wa2 = t_10.T @ t_55
+    d_h_9 = np.divide(t_56, t_9, out=ws[12])
+    np.multiply(t_56, t_10, out=t_56)
+    np.divide(t_56, t_9, out=t_56)
+    np.negative(t_56, out=t_56)
+    t_57 = t_56.sum(axis=1, keepdims=True, out=ws[29])
+    np.multiply(t_57, 0.5, out=t_57)
+    d_var_4 = np.divide(t_57, t_9, out=t_57)
+    t_58 = np.divide(d_var_4, 64.0, out=d_var_4)
+    t_59 = np.multiply(2.0, h_4, out=h_4)
+    np.multiply(t_58, t_59, out=t_59)
+    d_h_10 = np.add(d_h_9, t_59, out=d_h_9)
+    d_h_11 = np.add(t_54, d_h_10, out=t_54)
+    t_60 = np.negative(d_h_10, out=d_h_10)
+    d_mu_4 = t_60.sum(axis=1, keepdims=True, out=ws[29])
+    t_61 = np.divide(d_mu_4, 64.0, out=d_mu_4)
+    t_62 = np.add(d_h_11, t_61, out=d_h_11)
+    d_bb1 = np.matmul(ones, t_62)
+    d_a_4 = np.matmul(t_62, Wb1.T, out=ws[30])
+    d_Wb1 = a.T @ t_62
     np.greater(t_5, 0.0, out=t_5)
-    t_64 = np.multiply(d_a_4, t_5, out=d_a_4)
-    d_ba1 = np.matmul(ones, t_64, out=ws[46])
-    t_65 = np.matmul(t_64, Wa1.T, out=ws[12])
-    d_Wa1 = np.matmul(t_4.T, t_64, out=ws[47])
-    d_h_12 = np.divide(t_65, t_3, out=ws[7])
-    np.multiply(t_65, t_4, out=t_65)
-    np.divide(t_65, t_3, out=t_65)
-    np.negative(t_65, out=t_65)
-    t_66 = t_65.sum(axis=1, keepdims=True, out=ws[30])
-    np.multiply(t_66, 0.5, out=t_66)
-    d_var_5 = np.divide(t_66, t_3, out=t_66)
-    t_67 = np.divide(d_var_5, 64.0, out=d_var_5)
-    t_68 = np.multiply(2.0, h_2, out=h_2)
-    np.multiply(t_67, t_68, out=t_68)
-    d_h_13 = np.add(d_h_12, t_68, out=d_h_12)
+    t_63 = np.multiply(d_a_4, t_5, out=d_a_4)
+    d_ba1 = np.matmul(ones, t_63)
+    t_64 = np.matmul(t_63, Wa1.T, out=ws[12])
+    d_Wa1 = t_4.T @ t_63
+    d_h_12 = np.divide(t_64, t_3, out=ws[7])
+    np.multiply(t_64, t_4, out=t_64)
+    np.divide(t_64, t_3, out=t_64)
+    np.negative(t_64, out=t_64)
+    t_65 = t_64.sum(axis=1, keepdims=True, out=ws[29])
+    np.multiply(t_65, 0.5, out=t_65)
+    d_var_5 = np.divide(t_65, t_3, out=t_65)
+    t_66 = np.divide(d_var_5, 64.0, out=d_var_5)
+    t_67 = np.multiply(2.0, h_2, out=h_2)
+    np.multiply(t_66, t_67, out=t_67)
+    d_h_13 = np.add(d_h_12, t_67, out=d_h_12)
     # backprop through line 36: h = x @ W_in + b_in
-    d_h_14 = np.add(t_63, d_h_13, out=t_63)
+    d_h_14 = np.add(t_62, d_h_13, out=t_62)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_69 = np.negative(d_h_13, out=d_h_13)
-    d_mu_5 = t_69.sum(axis=1, keepdims=True, out=ws[30])
-    t_70 = np.divide(d_mu_5, 64.0, out=d_mu_5)
+    t_68 = np.negative(d_h_13, out=d_h_13)
+    d_mu_5 = t_68.sum(axis=1, keepdims=True, out=ws[29])
+    t_69 = np.divide(d_mu_5, 64.0, out=d_mu_5)
     # backprop through line 36: h = x @ W_in + b_in
-    t_71 = np.add(d_h_14, t_70, out=d_h_14)
-    d_b_in = np.matmul(ones, t_71, out=ws[48])
-    d_W_in = np.matmul(x.T, t_71, out=ws[49])
+    t_70 = np.add(d_h_14, t_69, out=d_h_14)
+    d_b_in = np.matmul(ones, t_70)
+    d_W_in = x.T @ t_70
+    grads = {
+        'W_in': d_W_in,
+        'b_in': d_b_in,
+        'Wa1': d_Wa1,
+        'ba1': d_ba1,
+        'Wb1': d_Wb1,
+        'bb1': d_bb1,
+        'Wa2': d_Wa2,
+        'ba2': d_ba2,
+        'Wb2': d_Wb2,
+        'bb2': d_bb2,
+        'Wa3': d_Wa3,
+        'ba3': d_ba3,
+        'Wb3': d_Wb3,
+        'bb3': d_bb3,
+        'Wa4': d_Wa4,
+        'ba4': d_ba4,
+        'Wb4': d_Wb4,
+        'bb4': d_bb4,
+        'W_out': d_W_out,
+        'b_out': d_b_out,
+    }
+    return float(loss), grads
+
+
+def sgd_step(params, lr, /, **inputs):
+    """One step of gradient descent on the params, in place; returns the objective before it."""
+    checked, dims = _arguments(params, inputs, ('x', 'labels'))
+    if 0 in dims.values() or any([checked[n] is not params[n] or not params[n].flags.writeable for n in PARAMS]):
+        # an empty batch (sizes divide lr), or params that came as lists, in another dtype or
+        # read-only: take the general path, which updates what the caller holds
+        value, grads = loss_and_grad(params, **inputs)
+        # `wrt` may name an input too: it is not moved
+        steps = {name: lr * grad for name, grad in grads.items() if name in PARAMS}
+        for name, step in steps.items():
+            held = params[name]
+            if not (isinstance(held, np.ndarray) and held.dtype.kind == 'f' and held.flags.writeable):
+                params[name] = held = np.array(held, dtype=DTYPE)  # the caller's cannot take it
+            held -= step
+        return value
+    x = checked['x']
+    labels = checked['labels']
+    W_in = checked['W_in']
+    b_in = checked['b_in']
+    Wa1 = checked['Wa1']
+    ba1 = checked['ba1']
+    Wb1 = checked['Wb1']
+    bb1 = checked['bb1']
+    Wa2 = checked['Wa2']
+    ba2 = checked['ba2']
+    Wb2 = checked['Wb2']
+    bb2 = checked['bb2']
+    Wa3 = checked['Wa3']
+    ba3 = checked['ba3']
+    Wb3 = checked['Wb3']
+    bb3 = checked['bb3']
+    Wa4 = checked['Wa4']
+    ba4 = checked['ba4']
+    Wb4 = checked['Wb4']
+    bb4 = checked['bb4']
+    W_out = checked['W_out']
+    b_out = checked['b_out']
+    B = dims['B']
+    ws = _workspace(_workspace_sgd_step, B)
+    zeros = ws[6]
+    ones = ws[27]
+    _check_labels(labels, 10, 'labels')
+    # line 36: h = x @ W_in + b_in
+    t = np.matmul(x, W_in, out=ws[0])
+    h = np.add(t, b_in, out=t)
+    # line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
+    mu = np.divide(h.sum(axis=1, keepdims=True, out=ws[1]), h.shape[1], out=ws[1])
+    h_2 = np.subtract(h, mu, out=ws[2])
+    t_2 = np.square(h_2, out=ws[3])
+    var = np.divide(t_2.sum(axis=1, keepdims=True, out=ws[1]), t_2.shape[1], out=ws[1])
+    t_3 = np.add(var, 1e-05, out=var)
+    np.sqrt(t_3, out=t_3)
+    t_4 = np.divide(h_2, t_3, out=ws[3])
+    t_5 = np.matmul(t_4, Wa1, out=ws[4])
+    np.add(t_5, ba1, out=t_5)
+    a = np.maximum(t_5, zeros, out=ws[5])
+    t_6 = np.matmul(a, Wb1, out=ws[7])
+    t_7 = np.add(h, t_6, out=h)
+    h_3 = np.add(t_7, bb1, out=t_7)
+    mu_2 = np.divide(h_3.sum(axis=1, keepdims=True, out=ws[8]), h_3.shape[1], out=ws[8])
+    h_4 = np.subtract(h_3, mu_2, out=ws[7])
+    t_8 = np.square(h_4, out=ws[9])
+    var_2 = np.divide(t_8.sum(axis=1, keepdims=True, out=ws[8]), t_8.shape[1], out=ws[8])
+    t_9 = np.add(var_2, 1e-05, out=var_2)
+    np.sqrt(t_9, out=t_9)
+    t_10 = np.divide(h_4, t_9, out=ws[9])
+    t_11 = np.matmul(t_10, Wa2, out=ws[10])
+    np.add(t_11, ba2, out=t_11)
+    a_2 = np.maximum(t_11, zeros, out=ws[11])
+    t_12 = np.matmul(a_2, Wb2, out=ws[12])
+    t_13 = np.add(h_3, t_12, out=h_3)
+    h_5 = np.add(t_13, bb2, out=t_13)
+    mu_3 = np.divide(h_5.sum(axis=1, keepdims=True, out=ws[13]), h_5.shape[1], out=ws[13])
+    h_6 = np.subtract(h_5, mu_3, out=ws[12])
+    t_14 = np.square(h_6, out=ws[14])
+    var_3 = np.divide(t_14.sum(axis=1, keepdims=True, out=ws[13]), t_14.shape[1], out=ws[13])
+    t_15 = np.add(var_3, 1e-05, out=var_3)
+    np.sqrt(t_15, out=t_15)
+    t_16 = np.divide(h_6, t_15, out=ws[14])
+    t_17 = np.matmul(t_16, Wa3, out=ws[15])
+    np.add(t_17, ba3, out=t_17)
+    a_3 = np.maximum(t_17, zeros, out=ws[16])
+    t_18 = np.matmul(a_3, Wb3, out=ws[17])
+    t_19 = np.add(h_5, t_18, out=h_5)
+    h_7 = np.add(t_19, bb3, out=t_19)
+    mu_4 = np.divide(h_7.sum(axis=1, keepdims=True, out=ws[18]), h_7.shape[1], out=ws[18])
+    h_8 = np.subtract(h_7, mu_4, out=ws[17])
+    t_20 = np.square(h_8, out=ws[19])
+    var_4 = np.divide(t_20.sum(axis=1, keepdims=True, out=ws[18]), t_20.shape[1], out=ws[18])
+    t_21 = np.add(var_4, 1e-05, out=var_4)
+    np.sqrt(t_21, out=t_21)
+    t_22 = np.divide(h_8, t_21, out=ws[19])
+    t_23 = np.matmul(t_22, Wa4, out=ws[20])
+    np.add(t_23, ba4, out=t_23)
+    a_4 = np.maximum(t_23, zeros, out=ws[21])
+    t_24 = np.matmul(a_4, Wb4, out=ws[22])
+    t_25 = np.add(h_7, t_24, out=h_7)
+    h_9 = np.add(t_25, bb4, out=t_25)
+    # line 48: logits = norm(h) @ W_out + b_out
+    mu_5 = np.divide(h_9.sum(axis=1, keepdims=True, out=ws[23]), h_9.shape[1], out=ws[23])
+    h_10 = np.subtract(h_9, mu_5, out=h_9)
+    t_26 = np.square(h_10, out=ws[22])
+    var_5 = np.divide(t_26.sum(axis=1, keepdims=True, out=ws[23]), t_26.shape[1], out=ws[23])
+    t_27 = np.add(var_5, 1e-05, out=var_5)
+    np.sqrt(t_27, out=t_27)
+    t_28 = np.divide(h_10, t_27, out=ws[22])
+    t_29 = np.matmul(t_28, W_out, out=ws[24])
+    logits = np.add(t_29, b_out, out=t_29)
+    # line 49: loss = mean(cross_entropy(logits, labels))
+    t_30 = _cross_entropy(logits, labels)
+    loss = t_30.sum() / t_30.size
+    t_31 = _softmax_minus_one_hot(logits, labels, out=ws[25])
+    np.multiply(DTYPE(lr) / t_30.size, t_31, out=t_31)
+    # backprop through line 48: logits = norm(h) @ W_out + b_out
+    d_b_out = np.matmul(ones, t_31, out=ws[26])
+    t_32 = np.matmul(t_31, W_out.T, out=ws[28])
+    d_W_out = np.matmul(t_28.T, t_31, out=ws[29])
+    d_h = np.divide(t_32, t_27, out=ws[30])
+    np.multiply(t_32, t_28, out=t_32)
+    np.divide(t_32, t_27, out=t_32)
+    np.negative(t_32, out=t_32)
+    t_33 = t_32.sum(axis=1, keepdims=True, out=ws[31])
+    np.multiply(t_33, 0.5, out=t_33)
+    d_var = np.divide(t_33, t_27, out=t_33)
+    t_34 = np.divide(d_var, 64.0, out=d_var)
+    t_35 = np.multiply(2.0, h_10, out=h_10)
+    np.multiply(t_34, t_35, out=t_35)
+    d_h_2 = np.add(d_h, t_35, out=d_h)
+    t_36 = np.negative(d_h_2, out=ws[0])
+    d_mu = t_36.sum(axis=1, keepdims=True, out=ws[31])
+    t_37 = np.divide(d_mu, 64.0, out=d_mu)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
+    t_38 = np.add(d_h_2, t_37, out=d_h_2)
+    d_bb4 = np.matmul(ones, t_38, out=ws[32])
+    d_a = np.matmul(t_38, Wb4.T, out=ws[33])
+    d_Wb4 = np.matmul(a_4.T, t_38, out=ws[34])
+    np.greater(t_23, 0.0, out=t_23)
+    t_39 = np.multiply(d_a, t_23, out=d_a)
+    d_ba4 = np.matmul(ones, t_39, out=ws[35])
+    t_40 = np.matmul(t_39, Wa4.T, out=ws[0])
+    d_Wa4 = np.matmul(t_22.T, t_39, out=ws[36])
+    d_h_3 = np.divide(t_40, t_21, out=ws[28])
+    np.multiply(t_40, t_22, out=t_40)
+    np.divide(t_40, t_21, out=t_40)
+    np.negative(t_40, out=t_40)
+    t_41 = t_40.sum(axis=1, keepdims=True, out=ws[31])
+    np.multiply(t_41, 0.5, out=t_41)
+    d_var_2 = np.divide(t_41, t_21, out=t_41)
+    t_42 = np.divide(d_var_2, 64.0, out=d_var_2)
+    t_43 = np.multiply(2.0, h_8, out=h_8)
+    np.multiply(t_42, t_43, out=t_43)
+    d_h_4 = np.add(d_h_3, t_43, out=d_h_3)
+    d_h_5 = np.add(t_38, d_h_4, out=t_38)
+    t_44 = np.negative(d_h_4, out=d_h_4)
+    d_mu_2 = t_44.sum(axis=1, keepdims=True, out=ws[31])
+    t_45 = np.divide(d_mu_2, 64.0, out=d_mu_2)
+    t_46 = np.add(d_h_5, t_45, out=d_h_5)
+    d_bb3 = np.matmul(ones, t_46, out=ws[37])
+    d_a_2 = np.matmul(t_46, Wb3.T, out=ws[33])
+    d_Wb3 = np.matmul(a_3.T, t_46, out=ws[38])
+    np.greater(t_17, 0.0, out=t_17)
+    t_47 = np.multiply(d_a_2, t_17, out=d_a_2)
+    d_ba3 = np.matmul(ones, t_47, out=ws[39])
+    t_48 = np.matmul(t_47, Wa3.T, out=ws[28])
+    d_Wa3 = np.matmul(t_16.T, t_47, out=ws[40])
+    d_h_6 = np.divide(t_48, t_15, out=ws[17])
+    np.multiply(t_48, t_16, out=t_48)
+    np.divide(t_48, t_15, out=t_48)
+    np.negative(t_48, out=t_48)
+    t_49 = t_48.sum(axis=1, keepdims=True, out=ws[31])
+    np.multiply(t_49, 0.5, out=t_49)
+    d_var_3 = np.divide(t_49, t_15, out=t_49)
+    t_50 = np.divide(d_var_3, 64.0, out=d_var_3)
+    t_51 = np.multiply(2.0, h_6, out=h_6)
+    np.multiply(t_50, t_51, out=t_51)
+    d_h_7 = np.add(d_h_6, t_51, out=d_h_6)
+    d_h_8 = np.add(t_46, d_h_7, out=t_46)
+    t_52 = np.negative(d_h_7, out=d_h_7)
+    d_mu_3 = t_52.sum(axis=1, keepdims=True, out=ws[31])
+    t_53 = np.divide(d_mu_3, 64.0, out=d_mu_3)
+    t_54 = np.add(d_h_8, t_53, out=d_h_8)
+    d_bb2 = np.matmul(ones, t_54, out=ws[41])
+    d_a_3 = np.matmul(t_54, Wb2.T, out=ws[33])
+    d_Wb2 = np.matmul(a_2.T, t_54, out=ws[42])
+    np.greater(t_11, 0.0, out=t_11)
+    t_55 = np.multiply(d_a_3, t_11, out=d_a_3)
+    d_ba2 = np.matmul(ones, t_55, out=ws[43])
+    t_56 = np.matmul(t_55, Wa2.T, out=ws[17])
+    d_Wa2 = np.matmul(t_10.T, t_55, out=ws[44])
+    d_h_9 = np.divide(t_56, t_9, out=ws[12])
+    np.multiply(t_56, t_10, out=t_56)
+    np.divide(t_56, t_9, out=t_56)
+    np.negative(t_56, out=t_56)
+    t_57 = t_56.sum(axis=1, keepdims=True, out=ws[31])
+    np.multiply(t_57, 0.5, out=t_57)
+    d_var_4 = np.divide(t_57, t_9, out=t_57)
+    t_58 = np.divide(d_var_4, 64.0, out=d_var_4)
+    t_59 = np.multiply(2.0, h_4, out=h_4)
+    np.multiply(t_58, t_59, out=t_59)
+    d_h_10 = np.add(d_h_9, t_59, out=d_h_9)
+    d_h_11 = np.add(t_54, d_h_10, out=t_54)
+    t_60 = np.negative(d_h_10, out=d_h_10)
+    d_mu_4 = t_60.sum(axis=1, keepdims=True, out=ws[31])
+    t_61 = np.divide(d_mu_4, 64.0, out=d_mu_4)
+    t_62 = np.add(d_h_11, t_61, out=d_h_11)
+    d_bb1 = np.matmul(ones, t_62, out=ws[45])
+    d_a_4 = np.matmul(t_62, Wb1.T, out=ws[33])
+    d_Wb1 = np.matmul(a.T, t_62, out=ws[46])
+    np.greater(t_5, 0.0, out=t_5)
+    t_63 = np.multiply(d_a_4, t_5, out=d_a_4)
+    d_ba1 = np.matmul(ones, t_63, out=ws[47])
+    t_64 = np.matmul(t_63, Wa1.T, out=ws[12])
+    d_Wa1 = np.matmul(t_4.T, t_63, out=ws[48])
+    d_h_12 = np.divide(t_64, t_3, out=ws[7])
+    np.multiply(t_64, t_4, out=t_64)
+    np.divide(t_64, t_3, out=t_64)
+    np.negative(t_64, out=t_64)
+    t_65 = t_64.sum(axis=1, keepdims=True, out=ws[31])
+    np.multiply(t_65, 0.5, out=t_65)
+    d_var_5 = np.divide(t_65, t_3, out=t_65)
+    t_66 = np.divide(d_var_5, 64.0, out=d_var_5)
+    t_67 = np.multiply(2.0, h_2, out=h_2)
+    np.multiply(t_66, t_67, out=t_67)
+    d_h_13 = np.add(d_h_12, t_67, out=d_h_12)
+    # backprop through line 36: h = x @ W_in + b_in
+    d_h_14 = np.add(t_62, d_h_13, out=t_62)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
+    t_68 = np.negative(d_h_13, out=d_h_13)
+    d_mu_5 = t_68.sum(axis=1, keepdims=True, out=ws[31])
+    t_69 = np.divide(d_mu_5, 64.0, out=d_mu_5)
+    # backprop through line 36: h = x @ W_in + b_in
+    t_70 = np.add(d_h_14, t_69, out=d_h_14)
+    d_b_in = np.matmul(ones, t_70, out=ws[49])
+    d_W_in = np.matmul(x.T, t_70, out=ws[50])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(W_in, d_W_in, out=W_in)
