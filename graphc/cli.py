@@ -6,6 +6,7 @@ Exit status: 0 success, 1 a mistake in the user's files, 2 a bad command line.
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import sys
 import tempfile
@@ -61,6 +62,36 @@ def read_model(path: str) -> str:
     if "\r" in text and "\n" not in text:
         raise UserError(f"{path}:1:1: error: the lines end in a lone \\r (old Mac style); save the file with \\n")
     return text.lstrip("\ufeff")
+
+
+def _earlier_outputs(folder: str, name: str) -> list[str]:
+    """The pictures, .dot files and page of model `name` that an earlier compile left in
+    folder: only files graphc's own marks show it made (a .dot's graph name, an SVG's
+    title, the page's title), and a .png or .pdf only beside such a .dot of its graph.
+    A file of the same name that someone else put there is never one of them."""
+
+    def starts(file: str, mark: str) -> bool:
+        try:
+            with open(os.path.join(folder, file), "rb") as f:
+                return mark.encode() in f.read(2048)
+        except OSError:
+            return False
+
+    found = []
+    for kind in ("forward", "backward"):
+        graph = f"{name}_{kind}"
+        if starts(f"{name}.{kind}.dot", f'digraph "{graph}" {{'):
+            found.append(f"{name}.{kind}.dot")
+            found += [
+                f"{name}.{kind}.{ext}"
+                for ext in ("png", "pdf")
+                if os.path.isfile(os.path.join(folder, f"{name}.{kind}.{ext}"))
+            ]
+        if starts(f"{name}.{kind}.svg", f"<title>{graph}</title>"):
+            found.append(f"{name}.{kind}.svg")
+    if starts(f"{name}.html", f"<title>{html.escape(name)}: graphc</title>"):
+        found.append(f"{name}.html")
+    return found
 
 
 def write_all(folder: str, files: dict[str, bytes], remove: list[str] = ()) -> None:
@@ -191,8 +222,7 @@ def cmd_compile(args) -> int:
             print(render.DOT_MISSING, file=sys.stderr)
     # what an earlier compile of this model wrote and this one does not (other formats, or
     # pictures now skipped) goes, so the folder never mixes two versions of the model
-    earlier = {f"{name}.{kind}.{ext}" for kind in ("forward", "backward") for ext in ("dot", "svg", "png", "pdf")}
-    write_all(args.o, files, remove=sorted((earlier | {f"{name}.html"}) - set(files)))
+    write_all(args.o, files, remove=[f for f in _earlier_outputs(args.o, name) if f not in files])
     for f in files:
         print(f"wrote {os.path.join(args.o, f)}")
     if args.report:

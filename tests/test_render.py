@@ -348,3 +348,15 @@ def test_every_gradient_is_drawn_even_without_a_path():
 
     c = compile_text(text, "m.nn")
     assert page.node_map(c.graph, c.code_lines)[f"a{c.graph.params['unused']}"]["src"] == [2]
+
+
+def test_a_compile_never_deletes_files_it_did_not_make(tmp_path):
+    model = tmp_path / "c.nn"
+    model.write_text(CHAIN)
+    out = tmp_path / "o"
+    out.mkdir()
+    mine = {"c.html": "<h1>my notes</h1>", "c.forward.png": "a picture", "c.backward.dot": "digraph mine {}"}
+    for name, text in mine.items():
+        (out / name).write_text(text)
+    assert cli.main(["compile", str(model), "-o", str(out), "--no-render"]) == 0
+    assert {name: (out / name).read_text() for name in mine} == mine
