@@ -793,3 +793,11 @@ def test_an_embedding_is_a_row_lookup_with_the_same_values_and_checked_labels():
     for bad in (np.array([0, 6]), np.array([-1, 0])):  # a negative label would pick the last row
         with pytest.raises(ValueError, match="input tok: labels must lie in"):
             fast.sgd_step(p, 0.1, tok=bad, y=y[:2])
+
+
+def test_one_hot_of_no_labels_and_no_classes_is_empty():
+    text = "dim B, K\ninput lab : int[B]\ninput z : [B, K]\noh = one_hot(lab, K)\nloss = mean(oh * z)\noutput oh\nminimize loss wrt z\n"
+    for opt in (0, 2):
+        _, m = load(text, opt=opt)
+        with np.errstate(all="ignore"):
+            assert m.forward({}, lab=np.zeros(0, int), z=np.zeros((0, 0))).shape == (0, 0)

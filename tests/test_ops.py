@@ -596,3 +596,21 @@ def test_float32_stays_float32_through_the_backward_graph(case: Case):
     at = evaluate(g, values, dtype=np.float32)
     for n in [node, s, *grads.values()]:
         assert np.asarray(at[n]).dtype == np.float32, g.describe(n)
+
+
+@pytest.mark.parametrize("p", [2.0, 3.0, 4.0, 0.5, 1.5, -1.0, -2.0, -3.0, -4.0, -0.5, -1.5, 2.5])
+def test_powers_agree_with_np_power_at_zeros_of_either_sign_infinities_and_nan(p: float):
+    x = np.array([-0.0, 0.0, np.inf, 4.0, -4.0, 1e-300, 1e300, np.nan, 0.3])
+    if p == int(p):  # fractional powers of -inf are nan, as of every negative number (pow says inf or 0)
+        x = np.append(x, -np.inf)
+    opdef = OPS["pow"]
+    with np.errstate(all="ignore"):
+        want = np.power(x, p)
+        plain = eval(opdef.emit("np", {"p": p}, "x"), {"np": np}, {"x": x})
+        out = np.full_like(x, 7.0)
+        eval(opdef.into("np", {"p": p}, "out", "x"), {"np": np}, {"x": x, "out": out})
+    for got in (plain, out):
+        np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-300)
+        zeros = want == 0
+        assert (np.signbit(got[zeros]) == np.signbit(want[zeros])).all() and (np.isinf(got) == np.isinf(want)).all()
+        assert (np.sign(got[np.isinf(want)]) == np.sign(want[np.isinf(want)])).all()

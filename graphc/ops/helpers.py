@@ -55,7 +55,8 @@ def _one_hot(labels, k, dtype):
     # zeros, then a 1 in each row: a comparison with arange(k) would make k booleans per
     # label and copy them (4 to 7 times slower for hundreds of classes)
     out = {xp}.zeros(labels.shape + (k,), dtype=dtype)
-    out.reshape(-1, k)[{xp}.arange(labels.size), labels.reshape(-1)] = 1
+    if labels.size:  # (no rows to reshape to when there are none)
+        out.reshape(-1, k)[{xp}.arange(labels.size), labels.reshape(-1)] = 1
     return out
 """,
     "_scatter_rows": """
@@ -83,8 +84,8 @@ def _softmax_minus_one_hot(logits, labels, out=None):
     out = {xp}.subtract(logits, logits.max(axis=-1, keepdims=True), out=out)
     {xp}.exp(out, out=out)
     out /= out.sum(axis=-1, keepdims=True)
-    rows = out.reshape(-1, out.shape[-1])
-    rows[{xp}.arange(labels.size), labels.reshape(-1)] -= 1
+    if labels.size:
+        out.reshape(-1, out.shape[-1])[{xp}.arange(labels.size), labels.reshape(-1)] -= 1
     return out
 """,
     "_cross_entropy": """

@@ -151,8 +151,8 @@ def _softmax_minus_one_hot(logits, labels, out=None):
     out = np.subtract(logits, logits.max(axis=-1, keepdims=True), out=out)
     np.exp(out, out=out)
     out /= out.sum(axis=-1, keepdims=True)
-    rows = out.reshape(-1, out.shape[-1])
-    rows[np.arange(labels.size), labels.reshape(-1)] -= 1
+    if labels.size:
+        out.reshape(-1, out.shape[-1])[np.arange(labels.size), labels.reshape(-1)] -= 1
     return out
 
 

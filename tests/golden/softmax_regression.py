@@ -144,7 +144,8 @@ def _one_hot(labels, k, dtype):
     # zeros, then a 1 in each row: a comparison with arange(k) would make k booleans per
     # label and copy them (4 to 7 times slower for hundreds of classes)
     out = np.zeros(labels.shape + (k,), dtype=dtype)
-    out.reshape(-1, k)[np.arange(labels.size), labels.reshape(-1)] = 1
+    if labels.size:  # (no rows to reshape to when there are none)
+        out.reshape(-1, k)[np.arange(labels.size), labels.reshape(-1)] = 1
     return out
 
 
