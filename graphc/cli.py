@@ -70,7 +70,7 @@ def _earlier_outputs(folder: str, name: str) -> list[str]:
     title, the page's title), and a .png or .pdf only beside such a .dot of its graph.
     A file of the same name that someone else put there is never one of them."""
 
-    def starts(file: str, mark: str) -> bool:
+    def marked(file: str, mark: str) -> bool:
         try:
             with open(os.path.join(folder, file), "rb") as f:
                 return mark.encode() in f.read(2048)
@@ -80,16 +80,16 @@ def _earlier_outputs(folder: str, name: str) -> list[str]:
     found = []
     for kind in ("forward", "backward"):
         graph = f"{name}_{kind}"
-        if starts(f"{name}.{kind}.dot", f'digraph "{graph}" {{'):
+        if marked(f"{name}.{kind}.dot", f'digraph "{graph}" {{'):
             found.append(f"{name}.{kind}.dot")
             found += [
                 f"{name}.{kind}.{ext}"
                 for ext in ("png", "pdf")
                 if os.path.isfile(os.path.join(folder, f"{name}.{kind}.{ext}"))
             ]
-        if starts(f"{name}.{kind}.svg", f"<title>{graph}</title>"):
+        if marked(f"{name}.{kind}.svg", f"<title>{graph}</title>"):
             found.append(f"{name}.{kind}.svg")
-    if starts(f"{name}.html", f"<title>{html.escape(name)}: graphc</title>"):
+    if marked(f"{name}.html", f"<title>{html.escape(name)}: graphc</title>"):
         found.append(f"{name}.html")
     return found
 

@@ -608,17 +608,11 @@ def _unwrap_call_args(text: str, args: list[str]) -> str:
 
 def _labels(g: Graph, n: int) -> tuple[int | None, object]:
     """The class labels node n reads and how many classes there are, or (None, None)."""
-    if g.op(n) == "one_hot":
-        return g.args(n)[0], g.node(n)["attrs"]["k"]
-    if g.op(n) == "rows":  # x[labels]: a negative label would pick from the end
-        x, labels = g.args(n)
-        return labels, g.shape(x)[0]
-    if g.op(n) == "scatter_rows":
-        return g.args(n)[1], g.node(n)["attrs"]["k"]
-    if g.op(n) in ("cross_entropy", "softmax_minus_one_hot"):
-        logits, labels = g.args(n)
-        return labels, g.shape(logits)[-1]
-    return None, None
+    classes = OPS[g.op(n)].classes
+    if classes is None:
+        return None, None
+    pos, k = classes(g.node(n)["attrs"], *map(g.type, g.args(n)))
+    return g.args(n)[pos], k
 
 
 def _constant_name(value: float | str) -> str:

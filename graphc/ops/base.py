@@ -51,6 +51,9 @@ class OpDef:
     # given attrs["constant"], `emit` read; made once per workspace; or None.
     # The value is a number or the name of a constant of the generated module.
     constant: Callable[..., tuple | None] | None = None
+    # classes(attrs, *input_types) -> (position of the argument holding class labels, the
+    # number of classes K): the generated code checks those labels lie in [0, K)
+    classes: Callable[..., tuple[int, Any]] | None = None
 
     def __post_init__(self):
         bad = set(self.grads) - set(self.inputs)

@@ -38,8 +38,9 @@ def _log_softmax(x, axis):
     return x - _logsumexp(x, axis, True)
 """,
     "_softmax": """
-def _softmax(x, axis):
-    e = {xp}.exp(x - x.max(axis=axis, keepdims=True))
+def _softmax(x, axis, out=None):
+    e = {xp}.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    {xp}.exp(e, out=e)
     e /= e.sum(axis=axis, keepdims=True)
     return e
 """,
@@ -81,9 +82,7 @@ def _scatter_rows(g, labels, k, out=None):
 def _softmax_minus_one_hot(logits, labels, out=None):
     # softmax(logits) - one_hot(labels) over the last axis: the softmax, then 1 off each
     # example's label, with no one-hot array made
-    out = {xp}.subtract(logits, logits.max(axis=-1, keepdims=True), out=out)
-    {xp}.exp(out, out=out)
-    out /= out.sum(axis=-1, keepdims=True)
+    out = _softmax(logits, -1, out)
     if labels.size:
         out.reshape(-1, out.shape[-1])[{xp}.arange(labels.size), labels.reshape(-1)] -= 1
     return out
@@ -103,6 +102,7 @@ def _cross_entropy(logits, labels):
 REQUIRES = {
     "_log_softmax": ("_logsumexp",),
     "_cross_entropy": ("_logsumexp",),
+    "_softmax_minus_one_hot": ("_softmax",),
 }
 
 

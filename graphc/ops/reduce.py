@@ -134,6 +134,11 @@ def _norm_prepare(attrs, t):
     return {"axis": norm_axes(axis, len(shape), shape)[0]}
 
 
+def softmax_grad(g, out, x, axis):
+    """The softmax's vector-Jacobian product, from its output s: s * (g - sum(g * s))."""
+    return out * (g - op("sum", g * out, axes=(axis,), keepdims=True))
+
+
 def _norm(name, helper, grad, formula, facts: Facts | None = None) -> OpDef:
     def shape(attrs, t):
         if t[1] != "float":
@@ -196,7 +201,7 @@ OPS: tuple[OpDef, ...] = (
     _norm(
         "softmax",
         "_softmax",
-        lambda g, out, x, axis: out * (g - op("sum", g * out, axes=(axis,), keepdims=True)),
+        softmax_grad,
         "· s(δ − s)",
     ),
     _norm(

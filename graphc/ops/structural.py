@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphc.ops.base import AFFINE, Facts, OpDef, ShapeError, broadcast, op, show
-from graphc.ops.reduce import expand
+from graphc.ops.reduce import expand, softmax_grad
 
 
 def _transpose_shape(attrs, t):
@@ -60,8 +60,11 @@ def _softmax_minus_one_hot_shape(attrs, logits, labels):
 
 def _softmax_minus_one_hot_grad(g, out, logits, labels):
     # the labels' part is constant: the softmax's own vector-Jacobian product
-    s = op("softmax", logits, axis=-1)
-    return s * (g - op("sum", g * s, axes=(len(logits.shape) - 1,), keepdims=True))
+    return softmax_grad(g, op("softmax", logits, axis=-1), logits, len(logits.shape) - 1)
+
+
+def _classes_last_axis(attrs, logits, labels):
+    return 1, logits[0][-1]
 
 
 def _cross_entropy_shape(attrs, logits, labels):
@@ -142,6 +145,7 @@ OPS: tuple[OpDef, ...] = (
         _one_hot_shape,
         lambda xp, attrs, labels: f"_one_hot({labels}, {attrs['k']}, DTYPE)",
         helpers=("_one_hot", "_check_labels"),
+        classes=lambda attrs, labels: (0, attrs["k"]),
     ),
     OpDef(
         "rows",
@@ -153,6 +157,7 @@ OPS: tuple[OpDef, ...] = (
         formula={"x": "rows added back at their labels"},
         into=lambda xp, attrs, out, x, labels: f"{xp}.take({x}, {labels}, axis=0, out={out})",
         helpers=("_check_labels",),
+        classes=lambda attrs, x, labels: (1, x[0][0]),  # a negative label would pick from the end
     ),
     OpDef(
         "scatter_rows",
@@ -165,6 +170,7 @@ OPS: tuple[OpDef, ...] = (
         helpers=("_scatter_rows", "_check_labels"),
         formula={"g": "rows picked by the labels"},
         into=lambda xp, attrs, out, g, labels: f"_scatter_rows({g}, {labels}, {attrs['k']}, out={out})",
+        classes=lambda attrs, g, labels: (1, attrs["k"]),
     ),
     OpDef(
         "softmax_minus_one_hot",
@@ -175,6 +181,7 @@ OPS: tuple[OpDef, ...] = (
         helpers=("_softmax_minus_one_hot", "_check_labels"),
         formula={"logits": "· s(δ − s)"},
         into=lambda xp, attrs, out, logits, labels: f"_softmax_minus_one_hot({logits}, {labels}, out={out})",
+        classes=_classes_last_axis,
     ),
     OpDef(
         "cross_entropy",
@@ -185,6 +192,7 @@ OPS: tuple[OpDef, ...] = (
         Facts(None, frozenset(), frozenset()),
         helpers=("_cross_entropy", "_check_labels"),
         formula={"logits": "· (softmax − one_hot)"},
+        classes=_classes_last_axis,
     ),
 )
 

@@ -147,6 +147,13 @@ def _logsumexp(x, axis, keepdims):
 _FLOAT_MAX = float(np.finfo(DTYPE).max)
 
 
+def _softmax(x, axis, out=None):
+    e = np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    np.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
 def _check_labels(labels, k, name):
     # a label outside [0, k) would silently pick a wrong class (-1 is the last one)
     if labels.size and (labels.min() < 0 or labels.max() >= k):
@@ -157,9 +164,7 @@ def _check_labels(labels, k, name):
 def _softmax_minus_one_hot(logits, labels, out=None):
     # softmax(logits) - one_hot(labels) over the last axis: the softmax, then 1 off each
     # example's label, with no one-hot array made
-    out = np.subtract(logits, logits.max(axis=-1, keepdims=True), out=out)
-    np.exp(out, out=out)
-    out /= out.sum(axis=-1, keepdims=True)
+    out = _softmax(logits, -1, out)
     if labels.size:
         out.reshape(-1, out.shape[-1])[np.arange(labels.size), labels.reshape(-1)] -= 1
     return out
