@@ -226,6 +226,8 @@ STAYS: dict[str, list[Graph]] = {
     "softmax_minus_one_hot": [
         lookup(lambda x, k, y: op("softmax", y, axis=0) - op("one_hot", k, k=3)),  # not over the last axis
         lookup(lambda x, k, y: op("one_hot", k, k=3) - op("softmax", y, axis=-1)),  # the other way round
+        # a [1, 3] softmax broadcast against the [2, 3] one-hot: no labels for its rows
+        lookup(lambda x, k, y: op("softmax", op("sum", y, axes=(0,), keepdims=True), axis=-1) - op("one_hot", k, k=3)),
     ],
 }
 

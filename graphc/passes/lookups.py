@@ -5,6 +5,7 @@ taken from a softmax it is a 1 off each row's label."""
 from __future__ import annotations
 
 from graphc.ir import Graph
+from graphc.passes.patterns import softmax_minus_one_hot_args
 from graphc.passes.rewrite import build, matches
 
 
@@ -40,10 +41,5 @@ def one_hot_t_matmul(g: Graph, n: int) -> int | None:
 @matches("sub")
 def softmax_minus_one_hot(g: Graph, n: int) -> int | None:
     """softmax(z, axis=-1) - one_hot(y, K) -> the softmax with 1 taken off each row at its label"""
-    s, h = g.args(n)
-    if g.op(s) != "softmax" or g.op(h) != "one_hot" or g.shape(s) != g.shape(h):
-        return None
-    (z,) = g.args(s)
-    if g.node(s)["attrs"]["axis"] not in (-1, len(g.shape(z)) - 1):
-        return None
-    return build(g, n, "softmax_minus_one_hot", [z, g.args(h)[0]])
+    found = softmax_minus_one_hot_args(g, n)
+    return None if found is None else build(g, n, "softmax_minus_one_hot", list(found))

@@ -45,3 +45,17 @@ def binary_args(g: Graph, n: int, op: str) -> tuple[int, int] | None:
         return None
     a, b = g.args(n)
     return a, b
+
+
+def softmax_minus_one_hot_args(g: Graph, d: int) -> tuple[int, int] | None:
+    """(z, y) for d = softmax(z) - one_hot(y) with the softmax over z's last axis
+    (cross_entropy's gradient), else None."""
+    if g.op(d) != "sub":
+        return None
+    s, h = g.args(d)
+    if g.op(s) != "softmax" or g.op(h) != "one_hot" or g.shape(s) != g.shape(h):  # no broadcasting
+        return None
+    (z,) = g.args(s)
+    if g.node(s)["attrs"]["axis"] != len(g.shape(z)) - 1:  # prepare made it non-negative
+        return None
+    return z, g.args(h)[0]

@@ -19,22 +19,8 @@ result's shape.
 from __future__ import annotations
 
 from graphc.ir import Graph
-from graphc.passes.patterns import const_value, scalar_source
+from graphc.passes.patterns import const_value, scalar_source, softmax_minus_one_hot_args
 from graphc.passes.rewrite import build, matches, rewrite
-
-
-def _is_softmax_minus_one_hot(g: Graph, d: int, z: int, y: int) -> bool:
-    if g.op(d) != "sub":
-        return False
-    s, h = g.args(d)
-    last = len(g.shape(z)) - 1
-    return (
-        g.op(s) == "softmax"
-        and g.args(s) == [z]
-        and g.node(s)["attrs"]["axis"] == last
-        and g.op(h) == "one_hot"
-        and g.args(h) == [y]
-    )
 
 
 def _per_example_factor(g: Graph, e: int) -> tuple[int, int | None, int] | None:
@@ -67,7 +53,7 @@ def softmax_xent_grad(g: Graph, n: int) -> int | None:
         return None
     s, c, ce = found
     z, y = g.args(ce)
-    if not _is_softmax_minus_one_hot(g, d, z, y):
+    if softmax_minus_one_hot_args(g, d) != (z, y):
         return None
     out = d if const_value(g, scalar_source(g, s)) == 1.0 else build(g, n, "mul", [d, s])
     return out if c is None else build(g, n, "div", [out, c])
