@@ -174,8 +174,44 @@ def _count(shape) -> int:
     return n
 
 
-def cmd_compile(args) -> int:
+def _pictures(compiled, args, name: str) -> dict[str, bytes]:
+    """The .dot files, the pictures `dot` can draw and the page (when both are drawn); a
+    picture that cannot be drawn is a warning: the module is fine without it."""
     from graphc import page, render
+
+    dots = {
+        "forward": render.forward_dot(compiled.graph, args.text, name),
+        "backward": render.backward_dot(compiled.graph, args.text, name),
+    }
+    files = {f"{name}.{kind}.dot": dot.encode() for kind, dot in dots.items()}
+    if not render.have_dot():
+        print(render.DOT_MISSING, file=sys.stderr)
+        return files
+    svgs = {}
+    for kind, dot in dots.items():
+        try:
+            svg = render.render(dot, "svg")
+            files[f"{name}.{kind}.{args.format}"] = svg if args.format == "svg" else render.render(dot, args.format)
+            svgs[kind] = svg
+        except RuntimeError as e:
+            dot_file = os.path.join(args.o, f"{name}.{kind}.dot")
+            print(
+                f"warning: the {kind} graph is not drawn: {e}; "
+                f"its .dot file is written (`dot -T{args.format} {dot_file}` draws it)",
+                file=sys.stderr,
+            )
+    if len(svgs) < 2:
+        print(f"warning: {name}.html shows both pictures, so it is not written either", file=sys.stderr)
+        return files
+    mapping = page.node_map(compiled.graph, compiled.code_lines)
+    text = page.make_page(
+        name, args.text, compiled.source, svgs["forward"].decode(), svgs["backward"].decode(), mapping
+    )
+    files[f"{name}.html"] = text.encode()
+    return files
+
+
+def cmd_compile(args) -> int:
     from graphc.pipeline import compile_text
     from graphc.report import report
 
@@ -188,38 +224,7 @@ def cmd_compile(args) -> int:
     name = compiled.name
     files = {f"{name}.py": compiled.source.encode()}
     if not args.no_render:
-        dots = {
-            "forward": render.forward_dot(compiled.graph, args.text, name),
-            "backward": render.backward_dot(compiled.graph, args.text, name),
-        }
-        for kind, dot in dots.items():
-            files[f"{name}.{kind}.dot"] = dot.encode()
-        if render.have_dot():
-            svgs = {}
-            for kind, dot in dots.items():
-                try:
-                    svgs[kind] = render.render(dot, "svg")
-                    picture = svgs[kind] if args.format == "svg" else render.render(dot, args.format)
-                except RuntimeError as e:  # the module is fine: it is written, the picture is not
-                    svgs.pop(kind, None)
-                    dot_file = os.path.join(args.o, f"{name}.{kind}.dot")
-                    print(
-                        f"warning: the {kind} graph is not drawn: {e}; "
-                        f"its .dot file is written (`dot -T{args.format} {dot_file}` draws it)",
-                        file=sys.stderr,
-                    )
-                    continue
-                files[f"{name}.{kind}.{args.format}"] = picture
-            if len(svgs) == 2:
-                mapping = page.node_map(compiled.graph, compiled.code_lines)
-                text = page.make_page(
-                    name, args.text, compiled.source, svgs["forward"].decode(), svgs["backward"].decode(), mapping
-                )
-                files[f"{name}.html"] = text.encode()
-            else:
-                print(f"warning: {name}.html shows both pictures, so it is not written either", file=sys.stderr)
-        else:
-            print(render.DOT_MISSING, file=sys.stderr)
+        files.update(_pictures(compiled, args, name))
     # what an earlier compile of this model wrote and this one does not (other formats, or
     # pictures now skipped) goes, so the folder never mixes two versions of the model
     write_all(args.o, files, remove=[f for f in _earlier_outputs(args.o, name) if f not in files])
