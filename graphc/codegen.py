@@ -244,14 +244,14 @@ class Emitter:
         dims_used: set[str] = set(_workspace_sizes(plan))
         group: dict[int, list[int]] = {}  # node -> the nodes its expression text computes
         group_var: dict[int, str] = {}
-        const_only: set[int] = set()
+        numbers: set[int] = set()  # nodes whose value is a Python number: literals, lr, sizes
         nesting: dict[int, int] = {}  # node -> how deep its expression text nests brackets, when inlined
         for n in need:
             d = g.node(n)
             opdef = OPS[d["op"]]
             if d["op"] == "arg":
                 expr[n] = d["attrs"]["name"]
-                const_only.add(n)  # a Python number too
+                numbers.add(n)
                 continue
             if d["op"] in ("input", "param"):
                 leaf = d["attrs"]["name"]
@@ -262,15 +262,11 @@ class Emitter:
                 continue
             args = [expr[a] for a in g.args(n)]
             if opdef.view:  # a Python number has no .T or .reshape
-                args = [_numpy_scalar(e) if a in const_only else e for e, a in zip(args, g.args(n))]
-            elif args and (
-                all(a in const_only for a in g.args(n))
-                or d["op"] in ("div", "pow")
-                and all(a in const_only or g.op(a) == "count" for a in g.args(n))
-            ):
-                # Python's own arithmetic on numbers alone (unfolded at -O0) raises where NumPy's
-                # gives inf or nan: one NumPy scalar makes it NumPy's, in the model's dtype. A
-                # size is a Python int too, and 0 for an empty batch: `2.0 / t.size` would raise
+                args = [_numpy_scalar(e) if a in numbers else e for e, a in zip(args, g.args(n))]
+            elif args and all(a in numbers for a in g.args(n)):
+                # Python's own arithmetic on numbers alone (unfolded at -O0, or a size of 0 for
+                # an empty batch in `2.0 / t.size`) raises where NumPy's gives inf or nan: one
+                # NumPy scalar makes it NumPy's, in the model's dtype
                 args[0] = _numpy_scalar(args[0])
             attrs, used = _dim_attrs(d["attrs"], dim_var)
             dims_used |= used
@@ -284,9 +280,11 @@ class Emitter:
             else:
                 text = opdef.emit(self.xp, attrs, *args)
             text = _unwrap_call_args(text, args)
+            if d["op"] == "count":  # `t.size`, `x.shape[0]`
+                numbers.add(n)
             if d["op"] == "const":
                 expr[n] = text if not text.startswith("-") else f"({text})"
-                const_only.add(n)
+                numbers.add(n)
                 continue
             group[n] = [n] + [m for a in g.args(n) if a in group and expr[a] != group_var.get(a) for m in group[a]]
             value_name = self.value_name(n)
