@@ -12,14 +12,14 @@ from __future__ import annotations
 import types
 from typing import TYPE_CHECKING
 
-from graphc.errors import GraphcError
+from graphc.errors import GraphcError, ModelFileError
 
 if TYPE_CHECKING:  # importing graphc stays light: the command line loads the stages it needs
     import networkx as nx
 
     from graphc.pipeline import Compiled
 
-__all__ = ["CompiledModel", "GraphcError", "compile_file", "compile_source"]
+__all__ = ["CompiledModel", "GraphcError", "ModelFileError", "compile_file", "compile_source"]
 __version__ = "0.1.0"
 
 
@@ -61,6 +61,8 @@ def compile_source(text: str, file: str = "<model>", dtype: str = "float64", opt
 
 
 def compile_file(path: str, dtype: str = "float64", opt: int = 2) -> CompiledModel:
+    """Compile the model file at `path`; raises ModelFileError when the file cannot be read as
+    text, and GraphcError for mistakes in the model (e.format() explains them)."""
     from graphc.cli import read_model
 
     return compile_source(read_model(path), path, dtype=dtype, opt=opt)

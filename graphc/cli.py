@@ -11,7 +11,8 @@ import os
 import sys
 import tempfile
 
-from graphc.errors import GraphcError
+from graphc import __version__
+from graphc.errors import GraphcError, ModelFileError
 from graphc.util import gc_paused
 
 # The stages are imported inside the commands that use them: a syntax error is
@@ -21,13 +22,13 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 class UserError(Exception):
-    """A problem with the user's files that has no place in a model (unreadable, a directory)."""
+    """A problem with the output folder or an option that no line of the model is to blame for."""
 
 
 def read_model(path: str) -> str:
-    """The model's text, or a UserError saying why it cannot be read."""
+    """The model's text, or a ModelFileError saying why it cannot be read."""
     if os.path.isdir(path):
-        raise UserError(f"{path}: is a directory, not a model file")
+        raise ModelFileError(f"{path}: is a directory, not a model file")
     try:
         # non-blocking only to open: a named pipe with no writer would wait forever
         # (then it reads as empty); one with a writer, as from <(...), is read in full
@@ -36,15 +37,15 @@ def read_model(path: str) -> str:
         with open(fd, "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
+        raise ModelFileError(f"{path}: no such file") from None
     except OSError as e:
-        raise UserError(f"{path}: cannot read: {e.strerror or e}") from None
+        raise ModelFileError(f"{path}: cannot read: {e.strerror or e}") from None
     if len(data) > MAX_FILE_BYTES:
-        raise UserError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; is this a model file?")
+        raise ModelFileError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; is this a model file?")
     if data[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
-        raise UserError(f"{path}:1:1: error: the file is UTF-32 text; save it as UTF-8")
+        raise ModelFileError(f"{path}:1:1: error: the file is UTF-32 text; save it as UTF-8")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise UserError(f"{path}:1:1: error: the file is UTF-16 text; save it as UTF-8")
+        raise ModelFileError(f"{path}:1:1: error: the file is UTF-16 text; save it as UTF-8")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -52,15 +53,15 @@ def read_model(path: str) -> str:
         line = data[: e.start].count(b"\n") + 1
         # the column counts characters, as editors do, not the bytes before the bad one
         col = len(data[line_start : e.start].decode("utf-8", errors="replace")) + 1
-        raise UserError(
+        raise ModelFileError(
             f"{path}:{line}:{col}: error: the file is not UTF-8 text (byte 0x{data[e.start]:02x})"
         ) from None
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         col = text.index("\x00") - (text.rfind("\n", 0, text.index("\x00")) + 1) + 1
-        raise UserError(f"{path}:{line}:{col}: error: the file holds a NUL byte; is this a model file?")
+        raise ModelFileError(f"{path}:{line}:{col}: error: the file holds a NUL byte; is this a model file?")
     if "\r" in text and "\n" not in text:
-        raise UserError(f"{path}:1:1: error: the lines end in a lone \\r (old Mac style); save the file with \\n")
+        raise ModelFileError(f"{path}:1:1: error: the lines end in a lone \\r (old Mac style); save the file with \\n")
     return text.lstrip("\ufeff")
 
 
@@ -256,21 +257,48 @@ def _folder_arg(text: str) -> str:
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="graphc", description="Compile .nn models to NumPy modules with gradients.")
+    ap.add_argument("--version", action="version", version=f"graphc {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("compile", help="write DIR/NAME.py (forward, loss, gradients, sgd_step)")
-    c.add_argument("model")
+    what = "write DIR/NAME.py (forward, loss, gradients, sgd_step)"
+    c = sub.add_parser(
+        "compile",
+        help=what,
+        description=f"Compile MODEL.nn: {what}, NAME.forward.svg and NAME.backward.svg (the graphs "
+        "and the chain rule drawn), NAME.html (source, graphs and code side by side) and the .dot sources.",
+    )
+    c.add_argument("model", metavar="MODEL.nn", help="the model file")
     c.add_argument("-o", type=_folder_arg, default="build", metavar="DIR", help="output folder (default: build)")
-    c.add_argument("--dtype", choices=("float32", "float64"), default="float64")
-    c.add_argument("-O", choices=("0", "1", "2"), default="2", help="-O0 one statement per op, -O2 everything")
-    c.add_argument("--no-render", action="store_true", help="do not render the graphs")
-    c.add_argument("--format", choices=("svg", "png", "pdf"), default="svg")
+    c.add_argument(
+        "--dtype", choices=("float32", "float64"), default="float64", help="the module's float type (default: float64)"
+    )
+    c.add_argument(
+        "-O",
+        choices=("0", "1", "2"),
+        default="2",
+        help="optimization: 0 one statement per op (for reading), 1 the graph simplified, "
+        "2 also in place in reused buffers (default: 2)",
+    )
+    c.add_argument("--no-render", action="store_true", help="write only NAME.py: no pictures, no page, no .dot files")
+    c.add_argument("--format", choices=("svg", "png", "pdf"), default="svg", help="the pictures' format (default: svg)")
     c.add_argument(
         "--report", action="store_true", help="print FLOPs, saved values, peak memory, what the passes removed"
     )
-    c.add_argument("--dims", type=_dims_arg, default={}, metavar="B=128,...", help="dim values for --report's numbers")
+    c.add_argument(
+        "--dims",
+        type=_dims_arg,
+        default={},
+        metavar="B=128,...",
+        help="dim sizes for --report's numbers (needs --report; a dim not given counts as 1)",
+    )
     c.set_defaults(run=cmd_compile, command_parser=c)
-    k = sub.add_parser("check", help="parse and shape-check a model, print a summary")
-    k.add_argument("model")
+    what = "parse and shape-check a model, print a summary"
+    k = sub.add_parser(
+        "check",
+        help=what,
+        description="Parse and shape-check MODEL.nn and print its inputs, params, every named value with "
+        "its shape, its outputs and objective; write nothing. Mistakes are reported with file:line:col.",
+    )
+    k.add_argument("model", metavar="MODEL.nn", help="the model file")
     k.set_defaults(run=cmd_check)
     return ap
 
@@ -303,7 +331,7 @@ def main(argv=None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr)
             return 1
-        except UserError as e:
+        except (UserError, ModelFileError) as e:
             msg = str(e)
             print(msg if ": error: " in msg else f"error: {msg}", file=sys.stderr)
             return 1

@@ -1,4 +1,5 @@
-"""Source spans and the one error type every stage raises, with one formatter."""
+"""Source spans, the one error type every stage raises (with one formatter), and the error for a
+file that is no model text at all."""
 
 from __future__ import annotations
 
@@ -29,6 +30,13 @@ class Span:
 
     def where(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
+
+
+class ModelFileError(Exception):
+    """A model file that cannot be read as a model: missing, a folder, too large, not UTF-8 text.
+
+    Its message names the file (with line and column where one byte is to blame).
+    """
 
 
 @dataclass(frozen=True)

@@ -194,6 +194,31 @@ def test_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert err.strip() == f"error: {missing}: no such file"
 
 
+def test_the_library_says_why_a_file_is_no_model(tmp_path: Path) -> None:
+    """compile_file raises graphc.ModelFileError (not a CLI class) with the same words."""
+    import graphc
+
+    folder = tmp_path / "model.nn"
+    folder.mkdir()
+    utf16 = write(tmp_path, "model m\n".encode("utf-16"), "wide.nn")
+    for path, said in [
+        (tmp_path / "nowhere.nn", "no such file"),
+        (folder, "is a directory, not a model file"),
+        (utf16, "the file is UTF-16 text; save it as UTF-8"),
+    ]:
+        with pytest.raises(graphc.ModelFileError, match=said):
+            graphc.compile_file(str(path))
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    project = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    (version,) = re.findall(r'^version = "(.*)"$', project, re.M)
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out == f"graphc {version}\n"
+
+
 def test_a_huge_file_is_refused_unread(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "huge.nn"
     with open(path, "wb") as f:
