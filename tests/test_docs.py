@@ -1,0 +1,237 @@
+"""The documentation shows what graphc does.
+
+Every model in the docs passes `graphc check`; the summaries and errors the docs
+print are printed as shown; the excerpts of the generated module stand in the
+module graphc writes for examples/regression.nn; and the Python the docs run
+prints and raises what the docs say it does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphc.cli import main
+from graphc.pipeline import compile_text
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+GUIDE = ROOT / "docs" / "generated-module.md"
+REGRESSION = "examples/regression.nn"  # as the docs' commands name it, from the repository root
+
+
+def fenced(path: Path) -> list[tuple[str, str, int, int]]:
+    """The fenced blocks of a markdown file: (language, dedented text, first line, offset)."""
+    text = path.read_text()
+    found = []
+    for m in re.finditer(r"^( *)```(\w*)\n(.*?)^\1```$", text, re.M | re.S):
+        found.append((m.group(2), textwrap.dedent(m.group(3)), text.count("\n", 0, m.start()) + 1, m.start()))
+    return found
+
+
+def block_after(path: Path, words: str) -> tuple[str, int]:
+    """The first fenced block after `words` in the file, and its line."""
+    text = path.read_text()
+    at = text.index(words)
+    _, body, line, _ = next(b for b in fenced(path) if b[3] > at)
+    return body, line
+
+
+# a whole model has an objective; a fragment (lines put in for others) does not
+MODELS = [
+    (path, line, body)
+    for path in DOCS
+    for lang, body, line, _ in fenced(path)
+    if lang == "nn" and re.search(r"^minimize ", body, re.M)
+]
+
+
+def test_the_docs_show_models() -> None:
+    assert len(MODELS) >= 15
+
+
+@pytest.mark.parametrize("path, line, body", MODELS, ids=[f"{p.name}:{n}" for p, n, _ in MODELS])
+def test_every_model_in_the_docs_checks(path, line, body, tmp_path, capsys) -> None:
+    model = tmp_path / "model.nn"
+    model.write_text(body)
+    status = main(["check", str(model)])
+    assert status == 0, f"{path.name}:{line}: {capsys.readouterr().err}"
+
+
+def run_check(path: Path, monkeypatch, capsys) -> tuple[int, str, str]:
+    monkeypatch.chdir(path.parent)
+    status = main(["check", path.name])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_the_language_guides_mistakes_are_reported_as_shown(tmp_path, monkeypatch, capsys) -> None:
+    guide = ROOT / "docs" / "language.md"
+    source, _ = block_after(guide, "Given this file")
+    shown, _ = block_after(guide, "`graphc check mistakes.nn` prints")
+    (tmp_path / "mistakes.nn").write_text(source)
+    status, out, err = run_check(tmp_path / "mistakes.nn", monkeypatch, capsys)
+    assert (status, out, err) == (1, "", shown)
+
+
+def test_the_language_guides_summary_is_printed_as_shown(monkeypatch, capsys) -> None:
+    shown, _ = block_after(ROOT / "docs" / "language.md", "`examples/linear_regression.nn`:")
+    monkeypatch.chdir(ROOT)
+    assert main(["check", "examples/linear_regression.nn"]) == 0
+    assert capsys.readouterr().out == shown
+
+
+def test_the_readmes_mistakes_are_reported_as_shown(tmp_path, monkeypatch, capsys) -> None:
+    """The README's variant of the tour model: its lines put in for those of the same name."""
+    readme = ROOT / "README.md"
+    changed, _ = block_after(readme, "Mistakes are reported")
+    shown, _ = block_after(readme, "`graphc check examples/regression.nn` would print")
+    lines = (ROOT / REGRESSION).read_text().splitlines()
+    for new in changed.splitlines():
+        name = new.split("=")[0].strip()
+        (at,) = [i for i, old in enumerate(lines) if old.split("=")[0].strip() == name]
+        lines[at] = new
+    (tmp_path / "examples").mkdir()
+    (tmp_path / REGRESSION).write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", REGRESSION]) == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", shown)
+    assert err.count(": error: ") >= 2, "the README says the mistakes come all at once"
+
+
+# ---------------------------------------------------------------- the generated module's guide
+
+
+def regression_source(opt: int) -> str:
+    return compile_text((ROOT / REGRESSION).read_text(), REGRESSION, opt=opt).source
+
+
+def occurs(chunk: list[str], lines: list[str]) -> bool:
+    """Whether the chunk's lines stand together in `lines`, each indented by one same amount more."""
+    first = chunk[0].lstrip()
+    for i, line in enumerate(lines):
+        if line.lstrip() != first or i + len(chunk) > len(lines):
+            continue
+        indent = " " * (len(line) - len(first) - (len(chunk[0]) - len(first)))
+        if all(lines[i + k] == (indent + c if c else "") for k, c in enumerate(chunk)):
+            return True
+    return False
+
+
+EXCERPT_STARTS = ('"""regression', "def ", "# line ", "# backprop ")
+EXCERPTS = [
+    (line, body) for lang, body, line, _ in fenced(GUIDE) if lang == "python" and body.startswith(EXCERPT_STARTS)
+]
+
+
+def test_the_guide_shows_excerpts() -> None:
+    assert len(EXCERPTS) >= 6
+
+
+@pytest.mark.parametrize("line, body", EXCERPTS, ids=[f"line {n}" for n, _ in EXCERPTS])
+def test_each_excerpt_stands_in_the_generated_module(line, body) -> None:
+    """An excerpt is runs of the module's lines, `...` between them; the guide quotes -O2, and -O0 once."""
+    modules = [regression_source(2).splitlines(), regression_source(0).splitlines()]
+    chunks = [c.strip("\n").split("\n") for c in re.split(r"^ *\.\.\.\n", body, flags=re.M)]
+    for chunk in chunks:
+        assert any(occurs(chunk, m) for m in modules), f"guide line {line}: not in the module:\n" + "\n".join(chunk)
+
+
+def test_the_table_quotes_lines_of_the_module() -> None:
+    text = GUIDE.read_text()
+    table = text[text.index("| line | chain-rule step |") :].split("\n\n")[0]
+    quoted = re.findall(r"^\| `([^`]*)`", table, re.M)
+    source = regression_source(2)
+    assert len(quoted) >= 4
+    for code in quoted:
+        assert code.rstrip(".) ") in source, code
+
+
+@pytest.fixture
+def guide_namespace(tmp_path, monkeypatch) -> dict:
+    """Run the guide's training loop as the guide does (the module in build/), capturing what it prints."""
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "regression.py").write_text(regression_source(2))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "regression", raising=False)
+    return {}
+
+
+def guide_python(words: str) -> str:
+    return block_after(GUIDE, words)[0]
+
+
+def run(code: str, namespace: dict) -> str:
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, str(GUIDE), "exec"), namespace)
+    return printed.getvalue()
+
+
+def test_the_training_loop_prints_what_the_guide_shows(guide_namespace) -> None:
+    printed = run(guide_python("### A training loop"), guide_namespace)
+    assert printed == block_after(GUIDE, "\nprints\n")[0]
+
+
+def test_the_gradient_check_prints_what_the_guide_shows(guide_namespace) -> None:
+    run(guide_python("### A training loop"), guide_namespace)
+    code = guide_python("### Checking a gradient")
+    printed = run(code, guide_namespace).split()
+    promised = re.search(r"# for fresh params: (\S+) (\S+)", code).groups()
+    assert len(printed) == 2
+    np.testing.assert_allclose([float(p) for p in printed], [float(p) for p in promised], rtol=1e-8)
+
+
+def test_the_bad_calls_raise_what_the_guide_shows(guide_namespace) -> None:
+    run(guide_python("### A training loop"), guide_namespace)
+    shown = block_after(GUIDE, "### Checks on every call")[0]
+    calls = re.findall(r"^>>> (.*)\nValueError: (.*)$", shown, re.M)
+    assert len(calls) == 2
+    for call, message in calls:
+        with pytest.raises(ValueError) as e:
+            eval(call, guide_namespace)
+        assert str(e.value) == message
+
+
+def test_the_readmes_python_runs(tmp_path, monkeypatch) -> None:
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "regression.py").write_text(regression_source(2))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "regression", raising=False)
+    (code,) = [body for lang, body, _, _ in fenced(ROOT / "README.md") if lang == "python"]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["grads"]["W1"].shape == (3, 4)
+    assert namespace["loss"] < namespace["m"].loss(
+        namespace["m"].init_params(seed=0), x=namespace["x"], y=namespace["y"]
+    )
+
+
+@pytest.mark.parametrize("doc", [ROOT / "README.md", GUIDE], ids=["README", "guide"])
+def test_the_listed_regression_model_is_the_example_file(doc) -> None:
+    """Both listings leave out the file's header comment and nothing else."""
+    text = (ROOT / REGRESSION).read_text()
+    (listing,) = [body for lang, body, _, _ in fenced(doc) if lang == "nn" and body.startswith("model regression")]
+    assert listing == text[text.index("model regression") :]
+
+
+def test_the_guides_workspace_count_is_the_modules() -> None:
+    arrays, whole = map(
+        int, re.search(r"computes in (\d+)\s+arrays \(its workspace has (\d+)", GUIDE.read_text()).groups()
+    )
+    source = regression_source(2)
+    made = source[source.index("def _workspace_sgd_step") :].split("\n\n\n")[0]
+    rows = re.findall(r"# ws\[\d+\]: (.*)", made)
+    assert (len(rows), len([r for r in rows if not r.endswith("read only")])) == (whole, arrays)
