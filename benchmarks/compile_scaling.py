@@ -7,6 +7,7 @@ Linear growth shows as a flat 'ms per layer' column.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
@@ -71,4 +72,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

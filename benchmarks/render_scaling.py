@@ -7,6 +7,7 @@ Prints one row per network: graph sizes, DOT time, and `dot -Tsvg` time per pict
 
 from __future__ import annotations
 
+import argparse
 import time
 
 from compile_scaling import model as deep_tanh  # the same deep tanh networks
@@ -34,4 +35,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

@@ -284,7 +284,7 @@ def bench(name: str, rounds: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("models", nargs="*", default=["mlp784", "tiny", "deep32", "logreg"])
     a = ap.parse_args()
