@@ -5,6 +5,7 @@ model = graphc.compile_file("examples/regression.nn")
 params = model.init_params(seed=0)
 loss, grads = model.loss_and_grad(params, x=x, y=y)
 model.forward_graph, model.backward_graph   # networkx.MultiDiGraph
+model.backward_picture                      # graphviz.Source: drawn inline in a notebook
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from graphc.errors import GraphcError, ModelFileError
 
 if TYPE_CHECKING:  # importing graphc stays light: the command line loads the stages it needs
+    import graphviz
     import networkx as nx
 
     from graphc.pipeline import Compiled
@@ -26,8 +28,9 @@ __version__ = "0.1.0"
 class CompiledModel:
     """A compiled model: the generated module's functions, its source, and both graphs."""
 
-    def __init__(self, compiled: Compiled):
+    def __init__(self, compiled: Compiled, text: str = ""):
         self.compiled = compiled
+        self.text = text  # the model's own text, which the pictures quote
         self.name = compiled.name
         self.source = compiled.source
         self.module = types.ModuleType(compiled.name)
@@ -49,6 +52,25 @@ class CompiledModel:
         """The backward nodes, with the forward values they read."""
         return self.compiled.graph.subgraph("backward")
 
+    @property
+    def forward_picture(self) -> graphviz.Source:
+        """The forward graph as `graphc compile` draws it (its .dot text is `.source`); a
+        notebook shows it inline, and `.pipe(format="svg")` lays it out with Graphviz."""
+        return self._picture("forward")
+
+    @property
+    def backward_picture(self) -> graphviz.Source:
+        """The chain rule drawn, as `graphc compile` draws it; see forward_picture."""
+        return self._picture("backward")
+
+    def _picture(self, kind: str) -> graphviz.Source:
+        import graphviz
+
+        from graphc import render
+
+        draw = render.forward_dot if kind == "forward" else render.backward_dot
+        return graphviz.Source(draw(self.compiled.graph, self.text, self.name), filename=f"{self.name}.{kind}.dot")
+
     def __repr__(self) -> str:
         return f"<graphc model {self.name}>"
 
@@ -57,7 +79,7 @@ def compile_source(text: str, file: str = "<model>", dtype: str = "float64", opt
     """Compile model text; raises GraphcError (str(e) or e.format() explains it)."""
     from graphc.pipeline import compile_text
 
-    return CompiledModel(compile_text(text, file, dtype=dtype, opt=opt))
+    return CompiledModel(compile_text(text, file, dtype=dtype, opt=opt), text)
 
 
 def compile_file(path: str, dtype: str = "float64", opt: int = 2) -> CompiledModel:

@@ -360,3 +360,29 @@ def test_a_compile_never_deletes_files_it_did_not_make(tmp_path):
         (out / name).write_text(text)
     assert cli.main(["compile", str(model), "-o", str(out), "--no-render"]) == 0
     assert {name: (out / name).read_text() for name in mine} == mine
+
+
+def test_the_library_draws_what_compile_writes(tmp_path: Path) -> None:
+    """compile_source's pictures are graphviz.Source objects of the very .dot files compile writes."""
+    import graphviz
+
+    import graphc
+
+    model = tmp_path / "two_layer.nn"
+    model.write_text(TWO_LAYER)
+    assert cli.main(["compile", str(model), "-o", str(tmp_path)]) == 0
+    compiled = graphc.compile_source(TWO_LAYER, str(model))
+    for kind, picture in [("forward", compiled.forward_picture), ("backward", compiled.backward_picture)]:
+        assert isinstance(picture, graphviz.Source)
+        assert picture.source == (tmp_path / f"two_layer.{kind}.dot").read_text()
+
+
+@needs_dot
+def test_a_notebook_shows_the_library_picture_inline() -> None:
+    import graphc
+
+    picture = graphc.compile_source(CHAIN, "chain.nn").backward_picture
+    svg = picture._repr_mimebundle_()["image/svg+xml"]  # what Jupyter calls to display it
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert ET.fromstring(svg.encode()).tag.endswith("svg")
+    assert {"∂h/∂x", "∂h/∂g", "· 2g", "gradient d_x"} <= set(texts)
