@@ -24,18 +24,26 @@ _EXP_MAX = float({xp}.log({xp}.finfo(DTYPE).max)) - 1  # e^x is finite below thi
 """,
     "_logsumexp": """
 def _logsumexp(x, axis, keepdims):
-    # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
-    # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf
-    m = {xp}.clip(x.max(axis=axis, keepdims=True), -_FLOAT_MAX, _FLOAT_MAX)
-    out = {xp}.log({xp}.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    m, rest = _logsumexp_parts(x, axis)
+    out = rest + m
     return out if keepdims else {xp}.squeeze(out, axis=axis)
+
+
+def _logsumexp_parts(x, axis):
+    # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
+    # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf.
+    # The two parts come apart so callers subtract m before adding the rest: for large x,
+    # m + rest would round away the digits of rest (both keep the reduced axis)
+    m = {xp}.clip(x.max(axis=axis, keepdims=True), -_FLOAT_MAX, _FLOAT_MAX)
+    return m, {xp}.log({xp}.exp(x - m).sum(axis=axis, keepdims=True))
 
 
 _FLOAT_MAX = float({xp}.finfo(DTYPE).max)
 """,
     "_log_softmax": """
 def _log_softmax(x, axis):
-    return x - _logsumexp(x, axis, True)
+    m, rest = _logsumexp_parts(x, axis)
+    return (x - m) - rest
 """,
     "_softmax": """
 def _softmax(x, axis, out=None):
@@ -89,12 +97,14 @@ def _softmax_minus_one_hot(logits, labels, out=None):
 """,
     "_cross_entropy": """
 def _cross_entropy(logits, labels):
-    # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example
+    # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example, as
+    # (max - logits[label]) + log sum e^(logits - max): exact where the label is the max
     if logits.ndim == 2:  # the common case, and fancy indexing is several times faster
         picked = logits[{xp}.arange(len(labels)), labels]
     else:
         picked = {xp}.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
-    return _logsumexp(logits, -1, False) - picked
+    m, rest = _logsumexp_parts(logits, -1)
+    return (m[..., 0] - picked) + rest[..., 0]
 """,
 }
 

@@ -137,11 +137,18 @@ def _workspace(make, *sizes):
 
 
 def _logsumexp(x, axis, keepdims):
-    # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
-    # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf
-    m = np.clip(x.max(axis=axis, keepdims=True), -_FLOAT_MAX, _FLOAT_MAX)
-    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    m, rest = _logsumexp_parts(x, axis)
+    out = rest + m
     return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _logsumexp_parts(x, axis):
+    # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
+    # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf.
+    # The two parts come apart so callers subtract m before adding the rest: for large x,
+    # m + rest would round away the digits of rest (both keep the reduced axis)
+    m = np.clip(x.max(axis=axis, keepdims=True), -_FLOAT_MAX, _FLOAT_MAX)
+    return m, np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
 
 
 _FLOAT_MAX = float(np.finfo(DTYPE).max)
@@ -171,12 +178,14 @@ def _softmax_minus_one_hot(logits, labels, out=None):
 
 
 def _cross_entropy(logits, labels):
-    # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example
+    # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example, as
+    # (max - logits[label]) + log sum e^(logits - max): exact where the label is the max
     if logits.ndim == 2:  # the common case, and fancy indexing is several times faster
         picked = logits[np.arange(len(labels)), labels]
     else:
         picked = np.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
-    return _logsumexp(logits, -1, False) - picked
+    m, rest = _logsumexp_parts(logits, -1)
+    return (m[..., 0] - picked) + rest[..., 0]
 
 
 def _workspace_forward(B):

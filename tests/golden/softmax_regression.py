@@ -119,18 +119,26 @@ def _workspace(make, *sizes):
 
 
 def _logsumexp(x, axis, keepdims):
-    # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
-    # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf
-    m = np.clip(x.max(axis=axis, keepdims=True), -_FLOAT_MAX, _FLOAT_MAX)
-    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    m, rest = _logsumexp_parts(x, axis)
+    out = rest + m
     return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _logsumexp_parts(x, axis):
+    # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
+    # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf.
+    # The two parts come apart so callers subtract m before adding the rest: for large x,
+    # m + rest would round away the digits of rest (both keep the reduced axis)
+    m = np.clip(x.max(axis=axis, keepdims=True), -_FLOAT_MAX, _FLOAT_MAX)
+    return m, np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
 
 
 _FLOAT_MAX = float(np.finfo(DTYPE).max)
 
 
 def _log_softmax(x, axis):
-    return x - _logsumexp(x, axis, True)
+    m, rest = _logsumexp_parts(x, axis)
+    return (x - m) - rest
 
 
 def _check_labels(labels, k, name):
