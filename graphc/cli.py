@@ -95,19 +95,34 @@ def _earlier_outputs(folder: str, name: str) -> list[str]:
     return found
 
 
-def write_all(folder: str, files: dict[str, bytes], remove: list[str] = ()) -> None:
+def write_all(folder: str, files: dict[str, bytes], remove: list[str] = (), model: str | None = None) -> None:
     """Write every file or none: each goes to a temporary name first, then all are renamed.
-    Then the files named in `remove` are deleted where they exist."""
+    Then the files named in `remove` are deleted where they exist. A file that would
+    replace the model file itself is refused before anything is written."""
+    if os.path.islink(folder) and not os.path.exists(folder):
+        raise UserError(f"cannot write to {folder}: it is a link to {os.readlink(folder)}, which does not exist")
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UserError(f"cannot write to {folder}: it is a file, not a folder (pick another with -o)")
+    for name in files:
+        path = os.path.join(folder, name)
+        if model is not None and os.path.exists(path) and os.path.samefile(path, model):
+            raise UserError(f"cannot write {path}: it is the model file itself; pick another folder with -o")
     staged: list[tuple[str, str]] = []
     umask = os.umask(0)  # read it back: mkstemp makes files only their owner can read
     os.umask(umask)
+    path = folder
     try:
         os.makedirs(folder, exist_ok=True)
+        longest = _name_max(folder)
         for name, data in files.items():
+            path = os.path.join(folder, name)
+            if len(os.fsencode(name)) > longest:  # found now, or the renames would stop half-way
+                raise UserError(
+                    f"cannot write {path}: the name is longer than the {longest} bytes a file name may have "
+                    "here; give the model a shorter name"
+                )
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".graphc-", suffix=".tmp")
-            staged.append((tmp, os.path.join(folder, name)))
+            staged.append((tmp, path))
             os.fchmod(fd, 0o666 & ~umask)  # as open() would have made it
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -121,11 +136,19 @@ def write_all(folder: str, files: dict[str, bytes], remove: list[str] = ()) -> N
             if os.path.isfile(path) or os.path.islink(path):
                 os.unlink(path)
     except OSError as e:
-        raise UserError(f"cannot write to {folder}: {e.strerror or e}") from None
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
         for tmp, _ in staged:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+def _name_max(folder: str) -> int:
+    """The longest file name, in bytes, the file system under folder takes."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not a POSIX system, or it will not say
+        return 255
 
 
 def cmd_check(args) -> int:
@@ -228,7 +251,7 @@ def cmd_compile(args) -> int:
         files.update(_pictures(compiled, args, name))
     # what an earlier compile of this model wrote and this one does not (other formats, or
     # pictures now skipped) goes, so the folder never mixes two versions of the model
-    write_all(args.o, files, remove=[f for f in _earlier_outputs(args.o, name) if f not in files])
+    write_all(args.o, files, [f for f in _earlier_outputs(args.o, name) if f not in files], args.model)
     for f in files:
         print(f"wrote {os.path.join(args.o, f)}")
     if args.report:

@@ -300,6 +300,39 @@ def test_an_output_folder_that_is_a_file_is_refused(tmp_path: Path, capsys: pyte
     assert path.read_text() == VALID
 
 
+def test_a_model_kept_as_name_py_is_never_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`model tiny` in tiny.py compiled into its own folder would write tiny.py over the model."""
+    path = write(tmp_path, VALID, "tiny.py")
+    link = tmp_path / "elsewhere"
+    link.mkdir()
+    (link / "tiny.py").symlink_to(path)  # the same file by another path
+    for folder in (tmp_path, link):
+        assert main(["compile", str(path), "-o", str(folder), "--no-render"]) == 1
+        err = capsys.readouterr().err
+        assert f"cannot write {folder / 'tiny.py'}: it is the model file itself; pick another folder with -o" in err
+        assert path.read_text() == VALID
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "tiny.py"]
+
+
+def test_a_model_name_too_long_for_a_file_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The module's name fits, its picture's does not: the renames must not stop half-way."""
+    name = "a" * 245  # a.py fits in 255 bytes, a.backward.svg does not
+    path = write(tmp_path, VALID.replace("model tiny", f"model {name}"))
+    out_dir = tmp_path / "out"
+    assert main(["compile", str(path), "-o", str(out_dir)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {out_dir / name}.forward.dot: the name is longer than the 255 bytes" in err
+    assert list(out_dir.iterdir()) == []
+
+
+def test_an_output_folder_that_is_a_dangling_link_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, VALID)
+    (tmp_path / "out").symlink_to(tmp_path / "gone")
+    assert main(["compile", str(path), "-o", str(tmp_path / "out"), "--no-render"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write to {tmp_path / 'out'}: it is a link to {tmp_path / 'gone'}, which does not exist" in err
+
+
 def test_a_folder_in_the_way_of_an_output_file_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
