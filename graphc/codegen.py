@@ -27,9 +27,12 @@ def _show(shape):
 
 def _array(what, name, value, shape, dtype, dims):
     """Check one argument against its declared shape, binding dims; return it as an array."""
-    a = {xp}.asarray(value)
     labels = dtype == "int64"  # integer labels: any integer dtype is taken as it is
     declared = ("int" if labels else "") + _show(shape)
+    try:
+        a = {xp}.asarray(value)
+    except (ValueError, TypeError) as e:  # nested lists of uneven lengths
+        raise ValueError(f"{{what}} {{name}}: expected {{declared}}, got a {{type(value).__name__}} that is no array: {{e}}") from None
     if labels and a.dtype.kind not in "iu":
         raise ValueError(f"{{what}} {{name}}: expected integer labels {{declared}}, got dtype {{a.dtype}} with shape {{a.shape}}")
     if not labels:
@@ -81,6 +84,8 @@ def _arguments(params, inputs, needed):
 
 
 def _check_arguments(params, inputs, needed):
+    if not hasattr(params, "items"):
+        raise TypeError(f"params must be a dict from param names to arrays, got {{type(params).__name__}}")
     dims = {{}}
     for name in inputs:
         if name not in INPUTS:
@@ -99,6 +104,18 @@ def _check_arguments(params, inputs, needed):
         elif name in needed:
             raise ValueError(f"missing input {{name}} {{('int' if dtype == 'int64' else '') + _show(shape)}}")
     return checked, dims
+
+
+def _learning_rate(lr):
+    """lr as a float: one finite real number (an array would broadcast into the params)."""
+    if type(lr) is not float:
+        a = {xp}.asarray(lr)
+        if a.ndim or a.dtype.kind not in "fiu":
+            raise TypeError(f"lr must be a real number, got {{f'an array of shape {{a.shape}}' if a.ndim else repr(lr)}}")
+        lr = float(a)
+    if lr - lr != 0:  # inf or nan: every param would become nan
+        raise ValueError(f"lr must be finite, got {{lr}}")
+    return lr
 '''
 
 VIEW_OR_LEAF = {"input", "param", "const"}
@@ -436,6 +453,7 @@ class Emitter:
                 f"    checked, dims = _arguments(params, inputs, {tuple(needed)!r})",
             ]
             if name == "sgd_step":
+                src.insert(2, "    lr = _learning_rate(lr)")
                 src += _sgd_fallback(xp)
             return src + lines, expr
 
@@ -513,7 +531,8 @@ class Emitter:
             value = f"    value = float({expr[self.step.g.objective[1]]})"
             src += lines + [value] + self.step.updates(expr, bodies["sgd_step"][3]) + ["    return value"]
         else:
-            src += ["def sgd_step(params, lr, /, **inputs):", f'    """{doc}"""', *_sgd_plain(self.xp)]
+            src += ["def sgd_step(params, lr, /, **inputs):", f'    """{doc}"""', "    lr = _learning_rate(lr)"]
+            src += _sgd_plain(self.xp)
         src += [""]
         return self.strip_marks("\n".join(src))
 

@@ -235,6 +235,7 @@ BAD_CALLS = [
     ("B disagrees", {"labels": np.zeros(4, dtype=int)}, "labels", "int[B]", (4,)),
     ("T has a wrong fixed size", {"s": np.ones((2, 4))}, "s", "[T, 3]", (2, 4)),
     ("labels of the wrong rank", {"labels": np.zeros((5, 1), dtype=int)}, "labels", "int[B]", (5, 1)),
+    ("rows of uneven length", {"x": [[1.0, 2.0, 3.0], [1.0, 2.0]]}, "x", "[B, 3]", None),
 ]
 
 
@@ -250,6 +251,38 @@ def test_bad_inputs_raise_value_error_naming_them(contract, function, what, chan
     raises_naming(lambda: fn(*args, **inputs), name, declared, received)
     for k in params:
         np.testing.assert_array_equal(params[k], before[k], err_msg="a refused call changes nothing")
+
+
+BAD_RATES = [
+    (None, TypeError, "lr must be a real number, got None"),
+    ("0.1", TypeError, "lr must be a real number, got '0.1'"),
+    (True, TypeError, "lr must be a real number, got True"),
+    (np.full((5, 1), 0.1), TypeError, r"lr must be a real number, got an array of shape \(5, 1\)"),
+    (float("nan"), ValueError, "lr must be finite, got nan"),
+    (-np.inf, ValueError, "lr must be finite, got -inf"),
+]
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+@pytest.mark.parametrize("lr, error, said", BAD_RATES, ids=[repr(r[0])[:12] for r in BAD_RATES])
+def test_sgd_step_refuses_a_learning_rate_that_is_no_number(lr, error, said, opt):
+    """At -O2 DTYPE(None) was a nan that wiped the params; an array broadcast into them."""
+    _, m = load(CONTRACT, opt=opt)
+    inputs = contract_inputs(np.random.default_rng(0))
+    params = m.init_params(0)
+    before = {k: v.copy() for k, v in params.items()}
+    with pytest.raises(error, match=said):
+        m.sgd_step(params, lr, **inputs)
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])
+    for fine in (0.1, 1, np.float32(0.1), np.array(0.1)):  # any one real number
+        assert np.isfinite(m.sgd_step(params, fine, **inputs))
+
+
+def test_params_that_are_no_dict_are_named(contract):
+    _, m = contract
+    with pytest.raises(TypeError, match="params must be a dict from param names to arrays, got NoneType"):
+        m.loss(None, **contract_inputs(np.random.default_rng(0)))
 
 
 @pytest.mark.parametrize("function", ["forward", "loss", "loss_and_grad"])

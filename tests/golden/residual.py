@@ -46,9 +46,12 @@ def _show(shape):
 
 def _array(what, name, value, shape, dtype, dims):
     """Check one argument against its declared shape, binding dims; return it as an array."""
-    a = np.asarray(value)
     labels = dtype == "int64"  # integer labels: any integer dtype is taken as it is
     declared = ("int" if labels else "") + _show(shape)
+    try:
+        a = np.asarray(value)
+    except (ValueError, TypeError) as e:  # nested lists of uneven lengths
+        raise ValueError(f"{what} {name}: expected {declared}, got a {type(value).__name__} that is no array: {e}") from None
     if labels and a.dtype.kind not in "iu":
         raise ValueError(f"{what} {name}: expected integer labels {declared}, got dtype {a.dtype} with shape {a.shape}")
     if not labels:
@@ -100,6 +103,8 @@ def _arguments(params, inputs, needed):
 
 
 def _check_arguments(params, inputs, needed):
+    if not hasattr(params, "items"):
+        raise TypeError(f"params must be a dict from param names to arrays, got {type(params).__name__}")
     dims = {}
     for name in inputs:
         if name not in INPUTS:
@@ -118,6 +123,18 @@ def _check_arguments(params, inputs, needed):
         elif name in needed:
             raise ValueError(f"missing input {name} {('int' if dtype == 'int64' else '') + _show(shape)}")
     return checked, dims
+
+
+def _learning_rate(lr):
+    """lr as a float: one finite real number (an array would broadcast into the params)."""
+    if type(lr) is not float:
+        a = np.asarray(lr)
+        if a.ndim or a.dtype.kind not in "fiu":
+            raise TypeError(f"lr must be a real number, got {f'an array of shape {a.shape}' if a.ndim else repr(lr)}")
+        lr = float(a)
+    if lr - lr != 0:  # inf or nan: every param would become nan
+        raise ValueError(f"lr must be finite, got {lr}")
+    return lr
 
 
 _LOCAL = threading.local()
@@ -781,6 +798,7 @@ def loss_and_grad(params, /, **inputs):
 
 def sgd_step(params, lr, /, **inputs):
     """One step of gradient descent on the params, in place; returns the objective before it."""
+    lr = _learning_rate(lr)
     checked, dims = _arguments(params, inputs, ('x', 'labels'))
     if 0 in dims.values() or any([checked[n] is not params[n] or not params[n].flags.writeable for n in PARAMS]):
         # an empty batch (sizes divide lr), or params that came as lists, in another dtype or
