@@ -745,6 +745,33 @@ def test_an_empty_batch_gives_a_nan_loss_zero_gradients_and_leaves_the_params(op
     np.testing.assert_array_equal(p["W"], before)
 
 
+EMPTY_AXIS_REDUCTIONS = [
+    ("max(x @ W)", -np.inf),  # the max of nothing, as the sum of nothing is 0
+    ("sum(max(x @ W, axis=0))", -4 * np.inf),
+    ("logsumexp(x @ W)", -np.inf),
+    ("sum(softmax((x @ W).T))", 0.0),  # a softmax over the batch: four empty rows
+    ("sum(log_softmax((x @ W).T))", 0.0),
+]
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+@pytest.mark.parametrize("objective, value", EMPTY_AXIS_REDUCTIONS, ids=[o for o, _ in EMPTY_AXIS_REDUCTIONS])
+def test_a_max_over_an_empty_batch_is_minus_infinity_not_an_error(opt, objective, value):
+    """NumPy refuses the max of an empty axis ("zero-size array to reduction operation")."""
+    source = f"dim B\ninput x : [B, 4]\nparam W : [4, 4] = normal(0, 1)\nloss = {objective}\nminimize loss\n"
+    _, module = load(source, opt=opt)
+    p = module.init_params()
+    before = p["W"].copy()
+    with np.errstate(all="ignore"):
+        loss, grads = module.loss_and_grad(p, x=np.zeros((0, 4)))
+        assert loss == value
+        np.testing.assert_array_equal(grads["W"], np.zeros((4, 4)))
+        module.sgd_step(p, 0.1, x=np.zeros((0, 4)))
+    np.testing.assert_array_equal(p["W"], before)
+    x = np.random.default_rng(0).normal(size=(3, 4))  # and a batch with rows is unchanged
+    assert np.isfinite(module.loss(p, x=x))
+
+
 def test_an_input_that_alone_gives_a_dim_is_needed_for_its_size():
     text = """
     dim B, K

@@ -34,7 +34,7 @@ def _logsumexp_parts(x, axis):
     # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf.
     # The two parts come apart so callers subtract m before adding the rest: for large x,
     # m + rest would round away the digits of rest (both keep the reduced axis)
-    m = {xp}.clip(x.max(axis=axis, keepdims=True), -_FLOAT_MAX, _FLOAT_MAX)
+    m = {xp}.clip(x.max(axis=axis, keepdims=True, initial=-{xp}.inf), -_FLOAT_MAX, _FLOAT_MAX)
     return m, {xp}.log({xp}.exp(x - m).sum(axis=axis, keepdims=True))
 
 
@@ -47,7 +47,8 @@ def _log_softmax(x, axis):
 """,
     "_softmax": """
 def _softmax(x, axis, out=None):
-    e = {xp}.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    # (initial: the max of an empty row is -inf, not an error)
+    e = {xp}.subtract(x, x.max(axis=axis, keepdims=True, initial=-{xp}.inf), out=out)
     {xp}.exp(e, out=e)
     e /= e.sum(axis=axis, keepdims=True)
     return e

@@ -22,10 +22,11 @@ def _shape(name):
     return shape
 
 
-def _axis_args(attrs, rank_of_all: bool, out: str = "") -> str:
+def _axis_args(attrs, rank_of_all: bool, out: str = "", initial: str = "") -> str:
     """The keyword arguments of a reduction method: `axis=0, keepdims=True, out=ws[2]`."""
     args = [] if rank_of_all else [f"axis={fmt_axis(attrs['axes'])}"]
     args += ["keepdims=True"] if attrs["keepdims"] else []
+    args += [f"initial={initial}"] if initial else []
     return ", ".join(args + ([f"out={out}"] if out else []))
 
 
@@ -33,14 +34,16 @@ def _axis_args(attrs, rank_of_all: bool, out: str = "") -> str:
 # per call, about 2 us, which is most of the time of a small model's reduction
 def _emit(fn):
     def emit(xp, attrs, x):
-        return f"{x}.{fn}({_axis_args(attrs, attrs['all'])})" if attrs["axes"] else x
+        return _into(fn)(xp, attrs, "", x) if attrs["axes"] else x
 
     return emit
 
 
 def _into(fn):
     def into(xp, attrs, out, x):
-        return f"{x}.{fn}({_axis_args(attrs, attrs['all'], out)})"
+        # the max of nothing (an empty batch) is -inf, as a sum of nothing is 0, not an error
+        least = f"-{xp}.inf" if fn == "max" else ""
+        return f"{x}.{fn}({_axis_args(attrs, attrs['all'], out, least)})"
 
     return into
 

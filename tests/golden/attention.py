@@ -149,7 +149,7 @@ def _logsumexp_parts(x, axis):
     # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf.
     # The two parts come apart so callers subtract m before adding the rest: for large x,
     # m + rest would round away the digits of rest (both keep the reduced axis)
-    m = np.clip(x.max(axis=axis, keepdims=True), -_FLOAT_MAX, _FLOAT_MAX)
+    m = np.clip(x.max(axis=axis, keepdims=True, initial=-np.inf), -_FLOAT_MAX, _FLOAT_MAX)
     return m, np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
 
 
@@ -157,7 +157,8 @@ _FLOAT_MAX = float(np.finfo(DTYPE).max)
 
 
 def _softmax(x, axis, out=None):
-    e = np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    # (initial: the max of an empty row is -inf, not an error)
+    e = np.subtract(x, x.max(axis=axis, keepdims=True, initial=-np.inf), out=out)
     np.exp(e, out=e)
     e /= e.sum(axis=axis, keepdims=True)
     return e

@@ -146,7 +146,7 @@ def _logsumexp_parts(x, axis):
     # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf.
     # The two parts come apart so callers subtract m before adding the rest: for large x,
     # m + rest would round away the digits of rest (both keep the reduced axis)
-    m = np.clip(x.max(axis=axis, keepdims=True), -_FLOAT_MAX, _FLOAT_MAX)
+    m = np.clip(x.max(axis=axis, keepdims=True, initial=-np.inf), -_FLOAT_MAX, _FLOAT_MAX)
     return m, np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
 
 
