@@ -31,6 +31,19 @@ MAX_UNROLL = 100_000
 MAX_PARAM_SIZE = 2**31
 INIT_SIGNATURES = {"const": "const(c)", "normal": "normal(mean, std)", "uniform": "uniform(lo, hi)"}
 INITS = {"zeros": 0, "ones": 0, "glorot": 0, "he": 0, "const": 1, "normal": 2, "uniform": 2}
+FLOAT_MAX = {"float64": 1.7976931348623157e308, "float32": 3.4028234663852886e38}
+
+
+def _extent(init: str, args: list[float]) -> float:
+    """The largest magnitude an initializer's values reach, or that drawing them computes:
+    a normal draw lies within 10 std of its mean, and a uniform one is drawn over hi - lo."""
+    if init == "const":
+        return abs(args[0])
+    if init == "normal":
+        return abs(args[0]) + 10 * args[1]
+    if init == "uniform":
+        return max(abs(args[0]), abs(args[1]), args[1] - args[0])
+    return 1.0  # zeros, ones, glorot and he: a few units at most
 
 
 @dataclass
@@ -60,8 +73,9 @@ TOO_DEEP_INLINED = (
 class ProgramLowerer(ExprLowerer, FnChecks):
     """The statements: declarations, assignments, loops, and the objective."""
 
-    def __init__(self, program: S.Program):
+    def __init__(self, program: S.Program, dtype: str = "float64"):
         super().__init__(program)
+        self.dtype = dtype  # initial values must fit it
         self.values: list[NamedValue] = []
         self.inits: dict[str, tuple] = {}
         self.model_name: str | None = None
@@ -201,6 +215,11 @@ class ProgramLowerer(ExprLowerer, FnChecks):
             return None
         if name == "uniform" and values[0] > values[1]:
             self.error(f"uniform(lo, hi) needs lo <= hi, but {values[0]:g} > {values[1]:g}", e.span)
+            return None
+        largest = FLOAT_MAX[self.dtype]
+        if not _extent(name, values) <= largest:  # inf or nan compare False too
+            shown = f"{name}({', '.join(f'{v:g}' for v in values)})"
+            self.error(f"{shown} makes values past {self.dtype}'s largest number, {largest:.4g}", e.span)
             return None
         return name, tuple(values)
 
@@ -423,7 +442,8 @@ def _stem(path: str) -> str:
     return stem + "_model" if _module_name_trouble(stem) else stem
 
 
-def lower(program: S.Program) -> Lowered:
-    """Check a parsed program and build its forward graph; GraphcError lists every mistake."""
+def lower(program: S.Program, dtype: str = "float64") -> Lowered:
+    """Check a parsed program and build its forward graph; GraphcError lists every mistake.
+    `dtype` is the float type it will be compiled to, which its initial values must fit."""
     with gc_paused():
-        return ProgramLowerer(program).run()
+        return ProgramLowerer(program, dtype).run()

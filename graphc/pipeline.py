@@ -33,7 +33,7 @@ def check(text: str, file: str) -> Lowered:
 
 def compile_text(text: str, file: str, dtype: str = "float64", opt: int = 2) -> Compiled:
     with gc_paused():
-        lowered = lower(parse(text, file))
+        lowered = lower(parse(text, file), dtype)
         forward = lowered.graph.copy() if opt >= 2 else None
         graph = gradients(lowered.graph)
         optimized = optimize(graph, opt)

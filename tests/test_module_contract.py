@@ -209,6 +209,19 @@ def test_init_params_in_float32():
     np.testing.assert_allclose(p["G"], reference["G"], rtol=1e-6)
 
 
+def test_an_initial_value_past_float32_is_a_compile_error_in_float32_only():
+    """float64 holds const(1e300); a float32 module would have silently made it inf."""
+    from graphc.errors import GraphcError
+
+    text = "param big : [2] = const(1e300)\nloss = sum(big)\nminimize loss\n"
+    assert load(text)[1].init_params()["big"][0] == 1e300
+    with pytest.raises(GraphcError) as e:
+        load(text, "float32")
+    (d,) = e.value.diagnostics
+    assert d.message == "const(1e+300) makes values past float32's largest number, 3.403e+38"
+    assert (d.span.line, d.span.col, d.span.end_col) == (1, 19, 31)
+
+
 # ---------------------------------------------------------------------------- argument checks
 
 
