@@ -76,7 +76,10 @@ class CompiledModel:
 
 
 def compile_source(text: str, file: str = "<model>", dtype: str = "float64", opt: int = 2) -> CompiledModel:
-    """Compile model text; raises GraphcError (str(e) or e.format() explains it)."""
+    """Compile model text; raises GraphcError (str(e) or e.format() explains it). `file` names
+    the model in messages."""
+    if not isinstance(text, str):
+        raise TypeError(f"compile_source takes the model's text as a str, not {type(text).__name__}")
     from graphc.pipeline import compile_text
 
     return CompiledModel(compile_text(text, file, dtype=dtype, opt=opt), text)

@@ -265,11 +265,24 @@ def _dims_arg(text: str) -> dict[str, int]:
     for item in filter(None, text.split(",")):
         name, _, value = item.partition("=")
         if not name.strip().isidentifier() or not value.strip().isdigit():
-            raise argparse.ArgumentTypeError(f"expected NAME=INTEGER, got {item!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected NAME=SIZE, a size being a whole number (0 or more), got {item!r}"
+            )
         if name.strip() in dims:
             raise argparse.ArgumentTypeError(f"{name.strip()} is given twice")
         dims[name.strip()] = int(value)
     return dims
+
+
+class _MergeDims(argparse.Action):
+    """--dims given more than once: the sizes of all, each dim at most once."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        earlier = getattr(namespace, self.dest) or {}
+        twice = sorted(set(earlier) & set(values))
+        if twice:
+            parser.error(f"argument --dims: {', '.join(twice)} is given twice")
+        setattr(namespace, self.dest, {**earlier, **values})
 
 
 def _folder_arg(text: str) -> str:
@@ -309,6 +322,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--dims",
         type=_dims_arg,
+        action=_MergeDims,
         default={},
         metavar="B=128,...",
         help="dim sizes for --report's numbers (needs --report; a dim not given counts as 1)",

@@ -160,7 +160,9 @@ class ProgramLowerer(ExprLowerer, FnChecks):
             return
         if math.prod(shape) > MAX_PARAM_SIZE:
             self.error(
-                f"param {name} {show(shape)} has {math.prod(shape):,} values, more than graphc allows", stmt.type.span
+                f"param {name} {show(shape)} has {math.prod(shape):,} values, more than graphc allows "
+                f"({MAX_PARAM_SIZE:,})",
+                stmt.type.span,
             )
             self.placeholder(name, "param", stmt.target.span)
             return
@@ -270,7 +272,9 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         if lo is None or hi is None:
             return False
         if not (float(lo).is_integer() and float(hi).is_integer()):
-            self.error("loop bounds must be integers", stmt.start.span.to(stmt.stop.span))
+            self.error(
+                f"loop bounds must be integers, but they are {lo:g} and {hi:g}", stmt.start.span.to(stmt.stop.span)
+            )
             return False
         if hi < lo:
             self.error(
@@ -348,16 +352,16 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         target = self.final(m.target, "the objective")
         if target is not None:
             shape, dtype = self.g.type(target)
-            if shape != ():
+            if dtype != "float":  # (mean or sum of labels would be refused too)
+                self.error(
+                    f"the objective '{m.target.text}' is {show(shape, dtype)}, integer labels, which have no "
+                    "gradient; minimize a float value computed from them, such as a cross_entropy",
+                    m.target.span,
+                )
+            elif shape != ():
                 self.error(
                     f"the objective '{m.target.text}' must be a scalar, but it is {show(shape, dtype)}; "
                     "reduce it with mean(...) or sum(...)",
-                    m.target.span,
-                )
-            elif dtype != "float":
-                self.error(
-                    f"the objective '{m.target.text}' is int[], integer labels, which have no gradient; "
-                    "minimize a float value computed from them, such as a cross_entropy",
                     m.target.span,
                 )
             else:

@@ -222,6 +222,9 @@ class ExprLowerer(Resolver):
                 self.error(f"keepdims must be true or false, not {_text(kw.value)}", kw.value.span)
                 return _BAD
             return kw.value.value
+        if isinstance(kw.value, S.ListLit):
+            self.error("several axes are written as a tuple, as in axis=(0, 1), not a list", kw.value.span)
+            return _BAD
         items = kw.value.items if isinstance(kw.value, S.TupleLit) else (kw.value,)
         axes = []
         for item in items:

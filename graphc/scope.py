@@ -228,7 +228,13 @@ class Resolver:
             name, b = found
             if b.kind in ("const", "loopvar"):
                 return b.value
-            self.error(f"{what} must be a compile-time constant, but '{name}' is {KIND_WORDS[b.kind]}", e.span)
+            kind = KIND_WORDS[b.kind]
+            if scope.fn is not None and name in {p.base for p in scope.fn.decl.params}:
+                kind = (
+                    f"an argument of fn {scope.fn.decl.name}, and a fn's arguments are arrays even where "
+                    "a call passes a number; write the number in the fn, or use a const"
+                )
+            self.error(f"{what} must be a compile-time constant, but '{name}' is {kind}", e.span)
             return None
         if isinstance(e, S.Unary):
             v = self._constant(e.operand, scope, what)
@@ -252,7 +258,10 @@ class Resolver:
             if not math.isfinite(r):
                 raise OverflowError("the result is not a finite number")
             return r
-        self.error(f"{what} must be a compile-time constant", e.span)
+        if isinstance(e, (S.ListLit, S.TupleLit)):
+            self.error(f"{what} must be a number, not a {'list' if isinstance(e, S.ListLit) else 'tuple'}", e.span)
+        else:
+            self.error(f"{what} must be a compile-time constant", e.span)
         return None
 
     def size(self, e: S.Expr, scope: Scope, allow_dims: bool, what: str) -> int | str | None:

@@ -210,6 +210,13 @@ def test_the_library_says_why_a_file_is_no_model(tmp_path: Path) -> None:
             graphc.compile_file(str(path))
 
 
+def test_the_library_wants_text_not_bytes() -> None:
+    import graphc
+
+    with pytest.raises(TypeError, match="compile_source takes the model's text as a str, not bytes"):
+        graphc.compile_source(VALID.encode())
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     project = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
     (version,) = re.findall(r'^version = "(.*)"$', project, re.M)

@@ -99,13 +99,21 @@ def test_dims_without_report_is_a_command_line_mistake(tmp_path, capsys):
     assert not (tmp_path / "m.py").exists()
 
 
-def test_a_dim_given_twice_is_a_command_line_mistake(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "dims, said",
+    [
+        (["--dims", "B=3,B=4"], "argument --dims: B is given twice"),
+        (["--dims", "B=3", "--dims", "B=5"], "argument --dims: B is given twice"),  # not the last one silently
+        (["--dims", "B=-5"], "a size being a whole number (0 or more), got 'B=-5'"),
+    ],
+)
+def test_a_dim_given_twice_or_negative_is_a_command_line_mistake(tmp_path, capsys, dims, said):
     model = tmp_path / "m.nn"
     model.write_text(MODEL)
     with pytest.raises(SystemExit) as e:
-        cli.main(["compile", str(model), "-o", str(tmp_path), "--report", "--dims", "B=3,B=4"])
+        cli.main(["compile", str(model), "-o", str(tmp_path), "--report", *dims])
     assert e.value.code == 2
-    assert "argument --dims: B is given twice" in capsys.readouterr().err
+    assert said in capsys.readouterr().err
 
 
 def test_report_at_o0_says_no_pass_ran(tmp_path, capsys):
