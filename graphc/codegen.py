@@ -103,6 +103,10 @@ def _check_arguments(params, inputs, needed):
             checked[name] = _array("input", name, inputs[name], shape, dtype, dims)
         elif name in needed:
             raise ValueError(f"missing input {{name}} {{('int' if dtype == 'int64' else '') + _show(shape)}}")
+    for dim, *givers in [n for n in needed if type(n) is tuple]:  # (dim, inputs that give its size)
+        if dim not in dims:
+            shown = " or ".join(f"{{g}} {{('int' if INPUTS[g][1] == 'int64' else '') + _show(INPUTS[g][0])}}" for g in givers)
+            raise ValueError(f"missing input {{shown}}: {{'one is' if len(givers) > 1 else 'it is'}} needed for the size {{dim}}")
     return checked, dims
 
 
@@ -256,7 +260,7 @@ class Emitter:
         expr: dict[int, str] = {}
         out: list[str] = []
         unpack: list[str] = []
-        inputs_needed: list[str] = []
+        inputs_needed: list = []  # input names, and (dim, inputs giving it) for a size alone
         last_line = None
         dims_used: set[str] = set(_workspace_sizes(plan))
         group: dict[int, list[int]] = {}  # node -> the nodes its expression text computes
@@ -344,14 +348,13 @@ class Emitter:
                 check = f"{indent}_check_labels({expr[labels]}, {k}, {g.node(labels)['attrs']['name']!r})"
                 if check not in checks:
                     checks.append(check)
-        # a dim read here must be bound by a param or a needed input; if none binds it, the
-        # first input that declares it is needed too, though only for its size
+        # a dim read here must be bound by a param or a needed input; if none binds it, any
+        # input that declares it is needed too, though only for its size: (dim, *inputs)
         bound = {p for n in [*g.params.values(), *map(g.inputs.get, inputs_needed)] for p in _size_names(g.shape(n))}
         for dim in [d for d in g.dims if d in dims_used and d not in bound]:
-            giver = next((i for i, n in g.inputs.items() if dim in _size_names(g.shape(n))), None)
-            if giver is not None and dim not in bound:
-                inputs_needed.append(giver)
-                bound |= set(_size_names(g.shape(g.inputs[giver])))
+            givers = tuple(i for i, n in g.inputs.items() if dim in _size_names(g.shape(n)))
+            if givers:
+                inputs_needed.append((dim, *givers))
         binds = [f"{indent}{dim_var[d]} = dims[{d!r}]" for d in g.dims if d in dims_used]
         if plan.buffers:
             sizes = "".join(f", {dim_var[p]}" for p in _workspace_sizes(plan))

@@ -790,17 +790,20 @@ def test_an_input_that_alone_gives_a_dim_is_needed_for_its_size():
     dim B, K
     input labels : int[B]
     input w : [K]
+    input x : [B, K]
     param a : [] = ones
     oh = one_hot(labels, K) * a
     output oh
-    loss = sum(oh * w)
+    loss = sum(oh * w) + sum(x)
     minimize loss
     """
     _, m = load(text)
     p = m.init_params()
-    with pytest.raises(ValueError, match=r"missing input w \[K\]"):
+    with pytest.raises(ValueError, match=r"missing input w \[K\] or x \[B, K\]: one is needed for the size K"):
         m.forward(p, labels=np.array([0, 1]))
     np.testing.assert_array_equal(m.forward(p, labels=np.array([0, 2]), w=np.ones(3)), np.eye(3)[[0, 2]])
+    # any input that declares K tells it
+    np.testing.assert_array_equal(m.forward(p, labels=np.array([0, 2]), x=np.ones((2, 3))), np.eye(3)[[0, 2]])
 
 
 @pytest.mark.parametrize("file", ["C:\\Users\\N\\model.nn", 'a"""b.nn', "x\\N{.nn", "m\udcff.nn"])

@@ -106,6 +106,10 @@ def _check_arguments(params, inputs, needed):
             checked[name] = _array("input", name, inputs[name], shape, dtype, dims)
         elif name in needed:
             raise ValueError(f"missing input {name} {('int' if dtype == 'int64' else '') + _show(shape)}")
+    for dim, *givers in [n for n in needed if type(n) is tuple]:  # (dim, inputs that give its size)
+        if dim not in dims:
+            shown = " or ".join(f"{g} {('int' if INPUTS[g][1] == 'int64' else '') + _show(INPUTS[g][0])}" for g in givers)
+            raise ValueError(f"missing input {shown}: {'one is' if len(givers) > 1 else 'it is'} needed for the size {dim}")
     return checked, dims
 
 
