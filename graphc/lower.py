@@ -104,6 +104,7 @@ class ProgramLowerer(ExprLowerer, FnChecks):
     def stmt(self, stmt: S.Stmt, scope: Scope, first: bool = False, in_loop: bool = False) -> None:
         if in_loop and not isinstance(stmt, (S.Assign, S.ParamDecl, S.ForLoop, S.InputDecl, S.ConstDecl)):
             self.error(f"{_keyword(stmt)} is not allowed inside a for loop", stmt.span)
+            self.refused_minimize |= isinstance(stmt, S.Minimize)
             return
         method = getattr(self, "stmt_" + type(stmt).__name__)
         method(stmt, scope) if not isinstance(stmt, S.ModelDecl) else method(stmt, first)
@@ -340,6 +341,8 @@ class ProgramLowerer(ExprLowerer, FnChecks):
                     span,
                 )
         if self.minimize is None:
+            if self.refused_minimize:
+                return
             span = Span(self.file, 1, 1, 1, 2)
             if not self.program.stmts:
                 self.error(
@@ -430,6 +433,8 @@ def _module_name_trouble(name: str) -> str | None:
         return "would make graphc.py, which hides graphc itself from code run in the same folder"
     if name in sys.stdlib_module_names:
         return f"is the name of Python's own {name} module, which `import {name}` may find instead of {name}.py"
+    if name.startswith("__") and name.endswith("__"):  # __main__ is the running script, __init__ a package
+        return f"is a name Python keeps for itself, so {name}.py could not be imported as the model"
     return None
 
 

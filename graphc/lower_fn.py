@@ -39,6 +39,7 @@ class FnChecks(Resolver):
                     f"{_keyword(stmt)} is not allowed in a fn body, which holds only assignments and a final return",
                     stmt.span,
                 )
+                self.refused_minimize |= isinstance(stmt, S.Minimize)
                 target = getattr(stmt, "target", None)
                 if isinstance(target, S.Name):  # `param q : []`: later uses of q are not unknown names
                     scope.locals.setdefault(target.base, Binding("value", None, target.span))

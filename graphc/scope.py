@@ -81,6 +81,7 @@ class Resolver:
         # names a loop that failed before running would have defined, as patterns
         # (`h{i}` -> h<digits>): their later uses were not mistakes of their own
         self.unrun: list[re.Pattern] = []
+        self.refused_minimize = False  # a minimize in a loop or fn body: "no objective" would be noise
         for stmt in program.stmts:
             if isinstance(stmt, S.FnDecl):
                 self.fn_lines.setdefault(stmt.name, stmt.span.line)
@@ -107,7 +108,13 @@ class Resolver:
         if b is not None and b.kind == "const" and b.value is None:  # a broken const, already reported
             return None
         if b is None or b.kind not in ("loopvar", "const") or not float(b.value).is_integer():
-            self.error(f"'{name.index}' in {name.text} must be a loop variable or an integer const", name.span)
+            hint = ""
+            if b is None:  # a misspelling: the nearest const or loop variable, else the loop's own
+                loops = [n for n, v in self.top.items() if v.kind == "loopvar"]  # loop variables live at the top
+                hint = did_you_mean(name.index, [n for n, v in self.top.items() if v.kind == "const"] + loops)
+                if not hint and loops:
+                    hint = f"; the loop variable here is {' or '.join(map(repr, loops))}"
+            self.error(f"'{name.index}' in {name.text} must be a loop variable or an integer const{hint}", name.span)
             return None
         index = int(b.value) + name.offset
         if index < 0:
@@ -191,8 +198,10 @@ class Resolver:
         """Bind a new top-level name; False with an error if it is taken."""
         if name in BUILTINS:
             self.error(f"'{name}' is a builtin function and cannot be redefined", binding.span)
-            # a silent placeholder, so later uses of the name do not each report it again
-            self.top.setdefault(name, Binding("value", None, binding.span))
+            # a silent placeholder, so later uses of the name do not each report it again (a
+            # dim or const stays one, so a size naming it is quiet too)
+            kind = binding.kind if binding.kind in ("dim", "const") else "value"
+            self.top.setdefault(name, Binding(kind, None, binding.span))
             return False
         old = self.top.get(name)
         if old is not None and not (binding.kind == "value" and old.kind == "value"):
@@ -269,6 +278,8 @@ class Resolver:
         if isinstance(e, S.Name) and e.index is None:
             b = self.lookup(e.base, scope)
             if b is not None and b.kind == "dim":
+                if b.value is None:  # its declaration failed and was reported
+                    return None
                 if not allow_dims:
                     self.error(
                         f"{what} must have fixed sizes, but '{e.base}' is a dim (known only at call time)", e.span

@@ -359,6 +359,8 @@ def test_a_folder_in_the_way_of_an_output_file_writes_nothing(
         ("numpy.nn", "numpy_model"),
         ("class.nn", "class_model"),
         ("typing.nn", "typing_model"),  # the standard library's module would be imported instead
+        ("__main__.nn", "__main___model"),  # `import __main__` is the running script
+        ("__init__.nn", "__init___model"),  # it would make the output folder a package
         ("a\u00b2.nn", "a2"),  # a superscript two is no character of a Python name
         ("\ufb01le.nn", "file"),  # the fi ligature: Python reads `import \ufb01le` as `import file`
     ],
