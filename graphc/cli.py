@@ -10,6 +10,7 @@ import html
 import os
 import sys
 import tempfile
+import types
 
 from graphc import __version__
 from graphc.errors import GraphcError, ModelFileError
@@ -241,10 +242,7 @@ def cmd_compile(args) -> int:
 
     args.text = read_model(args.model)
     compiled = compile_text(args.text, args.model, dtype=args.dtype, opt=int(args.O))
-    unknown = sorted(set(args.dims) - set(compiled.graph.dims))
-    if unknown:  # checked before anything is written
-        known = ", ".join(compiled.graph.dims) or "none"
-        raise UserError(f"--dims: the model has no dim {', '.join(unknown)}; its dims are {known}")
+    _check_dims(args.dims, compiled.graph)  # before anything is written
     name = compiled.name
     files = {f"{name}.py": compiled.source.encode()}
     if not args.no_render:
@@ -257,6 +255,39 @@ def cmd_compile(args) -> int:
     if args.report:
         itemsize = 4 if args.dtype == "float32" else 8
         print(report(compiled.graph, compiled.optimized, int(args.O), args.dims, itemsize, compiled.plans))
+    return 0
+
+
+def _check_dims(dims: dict[str, int], g) -> None:
+    unknown = sorted(set(dims) - set(g.dims))
+    if unknown:
+        known = ", ".join(g.dims) or "none"
+        raise UserError(f"--dims: the model has no dim {', '.join(unknown)}; its dims are {known}")
+
+
+def cmd_gradcheck(args) -> int:
+    from graphc import gradcheck
+    from graphc.pipeline import compile_text
+
+    args.text = read_model(args.model)
+    compiled = compile_text(args.text, args.model, opt=int(args.O))
+    g = compiled.graph
+    _check_dims(args.dims, g)
+    module = types.ModuleType(compiled.name)
+    exec(compile(compiled.source, f"{compiled.name}.py", "exec"), module.__dict__)
+    dims = gradcheck.sizes(g, args.dims)
+    rows = gradcheck.check(module, g, dims, args.seed, args.most)
+    shown = ", ".join(f"{d}={v}" for d, v in dims.items())
+    print(f"gradcheck {compiled.name}: float64, -O{args.O}" + (f", {shown}" if shown else "") + f", seed {args.seed}")
+    print(f"loss_and_grad against central differences of loss at up to {args.most} entries of each array;")
+    print(f"an entry agrees within {gradcheck.RTOL:g} of its slope plus {gradcheck.ATOL:g} of the loss (at least 1)")
+    print("\n".join(gradcheck.table(rows)))
+    wrong = [r.name for r in rows if not r.ok]
+    if wrong:
+        print(f"error: the gradient of {', '.join(wrong)} disagrees with the finite differences", file=sys.stderr)
+        return 1
+    worst = max((r.worst for r in rows), default=0.0)
+    print(f"all {len(rows)} gradients agree (largest difference {worst:.1e})")
     return 0
 
 
@@ -283,6 +314,12 @@ class _MergeDims(argparse.Action):
         if twice:
             parser.error(f"argument --dims: {', '.join(twice)} is given twice")
         setattr(namespace, self.dest, {**earlier, **values})
+
+
+def _positive(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return int(text)
 
 
 def _folder_arg(text: str) -> str:
@@ -337,6 +374,26 @@ def parser() -> argparse.ArgumentParser:
     )
     k.add_argument("model", metavar="MODEL.nn", help="the model file")
     k.set_defaults(run=cmd_check)
+    what = "compare the generated gradients with finite differences"
+    gc = sub.add_parser(
+        "gradcheck",
+        help=what,
+        description="Compile MODEL.nn in float64 and compare loss_and_grad's gradients with central "
+        "differences of loss, on random inputs and params near their initial values; exit 1 if any disagrees.",
+    )
+    gc.add_argument("model", metavar="MODEL.nn", help="the model file")
+    gc.add_argument("-O", choices=("0", "1", "2"), default="2", help="the optimization level checked (default: 2)")
+    gc.add_argument(
+        "--dims",
+        type=_dims_arg,
+        action=_MergeDims,
+        default={},
+        metavar="B=4,...",
+        help="dim sizes to check at (default: 3, 4, 5, ... in declaration order)",
+    )
+    gc.add_argument("--seed", type=int, default=0, help="for the inputs, params and entries checked (default: 0)")
+    gc.add_argument("--most", type=_positive, default=20, help="entries checked per array at most (default: 20)")
+    gc.set_defaults(run=cmd_gradcheck)
     return ap
 
 
@@ -346,7 +403,7 @@ def main(argv=None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     args = parser().parse_args(argv)
-    if getattr(args, "dims", None) and not args.report:
+    if args.command == "compile" and args.dims and not args.report:
         args.command_parser.error("--dims gives the dim sizes for --report's numbers; add --report")
     if getattr(args, "no_render", False) and args.format != "svg":
         args.command_parser.error(f"--format {args.format} chooses the pictures' format, and --no-render draws none")

@@ -341,7 +341,7 @@ class Emitter:
         # would silently pick a wrong class
         checks = []
         for n in need:
-            labels, k = _labels(g, n)
+            labels, k = g.labels(n)
             if labels is not None and g.op(labels) == "input":
                 k = _size_expr(k, dim_var)
                 dims_used |= {p for p in _size_names((k,)) if p in dim_var}
@@ -624,15 +624,6 @@ def _unwrap_call_args(text: str, args: list[str]) -> str:
             for left, right in (("(", ")"), ("(", ","), (", ", ")"), (", ", ",")):
                 text = text.replace(left + a + right, left + inner + right)
     return text
-
-
-def _labels(g: Graph, n: int) -> tuple[int | None, object]:
-    """The class labels node n reads and how many classes there are, or (None, None)."""
-    classes = OPS[g.op(n)].classes
-    if classes is None:
-        return None, None
-    pos, k = classes(g.node(n)["attrs"], *map(g.type, g.args(n)))
-    return g.args(n)[pos], k
 
 
 def _constant_name(value: float | str) -> str:

@@ -114,6 +114,14 @@ class Graph:
             return [u] * len(keys)
         return [u for _, u in sorted((k, u) for u, keys in pred.items() for k in keys)]
 
+    def labels(self, n: int) -> tuple[int | None, object]:
+        """The class labels node n reads and how many classes there are (a size), or (None, None)."""
+        classes = OPS[self.op(n)].classes
+        if classes is None:
+            return None, None
+        pos, k = classes(self.node(n)["attrs"], *map(self.type, self.args(n)))
+        return self.args(n)[pos], k
+
     def users(self, n: int) -> list[int]:
         return sorted({v for _, v in self.nx.out_edges(n)})
 

@@ -88,6 +88,19 @@ def test_the_language_guides_summary_is_printed_as_shown(monkeypatch, capsys) ->
     assert capsys.readouterr().out == shown
 
 
+def test_the_language_guides_gradcheck_is_printed_as_shown(monkeypatch, capsys) -> None:
+    """All but the error digits, which round-off may change from one machine to another."""
+    shown, _ = block_after(ROOT / "docs" / "language.md", "### `graphc gradcheck MODEL.nn [options]`")
+    monkeypatch.chdir(ROOT)
+    assert main(["gradcheck", REGRESSION]) == 0
+    printed = capsys.readouterr().out
+
+    def steady(text: str) -> list[str]:
+        return [re.sub(r"\d\.\d\de-1\d|\d\.\de-1\d", "#", line) for line in text.splitlines()]
+
+    assert steady(printed) == steady(shown)
+
+
 def test_the_readmes_mistakes_are_reported_as_shown(tmp_path, monkeypatch, capsys) -> None:
     """The README's variant of the tour model: its lines put in for those of the same name."""
     readme = ROOT / "README.md"
