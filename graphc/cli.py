@@ -287,7 +287,8 @@ def cmd_gradcheck(args) -> int:
         print(f"error: the gradient of {', '.join(wrong)} disagrees with the finite differences", file=sys.stderr)
         return 1
     worst = max((r.worst for r in rows), default=0.0)
-    print(f"all {len(rows)} gradients agree (largest difference {worst:.1e})")
+    agree = "the gradient agrees" if len(rows) == 1 else f"all {len(rows)} gradients agree"
+    print(f"{agree} (largest difference {worst:.1e})")
     return 0
 
 
