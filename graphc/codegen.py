@@ -111,15 +111,27 @@ def _check_arguments(params, inputs, needed):
 
 
 def _learning_rate(lr):
-    """lr as a float: one finite real number (an array would broadcast into the params)."""
+    """lr as a float: one real number that DTYPE holds (an array would broadcast into the params)."""
     if type(lr) is not float:
-        a = {xp}.asarray(lr)
-        if a.ndim or a.dtype.kind not in "fiu":
-            raise TypeError(f"lr must be a real number, got {{f'an array of shape {{a.shape}}' if a.ndim else repr(lr)}}")
-        lr = float(a)
-    if lr - lr != 0:  # inf or nan: every param would become nan
-        raise ValueError(f"lr must be finite, got {{lr}}")
+        try:
+            if isinstance(lr, (str, bytes, bool, {xp}.bool_)) or {xp}.ndim(lr):
+                raise TypeError
+            lr = float(lr)
+        except (TypeError, ValueError):
+            raise TypeError(f"lr must be a real number, got {{_brief(lr)}}") from None
+        except OverflowError:  # an int past any float
+            raise ValueError(f"lr must be finite in {{DTYPE.__name__}}, got {{_brief(lr)}}") from None
+    if not abs(lr) <= _FLOAT_LIMIT:  # nan, inf, or beyond DTYPE (1e300 in float32)
+        raise ValueError(f"lr must be finite in {{DTYPE.__name__}}, got {{lr}}")
     return lr
+
+
+def _brief(value):
+    shown = f"an array of shape {{{xp}.shape(value)}}" if {xp}.ndim(value) else repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+_FLOAT_LIMIT = float({xp}.finfo(DTYPE).max)
 '''
 
 VIEW_OR_LEAF = {"input", "param", "const"}
@@ -141,6 +153,9 @@ def _workspace(make, *sizes):
     spaces[key] = ws
     return ws
 """
+
+# what the runtime and the workspace cache above define: a model value must not hide them
+_RUNTIME_NAMES = set(re.findall(r"^(?:def |)(_\w+)(?:\(| = )", _RUNTIME + _WORKSPACE, re.M))
 
 
 def _sgd_plain(xp: str) -> list[str]:
@@ -245,8 +260,7 @@ class Emitter:
         plan = plan_buffers(g, need, root_set, handed_out, inlined, self.alias) if planned else Plan()
         # a model value may be called `float` or `_array`: it must not hide what the module itself calls
         reserved = set(dir(builtins)) | {self.xp, "DTYPE", "params", "inputs", "dims", "lr", "grads", "checked"}
-        reserved |= {"_show", "_array", "_arguments", "_check_arguments", "_SEEN", "ws", "value", "threading"}
-        reserved |= {"_workspace", "_LOCAL"} | {f"_workspace_{f}" for f in FUNCTIONS}
+        reserved |= _RUNTIME_NAMES | {"ws", "value", "threading"} | {f"_workspace_{f}" for f in FUNCTIONS}
         reserved |= set(HELPERS) | {"INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"}
         namer = self.namers[name] = _Namer(reserved)
         dim_var = {dim: namer.fresh(dim) for dim in g.dims}  # a dim may be called `np` or `class`

@@ -18,6 +18,8 @@ import sys
 import unicodedata
 from dataclasses import dataclass
 
+import numpy as np
+
 from graphc import syntax as S
 from graphc.errors import GraphcError, Span, did_you_mean
 from graphc.ir import Graph
@@ -31,19 +33,20 @@ MAX_UNROLL = 100_000
 MAX_PARAM_SIZE = 2**31
 INIT_SIGNATURES = {"const": "const(c)", "normal": "normal(mean, std)", "uniform": "uniform(lo, hi)"}
 INITS = {"zeros": 0, "ones": 0, "glorot": 0, "he": 0, "const": 1, "normal": 2, "uniform": 2}
-FLOAT_MAX = {"float64": 1.7976931348623157e308, "float32": 3.4028234663852886e38}
+FLOAT64_MAX = 1.7976931348623157e308  # init_params draws in float64, then casts to the dtype
 
 
-def _extent(init: str, args: list[float]) -> float:
-    """The largest magnitude an initializer's values reach, or that drawing them computes:
-    a normal draw lies within 10 std of its mean, and a uniform one is drawn over hi - lo."""
+def _extent(init: str, args: list[float]) -> tuple[float, float]:
+    """The largest magnitude an initializer's values reach, and the largest number drawing
+    them computes in float64: a normal draw lies within 10 std of its mean, and a uniform
+    one is lo plus a fraction of hi - lo."""
     if init == "const":
-        return abs(args[0])
+        return abs(args[0]), abs(args[0])
     if init == "normal":
-        return abs(args[0]) + 10 * args[1]
+        return abs(args[0]) + 10 * args[1], abs(args[0]) + 10 * args[1]
     if init == "uniform":
-        return max(abs(args[0]), abs(args[1]), args[1] - args[0])
-    return 1.0  # zeros, ones, glorot and he: a few units at most
+        return max(abs(args[0]), abs(args[1])), args[1] - args[0]
+    return 1.0, 1.0  # zeros, ones, glorot and he: a few units at most
 
 
 @dataclass
@@ -219,10 +222,14 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         if name == "uniform" and values[0] > values[1]:
             self.error(f"uniform(lo, hi) needs lo <= hi, but {values[0]:g} > {values[1]:g}", e.span)
             return None
-        largest = FLOAT_MAX[self.dtype]
-        if not _extent(name, values) <= largest:  # inf or nan compare False too
-            shown = f"{name}({', '.join(f'{v:g}' for v in values)})"
+        reach, drawn = _extent(name, values)
+        largest = float(np.finfo(self.dtype).max)
+        shown = f"{name}({', '.join(f'{v:g}' for v in values)})"
+        if not reach <= largest:  # inf or nan compare False too
             self.error(f"{shown} makes values past {self.dtype}'s largest number, {largest:.4g}", e.span)
+            return None
+        if not drawn <= FLOAT64_MAX:
+            self.error(f"{shown} spans more than a float64 holds, so its values cannot be drawn", e.span)
             return None
         return name, tuple(values)
 

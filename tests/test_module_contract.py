@@ -15,6 +15,7 @@ import textwrap
 import threading
 import types
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -220,6 +221,9 @@ def test_an_initial_value_past_float32_is_a_compile_error_in_float32_only():
     (d,) = e.value.diagnostics
     assert d.message == "const(1e+300) makes values past float32's largest number, 3.403e+38"
     assert (d.span.line, d.span.col, d.span.end_col) == (1, 19, 31)
+    # drawn in float64, then cast: a uniform as wide as float32's whole range is fine
+    wide = load("param w : [50] = uniform(-3e38, 3e38)\nloss = sum(w)\nminimize loss\n", "float32")[1]
+    assert np.isfinite(wide.init_params()["w"]).all()
 
 
 # ---------------------------------------------------------------------------- argument checks
@@ -271,8 +275,9 @@ BAD_RATES = [
     ("0.1", TypeError, "lr must be a real number, got '0.1'"),
     (True, TypeError, "lr must be a real number, got True"),
     (np.full((5, 1), 0.1), TypeError, r"lr must be a real number, got an array of shape \(5, 1\)"),
-    (float("nan"), ValueError, "lr must be finite, got nan"),
-    (-np.inf, ValueError, "lr must be finite, got -inf"),
+    (float("nan"), ValueError, "lr must be finite in float64, got nan"),
+    (-np.inf, ValueError, "lr must be finite in float64, got -inf"),
+    (10**400, ValueError, "lr must be finite in float64, got " + "1" + "0" * 36 + r"\.\.\.$"),
 ]
 
 
@@ -288,8 +293,25 @@ def test_sgd_step_refuses_a_learning_rate_that_is_no_number(lr, error, said, opt
         m.sgd_step(params, lr, **inputs)
     for k in params:
         np.testing.assert_array_equal(params[k], before[k])
-    for fine in (0.1, 1, np.float32(0.1), np.array(0.1)):  # any one real number
+    for fine in (0.1, 1, np.float32(0.1), np.array(0.1), Fraction(1, 10)):  # any one real number
         assert np.isfinite(m.sgd_step(params, fine, **inputs))
+
+
+def test_an_lr_past_float32_is_refused_by_a_float32_module():
+    _, m = load(CONTRACT, "float32")
+    params = m.init_params(0)
+    with pytest.raises(ValueError, match="lr must be finite in float32, got 1e\\+300"):
+        m.sgd_step(params, 1e300, **contract_inputs(np.random.default_rng(0)))
+    assert all(np.isfinite(p).all() for p in params.values())
+
+
+@pytest.mark.parametrize("opt", [0, 2])
+def test_a_value_named_like_the_runtime_keeps_the_runtime_working(opt):
+    """`_learning_rate = W * 2` must not hide the module's own _learning_rate."""
+    text = "param W : [3]\n_learning_rate = W * 2\n_brief = _learning_rate + 1\nloss = sum(_brief^2)\nminimize loss\n"
+    _, m = load(text, opt=opt)
+    p = m.init_params()
+    assert m.sgd_step(p, 0.1) == 3 * 1.0
 
 
 def test_params_that_are_no_dict_are_named(contract):

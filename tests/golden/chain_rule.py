@@ -106,15 +106,27 @@ def _check_arguments(params, inputs, needed):
 
 
 def _learning_rate(lr):
-    """lr as a float: one finite real number (an array would broadcast into the params)."""
+    """lr as a float: one real number that DTYPE holds (an array would broadcast into the params)."""
     if type(lr) is not float:
-        a = np.asarray(lr)
-        if a.ndim or a.dtype.kind not in "fiu":
-            raise TypeError(f"lr must be a real number, got {f'an array of shape {a.shape}' if a.ndim else repr(lr)}")
-        lr = float(a)
-    if lr - lr != 0:  # inf or nan: every param would become nan
-        raise ValueError(f"lr must be finite, got {lr}")
+        try:
+            if isinstance(lr, (str, bytes, bool, np.bool_)) or np.ndim(lr):
+                raise TypeError
+            lr = float(lr)
+        except (TypeError, ValueError):
+            raise TypeError(f"lr must be a real number, got {_brief(lr)}") from None
+        except OverflowError:  # an int past any float
+            raise ValueError(f"lr must be finite in {DTYPE.__name__}, got {_brief(lr)}") from None
+    if not abs(lr) <= _FLOAT_LIMIT:  # nan, inf, or beyond DTYPE (1e300 in float32)
+        raise ValueError(f"lr must be finite in {DTYPE.__name__}, got {lr}")
     return lr
+
+
+def _brief(value):
+    shown = f"an array of shape {np.shape(value)}" if np.ndim(value) else repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+_FLOAT_LIMIT = float(np.finfo(DTYPE).max)
 
 
 def init_params(seed=0):
