@@ -104,24 +104,26 @@ def write_all(folder: str, files: dict[str, bytes], remove: list[str] = (), mode
         raise UserError(f"cannot write to {folder}: it is a link to {os.readlink(folder)}, which does not exist")
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UserError(f"cannot write to {folder}: it is a file, not a folder (pick another with -o)")
+    longest = _name_max(folder)
     for name in files:
         path = os.path.join(folder, name)
-        if model is not None and os.path.exists(path) and os.path.samefile(path, model):
+        # the entry a rename would replace holds the model's text (a link elsewhere to it would
+        # only be replaced itself, and a hard link keeps the text under the model's own name)
+        if model is not None and os.path.join(os.path.realpath(folder), name) == os.path.realpath(model):
             raise UserError(f"cannot write {path}: it is the model file itself; pick another folder with -o")
+        if len(os.fsencode(name)) > longest:  # found now, or the renames would stop half-way
+            raise UserError(
+                f"cannot write {path}: the name is longer than the {longest} bytes a file name may have "
+                "here; give the model a shorter name"
+            )
     staged: list[tuple[str, str]] = []
     umask = os.umask(0)  # read it back: mkstemp makes files only their owner can read
     os.umask(umask)
     path = folder
     try:
         os.makedirs(folder, exist_ok=True)
-        longest = _name_max(folder)
         for name, data in files.items():
             path = os.path.join(folder, name)
-            if len(os.fsencode(name)) > longest:  # found now, or the renames would stop half-way
-                raise UserError(
-                    f"cannot write {path}: the name is longer than the {longest} bytes a file name may have "
-                    "here; give the model a shorter name"
-                )
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".graphc-", suffix=".tmp")
             staged.append((tmp, path))
             os.fchmod(fd, 0o666 & ~umask)  # as open() would have made it
@@ -145,11 +147,15 @@ def write_all(folder: str, files: dict[str, bytes], remove: list[str] = (), mode
 
 
 def _name_max(folder: str) -> int:
-    """The longest file name, in bytes, the file system under folder takes."""
+    """The longest file name, in bytes, the file system under folder (or its nearest existing
+    parent) takes; 255 where it will not say."""
+    while folder and not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
     try:
-        return os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):  # not a POSIX system, or it will not say
+        longest = os.pathconf(folder or ".", "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not a POSIX system, or no such setting
         return 255
+    return longest if longest > 0 else 255  # -1: no limit it knows of
 
 
 def cmd_check(args) -> int:
