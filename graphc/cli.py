@@ -10,7 +10,6 @@ import html
 import os
 import sys
 import tempfile
-import types
 
 from graphc import __version__
 from graphc.errors import GraphcError, ModelFileError
@@ -272,25 +271,43 @@ def _check_dims(dims: dict[str, int], g) -> None:
 
 
 def cmd_gradcheck(args) -> int:
-    from graphc import gradcheck
+    import numpy as np
+
+    from graphc import CompiledModel, gradcheck
     from graphc.pipeline import compile_text
 
     args.text = read_model(args.model)
     compiled = compile_text(args.text, args.model, opt=int(args.O))
     g = compiled.graph
     _check_dims(args.dims, g)
-    module = types.ModuleType(compiled.name)
-    exec(compile(compiled.source, f"{compiled.name}.py", "exec"), module.__dict__)
+    if 0 in args.dims.values():
+        raise UserError("--dims: gradcheck needs sizes of 1 or more, since nothing differs over no entries")
+    module = CompiledModel(compiled).module
     dims = gradcheck.sizes(g, args.dims)
-    rows = gradcheck.check(module, g, dims, args.seed, args.most)
     shown = ", ".join(f"{d}={v}" for d, v in dims.items())
+    try:
+        with np.errstate(all="ignore"):  # a nan is reported below, in words
+            rows = gradcheck.check(module, g, dims, args.seed, args.most)
+            step = gradcheck.step(module, g, dims, args.seed)
+    except gradcheck.NotFinite as e:
+        raise UserError(
+            f"gradcheck: the loss is {e} at the random point checked ({shown or 'no dims'}, seed {args.seed}): "
+            "inputs come from a standard normal, so log or sqrt of them, say, is not defined there"
+        ) from None
+    except MemoryError:
+        raise UserError(f"gradcheck: the arrays at {shown} do not fit in memory; give smaller --dims") from None
     print(f"gradcheck {compiled.name}: float64, -O{args.O}" + (f", {shown}" if shown else "") + f", seed {args.seed}")
     print(f"loss_and_grad against central differences of loss at up to {args.most} entries of each array;")
     print(f"an entry agrees within {gradcheck.RTOL:g} of its slope plus {gradcheck.ATOL:g} of the loss (at least 1)")
     print("\n".join(gradcheck.table(rows)))
     wrong = [r.name for r in rows if not r.ok]
+    moves = "moves" if step <= 1e-6 else "DOES NOT move"
+    print(f"sgd_step {moves} each param by lr times its gradient (largest difference {step:.1e})")
     if wrong:
         print(f"error: the gradient of {', '.join(wrong)} disagrees with the finite differences", file=sys.stderr)
+    if step > 1e-6:
+        print("error: sgd_step does not move the params by lr times their gradient", file=sys.stderr)
+    if wrong or step > 1e-6:
         return 1
     worst = max((r.worst for r in rows), default=0.0)
     agree = "the gradient agrees" if len(rows) == 1 else f"all {len(rows)} gradients agree"
@@ -323,16 +340,29 @@ class _MergeDims(argparse.Action):
         setattr(namespace, self.dest, {**earlier, **values})
 
 
-def _positive(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
-    return int(text)
+def _whole(least: int):
+    """An argparse type: a whole number of `least` or more."""
+
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or int(text) < least:
+            raise argparse.ArgumentTypeError(f"expected a whole number of {least} or more, got {text!r}")
+        return int(text)
+
+    return parse
 
 
 def _folder_arg(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a folder name, got an empty one")
     return text
+
+
+def _level(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument("-O", choices=("0", "1", "2"), default="2", help=f"{what} (default: 2)")
+
+
+def _dims(command: argparse.ArgumentParser, metavar: str, what: str) -> None:
+    command.add_argument("--dims", type=_dims_arg, action=_MergeDims, default={}, metavar=metavar, help=what)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -351,26 +381,16 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--dtype", choices=("float32", "float64"), default="float64", help="the module's float type (default: float64)"
     )
-    c.add_argument(
-        "-O",
-        choices=("0", "1", "2"),
-        default="2",
-        help="optimization: 0 one statement per op (for reading), 1 the graph simplified, "
-        "2 also in place in reused buffers (default: 2)",
+    _level(
+        c,
+        "optimization: 0 one statement per op (for reading), 1 the graph simplified, 2 also in place in reused buffers",
     )
     c.add_argument("--no-render", action="store_true", help="write only NAME.py: no pictures, no page, no .dot files")
     c.add_argument("--format", choices=("svg", "png", "pdf"), default="svg", help="the pictures' format (default: svg)")
     c.add_argument(
         "--report", action="store_true", help="print FLOPs, saved values, peak memory, what the passes removed"
     )
-    c.add_argument(
-        "--dims",
-        type=_dims_arg,
-        action=_MergeDims,
-        default={},
-        metavar="B=128,...",
-        help="dim sizes for --report's numbers (needs --report; a dim not given counts as 1)",
-    )
+    _dims(c, "B=128,...", "dim sizes for --report's numbers (needs --report; a dim not given counts as 1)")
     c.set_defaults(run=cmd_compile, command_parser=c)
     what = "parse and shape-check a model, print a summary"
     k = sub.add_parser(
@@ -389,17 +409,10 @@ def parser() -> argparse.ArgumentParser:
         "differences of loss, on random inputs and params near their initial values; exit 1 if any disagrees.",
     )
     gc.add_argument("model", metavar="MODEL.nn", help="the model file")
-    gc.add_argument("-O", choices=("0", "1", "2"), default="2", help="the optimization level checked (default: 2)")
-    gc.add_argument(
-        "--dims",
-        type=_dims_arg,
-        action=_MergeDims,
-        default={},
-        metavar="B=4,...",
-        help="dim sizes to check at (default: 3, 4, 5, ... in declaration order)",
-    )
-    gc.add_argument("--seed", type=int, default=0, help="for the inputs, params and entries checked (default: 0)")
-    gc.add_argument("--most", type=_positive, default=20, help="entries checked per array at most (default: 20)")
+    _level(gc, "the optimization level checked")
+    _dims(gc, "B=4,...", "dim sizes to check at (default: 3, 4, 5, ... in declaration order, skipping fixed sizes)")
+    gc.add_argument("--seed", type=_whole(0), default=0, help="for the inputs, params and entries checked (default: 0)")
+    gc.add_argument("--most", type=_whole(1), default=20, help="entries checked per array at most (default: 20)")
     gc.set_defaults(run=cmd_gradcheck)
     return ap
 

@@ -81,18 +81,59 @@ dim B, K
 input z : [B, K]
 input labels : int[B]
 param s : []
-loss = mean(cross_entropy(z * s, labels))
+loss = mean(cross_entropy(z * s, labels)) + sum(one_hot(labels, 3))
 minimize loss wrt s, z
 """
     compiled = compile_text(text, "m.nn")
     g = compiled.graph
     dims = gradcheck.sizes(g, {"K": 7})
     assert dims == {"B": 3, "K": 7}
-    drawn = gradcheck.inputs(g, dims, np.random.default_rng(0))
-    assert drawn["labels"].shape == (3,) and drawn["labels"].max() < 7
+    # labels serve 7 classes and 3: they must lie in [0, 3), and all of it is drawn
+    drawn = gradcheck.inputs(g, {"B": 500, "K": 7}, np.random.default_rng(0))
+    assert drawn["labels"].shape == (500,) and set(drawn["labels"]) == {0, 1, 2}
     rows = gradcheck.check(module_of(compiled.source), g, dims)
     assert [(r.name, r.shape, r.checked) for r in rows] == [("s", "[]", 1), ("z", "[3, 7]", 20)]
     assert all(r.ok for r in rows)
+
+
+def test_dim_sizes_differ_from_each_other_and_from_fixed_sizes() -> None:
+    g = compile_text(
+        "dim B, T\ninput x : [B, 3]\ninput y : [T, 5]\nparam W : [3]\nloss = sum(x @ W) + sum(y)\nminimize loss\n",
+        "m.nn",
+    ).graph
+    assert gradcheck.sizes(g, {}) == {"B": 4, "T": 6}
+    assert gradcheck.sizes(g, {"T": 4}) == {"B": 6, "T": 4}
+
+
+def test_a_large_loss_does_not_hide_a_wrong_gradient() -> None:
+    """Round-off in a loss of 1e7 is about 1e-3 of a difference quotient; a slope of 2w wrongly 0 is not."""
+    compiled = compile_text("param W : [3] = normal(1, 0.1)\nloss = sum(W^2) + 1e7\nminimize loss\n", "m.nn", opt=0)
+    assert "2.0 * W" in compiled.source or "W * 2.0" in compiled.source
+    wrong = compiled.source.replace("2.0 * W", "0.0 * W").replace("W * 2.0", "W * 0.0")
+    (right_row,) = gradcheck.check(module_of(compiled.source), compiled.graph, {})
+    (wrong_row,) = gradcheck.check(module_of(wrong), compiled.graph, {})
+    assert right_row.ok and not wrong_row.ok
+
+
+def test_a_loss_that_is_no_number_is_said_so(tmp_path: Path, capsys) -> None:
+    model = tmp_path / "m.nn"
+    model.write_text("input x : [3]\nparam W : [3]\nloss = sum(sqrt(x) * W)\nminimize loss\n")
+    assert main(["gradcheck", str(model)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("error: gradcheck: the loss is nan at the random point checked (no dims, seed 0)")
+
+
+def test_sgd_step_is_checked_against_the_gradient() -> None:
+    """At -O2 sgd_step is compiled apart, lr folded in: a wrong factor there is caught too."""
+    compiled = compile_text(REGRESSION, "m.nn")
+    g = compiled.graph
+    dims = gradcheck.sizes(g, {})
+    assert gradcheck.step(module_of(compiled.source), g, dims) < 1e-9
+    step_only = compiled.source.replace("2.0 * (DTYPE(lr)", "3.0 * (DTYPE(lr)")
+    assert step_only != compiled.source
+    assert gradcheck.step(module_of(step_only), g, dims) > 0.1
+    assert all(r.ok for r in gradcheck.check(module_of(step_only), g, dims))  # loss_and_grad is still right
 
 
 def test_a_dim_the_model_lacks_is_refused(tmp_path: Path, capsys) -> None:
