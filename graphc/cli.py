@@ -365,18 +365,27 @@ def _dims(command: argparse.ArgumentParser, metavar: str, what: str) -> None:
     command.add_argument("--dims", type=_dims_arg, action=_MergeDims, default={}, metavar=metavar, help=what)
 
 
+def _command(sub, name: str, run, what: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand taking one model file."""
+    command = sub.add_parser(name, help=what, description=description)
+    command.add_argument("model", metavar="MODEL.nn", help="the model file")
+    command.set_defaults(run=run, command_parser=command)
+    return command
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="graphc", description="Compile .nn models to NumPy modules with gradients.")
     ap.add_argument("--version", action="version", version=f"graphc {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     what = "write DIR/NAME.py (forward, loss, gradients, sgd_step)"
-    c = sub.add_parser(
+    c = _command(
+        sub,
         "compile",
-        help=what,
-        description=f"Compile MODEL.nn: {what}, NAME.forward.svg and NAME.backward.svg (the graphs "
-        "and the chain rule drawn), NAME.html (source, graphs and code side by side) and the .dot sources.",
+        cmd_compile,
+        what,
+        f"Compile MODEL.nn: {what}, NAME.forward.svg and NAME.backward.svg (the graphs and the chain rule "
+        "drawn), NAME.html (source, graphs and code side by side) and the .dot sources.",
     )
-    c.add_argument("model", metavar="MODEL.nn", help="the model file")
     c.add_argument("-o", type=_folder_arg, default="build", metavar="DIR", help="output folder (default: build)")
     c.add_argument(
         "--dtype", choices=("float32", "float64"), default="float64", help="the module's float type (default: float64)"
@@ -391,29 +400,27 @@ def parser() -> argparse.ArgumentParser:
         "--report", action="store_true", help="print FLOPs, saved values, peak memory, what the passes removed"
     )
     _dims(c, "B=128,...", "dim sizes for --report's numbers (needs --report; a dim not given counts as 1)")
-    c.set_defaults(run=cmd_compile, command_parser=c)
-    what = "parse and shape-check a model, print a summary"
-    k = sub.add_parser(
+    _command(
+        sub,
         "check",
-        help=what,
-        description="Parse and shape-check MODEL.nn and print its inputs, params, every named value with "
-        "its shape, its outputs and objective; write nothing. Mistakes are reported with file:line:col.",
+        cmd_check,
+        "parse and shape-check a model, print a summary",
+        "Parse and shape-check MODEL.nn and print its inputs, params, every named value with its shape, its "
+        "outputs and objective; write nothing. Mistakes are reported with file:line:col.",
     )
-    k.add_argument("model", metavar="MODEL.nn", help="the model file")
-    k.set_defaults(run=cmd_check)
-    what = "compare the generated gradients with finite differences"
-    gc = sub.add_parser(
+    gc = _command(
+        sub,
         "gradcheck",
-        help=what,
-        description="Compile MODEL.nn in float64 and compare loss_and_grad's gradients with central "
-        "differences of loss, on random inputs and params near their initial values; exit 1 if any disagrees.",
+        cmd_gradcheck,
+        "compare the generated gradients with finite differences",
+        "Compile MODEL.nn in float64 and compare loss_and_grad's gradients with central differences of loss, "
+        "on random inputs and params near their initial values, and sgd_step's moves with them; exit 1 if "
+        "any disagrees.",
     )
-    gc.add_argument("model", metavar="MODEL.nn", help="the model file")
     _level(gc, "the optimization level checked")
     _dims(gc, "B=4,...", "dim sizes to check at (default: 3, 4, 5, ... in declaration order, skipping fixed sizes)")
     gc.add_argument("--seed", type=_whole(0), default=0, help="for the inputs, params and entries checked (default: 0)")
     gc.add_argument("--most", type=_whole(1), default=20, help="entries checked per array at most (default: 20)")
-    gc.set_defaults(run=cmd_gradcheck)
     return ap
 
 

@@ -170,7 +170,8 @@ def test_the_table_quotes_lines_of_the_module() -> None:
 
 @pytest.fixture
 def guide_namespace(tmp_path, monkeypatch) -> dict:
-    """Run the guide's training loop as the guide does (the module in build/), capturing what it prints."""
+    """A namespace to run the docs' Python in, from a folder whose build/ holds the module, as
+    after the README's `graphc compile examples/regression.nn -o build`."""
     build = tmp_path / "build"
     build.mkdir()
     (build / "regression.py").write_text(regression_source(2))
@@ -216,20 +217,13 @@ def test_the_bad_calls_raise_what_the_guide_shows(guide_namespace) -> None:
         assert str(e.value) == message
 
 
-def test_the_readmes_python_runs(tmp_path, monkeypatch) -> None:
-    build = tmp_path / "build"
-    build.mkdir()
-    (build / "regression.py").write_text(regression_source(2))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.delitem(sys.modules, "regression", raising=False)
+def test_the_readmes_python_runs(guide_namespace) -> None:
+    """The README's snippet, with the module where `graphc compile ... -o build` puts it."""
     (code,) = [body for lang, body, _, _ in fenced(ROOT / "README.md") if lang == "python"]
-    namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
-    assert namespace["grads"]["W1"].shape == (3, 4)
-    assert namespace["loss"] < namespace["m"].loss(
-        namespace["m"].init_params(seed=0), x=namespace["x"], y=namespace["y"]
-    )
+    run(code, guide_namespace)
+    m, x, y = guide_namespace["m"], guide_namespace["x"], guide_namespace["y"]
+    assert guide_namespace["grads"]["W1"].shape == (3, 4)
+    assert guide_namespace["loss"] < m.loss(m.init_params(seed=0), x=x, y=y)
 
 
 @pytest.mark.parametrize("doc", [ROOT / "README.md", GUIDE], ids=["README", "guide"])
