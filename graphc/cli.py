@@ -103,7 +103,7 @@ def write_all(folder: str, files: dict[str, bytes], remove: list[str] = (), mode
         raise UserError(f"cannot write to {folder}: it is a link to {os.readlink(folder)}, which does not exist")
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UserError(f"cannot write to {folder}: it is a file, not a folder (pick another with -o)")
-    longest = _name_max(folder)
+    longest, deepest = _limit(folder, "PC_NAME_MAX", 255), _limit(folder, "PC_PATH_MAX", 4096)
     for name in files:
         path = os.path.join(folder, name)
         # the entry a rename would replace holds the model's text (a link elsewhere to it would
@@ -114,6 +114,11 @@ def write_all(folder: str, files: dict[str, bytes], remove: list[str] = (), mode
             raise UserError(
                 f"cannot write {path}: the name is longer than the {longest} bytes a file name may have "
                 "here; give the model a shorter name"
+            )
+        if len(os.fsencode(os.path.abspath(path))) >= deepest:
+            raise UserError(
+                f"cannot write {path}: the path is longer than the {deepest} bytes a path may have here; "
+                "pick a shorter folder with -o"
             )
     staged: list[tuple[str, str]] = []
     umask = os.umask(0)  # read it back: mkstemp makes files only their owner can read
@@ -145,16 +150,16 @@ def write_all(folder: str, files: dict[str, bytes], remove: list[str] = (), mode
                 os.unlink(tmp)
 
 
-def _name_max(folder: str) -> int:
-    """The longest file name, in bytes, the file system under folder (or its nearest existing
-    parent) takes; 255 where it will not say."""
+def _limit(folder: str, setting: str, usual: int) -> int:
+    """A file-system limit in bytes (PC_NAME_MAX, PC_PATH_MAX) under folder, or its nearest
+    existing parent; `usual` where it will not say."""
     while folder and not os.path.isdir(folder) and os.path.dirname(folder) != folder:
         folder = os.path.dirname(folder)
     try:
-        longest = os.pathconf(folder or ".", "PC_NAME_MAX")
+        limit = os.pathconf(folder or ".", setting)
     except (OSError, ValueError, AttributeError):  # not a POSIX system, or no such setting
-        return 255
-    return longest if longest > 0 else 255  # -1: no limit it knows of
+        return usual
+    return limit if limit > 0 else usual  # -1: no limit it knows of
 
 
 def cmd_check(args) -> int:

@@ -351,6 +351,20 @@ def test_a_model_name_too_long_for_a_file_writes_nothing(tmp_path: Path, capsys:
     assert not out_dir.exists()  # not even the folder
 
 
+def test_a_path_too_long_for_the_file_system_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """NAME.py's path fits, NAME.forward.dot's does not: found before the first rename."""
+    deepest = os.pathconf(tmp_path, "PC_PATH_MAX")
+    folder = tmp_path
+    while len(str(folder)) < deepest - 250:
+        folder = folder / ("d" * 200)
+    folder.mkdir(parents=True)
+    name = "m" * (deepest - len(str(folder)) - 10)
+    path = write(tmp_path, VALID.replace("model tiny", f"model {name}"))
+    assert main(["compile", str(path), "-o", str(folder)]) == 1
+    assert f"the path is longer than the {deepest} bytes a path may have here" in capsys.readouterr().err
+    assert list(folder.iterdir()) == []
+
+
 def test_an_output_folder_that_is_a_dangling_link_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, VALID)
     (tmp_path / "out").symlink_to(tmp_path / "gone")
