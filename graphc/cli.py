@@ -306,13 +306,16 @@ def cmd_gradcheck(args) -> int:
     print(f"an entry agrees within {gradcheck.RTOL:g} of its slope plus {gradcheck.ATOL:g} of the loss (at least 1)")
     print("\n".join(gradcheck.table(rows)))
     wrong = [r.name for r in rows if not r.ok]
-    moves = "moves" if step <= 1e-6 else "DOES NOT move"
-    print(f"sgd_step {moves} each param by lr times its gradient (largest difference {step:.1e})")
+    stepped = step <= gradcheck.STEP_TOL
+    print(
+        f"sgd_step {'moves' if stepped else 'DOES NOT move'} each param by lr times its gradient "
+        f"(largest difference {step:.1e})"
+    )
     if wrong:
         print(f"error: the gradient of {', '.join(wrong)} disagrees with the finite differences", file=sys.stderr)
-    if step > 1e-6:
+    if not stepped:
         print("error: sgd_step does not move the params by lr times their gradient", file=sys.stderr)
-    if wrong or step > 1e-6:
+    if wrong or not stepped:
         return 1
     worst = max((r.worst for r in rows), default=0.0)
     agree = "the gradient agrees" if len(rows) == 1 else f"all {len(rows)} gradients agree"

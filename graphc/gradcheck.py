@@ -23,6 +23,7 @@ STEP = 1e-6  # relative to the entry's size (at least 1): truncation ~ h^2, roun
 RTOL = 1e-5  # of the larger of the two slopes
 ATOL = 1e-8  # of the loss's size (at least 1): round-off leaves about 1e-10 of it in a difference
 STEP_LR = 1e-3  # the lr sgd_step is checked with
+STEP_TOL = 1e-6  # of the largest gradient (at least 1): sgd_step's move over lr must agree with it
 
 
 class NotFinite(Exception):
