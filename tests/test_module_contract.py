@@ -807,6 +807,18 @@ def test_a_max_over_an_empty_batch_is_minus_infinity_not_an_error(opt, objective
     assert np.isfinite(module.loss(p, x=x))
 
 
+def test_only_a_max_over_a_dim_pays_for_an_empty_axis():
+    """A fixed size is at least 1, so its max needs no initial=-inf."""
+    source, _ = load(
+        "dim B\ninput x : [B, 4]\nparam W : [4, 4]\nloss = sum(max(x @ W, axis=1)) + max(x @ W)\nminimize loss\n"
+    )
+    lines = [
+        line for line in source.splitlines() if ".max(" in line and "def " not in line and "x.max(axis=axis" not in line
+    ]
+    assert any("axis=1" in line and "initial" not in line for line in lines), lines
+    assert any("axis=1" not in line and "initial=-np.inf" in line for line in lines), lines
+
+
 def test_an_input_that_alone_gives_a_dim_is_needed_for_its_size():
     text = """
     dim B, K

@@ -10,7 +10,12 @@ def _prepare(attrs, t):
     shape = t[0]
     axes = norm_axes(attrs["axes"] if "axes" in attrs else attrs.get("axis"), len(shape), shape)
     keepdims = bool(attrs.get("keepdims", False))
-    return {"axes": axes, "keepdims": keepdims, "all": axes == tuple(range(len(shape))) and not keepdims}
+    return {
+        "axes": axes,
+        "keepdims": keepdims,
+        "all": axes == tuple(range(len(shape))) and not keepdims,
+        "maybe_empty": any(isinstance(shape[a], str) for a in axes),  # a dim may be 0 (an empty batch)
+    }
 
 
 def _shape(name):
@@ -42,7 +47,7 @@ def _emit(fn):
 def _into(fn):
     def into(xp, attrs, out, x):
         # the max of nothing (an empty batch) is -inf, as a sum of nothing is 0, not an error
-        least = f"-{xp}.inf" if fn == "max" else ""
+        least = f"-{xp}.inf" if fn == "max" and attrs["maybe_empty"] else ""
         return f"{x}.{fn}({_axis_args(attrs, attrs['all'], out, least)})"
 
     return into
