@@ -104,18 +104,22 @@ def write_all(folder: str, files: dict[str, bytes], remove: list[str] = (), mode
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UserError(f"cannot write to {folder}: it is a file, not a folder (pick another with -o)")
     longest, deepest = _limit(folder, "PC_NAME_MAX", 255), _limit(folder, "PC_PATH_MAX", 4096)
+    real = os.path.realpath(model) if model is not None else None
     for name in files:
         path = os.path.join(folder, name)
-        # the entry a rename would replace holds the model's text (a link elsewhere to it would
-        # only be replaced itself, and a hard link keeps the text under the model's own name)
-        if model is not None and os.path.join(os.path.realpath(folder), name) == os.path.realpath(model):
-            raise UserError(f"cannot write {path}: it is the model file itself; pick another folder with -o")
+        # the entry a rename would replace is the model's own (a link elsewhere to it would only
+        # be replaced itself, and a hard link keeps the text under the model's name); the same
+        # folder by another path, as a bind mount, is found by samefile
+        if real is not None and name == os.path.basename(real) and os.path.isdir(folder):
+            if os.path.samefile(folder, os.path.dirname(real)):
+                raise UserError(f"cannot write {path}: it is the model file itself; pick another folder with -o")
         if len(os.fsencode(name)) > longest:  # found now, or the renames would stop half-way
             raise UserError(
                 f"cannot write {path}: the name is longer than the {longest} bytes a file name may have "
                 "here; give the model a shorter name"
             )
-        if len(os.fsencode(os.path.abspath(path))) >= deepest:
+        staging = os.path.join(folder, max(name, ".graphc-XXXXXXXX.tmp", key=len))  # mkstemp's name first
+        if len(os.fsencode(os.path.abspath(staging))) >= deepest:
             raise UserError(
                 f"cannot write {path}: the path is longer than the {deepest} bytes a path may have here; "
                 "pick a shorter folder with -o"
@@ -303,9 +307,13 @@ def cmd_gradcheck(args) -> int:
         raise UserError(f"gradcheck: the arrays at {shown} do not fit in memory; give smaller --dims") from None
     print(f"gradcheck {compiled.name}: float64, -O{args.O}" + (f", {shown}" if shown else "") + f", seed {args.seed}")
     print(f"loss_and_grad against central differences of loss at up to {args.most} entries of each array;")
-    print(f"an entry agrees within {gradcheck.RTOL:g} of its slope plus {gradcheck.ATOL:g} of the loss (at least 1)")
+    print(
+        f"an entry agrees within {gradcheck.RTOL:g} of its slope plus {gradcheck.ATOL:g} of the loss "
+        "over the entry (each at least 1)"
+    )
     print("\n".join(gradcheck.table(rows)))
     wrong = [r.name for r in rows if not r.ok]
+    blind = [r.name for r in rows if r.blind and r.ok]
     stepped = step <= gradcheck.STEP_TOL
     print(
         f"sgd_step {'moves' if stepped else 'DOES NOT move'} each param by lr times its gradient "
@@ -313,9 +321,15 @@ def cmd_gradcheck(args) -> int:
     )
     if wrong:
         print(f"error: the gradient of {', '.join(wrong)} disagrees with the finite differences", file=sys.stderr)
+    if blind:
+        print(
+            f"error: the slopes of {', '.join(blind)} are below what round-off in the loss lets the check see; "
+            "scale the loss or those params",
+            file=sys.stderr,
+        )
     if not stepped:
         print("error: sgd_step does not move the params by lr times their gradient", file=sys.stderr)
-    if wrong or not stepped:
+    if wrong or blind or not stepped:
         return 1
     worst = max((r.worst for r in rows), default=0.0)
     agree = "the gradient agrees" if len(rows) == 1 else f"all {len(rows)} gradients agree"

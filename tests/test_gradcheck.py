@@ -115,6 +115,38 @@ def test_a_large_loss_does_not_hide_a_wrong_gradient() -> None:
     assert right_row.ok and not wrong_row.ok
 
 
+def test_large_entries_do_not_loosen_the_check() -> None:
+    """Entries of 1e10 take steps of 1e4: round-off shrinks with them, and so must the allowance."""
+    text = "param W : [3] = const(1e10)\nloss = 1e-10 * sum(W^2)\nminimize loss\n"
+    compiled = compile_text(text, "m.nn", opt=0)
+    wrong = compiled.source.replace("2.0 * W", "0.0 * W").replace("W * 2.0", "W * 0.0")
+    assert wrong != compiled.source
+    (right_row,) = gradcheck.check(module_of(compiled.source), compiled.graph, {})
+    (wrong_row,) = gradcheck.check(module_of(wrong), compiled.graph, {})
+    assert right_row.ok and not wrong_row.ok
+    assert gradcheck.step(module_of(compiled.source), compiled.graph, {}) == 0.0  # no false alarm at 1e10
+
+
+def test_slopes_too_small_to_see_are_not_called_agreement(tmp_path: Path, capsys) -> None:
+    model = tmp_path / "m.nn"
+    model.write_text("param W : [3] = normal(1, 0.1)\nloss = 1e-12 * sum(W^2)\nminimize loss\n")
+    assert main(["gradcheck", str(model)]) == 1
+    out, err = capsys.readouterr()
+    assert "CANNOT TELL: slopes below 1.0e-08" in out
+    assert "error: the slopes of W are below what round-off in the loss lets the check see" in err
+
+
+def test_sgd_step_must_leave_params_outside_wrt_alone() -> None:
+    compiled = compile_text("param W : [3]\nparam b : [] = ones\nloss = sum(W^2) + b\nminimize loss wrt W\n", "m.nn")
+    g = compiled.graph
+    assert gradcheck.step(module_of(compiled.source), g, {}) < 1e-12
+    moves_b = compiled.source.replace(
+        "np.subtract(W, d_W, out=W)\n    return value", "np.subtract(W, d_W, out=W)\n    b -= 1.0\n    return value"
+    )
+    assert moves_b != compiled.source
+    assert gradcheck.step(module_of(moves_b), g, {}) == float("inf")
+
+
 def test_a_loss_that_is_no_number_is_said_so(tmp_path: Path, capsys) -> None:
     model = tmp_path / "m.nn"
     model.write_text("input x : [3]\nparam W : [3]\nloss = sum(sqrt(x) * W)\nminimize loss\n")

@@ -277,6 +277,9 @@ BAD_RATES = [
     (np.full((5, 1), 0.1), TypeError, r"lr must be a real number, got an array of shape \(5, 1\)"),
     (float("nan"), ValueError, "lr must be finite in float64, got nan"),
     (-np.inf, ValueError, "lr must be finite in float64, got -inf"),
+    (np.array(True), TypeError, r"lr must be a real number, got array\(True\)"),
+    (1 + 2j, TypeError, r"lr must be a real number, got \(1\+2j\)"),
+    ([0.1, [0.2]], TypeError, r"lr must be a real number, got \[0.1, \[0.2\]\]"),
     (10**400, ValueError, "lr must be finite in float64, got " + "1" + "0" * 36 + r"\.\.\.$"),
 ]
 

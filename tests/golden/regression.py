@@ -117,8 +117,8 @@ def _learning_rate(lr):
     """lr as a float: one real number that DTYPE holds (an array would broadcast into the params)."""
     if type(lr) is not float:
         try:
-            if isinstance(lr, (str, bytes, bool, np.bool_)) or np.ndim(lr):
-                raise TypeError
+            if isinstance(lr, (str, bytes, bool)) or np.ndim(lr) or np.asarray(lr).dtype.kind not in "fiuO":
+                raise TypeError  # (kind O: a Fraction or Decimal; b and c: booleans and complex numbers)
             lr = float(lr)
         except (TypeError, ValueError):
             raise TypeError(f"lr must be a real number, got {_brief(lr)}") from None
@@ -130,7 +130,10 @@ def _learning_rate(lr):
 
 
 def _brief(value):
-    shown = f"an array of shape {np.shape(value)}" if np.ndim(value) else repr(value)
+    try:
+        shown = f"an array of shape {np.shape(value)}" if np.ndim(value) else repr(value)
+    except ValueError:  # nested lists of uneven lengths
+        shown = repr(value)
     return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
