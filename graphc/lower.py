@@ -225,7 +225,9 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         reach, drawn = _extent(name, values)
         largest = float(np.finfo(self.dtype).max)
         shown = f"{name}({', '.join(f'{v:g}' for v in values)})"
-        if not reach <= largest:  # inf or nan compare False too
+        with np.errstate(over="ignore"):  # what rounds to the largest number (3.4028235e38) fits
+            fits = bool(np.isfinite(np.asarray(reach).astype(self.dtype)))
+        if not fits:
             self.error(f"{shown} makes values past {self.dtype}'s largest number, {largest:.4g}", e.span)
             return None
         if not drawn <= FLOAT64_MAX:

@@ -221,6 +221,9 @@ def test_an_initial_value_past_float32_is_a_compile_error_in_float32_only():
     (d,) = e.value.diagnostics
     assert d.message == "const(1e+300) makes values past float32's largest number, 3.403e+38"
     assert (d.span.line, d.span.col, d.span.end_col) == (1, 19, 31)
+    # float32's largest number as NumPy prints it rounds to itself: it fits
+    edge = load("param w : [2] = const(3.4028235e38)\nloss = sum(w)\nminimize loss\n", "float32")[1]
+    assert edge.init_params()["w"][0] == np.finfo(np.float32).max
     # drawn in float64, then cast: a uniform as wide as float32's whole range is fine
     wide = load("param w : [50] = uniform(-3e38, 3e38)\nloss = sum(w)\nminimize loss\n", "float32")[1]
     assert np.isfinite(wide.init_params()["w"]).all()
