@@ -285,8 +285,7 @@ def cmd_gradcheck(args) -> int:
     from graphc import CompiledModel, gradcheck
     from graphc.pipeline import compile_text
 
-    args.text = read_model(args.model)
-    compiled = compile_text(args.text, args.model, opt=int(args.O))
+    compiled = compile_text(read_model(args.model), args.model, opt=int(args.O))
     g = compiled.graph
     _check_dims(args.dims, g)
     if 0 in args.dims.values():

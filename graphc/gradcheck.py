@@ -74,7 +74,8 @@ def inputs(g: Graph, dims: dict[str, int], rng: np.random.Generator) -> dict[str
     for n in g.order():
         labels, k = g.labels(n)
         if labels is not None:
-            classes[labels] = min(classes.get(labels, _size(k, dims)), _size(k, dims))
+            k = _size(k, dims)
+            classes[labels] = min(classes.get(labels, k), k)
     out = {}
     for name, n in g.inputs.items():
         shape = tuple(_size(d, dims) for d in g.shape(n))
@@ -109,6 +110,7 @@ def check(module, g: Graph, dims: dict[str, int], seed: int = 0, most: int = 20)
         held = params if name in params else given  # `wrt` may name an input too
         at = held[name] = np.array(held[name], dtype=np.float64)  # one copy, moved in place
         picks = sorted(rng.choice(at.size, size=min(most, at.size), replace=False)) if at.size else []
+        grad = np.asarray(grads[name])
         slopes, errors, allowed = [0.0], [0.0], [0.0]
         for i in picks:
             x = at.flat[i]
@@ -120,7 +122,7 @@ def check(module, g: Graph, dims: dict[str, int], seed: int = 0, most: int = 20)
             down = module.loss(params, **given)
             at.flat[i] = x
             numeric = (up - down) / (2 * h)
-            analytic = float(np.asarray(grads[name]).flat[i])
+            analytic = float(grad.flat[i])
             slopes.append(max(abs(analytic), abs(numeric)))
             errors.append(abs(analytic - numeric))
         ok = all(e <= RTOL * s + a for e, s, a in zip(errors, slopes, allowed))  # False for a nan

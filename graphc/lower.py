@@ -33,7 +33,12 @@ MAX_UNROLL = 100_000
 MAX_PARAM_SIZE = 2**31
 INIT_SIGNATURES = {"const": "const(c)", "normal": "normal(mean, std)", "uniform": "uniform(lo, hi)"}
 INITS = {"zeros": 0, "ones": 0, "glorot": 0, "he": 0, "const": 1, "normal": 2, "uniform": 2}
-FLOAT64_MAX = 1.7976931348623157e308  # init_params draws in float64, then casts to the dtype
+
+
+def _fits(value: float, dtype: str) -> bool:
+    """Whether the dtype holds the number: it is finite there (3.4028235e38 rounds to float32's largest)."""
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(np.asarray(value).astype(dtype)))
 
 
 def _extent(init: str, args: list[float]) -> tuple[float, float]:
@@ -223,14 +228,12 @@ class ProgramLowerer(ExprLowerer, FnChecks):
             self.error(f"uniform(lo, hi) needs lo <= hi, but {values[0]:g} > {values[1]:g}", e.span)
             return None
         reach, drawn = _extent(name, values)
-        largest = float(np.finfo(self.dtype).max)
         shown = f"{name}({', '.join(f'{v:g}' for v in values)})"
-        with np.errstate(over="ignore"):  # what rounds to the largest number (3.4028235e38) fits
-            fits = bool(np.isfinite(np.asarray(reach).astype(self.dtype)))
-        if not fits:
+        if not _fits(reach, self.dtype):
+            largest = float(np.finfo(self.dtype).max)
             self.error(f"{shown} makes values past {self.dtype}'s largest number, {largest:.4g}", e.span)
             return None
-        if not drawn <= FLOAT64_MAX:
+        if not _fits(drawn, "float64"):  # init_params draws in float64, then casts to the dtype
             self.error(f"{shown} spans more than a float64 holds, so its values cannot be drawn", e.span)
             return None
         return name, tuple(values)

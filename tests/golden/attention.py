@@ -29,10 +29,14 @@ def _show(shape):
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
+def _declared(shape, dtype):
+    return ("int" if dtype == "int64" else "") + _show(shape)
+
+
 def _array(what, name, value, shape, dtype, dims):
     """Check one argument against its declared shape, binding dims; return it as an array."""
     labels = dtype == "int64"  # integer labels: any integer dtype is taken as it is
-    declared = ("int" if labels else "") + _show(shape)
+    declared = _declared(shape, dtype)
     try:
         a = np.asarray(value)
     except (ValueError, TypeError) as e:  # nested lists of uneven lengths
@@ -106,10 +110,10 @@ def _check_arguments(params, inputs, needed):
         if name in inputs:
             checked[name] = _array("input", name, inputs[name], shape, dtype, dims)
         elif name in needed:
-            raise ValueError(f"missing input {name} {('int' if dtype == 'int64' else '') + _show(shape)}")
+            raise ValueError(f"missing input {name} {_declared(shape, dtype)}")
     for dim, *givers in [n for n in needed if type(n) is tuple]:  # (dim, inputs that give its size)
         if dim not in dims:
-            shown = " or ".join(f"{g} {('int' if INPUTS[g][1] == 'int64' else '') + _show(INPUTS[g][0])}" for g in givers)
+            shown = " or ".join(f"{g} {_declared(*INPUTS[g])}" for g in givers)
             raise ValueError(f"missing input {shown}: {'one is' if len(givers) > 1 else 'it is'} needed for the size {dim}")
     return checked, dims
 
@@ -118,7 +122,8 @@ def _learning_rate(lr):
     """lr as a float: one real number that DTYPE holds (an array would broadcast into the params)."""
     if type(lr) is not float:
         try:
-            if isinstance(lr, (str, bytes, bool)) or np.ndim(lr) or np.asarray(lr).dtype.kind not in "fiuO":
+            a = np.asarray(lr)
+            if isinstance(lr, (str, bytes, bool)) or a.ndim or a.dtype.kind not in "fiuO":
                 raise TypeError  # (kind O: a Fraction or Decimal; b and c: booleans and complex numbers)
             lr = float(lr)
         except (TypeError, ValueError):
