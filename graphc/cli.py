@@ -175,7 +175,7 @@ def cmd_check(args) -> int:
     from graphc.lower import lower
     from graphc.ops.base import show
 
-    lowered = lower(program)
+    lowered = lower(program, args.dtype)
     g = lowered.graph
     print(f"model {lowered.name}: OK")
     if g.dims:
@@ -382,6 +382,12 @@ def _level(command: argparse.ArgumentParser, what: str) -> None:
     command.add_argument("-O", choices=("0", "1", "2"), default="2", help=f"{what} (default: 2)")
 
 
+def _dtype(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument(
+        "--dtype", choices=("float32", "float64"), default="float64", help=f"{what} (default: float64)"
+    )
+
+
 def _dims(command: argparse.ArgumentParser, metavar: str, what: str) -> None:
     command.add_argument("--dims", type=_dims_arg, action=_MergeDims, default={}, metavar=metavar, help=what)
 
@@ -408,9 +414,7 @@ def parser() -> argparse.ArgumentParser:
         "drawn), NAME.html (source, graphs and code side by side) and the .dot sources.",
     )
     c.add_argument("-o", type=_folder_arg, default="build", metavar="DIR", help="output folder (default: build)")
-    c.add_argument(
-        "--dtype", choices=("float32", "float64"), default="float64", help="the module's float type (default: float64)"
-    )
+    _dtype(c, "the module's float type")
     _level(
         c,
         "optimization: 0 one statement per op (for reading), 1 the graph simplified, 2 also in place in reused buffers",
@@ -421,7 +425,7 @@ def parser() -> argparse.ArgumentParser:
         "--report", action="store_true", help="print FLOPs, saved values, peak memory, what the passes removed"
     )
     _dims(c, "B=128,...", "dim sizes for --report's numbers (needs --report; a dim not given counts as 1)")
-    _command(
+    ch = _command(
         sub,
         "check",
         cmd_check,
@@ -429,6 +433,7 @@ def parser() -> argparse.ArgumentParser:
         "Parse and shape-check MODEL.nn and print its inputs, params, every named value with its shape, its "
         "outputs and objective; write nothing. Mistakes are reported with file:line:col.",
     )
+    _dtype(ch, "the float type the initial values must fit, as in compile --dtype")
     gc = _command(
         sub,
         "gradcheck",

@@ -229,6 +229,19 @@ def test_an_initial_value_past_float32_is_a_compile_error_in_float32_only():
     assert np.isfinite(wide.init_params()["w"]).all()
 
 
+def test_check_finds_what_only_a_float32_module_cannot_hold(tmp_path, capsys):
+    """`check --dtype float32` refuses the initial value `compile --dtype float32` would; plain check does not."""
+    from graphc.cli import main
+
+    model = tmp_path / "big.nn"
+    model.write_text("param big : [2] = const(1e300)\nloss = sum(big)\nminimize loss\n")
+    assert main(["check", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["check", "--dtype", "float32", str(model)]) == 1
+    err = capsys.readouterr().err
+    assert f"{model}:1:19: error: const(1e+300) makes values past float32's largest number" in err
+
+
 # ---------------------------------------------------------------------------- argument checks
 
 
