@@ -10,6 +10,7 @@ import builtins
 import keyword
 import math
 import re
+import textwrap
 
 from graphc.ir import Graph
 from graphc.ops import OPS
@@ -17,6 +18,7 @@ from graphc.ops.helpers import HELPERS, closure
 from graphc.plan import Plan, plan_buffers
 
 INLINE_LIMIT = 72  # longest expression folded into its single user
+WIDTH = 100  # the generated code's lines, where the model's names and numbers allow
 MAX_NESTING = 100  # deepest brackets of a generated line (Python refuses past 200)
 _MARK = "\x00"
 
@@ -36,21 +38,29 @@ def _array(what, name, value, shape, dtype, dims):
     try:
         a = {xp}.asarray(value)
     except (ValueError, TypeError) as e:  # nested lists of uneven lengths
-        raise ValueError(f"{{what}} {{name}}: expected {{declared}}, got a {{type(value).__name__}} that is no array: {{e}}") from None
+        got = f"got a {{type(value).__name__}} that is no array"
+        raise ValueError(f"{{what}} {{name}}: expected {{declared}}, {{got}}: {{e}}") from None
+    got = f"got dtype {{a.dtype}} with shape {{a.shape}}"
     if labels and a.dtype.kind not in "iu":
-        raise ValueError(f"{{what}} {{name}}: expected integer labels {{declared}}, got dtype {{a.dtype}} with shape {{a.shape}}")
+        raise ValueError(f"{{what}} {{name}}: expected integer labels {{declared}}, {{got}}")
     if not labels:
         if a.dtype.kind not in "fiu":
-            raise ValueError(f"{{what}} {{name}}: expected a float array {{declared}}, got dtype {{a.dtype}} with shape {{a.shape}}")
+            raise ValueError(f"{{what}} {{name}}: expected a float array {{declared}}, {{got}}")
         a = a.astype(DTYPE, copy=False)
     if a.ndim != len(shape):
-        raise ValueError(f"{{what}} {{name}}: expected shape {{declared}} (rank {{len(shape)}}), got shape {{a.shape}} (rank {{a.ndim}})")
-    for axis, (want, got) in enumerate(zip(shape, a.shape)):
-        if isinstance(want, int) and want != got:
-            raise ValueError(f"{{what}} {{name}}: expected shape {{declared}}, got {{a.shape}}: axis {{axis}} has size {{got}}, not {{want}}")
-        if isinstance(want, str) and dims.setdefault(want, got) != got:
+        raise ValueError(
+            f"{{what}} {{name}}: expected shape {{declared}} (rank {{len(shape)}}), "
+            f"got shape {{a.shape}} (rank {{a.ndim}})"
+        )
+    for axis, (want, size) in enumerate(zip(shape, a.shape)):
+        if isinstance(want, int) and want != size:
             raise ValueError(
-                f"{{what}} {{name}}: expected shape {{declared}}, got {{a.shape}}: {{want}} is {{got}} here "
+                f"{{what}} {{name}}: expected shape {{declared}}, got {{a.shape}}: "
+                f"axis {{axis}} has size {{size}}, not {{want}}"
+            )
+        if isinstance(want, str) and dims.setdefault(want, size) != size:
+            raise ValueError(
+                f"{{what}} {{name}}: expected shape {{declared}}, got {{a.shape}}: {{want}} is {{size}} here "
                 f"but {{dims[want]}} in an earlier input"
             )
     return a
@@ -60,7 +70,7 @@ _SEEN = {{}}  # signatures of calls already checked -> the dims they bound
 
 
 def _arguments(params, inputs, needed):
-    """Check the params and every input given (the needed ones must be); return them and the bound dims.
+    """Check the params and the inputs given (the needed ones must be); return them and the dims.
 
     A call whose arrays have the same names, types, shapes and dtypes as an earlier
     accepted one, with nothing to convert, skips the checks.
@@ -89,11 +99,14 @@ def _arguments(params, inputs, needed):
 
 def _check_arguments(params, inputs, needed):
     if not hasattr(params, "items"):
-        raise TypeError(f"params must be a dict from param names to arrays, got {{type(params).__name__}}")
+        raise TypeError(
+            f"params must be a dict from param names to arrays, got {{type(params).__name__}}"
+        )
     dims = {{}}
     for name in inputs:
         if name not in INPUTS:
-            raise ValueError(f"unknown input {{name!r}}; the model's inputs are {{', '.join(INPUTS) or 'none'}}")
+            known = ", ".join(INPUTS) or "none"
+            raise ValueError(f"unknown input {{name!r}}; the model's inputs are {{known}}")
     for name in params:
         if name not in PARAMS:
             raise ValueError(f"unknown param {{name!r}}; the model's params are {{', '.join(PARAMS)}}")
@@ -110,17 +123,19 @@ def _check_arguments(params, inputs, needed):
     for dim, *givers in [n for n in needed if type(n) is tuple]:  # (dim, inputs that give its size)
         if dim not in dims:
             shown = " or ".join(f"{{g}} {{_declared(*INPUTS[g])}}" for g in givers)
-            raise ValueError(f"missing input {{shown}}: {{'one is' if len(givers) > 1 else 'it is'}} needed for the size {{dim}}")
+            which = "one is" if len(givers) > 1 else "it is"
+            raise ValueError(f"missing input {{shown}}: {{which}} needed for the size {{dim}}")
     return checked, dims
 
 
 def _learning_rate(lr):
-    """lr as a float: one real number that DTYPE holds (an array would broadcast into the params)."""
+    """lr as a float, checked: one real number that DTYPE holds, never an array."""
     if type(lr) is not float:
         try:
             a = {xp}.asarray(lr)
+            # kind O: a Fraction or Decimal; b and c: booleans and complex numbers
             if isinstance(lr, (str, bytes, bool)) or a.ndim or a.dtype.kind not in "fiuO":
-                raise TypeError  # (kind O: a Fraction or Decimal; b and c: booleans and complex numbers)
+                raise TypeError
             lr = float(lr)
         except (TypeError, ValueError):
             raise TypeError(f"lr must be a real number, got {{_brief(lr)}}") from None
@@ -150,7 +165,7 @@ _LOCAL = threading.local()
 
 
 def _workspace(make, *sizes):
-    \"\"\"The arrays `make` builds for these sizes, built once per thread: no two threads share one.\"\"\"
+    \"\"\"The arrays `make` builds for these sizes, once per thread: no two threads share one.\"\"\"
     spaces = _LOCAL.__dict__.setdefault("spaces", {})  # least recently used first
     key = (make, sizes)
     ws = spaces.pop(key, None)
@@ -176,8 +191,9 @@ def _sgd_plain(xp: str) -> list[str]:
         "    steps = {name: lr * grad for name, grad in grads.items() if name in PARAMS}",
         "    for name, step in steps.items():",
         "        held = params[name]",
-        f"        if not (isinstance(held, {xp}.ndarray) and held.dtype.kind == 'f' and held.flags.writeable):",
-        f"            params[name] = held = {xp}.array(held, dtype=DTYPE)  # the caller's cannot take it",
+        f"        if not (isinstance(held, {xp}.ndarray) and held.dtype.kind == 'f'",
+        "                and held.flags.writeable):  # the caller's cannot take the step: replace it",
+        f"            params[name] = held = {xp}.array(held, dtype=DTYPE)",
         "        held -= step",
         "    return value",
     ]
@@ -185,7 +201,8 @@ def _sgd_plain(xp: str) -> list[str]:
 
 def _sgd_fallback(xp: str) -> list[str]:
     return [
-        "    if 0 in dims.values() or any([checked[n] is not params[n] or not params[n].flags.writeable for n in PARAMS]):",
+        "    not_in_place = [checked[n] is not params[n] or not params[n].flags.writeable for n in PARAMS]",
+        "    if 0 in dims.values() or any(not_in_place):",
         "        # an empty batch (sizes divide lr), or params that came as lists, in another dtype or",
         "        # read-only: take the general path, which updates what the caller holds",
         *("    " + line for line in _sgd_plain(xp)),
@@ -474,7 +491,7 @@ class Emitter:
             lines, expr, needed, plan = bodies[name]
             src = [
                 f"def {name}(params{extra}, /, **inputs):",
-                f'    """{doc}"""',
+                *_docstring(doc),
                 f"    checked, dims = _arguments(params, inputs, {tuple(needed)!r})",
             ]
             if name == "sgd_step":
@@ -508,9 +525,10 @@ class Emitter:
             return src + ["    ]"]
 
         src: list[str] = [
-            f'"""{model}: generated by graphc from {_docstring_text(self.file)}. Do not edit; recompile instead.',
+            f'"""{model}: generated by graphc from {_docstring_text(self.file)}.',
             "",
-            "The forward pass, the objective and its gradients, in NumPy only.",
+            "The forward pass, the objective and its gradients, in NumPy only. Do not edit;",
+            "recompile instead.",
             '"""',
             "",
             *(["import threading", ""] if planned else []),
@@ -521,7 +539,8 @@ class Emitter:
             f"PARAMS = {meta(g.params.items())}",
             f"OUTPUTS = {meta(g.outputs)}",
             f"OBJECTIVE = {g.objective[0]!r}",
-            f"WRT = {tuple(g.wrt)!r}",
+            _wrapped("WRT = ", tuple(g.wrt)),
+            "",
             _RUNTIME.format(xp=xp).rstrip(),
         ]
         if planned:
@@ -556,7 +575,7 @@ class Emitter:
             value = f"    value = float({expr[self.step.g.objective[1]]})"
             src += lines + [value] + self.step.updates(expr, bodies["sgd_step"][3]) + ["    return value"]
         else:
-            src += ["def sgd_step(params, lr, /, **inputs):", f'    """{doc}"""', "    lr = _learning_rate(lr)"]
+            src += ["def sgd_step(params, lr, /, **inputs):", *_docstring(doc), "    lr = _learning_rate(lr)"]
             src += _sgd_plain(self.xp)
         src += [""]
         return self.strip_marks("\n".join(src))
@@ -601,28 +620,47 @@ class Emitter:
             "    return {",
         ]
         for name, n in self.g.params.items():
-            init = self.init_expr(self.g.shape(n), *inits[name])
-            out.append(f"        {name!r}: {init}" + ("" if "#" in init else ","))
+            init, why = self.init_expr(self.g.shape(n), *inits[name])
+            out += [f"        # {why}"] if why else []
+            out.append(f"        {name!r}: {init},")
         return out + ["    }"]
 
-    def init_expr(self, shape: tuple, kind: str, args: tuple) -> str:
+    def init_expr(self, shape: tuple, kind: str, args: tuple) -> tuple[str, str | None]:
+        """The expression making a param's initial value, and the rule behind its numbers, if any."""
         xp, size = self.xp, _shape_literal(shape)
         fan_in = math.prod(shape[:-1]) if len(shape) >= 2 else (shape[0] if shape else 1)
         fan_out = shape[-1] if shape else 1
         if kind in ("zeros", "ones"):
-            return f"{xp}.{kind}({size}, dtype=DTYPE)"
+            return f"{xp}.{kind}({size}, dtype=DTYPE)", None
         if kind == "const":
-            return f"{xp}.full({size}, {args[0]!r}, dtype=DTYPE)"
+            return f"{xp}.full({size}, {args[0]!r}, dtype=DTYPE)", None
         if kind == "normal":
-            return f"rng.normal({args[0]!r}, {args[1]!r}, size={size}).astype(DTYPE)"
+            return f"rng.normal({args[0]!r}, {args[1]!r}, size={size}).astype(DTYPE)", None
         if kind == "uniform":
-            return f"rng.uniform({args[0]!r}, {args[1]!r}, size={size}).astype(DTYPE)"
+            return f"rng.uniform({args[0]!r}, {args[1]!r}, size={size}).astype(DTYPE)", None
         if kind == "glorot":
             limit = math.sqrt(6 / (fan_in + fan_out))
-            return f"rng.uniform({-limit!r}, {limit!r}, size={size}).astype(DTYPE),  # glorot: sqrt(6 / ({fan_in} + {fan_out}))"
+            rule = f"glorot: uniform within sqrt(6 / ({fan_in} + {fan_out}))"
+            return f"rng.uniform({-limit!r}, {limit!r}, size={size}).astype(DTYPE)", rule
         if kind == "he":
-            return f"rng.normal(0.0, {math.sqrt(2 / fan_in)!r}, size={size}).astype(DTYPE),  # he: sqrt(2 / {fan_in})"
+            rule = f"he: normal with deviation sqrt(2 / {fan_in})"
+            return f"rng.normal(0.0, {math.sqrt(2 / fan_in)!r}, size={size}).astype(DTYPE)", rule
         raise ValueError(kind)
+
+
+def _docstring(text: str) -> list[str]:
+    """A function's docstring, wrapped to the width of the generated code."""
+    lines = textwrap.wrap(f'"""{text}"""', WIDTH - 4, break_long_words=False, break_on_hyphens=False)
+    return ["    " + line for line in lines]
+
+
+def _wrapped(head: str, items: tuple) -> str:
+    """`head` then the tuple's literal, one row of items after another where one line is too long."""
+    one = f"{head}{items!r}"
+    if len(one) <= WIDTH:
+        return one
+    rows = textwrap.wrap(" ".join(f"{i!r}," for i in items), WIDTH - 4, break_long_words=False)
+    return "\n".join([f"{head}(", *("    " + r for r in rows), ")"])
 
 
 def _enclosed(text: str) -> bool:

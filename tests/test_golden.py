@@ -46,3 +46,15 @@ def test_example_matches_golden(path: Path):
             continue
         assert golden.exists(), f"no golden file {name}; run with GRAPHC_UPDATE_GOLDEN=1 to create it"
         assert text == golden.read_text(), f"{name} changed; review the diff and update the golden files on purpose"
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_generated_lines_fit_the_width(opt: int):
+    """Every example's module reads without side-scrolling, at every level: the runtime, the
+    metadata, the docstrings and the statements all keep to the code generator's width."""
+    from graphc.codegen import WIDTH
+
+    for path in EXAMPLES:
+        source = compile_text(path.read_text(), f"examples/{path.name}", "float32", opt).source
+        long = [(i, line) for i, line in enumerate(source.splitlines(), 1) if len(line) > WIDTH]
+        assert not long, f"{path.name} -O{opt}: lines wider than {WIDTH}: {long[:3]}"
