@@ -34,9 +34,8 @@ class ExprLowerer(Resolver):
                 self.error(f"{_src(e)} is {show(*self.g.type(a))}, integer labels; {where}", e.span)
                 return None
         if self.g._next > MAX_NODES:
-            raise StopLowering(
-                f"the model expands to more than {MAX_NODES:,} ops (fns calling fns?); graphc refuses it", span
-            )
+            # (loops and fn calls are refused before they expand, by their estimated cost)
+            raise StopLowering(f"the model grows past {MAX_NODES:,} ops here; graphc refuses models that large", span)
         try:
             return self.g.add(op, args, attrs, span=span, scope=scope.frames)
         except ShapeError as err:

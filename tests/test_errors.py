@@ -128,3 +128,19 @@ def test_a_fixed_model_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_a_mistake_in_a_loop_names_its_iteration(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(ERR_DIR / "loop_iteration_named.nn")]) == 1
     assert "= note: when i = 1 (the loop at line 6)" in capsys.readouterr().err
+
+
+def test_a_model_past_the_op_limit_is_refused_where_it_passes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Statements alone can pass the limit (10^6 lines of 3 ops each do): the message must not
+    blame fns, as it did."""
+    import graphc.lower_expr
+
+    monkeypatch.setattr(graphc.lower_expr, "MAX_NODES", 6)
+    model = tmp_path / "big.nn"
+    # x is op 0 and each line adds two (the constant 2 and the product): line 6 starts past 6
+    model.write_text("param x : [2]\nh = x\n" + "h = h * 2\n" * 8 + "loss = sum(h)\nminimize loss\n")
+    assert main(["check", str(model)]) == 1
+    err = capsys.readouterr().err
+    assert f"{model}:6:5: error: the model grows past 6 ops here; graphc refuses models that large\n" in err
