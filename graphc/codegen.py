@@ -640,10 +640,10 @@ class Emitter:
             return f"rng.uniform({args[0]!r}, {args[1]!r}, size={size}).astype(DTYPE)", None
         if kind == "glorot":
             limit = math.sqrt(6 / (fan_in + fan_out))
-            rule = f"glorot: uniform within sqrt(6 / ({fan_in} + {fan_out}))"
+            rule = f"glorot: uniform in [-a, a), a = sqrt(6 / ({fan_in} + {fan_out}))"
             return f"rng.uniform({-limit!r}, {limit!r}, size={size}).astype(DTYPE)", rule
         if kind == "he":
-            rule = f"he: normal with deviation sqrt(2 / {fan_in})"
+            rule = f"he: normal, mean 0, deviation sqrt(2 / {fan_in})"
             return f"rng.normal(0.0, {math.sqrt(2 / fan_in)!r}, size={size}).astype(DTYPE)", rule
         raise ValueError(kind)
 

@@ -291,13 +291,13 @@ def init_params(seed=0):
     """Freshly initialized params, the same for the same seed."""
     rng = np.random.default_rng(seed)
     return {
-        # glorot: uniform within sqrt(6 / (16 + 16))
+        # glorot: uniform in [-a, a), a = sqrt(6 / (16 + 16))
         'Wq': rng.uniform(-0.4330127018922193, 0.4330127018922193, size=(16, 16)).astype(DTYPE),
-        # glorot: uniform within sqrt(6 / (16 + 16))
+        # glorot: uniform in [-a, a), a = sqrt(6 / (16 + 16))
         'Wk': rng.uniform(-0.4330127018922193, 0.4330127018922193, size=(16, 16)).astype(DTYPE),
-        # glorot: uniform within sqrt(6 / (16 + 16))
+        # glorot: uniform in [-a, a), a = sqrt(6 / (16 + 16))
         'Wv': rng.uniform(-0.4330127018922193, 0.4330127018922193, size=(16, 16)).astype(DTYPE),
-        # glorot: uniform within sqrt(6 / (16 + 4))
+        # glorot: uniform in [-a, a), a = sqrt(6 / (16 + 4))
         'Wo': rng.uniform(-0.5477225575051661, 0.5477225575051661, size=(16, 4)).astype(DTYPE),
     }
 

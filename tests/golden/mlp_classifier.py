@@ -292,13 +292,13 @@ def init_params(seed=0):
     """Freshly initialized params, the same for the same seed."""
     rng = np.random.default_rng(seed)
     return {
-        # he: normal with deviation sqrt(2 / 784)
+        # he: normal, mean 0, deviation sqrt(2 / 784)
         'W1': rng.normal(0.0, 0.050507627227610534, size=(784, 256)).astype(DTYPE),
         'b1': np.zeros((256,), dtype=DTYPE),
-        # he: normal with deviation sqrt(2 / 256)
+        # he: normal, mean 0, deviation sqrt(2 / 256)
         'W2': rng.normal(0.0, 0.08838834764831845, size=(256, 256)).astype(DTYPE),
         'b2': np.zeros((256,), dtype=DTYPE),
-        # glorot: uniform within sqrt(6 / (256 + 10))
+        # glorot: uniform in [-a, a), a = sqrt(6 / (256 + 10))
         'W3': rng.uniform(-0.15018785229652765, 0.15018785229652765, size=(256, 10)).astype(DTYPE),
         'b3': np.zeros((10,), dtype=DTYPE),
     }

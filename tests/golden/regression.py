@@ -245,7 +245,7 @@ def init_params(seed=0):
     return {
         'W1': rng.normal(0.0, 1.0, size=(3, 4)).astype(DTYPE),
         'b1': np.zeros((4,), dtype=DTYPE),
-        # glorot: uniform within sqrt(6 / (4 + 1))
+        # glorot: uniform in [-a, a), a = sqrt(6 / (4 + 1))
         'W2': rng.uniform(-1.0954451150103321, 1.0954451150103321, size=(4, 1)).astype(DTYPE),
         'b2': np.zeros((1,), dtype=DTYPE),
     }

@@ -372,30 +372,30 @@ def init_params(seed=0):
     """Freshly initialized params, the same for the same seed."""
     rng = np.random.default_rng(seed)
     return {
-        # glorot: uniform within sqrt(6 / (32 + 64))
+        # glorot: uniform in [-a, a), a = sqrt(6 / (32 + 64))
         'W_in': rng.uniform(-0.25, 0.25, size=(32, 64)).astype(DTYPE),
         'b_in': np.zeros((64,), dtype=DTYPE),
-        # he: normal with deviation sqrt(2 / 64)
+        # he: normal, mean 0, deviation sqrt(2 / 64)
         'Wa1': rng.normal(0.0, 0.1767766952966369, size=(64, 128)).astype(DTYPE),
         'ba1': np.zeros((128,), dtype=DTYPE),
         'Wb1': rng.normal(0.0, 0.01, size=(128, 64)).astype(DTYPE),
         'bb1': np.zeros((64,), dtype=DTYPE),
-        # he: normal with deviation sqrt(2 / 64)
+        # he: normal, mean 0, deviation sqrt(2 / 64)
         'Wa2': rng.normal(0.0, 0.1767766952966369, size=(64, 128)).astype(DTYPE),
         'ba2': np.zeros((128,), dtype=DTYPE),
         'Wb2': rng.normal(0.0, 0.01, size=(128, 64)).astype(DTYPE),
         'bb2': np.zeros((64,), dtype=DTYPE),
-        # he: normal with deviation sqrt(2 / 64)
+        # he: normal, mean 0, deviation sqrt(2 / 64)
         'Wa3': rng.normal(0.0, 0.1767766952966369, size=(64, 128)).astype(DTYPE),
         'ba3': np.zeros((128,), dtype=DTYPE),
         'Wb3': rng.normal(0.0, 0.01, size=(128, 64)).astype(DTYPE),
         'bb3': np.zeros((64,), dtype=DTYPE),
-        # he: normal with deviation sqrt(2 / 64)
+        # he: normal, mean 0, deviation sqrt(2 / 64)
         'Wa4': rng.normal(0.0, 0.1767766952966369, size=(64, 128)).astype(DTYPE),
         'ba4': np.zeros((128,), dtype=DTYPE),
         'Wb4': rng.normal(0.0, 0.01, size=(128, 64)).astype(DTYPE),
         'bb4': np.zeros((64,), dtype=DTYPE),
-        # glorot: uniform within sqrt(6 / (64 + 10))
+        # glorot: uniform in [-a, a), a = sqrt(6 / (64 + 10))
         'W_out': rng.uniform(-0.2847473987257497, 0.2847473987257497, size=(64, 10)).astype(DTYPE),
         'b_out': np.zeros((10,), dtype=DTYPE),
     }
