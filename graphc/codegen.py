@@ -735,16 +735,18 @@ def emit_numpy(
     dtype: str = "float64",
     opt: int = 2,
     step: Graph | None = None,
+    xp: str = "np",
 ) -> tuple[str, dict[int, list[int]], dict[str, Plan]]:
     """The generated module's source text, deterministic byte for byte, the
     generated lines (1-based) that compute each graph node, and each function's
     buffer plan.
 
     `step` (the model with its gradients scaled by `lr`, see autodiff.gradients)
-    gives sgd_step its own body; without it sgd_step calls loss_and_grad.
+    gives sgd_step its own body; without it sgd_step calls loss_and_grad. `xp` is
+    the name the array module is imported and called as.
     """
-    emitter = Emitter(graph, source, file, dtype, opt)
-    emitter.step = Emitter(step, source, file, dtype, opt) if step is not None else None
+    emitter = Emitter(graph, source, file, dtype, opt, xp)
+    emitter.step = Emitter(step, source, file, dtype, opt, xp) if step is not None else None
     text = emitter.module(model, inits)
     return text, emitter.code_lines, emitter.plans
 

@@ -188,3 +188,42 @@ def test_sgd_step_does_not_compute_the_gradient_of_an_input():
     source = compile_text(text, "m.nn", opt=2).source
     assert "d_x" in function(source, "loss_and_grad")
     assert "d_x" not in function(source, "sgd_step") and "W.T" not in function(source, "sgd_step")
+
+
+@pytest.mark.parametrize("opt", [0, 2])
+def test_the_array_module_is_one_name_that_can_be_swapped(opt: int):
+    """Every array call goes through the name the module is imported as, so another
+    NumPy-compatible module can take its place: emitted as `anp`, no `np.` is left and
+    the module computes the same loss, gradients and step."""
+    import types
+    from pathlib import Path
+
+    import numpy as np
+
+    from graphc.codegen import emit_numpy
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "mlp_classifier.nn"
+    text = path.read_text()
+    c = compile_text(text, path.name, "float64", opt)
+    swapped, _, _ = emit_numpy(c.optimized, c.name, text, path.name, c.lowered.inits, "float64", opt, c.step, xp="anp")
+    assert "import numpy as anp" in swapped
+    assert not re.findall(r"\bnp\.", swapped)
+    modules = []
+    for source in (c.source, swapped):
+        m = types.ModuleType("m")
+        exec(compile(source, "m", "exec"), m.__dict__)
+        modules.append(m)
+    rng = np.random.default_rng(0)
+    inputs = {}
+    for name, (shape, dtype) in modules[0].INPUTS.items():
+        size = tuple(5 if isinstance(d, str) else d for d in shape)
+        inputs[name] = rng.integers(0, 3, size) if dtype == "int64" else rng.standard_normal(size)
+    (loss, grads), (loss2, grads2) = (m.loss_and_grad(m.init_params(1), **inputs) for m in modules)
+    assert loss == loss2 and grads.keys() == grads2.keys()
+    for w in grads:
+        np.testing.assert_array_equal(grads[w], grads2[w])
+    stepped = [m.init_params(1) for m in modules]
+    for m, params in zip(modules, stepped):
+        m.sgd_step(params, 0.1, **inputs)
+    for w in stepped[0]:
+        np.testing.assert_array_equal(stepped[0][w], stepped[1][w])
