@@ -242,7 +242,7 @@ def _pictures(compiled, args, name: str) -> dict[str, bytes]:
     if len(svgs) < 2:
         print(f"warning: {name}.html shows both pictures, so it is not written either", file=sys.stderr)
         return files
-    mapping = page.node_map(compiled.graph, compiled.code_lines)
+    mapping = page.node_map(compiled.graph, compiled.code_lines, args.text)
     text = page.make_page(
         name, args.text, compiled.source, svgs["forward"].decode(), svgs["backward"].decode(), mapping
     )

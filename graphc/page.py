@@ -13,6 +13,8 @@ import json
 import re
 
 from graphc.ir import Graph
+from graphc.ops.base import show
+from graphc.render import Labels, factor_text, op_text
 
 _SCRIPT = r"""
 const MAP = JSON.parse(document.getElementById('map').textContent);
@@ -23,7 +25,10 @@ function select(id) {
   const m = MAP[id];
   if (!m) return;
   clear();
-  document.querySelectorAll('[id="' + id + '"]').forEach(e => e.classList.add('hl'));
+  // one value is drawn up to three times: computed (f), read by a factor (r), its adjoint (a)
+  const value = /^[fra](\d+)$/.exec(id);
+  const same = value ? ['f', 'r', 'a'].map(p => p + value[1]) : [id];
+  same.forEach(s => document.querySelectorAll('[id="' + s + '"]').forEach(e => e.classList.add('hl')));
   for (const [pane, lines] of [['src', m.src], ['code', m.code]]) {
     lines.forEach((n, i) => {
       const row = document.getElementById(pane + '-' + n);
@@ -35,10 +40,17 @@ function select(id) {
   document.getElementById('status').textContent = m.title;
 }
 document.querySelectorAll('g.node').forEach(g => {
+  const title = g.querySelector('title');
   if (!MAP[g.id]) return;
+  if (title) title.textContent = MAP[g.id].title;  // Graphviz's own is the DOT id
   g.addEventListener('mouseenter', () => select(g.id));
   g.addEventListener('click', () => select(g.id));
 });
+document.querySelectorAll('g.edge > title').forEach(t => { t.textContent = ''; });
+document.querySelectorAll('button.size').forEach(b => b.addEventListener('click', () => {
+  const full = b.closest('section').classList.toggle('full');
+  b.textContent = full ? 'fit to pane' : 'full size';
+}));
 const want = /#select=([\w]+)/.exec(location.hash);
 if (want) select(want[1]);
 """
@@ -56,6 +68,8 @@ pre div { white-space: pre; padding: 0 4px; }
 pre div span.n { color: #9ca3af; display: inline-block; width: 3.2em; user-select: none; }
 pre div.hl { background: #fde68a; }
 svg { max-width: 100%; height: auto; }
+section.full svg { max-width: none; }
+button.size { font-size: 11px; margin-left: 8px; }
 g.node { cursor: pointer; }
 g.node.hl polygon, g.node.hl ellipse, g.node.hl path { stroke: #f59e0b; stroke-width: 3; }
 """
@@ -79,12 +93,21 @@ def _inline_svg(svg: str, pane: str) -> str:
     return re.sub(r'\bid="((?:graph|clust|edge|node)\d+)"', rf'id="{pane}-\1"', svg)
 
 
-def node_map(graph: Graph, code_lines: dict[int, list[int]]) -> dict[str, dict]:
-    """Picture id -> source lines, generated lines and a title, for every drawn node."""
+def node_map(graph: Graph, code_lines: dict[int, list[int]], source: str) -> dict[str, dict]:
+    """Picture id -> source lines, generated lines and a title in the user's names, for
+    every drawn node."""
+    labels = Labels(graph, source)
+    objective = graph.objective[0] if graph.objective else "objective"
 
     def src(n: int) -> list[int]:
         span = graph.node(n).get("span")
         return [span.line] if span else []
+
+    def value(n: int) -> str:
+        d = graph.node(n)
+        line = f", line {d['span'].line}" if d.get("span") else ""
+        made = "" if d["op"] in ("input", "param", "const") else f" = {op_text(d)}"
+        return f"{labels.name(n)} {show(d['shape'], d['dtype'])}{made}{line}"
 
     out: dict[str, dict] = {}
     by_adjoint: dict[int, list[int]] = {}
@@ -92,7 +115,7 @@ def node_map(graph: Graph, code_lines: dict[int, list[int]]) -> dict[str, dict]:
     for n in graph.order():
         d = graph.node(n)
         if d["phase"] == "forward":
-            out[f"f{n}"] = out[f"r{n}"] = {"src": src(n), "code": code_lines.get(n, []), "title": graph.describe(n)}
+            out[f"f{n}"] = out[f"r{n}"] = {"src": src(n), "code": code_lines.get(n, []), "title": value(n)}
         else:
             if d.get("adjoint_of") is not None:
                 by_adjoint.setdefault(d["adjoint_of"], []).extend(code_lines.get(n, []))
@@ -104,15 +127,22 @@ def node_map(graph: Graph, code_lines: dict[int, list[int]]) -> dict[str, dict]:
     drawn |= {graph.params.get(w, graph.inputs.get(w)) for w in graph.grads}  # results, with a path or not
     for v in sorted(drawn):
         lines = by_adjoint.get(v, [])
-        out[f"a{v}"] = {"src": src(v), "code": sorted(set(lines)), "title": "adjoint of " + graph.describe(v)}
+        out[f"a{v}"] = {
+            "src": src(v),
+            "code": sorted(set(lines)),
+            "title": f"∂{objective}/∂{labels.name(v)}: the gradient at {value(v)}",
+        }
     for a, n, pos in graph.chain:
         lines = by_origin.get((a, n, pos), [])
         out[f"e{a}_{n}_{pos}"] = {
             "src": src(n),
             "code": sorted(set(lines)),
-            "title": f"chain rule through {graph.describe(n)}",
+            "title": f"chain rule through {value(n)}: {factor_text(graph, labels, a, n, pos)}".replace("\n", ", "),
         }
     return out
+
+
+_SIZE = '<button class="size" type="button">full size</button>'  # a large graph is squeezed to its pane
 
 
 def make_page(model: str, source: str, code: str, forward_svg: str, backward_svg: str, mapping: dict) -> str:
@@ -124,8 +154,8 @@ def make_page(model: str, source: str, code: str, forward_svg: str, backward_svg
 <header><h1>{html.escape(model)}</h1><span id="status">hover or click a node</span></header>
 <main>
 <section><h2>model source</h2>{_numbered(source, "src")}</section>
-<section><h2>forward graph</h2>{_inline_svg(forward_svg, "forward")}</section>
-<section><h2>backward graph</h2>{_inline_svg(backward_svg, "backward")}</section>
+<section><h2>forward graph{_SIZE}</h2>{_inline_svg(forward_svg, "forward")}</section>
+<section><h2>backward graph{_SIZE}</h2>{_inline_svg(backward_svg, "backward")}</section>
 <section><h2>generated code</h2>{_numbered(code, "code")}</section>
 </main>
 <script type="application/json" id="map">{data}</script>

@@ -11,6 +11,8 @@ stable and in topological order, so the DOT text is deterministic.
 
 from __future__ import annotations
 
+import math
+import re
 import shutil
 import subprocess
 from collections import Counter
@@ -46,10 +48,15 @@ class Labels:
         self.lines = source.split("\n")
 
     def text_of(self, n: int) -> str | None:
-        span = self.g.node(n).get("span")
+        """The source text of n, in a loop with its iteration's names (`W{i}` -> `W3`)."""
+        d = self.g.node(n)
+        span = d.get("span")
         if span is None or span.line != span.end_line or not 0 < span.line <= len(self.lines):
             return None
         text = self.lines[span.line - 1][span.col - 1 : span.end_col - 1].strip()
+        loops = {var: i for kind, var, i, _ in d.get("scope", ()) if kind == "loop"}
+        if loops and "{" in text:
+            text = _BRACED.sub(lambda m: _indexed(m, loops), text)
         return text if 0 < len(text) <= 28 else None
 
     def name(self, n: int) -> str:
@@ -61,7 +68,21 @@ class Labels:
         text = self.text_of(n)
         if not text:
             return f"{d['op']}(…)"
-        return text if _bracketed(text) else f"({text})"
+        return text if _bracketed(text) or _call(text) else f"({text})"
+
+
+_BRACED = re.compile(r"(\w+)\{(\w+)([+-]\d+)?\}")
+
+
+def _indexed(m: re.Match, loops: dict[str, int]) -> str:
+    base, var, offset = m.groups()
+    return f"{base}{loops[var] + int(offset or 0)}" if var in loops else m.group(0)
+
+
+def _call(text: str) -> bool:
+    """text is one call, `sqrt(v + 1)`: it needs no brackets of its own."""
+    head = re.match(r"\w+(?=\()", text)
+    return head is not None and _bracketed(text[head.end() :])
 
 
 def _bracketed(text: str) -> bool:
@@ -123,6 +144,7 @@ def forward_dot(graph: Graph, source: str, model: str) -> str:
     labels = Labels(graph, source)
     nodes = sorted(n for n in graph.order() if graph.node(n)["phase"] == "forward")
     objective = graph.objective[1] if graph.objective else None
+    outputs = {n for _, n in graph.outputs}
     lines, scopes = {}, {}
     for n in nodes:
         d = graph.node(n)
@@ -134,37 +156,46 @@ def forward_dot(graph: Graph, source: str, model: str) -> str:
         else:
             kind = "objective" if n == objective else "op"
             head = f"{d['name']} = " if d["name"] else ""
-            label = f"{head}{_op_text(d)}\n{shape}"
+            label = f"{head}{op_text(d)}\n{shape}"
             if n == objective:
-                label = f"minimize {d['name'] or 'objective'}\n{_op_text(d)} {shape}"
-        lines[n] = f"n{n} [id={_q(f'f{n}')}, label={_q(label)}, {STYLE[kind]}];"
-        scopes[n] = d.get("scope", ())
+                label = f"minimize {d['name'] or 'objective'}\n{label}"
+        if n in outputs:
+            label += "\noutput"
+        style = STYLE[kind] + (", peripheries=2" if n in outputs else "")
+        lines[n] = f"n{n} [id={_q(f'f{n}')}, label={_q(label)}, {style}];"
+        # a param declared in a loop is drawn outside its iteration's box: the boxes then
+        # stack in one column instead of a staircase that widens with every iteration
+        scopes[n] = () if d["op"] == "param" else d.get("scope", ())
     out = _header(model + "_forward", f"{model}: forward graph")
     out += _emit_clusters(lines, scopes)
     for n in nodes:
         args = graph.args(n)
         for pos, a in enumerate(args):
-            extra = f" [label={_q(OPS[graph.op(n)].inputs[pos])}]" if len(args) > 1 and graph.op(n) in _ORDERED else ""
+            role = OPS[graph.op(n)].inputs[pos]
+            extra = f" [label={_q(_SIDES.get(role, role))}]" if len(args) > 1 and graph.op(n) in _ORDERED else ""
             out.append(f"  n{a} -> n{n}{extra};")
     out.append("}")
     return "\n".join(out) + "\n"
 
 
-def _op_text(d: dict) -> str:
+def op_text(d: dict) -> str:
     if d["op"] == "pow":
-        return f"^{d['attrs']['p']:g}"
+        return f"(·)^{d['attrs']['p']:g}"
     if d["op"] in ("sum", "mean", "max", "logsumexp") and not d["attrs"]["all"]:
-        return f"{d['op']} axis={d['attrs']['axes']}"
+        axes = d["attrs"]["axes"]
+        return f"{d['op']} axis={axes[0] if len(axes) == 1 else axes}"
     return d["op"]
 
 
 # arguments read for their shape alone: not drawn as forward values the chain rule uses
 SHAPE_ONLY = {("broadcast_like", 1), ("reshape_like", 1), ("count", 0)}
 _ORDERED = {"sub", "div", "matmul", "pow", "cross_entropy", "maximum", "minimum"}
+_SIDES = {"a": "left", "b": "right"}  # the arguments of a binary op (a user's `a` is another value)
 
 
 def factor_text(graph: Graph, labels: Labels, a: int, n: int, pos: int) -> str:
-    """The local derivative d n / d (argument pos), as a formula in the user's names."""
+    """The local derivative d n / d (argument pos), as a formula in the user's names, and
+    the sum that brings it back to the argument's shape where the argument was broadcast."""
     d = graph.node(n)
     opdef = OPS[d["op"]]
     args = graph.args(n)
@@ -172,32 +203,61 @@ def factor_text(graph: Graph, labels: Labels, a: int, n: int, pos: int) -> str:
     if d["op"] == "pow":
         p = d["attrs"]["p"]
         base = names[0]
-        if p == 2:
-            return f"· 2{base}" if len(base) == 1 else f"· 2·{base}"
-        return f"· {p:g}·{base}^{p - 1:g}"
-    if d["op"] == "mul":
-        return f"· {names[1 - pos]}"
-    if d["op"] == "matmul":
-        other = names[1 - pos]
-        return f"@ {other}ᵀ" if pos == 0 else f"{other}ᵀ @"
-    if d["op"] == "div" and pos == 0:
-        return f"· 1/{names[1]}"
-    if d["op"] in ("mean",):
-        return "· 1/n, spread over the mean"
-    formula = opdef.formula.get(opdef.inputs[pos], "· ∂")
-    symbols = {"x": names[0]} if len(args) == 1 else {"a": names[0], "b": names[1]}
-    shown = {sym: value if len(value) <= 8 else "z" if sym == "x" else sym for sym, value in symbols.items()}
-    return _substitute(formula, shown)
+        text = (f"· 2{base}" if len(base) == 1 else f"· 2·{base}") if p == 2 else f"· {p:g}·{base}^{p - 1:g}"
+    elif d["op"] == "mul":
+        text = f"· {names[1 - pos]}"
+    elif d["op"] == "matmul":
+        other = args[1 - pos]
+        if graph.op(other) == "transpose":  # (k.T)ᵀ is k
+            inner = labels.name(graph.args(other)[0])
+            text = f"@ {inner}" if pos == 0 else f"{inner} @"
+        else:
+            text = f"@ {names[1]}ᵀ" if pos == 0 else f"{names[0]}ᵀ @"
+    elif d["op"] == "div" and pos == 0:
+        text = f"· 1/{names[1]}"
+    elif d["op"] == "mean":
+        text = f"· 1/{_count(graph, args[0], d['attrs'])} (broadcast)"
+    else:
+        formula = opdef.formula.get(opdef.inputs[pos], "· ∂")
+        symbols = {"x": names[0]} if len(args) == 1 else {"a": names[0], "b": names[1]}
+        text = _substitute(formula, {**symbols, "y": labels.name(n)})
+    if opdef.broadcasts and graph.shape(a) != graph.shape(n):
+        text += "\nΣ over " + ", ".join(_summed(graph.shape(n), graph.shape(a)))
+    return text
+
+
+def _count(graph: Graph, x: int, attrs: dict) -> str:
+    """How many entries a mean averages, in dims and sizes: `B`, `64`, `(B·64)`."""
+    shape = graph.shape(x)
+    sizes = list(shape) if attrs["all"] else [shape[i] for i in attrs["axes"]]
+    fixed = math.prod(s for s in sizes if isinstance(s, int))
+    factors = [s for s in sizes if isinstance(s, str)] + ([str(fixed)] if fixed != 1 or len(sizes) == 0 else [])
+    return factors[0] if len(factors) == 1 else "(" + "·".join(factors) + ")" if factors else "1"
+
+
+def _summed(result: tuple, arg: tuple) -> list[str]:
+    """The axes of the result an argument of shape `arg` was broadcast along (as
+    autodiff.unbroadcast sums them), named by their dim or their position."""
+    lead = len(result) - len(arg)
+    axes = [*range(lead), *(lead + i for i, size in enumerate(arg) if size == 1 and result[lead + i] != 1)]
+    return [result[i] if isinstance(result[i], str) else f"axis {i}" for i in axes]
 
 
 def _substitute(formula: str, symbols: dict[str, str]) -> str:
     """Replace one-letter variables in a formula, all in one pass (a user's `b` put in for
-    `a` is not replaced again), leaving letters inside words alone."""
+    `a` is not replaced again), leaving letters inside words alone; `(x)` with x a
+    bracketed text keeps one pair of brackets."""
     out = []
     for i, c in enumerate(formula):
         before = formula[i - 1] if i else " "
         after = formula[i + 1] if i + 1 < len(formula) else " "
-        out.append(symbols[c] if c in symbols and not before.isalpha() and not after.isalpha() else c)
+        if c in symbols and not before.isalpha() and not after.isalpha():
+            value = symbols[c]
+            if before == "(" and after == ")" and _bracketed(value):
+                value = value[1:-1]
+            out.append(value)
+        else:
+            out.append(c)
     return "".join(out)
 
 
@@ -219,7 +279,12 @@ def backward_dot(graph: Graph, source: str, model: str) -> str:
     valued = {a for a, _, _ in edges} | {n for _, n, _ in edges}
     results = {graph.params.get(w, graph.inputs.get(w)): w for w in graph.grads}
     fanout = Counter(a for a, _, _ in edges)  # paths into each adjoint (one pass: a loop unrolls to 100,000)
-    out = _header(model + "_backward", f"{model}: backward graph (chain rule, from ∂{obj_name}/∂{obj_name} = 1)")
+    title = (
+        f"{model}: backward graph (chain rule, from ∂{obj_name}/∂{obj_name} = 1)\n"
+        f"purple: ∂{obj_name}/∂value · grey: local derivative (g: the gradient coming in)\n"
+        "dashed: a forward value it reads · green: a gradient returned"
+    )
+    out = _header(model + "_backward", title)
     nodes, scopes = {}, {}
     for v in sorted(valued):
         d = graph.node(v)

@@ -89,7 +89,7 @@ def test_backward_graph_has_an_adjoint_per_value_and_a_result_per_param():
         assert f"gradient d_{p}" in back
     assert "∂loss/∂h\\n[B, 8]" in back
     assert "@ W2ᵀ" in back
-    assert "· σ(z)(1−σ(z))" in back
+    assert "· h(1−h)" in back  # in the output the rule reads, drawn dashed beside it
     # every chain-rule edge the sweep used is drawn as a factor node
     for a, n, pos in c.graph.chain:
         assert f"e{a}_{n}_{pos} [" in back
@@ -195,7 +195,13 @@ def test_page_selecting_a_node_highlights_its_source_and_code_lines(tmp_path):
     # the script ran in the browser: h's source line (10) and its generated line are highlighted
     assert re.search(r'<div id="src-10" class="hl">', dom)
     assert re.search(rf'<div id="code-{code_line}" class="hl">', dom)
-    assert "h: [B, 8] = sigmoid" in dom
+    # the status line speaks the user's names, and so does each node's hover text
+    assert '<span id="status">h [B, 8] = sigmoid, line 10</span>' in dom
+    assert "<title>h [B, 8] = sigmoid, line 10</title>" in dom and "<title>%" not in dom
+    # h is drawn three times, computed, read by a factor and as an adjoint: all light up
+    for drawn in (f"f{h}", f"r{h}", f"a{h}"):
+        assert re.search(rf'<g id="{drawn}" class="node hl">', dom), drawn
+    assert "<title>n0-&gt;" not in dom  # edges have no hover text of DOT ids
     shot = tmp_path / "page.png"
     _browser(["--window-size=1400,900", f"--screenshot={shot}", f"{page.as_uri()}#select=a{h}"], tmp_path)
     assert shot.read_bytes().startswith(b"\x89PNG")
@@ -225,7 +231,7 @@ def test_the_page_maps_every_drawn_node_of_every_example(path):
     c = compile_text(text, path.name)
     fwd, back = render.forward_dot(c.graph, text, c.name), render.backward_dot(c.graph, text, c.name)
     drawn = set(re.findall(r' \[id="([^"]+)"', fwd + back))
-    mapping = page.node_map(c.graph, c.code_lines)
+    mapping = page.node_map(c.graph, c.code_lines, text)
     assert drawn <= set(mapping), sorted(drawn - set(mapping))
     # a node's entry shows where it comes from: a source line for each, code for most
     assert all(mapping[i]["src"] for i in drawn if not i.startswith("e"))
@@ -243,6 +249,41 @@ def test_factor_formulas_put_in_every_name_once():
     assert "· (−b/a²)" in factor_labels(base + "z = b / a\nminimize z\n")
     maximum = factor_labels(base + "z = maximum(b, a)\nminimize z\n")
     assert not any("[a ≥ a]" in f or "[b ≥ b]" in f for f in maximum), maximum
+
+
+def test_a_factor_names_every_value_in_full_never_by_a_stand_in_letter():
+    # long arguments were shown as `z`, or as the formula's own a and b: here the user's names
+    text = "dim B\ninput x : [B, 4]\nparam b : [4]\nparam z : [4]\nparam w : [4]\n"
+    text += "u = tanh(x * w + x * z)\nq = x / (exp(x * w) + 1.0)\nloss = sum(q + u)\nminimize loss\n"
+    assert factor_labels(text) == {
+        "· (1−u²)",  # tanh's, in the output it reads, by its name
+        "· (−x/(exp(x * w) + 1.0)²)",  # the quotient's, the formula's own a and b put in
+        "· exp(x * w)",  # one pair of brackets, not exp((x * w))
+        "· x\\nΣ over B",
+        "· 1",
+        "· 1 (broadcast)",
+    }
+
+
+def test_a_factor_shows_the_sum_that_undoes_broadcasting():
+    text = "dim B\ninput x : [B, 4]\ninput c : [B, 1]\nparam b : [4]\nparam s : []\n"
+    text += "h = (x + b) * s - c\nloss = mean(h^2)\nminimize loss wrt b, s, c\n"
+    _, back = dots(text)
+    factors = re.findall(r'label="(· [^"]*)"', back)
+    assert "· 1\\nΣ over B" in factors  # b [4] was added to every row of [B, 4]
+    assert "· (x + b)\\nΣ over B, axis 1" in factors  # s [] scaled all of [B, 4]
+    assert "· (−1)\\nΣ over axis 1" in factors  # c [B, 1] was taken from each column
+    assert "· 1/(B·4) (broadcast)" in factors  # the mean says what it divides by
+
+
+def test_a_factor_in_a_loop_names_its_iterations_values():
+    _, back = dots(LOOP)
+    assert "∂loss/∂(h @ W2)" in back and "{i}" not in back
+
+
+def test_a_transposed_operand_is_not_transposed_back_in_words():
+    _, back = dots("param k : [3, 3]\nparam q : [3, 3]\nloss = sum(q @ k.T)\nminimize loss\n")
+    assert 'label="@ k"' in back and "(k.T)ᵀ" not in back
 
 
 def cluster_names(dot: str) -> list[str]:
@@ -347,7 +388,7 @@ def test_every_gradient_is_drawn_even_without_a_path():
     from graphc import page
 
     c = compile_text(text, "m.nn")
-    assert page.node_map(c.graph, c.code_lines)[f"a{c.graph.params['unused']}"]["src"] == [2]
+    assert page.node_map(c.graph, c.code_lines, text)[f"a{c.graph.params['unused']}"]["src"] == [2]
 
 
 def test_a_compile_never_deletes_files_it_did_not_make(tmp_path):

@@ -42,11 +42,16 @@ class OpDef:
     facts: Facts = Facts()
     atomic: bool = True  # the emission needs no parentheses inside another expression
     helpers: tuple[str, ...] = ()  # module-level helper functions the emission calls
-    formula: dict[str, str] = field(default_factory=dict)  # input -> the chain-rule factor, for people
+    # input -> the chain-rule factor, for people: x (a, b) stand for the argument(s), y for
+    # the result, g for the gradient coming in where the rule is more than a product
+    formula: dict[str, str] = field(default_factory=dict)
     view: bool = False  # the result may share memory with an input
     prepare: Callable[..., dict] | None = None  # prepare(attrs, *input_types) -> canonical attrs
     into: Callable[..., str] | None = None  # into(xp, attrs, out, *arg_exprs) -> the same, written into `out`
     inplace: bool = False  # elementwise: `out` may be an argument of the result's shape
+    # elementwise over arguments that broadcast against each other: the chain rule sums
+    # each argument's gradient back down to its shape (autodiff.unbroadcast)
+    broadcasts: bool = False
     # constant(attrs, *input_types) -> (shape, value) of a constant array that `into` and,
     # given attrs["constant"], `emit` read; made once per workspace; or None.
     # The value is a number or the name of a constant of the generated module.
@@ -250,6 +255,7 @@ def binary(
         formula or {},
         into=_template(into, ("a", "b")),
         inplace=True,
+        broadcasts=True,
     )
 
 

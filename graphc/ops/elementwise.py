@@ -243,7 +243,7 @@ OPS: tuple[OpDef, ...] = (
         "_sigmoid({x})",
         lambda g, out, x: g * (out * (1 - out)),
         Facts(None, INC),
-        "· σ(x)(1−σ(x))",
+        "· y(1−y)",
         helpers=("_sigmoid",),
         # the clip bound as an array made once: NumPy's minimum with a scalar is slower
         into="_sigmoid({x}, out={out}, cap={constant})",
@@ -254,7 +254,7 @@ OPS: tuple[OpDef, ...] = (
         "{xp}.tanh({x})",
         lambda g, out, x: g * (1 - op("square", out)),
         Facts(None, INC),
-        "· (1−tanh²x)",
+        "· (1−y²)",
         into="{xp}.tanh({x}, out={out})",
     ),
     unary(
