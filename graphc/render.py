@@ -46,6 +46,8 @@ class Labels:
     def __init__(self, graph: Graph, source: str):
         self.g = graph
         self.lines = source.split("\n")
+        # a name rebound on every pass of a loop (`h = tanh(h @ W{i})`) is several values
+        self.reused = {n for n, k in Counter(d["name"] for _, d in graph.nx.nodes(data=True)).items() if k > 1}
 
     def text_of(self, n: int) -> str | None:
         """The source text of n, in a loop with its iteration's names (`W{i}` -> `W3`)."""
@@ -64,6 +66,9 @@ class Labels:
         if d["op"] == "const":
             return f"{d['attrs']['value']:g}"
         if d["name"]:
+            passes = [str(i).translate(_SUPERSCRIPT) for kind, _, i, _ in d.get("scope", ()) if kind == "loop"]
+            if passes and d["name"] in self.reused:  # h⁽²⁾: h as the loop's pass i = 2 left it
+                return f"{d['name']}⁽{','.join(passes)}⁾"
             return d["name"]
         text = self.text_of(n)
         if not text:
@@ -71,6 +76,7 @@ class Labels:
         return text if _bracketed(text) or _call(text) else f"({text})"
 
 
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 _BRACED = re.compile(r"(\w+)\{(\w+)([+-]\d+)?\}")
 
 
@@ -152,7 +158,8 @@ def forward_dot(graph: Graph, source: str, model: str) -> str:
         if d["op"] in ("input", "param"):
             kind, label = d["op"], f"{d['name']}\n{d['op']} {shape}"
         elif d["op"] == "const":
-            kind, label = "const", labels.name(n)
+            text = labels.text_of(n)  # a named const (`D`) keeps its name beside its value
+            kind, label = "const", f"{text} = {labels.name(n)}" if text and text.isidentifier() else labels.name(n)
         else:
             kind = "objective" if n == objective else "op"
             head = f"{d['name']} = " if d["name"] else ""

@@ -279,6 +279,14 @@ def test_a_factor_shows_the_sum_that_undoes_broadcasting():
 def test_a_factor_in_a_loop_names_its_iterations_values():
     _, back = dots(LOOP)
     assert "∂loss/∂(h @ W2)" in back and "{i}" not in back
+    # h is rebound on every pass: each drawing says which pass's h it is
+    assert "∂loss/∂h⁽²⁾" in back and "∂loss/∂h\\n" not in back
+    assert 'label="· (1−tanh(h @ W2)²)"' in back  # tanh's output, by its text in that pass
+
+
+def test_a_named_const_keeps_its_name_in_the_forward_picture():
+    fwd, _ = dots("const D = 16\nparam x : [2]\nloss = sum(x * D)\nminimize loss\n")
+    assert 'label="D = 16"' in fwd
 
 
 def test_a_transposed_operand_is_not_transposed_back_in_words():
