@@ -124,11 +124,16 @@ def nearest(name: str, candidates) -> str | None:
     best, best_key = None, None
     if len(name) > MAX_SUGGESTED:  # nobody types that; the distance costs its length squared
         return None
+    most = max(1, len(name) // 3)  # edits a typo may have
+    lower = name.lower()
     for c in set(candidates):
         if c == name or abs(len(c) - len(name)) > 3:  # _distance would refuse it, at a call's cost
             continue
-        d = _distance(name.lower(), c.lower(), limit=3)
-        if d is None or d > max(1, len(name) // 3) or d >= max(len(name), len(c)):
+        c_lower = c.lower()
+        if abs(len(c_lower) - len(lower)) > most:  # as many edits at least: no typo, known without a call
+            continue
+        d = _distance(lower, c_lower, limit=min(3, most))
+        if d is None or d > most or d >= max(len(name), len(c)):
             continue
         key = (d, _distance(name, c, limit=len(name) + len(c)), c)
         if best_key is None or key < best_key:

@@ -93,10 +93,11 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         self.broken_params = False  # a param declaration failed: "no params" would be noise
 
     def run(self) -> Lowered:
+        top = Scope()  # one for all statements: nothing binds in it (fn calls and checks make their own)
         try:
             for i, stmt in enumerate(self.program.stmts):
                 try:
-                    self.stmt(stmt, Scope(), first=(i == 0))
+                    self.stmt(stmt, top, first=(i == 0))
                 except RecursionError:  # each expression is shallow, but fns inlined into fns are not
                     raise StopLowering(TOO_DEEP_INLINED, stmt.span) from None
             self.finish()

@@ -22,10 +22,11 @@ class ExprLowerer(Resolver):
     """Expressions to graph nodes; a fn call is inlined here, its body lowered in a scope of its own."""
 
     def make(self, op: str, args: list, exprs: list, attrs: dict, span: Span, scope: Scope, allow_int=()) -> int | None:
-        if any(a is None for a in args):
+        if None in args:
             return None
-        for i, (a, e) in enumerate(zip(args, exprs)):
+        for i, a in enumerate(args):
             if self.g.node(a)["dtype"] == "int" and i not in allow_int:
+                e = exprs[i]
                 where = (
                     f"{op} takes them only as argument {allow_int[0] + 1}"
                     if allow_int

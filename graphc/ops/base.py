@@ -76,6 +76,10 @@ def show(shape: Shape, dtype: str = "float") -> str:
 
 def broadcast(a: Shape, b: Shape, verb: str) -> Shape:
     """NumPy broadcasting over symbolic sizes: equal sizes or a 1 combine, nothing else."""
+    if a == b or not b:  # the common cases: the same shape, or a scalar (`h * 0.5`)
+        return a
+    if not a:
+        return b
     out = []
     for i in range(1, max(len(a), len(b)) + 1):
         x = a[-i] if i <= len(a) else 1
@@ -239,8 +243,9 @@ def binary(
     """An elementwise function of two arrays that broadcast against each other; `into` is over {xp}, {a}, {b}, {out}."""
 
     def shape(attrs, ta, tb):
-        _float_only(name, ta, "the left side")
-        _float_only(name, tb, "the right side")
+        if ta[1] != "float" or tb[1] != "float":
+            _float_only(name, ta, "the left side")
+            _float_only(name, tb, "the right side")
         return broadcast(ta[0], tb[0], verb), "float"
 
     return OpDef(
