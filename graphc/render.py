@@ -46,8 +46,16 @@ class Labels:
     def __init__(self, graph: Graph, source: str):
         self.g = graph
         self.lines = source.split("\n")
-        # a name rebound on every pass of a loop (`h = tanh(h @ W{i})`) is several values
-        self.reused = {n for n, k in Counter(d["name"] for _, d in graph.nx.nodes(data=True)).items() if k > 1}
+        # a name bound to several values (rebound on every pass of a loop, twice in a row, or
+        # a fn's local named like an outer value) numbers them in the order they are made: h₁, h₂
+        named = [(n, d["name"]) for n, d in sorted(graph.nx.nodes(data=True)) if d["name"]]
+        counts = Counter(name for _, name in named)
+        seen: Counter = Counter()
+        self.numbered: dict[int, str] = {}
+        for n, name in named:
+            if counts[name] > 1:
+                seen[name] += 1
+                self.numbered[n] = name + str(seen[name]).translate(_SUBSCRIPT)
 
     def text_of(self, n: int) -> str | None:
         """The source text of n, in a loop with its iteration's names (`W{i}` -> `W3`)."""
@@ -66,17 +74,14 @@ class Labels:
         if d["op"] == "const":
             return f"{d['attrs']['value']:g}"
         if d["name"]:
-            passes = [str(i).translate(_SUPERSCRIPT) for kind, _, i, _ in d.get("scope", ()) if kind == "loop"]
-            if passes and d["name"] in self.reused:  # h⁽²⁾: h as the loop's pass i = 2 left it
-                return f"{d['name']}⁽{','.join(passes)}⁾"
-            return d["name"]
+            return self.numbered.get(n, d["name"])
         text = self.text_of(n)
         if not text:
             return f"{d['op']}(…)"
         return text if _bracketed(text) or _call(text) else f"({text})"
 
 
-_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _BRACED = re.compile(r"(\w+)\{(\w+)([+-]\d+)?\}")
 
 
@@ -223,7 +228,8 @@ def factor_text(graph: Graph, labels: Labels, a: int, n: int, pos: int) -> str:
     elif d["op"] == "div" and pos == 0:
         text = f"· 1/{names[1]}"
     elif d["op"] == "mean":
-        text = f"· 1/{_count(graph, args[0], d['attrs'])} (broadcast)"
+        count = _count(graph, args[0], d["attrs"])
+        text = "· 1 (broadcast)" if count == "1" else f"· 1/{count} (broadcast)"
     else:
         formula = opdef.formula.get(opdef.inputs[pos], "· ∂")
         symbols = {"x": names[0]} if len(args) == 1 else {"a": names[0], "b": names[1]}
@@ -288,7 +294,7 @@ def backward_dot(graph: Graph, source: str, model: str) -> str:
     fanout = Counter(a for a, _, _ in edges)  # paths into each adjoint (one pass: a loop unrolls to 100,000)
     title = (
         f"{model}: backward graph (chain rule, from ∂{obj_name}/∂{obj_name} = 1)\n"
-        f"purple: ∂{obj_name}/∂value · grey: local derivative (g: the gradient coming in)\n"
+        f"purple: ∂{obj_name}/∂value · grey: local derivative (δ: the gradient coming in)\n"
         "dashed: a forward value it reads · green: a gradient returned"
     )
     out = _header(model + "_backward", title)

@@ -279,9 +279,43 @@ def test_a_factor_shows_the_sum_that_undoes_broadcasting():
 def test_a_factor_in_a_loop_names_its_iterations_values():
     _, back = dots(LOOP)
     assert "∂loss/∂(h @ W2)" in back and "{i}" not in back
-    # h is rebound on every pass: each drawing says which pass's h it is
-    assert "∂loss/∂h⁽²⁾" in back and "∂loss/∂h\\n" not in back
+    # h is rebound on every pass: its values are numbered, so no two drawings share a label
+    assert "∂loss/∂h₂" in back and "∂loss/∂h\\n" not in back
     assert 'label="· (1−tanh(h @ W2)²)"' in back  # tanh's output, by its text in that pass
+
+
+def test_every_value_of_a_rebound_name_has_a_label_of_its_own():
+    # two bindings in one pass, and a fn's local named like the outer value: all different
+    text = """\
+dim B
+input x : [B, 2]
+fn norm(h) {
+    h = h - mean(h, axis=-1, keepdims=true)
+    return h * h
+}
+h = x
+for i in 1..2 {
+    param W{i} : [2, 2]
+    h = tanh(h @ W{i})
+    h = norm(h) + h
+}
+loss = mean(h^2)
+minimize loss
+"""
+    _, back = dots(text)
+    adjoints = re.findall(r'label="(∂loss/∂h[^\\"]*)', back)
+    assert len(adjoints) == len(set(adjoints)) == 6, adjoints
+
+
+def test_the_incoming_gradient_is_no_letter_a_model_can_use():
+    text = "dim B\ninput x : [B, 4]\nparam W : [4, 4]\ng = x @ W\np = softmax(g)\nloss = mean(p * g)\nminimize loss\n"
+    _, back = dots(text)
+    assert 'label="p ⊙ (δ − Σ δ ⊙ p)"' in back
+    assert "δ: the gradient coming in" in back
+
+
+def test_the_mean_of_one_entry_multiplies_by_one():
+    assert "· 1 (broadcast)" in factor_labels("param c : [1]\nloss = mean(c)\nminimize loss\n")
 
 
 def test_a_named_const_keeps_its_name_in_the_forward_picture():

@@ -43,7 +43,8 @@ class OpDef:
     atomic: bool = True  # the emission needs no parentheses inside another expression
     helpers: tuple[str, ...] = ()  # module-level helper functions the emission calls
     # input -> the chain-rule factor, for people: x (a, b) stand for the argument(s), y for
-    # the result, g for the gradient coming in where the rule is more than a product
+    # the result, δ for the gradient coming in where the rule is more than a product (no
+    # letter a model could name a value by)
     formula: dict[str, str] = field(default_factory=dict)
     view: bool = False  # the result may share memory with an input
     prepare: Callable[..., dict] | None = None  # prepare(attrs, *input_types) -> canonical attrs

@@ -179,7 +179,7 @@ OPS: tuple[OpDef, ...] = (
         lambda xp, attrs, logits, labels: f"_softmax_minus_one_hot({logits}, {labels})",
         {"logits": _softmax_minus_one_hot_grad},
         helpers=("_softmax_minus_one_hot", "_check_labels"),
-        formula={"logits": "s ⊙ (g − Σ g ⊙ s), s = softmax"},
+        formula={"logits": "softmax(a) ⊙ (δ − Σ δ ⊙ softmax(a))"},
         into=lambda xp, attrs, out, logits, labels: f"_softmax_minus_one_hot({logits}, {labels}, out={out})",
         classes=_classes_last_axis,
     ),
