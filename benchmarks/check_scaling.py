@@ -6,7 +6,7 @@
 Each model is written to a temporary folder and read back, as `graphc check`
 would, then parsed (graphc.parser.parse) and lowered (graphc.lower.lower):
 together that is graphc.pipeline.check. Linear growth shows as a flat
-'us/stmt' column. The last row is a file of 200,000 assignments with a syntax
+'us/stmt' column; 'peak MB' is the process's peak memory so far. The last row is a file of 200,000 assignments with a syntax
 error on its last line: the whole file is parsed before the error shows.
 """
 
@@ -16,6 +16,7 @@ import argparse
 import cProfile
 import io
 import pstats
+import resource
 import statistics
 import tempfile
 import time
@@ -88,9 +89,10 @@ def row(name: str, path: Path, statements: int, runs: int) -> None:
     lower_s = statistics.median(r[1] for r in results)
     total = parse_s + lower_s
     per = total / statements * 1e6
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the rows grow: the last one's
     print(
         f"{name:>16} {statements:>9,} {parse_s:>9.2f} {lower_s:>9.2f} {total:>9.2f} "
-        f"{parse_s / statements * 1e6:>11.1f} {per:>9.1f}  {results[-1][2]}"
+        f"{parse_s / statements * 1e6:>11.1f} {per:>9.1f} {peak:>8,.0f}  {results[-1][2]}"
     )
 
 
@@ -121,7 +123,7 @@ def main() -> None:
         bad.write_text(broken(200_000))
         print(
             f"{'file':>16} {'stmts':>9} {'parse s':>9} {'lower s':>9} {'check s':>9} "
-            f"{'parse us/st':>11} {'us/stmt':>9}  outcome"
+            f"{'parse us/st':>11} {'us/stmt':>9} {'peak MB':>8}  outcome"
         )
         for n in SIZES:
             statements = paths[n].read_text().count("\n")

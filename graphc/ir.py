@@ -18,6 +18,10 @@ import numpy as np
 from graphc.ops import OPS, ShapeError, show
 from graphc.ops.helpers import HELPERS, closure
 
+# an edge's data, {"pos": argument position}: never changed once made, so edges at the
+# same position share one dict (a graph of millions of edges would hold millions of copies)
+_POSITION = tuple({"pos": pos} for pos in range(8))
+
 
 @dataclass
 class Graph:
@@ -61,7 +65,8 @@ class Graph:
         }
         # networkx's own storage, written as add_node and add_edge would, less their
         # checks and copies (a third of lowering a large model): the node's attribute
-        # dict is `data` itself, and edge a -> nid with key pos carries {"pos": pos}
+        # dict is `data` itself, and edge a -> nid with key pos carries {"pos": pos},
+        # the same dict for every edge at that position
         g = self.nx
         g._succ[nid], g._pred[nid], nodes[nid] = {}, {}, data
         succ, into = g._succ, g._pred[nid]
@@ -69,7 +74,7 @@ class Graph:
             keys = into.get(a)
             if keys is None:
                 keys = into[a] = succ[a][nid] = {}
-            keys[pos] = {"pos": pos}
+            keys[pos] = _POSITION[pos] if pos < len(_POSITION) else {"pos": pos}
         if getattr(g, "__networkx_cache__", None):  # what networkx's own methods clear
             g.__networkx_cache__.clear()
         return nid
