@@ -42,7 +42,7 @@ CORNERS = (
 def ours(text: str) -> list:
     lexer = parser._Lexer(parser._front()[0].lexer_conf)
     kinds: list[str] = []
-    spans: list[tuple[int, int]] = []
+    spans: list[int] = []
     try:
         for _ in lexer.scan(text, kinds, spans):
             pass
