@@ -235,7 +235,8 @@ def factor_text(graph: Graph, labels: Labels, a: int, n: int, pos: int) -> str:
         symbols = {"x": names[0]} if len(args) == 1 else {"a": names[0], "b": names[1]}
         text = _substitute(formula, {**symbols, "y": labels.name(n)})
     if opdef.broadcasts and graph.shape(a) != graph.shape(n):
-        text += "\nΣ over " + ", ".join(_summed(graph.shape(n), graph.shape(a)))
+        summed = _summed(graph.shape(n), graph.shape(a))
+        text += "\nΣ over " + ("all" if len(summed) == len(graph.shape(n)) > 1 else ", ".join(summed))
     return text
 
 

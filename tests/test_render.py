@@ -271,7 +271,7 @@ def test_a_factor_shows_the_sum_that_undoes_broadcasting():
     _, back = dots(text)
     factors = re.findall(r'label="(· [^"]*)"', back)
     assert "· 1\\nΣ over B" in factors  # b [4] was added to every row of [B, 4]
-    assert "· (x + b)\\nΣ over B, axis 1" in factors  # s [] scaled all of [B, 4]
+    assert "· (x + b)\\nΣ over all" in factors  # s [] scaled all of [B, 4]
     assert "· (−1)\\nΣ over axis 1" in factors  # c [B, 1] was taken from each column
     assert "· 1/(B·4) (broadcast)" in factors  # the mean says what it divides by
 
