@@ -35,6 +35,9 @@ class Graph:
     grads: dict[str, int] = field(default_factory=dict)  # wrt name -> gradient node
     chain: list[tuple[int, int, int]] = field(default_factory=list)  # forward edges (a, n, pos) the sweep used
     context: dict[str, Any] = field(default_factory=dict)  # attrs stamped on new nodes
+    # a fn call's frame -> the argument node of each param it never rebinds, so a picture
+    # can name the body's values in the caller's terms
+    calls: dict[tuple, dict[str, int]] = field(default_factory=dict)
     _next: int = 0
 
     # ------------------------------------------------------------ building
@@ -92,6 +95,7 @@ class Graph:
             wrt=list(self.wrt),
             grads=dict(self.grads),
             chain=list(self.chain),
+            calls=dict(self.calls),
             context=dict(self.context),
         )
 

@@ -58,15 +58,23 @@ class Labels:
                 self.numbered[n] = name + str(seen[name]).translate(_SUBSCRIPT)
 
     def text_of(self, n: int) -> str | None:
-        """The source text of n, in a loop with its iteration's names (`W{i}` -> `W3`)."""
+        """The source text of n, in a loop with its iteration's names (`W{i}` -> `W3`), in a
+        fn call with the caller's arguments for the fn's params where they fit."""
         d = self.g.node(n)
         span = d.get("span")
         if span is None or span.line != span.end_line or not 0 < span.line <= len(self.lines):
             return None
         text = self.lines[span.line - 1][span.col - 1 : span.end_col - 1].strip()
-        loops = {var: i for kind, var, i, _ in d.get("scope", ()) if kind == "loop"}
+        frames = d.get("scope", ())
+        loops = {var: i for kind, var, i, _ in frames if kind == "loop"}
         if loops and "{" in text:
             text = _BRACED.sub(lambda m: _indexed(m, loops), text)
+        calls = [f for f in range(len(frames)) if frames[f][0] == "fn"]
+        params = self.g.calls.get(frames[: calls[-1] + 1], {}) if calls else {}
+        if params:  # the innermost call's: the text is its fn's body
+            pattern = r"(?<![\w.])(" + "|".join(map(re.escape, params)) + r")\b(?![{=])"
+            theirs = re.sub(pattern, lambda m: self.name(params[m.group(1)]), text)
+            text = theirs if len(theirs) <= 28 else text
         return text if 0 < len(text) <= 28 else None
 
     def name(self, n: int) -> str:

@@ -318,6 +318,16 @@ def test_the_mean_of_one_entry_multiplies_by_one():
     assert "· 1 (broadcast)" in factor_labels("param c : [1]\nloss = mean(c)\nminimize loss\n")
 
 
+def test_values_inside_a_fn_call_are_named_in_the_callers_terms():
+    _, back = dots(TWO_LAYER)  # dense(a, W, b) = a @ W + b, called as dense(h, W2, b2)
+    assert "∂loss/∂(h @ W2)" in back and "∂loss/∂(x @ W1 + b1)" in back
+    assert "∂loss/∂(a @ W" not in back
+    # a param the body rebinds means the body's own value after that: its text stays
+    text = "param x : [3]\nfn f(h) {\n  h = h * 2\n  return h + 1\n}\nloss = sum(f(x))\nminimize loss\n"
+    _, back = dots(text)
+    assert "∂loss/∂(h + 1)" in back
+
+
 def test_a_named_const_keeps_its_name_in_the_forward_picture():
     fwd, _ = dots("const D = 16\nparam x : [2]\nloss = sum(x * D)\nminimize loss\n")
     assert 'label="D = 16"' in fwd
