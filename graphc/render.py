@@ -318,7 +318,9 @@ def backward_dot(graph: Graph, source: str, model: str) -> str:
         if fanout.get(v, 0) > 1:
             label += f"\nΣ of {fanout[v]} paths"
         nodes[v] = f"a{v} [id={_q(f'a{v}')}, label={_q(label)}, {STYLE[kind]}];"
-        scopes[v] = d.get("scope", ())
+        # a gradient returned sits outside any loop box, as its param does in the forward
+        # picture: the boxes then stack in one column (the 3-layer picture: 1275 -> 778 px)
+        scopes[v] = () if v in results else d.get("scope", ())
     objective = graph.objective[1] if graph.objective else None
     for v, w in sorted(results.items()):
         if v not in valued:  # no path carries gradient to it: the objective itself, or unused

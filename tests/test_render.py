@@ -328,6 +328,24 @@ def test_values_inside_a_fn_call_are_named_in_the_callers_terms():
     assert "∂loss/∂(h + 1)" in back
 
 
+def test_params_and_their_gradients_stand_outside_the_loop_boxes():
+    """Inside its iteration's box, a param (or its gradient) pushed each box sideways: the
+    32-layer pictures were a staircase three to four times wider than this."""
+
+    def top_level(dot: str) -> set[str]:
+        depth, names = 0, set()
+        for line in dot.splitlines():
+            depth += line.count("{") - line.count("}") if line.lstrip().startswith(("subgraph", "}")) else 0
+            m = re.match(r'\s*\w+ \[id="[^"]*", label="([^"\\]*)', line)
+            if m and depth == 0:
+                names.add(m.group(1))
+        return names
+
+    fwd, back = dots(LOOP)
+    assert {"W1", "W2", "W3"} <= top_level(fwd)
+    assert {"gradient d_W1", "gradient d_W2", "gradient d_W3"} <= top_level(back)
+
+
 def test_a_named_const_keeps_its_name_in_the_forward_picture():
     fwd, _ = dots("const D = 16\nparam x : [2]\nloss = sum(x * D)\nminimize loss\n")
     assert 'label="D = 16"' in fwd
