@@ -297,6 +297,8 @@ def backward_dot(graph: Graph, source: str, model: str) -> str:
             for pos, x in enumerate(graph.args(b)):
                 fwd = graph.node(x)["phase"] == "forward" and graph.op(x) != "const"
                 if fwd and (graph.op(b), pos) not in SHAPE_ONLY:
+                    if graph.op(origin[1]) == "matmul" and graph.op(x) == "transpose":
+                        x = graph.args(x)[0]  # the factor says `@ k` for (k.T)ᵀ: it reads k
                     reads.add(x)
     valued = {a for a, _, _ in edges} | {n for _, n, _ in edges}
     results = {graph.params.get(w, graph.inputs.get(w)): w for w in graph.grads}

@@ -354,6 +354,7 @@ def test_a_named_const_keeps_its_name_in_the_forward_picture():
 def test_a_transposed_operand_is_not_transposed_back_in_words():
     _, back = dots("param k : [3, 3]\nparam q : [3, 3]\nloss = sum(q @ k.T)\nminimize loss\n")
     assert 'label="@ k"' in back and "(k.T)ᵀ" not in back
+    assert 'label="k\\n[3, 3]", shape=ellipse' in back and 'label="(k.T)\\n' not in back  # the value it reads
 
 
 def cluster_names(dot: str) -> list[str]:
