@@ -70,9 +70,14 @@ def differentiate(graph: Graph, objective: int, wrt_nodes: list[int], seed: int 
                 contribution = unbroadcast(contribution, graph.shape(a))
                 if a in adjoint:  # fan-out: the chain rule sums over every use
                     graph.context["origin"] = ("sum", a)
+                    part = graph.node(adjoint[a].node)
+                    if part["adjoint_of"] == a:  # only a part of a's gradient: the sum is all of it
+                        part["adjoint_of"] = None
                     contribution = adjoint[a] + contribution
                 adjoint[a] = contribution
-                graph.node(contribution.node)["adjoint_of"] = a
+                made = graph.node(contribution.node)
+                if made["adjoint_of"] is None:  # passed through unchanged (`a + b`): it stays n's
+                    made["adjoint_of"] = a
     finally:
         graph.context = saved
     grads = {}

@@ -371,6 +371,9 @@ class Emitter:
                 out.append(f"{indent}{text}{mark}")
                 expr[n] = group_var[n] = expr[target]
                 continue
+            of = d.get("adjoint_of")
+            if value_name and expr.get(of, "").isidentifier():  # d_h_2 is the gradient of h_2
+                value_name = "d_" + expr[of]
             var = namer.fresh(value_name or "t")
             if _enclosed(text):  # `loss = (s / n)`: a whole right-hand side needs no brackets
                 text = text[1:-1]
@@ -513,7 +516,9 @@ class Emitter:
                 "    return [",
             ]
             for i, (shape, holders) in enumerate(zip(plan.buffers, plan.holders)):
-                names = sorted({emitters[name].value_name(n) or "t" for n in holders}, key=lambda v: (v == "t", v))
+                # the variables this function computes in the buffer
+                made = {bodies[name][1].get(n) for n in holders}
+                names = _listing({v for v in made if v and v.isidentifier()})
                 items = [_size_expr(d, dim_var) for d in shape]
                 literal = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
                 if i in plan.fill:
@@ -521,7 +526,11 @@ class Emitter:
                     made = f"{xp}.{called}({literal}" if value in (0.0, 1.0) else f"{xp}.full({literal}, {value}"
                     src.append(f"        {made}, dtype=DTYPE),  # ws[{i}]: {called}, read only")
                 else:
-                    src.append(f"        {xp}.empty({literal}, dtype=DTYPE),  # ws[{i}]: {', '.join(names)}")
+                    line, note = f"        {xp}.empty({literal}, dtype=DTYPE),", f"ws[{i}]: {', '.join(names)}"
+                    if len(line) + 4 + len(note) <= WIDTH:
+                        src.append(f"{line}  # {note}")
+                    else:  # too long beside the buffer: above it
+                        src += [f"        # {row}" for row in textwrap.wrap(note, WIDTH - 10)] + [line]
             return src + ["    ]"]
 
         src: list[str] = [
@@ -646,6 +655,20 @@ class Emitter:
             rule = f"he: normal, mean 0, deviation sqrt(2 / {fan_in})"
             return f"rng.normal(0.0, {math.sqrt(2 / fan_in)!r}, size={size}).astype(DTYPE)", rule
         raise ValueError(kind)
+
+
+def _listing(names: set[str]) -> list[str]:
+    """Variable names for a comment, temporaries last, numbered ones in order; a long run of
+    one name's numbered variables is shown by its ends (`h ... h_31 (16)`)."""
+    runs: dict[str, list[tuple[int, str]]] = {}
+    for v in names:
+        m = re.fullmatch(r"(.*?)(?:_(\d+))?", v)
+        runs.setdefault(m.group(1), []).append((int(m.group(2) or 1), v))
+    out = []
+    for base in sorted(runs, key=lambda b: (b == "t", b)):
+        run = [v for _, v in sorted(runs[base])]
+        out += run if len(run) <= 3 else [f"{run[0]} ... {run[-1]} ({len(run)})"]
+    return out
 
 
 def _docstring(text: str) -> list[str]:

@@ -227,3 +227,35 @@ def test_the_array_module_is_one_name_that_can_be_swapped(opt: int):
         m.sgd_step(params, 0.1, **inputs)
     for w in stepped[0]:
         np.testing.assert_array_equal(stepped[0][w], stepped[1][w])
+
+
+def test_a_gradient_is_named_after_the_variable_it_is_the_gradient_of():
+    """h rebound on each of 3 passes is h, h_2, h_3 in the code; their gradients, computed in
+    reverse, are d_h_3, d_h_2, d_h (they were numbered afresh: d_h was h_3's)."""
+    text = "dim B\ninput x : [B, 4]\nparam W : [4, 4]\nh = x\nfor i in 1..3 {\n  h = tanh(h @ W)\n}\n"
+    text += "loss = sum(h^2)\nminimize loss\n"
+    body = function(compile_text(text, "m.nn", opt=0).source, "loss_and_grad")
+    forward = [m for m in re.findall(r"^    (h\w*) = ", body, re.M)]
+    assert forward == ["h", "h_2", "h_3"]
+    first = {v: body.index(f"    d_{v} = ") for v in forward}
+    assert first["h_3"] < first["h_2"] < first["h"]
+
+
+def test_only_the_whole_gradient_of_a_value_used_twice_is_called_d_v():
+    # u = h*h + h: d_u passes through the add unchanged, and d_h sums three uses
+    text = "param h : [3]\nu = h * h + h\nloss = sum(u)\nminimize loss\n"
+    from graphc.autodiff import gradients
+    from graphc.lower import lower
+    from graphc.parser import parse
+
+    g = gradients(lower(parse(text, "m.nn")).graph)
+    of = {}
+    for n in g.order():
+        if g.node(n)["phase"] == "backward" and g.node(n).get("adjoint_of") is not None:
+            of.setdefault(g.node(n)["adjoint_of"], []).append(n)
+    h, u = g.params["h"], next(n for n in g.order() if g.node(n)["name"] == "u")
+    assert len(of[u]) == 1 and len(of[h]) == 1  # a partial sum is no gradient of h
+    assert of[h] == [g.grads["h"]]
+    for opt in (0, 1, 2):
+        grad = function(compile_text(text, "m.nn", opt=opt).source, "loss_and_grad")
+        assert len(re.findall(r"^    d_h = ", grad, re.M)) == 1, grad

@@ -234,7 +234,7 @@ def _workspace_forward(T):
     """The arrays forward computes in; each call of a thread reuses its own."""
     return [
         np.empty((T, 16), dtype=DTYPE),  # ws[0]: q
-        np.empty((T, 16), dtype=DTYPE),  # ws[1]: k, mixed, t
+        np.empty((T, 16), dtype=DTYPE),  # ws[1]: k, mixed, t_2
         np.empty((T, 16), dtype=DTYPE),  # ws[2]: v
         np.empty((T, T), dtype=DTYPE),  # ws[3]: scores, t
     ]
@@ -244,7 +244,7 @@ def _workspace_loss(T):
     """The arrays loss computes in; each call of a thread reuses its own."""
     return [
         np.empty((T, 16), dtype=DTYPE),  # ws[0]: q
-        np.empty((T, 16), dtype=DTYPE),  # ws[1]: k, mixed, t
+        np.empty((T, 16), dtype=DTYPE),  # ws[1]: k, mixed, t_2
         np.empty((T, 16), dtype=DTYPE),  # ws[2]: v
         np.empty((T, T), dtype=DTYPE),  # ws[3]: scores, t
         np.empty((T, 4), dtype=DTYPE),  # ws[4]: logits
@@ -257,13 +257,13 @@ def _workspace_loss_and_grad(T):
         np.empty((T, 16), dtype=DTYPE),  # ws[0]: q
         np.empty((T, 16), dtype=DTYPE),  # ws[1]: d_k, k
         np.empty((T, 16), dtype=DTYPE),  # ws[2]: d_v, v
-        np.empty((T, T), dtype=DTYPE),  # ws[3]: d_weights, scores, t
-        np.empty((T, 16), dtype=DTYPE),  # ws[4]: mixed, t
+        np.empty((T, T), dtype=DTYPE),  # ws[3]: d_weights, scores, t, t_7
+        np.empty((T, 16), dtype=DTYPE),  # ws[4]: mixed, t_2
         np.empty((T, 4), dtype=DTYPE),  # ws[5]: logits
-        np.empty((T, 4), dtype=DTYPE),  # ws[6]: d_logits, t
-        np.empty((T, 16), dtype=DTYPE),  # ws[7]: d_q, t
-        np.empty((T, T), dtype=DTYPE),  # ws[8]: t
-        np.empty((T, 1), dtype=DTYPE),  # ws[9]: t
+        np.empty((T, 4), dtype=DTYPE),  # ws[6]: d_logits, t_4
+        np.empty((T, 16), dtype=DTYPE),  # ws[7]: d_mixed, d_q
+        np.empty((T, T), dtype=DTYPE),  # ws[8]: t_5
+        np.empty((T, 1), dtype=DTYPE),  # ws[9]: t_6
     ]
 
 
@@ -273,14 +273,14 @@ def _workspace_sgd_step(T):
         np.empty((T, 16), dtype=DTYPE),  # ws[0]: q
         np.empty((T, 16), dtype=DTYPE),  # ws[1]: d_k, k
         np.empty((T, 16), dtype=DTYPE),  # ws[2]: d_v, v
-        np.empty((T, T), dtype=DTYPE),  # ws[3]: d_weights, scores, t
-        np.empty((T, 16), dtype=DTYPE),  # ws[4]: mixed, t
+        np.empty((T, T), dtype=DTYPE),  # ws[3]: d_weights, scores, t, t_7
+        np.empty((T, 16), dtype=DTYPE),  # ws[4]: mixed, t_2
         np.empty((T, 4), dtype=DTYPE),  # ws[5]: logits
-        np.empty((T, 4), dtype=DTYPE),  # ws[6]: d_logits, t
-        np.empty((T, 16), dtype=DTYPE),  # ws[7]: d_q, t
+        np.empty((T, 4), dtype=DTYPE),  # ws[6]: d_logits, t_4
+        np.empty((T, 16), dtype=DTYPE),  # ws[7]: d_mixed, d_q
         np.empty((16, 4), dtype=DTYPE),  # ws[8]: d_Wo
-        np.empty((T, T), dtype=DTYPE),  # ws[9]: t
-        np.empty((T, 1), dtype=DTYPE),  # ws[10]: t
+        np.empty((T, T), dtype=DTYPE),  # ws[9]: t_5
+        np.empty((T, 1), dtype=DTYPE),  # ws[10]: t_6
         np.empty((16, 16), dtype=DTYPE),  # ws[11]: d_Wv
         np.empty((16, 16), dtype=DTYPE),  # ws[12]: d_Wk
         np.empty((16, 16), dtype=DTYPE),  # ws[13]: d_Wq
@@ -399,27 +399,27 @@ def loss_and_grad(params, /, **inputs):
     t_4 = _softmax_minus_one_hot(logits, tags, out=ws[6])
     d_logits = np.divide(t_4, t_3.size, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
-    t_5 = np.matmul(d_logits, Wo.T, out=ws[7])
+    d_mixed = np.matmul(d_logits, Wo.T, out=ws[7])
     d_Wo = mixed.T @ d_logits
     # backprop through line 29: mixed = tokens + weights @ v
-    d_weights = np.matmul(t_5, v.T, out=ws[3])
-    d_v = np.matmul(weights.T, t_5, out=ws[2])
+    d_weights = np.matmul(d_mixed, v.T, out=ws[3])
+    d_v = np.matmul(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
-    t_6 = np.multiply(d_weights, weights, out=ws[8])
-    t_7 = t_6.sum(axis=1, keepdims=True, out=ws[9])
-    t_8 = np.subtract(d_weights, t_7, out=d_weights)
-    d_scores = np.multiply(weights, t_8, out=weights)
+    t_5 = np.multiply(d_weights, weights, out=ws[8])
+    t_6 = t_5.sum(axis=1, keepdims=True, out=ws[9])
+    t_7 = np.subtract(d_weights, t_6, out=d_weights)
+    d_scores = np.multiply(weights, t_7, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
-    t_9 = np.multiply(d_scores, 0.25, out=d_scores)
-    d_q = np.matmul(t_9, k, out=ws[7])
-    d_k = np.matmul(t_9.T, q, out=ws[1])
+    t_8 = np.multiply(d_scores, 0.25, out=d_scores)
+    d_q = np.matmul(t_8, k, out=ws[7])
+    d_k = np.matmul(t_8.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
-    t_10 = tokens.T
-    d_Wv = t_10 @ d_v
+    t_9 = tokens.T
+    d_Wv = t_9 @ d_v
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = t_10 @ d_k
+    d_Wk = t_9 @ d_k
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = t_10 @ d_q
+    d_Wq = t_9 @ d_q
     grads = {
         'Wq': d_Wq,
         'Wk': d_Wk,
@@ -478,27 +478,27 @@ def sgd_step(params, lr, /, **inputs):
     t_4 = _softmax_minus_one_hot(logits, tags, out=ws[6])
     d_logits = np.multiply(DTYPE(lr) / t_3.size, t_4, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
-    t_5 = np.matmul(d_logits, Wo.T, out=ws[7])
+    d_mixed = np.matmul(d_logits, Wo.T, out=ws[7])
     d_Wo = np.matmul(mixed.T, d_logits, out=ws[8])
     # backprop through line 29: mixed = tokens + weights @ v
-    d_weights = np.matmul(t_5, v.T, out=ws[3])
-    d_v = np.matmul(weights.T, t_5, out=ws[2])
+    d_weights = np.matmul(d_mixed, v.T, out=ws[3])
+    d_v = np.matmul(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
-    t_6 = np.multiply(d_weights, weights, out=ws[9])
-    t_7 = t_6.sum(axis=1, keepdims=True, out=ws[10])
-    t_8 = np.subtract(d_weights, t_7, out=d_weights)
-    d_scores = np.multiply(weights, t_8, out=weights)
+    t_5 = np.multiply(d_weights, weights, out=ws[9])
+    t_6 = t_5.sum(axis=1, keepdims=True, out=ws[10])
+    t_7 = np.subtract(d_weights, t_6, out=d_weights)
+    d_scores = np.multiply(weights, t_7, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
-    t_9 = np.multiply(d_scores, 0.25, out=d_scores)
-    d_q = np.matmul(t_9, k, out=ws[7])
-    d_k = np.matmul(t_9.T, q, out=ws[1])
+    t_8 = np.multiply(d_scores, 0.25, out=d_scores)
+    d_q = np.matmul(t_8, k, out=ws[7])
+    d_k = np.matmul(t_8.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
-    t_10 = tokens.T
-    d_Wv = np.matmul(t_10, d_v, out=ws[11])
+    t_9 = tokens.T
+    d_Wv = np.matmul(t_9, d_v, out=ws[11])
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = np.matmul(t_10, d_k, out=ws[12])
+    d_Wk = np.matmul(t_9, d_k, out=ws[12])
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = np.matmul(t_10, d_q, out=ws[13])
+    d_Wq = np.matmul(t_9, d_q, out=ws[13])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(Wq, d_Wq, out=Wq)

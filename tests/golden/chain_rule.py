@@ -221,8 +221,9 @@ def sgd_step(params, lr, /, **inputs):
     g = (2.0 * x) + 1.0
     # line 16: h = g^2
     h = np.square(g)
+    d_g = lr * (2.0 * g)
     # backprop through line 15: g = 2*x + 1
-    d_x = (lr * (2.0 * g)) * 2.0
+    d_x = d_g * 2.0
     value = float(h)
     # the update: each param moves against its gradient, in place
     np.subtract(x, d_x, out=x)

@@ -184,21 +184,21 @@ def _workspace_forward(N):
 def _workspace_loss(N):
     """The arrays loss computes in; each call of a thread reuses its own."""
     return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: pred, t
+        np.empty((N,), dtype=DTYPE),  # ws[0]: pred, t, t_2
     ]
 
 
 def _workspace_loss_and_grad(N):
     """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
     return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: pred, t
+        np.empty((N,), dtype=DTYPE),  # ws[0]: pred, t, t_2
     ]
 
 
 def _workspace_sgd_step(N):
     """The arrays sgd_step computes in; each call of a thread reuses its own."""
     return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: pred, t
+        np.empty((N,), dtype=DTYPE),  # ws[0]: pred, t, t_2
         np.empty((8,), dtype=DTYPE),  # ws[1]: d_w
     ]
 

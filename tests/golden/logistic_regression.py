@@ -202,27 +202,27 @@ def _workspace_forward(N):
 def _workspace_loss(N):
     """The arrays loss computes in; each call of a thread reuses its own."""
     return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: z, t
+        np.empty((N,), dtype=DTYPE),  # ws[0]: z, t, t_2
     ]
 
 
 def _workspace_loss_and_grad(N):
     """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
     return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: z, t
-        np.empty((N,), dtype=DTYPE),  # ws[1]: t
-        np.empty((100,), dtype=DTYPE),  # ws[2]: d_w
-        np.empty((100,), dtype=DTYPE),  # ws[3]: t
+        np.empty((N,), dtype=DTYPE),  # ws[0]: d_z, z, t, t_2
+        np.empty((N,), dtype=DTYPE),  # ws[1]: t_3
+        np.empty((100,), dtype=DTYPE),  # ws[2]: t_4
+        np.empty((100,), dtype=DTYPE),  # ws[3]: t_5
     ]
 
 
 def _workspace_sgd_step(N):
     """The arrays sgd_step computes in; each call of a thread reuses its own."""
     return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: z, t
-        np.empty((N,), dtype=DTYPE),  # ws[1]: t
-        np.empty((100,), dtype=DTYPE),  # ws[2]: d_w
-        np.empty((100,), dtype=DTYPE),  # ws[3]: t
+        np.empty((N,), dtype=DTYPE),  # ws[0]: d_z, z, t, t_2
+        np.empty((N,), dtype=DTYPE),  # ws[1]: t_3
+        np.empty((100,), dtype=DTYPE),  # ws[2]: d_w, t_4
+        np.empty((100,), dtype=DTYPE),  # ws[3]: t_5
     ]
 
 
@@ -289,19 +289,19 @@ def loss_and_grad(params, /, **inputs):
     np.negative(t_2, out=t_2)
     t_3 = np.logaddexp(0, t_2, out=ws[1])
     loss = (t_3.sum() / t_3.size) + (0.0005 * (np.vdot(w, w)))
-    d_w = np.multiply(0.001, w, out=ws[2])
+    t_4 = np.multiply(0.001, w, out=ws[2])
     np.subtract(t_2, t_3, out=t_2)
     np.exp(t_2, out=t_2)
     np.divide(t_2, t_3.size, out=t_2)
     np.multiply(t_2, y, out=t_2)
-    np.negative(t_2, out=t_2)
+    d_z = np.negative(t_2, out=t_2)
     # backprop through line 21: z = x @ w + b
-    d_b = t_2.sum()
-    t_4 = np.matmul(x.T, t_2, out=ws[3])
+    d_b = d_z.sum()
+    t_5 = np.matmul(x.T, d_z, out=ws[3])
     # backprop through line 18: param w : [F]
-    d_w_2 = d_w + t_4
+    d_w = t_4 + t_5
     grads = {
-        'w': d_w_2,
+        'w': d_w,
         'b': DTYPE(d_b),
     }
     return float(loss), grads
@@ -339,19 +339,19 @@ def sgd_step(params, lr, /, **inputs):
     np.negative(t_2, out=t_2)
     t_3 = np.logaddexp(0, t_2, out=ws[1])
     loss = (t_3.sum() / t_3.size) + (0.0005 * (np.vdot(w, w)))
-    d_w = np.multiply(w, DTYPE(0.001) * lr, out=ws[2])
+    t_4 = np.multiply(w, DTYPE(0.001) * lr, out=ws[2])
     np.subtract(t_2, t_3, out=t_2)
     np.exp(t_2, out=t_2)
     np.multiply(DTYPE(lr) / t_3.size, t_2, out=t_2)
     np.multiply(t_2, y, out=t_2)
-    np.negative(t_2, out=t_2)
+    d_z = np.negative(t_2, out=t_2)
     # backprop through line 21: z = x @ w + b
-    d_b = t_2.sum()
-    t_4 = np.matmul(x.T, t_2, out=ws[3])
+    d_b = d_z.sum()
+    t_5 = np.matmul(x.T, d_z, out=ws[3])
     # backprop through line 18: param w : [F]
-    d_w_2 = np.add(d_w, t_4, out=d_w)
+    d_w = np.add(t_4, t_5, out=t_4)
     value = float(loss)
     # the update: each param moves against its gradient, in place
-    np.subtract(w, d_w_2, out=w)
+    np.subtract(w, d_w, out=w)
     np.subtract(b, d_b, out=b)
     return value

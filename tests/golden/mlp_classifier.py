@@ -237,8 +237,8 @@ def _workspace_forward(B):
     return [
         np.empty((B, 256), dtype=DTYPE),  # ws[0]: h1, t
         np.zeros((B, 256), dtype=DTYPE),  # ws[1]: zeros, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[2]: h2, t
-        np.empty((B, 10), dtype=DTYPE),  # ws[3]: t
+        np.empty((B, 256), dtype=DTYPE),  # ws[2]: h2, t_2
+        np.empty((B, 10), dtype=DTYPE),  # ws[3]: t_3
     ]
 
 
@@ -247,8 +247,8 @@ def _workspace_loss(B):
     return [
         np.empty((B, 256), dtype=DTYPE),  # ws[0]: h1, t
         np.zeros((B, 256), dtype=DTYPE),  # ws[1]: zeros, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[2]: h2, t
-        np.empty((B, 10), dtype=DTYPE),  # ws[3]: logits, t
+        np.empty((B, 256), dtype=DTYPE),  # ws[2]: h2, t_2
+        np.empty((B, 10), dtype=DTYPE),  # ws[3]: logits, t_3
     ]
 
 
@@ -258,12 +258,12 @@ def _workspace_loss_and_grad(B):
         np.empty((B, 256), dtype=DTYPE),  # ws[0]: t
         np.empty((B, 256), dtype=DTYPE),  # ws[1]: h1
         np.zeros((B, 256), dtype=DTYPE),  # ws[2]: zeros, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[3]: d_h1, t
+        np.empty((B, 256), dtype=DTYPE),  # ws[3]: d_h1, t_2, t_7
         np.empty((B, 256), dtype=DTYPE),  # ws[4]: h2
-        np.empty((B, 10), dtype=DTYPE),  # ws[5]: logits, t
-        np.empty((B, 10), dtype=DTYPE),  # ws[6]: t
+        np.empty((B, 10), dtype=DTYPE),  # ws[5]: logits, t_3
+        np.empty((B, 10), dtype=DTYPE),  # ws[6]: d_logits, t_5
         np.ones((B,), dtype=DTYPE),  # ws[7]: ones, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[8]: d_h2, t
+        np.empty((B, 256), dtype=DTYPE),  # ws[8]: d_h2, t_6
     ]
 
 
@@ -273,13 +273,13 @@ def _workspace_sgd_step(B):
         np.empty((B, 256), dtype=DTYPE),  # ws[0]: t
         np.empty((B, 256), dtype=DTYPE),  # ws[1]: h1
         np.zeros((B, 256), dtype=DTYPE),  # ws[2]: zeros, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[3]: d_h1, t
+        np.empty((B, 256), dtype=DTYPE),  # ws[3]: d_h1, t_2, t_7
         np.empty((B, 256), dtype=DTYPE),  # ws[4]: h2
-        np.empty((B, 10), dtype=DTYPE),  # ws[5]: logits, t
-        np.empty((B, 10), dtype=DTYPE),  # ws[6]: t
+        np.empty((B, 10), dtype=DTYPE),  # ws[5]: logits, t_3
+        np.empty((B, 10), dtype=DTYPE),  # ws[6]: d_logits, t_5
         np.empty((10,), dtype=DTYPE),  # ws[7]: d_b3
         np.ones((B,), dtype=DTYPE),  # ws[8]: ones, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[9]: d_h2, t
+        np.empty((B, 256), dtype=DTYPE),  # ws[9]: d_h2, t_6
         np.empty((256, 10), dtype=DTYPE),  # ws[10]: d_W3
         np.empty((256,), dtype=DTYPE),  # ws[11]: d_b2
         np.empty((256, 256), dtype=DTYPE),  # ws[12]: d_W2
@@ -396,11 +396,11 @@ def loss_and_grad(params, /, **inputs):
     t_4 = _cross_entropy(logits, labels)
     loss = t_4.sum() / t_4.size
     t_5 = _softmax_minus_one_hot(logits, labels, out=ws[6])
-    np.divide(t_5, t_4.size, out=t_5)
+    d_logits = np.divide(t_5, t_4.size, out=t_5)
     # backprop through line 30: logits = h2 @ W3 + b3
-    d_b3 = np.matmul(ones, t_5)
-    d_h2 = np.matmul(t_5, W3.T, out=ws[8])
-    d_W3 = h2.T @ t_5
+    d_b3 = np.matmul(ones, d_logits)
+    d_h2 = np.matmul(d_logits, W3.T, out=ws[8])
+    d_W3 = h2.T @ d_logits
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     np.greater(t_2, 0.0, out=t_2)
     t_6 = np.multiply(d_h2, t_2, out=d_h2)
@@ -469,11 +469,11 @@ def sgd_step(params, lr, /, **inputs):
     t_4 = _cross_entropy(logits, labels)
     loss = t_4.sum() / t_4.size
     t_5 = _softmax_minus_one_hot(logits, labels, out=ws[6])
-    np.multiply(DTYPE(lr) / t_4.size, t_5, out=t_5)
+    d_logits = np.multiply(DTYPE(lr) / t_4.size, t_5, out=t_5)
     # backprop through line 30: logits = h2 @ W3 + b3
-    d_b3 = np.matmul(ones, t_5, out=ws[7])
-    d_h2 = np.matmul(t_5, W3.T, out=ws[9])
-    d_W3 = np.matmul(h2.T, t_5, out=ws[10])
+    d_b3 = np.matmul(ones, d_logits, out=ws[7])
+    d_h2 = np.matmul(d_logits, W3.T, out=ws[9])
+    d_W3 = np.matmul(h2.T, d_logits, out=ws[10])
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     np.greater(t_2, 0.0, out=t_2)
     t_6 = np.multiply(d_h2, t_2, out=d_h2)

@@ -198,7 +198,7 @@ def _workspace_forward(B):
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
         np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
-        np.empty((B, 1), dtype=DTYPE),  # ws[2]: t
+        np.empty((B, 1), dtype=DTYPE),  # ws[2]: t_2
     ]
 
 
@@ -207,33 +207,33 @@ def _workspace_loss(B):
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
         np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
-        np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t_2, t_3
     ]
 
 
 def _workspace_loss_and_grad(B):
     """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
     return [
-        np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
+        np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t, t_5
         np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
-        np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t_2, t_3
         np.ones((B,), dtype=DTYPE),  # ws[3]: ones, read only
-        np.empty((B, 4), dtype=DTYPE),  # ws[4]: d_h, t
-        np.empty((B, 4), dtype=DTYPE),  # ws[5]: t
+        np.empty((B, 4), dtype=DTYPE),  # ws[4]: d_h, t_6
+        np.empty((B, 4), dtype=DTYPE),  # ws[5]: t_4
     ]
 
 
 def _workspace_sgd_step(B):
     """The arrays sgd_step computes in; each call of a thread reuses its own."""
     return [
-        np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
+        np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t, t_5
         np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
-        np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t
+        np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t_2, t_3
         np.empty((1,), dtype=DTYPE),  # ws[3]: d_b2
         np.ones((B,), dtype=DTYPE),  # ws[4]: ones, read only
-        np.empty((B, 4), dtype=DTYPE),  # ws[5]: d_h, t
+        np.empty((B, 4), dtype=DTYPE),  # ws[5]: d_h, t_6
         np.empty((4, 1), dtype=DTYPE),  # ws[6]: d_W2
-        np.empty((B, 4), dtype=DTYPE),  # ws[7]: t
+        np.empty((B, 4), dtype=DTYPE),  # ws[7]: t_4
         np.empty((4,), dtype=DTYPE),  # ws[8]: d_b1
         np.empty((3, 4), dtype=DTYPE),  # ws[9]: d_W1
     ]

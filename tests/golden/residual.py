@@ -251,103 +251,105 @@ def _cross_entropy(logits, labels):
 def _workspace_forward(B):
     """The arrays forward computes in; each call of a thread reuses its own."""
     return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[1]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[4]: a, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h ... h_10 (6), t ... t_28 (6)
+        # ws[1]: mu ... mu_5 (5), var ... var_5 (5), t_3 ... t_27 (5)
+        np.empty((B, 1), dtype=DTYPE),
+        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h_2 ... h_8 (4), t_4 ... t_26 (9)
+        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t_2 ... t_20 (4)
+        np.empty((B, 128), dtype=DTYPE),  # ws[4]: a ... a_4 (4), t_5 ... t_23 (4)
         np.zeros((B, 128), dtype=DTYPE),  # ws[5]: zeros, read only
-        np.empty((B, 10), dtype=DTYPE),  # ws[6]: t
+        np.empty((B, 10), dtype=DTYPE),  # ws[6]: t_29
     ]
 
 
 def _workspace_loss(B):
     """The arrays loss computes in; each call of a thread reuses its own."""
     return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[1]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[4]: a, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h ... h_10 (6), t ... t_28 (6)
+        # ws[1]: mu ... mu_5 (5), var ... var_5 (5), t_3 ... t_27 (5)
+        np.empty((B, 1), dtype=DTYPE),
+        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h_2 ... h_8 (4), t_4 ... t_26 (9)
+        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t_2 ... t_20 (4)
+        np.empty((B, 128), dtype=DTYPE),  # ws[4]: a ... a_4 (4), t_5 ... t_23 (4)
         np.zeros((B, 128), dtype=DTYPE),  # ws[5]: zeros, read only
-        np.empty((B, 10), dtype=DTYPE),  # ws[6]: logits, t
+        np.empty((B, 10), dtype=DTYPE),  # ws[6]: logits, t_29
     ]
 
 
 def _workspace_loss_and_grad(B):
     """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
     return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[1]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[4]: t
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h ... h_10 (6), t ... t_39 (8)
+        np.empty((B, 1), dtype=DTYPE),  # ws[1]: mu, var, t_3
+        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h_2, t_66
+        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t_2, t_4
+        np.empty((B, 128), dtype=DTYPE),  # ws[4]: t_5
         np.empty((B, 128), dtype=DTYPE),  # ws[5]: a
         np.zeros((B, 128), dtype=DTYPE),  # ws[6]: zeros, read only
-        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h, h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[8]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[9]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[10]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[11]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h, h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[13]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[14]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[15]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[16]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h, h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[18]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[19]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[20]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[21]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[22]: t
-        np.empty((B, 1), dtype=DTYPE),  # ws[23]: mu, var, t
-        np.empty((B, 10), dtype=DTYPE),  # ws[24]: logits, t
-        np.empty((B, 10), dtype=DTYPE),  # ws[25]: t
+        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h_2, h_4, t_6 ... t_68 (4)
+        np.empty((B, 1), dtype=DTYPE),  # ws[8]: mu_2, var_2, t_9
+        np.empty((B, 64), dtype=DTYPE),  # ws[9]: t_8, t_10
+        np.empty((B, 128), dtype=DTYPE),  # ws[10]: t_11
+        np.empty((B, 128), dtype=DTYPE),  # ws[11]: a_2
+        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h_4, h_6, t_12 ... t_63 (5)
+        np.empty((B, 1), dtype=DTYPE),  # ws[13]: mu_3, var_3, t_15
+        np.empty((B, 64), dtype=DTYPE),  # ws[14]: t_14, t_16
+        np.empty((B, 128), dtype=DTYPE),  # ws[15]: t_17
+        np.empty((B, 128), dtype=DTYPE),  # ws[16]: a_3
+        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h_6, h_8, t_18 ... t_55 (5)
+        np.empty((B, 1), dtype=DTYPE),  # ws[18]: mu_4, var_4, t_21
+        np.empty((B, 64), dtype=DTYPE),  # ws[19]: t_20, t_22
+        np.empty((B, 128), dtype=DTYPE),  # ws[20]: t_23
+        np.empty((B, 128), dtype=DTYPE),  # ws[21]: a_4
+        np.empty((B, 64), dtype=DTYPE),  # ws[22]: t_24, t_26, t_28
+        np.empty((B, 1), dtype=DTYPE),  # ws[23]: mu_5, var_5, t_27
+        np.empty((B, 10), dtype=DTYPE),  # ws[24]: logits, t_29
+        np.empty((B, 10), dtype=DTYPE),  # ws[25]: d_logits, t_31
         np.ones((B,), dtype=DTYPE),  # ws[26]: ones, read only
-        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[29]: d_mu, d_var, t
-        np.empty((B, 128), dtype=DTYPE),  # ws[30]: d_a, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h_8, t_32 ... t_47 (4)
+        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h ... d_h_10 (6), t_33 ... t_67 (5)
+        np.empty((B, 1), dtype=DTYPE),  # ws[29]: d_mu ... d_mu_5 (5), t_34 ... t_69 (10)
+        np.empty((B, 128), dtype=DTYPE),  # ws[30]: d_a ... d_a_4 (4), t_38 ... t_62 (4)
     ]
 
 
 def _workspace_sgd_step(B):
     """The arrays sgd_step computes in; each call of a thread reuses its own."""
     return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[1]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[4]: t
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h ... h_10 (6), t ... t_39 (8)
+        np.empty((B, 1), dtype=DTYPE),  # ws[1]: mu, var, t_3
+        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h_2, t_66
+        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t_2, t_4
+        np.empty((B, 128), dtype=DTYPE),  # ws[4]: t_5
         np.empty((B, 128), dtype=DTYPE),  # ws[5]: a
         np.zeros((B, 128), dtype=DTYPE),  # ws[6]: zeros, read only
-        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h, h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[8]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[9]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[10]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[11]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h, h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[13]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[14]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[15]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[16]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h, h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[18]: mu, var, t
-        np.empty((B, 64), dtype=DTYPE),  # ws[19]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[20]: t
-        np.empty((B, 128), dtype=DTYPE),  # ws[21]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[22]: t
-        np.empty((B, 1), dtype=DTYPE),  # ws[23]: mu, var, t
-        np.empty((B, 10), dtype=DTYPE),  # ws[24]: logits, t
-        np.empty((B, 10), dtype=DTYPE),  # ws[25]: t
+        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h_2, h_4, t_6 ... t_68 (4)
+        np.empty((B, 1), dtype=DTYPE),  # ws[8]: mu_2, var_2, t_9
+        np.empty((B, 64), dtype=DTYPE),  # ws[9]: t_8, t_10
+        np.empty((B, 128), dtype=DTYPE),  # ws[10]: t_11
+        np.empty((B, 128), dtype=DTYPE),  # ws[11]: a_2
+        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h_4, h_6, t_12 ... t_63 (5)
+        np.empty((B, 1), dtype=DTYPE),  # ws[13]: mu_3, var_3, t_15
+        np.empty((B, 64), dtype=DTYPE),  # ws[14]: t_14, t_16
+        np.empty((B, 128), dtype=DTYPE),  # ws[15]: t_17
+        np.empty((B, 128), dtype=DTYPE),  # ws[16]: a_3
+        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h_6, h_8, t_18 ... t_55 (5)
+        np.empty((B, 1), dtype=DTYPE),  # ws[18]: mu_4, var_4, t_21
+        np.empty((B, 64), dtype=DTYPE),  # ws[19]: t_20, t_22
+        np.empty((B, 128), dtype=DTYPE),  # ws[20]: t_23
+        np.empty((B, 128), dtype=DTYPE),  # ws[21]: a_4
+        np.empty((B, 64), dtype=DTYPE),  # ws[22]: t_24, t_26, t_28
+        np.empty((B, 1), dtype=DTYPE),  # ws[23]: mu_5, var_5, t_27
+        np.empty((B, 10), dtype=DTYPE),  # ws[24]: logits, t_29
+        np.empty((B, 10), dtype=DTYPE),  # ws[25]: d_logits, t_31
         np.empty((10,), dtype=DTYPE),  # ws[26]: d_b_out
         np.ones((B,), dtype=DTYPE),  # ws[27]: ones, read only
-        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h_8, t_32 ... t_47 (4)
         np.empty((64, 10), dtype=DTYPE),  # ws[29]: d_W_out
-        np.empty((B, 64), dtype=DTYPE),  # ws[30]: d_h, t
-        np.empty((B, 1), dtype=DTYPE),  # ws[31]: d_mu, d_var, t
+        np.empty((B, 64), dtype=DTYPE),  # ws[30]: d_h ... d_h_10 (6), t_33 ... t_67 (5)
+        np.empty((B, 1), dtype=DTYPE),  # ws[31]: d_mu ... d_mu_5 (5), t_34 ... t_69 (10)
         np.empty((64,), dtype=DTYPE),  # ws[32]: d_bb4
-        np.empty((B, 128), dtype=DTYPE),  # ws[33]: d_a, t
+        np.empty((B, 128), dtype=DTYPE),  # ws[33]: d_a ... d_a_4 (4), t_38 ... t_62 (4)
         np.empty((128, 64), dtype=DTYPE),  # ws[34]: d_Wb4
         np.empty((128,), dtype=DTYPE),  # ws[35]: d_ba4
         np.empty((64, 128), dtype=DTYPE),  # ws[36]: d_Wa4
@@ -699,128 +701,128 @@ def loss_and_grad(params, /, **inputs):
     t_30 = _cross_entropy(logits, labels)
     loss = t_30.sum() / t_30.size
     t_31 = _softmax_minus_one_hot(logits, labels, out=ws[25])
-    np.divide(t_31, t_30.size, out=t_31)
+    d_logits = np.divide(t_31, t_30.size, out=t_31)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    d_b_out = np.matmul(ones, t_31)
-    t_32 = np.matmul(t_31, W_out.T, out=ws[27])
-    d_W_out = t_28.T @ t_31
-    d_h = np.divide(t_32, t_27, out=ws[28])
+    d_b_out = np.matmul(ones, d_logits)
+    t_32 = np.matmul(d_logits, W_out.T, out=ws[27])
+    d_W_out = t_28.T @ d_logits
+    t_33 = np.divide(t_32, t_27, out=ws[28])
     np.multiply(t_32, t_28, out=t_32)
     np.divide(t_32, t_27, out=t_32)
     np.negative(t_32, out=t_32)
-    t_33 = t_32.sum(axis=1, keepdims=True, out=ws[29])
-    np.multiply(t_33, 0.5, out=t_33)
-    d_var = np.divide(t_33, t_27, out=t_33)
-    t_34 = np.divide(d_var, 64.0, out=d_var)
+    t_34 = t_32.sum(axis=1, keepdims=True, out=ws[29])
+    np.multiply(t_34, 0.5, out=t_34)
+    np.divide(t_34, t_27, out=t_34)
+    np.divide(t_34, 64.0, out=t_34)
     t_35 = np.multiply(2.0, h_10, out=h_10)
     np.multiply(t_34, t_35, out=t_35)
-    d_h_2 = np.add(d_h, t_35, out=d_h)
-    t_36 = np.negative(d_h_2, out=ws[0])
-    d_mu = t_36.sum(axis=1, keepdims=True, out=ws[29])
-    t_37 = np.divide(d_mu, 64.0, out=d_mu)
+    d_h_10 = np.add(t_33, t_35, out=t_33)
+    t_36 = np.negative(d_h_10, out=ws[0])
+    d_mu_5 = t_36.sum(axis=1, keepdims=True, out=ws[29])
+    t_37 = np.divide(d_mu_5, 64.0, out=d_mu_5)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_38 = np.add(d_h_2, t_37, out=d_h_2)
-    d_bb4 = np.matmul(ones, t_38)
-    d_a = np.matmul(t_38, Wb4.T, out=ws[30])
-    d_Wb4 = a_4.T @ t_38
+    d_h_9 = np.add(d_h_10, t_37, out=d_h_10)
+    d_bb4 = np.matmul(ones, d_h_9)
+    d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[30])
+    d_Wb4 = a_4.T @ d_h_9
     np.greater(t_23, 0.0, out=t_23)
-    t_39 = np.multiply(d_a, t_23, out=d_a)
-    d_ba4 = np.matmul(ones, t_39)
-    t_40 = np.matmul(t_39, Wa4.T, out=ws[0])
-    d_Wa4 = t_22.T @ t_39
-    d_h_3 = np.divide(t_40, t_21, out=ws[27])
-    np.multiply(t_40, t_22, out=t_40)
-    np.divide(t_40, t_21, out=t_40)
-    np.negative(t_40, out=t_40)
-    t_41 = t_40.sum(axis=1, keepdims=True, out=ws[29])
+    t_38 = np.multiply(d_a_4, t_23, out=d_a_4)
+    d_ba4 = np.matmul(ones, t_38)
+    t_39 = np.matmul(t_38, Wa4.T, out=ws[0])
+    d_Wa4 = t_22.T @ t_38
+    t_40 = np.divide(t_39, t_21, out=ws[27])
+    np.multiply(t_39, t_22, out=t_39)
+    np.divide(t_39, t_21, out=t_39)
+    np.negative(t_39, out=t_39)
+    t_41 = t_39.sum(axis=1, keepdims=True, out=ws[29])
     np.multiply(t_41, 0.5, out=t_41)
-    d_var_2 = np.divide(t_41, t_21, out=t_41)
-    t_42 = np.divide(d_var_2, 64.0, out=d_var_2)
-    t_43 = np.multiply(2.0, h_8, out=h_8)
-    np.multiply(t_42, t_43, out=t_43)
-    d_h_4 = np.add(d_h_3, t_43, out=d_h_3)
-    d_h_5 = np.add(t_38, d_h_4, out=t_38)
-    t_44 = np.negative(d_h_4, out=d_h_4)
-    d_mu_2 = t_44.sum(axis=1, keepdims=True, out=ws[29])
-    t_45 = np.divide(d_mu_2, 64.0, out=d_mu_2)
-    t_46 = np.add(d_h_5, t_45, out=d_h_5)
-    d_bb3 = np.matmul(ones, t_46)
-    d_a_2 = np.matmul(t_46, Wb3.T, out=ws[30])
-    d_Wb3 = a_3.T @ t_46
+    np.divide(t_41, t_21, out=t_41)
+    np.divide(t_41, 64.0, out=t_41)
+    t_42 = np.multiply(2.0, h_8, out=h_8)
+    np.multiply(t_41, t_42, out=t_42)
+    d_h_8 = np.add(t_40, t_42, out=t_40)
+    t_43 = np.add(d_h_9, d_h_8, out=d_h_9)
+    t_44 = np.negative(d_h_8, out=d_h_8)
+    d_mu_4 = t_44.sum(axis=1, keepdims=True, out=ws[29])
+    t_45 = np.divide(d_mu_4, 64.0, out=d_mu_4)
+    d_h_7 = np.add(t_43, t_45, out=t_43)
+    d_bb3 = np.matmul(ones, d_h_7)
+    d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[30])
+    d_Wb3 = a_3.T @ d_h_7
     np.greater(t_17, 0.0, out=t_17)
-    t_47 = np.multiply(d_a_2, t_17, out=d_a_2)
-    d_ba3 = np.matmul(ones, t_47)
-    t_48 = np.matmul(t_47, Wa3.T, out=ws[27])
-    d_Wa3 = t_16.T @ t_47
-    d_h_6 = np.divide(t_48, t_15, out=ws[17])
-    np.multiply(t_48, t_16, out=t_48)
-    np.divide(t_48, t_15, out=t_48)
-    np.negative(t_48, out=t_48)
-    t_49 = t_48.sum(axis=1, keepdims=True, out=ws[29])
+    t_46 = np.multiply(d_a_3, t_17, out=d_a_3)
+    d_ba3 = np.matmul(ones, t_46)
+    t_47 = np.matmul(t_46, Wa3.T, out=ws[27])
+    d_Wa3 = t_16.T @ t_46
+    t_48 = np.divide(t_47, t_15, out=ws[17])
+    np.multiply(t_47, t_16, out=t_47)
+    np.divide(t_47, t_15, out=t_47)
+    np.negative(t_47, out=t_47)
+    t_49 = t_47.sum(axis=1, keepdims=True, out=ws[29])
     np.multiply(t_49, 0.5, out=t_49)
-    d_var_3 = np.divide(t_49, t_15, out=t_49)
-    t_50 = np.divide(d_var_3, 64.0, out=d_var_3)
-    t_51 = np.multiply(2.0, h_6, out=h_6)
-    np.multiply(t_50, t_51, out=t_51)
-    d_h_7 = np.add(d_h_6, t_51, out=d_h_6)
-    d_h_8 = np.add(t_46, d_h_7, out=t_46)
-    t_52 = np.negative(d_h_7, out=d_h_7)
+    np.divide(t_49, t_15, out=t_49)
+    np.divide(t_49, 64.0, out=t_49)
+    t_50 = np.multiply(2.0, h_6, out=h_6)
+    np.multiply(t_49, t_50, out=t_50)
+    d_h_6 = np.add(t_48, t_50, out=t_48)
+    t_51 = np.add(d_h_7, d_h_6, out=d_h_7)
+    t_52 = np.negative(d_h_6, out=d_h_6)
     d_mu_3 = t_52.sum(axis=1, keepdims=True, out=ws[29])
     t_53 = np.divide(d_mu_3, 64.0, out=d_mu_3)
-    t_54 = np.add(d_h_8, t_53, out=d_h_8)
-    d_bb2 = np.matmul(ones, t_54)
-    d_a_3 = np.matmul(t_54, Wb2.T, out=ws[30])
-    d_Wb2 = a_2.T @ t_54
+    d_h_5 = np.add(t_51, t_53, out=t_51)
+    d_bb2 = np.matmul(ones, d_h_5)
+    d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[30])
+    d_Wb2 = a_2.T @ d_h_5
     np.greater(t_11, 0.0, out=t_11)
-    t_55 = np.multiply(d_a_3, t_11, out=d_a_3)
-    d_ba2 = np.matmul(ones, t_55)
-    t_56 = np.matmul(t_55, Wa2.T, out=ws[17])
-    d_Wa2 = t_10.T @ t_55
-    d_h_9 = np.divide(t_56, t_9, out=ws[12])
-    np.multiply(t_56, t_10, out=t_56)
-    np.divide(t_56, t_9, out=t_56)
-    np.negative(t_56, out=t_56)
-    t_57 = t_56.sum(axis=1, keepdims=True, out=ws[29])
+    t_54 = np.multiply(d_a_2, t_11, out=d_a_2)
+    d_ba2 = np.matmul(ones, t_54)
+    t_55 = np.matmul(t_54, Wa2.T, out=ws[17])
+    d_Wa2 = t_10.T @ t_54
+    t_56 = np.divide(t_55, t_9, out=ws[12])
+    np.multiply(t_55, t_10, out=t_55)
+    np.divide(t_55, t_9, out=t_55)
+    np.negative(t_55, out=t_55)
+    t_57 = t_55.sum(axis=1, keepdims=True, out=ws[29])
     np.multiply(t_57, 0.5, out=t_57)
-    d_var_4 = np.divide(t_57, t_9, out=t_57)
-    t_58 = np.divide(d_var_4, 64.0, out=d_var_4)
-    t_59 = np.multiply(2.0, h_4, out=h_4)
-    np.multiply(t_58, t_59, out=t_59)
-    d_h_10 = np.add(d_h_9, t_59, out=d_h_9)
-    d_h_11 = np.add(t_54, d_h_10, out=t_54)
-    t_60 = np.negative(d_h_10, out=d_h_10)
-    d_mu_4 = t_60.sum(axis=1, keepdims=True, out=ws[29])
-    t_61 = np.divide(d_mu_4, 64.0, out=d_mu_4)
-    t_62 = np.add(d_h_11, t_61, out=d_h_11)
-    d_bb1 = np.matmul(ones, t_62)
-    d_a_4 = np.matmul(t_62, Wb1.T, out=ws[30])
-    d_Wb1 = a.T @ t_62
+    np.divide(t_57, t_9, out=t_57)
+    np.divide(t_57, 64.0, out=t_57)
+    t_58 = np.multiply(2.0, h_4, out=h_4)
+    np.multiply(t_57, t_58, out=t_58)
+    d_h_4 = np.add(t_56, t_58, out=t_56)
+    t_59 = np.add(d_h_5, d_h_4, out=d_h_5)
+    t_60 = np.negative(d_h_4, out=d_h_4)
+    d_mu_2 = t_60.sum(axis=1, keepdims=True, out=ws[29])
+    t_61 = np.divide(d_mu_2, 64.0, out=d_mu_2)
+    d_h_3 = np.add(t_59, t_61, out=t_59)
+    d_bb1 = np.matmul(ones, d_h_3)
+    d_a = np.matmul(d_h_3, Wb1.T, out=ws[30])
+    d_Wb1 = a.T @ d_h_3
     np.greater(t_5, 0.0, out=t_5)
-    t_63 = np.multiply(d_a_4, t_5, out=d_a_4)
-    d_ba1 = np.matmul(ones, t_63)
-    t_64 = np.matmul(t_63, Wa1.T, out=ws[12])
-    d_Wa1 = t_4.T @ t_63
-    d_h_12 = np.divide(t_64, t_3, out=ws[7])
-    np.multiply(t_64, t_4, out=t_64)
-    np.divide(t_64, t_3, out=t_64)
-    np.negative(t_64, out=t_64)
-    t_65 = t_64.sum(axis=1, keepdims=True, out=ws[29])
+    t_62 = np.multiply(d_a, t_5, out=d_a)
+    d_ba1 = np.matmul(ones, t_62)
+    t_63 = np.matmul(t_62, Wa1.T, out=ws[12])
+    d_Wa1 = t_4.T @ t_62
+    t_64 = np.divide(t_63, t_3, out=ws[7])
+    np.multiply(t_63, t_4, out=t_63)
+    np.divide(t_63, t_3, out=t_63)
+    np.negative(t_63, out=t_63)
+    t_65 = t_63.sum(axis=1, keepdims=True, out=ws[29])
     np.multiply(t_65, 0.5, out=t_65)
-    d_var_5 = np.divide(t_65, t_3, out=t_65)
-    t_66 = np.divide(d_var_5, 64.0, out=d_var_5)
-    t_67 = np.multiply(2.0, h_2, out=h_2)
-    np.multiply(t_66, t_67, out=t_67)
-    d_h_13 = np.add(d_h_12, t_67, out=d_h_12)
+    np.divide(t_65, t_3, out=t_65)
+    np.divide(t_65, 64.0, out=t_65)
+    t_66 = np.multiply(2.0, h_2, out=h_2)
+    np.multiply(t_65, t_66, out=t_66)
+    d_h_2 = np.add(t_64, t_66, out=t_64)
     # backprop through line 36: h = x @ W_in + b_in
-    d_h_14 = np.add(t_62, d_h_13, out=t_62)
+    t_67 = np.add(d_h_3, d_h_2, out=d_h_3)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_68 = np.negative(d_h_13, out=d_h_13)
-    d_mu_5 = t_68.sum(axis=1, keepdims=True, out=ws[29])
-    t_69 = np.divide(d_mu_5, 64.0, out=d_mu_5)
+    t_68 = np.negative(d_h_2, out=d_h_2)
+    d_mu = t_68.sum(axis=1, keepdims=True, out=ws[29])
+    t_69 = np.divide(d_mu, 64.0, out=d_mu)
     # backprop through line 36: h = x @ W_in + b_in
-    t_70 = np.add(d_h_14, t_69, out=d_h_14)
-    d_b_in = np.matmul(ones, t_70)
-    d_W_in = x.T @ t_70
+    d_h = np.add(t_67, t_69, out=t_67)
+    d_b_in = np.matmul(ones, d_h)
+    d_W_in = x.T @ d_h
     grads = {
         'W_in': d_W_in,
         'b_in': d_b_in,
@@ -961,128 +963,128 @@ def sgd_step(params, lr, /, **inputs):
     t_30 = _cross_entropy(logits, labels)
     loss = t_30.sum() / t_30.size
     t_31 = _softmax_minus_one_hot(logits, labels, out=ws[25])
-    np.multiply(DTYPE(lr) / t_30.size, t_31, out=t_31)
+    d_logits = np.multiply(DTYPE(lr) / t_30.size, t_31, out=t_31)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    d_b_out = np.matmul(ones, t_31, out=ws[26])
-    t_32 = np.matmul(t_31, W_out.T, out=ws[28])
-    d_W_out = np.matmul(t_28.T, t_31, out=ws[29])
-    d_h = np.divide(t_32, t_27, out=ws[30])
+    d_b_out = np.matmul(ones, d_logits, out=ws[26])
+    t_32 = np.matmul(d_logits, W_out.T, out=ws[28])
+    d_W_out = np.matmul(t_28.T, d_logits, out=ws[29])
+    t_33 = np.divide(t_32, t_27, out=ws[30])
     np.multiply(t_32, t_28, out=t_32)
     np.divide(t_32, t_27, out=t_32)
     np.negative(t_32, out=t_32)
-    t_33 = t_32.sum(axis=1, keepdims=True, out=ws[31])
-    np.multiply(t_33, 0.5, out=t_33)
-    d_var = np.divide(t_33, t_27, out=t_33)
-    t_34 = np.divide(d_var, 64.0, out=d_var)
+    t_34 = t_32.sum(axis=1, keepdims=True, out=ws[31])
+    np.multiply(t_34, 0.5, out=t_34)
+    np.divide(t_34, t_27, out=t_34)
+    np.divide(t_34, 64.0, out=t_34)
     t_35 = np.multiply(2.0, h_10, out=h_10)
     np.multiply(t_34, t_35, out=t_35)
-    d_h_2 = np.add(d_h, t_35, out=d_h)
-    t_36 = np.negative(d_h_2, out=ws[0])
-    d_mu = t_36.sum(axis=1, keepdims=True, out=ws[31])
-    t_37 = np.divide(d_mu, 64.0, out=d_mu)
+    d_h_10 = np.add(t_33, t_35, out=t_33)
+    t_36 = np.negative(d_h_10, out=ws[0])
+    d_mu_5 = t_36.sum(axis=1, keepdims=True, out=ws[31])
+    t_37 = np.divide(d_mu_5, 64.0, out=d_mu_5)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_38 = np.add(d_h_2, t_37, out=d_h_2)
-    d_bb4 = np.matmul(ones, t_38, out=ws[32])
-    d_a = np.matmul(t_38, Wb4.T, out=ws[33])
-    d_Wb4 = np.matmul(a_4.T, t_38, out=ws[34])
+    d_h_9 = np.add(d_h_10, t_37, out=d_h_10)
+    d_bb4 = np.matmul(ones, d_h_9, out=ws[32])
+    d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[33])
+    d_Wb4 = np.matmul(a_4.T, d_h_9, out=ws[34])
     np.greater(t_23, 0.0, out=t_23)
-    t_39 = np.multiply(d_a, t_23, out=d_a)
-    d_ba4 = np.matmul(ones, t_39, out=ws[35])
-    t_40 = np.matmul(t_39, Wa4.T, out=ws[0])
-    d_Wa4 = np.matmul(t_22.T, t_39, out=ws[36])
-    d_h_3 = np.divide(t_40, t_21, out=ws[28])
-    np.multiply(t_40, t_22, out=t_40)
-    np.divide(t_40, t_21, out=t_40)
-    np.negative(t_40, out=t_40)
-    t_41 = t_40.sum(axis=1, keepdims=True, out=ws[31])
+    t_38 = np.multiply(d_a_4, t_23, out=d_a_4)
+    d_ba4 = np.matmul(ones, t_38, out=ws[35])
+    t_39 = np.matmul(t_38, Wa4.T, out=ws[0])
+    d_Wa4 = np.matmul(t_22.T, t_38, out=ws[36])
+    t_40 = np.divide(t_39, t_21, out=ws[28])
+    np.multiply(t_39, t_22, out=t_39)
+    np.divide(t_39, t_21, out=t_39)
+    np.negative(t_39, out=t_39)
+    t_41 = t_39.sum(axis=1, keepdims=True, out=ws[31])
     np.multiply(t_41, 0.5, out=t_41)
-    d_var_2 = np.divide(t_41, t_21, out=t_41)
-    t_42 = np.divide(d_var_2, 64.0, out=d_var_2)
-    t_43 = np.multiply(2.0, h_8, out=h_8)
-    np.multiply(t_42, t_43, out=t_43)
-    d_h_4 = np.add(d_h_3, t_43, out=d_h_3)
-    d_h_5 = np.add(t_38, d_h_4, out=t_38)
-    t_44 = np.negative(d_h_4, out=d_h_4)
-    d_mu_2 = t_44.sum(axis=1, keepdims=True, out=ws[31])
-    t_45 = np.divide(d_mu_2, 64.0, out=d_mu_2)
-    t_46 = np.add(d_h_5, t_45, out=d_h_5)
-    d_bb3 = np.matmul(ones, t_46, out=ws[37])
-    d_a_2 = np.matmul(t_46, Wb3.T, out=ws[33])
-    d_Wb3 = np.matmul(a_3.T, t_46, out=ws[38])
+    np.divide(t_41, t_21, out=t_41)
+    np.divide(t_41, 64.0, out=t_41)
+    t_42 = np.multiply(2.0, h_8, out=h_8)
+    np.multiply(t_41, t_42, out=t_42)
+    d_h_8 = np.add(t_40, t_42, out=t_40)
+    t_43 = np.add(d_h_9, d_h_8, out=d_h_9)
+    t_44 = np.negative(d_h_8, out=d_h_8)
+    d_mu_4 = t_44.sum(axis=1, keepdims=True, out=ws[31])
+    t_45 = np.divide(d_mu_4, 64.0, out=d_mu_4)
+    d_h_7 = np.add(t_43, t_45, out=t_43)
+    d_bb3 = np.matmul(ones, d_h_7, out=ws[37])
+    d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[33])
+    d_Wb3 = np.matmul(a_3.T, d_h_7, out=ws[38])
     np.greater(t_17, 0.0, out=t_17)
-    t_47 = np.multiply(d_a_2, t_17, out=d_a_2)
-    d_ba3 = np.matmul(ones, t_47, out=ws[39])
-    t_48 = np.matmul(t_47, Wa3.T, out=ws[28])
-    d_Wa3 = np.matmul(t_16.T, t_47, out=ws[40])
-    d_h_6 = np.divide(t_48, t_15, out=ws[17])
-    np.multiply(t_48, t_16, out=t_48)
-    np.divide(t_48, t_15, out=t_48)
-    np.negative(t_48, out=t_48)
-    t_49 = t_48.sum(axis=1, keepdims=True, out=ws[31])
+    t_46 = np.multiply(d_a_3, t_17, out=d_a_3)
+    d_ba3 = np.matmul(ones, t_46, out=ws[39])
+    t_47 = np.matmul(t_46, Wa3.T, out=ws[28])
+    d_Wa3 = np.matmul(t_16.T, t_46, out=ws[40])
+    t_48 = np.divide(t_47, t_15, out=ws[17])
+    np.multiply(t_47, t_16, out=t_47)
+    np.divide(t_47, t_15, out=t_47)
+    np.negative(t_47, out=t_47)
+    t_49 = t_47.sum(axis=1, keepdims=True, out=ws[31])
     np.multiply(t_49, 0.5, out=t_49)
-    d_var_3 = np.divide(t_49, t_15, out=t_49)
-    t_50 = np.divide(d_var_3, 64.0, out=d_var_3)
-    t_51 = np.multiply(2.0, h_6, out=h_6)
-    np.multiply(t_50, t_51, out=t_51)
-    d_h_7 = np.add(d_h_6, t_51, out=d_h_6)
-    d_h_8 = np.add(t_46, d_h_7, out=t_46)
-    t_52 = np.negative(d_h_7, out=d_h_7)
+    np.divide(t_49, t_15, out=t_49)
+    np.divide(t_49, 64.0, out=t_49)
+    t_50 = np.multiply(2.0, h_6, out=h_6)
+    np.multiply(t_49, t_50, out=t_50)
+    d_h_6 = np.add(t_48, t_50, out=t_48)
+    t_51 = np.add(d_h_7, d_h_6, out=d_h_7)
+    t_52 = np.negative(d_h_6, out=d_h_6)
     d_mu_3 = t_52.sum(axis=1, keepdims=True, out=ws[31])
     t_53 = np.divide(d_mu_3, 64.0, out=d_mu_3)
-    t_54 = np.add(d_h_8, t_53, out=d_h_8)
-    d_bb2 = np.matmul(ones, t_54, out=ws[41])
-    d_a_3 = np.matmul(t_54, Wb2.T, out=ws[33])
-    d_Wb2 = np.matmul(a_2.T, t_54, out=ws[42])
+    d_h_5 = np.add(t_51, t_53, out=t_51)
+    d_bb2 = np.matmul(ones, d_h_5, out=ws[41])
+    d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[33])
+    d_Wb2 = np.matmul(a_2.T, d_h_5, out=ws[42])
     np.greater(t_11, 0.0, out=t_11)
-    t_55 = np.multiply(d_a_3, t_11, out=d_a_3)
-    d_ba2 = np.matmul(ones, t_55, out=ws[43])
-    t_56 = np.matmul(t_55, Wa2.T, out=ws[17])
-    d_Wa2 = np.matmul(t_10.T, t_55, out=ws[44])
-    d_h_9 = np.divide(t_56, t_9, out=ws[12])
-    np.multiply(t_56, t_10, out=t_56)
-    np.divide(t_56, t_9, out=t_56)
-    np.negative(t_56, out=t_56)
-    t_57 = t_56.sum(axis=1, keepdims=True, out=ws[31])
+    t_54 = np.multiply(d_a_2, t_11, out=d_a_2)
+    d_ba2 = np.matmul(ones, t_54, out=ws[43])
+    t_55 = np.matmul(t_54, Wa2.T, out=ws[17])
+    d_Wa2 = np.matmul(t_10.T, t_54, out=ws[44])
+    t_56 = np.divide(t_55, t_9, out=ws[12])
+    np.multiply(t_55, t_10, out=t_55)
+    np.divide(t_55, t_9, out=t_55)
+    np.negative(t_55, out=t_55)
+    t_57 = t_55.sum(axis=1, keepdims=True, out=ws[31])
     np.multiply(t_57, 0.5, out=t_57)
-    d_var_4 = np.divide(t_57, t_9, out=t_57)
-    t_58 = np.divide(d_var_4, 64.0, out=d_var_4)
-    t_59 = np.multiply(2.0, h_4, out=h_4)
-    np.multiply(t_58, t_59, out=t_59)
-    d_h_10 = np.add(d_h_9, t_59, out=d_h_9)
-    d_h_11 = np.add(t_54, d_h_10, out=t_54)
-    t_60 = np.negative(d_h_10, out=d_h_10)
-    d_mu_4 = t_60.sum(axis=1, keepdims=True, out=ws[31])
-    t_61 = np.divide(d_mu_4, 64.0, out=d_mu_4)
-    t_62 = np.add(d_h_11, t_61, out=d_h_11)
-    d_bb1 = np.matmul(ones, t_62, out=ws[45])
-    d_a_4 = np.matmul(t_62, Wb1.T, out=ws[33])
-    d_Wb1 = np.matmul(a.T, t_62, out=ws[46])
+    np.divide(t_57, t_9, out=t_57)
+    np.divide(t_57, 64.0, out=t_57)
+    t_58 = np.multiply(2.0, h_4, out=h_4)
+    np.multiply(t_57, t_58, out=t_58)
+    d_h_4 = np.add(t_56, t_58, out=t_56)
+    t_59 = np.add(d_h_5, d_h_4, out=d_h_5)
+    t_60 = np.negative(d_h_4, out=d_h_4)
+    d_mu_2 = t_60.sum(axis=1, keepdims=True, out=ws[31])
+    t_61 = np.divide(d_mu_2, 64.0, out=d_mu_2)
+    d_h_3 = np.add(t_59, t_61, out=t_59)
+    d_bb1 = np.matmul(ones, d_h_3, out=ws[45])
+    d_a = np.matmul(d_h_3, Wb1.T, out=ws[33])
+    d_Wb1 = np.matmul(a.T, d_h_3, out=ws[46])
     np.greater(t_5, 0.0, out=t_5)
-    t_63 = np.multiply(d_a_4, t_5, out=d_a_4)
-    d_ba1 = np.matmul(ones, t_63, out=ws[47])
-    t_64 = np.matmul(t_63, Wa1.T, out=ws[12])
-    d_Wa1 = np.matmul(t_4.T, t_63, out=ws[48])
-    d_h_12 = np.divide(t_64, t_3, out=ws[7])
-    np.multiply(t_64, t_4, out=t_64)
-    np.divide(t_64, t_3, out=t_64)
-    np.negative(t_64, out=t_64)
-    t_65 = t_64.sum(axis=1, keepdims=True, out=ws[31])
+    t_62 = np.multiply(d_a, t_5, out=d_a)
+    d_ba1 = np.matmul(ones, t_62, out=ws[47])
+    t_63 = np.matmul(t_62, Wa1.T, out=ws[12])
+    d_Wa1 = np.matmul(t_4.T, t_62, out=ws[48])
+    t_64 = np.divide(t_63, t_3, out=ws[7])
+    np.multiply(t_63, t_4, out=t_63)
+    np.divide(t_63, t_3, out=t_63)
+    np.negative(t_63, out=t_63)
+    t_65 = t_63.sum(axis=1, keepdims=True, out=ws[31])
     np.multiply(t_65, 0.5, out=t_65)
-    d_var_5 = np.divide(t_65, t_3, out=t_65)
-    t_66 = np.divide(d_var_5, 64.0, out=d_var_5)
-    t_67 = np.multiply(2.0, h_2, out=h_2)
-    np.multiply(t_66, t_67, out=t_67)
-    d_h_13 = np.add(d_h_12, t_67, out=d_h_12)
+    np.divide(t_65, t_3, out=t_65)
+    np.divide(t_65, 64.0, out=t_65)
+    t_66 = np.multiply(2.0, h_2, out=h_2)
+    np.multiply(t_65, t_66, out=t_66)
+    d_h_2 = np.add(t_64, t_66, out=t_64)
     # backprop through line 36: h = x @ W_in + b_in
-    d_h_14 = np.add(t_62, d_h_13, out=t_62)
+    t_67 = np.add(d_h_3, d_h_2, out=d_h_3)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_68 = np.negative(d_h_13, out=d_h_13)
-    d_mu_5 = t_68.sum(axis=1, keepdims=True, out=ws[31])
-    t_69 = np.divide(d_mu_5, 64.0, out=d_mu_5)
+    t_68 = np.negative(d_h_2, out=d_h_2)
+    d_mu = t_68.sum(axis=1, keepdims=True, out=ws[31])
+    t_69 = np.divide(d_mu, 64.0, out=d_mu)
     # backprop through line 36: h = x @ W_in + b_in
-    t_70 = np.add(d_h_14, t_69, out=d_h_14)
-    d_b_in = np.matmul(ones, t_70, out=ws[49])
-    d_W_in = np.matmul(x.T, t_70, out=ws[50])
+    d_h = np.add(t_67, t_69, out=t_67)
+    d_b_in = np.matmul(ones, d_h, out=ws[49])
+    d_W_in = np.matmul(x.T, d_h, out=ws[50])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(W_in, d_W_in, out=W_in)

@@ -231,9 +231,9 @@ def _workspace_loss(N):
 def _workspace_loss_and_grad(N):
     """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
     return [
-        np.empty((N, 5), dtype=DTYPE),  # ws[0]: scores, t
+        np.empty((N, 5), dtype=DTYPE),  # ws[0]: scores, t, t_3
         np.empty((N,), dtype=DTYPE),  # ws[1]: picked
-        np.empty((N, 1), dtype=DTYPE),  # ws[2]: t
+        np.empty((N, 1), dtype=DTYPE),  # ws[2]: t_5
         np.ones((N,), dtype=DTYPE),  # ws[3]: ones, read only
     ]
 
@@ -241,9 +241,9 @@ def _workspace_loss_and_grad(N):
 def _workspace_sgd_step(N):
     """The arrays sgd_step computes in; each call of a thread reuses its own."""
     return [
-        np.empty((N, 5), dtype=DTYPE),  # ws[0]: scores, t
+        np.empty((N, 5), dtype=DTYPE),  # ws[0]: scores, t, t_3
         np.empty((N,), dtype=DTYPE),  # ws[1]: picked
-        np.empty((N, 1), dtype=DTYPE),  # ws[2]: t
+        np.empty((N, 1), dtype=DTYPE),  # ws[2]: t_5
         np.empty((5,), dtype=DTYPE),  # ws[3]: d_b
         np.ones((N,), dtype=DTYPE),  # ws[4]: ones, read only
         np.empty((20, 5), dtype=DTYPE),  # ws[5]: d_W
@@ -327,10 +327,10 @@ def loss_and_grad(params, /, **inputs):
     t_4 = np.exp(logp, out=logp)
     t_5 = d_logp.sum(axis=1, keepdims=True, out=ws[2])
     np.multiply(t_4, t_5, out=t_4)
-    t_6 = np.subtract(d_logp, t_4, out=d_logp)
+    d_scores = np.subtract(d_logp, t_4, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.matmul(ones, t_6)
-    d_W = x.T @ t_6
+    d_b = np.matmul(ones, d_scores)
+    d_W = x.T @ d_scores
     grads = {
         'W': d_W,
         'b': d_b,
@@ -382,10 +382,10 @@ def sgd_step(params, lr, /, **inputs):
     t_4 = np.exp(logp, out=logp)
     t_5 = d_logp.sum(axis=1, keepdims=True, out=ws[2])
     np.multiply(t_4, t_5, out=t_4)
-    t_6 = np.subtract(d_logp, t_4, out=d_logp)
+    d_scores = np.subtract(d_logp, t_4, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.matmul(ones, t_6, out=ws[3])
-    d_W = np.matmul(x.T, t_6, out=ws[5])
+    d_b = np.matmul(ones, d_scores, out=ws[3])
+    d_W = np.matmul(x.T, d_scores, out=ws[5])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(W, d_W, out=W)
