@@ -622,17 +622,20 @@ class Emitter:
         return "\n".join(lines)
 
     def init_params(self, inits: dict[str, tuple]) -> list[str]:
-        out = [
-            "def init_params(seed=0):",
-            '    """Freshly initialized params, the same for the same seed."""',
-            f"    rng = {self.xp}.random.default_rng(seed)",
-            "    return {",
-        ]
+        rows = []
         for name, n in self.g.params.items():
             init, why = self.init_expr(self.g.shape(n), *inits[name])
-            out += [f"        # {why}"] if why else []
-            out.append(f"        {name!r}: {init},")
-        return out + ["    }"]
+            rows += [f"        # {why}"] if why else []
+            rows.append(f"        {name!r}: {init},")
+        drawn = any("rng." in row for row in rows)  # all zeros, ones or consts: no generator
+        return [
+            "def init_params(seed=0):",
+            '    """Freshly initialized params, the same for the same seed."""',
+            *([f"    rng = {self.xp}.random.default_rng(seed)"] if drawn else []),
+            "    return {",
+            *rows,
+            "    }",
+        ]
 
     def init_expr(self, shape: tuple, kind: str, args: tuple) -> tuple[str, str | None]:
         """The expression making a param's initial value, and the rule behind its numbers, if any."""

@@ -259,3 +259,12 @@ def test_only_the_whole_gradient_of_a_value_used_twice_is_called_d_v():
     for opt in (0, 1, 2):
         grad = function(compile_text(text, "m.nn", opt=opt).source, "loss_and_grad")
         assert len(re.findall(r"^    d_h = ", grad, re.M)) == 1, grad
+
+
+def test_init_params_makes_a_generator_only_where_it_draws():
+    zeros = function(
+        compile_text(MODEL.replace("param W : [3, 1]", "param W : [3, 1] = zeros"), "m.nn").source, "init_params"
+    )
+    assert "rng" not in zeros  # an unused variable, which linters flag
+    drawn = function(compile_text(MODEL, "m.nn").source, "init_params")
+    assert "rng = np.random.default_rng(seed)" in drawn and "rng.uniform(" in drawn

@@ -154,7 +154,6 @@ _FLOAT_LIMIT = float(np.finfo(DTYPE).max)
 
 def init_params(seed=0):
     """Freshly initialized params, the same for the same seed."""
-    rng = np.random.default_rng(seed)
     return {
         'x': np.ones((), dtype=DTYPE),
     }

@@ -205,7 +205,6 @@ def _workspace_sgd_step(N):
 
 def init_params(seed=0):
     """Freshly initialized params, the same for the same seed."""
-    rng = np.random.default_rng(seed)
     return {
         'w': np.zeros((8,), dtype=DTYPE),
         'b': np.zeros((), dtype=DTYPE),

@@ -252,7 +252,6 @@ def _workspace_sgd_step(N):
 
 def init_params(seed=0):
     """Freshly initialized params, the same for the same seed."""
-    rng = np.random.default_rng(seed)
     return {
         'W': np.zeros((20, 5), dtype=DTYPE),
         'b': np.zeros((5,), dtype=DTYPE),
