@@ -300,7 +300,7 @@ class Emitter:
         out: list[str] = []
         unpack: list[str] = []
         inputs_needed: list = []  # input names, and (dim, inputs giving it) for a size alone
-        last_line = None
+        last_note = None
         dims_used: set[str] = set(_workspace_sizes(plan))
         group: dict[int, list[int]] = {}  # node -> the nodes its expression text computes
         group_var: dict[int, str] = {}
@@ -361,9 +361,10 @@ class Emitter:
                 expr[n] = text if opdef.atomic else f"({text})"
                 continue
             line = self.source_line(n)
-            if line is not None and line != last_line:
-                out.append(f"{indent}# {self.comment(n, line)}")
-                last_line = line
+            note = self.comment(n, line) if line is not None else None
+            if note is not None and note != last_note:
+                out.append(f"{indent}# {note}")
+                last_note = note
             # the marker tells module() which graph nodes this line computes; it is stripped there
             mark = f"{_MARK}{','.join(map(str, sorted(group[n])))}"
             if target is not None and value_name is None and self.value_name(target) is None:
@@ -444,7 +445,12 @@ class Emitter:
         text = text.split("#")[0].strip()
         if len(text) > 60:
             text = text[:57] + "..."
-        prefix = "backprop through " if self.g.node(n)["phase"] == "backward" else ""
+        d = self.g.node(n)
+        origin = d.get("origin") if d["phase"] == "backward" else None
+        if origin and origin[0] == "sum":  # the gradients of a value's several uses add up
+            name = self.g.node(origin[1])["name"]
+            return f"{name or 'the value'} (line {line}) is used more than once: its gradient sums those of its uses"
+        prefix = "backprop through " if d["phase"] == "backward" else ""
         return f"{prefix}line {line}: {text}"
 
     # ---------------------------------------------------------------- the module

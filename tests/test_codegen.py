@@ -268,3 +268,11 @@ def test_init_params_makes_a_generator_only_where_it_draws():
     assert "rng" not in zeros  # an unused variable, which linters flag
     drawn = function(compile_text(MODEL, "m.nn").source, "init_params")
     assert "rng = np.random.default_rng(seed)" in drawn and "rng.uniform(" in drawn
+
+
+def test_the_sum_over_a_values_uses_says_so():
+    # the sum was filed under "backprop through line 1: param w : [3]", the declaration
+    text = "param w : [3]\nloss = sum(w^2) + sum(exp(w))\nminimize loss\n"
+    grad = function(compile_text(text, "m.nn", opt=0).source, "loss_and_grad")
+    assert "# w (line 1) is used more than once: its gradient sums those of its uses" in grad
+    assert "backprop through line 1" not in grad

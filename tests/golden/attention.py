@@ -396,6 +396,7 @@ def loss_and_grad(params, /, **inputs):
     # line 31: loss = mean(cross_entropy(logits, tags))
     t_3 = _cross_entropy(logits, tags)
     loss = t_3.sum() / t_3.size
+    # backprop through line 31: loss = mean(cross_entropy(logits, tags))
     t_4 = _softmax_minus_one_hot(logits, tags, out=ws[6])
     d_logits = np.divide(t_4, t_3.size, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
@@ -475,6 +476,7 @@ def sgd_step(params, lr, /, **inputs):
     # line 31: loss = mean(cross_entropy(logits, tags))
     t_3 = _cross_entropy(logits, tags)
     loss = t_3.sum() / t_3.size
+    # backprop through line 31: loss = mean(cross_entropy(logits, tags))
     t_4 = _softmax_minus_one_hot(logits, tags, out=ws[6])
     d_logits = np.multiply(DTYPE(lr) / t_3.size, t_4, out=t_4)
     # backprop through line 30: logits = mixed @ Wo

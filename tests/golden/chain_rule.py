@@ -220,6 +220,7 @@ def sgd_step(params, lr, /, **inputs):
     g = (2.0 * x) + 1.0
     # line 16: h = g^2
     h = np.square(g)
+    # backprop through line 16: h = g^2
     d_g = lr * (2.0 * g)
     # backprop through line 15: g = 2*x + 1
     d_x = d_g * 2.0

@@ -289,6 +289,7 @@ def loss_and_grad(params, /, **inputs):
     t_3 = np.logaddexp(0, t_2, out=ws[1])
     loss = (t_3.sum() / t_3.size) + (0.0005 * (np.vdot(w, w)))
     t_4 = np.multiply(0.001, w, out=ws[2])
+    # backprop through line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     np.subtract(t_2, t_3, out=t_2)
     np.exp(t_2, out=t_2)
     np.divide(t_2, t_3.size, out=t_2)
@@ -297,7 +298,7 @@ def loss_and_grad(params, /, **inputs):
     # backprop through line 21: z = x @ w + b
     d_b = d_z.sum()
     t_5 = np.matmul(x.T, d_z, out=ws[3])
-    # backprop through line 18: param w : [F]
+    # w (line 18) is used more than once: its gradient sums those of its uses
     d_w = t_4 + t_5
     grads = {
         'w': d_w,
@@ -339,6 +340,7 @@ def sgd_step(params, lr, /, **inputs):
     t_3 = np.logaddexp(0, t_2, out=ws[1])
     loss = (t_3.sum() / t_3.size) + (0.0005 * (np.vdot(w, w)))
     t_4 = np.multiply(w, DTYPE(0.001) * lr, out=ws[2])
+    # backprop through line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     np.subtract(t_2, t_3, out=t_2)
     np.exp(t_2, out=t_2)
     np.multiply(DTYPE(lr) / t_3.size, t_2, out=t_2)
@@ -347,7 +349,7 @@ def sgd_step(params, lr, /, **inputs):
     # backprop through line 21: z = x @ w + b
     d_b = d_z.sum()
     t_5 = np.matmul(x.T, d_z, out=ws[3])
-    # backprop through line 18: param w : [F]
+    # w (line 18) is used more than once: its gradient sums those of its uses
     d_w = np.add(t_4, t_5, out=t_4)
     value = float(loss)
     # the update: each param moves against its gradient, in place

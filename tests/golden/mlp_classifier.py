@@ -395,6 +395,7 @@ def loss_and_grad(params, /, **inputs):
     # line 32: loss = mean(cross_entropy(logits, labels))
     t_4 = _cross_entropy(logits, labels)
     loss = t_4.sum() / t_4.size
+    # backprop through line 32: loss = mean(cross_entropy(logits, labels))
     t_5 = _softmax_minus_one_hot(logits, labels, out=ws[6])
     d_logits = np.divide(t_5, t_4.size, out=t_5)
     # backprop through line 30: logits = h2 @ W3 + b3
@@ -468,6 +469,7 @@ def sgd_step(params, lr, /, **inputs):
     # line 32: loss = mean(cross_entropy(logits, labels))
     t_4 = _cross_entropy(logits, labels)
     loss = t_4.sum() / t_4.size
+    # backprop through line 32: loss = mean(cross_entropy(logits, labels))
     t_5 = _softmax_minus_one_hot(logits, labels, out=ws[6])
     d_logits = np.multiply(DTYPE(lr) / t_4.size, t_5, out=t_5)
     # backprop through line 30: logits = h2 @ W3 + b3

@@ -700,6 +700,7 @@ def loss_and_grad(params, /, **inputs):
     # line 49: loss = mean(cross_entropy(logits, labels))
     t_30 = _cross_entropy(logits, labels)
     loss = t_30.sum() / t_30.size
+    # backprop through line 49: loss = mean(cross_entropy(logits, labels))
     t_31 = _softmax_minus_one_hot(logits, labels, out=ws[25])
     d_logits = np.divide(t_31, t_30.size, out=t_31)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
@@ -716,12 +717,15 @@ def loss_and_grad(params, /, **inputs):
     np.divide(t_34, 64.0, out=t_34)
     t_35 = np.multiply(2.0, h_10, out=h_10)
     np.multiply(t_34, t_35, out=t_35)
+    # h (line 48) is used more than once: its gradient sums those of its uses
     d_h_10 = np.add(t_33, t_35, out=t_33)
+    # backprop through line 48: logits = norm(h) @ W_out + b_out
     t_36 = np.negative(d_h_10, out=ws[0])
     d_mu_5 = t_36.sum(axis=1, keepdims=True, out=ws[29])
     t_37 = np.divide(d_mu_5, 64.0, out=d_mu_5)
-    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_9 = np.add(d_h_10, t_37, out=d_h_10)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb4 = np.matmul(ones, d_h_9)
     d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[30])
     d_Wb4 = a_4.T @ d_h_9
@@ -740,12 +744,16 @@ def loss_and_grad(params, /, **inputs):
     np.divide(t_41, 64.0, out=t_41)
     t_42 = np.multiply(2.0, h_8, out=h_8)
     np.multiply(t_41, t_42, out=t_42)
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_8 = np.add(t_40, t_42, out=t_40)
     t_43 = np.add(d_h_9, d_h_8, out=d_h_9)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_44 = np.negative(d_h_8, out=d_h_8)
     d_mu_4 = t_44.sum(axis=1, keepdims=True, out=ws[29])
     t_45 = np.divide(d_mu_4, 64.0, out=d_mu_4)
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_7 = np.add(t_43, t_45, out=t_43)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb3 = np.matmul(ones, d_h_7)
     d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[30])
     d_Wb3 = a_3.T @ d_h_7
@@ -764,12 +772,16 @@ def loss_and_grad(params, /, **inputs):
     np.divide(t_49, 64.0, out=t_49)
     t_50 = np.multiply(2.0, h_6, out=h_6)
     np.multiply(t_49, t_50, out=t_50)
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_6 = np.add(t_48, t_50, out=t_48)
     t_51 = np.add(d_h_7, d_h_6, out=d_h_7)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_52 = np.negative(d_h_6, out=d_h_6)
     d_mu_3 = t_52.sum(axis=1, keepdims=True, out=ws[29])
     t_53 = np.divide(d_mu_3, 64.0, out=d_mu_3)
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_5 = np.add(t_51, t_53, out=t_51)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb2 = np.matmul(ones, d_h_5)
     d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[30])
     d_Wb2 = a_2.T @ d_h_5
@@ -788,12 +800,16 @@ def loss_and_grad(params, /, **inputs):
     np.divide(t_57, 64.0, out=t_57)
     t_58 = np.multiply(2.0, h_4, out=h_4)
     np.multiply(t_57, t_58, out=t_58)
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_4 = np.add(t_56, t_58, out=t_56)
     t_59 = np.add(d_h_5, d_h_4, out=d_h_5)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_60 = np.negative(d_h_4, out=d_h_4)
     d_mu_2 = t_60.sum(axis=1, keepdims=True, out=ws[29])
     t_61 = np.divide(d_mu_2, 64.0, out=d_mu_2)
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_3 = np.add(t_59, t_61, out=t_59)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb1 = np.matmul(ones, d_h_3)
     d_a = np.matmul(d_h_3, Wb1.T, out=ws[30])
     d_Wb1 = a.T @ d_h_3
@@ -812,15 +828,17 @@ def loss_and_grad(params, /, **inputs):
     np.divide(t_65, 64.0, out=t_65)
     t_66 = np.multiply(2.0, h_2, out=h_2)
     np.multiply(t_65, t_66, out=t_66)
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_2 = np.add(t_64, t_66, out=t_64)
-    # backprop through line 36: h = x @ W_in + b_in
+    # h (line 36) is used more than once: its gradient sums those of its uses
     t_67 = np.add(d_h_3, d_h_2, out=d_h_3)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_68 = np.negative(d_h_2, out=d_h_2)
     d_mu = t_68.sum(axis=1, keepdims=True, out=ws[29])
     t_69 = np.divide(d_mu, 64.0, out=d_mu)
-    # backprop through line 36: h = x @ W_in + b_in
+    # h (line 36) is used more than once: its gradient sums those of its uses
     d_h = np.add(t_67, t_69, out=t_67)
+    # backprop through line 36: h = x @ W_in + b_in
     d_b_in = np.matmul(ones, d_h)
     d_W_in = x.T @ d_h
     grads = {
@@ -962,6 +980,7 @@ def sgd_step(params, lr, /, **inputs):
     # line 49: loss = mean(cross_entropy(logits, labels))
     t_30 = _cross_entropy(logits, labels)
     loss = t_30.sum() / t_30.size
+    # backprop through line 49: loss = mean(cross_entropy(logits, labels))
     t_31 = _softmax_minus_one_hot(logits, labels, out=ws[25])
     d_logits = np.multiply(DTYPE(lr) / t_30.size, t_31, out=t_31)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
@@ -978,12 +997,15 @@ def sgd_step(params, lr, /, **inputs):
     np.divide(t_34, 64.0, out=t_34)
     t_35 = np.multiply(2.0, h_10, out=h_10)
     np.multiply(t_34, t_35, out=t_35)
+    # h (line 48) is used more than once: its gradient sums those of its uses
     d_h_10 = np.add(t_33, t_35, out=t_33)
+    # backprop through line 48: logits = norm(h) @ W_out + b_out
     t_36 = np.negative(d_h_10, out=ws[0])
     d_mu_5 = t_36.sum(axis=1, keepdims=True, out=ws[31])
     t_37 = np.divide(d_mu_5, 64.0, out=d_mu_5)
-    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_9 = np.add(d_h_10, t_37, out=d_h_10)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb4 = np.matmul(ones, d_h_9, out=ws[32])
     d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[33])
     d_Wb4 = np.matmul(a_4.T, d_h_9, out=ws[34])
@@ -1002,12 +1024,16 @@ def sgd_step(params, lr, /, **inputs):
     np.divide(t_41, 64.0, out=t_41)
     t_42 = np.multiply(2.0, h_8, out=h_8)
     np.multiply(t_41, t_42, out=t_42)
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_8 = np.add(t_40, t_42, out=t_40)
     t_43 = np.add(d_h_9, d_h_8, out=d_h_9)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_44 = np.negative(d_h_8, out=d_h_8)
     d_mu_4 = t_44.sum(axis=1, keepdims=True, out=ws[31])
     t_45 = np.divide(d_mu_4, 64.0, out=d_mu_4)
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_7 = np.add(t_43, t_45, out=t_43)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb3 = np.matmul(ones, d_h_7, out=ws[37])
     d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[33])
     d_Wb3 = np.matmul(a_3.T, d_h_7, out=ws[38])
@@ -1026,12 +1052,16 @@ def sgd_step(params, lr, /, **inputs):
     np.divide(t_49, 64.0, out=t_49)
     t_50 = np.multiply(2.0, h_6, out=h_6)
     np.multiply(t_49, t_50, out=t_50)
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_6 = np.add(t_48, t_50, out=t_48)
     t_51 = np.add(d_h_7, d_h_6, out=d_h_7)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_52 = np.negative(d_h_6, out=d_h_6)
     d_mu_3 = t_52.sum(axis=1, keepdims=True, out=ws[31])
     t_53 = np.divide(d_mu_3, 64.0, out=d_mu_3)
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_5 = np.add(t_51, t_53, out=t_51)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb2 = np.matmul(ones, d_h_5, out=ws[41])
     d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[33])
     d_Wb2 = np.matmul(a_2.T, d_h_5, out=ws[42])
@@ -1050,12 +1080,16 @@ def sgd_step(params, lr, /, **inputs):
     np.divide(t_57, 64.0, out=t_57)
     t_58 = np.multiply(2.0, h_4, out=h_4)
     np.multiply(t_57, t_58, out=t_58)
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_4 = np.add(t_56, t_58, out=t_56)
     t_59 = np.add(d_h_5, d_h_4, out=d_h_5)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_60 = np.negative(d_h_4, out=d_h_4)
     d_mu_2 = t_60.sum(axis=1, keepdims=True, out=ws[31])
     t_61 = np.divide(d_mu_2, 64.0, out=d_mu_2)
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_3 = np.add(t_59, t_61, out=t_59)
+    # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb1 = np.matmul(ones, d_h_3, out=ws[45])
     d_a = np.matmul(d_h_3, Wb1.T, out=ws[33])
     d_Wb1 = np.matmul(a.T, d_h_3, out=ws[46])
@@ -1074,15 +1108,17 @@ def sgd_step(params, lr, /, **inputs):
     np.divide(t_65, 64.0, out=t_65)
     t_66 = np.multiply(2.0, h_2, out=h_2)
     np.multiply(t_65, t_66, out=t_66)
+    # h (line 43) is used more than once: its gradient sums those of its uses
     d_h_2 = np.add(t_64, t_66, out=t_64)
-    # backprop through line 36: h = x @ W_in + b_in
+    # h (line 36) is used more than once: its gradient sums those of its uses
     t_67 = np.add(d_h_3, d_h_2, out=d_h_3)
     # backprop through line 43: h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_68 = np.negative(d_h_2, out=d_h_2)
     d_mu = t_68.sum(axis=1, keepdims=True, out=ws[31])
     t_69 = np.divide(d_mu, 64.0, out=d_mu)
-    # backprop through line 36: h = x @ W_in + b_in
+    # h (line 36) is used more than once: its gradient sums those of its uses
     d_h = np.add(t_67, t_69, out=t_67)
+    # backprop through line 36: h = x @ W_in + b_in
     d_b_in = np.matmul(ones, d_h, out=ws[49])
     d_W_in = np.matmul(x.T, d_h, out=ws[50])
     value = float(loss)
