@@ -426,7 +426,9 @@ class Emitter:
                 return "d_" + fwd["name"]
         return None
 
-    def source_line(self, n: int) -> int | None:
+    def anchor(self, n: int) -> dict:
+        """The forward node whose source line n's statement belongs to: n itself, or the op
+        (or the value, for a sum over uses) its chain-rule step comes from."""
         d = self.g.node(n)
         if d["phase"] == "backward":
             origin = d.get("origin")
@@ -434,6 +436,10 @@ class Emitter:
                 d = self.g.node(origin[1])
             elif origin and origin[0] in ("sum", "seed"):
                 d = self.g.node(origin[1])
+        return d
+
+    def source_line(self, n: int) -> int | None:
+        d = self.anchor(n)
         calls = [f for f in d.get("scope", ()) if f[0] == "fn"]
         if calls:  # code inlined from a fn points at the statement that called it
             return calls[0][3]
@@ -451,7 +457,9 @@ class Emitter:
             name = self.g.node(origin[1])["name"]
             return f"{name or 'the value'} (line {line}) is used more than once: its gradient sums those of its uses"
         prefix = "backprop through " if d["phase"] == "backward" else ""
-        return f"{prefix}line {line}: {text}"
+        passes = [f"{var} = {i}" for kind, var, i, _ in self.anchor(n).get("scope", ()) if kind == "loop"]
+        where = f" ({', '.join(passes)})" if passes else ""  # one loop line runs once per pass
+        return f"{prefix}line {line}{where}: {text}"
 
     # ---------------------------------------------------------------- the module
 

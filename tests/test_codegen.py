@@ -276,3 +276,12 @@ def test_the_sum_over_a_values_uses_says_so():
     grad = function(compile_text(text, "m.nn", opt=0).source, "loss_and_grad")
     assert "# w (line 1) is used more than once: its gradient sums those of its uses" in grad
     assert "backprop through line 1" not in grad
+
+
+def test_a_loop_lines_comment_names_its_pass():
+    text = "dim B\ninput x : [B, 4]\nparam W : [4, 4]\nh = x\nfor i in 1..3 {\n  h = tanh(h @ W)\n}\n"
+    text += "loss = sum(h^2)\nminimize loss\n"
+    grad = function(compile_text(text, "m.nn", opt=0).source, "loss_and_grad")
+    for i in (1, 2, 3):
+        assert f"    # line 6 (i = {i}): h = tanh(h @ W)" in grad
+        assert f"    # backprop through line 6 (i = {i}): h = tanh(h @ W)" in grad
