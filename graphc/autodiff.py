@@ -76,7 +76,10 @@ def differentiate(graph: Graph, objective: int, wrt_nodes: list[int], seed: int 
                     contribution = adjoint[a] + contribution
                 adjoint[a] = contribution
                 made = graph.node(contribution.node)
-                if made["adjoint_of"] is None:  # passed through unchanged (`a + b`): it stays n's
+                held = made["adjoint_of"]
+                # passed through unchanged (`a + b`), the one array is the gradient of both: it
+                # keeps the first value's name, unless only the new one has a name to give
+                if held is None or (graph.node(held)["name"] is None and graph.node(a)["name"] is not None):
                     made["adjoint_of"] = a
     finally:
         graph.context = saved

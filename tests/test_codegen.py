@@ -285,3 +285,10 @@ def test_a_loop_lines_comment_names_its_pass():
     for i in (1, 2, 3):
         assert f"    # line 6 (i = {i}): h = tanh(h @ W)" in grad
         assert f"    # backprop through line 6 (i = {i}): h = tanh(h @ W)" in grad
+
+
+def test_a_gradient_passed_through_unchanged_takes_the_name_it_can_get():
+    # d loss/d (pred - y) is also d loss/d pred (the subtraction passes it on): it is d_pred
+    for opt in (0, 1, 2):
+        grad = function(compile_text(MODEL, "m.nn", opt=opt).source, "loss_and_grad")
+        assert re.search(r"^    d_pred = ", grad, re.M), grad

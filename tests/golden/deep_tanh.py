@@ -261,39 +261,39 @@ def _workspace_loss(B):
 def _workspace_loss_and_grad(B):
     """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
     return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t, t_95
-        np.empty((B, 64), dtype=DTYPE),  # ws[1]: d_h, h_2, t_2, t_93, t_96
-        np.empty((B, 64), dtype=DTYPE),  # ws[2]: d_h_2, h_3, t_3, t_91, t_94
-        np.empty((B, 64), dtype=DTYPE),  # ws[3]: d_h_3, h_4, t_4, t_89, t_92
-        np.empty((B, 64), dtype=DTYPE),  # ws[4]: d_h_4, h_5, t_5, t_87, t_90
-        np.empty((B, 64), dtype=DTYPE),  # ws[5]: d_h_5, h_6, t_6, t_85, t_88
-        np.empty((B, 64), dtype=DTYPE),  # ws[6]: d_h_6, h_7, t_7, t_83, t_86
-        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h_7, h_8, t_8, t_81, t_84
-        np.empty((B, 64), dtype=DTYPE),  # ws[8]: d_h_8, h_9, t_9, t_79, t_82
-        np.empty((B, 64), dtype=DTYPE),  # ws[9]: d_h_9, h_10, t_10, t_77, t_80
-        np.empty((B, 64), dtype=DTYPE),  # ws[10]: d_h_10, h_11, t_11, t_75, t_78
-        np.empty((B, 64), dtype=DTYPE),  # ws[11]: d_h_11, h_12, t_12, t_73, t_76
-        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h_12, h_13, t_13, t_71, t_74
-        np.empty((B, 64), dtype=DTYPE),  # ws[13]: d_h_13, h_14, t_14, t_69, t_72
-        np.empty((B, 64), dtype=DTYPE),  # ws[14]: d_h_14, h_15, t_15, t_67, t_70
-        np.empty((B, 64), dtype=DTYPE),  # ws[15]: d_h_15, h_16, t_16, t_65, t_68
-        np.empty((B, 64), dtype=DTYPE),  # ws[16]: d_h_16, h_17, t_17, t_63, t_66
-        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h_17, h_18, t_18, t_61, t_64
-        np.empty((B, 64), dtype=DTYPE),  # ws[18]: d_h_18, h_19, t_19, t_59, t_62
-        np.empty((B, 64), dtype=DTYPE),  # ws[19]: d_h_19, h_20, t_20, t_57, t_60
-        np.empty((B, 64), dtype=DTYPE),  # ws[20]: d_h_20, h_21, t_21, t_55, t_58
-        np.empty((B, 64), dtype=DTYPE),  # ws[21]: d_h_21, h_22, t_22, t_53, t_56
-        np.empty((B, 64), dtype=DTYPE),  # ws[22]: d_h_22, h_23, t_23, t_51, t_54
-        np.empty((B, 64), dtype=DTYPE),  # ws[23]: d_h_23, h_24, t_24, t_49, t_52
-        np.empty((B, 64), dtype=DTYPE),  # ws[24]: d_h_24, h_25, t_25, t_47, t_50
-        np.empty((B, 64), dtype=DTYPE),  # ws[25]: d_h_25, h_26, t_26, t_45, t_48
-        np.empty((B, 64), dtype=DTYPE),  # ws[26]: d_h_26, h_27, t_27, t_43, t_46
-        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h_27, h_28, t_28, t_41, t_44
-        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h_28, h_29, t_29, t_39, t_42
-        np.empty((B, 64), dtype=DTYPE),  # ws[29]: d_h_29, h_30, t_30, t_37, t_40
-        np.empty((B, 64), dtype=DTYPE),  # ws[30]: d_h_30, h_31, t_31, t_35, t_38
-        np.empty((B, 64), dtype=DTYPE),  # ws[31]: d_h_31, h_32, t_32, t_34, t_36
-        np.empty((B, 64), dtype=DTYPE),  # ws[32]: t_33
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t, t_96
+        np.empty((B, 64), dtype=DTYPE),  # ws[1]: d_h, h_2, t_2, t_94, t_97
+        np.empty((B, 64), dtype=DTYPE),  # ws[2]: d_h_2, h_3, t_3, t_92, t_95
+        np.empty((B, 64), dtype=DTYPE),  # ws[3]: d_h_3, h_4, t_4, t_90, t_93
+        np.empty((B, 64), dtype=DTYPE),  # ws[4]: d_h_4, h_5, t_5, t_88, t_91
+        np.empty((B, 64), dtype=DTYPE),  # ws[5]: d_h_5, h_6, t_6, t_86, t_89
+        np.empty((B, 64), dtype=DTYPE),  # ws[6]: d_h_6, h_7, t_7, t_84, t_87
+        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h_7, h_8, t_8, t_82, t_85
+        np.empty((B, 64), dtype=DTYPE),  # ws[8]: d_h_8, h_9, t_9, t_80, t_83
+        np.empty((B, 64), dtype=DTYPE),  # ws[9]: d_h_9, h_10, t_10, t_78, t_81
+        np.empty((B, 64), dtype=DTYPE),  # ws[10]: d_h_10, h_11, t_11, t_76, t_79
+        np.empty((B, 64), dtype=DTYPE),  # ws[11]: d_h_11, h_12, t_12, t_74, t_77
+        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h_12, h_13, t_13, t_72, t_75
+        np.empty((B, 64), dtype=DTYPE),  # ws[13]: d_h_13, h_14, t_14, t_70, t_73
+        np.empty((B, 64), dtype=DTYPE),  # ws[14]: d_h_14, h_15, t_15, t_68, t_71
+        np.empty((B, 64), dtype=DTYPE),  # ws[15]: d_h_15, h_16, t_16, t_66, t_69
+        np.empty((B, 64), dtype=DTYPE),  # ws[16]: d_h_16, h_17, t_17, t_64, t_67
+        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h_17, h_18, t_18, t_62, t_65
+        np.empty((B, 64), dtype=DTYPE),  # ws[18]: d_h_18, h_19, t_19, t_60, t_63
+        np.empty((B, 64), dtype=DTYPE),  # ws[19]: d_h_19, h_20, t_20, t_58, t_61
+        np.empty((B, 64), dtype=DTYPE),  # ws[20]: d_h_20, h_21, t_21, t_56, t_59
+        np.empty((B, 64), dtype=DTYPE),  # ws[21]: d_h_21, h_22, t_22, t_54, t_57
+        np.empty((B, 64), dtype=DTYPE),  # ws[22]: d_h_22, h_23, t_23, t_52, t_55
+        np.empty((B, 64), dtype=DTYPE),  # ws[23]: d_h_23, h_24, t_24, t_50, t_53
+        np.empty((B, 64), dtype=DTYPE),  # ws[24]: d_h_24, h_25, t_25, t_48, t_51
+        np.empty((B, 64), dtype=DTYPE),  # ws[25]: d_h_25, h_26, t_26, t_46, t_49
+        np.empty((B, 64), dtype=DTYPE),  # ws[26]: d_h_26, h_27, t_27, t_44, t_47
+        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h_27, h_28, t_28, t_42, t_45
+        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h_28, h_29, t_29, t_40, t_43
+        np.empty((B, 64), dtype=DTYPE),  # ws[29]: d_h_29, h_30, t_30, t_38, t_41
+        np.empty((B, 64), dtype=DTYPE),  # ws[30]: d_h_30, h_31, t_31, t_36, t_39
+        np.empty((B, 64), dtype=DTYPE),  # ws[31]: d_h_31, h_32, t_32, t_34, t_37
+        np.empty((B, 64), dtype=DTYPE),  # ws[32]: d_h_32, t_33, t_35
         np.ones((B,), dtype=DTYPE),  # ws[33]: ones, read only
     ]
 
@@ -301,39 +301,39 @@ def _workspace_loss_and_grad(B):
 def _workspace_sgd_step(B):
     """The arrays sgd_step computes in; each call of a thread reuses its own."""
     return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t, t_95
-        np.empty((B, 64), dtype=DTYPE),  # ws[1]: d_h, h_2, t_2, t_93, t_96
-        np.empty((B, 64), dtype=DTYPE),  # ws[2]: d_h_2, h_3, t_3, t_91, t_94
-        np.empty((B, 64), dtype=DTYPE),  # ws[3]: d_h_3, h_4, t_4, t_89, t_92
-        np.empty((B, 64), dtype=DTYPE),  # ws[4]: d_h_4, h_5, t_5, t_87, t_90
-        np.empty((B, 64), dtype=DTYPE),  # ws[5]: d_h_5, h_6, t_6, t_85, t_88
-        np.empty((B, 64), dtype=DTYPE),  # ws[6]: d_h_6, h_7, t_7, t_83, t_86
-        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h_7, h_8, t_8, t_81, t_84
-        np.empty((B, 64), dtype=DTYPE),  # ws[8]: d_h_8, h_9, t_9, t_79, t_82
-        np.empty((B, 64), dtype=DTYPE),  # ws[9]: d_h_9, h_10, t_10, t_77, t_80
-        np.empty((B, 64), dtype=DTYPE),  # ws[10]: d_h_10, h_11, t_11, t_75, t_78
-        np.empty((B, 64), dtype=DTYPE),  # ws[11]: d_h_11, h_12, t_12, t_73, t_76
-        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h_12, h_13, t_13, t_71, t_74
-        np.empty((B, 64), dtype=DTYPE),  # ws[13]: d_h_13, h_14, t_14, t_69, t_72
-        np.empty((B, 64), dtype=DTYPE),  # ws[14]: d_h_14, h_15, t_15, t_67, t_70
-        np.empty((B, 64), dtype=DTYPE),  # ws[15]: d_h_15, h_16, t_16, t_65, t_68
-        np.empty((B, 64), dtype=DTYPE),  # ws[16]: d_h_16, h_17, t_17, t_63, t_66
-        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h_17, h_18, t_18, t_61, t_64
-        np.empty((B, 64), dtype=DTYPE),  # ws[18]: d_h_18, h_19, t_19, t_59, t_62
-        np.empty((B, 64), dtype=DTYPE),  # ws[19]: d_h_19, h_20, t_20, t_57, t_60
-        np.empty((B, 64), dtype=DTYPE),  # ws[20]: d_h_20, h_21, t_21, t_55, t_58
-        np.empty((B, 64), dtype=DTYPE),  # ws[21]: d_h_21, h_22, t_22, t_53, t_56
-        np.empty((B, 64), dtype=DTYPE),  # ws[22]: d_h_22, h_23, t_23, t_51, t_54
-        np.empty((B, 64), dtype=DTYPE),  # ws[23]: d_h_23, h_24, t_24, t_49, t_52
-        np.empty((B, 64), dtype=DTYPE),  # ws[24]: d_h_24, h_25, t_25, t_47, t_50
-        np.empty((B, 64), dtype=DTYPE),  # ws[25]: d_h_25, h_26, t_26, t_45, t_48
-        np.empty((B, 64), dtype=DTYPE),  # ws[26]: d_h_26, h_27, t_27, t_43, t_46
-        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h_27, h_28, t_28, t_41, t_44
-        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h_28, h_29, t_29, t_39, t_42
-        np.empty((B, 64), dtype=DTYPE),  # ws[29]: d_h_29, h_30, t_30, t_37, t_40
-        np.empty((B, 64), dtype=DTYPE),  # ws[30]: d_h_30, h_31, t_31, t_35, t_38
-        np.empty((B, 64), dtype=DTYPE),  # ws[31]: d_h_31, h_32, t_32, t_34, t_36
-        np.empty((B, 64), dtype=DTYPE),  # ws[32]: t_33
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t, t_96
+        np.empty((B, 64), dtype=DTYPE),  # ws[1]: d_h, h_2, t_2, t_94, t_97
+        np.empty((B, 64), dtype=DTYPE),  # ws[2]: d_h_2, h_3, t_3, t_92, t_95
+        np.empty((B, 64), dtype=DTYPE),  # ws[3]: d_h_3, h_4, t_4, t_90, t_93
+        np.empty((B, 64), dtype=DTYPE),  # ws[4]: d_h_4, h_5, t_5, t_88, t_91
+        np.empty((B, 64), dtype=DTYPE),  # ws[5]: d_h_5, h_6, t_6, t_86, t_89
+        np.empty((B, 64), dtype=DTYPE),  # ws[6]: d_h_6, h_7, t_7, t_84, t_87
+        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h_7, h_8, t_8, t_82, t_85
+        np.empty((B, 64), dtype=DTYPE),  # ws[8]: d_h_8, h_9, t_9, t_80, t_83
+        np.empty((B, 64), dtype=DTYPE),  # ws[9]: d_h_9, h_10, t_10, t_78, t_81
+        np.empty((B, 64), dtype=DTYPE),  # ws[10]: d_h_10, h_11, t_11, t_76, t_79
+        np.empty((B, 64), dtype=DTYPE),  # ws[11]: d_h_11, h_12, t_12, t_74, t_77
+        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h_12, h_13, t_13, t_72, t_75
+        np.empty((B, 64), dtype=DTYPE),  # ws[13]: d_h_13, h_14, t_14, t_70, t_73
+        np.empty((B, 64), dtype=DTYPE),  # ws[14]: d_h_14, h_15, t_15, t_68, t_71
+        np.empty((B, 64), dtype=DTYPE),  # ws[15]: d_h_15, h_16, t_16, t_66, t_69
+        np.empty((B, 64), dtype=DTYPE),  # ws[16]: d_h_16, h_17, t_17, t_64, t_67
+        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h_17, h_18, t_18, t_62, t_65
+        np.empty((B, 64), dtype=DTYPE),  # ws[18]: d_h_18, h_19, t_19, t_60, t_63
+        np.empty((B, 64), dtype=DTYPE),  # ws[19]: d_h_19, h_20, t_20, t_58, t_61
+        np.empty((B, 64), dtype=DTYPE),  # ws[20]: d_h_20, h_21, t_21, t_56, t_59
+        np.empty((B, 64), dtype=DTYPE),  # ws[21]: d_h_21, h_22, t_22, t_54, t_57
+        np.empty((B, 64), dtype=DTYPE),  # ws[22]: d_h_22, h_23, t_23, t_52, t_55
+        np.empty((B, 64), dtype=DTYPE),  # ws[23]: d_h_23, h_24, t_24, t_50, t_53
+        np.empty((B, 64), dtype=DTYPE),  # ws[24]: d_h_24, h_25, t_25, t_48, t_51
+        np.empty((B, 64), dtype=DTYPE),  # ws[25]: d_h_25, h_26, t_26, t_46, t_49
+        np.empty((B, 64), dtype=DTYPE),  # ws[26]: d_h_26, h_27, t_27, t_44, t_47
+        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h_27, h_28, t_28, t_42, t_45
+        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h_28, h_29, t_29, t_40, t_43
+        np.empty((B, 64), dtype=DTYPE),  # ws[29]: d_h_29, h_30, t_30, t_38, t_41
+        np.empty((B, 64), dtype=DTYPE),  # ws[30]: d_h_30, h_31, t_31, t_36, t_39
+        np.empty((B, 64), dtype=DTYPE),  # ws[31]: d_h_31, h_32, t_32, t_34, t_37
+        np.empty((B, 64), dtype=DTYPE),  # ws[32]: d_h_32, t_33, t_35
         np.empty((64,), dtype=DTYPE),  # ws[33]: d_b32
         np.ones((B,), dtype=DTYPE),  # ws[34]: ones, read only
         np.empty((64, 64), dtype=DTYPE),  # ws[35]: d_W32
@@ -1085,230 +1085,230 @@ def loss_and_grad(params, /, **inputs):
     # line 23: loss = mean((h - y)^2)
     t_33 = np.subtract(h_32, y, out=ws[32])
     loss = np.vdot(t_33, t_33) / t_33.size
-    np.multiply(t_33, DTYPE(2.0) / t_33.size, out=t_33)
+    d_h_32 = np.multiply(t_33, DTYPE(2.0) / t_33.size, out=t_33)
     # backprop through line 21 (i = 32): h = tanh(h @ W{i} + b{i})
     t_34 = np.square(h_32, out=h_32)
     np.subtract(1.0, t_34, out=t_34)
-    np.multiply(t_33, t_34, out=t_33)
-    d_b32 = np.matmul(ones, t_33)
-    d_h_31 = np.matmul(t_33, W32.T, out=ws[31])
-    d_W32 = h_31.T @ t_33
+    t_35 = np.multiply(d_h_32, t_34, out=d_h_32)
+    d_b32 = np.matmul(ones, t_35)
+    d_h_31 = np.matmul(t_35, W32.T, out=ws[31])
+    d_W32 = h_31.T @ t_35
     # backprop through line 21 (i = 31): h = tanh(h @ W{i} + b{i})
-    t_35 = np.square(h_31, out=h_31)
-    np.subtract(1.0, t_35, out=t_35)
-    t_36 = np.multiply(d_h_31, t_35, out=d_h_31)
-    d_b31 = np.matmul(ones, t_36)
-    d_h_30 = np.matmul(t_36, W31.T, out=ws[30])
-    d_W31 = h_30.T @ t_36
+    t_36 = np.square(h_31, out=h_31)
+    np.subtract(1.0, t_36, out=t_36)
+    t_37 = np.multiply(d_h_31, t_36, out=d_h_31)
+    d_b31 = np.matmul(ones, t_37)
+    d_h_30 = np.matmul(t_37, W31.T, out=ws[30])
+    d_W31 = h_30.T @ t_37
     # backprop through line 21 (i = 30): h = tanh(h @ W{i} + b{i})
-    t_37 = np.square(h_30, out=h_30)
-    np.subtract(1.0, t_37, out=t_37)
-    t_38 = np.multiply(d_h_30, t_37, out=d_h_30)
-    d_b30 = np.matmul(ones, t_38)
-    d_h_29 = np.matmul(t_38, W30.T, out=ws[29])
-    d_W30 = h_29.T @ t_38
+    t_38 = np.square(h_30, out=h_30)
+    np.subtract(1.0, t_38, out=t_38)
+    t_39 = np.multiply(d_h_30, t_38, out=d_h_30)
+    d_b30 = np.matmul(ones, t_39)
+    d_h_29 = np.matmul(t_39, W30.T, out=ws[29])
+    d_W30 = h_29.T @ t_39
     # backprop through line 21 (i = 29): h = tanh(h @ W{i} + b{i})
-    t_39 = np.square(h_29, out=h_29)
-    np.subtract(1.0, t_39, out=t_39)
-    t_40 = np.multiply(d_h_29, t_39, out=d_h_29)
-    d_b29 = np.matmul(ones, t_40)
-    d_h_28 = np.matmul(t_40, W29.T, out=ws[28])
-    d_W29 = h_28.T @ t_40
+    t_40 = np.square(h_29, out=h_29)
+    np.subtract(1.0, t_40, out=t_40)
+    t_41 = np.multiply(d_h_29, t_40, out=d_h_29)
+    d_b29 = np.matmul(ones, t_41)
+    d_h_28 = np.matmul(t_41, W29.T, out=ws[28])
+    d_W29 = h_28.T @ t_41
     # backprop through line 21 (i = 28): h = tanh(h @ W{i} + b{i})
-    t_41 = np.square(h_28, out=h_28)
-    np.subtract(1.0, t_41, out=t_41)
-    t_42 = np.multiply(d_h_28, t_41, out=d_h_28)
-    d_b28 = np.matmul(ones, t_42)
-    d_h_27 = np.matmul(t_42, W28.T, out=ws[27])
-    d_W28 = h_27.T @ t_42
+    t_42 = np.square(h_28, out=h_28)
+    np.subtract(1.0, t_42, out=t_42)
+    t_43 = np.multiply(d_h_28, t_42, out=d_h_28)
+    d_b28 = np.matmul(ones, t_43)
+    d_h_27 = np.matmul(t_43, W28.T, out=ws[27])
+    d_W28 = h_27.T @ t_43
     # backprop through line 21 (i = 27): h = tanh(h @ W{i} + b{i})
-    t_43 = np.square(h_27, out=h_27)
-    np.subtract(1.0, t_43, out=t_43)
-    t_44 = np.multiply(d_h_27, t_43, out=d_h_27)
-    d_b27 = np.matmul(ones, t_44)
-    d_h_26 = np.matmul(t_44, W27.T, out=ws[26])
-    d_W27 = h_26.T @ t_44
+    t_44 = np.square(h_27, out=h_27)
+    np.subtract(1.0, t_44, out=t_44)
+    t_45 = np.multiply(d_h_27, t_44, out=d_h_27)
+    d_b27 = np.matmul(ones, t_45)
+    d_h_26 = np.matmul(t_45, W27.T, out=ws[26])
+    d_W27 = h_26.T @ t_45
     # backprop through line 21 (i = 26): h = tanh(h @ W{i} + b{i})
-    t_45 = np.square(h_26, out=h_26)
-    np.subtract(1.0, t_45, out=t_45)
-    t_46 = np.multiply(d_h_26, t_45, out=d_h_26)
-    d_b26 = np.matmul(ones, t_46)
-    d_h_25 = np.matmul(t_46, W26.T, out=ws[25])
-    d_W26 = h_25.T @ t_46
+    t_46 = np.square(h_26, out=h_26)
+    np.subtract(1.0, t_46, out=t_46)
+    t_47 = np.multiply(d_h_26, t_46, out=d_h_26)
+    d_b26 = np.matmul(ones, t_47)
+    d_h_25 = np.matmul(t_47, W26.T, out=ws[25])
+    d_W26 = h_25.T @ t_47
     # backprop through line 21 (i = 25): h = tanh(h @ W{i} + b{i})
-    t_47 = np.square(h_25, out=h_25)
-    np.subtract(1.0, t_47, out=t_47)
-    t_48 = np.multiply(d_h_25, t_47, out=d_h_25)
-    d_b25 = np.matmul(ones, t_48)
-    d_h_24 = np.matmul(t_48, W25.T, out=ws[24])
-    d_W25 = h_24.T @ t_48
+    t_48 = np.square(h_25, out=h_25)
+    np.subtract(1.0, t_48, out=t_48)
+    t_49 = np.multiply(d_h_25, t_48, out=d_h_25)
+    d_b25 = np.matmul(ones, t_49)
+    d_h_24 = np.matmul(t_49, W25.T, out=ws[24])
+    d_W25 = h_24.T @ t_49
     # backprop through line 21 (i = 24): h = tanh(h @ W{i} + b{i})
-    t_49 = np.square(h_24, out=h_24)
-    np.subtract(1.0, t_49, out=t_49)
-    t_50 = np.multiply(d_h_24, t_49, out=d_h_24)
-    d_b24 = np.matmul(ones, t_50)
-    d_h_23 = np.matmul(t_50, W24.T, out=ws[23])
-    d_W24 = h_23.T @ t_50
+    t_50 = np.square(h_24, out=h_24)
+    np.subtract(1.0, t_50, out=t_50)
+    t_51 = np.multiply(d_h_24, t_50, out=d_h_24)
+    d_b24 = np.matmul(ones, t_51)
+    d_h_23 = np.matmul(t_51, W24.T, out=ws[23])
+    d_W24 = h_23.T @ t_51
     # backprop through line 21 (i = 23): h = tanh(h @ W{i} + b{i})
-    t_51 = np.square(h_23, out=h_23)
-    np.subtract(1.0, t_51, out=t_51)
-    t_52 = np.multiply(d_h_23, t_51, out=d_h_23)
-    d_b23 = np.matmul(ones, t_52)
-    d_h_22 = np.matmul(t_52, W23.T, out=ws[22])
-    d_W23 = h_22.T @ t_52
+    t_52 = np.square(h_23, out=h_23)
+    np.subtract(1.0, t_52, out=t_52)
+    t_53 = np.multiply(d_h_23, t_52, out=d_h_23)
+    d_b23 = np.matmul(ones, t_53)
+    d_h_22 = np.matmul(t_53, W23.T, out=ws[22])
+    d_W23 = h_22.T @ t_53
     # backprop through line 21 (i = 22): h = tanh(h @ W{i} + b{i})
-    t_53 = np.square(h_22, out=h_22)
-    np.subtract(1.0, t_53, out=t_53)
-    t_54 = np.multiply(d_h_22, t_53, out=d_h_22)
-    d_b22 = np.matmul(ones, t_54)
-    d_h_21 = np.matmul(t_54, W22.T, out=ws[21])
-    d_W22 = h_21.T @ t_54
+    t_54 = np.square(h_22, out=h_22)
+    np.subtract(1.0, t_54, out=t_54)
+    t_55 = np.multiply(d_h_22, t_54, out=d_h_22)
+    d_b22 = np.matmul(ones, t_55)
+    d_h_21 = np.matmul(t_55, W22.T, out=ws[21])
+    d_W22 = h_21.T @ t_55
     # backprop through line 21 (i = 21): h = tanh(h @ W{i} + b{i})
-    t_55 = np.square(h_21, out=h_21)
-    np.subtract(1.0, t_55, out=t_55)
-    t_56 = np.multiply(d_h_21, t_55, out=d_h_21)
-    d_b21 = np.matmul(ones, t_56)
-    d_h_20 = np.matmul(t_56, W21.T, out=ws[20])
-    d_W21 = h_20.T @ t_56
+    t_56 = np.square(h_21, out=h_21)
+    np.subtract(1.0, t_56, out=t_56)
+    t_57 = np.multiply(d_h_21, t_56, out=d_h_21)
+    d_b21 = np.matmul(ones, t_57)
+    d_h_20 = np.matmul(t_57, W21.T, out=ws[20])
+    d_W21 = h_20.T @ t_57
     # backprop through line 21 (i = 20): h = tanh(h @ W{i} + b{i})
-    t_57 = np.square(h_20, out=h_20)
-    np.subtract(1.0, t_57, out=t_57)
-    t_58 = np.multiply(d_h_20, t_57, out=d_h_20)
-    d_b20 = np.matmul(ones, t_58)
-    d_h_19 = np.matmul(t_58, W20.T, out=ws[19])
-    d_W20 = h_19.T @ t_58
+    t_58 = np.square(h_20, out=h_20)
+    np.subtract(1.0, t_58, out=t_58)
+    t_59 = np.multiply(d_h_20, t_58, out=d_h_20)
+    d_b20 = np.matmul(ones, t_59)
+    d_h_19 = np.matmul(t_59, W20.T, out=ws[19])
+    d_W20 = h_19.T @ t_59
     # backprop through line 21 (i = 19): h = tanh(h @ W{i} + b{i})
-    t_59 = np.square(h_19, out=h_19)
-    np.subtract(1.0, t_59, out=t_59)
-    t_60 = np.multiply(d_h_19, t_59, out=d_h_19)
-    d_b19 = np.matmul(ones, t_60)
-    d_h_18 = np.matmul(t_60, W19.T, out=ws[18])
-    d_W19 = h_18.T @ t_60
+    t_60 = np.square(h_19, out=h_19)
+    np.subtract(1.0, t_60, out=t_60)
+    t_61 = np.multiply(d_h_19, t_60, out=d_h_19)
+    d_b19 = np.matmul(ones, t_61)
+    d_h_18 = np.matmul(t_61, W19.T, out=ws[18])
+    d_W19 = h_18.T @ t_61
     # backprop through line 21 (i = 18): h = tanh(h @ W{i} + b{i})
-    t_61 = np.square(h_18, out=h_18)
-    np.subtract(1.0, t_61, out=t_61)
-    t_62 = np.multiply(d_h_18, t_61, out=d_h_18)
-    d_b18 = np.matmul(ones, t_62)
-    d_h_17 = np.matmul(t_62, W18.T, out=ws[17])
-    d_W18 = h_17.T @ t_62
+    t_62 = np.square(h_18, out=h_18)
+    np.subtract(1.0, t_62, out=t_62)
+    t_63 = np.multiply(d_h_18, t_62, out=d_h_18)
+    d_b18 = np.matmul(ones, t_63)
+    d_h_17 = np.matmul(t_63, W18.T, out=ws[17])
+    d_W18 = h_17.T @ t_63
     # backprop through line 21 (i = 17): h = tanh(h @ W{i} + b{i})
-    t_63 = np.square(h_17, out=h_17)
-    np.subtract(1.0, t_63, out=t_63)
-    t_64 = np.multiply(d_h_17, t_63, out=d_h_17)
-    d_b17 = np.matmul(ones, t_64)
-    d_h_16 = np.matmul(t_64, W17.T, out=ws[16])
-    d_W17 = h_16.T @ t_64
+    t_64 = np.square(h_17, out=h_17)
+    np.subtract(1.0, t_64, out=t_64)
+    t_65 = np.multiply(d_h_17, t_64, out=d_h_17)
+    d_b17 = np.matmul(ones, t_65)
+    d_h_16 = np.matmul(t_65, W17.T, out=ws[16])
+    d_W17 = h_16.T @ t_65
     # backprop through line 21 (i = 16): h = tanh(h @ W{i} + b{i})
-    t_65 = np.square(h_16, out=h_16)
-    np.subtract(1.0, t_65, out=t_65)
-    t_66 = np.multiply(d_h_16, t_65, out=d_h_16)
-    d_b16 = np.matmul(ones, t_66)
-    d_h_15 = np.matmul(t_66, W16.T, out=ws[15])
-    d_W16 = h_15.T @ t_66
+    t_66 = np.square(h_16, out=h_16)
+    np.subtract(1.0, t_66, out=t_66)
+    t_67 = np.multiply(d_h_16, t_66, out=d_h_16)
+    d_b16 = np.matmul(ones, t_67)
+    d_h_15 = np.matmul(t_67, W16.T, out=ws[15])
+    d_W16 = h_15.T @ t_67
     # backprop through line 21 (i = 15): h = tanh(h @ W{i} + b{i})
-    t_67 = np.square(h_15, out=h_15)
-    np.subtract(1.0, t_67, out=t_67)
-    t_68 = np.multiply(d_h_15, t_67, out=d_h_15)
-    d_b15 = np.matmul(ones, t_68)
-    d_h_14 = np.matmul(t_68, W15.T, out=ws[14])
-    d_W15 = h_14.T @ t_68
+    t_68 = np.square(h_15, out=h_15)
+    np.subtract(1.0, t_68, out=t_68)
+    t_69 = np.multiply(d_h_15, t_68, out=d_h_15)
+    d_b15 = np.matmul(ones, t_69)
+    d_h_14 = np.matmul(t_69, W15.T, out=ws[14])
+    d_W15 = h_14.T @ t_69
     # backprop through line 21 (i = 14): h = tanh(h @ W{i} + b{i})
-    t_69 = np.square(h_14, out=h_14)
-    np.subtract(1.0, t_69, out=t_69)
-    t_70 = np.multiply(d_h_14, t_69, out=d_h_14)
-    d_b14 = np.matmul(ones, t_70)
-    d_h_13 = np.matmul(t_70, W14.T, out=ws[13])
-    d_W14 = h_13.T @ t_70
+    t_70 = np.square(h_14, out=h_14)
+    np.subtract(1.0, t_70, out=t_70)
+    t_71 = np.multiply(d_h_14, t_70, out=d_h_14)
+    d_b14 = np.matmul(ones, t_71)
+    d_h_13 = np.matmul(t_71, W14.T, out=ws[13])
+    d_W14 = h_13.T @ t_71
     # backprop through line 21 (i = 13): h = tanh(h @ W{i} + b{i})
-    t_71 = np.square(h_13, out=h_13)
-    np.subtract(1.0, t_71, out=t_71)
-    t_72 = np.multiply(d_h_13, t_71, out=d_h_13)
-    d_b13 = np.matmul(ones, t_72)
-    d_h_12 = np.matmul(t_72, W13.T, out=ws[12])
-    d_W13 = h_12.T @ t_72
+    t_72 = np.square(h_13, out=h_13)
+    np.subtract(1.0, t_72, out=t_72)
+    t_73 = np.multiply(d_h_13, t_72, out=d_h_13)
+    d_b13 = np.matmul(ones, t_73)
+    d_h_12 = np.matmul(t_73, W13.T, out=ws[12])
+    d_W13 = h_12.T @ t_73
     # backprop through line 21 (i = 12): h = tanh(h @ W{i} + b{i})
-    t_73 = np.square(h_12, out=h_12)
-    np.subtract(1.0, t_73, out=t_73)
-    t_74 = np.multiply(d_h_12, t_73, out=d_h_12)
-    d_b12 = np.matmul(ones, t_74)
-    d_h_11 = np.matmul(t_74, W12.T, out=ws[11])
-    d_W12 = h_11.T @ t_74
+    t_74 = np.square(h_12, out=h_12)
+    np.subtract(1.0, t_74, out=t_74)
+    t_75 = np.multiply(d_h_12, t_74, out=d_h_12)
+    d_b12 = np.matmul(ones, t_75)
+    d_h_11 = np.matmul(t_75, W12.T, out=ws[11])
+    d_W12 = h_11.T @ t_75
     # backprop through line 21 (i = 11): h = tanh(h @ W{i} + b{i})
-    t_75 = np.square(h_11, out=h_11)
-    np.subtract(1.0, t_75, out=t_75)
-    t_76 = np.multiply(d_h_11, t_75, out=d_h_11)
-    d_b11 = np.matmul(ones, t_76)
-    d_h_10 = np.matmul(t_76, W11.T, out=ws[10])
-    d_W11 = h_10.T @ t_76
+    t_76 = np.square(h_11, out=h_11)
+    np.subtract(1.0, t_76, out=t_76)
+    t_77 = np.multiply(d_h_11, t_76, out=d_h_11)
+    d_b11 = np.matmul(ones, t_77)
+    d_h_10 = np.matmul(t_77, W11.T, out=ws[10])
+    d_W11 = h_10.T @ t_77
     # backprop through line 21 (i = 10): h = tanh(h @ W{i} + b{i})
-    t_77 = np.square(h_10, out=h_10)
-    np.subtract(1.0, t_77, out=t_77)
-    t_78 = np.multiply(d_h_10, t_77, out=d_h_10)
-    d_b10 = np.matmul(ones, t_78)
-    d_h_9 = np.matmul(t_78, W10.T, out=ws[9])
-    d_W10 = h_9.T @ t_78
+    t_78 = np.square(h_10, out=h_10)
+    np.subtract(1.0, t_78, out=t_78)
+    t_79 = np.multiply(d_h_10, t_78, out=d_h_10)
+    d_b10 = np.matmul(ones, t_79)
+    d_h_9 = np.matmul(t_79, W10.T, out=ws[9])
+    d_W10 = h_9.T @ t_79
     # backprop through line 21 (i = 9): h = tanh(h @ W{i} + b{i})
-    t_79 = np.square(h_9, out=h_9)
-    np.subtract(1.0, t_79, out=t_79)
-    t_80 = np.multiply(d_h_9, t_79, out=d_h_9)
-    d_b9 = np.matmul(ones, t_80)
-    d_h_8 = np.matmul(t_80, W9.T, out=ws[8])
-    d_W9 = h_8.T @ t_80
+    t_80 = np.square(h_9, out=h_9)
+    np.subtract(1.0, t_80, out=t_80)
+    t_81 = np.multiply(d_h_9, t_80, out=d_h_9)
+    d_b9 = np.matmul(ones, t_81)
+    d_h_8 = np.matmul(t_81, W9.T, out=ws[8])
+    d_W9 = h_8.T @ t_81
     # backprop through line 21 (i = 8): h = tanh(h @ W{i} + b{i})
-    t_81 = np.square(h_8, out=h_8)
-    np.subtract(1.0, t_81, out=t_81)
-    t_82 = np.multiply(d_h_8, t_81, out=d_h_8)
-    d_b8 = np.matmul(ones, t_82)
-    d_h_7 = np.matmul(t_82, W8.T, out=ws[7])
-    d_W8 = h_7.T @ t_82
+    t_82 = np.square(h_8, out=h_8)
+    np.subtract(1.0, t_82, out=t_82)
+    t_83 = np.multiply(d_h_8, t_82, out=d_h_8)
+    d_b8 = np.matmul(ones, t_83)
+    d_h_7 = np.matmul(t_83, W8.T, out=ws[7])
+    d_W8 = h_7.T @ t_83
     # backprop through line 21 (i = 7): h = tanh(h @ W{i} + b{i})
-    t_83 = np.square(h_7, out=h_7)
-    np.subtract(1.0, t_83, out=t_83)
-    t_84 = np.multiply(d_h_7, t_83, out=d_h_7)
-    d_b7 = np.matmul(ones, t_84)
-    d_h_6 = np.matmul(t_84, W7.T, out=ws[6])
-    d_W7 = h_6.T @ t_84
+    t_84 = np.square(h_7, out=h_7)
+    np.subtract(1.0, t_84, out=t_84)
+    t_85 = np.multiply(d_h_7, t_84, out=d_h_7)
+    d_b7 = np.matmul(ones, t_85)
+    d_h_6 = np.matmul(t_85, W7.T, out=ws[6])
+    d_W7 = h_6.T @ t_85
     # backprop through line 21 (i = 6): h = tanh(h @ W{i} + b{i})
-    t_85 = np.square(h_6, out=h_6)
-    np.subtract(1.0, t_85, out=t_85)
-    t_86 = np.multiply(d_h_6, t_85, out=d_h_6)
-    d_b6 = np.matmul(ones, t_86)
-    d_h_5 = np.matmul(t_86, W6.T, out=ws[5])
-    d_W6 = h_5.T @ t_86
+    t_86 = np.square(h_6, out=h_6)
+    np.subtract(1.0, t_86, out=t_86)
+    t_87 = np.multiply(d_h_6, t_86, out=d_h_6)
+    d_b6 = np.matmul(ones, t_87)
+    d_h_5 = np.matmul(t_87, W6.T, out=ws[5])
+    d_W6 = h_5.T @ t_87
     # backprop through line 21 (i = 5): h = tanh(h @ W{i} + b{i})
-    t_87 = np.square(h_5, out=h_5)
-    np.subtract(1.0, t_87, out=t_87)
-    t_88 = np.multiply(d_h_5, t_87, out=d_h_5)
-    d_b5 = np.matmul(ones, t_88)
-    d_h_4 = np.matmul(t_88, W5.T, out=ws[4])
-    d_W5 = h_4.T @ t_88
+    t_88 = np.square(h_5, out=h_5)
+    np.subtract(1.0, t_88, out=t_88)
+    t_89 = np.multiply(d_h_5, t_88, out=d_h_5)
+    d_b5 = np.matmul(ones, t_89)
+    d_h_4 = np.matmul(t_89, W5.T, out=ws[4])
+    d_W5 = h_4.T @ t_89
     # backprop through line 21 (i = 4): h = tanh(h @ W{i} + b{i})
-    t_89 = np.square(h_4, out=h_4)
-    np.subtract(1.0, t_89, out=t_89)
-    t_90 = np.multiply(d_h_4, t_89, out=d_h_4)
-    d_b4 = np.matmul(ones, t_90)
-    d_h_3 = np.matmul(t_90, W4.T, out=ws[3])
-    d_W4 = h_3.T @ t_90
+    t_90 = np.square(h_4, out=h_4)
+    np.subtract(1.0, t_90, out=t_90)
+    t_91 = np.multiply(d_h_4, t_90, out=d_h_4)
+    d_b4 = np.matmul(ones, t_91)
+    d_h_3 = np.matmul(t_91, W4.T, out=ws[3])
+    d_W4 = h_3.T @ t_91
     # backprop through line 21 (i = 3): h = tanh(h @ W{i} + b{i})
-    t_91 = np.square(h_3, out=h_3)
-    np.subtract(1.0, t_91, out=t_91)
-    t_92 = np.multiply(d_h_3, t_91, out=d_h_3)
-    d_b3 = np.matmul(ones, t_92)
-    d_h_2 = np.matmul(t_92, W3.T, out=ws[2])
-    d_W3 = h_2.T @ t_92
+    t_92 = np.square(h_3, out=h_3)
+    np.subtract(1.0, t_92, out=t_92)
+    t_93 = np.multiply(d_h_3, t_92, out=d_h_3)
+    d_b3 = np.matmul(ones, t_93)
+    d_h_2 = np.matmul(t_93, W3.T, out=ws[2])
+    d_W3 = h_2.T @ t_93
     # backprop through line 21 (i = 2): h = tanh(h @ W{i} + b{i})
-    t_93 = np.square(h_2, out=h_2)
-    np.subtract(1.0, t_93, out=t_93)
-    t_94 = np.multiply(d_h_2, t_93, out=d_h_2)
-    d_b2 = np.matmul(ones, t_94)
-    d_h = np.matmul(t_94, W2.T, out=ws[1])
-    d_W2 = h.T @ t_94
+    t_94 = np.square(h_2, out=h_2)
+    np.subtract(1.0, t_94, out=t_94)
+    t_95 = np.multiply(d_h_2, t_94, out=d_h_2)
+    d_b2 = np.matmul(ones, t_95)
+    d_h = np.matmul(t_95, W2.T, out=ws[1])
+    d_W2 = h.T @ t_95
     # backprop through line 21 (i = 1): h = tanh(h @ W{i} + b{i})
-    t_95 = np.square(h, out=h)
-    np.subtract(1.0, t_95, out=t_95)
-    t_96 = np.multiply(d_h, t_95, out=d_h)
-    d_b1 = np.matmul(ones, t_96)
-    d_W1 = x.T @ t_96
+    t_96 = np.square(h, out=h)
+    np.subtract(1.0, t_96, out=t_96)
+    t_97 = np.multiply(d_h, t_96, out=d_h)
+    d_b1 = np.matmul(ones, t_97)
+    d_W1 = x.T @ t_97
     grads = {
         'W1': d_W1,
         'b1': d_b1,
@@ -1596,230 +1596,230 @@ def sgd_step(params, lr, /, **inputs):
     # line 23: loss = mean((h - y)^2)
     t_33 = np.subtract(h_32, y, out=ws[32])
     loss = np.vdot(t_33, t_33) / t_33.size
-    np.multiply(t_33, 2.0 * (DTYPE(lr) / t_33.size), out=t_33)
+    d_h_32 = np.multiply(t_33, 2.0 * (DTYPE(lr) / t_33.size), out=t_33)
     # backprop through line 21 (i = 32): h = tanh(h @ W{i} + b{i})
     t_34 = np.square(h_32, out=h_32)
     np.subtract(1.0, t_34, out=t_34)
-    np.multiply(t_33, t_34, out=t_33)
-    d_b32 = np.matmul(ones, t_33, out=ws[33])
-    d_h_31 = np.matmul(t_33, W32.T, out=ws[31])
-    d_W32 = np.matmul(h_31.T, t_33, out=ws[35])
+    t_35 = np.multiply(d_h_32, t_34, out=d_h_32)
+    d_b32 = np.matmul(ones, t_35, out=ws[33])
+    d_h_31 = np.matmul(t_35, W32.T, out=ws[31])
+    d_W32 = np.matmul(h_31.T, t_35, out=ws[35])
     # backprop through line 21 (i = 31): h = tanh(h @ W{i} + b{i})
-    t_35 = np.square(h_31, out=h_31)
-    np.subtract(1.0, t_35, out=t_35)
-    t_36 = np.multiply(d_h_31, t_35, out=d_h_31)
-    d_b31 = np.matmul(ones, t_36, out=ws[36])
-    d_h_30 = np.matmul(t_36, W31.T, out=ws[30])
-    d_W31 = np.matmul(h_30.T, t_36, out=ws[37])
+    t_36 = np.square(h_31, out=h_31)
+    np.subtract(1.0, t_36, out=t_36)
+    t_37 = np.multiply(d_h_31, t_36, out=d_h_31)
+    d_b31 = np.matmul(ones, t_37, out=ws[36])
+    d_h_30 = np.matmul(t_37, W31.T, out=ws[30])
+    d_W31 = np.matmul(h_30.T, t_37, out=ws[37])
     # backprop through line 21 (i = 30): h = tanh(h @ W{i} + b{i})
-    t_37 = np.square(h_30, out=h_30)
-    np.subtract(1.0, t_37, out=t_37)
-    t_38 = np.multiply(d_h_30, t_37, out=d_h_30)
-    d_b30 = np.matmul(ones, t_38, out=ws[38])
-    d_h_29 = np.matmul(t_38, W30.T, out=ws[29])
-    d_W30 = np.matmul(h_29.T, t_38, out=ws[39])
+    t_38 = np.square(h_30, out=h_30)
+    np.subtract(1.0, t_38, out=t_38)
+    t_39 = np.multiply(d_h_30, t_38, out=d_h_30)
+    d_b30 = np.matmul(ones, t_39, out=ws[38])
+    d_h_29 = np.matmul(t_39, W30.T, out=ws[29])
+    d_W30 = np.matmul(h_29.T, t_39, out=ws[39])
     # backprop through line 21 (i = 29): h = tanh(h @ W{i} + b{i})
-    t_39 = np.square(h_29, out=h_29)
-    np.subtract(1.0, t_39, out=t_39)
-    t_40 = np.multiply(d_h_29, t_39, out=d_h_29)
-    d_b29 = np.matmul(ones, t_40, out=ws[40])
-    d_h_28 = np.matmul(t_40, W29.T, out=ws[28])
-    d_W29 = np.matmul(h_28.T, t_40, out=ws[41])
+    t_40 = np.square(h_29, out=h_29)
+    np.subtract(1.0, t_40, out=t_40)
+    t_41 = np.multiply(d_h_29, t_40, out=d_h_29)
+    d_b29 = np.matmul(ones, t_41, out=ws[40])
+    d_h_28 = np.matmul(t_41, W29.T, out=ws[28])
+    d_W29 = np.matmul(h_28.T, t_41, out=ws[41])
     # backprop through line 21 (i = 28): h = tanh(h @ W{i} + b{i})
-    t_41 = np.square(h_28, out=h_28)
-    np.subtract(1.0, t_41, out=t_41)
-    t_42 = np.multiply(d_h_28, t_41, out=d_h_28)
-    d_b28 = np.matmul(ones, t_42, out=ws[42])
-    d_h_27 = np.matmul(t_42, W28.T, out=ws[27])
-    d_W28 = np.matmul(h_27.T, t_42, out=ws[43])
+    t_42 = np.square(h_28, out=h_28)
+    np.subtract(1.0, t_42, out=t_42)
+    t_43 = np.multiply(d_h_28, t_42, out=d_h_28)
+    d_b28 = np.matmul(ones, t_43, out=ws[42])
+    d_h_27 = np.matmul(t_43, W28.T, out=ws[27])
+    d_W28 = np.matmul(h_27.T, t_43, out=ws[43])
     # backprop through line 21 (i = 27): h = tanh(h @ W{i} + b{i})
-    t_43 = np.square(h_27, out=h_27)
-    np.subtract(1.0, t_43, out=t_43)
-    t_44 = np.multiply(d_h_27, t_43, out=d_h_27)
-    d_b27 = np.matmul(ones, t_44, out=ws[44])
-    d_h_26 = np.matmul(t_44, W27.T, out=ws[26])
-    d_W27 = np.matmul(h_26.T, t_44, out=ws[45])
+    t_44 = np.square(h_27, out=h_27)
+    np.subtract(1.0, t_44, out=t_44)
+    t_45 = np.multiply(d_h_27, t_44, out=d_h_27)
+    d_b27 = np.matmul(ones, t_45, out=ws[44])
+    d_h_26 = np.matmul(t_45, W27.T, out=ws[26])
+    d_W27 = np.matmul(h_26.T, t_45, out=ws[45])
     # backprop through line 21 (i = 26): h = tanh(h @ W{i} + b{i})
-    t_45 = np.square(h_26, out=h_26)
-    np.subtract(1.0, t_45, out=t_45)
-    t_46 = np.multiply(d_h_26, t_45, out=d_h_26)
-    d_b26 = np.matmul(ones, t_46, out=ws[46])
-    d_h_25 = np.matmul(t_46, W26.T, out=ws[25])
-    d_W26 = np.matmul(h_25.T, t_46, out=ws[47])
+    t_46 = np.square(h_26, out=h_26)
+    np.subtract(1.0, t_46, out=t_46)
+    t_47 = np.multiply(d_h_26, t_46, out=d_h_26)
+    d_b26 = np.matmul(ones, t_47, out=ws[46])
+    d_h_25 = np.matmul(t_47, W26.T, out=ws[25])
+    d_W26 = np.matmul(h_25.T, t_47, out=ws[47])
     # backprop through line 21 (i = 25): h = tanh(h @ W{i} + b{i})
-    t_47 = np.square(h_25, out=h_25)
-    np.subtract(1.0, t_47, out=t_47)
-    t_48 = np.multiply(d_h_25, t_47, out=d_h_25)
-    d_b25 = np.matmul(ones, t_48, out=ws[48])
-    d_h_24 = np.matmul(t_48, W25.T, out=ws[24])
-    d_W25 = np.matmul(h_24.T, t_48, out=ws[49])
+    t_48 = np.square(h_25, out=h_25)
+    np.subtract(1.0, t_48, out=t_48)
+    t_49 = np.multiply(d_h_25, t_48, out=d_h_25)
+    d_b25 = np.matmul(ones, t_49, out=ws[48])
+    d_h_24 = np.matmul(t_49, W25.T, out=ws[24])
+    d_W25 = np.matmul(h_24.T, t_49, out=ws[49])
     # backprop through line 21 (i = 24): h = tanh(h @ W{i} + b{i})
-    t_49 = np.square(h_24, out=h_24)
-    np.subtract(1.0, t_49, out=t_49)
-    t_50 = np.multiply(d_h_24, t_49, out=d_h_24)
-    d_b24 = np.matmul(ones, t_50, out=ws[50])
-    d_h_23 = np.matmul(t_50, W24.T, out=ws[23])
-    d_W24 = np.matmul(h_23.T, t_50, out=ws[51])
+    t_50 = np.square(h_24, out=h_24)
+    np.subtract(1.0, t_50, out=t_50)
+    t_51 = np.multiply(d_h_24, t_50, out=d_h_24)
+    d_b24 = np.matmul(ones, t_51, out=ws[50])
+    d_h_23 = np.matmul(t_51, W24.T, out=ws[23])
+    d_W24 = np.matmul(h_23.T, t_51, out=ws[51])
     # backprop through line 21 (i = 23): h = tanh(h @ W{i} + b{i})
-    t_51 = np.square(h_23, out=h_23)
-    np.subtract(1.0, t_51, out=t_51)
-    t_52 = np.multiply(d_h_23, t_51, out=d_h_23)
-    d_b23 = np.matmul(ones, t_52, out=ws[52])
-    d_h_22 = np.matmul(t_52, W23.T, out=ws[22])
-    d_W23 = np.matmul(h_22.T, t_52, out=ws[53])
+    t_52 = np.square(h_23, out=h_23)
+    np.subtract(1.0, t_52, out=t_52)
+    t_53 = np.multiply(d_h_23, t_52, out=d_h_23)
+    d_b23 = np.matmul(ones, t_53, out=ws[52])
+    d_h_22 = np.matmul(t_53, W23.T, out=ws[22])
+    d_W23 = np.matmul(h_22.T, t_53, out=ws[53])
     # backprop through line 21 (i = 22): h = tanh(h @ W{i} + b{i})
-    t_53 = np.square(h_22, out=h_22)
-    np.subtract(1.0, t_53, out=t_53)
-    t_54 = np.multiply(d_h_22, t_53, out=d_h_22)
-    d_b22 = np.matmul(ones, t_54, out=ws[54])
-    d_h_21 = np.matmul(t_54, W22.T, out=ws[21])
-    d_W22 = np.matmul(h_21.T, t_54, out=ws[55])
+    t_54 = np.square(h_22, out=h_22)
+    np.subtract(1.0, t_54, out=t_54)
+    t_55 = np.multiply(d_h_22, t_54, out=d_h_22)
+    d_b22 = np.matmul(ones, t_55, out=ws[54])
+    d_h_21 = np.matmul(t_55, W22.T, out=ws[21])
+    d_W22 = np.matmul(h_21.T, t_55, out=ws[55])
     # backprop through line 21 (i = 21): h = tanh(h @ W{i} + b{i})
-    t_55 = np.square(h_21, out=h_21)
-    np.subtract(1.0, t_55, out=t_55)
-    t_56 = np.multiply(d_h_21, t_55, out=d_h_21)
-    d_b21 = np.matmul(ones, t_56, out=ws[56])
-    d_h_20 = np.matmul(t_56, W21.T, out=ws[20])
-    d_W21 = np.matmul(h_20.T, t_56, out=ws[57])
+    t_56 = np.square(h_21, out=h_21)
+    np.subtract(1.0, t_56, out=t_56)
+    t_57 = np.multiply(d_h_21, t_56, out=d_h_21)
+    d_b21 = np.matmul(ones, t_57, out=ws[56])
+    d_h_20 = np.matmul(t_57, W21.T, out=ws[20])
+    d_W21 = np.matmul(h_20.T, t_57, out=ws[57])
     # backprop through line 21 (i = 20): h = tanh(h @ W{i} + b{i})
-    t_57 = np.square(h_20, out=h_20)
-    np.subtract(1.0, t_57, out=t_57)
-    t_58 = np.multiply(d_h_20, t_57, out=d_h_20)
-    d_b20 = np.matmul(ones, t_58, out=ws[58])
-    d_h_19 = np.matmul(t_58, W20.T, out=ws[19])
-    d_W20 = np.matmul(h_19.T, t_58, out=ws[59])
+    t_58 = np.square(h_20, out=h_20)
+    np.subtract(1.0, t_58, out=t_58)
+    t_59 = np.multiply(d_h_20, t_58, out=d_h_20)
+    d_b20 = np.matmul(ones, t_59, out=ws[58])
+    d_h_19 = np.matmul(t_59, W20.T, out=ws[19])
+    d_W20 = np.matmul(h_19.T, t_59, out=ws[59])
     # backprop through line 21 (i = 19): h = tanh(h @ W{i} + b{i})
-    t_59 = np.square(h_19, out=h_19)
-    np.subtract(1.0, t_59, out=t_59)
-    t_60 = np.multiply(d_h_19, t_59, out=d_h_19)
-    d_b19 = np.matmul(ones, t_60, out=ws[60])
-    d_h_18 = np.matmul(t_60, W19.T, out=ws[18])
-    d_W19 = np.matmul(h_18.T, t_60, out=ws[61])
+    t_60 = np.square(h_19, out=h_19)
+    np.subtract(1.0, t_60, out=t_60)
+    t_61 = np.multiply(d_h_19, t_60, out=d_h_19)
+    d_b19 = np.matmul(ones, t_61, out=ws[60])
+    d_h_18 = np.matmul(t_61, W19.T, out=ws[18])
+    d_W19 = np.matmul(h_18.T, t_61, out=ws[61])
     # backprop through line 21 (i = 18): h = tanh(h @ W{i} + b{i})
-    t_61 = np.square(h_18, out=h_18)
-    np.subtract(1.0, t_61, out=t_61)
-    t_62 = np.multiply(d_h_18, t_61, out=d_h_18)
-    d_b18 = np.matmul(ones, t_62, out=ws[62])
-    d_h_17 = np.matmul(t_62, W18.T, out=ws[17])
-    d_W18 = np.matmul(h_17.T, t_62, out=ws[63])
+    t_62 = np.square(h_18, out=h_18)
+    np.subtract(1.0, t_62, out=t_62)
+    t_63 = np.multiply(d_h_18, t_62, out=d_h_18)
+    d_b18 = np.matmul(ones, t_63, out=ws[62])
+    d_h_17 = np.matmul(t_63, W18.T, out=ws[17])
+    d_W18 = np.matmul(h_17.T, t_63, out=ws[63])
     # backprop through line 21 (i = 17): h = tanh(h @ W{i} + b{i})
-    t_63 = np.square(h_17, out=h_17)
-    np.subtract(1.0, t_63, out=t_63)
-    t_64 = np.multiply(d_h_17, t_63, out=d_h_17)
-    d_b17 = np.matmul(ones, t_64, out=ws[64])
-    d_h_16 = np.matmul(t_64, W17.T, out=ws[16])
-    d_W17 = np.matmul(h_16.T, t_64, out=ws[65])
+    t_64 = np.square(h_17, out=h_17)
+    np.subtract(1.0, t_64, out=t_64)
+    t_65 = np.multiply(d_h_17, t_64, out=d_h_17)
+    d_b17 = np.matmul(ones, t_65, out=ws[64])
+    d_h_16 = np.matmul(t_65, W17.T, out=ws[16])
+    d_W17 = np.matmul(h_16.T, t_65, out=ws[65])
     # backprop through line 21 (i = 16): h = tanh(h @ W{i} + b{i})
-    t_65 = np.square(h_16, out=h_16)
-    np.subtract(1.0, t_65, out=t_65)
-    t_66 = np.multiply(d_h_16, t_65, out=d_h_16)
-    d_b16 = np.matmul(ones, t_66, out=ws[66])
-    d_h_15 = np.matmul(t_66, W16.T, out=ws[15])
-    d_W16 = np.matmul(h_15.T, t_66, out=ws[67])
+    t_66 = np.square(h_16, out=h_16)
+    np.subtract(1.0, t_66, out=t_66)
+    t_67 = np.multiply(d_h_16, t_66, out=d_h_16)
+    d_b16 = np.matmul(ones, t_67, out=ws[66])
+    d_h_15 = np.matmul(t_67, W16.T, out=ws[15])
+    d_W16 = np.matmul(h_15.T, t_67, out=ws[67])
     # backprop through line 21 (i = 15): h = tanh(h @ W{i} + b{i})
-    t_67 = np.square(h_15, out=h_15)
-    np.subtract(1.0, t_67, out=t_67)
-    t_68 = np.multiply(d_h_15, t_67, out=d_h_15)
-    d_b15 = np.matmul(ones, t_68, out=ws[68])
-    d_h_14 = np.matmul(t_68, W15.T, out=ws[14])
-    d_W15 = np.matmul(h_14.T, t_68, out=ws[69])
+    t_68 = np.square(h_15, out=h_15)
+    np.subtract(1.0, t_68, out=t_68)
+    t_69 = np.multiply(d_h_15, t_68, out=d_h_15)
+    d_b15 = np.matmul(ones, t_69, out=ws[68])
+    d_h_14 = np.matmul(t_69, W15.T, out=ws[14])
+    d_W15 = np.matmul(h_14.T, t_69, out=ws[69])
     # backprop through line 21 (i = 14): h = tanh(h @ W{i} + b{i})
-    t_69 = np.square(h_14, out=h_14)
-    np.subtract(1.0, t_69, out=t_69)
-    t_70 = np.multiply(d_h_14, t_69, out=d_h_14)
-    d_b14 = np.matmul(ones, t_70, out=ws[70])
-    d_h_13 = np.matmul(t_70, W14.T, out=ws[13])
-    d_W14 = np.matmul(h_13.T, t_70, out=ws[71])
+    t_70 = np.square(h_14, out=h_14)
+    np.subtract(1.0, t_70, out=t_70)
+    t_71 = np.multiply(d_h_14, t_70, out=d_h_14)
+    d_b14 = np.matmul(ones, t_71, out=ws[70])
+    d_h_13 = np.matmul(t_71, W14.T, out=ws[13])
+    d_W14 = np.matmul(h_13.T, t_71, out=ws[71])
     # backprop through line 21 (i = 13): h = tanh(h @ W{i} + b{i})
-    t_71 = np.square(h_13, out=h_13)
-    np.subtract(1.0, t_71, out=t_71)
-    t_72 = np.multiply(d_h_13, t_71, out=d_h_13)
-    d_b13 = np.matmul(ones, t_72, out=ws[72])
-    d_h_12 = np.matmul(t_72, W13.T, out=ws[12])
-    d_W13 = np.matmul(h_12.T, t_72, out=ws[73])
+    t_72 = np.square(h_13, out=h_13)
+    np.subtract(1.0, t_72, out=t_72)
+    t_73 = np.multiply(d_h_13, t_72, out=d_h_13)
+    d_b13 = np.matmul(ones, t_73, out=ws[72])
+    d_h_12 = np.matmul(t_73, W13.T, out=ws[12])
+    d_W13 = np.matmul(h_12.T, t_73, out=ws[73])
     # backprop through line 21 (i = 12): h = tanh(h @ W{i} + b{i})
-    t_73 = np.square(h_12, out=h_12)
-    np.subtract(1.0, t_73, out=t_73)
-    t_74 = np.multiply(d_h_12, t_73, out=d_h_12)
-    d_b12 = np.matmul(ones, t_74, out=ws[74])
-    d_h_11 = np.matmul(t_74, W12.T, out=ws[11])
-    d_W12 = np.matmul(h_11.T, t_74, out=ws[75])
+    t_74 = np.square(h_12, out=h_12)
+    np.subtract(1.0, t_74, out=t_74)
+    t_75 = np.multiply(d_h_12, t_74, out=d_h_12)
+    d_b12 = np.matmul(ones, t_75, out=ws[74])
+    d_h_11 = np.matmul(t_75, W12.T, out=ws[11])
+    d_W12 = np.matmul(h_11.T, t_75, out=ws[75])
     # backprop through line 21 (i = 11): h = tanh(h @ W{i} + b{i})
-    t_75 = np.square(h_11, out=h_11)
-    np.subtract(1.0, t_75, out=t_75)
-    t_76 = np.multiply(d_h_11, t_75, out=d_h_11)
-    d_b11 = np.matmul(ones, t_76, out=ws[76])
-    d_h_10 = np.matmul(t_76, W11.T, out=ws[10])
-    d_W11 = np.matmul(h_10.T, t_76, out=ws[77])
+    t_76 = np.square(h_11, out=h_11)
+    np.subtract(1.0, t_76, out=t_76)
+    t_77 = np.multiply(d_h_11, t_76, out=d_h_11)
+    d_b11 = np.matmul(ones, t_77, out=ws[76])
+    d_h_10 = np.matmul(t_77, W11.T, out=ws[10])
+    d_W11 = np.matmul(h_10.T, t_77, out=ws[77])
     # backprop through line 21 (i = 10): h = tanh(h @ W{i} + b{i})
-    t_77 = np.square(h_10, out=h_10)
-    np.subtract(1.0, t_77, out=t_77)
-    t_78 = np.multiply(d_h_10, t_77, out=d_h_10)
-    d_b10 = np.matmul(ones, t_78, out=ws[78])
-    d_h_9 = np.matmul(t_78, W10.T, out=ws[9])
-    d_W10 = np.matmul(h_9.T, t_78, out=ws[79])
+    t_78 = np.square(h_10, out=h_10)
+    np.subtract(1.0, t_78, out=t_78)
+    t_79 = np.multiply(d_h_10, t_78, out=d_h_10)
+    d_b10 = np.matmul(ones, t_79, out=ws[78])
+    d_h_9 = np.matmul(t_79, W10.T, out=ws[9])
+    d_W10 = np.matmul(h_9.T, t_79, out=ws[79])
     # backprop through line 21 (i = 9): h = tanh(h @ W{i} + b{i})
-    t_79 = np.square(h_9, out=h_9)
-    np.subtract(1.0, t_79, out=t_79)
-    t_80 = np.multiply(d_h_9, t_79, out=d_h_9)
-    d_b9 = np.matmul(ones, t_80, out=ws[80])
-    d_h_8 = np.matmul(t_80, W9.T, out=ws[8])
-    d_W9 = np.matmul(h_8.T, t_80, out=ws[81])
+    t_80 = np.square(h_9, out=h_9)
+    np.subtract(1.0, t_80, out=t_80)
+    t_81 = np.multiply(d_h_9, t_80, out=d_h_9)
+    d_b9 = np.matmul(ones, t_81, out=ws[80])
+    d_h_8 = np.matmul(t_81, W9.T, out=ws[8])
+    d_W9 = np.matmul(h_8.T, t_81, out=ws[81])
     # backprop through line 21 (i = 8): h = tanh(h @ W{i} + b{i})
-    t_81 = np.square(h_8, out=h_8)
-    np.subtract(1.0, t_81, out=t_81)
-    t_82 = np.multiply(d_h_8, t_81, out=d_h_8)
-    d_b8 = np.matmul(ones, t_82, out=ws[82])
-    d_h_7 = np.matmul(t_82, W8.T, out=ws[7])
-    d_W8 = np.matmul(h_7.T, t_82, out=ws[83])
+    t_82 = np.square(h_8, out=h_8)
+    np.subtract(1.0, t_82, out=t_82)
+    t_83 = np.multiply(d_h_8, t_82, out=d_h_8)
+    d_b8 = np.matmul(ones, t_83, out=ws[82])
+    d_h_7 = np.matmul(t_83, W8.T, out=ws[7])
+    d_W8 = np.matmul(h_7.T, t_83, out=ws[83])
     # backprop through line 21 (i = 7): h = tanh(h @ W{i} + b{i})
-    t_83 = np.square(h_7, out=h_7)
-    np.subtract(1.0, t_83, out=t_83)
-    t_84 = np.multiply(d_h_7, t_83, out=d_h_7)
-    d_b7 = np.matmul(ones, t_84, out=ws[84])
-    d_h_6 = np.matmul(t_84, W7.T, out=ws[6])
-    d_W7 = np.matmul(h_6.T, t_84, out=ws[85])
+    t_84 = np.square(h_7, out=h_7)
+    np.subtract(1.0, t_84, out=t_84)
+    t_85 = np.multiply(d_h_7, t_84, out=d_h_7)
+    d_b7 = np.matmul(ones, t_85, out=ws[84])
+    d_h_6 = np.matmul(t_85, W7.T, out=ws[6])
+    d_W7 = np.matmul(h_6.T, t_85, out=ws[85])
     # backprop through line 21 (i = 6): h = tanh(h @ W{i} + b{i})
-    t_85 = np.square(h_6, out=h_6)
-    np.subtract(1.0, t_85, out=t_85)
-    t_86 = np.multiply(d_h_6, t_85, out=d_h_6)
-    d_b6 = np.matmul(ones, t_86, out=ws[86])
-    d_h_5 = np.matmul(t_86, W6.T, out=ws[5])
-    d_W6 = np.matmul(h_5.T, t_86, out=ws[87])
+    t_86 = np.square(h_6, out=h_6)
+    np.subtract(1.0, t_86, out=t_86)
+    t_87 = np.multiply(d_h_6, t_86, out=d_h_6)
+    d_b6 = np.matmul(ones, t_87, out=ws[86])
+    d_h_5 = np.matmul(t_87, W6.T, out=ws[5])
+    d_W6 = np.matmul(h_5.T, t_87, out=ws[87])
     # backprop through line 21 (i = 5): h = tanh(h @ W{i} + b{i})
-    t_87 = np.square(h_5, out=h_5)
-    np.subtract(1.0, t_87, out=t_87)
-    t_88 = np.multiply(d_h_5, t_87, out=d_h_5)
-    d_b5 = np.matmul(ones, t_88, out=ws[88])
-    d_h_4 = np.matmul(t_88, W5.T, out=ws[4])
-    d_W5 = np.matmul(h_4.T, t_88, out=ws[89])
+    t_88 = np.square(h_5, out=h_5)
+    np.subtract(1.0, t_88, out=t_88)
+    t_89 = np.multiply(d_h_5, t_88, out=d_h_5)
+    d_b5 = np.matmul(ones, t_89, out=ws[88])
+    d_h_4 = np.matmul(t_89, W5.T, out=ws[4])
+    d_W5 = np.matmul(h_4.T, t_89, out=ws[89])
     # backprop through line 21 (i = 4): h = tanh(h @ W{i} + b{i})
-    t_89 = np.square(h_4, out=h_4)
-    np.subtract(1.0, t_89, out=t_89)
-    t_90 = np.multiply(d_h_4, t_89, out=d_h_4)
-    d_b4 = np.matmul(ones, t_90, out=ws[90])
-    d_h_3 = np.matmul(t_90, W4.T, out=ws[3])
-    d_W4 = np.matmul(h_3.T, t_90, out=ws[91])
+    t_90 = np.square(h_4, out=h_4)
+    np.subtract(1.0, t_90, out=t_90)
+    t_91 = np.multiply(d_h_4, t_90, out=d_h_4)
+    d_b4 = np.matmul(ones, t_91, out=ws[90])
+    d_h_3 = np.matmul(t_91, W4.T, out=ws[3])
+    d_W4 = np.matmul(h_3.T, t_91, out=ws[91])
     # backprop through line 21 (i = 3): h = tanh(h @ W{i} + b{i})
-    t_91 = np.square(h_3, out=h_3)
-    np.subtract(1.0, t_91, out=t_91)
-    t_92 = np.multiply(d_h_3, t_91, out=d_h_3)
-    d_b3 = np.matmul(ones, t_92, out=ws[92])
-    d_h_2 = np.matmul(t_92, W3.T, out=ws[2])
-    d_W3 = np.matmul(h_2.T, t_92, out=ws[93])
+    t_92 = np.square(h_3, out=h_3)
+    np.subtract(1.0, t_92, out=t_92)
+    t_93 = np.multiply(d_h_3, t_92, out=d_h_3)
+    d_b3 = np.matmul(ones, t_93, out=ws[92])
+    d_h_2 = np.matmul(t_93, W3.T, out=ws[2])
+    d_W3 = np.matmul(h_2.T, t_93, out=ws[93])
     # backprop through line 21 (i = 2): h = tanh(h @ W{i} + b{i})
-    t_93 = np.square(h_2, out=h_2)
-    np.subtract(1.0, t_93, out=t_93)
-    t_94 = np.multiply(d_h_2, t_93, out=d_h_2)
-    d_b2 = np.matmul(ones, t_94, out=ws[94])
-    d_h = np.matmul(t_94, W2.T, out=ws[1])
-    d_W2 = np.matmul(h.T, t_94, out=ws[95])
+    t_94 = np.square(h_2, out=h_2)
+    np.subtract(1.0, t_94, out=t_94)
+    t_95 = np.multiply(d_h_2, t_94, out=d_h_2)
+    d_b2 = np.matmul(ones, t_95, out=ws[94])
+    d_h = np.matmul(t_95, W2.T, out=ws[1])
+    d_W2 = np.matmul(h.T, t_95, out=ws[95])
     # backprop through line 21 (i = 1): h = tanh(h @ W{i} + b{i})
-    t_95 = np.square(h, out=h)
-    np.subtract(1.0, t_95, out=t_95)
-    t_96 = np.multiply(d_h, t_95, out=d_h)
-    d_b1 = np.matmul(ones, t_96, out=ws[96])
-    d_W1 = np.matmul(x.T, t_96, out=ws[97])
+    t_96 = np.square(h, out=h)
+    np.subtract(1.0, t_96, out=t_96)
+    t_97 = np.multiply(d_h, t_96, out=d_h)
+    d_b1 = np.matmul(ones, t_97, out=ws[96])
+    d_W1 = np.matmul(x.T, t_97, out=ws[97])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(W1, d_W1, out=W1)

@@ -191,14 +191,14 @@ def _workspace_loss(N):
 def _workspace_loss_and_grad(N):
     """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
     return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: pred, t, t_2
+        np.empty((N,), dtype=DTYPE),  # ws[0]: d_pred, pred, t, t_2
     ]
 
 
 def _workspace_sgd_step(N):
     """The arrays sgd_step computes in; each call of a thread reuses its own."""
     return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: pred, t, t_2
+        np.empty((N,), dtype=DTYPE),  # ws[0]: d_pred, pred, t, t_2
         np.empty((8,), dtype=DTYPE),  # ws[1]: d_w
     ]
 
@@ -258,10 +258,10 @@ def loss_and_grad(params, /, **inputs):
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t_2 = np.subtract(pred, y, out=pred)
     loss = 0.5 * ((np.vdot(t_2, t_2) / t_2.size))
-    np.multiply(t_2, 2.0 * (DTYPE(0.5) / t_2.size), out=t_2)
+    d_pred = np.multiply(t_2, 2.0 * (DTYPE(0.5) / t_2.size), out=t_2)
     # backprop through line 18: pred = x @ w + b
-    d_b = t_2.sum()
-    d_w = x.T @ t_2
+    d_b = d_pred.sum()
+    d_w = x.T @ d_pred
     grads = {
         'w': d_w,
         'b': DTYPE(d_b),
@@ -299,10 +299,10 @@ def sgd_step(params, lr, /, **inputs):
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t_2 = np.subtract(pred, y, out=pred)
     loss = 0.5 * ((np.vdot(t_2, t_2) / t_2.size))
-    np.multiply(t_2, 2.0 * ((DTYPE(lr) * 0.5) / t_2.size), out=t_2)
+    d_pred = np.multiply(t_2, 2.0 * ((DTYPE(lr) * 0.5) / t_2.size), out=t_2)
     # backprop through line 18: pred = x @ w + b
-    d_b = t_2.sum()
-    d_w = np.matmul(x.T, t_2, out=ws[1])
+    d_b = d_pred.sum()
+    d_w = np.matmul(x.T, d_pred, out=ws[1])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(w, d_w, out=w)

@@ -216,7 +216,7 @@ def _workspace_loss_and_grad(B):
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t, t_5
         np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
-        np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t_2, t_3
+        np.empty((B, 1), dtype=DTYPE),  # ws[2]: d_pred, pred, t_2, t_3
         np.ones((B,), dtype=DTYPE),  # ws[3]: ones, read only
         np.empty((B, 4), dtype=DTYPE),  # ws[4]: d_h, t_6
         np.empty((B, 4), dtype=DTYPE),  # ws[5]: t_4
@@ -228,7 +228,7 @@ def _workspace_sgd_step(B):
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t, t_5
         np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
-        np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t_2, t_3
+        np.empty((B, 1), dtype=DTYPE),  # ws[2]: d_pred, pred, t_2, t_3
         np.empty((1,), dtype=DTYPE),  # ws[3]: d_b2
         np.ones((B,), dtype=DTYPE),  # ws[4]: ones, read only
         np.empty((B, 4), dtype=DTYPE),  # ws[5]: d_h, t_6
@@ -320,11 +320,11 @@ def loss_and_grad(params, /, **inputs):
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
     loss = np.vdot(t_3, t_3) / t_3.size
-    np.multiply(t_3, DTYPE(2.0) / t_3.size, out=t_3)
+    d_pred = np.multiply(t_3, DTYPE(2.0) / t_3.size, out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
-    d_b2 = np.matmul(ones, t_3)
-    d_h = np.matmul(t_3, W2.T, out=ws[4])
-    d_W2 = h.T @ t_3
+    d_b2 = np.matmul(ones, d_pred)
+    d_h = np.matmul(d_pred, W2.T, out=ws[4])
+    d_W2 = h.T @ d_pred
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
     t_4 = np.subtract(1.0, h, out=ws[5])
     t_5 = np.multiply(h, t_4, out=h)
@@ -378,11 +378,11 @@ def sgd_step(params, lr, /, **inputs):
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
     loss = np.vdot(t_3, t_3) / t_3.size
-    np.multiply(t_3, 2.0 * (DTYPE(lr) / t_3.size), out=t_3)
+    d_pred = np.multiply(t_3, 2.0 * (DTYPE(lr) / t_3.size), out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
-    d_b2 = np.matmul(ones, t_3, out=ws[3])
-    d_h = np.matmul(t_3, W2.T, out=ws[5])
-    d_W2 = np.matmul(h.T, t_3, out=ws[6])
+    d_b2 = np.matmul(ones, d_pred, out=ws[3])
+    d_h = np.matmul(d_pred, W2.T, out=ws[5])
+    d_W2 = np.matmul(h.T, d_pred, out=ws[6])
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
     t_4 = np.subtract(1.0, h, out=ws[7])
     t_5 = np.multiply(h, t_4, out=h)
