@@ -69,7 +69,7 @@ class Labels:
         loops = {var: i for kind, var, i, _ in frames if kind == "loop"}
         if loops and "{" in text:
             text = _BRACED.sub(lambda m: _indexed(m, loops), text)
-        calls = [f for f in range(len(frames)) if frames[f][0] == "fn"]
+        calls = [i for i, frame in enumerate(frames) if frame[0] == "fn"]
         params = self.g.calls.get(frames[: calls[-1] + 1], {}) if calls else {}
         if params:  # the innermost call's: the text is its fn's body
             pattern = r"(?<![\w.])(" + "|".join(map(re.escape, params)) + r")\b(?![{=])"
@@ -253,8 +253,10 @@ def _count(graph: Graph, x: int, attrs: dict) -> str:
     shape = graph.shape(x)
     sizes = list(shape) if attrs["all"] else [shape[i] for i in attrs["axes"]]
     fixed = math.prod(s for s in sizes if isinstance(s, int))
-    factors = [s for s in sizes if isinstance(s, str)] + ([str(fixed)] if fixed != 1 or len(sizes) == 0 else [])
-    return factors[0] if len(factors) == 1 else "(" + "·".join(factors) + ")" if factors else "1"
+    factors = [s for s in sizes if isinstance(s, str)] + ([str(fixed)] if fixed != 1 else [])
+    if len(factors) <= 1:
+        return factors[0] if factors else "1"
+    return "(" + "·".join(factors) + ")"
 
 
 def _summed(result: tuple, arg: tuple) -> list[str]:
