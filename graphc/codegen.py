@@ -452,12 +452,13 @@ class Emitter:
         if len(text) > 60:
             text = text[:57] + "..."
         d = self.g.node(n)
+        passes = [f"{var} = {i}" for kind, var, i, _ in self.anchor(n).get("scope", ()) if kind == "loop"]
         origin = d.get("origin") if d["phase"] == "backward" else None
         if origin and origin[0] == "sum":  # the gradients of a value's several uses add up
-            name = self.g.node(origin[1])["name"]
-            return f"{name or 'the value'} (line {line}) is used more than once: its gradient sums those of its uses"
+            name = self.g.node(origin[1])["name"] or "the value"
+            where = ", ".join([f"line {line}", *passes])
+            return f"{name} ({where}) is used more than once: its gradient sums those of its uses"
         prefix = "backprop through " if d["phase"] == "backward" else ""
-        passes = [f"{var} = {i}" for kind, var, i, _ in self.anchor(n).get("scope", ()) if kind == "loop"]
         where = f" ({', '.join(passes)})" if passes else ""  # one loop line runs once per pass
         return f"{prefix}line {line}{where}: {text}"
 

@@ -292,3 +292,10 @@ def test_a_gradient_passed_through_unchanged_takes_the_name_it_can_get():
     for opt in (0, 1, 2):
         grad = function(compile_text(MODEL, "m.nn", opt=opt).source, "loss_and_grad")
         assert re.search(r"^    d_pred = ", grad, re.M), grad
+
+
+def test_the_sum_over_uses_in_a_loop_names_its_pass():
+    text = "dim B\ninput x : [B, 4]\nparam W : [4, 4]\nh = x\nfor i in 1..2 {\n  h = tanh(h @ W) + h\n}\n"
+    text += "loss = sum(h^2)\nminimize loss\n"
+    grad = function(compile_text(text, "m.nn", opt=0).source, "loss_and_grad")
+    assert "# h (line 6, i = 1) is used more than once: its gradient sums those of its uses" in grad

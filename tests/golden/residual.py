@@ -734,7 +734,7 @@ def loss_and_grad(params, /, **inputs):
     t_37 = np.negative(d_h_10, out=ws[0])
     d_mu_5 = t_37.sum(axis=1, keepdims=True, out=ws[29])
     t_38 = np.divide(d_mu_5, 64.0, out=d_mu_5)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
     d_h_9 = np.add(d_h_10, t_38, out=d_h_10)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb4 = np.matmul(ones, d_h_9)
@@ -755,14 +755,15 @@ def loss_and_grad(params, /, **inputs):
     t_43 = np.divide(d_var_4, 64.0, out=d_var_4)
     t_44 = np.multiply(2.0, h_8, out=h_8)
     np.multiply(t_43, t_44, out=t_44)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
     d_h_8 = np.add(t_41, t_44, out=t_41)
+    # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     t_45 = np.add(d_h_9, d_h_8, out=d_h_9)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_46 = np.negative(d_h_8, out=d_h_8)
     d_mu_4 = t_46.sum(axis=1, keepdims=True, out=ws[29])
     t_47 = np.divide(d_mu_4, 64.0, out=d_mu_4)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     d_h_7 = np.add(t_45, t_47, out=t_45)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb3 = np.matmul(ones, d_h_7)
@@ -783,14 +784,15 @@ def loss_and_grad(params, /, **inputs):
     t_52 = np.divide(d_var_3, 64.0, out=d_var_3)
     t_53 = np.multiply(2.0, h_6, out=h_6)
     np.multiply(t_52, t_53, out=t_53)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     d_h_6 = np.add(t_50, t_53, out=t_50)
+    # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     t_54 = np.add(d_h_7, d_h_6, out=d_h_7)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_55 = np.negative(d_h_6, out=d_h_6)
     d_mu_3 = t_55.sum(axis=1, keepdims=True, out=ws[29])
     t_56 = np.divide(d_mu_3, 64.0, out=d_mu_3)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     d_h_5 = np.add(t_54, t_56, out=t_54)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb2 = np.matmul(ones, d_h_5)
@@ -811,14 +813,15 @@ def loss_and_grad(params, /, **inputs):
     t_61 = np.divide(d_var_2, 64.0, out=d_var_2)
     t_62 = np.multiply(2.0, h_4, out=h_4)
     np.multiply(t_61, t_62, out=t_62)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     d_h_4 = np.add(t_59, t_62, out=t_59)
+    # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     t_63 = np.add(d_h_5, d_h_4, out=d_h_5)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_64 = np.negative(d_h_4, out=d_h_4)
     d_mu_2 = t_64.sum(axis=1, keepdims=True, out=ws[29])
     t_65 = np.divide(d_mu_2, 64.0, out=d_mu_2)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     d_h_3 = np.add(t_63, t_65, out=t_63)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb1 = np.matmul(ones, d_h_3)
@@ -839,7 +842,7 @@ def loss_and_grad(params, /, **inputs):
     t_70 = np.divide(d_var, 64.0, out=d_var)
     t_71 = np.multiply(2.0, h_2, out=h_2)
     np.multiply(t_70, t_71, out=t_71)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     d_h_2 = np.add(t_68, t_71, out=t_68)
     # h (line 36) is used more than once: its gradient sums those of its uses
     t_72 = np.add(d_h_3, d_h_2, out=d_h_3)
@@ -1017,7 +1020,7 @@ def sgd_step(params, lr, /, **inputs):
     t_37 = np.negative(d_h_10, out=ws[0])
     d_mu_5 = t_37.sum(axis=1, keepdims=True, out=ws[31])
     t_38 = np.divide(d_mu_5, 64.0, out=d_mu_5)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
     d_h_9 = np.add(d_h_10, t_38, out=d_h_10)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb4 = np.matmul(ones, d_h_9, out=ws[32])
@@ -1038,14 +1041,15 @@ def sgd_step(params, lr, /, **inputs):
     t_43 = np.divide(d_var_4, 64.0, out=d_var_4)
     t_44 = np.multiply(2.0, h_8, out=h_8)
     np.multiply(t_43, t_44, out=t_44)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
     d_h_8 = np.add(t_41, t_44, out=t_41)
+    # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     t_45 = np.add(d_h_9, d_h_8, out=d_h_9)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_46 = np.negative(d_h_8, out=d_h_8)
     d_mu_4 = t_46.sum(axis=1, keepdims=True, out=ws[31])
     t_47 = np.divide(d_mu_4, 64.0, out=d_mu_4)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     d_h_7 = np.add(t_45, t_47, out=t_45)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb3 = np.matmul(ones, d_h_7, out=ws[37])
@@ -1066,14 +1070,15 @@ def sgd_step(params, lr, /, **inputs):
     t_52 = np.divide(d_var_3, 64.0, out=d_var_3)
     t_53 = np.multiply(2.0, h_6, out=h_6)
     np.multiply(t_52, t_53, out=t_53)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     d_h_6 = np.add(t_50, t_53, out=t_50)
+    # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     t_54 = np.add(d_h_7, d_h_6, out=d_h_7)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_55 = np.negative(d_h_6, out=d_h_6)
     d_mu_3 = t_55.sum(axis=1, keepdims=True, out=ws[31])
     t_56 = np.divide(d_mu_3, 64.0, out=d_mu_3)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     d_h_5 = np.add(t_54, t_56, out=t_54)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb2 = np.matmul(ones, d_h_5, out=ws[41])
@@ -1094,14 +1099,15 @@ def sgd_step(params, lr, /, **inputs):
     t_61 = np.divide(d_var_2, 64.0, out=d_var_2)
     t_62 = np.multiply(2.0, h_4, out=h_4)
     np.multiply(t_61, t_62, out=t_62)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     d_h_4 = np.add(t_59, t_62, out=t_59)
+    # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     t_63 = np.add(d_h_5, d_h_4, out=d_h_5)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_64 = np.negative(d_h_4, out=d_h_4)
     d_mu_2 = t_64.sum(axis=1, keepdims=True, out=ws[31])
     t_65 = np.divide(d_mu_2, 64.0, out=d_mu_2)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     d_h_3 = np.add(t_63, t_65, out=t_63)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb1 = np.matmul(ones, d_h_3, out=ws[45])
@@ -1122,7 +1128,7 @@ def sgd_step(params, lr, /, **inputs):
     t_70 = np.divide(d_var, 64.0, out=d_var)
     t_71 = np.multiply(2.0, h_2, out=h_2)
     np.multiply(t_70, t_71, out=t_71)
-    # h (line 43) is used more than once: its gradient sums those of its uses
+    # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     d_h_2 = np.add(t_68, t_71, out=t_68)
     # h (line 36) is used more than once: its gradient sums those of its uses
     t_72 = np.add(d_h_3, d_h_2, out=d_h_3)
