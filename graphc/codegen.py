@@ -360,8 +360,7 @@ class Emitter:
                 nesting[n] = depth
                 expr[n] = text if opdef.atomic else f"({text})"
                 continue
-            line = self.source_line(n)
-            note = self.comment(n, line) if line is not None else None
+            note = self.comment(n)
             if note is not None and note != last_note:
                 out.append(f"{indent}# {note}")
                 last_note = note
@@ -430,29 +429,24 @@ class Emitter:
         """The forward node whose source line n's statement belongs to: n itself, or the op
         (or the value, for a sum over uses) its chain-rule step comes from."""
         d = self.g.node(n)
-        if d["phase"] == "backward":
-            origin = d.get("origin")
-            if origin and isinstance(origin[0], int) and len(origin) == 3:
-                d = self.g.node(origin[1])
-            elif origin and origin[0] in ("sum", "seed"):
-                d = self.g.node(origin[1])
+        origin = d.get("origin") if d["phase"] == "backward" else None
+        if origin and (origin[0] in ("sum", "seed") or (isinstance(origin[0], int) and len(origin) == 3)):
+            return self.g.node(origin[1])
         return d
 
-    def source_line(self, n: int) -> int | None:
-        d = self.anchor(n)
-        calls = [f for f in d.get("scope", ()) if f[0] == "fn"]
-        if calls:  # code inlined from a fn points at the statement that called it
-            return calls[0][3]
-        span = d.get("span")
-        return span.line if span else None
-
-    def comment(self, n: int, line: int) -> str:
+    def comment(self, n: int) -> str | None:
+        """The comment over n's statement, naming the source line it comes from; None if none does."""
+        d, here = self.g.node(n), self.anchor(n)
+        calls = [f for f in here.get("scope", ()) if f[0] == "fn"]
+        span = here.get("span")
+        line = calls[0][3] if calls else span.line if span else None  # fn code: the line that called it
+        if line is None:
+            return None
         text = self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
         text = text.split("#")[0].strip()
         if len(text) > 60:
             text = text[:57] + "..."
-        d = self.g.node(n)
-        passes = [f"{var} = {i}" for kind, var, i, _ in self.anchor(n).get("scope", ()) if kind == "loop"]
+        passes = [f"{var} = {i}" for kind, var, i, _ in here.get("scope", ()) if kind == "loop"]
         origin = d.get("origin") if d["phase"] == "backward" else None
         if origin and origin[0] == "sum":  # the gradients of a value's several uses add up
             name = self.g.node(origin[1])["name"] or "the value"

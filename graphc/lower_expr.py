@@ -313,8 +313,7 @@ class ExprLowerer(Resolver):
         inner = Scope(fn=info, frames=scope.frames + (("fn", decl.name, info.calls, e.span.line),))
         for p, a in zip(decl.params, args):
             inner.locals[p.base] = Binding("value", a, p.span)
-        rebound = {s.target.base for s in decl.body if isinstance(s, S.Assign)}
-        self.g.calls[inner.frames] = {p.base: a for p, a in zip(decl.params, args) if p.base not in rebound}
+        self.g.calls[inner.frames] = {p.base: a for p, a in zip(decl.params, args) if p.base in info.kept}
         # a shape error inside the body names this call and the shapes it passed, since
         # one fn serves several shapes; calls from inside fns chain outwards
         where = ", ".join(f"{p.base}: {show(*self.g.type(a))}" for p, a in zip(decl.params, args))

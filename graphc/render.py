@@ -227,10 +227,9 @@ def factor_text(graph: Graph, labels: Labels, a: int, n: int, pos: int) -> str:
     elif d["op"] == "mul":
         text = f"· {names[1 - pos]}"
     elif d["op"] == "matmul":
-        other = args[1 - pos]
-        if graph.op(other) == "transpose":  # (k.T)ᵀ is k
-            inner = labels.name(graph.args(other)[0])
-            text = f"@ {inner}" if pos == 0 else f"{inner} @"
+        inner = _untransposed(graph, args[1 - pos])
+        if inner is not None:  # (k.T)ᵀ is k
+            text = f"@ {labels.name(inner)}" if pos == 0 else f"{labels.name(inner)} @"
         else:
             text = f"@ {names[1]}ᵀ" if pos == 0 else f"{names[0]}ᵀ @"
     elif d["op"] == "div" and pos == 0:
@@ -246,6 +245,11 @@ def factor_text(graph: Graph, labels: Labels, a: int, n: int, pos: int) -> str:
         summed = _summed(graph.shape(n), graph.shape(a))
         text += "\nΣ over " + ("all" if len(summed) == len(graph.shape(n)) > 1 else ", ".join(summed))
     return text
+
+
+def _untransposed(graph: Graph, x: int) -> int | None:
+    """The value x is the transpose of (k for k.T), or None: a matmul's factor names that one."""
+    return graph.args(x)[0] if graph.op(x) == "transpose" else None
 
 
 def _count(graph: Graph, x: int, attrs: dict) -> str:
@@ -299,9 +303,8 @@ def backward_dot(graph: Graph, source: str, model: str) -> str:
             for pos, x in enumerate(graph.args(b)):
                 fwd = graph.node(x)["phase"] == "forward" and graph.op(x) != "const"
                 if fwd and (graph.op(b), pos) not in SHAPE_ONLY:
-                    if graph.op(origin[1]) == "matmul" and graph.op(x) == "transpose":
-                        x = graph.args(x)[0]  # the factor says `@ k` for (k.T)ᵀ: it reads k
-                    reads.add(x)
+                    inner = _untransposed(graph, x) if graph.op(origin[1]) == "matmul" else None
+                    reads.add(x if inner is None else inner)  # the factor says `@ k` for (k.T)ᵀ: it reads k
     valued = {a for a, _, _ in edges} | {n for _, n, _ in edges}
     results = {graph.params.get(w, graph.inputs.get(w)): w for w in graph.grads}
     fanout = Counter(a for a, _, _ in edges)  # paths into each adjoint (one pass: a loop unrolls to 100,000)

@@ -53,6 +53,12 @@ class FnInfo:
     visible: frozenset[str]  # fns defined before it
     calls: int = 0
     cost: int = 0  # about how many ops one call expands to, nested calls included
+    # the params the body never rebinds: in a picture, the call's arguments may stand for them
+    kept: frozenset[str] = field(init=False)
+
+    def __post_init__(self):
+        rebound = {s.target.base for s in self.decl.body if isinstance(s, S.Assign)}
+        self.kept = frozenset(p.base for p in self.decl.params) - rebound
 
 
 @dataclass
