@@ -19,7 +19,9 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 from graphc import parser
 from graphc import syntax as S
 from graphc.errors import GraphcError, Span
+from graphc.lexer import Lexer
 from graphc.parser import MAX_DEPTH, parse
+from graphc.tables import Stuck
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.nn"))
 
@@ -40,7 +42,7 @@ CORNERS = (
 
 
 def ours(text: str) -> list:
-    lexer = parser._Lexer(parser._front()[0].lexer_conf)
+    lexer = Lexer(parser._front()[0].lexer_conf)
     kinds: list[str] = []
     spans: list[int] = []
     try:
@@ -116,7 +118,7 @@ def our_loop(text: str):
     kinds, spans = [], []
     try:
         trace = tables.recognize(lexer.scan(text, kinds, spans))
-    except parser._Stuck as e:
+    except Stuck as e:
         token = parser._stuck_token(text, kinds, spans, e.at)
         return str(token), token.line, token.column, e.accepts
     except UnexpectedCharacters as e:
@@ -130,7 +132,7 @@ def our_loop(text: str):
     ids=[p.name for p in EXAMPLES + ERR_PROGRAMS] + ["corners"] + [f"broken{i}" for i in range(len(BROKEN))],
 )
 def test_table_walk_matches_larks_own_loop(text: str) -> None:
-    """parser._Tables steps through lark's tables itself for speed, first over token
+    """tables.Tables steps through lark's tables itself for speed, first over token
     kinds, then building the tree from the trace: the tree, or the failing token
     and what would have been accepted there, must be lark's."""
     with parser._LOCK:

@@ -1,0 +1,125 @@
+"""Source text -> token kinds and offsets, by the grammar's terminals run as one regular expression."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import MutableSequence
+
+from lark import Token
+from lark.exceptions import UnexpectedCharacters
+from lark.lexer import PatternStr
+
+RESERVED = frozenset("model dim input param const fn return output minimize wrt for in int true false".split())
+# a braced name's parts: W{i+1}b -> base W, loop variable i, offset +1, suffix b
+BRACED = re.compile(r"([A-Za-z_]\w*)\{([A-Za-z_]\w*)([+-]\d+)?\}(\w*)")
+
+
+class Lexer:
+    """The grammar's terminals as one regular expression run with finditer.
+
+    It orders the terminals and turns a NAME that spells a keyword into that
+    keyword as lark's basic lexer does, so a reserved word is never a name; and
+    it drops newlines inside ( ) and [ ] (they never reach the grammar) and keeps
+    the brackets still open where it stopped in `opened`, innermost last, so an
+    unclosed one can be named. `scan` gives kinds and offsets only, which is all
+    the automaton needs; `tokens` makes lark Tokens of them for the tree.
+    """
+
+    def __init__(self, conf):
+        patterns = [t for t in conf.terminals if not isinstance(t.pattern, PatternStr)]
+        # the terminals spelled by one string, by name, for messages: {"LPAR": "(", "MODEL": "model", ...}
+        self.literals = {t.name: t.pattern.value for t in conf.terminals if isinstance(t.pattern, PatternStr)}
+        self.keywords: dict[str, dict[str, str]] = {}  # {"NAME": {"model": "MODEL", ...}}
+        kept = []
+        for t in conf.terminals:
+            word = t.pattern.value
+            owner = isinstance(t.pattern, PatternStr) and next(
+                (p.name for p in patterns if p.priority == t.priority and re.fullmatch(p.pattern.to_regexp(), word)),
+                None,
+            )
+            if owner:
+                self.keywords.setdefault(owner, {})[word] = t.name
+            else:
+                kept.append(t)
+        kept.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
+        groups = [f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in kept]
+        # each match takes the blanks before its token along (half as many matches)
+        blanks = [
+            t.pattern.to_regexp() for t in kept if t.name in conf.ignore and re.fullmatch(t.pattern.to_regexp(), " ")
+        ]
+        alternatives = "|".join([*groups, r"(?P<_BAD>[\s\S])"])
+        self.regex = re.compile(f"(?:{'|'.join(blanks)})?(?:{alternatives})", conf.g_regex_flags)
+        self.ignore = frozenset(conf.ignore)
+        self.opened: list[int] = []  # offsets of the ( and [ still open
+
+    def scan(self, text: str, kinds: list[str], spans: MutableSequence[int]):
+        """The kind of each token, lazily; each is also appended to `kinds` and its start
+        and end offsets to `spans` (two numbers per token, kept flat: a 200,000-line file
+        has 1.6 million tokens, and a tuple per token held 150 MB more)."""
+        opened = self.opened
+        opened.clear()
+        ignore, keywords, add, note = self.ignore, self.keywords, spans.extend, kinds.append
+        for m in self.regex.finditer(text):
+            kind = m.lastgroup
+            if kind in ignore:
+                continue
+            span = m.span(kind)
+            if kind in keywords:
+                kind = keywords[kind].get(text[span[0] : span[1]], kind)
+            elif kind == "_NL":
+                if opened:
+                    continue
+            elif kind == "LPAR" or kind == "LSQB":
+                opened.append(span[0])
+            elif kind == "RPAR" or kind == "RSQB":
+                if opened:
+                    opened.pop()
+            elif kind == "BRACED_NAME":
+                word = BRACED.match(text, span[0]).group(1)  # the name before the braces
+                if word in RESERVED:
+                    raise Reserved(span[0], span[1], word)
+            elif kind == "_BAD":
+                raise UnexpectedCharacters(text, span[0], *line_col(text, span[0]))
+            add(span)
+            note(kind)
+            yield kind
+
+    @staticmethod
+    def tokens(text: str, kinds: list[str], spans: MutableSequence[int]):
+        """The tokens `scan` found, as lark Tokens with their lines and columns."""
+        new, count, rfind = str.__new__, text.count, text.rfind
+        line, line_start, pos = 1, 0, 0
+        offsets = iter(spans)
+        for kind, start, end in zip(kinds, offsets, offsets):
+            breaks = count("\n", pos, start)
+            if breaks:
+                line += breaks
+                line_start = rfind("\n", pos, start) + 1
+            value = text[start:end]
+            col = start - line_start + 1
+            tok = new(Token, value)
+            tok.type, tok.value, tok.start_pos, tok.end_pos = kind, value, start, end
+            tok.line, tok.column, tok.end_line, tok.end_column = line, col, line, col + end - start
+            if kind == "_NL":  # blank lines too, and the blanks that start the next line
+                line += value.count("\n")
+                line_start = start + value.rfind("\n") + 1
+                tok.end_line, tok.end_column = line, end - line_start + 1
+            pos = end
+            yield tok
+
+
+def line_col(text: str, pos: int) -> tuple[int, int]:
+    return text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+
+
+def token_at(text: str, kind: str, start: int, end: int) -> Token:
+    line, col = line_col(text, start)
+    return Token(kind, text[start:end], start, line, col, line, col + end - start, end)
+
+
+class Reserved(Exception):
+    """A reserved word as the base of a braced name (`for{i}`), which lexes as one
+    BRACED_NAME; found by the lexer, at offsets start..end."""
+
+    def __init__(self, start: int, end: int, word: str):
+        self.start, self.end, self.word = start, end, word

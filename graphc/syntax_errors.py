@@ -1,0 +1,244 @@
+"""Syntax errors in words: what was found, what would fit there, and the likely fix."""
+
+from __future__ import annotations
+
+import re
+
+from lark import Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from graphc.errors import Diagnostic, Span, nearest
+from graphc.lexer import RESERVED
+
+# Token types in words, for "expected ..." messages.
+TOKEN_WORDS = {
+    "NAME": "a name",
+    "BRACED_NAME": "a name",
+    "NUMBER": "a number",
+    "_NL": "end of line",
+    "$END": "end of file",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "EQUAL": "'='",
+    "DOT": "'.'",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "STAR": "'*'",
+    "SLASH": "'/'",
+    "AT": "'@'",
+    "POW": "'^'",
+    "INT": "'int'",
+    "WRT": "'wrt'",
+    "TRUE": "'true'",
+    "FALSE": "'false'",
+    "IN": "'in'",
+    "__ANON_0": "'..'",
+}
+EXPRESSION_STARTS = {"NAME", "BRACED_NAME", "NUMBER", "LPAR", "LSQB", "MINUS", "PLUS", "TRUE", "FALSE"}
+OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW"}
+STATEMENT_KEYWORDS = {"MODEL", "DIM", "CONST", "INPUT", "PARAM", "FN", "RETURN", "OUTPUT", "MINIMIZE", "FOR"}
+STATEMENT_WORDS = sorted(k.lower() for k in STATEMENT_KEYWORDS)
+# where several tokens would fit, the closing ones are the likeliest fix, so they come first
+EXPECTED_ORDER = ["RPAR", "RSQB", "RBRACE", "COMMA", "COLON", "EQUAL", "LPAR", "LSQB", "LBRACE", "DOT"]
+# characters people bring from other languages, with what to write instead
+CHARACTER_HINTS = {
+    "'": "; the language has no strings",
+    '"': "; the language has no strings",
+    ";": "; a statement ends at the end of its line",
+    "%": "; there is no remainder operator",
+    "!": "; there are no comparisons or logical operators",
+    "<": "; there are no comparisons",
+    ">": "; there are no comparisons",
+}
+
+
+def _describe(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of file"
+    if tok.type == "_NL":
+        return "end of line"
+    if tok.type in ("NAME", "BRACED_NAME"):
+        return f"name '{tok}'"
+    if tok.type == "NUMBER":
+        return f"number {tok}"
+    return f"'{tok}'"
+
+
+def _token_word(name: str, literals: dict[str, str]) -> str:
+    """A terminal in words: TOKEN_WORDS, else its literal text from the grammar (`literals`)."""
+    word = TOKEN_WORDS.get(name)
+    if word is not None:
+        return word
+    if name in literals:
+        return f"'{literals[name]}'"
+    return f"'{name.lower()}'" if name.isupper() and name.isalpha() else name
+
+
+def _expected(names, literals: dict[str, str]) -> str:
+    names = set(names)
+    words = []
+    if len(names & STATEMENT_KEYWORDS) >= 4:
+        words.append("a statement")
+        names -= STATEMENT_KEYWORDS | {"NAME", "BRACED_NAME"}
+    if len(names & OPERATORS) >= 3:
+        words.append("an operator")
+        names -= OPERATORS | {"DOT"}  # `.T` is a postfix operator
+    # after a complete operand '+', '-' and '(' are operators and calls, so an
+    # expression is expected only where a name or number could start one
+    if {"NAME", "NUMBER"} <= names:
+        words.append("an expression")
+        names -= EXPRESSION_STARTS
+    if "_NL" in names:  # to a reader the end of the file is one more end of line
+        names.discard("$END")
+    rank = {n: i for i, n in enumerate(EXPECTED_ORDER)}
+    # end of line and end of file read best last
+    for n in sorted(names, key=lambda n: (n in ("_NL", "$END"), rank.get(n, len(rank)), n)):
+        w = _token_word(n, literals)
+        if w not in words:
+            words.append(w)
+    if not words:
+        return ""
+    if len(words) > 6:
+        words = words[:6] + ["..."]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+_WORD = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.")
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
+def _bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnostic | None:
+    """`1e`, `1.2.3`, `3x`, `5.`: a number glued to more letters, digits or dots.
+
+    The lexer splits these into a valid number and a stray token, and the parser
+    would complain about the stray part; the user wrote one bad number.
+    """
+    end = pos
+    while end > 0 and text[end - 1] in " \t":
+        end -= 1
+    if end == pos or text[end - 1 : end] != ".":  # else `5. * x`: a number ending in a dot, then blanks
+        end = pos
+    a = end
+    while a > 0 and text[a - 1] in _WORD and text[a - 2 : a] != "..":
+        a -= 1
+    b = end
+    while b < len(text) and text[b] in _WORD:
+        b += 1
+    word = text[a:b]
+    if a == end or not word[:1].isdigit() or _NUMBER.fullmatch(word):
+        return None
+    start = col - (pos - a)
+    return Diagnostic(
+        f"malformed number '{word}'; numbers are written like 3, 0.5, 1e-3 or 2.5E+4",
+        Span(file, line, start, line, start + len(word)),
+    )
+
+
+def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str]) -> Diagnostic:
+    """The message for lark's exception `e`; `literals` holds the text of each terminal spelled by one string."""
+    if isinstance(e, UnexpectedCharacters):
+        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        shown = repr(ch)[1:-1] if not ch.isprintable() else ch
+        quoted = f'"{shown}"' if ch == "'" else f"'{shown}'"
+        hint = CHARACTER_HINTS.get(ch, "")
+        return Diagnostic(f"unexpected character {quoted}{hint}", Span(file, e.line, e.column, e.line, e.column + 1))
+    if isinstance(e, UnexpectedToken):
+        tok = e.token
+        if tok.type == "$END":
+            lines = text.split("\n")
+            line = max(1, len(lines) - 1)
+            col = len(lines[line - 1]) + 1
+            span = Span(file, line, col, line, col + 1)
+        else:
+            width = max(1, len(str(tok))) if tok.type != "_NL" else 1
+            col = tok.column
+            if tok.type == "_NL" and text[tok.start_pos - 1 : tok.start_pos] == "\r":
+                col -= 1  # a CRLF file: the line ends before its '\r', which is lexed as space
+            span = Span(file, tok.line, col, tok.line, col + width)
+            bad = _bad_number(text, tok.start_pos, file, tok.line, tok.column)
+            if bad is not None:
+                return bad
+        accepts = set(e.expected or ())
+        if tok.type not in ("NAME", "BRACED_NAME") and str(tok) in RESERVED and accepts & {"NAME", "BRACED_NAME"}:
+            return Diagnostic(f"'{tok}' is a reserved word and cannot be used as a name", span)
+        if tok.type == "EQUAL":
+            # `for = 1`: the lexer took the reserved word as a keyword, so '=' is what failed
+            before = text[tok.start_pos - tok.column + 1 : tok.start_pos]
+            word = before.strip()
+            if word in RESERVED:
+                start = before.index(word) + 1
+                return Diagnostic(
+                    f"'{word}' is a reserved word and cannot be used as a name",
+                    Span(file, tok.line, start, tok.line, start + len(word)),
+                )
+        if tok.type == "LBRACE" and tok.start_pos > 0 and text[tok.start_pos - 1] in _WORD:
+            return Diagnostic(
+                "unexpected '{': in a name like W{i} the braces hold a loop variable, optionally with +N or -N",
+                span,
+            )
+        exp = _expected(accepts, literals)
+        msg = f"unexpected {_describe(tok)}" + (f"; expected {exp}" if exp else "")
+        if tok.type == "_NL" and "LBRACE" in accepts:
+            msg += " on the same line"
+        if tok.type in ("NAME", "BRACED_NAME") and accepts == {"EQUAL"}:
+            # `minimise loss`: a line that starts with one name then another is a misspelled keyword
+            first = text[tok.start_pos - tok.column + 1 : tok.start_pos].split()
+            keyword = nearest(first[0], STATEMENT_WORDS) if len(first) == 1 else None
+            if keyword is not None:
+                msg += f" (is '{first[0]}' a misspelled '{keyword}'?)"
+        if tok.type == "$END" and accepts & {"RPAR", "RSQB"}:
+            msg += " (an unclosed bracket?)"
+        if tok.type == "$END" and "RBRACE" in accepts:
+            brace = _unclosed_brace(text)
+            if brace is not None:
+                return Diagnostic("'{' is never closed", Span(file, brace[0], brace[1], brace[0], brace[1] + 1))
+        return Diagnostic(msg, span)
+    line = e.line if isinstance(e.line, int) and e.line >= 1 else 1
+    col = e.column if isinstance(e.column, int) and e.column >= 1 else 1
+    return Diagnostic("syntax error", Span(file, line, col, line, col + 1))
+
+
+def _unclosed_brace(text: str) -> tuple[int, int] | None:
+    """(line, col) of the last '{' that no '}' closes (comments skipped)."""
+    open_at: list[tuple[int, int]] = []
+    line, line_start, i, n = 1, 0, 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "#":
+            i = text.find("\n", i)
+            if i < 0:
+                break
+            continue
+        if c == "\n":
+            line, line_start = line + 1, i + 1
+        elif c == "{":
+            open_at.append((line, i - line_start + 1))
+        elif c == "}" and open_at:
+            open_at.pop()
+        i += 1
+    return open_at[-1] if open_at else None
+
+
+def never_closed(text: str, at: int) -> bool:
+    """True when no bracket after the one at offset `at` closes it (comments skipped)."""
+    depth, i, n = 1, at + 1, len(text)
+    while i < n:
+        c = text[i]
+        if c == "#":
+            i = text.find("\n", i)
+            if i < 0:
+                return True
+        elif c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+            if depth == 0:
+                return False
+        i += 1
+    return True
