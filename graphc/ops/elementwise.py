@@ -23,7 +23,7 @@ INC, DEC = frozenset({"x"}), frozenset()
 
 # x^p for these |p| by squares, square roots and products, written into `out` (never x
 # itself: pow is not planned in place) or as a plain expression (one that spells x twice
-# gets x as a variable, see codegen); np.power calls the C library's pow on every element,
+# gets x as a variable, see statements.py); np.power calls the C library's pow on every element,
 # 8 to 18 times slower. They agree with np.power but at x = -inf for fractional p (nan, as
 # at every other negative x, where pow gives inf or 0) and for negative powers past the
 # float range (1 / x^2 is 0 where pow gives a subnormal number).

@@ -1,0 +1,198 @@
+"""The code every generated module carries, as text formatted with the array module's name (`xp`).
+
+The argument checks, the learning rate's check, the per-thread workspace cache,
+and sgd_step's general path through loss_and_grad.
+"""
+
+from __future__ import annotations
+
+import re
+
+FUNCTIONS = ("forward", "loss", "loss_and_grad", "sgd_step")  # the functions of every module
+
+# the module-level helpers: argument checks and the learning rate's check
+RUNTIME = '''
+def _show(shape):
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _declared(shape, dtype):
+    return ("int" if dtype == "int64" else "") + _show(shape)
+
+
+def _array(what, name, value, shape, dtype, dims):
+    """Check one argument against its declared shape, binding dims; return it as an array."""
+    labels = dtype == "int64"  # integer labels: any integer dtype is taken as it is
+    declared = _declared(shape, dtype)
+    try:
+        a = {xp}.asarray(value)
+    except (ValueError, TypeError) as e:  # nested lists of uneven lengths
+        got = f"got a {{type(value).__name__}} that is no array"
+        raise ValueError(f"{{what}} {{name}}: expected {{declared}}, {{got}}: {{e}}") from None
+    got = f"got dtype {{a.dtype}} with shape {{a.shape}}"
+    if labels and a.dtype.kind not in "iu":
+        raise ValueError(f"{{what}} {{name}}: expected integer labels {{declared}}, {{got}}")
+    if not labels:
+        if a.dtype.kind not in "fiu":
+            raise ValueError(f"{{what}} {{name}}: expected a float array {{declared}}, {{got}}")
+        a = a.astype(DTYPE, copy=False)
+    if a.ndim != len(shape):
+        raise ValueError(
+            f"{{what}} {{name}}: expected shape {{declared}} (rank {{len(shape)}}), "
+            f"got shape {{a.shape}} (rank {{a.ndim}})"
+        )
+    for axis, (want, size) in enumerate(zip(shape, a.shape)):
+        if isinstance(want, int) and want != size:
+            raise ValueError(
+                f"{{what}} {{name}}: expected shape {{declared}}, got {{a.shape}}: "
+                f"axis {{axis}} has size {{size}}, not {{want}}"
+            )
+        if isinstance(want, str) and dims.setdefault(want, size) != size:
+            raise ValueError(
+                f"{{what}} {{name}}: expected shape {{declared}}, got {{a.shape}}: {{want}} is {{size}} here "
+                f"but {{dims[want]}} in an earlier input"
+            )
+    return a
+
+
+_SEEN = {{}}  # signatures of calls already checked -> the dims they bound
+
+
+def _arguments(params, inputs, needed):
+    """Check the params and the inputs given (the needed ones must be); return them and the dims.
+
+    A call whose arrays have the same names, types, shapes and dtypes as an earlier
+    accepted one, with nothing to convert, skips the checks.
+    """
+    try:
+        key = (
+            needed,
+            tuple(params),
+            tuple(inputs),
+            tuple([(type(a), a.shape, a.dtype) for a in params.values()]),
+            tuple([(type(a), a.shape, a.dtype) for a in inputs.values()]),
+        )
+    except (AttributeError, TypeError):  # not arrays: the full check converts them
+        key = None
+    dims = _SEEN.get(key)
+    if dims is not None:
+        return {{**params, **inputs}}, dims
+    checked, dims = _check_arguments(params, inputs, needed)
+    unconverted = all(checked[n] is v for n, v in params.items() if n in checked)
+    if key is not None and unconverted and all(checked[n] is v for n, v in inputs.items()):
+        if len(_SEEN) > 256:  # many batch sizes: start over rather than grow without bound
+            _SEEN.clear()
+        _SEEN[key] = dims
+    return checked, dims
+
+
+def _check_arguments(params, inputs, needed):
+    if not hasattr(params, "items"):
+        raise TypeError(
+            f"params must be a dict from param names to arrays, got {{type(params).__name__}}"
+        )
+    dims = {{}}
+    for name in inputs:
+        if name not in INPUTS:
+            known = ", ".join(INPUTS) or "none"
+            raise ValueError(f"unknown input {{name!r}}; the model's inputs are {{known}}")
+    for name in params:
+        if name not in PARAMS:
+            raise ValueError(f"unknown param {{name!r}}; the model's params are {{', '.join(PARAMS)}}")
+    checked = {{}}
+    for name, (shape, dtype) in PARAMS.items():
+        if name not in params:
+            raise ValueError(f"missing param {{name}} {{_show(shape)}}")
+        checked[name] = _array("param", name, params[name], shape, dtype, dims)
+    for name, (shape, dtype) in INPUTS.items():
+        if name in inputs:
+            checked[name] = _array("input", name, inputs[name], shape, dtype, dims)
+        elif name in needed:
+            raise ValueError(f"missing input {{name}} {{_declared(shape, dtype)}}")
+    for dim, *givers in [n for n in needed if type(n) is tuple]:  # (dim, inputs that give its size)
+        if dim not in dims:
+            shown = " or ".join(f"{{g}} {{_declared(*INPUTS[g])}}" for g in givers)
+            which = "one is" if len(givers) > 1 else "it is"
+            raise ValueError(f"missing input {{shown}}: {{which}} needed for the size {{dim}}")
+    return checked, dims
+
+
+def _learning_rate(lr):
+    """lr as a float, checked: one real number that DTYPE holds, never an array."""
+    if type(lr) is not float:
+        try:
+            a = {xp}.asarray(lr)
+            # kind O: a Fraction or Decimal; b and c: booleans and complex numbers
+            if isinstance(lr, (str, bytes, bool)) or a.ndim or a.dtype.kind not in "fiuO":
+                raise TypeError
+            lr = float(lr)
+        except (TypeError, ValueError):
+            raise TypeError(f"lr must be a real number, got {{_brief(lr)}}") from None
+        except OverflowError:  # an int past any float
+            raise ValueError(f"lr must be finite in {{DTYPE.__name__}}, got {{_brief(lr)}}") from None
+    if not abs(lr) <= _FLOAT_LIMIT:  # nan, inf, or beyond DTYPE (1e300 in float32)
+        raise ValueError(f"lr must be finite in {{DTYPE.__name__}}, got {{lr}}")
+    return lr
+
+
+def _brief(value):
+    try:
+        shown = f"an array of shape {{{xp}.shape(value)}}" if {xp}.ndim(value) else repr(value)
+    except ValueError:  # nested lists of uneven lengths
+        shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+_FLOAT_LIMIT = float({xp}.finfo(DTYPE).max)
+'''
+
+# the cache of per-thread buffers, in a module whose functions compute in planned buffers
+
+WORKSPACE = """
+_LOCAL = threading.local()
+
+
+def _workspace(make, *sizes):
+    \"\"\"The arrays `make` builds for these sizes, once per thread: no two threads share one.\"\"\"
+    spaces = _LOCAL.__dict__.setdefault("spaces", {})  # least recently used first
+    key = (make, sizes)
+    ws = spaces.pop(key, None)
+    if ws is None:
+        if len(spaces) >= 16:  # many batch sizes: the one unused longest goes, not all
+            del spaces[next(iter(spaces))]
+        ws = make(*sizes)
+    spaces[key] = ws
+    return ws
+"""
+
+# what the runtime and the workspace cache above define: a model value must not hide them
+RUNTIME_NAMES = set(re.findall(r"^(?:def |)(_\w+)(?:\(| = )", RUNTIME + WORKSPACE, re.M))
+
+
+def sgd_plain(xp: str) -> list[str]:
+    """sgd_step through loss_and_grad: every step is computed before any param moves, so a
+    failure leaves the params as they were; a param that cannot be updated in place (a
+    list, an int or read-only array) is replaced by a new array of the model's dtype."""
+    return [
+        "    value, grads = loss_and_grad(params, **inputs)",
+        "    # `wrt` may name an input too: it is not moved",
+        "    steps = {name: lr * grad for name, grad in grads.items() if name in PARAMS}",
+        "    for name, step in steps.items():",
+        "        held = params[name]",
+        f"        if not (isinstance(held, {xp}.ndarray) and held.dtype.kind == 'f'",
+        "                and held.flags.writeable):  # the caller's cannot take the step: replace it",
+        f"            params[name] = held = {xp}.array(held, dtype=DTYPE)",
+        "        held -= step",
+        "    return value",
+    ]
+
+
+def sgd_fallback(xp: str) -> list[str]:
+    """The test that sends sgd_step with planned buffers down the general path, and that path."""
+    return [
+        "    not_in_place = [checked[n] is not params[n] or not params[n].flags.writeable for n in PARAMS]",
+        "    if 0 in dims.values() or any(not_in_place):",
+        "        # an empty batch (sizes divide lr), or params that came as lists, in another dtype or",
+        "        # read-only: take the general path, which updates what the caller holds",
+        *("    " + line for line in sgd_plain(xp)),
+    ]

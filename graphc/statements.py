@@ -1,0 +1,339 @@
+"""One generated function's statements: the graph's nodes in order as NumPy statements,
+folded into their users, fused in place and computed into the planned buffers."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+from graphc.ir import Graph
+from graphc.ops import OPS
+from graphc.ops.helpers import HELPERS
+from graphc.plan import Plan, plan_buffers
+from graphc.runtime import FUNCTIONS, RUNTIME_NAMES
+
+INLINE_LIMIT = 72  # longest expression folded into its single user
+MAX_NESTING = 100  # deepest brackets of a generated line (Python refuses past 200)
+# ends a statement's line, followed by the graph nodes it computes; codegen strips it
+MARK = "\x00"
+
+
+def _ident(name: str) -> str:
+    name = re.sub(r"\W", "_", name)
+    return name if name.isidentifier() and not keyword.iskeyword(name) else f"v_{name}"
+
+
+class _Namer:
+    def __init__(self, reserved):
+        self.used = set(reserved)
+        self.next: dict[str, int] = {}  # base -> next suffix to try, so naming stays linear
+
+    def fresh(self, base: str) -> str:
+        base = _ident(base)
+        name, i = base, self.next.get(base, 2)
+        while name in self.used:
+            name, i = f"{base}_{i}", i + 1
+        self.next[base] = i
+        self.used.add(name)
+        return name
+
+
+def _numpy_scalar(e: str) -> str:
+    """A Python number's expression (a literal, `(-2.0)`, or lr) as a scalar of the model's dtype."""
+    return f"DTYPE({e[1:-1] if e.startswith('(-') else e})"
+
+
+class Emitter:
+    """The statements of the functions computing one graph's values; `source` is the
+    model's text, quoted in the comments over them."""
+
+    def __init__(self, graph: Graph, source: str, opt: int, xp: str = "np"):
+        self.g, self.opt, self.xp = graph, opt, xp
+        self.lines = source.split("\n")
+        self.namers: dict[str, _Namer] = {}  # function -> the names its body took
+        self.dim_var: dict[str, str] = {}  # dim -> the variable holding its size in the last body
+
+    def body(self, name: str, roots: list[int], handed_out: set[int], indent: str = "    "):
+        """The statements of function `name` computing the roots; returns
+        (lines, node -> expression, inputs needed, plan).
+
+        At -O2 array values are computed into the function's workspace by the
+        buffer plan (graphc.plan), except `handed_out`, the roots the caller gets.
+        """
+        g = self.g
+        need = sorted(g.ancestors(roots))
+        root_set = set(roots)
+        uses = {n: 0 for n in need}
+        for n in need:
+            args = g.args(n)
+            if not args:
+                continue
+            # an emission may spell an argument twice (mean: sum(x) / x.size); such an
+            # argument counts as used twice, so it is computed once into a variable
+            probe = OPS[g.op(n)].emit(self.xp, g.node(n)["attrs"], *(f"\x01{i}\x01" for i in range(len(args))))
+            for i, a in enumerate(args):
+                uses[a] += max(1, probe.count(f"\x01{i}\x01"))
+        planned = self.opt >= 2
+
+        def inlined(n: int) -> bool:
+            """Planned code spells views and scalars inside their single user; arrays get statements."""
+            alone = self.value_name(n) is None and uses[n] == 1 and n not in root_set
+            return alone and (self.alias(n) or g.shape(n) == ())
+
+        plan = plan_buffers(g, need, root_set, handed_out, inlined, self.alias) if planned else Plan()
+        # a model value may be called `float` or `_array`: it must not hide what the module itself calls
+        reserved = set(dir(builtins)) | {self.xp, "DTYPE", "params", "inputs", "dims", "lr", "grads", "checked"}
+        reserved |= RUNTIME_NAMES | {"ws", "value", "threading"} | {f"_workspace_{f}" for f in FUNCTIONS}
+        reserved |= set(HELPERS) | {"INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"}
+        namer = self.namers[name] = _Namer(reserved)
+        dim_var = {dim: namer.fresh(dim) for dim in g.dims}  # a dim may be called `np` or `class`
+        # the workspace's constant arrays, named for what they hold (`zeros = ws[2]`); the model's
+        # own names come first: a value called `ones` keeps its name and the constant is `ones_2`
+        names = (self.value_name(n) or g.node(n)["attrs"].get("name") for n in need)
+        model = {_ident(v) for v in names if isinstance(v, str)} - namer.used
+        namer.used |= model
+        constant_var = {slot: namer.fresh(constant_name(plan.fill[slot])) for slot in sorted(plan.fill)}
+        namer.used -= model
+        expr: dict[int, str] = {}
+        out: list[str] = []
+        unpack: list[str] = []
+        inputs_needed: list = []  # input names, and (dim, inputs giving it) for a size alone
+        last_note = None
+        dims_used: set[str] = set(workspace_sizes(plan))
+        group: dict[int, list[int]] = {}  # node -> the nodes its expression text computes
+        group_var: dict[int, str] = {}
+        numbers: set[int] = set()  # nodes whose value is a Python number: literals, lr, sizes
+        nesting: dict[int, int] = {}  # node -> how deep its expression text nests brackets, when inlined
+        for n in need:
+            d = g.node(n)
+            opdef = OPS[d["op"]]
+            if d["op"] == "arg":
+                expr[n] = d["attrs"]["name"]
+                numbers.add(n)
+                continue
+            if d["op"] in ("input", "param"):
+                leaf = d["attrs"]["name"]
+                expr[n] = namer.fresh(leaf)
+                unpack.append(f"{indent}{expr[n]} = checked[{leaf!r}]")
+                if d["op"] == "input":
+                    inputs_needed.append(leaf)
+                continue
+            args = [expr[a] for a in g.args(n)]
+            if opdef.view:  # a Python number has no .T or .reshape
+                args = [_numpy_scalar(e) if a in numbers else e for e, a in zip(args, g.args(n))]
+            elif args and all(a in numbers for a in g.args(n)):
+                # Python's own arithmetic on numbers alone (unfolded at -O0, or a size of 0 for
+                # an empty batch in `2.0 / t.size`) raises where NumPy's gives inf or nan: one
+                # NumPy scalar makes it NumPy's, in the model's dtype
+                args[0] = _numpy_scalar(args[0])
+            attrs, used = _dim_attrs(d["attrs"], dim_var)
+            dims_used |= used
+            target = plan.inplace.get(n)
+            if n in plan.constant:
+                attrs = {**attrs, "constant": constant_var[plan.constant[n]]}
+            if target is not None:
+                text = opdef.into(self.xp, attrs, expr[target], *args)
+            elif n in plan.slot:
+                text = opdef.into(self.xp, attrs, f"ws[{plan.slot[n]}]", *args)
+            else:
+                text = opdef.emit(self.xp, attrs, *args)
+            text = _unwrap_call_args(text, args)
+            if d["op"] == "count":  # `t.size`, `x.shape[0]`
+                numbers.add(n)
+            if d["op"] == "const":
+                expr[n] = text if not text.startswith("-") else f"({text})"
+                numbers.add(n)
+                continue
+            group[n] = [n] + [m for a in g.args(n) if a in group and expr[a] != group_var.get(a) for m in group[a]]
+            value_name = self.value_name(n)
+            if planned:
+                inline = inlined(n)
+            else:
+                inline = value_name is None and self.opt >= 1 and uses[n] == 1 and n not in root_set
+                inline = inline and len(text) <= INLINE_LIMIT
+            # each expression folded into its user nests its text about two brackets deeper, and
+            # Python refuses a line nested past 200: a deep chain gets a statement every so often
+            depth = 2 + max((nesting.get(a, 0) for a in g.args(n)), default=0)
+            if inline and depth <= MAX_NESTING:
+                nesting[n] = depth
+                expr[n] = text if opdef.atomic else f"({text})"
+                continue
+            note = self.comment(n)
+            if note is not None and note != last_note:
+                out.append(f"{indent}# {note}")
+                last_note = note
+            # the marker tells codegen which graph nodes this line computes; it is stripped there
+            mark = f"{MARK}{','.join(map(str, sorted(group[n])))}"
+            if target is not None and value_name is None and self.value_name(target) is None:
+                # computed over a temporary that dies here: it keeps the temporary's name
+                out.append(f"{indent}{text}{mark}")
+                expr[n] = group_var[n] = expr[target]
+                continue
+            of = d.get("adjoint_of")
+            if value_name and expr.get(of, "").isidentifier():  # d_h_2 is the gradient of h_2
+                value_name = "d_" + expr[of]
+            var = namer.fresh(value_name or "t")
+            if _enclosed(text):  # `loss = (s / n)`: a whole right-hand side needs no brackets
+                text = text[1:-1]
+            out.append(f"{indent}{var} = {text}{mark}")
+            expr[n] = group_var[n] = var
+        # labels are checked once, up front, naming the input: a label outside [0, K)
+        # would silently pick a wrong class
+        checks = []
+        for n in need:
+            labels, k = g.labels(n)
+            if labels is not None and g.op(labels) == "input":
+                k = size_expr(k, dim_var)
+                dims_used |= {p for p in size_names((k,)) if p in dim_var}
+                check = f"{indent}_check_labels({expr[labels]}, {k}, {g.node(labels)['attrs']['name']!r})"
+                if check not in checks:
+                    checks.append(check)
+        # a dim read here must be bound by a param or a needed input; if none binds it, any
+        # input that declares it is needed too, though only for its size: (dim, *inputs)
+        bound = {p for n in [*g.params.values(), *map(g.inputs.get, inputs_needed)] for p in size_names(g.shape(n))}
+        for dim in [d for d in g.dims if d in dims_used and d not in bound]:
+            givers = tuple(i for i, n in g.inputs.items() if dim in size_names(g.shape(n)))
+            if givers:
+                inputs_needed.append((dim, *givers))
+        binds = [f"{indent}{dim_var[d]} = dims[{d!r}]" for d in g.dims if d in dims_used]
+        if plan.buffers:
+            sizes = "".join(f", {dim_var[p]}" for p in workspace_sizes(plan))
+            binds.append(f"{indent}ws = _workspace(_workspace_{name}{sizes})")
+            binds += [f"{indent}{var} = ws[{slot}]" for slot, var in constant_var.items()]
+        self.dim_var = dim_var
+        return unpack + binds + checks + out, expr, inputs_needed, plan
+
+    def alias(self, n: int) -> bool:
+        """n's array may share memory with an argument: a view, or an emission that hands back its input."""
+        d = self.g.node(n)
+        opdef = OPS[d["op"]]
+        if opdef.view:
+            return True
+        names = [f"_{i}" for i in range(len(opdef.inputs))]
+        return bool(names) and opdef.emit(self.xp, d["attrs"], *names) in names
+
+    def value_name(self, n: int) -> str | None:
+        d = self.g.node(n)
+        if d["phase"] == "forward":
+            return d["name"]
+        of = d.get("adjoint_of")
+        if of is not None:
+            fwd = self.g.node(of)
+            if fwd["name"]:
+                return "d_" + fwd["name"]
+        return None
+
+    def anchor(self, n: int) -> dict:
+        """The forward node whose source line n's statement belongs to: n itself, or the op
+        (or the value, for a sum over uses) its chain-rule step comes from."""
+        d = self.g.node(n)
+        origin = d.get("origin") if d["phase"] == "backward" else None
+        if origin and (origin[0] in ("sum", "seed") or (isinstance(origin[0], int) and len(origin) == 3)):
+            return self.g.node(origin[1])
+        return d
+
+    def comment(self, n: int) -> str | None:
+        """The comment over n's statement, naming the source line it comes from; None if none does."""
+        d, here = self.g.node(n), self.anchor(n)
+        calls = [f for f in here.get("scope", ()) if f[0] == "fn"]
+        span = here.get("span")
+        line = calls[0][3] if calls else span.line if span else None  # fn code: the line that called it
+        if line is None:
+            return None
+        text = self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
+        text = text.split("#")[0].strip()
+        if len(text) > 60:
+            text = text[:57] + "..."
+        passes = [f"{var} = {i}" for kind, var, i, _ in here.get("scope", ()) if kind == "loop"]
+        origin = d.get("origin") if d["phase"] == "backward" else None
+        if origin and origin[0] == "sum":  # the gradients of a value's several uses add up
+            name = self.g.node(origin[1])["name"] or "the value"
+            where = ", ".join([f"line {line}", *passes])
+            return f"{name} ({where}) is used more than once: its gradient sums those of its uses"
+        prefix = "backprop through " if d["phase"] == "backward" else ""
+        where = f" ({', '.join(passes)})" if passes else ""  # one loop line runs once per pass
+        return f"{prefix}line {line}{where}: {text}"
+
+    def updates(self, expr: dict[int, str], plan: Plan) -> list[str]:
+        """p -= step for each param, in place, the steps (lr * gradient) already computed.
+
+        A step that is not an array of the call's own (a view of a param, say) is
+        copied before any param moves.
+        """
+        g, xp = self.g, self.xp
+        out = ["    # the update: each param moves against its gradient, in place"]
+        moved = [w for w in g.wrt if w in g.params]  # `wrt` may name an input too: it is not moved
+        steps: dict[int, str] = {}
+        for w in moved:
+            n = g.grads[w]
+            if n not in plan.owned and n not in steps and g.shape(n) != ():  # a scalar is a value, not a view
+                steps[n] = self.namers["sgd_step"].fresh("step")  # never a model name
+                out.append(f"    {steps[n]} = {xp}.array({expr[n]}, dtype=DTYPE)")
+        for w in moved:
+            p = expr.get(g.params[w]) or f"checked[{w!r}]"
+            out.append(f"    {xp}.subtract({p}, {steps.get(g.grads[w], expr[g.grads[w]])}, out={p})")
+        return out
+
+
+def _enclosed(text: str) -> bool:
+    """Whether the first character opens a parenthesis that the last one closes:
+    true of `(a + b)`, false of `(a + b).reshape((3,))`."""
+    if not text.startswith("("):
+        return False
+    depth = 0
+    for i, c in enumerate(text):
+        depth += (c == "(") - (c == ")")
+        if depth == 0:
+            return i == len(text) - 1
+    return False
+
+
+def _unwrap_call_args(text: str, args: list[str]) -> str:
+    """`f((a + b))` -> `f(a + b)`: parentheses around a whole call argument are noise."""
+    for a in args:
+        if _enclosed(a):
+            inner = a[1:-1]
+            for left, right in (("(", ")"), ("(", ","), (", ", ")"), (", ", ",")):
+                text = text.replace(left + a + right, left + inner + right)
+    return text
+
+
+def constant_name(value: float | str) -> str:
+    """A variable name for a workspace constant: `zeros`, `ones`, or its module constant's (`exp_max`)."""
+    return {0.0: "zeros", 1.0: "ones"}.get(value) or str(value).strip("_").lower()
+
+
+def workspace_sizes(plan: Plan) -> list[str]:
+    """The dims a plan's buffer shapes mention, sorted: the arguments of its workspace maker."""
+    return sorted({p for shape in plan.buffers for p in size_names(shape) if not p.isdigit()})
+
+
+def size_names(shape) -> list[str]:
+    """The dim names a shape's sizes mention (`4*B` mentions B)."""
+    return [p for d in shape if isinstance(d, str) for p in d.split("*")]
+
+
+def size_expr(d, dim_var: dict[str, str]) -> str:
+    return str(d) if not isinstance(d, str) else "*".join(dim_var.get(p, p) for p in d.split("*"))
+
+
+def _dim_attrs(attrs: dict, dim_var: dict[str, str]) -> tuple[dict, set[str]]:
+    """Sizes that name dims (`B`, `4*B`) rewritten to the local variables holding them."""
+    used: set[str] = set()
+
+    def size(item):
+        if not isinstance(item, str):
+            return item
+        parts = item.split("*")
+        used.update(p for p in parts if p in dim_var)
+        return "*".join(dim_var.get(p, p) for p in parts)
+
+    new = dict(attrs)
+    for key in ("shape", "k"):
+        v = attrs.get(key)
+        if isinstance(v, (tuple, list)):
+            new[key] = tuple(size(i) for i in v)
+        elif isinstance(v, str):
+            new[key] = size(v)
+    return (new if used else attrs), used
