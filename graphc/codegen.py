@@ -15,9 +15,9 @@ import textwrap
 from graphc.ir import Graph
 from graphc.ops import OPS
 from graphc.ops.helpers import HELPERS, closure
-from graphc.plan import Plan
+from graphc.plan import Pool
 from graphc.runtime import RUNTIME, WORKSPACE, sgd_fallback, sgd_plain
-from graphc.statements import MARK, Emitter, constant_name, size_expr, workspace_sizes
+from graphc.statements import MARK, Emitter, constant_name, size_expr
 
 WIDTH = 100  # the generated code's lines, where the model's names and numbers allow
 VIEW_OR_LEAF = {"input", "param", "const"}
@@ -36,28 +36,28 @@ def _shape_literal(shape) -> str:
 
 
 def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tuple], file: str, dtype: str):
-    """The module's text, each generated line computing a node (see emit_numpy) and each function's plan."""
+    """The module's text, each generated line computing a node, and the workspaces (see emit_numpy)."""
     g, xp = em.g, em.xp
+    pool = Pool()
     fwd_roots = [n for _, n in g.outputs]
     obj = g.objective[1]
     grad_roots = [obj] + [g.grads[w] for w in g.wrt]
     bodies = {
-        "forward": em.body("forward", fwd_roots, set(fwd_roots)),
-        "loss": em.body("loss", [obj], set()),
-        "loss_and_grad": em.body("loss_and_grad", grad_roots, set(grad_roots[1:])),
+        "forward": em.body("forward", fwd_roots, set(fwd_roots), pool),
+        "loss": em.body("loss", [obj], set(), pool),
+        "loss_and_grad": em.body("loss_and_grad", grad_roots, set(grad_roots[1:]), pool),
     }
     emitters = dict.fromkeys(bodies, em)
     if step is not None:
         st = step.g
         # an input named by `wrt` is not moved: its gradient is not computed either
         roots = [st.objective[1]] + [st.grads[w] for w in st.wrt if w in st.params]
-        lines, expr, needed, plan = step.body("sgd_step", roots, set())
+        lines, expr, needed, plan = step.body("sgd_step", roots, set(), pool)
         # its nodes are those of another graph: the page maps only the other functions' lines
         bodies["sgd_step"] = [line.split(MARK)[0] for line in lines], expr, needed, plan
         emitters["sgd_step"] = step
     helpers = closure(h for n in g.order() for h in OPS[g.op(n)].helpers)
-    plans = {name: b[3] for name, b in bodies.items()}
-    planned = any(b[3].buffers for b in bodies.values())
+    planned = bool(pool.arrays)
 
     def dtype_name(n):
         return "int64" if g.node(n)["dtype"] == "int" else dtype
@@ -89,31 +89,33 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
             src += sgd_fallback(xp)
         return src + lines, expr
 
-    def workspace(name):
-        """The module-level function making `name`'s buffers, or nothing."""
-        plan = bodies[name][3]
-        if not plan.buffers:
-            return []
-        dim_var = emitters[name].dim_var
+    def workspace(sizes):
+        """The module-level function making the workspace its functions compute in for these dims."""
+        users = pool.users(sizes)
+        dim_var = emitters[users[0]].dim_var
+        held: dict[int, set[str]] = {}  # array -> the variables computed in it
+        for f in users:
+            plan, expr = pool.plans[f], bodies[f][1]
+            for i, holders in enumerate(plan.holders):
+                made = {v for v in map(expr.get, holders) if v and v.isidentifier()}
+                held.setdefault(pool.index[f][i], set()).update(made)
+        who = users[0] if len(users) == 1 else ", ".join(users[:-1]) + " and " + users[-1]
         src = [
             "",
             "",
-            f"def _workspace_{name}({', '.join(dim_var[p] for p in workspace_sizes(plan))}):",
-            f'    """The arrays {name} computes in; each call of a thread reuses its own."""',
+            f"def {pool.maker(sizes)}({', '.join(dim_var[p] for p in sizes)}):",
+            *_docstring(f"The arrays {who} compute{'s' * (len(users) == 1)} in; each thread has its own."),
             "    return [",
         ]
-        for i, (shape, holders) in enumerate(zip(plan.buffers, plan.holders)):
-            # the variables this function computes in the buffer
-            made = {bodies[name][1].get(n) for n in holders}
-            names = _listing({v for v in made if v and v.isidentifier()})
+        for i, (shape, fill) in enumerate(pool.arrays[sizes]):
             items = [size_expr(d, dim_var) for d in shape]
             literal = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-            if i in plan.fill:
-                value, called = plan.fill[i], constant_name(plan.fill[i])  # a number or a module constant
-                made = f"{xp}.{called}({literal}" if value in (0.0, 1.0) else f"{xp}.full({literal}, {value}"
+            if fill is not None:
+                called = constant_name(fill)  # a number or a module constant
+                made = f"{xp}.{called}({literal}" if fill in (0.0, 1.0) else f"{xp}.full({literal}, {fill}"
                 src.append(f"        {made}, dtype=DTYPE),  # ws[{i}]: {called}, read only")
             else:
-                line, note = f"        {xp}.empty({literal}, dtype=DTYPE),", f"ws[{i}]: {', '.join(names)}"
+                line, note = f"        {xp}.empty({literal}, dtype=DTYPE),", f"ws[{i}]: {', '.join(_listing(held[i]))}"
                 if len(line) + 4 + len(note) <= WIDTH:
                     src.append(f"{line}  # {note}")
                 else:  # too long beside the buffer: above it
@@ -143,8 +145,8 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
         src += ["", "", WORKSPACE.strip()]
     for h in helpers:
         src += ["", HELPERS[h].format(xp=xp).rstrip()]
-    for name in bodies:
-        src += workspace(name)
+    for sizes in pool.arrays:
+        src += workspace(sizes)
     src += ["", "", *_init_params(g, inits, xp)]
     src += ["", ""]
 
@@ -175,7 +177,7 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
         src += sgd_plain(xp)
     src += [""]
     text, code_lines = _strip_marks("\n".join(src))
-    return text, code_lines, plans
+    return text, code_lines, pool
 
 
 def _strip_marks(text: str) -> tuple[str, dict[int, list[int]]]:
@@ -271,10 +273,10 @@ def emit_numpy(
     opt: int = 2,
     step: Graph | None = None,
     xp: str = "np",
-) -> tuple[str, dict[int, list[int]], dict[str, Plan]]:
+) -> tuple[str, dict[int, list[int]], Pool]:
     """The generated module's source text, deterministic byte for byte, the
-    generated lines (1-based) that compute each graph node, and each function's
-    buffer plan.
+    generated lines (1-based) that compute each graph node, and the workspaces
+    (each function's buffer plan, and where its buffers live in the shared ones).
 
     `step` (the model with its gradients scaled by `lr`, see autodiff.gradients)
     gives sgd_step its own body; without it sgd_step calls loss_and_grad. `xp` is

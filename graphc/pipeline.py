@@ -10,7 +10,7 @@ from graphc.ir import Graph
 from graphc.lower import Lowered, lower
 from graphc.parser import parse
 from graphc.passes import optimize
-from graphc.plan import Plan
+from graphc.plan import Pool
 from graphc.util import gc_paused
 
 
@@ -23,7 +23,7 @@ class Compiled:
     code_lines: dict[int, list[int]]  # node of `graph` -> generated lines computing it
     optimized: Graph | None = None  # what the generated module computes
     step: Graph | None = None  # what sgd_step computes at -O2: the gradients times lr
-    plans: dict[str, Plan] = field(default_factory=dict)  # function name -> its buffer plan
+    pool: Pool = field(default_factory=Pool)  # the workspaces and each function's buffer plan
 
 
 def check(text: str, file: str) -> Lowered:
@@ -38,8 +38,8 @@ def compile_text(text: str, file: str, dtype: str = "float64", opt: int = 2) -> 
         graph = gradients(lowered.graph)
         optimized = optimize(graph, opt)
         step = optimize(gradients(forward, scale="lr"), opt) if forward is not None else None
-        source, lines, plans = emit_numpy(optimized, lowered.name, text, file, lowered.inits, dtype, opt, step)
-        return Compiled(lowered.name, graph, lowered, source, by_key(optimized, lines), optimized, step, plans)
+        source, lines, pool = emit_numpy(optimized, lowered.name, text, file, lowered.inits, dtype, opt, step)
+        return Compiled(lowered.name, graph, lowered, source, by_key(optimized, lines), optimized, step, pool)
 
 
 def by_key(optimized: Graph, code_lines: dict[int, list[int]]) -> dict[int, list[int]]:

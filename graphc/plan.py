@@ -133,3 +133,49 @@ def plan_buffers(
         owned.add(n)
         read(n)
     return plan
+
+
+@dataclass
+class Pool:
+    """The workspaces of one module, shared by its functions.
+
+    The functions whose buffers need the same dims (`sizes`) compute in one
+    workspace: a function's k-th buffer of a shape and fill is the workspace's
+    k-th array of that shape and fill, added when the workspace has fewer. The
+    functions are placed in turn and arrays are only ever added, so a program
+    that calls them all holds, per shape, the most any one function needs rather
+    than their sum. Sharing is safe because a function never hands the caller a
+    workspace array and never calls another while it computes in one, and every
+    thread has its own workspaces.
+    """
+
+    arrays: dict[tuple[str, ...], list[tuple]] = field(default_factory=dict)  # sizes -> (shape, fill) per array
+    index: dict[str, list[int]] = field(default_factory=dict)  # function -> workspace array of each of its buffers
+    plans: dict[str, Plan] = field(default_factory=dict)  # function -> its own buffer plan
+    sizes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # function -> its workspace's dims
+    _by_key: dict[tuple, list[int]] = field(default_factory=dict)  # (sizes, shape, fill) -> its arrays
+
+    def place(self, function: str, plan: Plan, sizes: tuple[str, ...]) -> list[int]:
+        """Where each of `function`'s buffers lives in the workspace for `sizes`."""
+        arrays = self.arrays.setdefault(sizes, [])
+        taken: dict[tuple, int] = defaultdict(int)  # key -> how many of its arrays this function has
+        index: list[int] = []
+        for i, shape in enumerate(plan.buffers):
+            key = (sizes, shape, plan.fill.get(i))
+            same = self._by_key.setdefault(key, [])
+            if taken[key] == len(same):
+                arrays.append(key[1:])
+                same.append(len(arrays) - 1)
+            index.append(same[taken[key]])
+            taken[key] += 1
+        self.index[function], self.plans[function], self.sizes[function] = index, plan, sizes
+        return index
+
+    def maker(self, sizes: tuple[str, ...]) -> str:
+        """The generated function making the workspace for `sizes`: `_workspace_arrays`, then `_2`, ..."""
+        k = list(self.arrays).index(sizes) + 1
+        return "_workspace_arrays" + (f"_{k}" if k > 1 else "")
+
+    def users(self, sizes: tuple[str, ...]) -> list[str]:
+        """The functions computing in the workspace for `sizes`, in the order placed."""
+        return [f for f in self.plans if self.plans[f].buffers and self.sizes[f] == sizes]

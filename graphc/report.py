@@ -13,6 +13,7 @@ from collections import Counter
 from graphc.ir import Graph
 from graphc.ops import OPS
 from graphc.passes import LEVELS, PASSES
+from graphc.plan import Pool
 from graphc.render import SHAPE_ONLY
 
 Poly = dict[tuple[str, ...], int]
@@ -149,25 +150,32 @@ def pass_effects(graph: Graph, level: int) -> list[tuple[str, int, Poly, Counter
     return rows
 
 
-def buffer_lines(plans: dict, dims: dict[str, int], itemsize: int) -> list[str]:
-    """Per generated function: its workspace (buffers, bytes) and the values computed in place."""
-    lines = []
-    for name, plan in plans.items():
-        if not plan.buffers:
-            continue
+def buffer_lines(pool: Pool, dims: dict[str, int], itemsize: int) -> list[str]:
+    """Per generated function, the buffers it computes in and the values computed in place;
+    then each workspace, which its functions share."""
+
+    def nbytes(shapes) -> str:
         total: Poly = {}
-        for shape in plan.buffers:
+        for shape in shapes:
             total = _add(total, _size(shape))
-        nbytes = {k: v * itemsize for k, v in total.items()}
-        lines.append(
-            f"    {name:<14} {len(plan.buffers)} buffers, {show_poly(nbytes)} bytes "
-            f"({_value(nbytes, dims):,}); {len(plan.inplace)} values computed over a dead argument"
-        )
+        scaled = {k: v * itemsize for k, v in total.items()}
+        return f"{show_poly(scaled)} bytes ({_value(scaled, dims):,})"
+
+    lines = []
+    for name, plan in pool.plans.items():
+        if plan.buffers:
+            lines.append(
+                f"    {name:<14} {len(plan.buffers)} buffers, {nbytes(plan.buffers)}; "
+                f"{len(plan.inplace)} values computed over a dead argument"
+            )
+    for sizes, arrays in pool.arrays.items():
+        users = ", ".join(pool.users(sizes))
+        lines.append(f"    {pool.maker(sizes)} ({users}): {len(arrays)} arrays, {nbytes(s for s, _ in arrays)}")
     return lines
 
 
 def report(
-    graph: Graph, optimized: Graph, level: int, dims: dict[str, int], itemsize: int, plans: dict | None = None
+    graph: Graph, optimized: Graph, level: int, dims: dict[str, int], itemsize: int, pool: Pool | None = None
 ) -> str:
     lines = [f"report (dims for numbers: {', '.join(f'{k}={v}' for k, v in dims.items()) or 'all 1'})"]
 
@@ -197,7 +205,7 @@ def report(
     width = max([len(name) for name in saved] + [14])
     for name, p in saved.items():
         lines.append(f"    {name:<{width}} {at_dims({k: v * itemsize for k, v in p.items()}, ' bytes')}")
-    planned = buffer_lines(plans or {}, dims, itemsize)
+    planned = buffer_lines(pool or Pool(), dims, itemsize)
     if planned:
         lines.append("  workspaces (made once per thread and dim sizes, reused by every call):")
         lines += planned

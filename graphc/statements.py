@@ -10,7 +10,7 @@ import re
 from graphc.ir import Graph
 from graphc.ops import OPS
 from graphc.ops.helpers import HELPERS
-from graphc.plan import Plan, plan_buffers
+from graphc.plan import Plan, Pool, plan_buffers
 from graphc.runtime import FUNCTIONS, RUNTIME_NAMES
 
 INLINE_LIMIT = 72  # longest expression folded into its single user
@@ -54,7 +54,7 @@ class Emitter:
         self.namers: dict[str, _Namer] = {}  # function -> the names its body took
         self.dim_var: dict[str, str] = {}  # dim -> the variable holding its size in the last body
 
-    def body(self, name: str, roots: list[int], handed_out: set[int], indent: str = "    "):
+    def body(self, name: str, roots: list[int], handed_out: set[int], pool: Pool, indent: str = "    "):
         """The statements of function `name` computing the roots; returns
         (lines, node -> expression, inputs needed, plan).
 
@@ -82,9 +82,12 @@ class Emitter:
             return alone and (self.alias(n) or g.shape(n) == ())
 
         plan = plan_buffers(g, need, root_set, handed_out, inlined, self.alias) if planned else Plan()
+        sizes = tuple(workspace_sizes(plan))
+        at = pool.place(name, plan, sizes) if plan.buffers else []  # buffer -> the workspace array it is
         # a model value may be called `float` or `_array`: it must not hide what the module itself calls
         reserved = set(dir(builtins)) | {self.xp, "DTYPE", "params", "inputs", "dims", "lr", "grads", "checked"}
-        reserved |= RUNTIME_NAMES | {"ws", "value", "threading"} | {f"_workspace_{f}" for f in FUNCTIONS}
+        reserved |= RUNTIME_NAMES | {"ws", "value", "threading"}
+        reserved |= {"_workspace_arrays", *(f"_workspace_arrays_{k}" for k in range(2, len(FUNCTIONS) + 1))}
         reserved |= set(HELPERS) | {"INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"}
         namer = self.namers[name] = _Namer(reserved)
         dim_var = {dim: namer.fresh(dim) for dim in g.dims}  # a dim may be called `np` or `class`
@@ -135,7 +138,7 @@ class Emitter:
             if target is not None:
                 text = opdef.into(self.xp, attrs, expr[target], *args)
             elif n in plan.slot:
-                text = opdef.into(self.xp, attrs, f"ws[{plan.slot[n]}]", *args)
+                text = opdef.into(self.xp, attrs, f"ws[{at[plan.slot[n]]}]", *args)
             else:
                 text = opdef.emit(self.xp, attrs, *args)
             text = _unwrap_call_args(text, args)
@@ -198,9 +201,9 @@ class Emitter:
                 inputs_needed.append((dim, *givers))
         binds = [f"{indent}{dim_var[d]} = dims[{d!r}]" for d in g.dims if d in dims_used]
         if plan.buffers:
-            sizes = "".join(f", {dim_var[p]}" for p in workspace_sizes(plan))
-            binds.append(f"{indent}ws = _workspace(_workspace_{name}{sizes})")
-            binds += [f"{indent}{var} = ws[{slot}]" for slot, var in constant_var.items()]
+            given = "".join(f", {dim_var[p]}" for p in sizes)
+            binds.append(f"{indent}ws = _workspace({pool.maker(sizes)}{given})")
+            binds += [f"{indent}{var} = ws[{at[slot]}]" for slot, var in constant_var.items()]
         self.dim_var = dim_var
         return unpack + binds + checks + out, expr, inputs_needed, plan
 

@@ -59,7 +59,8 @@ minimize loss
 
 
 def test_o2_computes_into_a_workspace_in_place():
-    source = compile_text(MLP, "m.nn", opt=2).source
+    compiled = compile_text(MLP, "m.nn", opt=2)
+    source = compiled.source
     step = function(source, "sgd_step")
     # the bias add and the tanh land in the matmul's buffer
     assert "t = np.matmul(x, W1, out=ws[0])\n    np.add(t, b1, out=t)\n    h = np.tanh(t, out=t)" in step, step
@@ -71,9 +72,9 @@ def test_o2_computes_into_a_workspace_in_place():
     for w in ("W1", "b1", "W2"):
         assert f"np.subtract({w}, d_{w}, out={w})" in step
     # values computed over dead ones or into buffers freed by them: fewer buffers than values
-    maker = function(source, "_workspace_sgd_step")
+    plan = compiled.pool.plans["sgd_step"]
     values = step.split("value = float")[0].count("out=")
-    assert 0 < maker.count("np.empty(") < values / 1.5
+    assert 0 < len(plan.buffers) - len(plan.fill) < values / 1.5
 
 
 def test_o2_hands_the_caller_fresh_arrays():
@@ -90,7 +91,7 @@ def test_o2_sums_a_bias_gradient_as_a_product_with_ones_made_once():
     assert re.fullmatch(r"    d_b1 = np\.matmul\(ones, t\w*, out=ws\[\d+\]\)", line), line
     ones = re.search(r"\n    ones = (ws\[\d+\])\n", step).group(1)
     # the workspace fills it when it is made, and nothing in the step writes it
-    assert f"np.ones((B,), dtype=DTYPE),  # {ones}: ones, read only" in function(source, "_workspace_sgd_step")
+    assert f"np.ones((B,), dtype=DTYPE),  # {ones}: ones, read only" in function(source, "_workspace_arrays")
     assert f"out={ones}" not in step and "out=ones" not in step
 
 
@@ -120,7 +121,7 @@ def test_o2_relu_takes_the_maximum_with_zeros_made_once():
 
     text = "dim B\ninput x : [B, 3]\nparam w : [3]\nh = relu(relu(x * w) - 1)\nloss = sum(h * h)\nminimize loss\n"
     source = compile_text(text, "m.nn", opt=2).source
-    assert function(source, "_workspace_loss_and_grad").count("np.zeros(") == 1
+    assert function(source, "_workspace_arrays").count("np.zeros(") == 1
     assert "np.maximum(" in function(source, "loss_and_grad") and ", 0," not in function(source, "loss_and_grad")
     module = types.ModuleType("generated")
     exec(compile(source, "generated.py", "exec"), module.__dict__)
@@ -142,7 +143,7 @@ def test_o2_sigmoid_clips_against_a_bound_made_once_and_warns_of_nothing():
 
     text = "dim B\ninput x : [B, 3]\nparam w : [3]\nloss = sum(sigmoid(x * w))\nminimize loss\n"
     source = compile_text(text, "m.nn", opt=2).source
-    assert "np.full((B, 3), _EXP_MAX, dtype=DTYPE),  # ws[" in function(source, "_workspace_loss_and_grad")
+    assert "np.full((B, 3), _EXP_MAX, dtype=DTYPE),  # ws[" in function(source, "_workspace_arrays")
     assert "exp_max = ws[" in function(source, "loss_and_grad") and "cap=exp_max)" in function(source, "loss_and_grad")
     module = types.ModuleType("generated")
     exec(compile(source, "generated.py", "exec"), module.__dict__)

@@ -235,10 +235,12 @@ def test_the_listed_regression_model_is_the_example_file(doc) -> None:
 
 
 def test_the_guides_workspace_count_is_the_modules() -> None:
-    arrays, whole = map(
-        int, re.search(r"computes in (\d+)\s+arrays \(its workspace has (\d+)", GUIDE.read_text()).groups()
-    )
+    guide = " ".join(GUIDE.read_text().split())
+    arrays, whole = map(int, re.search(r"computes in (\d+) arrays \(its workspace has (\d+)", guide).groups())
+    most, every = map(int, re.search(r"\(`sgd_step`'s (\d+) here, not the (\d+) of all four\)", guide).groups())
     source = regression_source(2)
-    made = source[source.index("def _workspace_sgd_step") :].split("\n\n\n")[0]
+    made = source[source.index("def _workspace_arrays") :].split("\n\n\n")[0]
     rows = re.findall(r"# ws\[\d+\]: (.*)", made)
     assert (len(rows), len([r for r in rows if not r.endswith("read only")])) == (whole, arrays)
+    pool = compile_text((ROOT / REGRESSION).read_text(), REGRESSION).pool
+    assert (len(pool.plans["sgd_step"].buffers), sum(len(p.buffers) for p in pool.plans.values())) == (most, every)

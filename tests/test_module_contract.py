@@ -14,6 +14,7 @@ import sys
 import textwrap
 import threading
 import types
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
@@ -880,12 +881,48 @@ def test_a_batch_size_in_use_keeps_its_workspace_while_others_come_and_go():
     _, m = load("dim B\ninput x : [B, 3]\nparam W : [3, 2]\nloss = sum((x @ W)^2)\nminimize loss\n")
     p = m.init_params()
     m.sgd_step(p, 0.1, x=np.ones((8, 3)))
-    hot = m._workspace(m._workspace_sgd_step, 8)
+    hot = m._workspace(m._workspace_arrays, 8)
     for b in range(1, 40):  # a size that keeps coming back, between many that come once
         m.sgd_step(p, 0.1, x=np.ones((100 + b, 3)))
         m.sgd_step(p, 0.1, x=np.ones((8, 3)))
-        assert m._workspace(m._workspace_sgd_step, 8) is hot
+        assert m._workspace(m._workspace_arrays, 8) is hot
     assert len(m._LOCAL.spaces) <= 16
+
+
+def test_the_functions_share_workspaces_and_hold_per_shape_the_most_one_needs(contract):
+    """Functions whose buffers need the same dims compute in one workspace: calling all
+    four holds, per shape, the most buffers any one of them needs, not their sum; and
+    calls in any order still give the -O0 module's numbers."""
+    source, m = contract
+    pool = compile_text(CONTRACT, "model.nn").pool
+    # forward needs B alone; loss, loss_and_grad and sgd_step also read s [T, 3]
+    assert re.findall(r"^def (_workspace_\w+)\((.*)\)", source, re.M) == [
+        ("_workspace_arrays", "B"),
+        ("_workspace_arrays_2", "B, T"),
+    ]
+    for sizes, arrays in pool.arrays.items():
+        users = [pool.plans[f] for f in pool.users(sizes)]
+        most = Counter()
+        for plan in users:
+            mine = Counter((shape, plan.fill.get(i)) for i, shape in enumerate(plan.buffers))
+            most |= mine  # the larger count of each key
+        assert Counter(arrays) == most
+    assert len(pool.arrays[("B", "T")]) < sum(len(pool.plans[f].buffers) for f in pool.users(("B", "T")))
+    _, plain = load(CONTRACT, opt=0)
+    rng = np.random.default_rng(3)
+    params, reference = m.init_params(), plain.init_params()
+    for n in (5, 2, 5, 7, 5):
+        inputs = contract_inputs(rng, n=n)
+        for got, want in zip(m.forward(params, **inputs), plain.forward(reference, **inputs)):
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+        loss, grads = m.loss_and_grad(params, **inputs)
+        want_loss, want_grads = plain.loss_and_grad(reference, **inputs)
+        assert loss == pytest.approx(want_loss, rel=1e-12) == m.loss(params, **inputs)
+        for name in grads:
+            np.testing.assert_allclose(grads[name], want_grads[name], rtol=1e-11, atol=1e-15)
+        assert m.sgd_step(params, 0.5, **inputs) == pytest.approx(plain.sgd_step(reference, 0.5, **inputs), rel=1e-12)
+        for name in params:
+            np.testing.assert_allclose(params[name], reference[name], rtol=1e-11, atol=1e-15)
 
 
 EMBEDDING = """\

@@ -230,57 +230,20 @@ def _cross_entropy(logits, labels):
     return (m[..., 0] - picked) + rest[..., 0]
 
 
-def _workspace_forward(T):
-    """The arrays forward computes in; each call of a thread reuses its own."""
+def _workspace_arrays(T):
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
     return [
         np.empty((T, 16), dtype=DTYPE),  # ws[0]: q
-        np.empty((T, 16), dtype=DTYPE),  # ws[1]: k, mixed, t_2
-        np.empty((T, 16), dtype=DTYPE),  # ws[2]: v
-        np.empty((T, T), dtype=DTYPE),  # ws[3]: scores, t
-    ]
-
-
-def _workspace_loss(T):
-    """The arrays loss computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((T, 16), dtype=DTYPE),  # ws[0]: q
-        np.empty((T, 16), dtype=DTYPE),  # ws[1]: k, mixed, t_2
-        np.empty((T, 16), dtype=DTYPE),  # ws[2]: v
-        np.empty((T, T), dtype=DTYPE),  # ws[3]: scores, t
-        np.empty((T, 4), dtype=DTYPE),  # ws[4]: logits
-    ]
-
-
-def _workspace_loss_and_grad(T):
-    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((T, 16), dtype=DTYPE),  # ws[0]: q
-        np.empty((T, 16), dtype=DTYPE),  # ws[1]: d_k, k
+        np.empty((T, 16), dtype=DTYPE),  # ws[1]: d_k, k, mixed, t_2
         np.empty((T, 16), dtype=DTYPE),  # ws[2]: d_v, v
         np.empty((T, T), dtype=DTYPE),  # ws[3]: d_weights, scores, t, t_7
-        np.empty((T, 16), dtype=DTYPE),  # ws[4]: mixed, t_2
-        np.empty((T, 4), dtype=DTYPE),  # ws[5]: logits
+        np.empty((T, 4), dtype=DTYPE),  # ws[4]: logits
+        np.empty((T, 16), dtype=DTYPE),  # ws[5]: mixed, t_2
         np.empty((T, 4), dtype=DTYPE),  # ws[6]: d_logits, t_4
         np.empty((T, 16), dtype=DTYPE),  # ws[7]: d_mixed, d_q
         np.empty((T, T), dtype=DTYPE),  # ws[8]: t_5
         np.empty((T, 1), dtype=DTYPE),  # ws[9]: t_6
-    ]
-
-
-def _workspace_sgd_step(T):
-    """The arrays sgd_step computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((T, 16), dtype=DTYPE),  # ws[0]: q
-        np.empty((T, 16), dtype=DTYPE),  # ws[1]: d_k, k
-        np.empty((T, 16), dtype=DTYPE),  # ws[2]: d_v, v
-        np.empty((T, T), dtype=DTYPE),  # ws[3]: d_weights, scores, t, t_7
-        np.empty((T, 16), dtype=DTYPE),  # ws[4]: mixed, t_2
-        np.empty((T, 4), dtype=DTYPE),  # ws[5]: logits
-        np.empty((T, 4), dtype=DTYPE),  # ws[6]: d_logits, t_4
-        np.empty((T, 16), dtype=DTYPE),  # ws[7]: d_mixed, d_q
-        np.empty((16, 4), dtype=DTYPE),  # ws[8]: d_Wo
-        np.empty((T, T), dtype=DTYPE),  # ws[9]: t_5
-        np.empty((T, 1), dtype=DTYPE),  # ws[10]: t_6
+        np.empty((16, 4), dtype=DTYPE),  # ws[10]: d_Wo
         np.empty((16, 16), dtype=DTYPE),  # ws[11]: d_Wv
         np.empty((16, 16), dtype=DTYPE),  # ws[12]: d_Wk
         np.empty((16, 16), dtype=DTYPE),  # ws[13]: d_Wq
@@ -311,7 +274,7 @@ def forward(params, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_forward, T)
+    ws = _workspace(_workspace_arrays, T)
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
     # line 25: k = tokens @ Wk
@@ -341,7 +304,7 @@ def loss(params, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_loss, T)
+    ws = _workspace(_workspace_arrays, T)
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -375,7 +338,7 @@ def loss_and_grad(params, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_loss_and_grad, T)
+    ws = _workspace(_workspace_arrays, T)
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -389,10 +352,10 @@ def loss_and_grad(params, /, **inputs):
     # line 28: weights = softmax(scores, axis=-1)
     weights = _softmax(scores, 1)
     # line 29: mixed = tokens + weights @ v
-    t_2 = np.matmul(weights, v, out=ws[4])
+    t_2 = np.matmul(weights, v, out=ws[5])
     mixed = np.add(tokens, t_2, out=t_2)
     # line 30: logits = mixed @ Wo
-    logits = np.matmul(mixed, Wo, out=ws[5])
+    logits = np.matmul(mixed, Wo, out=ws[4])
     # line 31: loss = mean(cross_entropy(logits, tags))
     t_3 = _cross_entropy(logits, tags)
     loss = t_3.sum() / t_3.size
@@ -455,7 +418,7 @@ def sgd_step(params, lr, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_sgd_step, T)
+    ws = _workspace(_workspace_arrays, T)
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -469,10 +432,10 @@ def sgd_step(params, lr, /, **inputs):
     # line 28: weights = softmax(scores, axis=-1)
     weights = _softmax(scores, 1)
     # line 29: mixed = tokens + weights @ v
-    t_2 = np.matmul(weights, v, out=ws[4])
+    t_2 = np.matmul(weights, v, out=ws[5])
     mixed = np.add(tokens, t_2, out=t_2)
     # line 30: logits = mixed @ Wo
-    logits = np.matmul(mixed, Wo, out=ws[5])
+    logits = np.matmul(mixed, Wo, out=ws[4])
     # line 31: loss = mean(cross_entropy(logits, tags))
     t_3 = _cross_entropy(logits, tags)
     loss = t_3.sum() / t_3.size
@@ -481,13 +444,13 @@ def sgd_step(params, lr, /, **inputs):
     d_logits = np.multiply(DTYPE(lr) / t_3.size, t_4, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
     d_mixed = np.matmul(d_logits, Wo.T, out=ws[7])
-    d_Wo = np.matmul(mixed.T, d_logits, out=ws[8])
+    d_Wo = np.matmul(mixed.T, d_logits, out=ws[10])
     # backprop through line 29: mixed = tokens + weights @ v
     d_weights = np.matmul(d_mixed, v.T, out=ws[3])
     d_v = np.matmul(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
-    t_5 = np.multiply(d_weights, weights, out=ws[9])
-    t_6 = t_5.sum(axis=1, keepdims=True, out=ws[10])
+    t_5 = np.multiply(d_weights, weights, out=ws[8])
+    t_6 = t_5.sum(axis=1, keepdims=True, out=ws[9])
     t_7 = np.subtract(d_weights, t_6, out=d_weights)
     d_scores = np.multiply(weights, t_7, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5

@@ -242,27 +242,11 @@ def _workspace(make, *sizes):
     return ws
 
 
-def _workspace_forward(B):
-    """The arrays forward computes in; each call of a thread reuses its own."""
+def _workspace_arrays(B):
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
     return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h ... h_31 (16), t ... t_31 (16)
-        np.empty((B, 64), dtype=DTYPE),  # ws[1]: h_2 ... h_30 (15), t_2 ... t_32 (16)
-    ]
-
-
-def _workspace_loss(B):
-    """The arrays loss computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h ... h_31 (16), t ... t_31 (16)
-        np.empty((B, 64), dtype=DTYPE),  # ws[1]: h_2 ... h_32 (16), t_2 ... t_33 (17)
-    ]
-
-
-def _workspace_loss_and_grad(B):
-    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t, t_96
-        np.empty((B, 64), dtype=DTYPE),  # ws[1]: d_h, h_2, t_2, t_94, t_97
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h ... h_31 (16), t ... t_96 (17)
+        np.empty((B, 64), dtype=DTYPE),  # ws[1]: d_h, h_2 ... h_32 (16), t_2 ... t_97 (19)
         np.empty((B, 64), dtype=DTYPE),  # ws[2]: d_h_2, h_3, t_3, t_92, t_95
         np.empty((B, 64), dtype=DTYPE),  # ws[3]: d_h_3, h_4, t_4, t_90, t_93
         np.empty((B, 64), dtype=DTYPE),  # ws[4]: d_h_4, h_5, t_5, t_88, t_91
@@ -295,47 +279,7 @@ def _workspace_loss_and_grad(B):
         np.empty((B, 64), dtype=DTYPE),  # ws[31]: d_h_31, h_32, t_32, t_34, t_37
         np.empty((B, 64), dtype=DTYPE),  # ws[32]: d_h_32, t_33, t_35
         np.ones((B,), dtype=DTYPE),  # ws[33]: ones, read only
-    ]
-
-
-def _workspace_sgd_step(B):
-    """The arrays sgd_step computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h, t, t_96
-        np.empty((B, 64), dtype=DTYPE),  # ws[1]: d_h, h_2, t_2, t_94, t_97
-        np.empty((B, 64), dtype=DTYPE),  # ws[2]: d_h_2, h_3, t_3, t_92, t_95
-        np.empty((B, 64), dtype=DTYPE),  # ws[3]: d_h_3, h_4, t_4, t_90, t_93
-        np.empty((B, 64), dtype=DTYPE),  # ws[4]: d_h_4, h_5, t_5, t_88, t_91
-        np.empty((B, 64), dtype=DTYPE),  # ws[5]: d_h_5, h_6, t_6, t_86, t_89
-        np.empty((B, 64), dtype=DTYPE),  # ws[6]: d_h_6, h_7, t_7, t_84, t_87
-        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h_7, h_8, t_8, t_82, t_85
-        np.empty((B, 64), dtype=DTYPE),  # ws[8]: d_h_8, h_9, t_9, t_80, t_83
-        np.empty((B, 64), dtype=DTYPE),  # ws[9]: d_h_9, h_10, t_10, t_78, t_81
-        np.empty((B, 64), dtype=DTYPE),  # ws[10]: d_h_10, h_11, t_11, t_76, t_79
-        np.empty((B, 64), dtype=DTYPE),  # ws[11]: d_h_11, h_12, t_12, t_74, t_77
-        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h_12, h_13, t_13, t_72, t_75
-        np.empty((B, 64), dtype=DTYPE),  # ws[13]: d_h_13, h_14, t_14, t_70, t_73
-        np.empty((B, 64), dtype=DTYPE),  # ws[14]: d_h_14, h_15, t_15, t_68, t_71
-        np.empty((B, 64), dtype=DTYPE),  # ws[15]: d_h_15, h_16, t_16, t_66, t_69
-        np.empty((B, 64), dtype=DTYPE),  # ws[16]: d_h_16, h_17, t_17, t_64, t_67
-        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h_17, h_18, t_18, t_62, t_65
-        np.empty((B, 64), dtype=DTYPE),  # ws[18]: d_h_18, h_19, t_19, t_60, t_63
-        np.empty((B, 64), dtype=DTYPE),  # ws[19]: d_h_19, h_20, t_20, t_58, t_61
-        np.empty((B, 64), dtype=DTYPE),  # ws[20]: d_h_20, h_21, t_21, t_56, t_59
-        np.empty((B, 64), dtype=DTYPE),  # ws[21]: d_h_21, h_22, t_22, t_54, t_57
-        np.empty((B, 64), dtype=DTYPE),  # ws[22]: d_h_22, h_23, t_23, t_52, t_55
-        np.empty((B, 64), dtype=DTYPE),  # ws[23]: d_h_23, h_24, t_24, t_50, t_53
-        np.empty((B, 64), dtype=DTYPE),  # ws[24]: d_h_24, h_25, t_25, t_48, t_51
-        np.empty((B, 64), dtype=DTYPE),  # ws[25]: d_h_25, h_26, t_26, t_46, t_49
-        np.empty((B, 64), dtype=DTYPE),  # ws[26]: d_h_26, h_27, t_27, t_44, t_47
-        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h_27, h_28, t_28, t_42, t_45
-        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h_28, h_29, t_29, t_40, t_43
-        np.empty((B, 64), dtype=DTYPE),  # ws[29]: d_h_29, h_30, t_30, t_38, t_41
-        np.empty((B, 64), dtype=DTYPE),  # ws[30]: d_h_30, h_31, t_31, t_36, t_39
-        np.empty((B, 64), dtype=DTYPE),  # ws[31]: d_h_31, h_32, t_32, t_34, t_37
-        np.empty((B, 64), dtype=DTYPE),  # ws[32]: d_h_32, t_33, t_35
-        np.empty((64,), dtype=DTYPE),  # ws[33]: d_b32
-        np.ones((B,), dtype=DTYPE),  # ws[34]: ones, read only
+        np.empty((64,), dtype=DTYPE),  # ws[34]: d_b32
         np.empty((64, 64), dtype=DTYPE),  # ws[35]: d_W32
         np.empty((64,), dtype=DTYPE),  # ws[36]: d_b31
         np.empty((64, 64), dtype=DTYPE),  # ws[37]: d_W31
@@ -542,7 +486,7 @@ def forward(params, /, **inputs):
     W32 = checked['W32']
     b32 = checked['b32']
     B = dims['B']
-    ws = _workspace(_workspace_forward, B)
+    ws = _workspace(_workspace_arrays, B)
     # line 21 (i = 1): h = tanh(h @ W{i} + b{i})
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
@@ -744,7 +688,7 @@ def loss(params, /, **inputs):
     W32 = checked['W32']
     b32 = checked['b32']
     B = dims['B']
-    ws = _workspace(_workspace_loss, B)
+    ws = _workspace(_workspace_arrays, B)
     # line 21 (i = 1): h = tanh(h @ W{i} + b{i})
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
@@ -952,7 +896,7 @@ def loss_and_grad(params, /, **inputs):
     W32 = checked['W32']
     b32 = checked['b32']
     B = dims['B']
-    ws = _workspace(_workspace_loss_and_grad, B)
+    ws = _workspace(_workspace_arrays, B)
     ones = ws[33]
     # line 21 (i = 1): h = tanh(h @ W{i} + b{i})
     t = np.matmul(x, W1, out=ws[0])
@@ -1463,8 +1407,8 @@ def sgd_step(params, lr, /, **inputs):
     W32 = checked['W32']
     b32 = checked['b32']
     B = dims['B']
-    ws = _workspace(_workspace_sgd_step, B)
-    ones = ws[34]
+    ws = _workspace(_workspace_arrays, B)
+    ones = ws[33]
     # line 21 (i = 1): h = tanh(h @ W{i} + b{i})
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
@@ -1601,7 +1545,7 @@ def sgd_step(params, lr, /, **inputs):
     t_34 = np.square(h_32, out=h_32)
     np.subtract(1.0, t_34, out=t_34)
     t_35 = np.multiply(d_h_32, t_34, out=d_h_32)
-    d_b32 = np.matmul(ones, t_35, out=ws[33])
+    d_b32 = np.matmul(ones, t_35, out=ws[34])
     d_h_31 = np.matmul(t_35, W32.T, out=ws[31])
     d_W32 = np.matmul(h_31.T, t_35, out=ws[35])
     # backprop through line 21 (i = 31): h = tanh(h @ W{i} + b{i})

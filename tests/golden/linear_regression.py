@@ -174,29 +174,8 @@ def _workspace(make, *sizes):
     return ws
 
 
-def _workspace_forward(N):
-    """The arrays forward computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: t
-    ]
-
-
-def _workspace_loss(N):
-    """The arrays loss computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: pred, t, t_2
-    ]
-
-
-def _workspace_loss_and_grad(N):
-    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: d_pred, pred, t, t_2
-    ]
-
-
-def _workspace_sgd_step(N):
-    """The arrays sgd_step computes in; each call of a thread reuses its own."""
+def _workspace_arrays(N):
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
     return [
         np.empty((N,), dtype=DTYPE),  # ws[0]: d_pred, pred, t, t_2
         np.empty((8,), dtype=DTYPE),  # ws[1]: d_w
@@ -218,7 +197,7 @@ def forward(params, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_forward, N)
+    ws = _workspace(_workspace_arrays, N)
     # line 18: pred = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     pred = t + b
@@ -233,7 +212,7 @@ def loss(params, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_loss, N)
+    ws = _workspace(_workspace_arrays, N)
     # line 18: pred = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     pred = np.add(t, b, out=t)
@@ -251,7 +230,7 @@ def loss_and_grad(params, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_loss_and_grad, N)
+    ws = _workspace(_workspace_arrays, N)
     # line 18: pred = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     pred = np.add(t, b, out=t)
@@ -292,7 +271,7 @@ def sgd_step(params, lr, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_sgd_step, N)
+    ws = _workspace(_workspace_arrays, N)
     # line 18: pred = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     pred = np.add(t, b, out=t)

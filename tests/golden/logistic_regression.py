@@ -191,38 +191,14 @@ def _sigmoid(x, out=None, cap=None):
 _EXP_MAX = float(np.log(np.finfo(DTYPE).max)) - 1  # e^x is finite below this
 
 
-def _workspace_forward(N):
-    """The arrays forward computes in; each call of a thread reuses its own."""
+def _workspace_arrays(N):
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
     return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: z, t
+        np.empty((N,), dtype=DTYPE),  # ws[0]: d_z, z, t, t_2
         np.full((N,), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
-    ]
-
-
-def _workspace_loss(N):
-    """The arrays loss computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: z, t, t_2
-    ]
-
-
-def _workspace_loss_and_grad(N):
-    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: d_z, z, t, t_2
-        np.empty((N,), dtype=DTYPE),  # ws[1]: t_3
-        np.empty((100,), dtype=DTYPE),  # ws[2]: t_4
-        np.empty((100,), dtype=DTYPE),  # ws[3]: t_5
-    ]
-
-
-def _workspace_sgd_step(N):
-    """The arrays sgd_step computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: d_z, z, t, t_2
-        np.empty((N,), dtype=DTYPE),  # ws[1]: t_3
-        np.empty((100,), dtype=DTYPE),  # ws[2]: d_w, t_4
-        np.empty((100,), dtype=DTYPE),  # ws[3]: t_5
+        np.empty((N,), dtype=DTYPE),  # ws[2]: t_3
+        np.empty((100,), dtype=DTYPE),  # ws[3]: d_w, t_4
+        np.empty((100,), dtype=DTYPE),  # ws[4]: t_5
     ]
 
 
@@ -241,7 +217,7 @@ def forward(params, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_forward, N)
+    ws = _workspace(_workspace_arrays, N)
     exp_max = ws[1]
     # line 21: z = x @ w + b
     t = np.matmul(x, w, out=ws[0])
@@ -259,7 +235,7 @@ def loss(params, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_loss, N)
+    ws = _workspace(_workspace_arrays, N)
     # line 21: z = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     z = np.add(t, b, out=t)
@@ -279,16 +255,16 @@ def loss_and_grad(params, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_loss_and_grad, N)
+    ws = _workspace(_workspace_arrays, N)
     # line 21: z = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
-    t_3 = np.logaddexp(0, t_2, out=ws[1])
+    t_3 = np.logaddexp(0, t_2, out=ws[2])
     loss = (t_3.sum() / t_3.size) + (0.0005 * (np.vdot(w, w)))
-    t_4 = np.multiply(0.001, w, out=ws[2])
+    t_4 = np.multiply(0.001, w, out=ws[3])
     # backprop through line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     np.subtract(t_2, t_3, out=t_2)
     np.exp(t_2, out=t_2)
@@ -297,7 +273,7 @@ def loss_and_grad(params, /, **inputs):
     d_z = np.negative(t_2, out=t_2)
     # backprop through line 21: z = x @ w + b
     d_b = d_z.sum()
-    t_5 = np.matmul(x.T, d_z, out=ws[3])
+    t_5 = np.matmul(x.T, d_z, out=ws[4])
     # w (line 18) is used more than once: its gradient sums those of its uses
     d_w = t_4 + t_5
     grads = {
@@ -330,16 +306,16 @@ def sgd_step(params, lr, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_sgd_step, N)
+    ws = _workspace(_workspace_arrays, N)
     # line 21: z = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
-    t_3 = np.logaddexp(0, t_2, out=ws[1])
+    t_3 = np.logaddexp(0, t_2, out=ws[2])
     loss = (t_3.sum() / t_3.size) + (0.0005 * (np.vdot(w, w)))
-    t_4 = np.multiply(w, DTYPE(0.001) * lr, out=ws[2])
+    t_4 = np.multiply(w, DTYPE(0.001) * lr, out=ws[3])
     # backprop through line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     np.subtract(t_2, t_3, out=t_2)
     np.exp(t_2, out=t_2)
@@ -348,7 +324,7 @@ def sgd_step(params, lr, /, **inputs):
     d_z = np.negative(t_2, out=t_2)
     # backprop through line 21: z = x @ w + b
     d_b = d_z.sum()
-    t_5 = np.matmul(x.T, d_z, out=ws[3])
+    t_5 = np.matmul(x.T, d_z, out=ws[4])
     # w (line 18) is used more than once: its gradient sums those of its uses
     d_w = np.add(t_4, t_5, out=t_4)
     value = float(loss)

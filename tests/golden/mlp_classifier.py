@@ -232,54 +232,19 @@ def _cross_entropy(logits, labels):
     return (m[..., 0] - picked) + rest[..., 0]
 
 
-def _workspace_forward(B):
-    """The arrays forward computes in; each call of a thread reuses its own."""
+def _workspace_arrays(B):
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
     return [
         np.empty((B, 256), dtype=DTYPE),  # ws[0]: h1, t
         np.zeros((B, 256), dtype=DTYPE),  # ws[1]: zeros, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[2]: h2, t_2
-        np.empty((B, 10), dtype=DTYPE),  # ws[3]: t_3
-    ]
-
-
-def _workspace_loss(B):
-    """The arrays loss computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((B, 256), dtype=DTYPE),  # ws[0]: h1, t
-        np.zeros((B, 256), dtype=DTYPE),  # ws[1]: zeros, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[2]: h2, t_2
+        np.empty((B, 256), dtype=DTYPE),  # ws[2]: h1, h2, t_2
         np.empty((B, 10), dtype=DTYPE),  # ws[3]: logits, t_3
-    ]
-
-
-def _workspace_loss_and_grad(B):
-    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((B, 256), dtype=DTYPE),  # ws[0]: t
-        np.empty((B, 256), dtype=DTYPE),  # ws[1]: h1
-        np.zeros((B, 256), dtype=DTYPE),  # ws[2]: zeros, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[3]: d_h1, t_2, t_7
-        np.empty((B, 256), dtype=DTYPE),  # ws[4]: h2
-        np.empty((B, 10), dtype=DTYPE),  # ws[5]: logits, t_3
+        np.empty((B, 256), dtype=DTYPE),  # ws[4]: d_h1, t_2, t_7
+        np.empty((B, 256), dtype=DTYPE),  # ws[5]: h2
         np.empty((B, 10), dtype=DTYPE),  # ws[6]: d_logits, t_5
         np.ones((B,), dtype=DTYPE),  # ws[7]: ones, read only
         np.empty((B, 256), dtype=DTYPE),  # ws[8]: d_h2, t_6
-    ]
-
-
-def _workspace_sgd_step(B):
-    """The arrays sgd_step computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((B, 256), dtype=DTYPE),  # ws[0]: t
-        np.empty((B, 256), dtype=DTYPE),  # ws[1]: h1
-        np.zeros((B, 256), dtype=DTYPE),  # ws[2]: zeros, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[3]: d_h1, t_2, t_7
-        np.empty((B, 256), dtype=DTYPE),  # ws[4]: h2
-        np.empty((B, 10), dtype=DTYPE),  # ws[5]: logits, t_3
-        np.empty((B, 10), dtype=DTYPE),  # ws[6]: d_logits, t_5
-        np.empty((10,), dtype=DTYPE),  # ws[7]: d_b3
-        np.ones((B,), dtype=DTYPE),  # ws[8]: ones, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[9]: d_h2, t_6
+        np.empty((10,), dtype=DTYPE),  # ws[9]: d_b3
         np.empty((256, 10), dtype=DTYPE),  # ws[10]: d_W3
         np.empty((256,), dtype=DTYPE),  # ws[11]: d_b2
         np.empty((256, 256), dtype=DTYPE),  # ws[12]: d_W2
@@ -315,7 +280,7 @@ def forward(params, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_forward, B)
+    ws = _workspace(_workspace_arrays, B)
     zeros = ws[1]
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
@@ -345,7 +310,7 @@ def loss(params, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_loss, B)
+    ws = _workspace(_workspace_arrays, B)
     zeros = ws[1]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
@@ -377,20 +342,20 @@ def loss_and_grad(params, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_loss_and_grad, B)
-    zeros = ws[2]
+    ws = _workspace(_workspace_arrays, B)
+    zeros = ws[1]
     ones = ws[7]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h1 = np.maximum(t, zeros, out=ws[1])
+    h1 = np.maximum(t, zeros, out=ws[2])
     # line 29: h2 = relu_layer(h1, W2, b2)
-    t_2 = np.matmul(h1, W2, out=ws[3])
+    t_2 = np.matmul(h1, W2, out=ws[4])
     np.add(t_2, b2, out=t_2)
-    h2 = np.maximum(t_2, zeros, out=ws[4])
+    h2 = np.maximum(t_2, zeros, out=ws[5])
     # line 30: logits = h2 @ W3 + b3
-    t_3 = np.matmul(h2, W3, out=ws[5])
+    t_3 = np.matmul(h2, W3, out=ws[3])
     logits = np.add(t_3, b3, out=t_3)
     # line 32: loss = mean(cross_entropy(logits, labels))
     t_4 = _cross_entropy(logits, labels)
@@ -406,7 +371,7 @@ def loss_and_grad(params, /, **inputs):
     np.greater(t_2, 0.0, out=t_2)
     t_6 = np.multiply(d_h2, t_2, out=d_h2)
     d_b2 = np.matmul(ones, t_6)
-    d_h1 = np.matmul(t_6, W2.T, out=ws[3])
+    d_h1 = np.matmul(t_6, W2.T, out=ws[4])
     d_W2 = h1.T @ t_6
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     np.greater(t, 0.0, out=t)
@@ -451,20 +416,20 @@ def sgd_step(params, lr, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_sgd_step, B)
-    zeros = ws[2]
-    ones = ws[8]
+    ws = _workspace(_workspace_arrays, B)
+    zeros = ws[1]
+    ones = ws[7]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
     np.add(t, b1, out=t)
-    h1 = np.maximum(t, zeros, out=ws[1])
+    h1 = np.maximum(t, zeros, out=ws[2])
     # line 29: h2 = relu_layer(h1, W2, b2)
-    t_2 = np.matmul(h1, W2, out=ws[3])
+    t_2 = np.matmul(h1, W2, out=ws[4])
     np.add(t_2, b2, out=t_2)
-    h2 = np.maximum(t_2, zeros, out=ws[4])
+    h2 = np.maximum(t_2, zeros, out=ws[5])
     # line 30: logits = h2 @ W3 + b3
-    t_3 = np.matmul(h2, W3, out=ws[5])
+    t_3 = np.matmul(h2, W3, out=ws[3])
     logits = np.add(t_3, b3, out=t_3)
     # line 32: loss = mean(cross_entropy(logits, labels))
     t_4 = _cross_entropy(logits, labels)
@@ -473,14 +438,14 @@ def sgd_step(params, lr, /, **inputs):
     t_5 = _softmax_minus_one_hot(logits, labels, out=ws[6])
     d_logits = np.multiply(DTYPE(lr) / t_4.size, t_5, out=t_5)
     # backprop through line 30: logits = h2 @ W3 + b3
-    d_b3 = np.matmul(ones, d_logits, out=ws[7])
-    d_h2 = np.matmul(d_logits, W3.T, out=ws[9])
+    d_b3 = np.matmul(ones, d_logits, out=ws[9])
+    d_h2 = np.matmul(d_logits, W3.T, out=ws[8])
     d_W3 = np.matmul(h2.T, d_logits, out=ws[10])
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     np.greater(t_2, 0.0, out=t_2)
     t_6 = np.multiply(d_h2, t_2, out=d_h2)
     d_b2 = np.matmul(ones, t_6, out=ws[11])
-    d_h1 = np.matmul(t_6, W2.T, out=ws[3])
+    d_h1 = np.matmul(t_6, W2.T, out=ws[4])
     d_W2 = np.matmul(h1.T, t_6, out=ws[12])
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     np.greater(t, 0.0, out=t)

@@ -193,26 +193,8 @@ def _sigmoid(x, out=None, cap=None):
 _EXP_MAX = float(np.log(np.finfo(DTYPE).max)) - 1  # e^x is finite below this
 
 
-def _workspace_forward(B):
-    """The arrays forward computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
-        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
-        np.empty((B, 1), dtype=DTYPE),  # ws[2]: t_2
-    ]
-
-
-def _workspace_loss(B):
-    """The arrays loss computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t
-        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
-        np.empty((B, 1), dtype=DTYPE),  # ws[2]: pred, t_2, t_3
-    ]
-
-
-def _workspace_loss_and_grad(B):
-    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
+def _workspace_arrays(B):
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
     return [
         np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t, t_5
         np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
@@ -220,20 +202,8 @@ def _workspace_loss_and_grad(B):
         np.ones((B,), dtype=DTYPE),  # ws[3]: ones, read only
         np.empty((B, 4), dtype=DTYPE),  # ws[4]: d_h, t_6
         np.empty((B, 4), dtype=DTYPE),  # ws[5]: t_4
-    ]
-
-
-def _workspace_sgd_step(B):
-    """The arrays sgd_step computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t, t_5
-        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
-        np.empty((B, 1), dtype=DTYPE),  # ws[2]: d_pred, pred, t_2, t_3
-        np.empty((1,), dtype=DTYPE),  # ws[3]: d_b2
-        np.ones((B,), dtype=DTYPE),  # ws[4]: ones, read only
-        np.empty((B, 4), dtype=DTYPE),  # ws[5]: d_h, t_6
-        np.empty((4, 1), dtype=DTYPE),  # ws[6]: d_W2
-        np.empty((B, 4), dtype=DTYPE),  # ws[7]: t_4
+        np.empty((1,), dtype=DTYPE),  # ws[6]: d_b2
+        np.empty((4, 1), dtype=DTYPE),  # ws[7]: d_W2
         np.empty((4,), dtype=DTYPE),  # ws[8]: d_b1
         np.empty((3, 4), dtype=DTYPE),  # ws[9]: d_W1
     ]
@@ -260,7 +230,7 @@ def forward(params, /, **inputs):
     W2 = checked['W2']
     b2 = checked['b2']
     B = dims['B']
-    ws = _workspace(_workspace_forward, B)
+    ws = _workspace(_workspace_arrays, B)
     exp_max = ws[1]
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
@@ -282,7 +252,7 @@ def loss(params, /, **inputs):
     W2 = checked['W2']
     b2 = checked['b2']
     B = dims['B']
-    ws = _workspace(_workspace_loss, B)
+    ws = _workspace(_workspace_arrays, B)
     exp_max = ws[1]
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
@@ -307,7 +277,7 @@ def loss_and_grad(params, /, **inputs):
     W2 = checked['W2']
     b2 = checked['b2']
     B = dims['B']
-    ws = _workspace(_workspace_loss_and_grad, B)
+    ws = _workspace(_workspace_arrays, B)
     exp_max = ws[1]
     ones = ws[3]
     # line 25: h    = sigmoid(affine(x, W1, b1))
@@ -365,9 +335,9 @@ def sgd_step(params, lr, /, **inputs):
     W2 = checked['W2']
     b2 = checked['b2']
     B = dims['B']
-    ws = _workspace(_workspace_sgd_step, B)
+    ws = _workspace(_workspace_arrays, B)
     exp_max = ws[1]
-    ones = ws[4]
+    ones = ws[3]
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
@@ -380,11 +350,11 @@ def sgd_step(params, lr, /, **inputs):
     loss = np.vdot(t_3, t_3) / t_3.size
     d_pred = np.multiply(t_3, 2.0 * (DTYPE(lr) / t_3.size), out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
-    d_b2 = np.matmul(ones, d_pred, out=ws[3])
-    d_h = np.matmul(d_pred, W2.T, out=ws[5])
-    d_W2 = np.matmul(h.T, d_pred, out=ws[6])
+    d_b2 = np.matmul(ones, d_pred, out=ws[6])
+    d_h = np.matmul(d_pred, W2.T, out=ws[4])
+    d_W2 = np.matmul(h.T, d_pred, out=ws[7])
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
-    t_4 = np.subtract(1.0, h, out=ws[7])
+    t_4 = np.subtract(1.0, h, out=ws[5])
     t_5 = np.multiply(h, t_4, out=h)
     t_6 = np.multiply(d_h, t_5, out=d_h)
     d_b1 = np.matmul(ones, t_6, out=ws[8])

@@ -248,62 +248,35 @@ def _cross_entropy(logits, labels):
     return (m[..., 0] - picked) + rest[..., 0]
 
 
-def _workspace_forward(B):
-    """The arrays forward computes in; each call of a thread reuses its own."""
+def _workspace_arrays(B):
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
     return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h ... h_10 (6), t ... t_28 (6)
+        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h ... h_10 (6), t ... t_40 (9)
         # ws[1]: mu ... mu_5 (5), var ... var_5 (5), t_3 ... t_27 (5)
         np.empty((B, 1), dtype=DTYPE),
-        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h_2 ... h_8 (4), t_4 ... t_26 (9)
-        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t_2 ... t_20 (4)
-        np.empty((B, 128), dtype=DTYPE),  # ws[4]: a ... a_4 (4), t_5 ... t_23 (4)
-        np.zeros((B, 128), dtype=DTYPE),  # ws[5]: zeros, read only
-        np.empty((B, 10), dtype=DTYPE),  # ws[6]: t_29
-    ]
-
-
-def _workspace_loss(B):
-    """The arrays loss computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h ... h_10 (6), t ... t_28 (6)
-        # ws[1]: mu ... mu_5 (5), var ... var_5 (5), t_3 ... t_27 (5)
-        np.empty((B, 1), dtype=DTYPE),
-        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h_2 ... h_8 (4), t_4 ... t_26 (9)
-        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t_2 ... t_20 (4)
+        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h_2 ... h_8 (4), t_4 ... t_71 (10)
+        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t_2 ... t_20 (5)
         np.empty((B, 128), dtype=DTYPE),  # ws[4]: a ... a_4 (4), t_5 ... t_23 (4)
         np.zeros((B, 128), dtype=DTYPE),  # ws[5]: zeros, read only
         np.empty((B, 10), dtype=DTYPE),  # ws[6]: logits, t_29
-    ]
-
-
-def _workspace_loss_and_grad(B):
-    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h ... h_10 (6), t ... t_40 (8)
-        np.empty((B, 1), dtype=DTYPE),  # ws[1]: mu, var, t_3
-        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h_2, t_71
-        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t_2, t_4
-        np.empty((B, 128), dtype=DTYPE),  # ws[4]: t_5
-        np.empty((B, 128), dtype=DTYPE),  # ws[5]: a
-        np.zeros((B, 128), dtype=DTYPE),  # ws[6]: zeros, read only
-        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h_2, h_4, t_6 ... t_73 (4)
-        np.empty((B, 1), dtype=DTYPE),  # ws[8]: mu_2, var_2, t_9
-        np.empty((B, 64), dtype=DTYPE),  # ws[9]: t_8, t_10
-        np.empty((B, 128), dtype=DTYPE),  # ws[10]: t_11
-        np.empty((B, 128), dtype=DTYPE),  # ws[11]: a_2
-        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h_4, h_6, t_12 ... t_67 (5)
-        np.empty((B, 1), dtype=DTYPE),  # ws[13]: mu_3, var_3, t_15
-        np.empty((B, 64), dtype=DTYPE),  # ws[14]: t_14, t_16
-        np.empty((B, 128), dtype=DTYPE),  # ws[15]: t_17
-        np.empty((B, 128), dtype=DTYPE),  # ws[16]: a_3
-        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h_6, h_8, t_18 ... t_58 (5)
-        np.empty((B, 1), dtype=DTYPE),  # ws[18]: mu_4, var_4, t_21
-        np.empty((B, 64), dtype=DTYPE),  # ws[19]: t_20, t_22
-        np.empty((B, 128), dtype=DTYPE),  # ws[20]: t_23
-        np.empty((B, 128), dtype=DTYPE),  # ws[21]: a_4
-        np.empty((B, 64), dtype=DTYPE),  # ws[22]: t_24, t_26, t_28
-        np.empty((B, 1), dtype=DTYPE),  # ws[23]: mu_5, var_5, t_27
-        np.empty((B, 10), dtype=DTYPE),  # ws[24]: logits, t_29
+        np.empty((B, 128), dtype=DTYPE),  # ws[7]: a
+        np.empty((B, 64), dtype=DTYPE),  # ws[8]: d_h_2, h_4, t_6 ... t_73 (4)
+        np.empty((B, 1), dtype=DTYPE),  # ws[9]: mu_2, var_2, t_9
+        np.empty((B, 64), dtype=DTYPE),  # ws[10]: t_8, t_10
+        np.empty((B, 128), dtype=DTYPE),  # ws[11]: t_11
+        np.empty((B, 128), dtype=DTYPE),  # ws[12]: a_2
+        np.empty((B, 64), dtype=DTYPE),  # ws[13]: d_h_4, h_6, t_12 ... t_67 (5)
+        np.empty((B, 1), dtype=DTYPE),  # ws[14]: mu_3, var_3, t_15
+        np.empty((B, 64), dtype=DTYPE),  # ws[15]: t_14, t_16
+        np.empty((B, 128), dtype=DTYPE),  # ws[16]: t_17
+        np.empty((B, 128), dtype=DTYPE),  # ws[17]: a_3
+        np.empty((B, 64), dtype=DTYPE),  # ws[18]: d_h_6, h_8, t_18 ... t_58 (5)
+        np.empty((B, 1), dtype=DTYPE),  # ws[19]: mu_4, var_4, t_21
+        np.empty((B, 64), dtype=DTYPE),  # ws[20]: t_20, t_22
+        np.empty((B, 128), dtype=DTYPE),  # ws[21]: t_23
+        np.empty((B, 128), dtype=DTYPE),  # ws[22]: a_4
+        np.empty((B, 64), dtype=DTYPE),  # ws[23]: t_24, t_26, t_28
+        np.empty((B, 1), dtype=DTYPE),  # ws[24]: mu_5, var_5, t_27
         np.empty((B, 10), dtype=DTYPE),  # ws[25]: d_logits, t_31
         np.ones((B,), dtype=DTYPE),  # ws[26]: ones, read only
         np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h_8, t_32 ... t_49 (4)
@@ -311,47 +284,9 @@ def _workspace_loss_and_grad(B):
         # ws[29]: d_mu ... d_mu_5 (5), d_var ... d_var_5 (5), t_34 ... t_74 (15)
         np.empty((B, 1), dtype=DTYPE),
         np.empty((B, 128), dtype=DTYPE),  # ws[30]: d_a ... d_a_4 (4), t_39 ... t_66 (4)
-    ]
-
-
-def _workspace_sgd_step(B):
-    """The arrays sgd_step computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h ... h_10 (6), t ... t_40 (8)
-        np.empty((B, 1), dtype=DTYPE),  # ws[1]: mu, var, t_3
-        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h_2, t_71
-        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t_2, t_4
-        np.empty((B, 128), dtype=DTYPE),  # ws[4]: t_5
-        np.empty((B, 128), dtype=DTYPE),  # ws[5]: a
-        np.zeros((B, 128), dtype=DTYPE),  # ws[6]: zeros, read only
-        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h_2, h_4, t_6 ... t_73 (4)
-        np.empty((B, 1), dtype=DTYPE),  # ws[8]: mu_2, var_2, t_9
-        np.empty((B, 64), dtype=DTYPE),  # ws[9]: t_8, t_10
-        np.empty((B, 128), dtype=DTYPE),  # ws[10]: t_11
-        np.empty((B, 128), dtype=DTYPE),  # ws[11]: a_2
-        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h_4, h_6, t_12 ... t_67 (5)
-        np.empty((B, 1), dtype=DTYPE),  # ws[13]: mu_3, var_3, t_15
-        np.empty((B, 64), dtype=DTYPE),  # ws[14]: t_14, t_16
-        np.empty((B, 128), dtype=DTYPE),  # ws[15]: t_17
-        np.empty((B, 128), dtype=DTYPE),  # ws[16]: a_3
-        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h_6, h_8, t_18 ... t_58 (5)
-        np.empty((B, 1), dtype=DTYPE),  # ws[18]: mu_4, var_4, t_21
-        np.empty((B, 64), dtype=DTYPE),  # ws[19]: t_20, t_22
-        np.empty((B, 128), dtype=DTYPE),  # ws[20]: t_23
-        np.empty((B, 128), dtype=DTYPE),  # ws[21]: a_4
-        np.empty((B, 64), dtype=DTYPE),  # ws[22]: t_24, t_26, t_28
-        np.empty((B, 1), dtype=DTYPE),  # ws[23]: mu_5, var_5, t_27
-        np.empty((B, 10), dtype=DTYPE),  # ws[24]: logits, t_29
-        np.empty((B, 10), dtype=DTYPE),  # ws[25]: d_logits, t_31
-        np.empty((10,), dtype=DTYPE),  # ws[26]: d_b_out
-        np.ones((B,), dtype=DTYPE),  # ws[27]: ones, read only
-        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h_8, t_32 ... t_49 (4)
-        np.empty((64, 10), dtype=DTYPE),  # ws[29]: d_W_out
-        np.empty((B, 64), dtype=DTYPE),  # ws[30]: d_h ... d_h_10 (6), t_33 ... t_72 (5)
-        # ws[31]: d_mu ... d_mu_5 (5), d_var ... d_var_5 (5), t_34 ... t_74 (15)
-        np.empty((B, 1), dtype=DTYPE),
-        np.empty((64,), dtype=DTYPE),  # ws[32]: d_bb4
-        np.empty((B, 128), dtype=DTYPE),  # ws[33]: d_a ... d_a_4 (4), t_39 ... t_66 (4)
+        np.empty((10,), dtype=DTYPE),  # ws[31]: d_b_out
+        np.empty((64, 10), dtype=DTYPE),  # ws[32]: d_W_out
+        np.empty((64,), dtype=DTYPE),  # ws[33]: d_bb4
         np.empty((128, 64), dtype=DTYPE),  # ws[34]: d_Wb4
         np.empty((128,), dtype=DTYPE),  # ws[35]: d_ba4
         np.empty((64, 128), dtype=DTYPE),  # ws[36]: d_Wa4
@@ -430,7 +365,7 @@ def forward(params, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_forward, B)
+    ws = _workspace(_workspace_arrays, B)
     zeros = ws[5]
     # line 36: h = x @ W_in + b_in
     t = np.matmul(x, W_in, out=ws[0])
@@ -530,7 +465,7 @@ def loss(params, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_loss, B)
+    ws = _workspace(_workspace_arrays, B)
     zeros = ws[5]
     _check_labels(labels, 10, 'labels')
     # line 36: h = x @ W_in + b_in
@@ -635,8 +570,8 @@ def loss_and_grad(params, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_loss_and_grad, B)
-    zeros = ws[6]
+    ws = _workspace(_workspace_arrays, B)
+    zeros = ws[5]
     ones = ws[26]
     _check_labels(labels, 10, 'labels')
     # line 36: h = x @ W_in + b_in
@@ -652,61 +587,61 @@ def loss_and_grad(params, /, **inputs):
     t_4 = np.divide(h_2, t_3, out=ws[3])
     t_5 = np.matmul(t_4, Wa1, out=ws[4])
     np.add(t_5, ba1, out=t_5)
-    a = np.maximum(t_5, zeros, out=ws[5])
-    t_6 = np.matmul(a, Wb1, out=ws[7])
+    a = np.maximum(t_5, zeros, out=ws[7])
+    t_6 = np.matmul(a, Wb1, out=ws[8])
     t_7 = np.add(h, t_6, out=h)
     h_3 = np.add(t_7, bb1, out=t_7)
     # line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    mu_2 = np.divide(h_3.sum(axis=1, keepdims=True, out=ws[8]), h_3.shape[1], out=ws[8])
-    h_4 = np.subtract(h_3, mu_2, out=ws[7])
-    t_8 = np.square(h_4, out=ws[9])
-    var_2 = np.divide(t_8.sum(axis=1, keepdims=True, out=ws[8]), t_8.shape[1], out=ws[8])
+    mu_2 = np.divide(h_3.sum(axis=1, keepdims=True, out=ws[9]), h_3.shape[1], out=ws[9])
+    h_4 = np.subtract(h_3, mu_2, out=ws[8])
+    t_8 = np.square(h_4, out=ws[10])
+    var_2 = np.divide(t_8.sum(axis=1, keepdims=True, out=ws[9]), t_8.shape[1], out=ws[9])
     t_9 = np.add(var_2, 1e-05, out=var_2)
     np.sqrt(t_9, out=t_9)
-    t_10 = np.divide(h_4, t_9, out=ws[9])
-    t_11 = np.matmul(t_10, Wa2, out=ws[10])
+    t_10 = np.divide(h_4, t_9, out=ws[10])
+    t_11 = np.matmul(t_10, Wa2, out=ws[11])
     np.add(t_11, ba2, out=t_11)
-    a_2 = np.maximum(t_11, zeros, out=ws[11])
-    t_12 = np.matmul(a_2, Wb2, out=ws[12])
+    a_2 = np.maximum(t_11, zeros, out=ws[12])
+    t_12 = np.matmul(a_2, Wb2, out=ws[13])
     t_13 = np.add(h_3, t_12, out=h_3)
     h_5 = np.add(t_13, bb2, out=t_13)
     # line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    mu_3 = np.divide(h_5.sum(axis=1, keepdims=True, out=ws[13]), h_5.shape[1], out=ws[13])
-    h_6 = np.subtract(h_5, mu_3, out=ws[12])
-    t_14 = np.square(h_6, out=ws[14])
-    var_3 = np.divide(t_14.sum(axis=1, keepdims=True, out=ws[13]), t_14.shape[1], out=ws[13])
+    mu_3 = np.divide(h_5.sum(axis=1, keepdims=True, out=ws[14]), h_5.shape[1], out=ws[14])
+    h_6 = np.subtract(h_5, mu_3, out=ws[13])
+    t_14 = np.square(h_6, out=ws[15])
+    var_3 = np.divide(t_14.sum(axis=1, keepdims=True, out=ws[14]), t_14.shape[1], out=ws[14])
     t_15 = np.add(var_3, 1e-05, out=var_3)
     np.sqrt(t_15, out=t_15)
-    t_16 = np.divide(h_6, t_15, out=ws[14])
-    t_17 = np.matmul(t_16, Wa3, out=ws[15])
+    t_16 = np.divide(h_6, t_15, out=ws[15])
+    t_17 = np.matmul(t_16, Wa3, out=ws[16])
     np.add(t_17, ba3, out=t_17)
-    a_3 = np.maximum(t_17, zeros, out=ws[16])
-    t_18 = np.matmul(a_3, Wb3, out=ws[17])
+    a_3 = np.maximum(t_17, zeros, out=ws[17])
+    t_18 = np.matmul(a_3, Wb3, out=ws[18])
     t_19 = np.add(h_5, t_18, out=h_5)
     h_7 = np.add(t_19, bb3, out=t_19)
     # line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    mu_4 = np.divide(h_7.sum(axis=1, keepdims=True, out=ws[18]), h_7.shape[1], out=ws[18])
-    h_8 = np.subtract(h_7, mu_4, out=ws[17])
-    t_20 = np.square(h_8, out=ws[19])
-    var_4 = np.divide(t_20.sum(axis=1, keepdims=True, out=ws[18]), t_20.shape[1], out=ws[18])
+    mu_4 = np.divide(h_7.sum(axis=1, keepdims=True, out=ws[19]), h_7.shape[1], out=ws[19])
+    h_8 = np.subtract(h_7, mu_4, out=ws[18])
+    t_20 = np.square(h_8, out=ws[20])
+    var_4 = np.divide(t_20.sum(axis=1, keepdims=True, out=ws[19]), t_20.shape[1], out=ws[19])
     t_21 = np.add(var_4, 1e-05, out=var_4)
     np.sqrt(t_21, out=t_21)
-    t_22 = np.divide(h_8, t_21, out=ws[19])
-    t_23 = np.matmul(t_22, Wa4, out=ws[20])
+    t_22 = np.divide(h_8, t_21, out=ws[20])
+    t_23 = np.matmul(t_22, Wa4, out=ws[21])
     np.add(t_23, ba4, out=t_23)
-    a_4 = np.maximum(t_23, zeros, out=ws[21])
-    t_24 = np.matmul(a_4, Wb4, out=ws[22])
+    a_4 = np.maximum(t_23, zeros, out=ws[22])
+    t_24 = np.matmul(a_4, Wb4, out=ws[23])
     t_25 = np.add(h_7, t_24, out=h_7)
     h_9 = np.add(t_25, bb4, out=t_25)
     # line 48: logits = norm(h) @ W_out + b_out
-    mu_5 = np.divide(h_9.sum(axis=1, keepdims=True, out=ws[23]), h_9.shape[1], out=ws[23])
+    mu_5 = np.divide(h_9.sum(axis=1, keepdims=True, out=ws[24]), h_9.shape[1], out=ws[24])
     h_10 = np.subtract(h_9, mu_5, out=h_9)
-    t_26 = np.square(h_10, out=ws[22])
-    var_5 = np.divide(t_26.sum(axis=1, keepdims=True, out=ws[23]), t_26.shape[1], out=ws[23])
+    t_26 = np.square(h_10, out=ws[23])
+    var_5 = np.divide(t_26.sum(axis=1, keepdims=True, out=ws[24]), t_26.shape[1], out=ws[24])
     t_27 = np.add(var_5, 1e-05, out=var_5)
     np.sqrt(t_27, out=t_27)
-    t_28 = np.divide(h_10, t_27, out=ws[22])
-    t_29 = np.matmul(t_28, W_out, out=ws[24])
+    t_28 = np.divide(h_10, t_27, out=ws[23])
+    t_29 = np.matmul(t_28, W_out, out=ws[6])
     logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
     t_30 = _cross_entropy(logits, labels)
@@ -774,7 +709,7 @@ def loss_and_grad(params, /, **inputs):
     d_ba3 = np.matmul(ones, t_48)
     t_49 = np.matmul(t_48, Wa3.T, out=ws[27])
     d_Wa3 = t_16.T @ t_48
-    t_50 = np.divide(t_49, t_15, out=ws[17])
+    t_50 = np.divide(t_49, t_15, out=ws[18])
     np.multiply(t_49, t_16, out=t_49)
     np.divide(t_49, t_15, out=t_49)
     np.negative(t_49, out=t_49)
@@ -801,9 +736,9 @@ def loss_and_grad(params, /, **inputs):
     np.greater(t_11, 0.0, out=t_11)
     t_57 = np.multiply(d_a_2, t_11, out=d_a_2)
     d_ba2 = np.matmul(ones, t_57)
-    t_58 = np.matmul(t_57, Wa2.T, out=ws[17])
+    t_58 = np.matmul(t_57, Wa2.T, out=ws[18])
     d_Wa2 = t_10.T @ t_57
-    t_59 = np.divide(t_58, t_9, out=ws[12])
+    t_59 = np.divide(t_58, t_9, out=ws[13])
     np.multiply(t_58, t_10, out=t_58)
     np.divide(t_58, t_9, out=t_58)
     np.negative(t_58, out=t_58)
@@ -830,9 +765,9 @@ def loss_and_grad(params, /, **inputs):
     np.greater(t_5, 0.0, out=t_5)
     t_66 = np.multiply(d_a, t_5, out=d_a)
     d_ba1 = np.matmul(ones, t_66)
-    t_67 = np.matmul(t_66, Wa1.T, out=ws[12])
+    t_67 = np.matmul(t_66, Wa1.T, out=ws[13])
     d_Wa1 = t_4.T @ t_66
-    t_68 = np.divide(t_67, t_3, out=ws[7])
+    t_68 = np.divide(t_67, t_3, out=ws[8])
     np.multiply(t_67, t_4, out=t_67)
     np.divide(t_67, t_3, out=t_67)
     np.negative(t_67, out=t_67)
@@ -921,9 +856,9 @@ def sgd_step(params, lr, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_sgd_step, B)
-    zeros = ws[6]
-    ones = ws[27]
+    ws = _workspace(_workspace_arrays, B)
+    zeros = ws[5]
+    ones = ws[26]
     _check_labels(labels, 10, 'labels')
     # line 36: h = x @ W_in + b_in
     t = np.matmul(x, W_in, out=ws[0])
@@ -938,61 +873,61 @@ def sgd_step(params, lr, /, **inputs):
     t_4 = np.divide(h_2, t_3, out=ws[3])
     t_5 = np.matmul(t_4, Wa1, out=ws[4])
     np.add(t_5, ba1, out=t_5)
-    a = np.maximum(t_5, zeros, out=ws[5])
-    t_6 = np.matmul(a, Wb1, out=ws[7])
+    a = np.maximum(t_5, zeros, out=ws[7])
+    t_6 = np.matmul(a, Wb1, out=ws[8])
     t_7 = np.add(h, t_6, out=h)
     h_3 = np.add(t_7, bb1, out=t_7)
     # line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    mu_2 = np.divide(h_3.sum(axis=1, keepdims=True, out=ws[8]), h_3.shape[1], out=ws[8])
-    h_4 = np.subtract(h_3, mu_2, out=ws[7])
-    t_8 = np.square(h_4, out=ws[9])
-    var_2 = np.divide(t_8.sum(axis=1, keepdims=True, out=ws[8]), t_8.shape[1], out=ws[8])
+    mu_2 = np.divide(h_3.sum(axis=1, keepdims=True, out=ws[9]), h_3.shape[1], out=ws[9])
+    h_4 = np.subtract(h_3, mu_2, out=ws[8])
+    t_8 = np.square(h_4, out=ws[10])
+    var_2 = np.divide(t_8.sum(axis=1, keepdims=True, out=ws[9]), t_8.shape[1], out=ws[9])
     t_9 = np.add(var_2, 1e-05, out=var_2)
     np.sqrt(t_9, out=t_9)
-    t_10 = np.divide(h_4, t_9, out=ws[9])
-    t_11 = np.matmul(t_10, Wa2, out=ws[10])
+    t_10 = np.divide(h_4, t_9, out=ws[10])
+    t_11 = np.matmul(t_10, Wa2, out=ws[11])
     np.add(t_11, ba2, out=t_11)
-    a_2 = np.maximum(t_11, zeros, out=ws[11])
-    t_12 = np.matmul(a_2, Wb2, out=ws[12])
+    a_2 = np.maximum(t_11, zeros, out=ws[12])
+    t_12 = np.matmul(a_2, Wb2, out=ws[13])
     t_13 = np.add(h_3, t_12, out=h_3)
     h_5 = np.add(t_13, bb2, out=t_13)
     # line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    mu_3 = np.divide(h_5.sum(axis=1, keepdims=True, out=ws[13]), h_5.shape[1], out=ws[13])
-    h_6 = np.subtract(h_5, mu_3, out=ws[12])
-    t_14 = np.square(h_6, out=ws[14])
-    var_3 = np.divide(t_14.sum(axis=1, keepdims=True, out=ws[13]), t_14.shape[1], out=ws[13])
+    mu_3 = np.divide(h_5.sum(axis=1, keepdims=True, out=ws[14]), h_5.shape[1], out=ws[14])
+    h_6 = np.subtract(h_5, mu_3, out=ws[13])
+    t_14 = np.square(h_6, out=ws[15])
+    var_3 = np.divide(t_14.sum(axis=1, keepdims=True, out=ws[14]), t_14.shape[1], out=ws[14])
     t_15 = np.add(var_3, 1e-05, out=var_3)
     np.sqrt(t_15, out=t_15)
-    t_16 = np.divide(h_6, t_15, out=ws[14])
-    t_17 = np.matmul(t_16, Wa3, out=ws[15])
+    t_16 = np.divide(h_6, t_15, out=ws[15])
+    t_17 = np.matmul(t_16, Wa3, out=ws[16])
     np.add(t_17, ba3, out=t_17)
-    a_3 = np.maximum(t_17, zeros, out=ws[16])
-    t_18 = np.matmul(a_3, Wb3, out=ws[17])
+    a_3 = np.maximum(t_17, zeros, out=ws[17])
+    t_18 = np.matmul(a_3, Wb3, out=ws[18])
     t_19 = np.add(h_5, t_18, out=h_5)
     h_7 = np.add(t_19, bb3, out=t_19)
     # line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    mu_4 = np.divide(h_7.sum(axis=1, keepdims=True, out=ws[18]), h_7.shape[1], out=ws[18])
-    h_8 = np.subtract(h_7, mu_4, out=ws[17])
-    t_20 = np.square(h_8, out=ws[19])
-    var_4 = np.divide(t_20.sum(axis=1, keepdims=True, out=ws[18]), t_20.shape[1], out=ws[18])
+    mu_4 = np.divide(h_7.sum(axis=1, keepdims=True, out=ws[19]), h_7.shape[1], out=ws[19])
+    h_8 = np.subtract(h_7, mu_4, out=ws[18])
+    t_20 = np.square(h_8, out=ws[20])
+    var_4 = np.divide(t_20.sum(axis=1, keepdims=True, out=ws[19]), t_20.shape[1], out=ws[19])
     t_21 = np.add(var_4, 1e-05, out=var_4)
     np.sqrt(t_21, out=t_21)
-    t_22 = np.divide(h_8, t_21, out=ws[19])
-    t_23 = np.matmul(t_22, Wa4, out=ws[20])
+    t_22 = np.divide(h_8, t_21, out=ws[20])
+    t_23 = np.matmul(t_22, Wa4, out=ws[21])
     np.add(t_23, ba4, out=t_23)
-    a_4 = np.maximum(t_23, zeros, out=ws[21])
-    t_24 = np.matmul(a_4, Wb4, out=ws[22])
+    a_4 = np.maximum(t_23, zeros, out=ws[22])
+    t_24 = np.matmul(a_4, Wb4, out=ws[23])
     t_25 = np.add(h_7, t_24, out=h_7)
     h_9 = np.add(t_25, bb4, out=t_25)
     # line 48: logits = norm(h) @ W_out + b_out
-    mu_5 = np.divide(h_9.sum(axis=1, keepdims=True, out=ws[23]), h_9.shape[1], out=ws[23])
+    mu_5 = np.divide(h_9.sum(axis=1, keepdims=True, out=ws[24]), h_9.shape[1], out=ws[24])
     h_10 = np.subtract(h_9, mu_5, out=h_9)
-    t_26 = np.square(h_10, out=ws[22])
-    var_5 = np.divide(t_26.sum(axis=1, keepdims=True, out=ws[23]), t_26.shape[1], out=ws[23])
+    t_26 = np.square(h_10, out=ws[23])
+    var_5 = np.divide(t_26.sum(axis=1, keepdims=True, out=ws[24]), t_26.shape[1], out=ws[24])
     t_27 = np.add(var_5, 1e-05, out=var_5)
     np.sqrt(t_27, out=t_27)
-    t_28 = np.divide(h_10, t_27, out=ws[22])
-    t_29 = np.matmul(t_28, W_out, out=ws[24])
+    t_28 = np.divide(h_10, t_27, out=ws[23])
+    t_29 = np.matmul(t_28, W_out, out=ws[6])
     logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
     t_30 = _cross_entropy(logits, labels)
@@ -1001,14 +936,14 @@ def sgd_step(params, lr, /, **inputs):
     t_31 = _softmax_minus_one_hot(logits, labels, out=ws[25])
     d_logits = np.multiply(DTYPE(lr) / t_30.size, t_31, out=t_31)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    d_b_out = np.matmul(ones, d_logits, out=ws[26])
-    t_32 = np.matmul(d_logits, W_out.T, out=ws[28])
-    d_W_out = np.matmul(t_28.T, d_logits, out=ws[29])
-    t_33 = np.divide(t_32, t_27, out=ws[30])
+    d_b_out = np.matmul(ones, d_logits, out=ws[31])
+    t_32 = np.matmul(d_logits, W_out.T, out=ws[27])
+    d_W_out = np.matmul(t_28.T, d_logits, out=ws[32])
+    t_33 = np.divide(t_32, t_27, out=ws[28])
     np.multiply(t_32, t_28, out=t_32)
     np.divide(t_32, t_27, out=t_32)
     np.negative(t_32, out=t_32)
-    t_34 = t_32.sum(axis=1, keepdims=True, out=ws[31])
+    t_34 = t_32.sum(axis=1, keepdims=True, out=ws[29])
     np.multiply(t_34, 0.5, out=t_34)
     d_var_5 = np.divide(t_34, t_27, out=t_34)
     t_35 = np.divide(d_var_5, 64.0, out=d_var_5)
@@ -1018,24 +953,24 @@ def sgd_step(params, lr, /, **inputs):
     d_h_10 = np.add(t_33, t_36, out=t_33)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
     t_37 = np.negative(d_h_10, out=ws[0])
-    d_mu_5 = t_37.sum(axis=1, keepdims=True, out=ws[31])
+    d_mu_5 = t_37.sum(axis=1, keepdims=True, out=ws[29])
     t_38 = np.divide(d_mu_5, 64.0, out=d_mu_5)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
     d_h_9 = np.add(d_h_10, t_38, out=d_h_10)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb4 = np.matmul(ones, d_h_9, out=ws[32])
-    d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[33])
+    d_bb4 = np.matmul(ones, d_h_9, out=ws[33])
+    d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[30])
     d_Wb4 = np.matmul(a_4.T, d_h_9, out=ws[34])
     np.greater(t_23, 0.0, out=t_23)
     t_39 = np.multiply(d_a_4, t_23, out=d_a_4)
     d_ba4 = np.matmul(ones, t_39, out=ws[35])
     t_40 = np.matmul(t_39, Wa4.T, out=ws[0])
     d_Wa4 = np.matmul(t_22.T, t_39, out=ws[36])
-    t_41 = np.divide(t_40, t_21, out=ws[28])
+    t_41 = np.divide(t_40, t_21, out=ws[27])
     np.multiply(t_40, t_22, out=t_40)
     np.divide(t_40, t_21, out=t_40)
     np.negative(t_40, out=t_40)
-    t_42 = t_40.sum(axis=1, keepdims=True, out=ws[31])
+    t_42 = t_40.sum(axis=1, keepdims=True, out=ws[29])
     np.multiply(t_42, 0.5, out=t_42)
     d_var_4 = np.divide(t_42, t_21, out=t_42)
     t_43 = np.divide(d_var_4, 64.0, out=d_var_4)
@@ -1047,24 +982,24 @@ def sgd_step(params, lr, /, **inputs):
     t_45 = np.add(d_h_9, d_h_8, out=d_h_9)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_46 = np.negative(d_h_8, out=d_h_8)
-    d_mu_4 = t_46.sum(axis=1, keepdims=True, out=ws[31])
+    d_mu_4 = t_46.sum(axis=1, keepdims=True, out=ws[29])
     t_47 = np.divide(d_mu_4, 64.0, out=d_mu_4)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     d_h_7 = np.add(t_45, t_47, out=t_45)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb3 = np.matmul(ones, d_h_7, out=ws[37])
-    d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[33])
+    d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[30])
     d_Wb3 = np.matmul(a_3.T, d_h_7, out=ws[38])
     np.greater(t_17, 0.0, out=t_17)
     t_48 = np.multiply(d_a_3, t_17, out=d_a_3)
     d_ba3 = np.matmul(ones, t_48, out=ws[39])
-    t_49 = np.matmul(t_48, Wa3.T, out=ws[28])
+    t_49 = np.matmul(t_48, Wa3.T, out=ws[27])
     d_Wa3 = np.matmul(t_16.T, t_48, out=ws[40])
-    t_50 = np.divide(t_49, t_15, out=ws[17])
+    t_50 = np.divide(t_49, t_15, out=ws[18])
     np.multiply(t_49, t_16, out=t_49)
     np.divide(t_49, t_15, out=t_49)
     np.negative(t_49, out=t_49)
-    t_51 = t_49.sum(axis=1, keepdims=True, out=ws[31])
+    t_51 = t_49.sum(axis=1, keepdims=True, out=ws[29])
     np.multiply(t_51, 0.5, out=t_51)
     d_var_3 = np.divide(t_51, t_15, out=t_51)
     t_52 = np.divide(d_var_3, 64.0, out=d_var_3)
@@ -1076,24 +1011,24 @@ def sgd_step(params, lr, /, **inputs):
     t_54 = np.add(d_h_7, d_h_6, out=d_h_7)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_55 = np.negative(d_h_6, out=d_h_6)
-    d_mu_3 = t_55.sum(axis=1, keepdims=True, out=ws[31])
+    d_mu_3 = t_55.sum(axis=1, keepdims=True, out=ws[29])
     t_56 = np.divide(d_mu_3, 64.0, out=d_mu_3)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     d_h_5 = np.add(t_54, t_56, out=t_54)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb2 = np.matmul(ones, d_h_5, out=ws[41])
-    d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[33])
+    d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[30])
     d_Wb2 = np.matmul(a_2.T, d_h_5, out=ws[42])
     np.greater(t_11, 0.0, out=t_11)
     t_57 = np.multiply(d_a_2, t_11, out=d_a_2)
     d_ba2 = np.matmul(ones, t_57, out=ws[43])
-    t_58 = np.matmul(t_57, Wa2.T, out=ws[17])
+    t_58 = np.matmul(t_57, Wa2.T, out=ws[18])
     d_Wa2 = np.matmul(t_10.T, t_57, out=ws[44])
-    t_59 = np.divide(t_58, t_9, out=ws[12])
+    t_59 = np.divide(t_58, t_9, out=ws[13])
     np.multiply(t_58, t_10, out=t_58)
     np.divide(t_58, t_9, out=t_58)
     np.negative(t_58, out=t_58)
-    t_60 = t_58.sum(axis=1, keepdims=True, out=ws[31])
+    t_60 = t_58.sum(axis=1, keepdims=True, out=ws[29])
     np.multiply(t_60, 0.5, out=t_60)
     d_var_2 = np.divide(t_60, t_9, out=t_60)
     t_61 = np.divide(d_var_2, 64.0, out=d_var_2)
@@ -1105,24 +1040,24 @@ def sgd_step(params, lr, /, **inputs):
     t_63 = np.add(d_h_5, d_h_4, out=d_h_5)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_64 = np.negative(d_h_4, out=d_h_4)
-    d_mu_2 = t_64.sum(axis=1, keepdims=True, out=ws[31])
+    d_mu_2 = t_64.sum(axis=1, keepdims=True, out=ws[29])
     t_65 = np.divide(d_mu_2, 64.0, out=d_mu_2)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     d_h_3 = np.add(t_63, t_65, out=t_63)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb1 = np.matmul(ones, d_h_3, out=ws[45])
-    d_a = np.matmul(d_h_3, Wb1.T, out=ws[33])
+    d_a = np.matmul(d_h_3, Wb1.T, out=ws[30])
     d_Wb1 = np.matmul(a.T, d_h_3, out=ws[46])
     np.greater(t_5, 0.0, out=t_5)
     t_66 = np.multiply(d_a, t_5, out=d_a)
     d_ba1 = np.matmul(ones, t_66, out=ws[47])
-    t_67 = np.matmul(t_66, Wa1.T, out=ws[12])
+    t_67 = np.matmul(t_66, Wa1.T, out=ws[13])
     d_Wa1 = np.matmul(t_4.T, t_66, out=ws[48])
-    t_68 = np.divide(t_67, t_3, out=ws[7])
+    t_68 = np.divide(t_67, t_3, out=ws[8])
     np.multiply(t_67, t_4, out=t_67)
     np.divide(t_67, t_3, out=t_67)
     np.negative(t_67, out=t_67)
-    t_69 = t_67.sum(axis=1, keepdims=True, out=ws[31])
+    t_69 = t_67.sum(axis=1, keepdims=True, out=ws[29])
     np.multiply(t_69, 0.5, out=t_69)
     d_var = np.divide(t_69, t_3, out=t_69)
     t_70 = np.divide(d_var, 64.0, out=d_var)
@@ -1134,7 +1069,7 @@ def sgd_step(params, lr, /, **inputs):
     t_72 = np.add(d_h_3, d_h_2, out=d_h_3)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     t_73 = np.negative(d_h_2, out=d_h_2)
-    d_mu = t_73.sum(axis=1, keepdims=True, out=ws[31])
+    d_mu = t_73.sum(axis=1, keepdims=True, out=ws[29])
     t_74 = np.divide(d_mu, 64.0, out=d_mu)
     # h (line 36) is used more than once: its gradient sums those of its uses
     d_h = np.add(t_72, t_74, out=t_72)

@@ -213,39 +213,14 @@ def _one_hot(labels, k, dtype):
     return out
 
 
-def _workspace_forward(N):
-    """The arrays forward computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((N, 5), dtype=DTYPE),  # ws[0]: scores, t
-    ]
-
-
-def _workspace_loss(N):
-    """The arrays loss computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((N, 5), dtype=DTYPE),  # ws[0]: scores, t
-        np.empty((N,), dtype=DTYPE),  # ws[1]: picked
-    ]
-
-
-def _workspace_loss_and_grad(N):
-    """The arrays loss_and_grad computes in; each call of a thread reuses its own."""
+def _workspace_arrays(N):
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
     return [
         np.empty((N, 5), dtype=DTYPE),  # ws[0]: scores, t, t_3
         np.empty((N,), dtype=DTYPE),  # ws[1]: picked
         np.empty((N, 1), dtype=DTYPE),  # ws[2]: t_5
         np.ones((N,), dtype=DTYPE),  # ws[3]: ones, read only
-    ]
-
-
-def _workspace_sgd_step(N):
-    """The arrays sgd_step computes in; each call of a thread reuses its own."""
-    return [
-        np.empty((N, 5), dtype=DTYPE),  # ws[0]: scores, t, t_3
-        np.empty((N,), dtype=DTYPE),  # ws[1]: picked
-        np.empty((N, 1), dtype=DTYPE),  # ws[2]: t_5
-        np.empty((5,), dtype=DTYPE),  # ws[3]: d_b
-        np.ones((N,), dtype=DTYPE),  # ws[4]: ones, read only
+        np.empty((5,), dtype=DTYPE),  # ws[4]: d_b
         np.empty((20, 5), dtype=DTYPE),  # ws[5]: d_W
     ]
 
@@ -265,7 +240,7 @@ def forward(params, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_forward, N)
+    ws = _workspace(_workspace_arrays, N)
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
     scores = np.add(t, b, out=t)
@@ -282,7 +257,7 @@ def loss(params, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_loss, N)
+    ws = _workspace(_workspace_arrays, N)
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
@@ -306,7 +281,7 @@ def loss_and_grad(params, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_loss_and_grad, N)
+    ws = _workspace(_workspace_arrays, N)
     ones = ws[3]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
@@ -360,8 +335,8 @@ def sgd_step(params, lr, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_sgd_step, N)
-    ones = ws[4]
+    ws = _workspace(_workspace_arrays, N)
+    ones = ws[3]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
@@ -383,7 +358,7 @@ def sgd_step(params, lr, /, **inputs):
     np.multiply(t_4, t_5, out=t_4)
     d_scores = np.subtract(d_logp, t_4, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.matmul(ones, d_scores, out=ws[3])
+    d_b = np.matmul(ones, d_scores, out=ws[4])
     d_W = np.matmul(x.T, d_scores, out=ws[5])
     value = float(loss)
     # the update: each param moves against its gradient, in place
