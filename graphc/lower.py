@@ -251,8 +251,10 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         node = self.expr(stmt.value, scope)
         if name is None:
             return
-        if node is None:  # keep the name defined so later lines do not cascade
-            self.top.setdefault(name, Binding("value", None, stmt.target.span))
+        if node is None:  # the name stays defined, silently, so later lines do not cascade
+            old = self.top.get(name)
+            if old is None or old.kind == "value":  # and a value it had before is out of date now
+                self.top[name] = Binding("value", None, stmt.target.span)
             return
         if not self.define(name, Binding("value", node, stmt.target.span)):
             return
