@@ -367,46 +367,47 @@ class ProgramLowerer(ExprLowerer, FnChecks):
                 self.error("the model has no objective; add a line 'minimize NAME' naming a scalar value", span)
             return
         m = self.minimize
-        target = self.final(m.target, "the objective")
+        objective, target = self.final(m.target, "the objective")
         if target is not None:
             shape, dtype = self.g.type(target)
             if dtype != "float":  # (mean or sum of labels would be refused too)
                 self.error(
-                    f"the objective '{m.target.text}' is {show(shape, dtype)}, integer labels, which have no "
+                    f"the objective '{objective}' is {show(shape, dtype)}, integer labels, which have no "
                     "gradient; minimize a float value computed from them, such as a cross_entropy",
                     m.target.span,
                 )
             elif shape != ():
                 self.error(
-                    f"the objective '{m.target.text}' must be a scalar, but it is {show(shape, dtype)}; "
+                    f"the objective '{objective}' must be a scalar, but it is {show(shape, dtype)}; "
                     "reduce it with mean(...) or sum(...)",
                     m.target.span,
                 )
             else:
-                self.g.objective = (m.target.text, target)
+                self.g.objective = (objective, target)
         for w in m.wrt:
-            b = self.top.get(w.base) if w.index is None else None
-            if w.index is not None:
-                self.error(f"'{w.text}': names with {{}} are only built inside for loops", w.span)
-            elif b is None:
+            name = self.resolve_name(w, Scope())  # `W{LAST}` is W32 after `const LAST = 32`
+            if name is None:  # reported
+                continue
+            b = self.top.get(name)
+            if b is None:
                 wanted = [
                     n
                     for n, x in self.top.items()
                     if x.kind == "param"
                     or (x.kind == "input" and x.value is not None and self.g.node(x.value)["dtype"] == "float")
                 ]
-                self.error(f"unknown name '{w.base}' after wrt{did_you_mean(w.base, wanted)}", w.span)
+                self.error(f"unknown name '{name}' after wrt{did_you_mean(name, wanted)}", w.span)
             elif b.kind in ("param", "input") and b.value is None:  # its declaration failed and was reported
                 continue
             elif b.kind not in ("param", "input") or self.g.node(b.value)["dtype"] != "float":
                 self.error(
-                    f"gradients can be taken with respect to params and float inputs; '{w.base}' is {KIND_WORDS[b.kind] if b.kind != 'input' else 'an int input'}",
+                    f"gradients can be taken with respect to params and float inputs; '{name}' is {KIND_WORDS[b.kind] if b.kind != 'input' else 'an int input'}",
                     w.span,
                 )
-            elif w.base in self.g.wrt:
-                self.error(f"'{w.base}' is named twice after wrt", w.span)
+            elif name in self.g.wrt:
+                self.error(f"'{name}' is named twice after wrt", w.span)
             else:
-                self.g.wrt.append(w.base)
+                self.g.wrt.append(name)
         if not m.wrt:
             self.g.wrt = list(self.g.params)
             if not self.g.wrt and not self.broken_params:
@@ -416,22 +417,26 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         # the objective is the default output; a broken one was reported just above
         named: set[str] = set()
         for o in self.outputs or ([m.target] if target is not None else []):
-            node = self.final(o, "an output")
-            if node is not None and o.text in named:
-                self.error(f"'{o.text}' is named twice after output", o.span)
+            name, node = self.final(o, "an output")
+            if node is not None and name in named:
+                self.error(f"'{name}' is named twice after output", o.span)
             elif node is not None:
-                named.add(o.text)
-                self.g.outputs.append((o.text, node))
+                named.add(name)
+                self.g.outputs.append((name, node))
 
-    def final(self, name: S.Name, role: str) -> int | None:
-        b = self.top.get(name.text) if name.index is None else None
+    def final(self, name: S.Name, role: str) -> tuple[str | None, int | None]:
+        """The name after `output` or `minimize`, resolved, and the node it is bound to at the
+        end of the file (None after an error, reported)."""
+        text = self.resolve_name(name, Scope())  # `h{LAST}` names h32 after `const LAST = 32`
+        b = self.top.get(text) if text is not None else None
         if b is None:
-            self.unknown(name.text, name.span, Scope())
-            return None
+            if text is not None:
+                self.unknown(text, name.span, Scope())
+            return text, None
         if b.kind not in ("value", "input", "param"):
-            self.error(f"{role} must be a value, but '{name.text}' is {KIND_WORDS[b.kind]}", name.span)
-            return None
-        return b.value
+            self.error(f"{role} must be a value, but '{text}' is {KIND_WORDS[b.kind]}", name.span)
+            return text, None
+        return text, b.value
 
 
 # what the generated module imports: a module of the same name would hide it

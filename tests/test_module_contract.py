@@ -747,6 +747,23 @@ def test_braced_names_resolve_inside_constant_sizes():
     assert m.module.PARAMS["W1"][0] == (4, 2) and m.module.PARAMS["W2"][0] == (5, 2)
 
 
+def test_braced_names_with_a_const_resolve_after_output_minimize_and_wrt():
+    """After a loop, `h{L}` names what its last pass made, in every place a name goes."""
+    from graphc import compile_source
+
+    m = compile_source(
+        "dim B\nconst L = 2\ninput x : [B, 3]\nh = x\nfor i in 1..L {\n    param W{i} : [3, 3]\n"
+        "    h{i} = tanh(h @ W{i})\n    loss{i} = mean(h{i}^2)\n    h = h{i}\n}\n"
+        "output h{L}, h{L-1}\nminimize loss{L} wrt W{L}, W{L-1}\n"
+    ).module
+    assert (list(m.OUTPUTS), m.OBJECTIVE, m.WRT) == (["h2", "h1"], "loss2", ("W2", "W1"))
+    params, x = m.init_params(), np.linspace(-1, 1, 6).reshape(2, 3)
+    h1 = np.tanh(x @ params["W1"])
+    h2 = np.tanh(h1 @ params["W2"])
+    np.testing.assert_allclose(m.forward(params, x=x), (h2, h1), rtol=1e-12)
+    assert m.loss(params, x=x) == pytest.approx(np.mean(h2**2), rel=1e-12)
+
+
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix, on purpose
 def test_a_cached_signature_still_converts_scalars_and_matrices():
     """The argument check remembers accepted calls by type as well as shape and dtype:
