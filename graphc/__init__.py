@@ -76,18 +76,29 @@ class CompiledModel:
 
 
 def compile_source(text: str, file: str = "<model>", dtype: str = "float64", opt: int = 2) -> CompiledModel:
-    """Compile model text; raises GraphcError (str(e) or e.format() explains it). `file` names
-    the model in messages."""
+    """Compile model text; raises GraphcError, whose str() lists every mistake as `graphc
+    check` does. `file` names the model in messages; `dtype` is "float64" or "float32" (or
+    that NumPy type), `opt` 0, 1 or 2."""
     if not isinstance(text, str):
         raise TypeError(f"compile_source takes the model's text as a str, not {type(text).__name__}")
+    # np.float32 and np.dtype("float32") name "float32" too
+    name = dtype if isinstance(dtype, str) else dtype.__name__ if isinstance(dtype, type) else str(dtype)
+    if name not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    if type(opt) is not int or opt not in (0, 1, 2):
+        raise ValueError(f"opt must be 0, 1 or 2, got {opt!r}")
     from graphc.pipeline import compile_text
 
-    return CompiledModel(compile_text(text, file, dtype=dtype, opt=opt), text)
+    try:
+        return CompiledModel(compile_text(text, file, dtype=name, opt=opt), text)
+    except GraphcError as e:
+        e.sources = {file: text}
+        raise
 
 
 def compile_file(path: str, dtype: str = "float64", opt: int = 2) -> CompiledModel:
     """Compile the model file at `path`; raises ModelFileError when the file cannot be read as
-    text, and GraphcError for mistakes in the model (e.format() explains them)."""
+    text, and GraphcError for mistakes in the model (its str() lists them)."""
     from graphc.cli import read_model
 
     return compile_source(read_model(path), path, dtype=dtype, opt=opt)

@@ -55,7 +55,13 @@ class GraphcError(Exception):
         elif isinstance(diagnostics, Diagnostic):
             diagnostics = [diagnostics]
         self.diagnostics = list(diagnostics)
+        self.sources: dict[str, str] = {}  # file -> text, for the source lines under str(e)
         super().__init__(self.diagnostics[0].message if self.diagnostics else "error")
+
+    def __str__(self) -> str:
+        """Every mistake as the command line reports it: `file:line:col: error: ...`, and the
+        source line with a caret where the text is known (compile_source gives it)."""
+        return self.format(self.sources) if self.diagnostics else "error"
 
     def format(self, sources: dict[str, str] | None = None) -> str:
         lines = {file: text.split("\n") for file, text in (sources or {}).items()}  # once, not per error

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import graphc
 from graphc.cli import main
 from graphc.scope import MAX_ERRORS
 
@@ -215,6 +216,47 @@ def test_the_library_wants_text_not_bytes() -> None:
 
     with pytest.raises(TypeError, match="compile_source takes the model's text as a str, not bytes"):
         graphc.compile_source(VALID.encode())
+
+
+def test_the_library_lists_every_mistake_where_the_command_does(tmp_path: Path, capsys) -> None:
+    """str() of the GraphcError from compile_file and compile_source is `graphc check`'s report:
+    every error, each with file:line:col, the source line and its caret."""
+    path = tmp_path / "two.nn"
+    path.write_text("dim B\ninput x : [B, 3]\nparam W : [4, 2]\nh = x @ W\nloss = mean(h) + zz\nminimize loss\n")
+    assert main(["check", str(path)]) == 1
+    report = capsys.readouterr().err.rstrip("\n")
+    with pytest.raises(graphc.GraphcError) as e:
+        graphc.compile_file(str(path))
+    assert str(e.value) == report
+    assert [line for line in report.splitlines() if ": error: " in line] == [
+        f"{path}:4:5: error: cannot multiply [B, 3] @ [4, 2]: inner sizes 3 and 4 differ",
+        f"{path}:5:18: error: unknown name 'zz'",
+    ]
+    with pytest.raises(graphc.GraphcError) as e:
+        graphc.compile_source(path.read_text(), "mine.nn")
+    assert str(e.value) == report.replace(str(path), "mine.nn")
+
+
+@pytest.mark.parametrize(
+    "option, said",
+    [
+        ({"dtype": "float16"}, "dtype must be 'float64' or 'float32', got 'float16'"),
+        ({"dtype": None}, "dtype must be 'float64' or 'float32', got None"),
+        ({"opt": 3}, "opt must be 0, 1 or 2, got 3"),
+        ({"opt": "2"}, "opt must be 0, 1 or 2, got '2'"),
+    ],
+)
+def test_the_library_refuses_options_it_has_not(option: dict, said: str) -> None:
+    with pytest.raises(ValueError) as e:
+        graphc.compile_source(VALID, **option)
+    assert str(e.value) == said
+
+
+def test_the_library_takes_numpy_float_types_as_dtype() -> None:
+    import numpy as np
+
+    for dtype in (np.float32, np.dtype("float32"), "float32"):
+        assert graphc.compile_source(VALID, dtype=dtype).module.DTYPE is np.float32
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
