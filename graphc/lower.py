@@ -91,6 +91,7 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         self.minimize: S.Minimize | None = None
         self.unrolled = 0
         self.broken_params = False  # a param declaration failed: "no params" would be noise
+        self.broken_inputs = False  # an input declaration failed: "no input gives dim K" would be noise
 
     def run(self) -> Lowered:
         top = Scope()  # one for all statements: nothing binds in it (fn calls and checks make their own)
@@ -156,6 +157,8 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         )
         if self.define(name, Binding("input", node, stmt.target.span)):
             self.g.inputs[name] = node
+        else:  # reported; the dims of its shape may be bound nowhere else
+            self.broken_inputs = True
 
     def stmt_ParamDecl(self, stmt: S.ParamDecl, scope: Scope) -> None:
         name = self.resolve_name(stmt.target, scope)
@@ -191,6 +194,8 @@ class ProgramLowerer(ExprLowerer, FnChecks):
             self.top.setdefault(name, Binding(kind, None, span))
         if kind == "param":
             self.broken_params = True
+        if kind == "input":
+            self.broken_inputs = True
 
     def initializer(self, e: S.Expr | None, scope: Scope, shape) -> tuple | None:
         if e is None:
@@ -349,7 +354,7 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         """Resolve the objective, the wrt names and the outputs against the final bindings."""
         bound = {d for n in self.g.inputs.values() for d in self.g.shape(n) if isinstance(d, str)}
         for dim, span in self.dim_uses.items():
-            if dim not in bound and not self.errors:  # a failed input declaration would bind it
+            if dim not in bound and not self.broken_inputs:  # a failed input declaration may have bound it
                 self.error(
                     f"dim '{dim}' is not the size of any input, so its value is unknown when the model runs; "
                     "use it in an input's shape or use a const",
