@@ -211,7 +211,15 @@ class Resolver:
             return False
         old = self.top.get(name)
         if old is not None and not (binding.kind == "value" and old.kind == "value"):
-            self.error(_redefinition(name, binding.kind, old), binding.span)
+            loops = [n for n, v in self.top.items() if v.kind == "loopvar"]  # the innermost last
+            if old.span == binding.span and binding.kind == old.kind and loops:  # one line, a loop's next pass
+                self.error(
+                    f"{binding.kind} '{name}' is declared again on each pass of the loop; "
+                    f"write {name}{{{loops[-1]}}} to declare one per pass",
+                    binding.span,
+                )
+            else:
+                self.error(_redefinition(name, binding.kind, old), binding.span)
             return False
         self.top[name] = binding
         return True
