@@ -192,6 +192,15 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
             keyword = nearest(first[0], STATEMENT_WORDS) if len(first) == 1 else None
             if keyword is not None:
                 msg += f" (is '{first[0]}' a misspelled '{keyword}'?)"
+        if tok.type in OPERATORS | {"LPAR", "LSQB", "DOT"}:
+            # `minimize sum(w)`, `output h + 1`: these take names, not expressions
+            first = text[tok.start_pos - tok.column + 1 : tok.start_pos].split()[:1]
+            if first == ["minimize"]:
+                msg += "; minimize takes a name: compute the objective on a line of its own, such as "
+                msg += "'loss = ...', then write 'minimize loss'"
+            elif first == ["output"]:
+                msg += "; output takes names: compute the value on a line of its own, such as "
+                msg += "'y = ...', then write 'output y'"
         if tok.type == "$END" and accepts & {"RPAR", "RSQB"}:
             msg += " (an unclosed bracket?)"
         if tok.type == "$END" and "RBRACE" in accepts:
