@@ -85,7 +85,7 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
             f"    checked, dims = _arguments(params, inputs, {tuple(needed)!r})",
         ]
         if name == "sgd_step":
-            src.insert(2, "    lr = _learning_rate(lr)")
+            src.insert(2, "    lr = _learning_rate(lr, inputs)")
             src += sgd_fallback(xp)
         return src + lines, expr
 
@@ -169,11 +169,11 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
     src += ["", ""]
     doc = "One step of gradient descent on the params, in place; returns the objective before it."
     if "sgd_step" in bodies:
-        lines, expr = function("sgd_step", doc, ", lr")
+        lines, expr = function("sgd_step", doc, ", lr=None")
         value = f"    value = float({expr[step.g.objective[1]]})"
         src += lines + [value] + step.updates(expr, bodies["sgd_step"][3]) + ["    return value"]
     else:
-        src += ["def sgd_step(params, lr, /, **inputs):", *_docstring(doc), "    lr = _learning_rate(lr)"]
+        src += ["def sgd_step(params, lr=None, /, **inputs):", *_docstring(doc), "    lr = _learning_rate(lr, inputs)"]
         src += sgd_plain(xp)
     src += [""]
     text, code_lines = _strip_marks("\n".join(src))

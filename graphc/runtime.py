@@ -117,8 +117,13 @@ def _check_arguments(params, inputs, needed):
     return checked, dims
 
 
-def _learning_rate(lr):
-    """lr as a float, checked: one real number that DTYPE holds, never an array."""
+def _learning_rate(lr, inputs):
+    """lr as a float, checked: one real number that DTYPE holds, never an array. It comes
+    after the params, or as lr=... where no input of the model is called lr."""
+    if lr is None:
+        if "lr" not in inputs or "lr" in INPUTS:
+            raise TypeError("sgd_step takes lr after the params: sgd_step(params, 0.1, **inputs)")
+        lr = inputs.pop("lr")
     if type(lr) is not float:
         try:
             a = {xp}.asarray(lr)

@@ -288,7 +288,7 @@ def test_bad_inputs_raise_value_error_naming_them(contract, function, what, chan
 
 
 BAD_RATES = [
-    (None, TypeError, "lr must be a real number, got None"),
+    (None, TypeError, r"sgd_step takes lr after the params: sgd_step\(params, 0.1, \*\*inputs\)"),
     ("0.1", TypeError, "lr must be a real number, got '0.1'"),
     (True, TypeError, "lr must be a real number, got True"),
     (np.full((5, 1), 0.1), TypeError, r"lr must be a real number, got an array of shape \(5, 1\)"),
@@ -315,6 +315,22 @@ def test_sgd_step_refuses_a_learning_rate_that_is_no_number(lr, error, said, opt
         np.testing.assert_array_equal(params[k], before[k])
     for fine in (0.1, 1, np.float32(0.1), np.array(0.1), Fraction(1, 10)):  # any one real number
         assert np.isfinite(m.sgd_step(params, fine, **inputs))
+
+
+def test_sgd_step_takes_lr_by_name_unless_an_input_has_that_name():
+    _, m = load(CONTRACT)
+    inputs = contract_inputs(np.random.default_rng(0))
+    by_place, by_name = m.init_params(0), m.init_params(0)
+    assert m.sgd_step(by_place, 0.1, **inputs) == m.sgd_step(by_name, lr=0.1, **inputs)
+    for k in by_place:
+        np.testing.assert_array_equal(by_place[k], by_name[k])
+    # a model whose input is called lr: lr=... is that input, and the rate must come by place
+    _, named = load("dim B\ninput lr : [B, 2]\nparam w : [2]\nloss = mean((lr @ w)^2)\nminimize loss\n")
+    params = {"w": np.ones(2)}
+    with pytest.raises(TypeError, match="sgd_step takes lr after the params"):
+        named.sgd_step(params, lr=np.ones((3, 2)))
+    assert named.sgd_step(params, 0.25, lr=np.ones((3, 2))) == 4.0
+    np.testing.assert_allclose(params["w"], [0.0, 0.0])  # w -= 0.25 * 4 (each gradient is 2 * 2)
 
 
 def test_an_lr_past_float32_is_refused_by_a_float32_module():

@@ -129,8 +129,13 @@ def _check_arguments(params, inputs, needed):
     return checked, dims
 
 
-def _learning_rate(lr):
-    """lr as a float, checked: one real number that DTYPE holds, never an array."""
+def _learning_rate(lr, inputs):
+    """lr as a float, checked: one real number that DTYPE holds, never an array. It comes
+    after the params, or as lr=... where no input of the model is called lr."""
+    if lr is None:
+        if "lr" not in inputs or "lr" in INPUTS:
+            raise TypeError("sgd_step takes lr after the params: sgd_step(params, 0.1, **inputs)")
+        lr = inputs.pop("lr")
     if type(lr) is not float:
         try:
             a = np.asarray(lr)
@@ -248,9 +253,9 @@ def loss_and_grad(params, /, **inputs):
     return float(loss), grads
 
 
-def sgd_step(params, lr, /, **inputs):
+def sgd_step(params, lr=None, /, **inputs):
     """One step of gradient descent on the params, in place; returns the objective before it."""
-    lr = _learning_rate(lr)
+    lr = _learning_rate(lr, inputs)
     checked, dims = _arguments(params, inputs, ('x', 'y'))
     not_in_place = [checked[n] is not params[n] or not params[n].flags.writeable for n in PARAMS]
     if 0 in dims.values() or any(not_in_place):
