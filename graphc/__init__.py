@@ -11,6 +11,7 @@ model.backward_picture                      # graphviz.Source: drawn inline in a
 from __future__ import annotations
 
 import types
+import warnings
 from typing import TYPE_CHECKING
 
 from graphc.errors import GraphcError, ModelFileError
@@ -21,8 +22,13 @@ if TYPE_CHECKING:  # importing graphc stays light: the command line loads the st
 
     from graphc.pipeline import Compiled
 
-__all__ = ["CompiledModel", "GraphcError", "ModelFileError", "compile_file", "compile_source"]
+__all__ = ["CompiledModel", "GraphcError", "GraphcWarning", "ModelFileError", "compile_file", "compile_source"]
 __version__ = "0.1.0"
+
+
+class GraphcWarning(UserWarning):
+    """A likely slip in a model that compiles (such as [B, 1] - [B] making [B, B]), as
+    `graphc check` shows it."""
 
 
 class CompiledModel:
@@ -90,10 +96,13 @@ def compile_source(text: str, file: str = "<model>", dtype: str = "float64", opt
     from graphc.pipeline import compile_text
 
     try:
-        return CompiledModel(compile_text(text, file, dtype=name, opt=opt), text)
+        compiled = compile_text(text, file, dtype=name, opt=opt)
     except GraphcError as e:
         e.sources = {file: text}
         raise
+    if compiled.lowered.warnings:
+        warnings.warn(GraphcError(compiled.lowered.warnings).format({file: text}), GraphcWarning, stacklevel=2)
+    return CompiledModel(compiled, text)
 
 
 def compile_file(path: str, dtype: str = "float64", opt: int = 2) -> CompiledModel:

@@ -176,6 +176,7 @@ def cmd_check(args) -> int:
     from graphc.ops.base import show
 
     lowered = lower(program, args.dtype)
+    _warn(lowered.warnings, args)
     g = lowered.graph
     print(f"model {lowered.name}: OK")
     if g.dims:
@@ -204,6 +205,12 @@ def cmd_check(args) -> int:
     wrt = f"every param ({len(g.wrt)})" if g.wrt == list(g.params) and len(g.wrt) > 4 else ", ".join(g.wrt)
     print(f"objective: minimize {g.objective[0]} with respect to {wrt}")
     return 0
+
+
+def _warn(warnings: list, args) -> None:
+    """Likely slips in a model that compiles, as errors are shown, on stderr."""
+    if warnings:
+        print(GraphcError(warnings).format({args.model: args.text}), file=sys.stderr)
 
 
 def _count(shape) -> int:
@@ -257,6 +264,7 @@ def cmd_compile(args) -> int:
     args.text = read_model(args.model)
     compiled = compile_text(args.text, args.model, dtype=args.dtype, opt=int(args.O))
     _check_dims(args.dims, compiled.graph)  # before anything is written
+    _warn(compiled.lowered.warnings, args)
     name = compiled.name
     files = {f"{name}.py": compiled.source.encode()}
     if not args.no_render:

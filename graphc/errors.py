@@ -44,6 +44,7 @@ class Diagnostic:
     message: str
     span: Span | None = None
     note: str | None = None
+    severity: str = "error"  # or "warning": the model compiles, but likely not as meant
 
 
 class GraphcError(Exception):
@@ -91,13 +92,13 @@ def _window(line: str, col: int) -> tuple[str, str, str, int]:
 
 
 def format_diagnostic(d: Diagnostic, sources: dict[str, list[str]]) -> str:
-    """`file:line:col: error: msg`, then the source line and a caret under the span;
-    `sources` holds each file's text split into lines."""
+    """`file:line:col: error: msg` (or `warning:`), then the source line and a caret under
+    the span; `sources` holds each file's text split into lines."""
     if d.span is None:
-        out = f"error: {d.message}"
+        out = f"{d.severity}: {d.message}"
         return out + (f"\n      = note: {d.note}" if d.note else "")
     s = d.span
-    out = [f"{s.where()}: error: {d.message}"]
+    out = [f"{s.where()}: {d.severity}: {d.message}"]
     lines = sources.get(s.file)
     if lines is not None:
         if 1 <= s.line <= len(lines):

@@ -16,12 +16,12 @@ import math
 import os
 import sys
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from graphc import syntax as S
-from graphc.errors import GraphcError, Span, did_you_mean
+from graphc.errors import Diagnostic, GraphcError, Span, did_you_mean
 from graphc.ir import Graph
 from graphc.lower_expr import MAX_NODES, ExprLowerer, _given, _plural, _text
 from graphc.lower_fn import FnChecks, _keyword
@@ -70,6 +70,7 @@ class Lowered:
     graph: Graph
     values: list[NamedValue]
     inits: dict[str, tuple]  # param -> (initializer, args)
+    warnings: list[Diagnostic] = field(default_factory=list)  # likely slips that still compile
 
 
 TOO_DEEP_INLINED = (
@@ -109,7 +110,7 @@ class ProgramLowerer(ExprLowerer, FnChecks):
             self.errors.sort(key=lambda d: (d.span is None, d.span.line if d.span else 0, d.span.col if d.span else 0))
             raise GraphcError(self.errors)
         name = self.model_name or _stem(self.file)
-        return Lowered(name, self.g, self.values, self.inits)
+        return Lowered(name, self.g, self.values, self.inits, self.warnings)
 
     def stmt(self, stmt: S.Stmt, scope: Scope, first: bool = False, in_loop: bool = False) -> None:
         if in_loop and not isinstance(stmt, (S.Assign, S.ParamDecl, S.ForLoop, S.InputDecl, S.ConstDecl)):

@@ -11,7 +11,7 @@ from typing import Any
 
 from graphc import syntax as S
 from graphc.errors import Span, did_you_mean
-from graphc.ops import BUILTINS, ShapeError, show
+from graphc.ops import BUILTINS, OPS, ShapeError, show
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Resolver, Scope, StopLowering
 
 MAX_NODES = 2_000_000  # a model that expands past this is refused, not attempted
@@ -38,10 +38,38 @@ class ExprLowerer(Resolver):
             # (loops and fn calls are refused before they expand, by their estimated cost)
             raise StopLowering(f"the model grows past {MAX_NODES:,} ops here; graphc refuses models that large", span)
         try:
-            return self.g.add(op, args, attrs, span=span, scope=scope.frames)
+            node = self.g.add(op, args, attrs, span=span, scope=scope.frames)
         except ShapeError as err:
             self.error(str(err), span)
             return None
+        if OPS[op].broadcasts and len(args) == 2:
+            self.check_pairing(op, node, args, exprs, span)
+        return node
+
+    def check_pairing(self, op: str, node: int, args: list[int], exprs: list, span: Span) -> None:
+        """Warn of the classic broadcasting slip: `pred - y` with pred [B, 1] and y [B] is
+        [B, B], every prediction against every target, where rows were meant to pair.
+
+        It shows as a dim that the result has twice and neither operand had twice,
+        one operand having fewer axes than the result.
+        """
+        shape, shapes = self.g.shape(node), [self.g.shape(a) for a in args]
+        if all(len(s) == len(shape) for s in shapes):  # `reshape(y, [1, -1])`: every pair, said outright
+            return
+        twice = [d for d in shape if isinstance(d, str) and shape.count(d) > 1]
+        if not twice or any(s.count(d) > 1 for s in shapes for d in twice):
+            return
+        names = [e.text if isinstance(e, S.Name) else None for e in exprs]
+        a, b = (f"{n} {show(s)}" if n else show(s) for n, s in zip(names, shapes))  # `pred [B, 1]`
+        sym = {"add": "+", "sub": "-", "mul": "*", "div": "/"}.get(op)
+        what = f"{a} {sym} {b}" if sym else f"{op} of {a} and {b}"
+        low = 0 if len(shapes[0]) < len(shape) else 1
+        said = f"reshape({names[low]}, [1, -1])" if names[low] and len(shapes[low]) == 1 else "reshape"
+        self.warn(
+            f"{what} is {show(shape)}, every entry of one against every entry of the other; if entries are "
+            f"meant to pair, give both one shape, and if every pair is meant, say so with {said}",
+            span,
+        )
 
     def const_node(self, value: float, span: Span, scope: Scope) -> int:
         return self.g.add("const", [], {"value": float(value)}, span=span, scope=scope.frames)

@@ -76,6 +76,7 @@ class Resolver:
         self.program = program
         self.g = Graph()
         self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []  # likely slips that still compile
         self.reported: set[tuple[str, Span | None]] = set()
         self.top: dict[str, Binding] = {}
         self.dim_uses: dict[str, Span] = {}  # dim -> first use; each must be bound by an input
@@ -103,6 +104,11 @@ class Resolver:
         self.errors.append(Diagnostic(message, span, note or self.call_note))
         if len(self.errors) >= MAX_ERRORS:
             raise StopLowering(f"graphc stopped after {MAX_ERRORS} errors; mend these and run it again")
+
+    def warn(self, message: str, span: Span) -> None:
+        if (message, span) not in self.reported:  # once for a loop's line, not once per pass
+            self.reported.add((message, span))
+            self.warnings.append(Diagnostic(message, span, self.call_note, "warning"))
 
     # ---------------------------------------------------------------- names
 

@@ -81,6 +81,16 @@ def test_the_language_guides_mistakes_are_reported_as_shown(tmp_path, monkeypatc
     assert (status, out, err) == (1, "", shown)
 
 
+def test_the_language_guides_broadcast_warning_is_printed_as_shown(tmp_path, monkeypatch, capsys) -> None:
+    guide = ROOT / "docs" / "language.md"
+    source, _ = block_after(guide, "`graphc check model.nn`\non this model")
+    shown, _ = block_after(guide, "warns, and then prints its summary")
+    (tmp_path / "model.nn").write_text(source)
+    status, out, err = run_check(tmp_path / "model.nn", monkeypatch, capsys)
+    assert (status, err) == (0, shown)
+    assert "  diff   [B, B]       line 7" in out
+
+
 def test_the_language_guides_summary_is_printed_as_shown(monkeypatch, capsys) -> None:
     shown, _ = block_after(ROOT / "docs" / "language.md", "`examples/linear_regression.nn`:")
     monkeypatch.chdir(ROOT)

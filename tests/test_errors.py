@@ -144,3 +144,54 @@ def test_a_model_past_the_op_limit_is_refused_where_it_passes_it(
     assert main(["check", str(model)]) == 1
     err = capsys.readouterr().err
     assert f"{model}:6:5: error: the model grows past 6 ops here; graphc refuses models that large\n" in err
+
+
+# ---------------------------------------------------------------------------- warnings
+
+PAIRING = """\
+dim B, T
+input x : [B, 3]
+input y : [B]
+input t : [T]
+param W : [3, 1]
+param b : [3]
+pred = x @ W
+wrong = mean((pred - y)^2)
+fine = mean((reshape(pred, [-1]) - y)^2) + mean(x + b) + mean(pred * x) + mean(pred * t)
+pairs = mean(reshape(pred, [-1, 1]) - reshape(y, [1, -1]))
+h = pred
+for i in 1..3 {
+    h = h + maximum(pred, y)
+}
+loss = wrong + fine + pairs + mean(h)
+minimize loss
+"""
+
+
+def test_a_broadcast_that_pairs_every_entry_with_every_other_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """[B, 1] - [B] is [B, B]: graphc accepts it as NumPy does, and says so once per place.
+    A bias, a column times a matrix, [B, 1] against another dim [T] and a pairing written
+    out with reshape are not warned of."""
+    path = tmp_path / "pairing.nn"
+    path.write_text(PAIRING)
+    assert main(["check", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "model pairing: OK" in out
+    warned = [line for line in err.splitlines() if ": warning: " in line]
+    assert warned == [
+        f"{path}:8:14: warning: pred [B, 1] - y [B] is [B, B], every entry of one against every entry of "
+        "the other; if entries are meant to pair, give both one shape, and if every pair is meant, say so "
+        "with reshape(y, [1, -1])",
+        f"{path}:13:13: warning: maximum of pred [B, 1] and y [B] is [B, B], every entry of one against every "
+        "entry of the other; if entries are meant to pair, give both one shape, and if every pair is meant, "
+        "say so with reshape(y, [1, -1])",
+    ], err
+    assert "    8 | wrong = mean((pred - y)^2)\n      |              ^^^^^^^^^^\n" in err
+    assert main(["compile", str(path), "-o", str(tmp_path / "out"), "--no-render"]) == 0
+    assert capsys.readouterr().err.count(": warning: ") == 2
+    import graphc
+
+    with pytest.warns(graphc.GraphcWarning, match=r"pairing.nn:8:14: warning: pred \[B, 1\] - y \[B\]"):
+        graphc.compile_source(PAIRING, "pairing.nn")

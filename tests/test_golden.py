@@ -38,6 +38,12 @@ def test_there_are_examples():
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_examples_give_no_warning(path: Path):
+    """The bundled models are written as a user should write them."""
+    assert compile_text(path.read_text(), path.name).lowered.warnings == []
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_matches_golden(path: Path):
     for name, text in artifacts(path).items():
         golden = GOLDEN / name
