@@ -252,5 +252,8 @@ def test_the_guides_workspace_count_is_the_modules() -> None:
     made = source[source.index("def _workspace_arrays") :].split("\n\n\n")[0]
     rows = re.findall(r"# ws\[\d+\]: (.*)", made)
     assert (len(rows), len([r for r in rows if not r.endswith("read only")])) == (whole, arrays)
+    step = source[source.index("def sgd_step") :]
+    for quoted in re.findall(r"\(`(ones = ws\[\d+\])`, then `(d_b1 = .*?)`", guide)[0]:
+        assert f"    {quoted}\n" in step, quoted
     pool = compile_text((ROOT / REGRESSION).read_text(), REGRESSION).pool
     assert (len(pool.plans["sgd_step"].buffers), sum(len(p.buffers) for p in pool.plans.values())) == (most, every)
