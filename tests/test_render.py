@@ -8,6 +8,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from graphc import cli, render
@@ -248,7 +249,23 @@ def test_factor_formulas_put_in_every_name_once():
     assert "· (−(x - b)/s²)" in factor_labels(base + "z = (x - b) / s\nminimize z\n")
     assert "· (−b/a²)" in factor_labels(base + "z = b / a\nminimize z\n")
     maximum = factor_labels(base + "z = maximum(b, a)\nminimize z\n")
-    assert not any("[a ≥ a]" in f or "[b ≥ b]" in f for f in maximum), maximum
+    assert maximum == {"· ([b > a] + ½[b = a])", "· ([a > b] + ½[b = a])"}, maximum
+
+
+def test_ties_split_the_gradient_in_the_picture_as_in_the_code():
+    """At a tie the generated code gives each of maximum's arguments half the gradient, and
+    max's tied entries equal shares: the factors say so rather than [a ≥ b], 1 on both."""
+    base = "param a : []\nparam b : []\nparam v : [3]\n"
+    labels = factor_labels(base + "z = maximum(a, b) + minimum(b, a) + max(v)\nminimize z\n")
+    assert {"· ([a > b] + ½[a = b])", "· ([b > a] + ½[a = b])"} <= labels, labels
+    assert {"· ([b < a] + ½[b = a])", "· ([a < b] + ½[b = a])"} <= labels, labels
+    assert "· [v = max] / Σ[v = max]" in labels
+    from graphc import compile_source
+
+    m = compile_source(base + "z = maximum(a, b) + max(v)\nminimize z\n").module
+    one = np.array(1.0)
+    _, grads = m.loss_and_grad({"a": one, "b": one, "v": np.ones(3)})
+    assert (grads["a"], grads["b"]) == (0.5, 0.5) and list(grads["v"]) == [1 / 3] * 3
 
 
 def test_a_factor_names_every_value_in_full_never_by_a_stand_in_letter():

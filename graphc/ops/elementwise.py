@@ -151,7 +151,7 @@ OPS: tuple[OpDef, ...] = (
         "take the maximum of",
         {"a": _maximum_grad_a, "b": _maximum_grad_b},
         Facts(CONVEX, frozenset({"a", "b"})),
-        {"a": "· [a ≥ b]", "b": "· [b ≥ a]"},
+        {"a": "· ([a > b] + ½[a = b])", "b": "· ([b > a] + ½[a = b])"},  # ties split evenly
         atomic=True,
         into="{xp}.maximum({a}, {b}, out={out})",
     ),
@@ -161,7 +161,7 @@ OPS: tuple[OpDef, ...] = (
         "take the minimum of",
         {"a": _maximum_grad_b, "b": _maximum_grad_a},  # min(a, b) = -max(-a, -b): the masks swap
         Facts(CONCAVE, frozenset({"a", "b"})),
-        {"a": "· [a ≤ b]", "b": "· [b ≤ a]"},
+        {"a": "· ([a < b] + ½[a = b])", "b": "· ([b < a] + ½[a = b])"},
         atomic=True,
         into="{xp}.minimum({a}, {b}, out={out})",
     ),

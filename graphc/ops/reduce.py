@@ -197,7 +197,9 @@ OPS: tuple[OpDef, ...] = (
         constant=_column_sum_ones,
     ),
     _reduction("mean", _mean_emit, _mean_grad, Facts(AFFINE, frozenset({"x"})), "· 1/n (broadcast)", into=_mean_into),
-    _reduction("max", _emit("max"), _max_grad, Facts(CONVEX, frozenset({"x"})), "· [x = max]", into=_into("max")),
+    _reduction(
+        "max", _emit("max"), _max_grad, Facts(CONVEX, frozenset({"x"})), "· [x = max] / Σ[x = max]", into=_into("max")
+    ),
     _reduction(
         "logsumexp",
         lambda xp, attrs, x: _logsumexp_emit(xp, attrs, x),
