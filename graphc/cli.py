@@ -65,32 +65,34 @@ def read_model(path: str) -> str:
     return text.lstrip("\ufeff")
 
 
+DREW = "// graphc drew from this file: "  # the first line of a .dot compile writes
+
+
 def _earlier_outputs(folder: str, name: str) -> list[str]:
     """The pictures, .dot files and page of model `name` that an earlier compile left in
-    folder: only files graphc's own marks show it made (a .dot's graph name, an SVG's
-    title, the page's title), and a .png or .pdf only beside such a .dot of its graph.
-    A file of the same name that someone else put there is never one of them."""
+    folder: only files graphc's own marks show it made. A .dot has its graph's name, and
+    its first line lists the pictures graphc drew from it; the page has its title. A
+    file of the same name that someone else put there (a picture drawn from graphc's
+    .dot by hand, say) is never one of them."""
 
-    def marked(file: str, mark: str) -> bool:
+    def head(file: str) -> bytes:
         try:
             with open(os.path.join(folder, file), "rb") as f:
-                return mark.encode() in f.read(2048)
+                return f.read(2048)
         except OSError:
-            return False
+            return b""
 
     found = []
     for kind in ("forward", "backward"):
-        graph = f"{name}_{kind}"
-        if marked(f"{name}.{kind}.dot", f'digraph "{graph}" {{'):
-            found.append(f"{name}.{kind}.dot")
-            found += [
-                f"{name}.{kind}.{ext}"
-                for ext in ("png", "pdf")
-                if os.path.isfile(os.path.join(folder, f"{name}.{kind}.{ext}"))
-            ]
-        if marked(f"{name}.{kind}.svg", f"<title>{graph}</title>"):
-            found.append(f"{name}.{kind}.svg")
-    if marked(f"{name}.html", f"<title>{html.escape(name)}: graphc</title>"):
+        dot = head(f"{name}.{kind}.dot")
+        if f'digraph "{name}_{kind}" {{'.encode() not in dot:
+            continue
+        found.append(f"{name}.{kind}.dot")
+        first = dot.split(b"\n", 1)[0].decode("utf-8", "replace")
+        drew = first[len(DREW) :].split(", ") if first.startswith(DREW) else []
+        ours = {f"{name}.{kind}.{ext}" for ext in ("svg", "png", "pdf")}
+        found += [f for f in drew if f in ours and os.path.isfile(os.path.join(folder, f))]
+    if f"<title>{html.escape(name)}: graphc</title>".encode() in head(f"{name}.html"):
         found.append(f"{name}.html")
     return found
 
@@ -243,9 +245,13 @@ def _pictures(compiled, args, name: str) -> dict[str, bytes]:
             dot_file = os.path.join(args.o, f"{name}.{kind}.dot")
             print(
                 f"warning: the {kind} graph is not drawn: {e}; "
-                f"its .dot file is written (`dot -T{args.format} {dot_file}` draws it)",
+                f"its .dot file is written (`dot -T{args.format} {dot_file} -o "
+                f"{dot_file[:-3]}{args.format}` draws it)",
                 file=sys.stderr,
             )
+    for kind, dot in dots.items():  # which pictures are graphc's, for the next compile to replace
+        drew = [f for f in files if f.startswith(f"{name}.{kind}.") and not f.endswith(".dot")]
+        files[f"{name}.{kind}.dot"] = f"{DREW}{', '.join(drew) or 'nothing'}\n{dot}".encode()
     if len(svgs) < 2:
         print(f"warning: {name}.html shows both pictures, so it is not written either", file=sys.stderr)
         return files

@@ -479,6 +479,35 @@ def test_every_gradient_is_drawn_even_without_a_path():
     assert page.node_map(c.graph, c.code_lines, text)[f"a{c.graph.params['unused']}"]["src"] == [2]
 
 
+@needs_dot
+def test_a_recompile_keeps_pictures_drawn_by_hand_from_its_dot_files(tmp_path, monkeypatch, capsys):
+    """A picture drawn from graphc's .dot (as its warning about a graph too large suggests)
+    has the name graphc would give it, and graphc's marks: only the .dot's list tells it apart."""
+    model = tmp_path / "c.nn"
+    model.write_text(CHAIN)
+    out = tmp_path / "o"
+    monkeypatch.setattr(render, "MAX_DRAWN", 7)  # the backward graph (8 nodes) is not drawn
+    assert cli.main(["compile", str(model), "-o", str(out)]) == 0
+    hint = re.search(r"`(dot -Tsvg \S+ -o \S+)` draws it", capsys.readouterr().err).group(1)
+    subprocess.run(hint.split(), check=True)  # what the user does
+    subprocess.run(["dot", "-Tpng", str(out / "c.forward.dot"), "-o", str(out / "c.forward.png")], check=True)
+    drawn = {name: (out / name).read_bytes() for name in ("c.backward.svg", "c.forward.png")}
+    assert cli.main(["compile", str(model), "-o", str(out)]) == 0
+    assert {name: (out / name).read_bytes() for name in drawn} == drawn
+    # --format png: graphc draws a forward.png of its own over the hand-drawn one of that name,
+    # which the next compile in svg removes as graphc's; the hand-drawn backward.svg stays
+    assert cli.main(["compile", str(model), "-o", str(out), "--format", "png"]) == 0
+    assert (out / "c.backward.svg").read_bytes() == drawn["c.backward.svg"]
+    assert cli.main(["compile", str(model), "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "c.backward.dot",
+        "c.backward.svg",
+        "c.forward.dot",
+        "c.forward.svg",
+        "c.py",
+    ]
+
+
 def test_a_compile_never_deletes_files_it_did_not_make(tmp_path):
     model = tmp_path / "c.nn"
     model.write_text(CHAIN)
@@ -492,7 +521,8 @@ def test_a_compile_never_deletes_files_it_did_not_make(tmp_path):
 
 
 def test_the_library_draws_what_compile_writes(tmp_path: Path) -> None:
-    """compile_source's pictures are graphviz.Source objects of the very .dot files compile writes."""
+    """compile_source's pictures are graphviz.Source objects of the .dot files compile writes
+    (which say on their first line which pictures compile drew from them)."""
     import graphviz
 
     import graphc
@@ -503,7 +533,9 @@ def test_the_library_draws_what_compile_writes(tmp_path: Path) -> None:
     compiled = graphc.compile_source(TWO_LAYER, str(model))
     for kind, picture in [("forward", compiled.forward_picture), ("backward", compiled.backward_picture)]:
         assert isinstance(picture, graphviz.Source)
-        assert picture.source == (tmp_path / f"two_layer.{kind}.dot").read_text()
+        first, rest = (tmp_path / f"two_layer.{kind}.dot").read_text().split("\n", 1)
+        assert picture.source == rest
+        assert first == f"// graphc drew from this file: two_layer.{kind}.svg"
 
 
 @needs_dot
