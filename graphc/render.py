@@ -75,7 +75,39 @@ class Labels:
             pattern = r"(?<![\w.])(" + "|".join(map(re.escape, params)) + r")\b(?![{=])"
             theirs = re.sub(pattern, lambda m: self.name(params[m.group(1)]), text)
             text = theirs if len(theirs) <= 28 else text
+        if self.numbered:  # `h @ W9` reads the eighth h: `h₈ @ W9`, as the factors beside it say
+            text = self._numbered_names(n, text)
         return text if 0 < len(text) <= 28 else None
+
+    def _numbered_names(self, n: int, text: str) -> str:
+        """text with each name of a value bound several times numbered as the value it reads:
+        the named values n's own statement reads, through its unnamed values and through the
+        fns it calls (whose own locals are not the text's names)."""
+        d = self.g.node(n)
+        calls, line = _fn_frames(d), d["span"].line
+
+        def in_call(d: dict) -> bool:
+            """d was made inside a fn call of the text's own statement (one on its line)."""
+            fns = _fn_frames(d)
+            return len(fns) > len(calls) and fns[: len(calls)] == calls and fns[len(calls)][3] == line
+
+        reads: dict[str, str] = {}
+        stack, seen = list(self.g.args(n)), set()
+        while stack and len(seen) < 64:  # one statement's values: a few, never the whole graph
+            a = stack.pop()
+            if a in seen:
+                continue
+            seen.add(a)
+            d = self.g.node(a)
+            if d["name"] and not in_call(d):  # a value the text names
+                reads.setdefault(d["name"], self.numbered.get(a, d["name"]))
+            elif d["op"] not in ("input", "param"):
+                stack.extend(self.g.args(a))
+        renamed = {k: v for k, v in reads.items() if k != v}
+        if not renamed:
+            return text
+        pattern = r"(?<![\w.])(" + "|".join(map(re.escape, renamed)) + r")\b(?![{(])"
+        return re.sub(pattern, lambda m: renamed[m.group(1)], text)
 
     def name(self, n: int) -> str:
         d = self.g.node(n)
@@ -87,6 +119,11 @@ class Labels:
         if not text:
             return f"{d['op']}(…)"
         return text if _bracketed(text) or _call(text) else f"({text})"
+
+
+def _fn_frames(d: dict) -> tuple:
+    """The fn calls a node was made in, outermost first."""
+    return tuple(f for f in d.get("scope", ()) if f[0] == "fn")
 
 
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -175,7 +212,7 @@ def forward_dot(graph: Graph, source: str, model: str) -> str:
             kind, label = "const", f"{text} = {labels.name(n)}" if text and text.isidentifier() else labels.name(n)
         else:
             kind = "objective" if n == objective else "op"
-            head = f"{d['name']} = " if d["name"] else ""
+            head = f"{labels.numbered.get(n, d['name'])} = " if d["name"] else ""
             label = f"{head}{op_text(d)}\n{shape}"
             if n == objective:
                 label = f"minimize {d['name'] or 'objective'}\n{label}"

@@ -295,10 +295,12 @@ def test_a_factor_shows_the_sum_that_undoes_broadcasting():
 
 def test_a_factor_in_a_loop_names_its_iterations_values():
     _, back = dots(LOOP)
-    assert "∂loss/∂(h @ W2)" in back and "{i}" not in back
-    # h is rebound on every pass: its values are numbered, so no two drawings share a label
+    assert "∂loss/∂(h₁ @ W2)" in back and "{i}" not in back
+    # h is rebound on every pass: its values are numbered, so no two drawings share a label,
+    # and a text reading h names the one it reads (the first pass reads x, bound to h)
     assert "∂loss/∂h₂" in back and "∂loss/∂h\\n" not in back
-    assert 'label="· (1−tanh(h @ W2)²)"' in back  # tanh's output, by its text in that pass
+    assert 'label="· (1−tanh(h₁ @ W2)²)"' in back  # tanh's output, by its text in that pass
+    assert "∂loss/∂(h @ W1)" in back and "∂loss/∂(h₂ @ W3)" in back
 
 
 def test_every_value_of_a_rebound_name_has_a_label_of_its_own():
@@ -319,9 +321,12 @@ for i in 1..2 {
 loss = mean(h^2)
 minimize loss
 """
-    _, back = dots(text)
+    forward, back = dots(text)
     adjoints = re.findall(r'label="(∂loss/∂h[^\\"]*)', back)
     assert len(adjoints) == len(set(adjoints)) == 6, adjoints
+    # a text names the value it reads: the fn's own h inside norm, the caller's outside
+    assert "∂loss/∂(h₂ * h₂)" in back and "∂loss/∂(h₃ @ W2)" in back and "∂loss/∂(h₆^2)" in back
+    assert [f"h{s} = " in forward for s in "₁₂₃₄₅₆"] == [True] * 6
 
 
 def test_the_incoming_gradient_is_no_letter_a_model_can_use():
