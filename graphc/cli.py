@@ -282,7 +282,7 @@ def cmd_compile(args) -> int:
         print(f"wrote {os.path.join(args.o, f)}")
     if args.report:
         itemsize = 4 if args.dtype == "float32" else 8
-        print(report(compiled.graph, compiled.optimized, int(args.O), args.dims, itemsize, compiled.pool))
+        print(report(compiled.graph, compiled.optimized, int(args.O), args.dims, itemsize, compiled.pool, args.text))
     return 0
 
 

@@ -14,7 +14,7 @@ from graphc.ir import Graph
 from graphc.ops import OPS
 from graphc.passes import LEVELS, PASSES
 from graphc.plan import Pool
-from graphc.render import SHAPE_ONLY
+from graphc.render import SHAPE_ONLY, Labels
 
 Poly = dict[tuple[str, ...], int]
 LEAVES = ("input", "param", "const")
@@ -89,10 +89,11 @@ def phase_flops(graph: Graph) -> dict[str, Poly]:
     return out
 
 
-def saved_for_backward(graph: Graph) -> dict[str, Poly]:
-    """Forward values the backward pass reads (bytes per element not included)."""
+def saved_for_backward(graph: Graph, labels: Labels | None = None) -> dict[str, Poly]:
+    """Forward values the backward pass reads (bytes per element not included), by the
+    names the pictures give them (`labels`, of the unoptimized graph), else by op and line."""
     saved: dict[str, Poly] = {}
-    labels: dict[int, str] = {}
+    named: dict[int, str] = {}
     for n in graph.order():
         if graph.node(n)["phase"] != "backward":
             continue
@@ -101,14 +102,18 @@ def saved_for_backward(graph: Graph) -> dict[str, Poly]:
             if (graph.op(n), pos) in SHAPE_ONLY:  # only its shape is read, not its values
                 continue
             if d["phase"] == "forward" and d["op"] not in LEAVES:
-                if a not in labels:  # an unnamed value is known by its op and source line
+                if a not in named:
                     where = f" (line {d['span'].line})" if d["span"] is not None else ""
-                    base = label = d["name"] or f"a {d['op']}{where}"
+                    # the pictures' name, for a value the passes kept from the unoptimized graph
+                    key = d["key"]
+                    kept = labels is not None and key in labels.g.nx and labels.g.op(key) == d["op"]
+                    drawn = labels.name(key) if kept else None
+                    base = label = drawn if drawn and "…" not in drawn else d["name"] or f"{d['op']}{where}"
                     k = 2
                     while label in saved:  # two alike on one line: number them
                         label, k = f"{base} #{k}", k + 1
-                    labels[a] = label
-                saved[labels[a]] = _size(d["shape"])
+                    named[a] = label
+                saved[named[a]] = _size(d["shape"])
     return saved
 
 
@@ -175,8 +180,15 @@ def buffer_lines(pool: Pool, dims: dict[str, int], itemsize: int) -> list[str]:
 
 
 def report(
-    graph: Graph, optimized: Graph, level: int, dims: dict[str, int], itemsize: int, pool: Pool | None = None
+    graph: Graph,
+    optimized: Graph,
+    level: int,
+    dims: dict[str, int],
+    itemsize: int,
+    pool: Pool | None = None,
+    source: str = "",
 ) -> str:
+    """The report's text; `source` (the model's text) names unnamed values as the pictures do."""
     lines = [f"report (dims for numbers: {', '.join(f'{k}={v}' for k, v in dims.items()) or 'all 1'})"]
 
     def at_dims(p: Poly, unit: str = "") -> str:  # the polynomial, and its value where it has dims
@@ -197,7 +209,7 @@ def report(
             f"    {name:<9} -> {nodes} nodes, {at_dims(flops_left)} FLOPs; removed {gone}"
             + (f"; added {new}" if new else "")
         )
-    saved = saved_for_backward(optimized)
+    saved = saved_for_backward(optimized, Labels(graph, source) if source else None)
     total = {}
     for p in saved.values():
         total = _add(total, p)

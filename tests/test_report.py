@@ -6,6 +6,7 @@ import pytest
 
 from graphc import cli
 from graphc.pipeline import compile_text
+from graphc.render import Labels
 from graphc.report import pass_effects, peak_bytes, phase_flops, saved_for_backward, show_poly
 
 MODEL = """\
@@ -126,8 +127,28 @@ def test_report_at_o0_says_no_pass_ran(tmp_path, capsys):
 
 def test_unnamed_saved_values_are_named_by_op_and_line_each_once():
     text = "dim B\ninput x : [B, 3]\nparam W : [3, 2]\nparam V : [3, 2]\nloss = mean(tanh(x @ W) * tanh(x @ V))\nminimize loss\n"
-    saved = saved_for_backward(compile_text(text, "m.nn").optimized)
-    assert saved == {"a tanh (line 5)": {("B",): 2}, "a tanh (line 5) #2": {("B",): 2}}
+    c = compile_text(text, "m.nn")
+    assert saved_for_backward(c.optimized) == {"tanh (line 5)": {("B",): 2}, "tanh (line 5) #2": {("B",): 2}}
+    # with the model's text, as the pictures name them
+    named = saved_for_backward(c.optimized, Labels(c.graph, text))
+    assert named == {"tanh(x @ W)": {("B",): 2}, "tanh(x @ V)": {("B",): 2}}
+
+
+def test_the_report_names_saved_values_inside_fns_in_the_callers_terms(tmp_path, capsys):
+    """A value made in a fn call reads as the picture draws it, `(h1 @ W2 + b2)`, not by the
+    fn's own argument `a`."""
+    text = (
+        "dim B\ninput x : [B, 3]\nparam W1 : [3, 4]\nparam b1 : [4]\nparam W2 : [4, 4]\nparam b2 : [4]\n"
+        "fn layer(a, W, b) = relu(a @ W + b)\nh1 = layer(x, W1, b1)\nh2 = layer(h1, W2, b2)\n"
+        "loss = mean(h2)\nminimize loss\n"
+    )
+    model = tmp_path / "m.nn"
+    model.write_text(text)
+    assert cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--report", "--dims", "B=2"]) == 0
+    saved = capsys.readouterr().out.split("saved for the backward pass:")[1].split("workspaces")[0]
+    rows = [line.split()[0] for line in saved.strip().splitlines()[1:]]
+    assert sorted(rows) == ["(h1", "(x", "h1"], saved  # relu reads its input; mean reads no value
+    assert "(h1 @ W2 + b2) 32·B bytes (64)" in saved and "(x @ W1 + b1)  32·B bytes (64)" in saved
 
 
 def test_a_view_takes_no_memory_but_keeps_its_array_alive():
