@@ -236,9 +236,10 @@ def _pictures(compiled, args, name: str) -> dict[str, bytes]:
         print(render.DOT_MISSING, file=sys.stderr)
         return files
     svgs = {}
+    mapping = page.node_map(compiled.graph, compiled.code_lines, args.text)
     for kind, dot in dots.items():
         try:
-            svg = render.render(dot, "svg")
+            svg = page.titled(render.render(dot, "svg"), mapping)
             files[f"{name}.{kind}.{args.format}"] = svg if args.format == "svg" else render.render(dot, args.format)
             svgs[kind] = svg
         except RuntimeError as e:
@@ -255,7 +256,6 @@ def _pictures(compiled, args, name: str) -> dict[str, bytes]:
     if len(svgs) < 2:
         print(f"warning: {name}.html shows both pictures, so it is not written either", file=sys.stderr)
         return files
-    mapping = page.node_map(compiled.graph, compiled.code_lines, args.text)
     text = page.make_page(
         name, args.text, compiled.source, svgs["forward"].decode(), svgs["backward"].decode(), mapping
     )

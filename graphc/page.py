@@ -142,6 +142,20 @@ def node_map(graph: Graph, code_lines: dict[int, list[int]], source: str) -> dic
     return out
 
 
+_TITLED = re.compile(rb'(<g id="([^"]+)" class="(node|edge)">\n<title>)(.*?)(</title>)')
+
+
+def titled(svg: bytes, mapping: dict) -> bytes:
+    """The SVG with each drawing's tooltip in the user's words: Graphviz's is its DOT id
+    (`a8`, `n0->n6`), which a browser shows on hover. Edges get none."""
+
+    def one(m: re.Match) -> bytes:
+        entry = mapping.get(m.group(2).decode()) if m.group(3) == b"node" else None
+        return m.group(1) + (html.escape(entry["title"]).encode() if entry else b"") + m.group(5)
+
+    return _TITLED.sub(one, svg)
+
+
 _SIZE = '<button class="size" type="button">full size</button>'  # a large graph is squeezed to its pane
 
 

@@ -513,6 +513,20 @@ def test_a_recompile_keeps_pictures_drawn_by_hand_from_its_dot_files(tmp_path, m
     ]
 
 
+@needs_dot
+def test_a_picture_opened_alone_shows_tooltips_in_the_users_words(tmp_path):
+    """A browser shows an SVG's <title>s on hover; Graphviz fills them with DOT ids."""
+    model = tmp_path / "c.nn"
+    model.write_text(CHAIN)
+    assert cli.main(["compile", str(model), "-o", str(tmp_path / "o")]) == 0
+    for kind in ("forward", "backward"):
+        titles = re.findall(r"<title>(.*?)</title>", (tmp_path / "o" / f"c.{kind}.svg").read_text())
+        shown = [t for t in titles[1:] if t]  # the first is the graph's own
+        assert shown and not [t for t in shown if re.fullmatch(r"[a-z]\d+(_\d+)*|.*&gt;.*", t)], titles
+    backward = (tmp_path / "o" / "c.backward.svg").read_text()
+    assert "<title>chain rule through " in backward and "<title>∂" in backward
+
+
 def test_a_compile_never_deletes_files_it_did_not_make(tmp_path):
     model = tmp_path / "c.nn"
     model.write_text(CHAIN)
