@@ -83,26 +83,11 @@ class CompiledModel:
 
 def compile_source(text: str, file: str = "<model>", dtype: str = "float64", opt: int = 2) -> CompiledModel:
     """Compile model text; raises GraphcError, whose str() lists every mistake as `graphc
-    check` does. `file` names the model in messages; `dtype` is "float64" or "float32" (or
-    that NumPy type), `opt` 0, 1 or 2."""
+    check` does, and warns (GraphcWarning) of likely slips it compiles. `file` names the
+    model in messages; `dtype` is "float64" or "float32" (or that NumPy type), `opt` 0, 1 or 2."""
     if not isinstance(text, str):
         raise TypeError(f"compile_source takes the model's text as a str, not {type(text).__name__}")
-    # np.float32 and np.dtype("float32") name "float32" too
-    name = dtype if isinstance(dtype, str) else dtype.__name__ if isinstance(dtype, type) else str(dtype)
-    if name not in ("float64", "float32"):
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
-    if type(opt) is not int or opt not in (0, 1, 2):
-        raise ValueError(f"opt must be 0, 1 or 2, got {opt!r}")
-    from graphc.pipeline import compile_text
-
-    try:
-        compiled = compile_text(text, file, dtype=name, opt=opt)
-    except GraphcError as e:
-        e.sources = {file: text}
-        raise
-    if compiled.lowered.warnings:
-        warnings.warn(GraphcError(compiled.lowered.warnings).format({file: text}), GraphcWarning, stacklevel=2)
-    return CompiledModel(compiled, text)
+    return _compile(text, file, dtype, opt)
 
 
 def compile_file(path: str, dtype: str = "float64", opt: int = 2) -> CompiledModel:
@@ -110,4 +95,24 @@ def compile_file(path: str, dtype: str = "float64", opt: int = 2) -> CompiledMod
     text, and GraphcError for mistakes in the model (its str() lists them)."""
     from graphc.cli import read_model
 
-    return compile_source(read_model(path), path, dtype=dtype, opt=opt)
+    return _compile(read_model(path), path, dtype, opt)
+
+
+def _compile(text: str, file: str, dtype, opt) -> CompiledModel:
+    """compile_source and compile_file, called by the user's code (whose line a warning names)."""
+    # np.float32 and np.dtype("float32") name "float32" too, and Python's float is float64
+    name = "float64" if dtype is float else dtype if isinstance(dtype, str) else getattr(dtype, "__name__", str(dtype))
+    if name not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    if isinstance(opt, bool) or not hasattr(opt, "__index__") or opt.__index__() not in (0, 1, 2):
+        raise ValueError(f"opt must be 0, 1 or 2, got {opt!r}")
+    from graphc.pipeline import compile_text
+
+    try:
+        compiled = compile_text(text, file, dtype=name, opt=opt.__index__())
+    except GraphcError as e:
+        e.sources = {file: text}
+        raise
+    if compiled.lowered.warnings:
+        warnings.warn(GraphcError(compiled.lowered.warnings).format({file: text}), GraphcWarning, stacklevel=3)
+    return CompiledModel(compiled, text)

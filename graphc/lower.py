@@ -92,7 +92,6 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         self.minimize: S.Minimize | None = None
         self.unrolled = 0
         self.broken_params = False  # a param declaration failed: "no params" would be noise
-        self.broken_inputs = False  # an input declaration failed: "no input gives dim K" would be noise
 
     def run(self) -> Lowered:
         top = Scope()  # one for all statements: nothing binds in it (fn calls and checks make their own)

@@ -89,6 +89,7 @@ class Resolver:
         # (`h{i}` -> h<digits>): their later uses were not mistakes of their own
         self.unrun: list[re.Pattern] = []
         self.refused_minimize = False  # a minimize in a loop or fn body: "no objective" would be noise
+        self.broken_inputs = False  # an input declaration failed or never ran: "no input gives dim K" would be noise
         for stmt in program.stmts:
             if isinstance(stmt, S.FnDecl):
                 self.fn_lines.setdefault(stmt.name, stmt.span.line)
@@ -172,6 +173,7 @@ class Resolver:
         for stmt in loop.body:
             if isinstance(stmt, S.ForLoop):
                 self.skip_loop(stmt)
+            self.broken_inputs |= isinstance(stmt, S.InputDecl)  # a dim it gives is given nowhere else
             target = getattr(stmt, "target", None)
             if isinstance(target, S.Name):
                 if target.index is None:
@@ -219,9 +221,14 @@ class Resolver:
         if old is not None and not (binding.kind == "value" and old.kind == "value"):
             loops = [n for n, v in self.top.items() if v.kind == "loopvar"]  # the innermost last
             if old.span == binding.span and binding.kind == old.kind and loops:  # one line, a loop's next pass
+                # a name holds one {}: in nested loops the declaration belongs outside the inner one
+                fix = (
+                    f"write {name}{{{loops[0]}}} to declare one per pass"
+                    if len(loops) == 1
+                    else "declare it outside that loop"
+                )
                 self.error(
-                    f"{binding.kind} '{name}' is declared again on each pass of the loop; "
-                    f"write {name}{{{loops[-1]}}} to declare one per pass",
+                    f"{binding.kind} '{name}' is declared again on each pass of the loop over {loops[-1]}; {fix}",
                     binding.span,
                 )
             else:

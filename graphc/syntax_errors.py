@@ -194,7 +194,8 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
                 msg += f" (is '{first[0]}' a misspelled '{keyword}'?)"
         if tok.type in OPERATORS | {"LPAR", "LSQB", "DOT"}:
             # `minimize sum(w)`, `output h + 1`: these take names, not expressions
-            first = text[tok.start_pos - tok.column + 1 : tok.start_pos].split()[:1]
+            before = text[tok.start_pos - tok.column + 1 : tok.start_pos].split()
+            first = before[:1] if "wrt" not in before else []  # (a wrong name after wrt has its own message)
             if first == ["minimize"]:
                 msg += "; minimize takes a name: compute the objective on a line of its own, such as "
                 msg += "'loss = ...', then write 'minimize loss'"

@@ -244,6 +244,7 @@ def test_the_library_lists_every_mistake_where_the_command_does(tmp_path: Path, 
         ({"dtype": None}, "dtype must be 'float64' or 'float32', got None"),
         ({"opt": 3}, "opt must be 0, 1 or 2, got 3"),
         ({"opt": "2"}, "opt must be 0, 1 or 2, got '2'"),
+        ({"opt": True}, "opt must be 0, 1 or 2, got True"),
     ],
 )
 def test_the_library_refuses_options_it_has_not(option: dict, said: str) -> None:
@@ -257,6 +258,7 @@ def test_the_library_takes_numpy_float_types_as_dtype() -> None:
 
     for dtype in (np.float32, np.dtype("float32"), "float32"):
         assert graphc.compile_source(VALID, dtype=dtype).module.DTYPE is np.float32
+    assert graphc.compile_source(VALID, dtype=float, opt=np.int64(1)).module.DTYPE is np.float64  # as NumPy reads it
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

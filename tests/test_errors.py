@@ -193,5 +193,19 @@ def test_a_broadcast_that_pairs_every_entry_with_every_other_is_a_warning(
     assert capsys.readouterr().err.count(": warning: ") == 2
     import graphc
 
-    with pytest.warns(graphc.GraphcWarning, match=r"pairing.nn:8:14: warning: pred \[B, 1\] - y \[B\]"):
+    with pytest.warns(graphc.GraphcWarning, match=r"pairing.nn:8:14: warning: pred \[B, 1\] - y \[B\]") as caught:
         graphc.compile_source(PAIRING, "pairing.nn")
+    with pytest.warns(graphc.GraphcWarning) as too:
+        graphc.compile_file(str(path))
+    assert {w.filename for w in [*caught, *too]} == {__file__}  # the line of the caller's own code
+
+
+def test_the_broadcast_warnings_fix_silences_it_at_any_rank(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "three.nn"
+    text = "dim B, T\ninput x : [B, T, 1]\ninput m : [T]\nloss = mean(x * m)\nminimize loss wrt x\n"
+    path.write_text(text)
+    assert main(["check", str(path)]) == 0
+    assert "every pair is meant, say so with reshape(m, [1, 1, -1])" in capsys.readouterr().err
+    path.write_text(text.replace("x * m", "x * reshape(m, [1, 1, -1])"))
+    assert main(["check", str(path)]) == 0
+    assert capsys.readouterr().err == ""

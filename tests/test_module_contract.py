@@ -330,6 +330,8 @@ def test_sgd_step_takes_lr_by_name_unless_an_input_has_that_name():
     with pytest.raises(TypeError, match="sgd_step takes lr after the params"):
         named.sgd_step(params, lr=np.ones((3, 2)))
     assert named.sgd_step(params, 0.25, lr=np.ones((3, 2))) == 4.0
+    with pytest.raises(TypeError, match="sgd_step got lr twice"):
+        m.sgd_step(by_place, 0.1, lr=0.2, **inputs)
     np.testing.assert_allclose(params["w"], [0.0, 0.0])  # w -= 0.25 * 4 (each gradient is 2 * 2)
 
 

@@ -139,6 +139,8 @@ def _learning_rate(lr, inputs):
         if "lr" not in inputs or "lr" in INPUTS:
             raise TypeError("sgd_step takes lr after the params: sgd_step(params, 0.1, **inputs)")
         lr = inputs.pop("lr")
+    elif "lr" in inputs and "lr" not in INPUTS:
+        raise TypeError("sgd_step got lr twice: after the params and as lr=...")
     if type(lr) is not float:
         try:
             a = np.asarray(lr)
