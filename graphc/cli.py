@@ -469,7 +469,9 @@ def main(argv=None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a terminal that is not UTF-8 gets \xb7, not a traceback
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    args = parser().parse_args(argv)
+    args, unknown = parser().parse_known_args(argv)
+    if unknown:  # said by the command's own parser, so its usage is the one shown
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "compile" and args.dims and not args.report:
         args.command_parser.error("--dims gives the dim sizes for --report's numbers; add --report")
     if getattr(args, "no_render", False) and args.format != "svg":

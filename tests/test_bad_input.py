@@ -261,6 +261,14 @@ def test_the_library_takes_numpy_float_types_as_dtype() -> None:
     assert graphc.compile_source(VALID, dtype=float, opt=np.int64(1)).module.DTYPE is np.float64  # as NumPy reads it
 
 
+def test_an_unknown_option_is_refused_with_its_commands_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["compile", "m.nn", "--bogus"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert err.startswith("usage: graphc compile ") and "graphc compile: error: unrecognized arguments: --bogus" in err
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     project = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
     (version,) = re.findall(r'^version = "(.*)"$', project, re.M)
