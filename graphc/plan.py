@@ -135,6 +135,11 @@ def plan_buffers(
     return plan
 
 
+def maker_name(k: int) -> str:
+    """The generated function making a module's k-th workspace: `_workspace_arrays`, then `_2`, ..."""
+    return "_workspace_arrays" + (f"_{k}" if k > 1 else "")
+
+
 @dataclass
 class Pool:
     """The workspaces of one module, shared by its functions.
@@ -172,9 +177,8 @@ class Pool:
         return index
 
     def maker(self, sizes: tuple[str, ...]) -> str:
-        """The generated function making the workspace for `sizes`: `_workspace_arrays`, then `_2`, ..."""
-        k = list(self.arrays).index(sizes) + 1
-        return "_workspace_arrays" + (f"_{k}" if k > 1 else "")
+        """The generated function making the workspace for `sizes`."""
+        return maker_name(list(self.arrays).index(sizes) + 1)
 
     def users(self, sizes: tuple[str, ...]) -> list[str]:
         """The functions computing in the workspace for `sizes`, in the order placed."""

@@ -10,7 +10,7 @@ import re
 from graphc.ir import Graph
 from graphc.ops import OPS
 from graphc.ops.helpers import HELPERS
-from graphc.plan import Plan, Pool, plan_buffers
+from graphc.plan import Plan, Pool, maker_name, plan_buffers
 from graphc.runtime import FUNCTIONS, RUNTIME_NAMES
 
 INLINE_LIMIT = 72  # longest expression folded into its single user
@@ -58,8 +58,9 @@ class Emitter:
         """The statements of function `name` computing the roots; returns
         (lines, node -> expression, inputs needed, plan).
 
-        At -O2 array values are computed into the function's workspace by the
-        buffer plan (graphc.plan), except `handed_out`, the roots the caller gets.
+        At -O2 array values are computed into workspace arrays by the buffer plan
+        (graphc.plan), placed in the module's workspaces (`pool`), except
+        `handed_out`, the roots the caller gets.
         """
         g = self.g
         need = sorted(g.ancestors(roots))
@@ -87,7 +88,7 @@ class Emitter:
         # a model value may be called `float` or `_array`: it must not hide what the module itself calls
         reserved = set(dir(builtins)) | {self.xp, "DTYPE", "params", "inputs", "dims", "lr", "grads", "checked"}
         reserved |= RUNTIME_NAMES | {"ws", "value", "threading"}
-        reserved |= {"_workspace_arrays", *(f"_workspace_arrays_{k}" for k in range(2, len(FUNCTIONS) + 1))}
+        reserved |= {maker_name(k) for k in range(1, len(FUNCTIONS) + 1)}  # a workspace per function at most
         reserved |= set(HELPERS) | {"INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"}
         namer = self.namers[name] = _Namer(reserved)
         dim_var = {dim: namer.fresh(dim) for dim in g.dims}  # a dim may be called `np` or `class`
