@@ -61,7 +61,7 @@ class ExprLowerer(Resolver):
             return
         names = [e.text if isinstance(e, S.Name) else None for e in exprs]
         a, b = (f"{n} {show(s)}" if n else show(s) for n, s in zip(names, shapes))  # `pred [B, 1]`
-        sym = {"add": "+", "sub": "-", "mul": "*", "div": "/"}.get(op)
+        sym = next((s for s, name in BINARY_OPS.items() if name == op), None)
         what = f"{a} {sym} {b}" if sym else f"{op} of {a} and {b}"
         low = 0 if len(shapes[0]) < len(shape) else 1
         ones = "1, " * (len(shape) - 1)  # the operand's one axis last, as many 1s before it as the result needs

@@ -86,9 +86,9 @@ class Labels:
         d = self.g.node(n)
         calls, line = _fn_frames(d), d["span"].line
 
-        def in_call(d: dict) -> bool:
-            """d was made inside a fn call of the text's own statement (one on its line)."""
-            fns = _fn_frames(d)
+        def in_call(value: dict) -> bool:
+            """The value was made inside a fn call of the text's own statement (one on its line)."""
+            fns = _fn_frames(value)
             return len(fns) > len(calls) and fns[: len(calls)] == calls and fns[len(calls)][3] == line
 
         reads: dict[str, str] = {}
