@@ -14,7 +14,7 @@ import re
 
 from graphc.ir import Graph
 from graphc.ops.base import show
-from graphc.render import Labels, factor_text, op_text
+from graphc.render import Labels, factor_text, op_text, xml_safe
 
 _SCRIPT = r"""
 const MAP = JSON.parse(document.getElementById('map').textContent);
@@ -151,7 +151,7 @@ def titled(svg: bytes, mapping: dict) -> bytes:
 
     def one(m: re.Match) -> bytes:
         entry = mapping.get(m.group(2).decode()) if m.group(3) == b"node" else None
-        return m.group(1) + (html.escape(entry["title"]).encode() if entry else b"") + m.group(5)
+        return m.group(1) + (html.escape(xml_safe(entry["title"])).encode() if entry else b"") + m.group(5)
 
     return _TITLED.sub(one, svg)
 

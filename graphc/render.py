@@ -18,6 +18,7 @@ import subprocess
 from collections import Counter
 
 from graphc.ir import Graph
+from graphc.lexer import RESERVED
 from graphc.ops import OPS
 from graphc.ops.base import show
 
@@ -35,8 +36,18 @@ STYLE = {
 }
 
 
+# characters XML 1.0 does not allow, which a model may hold as blanks (form feed)
+_CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)], " ")
+
+
+def xml_safe(text: str) -> str:
+    """text with the characters an SVG cannot hold as blanks."""
+    return text.translate(_CONTROL)
+
+
 def _q(text: str) -> str:
     """A DOT string literal."""
+    text = xml_safe(text)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
@@ -71,43 +82,46 @@ class Labels:
             text = _BRACED.sub(lambda m: _indexed(m, loops), text)
         calls = [i for i, frame in enumerate(frames) if frame[0] == "fn"]
         params = self.g.calls.get(frames[: calls[-1] + 1], {}) if calls else {}
+        given: dict[int, str] = {}  # the caller's values put in for the fn's params, by their names
         if params:  # the innermost call's: the text is its fn's body
             pattern = r"(?<![\w.])(" + "|".join(map(re.escape, params)) + r")\b(?![{=])"
             theirs = re.sub(pattern, lambda m: self.name(params[m.group(1)]), text)
-            text = theirs if len(theirs) <= 28 else text
+            if len(theirs) <= 28:
+                text, given = theirs, {a: self.name(a) for a in params.values()}
         if self.numbered:  # `h @ W9` reads the eighth h: `h₈ @ W9`, as the factors beside it say
-            text = self._numbered_names(n, text)
+            text = self._numbered_names(n, text, given)
         return text if 0 < len(text) <= 28 else None
 
-    def _numbered_names(self, n: int, text: str) -> str:
-        """text with each name of a value bound several times numbered as the value it reads:
-        the named values n's own statement reads, through its unnamed values and through the
-        fns it calls (whose own locals are not the text's names)."""
+    def _numbered_names(self, n: int, text: str, given: dict[int, str]) -> str:
+        """text with each name of a value bound several times numbered as the value it reads,
+        where that is certain: each name in the text is the name of just one value its
+        statement reads (through its unnamed values and the fns it calls), and each value
+        read is named in the text. An alias (`g = h`, a fn's param), or two values of one
+        name (a fn's local and the caller's), leave the text as it is. `given`: values
+        already written in by their own names (a fn's params, in the caller's terms)."""
         d = self.g.node(n)
         calls, line = _fn_frames(d), d["span"].line
-
-        def in_call(value: dict) -> bool:
-            """The value was made inside a fn call of the text's own statement (one on its line)."""
-            fns = _fn_frames(value)
-            return len(fns) > len(calls) and fns[: len(calls)] == calls and fns[len(calls)][3] == line
-
-        reads: dict[str, str] = {}
+        reads: dict[str, set[int]] = {}
         stack, seen = list(self.g.args(n)), set()
         while stack and len(seen) < 64:  # one statement's values: a few, never the whole graph
             a = stack.pop()
-            if a in seen:
+            if a in seen or a in given:
                 continue
             seen.add(a)
-            d = self.g.node(a)
-            if d["name"] and not in_call(d):  # a value the text names
-                reads.setdefault(d["name"], self.numbered.get(a, d["name"]))
-            elif d["op"] not in ("input", "param"):
+            value = self.g.node(a)
+            fns = _fn_frames(value)  # made in a call of this statement: not a value it names
+            called = len(fns) > len(calls) and fns[: len(calls)] == calls and fns[len(calls)][3] == line
+            if value["name"] and not called:
+                reads.setdefault(value["name"], set()).add(a)
+            elif value["op"] not in ("input", "param"):
                 stack.extend(self.g.args(a))
-        renamed = {k: v for k, v in reads.items() if k != v}
+        names = set(_NAME.findall(text)) - RESERVED - set(given.values())
+        if names != set(reads) or any(len(nodes) > 1 for nodes in reads.values()):
+            return text
+        renamed = {k: self.numbered[a] for k, (a,) in reads.items() if a in self.numbered}
         if not renamed:
             return text
-        pattern = r"(?<![\w.])(" + "|".join(map(re.escape, renamed)) + r")\b(?![{(])"
-        return re.sub(pattern, lambda m: renamed[m.group(1)], text)
+        return re.sub(_NAME, lambda m: renamed.get(m.group(1), m.group(1)), text)
 
     def name(self, n: int) -> str:
         d = self.g.node(n)
@@ -119,6 +133,10 @@ class Labels:
         if not text:
             return f"{d['op']}(…)"
         return text if _bracketed(text) or _call(text) else f"({text})"
+
+
+# a name in a text: not an attribute (.T), a called function, a keyword (axis=) or a braced name
+_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\b(?![{(=\w])")
 
 
 def _fn_frames(d: dict) -> tuple:

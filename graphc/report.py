@@ -104,9 +104,14 @@ def saved_for_backward(graph: Graph, labels: Labels | None = None) -> dict[str, 
             if d["phase"] == "forward" and d["op"] not in LEAVES:
                 if a not in named:
                     where = f" (line {d['span'].line})" if d["span"] is not None else ""
-                    # the pictures' name, for a value the passes kept from the unoptimized graph
+                    # the pictures' name, for a value the passes kept as it was: same op, same arguments
                     key = d["key"]
-                    kept = labels is not None and key in labels.g.nx and labels.g.op(key) == d["op"]
+                    kept = (
+                        labels is not None
+                        and key in labels.g.nx
+                        and labels.g.op(key) == d["op"]
+                        and [graph.node(x)["key"] for x in graph.args(a)] == labels.g.args(key)
+                    )
                     drawn = labels.name(key) if kept else None
                     base = label = drawn if drawn and "…" not in drawn else d["name"] or f"{d['op']}{where}"
                     k = 2

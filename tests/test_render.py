@@ -329,6 +329,36 @@ minimize loss
     assert [f"h{s} = " in forward for s in "₁₂₃₄₅₆"] == [True] * 6
 
 
+NUMBERING = {
+    # g is bound to the first h: which value `h` and `g` read cannot be told from the graph
+    "param x : [3] = ones\nh = tanh(x)\ng = h\nh = h * 2\nloss = sum(h * g)\nminimize loss\n": "(h * g)",
+    # a fn's local h and the caller's h (its param a): each by its own number
+    "param x : [3] = ones\nfn f(a) {\n    h = a * 2\n    return exp(h + a)\n}\nh = tanh(x)\nh = f(h)\n"
+    "loss = sum(h)\nminimize loss\n": "(h₂ + h₁)",
+    # a param the fn rebinds stands for the caller's h₂ @ W, not for h₂
+    "param x : [3] = ones\nparam W : [3, 3]\nfn f(h) {\n    h = h * 3 + h\n    return h\n}\nh = tanh(x)\n"
+    "h = tanh(h)\ny = f(h @ W)\nloss = sum(y)\nminimize loss\n": "(h * 3)",
+    # a keyword is not a value, even one called like a rebound name
+    "dim B\ninput x : [B, 3]\naxis = x * 2\naxis = axis * 3\nloss = sum(sum(axis * x, axis=0))\n"
+    "minimize loss wrt x\n": "sum(axis₂ * x, axis=0)",
+}
+
+
+@pytest.mark.parametrize("text, label", NUMBERING.items(), ids=["alias", "fn local", "fn param", "keyword"])
+def test_a_text_numbers_a_rebound_name_only_where_it_is_sure_which_value_it_is(text, label):
+    _, back = dots(text)
+    assert f"∂loss/∂{label}" in back, sorted(set(re.findall(r'label="(∂loss/∂[^"\\]*)', back)))
+
+
+@needs_dot
+def test_a_form_feed_in_the_model_leaves_the_pictures_valid_xml(tmp_path):
+    model = tmp_path / "ff.nn"
+    model.write_text("param w : [2]\nparam h : [2]\ny = exp(h\f* w)\nloss = sum(y)\nminimize loss\n")
+    assert cli.main(["compile", str(model), "-o", str(tmp_path / "o")]) == 0
+    for kind in ("forward", "backward"):
+        ET.parse(tmp_path / "o" / f"ff.{kind}.svg")
+
+
 def test_the_incoming_gradient_is_no_letter_a_model_can_use():
     text = "dim B\ninput x : [B, 4]\nparam W : [4, 4]\ng = x @ W\np = softmax(g)\nloss = mean(p * g)\nminimize loss\n"
     _, back = dots(text)
