@@ -686,7 +686,9 @@ def test_planned_code_agrees_with_one_statement_per_op_on_random_programs(text):
             np.testing.assert_allclose(got_loss, want_loss, rtol=1e-9, atol=1e-12)
             for k in want_grads:
                 np.testing.assert_allclose(got_grads[k], want_grads[k], rtol=1e-9, atol=1e-12)
-            np.testing.assert_allclose(planned.forward(params, **data), plain.forward(params, **data), rtol=1e-9)
+            np.testing.assert_allclose(
+                planned.forward(params, **data), plain.forward(params, **data), rtol=1e-9, atol=1e-12
+            )
             if first is None:
                 first = (got_grads, {k: np.array(v, copy=True) for k, v in got_grads.items()})
                 assert all(np.asarray(v).dtype == np.float64 for v in got_grads.values())
