@@ -93,7 +93,7 @@ def compile_source(text: str, file: str = "<model>", dtype: str = "float64", opt
 def compile_file(path: str, dtype: str = "float64", opt: int = 2) -> CompiledModel:
     """Compile the model file at `path`; raises ModelFileError when the file cannot be read as
     text, and GraphcError for mistakes in the model (its str() lists them)."""
-    from graphc.cli import read_model
+    from graphc.files import read_model
 
     return _compile(read_model(path), path, dtype, opt)
 

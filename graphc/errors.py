@@ -1,5 +1,5 @@
-"""Source spans, the one error type every stage raises (with one formatter), and the error for a
-file that is no model text at all."""
+"""Source spans, the one error type every stage raises (with one formatter), the error for a
+file that is no model text at all, and the one for an option or output folder."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ class Span:
 
     def where(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
+
+
+class UserError(Exception):
+    """A problem with the output folder or an option that no line of the model is to blame for."""
 
 
 class ModelFileError(Exception):
