@@ -221,6 +221,9 @@ class Resolver:
         if old is not None and not (binding.kind == "value" and old.kind == "value"):
             loops = [n for n, v in self.top.items() if v.kind == "loopvar"]  # the innermost last
             if old.span == binding.span and binding.kind == old.kind and loops:  # one line, a loop's next pass
+                if ("again", binding.span) in self.reported:  # said at its first pass (W1), not for W2, W3
+                    return False
+                self.reported.add(("again", binding.span))
                 # a name holds one {}: in nested loops the declaration belongs outside the inner one
                 fix = (
                     f"write {name}{{{loops[0]}}} to declare one per pass"
