@@ -21,6 +21,7 @@ from graphc.ops.helpers import HELPERS, closure
 # an edge's data, {"pos": argument position}: never changed once made, so edges at the
 # same position share one dict (a graph of millions of edges would hold millions of copies)
 _POSITION = tuple({"pos": pos} for pos in range(8))
+READS_KEPT = 50_000  # names read that a graph records; a model reading more is not drawn anyway
 
 
 @dataclass
@@ -38,6 +39,9 @@ class Graph:
     # a fn call's frame -> the argument node of each param it never rebinds, so a picture
     # can name the body's values in the caller's terms
     calls: dict[tuple, dict[str, int]] = field(default_factory=dict)
+    # (line, column, frames) of each name a statement reads -> the value it read there, so a
+    # picture can number a rebound name as that value; None past READS_KEPT (too large to draw)
+    reads: dict[tuple, int] | None = field(default_factory=dict)
     _next: int = 0
 
     # ------------------------------------------------------------ building
@@ -96,6 +100,7 @@ class Graph:
             grads=dict(self.grads),
             chain=list(self.chain),
             calls=dict(self.calls),
+            reads=None if self.reads is None else dict(self.reads),
             context=dict(self.context),
         )
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from graphc import syntax as S
 from graphc.errors import Span, did_you_mean
+from graphc.ir import READS_KEPT
 from graphc.ops import BUILTINS, OPS, ShapeError, show
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Resolver, Scope, StopLowering
 
@@ -119,6 +120,11 @@ class ExprLowerer(Resolver):
         if b.value is None and b.kind != "dim":  # a definition that failed and was reported
             return None
         if b.kind in ("value", "input", "param"):
+            reads = self.g.reads
+            if reads is not None:
+                reads[e.span.line, e.span.col, scope.frames] = b.value
+                if len(reads) > READS_KEPT:
+                    self.g.reads = None
             return b.value
         if b.kind in ("const", "loopvar"):
             return self.const_node(b.value, e.span, scope)

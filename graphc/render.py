@@ -18,7 +18,6 @@ import subprocess
 from collections import Counter
 
 from graphc.ir import Graph
-from graphc.lexer import RESERVED
 from graphc.ops import OPS
 from graphc.ops.base import show
 
@@ -82,46 +81,35 @@ class Labels:
             text = _BRACED.sub(lambda m: _indexed(m, loops), text)
         calls = [i for i, frame in enumerate(frames) if frame[0] == "fn"]
         params = self.g.calls.get(frames[: calls[-1] + 1], {}) if calls else {}
-        given: dict[int, str] = {}  # the caller's values put in for the fn's params, by their names
         if params:  # the innermost call's: the text is its fn's body
-            pattern = r"(?<![\w.])(" + "|".join(map(re.escape, params)) + r")\b(?![{=])"
+            pattern = r"(?<![\w.])(" + "|".join(map(re.escape, params)) + r")\b(?!\{)(?!\s*=)"
             theirs = re.sub(pattern, lambda m: self.name(params[m.group(1)]), text)
-            if len(theirs) <= 28:
-                text, given = theirs, {a: self.name(a) for a in params.values()}
+            text, params = (theirs, params) if len(theirs) <= 28 else (text, {})
         if self.numbered:  # `h @ W9` reads the eighth h: `h₈ @ W9`, as the factors beside it say
-            text = self._numbered_names(n, text, given)
+            text = self._numbered_names(n, text, set(params))
         return text if 0 < len(text) <= 28 else None
 
-    def _numbered_names(self, n: int, text: str, given: dict[int, str]) -> str:
-        """text with each name of a value bound several times numbered as the value it reads,
-        where that is certain: each name in the text is the name of just one value its
-        statement reads (through its unnamed values and the fns it calls), and each value
-        read is named in the text. An alias (`g = h`, a fn's param), or two values of one
-        name (a fn's local and the caller's), leave the text as it is. `given`: values
-        already written in by their own names (a fn's params, in the caller's terms)."""
-        d = self.g.node(n)
-        calls, line = _fn_frames(d), d["span"].line
-        reads: dict[str, set[int]] = {}
-        stack, seen = list(self.g.args(n)), set()
-        while stack and len(seen) < 64:  # one statement's values: a few, never the whole graph
-            a = stack.pop()
-            if a in seen or a in given:
+    def _numbered_names(self, n: int, text: str, written: set[str]) -> str:
+        """text with each name of a value bound several times numbered as the value it reads
+        there, as lowering recorded it (Graph.reads). Where a name read a value called
+        otherwise (an alias, `g = h`, or a fn's param) or two values, or the record is
+        missing, the text stays as written. `written`: a fn's params the text already
+        shows in the caller's terms."""
+        d, reads = self.g.node(n), self.g.reads
+        if reads is None:
+            return text
+        span, frames = d["span"], d.get("scope", ())
+        line = self.lines[span.line - 1]
+        renamed: dict[str, str] = {}
+        for m in _NAME.finditer(line, span.col - 1, span.end_col - 1):
+            a = reads.get((span.line, m.start() + 1, frames))
+            if a is None or m.group(1) in written:  # not a value (a fn, a keyword), or written in
                 continue
-            seen.add(a)
-            value = self.g.node(a)
-            fns = _fn_frames(value)  # made in a call of this statement: not a value it names
-            called = len(fns) > len(calls) and fns[: len(calls)] == calls and fns[len(calls)][3] == line
-            if value["name"] and not called:
-                reads.setdefault(value["name"], set()).add(a)
-            elif value["op"] not in ("input", "param"):
-                stack.extend(self.g.args(a))
-        names = set(_NAME.findall(text)) - RESERVED - set(given.values())
-        if names != set(reads) or any(len(nodes) > 1 for nodes in reads.values()):
-            return text
-        renamed = {k: self.numbered[a] for k, (a,) in reads.items() if a in self.numbered}
-        if not renamed:
-            return text
-        return re.sub(_NAME, lambda m: renamed.get(m.group(1), m.group(1)), text)
+            name, label = m.group(1), self.numbered.get(a)
+            if self.g.node(a)["name"] != name or renamed.setdefault(name, label) != label:
+                return text
+        renamed = {k: v for k, v in renamed.items() if v is not None}
+        return re.sub(_NAME, lambda m: renamed.get(m.group(1), m.group(1)), text) if renamed else text
 
     def name(self, n: int) -> str:
         d = self.g.node(n)
@@ -135,8 +123,8 @@ class Labels:
         return text if _bracketed(text) or _call(text) else f"({text})"
 
 
-# a name in a text: not an attribute (.T), a called function, a keyword (axis=) or a braced name
-_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\b(?![{(=\w])")
+# a name in a text: not an attribute (.T), a called function, a keyword (axis = 0) or a braced name
+_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\b(?![{(\w])(?!\s*=)")
 
 
 def _fn_frames(d: dict) -> tuple:

@@ -341,10 +341,26 @@ NUMBERING = {
     # a keyword is not a value, even one called like a rebound name
     "dim B\ninput x : [B, 3]\naxis = x * 2\naxis = axis * 3\nloss = sum(sum(axis * x, axis=0))\n"
     "minimize loss wrt x\n": "sum(axis₂ * x, axis=0)",
+    # ... written with spaces too
+    "param p : [4]\naxis = p * 1\naxis = axis * 2\ny = sum(axis * 2, axis = 0) * 3\nloss = sum(y)\n"
+    "minimize loss\n": "sum(axis₂ * 2, axis = 0)",
+    # each pass of a loop reads its own h, through a fn called on the same line every pass
+    "param p : [4]\nparam W : [4, 4]\nfn g(a) = tanh(a)\nh = p * 1\nfor i in 1..3 { h = g(h @ W) }\n"
+    "loss = sum(h)\nminimize loss\n": "(h₃ @ W)",
+    # the param h stands for tanh(h₁), which has no number of its own
+    "param p : [4]\nh = p * 1\nfn f(h) {\n    t = tanh(h * 2)\n    h = t + 1\n    return h\n}\ny = f(tanh(h))\n"
+    "h = y\nloss = sum(h)\nminimize loss\n": "(h * 2)",
+    # a and b swapped through t: each name reads the value called by the other
+    "param p : [4]\nparam q : [4]\na = p * 1\na = a * 2\nb = q * 1\nt = a\na = b\nb = t\n"
+    "loss = sum(exp(a - b))\nminimize loss\n": "(a - b)",
 }
 
 
-@pytest.mark.parametrize("text, label", NUMBERING.items(), ids=["alias", "fn local", "fn param", "keyword"])
+@pytest.mark.parametrize(
+    "text, label",
+    NUMBERING.items(),
+    ids=["alias", "fn local", "fn param", "keyword", "spaced keyword", "loop pass", "param expr", "swap"],
+)
 def test_a_text_numbers_a_rebound_name_only_where_it_is_sure_which_value_it_is(text, label):
     _, back = dots(text)
     assert f"∂loss/∂{label}" in back, sorted(set(re.findall(r'label="(∂loss/∂[^"\\]*)', back)))
