@@ -142,12 +142,14 @@ def node_map(graph: Graph, code_lines: dict[int, list[int]], source: str) -> dic
     return out
 
 
-_TITLED = re.compile(rb'(<g id="([^"]+)" class="(node|edge)">\n<title>)(.*?)(</title>)')
+_TITLED = re.compile(rb'(<g id="([^"]+)" class="(node|edge|cluster|graph)"[^>]*>\n<title>)(.*?)(</title>)')
 
 
 def titled(svg: bytes, mapping: dict) -> bytes:
     """The SVG with each drawing's tooltip in the user's words: Graphviz's is its DOT id
-    (`a8`, `n0->n6`), which a browser shows on hover. Edges get none."""
+    (`a8`, `n0->n6`, `cluster_loop_i_1_38`), which a browser shows on hover. Edges, the
+    boxes around loop passes and fn calls (which carry their own label), and the
+    background get none."""
 
     def one(m: re.Match) -> bytes:
         entry = mapping.get(m.group(2).decode()) if m.group(3) == b"node" else None
