@@ -196,6 +196,7 @@ def cmd_gradcheck(args) -> int:
         return 1
     worst = max((r.worst for r in rows), default=0.0)
     agree = "the gradient agrees" if len(rows) == 1 else f"all {len(rows)} gradients agree"
+    agree += " at the entries checked"
     print(f"{agree} (largest difference {worst:.1e})")
     return 0
 

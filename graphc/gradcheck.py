@@ -49,10 +49,10 @@ class Row:
 
 def sizes(g: Graph, given: dict[str, int]) -> dict[str, int]:
     """A size for every dim: the given ones, else 3, 4, 5, ... skipping the sizes already in
-    use (given, or fixed in a declaration), so that a transposed index shows as a wrong
-    shape rather than passing by chance."""
+    use (given, or fixed anywhere in the model: a declaration, one_hot's classes, a reshape),
+    so that a transposed index shows as a wrong shape rather than passing by chance."""
     taken = set(given.values())
-    taken |= {d for n in [*g.inputs.values(), *g.params.values()] for d in g.shape(n) if isinstance(d, int)}
+    taken |= {d for n in g.order() for d in g.shape(n) if isinstance(d, int)}
     out, free = {}, 3
     for d in g.dims:
         if d in given:
@@ -163,6 +163,8 @@ def table(rows: list[Row]) -> list[str]:
         elif r.ok:  # a loss far larger than the slopes leaves a loose check: say how loose
             coarse = r.steepest and r.tolerance > 1e-2 * r.steepest
             verdict = f"ok, but only to {r.tolerance:.1e}" if coarse else "ok"
+            if not r.steepest:  # zeros agree, but no derivative on the path was put to the test
+                verdict = "ok, but every slope checked is 0 (try another --seed or --dims)"
         lines.append(
             f"  {r.name:<{width}}  {r.shape:<{shape_w}}  {r.checked:>7}  {r.steepest:>13.2e}  {r.worst:>13.2e}  {verdict}"
         )

@@ -87,12 +87,12 @@ minimize loss wrt s, z
     compiled = compile_text(text, "m.nn")
     g = compiled.graph
     dims = gradcheck.sizes(g, {"K": 7})
-    assert dims == {"B": 3, "K": 7}
+    assert dims == {"B": 4, "K": 7}  # not 3, one_hot's classes: a [B, 3] value would be square
     # labels serve 7 classes and 3: they must lie in [0, 3), and all of it is drawn
     drawn = gradcheck.inputs(g, {"B": 500, "K": 7}, np.random.default_rng(0))
     assert drawn["labels"].shape == (500,) and set(drawn["labels"]) == {0, 1, 2}
     rows = gradcheck.check(module_of(compiled.source), g, dims)
-    assert [(r.name, r.shape, r.checked) for r in rows] == [("s", "[]", 1), ("z", "[3, 7]", 20)]
+    assert [(r.name, r.shape, r.checked) for r in rows] == [("s", "[]", 1), ("z", "[4, 7]", 20)]
     assert all(r.ok for r in rows)
 
 
@@ -180,3 +180,17 @@ def test_a_model_with_mistakes_is_reported_as_by_check(tmp_path: Path, capsys) -
     model.write_text(REGRESSION.replace("x @ W", "x @ Q"))
     assert main(["gradcheck", str(model)]) == 1
     assert f"{model}:6:18: error: unknown name 'Q'" in capsys.readouterr().err
+
+
+def test_an_array_whose_slopes_are_all_zero_says_so(tmp_path, capsys) -> None:
+    """Every relu off at the point drawn: the zeros agree, but no derivative was tested."""
+    model = tmp_path / "dead.nn"
+    model.write_text(
+        "dim B\ninput x : [B, 3]\nparam W : [3, 2] = ones\nh = relu(x @ W - 50)\nloss = sum(h)\nminimize loss\n"
+    )
+    assert main(["gradcheck", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "ok, but every slope checked is 0 (try another --seed or --dims)" in out
+    assert "all" not in out.splitlines()[-1] and out.splitlines()[-1].startswith(
+        "the gradient agrees at the entries checked"
+    )
