@@ -36,6 +36,13 @@ def _needs_grad(graph: Graph, objective: int, wrt_nodes: list[int]) -> set[int]:
     return above
 
 
+def _at(graph: Graph, n: int) -> tuple:
+    """Where forward node n is in the source (its span and scope), for the backward nodes its
+    chain-rule step makes: their comments name that line even after a pass drops n."""
+    d = graph.node(n)
+    return d["span"], d.get("scope", ())
+
+
 def differentiate(graph: Graph, objective: int, wrt_nodes: list[int], seed: int | None = None) -> dict[int, int]:
     """Add the backward graph; return wrt node -> its gradient node (zeros if unreachable).
 
@@ -50,6 +57,7 @@ def differentiate(graph: Graph, objective: int, wrt_nodes: list[int], seed: int 
     saved = dict(graph.context)
     graph.context.update(phase="backward", origin=None, adjoint_of=None)
     graph.context["origin"] = ("seed", objective)
+    graph.context["at"] = _at(graph, objective)
     adjoint: dict[int, V] = {objective: const(graph, 1.0) if seed is None else V(graph, seed)}
     graph.node(adjoint[objective].node)["adjoint_of"] = objective
     try:
@@ -64,12 +72,12 @@ def differentiate(graph: Graph, objective: int, wrt_nodes: list[int], seed: int 
                 rule = opdef.grads.get(opdef.inputs[pos]) if opdef.inputs else None
                 if a not in active or rule is None:
                     continue
-                graph.context["origin"] = (a, n, pos)
+                graph.context["origin"], graph.context["at"] = (a, n, pos), _at(graph, n)
                 graph.chain.append((a, n, pos))
                 contribution = rule(g, V(graph, n), *(V(graph, x) for x in args), **d["attrs"])
                 contribution = unbroadcast(contribution, graph.shape(a))
                 if a in adjoint:  # fan-out: the chain rule sums over every use
-                    graph.context["origin"] = ("sum", a)
+                    graph.context["origin"], graph.context["at"] = ("sum", a), _at(graph, a)
                     part = graph.node(adjoint[a].node)
                     if part["adjoint_of"] == a:  # only a part of a's gradient: the sum is all of it
                         part["adjoint_of"] = None

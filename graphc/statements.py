@@ -235,6 +235,9 @@ class Emitter:
         origin = d.get("origin") if d["phase"] == "backward" else None
         if origin and (origin[0] in ("sum", "seed") or (isinstance(origin[0], int) and len(origin) == 3)):
             return self.g.node(origin[1])
+        at = d.get("at") if d["phase"] == "backward" else None
+        if at is not None:  # a pass dropped the op it came from: its place in the source is kept
+            return {"span": at[0], "scope": at[1]}
         return d
 
     def comment(self, n: int) -> str | None:

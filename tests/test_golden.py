@@ -9,6 +9,7 @@ To accept it on purpose, regenerate the files and commit them:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,20 @@ def test_generated_lines_fit_the_width(opt: int):
         source = compile_text(path.read_text(), f"examples/{path.name}", "float32", opt).source
         long = [(i, line) for i, line in enumerate(source.splitlines(), 1) if len(line) > WIDTH]
         assert not long, f"{path.name} -O{opt}: lines wider than {WIDTH}: {long[:3]}"
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_every_gradient_statement_sits_under_a_backprop_comment(opt: int):
+    """A gradient's statement is filed under the chain-rule step it comes from, at every level,
+    even where a pass dropped the forward op that step went through (d_pred at -O2 stood
+    under '# line 27: loss = ...', the forward comment)."""
+    for path in EXAMPLES:
+        source = compile_text(path.read_text(), path.name, opt=opt).source
+        body = source[source.index("def loss_and_grad(") :]
+        comment = None
+        for line in body.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("# line ") or stripped.startswith("# backprop") or "used more than once" in line:
+                comment = stripped
+            elif re.match(r"d_\w+ = ", stripped):
+                assert comment and not comment.startswith("# line "), f"{path.name} -O{opt}: {stripped} under {comment}"

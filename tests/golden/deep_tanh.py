@@ -1036,6 +1036,7 @@ def loss_and_grad(params, /, **inputs):
     # line 23: loss = mean((h - y)^2)
     t_33 = np.subtract(h_32, y, out=ws[32])
     loss = np.vdot(t_33, t_33) / t_33.size
+    # backprop through line 23: loss = mean((h - y)^2)
     d_h_32 = np.multiply(t_33, DTYPE(2.0) / t_33.size, out=t_33)
     # backprop through line 21 (i = 32): h = tanh(h @ W{i} + b{i})
     t_34 = np.square(h_32, out=h_32)
@@ -1547,6 +1548,7 @@ def sgd_step(params, lr=None, /, **inputs):
     # line 23: loss = mean((h - y)^2)
     t_33 = np.subtract(h_32, y, out=ws[32])
     loss = np.vdot(t_33, t_33) / t_33.size
+    # backprop through line 23: loss = mean((h - y)^2)
     d_h_32 = np.multiply(t_33, 2.0 * (DTYPE(lr) / t_33.size), out=t_33)
     # backprop through line 21 (i = 32): h = tanh(h @ W{i} + b{i})
     t_34 = np.square(h_32, out=h_32)

@@ -244,6 +244,7 @@ def loss_and_grad(params, /, **inputs):
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t_2 = np.subtract(pred, y, out=pred)
     loss = 0.5 * ((np.vdot(t_2, t_2) / t_2.size))
+    # backprop through line 19: loss = 0.5 * mean((pred - y)^2)
     d_pred = np.multiply(t_2, 2.0 * (DTYPE(0.5) / t_2.size), out=t_2)
     # backprop through line 18: pred = x @ w + b
     d_b = d_pred.sum()
@@ -285,6 +286,7 @@ def sgd_step(params, lr=None, /, **inputs):
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t_2 = np.subtract(pred, y, out=pred)
     loss = 0.5 * ((np.vdot(t_2, t_2) / t_2.size))
+    # backprop through line 19: loss = 0.5 * mean((pred - y)^2)
     d_pred = np.multiply(t_2, 2.0 * ((DTYPE(lr) * 0.5) / t_2.size), out=t_2)
     # backprop through line 18: pred = x @ w + b
     d_b = d_pred.sum()

@@ -297,6 +297,7 @@ def loss_and_grad(params, /, **inputs):
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
     loss = np.vdot(t_3, t_3) / t_3.size
+    # backprop through line 27: loss = mean((pred - y)^2)
     d_pred = np.multiply(t_3, DTYPE(2.0) / t_3.size, out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
     d_b2 = np.matmul(ones, d_pred)
@@ -355,6 +356,7 @@ def sgd_step(params, lr=None, /, **inputs):
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
     loss = np.vdot(t_3, t_3) / t_3.size
+    # backprop through line 27: loss = mean((pred - y)^2)
     d_pred = np.multiply(t_3, 2.0 * (DTYPE(lr) / t_3.size), out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
     d_b2 = np.matmul(ones, d_pred, out=ws[6])
