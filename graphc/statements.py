@@ -175,7 +175,10 @@ class Emitter:
                 expr[n] = group_var[n] = expr[target]
                 continue
             of = d.get("adjoint_of")
-            if value_name and expr.get(of, "").isidentifier():  # d_h_2 is the gradient of h_2
+            # d_h_2 is the gradient of h_2; at -O0, where every value has a variable of its
+            # own, an unnamed value's too (d_t_2), so a reader can tell gradients from values
+            named = value_name or (self.opt == 0 and of is not None and of in group_var)
+            if named and expr.get(of, "").isidentifier():
                 value_name = "d_" + expr[of]
             var = namer.fresh(value_name or "t")
             if _enclosed(text):  # `loss = (s / n)`: a whole right-hand side needs no brackets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -300,3 +301,17 @@ def test_the_sum_over_uses_in_a_loop_names_its_pass():
     text += "loss = sum(h^2)\nminimize loss\n"
     grad = function(compile_text(text, "m.nn", opt=0).source, "loss_and_grad")
     assert "# h (line 6, i = 1) is used more than once: its gradient sums those of its uses" in grad
+
+
+def test_at_o0_every_gradient_is_named_after_the_value_it_belongs_to():
+    """d_X is the gradient of X, and at -O0, where every value has a variable, that holds for
+    unnamed values too (d_t_2), so a reader tells gradients from values by name."""
+    for path in sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.nn")):
+        source = compile_text(path.read_text(), path.name, opt=0).source
+        body = function(source, "loss_and_grad")
+        assigned = re.findall(r"^    (\w+) = ", body, re.M)
+        gradients = [v for v in assigned if v.startswith("d_")]
+        assert any(g.startswith("d_t") for g in gradients) or path.stem == "chain_rule", path.name
+        for g in gradients:
+            of = re.sub(r"^d_", "", g)
+            assert of in assigned[: assigned.index(g)] or of in re.findall(r"'(\w+)'", body), f"{path.name}: {g}"
