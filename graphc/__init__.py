@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import types
 import warnings
+from numbers import Integral
 from typing import TYPE_CHECKING
 
 from graphc.errors import GraphcError, ModelFileError
@@ -100,16 +101,17 @@ def compile_file(path: str, dtype: str = "float64", opt: int = 2) -> CompiledMod
 
 def _compile(text: str, file: str, dtype, opt) -> CompiledModel:
     """compile_source and compile_file, called by the user's code (whose line a warning names)."""
-    # np.float32 and np.dtype("float32") name "float32" too, and Python's float is float64
-    name = "float64" if dtype is float else dtype if isinstance(dtype, str) else getattr(dtype, "__name__", str(dtype))
+    # np.float32 and np.dtype("float32") are called "float32" too; Python's float is float64
+    name = "float64" if dtype is float else getattr(dtype, "__name__", str(dtype))
     if name not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
-    if isinstance(opt, bool) or not hasattr(opt, "__index__") or opt.__index__() not in (0, 1, 2):
+    level = opt if isinstance(opt, Integral) and not isinstance(opt, bool) else None  # np.int64(2) too
+    if level not in (0, 1, 2):
         raise ValueError(f"opt must be 0, 1 or 2, got {opt!r}")
     from graphc.pipeline import compile_text
 
     try:
-        compiled = compile_text(text, file, dtype=name, opt=opt.__index__())
+        compiled = compile_text(text, file, dtype=name, opt=int(level))
     except GraphcError as e:
         e.sources = {file: text}
         raise

@@ -127,11 +127,6 @@ class Labels:
 _NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\b(?![{(\w])(?!\s*=)")
 
 
-def _fn_frames(d: dict) -> tuple:
-    """The fn calls a node was made in, outermost first."""
-    return tuple(f for f in d.get("scope", ()) if f[0] == "fn")
-
-
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _BRACED = re.compile(r"(\w+)\{(\w+)([+-]\d+)?\}")
 

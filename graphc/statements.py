@@ -84,7 +84,7 @@ class Emitter:
 
         plan = plan_buffers(g, need, root_set, handed_out, inlined, self.alias) if planned else Plan()
         sizes = tuple(workspace_sizes(plan))
-        at = pool.place(name, plan, sizes) if plan.buffers else []  # buffer -> the workspace array it is
+        placed = pool.place(name, plan, sizes) if plan.buffers else []  # buffer -> the workspace array it is
         # a model value may be called `float` or `_array`: it must not hide what the module itself calls
         reserved = set(dir(builtins)) | {self.xp, "DTYPE", "params", "inputs", "dims", "lr", "grads", "checked"}
         reserved |= RUNTIME_NAMES | {"ws", "value", "threading"}
@@ -139,7 +139,7 @@ class Emitter:
             if target is not None:
                 text = opdef.into(self.xp, attrs, expr[target], *args)
             elif n in plan.slot:
-                text = opdef.into(self.xp, attrs, f"ws[{at[plan.slot[n]]}]", *args)
+                text = opdef.into(self.xp, attrs, f"ws[{placed[plan.slot[n]]}]", *args)
             else:
                 text = opdef.emit(self.xp, attrs, *args)
             text = _unwrap_call_args(text, args)
@@ -207,7 +207,7 @@ class Emitter:
         if plan.buffers:
             given = "".join(f", {dim_var[p]}" for p in sizes)
             binds.append(f"{indent}ws = _workspace({pool.maker(sizes)}{given})")
-            binds += [f"{indent}{var} = ws[{at[slot]}]" for slot, var in constant_var.items()]
+            binds += [f"{indent}{var} = ws[{placed[slot]}]" for slot, var in constant_var.items()]
         self.dim_var = dim_var
         return unpack + binds + checks + out, expr, inputs_needed, plan
 
@@ -232,16 +232,12 @@ class Emitter:
         return None
 
     def anchor(self, n: int) -> dict:
-        """The forward node whose source line n's statement belongs to: n itself, or the op
-        (or the value, for a sum over uses) its chain-rule step comes from."""
+        """Where n's statement belongs in the source (its span and scope): n's own, or for a
+        backward node that of the op (or the value, for a sum over uses) its chain-rule step
+        comes from, which autodiff stamped on it and no pass drops."""
         d = self.g.node(n)
-        origin = d.get("origin") if d["phase"] == "backward" else None
-        if origin and (origin[0] in ("sum", "seed") or (isinstance(origin[0], int) and len(origin) == 3)):
-            return self.g.node(origin[1])
         at = d.get("at") if d["phase"] == "backward" else None
-        if at is not None:  # a pass dropped the op it came from: its place in the source is kept
-            return {"span": at[0], "scope": at[1]}
-        return d
+        return d if at is None else {"span": at[0], "scope": at[1]}
 
     def comment(self, n: int) -> str | None:
         """The comment over n's statement, naming the source line it comes from; None if none does."""
