@@ -44,7 +44,9 @@ class ExprLowerer(Resolver):
             self.error(str(err), span)
             return None
         if OPS[op].broadcasts and len(args) == 2:
-            self.check_pairing(op, node, args, exprs, span)
+            shape = self.g.shape(node)
+            if len(set(shape)) < len(shape):  # a size twice, which the slip makes: rare enough to look at
+                self.check_pairing(op, node, args, exprs, span)
         return node
 
     def check_pairing(self, op: str, node: int, args: list[int], exprs: list, span: Span) -> None:
