@@ -1002,3 +1002,43 @@ def test_one_hot_of_no_labels_and_no_classes_is_empty():
         _, m = load(text, opt=opt)
         with np.errstate(all="ignore"):
             assert m.forward({}, lab=np.zeros(0, int), z=np.zeros((0, 0))).shape == (0, 0)
+
+
+LOGITS_3D = """
+dim B, T
+input logits : [B, T, 4]
+input labels : int[B, T]
+param s : [] = ones
+loss = mean(cross_entropy(s * logits, labels))
+minimize loss wrt s, logits
+"""
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_cross_entropy_gradient_does_not_depend_on_the_logits_memory_layout(opt):
+    """The softmax-minus-one-hot gradient takes 1 off at each label through a reshape of its
+    buffer: a new buffer must be C-ordered whatever the logits' layout, or the reshape is a
+    copy and the 1s are lost (which -O1 did for Fortran-ordered or transposed logits)."""
+    _, m = load(LOGITS_3D, opt=opt)
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(3, 2, 4))
+    labels = rng.integers(0, 4, size=(3, 2))
+    params = {"s": np.array(1.5)}
+
+    def loss_at(s):
+        z = s * logits
+        lse = np.log(np.exp(z).sum(axis=-1))
+        return float(np.mean(lse - np.take_along_axis(z, labels[..., None], axis=-1)[..., 0]))
+
+    h = 1e-6
+    slope = (loss_at(1.5 + h) - loss_at(1.5 - h)) / (2 * h)
+    layouts = {
+        "C": logits,
+        "Fortran": np.asfortranarray(logits),
+        "moved axes": np.moveaxis(np.moveaxis(logits, -1, 0).copy(), 0, -1),
+    }
+    for layout, value in layouts.items():
+        _, grads = m.loss_and_grad(params, logits=value, labels=labels)
+        assert np.isclose(grads["s"], slope, rtol=1e-6), layout
+        # softmax - one_hot sums to 0 over the classes
+        assert np.allclose(grads["logits"].sum(axis=-1), 0.0, atol=1e-12), layout

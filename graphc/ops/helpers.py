@@ -27,8 +27,8 @@ def _logsumexp(x, axis, keepdims):
     m, rest = _logsumexp_parts(x, axis)
     out = rest + m
     return out if keepdims else {xp}.squeeze(out, axis=axis)
-
-
+""",
+    "_logsumexp_parts": """
 def _logsumexp_parts(x, axis):
     # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
     # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf.
@@ -90,7 +90,10 @@ def _scatter_rows(g, labels, k, out=None):
     "_softmax_minus_one_hot": """
 def _softmax_minus_one_hot(logits, labels, out=None):
     # softmax(logits) - one_hot(labels) over the last axis: the softmax, then 1 off each
-    # example's label, with no one-hot array made
+    # example's label, with no one-hot array made. A new `out` is C-ordered whatever the
+    # logits' layout: the reshape below must be a view of it, not a copy
+    if out is None:
+        out = {xp}.empty(logits.shape, dtype=DTYPE)
     out = _softmax(logits, -1, out)
     if labels.size:
         out.reshape(-1, out.shape[-1])[{xp}.arange(labels.size), labels.reshape(-1)] -= 1
@@ -111,8 +114,9 @@ def _cross_entropy(logits, labels):
 
 # helpers that call other helpers
 REQUIRES = {
-    "_log_softmax": ("_logsumexp",),
-    "_cross_entropy": ("_logsumexp",),
+    "_logsumexp": ("_logsumexp_parts",),
+    "_log_softmax": ("_logsumexp_parts",),
+    "_cross_entropy": ("_logsumexp_parts",),
     "_softmax_minus_one_hot": ("_softmax",),
 }
 

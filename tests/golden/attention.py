@@ -184,12 +184,6 @@ def _workspace(make, *sizes):
     return ws
 
 
-def _logsumexp(x, axis, keepdims):
-    m, rest = _logsumexp_parts(x, axis)
-    out = rest + m
-    return out if keepdims else np.squeeze(out, axis=axis)
-
-
 def _logsumexp_parts(x, axis):
     # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
     # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf.
@@ -219,7 +213,10 @@ def _check_labels(labels, k, name):
 
 def _softmax_minus_one_hot(logits, labels, out=None):
     # softmax(logits) - one_hot(labels) over the last axis: the softmax, then 1 off each
-    # example's label, with no one-hot array made
+    # example's label, with no one-hot array made. A new `out` is C-ordered whatever the
+    # logits' layout: the reshape below must be a view of it, not a copy
+    if out is None:
+        out = np.empty(logits.shape, dtype=DTYPE)
     out = _softmax(logits, -1, out)
     if labels.size:
         out.reshape(-1, out.shape[-1])[np.arange(labels.size), labels.reshape(-1)] -= 1

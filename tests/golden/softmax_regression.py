@@ -181,12 +181,6 @@ def _workspace(make, *sizes):
     return ws
 
 
-def _logsumexp(x, axis, keepdims):
-    m, rest = _logsumexp_parts(x, axis)
-    out = rest + m
-    return out if keepdims else np.squeeze(out, axis=axis)
-
-
 def _logsumexp_parts(x, axis):
     # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
     # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf.
