@@ -16,7 +16,7 @@ import math
 import os
 import sys
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -322,8 +322,21 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         if self.lookup(var, scope) is not None or var in BUILTINS:
             self.error(f"loop variable '{var}' hides an existing name", stmt.var.span)
             return False
-        outer = self.call_note
-        for i in range(int(lo), int(hi) + 1):
+        outer, outermost = self.call_note, self.loop_errors is None
+        if outermost:
+            self.loop_errors = {}
+        self.ranges[var] = range(int(lo), int(hi) + 1)
+        try:
+            self.unrolled_passes(stmt, scope, var, int(lo), int(hi), outer)
+        finally:
+            del self.ranges[var]
+            if outermost:
+                self.fold_loop_errors()
+        self.top.pop(var, None)
+        return True
+
+    def unrolled_passes(self, stmt: S.ForLoop, scope: Scope, var: str, lo: int, hi: int, outer: str | None):
+        for i in range(lo, hi + 1):
             self.top[var] = Binding("loopvar", float(i), stmt.var.span)
             inner = Scope(scope.locals, scope.fn, scope.frames + (("loop", var, i, stmt.span.line),))
             # a mistake in the body names the iteration: most hold only for some values of var
@@ -334,8 +347,16 @@ class ProgramLowerer(ExprLowerer, FnChecks):
                     self.stmt(s, inner, in_loop=True)
             finally:
                 self.call_note = outer
-        self.top.pop(var, None)
-        return True
+
+    def fold_loop_errors(self) -> None:
+        """An error a loop's body makes on several passes is shown once, at its first pass,
+        its note saying how many more failed at that place (in all loops nested there)."""
+        for index, more in self.loop_errors.values():
+            if more and index < len(self.errors):
+                d = self.errors[index]
+                again = f"it fails there on {more} more pass{'es' if more > 1 else ''} too"
+                self.errors[index] = replace(d, note=f"{d.note}; {again}" if d.note else again)
+        self.loop_errors = None
 
     def loop_cost(self, loop: S.ForLoop) -> int:
         """About how many ops unrolling the loop makes (inner loops with literal bounds included)."""

@@ -78,6 +78,9 @@ class Resolver:
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []  # likely slips that still compile
         self.reported: set[tuple[str, Span | None]] = set()
+        # while a loop unrolls: the place of each error its passes made -> [the error, how many
+        # more passes failed there], so `W{i}` misspelled is one error, not one per pass
+        self.loop_errors: dict[Span, list] | None = None
         self.top: dict[str, Binding] = {}
         self.dim_uses: dict[str, Span] = {}  # dim -> first use; each must be bound by an input
         self.call_note: str | None = None
@@ -85,6 +88,9 @@ class Resolver:
         # before the definition is reported as such rather than as unknown
         self.fn_lines: dict[str, int] = {}
         self.def_lines: dict[str, int] = {}
+        self.later_sizes: dict[str, str] = {}  # each const and dim -> "a const" or "a dim"
+        self.braced: list[S.Stmt] = []  # the declarations in loops of names with {}: `param W{i}`
+        self.ranges: dict[str, range] = {}  # the variable of each loop unrolling now -> its values
         # names a loop that failed before running would have defined, as patterns
         # (`h{i}` -> h<digits>): their later uses were not mistakes of their own
         self.unrun: list[re.Pattern] = []
@@ -95,6 +101,16 @@ class Resolver:
                 self.fn_lines.setdefault(stmt.name, stmt.span.line)
             for target in _targets(stmt):
                 self.def_lines.setdefault(target, stmt.span.line)
+                if isinstance(stmt, (S.ConstDecl, S.DimDecl)):
+                    self.later_sizes[target] = KIND_WORDS["const" if isinstance(stmt, S.ConstDecl) else "dim"]
+        loops = [s for s in program.stmts if isinstance(s, S.ForLoop)]
+        while loops:
+            for stmt in loops.pop().body:
+                if isinstance(stmt, S.ForLoop):
+                    loops.append(stmt)
+                target = getattr(stmt, "target", None)
+                if isinstance(target, S.Name) and target.index is not None:
+                    self.braced.append(stmt)
 
     # ---------------------------------------------------------------- errors
 
@@ -102,6 +118,12 @@ class Resolver:
         if (message, span) in self.reported:
             return
         self.reported.add((message, span))
+        seen = self.loop_errors
+        if seen is not None and span is not None:
+            if span in seen:
+                seen[span][1] += 1
+                return
+            seen[span] = [len(self.errors), 0]
         self.errors.append(Diagnostic(message, span, note or self.call_note))
         if len(self.errors) >= MAX_ERRORS:
             raise StopLowering(f"graphc stopped after {MAX_ERRORS} errors; mend these and run it again")
@@ -176,10 +198,7 @@ class Resolver:
             self.broken_inputs |= isinstance(stmt, S.InputDecl)  # a dim it gives is given nowhere else
             target = getattr(stmt, "target", None)
             if isinstance(target, S.Name):
-                if target.index is None:
-                    self.unrun.append(re.compile(re.escape(target.base)))
-                else:
-                    self.unrun.append(re.compile(re.escape(target.base) + r"-?\d+" + re.escape(target.suffix)))
+                self.unrun.append(re.compile(re.escape(target.base)) if target.index is None else _pattern(target))
 
     def unknown(self, name: str, span: Span, scope: Scope, what: str = "name") -> None:
         if any(p.fullmatch(name) for p in self.unrun):
@@ -187,7 +206,15 @@ class Resolver:
         if scope.fn is not None and (name in self.top or name in self.def_lines):
             # defined, but outside what a fn may see: say so instead of guessing a typo
             b = self.top.get(name)
-            kind = f"is {KIND_WORDS[b.kind]}" if b is not None else f"is defined at line {self.def_lines[name]}"
+            line = self.def_lines.get(name, 0)
+            if b is None and name in self.later_sizes and line > scope.fn.decl.span.line:
+                self.error(
+                    f"fn '{scope.fn.decl.name}' uses '{name}', {self.later_sizes[name]} declared after it "
+                    f"(line {line}); declare it before the fn",
+                    span,
+                )
+                return
+            kind = f"is {KIND_WORDS[b.kind]}" if b is not None else f"is defined at line {line}"
             self.error(
                 f"fn '{scope.fn.decl.name}' cannot use '{name}': a fn sees only its arguments, consts, dims "
                 f"and earlier fns, and '{name}' {kind}; pass it as an argument",
@@ -201,12 +228,26 @@ class Resolver:
         if scope.fn is None and line is not None and line > span.line:
             self.error(f"'{name}' is used before it is defined (at line {line})", span)
             return
+        later = next((stmt for stmt in self.braced if name in self.passes_declare(stmt.target)), None)
+        if what == "name" and later is not None:
+            self.error(
+                f"'{name}' is not declared yet here: '{_keyword(later)}{later.target.text}' (line {later.span.line}) "
+                "declares one name per pass, and a pass can use only those of the passes before it",
+                span,
+            )
+            return
         hint = did_you_mean(name, self.visible(scope, what == "function"))
         if not hint and scope.fn is not None:  # a misspelled outer name: it would not be visible either
             outer = nearest(name, self.top)
             if outer is not None:
                 hint = f"; did you mean '{outer}'? It is outside fn '{scope.fn.decl.name}': pass it as an argument"
         self.error(f"unknown {what} '{name}'{hint}", span)
+
+    def passes_declare(self, target: S.Name) -> set[str]:
+        """The names a braced declaration makes over all passes of the loop unrolling now
+        whose variable it names (none if no such loop is unrolling)."""
+        values = self.ranges.get(target.index, ())
+        return {f"{target.base}{v + target.offset}{target.suffix}" for v in values}
 
     def define(self, name: str, binding: Binding) -> bool:
         """Bind a new top-level name; False with an error if it is taken."""
@@ -327,6 +368,15 @@ class Resolver:
             self.error(f"a size must be at most {MAX_SIZE:,}, not {v:g}", e.span)
             return None
         return int(v)
+
+
+def _pattern(target: S.Name) -> re.Pattern:
+    """The names a braced name may make: W{i}b -> W1b, W2b, ... (and W-1b for a negative index)."""
+    return re.compile(re.escape(target.base) + r"-?\d+" + re.escape(target.suffix))
+
+
+def _keyword(stmt: S.Stmt) -> str:
+    return {S.ParamDecl: "param ", S.InputDecl: "input ", S.ConstDecl: "const "}.get(type(stmt), "")
 
 
 def _targets(stmt: S.Stmt) -> list[str]:
