@@ -119,7 +119,7 @@ def cmd_compile(args) -> int:
 
     args.text = read_model(args.model)
     compiled = compile_text(args.text, args.model, dtype=args.dtype, opt=int(args.O))
-    _check_dims(args.dims, compiled.graph)  # before anything is written
+    _check_dims(args, compiled.graph)  # before anything is written
     _warn(compiled.lowered.warnings, args)
     name = compiled.name
     files = {f"{name}.py": compiled.source.encode()}
@@ -136,11 +136,12 @@ def cmd_compile(args) -> int:
     return 0
 
 
-def _check_dims(dims: dict[str, int], g) -> None:
-    unknown = sorted(set(dims) - set(g.dims))
+def _check_dims(args, g) -> None:
+    """--dims names only the model's dims: a mistake on the command line (exit 2), as a malformed one is."""
+    unknown = sorted(set(args.dims) - set(g.dims))
     if unknown:
         known = ", ".join(g.dims) or "none"
-        raise UserError(f"--dims: the model has no dim {', '.join(unknown)}; its dims are {known}")
+        args.command_parser.error(f"argument --dims: the model has no dim {', '.join(unknown)}; its dims are {known}")
 
 
 def cmd_gradcheck(args) -> int:
@@ -149,11 +150,15 @@ def cmd_gradcheck(args) -> int:
     from graphc import CompiledModel, gradcheck
     from graphc.pipeline import compile_text
 
-    compiled = compile_text(read_model(args.model), args.model, opt=int(args.O))
+    args.text = read_model(args.model)
+    compiled = compile_text(args.text, args.model, opt=int(args.O))
+    _warn(compiled.lowered.warnings, args)
     g = compiled.graph
-    _check_dims(args.dims, g)
+    _check_dims(args, g)
     if 0 in args.dims.values():
-        raise UserError("--dims: gradcheck needs sizes of 1 or more, since nothing differs over no entries")
+        args.command_parser.error(
+            "argument --dims: gradcheck needs sizes of 1 or more: nothing differs over no entries"
+        )
     module = CompiledModel(compiled).module
     dims = gradcheck.sizes(g, args.dims)
     shown = ", ".join(f"{d}={v}" for d, v in dims.items())

@@ -171,15 +171,27 @@ def test_sgd_step_is_checked_against_the_gradient() -> None:
 def test_a_dim_the_model_lacks_is_refused(tmp_path: Path, capsys) -> None:
     model = tmp_path / "m.nn"
     model.write_text(REGRESSION)
-    assert main(["gradcheck", str(model), "--dims", "T=4"]) == 1
-    assert "--dims: the model has no dim T; its dims are B" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:  # a command-line mistake, as a malformed --dims is
+        main(["gradcheck", str(model), "--dims", "T=4"])
+    assert exit.value.code == 2
+    assert "argument --dims: the model has no dim T; its dims are B" in capsys.readouterr().err
 
 
 def test_a_model_with_mistakes_is_reported_as_by_check(tmp_path: Path, capsys) -> None:
     model = tmp_path / "m.nn"
     model.write_text(REGRESSION.replace("x @ W", "x @ Q"))
     assert main(["gradcheck", str(model)]) == 1
-    assert f"{model}:6:18: error: unknown name 'Q'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{model}:6:18: error: unknown name 'Q'" in err
+    assert "    6 | loss = mean((x @ Q + b - y)^2)\n      |                  ^" in err  # as check shows it
+
+
+def test_gradcheck_shows_the_warnings_check_shows(tmp_path: Path, capsys) -> None:
+    model = tmp_path / "m.nn"
+    model.write_text(REGRESSION.replace("- y)", "- reshape(y, [-1]))"))
+    main(["gradcheck", str(model)])
+    err = capsys.readouterr().err
+    assert f"{model}:6:13: warning: [B, 1] - [B] is [B, B], every entry of one against every entry" in err, err
 
 
 def test_an_array_whose_slopes_are_all_zero_says_so(tmp_path, capsys) -> None:

@@ -81,9 +81,11 @@ def test_cli_prints_the_report(tmp_path, capsys):
 def test_report_refuses_a_dim_the_model_does_not_have(tmp_path, capsys):
     model = tmp_path / "m.nn"
     model.write_text(MODEL)
-    assert cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--report", "--dims", "N=32"]) == 1
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--report", "--dims", "N=32"])
+    assert exit.value.code == 2
     err = capsys.readouterr().err
-    assert "--dims: the model has no dim N; its dims are B" in err
+    assert "argument --dims: the model has no dim N; its dims are B" in err
     assert not (tmp_path / "m.py").exists()
 
 
