@@ -91,7 +91,6 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         self.outputs: list[S.Name] = []
         self.minimize: S.Minimize | None = None
         self.unrolled = 0
-        self.broken_params = False  # a param declaration failed: "no params" would be noise
 
     def run(self) -> Lowered:
         top = Scope()  # one for all statements: nothing binds in it (fn calls and checks make their own)
@@ -210,7 +209,8 @@ class ProgramLowerer(ExprLowerer, FnChecks):
             elif name is None:
                 self.error(f"this is not an initializer; {known}", e.span)
             else:
-                self.error(f"unknown initializer '{name}'{did_you_mean(name, INITS)}; {known}", e.span)
+                hint = did_you_mean(name, INITS)
+                self.error(f"unknown initializer '{name}'{hint or '; ' + known}", e.span)
             return None
         signature = INIT_SIGNATURES.get(name, name)
         if isinstance(e, S.Call) and e.kwargs:
@@ -382,15 +382,19 @@ class ProgramLowerer(ExprLowerer, FnChecks):
                     span,
                 )
         if self.minimize is None:
-            if self.refused_minimize:
-                return
-            span = Span(self.file, 1, 1, 1, 2)
             if not self.program.stmts:
                 self.error(
-                    "the file holds no statements; a model needs at least a param and a 'minimize NAME' line", span
+                    "the file holds no statements; a model needs at least a param and a 'minimize NAME' line",
+                    Span(self.file, 1, 1, 1, 2),
                 )
-            else:
-                self.error("the model has no objective; add a line 'minimize NAME' naming a scalar value", span)
+            elif not self.refused_minimize:  # where the line is missing: after the last statement
+                end = self.program.stmts[-1].span
+                self.error(
+                    "the model has no objective; add a line 'minimize NAME' naming a scalar value",
+                    Span(self.file, end.end_line, end.end_col, end.end_line, end.end_col + 1),
+                )
+            for o in self.outputs:  # their mistakes are mistakes of their own
+                self.final(o, "an output")
             return
         m = self.minimize
         objective, target = self.final(m.target, "the objective")

@@ -168,8 +168,13 @@ class ExprLowerer(Resolver):
         spec = BUILTINS[e.func]
         if len(e.args) != len(spec.args):
             names = ", ".join(spec.args)
+            # `softmax(x, -1)`, as NumPy's positional axis would have it
+            extra = len(e.args) == len(spec.args) + 1 and "axis" in dict(spec.keywords) and not e.kwargs
+            last = _text(e.args[-1]) if extra else "an expression"
+            axis = f"; give the axis by name: {e.func}(..., axis={last})" if last != "an expression" else ""
             self.error(
-                f"{e.func}({names}) takes {_plural(len(spec.args), 'argument')}, but {_given(len(e.args))}", e.span
+                f"{e.func}({names}) takes {_plural(len(spec.args), 'argument')}, but {_given(len(e.args))}{axis}",
+                e.span,
             )
             self.check_args(e.args, scope)
             return None

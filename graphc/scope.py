@@ -96,6 +96,7 @@ class Resolver:
         self.unrun: list[re.Pattern] = []
         self.refused_minimize = False  # a minimize in a loop or fn body: "no objective" would be noise
         self.broken_inputs = False  # an input declaration failed or never ran: "no input gives dim K" would be noise
+        self.broken_params = False  # a param declaration failed or never ran: "no params" would be noise
         for stmt in program.stmts:
             if isinstance(stmt, S.FnDecl):
                 self.fn_lines.setdefault(stmt.name, stmt.span.line)
@@ -196,6 +197,7 @@ class Resolver:
             if isinstance(stmt, S.ForLoop):
                 self.skip_loop(stmt)
             self.broken_inputs |= isinstance(stmt, S.InputDecl)  # a dim it gives is given nowhere else
+            self.broken_params |= isinstance(stmt, S.ParamDecl)  # "the model has no params" would be noise
             target = getattr(stmt, "target", None)
             if isinstance(target, S.Name):
                 self.unrun.append(re.compile(re.escape(target.base)) if target.index is None else _pattern(target))

@@ -81,6 +81,7 @@ def test_check_reports_the_mistake(path: Path, capsys: pytest.CaptureFixture[str
     out, err = capsys.readouterr()
     assert status == 1
     assert out == "", "a failed check prints no summary"
+    assert "?;" not in err, "a question ends its sentence"
     check_report(path, err)
 
 
