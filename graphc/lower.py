@@ -23,7 +23,7 @@ import numpy as np
 from graphc import syntax as S
 from graphc.errors import Diagnostic, GraphcError, Span, did_you_mean
 from graphc.ir import Graph
-from graphc.lower_expr import MAX_NODES, ExprLowerer, _given, _plural, _text
+from graphc.lower_expr import MAX_NODES, ExprLowerer, _fits, _given, _plural, _text
 from graphc.lower_fn import FnChecks, _keyword
 from graphc.ops import BUILTINS, show
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering
@@ -33,12 +33,6 @@ MAX_UNROLL = 100_000
 MAX_PARAM_SIZE = 2**31
 INIT_SIGNATURES = {"const": "const(c)", "normal": "normal(mean, std)", "uniform": "uniform(lo, hi)"}
 INITS = {"zeros": 0, "ones": 0, "glorot": 0, "he": 0, "const": 1, "normal": 2, "uniform": 2}
-
-
-def _fits(value: float, dtype: str) -> bool:
-    """Whether the dtype holds the number: it is finite there (3.4028235e38 rounds to float32's largest)."""
-    with np.errstate(over="ignore"):
-        return bool(np.isfinite(np.asarray(value).astype(dtype)))
 
 
 def _extent(init: str, args: list[float]) -> tuple[float, float]:

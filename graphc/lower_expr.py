@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import numpy as np
+
 from graphc import syntax as S
 from graphc.errors import Span, did_you_mean
 from graphc.ir import READS_KEPT
@@ -76,6 +78,12 @@ class ExprLowerer(Resolver):
         )
 
     def const_node(self, value: float, span: Span, scope: Scope) -> int:
+        if abs(value) > 3e38 and not _fits(value, self.dtype):  # float32 ends at 3.4e38
+            largest = float(np.finfo(self.dtype).max)
+            self.error(
+                f"{value:g} is past {self.dtype}'s largest number, {largest:.4g}: the model computes in {self.dtype}",
+                span,
+            )
         return self.g.add("const", [], {"value": float(value)}, span=span, scope=scope.frames)
 
     def expr(self, e: S.Expr, scope: Scope) -> int | None:
@@ -403,6 +411,12 @@ def _text(e: S.Expr) -> str:
     if isinstance(e, S.Unary) and isinstance(e.operand, (S.Num, S.Name)):
         return e.op + _text(e.operand)
     return "an expression"
+
+
+def _fits(value: float, dtype: str) -> bool:
+    """Whether the dtype holds the number: it is finite there (3.4028235e38 rounds to float32's largest)."""
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(np.asarray(value).astype(dtype)))
 
 
 def _given(n: int) -> str:

@@ -211,6 +211,23 @@ def test_init_params_in_float32():
     np.testing.assert_allclose(p["G"], reference["G"], rtol=1e-6)
 
 
+def test_a_number_past_float32_is_a_compile_error_in_float32_only():
+    """In float32, 1e39 is inf: `sum(w * 1e39) * 1e-39` computed an infinite loss with a finite
+    gradient (its constants folded in float64). A const computed past the range is refused too."""
+    from graphc.errors import GraphcError
+
+    text = "param w : [2] = ones\nconst BIG = 1e20 * 1e20\ny = sum(w * 1e39) * 1e-39 + BIG * sum(w)\nminimize y\n"
+    assert load(text)[1].loss_and_grad(load(text)[1].init_params())[0] > 1e40
+    with pytest.raises(GraphcError) as e:
+        load(text, "float32")
+    found = [(d.message, d.span.line, d.span.col) for d in e.value.diagnostics]
+    assert found == [
+        ("1e+39 is past float32's largest number, 3.403e+38: the model computes in float32", 3, 13),
+        ("1e+40 is past float32's largest number, 3.403e+38: the model computes in float32", 3, 29),
+    ]
+    load(text.replace("1e39", "3e38").replace("1e20 * 1e20", "1e38"), "float32")  # in range: fine
+
+
 def test_an_initial_value_past_float32_is_a_compile_error_in_float32_only():
     """float64 holds const(1e300); a float32 module would have silently made it inf."""
     from graphc.errors import GraphcError
