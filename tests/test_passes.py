@@ -129,6 +129,7 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
     "transpose_vector": (tiny(lambda v: op("exp", v.T), v=VEC), {"exp": 1}),
     "transpose_of_matmul": (tiny(lambda x, y: (x @ y.T).T, x=M, y=M), {"transpose": 1, "matmul": 1}),
     "log_exp": (tiny(lambda x: op("log", op("exp", x)), x=M), {}),
+    "exp_over_itself": (tiny(lambda x: (lambda e: e / e)(op("exp", x)), x=M), {"broadcast_like": 1, "exp": 1}),
     "broadcast_noop": (tiny(lambda x, y: op("broadcast_like", x, y), x=M, y=M), {}),
     "broadcast_operand": (tiny(lambda s, x: op("broadcast_like", s, x) * x, s=S, x=M), {"mul": 1}),
     "scalar_into_fill": (
@@ -187,6 +188,10 @@ STAYS: dict[str, list[Graph]] = {
     "transpose_vector": [tiny(lambda x: x.T, x=M)],
     "transpose_of_matmul": [tiny(lambda x, y: (x @ y).T, x=M, y=(3, 2))],  # no transpose cancels
     "log_exp": [tiny(lambda x: op("exp", op("log", op("square", x))), x=M)],  # exp(log x) needs x > 0
+    "exp_over_itself": [
+        tiny(lambda x: x / x, x=M),  # x may be 0
+        tiny(lambda x, y: op("exp", x) / op("exp", y), x=M, y=M),
+    ],
     "broadcast_noop": [tiny(lambda v, x: op("broadcast_like", v, x), v=VEC, x=M)],
     "broadcast_operand": [tiny(lambda v, x, w: op("broadcast_like", v, x) * w, v=VEC, x=M, w=VEC)],
     "scalar_into_fill": [tiny(lambda v, x, w: op("broadcast_like", v, x) / w, v=VEC, x=M, w=VEC)],
@@ -698,3 +703,19 @@ def test_planned_code_agrees_with_one_statement_per_op_on_random_programs(text):
                 np.testing.assert_allclose(moved[k], v - 0.01 * want_grads[k], rtol=1e-9, atol=1e-12)
     for k, v in first[0].items():  # later calls never write into arrays handed out earlier
         np.testing.assert_array_equal(v, first[1][k])
+
+
+@pytest.mark.parametrize("opt", [1, 2])
+def test_the_loss_and_its_gradient_come_from_one_simplified_function(opt):
+    """log(exp(x * w)) is x * w once simplified; the gradient must follow the loss there, not
+    compute exp(x * w) / exp(x * w), which is nan where exp overflows (the loss was 1003 and
+    the gradient nan at x = 1000)."""
+    text = "input x : [2]\nparam w : [2] = ones\ny = sum(log(exp(x * w))) + sum(sqrt(w^2))\nminimize y\n"
+    source = compile_text(text, "m.nn", opt=opt).source
+    assert "np.exp(" not in source.split("def loss_and_grad")[1].split("def sgd_step")[0]
+    namespace: dict = {}
+    exec(compile(source, "m.py", "exec"), namespace)
+    params = namespace["init_params"]()
+    value, grads = namespace["loss_and_grad"](params, x=np.array([1000.0, 1.0]))
+    assert value == 1003.0  # x . w + |w|
+    assert np.array_equal(grads["w"], [1001.0, 2.0])  # x + sign(w)

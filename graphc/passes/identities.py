@@ -165,3 +165,17 @@ def log_exp(g: Graph, n: int) -> int | None:
         x = g.args(g.args(n)[0])[0]
         return x if stands_for(g, x, n) else None
     return None
+
+
+@matches("div")
+def exp_over_itself(g: Graph, n: int) -> int | None:
+    """exp(x) / exp(x) -> 1, as an array of its shape: exp is never 0. The chain rule through
+    log(exp(x)) makes this quotient, so it goes where log_exp removed its forward: the loss
+    and its gradient then both compute x, and neither overflows where the other does not."""
+    if g.op(n) != "div":
+        return None
+    a, b = g.args(n)
+    if a != b or g.op(a) != "exp":
+        return None
+    one = build(g, n, "const", [], {"value": 1.0})
+    return one if g.shape(n) == () else build(g, n, "broadcast_like", [one, a])

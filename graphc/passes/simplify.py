@@ -18,6 +18,7 @@ from graphc.passes.identities import (
     add_zero_left,
     add_zero_right,
     div_one,
+    exp_over_itself,
     log_exp,
     maximum_zero,
     mul_minus_one,
@@ -61,12 +62,13 @@ RULES: tuple[Rule, ...] = (
     zero_sub,
     mul_minus_one,
     maximum_zero,
-    # an op and its inverse: --x, x.T.T, the transpose of a vector, (a @ b.T).T, log(exp x)
+    # an op and its inverse: --x, x.T.T, the transpose of a vector, (a @ b.T).T, log(exp x), exp(x) / exp(x)
     neg_neg,
     transpose_transpose,
     transpose_vector,
     transpose_of_matmul,
     log_exp,
+    exp_over_itself,
     # broadcasting the gradients of sum, mean and the loss seeds make
     broadcast_noop,
     broadcast_operand,
