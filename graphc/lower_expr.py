@@ -15,6 +15,7 @@ from graphc import syntax as S
 from graphc.errors import Span, did_you_mean
 from graphc.ir import READS_KEPT
 from graphc.ops import BUILTINS, OPS, ShapeError, show
+from graphc.ops.base import broadcast
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Resolver, Scope, StopLowering
 
 MAX_NODES = 2_000_000  # a model that expands past this is refused, not attempted
@@ -43,7 +44,7 @@ class ExprLowerer(Resolver):
         try:
             node = self.g.add(op, args, attrs, span=span, scope=scope.frames)
         except ShapeError as err:
-            self.error(str(err), span)
+            self.error(str(err) + self.shape_hint(op, args, exprs), span)
             return None
         if OPS[op].broadcasts and len(args) == 2:
             shape = self.g.shape(node)
@@ -76,6 +77,31 @@ class ExprLowerer(Resolver):
             f"meant to pair, give both one shape, and if every pair is meant, say so with {said}",
             span,
         )
+
+    def shape_hint(self, op: str, args: list[int], exprs: list) -> str:
+        """What would make a failed op fit, where one small change does: `q @ k` of two computed
+        [T, 16] is q @ k.T, and `x - mean(x, axis=-1)` that does not broadcast takes keepdims=true."""
+        if op == "matmul":
+            a, b = (self.g.shape(n) for n in args)
+            # (not for a param: its declared shape is more likely meant, and the name wrong)
+            if len(a) == len(b) == 2 and a[1] == b[1] and a[1] != b[0] and self.g.op(args[1]) != "param":
+                name = exprs[1].text if isinstance(exprs[1], S.Name) else "the right operand"
+                return f"; {name}.T is {show((b[1], b[0]))}, which fits"
+            return ""
+        if not OPS[op].broadcasts or len(args) != 2:
+            return ""
+        for r, other in (args, args[::-1]):
+            attrs = self.g.node(r)["attrs"]
+            if attrs.get("keepdims") is not False or attrs.get("all"):
+                continue
+            source = self.g.shape(self.g.args(r)[0])
+            kept = tuple(1 if i in attrs["axes"] else d for i, d in enumerate(source))
+            try:
+                broadcast(kept, self.g.shape(other), "combine")
+            except ShapeError:
+                continue
+            return f"; with keepdims=true, {self.g.op(r)}(...) would keep the reduced axis as a 1 that broadcasts"
+        return ""
 
     def const_node(self, value: float, span: Span, scope: Scope) -> int:
         if abs(value) > 3e38 and not _fits(value, self.dtype):  # float32 ends at 3.4e38
