@@ -140,6 +140,20 @@ def _bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnost
     )
 
 
+_KWARG = re.compile(r"[ \t]*=(?!=)[ \t]*(-?[ \t]*\w+[ \t]*(?=[,)]))?")
+
+
+def _keyword_argument(text: str, tok: Token) -> str | None:
+    """`sum(x, dim=-1)`: a reserved word as a keyword argument, in words; else None."""
+    m = _KWARG.match(text, tok.end_pos)
+    if m is None or text[: tok.start_pos].rstrip()[-1:] not in ("(", ","):
+        return None
+    if str(tok) == "dim":
+        value = "".join((m.group(1) or "...").split())
+        return f"'dim' is not a keyword of graphc's builtins; the axis is given as axis={value}"
+    return f"'{tok}' is a reserved word and cannot be a keyword argument"
+
+
 def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str]) -> Diagnostic:
     """The message for lark's exception `e`; `literals` holds the text of each terminal spelled by one string."""
     if isinstance(e, UnexpectedCharacters):
@@ -166,6 +180,9 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
                 return bad
         accepts = set(e.expected or ())
         if tok.type not in ("NAME", "BRACED_NAME") and str(tok) in RESERVED and accepts & {"NAME", "BRACED_NAME"}:
+            keyword = _keyword_argument(text, tok)
+            if keyword is not None:
+                return Diagnostic(keyword, span)
             return Diagnostic(f"'{tok}' is a reserved word and cannot be used as a name", span)
         if tok.type == "EQUAL":
             # `for = 1`: the lexer took the reserved word as a keyword, so '=' is what failed
