@@ -154,6 +154,75 @@ def _keyword_argument(text: str, tok: Token) -> str | None:
     return f"'{tok}' is a reserved word and cannot be a keyword argument"
 
 
+_METHOD = re.compile(r"\.[ \t]*([A-Za-z_]\w*)[ \t]*$")
+_OPERAND = re.compile(r"(?:[A-Za-z_]\w*\{\w+(?:[+-]\d+)?\}\w*|\w+)$")
+
+
+def _method_call(text: str, tok: Token) -> tuple[str, int] | None:
+    """`x.sum(axis=1)`, `x.T()`: a '(' after `.NAME`, in words with the fix, and the
+    offset of the dot; else None."""
+    line_start = text.rfind("\n", 0, tok.start_pos) + 1
+    m = _METHOD.search(text, line_start, tok.start_pos)
+    if m is None:
+        return None
+    method, receiver = m.group(1), _receiver(text, line_start, m.start())
+    if method == "T":
+        return f".T is not called: write {receiver or 'value'}.T", m.start()
+    close = _closing(text, tok.start_pos)
+    args = text[tok.start_pos + 1 : close].strip() if close is not None else "#"
+    if receiver is None or "#" in args:
+        return f"graphc has no methods: write {method}(value, ...)", m.start()
+    if receiver.startswith("(") and _closing(receiver, 0) == len(receiver) - 1:
+        receiver = receiver[1:-1]  # `(a + b).sum()` -> sum(a + b)
+    args = re.sub(r"\s*\n\s*", " ", args)  # arguments over several lines, on one
+    return f"graphc has no methods: write {method}({receiver}{', ' if args else ''}{args})", m.start()
+
+
+def _receiver(text: str, line_start: int, end: int) -> str | None:
+    """The source text of the operand that ends at offset `end` (`x`, `relu(x)`, `(a + b).T`), or None."""
+    i = end
+    while True:
+        while i > line_start and text[i - 1] in " \t":
+            i -= 1
+        if text[i - 1 : i] in (")", "]"):
+            i = _opening(text, line_start, i - 1)
+            if i is None:
+                return None
+            m = re.search(r"[A-Za-z_]\w*$", text[line_start:i]) if text[i] == "(" else None  # a call's name
+            i = line_start + m.start() if m else i
+        else:
+            m = _OPERAND.search(text, line_start, i)
+            if m is None:
+                return None
+            i = m.start()
+        j = i
+        while j > line_start and text[j - 1] in " \t":
+            j -= 1
+        if text[j - 1 : j] != ".":
+            return text[i:end].strip()
+        i = j - 1  # `a.T.sum()`: the receiver is a.T
+
+
+def _closing(text: str, at: int) -> int | None:
+    """The offset of the bracket that closes the one at `at`, or None."""
+    depth = 0
+    for i in range(at, len(text)):
+        depth += (text[i] in "([") - (text[i] in ")]")
+        if depth == 0:
+            return i
+    return None
+
+
+def _opening(text: str, start: int, at: int) -> int | None:
+    """The offset of the bracket, at or after `start`, that the one at `at` closes, or None."""
+    depth = 0
+    for i in range(at, start - 1, -1):
+        depth += (text[i] in ")]") - (text[i] in "([")
+        if depth == 0:
+            return i
+    return None
+
+
 def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str]) -> Diagnostic:
     """The message for lark's exception `e`; `literals` holds the text of each terminal spelled by one string."""
     if isinstance(e, UnexpectedCharacters):
@@ -199,6 +268,12 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
                 "unexpected '{': in a name like W{i} the braces hold a loop variable, optionally with +N or -N",
                 span,
             )
+        if tok.type == "LPAR":
+            method = _method_call(text, tok)
+            if method is not None:  # under `.sum(`
+                message, dot = method
+                start = tok.column - (tok.start_pos - dot)
+                return Diagnostic(message, Span(file, tok.line, start, tok.line, tok.column + 1))
         exp = _expected(accepts, literals)
         msg = f"unexpected {_describe(tok)}" + (f"; expected {exp}" if exp else "")
         if tok.type == "_NL" and "LBRACE" in accepts:
