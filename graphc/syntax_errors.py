@@ -223,6 +223,22 @@ def _opening(text: str, start: int, at: int) -> int | None:
     return None
 
 
+_BRACES = re.compile(r"\{([^}\n]*)\}(\w*)")
+_INDEX = re.compile(r"[A-Za-z_]\w*([+-]\d+)?")
+_BASE = re.compile(r"[A-Za-z_]\w*$")
+
+
+def _spaced_braces(text: str, at: int) -> str | None:
+    """`W{i + 1}`: the braced name at the '{' at offset `at` written without its spaces, if
+    that makes it one; else None."""
+    m = _BRACES.match(text, at)
+    inner = "".join(m.group(1).split()) if m else ""
+    if not _INDEX.fullmatch(inner):
+        return None
+    base = _BASE.search(text, text.rfind("\n", 0, at) + 1, at)
+    return f"{base.group() if base else ''}{{{inner}}}{m.group(2)}"
+
+
 def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str]) -> Diagnostic:
     """The message for lark's exception `e`; `literals` holds the text of each terminal spelled by one string."""
     if isinstance(e, UnexpectedCharacters):
@@ -264,6 +280,9 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
                     Span(file, tok.line, start, tok.line, start + len(word)),
                 )
         if tok.type == "LBRACE" and tok.start_pos > 0 and text[tok.start_pos - 1] in _WORD:
+            spaced = _spaced_braces(text, tok.start_pos)
+            if spaced is not None:
+                return Diagnostic(f"write {spaced}, without spaces inside the braces", span)
             return Diagnostic(
                 "unexpected '{': in a name like W{i} the braces hold a loop variable, optionally with +N or -N",
                 span,
