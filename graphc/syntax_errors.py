@@ -57,6 +57,45 @@ CHARACTER_HINTS = {
     ">": "; there are no comparisons",
 }
 
+# characters that look like ASCII ones, as a word processor or a paper types them
+LOOK_ALIKES = {
+    "\u2212": "-",  # minus sign
+    "\u2013": "-",  # en dash
+    "\u2014": "-",  # em dash
+    "\u00b7": "*",  # middle dot
+    "\u22c5": "*",  # dot operator
+    "\u2217": "*",  # asterisk operator
+    "\u2215": "/",  # division slash
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u00a0": " ",  # non-breaking space
+    "\u2009": " ",  # thin space
+    "\u3000": " ",  # ideographic space
+    "\uff08": "(",
+    "\uff09": ")",
+    "\uff0c": ",",
+    "\uff1d": "=",
+}
+# signs from school arithmetic, with the operator that does their job
+SIGNS = {"\u00d7": "*", "\u00f7": "/", "\u00b2": "^2", "\u00b3": "^3"}
+
+
+def _character(ch: str) -> str:
+    """What is wrong with an unexpected character, in words."""
+    shown = repr(ch)[1:-1] if not ch.isprintable() else ch
+    quoted = f'"{shown}"' if ch == "'" else f"'{shown}'"
+    if ch in LOOK_ALIKES:
+        same = LOOK_ALIKES[ch]
+        hint = "; the language has no strings" if same in "'\"" else "; type the ASCII character"
+        return f"{quoted} (U+{ord(ch):04X}) looks like {'a space' if same == ' ' else repr(same)}{hint}"
+    if ch in SIGNS:
+        return f"{quoted} (U+{ord(ch):04X}) is written {SIGNS[ch]!r} here"
+    if ch.isalnum() and not ch.isascii():
+        return f"unexpected character {quoted}: names use ASCII letters, digits and _"
+    return f"unexpected character {quoted}{CHARACTER_HINTS.get(ch, '')}"
+
 
 def _describe(tok: Token) -> str:
     if tok.type == "$END":
@@ -111,6 +150,9 @@ def _expected(names, literals: dict[str, str]) -> str:
 
 _WORD = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.")
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_PRODUCT = re.compile(r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)((?![eE])[A-Za-z_]\w*)")
+# `2(x + 1)`: a number just before the '(' (not the end of a name such as W1)
+_NUMBER_BEFORE = re.compile(r"(?<![\w.])[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?[ \t]*$")
 
 
 def _bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnostic | None:
@@ -134,8 +176,10 @@ def _bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnost
     if a == end or not word[:1].isdigit() or _NUMBER.fullmatch(word):
         return None
     start = col - (pos - a)
+    product = _PRODUCT.fullmatch(word)  # `2x`: a number times a name
+    fix = f"write {product[1]}*{product[2]}" if product else "numbers are written like 3, 0.5, 1e-3 or 2.5E+4"
     return Diagnostic(
-        f"malformed number '{word}'; numbers are written like 3, 0.5, 1e-3 or 2.5E+4",
+        f"malformed number '{word}'; {fix}",
         Span(file, line, start, line, start + len(word)),
     )
 
@@ -243,10 +287,7 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
     """The message for lark's exception `e`; `literals` holds the text of each terminal spelled by one string."""
     if isinstance(e, UnexpectedCharacters):
         ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
-        shown = repr(ch)[1:-1] if not ch.isprintable() else ch
-        quoted = f'"{shown}"' if ch == "'" else f"'{shown}'"
-        hint = CHARACTER_HINTS.get(ch, "")
-        return Diagnostic(f"unexpected character {quoted}{hint}", Span(file, e.line, e.column, e.line, e.column + 1))
+        return Diagnostic(_character(ch), Span(file, e.line, e.column, e.line, e.column + 1))
     if isinstance(e, UnexpectedToken):
         tok = e.token
         if tok.type == "$END":
@@ -288,6 +329,12 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
                 span,
             )
         if tok.type == "LPAR":
+            factor = _NUMBER_BEFORE.search(text, text.rfind("\n", 0, tok.start_pos) + 1, tok.start_pos)
+            if factor is not None:
+                close = _closing(text, tok.start_pos)
+                inner = text[tok.start_pos : close + 1] if close is not None else "\n"
+                inner = inner if "\n" not in inner and "#" not in inner else "(...)"
+                return Diagnostic(f"unexpected '(' after a number; write {factor[0].rstrip()}*{inner}", span)
             method = _method_call(text, tok)
             if method is not None:  # under `.sum(`
                 message, dot = method

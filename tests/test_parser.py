@@ -315,3 +315,7 @@ def test_braced_names_may_carry_a_suffix():
         "m.nn",
     )
     assert list(lowered.graph.params) == ["W1_w", "W2_w"]
+
+
+def test_a_non_breaking_space_is_named() -> None:
+    assert errors("y = x\u00a0+ 1\n") == ["1:6: '\\xa0' (U+00A0) looks like a space; type the ASCII character"]
