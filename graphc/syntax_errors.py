@@ -340,6 +340,16 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
                 message, dot = method
                 start = tok.column - (tok.start_pos - dot)
                 return Diagnostic(message, Span(file, tok.line, start, tok.line, tok.column + 1))
+        line_text = text[tok.start_pos - tok.column + 1 : tok.start_pos].split("#")[0].rstrip(" \t\r")
+        if tok.type == "_NL" and line_text.endswith(","):
+            # `output a, b,`: outside brackets a list of names takes no trailing comma
+            words = line_text.split()
+            if words[0] in ("output", "dim", "minimize"):
+                col = len(line_text)
+                return Diagnostic(
+                    f"unexpected ',' at the end of the line: the names after {words[0]} take no trailing comma",
+                    Span(file, tok.line, col, tok.line, col + 1),
+                )
         exp = _expected(accepts, literals)
         msg = f"unexpected {_describe(tok)}" + (f"; expected {exp}" if exp else "")
         if tok.type == "_NL" and "LBRACE" in accepts:

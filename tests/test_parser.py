@@ -279,7 +279,7 @@ def test_errors_on_later_lines_after_blank_runs() -> None:
     text = "a = 1 +\n\n\n\nb = (2\n\n, 3,, 4)\n" + "\n" * 1000 + "c = $\n"
     assert errors(text) == [
         "1:8: unexpected end of line; expected an expression",
-        "7:5: unexpected ','; expected an expression",
+        "7:5: unexpected ','; expected an expression or ')'",
         "1008:5: unexpected character '$'",
     ]
 
@@ -319,3 +319,29 @@ def test_braced_names_may_carry_a_suffix():
 
 def test_a_non_breaking_space_is_named() -> None:
     assert errors("y = x\u00a0+ 1\n") == ["1:6: '\\xa0' (U+00A0) looks like a space; type the ASCII character"]
+
+
+@pytest.mark.parametrize(
+    "expr, tree",
+    [
+        ("f(a, b,)", "f(a, b)"),
+        ("sum(x, axis=(0, 1,),)", "sum(x, axis=(0, 1,))"),
+        ("reshape(x, [B, -1,])", "reshape(x, [B, (-1)])"),
+        ("(a,)", "(a,)"),
+        ("(a)", "a"),
+        ("[a,]", "[a]"),
+    ],
+)
+def test_a_trailing_comma_inside_brackets_is_accepted(expr: str, tree: str) -> None:
+    assert show(value(expr)) == tree
+
+
+def test_a_trailing_comma_in_shapes_and_fn_parameters() -> None:
+    p, f = parse("param w : [3, 4,]\nfn f(a, b,) = a\n", "m.nn").stmts
+    assert len(p.type.dims) == 2 and [a.base for a in f.params] == ["a", "b"]
+
+
+def test_a_trailing_comma_after_names_outside_brackets_is_named() -> None:
+    assert errors("output a, b,  # both\n") == [
+        "1:12: unexpected ',' at the end of the line: the names after output take no trailing comma"
+    ]
