@@ -27,6 +27,7 @@ from graphc.util import gc_paused
 
 MAX_DEPTH = 500  # deepest expression accepted; later stages recurse this far
 MAX_SYNTAX_ERRORS = 10
+STOPPED = f"graphc stopped after {MAX_SYNTAX_ERRORS} syntax errors; mend these and run it again"
 TOO_DEEP = (
     f"expression is nested too deeply (more than {MAX_DEPTH} levels; each operator of a long chain "
     "such as a + b + c + ... is one level): split it over several statements"
@@ -310,6 +311,8 @@ def parse(text: str, file: str = "<model>") -> S.Program:
         if d is not None:
             errors.append(d)
             if len(errors) >= MAX_SYNTAX_ERRORS:
+                if source[_line_start(source, d.span.line + 1) :].strip():  # more text it did not read
+                    errors.append(Diagnostic(STOPPED))
                 break
         line = d.span.line if d is not None else line_col(source, at)[0]  # else after the `}`
         cut = _line_start(source, line + 1)

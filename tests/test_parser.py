@@ -345,3 +345,12 @@ def test_a_trailing_comma_after_names_outside_brackets_is_named() -> None:
     assert errors("output a, b,  # both\n") == [
         "1:12: unexpected ',' at the end of the line: the names after output take no trailing comma"
     ]
+
+
+def test_the_syntax_error_cap_is_said() -> None:
+    with pytest.raises(GraphcError) as info:
+        parse("x = $\n" * (parser.MAX_SYNTAX_ERRORS + 2), "m.nn")
+    *found, last = info.value.diagnostics
+    assert len(found) == parser.MAX_SYNTAX_ERRORS and last.span is None
+    assert last.message == "graphc stopped after 10 syntax errors; mend these and run it again"
+    assert len(errors("x = $\n" * parser.MAX_SYNTAX_ERRORS)) == parser.MAX_SYNTAX_ERRORS  # nothing left unread
