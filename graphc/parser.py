@@ -260,6 +260,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
     blocks = 0  # `{` opened before an error that the restart cut off: their `}` is no new error
     brace_due = False  # the last error was a line that ended where its block's `{` belonged
     while True:
+        continued = False
         try:
             with _LOCK, gc_paused():
                 build.file = file
@@ -277,6 +278,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
             break
         except UnexpectedInput as e:
             d = diagnostic(e, file, source, lexer.literals)
+            continued = _continued(source, getattr(e, "pos_in_stream", None))
             token = getattr(e, "token", None)
             at = getattr(token, "start_pos", None)
             before = [k for k, start in zip(kinds, spans[::2]) if (at is None or start < at) and k != "_NL"]
@@ -315,6 +317,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
                     errors.append(Diagnostic(STOPPED))
                 break
         line = d.span.line if d is not None else line_col(source, at)[0]  # else after the `}`
+        line += continued  # `loss = a \` then `+ b`: the second line is part of the first's error
         cut = _line_start(source, line + 1)
         if cut >= len(source):
             break
@@ -322,6 +325,14 @@ def parse(text: str, file: str = "<model>") -> S.Program:
     if errors:
         raise GraphcError(errors)
     return S.Program(file, stmts)
+
+
+def _continued(text: str, at: int | None) -> bool:
+    """True when the character at offset `at` is a '\\' that ends its line (a comment may follow)."""
+    if at is None or text[at : at + 1] != "\\":
+        return False
+    end = text.find("\n", at)
+    return text[at + 1 : end].split("#")[0].strip() == ""
 
 
 def _opens(kinds: list[str]) -> int:

@@ -55,6 +55,7 @@ CHARACTER_HINTS = {
     "!": "; there are no comparisons or logical operators",
     "<": "; there are no comparisons",
     ">": "; there are no comparisons",
+    "\\": "; lines continue only inside ( ) and [ ]",
 }
 
 # characters that look like ASCII ones, as a word processor or a paper types them
