@@ -359,7 +359,9 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
             # `minimise loss`: a line that starts with one name then another is a misspelled keyword
             first = text[tok.start_pos - tok.column + 1 : tok.start_pos].split()
             keyword = nearest(first[0], STATEMENT_WORDS) if len(first) == 1 else None
-            if keyword is not None:
+            if first[:1] in (["maximize"], ["maximise"]):  # the other way round: one objective, minimized
+                msg += f" (graphc only minimizes: write neg = -{tok} and minimize neg)"
+            elif keyword is not None:
                 msg += f" (is '{first[0]}' a misspelled '{keyword}'?)"
         if tok.type in OPERATORS | {"LPAR", "LSQB", "DOT"}:
             # `minimize sum(w)`, `output h + 1`: these take names, not expressions
