@@ -117,9 +117,33 @@ def format_diagnostic(d: Diagnostic, sources: dict[str, list[str]]) -> str:
             pad = " " * len(prefix) + "".join(c if c == "\t" else " " for c in piece[: col - 1])
             out.append(gutter + prefix + piece + suffix)
             out.append(" " * (len(gutter) - 2) + "| " + pad + "^" * width)
+            out += _later_lines(s, lines)
     if d.note:
         out.append(f"      = note: {d.note}")
     return "\n".join(out)
+
+
+MAX_SPAN_LINES = 4  # a span over more lines shows its first ones, then "..."
+
+
+def _later_lines(s: Span, lines: list[str]) -> list[str]:
+    """The lines after the first of a span over several (`(x` then `@ W)`), each with
+    carets under its text: the whole operation, not its first operand alone."""
+    out = []
+    for number in range(s.line + 1, min(s.end_line, len(lines)) + 1):
+        if number - s.line >= MAX_SPAN_LINES:
+            out.append("      | ...")
+            break
+        line = _display(lines[number - 1].rstrip("\r"))
+        if len(line) > MAX_SHOWN:
+            line = line[:MAX_SHOWN] + "..."
+        first = len(line) - len(line.lstrip())
+        end = min(s.end_col - 1, len(line)) if number == s.end_line else len(line)
+        out.append(f"{number:>5} | {line}")
+        if end > first:
+            pad = "".join(c if c == "\t" else " " for c in line[:first])
+            out.append("      | " + pad + "^" * (end - first))
+    return out
 
 
 MAX_SUGGESTED = 64  # longest name that gets a "did you mean"

@@ -210,3 +210,12 @@ def test_the_broadcast_warnings_fix_silences_it_at_any_rank(tmp_path: Path, caps
     path.write_text(text.replace("x * m", "x * reshape(m, [1, 1, -1])"))
     assert main(["check", str(path)]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_a_mistake_over_several_lines_shows_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`(x` then `@ W)`: the caret under `x` alone would blame the operand, not the product."""
+    path = tmp_path / "m.nn"
+    path.write_text("dim B\ninput x : [B, 3]\nparam W : [4, 2]\nh = (x\n\t@ W)\nloss = sum(h)\nminimize loss\n")
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.endswith("    4 | h = (x\n      |     ^^\n    5 | \t@ W)\n      | \t^^^^\n"), err
