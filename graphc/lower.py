@@ -348,7 +348,7 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         for index, more in self.loop_errors.values():
             if more and index < len(self.errors):
                 d = self.errors[index]
-                again = f"it fails there on {more} more pass{'es' if more > 1 else ''} too"
+                again = f"it fails there on {more:,} more pass{'es' if more > 1 else ''} too"
                 self.errors[index] = replace(d, note=f"{d.note}; {again}" if d.note else again)
         self.loop_errors = None
 

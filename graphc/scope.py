@@ -119,15 +119,22 @@ class Resolver:
         if (message, span) in self.reported:
             return
         self.reported.add((message, span))
-        seen = self.loop_errors
-        if seen is not None and span is not None:
-            if span in seen:
-                seen[span][1] += 1
-                return
-            seen[span] = [len(self.errors), 0]
+        if self.repeated(span):
+            return
+        if self.loop_errors is not None and span is not None:
+            self.loop_errors[span] = [len(self.errors), 0]
         self.errors.append(Diagnostic(message, span, note or self.call_note))
         if len(self.errors) >= MAX_ERRORS:
             raise StopLowering(f"graphc stopped after {MAX_ERRORS} errors; mend these and run it again")
+
+    def repeated(self, span: Span | None) -> bool:
+        """Whether an earlier pass of the loop unrolling now made an error at `span`; if so it
+        is counted, and the caller need not word it again (a nearest-name search over every
+        name each pass, unbounded since the passes' errors are folded into one)."""
+        seen = self.loop_errors.get(span) if self.loop_errors is not None else None
+        if seen is not None:
+            seen[1] += 1
+        return seen is not None
 
     def warn(self, message: str, span: Span) -> None:
         if (message, span) not in self.reported:  # once for a loop's line, not once per pass
@@ -203,6 +210,8 @@ class Resolver:
                 self.unrun.append(re.compile(re.escape(target.base)) if target.index is None else _pattern(target))
 
     def unknown(self, name: str, span: Span, scope: Scope, what: str = "name") -> None:
+        if self.repeated(span):
+            return
         if any(p.fullmatch(name) for p in self.unrun):
             return  # defined by a loop whose error was reported
         if scope.fn is not None and (name in self.top or name in self.def_lines):
@@ -230,7 +239,7 @@ class Resolver:
         if scope.fn is None and line is not None and line > span.line:
             self.error(f"'{name}' is used before it is defined (at line {line})", span)
             return
-        later = next((stmt for stmt in self.braced if name in self.passes_declare(stmt.target)), None)
+        later = next((stmt for stmt in self.braced if self.passes_declare(stmt.target, name)), None)
         if what == "name" and later is not None:
             self.error(
                 f"'{name}' is not declared yet here: '{_keyword(later)}{later.target.text}' (line {later.span.line}) "
@@ -245,11 +254,11 @@ class Resolver:
                 hint = f"; did you mean '{outer}'? It is outside fn '{scope.fn.decl.name}': pass it as an argument"
         self.error(f"unknown {what} '{name}'{hint}", span)
 
-    def passes_declare(self, target: S.Name) -> set[str]:
-        """The names a braced declaration makes over all passes of the loop unrolling now
-        whose variable it names (none if no such loop is unrolling)."""
-        values = self.ranges.get(target.index, ())
-        return {f"{target.base}{v + target.offset}{target.suffix}" for v in values}
+    def passes_declare(self, target: S.Name, name: str) -> bool:
+        """Whether a braced declaration makes `name` on some pass of the loop unrolling now
+        whose variable it names."""
+        m = _pattern(target).fullmatch(name)
+        return m is not None and int(m[1]) - target.offset in self.ranges.get(target.index, ())
 
     def define(self, name: str, binding: Binding) -> bool:
         """Bind a new top-level name; False with an error if it is taken."""
@@ -374,7 +383,7 @@ class Resolver:
 
 def _pattern(target: S.Name) -> re.Pattern:
     """The names a braced name may make: W{i}b -> W1b, W2b, ... (and W-1b for a negative index)."""
-    return re.compile(re.escape(target.base) + r"-?\d+" + re.escape(target.suffix))
+    return re.compile(re.escape(target.base) + r"(-?\d+)" + re.escape(target.suffix))
 
 
 def _keyword(stmt: S.Stmt) -> str:
