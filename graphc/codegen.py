@@ -16,10 +16,9 @@ from graphc.ir import Graph
 from graphc.ops import OPS
 from graphc.ops.helpers import HELPERS, closure
 from graphc.plan import Pool
-from graphc.runtime import RUNTIME, WORKSPACE, sgd_fallback, sgd_plain
-from graphc.statements import MARK, Emitter, constant_name, size_expr
+from graphc.runtime import NO_WORKSPACE, RUNTIME, WORKSPACE, sgd_fallback, sgd_plain
+from graphc.statements import MARK, WIDTH, Emitter, constant_name, size_expr
 
-WIDTH = 100  # the generated code's lines, where the model's names and numbers allow
 VIEW_OR_LEAF = {"input", "param", "const"}
 
 
@@ -104,18 +103,19 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
             "",
             "",
             f"def {pool.maker(sizes)}({', '.join(dim_var[p] for p in sizes)}):",
-            *_docstring(f"The arrays {who} compute{'s' * (len(users) == 1)} in; each thread has its own."),
+            *_docstring(
+                f"The arrays {who} compute{'s' * (len(users) == 1)} in, each as its shape and fill"
+                " (None: left unset); a thread makes its own, each array when a call first needs it."
+            ),
             "    return [",
         ]
         for i, (shape, fill) in enumerate(pool.arrays[sizes]):
             items = [size_expr(d, dim_var) for d in shape]
             literal = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-            if fill is not None:
-                called = constant_name(fill)  # a number or a module constant
-                made = f"{xp}.{called}({literal}" if fill in (0.0, 1.0) else f"{xp}.full({literal}, {fill}"
-                src.append(f"        {made}, dtype=DTYPE),  # ws[{i}]: {called}, read only")
+            if fill is not None:  # a number or a module constant
+                src.append(f"        ({literal}, {fill}),  # ws[{i}]: {constant_name(fill)}, read only")
             else:
-                line, note = f"        {xp}.empty({literal}, dtype=DTYPE),", f"ws[{i}]: {', '.join(_listing(held[i]))}"
+                line, note = f"        ({literal}, None),", f"ws[{i}]: {', '.join(_listing(held[i]))}"
                 if len(line) + 4 + len(note) <= WIDTH:
                     src.append(f"{line}  # {note}")
                 else:  # too long beside the buffer: above it
@@ -141,8 +141,7 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
         "",
         RUNTIME.format(xp=xp).rstrip(),
     ]
-    if planned:
-        src += ["", "", WORKSPACE.strip()]
+    src += ["", "", (WORKSPACE.format(xp=xp) if planned else NO_WORKSPACE).strip()]
     for h in helpers:
         src += ["", HELPERS[h].format(xp=xp).rstrip()]
     for sizes in pool.arrays:

@@ -153,23 +153,55 @@ def _brief(value):
 _FLOAT_LIMIT = float({xp}.finfo(DTYPE).max)
 '''
 
-# the cache of per-thread buffers, in a module whose functions compute in planned buffers
+# the cache of per-thread buffers, in a module whose functions compute in planned buffers,
+# as text formatted like RUNTIME
 
 WORKSPACE = """
 _LOCAL = threading.local()
+_WORKSPACE_BYTES = 256 * 1024 * 1024  # the most a thread keeps in workspaces between calls
 
 
-def _workspace(make, *sizes):
-    \"\"\"The arrays `make` builds for these sizes, once per thread: no two threads share one.\"\"\"
-    spaces = _LOCAL.__dict__.setdefault("spaces", {})  # least recently used first
+def _workspace(make, used, *sizes):
+    \"\"\"The arrays `make` lists for these sizes, those at the indices `used` made: once per
+    thread, no two threads share one. A thread keeps its 16 workspaces used last while they
+    hold _WORKSPACE_BYTES at most, dropping the one unused longest; one larger than that
+    alone serves the call that made it and goes.\"\"\"
+    spaces = _LOCAL.__dict__.setdefault("spaces", {{}})  # least recently used first
     key = (make, sizes)
-    ws = spaces.pop(key, None)
-    if ws is None:
-        if len(spaces) >= 16:  # many batch sizes: the one unused longest goes, not all
+    kept = spaces.pop(key, None)  # [the arrays, the `used` all made in them, their bytes]
+    if kept is not None and used in kept[1]:
+        spaces[key] = kept
+        return kept[0]
+    wanted = make(*sizes)
+    kept = kept or [[None] * len(wanted), set(), 0]
+    ws = kept[0]
+    for i in used:
+        if ws[i] is None:
+            shape, fill = wanted[i]
+            if fill is None:
+                ws[i] = {xp}.empty(shape, dtype=DTYPE)
+            elif fill == 0:  # its memory is taken only where written, and it never is
+                ws[i] = {xp}.zeros(shape, dtype=DTYPE)
+            else:
+                ws[i] = {xp}.full(shape, fill, dtype=DTYPE)
+            kept[2] += ws[i].nbytes
+    kept[1].add(used)
+    if kept[2] <= _WORKSPACE_BYTES:
+        while len(spaces) >= 16 or kept[2] + sum(k[2] for k in spaces.values()) > _WORKSPACE_BYTES:
             del spaces[next(iter(spaces))]
-        ws = make(*sizes)
-    spaces[key] = ws
+        spaces[key] = kept
     return ws
+
+
+def release_workspaces():
+    \"\"\"Drop the calling thread's workspaces: the next call makes the arrays it needs anew.\"\"\"
+    _LOCAL.__dict__.pop("spaces", None)
+"""
+
+# a module that computes in no workspace has the function too, for the same callers
+NO_WORKSPACE = """
+def release_workspaces():
+    \"\"\"Nothing to drop: this module keeps no arrays between calls.\"\"\"
 """
 
 # what the runtime and the workspace cache above define: a model value must not hide them

@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+import textwrap
 
 from graphc.ir import Graph
 from graphc.ops import OPS
@@ -13,6 +14,7 @@ from graphc.ops.helpers import HELPERS
 from graphc.plan import Plan, Pool, maker_name, plan_buffers
 from graphc.runtime import FUNCTIONS, RUNTIME_NAMES
 
+WIDTH = 100  # the generated code's lines, where the model's names and numbers allow
 INLINE_LIMIT = 72  # longest expression folded into its single user
 MAX_NESTING = 100  # deepest brackets of a generated line (Python refuses past 200)
 # ends a statement's line, followed by the graph nodes it computes; codegen strips it
@@ -206,7 +208,7 @@ class Emitter:
         binds = [f"{indent}{dim_var[d]} = dims[{d!r}]" for d in g.dims if d in dims_used]
         if plan.buffers:
             given = "".join(f", {dim_var[p]}" for p in sizes)
-            binds.append(f"{indent}ws = _workspace({pool.maker(sizes)}{given})")
+            binds.append(_workspace_call(indent, pool.maker(sizes), tuple(sorted(set(placed))), given))
             binds += [f"{indent}{var} = ws[{placed[slot]}]" for slot, var in constant_var.items()]
         self.dim_var = dim_var
         return unpack + binds + checks + out, expr, inputs_needed, plan
@@ -303,6 +305,20 @@ def _unwrap_call_args(text: str, args: list[str]) -> str:
             for left, right in (("(", ")"), ("(", ","), (", ", ")"), (", ", ",")):
                 text = text.replace(left + a + right, left + inner + right)
     return text
+
+
+def _workspace_call(indent: str, maker: str, used: tuple[int, ...], given: str) -> str:
+    """The statement binding `ws`: the workspace with the arrays at `used` made, its rows wrapped
+    where one line is too long."""
+    line = f"{indent}ws = _workspace({maker}, {used!r}{given})"
+    if len(line) <= WIDTH:
+        return line
+    rows = textwrap.wrap(" ".join(f"{i}," for i in used), WIDTH - len(indent) - 8)
+    inner = indent + "    "
+    return "\n".join(
+        [f"{indent}ws = _workspace(", f"{inner}{maker},", f"{inner}(", *(f"{inner}    {r}" for r in rows)]
+        + [f"{inner}){given},", f"{indent})"]
+    )
 
 
 def constant_name(value: float | str) -> str:

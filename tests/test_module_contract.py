@@ -17,6 +17,7 @@ import types
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -929,16 +930,93 @@ def test_a_long_chain_of_scalars_stays_under_pythons_nesting_limit(opt):
     assert m.loss_and_grad({"x": np.array(0.5)}) == (200.0, {"x": 400.0})
 
 
+def kept_arrays(m: types.ModuleType, *sizes: int) -> list:
+    """The arrays of the calling thread's workspace for these sizes (None where not made), or None."""
+    kept = getattr(m._LOCAL, "spaces", {}).get((m._workspace_arrays, sizes))
+    return kept and kept[0]
+
+
+def kept_bytes(m: types.ModuleType) -> int:
+    return sum(a.nbytes for ws, _, _ in getattr(m._LOCAL, "spaces", {}).values() for a in ws if a is not None)
+
+
 def test_a_batch_size_in_use_keeps_its_workspace_while_others_come_and_go():
     _, m = load("dim B\ninput x : [B, 3]\nparam W : [3, 2]\nloss = sum((x @ W)^2)\nminimize loss\n")
     p = m.init_params()
     m.sgd_step(p, 0.1, x=np.ones((8, 3)))
-    hot = m._workspace(m._workspace_arrays, 8)
+    hot = kept_arrays(m, 8)
     for b in range(1, 40):  # a size that keeps coming back, between many that come once
         m.sgd_step(p, 0.1, x=np.ones((100 + b, 3)))
         m.sgd_step(p, 0.1, x=np.ones((8, 3)))
-        assert m._workspace(m._workspace_arrays, 8) is hot
+        assert kept_arrays(m, 8) is hot
     assert len(m._LOCAL.spaces) <= 16
+
+
+def test_a_function_makes_only_the_workspace_arrays_it_computes_in():
+    """forward alone never makes the buffers of sgd_step's gradients; a later sgd_step adds
+    them to the same workspace, and forward's arrays are shared, not made again."""
+    text = (Path(__file__).parent.parent / "examples" / "regression.nn").read_text()
+    compiled = compile_text(text, "regression.nn")
+    _, m = load(text)
+    params, inputs = m.init_params(), {"x": np.ones((6, 3)), "y": np.ones((6, 1))}
+    m.forward(params, x=inputs["x"])
+    ws = kept_arrays(m, 6)
+    made = [a for a in ws if a is not None]
+    assert len(made) == len(set(compiled.pool.index["forward"])) < len(ws)
+    m.sgd_step(params, 0.1, **inputs)
+    assert kept_arrays(m, 6) is ws and all(any(a is b for b in ws) for a in made)
+    assert len([a for a in ws if a is not None]) > len(made)
+
+
+def test_a_thread_keeps_workspaces_up_to_a_number_of_bytes_the_least_recently_used_going_first():
+    _, m = load("dim B\ninput x : [B, 100]\nparam W : [100, 100]\nloss = sum(tanh(x @ W))\nminimize loss\n")
+    p = m.init_params()
+    m.forward(p, x=np.ones((100, 100)))
+    one = kept_bytes(m)  # forward's at B = 100
+    m.release_workspaces()
+    m._WORKSPACE_BYTES = 3 * one
+    for b in (100, 101, 102, 103, 104):
+        m.forward(p, x=np.ones((b, 100)))
+        assert kept_bytes(m) <= m._WORKSPACE_BYTES
+    assert kept_arrays(m, 100) is None and kept_arrays(m, 104) is not None
+    # one workspace larger than the limit serves its call and is not kept; the others stay
+    before = dict(m._LOCAL.spaces)
+    x = np.random.default_rng(0).normal(size=(400, 100))
+    assert m.loss(p, x=x) == pytest.approx(np.tanh(x @ p["W"]).sum(), rel=1e-12)
+    assert kept_arrays(m, 400) is None and m._LOCAL.spaces == before
+
+
+def test_release_workspaces_drops_the_calling_threads_workspaces_only():
+    _, m = load(CONTRACT)
+    params, inputs = m.init_params(), contract_inputs(np.random.default_rng(0), n=7)
+    want = m.loss_and_grad(params, **inputs)
+    ready, done, seen = threading.Event(), threading.Event(), []
+
+    def other() -> None:
+        m.forward(params, **inputs)
+        ready.set()
+        done.wait(timeout=30)
+        seen.append(kept_arrays(m, 7))  # another thread's release leaves this one's
+
+    thread = threading.Thread(target=other, daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(timeout=30) and kept_bytes(m) > 0
+        m.release_workspaces()
+        assert kept_bytes(m) == 0
+    finally:
+        done.set()
+        thread.join()
+    assert seen[0] is not None
+    loss, grads = m.loss_and_grad(params, **inputs)  # and the next call makes what it needs anew
+    assert loss == want[0] and all(np.array_equal(grads[k], want[1][k]) for k in grads)
+    m.release_workspaces()  # with nothing to drop
+
+
+@pytest.mark.parametrize("opt", [0, 1])
+def test_a_module_without_workspaces_has_release_workspaces_too(opt):
+    _, m = load(CONTRACT, opt=opt)
+    assert m.release_workspaces() is None
 
 
 def test_the_functions_share_workspaces_and_hold_per_shape_the_most_one_needs(contract):

@@ -169,19 +169,44 @@ _FLOAT_LIMIT = float(np.finfo(DTYPE).max)
 
 
 _LOCAL = threading.local()
+_WORKSPACE_BYTES = 256 * 1024 * 1024  # the most a thread keeps in workspaces between calls
 
 
-def _workspace(make, *sizes):
-    """The arrays `make` builds for these sizes, once per thread: no two threads share one."""
+def _workspace(make, used, *sizes):
+    """The arrays `make` lists for these sizes, those at the indices `used` made: once per
+    thread, no two threads share one. A thread keeps its 16 workspaces used last while they
+    hold _WORKSPACE_BYTES at most, dropping the one unused longest; one larger than that
+    alone serves the call that made it and goes."""
     spaces = _LOCAL.__dict__.setdefault("spaces", {})  # least recently used first
     key = (make, sizes)
-    ws = spaces.pop(key, None)
-    if ws is None:
-        if len(spaces) >= 16:  # many batch sizes: the one unused longest goes, not all
+    kept = spaces.pop(key, None)  # [the arrays, the `used` all made in them, their bytes]
+    if kept is not None and used in kept[1]:
+        spaces[key] = kept
+        return kept[0]
+    wanted = make(*sizes)
+    kept = kept or [[None] * len(wanted), set(), 0]
+    ws = kept[0]
+    for i in used:
+        if ws[i] is None:
+            shape, fill = wanted[i]
+            if fill is None:
+                ws[i] = np.empty(shape, dtype=DTYPE)
+            elif fill == 0:  # its memory is taken only where written, and it never is
+                ws[i] = np.zeros(shape, dtype=DTYPE)
+            else:
+                ws[i] = np.full(shape, fill, dtype=DTYPE)
+            kept[2] += ws[i].nbytes
+    kept[1].add(used)
+    if kept[2] <= _WORKSPACE_BYTES:
+        while len(spaces) >= 16 or kept[2] + sum(k[2] for k in spaces.values()) > _WORKSPACE_BYTES:
             del spaces[next(iter(spaces))]
-        ws = make(*sizes)
-    spaces[key] = ws
+        spaces[key] = kept
     return ws
+
+
+def release_workspaces():
+    """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
+    _LOCAL.__dict__.pop("spaces", None)
 
 
 def _logsumexp_parts(x, axis):
@@ -235,22 +260,23 @@ def _cross_entropy(logits, labels):
 
 
 def _workspace_arrays(T):
-    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
+    (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        np.empty((T, 16), dtype=DTYPE),  # ws[0]: q
-        np.empty((T, 16), dtype=DTYPE),  # ws[1]: d_k, k, mixed, t_2
-        np.empty((T, 16), dtype=DTYPE),  # ws[2]: d_v, v
-        np.empty((T, T), dtype=DTYPE),  # ws[3]: d_weights, scores, t, t_7
-        np.empty((T, 4), dtype=DTYPE),  # ws[4]: logits
-        np.empty((T, 16), dtype=DTYPE),  # ws[5]: mixed, t_2
-        np.empty((T, 4), dtype=DTYPE),  # ws[6]: d_logits, t_4
-        np.empty((T, 16), dtype=DTYPE),  # ws[7]: d_mixed, d_q
-        np.empty((T, T), dtype=DTYPE),  # ws[8]: t_5
-        np.empty((T, 1), dtype=DTYPE),  # ws[9]: t_6
-        np.empty((16, 4), dtype=DTYPE),  # ws[10]: d_Wo
-        np.empty((16, 16), dtype=DTYPE),  # ws[11]: d_Wv
-        np.empty((16, 16), dtype=DTYPE),  # ws[12]: d_Wk
-        np.empty((16, 16), dtype=DTYPE),  # ws[13]: d_Wq
+        ((T, 16), None),  # ws[0]: q
+        ((T, 16), None),  # ws[1]: d_k, k, mixed, t_2
+        ((T, 16), None),  # ws[2]: d_v, v
+        ((T, T), None),  # ws[3]: d_weights, scores, t, t_7
+        ((T, 4), None),  # ws[4]: logits
+        ((T, 16), None),  # ws[5]: mixed, t_2
+        ((T, 4), None),  # ws[6]: d_logits, t_4
+        ((T, 16), None),  # ws[7]: d_mixed, d_q
+        ((T, T), None),  # ws[8]: t_5
+        ((T, 1), None),  # ws[9]: t_6
+        ((16, 4), None),  # ws[10]: d_Wo
+        ((16, 16), None),  # ws[11]: d_Wv
+        ((16, 16), None),  # ws[12]: d_Wk
+        ((16, 16), None),  # ws[13]: d_Wq
     ]
 
 
@@ -278,7 +304,7 @@ def forward(params, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, T)
+    ws = _workspace(_workspace_arrays, (0, 1, 2, 3), T)
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
     # line 25: k = tokens @ Wk
@@ -308,7 +334,7 @@ def loss(params, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, T)
+    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4), T)
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -342,7 +368,7 @@ def loss_and_grad(params, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, T)
+    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), T)
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -422,7 +448,7 @@ def sgd_step(params, lr=None, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, T)
+    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13), T)
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])

@@ -159,6 +159,10 @@ def _brief(value):
 _FLOAT_LIMIT = float(np.finfo(DTYPE).max)
 
 
+def release_workspaces():
+    """Nothing to drop: this module keeps no arrays between calls."""
+
+
 def init_params(seed=0):
     """Freshly initialized params, the same for the same seed."""
     return {

@@ -234,122 +234,148 @@ _FLOAT_LIMIT = float(np.finfo(DTYPE).max)
 
 
 _LOCAL = threading.local()
+_WORKSPACE_BYTES = 256 * 1024 * 1024  # the most a thread keeps in workspaces between calls
 
 
-def _workspace(make, *sizes):
-    """The arrays `make` builds for these sizes, once per thread: no two threads share one."""
+def _workspace(make, used, *sizes):
+    """The arrays `make` lists for these sizes, those at the indices `used` made: once per
+    thread, no two threads share one. A thread keeps its 16 workspaces used last while they
+    hold _WORKSPACE_BYTES at most, dropping the one unused longest; one larger than that
+    alone serves the call that made it and goes."""
     spaces = _LOCAL.__dict__.setdefault("spaces", {})  # least recently used first
     key = (make, sizes)
-    ws = spaces.pop(key, None)
-    if ws is None:
-        if len(spaces) >= 16:  # many batch sizes: the one unused longest goes, not all
+    kept = spaces.pop(key, None)  # [the arrays, the `used` all made in them, their bytes]
+    if kept is not None and used in kept[1]:
+        spaces[key] = kept
+        return kept[0]
+    wanted = make(*sizes)
+    kept = kept or [[None] * len(wanted), set(), 0]
+    ws = kept[0]
+    for i in used:
+        if ws[i] is None:
+            shape, fill = wanted[i]
+            if fill is None:
+                ws[i] = np.empty(shape, dtype=DTYPE)
+            elif fill == 0:  # its memory is taken only where written, and it never is
+                ws[i] = np.zeros(shape, dtype=DTYPE)
+            else:
+                ws[i] = np.full(shape, fill, dtype=DTYPE)
+            kept[2] += ws[i].nbytes
+    kept[1].add(used)
+    if kept[2] <= _WORKSPACE_BYTES:
+        while len(spaces) >= 16 or kept[2] + sum(k[2] for k in spaces.values()) > _WORKSPACE_BYTES:
             del spaces[next(iter(spaces))]
-        ws = make(*sizes)
-    spaces[key] = ws
+        spaces[key] = kept
     return ws
 
 
+def release_workspaces():
+    """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
+    _LOCAL.__dict__.pop("spaces", None)
+
+
 def _workspace_arrays(B):
-    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
+    (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h ... h_31 (16), t ... t_96 (17)
-        np.empty((B, 64), dtype=DTYPE),  # ws[1]: d_h, h_2 ... h_32 (16), t_2 ... t_97 (19)
-        np.empty((B, 64), dtype=DTYPE),  # ws[2]: d_h_2, h_3, t_3, t_92, t_95
-        np.empty((B, 64), dtype=DTYPE),  # ws[3]: d_h_3, h_4, t_4, t_90, t_93
-        np.empty((B, 64), dtype=DTYPE),  # ws[4]: d_h_4, h_5, t_5, t_88, t_91
-        np.empty((B, 64), dtype=DTYPE),  # ws[5]: d_h_5, h_6, t_6, t_86, t_89
-        np.empty((B, 64), dtype=DTYPE),  # ws[6]: d_h_6, h_7, t_7, t_84, t_87
-        np.empty((B, 64), dtype=DTYPE),  # ws[7]: d_h_7, h_8, t_8, t_82, t_85
-        np.empty((B, 64), dtype=DTYPE),  # ws[8]: d_h_8, h_9, t_9, t_80, t_83
-        np.empty((B, 64), dtype=DTYPE),  # ws[9]: d_h_9, h_10, t_10, t_78, t_81
-        np.empty((B, 64), dtype=DTYPE),  # ws[10]: d_h_10, h_11, t_11, t_76, t_79
-        np.empty((B, 64), dtype=DTYPE),  # ws[11]: d_h_11, h_12, t_12, t_74, t_77
-        np.empty((B, 64), dtype=DTYPE),  # ws[12]: d_h_12, h_13, t_13, t_72, t_75
-        np.empty((B, 64), dtype=DTYPE),  # ws[13]: d_h_13, h_14, t_14, t_70, t_73
-        np.empty((B, 64), dtype=DTYPE),  # ws[14]: d_h_14, h_15, t_15, t_68, t_71
-        np.empty((B, 64), dtype=DTYPE),  # ws[15]: d_h_15, h_16, t_16, t_66, t_69
-        np.empty((B, 64), dtype=DTYPE),  # ws[16]: d_h_16, h_17, t_17, t_64, t_67
-        np.empty((B, 64), dtype=DTYPE),  # ws[17]: d_h_17, h_18, t_18, t_62, t_65
-        np.empty((B, 64), dtype=DTYPE),  # ws[18]: d_h_18, h_19, t_19, t_60, t_63
-        np.empty((B, 64), dtype=DTYPE),  # ws[19]: d_h_19, h_20, t_20, t_58, t_61
-        np.empty((B, 64), dtype=DTYPE),  # ws[20]: d_h_20, h_21, t_21, t_56, t_59
-        np.empty((B, 64), dtype=DTYPE),  # ws[21]: d_h_21, h_22, t_22, t_54, t_57
-        np.empty((B, 64), dtype=DTYPE),  # ws[22]: d_h_22, h_23, t_23, t_52, t_55
-        np.empty((B, 64), dtype=DTYPE),  # ws[23]: d_h_23, h_24, t_24, t_50, t_53
-        np.empty((B, 64), dtype=DTYPE),  # ws[24]: d_h_24, h_25, t_25, t_48, t_51
-        np.empty((B, 64), dtype=DTYPE),  # ws[25]: d_h_25, h_26, t_26, t_46, t_49
-        np.empty((B, 64), dtype=DTYPE),  # ws[26]: d_h_26, h_27, t_27, t_44, t_47
-        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h_27, h_28, t_28, t_42, t_45
-        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h_28, h_29, t_29, t_40, t_43
-        np.empty((B, 64), dtype=DTYPE),  # ws[29]: d_h_29, h_30, t_30, t_38, t_41
-        np.empty((B, 64), dtype=DTYPE),  # ws[30]: d_h_30, h_31, t_31, t_36, t_39
-        np.empty((B, 64), dtype=DTYPE),  # ws[31]: d_h_31, h_32, t_32, t_34, t_37
-        np.empty((B, 64), dtype=DTYPE),  # ws[32]: d_h_32, t_33, t_35
-        np.ones((B,), dtype=DTYPE),  # ws[33]: ones, read only
-        np.empty((64,), dtype=DTYPE),  # ws[34]: d_b32
-        np.empty((64, 64), dtype=DTYPE),  # ws[35]: d_W32
-        np.empty((64,), dtype=DTYPE),  # ws[36]: d_b31
-        np.empty((64, 64), dtype=DTYPE),  # ws[37]: d_W31
-        np.empty((64,), dtype=DTYPE),  # ws[38]: d_b30
-        np.empty((64, 64), dtype=DTYPE),  # ws[39]: d_W30
-        np.empty((64,), dtype=DTYPE),  # ws[40]: d_b29
-        np.empty((64, 64), dtype=DTYPE),  # ws[41]: d_W29
-        np.empty((64,), dtype=DTYPE),  # ws[42]: d_b28
-        np.empty((64, 64), dtype=DTYPE),  # ws[43]: d_W28
-        np.empty((64,), dtype=DTYPE),  # ws[44]: d_b27
-        np.empty((64, 64), dtype=DTYPE),  # ws[45]: d_W27
-        np.empty((64,), dtype=DTYPE),  # ws[46]: d_b26
-        np.empty((64, 64), dtype=DTYPE),  # ws[47]: d_W26
-        np.empty((64,), dtype=DTYPE),  # ws[48]: d_b25
-        np.empty((64, 64), dtype=DTYPE),  # ws[49]: d_W25
-        np.empty((64,), dtype=DTYPE),  # ws[50]: d_b24
-        np.empty((64, 64), dtype=DTYPE),  # ws[51]: d_W24
-        np.empty((64,), dtype=DTYPE),  # ws[52]: d_b23
-        np.empty((64, 64), dtype=DTYPE),  # ws[53]: d_W23
-        np.empty((64,), dtype=DTYPE),  # ws[54]: d_b22
-        np.empty((64, 64), dtype=DTYPE),  # ws[55]: d_W22
-        np.empty((64,), dtype=DTYPE),  # ws[56]: d_b21
-        np.empty((64, 64), dtype=DTYPE),  # ws[57]: d_W21
-        np.empty((64,), dtype=DTYPE),  # ws[58]: d_b20
-        np.empty((64, 64), dtype=DTYPE),  # ws[59]: d_W20
-        np.empty((64,), dtype=DTYPE),  # ws[60]: d_b19
-        np.empty((64, 64), dtype=DTYPE),  # ws[61]: d_W19
-        np.empty((64,), dtype=DTYPE),  # ws[62]: d_b18
-        np.empty((64, 64), dtype=DTYPE),  # ws[63]: d_W18
-        np.empty((64,), dtype=DTYPE),  # ws[64]: d_b17
-        np.empty((64, 64), dtype=DTYPE),  # ws[65]: d_W17
-        np.empty((64,), dtype=DTYPE),  # ws[66]: d_b16
-        np.empty((64, 64), dtype=DTYPE),  # ws[67]: d_W16
-        np.empty((64,), dtype=DTYPE),  # ws[68]: d_b15
-        np.empty((64, 64), dtype=DTYPE),  # ws[69]: d_W15
-        np.empty((64,), dtype=DTYPE),  # ws[70]: d_b14
-        np.empty((64, 64), dtype=DTYPE),  # ws[71]: d_W14
-        np.empty((64,), dtype=DTYPE),  # ws[72]: d_b13
-        np.empty((64, 64), dtype=DTYPE),  # ws[73]: d_W13
-        np.empty((64,), dtype=DTYPE),  # ws[74]: d_b12
-        np.empty((64, 64), dtype=DTYPE),  # ws[75]: d_W12
-        np.empty((64,), dtype=DTYPE),  # ws[76]: d_b11
-        np.empty((64, 64), dtype=DTYPE),  # ws[77]: d_W11
-        np.empty((64,), dtype=DTYPE),  # ws[78]: d_b10
-        np.empty((64, 64), dtype=DTYPE),  # ws[79]: d_W10
-        np.empty((64,), dtype=DTYPE),  # ws[80]: d_b9
-        np.empty((64, 64), dtype=DTYPE),  # ws[81]: d_W9
-        np.empty((64,), dtype=DTYPE),  # ws[82]: d_b8
-        np.empty((64, 64), dtype=DTYPE),  # ws[83]: d_W8
-        np.empty((64,), dtype=DTYPE),  # ws[84]: d_b7
-        np.empty((64, 64), dtype=DTYPE),  # ws[85]: d_W7
-        np.empty((64,), dtype=DTYPE),  # ws[86]: d_b6
-        np.empty((64, 64), dtype=DTYPE),  # ws[87]: d_W6
-        np.empty((64,), dtype=DTYPE),  # ws[88]: d_b5
-        np.empty((64, 64), dtype=DTYPE),  # ws[89]: d_W5
-        np.empty((64,), dtype=DTYPE),  # ws[90]: d_b4
-        np.empty((64, 64), dtype=DTYPE),  # ws[91]: d_W4
-        np.empty((64,), dtype=DTYPE),  # ws[92]: d_b3
-        np.empty((64, 64), dtype=DTYPE),  # ws[93]: d_W3
-        np.empty((64,), dtype=DTYPE),  # ws[94]: d_b2
-        np.empty((64, 64), dtype=DTYPE),  # ws[95]: d_W2
-        np.empty((64,), dtype=DTYPE),  # ws[96]: d_b1
-        np.empty((64, 64), dtype=DTYPE),  # ws[97]: d_W1
+        ((B, 64), None),  # ws[0]: h ... h_31 (16), t ... t_96 (17)
+        ((B, 64), None),  # ws[1]: d_h, h_2 ... h_32 (16), t_2 ... t_97 (19)
+        ((B, 64), None),  # ws[2]: d_h_2, h_3, t_3, t_92, t_95
+        ((B, 64), None),  # ws[3]: d_h_3, h_4, t_4, t_90, t_93
+        ((B, 64), None),  # ws[4]: d_h_4, h_5, t_5, t_88, t_91
+        ((B, 64), None),  # ws[5]: d_h_5, h_6, t_6, t_86, t_89
+        ((B, 64), None),  # ws[6]: d_h_6, h_7, t_7, t_84, t_87
+        ((B, 64), None),  # ws[7]: d_h_7, h_8, t_8, t_82, t_85
+        ((B, 64), None),  # ws[8]: d_h_8, h_9, t_9, t_80, t_83
+        ((B, 64), None),  # ws[9]: d_h_9, h_10, t_10, t_78, t_81
+        ((B, 64), None),  # ws[10]: d_h_10, h_11, t_11, t_76, t_79
+        ((B, 64), None),  # ws[11]: d_h_11, h_12, t_12, t_74, t_77
+        ((B, 64), None),  # ws[12]: d_h_12, h_13, t_13, t_72, t_75
+        ((B, 64), None),  # ws[13]: d_h_13, h_14, t_14, t_70, t_73
+        ((B, 64), None),  # ws[14]: d_h_14, h_15, t_15, t_68, t_71
+        ((B, 64), None),  # ws[15]: d_h_15, h_16, t_16, t_66, t_69
+        ((B, 64), None),  # ws[16]: d_h_16, h_17, t_17, t_64, t_67
+        ((B, 64), None),  # ws[17]: d_h_17, h_18, t_18, t_62, t_65
+        ((B, 64), None),  # ws[18]: d_h_18, h_19, t_19, t_60, t_63
+        ((B, 64), None),  # ws[19]: d_h_19, h_20, t_20, t_58, t_61
+        ((B, 64), None),  # ws[20]: d_h_20, h_21, t_21, t_56, t_59
+        ((B, 64), None),  # ws[21]: d_h_21, h_22, t_22, t_54, t_57
+        ((B, 64), None),  # ws[22]: d_h_22, h_23, t_23, t_52, t_55
+        ((B, 64), None),  # ws[23]: d_h_23, h_24, t_24, t_50, t_53
+        ((B, 64), None),  # ws[24]: d_h_24, h_25, t_25, t_48, t_51
+        ((B, 64), None),  # ws[25]: d_h_25, h_26, t_26, t_46, t_49
+        ((B, 64), None),  # ws[26]: d_h_26, h_27, t_27, t_44, t_47
+        ((B, 64), None),  # ws[27]: d_h_27, h_28, t_28, t_42, t_45
+        ((B, 64), None),  # ws[28]: d_h_28, h_29, t_29, t_40, t_43
+        ((B, 64), None),  # ws[29]: d_h_29, h_30, t_30, t_38, t_41
+        ((B, 64), None),  # ws[30]: d_h_30, h_31, t_31, t_36, t_39
+        ((B, 64), None),  # ws[31]: d_h_31, h_32, t_32, t_34, t_37
+        ((B, 64), None),  # ws[32]: d_h_32, t_33, t_35
+        ((B,), 1.0),  # ws[33]: ones, read only
+        ((64,), None),  # ws[34]: d_b32
+        ((64, 64), None),  # ws[35]: d_W32
+        ((64,), None),  # ws[36]: d_b31
+        ((64, 64), None),  # ws[37]: d_W31
+        ((64,), None),  # ws[38]: d_b30
+        ((64, 64), None),  # ws[39]: d_W30
+        ((64,), None),  # ws[40]: d_b29
+        ((64, 64), None),  # ws[41]: d_W29
+        ((64,), None),  # ws[42]: d_b28
+        ((64, 64), None),  # ws[43]: d_W28
+        ((64,), None),  # ws[44]: d_b27
+        ((64, 64), None),  # ws[45]: d_W27
+        ((64,), None),  # ws[46]: d_b26
+        ((64, 64), None),  # ws[47]: d_W26
+        ((64,), None),  # ws[48]: d_b25
+        ((64, 64), None),  # ws[49]: d_W25
+        ((64,), None),  # ws[50]: d_b24
+        ((64, 64), None),  # ws[51]: d_W24
+        ((64,), None),  # ws[52]: d_b23
+        ((64, 64), None),  # ws[53]: d_W23
+        ((64,), None),  # ws[54]: d_b22
+        ((64, 64), None),  # ws[55]: d_W22
+        ((64,), None),  # ws[56]: d_b21
+        ((64, 64), None),  # ws[57]: d_W21
+        ((64,), None),  # ws[58]: d_b20
+        ((64, 64), None),  # ws[59]: d_W20
+        ((64,), None),  # ws[60]: d_b19
+        ((64, 64), None),  # ws[61]: d_W19
+        ((64,), None),  # ws[62]: d_b18
+        ((64, 64), None),  # ws[63]: d_W18
+        ((64,), None),  # ws[64]: d_b17
+        ((64, 64), None),  # ws[65]: d_W17
+        ((64,), None),  # ws[66]: d_b16
+        ((64, 64), None),  # ws[67]: d_W16
+        ((64,), None),  # ws[68]: d_b15
+        ((64, 64), None),  # ws[69]: d_W15
+        ((64,), None),  # ws[70]: d_b14
+        ((64, 64), None),  # ws[71]: d_W14
+        ((64,), None),  # ws[72]: d_b13
+        ((64, 64), None),  # ws[73]: d_W13
+        ((64,), None),  # ws[74]: d_b12
+        ((64, 64), None),  # ws[75]: d_W12
+        ((64,), None),  # ws[76]: d_b11
+        ((64, 64), None),  # ws[77]: d_W11
+        ((64,), None),  # ws[78]: d_b10
+        ((64, 64), None),  # ws[79]: d_W10
+        ((64,), None),  # ws[80]: d_b9
+        ((64, 64), None),  # ws[81]: d_W9
+        ((64,), None),  # ws[82]: d_b8
+        ((64, 64), None),  # ws[83]: d_W8
+        ((64,), None),  # ws[84]: d_b7
+        ((64, 64), None),  # ws[85]: d_W7
+        ((64,), None),  # ws[86]: d_b6
+        ((64, 64), None),  # ws[87]: d_W6
+        ((64,), None),  # ws[88]: d_b5
+        ((64, 64), None),  # ws[89]: d_W5
+        ((64,), None),  # ws[90]: d_b4
+        ((64, 64), None),  # ws[91]: d_W4
+        ((64,), None),  # ws[92]: d_b3
+        ((64, 64), None),  # ws[93]: d_W3
+        ((64,), None),  # ws[94]: d_b2
+        ((64, 64), None),  # ws[95]: d_W2
+        ((64,), None),  # ws[96]: d_b1
+        ((64, 64), None),  # ws[97]: d_W1
     ]
 
 
@@ -493,7 +519,7 @@ def forward(params, /, **inputs):
     W32 = checked['W32']
     b32 = checked['b32']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(_workspace_arrays, (0, 1), B)
     # line 21 (i = 1): h = tanh(h @ W{i} + b{i})
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
@@ -695,7 +721,7 @@ def loss(params, /, **inputs):
     W32 = checked['W32']
     b32 = checked['b32']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(_workspace_arrays, (0, 1), B)
     # line 21 (i = 1): h = tanh(h @ W{i} + b{i})
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
@@ -903,7 +929,13 @@ def loss_and_grad(params, /, **inputs):
     W32 = checked['W32']
     b32 = checked['b32']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(
+        _workspace_arrays,
+        (
+            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+            24, 25, 26, 27, 28, 29, 30, 31, 32, 33,
+        ), B,
+    )
     ones = ws[33]
     # line 21 (i = 1): h = tanh(h @ W{i} + b{i})
     t = np.matmul(x, W1, out=ws[0])
@@ -1415,7 +1447,16 @@ def sgd_step(params, lr=None, /, **inputs):
     W32 = checked['W32']
     b32 = checked['b32']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(
+        _workspace_arrays,
+        (
+            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+            24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45,
+            46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67,
+            68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89,
+            90, 91, 92, 93, 94, 95, 96, 97,
+        ), B,
+    )
     ones = ws[33]
     # line 21 (i = 1): h = tanh(h @ W{i} + b{i})
     t = np.matmul(x, W1, out=ws[0])

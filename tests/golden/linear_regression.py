@@ -166,26 +166,52 @@ _FLOAT_LIMIT = float(np.finfo(DTYPE).max)
 
 
 _LOCAL = threading.local()
+_WORKSPACE_BYTES = 256 * 1024 * 1024  # the most a thread keeps in workspaces between calls
 
 
-def _workspace(make, *sizes):
-    """The arrays `make` builds for these sizes, once per thread: no two threads share one."""
+def _workspace(make, used, *sizes):
+    """The arrays `make` lists for these sizes, those at the indices `used` made: once per
+    thread, no two threads share one. A thread keeps its 16 workspaces used last while they
+    hold _WORKSPACE_BYTES at most, dropping the one unused longest; one larger than that
+    alone serves the call that made it and goes."""
     spaces = _LOCAL.__dict__.setdefault("spaces", {})  # least recently used first
     key = (make, sizes)
-    ws = spaces.pop(key, None)
-    if ws is None:
-        if len(spaces) >= 16:  # many batch sizes: the one unused longest goes, not all
+    kept = spaces.pop(key, None)  # [the arrays, the `used` all made in them, their bytes]
+    if kept is not None and used in kept[1]:
+        spaces[key] = kept
+        return kept[0]
+    wanted = make(*sizes)
+    kept = kept or [[None] * len(wanted), set(), 0]
+    ws = kept[0]
+    for i in used:
+        if ws[i] is None:
+            shape, fill = wanted[i]
+            if fill is None:
+                ws[i] = np.empty(shape, dtype=DTYPE)
+            elif fill == 0:  # its memory is taken only where written, and it never is
+                ws[i] = np.zeros(shape, dtype=DTYPE)
+            else:
+                ws[i] = np.full(shape, fill, dtype=DTYPE)
+            kept[2] += ws[i].nbytes
+    kept[1].add(used)
+    if kept[2] <= _WORKSPACE_BYTES:
+        while len(spaces) >= 16 or kept[2] + sum(k[2] for k in spaces.values()) > _WORKSPACE_BYTES:
             del spaces[next(iter(spaces))]
-        ws = make(*sizes)
-    spaces[key] = ws
+        spaces[key] = kept
     return ws
 
 
+def release_workspaces():
+    """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
+    _LOCAL.__dict__.pop("spaces", None)
+
+
 def _workspace_arrays(N):
-    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
+    (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        np.empty((N,), dtype=DTYPE),  # ws[0]: d_pred, pred, t, t_2
-        np.empty((8,), dtype=DTYPE),  # ws[1]: d_w
+        ((N,), None),  # ws[0]: d_pred, pred, t, t_2
+        ((8,), None),  # ws[1]: d_w
     ]
 
 
@@ -204,7 +230,7 @@ def forward(params, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, N)
+    ws = _workspace(_workspace_arrays, (0,), N)
     # line 18: pred = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     pred = t + b
@@ -219,7 +245,7 @@ def loss(params, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, N)
+    ws = _workspace(_workspace_arrays, (0,), N)
     # line 18: pred = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     pred = np.add(t, b, out=t)
@@ -237,7 +263,7 @@ def loss_and_grad(params, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, N)
+    ws = _workspace(_workspace_arrays, (0,), N)
     # line 18: pred = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     pred = np.add(t, b, out=t)
@@ -279,7 +305,7 @@ def sgd_step(params, lr=None, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, N)
+    ws = _workspace(_workspace_arrays, (0, 1), N)
     # line 18: pred = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     pred = np.add(t, b, out=t)

@@ -171,19 +171,44 @@ _FLOAT_LIMIT = float(np.finfo(DTYPE).max)
 
 
 _LOCAL = threading.local()
+_WORKSPACE_BYTES = 256 * 1024 * 1024  # the most a thread keeps in workspaces between calls
 
 
-def _workspace(make, *sizes):
-    """The arrays `make` builds for these sizes, once per thread: no two threads share one."""
+def _workspace(make, used, *sizes):
+    """The arrays `make` lists for these sizes, those at the indices `used` made: once per
+    thread, no two threads share one. A thread keeps its 16 workspaces used last while they
+    hold _WORKSPACE_BYTES at most, dropping the one unused longest; one larger than that
+    alone serves the call that made it and goes."""
     spaces = _LOCAL.__dict__.setdefault("spaces", {})  # least recently used first
     key = (make, sizes)
-    ws = spaces.pop(key, None)
-    if ws is None:
-        if len(spaces) >= 16:  # many batch sizes: the one unused longest goes, not all
+    kept = spaces.pop(key, None)  # [the arrays, the `used` all made in them, their bytes]
+    if kept is not None and used in kept[1]:
+        spaces[key] = kept
+        return kept[0]
+    wanted = make(*sizes)
+    kept = kept or [[None] * len(wanted), set(), 0]
+    ws = kept[0]
+    for i in used:
+        if ws[i] is None:
+            shape, fill = wanted[i]
+            if fill is None:
+                ws[i] = np.empty(shape, dtype=DTYPE)
+            elif fill == 0:  # its memory is taken only where written, and it never is
+                ws[i] = np.zeros(shape, dtype=DTYPE)
+            else:
+                ws[i] = np.full(shape, fill, dtype=DTYPE)
+            kept[2] += ws[i].nbytes
+    kept[1].add(used)
+    if kept[2] <= _WORKSPACE_BYTES:
+        while len(spaces) >= 16 or kept[2] + sum(k[2] for k in spaces.values()) > _WORKSPACE_BYTES:
             del spaces[next(iter(spaces))]
-        ws = make(*sizes)
-    spaces[key] = ws
+        spaces[key] = kept
     return ws
+
+
+def release_workspaces():
+    """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
+    _LOCAL.__dict__.pop("spaces", None)
 
 
 def _logsumexp_parts(x, axis):
@@ -237,23 +262,24 @@ def _cross_entropy(logits, labels):
 
 
 def _workspace_arrays(B):
-    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
+    (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        np.empty((B, 256), dtype=DTYPE),  # ws[0]: h1, t
-        np.zeros((B, 256), dtype=DTYPE),  # ws[1]: zeros, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[2]: h1, h2, t_2
-        np.empty((B, 10), dtype=DTYPE),  # ws[3]: logits, t_3
-        np.empty((B, 256), dtype=DTYPE),  # ws[4]: d_h1, t_2, t_7
-        np.empty((B, 256), dtype=DTYPE),  # ws[5]: h2
-        np.empty((B, 10), dtype=DTYPE),  # ws[6]: d_logits, t_5
-        np.ones((B,), dtype=DTYPE),  # ws[7]: ones, read only
-        np.empty((B, 256), dtype=DTYPE),  # ws[8]: d_h2, t_6
-        np.empty((10,), dtype=DTYPE),  # ws[9]: d_b3
-        np.empty((256, 10), dtype=DTYPE),  # ws[10]: d_W3
-        np.empty((256,), dtype=DTYPE),  # ws[11]: d_b2
-        np.empty((256, 256), dtype=DTYPE),  # ws[12]: d_W2
-        np.empty((256,), dtype=DTYPE),  # ws[13]: d_b1
-        np.empty((784, 256), dtype=DTYPE),  # ws[14]: d_W1
+        ((B, 256), None),  # ws[0]: h1, t
+        ((B, 256), 0.0),  # ws[1]: zeros, read only
+        ((B, 256), None),  # ws[2]: h1, h2, t_2
+        ((B, 10), None),  # ws[3]: logits, t_3
+        ((B, 256), None),  # ws[4]: d_h1, t_2, t_7
+        ((B, 256), None),  # ws[5]: h2
+        ((B, 10), None),  # ws[6]: d_logits, t_5
+        ((B,), 1.0),  # ws[7]: ones, read only
+        ((B, 256), None),  # ws[8]: d_h2, t_6
+        ((10,), None),  # ws[9]: d_b3
+        ((256, 10), None),  # ws[10]: d_W3
+        ((256,), None),  # ws[11]: d_b2
+        ((256, 256), None),  # ws[12]: d_W2
+        ((256,), None),  # ws[13]: d_b1
+        ((784, 256), None),  # ws[14]: d_W1
     ]
 
 
@@ -284,7 +310,7 @@ def forward(params, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(_workspace_arrays, (0, 1, 2, 3), B)
     zeros = ws[1]
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
@@ -314,7 +340,7 @@ def loss(params, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(_workspace_arrays, (0, 1, 2, 3), B)
     zeros = ws[1]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
@@ -346,7 +372,7 @@ def loss_and_grad(params, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5, 6, 7, 8), B)
     zeros = ws[1]
     ones = ws[7]
     _check_labels(labels, 10, 'labels')
@@ -420,7 +446,7 @@ def sgd_step(params, lr=None, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14), B)
     zeros = ws[1]
     ones = ws[7]
     _check_labels(labels, 10, 'labels')

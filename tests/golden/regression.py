@@ -168,19 +168,44 @@ _FLOAT_LIMIT = float(np.finfo(DTYPE).max)
 
 
 _LOCAL = threading.local()
+_WORKSPACE_BYTES = 256 * 1024 * 1024  # the most a thread keeps in workspaces between calls
 
 
-def _workspace(make, *sizes):
-    """The arrays `make` builds for these sizes, once per thread: no two threads share one."""
+def _workspace(make, used, *sizes):
+    """The arrays `make` lists for these sizes, those at the indices `used` made: once per
+    thread, no two threads share one. A thread keeps its 16 workspaces used last while they
+    hold _WORKSPACE_BYTES at most, dropping the one unused longest; one larger than that
+    alone serves the call that made it and goes."""
     spaces = _LOCAL.__dict__.setdefault("spaces", {})  # least recently used first
     key = (make, sizes)
-    ws = spaces.pop(key, None)
-    if ws is None:
-        if len(spaces) >= 16:  # many batch sizes: the one unused longest goes, not all
+    kept = spaces.pop(key, None)  # [the arrays, the `used` all made in them, their bytes]
+    if kept is not None and used in kept[1]:
+        spaces[key] = kept
+        return kept[0]
+    wanted = make(*sizes)
+    kept = kept or [[None] * len(wanted), set(), 0]
+    ws = kept[0]
+    for i in used:
+        if ws[i] is None:
+            shape, fill = wanted[i]
+            if fill is None:
+                ws[i] = np.empty(shape, dtype=DTYPE)
+            elif fill == 0:  # its memory is taken only where written, and it never is
+                ws[i] = np.zeros(shape, dtype=DTYPE)
+            else:
+                ws[i] = np.full(shape, fill, dtype=DTYPE)
+            kept[2] += ws[i].nbytes
+    kept[1].add(used)
+    if kept[2] <= _WORKSPACE_BYTES:
+        while len(spaces) >= 16 or kept[2] + sum(k[2] for k in spaces.values()) > _WORKSPACE_BYTES:
             del spaces[next(iter(spaces))]
-        ws = make(*sizes)
-    spaces[key] = ws
+        spaces[key] = kept
     return ws
+
+
+def release_workspaces():
+    """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
+    _LOCAL.__dict__.pop("spaces", None)
 
 
 def _sigmoid(x, out=None, cap=None):
@@ -201,18 +226,19 @@ _EXP_MAX = float(np.log(np.finfo(DTYPE).max)) - 1  # e^x is finite below this
 
 
 def _workspace_arrays(B):
-    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
+    (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        np.empty((B, 4), dtype=DTYPE),  # ws[0]: h, t, t_5
-        np.full((B, 4), _EXP_MAX, dtype=DTYPE),  # ws[1]: exp_max, read only
-        np.empty((B, 1), dtype=DTYPE),  # ws[2]: d_pred, pred, t_2, t_3
-        np.ones((B,), dtype=DTYPE),  # ws[3]: ones, read only
-        np.empty((B, 4), dtype=DTYPE),  # ws[4]: d_h, t_6
-        np.empty((B, 4), dtype=DTYPE),  # ws[5]: t_4
-        np.empty((1,), dtype=DTYPE),  # ws[6]: d_b2
-        np.empty((4, 1), dtype=DTYPE),  # ws[7]: d_W2
-        np.empty((4,), dtype=DTYPE),  # ws[8]: d_b1
-        np.empty((3, 4), dtype=DTYPE),  # ws[9]: d_W1
+        ((B, 4), None),  # ws[0]: h, t, t_5
+        ((B, 4), _EXP_MAX),  # ws[1]: exp_max, read only
+        ((B, 1), None),  # ws[2]: d_pred, pred, t_2, t_3
+        ((B,), 1.0),  # ws[3]: ones, read only
+        ((B, 4), None),  # ws[4]: d_h, t_6
+        ((B, 4), None),  # ws[5]: t_4
+        ((1,), None),  # ws[6]: d_b2
+        ((4, 1), None),  # ws[7]: d_W2
+        ((4,), None),  # ws[8]: d_b1
+        ((3, 4), None),  # ws[9]: d_W1
     ]
 
 
@@ -237,7 +263,7 @@ def forward(params, /, **inputs):
     W2 = checked['W2']
     b2 = checked['b2']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(_workspace_arrays, (0, 1, 2), B)
     exp_max = ws[1]
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
@@ -259,7 +285,7 @@ def loss(params, /, **inputs):
     W2 = checked['W2']
     b2 = checked['b2']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(_workspace_arrays, (0, 1, 2), B)
     exp_max = ws[1]
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
@@ -284,7 +310,7 @@ def loss_and_grad(params, /, **inputs):
     W2 = checked['W2']
     b2 = checked['b2']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5), B)
     exp_max = ws[1]
     ones = ws[3]
     # line 25: h    = sigmoid(affine(x, W1, b1))
@@ -343,7 +369,7 @@ def sgd_step(params, lr=None, /, **inputs):
     W2 = checked['W2']
     b2 = checked['b2']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), B)
     exp_max = ws[1]
     ones = ws[3]
     # line 25: h    = sigmoid(affine(x, W1, b1))

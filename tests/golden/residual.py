@@ -187,19 +187,44 @@ _FLOAT_LIMIT = float(np.finfo(DTYPE).max)
 
 
 _LOCAL = threading.local()
+_WORKSPACE_BYTES = 256 * 1024 * 1024  # the most a thread keeps in workspaces between calls
 
 
-def _workspace(make, *sizes):
-    """The arrays `make` builds for these sizes, once per thread: no two threads share one."""
+def _workspace(make, used, *sizes):
+    """The arrays `make` lists for these sizes, those at the indices `used` made: once per
+    thread, no two threads share one. A thread keeps its 16 workspaces used last while they
+    hold _WORKSPACE_BYTES at most, dropping the one unused longest; one larger than that
+    alone serves the call that made it and goes."""
     spaces = _LOCAL.__dict__.setdefault("spaces", {})  # least recently used first
     key = (make, sizes)
-    ws = spaces.pop(key, None)
-    if ws is None:
-        if len(spaces) >= 16:  # many batch sizes: the one unused longest goes, not all
+    kept = spaces.pop(key, None)  # [the arrays, the `used` all made in them, their bytes]
+    if kept is not None and used in kept[1]:
+        spaces[key] = kept
+        return kept[0]
+    wanted = make(*sizes)
+    kept = kept or [[None] * len(wanted), set(), 0]
+    ws = kept[0]
+    for i in used:
+        if ws[i] is None:
+            shape, fill = wanted[i]
+            if fill is None:
+                ws[i] = np.empty(shape, dtype=DTYPE)
+            elif fill == 0:  # its memory is taken only where written, and it never is
+                ws[i] = np.zeros(shape, dtype=DTYPE)
+            else:
+                ws[i] = np.full(shape, fill, dtype=DTYPE)
+            kept[2] += ws[i].nbytes
+    kept[1].add(used)
+    if kept[2] <= _WORKSPACE_BYTES:
+        while len(spaces) >= 16 or kept[2] + sum(k[2] for k in spaces.values()) > _WORKSPACE_BYTES:
             del spaces[next(iter(spaces))]
-        ws = make(*sizes)
-    spaces[key] = ws
+        spaces[key] = kept
     return ws
+
+
+def release_workspaces():
+    """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
+    _LOCAL.__dict__.pop("spaces", None)
 
 
 def _logsumexp_parts(x, axis):
@@ -253,61 +278,60 @@ def _cross_entropy(logits, labels):
 
 
 def _workspace_arrays(B):
-    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
+    (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        np.empty((B, 64), dtype=DTYPE),  # ws[0]: h ... h_10 (6), t ... t_40 (9)
-        # ws[1]: mu ... mu_5 (5), var ... var_5 (5), t_3 ... t_27 (5)
-        np.empty((B, 1), dtype=DTYPE),
-        np.empty((B, 64), dtype=DTYPE),  # ws[2]: h_2 ... h_8 (4), t_4 ... t_71 (10)
-        np.empty((B, 64), dtype=DTYPE),  # ws[3]: t_2 ... t_20 (5)
-        np.empty((B, 128), dtype=DTYPE),  # ws[4]: a ... a_4 (4), t_5 ... t_23 (4)
-        np.zeros((B, 128), dtype=DTYPE),  # ws[5]: zeros, read only
-        np.empty((B, 10), dtype=DTYPE),  # ws[6]: logits, t_29
-        np.empty((B, 128), dtype=DTYPE),  # ws[7]: a
-        np.empty((B, 64), dtype=DTYPE),  # ws[8]: d_h_2, h_4, t_6 ... t_73 (4)
-        np.empty((B, 1), dtype=DTYPE),  # ws[9]: mu_2, var_2, t_9
-        np.empty((B, 64), dtype=DTYPE),  # ws[10]: t_8, t_10
-        np.empty((B, 128), dtype=DTYPE),  # ws[11]: t_11
-        np.empty((B, 128), dtype=DTYPE),  # ws[12]: a_2
-        np.empty((B, 64), dtype=DTYPE),  # ws[13]: d_h_4, h_6, t_12 ... t_67 (5)
-        np.empty((B, 1), dtype=DTYPE),  # ws[14]: mu_3, var_3, t_15
-        np.empty((B, 64), dtype=DTYPE),  # ws[15]: t_14, t_16
-        np.empty((B, 128), dtype=DTYPE),  # ws[16]: t_17
-        np.empty((B, 128), dtype=DTYPE),  # ws[17]: a_3
-        np.empty((B, 64), dtype=DTYPE),  # ws[18]: d_h_6, h_8, t_18 ... t_58 (5)
-        np.empty((B, 1), dtype=DTYPE),  # ws[19]: mu_4, var_4, t_21
-        np.empty((B, 64), dtype=DTYPE),  # ws[20]: t_20, t_22
-        np.empty((B, 128), dtype=DTYPE),  # ws[21]: t_23
-        np.empty((B, 128), dtype=DTYPE),  # ws[22]: a_4
-        np.empty((B, 64), dtype=DTYPE),  # ws[23]: t_24, t_26, t_28
-        np.empty((B, 1), dtype=DTYPE),  # ws[24]: mu_5, var_5, t_27
-        np.empty((B, 10), dtype=DTYPE),  # ws[25]: d_logits, t_31
-        np.ones((B,), dtype=DTYPE),  # ws[26]: ones, read only
-        np.empty((B, 64), dtype=DTYPE),  # ws[27]: d_h_8, t_32 ... t_49 (4)
-        np.empty((B, 64), dtype=DTYPE),  # ws[28]: d_h ... d_h_10 (6), t_33 ... t_72 (5)
-        # ws[29]: d_mu ... d_mu_5 (5), d_var ... d_var_5 (5), t_34 ... t_74 (15)
-        np.empty((B, 1), dtype=DTYPE),
-        np.empty((B, 128), dtype=DTYPE),  # ws[30]: d_a ... d_a_4 (4), t_39 ... t_66 (4)
-        np.empty((10,), dtype=DTYPE),  # ws[31]: d_b_out
-        np.empty((64, 10), dtype=DTYPE),  # ws[32]: d_W_out
-        np.empty((64,), dtype=DTYPE),  # ws[33]: d_bb4
-        np.empty((128, 64), dtype=DTYPE),  # ws[34]: d_Wb4
-        np.empty((128,), dtype=DTYPE),  # ws[35]: d_ba4
-        np.empty((64, 128), dtype=DTYPE),  # ws[36]: d_Wa4
-        np.empty((64,), dtype=DTYPE),  # ws[37]: d_bb3
-        np.empty((128, 64), dtype=DTYPE),  # ws[38]: d_Wb3
-        np.empty((128,), dtype=DTYPE),  # ws[39]: d_ba3
-        np.empty((64, 128), dtype=DTYPE),  # ws[40]: d_Wa3
-        np.empty((64,), dtype=DTYPE),  # ws[41]: d_bb2
-        np.empty((128, 64), dtype=DTYPE),  # ws[42]: d_Wb2
-        np.empty((128,), dtype=DTYPE),  # ws[43]: d_ba2
-        np.empty((64, 128), dtype=DTYPE),  # ws[44]: d_Wa2
-        np.empty((64,), dtype=DTYPE),  # ws[45]: d_bb1
-        np.empty((128, 64), dtype=DTYPE),  # ws[46]: d_Wb1
-        np.empty((128,), dtype=DTYPE),  # ws[47]: d_ba1
-        np.empty((64, 128), dtype=DTYPE),  # ws[48]: d_Wa1
-        np.empty((64,), dtype=DTYPE),  # ws[49]: d_b_in
-        np.empty((32, 64), dtype=DTYPE),  # ws[50]: d_W_in
+        ((B, 64), None),  # ws[0]: h ... h_10 (6), t ... t_40 (9)
+        ((B, 1), None),  # ws[1]: mu ... mu_5 (5), var ... var_5 (5), t_3 ... t_27 (5)
+        ((B, 64), None),  # ws[2]: h_2 ... h_8 (4), t_4 ... t_71 (10)
+        ((B, 64), None),  # ws[3]: t_2 ... t_20 (5)
+        ((B, 128), None),  # ws[4]: a ... a_4 (4), t_5 ... t_23 (4)
+        ((B, 128), 0.0),  # ws[5]: zeros, read only
+        ((B, 10), None),  # ws[6]: logits, t_29
+        ((B, 128), None),  # ws[7]: a
+        ((B, 64), None),  # ws[8]: d_h_2, h_4, t_6 ... t_73 (4)
+        ((B, 1), None),  # ws[9]: mu_2, var_2, t_9
+        ((B, 64), None),  # ws[10]: t_8, t_10
+        ((B, 128), None),  # ws[11]: t_11
+        ((B, 128), None),  # ws[12]: a_2
+        ((B, 64), None),  # ws[13]: d_h_4, h_6, t_12 ... t_67 (5)
+        ((B, 1), None),  # ws[14]: mu_3, var_3, t_15
+        ((B, 64), None),  # ws[15]: t_14, t_16
+        ((B, 128), None),  # ws[16]: t_17
+        ((B, 128), None),  # ws[17]: a_3
+        ((B, 64), None),  # ws[18]: d_h_6, h_8, t_18 ... t_58 (5)
+        ((B, 1), None),  # ws[19]: mu_4, var_4, t_21
+        ((B, 64), None),  # ws[20]: t_20, t_22
+        ((B, 128), None),  # ws[21]: t_23
+        ((B, 128), None),  # ws[22]: a_4
+        ((B, 64), None),  # ws[23]: t_24, t_26, t_28
+        ((B, 1), None),  # ws[24]: mu_5, var_5, t_27
+        ((B, 10), None),  # ws[25]: d_logits, t_31
+        ((B,), 1.0),  # ws[26]: ones, read only
+        ((B, 64), None),  # ws[27]: d_h_8, t_32 ... t_49 (4)
+        ((B, 64), None),  # ws[28]: d_h ... d_h_10 (6), t_33 ... t_72 (5)
+        ((B, 1), None),  # ws[29]: d_mu ... d_mu_5 (5), d_var ... d_var_5 (5), t_34 ... t_74 (15)
+        ((B, 128), None),  # ws[30]: d_a ... d_a_4 (4), t_39 ... t_66 (4)
+        ((10,), None),  # ws[31]: d_b_out
+        ((64, 10), None),  # ws[32]: d_W_out
+        ((64,), None),  # ws[33]: d_bb4
+        ((128, 64), None),  # ws[34]: d_Wb4
+        ((128,), None),  # ws[35]: d_ba4
+        ((64, 128), None),  # ws[36]: d_Wa4
+        ((64,), None),  # ws[37]: d_bb3
+        ((128, 64), None),  # ws[38]: d_Wb3
+        ((128,), None),  # ws[39]: d_ba3
+        ((64, 128), None),  # ws[40]: d_Wa3
+        ((64,), None),  # ws[41]: d_bb2
+        ((128, 64), None),  # ws[42]: d_Wb2
+        ((128,), None),  # ws[43]: d_ba2
+        ((64, 128), None),  # ws[44]: d_Wa2
+        ((64,), None),  # ws[45]: d_bb1
+        ((128, 64), None),  # ws[46]: d_Wb1
+        ((128,), None),  # ws[47]: d_ba1
+        ((64, 128), None),  # ws[48]: d_Wa1
+        ((64,), None),  # ws[49]: d_b_in
+        ((32, 64), None),  # ws[50]: d_W_in
     ]
 
 
@@ -369,7 +393,7 @@ def forward(params, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5, 6), B)
     zeros = ws[5]
     # line 36: h = x @ W_in + b_in
     t = np.matmul(x, W_in, out=ws[0])
@@ -469,7 +493,7 @@ def loss(params, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5, 6), B)
     zeros = ws[5]
     _check_labels(labels, 10, 'labels')
     # line 36: h = x @ W_in + b_in
@@ -574,7 +598,13 @@ def loss_and_grad(params, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(
+        _workspace_arrays,
+        (
+            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+            24, 25, 26, 27, 28, 29, 30,
+        ), B,
+    )
     zeros = ws[5]
     ones = ws[26]
     _check_labels(labels, 10, 'labels')
@@ -860,7 +890,14 @@ def sgd_step(params, lr=None, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, B)
+    ws = _workspace(
+        _workspace_arrays,
+        (
+            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+            24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45,
+            46, 47, 48, 49, 50,
+        ), B,
+    )
     zeros = ws[5]
     ones = ws[26]
     _check_labels(labels, 10, 'labels')

@@ -166,19 +166,44 @@ _FLOAT_LIMIT = float(np.finfo(DTYPE).max)
 
 
 _LOCAL = threading.local()
+_WORKSPACE_BYTES = 256 * 1024 * 1024  # the most a thread keeps in workspaces between calls
 
 
-def _workspace(make, *sizes):
-    """The arrays `make` builds for these sizes, once per thread: no two threads share one."""
+def _workspace(make, used, *sizes):
+    """The arrays `make` lists for these sizes, those at the indices `used` made: once per
+    thread, no two threads share one. A thread keeps its 16 workspaces used last while they
+    hold _WORKSPACE_BYTES at most, dropping the one unused longest; one larger than that
+    alone serves the call that made it and goes."""
     spaces = _LOCAL.__dict__.setdefault("spaces", {})  # least recently used first
     key = (make, sizes)
-    ws = spaces.pop(key, None)
-    if ws is None:
-        if len(spaces) >= 16:  # many batch sizes: the one unused longest goes, not all
+    kept = spaces.pop(key, None)  # [the arrays, the `used` all made in them, their bytes]
+    if kept is not None and used in kept[1]:
+        spaces[key] = kept
+        return kept[0]
+    wanted = make(*sizes)
+    kept = kept or [[None] * len(wanted), set(), 0]
+    ws = kept[0]
+    for i in used:
+        if ws[i] is None:
+            shape, fill = wanted[i]
+            if fill is None:
+                ws[i] = np.empty(shape, dtype=DTYPE)
+            elif fill == 0:  # its memory is taken only where written, and it never is
+                ws[i] = np.zeros(shape, dtype=DTYPE)
+            else:
+                ws[i] = np.full(shape, fill, dtype=DTYPE)
+            kept[2] += ws[i].nbytes
+    kept[1].add(used)
+    if kept[2] <= _WORKSPACE_BYTES:
+        while len(spaces) >= 16 or kept[2] + sum(k[2] for k in spaces.values()) > _WORKSPACE_BYTES:
             del spaces[next(iter(spaces))]
-        ws = make(*sizes)
-    spaces[key] = ws
+        spaces[key] = kept
     return ws
+
+
+def release_workspaces():
+    """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
+    _LOCAL.__dict__.pop("spaces", None)
 
 
 def _logsumexp_parts(x, axis):
@@ -215,14 +240,15 @@ def _one_hot(labels, k, dtype):
 
 
 def _workspace_arrays(N):
-    """The arrays forward, loss, loss_and_grad and sgd_step compute in; each thread has its own."""
+    """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
+    (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        np.empty((N, 5), dtype=DTYPE),  # ws[0]: scores, t, t_3
-        np.empty((N,), dtype=DTYPE),  # ws[1]: picked
-        np.empty((N, 1), dtype=DTYPE),  # ws[2]: t_5
-        np.ones((N,), dtype=DTYPE),  # ws[3]: ones, read only
-        np.empty((5,), dtype=DTYPE),  # ws[4]: d_b
-        np.empty((20, 5), dtype=DTYPE),  # ws[5]: d_W
+        ((N, 5), None),  # ws[0]: scores, t, t_3
+        ((N,), None),  # ws[1]: picked
+        ((N, 1), None),  # ws[2]: t_5
+        ((N,), 1.0),  # ws[3]: ones, read only
+        ((5,), None),  # ws[4]: d_b
+        ((20, 5), None),  # ws[5]: d_W
     ]
 
 
@@ -241,7 +267,7 @@ def forward(params, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, N)
+    ws = _workspace(_workspace_arrays, (0,), N)
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
     scores = np.add(t, b, out=t)
@@ -258,7 +284,7 @@ def loss(params, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, N)
+    ws = _workspace(_workspace_arrays, (0, 1), N)
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
@@ -282,7 +308,7 @@ def loss_and_grad(params, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, N)
+    ws = _workspace(_workspace_arrays, (0, 1, 2, 3), N)
     ones = ws[3]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
@@ -336,7 +362,7 @@ def sgd_step(params, lr=None, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, N)
+    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5), N)
     ones = ws[3]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
