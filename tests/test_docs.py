@@ -13,6 +13,7 @@ import io
 import re
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import numpy as np
@@ -257,3 +258,18 @@ def test_the_guides_workspace_count_is_the_modules() -> None:
         assert f"    {quoted}\n" in step, quoted
     pool = compile_text((ROOT / REGRESSION).read_text(), REGRESSION).pool
     assert (len(pool.plans["sgd_step"].buffers), sum(len(p.buffers) for p in pool.plans.values())) == (most, every)
+
+
+def test_the_guides_learning_rates_are_taken_and_refused_as_it_says() -> None:
+    """The learning rates the guide's checks name as fine are taken; those it says raise TypeError do."""
+    guide = " ".join(GUIDE.read_text().split())
+    said = guide[guide.index("`sgd_step`'s `lr` one real number") :].split("raises `TypeError`")[0]
+    fine, refused = said.split("`None`")
+    model, x, y = types.ModuleType("regression"), np.ones((4, 3)), np.ones((4, 1))
+    exec(compile(regression_source(2), "regression.py", "exec"), model.__dict__)
+    assert "np.array(0.1)" in fine and "np.array([0.1])" in refused
+    for shown in re.findall(r"`(np\.[^`]*)`", fine):
+        assert np.isfinite(model.sgd_step(model.init_params(), eval(shown), x=x, y=y)), shown
+    for shown in re.findall(r"`(np\.[^`]*)`", refused):
+        with pytest.raises(TypeError):
+            model.sgd_step(model.init_params(), eval(shown), x=x, y=y)

@@ -310,6 +310,7 @@ BAD_RATES = [
     ("0.1", TypeError, "lr must be a real number, got '0.1'"),
     (True, TypeError, "lr must be a real number, got True"),
     (np.full((5, 1), 0.1), TypeError, r"lr must be a real number, got an array of shape \(5, 1\)"),
+    (np.array([0.1]), TypeError, r"lr must be a real number, got an array of shape \(1,\)"),
     (float("nan"), ValueError, "lr must be finite in float64, got nan"),
     (-np.inf, ValueError, "lr must be finite in float64, got -inf"),
     (np.array(True), TypeError, r"lr must be a real number, got array\(True\)"),
@@ -333,6 +334,17 @@ def test_sgd_step_refuses_a_learning_rate_that_is_no_number(lr, error, said, opt
         np.testing.assert_array_equal(params[k], before[k])
     for fine in (0.1, 1, np.float32(0.1), np.array(0.1), Fraction(1, 10)):  # any one real number
         assert np.isfinite(m.sgd_step(params, fine, **inputs))
+
+
+@pytest.mark.parametrize("opt", [0, 2])
+def test_a_0d_array_lr_is_a_number_and_takes_the_floats_step(opt):
+    _, m = load(CONTRACT, opt=opt)
+    inputs = contract_inputs(np.random.default_rng(0))
+    by_float, by_array = m.init_params(0), m.init_params(0)
+    for lr in (np.array(0.1), np.array(0.1, dtype=np.float32), np.array(1)):
+        assert m.sgd_step(by_array, lr, **inputs) == m.sgd_step(by_float, float(lr), **inputs)
+        for k in by_float:
+            np.testing.assert_array_equal(by_array[k], by_float[k])
 
 
 def test_sgd_step_takes_lr_by_name_unless_an_input_has_that_name():
