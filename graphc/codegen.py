@@ -74,7 +74,8 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
         if g.op(n) not in VIEW_OR_LEAF and not em.alias(n) and n not in handed_out:
             handed_out.add(n)
             return e
-        return f"{xp}.array({e})" if g.node(n)["dtype"] == "int" else f"{xp}.array({e}, dtype=DTYPE)"
+        # labels come in any integer dtype, but go out as int64, as OUTPUTS says
+        return f"{xp}.array({e}, dtype={xp}.int64)" if g.node(n)["dtype"] == "int" else f"{xp}.array({e}, dtype=DTYPE)"
 
     def function(name, doc, extra=""):
         lines, expr, needed, plan = bodies[name]

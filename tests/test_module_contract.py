@@ -127,6 +127,18 @@ def test_metadata_describes_the_declarations(contract):
     assert list(m.INPUTS) == ["x", "labels", "s"], "declaration order"
 
 
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_an_int_input_passed_through_as_an_output_comes_back_in_the_dtype_outputs_says(opt):
+    text = "dim B\ninput l : int[B]\ninput x : [B]\nparam w : []\nloss = sum(x * w)\noutput l\nminimize loss\n"
+    _, m = load(text, opt=opt)
+    assert m.OUTPUTS == {"l": (("B",), "int64")}
+    for dtype in (np.int32, np.uint8, np.int64):
+        labels = np.array([3, 1, 2], dtype=dtype)
+        got = m.forward(m.init_params(), l=labels)
+        assert got.dtype == np.int64 and got is not labels and not np.shares_memory(got, labels)
+        np.testing.assert_array_equal(got, [3, 1, 2])
+
+
 def test_metadata_dtypes_build_arrays_the_module_takes_as_they_are():
     _, m = load(CONTRACT, dtype="float32")
     assert m.PARAMS["W"] == ((3, 4), "float32") and m.INPUTS["labels"] == (("B",), "int64")
