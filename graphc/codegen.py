@@ -66,10 +66,12 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
         rows = [f"    {name!r}: ({_shape_literal(g.shape(n))}, {dtype_name(n)!r})," for name, n in items]
         return "{\n" + "\n".join(rows) + "\n}" if rows else "{}"
 
-    def returned(n, e, handed_out):
+    def returned(n, e, handed_out, gradient=False):
         # the caller owns what it gets: never a param, an input, a view of one, or an
         # array it already got under another name (CSE merges equal values)
         if g.shape(n) == () and g.node(n)["dtype"] == "float":
+            if gradient:  # shaped like its param, as init_params makes it: a new 0-d array
+                return f"{xp}.array({e}, dtype=DTYPE)"
             return f"DTYPE({e})"  # a scalar of the model's dtype, never a Python float or a 0-d view
         if g.op(n) not in VIEW_OR_LEAF and not em.alias(n) and n not in handed_out:
             handed_out.add(n)
@@ -164,7 +166,7 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
     handed_out = set()
     src += lines
     src += ["    grads = {"]
-    src += [f"        {w!r}: {returned(g.grads[w], expr[g.grads[w]], handed_out)}," for w in g.wrt]
+    src += [f"        {w!r}: {returned(g.grads[w], expr[g.grads[w]], handed_out, True)}," for w in g.wrt]
     src += ["    }", f"    return float({expr[obj]}), grads"]
     src += ["", ""]
     doc = "One step of gradient descent on the params, in place; returns the objective before it."

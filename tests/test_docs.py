@@ -273,3 +273,13 @@ def test_the_guides_learning_rates_are_taken_and_refused_as_it_says() -> None:
     for shown in re.findall(r"`(np\.[^`]*)`", refused):
         with pytest.raises(TypeError):
             model.sgd_step(model.init_params(), eval(shown), x=x, y=y)
+
+
+def test_the_language_guides_first_model_returns_what_the_guide_shows() -> None:
+    guide = ROOT / "docs" / "language.md"
+    model, _ = block_after(guide, "## 1. A first model")
+    text = " ".join(guide.read_text().split())
+    shown = re.search(r"`loss_and_grad\(init_params\(\)\)` returns `(.*?)`", text).group(1)
+    module = types.ModuleType("first")
+    exec(compile(compile_text(model, "first.nn").source, "first.py", "exec"), module.__dict__)
+    assert repr(module.loss_and_grad(module.init_params())) == shown

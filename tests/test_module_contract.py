@@ -964,6 +964,21 @@ def kept_bytes(m: types.ModuleType) -> int:
     return sum(a.nbytes for ws, _, _ in getattr(m._LOCAL, "spaces", {}).values() for a in ws if a is not None)
 
 
+@pytest.mark.parametrize("opt", [0, 1, 2])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_gradient_of_a_scalar_param_is_a_0d_array_shaped_like_the_param(opt, dtype):
+    text = "dim B\ninput x : [B]\nparam w : [] = ones\nparam c : []\nloss = sum((x * w + c)^2)\nminimize loss\n"
+    _, m = load(text, dtype=dtype, opt=opt)
+    params = m.init_params()
+    value, grads = m.loss_and_grad(params, x=np.array([1.0, 2.0]))
+    assert type(value) is float  # the objective stays a Python float
+    for name, grad in grads.items():
+        assert type(grad) is np.ndarray and grad.shape == params[name].shape == ()
+        assert grad.dtype == params[name].dtype == np.dtype(dtype)
+    assert grads["w"] == 10.0 and grads["c"] == 6.0  # 2 (x w + c) x summed, and 2 (x w + c) summed
+    assert m.sgd_step(params, 0.1, x=np.array([1.0, 2.0])) == value
+
+
 def test_a_batch_size_in_use_keeps_its_workspace_while_others_come_and_go():
     _, m = load("dim B\ninput x : [B, 3]\nparam W : [3, 2]\nloss = sum((x @ W)^2)\nminimize loss\n")
     p = m.init_params()

@@ -204,7 +204,7 @@ def loss_and_grad(params, /, **inputs):
     # backprop through line 15: g = 2*x + 1
     d_x = 4.0 * g
     grads = {
-        'x': DTYPE(d_x),
+        'x': np.array(d_x, dtype=DTYPE),
     }
     return float(h), grads
 

@@ -278,7 +278,7 @@ def loss_and_grad(params, /, **inputs):
     d_w = x.T @ d_pred
     grads = {
         'w': d_w,
-        'b': DTYPE(d_b),
+        'b': np.array(d_b, dtype=DTYPE),
     }
     return float(loss), grads
 

@@ -312,7 +312,7 @@ def loss_and_grad(params, /, **inputs):
     d_w = t_4 + t_5
     grads = {
         'w': d_w,
-        'b': DTYPE(d_b),
+        'b': np.array(d_b, dtype=DTYPE),
     }
     return float(loss), grads
 
