@@ -42,7 +42,7 @@ class CompiledModel:
         self.source = compiled.source
         self.module = types.ModuleType(compiled.name)
         exec(compile(compiled.source, f"<graphc {compiled.name}>", "exec"), self.module.__dict__)
-        for fn in ("init_params", "forward", "loss", "loss_and_grad", "sgd_step"):
+        for fn in ("init_params", "forward", "loss", "loss_and_grad", "sgd_step", "release_workspaces"):
             setattr(self, fn, getattr(self.module, fn))
 
     @property

@@ -1176,3 +1176,11 @@ def test_cross_entropy_gradient_does_not_depend_on_the_logits_memory_layout(opt)
         assert np.isclose(grads["s"], slope, rtol=1e-6), layout
         # softmax - one_hot sums to 0 over the classes
         assert np.allclose(grads["logits"].sum(axis=-1), 0.0, atol=1e-12), layout
+
+
+def test_the_library_object_offers_release_workspaces():
+    import graphc
+
+    model = graphc.compile_source(CONTRACT, "contract.nn")
+    assert model.release_workspaces is model.module.release_workspaces
+    model.release_workspaces()
