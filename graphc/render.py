@@ -265,8 +265,13 @@ def factor_text(graph: Graph, labels: Labels, a: int, n: int, pos: int) -> str:
     elif d["op"] == "mul":
         text = f"· {names[1 - pos]}"
     elif d["op"] == "matmul":
+        ranks = [len(graph.shape(x)) for x in args]
         inner = _untransposed(graph, args[1 - pos])
-        if inner is not None:  # (k.T)ᵀ is k
+        if ranks == [1, 1]:  # an inner product: δ is a number
+            text = f"· {names[1 - pos]}"
+        elif ranks[1 - pos] == 1 and ranks[pos] == 2:  # a matrix times a vector: back to the matrix, an outer product
+            text = f"⊗ {names[1]}" if pos == 0 else f"{names[0]} ⊗"
+        elif inner is not None:  # (k.T)ᵀ is k
             text = f"@ {labels.name(inner)}" if pos == 0 else f"{labels.name(inner)} @"
         else:
             text = f"@ {names[1]}ᵀ" if pos == 0 else f"{names[0]}ᵀ @"

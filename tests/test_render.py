@@ -282,6 +282,18 @@ def test_a_factor_names_every_value_in_full_never_by_a_stand_in_letter():
     }
 
 
+def test_a_matmul_factor_says_what_its_operands_ranks_make_it():
+    """Through an inner product the gradient coming in is a number, and back to the matrix of
+    a vector-matrix product it is an outer product: `@ uᵀ` and `uᵀ @` would be shape errors."""
+    text = "dim B\ninput h : [B, 3]\nparam u : [3]\nparam M : [3, 2]\nparam w : [3]\n"
+    text += "loss = u @ u + sum(u @ M) + sum(h @ w) + sum(M.T @ u)\nminimize loss wrt u, M, w, h\n"
+    _, back = dots(text)
+    factors = re.findall(r'label="([^"∂]*)"', back)
+    assert factors.count("· u") == 2, factors  # u @ u, one factor per operand
+    assert {"@ Mᵀ", "u ⊗", "⊗ w", "hᵀ @"} <= set(factors), factors
+    assert "uᵀ @" not in factors and "@ uᵀ" not in factors and "@ wᵀ" not in factors
+
+
 def test_a_factor_shows_the_sum_that_undoes_broadcasting():
     text = "dim B\ninput x : [B, 4]\ninput c : [B, 1]\nparam b : [4]\nparam s : []\n"
     text += "h = (x + b) * s - c\nloss = mean(h^2)\nminimize loss wrt b, s, c\n"
