@@ -71,7 +71,11 @@ class ExprLowerer(Resolver):
         what = f"{a} {sym} {b}" if sym else f"{op} of {a} and {b}"
         low = 0 if len(shapes[0]) < len(shape) else 1
         ones = "1, " * (len(shape) - 1)  # the operand's one axis last, as many 1s before it as the result needs
-        said = f"reshape({names[low]}, [{ones}-1])" if names[low] and len(shapes[low]) == 1 else "reshape"
+        said = (
+            f"reshape({names[low] or '...'}, [{ones}-1])"
+            if len(shapes[low]) == 1
+            else f"a reshape to {len(shape)} axes"
+        )
         self.warn(
             f"{what} is {show(shape)}, every entry of one against every entry of the other; if entries are "
             f"meant to pair, give both one shape, and if every pair is meant, say so with {said}",

@@ -210,6 +210,10 @@ def test_the_broadcast_warnings_fix_silences_it_at_any_rank(tmp_path: Path, caps
     path.write_text(text.replace("x * m", "x * reshape(m, [1, 1, -1])"))
     assert main(["check", str(path)]) == 0
     assert capsys.readouterr().err == ""
+    # an operand with no name of its own: the sentence still ends in the reshape to write
+    path.write_text(text.replace("x * m", "x * (m + 1)"))
+    assert main(["check", str(path)]) == 0
+    assert "every pair is meant, say so with reshape(..., [1, 1, -1])\n" in capsys.readouterr().err
 
 
 def test_a_mistake_over_several_lines_shows_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
