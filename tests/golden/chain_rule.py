@@ -175,9 +175,9 @@ def forward(params, /, **inputs):
     """The model's outputs: h."""
     checked, dims = _arguments(params, inputs, ())
     x = checked['x']
-    # line 15: g = 2*x + 1
+    # line 16: g = 2*x + 1
     g = (2.0 * x) + 1.0
-    # line 16: h = g^2
+    # line 17: h = g^2
     h = np.square(g)
     return DTYPE(h)
 
@@ -186,9 +186,9 @@ def loss(params, /, **inputs):
     """The objective h as a float."""
     checked, dims = _arguments(params, inputs, ())
     x = checked['x']
-    # line 15: g = 2*x + 1
+    # line 16: g = 2*x + 1
     g = (2.0 * x) + 1.0
-    # line 16: h = g^2
+    # line 17: h = g^2
     h = np.square(g)
     return float(h)
 
@@ -197,11 +197,11 @@ def loss_and_grad(params, /, **inputs):
     """The objective h and its gradient with respect to each of x."""
     checked, dims = _arguments(params, inputs, ())
     x = checked['x']
-    # line 15: g = 2*x + 1
+    # line 16: g = 2*x + 1
     g = (2.0 * x) + 1.0
-    # line 16: h = g^2
+    # line 17: h = g^2
     h = np.square(g)
-    # backprop through line 15: g = 2*x + 1
+    # backprop through line 16: g = 2*x + 1
     d_x = 4.0 * g
     grads = {
         'x': np.array(d_x, dtype=DTYPE),
@@ -228,13 +228,13 @@ def sgd_step(params, lr=None, /, **inputs):
             held -= step
         return value
     x = checked['x']
-    # line 15: g = 2*x + 1
+    # line 16: g = 2*x + 1
     g = (2.0 * x) + 1.0
-    # line 16: h = g^2
+    # line 17: h = g^2
     h = np.square(g)
-    # backprop through line 16: h = g^2
+    # backprop through line 17: h = g^2
     d_g = lr * (2.0 * g)
-    # backprop through line 15: g = 2*x + 1
+    # backprop through line 16: g = 2*x + 1
     d_x = d_g * 2.0
     value = float(h)
     # the update: each param moves against its gradient, in place
