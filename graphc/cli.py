@@ -176,17 +176,18 @@ def cmd_gradcheck(args) -> int:
     print(f"gradcheck {compiled.name}: float64, -O{args.O}" + (f", {shown}" if shown else "") + f", seed {args.seed}")
     print(f"loss_and_grad against central differences of loss at up to {args.most} entries of each array;")
     print(
-        f"an entry agrees within {gradcheck.RTOL:g} of its slope plus {gradcheck.ATOL:g} of the loss "
-        "over the entry (each at least 1)"
+        f"an entry agrees when the two differ by at most {gradcheck.RTOL:g}·|slope| + "
+        f"{gradcheck.ATOL:g}·max(1, |loss|) / max(1, |entry|)"
     )
     print("\n".join(gradcheck.table(rows)))
     wrong = [r.name for r in rows if not r.ok]
     blind = [r.name for r in rows if r.blind and r.ok]
     stepped = step <= gradcheck.STEP_TOL
-    print(
-        f"sgd_step {'moves' if stepped else 'DOES NOT move'} each param by lr times its gradient "
-        f"(largest difference {step:.1e})"
-    )
+    if any(w in g.params for w in g.wrt):  # (`wrt` inputs alone: sgd_step moves nothing)
+        print(
+            f"sgd_step {'moves' if stepped else 'DOES NOT move'} each param by lr times its gradient "
+            f"(largest difference {step:.1e})"
+        )
     if wrong:
         print(f"error: the gradient of {', '.join(wrong)} disagrees with the finite differences", file=sys.stderr)
     if blind:

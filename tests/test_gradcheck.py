@@ -206,3 +206,11 @@ def test_an_array_whose_slopes_are_all_zero_says_so(tmp_path, capsys) -> None:
     assert "all" not in out.splitlines()[-1] and out.splitlines()[-1].startswith(
         "the gradient agrees at the entries checked"
     )
+
+
+def test_with_only_inputs_after_wrt_no_param_step_is_claimed(tmp_path: Path, capsys) -> None:
+    model = tmp_path / "m.nn"
+    model.write_text(REGRESSION.replace("minimize loss", "minimize loss wrt x"))
+    assert main(["gradcheck", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "sgd_step" not in out and "the gradient agrees at the entries checked" in out, out
