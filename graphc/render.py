@@ -284,6 +284,10 @@ def factor_text(graph: Graph, labels: Labels, a: int, n: int, pos: int) -> str:
         formula = opdef.formula.get(opdef.inputs[pos], "· ∂")
         symbols = {"x": names[0]} if len(args) == 1 else {"a": names[0], "b": names[1]}
         text = _substitute(formula, {**symbols, "y": labels.name(n)})
+    shape = graph.shape(n)
+    if "axis" in d["attrs"] and "Σ" in text and len(shape) > 1:  # softmax's sum: along its axis, not a broadcast's
+        axis = d["attrs"]["axis"] % len(shape)
+        text += f"\nΣ along {shape[axis] if isinstance(shape[axis], str) else f'axis {axis}'}"
     if opdef.broadcasts and graph.shape(a) != graph.shape(n):
         summed = _summed(graph.shape(n), graph.shape(a))
         text += "\nΣ over " + ("all" if len(summed) == len(graph.shape(n)) > 1 else ", ".join(summed))

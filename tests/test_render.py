@@ -294,6 +294,16 @@ def test_a_matmul_factor_says_what_its_operands_ranks_make_it():
     assert "uᵀ @" not in factors and "@ uᵀ" not in factors and "@ wᵀ" not in factors
 
 
+def test_softmax_factors_say_the_axis_their_sum_runs_along():
+    """Σ in a broadcast factor means over the broadcast axes; softmax's runs along its own axis."""
+    text = "dim B, T\ninput x : [B, T, 3]\nparam a : [3]\ny = x * a\np = softmax(y, axis=0)\n"
+    text += "q = log_softmax(y, axis=1)\nr = softmax(y)\nloss = sum(p * x) + mean(q) + sum(r * x)\nminimize loss\n"
+    _, back = dots(text)
+    factors = set(re.findall(r'label="([^"∂]*)"', back))
+    assert {"p ⊙ (δ − Σ δ ⊙ p)\\nΣ along B", "δ − exp(q) ⊙ Σ δ\\nΣ along T"} <= factors, factors
+    assert "r ⊙ (δ − Σ δ ⊙ r)\\nΣ along axis 2" in factors
+
+
 def test_a_factor_shows_the_sum_that_undoes_broadcasting():
     text = "dim B\ninput x : [B, 4]\ninput c : [B, 1]\nparam b : [4]\nparam s : []\n"
     text += "h = (x + b) * s - c\nloss = mean(h^2)\nminimize loss wrt b, s, c\n"
@@ -390,7 +400,7 @@ def test_a_form_feed_in_the_model_leaves_the_pictures_valid_xml(tmp_path):
 def test_the_incoming_gradient_is_no_letter_a_model_can_use():
     text = "dim B\ninput x : [B, 4]\nparam W : [4, 4]\ng = x @ W\np = softmax(g)\nloss = mean(p * g)\nminimize loss\n"
     _, back = dots(text)
-    assert 'label="p ⊙ (δ − Σ δ ⊙ p)"' in back
+    assert 'label="p ⊙ (δ − Σ δ ⊙ p)\\nΣ along axis 1"' in back
     assert "δ: the gradient coming in" in back
 
 
