@@ -79,6 +79,9 @@ class Labels:
         loops = {var: i for kind, var, i, _ in frames if kind == "loop"}
         if loops and "{" in text:
             text = _BRACED.sub(lambda m: _indexed(m, loops), text)
+        if loops and frames[-1][0] == "loop":  # `i * d` on the second pass is `2 * d` (a fn body sees no i)
+            pattern = r"(?<![\w.])(" + "|".join(map(re.escape, loops)) + r")\b(?!\s*=)"
+            text = re.sub(pattern, lambda m: str(loops[m.group(1)]), text)
         calls = [i for i, frame in enumerate(frames) if frame[0] == "fn"]
         params = self.g.calls.get(frames[: calls[-1] + 1], {}) if calls else {}
         if params:  # the innermost call's: the text is its fn's body

@@ -315,6 +315,16 @@ def test_a_factor_shows_the_sum_that_undoes_broadcasting():
     assert "· 1/(B·4) (broadcast)" in factors  # the mean says what it divides by
 
 
+def test_a_text_in_a_loop_shows_its_pass_s_value_of_the_loop_variable():
+    text = "param u : [3]\nd = u @ u\nh = 0\nfor i in 1..3 { h = h + i * d }\nloss = h\nminimize loss\n"
+    _, back = dots(text)
+    assert all(f"∂loss/∂({i} * d)" in back for i in (1, 2, 3)) and "(i * d)" not in back
+    # a fn's param named like the loop variable is the fn's own: its text is left as written
+    text = "param u : [3]\nfn f(i) = i * i\nh = u\nfor i in 1..2 { h = h + f(h) }\nloss = sum(h)\nminimize loss\n"
+    _, back = dots(text)
+    assert "1 * 1" not in back and "2 * 2" not in back
+
+
 def test_a_factor_in_a_loop_names_its_iterations_values():
     _, back = dots(LOOP)
     assert "∂loss/∂(h₁ @ W2)" in back and "{i}" not in back
