@@ -53,6 +53,10 @@ document.querySelectorAll('button.size').forEach(b => b.addEventListener('click'
 }));
 const want = /#select=([\w]+)/.exec(location.hash);
 if (want) select(want[1]);
+else {  // the code pane opens at the model's own functions, past the argument checks
+  const start = [...document.querySelectorAll('[id^="code-"]')].find(r => r.textContent.includes('def forward('));
+  if (start) start.closest('section').scrollTop = start.offsetTop - start.closest('section').offsetTop;
+}
 """
 
 _STYLE = """
@@ -100,12 +104,16 @@ def node_map(graph: Graph, code_lines: dict[int, list[int]], source: str) -> dic
     objective = graph.objective[0] if graph.objective else "objective"
 
     def src(n: int) -> list[int]:
-        span = graph.node(n).get("span")
-        return [span.line] if span else []
+        """The value's line and, inside fn calls, the lines that called them."""
+        d = graph.node(n)
+        calls = [frame[3] for frame in d.get("scope", ()) if frame[0] == "fn"]
+        return sorted({d["span"].line, *calls}) if d.get("span") else []
 
     def value(n: int) -> str:
         d = graph.node(n)
         line = f", line {d['span'].line}" if d.get("span") else ""
+        for kind, name, i, at in reversed(d.get("scope", ())):  # the innermost first
+            line += f", in {name}() called at line {at}" if kind == "fn" else f", {name} = {i}"
         made = "" if d["op"] in ("input", "param", "const") else f" = {op_text(d)}"
         return f"{labels.name(n)} {show(d['shape'], d['dtype'])}{made}{line}"
 

@@ -648,3 +648,17 @@ def test_a_notebook_shows_the_library_picture_inline() -> None:
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
     assert ET.fromstring(svg.encode()).tag.endswith("svg")
     assert {"∂h/∂x", "∂h/∂g", "· 2g", "gradient d_x"} <= set(texts)
+
+
+def test_the_page_points_a_value_made_in_a_fn_call_at_the_call_too():
+    """A value made inside a fn is on the fn's line, but the user wrote it on the call's: the
+    page highlights both and its title says which call and which pass."""
+    from graphc import page
+
+    text = "dim B\ninput x : [B, 3]\nparam M : [3, 3]\nfn res(a, W) = a + tanh(a @ W)\nh = x\n"
+    text += "for i in 1..2 {\n  h = res(h, M)\n}\nloss = sum(h)\nminimize loss\n"
+    c = compile_text(text, "m.nn")
+    mapping = page.node_map(c.graph, c.code_lines, text)
+    second = max(n for n in c.graph.order() if c.graph.op(n) == "add" and c.graph.node(n)["phase"] == "forward")
+    assert mapping[f"f{second}"]["src"] == [4, 7]
+    assert mapping[f"f{second}"]["title"] == "h₂ [B, 3] = add, line 4, in res() called at line 7, i = 2"
