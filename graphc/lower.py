@@ -319,11 +319,11 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         outer, outermost = self.call_note, self.loop_errors is None
         if outermost:
             self.loop_errors = {}
-        self.ranges[var] = range(int(lo), int(hi) + 1)
+        self.ranges[id(stmt)] = range(int(lo), int(hi) + 1)
         try:
             self.unrolled_passes(stmt, scope, var, int(lo), int(hi), outer)
         finally:
-            del self.ranges[var]
+            del self.ranges[id(stmt)]
             if outermost:
                 self.fold_loop_errors()
         self.top.pop(var, None)

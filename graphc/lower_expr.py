@@ -6,6 +6,7 @@ None and its users stay silent.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -20,6 +21,15 @@ from graphc.scope import KIND_WORDS, Binding, FnInfo, Resolver, Scope, StopLower
 
 MAX_NODES = 2_000_000  # a model that expands past this is refused, not attempted
 BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
+# the ops a number computed from numbers alone goes through, in float64 as folding computes them
+_ARITHMETIC = {
+    "add": lambda attrs, a, b: a + b,
+    "sub": lambda attrs, a, b: a - b,
+    "mul": lambda attrs, a, b: a * b,
+    "div": lambda attrs, a, b: a / b if b else 0.0,
+    "neg": lambda attrs, a: -a,
+    "pow": lambda attrs, a: abs(a) ** attrs["p"] if a and attrs["p"] * math.log10(abs(a)) < 300 else 0.0,
+}
 
 
 class ExprLowerer(Resolver):
@@ -46,6 +56,8 @@ class ExprLowerer(Resolver):
         except ShapeError as err:
             self.error(str(err) + self.shape_hint(op, args, exprs), span)
             return None
+        if self.dtype != "float64" and op in _ARITHMETIC and all(self.g.op(a) == "const" for a in args):
+            self.check_range(_ARITHMETIC[op](attrs, *(self.g.node(a)["attrs"]["value"] for a in args)), span)
         if OPS[op].broadcasts and len(args) == 2:
             shape = self.g.shape(node)
             if len(set(shape)) < len(shape):  # a size twice, which the slip makes: rare enough to look at
@@ -108,13 +120,18 @@ class ExprLowerer(Resolver):
         return ""
 
     def const_node(self, value: float, span: Span, scope: Scope) -> int:
-        if abs(value) > 3e38 and not _fits(value, self.dtype):  # float32 ends at 3.4e38
+        self.check_range(value, span)
+        return self.g.add("const", [], {"value": float(value)}, span=span, scope=scope.frames)
+
+    def check_range(self, value: float, span: Span) -> None:
+        """A number the model's dtype cannot hold (past 3.4e38 in float32) is a mistake where it
+        is written or computed from numbers alone (1e20 * 1e20): it would be inf in the module."""
+        if abs(value) > 3e38 and not _fits(value, self.dtype):
             largest = float(np.finfo(self.dtype).max)
             self.error(
-                f"{value:g} is past {self.dtype}'s largest number, {largest:.4g}: the model computes in {self.dtype}",
+                f"{value:.8g} is past {self.dtype}'s largest number, {largest:.8g}: the model computes in {self.dtype}",
                 span,
             )
-        return self.g.add("const", [], {"value": float(value)}, span=span, scope=scope.frames)
 
     def expr(self, e: S.Expr, scope: Scope) -> int | None:
         if isinstance(e, S.Num):
@@ -399,6 +416,7 @@ class ExprLowerer(Resolver):
         where = ", ".join(f"{p.base}: {show(*self.g.type(a))}" for p, a in zip(decl.params, args))
         here = f"in the call of {decl.name} at line {e.span.line}" + (f" ({where})" if where else "")
         note, self.call_note = self.call_note, here + (f"; {self.call_note}" if self.call_note else "")
+        self.call_sites += (e.span,)
         try:
             for stmt in decl.body:
                 if isinstance(stmt, S.Return):
@@ -413,6 +431,7 @@ class ExprLowerer(Resolver):
                 inner.locals[stmt.target.base] = Binding("value", node, stmt.target.span)
         finally:
             self.call_note = note
+            self.call_sites = self.call_sites[:-1]
         return None
 
 

@@ -78,9 +78,11 @@ class Resolver:
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []  # likely slips that still compile
         self.reported: set[tuple[str, Span | None]] = set()
-        # while a loop unrolls: the place of each error its passes made -> [the error, how many
-        # more passes failed there], so `W{i}` misspelled is one error, not one per pass
-        self.loop_errors: dict[Span, list] | None = None
+        # while a loop unrolls: the place of each error its passes made (its span and the fn
+        # calls it is inside) -> [the error, how many more passes failed there], so `W{i}`
+        # misspelled is one error, not one per pass
+        self.loop_errors: dict[tuple, list] | None = None
+        self.call_sites: tuple[Span, ...] = ()  # the fn calls being inlined, outermost first
         self.top: dict[str, Binding] = {}
         self.dim_uses: dict[str, Span] = {}  # dim -> first use; each must be bound by an input
         self.call_note: str | None = None
@@ -89,8 +91,9 @@ class Resolver:
         self.fn_lines: dict[str, int] = {}
         self.def_lines: dict[str, int] = {}
         self.later_sizes: dict[str, str] = {}  # each const and dim -> "a const" or "a dim"
-        self.braced: list[S.Stmt] = []  # the declarations in loops of names with {}: `param W{i}`
-        self.ranges: dict[str, range] = {}  # the variable of each loop unrolling now -> its values
+        # the declarations in loops of names with {} (`param W{i}`), each with the loop it is in
+        self.braced: list[tuple[S.Stmt, S.ForLoop]] = []
+        self.ranges: dict[int, range] = {}  # id() of each loop unrolling now -> its variable's values
         # names a loop that failed before running would have defined, as patterns
         # (`h{i}` -> h<digits>): their later uses were not mistakes of their own
         self.unrun: list[re.Pattern] = []
@@ -106,23 +109,24 @@ class Resolver:
                     self.later_sizes[target] = KIND_WORDS["const" if isinstance(stmt, S.ConstDecl) else "dim"]
         loops = [s for s in program.stmts if isinstance(s, S.ForLoop)]
         while loops:
-            for stmt in loops.pop().body:
+            loop = loops.pop()
+            for stmt in loop.body:
                 if isinstance(stmt, S.ForLoop):
                     loops.append(stmt)
                 target = getattr(stmt, "target", None)
                 if isinstance(target, S.Name) and target.index is not None:
-                    self.braced.append(stmt)
+                    self.braced.append((stmt, loop))
 
     # ---------------------------------------------------------------- errors
 
     def error(self, message: str, span: Span | None, note: str | None = None) -> None:
+        if self.repeated(span):
+            return
         if (message, span) in self.reported:
             return
         self.reported.add((message, span))
-        if self.repeated(span):
-            return
         if self.loop_errors is not None and span is not None:
-            self.loop_errors[span] = [len(self.errors), 0]
+            self.loop_errors[span, self.call_sites] = [len(self.errors), 0]
         self.errors.append(Diagnostic(message, span, note or self.call_note))
         if len(self.errors) >= MAX_ERRORS:
             raise StopLowering(f"graphc stopped after {MAX_ERRORS} errors; mend these and run it again")
@@ -131,7 +135,7 @@ class Resolver:
         """Whether an earlier pass of the loop unrolling now made an error at `span`; if so it
         is counted, and the caller need not word it again (a nearest-name search over every
         name each pass, unbounded since the passes' errors are folded into one)."""
-        seen = self.loop_errors.get(span) if self.loop_errors is not None else None
+        seen = self.loop_errors.get((span, self.call_sites)) if self.loop_errors is not None else None
         if seen is not None:
             seen[1] += 1
         return seen is not None
@@ -239,8 +243,8 @@ class Resolver:
         if scope.fn is None and line is not None and line > span.line:
             self.error(f"'{name}' is used before it is defined (at line {line})", span)
             return
-        later = next((stmt for stmt in self.braced if self.passes_declare(stmt.target, name)), None)
-        if what == "name" and later is not None:
+        later = next((stmt for stmt, loop in self.braced if self.passes_declare(stmt.target, loop, name)), None)
+        if what == "name" and later is not None and scope.fn is None:
             self.error(
                 f"'{name}' is not declared yet here: '{_keyword(later)}{later.target.text}' (line {later.span.line}) "
                 "declares one name per pass, and a pass can use only those of the passes before it",
@@ -254,11 +258,12 @@ class Resolver:
                 hint = f"; did you mean '{outer}'? It is outside fn '{scope.fn.decl.name}': pass it as an argument"
         self.error(f"unknown {what} '{name}'{hint}", span)
 
-    def passes_declare(self, target: S.Name, name: str) -> bool:
-        """Whether a braced declaration makes `name` on some pass of the loop unrolling now
-        whose variable it names."""
-        m = _pattern(target).fullmatch(name)
-        return m is not None and int(m[1]) - target.offset in self.ranges.get(target.index, ())
+    def passes_declare(self, target: S.Name, loop: S.ForLoop, name: str) -> bool:
+        """Whether a braced declaration in `loop` makes `name` on some pass of it, the loop
+        unrolling now and the braces naming its variable."""
+        values = self.ranges.get(id(loop), ()) if target.index == loop.var.base else ()
+        m = _pattern(target).fullmatch(name) if values else None
+        return m is not None and int(m[1]) - target.offset in values
 
     def define(self, name: str, binding: Binding) -> bool:
         """Bind a new top-level name; False with an error if it is taken."""

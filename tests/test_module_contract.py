@@ -235,9 +235,13 @@ def test_a_number_past_float32_is_a_compile_error_in_float32_only():
         load(text, "float32")
     found = [(d.message, d.span.line, d.span.col) for d in e.value.diagnostics]
     assert found == [
-        ("1e+39 is past float32's largest number, 3.403e+38: the model computes in float32", 3, 13),
-        ("1e+40 is past float32's largest number, 3.403e+38: the model computes in float32", 3, 29),
+        ("1e+39 is past float32's largest number, 3.4028235e+38: the model computes in float32", 3, 13),
+        ("1e+40 is past float32's largest number, 3.4028235e+38: the model computes in float32", 3, 29),
     ]
+    # and one computed from numbers alone, which folding would put in the module as inf
+    with pytest.raises(GraphcError) as e:
+        load("param w : [2] = ones\nconst N = 1e20\ny = sum(w * (N * N)) + sum(w * 10^39)\nminimize y\n", "float32")
+    assert [(d.span.col, d.message.split(" is ")[0]) for d in e.value.diagnostics] == [(13, "1e+40"), (32, "1e+39")]
     load(text.replace("1e39", "3e38").replace("1e20 * 1e20", "1e38"), "float32")  # in range: fine
 
 
