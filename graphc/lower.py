@@ -346,7 +346,7 @@ class ProgramLowerer(ExprLowerer, FnChecks):
         """An error a loop's body makes on several passes is shown once, at its first pass,
         its note saying how many more failed at that place (in all loops nested there)."""
         for index, more in self.loop_errors.values():
-            if more and index < len(self.errors):
+            if more and 0 <= index < len(self.errors):
                 d = self.errors[index]
                 again = f"it fails there on {more:,} more pass{'es' if more > 1 else ''} too"
                 self.errors[index] = replace(d, note=f"{d.note}; {again}" if d.note else again)

@@ -122,12 +122,12 @@ class Resolver:
     def error(self, message: str, span: Span | None, note: str | None = None) -> None:
         if self.repeated(span):
             return
-        if (message, span) in self.reported:
-            return
+        known = (message, span) in self.reported  # (a fn body's, said where the fn is declared)
         self.reported.add((message, span))
-        if self.loop_errors is not None and span is not None:
-            self.loop_errors[span, self.call_sites] = [len(self.errors), 0]
-        self.errors.append(Diagnostic(message, span, note or self.call_note))
+        if self.loop_errors is not None and span is not None:  # later passes: counted, not worded
+            self.loop_errors[span, self.call_sites] = [-1 if known else len(self.errors), 0]
+        if not known:
+            self.errors.append(Diagnostic(message, span, note or self.call_note))
         if len(self.errors) >= MAX_ERRORS:
             raise StopLowering(f"graphc stopped after {MAX_ERRORS} errors; mend these and run it again")
 

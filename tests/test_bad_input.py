@@ -519,3 +519,16 @@ def test_a_misspelled_name_in_a_long_loop_is_one_error_found_fast(tmp_path: Path
     assert proc.returncode == 1
     assert proc.stderr.count("error:") == 1
     assert f"it fails there on {n - 1:,} more passes too" in proc.stderr
+
+
+def test_a_fn_with_an_unknown_name_called_in_a_long_loop_is_reported_once_fast(tmp_path: Path) -> None:
+    """The fn's unknown name is reported where the fn is declared; the calls on each pass must
+    not search 5,000 names for a suggestion again (75 s before). A guard against a hang."""
+    consts = "".join(f"const C{i} = {i}\n" for i in range(5_000))
+    text = f"param x : [3]\n{consts}fn f(a) = a * Qzz\nh = x\nfor i in 1..5000 {{\n  h = h + f(x)\n}}\n"
+    path = write(tmp_path, text + "loss = sum(h)\nminimize loss\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "graphc", "check", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.count("error:") == 1 and "unknown name 'Qzz'" in proc.stderr
