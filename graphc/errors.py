@@ -111,7 +111,8 @@ def format_diagnostic(d: Diagnostic, sources: dict[str, list[str]]) -> str:
             piece = _display(piece)
             # columns within the piece, 1-based; an end-of-line error sits just past it
             col = min(max(1, s.col - start), len(piece) + 1)
-            end = (s.end_col if s.end_line == s.line else len(line) + 1) - start
+            # a span over several lines: its first line's code, to the comment if one follows
+            end = (s.end_col if s.end_line == s.line else len(line.split("#")[0].rstrip()) + 1) - start
             width = max(1, min(end, len(piece) + 1) - col)
             gutter = f"{s.line:>5} | "
             pad = " " * len(prefix) + "".join(c if c == "\t" else " " for c in piece[: col - 1])
@@ -129,16 +130,20 @@ MAX_SPAN_LINES = 4  # a span over more lines shows its first ones, then "..."
 def _later_lines(s: Span, lines: list[str]) -> list[str]:
     """The lines after the first of a span over several (`(x` then `@ W)`), each with
     carets under its text: the whole operation, not its first operand alone."""
-    out = []
+    out, shown = [], 1
     for number in range(s.line + 1, min(s.end_line, len(lines)) + 1):
-        if number - s.line >= MAX_SPAN_LINES:
+        line = _display(lines[number - 1].rstrip("\r"))
+        code = line.split("#")[0].rstrip()  # carets under the code, not a comment after it
+        if not code.strip():  # a blank or comment-only line inside the brackets
+            continue
+        if shown == MAX_SPAN_LINES:
             out.append("      | ...")
             break
-        line = _display(lines[number - 1].rstrip("\r"))
+        shown += 1
         if len(line) > MAX_SHOWN:
-            line = line[:MAX_SHOWN] + "..."
-        first = len(line) - len(line.lstrip())
-        end = min(s.end_col - 1, len(line)) if number == s.end_line else len(line)
+            line, code = line[:MAX_SHOWN] + "...", code[:MAX_SHOWN]
+        first = len(code) - len(code.lstrip())
+        end = min(s.end_col - 1, len(code)) if number == s.end_line else len(code)
         out.append(f"{number:>5} | {line}")
         if end > first:
             pad = "".join(c if c == "\t" else " " for c in line[:first])

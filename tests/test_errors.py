@@ -224,3 +224,10 @@ def test_a_mistake_over_several_lines_shows_each(tmp_path: Path, capsys: pytest.
     assert main(["check", str(path)]) == 1
     err = capsys.readouterr().err
     assert err.endswith("    4 | h = (x\n      |     ^^\n    5 | \t@ W)\n      | \t^^^^\n"), err
+    # blank and comment-only lines between are left out, and no caret goes under a comment
+    path.write_text(
+        "dim B\ninput x : [B, 3]\nparam W : [4, 2]\nh = (x  # a\n\n  # b\n  @ W)  # c\nloss = sum(h)\nminimize loss\n"
+    )
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.endswith("    4 | h = (x  # a\n      |     ^^\n    7 |   @ W)  # c\n      |   ^^^^\n"), err
