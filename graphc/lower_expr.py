@@ -101,8 +101,10 @@ class ExprLowerer(Resolver):
             a, b = (self.g.shape(n) for n in args)
             # (not for a param: its declared shape is more likely meant, and the name wrong)
             if len(a) == len(b) == 2 and a[1] == b[1] and a[1] != b[0] and self.g.op(args[1]) != "param":
-                name = exprs[1].text if isinstance(exprs[1], S.Name) else "the right operand"
-                return f"; {name}.T is {show((b[1], b[0]))}, which fits"
+                shown = (
+                    f"{exprs[1].text}.T" if isinstance(exprs[1], S.Name) else "the right operand's transpose, (...).T,"
+                )
+                return f"; {shown} is {show((b[1], b[0]))}, which fits"
             return ""
         if not OPS[op].broadcasts or len(args) != 2:
             return ""
