@@ -149,7 +149,9 @@ def _expected(names, literals: dict[str, str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
+SHORT = 60  # the most source text a hint quotes: a longer receiver, argument list or number gets the general form
 _WORD = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.")
+NUMBERS = "numbers are written like 3, 0.5, 1e-3 or 2.5E+4"
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _PRODUCT = re.compile(r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)((?![eE])[A-Za-z_]\w*)")
 # `2(x + 1)`: a number just before the '(' (not the end of a name such as W1)
@@ -178,9 +180,9 @@ def _bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnost
         return None
     start = col - (pos - a)
     product = _PRODUCT.fullmatch(word)  # `2x`: a number times a name
-    fix = f"write {product[1]}*{product[2]}" if product else "numbers are written like 3, 0.5, 1e-3 or 2.5E+4"
+    fix = f"write {product[1]}*{product[2]}" if product else NUMBERS
     return Diagnostic(
-        f"malformed number '{word}'; {fix}",
+        f"malformed number '{word}'; {fix}" if len(word) <= SHORT else f"malformed number; {NUMBERS}",
         Span(file, line, start, line, start + len(word)),
     )
 
@@ -200,6 +202,7 @@ def _keyword_argument(text: str, tok: Token) -> str | None:
 
 
 _METHOD = re.compile(r"\.[ \t]*([A-Za-z_]\w*)[ \t]*$")
+_NAME_BEFORE = re.compile(r"[A-Za-z_]\w*$")
 _OPERAND = re.compile(r"(?:[A-Za-z_]\w*\{\w+(?:[+-]\d+)?\}\w*|\w+)$")
 
 
@@ -207,7 +210,7 @@ def _method_call(text: str, tok: Token) -> tuple[str, int] | None:
     """`x.sum(axis=1)`, `x.T()`: a '(' after `.NAME`, in words with the fix, and the
     offset of the dot; else None."""
     line_start = text.rfind("\n", 0, tok.start_pos) + 1
-    m = _METHOD.search(text, line_start, tok.start_pos)
+    m = _METHOD.search(text, max(line_start, tok.start_pos - SHORT), tok.start_pos)
     if m is None:
         return None
     method, receiver = m.group(1), _receiver(text, line_start, m.start())
@@ -224,34 +227,37 @@ def _method_call(text: str, tok: Token) -> tuple[str, int] | None:
 
 
 def _receiver(text: str, line_start: int, end: int) -> str | None:
-    """The source text of the operand that ends at offset `end` (`x`, `relu(x)`, `(a + b).T`), or None."""
-    i = end
+    """The source text of the operand that ends at offset `end` (`x`, `relu(x)`, `(a + b).T`), or None,
+    also when it is longer than SHORT: the scan looks no further back, so a long line costs no more."""
+    start = max(line_start, end - SHORT - 1)
+    w = text[start:end]
+    i = len(w)
     while True:
-        while i > line_start and text[i - 1] in " \t":
+        while i > 0 and w[i - 1] in " \t":
             i -= 1
-        if text[i - 1 : i] in (")", "]"):
-            i = _opening(text, line_start, i - 1)
+        if w[i - 1 : i] in (")", "]"):
+            i = _opening(w, 0, i - 1)
             if i is None:
                 return None
-            m = re.search(r"[A-Za-z_]\w*$", text[line_start:i]) if text[i] == "(" else None  # a call's name
-            i = line_start + m.start() if m else i
+            m = _NAME_BEFORE.search(w, 0, i) if w[i] == "(" else None  # a call's name
+            i = m.start() if m else i
         else:
-            m = _OPERAND.search(text, line_start, i)
+            m = _OPERAND.search(w, 0, i)
             if m is None:
                 return None
             i = m.start()
         j = i
-        while j > line_start and text[j - 1] in " \t":
+        while j > 0 and w[j - 1] in " \t":
             j -= 1
-        if text[j - 1 : j] != ".":
-            return text[i:end].strip()
+        if w[j - 1 : j] != ".":
+            return w[i:].strip() if i > 0 or start == line_start else None
         i = j - 1  # `a.T.sum()`: the receiver is a.T
 
 
-def _closing(text: str, at: int) -> int | None:
-    """The offset of the bracket that closes the one at `at`, or None."""
+def _closing(text: str, at: int, limit: int = SHORT) -> int | None:
+    """The offset of the bracket that closes the one at `at`, or None, also when that is over `limit` on."""
     depth = 0
-    for i in range(at, len(text)):
+    for i in range(at, min(len(text), at + limit + 2)):
         depth += (text[i] in "([") - (text[i] in ")]")
         if depth == 0:
             return i
@@ -280,8 +286,11 @@ def _spaced_braces(text: str, at: int) -> str | None:
     inner = "".join(m.group(1).split()) if m else ""
     if not _INDEX.fullmatch(inner):
         return None
-    base = _BASE.search(text, text.rfind("\n", 0, at) + 1, at)
-    return f"{base.group() if base else ''}{{{inner}}}{m.group(2)}"
+    line_start = text.rfind("\n", 0, at) + 1
+    base = _BASE.search(text, max(line_start, at - SHORT), at)
+    if base is None or base.start() == at - SHORT > line_start:  # none, or longer than a hint quotes
+        return None
+    return f"{base.group()}{{{inner}}}{m.group(2)}"
 
 
 def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str]) -> Diagnostic:
@@ -330,9 +339,10 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
                 span,
             )
         if tok.type == "LPAR":
-            factor = _NUMBER_BEFORE.search(text, text.rfind("\n", 0, tok.start_pos) + 1, tok.start_pos)
+            line_start = text.rfind("\n", 0, tok.start_pos) + 1
+            factor = _NUMBER_BEFORE.search(text, max(line_start, tok.start_pos - SHORT), tok.start_pos)
             if factor is not None:
-                close = _closing(text, tok.start_pos)
+                close = _closing(text, tok.start_pos)  # None past SHORT too
                 inner = text[tok.start_pos : close + 1] if close is not None else "\n"
                 inner = inner if "\n" not in inner and "#" not in inner else "(...)"
                 return Diagnostic(f"unexpected '(' after a number; write {factor[0].rstrip()}*{inner}", span)
