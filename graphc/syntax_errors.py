@@ -9,6 +9,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from graphc.errors import Diagnostic, Span, nearest
 from graphc.lexer import RESERVED
+from graphc.ops import BUILTINS, Builtin
 
 # Token types in words, for "expected ..." messages.
 TOKEN_WORDS = {
@@ -218,12 +219,62 @@ def _method_call(text: str, tok: Token) -> tuple[str, int] | None:
         return f".T is not called: write {receiver or 'value'}.T", m.start()
     close = _closing(text, tok.start_pos)
     args = text[tok.start_pos + 1 : close].strip() if close is not None else "#"
-    if receiver is None or "#" in args:
-        return f"graphc has no methods: write {method}(value, ...)", m.start()
-    if receiver.startswith("(") and _closing(receiver, 0) == len(receiver) - 1:
+    args = None if "#" in args else _split(re.sub(r"\s*\n\s*", " ", args))  # over several lines, on one
+    if method in ("dot", "matmul"):
+        if receiver is None or args is None or len(args) != 1 or _KEYWORD.match(args[0]):
+            return "graphc has no methods: a matrix product is written a @ b", m.start()
+        product = f"{receiver} @ {args[0] if len(_split(args[0], ' +-*/@^')) == 1 else f'({args[0]})'}"
+        # `y / x.dot(W)` and `x.dot(W)^2` need the product in parentheses, as @ binds looser than / and ^
+        before = text[max(line_start, m.start() - SHORT - 2) : m.start()].rstrip(" \t")
+        before = before[: len(before) - len(receiver)].rstrip(" \t")[-1:]
+        after = text[close + 1 : close + 3].lstrip(" \t")
+        if before in ("*", "/", "@", "^") or after[:1] in ("^", ".") or after[:2] == "**":
+            product = f"({product})"
+        return f"graphc has no methods: write {product}", m.start()
+    builtin = BUILTINS.get(method)
+    if builtin is None:
+        return f"graphc has no methods, and '{method}' is not one of its builtins", m.start()
+    call = _builtin_call(method, builtin, receiver, args) if receiver is not None and args is not None else None
+    if call is None:
+        call = f"{method}({receiver or 'value'}, ...)"
+    return f"graphc has no methods: write {call}", m.start()
+
+
+_KEYWORD = re.compile(r"[A-Za-z_]\w*[ \t]*=(?!=)")
+
+
+def _split(text: str, at: str = ",") -> list[str]:
+    """`text` cut at the characters `at` outside brackets, each part stripped, empty ones dropped."""
+    parts, depth, last = [], 0, 0
+    for i, c in enumerate(text):
+        depth += (c in "([{") - (c in ")]}")
+        if depth == 0 and c in at:
+            parts.append(text[last:i])
+            last = i + 1
+    parts.append(text[last:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _builtin_call(name: str, builtin: Builtin, receiver: str, args: list[str]) -> str | None:
+    """`x.mean(1)` as the builtin call graphc accepts, `mean(x, axis=1)`, or None where it has none."""
+    if receiver.startswith("(") and _closing(receiver, 0) == len(receiver) - 1 and len(_split(receiver[1:-1])) == 1:
         receiver = receiver[1:-1]  # `(a + b).sum()` -> sum(a + b)
-    args = re.sub(r"\s*\n\s*", " ", args)  # arguments over several lines, on one
-    return f"graphc has no methods: write {method}({receiver}{', ' if args else ''}{args})", m.start()
+    positional = [a for a in args if not _KEYWORD.match(a)]
+    keywords = [a for a in args if _KEYWORD.match(a)]
+    if name == "reshape" and positional and not keywords:  # x.reshape(3, 4) -> reshape(x, [3, 4])
+        shape = positional[0] if len(positional) == 1 else ""
+        if shape.startswith("(") and shape.endswith(")"):
+            shape = "[" + shape[1:-1].rstrip(" ,") + "]"
+        args = [shape if shape.startswith("[") else f"[{', '.join(positional)}]"]
+        positional = args
+    names = [k for k, _ in builtin.keywords]
+    if "axis" in names and len(builtin.args) == 1 and len(positional) == 1 and args[0] == positional[0]:
+        args = [f"axis={positional[0]}", *args[1:]]  # x.mean(1) -> mean(x, axis=1)
+        positional = []
+    given = [_KEYWORD.match(k).group().rstrip(" \t=") for k in keywords]
+    if len(positional) != len(builtin.args) - 1 or any(k not in names for k in given):
+        return None
+    return f"{name}({', '.join([receiver, *args])})"
 
 
 def _receiver(text: str, line_start: int, end: int) -> str | None:

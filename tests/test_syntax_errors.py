@@ -51,3 +51,46 @@ def test_long_quoted_text_gives_the_general_form() -> None:
     assert errors("y = " + "1." * 100 + "x\n")[0].endswith(
         "malformed number; numbers are written like 3, 0.5, 1e-3 or 2.5E+4"
     )
+
+
+MODEL = "model m\ninput x : [3, 4]\nparam W : [4, 2]\ny = {}\nloss = sum(y)\nminimize loss\n"
+
+
+@pytest.mark.parametrize(
+    "expr, fix",
+    [
+        ("x.dot(W)", "x @ W"),
+        ("x.matmul(W + 0)", "x @ (W + 0)"),
+        ("1 / x.dot(W)", "(x @ W)"),
+        ("x.dot(W)^2", "(x @ W)"),
+        ("x.mean(1)", "mean(x, axis=1)"),
+        ("x.sum(0, keepdims=true)", "sum(x, axis=0, keepdims=true)"),
+        ("x.softmax(-1)", "softmax(x, axis=-1)"),
+        ("x.reshape(2, 6)", "reshape(x, [2, 6])"),
+        ("x.reshape((12,))", "reshape(x, [12])"),
+        ("x.reshape(-1)", "reshape(x, [-1])"),
+        ("(x + 1).max(axis=0)", "max(x + 1, axis=0)"),
+        ("x.maximum(0)", "maximum(x, 0)"),
+    ],
+)
+def test_a_method_call_is_told_a_fix_that_checks(expr: str, fix: str) -> None:
+    from graphc.pipeline import check
+
+    (message,) = [e.split(": ", 1)[1] for e in errors(MODEL.format(expr))]
+    assert message == f"graphc has no methods: write {fix}"
+    replaced = {"1 / x.dot(W)": "1 / (x @ W)", "x.dot(W)^2": "(x @ W)^2"}.get(expr, fix)
+    check(MODEL.format(replaced), "m.nn")
+
+
+@pytest.mark.parametrize(
+    "expr, message",
+    [
+        ("x.item()", "graphc has no methods, and 'item' is not one of its builtins"),
+        ("x.dot(W, out=z)", "graphc has no methods: a matrix product is written a @ b"),
+        ("x.sum(0, 1)", "graphc has no methods: write sum(x, ...)"),
+        ("x.sum(axis=1", "graphc has no methods: write sum(x, ...)"),
+        ("x.transpose(1, 0)", "graphc has no methods: write transpose(x, ...)"),
+    ],
+)
+def test_a_method_call_without_a_sure_fix_gets_the_general_form(expr: str, message: str) -> None:
+    assert errors(f"y = {expr}\n")[0] == f"1:6: {message}"
