@@ -8,7 +8,7 @@ from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from graphc.errors import Diagnostic, Span, nearest
-from graphc.lexer import RESERVED
+from graphc.lexer import BRACED, RESERVED
 from graphc.ops import BUILTINS, Builtin
 
 # Token types in words, for "expected ..." messages.
@@ -154,7 +154,10 @@ SHORT = 60  # the most source text a hint quotes: a longer receiver, argument li
 _WORD = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.")
 NUMBERS = "numbers are written like 3, 0.5, 1e-3 or 2.5E+4"
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-_PRODUCT = re.compile(r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)((?![eE])[A-Za-z_]\w*)")
+_PRODUCT = re.compile(r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)((?![eE])[A-Za-z_][\w{}+-]*)")
+_BASED = re.compile(r"0[xXbBoO]\w*")
+_DECIMAL = re.compile(r"0(?:[xX][0-9a-fA-F]+|[bB][01]+|[oO][0-7]+)")
+_SUFFIX = re.compile(r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)([fFjJlL])")
 # `2(x + 1)`: a number just before the '(' (not the end of a name such as W1)
 _NUMBER_BEFORE = re.compile(r"(?<![\w.])[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?[ \t]*$")
 
@@ -180,12 +183,28 @@ def _bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnost
     if a == end or not word[:1].isdigit() or _NUMBER.fullmatch(word):
         return None
     start = col - (pos - a)
-    product = _PRODUCT.fullmatch(word)  # `2x`: a number times a name
-    fix = f"write {product[1]}*{product[2]}" if product else NUMBERS
+    braced = BRACED.match(text, a + len(_NUMBER.match(word).group()))  # `2W{i}`: the name runs on past `{`
+    if braced is not None and braced.end() > b:
+        word = text[a : braced.end()]
     return Diagnostic(
-        f"malformed number '{word}'; {fix}" if len(word) <= SHORT else f"malformed number; {NUMBERS}",
+        f"malformed number '{word}'; {_number_fix(word)}" if len(word) <= SHORT else f"malformed number; {NUMBERS}",
         Span(file, line, start, line, start + len(word)),
     )
+
+
+def _number_fix(word: str) -> str:
+    """What to write for the malformed number `word`, as other languages spell numbers (`1_000`, `0x10`, `1j`)."""
+    if _NUMBER.fullmatch(word.replace("_", "")):
+        return f"numbers have no underscores: write {word.replace('_', '')}"
+    if _BASED.fullmatch(word):
+        return f"numbers are decimal here: write {int(word, 0)}" if _DECIMAL.fullmatch(word) else NUMBERS
+    suffix = _SUFFIX.fullmatch(word)
+    if suffix and suffix[2] in "jJ":
+        return "graphc has no complex numbers"
+    if suffix:
+        return f"numbers take no suffix such as {suffix[2]}: write {suffix[1]}"
+    product = _PRODUCT.fullmatch(word)  # `2x`: a number times a name
+    return f"write {product[1]}*{product[2]}" if product else NUMBERS
 
 
 _KWARG = re.compile(r"[ \t]*=(?!=)[ \t]*(-?[ \t]*\w+[ \t]*(?=[,)]))?")

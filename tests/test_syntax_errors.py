@@ -94,3 +94,21 @@ def test_a_method_call_is_told_a_fix_that_checks(expr: str, fix: str) -> None:
 )
 def test_a_method_call_without_a_sure_fix_gets_the_general_form(expr: str, message: str) -> None:
     assert errors(f"y = {expr}\n")[0] == f"1:6: {message}"
+
+
+@pytest.mark.parametrize(
+    "number, fix",
+    [
+        ("1_000", "numbers have no underscores: write 1000"),
+        ("0x10", "numbers are decimal here: write 16"),
+        ("0b101", "numbers are decimal here: write 5"),
+        ("0o7", "numbers are decimal here: write 7"),
+        ("1j", "graphc has no complex numbers"),
+        ("3.0f", "numbers take no suffix such as f: write 3.0"),
+        ("5L", "numbers take no suffix such as L: write 5"),
+        ("2W{i}", "write 2*W{i}"),
+        ("2x", "write 2*x"),
+    ],
+)
+def test_a_number_written_as_other_languages_do_is_told_its_spelling_here(number: str, fix: str) -> None:
+    assert errors(f"y = {number} + 1\n") == [f"1:5: malformed number '{number}'; {fix}"]
