@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -88,14 +89,26 @@ def _character(ch: str) -> str:
     """What is wrong with an unexpected character, in words."""
     shown = repr(ch)[1:-1] if not ch.isprintable() else ch
     quoted = f'"{shown}"' if ch == "'" else f"'{shown}'"
+    code = f"{quoted} (U+{ord(ch):04X})"
     if ch in LOOK_ALIKES:
         same = LOOK_ALIKES[ch]
         hint = "; the language has no strings" if same in "'\"" else "; type the ASCII character"
-        return f"{quoted} (U+{ord(ch):04X}) looks like {'a space' if same == ' ' else repr(same)}{hint}"
+        return f"{code} looks like {'a space' if same == ' ' else repr(same)}{hint}"
     if ch in SIGNS:
-        return f"{quoted} (U+{ord(ch):04X}) is written {SIGNS[ch]!r} here"
-    if ch.isalnum() and not ch.isascii():
+        return f"{code} is written {SIGNS[ch]!r} here"
+    same = unicodedata.normalize("NFKC", ch).replace("\u2044", "/")  # fraction slash: ½ is 1⁄2
+    if same != ch and same.isascii():  # fullwidth ＊, ½, an em space
+        if same.isdigit() and unicodedata.name(ch, "").startswith("SUPERSCRIPT"):
+            return f"{code} is written '^{same}' here"
+        if not same.strip():
+            return f"{code} looks like a space; type the ASCII character"
+        if len(same) > 1:
+            return f"{code} is written {same!r} here"
+        return f"{code} looks like {same!r}; type the ASCII character"
+    if ch.isalpha() and not ch.isascii():
         return f"unexpected character {quoted}: names use ASCII letters, digits and _"
+    if unicodedata.category(ch) == "Cf":  # zero-width space, byte order mark
+        return f"invisible character {code}; delete it"
     return f"unexpected character {quoted}{CHARACTER_HINTS.get(ch, '')}"
 
 

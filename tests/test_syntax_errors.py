@@ -112,3 +112,19 @@ def test_a_method_call_without_a_sure_fix_gets_the_general_form(expr: str, messa
 )
 def test_a_number_written_as_other_languages_do_is_told_its_spelling_here(number: str, fix: str) -> None:
     assert errors(f"y = {number} + 1\n") == [f"1:5: malformed number '{number}'; {fix}"]
+
+
+@pytest.mark.parametrize(
+    "ch, message",
+    [
+        ("\u2074", "'\u2074' (U+2074) is written '^4' here"),
+        ("\u00bd", "'\u00bd' (U+00BD) is written '1/2' here"),
+        ("\uff0a", "'\uff0a' (U+FF0A) looks like '*'; type the ASCII character"),
+        ("\u2003", "'\\u2003' (U+2003) looks like a space; type the ASCII character"),
+        ("\u200b", "invisible character '\\u200b' (U+200B); delete it"),
+        ("\ufeff", "invisible character '\\ufeff' (U+FEFF); delete it"),
+        ("\u00e9", "unexpected character '\u00e9': names use ASCII letters, digits and _"),
+    ],
+)
+def test_a_character_from_outside_ascii_is_named_with_its_look_alike(ch: str, message: str) -> None:
+    assert errors(f"y = x {ch}\n") == [f"1:7: {message}"]
