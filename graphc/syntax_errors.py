@@ -220,18 +220,36 @@ def _number_fix(word: str) -> str:
     return f"write {product[1]}*{product[2]}" if product else NUMBERS
 
 
-_KWARG = re.compile(r"[ \t]*=(?!=)[ \t]*(-?[ \t]*\w+[ \t]*(?=[,)]))?")
+_KWARG = re.compile(r"[ \t]*=(?!=)[ \t]*")
+_VALUE = re.compile(r"-?[ \t]*\w+[ \t]*(?=[,)])")
 
 
 def _keyword_argument(text: str, tok: Token) -> str | None:
     """`sum(x, dim=-1)`: a reserved word as a keyword argument, in words; else None."""
     m = _KWARG.match(text, tok.end_pos)
-    if m is None or text[: tok.start_pos].rstrip()[-1:] not in ("(", ","):
+    if m is None or text[max(0, tok.start_pos - SHORT) : tok.start_pos].rstrip()[-1:] not in ("(", ","):
         return None
-    if str(tok) == "dim":
-        value = "".join((m.group(1) or "...").split())
+    call = _enclosing_call(text, tok.start_pos)
+    if str(tok) == "dim" and call in BUILTINS and "axis" in dict(BUILTINS[call].keywords):
+        close = _closing(text, m.end()) if text[m.end() : m.end() + 1] in ("(", "[") else None
+        value = _VALUE.match(text, m.end())
+        if close is not None:  # `dim=(0, 1)`, as written
+            value = " ".join(text[m.end() : close + 1].split())
+        else:
+            value = "".join(value.group().split()) if value else "..."
         return f"'dim' is not a keyword of graphc's builtins; the axis is given as axis={value}"
     return f"'{tok}' is a reserved word and cannot be a keyword argument"
+
+
+def _enclosing_call(text: str, at: int) -> str | None:
+    """The name of the call whose parentheses hold offset `at` (looking back a bounded way), or None."""
+    depth = 0
+    for i in range(at - 1, max(-1, at - 20 * SHORT), -1):
+        depth += (text[i] in ")]") - (text[i] in "([")
+        if depth < 0:
+            name = _NAME_BEFORE.search(text, max(0, i - SHORT), i) if text[i] == "(" else None
+            return name.group() if name else None
+    return None
 
 
 _METHOD = re.compile(r"\.[ \t]*([A-Za-z_]\w*)[ \t]*$")

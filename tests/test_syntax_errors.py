@@ -128,3 +128,23 @@ def test_a_number_written_as_other_languages_do_is_told_its_spelling_here(number
 )
 def test_a_character_from_outside_ascii_is_named_with_its_look_alike(ch: str, message: str) -> None:
     assert errors(f"y = x {ch}\n") == [f"1:7: {message}"]
+
+
+AXIS = "'dim' is not a keyword of graphc's builtins; the axis is given as axis="
+NO_KEYWORD = "'dim' is a reserved word and cannot be a keyword argument"
+
+
+@pytest.mark.parametrize(
+    "expr, message",
+    [
+        ("sum(x, dim=-1)", AXIS + "-1"),
+        ("sum(x, dim=(0, 1))", AXIS + "(0, 1)"),
+        ("softmax(relu(x), dim = 1)", AXIS + "1"),
+        ("reshape(x, dim=[12])", NO_KEYWORD),
+        ("relu(x, dim=1)", NO_KEYWORD),
+        ("[1, dim=2]", NO_KEYWORD),
+    ],
+)
+def test_dim_as_a_keyword_is_told_axis_only_where_the_builtin_takes_one(expr: str, message: str) -> None:
+    (found,) = errors(f"y = {expr}\n")
+    assert found.split(": ", 1)[1] == message
