@@ -458,8 +458,9 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
             words = line_text.split()
             if words[0] in ("output", "dim", "minimize"):
                 col = len(line_text)
+                after = "wrt" if "wrt" in words else words[0]
                 return Diagnostic(
-                    f"unexpected ',' at the end of the line: the names after {words[0]} take no trailing comma",
+                    f"unexpected ',' at the end of the line: the names after {after} take no trailing comma",
                     Span(file, tok.line, col, tok.line, col + 1),
                 )
         exp = _expected(accepts, literals)
@@ -471,7 +472,7 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
             first = text[tok.start_pos - tok.column + 1 : tok.start_pos].split()
             keyword = nearest(first[0], STATEMENT_WORDS) if len(first) == 1 else None
             if first[:1] in (["maximize"], ["maximise"]):  # the other way round: one objective, minimized
-                msg += f" (graphc only minimizes: write neg = -{tok} and minimize neg)"
+                msg += f" (graphc only minimizes: {_negated(text, tok)})"
             elif keyword is not None:
                 msg += f" (is '{first[0]}' a misspelled '{keyword}'?)"
         if tok.type in OPERATORS | {"LPAR", "LSQB", "DOT"}:
@@ -494,6 +495,21 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
     line = e.line if isinstance(e.line, int) and e.line >= 1 else 1
     col = e.column if isinstance(e.column, int) and e.column >= 1 else 1
     return Diagnostic("syntax error", Span(file, line, col, line, col + 1))
+
+
+def _negated(text: str, tok: Token) -> str:
+    """`maximize acc wrt x`, whose objective starts at `tok`, as the lines graphc takes."""
+    end = text.find("\n", tok.start_pos)
+    line = text[tok.start_pos : end if end >= 0 else len(text)].split("#")[0]
+    objective, *wrt = re.split(r"\bwrt\b", line, maxsplit=1)
+    objective = " ".join(objective.split())
+    wrt = f" wrt {' '.join(wrt[0].split())}" if wrt else ""
+    wrt = wrt if len(wrt) <= SHORT else " wrt ..."
+    if len(objective) > SHORT:
+        return f"compute the objective on a line of its own, then write neg = -objective and minimize neg{wrt}"
+    if len(_split(objective, " +-*/@^")) > 1:
+        objective = f"({objective})"
+    return f"write neg = -{objective} and minimize neg{wrt}"
 
 
 def _unclosed_brace(text: str) -> tuple[int, int] | None:

@@ -148,3 +148,23 @@ NO_KEYWORD = "'dim' is a reserved word and cannot be a keyword argument"
 def test_dim_as_a_keyword_is_told_axis_only_where_the_builtin_takes_one(expr: str, message: str) -> None:
     (found,) = errors(f"y = {expr}\n")
     assert found.split(": ", 1)[1] == message
+
+
+@pytest.mark.parametrize(
+    "line, fix",
+    [
+        ("maximize acc", "write neg = -acc and minimize neg"),
+        ("maximize sum(x)", "write neg = -sum(x) and minimize neg"),
+        ("maximize a + b  # both", "write neg = -(a + b) and minimize neg"),
+        ("maximize acc wrt x, w", "write neg = -acc and minimize neg wrt x, w"),
+    ],
+)
+def test_maximize_is_told_the_whole_negated_objective(line: str, fix: str) -> None:
+    (found,) = errors(line + "\n")
+    assert found.endswith(f"(graphc only minimizes: {fix})")
+
+
+def test_a_trailing_comma_after_wrt_names_wrt() -> None:
+    assert errors("minimize y wrt x,\n") == [
+        "1:17: unexpected ',' at the end of the line: the names after wrt take no trailing comma"
+    ]
