@@ -260,7 +260,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
     blocks = 0  # `{` opened before an error that the restart cut off: their `}` is no new error
     brace_due = False  # the last error was a line that ended where its block's `{` belonged
     while True:
-        continued = False
+        continued = 0
         try:
             with _LOCK, gc_paused():
                 build.file = file
@@ -313,11 +313,11 @@ def parse(text: str, file: str = "<model>") -> S.Program:
         if d is not None:
             errors.append(d)
             if len(errors) >= MAX_SYNTAX_ERRORS:
-                if source[_line_start(source, d.span.line + 1) :].strip():  # more text it did not read
+                if _more_tokens(lexer, source, _line_start(source, d.span.line + 1)):  # more it did not read
                     errors.append(Diagnostic(STOPPED))
                 break
         line = d.span.line if d is not None else line_col(source, at)[0]  # else after the `}`
-        line += continued  # `loss = a \` then `+ b`: the second line is part of the first's error
+        line += continued  # `loss = a \` then `+ b`: the lines it continues are part of the first's error
         cut = _line_start(source, line + 1)
         if cut >= len(source):
             break
@@ -327,12 +327,25 @@ def parse(text: str, file: str = "<model>") -> S.Program:
     return S.Program(file, stmts)
 
 
-def _continued(text: str, at: int | None) -> bool:
-    """True when the character at offset `at` is a '\\' that ends its line (a comment may follow)."""
-    if at is None or text[at : at + 1] != "\\":
-        return False
-    end = text.find("\n", at)
-    return text[at + 1 : end].split("#")[0].strip() == ""
+def _continued(text: str, at: int | None) -> int:
+    """How many lines the '\\' at offset `at` continues: one, and one more for each next line
+    that ends in '\\' too (a comment may follow); 0 when it is no '\\' that ends its line."""
+    count = 0
+    while at is not None and text[at : at + 1] == "\\":
+        end = text.find("\n", at)
+        if end < 0 or text[at + 1 : end].split("#")[0].strip():
+            break
+        count += 1
+        nxt = text.find("\n", end + 1)
+        line = text[end + 1 : nxt if nxt >= 0 else len(text)].split("#")[0].rstrip()  # the next line
+        at = end + len(line) if line.endswith("\\") else None
+    return count
+
+
+def _more_tokens(lexer: Lexer, text: str, start: int) -> bool:
+    """True when the text from offset `start` holds a token other than a '}' (comments and blank lines are none)."""
+    skip = lexer.ignore | {"_NL", "RBRACE"}
+    return any(m.lastgroup not in skip for m in lexer.regex.finditer(text, start))
 
 
 def _opens(kinds: list[str]) -> int:

@@ -168,3 +168,19 @@ def test_a_trailing_comma_after_wrt_names_wrt() -> None:
     assert errors("minimize y wrt x,\n") == [
         "1:17: unexpected ',' at the end of the line: the names after wrt take no trailing comma"
     ]
+
+
+def test_a_run_of_continued_lines_gives_one_error() -> None:
+    text = "loss = sum(x) \\\n   + 2 \\  # more\n   + 3 \\\n   + 4\nz = $\n"
+    assert errors(text) == [
+        "1:15: unexpected character '\\'; lines continue only inside ( ) and [ ]",
+        "5:5: unexpected character '$'",
+    ]
+
+
+def test_the_stop_is_said_only_where_tokens_are_left() -> None:
+    ten = "x = $\n" * 10
+    for rest, said in [("# the end\n}\n  }\n\n", False), ("}\ny = 1\n", True)]:
+        with pytest.raises(GraphcError) as info:
+            parse(ten + rest, "m.nn")
+        assert (info.value.diagnostics[-1].message.startswith("graphc stopped after 10")) == said
