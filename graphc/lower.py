@@ -16,20 +16,20 @@ import math
 import os
 import sys
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from graphc import syntax as S
 from graphc.errors import Diagnostic, GraphcError, Span, did_you_mean
 from graphc.ir import Graph
-from graphc.lower_expr import MAX_NODES, ExprLowerer, _fits, _given, _plural, _text
-from graphc.lower_fn import FnChecks, _keyword
+from graphc.lower_expr import ExprLowerer, _fits, _given, _plural, _text
+from graphc.lower_fn import _keyword
+from graphc.lower_loop import Loops
 from graphc.ops import BUILTINS, show
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering
 from graphc.util import gc_paused
 
-MAX_UNROLL = 100_000
 MAX_PARAM_SIZE = 2**31
 INIT_SIGNATURES = {"const": "const(c)", "normal": "normal(mean, std)", "uniform": "uniform(lo, hi)"}
 INITS = {"zeros": 0, "ones": 0, "glorot": 0, "he": 0, "const": 1, "normal": 2, "uniform": 2}
@@ -73,7 +73,7 @@ TOO_DEEP_INLINED = (
 )
 
 
-class ProgramLowerer(ExprLowerer, FnChecks):
+class ProgramLowerer(ExprLowerer, Loops):
     """The statements: declarations, assignments, loops, and the objective."""
 
     def __init__(self, program: S.Program, dtype: str = "float64"):
@@ -279,91 +279,6 @@ class ProgramLowerer(ExprLowerer, FnChecks):
     def stmt_ForLoop(self, stmt: S.ForLoop, scope: Scope) -> None:
         if not self.unroll(stmt, scope):
             self.skip_loop(stmt)
-
-    def unroll(self, stmt: S.ForLoop, scope: Scope) -> bool:
-        """Run the loop's body once per value of its variable; False if it was refused (and reported)."""
-        lo = self.constant(stmt.start, scope, "a loop bound")
-        hi = self.constant(stmt.stop, scope, "a loop bound")
-        if lo is None or hi is None:
-            return False
-        if not (float(lo).is_integer() and float(hi).is_integer()):
-            self.error(
-                f"loop bounds must be integers, but they are {lo:g} and {hi:g}", stmt.start.span.to(stmt.stop.span)
-            )
-            return False
-        if hi < lo:
-            self.error(
-                f"the range {int(lo)}..{int(hi)} is empty (bounds are inclusive)", stmt.start.span.to(stmt.stop.span)
-            )
-            return False
-        self.unrolled += int(hi - lo + 1)
-        if self.unrolled > MAX_UNROLL:
-            self.error(
-                f"loops unroll to more than {MAX_UNROLL:,} iterations in all", stmt.start.span.to(stmt.stop.span)
-            )
-            return False
-        ops = self.loop_cost(stmt)
-        if self.g._next + ops > MAX_NODES:
-            self.error(
-                f"this loop unrolls to about {ops:,} ops, more than graphc allows ({MAX_NODES:,})",
-                stmt.start.span.to(stmt.stop.span),
-            )
-            return False
-        if stmt.var.index is not None:
-            self.error(f"a loop variable is a plain name, not {stmt.var.text}", stmt.var.span)
-            return False
-        var = stmt.var.base
-        if self.lookup(var, scope) is not None or var in BUILTINS:
-            self.error(f"loop variable '{var}' hides an existing name", stmt.var.span)
-            return False
-        outer, outermost = self.call_note, self.loop_errors is None
-        if outermost:
-            self.loop_errors = {}
-        self.ranges[id(stmt)] = range(int(lo), int(hi) + 1)
-        try:
-            self.unrolled_passes(stmt, scope, var, int(lo), int(hi), outer)
-        finally:
-            del self.ranges[id(stmt)]
-            if outermost:
-                self.fold_loop_errors()
-        self.top.pop(var, None)
-        return True
-
-    def unrolled_passes(self, stmt: S.ForLoop, scope: Scope, var: str, lo: int, hi: int, outer: str | None):
-        for i in range(lo, hi + 1):
-            self.top[var] = Binding("loopvar", float(i), stmt.var.span)
-            inner = Scope(scope.locals, scope.fn, scope.frames + (("loop", var, i, stmt.span.line),))
-            # a mistake in the body names the iteration: most hold only for some values of var
-            here = f"when {var} = {i} (the loop at line {stmt.span.line})"
-            self.call_note = here + (f"; {outer}" if outer else "")
-            try:
-                for s in stmt.body:
-                    self.stmt(s, inner, in_loop=True)
-            finally:
-                self.call_note = outer
-
-    def fold_loop_errors(self) -> None:
-        """An error a loop's body makes on several passes is shown once, at its first pass,
-        its note saying how many more failed at that place (in all loops nested there)."""
-        for index, more in self.loop_errors.values():
-            if more and 0 <= index < len(self.errors):
-                d = self.errors[index]
-                again = f"it fails there on {more:,} more pass{'es' if more > 1 else ''} too"
-                self.errors[index] = replace(d, note=f"{d.note}; {again}" if d.note else again)
-        self.loop_errors = None
-
-    def loop_cost(self, loop: S.ForLoop) -> int:
-        """About how many ops unrolling the loop makes (inner loops with literal bounds included)."""
-        per_iteration = 0
-        for s in loop.body:
-            if isinstance(s, S.Assign):
-                per_iteration += self.cost(s.value)
-            elif isinstance(s, S.ForLoop):
-                per_iteration += self.loop_cost(s)
-        bounds = (loop.start, loop.stop)
-        if all(isinstance(b, S.Num) and math.isfinite(b.value) for b in bounds):
-            return per_iteration * max(0, int(loop.stop.value) - int(loop.start.value) + 1)
-        return per_iteration
 
     def finish(self) -> None:
         """Resolve the objective, the wrt names and the outputs against the final bindings."""
