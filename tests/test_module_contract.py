@@ -1011,7 +1011,13 @@ def test_a_function_makes_only_the_workspace_arrays_it_computes_in():
     assert len([a for a in ws if a is not None]) > len(made)
 
 
-def test_a_thread_keeps_workspaces_up_to_a_number_of_bytes_the_least_recently_used_going_first():
+def idle_bytes(m: types.ModuleType) -> int:
+    """The bytes of the calling thread's workspaces besides the one it used last."""
+    spaces = list(getattr(m._LOCAL, "spaces", {}).values())
+    return sum(a.nbytes for ws, _, _ in spaces[:-1] for a in ws if a is not None)
+
+
+def test_a_thread_keeps_besides_its_last_workspace_a_number_of_bytes_the_least_recently_used_going_first():
     _, m = load("dim B\ninput x : [B, 100]\nparam W : [100, 100]\nloss = sum(tanh(x @ W))\nminimize loss\n")
     p = m.init_params()
     m.forward(p, x=np.ones((100, 100)))
@@ -1020,13 +1026,70 @@ def test_a_thread_keeps_workspaces_up_to_a_number_of_bytes_the_least_recently_us
     m._WORKSPACE_BYTES = 3 * one
     for b in (100, 101, 102, 103, 104):
         m.forward(p, x=np.ones((b, 100)))
-        assert kept_bytes(m) <= m._WORKSPACE_BYTES
-    assert kept_arrays(m, 100) is None and kept_arrays(m, 104) is not None
-    # one workspace larger than the limit serves its call and is not kept; the others stay
-    before = dict(m._LOCAL.spaces)
+        assert idle_bytes(m) <= m._WORKSPACE_BYTES
+    assert kept_arrays(m, 100) is None and kept_arrays(m, 101) is None
+    assert [sizes for _, sizes in m._LOCAL.spaces] == [(102,), (103,), (104,)]
+    m.forward(p, x=np.ones((102, 100)))  # coming back to a kept one makes it the last used
+    assert [sizes for _, sizes in m._LOCAL.spaces] == [(103,), (104,), (102,)]
+
+
+def test_a_workspace_larger_than_the_limit_is_kept_while_it_is_the_one_used_last():
+    """A large batch's workspace, over _WORKSPACE_BYTES on its own, serves every call at that
+    batch size, not only the one that made it; the next call at another size drops it
+    before making its own arrays, so the two are never held at once."""
+    _, m = load("dim B\ninput x : [B, 100]\nparam W : [100, 100]\nloss = sum(tanh(x @ W))\nminimize loss\n")
+    p = m.init_params()
+    m.forward(p, x=np.ones((100, 100)))
+    m._WORKSPACE_BYTES = 3 * kept_bytes(m)  # room for the two small workspaces
+    m.forward(p, x=np.ones((101, 100)))
     x = np.random.default_rng(0).normal(size=(400, 100))
     assert m.loss(p, x=x) == pytest.approx(np.tanh(x @ p["W"]).sum(), rel=1e-12)
-    assert kept_arrays(m, 400) is None and m._LOCAL.spaces == before
+    large = kept_arrays(m, 400)
+    assert large is not None and kept_arrays(m, 100) is not None and kept_arrays(m, 101) is not None
+    assert m.loss(p, x=x) == pytest.approx(np.tanh(x @ p["W"]).sum(), rel=1e-12)
+    assert kept_arrays(m, 400) is large  # the second call computed in the same arrays
+
+    held_when_made = []
+
+    class Counting:  # the module's array module, noting what the thread holds at each array made
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        def empty(self, *args, **kwargs):
+            held_when_made.append(kept_bytes(m))
+            return np.empty(*args, **kwargs)
+
+    m.np = Counting()
+    m.forward(p, x=np.ones((102, 100)))
+    assert kept_arrays(m, 400) is None and kept_arrays(m, 102) is not None
+    assert held_when_made and max(held_when_made) <= m._WORKSPACE_BYTES
+    m.release_workspaces()
+    assert kept_bytes(m) == 0
+
+
+def test_a_workspace_that_failed_to_be_made_leaves_every_kept_one_counted():
+    """Memory running out while a workspace is made leaves the cache as it was trimmed: the
+    next call at the size used before computes in a workspace the thread counts, not in
+    one the trim already let go."""
+    _, m = load("dim B\ninput x : [B, 100]\nparam W : [100, 100]\nloss = sum(tanh(x @ W))\nminimize loss\n")
+    p = m.init_params()
+    m._WORKSPACE_BYTES = 0  # only the workspace used last is kept
+    m.forward(p, x=np.ones((400, 100)))
+
+    class Full:
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        def empty(self, *args, **kwargs):
+            raise MemoryError
+
+    m.np = Full()
+    with pytest.raises(MemoryError):
+        m.forward(p, x=np.ones((500, 100)))
+    m.np = np
+    x = np.random.default_rng(0).normal(size=(400, 100))
+    assert m.loss(p, x=x) == pytest.approx(np.tanh(x @ p["W"]).sum(), rel=1e-12)
+    assert kept_arrays(m, 400) is not None and kept_bytes(m) > 0
 
 
 def test_release_workspaces_drops_the_calling_threads_workspaces_only():

@@ -169,44 +169,50 @@ _FLOAT_LIMIT = float(np.finfo(DTYPE).max)
 
 
 _LOCAL = threading.local()
-_WORKSPACE_BYTES = 256 * 1024 * 1024  # the most a thread keeps in workspaces between calls
+_WORKSPACE_BYTES = 256 * 1024 * 1024  # the most a thread keeps besides the workspace it used last
 
 
 def _workspace(make, used, *sizes):
     """The arrays `make` lists for these sizes, those at the indices `used` made: once per
-    thread, no two threads share one. A thread keeps its 16 workspaces used last while they
-    hold _WORKSPACE_BYTES at most, dropping the one unused longest; one larger than that
-    alone serves the call that made it and goes."""
-    spaces = _LOCAL.__dict__.setdefault("spaces", {})  # least recently used first
+    thread, no two threads share one. A thread keeps the workspace it used last, whatever its
+    size, and of the others the 15 used last while they hold _WORKSPACE_BYTES at most,
+    dropping the one unused longest first."""
+    local = _LOCAL.__dict__
     key = (make, sizes)
+    last = local.get("last")  # (key, kept) of the workspace used last, which `spaces` ends with
+    if last is not None and last[0] == key and used in last[1][1]:
+        return last[1][0]
+    local["last"] = None  # until this call's workspace is ready, should making it fail
+    spaces = local.setdefault("spaces", {})  # least recently used first
     kept = spaces.pop(key, None)  # [the arrays, the `used` all made in them, their bytes]
-    if kept is not None and used in kept[1]:
-        spaces[key] = kept
-        return kept[0]
-    wanted = make(*sizes)
-    kept = kept or [[None] * len(wanted), set(), 0]
-    ws = kept[0]
-    for i in used:
-        if ws[i] is None:
-            shape, fill = wanted[i]
-            if fill is None:
-                ws[i] = np.empty(shape, dtype=DTYPE)
-            elif fill == 0:  # its memory is taken only where written, and it never is
-                ws[i] = np.zeros(shape, dtype=DTYPE)
-            else:
-                ws[i] = np.full(shape, fill, dtype=DTYPE)
-            kept[2] += ws[i].nbytes
-    kept[1].add(used)
-    if kept[2] <= _WORKSPACE_BYTES:
-        while len(spaces) >= 16 or kept[2] + sum(k[2] for k in spaces.values()) > _WORKSPACE_BYTES:
-            del spaces[next(iter(spaces))]
-        spaces[key] = kept
-    return ws
+    # trim the others before making any array, so that a large workspace the last call used
+    # is freed before this one's arrays are made beside it
+    while spaces and (len(spaces) >= 16 or sum(k[2] for k in spaces.values()) > _WORKSPACE_BYTES):
+        del spaces[next(iter(spaces))]
+    if kept is None or used not in kept[1]:
+        wanted = make(*sizes)
+        kept = kept or [[None] * len(wanted), set(), 0]
+        ws = kept[0]
+        for i in used:
+            if ws[i] is None:
+                shape, fill = wanted[i]
+                if fill is None:
+                    ws[i] = np.empty(shape, dtype=DTYPE)
+                elif fill == 0:  # its memory is taken only where written, and it never is
+                    ws[i] = np.zeros(shape, dtype=DTYPE)
+                else:
+                    ws[i] = np.full(shape, fill, dtype=DTYPE)
+                kept[2] += ws[i].nbytes
+        kept[1].add(used)
+    spaces[key] = kept
+    local["last"] = (key, kept)
+    return kept[0]
 
 
 def release_workspaces():
     """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
     _LOCAL.__dict__.pop("spaces", None)
+    _LOCAL.__dict__.pop("last", None)
 
 
 def _sigmoid(x, out=None, cap=None):
