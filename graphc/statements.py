@@ -308,9 +308,10 @@ def _unwrap_call_args(text: str, args: list[str]) -> str:
 
 
 def _workspace_call(indent: str, maker: str, used: tuple[int, ...], given: str) -> str:
-    """The statement binding `ws`: the workspace with the arrays at `used` made, its rows wrapped
-    where one line is too long."""
-    line = f"{indent}ws = _workspace({maker}, {used!r}{given})"
+    """The statement binding `ws`: the workspace with the arrays at `used` made, a run of them
+    as a range (`range(98)`, not 98 numbers), other indices' rows wrapped where one line is too
+    long."""
+    line = f"{indent}ws = _workspace({maker}, {_indices(used)}{given})"
     if len(line) <= WIDTH:
         return line
     rows = textwrap.wrap(" ".join(f"{i}," for i in used), WIDTH - len(indent) - 8)
@@ -319,6 +320,14 @@ def _workspace_call(indent: str, maker: str, used: tuple[int, ...], given: str) 
         [f"{indent}ws = _workspace(", f"{inner}{maker},", f"{inner}(", *(f"{inner}    {r}" for r in rows)]
         + [f"{inner}){given},", f"{indent})"]
     )
+
+
+def _indices(used: tuple[int, ...]) -> str:
+    """The workspace indices as a call writes them: a run of two or more as a range (the runtime
+    compares one in constant time, where a tuple's hash reads every index), others as a tuple."""
+    if len(used) < 2 or used != tuple(range(used[0], used[-1] + 1)):
+        return repr(used)
+    return f"range({used[-1] + 1})" if used[0] == 0 else f"range({used[0]}, {used[-1] + 1})"
 
 
 def constant_name(value: float | str) -> str:

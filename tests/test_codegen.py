@@ -315,3 +315,29 @@ def test_at_o0_every_gradient_is_named_after_the_value_it_belongs_to():
         for g in gradients:
             of = re.sub(r"^d_", "", g)
             assert of in assigned[: assigned.index(g)] or of in re.findall(r"'(\w+)'", body), f"{path.name}: {g}"
+
+
+def test_a_function_names_the_workspace_arrays_it_computes_in_as_a_range_where_they_run_on():
+    """98 indices written out spread one call over nine lines: each call is one line, a run
+    of indices a range (`range(98)`), indices that are no run a tuple."""
+    examples = Path(__file__).parent.parent / "examples"
+    for name in ("deep_tanh", "logistic_regression", "regression", "residual"):
+        compiled = compile_text((examples / f"{name}.nn").read_text(), f"{name}.nn")
+        for fn, placed in compiled.pool.index.items():
+            (call,) = re.findall(r"^    ws = _workspace\(.*", function(compiled.source, fn), re.M)
+            used = re.fullmatch(r"    ws = _workspace\(_workspace_arrays, (.*), [BN]\)", call).group(1)
+            assert tuple(eval(used)) == tuple(sorted(set(placed))), (name, fn, call)
+    deep = compile_text((examples / "deep_tanh.nn").read_text(), "deep_tanh.nn").source
+    assert "ws = _workspace(_workspace_arrays, range(98), B)\n" in function(deep, "sgd_step")
+    logistic = compile_text((examples / "logistic_regression.nn").read_text(), "logistic_regression.nn").source
+    assert "ws = _workspace(_workspace_arrays, (0, 2, 3, 4), N)\n" in function(logistic, "sgd_step")
+
+
+@pytest.mark.parametrize(
+    "used, shown",
+    [((0,), "(0,)"), ((3,), "(3,)"), ((0, 1), "range(2)"), ((2, 3, 4), "range(2, 5)"), ((0, 2, 3), "(0, 2, 3)")],
+)
+def test_workspace_indices_are_a_range_only_where_they_run_on(used, shown):
+    from graphc.statements import _indices
+
+    assert _indices(used) == shown

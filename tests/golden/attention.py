@@ -180,8 +180,9 @@ def _workspace(make, used, *sizes):
     dropping the one unused longest first."""
     local = _LOCAL.__dict__
     key = (make, sizes)
-    last = local.get("last")  # (key, kept) of the workspace used last, which `spaces` ends with
-    if last is not None and last[0] == key and used in last[1][1]:
+    last = local.get("last")  # (key, kept, used) of the last call: `spaces` ends with its workspace
+    # the same function again passes a `used` (a range or a tuple) equal to the last call's
+    if last is not None and last[0] == key and (last[2] == used or used in last[1][1]):
         return last[1][0]
     local["last"] = None  # until this call's workspace is ready, should making it fail
     spaces = local.setdefault("spaces", {})  # least recently used first
@@ -206,7 +207,7 @@ def _workspace(make, used, *sizes):
                 kept[2] += ws[i].nbytes
         kept[1].add(used)
     spaces[key] = kept
-    local["last"] = (key, kept)
+    local["last"] = (key, kept, used)
     return kept[0]
 
 
@@ -311,7 +312,7 @@ def forward(params, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, (0, 1, 2, 3), T)
+    ws = _workspace(_workspace_arrays, range(4), T)
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
     # line 25: k = tokens @ Wk
@@ -341,7 +342,7 @@ def loss(params, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4), T)
+    ws = _workspace(_workspace_arrays, range(5), T)
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -375,7 +376,7 @@ def loss_and_grad(params, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), T)
+    ws = _workspace(_workspace_arrays, range(10), T)
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -455,7 +456,7 @@ def sgd_step(params, lr=None, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13), T)
+    ws = _workspace(_workspace_arrays, range(14), T)
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])

@@ -245,8 +245,9 @@ def _workspace(make, used, *sizes):
     dropping the one unused longest first."""
     local = _LOCAL.__dict__
     key = (make, sizes)
-    last = local.get("last")  # (key, kept) of the workspace used last, which `spaces` ends with
-    if last is not None and last[0] == key and used in last[1][1]:
+    last = local.get("last")  # (key, kept, used) of the last call: `spaces` ends with its workspace
+    # the same function again passes a `used` (a range or a tuple) equal to the last call's
+    if last is not None and last[0] == key and (last[2] == used or used in last[1][1]):
         return last[1][0]
     local["last"] = None  # until this call's workspace is ready, should making it fail
     spaces = local.setdefault("spaces", {})  # least recently used first
@@ -271,7 +272,7 @@ def _workspace(make, used, *sizes):
                 kept[2] += ws[i].nbytes
         kept[1].add(used)
     spaces[key] = kept
-    local["last"] = (key, kept)
+    local["last"] = (key, kept, used)
     return kept[0]
 
 
@@ -526,7 +527,7 @@ def forward(params, /, **inputs):
     W32 = checked['W32']
     b32 = checked['b32']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, (0, 1), B)
+    ws = _workspace(_workspace_arrays, range(2), B)
     # line 21 (i = 1): h = tanh(h @ W{i} + b{i})
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
@@ -728,7 +729,7 @@ def loss(params, /, **inputs):
     W32 = checked['W32']
     b32 = checked['b32']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, (0, 1), B)
+    ws = _workspace(_workspace_arrays, range(2), B)
     # line 21 (i = 1): h = tanh(h @ W{i} + b{i})
     t = np.matmul(x, W1, out=ws[0])
     np.add(t, b1, out=t)
@@ -936,13 +937,7 @@ def loss_and_grad(params, /, **inputs):
     W32 = checked['W32']
     b32 = checked['b32']
     B = dims['B']
-    ws = _workspace(
-        _workspace_arrays,
-        (
-            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
-            24, 25, 26, 27, 28, 29, 30, 31, 32, 33,
-        ), B,
-    )
+    ws = _workspace(_workspace_arrays, range(34), B)
     ones = ws[33]
     # line 21 (i = 1): h = tanh(h @ W{i} + b{i})
     t = np.matmul(x, W1, out=ws[0])
@@ -1454,16 +1449,7 @@ def sgd_step(params, lr=None, /, **inputs):
     W32 = checked['W32']
     b32 = checked['b32']
     B = dims['B']
-    ws = _workspace(
-        _workspace_arrays,
-        (
-            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
-            24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45,
-            46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67,
-            68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89,
-            90, 91, 92, 93, 94, 95, 96, 97,
-        ), B,
-    )
+    ws = _workspace(_workspace_arrays, range(98), B)
     ones = ws[33]
     # line 21 (i = 1): h = tanh(h @ W{i} + b{i})
     t = np.matmul(x, W1, out=ws[0])

@@ -177,8 +177,9 @@ def _workspace(make, used, *sizes):
     dropping the one unused longest first."""
     local = _LOCAL.__dict__
     key = (make, sizes)
-    last = local.get("last")  # (key, kept) of the workspace used last, which `spaces` ends with
-    if last is not None and last[0] == key and used in last[1][1]:
+    last = local.get("last")  # (key, kept, used) of the last call: `spaces` ends with its workspace
+    # the same function again passes a `used` (a range or a tuple) equal to the last call's
+    if last is not None and last[0] == key and (last[2] == used or used in last[1][1]):
         return last[1][0]
     local["last"] = None  # until this call's workspace is ready, should making it fail
     spaces = local.setdefault("spaces", {})  # least recently used first
@@ -203,7 +204,7 @@ def _workspace(make, used, *sizes):
                 kept[2] += ws[i].nbytes
         kept[1].add(used)
     spaces[key] = kept
-    local["last"] = (key, kept)
+    local["last"] = (key, kept, used)
     return kept[0]
 
 
@@ -257,7 +258,7 @@ def forward(params, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, (0, 1), N)
+    ws = _workspace(_workspace_arrays, range(2), N)
     exp_max = ws[1]
     # line 21: z = x @ w + b
     t = np.matmul(x, w, out=ws[0])

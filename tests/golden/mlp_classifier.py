@@ -182,8 +182,9 @@ def _workspace(make, used, *sizes):
     dropping the one unused longest first."""
     local = _LOCAL.__dict__
     key = (make, sizes)
-    last = local.get("last")  # (key, kept) of the workspace used last, which `spaces` ends with
-    if last is not None and last[0] == key and used in last[1][1]:
+    last = local.get("last")  # (key, kept, used) of the last call: `spaces` ends with its workspace
+    # the same function again passes a `used` (a range or a tuple) equal to the last call's
+    if last is not None and last[0] == key and (last[2] == used or used in last[1][1]):
         return last[1][0]
     local["last"] = None  # until this call's workspace is ready, should making it fail
     spaces = local.setdefault("spaces", {})  # least recently used first
@@ -208,7 +209,7 @@ def _workspace(make, used, *sizes):
                 kept[2] += ws[i].nbytes
         kept[1].add(used)
     spaces[key] = kept
-    local["last"] = (key, kept)
+    local["last"] = (key, kept, used)
     return kept[0]
 
 
@@ -317,7 +318,7 @@ def forward(params, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, (0, 1, 2, 3), B)
+    ws = _workspace(_workspace_arrays, range(4), B)
     zeros = ws[1]
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
@@ -347,7 +348,7 @@ def loss(params, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, (0, 1, 2, 3), B)
+    ws = _workspace(_workspace_arrays, range(4), B)
     zeros = ws[1]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
@@ -379,7 +380,7 @@ def loss_and_grad(params, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5, 6, 7, 8), B)
+    ws = _workspace(_workspace_arrays, range(9), B)
     zeros = ws[1]
     ones = ws[7]
     _check_labels(labels, 10, 'labels')
@@ -453,7 +454,7 @@ def sgd_step(params, lr=None, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14), B)
+    ws = _workspace(_workspace_arrays, range(15), B)
     zeros = ws[1]
     ones = ws[7]
     _check_labels(labels, 10, 'labels')

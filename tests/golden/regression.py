@@ -179,8 +179,9 @@ def _workspace(make, used, *sizes):
     dropping the one unused longest first."""
     local = _LOCAL.__dict__
     key = (make, sizes)
-    last = local.get("last")  # (key, kept) of the workspace used last, which `spaces` ends with
-    if last is not None and last[0] == key and used in last[1][1]:
+    last = local.get("last")  # (key, kept, used) of the last call: `spaces` ends with its workspace
+    # the same function again passes a `used` (a range or a tuple) equal to the last call's
+    if last is not None and last[0] == key and (last[2] == used or used in last[1][1]):
         return last[1][0]
     local["last"] = None  # until this call's workspace is ready, should making it fail
     spaces = local.setdefault("spaces", {})  # least recently used first
@@ -205,7 +206,7 @@ def _workspace(make, used, *sizes):
                 kept[2] += ws[i].nbytes
         kept[1].add(used)
     spaces[key] = kept
-    local["last"] = (key, kept)
+    local["last"] = (key, kept, used)
     return kept[0]
 
 
@@ -270,7 +271,7 @@ def forward(params, /, **inputs):
     W2 = checked['W2']
     b2 = checked['b2']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, (0, 1, 2), B)
+    ws = _workspace(_workspace_arrays, range(3), B)
     exp_max = ws[1]
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
@@ -292,7 +293,7 @@ def loss(params, /, **inputs):
     W2 = checked['W2']
     b2 = checked['b2']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, (0, 1, 2), B)
+    ws = _workspace(_workspace_arrays, range(3), B)
     exp_max = ws[1]
     # line 25: h    = sigmoid(affine(x, W1, b1))
     t = np.matmul(x, W1, out=ws[0])
@@ -317,7 +318,7 @@ def loss_and_grad(params, /, **inputs):
     W2 = checked['W2']
     b2 = checked['b2']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5), B)
+    ws = _workspace(_workspace_arrays, range(6), B)
     exp_max = ws[1]
     ones = ws[3]
     # line 25: h    = sigmoid(affine(x, W1, b1))
@@ -376,7 +377,7 @@ def sgd_step(params, lr=None, /, **inputs):
     W2 = checked['W2']
     b2 = checked['b2']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), B)
+    ws = _workspace(_workspace_arrays, range(10), B)
     exp_max = ws[1]
     ones = ws[3]
     # line 25: h    = sigmoid(affine(x, W1, b1))

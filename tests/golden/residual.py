@@ -198,8 +198,9 @@ def _workspace(make, used, *sizes):
     dropping the one unused longest first."""
     local = _LOCAL.__dict__
     key = (make, sizes)
-    last = local.get("last")  # (key, kept) of the workspace used last, which `spaces` ends with
-    if last is not None and last[0] == key and used in last[1][1]:
+    last = local.get("last")  # (key, kept, used) of the last call: `spaces` ends with its workspace
+    # the same function again passes a `used` (a range or a tuple) equal to the last call's
+    if last is not None and last[0] == key and (last[2] == used or used in last[1][1]):
         return last[1][0]
     local["last"] = None  # until this call's workspace is ready, should making it fail
     spaces = local.setdefault("spaces", {})  # least recently used first
@@ -224,7 +225,7 @@ def _workspace(make, used, *sizes):
                 kept[2] += ws[i].nbytes
         kept[1].add(used)
     spaces[key] = kept
-    local["last"] = (key, kept)
+    local["last"] = (key, kept, used)
     return kept[0]
 
 
@@ -402,7 +403,7 @@ def forward(params, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5, 6), B)
+    ws = _workspace(_workspace_arrays, range(7), B)
     zeros = ws[5]
     # line 36: h = x @ W_in + b_in
     t = np.matmul(x, W_in, out=ws[0])
@@ -502,7 +503,7 @@ def loss(params, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, (0, 1, 2, 3, 4, 5, 6), B)
+    ws = _workspace(_workspace_arrays, range(7), B)
     zeros = ws[5]
     _check_labels(labels, 10, 'labels')
     # line 36: h = x @ W_in + b_in
@@ -607,13 +608,7 @@ def loss_and_grad(params, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(
-        _workspace_arrays,
-        (
-            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
-            24, 25, 26, 27, 28, 29, 30,
-        ), B,
-    )
+    ws = _workspace(_workspace_arrays, range(31), B)
     zeros = ws[5]
     ones = ws[26]
     _check_labels(labels, 10, 'labels')
@@ -899,14 +894,7 @@ def sgd_step(params, lr=None, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(
-        _workspace_arrays,
-        (
-            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
-            24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45,
-            46, 47, 48, 49, 50,
-        ), B,
-    )
+    ws = _workspace(_workspace_arrays, range(51), B)
     zeros = ws[5]
     ones = ws[26]
     _check_labels(labels, 10, 'labels')
