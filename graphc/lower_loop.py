@@ -4,7 +4,6 @@ that make it, and how many ops a loop expands to before it is run."""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 from graphc import syntax as S
 from graphc.lower_expr import MAX_NODES
@@ -54,16 +53,16 @@ class Loops(FnChecks):
         if self.lookup(var, scope) is not None or var in BUILTINS:
             self.error(f"loop variable '{var}' hides an existing name", stmt.var.span)
             return False
-        outer, outermost = self.call_note, self.loop_errors is None
+        outer, outermost = self.call_note, self.loop_places is None
         if outermost:
-            self.loop_errors = {}
+            self.loop_places = {}
         self.ranges[id(stmt)] = range(int(lo), int(hi) + 1)
         try:
             self.unrolled_passes(stmt, scope, var, int(lo), int(hi), outer)
         finally:
             del self.ranges[id(stmt)]
             if outermost:
-                self.fold_loop_errors()
+                self.loop_places = None
         self.top.pop(var, None)
         return True
 
@@ -79,16 +78,6 @@ class Loops(FnChecks):
                     self.stmt(s, inner, in_loop=True)
             finally:
                 self.call_note = outer
-
-    def fold_loop_errors(self) -> None:
-        """An error a loop's body makes on several passes is shown once, at its first pass,
-        its note saying how many more failed at that place (in all loops nested there)."""
-        for index, more in self.loop_errors.values():
-            if more and 0 <= index < len(self.errors):
-                d = self.errors[index]
-                again = f"it fails there on {more:,} more pass{'es' if more > 1 else ''} too"
-                self.errors[index] = replace(d, note=f"{d.note}; {again}" if d.note else again)
-        self.loop_errors = None
 
     def loop_cost(self, loop: S.ForLoop) -> int:
         """About how many ops unrolling the loop makes (inner loops with literal bounds included)."""

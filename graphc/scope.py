@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from graphc import syntax as S
@@ -77,12 +78,14 @@ class Resolver:
         self.g = Graph()
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []  # likely slips that still compile
-        self.reported: set[tuple[str, Span | None]] = set()
-        # while a loop unrolls: the place of each error its passes made (its span and the fn
-        # calls it is inside) -> [the error, how many more passes failed there], so `W{i}`
-        # misspelled is one error, not one per pass
-        self.loop_errors: dict[tuple, list] | None = None
+        self.reported: dict[tuple[str, Span | None], int] = {}  # (message, place) -> its index in errors
+        self.repeats: Counter = Counter()  # an error's index -> how many more loop passes made it
+        # while a loop unrolls: the place of each unknown name its passes met (its span and the
+        # fn calls it is inside) -> that error's index, so `Wt{i}` (Wt1, Wt2, ...) is one error
+        # and a later pass counts it without searching every name for a suggestion again
+        self.loop_places: dict[tuple, int] | None = None
         self.call_sites: tuple[Span, ...] = ()  # the fn calls being inlined, outermost first
+        self.last_error: int | None = None  # the index of the error reported last
         self.top: dict[str, Binding] = {}
         self.dim_uses: dict[str, Span] = {}  # dim -> first use; each must be bound by an input
         self.call_note: str | None = None
@@ -119,30 +122,40 @@ class Resolver:
 
     # ---------------------------------------------------------------- errors
 
-    def error(self, message: str, span: Span | None, note: str | None = None) -> None:
-        if self.repeated(span):
-            return
-        known = (message, span) in self.reported  # (a fn body's, said where the fn is declared)
-        self.reported.add((message, span))
-        if self.loop_errors is not None and span is not None:  # later passes: counted, not worded
-            self.loop_errors[span, self.call_sites] = [-1 if known else len(self.errors), 0]
-        if not known:
-            self.errors.append(Diagnostic(message, span, note or self.call_note))
+    def error(self, message: str, span: Span | None, note: str | None = None) -> int:
+        """Report a mistake once; the same one again (a loop's later pass) is only counted.
+        Returns its index in errors."""
+        index = self.last_error = self.reported.get((message, span))
+        if index is not None:
+            if self.loop_places is not None:
+                self.repeats[index] += 1
+            return index
+        index = self.last_error = self.reported[message, span] = len(self.errors)
+        self.errors.append(Diagnostic(message, span, note or self.call_note))
         if len(self.errors) >= MAX_ERRORS:
             raise StopLowering(f"graphc stopped after {MAX_ERRORS} errors; mend these and run it again")
+        return index
 
     def repeated(self, span: Span | None) -> bool:
-        """Whether an earlier pass of the loop unrolling now made an error at `span`; if so it
-        is counted, and the caller need not word it again (a nearest-name search over every
-        name each pass, unbounded since the passes' errors are folded into one)."""
-        seen = self.loop_errors.get((span, self.call_sites)) if self.loop_errors is not None else None
-        if seen is not None:
-            seen[1] += 1
-        return seen is not None
+        """Whether an earlier pass of the loop unrolling now met an unknown name at `span` (in
+        the same fn calls); if so it is counted, and need not be worded again."""
+        index = self.loop_places.get((span, self.call_sites)) if self.loop_places is not None else None
+        if index is not None:
+            self.repeats[index] += 1
+        return index is not None
+
+    def note_repeats(self) -> None:
+        """Each error a loop's later passes made again says how many."""
+        for index, more in self.repeats.items():
+            d = self.errors[index]
+            again = f"it fails there on {more:,} more pass{'es' if more > 1 else ''} too"
+            self.errors[index] = replace(d, note=f"{d.note}; {again}" if d.note else again)
 
     def warn(self, message: str, span: Span) -> None:
-        if (message, span) not in self.reported:  # once for a loop's line, not once per pass
-            self.reported.add((message, span))
+        # once for a place in a loop's body, not once per pass (its shapes may differ per pass)
+        place = ("warning", span, self.call_sites) if self.loop_places is not None else (message, span)
+        if place not in self.reported:
+            self.reported[place] = -1
             self.warnings.append(Diagnostic(message, span, self.call_note, "warning"))
 
     # ---------------------------------------------------------------- names
@@ -216,6 +229,12 @@ class Resolver:
     def unknown(self, name: str, span: Span, scope: Scope, what: str = "name") -> None:
         if self.repeated(span):
             return
+        self.last_error = None
+        self.word_unknown(name, span, scope, what)
+        if self.loop_places is not None and self.last_error is not None:
+            self.loop_places[span, self.call_sites] = self.last_error
+
+    def word_unknown(self, name: str, span: Span, scope: Scope, what: str) -> None:
         if any(p.fullmatch(name) for p in self.unrun):
             return  # defined by a loop whose error was reported
         if scope.fn is not None and (name in self.top or name in self.def_lines):
@@ -280,7 +299,7 @@ class Resolver:
             if old.span == binding.span and binding.kind == old.kind and loops:  # one line, a loop's next pass
                 if ("again", binding.span) in self.reported:  # said at its first pass (W1), not for W2, W3
                     return False
-                self.reported.add(("again", binding.span))
+                self.reported["again", binding.span] = -1
                 # a name holds one {}: in nested loops the declaration belongs outside the inner one
                 fix = (
                     f"write {name}{{{loops[0]}}} to declare one per pass"

@@ -231,3 +231,12 @@ def test_a_mistake_over_several_lines_shows_each(tmp_path: Path, capsys: pytest.
     assert main(["check", str(path)]) == 1
     err = capsys.readouterr().err
     assert err.endswith("    4 | h = (x  # a\n      |     ^^\n    7 |   @ W)  # c\n      |   ^^^^\n"), err
+
+
+def test_a_warning_in_a_loop_is_given_once_for_its_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each pass's shapes differ here, so the messages do: still one warning, not one per pass."""
+    path = tmp_path / "w.nn"
+    text = "dim B\ninput y : [B]\nparam w : []\ns = 0\nfor i in 1..30 {\n  input a{i} : [i, B, 1]\n"
+    path.write_text(text + "  s = s + mean(w * a{i} - y)\n}\nminimize s\n")
+    assert main(["check", str(path)]) == 0
+    assert capsys.readouterr().err.count("warning:") == 1
