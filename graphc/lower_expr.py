@@ -28,8 +28,18 @@ _ARITHMETIC = {
     "mul": lambda attrs, a, b: a * b,
     "div": lambda attrs, a, b: a / b if b else 0.0,
     "neg": lambda attrs, a: -a,
-    "pow": lambda attrs, a: abs(a) ** attrs["p"] if a and attrs["p"] * math.log10(abs(a)) < 300 else 0.0,
+    "pow": lambda attrs, a: _power(a, attrs["p"]),
 }
+
+
+def _power(a: float, p: float) -> float:
+    """a^p as folding computes it, inf where that overflows (and 0 where it is not real)."""
+    try:
+        return math.pow(a, p)
+    except OverflowError:
+        return math.inf
+    except ValueError:  # a negative base to a fractional power, or 0 to a negative one
+        return 0.0
 
 
 class ExprLowerer(Resolver):
@@ -56,8 +66,13 @@ class ExprLowerer(Resolver):
         except ShapeError as err:
             self.error(str(err) + self.shape_hint(op, args, exprs), span)
             return None
-        if self.dtype != "float64" and op in _ARITHMETIC and all(self.g.op(a) == "const" for a in args):
-            self.check_range(_ARITHMETIC[op](attrs, *(self.g.node(a)["attrs"]["value"] for a in args)), span)
+        if op in _ARITHMETIC:  # a number computed from numbers alone, as folding will
+            values = [
+                self.g.node(a)["attrs"]["value"] if self.g.op(a) == "const" else self.numbers.get(a) for a in args
+            ]
+            if None not in values:
+                self.numbers[node] = _ARITHMETIC[op](attrs, *values)
+                self.check_range(self.numbers[node], span)
         if OPS[op].broadcasts and len(args) == 2:
             shape = self.g.shape(node)
             if len(set(shape)) < len(shape):  # a size twice, which the slip makes: rare enough to look at
@@ -128,10 +143,11 @@ class ExprLowerer(Resolver):
     def check_range(self, value: float, span: Span) -> None:
         """A number the model's dtype cannot hold (past 3.4e38 in float32) is a mistake where it
         is written or computed from numbers alone (1e20 * 1e20): it would be inf in the module."""
-        if abs(value) > 3e38 and not _fits(value, self.dtype):
+        if abs(value) > 3e38 and not _fits(value, self.dtype):  # (nan is a fault of its own, left to NumPy)
             largest = float(np.finfo(self.dtype).max)
+            shown = "this number" if math.isinf(value) else f"{value:.8g}"
             self.error(
-                f"{value:.8g} is past {self.dtype}'s largest number, {largest:.8g}: the model computes in {self.dtype}",
+                f"{shown} is past {self.dtype}'s largest number, {largest:.8g}: the model computes in {self.dtype}",
                 span,
             )
 

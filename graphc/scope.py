@@ -86,6 +86,7 @@ class Resolver:
         self.loop_places: dict[tuple, int] | None = None
         self.call_sites: tuple[Span, ...] = ()  # the fn calls being inlined, outermost first
         self.last_error: int | None = None  # the index of the error reported last
+        self.numbers: dict[int, float] = {}  # each node computed from numbers alone -> its value
         self.top: dict[str, Binding] = {}
         self.dim_uses: dict[str, Span] = {}  # dim -> first use; each must be bound by an input
         self.call_note: str | None = None
