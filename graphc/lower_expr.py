@@ -142,12 +142,14 @@ class ExprLowerer(Resolver):
 
     def check_range(self, value: float, span: Span) -> None:
         """A number the model's dtype cannot hold (past 3.4e38 in float32) is a mistake where it
-        is written or computed from numbers alone (1e20 * 1e20): it would be inf in the module."""
-        if abs(value) > 3e38 and not _fits(value, self.dtype):  # (nan is a fault of its own, left to NumPy)
+        is written or computed from numbers alone (1e20 * 1e20): it would be inf in the module
+        while folding, in float64, kept it finite."""
+        # (inf in float64 too, as 2^2000 or 1 / 0, is NumPy's arithmetic in any dtype: the
+        # folded value and the module's agree; past float32 alone they would not)
+        if 3e38 < abs(value) < math.inf and not _fits(value, self.dtype):
             largest = float(np.finfo(self.dtype).max)
-            shown = "this number" if math.isinf(value) else f"{value:.8g}"
             self.error(
-                f"{shown} is past {self.dtype}'s largest number, {largest:.8g}: the model computes in {self.dtype}",
+                f"{value:.8g} is past {self.dtype}'s largest number, {largest:.8g}: the model computes in {self.dtype}",
                 span,
             )
 

@@ -242,13 +242,13 @@ def test_a_number_past_float32_is_a_compile_error_in_float32_only():
     with pytest.raises(GraphcError) as e:
         load("param w : [2] = ones\nconst N = 1e20\ny = sum(w * (N * N)) + sum(w * 10^39)\nminimize y\n", "float32")
     assert [(d.span.col, d.message.split(" is ")[0]) for d in e.value.diagnostics] == [(13, "1e+40"), (32, "1e+39")]
-    # through several operations, and past float64 too (1e200 * 1e200 is inf there)
+    # through several operations; inf in float64 as well (10^400) is NumPy's arithmetic, left be
     with pytest.raises(GraphcError) as e:
-        load("param w : [2] = ones\ny = sum(w * (10^38 * 10)) + sum(w * (1e-200)^-2)\nminimize y\n", "float32")
+        load(
+            "param w : [2] = ones\ny = sum(w * (10^38 * 10)) + sum(w * (-(1e20) * 1e20)) + sum(w * 10^400)\nminimize y\n",
+            "float32",
+        )
     assert [d.span.col for d in e.value.diagnostics] == [13, 37]
-    with pytest.raises(GraphcError) as e:
-        load("param w : [2] = ones\ny = sum(w * (1e200 * 1e200))\nminimize y\n")
-    assert e.value.diagnostics[0].message.startswith("this number is past float64's largest number")
     load(text.replace("1e39", "3e38").replace("1e20 * 1e20", "1e38"), "float32")  # in range: fine
 
 
