@@ -183,9 +183,11 @@ def cmd_gradcheck(args) -> int:
     wrong = [r.name for r in rows if not r.ok]
     blind = [r.name for r in rows if r.blind and r.ok]
     stepped = step <= gradcheck.STEP_TOL
-    if any(w in g.params for w in g.wrt):  # (`wrt` inputs alone: sgd_step moves nothing)
+    moved = [w for w in g.wrt if w in g.params]  # (`wrt` inputs alone: sgd_step moves nothing)
+    if moved:
+        which = "each param" if moved == list(g.params) else f"{', '.join(moved)} (the params after wrt)"
         print(
-            f"sgd_step {'moves' if stepped else 'DOES NOT move'} each param by lr times its gradient "
+            f"sgd_step {'moves' if stepped else 'DOES NOT move'} {which} by lr times its gradient "
             f"(largest difference {step:.1e})"
         )
     if wrong:

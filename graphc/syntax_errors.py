@@ -221,13 +221,17 @@ def _negated(text: str, tok: Token) -> str:
     line = text[tok.start_pos : end if end >= 0 else len(text)].split("#")[0]
     objective, *wrt = re.split(r"\bwrt\b", line, maxsplit=1)
     objective = " ".join(objective.split())
-    wrt = f" wrt {' '.join(wrt[0].split())}" if wrt else ""
+    names = " ".join(wrt[0].split()).rstrip(",").rstrip() if wrt else ""  # no trailing comma, no empty wrt
+    wrt = f" wrt {names}" if names else ""
     wrt = wrt if len(wrt) <= SHORT else " wrt ..."
+    neg, code = "neg", re.sub(r"#[^\n]*", "", text)  # a name the file's code does not use yet
+    while re.search(rf"\b{neg}\b", code):
+        neg += "_"
     if len(objective) > SHORT:
-        return f"compute the objective on a line of its own, then write neg = -objective and minimize neg{wrt}"
+        return f"compute the objective on a line of its own, then write {neg} = -objective and minimize {neg}{wrt}"
     if len(split_arguments(objective, " +-*/@^")) > 1:
         objective = f"({objective})"
-    return f"write neg = -{objective} and minimize neg{wrt}"
+    return f"write {neg} = -{objective} and minimize {neg}{wrt}"
 
 
 def _unclosed_brace(text: str) -> tuple[int, int] | None:

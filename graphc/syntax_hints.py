@@ -66,8 +66,8 @@ def character(ch: str) -> str:
             return f"{code} is written '^{same}' here"
         if not same.strip():
             return f"{code} looks like a space; type the ASCII character"
-        if len(same) > 1:
-            return f"{code} is written {same!r} here"
+        if len(same) > 1:  # ½ in x^½ is (1/2): x^1/2 would be (x^1)/2
+            return f"{code} is written {f'({same})' if '/' in same else same!r} here"
         return f"{code} looks like {same!r}; type the ASCII character"
     if ch.isalpha() and not ch.isascii():
         return f"unexpected character {quoted}: names use ASCII letters, digits and _"
@@ -146,8 +146,9 @@ def keyword_argument(text: str, tok: Token) -> str | None:
     if str(tok) == "dim" and call in BUILTINS and "axis" in dict(BUILTINS[call].keywords):
         close = closing(text, m.end()) if text[m.end() : m.end() + 1] in ("(", "[") else None
         value = _VALUE.match(text, m.end())
-        if close is not None:  # `dim=(0, 1)`, as written
-            value = " ".join(text[m.end() : close + 1].split())
+        if close is not None:  # `dim=(0, 1)` as written; `dim=[0, 1]` as the tuple axis takes
+            value = " ".join(text[m.end() + 1 : close].split())
+            value = f"({value}{',' if ',' not in value else ''})"
         else:
             value = "".join(value.group().split()) if value else "..."
         return f"'dim' is not a keyword of graphc's builtins; the axis is given as axis={value}"
@@ -190,7 +191,7 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
         # `y / x.dot(W)` and `x.dot(W)^2` need the product in parentheses, as @ binds looser than / and ^
         before = text[max(line_start, m.start() - SHORT - 2) : m.start()].rstrip(" \t")
         before = before[: len(before) - len(receiver)].rstrip(" \t")[-1:]
-        after = text[close + 1 : close + 3].lstrip(" \t")
+        after = text[close + 1 : close + 1 + SHORT].lstrip(" \t")  # `x.dot(W)  ** 2`
         if before in ("*", "/", "@", "^") or after[:1] in ("^", ".") or after[:2] == "**":
             product = f"({product})"
         return f"graphc has no methods: write {product}", m.start()

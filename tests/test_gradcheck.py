@@ -214,3 +214,10 @@ def test_with_only_inputs_after_wrt_no_param_step_is_claimed(tmp_path: Path, cap
     assert main(["gradcheck", str(model)]) == 0
     out = capsys.readouterr().out
     assert "sgd_step" not in out and "the gradient agrees at the entries checked" in out, out
+
+
+def test_gradcheck_names_the_params_sgd_step_moves_when_wrt_names_some(tmp_path: Path, capsys) -> None:
+    model = tmp_path / "m.nn"
+    model.write_text(REGRESSION.replace("minimize loss", "minimize loss wrt W"))
+    assert main(["gradcheck", str(model)]) == 0
+    assert "sgd_step moves W (the params after wrt) by lr times its gradient" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -118,7 +119,7 @@ def test_a_number_written_as_other_languages_do_is_told_its_spelling_here(number
     "ch, message",
     [
         ("\u2074", "'\u2074' (U+2074) is written '^4' here"),
-        ("\u00bd", "'\u00bd' (U+00BD) is written '1/2' here"),
+        ("\u00bd", "'\u00bd' (U+00BD) is written '(1/2)' here"),
         ("\uff0a", "'\uff0a' (U+FF0A) looks like '*'; type the ASCII character"),
         ("\u2003", "'\\u2003' (U+2003) looks like a space; type the ASCII character"),
         ("\u200b", "invisible character '\\u200b' (U+200B); delete it"),
@@ -184,3 +185,31 @@ def test_the_stop_is_said_only_where_tokens_are_left() -> None:
         with pytest.raises(GraphcError) as info:
             parse(ten + rest, "m.nn")
         assert (info.value.diagnostics[-1].message.startswith("graphc stopped after 10")) == said
+
+
+@pytest.mark.parametrize(
+    "line, said",
+    [
+        ("y = mean(x.dot(W)  ** 2)", "write (x @ W)"),  # ** binds tighter than @, spaced or not
+        ("y = sum(x^½)", "is written '(1/2)' here"),  # x^1/2 would be (x^1)/2
+        ("y = sum(x, dim=[0,1])", "the axis is given as axis=(0,1)"),  # several axes are a tuple
+        ("y = sum(x, dim=[1])", "the axis is given as axis=(1,)"),
+    ],
+)
+def test_a_hint_gives_code_that_means_what_was_meant(line: str, said: str, tmp_path) -> None:
+    path = tmp_path / "h.nn"
+    path.write_text(f"dim B\ninput x : [B, 3]\nparam W : [3, 3]\n{line}\nminimize y\n")
+    proc = subprocess.run([sys.executable, "-m", "graphc", "check", str(path)], capture_output=True, text=True)
+    assert said in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("line", ["maximize acc wrt W,", "maximize acc wrt"])
+def test_the_maximize_hint_writes_lines_that_check(line: str, tmp_path) -> None:
+    path = tmp_path / "h.nn"
+    base = "dim B\ninput x : [B, 3]\nparam W : [3, 3]\nparam neg : [1]\nacc = sum(x @ W) + sum(neg)\n"
+    path.write_text(base + line + "\n")
+    proc = subprocess.run([sys.executable, "-m", "graphc", "check", str(path)], capture_output=True, text=True)
+    fix = re.search(r"write (neg_ = -acc) and (minimize neg_[^)]*)\)", proc.stderr)
+    assert fix, proc.stderr
+    path.write_text(base + fix[1] + "\n" + fix[2] + "\n")
+    assert subprocess.run([sys.executable, "-m", "graphc", "check", str(path)], capture_output=True).returncode == 0
