@@ -23,7 +23,8 @@ import numpy as np
 from graphc import syntax as S
 from graphc.errors import Diagnostic, GraphcError, Span, did_you_mean
 from graphc.ir import Graph
-from graphc.lower_expr import ExprLowerer, _fits, _given, _plural, _text
+from graphc.lower_advice import fits
+from graphc.lower_expr import ExprLowerer, _given, _plural, _text
 from graphc.lower_fn import _keyword
 from graphc.lower_loop import Loops
 from graphc.ops import BUILTINS, show
@@ -230,11 +231,11 @@ class ProgramLowerer(ExprLowerer, Loops):
             return None
         reach, drawn = _extent(name, values)
         shown = f"{name}({', '.join(f'{v:g}' for v in values)})"
-        if not _fits(reach, self.dtype):
+        if not fits(reach, self.dtype):
             largest = float(np.finfo(self.dtype).max)
             self.error(f"{shown} makes values past {self.dtype}'s largest number, {largest:.4g}", e.span)
             return None
-        if not _fits(drawn, "float64"):  # init_params draws in float64, then casts to the dtype
+        if not fits(drawn, "float64"):  # init_params draws in float64, then casts to the dtype
             self.error(f"{shown} spans more than a float64 holds, so its values cannot be drawn", e.span)
             return None
         return name, tuple(values)

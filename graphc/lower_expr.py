@@ -6,43 +6,20 @@ None and its users stay silent.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any
-
-import numpy as np
 
 from graphc import syntax as S
 from graphc.errors import Span, did_you_mean
 from graphc.ir import READS_KEPT
+from graphc.lower_advice import ARITHMETIC, BINARY_OPS, Advice
 from graphc.ops import BUILTINS, OPS, ShapeError, show
-from graphc.ops.base import broadcast
-from graphc.scope import KIND_WORDS, Binding, FnInfo, Resolver, Scope, StopLowering
+from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering
 
 MAX_NODES = 2_000_000  # a model that expands past this is refused, not attempted
-BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
-# the ops a number computed from numbers alone goes through, in float64 as folding computes them
-_ARITHMETIC = {
-    "add": lambda attrs, a, b: a + b,
-    "sub": lambda attrs, a, b: a - b,
-    "mul": lambda attrs, a, b: a * b,
-    "div": lambda attrs, a, b: a / b if b else 0.0,
-    "neg": lambda attrs, a: -a,
-    "pow": lambda attrs, a: _power(a, attrs["p"]),
-}
 
 
-def _power(a: float, p: float) -> float:
-    """a^p as folding computes it, inf where that overflows (and 0 where it is not real)."""
-    try:
-        return math.pow(a, p)
-    except OverflowError:
-        return math.inf
-    except ValueError:  # a negative base to a fractional power, or 0 to a negative one
-        return 0.0
-
-
-class ExprLowerer(Resolver):
+class ExprLowerer(Advice):
     """Expressions to graph nodes; a fn call is inlined here, its body lowered in a scope of its own."""
 
     def make(self, op: str, args: list, exprs: list, attrs: dict, span: Span, scope: Scope, allow_int=()) -> int | None:
@@ -66,12 +43,12 @@ class ExprLowerer(Resolver):
         except ShapeError as err:
             self.error(str(err) + self.shape_hint(op, args, exprs), span)
             return None
-        if op in _ARITHMETIC:  # a number computed from numbers alone, as folding will
+        if op in ARITHMETIC:  # a number computed from numbers alone, as folding will
             values = [
                 self.g.node(a)["attrs"]["value"] if self.g.op(a) == "const" else self.numbers.get(a) for a in args
             ]
             if None not in values:
-                self.numbers[node] = _ARITHMETIC[op](attrs, *values)
+                self.numbers[node] = ARITHMETIC[op](attrs, *values)
                 self.check_range(self.numbers[node], span)
         if OPS[op].broadcasts and len(args) == 2:
             shape = self.g.shape(node)
@@ -79,79 +56,9 @@ class ExprLowerer(Resolver):
                 self.check_pairing(op, node, args, exprs, span)
         return node
 
-    def check_pairing(self, op: str, node: int, args: list[int], exprs: list, span: Span) -> None:
-        """Warn of the classic broadcasting slip: `pred - y` with pred [B, 1] and y [B] is
-        [B, B], every prediction against every target, where rows were meant to pair.
-
-        It shows as a dim that the result has twice and neither operand had twice,
-        one operand having fewer axes than the result.
-        """
-        shape, shapes = self.g.shape(node), [self.g.shape(a) for a in args]
-        if all(len(s) == len(shape) for s in shapes):  # `reshape(y, [1, -1])`: every pair, said outright
-            return
-        twice = [d for d in shape if isinstance(d, str) and shape.count(d) > 1]
-        if not twice or any(s.count(d) > 1 for s in shapes for d in twice):
-            return
-        names = [e.text if isinstance(e, S.Name) else None for e in exprs]
-        a, b = (f"{n} {show(s)}" if n else show(s) for n, s in zip(names, shapes))  # `pred [B, 1]`
-        sym = next((s for s, name in BINARY_OPS.items() if name == op), None)
-        what = f"{a} {sym} {b}" if sym else f"{op} of {a} and {b}"
-        low = 0 if len(shapes[0]) < len(shape) else 1
-        ones = "1, " * (len(shape) - 1)  # the operand's one axis last, as many 1s before it as the result needs
-        said = (
-            f"reshape({names[low] or '...'}, [{ones}-1])"
-            if len(shapes[low]) == 1
-            else f"a reshape to {len(shape)} axes"
-        )
-        self.warn(
-            f"{what} is {show(shape)}, every entry of one against every entry of the other; if entries are "
-            f"meant to pair, give both one shape, and if every pair is meant, say so with {said}",
-            span,
-        )
-
-    def shape_hint(self, op: str, args: list[int], exprs: list) -> str:
-        """What would make a failed op fit, where one small change does: `q @ k` of two computed
-        [T, 16] is q @ k.T, and `x - mean(x, axis=-1)` that does not broadcast takes keepdims=true."""
-        if op == "matmul":
-            a, b = (self.g.shape(n) for n in args)
-            # (not for a param: its declared shape is more likely meant, and the name wrong)
-            if len(a) == len(b) == 2 and a[1] == b[1] and a[1] != b[0] and self.g.op(args[1]) != "param":
-                shown = (
-                    f"{exprs[1].text}.T" if isinstance(exprs[1], S.Name) else "the right operand's transpose, (...).T,"
-                )
-                return f"; {shown} is {show((b[1], b[0]))}, which fits"
-            return ""
-        if not OPS[op].broadcasts or len(args) != 2:
-            return ""
-        for r, other in (args, args[::-1]):
-            attrs = self.g.node(r)["attrs"]
-            if attrs.get("keepdims") is not False or attrs.get("all"):
-                continue
-            source = self.g.shape(self.g.args(r)[0])
-            kept = tuple(1 if i in attrs["axes"] else d for i, d in enumerate(source))
-            try:
-                broadcast(kept, self.g.shape(other), "combine")
-            except ShapeError:
-                continue
-            return f"; with keepdims=true, {self.g.op(r)}(...) would keep the reduced axis as a 1 that broadcasts"
-        return ""
-
     def const_node(self, value: float, span: Span, scope: Scope) -> int:
         self.check_range(value, span)
         return self.g.add("const", [], {"value": float(value)}, span=span, scope=scope.frames)
-
-    def check_range(self, value: float, span: Span) -> None:
-        """A number the model's dtype cannot hold (past 3.4e38 in float32) is a mistake where it
-        is written or computed from numbers alone (1e20 * 1e20): it would be inf in the module
-        while folding, in float64, kept it finite."""
-        # (inf in float64 too, as 2^2000 or 1 / 0, is NumPy's arithmetic in any dtype: the
-        # folded value and the module's agree; past float32 alone they would not)
-        if 3e38 < abs(value) < math.inf and not _fits(value, self.dtype):
-            largest = float(np.finfo(self.dtype).max)
-            self.error(
-                f"{value:.8g} is past {self.dtype}'s largest number, {largest:.8g}: the model computes in {self.dtype}",
-                span,
-            )
 
     def expr(self, e: S.Expr, scope: Scope) -> int | None:
         if isinstance(e, S.Num):
@@ -480,12 +387,6 @@ def _text(e: S.Expr) -> str:
     if isinstance(e, S.Unary) and isinstance(e.operand, (S.Num, S.Name)):
         return e.op + _text(e.operand)
     return "an expression"
-
-
-def _fits(value: float, dtype: str) -> bool:
-    """Whether the dtype holds the number: it is finite there (3.4028235e38 rounds to float32's largest)."""
-    with np.errstate(over="ignore"):
-        return bool(np.isfinite(np.asarray(value).astype(dtype)))
 
 
 def _given(n: int) -> str:

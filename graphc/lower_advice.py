@@ -1,0 +1,118 @@
+"""What lowering says beyond "this is wrong": a likely slip that still compiles (the
+broadcast that pairs every entry with every other), the one change that makes a failed op
+fit, and a number the model's dtype cannot hold."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from graphc import syntax as S
+from graphc.errors import Span
+from graphc.ops import OPS, show
+from graphc.ops.base import ShapeError, broadcast
+from graphc.scope import Resolver
+
+BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
+BINARY_SYMBOLS = {op: symbol for symbol, op in BINARY_OPS.items()}
+
+# the ops a number computed from numbers alone goes through, in float64 as folding computes them
+ARITHMETIC = {
+    "add": lambda attrs, a, b: a + b,
+    "sub": lambda attrs, a, b: a - b,
+    "mul": lambda attrs, a, b: a * b,
+    "div": lambda attrs, a, b: a / b if b else 0.0,
+    "neg": lambda attrs, a: -a,
+    "pow": lambda attrs, a: _power(a, attrs["p"]),
+}
+
+
+def _power(a: float, p: float) -> float:
+    """a^p as folding computes it, inf where that overflows (and 0 where it is not real)."""
+    try:
+        return math.pow(a, p)
+    except OverflowError:
+        return math.inf
+    except ValueError:  # a negative base to a fractional power, or 0 to a negative one
+        return 0.0
+
+
+class Advice(Resolver):
+    """Warnings and hints about values lowering has made; ExprLowerer makes them."""
+
+    def check_pairing(self, op: str, node: int, args: list[int], exprs: list, span: Span) -> None:
+        """Warn of the classic broadcasting slip: `pred - y` with pred [B, 1] and y [B] is
+        [B, B], every prediction against every target, where rows were meant to pair.
+
+        It shows as a dim that the result has twice and neither operand had twice,
+        one operand having fewer axes than the result.
+        """
+        shape, shapes = self.g.shape(node), [self.g.shape(a) for a in args]
+        if all(len(s) == len(shape) for s in shapes):  # `reshape(y, [1, -1])`: every pair, said outright
+            return
+        twice = [d for d in shape if isinstance(d, str) and shape.count(d) > 1]
+        if not twice or any(s.count(d) > 1 for s in shapes for d in twice):
+            return
+        names = [e.text if isinstance(e, S.Name) else None for e in exprs]
+        a, b = (f"{n} {show(s)}" if n else show(s) for n, s in zip(names, shapes))  # `pred [B, 1]`
+        sym = BINARY_SYMBOLS.get(op)
+        what = f"{a} {sym} {b}" if sym else f"{op} of {a} and {b}"
+        low = 0 if len(shapes[0]) < len(shape) else 1
+        ones = "1, " * (len(shape) - 1)  # the operand's one axis last, as many 1s before it as the result needs
+        said = (
+            f"reshape({names[low] or '...'}, [{ones}-1])"
+            if len(shapes[low]) == 1
+            else f"a reshape to {len(shape)} axes"
+        )
+        self.warn(
+            f"{what} is {show(shape)}, every entry of one against every entry of the other; if entries are "
+            f"meant to pair, give both one shape, and if every pair is meant, say so with {said}",
+            span,
+        )
+
+    def shape_hint(self, op: str, args: list[int], exprs: list) -> str:
+        """What would make a failed op fit, where one small change does: `q @ k` of two computed
+        [T, 16] is q @ k.T, and `x - mean(x, axis=-1)` that does not broadcast takes keepdims=true."""
+        if op == "matmul":
+            a, b = (self.g.shape(n) for n in args)
+            # (not for a param: its declared shape is more likely meant, and the name wrong)
+            if len(a) == len(b) == 2 and a[1] == b[1] and a[1] != b[0] and self.g.op(args[1]) != "param":
+                shown = (
+                    f"{exprs[1].text}.T" if isinstance(exprs[1], S.Name) else "the right operand's transpose, (...).T,"
+                )
+                return f"; {shown} is {show((b[1], b[0]))}, which fits"
+            return ""
+        if not OPS[op].broadcasts or len(args) != 2:
+            return ""
+        for r, other in (args, args[::-1]):
+            attrs = self.g.node(r)["attrs"]
+            if attrs.get("keepdims") is not False or attrs.get("all"):
+                continue
+            source = self.g.shape(self.g.args(r)[0])
+            kept = tuple(1 if i in attrs["axes"] else d for i, d in enumerate(source))
+            try:
+                broadcast(kept, self.g.shape(other), "combine")
+            except ShapeError:
+                continue
+            return f"; with keepdims=true, {self.g.op(r)}(...) would keep the reduced axis as a 1 that broadcasts"
+        return ""
+
+    def check_range(self, value: float, span: Span) -> None:
+        """A number the model's dtype cannot hold (past 3.4e38 in float32) is a mistake where it
+        is written or computed from numbers alone (1e20 * 1e20): it would be inf in the module
+        while folding, in float64, kept it finite."""
+        # (inf in float64 too, as 2^2000 or 1 / 0, is NumPy's arithmetic in any dtype: the
+        # folded value and the module's agree; past float32 alone they would not)
+        if 3e38 < abs(value) < math.inf and not fits(value, self.dtype):
+            largest = float(np.finfo(self.dtype).max)
+            self.error(
+                f"{value:.8g} is past {self.dtype}'s largest number, {largest:.8g}: the model computes in {self.dtype}",
+                span,
+            )
+
+
+def fits(value: float, dtype: str) -> bool:
+    """Whether the dtype holds the number: it is finite there (3.4028235e38 rounds to float32's largest)."""
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(np.asarray(value).astype(dtype)))
