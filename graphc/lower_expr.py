@@ -44,9 +44,8 @@ class ExprLowerer(Advice):
             self.error(str(err) + self.shape_hint(op, args, exprs), span)
             return None
         if op in ARITHMETIC:  # a number computed from numbers alone, as folding will
-            values = [
-                self.g.node(a)["attrs"]["value"] if self.g.op(a) == "const" else self.numbers.get(a) for a in args
-            ]
+            nodes = self.g.nx._node
+            values = [nodes[a]["attrs"].get("value") if a not in self.numbers else self.numbers[a] for a in args]
             if None not in values:
                 self.numbers[node] = ARITHMETIC[op](attrs, *values)
                 self.check_range(self.numbers[node], span)
