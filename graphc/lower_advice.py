@@ -17,25 +17,16 @@ from graphc.scope import Resolver
 BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
 BINARY_SYMBOLS = {op: symbol for symbol, op in BINARY_OPS.items()}
 
-# the ops a number computed from numbers alone goes through, in float64 as folding computes them
+# the ops a number computed from numbers alone goes through, in float64 as folding computes
+# them (1 / 0 is inf and (-8)^0.5 nan there, as in the module)
 ARITHMETIC = {
-    "add": lambda attrs, a, b: a + b,
-    "sub": lambda attrs, a, b: a - b,
-    "mul": lambda attrs, a, b: a * b,
-    "div": lambda attrs, a, b: a / b if b else 0.0,
-    "neg": lambda attrs, a: -a,
-    "pow": lambda attrs, a: _power(a, attrs["p"]),
+    "add": lambda attrs, a, b: np.add(a, b),
+    "sub": lambda attrs, a, b: np.subtract(a, b),
+    "mul": lambda attrs, a, b: np.multiply(a, b),
+    "div": lambda attrs, a, b: np.divide(a, b),
+    "neg": lambda attrs, a: np.negative(a),
+    "pow": lambda attrs, a: np.power(a, attrs["p"]),
 }
-
-
-def _power(a: float, p: float) -> float:
-    """a^p as folding computes it, inf where that overflows (and 0 where it is not real)."""
-    try:
-        return math.pow(a, p)
-    except OverflowError:
-        return math.inf
-    except ValueError:  # a negative base to a fractional power, or 0 to a negative one
-        return 0.0
 
 
 class Advice(Resolver):
@@ -98,7 +89,7 @@ class Advice(Resolver):
             return f"; with keepdims=true, {self.g.op(r)}(...) would keep the reduced axis as a 1 that broadcasts"
         return ""
 
-    def check_range(self, value: float, span: Span) -> None:
+    def check_range(self, value: float, span: Span) -> bool:
         """A number the model's dtype cannot hold (past 3.4e38 in float32) is a mistake where it
         is written or computed from numbers alone (1e20 * 1e20): it would be inf in the module
         while folding, in float64, kept it finite."""
@@ -110,6 +101,8 @@ class Advice(Resolver):
                 f"{value:.8g} is past {self.dtype}'s largest number, {largest:.8g}: the model computes in {self.dtype}",
                 span,
             )
+            return False
+        return True
 
 
 def fits(value: float, dtype: str) -> bool:

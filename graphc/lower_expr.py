@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import numpy as np
+
 from graphc import syntax as S
 from graphc.errors import Span, did_you_mean
 from graphc.ir import READS_KEPT
@@ -47,8 +49,10 @@ class ExprLowerer(Advice):
             nodes = self.g.nx._node
             values = [nodes[a]["attrs"].get("value") if a not in self.numbers else self.numbers[a] for a in args]
             if None not in values:
-                self.numbers[node] = ARITHMETIC[op](attrs, *values)
-                self.check_range(self.numbers[node], span)
+                with np.errstate(all="ignore"):
+                    value = float(ARITHMETIC[op](attrs, *(np.float64(v) for v in values)))
+                if self.check_range(value, span):  # (once past the range, the ops using it stay quiet)
+                    self.numbers[node] = value
         if OPS[op].broadcasts and len(args) == 2:
             shape = self.g.shape(node)
             if len(set(shape)) < len(shape):  # a size twice, which the slip makes: rare enough to look at

@@ -68,6 +68,7 @@ class Loops(FnChecks):
 
     def unrolled_passes(self, stmt: S.ForLoop, scope: Scope, var: str, lo: int, hi: int, outer: str | None):
         for i in range(lo, hi + 1):
+            self.pass_number += 1
             self.top[var] = Binding("loopvar", float(i), stmt.var.span)
             inner = Scope(scope.locals, scope.fn, scope.frames + (("loop", var, i, stmt.span.line),))
             # a mistake in the body names the iteration: most hold only for some values of var

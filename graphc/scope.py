@@ -22,6 +22,7 @@ from graphc.ops import BUILTINS
 TOO_LARGE = "this number is too large (it overflows to infinity)"
 MAX_SIZE = 2**31  # of one axis: no array is so long, and larger sizes overflow the FLOP and size arithmetic
 MAX_ERRORS = 50  # then graphc stops: a file with an error on every line is reported in seconds
+DIFFERENT_PER_PLACE = 3  # different errors one place in a loop shows; its later passes are counted
 KIND_WORDS = {
     "dim": "a dim",
     "const": "a const",
@@ -86,6 +87,9 @@ class Resolver:
         self.loop_places: dict[tuple, int] | None = None
         self.call_sites: tuple[Span, ...] = ()  # the fn calls being inlined, outermost first
         self.last_error: int | None = None  # the index of the error reported last
+        self.pass_number = 0  # counts every pass of every loop unrolled, to tell passes apart
+        self.made_on: dict[int, int] = {}  # an error made in a loop -> the pass it was last made on
+        self.place_errors: dict[tuple, list[int]] = {}  # a place in a loop -> its different errors
         self.numbers: dict[int, float] = {}  # each node computed from numbers alone -> its value
         self.top: dict[str, Binding] = {}
         self.dim_uses: dict[str, Span] = {}  # dim -> first use; each must be bound by an input
@@ -123,41 +127,62 @@ class Resolver:
 
     # ---------------------------------------------------------------- errors
 
-    def error(self, message: str, span: Span | None, note: str | None = None) -> int:
-        """Report a mistake once; the same one again (a loop's later pass) is only counted.
-        Returns its index in errors."""
+    def error(self, message: str, span: Span | None, note: str | None = None) -> int | None:
+        """Report a mistake once. In a loop, a later pass making it again is counted on it,
+        and a place whose message changes on every pass (its sizes do) shows a few of them
+        and counts the rest on the last, so it cannot fill the error cap by itself."""
         index = self.last_error = self.reported.get((message, span))
         if index is not None:
-            if self.loop_places is not None:
-                self.repeats[index] += 1
+            self.count_repeat(index)
             return index
+        place = (span, self.call_sites)
+        shown = self.place_errors.get(place, []) if self.loop_places is not None else []
+        if len(shown) >= DIFFERENT_PER_PLACE:
+            self.count_repeat(shown[-1])
+            return None
         index = self.last_error = self.reported[message, span] = len(self.errors)
         self.errors.append(Diagnostic(message, span, note or self.call_note))
+        if self.loop_places is not None:
+            self.place_errors.setdefault(place, []).append(index)
+            self.made_on[index] = self.pass_number
         if len(self.errors) >= MAX_ERRORS:
             raise StopLowering(f"graphc stopped after {MAX_ERRORS} errors; mend these and run it again")
         return index
 
+    def count_repeat(self, index: int) -> None:
+        """One more pass made the error at `index` (once per pass, however often it made it)."""
+        last = self.made_on.get(index)  # None: made outside any loop, where passes are no measure
+        if last is not None and last != self.pass_number:
+            self.made_on[index] = self.pass_number
+            self.repeats[index] += 1
+
     def repeated(self, span: Span | None) -> bool:
-        """Whether an earlier pass of the loop unrolling now met an unknown name at `span` (in
+        """Whether an earlier pass of the loop unrolling now found an unknown name at `span` (in
         the same fn calls); if so it is counted, and need not be worded again."""
         index = self.loop_places.get((span, self.call_sites)) if self.loop_places is not None else None
         if index is not None:
-            self.repeats[index] += 1
+            self.count_repeat(index)
         return index is not None
 
+    def remember_place(self, span: Span) -> None:
+        """After an unknown name is reported in a loop: its later passes take repeated()'s shortcut."""
+        if self.loop_places is not None and self.last_error is not None:
+            self.loop_places[span, self.call_sites] = self.last_error
+
     def note_repeats(self) -> None:
-        """Each error a loop's later passes made again says how many."""
+        """Each error a loop's later passes made again says on how many."""
         for index, more in self.repeats.items():
             d = self.errors[index]
             again = f"it fails there on {more:,} more pass{'es' if more > 1 else ''} too"
             self.errors[index] = replace(d, note=f"{d.note}; {again}" if d.note else again)
 
     def warn(self, message: str, span: Span) -> None:
-        # once for a place in a loop's body, not once per pass (its shapes may differ per pass)
-        place = ("warning", span, self.call_sites) if self.loop_places is not None else (message, span)
-        if place not in self.reported:
-            self.reported[place] = -1
-            self.warnings.append(Diagnostic(message, span, self.call_note, "warning"))
+        # once for its text and place, and in a loop once for its place: its sizes may differ per pass
+        place = ("warning", span, self.call_sites)
+        if (message, span) in self.reported or (self.loop_places is not None and place in self.reported):
+            return
+        self.reported[message, span] = self.reported[place] = -1
+        self.warnings.append(Diagnostic(message, span, self.call_note, "warning"))
 
     # ---------------------------------------------------------------- names
 
@@ -169,6 +194,8 @@ class Resolver:
         if b is not None and b.kind == "const" and b.value is None:  # a broken const, already reported
             return None
         if b is None or b.kind not in ("loopvar", "const") or not float(b.value).is_integer():
+            if self.repeated(name.span):  # said on an earlier pass: no fresh search for a hint
+                return None
             hint = ""
             if b is None:  # a misspelling: the nearest const or loop variable, else the loop's own
                 loops = [n for n, v in self.top.items() if v.kind == "loopvar"]  # loop variables live at the top
@@ -176,6 +203,7 @@ class Resolver:
                 if not hint and loops:
                     hint = f"; the loop variable here is {' or '.join(map(repr, loops))}"
             self.error(f"'{name.index}' in {name.text} must be a loop variable or an integer const{hint}", name.span)
+            self.remember_place(name.span)
             return None
         index = int(b.value) + name.offset
         if index < 0:
@@ -232,8 +260,9 @@ class Resolver:
             return
         self.last_error = None
         self.word_unknown(name, span, scope, what)
-        if self.loop_places is not None and self.last_error is not None:
-            self.loop_places[span, self.call_sites] = self.last_error
+        said = self.errors[self.last_error].message if self.last_error is not None else ""
+        if said.startswith("unknown ") or " is not declared yet here" in said:  # true of each pass's name
+            self.remember_place(span)  # (not "used before it is defined": that holds on one pass only)
 
     def word_unknown(self, name: str, span: Span, scope: Scope, what: str) -> None:
         if any(p.fullmatch(name) for p in self.unrun):

@@ -146,9 +146,10 @@ def keyword_argument(text: str, tok: Token) -> str | None:
     if str(tok) == "dim" and call in BUILTINS and "axis" in dict(BUILTINS[call].keywords):
         close = closing(text, m.end()) if text[m.end() : m.end() + 1] in ("(", "[") else None
         value = _VALUE.match(text, m.end())
-        if close is not None:  # `dim=(0, 1)` as written; `dim=[0, 1]` as the tuple axis takes
-            value = " ".join(text[m.end() + 1 : close].split())
-            value = f"({value}{',' if ',' not in value else ''})"
+        if close is not None:  # `dim=(0, 1)` and `dim=[0,1]` as the tuple axis takes, `(0, 1)`
+            items = [" ".join(v.split()) for v in text[m.end() + 1 : close].split(",")]
+            items = [v for v in items if v]
+            value = f"({', '.join(items)}{',' if len(items) == 1 else ''})" if items else "..."
         else:
             value = "".join(value.group().split()) if value else "..."
         return f"'dim' is not a keyword of graphc's builtins; the axis is given as axis={value}"

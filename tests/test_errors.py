@@ -240,3 +240,49 @@ def test_a_warning_in_a_loop_is_given_once_for_its_place(tmp_path: Path, capsys:
     path.write_text(text + "  s = s + mean(w * a{i} - y)\n}\nminimize s\n")
     assert main(["check", str(path)]) == 0
     assert capsys.readouterr().err.count("warning:") == 1
+
+
+def test_a_place_whose_message_changes_each_pass_cannot_fill_the_error_cap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """W{i} is [i, 4]: each pass's error names other sizes. A few are shown, the rest counted,
+    and the file's other mistake (lossx) still comes."""
+    path = tmp_path / "m.nn"
+    text = "dim B\ninput x : [B, 4]\nparam V : [4, 1]\nfor i in 1..100 {\n  param W{i} : [i, 4]\n"
+    path.write_text(text + "  y{i} = x @ W{i}\n}\nloss = mean(x @ V)\nminimize lossx\n")
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("error: cannot multiply") == 3 and "unknown name 'lossx'" in err
+    assert "it fails there on 96 more passes too" in err  # i = 4 is fine: 99 fail, 3 shown
+
+
+def test_a_repeat_is_counted_once_per_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "m.nn"
+    text = "dim B\ninput x : [B, 4]\nparam V : [3, 4]\nfn g(a, w) = a @ w\ns = 0\n"
+    path.write_text(text + "for i in 1..1 {\n  s = s + sum(g(x, V)) + sum(g(x, V))\n}\nminimize s\n")
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "more pass" not in err, err  # one pass calls g twice: no second pass failed
+
+
+@pytest.mark.parametrize(
+    "number, errors",
+    [("(1/0 + 1e30) * 1e10", 0), ("((-8)^0.5 + 1e30) * 1e10", 0), ("1e20 * 1e20 * 2 * 2", 1), ("-(-(1e20 * 1e20))", 1)],
+)
+def test_a_number_past_float32_is_said_once_and_inf_or_nan_is_numpy_s(number: str, errors: int, tmp_path: Path) -> None:
+    path = tmp_path / "m.nn"
+    path.write_text(f"param w : [2] = ones\ny = sum(w * ({number}))\nminimize y\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "graphc", "check", "--dtype", "float32", str(path)], capture_output=True, text=True
+    )
+    assert proc.stderr.count("error:") == errors, proc.stderr
+
+
+def test_a_warning_said_outside_a_loop_is_not_said_again_in_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m.nn"
+    text = "dim B\ninput p : [B, 1]\ninput t : [B]\nfn d(a, b) = mean(a - b)\ns = d(p, t)\n"
+    path.write_text(text + "for i in 1..3 {\n  s = s + d(p, t)\n}\nminimize s wrt p\n")
+    assert main(["check", str(path)]) == 0
+    assert capsys.readouterr().err.count("warning:") == 1

@@ -221,3 +221,10 @@ def test_gradcheck_names_the_params_sgd_step_moves_when_wrt_names_some(tmp_path:
     model.write_text(REGRESSION.replace("minimize loss", "minimize loss wrt W"))
     assert main(["gradcheck", str(model)]) == 0
     assert "sgd_step moves W (the params after wrt) by lr times its gradient" in capsys.readouterr().out
+
+
+def test_gradcheck_says_each_param_when_wrt_names_them_all_in_another_order(tmp_path: Path, capsys) -> None:
+    model = tmp_path / "m.nn"
+    model.write_text(REGRESSION.replace("minimize loss", "minimize loss wrt b, W"))
+    assert main(["gradcheck", str(model)]) == 0
+    assert "sgd_step moves each param by lr times its gradient" in capsys.readouterr().out

@@ -192,7 +192,9 @@ def test_the_stop_is_said_only_where_tokens_are_left() -> None:
     [
         ("y = mean(x.dot(W)  ** 2)", "write (x @ W)"),  # ** binds tighter than @, spaced or not
         ("y = sum(x^½)", "is written '(1/2)' here"),  # x^1/2 would be (x^1)/2
-        ("y = sum(x, dim=[0,1])", "the axis is given as axis=(0,1)"),  # several axes are a tuple
+        ("y = sum(x, dim=[0,1])", "the axis is given as axis=(0, 1)"),  # several axes are a tuple
+        ("y = sum(x, dim=[ 0 , 1 ])", "the axis is given as axis=(0, 1)"),
+        ("y = sum(x, dim=[])", "the axis is given as axis=..."),
         ("y = sum(x, dim=[1])", "the axis is given as axis=(1,)"),
     ],
 )
