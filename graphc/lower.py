@@ -98,7 +98,8 @@ class ProgramLowerer(ExprLowerer, Loops):
             self.finish()
         except StopLowering as stop:
             self.errors.append(stop.diagnostic)
-        self.note_repeats()
+        else:  # (a stop cut the counts short: none is said then)
+            self.note_repeats()
         if self.errors:
             # in file order, as a reader goes through them (checks run in other orders)
             self.errors.sort(key=lambda d: (d.span is None, d.span.line if d.span else 0, d.span.col if d.span else 0))

@@ -67,18 +67,20 @@ class Loops(FnChecks):
         return True
 
     def unrolled_passes(self, stmt: S.ForLoop, scope: Scope, var: str, lo: int, hi: int, outer: str | None):
-        for i in range(lo, hi + 1):
-            self.pass_number += 1
-            self.top[var] = Binding("loopvar", float(i), stmt.var.span)
-            inner = Scope(scope.locals, scope.fn, scope.frames + (("loop", var, i, stmt.span.line),))
-            # a mistake in the body names the iteration: most hold only for some values of var
-            here = f"when {var} = {i} (the loop at line {stmt.span.line})"
-            self.call_note = here + (f"; {outer}" if outer else "")
-            try:
+        self.passes.append((id(stmt), lo))
+        try:
+            for i in range(lo, hi + 1):
+                self.passes[-1] = (id(stmt), i)
+                self.top[var] = Binding("loopvar", float(i), stmt.var.span)
+                inner = Scope(scope.locals, scope.fn, scope.frames + (("loop", var, i, stmt.span.line),))
+                # a mistake in the body names the iteration: most hold only for some values of var
+                here = f"when {var} = {i} (the loop at line {stmt.span.line})"
+                self.call_note = here + (f"; {outer}" if outer else "")
                 for s in stmt.body:
                     self.stmt(s, inner, in_loop=True)
-            finally:
-                self.call_note = outer
+        finally:
+            self.call_note = outer
+            self.passes.pop()
 
     def loop_cost(self, loop: S.ForLoop) -> int:
         """About how many ops unrolling the loop makes (inner loops with literal bounds included)."""

@@ -84,12 +84,13 @@ class Resolver:
         # while a loop unrolls: the place of each unknown name its passes met (its span and the
         # fn calls it is inside) -> that error's index, so `Wt{i}` (Wt1, Wt2, ...) is one error
         # and a later pass counts it without searching every name for a suggestion again
-        self.loop_places: dict[tuple, int] | None = None
+        self.loop_places: dict[tuple, tuple[int, str | None]] | None = None
         self.call_sites: tuple[Span, ...] = ()  # the fn calls being inlined, outermost first
         self.last_error: int | None = None  # the index of the error reported last
-        self.pass_number = 0  # counts every pass of every loop unrolled, to tell passes apart
-        self.made_on: dict[int, int] = {}  # an error made in a loop -> the pass it was last made on
-        self.place_errors: dict[tuple, list[int]] = {}  # a place in a loop -> its different errors
+        self.passes: list[tuple[int, int]] = []  # the loops unrolling now, outermost first: (id, value)
+        self.made_on: dict[int, tuple] = {}  # an error made in a loop -> the passes it was last made on
+        self.place_errors: dict[Span, list[int]] = {}  # a place in a loop -> its different errors
+        self.unrun_seen: dict[str, bool] = {}  # names matched against `unrun` already
         self.numbers: dict[int, float] = {}  # each node computed from numbers alone -> its value
         self.top: dict[str, Binding] = {}
         self.dim_uses: dict[str, Span] = {}  # dim -> first use; each must be bound by an input
@@ -135,39 +136,43 @@ class Resolver:
         if index is not None:
             self.count_repeat(index)
             return index
-        place = (span, self.call_sites)
-        shown = self.place_errors.get(place, []) if self.loop_places is not None else []
-        if len(shown) >= DIFFERENT_PER_PLACE:
+        shown = self.place_errors.get(span, []) if self.passes else []
+        if len(shown) >= DIFFERENT_PER_PLACE:  # (whichever fn call it came through)
             self.count_repeat(shown[-1])
             return None
         index = self.last_error = self.reported[message, span] = len(self.errors)
         self.errors.append(Diagnostic(message, span, note or self.call_note))
-        if self.loop_places is not None:
-            self.place_errors.setdefault(place, []).append(index)
-            self.made_on[index] = self.pass_number
+        if self.passes:
+            self.place_errors.setdefault(span, []).append(index)
+            self.made_on[index] = tuple(self.passes)
         if len(self.errors) >= MAX_ERRORS:
             raise StopLowering(f"graphc stopped after {MAX_ERRORS} errors; mend these and run it again")
         return index
 
     def count_repeat(self, index: int) -> None:
-        """One more pass made the error at `index` (once per pass, however often it made it)."""
+        """One more pass of the loop that made the error at `index` made it again (counted once
+        per pass however often; not at all outside that loop, whose note names it)."""
         last = self.made_on.get(index)  # None: made outside any loop, where passes are no measure
-        if last is not None and last != self.pass_number:
-            self.made_on[index] = self.pass_number
+        now = tuple(self.passes)
+        if last is not None and now and now[0][0] == last[0][0] and now != last:
+            self.made_on[index] = now
             self.repeats[index] += 1
 
-    def repeated(self, span: Span | None) -> bool:
-        """Whether an earlier pass of the loop unrolling now found an unknown name at `span` (in
-        the same fn calls); if so it is counted, and need not be worded again."""
-        index = self.loop_places.get((span, self.call_sites)) if self.loop_places is not None else None
-        if index is not None:
-            self.count_repeat(index)
-        return index is not None
+    def repeated(self, span: Span | None, name: str | None = None) -> bool:
+        """Whether an earlier pass of the loop unrolling now said what is wrong with the name at
+        `span` (in the same fn calls): for any name there, or for this `name` only. If so it is
+        counted, and need not be worded again."""
+        seen = self.loop_places.get((span, self.call_sites)) if self.loop_places is not None else None
+        if seen is not None and seen[1] in (None, name):
+            self.count_repeat(seen[0])
+            return True
+        return False
 
-    def remember_place(self, span: Span) -> None:
-        """After an unknown name is reported in a loop: its later passes take repeated()'s shortcut."""
+    def remember_place(self, span: Span, name: str | None = None) -> None:
+        """After a name's mistake is reported in a loop, its later passes take repeated()'s
+        shortcut: for any name (`Wt{i}` is Wt1, Wt2, ...) or, `name` given, that name alone."""
         if self.loop_places is not None and self.last_error is not None:
-            self.loop_places[span, self.call_sites] = self.last_error
+            self.loop_places[span, self.call_sites] = (self.last_error, name)
 
     def note_repeats(self) -> None:
         """Each error a loop's later passes made again says on how many."""
@@ -254,18 +259,21 @@ class Resolver:
             target = getattr(stmt, "target", None)
             if isinstance(target, S.Name):
                 self.unrun.append(re.compile(re.escape(target.base)) if target.index is None else _pattern(target))
+                self.unrun_seen.clear()
 
     def unknown(self, name: str, span: Span, scope: Scope, what: str = "name") -> None:
-        if self.repeated(span):
+        if self.repeated(span, name):
             return
         self.last_error = None
         self.word_unknown(name, span, scope, what)
         said = self.errors[self.last_error].message if self.last_error is not None else ""
-        if said.startswith("unknown ") or " is not declared yet here" in said:  # true of each pass's name
-            self.remember_place(span)  # (not "used before it is defined": that holds on one pass only)
+        # "unknown" is true of each pass's name there; "used before it is defined" of this one
+        self.remember_place(span, None if said.startswith("unknown ") or " is not declared yet here" in said else name)
 
     def word_unknown(self, name: str, span: Span, scope: Scope, what: str) -> None:
-        if any(p.fullmatch(name) for p in self.unrun):
+        if name not in self.unrun_seen:  # (once per name: a loop may ask on every pass)
+            self.unrun_seen[name] = any(p.fullmatch(name) for p in self.unrun)
+        if self.unrun_seen[name]:
             return  # defined by a loop whose error was reported
         if scope.fn is not None and (name in self.top or name in self.def_lines):
             # defined, but outside what a fn may see: say so instead of guessing a typo

@@ -286,3 +286,15 @@ def test_a_warning_said_outside_a_loop_is_not_said_again_in_it(
     path.write_text(text + "for i in 1..3 {\n  s = s + d(p, t)\n}\nminimize s wrt p\n")
     assert main(["check", str(path)]) == 0
     assert capsys.readouterr().err.count("warning:") == 1
+
+
+def test_passes_are_counted_in_the_loop_that_made_the_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An inner loop between two calls, a later loop and a top-level call are no more passes of
+    the loop over i, which has three: the error is made on all, so 2 more."""
+    path = tmp_path / "m.nn"
+    text = "dim B\ninput x : [B, 4]\nfn f(a) = a @ a\nfor i in 1..3 {\n  p{i} = f(x)\n  for j in 1..2 { z = x }\n"
+    text += "  q{i} = f(x)\n}\nfor k in 1..4 { r{k} = f(x) }\ns = f(x)\nloss = sum(x)\nminimize loss wrt x\n"
+    path.write_text(text)
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "when i = 1 (the loop at line 4); it fails there on 2 more passes too" in err
