@@ -25,10 +25,9 @@ from graphc.errors import Diagnostic, GraphcError, Span, did_you_mean
 from graphc.ir import Graph
 from graphc.lower_advice import fits
 from graphc.lower_expr import ExprLowerer, _given, _plural, _text
-from graphc.lower_fn import _keyword
 from graphc.lower_loop import Loops
 from graphc.ops import BUILTINS, show
-from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering
+from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering, keyword_of
 from graphc.util import gc_paused
 
 MAX_PARAM_SIZE = 2**31
@@ -109,7 +108,7 @@ class ProgramLowerer(ExprLowerer, Loops):
 
     def stmt(self, stmt: S.Stmt, scope: Scope, first: bool = False, in_loop: bool = False) -> None:
         if in_loop and not isinstance(stmt, (S.Assign, S.ParamDecl, S.ForLoop, S.InputDecl, S.ConstDecl)):
-            self.error(f"{_keyword(stmt)} is not allowed inside a for loop", stmt.span)
+            self.error(f"{keyword_of(stmt)} is not allowed inside a for loop", stmt.span)
             self.refused_minimize |= isinstance(stmt, S.Minimize)
             return
         method = getattr(self, "stmt_" + type(stmt).__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from graphc import syntax as S
 from graphc.ops import BUILTINS
-from graphc.scope import Binding, FnInfo, Resolver, Scope
+from graphc.scope import Binding, FnInfo, Resolver, Scope, keyword_of
 
 
 class FnChecks(Resolver):
@@ -36,7 +36,7 @@ class FnChecks(Resolver):
                 return
             if not isinstance(stmt, S.Assign):
                 self.error(
-                    f"{_keyword(stmt)} is not allowed in a fn body, which holds only assignments and a final return",
+                    f"{keyword_of(stmt)} is not allowed in a fn body, which holds only assignments and a final return",
                     stmt.span,
                 )
                 self.refused_minimize |= isinstance(stmt, S.Minimize)
@@ -110,18 +110,3 @@ def _parts(e: S.Expr) -> tuple[S.Expr, ...]:
     if isinstance(e, (S.TupleLit, S.ListLit)):
         return e.items
     return ()
-
-
-def _keyword(stmt: S.Stmt) -> str:
-    return {
-        "ModelDecl": "model",
-        "DimDecl": "dim",
-        "FnDecl": "fn",
-        "OutputDecl": "output",
-        "Minimize": "minimize",
-        "Return": "return",
-        "ForLoop": "for",
-        "ParamDecl": "param",
-        "InputDecl": "input",
-        "ConstDecl": "const",
-    }.get(type(stmt).__name__, "this statement")

@@ -53,24 +53,16 @@ class Loops(FnChecks):
         if self.lookup(var, scope) is not None or var in BUILTINS:
             self.error(f"loop variable '{var}' hides an existing name", stmt.var.span)
             return False
-        outer, outermost = self.call_note, self.loop_places is None
-        if outermost:
-            self.loop_places = {}
-        self.ranges[id(stmt)] = range(int(lo), int(hi) + 1)
-        try:
-            self.unrolled_passes(stmt, scope, var, int(lo), int(hi), outer)
-        finally:
-            del self.ranges[id(stmt)]
-            if outermost:
-                self.loop_places = None
+        self.unrolled_passes(stmt, scope, var, range(int(lo), int(hi) + 1))
         self.top.pop(var, None)
         return True
 
-    def unrolled_passes(self, stmt: S.ForLoop, scope: Scope, var: str, lo: int, hi: int, outer: str | None):
-        self.passes.append((id(stmt), lo))
+    def unrolled_passes(self, stmt: S.ForLoop, scope: Scope, var: str, values: range):
+        outer = self.call_note
+        self.passes.append((id(stmt), values[0], values))
         try:
-            for i in range(lo, hi + 1):
-                self.passes[-1] = (id(stmt), i)
+            for i in values:
+                self.passes[-1] = (id(stmt), i, values)
                 self.top[var] = Binding("loopvar", float(i), stmt.var.span)
                 inner = Scope(scope.locals, scope.fn, scope.frames + (("loop", var, i, stmt.span.line),))
                 # a mistake in the body names the iteration: most hold only for some values of var
@@ -81,6 +73,9 @@ class Loops(FnChecks):
         finally:
             self.call_note = outer
             self.passes.pop()
+            if not self.passes:  # the outermost loop is done: its places are no longer a pass's
+                self.loop_places.clear()
+                self.place_errors.clear()
 
     def loop_cost(self, loop: S.ForLoop) -> int:
         """About how many ops unrolling the loop makes (inner loops with literal bounds included)."""

@@ -84,10 +84,11 @@ class Resolver:
         # while a loop unrolls: the place of each unknown name its passes met (its span and the
         # fn calls it is inside) -> that error's index, so `Wt{i}` (Wt1, Wt2, ...) is one error
         # and a later pass counts it without searching every name for a suggestion again
-        self.loop_places: dict[tuple, tuple[int, str | None]] | None = None
+        self.loop_places: dict[tuple, tuple[int, str | None]] = {}
         self.call_sites: tuple[Span, ...] = ()  # the fn calls being inlined, outermost first
         self.last_error: int | None = None  # the index of the error reported last
-        self.passes: list[tuple[int, int]] = []  # the loops unrolling now, outermost first: (id, value)
+        # the loops unrolling now, outermost first: (id of the loop, its variable's value, its values)
+        self.passes: list[tuple[int, int, range]] = []
         self.made_on: dict[int, tuple] = {}  # an error made in a loop -> the passes it was last made on
         self.place_errors: dict[Span, list[int]] = {}  # a place in a loop -> its different errors
         self.unrun_seen: dict[str, bool] = {}  # names matched against `unrun` already
@@ -102,7 +103,6 @@ class Resolver:
         self.later_sizes: dict[str, str] = {}  # each const and dim -> "a const" or "a dim"
         # the declarations in loops of names with {} (`param W{i}`), each with the loop it is in
         self.braced: list[tuple[S.Stmt, S.ForLoop]] = []
-        self.ranges: dict[int, range] = {}  # id() of each loop unrolling now -> its variable's values
         # names a loop that failed before running would have defined, as patterns
         # (`h{i}` -> h<digits>): their later uses were not mistakes of their own
         self.unrun: list[re.Pattern] = []
@@ -162,7 +162,7 @@ class Resolver:
         """Whether an earlier pass of the loop unrolling now said what is wrong with the name at
         `span` (in the same fn calls): for any name there, or for this `name` only. If so it is
         counted, and need not be worded again."""
-        seen = self.loop_places.get((span, self.call_sites)) if self.loop_places is not None else None
+        seen = self.loop_places.get((span, self.call_sites))  # (empty outside loops)
         if seen is not None and seen[1] in (None, name):
             self.count_repeat(seen[0])
             return True
@@ -171,7 +171,7 @@ class Resolver:
     def remember_place(self, span: Span, name: str | None = None) -> None:
         """After a name's mistake is reported in a loop, its later passes take repeated()'s
         shortcut: for any name (`Wt{i}` is Wt1, Wt2, ...) or, `name` given, that name alone."""
-        if self.loop_places is not None and self.last_error is not None:
+        if self.passes and self.last_error is not None:
             self.loop_places[span, self.call_sites] = (self.last_error, name)
 
     def note_repeats(self) -> None:
@@ -184,7 +184,7 @@ class Resolver:
     def warn(self, message: str, span: Span) -> None:
         # once for its text and place, and in a loop once for its place: its sizes may differ per pass
         place = ("warning", span, self.call_sites)
-        if (message, span) in self.reported or (self.loop_places is not None and place in self.reported):
+        if (message, span) in self.reported or (self.passes and place in self.reported):
             return
         self.reported[message, span] = self.reported[place] = -1
         self.warnings.append(Diagnostic(message, span, self.call_note, "warning"))
@@ -265,16 +265,17 @@ class Resolver:
         if self.repeated(span, name):
             return
         self.last_error = None
-        self.word_unknown(name, span, scope, what)
-        said = self.errors[self.last_error].message if self.last_error is not None else ""
-        # "unknown" is true of each pass's name there; "used before it is defined" of this one
-        self.remember_place(span, None if said.startswith("unknown ") or " is not declared yet here" in said else name)
+        any_name = self.word_unknown(name, span, scope, what)
+        self.remember_place(span, None if any_name else name)
 
-    def word_unknown(self, name: str, span: Span, scope: Scope, what: str) -> None:
+    def word_unknown(self, name: str, span: Span, scope: Scope, what: str) -> bool:
+        """Report what is wrong with `name`; True where the words hold for any name at that
+        place (`unknown name`, as Wt1, Wt2, ... are on a loop's passes), False where they hold
+        for this name only ("used before it is defined")."""
         if name not in self.unrun_seen:  # (once per name: a loop may ask on every pass)
             self.unrun_seen[name] = any(p.fullmatch(name) for p in self.unrun)
         if self.unrun_seen[name]:
-            return  # defined by a loop whose error was reported
+            return False  # defined by a loop whose error was reported
         if scope.fn is not None and (name in self.top or name in self.def_lines):
             # defined, but outside what a fn may see: say so instead of guessing a typo
             b = self.top.get(name)
@@ -285,40 +286,43 @@ class Resolver:
                     f"(line {line}); declare it before the fn",
                     span,
                 )
-                return
+                return False
             kind = f"is {KIND_WORDS[b.kind]}" if b is not None else f"is defined at line {line}"
             self.error(
                 f"fn '{scope.fn.decl.name}' cannot use '{name}': a fn sees only its arguments, consts, dims "
                 f"and earlier fns, and '{name}' {kind}; pass it as an argument",
                 span,
             )
-            return
+            return False
         if what == "name" and name in BUILTINS:
             self.error(f"'{name}' is a builtin function, not a value; call it as {name}(...)", span)
-            return
+            return False
         line = self.def_lines.get(name)
         if scope.fn is None and line is not None and line > span.line:
             self.error(f"'{name}' is used before it is defined (at line {line})", span)
-            return
+            return False
         later = next((stmt for stmt, loop in self.braced if self.passes_declare(stmt.target, loop, name)), None)
         if what == "name" and later is not None and scope.fn is None:
+            declared = "" if isinstance(later, S.Assign) else keyword_of(later) + " "
             self.error(
-                f"'{name}' is not declared yet here: '{_keyword(later)}{later.target.text}' (line {later.span.line}) "
+                f"'{name}' is not declared yet here: '{declared}{later.target.text}' (line {later.span.line}) "
                 "declares one name per pass, and a pass can use only those of the passes before it",
                 span,
             )
-            return
+            return True
         hint = did_you_mean(name, self.visible(scope, what == "function"))
         if not hint and scope.fn is not None:  # a misspelled outer name: it would not be visible either
             outer = nearest(name, self.top)
             if outer is not None:
                 hint = f"; did you mean '{outer}'? It is outside fn '{scope.fn.decl.name}': pass it as an argument"
         self.error(f"unknown {what} '{name}'{hint}", span)
+        return True
 
     def passes_declare(self, target: S.Name, loop: S.ForLoop, name: str) -> bool:
         """Whether a braced declaration in `loop` makes `name` on some pass of it, the loop
         unrolling now and the braces naming its variable."""
-        values = self.ranges.get(id(loop), ()) if target.index == loop.var.base else ()
+        running = (values for lid, _, values in self.passes if lid == id(loop))
+        values = next(running, ()) if target.index == loop.var.base else ()
         m = _pattern(target).fullmatch(name) if values else None
         return m is not None and int(m[1]) - target.offset in values
 
@@ -448,8 +452,20 @@ def _pattern(target: S.Name) -> re.Pattern:
     return re.compile(re.escape(target.base) + r"(-?\d+)" + re.escape(target.suffix))
 
 
-def _keyword(stmt: S.Stmt) -> str:
-    return {S.ParamDecl: "param ", S.InputDecl: "input ", S.ConstDecl: "const "}.get(type(stmt), "")
+def keyword_of(stmt: S.Stmt) -> str:
+    """The word a statement starts with, for messages."""
+    return {
+        "ModelDecl": "model",
+        "DimDecl": "dim",
+        "FnDecl": "fn",
+        "OutputDecl": "output",
+        "Minimize": "minimize",
+        "Return": "return",
+        "ForLoop": "for",
+        "ParamDecl": "param",
+        "InputDecl": "input",
+        "ConstDecl": "const",
+    }.get(type(stmt).__name__, "this statement")
 
 
 def _targets(stmt: S.Stmt) -> list[str]:
