@@ -185,10 +185,11 @@ def cmd_gradcheck(args) -> int:
     stepped = step <= gradcheck.STEP_TOL
     moved = [w for w in g.wrt if w in g.params]  # (`wrt` inputs alone: sgd_step moves nothing)
     if moved:
-        which = "each param" if set(moved) == set(g.params) else f"{', '.join(moved)} (the params after wrt)"
-        each = " each" if len(moved) > 1 and which != "each param" else ""
+        which = "each param"
+        if set(moved) != set(g.params):
+            which = f"{', '.join(moved)} (the params after wrt)" + (" each" if len(moved) > 1 else "")
         print(
-            f"sgd_step {'moves' if stepped else 'DOES NOT move'} {which}{each} by lr times its gradient "
+            f"sgd_step {'moves' if stepped else 'DOES NOT move'} {which} by lr times its gradient "
             f"(largest difference {step:.1e})"
         )
     if wrong:

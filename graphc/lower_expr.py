@@ -45,14 +45,13 @@ class ExprLowerer(Advice):
         except ShapeError as err:
             self.error(str(err) + self.shape_hint(op, args, exprs), span)
             return None
-        if op in ARITHMETIC:  # a number computed from numbers alone, as folding will
-            nodes = self.g.nx._node
-            values = [nodes[a]["attrs"].get("value") if a not in self.numbers else self.numbers[a] for a in args]
-            if None not in values:
-                with np.errstate(all="ignore"):
-                    value = float(ARITHMETIC[op](attrs, *(np.float64(v) for v in values)))
-                if self.check_range(value, span):  # (once past the range, the ops using it stay quiet)
-                    self.numbers[node] = value
+        if op in ARITHMETIC and all(a in self.numbers or self.g.op(a) == "const" for a in args):
+            # computed from numbers alone, as folding will (a const's number is its value)
+            values = (self.numbers.get(a, self.g.node(a)["attrs"].get("value")) for a in args)
+            with np.errstate(all="ignore"):
+                value = float(ARITHMETIC[op](attrs, *(np.float64(v) for v in values)))
+            if self.check_range(value, span):  # (once past the range, the ops using it stay quiet)
+                self.numbers[node] = value
         if OPS[op].broadcasts and len(args) == 2:
             shape = self.g.shape(node)
             if len(set(shape)) < len(shape):  # a size twice, which the slip makes: rare enough to look at
