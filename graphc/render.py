@@ -291,9 +291,9 @@ def factor_text(graph: Graph, labels: Labels, a: int, n: int, pos: int) -> str:
     if "axis" in d["attrs"] and "Σ" in text and len(shape) > 1:  # softmax's sum: along its axis, not a broadcast's
         axis = d["attrs"]["axis"] % len(shape)
         text += f"\nΣ along {shape[axis] if isinstance(shape[axis], str) else f'axis {axis}'}"
-    if opdef.broadcasts and graph.shape(a) != graph.shape(n):
-        summed = _summed(graph.shape(n), graph.shape(a))
-        text += "\nΣ over " + ("all" if len(summed) == len(graph.shape(n)) > 1 else ", ".join(summed))
+    if opdef.broadcasts and graph.shape(a) != shape:
+        summed = _summed(shape, graph.shape(a))
+        text += "\nΣ over " + ("all" if len(summed) == len(shape) > 1 else ", ".join(summed))
     return text
 
 

@@ -136,8 +136,7 @@ def _check_arguments(params, inputs, needed):
 
 def _learning_rate(lr, inputs):
     """lr as a float, checked: one real number that DTYPE holds (a 0-d array is one), never an
-    array with axes. It comes
-    after the params, or as lr=... where no input of the model is called lr."""
+    array with axes. It comes after the params, or as lr=... where no input is called lr."""
     if lr is None:
         if "lr" not in inputs or "lr" in INPUTS:
             raise TypeError("sgd_step takes lr after the params: sgd_step(params, 0.1, **inputs)")
