@@ -112,7 +112,7 @@ def format_diagnostic(d: Diagnostic, sources: dict[str, list[str]]) -> str:
             # columns within the piece, 1-based; an end-of-line error sits just past it
             col = min(max(1, s.col - start), len(piece) + 1)
             # a span over several lines: its first line's code, to the comment if one follows
-            end = (s.end_col if s.end_line == s.line else len(_code(line)) + 1) - start
+            end = (s.end_col if s.end_line == s.line else len(without_comment(line)) + 1) - start
             width = max(1, min(end, len(piece) + 1) - col)
             gutter = f"{s.line:>5} | "
             pad = " " * len(prefix) + "".join(c if c == "\t" else " " for c in piece[: col - 1])
@@ -127,7 +127,7 @@ def format_diagnostic(d: Diagnostic, sources: dict[str, list[str]]) -> str:
 MAX_SPAN_LINES = 4  # a span over more lines shows its first ones, then "..."
 
 
-def _code(line: str) -> str:
+def without_comment(line: str) -> str:
     """A source line without its comment (the language has no strings to hold a #)."""
     return line.split("#")[0].rstrip()
 
@@ -138,7 +138,7 @@ def _later_lines(s: Span, lines: list[str]) -> list[str]:
     out, shown = [], 1
     for number in range(s.line + 1, min(s.end_line, len(lines)) + 1):
         line = _display(lines[number - 1].rstrip("\r"))
-        code = _code(line)  # carets under the code, not a comment after it
+        code = without_comment(line)  # carets under the code, not a comment after it
         if not code.strip():  # a blank or comment-only line inside the brackets
             continue
         if shown == MAX_SPAN_LINES:

@@ -19,7 +19,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 
 from graphc import syntax as S
-from graphc.errors import Diagnostic, GraphcError, Span
+from graphc.errors import Diagnostic, GraphcError, Span, without_comment
 from graphc.lexer import BRACED, Lexer, Reserved, line_col, token_at
 from graphc.syntax_errors import diagnostic, never_closed
 from graphc.tables import Stuck, Tables
@@ -333,11 +333,11 @@ def _continued(text: str, at: int | None) -> int:
     count = 0
     while at is not None and text[at : at + 1] == "\\":
         end = text.find("\n", at)
-        if end < 0 or text[at + 1 : end].split("#")[0].strip():
+        if end < 0 or without_comment(text[at + 1 : end]).strip():
             break
         count += 1
         nxt = text.find("\n", end + 1)
-        line = text[end + 1 : nxt if nxt >= 0 else len(text)].split("#")[0].rstrip()  # the next line
+        line = without_comment(text[end + 1 : nxt if nxt >= 0 else len(text)])  # the next line
         at = end + len(line) if line.endswith("\\") else None
     return count
 

@@ -7,7 +7,7 @@ import re
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from graphc.errors import Diagnostic, Span, nearest
+from graphc.errors import Diagnostic, Span, nearest, without_comment
 from graphc.lexer import RESERVED
 from graphc.syntax_hints import (
     NUMBER_BEFORE,
@@ -170,7 +170,7 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
                 message, dot = method
                 start = tok.column - (tok.start_pos - dot)
                 return Diagnostic(message, Span(file, tok.line, start, tok.line, tok.column + 1))
-        line_text = text[tok.start_pos - tok.column + 1 : tok.start_pos].split("#")[0].rstrip(" \t\r")
+        line_text = without_comment(text[tok.start_pos - tok.column + 1 : tok.start_pos])
         if tok.type == "_NL" and line_text.endswith(","):
             # `output a, b,`: outside brackets a list of names takes no trailing comma
             words = line_text.split()
@@ -218,7 +218,7 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
 def _negated(text: str, tok: Token) -> str:
     """`maximize acc wrt x`, whose objective starts at `tok`, as the lines graphc takes."""
     end = text.find("\n", tok.start_pos)
-    line = text[tok.start_pos : end if end >= 0 else len(text)].split("#")[0]
+    line = without_comment(text[tok.start_pos : end if end >= 0 else len(text)])
     objective, *wrt = re.split(r"\bwrt\b", line, maxsplit=1)
     objective = " ".join(objective.split())
     names = " ".join(wrt[0].split()).rstrip(",").rstrip() if wrt else ""  # no trailing comma, no empty wrt
