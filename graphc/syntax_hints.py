@@ -79,13 +79,14 @@ def character(ch: str) -> str:
 SHORT = 60  # the most source text a hint quotes: a longer receiver, argument list or number gets the general form
 WORD = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.")
 NUMBERS = "numbers are written like 3, 0.5, 1e-3 or 2.5E+4"
-_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-_PRODUCT = re.compile(r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)((?![eE])[A-Za-z_][\w{}+-]*)")
+_DIGITS = r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"  # a number as the grammar's NUMBER spells it
+_NUMBER = re.compile(_DIGITS)
+_PRODUCT = re.compile(rf"({_DIGITS})((?![eE])[A-Za-z_][\w{{}}+-]*)")
 _BASED = re.compile(r"0[xXbBoO]\w*")
 _DECIMAL = re.compile(r"0(?:[xX][0-9a-fA-F]+|[bB][01]+|[oO][0-7]+)")
-_SUFFIX = re.compile(r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)([fFjJlL])")
+_SUFFIX = re.compile(rf"({_DIGITS})([fFjJlL])")
 # `2(x + 1)`: a number just before the '(' (not the end of a name such as W1)
-NUMBER_BEFORE = re.compile(r"(?<![\w.])[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?[ \t]*$")
+NUMBER_BEFORE = re.compile(rf"(?<![\w.]){_DIGITS}[ \t]*$")
 
 
 def bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnostic | None:
@@ -145,13 +146,12 @@ def keyword_argument(text: str, tok: Token) -> str | None:
     call = _enclosing_call(text, tok.start_pos)
     if str(tok) == "dim" and call in BUILTINS and "axis" in dict(BUILTINS[call].keywords):
         close = closing(text, m.end()) if text[m.end() : m.end() + 1] in ("(", "[") else None
-        value = _VALUE.match(text, m.end())
         if close is not None:  # `dim=(0, 1)` and `dim=[0,1]` as the tuple axis takes, `(0, 1)`
-            items = [" ".join(v.split()) for v in text[m.end() + 1 : close].split(",")]
-            items = [v for v in items if v]
+            items = split_arguments(" ".join(text[m.end() + 1 : close].split()))
             value = f"({', '.join(items)}{',' if len(items) == 1 else ''})" if items else "..."
         else:
-            value = "".join(value.group().split()) if value else "..."
+            single = _VALUE.match(text, m.end())
+            value = "".join(single.group().split()) if single else "..."
         return f"'dim' is not a keyword of graphc's builtins; the axis is given as axis={value}"
     return f"'{tok}' is a reserved word and cannot be a keyword argument"
 
@@ -256,7 +256,7 @@ def _receiver(text: str, line_start: int, end: int) -> str | None:
         while i > 0 and w[i - 1] in " \t":
             i -= 1
         if w[i - 1 : i] in (")", "]"):
-            i = _opening(w, 0, i - 1)
+            i = _opening(w, i - 1)
             if i is None:
                 return None
             m = _NAME_BEFORE.search(w, 0, i) if w[i] == "(" else None  # a call's name
@@ -284,10 +284,10 @@ def closing(text: str, at: int, limit: int = SHORT) -> int | None:
     return None
 
 
-def _opening(text: str, start: int, at: int) -> int | None:
-    """The offset of the bracket, at or after `start`, that the one at `at` closes, or None."""
+def _opening(text: str, at: int) -> int | None:
+    """The offset of the bracket that the one at `at` closes, or None."""
     depth = 0
-    for i in range(at, start - 1, -1):
+    for i in range(at, -1, -1):
         depth += (text[i] in ")]") - (text[i] in "([")
         if depth == 0:
             return i
@@ -296,7 +296,6 @@ def _opening(text: str, start: int, at: int) -> int | None:
 
 _BRACES = re.compile(r"\{([^}\n]*)\}(\w*)")
 _INDEX = re.compile(r"[A-Za-z_]\w*([+-]\d+)?")
-_BASE = re.compile(r"[A-Za-z_]\w*$")
 
 
 def spaced_braces(text: str, at: int) -> str | None:
@@ -307,7 +306,7 @@ def spaced_braces(text: str, at: int) -> str | None:
     if not _INDEX.fullmatch(inner):
         return None
     line_start = text.rfind("\n", 0, at) + 1
-    base = _BASE.search(text, max(line_start, at - SHORT), at)
+    base = _NAME_BEFORE.search(text, max(line_start, at - SHORT), at)
     if base is None or base.start() == at - SHORT > line_start:  # none, or longer than a hint quotes
         return None
     return f"{base.group()}{{{inner}}}{m.group(2)}"
