@@ -162,18 +162,30 @@ def cmd_gradcheck(args) -> int:
     module = CompiledModel(compiled).module
     dims = gradcheck.sizes(g, args.dims)
     shown = ", ".join(f"{d}={v}" for d, v in dims.items())
-    try:
-        with np.errstate(all="ignore"):  # a nan is reported below, in words
-            rows = gradcheck.check(module, g, dims, args.seed, args.most)
-            step = gradcheck.step(module, g, dims, args.seed)
-    except gradcheck.NotFinite as e:
-        raise UserError(
-            f"gradcheck: the loss is {e} at the random point checked ({shown or 'no dims'}, seed {args.seed}): "
-            "inputs come from a standard normal, so log or sqrt of them, say, is not defined there"
-        ) from None
-    except MemoryError:
-        raise UserError(f"gradcheck: the arrays at {shown} do not fit in memory; give smaller --dims") from None
+    # floats from a standard normal first; where the loss is not a number there (log or sqrt
+    # of an input, say), positive ones
+    floats = any(g.node(n)["dtype"] != "int" for n in g.inputs.values())
+    losses = []  # the loss at each draw where it was not a number
+    for positive in (False, True):
+        try:
+            with np.errstate(all="ignore"):  # a nan is reported below, in words
+                rows = gradcheck.check(module, g, dims, args.seed, args.most, positive)
+                step = gradcheck.step(module, g, dims, args.seed, positive)
+            break
+        except gradcheck.NotFinite as e:
+            losses.append(str(e))
+            if positive or not floats:
+                drawn = f"from a standard normal and from {gradcheck.POSITIVE}" if positive else ""
+                raise UserError(
+                    f"gradcheck: the loss is {' and '.join(dict.fromkeys(losses))} at the random point checked "
+                    f"({shown or 'no dims'}, seed {args.seed}{', inputs ' + drawn if drawn else ''}); "
+                    "the check needs a point where it is a number: try another --seed or --dims"
+                ) from None
+        except MemoryError:
+            raise UserError(f"gradcheck: the arrays at {shown} do not fit in memory; give smaller --dims") from None
     print(f"gradcheck {compiled.name}: float64, -O{args.O}" + (f", {shown}" if shown else "") + f", seed {args.seed}")
+    if positive:
+        print(f"inputs: floats from {gradcheck.POSITIVE}, the loss being {losses[0]} with a standard normal's")
     print(f"loss_and_grad against central differences of loss at up to {args.most} entries of each array;")
     print(
         f"an entry agrees when the two differ by at most {gradcheck.RTOL:g}·|slope| + "

@@ -2,7 +2,8 @@
 
 `graphc gradcheck` compiles the model in float64 and checks the module it would
 write: it draws inputs (floats from a standard normal, labels among their
-classes), takes the initial params moved by a small random step (so that no
+classes; where the loss is not a number there, as for log of an input, floats
+from |standard normal| + 0.5 instead), takes the initial params moved by a small random step (so that no
 value sits on a kink, such as relu's at 0, where a difference quotient and a
 derivative rightly disagree), and compares loss_and_grad's gradient with
 (loss(p + h) - loss(p - h)) / 2h at up to `most` entries of each array named
@@ -68,8 +69,12 @@ def _size(d, dims: dict[str, int]) -> int:
     return d if isinstance(d, int) else math.prod(dims[p] for p in d.split("*"))
 
 
-def inputs(g: Graph, dims: dict[str, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Floats from a standard normal; labels in [0, K) for the fewest classes they are used with."""
+POSITIVE = "|standard normal| + 0.5"  # the floats drawn where a standard normal's give no loss
+
+
+def inputs(g: Graph, dims: dict[str, int], rng: np.random.Generator, positive: bool = False) -> dict[str, np.ndarray]:
+    """Floats from a standard normal (or POSITIVE ones); labels in [0, K) for the fewest classes
+    they are used with."""
     classes: dict[int, int] = {}
     for n in g.order():
         labels, k = g.labels(n)
@@ -82,24 +87,24 @@ def inputs(g: Graph, dims: dict[str, int], rng: np.random.Generator) -> dict[str
         if g.node(n)["dtype"] == "int":
             out[name] = rng.integers(0, classes.get(n, 2), size=shape)
         else:
-            out[name] = rng.normal(size=shape)
+            out[name] = np.abs(rng.normal(size=shape)) + 0.5 if positive else rng.normal(size=shape)
     return out
 
 
-def point(module, g: Graph, dims: dict[str, int], seed: int) -> tuple[dict, dict]:
+def point(module, g: Graph, dims: dict[str, int], seed: int, positive: bool = False) -> tuple[dict, dict]:
     """(params, inputs) where the check takes place: random inputs, and the initial params
     moved by a small random step."""
     rng = np.random.default_rng(seed)
-    given = inputs(g, dims, rng)
+    given = inputs(g, dims, rng, positive)
     # arrays, 0-d ones too (a NumPy scalar would send sgd_step down its path for converted params)
     params = {k: np.array(v + rng.normal(scale=0.1, size=np.shape(v))) for k, v in module.init_params(seed).items()}
     return params, given
 
 
-def check(module, g: Graph, dims: dict[str, int], seed: int = 0, most: int = 20) -> list[Row]:
+def check(module, g: Graph, dims: dict[str, int], seed: int = 0, most: int = 20, positive: bool = False) -> list[Row]:
     """Compare the module's gradients with central differences of its loss, per `wrt` name;
     raise NotFinite when the loss is not a number there."""
-    params, given = point(module, g, dims, seed)
+    params, given = point(module, g, dims, seed, positive)
     value, grads = module.loss_and_grad(params, **given)
     if not math.isfinite(value):
         raise NotFinite(value)
@@ -131,11 +136,11 @@ def check(module, g: Graph, dims: dict[str, int], seed: int = 0, most: int = 20)
     return rows
 
 
-def step(module, g: Graph, dims: dict[str, int], seed: int = 0) -> float:
+def step(module, g: Graph, dims: dict[str, int], seed: int = 0, positive: bool = False) -> float:
     """How far sgd_step's move of a param, over lr, is from that param's gradient from
     loss_and_grad (at -O2 the two are compiled apart), past the round-off of p - lr g, as
     a share of the largest gradient (at least 1); inf if it moves a param not in `wrt`."""
-    params, given = point(module, g, dims, seed)
+    params, given = point(module, g, dims, seed, positive)
     _, grads = module.loss_and_grad(params, **given)
     moved = {k: v.copy() for k, v in params.items()}
     module.sgd_step(moved, STEP_LR, **given)

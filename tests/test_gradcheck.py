@@ -149,11 +149,36 @@ def test_sgd_step_must_leave_params_outside_wrt_alone() -> None:
 
 def test_a_loss_that_is_no_number_is_said_so(tmp_path: Path, capsys) -> None:
     model = tmp_path / "m.nn"
-    model.write_text("input x : [3]\nparam W : [3]\nloss = sum(sqrt(x) * W)\nminimize loss\n")
+    model.write_text("input x : [3]\nparam W : [3]\nloss = sum(sqrt(x - 9) * W)\nminimize loss\n")
     assert main(["gradcheck", str(model)]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.startswith("error: gradcheck: the loss is nan at the random point checked (no dims, seed 0)")
+    assert err.startswith(
+        "error: gradcheck: the loss is nan at the random point checked (no dims, seed 0, inputs from a "
+        "standard normal and from |standard normal| + 0.5)"
+    )
+
+
+LOG_OF_INPUT = "dim B\ninput x : [B, 3]\nparam W : [3, 2]\nloss = sum(log(x) @ W) + sum(sqrt(x @ W^2))\nminimize loss\n"
+
+
+def test_where_a_standard_normal_gives_no_loss_positive_inputs_are_checked(tmp_path: Path, capsys) -> None:
+    """log and sqrt of an input are nan at a standard normal's negative draws: the check moves
+    to positive inputs, says so, and still tells a right gradient from a wrong one."""
+    model = tmp_path / "m.nn"
+    model.write_text(LOG_OF_INPUT)
+    assert main(["gradcheck", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "inputs: floats from |standard normal| + 0.5, the loss being nan with a standard normal's" in out
+    compiled = compile_text(LOG_OF_INPUT, "m.nn", opt=0)
+    g = compiled.graph
+    dims = gradcheck.sizes(g, {})
+    with pytest.raises(gradcheck.NotFinite), np.errstate(all="ignore"):
+        gradcheck.check(module_of(compiled.source), g, dims)
+    assert all(r.ok and r.steepest > 0.1 for r in gradcheck.check(module_of(compiled.source), g, dims, positive=True))
+    wrong = compiled.source.replace("0.5", "0.6")  # sqrt's derivative, 0.5 / sqrt(u)
+    assert wrong != compiled.source
+    assert not all(r.ok for r in gradcheck.check(module_of(wrong), g, dims, positive=True))
 
 
 def test_sgd_step_is_checked_against_the_gradient() -> None:
