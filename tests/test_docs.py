@@ -283,3 +283,143 @@ def test_the_language_guides_first_model_returns_what_the_guide_shows() -> None:
     module = types.ModuleType("first")
     exec(compile(compile_text(model, "first.nn").source, "first.py", "exec"), module.__dict__)
     assert repr(module.loss_and_grad(module.init_params())) == shown
+
+
+# ---------------------------------------------------------------- the language guide's smaller claims
+
+# models whose lines are those the guide's error examples quote, at the lines they quote
+ERROR_MODELS = {
+    "unclosed.nn": "param x : []\ny = (2 * x\nminimize y\n",
+    "fnscope.nn": (
+        "dim B\ninput x : [B, 3]\nparam weights : [3, 3]\nfn layer(a) = tanh(a @ weights)\n"
+        "h = layer(x)\nloss = sum(h)\nminimize loss\n"
+    ),
+    "fnerr.nn": "dim B\ninput x : [B, 3]\nparam W : [4, 4]\nfn dense(a, M) = a @ M\nh = dense(x, W)\nloss = sum(h)\nminimize loss\n",
+    "loopname.nn": (
+        "dim B\ninput x : [B, 4]\nh = x\nfor i in 1..60 {\n  param W{i} : [4, 4]\n  h = tanh(h @ Wt{i})\n}\n"
+        "loss = sum(h)\nminimize loss\n"
+    ),
+    "objective.nn": "dim B\ninput x : [B, 3]\nparam W : [3, 2]\nh = x @ W\nminimize h\n",
+}
+
+
+def shown_errors(path: Path) -> dict[str, str]:
+    """The guide's text blocks that show an error, by the file they name."""
+    found = {}
+    for lang, body, _, _ in fenced(path):
+        named = re.match(r"(\w+\.nn):\d+:\d+: error: ", body)
+        if lang == "text" and named:
+            found[named.group(1)] = body
+    return found
+
+
+def test_the_language_guides_error_examples_are_reported_as_shown(tmp_path, monkeypatch, capsys) -> None:
+    shown = shown_errors(ROOT / "docs" / "language.md")
+    assert set(shown) - {"mistakes.nn"} == set(ERROR_MODELS), "a model for every example, and only those"
+    for name, source in ERROR_MODELS.items():
+        (tmp_path / name).write_text(source)
+        assert run_check(tmp_path / name, monkeypatch, capsys) == (1, "", shown[name]), name
+
+
+def test_the_precedence_examples_have_the_values_their_comments_give() -> None:
+    guide = ROOT / "docs" / "language.md"
+    model, _ = block_after(guide, "Some consequences worth knowing")
+    said = dict(re.findall(r"^(\w) = .*# (-?[\d.]+)", model, re.M))
+    assert len(said) == 6
+    text = model + f"output {', '.join(said)}\n"
+    module = types.ModuleType("precedence")
+    exec(compile(compile_text(text, "precedence.nn").source, "precedence.py", "exec"), module.__dict__)
+    values = module.forward({}, x=2.0)
+    assert {name: float(v) for name, v in zip(said, values)} == {name: float(v) for name, v in said.items()}
+
+
+def test_the_fan_rule_of_the_initializers_is_the_modules() -> None:
+    """`fan_out` the last size, `fan_in` the product of the others; a vector's both n, a scalar's both 1;
+    random params drawn from one generator seeded with `seed`, in declaration order."""
+    text = (
+        "param a : [2, 3, 5] = glorot\nparam b : [4] = he\nparam z : [3]\nparam c : [] = glorot\n"
+        "param d : [] = he\nparam e : [6] = glorot\nparam f : [3, 7] = he\n"
+        "loss = sum(a) + sum(b) + sum(z) + c + d + sum(e) + sum(f)\nminimize loss\n"
+    )
+    module = types.ModuleType("fans")
+    exec(compile(compile_text(text, "fans.nn").source, "fans.py", "exec"), module.__dict__)
+    rng = np.random.default_rng(7)
+    want = {
+        "a": rng.uniform(-np.sqrt(6 / (6 + 5)), np.sqrt(6 / (6 + 5)), size=(2, 3, 5)),
+        "b": rng.normal(0, np.sqrt(2 / 4), size=(4,)),
+        "z": np.zeros(3),
+        "c": rng.uniform(-np.sqrt(6 / 2), np.sqrt(6 / 2), size=()),
+        "d": rng.normal(0, np.sqrt(2 / 1), size=()),
+        "e": rng.uniform(-np.sqrt(6 / 12), np.sqrt(6 / 12), size=(6,)),
+        "f": rng.normal(0, np.sqrt(2 / 3), size=(3, 7)),
+    }
+    got = module.init_params(seed=7)
+    assert list(got) == list(want)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-15, err_msg=name)
+
+
+@pytest.mark.parametrize("doc", [ROOT / "docs" / "language.md", GUIDE], ids=["language", "guide"])
+def test_the_label_range_message_is_the_modules(doc) -> None:
+    text = " ".join(doc.read_text().split())
+    ((name, classes, label),) = set(re.findall(r"`input (\w+): \1 must lie in \[0, (\d+)\), but one is (\d+)`", text))
+    source = f"dim B\nconst K = {classes}\ninput z : [B, K]\ninput {name} : int[B]\n"
+    source += f"loss = mean(cross_entropy(z, {name}))\nminimize loss wrt z\n"
+    module = types.ModuleType("labels")
+    exec(compile(compile_text(source, "labels.nn").source, "labels.py", "exec"), module.__dict__)
+    with pytest.raises(ValueError) as e:
+        module.loss({}, z=np.zeros((2, int(classes))), **{name: [0, int(label)]})
+    assert str(e.value) == f"input {name}: {name} must lie in [0, {classes}), but one is {label}"
+
+
+def summary_rows(text: str, monkeypatch, capsys, tmp_path) -> tuple[int, str]:
+    (tmp_path / "model.nn").write_text(text)
+    status, out, _ = run_check(tmp_path / "model.nn", monkeypatch, capsys)
+    return status, out
+
+
+def test_the_broadcasting_table_is_the_checkers(tmp_path, monkeypatch, capsys) -> None:
+    text = (ROOT / "docs" / "language.md").read_text()
+    table = text[text.index("| left | right | result |") :].split("\n\n")[0]
+    rows = re.findall(r"^\| `(\[.*?\])` \| `(\[.*?\])` \| (`\[.*?\]`|error)", table, re.M)
+    assert len(rows) == 6
+    for left, right, result in rows:
+        model = f"dim B, T\ninput a : {left}\ninput b : {right}\nc = a + b\nloss = sum(c)\nminimize loss wrt a\n"
+        status, out = summary_rows(model, monkeypatch, capsys, tmp_path)
+        if result == "error":
+            assert status == 1, (left, right)
+        else:
+            assert status == 0 and re.search(rf"^  c +{re.escape(result.strip('`'))} +line 4$", out, re.M), (
+                left,
+                right,
+            )
+
+
+def test_the_reduction_shapes_are_the_checkers(tmp_path, monkeypatch, capsys) -> None:
+    text = " ".join((ROOT / "docs" / "language.md").read_text().split())
+    said = text[text.index("For `x : [B, T, 4]`:") :].split(", which broadcasts")[0]
+    pairs = re.findall(r"`(\w+\(x[^`]*\))` is `(\[[^`]*\])`", said)
+    assert len(pairs) == 4
+    lines = [f"v{k} = {call}" for k, (call, _) in enumerate(pairs)]
+    model = "dim B, T\ninput x : [B, T, 4]\n" + "\n".join(lines) + "\nloss = sum(x)\nminimize loss wrt x\n"
+    status, out = summary_rows(model, monkeypatch, capsys, tmp_path)
+    assert status == 0
+    for k, (call, shape) in enumerate(pairs):
+        assert re.search(rf"^  v{k} +{re.escape(shape)} +line {k + 3}$", out, re.M), call
+
+
+def test_the_summarys_row_for_a_rebound_loop_name_is_as_shown(monkeypatch, capsys) -> None:
+    text = " ".join((ROOT / "docs" / "language.md").read_text().split())
+    row, example = re.search(r"as `(h \[B, 64\] line \d+ \(x\d+\))` for `(examples/\w+\.nn)`", text).groups()
+    monkeypatch.chdir(ROOT)
+    assert main(["check", example]) == 0
+    printed = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert row in printed
+
+
+def test_the_guides_in_memory_compile_runs(guide_namespace, monkeypatch) -> None:
+    run(guide_python("### A training loop"), guide_namespace)
+    monkeypatch.chdir(ROOT)  # the path it names is the repository's
+    printed = run(guide_python("### Without writing files"), guide_namespace)
+    assert printed == regression_source(2)[:60] + "\n"
+    assert isinstance(guide_namespace["value"], float) and set(guide_namespace["grads"]) == {"W1", "b1", "W2", "b2"}
