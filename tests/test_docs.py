@@ -423,3 +423,18 @@ def test_the_guides_in_memory_compile_runs(guide_namespace, monkeypatch) -> None
     printed = run(guide_python("### Without writing files"), guide_namespace)
     assert printed == regression_source(2)[:60] + "\n"
     assert isinstance(guide_namespace["value"], float) and set(guide_namespace["grads"]) == {"W1", "b1", "W2", "b2"}
+
+
+def test_a_scalar_output_comes_as_the_guide_says() -> None:
+    """A NumPy scalar of DTYPE, as `np.float64(0.5)`; a scalar gradient stays a 0-d array (section 1)."""
+    text = " ".join((ROOT / "docs" / "language.md").read_text().split())
+    assert "a scalar output (shape `[]`) comes as a NumPy scalar of `DTYPE`, such as `np.float64(0.5)`" in text
+    source = "input x : []\nparam w : [] = const(0.25)\ns = w * x\noutput s, w\nminimize s\n"
+    for dtype in ("float64", "float32"):
+        for opt in (0, 1, 2):
+            module = types.ModuleType("scalars")
+            exec(compile(compile_text(source, "scalars.nn", dtype, opt).source, "scalars.py", "exec"), module.__dict__)
+            params = module.init_params()
+            s, w = module.forward(params, x=2.0)
+            assert type(s) is type(w) is module.DTYPE and s == 0.5 and w == 0.25, (dtype, opt)
+            assert type(module.loss_and_grad(params, x=2.0)[1]["w"]) is np.ndarray, (dtype, opt)
