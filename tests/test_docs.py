@@ -438,3 +438,20 @@ def test_a_scalar_output_comes_as_the_guide_says() -> None:
             s, w = module.forward(params, x=2.0)
             assert type(s) is type(w) is module.DTYPE and s == 0.5 and w == 0.25, (dtype, opt)
             assert type(module.loss_and_grad(params, x=2.0)[1]["w"]) is np.ndarray, (dtype, opt)
+
+
+def headings(path: Path) -> set[str]:
+    """The anchors GitHub gives the file's headings (fenced blocks left out)."""
+    text = re.sub(r"^( *)```.*?^\1```$", "", path.read_text(), flags=re.M | re.S)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.*)$", text, re.M)}
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[p.name for p in DOCS])
+def test_the_docs_links_lead_somewhere(doc) -> None:
+    links = re.findall(r"\]\(([^)\s]*)\)", doc.read_text())
+    assert links
+    for link in links:
+        path, _, anchor = link.partition("#")
+        target = doc.parent / path if path else doc
+        assert target.exists(), link
+        assert not anchor or anchor in headings(target), link
