@@ -281,11 +281,29 @@ class ExprLowerer(Advice):
                     return None
                 out.append(-1)
                 continue
-            d = self.size(item, scope, True, "reshape")
+            d = self.reshape_size(item, scope)
             if d is None:
                 return None
             out.append(d)
         return out
+
+    def reshape_size(self, e: S.Expr, scope: Scope) -> int | str | None:
+        """A size of reshape's target: as any size, or a product of dims and numbers (`B*T`),
+        the size the -1 of reshape(z, [-1, 8]) gives a [B, T, 8] z."""
+        factors, todo = [], [e]
+        while todo:
+            f = todo.pop()
+            if isinstance(f, S.Binary) and f.op == "*":
+                todo += [f.right, f.left]
+            else:
+                factors.append(f)
+        dims = [
+            f for f in factors if isinstance(f, S.Name) and getattr(self.lookup(f.text, scope), "kind", "") == "dim"
+        ]
+        if not dims:  # numbers and consts alone: one constant, such as (N / 2) * 2
+            return self.size(e, scope, True, "reshape")
+        sizes = [self.size(f, scope, True, "reshape") for f in factors]
+        return None if None in sizes else _size_from(*_product(sizes))
 
     def fill_reshape(self, shape: tuple, target: list, e: S.Call) -> tuple | None:
         have, want = _product(shape), _product([d for d in target if d != -1])

@@ -225,7 +225,8 @@ SHAPES = Model(
     gram = transpose(flat) @ flat
     q = W.T * gram
     e = sum(reshape(x @ W, [B, 2, 3]), axis=1) + max(reshape(2 * z, [B, 3, 2]), axis=(0, 2))
-    loss = sum(tanh(m @ U)) + mean(l) + mean(q) + sum(mean(r, axis=(0, 1), keepdims=true)) + mean(e^2)
+    rows = (reshape(r, [3*B, 2]) + reshape(z, [B*3, 2])) @ U.T
+    loss = sum(tanh(m @ U)) + mean(l) + mean(q) + sum(mean(r, axis=(0, 1), keepdims=true)) + mean(e^2) + mean(rows^2)
     output gram, l
     minimize loss
     """,
@@ -251,6 +252,7 @@ def _shapes(p, i):
         + anp.mean(q)
         + anp.sum(anp.mean(r, axis=(0, 1), keepdims=True))
         + anp.mean(e**2)
+        + anp.mean(((anp.reshape(r, (3 * b, 2)) + anp.reshape(z, (b * 3, 2))) @ p["U"].T) ** 2)
     )
     return loss, (gram, lse)
 
