@@ -148,16 +148,32 @@ def peak_bytes(graph: Graph, dims: dict[str, int], itemsize: int) -> int:
 
 
 def pass_effects(graph: Graph, level: int) -> list[tuple[str, int, Poly, Counter, Counter]]:
-    """Each pass of the level applied once in turn: nodes left, FLOPs of the nodes left
-    (forward and backward; dead ones count until dce), ops removed, ops added."""
+    """The passes of the level applied in turn, round after round until a round changes
+    nothing, as the optimizer does: nodes left, FLOPs of the nodes left (forward and
+    backward; dead ones count until dce), ops removed, ops added. After the first round
+    only the passes that changed the graph are listed, named with their round."""
     rows, g = [], graph
-    for name in LEVELS[level]:
-        before = Counter(g.op(n) for n in g.order())
-        g = PASSES[name](g)
-        after = Counter(g.op(n) for n in g.order())
-        f = phase_flops(g)
-        rows.append((name, len(g.nx), _add(f["forward"], f["backward"]), before - after, after - before))
+    for k in range(1, 51):
+        changed = False
+        for name in LEVELS[level]:
+            before, was = Counter(g.op(n) for n in g.order()), _fingerprint(g)
+            g = PASSES[name](g)
+            if _fingerprint(g) == was and k > 1:
+                continue
+            changed = changed or _fingerprint(g) != was
+            after = Counter(g.op(n) for n in g.order())
+            f = phase_flops(g)
+            label = name if k == 1 else f"{name} (round {k})"
+            rows.append((label, len(g.nx), _add(f["forward"], f["backward"]), before - after, after - before))
+        if not changed:
+            break
     return rows
+
+
+def _fingerprint(g: Graph) -> list[tuple]:
+    """The graph's nodes as op, attrs, type and arguments: the passes number nodes in
+    topological order, so two graphs computing alike give the same list."""
+    return [(g.op(n), repr(g.node(n)["attrs"]), g.type(n), g.args(n)) for n in g.order()]
 
 
 def buffer_lines(pool: Pool, dims: dict[str, int], itemsize: int) -> list[str]:
@@ -206,12 +222,14 @@ def report(
             f"backward {at_dims(f['backward'])}; peak intermediate memory "
             f"{peak_bytes(g, dims, itemsize):,} bytes"
         )
-    lines.append("  passes, each applied once in turn:" if level else "  passes: none at -O0")
-    for name, nodes, flops_left, removed, added in pass_effects(graph, level):
+    lines.append("  passes, applied in turn until a round changes nothing:" if level else "  passes: none at -O0")
+    effects = pass_effects(graph, level)
+    width = max([len(name) for name, *_ in effects] + [9])
+    for name, nodes, flops_left, removed, added in effects:
         gone = ", ".join(f"{c} {op}" for op, c in sorted(removed.items())) or "nothing"
         new = ", ".join(f"{c} {op}" for op, c in sorted(added.items()))
         lines.append(
-            f"    {name:<9} -> {nodes} nodes, {at_dims(flops_left)} FLOPs; removed {gone}"
+            f"    {name:<{width}} -> {nodes} nodes, {at_dims(flops_left)} FLOPs; removed {gone}"
             + (f"; added {new}" if new else "")
         )
     saved = saved_for_backward(optimized, Labels(graph, source) if source else None)

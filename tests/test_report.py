@@ -7,7 +7,7 @@ import pytest
 from graphc import cli
 from graphc.pipeline import compile_text
 from graphc.render import Labels
-from graphc.report import pass_effects, peak_bytes, phase_flops, saved_for_backward, show_poly
+from graphc.report import _add, pass_effects, peak_bytes, phase_flops, saved_for_backward, show_poly
 
 MODEL = """\
 dim B
@@ -169,3 +169,20 @@ def test_an_embedding_lookup_counts_no_flops_and_its_gradient_one_add_per_row_el
     f = phase_flops(compile_text(text, "m.nn").optimized)
     assert f["forward"] == {(): 8 * 4}  # the sum; the lookup itself is no arithmetic
     assert f["backward"] == {(): 8 * 4}  # the rows added into d_E
+
+
+def test_the_pass_table_goes_on_until_the_graph_the_module_computes():
+    """cse merges exp(x @ W) with its twin only after simplify ran, and a(x)/a(x) then
+    simplifies on a second round: the table shows that round, so its last row is the
+    optimized graph, nodes and FLOPs."""
+    text = (
+        "dim B\ninput x : [B, 3]\nparam W : [3, 4]\na = exp(x @ W)\nb = exp(x @ W)\n"
+        "loss = sum(log(a) - log(b)) + sum(a / b)\nminimize loss\n"
+    )
+    for level in (1, 2):
+        c = compile_text(text, "m.nn", opt=level)
+        rows = pass_effects(c.graph, level)
+        f = phase_flops(c.optimized)
+        assert rows[-1][1] == len(c.optimized.nx)
+        assert rows[-1][2] == _add(f["forward"], f["backward"])
+        assert any("(round 2)" in name for name, *_ in rows)
