@@ -210,7 +210,13 @@ def report(
     source: str = "",
 ) -> str:
     """The report's text; `source` (the model's text) names unnamed values as the pictures do."""
-    lines = [f"report (dims for numbers: {', '.join(f'{k}={v}' for k, v in dims.items()) or 'all 1'})"]
+    # every dim's value, in the model's order: one not given counts as 1, and the header says so
+    given, dims = dims, {d: dims.get(d, 1) for d in graph.dims}
+    used = ", ".join(f"{d}={v}" for d, v in dims.items())
+    missing = [d for d in dims if d not in given]
+    if missing:
+        used += f"; {', '.join(missing)} not given, counted as 1"
+    lines = [f"report (dims for numbers: {used})" if dims else "report (the model has no dims)"]
 
     def at_dims(p: Poly, unit: str = "") -> str:  # the polynomial, and its value where it has dims
         return show_poly(p) + unit + (f" ({_value(p, dims):,})" if any(p) else "")

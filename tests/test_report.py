@@ -186,3 +186,17 @@ def test_the_pass_table_goes_on_until_the_graph_the_module_computes():
         assert rows[-1][1] == len(c.optimized.nx)
         assert rows[-1][2] == _add(f["forward"], f["backward"])
         assert any("(round 2)" in name for name, *_ in rows)
+
+
+def test_the_report_says_the_value_of_every_dim_it_used(tmp_path, capsys):
+    """A dim left out of --dims counts as 1: the header names it, not only the dims given."""
+    model = tmp_path / "m.nn"
+    model.write_text(
+        "dim B\ndim N\ninput x : [B, N]\nparam s : [1, 3]\ninput u : [B, 3]\nloss = sum(u * s) + mean(x)\nminimize loss\n"
+    )
+    assert cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--report", "--dims", "B=4"]) == 0
+    header = capsys.readouterr().out.split("report (")[1].splitlines()[0]
+    assert header == "dims for numbers: B=4, N=1; N not given, counted as 1)"
+    model.write_text("input x : [3]\nparam w : [3]\nloss = sum(x * w)\nminimize loss\n")
+    assert cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--report"]) == 0
+    assert "report (the model has no dims)" in capsys.readouterr().out
