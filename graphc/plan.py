@@ -41,6 +41,10 @@ class Plan:
     owned: set[int] = field(default_factory=set)  # arrays the function made itself and nobody else sees
     constant: dict[int, int] = field(default_factory=dict)  # node -> the constant buffer its emission reads
     fill: dict[int, float | str] = field(default_factory=dict)  # constant buffer -> its value or its name
+    made: list[tuple] = field(default_factory=list)  # (shape, dtype) of each new array a statement makes
+    # per statement spelling arrays inside it (-O1): how many of `made` exist before it, and its
+    # expression as (type of its array or None, the same of each argument spelled inside it)
+    temporaries: list[tuple[int, tuple]] = field(default_factory=list)
 
 
 def plan_buffers(

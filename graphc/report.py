@@ -1,9 +1,8 @@
 """`graphc compile --report`: what the compiled step costs and what the passes did.
 
 Sizes with dims are polynomials in them (`2·B·784·256`), kept exact: a
-polynomial maps a sorted tuple of dim names to an integer coefficient. The
-peak memory needs numbers, so it is computed at the dim values given with
-`--dims B=128` (1 for any dim not given).
+polynomial maps a sorted tuple of dim names to an integer coefficient. Each is
+also shown at the dim values given with `--dims B=128` (1 for any dim not given).
 """
 
 from __future__ import annotations
@@ -122,29 +121,46 @@ def saved_for_backward(graph: Graph, labels: Labels | None = None) -> dict[str, 
     return saved
 
 
-def peak_bytes(graph: Graph, dims: dict[str, int], itemsize: int) -> int:
-    """Largest total size of intermediate values alive at once, in topological order.
+def call_memory(pool: Pool, graph: Graph, dims: dict[str, int], itemsize: int) -> dict[str, Poly]:
+    """Bytes one call of each generated function holds at most, beside the params and inputs:
+    the workspace arrays it computes in and every new array its statements make, as a
+    generated function frees nothing before it returns; at -O1 a statement also holds the
+    arrays spelled inside it while it runs (`np.tanh(x @ W + b)` two). The temporaries
+    inside the module's helpers (a softmax's exp) are not counted. Where which moment holds
+    the most depends on the dims, it is found at `dims`.
 
-    A view (`h.T`, a reshape) takes no memory of its own but keeps the array it views
-    alive as long as it is used."""
-    base: dict[int, int] = {}  # each value -> the array that holds its elements
-    last_use = {}
-    for n in graph.order():
-        args = graph.args(n)
-        base[n] = base[args[0]] if OPS[graph.op(n)].view else n
-        for a in args:
-            last_use[base[a]] = n
-    keep = {base[n] for n in graph.grads.values()} | {base[n] for _, n in graph.outputs}
-    if graph.objective:
-        keep.add(base[graph.objective[1]])
-    live, peak, size = set(), 0, {}
-    for n in graph.order():
-        if graph.op(n) not in LEAVES and base[n] == n:
-            size[n] = _value(_size(graph.shape(n)), dims) * itemsize
-            live.add(n)
-            peak = max(peak, sum(size[x] for x in live))
-        live -= {base[a] for a in graph.args(n) if last_use.get(base[a]) == n and base[a] not in keep}
-    return peak
+    Without a plan of its own (-O0, -O1), sgd_step calls loss_and_grad, then makes
+    lr * gradient for each param beside the gradients: the larger of the two."""
+
+    def nbytes(shapes) -> Poly:
+        total: Poly = {}
+        for shape, dtype in shapes:
+            total = _add(total, _size(shape), itemsize if dtype == "float" else 8)
+        return total
+
+    def larger(*polys: Poly) -> Poly:
+        return max(polys, key=lambda p: _value(p, dims), default={})
+
+    def running(tree) -> Poly:
+        """The most an expression holds while Python evaluates it: each argument's peak beside
+        the arguments before it, then all of them beside its own result."""
+        kind, args = tree
+        done: Poly = {}
+        moments = []
+        for arg in args:
+            moments.append(_add(done, running(arg)))
+            done = _add(done, nbytes([arg[0]] if arg[0] else []))
+        return larger(*moments, _add(done, nbytes([kind] if kind else [])))
+
+    out = {}
+    for name, plan in pool.plans.items():
+        # the most held at once: after the last statement, or while one with arrays inside it runs
+        held = [nbytes(plan.made)] + [_add(nbytes(plan.made[:k]), running(tree)) for k, tree in plan.temporaries]
+        out[name] = _add(nbytes([(s, "float") for s in plan.buffers]), larger(*held))
+    if "sgd_step" not in out and "loss_and_grad" in out:
+        steps = nbytes([graph.type(graph.grads[w]) for w in graph.wrt if w in graph.params])
+        out["sgd_step"] = larger(out["loss_and_grad"], _add(steps, steps))
+    return out
 
 
 def pass_effects(graph: Graph, level: int) -> list[tuple[str, int, Poly, Counter, Counter]]:
@@ -224,9 +240,7 @@ def report(
     for title, g in (("before passes", graph), (f"after -O{level}", optimized)):
         f = phase_flops(g)
         lines.append(
-            f"  {title}: {len(g.nx)} nodes; FLOPs forward {at_dims(f['forward'])}; "
-            f"backward {at_dims(f['backward'])}; peak intermediate memory "
-            f"{peak_bytes(g, dims, itemsize):,} bytes"
+            f"  {title}: {len(g.nx)} nodes; FLOPs forward {at_dims(f['forward'])}; backward {at_dims(f['backward'])}"
         )
     lines.append("  passes, applied in turn until a round changes nothing:" if level else "  passes: none at -O0")
     effects = pass_effects(graph, level)
@@ -238,6 +252,14 @@ def report(
             f"    {name:<{width}} -> {nodes} nodes, {at_dims(flops_left)} FLOPs; removed {gone}"
             + (f"; added {new}" if new else "")
         )
+    memory = call_memory(pool or Pool(), optimized, dims, itemsize)
+    if memory:
+        lines.append(
+            "  memory of one call, beside params and inputs (its workspace and the arrays it makes,"
+            " all kept until it returns; not the temporaries inside helpers such as _softmax):"
+        )
+        for name, p in memory.items():
+            lines.append(f"    {name:<14} {at_dims(p, ' bytes')}")
     saved = saved_for_backward(optimized, Labels(graph, source) if source else None)
     total = {}
     for p in saved.values():

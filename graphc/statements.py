@@ -87,6 +87,7 @@ class Emitter:
         plan = plan_buffers(g, need, root_set, handed_out, inlined, self.alias) if planned else Plan()
         sizes = tuple(workspace_sizes(plan))
         placed = pool.place(name, plan, sizes) if plan.buffers else []  # buffer -> the workspace array it is
+        pool.plans[name] = plan  # the report reads what every function makes, buffers or not
         # a model value may be called `float` or `_array`: it must not hide what the module itself calls
         reserved = set(dir(builtins)) | {self.xp, "DTYPE", "params", "inputs", "dims", "lr", "grads", "checked"}
         reserved |= RUNTIME_NAMES | {"ws", "value", "threading"}
@@ -108,6 +109,7 @@ class Emitter:
         last_note = None
         dims_used: set[str] = set(workspace_sizes(plan))
         group: dict[int, list[int]] = {}  # node -> the nodes its expression text computes
+        spelled: dict[int, tuple] = {}  # inlined node -> (its new array's type or None, those of its arguments)
         group_var: dict[int, str] = {}
         numbers: set[int] = set()  # nodes whose value is a Python number: literals, lr, sizes
         nesting: dict[int, int] = {}  # node -> how deep its expression text nests brackets, when inlined
@@ -163,6 +165,8 @@ class Emitter:
             depth = 2 + max((nesting.get(a, 0) for a in g.args(n)), default=0)
             if inline and depth <= MAX_NESTING:
                 nesting[n] = depth
+                new_array = g.shape(n) != () and not self.alias(n)
+                spelled[n] = (g.type(n) if new_array else None, [spelled[a] for a in g.args(n) if a in spelled])
                 expr[n] = text if opdef.atomic else f"({text})"
                 continue
             note = self.comment(n)
@@ -186,6 +190,12 @@ class Emitter:
             if _enclosed(text):  # `loss = (s / n)`: a whole right-hand side needs no brackets
                 text = text[1:-1]
             out.append(f"{indent}{var} = {text}{mark}")
+            new_array = g.shape(n) != () and n not in plan.slot and n not in plan.inplace and not self.alias(n)
+            inner = [spelled[a] for a in g.args(n) if a in spelled]  # arrays spelled inside it (-O1)
+            if inner:
+                plan.temporaries.append((len(plan.made), (g.type(n) if new_array else None, inner)))
+            if new_array:
+                plan.made.append(g.type(n))  # held by its variable until the function returns
             expr[n] = group_var[n] = var
         # labels are checked once, up front, naming the input: a label outside [0, K)
         # would silently pick a wrong class
@@ -278,6 +288,7 @@ class Emitter:
             if n not in plan.owned and n not in steps and g.shape(n) != ():  # a scalar is a value, not a view
                 steps[n] = self.namers["sgd_step"].fresh("step")  # never a model name
                 out.append(f"    {steps[n]} = {xp}.array({expr[n]}, dtype=DTYPE)")
+                plan.made.append(g.type(n))
         for w in moved:
             p = expr.get(g.params[w]) or f"checked[{w!r}]"
             out.append(f"    {xp}.subtract({p}, {steps.get(g.grads[w], expr[g.grads[w]])}, out={p})")
