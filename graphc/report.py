@@ -51,7 +51,8 @@ def show_poly(p: Poly) -> str:
     if not p:
         return "0"
     terms = sorted(p.items(), key=lambda kv: (-len(kv[0]), kv[0]))
-    return " + ".join(f"{c:,}" + "".join(f"·{n}" for n in names) for names, c in terms)
+    # a coefficient of 1 is left out before names (B·N, not 1·B·N)
+    return " + ".join("·".join(([f"{c:,}"] if c != 1 or not names else []) + list(names)) for names, c in terms)
 
 
 def flops(graph: Graph, n: int) -> Poly:
@@ -192,6 +193,10 @@ def _fingerprint(g: Graph) -> list[tuple]:
     return [(g.op(n), repr(g.node(n)["attrs"]), g.type(n), g.args(n)) for n in g.order()]
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def buffer_lines(pool: Pool, dims: dict[str, int], itemsize: int) -> list[str]:
     """Per generated function, the buffers it computes in and the values computed in place;
     then each workspace, which its functions share."""
@@ -207,12 +212,14 @@ def buffer_lines(pool: Pool, dims: dict[str, int], itemsize: int) -> list[str]:
     for name, plan in pool.plans.items():
         if plan.buffers:
             lines.append(
-                f"    {name:<14} {len(plan.buffers)} buffers, {nbytes(plan.buffers)}; "
-                f"{len(plan.inplace)} values computed over a dead argument"
+                f"    {name:<14} {_count(len(plan.buffers), 'buffer')}, {nbytes(plan.buffers)}; "
+                f"{_count(len(plan.inplace), 'value')} computed in place, over an argument no longer needed"
             )
     for sizes, arrays in pool.arrays.items():
         users = ", ".join(pool.users(sizes))
-        lines.append(f"    {pool.maker(sizes)} ({users}): {len(arrays)} arrays, {nbytes(s for s, _ in arrays)}")
+        lines.append(
+            f"    {pool.maker(sizes)} ({users}): {_count(len(arrays), 'array')}, {nbytes(s for s, _ in arrays)}"
+        )
     return lines
 
 
@@ -237,10 +244,17 @@ def report(
     def at_dims(p: Poly, unit: str = "") -> str:  # the polynomial, and its value where it has dims
         return show_poly(p) + unit + (f" ({_value(p, dims):,})" if any(p) else "")
 
-    for title, g in (("before passes", graph), (f"after -O{level}", optimized)):
+    # sgd_step's update of the params it moves: p - lr * g, two FLOPs a value; at -O2 its own
+    # graph has the gradients times lr already, leaving the subtraction
+    moved: Poly = {}
+    for name in graph.wrt:
+        if name in graph.params:
+            moved = _add(moved, _size(graph.shape(graph.params[name])))
+    for title, g, per_value in (("before passes", graph, 2), (f"after -O{level}", optimized, 1 if level >= 2 else 2)):
         f = phase_flops(g)
         lines.append(
             f"  {title}: {len(g.nx)} nodes; FLOPs forward {at_dims(f['forward'])}; backward {at_dims(f['backward'])}"
+            + (f"; update {at_dims(_add({}, moved, per_value))}" if moved else "")
         )
     lines.append("  passes, applied in turn until a round changes nothing:" if level else "  passes: none at -O0")
     effects = pass_effects(graph, level)

@@ -120,6 +120,35 @@ def test_cli_prints_the_report(tmp_path, capsys):
     assert buffers >= 2 and "·B" in line and "96 bytes" in line.replace("+ 96 bytes", "96 bytes"), line
 
 
+@pytest.mark.parametrize("level, per_value", [(0, 2), (1, 2), (2, 1)])
+def test_the_update_counts_its_flops_per_param_value_sgd_step_moves(tmp_path, capsys, level, per_value):
+    """p - lr * g is two FLOPs a value; at -O2 sgd_step's gradients come times lr already.
+    Only the params after `wrt` move."""
+    model = tmp_path / "m.nn"
+    model.write_text(
+        "dim B\ninput x : [B, 3]\nparam W : [3, 5]\nparam b : [5]\nparam c : [2, 2]\n"
+        "loss = sum((x @ W + b)^2) + sum(c)\nminimize loss wrt W, b\n"
+    )
+    args = ["compile", str(model), "-o", str(tmp_path), "--no-render", "--report", f"-O{level}"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    before, after = (line for line in out.splitlines() if "FLOPs forward" in line)
+    assert before.endswith(f"update {2 * (15 + 5)}"), before
+    assert after.endswith(f"update {per_value * (15 + 5)}"), after
+
+
+def test_counts_agree_with_their_nouns_and_a_coefficient_of_one_is_left_out(tmp_path, capsys):
+    model = tmp_path / "m.nn"
+    model.write_text(
+        "dim B\ndim N\ninput x : [B, N]\ninput y : [B, N]\nparam w : []\nloss = sum(x * y * w)\nminimize loss\n"
+    )
+    assert cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--report"]) == 0
+    out = capsys.readouterr().out
+    assert "FLOPs forward 3·B·N (3)" in out and "1·B" not in out
+    forward = next(line for line in out.splitlines() if line.strip().startswith("forward") and "buffer" in line)
+    assert "1 buffer, 8·B·N bytes (8); 1 value computed in place" in forward, forward
+
+
 def test_report_refuses_a_dim_the_model_does_not_have(tmp_path, capsys):
     model = tmp_path / "m.nn"
     model.write_text(MODEL)
