@@ -39,12 +39,16 @@ def cmd_check(args) -> int:
         print(f"  {name:<{width}}  {show(*g.type(n))}")
     total = sum(_count(g.shape(n)) for n in g.params.values())
     arrays = "array" if len(g.params) == 1 else "arrays"
-    print(f"params: {len(g.params)} {arrays}, {total:,} {'value' if total == 1 else 'values'}")
+    print(
+        f"params: {len(g.params)} {arrays}, {total:,} {'value' if total == 1 else 'values'}"
+        if g.params
+        else "params: none"
+    )
     for name, n in g.params.items():
         kind, init_args = lowered.inits[name]
         init = kind + (f"({', '.join(f'{a:g}' for a in init_args)})" if init_args else "")
         print(f"  {name:<{width}}  {show(g.shape(n)):<12} {_count(g.shape(n)):>10,}  {init}")
-    print("values:")
+    print("values:" if lowered.values else "values: none")
     # one row per assignment in the source: a loop body's line stands for all its iterations
     rows: dict[tuple[str, int], list[str]] = {}
     for v in lowered.values:

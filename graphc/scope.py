@@ -241,11 +241,14 @@ class Resolver:
             return b
         return None
 
-    def visible(self, scope: Scope, builtins: bool = False) -> list[str]:
-        """The names a use in scope could mean; builtins only where a function is called."""
-        names = list(scope.locals) + (list(BUILTINS) if builtins else [])
+    def visible(self, scope: Scope, functions: bool = False) -> list[str]:
+        """The names a use in scope could mean: where a function is called, the builtins and the
+        fns it sees; elsewhere its values, consts and dims."""
+        names = list(BUILTINS) if functions else list(scope.locals)
         for n, b in self.top.items():
-            if scope.fn is None or b.kind in ("const", "dim") or (b.kind == "fn" and n in scope.fn.visible):
+            if (b.kind == "fn") != functions:
+                continue
+            if scope.fn is None or b.kind in ("const", "dim") or n in scope.fn.visible:
                 names.append(n)
         return names
 

@@ -298,3 +298,33 @@ def test_passes_are_counted_in_the_loop_that_made_the_error(tmp_path: Path, caps
     assert main(["check", str(path)]) == 1
     err = capsys.readouterr().err
     assert err.count("error:") == 1 and "when i = 1 (the loop at line 4); it fails there on 2 more passes too" in err
+
+
+def test_an_unknown_function_is_likened_to_functions_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ww(x)` beside a param `www` is no call of www: a call's suggestions are builtins and fns,
+    and a value's are never fns."""
+    path = tmp_path / "m.nn"
+    path.write_text(
+        "dim B\ninput x : [B, 3]\nparam www : [3]\nfn dott(a, b) = sum(a * b)\n"
+        "h = ww(x, www)\nk = dot(x, www)\nloss = mean(h) + dott(www, www) + dot\nminimize loss\n"
+    )
+    assert main(["check", str(path)]) == 1
+    heads = [line.split(" error: ")[1] for line in capsys.readouterr().err.splitlines() if " error: " in line]
+    assert heads == [
+        "unknown function 'ww'",
+        "unknown function 'dot'; did you mean 'dott'?",
+        "unknown name 'dot'",
+    ]
+
+
+def test_the_summary_of_a_model_without_params_or_values_says_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m.nn"
+    path.write_text("input x : []\nminimize x wrt x\n")
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out == (
+        "model m: OK\ninputs:\n  x     []\nparams: none\nvalues: none\noutputs: x []\n"
+        "objective: minimize x with respect to x\n"
+    )
