@@ -108,7 +108,9 @@ class ProgramLowerer(ExprLowerer, Loops):
 
     def stmt(self, stmt: S.Stmt, scope: Scope, first: bool = False, in_loop: bool = False) -> None:
         if in_loop and not isinstance(stmt, (S.Assign, S.ParamDecl, S.ForLoop, S.InputDecl, S.ConstDecl)):
-            self.error(f"{keyword_of(stmt)} is not allowed inside a for loop", stmt.span)
+            message = f"{keyword_of(stmt)} is not allowed inside a for loop"
+            if (message, stmt.span) not in self.reported:  # said once: no pass could allow it
+                self.error(message, stmt.span, note="")
             self.refused_minimize |= isinstance(stmt, S.Minimize)
             return
         method = getattr(self, "stmt_" + type(stmt).__name__)

@@ -129,7 +129,7 @@ class Resolver:
     # ---------------------------------------------------------------- errors
 
     def error(self, message: str, span: Span | None, note: str | None = None) -> int | None:
-        """Report a mistake once. In a loop, a later pass making it again is counted on it,
+        """Report a mistake once, with `note`, else (None) the call or pass it was made on ("": none). In a loop, a later pass making it again is counted on it,
         and a place whose message changes on every pass (its sizes do) shows a few of them
         and counts the rest on the last, so it cannot fill the error cap by itself."""
         index = self.last_error = self.reported.get((message, span))
@@ -141,7 +141,7 @@ class Resolver:
             self.count_repeat(shown[-1])
             return None
         index = self.last_error = self.reported[message, span] = len(self.errors)
-        self.errors.append(Diagnostic(message, span, note or self.call_note))
+        self.errors.append(Diagnostic(message, span, self.call_note if note is None else note or None))
         if self.passes:
             self.place_errors.setdefault(span, []).append(index)
             self.made_on[index] = tuple(self.passes)

@@ -85,16 +85,21 @@ _PRODUCT = re.compile(rf"({_DIGITS})((?![eE])[A-Za-z_][\w{{}}+-]*)")
 _BASED = re.compile(r"0[xXbBoO]\w*")
 _DECIMAL = re.compile(r"0(?:[xX][0-9a-fA-F]+|[bB][01]+|[oO][0-7]+)")
 _SUFFIX = re.compile(rf"({_DIGITS})([fFjJlL])")
+_LEADING_DOT = re.compile(r"\.[0-9]+(?:[eE][+-]?[0-9]+)?(?![\w.])")  # `.5`: a number without its 0
 # `2(x + 1)`: a number just before the '(' (not the end of a name such as W1)
 NUMBER_BEFORE = re.compile(rf"(?<![\w.]){_DIGITS}[ \t]*$")
 
 
 def bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnostic | None:
-    """`1e`, `1.2.3`, `3x`, `5.`: a number glued to more letters, digits or dots.
+    """`1e`, `1.2.3`, `3x`, `5.`, `.5`: a number glued to more letters, digits or dots.
 
     The lexer splits these into a valid number and a stray token, and the parser
     would complain about the stray part; the user wrote one bad number.
     """
+    lead = _LEADING_DOT.match(text, pos)
+    if lead is not None and text[pos - 1 : pos] not in WORD:  # not the point of `x.T`
+        word = lead.group()
+        return Diagnostic(f"malformed number '{word}'; write 0{word}", Span(file, line, col, line, col + len(word)))
     end = pos
     while end > 0 and text[end - 1] in " \t":
         end -= 1

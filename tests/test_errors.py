@@ -328,3 +328,22 @@ def test_the_summary_of_a_model_without_params_or_values_says_none(
         "model m: OK\ninputs:\n  x     []\nparams: none\nvalues: none\noutputs: x []\n"
         "objective: minimize x with respect to x\n"
     )
+
+
+def test_a_statement_no_loop_allows_is_said_once_without_a_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`output h` in a loop fails on every pass alike: naming a pass or counting the others
+    would suggest some pass might allow it."""
+    path = tmp_path / "m.nn"
+    path.write_text(
+        "param x : [3]\nh = x\nfor j in 1..2 {\n  for i in 1..3 {\n    output h\n    dim C\n  }\n}\n"
+        "loss = sum(h)\nminimize loss\n"
+    )
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "note" not in err, err
+    assert [line.split(": error: ")[1] for line in err.splitlines() if ": error: " in line] == [
+        "output is not allowed inside a for loop",
+        "dim is not allowed inside a for loop",
+    ]
