@@ -719,3 +719,101 @@ def test_the_loss_and_its_gradient_come_from_one_simplified_function(opt):
     value, grads = namespace["loss_and_grad"](params, x=np.array([1000.0, 1.0]))
     assert value == 1003.0  # x . w + |w|
     assert np.array_equal(grads["w"], [1001.0, 2.0])  # x + sign(w)
+
+
+# ---------------------------------------------------------------------------- corner cases
+
+# programs the random ones above do not reach: size-1 axes, rank 3 and rank 0, several and
+# negative reduction axes, reshapes with -1, .T of a vector and of a rank-3 value, constant
+# powers, normalizers along each axis, labels of rank 0 and 2, fns and loops reusing params
+CORNERS = {
+    "size-1 axes": """
+        input x : [B, 1]
+        param a : [1, 3]
+        param b : [1]
+        param c : [3, 1]
+        h = x * a + b
+        loss = mean((tanh(h) @ c)^2) + sum(a * b) + sum(b @ b)
+    """,
+    "reductions": """
+        input x : [B, 3, 4]
+        param w : [3, 4]
+        h = x * w
+        s = sum(h, axis=(0, 2), keepdims=true)
+        loss = sum(s^2) + mean(mean(h, axis=-1)^2) + mean(max(h, axis=(-2, -1))) + mean(logsumexp(h, axis=(1, 2), keepdims=true))
+    """,
+    "reshapes and transposes": """
+        input z : [2, B, 3]
+        param w : [3]
+        param t : [3, 1, 2]
+        param s : []
+        a = reshape(z * w, [-1, 3])
+        loss = mean(a^2) + mean(reshape(z, [B, -1])) + mean(z * exp(w.T)) + mean(z.T * t) * s.T
+    """,
+    "powers": """
+        input x : [4]
+        param w : [4]
+        p = 1 + square(w)
+        loss = sum(p^-4 + p^-2 + p^-1.5 + p^-0.5 + p^0 + p^0.25 + p^1.5 + p^2.5 + p^7 + w^3 + w^2^2) + sum(x * w^1)
+    """,
+    "normalizers": """
+        input x : [B, 3, 4]
+        param w : [4]
+        param u : [3, 1]
+        h = x * w + u
+        loss = sum(softmax(h, axis=0) * x) + mean(log_softmax(h, axis=-2) * x) + mean(logsumexp(h, axis=0)^2)
+    """,
+    "labels": """
+        input x : [B, 2, 3]
+        input k : int[B, 2]
+        input j : int[]
+        param W : [3, 4]
+        param e : [4]
+        z = reshape(reshape(x, [-1, 3]) @ W, [B, 2, 4])
+        loss = mean(cross_entropy(z, k)) + cross_entropy(e, j) + sum(one_hot(j, 4) @ W.T) + one_hot(j, 4) @ e
+    """,
+    "fns and loops": """
+        input x : [B, 3]
+        param W0 : [3, 3]
+        fn layer(a, M) {
+            t = a @ M
+            return tanh(t) + a * relu(t)
+        }
+        h = x
+        for i in 1..2 {
+            param W{i} : [3, 3]
+            h = layer(layer(h, W{i}), W0)
+        }
+        loss = mean(h * h) + 0.5 * sum(abs(W0)) + mean(maximum(h, x) - minimum(h, 0.5))
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORNERS))
+def test_corner_cases_agree_with_finite_differences_at_every_level(name):
+    """Loss and gradients of every -O level against central differences of the -O0 loss."""
+    text = "dim B\n" + textwrap.dedent(CORNERS[name]) + "minimize loss\n"
+    modules = [_module(text, level) for level in (0, 1, 2)]
+    rng = np.random.default_rng(0)
+    params = {k: np.asarray(v + 0.3 * rng.normal(size=v.shape)) for k, v in modules[0].init_params(seed=1).items()}
+    data = {}
+    for k, (shape, dtype) in modules[0].INPUTS.items():
+        shape = tuple(5 if d == "B" else d for d in shape)
+        data[k] = rng.integers(0, 4, size=shape) if dtype == "int64" else rng.normal(size=shape)
+    want_loss, want_grads = modules[0].loss_and_grad(params, **data)
+    for m in modules[1:]:
+        loss, grads = m.loss_and_grad(params, **data)
+        assert loss == pytest.approx(want_loss, rel=1e-10)
+        for k in want_grads:
+            np.testing.assert_allclose(grads[k], want_grads[k], rtol=1e-8, atol=1e-12)
+    for k, p in params.items():
+        numeric = np.zeros(p.shape)
+        for i in np.ndindex(p.shape):
+            h = 1e-6 * max(1.0, abs(p[i]))
+            up, down = p.copy(), p.copy()
+            up[i] += h
+            down[i] -= h
+            numeric[i] = (modules[0].loss({**params, k: up}, **data) - modules[0].loss({**params, k: down}, **data)) / (
+                2 * h
+            )
+        np.testing.assert_allclose(want_grads[k], numeric, rtol=1e-5, atol=1e-7 * max(1.0, abs(want_loss)), err_msg=k)
