@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from graphc import __version__
 from graphc.errors import GraphcError, ModelFileError, UserError
@@ -341,6 +345,37 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+class _Killed(BaseException):
+    """SIGTERM or SIGHUP, raised as Ctrl-C's KeyboardInterrupt is, so that write_all removes its
+    temporaries on the way out (Python's own way with them is to stop on the spot)."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+
+@contextmanager
+def _unwound_on_kill() -> Iterator[None]:
+    """`kill` and a closed terminal end the command as Ctrl-C does; one ignored (as under nohup) stays so."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    numbers = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    before = {n: signal.getsignal(n) for n in numbers}
+    for n, handler in before.items():
+        if handler == signal.SIG_DFL:
+            signal.signal(n, _raise_killed)
+    try:
+        yield
+    finally:
+        for n, handler in before.items():
+            if handler == signal.SIG_DFL:
+                signal.signal(n, handler)
+
+
+def _raise_killed(number: int, frame) -> None:
+    raise _Killed(number)
+
+
 def main(argv=None) -> int:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     for stream in (sys.stdout, sys.stderr):  # a terminal that is not UTF-8 gets \xb7, not a traceback
@@ -356,7 +391,7 @@ def main(argv=None) -> int:
     # one command is one short run that leaves no cycles behind: with the collector on,
     # each time it woke it would rescan the whole tree and graph. It stays off until an
     # error's traceback, which holds them, is gone: waking to that is seconds on a large model.
-    with gc_paused():
+    with gc_paused(), _unwound_on_kill():
         try:
             status = args.run(args)
             sys.stdout.flush()  # a full disk shows here, not in a traceback as Python exits
@@ -367,6 +402,9 @@ def main(argv=None) -> int:
         except KeyboardInterrupt:  # Ctrl-C: a word, not a traceback (write_all removes its temporaries)
             print("graphc: interrupted", file=sys.stderr)
             return 130
+        except _Killed as e:
+            print("graphc: terminated", file=sys.stderr)
+            return 128 + e.number
         except OSError as e:  # the files have their own messages: this is the output stream (`> /dev/full`)
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr)

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import html
 import os
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from graphc.errors import ModelFileError, UserError
 
@@ -117,30 +121,55 @@ def write_all(folder: str, files: dict[str, bytes], remove: list[str] = (), mode
     umask = os.umask(0)  # read it back: mkstemp makes files only their owner can read
     os.umask(umask)
     path = folder
+    # Ctrl-C, kill or a closed terminal wait for the writing to end (a few milliseconds): one
+    # between two renames would leave two compiles mixed, one between mkstemp and the list of
+    # what to clean up a temporary behind
+    with _signals_held():
+        try:
+            os.makedirs(folder, exist_ok=True)
+            for name, data in files.items():
+                path = os.path.join(folder, name)
+                fd, tmp = tempfile.mkstemp(dir=folder, prefix=".graphc-", suffix=".tmp")
+                staged.append((tmp, path))
+                os.fchmod(fd, 0o666 & ~umask)  # as open() would have made it
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+            for _, path in staged:
+                if os.path.isdir(path):
+                    raise UserError(f"cannot write {path}: a folder of that name is in the way")
+            for tmp, path in staged:
+                os.replace(tmp, path)
+            for name in remove:
+                path = os.path.join(folder, name)
+                if os.path.isfile(path) or os.path.islink(path):
+                    os.unlink(path)
+        except OSError as e:
+            raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+        finally:
+            for tmp, _ in staged:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+
+
+HELD = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C, kill and a closed terminal wait until the block is done, then act as they would
+    have. (Python runs signal handlers in the main thread alone, so only it can hold them.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    before = {number: signal.signal(number, lambda number, frame: caught.append(number)) for number in HELD}
     try:
-        os.makedirs(folder, exist_ok=True)
-        for name, data in files.items():
-            path = os.path.join(folder, name)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".graphc-", suffix=".tmp")
-            staged.append((tmp, path))
-            os.fchmod(fd, 0o666 & ~umask)  # as open() would have made it
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-        for _, path in staged:
-            if os.path.isdir(path):
-                raise UserError(f"cannot write {path}: a folder of that name is in the way")
-        for tmp, path in staged:
-            os.replace(tmp, path)
-        for name in remove:
-            path = os.path.join(folder, name)
-            if os.path.isfile(path) or os.path.islink(path):
-                os.unlink(path)
-    except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+        yield
     finally:
-        for tmp, _ in staged:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        for number, handler in before.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        for number in caught[:1]:
+            signal.raise_signal(number)
 
 
 def _limit(folder: str, setting: str, usual: int) -> int:

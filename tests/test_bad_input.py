@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -532,3 +533,63 @@ def test_a_fn_with_an_unknown_name_called_in_a_long_loop_is_reported_once_fast(t
     )
     assert proc.returncode == 1
     assert proc.stderr.count("error:") == 1 and "unknown name 'Qzz'" in proc.stderr
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs POSIX signal masks")
+def test_ctrl_c_between_the_renames_leaves_no_mix_of_two_compiles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C after the first file is renamed into place: the folder holds either the old
+    compile or the new one, never the new module beside the old pictures."""
+    old, new = write(tmp_path, VALID, "old.nn"), write(tmp_path, VALID.replace("3", "2"), "new.nn")
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    assert main(["compile", str(old), "-o", str(out)]) == 0
+    assert main(["compile", str(new), "-o", str(fresh)]) == 0
+    capsys.readouterr()
+    real = os.replace
+
+    def replace(src, dst):
+        real(src, dst)
+        os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C now
+
+    monkeypatch.setattr(os, "replace", replace)
+    assert main(["compile", str(new), "-o", str(out)]) == 130
+    monkeypatch.undo()
+    assert capsys.readouterr().err == "graphc: interrupted\n"
+    assert _files(out) == _files(fresh)
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs POSIX signals")
+def test_kill_while_writing_leaves_no_temporary_files(tmp_path: Path) -> None:
+    """`kill` (SIGTERM) or a closed terminal (SIGHUP) while the files are staged waits for the
+    writing to end, then stops the command as Ctrl-C does: no temporary is left behind."""
+    path = write(tmp_path, VALID)
+    out = tmp_path / "out"
+    assert main(["compile", str(path), "-o", str(out), "--no-render"]) == 0
+    before = _files(out)
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name)
+        killed_while_staging = (
+            "import os, signal, sys, tempfile\n"
+            "from graphc.cli import main\n"
+            "real = tempfile.mkstemp\n"
+            "def mkstemp(*a, **k):\n"
+            "    made = real(*a, **k)\n"
+            f"    os.kill(os.getpid(), signal.{name})\n"
+            "    return made\n"
+            "tempfile.mkstemp = mkstemp\n"
+            "sys.exit(main(sys.argv[1:]))\n"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", killed_while_staging, "compile", str(path), "-o", str(out), "--no-render"],
+            capture_output=True,
+            text=True,
+            cwd=Path(graphc.__file__).parent.parent,
+        )
+        assert proc.returncode == 128 + number, proc.stderr
+        assert proc.stderr == "graphc: terminated\n"
+        assert _files(out) == before
