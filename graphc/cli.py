@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -102,10 +103,11 @@ def _pictures(compiled, args, name: str) -> dict[str, bytes]:
             svgs[kind] = svg
         except RuntimeError as e:
             dot_file = os.path.join(args.o, f"{name}.{kind}.dot")
-            print(
+            drawn = f"{dot_file[:-3]}{args.format}"
+            print(  # the command quoted as a shell reads it: the folder may hold a space
                 f"warning: the {kind} graph is not drawn: {e}; "
-                f"its .dot file is written (`dot -T{args.format} {dot_file} -o "
-                f"{dot_file[:-3]}{args.format}` draws it)",
+                f"its .dot file is written (`dot -T{args.format} {shlex.quote(dot_file)} -o "
+                f"{shlex.quote(drawn)}` draws it)",
                 file=sys.stderr,
             )
     for kind, dot in dots.items():  # which pictures are graphc's, for the next compile to replace

@@ -592,6 +592,19 @@ def test_a_recompile_keeps_pictures_drawn_by_hand_from_its_dot_files(tmp_path, m
 
 
 @needs_dot
+def test_the_command_that_draws_an_undrawn_graph_can_be_pasted_into_a_shell(tmp_path, monkeypatch, capsys):
+    """The folder is the user's: a space or a quote in it must not split the suggested command."""
+    model = tmp_path / "c.nn"
+    model.write_text(CHAIN)
+    out = tmp_path / "my graphs's folder"
+    monkeypatch.setattr(render, "MAX_DRAWN", 7)  # the backward graph (8 nodes) is not drawn
+    assert cli.main(["compile", str(model), "-o", str(out)]) == 0
+    hint = re.search(r"`(dot -Tsvg .+?)` draws it", capsys.readouterr().err).group(1)
+    subprocess.run(hint, shell=True, check=True, capture_output=True)
+    assert (out / "c.backward.svg").read_bytes().startswith(b"<?xml")
+
+
+@needs_dot
 def test_a_picture_opened_alone_shows_tooltips_in_the_users_words(tmp_path):
     """A browser shows an SVG's <title>s on hover; Graphviz fills them with DOT ids."""
     model = tmp_path / "c.nn"
