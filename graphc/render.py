@@ -438,4 +438,6 @@ def render(dot_text: str, fmt: str = "svg", timeout: float = 120) -> bytes:
         if p.returncode < 0:
             said = said or f"dot was killed by signal {-p.returncode}"
         raise RuntimeError(said or f"dot failed with exit status {p.returncode}")
+    if fmt == "pdf":  # the second it was drawn, blanked in place (the offsets of the file's table stay)
+        return re.sub(rb"/CreationDate \([^)]*\)", lambda m: b" " * len(m[0]), p.stdout, count=1)
     return p.stdout

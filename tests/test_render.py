@@ -605,6 +605,22 @@ def test_the_command_that_draws_an_undrawn_graph_can_be_pasted_into_a_shell(tmp_
 
 
 @needs_dot
+def test_a_pdf_is_the_same_bytes_whenever_it_is_drawn(tmp_path):
+    """Graphviz's PDF carries the second it was drawn: two compiles of one model would differ.
+    The date is blanked where it stands, so every offset the file's table gives still holds."""
+    model = tmp_path / "c.nn"
+    model.write_text(CHAIN)
+    assert cli.main(["compile", str(model), "-o", str(tmp_path / "o"), "--format", "pdf"]) == 0
+    for kind in ("forward", "backward"):
+        pdf = (tmp_path / "o" / f"c.{kind}.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF-") and b"CreationDate" not in pdf
+        table = pdf[int(pdf.rsplit(b"startxref", 1)[1].split()[0]) :]
+        assert table.startswith(b"xref")
+        offsets = [int(row.split()[0]) for row in table.splitlines()[2:] if row.endswith(b" n ")]
+        assert offsets and all(re.match(rb"\d+ 0 obj", pdf[at:]) for at in offsets)
+
+
+@needs_dot
 def test_a_picture_opened_alone_shows_tooltips_in_the_users_words(tmp_path):
     """A browser shows an SVG's <title>s on hover; Graphviz fills them with DOT ids."""
     model = tmp_path / "c.nn"
