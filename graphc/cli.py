@@ -6,6 +6,7 @@ Exit status: 0 success, 1 a mistake in the user's files, 2 a bad command line.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shlex
 import signal
@@ -396,6 +397,8 @@ def main(argv=None) -> int:
     with gc_paused(), _unwound_on_kill():
         try:
             status = args.run(args)
+            if sys.stdout is None:  # `>&-`: Python gives no stream, and what was printed is lost
+                raise OSError(errno.EBADF, os.strerror(errno.EBADF))
             sys.stdout.flush()  # a full disk shows here, not in a traceback as Python exits
             return status
         except BrokenPipeError:  # `graphc check m.nn | head`: the reader left, which is not an error of ours
@@ -408,7 +411,8 @@ def main(argv=None) -> int:
             print("graphc: terminated", file=sys.stderr)
             return 128 + e.number
         except OSError as e:  # the files have their own messages: this is the output stream (`> /dev/full`)
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            if sys.stdout is not None:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr)
             return 1
         except (UserError, ModelFileError) as e:

@@ -477,6 +477,24 @@ def test_an_output_stream_that_is_full_is_an_error_not_a_traceback(tmp_path: Pat
     assert out.stderr == "error: cannot write the output: No space left on device\n"
 
 
+@pytest.mark.parametrize("command", ["check", "compile"])
+def test_a_closed_output_stream_is_an_error_not_a_traceback(command: str, tmp_path: Path) -> None:
+    """`graphc check m.nn >&-`: Python gives no sys.stdout at all; the output is lost, as on a
+    full disk, and said so (compile's files are written all the same)."""
+    model = write(tmp_path, VALID)
+    proc = subprocess.run(
+        [sys.executable, "-m", "graphc", command, str(model)]
+        + (["-o", str(tmp_path / "out")] if command == "compile" else []),
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert proc.returncode == 1
+    assert proc.stderr == "error: cannot write the output: Bad file descriptor\n"
+    if command == "compile":
+        assert (tmp_path / "out" / "tiny.py").exists()
+
+
 def test_ctrl_c_is_a_word_not_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
