@@ -28,6 +28,8 @@ def read_model(path: str) -> str:
         with open(fd, "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise ModelFileError(f"{path}: is a link to {os.readlink(path)}, which does not exist") from None
         raise ModelFileError(f"{path}: no such file") from None
     except OSError as e:
         raise ModelFileError(f"{path}: cannot read: {e.strerror or e}") from None

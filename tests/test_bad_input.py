@@ -196,6 +196,14 @@ def test_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert err.strip() == f"error: {missing}: no such file"
 
 
+def test_a_link_to_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ls` shows the model; 'no such file' alone would puzzle: say where the link points."""
+    link = tmp_path / "model.nn"
+    link.symlink_to(tmp_path / "moved" / "model.nn")
+    err = run_check(link, capsys)
+    assert err.strip() == f"error: {link}: is a link to {tmp_path / 'moved' / 'model.nn'}, which does not exist"
+
+
 def test_the_library_says_why_a_file_is_no_model(tmp_path: Path) -> None:
     """compile_file raises graphc.ModelFileError (not a CLI class) with the same words."""
     import graphc
