@@ -438,6 +438,8 @@ def render(dot_text: str, fmt: str = "svg", timeout: float = 120) -> bytes:
         if p.returncode < 0:
             said = said or f"dot was killed by signal {-p.returncode}"
         raise RuntimeError(said or f"dot failed with exit status {p.returncode}")
+    if not p.stdout.strip() or (fmt == "svg" and b"<svg" not in p.stdout):  # a `dot` that is not Graphviz's
+        raise RuntimeError(f"dot gave no {fmt} picture; is {shutil.which('dot')} Graphviz's dot?")
     if fmt == "pdf":  # the second it was drawn, blanked in place (the offsets of the file's table stay)
         return re.sub(rb"/CreationDate \([^)]*\)", lambda m: b" " * len(m[0]), p.stdout, count=1)
     return p.stdout

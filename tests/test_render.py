@@ -510,6 +510,8 @@ def fake_dot(folder: Path, script: str | None) -> str:
         ("kill -9 $$", "killed by signal 9"),
         ("exit 3", "exit status 3"),
         (None, "could not be run"),
+        ("exit 0", "dot gave no svg picture"),  # success, and nothing drawn
+        ("echo 'dotfiles synced'", "dot gave no svg picture"),  # another program called `dot`
     ],
 )
 def test_a_failing_dot_leaves_the_module_and_dot_files_and_says_why(tmp_path, monkeypatch, capsys, script, said):
