@@ -407,7 +407,7 @@ def backward_dot(graph: Graph, source: str, model: str) -> str:
 
 
 DOT_MISSING = (
-    "Graphviz's `dot` program was not found, so only the .dot files were written; "
+    "warning: Graphviz's `dot` program was not found, so only the .dot files were written; "
     "install it (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz) to get pictures."
 )
 

@@ -148,6 +148,7 @@ def test_without_dot_compile_writes_dot_files_and_says_how_to_install(tmp_path, 
     assert not any(n.endswith(".svg") for n in names)
     err = capsys.readouterr().err
     assert err.count("apt-get install graphviz") == 1
+    assert err.startswith("warning: Graphviz's `dot` program was not found")  # as every other warning
 
 
 def test_no_render_writes_only_the_module(tmp_path):
