@@ -273,6 +273,10 @@ def _whole(least: int):
 def _folder_arg(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a folder name, got an empty one")
+    if text.endswith(".py") and not os.path.isdir(text):  # `-o build/net.py` would make a folder net.py
+        raise argparse.ArgumentTypeError(
+            f"DIR is the folder NAME.py is written to, not the module's file; give {os.path.dirname(text) or os.curdir}"
+        )
     return text
 
 

@@ -520,16 +520,31 @@ def test_ctrl_c_is_a_word_not_a_traceback(
     "options, said",
     [
         (["-o", ""], "argument -o: expected a folder name, got an empty one"),
+        (
+            ["-o", "out/tiny.py"],
+            "argument -o: DIR is the folder NAME.py is written to, not the module's file; give out",
+        ),
+        (["-o", "tiny.py"], "argument -o: DIR is the folder NAME.py is written to, not the module's file; give ."),
         (["--no-render", "--format", "png"], "--format png chooses the pictures' format, and --no-render draws none"),
     ],
 )
 def test_options_that_cannot_mean_anything_are_command_line_mistakes(
-    options: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    options: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as e:
         main(["compile", str(write(tmp_path, VALID)), *options])
     assert e.value.code == 2
     assert said in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.nn"]
+
+
+def test_an_existing_folder_named_like_a_module_is_an_output_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "v1.py").mkdir()
+    assert main(["compile", str(write(tmp_path, VALID)), "-o", str(tmp_path / "v1.py"), "--no-render"]) == 0
+    assert (tmp_path / "v1.py" / "tiny.py").is_file()
 
 
 def test_a_misspelled_name_in_a_long_loop_is_one_error_found_fast(tmp_path: Path) -> None:
