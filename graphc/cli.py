@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from graphc import __version__
 from graphc.errors import GraphcError, ModelFileError, UserError
-from graphc.files import DREW, earlier_outputs, read_model, write_all
+from graphc.files import DREW, earlier_outputs, marks, read_model, write_all
 from graphc.util import gc_paused
 
 # The stages are imported inside the commands that use them: a syntax error is
@@ -138,7 +138,8 @@ def cmd_compile(args) -> int:
         files.update(_pictures(compiled, args, name))
     # what an earlier compile of this model wrote and this one does not (other formats, or
     # pictures now skipped) goes, so the folder never mixes two versions of the model
-    write_all(args.o, files, [f for f in earlier_outputs(args.o, name) if f not in files], args.model)
+    earlier = [f for f in earlier_outputs(args.o, name) if f not in files]
+    write_all(args.o, files, earlier, args.model, marks(name))
     for f in files:
         print(f"wrote {os.path.join(args.o, f)}")
     if args.report:

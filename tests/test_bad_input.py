@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -381,6 +382,28 @@ def test_a_model_kept_as_name_py_is_never_overwritten(tmp_path: Path, capsys: py
         err = capsys.readouterr().err
         assert f"cannot write {folder / 'tiny.py'}: it is the model file itself; pick another folder with -o" in err
         assert model.read_text() == VALID
+
+
+@pytest.mark.parametrize(
+    "kept",
+    ["tiny.py", pytest.param("tiny.html", marks=pytest.mark.skipif(not shutil.which("dot"), reason="needs dot"))],
+)
+def test_a_file_of_the_users_with_an_output_name_is_never_overwritten(
+    kept: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`graphc compile tiny.nn -o .` beside the user's own tiny.py (a training script, say):
+    only a module or page graphc's own mark shows it wrote is replaced, and nothing is written."""
+    path = write(tmp_path, VALID)
+    mine = tmp_path / kept
+    mine.write_text("import tiny_helpers  # my training script\n")
+    assert main(["compile", str(path), "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {mine}: it is a file graphc did not write; move it, or pick another folder with -o" in err
+    assert mine.read_text() == "import tiny_helpers  # my training script\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.nn", kept])
+    mine.unlink()
+    assert main(["compile", str(path), "-o", str(tmp_path)]) == 0
+    assert main(["compile", str(path), "-o", str(tmp_path), "-O0"]) == 0  # graphc's own is replaced
 
 
 def test_a_link_to_the_model_in_the_output_folder_is_replaced_not_followed(
