@@ -406,9 +406,10 @@ def main(argv=None) -> int:
                 raise OSError(errno.EBADF, os.strerror(errno.EBADF))
             sys.stdout.flush()  # a full disk shows here, not in a traceback as Python exits
             return status
-        except BrokenPipeError:  # `graphc check m.nn | head`: the reader left, which is not an error of ours
+        except BrokenPipeError:  # `graphc check m.nn | head`: the reader left; as any tool a
+            # pipe's end stops, exit 128 + SIGPIPE, saying nothing (which is no error of ours)
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 1
+            return 141
         except KeyboardInterrupt:  # Ctrl-C: a word, not a traceback (write_all removes its temporaries)
             print("graphc: interrupted", file=sys.stderr)
             return 130

@@ -526,6 +526,21 @@ def test_a_closed_output_stream_is_an_error_not_a_traceback(command: str, tmp_pa
         assert (tmp_path / "out" / "tiny.py").exists()
 
 
+def test_a_reader_that_leaves_early_stops_the_command_as_it_stops_any_tool(tmp_path: Path) -> None:
+    """`graphc check big.nn | head -1`: the summary runs past what the pipe holds; the reader
+    leaving ends graphc silently with 141 (128 + SIGPIPE), as it ends `yes | head`."""
+    model = tmp_path / "big.nn"
+    values = "".join(f"value_number_{i} = w * {i}\n" for i in range(3000))
+    model.write_text(f"param w : [3]\n{values}loss = sum(w)\nminimize loss\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graphc", "check", str(model)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout.readline() == b"model big: OK\n"
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 141
+    assert proc.stderr.read() == b""
+
+
 def test_ctrl_c_is_a_word_not_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
