@@ -97,12 +97,17 @@ def _pictures(compiled, args, name: str) -> dict[str, bytes]:
         return files
     svgs = {}
     mapping = page.node_map(compiled.graph, compiled.code_lines, args.text)
+    stuck = None  # after dot hung on one graph, the next is not given to it
     for kind, dot in dots.items():
         try:
+            if stuck is not None:
+                raise RuntimeError(stuck)
             svg = page.titled(render.render(dot, "svg"), mapping)
             files[f"{name}.{kind}.{args.format}"] = svg if args.format == "svg" else render.render(dot, args.format)
             svgs[kind] = svg
         except RuntimeError as e:
+            if isinstance(e, render.DotTimeout):
+                stuck = f"dot was not tried, having taken longer than {render.DOT_TIMEOUT:g} s on the {kind} graph"
             dot_file = os.path.join(args.o, f"{name}.{kind}.dot")
             drawn = f"{dot_file[:-3]}{args.format}"
             print(  # the command quoted as a shell reads it: the folder may hold a space

@@ -421,16 +421,23 @@ def have_dot() -> bool:
 MAX_DRAWN = 4000
 
 
-def render(dot_text: str, fmt: str = "svg", timeout: float = 120) -> bytes:
+DOT_TIMEOUT = 120  # seconds a drawing may take
+
+
+class DotTimeout(RuntimeError):
+    """dot did not finish in time: a next drawing would most likely hang as long."""
+
+
+def render(dot_text: str, fmt: str = "svg") -> bytes:
     """Lay out DOT text from this module with Graphviz's `dot`; raises RuntimeError saying
-    why it did not."""
+    why it did not (DotTimeout when dot took longer than DOT_TIMEOUT)."""
     count = dot_text.count(' [id="')  # every node line carries an id
     if count > MAX_DRAWN:
         raise RuntimeError(f"it has {count:,} nodes, more than the {MAX_DRAWN:,} a readable picture holds")
     try:
-        p = subprocess.run(["dot", f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=timeout)
+        p = subprocess.run(["dot", f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=DOT_TIMEOUT)
     except subprocess.TimeoutExpired:
-        raise RuntimeError(f"dot took longer than {timeout:g} s") from None
+        raise DotTimeout(f"dot took longer than {DOT_TIMEOUT:g} s") from None
     except OSError as e:  # found on PATH but cannot run: not executable, a broken interpreter line
         raise RuntimeError(f"dot could not be run: {e.strerror or e}") from None
     if p.returncode != 0:

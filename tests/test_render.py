@@ -525,6 +525,25 @@ def test_a_failing_dot_leaves_the_module_and_dot_files_and_says_why(tmp_path, mo
     assert err.count(said) == 2 and "the forward graph is not drawn" in err and "c.html" in err
 
 
+def test_a_dot_that_hangs_is_given_one_graph_only(tmp_path, monkeypatch, capsys):
+    """Each drawing may take DOT_TIMEOUT; a dot that hung on the forward graph would hang as
+    long on the backward one, so it is not run again."""
+    model = tmp_path / "c.nn"
+    model.write_text(CHAIN)
+    runs = tmp_path / "runs"
+    sleep = shutil.which("sleep")  # found before PATH holds the fake dot alone
+    monkeypatch.setenv("PATH", fake_dot(tmp_path / "bin", f"echo run >> {runs}; exec {sleep} 30"))
+    monkeypatch.setattr(render, "DOT_TIMEOUT", 0.5)
+    assert cli.main(["compile", str(model), "-o", str(tmp_path / "o")]) == 0
+    assert runs.read_text() == "run\n"
+    err = capsys.readouterr().err
+    assert "the forward graph is not drawn: dot took longer than 0.5 s;" in err
+    assert (
+        "the backward graph is not drawn: dot was not tried, having taken longer than 0.5 s on the forward graph;"
+        in err
+    )
+
+
 @needs_dot
 def test_a_graph_too_large_to_read_is_not_drawn(tmp_path, monkeypatch, capsys):
     model = tmp_path / "c.nn"
