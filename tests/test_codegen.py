@@ -341,3 +341,24 @@ def test_workspace_indices_are_a_range_only_where_they_run_on(used, shown):
     from graphc.statements import _indices
 
     assert _indices(used) == shown
+
+
+def test_the_outputs_are_the_same_from_whichever_folder_and_path_the_model_is_compiled(tmp_path, monkeypatch) -> None:
+    """A build from `models/m.nn`, from `/abs/path/m.nn` or from inside the folder writes the
+    same bytes: no path of the machine it ran on gets into the module or the page."""
+    from graphc import cli, render
+
+    text = (Path(__file__).resolve().parent.parent / "examples" / "regression.nn").read_text()
+    for folder in ("a", "b/c"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "regression.nn").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["compile", "a/regression.nn", "-o", "out1"]) == 0
+    assert cli.main(["compile", str(tmp_path / "b/c/regression.nn"), "-o", "out2"]) == 0
+    monkeypatch.chdir(tmp_path / "b")
+    assert cli.main(["compile", "c/regression.nn", "-o", str(tmp_path / "out3")]) == 0
+    names = sorted(p.name for p in (tmp_path / "out1").iterdir())
+    assert "regression.py" in names and ("regression.html" in names or not render.have_dot())
+    for name in names:
+        first = (tmp_path / "out1" / name).read_bytes()
+        assert first == (tmp_path / "out2" / name).read_bytes() == (tmp_path / "out3" / name).read_bytes(), name
