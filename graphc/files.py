@@ -153,6 +153,8 @@ def write_all(
                 os.fchmod(fd, 0o666 & ~umask)  # as open() would have made it
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())  # on disk before the rename: a crash then leaves no empty file
             for _, path in staged:
                 if os.path.isdir(path):
                     raise UserError(f"cannot write {path}: a folder of that name is in the way")
