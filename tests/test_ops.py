@@ -523,6 +523,28 @@ def test_softplus_and_sigmoid_are_stable_for_huge_inputs():
     assert sg[4] == 0.5 and dsg[4] == 0.25
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softplus_keeps_its_relative_accuracy_everywhere(dtype):
+    """softplus(-50) is 1.9e-22, not 0: wherever the value is a normal number of the dtype it
+    is within a few units in the last place of a wider reference, into a buffer or not."""
+    env = {"np": np, "DTYPE": dtype}
+    exec(HELPERS["_softplus"].format(xp="np"), env)
+    softplus = env["_softplus"]
+    x = np.array([-700, -100, -80, -50, -20, -1, -1e-8, 0, 1e-8, 0.5, 1, 20, 50, 100, 1e4], dtype=dtype)
+    wide = np.longdouble if dtype == np.float64 else np.float64  # (longdouble is float64 on some machines)
+    ref = np.logaddexp(0, x.astype(wide))
+    normal = ref >= np.finfo(dtype).tiny
+    assert normal.sum() >= 12
+    got = softplus(x)
+    assert got.dtype == dtype
+    rel = np.abs(got.astype(wide) - ref)[normal] / ref[normal]
+    assert np.all(rel <= 4 * np.finfo(dtype).eps), dict(zip(x[normal], rel))
+    y = x.copy()
+    assert softplus(y, out=y) is y  # over its own argument, as the planned code calls it
+    np.testing.assert_array_equal(y, got)
+    assert softplus(x[3]).shape == () and softplus(x[3]) == got[3]  # rank 0
+
+
 @pytest.mark.parametrize("shift", [1e4, -1e4, 0.0])
 def test_logsumexp_log_softmax_cross_entropy_are_stable(shift: float):
     x = np.array([[0.0, 1.0, 2.0], [-3.0, 0.5, 3.0]])

@@ -259,13 +259,14 @@ OPS: tuple[OpDef, ...] = (
     ),
     unary(
         "softplus",
-        "{xp}.logaddexp(0, {x})",
+        "_softplus({x})",
         # softplus' = sigmoid(x) = e^(x - softplus x): reuses the forward value, and
         # x - softplus(x) = -softplus(-x) <= 0, so the exponential cannot overflow
         lambda g, out, x: g * op("exp", x - out),
         Facts(CONVEX, INC),
         "· σ(x)",
-        into="{xp}.logaddexp(0, {x}, out={out})",
+        helpers=("_softplus",),
+        into="_softplus({x}, out={out})",
     ),
     unary(
         "sin", "{xp}.sin({x})", lambda g, out, x: g * op("cos", x), formula="· cos(x)", into="{xp}.sin({x}, out={out})"

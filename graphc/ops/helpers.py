@@ -22,6 +22,20 @@ def _sigmoid(x, out=None, cap=None):
 
 _EXP_MAX = float({xp}.log({xp}.finfo(DTYPE).max)) - 1  # e^x is finite below this
 """,
+    "_softplus": """
+def _softplus(x, out=None):
+    # log(1 + e^x) as max(x, 0) + log1p(e^-|x|): e^-|x| <= 1 cannot overflow, and log1p
+    # keeps the relative accuracy of a small e^x (softplus(-50) is 1.9e-22, not 0).
+    # NumPy's logaddexp(0, x) gives the same about twice as slowly.
+    if out is None:
+        out = {xp}.empty({xp}.shape(x), dtype=DTYPE)
+    small = {xp}.abs(x, out={xp}.empty_like(out))
+    {xp}.negative(small, out=small)
+    {xp}.exp(small, out=small)
+    {xp}.log1p(small, out=small)
+    {xp}.maximum(x, 0, out=out)  # after |x| is taken: out may be x itself
+    return {xp}.add(out, small, out=out)
+""",
     "_logsumexp": """
 def _logsumexp(x, axis, keepdims):
     m, rest = _logsumexp_parts(x, axis)

@@ -230,6 +230,20 @@ def _sigmoid(x, out=None, cap=None):
 _EXP_MAX = float(np.log(np.finfo(DTYPE).max)) - 1  # e^x is finite below this
 
 
+def _softplus(x, out=None):
+    # log(1 + e^x) as max(x, 0) + log1p(e^-|x|): e^-|x| <= 1 cannot overflow, and log1p
+    # keeps the relative accuracy of a small e^x (softplus(-50) is 1.9e-22, not 0).
+    # NumPy's logaddexp(0, x) gives the same about twice as slowly.
+    if out is None:
+        out = np.empty(np.shape(x), dtype=DTYPE)
+    small = np.abs(x, out=np.empty_like(out))
+    np.negative(small, out=small)
+    np.exp(small, out=small)
+    np.log1p(small, out=small)
+    np.maximum(x, 0, out=out)  # after |x| is taken: out may be x itself
+    return np.add(out, small, out=out)
+
+
 def _workspace_arrays(N):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
@@ -282,7 +296,7 @@ def loss(params, /, **inputs):
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
-    np.logaddexp(0, t_2, out=t_2)
+    _softplus(t_2, out=t_2)
     loss = (t_2.sum() / t_2.size) + (0.0005 * (np.vdot(w, w)))
     return float(loss)
 
@@ -302,7 +316,7 @@ def loss_and_grad(params, /, **inputs):
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
-    t_3 = np.logaddexp(0, t_2, out=ws[2])
+    t_3 = _softplus(t_2, out=ws[2])
     loss = (t_3.sum() / t_3.size) + (0.0005 * (np.vdot(w, w)))
     # backprop through line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_4 = np.multiply(0.001, w, out=ws[3])
@@ -353,7 +367,7 @@ def sgd_step(params, lr=None, /, **inputs):
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
-    t_3 = np.logaddexp(0, t_2, out=ws[2])
+    t_3 = _softplus(t_2, out=ws[2])
     loss = (t_3.sum() / t_3.size) + (0.0005 * (np.vdot(w, w)))
     # backprop through line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_4 = np.multiply(w, DTYPE(0.001) * lr, out=ws[3])
