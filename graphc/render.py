@@ -289,8 +289,7 @@ def factor_text(graph: Graph, labels: Labels, a: int, n: int, pos: int) -> str:
         text = _substitute(formula, {**symbols, "y": labels.name(n)})
     shape = graph.shape(n)
     if "axis" in d["attrs"] and "Σ" in text and len(shape) > 1:  # softmax's sum: along its axis, not a broadcast's
-        axis = d["attrs"]["axis"] % len(shape)
-        text += f"\nΣ along {shape[axis] if isinstance(shape[axis], str) else f'axis {axis}'}"
+        text += f"\nΣ along {_axis_name(shape, d['attrs']['axis'] % len(shape))}"
     if opdef.broadcasts and graph.shape(a) != shape:
         summed = _summed(shape, graph.shape(a))
         text += "\nΣ over " + ("all" if len(summed) == len(shape) > 1 else ", ".join(summed))
@@ -318,7 +317,13 @@ def _summed(result: tuple, arg: tuple) -> list[str]:
     autodiff.unbroadcast sums them), named by their dim or their position."""
     lead = len(result) - len(arg)
     axes = [*range(lead), *(lead + i for i, size in enumerate(arg) if size == 1 and result[lead + i] != 1)]
-    return [result[i] if isinstance(result[i], str) else f"axis {i}" for i in axes]
+    return [_axis_name(result, i) for i in axes]
+
+
+def _axis_name(shape: tuple, i: int) -> str:
+    """Axis i of shape by its dim (`B`) where that dim sizes no other axis, else by its
+    position: in [T, T], `T` would not say which."""
+    return shape[i] if isinstance(shape[i], str) and shape.count(shape[i]) == 1 else f"axis {i}"
 
 
 def _substitute(formula: str, symbols: dict[str, str]) -> str:

@@ -305,6 +305,28 @@ def test_softmax_factors_say_the_axis_their_sum_runs_along():
     assert "r ⊙ (δ − Σ δ ⊙ r)\\nΣ along axis 2" in factors
 
 
+def test_a_sum_along_a_dim_that_sizes_two_axes_says_which_axis():
+    """Attention's scores are [T, T]: 'Σ along T' was said for softmax along either axis, and
+    'Σ over T' for a [T] bias added to the rows or to the columns, two different derivatives
+    drawn alike. Where a dim sizes several axes, the factor names the axis by its position."""
+    base = "dim T\ninput x : [T, T]\ninput c : [T, 1]\ninput b : [T]\ns = x * c + b\n"
+    rows = set(
+        re.findall(r'label="([^"∂]*)"', dots(base + "loss = sum(softmax(s, axis=0) * x)\nminimize loss wrt c, b\n")[1])
+    )
+    cols = set(
+        re.findall(r'label="([^"∂]*)"', dots(base + "loss = sum(softmax(s, axis=1) * x)\nminimize loss wrt c, b\n")[1])
+    )
+    assert "· 1\\nΣ over axis 0" in rows  # b [T] was added to every row: summed over the rows
+    assert "· x\\nΣ over axis 1" in rows  # c [T, 1] scaled every column
+    along = re.compile(r"Σ along (.*)")
+    assert {m for t in rows for m in along.findall(t)} == {"axis 0"}
+    assert {m for t in cols for m in along.findall(t)} == {"axis 1"}
+    # a dim that sizes one axis still names it
+    assert "· 1\\nΣ over B" in factor_labels(
+        "dim B\ninput x : [B, 3]\nparam b : [3]\nloss = sum(x + b)\nminimize loss\n"
+    )
+
+
 def test_a_factor_shows_the_sum_that_undoes_broadcasting():
     text = "dim B\ninput x : [B, 4]\ninput c : [B, 1]\nparam b : [4]\nparam s : []\n"
     text += "h = (x + b) * s - c\nloss = mean(h^2)\nminimize loss wrt b, s, c\n"
