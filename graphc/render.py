@@ -288,6 +288,11 @@ def factor_text(graph: Graph, labels: Labels, a: int, n: int, pos: int) -> str:
         symbols = {"x": names[0]} if len(args) == 1 else {"a": names[0], "b": names[1]}
         text = _substitute(formula, {**symbols, "y": labels.name(n)})
     shape = graph.shape(n)
+    if d["op"] in ("logsumexp", "max") and len(graph.shape(args[0])) > 1:  # softmax(z) and max: of what?
+        xs, axes = graph.shape(args[0]), d["attrs"]["axes"]
+        text += (
+            "\nover all entries" if len(axes) == len(xs) else "\nalong " + ", ".join(_axis_name(xs, i) for i in axes)
+        )
     if "axis" in d["attrs"] and "Σ" in text and len(shape) > 1:  # softmax's sum: along its axis, not a broadcast's
         text += f"\nΣ along {_axis_name(shape, d['attrs']['axis'] % len(shape))}"
     if opdef.broadcasts and graph.shape(a) != shape:

@@ -327,6 +327,22 @@ def test_a_sum_along_a_dim_that_sizes_two_axes_says_which_axis():
     )
 
 
+def test_a_logsumexp_factor_says_which_axis_its_softmax_runs_along():
+    """logsumexp(z, axis=0) and logsumexp(z, axis=1) have different derivatives, a softmax
+    down the columns or along the rows, but both were drawn `· softmax(z)`, which reads as
+    the row-wise softmax (softmax's own axis is the last one); max's share likewise."""
+    base = "dim B\ninput x : [B, 4]\nparam W : [4, 4]\nz = x @ W\n"
+    columns = factor_labels(base + "loss = sum(logsumexp(z, axis=0)) + sum(max(z, axis=0))\nminimize loss\n")
+    rows = factor_labels(base + "loss = sum(logsumexp(z, axis=1)) + sum(max(z, axis=1))\nminimize loss\n")
+    every = factor_labels(base + "loss = logsumexp(z) + max(z)\nminimize loss\n")
+    assert {"· softmax(z)\\nalong B", "· [z = max] / Σ[z = max]\\nalong B"} <= columns, columns
+    assert {"· softmax(z)\\nalong axis 1", "· [z = max] / Σ[z = max]\\nalong axis 1"} <= rows, rows
+    assert {"· softmax(z)\\nover all entries", "· [z = max] / Σ[z = max]\\nover all entries"} <= every, every
+    # of a vector there is one way: nothing to add
+    vector = factor_labels("param v : [3]\nloss = logsumexp(v) + max(v, axis=0)\nminimize loss\n")
+    assert {"· softmax(v)", "· [v = max] / Σ[v = max]"} <= vector, vector
+
+
 def test_a_factor_shows_the_sum_that_undoes_broadcasting():
     text = "dim B\ninput x : [B, 4]\ninput c : [B, 1]\nparam b : [4]\nparam s : []\n"
     text += "h = (x + b) * s - c\nloss = mean(h^2)\nminimize loss wrt b, s, c\n"
