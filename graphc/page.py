@@ -67,10 +67,10 @@ header h1 { font-size: 17px; margin: 0; display: inline; }
 main { display: grid; grid-template-columns: 0.9fr 1.4fr 1.4fr 1.1fr; height: calc(100vh - 40px); }
 section { overflow: auto; border-right: 1px solid #e5e7eb; padding: 6px; }
 section h2 { font-size: 13px; color: #6b7280; margin: 4px 0; }
-pre { margin: 0; font-size: 12px; line-height: 1.35; }
-pre div { white-space: pre; padding: 0 4px; }
-pre div span.n { color: #9ca3af; display: inline-block; width: 3.2em; user-select: none; }
-pre div.hl { background: #fde68a; }
+div.listing { font-family: monospace; font-size: 12px; line-height: 1.35; }
+div.listing div { white-space: pre; padding: 0 4px; }
+div.listing div span.n { color: #9ca3af; display: inline-block; width: 3.2em; user-select: none; }
+div.listing div.hl { background: #fde68a; }
 svg { max-width: 100%; height: auto; }
 section.full svg { max-width: none; }
 button.size { font-size: 11px; margin-left: 8px; }
@@ -83,7 +83,7 @@ def _numbered(text: str, pane: str) -> str:
     rows = []
     for i, line in enumerate(text.split("\n"), 1):
         rows.append(f'<div id="{pane}-{i}"><span class="n">{i}</span>{html.escape(line)}</div>')
-    return "<pre>" + "".join(rows) + "</pre>"
+    return '<div class="listing">' + "".join(rows) + "</div>"  # rows: a <pre> may hold no <div>
 
 
 def _inline_svg(svg: str, pane: str) -> str:

@@ -121,6 +121,35 @@ def test_svgs_are_valid_and_name_every_param(text, tmp_path):
             assert p in svg
 
 
+def test_the_page_puts_no_block_inside_an_element_that_holds_only_text():
+    """The listings were <div> rows inside a <pre>, which holds phrasing content only: an
+    HTML checker rejects every row. Each listing is now a <div> of rows."""
+    from html.parser import HTMLParser
+
+    from graphc import page
+
+    phrasing_only = {"pre", "span", "h1", "h2", "button", "p"}
+    blocks = {"div", "pre", "section", "main", "header", "p", "h1", "h2"}
+    wrong: list[str] = []
+
+    class Nesting(HTMLParser):
+        stack: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag in blocks and phrasing_only & set(self.stack):
+                wrong.append(f"<{tag}> in <{'> <'.join(self.stack)}>")
+            if tag not in ("meta", "br", "img", "input"):
+                self.stack.append(tag)
+
+        def handle_endtag(self, tag):
+            assert self.stack.pop() == tag
+
+    c = compile_text(TWO_LAYER, "two.nn")
+    text = page.make_page("two_layer", TWO_LAYER, c.source, "<svg></svg>", "<svg></svg>", {})
+    Nesting().feed(text)
+    assert not wrong, wrong[:3]
+
+
 @needs_dot
 def test_compile_writes_pictures_and_page(tmp_path):
     model = tmp_path / "two.nn"
