@@ -888,6 +888,30 @@ def test_an_empty_batch_gives_a_nan_loss_zero_gradients_and_leaves_the_params(op
     np.testing.assert_array_equal(p["W"], before)
 
 
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_an_empty_batch_leaves_a_bias_added_inside_a_mean_as_it_was(opt):
+    """The gradient of c in mean(x @ W + c) sums 1/B over the batch: for B = 0, a sum of
+    nothing, 0, not (1/0) * 0 = nan, which sgd_step would write into c."""
+    source = (
+        "dim B\ninput x : [B, 4]\nparam W : [4, 4]\nparam c : []\nparam d : [1]\n"
+        "loss = mean(x @ W + c) + mean(sum(x @ W, axis=1, keepdims=true) + d)\nminimize loss\n"
+    )
+    _, module = load(source, opt=opt)
+    p = module.init_params()
+    before = {k: v.copy() for k, v in p.items()}
+    with np.errstate(all="ignore"):  # the mean of nothing is nan
+        value, grads = module.loss_and_grad(p, x=np.zeros((0, 4)))
+        assert np.isnan(value)
+        for k in p:
+            np.testing.assert_array_equal(grads[k], np.zeros_like(p[k]))
+        assert np.isnan(module.sgd_step(p, 0.1, x=np.zeros((0, 4))))
+    for k in p:
+        np.testing.assert_array_equal(p[k], before[k])
+    x = np.random.default_rng(0).normal(size=(3, 4))  # with rows, c and d get the gradient 1
+    _, grads = module.loss_and_grad(p, x=x)
+    assert grads["c"] == 1.0 and grads["d"] == [1.0]
+
+
 EMPTY_AXIS_REDUCTIONS = [
     ("max(x @ W)", -np.inf),  # the max of nothing, as the sum of nothing is 0
     ("sum(max(x @ W, axis=0))", -4 * np.inf),

@@ -199,6 +199,8 @@ STAYS: dict[str, list[Graph]] = {
         # [3] broadcast to [3, 3] and summed over axis 1: [3] again, but row sums, not v * 3
         tiny(lambda v, x: op("sum", op("broadcast_like", v, x), axes=(1,)), v=VEC, x=(3, 3)),
         tiny(lambda v, x: op("sum", op("broadcast_like", v, x), axes=(1,)), v=(2, 1), x=M),
+        # a sum over a dim, which may be 0: s * 0 is nan for an infinite s, the sum of nothing 0
+        tiny(lambda s, x: op("sum", op("broadcast_like", s, x), axes=None), s=S, x=("B", 3)),
     ],
     "merge_const_mul": [tiny(lambda x, y: (x * y) * 2.0, x=M, y=M), tiny(lambda x: 2.0 / (x * 3.0), x=M)],
     "neg_into_const": [tiny(lambda x, y: (-x) * y, x=M, y=M)],
