@@ -218,16 +218,21 @@ RUNTIME_NAMES = set(re.findall(r"^(?:def |)(_\w+)(?:\(| = )", RUNTIME + WORKSPAC
 def sgd_plain(xp: str) -> list[str]:
     """sgd_step through loss_and_grad: every step is computed before any param moves, so a
     failure leaves the params as they were; a param that cannot be updated in place (a
-    list, an int or read-only array) is replaced by a new array of the model's dtype."""
+    list, an int or read-only array) is first replaced by a new array of the model's dtype,
+    so that a mapping refusing the new array fails before any param has moved."""
     return [
         "    value, grads = loss_and_grad(params, **inputs)",
         "    # `wrt` may name an input too: it is not moved",
         "    steps = {name: lr * grad for name, grad in grads.items() if name in PARAMS}",
-        "    for name, step in steps.items():",
+        "    # what cannot take the step in place (a list, an int or read-only array) is replaced",
+        "    # first, by a copy: a mapping that refuses the new array fails before any param moves",
+        "    for name in steps:",
         "        held = params[name]",
         f"        if not (isinstance(held, {xp}.ndarray) and held.dtype.kind == 'f'",
-        "                and held.flags.writeable):  # the caller's cannot take the step: replace it",
-        f"            params[name] = held = {xp}.array(held, dtype=DTYPE)",
+        "                and held.flags.writeable):",
+        f"            params[name] = {xp}.array(held, dtype=DTYPE)",
+        "    for name, step in steps.items():",
+        "        held = params[name]",
         "        held -= step",
         "    return value",
     ]

@@ -631,6 +631,27 @@ def test_sgd_step_replaces_params_it_cannot_update_in_place(opt):
     assert q["b"] == 0 and q["c"] is frozen
 
 
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_params_in_a_mapping_that_takes_no_new_value_do_not_move_when_one_must_be_replaced(opt):
+    """params may be any mapping; where one param is a list, sgd_step must put a new array in
+    its place, and a read-only mapping refuses that: the arrays it can update stay as they were."""
+    text = """
+    dim B
+    input x : [B, 3]
+    param w : [3]
+    param c : [2]
+    loss = mean((x @ w)^2) + sum(c)
+    minimize loss
+    """
+    _, module = load(text, opt=opt)
+    w = np.ones(3)
+    held = {"w": w, "c": [1.0, 1.0]}
+    with pytest.raises(TypeError):
+        module.sgd_step(types.MappingProxyType(held), 0.1, x=np.ones((2, 3)))
+    np.testing.assert_array_equal(w, 1.0)
+    assert held["c"] == [1.0, 1.0]
+
+
 def test_int_outputs_stay_int_and_unused_params_get_zero_gradients():
     text = """
     model misc

@@ -219,11 +219,15 @@ def sgd_step(params, lr=None, /, **inputs):
         value, grads = loss_and_grad(params, **inputs)
         # `wrt` may name an input too: it is not moved
         steps = {name: lr * grad for name, grad in grads.items() if name in PARAMS}
-        for name, step in steps.items():
+        # what cannot take the step in place (a list, an int or read-only array) is replaced
+        # first, by a copy: a mapping that refuses the new array fails before any param moves
+        for name in steps:
             held = params[name]
             if not (isinstance(held, np.ndarray) and held.dtype.kind == 'f'
-                    and held.flags.writeable):  # the caller's cannot take the step: replace it
-                params[name] = held = np.array(held, dtype=DTYPE)
+                    and held.flags.writeable):
+                params[name] = np.array(held, dtype=DTYPE)
+        for name, step in steps.items():
+            held = params[name]
             held -= step
         return value
     x = checked['x']
