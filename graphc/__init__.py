@@ -32,6 +32,9 @@ class GraphcWarning(UserWarning):
     `graphc check` shows it."""
 
 
+TABLES = ("DTYPE", "INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT")
+
+
 class CompiledModel:
     """A compiled model: the generated module's functions, its source, and both graphs."""
 
@@ -44,6 +47,8 @@ class CompiledModel:
         exec(compile(compiled.source, f"<graphc {compiled.name}>", "exec"), self.module.__dict__)
         for fn in ("init_params", "forward", "loss", "loss_and_grad", "sgd_step", "release_workspaces"):
             setattr(self, fn, getattr(self.module, fn))
+        for table in TABLES:  # what the module says of its arguments, as `model.PARAMS`
+            setattr(self, table, getattr(self.module, table))
 
     @property
     def graph(self):

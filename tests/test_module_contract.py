@@ -1303,3 +1303,14 @@ def test_the_library_object_offers_release_workspaces():
     model = graphc.compile_source(CONTRACT, "contract.nn")
     assert model.release_workspaces is model.module.release_workspaces
     model.release_workspaces()
+
+
+def test_the_library_object_offers_the_modules_tables():
+    """model.PARAMS and the rest, as `import generated` gives them, so code written against a
+    written module runs against the in-memory one."""
+    import graphc
+
+    model = graphc.compile_source(CONTRACT, "contract.nn")
+    for table in ("DTYPE", "INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"):
+        assert getattr(model, table) is getattr(model.module, table), table
+    assert set(model.PARAMS) == set(model.init_params())
