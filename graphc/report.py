@@ -164,26 +164,23 @@ def call_memory(pool: Pool, graph: Graph, dims: dict[str, int], itemsize: int) -
     return out
 
 
-def pass_effects(graph: Graph, level: int) -> list[tuple[str, int, Poly, Counter, Counter]]:
-    """The passes of the level applied in turn, round after round until a round changes
-    nothing, as the optimizer does: nodes left, FLOPs of the nodes left (forward and
-    backward; dead ones count until dce), ops removed, ops added. After the first round
-    only the passes that changed the graph are listed, named with their round."""
+def pass_effects(graph: Graph, level: int, optimized: Graph) -> list[tuple[str, int, Poly, Counter, Counter]]:
+    """Each pass of the level applied once in turn, then (where that is not yet the
+    `optimized` graph) the optimizer's further rounds as one row, so the last row is the
+    graph the module computes: nodes left, FLOPs of the nodes left (forward and backward;
+    dead ones count until dce), ops removed, ops added."""
     rows, g = [], graph
-    for k in range(1, 51):
-        changed = False
-        for name in LEVELS[level]:
-            before, was = Counter(g.op(n) for n in g.order()), _fingerprint(g)
-            g = PASSES[name](g)
-            if _fingerprint(g) == was and k > 1:
-                continue
-            changed = changed or _fingerprint(g) != was
-            after = Counter(g.op(n) for n in g.order())
-            f = phase_flops(g)
-            label = name if k == 1 else f"{name} (round {k})"
-            rows.append((label, len(g.nx), _add(f["forward"], f["backward"]), before - after, after - before))
-        if not changed:
-            break
+
+    def row(name: str, before: Graph, after: Graph) -> None:
+        was, now = Counter(before.op(n) for n in before.order()), Counter(after.op(n) for n in after.order())
+        f = phase_flops(after)
+        rows.append((name, len(after.nx), _add(f["forward"], f["backward"]), was - now, now - was))
+
+    for name in LEVELS[level]:
+        before, g = g, PASSES[name](g)
+        row(name, before, g)
+    if level and _fingerprint(g) != _fingerprint(optimized):
+        row("later rounds", g, optimized)
     return rows
 
 
@@ -256,8 +253,12 @@ def report(
             f"  {title}: {len(g.nx)} nodes; FLOPs forward {at_dims(f['forward'])}; backward {at_dims(f['backward'])}"
             + (f"; update {at_dims(_add({}, moved, per_value))}" if moved else "")
         )
-    lines.append("  passes, applied in turn until a round changes nothing:" if level else "  passes: none at -O0")
-    effects = pass_effects(graph, level)
+    lines.append(
+        "  passes, each applied once in turn, then the optimizer's later rounds (all rules together) to a fixed point:"
+        if level
+        else "  passes: none at -O0"
+    )
+    effects = pass_effects(graph, level, optimized)
     width = max([len(name) for name, *_ in effects] + [9])
     for name, nodes, flops_left, removed, added in effects:
         gone = ", ".join(f"{c} {op}" for op, c in sorted(removed.items())) or "nothing"

@@ -46,8 +46,9 @@ def optimize(graph: Graph, level: int) -> Graph:
 
     A round is one sweep with the rules of every rewriting pass of the level
     (xent, fold, simplify), sharing equal nodes as it goes (cse), then dce;
-    rounds repeat until one changes nothing: the fixed point of the passes run
-    one after another, reached in fewer copies of the graph.
+    rounds repeat until one changes nothing. Rules meet their operands in another
+    order than the passes run one after another would give them, so that order
+    may end at a graph of a few nodes more or fewer (`--report` shows both).
 
     pre:  a well-formed graph (the input is never changed).
     post: a new graph with the same outputs, objective and gradients; at levels 1
