@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from graphc import __version__
 from graphc.errors import GraphcError, ModelFileError, UserError
-from graphc.files import DREW, earlier_outputs, marks, read_model, write_all
+from graphc.files import DREW, KILLS, earlier_outputs, marks, read_model, write_all
 from graphc.util import gc_paused
 
 # The stages are imported inside the commands that use them: a syntax error is
@@ -359,8 +359,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 class _Killed(BaseException):
-    """SIGTERM or SIGHUP, raised as Ctrl-C's KeyboardInterrupt is, so that write_all removes its
-    temporaries on the way out (Python's own way with them is to stop on the spot)."""
+    """SIGTERM or SIGHUP, raised as Ctrl-C's KeyboardInterrupt is, so the command ends with a
+    word and 128 + the signal (Python's own way with them is to stop on the spot, silently)."""
 
     def __init__(self, number: int) -> None:
         self.number = number
@@ -372,8 +372,7 @@ def _unwound_on_kill() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    numbers = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
-    before = {n: signal.getsignal(n) for n in numbers}
+    before = {n: signal.getsignal(n) for n in KILLS}
     for n, handler in before.items():
         if handler == signal.SIG_DFL:
             signal.signal(n, _raise_killed)
@@ -415,7 +414,7 @@ def main(argv=None) -> int:
             # pipe's end stops, exit 128 + SIGPIPE, saying nothing (which is no error of ours)
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 141
-        except KeyboardInterrupt:  # Ctrl-C: a word, not a traceback (write_all removes its temporaries)
+        except KeyboardInterrupt:  # Ctrl-C: a word, not a traceback (write_all holds it until its files are in place)
             print("graphc: interrupted", file=sys.stderr)
             return 130
         except _Killed as e:

@@ -186,7 +186,8 @@ def _foreign(path: str, mark: bytes) -> bool:
         return False
 
 
-HELD = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+KILLS = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]  # kill, a closed terminal
+HELD = [signal.SIGINT, *KILLS]
 
 
 @contextmanager
@@ -203,7 +204,7 @@ def _signals_held() -> Iterator[None]:
     finally:
         for number, handler in before.items():
             signal.signal(number, signal.SIG_DFL if handler is None else handler)
-        for number in caught[:1]:
+        for number in dict.fromkeys(caught):  # each as it would have acted: one ignored does nothing
             signal.raise_signal(number)
 
 

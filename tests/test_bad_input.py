@@ -618,7 +618,7 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs POSIX signal masks")
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="needs POSIX signals")
 def test_ctrl_c_between_the_renames_leaves_no_mix_of_two_compiles(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -648,34 +648,37 @@ def test_ctrl_c_between_the_renames_leaves_no_mix_of_two_compiles(
     assert _files(out) == _files(fresh)
 
 
-@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs POSIX signals")
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="needs POSIX signals")
 def test_kill_while_writing_leaves_no_temporary_files(tmp_path: Path) -> None:
     """`kill` (SIGTERM) or a closed terminal (SIGHUP) while the files are staged waits for the
-    writing to end, then stops the command as Ctrl-C does: no temporary is left behind."""
-    path = write(tmp_path, VALID)
-    out = tmp_path / "out"
-    assert main(["compile", str(path), "-o", str(out), "--no-render"]) == 0
-    before = _files(out)
-    for name in ("SIGTERM", "SIGHUP"):
-        number = getattr(signal, name)
+    writing to end, then stops the command as Ctrl-C does: the folder holds all of the new
+    compile, and no temporary. One of them ignored (as under nohup) does not hide the other."""
+    old, new = write(tmp_path, VALID, "old.nn"), write(tmp_path, VALID.replace("3", "2"), "new.nn")
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    assert main(["compile", str(new), "-o", str(fresh), "--no-render"]) == 0
+    for sent, ignored in (["SIGTERM"], None), (["SIGHUP"], None), (["SIGHUP", "SIGTERM"], "SIGHUP"):
+        assert main(["compile", str(old), "-o", str(out), "--no-render"]) == 0
+        assert _files(out) != _files(fresh)
         killed_while_staging = (
             "import os, signal, sys, tempfile\n"
             "from graphc.cli import main\n"
             "real = tempfile.mkstemp\n"
             "def mkstemp(*a, **k):\n"
             "    made = real(*a, **k)\n"
-            f"    os.kill(os.getpid(), signal.{name})\n"
-            "    return made\n"
+            + "".join(f"    os.kill(os.getpid(), signal.{name})\n" for name in sent)
+            + "    return made\n"
             "tempfile.mkstemp = mkstemp\n"
-            f"signal.signal(signal.{name}, signal.SIG_DFL)\n"  # as it is unless run under nohup
-            "sys.exit(main(sys.argv[1:]))\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"  # as they are unless run under nohup
+            "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
+            + (f"signal.signal(signal.{ignored}, signal.SIG_IGN)\n" if ignored else "")
+            + "sys.exit(main(sys.argv[1:]))\n"
         )
         proc = subprocess.run(
-            [sys.executable, "-c", killed_while_staging, "compile", str(path), "-o", str(out), "--no-render"],
+            [sys.executable, "-c", killed_while_staging, "compile", str(new), "-o", str(out), "--no-render"],
             capture_output=True,
             text=True,
             cwd=Path(graphc.__file__).parent.parent,
         )
-        assert proc.returncode == 128 + number, proc.stderr
+        assert proc.returncode == 128 + getattr(signal, sent[-1]), (sent, proc.stderr)
         assert proc.stderr == "graphc: terminated\n"
-        assert _files(out) == before
+        assert _files(out) == _files(fresh)
