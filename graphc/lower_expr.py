@@ -297,11 +297,19 @@ class ExprLowerer(Advice):
                 todo += [f.right, f.left]
             else:
                 factors.append(f)
-        dims = [
-            f for f in factors if isinstance(f, S.Name) and getattr(self.lookup(f.text, scope), "kind", "") == "dim"
-        ]
-        if not dims:  # numbers and consts alone: one constant, such as (N / 2) * 2
-            return self.size(e, scope, True, "reshape")
+
+        def dims_in(f: S.Expr) -> list[str]:
+            if isinstance(f, S.Name):
+                return [f.text] if getattr(self.lookup(f.text, scope), "kind", "") == "dim" else []
+            if isinstance(f, S.Binary):
+                return dims_in(f.left) + dims_in(f.right)
+            return dims_in(f.operand) if isinstance(f, S.Unary) else []
+
+        if not any(isinstance(f, S.Name) and dims_in(f) for f in factors):
+            if dims_in(e):  # B + T, B / 2: graphc keeps sizes as products of dims only
+                self.error("a size in reshape may only multiply dims, together or by numbers, as in B*T or 2*B", e.span)
+                return None
+            return self.size(e, scope, True, "reshape")  # numbers and consts alone, such as (N / 2) * 2
         sizes = [self.size(f, scope, True, "reshape") for f in factors]
         return None if None in sizes else _size_from(*_product(sizes))
 

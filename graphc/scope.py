@@ -314,8 +314,8 @@ class Resolver:
             )
             return True
         hint = did_you_mean(name, self.visible(scope, what == "function"))
-        if not hint and scope.fn is not None:  # a misspelled outer name: it would not be visible either
-            outer = nearest(name, self.top)
+        if not hint and scope.fn is not None and what != "function":  # a misspelled outer value
+            outer = nearest(name, [n for n, b in self.top.items() if b.kind != "fn"])
             if outer is not None:
                 hint = f"; did you mean '{outer}'? It is outside fn '{scope.fn.decl.name}': pass it as an argument"
         self.error(f"unknown {what} '{name}'{hint}", span)

@@ -315,6 +315,11 @@ def test_an_unknown_function_is_likened_to_functions_alone(tmp_path: Path, capsy
         "unknown function 'dot'; did you mean 'dott'?",
         "unknown name 'dot'",
     ]
+    # inside a fn too, where a misspelled outer value is pointed at (and no param is a function)
+    path.write_text("param www : [3]\nfn f(a) = ww(a) * 2\nloss = sum(f(www))\nminimize loss\n")
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "error: unknown function 'ww'\n" in err, err
 
 
 def test_the_summary_of_a_model_without_params_or_values_says_none(
