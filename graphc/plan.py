@@ -177,7 +177,7 @@ class Pool:
                 same.append(len(arrays) - 1)
             index.append(same[taken[key]])
             taken[key] += 1
-        self.index[function], self.plans[function], self.sizes[function] = index, plan, sizes
+        self.index[function], self.sizes[function] = index, sizes  # (plans: every function's, set by its emitter)
         return index
 
     def maker(self, sizes: tuple[str, ...]) -> str:

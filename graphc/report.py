@@ -122,6 +122,14 @@ def saved_for_backward(graph: Graph, labels: Labels | None = None) -> dict[str, 
     return saved
 
 
+def _bytes(types, itemsize: int) -> Poly:
+    """The bytes of arrays of these (shape, dtype) types: floats of itemsize, ints of 8."""
+    total: Poly = {}
+    for shape, dtype in types:
+        total = _add(total, _size(shape), itemsize if dtype == "float" else 8)
+    return total
+
+
 def call_memory(pool: Pool, graph: Graph, dims: dict[str, int], itemsize: int) -> dict[str, Poly]:
     """Bytes one call of each generated function holds at most, beside the params and inputs:
     the workspace arrays it computes in and every new array its statements make, as a
@@ -133,11 +141,8 @@ def call_memory(pool: Pool, graph: Graph, dims: dict[str, int], itemsize: int) -
     Without a plan of its own (-O0, -O1), sgd_step calls loss_and_grad, then makes
     lr * gradient for each param beside the gradients: the larger of the two."""
 
-    def nbytes(shapes) -> Poly:
-        total: Poly = {}
-        for shape, dtype in shapes:
-            total = _add(total, _size(shape), itemsize if dtype == "float" else 8)
-        return total
+    def nbytes(types) -> Poly:
+        return _bytes(types, itemsize)
 
     def larger(*polys: Poly) -> Poly:
         return max(polys, key=lambda p: _value(p, dims), default={})
@@ -199,11 +204,8 @@ def buffer_lines(pool: Pool, dims: dict[str, int], itemsize: int) -> list[str]:
     then each workspace, which its functions share."""
 
     def nbytes(shapes) -> str:
-        total: Poly = {}
-        for shape in shapes:
-            total = _add(total, _size(shape))
-        scaled = {k: v * itemsize for k, v in total.items()}
-        return f"{show_poly(scaled)} bytes ({_value(scaled, dims):,})"
+        total = _bytes([(shape, "float") for shape in shapes], itemsize)
+        return f"{show_poly(total)} bytes ({_value(total, dims):,})"
 
     lines = []
     for name, plan in pool.plans.items():

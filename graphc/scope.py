@@ -129,9 +129,10 @@ class Resolver:
     # ---------------------------------------------------------------- errors
 
     def error(self, message: str, span: Span | None, note: str | None = None) -> int | None:
-        """Report a mistake once, with `note`, else (None) the call or pass it was made on ("": none). In a loop, a later pass making it again is counted on it,
-        and a place whose message changes on every pass (its sizes do) shows a few of them
-        and counts the rest on the last, so it cannot fill the error cap by itself."""
+        """Report a mistake once, with `note`, else (None) the call or pass it was made on ("":
+        none). In a loop, a later pass making it again is counted on it, and a place whose
+        message changes on every pass (its sizes do) shows a few of them and counts the rest
+        on the last, so it cannot fill the error cap by itself."""
         index = self.last_error = self.reported.get((message, span))
         if index is not None:
             self.count_repeat(index)

@@ -85,7 +85,7 @@ _PRODUCT = re.compile(rf"({_DIGITS})((?![eE])[A-Za-z_][\w{{}}+-]*)")
 _BASED = re.compile(r"0[xXbBoO]\w*")
 _DECIMAL = re.compile(r"0(?:[xX][0-9a-fA-F]+|[bB][01]+|[oO][0-7]+)")
 _SUFFIX = re.compile(rf"({_DIGITS})([fFjJlL])")
-_LEADING_DOT = re.compile(r"\.[0-9]+(?:[eE][+-]?[0-9]+)?(?![\w.])")  # `.5`: a number without its 0
+_LEADING_DOT = re.compile(r"\.[0-9][\w.]*(?:(?<=[eE])[+-][0-9]*)?")  # `.5`, `.5e-3`, `.5x`: a number without its 0
 # `2(x + 1)`: a number just before the '(' (not the end of a name such as W1)
 NUMBER_BEFORE = re.compile(rf"(?<![\w.]){_DIGITS}[ \t]*$")
 
@@ -99,7 +99,8 @@ def bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnosti
     lead = _LEADING_DOT.match(text, pos)
     if lead is not None and text[pos - 1 : pos] not in WORD:  # not the point of `x.T`
         word = lead.group()
-        return Diagnostic(f"malformed number '{word}'; write 0{word}", Span(file, line, col, line, col + len(word)))
+        fix = f"write 0{word}" if _NUMBER.fullmatch("0" + word) else _number_fix("0" + word)
+        return Diagnostic(f"malformed number '{word}'; {fix}", Span(file, line, col, line, col + len(word)))
     end = pos
     while end > 0 and text[end - 1] in " \t":
         end -= 1

@@ -50,7 +50,7 @@ def test_backward_reads_the_tanh_output_not_just_shapes():
 def test_call_memory_grows_with_the_batch():
     c = compile_text(MODEL, "m.nn")
     small, large = (call_memory(c.pool, c.optimized, {"B": b}, 8)["loss_and_grad"] for b in (1, 100))
-    assert small == large and ("B",) in small  # a polynomial in B
+    assert small == large and small[("B",)] > 0  # one polynomial in B, whatever B the numbers are for
 
 
 @pytest.mark.parametrize("level", [0, 1, 2])

@@ -109,6 +109,10 @@ def test_a_method_call_without_a_sure_fix_gets_the_general_form(expr: str, messa
         ("5L", "numbers take no suffix such as L: write 5"),
         ("2W{i}", "write 2*W{i}"),
         ("2x", "write 2*x"),
+        (".5", "write 0.5"),
+        (".5e-3", "write 0.5e-3"),
+        (".5x", "write 0.5*x"),
+        (".5.5", "numbers are written like 3, 0.5, 1e-3 or 2.5E+4"),
     ],
 )
 def test_a_number_written_as_other_languages_do_is_told_its_spelling_here(number: str, fix: str) -> None:
