@@ -88,21 +88,30 @@ def plan_buffers(
     def scalar_reads(n: int, a: int) -> int:
         """The reads of a in the scalars spelled inside n's own statement (`t.size` in
         `np.multiply(t, 2.0 / t.size, out=t)`): Python makes them before n writes."""
-        reads = 0
-        for b in g.args(n):
-            if b != a and g.shape(b) == () and inlined(b) and not alias(b):
-                reads += g.args(b).count(a) + scalar_reads(b, a)
+        reads, spelled = 0, [n]  # (a loop, not recursion: a chain of scalars may be 100,000 long)
+        while spelled:
+            for b in g.args(spelled.pop()):
+                if b != a and g.shape(b) == () and inlined(b) and not alias(b):
+                    reads += g.args(b).count(a)
+                    spelled.append(b)
         return reads
 
     def read(n: int) -> None:
-        for a in g.args(n):
-            remaining[a] -= 1
-            if remaining[a] == 0 and a not in roots:  # a root is read by the caller: it never dies
-                slot = holding.pop(a, None)
-                if slot is not None:
-                    free[g.shape(a)].append(slot)
-                if alias(a) or inlined(a):  # its own arguments are read only now
-                    read(a)
+        # depth first, each argument's arguments before its next sibling, as a recursion would
+        # go; a loop over a stack instead, since a chain of scalars may be 100,000 long
+        stack = [iter(g.args(n))]
+        while stack:
+            for a in stack[-1]:
+                remaining[a] -= 1
+                if remaining[a] == 0 and a not in roots:  # a root is read by the caller: it never dies
+                    slot = holding.pop(a, None)
+                    if slot is not None:
+                        free[g.shape(a)].append(slot)
+                    if alias(a) or inlined(a):  # its own arguments are read only now
+                        stack.append(iter(g.args(a)))
+                        break
+            else:
+                stack.pop()
 
     for n in order:
         d = g.node(n)

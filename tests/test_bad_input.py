@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import graphc
@@ -143,6 +144,32 @@ def test_fns_nesting_too_deeply_once_inlined_are_refused(tmp_path: Path, capsys:
     path = write(tmp_path, "\n".join(lines) + "\n")
     err = run_check(path, capsys)
     assert f"{path}:52:1: error: this statement nests too deeply once its fn calls are inlined" in err
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_a_long_chain_of_scalars_compiles_at_pythons_usual_recursion_limit(opt: int) -> None:
+    """-O2 planned the buffers of the chain's scalars, each spelled inside the next, by
+    recursing once per link: 1,500 links were a RecursionError from compile_source, and
+    20,000 one from `graphc compile`, whose limit is higher."""
+    n = 1500
+    text = f"param s : []\nparam x : [3]\nh = s\nfor i in 1..{n} {{\n  h = h * 0.999 + s\n}}\nloss = sum(x * h)\n"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        model = graphc.compile_source(text + "minimize loss\n", opt=opt)
+    finally:
+        sys.setrecursionlimit(limit)
+    params = {"s": np.array(0.5), "x": np.array([1.0, 2.0, 3.0])}
+    h = 0.5
+    for _ in range(n):
+        h = h * 0.999 + 0.5
+    loss, grads = model.loss_and_grad(params)
+    assert loss == pytest.approx(6 * h, rel=1e-12)
+    step = 1e-6
+    slope = (model.loss({**params, "s": np.array(0.5 + step)}) - model.loss({**params, "s": np.array(0.5 - step)})) / (
+        2 * step
+    )
+    assert grads["s"] == pytest.approx(slope, rel=1e-6)
 
 
 def test_200000_statements_with_an_error_on_the_last_line(tmp_path: Path) -> None:
