@@ -12,6 +12,7 @@ from graphc.ops import BUILTINS
 from graphc.scope import Binding, Scope
 
 MAX_UNROLL = 100_000
+MAX_LOOP_DEPTH = 500  # loops inside loops; each level is a few frames of lowering's recursion
 
 
 class Loops(FnChecks):
@@ -19,6 +20,9 @@ class Loops(FnChecks):
 
     def unroll(self, stmt: S.ForLoop, scope: Scope) -> bool:
         """Run the loop's body once per value of its variable; False if it was refused (and reported)."""
+        if len(self.passes) >= MAX_LOOP_DEPTH:
+            self.error(f"loops are nested too deeply (more than {MAX_LOOP_DEPTH} levels)", stmt.span)
+            return False
         lo = self.constant(stmt.start, scope, "a loop bound")
         hi = self.constant(stmt.stop, scope, "a loop bound")
         if lo is None or hi is None:
@@ -78,7 +82,15 @@ class Loops(FnChecks):
                 self.place_errors.clear()
 
     def loop_cost(self, loop: S.ForLoop) -> int:
-        """About how many ops unrolling the loop makes (inner loops with literal bounds included)."""
+        """About how many ops unrolling the loop makes (inner loops with literal bounds included).
+
+        Kept per loop: each inner loop is asked again as it unrolls, which for loops nested
+        deeply would walk the nest once per level."""
+        if id(loop) not in self.loop_costs:
+            self.loop_costs[id(loop)] = self._loop_cost(loop)
+        return self.loop_costs[id(loop)]
+
+    def _loop_cost(self, loop: S.ForLoop) -> int:
         per_iteration = 0
         for s in loop.body:
             if isinstance(s, S.Assign):

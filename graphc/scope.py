@@ -89,6 +89,7 @@ class Resolver:
         self.last_error: int | None = None  # the index of the error reported last
         # the loops unrolling now, outermost first: (id of the loop, its variable's value, its values)
         self.passes: list[tuple[int, int, range]] = []
+        self.loop_costs: dict[int, int] = {}  # id of a loop -> about how many ops it unrolls to
         self.made_on: dict[int, tuple] = {}  # an error made in a loop -> the passes it was last made on
         self.place_errors: dict[Span, list[int]] = {}  # a place in a loop -> its different errors
         self.unrun_seen: dict[str, bool] = {}  # names matched against `unrun` already

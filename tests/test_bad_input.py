@@ -16,6 +16,7 @@ import pytest
 
 import graphc
 from graphc.cli import main
+from graphc.lower_loop import MAX_LOOP_DEPTH
 from graphc.scope import MAX_ERRORS
 
 VALID = """model tiny
@@ -144,6 +145,27 @@ def test_fns_nesting_too_deeply_once_inlined_are_refused(tmp_path: Path, capsys:
     path = write(tmp_path, "\n".join(lines) + "\n")
     err = run_check(path, capsys)
     assert f"{path}:52:1: error: this statement nests too deeply once its fn calls are inlined" in err
+
+
+def _nested_loops(depth: int) -> str:
+    heads = "".join(" " * k + f"for i{k} in 1..1 {{\n" for k in range(depth))
+    return "param w : []\nh = w\n" + heads + "h = h * 2\n" + "}\n" * depth + "minimize h\n"
+
+
+def test_loops_nested_too_deeply_are_refused_at_the_first_one_too_deep(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """5,000 nested loops took a minute and a gigabyte, then were blamed on fns inlined."""
+    path = write(tmp_path, _nested_loops(5000))
+    err = run_check(path, capsys)
+    assert f"{path}:{3 + MAX_LOOP_DEPTH}:{1 + MAX_LOOP_DEPTH}: error: loops are nested too deeply" in err
+    assert err.count("error:") == 1 and "fn" not in err
+
+
+def test_loops_nested_as_deeply_as_allowed_are_fine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, _nested_loops(MAX_LOOP_DEPTH))
+    assert main(["check", str(path)]) == 0
+    assert f"h     []           line {3 + MAX_LOOP_DEPTH}\n" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("opt", [0, 1, 2])
