@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from graphc import __version__
 from graphc.errors import GraphcError, ModelFileError, UserError
 from graphc.files import DREW, KILLS, earlier_outputs, marks, read_model, write_all
-from graphc.util import gc_paused
+from graphc.util import RECURSION_LIMIT, gc_paused
 
 # The stages are imported inside the commands that use them: a syntax error is
 # reported before NumPy and networkx are loaded, which is half a second per call.
@@ -389,7 +389,7 @@ def _raise_killed(number: int, frame) -> None:
 
 
 def main(argv=None) -> int:
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     for stream in (sys.stdout, sys.stderr):  # a terminal that is not UTF-8 gets \xb7, not a traceback
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")

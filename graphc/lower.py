@@ -28,7 +28,7 @@ from graphc.lower_expr import ExprLowerer, _given, _plural, _text
 from graphc.lower_loop import Loops
 from graphc.ops import BUILTINS, show
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering, keyword_of
-from graphc.util import gc_paused
+from graphc.util import gc_paused, recursion_room
 
 MAX_PARAM_SIZE = 2**31
 INIT_SIGNATURES = {"const": "const(c)", "normal": "normal(mean, std)", "uniform": "uniform(lo, hi)"}
@@ -417,5 +417,5 @@ def _stem(path: str) -> str:
 def lower(program: S.Program, dtype: str = "float64") -> Lowered:
     """Check a parsed program and build its forward graph; GraphcError lists every mistake.
     `dtype` is the float type it will be compiled to, which its initial values must fit."""
-    with gc_paused():
+    with gc_paused(), recursion_room():
         return ProgramLowerer(program, dtype).run()

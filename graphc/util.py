@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,3 +23,21 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+RECURSION_LIMIT = 20_000  # deep enough for the deepest expression and loop nest the parser accepts
+
+
+@contextmanager
+def recursion_room() -> Iterator[None]:
+    """Python's recursion limit raised to RECURSION_LIMIT around a stage, then put back.
+
+    Lowering recurses through expressions (500 levels the parser allows, a few frames
+    each), loops inside loops and fns inlined into fns: past Python's usual 1,000 frames.
+    """
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)

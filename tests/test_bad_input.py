@@ -194,6 +194,26 @@ def test_a_long_chain_of_scalars_compiles_at_pythons_usual_recursion_limit(opt: 
     assert grads["s"] == pytest.approx(slope, rel=1e-6)
 
 
+def test_the_library_takes_the_deepest_expression_the_parser_does() -> None:
+    """490 nested calls pass the parser's limit of 500 levels, but lowering them from
+    compile_source, at Python's usual recursion limit, ended in the RecursionError meant
+    for fns inlined into fns: 'nests too deeply once its fn calls are inlined', in a model
+    with no fn. (`graphc` raises the limit; the library did not.)"""
+    depth = 490
+    text = "param w : []\nloss = " + "tanh(" * depth + "w" + ")" * depth + "\nminimize loss\n"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        model = graphc.compile_source(text)
+        assert sys.getrecursionlimit() == 1000  # as the caller left it
+    finally:
+        sys.setrecursionlimit(limit)
+    value = 0.3
+    for _ in range(depth):
+        value = np.tanh(value)
+    assert model.loss({"w": np.array(0.3)}) == pytest.approx(value, rel=1e-12)
+
+
 def test_200000_statements_with_an_error_on_the_last_line(tmp_path: Path) -> None:
     n = 200_000
     body = "".join(f"v{i} = p * {i % 7 + 1}\n" for i in range(n))
