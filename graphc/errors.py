@@ -78,6 +78,11 @@ def _display(line: str) -> str:
     return "".join(c if c == "\t" or c.isprintable() else "?" for c in line)
 
 
+def _without_cr(line: str) -> str:
+    """The line without the \\r of a \\r\\n end; another \\r before it is a space in the line."""
+    return line[:-1] if line.endswith("\r") else line
+
+
 MAX_SHOWN = 160  # a longer source line is shown as a window around the error
 
 
@@ -106,7 +111,7 @@ def format_diagnostic(d: Diagnostic, sources: dict[str, list[str]]) -> str:
     lines = sources.get(s.file)
     if lines is not None:
         if 1 <= s.line <= len(lines):
-            line = lines[s.line - 1].rstrip("\r")
+            line = _without_cr(lines[s.line - 1])
             prefix, piece, suffix, start = _window(line, s.col)
             piece = _display(piece)
             # columns within the piece, 1-based; an end-of-line error sits just past it
@@ -137,7 +142,7 @@ def _later_lines(s: Span, lines: list[str]) -> list[str]:
     carets under its text: the whole operation, not its first operand alone."""
     out, shown = [], 1
     for number in range(s.line + 1, min(s.end_line, len(lines)) + 1):
-        line = _display(lines[number - 1].rstrip("\r"))
+        line = _display(_without_cr(lines[number - 1]))
         code = without_comment(line)  # carets under the code, not a comment after it
         if not code.strip():  # a blank or comment-only line inside the brackets
             continue

@@ -372,6 +372,19 @@ def test_crlf_line_endings_keep_columns(tmp_path: Path, capsys: pytest.CaptureFi
     assert "\r" not in err
 
 
+def test_a_stray_carriage_return_before_a_line_end_keeps_the_caret_at_the_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A \\r inside a line is a space; the source line shown dropped every \\r at its end,
+    not only the one of \\r\\n, so the caret stood a column left of the one reported."""
+    path = write(tmp_path, "param w : []\r\nloss = w +\r\r\nminimize loss\r\n")
+    err = run_check(path, capsys)
+    header, shown, caret = err.splitlines()[:3]
+    assert header == f"{path}:2:12: error: unexpected end of line; expected an expression"
+    assert shown == "    2 | loss = w +?"
+    assert caret.index("^") - len("      | ") == 11
+
+
 def test_byte_order_mark_is_ignored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, b"\xef\xbb\xbf" + VALID.encode())
     assert main(["check", str(path)]) == 0
