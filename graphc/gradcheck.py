@@ -69,6 +69,11 @@ def _size(d, dims: dict[str, int]) -> int:
     return d if isinstance(d, int) else math.prod(dims[p] for p in d.split("*"))
 
 
+def entries(shape: tuple, dims: dict[str, int]) -> int:
+    """How many entries an array of `shape` has at these dim sizes."""
+    return math.prod(_size(d, dims) for d in shape)
+
+
 POSITIVE = "|standard normal| + 0.5"  # the floats drawn where a standard normal's give no loss
 
 

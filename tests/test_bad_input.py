@@ -214,6 +214,33 @@ def test_the_library_takes_the_deepest_expression_the_parser_does() -> None:
     assert model.loss({"w": np.array(0.3)}) == pytest.approx(value, rel=1e-12)
 
 
+def test_gradcheck_of_arrays_numpy_cannot_even_size_says_they_do_not_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """40 dims drawn at 3, 4, 5, ... make an input of 42!/2 entries: NumPy refused it with a
+    ValueError, not the MemoryError gradcheck turned into words, so a traceback came out."""
+    dims = [f"D{k}" for k in range(40)]
+    text = f"dim {', '.join(dims)}\ninput x : [{', '.join(dims)}]\nparam w : []\nloss = sum(x * w)\nminimize loss\n"
+    status = main(["gradcheck", str(write(tmp_path, text))])
+    out, err = capsys.readouterr()
+    assert status == 1 and "Traceback" not in out + err
+    assert "error: gradcheck: the arrays at D0=3, D1=4, " in err and "do not fit in memory; give smaller --dims" in err
+
+
+def test_gradcheck_out_of_memory_in_a_model_without_dims_names_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model without dims was told 'the arrays at  do not fit in memory; give smaller --dims'."""
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(graphc.gradcheck, "check", out_of_memory)
+    status = main(["gradcheck", str(write(tmp_path, VALID.replace("dim B\n", "").replace("B, 3", "3")))])
+    assert status == 1
+    assert capsys.readouterr().err == "error: gradcheck: the model's arrays do not fit in memory\n"
+
+
 def test_200000_statements_with_an_error_on_the_last_line(tmp_path: Path) -> None:
     n = 200_000
     body = "".join(f"v{i} = p * {i % 7 + 1}\n" for i in range(n))
