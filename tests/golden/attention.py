@@ -280,10 +280,11 @@ def _workspace_arrays(T):
         ((T, 16), None),  # ws[7]: d_mixed, d_q
         ((T, T), None),  # ws[8]: t_5
         ((T, 1), None),  # ws[9]: t_6
-        ((16, 4), None),  # ws[10]: d_Wo
-        ((16, 16), None),  # ws[11]: d_Wv
-        ((16, 16), None),  # ws[12]: d_Wk
-        ((16, 16), None),  # ws[13]: d_Wq
+        ((T, 1), 1.0),  # ws[10]: ones, read only
+        ((16, 4), None),  # ws[11]: d_Wo
+        ((16, 16), None),  # ws[12]: d_Wv
+        ((16, 16), None),  # ws[13]: d_Wk
+        ((16, 16), None),  # ws[14]: d_Wq
     ]
 
 
@@ -375,7 +376,8 @@ def loss_and_grad(params, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, range(10), T)
+    ws = _workspace(_workspace_arrays, range(11), T)
+    ones = ws[10]
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -407,7 +409,7 @@ def loss_and_grad(params, /, **inputs):
     d_v = np.matmul(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
     t_5 = np.multiply(d_weights, weights, out=ws[8])
-    t_6 = t_5.sum(axis=1, keepdims=True, out=ws[9])
+    t_6 = np.matmul(t_5, ones, out=ws[9])
     t_7 = np.subtract(d_weights, t_6, out=d_weights)
     d_scores = np.multiply(weights, t_7, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
@@ -459,7 +461,8 @@ def sgd_step(params, lr=None, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, range(14), T)
+    ws = _workspace(_workspace_arrays, range(15), T)
+    ones = ws[10]
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -485,13 +488,13 @@ def sgd_step(params, lr=None, /, **inputs):
     d_logits = np.multiply(DTYPE(lr) / t_3.size, t_4, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
     d_mixed = np.matmul(d_logits, Wo.T, out=ws[7])
-    d_Wo = np.matmul(mixed.T, d_logits, out=ws[10])
+    d_Wo = np.matmul(mixed.T, d_logits, out=ws[11])
     # backprop through line 29: mixed = tokens + weights @ v
     d_weights = np.matmul(d_mixed, v.T, out=ws[3])
     d_v = np.matmul(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
     t_5 = np.multiply(d_weights, weights, out=ws[8])
-    t_6 = t_5.sum(axis=1, keepdims=True, out=ws[9])
+    t_6 = np.matmul(t_5, ones, out=ws[9])
     t_7 = np.subtract(d_weights, t_6, out=d_weights)
     d_scores = np.multiply(weights, t_7, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
@@ -500,11 +503,11 @@ def sgd_step(params, lr=None, /, **inputs):
     d_k = np.matmul(t_8.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
     t_9 = tokens.T
-    d_Wv = np.matmul(t_9, d_v, out=ws[11])
+    d_Wv = np.matmul(t_9, d_v, out=ws[12])
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = np.matmul(t_9, d_k, out=ws[12])
+    d_Wk = np.matmul(t_9, d_k, out=ws[13])
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = np.matmul(t_9, d_q, out=ws[13])
+    d_Wq = np.matmul(t_9, d_q, out=ws[14])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(Wq, d_Wq, out=Wq)

@@ -252,10 +252,12 @@ def _workspace_arrays(N):
     return [
         ((N, 5), None),  # ws[0]: scores, t, t_3
         ((N,), None),  # ws[1]: picked
-        ((N, 1), None),  # ws[2]: t_5
-        ((N,), 1.0),  # ws[3]: ones, read only
-        ((5,), None),  # ws[4]: d_b
-        ((20, 5), None),  # ws[5]: d_W
+        ((5,), 1.0),  # ws[2]: ones, read only
+        ((N, 1), None),  # ws[3]: t_5
+        ((5, 1), 1.0),  # ws[4]: ones, read only
+        ((N,), 1.0),  # ws[5]: ones, read only
+        ((5,), None),  # ws[6]: d_b
+        ((20, 5), None),  # ws[7]: d_W
     ]
 
 
@@ -291,7 +293,8 @@ def loss(params, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, range(2), N)
+    ws = _workspace(_workspace_arrays, range(3), N)
+    ones = ws[2]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
@@ -301,7 +304,7 @@ def loss(params, /, **inputs):
     # line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     t_2 = _one_hot(labels, 5, DTYPE)
     np.multiply(t_2, logp, out=t_2)
-    picked = t_2.sum(axis=1, out=ws[1])
+    picked = np.matmul(t_2, ones, out=ws[1])
     # line 23: loss = -mean(picked)
     loss = -(picked.sum() / picked.size)
     return float(loss)
@@ -315,8 +318,10 @@ def loss_and_grad(params, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, range(4), N)
-    ones = ws[3]
+    ws = _workspace(_workspace_arrays, range(6), N)
+    ones = ws[2]
+    ones_2 = ws[4]
+    ones_3 = ws[5]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
@@ -326,18 +331,18 @@ def loss_and_grad(params, /, **inputs):
     # line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     t_2 = _one_hot(labels, 5, DTYPE)
     t_3 = np.multiply(t_2, logp, out=ws[0])
-    picked = t_3.sum(axis=1, out=ws[1])
+    picked = np.matmul(t_3, ones, out=ws[1])
     # line 23: loss = -mean(picked)
     loss = -(picked.sum() / picked.size)
     # backprop through line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     d_logp = np.multiply(DTYPE(-1.0) / picked.size, t_2, out=t_2)
     # backprop through line 21: logp = log_softmax(scores, axis=1)
     t_4 = np.exp(logp, out=logp)
-    t_5 = d_logp.sum(axis=1, keepdims=True, out=ws[2])
+    t_5 = np.matmul(d_logp, ones_2, out=ws[3])
     np.multiply(t_4, t_5, out=t_4)
     d_scores = np.subtract(d_logp, t_4, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.matmul(ones, d_scores)
+    d_b = np.matmul(ones_3, d_scores)
     d_W = x.T @ d_scores
     grads = {
         'W': d_W,
@@ -373,8 +378,10 @@ def sgd_step(params, lr=None, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, range(6), N)
-    ones = ws[3]
+    ws = _workspace(_workspace_arrays, range(8), N)
+    ones = ws[2]
+    ones_2 = ws[4]
+    ones_3 = ws[5]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
@@ -384,7 +391,7 @@ def sgd_step(params, lr=None, /, **inputs):
     # line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     t_2 = _one_hot(labels, 5, DTYPE)
     t_3 = np.multiply(t_2, logp, out=ws[0])
-    picked = t_3.sum(axis=1, out=ws[1])
+    picked = np.matmul(t_3, ones, out=ws[1])
     # line 23: loss = -mean(picked)
     loss = -(picked.sum() / picked.size)
     # backprop through line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
@@ -392,12 +399,12 @@ def sgd_step(params, lr=None, /, **inputs):
     d_logp = np.negative(t_2, out=t_2)
     # backprop through line 21: logp = log_softmax(scores, axis=1)
     t_4 = np.exp(logp, out=logp)
-    t_5 = d_logp.sum(axis=1, keepdims=True, out=ws[2])
+    t_5 = np.matmul(d_logp, ones_2, out=ws[3])
     np.multiply(t_4, t_5, out=t_4)
     d_scores = np.subtract(d_logp, t_4, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.matmul(ones, d_scores, out=ws[4])
-    d_W = np.matmul(x.T, d_scores, out=ws[5])
+    d_b = np.matmul(ones_3, d_scores, out=ws[6])
+    d_W = np.matmul(x.T, d_scores, out=ws[7])
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(W, d_W, out=W)
