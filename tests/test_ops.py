@@ -545,6 +545,24 @@ def test_softplus_keeps_its_relative_accuracy_everywhere(dtype):
     assert softplus(x[3]).shape == () and softplus(x[3]) == got[3]  # rank 0
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_keeps_its_relative_accuracy_and_dtype(dtype):
+    """The helper's 1 is an array of the dtype, not a Python number: the values stay in the
+    dtype, within a few units in the last place of a wider reference where they are normal."""
+    env = {"np": np, "DTYPE": dtype}
+    exec(HELPERS["_sigmoid"].format(xp="np"), env)
+    x = np.array([-1e4, -100, -80, -50, -20, -1, -1e-8, 0, 1e-8, 0.5, 1, 20, 50, 1e4], dtype=dtype)
+    wide = np.longdouble if dtype == np.float64 else np.float64
+    with np.errstate(over="ignore"):  # e^1e4 is inf in the reference: sigmoid(-1e4) is 0
+        ref = 1 / (1 + np.exp(-x.astype(wide)))
+    got = env["_sigmoid"](x)
+    assert got.dtype == dtype
+    normal = ref >= np.finfo(dtype).tiny
+    rel = np.abs(got.astype(wide) - ref)[normal] / ref[normal]
+    assert normal.sum() >= 10 and np.all(rel <= 4 * np.finfo(dtype).eps), dict(zip(x[normal], rel))
+    assert env["_ONE"] == 1 and not env["_ONE"].flags.writeable
+
+
 @pytest.mark.parametrize("shift", [1e4, -1e4, 0.0])
 def test_logsumexp_log_softmax_cross_entropy_are_stable(shift: float):
     x = np.array([[0.0, 1.0, 2.0], [-3.0, 0.5, 3.0]])

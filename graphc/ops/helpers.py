@@ -16,11 +16,15 @@ def _sigmoid(x, out=None, cap=None):
     {xp}.negative(x, out=out)
     {xp}.minimum(out, _EXP_MAX if cap is None else cap, out=out)
     {xp}.exp(out, out=out)
-    {xp}.add(out, 1.0, out=out)
-    return {xp}.divide(1.0, out, out=out)
+    {xp}.add(out, _ONE, out=out)
+    return {xp}.divide(_ONE, out, out=out)
 
 
 _EXP_MAX = float({xp}.log({xp}.finfo(DTYPE).max)) - 1  # e^x is finite below this
+# 1 as a DTYPE array of no axes: a ufunc converts a Python number on every call, which
+# costs more than the whole operation on a small array (0.5 us against 0.35 on [32, 8])
+_ONE = {xp}.ones((), dtype=DTYPE)
+_ONE.flags.writeable = False
 """,
     "_softplus": """
 def _softplus(x, out=None):

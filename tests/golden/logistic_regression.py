@@ -223,11 +223,15 @@ def _sigmoid(x, out=None, cap=None):
     np.negative(x, out=out)
     np.minimum(out, _EXP_MAX if cap is None else cap, out=out)
     np.exp(out, out=out)
-    np.add(out, 1.0, out=out)
-    return np.divide(1.0, out, out=out)
+    np.add(out, _ONE, out=out)
+    return np.divide(_ONE, out, out=out)
 
 
 _EXP_MAX = float(np.log(np.finfo(DTYPE).max)) - 1  # e^x is finite below this
+# 1 as a DTYPE array of no axes: a ufunc converts a Python number on every call, which
+# costs more than the whole operation on a small array (0.5 us against 0.35 on [32, 8])
+_ONE = np.ones((), dtype=DTYPE)
+_ONE.flags.writeable = False
 
 
 def _softplus(x, out=None):
