@@ -102,6 +102,8 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
             for i, holders in enumerate(plan.holders):
                 made = {v for v in map(expr.get, holders) if v and v.isidentifier()}
                 held.setdefault(pool.index[f][i], set()).update(made)
+            for n, i in plan.scratch.items():  # where a helper works besides its result
+                held.setdefault(pool.index[f][i], set()).add(f"{expr[n]}'s scratch")
         who = users[0] if len(users) == 1 else ", ".join(users[:-1]) + " and " + users[-1]
         src = [
             "",

@@ -41,6 +41,7 @@ class Plan:
     owned: set[int] = field(default_factory=set)  # arrays the function made itself and nobody else sees
     constant: dict[int, int] = field(default_factory=dict)  # node -> the constant buffer its emission reads
     fill: dict[int, float | str] = field(default_factory=dict)  # constant buffer -> its value or its name
+    scratch: dict[int, int] = field(default_factory=dict)  # node -> the buffer its emission works in besides
     made: list[tuple] = field(default_factory=list)  # (shape, dtype) of each new array a statement makes
     # per statement spelling arrays inside it (-O1): how many of `made` exist before it, and its
     # expression as (type of its array or None, the same of each argument spelled inside it)
@@ -143,6 +144,9 @@ def plan_buffers(
             holding[n] = plan.slot[n] = slot
             plan.holders[slot].append(n)
         constant_for(n)  # after n's own buffer, so the workspace lists them in that order
+        if op.scratch:  # a buffer no live value holds (n's own and its arguments' are taken), free again after n
+            plan.scratch[n] = free[shape].pop() if free[shape] else new_buffer(shape)
+            free[shape].append(plan.scratch[n])
         owned.add(n)
         read(n)
     return plan

@@ -140,6 +140,8 @@ class Emitter:
             target = plan.inplace.get(n)
             if n in plan.constant:
                 attrs = {**attrs, "constant": constant_var[plan.constant[n]]}
+            if n in plan.scratch:
+                attrs = {**attrs, "scratch": f"ws[{placed[plan.scratch[n]]}]"}
             if target is not None:
                 text = opdef.into(self.xp, attrs, expr[target], *args)
             elif n in plan.slot:

@@ -57,6 +57,9 @@ class OpDef:
     # given attrs["constant"], `emit` read; made once per workspace; or None.
     # The value is a number or the name of a constant of the generated module.
     constant: Callable[..., tuple | None] | None = None
+    # `into` reads {scratch}: a workspace array shaped like the result, its own while it runs
+    # (the plain form makes its own, as it makes its result)
+    scratch: bool = False
     # classes(attrs, *input_types) -> (position of the argument holding class labels, the
     # number of classes K): the generated code checks those labels lie in [0, K)
     classes: Callable[..., tuple[int, Any]] | None = None
@@ -207,6 +210,7 @@ def unary(
     atomic=True,
     into=None,
     constant=None,
+    scratch=False,
 ) -> OpDef:
     """An elementwise function of one array; `emit` and `into` are templates over {xp}, {x} (and {out}).
 
@@ -235,6 +239,7 @@ def unary(
         into=_template(into, ("x",)),
         inplace=True,
         constant=constant,
+        scratch=scratch,
     )
 
 

@@ -266,7 +266,8 @@ OPS: tuple[OpDef, ...] = (
         Facts(CONVEX, INC),
         "· σ(x)",
         helpers=("_softplus",),
-        into="_softplus({x}, out={out})",
+        into="_softplus({x}, out={out}, scratch={scratch})",
+        scratch=True,
     ),
     unary(
         "sin", "{xp}.sin({x})", lambda g, out, x: g * op("cos", x), formula="· cos(x)", into="{xp}.sin({x}, out={out})"

@@ -27,13 +27,14 @@ _ONE = {xp}.ones((), dtype=DTYPE)
 _ONE.flags.writeable = False
 """,
     "_softplus": """
-def _softplus(x, out=None):
+def _softplus(x, out=None, scratch=None):
     # log(1 + e^x) as max(x, 0) + log1p(e^-|x|): e^-|x| <= 1 cannot overflow, and log1p
     # keeps the relative accuracy of a small e^x (softplus(-50) is 1.9e-22, not 0).
-    # NumPy's logaddexp(0, x) gives the same about twice as slowly.
+    # NumPy's logaddexp(0, x) gives the same about twice as slowly. `scratch`: an array
+    # shaped like x for the second term (made here if not given).
     if out is None:
         out = {xp}.empty({xp}.shape(x), dtype=DTYPE)
-    small = {xp}.abs(x, out={xp}.empty_like(out))
+    small = {xp}.abs(x, out={xp}.empty_like(out) if scratch is None else scratch)
     {xp}.negative(small, out=small)
     {xp}.exp(small, out=small)
     {xp}.log1p(small, out=small)

@@ -234,13 +234,14 @@ _ONE = np.ones((), dtype=DTYPE)
 _ONE.flags.writeable = False
 
 
-def _softplus(x, out=None):
+def _softplus(x, out=None, scratch=None):
     # log(1 + e^x) as max(x, 0) + log1p(e^-|x|): e^-|x| <= 1 cannot overflow, and log1p
     # keeps the relative accuracy of a small e^x (softplus(-50) is 1.9e-22, not 0).
-    # NumPy's logaddexp(0, x) gives the same about twice as slowly.
+    # NumPy's logaddexp(0, x) gives the same about twice as slowly. `scratch`: an array
+    # shaped like x for the second term (made here if not given).
     if out is None:
         out = np.empty(np.shape(x), dtype=DTYPE)
-    small = np.abs(x, out=np.empty_like(out))
+    small = np.abs(x, out=np.empty_like(out) if scratch is None else scratch)
     np.negative(small, out=small)
     np.exp(small, out=small)
     np.log1p(small, out=small)
@@ -254,9 +255,10 @@ def _workspace_arrays(N):
     return [
         ((N,), None),  # ws[0]: d_z, z, t, t_2
         ((N,), _EXP_MAX),  # ws[1]: exp_max, read only
-        ((N,), None),  # ws[2]: t_3
-        ((100,), None),  # ws[3]: d_w, t_4
-        ((100,), None),  # ws[4]: t_5
+        ((N,), None),  # ws[2]: t_2's scratch, t_3
+        ((N,), None),  # ws[3]: t_3's scratch
+        ((100,), None),  # ws[4]: d_w, t_4
+        ((100,), None),  # ws[5]: t_5
     ]
 
 
@@ -293,14 +295,14 @@ def loss(params, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, (0,), N)
+    ws = _workspace(_workspace_arrays, (0, 2), N)
     # line 21: z = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
-    _softplus(t_2, out=t_2)
+    _softplus(t_2, out=t_2, scratch=ws[2])
     loss = (t_2.sum() / t_2.size) + (0.0005 * (np.vdot(w, w)))
     return float(loss)
 
@@ -313,17 +315,17 @@ def loss_and_grad(params, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, (0, 2, 3, 4), N)
+    ws = _workspace(_workspace_arrays, (0, 2, 3, 4, 5), N)
     # line 21: z = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
-    t_3 = _softplus(t_2, out=ws[2])
+    t_3 = _softplus(t_2, out=ws[2], scratch=ws[3])
     loss = (t_3.sum() / t_3.size) + (0.0005 * (np.vdot(w, w)))
     # backprop through line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
-    t_4 = np.multiply(0.001, w, out=ws[3])
+    t_4 = np.multiply(0.001, w, out=ws[4])
     np.subtract(t_2, t_3, out=t_2)
     np.exp(t_2, out=t_2)
     np.divide(t_2, t_3.size, out=t_2)
@@ -331,7 +333,7 @@ def loss_and_grad(params, /, **inputs):
     d_z = np.negative(t_2, out=t_2)
     # backprop through line 21: z = x @ w + b
     d_b = d_z.sum()
-    t_5 = np.matmul(x.T, d_z, out=ws[4])
+    t_5 = np.matmul(x.T, d_z, out=ws[5])
     # w (line 18) is used more than once: its gradient sums those of its uses
     d_w = t_4 + t_5
     grads = {
@@ -368,17 +370,17 @@ def sgd_step(params, lr=None, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, (0, 2, 3, 4), N)
+    ws = _workspace(_workspace_arrays, (0, 2, 3, 4, 5), N)
     # line 21: z = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
-    t_3 = _softplus(t_2, out=ws[2])
+    t_3 = _softplus(t_2, out=ws[2], scratch=ws[3])
     loss = (t_3.sum() / t_3.size) + (0.0005 * (np.vdot(w, w)))
     # backprop through line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
-    t_4 = np.multiply(w, DTYPE(0.001) * lr, out=ws[3])
+    t_4 = np.multiply(w, DTYPE(0.001) * lr, out=ws[4])
     np.subtract(t_2, t_3, out=t_2)
     np.exp(t_2, out=t_2)
     np.multiply(DTYPE(lr) / t_3.size, t_2, out=t_2)
@@ -386,7 +388,7 @@ def sgd_step(params, lr=None, /, **inputs):
     d_z = np.negative(t_2, out=t_2)
     # backprop through line 21: z = x @ w + b
     d_b = d_z.sum()
-    t_5 = np.matmul(x.T, d_z, out=ws[4])
+    t_5 = np.matmul(x.T, d_z, out=ws[5])
     # w (line 18) is used more than once: its gradient sums those of its uses
     d_w = np.add(t_4, t_5, out=t_4)
     value = float(loss)
