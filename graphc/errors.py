@@ -3,7 +3,8 @@ file that is no model text at all, and the one for an option or output folder.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -100,9 +101,19 @@ def _window(line: str, col: int) -> tuple[str, str, str, int]:
     return prefix, line[start : start + MAX_SHOWN], suffix, start
 
 
+_LONG_QUOTE = re.compile(r"'([^'\s]{40})[^'\s]{21,}([^'\s]{10})'")  # a quoted name of over 70 characters
+
+
+def _brief(text: str) -> str:
+    """text with each quoted name of over 70 characters cut to its ends: 'abc...xyz'."""
+    return _LONG_QUOTE.sub(r"'\1...\2'", text)
+
+
 def format_diagnostic(d: Diagnostic, sources: dict[str, list[str]]) -> str:
     """`file:line:col: error: msg` (or `warning:`), then the source line and a caret under
-    the span; `sources` holds each file's text split into lines."""
+    the span; `sources` holds each file's text split into lines. A name the message quotes
+    is cut short past 70 characters, as the source line is past MAX_SHOWN."""
+    d = replace(d, message=_brief(d.message), note=d.note and _brief(d.note))
     if d.span is None:
         out = f"{d.severity}: {d.message}"
         return out + (f"\n      = note: {d.note}" if d.note else "")

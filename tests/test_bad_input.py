@@ -791,3 +791,14 @@ def test_kill_while_writing_leaves_no_temporary_files(tmp_path: Path) -> None:
         assert proc.returncode == 128 + getattr(signal, sent[-1]), (sent, proc.stderr)
         assert proc.stderr == "graphc: terminated\n"
         assert _files(out) == _files(fresh)
+
+
+def test_a_name_of_100000_characters_is_quoted_by_its_ends(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The source line is shown as a window; the message's quote of the name is cut the same
+    way, so one mistake is not 100 KB of output."""
+    name = "v" + "x" * 100_000 + "yz"
+    path = write(tmp_path, f"param w : [3]\nloss = sum(w * {name})\nminimize loss\n")
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert len(err) < 2_000
+    assert f"error: unknown name '{name[:40]}...{name[-10:]}'\n" in err
