@@ -21,7 +21,8 @@ class Loops(FnChecks):
     def unroll(self, stmt: S.ForLoop, scope: Scope) -> bool:
         """Run the loop's body once per value of its variable; False if it was refused (and reported)."""
         if len(self.passes) >= MAX_LOOP_DEPTH:
-            self.error(f"loops are nested too deeply (more than {MAX_LOOP_DEPTH} levels)", stmt.span)
+            # (without the note of the passes around it: 500 of them, and none is to blame)
+            self.error(f"loops are nested too deeply (more than {MAX_LOOP_DEPTH} levels)", stmt.span, note="")
             return False
         lo = self.constant(stmt.start, scope, "a loop bound")
         hi = self.constant(stmt.stop, scope, "a loop bound")
@@ -90,13 +91,15 @@ class Loops(FnChecks):
             self.loop_costs[id(loop)] = self._loop_cost(loop)
         return self.loop_costs[id(loop)]
 
-    def _loop_cost(self, loop: S.ForLoop) -> int:
+    def _loop_cost(self, loop: S.ForLoop, depth: int = 0) -> int:
         per_iteration = 0
         for s in loop.body:
             if isinstance(s, S.Assign):
                 per_iteration += self.cost(s.value)
-            elif isinstance(s, S.ForLoop):
-                per_iteration += self.loop_cost(s)
+            elif isinstance(s, S.ForLoop) and depth < MAX_LOOP_DEPTH:  # deeper is refused anyway
+                if id(s) not in self.loop_costs:
+                    self.loop_costs[id(s)] = self._loop_cost(s, depth + 1)
+                per_iteration += self.loop_costs[id(s)]
         bounds = (loop.start, loop.stop)
         if all(isinstance(b, S.Num) and math.isfinite(b.value) for b in bounds):
             return per_iteration * max(0, int(loop.stop.value) - int(loop.start.value) + 1)

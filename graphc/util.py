@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,16 +29,28 @@ def gc_paused() -> Iterator[None]:
 RECURSION_LIMIT = 20_000  # deep enough for the deepest expression and loop nest the parser accepts
 
 
+_ROOM = threading.Lock()
+_room = {"users": 0, "before": 0}  # threads inside recursion_room, and the limit before the first
+
+
 @contextmanager
 def recursion_room() -> Iterator[None]:
     """Python's recursion limit raised to RECURSION_LIMIT around a stage, then put back.
 
     Lowering recurses through expressions (500 levels the parser allows, a few frames
     each), loops inside loops and fns inlined into fns: past Python's usual 1,000 frames.
+    The limit is the process's: threads lowering at once share one raise, put back by the
+    last to leave.
     """
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
+    with _ROOM:
+        if not _room["users"]:
+            _room["before"] = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(_room["before"], RECURSION_LIMIT))
+        _room["users"] += 1
     try:
         yield
     finally:
-        sys.setrecursionlimit(limit)
+        with _ROOM:
+            _room["users"] -= 1
+            if not _room["users"]:
+                sys.setrecursionlimit(_room["before"])

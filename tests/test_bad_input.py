@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -147,19 +148,23 @@ def test_fns_nesting_too_deeply_once_inlined_are_refused(tmp_path: Path, capsys:
     assert f"{path}:52:1: error: this statement nests too deeply once its fn calls are inlined" in err
 
 
-def _nested_loops(depth: int) -> str:
-    heads = "".join(" " * k + f"for i{k} in 1..1 {{\n" for k in range(depth))
+def _nested_loops(depth: int, indent: bool = True) -> str:
+    heads = "".join(" " * k * indent + f"for i{k} in 1..1 {{\n" for k in range(depth))
     return "param w : []\nh = w\n" + heads + "h = h * 2\n" + "}\n" * depth + "minimize h\n"
 
 
 def test_loops_nested_too_deeply_are_refused_at_the_first_one_too_deep(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """5,000 nested loops took a minute and a gigabyte, then were blamed on fns inlined."""
-    path = write(tmp_path, _nested_loops(5000))
-    err = run_check(path, capsys)
-    assert f"{path}:{3 + MAX_LOOP_DEPTH}:{1 + MAX_LOOP_DEPTH}: error: loops are nested too deeply" in err
-    assert err.count("error:") == 1 and "fn" not in err
+    """5,000 nested loops took a minute and a gigabyte, then were blamed on fns inlined, and
+    12,000 ran out of frames working out their cost before the depth was checked. The error
+    names no pass: none of the 500 around it is to blame."""
+    for depth, indent in (5000, True), (12000, False):  # (12,000 indented is past the 64 MiB a model may be)
+        path = write(tmp_path, _nested_loops(depth, indent))
+        err = run_check(path, capsys)
+        col = 1 + MAX_LOOP_DEPTH * indent
+        assert f"{path}:{3 + MAX_LOOP_DEPTH}:{col}: error: loops are nested too deeply" in err
+        assert err.count("error:") == 1 and "fn" not in err and "note" not in err and len(err) < 2_000
 
 
 def test_loops_nested_as_deeply_as_allowed_are_fine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -802,3 +807,37 @@ def test_a_name_of_100000_characters_is_quoted_by_its_ends(tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert len(err) < 2_000
     assert f"error: unknown name '{name[:40]}...{name[-10:]}'\n" in err
+
+
+def test_threads_lowering_at_once_share_one_raise_of_the_recursion_limit() -> None:
+    """The recursion limit is the process's: a thread that finished lowering put back the
+    usual 1,000 frames under one still lowering a deep model, which then failed as 'nests
+    too deeply once its fn calls are inlined', and the last left the limit raised."""
+    from graphc.lower import lower
+    from graphc.parser import parse
+
+    deep = parse(
+        "param w : []\nh = w\nfor i in 1..60 {\n  h = " + "tanh(" * 400 + "h" + ")" * 400 + "\n}\nminimize h\n", "d.nn"
+    )
+    small = parse("param w : []\nh = w\nfor i in 1..3000 {\n  h = h * 0.5 + w\n}\nminimize h\n", "s.nn")
+    before = sys.getrecursionlimit()
+    failures: list[BaseException] = []
+
+    def run(program) -> None:
+        try:
+            lower(program)
+        except BaseException as e:  # noqa: BLE001 - any failure of the thread is the test's
+            failures.append(e)
+
+    try:
+        sys.setrecursionlimit(1000)
+        for _ in range(3):
+            threads = [threading.Thread(target=run, args=(p,)) for p in (small, deep, small)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        assert not failures, failures
+        assert sys.getrecursionlimit() == 1000
+    finally:
+        sys.setrecursionlimit(before)
