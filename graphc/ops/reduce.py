@@ -96,8 +96,7 @@ def _mean_emit(xp, attrs, x):
     if not attrs["axes"]:
         return x
     n = f"{x}.size" if attrs["all"] else " * ".join(f"{x}.shape[{a}]" for a in attrs["axes"])
-    total = _sum_into(xp, attrs, "", x) if "constant" in attrs else f"{x}.sum({_axis_args(attrs, attrs['all'])})"
-    return f"({total} / {n if ' ' not in n else f'({n})'})"
+    return f"({_sum_emit(xp, attrs, x)} / {n if ' ' not in n else f'({n})'})"
 
 
 def expand(g: V, axes: tuple[int, ...], keepdims: bool) -> V:
