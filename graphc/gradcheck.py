@@ -99,6 +99,8 @@ def inputs(g: Graph, dims: dict[str, int], rng: np.random.Generator, positive: b
 def point(module, g: Graph, dims: dict[str, int], seed: int, positive: bool = False) -> tuple[dict, dict]:
     """(params, inputs) where the check takes place: random inputs, and the initial params
     moved by a small random step."""
+    if any(entries(g.shape(n), dims) * 8 >= 2**63 for n in g.order()):  # more bytes than NumPy can index
+        raise MemoryError  # (NumPy's own refusal is a ValueError, which any bug could raise)
     rng = np.random.default_rng(seed)
     given = inputs(g, dims, rng, positive)
     # arrays, 0-d ones too (a NumPy scalar would send sgd_step down its path for converted params)
