@@ -24,11 +24,11 @@ from graphc import syntax as S
 from graphc.errors import Diagnostic, GraphcError, Span, did_you_mean
 from graphc.ir import Graph
 from graphc.lower_advice import fits
-from graphc.lower_expr import ExprLowerer, _given, _plural, _text
+from graphc.lower_expr import ExprLowerer, _given, _text
 from graphc.lower_loop import Loops
 from graphc.ops import BUILTINS, show
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering, keyword_of
-from graphc.util import gc_paused, recursion_room
+from graphc.util import gc_paused, plural, recursion_room
 
 MAX_PARAM_SIZE = 2**31
 INIT_SIGNATURES = {"const": "const(c)", "normal": "normal(mean, std)", "uniform": "uniform(lo, hi)"}
@@ -219,7 +219,7 @@ class ProgramLowerer(ExprLowerer, Loops):
                 self.error(f"initializer {name} takes no arguments; write '= {name}'", e.span)
             else:
                 self.error(
-                    f"initializer {signature} takes {_plural(INITS[name], 'argument')}, but {_given(len(args))}", e.span
+                    f"initializer {signature} takes {plural(INITS[name], 'argument')}, but {_given(len(args))}", e.span
                 )
             return None
         values = [self.constant(a, scope, f"an argument of {name}") for a in args]

@@ -17,6 +17,7 @@ from graphc.ir import READS_KEPT
 from graphc.lower_advice import ARITHMETIC, BINARY_OPS, Advice
 from graphc.ops import BUILTINS, OPS, ShapeError, show
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering
+from graphc.util import plural
 
 MAX_NODES = 2_000_000  # a model that expands past this is refused, not attempted
 
@@ -157,7 +158,7 @@ class ExprLowerer(Advice):
             last = _text(e.args[-1]) if extra else "an expression"
             axis = f"; give the axis by name: {e.func}(..., axis={last})" if last != "an expression" else ""
             self.error(
-                f"{e.func}({names}) takes {_plural(len(spec.args), 'argument')}, but {_given(len(e.args))}{axis}",
+                f"{e.func}({names}) takes {plural(len(spec.args), 'argument')}, but {_given(len(e.args))}{axis}",
                 e.span,
             )
             self.check_args(e.args, scope)
@@ -343,7 +344,7 @@ class ExprLowerer(Advice):
         if len(e.args) != len(decl.params):
             params = ", ".join(p.base for p in decl.params)
             self.error(
-                f"fn {decl.name}({params}) takes {_plural(len(decl.params), 'argument')}, but {_given(len(e.args))}",
+                f"fn {decl.name}({params}) takes {plural(len(decl.params), 'argument')}, but {_given(len(e.args))}",
                 e.span,
             )
             self.check_args(e.args, scope)
@@ -419,10 +420,6 @@ def _text(e: S.Expr) -> str:
 
 def _given(n: int) -> str:
     return f"{n} {'was' if n == 1 else 'were'} given"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _product(shape) -> tuple[int, Counter]:

@@ -14,6 +14,7 @@ from graphc.ops import OPS
 from graphc.passes import LEVELS, PASSES
 from graphc.plan import Pool
 from graphc.render import SHAPE_ONLY, Labels
+from graphc.util import plural
 
 Poly = dict[tuple[str, ...], int]
 LEAVES = ("input", "param", "const")
@@ -195,10 +196,6 @@ def _fingerprint(g: Graph) -> list[tuple]:
     return [(g.op(n), repr(g.node(n)["attrs"]), g.type(n), g.args(n)) for n in g.order()]
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def buffer_lines(pool: Pool, dims: dict[str, int], itemsize: int) -> list[str]:
     """Per generated function, the buffers it computes in and the values computed in place;
     then each workspace, which its functions share."""
@@ -211,13 +208,13 @@ def buffer_lines(pool: Pool, dims: dict[str, int], itemsize: int) -> list[str]:
     for name, plan in pool.plans.items():
         if plan.buffers:
             lines.append(
-                f"    {name:<14} {_count(len(plan.buffers), 'buffer')}, {nbytes(plan.buffers)}; "
-                f"{_count(len(plan.inplace), 'value')} computed in place, over an argument no longer needed"
+                f"    {name:<14} {plural(len(plan.buffers), 'buffer')}, {nbytes(plan.buffers)}; "
+                f"{plural(len(plan.inplace), 'value')} computed in place, over an argument no longer needed"
             )
     for sizes, arrays in pool.arrays.items():
         users = ", ".join(pool.users(sizes))
         lines.append(
-            f"    {pool.maker(sizes)} ({users}): {_count(len(arrays), 'array')}, {nbytes(s for s, _ in arrays)}"
+            f"    {pool.maker(sizes)} ({users}): {plural(len(arrays), 'array')}, {nbytes(s for s, _ in arrays)}"
         )
     return lines
 

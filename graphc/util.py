@@ -26,6 +26,11 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def plural(n: int, word: str) -> str:
+    """`1 argument`, `2 arguments`."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 RECURSION_LIMIT = 20_000  # deep enough for the deepest expression and loop nest the parser accepts
 
 
