@@ -80,6 +80,7 @@ class Resolver:
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []  # likely slips that still compile
         self.reported: dict[tuple[str, Span | None], int] = {}  # (message, place) -> its index in errors
+        self.said: set[tuple] = set()  # warnings and redeclaration notes given, which count no passes
         self.repeats: Counter = Counter()  # an error's index -> how many more loop passes made it
         # while a loop unrolls: the place of each unknown name its passes met (its span and the
         # fn calls it is inside) -> that error's index, so `Wt{i}` (Wt1, Wt2, ...) is one error
@@ -186,9 +187,9 @@ class Resolver:
     def warn(self, message: str, span: Span) -> None:
         # once for its text and place, and in a loop once for its place: its sizes may differ per pass
         place = ("warning", span, self.call_sites)
-        if (message, span) in self.reported or (self.passes and place in self.reported):
+        if (message, span) in self.said or (self.passes and place in self.said):
             return
-        self.reported[message, span] = self.reported[place] = -1
+        self.said |= {(message, span), place}
         self.warnings.append(Diagnostic(message, span, self.call_note, "warning"))
 
     # ---------------------------------------------------------------- names
@@ -344,9 +345,9 @@ class Resolver:
         if old is not None and not (binding.kind == "value" and old.kind == "value"):
             loops = [n for n, v in self.top.items() if v.kind == "loopvar"]  # the innermost last
             if old.span == binding.span and binding.kind == old.kind and loops:  # one line, a loop's next pass
-                if ("again", binding.span) in self.reported:  # said at its first pass (W1), not for W2, W3
+                if ("again", binding.span) in self.said:  # said at its first pass (W1), not for W2, W3
                     return False
-                self.reported["again", binding.span] = -1
+                self.said.add(("again", binding.span))
                 # a name holds one {}: in nested loops the declaration belongs outside the inner one
                 fix = (
                     f"write {name}{{{loops[0]}}} to declare one per pass"
