@@ -82,25 +82,21 @@ class Loops(FnChecks):
                 self.loop_places.clear()
                 self.place_errors.clear()
 
-    def loop_cost(self, loop: S.ForLoop) -> int:
+    def loop_cost(self, loop: S.ForLoop, depth: int = 0) -> int:
         """About how many ops unrolling the loop makes (inner loops with literal bounds included).
 
         Kept per loop: each inner loop is asked again as it unrolls, which for loops nested
-        deeply would walk the nest once per level."""
+        deeply would walk the nest once per level; and the walk stops MAX_LOOP_DEPTH down,
+        where unrolling is refused anyway."""
         if id(loop) not in self.loop_costs:
-            self.loop_costs[id(loop)] = self._loop_cost(loop)
+            per_iteration = 0
+            for s in loop.body:
+                if isinstance(s, S.Assign):
+                    per_iteration += self.cost(s.value)
+                elif isinstance(s, S.ForLoop) and depth < MAX_LOOP_DEPTH:
+                    per_iteration += self.loop_cost(s, depth + 1)
+            passes = 1
+            if all(isinstance(b, S.Num) and math.isfinite(b.value) for b in (loop.start, loop.stop)):
+                passes = max(0, int(loop.stop.value) - int(loop.start.value) + 1)
+            self.loop_costs[id(loop)] = per_iteration * passes
         return self.loop_costs[id(loop)]
-
-    def _loop_cost(self, loop: S.ForLoop, depth: int = 0) -> int:
-        per_iteration = 0
-        for s in loop.body:
-            if isinstance(s, S.Assign):
-                per_iteration += self.cost(s.value)
-            elif isinstance(s, S.ForLoop) and depth < MAX_LOOP_DEPTH:  # deeper is refused anyway
-                if id(s) not in self.loop_costs:
-                    self.loop_costs[id(s)] = self._loop_cost(s, depth + 1)
-                per_iteration += self.loop_costs[id(s)]
-        bounds = (loop.start, loop.stop)
-        if all(isinstance(b, S.Num) and math.isfinite(b.value) for b in bounds):
-            return per_iteration * max(0, int(loop.stop.value) - int(loop.start.value) + 1)
-        return per_iteration
