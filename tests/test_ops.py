@@ -549,6 +549,42 @@ def test_softplus_keeps_its_relative_accuracy_everywhere(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "shape", [(6, 1), (6, 10), (2, 3, 10), (6, 31), (6, 32), (6, 100), (0, 10), (6, 0), (10,), (0,)]
+)
+def test_softmax_and_logsumexp_helpers_agree_with_a_wide_reference(shape, dtype):
+    """Short rows take another path (a transposed copy for the max, a product with ones for
+    the sum): every path gives the reference's values, shapes and dtype, along the last axis
+    and others, for C-ordered and transposed arrays, with rows holding -inf, +inf and nan."""
+    env = {"np": np, "DTYPE": dtype}
+    for h in closure(["_softmax", "_logsumexp_parts"]):
+        exec(HELPERS[h].format(xp="np"), env)
+    x = np.random.default_rng(len(shape)).standard_normal(shape).astype(dtype) * 5
+    if x.ndim == 2 and x.shape[0] >= 4 and x.shape[1] >= 2:
+        x[0] = -np.inf  # a row of -inf: logsumexp -inf, softmax nan as 0/0
+        x[1, 0] = np.inf  # logsumexp +inf, softmax nan
+        x[2, 1] = np.nan
+        x[3, :] = 1e30  # overflows e^x unless the max is subtracted
+    wide = x.astype(np.longdouble)
+    for arr, ref_arr in [(x, wide), (np.swapaxes(x, 0, -1), np.swapaxes(wide, 0, -1))]:
+        for axis in sorted({-1, arr.ndim - 1, 0}):
+            with np.errstate(all="ignore"):
+                top = np.max(ref_arr, axis=axis, keepdims=True, initial=-np.inf)
+                m = np.clip(top, -np.finfo(dtype).max, np.finfo(dtype).max)  # logsumexp's
+                s = np.exp(ref_arr - m).sum(axis=axis, keepdims=True)
+                e = np.exp(ref_arr - top)  # the softmax's (a row with +inf is nan)
+                rest, soft = np.log(s), e / e.sum(axis=axis, keepdims=True)
+                got_m, got_rest = env["_logsumexp_parts"](arr, axis)
+                got_soft = env["_softmax"](arr, axis)
+            assert got_m.dtype == got_rest.dtype == got_soft.dtype == dtype
+            assert got_m.shape == m.shape and got_soft.shape == arr.shape
+            tol = 8 * np.finfo(dtype).eps
+            np.testing.assert_array_equal(got_m, m.astype(dtype))
+            np.testing.assert_allclose(got_rest, rest, rtol=tol, atol=tol)
+            np.testing.assert_allclose(got_soft, soft, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_keeps_its_relative_accuracy_and_dtype(dtype):
     """The helper's 1 is an array of the dtype, not a Python number: the values stay in the
     dtype, within a few units in the last place of a wider reference where they are normal."""
