@@ -340,8 +340,8 @@ class ProgramLowerer(ExprLowerer, Loops):
                     or (x.kind == "input" and x.value is not None and self.g.node(x.value)["dtype"] == "float")
                 ]
                 self.error(f"unknown name '{name}' after wrt{did_you_mean(name, wanted)}", w.span)
-            elif b.kind in ("param", "input") and b.value is None:  # its declaration failed and was reported
-                continue
+            elif b.value is None and (b.kind in ("param", "input") or name in BUILTINS):
+                continue  # its declaration failed and was reported (a builtin's name leaves a placeholder value)
             elif b.kind not in ("param", "input") or self.g.node(b.value)["dtype"] != "float":
                 self.error(
                     f"gradients can be taken with respect to params and float inputs; '{name}' is {KIND_WORDS[b.kind] if b.kind != 'input' else 'an int input'}",
