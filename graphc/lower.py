@@ -33,6 +33,7 @@ from graphc.util import gc_paused, plural, recursion_room
 MAX_PARAM_SIZE = 2**31
 INIT_SIGNATURES = {"const": "const(c)", "normal": "normal(mean, std)", "uniform": "uniform(lo, hi)"}
 INITS = {"zeros": 0, "ones": 0, "glorot": 0, "he": 0, "const": 1, "normal": 2, "uniform": 2}
+_WRT_TARGETS = "gradients can be taken with respect to params and float inputs"
 
 
 def _extent(init: str, args: list[float]) -> tuple[float, float]:
@@ -332,7 +333,9 @@ class ProgramLowerer(ExprLowerer, Loops):
             if name is None:  # reported
                 continue
             b = self.top.get(name)
-            if b is None:
+            if b is None and name in BUILTINS:
+                self.error(f"{_WRT_TARGETS}; '{name}' is a builtin function", w.span)
+            elif b is None:
                 wanted = [
                     n
                     for n, x in self.top.items()
@@ -344,7 +347,7 @@ class ProgramLowerer(ExprLowerer, Loops):
                 continue  # its declaration failed and was reported (a builtin's name leaves a placeholder value)
             elif b.kind not in ("param", "input") or self.g.node(b.value)["dtype"] != "float":
                 self.error(
-                    f"gradients can be taken with respect to params and float inputs; '{name}' is {KIND_WORDS[b.kind] if b.kind != 'input' else 'an int input'}",
+                    f"{_WRT_TARGETS}; '{name}' is {KIND_WORDS[b.kind] if b.kind != 'input' else 'an int input'}",
                     w.span,
                 )
             elif name in self.g.wrt:
