@@ -171,11 +171,13 @@ def log_exp(g: Graph, n: int) -> int | None:
 def exp_over_itself(g: Graph, n: int) -> int | None:
     """exp(x) / exp(x) -> 1, as an array of its shape: exp is never 0. The chain rule through
     log(exp(x)) makes this quotient, so it goes where log_exp removed its forward: the loss
-    and its gradient then both compute x, and neither overflows where the other does not."""
+    and its gradient then both compute x, and neither overflows where the other does not.
+    The ones take their shape from x, not exp(x), which would still be computed (and warn
+    of overflow past x = 709) only to be shaped like."""
     if g.op(n) != "div":
         return None
     a, b = g.args(n)
     if a != b or g.op(a) != "exp":
         return None
     one = build(g, n, "const", [], {"value": 1.0})
-    return one if g.shape(n) == () else build(g, n, "broadcast_like", [one, a])
+    return one if g.shape(n) == () else build(g, n, "broadcast_like", [one, g.args(a)[0]])
