@@ -204,7 +204,13 @@ STAYS: dict[str, list[Graph]] = {
         # a sum over a dim, which may be 0: s * 0 is nan for an infinite s, the sum of nothing 0
         tiny(lambda s, x: op("sum", op("broadcast_like", s, x), axes=None), s=S, x=("B", 3)),
     ],
-    "merge_const_mul": [tiny(lambda x, y: (x * y) * 2.0, x=M, y=M), tiny(lambda x: 2.0 / (x * 3.0), x=M)],
+    "merge_const_mul": [
+        tiny(lambda x, y: (x * y) * 2.0, x=M, y=M),
+        tiny(lambda x: 2.0 / (x * 3.0), x=M),
+        tiny(lambda x: (x * 1e20) * 1e20, x=M),  # 1e40: inf in a float32 model
+        tiny(lambda x: (x / 1e-25) * 1e20, x=M),  # 1e45 likewise
+        tiny(lambda x: (x * 1e-25) * 1e-25, x=M),  # 1e-50: 0 in a float32 model
+    ],
     "neg_into_const": [tiny(lambda x, y: (-x) * y, x=M, y=M)],
     "neg_into_sub": [tiny(lambda x, y: x - y, x=M, y=M)],
     "mul_neg_neg": [tiny(lambda x, y: (-x) * y, x=M, y=M)],
@@ -741,6 +747,25 @@ def test_the_gradient_of_log_exp_computes_no_exp(opt, dtype):
     assert value == pytest.approx(-200.5)
     np.testing.assert_array_equal(out, x)
     np.testing.assert_array_equal(grads["x"], [1.0, 1.0, 1.0])  # d/dx x
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_merged_constants_stay_within_float32(opt):
+    """In float32, whose numbers lie between 1.2e-38 and 3.4e38, (x * 1e20) * 1e20 is 0 at
+    x = 0 and 1e10 at x = 1e-30; merged as x * 1e40 it was nan and inf there. And
+    (x * 1e-25) * 1e-25 is 1e-20 at x = 1e30; merged as x * 1e-50 it was 0."""
+
+    def compiled(expression):
+        text = f"dim N\ninput x : [N]\ny = {expression}\nloss = sum(y)\noutput y\nminimize loss wrt x\n"
+        return graphc.compile_source(text, dtype="float32", opt=opt)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = compiled("(x * 1e20) * 1e20").forward({}, x=np.array([0.0, 1e-30], dtype=np.float32))
+        z = compiled("(x * 1e-25) * 1e-25").forward({}, x=np.array([1e30], dtype=np.float32))
+    assert y[0] == 0.0
+    assert y[1] == pytest.approx(1e10, rel=1e-6)
+    assert z[0] == pytest.approx(1e-20, rel=1e-6)
 
 
 # ---------------------------------------------------------------------------- corner cases

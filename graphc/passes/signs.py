@@ -5,7 +5,7 @@ Each rule returns a node equal to n, or None; see simplify.py for the list.
 
 from __future__ import annotations
 
-import math
+import numpy as np
 
 from graphc.ir import Graph
 from graphc.passes.patterns import binary_args, const_value
@@ -26,6 +26,21 @@ def _const_and_other(g: Graph, n: int, op: str) -> tuple[float, int, int] | None
     return None
 
 
+# the normal numbers of float32, which every model dtype holds
+_FLOAT32 = np.finfo(np.float32)
+_LEAST, _MOST = float(_FLOAT32.tiny), float(_FLOAT32.max)
+
+
+def _held(k: float, c1: float, c2: float) -> bool:
+    """k, the product of c1 and c2 (or of their inverses), is what the two steps compute in
+    any model dtype: 0 only where a factor is, else a normal float32 number. Two constants a
+    float32 model holds can make one it does not: (x * 1e20) * 1e20 as x * 1e40 is inf
+    there (nan at x = 0), and (x * 1e-25) * 1e-25 as x * 1e-50 is 0 where x is 1e30."""
+    if k == 0.0:
+        return 0.0 in (c1, c2)
+    return _LEAST <= abs(k) <= _MOST
+
+
 @matches("mul", "div")
 def merge_const_mul(g: Graph, n: int) -> int | None:
     """(x * c1) * c2 -> (c1 * c2) * x, in any operand order, and the same with x / c1 or / c2"""
@@ -42,7 +57,7 @@ def merge_const_mul(g: Graph, n: int) -> int | None:
             if 0.0 in ((c1,) if op == "div" else ()) + ((c2,) if outer == "div" else ()):
                 continue
             k = (c1 if op == "mul" else 1 / c1) * (c2 if outer == "mul" else 1 / c2)
-            if g.shape(x) != g.shape(n) or not math.isfinite(k):
+            if g.shape(x) != g.shape(n) or not _held(k, c1, c2):
                 continue
             c = build(g, n, "const", [], {"value": k})
             return build(g, n, "mul", [c, x])
