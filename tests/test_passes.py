@@ -749,6 +749,36 @@ def test_the_gradient_of_log_exp_computes_no_exp(opt, dtype):
     np.testing.assert_array_equal(grads["x"], [1.0, 1.0, 1.0])  # d/dx x
 
 
+def test_exp_over_itself_cancels_a_scaled_quotient():
+    """(s / exp(x)) * exp(x) is s in the shape of x, in either operand order, and an array
+    numerator of that shape is itself."""
+    for make, after in [
+        (lambda s, x, y: (lambda e: (s / e) * e)(op("exp", x)), {"broadcast_like": 1}),
+        (lambda s, x, y: (lambda e: e * (y / e))(op("exp", x)), {}),
+    ]:
+        graph = tiny(make, s=S, x=M, y=M)
+        out = simplify(graph, ["exp_over_itself"])
+        verify(out)
+        assert ops(out) == Counter(after)
+        assert_same(graph, out, sample(graph))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sgd_step_through_log_exp_moves_by_the_gradient(dtype):
+    """sgd_step's own gradient at -O2 is seeded with lr, so log(exp(3 - w)) left
+    (lr / exp(3 - w)) * exp(3 - w), which overflows to inf / inf at w = -1000: the step wrote
+    nan into w where loss_and_grad's gradient, d/dw (3 - w) = -1, is finite."""
+    text = "param w : [3]\ny = log(exp(3 - w))\nloss = sum(y)\nminimize loss\n"
+    model = graphc.compile_source(text, dtype=dtype, opt=2)
+    w = np.array([-1000.0, 0.5, 80.0], dtype=dtype)
+    params = {"w": w.copy()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = model.sgd_step(params, 0.5)
+    assert value == pytest.approx(9.0 - w.sum())  # sum(3 - w)
+    np.testing.assert_array_equal(params["w"], w + 0.5)  # w - lr * (-1)
+
+
 @pytest.mark.parametrize("opt", [0, 1, 2])
 def test_merged_constants_stay_within_float32(opt):
     """In float32, whose numbers lie between 1.2e-38 and 3.4e38, (x * 1e20) * 1e20 is 0 at

@@ -167,13 +167,24 @@ def log_exp(g: Graph, n: int) -> int | None:
     return None
 
 
-@matches("div")
+@matches("div", "mul")
 def exp_over_itself(g: Graph, n: int) -> int | None:
-    """exp(x) / exp(x) -> 1, as an array of its shape: exp is never 0. The chain rule through
-    log(exp(x)) makes this quotient, so it goes where log_exp removed its forward: the loss
+    """exp(x) / exp(x) -> 1 and (s / exp(x)) * exp(x) -> s, as arrays of their shape: exp is
+    never 0. The chain rule through log(exp(x)) makes these (the second where the gradient's
+    seed is not 1, as sgd_step's lr), so they go where log_exp removed its forward: the loss
     and its gradient then both compute x, and neither overflows where the other does not.
-    The ones take their shape from x, not exp(x), which would still be computed (and warn
+    The result takes its shape from x, not exp(x), which would still be computed (and warn
     of overflow past x = 709) only to be shaped like."""
+    if g.op(n) == "mul":
+        for q, e in (g.args(n), g.args(n)[::-1]):
+            if g.op(q) != "div" or g.args(q)[1] != e or g.op(e) != "exp":
+                continue
+            s = g.args(q)[0]
+            if stands_for(g, s, n):
+                return s
+            if g.shape(s) == () and g.shape(e) == g.shape(n):
+                return build(g, n, "broadcast_like", [s, g.args(e)[0]])
+        return None
     if g.op(n) != "div":
         return None
     a, b = g.args(n)
