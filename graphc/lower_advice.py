@@ -67,8 +67,9 @@ class Advice(Resolver):
         [T, 16] is q @ k.T, and `x - mean(x, axis=-1)` that does not broadcast takes keepdims=true."""
         if op == "matmul":
             a, b = (self.g.shape(n) for n in args)
-            # (not for a param: its declared shape is more likely meant, and the name wrong)
-            if len(a) == len(b) == 2 and a[1] == b[1] and a[1] != b[0] and self.g.op(args[1]) != "param":
+            if self.g.op(args[1]) == "param":
+                return self.param_hint(a, args[1], exprs[1])
+            if len(a) == len(b) == 2 and a[1] == b[1] and a[1] != b[0]:
                 shown = (
                     f"{exprs[1].text}.T" if isinstance(exprs[1], S.Name) else "the right operand's transpose, (...).T,"
                 )
@@ -89,6 +90,24 @@ class Advice(Resolver):
             return f"; with keepdims=true, {self.g.op(r)}(...) would keep the reduced axis as a 1 that broadcasts"
         return ""
 
+    def param_hint(self, a: tuple, param: int, e) -> str:
+        """What fits a param on the right of a failed `a @ W`: another param of the right shape
+        (`x @ W2` for x @ W1, as a copied line has it), else W declared the other way round
+        (`param W : [out, in]`, where `x @ W` needs [in, out])."""
+        name, b = self.g.node(param)["attrs"]["name"], self.g.shape(param)
+        # written as itself (`W1`, `W{i}`), not as a fn's argument, whose call passed it
+        direct = isinstance(e, S.Name) and (e.text == name or (e.index is not None and name.startswith(e.base)))
+        fitting = [n for n, p in self.g.params.items() if n != name and len(self.g.shape(p)) == 2]
+        fitting = [n for n in fitting if self.g.shape(self.g.params[n])[0] == a[-1]]
+        if direct and len(fitting) == 1:
+            return f"; did you mean '{fitting[0]}'? It is {show(self.g.shape(self.g.params[fitting[0]]))}, which fits"
+        if len(b) == 2 and b[1] == a[-1] and b[0] != a[-1]:
+            # (through a fn, in the fn's words: each call's param is in the note, and the calls
+            # that pass one shape make one mistake, said once)
+            who, also = (f"'{name}'", f", or write {e.text}.T") if direct else (f"the param passed as {_said(e)}", "")
+            return f"; {who} is declared {show(b)}: declare it {show((b[1], b[0]))}, as @ takes [in, out]{also}"
+        return ""
+
     def check_range(self, value: float, span: Span) -> bool:
         """A number the model's dtype cannot hold (past 3.4e38 in float32) is a mistake where it
         is written or computed from numbers alone (1e20 * 1e20): it would be inf in the module
@@ -103,6 +122,10 @@ class Advice(Resolver):
             )
             return False
         return True
+
+
+def _said(e) -> str:
+    return f"'{e.text}'" if isinstance(e, S.Name) else "the right operand"
 
 
 def fits(value: float, dtype: str) -> bool:
