@@ -229,7 +229,7 @@ class Resolver:
             return None
         b = self.lookup(name, scope)
         if b is None:
-            self.unknown(name, e.span, scope)
+            self.unknown(name, e.span, scope, braced=e if e.index is not None else None)
             return None
         return name, b
 
@@ -267,14 +267,14 @@ class Resolver:
                 self.unrun.append(re.compile(re.escape(target.base)) if target.index is None else _pattern(target))
                 self.unrun_seen.clear()
 
-    def unknown(self, name: str, span: Span, scope: Scope, what: str = "name") -> None:
+    def unknown(self, name: str, span: Span, scope: Scope, what: str = "name", braced: S.Name | None = None) -> None:
         if self.repeated(span, name):
             return
         self.last_error = None
-        any_name = self.word_unknown(name, span, scope, what)
+        any_name = self.word_unknown(name, span, scope, what, braced)
         self.remember_place(span, None if any_name else name)
 
-    def word_unknown(self, name: str, span: Span, scope: Scope, what: str) -> bool:
+    def word_unknown(self, name: str, span: Span, scope: Scope, what: str, braced: S.Name | None = None) -> bool:
         """Report what is wrong with `name`; True where the words hold for any name at that
         place (`unknown name`, as Wt1, Wt2, ... are on a loop's passes), False where they hold
         for this name only ("used before it is defined")."""
@@ -316,13 +316,34 @@ class Resolver:
                 span,
             )
             return True
-        hint = did_you_mean(name, self.visible(scope, what == "function"))
+        hint = (braced and self.one_off(name, braced, scope)) or did_you_mean(
+            name, self.visible(scope, what == "function")
+        )
         if not hint and scope.fn is not None and what != "function":  # a misspelled outer value
             outer = nearest(name, [n for n, b in self.top.items() if b.kind != "fn"])
             if outer is not None:
                 hint = f"; did you mean '{outer}'? It is outside fn '{scope.fn.decl.name}': pass it as an argument"
         self.error(f"unknown {what} '{name}'{hint}", span)
         return True
+
+    def one_off(self, name: str, braced: S.Name, scope: Scope) -> str:
+        """The loop that runs one pass too many or starts one too low: `W{i+1}` is W4 when i = 3,
+        and only W1 to W3 exist."""
+        pattern = _pattern(braced)
+        numbers = sorted(int(m[1]) for n in self.visible(scope) if (m := pattern.fullmatch(n)))
+        index = int(pattern.fullmatch(name)[1])
+        if not numbers or index not in (numbers[0] - 1, numbers[-1] + 1):
+            return ""
+        first, last = (f"{braced.base}{k}{braced.suffix}" for k in (numbers[0], numbers[-1]))
+        defined, them = (
+            (f"only {first} is defined", "it") if first == last else (f"only {first} to {last} are defined", "them")
+        )
+        b = self.lookup(braced.index, scope)
+        check = "the loop's range" if b is not None and b.kind == "loopvar" else f"the value of {braced.index}"
+        if braced.offset:
+            check += f" or the {braced.offset:+d}"
+        side = "past" if index > numbers[-1] else "below"
+        return f"; {defined}, and {braced.text} goes {side} {them}: check {check}"
 
     def passes_declare(self, target: S.Name, loop: S.ForLoop, name: str) -> bool:
         """Whether a braced declaration in `loop` makes `name` on some pass of it, the loop
