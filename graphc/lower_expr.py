@@ -191,6 +191,14 @@ class ExprLowerer(Advice):
                 return None
             attrs["shape"], e_args = shape, e.args[:1]
         elif e.func == "one_hot":
+            if self.labels_input(e.args[1], scope):  # one_hot(10, labels)
+                texts = [_text(x) for x in e.args[::-1]]
+                fix = "swap them" if "an expression" in texts else f"write one_hot({', '.join(texts)})"
+                self.error(
+                    f"one_hot(labels, K) takes the labels first, and '{texts[0]}' is integer labels: {fix}",
+                    e.args[0].span.to(e.args[1].span),
+                )
+                return None
             k = self.size(e.args[1], scope, True, "one_hot's K")
             if k is None:
                 return None
@@ -211,6 +219,16 @@ class ExprLowerer(Advice):
                 return None
         labels = {"one_hot": 0, "cross_entropy": 1}.get(e.func)
         if labels is not None and args[labels] is not None and self.g.node(args[labels])["dtype"] != "int":
+            if labels == 1 and args[0] is not None and self.g.node(args[0])["dtype"] == "int":
+                # cross_entropy(labels, logits): one mistake, not one for each argument
+                texts = [_text(x) for x in exprs[::-1]]
+                fix = "swap them" if "an expression" in texts else f"write cross_entropy({', '.join(texts)})"
+                self.error(
+                    f"cross_entropy(logits, labels) takes the logits first, and {_src(exprs[0])} is "
+                    f"{show(*self.g.type(args[0]))}, integer labels: {fix}",
+                    exprs[0].span.to(exprs[1].span),
+                )
+                return None
             # said here, at the argument, rather than by the op's shape rule at the whole call
             self.error(
                 f"{e.func}({', '.join(spec.args)}) needs integer labels (an input declared int[...]), "
@@ -219,6 +237,11 @@ class ExprLowerer(Advice):
             )
             return None
         return self.make(spec.op, args, exprs, attrs, e.span, scope, allow_int)
+
+    def labels_input(self, e: S.Expr, scope: Scope) -> bool:
+        """Whether e names an input of integer labels."""
+        b = self.lookup(e.base, scope) if isinstance(e, S.Name) and e.index is None else None
+        return b is not None and b.kind == "input" and b.value is not None and self.g.node(b.value)["dtype"] == "int"
 
     def check_axes(self, axis: int | tuple, shape: tuple, kw: S.Keyword, operand: S.Expr) -> bool:
         """Range and repetition of axis=..., reported at the offending axis."""
