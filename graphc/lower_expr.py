@@ -230,9 +230,15 @@ class ExprLowerer(Advice):
                 )
                 return None
             # said here, at the argument, rather than by the op's shape rule at the whole call
+            b = self.lookup(exprs[labels].base, scope) if isinstance(exprs[labels], S.Name) else None
+            declare = (
+                f"; declare it as input {exprs[labels].text} : int{show(self.g.shape(args[labels]))}"
+                if b is not None and b.kind == "input"
+                else ""
+            )
             self.error(
                 f"{e.func}({', '.join(spec.args)}) needs integer labels (an input declared int[...]), "
-                f"but {_src(exprs[labels])} is {show(*self.g.type(args[labels]))}",
+                f"but {_src(exprs[labels])} is {show(*self.g.type(args[labels]))}{declare}",
                 exprs[labels].span,
             )
             return None
