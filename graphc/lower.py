@@ -323,7 +323,7 @@ class ProgramLowerer(ExprLowerer, Loops):
             elif shape != ():
                 self.error(
                     f"the objective '{objective}' must be a scalar, but it is {show(shape, dtype)}; "
-                    "reduce it with mean(...) or sum(...)",
+                    + self.scalar_hint(target),
                     m.target.span,
                 )
             else:
@@ -369,6 +369,17 @@ class ProgramLowerer(ExprLowerer, Loops):
             elif node is not None:
                 named.add(name)
                 self.g.outputs.append((name, node))
+
+    def scalar_hint(self, target: int) -> str:
+        """How to make the objective a scalar: where it is a reduction already, what kept axes."""
+        node = self.g.node(target)
+        if node["op"] not in ("sum", "mean", "max", "logsumexp") or node["span"] is None:
+            return "reduce it with mean(...) or sum(...)"
+        attrs, op, line = node["attrs"], node["op"], node["span"].line
+        if attrs["keepdims"] and attrs["axes"] == tuple(range(len(self.g.shape(self.g.args(target)[0])))):
+            return f"its {op}(..., keepdims=true) at line {line} keeps the reduced axes as 1s: leave keepdims out"
+        also = " and keepdims" if attrs["keepdims"] else ""
+        return f"its {op}(..., axis=...) at line {line} reduces only the axes given: leave axis{also} out to reduce them all"
 
     def final(self, name: S.Name, role: str) -> tuple[str | None, int | None]:
         """The name after `output` or `minimize`, resolved, and the node it is bound to at the
