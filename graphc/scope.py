@@ -316,9 +316,10 @@ class Resolver:
                 span,
             )
             return True
-        hint = (braced and self.one_off(name, braced, scope)) or did_you_mean(
-            name, self.visible(scope, what == "function")
-        )
+        if braced is not None:
+            hint = self.one_off(name, braced, scope) or self.braced_nearest(name, braced, scope)
+        else:
+            hint = did_you_mean(name, self.visible(scope, what == "function"))
         if not hint and scope.fn is not None and what != "function":  # a misspelled outer value
             outer = nearest(name, [n for n, b in self.top.items() if b.kind != "fn"])
             if outer is not None:
@@ -344,6 +345,14 @@ class Resolver:
             check += f" or the {braced.offset:+d}"
         side = "past" if index > numbers[-1] else "below"
         return f"; {defined}, and {braced.text} goes {side} {them}: check {check}"
+
+    def braced_nearest(self, name: str, braced: S.Name, scope: Scope) -> str:
+        """A misspelled braced name's likely meaning: a name of this pass whose base is near
+        (`Wt{i}` -> W3), not any name near the whole (`b{i}` is b3, which is no misspelled W3)."""
+        tail = name[len(braced.base) :]  # `3_in` of W{i}_in
+        bases = [n[: -len(tail)] for n in self.visible(scope) if n.endswith(tail) and len(n) > len(tail)]
+        base = nearest(braced.base, bases)
+        return f"; did you mean '{base}{tail}'?" if base is not None else ""
 
     def passes_declare(self, target: S.Name, loop: S.ForLoop, name: str) -> bool:
         """Whether a braced declaration in `loop` makes `name` on some pass of it, the loop

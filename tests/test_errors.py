@@ -352,3 +352,18 @@ def test_a_statement_no_loop_allows_is_said_once_without_a_pass(
         "output is not allowed inside a for loop",
         "dim is not allowed inside a for loop",
     ]
+
+
+def test_a_braced_name_is_likened_to_names_of_its_own_pass_by_its_base(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`b{i}` with no b declared is b1, one letter from W1 but no misspelling of W{i}: a braced
+    name is likened by its base to the names its pass makes (`Wt{i}` -> W1)."""
+    path = tmp_path / "m.nn"
+    text = "dim B\ninput x : [B, 4]\nh = x\nfor i in 1..3 {\n  param W{i} : [4, 4]\n  h = h @ W{i} + NAME\n}\n"
+    path.write_text(text.replace("NAME", "b{i}") + "loss = mean(h)\nminimize loss\n")
+    assert main(["check", str(path)]) == 1
+    assert "error: unknown name 'b1'\n" in capsys.readouterr().err
+    path.write_text(text.replace("NAME", "Wt{i}") + "loss = mean(h)\nminimize loss\n")
+    assert main(["check", str(path)]) == 1
+    assert "error: unknown name 'Wt1'; did you mean 'W1'?\n" in capsys.readouterr().err
