@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import MutableSequence
+from typing import NamedTuple
 
 from lark import Token
 from lark.exceptions import UnexpectedCharacters
@@ -106,6 +107,44 @@ class Lexer:
                 tok.end_line, tok.end_column = line, end - line_start + 1
             pos = end
             yield tok
+
+    @staticmethod
+    def leaves(text: str, kinds: list[str], spans: MutableSequence[int], dropped: frozenset[str]):
+        """The tokens `scan` found as the tree's leaves: a Leaf for each token a rule keeps and
+        None for a kind in `dropped`, which none keeps (a lark Token costs twice a Leaf to make,
+        and a third of the tokens are "=" and newlines)."""
+        new, count, rfind = tuple.__new__, text.count, text.rfind
+        line, line_start, pos = 1, 0, 0
+        offsets = iter(spans)
+        for kind, start, end in zip(kinds, offsets, offsets):
+            if kind in dropped:
+                yield None
+                continue
+            breaks = count("\n", pos, start)  # the newlines of the dropped tokens since the last leaf too
+            if breaks:
+                line += breaks
+                line_start = rfind("\n", pos, start) + 1
+            value = text[start:end]
+            col = start - line_start + 1
+            if kind == "_NL":  # (a kind no rule keeps, but should one: it ends on a later line)
+                breaks = value.count("\n")
+                line_start = start + value.rfind("\n") + 1
+                yield new(Leaf, (kind, value, line, col, line + breaks, end - line_start + 1))
+                line += breaks
+            else:
+                yield new(Leaf, (kind, value, line, col, line, col + end - start))
+            pos = end
+
+
+class Leaf(NamedTuple):
+    """A token as the tree's callbacks read it: the fields of a lark Token they use."""
+
+    type: str
+    value: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
 
 
 def line_col(text: str, pos: int) -> tuple[int, int]:

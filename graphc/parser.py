@@ -20,7 +20,7 @@ from lark.exceptions import UnexpectedInput, UnexpectedToken
 
 from graphc import syntax as S
 from graphc.errors import Diagnostic, GraphcError, Span, without_comment
-from graphc.lexer import BRACED, Lexer, Reserved, line_col, token_at
+from graphc.lexer import BRACED, Leaf, Lexer, Reserved, line_col, token_at
 from graphc.syntax_errors import diagnostic, never_closed
 from graphc.tables import Stuck, Tables
 from graphc.util import gc_paused
@@ -51,7 +51,7 @@ class _TooDeep(Exception):
 
 
 def _pos(item) -> Span | None:
-    if isinstance(item, Token):
+    if isinstance(item, (Leaf, Token)):
         return Span("", item.line, item.column, item.end_line, item.end_column)
     return getattr(item, "span", None)
 
@@ -63,8 +63,10 @@ class _Build(Transformer):
     """Callbacks per grammar rule, run during the LALR parse, so no parse tree is
     built and nothing recurses (5,000 nested parentheses are no problem).
 
-    Each gets the rule's children as one list: anonymous tokens such as "=" are
-    already dropped, and an absent [optional] part is None. The callbacks for
+    Each gets the rule's children as one sequence (a list, or a tuple where some
+    between them were dropped): anonymous tokens such as "=" are already dropped,
+    and an absent [optional] part is None. Tokens are lexer.Leaf tuples (lark
+    Tokens when lark's own loop runs them, in the tests). The callbacks for
     names, binary operators, assignments and lines run for nearly every token,
     so they build their spans directly.
     """
@@ -78,7 +80,7 @@ class _Build(Transformer):
         a, b = spans[0], spans[-1]
         return Span(self.file, a.line, a.col, b.end_line, b.end_col)
 
-    def _tok(self, t: Token) -> Span:
+    def _tok(self, t: Leaf | Token) -> Span:
         return Span(self.file, t.line, t.column, t.end_line, t.end_column)
 
     def _expr(self, cls, span, *args, kids=()):
@@ -90,7 +92,7 @@ class _Build(Transformer):
     @staticmethod
     def _nodes(items):
         """The AST children, without punctuation tokens and empty placeholders."""
-        return tuple(i for i in items if i is not None and not (isinstance(i, Token) and i.type in _PUNCT))
+        return tuple(i for i in items if i is not None and not (isinstance(i, (Leaf, Token)) and i.type in _PUNCT))
 
     # names and atoms
     def name(self, c):
@@ -274,7 +276,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
                     raise UnexpectedToken(_stuck_token(source, kinds, spans, stuck.at), stuck.accepts) from None
                 finally:
                     opened = lexer.opened[-1] if lexer.opened else None
-                stmts = tables.build(trace, lexer.tokens(source, kinds, spans))
+                stmts = tables.build(trace, lexer.leaves(source, kinds, spans, tables.dropped))
             break
         except UnexpectedInput as e:
             d = diagnostic(e, file, source, lexer.literals)

@@ -3,29 +3,41 @@
 from __future__ import annotations
 
 from itertools import chain
+from operator import itemgetter
 
-from lark.parse_tree_builder import ExpandSingleChild
+from lark.parse_tree_builder import ChildFilterLALR_NoPlaceholders, ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
 
 
 class Tables:
     """lark's LALR(1) tables for the grammar, laid out for graphc's own two-step walk.
 
-    lark builds the tables and the per-rule callbacks (which drop punctuation and
-    call parser._Build). `recognize` runs the automaton over token kinds alone and keeps
-    a trace of its steps; `build` replays the trace with the real tokens, calling
-    the callbacks. A syntax error is thus found before any token object or tree
-    node is made (a 200,000-line file with an error on its last line: about 3 s,
-    against 15 s for lark's own loop with the tree built as it goes, which also
-    hashes each rule in Python at every reduction).
+    lark builds the tables and the per-rule callbacks (parser._Build's, each given the
+    children lark's filter for the rule picks: punctuation dropped). `recognize` runs
+    the automaton over token kinds alone and keeps a trace of its steps; `build`
+    replays the trace with the real tokens, calling the callbacks. A syntax error is
+    thus found before any token object or tree node is made (a 200,000-line file with
+    an error on its last line: about 3 s, against 15 s for lark's own loop with the
+    tree built as it goes, which also hashes each rule in Python at every reduction).
     """
 
     def __init__(self, conf):
         states = conf.parse_table.states
         size = max(states) + 1
-        # actions[state][terminal]: the next state (a shift) or (length, rule name, callback) (a reduce)
+        # actions[state][terminal]: the next state (a shift) or, for a reduce,
+        # (length, rule name, callback, a function picking the callback's children off the stack)
         self.actions: list[dict[str, object]] = [{} for _ in range(size)]
         self.gotos: list[dict[str, int]] = [{} for _ in range(size)]  # gotos[state][rule name]
+        reduces, kept, terminals = {}, set(), set()
+        for rule, callback in conf.callbacks.items():
+            callback, picks = _children(rule, callback)
+            length = len(rule.expansion)
+            reduces[rule] = (length, str(rule.origin.name), callback, _taker(length, picks))
+            terminals |= {s.name for s in rule.expansion if s.is_term}
+            kept |= {s.name for s in rule.expansion if s.is_term and (rule.options.keep_all_tokens or not s.filter_out)}
+        # the terminals whose tokens lark's filters hand no callback (anonymous ones such as
+        # "=", and _NL): the tree needs nothing of them, and is given None in their place
+        self.dropped = frozenset(terminals - kept)
         for state, row in states.items():
             for symbol, (action, arg) in row.items():
                 symbol = str(symbol)  # lark's keys are Tokens, whose == is Python code; plain str is faster
@@ -34,10 +46,7 @@ class Tables:
                 elif action is Shift:
                     self.actions[state][symbol] = arg
                 else:
-                    callback = conf.callbacks[arg]
-                    # `?rule: other` with one child: the value passes through unchanged
-                    keep = isinstance(callback, ExpandSingleChild) and len(arg.expansion) == 1
-                    self.actions[state][symbol] = (len(arg.expansion), str(arg.origin.name), None if keep else callback)
+                    self.actions[state][symbol] = reduces[arg]
         self.start, self.end = conf.start_state, conf.end_state
 
     def recognize(self, kinds) -> list:
@@ -57,7 +66,7 @@ class Tables:
                 if act is None:
                     raise Stuck(trace.count(None), self.accepts(states))
                 step(act)
-                size, rule, _ = act
+                size, rule, _, _ = act
                 if size:
                     del states[-size:]
                 states.append(gotos[states[-1]][rule])
@@ -74,14 +83,12 @@ class Tables:
             if act is None:
                 push(take())
                 continue
-            size, _, callback = act
+            size, _, callback, pick = act
             if callback is None:  # the value passes through
                 continue
+            children = pick(values)
             if size:
-                children = values[-size:]
                 del values[-size:]
-            else:
-                children = []
             push(callback(children))
         return values[-1]
 
@@ -100,12 +107,38 @@ class Tables:
                 return False
             if act.__class__ is int:
                 return True
-            size, rule, _ = act
+            size, rule, _, _ = act
             if size:
                 del states[-size:]
             states.append(self.gotos[states[-1]][rule])
             if terminal == "$END" and states[-1] == self.end:
                 return True
+
+
+def _children(rule, callback) -> tuple:
+    """The function a reduction of `rule` calls and the positions of the children it is given.
+
+    lark wraps a callback in a filter that picks the children anew at every reduction
+    (a Python call and loop each); where it only drops tokens, its picks are taken out
+    once here and the callback called directly. Filters that also splice in a helper
+    rule's children or None for an absent [part] are kept, and get every child.
+    """
+    size = len(rule.expansion)
+    if isinstance(callback, ExpandSingleChild) and size == 1:  # `?rule: other`: the value passes through
+        return None, ()
+    if type(callback) is ChildFilterLALR_NoPlaceholders and not any(x for _, x in callback.to_include):
+        return callback.node_builder, tuple(i for i, _ in callback.to_include)
+    return callback, tuple(range(size))
+
+
+def _taker(size: int, picks: tuple) -> itemgetter:
+    """Picks the children off the top `size` values of the stack in one call: a slice when they
+    are side by side (a list), else each by its index (a tuple)."""
+    if not picks:
+        return itemgetter(slice(0, 0))
+    if list(picks) == list(range(picks[0], picks[-1] + 1)):
+        return itemgetter(slice(picks[0] - size, picks[-1] + 1 - size or None))
+    return itemgetter(*(i - size for i in picks))
 
 
 class Stuck(Exception):

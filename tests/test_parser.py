@@ -139,6 +139,25 @@ def test_table_walk_matches_larks_own_loop(text: str) -> None:
         assert our_loop(text) == larks_loop(text)
 
 
+TREES = [p for p in EXAMPLES + ERR_PROGRAMS if not isinstance(our_loop(p.read_text()), tuple)]  # no syntax error
+
+
+@pytest.mark.parametrize(
+    "text", [p.read_text() for p in TREES] + [CORNERS[: CORNERS.index("$")]], ids=[p.name for p in TREES] + ["corners"]
+)
+def test_leaves_build_the_tree_that_lark_tokens_build(text: str) -> None:
+    """parse builds the tree from lexer.Leaf tuples, with None for the tokens no rule keeps
+    ("=", ",", newlines): it must be the tree that full lark Tokens build."""
+    _, _, lexer, tables = parser._front()
+    kinds, spans = [], []
+    with parser._LOCK:
+        trace = tables.recognize(lexer.scan(text, kinds, spans))
+        leaves = list(lexer.leaves(text, kinds, spans, tables.dropped))
+        assert tables.build(trace, leaves) == tables.build(trace, lexer.tokens(text, kinds, spans))
+    assert {leaf.type for leaf in leaves if leaf is not None} & tables.dropped == set()
+    assert {"EQUAL", "COMMA", "_NL"} <= tables.dropped
+
+
 def test_grammar_has_no_conflicts(caplog: pytest.LogCaptureFixture) -> None:
     """lark settles a shift/reduce conflict by shifting and only logs it; the flat levels must have none."""
     with caplog.at_level(logging.DEBUG, logger="lark"):
