@@ -1,5 +1,5 @@
 import sys
 
-from graphc.cli import main
+from graphc.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

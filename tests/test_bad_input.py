@@ -611,6 +611,25 @@ def test_a_file_name_that_is_no_module_name_gives_an_importable_one(
     assert proc.stdout.strip() == "('W',)", proc.stderr
 
 
+@pytest.mark.parametrize("mistake", [None, "loss = mean((x @ W)^2)\nq = loss + z\n"], ids=["ok", "mistake"])
+def test_the_command_ends_with_all_it_wrote_in_its_files(
+    mistake: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command ends the process on the spot once it is done, leaving a failed model
+    unfreed (cli.entry): what it printed must all be in the files it printed to first, with
+    the status main returns, though files are block-buffered (no PYTHONUNBUFFERED)."""
+    model = write(tmp_path, VALID if mistake is None else VALID.replace("loss = mean((x @ W)^2)\n", mistake))
+    status = main(["check", str(model)])
+    said = capsys.readouterr()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
+        proc = subprocess.run([sys.executable, "-m", "graphc", "check", str(model)], stdout=out, stderr=err, env=env)
+    assert proc.returncode == status == (0 if mistake is None else 1)
+    assert (tmp_path / "out").read_text() == said.out
+    assert (tmp_path / "err").read_text() == said.err
+    assert said.out if mistake is None else "unknown name 'z'" in said.err
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_an_output_stream_that_is_full_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     model = write(tmp_path, VALID)
