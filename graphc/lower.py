@@ -262,7 +262,7 @@ class ProgramLowerer(ExprLowerer, Loops):
             return
         if not self.define(name, Binding("value", node, stmt.target.span)):
             return
-        d = self.g.node(node)
+        d = self.g.nx._node[node]  # (Graph.node is one more call per statement)
         if d["name"] is None and d["op"] != "const":
             d["name"] = name
         self.values.append(NamedValue(name, stmt.span.line, d["shape"], d["dtype"]))

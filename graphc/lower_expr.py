@@ -28,8 +28,9 @@ class ExprLowerer(Advice):
     def make(self, op: str, args: list, exprs: list, attrs: dict, span: Span, scope: Scope, allow_int=()) -> int | None:
         if None in args:
             return None
+        nodes = self.g.nx._node  # the node dicts themselves: Graph.node costs a call each time
         for i, a in enumerate(args):
-            if self.g.node(a)["dtype"] == "int" and i not in allow_int:
+            if nodes[a]["dtype"] == "int" and i not in allow_int:
                 e = exprs[i]
                 where = (
                     f"{op} takes them only as argument {allow_int[0] + 1}"
@@ -46,15 +47,15 @@ class ExprLowerer(Advice):
         except ShapeError as err:
             self.error(str(err) + self.shape_hint(op, args, exprs), span)
             return None
-        if op in ARITHMETIC and all(a in self.numbers or self.g.op(a) == "const" for a in args):
+        if op in ARITHMETIC and all(a in self.numbers or nodes[a]["op"] == "const" for a in args):
             # computed from numbers alone, as folding will (a const's number is its value)
-            values = (self.numbers.get(a, self.g.node(a)["attrs"].get("value")) for a in args)
+            values = (self.numbers.get(a, nodes[a]["attrs"].get("value")) for a in args)
             with np.errstate(all="ignore"):
                 value = float(ARITHMETIC[op](attrs, *(np.float64(v) for v in values)))
             if self.check_range(value, span):  # (once past the range, the ops using it stay quiet)
                 self.numbers[node] = value
         if OPS[op].broadcasts and len(args) == 2:
-            shape = self.g.shape(node)
+            shape = nodes[node]["shape"]
             if len(set(shape)) < len(shape):  # a size twice, which the slip makes: rare enough to look at
                 self.check_pairing(op, node, args, exprs, span)
         return node

@@ -224,10 +224,15 @@ class Resolver:
 
     def binding(self, e: S.Name, scope: Scope) -> tuple[str, Binding] | None:
         """The name as resolved (`W{i}` -> `W3`) and what it is bound to; None after an error."""
-        name = self.resolve_name(e, scope)
-        if name is None:
-            return None
-        b = self.lookup(name, scope)
+        if e.index is None and scope.fn is None and e.base not in scope.locals:
+            # a plain name outside fns, nearly every name read: what resolve_name and lookup
+            # give, without their two calls
+            name, b = e.base, self.top.get(e.base)
+        else:
+            name = self.resolve_name(e, scope)
+            if name is None:
+                return None
+            b = self.lookup(name, scope)
         if b is None:
             self.unknown(name, e.span, scope, braced=e if e.index is not None else None)
             return None
