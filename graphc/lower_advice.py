@@ -95,6 +95,8 @@ class Advice(Resolver):
         (`x @ W2` for x @ W1, as a copied line has it), else W declared the other way round
         (`param W : [out, in]`, where `x @ W` needs [in, out])."""
         name, b = self.g.node(param)["attrs"]["name"], self.g.shape(param)
+        if len(a) not in (1, 2) or len(b) not in (1, 2):  # a rank @ does not take: no size to fit
+            return ""
         # written as itself (`W1`, `W{i}`), not as a fn's argument, whose call passed it
         direct = isinstance(e, S.Name) and (e.text == name or (e.index is not None and name.startswith(e.base)))
         fitting = [n for n, p in self.g.params.items() if n != name and len(self.g.shape(p)) == 2]

@@ -367,3 +367,17 @@ def test_a_braced_name_is_likened_to_names_of_its_own_pass_by_its_base(
     path.write_text(text.replace("NAME", "Wt{i}") + "loss = mean(h)\nminimize loss\n")
     assert main(["check", str(path)]) == 1
     assert "error: unknown name 'Wt1'; did you mean 'W1'?\n" in capsys.readouterr().err
+
+
+def test_a_matmul_of_a_rank_it_cannot_take_gets_no_param_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`x @ T` with T of rank 3 fails for T's rank, which no other param's name and no
+    transpose mends: the message says so alone."""
+    path = tmp_path / "m.nn"
+    path.write_text(
+        "dim B\ninput x : [B, 3]\nparam T : [2, 3, 4]\nparam V : [3, 4]\n"
+        "loss = mean(x @ T) + mean(x @ V)\nminimize loss\n"
+    )
+    assert main(["check", str(path)]) == 1
+    assert "error: @ takes 1-D and 2-D operands, but the right side is [2, 3, 4] (rank 3)\n" in capsys.readouterr().err
