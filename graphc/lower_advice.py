@@ -97,11 +97,16 @@ class Advice(Resolver):
         name, b = self.g.node(param)["attrs"]["name"], self.g.shape(param)
         if len(a) not in (1, 2) or len(b) not in (1, 2):  # a rank @ does not take: no size to fit
             return ""
-        # written as itself (`W1`, `W{i}`), not as a fn's argument, whose call passed it
-        direct = isinstance(e, S.Name) and (e.text == name or (e.index is not None and name.startswith(e.base)))
+        # written as itself (`W1`, `W{i}`), not as a fn's argument, whose call passed it (a fn
+        # sees params only so, even an argument named like the param it is given)
+        direct = (
+            not self.call_sites
+            and isinstance(e, S.Name)
+            and (e.text == name or (e.index is not None and name.startswith(e.base)))
+        )
         fitting = [n for n, p in self.g.params.items() if n != name and len(self.g.shape(p)) == 2]
         fitting = [n for n in fitting if self.g.shape(self.g.params[n])[0] == a[-1]]
-        if direct and len(fitting) == 1:
+        if direct and e.index is None and len(fitting) == 1:  # (W{i} is W2 on this pass, not W1 on all)
             return f"; did you mean '{fitting[0]}'? It is {show(self.g.shape(self.g.params[fitting[0]]))}, which fits"
         if len(b) == 2 and b[1] == a[-1] and b[0] != a[-1]:
             # (through a fn, in the fn's words: each call's param is in the note, and the calls

@@ -381,3 +381,25 @@ def test_a_matmul_of_a_rank_it_cannot_take_gets_no_param_hint(
     )
     assert main(["check", str(path)]) == 1
     assert "error: @ takes 1-D and 2-D operands, but the right side is [2, 3, 4] (rank 3)\n" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        # in a fn, whose argument is named like the param its call passes: the fn cannot see W0
+        "param W0 : [10, 20]\nparam W1 : [20, 1]\nfn layer(a, W1) = a @ W1\nh = layer(x, W1)\n"
+        "loss = mean(h) + mean(x @ W0)\n",
+        # in a loop: W{i} is W2 on the pass that fails, and W1 in its place would be every pass's
+        "param W1 : [10, 10]\nparam W2 : [20, 1]\nh = x\nfor i in 1..2 {\n  h = h @ W{i}\n}\nloss = mean(h)\n",
+    ],
+    ids=["fn", "loop"],
+)
+def test_a_param_is_likened_to_another_only_where_written_by_its_own_name(
+    model: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m.nn"
+    path.write_text(f"dim B\ninput x : [B, 10]\n{model}minimize loss\n")
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "inner sizes 10 and 20 differ\n" in err, err
+    assert "did you mean" not in err
