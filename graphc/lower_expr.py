@@ -192,7 +192,8 @@ class ExprLowerer(Advice):
                 return None
             attrs["shape"], e_args = shape, e.args[:1]
         elif e.func == "one_hot":
-            if self.labels_input(e.args[1], scope):  # one_hot(10, labels)
+            # one_hot(10, labels); not one_hot(labels, labels), which no order mends
+            if self.labels_input(e.args[1], scope) and not self.labels_input(e.args[0], scope):
                 texts = [_text(x) for x in e.args[::-1]]
                 fix = "swap them" if "an expression" in texts else f"write one_hot({', '.join(texts)})"
                 self.error(
