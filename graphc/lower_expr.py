@@ -232,10 +232,9 @@ class ExprLowerer(Advice):
                 )
                 return None
             # said here, at the argument, rather than by the op's shape rule at the whole call
-            b = self.lookup(exprs[labels].base, scope) if isinstance(exprs[labels], S.Name) else None
             declare = (
                 f"; declare it as input {exprs[labels].text} : int{show(self.g.shape(args[labels]))}"
-                if b is not None and b.kind == "input"
+                if self.input_named(exprs[labels], scope) is not None
                 else ""
             )
             self.error(
@@ -248,8 +247,13 @@ class ExprLowerer(Advice):
 
     def labels_input(self, e: S.Expr, scope: Scope) -> bool:
         """Whether e names an input of integer labels."""
+        b = self.input_named(e, scope)
+        return b is not None and b.value is not None and self.g.node(b.value)["dtype"] == "int"
+
+    def input_named(self, e: S.Expr, scope: Scope) -> Binding | None:
+        """The input e is, written by its own name (not `y{i}`, whose base may be another)."""
         b = self.lookup(e.base, scope) if isinstance(e, S.Name) and e.index is None else None
-        return b is not None and b.kind == "input" and b.value is not None and self.g.node(b.value)["dtype"] == "int"
+        return b if b is not None and b.kind == "input" else None
 
     def check_axes(self, axis: int | tuple, shape: tuple, kw: S.Keyword, operand: S.Expr) -> bool:
         """Range and repetition of axis=..., reported at the offending axis."""

@@ -403,3 +403,18 @@ def test_a_param_is_likened_to_another_only_where_written_by_its_own_name(
     err = capsys.readouterr().err
     assert "inner sizes 10 and 20 differ\n" in err, err
     assert "did you mean" not in err
+
+
+def test_float_labels_named_with_braces_are_not_told_the_input_of_their_base(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """y{i} is y1 here, a float input; y, its base, is another input: the labels are not y,
+    and `input y{i} : int[B]` is no declaration to write."""
+    path = tmp_path / "m.nn"
+    path.write_text(
+        "dim B\ninput x : [B, 3]\ninput y : int[B]\ninput y1 : [B]\nparam W : [3, 4]\n"
+        "for i in 1..1 {\n  loss = mean(cross_entropy(x @ W, y{i})) + mean(cross_entropy(x @ W, y))\n}\nminimize loss\n"
+    )
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "but 'y{i}' is [B]\n" in err, err
