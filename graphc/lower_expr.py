@@ -232,8 +232,11 @@ class ExprLowerer(Advice):
                 )
                 return None
             # said here, at the argument, rather than by the op's shape rule at the whole call
+            shape = self.g.shape(args[labels])
+            if labels == 1 and args[0] is not None and self.g.shape(args[0]):  # as the logits want them
+                shape = self.g.shape(args[0])[:-1]
             declare = (
-                f"; declare it as input {exprs[labels].text} : int{show(self.g.shape(args[labels]))}"
+                f"; declare it as input {exprs[labels].text} : int{show(shape)}"
                 if self.input_named(exprs[labels], scope) is not None
                 else ""
             )
