@@ -194,10 +194,9 @@ class ExprLowerer(Advice):
         elif e.func == "one_hot":
             # one_hot(10, labels); not one_hot(labels, labels), which no order mends
             if self.labels_input(e.args[1], scope) and not self.labels_input(e.args[0], scope):
-                texts = [_text(x) for x in e.args[::-1]]
-                fix = "swap them" if "an expression" in texts else f"write one_hot({', '.join(texts)})"
                 self.error(
-                    f"one_hot(labels, K) takes the labels first, and '{texts[0]}' is integer labels: {fix}",
+                    f"one_hot(labels, K) takes the labels first, and '{_text(e.args[1])}' is integer labels: "
+                    + _swapped("one_hot", e.args),
                     e.args[0].span.to(e.args[1].span),
                 )
                 return None
@@ -223,11 +222,9 @@ class ExprLowerer(Advice):
         if labels is not None and args[labels] is not None and self.g.node(args[labels])["dtype"] != "int":
             if labels == 1 and args[0] is not None and self.g.node(args[0])["dtype"] == "int":
                 # cross_entropy(labels, logits): one mistake, not one for each argument
-                texts = [_text(x) for x in exprs[::-1]]
-                fix = "swap them" if "an expression" in texts else f"write cross_entropy({', '.join(texts)})"
                 self.error(
                     f"cross_entropy(logits, labels) takes the logits first, and {_src(exprs[0])} is "
-                    f"{show(*self.g.type(args[0]))}, integer labels: {fix}",
+                    f"{show(*self.g.type(args[0]))}, integer labels: " + _swapped("cross_entropy", exprs),
                     exprs[0].span.to(exprs[1].span),
                 )
                 return None
@@ -454,6 +451,12 @@ def _text(e: S.Expr) -> str:
     if isinstance(e, S.Unary) and isinstance(e.operand, (S.Num, S.Name)):
         return e.op + _text(e.operand)
     return "an expression"
+
+
+def _swapped(func: str, args) -> str:
+    """The fix for a call of two arguments given the wrong way round: the call to write."""
+    texts = [_text(x) for x in args[::-1]]
+    return "swap them" if "an expression" in texts else f"write {func}({', '.join(texts)})"
 
 
 def _given(n: int) -> str:
