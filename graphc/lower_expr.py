@@ -158,10 +158,8 @@ class ExprLowerer(Advice):
             extra = len(e.args) == len(spec.args) + 1 and "axis" in dict(spec.keywords) and not e.kwargs
             last = _text(e.args[-1]) if extra else "an expression"
             axis = f"; give the axis by name: {e.func}(..., axis={last})" if last != "an expression" else ""
-            self.error(
-                f"{e.func}({names}) takes {plural(len(spec.args), 'argument')}, but {_given(len(e.args))}{axis}",
-                e.span,
-            )
+            said = f"takes {plural(len(spec.args), 'argument')}, but {_given(len(e.args))}{axis}" if axis else None
+            self.error(f"{e.func}({names}) {said or _arity(spec.args, len(e.args))}", e.span)
             self.check_args(e.args, scope)
             return None
         attrs: dict[str, Any] = {}
@@ -378,10 +376,7 @@ class ExprLowerer(Advice):
             return None
         if len(e.args) != len(decl.params):
             params = ", ".join(p.base for p in decl.params)
-            self.error(
-                f"fn {decl.name}({params}) takes {plural(len(decl.params), 'argument')}, but {_given(len(e.args))}",
-                e.span,
-            )
+            self.error(f"fn {decl.name}({params}) {_arity([p.base for p in decl.params], len(e.args))}", e.span)
             self.check_args(e.args, scope)
             return None
         args = [self.expr(a, scope) for a in e.args]
@@ -461,6 +456,17 @@ def _swapped(func: str, args) -> str:
 
 def _given(n: int) -> str:
     return f"{n} {'was' if n == 1 else 'were'} given"
+
+
+def _arity(params, given: int) -> str:
+    """`takes 3 arguments, but 2 were given; b is missing`: the params left without an
+    argument by name, or how many arguments are too many."""
+    said = f"takes {plural(len(params), 'argument')}, but {_given(given)}"
+    missing = list(params[given:])
+    if missing:
+        names = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+        return f"{said}; {names} {'is' if len(missing) == 1 else 'are'} missing"
+    return f"{said}, {given - len(params)} too many"
 
 
 def _product(shape) -> tuple[int, Counter]:
