@@ -97,6 +97,9 @@ class Resolver:
         self.numbers: dict[int, float] = {}  # each node computed from numbers alone -> its value
         self.top: dict[str, Binding] = {}
         self.dim_uses: dict[str, Span] = {}  # dim -> first use; each must be bound by an input
+        # an undeclared name used as a size -> where it was reported: its other uses stay quiet,
+        # as one declaration mends them all
+        self.unknown_sizes: dict[str, Span] = {}
         self.call_note: str | None = None
         # first line of every top-level fn and assigned or declared name, so a use
         # before the definition is reported as such rather than as unknown
@@ -272,17 +275,22 @@ class Resolver:
                 self.unrun.append(re.compile(re.escape(target.base)) if target.index is None else _pattern(target))
                 self.unrun_seen.clear()
 
-    def unknown(self, name: str, span: Span, scope: Scope, what: str = "name", braced: S.Name | None = None) -> None:
+    def unknown(
+        self, name: str, span: Span, scope: Scope, what: str = "name", braced: S.Name | None = None, size: str = ""
+    ) -> None:
         if self.repeated(span, name):
             return
         self.last_error = None
-        any_name = self.word_unknown(name, span, scope, what, braced)
+        any_name = self.word_unknown(name, span, scope, what, braced, size)
         self.remember_place(span, None if any_name else name)
 
-    def word_unknown(self, name: str, span: Span, scope: Scope, what: str, braced: S.Name | None = None) -> bool:
+    def word_unknown(
+        self, name: str, span: Span, scope: Scope, what: str, braced: S.Name | None = None, size: str = ""
+    ) -> bool:
         """Report what is wrong with `name`; True where the words hold for any name at that
         place (`unknown name`, as Wt1, Wt2, ... are on a loop's passes), False where they hold
-        for this name only ("used before it is defined")."""
+        for this name only ("used before it is defined"). `size`: how to declare the name, where
+        it is used as a size and nothing nearer explains it."""
         if name not in self.unrun_seen:  # (once per name: a loop may ask on every pass)
             self.unrun_seen[name] = any(p.fullmatch(name) for p in self.unrun)
         if self.unrun_seen[name]:
@@ -323,13 +331,17 @@ class Resolver:
             return True
         if braced is not None:
             hint = self.one_off(name, braced, scope) or self.braced_nearest(name, braced, scope)
+        elif size:  # a size is a misspelled dim or const, not a misspelled value
+            hint = did_you_mean(name, [n for n, b in self.top.items() if b.kind in ("dim", "const", "loopvar")])
         else:
             hint = did_you_mean(name, self.visible(scope, what == "function"))
         if not hint and scope.fn is not None and what != "function":  # a misspelled outer value
             outer = nearest(name, [n for n, b in self.top.items() if b.kind != "fn"])
             if outer is not None:
                 hint = f"; did you mean '{outer}'? It is outside fn '{scope.fn.decl.name}': pass it as an argument"
-        self.error(f"unknown {what} '{name}'{hint}", span)
+        if size:
+            self.unknown_sizes.setdefault(name, span)
+        self.error(f"unknown {what} '{name}'{hint or size}", span)
         return True
 
     def one_off(self, name: str, braced: S.Name, scope: Scope) -> str:
@@ -466,6 +478,16 @@ class Resolver:
         """A size in a shape: an integer, a const integer, or (where allowed) a dim."""
         if isinstance(e, S.Name) and e.index is None:
             b = self.lookup(e.base, scope)
+            if b is None and scope.fn is None:  # (in a fn, check_fn said it where the fn is declared)
+                said = self.unknown_sizes.get(e.base)
+                if said is None or said == e.span:  # (the same place again: a loop's later pass, counted)
+                    declare = (
+                        f"dim {e.base}, or const {e.base} = ..."
+                        if allow_dims
+                        else f"const {e.base} = ... (a param's sizes are fixed numbers, not dims)"
+                    )
+                    self.unknown(e.base, e.span, scope, size=f"; declare it: {declare}")
+                return None
             if b is not None and b.kind == "dim":
                 if b.value is None:  # its declaration failed and was reported
                     return None
