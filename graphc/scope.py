@@ -22,7 +22,6 @@ from graphc.ops import BUILTINS
 TOO_LARGE = "this number is too large (it overflows to infinity)"
 MAX_SIZE = 2**31  # of one axis: no array is so long, and larger sizes overflow the FLOP and size arithmetic
 MAX_ERRORS = 50  # then graphc stops: a file with an error on every line is reported in seconds
-DIFFERENT_PER_PLACE = 3  # different errors one place in a loop shows; its later passes are counted
 KIND_WORDS = {
     "dim": "a dim",
     "const": "a const",
@@ -92,7 +91,8 @@ class Resolver:
         self.passes: list[tuple[int, int, range]] = []
         self.loop_costs: dict[int, int] = {}  # id of a loop -> about how many ops it unrolls to
         self.made_on: dict[int, tuple] = {}  # an error made in a loop -> the passes it was last made on
-        self.place_errors: dict[Span, list[int]] = {}  # a place in a loop -> its different errors
+        # a place in a loop (its span and the fn calls it is inside) -> the error made there first
+        self.place_errors: dict[tuple, int] = {}
         self.unrun_seen: dict[str, bool] = {}  # names matched against `unrun` already
         self.numbers: dict[int, float] = {}  # each node computed from numbers alone -> its value
         self.top: dict[str, Binding] = {}
@@ -135,21 +135,23 @@ class Resolver:
 
     def error(self, message: str, span: Span | None, note: str | None = None) -> int | None:
         """Report a mistake once, with `note`, else (None) the call or pass it was made on ("":
-        none). In a loop, a later pass making it again is counted on it, and a place whose
-        message changes on every pass (its sizes do) shows a few of them and counts the rest
-        on the last, so it cannot fill the error cap by itself."""
+        none). In a loop, a later pass making it again is counted on it, and so is a later
+        pass failing at the same place in other words (`axis=i` out of range is axis 2, then
+        axis 3; W{i} is [i, 4]): one mistake, said at its first pass, which cannot fill the
+        error cap by itself."""
         index = self.last_error = self.reported.get((message, span))
         if index is not None:
             self.count_repeat(index)
             return index
-        shown = self.place_errors.get(span, []) if self.passes else []
-        if len(shown) >= DIFFERENT_PER_PLACE:  # (whichever fn call it came through)
-            self.count_repeat(shown[-1])
+        place = (span, self.call_sites)  # (a fn's line called at two places: two mistakes)
+        first = self.place_errors.get(place) if self.passes else None
+        if first is not None:
+            self.count_repeat(first)
             return None
         index = self.last_error = self.reported[message, span] = len(self.errors)
         self.errors.append(Diagnostic(message, span, self.call_note if note is None else note or None))
         if self.passes:
-            self.place_errors.setdefault(span, []).append(index)
+            self.place_errors[place] = index
             self.made_on[index] = tuple(self.passes)
         if len(self.errors) >= MAX_ERRORS:
             raise StopLowering(f"graphc stopped after {MAX_ERRORS} errors; mend these and run it again")
