@@ -12,7 +12,7 @@ from graphc import syntax as S
 from graphc.errors import Span
 from graphc.ops import OPS, show
 from graphc.ops.base import ShapeError, broadcast
-from graphc.scope import Resolver
+from graphc.scope import Resolver, Scope
 
 BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
 BINARY_SYMBOLS = {op: symbol for symbol, op in BINARY_OPS.items()}
@@ -90,6 +90,32 @@ class Advice(Resolver):
             return f"; with keepdims=true, {self.g.op(r)}(...) would keep the reduced axis as a 1 that broadcasts"
         return ""
 
+    def swapped_arguments(self, op: str, args: list[int], exprs: list, attrs: dict, scope: Scope) -> str:
+        """Where an op in a fn body that failed reads two of the fn's arguments, and would fit
+        with them the other way round (`g(W, x)` for fn g(a, M) = a @ M), the call passed them
+        swapped: what it meant, `; ... did you mean g(x, W)?`, else ""."""
+        if scope.call is None or len(args) != 2 or not all(isinstance(e, S.Name) for e in exprs):
+            return ""
+        names = [e.text for e in exprs]
+        params = [p.base for p in scope.fn.decl.params]
+        if names[0] == names[1] or not all(n in scope.fn.kept and n in params for n in names):
+            return ""
+        if any(scope.locals[n].value != a for n, a in zip(names, args)):
+            return ""
+        types = [self.g.type(a) for a in args[::-1]]
+        try:
+            opdef = OPS[op]
+            opdef.shape(opdef.prepare(dict(attrs), *types) if opdef.prepare else attrs, *types)
+        except ShapeError:
+            return ""
+        i, j = (params.index(n) for n in names)
+        texts = [_written(a) for a in scope.call.args]
+        what = f"; its arguments for {names[0]} and {names[1]} look swapped"
+        if "" in (texts[i], texts[j]):
+            return f"{what}: swap them"
+        texts[i], texts[j] = texts[j], texts[i]
+        return f"{what}: did you mean {scope.call.func}({', '.join(t or '...' for t in texts)})?"
+
     def param_hint(self, a: tuple, param: int, e) -> str:
         """What fits a param on the right of a failed `a @ W`: another param of the right shape
         (`x @ W2` for x @ W1, as a copied line has it), else W declared the other way round
@@ -129,6 +155,13 @@ class Advice(Resolver):
             )
             return False
         return True
+
+
+def _written(e) -> str:
+    """A name or number as written (`x`, `W1`, `2`); "" for anything longer."""
+    if isinstance(e, S.Name):
+        return e.text
+    return f"{e.value:g}" if isinstance(e, S.Num) else ""
 
 
 def _said(e) -> str:

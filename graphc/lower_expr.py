@@ -45,7 +45,11 @@ class ExprLowerer(Advice):
         try:
             node = self.g.add(op, args, attrs, span=span, scope=scope.frames)
         except ShapeError as err:
-            self.error(str(err) + self.shape_hint(op, args, exprs), span)
+            swapped = self.swapped_arguments(op, args, exprs, attrs, scope)
+            if swapped:  # the call's mistake, said there: the fn is right
+                self.error(f"{err}, in fn {scope.fn.decl.name} at line {span.line}{swapped}", scope.call.span)
+            else:
+                self.error(str(err) + self.shape_hint(op, args, exprs), span)
             return None
         if op in ARITHMETIC and all(a in self.numbers or nodes[a]["op"] == "const" for a in args):
             # computed from numbers alone, as folding will (a const's number is its value)
@@ -393,7 +397,7 @@ class ExprLowerer(Advice):
             return None
         info.calls += 1
         # a frame is (kind, name, index, line of the call): the renderer groups by it
-        inner = Scope(fn=info, frames=scope.frames + (("fn", decl.name, info.calls, e.span.line),))
+        inner = Scope(fn=info, frames=scope.frames + (("fn", decl.name, info.calls, e.span.line),), call=e)
         for p, a in zip(decl.params, args):
             inner.locals[p.base] = Binding("value", a, p.span)
         self.g.calls[inner.frames] = {p.base: a for p, a in zip(decl.params, args) if p.base in info.kept}

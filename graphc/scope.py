@@ -67,6 +67,7 @@ class Scope:
     locals: dict[str, Binding] = field(default_factory=dict)
     fn: FnInfo | None = None
     frames: tuple = ()
+    call: S.Call | None = None  # the fn call whose body this is
 
 
 class Resolver:
