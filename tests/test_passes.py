@@ -318,6 +318,37 @@ def test_fold_leaves_non_finite_and_array_results_alone():
     assert fold(array).dump() == array.dump()
 
 
+def test_fold_leaves_scalars_float32_cannot_hold_to_the_module():
+    graph = tiny(lambda x: x * op("exp", const(x.graph, 100.0)) + op("exp", const(x.graph, -100.0)), x=M)
+    assert ops(fold(graph)) == Counter({"mul": 1, "add": 1, "exp": 2})
+    held = tiny(lambda x: x * op("exp", const(x.graph, 80.0)) + op("exp", const(x.graph, -1000.0)), x=M)
+    assert ops(fold(held)) == Counter({"mul": 1, "add": 1})  # 5.5e34, and 0 in every dtype
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_constant_past_float32_is_the_same_at_every_level(dtype):
+    """exp(100) is 2.7e43 in float64 and inf in float32. Folded in float64, a float32 model's
+    loss was 2.7e43 * w (then inf only when cast, with a warning NumPy words otherwise) at -O1
+    and -O2, and exp(float32(100)) * w at -O0; exp(-100) is a subnormal float32 number, whose
+    product with 1e30 keeps few of float64's digits."""
+    text = "param w : [] = ones\nparam v : [] = ones\nloss = exp(100) * w + exp(-100) * 1e30 * v\nminimize loss\n"
+    big, small = np.float64(np.exp(100.0)), np.float64(np.exp(-100.0))
+    if dtype == "float32":
+        with np.errstate(over="ignore"):
+            big = np.exp(np.float32(100.0))  # inf
+        small = np.exp(np.float32(-100.0)) * np.float32(1e30)
+    else:
+        small = small * 1e30
+    for opt in (0, 1, 2):
+        model = graphc.compile_source(text, dtype=dtype, opt=opt)
+        with np.errstate(over="ignore"):
+            value, grads = model.loss_and_grad(model.init_params())
+        assert value == float(big + small), opt
+        assert grads["w"] == big, opt
+        assert grads["v"] == small, opt
+        assert grads["w"].dtype == grads["v"].dtype == dtype
+
+
 def test_cse_merges_equal_computations_including_swapped_operands():
     graph = tiny(lambda x, y: (x * y + op("exp", x)) + (y * x + op("exp", x)), x=M, y=M)
     out = cse(graph)

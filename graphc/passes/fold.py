@@ -12,6 +12,10 @@ from graphc.ops import OPS
 from graphc.ops.helpers import HELPERS, closure
 from graphc.passes.rewrite import build, matches, rewrite
 
+# the normal numbers of float32, which every model dtype holds (as for signs.py's merged constants)
+_FLOAT32 = np.finfo(np.float32)
+_LEAST, _MOST = float(_FLOAT32.tiny), float(_FLOAT32.max)
+
 
 @functools.cache
 def _env() -> dict:
@@ -26,8 +30,12 @@ def fold_scalar(g: Graph, n: int) -> int | None:
     """An op whose arguments are all consts and whose result is a scalar -> a const.
 
     The value is computed with the op's own emission, as the generated code
-    would; a result that is not a finite number is left alone (the emitted
-    literal would not be valid Python).
+    would, but in float64 whatever the model's dtype: a result that float32
+    cannot hold as a normal number is left for the module to compute, so that a
+    float32 model's exp(100) is inf at every -O level (folded, it was 2.7e43 at
+    -O1 and inf at -O0) and its exp(-100) the subnormal float32 computes. A
+    result that is not a finite number is left alone too (the emitted literal
+    would not be valid Python).
     """
     args = g.args(n)
     if g.op(n) == "const" or not args or g.shape(n) != () or any(g.op(a) != "const" for a in args):
@@ -39,7 +47,9 @@ def fold_scalar(g: Graph, n: int) -> int | None:
             value = float(eval(expr, _env(), values))
     except (ArithmeticError, AttributeError, TypeError, ValueError):
         return None
-    return build(g, n, "const", [], {"value": value}) if math.isfinite(value) else None
+    if value != 0.0 and not _LEAST <= abs(value) <= _MOST:  # (also inf and nan)
+        return None
+    return build(g, n, "const", [], {"value": value})
 
 
 @matches("count")
@@ -62,7 +72,8 @@ def fold(graph: Graph) -> Graph:
 
     pre:  a well-formed graph.
     post: a new graph computing the same values, no op other than const has only
-          const arguments and a scalar result, no count is over static sizes;
+          const arguments and a scalar result that is 0 or a normal float32
+          number, no count is over static sizes;
           the folded nodes' arguments stay (dce removes them).
     """
     return rewrite(graph, RULES)
