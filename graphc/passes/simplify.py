@@ -33,6 +33,7 @@ from graphc.passes.identities import (
     transpose_vector,
     zero_sub,
 )
+from graphc.passes.logistic import log_one_minus_sigmoid, log_sigmoid, sigmoid_factor_cancels
 from graphc.passes.lookups import one_hot_matmul, one_hot_t_matmul, softmax_minus_one_hot
 from graphc.passes.reductions import count_of_factor, sum_of_product, sum_of_square
 from graphc.passes.rewrite import Rule, fixed_point, sweep
@@ -69,6 +70,11 @@ RULES: tuple[Rule, ...] = (
     transpose_of_matmul,
     log_exp,
     exp_over_itself,
+    # a logistic loss as derived: log(sigmoid x) and log(1 - sigmoid x) as softplus, exact at any x,
+    # and in their gradients the sigmoid (or 1 - sigmoid) divided by and multiplied by cancels
+    log_sigmoid,
+    log_one_minus_sigmoid,
+    sigmoid_factor_cancels,
     # broadcasting the gradients of sum, mean and the loss seeds make
     broadcast_noop,
     broadcast_operand,
