@@ -201,6 +201,16 @@ OPS: tuple[OpDef, ...] = (
         "· exp(x)",
         into="{xp}.exp({x}, out={out})",
     ),
+    # e^x - 1, accurate for small x; not a function of the language: softplus' derivative
+    # is written with it (below)
+    unary(
+        "expm1",
+        "{xp}.expm1({x})",
+        lambda g, out, x: g * op("exp", x),
+        Facts(CONVEX, INC),
+        "· exp(x)",
+        into="{xp}.expm1({x}, out={out})",
+    ),
     unary(
         "log", "{xp}.log({x})", lambda g, out, x: g / x, Facts(CONCAVE, INC), "· 1/x", into="{xp}.log({x}, out={out})"
     ),
@@ -260,9 +270,11 @@ OPS: tuple[OpDef, ...] = (
     unary(
         "softplus",
         "_softplus({x})",
-        # softplus' = sigmoid(x) = e^(x - softplus x): reuses the forward value, and
-        # x - softplus(x) = -softplus(-x) <= 0, so the exponential cannot overflow
-        lambda g, out, x: g * op("exp", x - out),
+        # softplus' = sigmoid(x) = 1 - e^-softplus(x) = -expm1(-out): from the forward value
+        # alone, as accurate as it (sigmoid(-50) is 1.9e-22, not 0), never overflowing, and 1 at
+        # x = +inf, where e^(x - out) was e^(inf - inf), nan. NumPy's expm1 is as fast as its exp
+        # in float32 and a third slower in float64 (a logreg step on [1024, 100]: 3% less, 2.7% more)
+        lambda g, out, x: g * -op("expm1", -out),
         Facts(CONVEX, INC),
         "· σ(x)",
         helpers=("_softplus",),

@@ -255,10 +255,9 @@ def _workspace_arrays(N):
     return [
         ((N,), None),  # ws[0]: d_z, z, t, t_2
         ((N,), _EXP_MAX),  # ws[1]: exp_max, read only
-        ((N,), None),  # ws[2]: t_2's scratch, t_3
-        ((N,), None),  # ws[3]: t_3's scratch
-        ((100,), None),  # ws[4]: d_w, t_4
-        ((100,), None),  # ws[5]: t_5
+        ((N,), None),  # ws[2]: t_2's scratch, t_4
+        ((100,), None),  # ws[3]: d_w, t_3
+        ((100,), None),  # ws[4]: t_5
     ]
 
 
@@ -315,27 +314,26 @@ def loss_and_grad(params, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, (0, 2, 3, 4, 5), N)
+    ws = _workspace(_workspace_arrays, (0, 2, 3, 4), N)
     # line 21: z = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
-    t_3 = _softplus(t_2, out=ws[2], scratch=ws[3])
-    loss = (t_3.sum() / t_3.size) + (0.0005 * (np.vdot(w, w)))
+    _softplus(t_2, out=t_2, scratch=ws[2])
+    loss = (t_2.sum() / t_2.size) + (0.0005 * (np.vdot(w, w)))
     # backprop through line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
-    t_4 = np.multiply(0.001, w, out=ws[4])
-    np.subtract(t_2, t_3, out=t_2)
-    np.exp(t_2, out=t_2)
-    np.divide(t_2, t_3.size, out=t_2)
-    np.multiply(t_2, y, out=t_2)
-    d_z = np.negative(t_2, out=t_2)
+    t_3 = np.multiply(0.001, w, out=ws[3])
+    t_4 = np.negative(t_2, out=ws[2])
+    np.expm1(t_4, out=t_4)
+    np.divide(t_4, t_2.size, out=t_4)
+    d_z = np.multiply(t_4, y, out=ws[0])
     # backprop through line 21: z = x @ w + b
-    d_b = d_z.sum()
-    t_5 = np.matmul(x.T, d_z, out=ws[5])
+    d_b = np.vdot(t_4, y)
+    t_5 = np.matmul(x.T, d_z, out=ws[4])
     # w (line 18) is used more than once: its gradient sums those of its uses
-    d_w = t_4 + t_5
+    d_w = t_3 + t_5
     grads = {
         'w': d_w,
         'b': np.array(d_b, dtype=DTYPE),
@@ -370,27 +368,26 @@ def sgd_step(params, lr=None, /, **inputs):
     w = checked['w']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, (0, 2, 3, 4, 5), N)
+    ws = _workspace(_workspace_arrays, (0, 2, 3, 4), N)
     # line 21: z = x @ w + b
     t = np.matmul(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
-    t_3 = _softplus(t_2, out=ws[2], scratch=ws[3])
-    loss = (t_3.sum() / t_3.size) + (0.0005 * (np.vdot(w, w)))
+    _softplus(t_2, out=t_2, scratch=ws[2])
+    loss = (t_2.sum() / t_2.size) + (0.0005 * (np.vdot(w, w)))
     # backprop through line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
-    t_4 = np.multiply(w, DTYPE(0.001) * lr, out=ws[4])
-    np.subtract(t_2, t_3, out=t_2)
-    np.exp(t_2, out=t_2)
-    np.multiply(DTYPE(lr) / t_3.size, t_2, out=t_2)
-    np.multiply(t_2, y, out=t_2)
-    d_z = np.negative(t_2, out=t_2)
+    t_3 = np.multiply(w, DTYPE(0.001) * lr, out=ws[3])
+    t_4 = np.negative(t_2, out=ws[2])
+    np.expm1(t_4, out=t_4)
+    np.multiply(DTYPE(lr) / t_2.size, t_4, out=t_4)
+    d_z = np.multiply(t_4, y, out=ws[0])
     # backprop through line 21: z = x @ w + b
-    d_b = d_z.sum()
-    t_5 = np.matmul(x.T, d_z, out=ws[5])
+    d_b = np.vdot(t_4, y)
+    t_5 = np.matmul(x.T, d_z, out=ws[4])
     # w (line 18) is used more than once: its gradient sums those of its uses
-    d_w = np.add(t_4, t_5, out=t_4)
+    d_w = np.add(t_3, t_5, out=t_3)
     value = float(loss)
     # the update: each param moves against its gradient, in place
     np.subtract(w, d_w, out=w)
