@@ -14,6 +14,7 @@ import sys
 import textwrap
 import threading
 import types
+import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
@@ -958,6 +959,22 @@ def test_a_max_over_an_empty_batch_is_minus_infinity_not_an_error(opt, objective
     np.testing.assert_array_equal(p["W"], before)
     x = np.random.default_rng(0).normal(size=(3, 4))  # and a batch with rows is unchanged
     assert np.isfinite(module.loss(p, x=x))
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+@pytest.mark.parametrize("objective", ["sum(log_softmax(x @ W, axis=0))", "sum(log_softmax((x @ W).T))"])
+def test_a_log_softmax_of_no_rows_is_empty_without_a_warning(opt, objective):
+    """Along the empty batch, or of the batch's rows when there are none: nothing to normalize,
+    but the log of the empty sums warned 'divide by zero encountered in log'."""
+    source = f"dim B\ninput x : [B, 4]\nparam W : [4, 2] = normal(0, 1)\nloss = {objective}\nminimize loss\n"
+    _, module = load(source, opt=opt)
+    p = module.init_params()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, grads = module.loss_and_grad(p, x=np.zeros((0, 4)))
+        module.sgd_step(p, 0.1, x=np.zeros((0, 4)))
+    assert value == 0.0
+    np.testing.assert_array_equal(grads["W"], np.zeros((4, 2)))
 
 
 def test_only_a_max_over_a_dim_pays_for_an_empty_axis():

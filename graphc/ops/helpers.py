@@ -88,6 +88,8 @@ def _sum_last(x):
 """,
     "_log_softmax": """
 def _log_softmax(x, axis):
+    if not x.size:  # nothing to normalize, and the log of an empty sum would warn of log(0)
+        return {xp}.empty_like(x)
     m, rest = _logsumexp_parts(x, axis)
     return (x - m) - rest
 """,

@@ -253,6 +253,8 @@ def _sum_last(x):
 
 
 def _log_softmax(x, axis):
+    if not x.size:  # nothing to normalize, and the log of an empty sum would warn of log(0)
+        return np.empty_like(x)
     m, rest = _logsumexp_parts(x, axis)
     return (x - m) - rest
 
