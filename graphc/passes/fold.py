@@ -10,11 +10,8 @@ import numpy as np
 from graphc.ir import Graph
 from graphc.ops import OPS
 from graphc.ops.helpers import HELPERS, closure
+from graphc.passes.patterns import held_by_every_dtype
 from graphc.passes.rewrite import build, matches, rewrite
-
-# the normal numbers of float32, which every model dtype holds (as for signs.py's merged constants)
-_FLOAT32 = np.finfo(np.float32)
-_LEAST, _MOST = float(_FLOAT32.tiny), float(_FLOAT32.max)
 
 
 @functools.cache
@@ -47,7 +44,7 @@ def fold_scalar(g: Graph, n: int) -> int | None:
             value = float(eval(expr, _env(), values))
     except (ArithmeticError, AttributeError, TypeError, ValueError):
         return None
-    if value != 0.0 and not _LEAST <= abs(value) <= _MOST:  # (also inf and nan)
+    if not held_by_every_dtype(value):
         return None
     return build(g, n, "const", [], {"value": value})
 

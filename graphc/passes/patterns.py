@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from graphc.ir import Graph
 from graphc.ops.base import ShapeError, broadcast
 
 ELEMENTWISE_BINARY = frozenset({"add", "sub", "mul", "div", "maximum", "minimum", "greater", "equal"})
 BOOLEAN = frozenset({"greater", "equal"})  # their NumPy values are bool arrays, not floats
 LAYOUT = frozenset({"broadcast_like", "expand_dims", "reshape_like"})  # first argument's values, new layout
+
+
+_FLOAT32 = np.finfo(np.float32)
+_LEAST, _MOST = float(_FLOAT32.tiny), float(_FLOAT32.max)
+
+
+def held_by_every_dtype(value: float) -> bool:
+    """True when value is 0 or a normal float32 number: what every model dtype holds as the
+    number itself (a constant past that would be inf, a subnormal or 0 in a float32 model)."""
+    return value == 0.0 or _LEAST <= abs(value) <= _MOST  # (False for inf and nan)
 
 
 def const_value(g: Graph, n: int) -> float | None:

@@ -5,10 +5,8 @@ Each rule returns a node equal to n, or None; see simplify.py for the list.
 
 from __future__ import annotations
 
-import numpy as np
-
 from graphc.ir import Graph
-from graphc.passes.patterns import binary_args, const_value
+from graphc.passes.patterns import binary_args, const_value, held_by_every_dtype
 from graphc.passes.rewrite import build, matches
 
 # ------------------------------------------------------------------ constants and signs
@@ -26,11 +24,6 @@ def _const_and_other(g: Graph, n: int, op: str) -> tuple[float, int, int] | None
     return None
 
 
-# the normal numbers of float32, which every model dtype holds
-_FLOAT32 = np.finfo(np.float32)
-_LEAST, _MOST = float(_FLOAT32.tiny), float(_FLOAT32.max)
-
-
 def _held(k: float, c1: float, c2: float) -> bool:
     """k, the product of c1 and c2 (or of their inverses), is what the two steps compute in
     any model dtype: 0 only where a factor is, else a normal float32 number. Two constants a
@@ -38,7 +31,7 @@ def _held(k: float, c1: float, c2: float) -> bool:
     there (nan at x = 0), and (x * 1e-25) * 1e-25 as x * 1e-50 is 0 where x is 1e30."""
     if k == 0.0:
         return 0.0 in (c1, c2)
-    return _LEAST <= abs(k) <= _MOST
+    return held_by_every_dtype(k)
 
 
 @matches("mul", "div")
