@@ -130,7 +130,8 @@ class Advice(Resolver):
             and isinstance(e, S.Name)
             and (e.text == name or (e.index is not None and name.startswith(e.base)))
         )
-        fitting = [n for n, p in self.g.params.items() if n != name and len(self.g.shape(p)) == 2]
+        # of W's own rank: a matrix in a vector's place would change the result's shape
+        fitting = [n for n, p in self.g.params.items() if n != name and len(self.g.shape(p)) == len(b)]
         fitting = [n for n in fitting if self.g.shape(self.g.params[n])[0] == a[-1]]
         if direct and e.index is None and len(fitting) == 1:  # (W{i} is W2 on this pass, not W1 on all)
             return f"; did you mean '{fitting[0]}'? It is {show(self.g.shape(self.g.params[fitting[0]]))}, which fits"

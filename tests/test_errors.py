@@ -405,6 +405,18 @@ def test_a_param_is_likened_to_another_only_where_written_by_its_own_name(
     assert "did you mean" not in err
 
 
+def test_a_vector_param_is_not_likened_to_a_matrix_param(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # V fits x @ V, but the result would be [B, 4], not the [B] that x @ v is written for
+    path = tmp_path / "m.nn"
+    path.write_text(
+        "dim B\ninput x : [B, 10]\nparam v : [4]\nparam V : [10, 4]\nloss = mean(x @ v) + mean(x @ V)\nminimize loss\n"
+    )
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "inner sizes 10 and 4 differ" in err, err
+    assert "did you mean" not in err, err
+
+
 def test_float_labels_named_with_braces_are_not_told_the_input_of_their_base(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
