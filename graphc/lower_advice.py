@@ -135,7 +135,9 @@ class Advice(Resolver):
         fitting = [n for n in fitting if self.g.shape(self.g.params[n])[0] == a[-1]]
         if direct and e.index is None and len(fitting) == 1:  # (W{i} is W2 on this pass, not W1 on all)
             return f"; did you mean '{fitting[0]}'? It is {show(self.g.shape(self.g.params[fitting[0]]))}, which fits"
-        if len(b) == 2 and b[1] == a[-1] and b[0] != a[-1]:
+        # (not where an earlier `@ W` took W as declared: turning it round would break that one)
+        taken = any(self.g.op(u) == "matmul" and self.g.args(u)[1] == param for u in self.g.users(param))
+        if len(b) == 2 and b[1] == a[-1] and b[0] != a[-1] and not taken:
             # (through a fn, in the fn's words: each call's param is in the note, and the calls
             # that pass one shape make one mistake, said once)
             who, also = (f"'{name}'", f", or write {e.text}.T") if direct else (f"the param passed as {_said(e)}", "")

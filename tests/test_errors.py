@@ -417,6 +417,18 @@ def test_a_vector_param_is_not_likened_to_a_matrix_param(tmp_path: Path, capsys:
     assert "did you mean" not in err, err
 
 
+def test_a_param_an_earlier_product_took_as_declared_is_not_told_to_turn_round(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # x @ W took W : [3, 1] as declared; declaring it [1, 3] would break that product
+    path = tmp_path / "m.nn"
+    path.write_text("dim B\ninput x : [B, 3]\nparam W : [3, 1]\nloss = mean(x @ W @ W)\nminimize loss\n")
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "inner sizes 1 and 3 differ" in err, err
+    assert "declare it" not in err, err
+
+
 def test_float_labels_named_with_braces_are_not_told_the_input_of_their_base(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
