@@ -234,9 +234,11 @@ class ExprLowerer(Advice):
             shape = self.g.shape(args[labels])
             if labels == 1 and args[0] is not None and self.g.shape(args[0]):  # as the logits want them
                 shape = self.g.shape(args[0])[:-1]
+            # (not for an input already used as floats: as labels it would break that use)
+            given = self.input_named(exprs[labels], scope)
             declare = (
                 f"; declare it as input {exprs[labels].text} : int{show(shape)}"
-                if self.input_named(exprs[labels], scope) is not None
+                if given is not None and not self.g.users(given.value)
                 else ""
             )
             self.error(

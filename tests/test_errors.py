@@ -429,6 +429,20 @@ def test_a_param_an_earlier_product_took_as_declared_is_not_told_to_turn_round(
     assert "declare it" not in err, err
 
 
+def test_an_input_used_as_floats_is_not_told_to_be_declared_int(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m.nn"
+    path.write_text(
+        "dim B\ninput x : [B, 3]\nparam W : [3, 4]\nlogits = x @ W\n"
+        "loss = mean(cross_entropy(logits, x))\nminimize loss\n"
+    )
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "needs integer labels" in err, err
+    assert "declare it" not in err, err  # x @ W takes x as floats
+
+
 def test_float_labels_named_with_braces_are_not_told_the_input_of_their_base(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
