@@ -356,9 +356,11 @@ class Resolver:
         if not numbers or index not in (numbers[0] - 1, numbers[-1] + 1):
             return ""
         first, last = (f"{braced.base}{k}{braced.suffix}" for k in (numbers[0], numbers[-1]))
-        defined, them = (
-            (f"only {first} is defined", "it") if first == last else (f"only {first} to {last} are defined", "them")
-        )
+        if first == last:
+            defined, them = f"only {first} is defined", "it"
+        else:  # (two names are "W1 and W2", a run of more "W1 to W5")
+            joint = "and" if len(numbers) == 2 else "to"
+            defined, them = f"only {first} {joint} {last} are defined", "them"
         b = self.lookup(braced.index, scope)
         check = "the loop's range" if b is not None and b.kind == "loopvar" else f"the value of {braced.index}"
         if braced.offset:
