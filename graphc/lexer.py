@@ -134,13 +134,8 @@ class Lexer:
                 line_start = rfind("\n", pos, start) + 1
             value = text[start:end]
             col = start - line_start + 1
-            if kind == "_NL":  # (a kind no rule keeps, but should one: it ends on a later line)
-                breaks = value.count("\n")
-                line_start = start + value.rfind("\n") + 1
-                yield new(Leaf, (kind, value, line, col, line + breaks, end - line_start + 1))
-                line += breaks
-            else:
-                yield new(Leaf, (kind, value, line, col, line, col + end - start))
+            # (a leaf is on one line: newlines, the only tokens spanning lines, are never kept)
+            yield new(Leaf, (kind, value, line, col, line, col + end - start))
             pos = end
 
 
