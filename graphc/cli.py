@@ -50,19 +50,22 @@ def cmd_check(args) -> int:
         if g.params
         else "params: none"
     )
+    shapes = {name: show(g.shape(n)) for name, n in g.params.items()}
+    wide = max([len(s) for s in shapes.values()] + [12])  # (sizes written as names are wider)
     for name, n in g.params.items():
         kind, init_args = lowered.inits[name]
         init = kind + (f"({', '.join(f'{a:g}' for a in init_args)})" if init_args else "")
-        print(f"  {name:<{width}}  {show(g.shape(n)):<12} {_count(g.shape(n)):>10,}  {init}")
+        print(f"  {name:<{width}}  {shapes[name]:<{wide}} {_count(g.shape(n)):>10,}  {init}")
     print("values:" if lowered.values else "values: none")
     # one row per assignment in the source: a loop body's line stands for all its iterations
     rows: dict[tuple[str, int], list[str]] = {}
     for v in lowered.values:
         rows.setdefault((v.name, v.line), []).append(show(v.shape, v.dtype))
-    for (name, line), shapes in rows.items():
-        shape = shapes[0] if len(set(shapes)) == 1 else "varies"
-        times = f" (x{len(shapes)})" if len(shapes) > 1 else ""
-        print(f"  {name:<{width}}  {shape:<12} line {line}{times}")
+    shown = {key: seen[0] if len(set(seen)) == 1 else "varies" for key, seen in rows.items()}
+    wide = max([len(s) for s in shown.values()] + [12])
+    for (name, line), seen in rows.items():
+        times = f" (x{len(seen)})" if len(seen) > 1 else ""
+        print(f"  {name:<{width}}  {shown[name, line]:<{wide}} line {line}{times}")
     print(f"outputs: {', '.join(f'{name} {show(*g.type(n))}' for name, n in g.outputs)}")
     wrt = f"every param ({len(g.wrt)})" if g.wrt == list(g.params) and len(g.wrt) > 4 else ", ".join(g.wrt)
     print(f"objective: minimize {g.objective[0]} with respect to {wrt}")

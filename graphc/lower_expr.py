@@ -361,7 +361,7 @@ class ExprLowerer(Advice):
                 total, known = _size_from(*have), _size_from(*want)
                 always = " for every value of the dims" if have[1] or want[1] else ""
                 self.error(
-                    f"cannot reshape {show(shape)} to {_show_target(target)}: "
+                    f"cannot reshape {show(shape)} to {show(target)}: "
                     f"its {total} values do not divide by {known}{always}",
                     e.span,
                 )
@@ -369,7 +369,7 @@ class ExprLowerer(Advice):
             size = _size_from(int(coef), rest)
             return tuple(size if d == -1 else d for d in target)
         if have != want:
-            self.error(f"cannot reshape {show(shape)} to {_show_target(target)}: the sizes differ", e.span)
+            self.error(f"cannot reshape {show(shape)} to {show(target)}: the sizes differ", e.span)
             return None
         return tuple(target)
 
@@ -489,7 +489,3 @@ def _product(shape) -> tuple[int, Counter]:
 def _size_from(coef: int, names: Counter) -> int | str:
     parts = ([str(coef)] if coef != 1 or not names else []) + sorted(names.elements())
     return int(parts[0]) if len(parts) == 1 and parts[0].isdigit() else "*".join(parts)
-
-
-def _show_target(target) -> str:
-    return "[" + ", ".join(str(d) for d in target) + "]"

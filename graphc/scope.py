@@ -17,7 +17,7 @@ from typing import Any
 from graphc import syntax as S
 from graphc.errors import Diagnostic, Span, did_you_mean, nearest
 from graphc.ir import Graph
-from graphc.ops import BUILTINS
+from graphc.ops import BUILTINS, Named
 
 TOO_LARGE = "this number is too large (it overflows to infinity)"
 MAX_SIZE = 2**31  # of one axis: no array is so long, and larger sizes overflow the FLOP and size arithmetic
@@ -481,6 +481,7 @@ class Resolver:
 
     def size(self, e: S.Expr, scope: Scope, allow_dims: bool, what: str) -> int | str | None:
         """A size in a shape: an integer, a const integer, or (where allowed) a dim."""
+        b = None
         if isinstance(e, S.Name) and e.index is None:
             b = self.lookup(e.base, scope)
             if b is None and scope.fn is None:  # (in a fn, check_fn said it where the fn is declared)
@@ -512,6 +513,8 @@ class Resolver:
         if v > MAX_SIZE:
             self.error(f"a size must be at most {MAX_SIZE:,}, not {v:g}", e.span)
             return None
+        if b is not None and b.kind == "const":
+            return Named(int(v), e.base)  # shown as written: [B, HIDDEN]
         return int(v)
 
 

@@ -410,7 +410,7 @@ def test_the_reduction_shapes_are_the_checkers(tmp_path, monkeypatch, capsys) ->
 
 def test_the_summarys_row_for_a_rebound_loop_name_is_as_shown(monkeypatch, capsys) -> None:
     text = " ".join((ROOT / "docs" / "language.md").read_text().split())
-    row, example = re.search(r"as `(h \[B, 64\] line \d+ \(x\d+\))` for `(examples/\w+\.nn)`", text).groups()
+    row, example = re.search(r"as `(h \[B, \w+\] line \d+ \(x\d+\))` for `(examples/\w+\.nn)`", text).groups()
     monkeypatch.chdir(ROOT)
     assert main(["check", example]) == 0
     printed = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]

@@ -335,6 +335,30 @@ def test_the_summary_of_a_model_without_params_or_values_says_none(
     )
 
 
+def test_sizes_written_as_consts_are_shown_by_name_and_compared_by_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`[B, HIDDEN]` is what the user wrote: the summary and the messages keep the const's name
+    (with its value where one size is the point), while `[HIDDEN]` and `[4]` stay one shape."""
+    path = tmp_path / "m.nn"
+    model = (
+        "dim B\nconst HIDDEN = 4\ninput x : [B, HIDDEN]\n"
+        "param W : [HIDDEN, 2 * HIDDEN]\nparam b : [4]\nparam v : [8]\n"
+        "h = x @ W + v\nk = x + b\nloss = mean(h) + mean(k)\nminimize loss\n"
+    )
+    path.write_text(model)
+    assert main(["check", str(path)]) == 0
+    rows = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    # 2 * HIDDEN is computed, not one name: it shows as its number
+    assert {"x [B, HIDDEN]", "W [HIDDEN, 8] 32 glorot", "h [B, 8] line 7", "k [B, HIDDEN] line 8"} <= set(rows), rows
+    path.write_text(model.replace("x @ W + v", "x @ W.T + v").replace("x + b", "x + v"))
+    assert main(["check", str(path)]) == 1
+    heads = [line.split(" error: ")[1] for line in capsys.readouterr().err.splitlines() if " error: " in line]
+    assert len(heads) == 2, heads
+    assert heads[0].startswith("cannot multiply [B, HIDDEN] @ [8, HIDDEN]: inner sizes HIDDEN (4) and 8 differ;")
+    assert heads[1] == "cannot add [B, HIDDEN] and [8]: sizes HIDDEN (4) and 8 do not broadcast"
+
+
 def test_a_statement_no_loop_allows_is_said_once_without_a_pass(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

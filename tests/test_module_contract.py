@@ -140,6 +140,16 @@ def test_an_int_input_passed_through_as_an_output_comes_back_in_the_dtype_output
         np.testing.assert_array_equal(got, [3, 1, 2])
 
 
+def test_sizes_written_as_consts_reach_the_module_as_numbers():
+    """The summary shows `[B, HIDDEN]`; the module, which has no HIDDEN, holds 4."""
+    source, m = load(
+        "dim B\nconst HIDDEN = 4\ninput x : [B, HIDDEN]\nparam W : [HIDDEN, 1]\nloss = mean(x @ W)\nminimize loss\n"
+    )
+    assert m.INPUTS["x"] == (("B", 4), "float64") and m.PARAMS["W"] == ((4, 1), "float64")
+    assert "HIDDEN" not in source.split('"""', 2)[2]  # (past the header, which quotes the model)
+    assert m.init_params()["W"].shape == (4, 1)
+
+
 def test_metadata_dtypes_build_arrays_the_module_takes_as_they_are():
     _, m = load(CONTRACT, dtype="float32")
     assert m.PARAMS["W"] == ((3, 4), "float32") and m.INPUTS["labels"] == (("B",), "int64")

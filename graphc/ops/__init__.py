@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from graphc.ops import elementwise, linalg, reduce, structural
-from graphc.ops.base import Facts, OpDef, ShapeError, Type, V, show  # noqa: F401  (re-exported)
+from graphc.ops.base import Facts, Named, OpDef, ShapeError, Type, V, show  # noqa: F401  (re-exported)
 
 
 def _leaf_shape(attrs) -> Type:

@@ -19,6 +19,19 @@ Type = tuple[Shape, str]
 CONVEX, CONCAVE, AFFINE = "convex", "concave", "affine"
 
 
+class Named(int):
+    """A fixed size written as a const's name (`[B, HIDDEN]`): an int to every rule and to
+    the generated code, which sees the number, and shown by its name to the user."""
+
+    def __new__(cls, value: int, name: str):
+        self = super().__new__(cls, value)
+        self.name = name
+        return self
+
+    def __getnewargs__(self):
+        return int(self), self.name
+
+
 class ShapeError(Exception):
     """A shape rule's complaint, in the user's terms; the caller adds the span."""
 
@@ -74,8 +87,18 @@ class OpDef:
 
 
 def show(shape: Shape, dtype: str = "float") -> str:
-    """A shape as the user wrote it: `[B, 4]`, `int[B]`."""
-    return ("int" if dtype == "int" else "") + "[" + ", ".join(str(d) for d in shape) + "]"
+    """A shape as the user wrote it: `[B, 4]`, `int[B]`, `[B, HIDDEN]`."""
+    return (
+        ("int" if dtype == "int" else "")
+        + "["
+        + ", ".join(d.name if isinstance(d, Named) else str(d) for d in shape)
+        + "]"
+    )
+
+
+def size_text(d: Size) -> str:
+    """One size in a sentence: `4`, `B`, or a named one with its value, `HIDDEN (256)`."""
+    return f"{d.name} ({int(d)})" if isinstance(d, Named) else str(d)
 
 
 def broadcast(a: Shape, b: Shape, verb: str) -> Shape:
@@ -93,7 +116,9 @@ def broadcast(a: Shape, b: Shape, verb: str) -> Shape:
         elif x == 1:
             out.append(y)
         else:
-            raise ShapeError(f"cannot {verb} {show(a)} and {show(b)}: sizes {x} and {y} do not broadcast")
+            raise ShapeError(
+                f"cannot {verb} {show(a)} and {show(b)}: sizes {size_text(x)} and {size_text(y)} do not broadcast"
+            )
     return tuple(reversed(out))
 
 

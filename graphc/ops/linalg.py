@@ -3,7 +3,7 @@ inner product of two arrays of one shape (what a sum of a product becomes)."""
 
 from __future__ import annotations
 
-from graphc.ops.base import Facts, OpDef, ShapeError, op, show
+from graphc.ops.base import Facts, OpDef, ShapeError, op, show, size_text
 
 
 def _matmul_shape(attrs, ta, tb):
@@ -14,7 +14,9 @@ def _matmul_shape(attrs, ta, tb):
         if len(t[0]) not in (1, 2):
             raise ShapeError(f"@ takes 1-D and 2-D operands, but the {side} side is {show(*t)} (rank {len(t[0])})")
     if a[-1] != b[0]:
-        raise ShapeError(f"cannot multiply {show(a)} @ {show(b)}: inner sizes {a[-1]} and {b[0]} differ")
+        raise ShapeError(
+            f"cannot multiply {show(a)} @ {show(b)}: inner sizes {size_text(a[-1])} and {size_text(b[0])} differ"
+        )
     return a[:-1] + b[1:], "float"
 
 
