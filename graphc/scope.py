@@ -513,8 +513,10 @@ class Resolver:
         if v > MAX_SIZE:
             self.error(f"a size must be at most {MAX_SIZE:,}, not {v:g}", e.span)
             return None
-        if b is not None and b.kind == "const":
-            return Named(int(v), e.base)  # shown as written: [B, HIDDEN]
+        if isinstance(e, S.Name):  # a const, shown by its name: [B, HIDDEN], [D1, D2] for [D{i}, D{i+1}]
+            name = e.base if e.index is None else self.resolve_name(e, scope)
+            if (b or self.lookup(name, scope)).kind == "const":
+                return Named(int(v), name)
         return int(v)
 
 

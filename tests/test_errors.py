@@ -357,6 +357,14 @@ def test_sizes_written_as_consts_are_shown_by_name_and_compared_by_value(
     assert len(heads) == 2, heads
     assert heads[0].startswith("cannot multiply [B, HIDDEN] @ [8, HIDDEN]: inner sizes HIDDEN (4) and 8 differ;")
     assert heads[1] == "cannot add [B, HIDDEN] and [8]: sizes HIDDEN (4) and 8 do not broadcast"
+    # a braced const is shown as the const it names on that pass
+    path.write_text(
+        "dim B\nconst D1 = 3\nconst D2 = 5\nconst D3 = 2\ninput x : [B, D1]\nh = x\n"
+        "for i in 1..2 {\n  param W{i} : [D{i}, D{i+1}]\n  h = tanh(h @ W{i})\n}\nloss = mean(h)\nminimize loss\n"
+    )
+    assert main(["check", str(path)]) == 0
+    rows = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert {"W1 [D1, D2] 15 glorot", "W2 [D2, D3] 10 glorot"} <= set(rows), rows
 
 
 def test_a_statement_no_loop_allows_is_said_once_without_a_pass(
