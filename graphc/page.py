@@ -14,7 +14,7 @@ import re
 
 from graphc.ir import Graph
 from graphc.ops.base import show
-from graphc.render import Labels, factor_text, op_text, xml_safe
+from graphc.render import Labels, adjoint_text, factor_text, op_text, xml_safe
 
 _SCRIPT = r"""
 const MAP = JSON.parse(document.getElementById('map').textContent);
@@ -101,7 +101,6 @@ def node_map(graph: Graph, code_lines: dict[int, list[int]], source: str) -> dic
     """Picture id -> source lines, generated lines and a title in the user's names, for
     every drawn node."""
     labels = Labels(graph, source)
-    objective = graph.objective[0] if graph.objective else "objective"
 
     def src(n: int) -> list[int]:
         """The value's line and, inside fn calls, the lines that called them."""
@@ -138,7 +137,7 @@ def node_map(graph: Graph, code_lines: dict[int, list[int]], source: str) -> dic
         out[f"a{v}"] = {
             "src": src(v),
             "code": sorted(set(lines)),
-            "title": f"∂{objective}/∂{labels.name(v)}: the gradient at {value(v)}",
+            "title": f"{adjoint_text(graph, labels, v)}: the gradient at {value(v)}",
         }
     for a, n, pos in graph.chain:
         lines = by_origin.get((a, n, pos), [])

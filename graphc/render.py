@@ -204,7 +204,9 @@ def forward_dot(graph: Graph, source: str, model: str) -> str:
     labels = Labels(graph, source)
     nodes = sorted(n for n in graph.order() if graph.node(n)["phase"] == "forward")
     objective = graph.objective[1] if graph.objective else None
-    outputs = {n for _, n in graph.outputs}
+    outputs: dict[int, list[str]] = {}
+    for name, n in graph.outputs:
+        outputs.setdefault(n, []).append(name)
     lines, scopes = {}, {}
     for n in nodes:
         d = graph.node(n)
@@ -218,10 +220,11 @@ def forward_dot(graph: Graph, source: str, model: str) -> str:
             kind = "objective" if n == objective else "op"
             head = f"{labels.numbered.get(n, d['name'])} = " if d["name"] else ""
             label = f"{head}{op_text(d)}\n{shape}"
-            if n == objective:
-                label = f"minimize {d['name'] or 'objective'}\n{label}"
-        if n in outputs:
-            label += "\noutput"
+            if n == objective:  # `minimize loss` of a value first named inside a fn (err) says loss
+                label = f"minimize {graph.objective[0]}\n{label}"
+        if n in outputs:  # by the name the output line gives, where the value was first named otherwise
+            names = [name for name in outputs[n] if name != d["name"]]
+            label += "\noutput" + (" " + ", ".join(names) if names else "")
         style = STYLE[kind] + (", peripheries=2" if n in outputs else "")
         lines[n] = f"n{n} [id={_q(f'f{n}')}, label={_q(label)}, {style}];"
         # a param declared in a loop is drawn outside its iteration's box: the boxes then
@@ -349,6 +352,14 @@ def _substitute(formula: str, symbols: dict[str, str]) -> str:
     return "".join(out)
 
 
+def adjoint_text(graph: Graph, labels: Labels, v: int) -> str:
+    """∂loss/∂v in the user's names. The objective first named otherwise (`err`, returned
+    by the fn that `loss = mse(...)` calls) is both: the chain rule starts at ∂loss/∂loss."""
+    obj_name, objective = graph.objective if graph.objective else ("objective", None)
+    text = f"∂{obj_name}/∂{labels.name(v)}"
+    return f"∂{obj_name}/∂{obj_name} = {text}" if v == objective and labels.name(v) != obj_name else text
+
+
 def backward_dot(graph: Graph, source: str, model: str) -> str:
     """The chain rule drawn: adjoints, one factor per forward edge, forward values read."""
     labels = Labels(graph, source)
@@ -379,7 +390,7 @@ def backward_dot(graph: Graph, source: str, model: str) -> str:
         d = graph.node(v)
         shape = show(d["shape"], d["dtype"])
         kind = "result" if v in results else "adjoint"
-        label = f"∂{obj_name}/∂{labels.name(v)}\n{shape}"
+        label = f"{adjoint_text(graph, labels, v)}\n{shape}"
         if v in results:
             label = f"gradient d_{results[v]}\n{label}"
         if fanout.get(v, 0) > 1:

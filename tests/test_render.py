@@ -780,3 +780,45 @@ def test_the_page_points_a_value_made_in_a_fn_call_at_the_call_too():
     second = max(n for n in c.graph.order() if c.graph.op(n) == "add" and c.graph.node(n)["phase"] == "forward")
     assert mapping[f"f{second}"]["src"] == [4, 7]
     assert mapping[f"f{second}"]["title"] == "h₂ [B, 3] = add, line 4, in res() called at line 7, i = 2"
+
+
+ALIASED = """\
+dim B
+input x : [B, 3]
+input y : [B]
+param w : [3]
+fn lin(a, v) {
+    z = a @ v
+    return z
+}
+fn mse(p, t) {
+    err = mean((p - t)^2)
+    return err
+}
+pred = lin(x, w)
+loss = mse(pred, y)
+output pred
+minimize loss
+"""
+
+
+def test_the_objective_and_an_output_keep_the_names_the_model_gives_them():
+    """A value first named inside a fn (z, err) and then bound by the caller (pred, loss) keeps
+    its first name; the pictures said 'minimize err' for `minimize loss`, marked z 'output'
+    for `output pred`, and began the chain rule at ∂loss/∂err under a title saying
+    ∂loss/∂loss = 1."""
+    from graphc import page
+
+    fwd, back = dots(ALIASED)
+    assert "minimize err" not in fwd
+    assert 'label="minimize loss\\nerr = mean\\n[]"' in fwd
+    assert 'label="z = matmul\\n[B]\\noutput pred"' in fwd
+    c = compile_text(ALIASED, "m.nn")
+    top = c.graph.objective[1]
+    assert f'a{top} [id="a{top}", label="∂loss/∂loss = ∂loss/∂err\\n[]"' in back
+    assert page.node_map(c.graph, c.code_lines, ALIASED)[f"a{top}"]["title"].startswith("∂loss/∂loss = ∂loss/∂err:")
+    # an output or objective that is the value's own name is drawn as before
+    fwd, back = dots(TWO_LAYER)
+    assert 'label="pred = add\\n[B, 1]\\noutput"' in fwd
+    assert 'label="minimize loss\\nloss = mean\\n[]"' in fwd
+    assert 'label="∂loss/∂loss\\n[]"' in back
