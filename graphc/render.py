@@ -122,14 +122,29 @@ class Labels:
             return self.numbered.get(n, d["name"])
         text = self.text_of(n)
         if not text:
-            return f"{d['op']}(…)"
+            return self._abridged(n) or f"{d['op']}(…)"
         return text if _bracketed(text) or _call(text) else f"({text})"
+
+    def _abridged(self, n: int) -> str | None:
+        """A binary operation too long to write out, by its operands, the left or else the
+        right one as `…`: the partial sums of a long loss are `(… + sum(b^2))`, `(… + sum(c^2))`."""
+        symbol, args = _INFIX.get(self.g.op(n)), self.g.args(n)
+        if symbol is None or len(args) != 2:
+            return None
+        known = [self.g.node(a)["name"] or self.g.op(a) == "const" or self.text_of(a) for a in args]
+        left, right = (self.name(a) if k else "…" for a, k in zip(args, known))
+        for a, b in ((left, right), ("…", right), (left, "…")):  # at most 28 characters, as text_of
+            if (a, b) != ("…", "…") and len(a) + len(b) + 3 <= 28:
+                return f"({a} {symbol} {b})"
+        return None
 
 
 # a name in a text: not an attribute (.T), a called function, a keyword (axis = 0) or a braced name
 _NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\b(?![{(\w])(?!\s*=)")
 
 
+# the ops a picture may write as `a + b` where their source text is too long to show
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@"}
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _BRACED = re.compile(r"(\w+)\{(\w+)([+-]\d+)?\}")
 

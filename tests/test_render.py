@@ -822,3 +822,19 @@ def test_the_objective_and_an_output_keep_the_names_the_model_gives_them():
     assert 'label="pred = add\\n[B, 1]\\noutput"' in fwd
     assert 'label="minimize loss\\nloss = mean\\n[]"' in fwd
     assert 'label="∂loss/∂loss\\n[]"' in back
+
+
+def test_values_too_long_to_write_out_are_told_apart_by_what_they_add():
+    """A value whose source text is too long for a box was drawn by its op alone: the
+    partial sums of a loss of four terms were two boxes both saying ∂loss/∂add(…)."""
+    text = (
+        "param alpha : [3]\nparam beta : [3]\nparam gamma : [3]\nparam delta : [3]\n"
+        "loss = sum(alpha * alpha) + sum(beta * beta) + sum(gamma * gamma) + sum(delta * delta)\n"
+        "minimize loss\n"
+    )
+    _, back = dots(text)
+    adjoints = re.findall(r'label="(∂loss/∂[^"]*)\\n\[\]', back)
+    assert "∂loss/∂(… + sum(beta * beta))" in adjoints
+    assert "∂loss/∂(… + sum(gamma * gamma))" in adjoints
+    assert not any("add(…)" in a for a in adjoints)
+    assert len(adjoints) == len(set(adjoints))
