@@ -154,7 +154,7 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
             if spaced is not None:
                 return Diagnostic(f"write {spaced}, without spaces inside the braces", span)
             return Diagnostic(
-                "unexpected '{': in a name like W{i} the braces hold a loop variable, optionally with +N or -N",
+                "unexpected '{': in a name like W{i} the braces hold a loop variable or an integer const, optionally with +N or -N",
                 span,
             )
         if tok.type == "LPAR":
