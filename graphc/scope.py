@@ -504,6 +504,15 @@ class Resolver:
                     return None
                 self.dim_uses.setdefault(e.base, e.span)
                 return e.base
+        elif allow_dims:
+            dim = next((n for n in _names(e) if getattr(self.lookup(n.base, scope), "kind", "") == "dim"), None)
+            if dim is not None:  # [2*B]: what is wrong is the arithmetic, not the dim
+                self.error(
+                    f"'{dim.base}' is a dim, which a size may be alone but not in arithmetic "
+                    f"(only reshape's sizes may multiply dims, as in reshape(x, [2*{dim.base}]))",
+                    dim.span,
+                )
+                return None
         v = self.constant(e, scope, f"a size in {what}")
         if v is None:
             return None
@@ -518,6 +527,15 @@ class Resolver:
             if (b or self.lookup(name, scope)).kind == "const":
                 return Named(int(v), name)
         return int(v)
+
+
+def _names(e: S.Expr) -> list[S.Name]:
+    """The plain names an arithmetic expression reads, left to right."""
+    if isinstance(e, S.Name):
+        return [e] if e.index is None else []
+    if isinstance(e, S.Binary):
+        return _names(e.left) + _names(e.right)
+    return _names(e.operand) if isinstance(e, S.Unary) else []
 
 
 def _pattern(target: S.Name) -> re.Pattern:
