@@ -25,7 +25,9 @@ MAX_NODES = 2_000_000  # a model that expands past this is refused, not attempte
 class ExprLowerer(Advice):
     """Expressions to graph nodes; a fn call is inlined here, its body lowered in a scope of its own."""
 
-    def make(self, op: str, args: list, exprs: list, attrs: dict, span: Span, scope: Scope, allow_int=()) -> int | None:
+    def make(
+        self, op: str, args: list, exprs: list, attrs: dict, span: Span, scope: Scope, allow_int=(), kwargs=()
+    ) -> int | None:
         if None in args:
             return None
         nodes = self.g.nx._node  # the node dicts themselves: Graph.node costs a call each time
@@ -49,7 +51,8 @@ class ExprLowerer(Advice):
             if swapped:  # the call's mistake, said there: the fn is right
                 self.error(f"{err}, in fn {scope.fn.decl.name} at line {span.line}{swapped}", scope.call.span)
             else:
-                self.error(str(err) + self.shape_hint(op, args, exprs), span)
+                at = next((k.value.span for k in kwargs if k.name == err.keyword), span)
+                self.error(str(err) + self.shape_hint(op, args, exprs), at)
             return None
         if op in ARITHMETIC and all(a in self.numbers or nodes[a]["op"] == "const" for a in args):
             # computed from numbers alone, as folding will (a const's number is its value)
@@ -247,7 +250,7 @@ class ExprLowerer(Advice):
                 exprs[labels].span,
             )
             return None
-        return self.make(spec.op, args, exprs, attrs, e.span, scope, allow_int)
+        return self.make(spec.op, args, exprs, attrs, e.span, scope, allow_int, e.kwargs)
 
     def labels_input(self, e: S.Expr, scope: Scope) -> bool:
         """Whether e names an input of integer labels."""

@@ -33,7 +33,12 @@ class Named(int):
 
 
 class ShapeError(Exception):
-    """A shape rule's complaint, in the user's terms; the caller adds the span."""
+    """A shape rule's complaint, in the user's terms; the caller adds the span: the call's,
+    or that of the value given to `keyword` where the complaint is about it alone."""
+
+    def __init__(self, message: str, keyword: str | None = None):
+        super().__init__(message)
+        self.keyword = keyword
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,7 @@ def _norm_prepare(attrs, t):
         raise ShapeError("softmax needs at least one axis, but its argument is a scalar")
     axis = attrs.get("axis", -1)
     if not isinstance(axis, int):
-        raise ShapeError("axis must be a single integer here")
+        raise ShapeError("axis must be a single integer here", keyword="axis")
     return {"axis": norm_axes(axis, len(shape), shape)[0]}
 
 
