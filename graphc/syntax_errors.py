@@ -181,6 +181,12 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
                     f"unexpected ',' at the end of the line: the names after {after} take no trailing comma",
                     Span(file, tok.line, col, tok.line, col + 1),
                 )
+        if str(tok) == "/" and "//" in text[tok.start_pos - 1 : tok.start_pos + 2]:  # `// note`, as in C
+            start = col - (text[tok.start_pos - 1] == "/")  # (after an operand the first '/' was taken)
+            return Diagnostic(
+                "unexpected '//': a comment starts with #, and there is no floor division",
+                Span(file, tok.line, start, tok.line, start + 2),
+            )
         exp = _expected(accepts, literals)
         msg = f"unexpected {_describe(tok)}" + (f"; expected {exp}" if exp else "")
         if tok.type == "_NL" and "LBRACE" in accepts:
