@@ -288,7 +288,9 @@ class ExprLowerer(Advice):
     def keyword_value(self, kw: S.Keyword, scope: Scope):
         if kw.name == "keepdims":
             if not isinstance(kw.value, S.Bool):
-                self.error(f"keepdims must be true or false, not {_text(kw.value)}", kw.value.span)
+                written = _text(kw.value)
+                case = f" (in lower case: keepdims={written.lower()})" if written in ("True", "False") else ""
+                self.error(f"keepdims must be true or false, not {written}{case}", kw.value.span)
                 return _BAD
             return kw.value.value
         if isinstance(kw.value, S.ListLit):
