@@ -205,8 +205,11 @@ def cmd_gradcheck(args) -> int:
             raise _no_room(shown) from None
     print(f"gradcheck {compiled.name}: float64, -O{args.O}" + (f", {shown}" if shown else "") + f", seed {args.seed}")
     if positive:
-        print(f"inputs: floats from {gradcheck.POSITIVE}, the loss being {losses[0]} with a standard normal's")
-    print(f"loss_and_grad against central differences of loss at up to {args.most} entries of each array;")
+        print(
+            f"inputs: floats from {gradcheck.POSITIVE}, as with floats from a standard normal the loss is {losses[0]}"
+        )
+    entries = "1 entry" if args.most == 1 else f"up to {args.most} entries"
+    print(f"loss_and_grad against central differences of loss at {entries} of each array;")
     print(
         f"an entry agrees when the two differ by at most {gradcheck.RTOL:g}·|slope| + "
         f"{gradcheck.ATOL:g}·max(1, |loss|) / max(1, |entry|)"

@@ -169,7 +169,9 @@ def test_where_a_standard_normal_gives_no_loss_positive_inputs_are_checked(tmp_p
     model.write_text(LOG_OF_INPUT)
     assert main(["gradcheck", str(model)]) == 0
     out = capsys.readouterr().out
-    assert "inputs: floats from |standard normal| + 0.5, the loss being nan with a standard normal's" in out
+    assert "inputs: floats from |standard normal| + 0.5, as with floats from a standard normal the loss is nan" in out
+    assert main(["gradcheck", str(model), "--most", "1"]) == 0
+    assert "central differences of loss at 1 entry of each array" in capsys.readouterr().out
     compiled = compile_text(LOG_OF_INPUT, "m.nn", opt=0)
     g = compiled.graph
     dims = gradcheck.sizes(g, {})
