@@ -315,19 +315,11 @@ class ExprLowerer(Advice):
             return None
         out = []
         for item in target.items:
-            if (
-                isinstance(item, S.Unary)
-                and item.op == "-"
-                and isinstance(item.operand, S.Num)
-                and item.operand.value == 1
-            ):
-                if -1 in out:
-                    self.error("reshape allows one -1 (the size to infer), and this is a second", item.span)
-                    return None
-                out.append(-1)
-                continue
             d = self.reshape_size(item, scope)
             if d is None:
+                return None
+            if d == -1 and -1 in out:
+                self.error("reshape allows one -1 (the size to infer), and this is a second", item.span)
                 return None
             out.append(d)
         return out
@@ -354,7 +346,7 @@ class ExprLowerer(Advice):
             if dims_in(e):  # B + T, B / 2: graphc keeps sizes as products of dims only
                 self.error("a size in reshape may only multiply dims, together or by numbers, as in B*T or 2*B", e.span)
                 return None
-            return self.size(e, scope, True, "reshape")  # numbers and consts alone, such as (N / 2) * 2
+            return self.size(e, scope, True, "reshape", infer=True)  # numbers and consts alone: (N / 2) * 2, -1
         sizes = [self.size(f, scope, True, "reshape") for f in factors]
         return None if None in sizes else _size_from(*_product(sizes))
 

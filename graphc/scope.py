@@ -479,8 +479,9 @@ class Resolver:
             self.error(f"{what} must be a compile-time constant", e.span)
         return None
 
-    def size(self, e: S.Expr, scope: Scope, allow_dims: bool, what: str) -> int | str | None:
-        """A size in a shape: an integer, a const integer, or (where allowed) a dim."""
+    def size(self, e: S.Expr, scope: Scope, allow_dims: bool, what: str, infer: bool = False) -> int | str | None:
+        """A size in a shape: an integer, a const integer, or (where allowed) a dim; with
+        `infer` (reshape's target) also -1, however written (`-1`, `0 - 1`, a const)."""
         b = None
         if isinstance(e, S.Name) and e.index is None:
             b = self.lookup(e.base, scope)
@@ -516,6 +517,8 @@ class Resolver:
         v = self.constant(e, scope, f"a size in {what}")
         if v is None:
             return None
+        if infer and v == -1:
+            return -1
         if not float(v).is_integer() or v < 1:
             self.error(f"a size must be a positive integer, not {v:g}", e.span)
             return None
