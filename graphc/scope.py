@@ -475,6 +475,8 @@ class Resolver:
             return r
         if isinstance(e, (S.ListLit, S.TupleLit)):
             self.error(f"{what} must be a number, not a {'list' if isinstance(e, S.ListLit) else 'tuple'}", e.span)
+        elif isinstance(e, S.Bool):  # a constant, but no number
+            self.error(f"{what} must be a number, not {str(e.value).lower()}", e.span)
         else:
             self.error(f"{what} must be a compile-time constant", e.span)
         return None

@@ -131,3 +131,22 @@ def test_reshape_infers_the_size_given_as_minus_one_however_it_is_written(infer:
 def test_a_second_minus_one_by_value_is_refused_as_a_second() -> None:
     said = errors("const INFER = -1\nparam p : [6]\nloss = sum(reshape(p, [INFER, 0 - 1]))\nminimize loss\n")
     assert said == ["3:31: reshape allows one -1 (the size to infer), and this is a second"]
+
+
+@pytest.mark.parametrize(
+    "line, said",
+    [
+        ("loss = sum(x ^ true)", "3:16: the exponent of ^ must be a number, not true"),
+        ("loss = sum(x, axis=false)", "3:20: an axis must be a number, not false"),
+        ("loss = sum(reshape(x, [true, 4]))", "3:24: a size in reshape must be a number, not true"),
+    ],
+)
+def test_true_or_false_where_a_number_goes_is_said_to_be_no_number(line: str, said: str) -> None:
+    # true is a compile-time constant: 'must be a compile-time constant' would not say what is wrong
+    assert errors(f"model m\ninput x : [2, 4]\n{line}\nminimize loss wrt x\n") == [said]
+
+
+def test_a_const_of_true_is_said_to_be_no_number() -> None:
+    assert errors("const C = true\ninput x : [2]\nloss = sum(x * C)\nminimize loss wrt x\n") == [
+        "1:11: const C must be a number, not true"
+    ]
