@@ -85,6 +85,9 @@ _PRODUCT = re.compile(rf"({_DIGITS})((?![eE])[A-Za-z_][\w{{}}+-]*)")
 _BASED = re.compile(r"0[xXbBoO]\w*")
 _DECIMAL = re.compile(r"0(?:[xX][0-9a-fA-F]+|[bB][01]+|[oO][0-7]+)")
 _SUFFIX = re.compile(rf"({_DIGITS})([fFjJlL])")
+_EXPONENT_SIGN = re.compile(r"[+-][0-9]+")
+_POINT_E = re.compile(r"[0-9]+\.[eE]")
+_POINT_EXPONENT = re.compile(r"([0-9]+)\.([eE][+-]?[0-9]+)")  # `1.e3`, Python's spelling of 1e3
 _LEADING_DOT = re.compile(r"\.[0-9][\w.]*(?:(?<=[eE])[+-][0-9]*)?")  # `.5`, `.5e-3`, `.5x`: a number without its 0
 # `2(x + 1)`: a number just before the '(' (not the end of a name such as W1)
 NUMBER_BEFORE = re.compile(rf"(?<![\w.]){_DIGITS}[ \t]*$")
@@ -112,6 +115,9 @@ def bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnosti
     b = end
     while b < len(text) and text[b] in WORD:
         b += 1
+    sign = _EXPONENT_SIGN.match(text, b) if _POINT_E.fullmatch(text, a, b) else None
+    if sign is not None:  # `1.E-3`: the exponent's sign and digits are the number's too
+        b = sign.end()
     word = text[a:b]
     if a == end or not word[:1].isdigit() or _NUMBER.fullmatch(word):
         return None
@@ -136,6 +142,9 @@ def _number_fix(word: str) -> str:
         return "graphc has no complex numbers"
     if suffix:
         return f"numbers take no suffix such as {suffix[2]}: write {suffix[1]}"
+    point = _POINT_EXPONENT.fullmatch(word)
+    if point:
+        return f"a point needs digits on both sides: write {point[1]}{point[2]} or {point[1]}.0{point[2]}"
     product = _PRODUCT.fullmatch(word)  # `2x`: a number times a name
     return f"write {product[1]}*{product[2]}" if product else NUMBERS
 

@@ -113,6 +113,11 @@ def test_a_method_call_without_a_sure_fix_gets_the_general_form(expr: str, messa
         (".5e-3", "write 0.5e-3"),
         (".5x", "write 0.5*x"),
         (".5.5", "numbers are written like 3, 0.5, 1e-3 or 2.5E+4"),
+        # Python's 1.e3 and 1.E-3 read as 1 with an attribute .e3 (or .E, minus 3)
+        ("1.e3", "a point needs digits on both sides: write 1e3 or 1.0e3"),
+        ("1.E-3", "a point needs digits on both sides: write 1E-3 or 1.0E-3"),
+        ("10.e+30", "a point needs digits on both sides: write 10e+30 or 10.0e+30"),
+        ("2.T", "numbers are written like 3, 0.5, 1e-3 or 2.5E+4"),
     ],
 )
 def test_a_number_written_as_other_languages_do_is_told_its_spelling_here(number: str, fix: str) -> None:
