@@ -166,8 +166,19 @@ class ExprLowerer(Advice):
             last = _text(e.args[-1]) if extra else "an expression"
             axis = f"; give the axis by name: {e.func}(..., axis={last})" if last != "an expression" else ""
             said = f"takes {plural(len(spec.args), 'argument')}, but {_given(len(e.args))}{axis}" if axis else None
+            named = {k.name: k for k in e.kwargs if k.name in spec.args[len(e.args) :]}
+            if named and not said:  # sum(x=v): Python would take it so; here arguments go by position
+                said = f"takes {' and '.join(a for a in spec.args if a in named)} by position, not by name"
+                if len(e.args) + len(named) == len(spec.args):
+                    values = [*e.args, *(named[a].value for a in spec.args[len(e.args) :])]
+                    values += [k for k in e.kwargs if k.name not in named]
+                    texts = [
+                        f"{v.name}={_value_text(v.value)}" if isinstance(v, S.Keyword) else _text(v) for v in values
+                    ]
+                    if not any(t.endswith("an expression") for t in texts):
+                        said += f": write {e.func}({', '.join(texts)})"
             self.error(f"{e.func}({names}) {said or _arity(spec.args, len(e.args))}", e.span)
-            self.check_args(e.args, scope)
+            self.check_args(e.args + tuple(k.value for k in named.values()), scope)
             return None
         attrs: dict[str, Any] = {}
         allowed = dict(spec.keywords)
@@ -180,6 +191,11 @@ class ExprLowerer(Advice):
             if kw.name in attrs:
                 self.error(f"keyword '{kw.name}' is given twice", kw.span)
                 return None
+            if kw.name == "axis" and isinstance(kw.value, S.Name) and kw.value.text == "None":
+                if self.lookup("None", scope) is None:  # NumPy's axis=None
+                    default = "every axis" if allowed["axis"] is None else f"axis={allowed['axis']}"
+                    self.error(f"there is no None; leave axis out for its default, {default}", kw.value.span)
+                    return None
             attrs[kw.name] = self.keyword_value(kw, scope)
             if attrs[kw.name] is _BAD:
                 return None
@@ -449,6 +465,11 @@ def _text(e: S.Expr) -> str:
     if isinstance(e, S.Unary) and isinstance(e.operand, (S.Num, S.Name)):
         return e.op + _text(e.operand)
     return "an expression"
+
+
+def _value_text(e: S.Expr) -> str:
+    """A keyword's value as written: `true`, `-1`, `x`."""
+    return ("true" if e.value else "false") if isinstance(e, S.Bool) else _text(e)
 
 
 def _swapped(func: str, args) -> str:
