@@ -22,6 +22,10 @@ CHARACTER_HINTS = {
     "<": "; there are no comparisons",
     ">": "; there are no comparisons",
     "\\": "; lines continue only inside ( ) and [ ]",
+    "~": "; there are no bitwise or logical operators",
+    "&": "; there are no bitwise or logical operators",
+    "|": "; there are no logical operators, and |x| is written abs(x)",
+    "?": "; there is no conditional operator",
 }
 
 # characters that look like ASCII ones, as a word processor or a paper types them
