@@ -94,6 +94,7 @@ class ExprLowerer(Advice):
         if isinstance(e, S.Attr):
             if e.attr != "T":
                 self.error(f"unknown attribute '.{e.attr}'; the only attribute is .T (transpose)", e.attr_span)
+                self.expr(e.value, scope)  # for its own mistakes
                 return None
             x = self.expr(e.value, scope)
             return self.make("transpose", [x], [e.value], {}, e.span, scope)
@@ -142,6 +143,7 @@ class ExprLowerer(Advice):
             return None
         if b.kind != "fn":
             self.error(f"'{e.func}' is {KIND_WORDS[b.kind]}, not a function", e.func_span)
+            self.check_args(e.args, scope)
             return None
         return self.inline(b.value, e, scope)
 
@@ -182,35 +184,45 @@ class ExprLowerer(Advice):
             return None
         attrs: dict[str, Any] = {}
         allowed = dict(spec.keywords)
+        # a call written wrongly (a keyword, reshape's shape, one_hot's K) is one mistake;
+        # what it is applied to is still lowered, for mistakes of its own
+        ok = True
+        operands = e.args[:1] if e.func in ("reshape", "one_hot") else e.args
         for kw in e.kwargs:
             if kw.name not in allowed:
                 known = f"; it takes {', '.join(allowed)}" if allowed else "; it takes none"
                 hint = did_you_mean(kw.name, allowed)
                 self.error(f"{e.func}() got an unexpected keyword '{kw.name}'{hint or known}", kw.span)
-                return None
-            if kw.name in attrs:
+                ok = False
+            elif kw.name in attrs:
                 self.error(f"keyword '{kw.name}' is given twice", kw.span)
-                return None
-            if kw.name == "axis" and isinstance(kw.value, S.Name) and kw.value.text == "None":
-                if self.lookup("None", scope) is None:  # NumPy's axis=None
-                    default = "every axis" if allowed["axis"] is None else f"axis={allowed['axis']}"
-                    self.error(f"there is no None; leave axis out for its default, {default}", kw.value.span)
-                    return None
-            attrs[kw.name] = self.keyword_value(kw, scope)
-            if attrs[kw.name] is _BAD:
-                return None
+                ok = False
+            elif (
+                kw.name == "axis"
+                and isinstance(kw.value, S.Name)
+                and kw.value.text == "None"
+                and (
+                    self.lookup("None", scope) is None  # NumPy's axis=None
+                )
+            ):
+                default = "every axis" if allowed["axis"] is None else f"axis={allowed['axis']}"
+                self.error(f"there is no None; leave axis out for its default, {default}", kw.value.span)
+                ok = False
+            else:
+                attrs[kw.name] = self.keyword_value(kw, scope)
+                ok = ok and attrs[kw.name] is not _BAD
         first_keyword = min((k.span.start for k in e.kwargs), default=None)
         late = [a for a in e.args if first_keyword is not None and a.span.start > first_keyword]
         if late:  # as in Python: sum(axis=0, x) is no way to write sum(x, axis=0)
             self.error(
                 f"a positional argument cannot follow a keyword argument; put {e.func}'s keywords last", late[0].span
             )
+            self.check_args(operands, scope)
             return None
         args, exprs, allow_int = [], [], ()
         if e.func == "reshape":
             shape = self.reshape_target(e, scope)
-            if shape is None:
-                return None
+            ok = ok and shape is not None
             attrs["shape"], e_args = shape, e.args[:1]
         elif e.func == "one_hot":
             # one_hot(10, labels); not one_hot(labels, labels), which no order mends
@@ -222,8 +234,7 @@ class ExprLowerer(Advice):
                 )
                 return None
             k = self.size(e.args[1], scope, True, "one_hot's K")
-            if k is None:
-                return None
+            ok = ok and k is not None
             attrs["k"], e_args, allow_int = k, e.args[:1], (0,)
         else:
             e_args = e.args
@@ -231,14 +242,16 @@ class ExprLowerer(Advice):
         for a in e_args:
             args.append(self.expr(a, scope))
             exprs.append(a)
-        if e.func == "reshape" and args[0] is not None:
+        if e.func == "reshape" and ok and args[0] is not None:
             attrs["shape"] = self.fill_reshape(self.g.shape(args[0]), attrs["shape"], e)
             if attrs["shape"] is None:
                 return None
-        if "axis" in attrs and args[0] is not None:
+        if attrs.get("axis", _BAD) is not _BAD and args[0] is not None:
             kw = next(k for k in e.kwargs if k.name == "axis")
             if not self.check_axes(attrs["axis"], self.g.shape(args[0]), kw, exprs[0]):
                 return None
+        if not ok:
+            return None
         labels = {"one_hot": 0, "cross_entropy": 1}.get(e.func)
         if labels is not None and args[labels] is not None and self.g.node(args[labels])["dtype"] != "int":
             if labels == 1 and args[0] is not None and self.g.node(args[0])["dtype"] == "int":
@@ -392,6 +405,7 @@ class ExprLowerer(Advice):
         decl = info.decl
         if e.kwargs:
             self.error(f"fn '{decl.name}' takes no keyword arguments", e.kwargs[0].span)
+            self.check_args(e.args, scope)
             return None
         if len(e.args) != len(decl.params):
             params = ", ".join(p.base for p in decl.params)
