@@ -187,9 +187,10 @@ class ProgramLowerer(ExprLowerer, Loops):
             self.broken_params = True
 
     def placeholder(self, name: str | None, kind: str, span: Span) -> None:
-        """A declaration that failed still binds its name, silently, so its uses do not cascade."""
-        if name is not None and name not in BUILTINS:
-            self.top.setdefault(name, Binding(kind, None, span))
+        """A declaration that failed still binds its name, silently, so its uses do not cascade;
+        a name it could not have taken anyway (declared before, a builtin) is its own mistake."""
+        if name is not None:
+            self.define(name, Binding(kind, None, span))
         if kind == "param":
             self.broken_params = True
         if kind == "input":
@@ -257,7 +258,9 @@ class ProgramLowerer(ExprLowerer, Loops):
             return
         if node is None:  # the name stays defined, silently, so later lines do not cascade
             old = self.top.get(name)
-            if old is None or old.kind == "value":  # and a value it had before is out of date now
+            if name in BUILTINS or (old is not None and old.kind != "value"):  # a name it cannot take anyway
+                self.define(name, Binding("value", None, stmt.target.span))
+            else:  # and a value it had before is out of date now
                 self.top[name] = Binding("value", None, stmt.target.span)
             return
         if not self.define(name, Binding("value", node, stmt.target.span)):
