@@ -28,11 +28,9 @@ class ExprLowerer(Advice):
     def make(
         self, op: str, args: list, exprs: list, attrs: dict, span: Span, scope: Scope, allow_int=(), kwargs=()
     ) -> int | None:
-        if None in args:
-            return None
         nodes = self.g.nx._node  # the node dicts themselves: Graph.node costs a call each time
-        for i, a in enumerate(args):
-            if nodes[a]["dtype"] == "int" and i not in allow_int:
+        for i, a in enumerate(args):  # (labels used as floats are wrong beside an operand that failed too)
+            if a is not None and nodes[a]["dtype"] == "int" and i not in allow_int:
                 e = exprs[i]
                 where = (
                     f"{op} takes them only as argument {allow_int[0] + 1}"
@@ -41,6 +39,8 @@ class ExprLowerer(Advice):
                 )
                 self.error(f"{_src(e)} is {show(*self.g.type(a))}, integer labels; {where}", e.span)
                 return None
+        if None in args:
+            return None
         if self.g._next > MAX_NODES:
             # (loops and fn calls are refused before they expand, by their estimated cost)
             raise StopLowering(f"the model grows past {MAX_NODES:,} ops here; graphc refuses models that large", span)
