@@ -27,7 +27,7 @@ from graphc.lower_advice import fits
 from graphc.lower_expr import ExprLowerer, _given, _text
 from graphc.lower_loop import Loops
 from graphc.ops import BUILTINS, show
-from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering, keyword_of
+from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering
 from graphc.util import gc_paused, plural, recursion_room
 
 MAX_PARAM_SIZE = 2**31
@@ -108,11 +108,7 @@ class ProgramLowerer(ExprLowerer, Loops):
         return Lowered(name, self.g, self.values, self.inits, self.warnings)
 
     def stmt(self, stmt: S.Stmt, scope: Scope, first: bool = False, in_loop: bool = False) -> None:
-        if in_loop and not isinstance(stmt, (S.Assign, S.ParamDecl, S.ForLoop, S.InputDecl, S.ConstDecl)):
-            message = f"{keyword_of(stmt)} is not allowed inside a for loop"
-            if (message, stmt.span) not in self.reported:  # said once: no pass could allow it
-                self.error(message, stmt.span, note="")
-            self.refused_minimize |= isinstance(stmt, S.Minimize)
+        if in_loop and not self.allowed_in_loop(stmt):
             return
         method = getattr(self, "stmt_" + type(stmt).__name__)
         method(stmt, scope) if not isinstance(stmt, S.ModelDecl) else method(stmt, first)
@@ -286,6 +282,7 @@ class ProgramLowerer(ExprLowerer, Loops):
 
     def stmt_ForLoop(self, stmt: S.ForLoop, scope: Scope) -> None:
         if not self.unroll(stmt, scope):
+            self.check_unrun(stmt, scope)
             self.skip_loop(stmt)
 
     def finish(self) -> None:

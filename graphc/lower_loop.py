@@ -7,9 +7,9 @@ import math
 
 from graphc import syntax as S
 from graphc.lower_expr import MAX_NODES
-from graphc.lower_fn import FnChecks
+from graphc.lower_fn import FnChecks, _parts
 from graphc.ops import BUILTINS
-from graphc.scope import Binding, Scope
+from graphc.scope import Binding, Scope, keyword_of
 
 MAX_UNROLL = 100_000
 MAX_LOOP_DEPTH = 500  # loops inside loops; each level is a few frames of lowering's recursion
@@ -61,6 +61,50 @@ class Loops(FnChecks):
         self.unrolled_passes(stmt, scope, var, range(int(lo), int(hi) + 1))
         self.top.pop(var, None)
         return True
+
+    def allowed_in_loop(self, stmt: S.Stmt) -> bool:
+        """Whether a loop's body may hold stmt; if not, that is said once (no pass could allow it)."""
+        if isinstance(stmt, (S.Assign, S.ParamDecl, S.ForLoop, S.InputDecl, S.ConstDecl)):
+            return True
+        message = f"{keyword_of(stmt)} is not allowed inside a for loop"
+        if (message, stmt.span) not in self.reported:
+            self.error(message, stmt.span, note="")
+        self.refused_minimize |= isinstance(stmt, S.Minimize)
+        return False
+
+    def check_unrun(self, loop: S.ForLoop, scope: Scope) -> None:
+        """A loop refused (and reported) runs no pass, but its body's plain names are still
+        looked up, as a fn's body is: a misspelled one is a mistake of its own. The loop
+        variable and the names the body defines are known there; a braced name depends on
+        the passes, so it is left alone."""
+        inner = Scope(dict(scope.locals), scope.fn, scope.frames)
+        if loop.var.index is None:
+            inner.locals[loop.var.base] = Binding("loopvar", None, loop.var.span)
+        for s in loop.body:
+            if not self.allowed_in_loop(s):
+                continue
+            if isinstance(s, S.ForLoop):
+                self.check_unrun(s, inner)
+            elif isinstance(s, S.Assign):
+                self.check_plain_names(s.value, inner)
+            target = getattr(s, "target", None)
+            if isinstance(target, S.Name) and target.index is None:
+                inner.locals[target.base] = Binding("value", None, target.span)
+
+    def check_plain_names(self, e: S.Expr, scope: Scope) -> None:
+        stack = [e]
+        while stack:
+            e = stack.pop()
+            if isinstance(e, S.Name):
+                if e.index is None and self.lookup(e.base, scope) is None:
+                    self.unknown(e.base, e.span, scope)
+            elif isinstance(e, S.Call):
+                if e.func not in BUILTINS and self.lookup(e.func, scope) is None:
+                    self.unknown(e.func, e.func_span, scope, "function")
+                stack.extend(e.args)
+                stack.extend(k.value for k in e.kwargs)
+            else:
+                stack.extend(_parts(e))
 
     def unrolled_passes(self, stmt: S.ForLoop, scope: Scope, var: str, values: range):
         outer = self.call_note
