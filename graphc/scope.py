@@ -336,8 +336,11 @@ class Resolver:
             hint = self.one_off(name, braced, scope) or self.braced_nearest(name, braced, scope)
         elif size:  # a size is a misspelled dim or const, not a misspelled value
             hint = did_you_mean(name, [n for n, b in self.top.items() if b.kind in ("dim", "const", "loopvar")])
-        else:
-            hint = did_you_mean(name, self.visible(scope, what == "function"))
+        else:  # (a dim is no value: offering B for Bx would only trade one error for another)
+            seen = self.visible(scope, what == "function")
+            hint = did_you_mean(
+                name, [n for n in seen if what != "name" or getattr(self.top.get(n), "kind", "") != "dim"]
+            )
         if not hint and scope.fn is not None and what != "function":  # a misspelled outer value
             outer = nearest(name, [n for n, b in self.top.items() if b.kind != "fn"])
             if outer is not None:
