@@ -178,11 +178,13 @@ class _Build(Transformer):
         return S.InputDecl(self._span(kw, typ), target, typ)
 
     def const_init(self, c):
-        """`const(c)`: the initializer shares its spelling with the keyword."""
+        """`const(c)`: the initializer shares its spelling with the keyword; a call otherwise."""
         kw, *rest = c
-        (value,) = [x for x in rest if isinstance(x, S.Expr)]
-        span = self._span(*c)
-        return S.Call(span, "const", self._tok(kw), (value,), (), depth=value.depth + 1)
+        args = self._nodes(rest)
+        pos = tuple(a for a in args if not isinstance(a, S.Keyword))
+        kws = tuple(a for a in args if isinstance(a, S.Keyword))
+        kids = pos + tuple(k.value for k in kws)
+        return self._expr(S.Call, self._span(*c), "const", self._tok(kw), pos, kws, kids=kids)
 
     def param_decl(self, c):
         kw, target, typ, *init = c
