@@ -294,7 +294,7 @@ def main() -> None:
         f"{'model':<8} "
         + " ".join(f"{c + ' us':>10}" for c in cols)
         + "".join(f"{r:>14}" for r in ratios)
-        + "  compile s"
+        + "  compile s  jax compile s"
     )
     speedups, best = [], []
     for name in a.models:
@@ -305,7 +305,8 @@ def main() -> None:
         row = " ".join(f"{r[c]:>10.1f}" for c in cols) + "".join(
             f"{r[k]:>14.2f}" if k in r else f"{'-':>14}" for k in ratios
         )
-        print(f"{name:<8} {row}  {r['compile_s']:>9.3f}")
+        jax = f"{r['jax_compile_s']:>14.3f}" if r["jax_compile_s"] is not None else f"{'-':>14}"
+        print(f"{name:<8} {row}  {r['compile_s']:>9.3f}{jax}")
     geo = lambda xs: math.exp(statistics.mean(map(math.log, xs)))  # noqa: E731
     print(
         f"geometric mean speed-up over NumPy by hand: {geo(speedups):.2f}x (medians), {geo(best):.2f}x (best samples)"
