@@ -197,14 +197,7 @@ class ExprLowerer(Advice):
             elif kw.name in attrs:
                 self.error(f"keyword '{kw.name}' is given twice", kw.span)
                 ok = False
-            elif (
-                kw.name == "axis"
-                and isinstance(kw.value, S.Name)
-                and kw.value.text == "None"
-                and (
-                    self.lookup("None", scope) is None  # NumPy's axis=None
-                )
-            ):
+            elif kw.name == "axis" and _text(kw.value) == "None" and self.lookup("None", scope) is None:  # NumPy's
                 default = "every axis" if allowed["axis"] is None else f"axis={allowed['axis']}"
                 self.error(f"there is no None; leave axis out for its default, {default}", kw.value.span)
                 ok = False
