@@ -60,11 +60,14 @@ else {  // the code pane opens at the model's own functions, past the argument c
 """
 
 _STYLE = """
-body { font-family: Helvetica, Arial, sans-serif; margin: 0; color: #111827; }
-header { padding: 8px 14px; background: #f3f4f6; border-bottom: 1px solid #d1d5db; }
+body { font-family: Helvetica, Arial, sans-serif; margin: 0; color: #111827;
+  display: flex; flex-direction: column; height: 100vh; }
+/* one line, however long the hover text: a second would push the panes below the window */
+header { padding: 8px 14px; background: #f3f4f6; border-bottom: 1px solid #d1d5db;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 header h1 { font-size: 17px; margin: 0; display: inline; }
 #status { margin-left: 18px; color: #6d28d9; font-family: monospace; }
-main { display: grid; grid-template-columns: 0.9fr 1.4fr 1.4fr 1.1fr; height: calc(100vh - 40px); }
+main { display: grid; grid-template-columns: 0.9fr 1.4fr 1.4fr 1.1fr; flex: 1; min-height: 0; }
 section { overflow: auto; border-right: 1px solid #e5e7eb; padding: 6px; }
 section h2 { font-size: 13px; color: #6b7280; margin: 4px 0; }
 div.listing { font-family: monospace; font-size: 12px; line-height: 1.35; }

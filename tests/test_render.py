@@ -150,6 +150,29 @@ def test_the_page_puts_no_block_inside_an_element_that_holds_only_text():
     assert not wrong, wrong[:3]
 
 
+def _page_style() -> dict[str, str]:
+    """The page's CSS as selector -> declarations, each declaration's spaces squeezed out."""
+    from graphc import page
+
+    c = compile_text(TWO_LAYER, "two.nn")
+    text = page.make_page("two_layer", TWO_LAYER, c.source, "<svg></svg>", "<svg></svg>", {})
+    style = re.sub(r"/\*.*?\*/", "", re.search(r"<style>(.*?)</style>", text, re.S).group(1), flags=re.S)
+    return {sel.strip(): re.sub(r"\s+", "", body) for sel, body in re.findall(r"([^{}]+)\{([^}]*)\}", style)}
+
+
+def test_the_page_header_keeps_one_line_and_the_panes_take_the_rest():
+    """The header holds the hover text, 120 characters for a value made in a fn call: in a
+    1024-px window it wrapped onto a second line while the panes kept a height of the
+    window less 40 px, so the page grew taller than the window and scrolling a code row
+    into view scrolled the whole page, the header half out of sight. The header keeps to
+    one line, and the panes fill what it leaves."""
+    style = _page_style()
+    assert {"white-space:nowrap", "overflow:hidden", "text-overflow:ellipsis"} <= set(style["header"].split(";"))
+    assert not any("100vh-" in rule for rule in style.values()), "the panes guess the header's height"
+    assert {"display:flex", "flex-direction:column", "height:100vh"} <= set(style["body"].split(";"))
+    assert {"flex:1", "min-height:0"} <= set(style["main"].split(";"))
+
+
 @needs_dot
 def test_compile_writes_pictures_and_page(tmp_path):
     model = tmp_path / "two.nn"
