@@ -70,7 +70,8 @@ header h1 { font-size: 17px; margin: 0; display: inline; }
 main { display: grid; grid-template-columns: 0.9fr 1.4fr 1.4fr 1.1fr; flex: 1; min-height: 0; }
 section { overflow: auto; border-right: 1px solid #e5e7eb; padding: 6px; }
 section h2 { font-size: 13px; color: #6b7280; margin: 4px 0; }
-div.listing { font-family: monospace; font-size: 12px; line-height: 1.35; }
+/* as wide as the longest line, so a highlighted row is lit where the pane is scrolled to */
+div.listing { font-family: monospace; font-size: 12px; line-height: 1.35; width: max-content; min-width: 100%; }
 div.listing div { white-space: pre; padding: 0 4px; }
 div.listing div span.n { color: #9ca3af; display: inline-block; width: 3.2em; user-select: none; }
 div.listing div.hl { background: #fde68a; }

@@ -173,6 +173,14 @@ def test_the_page_header_keeps_one_line_and_the_panes_take_the_rest():
     assert {"flex:1", "min-height:0"} <= set(style["main"].split(";"))
 
 
+def test_a_highlighted_row_is_lit_across_its_whole_line():
+    """A listing row was as wide as its pane, its text overflowing it: with the pane
+    scrolled sideways to read a long line, a highlighted row showed no highlight at all.
+    A listing is as wide as its longest line, and every row with it."""
+    style = _page_style()
+    assert {"width:max-content", "min-width:100%"} <= set(style["div.listing"].split(";"))
+
+
 @needs_dot
 def test_compile_writes_pictures_and_page(tmp_path):
     model = tmp_path / "two.nn"
