@@ -70,6 +70,9 @@ header h1 { font-size: 17px; margin: 0; display: inline; }
 main { display: grid; grid-template-columns: 0.9fr 1.4fr 1.4fr 1.1fr; flex: 1; min-height: 0; }
 section { overflow: auto; border-right: 1px solid #e5e7eb; padding: 6px; }
 section h2 { font-size: 13px; color: #6b7280; margin: 4px 0; }
+/* a picture scrolls under its heading, so the size button stays in view */
+section.graph { overflow: hidden; display: flex; flex-direction: column; }
+section.graph div.picture { overflow: auto; flex: 1; min-height: 0; }
 /* as wide as the longest line, so a highlighted row is lit where the pane is scrolled to */
 div.listing { font-family: monospace; font-size: 12px; line-height: 1.35; width: max-content; min-width: 100%; }
 div.listing div { white-space: pre; padding: 0 4px; }
@@ -169,6 +172,10 @@ def titled(svg: bytes, mapping: dict) -> bytes:
     return _TITLED.sub(one, svg)
 
 
+def _picture(svg: str, pane: str) -> str:
+    return f'<div class="picture">{_inline_svg(svg, pane)}</div>'
+
+
 _SIZE = '<button class="size" type="button">full size</button>'  # a large graph is squeezed to its pane
 
 
@@ -181,8 +188,8 @@ def make_page(model: str, source: str, code: str, forward_svg: str, backward_svg
 <header><h1>{html.escape(model)}</h1><span id="status">hover or click a node</span></header>
 <main>
 <section><h2>model source</h2>{_numbered(source, "src")}</section>
-<section><h2>forward graph{_SIZE}</h2>{_inline_svg(forward_svg, "forward")}</section>
-<section><h2>backward graph{_SIZE}</h2>{_inline_svg(backward_svg, "backward")}</section>
+<section class="graph"><h2>forward graph{_SIZE}</h2>{_picture(forward_svg, "forward")}</section>
+<section class="graph"><h2>backward graph{_SIZE}</h2>{_picture(backward_svg, "backward")}</section>
 <section><h2>generated code</h2>{_numbered(code, "code")}</section>
 </main>
 <script type="application/json" id="map">{data}</script>

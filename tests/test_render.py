@@ -181,6 +181,40 @@ def test_a_highlighted_row_is_lit_across_its_whole_line():
     assert {"width:max-content", "min-width:100%"} <= set(style["div.listing"].split(";"))
 
 
+def test_the_full_size_button_stays_in_view_when_a_picture_scrolls():
+    """A graph pane scrolled as a whole, its heading with it: shown at full size, the
+    32-layer backward picture is 18,000 px tall, and the button that fits it back into the
+    pane scrolled out of sight with the first node. The picture scrolls in a box of its own
+    under the heading, which stays put."""
+    from html.parser import HTMLParser
+
+    from graphc import page
+
+    c = compile_text(TWO_LAYER, "two.nn")
+    text = page.make_page("two_layer", TWO_LAYER, c.source, "<svg></svg>", "<svg></svg>", {})
+    parents: dict[str, list[str]] = {}
+
+    class Nesting(HTMLParser):
+        stack: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            named = tag + "".join("." + v for k, v in attrs if k == "class")
+            if tag in ("svg", "button"):
+                parents.setdefault(tag, []).append(" ".join(self.stack))
+            if tag != "meta":
+                self.stack.append(named)
+
+        def handle_endtag(self, tag):
+            self.stack.pop()
+
+    Nesting().feed(text)
+    assert parents["svg"] == ["html body main section.graph div.picture"] * 2, parents["svg"]
+    assert parents["button"] == ["html body main section.graph h2"] * 2, parents["button"]
+    style = _page_style()
+    assert "overflow:hidden" in style["section.graph"].split(";")
+    assert "overflow:auto" in style["section.graph div.picture"].split(";")
+
+
 @needs_dot
 def test_compile_writes_pictures_and_page(tmp_path):
     model = tmp_path / "two.nn"
