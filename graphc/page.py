@@ -21,10 +21,12 @@ const MAP = JSON.parse(document.getElementById('map').textContent);
 function clear() {
   document.querySelectorAll('.hl').forEach(e => e.classList.remove('hl'));
 }
+let selected = null;
 function select(id) {
   const m = MAP[id];
   if (!m) return;
   clear();
+  selected = id;
   // one value is drawn up to three times: computed (f), read by a factor (r), its adjoint (a)
   const value = /^[fra](\d+)$/.exec(id);
   const same = value ? ['f', 'r', 'a'].map(p => p + value[1]) : [id];
@@ -39,6 +41,11 @@ function select(id) {
   }
   document.getElementById('status').textContent = m.title;
 }
+// the picture in `section` scrolls to the selected node's drawing there, if it has one lit
+function reveal(section) {
+  const g = section.querySelector('g.node[id="' + selected + '"]') || section.querySelector('g.node.hl');
+  if (g) g.scrollIntoView({block: 'center', inline: 'center'});
+}
 document.querySelectorAll('g.node').forEach(g => {
   const title = g.querySelector('title');
   if (!MAP[g.id]) return;
@@ -50,10 +57,13 @@ document.querySelectorAll('g.edge > title').forEach(t => { t.textContent = ''; }
 document.querySelectorAll('button.size').forEach(b => b.addEventListener('click', () => {
   const full = b.closest('section').classList.toggle('full');
   b.textContent = full ? 'fit to pane' : 'full size';
+  reveal(b.closest('section'));
 }));
 const want = /#select=([\w]+)/.exec(location.hash);
-if (want) select(want[1]);
-else {  // the code pane opens at the model's own functions, past the argument checks
+if (want) {
+  select(want[1]);
+  document.querySelectorAll('section.graph').forEach(reveal);
+} else {  // the code pane opens at the model's own functions, past the argument checks
   const start = [...document.querySelectorAll('[id^="code-"]')].find(r => r.textContent.includes('def forward('));
   if (start) start.closest('section').scrollTop = start.offsetTop - start.closest('section').offsetTop;
 }

@@ -215,6 +215,25 @@ def test_the_full_size_button_stays_in_view_when_a_picture_scrolls():
     assert "overflow:auto" in style["section.graph div.picture"].split(";")
 
 
+def test_the_page_brings_the_selected_drawing_into_view_when_the_pointer_is_not_on_it():
+    """Opened as deep_tanh.html#select=a10, the page lit the gradient's drawing 2,000 px
+    down the backward picture, out of sight; and switching a picture between full size
+    and fitted kept the scroll offset in pixels, so the lit node was somewhere else. On
+    both the picture scrolls to the selected drawing (hovering, the pointer is on it)."""
+    from graphc import page
+
+    script = page._SCRIPT
+    reveal = re.search(r"function reveal\((\w+)\) \{(.*?)\n\}", script, re.S)
+    assert reveal, "no function brings a drawing into view"
+    assert "scrollIntoView" in reveal.group(2) and "g.node" in reveal.group(2)
+    size = re.search(r"button\.size'\)\.forEach\((.*?)\n\}\)\);", script, re.S).group(1)
+    assert "reveal(" in size, "the size button leaves the lit node where the offset falls"
+    on_load = script[script.index("location.hash") :]
+    assert re.search(r"if \(want\) \{[^}]*select\(want\[1\]\);[^}]*\breveal\b", on_load), on_load[:200]
+    hover = re.search(r"addEventListener\('mouseenter', (.*?)\);", script).group(1)
+    assert "reveal" not in hover
+
+
 @needs_dot
 def test_compile_writes_pictures_and_page(tmp_path):
     model = tmp_path / "two.nn"
