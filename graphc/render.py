@@ -251,8 +251,12 @@ def forward_dot(graph: Graph, source: str, model: str) -> str:
         args = graph.args(n)
         for pos, a in enumerate(args):
             role = OPS[graph.op(n)].inputs[pos]
-            extra = f" [label={_q(_SIDES.get(role, role))}]" if len(args) > 1 and graph.op(n) in _ORDERED else ""
-            out.append(f"  n{a} -> n{n}{extra};")
+            attrs = [f"label={_q(_SIDES.get(role, role))}"] if len(args) > 1 and graph.op(n) in _ORDERED else []
+            if graph.op(a) not in _LEAVES:
+                # the chain of computed values is held straight: a value read only at the end
+                # (deep_tanh's y) otherwise pulls a long chain over into a diagonal twice as wide
+                attrs.insert(0, "weight=10")
+            out.append(f"  n{a} -> n{n}" + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -270,6 +274,7 @@ def op_text(d: dict) -> str:
 SHAPE_ONLY = {("broadcast_like", 1), ("reshape_like", 1), ("count", 0)}
 _ORDERED = {"sub", "div", "matmul", "pow", "cross_entropy", "maximum", "minimum"}
 _SIDES = {"a": "left", "b": "right"}  # the arguments of a binary op (a user's `a` is another value)
+_LEAVES = {"input", "param", "const"}
 
 
 def factor_text(graph: Graph, labels: Labels, a: int, n: int, pos: int) -> str:

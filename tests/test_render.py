@@ -922,3 +922,19 @@ def test_values_too_long_to_write_out_are_told_apart_by_what_they_add():
     assert "∂loss/∂(… + sum(gamma * gamma))" in adjoints
     assert not any("add(…)" in a for a in adjoints)
     assert len(adjoints) == len(set(adjoints))
+
+
+@needs_dot
+def test_a_long_chain_is_drawn_as_a_column_not_a_diagonal():
+    """A value read only at the end (y) beside a 24-layer chain pulled the chain over
+    towards it, into a diagonal several times the width of one layer."""
+    text = (
+        "dim B\ninput x : [B, 4]\ninput y : [B, 4]\nh = x\n"
+        "for i in 1..24 {\n    param W{i} : [4, 4]\n    h = tanh(h @ W{i})\n}\nloss = mean((h - y)^2)\nminimize loss\n"
+    )
+    fwd, _ = dots(text)
+    width = float(re.search(r'<svg width="([\d.]+)pt"', render.render(fwd).decode())[1])
+    one_layer = float(
+        re.search(r'<svg width="([\d.]+)pt"', render.render(dots(text.replace("24", "1"))[0]).decode())[1]
+    )
+    assert width < 1.5 * one_layer, (width, one_layer)
