@@ -52,7 +52,7 @@ class Emitter:
 
     def __init__(self, graph: Graph, source: str, opt: int, xp: str = "np"):
         self.g, self.opt, self.xp = graph, opt, xp
-        self.lines = source.split("\n")
+        self.first, self.text = _statements(source.split("\n"))
         self.namers: dict[str, _Namer] = {}  # function -> the names its body took
         self.dim_var: dict[str, str] = {}  # dim -> the variable holding its size in the last body
 
@@ -261,8 +261,9 @@ class Emitter:
         line = calls[0][3] if calls else span.line if span else None  # fn code: the line that called it
         if line is None:
             return None
-        text = self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
-        text = text.split("#")[0].strip()
+        # a statement broken over lines is quoted whole, at the line it begins on
+        line = self.first[line - 1] if 0 < line <= len(self.first) else line
+        text = self.text.get(line, "")
         if len(text) > 60:
             text = text[:57] + "..."
         passes = [f"{var} = {i}" for kind, var, i, _ in here.get("scope", ()) if kind == "loop"]
@@ -295,6 +296,25 @@ class Emitter:
             p = expr.get(g.params[w]) or f"checked[{w!r}]"
             out.append(f"    {xp}.subtract({p}, {steps.get(g.grads[w], expr[g.grads[w]])}, out={p})")
         return out
+
+
+def _statements(lines: list[str]) -> tuple[list[int], dict[int, str]]:
+    """The line each source line's statement begins on, and each statement's text on one line,
+    its comments dropped: newlines inside ( ) and [ ] do not end a statement."""
+    first: list[int] = []
+    text: dict[int, str] = {}
+    depth = start = 0
+    for i, line in enumerate(lines, 1):
+        code = line.split("#")[0].strip()
+        if depth <= 0:
+            start, depth = i, 0
+            text[i] = code
+        elif code:  # `mean(` then `(p - y)^2` then `)`: `mean((p - y)^2)`
+            joined = text[start].endswith(("(", "[")) or code.startswith((")", "]"))
+            text[start] += code if joined else " " + code
+        first.append(start)
+        depth += code.count("(") + code.count("[") - code.count(")") - code.count("]")
+    return first, text
 
 
 def _enclosed(text: str) -> bool:

@@ -398,3 +398,21 @@ def test_the_outputs_are_the_same_from_whichever_folder_and_path_the_model_is_co
     for name in names:
         first = (tmp_path / "out1" / name).read_bytes()
         assert first == (tmp_path / "out2" / name).read_bytes() == (tmp_path / "out3" / name).read_bytes(), name
+
+
+def test_a_statement_broken_over_lines_is_quoted_whole_at_its_first_line():
+    # the comments quoted the one line an op's span began on: '# line 7: loss = mean(', an
+    # open bracket, and '# line 8: (p - y)^2', a fragment of no statement
+    text = (
+        "dim B\ninput x : [B, 3]\ninput y : [B]\nparam w : [3]\n"
+        "p = (x @ w   # a comment inside the brackets\n     + 1)\n"
+        "loss = mean(\n    (p - y)^2\n)\nminimize loss\n"
+    )
+    for opt in (0, 1, 2):
+        grad = function(compile_text(text, "m.nn", opt=opt).source, "loss_and_grad")
+        comments = [line.strip() for line in grad.splitlines() if line.strip().startswith("# ")]
+        assert "# line 5: p = (x @ w + 1)" in comments, grad
+        assert "# line 7: loss = mean((p - y)^2)" in comments, grad
+        assert "# backprop through line 7: loss = mean((p - y)^2)" in comments, grad
+        assert "# backprop through line 5: p = (x @ w + 1)" in comments, grad
+        assert not any("line 6" in c or "line 8" in c for c in comments), grad
