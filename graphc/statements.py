@@ -169,7 +169,7 @@ class Emitter:
                 nesting[n] = depth
                 new_array = g.shape(n) != () and not self.alias(n)
                 spelled[n] = (g.type(n) if new_array else None, [spelled[a] for a in g.args(n) if a in spelled])
-                expr[n] = text if opdef.atomic else f"({text})"
+                expr[n] = text if opdef.atomic or _bracketed(text) else f"({text})"
                 continue
             note = self.comment(n)
             if note is not None and note != last_note:
@@ -328,6 +328,13 @@ def _enclosed(text: str) -> bool:
         if depth == 0:
             return i == len(text) - 1
     return False
+
+
+def _bracketed(text: str) -> bool:
+    """Whether text needs no brackets of its own inside another expression: it is one call
+    (`np.vdot(a, b)`, `t.sum()`) or already in brackets (`(s / n)`)."""
+    call = re.match(r"[A-Za-z_][\w.]*\(", text)
+    return _enclosed(text[call.end() - 1 :] if call else text)
 
 
 def _unwrap_call_args(text: str, args: list[str]) -> str:

@@ -416,3 +416,15 @@ def test_a_statement_broken_over_lines_is_quoted_whole_at_its_first_line():
         assert "# backprop through line 7: loss = mean((p - y)^2)" in comments, grad
         assert "# backprop through line 5: p = (x @ w + 1)" in comments, grad
         assert not any("line 6" in c or "line 8" in c for c in comments), grad
+
+
+def test_an_expression_folded_into_its_user_gets_no_needless_brackets():
+    # `0.5 * ((np.vdot(t, t) / t.size))` and `0.001 * (np.vdot(w, w))`: an emission already
+    # in brackets, or one call, was bracketed again where it was folded into its user
+    text = MODEL.replace("mean((pred - y)^2)", "0.5 * mean((pred - y)^2) + 0.001 * sum(W^2)")
+    for opt in (1, 2):
+        loss = function(compile_text(text, "m.nn", opt=opt).source, "loss")
+        (line,) = [line for line in loss.splitlines() if line.startswith("    loss = ")]
+        assert "((" not in line and "(np.vdot(W, W))" not in line, line
+        assert re.search(r"0\.5 \* \(np\.vdot\((\w+), \1\) / \1\.size\)", line), line
+        assert "0.001 * np.vdot(W, W)" in line, line

@@ -258,7 +258,7 @@ def loss(params, /, **inputs):
     pred = np.add(t, b, out=t)
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t_2 = np.subtract(pred, y, out=pred)
-    loss = 0.5 * ((np.vdot(t_2, t_2) / t_2.size))
+    loss = 0.5 * (np.vdot(t_2, t_2) / t_2.size)
     return float(loss)
 
 
@@ -276,7 +276,7 @@ def loss_and_grad(params, /, **inputs):
     pred = np.add(t, b, out=t)
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t_2 = np.subtract(pred, y, out=pred)
-    loss = 0.5 * ((np.vdot(t_2, t_2) / t_2.size))
+    loss = 0.5 * (np.vdot(t_2, t_2) / t_2.size)
     # backprop through line 19: loss = 0.5 * mean((pred - y)^2)
     d_pred = np.multiply(t_2, 2.0 * (DTYPE(0.5) / t_2.size), out=t_2)
     # backprop through line 18: pred = x @ w + b
@@ -322,7 +322,7 @@ def sgd_step(params, lr=None, /, **inputs):
     pred = np.add(t, b, out=t)
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t_2 = np.subtract(pred, y, out=pred)
-    loss = 0.5 * ((np.vdot(t_2, t_2) / t_2.size))
+    loss = 0.5 * (np.vdot(t_2, t_2) / t_2.size)
     # backprop through line 19: loss = 0.5 * mean((pred - y)^2)
     d_pred = np.multiply(t_2, 2.0 * ((DTYPE(lr) * 0.5) / t_2.size), out=t_2)
     # backprop through line 18: pred = x @ w + b

@@ -302,7 +302,7 @@ def loss(params, /, **inputs):
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
     _softplus(t_2, out=t_2, scratch=ws[2])
-    loss = (t_2.sum() / t_2.size) + (0.0005 * (np.vdot(w, w)))
+    loss = (t_2.sum() / t_2.size) + (0.0005 * np.vdot(w, w))
     return float(loss)
 
 
@@ -322,7 +322,7 @@ def loss_and_grad(params, /, **inputs):
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
     _softplus(t_2, out=t_2, scratch=ws[2])
-    loss = (t_2.sum() / t_2.size) + (0.0005 * (np.vdot(w, w)))
+    loss = (t_2.sum() / t_2.size) + (0.0005 * np.vdot(w, w))
     # backprop through line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_3 = np.multiply(0.001, w, out=ws[3])
     t_4 = np.negative(t_2, out=ws[2])
@@ -376,7 +376,7 @@ def sgd_step(params, lr=None, /, **inputs):
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
     _softplus(t_2, out=t_2, scratch=ws[2])
-    loss = (t_2.sum() / t_2.size) + (0.0005 * (np.vdot(w, w)))
+    loss = (t_2.sum() / t_2.size) + (0.0005 * np.vdot(w, w))
     # backprop through line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_3 = np.multiply(w, DTYPE(0.001) * lr, out=ws[3])
     t_4 = np.negative(t_2, out=ws[2])
