@@ -283,7 +283,12 @@ class Emitter:
         copied before any param moves.
         """
         g, xp = self.g, self.xp
-        out = ["    # the update: each param moves against its gradient, in place"]
+        # the statements above differentiate lr * the objective: what they call d_W is lr times W's gradient
+        note = (
+            "the update: each param moves by lr times its gradient, in place; the backward pass"
+            f" above differentiated lr * {g.objective[0]}, so its gradients hold the lr already"
+        )
+        out = [f"    # {row}" for row in textwrap.wrap(note, WIDTH - 6, break_long_words=False)]
         moved = [w for w in g.wrt if w in g.params]  # `wrt` may name an input too: it is not moved
         steps: dict[int, str] = {}
         for w in moved:

@@ -428,3 +428,14 @@ def test_an_expression_folded_into_its_user_gets_no_needless_brackets():
         assert "((" not in line and "(np.vdot(W, W))" not in line, line
         assert re.search(r"0\.5 \* \(np\.vdot\((\w+), \1\) / \1\.size\)", line), line
         assert "0.001 * np.vdot(W, W)" in line, line
+
+
+def test_sgd_steps_update_says_its_gradients_already_hold_lr():
+    # '# the update: each param moves against its gradient' over 'np.subtract(W, d_W, out=W)'
+    # read as a step without lr: sgd_step differentiates lr * loss, so d_W is lr times the gradient
+    text = MODEL.replace("loss", "cost")
+    step = function(compile_text(text, "m.nn", opt=2).source, "sgd_step")
+    head, update = step.split("np.subtract(W, d_W, out=W)")[0].rsplit("value = float(cost)", 1)
+    comment = " ".join(line.strip().lstrip("# ") for line in update.splitlines() if line.strip().startswith("#"))
+    assert "lr * cost" in comment and "lr times" in comment, update
+    assert "lr" in head.split("# backprop through")[1], head  # and the first backward step multiplies by it

@@ -537,7 +537,8 @@ def sgd_step(params, lr=None, /, **inputs):
     # backprop through line 24: q = tokens @ Wq
     d_Wq = np.matmul(t_9, d_q, out=ws[14])
     value = float(loss)
-    # the update: each param moves against its gradient, in place
+    # the update: each param moves by lr times its gradient, in place; the backward pass above
+    # differentiated lr * loss, so its gradients hold the lr already
     np.subtract(Wq, d_Wq, out=Wq)
     np.subtract(Wk, d_Wk, out=Wk)
     np.subtract(Wv, d_Wv, out=Wv)

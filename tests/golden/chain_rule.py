@@ -240,6 +240,7 @@ def sgd_step(params, lr=None, /, **inputs):
     # backprop through line 16: g = 2*x + 1
     d_x = d_g * 2.0
     value = float(h)
-    # the update: each param moves against its gradient, in place
+    # the update: each param moves by lr times its gradient, in place; the backward pass above
+    # differentiated lr * h, so its gradients hold the lr already
     np.subtract(x, d_x, out=x)
     return value

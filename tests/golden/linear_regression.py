@@ -329,7 +329,8 @@ def sgd_step(params, lr=None, /, **inputs):
     d_b = d_pred.sum()
     d_w = np.matmul(x.T, d_pred, out=ws[1])
     value = float(loss)
-    # the update: each param moves against its gradient, in place
+    # the update: each param moves by lr times its gradient, in place; the backward pass above
+    # differentiated lr * loss, so its gradients hold the lr already
     np.subtract(w, d_w, out=w)
     np.subtract(b, d_b, out=b)
     return value

@@ -389,7 +389,8 @@ def sgd_step(params, lr=None, /, **inputs):
     # w (line 18) is used more than once: its gradient sums those of its uses
     d_w = np.add(t_3, t_5, out=t_3)
     value = float(loss)
-    # the update: each param moves against its gradient, in place
+    # the update: each param moves by lr times its gradient, in place; the backward pass above
+    # differentiated lr * loss, so its gradients hold the lr already
     np.subtract(w, d_w, out=w)
     np.subtract(b, d_b, out=b)
     return value

@@ -410,7 +410,8 @@ def sgd_step(params, lr=None, /, **inputs):
     d_b1 = np.matmul(ones, t_6, out=ws[8])
     d_W1 = np.matmul(x.T, t_6, out=ws[9])
     value = float(loss)
-    # the update: each param moves against its gradient, in place
+    # the update: each param moves by lr times its gradient, in place; the backward pass above
+    # differentiated lr * loss, so its gradients hold the lr already
     np.subtract(W1, d_W1, out=W1)
     np.subtract(b1, d_b1, out=b1)
     np.subtract(W2, d_W2, out=W2)

@@ -1151,7 +1151,8 @@ def sgd_step(params, lr=None, /, **inputs):
     d_b_in = np.matmul(ones_2, d_h, out=ws[50])
     d_W_in = np.matmul(x.T, d_h, out=ws[51])
     value = float(loss)
-    # the update: each param moves against its gradient, in place
+    # the update: each param moves by lr times its gradient, in place; the backward pass above
+    # differentiated lr * loss, so its gradients hold the lr already
     np.subtract(W_in, d_W_in, out=W_in)
     np.subtract(b_in, d_b_in, out=b_in)
     np.subtract(Wa1, d_Wa1, out=Wa1)

@@ -436,7 +436,8 @@ def sgd_step(params, lr=None, /, **inputs):
     d_b = np.matmul(ones_3, d_scores, out=ws[6])
     d_W = np.matmul(x.T, d_scores, out=ws[7])
     value = float(loss)
-    # the update: each param moves against its gradient, in place
+    # the update: each param moves by lr times its gradient, in place; the backward pass above
+    # differentiated lr * loss, so its gradients hold the lr already
     np.subtract(W, d_W, out=W)
     np.subtract(b, d_b, out=b)
     return value
