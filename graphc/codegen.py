@@ -165,7 +165,8 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
     lines, expr = function("loss", f"The objective {g.objective[0]} as a float.")
     src += lines + [f"    return float({expr[obj]})"]
     src += ["", ""]
-    doc = f"The objective {g.objective[0]} and its gradient with respect to each of {', '.join(g.wrt)}."
+    wrt = f"each of {', '.join(g.wrt)}" if len(g.wrt) > 1 else g.wrt[0]
+    doc = f"The objective {g.objective[0]} and its gradient with respect to {wrt}."
     lines, expr = function("loss_and_grad", doc)
     handed_out = set()
     src += lines

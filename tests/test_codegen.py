@@ -439,3 +439,11 @@ def test_sgd_steps_update_says_its_gradients_already_hold_lr():
     comment = " ".join(line.strip().lstrip("# ") for line in update.splitlines() if line.strip().startswith("#"))
     assert "lr * cost" in comment and "lr times" in comment, update
     assert "lr" in head.split("# backprop through")[1], head  # and the first backward step multiplies by it
+
+
+def test_loss_and_grads_docstring_names_one_gradient_plainly():
+    # 'its gradient with respect to each of x': 'each of' before a single name
+    one = function(compile_text("param x : []\nh = (2*x + 1)^2\nminimize h\n", "m.nn").source, "loss_and_grad")
+    assert '"""The objective h and its gradient with respect to x."""' in one, one
+    three = function(compile_text(MLP, "m.nn").source, "loss_and_grad")
+    assert "its gradient with respect to each of W1, b1, W2." in three, three

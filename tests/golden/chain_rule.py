@@ -193,7 +193,7 @@ def loss(params, /, **inputs):
 
 
 def loss_and_grad(params, /, **inputs):
-    """The objective h and its gradient with respect to each of x."""
+    """The objective h and its gradient with respect to x."""
     checked, dims = _arguments(params, inputs, ())
     x = checked['x']
     # line 16: g = 2*x + 1
