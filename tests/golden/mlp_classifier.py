@@ -259,7 +259,8 @@ def _sum_kept(x, axis):
 
 
 def _softmax(x, axis, out=None):
-    # (initial: the max of an empty row is -inf, not an error)
+    # e^(x - m) / sum e^(x - m) with m the max, so no term overflows (an empty row's max is
+    # -inf, not an error: see _max_kept)
     e = np.subtract(x, _max_kept(x, axis), out=out)
     np.exp(e, out=e)
     e /= _sum_kept(e, axis)
