@@ -455,3 +455,14 @@ def test_the_docs_links_lead_somewhere(doc) -> None:
         target = doc.parent / path if path else doc
         assert target.exists(), link
         assert not anchor or anchor in headings(target), link
+
+
+def test_the_guides_scratch_listing_is_the_logistic_examples() -> None:
+    """The guide quotes softplus's scratch array as the logistic_regression example's workspace
+    lists it (it quoted `# ws[3]: t_3's scratch`, a row no example has)."""
+    guide = " ".join(GUIDE.read_text().split())
+    (quoted,) = re.findall(r"lists as `(# ws\[\d+\]: [^`]*scratch[^`]*)`", guide)
+    path = ROOT / "examples" / "logistic_regression.nn"
+    source = compile_text(path.read_text(), path.name).source
+    made = source[source.index("def _workspace_arrays") :].split("\n\n\n")[0]
+    assert f"  {quoted}\n" in made, (quoted, made)
