@@ -31,10 +31,11 @@ class _Namer:
         self.used = set(reserved)
         self.next: dict[str, int] = {}  # base -> next suffix to try, so naming stays linear
 
-    def fresh(self, base: str) -> str:
+    def fresh(self, base: str, avoid: set[str] = frozenset()) -> str:
+        """An unused name from base: base itself, or base_2, base_3 ..., never one in `avoid`."""
         base = _ident(base)
         name, i = base, self.next.get(base, 2)
-        while name in self.used:
+        while name in self.used or name in avoid:
             name, i = f"{base}_{i}", i + 1
         self.next[base] = i
         self.used.add(name)
@@ -188,7 +189,8 @@ class Emitter:
             named = value_name or (self.opt == 0 and of is not None and of in group_var)
             if named and expr.get(of, "").isidentifier():
                 value_name = "d_" + expr[of]
-            var = namer.fresh(value_name or "t")
+            # a temporary never takes a name of the model's: a value called `t` is `t` in the code
+            var = namer.fresh(value_name) if value_name else namer.fresh("t", model)
             if _enclosed(text):  # `loss = (s / n)`: a whole right-hand side needs no brackets
                 text = text[1:-1]
             out.append(f"{indent}{var} = {text}{mark}")

@@ -447,3 +447,22 @@ def test_loss_and_grads_docstring_names_one_gradient_plainly():
     assert '"""The objective h and its gradient with respect to x."""' in one, one
     three = function(compile_text(MLP, "m.nn").source, "loss_and_grad")
     assert "its gradient with respect to each of W1, b1, W2." in three, three
+
+
+def test_a_value_the_model_calls_t_keeps_its_name_beside_the_temporaries():
+    # the temporary x @ W came first and took `t`, so the model's t was t_2 in the code and
+    # its gradient d_t_2, beside a d_t that was the gradient of the temporary
+    text = "dim B\ninput x : [B, 3]\ninput y : [B]\nparam w : [3]\nparam W : [3, 3]\n"
+    text += "t = tanh(x @ W)\np = t @ w\nloss = mean((p - y)^2)\nminimize loss\n"
+    for opt in (0, 1, 2):
+        source = compile_text(text, "m.nn", opt=opt).source
+        for name in ("forward", "loss_and_grad", "sgd_step"):
+            body = function(source, name)
+            if opt < 2 and name == "sgd_step":
+                continue
+            assert re.search(r"^    t = (np\.)?tanh\(", body, re.M), (opt, body)
+            assert re.search(r"^    p = .*\bt\b", body, re.M), (opt, body)
+        grad = function(source, "loss_and_grad")
+        # d_t is the gradient of t: it is what the tanh's backward step multiplies
+        assert re.search(r"^    d_t = ", grad, re.M), (opt, grad)
+        assert re.search(r"(\bd_t \*|np\.multiply\(d_t,)", grad.split("# backprop through line 6")[1]), (opt, grad)
