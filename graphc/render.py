@@ -432,8 +432,10 @@ def backward_dot(graph: Graph, source: str, model: str) -> str:
         # the factor sits in the cluster of the op it differentiates, so each layer reads top-down
         nodes[fid] = f"{fid} [id={_q(fid)}, label={_q(factor_text(graph, labels, a, n, pos))}, {STYLE['factor']}];"
         scopes[fid] = graph.node(n).get("scope", ())
-        links.append(f"  a{n} -> {fid};")
-        links.append(f"  {fid} -> a{a};")
+        # the chain from the loss down is held straight; a gradient returned hangs off it
+        # freely (deep_tanh's picture drifted into a diagonal: 1,884 -> 1,395 pt wide)
+        links.append(f"  a{n} -> {fid} [weight=10];")
+        links.append(f"  {fid} -> a{a} [weight={0 if a in results else 10}];")
         for r in sorted(reads):
             refs.add(r)
             links.append(f'  r{r} -> {fid} [style=dashed, color="#9ca3af", arrowhead=none];')

@@ -932,9 +932,12 @@ def test_a_long_chain_is_drawn_as_a_column_not_a_diagonal():
         "dim B\ninput x : [B, 4]\ninput y : [B, 4]\nh = x\n"
         "for i in 1..24 {\n    param W{i} : [4, 4]\n    h = tanh(h @ W{i})\n}\nloss = mean((h - y)^2)\nminimize loss\n"
     )
-    fwd, _ = dots(text)
-    width = float(re.search(r'<svg width="([\d.]+)pt"', render.render(fwd).decode())[1])
-    one_layer = float(
-        re.search(r'<svg width="([\d.]+)pt"', render.render(dots(text.replace("24", "1"))[0]).decode())[1]
-    )
-    assert width < 1.5 * one_layer, (width, one_layer)
+
+    def width(dot: str) -> float:
+        return float(re.search(r'<svg width="([\d.]+)pt"', render.render(dot).decode())[1])
+
+    deep, one = dots(text), dots(text.replace("24", "1"))
+    assert width(deep[0]) < 1.5 * width(one[0]), (width(deep[0]), width(one[0]))  # 5.4x before
+    # the backward chain still leans (its gradients and the forward values it reads sit beside
+    # it), but less: 2.9x one layer's width before, 2.2x now
+    assert width(deep[1]) < 2.5 * width(one[1]), (width(deep[1]), width(one[1]))
