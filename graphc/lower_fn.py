@@ -78,7 +78,7 @@ class FnChecks(Resolver):
                 if e.func not in ("reshape",):
                     stack.extend(k.value for k in e.kwargs if k.name != "keepdims")
             else:
-                stack.extend(_parts(e))
+                stack.extend(S.parts(e))
 
     # ---------------------------------------------------------------- size estimates
 
@@ -95,18 +95,5 @@ class FnChecks(Resolver):
                 stack.extend(e.args)
                 stack.extend(k.value for k in e.kwargs)
             else:
-                stack.extend(_parts(e))
+                stack.extend(S.parts(e))
         return n
-
-
-def _parts(e: S.Expr) -> tuple[S.Expr, ...]:
-    """The subexpressions of anything but a call."""
-    if isinstance(e, S.Unary):
-        return (e.operand,)
-    if isinstance(e, S.Binary):
-        return (e.left, e.right)
-    if isinstance(e, S.Attr):
-        return (e.value,)
-    if isinstance(e, (S.TupleLit, S.ListLit)):
-        return e.items
-    return ()

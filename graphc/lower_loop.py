@@ -7,7 +7,7 @@ import math
 
 from graphc import syntax as S
 from graphc.lower_expr import MAX_NODES
-from graphc.lower_fn import FnChecks, _parts
+from graphc.lower_fn import FnChecks
 from graphc.ops import BUILTINS
 from graphc.scope import Binding, Scope, keyword_of
 
@@ -104,7 +104,7 @@ class Loops(FnChecks):
                 stack.extend(e.args)
                 stack.extend(k.value for k in e.kwargs)
             else:
-                stack.extend(_parts(e))
+                stack.extend(S.parts(e))
 
     def unrolled_passes(self, stmt: S.ForLoop, scope: Scope, var: str, values: range):
         outer = self.call_note

@@ -538,12 +538,10 @@ class Resolver:
 
 
 def _names(e: S.Expr) -> list[S.Name]:
-    """The plain names an arithmetic expression reads, left to right."""
+    """The plain names an expression outside calls reads, left to right."""
     if isinstance(e, S.Name):
         return [e] if e.index is None else []
-    if isinstance(e, S.Binary):
-        return _names(e.left) + _names(e.right)
-    return _names(e.operand) if isinstance(e, S.Unary) else []
+    return [n for p in S.parts(e) for n in _names(p)]
 
 
 def _pattern(target: S.Name) -> re.Pattern:

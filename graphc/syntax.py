@@ -101,6 +101,19 @@ class ListLit(Expr):
     items: tuple[Expr, ...]
 
 
+def parts(e: Expr) -> tuple[Expr, ...]:
+    """The subexpressions of anything but a call (whose arguments and keywords are its own)."""
+    if isinstance(e, Unary):
+        return (e.operand,)
+    if isinstance(e, Binary):
+        return (e.left, e.right)
+    if isinstance(e, Attr):
+        return (e.value,)
+    if isinstance(e, (TupleLit, ListLit)):
+        return e.items
+    return ()
+
+
 # ---------------------------------------------------------------- statements
 
 
