@@ -181,8 +181,9 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
                     f"unexpected ',' at the end of the line: the names after {after} take no trailing comma",
                     Span(file, tok.line, col, tok.line, col + 1),
                 )
-        if str(tok) == "/" and "//" in text[tok.start_pos - 1 : tok.start_pos + 2]:  # `// note`, as in C
-            start = col - (text[tok.start_pos - 1] == "/")  # (after an operand the first '/' was taken)
+        at = tok.start_pos
+        if str(tok) == "/" and "//" in text[max(0, at - 1) : at + 2]:  # `// note`, as in C
+            start = col - (at > 0 and text[at - 1] == "/")  # (after an operand the first '/' was taken)
             return Diagnostic(
                 "unexpected '//': a comment starts with #, and there is no floor division",
                 Span(file, tok.line, start, tok.line, start + 2),

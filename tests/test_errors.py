@@ -488,3 +488,13 @@ def test_float_labels_named_with_braces_are_not_told_the_input_of_their_base(
     assert main(["check", str(path)]) == 1
     err = capsys.readouterr().err
     assert "but 'y{i}' is [B]\n" in err, err
+
+
+def test_a_c_comment_on_the_first_line_of_a_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`//` at offset 0 has no character before it to look at."""
+    path = tmp_path / "m.nn"
+    path.write_text("// a model\nparam x : [3]\nloss = sum(x)\nminimize loss\n")
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "m.nn:1:1: error: unexpected '//': a comment starts with #" in err, err
+    assert "\n    1 | // a model\n      | ^^\n" in err, err
