@@ -538,10 +538,13 @@ class Resolver:
 
 
 def _names(e: S.Expr) -> list[S.Name]:
-    """The plain names an expression outside calls reads, left to right."""
+    """The plain names arithmetic reads, left to right: not those in a call, a list, a tuple or
+    under .T, which are no sizes for a reason of their own (`[(B, 2)]` is a tuple)."""
     if isinstance(e, S.Name):
         return [e] if e.index is None else []
-    return [n for p in S.parts(e) for n in _names(p)]
+    if isinstance(e, (S.Unary, S.Binary)):
+        return [n for p in S.parts(e) for n in _names(p)]
+    return []
 
 
 def _pattern(target: S.Name) -> re.Pattern:
