@@ -74,11 +74,18 @@ class FnChecks(Resolver):
                         )
                     else:
                         self.unknown(e.func, e.func_span, scope, "function")
-                stack.extend(e.args)
-                if e.func not in ("reshape",):
-                    stack.extend(k.value for k in e.kwargs if k.name != "keepdims")
+                stack.extend(self.call_reads(e))
             else:
                 stack.extend(S.parts(e))
+
+    def call_reads(self, e: S.Call) -> list[S.Expr]:
+        """What of a call the checks before lowering look names up in: its arguments and
+        keyword values, but not keepdims=True or axis=None, which lowering words for what they
+        are ('not True (in lower case ...)', 'there is no None'), where an unknown name would be
+        a second, wrong report of one mistake."""
+        if e.func == "reshape":  # (it takes no keywords: lowering says so)
+            return list(e.args)
+        return [*e.args, *(k.value for k in e.kwargs if k.name != "keepdims" and not _none_axis(k))]
 
     # ---------------------------------------------------------------- size estimates
 
@@ -97,3 +104,7 @@ class FnChecks(Resolver):
             else:
                 stack.extend(S.parts(e))
         return n
+
+
+def _none_axis(k: S.Keyword) -> bool:
+    return k.name == "axis" and isinstance(k.value, S.Name) and k.value.text == "None"

@@ -101,8 +101,7 @@ class Loops(FnChecks):
             elif isinstance(e, S.Call):
                 if e.func not in BUILTINS and self.lookup(e.func, scope) is None:
                     self.unknown(e.func, e.func_span, scope, "function")
-                stack.extend(e.args)
-                stack.extend(k.value for k in e.kwargs)
+                stack.extend(self.call_reads(e))
             else:
                 stack.extend(S.parts(e))
 
