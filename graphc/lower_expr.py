@@ -169,11 +169,17 @@ class ExprLowerer(Advice):
             axis = f"; give the axis by name: {e.func}(..., axis={last})" if last != "an expression" else ""
             said = f"takes {plural(len(spec.args), 'argument')}, but {_given(len(e.args))}{axis}" if axis else None
             named = {k.name: k for k in e.kwargs if k.name in spec.args[len(e.args) :]}
+            others = [k for k in e.kwargs if k.name not in named]
             if named and not said:  # sum(x=v): Python would take it so; here arguments go by position
                 said = f"takes {' and '.join(a for a in spec.args if a in named)} by position, not by name"
-                if len(e.args) + len(named) == len(spec.args):
-                    values = [*e.args, *(named[a].value for a in spec.args[len(e.args) :])]
-                    values += [k for k in e.kwargs if k.name not in named]
+                # the other keywords need no operand to be checked, and are; the fix is offered
+                # whole or not at all, never holding a keyword wrong itself (sum(w, axs=0))
+                right = [
+                    not self.wrong_keyword(e, k, scope, say=True) and self.keyword_value(k, scope) is not _BAD
+                    for k in others
+                ]
+                if len(e.args) + len(named) == len(spec.args) and all(right):
+                    values = [*e.args, *(named[a].value for a in spec.args[len(e.args) :]), *others]
                     texts = [
                         f"{v.name}={_value_text(v.value)}" if isinstance(v, S.Keyword) else _text(v) for v in values
                     ]
@@ -183,23 +189,15 @@ class ExprLowerer(Advice):
             self.check_args(e.args + tuple(k.value for k in named.values()), scope)
             return None
         attrs: dict[str, Any] = {}
-        allowed = dict(spec.keywords)
         # a call written wrongly (a keyword, reshape's shape, one_hot's K) is one mistake;
         # what it is applied to is still lowered, for mistakes of its own
         ok = True
         operands = e.args[:1] if e.func in ("reshape", "one_hot") else e.args
         for kw in e.kwargs:
-            if kw.name not in allowed:
-                known = f"; it takes {', '.join(allowed)}" if allowed else "; it takes none"
-                hint = did_you_mean(kw.name, allowed)
-                self.error(f"{e.func}() got an unexpected keyword '{kw.name}'{hint or known}", kw.span)
+            if self.wrong_keyword(e, kw, scope, say=True):
                 ok = False
             elif kw.name in attrs:
                 self.error(f"keyword '{kw.name}' is given twice", kw.span)
-                ok = False
-            elif kw.name == "axis" and _text(kw.value) == "None" and self.lookup("None", scope) is None:  # NumPy's
-                default = "every axis" if allowed["axis"] is None else f"axis={allowed['axis']}"
-                self.error(f"there is no None; leave axis out for its default, {default}", kw.value.span)
                 ok = False
             else:
                 attrs[kw.name] = self.keyword_value(kw, scope)
@@ -273,6 +271,23 @@ class ExprLowerer(Advice):
             )
             return None
         return self.make(spec.op, args, exprs, attrs, e.span, scope, allow_int, e.kwargs)
+
+    def wrong_keyword(self, e: S.Call, kw: S.Keyword, scope: Scope, say: bool = False) -> bool:
+        """Whether a builtin cannot take kw at all, whatever it is applied to: a keyword it
+        does not have, or NumPy's axis=None; with `say`, that is reported."""
+        allowed = dict(BUILTINS[e.func].keywords)
+        if kw.name not in allowed:
+            known = f"; it takes {', '.join(allowed)}" if allowed else "; it takes none"
+            message = f"{e.func}() got an unexpected keyword '{kw.name}'{did_you_mean(kw.name, allowed) or known}"
+            span = kw.span
+        elif kw.name == "axis" and _text(kw.value) == "None" and self.lookup("None", scope) is None:  # NumPy's
+            default = "every axis" if allowed["axis"] is None else f"axis={allowed['axis']}"
+            message, span = f"there is no None; leave axis out for its default, {default}", kw.value.span
+        else:
+            return False
+        if say:
+            self.error(message, span)
+        return True
 
     def labels_input(self, e: S.Expr, scope: Scope) -> bool:
         """Whether e names an input of integer labels."""

@@ -498,3 +498,26 @@ def test_a_c_comment_on_the_first_line_of_a_file_is_named(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert "m.nn:1:1: error: unexpected '//': a comment starts with #" in err, err
     assert "\n    1 | // a model\n      | ^^\n" in err, err
+
+
+def test_an_argument_by_name_is_not_told_a_fix_holding_a_wrong_keyword(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sum(x=w, axs=0) is not told to write sum(w, axs=0), which is wrong again; the right
+    keywords still go into the fix."""
+    path = tmp_path / "m.nn"
+    path.write_text(
+        "param w : [3]\ns = sum(x=w, axs=0)\nt = mean(x=w, axis=None)\nu = sum(x=w, keepdims=True)\n"
+        "v = sum(x=w, axis=0)\nloss = s + t + u + v\nminimize loss\n"
+    )
+    assert main(["check", str(path)]) == 1
+    heads = [line.split(" error: ")[1] for line in capsys.readouterr().err.splitlines() if " error: " in line]
+    assert heads == [
+        "sum(x) takes x by position, not by name",
+        "sum() got an unexpected keyword 'axs'; did you mean 'axis'?",
+        "mean(x) takes x by position, not by name",
+        "there is no None; leave axis out for its default, every axis",
+        "sum(x) takes x by position, not by name",
+        "keepdims must be true or false, not True (in lower case: keepdims=true)",
+        "sum(x) takes x by position, not by name: write sum(w, axis=0)",
+    ], heads
