@@ -9,7 +9,7 @@ from graphc import syntax as S
 from graphc.lower_expr import MAX_NODES
 from graphc.lower_fn import FnChecks
 from graphc.ops import BUILTINS
-from graphc.scope import Binding, Scope, keyword_of
+from graphc.scope import Binding, Scope, declare_size, keyword_of
 
 MAX_UNROLL = 100_000
 MAX_LOOP_DEPTH = 500  # loops inside loops; each level is a few frames of lowering's recursion
@@ -73,31 +73,43 @@ class Loops(FnChecks):
         return False
 
     def check_unrun(self, loop: S.ForLoop, scope: Scope) -> None:
-        """A loop refused (and reported) runs no pass, but its body's plain names are still
-        looked up, as a fn's body is: a misspelled one is a mistake of its own. The loop
-        variable and the names the body defines are known there; a braced name depends on
-        the passes, so it is left alone."""
+        """A loop refused (and reported) runs no pass, but the plain names its body reads (an
+        inner loop's range, values, sizes, an initializer's arguments) are still looked up, as
+        a fn's body is: a misspelled one is a mistake of its own. The loop variable and the
+        names the body defines are known there; a braced name depends on the passes, so it is
+        left alone."""
         inner = Scope(dict(scope.locals), scope.fn, scope.frames)
         if loop.var.index is None:
             inner.locals[loop.var.base] = Binding("loopvar", None, loop.var.span)
         for s in loop.body:
             if not self.allowed_in_loop(s):
                 continue
-            if isinstance(s, S.ForLoop):
+            if isinstance(s, (S.InputDecl, S.ParamDecl)):
+                for d in s.type.dims:
+                    self.check_plain_names(d, inner, size=isinstance(s, S.InputDecl))
+                init = getattr(s, "init", None)  # (`he`, `normal` are no names: only the arguments are)
+                for e in (*init.args, *(k.value for k in init.kwargs)) if isinstance(init, S.Call) else ():
+                    self.check_plain_names(e, inner)
+            elif isinstance(s, S.ForLoop):
+                self.check_plain_names(s.start, inner)
+                self.check_plain_names(s.stop, inner)
                 self.check_unrun(s, inner)
-            elif isinstance(s, S.Assign):
+            else:  # an assignment, a const
                 self.check_plain_names(s.value, inner)
             target = getattr(s, "target", None)
             if isinstance(target, S.Name) and target.index is None:
                 inner.locals[target.base] = Binding("value", None, target.span)
 
-    def check_plain_names(self, e: S.Expr, scope: Scope) -> None:
+    def check_plain_names(self, e: S.Expr, scope: Scope, size: bool | None = None) -> None:
+        """Report the unknown plain names in e; `size`: e is a size, where a dim may stand (True)
+        or not (False), and an unknown name is told how to be declared as one."""
         stack = [e]
         while stack:
             e = stack.pop()
             if isinstance(e, S.Name):
                 if e.index is None and self.lookup(e.base, scope) is None:
-                    self.unknown(e.base, e.span, scope)
+                    declare = "" if size is None else declare_size(e.base, size)
+                    self.unknown(e.base, e.span, scope, size=declare)
             elif isinstance(e, S.Call):
                 if e.func not in BUILTINS and self.lookup(e.func, scope) is None:
                     self.unknown(e.func, e.func_span, scope, "function")

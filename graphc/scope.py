@@ -493,12 +493,7 @@ class Resolver:
             if b is None and scope.fn is None:  # (in a fn, check_fn said it where the fn is declared)
                 said = self.unknown_sizes.get(e.base)
                 if said is None or said == e.span:  # (the same place again: a loop's later pass, counted)
-                    declare = (
-                        f"dim {e.base}, or const {e.base} = ..."
-                        if allow_dims
-                        else f"const {e.base} = ... (a param's sizes are fixed numbers, not dims)"
-                    )
-                    self.unknown(e.base, e.span, scope, size=f"; declare it: {declare}")
+                    self.unknown(e.base, e.span, scope, size=declare_size(e.base, allow_dims))
                 return None
             if b is not None and b.kind == "dim":
                 if b.value is None:  # its declaration failed and was reported
@@ -535,6 +530,16 @@ class Resolver:
             if (b or self.lookup(name, scope)).kind == "const":
                 return Named(int(v), name)
         return int(v)
+
+
+def declare_size(name: str, allow_dims: bool) -> str:
+    """How to declare an unknown name used as a size, as unknown() adds it."""
+    declare = (
+        f"dim {name}, or const {name} = ..."
+        if allow_dims
+        else f"const {name} = ... (a param's sizes are fixed numbers, not dims)"
+    )
+    return f"; declare it: {declare}"
 
 
 def _names(e: S.Expr) -> list[S.Name]:
