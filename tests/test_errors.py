@@ -68,6 +68,11 @@ def check_report(path: Path, stderr: str) -> None:
     assert "Traceback" not in stderr
 
 
+def error_heads(stderr: str) -> list[str]:
+    """The message of each error in a report, without its place."""
+    return [line.split(" error: ")[1] for line in stderr.splitlines() if " error: " in line]
+
+
 def test_there_are_enough_kinds_of_mistake() -> None:
     assert len(FILES) >= 30
     for path in FILES:
@@ -309,7 +314,7 @@ def test_an_unknown_function_is_likened_to_functions_alone(tmp_path: Path, capsy
         "h = ww(x, www)\nk = dot(x, www)\nloss = mean(h) + dott(www, www) + dot\nminimize loss\n"
     )
     assert main(["check", str(path)]) == 1
-    heads = [line.split(" error: ")[1] for line in capsys.readouterr().err.splitlines() if " error: " in line]
+    heads = error_heads(capsys.readouterr().err)
     assert heads == [
         "unknown function 'ww'",
         "unknown function 'dot'; did you mean 'dott'?",
@@ -353,7 +358,7 @@ def test_sizes_written_as_consts_are_shown_by_name_and_compared_by_value(
     assert {"x [B, HIDDEN]", "W [HIDDEN, 8] 32 glorot", "h [B, 8] line 7", "k [B, HIDDEN] line 8"} <= set(rows), rows
     path.write_text(model.replace("x @ W + v", "x @ W.T + v").replace("x + b", "x + v"))
     assert main(["check", str(path)]) == 1
-    heads = [line.split(" error: ")[1] for line in capsys.readouterr().err.splitlines() if " error: " in line]
+    heads = error_heads(capsys.readouterr().err)
     assert len(heads) == 2, heads
     assert heads[0].startswith("cannot multiply [B, HIDDEN] @ [8, HIDDEN]: inner sizes HIDDEN (4) and 8 differ;")
     assert heads[1] == "cannot add [B, HIDDEN] and [8]: sizes HIDDEN (4) and 8 do not broadcast"
@@ -380,7 +385,7 @@ def test_a_statement_no_loop_allows_is_said_once_without_a_pass(
     assert main(["check", str(path)]) == 1
     err = capsys.readouterr().err
     assert "note" not in err, err
-    assert [line.split(": error: ")[1] for line in err.splitlines() if ": error: " in line] == [
+    assert error_heads(err) == [
         "output is not allowed inside a for loop",
         "dim is not allowed inside a for loop",
     ]
@@ -511,7 +516,7 @@ def test_an_argument_by_name_is_not_told_a_fix_holding_a_wrong_keyword(
         "v = sum(x=w, axis=0)\nloss = s + t + u + v\nminimize loss\n"
     )
     assert main(["check", str(path)]) == 1
-    heads = [line.split(" error: ")[1] for line in capsys.readouterr().err.splitlines() if " error: " in line]
+    heads = error_heads(capsys.readouterr().err)
     assert heads == [
         "sum(x) takes x by position, not by name",
         "sum() got an unexpected keyword 'axs'; did you mean 'axis'?",
