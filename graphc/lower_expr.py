@@ -280,7 +280,7 @@ class ExprLowerer(Advice):
             known = f"; it takes {', '.join(allowed)}" if allowed else "; it takes none"
             message = f"{e.func}() got an unexpected keyword '{kw.name}'{did_you_mean(kw.name, allowed) or known}"
             span = kw.span
-        elif kw.name == "axis" and _text(kw.value) == "None" and self.lookup("None", scope) is None:  # NumPy's
+        elif kw.none_axis and self.lookup("None", scope) is None:  # (a const named None is one)
             default = "every axis" if allowed["axis"] is None else f"axis={allowed['axis']}"
             message, span = f"there is no None; leave axis out for its default, {default}", kw.value.span
         else:

@@ -85,7 +85,7 @@ class FnChecks(Resolver):
         a second, wrong report of one mistake."""
         if e.func == "reshape":  # (it takes no keywords: lowering says so)
             return list(e.args)
-        return [*e.args, *(k.value for k in e.kwargs if k.name != "keepdims" and not _none_axis(k))]
+        return [*e.args, *(k.value for k in e.kwargs if k.name != "keepdims" and not k.none_axis)]
 
     # ---------------------------------------------------------------- size estimates
 
@@ -104,7 +104,3 @@ class FnChecks(Resolver):
             else:
                 stack.extend(S.parts(e))
         return n
-
-
-def _none_axis(k: S.Keyword) -> bool:
-    return k.name == "axis" and isinstance(k.value, S.Name) and k.value.text == "None"

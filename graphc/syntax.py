@@ -73,6 +73,11 @@ class Keyword:
     value: Expr
     span: Span
 
+    @property
+    def none_axis(self) -> bool:
+        """`axis=None`, as NumPy writes 'every axis' (the language has no None)."""
+        return self.name == "axis" and isinstance(self.value, Name) and self.value.text == "None"
+
 
 @dataclass(slots=True, unsafe_hash=True)
 class Call(Expr):
