@@ -129,11 +129,15 @@ class _Build(Transformer):
 
     def call(self, c):
         fname, *rest = c
+        return self._call(fname.value, fname, c, rest)
+
+    def _call(self, name: str, tok, c, rest) -> S.Call:
+        """A call of `name` (spelled by `tok`) whose arguments are `rest`, among all of `c`."""
         args = self._nodes(rest)
         pos = tuple(a for a in args if not isinstance(a, S.Keyword))
         kws = tuple(a for a in args if isinstance(a, S.Keyword))
         kids = pos + tuple(k.value for k in kws)
-        return self._expr(S.Call, self._span(*c), fname.value, self._tok(fname), pos, kws, kids=kids)
+        return self._expr(S.Call, self._span(*c), name, self._tok(tok), pos, kws, kids=kids)
 
     def kwarg(self, c):
         key, value = c
@@ -180,11 +184,7 @@ class _Build(Transformer):
     def const_init(self, c):
         """`const(c)`: the initializer shares its spelling with the keyword; a call otherwise."""
         kw, *rest = c
-        args = self._nodes(rest)
-        pos = tuple(a for a in args if not isinstance(a, S.Keyword))
-        kws = tuple(a for a in args if isinstance(a, S.Keyword))
-        kids = pos + tuple(k.value for k in kws)
-        return self._expr(S.Call, self._span(*c), "const", self._tok(kw), pos, kws, kids=kids)
+        return self._call("const", kw, c, rest)
 
     def param_decl(self, c):
         kw, target, typ, *init = c
