@@ -89,9 +89,9 @@ _PRODUCT = re.compile(rf"({_DIGITS})((?![eE])[A-Za-z_][\w{{}}+-]*)")
 _BASED = re.compile(r"0[xXbBoO]\w*")
 _DECIMAL = re.compile(r"0(?:[xX][0-9a-fA-F]+|[bB][01]+|[oO][0-7]+)")
 _SUFFIX = re.compile(rf"({_DIGITS})([fFjJlL])")
-_EXPONENT_SIGN = re.compile(r"[+-][0-9]+")
-_POINT_E = re.compile(r"[0-9]+\.[eE]")
-_POINT_EXPONENT = re.compile(r"([0-9]+)\.([eE][+-]?[0-9]+)")  # `1.e3`, Python's spelling of 1e3
+_BEFORE_SIGN = re.compile(r"[0-9][0-9.]*[eE]")  # a number up to its exponent's sign
+# `1.e3`, Python's spelling of 1e3, and `1.e3x`, that times a name
+_POINT_EXPONENT = re.compile(r"([0-9]+)\.([eE][+-]?[0-9]+)((?![eE])[A-Za-z_][\w{}+-]*)?")
 _LEADING_DOT = re.compile(r"\.[0-9][\w.]*(?:(?<=[eE])[+-][0-9]*)?")  # `.5`, `.5e-3`, `.5x`: a number without its 0
 # `2(x + 1)`: a number just before the '(' (not the end of a name such as W1)
 NUMBER_BEFORE = re.compile(rf"(?<![\w.]){_DIGITS}[ \t]*$")
@@ -113,15 +113,13 @@ def bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnosti
         end -= 1
     if end == pos or text[end - 1 : end] != ".":  # else `5. * x`: a number ending in a dot, then blanks
         end = pos
-    a = end
-    while a > 0 and text[a - 1] in WORD and text[a - 2 : a] != "..":
-        a -= 1
+    a = _word_start(text, end)
     b = end
-    while b < len(text) and text[b] in WORD:
-        b += 1
-    sign = _EXPONENT_SIGN.match(text, b) if _POINT_E.fullmatch(text, a, b) else None
-    if sign is not None:  # `1.E-3`: the exponent's sign and digits are the number's too
-        b = sign.end()
+    while b < len(text):  # `1.E-3x`: the exponent's sign and what follows it are the number's too
+        if text[b] in WORD or (text[b] in "+-" and _exponent_sign(text, a, b)):
+            b += 1
+        else:
+            break
     word = text[a:b]
     if a == end or not word[:1].isdigit() or _NUMBER.fullmatch(word):
         return None
@@ -133,6 +131,31 @@ def bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnosti
         f"malformed number '{word}'; {_number_fix(word)}" if len(word) <= SHORT else f"malformed number; {NUMBERS}",
         Span(file, line, start, line, start + len(word)),
     )
+
+
+def _exponent_sign(text: str, start: int, at: int) -> bool:
+    """True when the '+' or '-' at offset `at` is the sign of an exponent (`1.5E+3`) of the
+    number that starts at offset `start`: digits follow it and the number's own text leads to it."""
+    return text[at + 1 : at + 2].isdigit() and _BEFORE_SIGN.fullmatch(text, start, at) is not None
+
+
+def _word_start(text: str, end: int) -> int:
+    """The offset where the number-like word that ends at offset `end` starts: back over
+    letters, digits, points and an exponent's sign (`1.5E+3x`), not into a range's `..`."""
+    a = end
+    while a > 0:
+        if text[a - 1] in WORD and text[a - 2 : a] != "..":
+            a -= 1
+            continue
+        if text[a - 1] not in "+-":
+            break
+        r = a - 1  # the word before the sign, which must be a number up to its exponent
+        while r > 0 and text[r - 1] in WORD and text[r - 2 : r] != "..":
+            r -= 1
+        if not _exponent_sign(text, r, a - 1):
+            break
+        a = r
+    return a
 
 
 def _number_fix(word: str) -> str:
@@ -148,7 +171,8 @@ def _number_fix(word: str) -> str:
         return f"numbers take no suffix such as {suffix[2]}: write {suffix[1]}"
     point = _POINT_EXPONENT.fullmatch(word)
     if point:
-        return f"a point needs digits on both sides: write {point[1]}{point[2]} or {point[1]}.0{point[2]}"
+        times = f"*{point[3]}" if point[3] else ""
+        return f"a point needs digits on both sides: write {point[1]}{point[2]}{times} or {point[1]}.0{point[2]}{times}"
     product = _PRODUCT.fullmatch(word)  # `2x`: a number times a name
     return f"write {product[1]}*{product[2]}" if product else NUMBERS
 

@@ -117,6 +117,10 @@ def test_a_method_call_without_a_sure_fix_gets_the_general_form(expr: str, messa
         ("1.e3", "a point needs digits on both sides: write 1e3 or 1.0e3"),
         ("1.E-3", "a point needs digits on both sides: write 1E-3 or 1.0E-3"),
         ("10.e+30", "a point needs digits on both sides: write 10e+30 or 10.0e+30"),
+        # a number glued to a name is quoted whole, its exponent's sign and all
+        ("1.E+3x", "a point needs digits on both sides: write 1E+3*x or 1.0E+3*x"),
+        ("1.5e-3x", "write 1.5e-3*x"),
+        ("1E+3W{i}", "write 1E+3*W{i}"),
         ("2.T", "numbers are written like 3, 0.5, 1e-3 or 2.5E+4"),
     ],
 )
