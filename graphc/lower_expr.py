@@ -416,8 +416,12 @@ class ExprLowerer(Advice):
             self.check_args(e.args, scope)
             return None
         if len(e.args) != len(decl.params):
-            params = ", ".join(p.base for p in decl.params)
-            self.error(f"fn {decl.name}({params}) {_arity([p.base for p in decl.params], len(e.args))}", e.span)
+            names = [p.base for p in decl.params]
+            if len(set(names)) < len(names):  # `fn f(a, a)`, reported where it is declared: how many
+                self.check_args(e.args, scope)  # arguments were meant is unknown, so no call is wrong
+                return None
+            params = ", ".join(names)
+            self.error(f"fn {decl.name}({params}) {_arity(names, len(e.args))}", e.span)
             self.check_args(e.args, scope)
             return None
         args = [self.expr(a, scope) for a in e.args]
