@@ -18,6 +18,7 @@ from graphc.syntax_hints import (
     closing,
     keyword_argument,
     method_call,
+    no_operator,
     spaced_braces,
     split_arguments,
 )
@@ -115,6 +116,9 @@ def _expected(names, literals: dict[str, str]) -> str:
 def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str]) -> Diagnostic:
     """The message for lark's exception `e`; `literals` holds the text of each terminal spelled by one string."""
     if isinstance(e, UnexpectedCharacters):
+        op = no_operator(text, e.pos_in_stream)
+        if op is not None:
+            return Diagnostic(op[0], Span(file, e.line, e.column, e.line, e.column + op[1]))
         ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
         return Diagnostic(character(ch), Span(file, e.line, e.column, e.line, e.column + 1))
     if isinstance(e, UnexpectedToken):

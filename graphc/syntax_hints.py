@@ -17,16 +17,38 @@ CHARACTER_HINTS = {
     "'": "; the language has no strings",
     '"': "; the language has no strings",
     ";": "; a statement ends at the end of its line",
-    "%": "; there is no remainder operator",
-    "!": "; there are no comparisons or logical operators",
-    "<": "; there are no comparisons",
-    ">": "; there are no comparisons",
     "\\": "; lines continue only inside ( ) and [ ]",
-    "~": "; there are no bitwise or logical operators",
-    "&": "; there are no bitwise or logical operators",
-    "|": "; there are no logical operators, and |x| is written abs(x)",
-    "?": "; there is no conditional operator",
 }
+
+# operators of other languages, with what .nn has not that they stand for (the longest match is taken)
+_LOGICAL = "bitwise or logical operators"
+NO_OPERATORS = {
+    "<": "comparisons",
+    ">": "comparisons",
+    **dict.fromkeys(["&&", "||", "&", "|", "~", "<<", ">>"], _LOGICAL),
+    "!": "logical operators",
+    "%": "remainder",
+    "?": "conditional expressions",
+}
+_NO_OPERATOR = re.compile("|".join(re.escape(op) for op in sorted(NO_OPERATORS, key=len, reverse=True)))
+_BARS = re.compile(r"\|([^|#\n]+)\|")  # `|x - y|`, an absolute value as mathematics writes it
+_OPERAND_START = re.compile(r"(?:^|[=(\[,+\-*/@^]|\breturn)[ \t]*$")
+
+
+def no_operator(text: str, at: int) -> tuple[str, int] | None:
+    """`a & b`, `a == b`, `x % 2`: an operator .nn has not, at offset `at`, in words, and its
+    length; else None."""
+    m = _NO_OPERATOR.match(text, at)
+    if m is None:
+        return None
+    op = m.group()
+    line_start = text.rfind("\n", 0, at) + 1
+    if op == "|" and _OPERAND_START.search(text, max(line_start, at - SHORT), at):  # `|x|` where an operand starts
+        bars = _BARS.match(text, at)
+        inner = bars[1].strip() if bars is not None and len(bars[1]) <= SHORT else "x"
+        return f"there is no '|' operator in .nn: |{inner}| is written abs({inner})", 1
+    return f"there is no '{op}' operator in .nn: it has no {NO_OPERATORS[op]}", len(op)
+
 
 # characters that look like ASCII ones, as a word processor or a paper types them
 LOOK_ALIKES = {
