@@ -137,6 +137,12 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
             bad = bad_number(text, tok.start_pos, file, tok.line, tok.column)
             if bad is not None:
                 return bad
+        if tok.type == "EQUAL":  # `a == b`: the first '=' may have been taken for an assignment's
+            at = tok.start_pos - (text[tok.start_pos - 1 : tok.start_pos] == "=")
+            op = no_operator(text, at) if text[at : at + 2] == "==" else None
+            if op is not None:
+                start = tok.column - (tok.start_pos - at)
+                return Diagnostic(op[0], Span(file, tok.line, start, tok.line, start + op[1]))
         accepts = set(e.expected or ())
         if tok.type not in ("NAME", "BRACED_NAME") and str(tok) in RESERVED and accepts & {"NAME", "BRACED_NAME"}:
             keyword = keyword_argument(text, tok)

@@ -23,8 +23,7 @@ CHARACTER_HINTS = {
 # operators of other languages, with what .nn has not that they stand for (the longest match is taken)
 _LOGICAL = "bitwise or logical operators"
 NO_OPERATORS = {
-    "<": "comparisons",
-    ">": "comparisons",
+    **dict.fromkeys(["==", "!=", "<=", ">=", "<>", "<", ">"], "comparisons"),
     **dict.fromkeys(["&&", "||", "&", "|", "~", "<<", ">>"], _LOGICAL),
     "!": "logical operators",
     "%": "remainder",
