@@ -179,12 +179,9 @@ class ExprLowerer(Advice):
                     for k in others
                 ]
                 if len(e.args) + len(named) == len(spec.args) and all(right):
-                    values = [*e.args, *(named[a].value for a in spec.args[len(e.args) :]), *others]
-                    texts = [
-                        f"{v.name}={_value_text(v.value)}" if isinstance(v, S.Keyword) else _text(v) for v in values
-                    ]
-                    if not any(t.endswith("an expression") for t in texts):
-                        said += f": write {e.func}({', '.join(texts)})"
+                    call = _written(e.func, [*e.args, *(named[a].value for a in spec.args[len(e.args) :]), *others])
+                    if call is not None:
+                        said += f": write {call}"
             self.error(f"{e.func}({names}) {said or _arity(spec.args, len(e.args))}", e.span)
             self.check_args(e.args + tuple(k.value for k in named.values()), scope)
             return None
@@ -283,6 +280,14 @@ class ExprLowerer(Advice):
         elif kw.none_axis and self.lookup("None", scope) is None:  # (a const named None is one)
             default = "every axis" if allowed["axis"] is None else f"axis={allowed['axis']}"
             message, span = f"there is no None; leave axis out for its default, {default}", kw.value.span
+        elif kw.name == "axis" and isinstance(kw.value, (S.TupleLit, S.ListLit)) and not kw.value.items:
+            # `axis=()`, which NumPy reads as reducing nothing
+            default = "to reduce every axis" if allowed["axis"] is None else f"for its default, axis={allowed['axis']}"
+            call = _written(e.func, [*e.args, *(k for k in e.kwargs if k is not kw)])
+            message = f"an empty axis list is not allowed; leave axis out {default}" + (
+                f": write {call}" if call else ""
+            )
+            span = kw.value.span
         else:
             return False
         if say:
@@ -496,6 +501,13 @@ def _text(e: S.Expr) -> str:
 def _value_text(e: S.Expr) -> str:
     """A keyword's value as written: `true`, `-1`, `x`."""
     return ("true" if e.value else "false") if isinstance(e, S.Bool) else _text(e)
+
+
+def _written(func: str, values) -> str | None:
+    """A call as a fix writes it, from its arguments and keywords, or None where one is more
+    than a name or a number (`sum(w, keepdims=true)`)."""
+    texts = [f"{v.name}={_value_text(v.value)}" if isinstance(v, S.Keyword) else _text(v) for v in values]
+    return None if any(t.endswith("an expression") for t in texts) else f"{func}({', '.join(texts)})"
 
 
 def _swapped(func: str, args) -> str:

@@ -144,6 +144,9 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
                 start = tok.column - (tok.start_pos - at)
                 return Diagnostic(op[0], Span(file, tok.line, start, tok.line, start + op[1]))
         accepts = set(e.expected or ())
+        before = text[max(0, tok.start_pos - SHORT) : tok.start_pos].rstrip()
+        if before.endswith("(") and not re.search(r"\w[ \t]*\($", before):
+            accepts.discard("RPAR")  # `()` parses only to be refused as an empty axis: it is no fix to offer
         if tok.type not in ("NAME", "BRACED_NAME") and str(tok) in RESERVED and accepts & {"NAME", "BRACED_NAME"}:
             keyword = keyword_argument(text, tok)
             if keyword is not None:
