@@ -484,6 +484,12 @@ class Resolver:
             self.error(f"{what} must be a compile-time constant", e.span)
         return None
 
+    def unknown_size(self, e: S.Name, scope: Scope, declare: str) -> None:
+        """An undeclared name used as a size, said at its first use only: one declaration mends them all."""
+        said = self.unknown_sizes.get(e.base)
+        if said is None or said == e.span:  # (the same place again: a loop's later pass, counted)
+            self.unknown(e.base, e.span, scope, size=declare)
+
     def size(self, e: S.Expr, scope: Scope, allow_dims: bool, what: str, infer: bool = False) -> int | str | None:
         """A size in a shape: an integer, a const integer, or (where allowed) a dim; with
         `infer` (reshape's target) also -1, however written (`-1`, `0 - 1`, a const)."""
@@ -491,9 +497,7 @@ class Resolver:
         if isinstance(e, S.Name) and e.index is None:
             b = self.lookup(e.base, scope)
             if b is None and scope.fn is None:  # (in a fn, check_fn said it where the fn is declared)
-                said = self.unknown_sizes.get(e.base)
-                if said is None or said == e.span:  # (the same place again: a loop's later pass, counted)
-                    self.unknown(e.base, e.span, scope, size=declare_size(e.base, allow_dims))
+                self.unknown_size(e, scope, declare_size(e.base, allow_dims))
                 return None
             if b is not None and b.kind == "dim":
                 if b.value is None:  # its declaration failed and was reported
@@ -505,14 +509,29 @@ class Resolver:
                     return None
                 self.dim_uses.setdefault(e.base, e.span)
                 return e.base
-        elif allow_dims:
-            dim = next((n for n in _names(e) if getattr(self.lookup(n.base, scope), "kind", "") == "dim"), None)
-            if dim is not None:  # [2*B]: what is wrong is the arithmetic, not the dim
+        elif scope.fn is None:
+            # [B*HIDEN, 4]: each misspelled name is said as a size's, beside what else is wrong
+            # with the arithmetic, and once (a declaration mends all its uses)
+            names = _names(e)
+            unknown = [n for n in names if self.lookup(n.base, scope) is None]
+            for n in unknown:
+                self.unknown_size(n, scope, declare_size(n.base, allow_dims, arithmetic=what != "reshape"))
+            dim = next((n for n in names if getattr(self.lookup(n.base, scope), "kind", "") == "dim"), None)
+            if dim is not None and self.lookup(dim.base, scope).value is None:  # its declaration failed, reported
+                return None
+            if dim is not None and allow_dims:  # [2*B]: what is wrong is the arithmetic, not the dim
                 self.error(
                     f"'{dim.base}' is a dim, which a size may be alone but not in arithmetic "
                     f"(only reshape's sizes may multiply dims, as in reshape(x, [2*{dim.base}]))",
                     dim.span,
                 )
+                return None
+            if dim is not None:
+                self.error(
+                    f"{what} must have fixed sizes, but '{dim.base}' is a dim (known only at call time)", dim.span
+                )
+                return None
+            if unknown:
                 return None
         v = self.constant(e, scope, f"a size in {what}")
         if v is None:
@@ -532,13 +551,14 @@ class Resolver:
         return int(v)
 
 
-def declare_size(name: str, allow_dims: bool) -> str:
-    """How to declare an unknown name used as a size, as unknown() adds it."""
-    declare = (
-        f"dim {name}, or const {name} = ..."
-        if allow_dims
-        else f"const {name} = ... (a param's sizes are fixed numbers, not dims)"
-    )
+def declare_size(name: str, allow_dims: bool, arithmetic: bool = False) -> str:
+    """How to declare an unknown name used as a size, or in `arithmetic` on sizes, as unknown() adds it."""
+    if arithmetic:
+        declare = f"const {name} = ... (arithmetic on sizes takes numbers and consts, not dims)"
+    elif allow_dims:
+        declare = f"dim {name}, or const {name} = ..."
+    else:
+        declare = f"const {name} = ... (a param's sizes are fixed numbers, not dims)"
     return f"; declare it: {declare}"
 
 
