@@ -207,20 +207,23 @@ class ProgramLowerer(ExprLowerer, Loops):
             else:
                 hint = did_you_mean(name, INITS)
                 self.error(f"unknown initializer '{name}'{hint or '; ' + known}", e.span)
+            self.init_arguments(e, scope, "an initializer's argument")  # (named apart from the misspelling)
             return None
-        signature = INIT_SIGNATURES.get(name, name)
+        signature, what = INIT_SIGNATURES.get(name, name), f"an argument of {name}"
         if isinstance(e, S.Call) and e.kwargs:
             self.error(f"initializer {signature} takes no keyword arguments", e.kwargs[0].span)
+            self.init_arguments(e, scope, what)
             return None
         if len(args) != INITS[name]:
-            if INITS[name] == 0:
+            if INITS[name] == 0:  # (whatever its arguments hold, the fix deletes them)
                 self.error(f"initializer {name} takes no arguments; write '= {name}'", e.span)
             else:
                 self.error(
                     f"initializer {signature} takes {plural(INITS[name], 'argument')}, but {_given(len(args))}", e.span
                 )
+                self.init_arguments(e, scope, what)
             return None
-        values = [self.constant(a, scope, f"an argument of {name}") for a in args]
+        values = [self.constant(a, scope, what) for a in args]
         if any(v is None for v in values):
             return None
         if name == "normal" and values[1] < 0:
@@ -239,6 +242,13 @@ class ProgramLowerer(ExprLowerer, Loops):
             self.error(f"{shown} spans more than a float64 holds, so its values cannot be drawn", e.span)
             return None
         return name, tuple(values)
+
+    def init_arguments(self, e: S.Expr, scope: Scope, what: str) -> None:
+        """The arguments and keyword values of an initializer call that failed, for their own
+        mistakes: a misspelled name in normal(0, scal, 1) is one more, reported in this run too."""
+        if isinstance(e, S.Call):
+            for a in (*e.args, *(k.value for k in e.kwargs)):
+                self.constant(a, scope, what)
 
     def stmt_FnDecl(self, stmt: S.FnDecl, scope: Scope) -> None:
         visible = frozenset(n for n, b in self.top.items() if b.kind == "fn")
