@@ -6,6 +6,8 @@ calls are inlined by lower_expr.py.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from graphc import syntax as S
 from graphc.ops import BUILTINS
 from graphc.scope import Binding, FnInfo, Resolver, Scope, keyword_of
@@ -54,26 +56,34 @@ class FnChecks(Resolver):
 
     def check_names(self, e: S.Expr, scope: Scope) -> None:
         decl_line = scope.fn.decl.span.line
+        for r in self.reads(e):
+            if isinstance(r, S.Name):
+                if r.index is not None:
+                    self.error(f"'{r.text}': names with {{}} are only built inside for loops", r.span)
+                elif self.lookup(r.base, scope) is None:
+                    self.unknown(r.base, r.span, scope)
+            elif r.func not in BUILTINS and self.lookup(r.func, scope) is None:
+                if r.func == scope.fn.decl.name:
+                    self.error(f"fn '{r.func}' calls itself; recursion is not allowed", r.func_span)
+                elif r.func in self.fn_lines and self.fn_lines[r.func] > decl_line:
+                    self.error(
+                        f"fn '{r.func}' is defined later (line {self.fn_lines[r.func]}); "
+                        "a fn can only call fns defined before it",
+                        r.func_span,
+                    )
+                else:
+                    self.unknown(r.func, r.func_span, scope, "function")
+
+    def reads(self, e: S.Expr) -> Iterator[S.Name | S.Call]:
+        """The names and the calls e reads, which the checks before lowering look up (a fn's
+        body, a refused loop's): of a call, what call_reads gives."""
         stack = [e]
         while stack:
             e = stack.pop()
             if isinstance(e, S.Name):
-                if e.index is not None:
-                    self.error(f"'{e.text}': names with {{}} are only built inside for loops", e.span)
-                elif self.lookup(e.base, scope) is None:
-                    self.unknown(e.base, e.span, scope)
+                yield e
             elif isinstance(e, S.Call):
-                if e.func not in BUILTINS and self.lookup(e.func, scope) is None:
-                    if e.func == scope.fn.decl.name:
-                        self.error(f"fn '{e.func}' calls itself; recursion is not allowed", e.func_span)
-                    elif e.func in self.fn_lines and self.fn_lines[e.func] > decl_line:
-                        self.error(
-                            f"fn '{e.func}' is defined later (line {self.fn_lines[e.func]}); "
-                            "a fn can only call fns defined before it",
-                            e.func_span,
-                        )
-                    else:
-                        self.unknown(e.func, e.func_span, scope, "function")
+                yield e
                 stack.extend(self.call_reads(e))
             else:
                 stack.extend(S.parts(e))

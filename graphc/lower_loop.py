@@ -102,20 +102,17 @@ class Loops(FnChecks):
 
     def check_plain_names(self, e: S.Expr, scope: Scope, size: bool | None = None) -> None:
         """Report the unknown plain names in e; `size`: e is a size, where a dim may stand (True)
-        or not (False), and an unknown name is told how to be declared as one."""
-        stack = [e]
-        while stack:
-            e = stack.pop()
-            if isinstance(e, S.Name):
-                if e.index is None and self.lookup(e.base, scope) is None:
-                    declare = "" if size is None else declare_size(e.base, size)
-                    self.unknown(e.base, e.span, scope, size=declare)
-            elif isinstance(e, S.Call):
-                if e.func not in BUILTINS and self.lookup(e.func, scope) is None:
-                    self.unknown(e.func, e.func_span, scope, "function")
-                stack.extend(self.call_reads(e))
-            else:
-                stack.extend(S.parts(e))
+        or not (False), and an unknown name is told how to be declared as one, once."""
+        for r in self.reads(e):
+            if isinstance(r, S.Name):
+                if r.index is not None or self.lookup(r.base, scope) is not None:
+                    continue
+                if size is None:
+                    self.unknown(r.base, r.span, scope)
+                else:  # (as Resolver.size says it, `[B*HIDEN]` being arithmetic)
+                    self.unknown_size(r, scope, declare_size(r.base, size, arithmetic=r is not e))
+            elif r.func not in BUILTINS and self.lookup(r.func, scope) is None:
+                self.unknown(r.func, r.func_span, scope, "function")
 
     def unrolled_passes(self, stmt: S.ForLoop, scope: Scope, var: str, values: range):
         outer = self.call_note
