@@ -92,6 +92,8 @@ class ExprLowerer(Advice):
             a, b = self.expr(e.left, scope), self.expr(e.right, scope)
             return self.make(BINARY_OPS[e.op], [a, b], [e.left, e.right], {}, e.span, scope)
         if isinstance(e, S.Attr):
+            if self.no_library(e, scope):
+                return None
             if e.attr != "T":
                 self.error(f"unknown attribute '.{e.attr}'; the only attribute is .T (transpose)", e.attr_span)
                 self.expr(e.value, scope)  # for its own mistakes

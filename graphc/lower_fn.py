@@ -57,7 +57,9 @@ class FnChecks(Resolver):
     def check_names(self, e: S.Expr, scope: Scope) -> None:
         decl_line = scope.fn.decl.span.line
         for r in self.reads(e):
-            if isinstance(r, S.Name):
+            if isinstance(r, S.Attr):
+                self.no_library(r, scope)
+            elif isinstance(r, S.Name):
                 if r.index is not None:
                     self.error(f"'{r.text}': names with {{}} are only built inside for loops", r.span)
                 elif self.lookup(r.base, scope) is None:
@@ -74,14 +76,14 @@ class FnChecks(Resolver):
                 else:
                     self.unknown(r.func, r.func_span, scope, "function")
 
-    def reads(self, e: S.Expr) -> Iterator[S.Name | S.Call]:
+    def reads(self, e: S.Expr) -> Iterator[S.Name | S.Call | S.Attr]:
         """The names and the calls e reads, which the checks before lowering look up (a fn's
-        body, a refused loop's): of a call, what call_reads gives."""
+        body, a refused loop's): of a call, what call_reads gives; and `np.pi` whole."""
         stack = [e]
         while stack:
             e = stack.pop()
-            if isinstance(e, S.Name):
-                yield e
+            if isinstance(e, S.Name) or (isinstance(e, S.Attr) and S.library(e) is not None):
+                yield e  # (`np.pi` whole: not the name np, which it is no use of)
             elif isinstance(e, S.Call):
                 yield e
                 stack.extend(self.call_reads(e))

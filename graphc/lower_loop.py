@@ -104,7 +104,9 @@ class Loops(FnChecks):
         """Report the unknown plain names in e; `size`: e is a size, where a dim may stand (True)
         or not (False), and an unknown name is told how to be declared as one, once."""
         for r in self.reads(e):
-            if isinstance(r, S.Name):
+            if isinstance(r, S.Attr):
+                self.no_library(r, scope)
+            elif isinstance(r, S.Name):
                 if r.index is not None or self.lookup(r.base, scope) is not None:
                     continue
                 if size is None:

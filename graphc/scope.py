@@ -266,6 +266,17 @@ class Resolver:
                 names.append(n)
         return names
 
+    def no_library(self, e: S.Attr, scope: Scope) -> bool:
+        """`np.pi`, `math.e`: an attribute of a library the file does not define, said as that
+        (not as an unknown name 'np'); else False."""
+        library = S.library(e)
+        if library is None or self.lookup(library.split(".")[0], scope) is not None:
+            return False
+        constant = {"pi": "3.141592653589793", "e": "2.718281828459045"}.get(e.attr)
+        fix = f": declare const {e.attr} = {constant} and write {e.attr}" if constant else ""
+        self.error(f"there is no {library} here{fix}", e.span)
+        return True
+
     def skip_loop(self, loop: S.ForLoop) -> None:
         """The loop was reported and will not run: remember what its body defines."""
         for stmt in loop.body:

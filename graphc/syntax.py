@@ -119,6 +119,22 @@ def parts(e: Expr) -> tuple[Expr, ...]:
     return ()
 
 
+# the names other languages import their arrays and maths as (`np.exp(x)`, `math.pi`)
+LIBRARIES = frozenset({"np", "numpy", "jnp", "jax", "torch", "math", "tf", "scipy"})
+
+
+def library(e: Attr) -> str | None:
+    """`np.pi`, `np.linalg.norm`: the library an attribute is read from, as written
+    (`np`, `np.linalg`), where its root is such a name; else None."""
+    root, names = e.value, []
+    while isinstance(root, Attr):
+        names.append(root.attr)
+        root = root.value
+    if not isinstance(root, Name) or root.index is not None or root.base not in LIBRARIES:
+        return None
+    return ".".join([root.base, *reversed(names)])
+
+
 # ---------------------------------------------------------------- statements
 
 

@@ -12,6 +12,7 @@ from lark import Token
 from graphc.errors import Diagnostic, Span
 from graphc.lexer import BRACED
 from graphc.ops import BUILTINS, Builtin
+from graphc.syntax import LIBRARIES
 
 CHARACTER_HINTS = {
     "'": "; the language has no strings",
@@ -249,16 +250,26 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
     close = closing(text, tok.start_pos)
     args = text[tok.start_pos + 1 : close].strip() if close is not None else "#"
     args = None if "#" in args else split_arguments(re.sub(r"\s*\n\s*", " ", args))  # over several lines, on one
+    module = _module(text, receiver)
+    if module is not None:  # `np.exp(x)`: a library's function, as graphc's own builtin
+        start = text.rfind(receiver, line_start, m.start())
+        there = f"there is no {module} here"
+        if method in ("dot", "matmul"):
+            if args is None or len(args) != 2 or any(_KEYWORD.match(a) for a in args):
+                return f"{there}: a matrix product is written a @ b", start
+            return f"{there}: write {_product(text, line_start, start, close, *args)}", start
+        if method not in BUILTINS and not re.search(rf"(?m)^[ \t]*fn[ \t]+{method}\b", text):
+            return f"{there}, and '{method}' is not one of graphc's builtins", start
+        if args is None:
+            return f"{there}: write {method}(...)", start
+        if method == "reshape" and len(args) == 2 and args[1].startswith("(") and args[1].endswith(")"):
+            args = [args[0], "[" + args[1][1:-1].rstrip(" ,") + "]"]  # NumPy's shape tuple, graphc's list
+        args = [re.sub(r"\b(True|False)\b", lambda b: b[1].lower(), a) for a in args]
+        return f"{there}: write {method}({', '.join(args)})", start
     if method in ("dot", "matmul"):
         if receiver is None or args is None or len(args) != 1 or _KEYWORD.match(args[0]):
             return "graphc has no methods: a matrix product is written a @ b", m.start()
-        product = f"{receiver} @ {args[0] if len(split_arguments(args[0], ' +-*/@^')) == 1 else f'({args[0]})'}"
-        # `y / x.dot(W)` and `x.dot(W)^2` need the product in parentheses, as @ binds looser than / and ^
-        before = text[max(line_start, m.start() - SHORT - 2) : m.start()].rstrip(" \t")
-        before = before[: len(before) - len(receiver)].rstrip(" \t")[-1:]
-        after = text[close + 1 : close + 1 + SHORT].lstrip(" \t")  # `x.dot(W)  ** 2`
-        if before in ("*", "/", "@", "^") or after[:1] in ("^", ".") or after[:2] == "**":
-            product = f"({product})"
+        product = _product(text, line_start, text.rfind(receiver, line_start, m.start()), close, receiver, args[0])
         return f"graphc has no methods: write {product}", m.start()
     builtin = BUILTINS.get(method)
     if builtin is None:
@@ -267,6 +278,32 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
     if call is None:
         call = f"{method}({receiver or 'value'}, ...)"
     return f"graphc has no methods: write {call}", m.start()
+
+
+_QUALIFIED = re.compile(r"([A-Za-z_]\w*)(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*")
+
+
+def _module(text: str, receiver: str | None) -> str | None:
+    """`np`, `np.linalg`: the receiver of a call as a library the file does not define, else None."""
+    m = _QUALIFIED.fullmatch(receiver or "")
+    if m is None or m[1] not in LIBRARIES:
+        return None
+    if re.search(rf"(?m)^[ \t]*(?:(?:param|input|const)[ \t]+)?{m[1]}[ \t]*[:=]", text):
+        return None  # a name of the file's own, `np = ...`
+    return re.sub(r"[ \t]", "", receiver)
+
+
+def _product(text: str, line_start: int, start: int, close: int, a: str, b: str) -> str:
+    """`a @ b` for a call of dot or matmul that runs from offset `start` to the ')' at `close`,
+    each side in parentheses where it is more than one operand, and the whole where the
+    text around it binds tighter than @ (`y / x.dot(W)`, `x.dot(W)^2`)."""
+    a, b = (x if len(split_arguments(x, " +-*/@^")) == 1 else f"({x})" for x in (a, b))
+    product = f"{a} @ {b}"
+    before = text[max(line_start, start - SHORT) : start].rstrip(" \t")[-1:]
+    after = text[close + 1 : close + 1 + SHORT].lstrip(" \t")  # `x.dot(W)  ** 2`
+    if before in ("*", "/", "@", "^") or after[:1] in ("^", ".") or after[:2] == "**":
+        product = f"({product})"
+    return product
 
 
 _KEYWORD = re.compile(r"[A-Za-z_]\w*[ \t]*=(?!=)")

@@ -84,6 +84,34 @@ def test_a_method_call_is_told_a_fix_that_checks(expr: str, fix: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "expr, library, fix, replaced",
+    [
+        ("np.exp(x)", "np", "exp(x)", None),
+        ("numpy.exp(x + 1)", "numpy", "exp(x + 1)", None),
+        ("np.sum(x, axis=0, keepdims=True)", "np", "sum(x, axis=0, keepdims=true)", None),
+        ("np.dot(x, W)", "np", "x @ W", None),
+        ("1 / np.matmul(x + 0, W)", "np", "((x + 0) @ W)", "1 / ((x + 0) @ W)"),
+        ("np.reshape(x, (2, 6))", "np", "reshape(x, [2, 6])", None),
+        ("torch.maximum(x, 0)", "torch", "maximum(x, 0)", None),
+    ],
+)
+def test_a_library_call_is_told_graphcs_own_call(expr: str, library: str, fix: str, replaced: str | None) -> None:
+    from graphc.pipeline import check
+
+    (found,) = errors(MODEL.format(expr))
+    assert found == f"4:{5 + expr.index(library)}: there is no {library} here: write {fix}"
+    check(MODEL.format(replaced or fix), "m.nn")
+
+
+def test_a_library_function_graphc_lacks_is_named() -> None:
+    assert errors("y = np.linalg.norm(x)\n") == [
+        "1:5: there is no np.linalg here, and 'norm' is not one of graphc's builtins"
+    ]
+    # a name of the file's own is no library: its call is a method call
+    assert errors("np = x\ny = np.sum()\n")[0].endswith("graphc has no methods: write sum(np)")
+
+
+@pytest.mark.parametrize(
     "expr, message",
     [
         ("x.item()", "graphc has no methods, and 'item' is not one of its builtins"),
