@@ -264,8 +264,7 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
             return f"{there}: write {method}(...)", start
         if method == "reshape" and len(args) == 2 and args[1].startswith("(") and args[1].endswith(")"):
             args = [args[0], "[" + args[1][1:-1].rstrip(" ,") + "]"]  # NumPy's shape tuple, graphc's list
-        args = [re.sub(r"\b(True|False)\b", lambda b: b[1].lower(), a) for a in args]
-        return f"{there}: write {method}({', '.join(args)})", start
+        return f"{there}: write {method}({', '.join(_spelled(args))})", start
     if method in ("dot", "matmul"):
         if receiver is None or args is None or len(args) != 1 or _KEYWORD.match(args[0]):
             return "graphc has no methods: a matrix product is written a @ b", m.start()
@@ -338,13 +337,20 @@ def _builtin_call(name: str, builtin: Builtin, receiver: str, args: list[str]) -
         args = [shape if shape.startswith("[") else f"[{', '.join(positional)}]"]
         positional = args
     names = [k for k, _ in builtin.keywords]
+    given = [_KEYWORD.match(k).group().rstrip(" \t=") for k in keywords]
     if "axis" in names and len(builtin.args) == 1 and len(positional) == 1 and args[0] == positional[0]:
+        if "axis" in given:  # x.sum(1, axis=0): which is meant is unknown
+            return None
         args = [f"axis={positional[0]}", *args[1:]]  # x.mean(1) -> mean(x, axis=1)
         positional = []
-    given = [_KEYWORD.match(k).group().rstrip(" \t=") for k in keywords]
     if len(positional) != len(builtin.args) - 1 or any(k not in names for k in given):
         return None
-    return f"{name}({', '.join([receiver, *args])})"
+    return f"{name}({', '.join(_spelled([receiver, *args]))})"
+
+
+def _spelled(args: list[str]) -> list[str]:
+    """Arguments as Python writes them, as graphc does: True and False in lower case."""
+    return [re.sub(r"\b(True|False)\b", lambda b: b[1].lower(), a) for a in args]
 
 
 def _receiver(text: str, line_start: int, end: int) -> str | None:

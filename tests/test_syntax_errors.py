@@ -72,6 +72,7 @@ MODEL = "model m\ninput x : [3, 4]\nparam W : [4, 2]\ny = {}\nloss = sum(y)\nmin
         ("x.reshape(-1)", "reshape(x, [-1])"),
         ("(x + 1).max(axis=0)", "max(x + 1, axis=0)"),
         ("x.maximum(0)", "maximum(x, 0)"),
+        ("x.mean(1, keepdims=True)", "mean(x, axis=1, keepdims=true)"),
     ],
 )
 def test_a_method_call_is_told_a_fix_that_checks(expr: str, fix: str) -> None:
@@ -118,6 +119,7 @@ def test_a_library_function_graphc_lacks_is_named() -> None:
         ("x.dot(W, out=z)", "graphc has no methods: a matrix product is written a @ b"),
         ("x.sum(0, 1)", "graphc has no methods: write sum(x, ...)"),
         ("x.sum(axis=1", "graphc has no methods: write sum(x, ...)"),
+        ("x.sum(1, axis=0)", "graphc has no methods: write sum(x, ...)"),
         ("x.transpose(1, 0)", "graphc has no methods: write transpose(x, ...)"),
     ],
 )
