@@ -101,6 +101,7 @@ class Resolver:
         # an undeclared name used as a size -> where it was reported: its other uses stay quiet,
         # as one declaration mends them all
         self.unknown_sizes: dict[str, Span] = {}
+        self.const_told: set[str] = set()  # values told to be declared const (`K = 10` used as a size)
         self.call_note: str | None = None
         # first line of every top-level fn and assigned or declared name, so a use
         # before the definition is reported as such rather than as unknown
@@ -463,6 +464,14 @@ class Resolver:
                     f"an argument of fn {scope.fn.decl.name}, and a fn's arguments are arrays even where "
                     "a call passes a number; write the number in the fn, or use a const"
                 )
+            elif b.kind == "value" and b is self.top.get(name) and self.number_of(b.value) is not None:
+                # `K = 10`: meant as a const; said at its first such use, as one const mends them all
+                if name in self.const_told:
+                    return None
+                self.const_told.add(name)
+                v = self.number_of(b.value)
+                line = f" at line {b.span.line}" if b.span.line != e.span.line else ""
+                kind += f"; declare it as one: write const {name} = {int(v) if v.is_integer() else v!r}{line}"
             self.error(f"{what} must be a compile-time constant, but '{name}' is {kind}", e.span)
             return None
         if isinstance(e, S.Unary):
@@ -500,6 +509,15 @@ class Resolver:
         said = self.unknown_sizes.get(e.base)
         if said is None or said == e.span:  # (the same place again: a loop's later pass, counted)
             self.unknown(e.base, e.span, scope, size=declare)
+
+    def number_of(self, node: int | None) -> float | None:
+        """The number a value's node holds where it is computed from numbers alone (`K = 10`), else None."""
+        if node is None:
+            return None
+        if node in self.numbers:
+            return self.numbers[node]
+        d = self.g.node(node)
+        return d["attrs"]["value"] if d["op"] == "const" else None
 
     def size(self, e: S.Expr, scope: Scope, allow_dims: bool, what: str, infer: bool = False) -> int | str | None:
         """A size in a shape: an integer, a const integer, or (where allowed) a dim; with
