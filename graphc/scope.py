@@ -427,6 +427,12 @@ class Resolver:
                 )
             else:
                 self.error(_redefinition(name, binding.kind, old), binding.span)
+                if {old.kind, binding.kind} == {"dim", "const"}:
+                    # `dim N` then `const N = 3`: which was meant is unknown, so from here on N is a
+                    # broken const, whose uses (right for the one or the other) stay quiet
+                    self.top[name] = Binding("const", None, old.span)
+                    if name in self.g.dims:
+                        self.g.dims.remove(name)
             return False
         self.top[name] = binding
         return True
@@ -647,4 +653,9 @@ def _redefinition(name: str, kind: str, old: Binding) -> str:
             "loopvar": "the loop sets it",
         }.get(old.kind, "")
         return f"cannot assign to '{name}': it is {KIND_WORDS[old.kind]} (line {line})" + (f"; {why}" if why else "")
+    if {kind, old.kind} == {"dim", "const"}:
+        return (
+            f"'{name}' is already declared as {KIND_WORDS[old.kind]} at line {line}; a size is a dim (given by the "
+            "inputs when the model runs) or a const (a fixed number), not both: keep one of the declarations"
+        )
     return f"'{name}' is already defined as {KIND_WORDS[old.kind]} at line {line}"
