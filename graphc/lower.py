@@ -24,15 +24,23 @@ from graphc import syntax as S
 from graphc.errors import Diagnostic, GraphcError, Span, did_you_mean
 from graphc.ir import Graph
 from graphc.lower_advice import fits
-from graphc.lower_expr import ExprLowerer, _given, _text
+from graphc.lower_expr import ExprLowerer, _arity, _text
 from graphc.lower_loop import Loops
 from graphc.ops import BUILTINS, show
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering
-from graphc.util import gc_paused, plural, recursion_room
+from graphc.util import gc_paused, recursion_room
 
 MAX_PARAM_SIZE = 2**31
-INIT_SIGNATURES = {"const": "const(c)", "normal": "normal(mean, std)", "uniform": "uniform(lo, hi)"}
-INITS = {"zeros": 0, "ones": 0, "glorot": 0, "he": 0, "const": 1, "normal": 2, "uniform": 2}
+# each initializer with the names of its arguments (one with none may be written `zeros` or `zeros()`)
+INITS = {
+    "zeros": (),
+    "ones": (),
+    "glorot": (),
+    "he": (),
+    "const": ("c",),
+    "normal": ("mean", "std"),
+    "uniform": ("lo", "hi"),
+}
 _WRT_TARGETS = "gradients can be taken with respect to params and float inputs"
 
 
@@ -209,18 +217,17 @@ class ProgramLowerer(ExprLowerer, Loops):
                 self.error(f"unknown initializer '{name}'{hint or '; ' + known}", e.span)
             self.init_arguments(e, scope, "an initializer's argument")  # (named apart from the misspelling)
             return None
-        signature, what = INIT_SIGNATURES.get(name, name), f"an argument of {name}"
+        params, what = INITS[name], f"an argument of {name}"
+        signature = f"{name}({', '.join(params)})" if params else name
         if isinstance(e, S.Call) and e.kwargs:
             self.error(f"initializer {signature} takes no keyword arguments", e.kwargs[0].span)
             self.init_arguments(e, scope, what)
             return None
-        if len(args) != INITS[name]:
-            if INITS[name] == 0:  # (whatever its arguments hold, the fix deletes them)
+        if len(args) != len(params):
+            if not params:  # (whatever its arguments hold, the fix deletes them)
                 self.error(f"initializer {name} takes no arguments; write '= {name}'", e.span)
-            else:
-                self.error(
-                    f"initializer {signature} takes {plural(INITS[name], 'argument')}, but {_given(len(args))}", e.span
-                )
+            else:  # normal(): as a fn's call is told, by the names of what is missing
+                self.error(f"initializer {signature} {_arity(params, len(args))}", e.span)
                 self.init_arguments(e, scope, what)
             return None
         values = [self.constant(a, scope, what) for a in args]

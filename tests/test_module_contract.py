@@ -227,6 +227,15 @@ def test_const_initializer():
     np.testing.assert_array_equal(m.init_params(0)["C"], np.full((2, 2), 2.5))
 
 
+def test_an_initializer_without_arguments_may_take_empty_parentheses():
+    """`he()` is `he`, `zeros()` is `zeros`: the module is the same, byte for byte."""
+    called = INITS.replace("= glorot", "= glorot()").replace("= he", "= he()").replace("= ones", "= ones()")
+    assert called.count("()") == 3
+    source, m = load(called)
+    assert source == load(INITS)[0]
+    np.testing.assert_array_equal(m.init_params(3)["O"], np.ones(2))
+
+
 def test_init_params_in_float32():
     _, m = load(INITS, "float32")
     p = m.init_params(0)
