@@ -143,6 +143,10 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
             if op is not None:
                 start = tok.column - (tok.start_pos - at)
                 return Diagnostic(op[0], Span(file, tok.line, start, tok.line, start + op[1]))
+        if tok.type in OPERATORS | {"COLON"} and text[tok.end_pos : tok.end_pos + 1] == "=":
+            updated = _augmented(text, tok)  # `y += 1`, `z := x`
+            if updated is not None:
+                return Diagnostic(updated, Span(file, tok.line, tok.column, tok.line, tok.column + len(tok) + 1))
         accepts = set(e.expected or ())
         before = text[max(0, tok.start_pos - SHORT) : tok.start_pos].rstrip()
         if before.endswith("(") and not re.search(r"\w[ \t]*\($", before):
@@ -233,6 +237,27 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
     line = e.line if isinstance(e.line, int) and e.line >= 1 else 1
     col = e.column if isinstance(e.column, int) and e.column >= 1 else 1
     return Diagnostic("syntax error", Span(file, line, col, line, col + 1))
+
+
+_TARGET = re.compile(r"[ \t]*([A-Za-z_]\w*(?:\{[A-Za-z_]\w*(?:[+-]\d+)?\}\w*)?)[ \t]*")
+
+
+def _augmented(text: str, tok: Token) -> str | None:
+    """`y += 1` and `z := x`, Python's updates and walrus, in words with the assignment to write;
+    else None (where the operator and its '=' do not follow a name alone on its line)."""
+    line_start = tok.start_pos - tok.column + 1
+    target = _TARGET.fullmatch(text, line_start, tok.start_pos)
+    if target is None:
+        return None
+    name, op = target[1], f"{tok}="
+    end = text.find("\n", tok.end_pos)
+    rest = without_comment(text[tok.end_pos + 1 : end if end >= 0 else len(text)]).strip()
+    if tok.type != "COLON" and len(split_arguments(rest, " +-*/@^")) > 1:
+        rest = f"({rest})"
+    fix = f"{name} = {rest}" if tok.type == "COLON" else f"{name} = {name} {tok} {rest}"
+    if not rest or len(fix) > SHORT:
+        fix = f"{name} = ..." if tok.type == "COLON" else f"{name} = {name} {tok} ..."
+    return f"there is no '{op}' operator in .nn: write {fix}"
 
 
 def _negated(text: str, tok: Token) -> str:

@@ -159,6 +159,24 @@ def test_a_number_written_as_other_languages_do_is_told_its_spelling_here(number
 
 
 @pytest.mark.parametrize(
+    "line, fix",
+    [
+        ("y += 1", "y = y + 1"),
+        ("y *= x + 1  # scaled", "y = y * (x + 1)"),
+        ("y **= 2", "y = y ** 2"),
+        ("y := x", "y = x"),
+    ],
+)
+def test_an_update_operator_is_told_the_assignment_to_write(line: str, fix: str) -> None:
+    from graphc.pipeline import check
+
+    op = line.split()[1]
+    model = "model m\nparam x : [3]\ny = x\n{}\nloss = sum(y)\nminimize loss\n"
+    assert errors(model.format(line)) == [f"4:3: there is no '{op}' operator in .nn: write {fix}"]
+    check(model.format(fix), "m.nn")
+
+
+@pytest.mark.parametrize(
     "ch, message",
     [
         ("\u2074", "'\u2074' (U+2074) is written '^4' here"),
