@@ -339,7 +339,7 @@ def _enclosed(text: str) -> bool:
 
 def _bracketed(text: str) -> bool:
     """Whether text needs no brackets of its own inside another expression: it is one call
-    (`np.vdot(a, b)`, `t.sum()`) or already in brackets (`(s / n)`)."""
+    (`_inner(a, b)`, `t.sum()`) or already in brackets (`(s / n)`)."""
     call = re.match(r"[A-Za-z_][\w.]*\(", text)
     return _enclosed(text[call.end() - 1 :] if call else text)
 

@@ -52,8 +52,8 @@ def _inner_shape(attrs, ta, tb):
 
 
 def _inner_emit(xp, attrs, a, b):
-    # one BLAS dot over the flattened arrays, 2-4x faster than a product summed
-    dot = f"{xp}.vdot({a}, {b})"
+    # BLAS dots over the flattened arrays, 2-4x faster than a product summed (see _inner)
+    dot = f"_inner({a}, {b})"
     return f"({dot} / {a}.size)" if attrs["mean"] else dot
 
 
@@ -94,5 +94,6 @@ OPS: tuple[OpDef, ...] = (
         atomic=False,
         formula={"a": "· b", "b": "· a"},
         prepare=lambda attrs, ta, tb: {"mean": bool(attrs.get("mean", False))},
+        helpers=("_inner",),
     ),
 )

@@ -1,5 +1,5 @@
 """Reductions that consume their producer: a sum (or mean) over every element of a
-product or a square is one inner product, a single BLAS dot with no array in between.
+product or a square is one inner product, BLAS dots with no array in between.
 
 Each rule returns a node equal to n, or None; see simplify.py for the list.
 """
@@ -15,8 +15,8 @@ def _whole(g: Graph, n: int) -> bool:
     """n is a sum or mean over every axis of an array, to a scalar.
 
     Not of a scalar: that sum is its argument already, and a product of scalars may
-    be of constants, Python numbers in the generated code, which np.vdot would
-    turn into float64 whatever the model's dtype.
+    be of constants, Python numbers in the generated code, which have no size for
+    _inner to read.
     """
     return g.op(n) in ("sum", "mean") and g.node(n)["attrs"]["all"] and g.shape(g.args(n)[0]) != ()
 
@@ -34,7 +34,7 @@ def sum_of_product(g: Graph, n: int) -> int | None:
     if g.op(p) != "mul":
         return None
     a, b = g.args(p)
-    # a comparison's NumPy value is a bool array, and vdot of bools is a bool
+    # a comparison's NumPy value is a bool array, and a dot of bools is a bool
     if g.type(a) != g.type(p) or g.type(b) != g.type(p) or {g.op(a), g.op(b)} & BOOLEAN:
         return None
     return _inner(g, n, a, b)
