@@ -738,3 +738,36 @@ def test_powers_agree_with_np_power_at_zeros_of_either_sign_infinities_and_nan(p
         zeros = want == 0
         assert (np.signbit(got[zeros]) == np.signbit(want[zeros])).all() and (np.isinf(got) == np.isinf(want)).all()
         assert (np.sign(got[np.isinf(want)]) == np.sign(want[np.isinf(want)])).all()
+
+
+# ---------------------------------------------------------------------------- the float range's edges
+# Each test stands for a claim of docs/language.md, "Numerical stability", run through the
+# generated module as a user runs it.
+
+
+def _run(text: str, dtype: str = "float64", **inputs) -> tuple[Any, dict, set[str]]:
+    """The forward pass and the gradient wrt x of the model at -O2 (-O0 gives the same), and
+    the messages of the warnings NumPy gave."""
+    results = []
+    for opt in (0, 2):
+        module = graphc.compile_source(text, dtype=dtype, opt=opt)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            value, (_, grads) = module.forward({}, **inputs), module.loss_and_grad({}, **inputs)
+        results.append((value, grads["x"], {str(w.message) for w in caught}))
+    (v0, g0, w0), (v2, g2, w2) = results
+    np.testing.assert_array_equal(v0, v2)
+    np.testing.assert_array_equal(g0, g2)
+    assert w0 == w2
+    return v2, g2, w2
+
+
+@pytest.mark.parametrize("power", ["sqrt(x)", "x^0.5"])
+def test_the_derivative_of_sqrt_is_plus_inf_at_zero_of_either_sign(power):
+    x = np.array([0.0, -0.0, 4.0])
+    text = f"input x : [3]\ninput c : [3]\nv = {power}\nloss = sum(v * c)\noutput v\nminimize loss wrt x\n"
+    v, g, said = _run(text, x=x, c=np.ones(3))
+    np.testing.assert_array_equal(g, [np.inf, np.inf, 0.25])
+    assert said == {"divide by zero encountered in divide"}
+    _, g, _ = _run(text, x=x, c=np.array([0.0, 0.0, 1.0]))  # a gradient of 0 arriving: 0 * inf
+    assert np.isnan(g[:2]).all() and g[2] == 0.25

@@ -217,7 +217,9 @@ OPS: tuple[OpDef, ...] = (
     unary(
         "sqrt",
         "{xp}.sqrt({x})",
-        lambda g, out, x: g * 0.5 / out,
+        # from the output, over its absolute value: sqrt(-0.0) is -0.0, and the derivative at
+        # -0.0 is +inf as at 0.0 (and as x^0.5's), not -inf
+        lambda g, out, x: g * 0.5 / op("abs", out),
         Facts(CONCAVE, INC),
         "· 1/(2√x)",
         into="{xp}.sqrt({x}, out={out})",
