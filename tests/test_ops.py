@@ -762,6 +762,86 @@ def _run(text: str, dtype: str = "float64", **inputs) -> tuple[Any, dict, set[st
     return v2, g2, w2
 
 
+def _normalizer(call: str) -> str:
+    """A model computing call over x : [3, 3], its output v; the loss weighs v by c."""
+    return f"input x : [3, 3]\ninput c : [3, 3]\nv = {call}\nloss = sum(v * c)\noutput v\nminimize loss wrt x\n"
+
+
+ROWS = np.array([[np.inf, 0.0, 1.0], [-np.inf, 0.0, 1.0], [-np.inf, -np.inf, -np.inf]])
+C = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+
+
+def _finite_row(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """softmax and logsumexp of a row whose only infinities are -inf, by hand."""
+    e = np.exp(x - x[np.isfinite(x)].max())
+    return e / e.sum(), np.log(e.sum()) + x[np.isfinite(x)].max()
+
+
+def test_a_row_holding_plus_inf_is_nan_or_inf_and_minus_inf_masks():
+    soft, lse = _finite_row(ROWS[1])
+    invalid = "invalid value encountered in subtract"
+    v, g, said = _run(_normalizer("softmax(x)"), x=ROWS, c=C)
+    assert np.isnan(v[0]).all() and np.isnan(v[2]).all() and np.isnan(g[0]).all() and np.isnan(g[2]).all()
+    np.testing.assert_allclose(v[1], soft, rtol=1e-15)
+    assert v[1, 0] == 0 and g[1, 0] == 0 and np.isfinite(g[1]).all()  # the -inf is masked out
+    np.testing.assert_allclose(g[1], soft * (C[1] - soft @ C[1]), rtol=1e-12, atol=1e-15)
+    assert invalid in said
+
+    v, g, said = _run(
+        "input x : [3, 3]\nv = logsumexp(x, axis=-1)\nloss = sum(v)\noutput v\nminimize loss wrt x\n", x=ROWS
+    )
+    assert v[0] == np.inf and v[1] == pytest.approx(lse, rel=1e-15) and v[2] == -np.inf
+    assert np.isnan(g[0, 0]) and (g[0, 1:] == 0).all() and np.isnan(g[2]).all()  # nan at the +inf only
+    assert g[1, 0] == 0 and np.allclose(g[1], soft, rtol=1e-15)
+    assert invalid in said
+
+    v, g, said = _run(_normalizer("log_softmax(x)"), x=ROWS, c=C)
+    assert np.isnan(v[0, 0]) and (v[0, 1:] == -np.inf).all() and np.isnan(v[2]).all()
+    assert np.isnan(g[0, 0]) and np.isfinite(g[0, 1:]).all() and np.isnan(g[2]).all()
+    np.testing.assert_allclose(v[1], ROWS[1] - lse, rtol=1e-15)
+    assert invalid in said
+
+    text = "input x : [3, 3]\ninput y : int[3]\nv = cross_entropy(x, y)\nloss = sum(v)\noutput v\nminimize loss wrt x\n"
+    v, g, said = _run(text, x=ROWS, y=np.array([0, 2, 1]))  # the label at the +inf
+    assert np.isnan(v[0]) and np.isnan(v[2]) and np.isnan(g[0]).all() and np.isnan(g[2]).all()
+    assert v[1] == pytest.approx(lse - ROWS[1, 2], rel=1e-15)
+    np.testing.assert_allclose(g[1], soft - [0, 0, 1], rtol=1e-12, atol=1e-15)
+    assert g[1, 0] == 0
+    v, g, said = _run(text, x=ROWS, y=np.array([1, 0, 1]))  # the label elsewhere: -log 0
+    assert v[0] == np.inf and np.isnan(g[0]).all()
+    assert v[1] == np.inf and np.isfinite(g[1]).all()  # the label at the -inf: -log 0 too
+    assert invalid in said
+    # a param that every row reads sums the rows' gradients, the nan among them
+    text = "dim B\ninput x : [B, 3]\ninput c : [B, 3]\nparam w : [3]\nloss = sum(softmax(x + w) * c)\nminimize loss\n"
+    module = graphc.compile_source(text)
+    for rows, poisoned in ((ROWS[:2], True), (ROWS[1:2], False)):
+        with np.errstate(invalid="ignore"):
+            _, grads = module.loss_and_grad({"w": np.zeros(3)}, x=rows, c=C[: len(rows)])
+        assert np.isnan(grads["w"]).all() if poisoned else np.isfinite(grads["w"]).all(), grads
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_row_spread_past_the_largest_number_is_normalized_with_numpys_overflow_warning(dtype):
+    big = float(np.finfo(dtype).max) * 0.9
+    x = np.array([[-big, big, 0.0]] * 3, dtype=dtype)
+    c = C.astype(dtype)
+    overflow = "overflow encountered in subtract"
+    v, g, said = _run(_normalizer("softmax(x)"), dtype, x=x, c=c)
+    np.testing.assert_array_equal(v, [[0, 1, 0]] * 3)
+    np.testing.assert_array_equal(g, np.zeros((3, 3)))
+    assert overflow in said
+    text = "input x : [3, 3]\nv = logsumexp(x, axis=-1)\nloss = sum(v)\noutput v\nminimize loss wrt x\n"
+    v, g, said = _run(text, dtype, x=x)
+    np.testing.assert_array_equal(v, x[:, 1])
+    np.testing.assert_array_equal(g, [[0, 1, 0]] * 3)
+    assert overflow in said
+    text = "input x : [3, 3]\ninput y : int[3]\nv = cross_entropy(x, y)\nloss = sum(v)\noutput v\nminimize loss wrt x\n"
+    v, g, said = _run(text, dtype, x=x, y=np.array([1, 2, 0]))
+    assert v[0] == 0 and v[1] == x[1, 1] and v[2] == np.inf  # 2 * 0.9 * max is past the float range
+    np.testing.assert_array_equal(g, [[0, 0, 0], [0, 1, -1], [-1, 1, 0]])
+    assert overflow in said
+
+
 @pytest.mark.parametrize("power", ["sqrt(x)", "x^0.5"])
 def test_the_derivative_of_sqrt_is_plus_inf_at_zero_of_either_sign(power):
     x = np.array([0.0, -0.0, 4.0])
@@ -771,3 +851,45 @@ def test_the_derivative_of_sqrt_is_plus_inf_at_zero_of_either_sign(power):
     assert said == {"divide by zero encountered in divide"}
     _, g, _ = _run(text, x=x, c=np.array([0.0, 0.0, 1.0]))  # a gradient of 0 arriving: 0 * inf
     assert np.isnan(g[:2]).all() and g[2] == 0.25
+
+
+@pytest.mark.parametrize("dtype, sigmoid_flat, tanh_flat", [("float64", 36.74, 19.0), ("float32", 16.64, 10.0)])
+def test_the_derivatives_of_sigmoid_and_tanh_are_zero_once_their_output_rounds_to_one(dtype, sigmoid_flat, tanh_flat):
+    for name, flat in (("sigmoid", sigmoid_flat), ("tanh", tanh_flat)):
+        text = f"input x : [4]\nv = {name}(x)\nloss = sum(v)\noutput v\nminimize loss wrt x\n"
+        x = np.array([flat - 1, flat, flat + 1, 1e4], dtype=dtype)
+        v, g, said = _run(text, dtype, x=x)
+        assert (v[1:] == 1).all() and v[0] < 1 and not said
+        assert g[0] > 0 and (g[1:] == 0).all(), g
+        if name == "tanh":  # and on the negative side
+            np.testing.assert_array_equal(_run(text, dtype, x=-x)[1], g)
+        true = 4 * np.exp(-2 * flat) if name == "tanh" else np.exp(-flat)  # about, there
+        assert true < np.finfo(dtype).eps
+    # far on the negative side sigmoid stops at about e / max (under the smallest normal number),
+    # and its derivative y (1 - y) with it, instead of going on to 0
+    text = "input x : [2]\nv = sigmoid(x)\nloss = sum(v)\noutput v\nminimize loss wrt x\n"
+    v, g, said = _run(text, dtype, x=np.array([-1e3, -1e4], dtype=dtype))
+    floor = np.e / float(np.finfo(dtype).max)
+    assert v[0] == v[1] == g[0] == g[1] and v[0] == pytest.approx(floor, rel=1e-5) and not said
+    assert 0 < v[0] < np.finfo(dtype).tiny
+
+
+@pytest.mark.parametrize("p", [-2, -3, -4, -1.5])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_negative_powers_past_the_float_range_are_zero_with_numpys_overflow_warning(dtype, p):
+    top = float(np.finfo(dtype).max) ** (1 / -p)  # where x^-p passes the largest number
+    text = f"input x : [3]\nv = x^{p}\nloss = sum(v)\noutput v\nminimize loss wrt x\n"
+    assert p != -2 or f"{top:.1e}" in ("1.8e+19", "1.3e+154")  # as the docs put it
+    x = np.array([top / 4, top * 1.01, top * 2], dtype=dtype)
+    v, g, said = _run(text, dtype, x=x)
+    assert v[0] == pytest.approx(float(x[0]) ** p, rel=1e-5)  # still a normal number
+    assert (v[1:] == 0).all() and any(w.startswith("overflow encountered in") for w in said)
+    assert 0 < float(x[1]) ** p < np.finfo(dtype).tiny  # the true value: one below the smallest normal
+    if p == -2:
+        # its derivative, -2 x^-3, is 0 from the cube root of the largest number on
+        top = float(np.finfo(dtype).max) ** (1 / 3)
+        x = np.array([top / 4, top * 1.01, -top * 1.01], dtype=dtype)
+        v, g, said = _run(text, dtype, x=x)
+        assert g[0] == pytest.approx(-2 * float(x[0]) ** -3, rel=1e-5)
+        assert (g[1:] == 0).all() and "overflow encountered in multiply" in said
+        assert dtype == "float64" or 6.9e12 < top < 7e12  # as the docs put it
