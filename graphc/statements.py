@@ -178,6 +178,9 @@ class Emitter:
                 last_note = note
             # the marker tells codegen which graph nodes this line computes; it is stripped there
             mark = f"{MARK}{','.join(map(str, sorted(group[n])))}"
+            mask_of = self.mask_of(n)
+            if mask_of is not None:  # relu's derivative [x > 0]: x_mask, named after x
+                value_name = f"{expr[mask_of]}_mask" if expr[mask_of].isidentifier() else "mask"
             if target is not None and value_name is None and self.value_name(target) is None:
                 # computed over a temporary that dies here: it keeps the temporary's name
                 out.append(f"{indent}{text}{mark}")
@@ -190,7 +193,7 @@ class Emitter:
             if named and expr.get(of, "").isidentifier():
                 value_name = "d_" + expr[of]
             # a temporary never takes a name of the model's: a value called `t` is `t` in the code
-            var = namer.fresh(value_name) if value_name else namer.fresh("t", model)
+            var = namer.fresh(value_name) if self.value_name(n) else namer.fresh(value_name or "t", model)
             if _enclosed(text):  # `loss = (s / n)`: a whole right-hand side needs no brackets
                 text = text[1:-1]
             out.append(f"{indent}{var} = {text}{mark}")
@@ -246,6 +249,14 @@ class Emitter:
             if fwd["name"]:
                 return "d_" + fwd["name"]
         return None
+
+    def mask_of(self, n: int) -> int | None:
+        """x, where n is relu's derivative mask [x > 0] (`greater(x, 0.0)` in the backward pass)."""
+        g = self.g
+        if g.op(n) != "greater" or g.node(n)["phase"] != "backward":
+            return None
+        x, zero = g.args(n)
+        return x if g.op(zero) == "const" and g.node(zero)["attrs"]["value"] == 0.0 else None
 
     def anchor(self, n: int) -> dict:
         """Where n's statement belongs in the source (its span and scope): n's own, or for a

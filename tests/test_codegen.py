@@ -512,3 +512,27 @@ def test_a_value_the_model_calls_t_keeps_its_name_beside_the_temporaries():
         # d_t is the gradient of t: it is what the tanh's backward step multiplies
         assert re.search(r"^    d_t = ", grad, re.M), (opt, grad)
         assert re.search(r"(\bd_t \*|np\.multiply\(d_t,)", grad.split("# backprop through line 6")[1]), (opt, grad)
+
+
+RELU = """\
+dim B
+input x : [B, 3]
+input y : [B]
+param W : [3, 4]
+param w : [4]
+h = relu(x @ W)
+loss = mean((h @ w - y)^2)
+minimize loss
+"""
+
+
+def test_relus_derivative_mask_is_named_after_the_value_it_masks():
+    # relu's derivative [x > 0] was an anonymous temporary (`t_4 = np.greater(t, 0.0)...`),
+    # or at -O2 kept the name of the array it was computed over (`np.greater(t, 0.0, out=t)`),
+    # so `d_h * t` read as a product with the forward value itself
+    for opt in (0, 2):
+        grad = function(compile_text(RELU, "m.nn", opt=opt).source, "loss_and_grad")
+        found = re.findall(r"^    (\w+) = np\.greater\((\w+), 0\.0", grad, re.M)
+        assert found and all(mask == f"{x}_mask" for mask, x in found), grad
+        (mask, _), *_ = found
+        assert re.search(rf"^    \w+ = .*\bd_h\b.*\b{mask}\b", grad, re.M), grad  # the gradient step reads it

@@ -323,24 +323,24 @@ def _workspace_arrays(B):
         ((64, 1), 1.0),  # ws[2]: ones, read only
         ((B, 64), None),  # ws[3]: h_2 ... h_8 (4 names), t_4 ... t_71 (10 names)
         ((B, 64), None),  # ws[4]: t_2 ... t_20 (5 names)
-        ((B, 128), None),  # ws[5]: a ... a_4 (4 names), t_5 ... t_23 (4 names)
+        ((B, 128), None),  # ws[5]: a ... a_4 (4 names), t_5_mask, t_5 ... t_23 (4 names)
         ((B, 128), 0.0),  # ws[6]: zeros, read only
         ((B, 10), None),  # ws[7]: logits, t_29
         ((B, 128), None),  # ws[8]: a
         ((B, 64), None),  # ws[9]: d_h_2, h_4, t_6 ... t_73 (4 names)
         ((B, 1), None),  # ws[10]: mu_2, var_2, t_9
         ((B, 64), None),  # ws[11]: t_8, t_10
-        ((B, 128), None),  # ws[12]: t_11
+        ((B, 128), None),  # ws[12]: t_11_mask, t_11
         ((B, 128), None),  # ws[13]: a_2
         ((B, 64), None),  # ws[14]: d_h_4, h_6, t_12 ... t_67 (5 names)
         ((B, 1), None),  # ws[15]: mu_3, var_3, t_15
         ((B, 64), None),  # ws[16]: t_14, t_16
-        ((B, 128), None),  # ws[17]: t_17
+        ((B, 128), None),  # ws[17]: t_17_mask, t_17
         ((B, 128), None),  # ws[18]: a_3
         ((B, 64), None),  # ws[19]: d_h_6, h_8, t_18 ... t_58 (5 names)
         ((B, 1), None),  # ws[20]: mu_4, var_4, t_21
         ((B, 64), None),  # ws[21]: t_20, t_22
-        ((B, 128), None),  # ws[22]: t_23
+        ((B, 128), None),  # ws[22]: t_23_mask, t_23
         ((B, 128), None),  # ws[23]: a_4
         ((B, 64), None),  # ws[24]: t_24, t_26, t_28
         ((B, 1), None),  # ws[25]: mu_5, var_5, t_27
@@ -746,8 +746,8 @@ def loss_and_grad(params, /, **inputs):
     d_bb4 = np.matmul(ones_2, d_h_9)
     d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[31])
     d_Wb4 = a_4.T @ d_h_9
-    np.greater(t_23, 0.0, out=t_23)
-    t_39 = np.multiply(d_a_4, t_23, out=d_a_4)
+    t_23_mask = np.greater(t_23, 0.0, out=t_23)
+    t_39 = np.multiply(d_a_4, t_23_mask, out=d_a_4)
     d_ba4 = np.matmul(ones_2, t_39)
     t_40 = np.matmul(t_39, Wa4.T, out=ws[0])
     d_Wa4 = t_22.T @ t_39
@@ -776,8 +776,8 @@ def loss_and_grad(params, /, **inputs):
     d_bb3 = np.matmul(ones_2, d_h_7)
     d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[31])
     d_Wb3 = a_3.T @ d_h_7
-    np.greater(t_17, 0.0, out=t_17)
-    t_48 = np.multiply(d_a_3, t_17, out=d_a_3)
+    t_17_mask = np.greater(t_17, 0.0, out=t_17)
+    t_48 = np.multiply(d_a_3, t_17_mask, out=d_a_3)
     d_ba3 = np.matmul(ones_2, t_48)
     t_49 = np.matmul(t_48, Wa3.T, out=ws[28])
     d_Wa3 = t_16.T @ t_48
@@ -806,8 +806,8 @@ def loss_and_grad(params, /, **inputs):
     d_bb2 = np.matmul(ones_2, d_h_5)
     d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[31])
     d_Wb2 = a_2.T @ d_h_5
-    np.greater(t_11, 0.0, out=t_11)
-    t_57 = np.multiply(d_a_2, t_11, out=d_a_2)
+    t_11_mask = np.greater(t_11, 0.0, out=t_11)
+    t_57 = np.multiply(d_a_2, t_11_mask, out=d_a_2)
     d_ba2 = np.matmul(ones_2, t_57)
     t_58 = np.matmul(t_57, Wa2.T, out=ws[19])
     d_Wa2 = t_10.T @ t_57
@@ -836,8 +836,8 @@ def loss_and_grad(params, /, **inputs):
     d_bb1 = np.matmul(ones_2, d_h_3)
     d_a = np.matmul(d_h_3, Wb1.T, out=ws[31])
     d_Wb1 = a.T @ d_h_3
-    np.greater(t_5, 0.0, out=t_5)
-    t_66 = np.multiply(d_a, t_5, out=d_a)
+    t_5_mask = np.greater(t_5, 0.0, out=t_5)
+    t_66 = np.multiply(d_a, t_5_mask, out=d_a)
     d_ba1 = np.matmul(ones_2, t_66)
     t_67 = np.matmul(t_66, Wa1.T, out=ws[14])
     d_Wa1 = t_4.T @ t_66
@@ -1042,8 +1042,8 @@ def sgd_step(params, lr=None, /, **inputs):
     d_bb4 = np.matmul(ones_2, d_h_9, out=ws[34])
     d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[31])
     d_Wb4 = np.matmul(a_4.T, d_h_9, out=ws[35])
-    np.greater(t_23, 0.0, out=t_23)
-    t_39 = np.multiply(d_a_4, t_23, out=d_a_4)
+    t_23_mask = np.greater(t_23, 0.0, out=t_23)
+    t_39 = np.multiply(d_a_4, t_23_mask, out=d_a_4)
     d_ba4 = np.matmul(ones_2, t_39, out=ws[36])
     t_40 = np.matmul(t_39, Wa4.T, out=ws[0])
     d_Wa4 = np.matmul(t_22.T, t_39, out=ws[37])
@@ -1072,8 +1072,8 @@ def sgd_step(params, lr=None, /, **inputs):
     d_bb3 = np.matmul(ones_2, d_h_7, out=ws[38])
     d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[31])
     d_Wb3 = np.matmul(a_3.T, d_h_7, out=ws[39])
-    np.greater(t_17, 0.0, out=t_17)
-    t_48 = np.multiply(d_a_3, t_17, out=d_a_3)
+    t_17_mask = np.greater(t_17, 0.0, out=t_17)
+    t_48 = np.multiply(d_a_3, t_17_mask, out=d_a_3)
     d_ba3 = np.matmul(ones_2, t_48, out=ws[40])
     t_49 = np.matmul(t_48, Wa3.T, out=ws[28])
     d_Wa3 = np.matmul(t_16.T, t_48, out=ws[41])
@@ -1102,8 +1102,8 @@ def sgd_step(params, lr=None, /, **inputs):
     d_bb2 = np.matmul(ones_2, d_h_5, out=ws[42])
     d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[31])
     d_Wb2 = np.matmul(a_2.T, d_h_5, out=ws[43])
-    np.greater(t_11, 0.0, out=t_11)
-    t_57 = np.multiply(d_a_2, t_11, out=d_a_2)
+    t_11_mask = np.greater(t_11, 0.0, out=t_11)
+    t_57 = np.multiply(d_a_2, t_11_mask, out=d_a_2)
     d_ba2 = np.matmul(ones_2, t_57, out=ws[44])
     t_58 = np.matmul(t_57, Wa2.T, out=ws[19])
     d_Wa2 = np.matmul(t_10.T, t_57, out=ws[45])
@@ -1132,8 +1132,8 @@ def sgd_step(params, lr=None, /, **inputs):
     d_bb1 = np.matmul(ones_2, d_h_3, out=ws[46])
     d_a = np.matmul(d_h_3, Wb1.T, out=ws[31])
     d_Wb1 = np.matmul(a.T, d_h_3, out=ws[47])
-    np.greater(t_5, 0.0, out=t_5)
-    t_66 = np.multiply(d_a, t_5, out=d_a)
+    t_5_mask = np.greater(t_5, 0.0, out=t_5)
+    t_66 = np.multiply(d_a, t_5_mask, out=d_a)
     d_ba1 = np.matmul(ones_2, t_66, out=ws[48])
     t_67 = np.matmul(t_66, Wa1.T, out=ws[14])
     d_Wa1 = np.matmul(t_4.T, t_66, out=ws[49])
