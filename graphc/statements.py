@@ -79,6 +79,9 @@ class Emitter:
             for i, a in enumerate(args):
                 uses[a] += max(1, probe.count(f"\x01{i}\x01"))
         planned = self.opt >= 2
+        # values whose gradient has a statement of its own (it is read more than once, or
+        # returned): they keep a variable at -O1 too, so that gradient is named after it
+        paired = {g.node(a)["adjoint_of"] for a in need if uses[a] > 1 or a in root_set} - {None}
 
         def inlined(n: int) -> bool:
             """Planned code spells views and scalars inside their single user; arrays get statements."""
@@ -161,7 +164,7 @@ class Emitter:
             if planned:
                 inline = inlined(n)
             else:
-                inline = value_name is None and self.opt >= 1 and uses[n] == 1 and n not in root_set
+                inline = value_name is None and self.opt >= 1 and uses[n] == 1 and n not in root_set | paired
                 inline = inline and len(text) <= INLINE_LIMIT
             # each expression folded into its user nests its text about two brackets deeper, and
             # Python refuses a line nested past 200: a deep chain gets a statement every so often
@@ -178,20 +181,21 @@ class Emitter:
                 last_note = note
             # the marker tells codegen which graph nodes this line computes; it is stripped there
             mark = f"{MARK}{','.join(map(str, sorted(group[n])))}"
-            mask_of = self.mask_of(n)
-            if mask_of is not None:  # relu's derivative [x > 0]: x_mask, named after x
+            of, mask_of = d.get("adjoint_of"), self.mask_of(n)
+            if value_name and expr.get(of, "").isidentifier():  # d_h_2 is the gradient of h_2
+                value_name = "d_" + expr[of]
+            elif mask_of is not None:  # relu's derivative [x > 0]: x_mask, named after x
                 value_name = f"{expr[mask_of]}_mask" if expr[mask_of].isidentifier() else "mask"
+            elif of in group_var and expr[of].isidentifier() and "d_" + expr[of] not in namer.used:
+                # an unnamed value with a variable of its own (t_2) has its gradient named after
+                # it too (d_t_2), so each backward line pairs with its forward one; where the
+                # name is taken (the values an array held in turn at -O2 share one), a temporary
+                value_name = "d_" + expr[of]
             if target is not None and value_name is None and self.value_name(target) is None:
                 # computed over a temporary that dies here: it keeps the temporary's name
                 out.append(f"{indent}{text}{mark}")
                 expr[n] = group_var[n] = expr[target]
                 continue
-            of = d.get("adjoint_of")
-            # d_h_2 is the gradient of h_2; at -O0, where every value has a variable of its
-            # own, an unnamed value's too (d_t_2), so a reader can tell gradients from values
-            named = value_name or (self.opt == 0 and of is not None and of in group_var)
-            if named and expr.get(of, "").isidentifier():
-                value_name = "d_" + expr[of]
             # a temporary never takes a name of the model's: a value called `t` is `t` in the code
             var = namer.fresh(value_name) if self.value_name(n) else namer.fresh(value_name or "t", model)
             if _enclosed(text):  # `loss = (s / n)`: a whole right-hand side needs no brackets

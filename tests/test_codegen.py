@@ -89,7 +89,7 @@ def test_o2_sums_a_bias_gradient_as_a_product_with_ones_made_once():
     source = compile_text(MLP, "m.nn", opt=2).source
     step = function(source, "sgd_step")
     (line,) = [line for line in step.splitlines() if line.startswith("    d_b1 = ")]
-    assert re.fullmatch(r"    d_b1 = np\.matmul\(ones, t\w*, out=ws\[\d+\]\)", line), line
+    assert re.fullmatch(r"    d_b1 = np\.matmul\(ones, d_t\w*, out=ws\[\d+\]\)", line), line
     ones = re.search(r"\n    ones = (ws\[\d+\])\n", step).group(1)
     # the workspace fills it when it is made, and nothing in the step writes it
     assert f"((B,), 1.0),  # {ones}: ones, read only" in function(source, "_workspace_arrays")
@@ -248,7 +248,7 @@ def test_workspace_constants_leave_the_models_names_alone():
 def test_o2_hands_out_bias_gradients_summed_with_ones_as_fresh_arrays():
     grads = function(compile_text(MLP, "m.nn", opt=2).source, "loss_and_grad")
     (line,) = [line for line in grads.splitlines() if line.startswith("    d_b1 = ")]
-    assert re.fullmatch(r"    d_b1 = np\.matmul\(ones, t\w*\)", line), line
+    assert re.fullmatch(r"    d_b1 = np\.matmul\(ones, d_t\w*\)", line), line
 
 
 def test_sign_is_never_computed_over_its_argument():
@@ -536,3 +536,26 @@ def test_relus_derivative_mask_is_named_after_the_value_it_masks():
         assert found and all(mask == f"{x}_mask" for mask, x in found), grad
         (mask, _), *_ = found
         assert re.search(rf"^    \w+ = .*\bd_h\b.*\b{mask}\b", grad, re.M), grad  # the gradient step reads it
+
+
+def test_at_every_level_the_gradient_of_an_unnamed_value_is_named_after_its_variable():
+    # d_t_2 named the gradient of t_2 at -O0 only: at -O1 and -O2 it was a temporary like any
+    # other (`t_4 = d_h * ...`, then `d_W = x.T @ t_4`), and at -O1 the value itself was
+    # folded into its user, so nothing paired the backward line with its forward one
+    text = RELU.replace("param w : [4]", "param w : [4]\nparam b : [4]").replace("x @ W)", "x @ W + b)")
+    for opt in (0, 1, 2):
+        grad = function(compile_text(text, "m.nn", opt=opt).source, "loss_and_grad")
+        (t,) = re.findall(r"^    h = np\.maximum\((\w+), ", grad, re.M)  # x @ W + b, the relu's argument
+        assert t.startswith("t"), (opt, grad)
+        for grad_of in ("W", "b"):  # both read its gradient, computed once
+            (line,) = re.findall(rf"^    d_{grad_of} = .*", grad, re.M)
+            assert re.search(rf"\bd_{t}\b", line), (opt, line, grad)
+        assert re.search(rf"^    d_{t} = ", grad, re.M), (opt, grad)
+    # and every d_X in the examples, at every level, is the gradient of a variable X before it
+    for path in sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.nn")):
+        for opt in (1, 2):
+            body = function(compile_text(path.read_text(), path.name, opt=opt).source, "loss_and_grad")
+            assigned = re.findall(r"^    (\w+) = ", body, re.M)
+            for g in (v for v in assigned if v.startswith("d_")):
+                of = g[2:]
+                assert of in assigned[: assigned.index(g)] or f"'{of}'" in body, f"{path.name} -O{opt}: {g}"

@@ -442,16 +442,16 @@ def loss_and_grad(params, /, **inputs):
     t_7 = np.subtract(d_weights, t_6, out=d_weights)
     d_scores = np.multiply(weights, t_7, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
-    t_8 = np.multiply(d_scores, 0.25, out=d_scores)
-    d_q = np.matmul(t_8, k, out=ws[7])
-    d_k = np.matmul(t_8.T, q, out=ws[1])
+    d_t = np.multiply(d_scores, 0.25, out=d_scores)
+    d_q = np.matmul(d_t, k, out=ws[7])
+    d_k = np.matmul(d_t.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
-    t_9 = tokens.T
-    d_Wv = t_9 @ d_v
+    t_8 = tokens.T
+    d_Wv = t_8 @ d_v
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = t_9 @ d_k
+    d_Wk = t_8 @ d_k
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = t_9 @ d_q
+    d_Wq = t_8 @ d_q
     grads = {
         'Wq': d_Wq,
         'Wk': d_Wk,
@@ -527,16 +527,16 @@ def sgd_step(params, lr=None, /, **inputs):
     t_7 = np.subtract(d_weights, t_6, out=d_weights)
     d_scores = np.multiply(weights, t_7, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
-    t_8 = np.multiply(d_scores, 0.25, out=d_scores)
-    d_q = np.matmul(t_8, k, out=ws[7])
-    d_k = np.matmul(t_8.T, q, out=ws[1])
+    d_t = np.multiply(d_scores, 0.25, out=d_scores)
+    d_q = np.matmul(d_t, k, out=ws[7])
+    d_k = np.matmul(d_t.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
-    t_9 = tokens.T
-    d_Wv = np.matmul(t_9, d_v, out=ws[12])
+    t_8 = tokens.T
+    d_Wv = np.matmul(t_8, d_v, out=ws[12])
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = np.matmul(t_9, d_k, out=ws[13])
+    d_Wk = np.matmul(t_8, d_k, out=ws[13])
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = np.matmul(t_9, d_q, out=ws[14])
+    d_Wq = np.matmul(t_8, d_q, out=ws[14])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already

@@ -305,11 +305,11 @@ def _workspace_arrays(B):
         ((B, 256), 0.0),  # ws[1]: zeros, read only
         ((B, 256), None),  # ws[2]: h1, h2, t_2
         ((B, 10), None),  # ws[3]: logits, t_3
-        ((B, 256), None),  # ws[4]: d_h1, t_2_mask, t_2, t_7
+        ((B, 256), None),  # ws[4]: d_h1, d_t, t_2_mask, t_2
         ((B, 256), None),  # ws[5]: h2
         ((B, 10), None),  # ws[6]: d_logits, t_5
         ((B,), 1.0),  # ws[7]: ones, read only
-        ((B, 256), None),  # ws[8]: d_h2, t_6
+        ((B, 256), None),  # ws[8]: d_h2, d_t_2
         ((10,), None),  # ws[9]: d_b3
         ((256, 10), None),  # ws[10]: d_W3
         ((256,), None),  # ws[11]: d_b2
@@ -435,15 +435,15 @@ def loss_and_grad(params, /, **inputs):
     d_W3 = h2.T @ d_logits
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     t_2_mask = np.greater(t_2, 0.0, out=t_2)
-    t_6 = np.multiply(d_h2, t_2_mask, out=d_h2)
-    d_b2 = np.matmul(ones, t_6)
-    d_h1 = np.matmul(t_6, W2.T, out=ws[4])
-    d_W2 = h1.T @ t_6
+    d_t_2 = np.multiply(d_h2, t_2_mask, out=d_h2)
+    d_b2 = np.matmul(ones, d_t_2)
+    d_h1 = np.matmul(d_t_2, W2.T, out=ws[4])
+    d_W2 = h1.T @ d_t_2
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     t_mask = np.greater(t, 0.0, out=t)
-    t_7 = np.multiply(d_h1, t_mask, out=d_h1)
-    d_b1 = np.matmul(ones, t_7)
-    d_W1 = images.T @ t_7
+    d_t = np.multiply(d_h1, t_mask, out=d_h1)
+    d_b1 = np.matmul(ones, d_t)
+    d_W1 = images.T @ d_t
     grads = {
         'W1': d_W1,
         'b1': d_b1,
@@ -513,15 +513,15 @@ def sgd_step(params, lr=None, /, **inputs):
     d_W3 = np.matmul(h2.T, d_logits, out=ws[10])
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     t_2_mask = np.greater(t_2, 0.0, out=t_2)
-    t_6 = np.multiply(d_h2, t_2_mask, out=d_h2)
-    d_b2 = np.matmul(ones, t_6, out=ws[11])
-    d_h1 = np.matmul(t_6, W2.T, out=ws[4])
-    d_W2 = np.matmul(h1.T, t_6, out=ws[12])
+    d_t_2 = np.multiply(d_h2, t_2_mask, out=d_h2)
+    d_b2 = np.matmul(ones, d_t_2, out=ws[11])
+    d_h1 = np.matmul(d_t_2, W2.T, out=ws[4])
+    d_W2 = np.matmul(h1.T, d_t_2, out=ws[12])
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     t_mask = np.greater(t, 0.0, out=t)
-    t_7 = np.multiply(d_h1, t_mask, out=d_h1)
-    d_b1 = np.matmul(ones, t_7, out=ws[13])
-    d_W1 = np.matmul(images.T, t_7, out=ws[14])
+    d_t = np.multiply(d_h1, t_mask, out=d_h1)
+    d_b1 = np.matmul(ones, d_t, out=ws[13])
+    d_W1 = np.matmul(images.T, d_t, out=ws[14])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already

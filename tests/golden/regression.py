@@ -262,7 +262,7 @@ def _workspace_arrays(B):
         ((B, 4), _EXP_MAX),  # ws[1]: exp_max, read only
         ((B, 1), None),  # ws[2]: d_pred, pred, t_2, t_3
         ((B,), 1.0),  # ws[3]: ones, read only
-        ((B, 4), None),  # ws[4]: d_h, t_6
+        ((B, 4), None),  # ws[4]: d_h, d_t
         ((B, 4), None),  # ws[5]: t_4
         ((1,), None),  # ws[6]: d_b2
         ((4, 1), None),  # ws[7]: d_W2
@@ -361,9 +361,9 @@ def loss_and_grad(params, /, **inputs):
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
     t_4 = np.subtract(1.0, h, out=ws[5])
     t_5 = np.multiply(h, t_4, out=h)
-    t_6 = np.multiply(d_h, t_5, out=d_h)
-    d_b1 = np.matmul(ones, t_6)
-    d_W1 = x.T @ t_6
+    d_t = np.multiply(d_h, t_5, out=d_h)
+    d_b1 = np.matmul(ones, d_t)
+    d_W1 = x.T @ d_t
     grads = {
         'W1': d_W1,
         'b1': d_b1,
@@ -424,9 +424,9 @@ def sgd_step(params, lr=None, /, **inputs):
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
     t_4 = np.subtract(1.0, h, out=ws[5])
     t_5 = np.multiply(h, t_4, out=h)
-    t_6 = np.multiply(d_h, t_5, out=d_h)
-    d_b1 = np.matmul(ones, t_6, out=ws[8])
-    d_W1 = np.matmul(x.T, t_6, out=ws[9])
+    d_t = np.multiply(d_h, t_5, out=d_h)
+    d_b1 = np.matmul(ones, d_t, out=ws[8])
+    d_W1 = np.matmul(x.T, d_t, out=ws[9])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
