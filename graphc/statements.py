@@ -115,6 +115,7 @@ class Emitter:
         group: dict[int, list[int]] = {}  # node -> the nodes its expression text computes
         spelled: dict[int, tuple] = {}  # inlined node -> (its new array's type or None, those of its arguments)
         group_var: dict[int, str] = {}
+        temporaries: set[str] = set()  # the variables named t, t_2, ...: they say nothing of their value
         numbers: set[int] = set()  # nodes whose value is a Python number: literals, lr, sizes
         nesting: dict[int, int] = {}  # node -> how deep its expression text nests brackets, when inlined
         for n in need:
@@ -191,13 +192,16 @@ class Emitter:
                 # it too (d_t_2), so each backward line pairs with its forward one; where the
                 # name is taken (the values an array held in turn at -O2 share one), a temporary
                 value_name = "d_" + expr[of]
-            if target is not None and value_name is None and self.value_name(target) is None:
-                # computed over a temporary that dies here: it keeps the temporary's name
+            if target is not None and value_name is None and expr[target] in temporaries:
+                # computed over a temporary that dies here: it keeps the temporary's name (never
+                # a name that says what the array held, d_t_2 or t_2_mask: this is neither)
                 out.append(f"{indent}{text}{mark}")
                 expr[n] = group_var[n] = expr[target]
                 continue
             # a temporary never takes a name of the model's: a value called `t` is `t` in the code
             var = namer.fresh(value_name) if self.value_name(n) else namer.fresh(value_name or "t", model)
+            if value_name is None:
+                temporaries.add(var)
             if _enclosed(text):  # `loss = (s / n)`: a whole right-hand side needs no brackets
                 text = text[1:-1]
             out.append(f"{indent}{var} = {text}{mark}")

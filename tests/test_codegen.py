@@ -559,3 +559,21 @@ def test_at_every_level_the_gradient_of_an_unnamed_value_is_named_after_its_vari
             for g in (v for v in assigned if v.startswith("d_")):
                 of = g[2:]
                 assert of in assigned[: assigned.index(g)] or f"'{of}'" in body, f"{path.name} -O{opt}: {g}"
+
+
+def test_a_value_computed_over_a_gradient_or_a_mask_takes_a_name_of_its_own():
+    # in residual's layer norm, 'np.multiply(d_t_28, t_28, out=d_t_28)' and the steps after it
+    # kept d_t_28's name for values that were no longer t_28's gradient; an in-place step keeps
+    # only a temporary's name, one that says nothing of what the array held
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    seen = 0
+    for path in sorted(examples.glob("*.nn")):
+        source = compile_text(path.read_text(), path.name, opt=2).source
+        for name in ("loss_and_grad", "sgd_step"):
+            body = function(source, name)
+            for line in body.splitlines():
+                over = re.fullmatch(r"    (\w+ = )?[\w.]+\(.*, out=(\w+)\)", line)
+                if over and re.fullmatch(r"d_\w+|\w+_mask", over.group(2)):
+                    seen += 1  # computed over a gradient or a mask: it must say what it is
+                    assert over.group(1) is not None, f"{path.name} {name}: {line}"
+    assert seen > 10  # the check has something to look at
