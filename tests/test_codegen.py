@@ -577,3 +577,16 @@ def test_a_value_computed_over_a_gradient_or_a_mask_takes_a_name_of_its_own():
                     seen += 1  # computed over a gradient or a mask: it must say what it is
                     assert over.group(1) is not None, f"{path.name} {name}: {line}"
     assert seen > 10  # the check has something to look at
+
+
+def test_o2_computes_a_softmax_into_the_workspace_unless_it_goes_to_the_caller():
+    # the attention weights were a new [T, T] array on every call of loss, loss_and_grad and
+    # sgd_step: the softmax had no `out=` form, so sgd_step was not free of allocations
+    path = Path(__file__).resolve().parent.parent / "examples" / "attention.nn"
+    compiled = compile_text(path.read_text(), path.name, opt=2)
+    for name in ("loss", "loss_and_grad", "sgd_step"):
+        body = function(compiled.source, name)
+        assert re.search(r"^    weights = _softmax\(scores, 1, out=(scores|ws\[\d+\])\)$", body, re.M), body
+        assert (("T", "T"), "float") not in compiled.pool.plans[name].made, name
+    # forward returns the weights: they are the caller's own array
+    assert "    weights = _softmax(scores, 1)\n" in function(compiled.source, "forward")

@@ -163,7 +163,7 @@ def softmax_grad(g, out, x, axis):
     return out * (g - op("sum", g * out, axes=(axis,), keepdims=True))
 
 
-def _norm(name, helper, grad, formula, facts: Facts | None = None) -> OpDef:
+def _norm(name, helper, grad, formula, facts: Facts | None = None, into=None) -> OpDef:
     def shape(attrs, t):
         if t[1] != "float":
             raise ShapeError(f"{name} needs float values, but its argument is {show(*t)}")
@@ -180,6 +180,9 @@ def _norm(name, helper, grad, formula, facts: Facts | None = None) -> OpDef:
         (helper,),
         {"x": formula},
         prepare=_norm_prepare,
+        into=into,
+        # each row's max and sum are taken before the row is written: `out` may be x itself
+        inplace=into is not None,
     )
 
 
@@ -237,6 +240,7 @@ OPS: tuple[OpDef, ...] = (
         "_softmax",
         softmax_grad,
         "y ⊙ (δ − Σ δ ⊙ y)",
+        into=lambda xp, attrs, out, x: f"_softmax({x}, {attrs['axis']}, out={out})",
     ),
     _norm(
         "log_softmax",

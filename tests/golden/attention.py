@@ -302,18 +302,19 @@ def _workspace_arrays(T):
         ((T, 16), None),  # ws[0]: q
         ((T, 16), None),  # ws[1]: d_k, k, mixed, t_2
         ((T, 16), None),  # ws[2]: d_v, v
-        ((T, T), None),  # ws[3]: d_weights, scores, t, t_7
+        ((T, T), None),  # ws[3]: d_scores, d_t, scores, weights, t
         ((T, 4), None),  # ws[4]: logits
         ((T, 16), None),  # ws[5]: mixed, t_2
         ((T, 4), None),  # ws[6]: d_logits, t_4
         ((T, 16), None),  # ws[7]: d_mixed, d_q
-        ((T, T), None),  # ws[8]: t_5
-        ((T, 1), None),  # ws[9]: t_6
-        ((T, 1), 1.0),  # ws[10]: ones, read only
-        ((16, 4), None),  # ws[11]: d_Wo
-        ((16, 16), None),  # ws[12]: d_Wv
-        ((16, 16), None),  # ws[13]: d_Wk
-        ((16, 16), None),  # ws[14]: d_Wq
+        ((T, T), None),  # ws[8]: d_weights, t_7
+        ((T, T), None),  # ws[9]: t_5
+        ((T, 1), None),  # ws[10]: t_6
+        ((T, 1), 1.0),  # ws[11]: ones, read only
+        ((16, 4), None),  # ws[12]: d_Wo
+        ((16, 16), None),  # ws[13]: d_Wv
+        ((16, 16), None),  # ws[14]: d_Wk
+        ((16, 16), None),  # ws[15]: d_Wq
     ]
 
 
@@ -383,7 +384,7 @@ def loss(params, /, **inputs):
     t = np.matmul(q, k.T, out=ws[3])
     scores = np.multiply(t, 0.25, out=t)
     # line 28: weights = softmax(scores, axis=-1)
-    weights = _softmax(scores, 1)
+    weights = _softmax(scores, 1, out=scores)
     # line 29: mixed = tokens + weights @ v
     t_2 = np.matmul(weights, v, out=ws[1])
     mixed = np.add(tokens, t_2, out=t_2)
@@ -405,8 +406,8 @@ def loss_and_grad(params, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, range(11), T)
-    ones = ws[10]
+    ws = _workspace(_workspace_arrays, range(12), T)
+    ones = ws[11]
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -418,7 +419,7 @@ def loss_and_grad(params, /, **inputs):
     t = np.matmul(q, k.T, out=ws[3])
     scores = np.multiply(t, 0.25, out=t)
     # line 28: weights = softmax(scores, axis=-1)
-    weights = _softmax(scores, 1)
+    weights = _softmax(scores, 1, out=scores)
     # line 29: mixed = tokens + weights @ v
     t_2 = np.matmul(weights, v, out=ws[5])
     mixed = np.add(tokens, t_2, out=t_2)
@@ -434,11 +435,11 @@ def loss_and_grad(params, /, **inputs):
     d_mixed = np.matmul(d_logits, Wo.T, out=ws[7])
     d_Wo = mixed.T @ d_logits
     # backprop through line 29: mixed = tokens + weights @ v
-    d_weights = np.matmul(d_mixed, v.T, out=ws[3])
+    d_weights = np.matmul(d_mixed, v.T, out=ws[8])
     d_v = np.matmul(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
-    t_5 = np.multiply(d_weights, weights, out=ws[8])
-    t_6 = np.matmul(t_5, ones, out=ws[9])
+    t_5 = np.multiply(d_weights, weights, out=ws[9])
+    t_6 = np.matmul(t_5, ones, out=ws[10])
     t_7 = np.subtract(d_weights, t_6, out=d_weights)
     d_scores = np.multiply(weights, t_7, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
@@ -490,8 +491,8 @@ def sgd_step(params, lr=None, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, range(15), T)
-    ones = ws[10]
+    ws = _workspace(_workspace_arrays, range(16), T)
+    ones = ws[11]
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -503,7 +504,7 @@ def sgd_step(params, lr=None, /, **inputs):
     t = np.matmul(q, k.T, out=ws[3])
     scores = np.multiply(t, 0.25, out=t)
     # line 28: weights = softmax(scores, axis=-1)
-    weights = _softmax(scores, 1)
+    weights = _softmax(scores, 1, out=scores)
     # line 29: mixed = tokens + weights @ v
     t_2 = np.matmul(weights, v, out=ws[5])
     mixed = np.add(tokens, t_2, out=t_2)
@@ -517,13 +518,13 @@ def sgd_step(params, lr=None, /, **inputs):
     d_logits = np.multiply(DTYPE(lr) / t_3.size, t_4, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
     d_mixed = np.matmul(d_logits, Wo.T, out=ws[7])
-    d_Wo = np.matmul(mixed.T, d_logits, out=ws[11])
+    d_Wo = np.matmul(mixed.T, d_logits, out=ws[12])
     # backprop through line 29: mixed = tokens + weights @ v
-    d_weights = np.matmul(d_mixed, v.T, out=ws[3])
+    d_weights = np.matmul(d_mixed, v.T, out=ws[8])
     d_v = np.matmul(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
-    t_5 = np.multiply(d_weights, weights, out=ws[8])
-    t_6 = np.matmul(t_5, ones, out=ws[9])
+    t_5 = np.multiply(d_weights, weights, out=ws[9])
+    t_6 = np.matmul(t_5, ones, out=ws[10])
     t_7 = np.subtract(d_weights, t_6, out=d_weights)
     d_scores = np.multiply(weights, t_7, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
@@ -532,11 +533,11 @@ def sgd_step(params, lr=None, /, **inputs):
     d_k = np.matmul(d_t.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
     t_8 = tokens.T
-    d_Wv = np.matmul(t_8, d_v, out=ws[12])
+    d_Wv = np.matmul(t_8, d_v, out=ws[13])
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = np.matmul(t_8, d_k, out=ws[13])
+    d_Wk = np.matmul(t_8, d_k, out=ws[14])
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = np.matmul(t_8, d_q, out=ws[14])
+    d_Wq = np.matmul(t_8, d_q, out=ws[15])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
