@@ -176,9 +176,9 @@ class Emitter:
                 spelled[n] = (g.type(n) if new_array else None, [spelled[a] for a in g.args(n) if a in spelled])
                 expr[n] = text if opdef.atomic or _bracketed(text) else f"({text})"
                 continue
-            note = self.comment(n)
-            if note is not None and note != last_note:
-                out.append(f"{indent}# {note}")
+            note = self.comment(group[n])
+            if note and note != last_note:
+                out += [f"{indent}# {row}" for row in note]
                 last_note = note
             # the marker tells codegen which graph nodes this line computes; it is stripped there
             mark = f"{MARK}{','.join(map(str, sorted(group[n])))}"
@@ -274,28 +274,46 @@ class Emitter:
         at = d.get("at") if d["phase"] == "backward" else None
         return d if at is None else {"span": at[0], "scope": at[1]}
 
-    def comment(self, n: int) -> str | None:
-        """The comment over n's statement, naming the source line it comes from; None if none does."""
-        d, here = self.g.node(n), self.anchor(n)
+    def place(self, n: int) -> tuple[int, tuple[str, ...]] | None:
+        """The source line n comes from and its loop passes (`i = 2`), or None: for fn code the
+        line that called it, for a statement broken over lines the line it begins on."""
+        here = self.anchor(n)
         calls = [f for f in here.get("scope", ()) if f[0] == "fn"]
         span = here.get("span")
-        line = calls[0][3] if calls else span.line if span else None  # fn code: the line that called it
+        line = calls[0][3] if calls else span.line if span else None
         if line is None:
             return None
-        # a statement broken over lines is quoted whole, at the line it begins on
         line = self.first[line - 1] if 0 < line <= len(self.first) else line
+        return line, tuple(f"{var} = {i}" for kind, var, i, _ in here.get("scope", ()) if kind == "loop")
+
+    def quote(self, line: int) -> str:
+        """The statement at `line`, on one line, cut short past 60 characters."""
         text = self.text.get(line, "")
-        if len(text) > 60:
-            text = text[:57] + "..."
-        passes = [f"{var} = {i}" for kind, var, i, _ in here.get("scope", ()) if kind == "loop"]
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    def comment(self, nodes: list[int]) -> list[str]:
+        """The comment over the statement computing `nodes` (its own node first): the source
+        line it comes from, then every other line whose ops are folded into it."""
+        n = nodes[0]
+        d, place = self.g.node(n), self.place(n)
+        if place is None:
+            return []
+        line, passes = place
         origin = d.get("origin") if d["phase"] == "backward" else None
         if origin and origin[0] == "sum":  # the gradients of a value's several uses add up
             name = self.g.node(origin[1])["name"] or "the value"
             where = ", ".join([f"line {line}", *passes])
-            return f"{name} ({where}) is used more than once: its gradient sums those of its uses"
-        prefix = "backprop through " if d["phase"] == "backward" else ""
-        where = f" ({', '.join(passes)})" if passes else ""  # one loop line runs once per pass
-        return f"{prefix}line {line}{where}: {text}"
+            notes = [f"{name} ({where}) is used more than once: its gradient sums those of its uses"]
+        else:
+            prefix = "backprop through " if d["phase"] == "backward" else ""
+            where = f" ({', '.join(passes)})" if passes else ""  # one loop line runs once per pass
+            notes = [f"{prefix}line {line}{where}: {self.quote(line)}"]
+        # in the order their ops run: source order forward, the reverse backward
+        others = dict.fromkeys(p for p in map(self.place, sorted(nodes[1:])) if p is not None and p != place)
+        for line, passes in others:
+            where = f" ({', '.join(passes)})" if passes else ""
+            notes.append(f"and line {line}{where}: {self.quote(line)}")
+        return notes
 
     def updates(self, expr: dict[int, str], plan: Plan) -> list[str]:
         """p -= step for each param, in place, the steps (lr * gradient) already computed.

@@ -590,3 +590,29 @@ def test_o2_computes_a_softmax_into_the_workspace_unless_it_goes_to_the_caller()
         assert (("T", "T"), "float") not in compiled.pool.plans[name].made, name
     # forward returns the weights: they are the caller's own array
     assert "    weights = _softmax(scores, 1)\n" in function(compiled.source, "forward")
+
+
+def comments_over(body: str, statement: str) -> list[str]:
+    """The comment lines right above the first line starting with `statement`."""
+    lines = body.splitlines()
+    i = next(i for i, line in enumerate(lines) if line.startswith(statement))
+    above = []
+    while lines[i - 1].strip().startswith("#"):
+        i -= 1
+        above.insert(0, lines[i].strip())
+    return above
+
+
+def test_a_folded_statements_comment_names_every_line_folded_into_it():
+    # at -O1 'd_w = (0.02 * w) + (x.T @ d_p)' adds the gradients of w's uses on lines 6 and 5,
+    # but its comment named only w's declaration, so nothing pointed at the lines it computes
+    text = "dim B\ninput x : [B, 3]\ninput y : [B]\nparam w : [3]\n"
+    text += "p = x @ w\nloss = mean((p - y)^2) + 0.01 * sum(w^2)\nminimize loss\n"
+    grad = function(compile_text(text, "m.nn", opt=1).source, "loss_and_grad")
+    assert re.search(r"^    d_w = .*\bw\b.*\bx\.T\b", grad, re.M), grad  # both uses folded into one line
+    notes = comments_over(grad, "    d_w = ")
+    assert notes[0].startswith("# w (line 4) is used more than once"), notes
+    assert "# and line 6: loss = mean((p - y)^2) + 0.01 * sum(w^2)" in notes, notes
+    assert "# and line 5: p = x @ w" in notes, notes
+    # a line folded into nothing else names its own line alone
+    assert comments_over(grad, "    p = ") == ["# line 5: p = x @ w"]
