@@ -616,3 +616,22 @@ def test_a_folded_statements_comment_names_every_line_folded_into_it():
     assert "# and line 5: p = x @ w" in notes, notes
     # a line folded into nothing else names its own line alone
     assert comments_over(grad, "    p = ") == ["# line 5: p = x @ w"]
+
+
+def test_o0_takes_the_inverse_square_root_of_a_number_without_adding_zero():
+    # attention's 'D^-0.5' read '1 / (np.sqrt(DTYPE(16.0)) + 0.0)' at -O0: the + 0.0 turns an
+    # array's -0.0 into +0.0 (x^-0.5 is +inf there), which a number written out never is
+    import types
+
+    import numpy as np
+
+    text = "dim B\nconst D = 16\ninput x : [B, 3]\nparam w : [3]\nloss = sum(x @ w * D^-0.5)\nminimize loss\n"
+    source = compile_text(text, "m.nn", opt=0).source
+    assert "+ 0.0" not in source and "1 / np.sqrt(DTYPE(16.0))" in function(source, "loss"), source
+    module = types.ModuleType("generated")
+    exec(compile(source, "generated.py", "exec"), module.__dict__)
+    x, w = np.arange(6.0).reshape(2, 3), np.array([1.0, -2.0, 0.5])
+    assert module.loss({"w": w}, x=x) == (x @ w).sum() * 0.25
+    # an array keeps it: -0.0^-0.5 is +inf, as np.power says, not 1 / -0.0
+    array = function(compile_text(text.replace("x @ w * D^-0.5", "x * w^-0.5"), "m.nn", opt=0).source, "loss")
+    assert "np.sqrt(w) + 0.0" in array, array
