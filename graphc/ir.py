@@ -176,6 +176,15 @@ class Graph:
         return "\n".join(lines)
 
 
+def place(graph: Graph, n: int) -> tuple:
+    """Where n comes from in the source, (span, scope): for a backward node the chain-rule step
+    autodiff stamped on it as `at` (kept when a pass drops that op), for a forward one its own.
+    A node a rewrite made of several keeps the places of the others in `also`."""
+    d = graph.node(n)
+    at = d.get("at") if d["phase"] == "backward" else None
+    return at if at is not None else (d["span"], d.get("scope", ()))
+
+
 def dims_of(graph: Graph, values: dict[str, Any]) -> dict[str, int]:
     """Bind each dim from the inputs' shapes."""
     dims: dict[str, int] = {}
@@ -219,4 +228,4 @@ def evaluate(graph: Graph, values: dict[str, Any], nodes=None, dtype=np.float64)
     return out
 
 
-__all__ = ["Graph", "ShapeError", "evaluate", "dims_of"]
+__all__ = ["Graph", "ShapeError", "evaluate", "dims_of", "place"]

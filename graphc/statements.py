@@ -8,7 +8,7 @@ import keyword
 import re
 import textwrap
 
-from graphc.ir import Graph
+from graphc.ir import Graph, place
 from graphc.ops import OPS
 from graphc.ops.helpers import HELPERS
 from graphc.plan import Plan, Pool, maker_name, plan_buffers
@@ -266,25 +266,19 @@ class Emitter:
         x, zero = g.args(n)
         return x if g.op(zero) == "const" and g.node(zero)["attrs"]["value"] == 0.0 else None
 
-    def anchor(self, n: int) -> dict:
-        """Where n's statement belongs in the source (its span and scope): n's own, or for a
-        backward node that of the op (or the value, for a sum over uses) its chain-rule step
-        comes from, which autodiff stamped on it and no pass drops."""
+    def places(self, n: int) -> list[tuple[int, tuple[str, ...]]]:
+        """The source lines n comes from, each with its loop passes (`i = 2`): its own first, then
+        those of the ops a rewrite merged into it. fn code names the line that called it, a
+        statement broken over lines the line it begins on."""
         d = self.g.node(n)
-        at = d.get("at") if d["phase"] == "backward" else None
-        return d if at is None else {"span": at[0], "scope": at[1]}
-
-    def place(self, n: int) -> tuple[int, tuple[str, ...]] | None:
-        """The source line n comes from and its loop passes (`i = 2`), or None: for fn code the
-        line that called it, for a statement broken over lines the line it begins on."""
-        here = self.anchor(n)
-        calls = [f for f in here.get("scope", ()) if f[0] == "fn"]
-        span = here.get("span")
-        line = calls[0][3] if calls else span.line if span else None
-        if line is None:
-            return None
-        line = self.first[line - 1] if 0 < line <= len(self.first) else line
-        return line, tuple(f"{var} = {i}" for kind, var, i, _ in here.get("scope", ()) if kind == "loop")
+        out = []
+        for span, scope in (place(self.g, n), *d.get("also", ())):
+            calls = [f for f in scope if f[0] == "fn"]
+            line = calls[0][3] if calls else span.line if span else None
+            if line is not None:
+                line = self.first[line - 1] if 0 < line <= len(self.first) else line
+                out.append((line, tuple(f"{var} = {i}" for kind, var, i, _ in scope if kind == "loop")))
+        return list(dict.fromkeys(out))
 
     def quote(self, line: int) -> str:
         """The statement at `line`, on one line, cut short past 60 characters."""
@@ -295,10 +289,10 @@ class Emitter:
         """The comment over the statement computing `nodes` (its own node first): the source
         line it comes from, then every other line whose ops are folded into it."""
         n = nodes[0]
-        d, place = self.g.node(n), self.place(n)
-        if place is None:
+        d, own = self.g.node(n), self.places(n)
+        if not own:
             return []
-        line, passes = place
+        line, passes = own[0]
         origin = d.get("origin") if d["phase"] == "backward" else None
         if origin and origin[0] == "sum":  # the gradients of a value's several uses add up
             name = self.g.node(origin[1])["name"] or "the value"
@@ -308,8 +302,10 @@ class Emitter:
             prefix = "backprop through " if d["phase"] == "backward" else ""
             where = f" ({', '.join(passes)})" if passes else ""  # one loop line runs once per pass
             notes = [f"{prefix}line {line}{where}: {self.quote(line)}"]
-        # in the order their ops run: source order forward, the reverse backward
-        others = dict.fromkeys(p for p in map(self.place, sorted(nodes[1:])) if p is not None and p != place)
+        # those merged into it, then those folded in, in the order their ops run: source order
+        # forward, the reverse backward
+        others = dict.fromkeys(p for m in [n, *sorted(nodes[1:])] for p in self.places(m))
+        others.pop(own[0])
         for line, passes in others:
             where = f" ({', '.join(passes)})" if passes else ""
             notes.append(f"and line {line}{where}: {self.quote(line)}")

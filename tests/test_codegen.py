@@ -635,3 +635,23 @@ def test_o0_takes_the_inverse_square_root_of_a_number_without_adding_zero():
     # an array keeps it: -0.0^-0.5 is +inf, as np.power says, not 1 / -0.0
     array = function(compile_text(text.replace("x @ w * D^-0.5", "x * w^-0.5"), "m.nn", opt=0).source, "loss")
     assert "np.sqrt(w) + 0.0" in array, array
+
+
+def test_a_node_a_rewrite_made_of_several_credits_each_of_their_lines():
+    # -O1 merges d_g = 2 * g (line 3's backward step) and d_x = d_g * 2 (line 2's) into
+    # 'd_x = 4.0 * g', whose comment named line 2 alone
+    text = "param x : [] = ones\ng = 2*x + 1\nh = g^2\nminimize h\n"
+    for opt in (1, 2):
+        grad = function(compile_text(text, "m.nn", opt=opt).source, "loss_and_grad")
+        assert comments_over(grad, "    d_x = 4.0 * g") == [
+            "# backprop through line 2: g = 2*x + 1",
+            "# and line 3: h = g^2",
+        ], grad
+    # a node the rewrite only shares is no part of it: the loss's softmax is CSE'd with the
+    # forward one of `probs`, but the line computing softmax - one_hot owes nothing to `probs`
+    text = "dim B\ninput x : [B, 4]\ninput y : int[B]\nparam W : [4, 3]\nz = x @ W\n"
+    text += "probs = softmax(z)\nloss = mean(cross_entropy(z, y))\noutput probs\nminimize loss\n"
+    for opt in (1, 2):
+        grad = function(compile_text(text, "m.nn", opt=opt).source, "loss_and_grad")
+        (line,) = [line for line in grad.splitlines() if "_softmax_minus_one_hot(" in line]
+        assert comments_over(grad, line) == ["# backprop through line 7: loss = mean(cross_entropy(z, y))"], grad

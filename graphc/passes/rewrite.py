@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import networkx as nx
 
-from graphc.ir import Graph
+from graphc.ir import Graph, place
 from graphc.ops import OPS
 
 CORE = ("op", "attrs", "shape", "dtype")  # what a node is; everything else is bookkeeping
@@ -170,7 +170,7 @@ def sweep(graph: Graph, rules: Sequence[Rule], share: Signature | None = None, l
             changed = True
             fresh = r > cur
             if fresh:  # the replacement stands for cur: same key, name, adjoint
-                new.node(r).update(meta(new, cur))
+                new.node(r).update(meta(new, cur), **_credit(new, cur, r))
             assert not new.users(cur), "a rule used the node it replaces"
             new.nx.remove_node(cur)
             cur = r
@@ -182,6 +182,40 @@ def sweep(graph: Graph, rules: Sequence[Rule], share: Signature | None = None, l
             changed = True
         rb.map[n] = cur
     return rb.finish(), changed
+
+
+def _credit(graph: Graph, cur: int, r: int, depth: int = 4) -> dict:
+    """`also` for r, cur's fresh replacement: the source places of cur's own and of the nodes
+    between cur and the operands r reuses, which r computes in one node now ((2 * g) * 2 as
+    4.0 * g holds both factors, each from its own line). Nodes r drops (x in x * 0), those it
+    keeps, and those that stay for other users or belong to the other pass (a forward softmax
+    a gradient's was shared with) are no part of it; a rule looks a few levels down, so the
+    search stops at `depth`."""
+    reused, stack = set(), [r]
+    while stack:  # the operands r's new nodes read that were there before
+        m = stack.pop()
+        if m > cur:
+            stack.extend(graph.args(m))
+        elif m != cur:
+            reused.add(m)
+    if not reused:
+        return {}
+    lowest, phase = min(reused), graph.node(cur)["phase"]
+
+    def between(m: int, level: int) -> list[int] | None:
+        """The nodes below m down to a reused operand (m included), or None if none is reached."""
+        if m in reused:
+            return []
+        if level == depth or m < lowest:
+            return None
+        found = [b for a in graph.args(m) if (b := between(a, level + 1)) is not None]
+        return [m, *(x for part in found for x in part)] if found else None
+
+    folded = set(between(cur, 0) or ())
+    merged = [m for m in folded if graph.node(m)["phase"] == phase and set(graph.users(m)) <= folded]
+    places = dict.fromkeys(p for m in [cur, *sorted(merged)] for p in (place(graph, m), *graph.node(m).get("also", ())))
+    places.pop(place(graph, cur))
+    return {"also": tuple(places)} if places else {}
 
 
 def _merge(graph: Graph, kept: int, dup: int) -> int:

@@ -201,6 +201,7 @@ def loss_and_grad(params, /, **inputs):
     # line 17: h = g^2
     h = np.square(g)
     # backprop through line 16: g = 2*x + 1
+    # and line 17: h = g^2
     d_x = 4.0 * g
     grads = {
         'x': np.array(d_x, dtype=DTYPE),

@@ -348,7 +348,9 @@ def loss_and_grad(params, /, **inputs):
     np.divide(t_4, t_2.size, out=t_4)
     d_z = np.multiply(t_4, y, out=ws[0])
     # backprop through line 21: z = x @ w + b
+    # and line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     d_b = _inner(t_4, y)
+    # backprop through line 21: z = x @ w + b
     t_5 = np.matmul(x.T, d_z, out=ws[4])
     # w (line 18) is used more than once: its gradient sums those of its uses
     d_w = t_3 + t_5
@@ -402,7 +404,9 @@ def sgd_step(params, lr=None, /, **inputs):
     np.multiply(DTYPE(lr) / t_2.size, t_4, out=t_4)
     d_z = np.multiply(t_4, y, out=ws[0])
     # backprop through line 21: z = x @ w + b
+    # and line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     d_b = _inner(t_4, y)
+    # backprop through line 21: z = x @ w + b
     t_5 = np.matmul(x.T, d_z, out=ws[4])
     # w (line 18) is used more than once: its gradient sums those of its uses
     d_w = np.add(t_3, t_5, out=t_3)

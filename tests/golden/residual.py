@@ -742,6 +742,7 @@ def loss_and_grad(params, /, **inputs):
     d_mu_5 = np.matmul(t_37, ones, out=ws[30])
     t_38 = np.divide(d_mu_5, 64.0, out=d_mu_5)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
+    # and line 48: logits = norm(h) @ W_out + b_out
     d_h_9 = np.add(d_h_10, t_38, out=d_h_10)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb4 = np.matmul(ones_2, d_h_9)
@@ -772,6 +773,7 @@ def loss_and_grad(params, /, **inputs):
     d_mu_4 = np.matmul(t_45, ones, out=ws[30])
     t_46 = np.divide(d_mu_4, 64.0, out=d_mu_4)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
+    # and line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_h_7 = np.add(t_44, t_46, out=t_44)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb3 = np.matmul(ones_2, d_h_7)
@@ -802,6 +804,7 @@ def loss_and_grad(params, /, **inputs):
     d_mu_3 = np.matmul(t_53, ones, out=ws[30])
     t_54 = np.divide(d_mu_3, 64.0, out=d_mu_3)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
+    # and line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_h_5 = np.add(t_52, t_54, out=t_52)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb2 = np.matmul(ones_2, d_h_5)
@@ -832,6 +835,7 @@ def loss_and_grad(params, /, **inputs):
     d_mu_2 = np.matmul(t_61, ones, out=ws[30])
     t_62 = np.divide(d_mu_2, 64.0, out=d_mu_2)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
+    # and line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_h_3 = np.add(t_60, t_62, out=t_60)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb1 = np.matmul(ones_2, d_h_3)
@@ -862,6 +866,7 @@ def loss_and_grad(params, /, **inputs):
     d_mu = np.matmul(t_69, ones, out=ws[30])
     t_70 = np.divide(d_mu, 64.0, out=d_mu)
     # h (line 36) is used more than once: its gradient sums those of its uses
+    # and line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_h = np.add(t_68, t_70, out=t_68)
     # backprop through line 36: h = x @ W_in + b_in
     d_b_in = np.matmul(ones_2, d_h)
@@ -1038,6 +1043,7 @@ def sgd_step(params, lr=None, /, **inputs):
     d_mu_5 = np.matmul(t_37, ones, out=ws[30])
     t_38 = np.divide(d_mu_5, 64.0, out=d_mu_5)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
+    # and line 48: logits = norm(h) @ W_out + b_out
     d_h_9 = np.add(d_h_10, t_38, out=d_h_10)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb4 = np.matmul(ones_2, d_h_9, out=ws[34])
@@ -1068,6 +1074,7 @@ def sgd_step(params, lr=None, /, **inputs):
     d_mu_4 = np.matmul(t_45, ones, out=ws[30])
     t_46 = np.divide(d_mu_4, 64.0, out=d_mu_4)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
+    # and line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_h_7 = np.add(t_44, t_46, out=t_44)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb3 = np.matmul(ones_2, d_h_7, out=ws[38])
@@ -1098,6 +1105,7 @@ def sgd_step(params, lr=None, /, **inputs):
     d_mu_3 = np.matmul(t_53, ones, out=ws[30])
     t_54 = np.divide(d_mu_3, 64.0, out=d_mu_3)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
+    # and line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_h_5 = np.add(t_52, t_54, out=t_52)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb2 = np.matmul(ones_2, d_h_5, out=ws[42])
@@ -1128,6 +1136,7 @@ def sgd_step(params, lr=None, /, **inputs):
     d_mu_2 = np.matmul(t_61, ones, out=ws[30])
     t_62 = np.divide(d_mu_2, 64.0, out=d_mu_2)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
+    # and line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_h_3 = np.add(t_60, t_62, out=t_60)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb1 = np.matmul(ones_2, d_h_3, out=ws[46])
@@ -1158,6 +1167,7 @@ def sgd_step(params, lr=None, /, **inputs):
     d_mu = np.matmul(t_69, ones, out=ws[30])
     t_70 = np.divide(d_mu, 64.0, out=d_mu)
     # h (line 36) is used more than once: its gradient sums those of its uses
+    # and line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_h = np.add(t_68, t_70, out=t_68)
     # backprop through line 36: h = x @ W_in + b_in
     d_b_in = np.matmul(ones_2, d_h, out=ws[50])

@@ -428,7 +428,6 @@ def sgd_step(params, lr=None, /, **inputs):
     # backprop through line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     # and line 23: loss = -mean(picked)
     np.multiply(DTYPE(lr) / picked.size, t_2, out=t_2)
-    # backprop through line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     d_logp = np.negative(t_2, out=t_2)
     # backprop through line 21: logp = log_softmax(scores, axis=1)
     t_4 = np.exp(logp, out=logp)
