@@ -426,10 +426,11 @@ class Resolver:
                     binding.span,
                 )
             else:
-                self.error(_redefinition(name, binding.kind, old), binding.span)
-                if {old.kind, binding.kind} == {"dim", "const"}:
-                    # `dim N` then `const N = 3`: which was meant is unknown, so from here on N is a
-                    # broken const, whose uses (right for the one or the other) stay quiet
+                number = self.number_of(binding.value) if binding.kind == "value" else None
+                self.error(_redefinition(name, binding.kind, old, number), binding.span)
+                if {old.kind, binding.kind} in ({"dim", "const"}, {"dim", "value"}):
+                    # `dim N` then `const N = 3` or `N = 3`: which was meant is unknown, so from here
+                    # on N is a broken const, whose uses (right for the one or the other) stay quiet
                     self.top[name] = Binding("const", None, old.span)
                     if name in self.g.dims:
                         self.g.dims.remove(name)
@@ -639,16 +640,23 @@ def _targets(stmt: S.Stmt) -> list[str]:
     return []
 
 
-def _redefinition(name: str, kind: str, old: Binding) -> str:
+def _redefinition(name: str, kind: str, old: Binding, number: float | None = None) -> str:
+    """What is wrong with declaring `name` as a `kind` where it is `old` already; `number`: the
+    value assigned to it, where that is a number alone (`N = 3`)."""
     line = old.span.line
     if kind == old.kind:
         return f"{kind} '{name}' is already declared at line {line}"
+    if kind == "value" and old.kind == "dim":
+        said = f"cannot assign to '{name}': it is a dim (line {line}), a size the inputs give when the model runs"
+        if number is None:
+            return f"{said}; give this value another name"
+        shown = int(number) if float(number).is_integer() else repr(number)
+        return f"{said}; for a fixed size write const {name} = {shown} in place of the dim"
     if kind == "value":
         why = {
             "input": "inputs are fed at call time",
             "param": "params change only by training",
             "const": "consts are fixed",
-            "dim": "dims are sizes",
             "fn": "",
             "loopvar": "the loop sets it",
         }.get(old.kind, "")
