@@ -95,19 +95,16 @@ class ExprLowerer(Advice):
             if self.no_library(e, scope):
                 return None
             if e.attr != "T":
-                self.error(f"unknown attribute '.{e.attr}'; the only attribute is .T (transpose)", e.attr_span)
+                self.error(*self.misplaced(e))
                 self.expr(e.value, scope)  # for its own mistakes
                 return None
             x = self.expr(e.value, scope)
             return self.make("transpose", [x], [e.value], {}, e.span, scope)
         if isinstance(e, S.Call):
             return self.call(e, scope)
-        if isinstance(e, S.Bool):
-            self.error("true and false are only allowed as keyword values (keepdims=true)", e.span)
-        elif isinstance(e, S.TupleLit):
-            self.error("a tuple is only allowed as an axis, as in sum(x, axis=(0, 1))", e.span)
-        elif isinstance(e, S.ListLit):
-            self.error("a list of sizes is only allowed as the shape in reshape(x, [d, ...])", e.span)
+        wrong = self.misplaced(e)
+        if wrong is not None:
+            self.error(*wrong)
         return None
 
     def name_value(self, e: S.Name, scope: Scope) -> int | None:

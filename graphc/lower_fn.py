@@ -76,6 +76,42 @@ class FnChecks(Resolver):
                 else:
                     self.unknown(r.func, r.func_span, scope, "function")
 
+        self.check_form(e, scope)
+
+    def check_form(self, e: S.Expr, scope: Scope) -> None:
+        """The mistakes in a fn body that no argument's shape makes or mends, said where the fn is
+        declared, called or not: `a.foo`, true or a tuple as a value, a builtin given the wrong
+        number of arguments or a keyword it lacks, an exponent that is no constant. A call says
+        them again in the same words, which are not repeated."""
+        stack = [e]
+        while stack:
+            e = stack.pop()
+            if (
+                isinstance(e, S.Attr)
+                and S.library(e) is not None
+                and self.lookup(S.library(e).split(".")[0], scope) is None
+            ):
+                continue  # `np.exp`, said by check_names
+            wrong = self.misplaced(e)
+            if wrong is not None:
+                self.error(*wrong)
+                if isinstance(e, S.Attr):
+                    stack.append(e.value)
+            elif isinstance(e, S.Binary) and e.op == "^":
+                self.constant(e.right, scope, "the exponent of ^")
+                stack.append(e.left)
+            elif isinstance(e, S.Call) and e.func in BUILTINS:
+                if len(e.args) != len(BUILTINS[e.func].args):
+                    self.builtin(e, scope)  # (the count, which needs no shapes)
+                    continue
+                for kw in e.kwargs:
+                    self.wrong_keyword(e, kw, scope, say=True)
+                stack.extend(e.args[:1] if e.func in ("reshape", "one_hot") else e.args)
+            elif isinstance(e, S.Call):
+                stack.extend(e.args)
+            else:
+                stack.extend(S.parts(e))
+
     def reads(self, e: S.Expr) -> Iterator[S.Name | S.Call | S.Attr]:
         """The names and the calls e reads, which the checks before lowering look up (a fn's
         body, a refused loop's): of a call, what call_reads gives; and `np.pi` whole."""

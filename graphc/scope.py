@@ -278,6 +278,19 @@ class Resolver:
         self.error(f"there is no {library} here{fix}", e.span)
         return True
 
+    def misplaced(self, e: S.Expr) -> tuple[str, Span] | None:
+        """What is wrong with e as a value whatever its operands are (`x.foo`, true, a tuple, a
+        list), and where; else None."""
+        if isinstance(e, S.Attr) and e.attr != "T":
+            return f"unknown attribute '.{e.attr}'; the only attribute is .T (transpose)", e.attr_span
+        if isinstance(e, S.Bool):
+            return "true and false are only allowed as keyword values (keepdims=true)", e.span
+        if isinstance(e, S.TupleLit):
+            return "a tuple is only allowed as an axis, as in sum(x, axis=(0, 1))", e.span
+        if isinstance(e, S.ListLit):
+            return "a list of sizes is only allowed as the shape in reshape(x, [d, ...])", e.span
+        return None
+
     def skip_loop(self, loop: S.ForLoop) -> None:
         """The loop was reported and will not run: remember what its body defines."""
         for stmt in loop.body:
