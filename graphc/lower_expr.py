@@ -141,7 +141,9 @@ class ExprLowerer(Advice):
             self.check_args(e.args, scope)
             return None
         if b.kind != "fn":
-            self.error(f"'{e.func}' is {KIND_WORDS[b.kind]}, not a function", e.func_span)
+            # (not a value whose definition failed and was reported: `f = np.tanh` meant a function)
+            if b.value is not None or b.kind == "dim":
+                self.error(f"'{e.func}' is {KIND_WORDS[b.kind]}, not a function", e.func_span)
             self.check_args(e.args, scope)
             return None
         return self.inline(b.value, e, scope)

@@ -274,7 +274,15 @@ class Resolver:
         if library is None or self.lookup(library.split(".")[0], scope) is not None:
             return False
         constant = {"pi": "3.141592653589793", "e": "2.718281828459045"}.get(e.attr)
-        fix = f": declare const {e.attr} = {constant} and write {e.attr}" if constant else ""
+        own = self.lookup(e.attr, scope)
+        if constant:
+            fix = f": declare const {e.attr} = {constant} and write {e.attr}"
+        elif e.attr in ("dot", "matmul"):
+            fix = ": a matrix product is written a @ b"
+        elif e.attr in BUILTINS or (own is not None and own.kind == "fn"):  # as `np.exp(x)` is told, by the call
+            fix = f": write {e.attr}(...)"
+        else:
+            fix = f", and '{e.attr}' is not one of graphc's builtins"
         self.error(f"there is no {library} here{fix}", e.span)
         return True
 
