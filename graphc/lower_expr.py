@@ -280,7 +280,7 @@ class ExprLowerer(Advice):
             span = kw.span
         elif kw.none_axis and self.lookup("None", scope) is None:  # (a const named None is one)
             default = "every axis" if allowed["axis"] is None else f"axis={allowed['axis']}"
-            message, span = f"there is no None; leave axis out for its default, {default}", kw.value.span
+            message, span = f"there is no None in .nn; leave axis out for its default, {default}", kw.value.span
         elif kw.name == "axis" and isinstance(kw.value, (S.TupleLit, S.ListLit)) and not kw.value.items:
             # `axis=()`, which NumPy reads as reducing nothing
             default = "to reduce every axis" if allowed["axis"] is None else f"for its default, axis={allowed['axis']}"

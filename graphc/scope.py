@@ -282,7 +282,7 @@ class Resolver:
         elif e.attr in BUILTINS or (own is not None and own.kind == "fn"):  # as `np.exp(x)` is told, by the call
             fix = f": write {e.attr}(...)"
         else:
-            fix = f", and '{e.attr}' is not one of graphc's builtins"
+            fix = f", and no builtin '{e.attr}' in .nn"
         self.error(f"there is no {library} here{fix}", e.span)
         return True
 

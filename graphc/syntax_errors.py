@@ -202,7 +202,7 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
         if str(tok) == "/" and "//" in text[max(0, at - 1) : at + 2]:  # `// note`, as in C
             start = col - (at > 0 and text[at - 1] == "/")  # (after an operand the first '/' was taken)
             return Diagnostic(
-                "unexpected '//': a comment starts with #, and there is no floor division",
+                "unexpected '//': a comment starts with #, and there is no floor division in .nn",
                 Span(file, tok.line, start, tok.line, start + 2),
             )
         exp = _expected(accepts, literals)
@@ -214,7 +214,7 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
             first = text[tok.start_pos - tok.column + 1 : tok.start_pos].split()
             keyword = nearest(first[0], STATEMENT_WORDS) if len(first) == 1 else None
             if first[:1] in (["maximize"], ["maximise"]):  # the other way round: one objective, minimized
-                msg += f" (graphc only minimizes: {_negated(text, tok)})"
+                msg += f" (there is no maximize in .nn: {_negated(text, tok)})"
             elif keyword is not None:
                 msg += f" (is '{first[0]}' a misspelled '{keyword}'?)"
         if tok.type in OPERATORS | {"LPAR", "LSQB", "DOT"}:

@@ -15,8 +15,8 @@ from graphc.ops import BUILTINS, Builtin
 from graphc.syntax import LIBRARIES
 
 CHARACTER_HINTS = {
-    "'": "; the language has no strings",
-    '"': "; the language has no strings",
+    "'": "; there are no strings in .nn",
+    '"': "; there are no strings in .nn",
     ";": "; a statement ends at the end of its line",
     "\\": "; lines continue only inside ( ) and [ ]",
 }
@@ -82,7 +82,7 @@ def character(ch: str) -> str:
     code = f"{quoted} (U+{ord(ch):04X})"
     if ch in LOOK_ALIKES:
         same = LOOK_ALIKES[ch]
-        hint = "; the language has no strings" if same in "'\"" else "; type the ASCII character"
+        hint = "; there are no strings in .nn" if same in "'\"" else "; type the ASCII character"
         return f"{code} looks like {'a space' if same == ' ' else repr(same)}{hint}"
     if ch in SIGNS:
         return f"{code} is written {SIGNS[ch]!r} here"
@@ -188,7 +188,7 @@ def _number_fix(word: str) -> str:
         return f"numbers are decimal here: write {int(word, 0)}" if _DECIMAL.fullmatch(word) else NUMBERS
     suffix = _SUFFIX.fullmatch(word)
     if suffix and suffix[2] in "jJ":
-        return "graphc has no complex numbers"
+        return "there are no complex numbers in .nn"
     if suffix:
         return f"numbers take no suffix such as {suffix[2]}: write {suffix[1]}"
     point = _POINT_EXPONENT.fullmatch(word)
@@ -217,7 +217,7 @@ def keyword_argument(text: str, tok: Token) -> str | None:
         else:
             single = _VALUE.match(text, m.end())
             value = "".join(single.group().split()) if single else "..."
-        return f"'dim' is not a keyword of graphc's builtins; the axis is given as axis={value}"
+        return f"there is no keyword 'dim' in .nn: the axis is given as axis={value}"
     return f"'{tok}' is a reserved word and cannot be a keyword argument"
 
 
@@ -259,7 +259,7 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
                 return f"{there}: a matrix product is written a @ b", start
             return f"{there}: write {_product(text, line_start, start, close, *args)}", start
         if method not in BUILTINS and not re.search(rf"(?m)^[ \t]*fn[ \t]+{method}\b", text):
-            return f"{there}, and '{method}' is not one of graphc's builtins", start
+            return f"{there}, and no builtin '{method}' in .nn", start
         if args is None:
             return f"{there}: write {method}(...)", start
         if method == "reshape" and len(args) == 2 and args[1].startswith("(") and args[1].endswith(")"):
@@ -267,16 +267,16 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
         return f"{there}: write {method}({', '.join(_spelled(args))})", start
     if method in ("dot", "matmul"):
         if receiver is None or args is None or len(args) != 1 or _KEYWORD.match(args[0]):
-            return "graphc has no methods: a matrix product is written a @ b", m.start()
+            return "there are no methods in .nn: a matrix product is written a @ b", m.start()
         product = _product(text, line_start, text.rfind(receiver, line_start, m.start()), close, receiver, args[0])
-        return f"graphc has no methods: write {product}", m.start()
+        return f"there are no methods in .nn: write {product}", m.start()
     builtin = BUILTINS.get(method)
     if builtin is None:
-        return f"graphc has no methods, and '{method}' is not one of its builtins", m.start()
+        return f"there are no methods in .nn, and no builtin '{method}'", m.start()
     call = _builtin_call(method, builtin, receiver, args) if receiver is not None and args is not None else None
     if call is None:
         call = f"{method}({receiver or 'value'}, ...)"
-    return f"graphc has no methods: write {call}", m.start()
+    return f"there are no methods in .nn: write {call}", m.start()
 
 
 _QUALIFIED = re.compile(r"([A-Za-z_]\w*)(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*")

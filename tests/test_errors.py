@@ -521,7 +521,7 @@ def test_an_argument_by_name_is_not_told_a_fix_holding_a_wrong_keyword(
         "sum(x) takes x by position, not by name",
         "sum() got an unexpected keyword 'axs'; did you mean 'axis'?",
         "mean(x) takes x by position, not by name",
-        "there is no None; leave axis out for its default, every axis",
+        "there is no None in .nn; leave axis out for its default, every axis",
         "sum(x) takes x by position, not by name",
         "keepdims must be true or false, not True (in lower case: keepdims=true)",
         "sum(x) takes x by position, not by name: write sum(w, axis=0)",

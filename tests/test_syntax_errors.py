@@ -46,7 +46,7 @@ def test_a_long_line_costs_no_more_than_its_length() -> None:
 
 def test_long_quoted_text_gives_the_general_form() -> None:
     assert errors("y = (" + " + ".join(["x"] * 100) + ").sum()\n") == [
-        "1:404: graphc has no methods: write sum(value, ...)"
+        "1:404: there are no methods in .nn: write sum(value, ...)"
     ]
     assert errors("y = 2(" + " + ".join(["x"] * 100) + ")\n") == ["1:6: unexpected '(' after a number; write 2*(...)"]
     assert errors("y = " + "1." * 100 + "x\n")[0].endswith(
@@ -79,7 +79,7 @@ def test_a_method_call_is_told_a_fix_that_checks(expr: str, fix: str) -> None:
     from graphc.pipeline import check
 
     (message,) = [e.split(": ", 1)[1] for e in errors(MODEL.format(expr))]
-    assert message == f"graphc has no methods: write {fix}"
+    assert message == f"there are no methods in .nn: write {fix}"
     replaced = {"1 / x.dot(W)": "1 / (x @ W)", "x.dot(W)^2": "(x @ W)^2"}.get(expr, fix)
     check(MODEL.format(replaced), "m.nn")
 
@@ -105,22 +105,20 @@ def test_a_library_call_is_told_graphcs_own_call(expr: str, library: str, fix: s
 
 
 def test_a_library_function_graphc_lacks_is_named() -> None:
-    assert errors("y = np.linalg.norm(x)\n") == [
-        "1:5: there is no np.linalg here, and 'norm' is not one of graphc's builtins"
-    ]
+    assert errors("y = np.linalg.norm(x)\n") == ["1:5: there is no np.linalg here, and no builtin 'norm' in .nn"]
     # a name of the file's own is no library: its call is a method call
-    assert errors("np = x\ny = np.sum()\n")[0].endswith("graphc has no methods: write sum(np)")
+    assert errors("np = x\ny = np.sum()\n")[0].endswith("there are no methods in .nn: write sum(np)")
 
 
 @pytest.mark.parametrize(
     "expr, message",
     [
-        ("x.item()", "graphc has no methods, and 'item' is not one of its builtins"),
-        ("x.dot(W, out=z)", "graphc has no methods: a matrix product is written a @ b"),
-        ("x.sum(0, 1)", "graphc has no methods: write sum(x, ...)"),
-        ("x.sum(axis=1", "graphc has no methods: write sum(x, ...)"),
-        ("x.sum(1, axis=0)", "graphc has no methods: write sum(x, ...)"),
-        ("x.transpose(1, 0)", "graphc has no methods: write transpose(x, ...)"),
+        ("x.item()", "there are no methods in .nn, and no builtin 'item'"),
+        ("x.dot(W, out=z)", "there are no methods in .nn: a matrix product is written a @ b"),
+        ("x.sum(0, 1)", "there are no methods in .nn: write sum(x, ...)"),
+        ("x.sum(axis=1", "there are no methods in .nn: write sum(x, ...)"),
+        ("x.sum(1, axis=0)", "there are no methods in .nn: write sum(x, ...)"),
+        ("x.transpose(1, 0)", "there are no methods in .nn: write transpose(x, ...)"),
     ],
 )
 def test_a_method_call_without_a_sure_fix_gets_the_general_form(expr: str, message: str) -> None:
@@ -134,7 +132,7 @@ def test_a_method_call_without_a_sure_fix_gets_the_general_form(expr: str, messa
         ("0x10", "numbers are decimal here: write 16"),
         ("0b101", "numbers are decimal here: write 5"),
         ("0o7", "numbers are decimal here: write 7"),
-        ("1j", "graphc has no complex numbers"),
+        ("1j", "there are no complex numbers in .nn"),
         ("3.0f", "numbers take no suffix such as f: write 3.0"),
         ("5L", "numbers take no suffix such as L: write 5"),
         ("2W{i}", "write 2*W{i}"),
@@ -192,7 +190,7 @@ def test_a_character_from_outside_ascii_is_named_with_its_look_alike(ch: str, me
     assert errors(f"y = x {ch}\n") == [f"1:7: {message}"]
 
 
-AXIS = "'dim' is not a keyword of graphc's builtins; the axis is given as axis="
+AXIS = "there is no keyword 'dim' in .nn: the axis is given as axis="
 NO_KEYWORD = "'dim' is a reserved word and cannot be a keyword argument"
 
 
@@ -223,7 +221,7 @@ def test_dim_as_a_keyword_is_told_axis_only_where_the_builtin_takes_one(expr: st
 )
 def test_maximize_is_told_the_whole_negated_objective(line: str, fix: str) -> None:
     (found,) = errors(line + "\n")
-    assert found.endswith(f"(graphc only minimizes: {fix})")
+    assert found.endswith(f"(there is no maximize in .nn: {fix})")
 
 
 def test_a_trailing_comma_after_wrt_names_wrt() -> None:
