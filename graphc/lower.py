@@ -284,7 +284,12 @@ class ProgramLowerer(ExprLowerer, Loops):
         self.values.append(NamedValue(name, stmt.span.line, d["shape"], d["dtype"]))
 
     def stmt_Return(self, stmt: S.Return, scope: Scope) -> None:
-        self.error("return is only allowed at the end of a fn body", stmt.span)
+        fix = ""
+        if not any(isinstance(s, S.Minimize) for s in self.program.stmts) and isinstance(stmt.value, S.Name):
+            # `return loss` as a script's last line, where the objective was meant: said so, once
+            fix = f"; the objective is named by minimize: write minimize {stmt.value.text}"
+            self.refused_minimize = True
+        self.error(f"return is only allowed at the end of a fn body{fix}", stmt.span)
 
     def stmt_OutputDecl(self, stmt: S.OutputDecl, scope: Scope) -> None:
         self.outputs.extend(stmt.names)

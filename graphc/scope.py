@@ -33,6 +33,17 @@ KIND_WORDS = {
 }
 
 
+# attributes of NumPy's and PyTorch's arrays, with what .nn has instead
+_SIZES = "a size is written as its dim or its number"
+_AS_IT_IS = "a value is used as it is: write {value}"
+ATTRIBUTES = {
+    **dict.fromkeys(["shape", "size", "ndim", "dim"], _SIZES),
+    **dict.fromkeys(["data", "values", "item", "numpy"], _AS_IT_IS),
+    "grad": "graphc derives the gradients of the minimize target itself",
+    "dtype": "values are floats, and inputs declared int[...] integer labels",
+}
+
+
 class StopLowering(Exception):
     """A mistake past which lowering cannot usefully go on (too many errors, a model too
     large or nested too deeply): the run ends with the errors so far and this one."""
@@ -290,6 +301,12 @@ class Resolver:
         """What is wrong with e as a value whatever its operands are (`x.foo`, true, a tuple, a
         list), and where; else None."""
         if isinstance(e, S.Attr) and e.attr != "T":
+            if isinstance(e.value, S.Name) and e.value.text == "self":  # a PyTorch module's self.W
+                return f"there is no self in .nn: write {e.attr}, passed to the fn as an argument", e.span
+            said = ATTRIBUTES.get(e.attr)
+            if said is not None:
+                value = e.value.text if isinstance(e.value, S.Name) else "the value itself"
+                return f"there is no .{e.attr} in .nn: {said.format(value=value)}", e.attr_span
             return f"unknown attribute '.{e.attr}'; the only attribute is .T (transpose)", e.attr_span
         if isinstance(e, S.Bool):
             return "true and false are only allowed as keyword values (keepdims=true)", e.span
@@ -348,6 +365,14 @@ class Resolver:
                 f"and earlier fns, and '{name}' {kind}; pass it as an argument",
                 span,
             )
+            return False
+        if what == "name" and name in ("True", "False", "None"):  # Python's constants
+            said = (
+                f"; {name.lower()} (in lower case) is a keyword value only, as in keepdims=true"
+                if name != "None"
+                else ""
+            )
+            self.error(f"there is no {name} in .nn{said}", span)
             return False
         if what == "name" and name in BUILTINS:
             self.error(f"'{name}' is a builtin function, not a value; call it as {name}(...)", span)
@@ -675,8 +700,8 @@ def _redefinition(name: str, kind: str, old: Binding, number: float | None = Non
         return f"{said}; for a fixed size write const {name} = {shown} in place of the dim"
     if kind == "value":
         why = {
-            "input": "inputs are fed at call time",
-            "param": "params change only by training",
+            "input": "inputs are fed at call time: give the new value a name of its own",
+            "param": "params change only by training: give the new value a name of its own",
             "const": "consts are fixed",
             "fn": "",
             "loopvar": "the loop sets it",
