@@ -354,7 +354,11 @@ class ExprLowerer(Advice):
     def reshape_target(self, e: S.Call, scope: Scope) -> list | None:
         target = e.args[1]
         if not isinstance(target, S.ListLit):
-            self.error("reshape needs the new shape as a list of sizes, as in reshape(x, [B, -1])", target.span)
+            fix = ", as in reshape(x, [B, -1])"
+            sizes = [_text(d) for d in target.items] if isinstance(target, S.TupleLit) else ["an expression"]
+            if "an expression" not in sizes:  # NumPy's shape tuple, `reshape(x, (3, 1))`
+                fix = f": write [{', '.join(sizes)}]"
+            self.error(f"reshape needs the new shape as a list of sizes{fix}", target.span)
             return None
         out = []
         for item in target.items:

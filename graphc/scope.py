@@ -44,6 +44,22 @@ ATTRIBUTES = {
 }
 
 
+# functions of NumPy and PyTorch that .nn has no builtin for, with what it has instead
+_JOIN = "arrays are not joined: declare one param or input of the whole shape"
+_INITIALIZER = "{name} is an initializer, given where a param is declared: param W : [3, 4] = {name}"
+FUNCTIONS = {
+    "min": "the smallest element is -max(-x), and the smaller of two values minimum(a, b)",
+    **dict.fromkeys(["dot", "matmul", "mm", "inner"], "a matrix product is written a @ b"),
+    **dict.fromkeys(["len", "size", "shape"], _SIZES),
+    **dict.fromkeys(["concat", "concatenate", "cat", "stack", "hstack", "vstack"], _JOIN),
+    **dict.fromkeys(["clip", "clamp"], "write maximum(minimum(x, hi), lo)"),
+    **dict.fromkeys(["pow", "power"], "a power is written x ^ p"),
+    **dict.fromkeys(["zeros", "ones", "normal", "uniform", "glorot", "he", "const"], _INITIALIZER),
+    "print": "'output NAME' has forward return it, and graphc run prints it",
+    "mse_loss": "write mean((a - b)^2)",
+}
+
+
 class StopLowering(Exception):
     """A mistake past which lowering cannot usefully go on (too many errors, a model too
     large or nested too deeply): the run ends with the errors so far and this one."""
@@ -390,6 +406,10 @@ class Resolver:
                 span,
             )
             return True
+        own = [n for n in self.visible(scope, functions=True) if n not in BUILTINS] if name in FUNCTIONS else []
+        if what == "function" and name in FUNCTIONS and not did_you_mean(name, own):  # (not `dot` for a fn dott)
+            self.error(f"there is no function '{name}' in .nn: {FUNCTIONS[name].format(name=name)}", span)
+            return False
         if braced is not None:
             hint = self.one_off(name, braced, scope) or self.braced_nearest(name, braced, scope)
         elif size:  # a size is a misspelled dim or const, not a misspelled value

@@ -119,8 +119,8 @@ def parts(e: Expr) -> tuple[Expr, ...]:
     return ()
 
 
-# the names other languages import their arrays and maths as (`np.exp(x)`, `math.pi`)
-LIBRARIES = frozenset({"np", "numpy", "jnp", "jax", "torch", "math", "tf", "scipy"})
+# the names other languages import their arrays and maths as (`np.exp(x)`, `math.pi`, PyTorch's `F.relu(x)`)
+LIBRARIES = frozenset({"np", "numpy", "jnp", "jax", "torch", "nn", "F", "math", "tf", "scipy"})
 
 
 def library(e: Attr) -> str | None:

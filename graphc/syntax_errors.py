@@ -9,6 +9,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from graphc.errors import Diagnostic, Span, nearest, without_comment
 from graphc.lexer import RESERVED
+from graphc.syntax_habits import habit
 from graphc.syntax_hints import (
     NUMBER_BEFORE,
     SHORT,
@@ -151,6 +152,11 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
         before = text[max(0, tok.start_pos - SHORT) : tok.start_pos].rstrip()
         if before.endswith("(") and not re.search(r"\w[ \t]*\($", before):
             accepts.discard("RPAR")  # `()` parses only to be refused as an empty axis: it is no fix to offer
+        said = habit(text, tok, accepts) if tok.type != "$END" else None
+        if said is not None:  # a line as Python, NumPy or PyTorch writes it
+            message, start, end = said
+            line_start = tok.start_pos - tok.column + 1
+            return Diagnostic(message, Span(file, tok.line, start - line_start + 1, tok.line, end - line_start + 1))
         if tok.type not in ("NAME", "BRACED_NAME") and str(tok) in RESERVED and accepts & {"NAME", "BRACED_NAME"}:
             keyword = keyword_argument(text, tok)
             if keyword is not None:

@@ -258,6 +258,9 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
             if args is None or len(args) != 2 or any(_KEYWORD.match(a) for a in args):
                 return f"{there}: a matrix product is written a @ b", start
             return f"{there}: write {_product(text, line_start, start, close, *args)}", start
+        made = _made(text, line_start, method, args)
+        if made is not None:
+            return f"{there}: {made}", start
         if method not in BUILTINS and not re.search(rf"(?m)^[ \t]*fn[ \t]+{method}\b", text):
             return f"{there}, and no builtin '{method}' in .nn", start
         if args is None:
@@ -277,6 +280,47 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
     if call is None:
         call = f"{method}({receiver or 'value'}, ...)"
     return f"there are no methods in .nn: write {call}", m.start()
+
+
+# a library's ways to make an array of initial values, as the initializer that does it
+_INITS = {
+    **dict.fromkeys(["randn", "randn_like", "standard_normal"], "normal(0, 1)"),
+    **dict.fromkeys(["rand", "rand_like", "random"], "uniform(0, 1)"),
+    **dict.fromkeys(["zeros", "zeros_like", "empty", "zeros_"], "zeros"),
+    **dict.fromkeys(["ones", "ones_like", "ones_"], "ones"),
+    **dict.fromkeys(["xavier_uniform_", "xavier_normal_", "glorot_uniform", "glorot_normal"], "glorot"),
+    **dict.fromkeys(["kaiming_uniform_", "kaiming_normal_", "he_normal", "he_uniform"], "he"),
+    "normal": "normal",
+    "uniform": "uniform",
+}
+_SIZE = re.compile(r"[A-Za-z_]\w*|[0-9]+")
+
+
+def _made(text: str, line_start: int, method: str, args: list[str] | None) -> str | None:
+    """`torch.randn(3, 4)`, `nn.Linear(3, 4)`: a param made as a library makes it, said as .nn
+    declares it; else None."""
+    positional = [a for a in args or () if not _KEYWORD.match(a)]
+    if method == "Linear":
+        if len(positional) >= 2 and all(_SIZE.fullmatch(a) for a in positional[:2]):
+            i, o = positional[:2]
+            return f"a layer is its params: declare param W : [{i}, {o}] and param b : [{o}], then write x @ W + b"
+        return "a layer is its params: declare param W : [in, out] and param b : [out], then write x @ W + b"
+    init = _INITS.get(method)
+    if init is None:
+        return None
+    sizes = positional
+    if init in ("normal", "uniform"):  # np.random.normal(0, 0.1, (3, 4)): the first two, then the shape
+        given = positional[:2] if len(positional) >= 2 else ["0", "1"]
+        init, sizes = f"{init}({', '.join(given)})", positional[2:]
+    if len(sizes) == 1 and sizes[0][:1] in "([" and sizes[0][-1:] in ")]":
+        sizes = split_arguments(sizes[0][1:-1])
+    shape = f"[{', '.join(sizes)}]" if sizes and all(_SIZE.fullmatch(d) for d in sizes) else "[...]"
+    line = text[line_start : text.find("\n", line_start)]
+    if re.match(r"[ \t]*param\b[^=]*=", line):  # the initializer of a declaration
+        return f"write {init}"
+    target = re.match(r"[ \t]*([A-Za-z_]\w*)[ \t]*=", line)
+    name = target[1] if target is not None else "W"
+    return f"a param's initial values are given where it is declared: param {name} : {shape} = {init}"
 
 
 _QUALIFIED = re.compile(r"([A-Za-z_]\w*)(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*")

@@ -1,0 +1,197 @@
+"""Lines written as Python, NumPy or PyTorch would write them (`def f(x):`, `print(loss)`,
+`x[0]`, `for i in range(3)`, `param W : float[3]`), with what .nn has instead.
+syntax_errors.py asks here before it words a syntax error as the tokens found and expected."""
+
+from __future__ import annotations
+
+import re
+
+from lark import Token
+
+from graphc.errors import without_comment
+from graphc.syntax_hints import SHORT, closing, split_arguments
+
+_FIRST = re.compile(r"[ \t]*([A-Za-z_]\w*)")
+_DEF = re.compile(r"def[ \t]+([A-Za-z_]\w*)[ \t]*\(([^()]*)\)")
+_LAMBDA = re.compile(r"[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*lambda\b([^:]*):(.+)")
+_RANGE = re.compile(r"for[ \t]+\w+[ \t]+in[ \t]+(range[ \t]*\(([^()]*)\))")
+_NAME_ALONE = re.compile(r"[ \t]*[A-Za-z_]\w*[ \t]*")
+_STEP = re.compile(r"[ \t]*[A-Za-z_]\w*[ \t]*\.[ \t]*(backward|step|zero_grad)[ \t]*\(")
+_OPERAND_END = re.compile(r"[\w)\]][ \t]*$")
+_INT = re.compile(r"-?[0-9]+")
+
+BRANCHES = "maximum, minimum and relu choose between values"
+STATEMENTS = {
+    **dict.fromkeys(["if", "elif", "else"], f"a model runs the same lines each time; {BRANCHES}"),
+    "while": "a loop is written for i in 1..N { ... }, its bounds constant",
+    "import": "the builtins need none: write exp(x), not np.exp(x)",
+    "from": "the builtins need none: write exp(x), not np.exp(x)",
+    "class": "the file is the model: declare its params with param and its functions with fn",
+}
+BARE = {"pass", "break", "continue", "del", "assert", "raise", "try", "except", "finally", "with", "yield", "global"}
+FLOATS = {"float", "float16", "float32", "float64", "double", "half"}
+INTS = {"int8", "int16", "int32", "int64", "long", "uint8"}
+
+
+def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | None:
+    """What the line around the unexpected `tok` meant, if it is written as another language
+    writes it: the message, and the offsets where its span starts and ends; else None."""
+    line_start = tok.start_pos - tok.column + 1
+    end = text.find("\n", line_start)
+    line = without_comment(text[line_start : end if end >= 0 else len(text)])
+    before = text[line_start : tok.start_pos]
+    first = _FIRST.match(line)
+    word = first[1] if first else ""
+    at = line_start + first.start(1) if first else tok.start_pos
+    assigned = first is not None and re.match(r"[ \t]*=(?!=)", line[first.end() :]) is not None
+    if first is not None and not assigned and tok.start_pos >= line_start + first.end():
+        said = _statement(word, line[first.start(1) :])
+        if said is not None:
+            return said, at, at + len(word)
+    if tok.type == "LPAR" and _NAME_ALONE.fullmatch(before) and accepts == {"EQUAL"}:
+        return _call_alone(text, line, tok, at, word)
+    step = _STEP.match(line)
+    if step is not None and tok.type == "DOT":
+        if step[1] == "backward":
+            said = "there is no .backward() in .nn: graphc derives the gradients of the minimize target itself"
+        else:
+            said = "there is no optimizer in .nn: graphc train, or the compiled module's sgd_step, takes the steps"
+        return f"{said}; delete this line", at, line_start + len(line.rstrip())
+    lam = re.search(r"(?<![\w.])lambda\b", before)
+    if lam is not None:
+        whole = _LAMBDA.fullmatch(line)
+        fix = "a function is written fn f(x) = EXPR"
+        if whole is not None:
+            args = ", ".join(a.strip() for a in whole[2].split(",") if a.strip())
+            fn = f"fn {whole[1]}({args}) = {whole[3].strip()}"
+            fix = f"write {fn}" if len(fn) <= SHORT else fix
+        return f"there is no 'lambda' in .nn: {fix}", line_start + lam.start(), line_start + lam.end()
+    if str(tok) == "if" and _OPERAND_END.search(before):
+        return f"there are no conditional expressions in .nn; {BRANCHES}", tok.start_pos, tok.end_pos
+    if tok.type == "FOR" and before.count("[") + before.count("(") > before.count("]") + before.count(")"):
+        said = "there are no list comprehensions in .nn; a loop is written for i in 1..N { ... } on lines of its own"
+        return said, tok.start_pos, tok.end_pos
+    if word == "for":
+        return _loop(line, line_start, tok, accepts)
+    if word == "fn" and (tok.type == "COLON" or (tok.type == "RETURN" and before.rstrip().endswith("="))):
+        sig = re.match(r"[ \t]*fn[ \t]+([^=:{]*\))", line)
+        sig = sig[1].strip() if sig is not None and len(sig[1]) <= SHORT else "f(x)"
+        if tok.type == "RETURN":  # `fn f(x) = return x`
+            value = line[tok.end_pos - line_start :].strip()
+            value = value if value and len(value) <= SHORT else "EXPR"
+            said = f"a fn written with '=' is an expression alone: write fn {sig} = {value}, without return"
+        else:  # `fn f(x):`, as Python's def
+            said = (
+                f"a fn's body follows '=' or is written in braces: fn {sig} = EXPR, or fn {sig} {{ ... return EXPR }}"
+            )
+        return said, tok.start_pos, tok.end_pos
+    if tok.type == "LSQB" and _OPERAND_END.search(before) and accepts & {"PLUS", "STAR", "POW"}:
+        close = closing(text, tok.start_pos)
+        stop = close + 1 if close is not None and close < line_start + len(line) else tok.end_pos
+        if re.search(r"\.[ \t]*(shape|size)[ \t]*$", before):
+            return "there is no .shape in .nn: a size is written as its dim or its number", tok.start_pos, stop
+        return "there is no indexing in .nn: a value is used whole", tok.start_pos, stop
+    if accepts == {"LSQB", "INT"}:
+        return _shape_type(text, line, line_start, tok)
+    if word == "dim" and tok.type == "EQUAL":
+        name = before.split()[-1] if len(before.split()) > 1 else "N"
+        value = line[tok.start_pos - line_start + 1 :].strip() or "..."
+        said = (
+            f"a dim takes its size from the inputs when the model runs; for a fixed size write const {name} = {value}"
+        )
+        return said, tok.start_pos, tok.end_pos
+    if word in ("param", "input") and accepts == {"COLON"} and tok.type in ("_NL", "EQUAL"):
+        parts = before.split()
+        name = parts[1] if len(parts) > 1 else "NAME"
+        init = " = " + line[tok.start_pos - line_start + 1 :].strip() if tok.type == "EQUAL" else ""
+        said = f"{word} {name} needs a shape: write {word} {name} : [d, ...]{init} ([] for a scalar)"
+        return said, tok.start_pos, tok.end_pos if tok.type != "_NL" else tok.start_pos + 1
+    if tok.type in ("_NL", "$END") and re.search(r"\bwrt[ \t]*$", before):
+        wrt = line_start + before.rstrip().rfind("wrt")
+        said = (
+            "wrt takes the names to differentiate with respect to, as in 'minimize loss wrt W'; without it, every param"
+        )
+        return said, wrt, wrt + 3
+    return None
+
+
+def _statement(word: str, rest: str) -> str | None:
+    """A line that starts with a statement of another language, `rest` from that word on, in words."""
+    if word == "def":
+        m = _DEF.match(rest)
+        sig = "f(x)"
+        if m is not None:
+            args = [a.split(":")[0].split("=")[0].strip() for a in m[2].split(",")]
+            sig = f"{m[1]}({', '.join(a for a in args if a)})"
+        return f"there is no 'def' in .nn: write fn {sig} = EXPR, or fn {sig} {{ ... return EXPR }}"
+    if word in STATEMENTS:
+        return f"there is no '{word}' in .nn: {STATEMENTS[word]}"
+    if word == "print":
+        inner = rest[len(word) :].strip()
+        inner = inner[1:-1].strip() if inner.startswith("(") and inner.endswith(")") else inner
+        name = inner if re.fullmatch(r"[A-Za-z_]\w*", inner) else "NAME"
+        return f"there is no print in .nn: 'output {name}' has forward return it, and graphc run prints it"
+    if word in ("let", "var", "val"):
+        fix = rest[len(word) :].strip()
+        return f"there is no '{word}' in .nn: write {fix}" if "=" in fix and len(fix) <= SHORT else None
+    if word in BARE:
+        return f"there is no '{word}' statement in .nn"
+    return None
+
+
+def _call_alone(text: str, line: str, tok: Token, at: int, name: str) -> tuple[str, int, int]:
+    """`relu(x)` alone on a line, whose value goes nowhere; `f(x) = x^2`, a function as mathematics writes it."""
+    close = closing(text, tok.start_pos)
+    end = at + len(line.strip())
+    if close is not None:
+        after = text[close + 1 : text.find("\n", close) if "\n" in text[close:] else len(text)]
+        if re.match(r"[ \t]*=(?!=)", after):
+            fn = "fn " + line.strip()
+            return (
+                f"a function is declared with fn: write {fn if len(fn) <= SHORT else 'fn ' + name + '(...) = ...'}",
+                at,
+                at + len(name),
+            )
+        call = text[at : close + 1]
+        if len(call) <= SHORT:
+            return f"a call alone on a line does nothing in .nn: name its value, as in y = {call}", at, close + 1
+    return "a call alone on a line does nothing in .nn: name its value, as in y = ...", at, end
+
+
+def _loop(line: str, line_start: int, tok: Token, accepts: set[str]) -> tuple[str, int, int] | None:
+    """`for i in range(3)`, `for i in 1..3:`: a loop as Python writes it."""
+    m = _RANGE.search(line)
+    if m is not None:
+        args = [a.strip() for a in m[2].split(",")]
+        if 1 <= len(args) <= 2 and all(_INT.fullmatch(a) for a in args):
+            lo, hi = (0, int(args[0])) if len(args) == 1 else (int(args[0]), int(args[1]))
+            fix = f"write {lo}..{hi - 1}"
+        else:
+            fix = "range(n) is 0..n-1"
+        said = f"a loop's range is written first..last, both ends included: {fix}"
+        return said, line_start + m.start(1), line_start + m.end(1)
+    if tok.type == "LBRACE" and "__ANON_0" in accepts:  # `for w in W {`
+        said = "a loop runs over a range of integers, first..last, as in for i in 1..3; a value is used whole"
+        return said, tok.start_pos, tok.end_pos
+    if tok.type == "COLON" and "LBRACE" in accepts:
+        header = line[: tok.start_pos - line_start].strip()
+        return f"a loop's body is written in braces: {header} {{ ... }}", tok.start_pos, tok.end_pos
+    return None
+
+
+def _shape_type(text: str, line: str, line_start: int, tok: Token) -> tuple[str, int, int] | None:
+    """`param W : float[3, 4]`, `input y : int64[B]`, `param W : (3, 4)`: a shape as NumPy or PyTorch writes it."""
+    rest = line[tok.end_pos - line_start :].strip()
+    rest = rest.split("=")[0].strip() if rest.startswith("[") else ""
+    if str(tok) in FLOATS:
+        fix = f": write {rest}" if rest and len(rest) <= SHORT else ""
+        return f"values are floats unless declared int{fix}", tok.start_pos, tok.end_pos
+    if str(tok) in INTS:
+        fix = f": write int{rest}" if rest and len(rest) <= SHORT else ""
+        return f"integer labels are declared int[...]{fix}", tok.start_pos, tok.end_pos
+    if tok.type == "LPAR":
+        close = closing(text, tok.start_pos)
+        if close is not None and close < line_start + len(line):
+            sizes = split_arguments(text[tok.start_pos + 1 : close])
+            return f"a shape is written in brackets: [{', '.join(sizes)}]", tok.start_pos, close + 1
+    return None
