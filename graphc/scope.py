@@ -128,6 +128,8 @@ class Resolver:
         # an undeclared name used as a size -> where it was reported: its other uses stay quiet,
         # as one declaration mends them all
         self.unknown_sizes: dict[str, Span] = {}
+        # an unknown value's name -> its first use, that error's index, and the other lines using it
+        self.unknown_values: dict[str, tuple[Span, int, list[int]]] = {}
         self.const_told: set[str] = set()  # values told to be declared const (`K = 10` used as a size)
         self.call_note: str | None = None
         # first line of every top-level fn and assigned or declared name, so a use
@@ -212,7 +214,13 @@ class Resolver:
             self.loop_places[span, self.call_sites] = (self.last_error, name)
 
     def note_repeats(self) -> None:
-        """Each error a loop's later passes made again says on how many."""
+        """Each error a loop's later passes made again says on how many, and an unknown name's
+        error the other lines that use it."""
+        for _, index, lines in self.unknown_values.values():
+            if lines:
+                d = self.errors[index]
+                said = f"also used at line{'s' if len(lines) > 1 else ''} {_listed(lines)}"
+                self.errors[index] = replace(d, note=f"{d.note}; {said}" if d.note else said)
         for index, more in self.repeats.items():
             d = self.errors[index]
             again = f"it fails there on {more:,} more pass{'es' if more > 1 else ''} too"
@@ -425,7 +433,19 @@ class Resolver:
                 hint = f"; did you mean '{outer}'? It is outside fn '{scope.fn.decl.name}': pass it as an argument"
         if size:
             self.unknown_sizes.setdefault(name, span)
-        self.error(f"unknown {what} '{name}'{hint or size}", span)
+        elif what == "name" and scope.fn is None and braced is None and not hint:
+            # a name like none defined (not a misspelling, which each use makes anew): one
+            # declaration mends every use, so the later ones are listed under the first, and a
+            # model with no params was likely missing this one
+            self.broken_params = True
+            first = self.unknown_values.get(name)
+            if first is not None and first[0] != span:
+                if span.line != first[0].line and span.line not in first[2]:
+                    first[2].append(span.line)
+                return True
+        index = self.error(f"unknown {what} '{name}'{hint or size}", span)
+        if what == "name" and scope.fn is None and braced is None and not (size or hint) and index is not None:
+            self.unknown_values.setdefault(name, (span, index, []))
         return True
 
     def one_off(self, name: str, braced: S.Name, scope: Scope) -> str:
@@ -733,3 +753,9 @@ def _redefinition(name: str, kind: str, old: Binding, number: float | None = Non
             "inputs when the model runs) or a const (a fixed number), not both: keep one of the declarations"
         )
     return f"'{name}' is already defined as {KIND_WORDS[old.kind]} at line {line}"
+
+
+def _listed(numbers: list[int]) -> str:
+    """`4`, `4 and 5`, `4, 5 and 9`."""
+    words = [str(n) for n in numbers]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
