@@ -84,11 +84,25 @@ class ExprLowerer(Advice):
             return self.make("neg", [x], [e.operand], {}, e.span, scope)
         if isinstance(e, S.Binary):
             if e.op == "^":
+                if self.power_habit(e, scope):
+                    return None
                 x = self.expr(e.left, scope)
                 p = self.constant(e.right, scope, "the exponent of ^")
                 if p is None:
                     return None
                 return self.make("pow", [x], [e.left], {"p": p}, e.span, scope)
+            if (
+                e.op == "/"
+                and isinstance(e.right, S.Name)
+                and getattr(self.lookup(e.right.text, scope), "kind", "") == "dim"
+            ):
+                # `sum(x) / B`: a count as a value, which a mean is
+                self.expr(e.left, scope)  # for its own mistakes
+                self.error(
+                    f"'{e.right.text}' is a dim (a size), not a value; a sum divided by a count is a mean: write mean(...)",
+                    e.right.span,
+                )
+                return None
             a, b = self.expr(e.left, scope), self.expr(e.right, scope)
             return self.make(BINARY_OPS[e.op], [a, b], [e.left, e.right], {}, e.span, scope)
         if isinstance(e, S.Attr):
@@ -106,6 +120,19 @@ class ExprLowerer(Advice):
         if wrong is not None:
             self.error(*wrong)
         return None
+
+    def power_habit(self, e: S.Binary, scope: Scope) -> bool:
+        """`W^T` and `e^x`, a transpose and an exponential as mathematics writes them, said with
+        what .nn writes (where the file defines no T or e); else False."""
+        if isinstance(e.right, S.Name) and e.right.text == "T" and self.lookup("T", scope) is None:
+            self.error(f"a transpose is written {_text(e.left).replace('an expression', '(...)')}.T, not ^T", e.span)
+            return True
+        if isinstance(e.left, S.Name) and e.left.text == "e" and self.lookup("e", scope) is None:
+            power = _text(e.right)
+            fix = "e^x is written exp(x)" if power == "an expression" else f"write exp({power})"
+            self.error(f"there is no e in .nn: {fix}", e.span)
+            return True
+        return False
 
     def name_value(self, e: S.Name, scope: Scope) -> int | None:
         found = self.binding(e, scope)

@@ -98,8 +98,9 @@ class FnChecks(Resolver):
                 if isinstance(e, S.Attr):
                     stack.append(e.value)
             elif isinstance(e, S.Binary) and e.op == "^":
-                self.constant(e.right, scope, "the exponent of ^")
-                stack.append(e.left)
+                if not self.power_habit(e, scope):
+                    self.constant(e.right, scope, "the exponent of ^")
+                    stack.append(e.left)
             elif isinstance(e, S.Call) and e.func in BUILTINS:
                 if len(e.args) != len(BUILTINS[e.func].args):
                     self.builtin(e, scope)  # (the count, which needs no shapes)
@@ -123,6 +124,8 @@ class FnChecks(Resolver):
             elif isinstance(e, S.Call):
                 yield e
                 stack.extend(self.call_reads(e))
+            elif isinstance(e, S.Binary) and e.op == "^" and isinstance(e.right, S.Name) and e.right.text == "T":
+                stack.append(e.left)  # `a^T`, a transpose as mathematics writes it: check_form says so
             else:
                 stack.extend(S.parts(e))
 

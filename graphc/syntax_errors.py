@@ -22,6 +22,7 @@ from graphc.syntax_hints import (
     no_operator,
     spaced_braces,
     split_arguments,
+    transpose,
 )
 
 # Token types in words, for "expected ..." messages.
@@ -121,7 +122,8 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
         if op is not None:
             return Diagnostic(op[0], Span(file, e.line, e.column, e.line, e.column + op[1]))
         ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
-        return Diagnostic(character(ch), Span(file, e.line, e.column, e.line, e.column + 1))
+        said = transpose(text, e.pos_in_stream) if ch == "'" else None
+        return Diagnostic(said or character(ch), Span(file, e.line, e.column, e.line, e.column + 1))
     if isinstance(e, UnexpectedToken):
         tok = e.token
         if tok.type == "$END":

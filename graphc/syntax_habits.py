@@ -71,6 +71,18 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
     if tok.type == "FOR" and before.count("[") + before.count("(") > before.count("]") + before.count(")"):
         said = "there are no list comprehensions in .nn; a loop is written for i in 1..N { ... } on lines of its own"
         return said, tok.start_pos, tok.end_pos
+    if tok.type in ("STAR", "SLASH", "POW") and before.endswith("."):  # MATLAB's `x .* y`
+        op = f".{tok}"
+        return f"there is no '{op}' operator in .nn: {tok} is elementwise already", tok.start_pos - 1, tok.end_pos
+    if tok.type == "COLON" and accepts == {"EQUAL"} and _NAME_ALONE.fullmatch(before):  # `x : [B, 3]`
+        rest = line[tok.start_pos - line_start :].strip()
+        decl = f"{word} {rest}" if len(rest) <= SHORT else f"{word} : [...]"
+        return f"a declaration starts with input or param: write input {decl}, or param {decl}", at, at + len(word)
+    if word == "minimize" and tok.type == "COMMA" and "wrt" not in before.split():  # `minimize loss, acc`
+        names = [n.strip() for n in line[first.end() :].split(",")]
+        total = " + ".join(names) if all(re.fullmatch(r"[A-Za-z_]\w*", n) for n in names) else "..."
+        said = f"a model has one objective; to minimize several, add them: total = {total}, then minimize total"
+        return said, tok.start_pos, tok.end_pos
     if word == "for":
         return _loop(line, line_start, tok, accepts)
     if word == "fn" and (tok.type == "COLON" or (tok.type == "RETURN" and before.rstrip().endswith("="))):

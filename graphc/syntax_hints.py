@@ -75,6 +75,16 @@ LOOK_ALIKES = {
 SIGNS = {"\u00d7": "*", "\u00f7": "/", "\u00b2": "^2", "\u00b3": "^3"}
 
 
+def transpose(text: str, at: int) -> str | None:
+    """`W'`, MATLAB's transpose, at offset `at`, in words with the fix; else None."""
+    line_start = text.rfind("\n", 0, at) + 1
+    if text[at] != "'" or not re.search(r"[\w)\]]$", text[line_start:at]) or "'" in text[at + 1 : at + 2]:
+        return None
+    receiver = _receiver(text, line_start, at)
+    shown = receiver if receiver and not receiver.startswith("(") and " " not in receiver else f"({receiver or '...'})"
+    return f"a transpose is written {shown}.T"
+
+
 def character(ch: str) -> str:
     """What is wrong with an unexpected character, in words."""
     shown = repr(ch)[1:-1] if not ch.isprintable() else ch
