@@ -208,7 +208,10 @@ class ProgramLowerer(ExprLowerer, Loops):
             name, args = e.func, e.args
         if name not in INITS:
             known = "use zeros, ones, const(c), normal(mean, std), uniform(lo, hi), glorot or he"
-            if isinstance(e, (S.Num, S.Unary)) and _text(e) != "an expression":
+            scaled = self.scaled_initializer(e, scope)
+            if scaled is not None:
+                self.error(f"an initializer is not scaled by arithmetic; write {scaled}", e.span)
+            elif isinstance(e, (S.Num, S.Unary)) and _text(e) != "an expression":
                 self.error(f"an initializer is not a number; write const({_text(e)}) for a constant", e.span)
             elif name is None:
                 self.error(f"this is not an initializer; {known}", e.span)
@@ -249,6 +252,22 @@ class ProgramLowerer(ExprLowerer, Loops):
             self.error(f"{shown} spans more than a float64 holds, so its values cannot be drawn", e.span)
             return None
         return name, tuple(values)
+
+    def scaled_initializer(self, e: S.Expr, scope: Scope) -> str | None:
+        """`0.01 * normal(0, 1)`, as NumPy scales randn: the initializer that draws the same
+        values (`normal(0, 0.01)`), where the factor and the arguments are numbers; else None."""
+        if not (isinstance(e, S.Binary) and e.op == "*"):
+            return None
+        for factor, call in ((e.left, e.right), (e.right, e.left)):
+            if isinstance(call, S.Call) and call.func in ("normal", "uniform") and len(call.args) == 2:
+                numbers = [_number(a) for a in (factor, *call.args)]
+                if None not in numbers and not call.kwargs:
+                    c, a, b = numbers
+                    # (+ 0.0: -2 * 0 is written 0, not -0)
+                    if call.func == "normal":
+                        return f"normal({c * a + 0.0:g}, {abs(c) * b + 0.0:g})"
+                    return f"uniform({min(c * a, c * b) + 0.0:g}, {max(c * a, c * b) + 0.0:g})"
+        return None
 
     def init_arguments(self, e: S.Expr, scope: Scope, what: str) -> None:
         """The arguments and keyword values of an initializer call that failed, for their own
@@ -455,3 +474,10 @@ def lower(program: S.Program, dtype: str = "float64") -> Lowered:
     `dtype` is the float type it will be compiled to, which its initial values must fit."""
     with gc_paused(), recursion_room():
         return ProgramLowerer(program, dtype).run()
+
+
+def _number(e: S.Expr) -> float | None:
+    """The value of a number as written, `0.01` or `-2`; else None."""
+    if isinstance(e, S.Unary) and isinstance(e.operand, S.Num):
+        return -e.operand.value if e.op == "-" else e.operand.value
+    return e.value if isinstance(e, S.Num) else None
