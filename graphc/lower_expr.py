@@ -289,6 +289,10 @@ class ExprLowerer(Advice):
                 if given is not None and not self.g.users(given.value)
                 else ""
             )
+            if declare and exprs[labels].text in self.labels_told:  # one declaration mends each such use
+                return None
+            if declare:
+                self.labels_told.add(exprs[labels].text)
             self.error(
                 f"{e.func}({', '.join(spec.args)}) needs integer labels (an input declared int[...]), "
                 f"but {_src(exprs[labels])} is {show(*self.g.type(args[labels]))}{declare}",

@@ -281,7 +281,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
                 stmts = tables.build(trace, lexer.leaves(source, kinds, spans, tables.dropped))
             break
         except UnexpectedInput as e:
-            d = diagnostic(e, file, source, lexer.literals)
+            d = diagnostic(e, file, source, lexer.literals, text)
             continued = _continued(source, getattr(e, "pos_in_stream", None))
             token = getattr(e, "token", None)
             at = getattr(token, "start_pos", None)

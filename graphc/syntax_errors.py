@@ -115,8 +115,13 @@ def _expected(names, literals: dict[str, str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
-def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str]) -> Diagnostic:
-    """The message for lark's exception `e`; `literals` holds the text of each terminal spelled by one string."""
+def diagnostic(
+    e: UnexpectedInput, file: str, text: str, literals: dict[str, str], whole: str | None = None
+) -> Diagnostic:
+    """The message for lark's exception `e`; `literals` holds the text of each terminal spelled by one
+    string, and `whole` the file's text where `text` has the lines before the error blanked (a
+    restarted parse): a name a fix makes up must be new to all of it."""
+    whole = text if whole is None else whole
     if isinstance(e, UnexpectedCharacters):
         op = no_operator(text, e.pos_in_stream)
         if op is not None:
@@ -222,19 +227,15 @@ def diagnostic(e: UnexpectedInput, file: str, text: str, literals: dict[str, str
             first = text[tok.start_pos - tok.column + 1 : tok.start_pos].split()
             keyword = nearest(first[0], STATEMENT_WORDS) if len(first) == 1 else None
             if first[:1] in (["maximize"], ["maximise"]):  # the other way round: one objective, minimized
-                msg += f" (there is no maximize in .nn: {_negated(text, tok)})"
+                msg += f" (there is no maximize in .nn: {_negated(text, tok, whole)})"
             elif keyword is not None:
                 msg += f" (is '{first[0]}' a misspelled '{keyword}'?)"
         if tok.type in OPERATORS | {"LPAR", "LSQB", "DOT"}:
             # `minimize sum(w)`, `output h + 1`: these take names, not expressions
             before = text[tok.start_pos - tok.column + 1 : tok.start_pos].split()
             first = before[:1] if "wrt" not in before else []  # (a wrong name after wrt has its own message)
-            if first == ["minimize"]:
-                msg += "; minimize takes a name: compute the objective on a line of its own, such as "
-                msg += "'loss = ...', then write 'minimize loss'"
-            elif first == ["output"]:
-                msg += "; output takes names: compute the value on a line of its own, such as "
-                msg += "'y = ...', then write 'output y'"
+            if first in (["minimize"], ["output"]):
+                return _not_a_name(text, tok, first[0], file, whole)
         if tok.type == "$END" and accepts & {"RPAR", "RSQB"}:
             msg += " (an unclosed bracket?)"
         if tok.type == "$END" and "RBRACE" in accepts:
@@ -268,7 +269,42 @@ def _augmented(text: str, tok: Token) -> str | None:
     return f"there is no '{op}' operator in .nn: write {fix}"
 
 
-def _negated(text: str, tok: Token) -> str:
+def _not_a_name(text: str, tok: Token, keyword: str, file: str, whole: str) -> Diagnostic:
+    """`minimize sum(w)`, `output h + 1`: an expression where a name belongs, with the lines
+    to write in its place, under the whole expression."""
+    line_start = tok.start_pos - tok.column + 1
+    end = text.find("\n", tok.start_pos)
+    line = without_comment(text[line_start : end if end >= 0 else len(text)])
+    m = re.match(rf"([ \t]*{keyword}[ \t]+)(.*?)([ \t]+wrt\b.*)?$", line)
+    expr = m[2].rstrip() if m else ""
+    wrt = " ".join(m[3].split()) if m and m[3] else ""
+    lead, others = len(m[1]) if m else 0, []
+    if keyword == "output" and m:  # `output h, h.T`: the item that holds the token, beside the others
+        at = tok.start_pos - line_start - lead
+        items, depth, last = [], 0, 0
+        for i, c in enumerate(expr + ","):
+            depth += (c in "([") - (c in ")]")
+            if c == "," and depth == 0:
+                items.append((last, i))
+                last = i + 1
+        a, b = next(((a, b) for a, b in items if a <= at <= b), (0, len(expr)))
+        others = [expr[x:y].strip() if (x, y) != (a, b) else None for x, y in items]
+        skip = len(expr[a:b]) - len(expr[a:b].lstrip())
+        lead, expr = lead + a + skip, expr[a:b].strip()
+    name = "loss" if keyword == "minimize" else "y"
+    while re.search(rf"\b{name}\b", re.sub(r"#[^\n]*", "", whole)):  # a name the file does not use yet
+        name += "_"
+    what = "a name" if keyword == "minimize" else "names"
+    if not expr or len(expr) > SHORT:
+        said = f"{keyword} takes {what}: compute the value on a line of its own, such as '{name} = ...', then write '{keyword} {name}'"
+        return Diagnostic(said, Span(file, tok.line, tok.column, tok.line, tok.column + 1))
+    start = lead + 1
+    names = ", ".join(name if o is None else o for o in others) if others else name
+    said = f"{keyword} takes {what}: write '{name} = {expr}' on a line of its own, then '{keyword} {names}{' ' + wrt if wrt else ''}'"
+    return Diagnostic(said, Span(file, tok.line, start, tok.line, start + len(expr)))
+
+
+def _negated(text: str, tok: Token, whole: str) -> str:
     """`maximize acc wrt x`, whose objective starts at `tok`, as the lines graphc takes."""
     end = text.find("\n", tok.start_pos)
     line = without_comment(text[tok.start_pos : end if end >= 0 else len(text)])
@@ -277,7 +313,7 @@ def _negated(text: str, tok: Token) -> str:
     names = " ".join(wrt[0].split()).rstrip(",").rstrip() if wrt else ""  # no trailing comma, no empty wrt
     wrt = f" wrt {names}" if names else ""
     wrt = wrt if len(wrt) <= SHORT else " wrt ..."
-    neg, code = "neg", re.sub(r"#[^\n]*", "", text)  # a name the file's code does not use yet
+    neg, code = "neg", re.sub(r"#[^\n]*", "", whole)  # a name the file's code does not use yet
     while re.search(rf"\b{neg}\b", code):
         neg += "_"
     if len(objective) > SHORT:
