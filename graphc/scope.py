@@ -18,6 +18,7 @@ from graphc import syntax as S
 from graphc.errors import Diagnostic, Span, did_you_mean, nearest
 from graphc.ir import Graph
 from graphc.ops import BUILTINS, Named
+from graphc.syntax_hints import FUNCTIONS, SIZES
 
 TOO_LARGE = "this number is too large (it overflows to infinity)"
 MAX_SIZE = 2**31  # of one axis: no array is so long, and larger sizes overflow the FLOP and size arithmetic
@@ -34,29 +35,12 @@ KIND_WORDS = {
 
 
 # attributes of NumPy's and PyTorch's arrays, with what .nn has instead
-_SIZES = "a size is written as its dim or its number"
 _AS_IT_IS = "a value is used as it is: write {value}"
 ATTRIBUTES = {
-    **dict.fromkeys(["shape", "size", "ndim", "dim"], _SIZES),
+    **dict.fromkeys(["shape", "size", "ndim", "dim"], SIZES),
     **dict.fromkeys(["data", "values", "item", "numpy"], _AS_IT_IS),
     "grad": "graphc derives the gradients of the minimize target itself",
     "dtype": "values are floats, and inputs declared int[...] integer labels",
-}
-
-
-# functions of NumPy and PyTorch that .nn has no builtin for, with what it has instead
-_JOIN = "arrays are not joined: declare one param or input of the whole shape"
-_INITIALIZER = "{name} is an initializer, given where a param is declared: param W : [3, 4] = {name}"
-FUNCTIONS = {
-    "min": "the smallest element is -max(-x), and the smaller of two values minimum(a, b)",
-    **dict.fromkeys(["dot", "matmul", "mm", "inner"], "a matrix product is written a @ b"),
-    **dict.fromkeys(["len", "size", "shape"], _SIZES),
-    **dict.fromkeys(["concat", "concatenate", "cat", "stack", "hstack", "vstack"], _JOIN),
-    **dict.fromkeys(["clip", "clamp"], "write maximum(minimum(x, hi), lo)"),
-    **dict.fromkeys(["pow", "power"], "a power is written x ^ p"),
-    **dict.fromkeys(["zeros", "ones", "normal", "uniform", "glorot", "he", "const"], _INITIALIZER),
-    "print": "'output NAME' has forward return it, and graphc run prints it",
-    "mse_loss": "write mean((a - b)^2)",
 }
 
 

@@ -271,6 +271,10 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
         made = _made(text, line_start, method, args)
         if made is not None:
             return f"{there}: {made}", start
+        if method == "mse_loss" and args is not None and len(args) == 2:
+            return f"{there}: write mean(({args[0]} - {args[1]})^2)", start
+        if method in FUNCTIONS and method not in BUILTINS:
+            return f"{there}, and no function '{method}' in .nn: {FUNCTIONS[method].format(name=method)}", start
         if method not in BUILTINS and not re.search(rf"(?m)^[ \t]*fn[ \t]+{method}\b", text):
             return f"{there}, and no builtin '{method}' in .nn", start
         if args is None:
@@ -278,12 +282,15 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
         if method == "reshape" and len(args) == 2 and args[1].startswith("(") and args[1].endswith(")"):
             args = [args[0], "[" + args[1][1:-1].rstrip(" ,") + "]"]  # NumPy's shape tuple, graphc's list
         return f"{there}: write {method}({', '.join(_spelled(args))})", start
-    if method in ("dot", "matmul"):
+    if method in ("dot", "matmul", "mm"):
         if receiver is None or args is None or len(args) != 1 or _KEYWORD.match(args[0]):
             return "there are no methods in .nn: a matrix product is written a @ b", m.start()
         product = _product(text, line_start, text.rfind(receiver, line_start, m.start()), close, receiver, args[0])
         return f"there are no methods in .nn: write {product}", m.start()
     builtin = BUILTINS.get(method)
+    fix = _method_fix(method, receiver, args) if builtin is None else None
+    if fix is not None:
+        return f"there are no methods in .nn: {fix}", m.start()
     if builtin is None:
         return f"there are no methods in .nn, and no builtin '{method}'", m.start()
     call = _builtin_call(method, builtin, receiver, args) if receiver is not None and args is not None else None
@@ -291,6 +298,22 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
         call = f"{method}({receiver or 'value'}, ...)"
     return f"there are no methods in .nn: write {call}", m.start()
 
+
+# functions of NumPy and PyTorch that .nn has no builtin for, with what it has instead
+SIZES = "a size is written as its dim or its number"
+_JOIN = "arrays are not joined: declare one param or input of the whole shape"
+_INITIALIZER = "{name} is an initializer, given where a param is declared: param W : [3, 4] = {name}"
+FUNCTIONS = {
+    "min": "the smallest element is -max(-x), and the smaller of two values minimum(a, b)",
+    **dict.fromkeys(["dot", "matmul", "mm", "inner"], "a matrix product is written a @ b"),
+    **dict.fromkeys(["len", "size", "shape"], SIZES),
+    **dict.fromkeys(["concat", "concatenate", "cat", "stack", "hstack", "vstack"], _JOIN),
+    **dict.fromkeys(["clip", "clamp"], "write maximum(minimum(x, hi), lo)"),
+    **dict.fromkeys(["pow", "power"], "a power is written x ^ p"),
+    **dict.fromkeys(["zeros", "ones", "normal", "uniform", "glorot", "he", "const"], _INITIALIZER),
+    "print": "'output NAME' has forward return it, and graphc run prints it",
+    "mse_loss": "write mean((a - b)^2)",
+}
 
 # a library's ways to make an array of initial values, as the initializer that does it
 _INITS = {
@@ -382,6 +405,7 @@ def _builtin_call(name: str, builtin: Builtin, receiver: str, args: list[str]) -
         and len(split_arguments(receiver[1:-1])) == 1
     ):
         receiver = receiver[1:-1]  # `(a + b).sum()` -> sum(a + b)
+    args = _torch_keywords(args)
     positional = [a for a in args if not _KEYWORD.match(a)]
     keywords = [a for a in args if _KEYWORD.match(a)]
     if name == "reshape" and positional and not keywords:  # x.reshape(3, 4) -> reshape(x, [3, 4])
@@ -403,8 +427,50 @@ def _builtin_call(name: str, builtin: Builtin, receiver: str, args: list[str]) -
 
 
 def _spelled(args: list[str]) -> list[str]:
-    """Arguments as Python writes them, as graphc does: True and False in lower case."""
-    return [re.sub(r"\b(True|False)\b", lambda b: b[1].lower(), a) for a in args]
+    """Arguments as Python writes them, as graphc does: True and False in lower case, and
+    PyTorch's dim= and keepdim= as axis= and keepdims=."""
+    return [re.sub(r"\b(True|False)\b", lambda b: b[1].lower(), a) for a in _torch_keywords(args)]
+
+
+_TORCH_KEYWORD = re.compile(r"(dim|keepdim)([ \t]*=(?!=))")
+
+
+def _torch_keywords(args: list[str]) -> list[str]:
+    """PyTorch's `dim=1` and `keepdim=True` as NumPy names them, `axis=1` and `keepdims=True`."""
+    return [_TORCH_KEYWORD.sub(lambda k: {"dim": "axis", "keepdim": "keepdims"}[k[1]] + k[2], a, 1) for a in args]
+
+
+# methods of PyTorch's and NumPy's arrays that .nn writes another way
+_AS_IT_IS = frozenset({"detach", "item", "numpy", "cpu", "cuda", "clone", "contiguous", "float", "double", "tolist"})
+_RESHAPED = frozenset({"squeeze", "unsqueeze", "view_as", "expand", "expand_dims", "permute", "ravel"})
+
+
+def _method_fix(method: str, receiver: str | None, args: list[str] | None) -> str | None:
+    """What to write for `x.pow(2)`, `x.t()`, `x.view(-1, 3)`, `x.clamp(min=0)`, `x.detach()`,
+    `x.size(0)`, where .nn has a way; else None."""
+    r = receiver or "x"
+    whole = re.fullmatch(r"[\w.{}+-]+|\w+\(.*\)", r) or (r.startswith("(") and closing(r, 0) == len(r) - 1)
+    operand = r if whole else f"({r})"
+    if method == "view" and receiver is not None and args is not None:
+        call = _builtin_call("reshape", BUILTINS["reshape"], receiver, args)
+        return f"write {call}" if call is not None else f"write reshape({r}, [...])"
+    if method == "t" and not args:
+        return f"write {operand}.T"
+    if method == "pow" and args is not None and len(args) == 1 and not _KEYWORD.match(args[0]):
+        return f"write {operand} ^ {args[0]}"
+    if method in ("clamp", "clip") and args in (["min=0"], ["0"], ["min=0.0"], ["0.0"]):
+        return f"write relu({r})"
+    if method in ("clamp", "clip"):
+        return "write maximum(minimum(x, hi), lo)"
+    if method in _AS_IT_IS and not args:
+        return f"write {r}"
+    if method == "flatten" and not args:
+        return f"write reshape({r}, [-1])"
+    if method in _RESHAPED:
+        return f"write reshape({r}, [...])"
+    if method in ("size", "dim", "numel"):
+        return SIZES
+    return None
 
 
 def _receiver(text: str, line_start: int, end: int) -> str | None:

@@ -113,7 +113,7 @@ def test_a_library_function_graphc_lacks_is_named() -> None:
 @pytest.mark.parametrize(
     "expr, message",
     [
-        ("x.item()", "there are no methods in .nn, and no builtin 'item'"),
+        ("x.argmax()", "there are no methods in .nn, and no builtin 'argmax'"),
         ("x.dot(W, out=z)", "there are no methods in .nn: a matrix product is written a @ b"),
         ("x.sum(0, 1)", "there are no methods in .nn: write sum(x, ...)"),
         ("x.sum(axis=1", "there are no methods in .nn: write sum(x, ...)"),
@@ -123,6 +123,47 @@ def test_a_library_function_graphc_lacks_is_named() -> None:
 )
 def test_a_method_call_without_a_sure_fix_gets_the_general_form(expr: str, message: str) -> None:
     assert errors(f"y = {expr}\n")[0] == f"1:6: {message}"
+
+
+@pytest.mark.parametrize(
+    "expr, fix",
+    [
+        ("x.view(-1, 3)", "write reshape(x, [-1, 3])"),
+        ("x.t()", "write x.T"),
+        ("(x + 1).pow(2)", "write (x + 1) ^ 2"),
+        ("x.clamp(min=0)", "write relu(x)"),
+        ("x.clamp(0, 1)", "write maximum(minimum(x, hi), lo)"),
+        ("x.mm(W)", "write x @ W"),
+        ("x.detach()", "write x"),
+        ("x.sum(dim=1)", "write sum(x, axis=1)"),
+        ("x.mean(dim=-1, keepdim=True)", "write mean(x, axis=-1, keepdims=true)"),
+        ("x.flatten()", "write reshape(x, [-1])"),
+        ("x.unsqueeze(0)", "write reshape(x, [...])"),
+        ("x.size(0)", "a size is written as its dim or its number"),
+    ],
+)
+def test_a_pytorch_method_is_told_how_nn_writes_it(expr: str, fix: str) -> None:
+    (found,) = errors(f"y = {expr}\n")
+    assert found.endswith(f": there are no methods in .nn: {fix}")
+
+
+@pytest.mark.parametrize(
+    "expr, message",
+    [
+        ("torch.sum(x, dim=1)", "there is no torch here: write sum(x, axis=1)"),
+        ("F.mse_loss(p, y)", "there is no F here: write mean((p - y)^2)"),
+        ("torch.cat([a, b])", "there is no torch here, and no function 'cat' in .nn: arrays are not joined"),
+        (
+            "torch.randn(3, 4)",
+            "there is no torch here: a param's initial values are given where it is declared: "
+            "param y : [3, 4] = normal(0, 1)",
+        ),
+        ("nn.Linear(3, 4)", "there is no nn here: a layer is its params: declare param W : [3, 4] and param b : [4]"),
+    ],
+)
+def test_a_pytorch_function_is_told_how_nn_writes_it(expr: str, message: str) -> None:
+    (found,) = errors(f"y = {expr}\n")
+    assert found.startswith(f"1:5: {message}")
 
 
 @pytest.mark.parametrize(
