@@ -7,6 +7,7 @@ syntax_errors.py words the messages.
 
 from __future__ import annotations
 
+import re
 import threading
 from array import array
 from collections.abc import MutableSequence
@@ -322,6 +323,8 @@ def parse(text: str, file: str = "<model>") -> S.Program:
                 break
         line = d.span.line if d is not None else line_col(source, at)[0]  # else after the `}`
         line += continued  # `loss = a \` then `+ b`: the lines it continues are part of the first's error
+        if d is not None:
+            line += _python_block(source, line)  # `def f(x):` and its indented body are one mistake
         cut = _line_start(source, line + 1)
         if cut >= len(source):
             break
@@ -343,6 +346,35 @@ def _continued(text: str, at: int | None) -> int:
         nxt = text.find("\n", end + 1)
         line = without_comment(text[end + 1 : nxt if nxt >= 0 else len(text)])  # the next line
         at = end + len(line) if line.endswith("\\") else None
+    return count
+
+
+_BLOCK_HEADER = re.compile(
+    r"([ \t]*)(?:def|class|if|elif|else|while|for|with|try|except|finally)\b[^#\n]*:[ \t]*(?:#.*)?"
+)
+_BLOCK_MORE = re.compile(r"[ \t]*(?:elif|else|except|finally)\b[^#\n]*:[ \t]*(?:#.*)?")
+
+
+def _python_block(text: str, line: int) -> int:
+    """How many lines after `line` belong to the Python block it opens (`def f(x):`, `if c:`):
+    its more indented body, and the `else:` and `elif ...:` parts that follow it with theirs;
+    0 where the line opens none. The header was reported, so the body is no mistake of its own."""
+    start = _line_start(text, line)
+    end = text.find("\n", start)
+    header = _BLOCK_HEADER.fullmatch(text, start, end if end >= 0 else len(text))
+    if header is None:
+        return 0
+    indent, count = len(header[1].expandtabs()), 0
+    rows = text[end + 1 :].split("\n") if end >= 0 else []
+    for row in rows:
+        code = row.split("#", 1)[0]
+        if code.strip():
+            depth = len(code[: len(code) - len(code.lstrip())].expandtabs())
+            if depth < indent or (depth == indent and not _BLOCK_MORE.fullmatch(row)):
+                break
+        count += 1
+    while count and not rows[count - 1].split("#", 1)[0].strip():
+        count -= 1  # (blank lines after the block are no part of it)
     return count
 
 

@@ -234,8 +234,15 @@ def diagnostic(
             # `minimize sum(w)`, `output h + 1`: these take names, not expressions
             before = text[tok.start_pos - tok.column + 1 : tok.start_pos].split()
             first = before[:1] if "wrt" not in before else []  # (a wrong name after wrt has its own message)
-            if first in (["minimize"], ["output"]):
-                return _not_a_name(text, tok, first[0], file, whole)
+            said = _not_a_name(text, tok, first[0], file, whole) if first in (["minimize"], ["output"]) else None
+            if said is not None:
+                return said
+            if first == ["minimize"]:
+                msg += "; minimize takes a name: compute the objective on a line of its own, such as "
+                msg += "'loss = ...', then write 'minimize loss'"
+            elif first == ["output"]:
+                msg += "; output takes names: compute the value on a line of its own, such as "
+                msg += "'y = ...', then write 'output y'"
         if tok.type == "$END" and accepts & {"RPAR", "RSQB"}:
             msg += " (an unclosed bracket?)"
         if tok.type == "$END" and "RBRACE" in accepts:
@@ -269,9 +276,10 @@ def _augmented(text: str, tok: Token) -> str | None:
     return f"there is no '{op}' operator in .nn: write {fix}"
 
 
-def _not_a_name(text: str, tok: Token, keyword: str, file: str, whole: str) -> Diagnostic:
+def _not_a_name(text: str, tok: Token, keyword: str, file: str, whole: str) -> Diagnostic | None:
     """`minimize sum(w)`, `output h + 1`: an expression where a name belongs, with the lines
-    to write in its place, under the whole expression."""
+    to write in its place, under the whole expression; None where it is no whole expression
+    (`minimize v0 +`) or too long to quote."""
     line_start = tok.start_pos - tok.column + 1
     end = text.find("\n", tok.start_pos)
     line = without_comment(text[line_start : end if end >= 0 else len(text)])
@@ -295,9 +303,9 @@ def _not_a_name(text: str, tok: Token, keyword: str, file: str, whole: str) -> D
     while re.search(rf"\b{name}\b", re.sub(r"#[^\n]*", "", whole)):  # a name the file does not use yet
         name += "_"
     what = "a name" if keyword == "minimize" else "names"
-    if not expr or len(expr) > SHORT:
-        said = f"{keyword} takes {what}: compute the value on a line of its own, such as '{name} = ...', then write '{keyword} {name}'"
-        return Diagnostic(said, Span(file, tok.line, tok.column, tok.line, tok.column + 1))
+    depth = expr.count("(") + expr.count("[") - expr.count(")") - expr.count("]")
+    if not expr or len(expr) > SHORT or depth or expr[-1] in "+-*/@^,.([":  # (no whole expression to quote)
+        return None
     start = lead + 1
     names = ", ".join(name if o is None else o for o in others) if others else name
     said = f"{keyword} takes {what}: write '{name} = {expr}' on a line of its own, then '{keyword} {names}{' ' + wrt if wrt else ''}'"
