@@ -23,6 +23,7 @@ from graphc import syntax as S
 from graphc.errors import Diagnostic, GraphcError, Span, without_comment
 from graphc.lexer import BRACED, Leaf, Lexer, Reserved, line_col, token_at
 from graphc.syntax_errors import diagnostic, never_closed
+from graphc.syntax_habits import STATEMENT_START
 from graphc.tables import Stuck, Tables
 from graphc.util import gc_paused
 
@@ -325,6 +326,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
         line += continued  # `loss = a \` then `+ b`: the lines it continues are part of the first's error
         if d is not None:
             line += _python_block(source, line)  # `def f(x):` and its indented body are one mistake
+            line += _continued_by(source, line)  # `h = a +` and the `b` on the next line, too
         cut = _line_start(source, line + 1)
         if cut >= len(source):
             break
@@ -376,6 +378,25 @@ def _python_block(text: str, line: int) -> int:
     while count and not rows[count - 1].split("#", 1)[0].strip():
         count -= 1  # (blank lines after the block are no part of it)
     return count
+
+
+_ENDS_IN_OPERATOR = re.compile(r"[^#\n]*[-+*/@^][ \t]*(?:#.*)?")
+_OPERATOR_FIRST = re.compile(r"[ \t]*(?!//)[-+*/@^][^#\n]*(?:#.*)?")
+
+
+def _continued_by(text: str, line: int) -> int:
+    """1 where `line` ends in an operator and the next line starts with none, or the next
+    starts with one (`h = a +` then `b`, or `h = a` then `+ b`): one statement over two
+    lines, as Python writes it in brackets; else 0."""
+    start = _line_start(text, line)
+    end = text.find("\n", start)
+    if end < 0:
+        return 0
+    nxt = text.find("\n", end + 1)
+    row, following = text[start:end], text[end + 1 : nxt if nxt >= 0 else len(text)]
+    if _ENDS_IN_OPERATOR.fullmatch(row) and following.strip() and not STATEMENT_START.match(following):
+        return 1
+    return 1 if _OPERATOR_FIRST.fullmatch(following) else 0
 
 
 def _more_tokens(lexer: Lexer, text: str, start: int) -> bool:

@@ -28,6 +28,11 @@ STATEMENTS = {
     "from": "the builtins need none: write exp(x), not np.exp(x)",
     "class": "the file is the model: declare its params with param and its functions with fn",
 }
+# a line that starts a statement of its own, not the rest of the one above
+STATEMENT_START = re.compile(
+    r"[ \t]*(?:[A-Za-z_]\w*[ \t]*=(?!=)|(?:model|dim|const|input|param|fn|output|minimize|for|return)\b|\})"
+)
+CONTINUED = "a statement goes on to the next line only inside ( ) or [ ]: put the expression in parentheses"
 BARE = {"pass", "break", "continue", "del", "assert", "raise", "try", "except", "finally", "with", "yield", "global"}
 FLOATS = {"float", "float16", "float32", "float64", "double", "half"}
 INTS = {"int8", "int16", "int32", "int64", "long", "uint8"}
@@ -44,6 +49,17 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
     word = first[1] if first else ""
     at = line_start + first.start(1) if first else tok.start_pos
     assigned = first is not None and re.match(r"[ \t]*=(?!=)", line[first.end() :]) is not None
+    code = without_comment(before).rstrip()
+    if tok.type == "_NL" and {"NAME", "NUMBER"} <= accepts and code[-1:] in ("+", "-", "*", "/", "@", "^"):
+        # `h = a +` then `b` on the next line, as Python continues a line in brackets only
+        nxt = text.find("\n", end + 1) if end >= 0 else -1
+        following = text[end + 1 : nxt if nxt >= 0 else len(text)] if end >= 0 else ""
+        if following.strip() and not STATEMENT_START.match(following):
+            at_end = tok.start_pos - (text[tok.start_pos - 1 : tok.start_pos] == "\r")  # (a CRLF file)
+            return f"unexpected end of line after '{code[-1]}'; {CONTINUED}", at_end, at_end + 1
+    operator_first = tok.type in ("PLUS", "MINUS", "STAR", "SLASH", "AT", "POW") and not before.strip()
+    if operator_first and line_start > 0 and text[tok.start_pos : tok.start_pos + 2] != "//":  # (C's comment)
+        return f"unexpected '{tok}' at the start of a line; {CONTINUED}", tok.start_pos, tok.end_pos
     if first is not None and not assigned and tok.start_pos >= line_start + first.end():
         said = _statement(word, line[first.start(1) :])
         if said is not None:
@@ -57,8 +73,8 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
         else:
             said = "there is no optimizer in .nn: graphc train, or the compiled module's sgd_step, takes the steps"
         return f"{said}; delete this line", at, line_start + len(line.rstrip())
-    lam = re.search(r"(?<![\w.])lambda\b", before)
-    if lam is not None:
+    lam = re.search(r"(?<![\w.])lambda\b(?=[ \t]*[\w, \t]*:)", line)  # (lambda alone may be a value's name)
+    if lam is not None and line_start + lam.start() < tok.start_pos:
         whole = _LAMBDA.fullmatch(line)
         fix = "a function is written fn f(x) = EXPR"
         if whole is not None:
