@@ -81,7 +81,8 @@ class FnChecks(Resolver):
     def check_form(self, e: S.Expr, scope: Scope) -> None:
         """The mistakes in a fn body that no argument's shape makes or mends, said where the fn is
         declared, called or not: `a.foo`, true or a tuple as a value, a builtin given the wrong
-        number of arguments or a keyword it lacks, an exponent that is no constant. A call says
+        number of arguments, a keyword it lacks or a keyword's wrong value, an exponent that is
+        no constant. A call says
         them again in the same words, which are not repeated."""
         stack = [e]
         while stack:
@@ -106,7 +107,8 @@ class FnChecks(Resolver):
                     self.builtin(e, scope)  # (the count, which needs no shapes)
                     continue
                 for kw in e.kwargs:
-                    self.wrong_keyword(e, kw, scope, say=True)
+                    if not self.wrong_keyword(e, kw, scope, say=True):
+                        self.keyword_value(kw, scope)  # keepdims=2, axis=[0, 1], axis=0.5
                 stack.extend(e.args[:1] if e.func in ("reshape", "one_hot") else e.args)
             elif isinstance(e, S.Call):
                 stack.extend(e.args)
