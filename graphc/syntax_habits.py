@@ -9,7 +9,7 @@ import re
 from lark import Token
 
 from graphc.errors import without_comment
-from graphc.syntax_hints import SHORT, closing, split_arguments
+from graphc.syntax_hints import SHORT, SIZES, closing, split_arguments
 
 _FIRST = re.compile(r"[ \t]*([A-Za-z_]\w*)")
 _DEF = re.compile(r"def[ \t]+([A-Za-z_]\w*)[ \t]*\(([^()]*)\)")
@@ -50,13 +50,13 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
     at = line_start + first.start(1) if first else tok.start_pos
     assigned = first is not None and re.match(r"[ \t]*=(?!=)", line[first.end() :]) is not None
     code = without_comment(before).rstrip()
+    nl = tok.start_pos - (text[tok.start_pos - 1 : tok.start_pos] == "\r")  # where the line ends (a CRLF file)
     if tok.type == "_NL" and {"NAME", "NUMBER"} <= accepts and code[-1:] in ("+", "-", "*", "/", "@", "^"):
         # `h = a +` then `b` on the next line, as Python continues a line in brackets only
         nxt = text.find("\n", end + 1) if end >= 0 else -1
         following = text[end + 1 : nxt if nxt >= 0 else len(text)] if end >= 0 else ""
         if following.strip() and not STATEMENT_START.match(following):
-            at_end = tok.start_pos - (text[tok.start_pos - 1 : tok.start_pos] == "\r")  # (a CRLF file)
-            return f"unexpected end of line after '{code[-1]}'; {CONTINUED}", at_end, at_end + 1
+            return f"unexpected end of line after '{code[-1]}'; {CONTINUED}", nl, nl + 1
     operator_first = tok.type in ("PLUS", "MINUS", "STAR", "SLASH", "AT", "POW") and not before.strip()
     if operator_first and line_start > 0 and text[tok.start_pos : tok.start_pos + 2] != "//":  # (C's comment)
         return f"unexpected '{tok}' at the start of a line; {CONTINUED}", tok.start_pos, tok.end_pos
@@ -117,7 +117,7 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
         close = closing(text, tok.start_pos)
         stop = close + 1 if close is not None and close < line_start + len(line) else tok.end_pos
         if re.search(r"\.[ \t]*(shape|size)[ \t]*$", before):
-            return "there is no .shape in .nn: a size is written as its dim or its number", tok.start_pos, stop
+            return f"there is no .shape in .nn: {SIZES}", tok.start_pos, stop
         return "there is no indexing in .nn: a value is used whole", tok.start_pos, stop
     if accepts == {"LSQB", "INT"}:
         return _shape_type(text, line, line_start, tok)
@@ -133,7 +133,8 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
         name = parts[1] if len(parts) > 1 else "NAME"
         init = " = " + line[tok.start_pos - line_start + 1 :].strip() if tok.type == "EQUAL" else ""
         said = f"{word} {name} needs a shape: write {word} {name} : [d, ...]{init} ([] for a scalar)"
-        return said, tok.start_pos, tok.end_pos if tok.type != "_NL" else tok.start_pos + 1
+        start, stop = (tok.start_pos, tok.end_pos) if tok.type != "_NL" else (nl, nl + 1)
+        return said, start, stop
     if tok.type in ("_NL", "$END") and re.search(r"\bwrt[ \t]*$", before):
         wrt = line_start + before.rstrip().rfind("wrt")
         said = (
