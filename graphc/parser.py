@@ -354,15 +354,19 @@ def _continued(text: str, at: int | None) -> int:
 _BLOCK_HEADER = re.compile(
     r"([ \t]*)(?:def|class|if|elif|else|while|for|with|try|except|finally)\b[^#\n]*:[ \t]*(?:#.*)?"
 )
+_IMPORT = re.compile(r"[ \t]*(?:import|from)[ \t]+[A-Za-z_]")
 _BLOCK_MORE = re.compile(r"[ \t]*(?:elif|else|except|finally)\b[^#\n]*:[ \t]*(?:#.*)?")
 
 
 def _python_block(text: str, line: int) -> int:
     """How many lines after `line` belong to the Python block it opens (`def f(x):`, `if c:`):
     its more indented body, and the `else:` and `elif ...:` parts that follow it with theirs;
-    0 where the line opens none. The header was reported, so the body is no mistake of its own."""
+    after an import, the imports that follow it; 0 where the line opens none. The header was reported, so the body is no mistake of its own."""
     start = _line_start(text, line)
     end = text.find("\n", start)
+    if _IMPORT.match(text, start):  # the imports after the first are the same mistake
+        rows = text[end + 1 :].split("\n") if end >= 0 else []
+        return next((i for i, row in enumerate(rows) if row.strip() and not _IMPORT.match(row)), len(rows))
     header = _BLOCK_HEADER.fullmatch(text, start, end if end >= 0 else len(text))
     if header is None:
         return 0
