@@ -82,8 +82,7 @@ class FnChecks(Resolver):
         """The mistakes in a fn body that no argument's shape makes or mends, said where the fn is
         declared, called or not: `a.foo`, true or a tuple as a value, a builtin given the wrong
         number of arguments, a keyword it lacks or a keyword's wrong value, an exponent that is
-        no constant. A call says
-        them again in the same words, which are not repeated."""
+        no constant. A call says them again in the same words, which are not repeated."""
         stack = [e]
         while stack:
             e = stack.pop()

@@ -361,7 +361,8 @@ _BLOCK_MORE = re.compile(r"[ \t]*(?:elif|else|except|finally)\b[^#\n]*:[ \t]*(?:
 def _python_block(text: str, line: int) -> int:
     """How many lines after `line` belong to the Python block it opens (`def f(x):`, `if c:`):
     its more indented body, and the `else:` and `elif ...:` parts that follow it with theirs;
-    after an import, the imports that follow it; 0 where the line opens none. The header was reported, so the body is no mistake of its own."""
+    after an import, the imports that follow it; 0 where the line opens none. The header was
+    reported, so the body is no mistake of its own."""
     start = _line_start(text, line)
     end = text.find("\n", start)
     if _IMPORT.match(text, start):  # the imports after the first are the same mistake

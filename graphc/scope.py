@@ -114,10 +114,9 @@ class Resolver:
         self.unknown_sizes: dict[str, Span] = {}
         # an unknown value's name -> its first use, that error's index, and the other lines using it
         self.unknown_values: dict[str, tuple[Span, int, list[int]]] = {}
-        self.const_told: set[str] = set()
-        self.labels_told: set[str] = (
-            set()
-        )  # float inputs told to be declared int: their other uses as labels stay quiet  # values told to be declared const (`K = 10` used as a size)
+        self.const_told: set[str] = set()  # values told to be declared const (`K = 10` used as a size)
+        # float inputs told to be declared int: their other uses as labels stay quiet
+        self.labels_told: set[str] = set()
         self.call_note: str | None = None
         # first line of every top-level fn and assigned or declared name, so a use
         # before the definition is reported as such rather than as unknown
