@@ -113,7 +113,7 @@ class Resolver:
         # as one declaration mends them all
         self.unknown_sizes: dict[str, Span] = {}
         # an unknown value's name -> its first use, that error's index, and the other lines using it
-        self.unknown_values: dict[str, tuple[Span, int, list[int]]] = {}
+        self.unknown_values: dict[str, tuple[Span, int, dict[int, None]]] = {}
         self.const_told: set[str] = set()  # values told to be declared const (`K = 10` used as a size)
         # float inputs told to be declared int: their other uses as labels stay quiet
         self.labels_told: set[str] = set()
@@ -205,7 +205,7 @@ class Resolver:
         for _, index, lines in self.unknown_values.values():
             if lines:
                 d = self.errors[index]
-                said = f"also used at line{'s' if len(lines) > 1 else ''} {_listed(lines)}"
+                said = f"also used at line{'s' if len(lines) > 1 else ''} {_listed(list(lines))}"
                 self.errors[index] = replace(d, note=f"{d.note}; {said}" if d.note else said)
         for index, more in self.repeats.items():
             d = self.errors[index]
@@ -404,6 +404,11 @@ class Resolver:
         if what == "function" and name in FUNCTIONS and not did_you_mean(name, own):  # (not `dot` for a fn dott)
             self.error(f"there is no function '{name}' in .nn: {FUNCTIONS[name].format(name=name)}", span)
             return False
+        first = self.unknown_values.get(name) if what == "name" and scope.fn is None and not size else None
+        if first is not None and braced is None and first[0] != span:  # said at its first use
+            if span.line != first[0].line:
+                first[2][span.line] = None
+            return True
         if braced is not None:
             hint = self.one_off(name, braced, scope) or self.braced_nearest(name, braced, scope)
         elif size:  # a size is a misspelled dim or const, not a misspelled value
@@ -421,17 +426,12 @@ class Resolver:
             self.unknown_sizes.setdefault(name, span)
         elif what == "name" and scope.fn is None and braced is None and not hint:
             # a name like none defined (not a misspelling, which each use makes anew): one
-            # declaration mends every use, so the later ones are listed under the first, and a
-            # model with no params was likely missing this one
+            # declaration mends every use, so the later ones are listed under the first (see
+            # above), and a model with no params was likely missing this one
             self.broken_params = True
-            first = self.unknown_values.get(name)
-            if first is not None and first[0] != span:
-                if span.line != first[0].line and span.line not in first[2]:
-                    first[2].append(span.line)
-                return True
         index = self.error(f"unknown {what} '{name}'{hint or size}", span)
         if what == "name" and scope.fn is None and braced is None and not (size or hint) and index is not None:
-            self.unknown_values.setdefault(name, (span, index, []))
+            self.unknown_values.setdefault(name, (span, index, {}))
         return True
 
     def one_off(self, name: str, braced: S.Name, scope: Scope) -> str:
@@ -741,7 +741,7 @@ def _redefinition(name: str, kind: str, old: Binding, number: float | None = Non
     return f"'{name}' is already defined as {KIND_WORDS[old.kind]} at line {line}"
 
 
-def _listed(numbers: list[int]) -> str:
-    """`4`, `4 and 5`, `4, 5 and 9`."""
-    words = [str(n) for n in numbers]
+def _listed(numbers: list[int], most: int = 5) -> str:
+    """`4`, `4 and 5`, `4, 5 and 9`; past `most` numbers, `4, 5, 9, 12, 20 and 300 more`."""
+    words = [str(n) for n in numbers[:most]] + ([f"{len(numbers) - most:,} more"] if len(numbers) > most else [])
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
