@@ -202,15 +202,15 @@ class Resolver:
     def note_repeats(self) -> None:
         """Each error a loop's later passes made again says on how many, and an unknown name's
         error the other lines that use it."""
+        for index, more in self.repeats.items():
+            d = self.errors[index]
+            again = f"it fails there on {more:,} more pass{'es' if more > 1 else ''} too"
+            self.errors[index] = replace(d, note=f"{d.note}; {again}" if d.note else again)
         for _, index, lines in self.unknown_values.values():
             if lines:
                 d = self.errors[index]
                 said = f"also used at line{'s' if len(lines) > 1 else ''} {_listed(list(lines))}"
                 self.errors[index] = replace(d, note=f"{d.note}; {said}" if d.note else said)
-        for index, more in self.repeats.items():
-            d = self.errors[index]
-            again = f"it fails there on {more:,} more pass{'es' if more > 1 else ''} too"
-            self.errors[index] = replace(d, note=f"{d.note}; {again}" if d.note else again)
 
     def warn(self, message: str, span: Span) -> None:
         # once for its text and place, and in a loop once for its place: its sizes may differ per pass
