@@ -49,14 +49,15 @@ class Graph:
     def add(self, op: str, args: list[int], attrs: dict | None = None, **node_attrs) -> int:
         """Add `op(*args)`; its shape rule runs now and may raise ShapeError."""
         opdef = OPS[op]
-        attrs = dict(attrs or {})
-        nodes = self.nx._node  # the attribute dicts themselves: NodeView lookups cost a call each
-        types = [(nodes[a]["shape"], nodes[a]["dtype"]) for a in args]
+        attrs = dict(attrs) if attrs else {}
+        g = self.nx
+        nodes = g._node  # the attribute dicts themselves: NodeView lookups cost a call each
+        types = [(d["shape"], d["dtype"]) for d in map(nodes.__getitem__, args)]
         if opdef.prepare:
             attrs = opdef.prepare(attrs, *types)
         shape, dtype = opdef.shape(attrs, *types)
         nid = self._next
-        self._next += 1
+        self._next = nid + 1
         data = {
             "op": op,
             "attrs": attrs,
@@ -74,9 +75,8 @@ class Graph:
         # checks and copies (a third of lowering a large model): the node's attribute
         # dict is `data` itself, and edge a -> nid with key pos carries {"pos": pos},
         # the same dict for every edge at that position
-        g = self.nx
-        g._succ[nid], g._pred[nid], nodes[nid] = {}, {}, data
-        succ, into = g._succ, g._pred[nid]
+        succ, into = g._succ, {}
+        succ[nid], g._pred[nid], nodes[nid] = {}, into, data
         for pos, a in enumerate(args):
             keys = into.get(a)
             if keys is None:

@@ -57,7 +57,7 @@ def _extent(init: str, args: list[float]) -> tuple[float, float]:
     return 1.0, 1.0  # zeros, ones, glorot and he: a few units at most
 
 
-@dataclass
+@dataclass(slots=True)
 class NamedValue:
     name: str
     line: int

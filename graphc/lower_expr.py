@@ -54,18 +54,26 @@ class ExprLowerer(Advice):
                 at = next((k.value.span for k in kwargs if k.name == err.keyword), span)
                 self.error(str(err) + self.shape_hint(op, args, exprs), at)
             return None
-        if op in ARITHMETIC and all(a in self.numbers or nodes[a]["op"] == "const" for a in args):
+        if op in ARITHMETIC and self.from_numbers(args):
             # computed from numbers alone, as folding will (a const's number is its value)
             values = (self.numbers.get(a, nodes[a]["attrs"].get("value")) for a in args)
             with np.errstate(all="ignore"):
                 value = float(ARITHMETIC[op](attrs, *(np.float64(v) for v in values)))
             if self.check_range(value, span):  # (once past the range, the ops using it stay quiet)
                 self.numbers[node] = value
-        if OPS[op].broadcasts and len(args) == 2:
+        if len(args) == 2 and OPS[op].broadcasts:
             shape = nodes[node]["shape"]
-            if len(set(shape)) < len(shape):  # a size twice, which the slip makes: rare enough to look at
+            if len(shape) > 1 and len(set(shape)) < len(shape):  # a size twice, which the slip makes: rare
                 self.check_pairing(op, node, args, exprs, span)
         return node
+
+    def from_numbers(self, args: list[int]) -> bool:
+        """Whether every argument is a number: a const, or computed from numbers alone."""
+        nodes, numbers = self.g.nx._node, self.numbers
+        for a in args:
+            if a not in numbers and nodes[a]["op"] != "const":
+                return False
+        return True
 
     def const_node(self, value: float, span: Span, scope: Scope) -> int:
         self.check_range(value, span)

@@ -52,7 +52,7 @@ class StopLowering(Exception):
         self.diagnostic = Diagnostic(message, span)
 
 
-@dataclass
+@dataclass(slots=True)
 class Binding:
     kind: str  # dim const input param value fn loopvar
     value: Any  # node id, number, or FnInfo

@@ -65,11 +65,15 @@ class Tables:
                     break
                 if act is None:
                     raise Stuck(trace.count(None), self.accepts(states))
-                step(act)
-                size, rule, _, _ = act
-                if size:
-                    del states[-size:]
-                states.append(gotos[states[-1]][rule])
+                size, rule, callback, _ = act
+                if callback is not None:  # (a rule whose value passes through builds nothing)
+                    step(act)
+                if size == 1:  # most reductions: one state replaced by another
+                    states[-1] = gotos[states[-2]][rule]
+                else:
+                    if size:
+                        del states[-size:]
+                    states.append(gotos[states[-1]][rule])
                 if states[-1] == end:  # the start rule, reduced at $END: the file parses
                     return trace
         raise AssertionError("the automaton ran out of input without accepting or failing")
@@ -83,9 +87,7 @@ class Tables:
             if act is None:
                 push(take())
                 continue
-            size, _, callback, pick = act
-            if callback is None:  # the value passes through
-                continue
+            size, _, callback, pick = act  # (never a rule whose value passes through: recognize leaves those out)
             children = pick(values)
             if size:
                 del values[-size:]
