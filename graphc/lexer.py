@@ -62,20 +62,24 @@ class Lexer:
         has 1.6 million tokens, and a tuple per token held 150 MB more)."""
         opened = self.opened
         opened.clear()
-        plain, ignore, keywords, add, note = self.plain, self.ignore, self.keywords, spans.extend, kinds.append
+        plain, ignore, keywords, add, note = self.plain, self.ignore, self.keywords, spans.append, kinds.append
         for m in self.regex.finditer(text):
             kind = m.lastgroup
-            if kind in plain:  # operators, punctuation, numbers: a third of the tokens, with nothing to check
-                add(m.span(kind))
+            # names, operators, punctuation, numbers: nearly every token, with nothing to check
+            # but whether a name spells a keyword
+            if kind in plain or kind in keywords:
+                start, end = m.span(kind)
+                if kind in keywords:
+                    kind = keywords[kind].get(text[start:end], kind)
+                add(start)
+                add(end)  # (two appends: cheaper than extending an array by a tuple)
                 note(kind)
                 yield kind
                 continue
             if kind in ignore:
                 continue
             span = m.span(kind)
-            if kind in keywords:
-                kind = keywords[kind].get(text[span[0] : span[1]], kind)
-            elif kind == "_NL":
+            if kind == "_NL":
                 if opened:
                     continue
             elif kind == "LPAR" or kind == "LSQB":
@@ -89,7 +93,7 @@ class Lexer:
                     raise Reserved(span[0], span[1], word)
             elif kind == "_BAD":
                 raise UnexpectedCharacters(text, span[0], *line_col(text, span[0]))
-            add(span)
+            spans.extend(span)
             note(kind)
             yield kind
 

@@ -80,17 +80,10 @@ class ExprLowerer(Advice):
         return self.g.add("const", [], {"value": float(value)}, span=span, scope=scope.frames)
 
     def expr(self, e: S.Expr, scope: Scope) -> int | None:
-        if isinstance(e, S.Num):
-            v = self.number(e)
-            return None if v is None else self.const_node(v, e.span, scope)
-        if isinstance(e, S.Name):
+        kind = type(e)  # (the most common first: each kind of expression is its own class)
+        if kind is S.Name:
             return self.name_value(e, scope)
-        if isinstance(e, S.Unary):
-            x = self.expr(e.operand, scope)
-            if e.op == "+":
-                return x
-            return self.make("neg", [x], [e.operand], {}, e.span, scope)
-        if isinstance(e, S.Binary):
+        if kind is S.Binary:
             if e.op == "^":
                 if self.power_habit(e, scope):
                     return None
@@ -113,6 +106,14 @@ class ExprLowerer(Advice):
                 return None
             a, b = self.expr(e.left, scope), self.expr(e.right, scope)
             return self.make(BINARY_OPS[e.op], [a, b], [e.left, e.right], {}, e.span, scope)
+        if kind is S.Num:
+            v = self.number(e)
+            return None if v is None else self.const_node(v, e.span, scope)
+        if kind is S.Unary:
+            x = self.expr(e.operand, scope)
+            if e.op == "+":
+                return x
+            return self.make("neg", [x], [e.operand], {}, e.span, scope)
         if isinstance(e, S.Attr):
             if self.no_library(e, scope):
                 return None

@@ -132,6 +132,10 @@ class Resolver:
         self.broken_inputs = False  # an input declaration failed or never ran: "no input gives dim K" would be noise
         self.broken_params = False  # a param declaration failed or never ran: "no params" would be noise
         for stmt in program.stmts:
+            if type(stmt) is S.Assign:  # nearly every statement: what _targets gives, without its call
+                if stmt.target.index is None:
+                    self.def_lines.setdefault(stmt.target.base, stmt.span.line)
+                continue
             if isinstance(stmt, S.FnDecl):
                 self.fn_lines.setdefault(stmt.name, stmt.span.line)
             for target in _targets(stmt):

@@ -54,27 +54,30 @@ class Tables:
         None for a shift or the reduce action taken. Raise Stuck at the first
         token that does not fit, before anything is built."""
         actions, gotos, end = self.actions, self.gotos, self.end
-        states, trace = [self.start], []
-        step = trace.append
+        state, below, trace = self.start, [], []  # the state on top of the stack, and those under it
+        push, step = below.append, trace.append
         for kind in chain(kinds, ("$END",)):
             while True:
-                act = actions[states[-1]].get(kind)
+                act = actions[state].get(kind)
                 if act.__class__ is int:  # never for $END, which only reduces
-                    states.append(act)
+                    push(state)
+                    state = act
                     step(None)
                     break
                 if act is None:
-                    raise Stuck(trace.count(None), self.accepts(states))
+                    raise Stuck(trace.count(None), self.accepts([*below, state]))
                 size, rule, callback, _ = act
                 if callback is not None:  # (a rule whose value passes through builds nothing)
                     step(act)
-                if size == 1:  # most reductions: one state replaced by another
-                    states[-1] = gotos[states[-2]][rule]
+                if size == 1:  # most reductions: the top state alone is replaced
+                    state = gotos[below[-1]][rule]
+                elif size:
+                    del below[1 - size :]  # the top state is the size-th
+                    state = gotos[below[-1]][rule]
                 else:
-                    if size:
-                        del states[-size:]
-                    states.append(gotos[states[-1]][rule])
-                if states[-1] == end:  # the start rule, reduced at $END: the file parses
+                    push(state)
+                    state = gotos[state][rule]
+                if state == end:  # the start rule, reduced at $END: the file parses
                     return trace
         raise AssertionError("the automaton ran out of input without accepting or failing")
 
