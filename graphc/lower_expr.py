@@ -20,6 +20,7 @@ from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering
 from graphc.util import plural
 
 MAX_NODES = 2_000_000  # a model that expands past this is refused, not attempted
+_LABELS = {"one_hot": 0, "cross_entropy": 1}  # the builtins taking integer labels: which argument
 
 
 class ExprLowerer(Advice):
@@ -106,6 +107,8 @@ class ExprLowerer(Advice):
                 return None
             a, b = self.expr(e.left, scope), self.expr(e.right, scope)
             return self.make(BINARY_OPS[e.op], [a, b], [e.left, e.right], {}, e.span, scope)
+        if kind is S.Call:
+            return self.call(e, scope)
         if kind is S.Num:
             v = self.number(e)
             return None if v is None else self.const_node(v, e.span, scope)
@@ -123,8 +126,6 @@ class ExprLowerer(Advice):
                 return None
             x = self.expr(e.value, scope)
             return self.make("transpose", [x], [e.value], {}, e.span, scope)
-        if isinstance(e, S.Call):
-            return self.call(e, scope)
         wrong = self.misplaced(e)
         if wrong is not None:
             self.error(*wrong)
@@ -236,8 +237,8 @@ class ExprLowerer(Advice):
             else:
                 attrs[kw.name] = self.keyword_value(kw, scope)
                 ok = ok and attrs[kw.name] is not _BAD
-        first_keyword = min((k.span.start for k in e.kwargs), default=None)
-        late = [a for a in e.args if first_keyword is not None and a.span.start > first_keyword]
+        first_keyword = min((k.span.start for k in e.kwargs), default=None) if e.kwargs else None
+        late = [a for a in e.args if a.span.start > first_keyword] if e.kwargs else []
         if late:  # as in Python: sum(axis=0, x) is no way to write sum(x, axis=0)
             self.error(
                 f"a positional argument cannot follow a keyword argument; put {e.func}'s keywords last", late[0].span
@@ -277,7 +278,7 @@ class ExprLowerer(Advice):
                 return None
         if not ok:
             return None
-        labels = {"one_hot": 0, "cross_entropy": 1}.get(e.func)
+        labels = _LABELS.get(e.func)
         if labels is not None and args[labels] is not None and self.g.node(args[labels])["dtype"] != "int":
             if labels == 1 and args[0] is not None and self.g.node(args[0])["dtype"] == "int":
                 # cross_entropy(labels, logits): one mistake, not one for each argument
