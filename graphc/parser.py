@@ -22,8 +22,6 @@ from lark.exceptions import UnexpectedInput, UnexpectedToken
 from graphc import syntax as S
 from graphc.errors import Diagnostic, GraphcError, Span, without_comment
 from graphc.lexer import BRACED, Leaf, Lexer, Reserved, line_col, token_at
-from graphc.syntax_errors import diagnostic, never_closed
-from graphc.syntax_habits import STATEMENT_START
 from graphc.tables import Stuck, Tables
 from graphc.util import gc_paused
 
@@ -283,6 +281,9 @@ def parse(text: str, file: str = "<model>") -> S.Program:
                 stmts = tables.build(trace, lexer.leaves(source, kinds, spans, tables.dropped))
             break
         except UnexpectedInput as e:
+            # the wording of syntax errors and their hints, loaded only for a file that has one
+            from graphc.syntax_errors import diagnostic, never_closed
+
             d = diagnostic(e, file, source, lexer.literals, text)
             continued = _continued(source, getattr(e, "pos_in_stream", None))
             token = getattr(e, "token", None)
@@ -399,6 +400,8 @@ def _continued_by(text: str, line: int) -> int:
         return 0
     nxt = text.find("\n", end + 1)
     row, following = text[start:end], text[end + 1 : nxt if nxt >= 0 else len(text)]
+    from graphc.syntax_habits import STATEMENT_START  # an error path's, loaded with it
+
     if _ENDS_IN_OPERATOR.fullmatch(row) and following.strip() and not STATEMENT_START.match(following):
         return 1
     return 1 if _OPERATOR_FIRST.fullmatch(following) else 0

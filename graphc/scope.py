@@ -281,12 +281,19 @@ class Resolver:
             return b
         return None
 
-    def visible(self, scope: Scope, functions: bool = False) -> list[str]:
+    def visible(self, scope: Scope, functions: bool = False, dims: bool = True) -> list[str]:
         """The names a use in scope could mean: where a function is called, the builtins and the
-        fns it sees; elsewhere its values, consts and dims."""
-        names = list(BUILTINS) if functions else list(scope.locals)
-        for n, b in self.top.items():
-            if (b.kind == "fn") != functions:
+        fns it sees; elsewhere its values, consts and dims (without dims: none that names a dim
+        at the top, in one pass over a model's names however many it has)."""
+        top = self.top
+        if functions:
+            names = list(BUILTINS)
+        elif dims:
+            names = list(scope.locals)
+        else:
+            names = [n for n in scope.locals if n not in top or top[n].kind != "dim"]
+        for n, b in top.items():
+            if (b.kind == "fn") != functions or (not dims and b.kind == "dim"):
                 continue
             if scope.fn is None or b.kind in ("const", "dim") or n in scope.fn.visible:
                 names.append(n)
@@ -418,10 +425,7 @@ class Resolver:
         elif size:  # a size is a misspelled dim or const, not a misspelled value
             hint = did_you_mean(name, [n for n, b in self.top.items() if b.kind in ("dim", "const", "loopvar")])
         else:  # (a dim is no value: offering B for Bx would only trade one error for another)
-            seen = self.visible(scope, what == "function")
-            hint = did_you_mean(
-                name, [n for n in seen if what != "name" or getattr(self.top.get(n), "kind", "") != "dim"]
-            )
+            hint = did_you_mean(name, self.visible(scope, what == "function", dims=what != "name"))
         if not hint and scope.fn is not None and what != "function":  # a misspelled outer value
             outer = nearest(name, [n for n, b in self.top.items() if b.kind != "fn"])
             if outer is not None:
