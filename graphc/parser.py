@@ -76,8 +76,10 @@ class _Build(Transformer):
         self.file = "<model>"
 
     def _span(self, *items) -> Span:
-        spans = [p for p in map(_pos, items) if p is not None]
-        a, b = spans[0], spans[-1]
+        """From the start of the first item that has a place to the end of the last (None and
+        any other item without one skipped), looking at those two only."""
+        a = next(filter(None, map(_pos, items)))
+        b = next(filter(None, map(_pos, reversed(items))))
         return Span(self.file, a.line, a.col, b.end_line, b.end_col)
 
     def _tok(self, t: Leaf | Token) -> Span:
@@ -134,9 +136,9 @@ class _Build(Transformer):
     def _call(self, name: str, tok, c, rest) -> S.Call:
         """A call of `name` (spelled by `tok`) whose arguments are `rest`, among all of `c`."""
         args = self._nodes(rest)
-        pos = tuple(a for a in args if not isinstance(a, S.Keyword))
         kws = tuple(a for a in args if isinstance(a, S.Keyword))
-        kids = pos + tuple(k.value for k in kws)
+        pos = tuple(a for a in args if not isinstance(a, S.Keyword)) if kws else args
+        kids = pos + tuple(k.value for k in kws) if kws else pos
         return self._expr(S.Call, self._span(*c), name, self._tok(tok), pos, kws, kids=kids)
 
     def kwarg(self, c):
