@@ -182,11 +182,12 @@ class Emitter:
                 last_note = note
             # the marker tells codegen which graph nodes this line computes; it is stripped there
             mark = f"{MARK}{','.join(map(str, sorted(group[n])))}"
-            of, mask_of = d.get("adjoint_of"), self.mask_of(n)
+            of, mask_of = d.get("adjoint_of"), d.get("mask_of")
             if value_name and expr.get(of, "").isidentifier():  # d_h_2 is the gradient of h_2
                 value_name = "d_" + expr[of]
-            elif mask_of is not None:  # relu's derivative [x > 0]: x_mask, named after x
-                value_name = f"{expr[mask_of]}_mask" if expr[mask_of].isidentifier() else "mask"
+            elif mask_of is not None:  # a derivative's 0/1 or ±1 array, named after x: x_mask, x_sign
+                x, kind = mask_of
+                value_name = f"{expr[x]}_{kind}" if expr.get(x, "").isidentifier() else kind
             elif of in group_var and expr[of].isidentifier() and "d_" + expr[of] not in namer.used:
                 # an unnamed value with a variable of its own (t_2) has its gradient named after
                 # it too (d_t_2), so each backward line pairs with its forward one; where the
@@ -257,14 +258,6 @@ class Emitter:
             if fwd["name"]:
                 return "d_" + fwd["name"]
         return None
-
-    def mask_of(self, n: int) -> int | None:
-        """x, where n is relu's derivative mask [x > 0] (`greater(x, 0.0)` in the backward pass)."""
-        g = self.g
-        if g.op(n) != "greater" or g.node(n)["phase"] != "backward":
-            return None
-        x, zero = g.args(n)
-        return x if g.op(zero) == "const" and g.node(zero)["attrs"]["value"] == 0.0 else None
 
     def places(self, n: int) -> list[tuple[int, tuple[str, ...]]]:
         """The source lines n comes from, each with its loop passes (`i = 2`): its own first, then

@@ -538,6 +538,39 @@ def test_relus_derivative_mask_is_named_after_the_value_it_masks():
         assert re.search(rf"^    \w+ = .*\bd_h\b.*\b{mask}\b", grad, re.M), grad  # the gradient step reads it
 
 
+MASKS = """\
+dim B
+input x : [B, 3]
+input y : [B, 4]
+param W : [3, 4]
+h = x @ W
+e = y - h
+loss = mean(abs(e)) + mean(maximum(h, 0.5)) + mean(minimum(y, e)) + sum(max(y * e, axis=1))
+minimize loss
+"""
+
+
+def test_the_masks_of_max_min_and_abs_are_named_after_the_value_they_mask():
+    # the 0/1 arrays of maximum, minimum and max and abs's sign array were anonymous temporaries
+    # ('t_36 = np.sign(t)', then 'd_t = d_t_2 * t_36'), where relu's was already x_mask
+    for opt in (0, 1, 2):
+        grad = function(compile_text(MASKS, "m.nn", opt=opt).source, "loss_and_grad")
+        assigned = re.findall(r"^    (\w+) = (.*)", grad, re.M)
+        names = [v for v, _ in assigned]
+        signs = [v for v, text in assigned if text.startswith("np.sign(")]
+        assert signs == ([] if opt == 1 else ["e_sign"]), (opt, grad)  # -O1 folds it into its one user
+        masks = [v for v in names if v.endswith("_mask")]
+        # maximum(h, 0.5)'s for h, minimum(y, e)'s for e (-O1 folds it into its one user), and
+        # max(y * e)'s for the temporary y * e
+        assert "h_mask" in masks and ("e_mask" in masks) == (opt != 1), (opt, grad)
+        assert any(re.fullmatch(r"t(_\d+)?_mask", m) for m in masks), (opt, grad)
+        for m in signs + masks:
+            of = m.rsplit("_", 1)[0]
+            assert of in names[: names.index(m)], (opt, m, grad)  # named after a variable before it
+            later = grad.split(f"    {m} = ", 1)[1].split("\n", 1)[1]
+            assert re.search(rf"\b{m}\b", later), (opt, m, grad)  # and a later step reads it
+
+
 def test_at_every_level_the_gradient_of_an_unnamed_value_is_named_after_its_variable():
     # d_t_2 named the gradient of t_2 at -O0 only: at -O1 and -O2 it was a temporary like any
     # other (`t_4 = d_h * ...`, then `d_W = x.T @ t_4`), and at -O1 the value itself was

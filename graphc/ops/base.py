@@ -222,6 +222,13 @@ def const(graph, value: float) -> V:
     return V(graph, graph.add("const", [], {"value": float(value)}))
 
 
+def mask(m: V, of: V, kind: str = "mask") -> V:
+    """m, the 0/1 array (or with `kind` "sign", the ±1 array) a derivative multiplies by, marked
+    as that of `of`: the generated code calls it after of's variable, `x_mask` or `x_sign`."""
+    m.graph.node(m.node)["mask_of"] = (of.node, kind)
+    return m
+
+
 # ------------------------------------------------------------------ builders
 
 

@@ -12,7 +12,9 @@ from graphc.ops.base import (
     Facts,
     OpDef,
     ShapeError,
+    V,
     binary,
+    mask,
     nondifferentiable,
     op,
     show,
@@ -112,13 +114,20 @@ POW = OpDef(
 )
 
 
-def _maximum_grad_a(g, out, a, b):
-    # ties split the gradient evenly
-    return g * (op("greater", a, b) + 0.5 * op("equal", a, b))
+def _picked(x: V, larger: V, smaller: V, a: V, b: V) -> V:
+    """[larger > smaller] + ½[a = b], the mask of x in maximum(a, b) or minimum(a, b): 1 where the
+    result is x, 0 where it is the other, and ties split the gradient evenly."""
+    return mask(op("greater", larger, smaller) + 0.5 * op("equal", a, b), x)
 
 
-def _maximum_grad_b(g, out, a, b):
-    return g * (op("greater", b, a) + 0.5 * op("equal", a, b))
+_MAXIMUM_GRADS = {
+    "a": lambda g, out, a, b: g * _picked(a, a, b, a, b),
+    "b": lambda g, out, a, b: g * _picked(b, b, a, a, b),
+}
+_MINIMUM_GRADS = {
+    "a": lambda g, out, a, b: g * _picked(a, b, a, a, b),
+    "b": lambda g, out, a, b: g * _picked(b, a, b, a, b),
+}
 
 
 OPS: tuple[OpDef, ...] = (
@@ -161,7 +170,7 @@ OPS: tuple[OpDef, ...] = (
         "maximum",
         "{xp}.maximum({a}, {b})",
         "take the maximum of",
-        {"a": _maximum_grad_a, "b": _maximum_grad_b},
+        _MAXIMUM_GRADS,
         Facts(CONVEX, frozenset({"a", "b"})),
         {"a": "· ([a > b] + ½[a = b])", "b": "· ([b > a] + ½[a = b])"},  # ties split evenly
         atomic=True,
@@ -171,7 +180,7 @@ OPS: tuple[OpDef, ...] = (
         "minimum",
         "{xp}.minimum({a}, {b})",
         "take the minimum of",
-        {"a": _maximum_grad_b, "b": _maximum_grad_a},  # min(a, b) = -max(-a, -b): the masks swap
+        _MINIMUM_GRADS,
         Facts(CONCAVE, frozenset({"a", "b"})),
         {"a": "· ([a < b] + ½[a = b])", "b": "· ([b < a] + ½[a = b])"},
         atomic=True,
@@ -239,7 +248,7 @@ OPS: tuple[OpDef, ...] = (
     unary(
         "abs",
         "{xp}.abs({x})",
-        lambda g, out, x: g * op("sign", x),
+        lambda g, out, x: g * mask(op("sign", x), x, "sign"),
         Facts(CONVEX),
         "· sign(x)",
         into="{xp}.abs({x}, out={out})",
@@ -255,7 +264,7 @@ OPS: tuple[OpDef, ...] = (
     unary(
         "relu",
         "{xp}.maximum({x}, 0)",
-        lambda g, out, x: g * op("greater", x, 0.0),
+        lambda g, out, x: g * mask(op("greater", x, 0.0), x),
         Facts(CONVEX, INC),
         "· [x > 0]",
         # against an array of zeros: NumPy's maximum with a scalar skips its SIMD loop (3x slower)

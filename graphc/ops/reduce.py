@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphc.ops.base import AFFINE, CONVEX, Facts, OpDef, ShapeError, V, fmt_axis, norm_axes, op, reduced, show
+from graphc.ops.base import AFFINE, CONVEX, Facts, OpDef, ShapeError, V, fmt_axis, mask, norm_axes, op, reduced, show
 
 
 def _prepare(attrs, t):
@@ -117,8 +117,8 @@ def _mean_grad(g, out, x, axes, keepdims, **_):
 
 def _max_grad(g, out, x, axes, keepdims, **_):
     # the gradient goes to the maxima, split evenly between ties
-    mask = op("equal", x, expand(out, axes, keepdims))
-    return expand(g, axes, keepdims) * (mask / op("sum", mask, axes=axes, keepdims=True))
+    at_max = mask(op("equal", x, expand(out, axes, keepdims)), x)
+    return expand(g, axes, keepdims) * (at_max / op("sum", at_max, axes=axes, keepdims=True))
 
 
 def _logsumexp_grad(g, out, x, axes, keepdims, **_):

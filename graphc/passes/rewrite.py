@@ -4,7 +4,7 @@ A pass never edits its argument. It walks the old graph in topological order and
 adds each node to a new Graph (so the new ids are again a topological order),
 possibly replacing it by another node. `Rebuild` keeps the map old id -> new id
 and, at the end, points the bookkeeping (inputs, params, outputs, objective,
-grads, chain, and the node attrs origin and adjoint_of) at the new ids.
+grads, chain, and the node attrs origin, adjoint_of and mask_of) at the new ids.
 
 Every node carries `key`, its id in the unoptimized graph; a node a rewrite
 builds gets the key of the node it replaces, so generated code can be traced
@@ -60,7 +60,7 @@ def meta(graph: Graph, n: int) -> dict:
 def build(graph: Graph, like: int, op: str, args: list[int], attrs: dict | None = None) -> int:
     """A helper node for a rewrite of `like`: its key, phase, span and scope, but no name."""
     m = meta(graph, like)
-    m.update(name=None, adjoint_of=None)
+    m.update(name=None, adjoint_of=None, mask_of=None)
     return graph.add(op, args, attrs, **m)
 
 
@@ -106,6 +106,8 @@ class Rebuild:
         for _, d in new.nx.nodes(data=True):
             d["adjoint_of"] = m.get(d.get("adjoint_of"))
             d["origin"] = _remap_origin(d.get("origin"), m)
+            of = d.get("mask_of")
+            d["mask_of"] = (m[of[0]], of[1]) if of is not None and of[0] in m else None
         new.context = dict(old.context)
         return new
 
@@ -258,7 +260,7 @@ def verify(graph: Graph) -> None:
 
     Ids are 0..N-1 and a topological order; edges carry positions 0..k-1; every
     shape rule reproduces the stored type; every node has a key; inputs, params,
-    outputs, objective, grads and the origin/adjoint_of attrs name existing nodes.
+    outputs, objective, grads and the origin/adjoint_of/mask_of attrs name existing nodes.
     """
     nodes = graph.order()
     assert nodes == list(range(len(nodes))), "ids are not 0..N-1"
@@ -276,6 +278,8 @@ def verify(graph: Graph) -> None:
         assert (tuple(shape), dtype) == graph.type(n), f"%{n}: stored type differs from the shape rule"
         if d.get("adjoint_of") is not None:
             assert d["adjoint_of"] in graph.nx, f"%{n}: adjoint_of names no node"
+        if d.get("mask_of") is not None:
+            assert d["mask_of"][0] in graph.nx, f"%{n}: mask_of names no node"
         origin = d.get("origin")
         if origin is not None:
             named = origin[:2] if len(origin) == 3 else origin[1:]
