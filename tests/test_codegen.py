@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from graphc.pipeline import compile_text
@@ -623,6 +624,29 @@ def test_o2_computes_a_softmax_into_the_workspace_unless_it_goes_to_the_caller()
         assert (("T", "T"), "float") not in compiled.pool.plans[name].made, name
     # forward returns the weights: they are the caller's own array
     assert "    weights = _softmax(scores, 1)\n" in function(compiled.source, "forward")
+
+
+def test_o2_computes_a_log_softmax_into_the_workspace_unless_it_goes_to_the_caller():
+    # log_softmax made a new [N, K] array per call of loss, loss_and_grad and sgd_step, as the
+    # softmax did before it had an `out=` form
+    path = Path(__file__).resolve().parent.parent / "examples" / "softmax_regression.nn"
+    compiled = compile_text(path.read_text(), path.name, opt=2)
+    for name in ("loss", "loss_and_grad", "sgd_step"):
+        body = function(compiled.source, name)
+        assert re.search(r"^    logp = _log_softmax\(scores, 1, out=(scores|ws\[\d+\])\)$", body, re.M), body
+        assert compiled.pool.plans[name].made.count((("N", 5), "float")) == 1, name  # the one-hot array alone
+    assert "    logp = _log_softmax(scores, 1)\n" in function(compiled.source, "forward")
+    # and the values are those of the plain form, written over its argument or not
+    namespace: dict = {}
+    exec(compiled.source, namespace)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 5)) * 30
+    for axis in (0, 1, -1):
+        want = namespace["_log_softmax"](x, axis)
+        into = x.copy()
+        assert namespace["_log_softmax"](into, axis, out=into) is into
+        np.testing.assert_array_equal(into, want)
+        np.testing.assert_allclose(np.exp(want).sum(axis=axis), 1.0, rtol=1e-12)
 
 
 def comments_over(body: str, statement: str) -> list[str]:

@@ -72,7 +72,8 @@ def _logsumexp_parts(x, axis):
     # The two parts come apart so callers subtract m before adding the rest: for large x,
     # m + rest would round away the digits of rest (both keep the reduced axis)
     m = {xp}.clip(_max_kept(x, axis), -_FLOAT_MAX, _FLOAT_MAX)
-    return m, {xp}.log(_sum_kept({xp}.exp(x - m), axis))
+    e = x - m  # e^(x - m) in the array of x - m (a scalar has none: x of no axes)
+    return m, {xp}.log(_sum_kept({xp}.exp(e, out=e if e.ndim else None), axis))
 
 
 _FLOAT_MAX = float({xp}.finfo(DTYPE).max)
@@ -106,11 +107,14 @@ def _sum_kept(x, axis):
     return {xp}.matmul(x, {xp}.ones(x.shape[-1], dtype=x.dtype))[..., None]
 """,
     "_log_softmax": """
-def _log_softmax(x, axis):
+def _log_softmax(x, axis, out=None):
+    # (x - m) - log sum e^(x - m) with m the max (see _logsumexp_parts), written into `out`
+    # if given: both parts are taken before it is written, so it may be x itself
     if not x.size:  # nothing to normalize, and the log of an empty sum would warn of log(0)
-        return {xp}.empty_like(x)
+        return {xp}.empty_like(x) if out is None else out
     m, rest = _logsumexp_parts(x, axis)
-    return (x - m) - rest
+    out = {xp}.subtract(x, m, out=out)
+    return {xp}.subtract(out, rest, out=out)
 """,
     "_softmax": """
 def _softmax(x, axis, out=None):

@@ -248,6 +248,7 @@ OPS: tuple[OpDef, ...] = (
         lambda g, out, x, axis: g - op("exp", out) * op("sum", g, axes=(axis,), keepdims=True),
         "δ − exp(y) ⊙ Σ δ",
         Facts(None),
+        into=lambda xp, attrs, out, x: f"_log_softmax({x}, {attrs['axis']}, out={out})",
     ),
     OpDef("count", ("x",), _count_shape, _count_emit, prepare=_count_prepare),
 )

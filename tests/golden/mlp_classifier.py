@@ -224,7 +224,8 @@ def _logsumexp_parts(x, axis):
     # The two parts come apart so callers subtract m before adding the rest: for large x,
     # m + rest would round away the digits of rest (both keep the reduced axis)
     m = np.clip(_max_kept(x, axis), -_FLOAT_MAX, _FLOAT_MAX)
-    return m, np.log(_sum_kept(np.exp(x - m), axis))
+    e = x - m  # e^(x - m) in the array of x - m (a scalar has none: x of no axes)
+    return m, np.log(_sum_kept(np.exp(e, out=e if e.ndim else None), axis))
 
 
 _FLOAT_MAX = float(np.finfo(DTYPE).max)

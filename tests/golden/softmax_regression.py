@@ -219,7 +219,8 @@ def _logsumexp_parts(x, axis):
     # The two parts come apart so callers subtract m before adding the rest: for large x,
     # m + rest would round away the digits of rest (both keep the reduced axis)
     m = np.clip(_max_kept(x, axis), -_FLOAT_MAX, _FLOAT_MAX)
-    return m, np.log(_sum_kept(np.exp(x - m), axis))
+    e = x - m  # e^(x - m) in the array of x - m (a scalar has none: x of no axes)
+    return m, np.log(_sum_kept(np.exp(e, out=e if e.ndim else None), axis))
 
 
 _FLOAT_MAX = float(np.finfo(DTYPE).max)
@@ -253,11 +254,14 @@ def _sum_kept(x, axis):
     return np.matmul(x, np.ones(x.shape[-1], dtype=x.dtype))[..., None]
 
 
-def _log_softmax(x, axis):
+def _log_softmax(x, axis, out=None):
+    # (x - m) - log sum e^(x - m) with m the max (see _logsumexp_parts), written into `out`
+    # if given: both parts are taken before it is written, so it may be x itself
     if not x.size:  # nothing to normalize, and the log of an empty sum would warn of log(0)
-        return np.empty_like(x)
+        return np.empty_like(x) if out is None else out
     m, rest = _logsumexp_parts(x, axis)
-    return (x - m) - rest
+    out = np.subtract(x, m, out=out)
+    return np.subtract(out, rest, out=out)
 
 
 def _check_labels(labels, k, name):
@@ -280,14 +284,15 @@ def _workspace_arrays(N):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((N, 5), None),  # ws[0]: scores, t, t_3
+        ((N, 5), None),  # ws[0]: logp, scores, t, t_4
         ((N,), None),  # ws[1]: picked
         ((5,), 1.0),  # ws[2]: ones, read only
-        ((N, 1), None),  # ws[3]: t_5
-        ((5, 1), 1.0),  # ws[4]: ones, read only
-        ((N,), 1.0),  # ws[5]: ones, read only
-        ((5,), None),  # ws[6]: d_b
-        ((20, 5), None),  # ws[7]: d_W
+        ((N, 5), None),  # ws[3]: t_3
+        ((N, 1), None),  # ws[4]: t_5
+        ((5, 1), 1.0),  # ws[5]: ones, read only
+        ((N,), 1.0),  # ws[6]: ones, read only
+        ((5,), None),  # ws[7]: d_b
+        ((20, 5), None),  # ws[8]: d_W
     ]
 
 
@@ -330,7 +335,7 @@ def loss(params, /, **inputs):
     t = np.matmul(x, W, out=ws[0])
     scores = np.add(t, b, out=t)
     # line 21: logp = log_softmax(scores, axis=1)
-    logp = _log_softmax(scores, 1)
+    logp = _log_softmax(scores, 1, out=scores)
     # line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     t_2 = _one_hot(labels, 5, DTYPE)
     np.multiply(t_2, logp, out=t_2)
@@ -348,19 +353,19 @@ def loss_and_grad(params, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, range(6), N)
+    ws = _workspace(_workspace_arrays, range(7), N)
     ones = ws[2]
-    ones_2 = ws[4]
-    ones_3 = ws[5]
+    ones_2 = ws[5]
+    ones_3 = ws[6]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
     scores = np.add(t, b, out=t)
     # line 21: logp = log_softmax(scores, axis=1)
-    logp = _log_softmax(scores, 1)
+    logp = _log_softmax(scores, 1, out=scores)
     # line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     t_2 = _one_hot(labels, 5, DTYPE)
-    t_3 = np.multiply(t_2, logp, out=ws[0])
+    t_3 = np.multiply(t_2, logp, out=ws[3])
     picked = np.matmul(t_3, ones, out=ws[1])
     # line 23: loss = -mean(picked)
     loss = -(picked.sum() / picked.size)
@@ -369,7 +374,7 @@ def loss_and_grad(params, /, **inputs):
     d_logp = np.multiply(DTYPE(-1.0) / picked.size, t_2, out=t_2)
     # backprop through line 21: logp = log_softmax(scores, axis=1)
     t_4 = np.exp(logp, out=logp)
-    t_5 = np.matmul(d_logp, ones_2, out=ws[3])
+    t_5 = np.matmul(d_logp, ones_2, out=ws[4])
     np.multiply(t_4, t_5, out=t_4)
     d_scores = np.subtract(d_logp, t_4, out=d_logp)
     # backprop through line 20: scores = x @ W + b
@@ -409,19 +414,19 @@ def sgd_step(params, lr=None, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, range(8), N)
+    ws = _workspace(_workspace_arrays, range(9), N)
     ones = ws[2]
-    ones_2 = ws[4]
-    ones_3 = ws[5]
+    ones_2 = ws[5]
+    ones_3 = ws[6]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
     scores = np.add(t, b, out=t)
     # line 21: logp = log_softmax(scores, axis=1)
-    logp = _log_softmax(scores, 1)
+    logp = _log_softmax(scores, 1, out=scores)
     # line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     t_2 = _one_hot(labels, 5, DTYPE)
-    t_3 = np.multiply(t_2, logp, out=ws[0])
+    t_3 = np.multiply(t_2, logp, out=ws[3])
     picked = np.matmul(t_3, ones, out=ws[1])
     # line 23: loss = -mean(picked)
     loss = -(picked.sum() / picked.size)
@@ -431,12 +436,12 @@ def sgd_step(params, lr=None, /, **inputs):
     d_logp = np.negative(t_2, out=t_2)
     # backprop through line 21: logp = log_softmax(scores, axis=1)
     t_4 = np.exp(logp, out=logp)
-    t_5 = np.matmul(d_logp, ones_2, out=ws[3])
+    t_5 = np.matmul(d_logp, ones_2, out=ws[4])
     np.multiply(t_4, t_5, out=t_4)
     d_scores = np.subtract(d_logp, t_4, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.matmul(ones_3, d_scores, out=ws[6])
-    d_W = np.matmul(x.T, d_scores, out=ws[7])
+    d_b = np.matmul(ones_3, d_scores, out=ws[7])
+    d_W = np.matmul(x.T, d_scores, out=ws[8])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
