@@ -96,14 +96,17 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
         """The module-level function making the workspace its functions compute in for these dims."""
         users = pool.users(sizes)
         dim_var = emitters[users[0]].dim_var
-        held: dict[int, set[str]] = {}  # array -> the variables computed in it
+        # array -> the variables computed in it, in the order they are first written: the
+        # functions in turn, each buffer's values in the order its statements run (node order)
+        held: dict[int, dict[str, None]] = {}
         for f in users:
             plan, expr = pool.plans[f], bodies[f][1]
-            for i, holders in enumerate(plan.holders):
-                made = {v for v in map(expr.get, holders) if v and v.isidentifier()}
-                held.setdefault(pool.index[f][i], set()).update(made)
-            for n, i in plan.scratch.items():  # where a helper works besides its result
-                held.setdefault(pool.index[f][i], set()).add(f"{expr[n]}'s scratch")
+            written = [(n, expr.get(n), i) for i, holders in enumerate(plan.holders) for n in holders]
+            # where a helper works besides its result
+            written += [(n, f"{expr[n]}'s scratch", i) for n, i in plan.scratch.items()]
+            for _, v, i in sorted(written, key=lambda w: w[0]):
+                if v and (v.isidentifier() or v.endswith("'s scratch")):
+                    held.setdefault(pool.index[f][i], {})[v] = None
         who = users[0] if len(users) == 1 else ", ".join(users[:-1]) + " and " + users[-1]
         src = [
             "",
@@ -241,17 +244,23 @@ def _init_expr(shape: tuple, kind: str, args: tuple, xp: str) -> tuple[str, str 
     raise ValueError(kind)
 
 
-def _listing(names: set[str]) -> list[str]:
-    """Variable names for a comment, temporaries last, numbered ones in order; a long run of
-    one name's numbered variables is shown by its ends (`h ... h_31 (16 names)`)."""
+def _listing(names) -> list[str]:
+    """Variable names for a comment, in the order given (that in which they are first written);
+    where one name has more than 3 numbered variables, they are shown together by their ends
+    where the first of them is (`h ... h_31 (16 names)`)."""
     runs: dict[str, list[tuple[int, str]]] = {}
+    base = {}
     for v in names:
         m = re.fullmatch(r"(.*?)(?:_(\d+))?", v)
-        runs.setdefault(m.group(1), []).append((int(m.group(2) or 1), v))
+        base[v] = m.group(1)
+        runs.setdefault(base[v], []).append((int(m.group(2) or 1), v))
     out = []
-    for base in sorted(runs, key=lambda b: (b == "t", b)):
-        run = [v for _, v in sorted(runs[base])]
-        out += run if len(run) <= 3 else [f"{run[0]} ... {run[-1]} ({len(run)} names)"]
+    for v in names:
+        run = [w for _, w in sorted(runs[base[v]])]
+        if len(run) <= 3:
+            out.append(v)
+        elif v == next(w for w in names if base[w] == base[v]):  # the run's first: the whole run
+            out.append(f"{run[0]} ... {run[-1]} ({len(run)} names)")
     return out
 
 

@@ -649,6 +649,23 @@ def test_o2_computes_a_log_softmax_into_the_workspace_unless_it_goes_to_the_call
         np.testing.assert_allclose(np.exp(want).sum(axis=axis), 1.0, rtol=1e-12)
 
 
+def test_the_workspace_listing_names_an_arrays_variables_in_the_order_they_are_written():
+    # 'ws[0]: h1, t_mask, t' listed the layer's t last, after its relu and the relu's mask
+    # (alphabetically, temporaries last); it now follows the array through the functions
+    from graphc.codegen import _listing
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "mlp_classifier.nn"
+    source = compile_text(path.read_text(), path.name, opt=2).source
+    (listed,) = re.findall(r"# ws\[0\]: (.*)", source)
+    names = listed.split(", ")
+    body = function(source, "loss_and_grad")
+    first = [re.search(rf"^    ({name} = |np\.\w+\({name}, .*out={name}\))", body, re.M) for name in names]
+    assert all(first) and sorted(first, key=lambda m: m.start()) == first, (names, body)
+    # a run of one name's numbered variables is shown by its ends where its first one is
+    order = ["t_3", "h", "t_4", "t_5", "d_h", "t_6", "h_2", "t_7"]
+    assert _listing(order) == ["t_3 ... t_7 (5 names)", "h", "d_h", "h_2"]
+
+
 def comments_over(body: str, statement: str) -> list[str]:
     """The comment lines right above the first line starting with `statement`."""
     lines = body.splitlines()

@@ -301,12 +301,12 @@ def _workspace_arrays(T):
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
         ((T, 16), None),  # ws[0]: q
-        ((T, 16), None),  # ws[1]: d_k, k, mixed, t_2
-        ((T, 16), None),  # ws[2]: d_v, v
-        ((T, T), None),  # ws[3]: d_scores, d_t, scores, weights, t
+        ((T, 16), None),  # ws[1]: k, t_2, mixed, d_k
+        ((T, 16), None),  # ws[2]: v, d_v
+        ((T, T), None),  # ws[3]: t, scores, weights, d_scores, d_t
         ((T, 4), None),  # ws[4]: logits
-        ((T, 16), None),  # ws[5]: mixed, t_2
-        ((T, 4), None),  # ws[6]: d_logits, t_4
+        ((T, 16), None),  # ws[5]: t_2, mixed
+        ((T, 4), None),  # ws[6]: t_4, d_logits
         ((T, 16), None),  # ws[7]: d_mixed, d_q
         ((T, T), None),  # ws[8]: d_weights, t_7
         ((T, T), None),  # ws[9]: t_5

@@ -303,39 +303,39 @@ def _workspace_arrays(B):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((B, 64), None),  # ws[0]: h ... h_31 (16 names), t ... t_65 (17 names)
-        ((B, 64), None),  # ws[1]: d_h, d_t, h_2 ... h_32 (16 names), t_2 ... t_64 (18 names)
-        ((B, 64), None),  # ws[2]: d_h_2, d_t_2, h_3, t_3, t_63
-        ((B, 64), None),  # ws[3]: d_h_3, d_t_3, h_4, t_4, t_62
-        ((B, 64), None),  # ws[4]: d_h_4, d_t_4, h_5, t_5, t_61
-        ((B, 64), None),  # ws[5]: d_h_5, d_t_5, h_6, t_6, t_60
-        ((B, 64), None),  # ws[6]: d_h_6, d_t_6, h_7, t_7, t_59
-        ((B, 64), None),  # ws[7]: d_h_7, d_t_7, h_8, t_8, t_58
-        ((B, 64), None),  # ws[8]: d_h_8, d_t_8, h_9, t_9, t_57
-        ((B, 64), None),  # ws[9]: d_h_9, d_t_9, h_10, t_10, t_56
-        ((B, 64), None),  # ws[10]: d_h_10, d_t_10, h_11, t_11, t_55
-        ((B, 64), None),  # ws[11]: d_h_11, d_t_11, h_12, t_12, t_54
-        ((B, 64), None),  # ws[12]: d_h_12, d_t_12, h_13, t_13, t_53
-        ((B, 64), None),  # ws[13]: d_h_13, d_t_13, h_14, t_14, t_52
-        ((B, 64), None),  # ws[14]: d_h_14, d_t_14, h_15, t_15, t_51
-        ((B, 64), None),  # ws[15]: d_h_15, d_t_15, h_16, t_16, t_50
-        ((B, 64), None),  # ws[16]: d_h_16, d_t_16, h_17, t_17, t_49
-        ((B, 64), None),  # ws[17]: d_h_17, d_t_17, h_18, t_18, t_48
-        ((B, 64), None),  # ws[18]: d_h_18, d_t_18, h_19, t_19, t_47
-        ((B, 64), None),  # ws[19]: d_h_19, d_t_19, h_20, t_20, t_46
-        ((B, 64), None),  # ws[20]: d_h_20, d_t_20, h_21, t_21, t_45
-        ((B, 64), None),  # ws[21]: d_h_21, d_t_21, h_22, t_22, t_44
-        ((B, 64), None),  # ws[22]: d_h_22, d_t_22, h_23, t_23, t_43
-        ((B, 64), None),  # ws[23]: d_h_23, d_t_23, h_24, t_24, t_42
-        ((B, 64), None),  # ws[24]: d_h_24, d_t_24, h_25, t_25, t_41
-        ((B, 64), None),  # ws[25]: d_h_25, d_t_25, h_26, t_26, t_40
-        ((B, 64), None),  # ws[26]: d_h_26, d_t_26, h_27, t_27, t_39
-        ((B, 64), None),  # ws[27]: d_h_27, d_t_27, h_28, t_28, t_38
-        ((B, 64), None),  # ws[28]: d_h_28, d_t_28, h_29, t_29, t_37
-        ((B, 64), None),  # ws[29]: d_h_29, d_t_29, h_30, t_30, t_36
-        ((B, 64), None),  # ws[30]: d_h_30, d_t_30, h_31, t_31, t_35
-        ((B, 64), None),  # ws[31]: d_h_31, d_t_31, h_32, t_32, t_34
-        ((B, 64), None),  # ws[32]: d_h_32, d_t_32, t_33
+        ((B, 64), None),  # ws[0]: t ... t_65 (17 names), h ... h_31 (16 names)
+        ((B, 64), None),  # ws[1]: t_2 ... t_64 (18 names), h_2 ... h_32 (16 names), d_h, d_t
+        ((B, 64), None),  # ws[2]: t_3, h_3, t_63, d_h_2, d_t_2
+        ((B, 64), None),  # ws[3]: t_4, h_4, t_62, d_h_3, d_t_3
+        ((B, 64), None),  # ws[4]: t_5, h_5, t_61, d_h_4, d_t_4
+        ((B, 64), None),  # ws[5]: t_6, h_6, t_60, d_h_5, d_t_5
+        ((B, 64), None),  # ws[6]: t_7, h_7, t_59, d_h_6, d_t_6
+        ((B, 64), None),  # ws[7]: t_8, h_8, t_58, d_h_7, d_t_7
+        ((B, 64), None),  # ws[8]: t_9, h_9, t_57, d_h_8, d_t_8
+        ((B, 64), None),  # ws[9]: t_10, h_10, t_56, d_h_9, d_t_9
+        ((B, 64), None),  # ws[10]: t_11, h_11, t_55, d_h_10, d_t_10
+        ((B, 64), None),  # ws[11]: t_12, h_12, t_54, d_h_11, d_t_11
+        ((B, 64), None),  # ws[12]: t_13, h_13, t_53, d_h_12, d_t_12
+        ((B, 64), None),  # ws[13]: t_14, h_14, t_52, d_h_13, d_t_13
+        ((B, 64), None),  # ws[14]: t_15, h_15, t_51, d_h_14, d_t_14
+        ((B, 64), None),  # ws[15]: t_16, h_16, t_50, d_h_15, d_t_15
+        ((B, 64), None),  # ws[16]: t_17, h_17, t_49, d_h_16, d_t_16
+        ((B, 64), None),  # ws[17]: t_18, h_18, t_48, d_h_17, d_t_17
+        ((B, 64), None),  # ws[18]: t_19, h_19, t_47, d_h_18, d_t_18
+        ((B, 64), None),  # ws[19]: t_20, h_20, t_46, d_h_19, d_t_19
+        ((B, 64), None),  # ws[20]: t_21, h_21, t_45, d_h_20, d_t_20
+        ((B, 64), None),  # ws[21]: t_22, h_22, t_44, d_h_21, d_t_21
+        ((B, 64), None),  # ws[22]: t_23, h_23, t_43, d_h_22, d_t_22
+        ((B, 64), None),  # ws[23]: t_24, h_24, t_42, d_h_23, d_t_23
+        ((B, 64), None),  # ws[24]: t_25, h_25, t_41, d_h_24, d_t_24
+        ((B, 64), None),  # ws[25]: t_26, h_26, t_40, d_h_25, d_t_25
+        ((B, 64), None),  # ws[26]: t_27, h_27, t_39, d_h_26, d_t_26
+        ((B, 64), None),  # ws[27]: t_28, h_28, t_38, d_h_27, d_t_27
+        ((B, 64), None),  # ws[28]: t_29, h_29, t_37, d_h_28, d_t_28
+        ((B, 64), None),  # ws[29]: t_30, h_30, t_36, d_h_29, d_t_29
+        ((B, 64), None),  # ws[30]: t_31, h_31, t_35, d_h_30, d_t_30
+        ((B, 64), None),  # ws[31]: t_32, h_32, t_34, d_h_31, d_t_31
+        ((B, 64), None),  # ws[32]: t_33, d_h_32, d_t_32
         ((B,), 1.0),  # ws[33]: ones, read only
         ((64,), None),  # ws[34]: d_b32
         ((64, 64), None),  # ws[35]: d_W32

@@ -235,7 +235,7 @@ def _workspace_arrays(N):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((N,), None),  # ws[0]: d_pred, pred, t, t_2
+        ((N,), None),  # ws[0]: t, pred, t_2, d_pred
         ((8,), None),  # ws[1]: d_w
     ]
 

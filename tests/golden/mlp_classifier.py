@@ -302,13 +302,13 @@ def _workspace_arrays(B):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((B, 256), None),  # ws[0]: h1, t_mask, t
+        ((B, 256), None),  # ws[0]: t, h1, t_mask
         ((B, 256), 0.0),  # ws[1]: zeros, read only
-        ((B, 256), None),  # ws[2]: h1, h2, t_2
-        ((B, 10), None),  # ws[3]: logits, t_3
-        ((B, 256), None),  # ws[4]: d_h1, d_t, t_2_mask, t_2
+        ((B, 256), None),  # ws[2]: t_2, h2, h1
+        ((B, 10), None),  # ws[3]: t_3, logits
+        ((B, 256), None),  # ws[4]: t_2, t_2_mask, d_h1, d_t
         ((B, 256), None),  # ws[5]: h2
-        ((B, 10), None),  # ws[6]: d_logits, t_5
+        ((B, 10), None),  # ws[6]: t_5, d_logits
         ((B,), 1.0),  # ws[7]: ones, read only
         ((B, 256), None),  # ws[8]: d_h2, d_t_2
         ((10,), None),  # ws[9]: d_b3

@@ -318,39 +318,39 @@ def _workspace_arrays(B):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((B, 64), None),  # ws[0]: d_t_22, h ... h_10 (6 names), t ... t_40 (9 names)
+        ((B, 64), None),  # ws[0]: t ... t_40 (9 names), h ... h_10 (6 names), d_t_22
         # ws[1]: mu ... mu_5 (5 names), var ... var_5 (5 names), t_3 ... t_27 (5 names)
         ((B, 1), None),
         ((64, 1), 1.0),  # ws[2]: ones, read only
         ((B, 64), None),  # ws[3]: h_2 ... h_8 (4 names), t_4 ... t_67 (10 names)
         ((B, 64), None),  # ws[4]: t_2 ... t_20 (5 names)
-        ((B, 128), None),  # ws[5]: a ... a_4 (4 names), t_5_mask, t_5 ... t_23 (4 names)
+        ((B, 128), None),  # ws[5]: t_5 ... t_23 (4 names), a ... a_4 (4 names), t_5_mask
         ((B, 128), 0.0),  # ws[6]: zeros, read only
-        ((B, 10), None),  # ws[7]: logits, t_29
+        ((B, 10), None),  # ws[7]: t_29, logits
         ((B, 128), None),  # ws[8]: a
-        ((B, 64), None),  # ws[9]: d_h_2, h_4, t_6 ... t_69 (4 names)
+        ((B, 64), None),  # ws[9]: t_6 ... t_69 (4 names), h_4, d_h_2
         ((B, 1), None),  # ws[10]: mu_2, var_2, t_9
         ((B, 64), None),  # ws[11]: t_8, t_10
-        ((B, 128), None),  # ws[12]: t_11_mask, t_11
+        ((B, 128), None),  # ws[12]: t_11, t_11_mask
         ((B, 128), None),  # ws[13]: a_2
-        ((B, 64), None),  # ws[14]: d_h_4, d_t_4, h_6, t_12 ... t_64 (5 names)
+        ((B, 64), None),  # ws[14]: t_12 ... t_64 (5 names), h_6, d_h_4, d_t_4
         ((B, 1), None),  # ws[15]: mu_3, var_3, t_15
         ((B, 64), None),  # ws[16]: t_14, t_16
-        ((B, 128), None),  # ws[17]: t_17_mask, t_17
+        ((B, 128), None),  # ws[17]: t_17, t_17_mask
         ((B, 128), None),  # ws[18]: a_3
-        ((B, 64), None),  # ws[19]: d_h_6, d_t_10, h_8, t_18 ... t_56 (5 names)
+        ((B, 64), None),  # ws[19]: t_18 ... t_56 (5 names), h_8, d_h_6, d_t_10
         ((B, 1), None),  # ws[20]: mu_4, var_4, t_21
         ((B, 64), None),  # ws[21]: t_20, t_22
-        ((B, 128), None),  # ws[22]: t_23_mask, t_23
+        ((B, 128), None),  # ws[22]: t_23, t_23_mask
         ((B, 128), None),  # ws[23]: a_4
         ((B, 64), None),  # ws[24]: t_24, t_26, t_28
         ((B, 1), None),  # ws[25]: mu_5, var_5, t_27
-        ((B, 10), None),  # ws[26]: d_logits, t_31
+        ((B, 10), None),  # ws[26]: t_31, d_logits
         ((B,), 1.0),  # ws[27]: ones, read only
-        ((B, 64), None),  # ws[28]: d_h_8, d_t_16, d_t_28, t_33 ... t_48 (4 names)
-        ((B, 64), None),  # ws[29]: d_h ... d_h_10 (6 names), t_32 ... t_68 (5 names)
-        # ws[30]: d_mu ... d_mu_5 (5 names), d_t_3 ... d_t_27 (5 names), d_var ... d_var_5 (5
-        # names), t_34 ... t_70 (15 names)
+        ((B, 64), None),  # ws[28]: d_t_28, t_33 ... t_48 (4 names), d_h_8, d_t_16
+        ((B, 64), None),  # ws[29]: t_32 ... t_68 (5 names), d_h ... d_h_10 (6 names)
+        # ws[30]: d_t_3 ... d_t_27 (5 names), t_34 ... t_70 (15 names), d_var ... d_var_5 (5 names),
+        # d_mu ... d_mu_5 (5 names)
         ((B, 1), None),
         ((B, 128), None),  # ws[31]: d_a ... d_a_4 (4 names), d_t_5 ... d_t_23 (4 names)
         ((10,), None),  # ws[32]: d_b_out

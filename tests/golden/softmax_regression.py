@@ -284,7 +284,7 @@ def _workspace_arrays(N):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((N, 5), None),  # ws[0]: logp, scores, t, t_4
+        ((N, 5), None),  # ws[0]: t, scores, logp, t_4
         ((N,), None),  # ws[1]: picked
         ((5,), 1.0),  # ws[2]: ones, read only
         ((N, 5), None),  # ws[3]: t_3
