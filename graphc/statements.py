@@ -106,6 +106,15 @@ class Emitter:
         namer.used |= model
         constant_var = {slot: namer.fresh(constant_name(plan.fill[slot])) for slot in sorted(plan.fill)}
         namer.used -= model
+        # the names the model itself gives its values: a rebound one's versions skip them (h, then
+        # h_3 where the model has an h_2 of its own), a gradient or a mask never takes one, and
+        # where the model calls a value t, the temporaries are _t, _t_2, ... (t_2 would read as
+        # the second t)
+        own = {_ident(d["name"]) for d in map(g.node, need) if d["phase"] == "forward" and d["name"]}
+        own |= {_ident(g.node(n)["attrs"]["name"]) for n in need if g.op(n) in ("input", "param")}
+        temporary = "t"
+        while temporary in own:
+            temporary = "_" + temporary
         expr: dict[int, str] = {}
         out: list[str] = []
         unpack: list[str] = []
@@ -182,26 +191,35 @@ class Emitter:
                 last_note = note
             # the marker tells codegen which graph nodes this line computes; it is stripped there
             mark = f"{MARK}{','.join(map(str, sorted(group[n])))}"
+            # a gradient is d_ and its value's variable (d_h_2 is the gradient of h_2), a mask x_mask
+            # or x_sign after x's: never numbered, so d_h_2 never means a second d_h. A value with
+            # a variable of its own, named in the model or not (t_2), has its gradient named after
+            # it, so each backward line pairs with its forward one. Where the name is taken (the
+            # values an array held in turn at -O2 share one variable; a second mask of one x; a
+            # value the model itself calls d_h), the value is a temporary
             of, mask_of = d.get("adjoint_of"), d.get("mask_of")
-            if value_name and expr.get(of, "").isidentifier():  # d_h_2 is the gradient of h_2
-                value_name = "d_" + expr[of]
-            elif mask_of is not None:  # a derivative's 0/1 or ±1 array, named after x: x_mask, x_sign
-                x, kind = mask_of
-                value_name = f"{expr[x]}_{kind}" if expr.get(x, "").isidentifier() else kind
-            elif of in group_var and expr[of].isidentifier() and "d_" + expr[of] not in namer.used:
-                # an unnamed value with a variable of its own (t_2) has its gradient named after
-                # it too (d_t_2), so each backward line pairs with its forward one; where the
-                # name is taken (the values an array held in turn at -O2 share one), a temporary
-                value_name = "d_" + expr[of]
-            if target is not None and value_name is None and expr[target] in temporaries:
+            derived = None
+            if of is not None and expr.get(of, "").isidentifier() and (value_name or of in group_var):
+                derived = "d_" + expr[of]
+            elif mask_of is not None and expr.get(mask_of[0], "").isidentifier():
+                derived = f"{expr[mask_of[0]]}_{mask_of[1]}"
+            elif value_name and d["phase"] == "backward":  # the gradient of a value spelled inside its user
+                derived = _ident(value_name)
+            if derived is not None and (derived in namer.used or derived in own):
+                derived = None
+            named = derived is not None or (d["phase"] == "forward" and value_name is not None)
+            if target is not None and not named and expr[target] in temporaries:
                 # computed over a temporary that dies here: it keeps the temporary's name (never
                 # a name that says what the array held, d_t_2 or t_2_mask: this is neither)
                 out.append(f"{indent}{text}{mark}")
                 expr[n] = group_var[n] = expr[target]
                 continue
-            # a temporary never takes a name of the model's: a value called `t` is `t` in the code
-            var = namer.fresh(value_name) if self.value_name(n) else namer.fresh(value_name or "t", model)
-            if value_name is None:
+            if derived is not None:
+                var = namer.fresh(derived)
+            elif named:  # the model's name, or where it is rebound, its next version: h_2, h_3, ...
+                var = namer.fresh(value_name, own - {_ident(value_name)})
+            else:  # a temporary never takes a name of the model's: a value called `t` is `t` in the code
+                var = namer.fresh(temporary, model)
                 temporaries.add(var)
             if _enclosed(text):  # `loss = (s / n)`: a whole right-hand side needs no brackets
                 text = text[1:-1]

@@ -595,6 +595,52 @@ def test_at_every_level_the_gradient_of_an_unnamed_value_is_named_after_its_vari
                 assert of in assigned[: assigned.index(g)] or f"'{of}'" in body, f"{path.name} -O{opt}: {g}"
 
 
+REBOUND = """\
+dim B
+input x : [B, 4]
+param W : [4, 4]
+param V : [4, 4]
+h = tanh(x @ W)
+d_h = h * 2
+h = tanh(d_h @ V)
+h_2 = relu(h * 3)
+loss = mean(maximum(h_2, 0.1)) + max(h_2)
+minimize loss
+"""
+
+
+def test_a_gradient_or_mask_name_is_never_numbered_and_versions_skip_the_models_names():
+    # the model's own h_2 was h_2_2 in the code (h's second binding had taken h_2), and h's
+    # gradient d_h_3 (the model's d_h had taken d_h, the second h's gradient d_h_2): d_h_2 and
+    # d_h_3 read as the gradients of the second and third h
+    for opt in (0, 1, 2):
+        grad = function(compile_text(REBOUND, "m.nn", opt=opt).source, "loss_and_grad")
+        assigned = re.findall(r"^    (\w+) = ", grad, re.M)
+        assert re.search(r"^    h_2 = np\.maximum\(", grad, re.M), (opt, grad)  # the model's h_2 as written
+        assert re.search(r"^    h_3 = np\.tanh\(", grad, re.M), (opt, grad)  # h's second binding skips h_2
+        assert re.search(r"^    d_h = h \* 2\.0$|^    d_h = np\.multiply\(h, 2\.0", grad, re.M), (opt, grad)
+        for name in assigned:
+            assert not re.fullmatch(r"d_\w+_\d+_\d+|\w+_(mask|sign)_\d+|h_2_\d+", name), (opt, name, grad)
+            if name.startswith("d_") and name != "d_h":  # d_X: the gradient of a variable X before it
+                assert name[2:] in assigned[: assigned.index(name)] or name[2:] in ("W", "V"), (opt, name, grad)
+        # the gradients of h_2 and h_3 are named after them; the first h's is a temporary, as its
+        # name is the model's
+        assert "d_h_2" in assigned and "d_h_3" in assigned and assigned.count("d_h") == 1, (opt, grad)
+
+
+def test_where_the_model_calls_a_value_t_the_temporaries_are_not_its_versions():
+    # the model's t rebound was t, then t_3 beside a temporary t_2: which was the second t?
+    text = REBOUND.replace("h", "t").replace("tant", "tanh")
+    for opt in (0, 2):
+        grad = function(compile_text(text, "m.nn", opt=opt).source, "loss_and_grad")
+        assigned = re.findall(r"^    (\w+) = ", grad, re.M)
+        assert any(re.fullmatch(r"_t(_\d+)?", v) for v in assigned), (opt, grad)
+        # every t or t_k is one of the model's: t and its second binding, t_3, and its own t_2
+        ts = re.findall(r"^    (t(?:_\d+)?) = (np\.\w+)", grad, re.M)
+        assert sorted(ts) == [("t", "np.tanh"), ("t_2", "np.maximum"), ("t_3", "np.tanh")], (opt, grad)
+        assert re.search(r"^    t_3 = np\.tanh\(", grad, re.M), (opt, grad)
+
+
 def test_a_value_computed_over_a_gradient_or_a_mask_takes_a_name_of_its_own():
     # in residual's layer norm, 'np.multiply(d_t_28, t_28, out=d_t_28)' and the steps after it
     # kept d_t_28's name for values that were no longer t_28's gradient; an in-place step keeps
