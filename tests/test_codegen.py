@@ -712,6 +712,16 @@ def test_the_workspace_listing_names_an_arrays_variables_in_the_order_they_are_w
     assert _listing(order) == ["t_3 ... t_7 (5 names)", "h", "d_h", "h_2"]
 
 
+def test_the_gradient_of_a_square_root_power_reuses_the_forward_square_root():
+    # x^0.5's derivative was 0.5 / (np.sqrt(x) + 0.0): a second square root of x, where sqrt(x)'s
+    # reads the forward value
+    for power in ("x^0.5", "sqrt(x)"):
+        text = f"input x : [3]\nv = {power}\nloss = sum(v)\noutput v\nminimize loss wrt x\n"
+        for opt in (0, 1, 2):
+            grad = function(compile_text(text, "m.nn", opt=opt).source, "loss_and_grad")
+            assert grad.count("np.sqrt(") == 1 and "np.abs(v" in grad, (power, opt, grad)
+
+
 def comments_over(body: str, statement: str) -> list[str]:
     """The comment lines right above the first line starting with `statement`."""
     lines = body.splitlines()

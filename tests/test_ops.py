@@ -853,6 +853,16 @@ def test_the_derivative_of_sqrt_is_plus_inf_at_zero_of_either_sign(power):
     assert np.isnan(g[:2]).all() and g[2] == 0.25
 
 
+def test_the_derivative_of_log_is_plus_inf_at_zero_of_either_sign():
+    # it was 1 / x, -inf at -0.0, where log is -inf as at 0.0 and sqrt's derivative is +inf
+    x = np.array([0.0, -0.0, 4.0])
+    text = "input x : [3]\ninput c : [3]\nv = log(x)\nloss = sum(v * c)\noutput v\nminimize loss wrt x\n"
+    v, g, said = _run(text, x=x, c=np.ones(3))
+    np.testing.assert_array_equal(v, [-np.inf, -np.inf, np.log(4.0)])
+    np.testing.assert_array_equal(g, [np.inf, np.inf, 0.25])
+    assert said == {"divide by zero encountered in log", "divide by zero encountered in divide"}
+
+
 @pytest.mark.parametrize("dtype, sigmoid_flat, tanh_flat", [("float64", 36.74, 19.0), ("float32", 16.64, 10.0)])
 def test_the_derivatives_of_sigmoid_and_tanh_are_zero_once_their_output_rounds_to_one(dtype, sigmoid_flat, tanh_flat):
     for name, flat in (("sigmoid", sigmoid_flat), ("tanh", tanh_flat)):

@@ -133,6 +133,10 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
     "transpose_of_matmul": (tiny(lambda x, y: (x @ y.T).T, x=M, y=M), {"transpose": 1, "matmul": 1}),
     "log_exp": (tiny(lambda x: op("log", op("exp", x)), x=M), {}),
     "exp_over_itself": (tiny(lambda x: (lambda e: e / e)(op("exp", x)), x=M), {"broadcast_like": 1}),
+    "abs_of_nonnegative": (
+        tiny(lambda x: op("abs", op("abs", op("exp", x) + op("square", x))) / x, x=M),
+        {"exp": 1, "square": 1, "add": 1, "abs": 1, "div": 1},
+    ),
     "log_sigmoid": (tiny(lambda x: op("log", op("sigmoid", x)), x=M), {"neg": 2, "softplus": 1}),
     "log_one_minus_sigmoid": (tiny(lambda x: op("log", 1.0 - op("sigmoid", x)), x=M), {"neg": 1, "softplus": 1}),
     "sigmoid_factor_cancels": (
@@ -207,6 +211,11 @@ STAYS: dict[str, list[Graph]] = {
     "transpose_vector": [tiny(lambda x: x.T, x=M)],
     "transpose_of_matmul": [tiny(lambda x, y: (x @ y).T, x=M, y=(3, 2))],  # no transpose cancels
     "log_exp": [tiny(lambda x: op("exp", op("log", op("square", x))), x=M)],  # exp(log x) needs x > 0
+    "abs_of_nonnegative": [
+        tiny(lambda x: op("abs", op("sqrt", x)), x=M),  # sqrt(-0.0) is -0.0
+        tiny(lambda x: op("abs", -op("exp", x)), x=M),
+        tiny(lambda x: op("abs", x), x=M),
+    ],
     "exp_over_itself": [
         tiny(lambda x: x / x, x=M),  # x may be 0
         tiny(lambda x, y: op("exp", x) / op("exp", y), x=M, y=M),

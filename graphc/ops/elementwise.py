@@ -76,6 +76,12 @@ def _pow_into(xp, attrs, out, x):
     return _pow_text(xp, attrs["p"], x, out)
 
 
+def _sqrt_grad(g, out, x):
+    # from the output, over its absolute value: sqrt(-0.0) is -0.0, and the derivative at
+    # -0.0 is +inf as at 0.0, not -inf
+    return g * 0.5 / op("abs", out)
+
+
 def _pow_grad(g, out, x, p):
     # d/dx x^p = p x^(p-1)
     if p == 0:
@@ -84,6 +90,8 @@ def _pow_grad(g, out, x, p):
         return g
     if p == 2:
         return g * (2 * x)
+    if p == 0.5:  # as sqrt's: from the output, not a second square root (+inf at either zero)
+        return _sqrt_grad(g, out, x)
     return g * (p * x ** (p - 1))
 
 
@@ -233,14 +241,19 @@ OPS: tuple[OpDef, ...] = (
         into="{xp}.expm1({x}, out={out})",
     ),
     unary(
-        "log", "{xp}.log({x})", lambda g, out, x: g / x, Facts(CONCAVE, INC), "· 1/x", into="{xp}.log({x}, out={out})"
+        "log",
+        "{xp}.log({x})",
+        # over |x|: log(-0.0) is -inf as log(0.0) is, and its derivative there +inf as at 0.0 (and
+        # as sqrt's), not 1 / -0.0 = -inf; below 0, where log is nan, the gradient says nothing anyway
+        lambda g, out, x: g / op("abs", x),
+        Facts(CONCAVE, INC),
+        "· 1/x",
+        into="{xp}.log({x}, out={out})",
     ),
     unary(
         "sqrt",
         "{xp}.sqrt({x})",
-        # from the output, over its absolute value: sqrt(-0.0) is -0.0, and the derivative at
-        # -0.0 is +inf as at 0.0 (and as x^0.5's), not -inf
-        lambda g, out, x: g * 0.5 / op("abs", out),
+        _sqrt_grad,
         Facts(CONCAVE, INC),
         "· 1/(2√x)",
         into="{xp}.sqrt({x}, out={out})",

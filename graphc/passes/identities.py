@@ -1,4 +1,5 @@
-"""Algebraic identities: units and zeros (x * 1, x + 0, ...) and inverse pairs (--x, x.T.T, log(exp x)).
+"""Algebraic identities: units and zeros (x * 1, x + 0, ...), inverse pairs (--x, x.T.T, log(exp x))
+and |x| of an x never below 0.
 
 Each rule returns a node equal to n, or None; see simplify.py for the list.
 """
@@ -156,6 +157,26 @@ def transpose_of_matmul(g: Graph, n: int) -> int | None:
         return g.args(x)[0] if g.op(x) == "transpose" else build(g, n, "transpose", [x])
 
     return build(g, n, "matmul", [t(b), t(a)])
+
+
+# ops whose values are never below 0 and never -0.0
+_NONNEGATIVE = frozenset({"exp", "sigmoid", "softplus", "square", "abs"})
+
+
+@matches("abs")
+def abs_of_nonnegative(g: Graph, n: int) -> int | None:
+    """|x| -> x where x is exp, sigmoid, softplus, square or abs of something, or 1 - sigmoid.
+    log's derivative is g / |x| (+inf at -0.0 as at 0.0), and through log(exp u), log(sigmoid u)
+    or log(1 - sigmoid u) that |x| must go for the factor to cancel (see exp_over_itself and
+    sigmoid_factor_cancels)"""
+    if g.op(n) != "abs":
+        return None
+    (x,) = g.args(n)
+    nonnegative = g.op(x) in _NONNEGATIVE
+    if g.op(x) == "sub":  # 1 - sigmoid(u): sigmoid is at most 1, and 1 - 1 is +0.0
+        one, s = g.args(x)
+        nonnegative = fill_value(g, one) == 1.0 and g.op(s) == "sigmoid"
+    return x if nonnegative and stands_for(g, x, n) else None
 
 
 @matches("log")

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from graphc.ir import Graph
 from graphc.passes.broadcasting import broadcast_noop, broadcast_operand, reduce_broadcast, scalar_into_fill
 from graphc.passes.identities import (
+    abs_of_nonnegative,
     add_zero_left,
     add_zero_right,
     div_one,
@@ -70,6 +71,8 @@ RULES: tuple[Rule, ...] = (
     transpose_of_matmul,
     log_exp,
     exp_over_itself,
+    # |x| of a value never below 0 (exp, sigmoid, softplus, a square, an abs): log's derivative over it
+    abs_of_nonnegative,
     # a logistic loss as derived: log(sigmoid x) and log(1 - sigmoid x) as softplus, exact at any x,
     # and in their gradients the sigmoid (or 1 - sigmoid) divided by and multiplied by cancels
     log_sigmoid,
