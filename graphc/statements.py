@@ -10,7 +10,7 @@ import textwrap
 
 from graphc.ir import Graph, place
 from graphc.ops import OPS
-from graphc.ops.helpers import HELPERS
+from graphc.ops.helpers import HELPER_NAMES
 from graphc.plan import Plan, Pool, maker_name, plan_buffers
 from graphc.runtime import FUNCTIONS, RUNTIME_NAMES
 
@@ -96,7 +96,7 @@ class Emitter:
         reserved = set(dir(builtins)) | {self.xp, "DTYPE", "params", "inputs", "dims", "lr", "grads", "checked"}
         reserved |= RUNTIME_NAMES | {"ws", "value", "threading"}
         reserved |= {maker_name(k) for k in range(1, len(FUNCTIONS) + 1)}  # a workspace per function at most
-        reserved |= set(HELPERS) | {"INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"}
+        reserved |= HELPER_NAMES | {"INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"}
         namer = self.namers[name] = _Namer(reserved)
         dim_var = {dim: namer.fresh(dim) for dim in g.dims}  # a dim may be called `np` or `class`
         # the workspace's constant arrays, named for what they hold (`zeros = ws[2]`); the model's

@@ -722,6 +722,26 @@ def test_the_gradient_of_a_square_root_power_reuses_the_forward_square_root():
             assert grad.count("np.sqrt(") == 1 and "np.abs(v" in grad, (power, opt, grad)
 
 
+def test_a_models_name_never_takes_a_name_the_helpers_define():
+    # a dim called _EXP_MAX was the workspace maker's argument, and the sigmoid's bound, its fill,
+    # read the batch size instead: sigmoid(-1000) came out 1 / (1 + e^5)
+    text = "dim _EXP_MAX\ninput x : [_EXP_MAX]\n_BLOCK = sigmoid(x)\n_ONE = sum(_BLOCK^2)\n"
+    text += "output _BLOCK\nminimize _ONE wrt x\n"
+    source = compile_text(text, "m.nn", opt=2).source
+    assert re.search(r"^def _workspace_arrays\(_EXP_MAX_2\):", source, re.M), source
+    assert re.search(r"^    _BLOCK_2 = ", function(source, "forward"), re.M), source
+    namespace: dict = {}
+    exec(source, namespace)
+    x = np.array([-1000.0, 0.0, 1000.0, -30.0, 2.0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        got = namespace["forward"]({}, x=x)
+        value, grads = namespace["loss_and_grad"]({}, x=x)
+    cap = np.log(np.finfo(np.float64).max) - 1  # where the helper stops e^-x short of overflowing
+    np.testing.assert_allclose(got, 1 / (1 + np.exp(np.minimum(-x, cap))), rtol=1e-15, atol=0)
+    assert got[0] < 1e-300
+    assert value == pytest.approx(np.sum(got**2), rel=1e-15)
+
+
 def comments_over(body: str, statement: str) -> list[str]:
     """The comment lines right above the first line starting with `statement`."""
     lines = body.splitlines()

@@ -4,6 +4,8 @@ Each is a template over `{xp}` (the array module) and is written for numerical
 stability: nothing overflows for inputs as large as 1e4 in float64.
 """
 
+import re
+
 HELPERS: dict[str, str] = {
     "_sigmoid": """
 def _sigmoid(x, out=None, cap=None):
@@ -183,6 +185,11 @@ def _cross_entropy(logits, labels):
     return (m[..., 0] - picked) + rest[..., 0]
 """,
 }
+
+# every module-level name the helpers define, the constants (_EXP_MAX, _BLOCK) and inner
+# helpers (_short_rows) too: a model's name never takes one, as a dim called _EXP_MAX would be
+# the workspace maker's argument and hide the constant its fills read
+HELPER_NAMES = frozenset(re.findall(r"^(?:def )?(_\w+)(?:\(| = )", "".join(HELPERS.values()), re.M))
 
 # helpers that call other helpers
 REQUIRES = {
