@@ -248,7 +248,7 @@ def _listing(names) -> list[str]:
     """Variable names for a comment, in the order given (that in which they are first written);
     where one name has more than 3 numbered variables, they are shown together by their ends
     where the first of them is (`h ... h_31 (16 names)`)."""
-    runs: dict[str, list[tuple[int, str]]] = {}
+    runs: dict[str, list[tuple[int, str]]] = {}  # base -> its numbered variables, the first first
     base = {}
     for v in names:
         m = re.fullmatch(r"(.*?)(?:_(\d+))?", v)
@@ -256,10 +256,11 @@ def _listing(names) -> list[str]:
         runs.setdefault(base[v], []).append((int(m.group(2) or 1), v))
     out = []
     for v in names:
-        run = [w for _, w in sorted(runs[base[v]])]
-        if len(run) <= 3:
+        numbered = runs[base[v]]
+        if len(numbered) <= 3:
             out.append(v)
-        elif v == next(w for w in names if base[w] == base[v]):  # the run's first: the whole run
+        elif v == numbered[0][1]:  # the run's first: the whole run
+            run = [w for _, w in sorted(numbered)]
             out.append(f"{run[0]} ... {run[-1]} ({len(run)} names)")
     return out
 
