@@ -11,7 +11,6 @@ import re
 import threading
 from array import array
 from collections.abc import MutableSequence
-from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -127,19 +126,23 @@ class _Build(Transformer):
 
     def unary(self, c):
         op, operand = c
-        return self._expr(S.Unary, self._span(op, operand), op.value, operand, kids=(operand,))
+        b = operand.span
+        span = Span(self.file, op.line, op.column, b.end_line, b.end_col)
+        return self._expr(S.Unary, span, op.value, operand, kids=(operand,))
 
     def call(self, c):
-        fname, *rest = c
-        return self._call(fname.value, fname, c, rest)
+        return self._call(c[0].value, c)
 
-    def _call(self, name: str, tok, c, rest) -> S.Call:
-        """A call of `name` (spelled by `tok`) whose arguments are `rest`, among all of `c`."""
-        args = self._nodes(rest)
+    def _call(self, name: str, c) -> S.Call:
+        """A call of `name`: `c` is the token that spells it, the arguments (None where absent) and
+        the closing bracket, so the span runs from the first token to the last."""
+        tok, end = c[0], c[-1]
+        args = tuple(a for a in c[1:-1] if a is not None)  # (the commas were dropped)
         kws = tuple(a for a in args if isinstance(a, S.Keyword))
         pos = tuple(a for a in args if not isinstance(a, S.Keyword)) if kws else args
         kids = pos + tuple(k.value for k in kws) if kws else pos
-        return self._expr(S.Call, self._span(*c), name, self._tok(tok), pos, kws, kids=kids)
+        span = Span(self.file, tok.line, tok.column, end.end_line, end.end_column)
+        return self._expr(S.Call, span, name, self._tok(tok), pos, kws, kids=kids)
 
     def kwarg(self, c):
         key, value = c
@@ -152,7 +155,10 @@ class _Build(Transformer):
     def paren(self, c):
         """`(e)` is e, spanning its brackets, so a caret under `(w + 1) * v` starts at the `(`."""
         lpar, e, rpar = c
-        return replace(e, span=self._span(lpar, rpar))
+        # e is the node just made for the inside, which nothing else holds: it takes the new span
+        # itself rather than being copied (a copy through dataclasses.replace costs ten times more)
+        e.span = Span(self.file, lpar.line, lpar.column, rpar.end_line, rpar.end_column)
+        return e
 
     def tuple(self, c):
         items = self._nodes(c)
@@ -185,8 +191,7 @@ class _Build(Transformer):
 
     def const_init(self, c):
         """`const(c)`: the initializer shares its spelling with the keyword; a call otherwise."""
-        kw, *rest = c
-        return self._call("const", kw, c, rest)
+        return self._call("const", c)
 
     def param_decl(self, c):
         kw, target, typ, *init = c
