@@ -21,6 +21,12 @@ from graphc.ops.helpers import HELPERS, closure
 # an edge's data, {"pos": argument position}: never changed once made, so edges at the
 # same position share one dict (a graph of millions of edges would hold millions of copies)
 _POSITION = tuple({"pos": pos} for pos in range(8))
+# networkx keeps, for each pair of nodes a -> n, a dict of the edges between them by key
+# ({0: {"pos": 0}} for a first argument). A node's edges are all made with it and none is
+# ever removed or re-keyed alone (a pass removes whole nodes, or builds a new graph), so an
+# argument that appears once shares its pair's dict too: a dict per edge was a fifth of the
+# memory of lowering a large model
+_AT = tuple({pos: _POSITION[pos]} for pos in range(len(_POSITION)))
 READS_KEPT = 50_000  # names read that a graph records; a model reading more is not drawn anyway
 
 
@@ -78,10 +84,12 @@ class Graph:
         succ, into = g._succ, {}
         succ[nid], g._pred[nid], nodes[nid] = {}, into, data
         for pos, a in enumerate(args):
+            edge = _POSITION[pos] if pos < len(_POSITION) else {"pos": pos}
             keys = into.get(a)
-            if keys is None:
-                keys = into[a] = succ[a][nid] = {}
-            keys[pos] = _POSITION[pos] if pos < len(_POSITION) else {"pos": pos}
+            if keys is None:  # the first edge a -> nid: a shared dict (see _AT)
+                into[a] = succ[a][nid] = _AT[pos] if pos < len(_AT) else {pos: edge}
+            else:  # a again (x * x): a dict of the pair's own, holding both
+                into[a] = succ[a][nid] = {**keys, pos: edge}
         if getattr(g, "__networkx_cache__", None):  # what networkx's own methods clear
             g.__networkx_cache__.clear()
         return nid
