@@ -127,6 +127,8 @@ class FnChecks(Resolver):
                 stack.extend(self.call_reads(e))
             elif isinstance(e, S.Binary) and e.op == "^" and isinstance(e.right, S.Name) and e.right.text == "T":
                 stack.append(e.left)  # `a^T`, a transpose as mathematics writes it: check_form says so
+            elif isinstance(e, S.Binary) and e.op == "^" and isinstance(e.left, S.Name) and e.left.text == "e":
+                stack.append(e.right)  # `e^a`, an exponential as mathematics writes it: check_form says so
             else:
                 stack.extend(S.parts(e))
 
