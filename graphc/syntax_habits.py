@@ -9,7 +9,7 @@ import re
 from lark import Token
 
 from graphc.errors import without_comment
-from graphc.syntax_hints import SHORT, SIZES, closing, split_arguments
+from graphc.syntax_hints import FUNCTIONS, SHORT, SIZES, closing, split_arguments
 
 _FIRST = re.compile(r"[ \t]*([A-Za-z_]\w*)")
 _DEF = re.compile(r"def[ \t]+([A-Za-z_]\w*)[ \t]*\(([^()]*)\)")
@@ -159,7 +159,7 @@ def _statement(word: str, rest: str) -> str | None:
         inner = rest[len(word) :].strip()
         inner = inner[1:-1].strip() if inner.startswith("(") and inner.endswith(")") else inner
         name = inner if re.fullmatch(r"[A-Za-z_]\w*", inner) else "NAME"
-        return f"there is no print in .nn: 'output {name}' has forward return it, and graphc run prints it"
+        return f"there is no print in .nn: {FUNCTIONS['print'].replace('NAME', name)}"
     if word in ("let", "var", "val"):
         fix = rest[len(word) :].strip()
         return f"there is no '{word}' in .nn: write {fix}" if "=" in fix and len(fix) <= SHORT else None

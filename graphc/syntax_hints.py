@@ -311,7 +311,7 @@ FUNCTIONS = {
     **dict.fromkeys(["clip", "clamp"], "write maximum(minimum(x, hi), lo)"),
     **dict.fromkeys(["pow", "power"], "a power is written x ^ p"),
     **dict.fromkeys(["zeros", "ones", "normal", "uniform", "glorot", "he", "const"], _INITIALIZER),
-    "print": "'output NAME' has forward return it, and graphc run prints it",
+    "print": "'output NAME' has forward return it, for the caller to print",
     "mse_loss": "write mean((a - b)^2)",
 }
 
