@@ -17,11 +17,11 @@ from graphc.syntax_hints import (
     bad_number,
     character,
     closing,
+    grouped,
     keyword_argument,
     method_call,
     no_operator,
     spaced_braces,
-    split_arguments,
     transpose,
 )
 
@@ -268,8 +268,8 @@ def _augmented(text: str, tok: Token) -> str | None:
     name, op = target[1], f"{tok}="
     end = text.find("\n", tok.end_pos)
     rest = without_comment(text[tok.end_pos + 1 : end if end >= 0 else len(text)]).strip()
-    if tok.type != "COLON" and len(split_arguments(rest, " +-*/@^")) > 1:
-        rest = f"({rest})"
+    if tok.type != "COLON":
+        rest = grouped(rest)
     fix = f"{name} = {rest}" if tok.type == "COLON" else f"{name} = {name} {tok} {rest}"
     if not rest or len(fix) > SHORT:
         fix = f"{name} = ..." if tok.type == "COLON" else f"{name} = {name} {tok} ..."
@@ -326,9 +326,7 @@ def _negated(text: str, tok: Token, whole: str) -> str:
         neg += "_"
     if len(objective) > SHORT:
         return f"compute the objective on a line of its own, then write {neg} = -objective and minimize {neg}{wrt}"
-    if len(split_arguments(objective, " +-*/@^")) > 1:
-        objective = f"({objective})"
-    return f"write {neg} = -{objective} and minimize {neg}{wrt}"
+    return f"write {neg} = -{grouped(objective)} and minimize {neg}{wrt}"
 
 
 def _unclosed_brace(text: str) -> tuple[int, int] | None:

@@ -373,8 +373,7 @@ def _product(text: str, line_start: int, start: int, close: int, a: str, b: str)
     """`a @ b` for a call of dot or matmul that runs from offset `start` to the ')' at `close`,
     each side in parentheses where it is more than one operand, and the whole where the
     text around it binds tighter than @ (`y / x.dot(W)`, `x.dot(W)^2`)."""
-    a, b = (x if len(split_arguments(x, " +-*/@^")) == 1 else f"({x})" for x in (a, b))
-    product = f"{a} @ {b}"
+    product = f"{grouped(a)} @ {grouped(b)}"
     before = text[max(line_start, start - SHORT) : start].rstrip(" \t")[-1:]
     after = text[close + 1 : close + 1 + SHORT].lstrip(" \t")  # `x.dot(W)  ** 2`
     if before in ("*", "/", "@", "^") or after[:1] in ("^", ".") or after[:2] == "**":
@@ -383,6 +382,11 @@ def _product(text: str, line_start: int, start: int, close: int, a: str, b: str)
 
 
 _KEYWORD = re.compile(r"[A-Za-z_]\w*[ \t]*=(?!=)")
+
+
+def grouped(expr: str) -> str:
+    """`expr` as an operand of a fix's operator: in parentheses where it is more than one operand."""
+    return f"({expr})" if len(split_arguments(expr, " +-*/@^")) > 1 else expr
 
 
 def split_arguments(text: str, at: str = ",") -> list[str]:
