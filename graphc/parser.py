@@ -360,10 +360,10 @@ def _continued(text: str, at: int | None) -> int:
 
 
 _BLOCK_HEADER = re.compile(
-    r"([ \t]*)(?:def|class|if|elif|else|while|for|with|try|except|finally)\b[^#\n]*:[ \t]*(?:#.*)?"
+    r"([ \t]*)(?:def|class|if|elif|else|while|for|with|try|except|finally)\b[^#\n]*:[ \t\r]*(?:#.*)?"
 )
 _IMPORT = re.compile(r"[ \t]*(?:import|from)[ \t]+[A-Za-z_]")
-_BLOCK_MORE = re.compile(r"[ \t]*(?:elif|else|except|finally)\b[^#\n]*:[ \t]*(?:#.*)?")
+_BLOCK_MORE = re.compile(r"[ \t]*(?:elif|else|except|finally)\b[^#\n]*:[ \t\r]*(?:#.*)?")
 
 
 def _python_block(text: str, line: int) -> int:
@@ -393,7 +393,7 @@ def _python_block(text: str, line: int) -> int:
     return count
 
 
-_ENDS_IN_OPERATOR = re.compile(r"[^#\n]*[-+*/@^][ \t]*(?:#.*)?")
+_ENDS_IN_OPERATOR = re.compile(r"[^#\n]*[-+*/@^][ \t\r]*(?:#.*)?")
 _OPERATOR_FIRST = re.compile(r"[ \t]*(?!//)[-+*/@^][^#\n]*(?:#.*)?")
 
 

@@ -404,10 +404,6 @@ def test_crlf_line_endings_keep_columns(tmp_path: Path, capsys: pytest.CaptureFi
     assert "\r" not in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the parser's Python-block and continued-line patterns end in [ \\t]* and do not match a line's \\r",
-)
 @pytest.mark.parametrize(
     "body",
     [
