@@ -227,7 +227,11 @@ def diagnostic(
             first = text[tok.start_pos - tok.column + 1 : tok.start_pos].split()
             keyword = nearest(first[0], STATEMENT_WORDS) if len(first) == 1 else None
             if first[:1] in (["maximize"], ["maximise"]):  # the other way round: one objective, minimized
-                msg += f" (there is no maximize in .nn: {_negated(text, tok, whole)})"
+                start = text.index(first[0], tok.start_pos - tok.column + 1) - (tok.start_pos - tok.column)
+                return Diagnostic(
+                    f"there is no {first[0]} in .nn: {_negated(text, tok, whole)}",
+                    Span(file, tok.line, start, tok.line, start + len(first[0])),
+                )
             elif keyword is not None:
                 msg += f" (is '{first[0]}' a misspelled '{keyword}'?)"
         if tok.type in OPERATORS | {"LPAR", "LSQB", "DOT"}:
