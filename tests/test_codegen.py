@@ -670,30 +670,30 @@ def test_a_value_computed_over_a_gradient_or_a_mask_takes_a_name_of_its_own():
     assert seen > 10  # the check has something to look at
 
 
-def test_o2_computes_a_softmax_into_the_workspace_unless_it_goes_to_the_caller():
-    # the attention weights were a new [T, T] array on every call of loss, loss_and_grad and
-    # sgd_step: the softmax had no `out=` form, so sgd_step was not free of allocations
-    path = Path(__file__).resolve().parent.parent / "examples" / "attention.nn"
+@pytest.mark.parametrize(
+    "example, line, shape, made",
+    [
+        # the attention weights were a new [T, T] array on every call of loss, loss_and_grad and
+        # sgd_step: the softmax had no `out=` form, so sgd_step was not free of allocations
+        ("attention", "weights = _softmax(scores, 1", ("T", "T"), 0),
+        # log_softmax made a new [N, K] array per call, as the softmax did; the one-hot stays
+        ("softmax_regression", "logp = _log_softmax(scores, 1", ("N", 5), 1),
+    ],
+)
+def test_o2_computes_a_softmax_into_the_workspace_unless_it_goes_to_the_caller(example, line, shape, made):
+    path = Path(__file__).resolve().parent.parent / "examples" / f"{example}.nn"
     compiled = compile_text(path.read_text(), path.name, opt=2)
     for name in ("loss", "loss_and_grad", "sgd_step"):
         body = function(compiled.source, name)
-        assert re.search(r"^    weights = _softmax\(scores, 1, out=(scores|ws\[\d+\])\)$", body, re.M), body
-        assert (("T", "T"), "float") not in compiled.pool.plans[name].made, name
-    # forward returns the weights: they are the caller's own array
-    assert "    weights = _softmax(scores, 1)\n" in function(compiled.source, "forward")
+        assert re.search(rf"^    {re.escape(line)}, out=(scores|ws\[\d+\])\)$", body, re.M), body
+        assert compiled.pool.plans[name].made.count((shape, "float")) == made, name
+    # forward returns them: they are the caller's own array
+    assert f"    {line})\n" in function(compiled.source, "forward")
 
 
-def test_o2_computes_a_log_softmax_into_the_workspace_unless_it_goes_to_the_caller():
-    # log_softmax made a new [N, K] array per call of loss, loss_and_grad and sgd_step, as the
-    # softmax did before it had an `out=` form
+def test_log_softmax_written_over_its_argument_gives_the_plain_values():
     path = Path(__file__).resolve().parent.parent / "examples" / "softmax_regression.nn"
     compiled = compile_text(path.read_text(), path.name, opt=2)
-    for name in ("loss", "loss_and_grad", "sgd_step"):
-        body = function(compiled.source, name)
-        assert re.search(r"^    logp = _log_softmax\(scores, 1, out=(scores|ws\[\d+\])\)$", body, re.M), body
-        assert compiled.pool.plans[name].made.count((("N", 5), "float")) == 1, name  # the one-hot array alone
-    assert "    logp = _log_softmax(scores, 1)\n" in function(compiled.source, "forward")
-    # and the values are those of the plain form, written over its argument or not
     namespace: dict = {}
     exec(compiled.source, namespace)
     rng = np.random.default_rng(0)
