@@ -35,10 +35,10 @@ KIND_WORDS = {
 
 
 # attributes of NumPy's and PyTorch's arrays, with what .nn has instead
-_AS_IT_IS = "a value is used as it is: write {value}"
+_USED_AS_IT_IS = "a value is used as it is: write {value}"
 ATTRIBUTES = {
     **dict.fromkeys(["shape", "size", "ndim", "dim"], SIZES),
-    **dict.fromkeys(["data", "values", "item", "numpy"], _AS_IT_IS),
+    **dict.fromkeys(["data", "values", "item", "numpy"], _USED_AS_IT_IS),
     "grad": "graphc derives the gradients of the minimize target itself",
     "dtype": "values are floats, and inputs declared int[...] integer labels",
 }

@@ -445,7 +445,9 @@ def _torch_keywords(args: list[str]) -> list[str]:
 
 
 # methods of PyTorch's and NumPy's arrays that .nn writes another way
-_AS_IT_IS = frozenset({"detach", "item", "numpy", "cpu", "cuda", "clone", "contiguous", "float", "double", "tolist"})
+_IDENTITY_METHODS = frozenset(
+    {"detach", "item", "numpy", "cpu", "cuda", "clone", "contiguous", "float", "double", "tolist"}
+)
 _RESHAPED = frozenset({"squeeze", "unsqueeze", "view_as", "expand", "expand_dims", "permute", "ravel"})
 
 
@@ -466,7 +468,7 @@ def _method_fix(method: str, receiver: str | None, args: list[str] | None) -> st
         return f"write relu({r})"
     if method in ("clamp", "clip"):
         return "write maximum(minimum(x, hi), lo)"
-    if method in _AS_IT_IS and not args:
+    if method in _IDENTITY_METHODS and not args:
         return f"write {r}"
     if method == "flatten" and not args:
         return f"write reshape({r}, [-1])"
