@@ -237,7 +237,7 @@ class ExprLowerer(Advice):
             else:
                 attrs[kw.name] = self.keyword_value(kw, scope)
                 ok = ok and attrs[kw.name] is not _BAD
-        first_keyword = min((k.span.start for k in e.kwargs), default=None) if e.kwargs else None
+        first_keyword = min(k.span.start for k in e.kwargs) if e.kwargs else None
         late = [a for a in e.args if a.span.start > first_keyword] if e.kwargs else []
         if late:  # as in Python: sum(axis=0, x) is no way to write sum(x, axis=0)
             self.error(

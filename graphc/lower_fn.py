@@ -86,11 +86,7 @@ class FnChecks(Resolver):
         stack = [e]
         while stack:
             e = stack.pop()
-            if (
-                isinstance(e, S.Attr)
-                and S.library(e) is not None
-                and self.lookup(S.library(e).split(".")[0], scope) is None
-            ):
+            if isinstance(e, S.Attr) and self.foreign(e, scope) is not None:
                 continue  # `np.exp`, said by check_names
             wrong = self.misplaced(e)
             if wrong is not None:

@@ -207,14 +207,14 @@ class Resolver:
         """Each error a loop's later passes made again says on how many, and an unknown name's
         error the other lines that use it."""
         for index, more in self.repeats.items():
-            d = self.errors[index]
-            again = f"it fails there on {more:,} more pass{'es' if more > 1 else ''} too"
-            self.errors[index] = replace(d, note=f"{d.note}; {again}" if d.note else again)
+            self.add_note(index, f"it fails there on {more:,} more pass{'es' if more > 1 else ''} too")
         for _, index, lines in self.unknown_values.values():
             if lines:
-                d = self.errors[index]
-                said = f"also used at line{'s' if len(lines) > 1 else ''} {_listed(list(lines))}"
-                self.errors[index] = replace(d, note=f"{d.note}; {said}" if d.note else said)
+                self.add_note(index, f"also used at line{'s' if len(lines) > 1 else ''} {_listed(list(lines))}")
+
+    def add_note(self, index: int, said: str) -> None:
+        d = self.errors[index]
+        self.errors[index] = replace(d, note=f"{d.note}; {said}" if d.note else said)
 
     def warn(self, message: str, span: Span) -> None:
         # once for its text and place, and in a loop once for its place: its sizes may differ per pass
@@ -299,11 +299,17 @@ class Resolver:
                 names.append(n)
         return names
 
+    def foreign(self, e: S.Attr, scope: Scope) -> str | None:
+        """The library `np.exp` or `np.linalg.norm` is read from (`np`, `np.linalg`), where the file
+        defines no such name; else None."""
+        library = S.library(e)
+        return library if library is not None and self.lookup(library.split(".")[0], scope) is None else None
+
     def no_library(self, e: S.Attr, scope: Scope) -> bool:
         """`np.pi`, `math.e`: an attribute of a library the file does not define, said as that
         (not as an unknown name 'np'); else False."""
-        library = S.library(e)
-        if library is None or self.lookup(library.split(".")[0], scope) is not None:
+        library = self.foreign(e, scope)
+        if library is None:
             return False
         constant = {"pi": "3.141592653589793", "e": "2.718281828459045"}.get(e.attr)
         own = self.lookup(e.attr, scope)
@@ -411,12 +417,15 @@ class Resolver:
                 span,
             )
             return True
-        own = [n for n in self.visible(scope, functions=True) if n not in BUILTINS] if name in FUNCTIONS else []
-        if what == "function" and name in FUNCTIONS and not did_you_mean(name, own):  # (not `dot` for a fn dott)
-            self.error(f"there is no function '{name}' in .nn: {FUNCTIONS[name].format(name=name)}", span)
-            return False
-        first = self.unknown_values.get(name) if what == "name" and scope.fn is None and not size else None
-        if first is not None and braced is None and first[0] != span:  # said at its first use
+        if what == "function" and name in FUNCTIONS:
+            own = [n for n in self.visible(scope, functions=True) if n not in BUILTINS]
+            if not did_you_mean(name, own):  # (not `dot` for a fn dott)
+                self.error(f"there is no function '{name}' in .nn: {FUNCTIONS[name].format(name=name)}", span)
+                return False
+        # an undeclared value at the top is said at its first use, the lines of the others in a note
+        once = what == "name" and scope.fn is None and braced is None and not size
+        first = self.unknown_values.get(name) if once else None
+        if first is not None and first[0] != span:  # said at its first use
             if span.line != first[0].line:
                 first[2][span.line] = None
             return True
@@ -432,13 +441,13 @@ class Resolver:
                 hint = f"; did you mean '{outer}'? It is outside fn '{scope.fn.decl.name}': pass it as an argument"
         if size:
             self.unknown_sizes.setdefault(name, span)
-        elif what == "name" and scope.fn is None and braced is None and not hint:
+        elif once and not hint:
             # a name like none defined (not a misspelling, which each use makes anew): one
             # declaration mends every use, so the later ones are listed under the first (see
             # above), and a model with no params was likely missing this one
             self.broken_params = True
         index = self.error(f"unknown {what} '{name}'{hint or size}", span)
-        if what == "name" and scope.fn is None and braced is None and not (size or hint) and index is not None:
+        if once and not hint and index is not None:
             self.unknown_values.setdefault(name, (span, index, {}))
         return True
 
@@ -558,7 +567,7 @@ class Resolver:
                 self.const_told.add(name)
                 v = self.number_of(b.value)
                 line = f" at line {b.span.line}" if b.span.line != e.span.line else ""
-                kind += f"; declare it as one: write const {name} = {int(v) if v.is_integer() else v!r}{line}"
+                kind += f"; declare it as one: write const {name} = {_number_text(v)}{line}"
             self.error(f"{what} must be a compile-time constant, but '{name}' is {kind}", e.span)
             return None
         if isinstance(e, S.Unary):
@@ -730,8 +739,7 @@ def _redefinition(name: str, kind: str, old: Binding, number: float | None = Non
         said = f"cannot assign to '{name}': it is a dim (line {line}), a size the inputs give when the model runs"
         if number is None:
             return f"{said}; give this value another name"
-        shown = int(number) if float(number).is_integer() else repr(number)
-        return f"{said}; for a fixed size write const {name} = {shown} in place of the dim"
+        return f"{said}; for a fixed size write const {name} = {_number_text(number)} in place of the dim"
     if kind == "value":
         why = {
             "input": "inputs are fed at call time: give the new value a name of its own",
@@ -747,6 +755,11 @@ def _redefinition(name: str, kind: str, old: Binding, number: float | None = Non
             "inputs when the model runs) or a const (a fixed number), not both: keep one of the declarations"
         )
     return f"'{name}' is already defined as {KIND_WORDS[old.kind]} at line {line}"
+
+
+def _number_text(v: float) -> str:
+    """A number as a const declaration writes it: `10`, `0.5`."""
+    return str(int(v)) if float(v).is_integer() else repr(v)
 
 
 def _listed(numbers: list[int], most: int = 5) -> str:

@@ -315,7 +315,7 @@ class Emitter:
             notes = [f"{prefix}line {line}{where}: {self.quote(line)}"]
         # those merged into it, then those folded in, in the order their ops run: source order
         # forward, the reverse backward
-        others = dict.fromkeys(p for m in [n, *sorted(nodes[1:])] for p in self.places(m))
+        others = dict.fromkeys([*own, *(p for m in sorted(nodes[1:]) for p in self.places(m))])
         others.pop(own[0])
         for line, passes in others:
             where = f" ({', '.join(passes)})" if passes else ""

@@ -303,9 +303,7 @@ def _not_a_name(text: str, tok: Token, keyword: str, file: str, whole: str) -> D
         others = [expr[x:y].strip() if (x, y) != (a, b) else None for x, y in items]
         skip = len(expr[a:b]) - len(expr[a:b].lstrip())
         lead, expr = lead + a + skip, expr[a:b].strip()
-    name = "loss" if keyword == "minimize" else "y"
-    while re.search(rf"\b{name}\b", re.sub(r"#[^\n]*", "", whole)):  # a name the file does not use yet
-        name += "_"
+    name = _unused("loss" if keyword == "minimize" else "y", whole)
     what = "a name" if keyword == "minimize" else "names"
     depth = expr.count("(") + expr.count("[") - expr.count(")") - expr.count("]")
     if not expr or len(expr) > SHORT or depth or expr[-1] in "+-*/@^,.([":  # (no whole expression to quote)
@@ -314,6 +312,14 @@ def _not_a_name(text: str, tok: Token, keyword: str, file: str, whole: str) -> D
     names = ", ".join(name if o is None else o for o in others) if others else name
     said = f"{keyword} takes {what}: write '{name} = {expr}' on a line of its own, then '{keyword} {names}{' ' + wrt if wrt else ''}'"
     return Diagnostic(said, Span(file, tok.line, start, tok.line, start + len(expr)))
+
+
+def _unused(name: str, whole: str) -> str:
+    """`name`, or with as many `_` after it as make a name the file's code does not use yet."""
+    code = re.sub(r"#[^\n]*", "", whole)
+    while re.search(rf"\b{name}\b", code):
+        name += "_"
+    return name
 
 
 def _negated(text: str, tok: Token, whole: str) -> str:
@@ -325,9 +331,7 @@ def _negated(text: str, tok: Token, whole: str) -> str:
     names = " ".join(wrt[0].split()).rstrip(",").rstrip() if wrt else ""  # no trailing comma, no empty wrt
     wrt = f" wrt {names}" if names else ""
     wrt = wrt if len(wrt) <= SHORT else " wrt ..."
-    neg, code = "neg", re.sub(r"#[^\n]*", "", whole)  # a name the file's code does not use yet
-    while re.search(rf"\b{neg}\b", code):
-        neg += "_"
+    neg = _unused("neg", whole)
     if len(objective) > SHORT:
         return f"compute the objective on a line of its own, then write {neg} = -objective and minimize {neg}{wrt}"
     return f"write {neg} = -{grouped(objective)} and minimize {neg}{wrt}"
