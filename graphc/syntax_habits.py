@@ -71,7 +71,7 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
         if step[1] == "backward":
             said = "there is no .backward() in .nn: graphc derives the gradients of the minimize target itself"
         else:
-            said = "there is no optimizer in .nn: graphc train, or the compiled module's sgd_step, takes the steps"
+            said = "there is no optimizer in .nn: the compiled module's sgd_step takes the steps"
         return f"{said}; delete this line", at, line_start + len(line.rstrip())
     lam = re.search(r"(?<![\w.])lambda\b(?=[ \t]*[\w, \t]*:)", line)  # (lambda alone may be a value's name)
     if lam is not None and line_start + lam.start() < tok.start_pos:
