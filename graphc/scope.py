@@ -316,7 +316,7 @@ class Resolver:
         if constant:
             fix = f": declare const {e.attr} = {constant} and write {e.attr}"
         elif e.attr in ("dot", "matmul"):
-            fix = ": a matrix product is written a @ b"
+            fix = f": {FUNCTIONS['dot']}"
         elif e.attr in BUILTINS or (own is not None and own.kind == "fn"):  # as `np.exp(x)` is told, by the call
             fix = f": write {e.attr}(...)"
         else:

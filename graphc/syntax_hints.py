@@ -266,7 +266,7 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
         there = f"there is no {module} here"
         if method in ("dot", "matmul"):
             if args is None or len(args) != 2 or any(_KEYWORD.match(a) for a in args):
-                return f"{there}: a matrix product is written a @ b", start
+                return f"{there}: {FUNCTIONS['dot']}", start
             return f"{there}: write {_product(text, line_start, start, close, *args)}", start
         made = _made(text, line_start, method, args)
         if made is not None:
@@ -284,7 +284,7 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
         return f"{there}: write {method}({', '.join(_spelled(args))})", start
     if method in ("dot", "matmul", "mm"):
         if receiver is None or args is None or len(args) != 1 or _KEYWORD.match(args[0]):
-            return "there are no methods in .nn: a matrix product is written a @ b", m.start()
+            return f"there are no methods in .nn: {FUNCTIONS['dot']}", m.start()
         product = _product(text, line_start, text.rfind(receiver, line_start, m.start()), close, receiver, args[0])
         return f"there are no methods in .nn: write {product}", m.start()
     builtin = BUILTINS.get(method)
@@ -467,7 +467,7 @@ def _method_fix(method: str, receiver: str | None, args: list[str] | None) -> st
     if method in ("clamp", "clip") and args in (["min=0"], ["0"], ["min=0.0"], ["0.0"]):
         return f"write relu({r})"
     if method in ("clamp", "clip"):
-        return "write maximum(minimum(x, hi), lo)"
+        return FUNCTIONS[method]
     if method in _IDENTITY_METHODS and not args:
         return f"write {r}"
     if method == "flatten" and not args:
