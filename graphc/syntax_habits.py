@@ -15,6 +15,7 @@ _FIRST = re.compile(r"[ \t]*([A-Za-z_]\w*)")
 _DEF = re.compile(r"def[ \t]+([A-Za-z_]\w*)[ \t]*\(([^()]*)\)")
 _LAMBDA = re.compile(r"[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*lambda\b([^:]*):(.+)")
 _RANGE = re.compile(r"for[ \t]+\w+[ \t]+in[ \t]+(range[ \t]*\(([^()]*)\))")
+_HEADER = re.compile(r"for[ \t]+([A-Za-z_]\w*)[ \t]+in[ \t]+([^{}:]+?)[ \t]*(?:[:{].*)?$")  # `for i in 1..3`
 _NAME_ALONE = re.compile(r"[ \t]*[A-Za-z_]\w*[ \t]*")
 _STEP = re.compile(r"[ \t]*[A-Za-z_]\w*[ \t]*\.[ \t]*(backward|step|zero_grad)[ \t]*\(")
 _OPERAND_END = re.compile(r"[\w)\]][ \t]*$")
@@ -87,6 +88,8 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
     if tok.type == "FOR" and before.count("[") + before.count("(") > before.count("]") + before.count(")"):
         said = "there are no list comprehensions in .nn; a loop is written for i in 1..N { ... } on lines of its own"
         return said, tok.start_pos, tok.end_pos
+    if tok.type == "FOR" and code and _HEADER.match(line[len(before) :]):  # as a comprehension reads
+        return _trailing_loop(code[len(code) - len(code.lstrip()) :], line[len(before) :], tok)
     if tok.type in ("STAR", "SLASH", "POW") and before.endswith("."):  # MATLAB's `x .* y`
         op = f".{tok}"
         return f"there is no '{op}' operator in .nn: {tok} is elementwise already", tok.start_pos - 1, tok.end_pos
@@ -191,12 +194,8 @@ def _loop(line: str, line_start: int, tok: Token, accepts: set[str]) -> tuple[st
     """`for i in range(3)`, `for i in 1..3:`: a loop as Python writes it."""
     m = _RANGE.search(line)
     if m is not None:
-        args = [a.strip() for a in m[2].split(",")]
-        if 1 <= len(args) <= 2 and all(_INT.fullmatch(a) for a in args):
-            lo, hi = (0, int(args[0])) if len(args) == 1 else (int(args[0]), int(args[1]))
-            fix = f"write {lo}..{hi - 1}"
-        else:
-            fix = "range(n) is 0..n-1"
+        ends = _first_last(m)
+        fix = f"write {ends}" if ends else "range(n) is 0..n-1"
         said = f"a loop's range is written first..last, both ends included: {fix}"
         return said, line_start + m.start(1), line_start + m.end(1)
     if tok.type == "LBRACE" and "__ANON_0" in accepts:  # `for w in W {`
@@ -206,6 +205,28 @@ def _loop(line: str, line_start: int, tok: Token, accepts: set[str]) -> tuple[st
         header = line[: tok.start_pos - line_start].strip()
         return f"a loop's body is written in braces: {header} {{ ... }}", tok.start_pos, tok.end_pos
     return None
+
+
+def _first_last(m: re.Match) -> str | None:
+    """`range(3)` as .nn writes it, 0..2; None where its arguments are not integer literals."""
+    args = [a.strip() for a in m[2].split(",")]
+    if 1 <= len(args) <= 2 and all(_INT.fullmatch(a) for a in args):
+        lo, hi = (0, int(args[0])) if len(args) == 1 else (int(args[0]), int(args[1]))
+        return f"{lo}..{hi - 1}"
+    return None
+
+
+def _trailing_loop(statement: str, clause: str, tok: Token) -> tuple[str, int, int]:
+    """`h{i} = f(h{i-1}) for i in 1..3`: a statement with its loop (`clause`) after it."""
+    header = _HEADER.match(clause)
+    loop = f"for {header[1]} in {header[2]}"
+    python = _RANGE.match(clause)
+    if python is not None:  # Python's range: written as .nn writes a range
+        loop = f"for {header[1]} in {_first_last(python) or 'first..last'}"
+    fix = f"{loop} {{ {statement} }}"
+    fix = f"write {fix}" if len(fix) <= 2 * SHORT else f"write {loop} {{ ... }} around it"
+    said = f"a loop comes first and holds its statements in braces: {fix}"
+    return said, tok.start_pos, tok.start_pos + len(clause.rstrip())
 
 
 def _shape_type(text: str, line: str, line_start: int, tok: Token) -> tuple[str, int, int] | None:
