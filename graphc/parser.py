@@ -393,13 +393,9 @@ def _python_block(text: str, line: int) -> int:
     return count
 
 
-_ENDS_IN_OPERATOR = re.compile(r"[^#\n]*[-+*/@^][ \t\r]*(?:#.*)?")
-_OPERATOR_FIRST = re.compile(r"[ \t]*(?!//)[-+*/@^][^#\n]*(?:#.*)?")
-
-
 def _continued_by(text: str, line: int) -> int:
-    """1 where `line` ends in an operator and the next line starts with none, or the next
-    starts with one (`h = a +` then `b`, or `h = a` then `+ b`): one statement over two
+    """1 where `line` ends in an operator and the next line goes on with its operand, or the
+    next starts with one (`h = a +` then `b`, or `h = a` then `+ b`): one statement over two
     lines, as Python writes it in brackets; else 0."""
     start = _line_start(text, line)
     end = text.find("\n", start)
@@ -407,11 +403,10 @@ def _continued_by(text: str, line: int) -> int:
         return 0
     nxt = text.find("\n", end + 1)
     row, following = text[start:end], text[end + 1 : nxt if nxt >= 0 else len(text)]
-    from graphc.syntax_habits import STATEMENT_START  # an error path's, loaded with it
+    # an error path's, loaded with it; the error's wording asks the same two questions
+    from graphc.syntax_habits import ends_in_operator, starts_with_operator
 
-    if _ENDS_IN_OPERATOR.fullmatch(row) and following.strip() and not STATEMENT_START.match(following):
-        return 1
-    return 1 if _OPERATOR_FIRST.fullmatch(following) else 0
+    return 1 if ends_in_operator(row, following) is not None or starts_with_operator(following) else 0
 
 
 def _more_tokens(lexer: Lexer, text: str, start: int) -> bool:

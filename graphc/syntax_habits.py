@@ -34,9 +34,29 @@ STATEMENT_START = re.compile(
     r"[ \t]*(?:[A-Za-z_]\w*[ \t]*=(?!=)|(?:model|dim|const|input|param|fn|output|minimize|for|return)\b|\})"
 )
 CONTINUED = "a statement goes on to the next line only inside ( ) or [ ]: put the expression in parentheses"
+OPERATORS = "+-*/@^"  # the first character of each binary operator's token (** too)
 BARE = {"pass", "break", "continue", "del", "assert", "raise", "try", "except", "finally", "with", "yield", "global"}
 FLOATS = {"float", "float16", "float32", "float64", "double", "half"}
 INTS = {"int8", "int16", "int32", "int64", "long", "uint8"}
+
+
+def ends_in_operator(line: str, following: str) -> str | None:
+    """The operator `line` ends in, a comment after it or not, where `following`, the next
+    line, goes on with its operand (`h = a +` then `b`): one statement over two lines, as
+    Python writes it inside brackets. None where the line ends otherwise, or the next is blank
+    or starts a statement of its own. The wording of the error and the parser's count of the
+    lines it covers both ask here, so the two cannot tell the lines apart differently."""
+    code = without_comment(line).rstrip()
+    if code and code[-1] in OPERATORS and following.strip() and not STATEMENT_START.match(following):
+        return code[-1]
+    return None
+
+
+def starts_with_operator(line: str) -> bool:
+    """True where `line` starts with a binary operator (`+ b` under `h = a`), the second line
+    of one statement over two; `//` is C's comment, not one."""
+    code = line.lstrip()
+    return code != "" and code[0] in OPERATORS and not code.startswith("//")
 
 
 def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | None:
@@ -50,16 +70,14 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
     word = first[1] if first else ""
     at = line_start + first.start(1) if first else tok.start_pos
     assigned = first is not None and re.match(r"[ \t]*=(?!=)", line[first.end() :]) is not None
-    code = without_comment(before).rstrip()
     nl = tok.start_pos - (text[tok.start_pos - 1 : tok.start_pos] == "\r")  # where the line ends (a CRLF file)
-    if tok.type == "_NL" and {"NAME", "NUMBER"} <= accepts and code[-1:] in ("+", "-", "*", "/", "@", "^"):
+    if tok.type == "_NL" and {"NAME", "NUMBER"} <= accepts and end >= 0:
         # `h = a +` then `b` on the next line, as Python continues a line in brackets only
-        nxt = text.find("\n", end + 1) if end >= 0 else -1
-        following = text[end + 1 : nxt if nxt >= 0 else len(text)] if end >= 0 else ""
-        if following.strip() and not STATEMENT_START.match(following):
-            return f"unexpected end of line after '{code[-1]}'; {CONTINUED}", nl, nl + 1
-    operator_first = tok.type in ("PLUS", "MINUS", "STAR", "SLASH", "AT", "POW") and not before.strip()
-    if operator_first and line_start > 0 and text[tok.start_pos : tok.start_pos + 2] != "//":  # (C's comment)
+        nxt = text.find("\n", end + 1)
+        operator = ends_in_operator(before, text[end + 1 : nxt if nxt >= 0 else len(text)])
+        if operator is not None:
+            return f"unexpected end of line after '{operator}'; {CONTINUED}", nl, nl + 1
+    if not before.strip() and line_start > 0 and starts_with_operator(line):  # `h = a` then `+ b`
         return f"unexpected '{tok}' at the start of a line; {CONTINUED}", tok.start_pos, tok.end_pos
     if first is not None and not assigned and tok.start_pos >= line_start + first.end():
         said = _statement(word, line[first.start(1) :])

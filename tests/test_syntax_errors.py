@@ -280,6 +280,54 @@ def test_a_run_of_continued_lines_gives_one_error() -> None:
     ]
 
 
+CONTINUED = "a statement goes on to the next line only inside ( ) or [ ]: put the expression in parentheses"
+
+
+@pytest.mark.parametrize(
+    "lines, said",
+    [
+        (["h = a +", "    b"], "1:8: unexpected end of line after '+'"),
+        (["h = a +  # the bias", "    b"], "1:20: unexpected end of line after '+'"),  # a comment after it
+        (["h = a + # -", "    b"], "1:12: unexpected end of line after '+'"),  # which holds an operator
+        (["h = a +\f", "    b"], "1:9: unexpected end of line after '+'"),  # any blank the lexer skips
+        (["h = a @", "    W  # the weights"], "1:8: unexpected end of line after '@'"),
+        (["h = a", "    * b"], "2:5: unexpected '*' at the start of a line"),
+        (["h = a  # the input", "    ** 2"], "2:5: unexpected '**' at the start of a line"),
+        (["h = a b", "    + c"], "1:7: unexpected name 'b'"),  # another mistake, the next line still its own
+        # C's comment: no operator to go on with, and no second error for the line after it
+        (["h = a //", "    b"], "1:7: unexpected '//'"),
+        (["h = a", "    // b"], "2:5: unexpected '//'"),
+    ],
+)
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_line_continued_by_an_operator_is_one_error(lines: list[str], said: str, newline: str) -> None:
+    """The wording of the error and the lines the parse skips after it ask the same question:
+    the line the operator continues is part of the first's error, not one of its own."""
+    text = newline.join(["input a : [3]", "input b : [3]", "input c : [3]", *lines, "output h", ""])
+    (found,) = errors(text)
+    line, rest = said.split(":", 1)
+    assert found.startswith(f"{int(line) + 3}:{rest}")
+    assert found.endswith(CONTINUED) == ("after '" in said or "at the start of a line" in said)
+
+
+@pytest.mark.parametrize(
+    "lines, said",
+    [
+        (["h = a  # +", "    b"], ["4:6: unexpected end of line; expected '='"]),  # the operator is in the comment
+        (
+            ["h = a +", "", "    b"],
+            ["3:8: unexpected end of line; expected an expression", "5:6: unexpected end of line; expected '='"],
+        ),
+        (["h = a +", "g = b"], ["3:8: unexpected end of line; expected an expression"]),  # a statement of its own
+    ],
+)
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_line_not_continued_is_not_told_so(lines: list[str], said: list[str], newline: str) -> None:
+    """Where the next line is no operand, no error is worded as a continued line, and the
+    next line is read as a statement of its own."""
+    assert errors(newline.join(["input a : [3]", "input b : [3]", *lines, "output h", ""])) == said
+
+
 def test_the_stop_is_said_only_where_tokens_are_left() -> None:
     ten = "x = $\n" * 10
     for rest, said in [("# the end\n}\n  }\n\n", False), ("}\ny = 1\n", True)]:
