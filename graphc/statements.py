@@ -156,6 +156,9 @@ class Emitter:
                 attrs = {**attrs, "constant": constant_var[plan.constant[n]]}
             if n in plan.scratch:
                 attrs = {**attrs, "scratch": f"ws[{placed[plan.scratch[n]]}]"}
+            known = tuple(g.node(a)["attrs"]["value"] if g.op(a) == "const" else None for a in g.args(n))
+            if any(v is not None for v in known):  # a number written out (consts are not folded at -O0)
+                attrs = {**attrs, "known": known}
             if target is not None:
                 text = opdef.into(self.xp, attrs, expr[target], *args)
             elif n in plan.slot:

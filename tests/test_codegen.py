@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -796,6 +797,16 @@ def test_o0_takes_the_inverse_square_root_of_a_number_without_adding_zero():
     # an array keeps it: -0.0^-0.5 is +inf, as np.power says, not 1 / -0.0
     array = function(compile_text(text.replace("x @ w * D^-0.5", "x * w^-0.5"), "m.nn", opt=0).source, "loss")
     assert "np.sqrt(w) + 0.0" in array, array
+    # and so does the number -0.0, but not 0.0 (left unfolded at -O1 too, their power being inf)
+    for opt, (number, said) in itertools.product(
+        (0, 1), [("-0.0", "1 / (np.sqrt(DTYPE(-0.0)) + 0.0)"), ("0.0", "1 / np.sqrt(DTYPE(0.0))")]
+    ):
+        zero = compile_text(text.replace("D = 16", f"D = {number}"), "m.nn", opt=opt).source
+        assert said in function(zero, "loss"), zero
+        module = types.ModuleType("generated")
+        exec(compile(zero, "generated.py", "exec"), module.__dict__)
+        with np.errstate(all="ignore"):
+            assert module.loss({"w": np.ones(3)}, x=np.ones((2, 3))) == np.inf
 
 
 def test_a_node_a_rewrite_made_of_several_credits_each_of_their_lines():

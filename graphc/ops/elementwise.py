@@ -39,23 +39,19 @@ _BY_PRODUCTS = {
 }
 
 
-def _no_minus_zero(x: str) -> bool:
-    """x is a number written out (`16.0`, or `DTYPE(16.0)` as -O0 spells a const) other than -0.0."""
-    text = x[len("DTYPE(") : -1] if x.startswith("DTYPE(") and x.endswith(")") else x
-    try:
-        value = float(text)
-    except ValueError:
-        return False
-    return value != 0.0 or math.copysign(1.0, value) > 0
+def _minus_zero_or_unknown(attrs) -> bool:
+    """Whether pow's argument may be -0.0: anything but a number written out other than it."""
+    value = attrs.get("known", (None,))[0]
+    return value is None or (value == 0.0 and math.copysign(1.0, value) < 0)
 
 
-def _pow_text(xp, p, x, out):
+def _pow_text(xp, p, x, out, minus_zero=True):
     forms = _BY_PRODUCTS.get(abs(p))
     if p == -0.5:  # sqrt(-0.0) is -0.0, and + 0.0 makes it +0.0: x^-0.5 is +inf there, as pow gives
         if out:
             return f"{xp}.divide(1.0, {xp}.add({xp}.sqrt({x}, out={out}), 0.0, out={out}), out={out})"
         # a number other than -0.0 (D^-0.5 at -O0, where consts are not folded) needs no + 0.0
-        return f"1 / {xp}.sqrt({x})" if _no_minus_zero(x) else f"1 / ({xp}.sqrt({x}) + 0.0)"
+        return f"1 / ({xp}.sqrt({x}) + 0.0)" if minus_zero else f"1 / {xp}.sqrt({x})"
     if p == -1:
         return f"{xp}.divide(1.0, {x}, out={out})" if out else f"1 / {x}"
     if forms is None:
@@ -69,7 +65,7 @@ def _pow_text(xp, p, x, out):
 
 
 def _pow_emit(xp, attrs, x):
-    return _pow_text(xp, attrs["p"], x, None)
+    return _pow_text(xp, attrs["p"], x, None, _minus_zero_or_unknown(attrs))
 
 
 def _pow_into(xp, attrs, out, x):
