@@ -394,19 +394,25 @@ def _python_block(text: str, line: int) -> int:
 
 
 def _continued_by(text: str, line: int) -> int:
-    """1 where `line` ends in an operator and the next line goes on with its operand, or the
-    next starts with one (`h = a +` then `b`, or `h = a` then `+ b`): one statement over two
-    lines, as Python writes it in brackets; else 0."""
-    start = _line_start(text, line)
-    end = text.find("\n", start)
-    if end < 0:
-        return 0
-    nxt = text.find("\n", end + 1)
-    row, following = text[start:end], text[end + 1 : nxt if nxt >= 0 else len(text)]
-    # an error path's, loaded with it; the error's wording asks the same two questions
-    from graphc.syntax_habits import ends_in_operator, starts_with_operator
+    """How many lines after `line` its statement goes on over, as Python writes one in
+    brackets: to the next line of code (past comment lines) where `line` ends in an operator
+    and that line goes on with its operand (`h = a +` then `b`), or where that line starts
+    with one (`h = a` then `+ b`); and so on from there, a run of such lines being one
+    statement. 0 where the next line is a statement of its own."""
+    # an error path's, loaded with it; the error's wording asks the same questions
+    from graphc.syntax_habits import ends_in_operator, next_code_line, starts_with_operator
 
-    return 1 if ends_in_operator(row, following) is not None or starts_with_operator(following) else 0
+    start, total = _line_start(text, line), 0
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            return total
+        following, count = next_code_line(text, end)
+        if ends_in_operator(text[start:end], following) is None and not starts_with_operator(following):
+            return total
+        total += count
+        for _ in range(count):  # on to the start of that line
+            start = text.find("\n", start) + 1
 
 
 def _more_tokens(lexer: Lexer, text: str, start: int) -> bool:

@@ -40,9 +40,23 @@ FLOATS = {"float", "float16", "float32", "float64", "double", "half"}
 INTS = {"int8", "int16", "int32", "int64", "long", "uint8"}
 
 
+def next_code_line(text: str, end: int) -> tuple[str, int]:
+    """The line after the one that ends at offset `end` (its '\\n'), past lines that hold a
+    comment alone, and how many lines on it is (1 for the very next); ("", ...) past the end."""
+    count = 0
+    while end >= 0:
+        count += 1
+        nxt = text.find("\n", end + 1)
+        row = text[end + 1 : nxt if nxt >= 0 else len(text)]
+        if not row.strip() or without_comment(row).strip():
+            return row, count
+        end = nxt
+    return "", count
+
+
 def ends_in_operator(line: str, following: str) -> str | None:
     """The operator `line` ends in, a comment after it or not, where `following`, the next
-    line, goes on with its operand (`h = a +` then `b`): one statement over two lines, as
+    code line, goes on with its operand (`h = a +` then `b`): one statement over two lines, as
     Python writes it inside brackets. None where the line ends otherwise, or the next is blank
     or starts a statement of its own. The wording of the error and the parser's count of the
     lines it covers both ask here, so the two cannot tell the lines apart differently."""
@@ -73,8 +87,7 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
     nl = tok.start_pos - (text[tok.start_pos - 1 : tok.start_pos] == "\r")  # where the line ends (a CRLF file)
     if tok.type == "_NL" and {"NAME", "NUMBER"} <= accepts and end >= 0:
         # `h = a +` then `b` on the next line, as Python continues a line in brackets only
-        nxt = text.find("\n", end + 1)
-        operator = ends_in_operator(before, text[end + 1 : nxt if nxt >= 0 else len(text)])
+        operator = ends_in_operator(before, next_code_line(text, end)[0])
         if operator is not None:
             return f"unexpected end of line after '{operator}'; {CONTINUED}", nl, nl + 1
     if not before.strip() and line_start > 0 and starts_with_operator(line):  # `h = a` then `+ b`

@@ -291,7 +291,10 @@ CONTINUED = "a statement goes on to the next line only inside ( ) or [ ]: put th
         (["h = a + # -", "    b"], "1:12: unexpected end of line after '+'"),  # which holds an operator
         (["h = a +\f", "    b"], "1:9: unexpected end of line after '+'"),  # any blank the lexer skips
         (["h = a @", "    W  # the weights"], "1:8: unexpected end of line after '@'"),
+        (["h = a +", "    # the bias", "    # of each unit", "    b"], "1:8: unexpected end of line after '+'"),
+        (["h = a +", "    b *", "    c", "    - a"], "1:8: unexpected end of line after '+'"),  # a run of them
         (["h = a", "    * b"], "2:5: unexpected '*' at the start of a line"),
+        (["h = a", "    * b", "    # and c", "    - c *", "    a"], "2:5: unexpected '*' at the start of a line"),
         (["h = a  # the input", "    ** 2"], "2:5: unexpected '**' at the start of a line"),
         (["h = a b", "    + c"], "1:7: unexpected name 'b'"),  # another mistake, the next line still its own
         # C's comment: no operator to go on with, and no second error for the line after it
@@ -319,6 +322,7 @@ def test_a_line_continued_by_an_operator_is_one_error(lines: list[str], said: st
             ["3:8: unexpected end of line; expected an expression", "5:6: unexpected end of line; expected '='"],
         ),
         (["h = a +", "g = b"], ["3:8: unexpected end of line; expected an expression"]),  # a statement of its own
+        (["h = a +", "# the bias", "g = b"], ["3:8: unexpected end of line; expected an expression"]),
     ],
 )
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
