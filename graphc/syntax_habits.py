@@ -119,8 +119,9 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
     if tok.type == "FOR" and before.count("[") + before.count("(") > before.count("]") + before.count(")"):
         said = "there are no list comprehensions in .nn; a loop is written for i in 1..N { ... } on lines of its own"
         return said, tok.start_pos, tok.end_pos
-    if tok.type == "FOR" and code and _HEADER.match(line[len(before) :]):  # as a comprehension reads
-        return _trailing_loop(code[len(code) - len(code.lstrip()) :], line[len(before) :], tok)
+    statement = without_comment(before).strip()
+    if tok.type == "FOR" and statement and _HEADER.match(line[len(before) :]):  # as a comprehension reads
+        return _trailing_loop(statement, line[len(before) :], tok)
     if tok.type in ("STAR", "SLASH", "POW") and before.endswith("."):  # MATLAB's `x .* y`
         op = f".{tok}"
         return f"there is no '{op}' operator in .nn: {tok} is elementwise already", tok.start_pos - 1, tok.end_pos
