@@ -15,6 +15,7 @@ from graphc.syntax_hints import (
     SHORT,
     WORD,
     bad_number,
+    call_end,
     character,
     closing,
     grouped,
@@ -196,10 +197,11 @@ def diagnostic(
                 inner = inner if "\n" not in inner and "#" not in inner else "(...)"
                 return Diagnostic(f"unexpected '(' after a number; write {factor[0].rstrip()}*{inner}", span)
             method = method_call(text, tok)
-            if method is not None:  # under `.sum(`
+            if method is not None:  # under `.sum(axis=1)` or `np.exp(x)`, or `np.exp` where the call goes on
                 message, dot = method
                 start = tok.column - (tok.start_pos - dot)
-                return Diagnostic(message, Span(file, tok.line, start, tok.line, tok.column + 1))
+                end = tok.column + (call_end(text, tok.start_pos) - tok.start_pos)
+                return Diagnostic(message, Span(file, tok.line, start, tok.line, end))
         line_text = without_comment(text[tok.start_pos - tok.column + 1 : tok.start_pos])
         if tok.type == "_NL" and line_text.endswith(","):
             # `output a, b,`: outside brackets a list of names takes no trailing comma

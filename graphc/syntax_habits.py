@@ -9,7 +9,7 @@ import re
 from lark import Token
 
 from graphc.errors import without_comment
-from graphc.syntax_hints import FUNCTIONS, SHORT, SIZES, closing, split_arguments
+from graphc.syntax_hints import FUNCTIONS, SHORT, SIZES, closed_on_line, closing, split_arguments
 
 _FIRST = re.compile(r"[ \t]*([A-Za-z_]\w*)")
 _DEF = re.compile(r"def[ \t]+([A-Za-z_]\w*)[ \t]*\(([^()]*)\)")
@@ -149,8 +149,8 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
             )
         return said, tok.start_pos, tok.end_pos
     if tok.type == "LSQB" and _OPERAND_END.search(before) and accepts & {"PLUS", "STAR", "POW"}:
-        close = closing(text, tok.start_pos)
-        stop = close + 1 if close is not None and close < line_start + len(line) else tok.end_pos
+        close = closed_on_line(text, tok.start_pos)
+        stop = close + 1 if close is not None else tok.end_pos
         if re.search(r"\.[ \t]*(shape|size)[ \t]*$", before):
             return f"there is no .shape in .nn: {SIZES}", tok.start_pos, stop
         return "there is no indexing in .nn: a value is used whole", tok.start_pos, stop

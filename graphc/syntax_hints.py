@@ -249,7 +249,7 @@ _OPERAND = re.compile(r"(?:[A-Za-z_]\w*\{\w+(?:[+-]\d+)?\}\w*|\w+)$")
 
 def method_call(text: str, tok: Token) -> tuple[str, int] | None:
     """`x.sum(axis=1)`, `x.T()`: a '(' after `.NAME`, in words with the fix, and the
-    offset of the dot; else None."""
+    offset of the dot (of the library's name, `np` of `np.exp(x)`); else None."""
     line_start = text.rfind("\n", 0, tok.start_pos) + 1
     m = _METHOD.search(text, max(line_start, tok.start_pos - SHORT), tok.start_pos)
     if m is None:
@@ -515,6 +515,24 @@ def closing(text: str, at: int, limit: int = SHORT) -> int | None:
         if depth == 0:
             return i
     return None
+
+
+def closed_on_line(text: str, at: int) -> int | None:
+    """The offset of the bracket that closes the one at `at` on the same line, before any
+    comment there, or None."""
+    line_end = text.find("\n", at)
+    line_end = len(text) if line_end < 0 else line_end
+    comment = text.find("#", at, line_end)
+    code_end = line_end if comment < 0 else comment
+    close = closing(text, at, code_end - at)
+    return close if close is not None and close < code_end else None
+
+
+def call_end(text: str, at: int) -> int:
+    """The offset just past the call whose '(' is at `at`: past its ')' where that is on the
+    same line (`np.exp(x)`), else past the name before the '(' (`np.exp`)."""
+    close = closed_on_line(text, at)
+    return close + 1 if close is not None else len(text[:at].rstrip(" \t"))
 
 
 def _opening(text: str, at: int) -> int | None:

@@ -1,7 +1,8 @@
 """Every kind of mistake in tests/programs/err/ is reported where and how its file says.
 
 Each file starts with `# expect: LINE:COL: TEXT` lines, one per error the file
-holds, and may add `# note: TEXT` lines for the `= note:` under an error. A
+holds (`LINE:COL-END:` where the carets' width matters: they run up to column END,
+which is not under one), and may add `# note: TEXT` lines for the `= note:` under an error. A
 file must produce exactly its expected errors: a missing one is a lost
 diagnostic, an extra one is a cascade or a wrong report.
 """
@@ -20,7 +21,7 @@ from graphc.cli import main
 
 ERR_DIR = Path(__file__).parent / "programs" / "err"
 FILES = sorted(ERR_DIR.glob("*.nn"))
-EXPECT = re.compile(r"^# expect: (\d+):(\d+): (.+)$", re.M)
+EXPECT = re.compile(r"^# expect: (\d+):(\d+)(?:-(\d+))?: (.+)$", re.M)
 NOTE = re.compile(r"^# note: (.+)$", re.M)
 HEADER = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): error: (?P<msg>.*)$")
 
@@ -30,11 +31,12 @@ class Expected:
     line: int
     col: int
     text: str
+    end: int | None = None  # the column the carets stop before, where the file gives it
 
 
 def expectations(path: Path) -> tuple[list[Expected], list[str]]:
     source = path.read_text()
-    errors = [Expected(int(a), int(b), c.strip()) for a, b, c in EXPECT.findall(source)]
+    errors = [Expected(int(a), int(b), t.strip(), int(e) if e else None) for a, b, e, t in EXPECT.findall(source)]
     return errors, [n.strip() for n in NOTE.findall(source)]
 
 
@@ -63,6 +65,8 @@ def check_report(path: Path, stderr: str) -> None:
         carets = caret_line[len(gutter) :]
         assert carets.strip().startswith("^"), stderr
         assert len(carets) - len(carets.lstrip(" ")) == exp.col - 1, f"caret not under column {exp.col}:\n{stderr}"
+        if exp.end is not None:
+            assert carets.strip() == "^" * (exp.end - exp.col), f"carets not up to column {exp.end}:\n{stderr}"
     for note in notes:
         assert any(s.strip().startswith("= note:") and note in s for s in lines), f"no note {note!r} in:\n{stderr}"
     assert "Traceback" not in stderr

@@ -104,6 +104,31 @@ def test_a_library_call_is_told_graphcs_own_call(expr: str, library: str, fix: s
     check(MODEL.format(replaced or fix), "m.nn")
 
 
+LONG_CALL = "np.exp(" + " + ".join(["x"] * 40) + ")"
+
+
+@pytest.mark.parametrize(
+    "text, underlined",
+    [
+        ("y = np.exp(x)\n", "np.exp(x)"),
+        ("y = 2 * np . exp (x) + 1\n", "np . exp (x)"),
+        (f"y = {LONG_CALL}\n", LONG_CALL),  # longer than a hint quotes, on one line still
+        ("y = np.exp(  # a ) in a comment\n  x)\n", "np.exp"),  # the call goes on: its name alone
+        ("y = np.exp(x\n  + 1)\n", "np.exp"),
+        ("y = x.sum(axis=0) + 1\n", ".sum(axis=0)"),
+        ("y = x.sum(\n  axis=0)\n", ".sum"),
+        ("y = x[0:2]\n", "[0:2]"),
+        ("y = x[0  # (\n]\n", "["),
+    ],
+)
+def test_the_carets_of_a_call_cover_the_call_or_else_its_name(text: str, underlined: str) -> None:
+    with pytest.raises(GraphcError) as info:
+        parse(text, "m.nn")
+    span = info.value.diagnostics[0].span
+    assert span.line == span.end_line == 1
+    assert text.split("\n")[0][span.col - 1 : span.end_col - 1] == underlined
+
+
 def test_a_library_function_graphc_lacks_is_named() -> None:
     assert errors("y = np.linalg.norm(x)\n") == ["1:5: there is no np.linalg here, and no builtin 'norm' in .nn"]
     # a name of the file's own is no library: its call is a method call
