@@ -409,7 +409,7 @@ def _builtin_call(name: str, builtin: Builtin, receiver: str, args: list[str]) -
         and len(split_arguments(receiver[1:-1])) == 1
     ):
         receiver = receiver[1:-1]  # `(a + b).sum()` -> sum(a + b)
-    args = _torch_keywords(args)
+    receiver, *args = _spelled([receiver, *args])  # before the keywords are read: dim= is axis= to them
     positional = [a for a in args if not _KEYWORD.match(a)]
     keywords = [a for a in args if _KEYWORD.match(a)]
     if name == "reshape" and positional and not keywords:  # x.reshape(3, 4) -> reshape(x, [3, 4])
@@ -427,7 +427,7 @@ def _builtin_call(name: str, builtin: Builtin, receiver: str, args: list[str]) -
         positional = []
     if len(positional) != len(builtin.args) - 1 or any(k not in names for k in given):
         return None
-    return f"{name}({', '.join(_spelled([receiver, *args]))})"
+    return f"{name}({', '.join([receiver, *args])})"
 
 
 def _spelled(args: list[str]) -> list[str]:

@@ -162,6 +162,8 @@ def test_a_method_call_without_a_sure_fix_gets_the_general_form(expr: str, messa
         ("x.detach()", "write x"),
         ("x.sum(dim=1)", "write sum(x, axis=1)"),
         ("x.mean(dim=-1, keepdim=True)", "write mean(x, axis=-1, keepdims=true)"),
+        # the receiver is spelled as graphc writes it too
+        ("sum(x, keepdim=True).mean(dim=0)", "write mean(sum(x, keepdims=true), axis=0)"),
         ("x.flatten()", "write reshape(x, [-1])"),
         ("x.unsqueeze(0)", "write reshape(x, [...])"),
         ("x.size(0)", "a size is written as its dim or its number"),
