@@ -24,6 +24,7 @@ from graphc.syntax_hints import (
     no_operator,
     spaced_braces,
     transpose,
+    unused,
 )
 
 # Token types in words, for "expected ..." messages.
@@ -196,7 +197,7 @@ def diagnostic(
                 inner = text[tok.start_pos : close + 1] if close is not None else "\n"
                 inner = inner if "\n" not in inner and "#" not in inner else "(...)"
                 return Diagnostic(f"unexpected '(' after a number; write {factor[0].rstrip()}*{inner}", span)
-            method = method_call(text, tok)
+            method = method_call(text, tok, whole)
             if method is not None:  # under `.sum(axis=1)` or `np.exp(x)`, or `np.exp` where the call goes on
                 message, dot = method
                 start = tok.column - (tok.start_pos - dot)
@@ -305,7 +306,7 @@ def _not_a_name(text: str, tok: Token, keyword: str, file: str, whole: str) -> D
         others = [expr[x:y].strip() if (x, y) != (a, b) else None for x, y in items]
         skip = len(expr[a:b]) - len(expr[a:b].lstrip())
         lead, expr = lead + a + skip, expr[a:b].strip()
-    name = _unused("loss" if keyword == "minimize" else "y", whole)
+    name = unused("loss" if keyword == "minimize" else "y", whole)
     what = "a name" if keyword == "minimize" else "names"
     depth = expr.count("(") + expr.count("[") - expr.count(")") - expr.count("]")
     if not expr or len(expr) > SHORT or depth or expr[-1] in "+-*/@^,.([":  # (no whole expression to quote)
@@ -314,14 +315,6 @@ def _not_a_name(text: str, tok: Token, keyword: str, file: str, whole: str) -> D
     names = ", ".join(name if o is None else o for o in others) if others else name
     said = f"{keyword} takes {what}: write '{name} = {expr}' on a line of its own, then '{keyword} {names}{' ' + wrt if wrt else ''}'"
     return Diagnostic(said, Span(file, tok.line, start, tok.line, start + len(expr)))
-
-
-def _unused(name: str, whole: str) -> str:
-    """`name`, or with as many `_` after it as make a name the file's code does not use yet."""
-    code = re.sub(r"#[^\n]*", "", whole)
-    while re.search(rf"\b{name}\b", code):
-        name += "_"
-    return name
 
 
 def _negated(text: str, tok: Token, whole: str) -> str:
@@ -333,7 +326,7 @@ def _negated(text: str, tok: Token, whole: str) -> str:
     names = " ".join(wrt[0].split()).rstrip(",").rstrip() if wrt else ""  # no trailing comma, no empty wrt
     wrt = f" wrt {names}" if names else ""
     wrt = wrt if len(wrt) <= SHORT else " wrt ..."
-    neg = _unused("neg", whole)
+    neg = unused("neg", whole)
     if len(objective) > SHORT:
         return f"compute the objective on a line of its own, then write {neg} = -objective and minimize {neg}{wrt}"
     return f"write {neg} = -{grouped(objective)} and minimize {neg}{wrt}"

@@ -9,7 +9,7 @@ import unicodedata
 
 from lark import Token
 
-from graphc.errors import Diagnostic, Span
+from graphc.errors import Diagnostic, Span, without_comment
 from graphc.lexer import BRACED
 from graphc.ops import BUILTINS, Builtin
 from graphc.syntax import LIBRARIES
@@ -247,9 +247,11 @@ _NAME_BEFORE = re.compile(r"[A-Za-z_]\w*$")
 _OPERAND = re.compile(r"(?:[A-Za-z_]\w*\{\w+(?:[+-]\d+)?\}\w*|\w+)$")
 
 
-def method_call(text: str, tok: Token) -> tuple[str, int] | None:
+def method_call(text: str, tok: Token, whole: str | None = None) -> tuple[str, int] | None:
     """`x.sum(axis=1)`, `x.T()`: a '(' after `.NAME`, in words with the fix, and the
-    offset of the dot (of the library's name, `np` of `np.exp(x)`); else None."""
+    offset of the dot (of the library's name, `np` of `np.exp(x)`); else None. `whole` is
+    the file's text where `text` has the lines before the error blanked (a restarted parse)."""
+    whole = text if whole is None else whole
     line_start = text.rfind("\n", 0, tok.start_pos) + 1
     m = _METHOD.search(text, max(line_start, tok.start_pos - SHORT), tok.start_pos)
     if m is None:
@@ -260,7 +262,7 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
     close = closing(text, tok.start_pos)
     args = text[tok.start_pos + 1 : close].strip() if close is not None else "#"
     args = None if "#" in args else split_arguments(re.sub(r"\s*\n\s*", " ", args))  # over several lines, on one
-    module = _module(text, receiver)
+    module = _module(whole, receiver)
     if module is not None:  # `np.exp(x)`: a library's function, as graphc's own builtin
         start = text.rfind(receiver, line_start, m.start())
         there = f"there is no {module} here"
@@ -268,7 +270,7 @@ def method_call(text: str, tok: Token) -> tuple[str, int] | None:
             if args is None or len(args) != 2 or any(_KEYWORD.match(a) for a in args):
                 return f"{there}: {FUNCTIONS['dot']}", start
             return f"{there}: write {_product(text, line_start, start, close, *args)}", start
-        made = _made(text, line_start, method, args)
+        made = _made(text, whole, line_start, (start, close), method, args)
         if made is not None:
             return f"{there}: {made}", start
         if method == "mse_loss" and args is not None and len(args) == 2:
@@ -321,17 +323,24 @@ _INITS = {
     **dict.fromkeys(["rand", "rand_like", "random"], "uniform(0, 1)"),
     **dict.fromkeys(["zeros", "zeros_like", "empty", "zeros_"], "zeros"),
     **dict.fromkeys(["ones", "ones_like", "ones_"], "ones"),
+    **dict.fromkeys(["full", "full_like"], "const"),
     **dict.fromkeys(["xavier_uniform_", "xavier_normal_", "glorot_uniform", "glorot_normal"], "glorot"),
     **dict.fromkeys(["kaiming_uniform_", "kaiming_normal_", "he_normal", "he_uniform"], "he"),
     "normal": "normal",
     "uniform": "uniform",
 }
 _SIZE = re.compile(r"[A-Za-z_]\w*|[0-9]+")
+_FILL = re.compile(rf"-?[ \t]*(?:{_DIGITS}|[A-Za-z_]\w*)")  # a number or a const
+_LEARNED = re.compile(r"requires_grad[ \t]*=[ \t]*True")
 
 
-def _made(text: str, line_start: int, method: str, args: list[str] | None) -> str | None:
-    """`torch.randn(3, 4)`, `nn.Linear(3, 4)`: a param made as a library makes it, said as .nn
-    declares it; else None."""
+def _made(
+    text: str, whole: str, line_start: int, call: tuple[int, int | None], method: str, args: list[str] | None
+) -> str | None:
+    """`torch.randn(3, 4)`, `nn.Linear(3, 4)`, `np.zeros(3)`: an array made as a library makes
+    it, said as .nn declares it: a param where it is learned, an input where the caller passes
+    it; else None. `call` holds the offsets where the call starts and of its ')' (None where
+    that is not found)."""
     positional = [a for a in args or () if not _KEYWORD.match(a)]
     if method == "Linear":
         if len(positional) >= 2 and all(_SIZE.fullmatch(a) for a in positional[:2]):
@@ -345,15 +354,34 @@ def _made(text: str, line_start: int, method: str, args: list[str] | None) -> st
     if init in ("normal", "uniform"):  # np.random.normal(0, 0.1, (3, 4)): the first two, then the shape
         given = positional[:2] if len(positional) >= 2 else ["0", "1"]
         init, sizes = f"{init}({', '.join(given)})", positional[2:]
+    if init == "const":  # np.full((3, 4), 0.5): the shape, then the value
+        fill = positional[1] if len(positional) == 2 and _FILL.fullmatch(positional[1]) else "c"
+        init, sizes = f"const({fill})", positional[:1]
+    if method.endswith("_like"):  # np.zeros_like(x): the shape is x's
+        sizes = []
     if len(sizes) == 1 and sizes[0][:1] in "([" and sizes[0][-1:] in ")]":
         sizes = split_arguments(sizes[0][1:-1])
     shape = f"[{', '.join(sizes)}]" if sizes and all(_SIZE.fullmatch(d) for d in sizes) else "[...]"
     line = text[line_start : text.find("\n", line_start)]
     if re.match(r"[ \t]*param\b[^=]*=", line):  # the initializer of a declaration
         return f"write {init}"
-    target = re.match(r"[ \t]*([A-Za-z_]\w*)[ \t]*=", line)
-    name = target[1] if target is not None else "W"
-    return f"a param's initial values are given where it is declared: param {name} : {shape} = {init}"
+    start, close = call
+    target = re.fullmatch(r"[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*", text[line_start:start])
+    ends = close is None or not without_comment(text[close + 1 : line_start + len(line)]).strip()  # (None: unknown)
+    named = target is not None and ends  # `y = np.zeros(3)`, not a part of y's value
+    name = target[1] if named else unused("c", whole)
+    instead = "" if named else f", and write {name} for the call"
+    if any(_LEARNED.fullmatch(a) for a in args or ()):  # torch.zeros(3, requires_grad=True)
+        return f"a param's initial values are given where it is declared: param {name} : {shape} = {init}{instead}"
+    dims = {d.strip() for d in ",".join(re.findall(r"(?m)^[ \t]*dim[ \t]+([^#\n]*)", whole)).split(",")}
+    if dims.intersection(sizes):  # torch.zeros(B, 4): no param has a dim in its shape
+        return (
+            f"declare {name} as input {name} : {shape}, which the caller passes (a param's shape has no dims){instead}"
+        )
+    return (
+        f"declare {name} as param {name} : {shape} = {init} if it is learned, "
+        f"or as input {name} : {shape} if the caller passes it{instead}"
+    )
 
 
 _QUALIFIED = re.compile(r"([A-Za-z_]\w*)(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*")
@@ -543,6 +571,14 @@ def _opening(text: str, at: int) -> int | None:
         if depth == 0:
             return i
     return None
+
+
+def unused(name: str, whole: str) -> str:
+    """`name`, or with as many `_` after it as make a name the file's code does not use yet."""
+    code = re.sub(r"#[^\n]*", "", whole)
+    while re.search(rf"\b{name}\b", code):
+        name += "_"
+    return name
 
 
 _BRACES = re.compile(r"\{([^}\n]*)\}(\w*)")

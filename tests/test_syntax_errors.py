@@ -133,6 +133,8 @@ def test_a_library_function_graphc_lacks_is_named() -> None:
     assert errors("y = np.linalg.norm(x)\n") == ["1:5: there is no np.linalg here, and no builtin 'norm' in .nn"]
     # a name of the file's own is no library: its call is a method call
     assert errors("np = x\ny = np.sum()\n")[0].endswith("there are no methods in .nn: write sum(np)")
+    # also where an error between them restarted the parse, past the line that names it
+    assert errors("np = x\ny = $\nz = np.sum()\n")[1].endswith("there are no methods in .nn: write sum(np)")
 
 
 @pytest.mark.parametrize(
@@ -182,8 +184,8 @@ def test_a_pytorch_method_is_told_how_nn_writes_it(expr: str, fix: str) -> None:
         ("torch.cat([a, b])", "there is no torch here, and no function 'cat' in .nn: arrays are not joined"),
         (
             "torch.randn(3, 4)",
-            "there is no torch here: a param's initial values are given where it is declared: "
-            "param y : [3, 4] = normal(0, 1)",
+            "there is no torch here: declare y as param y : [3, 4] = normal(0, 1) if it is learned, "
+            "or as input y : [3, 4] if the caller passes it",
         ),
         ("nn.Linear(3, 4)", "there is no nn here: a layer is its params: declare param W : [3, 4] and param b : [4]"),
     ],
@@ -191,6 +193,38 @@ def test_a_pytorch_method_is_told_how_nn_writes_it(expr: str, fix: str) -> None:
 def test_a_pytorch_function_is_told_how_nn_writes_it(expr: str, message: str) -> None:
     (found,) = errors(f"y = {expr}\n")
     assert found.startswith(f"1:5: {message}")
+
+
+@pytest.mark.parametrize(
+    "line, declarations, then",
+    [
+        ("y = torch.zeros(3)", ["param y : [3] = zeros", "input y : [3]"], ""),
+        ("y = np.ones((2, F))  # a comment", ["param y : [2, F] = ones", "input y : [2, F]"], ""),
+        ("y = np.full((3, 4), -0.5)", ["param y : [3, 4] = const(-0.5)", "input y : [3, 4]"], ""),
+        ("y = np.random.normal(0, 0.1, (4, 2))", ["param y : [4, 2] = normal(0, 0.1)", "input y : [4, 2]"], ""),
+        ("y = torch.zeros(B, 3)", ["input y : [B, 3]"], ""),  # no param has a dim in its shape
+        ("y = torch.zeros(3, requires_grad=True)", ["param y : [3] = zeros"], ""),  # learned, as it says
+        # a part of y's value: the array takes a name of its own, which stands for the call
+        ("y = z + np.zeros(3)", ["param c : [3] = zeros", "input c : [3]"], "y = z + c"),
+    ],
+)
+def test_an_array_made_by_a_library_is_told_each_declaration_it_may_be(
+    line: str, declarations: list[str], then: str
+) -> None:
+    """An array a library makes may be learned or data: the message offers a param and an
+    input where either can be, and each declaration it offers checks in the model."""
+    from graphc.pipeline import check
+
+    model = "dim B\nconst F = 4\ninput z : [B, 3]\n{}\nloss = sum(y) + sum(z)\nminimize loss wrt z\n"
+    (found,) = errors(model.format(line))
+    for declaration in declarations:
+        assert f" {declaration}" in found
+        check(model.format(f"{declaration}\n{then}"), "m.nn")
+    assert ("param " in found, "input " in found) == (
+        any(d.startswith("param") for d in declarations),
+        any(d.startswith("input") for d in declarations),
+    )
+    assert found.endswith(", and write c for the call") == bool(then)
 
 
 @pytest.mark.parametrize(
