@@ -112,8 +112,9 @@ class Resolver:
         # an undeclared name used as a size -> where it was reported: its other uses stay quiet,
         # as one declaration mends them all
         self.unknown_sizes: dict[str, Span] = {}
-        # an unknown value's name -> its first use, that error's index, and the other lines using it
-        self.unknown_values: dict[str, tuple[Span, int, dict[int, None]]] = {}
+        # an unknown value's name, with the fn whose body uses it (None: the top level) -> its
+        # first use there, that error's index, and the other lines using it there
+        self.unknown_values: dict[tuple[str | None, str], tuple[Span, int, dict[int, None]]] = {}
         self.const_told: set[str] = set()  # values told to be declared const (`K = 10` used as a size)
         # float inputs told to be declared int: their other uses as labels stay quiet
         self.labels_told: set[str] = set()
@@ -422,9 +423,11 @@ class Resolver:
             if not did_you_mean(name, own):  # (not `dot` for a fn dott)
                 self.error(f"there is no function '{name}' in .nn: {FUNCTIONS[name].format(name=name)}", span)
                 return False
-        # an undeclared value at the top is said at its first use, the lines of the others in a note
-        once = what == "name" and scope.fn is None and braced is None and not size
-        first = self.unknown_values.get(name) if once else None
+        # an undeclared value is said at its first use at the top or in a fn's body, the lines
+        # of the others there in a note: one declaration, or one argument of the fn, mends them
+        once = what == "name" and braced is None and not size
+        key = (scope.fn.decl.name if scope.fn is not None else None, name)
+        first = self.unknown_values.get(key) if once else None
         if first is not None and first[0] != span:  # said at its first use
             if span.line != first[0].line:
                 first[2][span.line] = None
@@ -441,14 +444,14 @@ class Resolver:
                 hint = f"; did you mean '{outer}'? It is outside fn '{scope.fn.decl.name}': pass it as an argument"
         if size:
             self.unknown_sizes.setdefault(name, span)
-        elif once and not hint:
+        elif once and not hint and scope.fn is None:
             # a name like none defined (not a misspelling, which each use makes anew): one
             # declaration mends every use, so the later ones are listed under the first (see
             # above), and a model with no params was likely missing this one
             self.broken_params = True
         index = self.error(f"unknown {what} '{name}'{hint or size}", span)
         if once and not hint and index is not None:
-            self.unknown_values.setdefault(name, (span, index, {}))
+            self.unknown_values.setdefault(key, (span, index, {}))
         return True
 
     def one_off(self, name: str, braced: S.Name, scope: Scope) -> str:
