@@ -19,6 +19,7 @@ from graphc.ops import BUILTINS, OPS, ShapeError, show
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering
 from graphc.util import plural
 
+QUOTED = 30  # the longest operand a message quotes as the file writes it
 MAX_NODES = 2_000_000  # a model that expands past this is refused, not attempted
 _LABELS = {"one_hot": 0, "cross_entropy": 1}  # the builtins taking integer labels: which argument
 
@@ -38,7 +39,7 @@ class ExprLowerer(Advice):
                     if allow_int
                     else "only one_hot and cross_entropy accept them"
                 )
-                self.error(f"{_src(e)} is {show(*self.g.type(a))}, integer labels; {where}", e.span)
+                self.error(f"{self.src(e)} is {show(*self.g.type(a))}, integer labels; {where}", e.span)
                 return None
         if None in args:
             return None
@@ -283,7 +284,7 @@ class ExprLowerer(Advice):
             if labels == 1 and args[0] is not None and self.g.node(args[0])["dtype"] == "int":
                 # cross_entropy(labels, logits): one mistake, not one for each argument
                 self.error(
-                    f"cross_entropy(logits, labels) takes the logits first, and {_src(exprs[0])} is "
+                    f"cross_entropy(logits, labels) takes the logits first, and {self.src(exprs[0])} is "
                     f"{show(*self.g.type(args[0]))}, integer labels: " + _swapped("cross_entropy", exprs),
                     exprs[0].span.to(exprs[1].span),
                 )
@@ -305,7 +306,7 @@ class ExprLowerer(Advice):
                 self.labels_told.add(exprs[labels].text)
             self.error(
                 f"{e.func}({', '.join(spec.args)}) needs integer labels (an input declared int[...]), "
-                f"but {_src(exprs[labels])} is {show(*self.g.type(args[labels]))}{declare}",
+                f"but {self.src(exprs[labels])} is {show(*self.g.type(args[labels]))}{declare}",
                 exprs[labels].span,
             )
             return None
@@ -346,6 +347,20 @@ class ExprLowerer(Advice):
         b = self.lookup(e.base, scope) if isinstance(e, S.Name) and e.index is None else None
         return b if b is not None and b.kind == "input" else None
 
+    def src(self, e: S.Expr) -> str:
+        """An operand as a message names it: `'x'` for a name, the result of a call, and
+        another as the file writes it (`'h @ W'`) where that is one short line."""
+        if isinstance(e, S.Name):
+            return f"'{e.text}'"
+        if isinstance(e, S.Call):
+            return f"the result of {e.func}(...)"
+        s = e.span
+        if s is not None and s.line == s.end_line and 0 < s.end_col - s.col <= QUOTED:
+            line = self.source_line(s.line)
+            if line is not None:
+                return f"'{' '.join(line[s.col - 1 : s.end_col - 1].split())}'"
+        return "this operand"
+
     def check_axes(self, axis: int | tuple, shape: tuple, kw: S.Keyword, operand: S.Expr) -> bool:
         """Range and repetition of axis=..., reported at the offending axis."""
         rank = len(shape)
@@ -355,7 +370,9 @@ class ExprLowerer(Advice):
         for a, item in zip(axes, items):
             if not -rank <= a < rank:
                 valid = f"its axes are 0..{rank - 1} or -{rank}..-1" if rank else "it has no axes"
-                self.error(f"axis {a} is out of range for {_src(operand)}, which is {show(shape)}; {valid}", item.span)
+                self.error(
+                    f"axis {a} is out of range for {self.src(operand)}, which is {show(shape)}; {valid}", item.span
+                )
                 return False
             if a % rank in seen:
                 first = seen[a % rank]
@@ -522,15 +539,6 @@ class _Bad:
 
 
 _BAD = _Bad()
-
-
-def _src(e: S.Expr) -> str:
-    """An operand as the message names it: `'x'` for a name, else a description."""
-    if isinstance(e, S.Name):
-        return f"'{e.text}'"
-    if isinstance(e, S.Call):
-        return f"the result of {e.func}(...)"
-    return "this operand"
 
 
 def _text(e: S.Expr) -> str:

@@ -341,7 +341,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
         source = "\n" * line + source[cut:]
     if errors:
         raise GraphcError(errors)
-    return S.Program(file, stmts)
+    return S.Program(file, stmts, text)
 
 
 def _continued(text: str, at: int | None) -> int:

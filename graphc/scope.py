@@ -87,6 +87,7 @@ class Resolver:
     def __init__(self, program: S.Program):
         self.file = program.file
         self.program = program
+        self.lines: list[str] | None = None  # the file's lines, split where a message first quotes one
         self.g = Graph()
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []  # likely slips that still compile
@@ -154,6 +155,12 @@ class Resolver:
                     self.braced.append((stmt, loop))
 
     # ---------------------------------------------------------------- errors
+
+    def source_line(self, number: int) -> str | None:
+        """The file's line `number` (1-based), or None where the text is not known."""
+        if self.lines is None:
+            self.lines = self.program.text.split("\n") if self.program.text else []
+        return self.lines[number - 1] if 1 <= number <= len(self.lines) else None
 
     def error(self, message: str, span: Span | None, note: str | None = None) -> int | None:
         """Report a mistake once, with `note`, else (None) the call or pass it was made on ("":

@@ -221,3 +221,4 @@ class ForLoop(Stmt):
 class Program:
     file: str
     stmts: tuple[Stmt, ...]
+    text: str = field(default="", compare=False, repr=False)  # the file's text, for messages to quote

@@ -136,6 +136,27 @@ def test_a_fixed_model_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert err == ""
 
 
+@pytest.mark.parametrize(
+    "operand, named",
+    [
+        ("(x @ W)", "'(x @ W)'"),
+        ("-x @ W", "'-x @ W'"),
+        ("x\t@   W", "'x @ W'"),  # its blanks as one space
+        ("x @ W + x @ W + x @ W + x @ W + x @ W", "this operand"),  # too long to quote
+        ("x @\n    W", "this operand"),  # over two lines
+    ],
+)
+def test_a_compound_operand_is_quoted_where_it_is_short(operand: str, named: str) -> None:
+    from graphc.errors import GraphcError
+    from graphc.pipeline import check
+
+    text = f"dim B\ninput x : [B, 3]\nparam W : [3, 4]\nloss = sum({operand}, axis=7)\nminimize loss\n"
+    with pytest.raises(GraphcError) as info:
+        check(text, "m.nn")
+    (d,) = info.value.diagnostics
+    assert d.message.startswith(f"axis 7 is out of range for {named}, which is [B, 4]")
+
+
 def test_a_mistake_in_a_loop_names_its_iteration(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(ERR_DIR / "loop_iteration_named.nn")]) == 1
     assert "= note: when i = 1 (the loop at line 6)" in capsys.readouterr().err
