@@ -463,6 +463,13 @@ def main(argv=None, *, exit_at_once: bool = False) -> int:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr)
             return 1
+        except MemoryError:  # a model of millions of nodes, past what this machine holds
+            words = {"compile": "compile", "check": "check", "gradcheck": "check the gradients of"}
+            doing = words.get(args.command, "run")
+            print(f"error: {args.model}: out of memory: the model is too large to {doing} here", file=sys.stderr)
+            if exit_at_once:
+                _exit_at_once(1)
+            return 1
         except (UserError, ModelFileError) as e:
             msg = str(e)
             print(msg if ": error: " in msg else f"error: {msg}", file=sys.stderr)

@@ -246,6 +246,27 @@ def test_gradcheck_out_of_memory_in_a_model_without_dims_names_none(
     assert capsys.readouterr().err == "error: gradcheck: the model's arrays do not fit in memory\n"
 
 
+@pytest.mark.parametrize("command, doing", [("check", "check"), ("compile", "compile")])
+def test_a_model_too_large_for_memory_is_a_word_not_a_traceback(
+    command: str, doing: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model of millions of nodes ran out of memory with a traceback from deep in the passes."""
+    import graphc.lower
+    import graphc.pipeline
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    for stage in (graphc.lower, graphc.pipeline):  # check's lowering, compile's
+        monkeypatch.setattr(stage, "lower", out_of_memory)
+    path = write(tmp_path, VALID)
+    extra = ["-o", str(tmp_path / "out")] if command == "compile" else []
+    assert main([command, str(path), *extra]) == 1
+    out, err = capsys.readouterr()
+    assert err == f"error: {path}: out of memory: the model is too large to {doing} here\n" and out == ""
+    assert not (tmp_path / "out").exists()
+
+
 def test_200000_statements_with_an_error_on_the_last_line(tmp_path: Path) -> None:
     n = 200_000
     body = "".join(f"v{i} = p * {i % 7 + 1}\n" for i in range(n))
