@@ -30,6 +30,24 @@ _AT = tuple({pos: _POSITION[pos]} for pos in range(len(_POSITION)))
 READS_KEPT = 50_000  # names read that a graph records; a model reading more is not drawn anyway
 
 
+def store(g: nx.MultiDiGraph, nid: int, data: dict, args: list[int]) -> None:
+    """Node nid of g, computed from `args`, with attributes `data`: written into networkx's own
+    storage as add_node and add_edge would, less their checks and copies (a third of lowering a
+    large model). The node's attribute dict is `data` itself, and edge a -> nid with key pos
+    carries {"pos": pos}, the same dict for every edge at that position (see _AT)."""
+    succ, into = g._succ, {}
+    succ[nid], g._pred[nid], g._node[nid] = {}, into, data
+    for pos, a in enumerate(args):
+        edge = _POSITION[pos] if pos < len(_POSITION) else {"pos": pos}
+        keys = into.get(a)
+        if keys is None:  # the first edge a -> nid: a shared dict (see _AT)
+            into[a] = succ[a][nid] = _AT[pos] if pos < len(_AT) else {pos: edge}
+        else:  # a again (x * x): a dict of the pair's own, holding both
+            into[a] = succ[a][nid] = {**keys, pos: edge}
+    if getattr(g, "__networkx_cache__", None):  # what networkx's own methods clear
+        g.__networkx_cache__.clear()
+
+
 @dataclass
 class Graph:
     nx: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph)
@@ -77,21 +95,7 @@ class Graph:
             **self.context,  # one dict display: a chain of update() calls costs more
             **node_attrs,
         }
-        # networkx's own storage, written as add_node and add_edge would, less their
-        # checks and copies (a third of lowering a large model): the node's attribute
-        # dict is `data` itself, and edge a -> nid with key pos carries {"pos": pos},
-        # the same dict for every edge at that position
-        succ, into = g._succ, {}
-        succ[nid], g._pred[nid], nodes[nid] = {}, into, data
-        for pos, a in enumerate(args):
-            edge = _POSITION[pos] if pos < len(_POSITION) else {"pos": pos}
-            keys = into.get(a)
-            if keys is None:  # the first edge a -> nid: a shared dict (see _AT)
-                into[a] = succ[a][nid] = _AT[pos] if pos < len(_AT) else {pos: edge}
-            else:  # a again (x * x): a dict of the pair's own, holding both
-                into[a] = succ[a][nid] = {**keys, pos: edge}
-        if getattr(g, "__networkx_cache__", None):  # what networkx's own methods clear
-            g.__networkx_cache__.clear()
+        store(g, nid, data, args)
         return nid
 
     def copy(self) -> Graph:
@@ -145,7 +149,9 @@ class Graph:
         return self.args(n)[pos], k
 
     def users(self, n: int) -> list[int]:
-        return sorted({v for _, v in self.nx.out_edges(n)})
+        # the adjacency dict itself: networkx's out_edges view keeps a reference to its graph,
+        # and the cycle it makes outlives the graph while the collector is paused (a compile)
+        return sorted(self.nx._succ[n])
 
     def order(self) -> list[int]:
         """All nodes in topological order (ids are created in one)."""

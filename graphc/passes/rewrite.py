@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import networkx as nx
 
-from graphc.ir import Graph, place
+from graphc.ir import Graph, place, store
 from graphc.ops import OPS
 
 CORE = ("op", "attrs", "shape", "dtype")  # what a node is; everything else is bookkeeping
@@ -83,9 +83,7 @@ class Rebuild:
         data = dict(self.old.node(n))
         data["attrs"] = dict(data["attrs"])
         data.setdefault("key", n)
-        new.nx.add_node(nid, **data)
-        for pos, a in enumerate(self.old.args(n)):
-            new.nx.add_edge(self.map[a], nid, key=pos, pos=pos)
+        store(new.nx, nid, data, [self.map[a] for a in self.old.args(n)])
         return nid
 
     def finish(self) -> Graph:
@@ -94,7 +92,10 @@ class Rebuild:
         nodes = new.order()
         if nodes != list(range(len(nodes))):  # compact: ids keep their order
             dense = dict(zip(nodes, range(len(nodes))))
-            new.nx = nx.relabel_nodes(new.nx, dense, copy=True)
+            compact = nx.MultiDiGraph()
+            for n in nodes:  # each node's data dict moves over: the old storage is dropped
+                store(compact, dense[n], new.node(n), [dense[a] for a in new.args(n)])
+            new.nx = compact
             new._next = len(nodes)
             m = {a: dense[b] for a, b in m.items()}
         new.inputs = {name: m[n] for name, n in old.inputs.items()}
@@ -202,22 +203,24 @@ def _credit(graph: Graph, cur: int, r: int, depth: int = 4) -> dict:
             reused.add(m)
     if not reused:
         return {}
-    lowest, phase = min(reused), graph.node(cur)["phase"]
-
-    def between(m: int, level: int) -> list[int] | None:
-        """The nodes below m down to a reused operand (m included), or None if none is reached."""
-        if m in reused:
-            return []
-        if level == depth or m < lowest:
-            return None
-        found = [b for a in graph.args(m) if (b := between(a, level + 1)) is not None]
-        return [m, *(x for part in found for x in part)] if found else None
-
-    folded = set(between(cur, 0) or ())
+    phase = graph.node(cur)["phase"]
+    folded = set(_between(graph, cur, reused, min(reused), depth) or ())
     merged = [m for m in folded if graph.node(m)["phase"] == phase and set(graph.users(m)) <= folded]
     places = dict.fromkeys(p for m in [cur, *sorted(merged)] for p in (place(graph, m), *graph.node(m).get("also", ())))
     places.pop(place(graph, cur))
     return {"also": tuple(places)} if places else {}
+
+
+def _between(graph: Graph, m: int, reused: set[int], lowest: int, depth: int) -> list[int] | None:
+    """The nodes below m down to a node of `reused` (m included), `depth` levels at most, or None
+    if none is reached. (A function of its own: a nested one calling itself is a reference cycle,
+    which would keep the graph alive while the collector is paused.)"""
+    if m in reused:
+        return []
+    if depth == 0 or m < lowest:
+        return None
+    found = [b for a in graph.args(m) if (b := _between(graph, a, reused, lowest, depth - 1)) is not None]
+    return [m, *(x for part in found for x in part)] if found else None
 
 
 def _merge(graph: Graph, kept: int, dup: int) -> int:
