@@ -376,12 +376,16 @@ class ProgramLowerer(ExprLowerer, Loops):
             b = self.top.get(name)
             if b is None and name in BUILTINS:
                 self.error(f"{_WRT_TARGETS}; '{name}' is a builtin function", w.span)
-            elif b is None:
+            elif b is None:  # the names it could mean: params and float inputs, less those the list has
+                listed = {*self.g.wrt, *(x.base for x in m.wrt if x.index is None)}
                 wanted = [
                     n
                     for n, x in self.top.items()
-                    if x.kind == "param"
-                    or (x.kind == "input" and x.value is not None and self.g.node(x.value)["dtype"] == "float")
+                    if n not in listed
+                    and (
+                        x.kind == "param"
+                        or (x.kind == "input" and x.value is not None and self.g.node(x.value)["dtype"] == "float")
+                    )
                 ]
                 self.error(f"unknown name '{name}' after wrt{did_you_mean(name, wanted)}", w.span)
             elif b.value is None and (b.kind in ("param", "input") or name in BUILTINS):
