@@ -60,8 +60,8 @@ def flops(graph: Graph, n: int) -> Poly:
     """Floating-point operations of one node: 2mnk for a matmul, 2n for an inner product of
     n elements (a multiply and an add each), one per element of its largest array otherwise."""
     op = graph.op(n)
-    if op in LEAVES or OPS[op].view or op in ("broadcast_like", "count", "rows"):
-        return {}  # data moved or looked up, no arithmetic
+    if op in LEAVES or OPS[op].view or op in ("broadcast_like", "count", "rows", "pick", "scatter_pick"):
+        return {}  # data moved, looked up or put in place, no arithmetic
     if op == "scatter_rows":  # one add per element of the rows added in
         return _size(graph.shape(graph.args(n)[0]))
     if op == "matmul":

@@ -152,6 +152,10 @@ def _cases() -> list[Case]:
         cases.append(Case("rows", (x, labels), (), ("any", "int:4")))
     for g, labels in [((6, 3), (6,)), ((6,), (6,)), ((3,), ())]:
         cases.append(Case("scatter_rows", (g, labels), (("k", 4),), ("any", "int:4")))
+    for x, labels in [((6, 4), (6,)), ((4,), ()), ((2, 3, 4), (2, 3)), ((6, 1), (6,))]:  # six labels of four repeat
+        cases.append(Case("pick", (x, labels), (), ("any", "int:" + str(x[-1]))))
+    for g, labels in [((6, 1), (6,)), ((), (6,)), ((1,), ()), ((2, 3, 1), (2, 3)), ((1, 1), (6,))]:
+        cases.append(Case("scatter_pick", (g, labels), (("k", 4),), ("any", "int:4")))
     return cases
 
 
@@ -259,6 +263,9 @@ REFERENCE = {
     "softmax_minus_one_hot": lambda kw, z, labels: _softmax(z, -1) - np.eye(z.shape[-1])[labels],
     "rows": lambda kw, x, labels: np.eye(x.shape[0])[labels] @ x,
     "scatter_rows": lambda kw, g, labels: _scatter_rows(kw["k"], g, labels),
+    # the definitions: a sum of a product with the one-hot, and the one-hot scaled per row
+    "pick": lambda kw, x, labels: np.sum(np.eye(x.shape[-1])[labels] * x, axis=-1),
+    "scatter_pick": lambda kw, g, labels: np.eye(kw["k"])[labels] * g,
 }
 
 
@@ -903,3 +910,23 @@ def test_negative_powers_past_the_float_range_are_zero_with_numpys_overflow_warn
         assert g[0] == pytest.approx(-2 * float(x[0]) ** -3, rel=1e-5)
         assert (g[1:] == 0).all() and "overflow encountered in multiply" in said
         assert dtype == "float64" or 6.9e12 < top < 7e12  # as the docs put it
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_pick_reads_rows_of_any_layout_and_scatter_pick_places_a_number_or_a_column(transposed):
+    """_pick steps through x's values laid end to end where x is C-ordered, and reads a
+    transposed view (which has no such layout) by its axes; _scatter_pick puts one value per
+    row, given as a number or as a column, and writes zeros over whatever `out` held."""
+    env: dict[str, Any] = {"np": np, "DTYPE": np.float64}
+    for h in closure(["_pick", "_scatter_pick"]):
+        exec(HELPERS[h].format(xp="np"), env)
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(4, 6)).T if transposed else rng.normal(size=(6, 4))
+    labels = np.array([3, 3, 0, 2, 3, 0])
+    np.testing.assert_array_equal(env["_pick"](x, labels), [x[i, k] for i, k in enumerate(labels)])
+    column = rng.normal(size=(6, 1))
+    for g in (-0.5, column):
+        out = np.full((6, 4), np.nan)
+        placed = env["_scatter_pick"](g, labels, 4, out=out)
+        assert placed is out
+        np.testing.assert_array_equal(placed, np.eye(4)[labels] * g)

@@ -129,6 +129,14 @@ def broadcast(a: Shape, b: Shape, verb: str) -> Shape:
     return tuple(reversed(out))
 
 
+def broadcasts_to(a: Shape, b: Shape, want: Shape) -> bool:
+    """a and b broadcast together to exactly `want`."""
+    try:
+        return broadcast(a, b, "combine") == want
+    except ShapeError:
+        return False
+
+
 def norm_axes(axis, rank: int, shape: Shape) -> tuple[int, ...]:
     """Axis spec (None, int or tuple, negatives allowed) -> sorted tuple of axes."""
     if axis is None:

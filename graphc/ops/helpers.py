@@ -175,16 +175,43 @@ def _softmax_minus_one_hot(logits, labels, out=None):
         out.reshape(-1, out.shape[-1])[{xp}.arange(labels.size), labels.reshape(-1)] -= 1
     return out
 """,
+    "_pick": """
+def _pick(x, labels):
+    # x[..., labels]: each row's value at its label, sum(one_hot(labels, k) * x, axis=-1)
+    # with no one-hot array made. Taken at flat positions (row * k + label): three times
+    # faster than indexing by rows and labels ([4096, 5]: 4 us against 12)
+    if not labels.size:  # (and no positions to step through when k is 0)
+        return {xp}.empty(labels.shape, dtype=x.dtype)
+    if not x.flags.c_contiguous:  # (its values laid end to end would be a copy of them all)
+        return {xp}.take_along_axis(x, labels[..., None], axis=-1)[..., 0]
+    return x.take(_pick_positions(labels, x.shape[-1])).reshape(labels.shape)
+""",
+    "_pick_positions": """
+def _pick_positions(labels, k):
+    # where each row's label lies in its rows of k values laid end to end
+    return {xp}.arange(0, labels.size * k, k) + labels.reshape(-1)
+""",
+    "_scatter_pick": """
+def _scatter_pick(g, labels, k, out=None):
+    # the gradient of x[..., labels] for rows of k values: each row's value of g (a column,
+    # or a number) at its label, zeros elsewhere, with no one-hot array made
+    if out is None:
+        out = {xp}.zeros(labels.shape + (k,), dtype=DTYPE)
+    else:
+        out.fill(0)
+    if labels.size:  # (out is C-ordered, new or a workspace's: its reshape is a view)
+        values = {xp}.asarray(g)
+        if values.size != 1:  # one value per row: a number needs no array of them
+            values = {xp}.broadcast_to(values, labels.shape + (1,))
+        out.reshape(-1)[_pick_positions(labels, k)] = values.reshape(-1)
+    return out
+""",
     "_cross_entropy": """
 def _cross_entropy(logits, labels):
     # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example, as
     # (max - logits[label]) + log sum e^(logits - max): exact where the label is the max
-    if logits.ndim == 2:  # the common case, and fancy indexing is several times faster
-        picked = logits[{xp}.arange(len(labels)), labels]
-    else:
-        picked = {xp}.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
     m, rest = _logsumexp_parts(logits, -1)
-    return (m[..., 0] - picked) + rest[..., 0]
+    return (m[..., 0] - _pick(logits, labels)) + rest[..., 0]
 """,
 }
 
@@ -197,7 +224,9 @@ HELPER_NAMES = frozenset(re.findall(r"^(?:def )?(_\w+)(?:\(| = )", "".join(HELPE
 REQUIRES = {
     "_logsumexp": ("_logsumexp_parts",),
     "_log_softmax": ("_logsumexp_parts",),
-    "_cross_entropy": ("_logsumexp_parts",),
+    "_cross_entropy": ("_logsumexp_parts", "_pick"),
+    "_pick": ("_pick_positions",),
+    "_scatter_pick": ("_pick_positions",),
     "_softmax_minus_one_hot": ("_softmax",),
     "_softmax": ("_max_kept", "_sum_kept"),
     "_logsumexp_parts": ("_max_kept", "_sum_kept"),

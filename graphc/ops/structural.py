@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphc.ops.base import AFFINE, Facts, OpDef, ShapeError, broadcast, op, show
+from graphc.ops.base import AFFINE, Facts, OpDef, ShapeError, broadcast, broadcasts_to, op, show
 from graphc.ops.reduce import expand, softmax_grad
 
 
@@ -50,6 +50,27 @@ def _scatter_rows_shape(attrs, g, labels):
     if g[1] != "float" or labels[1] != "int" or g[0][:n] != labels[0]:
         raise ShapeError(f"scatter_rows needs rows for each label, not {show(*g)} for {show(*labels)}")
     return (attrs["k"],) + g[0][n:], "float"
+
+
+def _pick_shape(attrs, x, labels):
+    # x[..., labels]: sum(one_hot(labels, K) * x, axis=-1) without the one_hot (graphc.passes.lookups)
+    if x[1] != "float" or labels[1] != "int" or not x[0] or x[0][:-1] != labels[0]:
+        raise ShapeError(f"pick needs float rows and one int label per row, not {show(*x)} and {show(*labels)}")
+    return labels[0], "float"
+
+
+def _scatter_pick_shape(attrs, g, labels):
+    # the gradient of x[..., labels] for rows of k values: g, one value per row (kept as an
+    # axis of 1, or broadcast to it), at each row's label, zeros elsewhere
+    column = labels[0] + (1,)
+    if g[1] != "float" or labels[1] != "int" or not broadcasts_to(g[0], column, column):
+        raise ShapeError(f"scatter_pick needs a value for each label, not {show(*g)} for {show(*labels)}")
+    return labels[0] + (attrs["k"],), "float"
+
+
+def _scatter_pick_grad(gg, out, g, labels, k):
+    # the value each row placed, read back at its label, as the column g broadcasts to
+    return op("expand_dims", op("pick", gg, labels), axes=(len(labels.shape),))
 
 
 def _softmax_minus_one_hot_shape(attrs, logits, labels):
@@ -170,6 +191,33 @@ OPS: tuple[OpDef, ...] = (
         helpers=("_scatter_rows", "_check_labels"),
         formula={"g": "rows picked by the labels"},
         into=lambda xp, attrs, out, g, labels: f"_scatter_rows({g}, {labels}, {attrs['k']}, out={out})",
+        classes=lambda attrs, g, labels: (1, attrs["k"]),
+    ),
+    OpDef(
+        "pick",
+        ("x", "labels"),
+        _pick_shape,
+        lambda xp, attrs, x, labels: f"_pick({x}, {labels})",
+        {
+            "x": lambda g, out, x, labels: op(
+                "scatter_pick", op("expand_dims", g, axes=(len(labels.shape),)), labels, k=x.shape[-1]
+            )
+        },
+        Facts(AFFINE, frozenset({"x"})),
+        helpers=("_pick", "_check_labels"),
+        formula={"x": "placed back at the labels"},
+        classes=_classes_last_axis,
+    ),
+    OpDef(
+        "scatter_pick",
+        ("g", "labels"),
+        _scatter_pick_shape,
+        lambda xp, attrs, g, labels: f"_scatter_pick({g}, {labels}, {attrs['k']})",
+        {"g": _scatter_pick_grad},
+        Facts(AFFINE, frozenset({"g"})),
+        helpers=("_scatter_pick", "_check_labels"),
+        formula={"g": "read back at the labels"},
+        into=lambda xp, attrs, out, g, labels: f"_scatter_pick({g}, {labels}, {attrs['k']}, out={out})",
         classes=lambda attrs, g, labels: (1, attrs["k"]),
     ),
     OpDef(

@@ -6,7 +6,8 @@ Each rule returns a node equal to n, or None; see simplify.py for the list.
 from __future__ import annotations
 
 from graphc.ir import Graph
-from graphc.passes.patterns import ELEMENTWISE_BINARY, broadcasts_to, scalar_source, stands_for
+from graphc.ops.base import broadcasts_to
+from graphc.passes.patterns import ELEMENTWISE_BINARY, scalar_source, stands_for
 from graphc.passes.rewrite import build, matches
 
 # ------------------------------------------------------------------ broadcasting

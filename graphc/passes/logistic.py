@@ -14,7 +14,8 @@ Each rule returns a node equal to n, or None; see simplify.py for the list.
 from __future__ import annotations
 
 from graphc.ir import Graph
-from graphc.passes.patterns import broadcasts_to, fill_value
+from graphc.ops.base import broadcasts_to
+from graphc.passes.patterns import fill_value
 from graphc.passes.rewrite import build, matches
 
 

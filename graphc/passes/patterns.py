@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ir import Graph
-from graphc.ops.base import ShapeError, broadcast
 
 ELEMENTWISE_BINARY = frozenset({"add", "sub", "mul", "div", "maximum", "minimum", "greater", "equal"})
 BOOLEAN = frozenset({"greater", "equal"})  # their NumPy values are bool arrays, not floats
@@ -42,14 +41,6 @@ def fill_value(g: Graph, n: int) -> float | None:
 def stands_for(g: Graph, x: int, n: int) -> bool:
     """x may replace n: the same shape and dtype, and x's NumPy value is not a bool array."""
     return g.type(x) == g.type(n) and g.op(x) not in BOOLEAN
-
-
-def broadcasts_to(a: tuple, b: tuple, want: tuple) -> bool:
-    """a and b broadcast together to exactly `want`."""
-    try:
-        return broadcast(a, b, "combine") == want
-    except ShapeError:
-        return False
 
 
 def binary_args(g: Graph, n: int, op: str) -> tuple[int, int] | None:

