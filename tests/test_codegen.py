@@ -677,8 +677,9 @@ def test_a_value_computed_over_a_gradient_or_a_mask_takes_a_name_of_its_own():
         # the attention weights were a new [T, T] array on every call of loss, loss_and_grad and
         # sgd_step: the softmax had no `out=` form, so sgd_step was not free of allocations
         ("attention", "weights = _softmax(scores, 1", ("T", "T"), 0),
-        # log_softmax made a new [N, K] array per call, as the softmax did; the one-hot stays
-        ("softmax_regression", "logp = _log_softmax(scores, 1", ("N", 5), 1),
+        # log_softmax made a new [N, K] array per call, as the softmax did; so did the one-hot
+        # its log-likelihood was picked with, which is now a lookup at the labels
+        ("softmax_regression", "logp = _log_softmax(scores, 1", ("N", 5), 0),
     ],
 )
 def test_o2_computes_a_softmax_into_the_workspace_unless_it_goes_to_the_caller(example, line, shape, made):

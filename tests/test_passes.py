@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import graphc
+from graphc import gradcheck
 from graphc.autodiff import gradients
 from graphc.ir import Graph, evaluate
 from graphc.ops.base import V, const, op
@@ -186,6 +188,28 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
         lookup(lambda x, k, y: op("softmax", y, axis=-1) - op("one_hot", k, k=3)),
         {"softmax_minus_one_hot": 1},
     ),
+    "one_hot_pick": (
+        # either order, the last axis by either number, and kept as an axis of 1
+        lookup(
+            lambda x, k, y: (
+                op("sum", op("one_hot", k, k=3) * y, axes=(1,))
+                * op("sum", y * op("one_hot", k, k=3), axes=(-1,), keepdims=True)
+            )
+        ),
+        {"pick": 2, "expand_dims": 1, "mul": 1},
+    ),
+    "one_hot_scatter_pick": (
+        # a number, a column broadcast to the rows (the gradient of a sum over the classes), and
+        # the one-hot negated (-1 * one_hot, as the signs leave it)
+        lookup(
+            lambda x, k, y: (
+                op("one_hot", k, k=3) * op("sum", y, axes=None)
+                + op("broadcast_like", op("sum", y, axes=(1,), keepdims=True), y) * op("one_hot", k, k=3)
+                + op("neg", op("one_hot", k, k=3))
+            )
+        ),
+        {"sum": 2, "scatter_pick": 3, "add": 2},
+    ),
 }
 
 # rule -> graphs where it must not fire (a shape would change, a domain would widen, ...)
@@ -283,6 +307,22 @@ STAYS: dict[str, list[Graph]] = {
     ],
     "one_hot_matmul": [lookup(lambda x, k, y: y.T @ op("one_hot", k, k=4))],  # one_hot on the right
     "one_hot_t_matmul": [lookup(lambda x, k, y: op("one_hot", k, k=4) @ x)],  # not transposed
+    "one_hot_pick": [
+        lookup(lambda x, k, y: op("sum", op("one_hot", k, k=3) * y, axes=(0,))),  # not over the classes
+        lookup(lambda x, k, y: op("sum", op("one_hot", k, k=3) * y, axes=None)),  # nor over everything
+        # a [3] vector broadcast to the rows: no row of its own at each label
+        lookup(lambda x, k, y: op("sum", op("one_hot", k, k=3) * op("sum", x, axes=(0,)), axes=(1,))),
+        lookup(lambda x, k, y: op("sum", op("one_hot", k, k=3) * op("greater", y, 0.0), axes=(1,))),  # bools
+    ],
+    "one_hot_scatter_pick": [
+        lookup(lambda x, k, y: op("one_hot", k, k=3) * y),  # a value per class, not one per row
+        lookup(lambda x, k, y: op("neg", op("one_hot", k, k=3) * y)),  # nor a negated one
+        lookup(lambda x, k, y: op("broadcast_like", op("sum", x, axes=(0,)), y) * op("one_hot", k, k=3)),
+        # a [1, 2, 1] column makes the product [1, 2, 3], not the one-hot's shape
+        lookup(
+            lambda x, k, y: op("one_hot", k, k=3) * op("expand_dims", op("sum", y, axes=(1,), keepdims=True), axes=(0,))
+        ),
+    ],
     "softmax_minus_one_hot": [
         lookup(lambda x, k, y: op("softmax", y, axis=0) - op("one_hot", k, k=3)),  # not over the last axis
         lookup(lambda x, k, y: op("one_hot", k, k=3) - op("softmax", y, axis=-1)),  # the other way round
@@ -574,6 +614,107 @@ def test_models_compiled_at_every_level_agree():
             assert np.allclose(got[level][1][w], got[0][1][w], rtol=1e-10, atol=1e-14)
 
 
+LIKELIHOOD = """
+    dim B
+    const K = {k}
+    input x : [B, 3]
+    input labels : int[B]
+    param W : [3, K]
+    param b : [K]
+    logp = log_softmax(x @ W + b)
+    picked = sum({product}, axis={axis}{keep})
+    loss = -{total}(picked)
+    output picked
+    minimize loss
+"""
+LIKELIHOODS = {
+    f"K={k} {product.split('(')[0].split()[0]} first, axis={axis}{keep}, {total}": textwrap.dedent(
+        LIKELIHOOD.format(k=k, product=product, axis=axis, keep=keep, total=total)
+    )
+    for k in (4, 1)
+    for product in ("one_hot(labels, K) * logp", "logp * one_hot(labels, K)")
+    for axis, keep in ((-1, ""), (1, ", keepdims=true"))
+    for total in ("mean", "sum")  # the gradient a number over the batch size, or -1 itself
+}
+
+
+def _modules(text: str) -> dict[int, types.ModuleType]:
+    out = {}
+    for level in (0, 1, 2):
+        out[level] = types.ModuleType(f"likelihood_O{level}")
+        exec(compile_text(text, "nll.nn", opt=level).source, out[level].__dict__)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(LIKELIHOODS))
+def test_a_log_likelihood_written_out_picks_and_scatters_at_every_level(name):
+    """sum(one_hot(labels, K) * logp, axis=-1) at -O1 and -O2 picks logp at the labels and
+    puts the gradient at them: the same loss, output and gradients as -O0's one-hot, for a
+    batch of one, labels that repeat and one class, and the gradients are the slopes."""
+    text = LIKELIHOODS[name]
+    modules = _modules(text)
+    rng = np.random.default_rng(len(name))
+    k = 1 if name.startswith("K=1") else 4
+    params = {"W": rng.normal(size=(3, k)), "b": rng.normal(size=k)}
+    for labels in ([0], [k - 1, 0, k - 1, k - 1, 0, k // 2]):  # one example, then labels that repeat
+        inputs = {"x": rng.normal(size=(len(labels), 3)), "labels": np.array(labels)}
+        want_loss, want_grads = modules[0].loss_and_grad(params, **inputs)
+        want_out = modules[0].forward(params, **inputs)
+        for level in (1, 2):
+            got_loss, got_grads = modules[level].loss_and_grad(params, **inputs)
+            assert got_loss == pytest.approx(want_loss, rel=1e-12), level
+            for w in ("W", "b"):
+                np.testing.assert_allclose(got_grads[w], want_grads[w], rtol=1e-10, atol=1e-14, err_msg=w)
+            np.testing.assert_allclose(modules[level].forward(params, **inputs), want_out, rtol=1e-12)
+    for level in (1, 2):
+        source = compile_text(text, "nll.nn", opt=level).source
+        assert "_one_hot(" not in source
+        if k > 1:  # (one class: the one-hot times logp is logp itself, placed at label 0)
+            assert "_pick(logp, labels)" in source
+        assert "_scatter_pick(" in source
+    g = compile_text(text, "nll.nn", opt=2).graph
+    for batch in (1, 7):
+        rows = gradcheck.check(modules[2], g, {"B": batch}, seed=batch)
+        assert rows and all(r.ok and not r.blind for r in rows), gradcheck.table(rows)
+
+
+def test_a_one_hot_of_one_label_summed_whole_is_a_pick_not_an_inner_product():
+    graph = program("input z : [5]\ninput y : int[]\nloss = -sum(one_hot(y, 5) * z)\nminimize loss wrt z\n")
+    for level in (1, 2):
+        out = optimize(graph, level)
+        assert ops(out) == Counter({"pick": 1, "neg": 1, "scatter_pick": 1}), level
+        assert_same(graph, out, sample(graph))
+
+
+def test_a_log_likelihood_over_a_sequence_picks_along_the_last_axis():
+    """Labels of rank 2 ([B, T]) pick from logits of rank 3, as cross_entropy does."""
+    text = textwrap.dedent(
+        """
+        dim B, T
+        const K = 5
+        input logits_in : [B, T, K]
+        input labels : int[B, T]
+        written_out = -sum(one_hot(labels, K) * log_softmax(logits_in), axis=-1)
+        loss = mean(written_out)
+        output written_out
+        minimize loss wrt logits_in
+        """
+    )
+    modules = _modules(text)
+    rng = np.random.default_rng(5)
+    inputs = {"logits_in": rng.normal(size=(2, 3, 5)), "labels": rng.integers(0, 5, size=(2, 3))}
+    ce = modules[0].forward({}, **inputs)
+    for level in (1, 2):
+        assert "_one_hot(" not in compile_text(text, "seq.nn", opt=level).source
+        np.testing.assert_allclose(modules[level].forward({}, **inputs), ce, rtol=1e-12)
+        _, want = modules[0].loss_and_grad({}, **inputs)
+        _, got = modules[level].loss_and_grad({}, **inputs)
+        np.testing.assert_allclose(got["logits_in"], want["logits_in"], rtol=1e-12, atol=1e-15)
+    g = compile_text(text, "seq.nn", opt=2).graph
+    rows = gradcheck.check(modules[2], g, {"B": 2, "T": 3})
+    assert all(r.ok for r in rows), gradcheck.table(rows)
+
+
 # ---------------------------------------------------------------------------- random programs
 
 UNARY = ["exp", "tanh", "sigmoid", "sin", "cos", "softplus", "relu", "abs", "square"]
@@ -667,13 +808,14 @@ def programs(draw) -> str:
         elif kind == "identity":
             expr = draw(st.sampled_from(IDENTITIES)).format(a=a)
         elif kind == "loss" and len(sa) == 2 and sa[0] == "B" and sa[1] != "B":
-            fn = draw(st.sampled_from(["cross_entropy", "one_hot"]))
+            fn = draw(st.sampled_from(["cross_entropy", "one_hot", "pick"]))
             k = sa[1]
-            expr, shape = (
-                (f"cross_entropy({a}, labels)", ("B",))
-                if fn == "cross_entropy"
-                else (f"one_hot(labels, {k}) * {a}", sa)
-            )
+            expr, shape = {
+                "cross_entropy": (f"cross_entropy({a}, labels)", ("B",)),
+                "one_hot": (f"one_hot(labels, {k}) * {a}", sa),
+                # a log-likelihood written out: each row's value at its label
+                "pick": (f"sum({a} * one_hot(labels, {k}), axis=-1)", ("B",)),
+            }[fn]
         lines.append(f"{name} = {expr}")
         pool[name] = shape
         if draw(st.booleans()) or i == 0:

@@ -233,6 +233,13 @@ def test_an_embedding_lookup_counts_no_flops_and_its_gradient_one_add_per_row_el
     assert f["backward"] == {(): 8 * 4}  # the rows added into d_E
 
 
+def test_a_log_likelihood_written_out_counts_no_flops_for_its_pick_and_the_gradient_put_back():
+    text = "input z : [8, 5]\ninput y : int[8]\nloss = -sum(sum(one_hot(y, 5) * z, axis=-1))\nminimize loss wrt z\n"
+    f = phase_flops(compile_text(text, "m.nn").optimized)
+    assert f["forward"] == {(): 8 + 1}  # the sum of the 8 picked values and its negation
+    assert f["backward"] == {}  # -1 placed at each label: no arithmetic
+
+
 def test_the_pass_table_ends_at_the_graph_the_module_computes():
     """cse merges exp(x @ W) with its twin only after simplify ran, and a(x)/a(x) then
     simplifies on a later round: the table shows those rounds, so its last row is the

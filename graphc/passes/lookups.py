@@ -1,11 +1,15 @@
 """one_hot(labels, K) never made: a product with it picks or scatters rows, so it needs no
-[B, K] array and no matrix product (an embedding `one_hot(tok, V) @ E` is `E[tok]`), and
-taken from a softmax it is a 1 off each row's label."""
+[B, K] array and no matrix product (an embedding `one_hot(tok, V) @ E` is `E[tok]`); an
+elementwise product summed over the classes picks each row's value at its label (a
+log-likelihood written out, `sum(one_hot(y, K) * log_softmax(z), axis=-1)`), and that pick's
+gradient puts each row's value at its label; taken from a softmax it is a 1 off each row's
+label."""
 
 from __future__ import annotations
 
 from graphc.ir import Graph
-from graphc.passes.patterns import softmax_minus_one_hot_args
+from graphc.ops.base import broadcasts_to
+from graphc.passes.patterns import BOOLEAN, softmax_minus_one_hot_args
 from graphc.passes.rewrite import build, matches
 
 
@@ -43,3 +47,47 @@ def softmax_minus_one_hot(g: Graph, n: int) -> int | None:
     """softmax(z, axis=-1) - one_hot(y, K) -> the softmax with 1 taken off each row at its label"""
     found = softmax_minus_one_hot_args(g, n)
     return None if found is None else build(g, n, "softmax_minus_one_hot", list(found))
+
+
+def _times_one_hot(g: Graph, p: int) -> tuple[int, int] | None:
+    """(x, labels) for p = one_hot(labels, K) * x or x * one_hot(labels, K), else None."""
+    if g.op(p) != "mul":
+        return None
+    for h, x in (g.args(p), reversed(g.args(p))):
+        if g.op(h) == "one_hot" and g.shape(h) == g.shape(p) and g.op(x) not in BOOLEAN:
+            return x, g.args(h)[0]
+    return None
+
+
+@matches("sum")
+def one_hot_pick(g: Graph, n: int) -> int | None:
+    """sum(one_hot(l, K) * x, axis=-1) -> x[..., l]: each row's value at its label (either order, keepdims too)"""
+    (p,) = g.args(n)
+    found = _times_one_hot(g, p)
+    last = len(g.shape(p)) - 1
+    if found is None or g.node(n)["attrs"]["axes"] != (last,) or g.shape(found[0]) != g.shape(p):
+        return None
+    picked = build(g, n, "pick", list(found))
+    return build(g, n, "expand_dims", [picked], {"axes": (last,)}) if g.node(n)["attrs"]["keepdims"] else picked
+
+
+@matches("mul", "neg")
+def one_hot_scatter_pick(g: Graph, n: int) -> int | None:
+    """u * one_hot(l, K) with u one value per row (either order), or -one_hot(l, K) -> u (or -1)
+    placed at each row's label, zeros elsewhere (the gradient of x[..., l])"""
+    if g.op(n) == "neg":  # what the signs make of -1 * one_hot, the gradient of -sum(x[..., l])
+        (h,) = g.args(n)
+        if g.op(h) != "one_hot":
+            return None
+        minus_one = build(g, n, "const", [], {"value": -1.0})
+        return build(g, n, "scatter_pick", [minus_one, g.args(h)[0]], {"k": g.shape(n)[-1]})
+    found = _times_one_hot(g, n)
+    if found is None:
+        return None
+    u, labels = found
+    column = g.shape(labels) + (1,)
+    while not broadcasts_to(g.shape(u), column, column):  # look through a broadcast of a column
+        if g.op(u) != "broadcast_like":
+            return None
+        u = g.args(u)[0]
+    return build(g, n, "scatter_pick", [u, labels], {"k": g.shape(n)[-1]})

@@ -35,7 +35,13 @@ from graphc.passes.identities import (
     zero_sub,
 )
 from graphc.passes.logistic import log_one_minus_sigmoid, log_sigmoid, sigmoid_factor_cancels
-from graphc.passes.lookups import one_hot_matmul, one_hot_t_matmul, softmax_minus_one_hot
+from graphc.passes.lookups import (
+    one_hot_matmul,
+    one_hot_pick,
+    one_hot_scatter_pick,
+    one_hot_t_matmul,
+    softmax_minus_one_hot,
+)
 from graphc.passes.reductions import count_of_factor, sum_of_product, sum_of_square
 from graphc.passes.rewrite import Rule, fixed_point, sweep
 from graphc.passes.signs import (
@@ -91,15 +97,20 @@ RULES: tuple[Rule, ...] = (
     neg_outward,
     recip_mul,
     scalar_divisor,
+    # one_hot(labels, K) never made: a matrix product with it is a row lookup (an embedding) or
+    # its gradient, an elementwise one summed over the classes picks each row's value at its
+    # label (a log-likelihood written out) and its gradient places a value there, and taken
+    # from a softmax (cross_entropy's gradient) it is a 1 off each row. Before the reductions:
+    # a one-hot of one label summed whole is a pick too, not an inner product
+    one_hot_matmul,
+    one_hot_t_matmul,
+    one_hot_pick,
+    one_hot_scatter_pick,
+    softmax_minus_one_hot,
     # a reduction that consumes its producer: a sum of a product is one dot, no temporary
     sum_of_product,
     sum_of_square,
     count_of_factor,
-    # one_hot(labels, K) never made: a product with it is a row lookup (an embedding) or its
-    # gradient, and taken from a softmax (cross_entropy's gradient) it is a 1 off each row
-    one_hot_matmul,
-    one_hot_t_matmul,
-    softmax_minus_one_hot,
 )
 
 BY_NAME: dict[str, Rule] = {r.__name__: r for r in RULES}
