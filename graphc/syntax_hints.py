@@ -464,12 +464,12 @@ def _spelled(args: list[str]) -> list[str]:
     return [re.sub(r"\b(True|False)\b", lambda b: b[1].lower(), a) for a in _torch_keywords(args)]
 
 
-_TORCH_KEYWORD = re.compile(r"(dim|keepdim)([ \t]*=(?!=))")
+_TORCH_KEYWORD = re.compile(r"(?<![\w.])(dim|keepdim)([ \t]*=(?!=))")  # (ndim= is not one)
 
 
 def _torch_keywords(args: list[str]) -> list[str]:
     """PyTorch's `dim=1` and `keepdim=True` as NumPy names them, `axis=1` and `keepdims=True`."""
-    return [_TORCH_KEYWORD.sub(lambda k: {"dim": "axis", "keepdim": "keepdims"}[k[1]] + k[2], a, 1) for a in args]
+    return [_TORCH_KEYWORD.sub(lambda k: {"dim": "axis", "keepdim": "keepdims"}[k[1]] + k[2], a) for a in args]
 
 
 # methods of PyTorch's and NumPy's arrays that .nn writes another way

@@ -180,6 +180,9 @@ def test_a_pytorch_method_is_told_how_nn_writes_it(expr: str, fix: str) -> None:
     "expr, message",
     [
         ("torch.sum(x, dim=1)", "there is no torch here: write sum(x, axis=1)"),
+        ("torch.mean(x, dim = 1, keepdim=True)", "there is no torch here: write mean(x, axis = 1, keepdims=true)"),
+        # only a keyword that is dim= itself is PyTorch's axis=
+        ("torch.sum(x, ndim=1)", "there is no torch here: write sum(x, ndim=1)"),
         ("F.mse_loss(p, y)", "there is no F here: write mean((p - y)^2)"),
         ("torch.cat([a, b])", "there is no torch here, and no function 'cat' in .nn: arrays are not joined"),
         (
