@@ -263,7 +263,10 @@ def parse(text: str, file: str = "<model>") -> S.Program:
 
     After an error the parse restarts on the line after it (earlier lines are
     blanked, keeping line numbers), so one pass covers the file however many
-    errors it has.
+    errors it has: after the lines its statement goes on over, too, so that the
+    rest of a call laid out over several lines is no second error. A bracket
+    that nothing closes is an error of its own, and the lines indented under it
+    go with it.
     """
     _, build, lexer, tables = _front()
     errors: list[Diagnostic] = []
@@ -272,6 +275,8 @@ def parse(text: str, file: str = "<model>") -> S.Program:
     brace_due = False  # the last error was a line that ended where its block's `{` belonged
     while True:
         continued = 0
+        resume = None  # the line the parse restarts on, where the error's own lines do not say it
+        first = None
         try:
             with _LOCK, gc_paused():
                 build.file = file
@@ -285,6 +290,7 @@ def parse(text: str, file: str = "<model>") -> S.Program:
                     raise UnexpectedToken(_stuck_token(source, kinds, spans, stuck.at), stuck.accepts) from None
                 finally:
                     opened = lexer.opened[-1] if lexer.opened else None
+                    first = lexer.opened[0] if lexer.opened else None  # the outermost
                 stmts = tables.build(trace, lexer.leaves(source, kinds, spans, tables.dropped))
             break
         except UnexpectedInput as e:
@@ -316,7 +322,14 @@ def parse(text: str, file: str = "<model>") -> S.Program:
                     errors.append(
                         Diagnostic(f"'{source[opened]}' is never closed", Span(file, line, col, line, col + 1))
                     )
-                    break
+                    if at_end:
+                        break
+                    # the statement ran on until a token that cannot go on with it: where that
+                    # starts its line it is the next statement's first, so the parse restarts there
+                    pos = e.pos_in_stream
+                    resume, col = line_col(source, pos)
+                    resume += bool(source[pos - col + 1 : pos].strip())
+                    d = None
         except Reserved as e:
             line, col = line_col(source, e.start)
             span = Span(file, line, col, line, col + e.end - e.start)
@@ -326,15 +339,27 @@ def parse(text: str, file: str = "<model>") -> S.Program:
             break
         if d is not None:
             errors.append(d)
-            if len(errors) >= MAX_SYNTAX_ERRORS:
-                if _more_tokens(lexer, source, _line_start(source, d.span.line + 1)):  # more it did not read
-                    errors.append(Diagnostic(STOPPED))
-                break
-        line = d.span.line if d is not None else line_col(source, at)[0]  # else after the `}`
-        line += continued  # `loss = a \` then `+ b`: the lines it continues are part of the first's error
-        if d is not None:
+        if resume is not None:
+            line = resume - 1
+        elif d is None:
+            line = line_col(source, at)[0] + continued  # after the `}`
+        else:
+            line = d.span.line + continued  # `loss = a \` then `+ b`: the lines it continues are its error's too
             line += _python_block(source, line)  # `def f(x):` and its indented body are one mistake
-            line += _continued_by(source, line)  # `h = a +` and the `b` on the next line, too
+            # `h = a +` and the `b` on the next line, and the lines of a bracket opened and not
+            # closed by the error's line (`y = np.exp(` then `x)`), too
+            start = first if first is not None else _line_start(source, d.span.line)
+            line, unclosed = _statement_end(source, start, line)
+            if unclosed is not None:  # a bracket that is never closed, and the lines indented under it
+                at_line, at_col = line_col(source, unclosed)
+                line = _indented(source, max(line, at_line), _indent(source, line_col(source, start)[0]))
+                if (d.span.line, d.span.col) != (at_line, at_col):  # (else that bracket is the error already)
+                    never = f"'{source[unclosed]}' is never closed"
+                    errors.append(Diagnostic(never, Span(file, at_line, at_col, at_line, at_col + 1)))
+        if len(errors) >= MAX_SYNTAX_ERRORS:
+            if _more_tokens(lexer, source, _line_start(source, line + 1)):  # more it did not read
+                errors.append(Diagnostic(STOPPED))
+            break
         cut = _line_start(source, line + 1)
         if cut >= len(source):
             break
@@ -379,18 +404,31 @@ def _python_block(text: str, line: int) -> int:
     header = _BLOCK_HEADER.fullmatch(text, start, end if end >= 0 else len(text))
     if header is None:
         return 0
-    indent, count = len(header[1].expandtabs()), 0
-    rows = text[end + 1 :].split("\n") if end >= 0 else []
+    return _indented(text, line, len(header[1].expandtabs()), _BLOCK_MORE) - line
+
+
+def _indent(text: str, line: int) -> int:
+    """How far a line is indented, tabs expanded."""
+    row = text[_line_start(text, line) :].split("\n", 1)[0]
+    return len(row[: len(row) - len(row.lstrip())].expandtabs())
+
+
+def _indented(text: str, line: int, indent: int, more: re.Pattern[str] | None = None) -> int:
+    """The last line of the run from `line` on whose next lines are indented deeper than
+    `indent` (or as deep, where `more` matches the whole line), blank lines and comments
+    among them; `line` where the next line is not."""
+    rows = text[_line_start(text, line + 1) :].split("\n")
+    count = 0
     for row in rows:
         code = row.split("#", 1)[0]
         if code.strip():
             depth = len(code[: len(code) - len(code.lstrip())].expandtabs())
-            if depth < indent or (depth == indent and not _BLOCK_MORE.fullmatch(row)):
+            if depth < indent or (depth == indent and not (more and more.fullmatch(row))):
                 break
         count += 1
     while count and not rows[count - 1].split("#", 1)[0].strip():
-        count -= 1  # (blank lines after the block are no part of it)
-    return count
+        count -= 1  # (blank lines after the run are no part of it)
+    return line + count
 
 
 def _continued_by(text: str, line: int) -> int:
@@ -413,6 +451,44 @@ def _continued_by(text: str, line: int) -> int:
         total += count
         for _ in range(count):  # on to the start of that line
             start = text.find("\n", start) + 1
+
+
+def _statement_end(text: str, start: int, line: int) -> tuple[int, int | None]:
+    """The last line of a statement that starts at offset `start` (or before it, outside any
+    bracket) and that a syntax error on `line` cut short: `line`, or a later one where the
+    statement goes on past it, after an operator (`_continued_by`) or inside a bracket opened
+    from `start` on and not closed by the end of `line` (`y = np.exp(` then `x)`); and the
+    offset of the outermost bracket that is never closed, if one is not (else None)."""
+    while True:
+        line += _continued_by(text, line)
+        end = text.find("\n", _line_start(text, line))
+        if end < 0:
+            return line, None
+        close, unclosed = _closed_at(text, start, end)
+        if unclosed is not None or close == end:
+            return line, unclosed
+        line += text.count("\n", end, close)
+
+
+_BRACKETS = re.compile(r"#[^\n]*|[()\[\]\n]")
+
+
+def _closed_at(text: str, start: int, end: int) -> tuple[int, int | None]:
+    """The offset of the first line end at or past offset `end` where every bracket opened
+    from offset `start` on is closed (comments skipped; a closing bracket with none open is
+    passed over), and None; or, where one never is, the end of the text and the offset of
+    the outermost that is not."""
+    opened = []
+    for m in _BRACKETS.finditer(text, start):
+        c = m.group()
+        if c == "\n":
+            if not opened and m.start() >= end:
+                return m.start(), None
+        elif c in ("(", "["):
+            opened.append(m.start())
+        elif c in (")", "]") and opened:
+            opened.pop()
+    return len(text), opened[0] if opened else None
 
 
 def _more_tokens(lexer: Lexer, text: str, start: int) -> bool:

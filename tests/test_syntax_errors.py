@@ -432,3 +432,22 @@ def test_the_maximize_hint_writes_lines_that_check(line: str, tmp_path) -> None:
     assert fix, proc.stderr
     path.write_text(base + fix[1] + "\n" + fix[2] + "\n")
     assert subprocess.run([sys.executable, "-m", "graphc", "check", str(path)], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # a bracket in a comment is none of the call's
+        ("y = np.exp(  # (x\n  x)\nz = 1 +* 2\n", ["1:5: there is no np here: write exp(...)"]),
+        # a line that closes the call and opens another goes on to that one's ')'
+        ("y = np.exp(\n  x) + np.log(\n  x)\nz = 1 +* 2\n", ["1:5: there is no np here: write exp(x)"]),
+        ("for i in 1..2 {\n  y = np.exp(\n    x)\n}\nz = 1 +* 2\n", ["2:7: there is no np here: write exp(x)"]),
+        # a bracket nothing closes is said, and swallows no more than the lines indented under it
+        ("y = np.exp(x\nz = 1 +* 2\n", ["1:5: there is no np here: write exp(...)", "1:11: '(' is never closed"]),
+        ("y = [1, 2\n  , 3\nz = 1 +* 2\n", ["1:5: '[' is never closed"]),
+        ("y = exp(x +\n  $ 2\nz = 1 +* 2\n", ["1:8: '(' is never closed", "2:3: unexpected character '$'"]),
+    ],
+)
+def test_the_restart_after_an_error_passes_the_rest_of_its_brackets(text: str, expected: list[str]) -> None:
+    """The lines of a bracket the failing line opened are no second error; the next statement's mistake is found."""
+    assert errors(text) == [*expected, f"{text.count(chr(10))}:8: unexpected '*'; expected an expression"]
