@@ -394,12 +394,15 @@ class Resolver:
                     span,
                 )
                 return False
+            if self.said_before(scope, name, span):  # one argument of the fn mends every use in its body
+                return False
             kind = f"is {KIND_WORDS[b.kind]}" if b is not None else f"is defined at line {line}"
-            self.error(
+            index = self.error(
                 f"fn '{scope.fn.decl.name}' cannot use '{name}': a fn sees only its arguments, consts, dims "
                 f"and earlier fns, and '{name}' {kind}; pass it as an argument",
                 span,
             )
+            self.first_use(scope, name, span, index)
             return False
         if what == "name" and name in ("True", "False", "None"):  # Python's constants
             said = (
@@ -433,11 +436,7 @@ class Resolver:
         # an undeclared value is said at its first use at the top or in a fn's body, the lines
         # of the others there in a note: one declaration, or one argument of the fn, mends them
         once = what == "name" and braced is None and not size
-        key = (scope.fn.decl.name if scope.fn is not None else None, name)
-        first = self.unknown_values.get(key) if once else None
-        if first is not None and first[0] != span:  # said at its first use
-            if span.line != first[0].line:
-                first[2][span.line] = None
+        if once and self.said_before(scope, name, span):
             return True
         if braced is not None:
             hint = self.one_off(name, braced, scope) or self.braced_nearest(name, braced, scope)
@@ -457,9 +456,27 @@ class Resolver:
             # above), and a model with no params was likely missing this one
             self.broken_params = True
         index = self.error(f"unknown {what} '{name}'{hint or size}", span)
-        if once and not hint and index is not None:
-            self.unknown_values.setdefault(key, (span, index, {}))
+        if once and not hint:
+            self.first_use(scope, name, span, index)
         return True
+
+    def said_before(self, scope: Scope, name: str, span: Span) -> bool:
+        """Whether `name` was reported at an earlier use in the same fn body (or at the top
+        level) as a mistake one declaration or argument mends at every use: if so, this use's
+        line goes in that error's note, and it is not reported again."""
+        first = self.unknown_values.get((scope.fn.decl.name if scope.fn is not None else None, name))
+        if first is None or first[0] == span:  # (the same use again: a later call of the fn)
+            return False
+        if span.line != first[0].line:
+            first[2][span.line] = None
+        return True
+
+    def first_use(self, scope: Scope, name: str, span: Span, index: int | None) -> None:
+        """The error at `index` reported `name` at its first use in its fn body (or at the top
+        level): said_before lists the other uses there under it."""
+        if index is not None:
+            key = (scope.fn.decl.name if scope.fn is not None else None, name)
+            self.unknown_values.setdefault(key, (span, index, {}))
 
     def one_off(self, name: str, braced: S.Name, scope: Scope) -> str:
         """The loop that runs one pass too many or starts one too low: `W{i+1}` is W4 when i = 3,
