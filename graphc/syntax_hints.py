@@ -4,6 +4,7 @@ argument, a braced name written with spaces. syntax_errors.py words the error ar
 
 from __future__ import annotations
 
+import ast
 import re
 import unicodedata
 
@@ -272,7 +273,7 @@ def method_call(text: str, tok: Token, whole: str | None = None) -> tuple[str, i
             return f"{there}: write {_product(text, line_start, start, close, *args)}", start
         made = _made(text, whole, line_start, (start, close), method, args)
         if made is not None:
-            return f"{there}: {made}", start
+            return f"{there}{made}", start
         if method == "mse_loss" and args is not None and len(args) == 2:
             return f"{there}: write mean(({args[0]} - {args[1]})^2)", start
         if method in FUNCTIONS and method not in BUILTINS:
@@ -335,18 +336,49 @@ _LEARNED = re.compile(r"requires_grad[ \t]*=[ \t]*True")
 
 
 def _made(
-    text: str, whole: str, line_start: int, call: tuple[int, int | None], method: str, args: list[str] | None
+    text: str,
+    whole: str,
+    line_start: int,
+    call: tuple[int, int | None],
+    method: str,
+    args: list[str] | None,
+    learned: bool = False,
 ) -> str | None:
-    """`torch.randn(3, 4)`, `nn.Linear(3, 4)`, `np.zeros(3)`: an array made as a library makes
-    it, said as .nn declares it: a param where it is learned, an input where the caller passes
-    it; else None. `call` holds the offsets where the call starts and of its ')' (None where
-    that is not found)."""
+    """`torch.randn(3, 4)`, `nn.Linear(3, 4)`, `np.zeros(3)`, `torch.tensor([1.0, 2.0])`: an
+    array made as a library makes it, said as .nn declares it: a param where it is learned
+    (`learned`: inside nn.Parameter), an input where the caller passes it; else None. `call`
+    holds the offsets where the call starts and of its ')' (None where that is not found).
+    What it says follows the library's name: ": ..." or ", and ..."."""
     positional = [a for a in args or () if not _KEYWORD.match(a)]
     if method == "Linear":
         if len(positional) >= 2 and all(_SIZE.fullmatch(a) for a in positional[:2]):
             i, o = positional[:2]
-            return f"a layer is its params: declare param W : [{i}, {o}] and param b : [{o}], then write x @ W + b"
-        return "a layer is its params: declare param W : [in, out] and param b : [out], then write x @ W + b"
+            return f": a layer is its params: declare param W : [{i}, {o}] and param b : [{o}], then write x @ W + b"
+        return ": a layer is its params: declare param W : [in, out] and param b : [out], then write x @ W + b"
+    if method == "Parameter":  # nn.Parameter(torch.randn(3, 4)): learned, made as the call inside it says
+        arg = positional[0] if len(positional) == 1 else ""
+        inner = _CALL.fullmatch(arg)  # (one call: its '(' closed by the last ')', not `f(x) * g(y)`)
+        if (
+            inner is not None
+            and closing(arg, inner.start(3) - 1, len(arg)) == len(arg) - 1
+            and _module(whole, inner[1])
+        ):
+            made = _made(text, whole, line_start, call, inner[2], split_arguments(inner[3]), learned=True)
+            if made is not None:
+                return made
+        name, instead = _named(text, whole, line_start, call)
+        return f": a learned array is a param: declare param {name} : [...] with its initializer{instead}"
+    line = text[line_start : text.find("\n", line_start)]
+    in_param = re.match(r"[ \t]*param\b[^=]*=", line) is not None  # the initializer of a declaration
+    if method in _LISTED and positional and positional[0][:1] in ("[", "("):  # np.array([[1, 2], [3, 4]])
+        initializer = f"{NO_LITERALS}: a param's initial values are given by an initializer"
+        if in_param:
+            return f"{initializer}, such as zeros or normal(0, 1)"
+        shape = _listed_shape(positional[0])
+        name, instead = _named(text, whole, line_start, call)
+        if learned:
+            return f"{initializer}, as in param {name} : {shape} = zeros{instead}"
+        return f"{NO_LITERALS}: declare {name} as input {name} : {shape}, which the caller passes{instead}"
     init = _INITS.get(method)
     if init is None:
         return None
@@ -362,26 +394,59 @@ def _made(
     if len(sizes) == 1 and sizes[0][:1] in "([" and sizes[0][-1:] in ")]":
         sizes = split_arguments(sizes[0][1:-1])
     shape = f"[{', '.join(sizes)}]" if sizes and all(_SIZE.fullmatch(d) for d in sizes) else "[...]"
-    line = text[line_start : text.find("\n", line_start)]
-    if re.match(r"[ \t]*param\b[^=]*=", line):  # the initializer of a declaration
-        return f"write {init}"
-    start, close = call
-    target = re.fullmatch(r"[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*", text[line_start:start])
-    ends = close is None or not without_comment(text[close + 1 : line_start + len(line)]).strip()  # (None: unknown)
-    named = target is not None and ends  # `y = np.zeros(3)`, not a part of y's value
-    name = target[1] if named else unused("c", whole)
-    instead = "" if named else f", and write {name} for the call"
-    if any(_LEARNED.fullmatch(a) for a in args or ()):  # torch.zeros(3, requires_grad=True)
-        return f"a param's initial values are given where it is declared: param {name} : {shape} = {init}{instead}"
+    if in_param:
+        return f": write {init}"
+    name, instead = _named(text, whole, line_start, call)
     dims = {d.strip() for d in ",".join(re.findall(r"(?m)^[ \t]*dim[ \t]+([^#\n]*)", whole)).split(",")}
+    if learned or any(_LEARNED.fullmatch(a) for a in args or ()):  # torch.zeros(3, requires_grad=True)
+        if dims.intersection(sizes):
+            shape, instead = "[...]", f"{NO_DIMS}{instead}"
+        return f": a param's initial values are given where it is declared: param {name} : {shape} = {init}{instead}"
     if dims.intersection(sizes):  # torch.zeros(B, 4): no param has a dim in its shape
-        return (
-            f"declare {name} as input {name} : {shape}, which the caller passes (a param's shape has no dims){instead}"
-        )
+        return f": declare {name} as input {name} : {shape}, which the caller passes{NO_DIMS}{instead}"
     return (
-        f"declare {name} as param {name} : {shape} = {init} if it is learned, "
+        f": declare {name} as param {name} : {shape} = {init} if it is learned, "
         f"or as input {name} : {shape} if the caller passes it{instead}"
     )
+
+
+def _named(text: str, whole: str, line_start: int, call: tuple[int, int | None]) -> tuple[str, str]:
+    """The name a fix declares for the array a call makes: the name the line assigns it to
+    (`y = np.zeros(3)`) and "", or, where the call is a part of a value, a name of its own and
+    the words that have it stand for the call."""
+    start, close = call
+    line = text[line_start : text.find("\n", line_start)]
+    target = re.fullmatch(r"[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*", text[line_start:start])
+    ends = close is None or not without_comment(text[close + 1 : line_start + len(line)]).strip()  # (None: unknown)
+    if target is not None and ends:  # `y = np.zeros(3)`, not a part of y's value
+        return target[1], ""
+    name = unused("c", whole)
+    return name, f", and write {name} for the call"
+
+
+NO_LITERALS = ", and no array literals in .nn"
+NO_DIMS = " (a param's shape has no dims)"
+_LISTED = frozenset({"tensor", "array", "asarray", "as_tensor"})  # an array of the values written out
+_CALL = re.compile(r"([A-Za-z_]\w*(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*)[ \t]*\.[ \t]*([A-Za-z_]\w*)[ \t]*\((.*)\)", re.S)
+
+
+def _listed_shape(literal: str) -> str:
+    """`[[1, 2], [3, 4]]` -> `[2, 2]`: the shape of values written out as nested lists of
+    numbers, each level as long everywhere; `[...]` for anything else."""
+    try:
+        value = ast.literal_eval(literal)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return "[...]"
+    sizes = _sizes(value) if isinstance(value, (list, tuple)) else None
+    return f"[{', '.join(map(str, sizes))}]" if sizes else "[...]"
+
+
+def _sizes(value) -> tuple[int, ...] | None:
+    """The sizes of nested lists of numbers, or None where they are no array."""
+    if isinstance(value, (list, tuple)):
+        inner = {_sizes(v) for v in value}
+        return (len(value), *inner.pop()) if len(inner) == 1 and None not in inner else None
+    return () if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 _QUALIFIED = re.compile(r"([A-Za-z_]\w*)(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*")

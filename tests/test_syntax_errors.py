@@ -191,11 +191,36 @@ def test_a_pytorch_method_is_told_how_nn_writes_it(expr: str, fix: str) -> None:
             "or as input y : [3, 4] if the caller passes it",
         ),
         ("nn.Linear(3, 4)", "there is no nn here: a layer is its params: declare param W : [3, 4] and param b : [4]"),
+        (
+            "nn.Parameter(torch.randn(3, 4))",
+            "there is no nn here: a param's initial values are given where it is declared: "
+            "param y : [3, 4] = normal(0, 1)",
+        ),
+        (
+            "torch.tensor([1.0, 2.0])",
+            "there is no torch here, and no array literals in .nn: declare y as input y : [2], which the caller passes",
+        ),
+        (
+            "np.array([[1, 2], [3, 4]])",
+            "there is no np here, and no array literals in .nn: declare y as input y : [2, 2], which the caller passes",
+        ),
+        # values that make no array of one shape, or none of numbers: the general form
+        ("np.array([[1, 2], [3]])", "there is no np here, and no array literals in .nn: declare y as input y : [...]"),
+        ("np.array([True, False])", "there is no np here, and no array literals in .nn: declare y as input y : [...]"),
+        ("np.array([])", "there is no np here, and no array literals in .nn: declare y as input y : [...]"),
+        ("nn.Parameter(w0)", "there is no nn here: a learned array is a param: declare param y : [...] with its"),
+        ("nn.Parameter(torch.randn(3) * torch.ones(3))", "there is no nn here: a learned array is a param: declare"),
     ],
 )
 def test_a_pytorch_function_is_told_how_nn_writes_it(expr: str, message: str) -> None:
     (found,) = errors(f"y = {expr}\n")
     assert found.startswith(f"1:5: {message}")
+
+
+@pytest.mark.parametrize("call", ["nn.Parameter(torch.zeros(B, 4))", "torch.zeros(B, 4, requires_grad=True)"])
+def test_a_learned_array_with_a_dim_in_its_shape_is_offered_no_param_with_it(call: str) -> None:
+    (found,) = errors(f"dim B\ny = {call}\n")
+    assert found.endswith("given where it is declared: param y : [...] = zeros (a param's shape has no dims)")
 
 
 @pytest.mark.parametrize(
@@ -209,6 +234,16 @@ def test_a_pytorch_function_is_told_how_nn_writes_it(expr: str, message: str) ->
         ("y = torch.zeros(3, requires_grad=True)", ["param y : [3] = zeros"], ""),  # learned, as it says
         # a part of y's value: the array takes a name of its own, which stands for the call
         ("y = z + np.zeros(3)", ["param c : [3] = zeros", "input c : [3]"], "y = z + c"),
+        # nn.Parameter is learned: the param that the array inside it declares
+        ("y = nn.Parameter(torch.randn(3, 4))", ["param y : [3, 4] = normal(0, 1)"], ""),
+        ("y = nn.Parameter(torch.zeros(F))", ["param y : [F] = zeros"], ""),
+        ("y = z * nn.Parameter(torch.ones(3))", ["param c : [3] = ones"], "y = z * c"),
+        ("y = nn.Parameter(torch.tensor([1.0, -2e-3]))", ["param y : [2] = zeros"], ""),
+        # values written out: no literal in .nn, the data the caller passes, its shape counted
+        ("y = torch.tensor([1.0, 2.0])", ["input y : [2]"], ""),
+        ("y = np.array([[1, 2], [3, 4]])", ["input y : [2, 2]"], ""),
+        ("y = np.array(((1, 2), (3, 4), (5, 6)), dtype=np.float32)", ["input y : [3, 2]"], ""),
+        ("y = z + torch.tensor([1.0, 2.0, 3.0])", ["input c : [3]"], "y = z + c"),
     ],
 )
 def test_an_array_made_by_a_library_is_told_each_declaration_it_may_be(
