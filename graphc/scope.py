@@ -387,14 +387,16 @@ class Resolver:
             # defined, but outside what a fn may see: say so instead of guessing a typo
             b = self.top.get(name)
             line = self.def_lines.get(name, 0)
+            # one argument of the fn, or one declaration moved up, mends every use in its body
+            if self.said_before(scope, name, span):
+                return False
             if b is None and name in self.later_sizes and line > scope.fn.decl.span.line:
-                self.error(
+                index = self.error(
                     f"fn '{scope.fn.decl.name}' uses '{name}', {self.later_sizes[name]} declared after it "
                     f"(line {line}); declare it before the fn",
                     span,
                 )
-                return False
-            if self.said_before(scope, name, span):  # one argument of the fn mends every use in its body
+                self.first_use(scope, name, span, index)
                 return False
             kind = f"is {KIND_WORDS[b.kind]}" if b is not None else f"is defined at line {line}"
             index = self.error(
