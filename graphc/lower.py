@@ -28,6 +28,7 @@ from graphc.lower_expr import ExprLowerer, _arity, _text
 from graphc.lower_loop import Loops
 from graphc.ops import BUILTINS, show
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering
+from graphc.syntax_hints import scaled_draw
 from graphc.util import gc_paused, recursion_room
 
 MAX_PARAM_SIZE = 2**31
@@ -262,11 +263,7 @@ class ProgramLowerer(ExprLowerer, Loops):
             if isinstance(call, S.Call) and call.func in ("normal", "uniform") and len(call.args) == 2:
                 numbers = [_number(a) for a in (factor, *call.args)]
                 if None not in numbers and not call.kwargs:
-                    c, a, b = numbers
-                    # (+ 0.0: -2 * 0 is written 0, not -0)
-                    if call.func == "normal":
-                        return f"normal({c * a + 0.0:g}, {abs(c) * b + 0.0:g})"
-                    return f"uniform({min(c * a, c * b) + 0.0:g}, {max(c * a, c * b) + 0.0:g})"
+                    return scaled_draw(call.func, *numbers)
         return None
 
     def init_arguments(self, e: S.Expr, scope: Scope, what: str) -> None:

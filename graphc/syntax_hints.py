@@ -271,7 +271,10 @@ def method_call(text: str, tok: Token, whole: str | None = None) -> tuple[str, i
             if args is None or len(args) != 2 or any(_KEYWORD.match(a) for a in args):
                 return f"{there}: {FUNCTIONS['dot']}", start
             return f"{there}: write {_product(text, line_start, start, close, *args)}", start
-        made = _made(text, whole, line_start, (start, close), method, args)
+        factor = _factor(text, line_start, start, close) if method in _INITS else None
+        made = _made(text, whole, line_start, factor[1], method, args, scale=factor[0]) if factor else None
+        if made is None:
+            made = _made(text, whole, line_start, (start, close), method, args)
         if made is not None:
             return f"{there}{made}", start
         if method == "mse_loss" and args is not None and len(args) == 2:
@@ -343,12 +346,17 @@ def _made(
     method: str,
     args: list[str] | None,
     learned: bool = False,
+    scale: str | None = None,
 ) -> str | None:
     """`torch.randn(3, 4)`, `nn.Linear(3, 4)`, `np.zeros(3)`, `torch.tensor([1.0, 2.0])`: an
     array made as a library makes it, said as .nn declares it: a param where it is learned
     (`learned`: inside nn.Parameter), an input where the caller passes it; else None. `call`
     holds the offsets where the call starts and of its ')' (None where that is not found).
-    What it says follows the library's name: ": ..." or ", and ..."."""
+    What it says follows the library's name: ": ..." or ", and ...". `scale`: the number
+    the array is multiplied by (`torch.randn(3, 4) * 0.1`), said in its initializer; None
+    where no initializer makes the scaled values."""
+    if scale is not None and method not in _INITS:
+        return None
     positional = [a for a in args or () if not _KEYWORD.match(a)]
     if method == "Linear":
         if len(positional) >= 2 and all(_SIZE.fullmatch(a) for a in positional[:2]):
@@ -357,13 +365,16 @@ def _made(
         return ": a layer is its params: declare param W : [in, out] and param b : [out], then write x @ W + b"
     if method == "Parameter":  # nn.Parameter(torch.randn(3, 4)): learned, made as the call inside it says
         arg = positional[0] if len(positional) == 1 else ""
+        scaled = _SCALED.fullmatch(arg)  # nn.Parameter(torch.randn(3, 4) * 0.1)
+        if scaled is not None:
+            arg, scale = scaled["call"], scaled["left"] or scaled["right"]
         inner = _CALL.fullmatch(arg)  # (one call: its '(' closed by the last ')', not `f(x) * g(y)`)
         if (
             inner is not None
             and closing(arg, inner.start(3) - 1, len(arg)) == len(arg) - 1
             and _module(whole, inner[1])
         ):
-            made = _made(text, whole, line_start, call, inner[2], split_arguments(inner[3]), learned=True)
+            made = _made(text, whole, line_start, call, inner[2], split_arguments(inner[3]), True, scale)
             if made is not None:
                 return made
         name, instead = _named(text, whole, line_start, call)
@@ -394,6 +405,10 @@ def _made(
     if len(sizes) == 1 and sizes[0][:1] in "([" and sizes[0][-1:] in ")]":
         sizes = split_arguments(sizes[0][1:-1])
     shape = f"[{', '.join(sizes)}]" if sizes and all(_SIZE.fullmatch(d) for d in sizes) else "[...]"
+    if scale is not None:
+        init = _scaled(init, scale)
+        if init is None:
+            return None
     if in_param:
         return f": write {init}"
     name, instead = _named(text, whole, line_start, call)
@@ -408,6 +423,51 @@ def _made(
         f": declare {name} as param {name} : {shape} = {init} if it is learned, "
         f"or as input {name} : {shape} if the caller passes it{instead}"
     )
+
+
+def _scaled(init: str, factor: str) -> str | None:
+    """The initializer that makes `init`'s values times the number `factor` (as the source
+    writes it), or None where none does or its arguments are no numbers."""
+    c = float(factor.replace(" ", "").replace("\t", ""))
+    drawn = _DRAWN.fullmatch(init)
+    if drawn is not None:
+        return scaled_draw(drawn[1], c, float(drawn[2]), float(drawn[3]))
+    return {"ones": f"const({c:g})", "zeros": "zeros"}.get(init)
+
+
+def scaled_draw(init: str, factor: float, a: float, b: float) -> str:
+    """normal(a, b) or uniform(a, b) with its values multiplied by `factor`, as the
+    initializer that draws them: 0.01 * normal(0, 1) is normal(0, 0.01), -2 * uniform(0, 1)
+    is uniform(-2, 0)."""
+    c = factor
+    # (+ 0.0: -2 * 0 is written 0, not -0)
+    if init == "normal":
+        return f"normal({c * a + 0.0:g}, {abs(c) * b + 0.0:g})"
+    return f"uniform({min(c * a, c * b) + 0.0:g}, {max(c * a, c * b) + 0.0:g})"
+
+
+_SIGNED = rf"-?[ \t]*{_DIGITS}"  # a literal number, as Python writes a negative one too
+_DRAWN = re.compile(rf"(normal|uniform)\(({_SIGNED}), ({_SIGNED})\)")
+_VALUE_OF = r"[ \t]*(?:param\b[^=\n]*|[A-Za-z_]\w*[ \t]*)=[ \t]*"  # `y = `, `param W : [3] = `
+_LEFT_FACTOR = re.compile(rf"{_VALUE_OF}({_SIGNED})[ \t]*\*[ \t]*")
+_RIGHT_FACTOR = re.compile(rf"[ \t]*\*[ \t]*({_SIGNED})[ \t]*")
+
+
+def _factor(text: str, line_start: int, start: int, close: int | None) -> tuple[str, tuple[int, int]] | None:
+    """`y = torch.randn(3, 4) * 0.1`, `y = 0.1 * torch.randn(3, 4)`: the number a call that
+    runs from offset `start` to the ')' at `close` is multiplied by, where that product is the
+    whole value the line gives, with the offsets where the product starts and ends; else None."""
+    if close is None:
+        return None
+    line_end = text.find("\n", close)
+    before, after = text[line_start:start], without_comment(text[close + 1 : len(text) if line_end < 0 else line_end])
+    left = _LEFT_FACTOR.fullmatch(before)
+    if left is not None and not after.strip():
+        return left[1], (line_start + left.start(1), close)
+    right = _RIGHT_FACTOR.fullmatch(after)
+    if right is not None and re.fullmatch(_VALUE_OF, before):
+        return right[1], (start, close + right.end(1))
+    return None
 
 
 def _named(text: str, whole: str, line_start: int, call: tuple[int, int | None]) -> tuple[str, str]:
@@ -427,6 +487,11 @@ def _named(text: str, whole: str, line_start: int, call: tuple[int, int | None])
 NO_LITERALS = ", and no array literals in .nn"
 NO_DIMS = " (a param's shape has no dims)"
 _LISTED = frozenset({"tensor", "array", "asarray", "as_tensor"})  # an array of the values written out
+# a call multiplied by a number: `torch.randn(3, 4) * 0.1`, `0.1 * torch.randn(3, 4)`
+_SCALED = re.compile(
+    rf"(?:(?P<left>{_SIGNED})[ \t]*\*[ \t]*)?(?P<call>[A-Za-z_][^*]*\))(?(left)|[ \t]*\*[ \t]*(?P<right>{_SIGNED}))",
+    re.S,
+)
 _CALL = re.compile(r"([A-Za-z_]\w*(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*)[ \t]*\.[ \t]*([A-Za-z_]\w*)[ \t]*\((.*)\)", re.S)
 
 

@@ -210,6 +210,11 @@ def test_a_pytorch_method_is_told_how_nn_writes_it(expr: str, fix: str) -> None:
         ("np.array([])", "there is no np here, and no array literals in .nn: declare y as input y : [...]"),
         ("nn.Parameter(w0)", "there is no nn here: a learned array is a param: declare param y : [...] with its"),
         ("nn.Parameter(torch.randn(3) * torch.ones(3))", "there is no nn here: a learned array is a param: declare"),
+        # scaled by more than one literal number, or by a name: the general form
+        ("nn.Parameter(torch.randn(3) * 0.1 * 2)", "there is no nn here: a learned array is a param: declare"),
+        ("nn.Parameter(torch.randn(3) * s)", "there is no nn here: a learned array is a param: declare"),
+        ("nn.Parameter(torch.randn(3) ** 2)", "there is no nn here: a learned array is a param: declare"),
+        ("nn.Parameter(nn.init.xavier_uniform_(w) * 2)", "there is no nn here: a learned array is a param: declare"),
     ],
 )
 def test_a_pytorch_function_is_told_how_nn_writes_it(expr: str, message: str) -> None:
@@ -239,6 +244,19 @@ def test_a_learned_array_with_a_dim_in_its_shape_is_offered_no_param_with_it(cal
         ("y = nn.Parameter(torch.zeros(F))", ["param y : [F] = zeros"], ""),
         ("y = z * nn.Parameter(torch.ones(3))", ["param c : [3] = ones"], "y = z * c"),
         ("y = nn.Parameter(torch.tensor([1.0, -2e-3]))", ["param y : [2] = zeros"], ""),
+        # a maker scaled by a number: the initializer that draws the scaled values
+        ("y = torch.randn(3, 4) * 0.01", ["param y : [3, 4] = normal(0, 0.01)", "input y : [3, 4]"], ""),
+        ("y = 2 * torch.rand(3, F)  # wider", ["param y : [3, F] = uniform(0, 2)", "input y : [3, F]"], ""),
+        ("y = torch.rand(3) * -2", ["param y : [3] = uniform(-2, 0)", "input y : [3]"], ""),
+        ("y = np.random.normal(1, 0.5, (4, 2)) * 3", ["param y : [4, 2] = normal(3, 1.5)", "input y : [4, 2]"], ""),
+        ("y = np.ones((3, F)) * 1e-2", ["param y : [3, F] = const(0.01)", "input y : [3, F]"], ""),
+        ("y = nn.Parameter(torch.randn(3, 4) * 0.1)", ["param y : [3, 4] = normal(0, 0.1)"], ""),
+        ("y = nn.Parameter(0.5 * torch.rand(F))", ["param y : [F] = uniform(0, 0.5)"], ""),
+        ("y = z * nn.Parameter(torch.randn(3) * 0.1)", ["param c : [3] = normal(0, 0.1)"], "y = z * c"),
+        # a product that is a part of y's value: the call alone takes the name, the factor stays
+        ("y = z + torch.randn(3) * 0.1", ["param c : [3] = normal(0, 1)", "input c : [3]"], "y = z + c * 0.1"),
+        ("y = torch.randn(3) * 0.1 * 2", ["param c : [3] = normal(0, 1)", "input c : [3]"], "y = c * 0.1 * 2"),
+        ("y = np.random.normal(F, 1, 3) * 2", ["param c : [3] = normal(F, 1)", "input c : [3]"], "y = c * 2"),
         # values written out: no literal in .nn, the data the caller passes, its shape counted
         ("y = torch.tensor([1.0, 2.0])", ["input y : [2]"], ""),
         ("y = np.array([[1, 2], [3, 4]])", ["input y : [2, 2]"], ""),
@@ -263,6 +281,25 @@ def test_an_array_made_by_a_library_is_told_each_declaration_it_may_be(
         any(d.startswith("input") for d in declarations),
     )
     assert found.endswith(", and write c for the call") == bool(then)
+
+
+@pytest.mark.parametrize(
+    "init, fix",
+    [
+        ("torch.randn(3, 4) * 0.1", "normal(0, 0.1)"),
+        ("0.1 * torch.randn(3, 4)  # small", "normal(0, 0.1)"),
+        ("torch.rand(3, 4) * 2", "uniform(0, 2)"),
+        ("-2 * np.random.uniform(1, 3, (3, 4))", "uniform(-6, -2)"),
+        ("torch.ones(3, 4) * 0.5", "const(0.5)"),
+    ],
+)
+def test_a_scaled_maker_as_an_initializer_is_told_the_initializer(init: str, fix: str) -> None:
+    from graphc.pipeline import check
+
+    model = "input x : [2, 3]\nparam W : [3, 4] = {}\nloss = sum(x @ W)\nminimize loss\n"
+    (found,) = errors(model.format(init))
+    assert found.endswith(f": write {fix}")
+    check(model.format(fix), "m.nn")
 
 
 @pytest.mark.parametrize(
