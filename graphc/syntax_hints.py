@@ -381,6 +381,12 @@ def _made(
         return f": a learned array is a param: declare param {name} : [...] with its initializer{instead}"
     line = text[line_start : text.find("\n", line_start)]
     in_param = re.match(r"[ \t]*param\b[^=]*=", line) is not None  # the initializer of a declaration
+    if method in _LISTED and not learned and args is not None and len(args) == 1:
+        # torch.tensor(3.0), np.array(x): one number or one name, which is used as it is
+        if re.fullmatch(_SIGNED, args[0]):
+            return f": write const({args[0]})" if in_param else f": write {args[0]}"
+        if re.fullmatch(r"[A-Za-z_]\w*", args[0]) and args[0] not in ("True", "False", "None") and not in_param:
+            return f": write {args[0]}"
     if method in _LISTED and positional and positional[0][:1] in ("[", "("):  # np.array([[1, 2], [3, 4]])
         initializer = f"{NO_LITERALS}: a param's initial values are given by an initializer"
         if in_param:

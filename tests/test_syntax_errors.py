@@ -284,6 +284,50 @@ def test_an_array_made_by_a_library_is_told_each_declaration_it_may_be(
 
 
 @pytest.mark.parametrize(
+    "line, call",
+    [
+        ("y = torch.tensor(3.0) * z", "torch.tensor(3.0)"),
+        ("y = z * np.array(s)", "np.array(s)"),
+        ("y = z - torch.as_tensor(-2)  # shifted", "torch.as_tensor(-2)"),
+        ("y = np.asarray( z )", "np.asarray( z )"),
+        ("y = z ^ torch.tensor(1e-1)", "torch.tensor(1e-1)"),
+    ],
+)
+def test_a_tensor_of_one_number_or_name_is_told_to_use_it_as_it_is(line: str, call: str) -> None:
+    """torch.tensor(3.0) is 3.0, np.array(x) is x: the message says what to write for the
+    call, and the line with it written there checks."""
+    from graphc.pipeline import check
+
+    model = "dim B\nconst s = 2\ninput z : [B, 3]\n{}\nloss = sum(y)\nminimize loss wrt z\n"
+    (found,) = errors(model.format(line))
+    library, value = re.fullmatch(r"4:\d+: there is no (\w+) here: write (.+)", found).groups()
+    assert call.startswith(library) and value == call[call.index("(") + 1 : -1].strip()
+    check(model.format(line.replace(call, value)), "m.nn")
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "torch.tensor(x, dtype=torch.float32)",  # not the only argument
+        "torch.tensor(True)",
+        "np.array(x + 1)",
+        "torch.tensor(-x)",
+    ],
+)
+def test_a_tensor_of_anything_else_gets_the_general_form(expr: str) -> None:
+    (found,) = errors(f"y = {expr}\n")
+    assert re.fullmatch(r"1:5: there is no (torch|np) here, and no builtin '(tensor|array)' in \.nn", found), found
+
+
+def test_a_tensor_of_one_number_as_an_initializer_is_told_const() -> None:
+    from graphc.pipeline import check
+
+    model = "input x : [2, 3]\nparam W : [3, 4] = {}\nloss = sum(x @ W)\nminimize loss\n"
+    assert errors(model.format("torch.tensor(0.5)")) == ["2:20: there is no torch here: write const(0.5)"]
+    check(model.format("const(0.5)"), "m.nn")
+
+
+@pytest.mark.parametrize(
     "init, fix",
     [
         ("torch.randn(3, 4) * 0.1", "normal(0, 0.1)"),
