@@ -260,9 +260,15 @@ def method_call(text: str, tok: Token, whole: str | None = None) -> tuple[str, i
     method, receiver = m.group(1), _receiver(text, line_start, m.start())
     if method == "T":
         return f".T is not called: write {receiver or 'value'}.T", m.start()
+    # a call longer than SHORT is still read where it closes on its line: a fix quoting a
+    # part of it (the sizes of a maker's call) is given, one quoting all its arguments
+    # (write exp(...)) only where they fit in SHORT
     close = closing(text, tok.start_pos)
-    args = text[tok.start_pos + 1 : close].strip() if close is not None else "#"
-    args = None if "#" in args else split_arguments(re.sub(r"\s*\n\s*", " ", args))  # over several lines, on one
+    close = close if close is not None else closed_on_line(text, tok.start_pos)
+    inside = text[tok.start_pos + 1 : close].strip() if close is not None else "#"
+    inside = re.sub(r"\s*\n\s*", " ", inside)  # over several lines, on one
+    read = None if "#" in inside else split_arguments(inside)
+    args = read if len(inside) <= SHORT else None
     module = _module(whole, receiver)
     if module is not None:  # `np.exp(x)`: a library's function, as graphc's own builtin
         start = text.rfind(receiver, line_start, m.start())
@@ -272,9 +278,9 @@ def method_call(text: str, tok: Token, whole: str | None = None) -> tuple[str, i
                 return f"{there}: {FUNCTIONS['dot']}", start
             return f"{there}: write {_product(text, line_start, start, close, *args)}", start
         factor = _factor(text, line_start, start, close) if method in _INITS else None
-        made = _made(text, whole, line_start, factor[1], method, args, scale=factor[0]) if factor else None
+        made = _made(text, whole, line_start, factor[1], method, read, scale=factor[0]) if factor else None
         if made is None:
-            made = _made(text, whole, line_start, (start, close), method, args)
+            made = _made(text, whole, line_start, (start, close), method, read)
         if made is not None:
             return f"{there}{made}", start
         if method == "mse_loss" and args is not None and len(args) == 2:
@@ -402,6 +408,8 @@ def _made(
     sizes = positional
     if init in ("normal", "uniform"):  # np.random.normal(0, 0.1, (3, 4)): the first two, then the shape
         given = positional[:2] if len(positional) >= 2 else ["0", "1"]
+        if len(", ".join(given)) > SHORT:  # more than a message quotes: said as the initializer it is
+            return None
         init, sizes = f"{init}({', '.join(given)})", positional[2:]
     if init == "const":  # np.full((3, 4), 0.5): the shape, then the value
         fill = positional[1] if len(positional) == 2 and _FILL.fullmatch(positional[1]) else "c"
@@ -411,6 +419,7 @@ def _made(
     if len(sizes) == 1 and sizes[0][:1] in "([" and sizes[0][-1:] in ")]":
         sizes = split_arguments(sizes[0][1:-1])
     shape = f"[{', '.join(sizes)}]" if sizes and all(_SIZE.fullmatch(d) for d in sizes) else "[...]"
+    shape = shape if len(shape) <= SHORT else "[...]"
     if scale is not None:
         init = _scaled(init, scale)
         if init is None:

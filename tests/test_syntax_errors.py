@@ -228,6 +228,28 @@ def test_a_learned_array_with_a_dim_in_its_shape_is_offered_no_param_with_it(cal
     assert found.endswith("given where it is declared: param y : [...] = zeros (a param's shape has no dims)")
 
 
+LONG_MAKERS = [
+    "torch.randn(3, F, dtype=torch.float32, device=some_device, requires_grad=True)",
+    "torch.zeros(3, dtype=torch.float32, device=some_device_name, requires_grad=False)",
+    "np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0], [1.0, 1.0, 1.0]])",
+]
+
+
+def test_a_call_longer_than_a_message_quotes_is_read_where_it_closes_on_its_line() -> None:
+    """A fix that quotes a part of a long call (a maker's sizes, see the declarations test
+    below) is given; one quoting all its arguments only where they fit in SHORT."""
+    from graphc.syntax_hints import SHORT
+
+    assert all(len(call[call.index("(") + 1 : -1]) > SHORT for call in LONG_MAKERS)
+    long = "some_long_name_one + some_long_name_two * another_long_name_three"
+    assert len(long) > SHORT
+    assert errors(f"y = np.exp({long})\n") == ["1:5: there is no np here: write exp(...)"]
+    assert errors(f"y = torch.sum({long}, dim=1)\n") == ["1:5: there is no torch here: write sum(...)"]
+    padded = "some_long_name_one + some_long_name_two * another_name"
+    assert len(padded) <= SHORT < len(f"  {padded}     ")
+    assert errors(f"y = np.exp(  {padded}     )\n") == [f"1:5: there is no np here: write exp({padded})"]
+
+
 @pytest.mark.parametrize(
     "line, declarations, then",
     [
@@ -257,6 +279,10 @@ def test_a_learned_array_with_a_dim_in_its_shape_is_offered_no_param_with_it(cal
         ("y = z + torch.randn(3) * 0.1", ["param c : [3] = normal(0, 1)", "input c : [3]"], "y = z + c * 0.1"),
         ("y = torch.randn(3) * 0.1 * 2", ["param c : [3] = normal(0, 1)", "input c : [3]"], "y = c * 0.1 * 2"),
         ("y = np.random.normal(F, 1, 3) * 2", ["param c : [3] = normal(F, 1)", "input c : [3]"], "y = c * 2"),
+        # arguments longer than a message quotes, read where the call closes on its line
+        (f"y = {LONG_MAKERS[0]}", ["param y : [3, F] = normal(0, 1)"], ""),
+        (f"y = z + {LONG_MAKERS[1]}", ["param c : [3] = zeros", "input c : [3]"], "y = z + c"),
+        (f"y = {LONG_MAKERS[2]}", ["input y : [4, 3]"], ""),
         # values written out: no literal in .nn, the data the caller passes, its shape counted
         ("y = torch.tensor([1.0, 2.0])", ["input y : [2]"], ""),
         ("y = np.array([[1, 2], [3, 4]])", ["input y : [2, 2]"], ""),
