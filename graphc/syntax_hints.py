@@ -5,6 +5,7 @@ argument, a braced name written with spaces. syntax_errors.py words the error ar
 from __future__ import annotations
 
 import ast
+import math
 import re
 import unicodedata
 
@@ -444,6 +445,8 @@ def _scaled(init: str, factor: str) -> str | None:
     """The initializer that makes `init`'s values times the number `factor` (as the source
     writes it), or None where none does or its arguments are no numbers."""
     c = float(factor.replace(" ", "").replace("\t", ""))
+    if not math.isfinite(c):  # (1e400 overflows)
+        return None
     drawn = _DRAWN.fullmatch(init)
     if drawn is not None:
         return scaled_draw(drawn[1], c, float(drawn[2]), float(drawn[3]))
