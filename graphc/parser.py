@@ -328,7 +328,10 @@ def parse(text: str, file: str = "<model>") -> S.Program:
                     # starts its line it is the next statement's first, so the parse restarts there
                     pos = e.pos_in_stream
                     resume, col = line_col(source, pos)
-                    resume += bool(source[pos - col + 1 : pos].strip())
+                    if source[pos - col + 1 : pos].strip():
+                        resume += 1
+                    else:  # the restart reads the rest of this line again: its brackets count then
+                        blocks = max(0, blocks - _opens(rest))
                     d = None
         except Reserved as e:
             line, col = line_col(source, e.start)
@@ -354,9 +357,13 @@ def parse(text: str, file: str = "<model>") -> S.Program:
                 at_line, at_col = line_col(source, unclosed)
                 line = _indented(source, max(line, at_line), _indent(source, line_col(source, start)[0]))
                 if (d.span.line, d.span.col) != (at_line, at_col):  # (else that bracket is the error already)
-                    never = f"'{source[unclosed]}' is never closed"
-                    errors.append(Diagnostic(never, Span(file, at_line, at_col, at_line, at_col + 1)))
+                    never = Diagnostic(
+                        f"'{source[unclosed]}' is never closed", Span(file, at_line, at_col, at_line, at_col + 1)
+                    )
+                    # in the order of the file: `exp(x $ 2` says the '(' first
+                    errors.insert(len(errors) - ((at_line, at_col) < (d.span.line, d.span.col)), never)
         if len(errors) >= MAX_SYNTAX_ERRORS:
+            del errors[MAX_SYNTAX_ERRORS:]  # (a statement may give two: its own and a bracket never closed)
             if _more_tokens(lexer, source, _line_start(source, line + 1)):  # more it did not read
                 errors.append(Diagnostic(STOPPED))
             break

@@ -373,3 +373,13 @@ def test_the_syntax_error_cap_is_said() -> None:
     assert len(found) == parser.MAX_SYNTAX_ERRORS and last.span is None
     assert last.message == "graphc stopped after 10 syntax errors; mend these and run it again"
     assert len(errors("x = $\n" * parser.MAX_SYNTAX_ERRORS)) == parser.MAX_SYNTAX_ERRORS  # nothing left unread
+
+
+def test_the_syntax_error_cap_holds_where_a_statement_gives_two() -> None:
+    """A statement with a bracket never closed is two errors; as the tenth it made eleven."""
+    text = "y = 1 @@ 2\n" * (parser.MAX_SYNTAX_ERRORS - 1) + "w = np.exp(x\nv = 1 @@ 2\n"
+    with pytest.raises(GraphcError) as info:
+        parse(text, "m.nn")
+    *found, last = info.value.diagnostics
+    assert len(found) == parser.MAX_SYNTAX_ERRORS and found[-1].span.line == parser.MAX_SYNTAX_ERRORS
+    assert last.message.startswith("graphc stopped after 10 syntax errors")
