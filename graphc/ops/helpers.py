@@ -141,8 +141,8 @@ def _one_hot(labels, k, dtype):
     # zeros, then a 1 in each row: a comparison with arange(k) would make k booleans per
     # label and copy them (4 to 7 times slower for hundreds of classes)
     out = {xp}.zeros(labels.shape + (k,), dtype=dtype)
-    if labels.size:  # (no rows to reshape to when there are none)
-        out.reshape(-1, k)[{xp}.arange(labels.size), labels.reshape(-1)] = 1
+    if labels.size:  # (no positions to step through when there are none)
+        out.reshape(-1)[_pick_positions(labels, k)] = 1
     return out
 """,
     "_scatter_rows": """
@@ -172,7 +172,7 @@ def _softmax_minus_one_hot(logits, labels, out=None):
         out = {xp}.empty(logits.shape, dtype=DTYPE)
     out = _softmax(logits, -1, out)
     if labels.size:
-        out.reshape(-1, out.shape[-1])[{xp}.arange(labels.size), labels.reshape(-1)] -= 1
+        out.reshape(-1)[_pick_positions(labels, out.shape[-1])] -= 1
     return out
 """,
     "_pick": """
@@ -227,7 +227,8 @@ REQUIRES = {
     "_cross_entropy": ("_logsumexp_parts", "_pick"),
     "_pick": ("_pick_positions",),
     "_scatter_pick": ("_pick_positions",),
-    "_softmax_minus_one_hot": ("_softmax",),
+    "_softmax_minus_one_hot": ("_softmax", "_pick_positions"),
+    "_one_hot": ("_pick_positions",),
     "_softmax": ("_max_kept", "_sum_kept"),
     "_logsumexp_parts": ("_max_kept", "_sum_kept"),
     "_sum_kept": ("_max_kept",),  # for _short_rows

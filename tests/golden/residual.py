@@ -299,7 +299,7 @@ def _softmax_minus_one_hot(logits, labels, out=None):
         out = np.empty(logits.shape, dtype=DTYPE)
     out = _softmax(logits, -1, out)
     if labels.size:
-        out.reshape(-1, out.shape[-1])[np.arange(labels.size), labels.reshape(-1)] -= 1
+        out.reshape(-1)[_pick_positions(labels, out.shape[-1])] -= 1
     return out
 
 
