@@ -464,8 +464,7 @@ def main(argv=None, *, exit_at_once: bool = False) -> int:
             print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr)
             return 1
         except MemoryError:  # a model of millions of nodes, past what this machine holds
-            words = {"compile": "compile", "check": "check", "gradcheck": "check the gradients of"}
-            doing = words.get(args.command, "run")
+            doing = "compile" if args.command == "compile" else "check"  # (gradcheck and check)
             print(f"error: {args.model}: out of memory: the model is too large to {doing} here", file=sys.stderr)
             if exit_at_once:
                 _exit_at_once(1)

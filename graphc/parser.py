@@ -416,7 +416,11 @@ def _python_block(text: str, line: int) -> int:
 
 def _indent(text: str, line: int) -> int:
     """How far a line is indented, tabs expanded."""
-    row = text[_line_start(text, line) :].split("\n", 1)[0]
+    return _width(text[_line_start(text, line) :].split("\n", 1)[0])
+
+
+def _width(row: str) -> int:
+    """How far `row` is indented, tabs expanded."""
     return len(row[: len(row) - len(row.lstrip())].expandtabs())
 
 
@@ -429,7 +433,7 @@ def _indented(text: str, line: int, indent: int, more: re.Pattern[str] | None = 
     for row in rows:
         code = row.split("#", 1)[0]
         if code.strip():
-            depth = len(code[: len(code) - len(code.lstrip())].expandtabs())
+            depth = _width(code)
             if depth < indent or (depth == indent and not (more and more.fullmatch(row))):
                 break
         count += 1

@@ -466,7 +466,7 @@ class Resolver:
         """Whether `name` was reported at an earlier use in the same fn body (or at the top
         level) as a mistake one declaration or argument mends at every use: if so, this use's
         line goes in that error's note, and it is not reported again."""
-        first = self.unknown_values.get((scope.fn.decl.name if scope.fn is not None else None, name))
+        first = self.unknown_values.get(_in_body(scope, name))
         if first is None or first[0] == span:  # (the same use again: a later call of the fn)
             return False
         if span.line != first[0].line:
@@ -477,8 +477,7 @@ class Resolver:
         """The error at `index` reported `name` at its first use in its fn body (or at the top
         level): said_before lists the other uses there under it."""
         if index is not None:
-            key = (scope.fn.decl.name if scope.fn is not None else None, name)
-            self.unknown_values.setdefault(key, (span, index, {}))
+            self.unknown_values.setdefault(_in_body(scope, name), (span, index, {}))
 
     def one_off(self, name: str, braced: S.Name, scope: Scope) -> str:
         """The loop that runs one pass too many or starts one too low: `W{i+1}` is W4 when i = 3,
@@ -795,3 +794,8 @@ def _listed(numbers: list[int], most: int = 5) -> str:
     """`4`, `4 and 5`, `4, 5 and 9`; past `most` numbers, `4, 5, 9, 12, 20 and 300 more`."""
     words = [str(n) for n in numbers[:most]] + ([f"{len(numbers) - most:,} more"] if len(numbers) > most else [])
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _in_body(scope: Scope, name: str) -> tuple[str | None, str]:
+    """`name` as it is used in one fn's body (its name) or at the top level (None)."""
+    return scope.fn.decl.name if scope.fn is not None else None, name

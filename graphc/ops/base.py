@@ -81,8 +81,8 @@ class OpDef:
     # classes(attrs, *input_types) -> (position of the argument holding class labels, the
     # number of classes K): the generated code checks those labels lie in [0, K)
     classes: Callable[..., tuple[int, Any]] | None = None
-    # The generated module's emit and into also find in attrs["known"], where an argument
-    # is a number written out, each argument's value, or None for one that is not.
+    # In the generated module, emit and into also get attrs["known"] where any argument is a
+    # number written out: each argument's value, or None for one that is not.
 
     def __post_init__(self):
         bad = set(self.grads) - set(self.inputs)

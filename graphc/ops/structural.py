@@ -59,11 +59,17 @@ def _pick_shape(attrs, x, labels):
     return labels[0], "float"
 
 
+def one_per_row(shape: tuple, labels: tuple) -> bool:
+    """Whether an array of `shape` is one value per label of the shape `labels`: a column
+    beside them (an axis of 1 after theirs), or what broadcasts to one, a number too."""
+    column = labels + (1,)
+    return broadcasts_to(shape, column, column)
+
+
 def _scatter_pick_shape(attrs, g, labels):
     # the gradient of x[..., labels] for rows of k values: g, one value per row (kept as an
     # axis of 1, or broadcast to it), at each row's label, zeros elsewhere
-    column = labels[0] + (1,)
-    if g[1] != "float" or labels[1] != "int" or not broadcasts_to(g[0], column, column):
+    if g[1] != "float" or labels[1] != "int" or not one_per_row(g[0], labels[0]):
         raise ShapeError(f"scatter_pick needs a value for each label, not {show(*g)} for {show(*labels)}")
     return labels[0] + (attrs["k"],), "float"
 

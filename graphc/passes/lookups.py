@@ -8,7 +8,7 @@ label."""
 from __future__ import annotations
 
 from graphc.ir import Graph
-from graphc.ops.base import broadcasts_to
+from graphc.ops.structural import one_per_row
 from graphc.passes.patterns import BOOLEAN, softmax_minus_one_hot_args
 from graphc.passes.rewrite import build, matches
 
@@ -85,8 +85,7 @@ def one_hot_scatter_pick(g: Graph, n: int) -> int | None:
     if found is None:
         return None
     u, labels = found
-    column = g.shape(labels) + (1,)
-    while not broadcasts_to(g.shape(u), column, column):  # look through a broadcast of a column
+    while not one_per_row(g.shape(u), g.shape(labels)):  # look through a broadcast of a column
         if g.op(u) != "broadcast_like":
             return None
         u = g.args(u)[0]
