@@ -406,6 +406,15 @@ def _made(
     init = _INITS.get(method)
     if init is None:
         return None
+    if (
+        method.endswith("_") and not in_param and scale is None
+    ):  # nn.init.xavier_uniform_(W): W's initial values, made in place
+        target = positional[0] if positional and re.fullmatch(r"[A-Za-z_]\w*", positional[0]) else None
+        declared = target and re.search(rf"(?m)^[ \t]*param[ \t]+{target}[ \t]*:[ \t]*(\[[^\]\n]*\])", whole)
+        if target is not None:
+            shape = declared[1] if declared and len(declared[1]) <= SHORT else "[...]"
+            return f": a param's initial values are given where it is declared: param {target} : {shape} = {init}"
+        positional, learned = [], True  # (the array it fills is another call's: its sizes are not read)
     sizes = positional
     if init in ("normal", "uniform"):  # np.random.normal(0, 0.1, (3, 4)): the first two, then the shape
         given = positional[:2] if len(positional) >= 2 else ["0", "1"]

@@ -593,3 +593,19 @@ def test_the_maximize_hint_writes_lines_that_check(line: str, tmp_path) -> None:
 def test_the_restart_after_an_error_passes_the_rest_of_its_brackets(text: str, expected: list[str]) -> None:
     """The lines of a bracket the failing line opened are no second error; the next statement's mistake is found."""
     assert errors(text) == [*expected, f"{text.count(chr(10))}:8: unexpected '*'; expected an expression"]
+
+
+@pytest.mark.parametrize(
+    "line, init",
+    [("W = nn.init.xavier_uniform_(W)", "glorot"), ("h = z @ nn.init.kaiming_normal_(W)", "he")],
+)
+def test_an_initializer_run_in_place_is_told_the_declaration_it_belongs_to(line: str, init: str) -> None:
+    """nn.init.xavier_uniform_(W) fills W: its initializer belongs where W is declared, with W's
+    shape. It was offered 'param c : [W]', W taken for a size, and an input besides."""
+    from graphc.pipeline import check
+
+    model = "const F = 4\ninput z : [2, 3]\n{}\n{}\nloss = sum(W)\nminimize loss\n"
+    (found,) = errors(model.format("param W : [3, F]", line))
+    fix = f"param W : [3, F] = {init}"
+    assert found.endswith(f"there is no nn.init here: a param's initial values are given where it is declared: {fix}")
+    check(model.format(fix, ""), "m.nn")
