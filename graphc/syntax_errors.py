@@ -20,6 +20,7 @@ from graphc.syntax_hints import (
     closing,
     grouped,
     keyword_argument,
+    library_statement,
     method_call,
     no_operator,
     spaced_braces,
@@ -162,6 +163,8 @@ def diagnostic(
         if before.endswith("(") and not re.search(r"\w[ \t]*\($", before):
             accepts.discard("RPAR")  # `()` parses only to be refused as an empty axis: it is no fix to offer
         said = habit(text, tok, accepts) if tok.type != "$END" else None
+        if said is None and tok.type == "DOT" and accepts == {"EQUAL"}:  # `np.random.seed(0)` alone
+            said = library_statement(text, tok, whole)
         if said is not None:  # a line as Python, NumPy or PyTorch writes it
             message, start, end = said
             line_start = tok.start_pos - tok.column + 1

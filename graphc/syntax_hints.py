@@ -554,6 +554,30 @@ def _module(text: str, receiver: str | None) -> str | None:
     return re.sub(r"[ \t]", "", receiver)
 
 
+_DOTTED_CALL = re.compile(r"[ \t]*([A-Za-z_]\w*(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)+)[ \t]*\(")
+
+
+def library_statement(text: str, tok: Token, whole: str) -> tuple[str, int, int] | None:
+    """`np.random.seed(0)`, `nn.init.zeros_(W)`: a library's call alone on a line, as a script
+    runs it for what it does; the message and the offsets its carets span, else None."""
+    line_start = tok.start_pos - tok.column + 1
+    m = _DOTTED_CALL.match(text, line_start)
+    module = _module(whole, m[1].rpartition(".")[0]) if m is not None else None
+    if module is None:
+        return None
+    method, start, paren = m[1].rpartition(".")[2].strip(), m.start(1), m.end() - 1
+    close = closed_on_line(text, paren)
+    end = close + 1 if close is not None else paren
+    there = f"there is no {module} here"
+    if "seed" in method:
+        return f"{there}: the compiled module's init_params(seed) takes the seed; delete this line", start, end
+    read = split_arguments(text[paren + 1 : close]) if close is not None else None
+    made = _made(text, whole, line_start, (start, close), method, read) if method.endswith("_") else None
+    if made is not None and "where it is declared" in made:  # nn.init.zeros_(W): W's declaration says it
+        return f"{there}{made}", start, end
+    return f"{there}, and a call alone on a line does nothing in .nn", start, end
+
+
 def _product(text: str, line_start: int, start: int, close: int, a: str, b: str) -> str:
     """`a @ b` for a call of dot or matmul that runs from offset `start` to the ')' at `close`,
     each side in parentheses where it is more than one operand, and the whole where the
