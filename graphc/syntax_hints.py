@@ -274,6 +274,7 @@ def method_call(text: str, tok: Token, whole: str | None = None) -> tuple[str, i
     if module is not None:  # `np.exp(x)`: a library's function, as graphc's own builtin
         start = text.rfind(receiver, line_start, m.start())
         there = f"there is no {module} here"
+        method = _SAME.get(method, method)  # np.amax(x), tf.reduce_mean(x): a builtin by another name
         if method in ("dot", "matmul"):
             if args is None or len(args) != 2 or any(_KEYWORD.match(a) for a in args):
                 return f"{there}: {FUNCTIONS['dot']}", start
@@ -311,6 +312,13 @@ def method_call(text: str, tok: Token, whole: str | None = None) -> tuple[str, i
         call = f"{method}({receiver or 'value'}, ...)"
     return f"there are no methods in .nn: write {call}", m.start()
 
+
+# functions of NumPy, PyTorch and TensorFlow that are a builtin of .nn under another name
+_SAME = {
+    "amax": "max",
+    "average": "mean",
+    **{f"reduce_{name}": name for name in ("sum", "mean", "max", "logsumexp")},
+}
 
 # functions of NumPy and PyTorch that .nn has no builtin for, with what it has instead
 SIZES = "a size is written as its dim or its number"

@@ -180,6 +180,11 @@ def test_a_pytorch_method_is_told_how_nn_writes_it(expr: str, fix: str) -> None:
     "expr, message",
     [
         ("torch.sum(x, dim=1)", "there is no torch here: write sum(x, axis=1)"),
+        # a builtin under another library's name for it
+        ("np.amax(x, axis=0)", "there is no np here: write max(x, axis=0)"),
+        ("np.average(x)", "there is no np here: write mean(x)"),
+        ("tf.reduce_mean(x, axis=1, keepdims=True)", "there is no tf here: write mean(x, axis=1, keepdims=true)"),
+        ("tf.reduce_logsumexp(x)", "there is no tf here: write logsumexp(x)"),
         ("torch.mean(x, dim = 1, keepdim=True)", "there is no torch here: write mean(x, axis = 1, keepdims=true)"),
         # only a keyword that is dim= itself is PyTorch's axis=
         ("torch.sum(x, ndim=1)", "there is no torch here: write sum(x, ndim=1)"),
