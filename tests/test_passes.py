@@ -198,6 +198,19 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
         ),
         {"pick": 2, "expand_dims": 1, "mul": 1},
     ),
+    "sum_of_scatter_pick": (
+        # a number placed and summed over the classes is read back at the labels; a column kept
+        # as an axis of 1 is the sum itself
+        lookup(
+            lambda x, k, y: (
+                op("sum", op("scatter_pick", op("sum", y, axes=None), k, k=3), axes=(1,))
+                * op(
+                    "sum", op("scatter_pick", op("sum", y, axes=(1,), keepdims=True), k, k=3), axes=(-1,), keepdims=True
+                )
+            )
+        ),
+        {"sum": 2, "scatter_pick": 1, "pick": 1, "mul": 1},
+    ),
     "one_hot_scatter_pick": (
         # a number, a column broadcast to the rows (the gradient of a sum over the classes), and
         # the one-hot negated (-1 * one_hot, as the signs leave it)
@@ -313,6 +326,11 @@ STAYS: dict[str, list[Graph]] = {
         # a [3] vector broadcast to the rows: no row of its own at each label
         lookup(lambda x, k, y: op("sum", op("one_hot", k, k=3) * op("sum", x, axes=(0,)), axes=(1,))),
         lookup(lambda x, k, y: op("sum", op("one_hot", k, k=3) * op("greater", y, 0.0), axes=(1,))),  # bools
+    ],
+    "sum_of_scatter_pick": [
+        # not over the classes, nor over everything
+        lookup(lambda x, k, y: op("sum", op("scatter_pick", op("sum", y, axes=None), k, k=3), axes=(0,))),
+        lookup(lambda x, k, y: op("sum", op("scatter_pick", op("sum", y, axes=None), k, k=3), axes=None)),
     ],
     "one_hot_scatter_pick": [
         lookup(lambda x, k, y: op("one_hot", k, k=3) * y),  # a value per class, not one per row

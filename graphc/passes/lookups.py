@@ -90,3 +90,18 @@ def one_hot_scatter_pick(g: Graph, n: int) -> int | None:
             return None
         u = g.args(u)[0]
     return build(g, n, "scatter_pick", [u, labels], {"k": g.shape(n)[-1]})
+
+
+@matches("sum")
+def sum_of_scatter_pick(g: Graph, n: int) -> int | None:
+    """sum(scatter_pick(u, l, K), axis=-1) -> u as one value per row, read back at the labels
+    (keepdims too): each row holds u at its label and zeros elsewhere, so no [.., K] sum"""
+    (s,) = g.args(n)
+    last = len(g.shape(s)) - 1
+    if g.op(s) != "scatter_pick" or g.node(n)["attrs"]["axes"] != (last,):
+        return None
+    u, labels = g.args(s)
+    if g.shape(u) == g.shape(n):  # already a value per row in the sum's layout
+        return u
+    picked = build(g, n, "pick", [s, labels])
+    return build(g, n, "expand_dims", [picked], {"axes": (last,)}) if g.node(n)["attrs"]["keepdims"] else picked

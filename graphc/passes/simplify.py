@@ -41,6 +41,7 @@ from graphc.passes.lookups import (
     one_hot_scatter_pick,
     one_hot_t_matmul,
     softmax_minus_one_hot,
+    sum_of_scatter_pick,
 )
 from graphc.passes.reductions import count_of_factor, sum_of_product, sum_of_square
 from graphc.passes.rewrite import Rule, fixed_point, sweep
@@ -100,13 +101,15 @@ RULES: tuple[Rule, ...] = (
     # one_hot(labels, K) never made: a matrix product with it is a row lookup (an embedding) or
     # its gradient, an elementwise one summed over the classes picks each row's value at its
     # label (a log-likelihood written out) and its gradient places a value there, and taken
-    # from a softmax (cross_entropy's gradient) it is a 1 off each row. Before the reductions:
+    # from a softmax (cross_entropy's gradient) it is a 1 off each row; a placed value summed over
+    # the classes is that value again. Before the reductions:
     # a one-hot of one label summed whole is a pick too, not an inner product
     one_hot_matmul,
     one_hot_t_matmul,
     one_hot_pick,
     one_hot_scatter_pick,
     softmax_minus_one_hot,
+    sum_of_scatter_pick,
     # a reduction that consumes its producer: a sum of a product is one dot, no temporary
     sum_of_product,
     sum_of_square,

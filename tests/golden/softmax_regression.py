@@ -308,11 +308,9 @@ def _workspace_arrays(N):
     return [
         ((N, 5), None),  # ws[0]: t, scores, logp, t_2
         ((N, 5), None),  # ws[1]: d_logp, d_scores
-        ((N, 1), None),  # ws[2]: t_3
-        ((5, 1), 1.0),  # ws[3]: ones, read only
-        ((N,), 1.0),  # ws[4]: ones, read only
-        ((5,), None),  # ws[5]: d_b
-        ((20, 5), None),  # ws[6]: d_W
+        ((N,), 1.0),  # ws[2]: ones, read only
+        ((5,), None),  # ws[3]: d_b
+        ((20, 5), None),  # ws[4]: d_W
     ]
 
 
@@ -370,9 +368,8 @@ def loss_and_grad(params, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, range(5), N)
-    ones = ws[3]
-    ones_2 = ws[4]
+    ws = _workspace(_workspace_arrays, range(3), N)
+    ones = ws[2]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
@@ -388,11 +385,11 @@ def loss_and_grad(params, /, **inputs):
     d_logp = _scatter_pick(DTYPE(-1.0) / picked.size, labels, 5, out=ws[1])
     # backprop through line 21: logp = log_softmax(scores, axis=1)
     t_2 = np.exp(logp, out=logp)
-    t_3 = np.matmul(d_logp, ones, out=ws[2])
-    np.multiply(t_2, t_3, out=t_2)
+    t_3 = _pick(d_logp, labels)
+    np.multiply(t_2, np.expand_dims(t_3, 1), out=t_2)
     d_scores = np.subtract(d_logp, t_2, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.matmul(ones_2, d_scores)
+    d_b = np.matmul(ones, d_scores)
     d_W = x.T @ d_scores
     grads = {
         'W': d_W,
@@ -428,9 +425,8 @@ def sgd_step(params, lr=None, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, range(7), N)
-    ones = ws[3]
-    ones_2 = ws[4]
+    ws = _workspace(_workspace_arrays, range(5), N)
+    ones = ws[2]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
@@ -446,12 +442,12 @@ def sgd_step(params, lr=None, /, **inputs):
     d_logp = _scatter_pick(-(DTYPE(lr) / picked.size), labels, 5, out=ws[1])
     # backprop through line 21: logp = log_softmax(scores, axis=1)
     t_2 = np.exp(logp, out=logp)
-    t_3 = np.matmul(d_logp, ones, out=ws[2])
-    np.multiply(t_2, t_3, out=t_2)
+    t_3 = _pick(d_logp, labels)
+    np.multiply(t_2, np.expand_dims(t_3, 1), out=t_2)
     d_scores = np.subtract(d_logp, t_2, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.matmul(ones_2, d_scores, out=ws[5])
-    d_W = np.matmul(x.T, d_scores, out=ws[6])
+    d_b = np.matmul(ones, d_scores, out=ws[3])
+    d_W = np.matmul(x.T, d_scores, out=ws[4])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
