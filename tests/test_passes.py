@@ -199,8 +199,8 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
         {"pick": 2, "expand_dims": 1, "mul": 1},
     ),
     "sum_of_scatter_pick": (
-        # a number placed and summed over the classes is read back at the labels; a column kept
-        # as an axis of 1 is the sum itself
+        # a number placed and summed over the classes is that number over the rows (broadcast
+        # like the pick at the labels); a column kept as an axis of 1 is the sum itself
         lookup(
             lambda x, k, y: (
                 op("sum", op("scatter_pick", op("sum", y, axes=None), k, k=3), axes=(1,))
@@ -209,7 +209,7 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
                 )
             )
         ),
-        {"sum": 2, "scatter_pick": 1, "pick": 1, "mul": 1},
+        {"sum": 2, "scatter_pick": 1, "pick": 1, "broadcast_like": 1, "mul": 1},
     ),
     "one_hot_scatter_pick": (
         # a number, a column broadcast to the rows (the gradient of a sum over the classes), and

@@ -104,4 +104,9 @@ def sum_of_scatter_pick(g: Graph, n: int) -> int | None:
     if g.shape(u) == g.shape(n):  # already a value per row in the sum's layout
         return u
     picked = build(g, n, "pick", [s, labels])
-    return build(g, n, "expand_dims", [picked], {"axes": (last,)}) if g.node(n)["attrs"]["keepdims"] else picked
+    if g.node(n)["attrs"]["keepdims"]:
+        picked = build(g, n, "expand_dims", [picked], {"axes": (last,)})
+    elif g.shape(u) != ():  # a column lines up with the labels' axes only with the axis of 1 kept
+        return picked
+    # the value itself, spread over the rows: an elementwise use takes u alone and the pick goes
+    return build(g, n, "broadcast_like", [u, picked])

@@ -306,7 +306,7 @@ def _workspace_arrays(N):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((N, 5), None),  # ws[0]: t, scores, logp, t_2
+        ((N, 5), None),  # ws[0]: t, scores, logp, t_3
         ((N, 5), None),  # ws[1]: d_logp, d_scores
         ((N,), 1.0),  # ws[2]: ones, read only
         ((5,), None),  # ws[3]: d_b
@@ -380,14 +380,15 @@ def loss_and_grad(params, /, **inputs):
     picked = _pick(logp, labels)
     # line 23: loss = -mean(picked)
     loss = -(picked.sum() / picked.size)
+    # backprop through line 23: loss = -mean(picked)
+    t_2 = DTYPE(-1.0) / picked.size
     # backprop through line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     # and line 23: loss = -mean(picked)
-    d_logp = _scatter_pick(DTYPE(-1.0) / picked.size, labels, 5, out=ws[1])
+    d_logp = _scatter_pick(t_2, labels, 5, out=ws[1])
     # backprop through line 21: logp = log_softmax(scores, axis=1)
-    t_2 = np.exp(logp, out=logp)
-    t_3 = _pick(d_logp, labels)
-    np.multiply(t_2, np.expand_dims(t_3, 1), out=t_2)
-    d_scores = np.subtract(d_logp, t_2, out=d_logp)
+    t_3 = np.exp(logp, out=logp)
+    np.multiply(t_3, t_2, out=t_3)
+    d_scores = np.subtract(d_logp, t_3, out=d_logp)
     # backprop through line 20: scores = x @ W + b
     d_b = np.matmul(ones, d_scores)
     d_W = x.T @ d_scores
@@ -437,14 +438,15 @@ def sgd_step(params, lr=None, /, **inputs):
     picked = _pick(logp, labels)
     # line 23: loss = -mean(picked)
     loss = -(picked.sum() / picked.size)
+    # backprop through line 23: loss = -mean(picked)
+    t_2 = DTYPE(lr) / picked.size
     # backprop through line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     # and line 23: loss = -mean(picked)
-    d_logp = _scatter_pick(-(DTYPE(lr) / picked.size), labels, 5, out=ws[1])
+    d_logp = _scatter_pick(-t_2, labels, 5, out=ws[1])
     # backprop through line 21: logp = log_softmax(scores, axis=1)
-    t_2 = np.exp(logp, out=logp)
-    t_3 = _pick(d_logp, labels)
-    np.multiply(t_2, np.expand_dims(t_3, 1), out=t_2)
-    d_scores = np.subtract(d_logp, t_2, out=d_logp)
+    t_3 = np.exp(logp, out=logp)
+    np.multiply(t_3, t_2, out=t_3)
+    d_scores = np.add(d_logp, t_3, out=d_logp)
     # backprop through line 20: scores = x @ W + b
     d_b = np.matmul(ones, d_scores, out=ws[3])
     d_W = np.matmul(x.T, d_scores, out=ws[4])
