@@ -200,16 +200,18 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
     ),
     "sum_of_scatter_pick": (
         # a number placed and summed over the classes is that number over the rows (broadcast
-        # like the pick at the labels); a column kept as an axis of 1 is the sum itself
+        # like the pick at the labels); a column kept as an axis of 1 is the sum itself, and without
+        # it is read back at the labels
         lookup(
             lambda x, k, y: (
                 op("sum", op("scatter_pick", op("sum", y, axes=None), k, k=3), axes=(1,))
                 * op(
                     "sum", op("scatter_pick", op("sum", y, axes=(1,), keepdims=True), k, k=3), axes=(-1,), keepdims=True
                 )
+                * op("sum", op("scatter_pick", op("sum", y, axes=(1,), keepdims=True), k, k=3), axes=(1,))
             )
         ),
-        {"sum": 2, "scatter_pick": 1, "pick": 1, "broadcast_like": 1, "mul": 1},
+        {"sum": 3, "scatter_pick": 2, "pick": 2, "broadcast_like": 1, "mul": 2},
     ),
     "one_hot_scatter_pick": (
         # a number, a column broadcast to the rows (the gradient of a sum over the classes), and
