@@ -275,6 +275,7 @@ def method_call(text: str, tok: Token, whole: str | None = None) -> tuple[str, i
         start = text.rfind(receiver, line_start, m.start())
         there = f"there is no {module} here"
         method = _SAME.get(method, method)  # np.amax(x), tf.reduce_mean(x): a builtin by another name
+        args = _library_free(whole, args)  # the library's calls among the arguments, converted too
         if method in ("dot", "matmul"):
             if args is None or len(args) != 2 or any(_KEYWORD.match(a) for a in args):
                 return f"{there}: {FUNCTIONS['dot']}", start
@@ -604,6 +605,54 @@ _KEYWORD = re.compile(r"[A-Za-z_]\w*[ \t]*=(?!=)")
 def grouped(expr: str) -> str:
     """`expr` as an operand of a fix's operator: in parentheses where it is more than one operand."""
     return f"({expr})" if len(split_arguments(expr, " +-*/@^")) > 1 else expr
+
+
+_LIBRARY_CALL = re.compile(
+    r"(?<![\w.])([A-Za-z_]\w*(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*)[ \t]*\.[ \t]*([A-Za-z_]\w*)[ \t]*\("
+)
+
+
+_CALLED_METHOD = re.compile(r"[)\]][ \t]*\.[ \t]*[A-Za-z_]\w*[ \t]*\(")
+
+
+def _library_free(whole: str, args: list[str] | None, depth: int = 3) -> list[str] | None:
+    """`args` with each library call in them (`tf.square(p - y)`, `np.dot(x, W)`) written as
+    .nn writes it (`square(p - y)`, `x @ W`), to `depth` calls deep; None where one has no
+    builtin by its name or another, or is deeper."""
+    if args is None:
+        return None
+    done = []
+    for arg in args:
+        out, at = "", 0
+        for m in _LIBRARY_CALL.finditer(arg):
+            if m.start() < at:
+                continue
+            close = closing(arg, m.end() - 1, len(arg))
+            inner = split_arguments(arg[m.end() : close]) if close is not None and depth > 0 else None
+            inner = _library_free(whole, inner, depth - 1)
+            name = _SAME.get(m[2], m[2])
+            if _module(whole, m[1]) is None:  # `x.sum(axis=1)`: a method, as the builtin call it is
+                builtin = BUILTINS.get(m[2]) if re.fullmatch(r"[A-Za-z_]\w*", m[1]) else None
+                call = _builtin_call(m[2], builtin, m[1], inner) if builtin and inner is not None else None
+                if call is None:
+                    return None
+            elif (
+                inner is not None
+                and name in ("dot", "matmul")
+                and len(inner) == 2
+                and not any(map(_KEYWORD.match, inner))
+            ):
+                call = f"{grouped(inner[0])} @ {grouped(inner[1])}"
+                call = call if (m.start(), close) == (0, len(arg) - 1) else f"({call})"
+            elif inner is not None and name in BUILTINS and name not in ("dot", "matmul"):
+                call = f"{name}({', '.join(_spelled(inner))})"
+            else:
+                return None
+            out, at = out + arg[at : m.start()] + call, close + 1
+        done.append(out + arg[at:])
+        if _CALLED_METHOD.search(done[-1]):  # `(a + b).sum()`, `f(x).mean()`: no method of .nn's
+            return None
+    return done
 
 
 def split_arguments(text: str, at: str = ",") -> list[str]:

@@ -94,6 +94,16 @@ def test_a_method_call_is_told_a_fix_that_checks(expr: str, fix: str) -> None:
         ("1 / np.matmul(x + 0, W)", "np", "((x + 0) @ W)", "1 / ((x + 0) @ W)"),
         ("np.reshape(x, (2, 6))", "np", "reshape(x, [2, 6])", None),
         ("torch.maximum(x, 0)", "torch", "maximum(x, 0)", None),
+        # the library's calls among its arguments, converted as the call itself is
+        ("tf.reduce_mean(tf.square(x - 1))", "tf", "mean(square(x - 1))", None),
+        ("torch.tanh(torch.matmul(x, W))", "torch", "tanh(x @ W)", None),
+        ("np.exp(-np.abs(x))", "np", "exp(-abs(x))", None),
+        ("np.exp(2 * np.dot(x, W))", "np", "exp(2 * (x @ W))", None),
+        ("torch.sum(torch.exp(x), dim=1, keepdim=True)", "torch", "sum(exp(x), axis=1, keepdims=true)", None),
+        ("np.dot(np.tanh(x), W)", "np", "tanh(x) @ W", None),
+        ("np.log(np.sum(np.exp(x), axis=1))", "np", "log(sum(exp(x), axis=1))", None),
+        ("np.exp(x.sum(axis=1))", "np", "exp(sum(x, axis=1))", None),
+        ("torch.tanh(x.mean(dim=0, keepdim=True))", "torch", "tanh(mean(x, axis=0, keepdims=true))", None),
     ],
 )
 def test_a_library_call_is_told_graphcs_own_call(expr: str, library: str, fix: str, replaced: str | None) -> None:
@@ -188,6 +198,15 @@ def test_a_pytorch_method_is_told_how_nn_writes_it(expr: str, fix: str) -> None:
         ("torch.mean(x, dim = 1, keepdim=True)", "there is no torch here: write mean(x, axis = 1, keepdims=true)"),
         # only a keyword that is dim= itself is PyTorch's axis=
         ("torch.sum(x, ndim=1)", "there is no torch here: write sum(x, ndim=1)"),
+        # a call among the arguments with no .nn equivalent: the general form, not an invalid fix
+        ("tf.reduce_mean(tf.cast(x, tf.float32))", "there is no tf here: write mean(...)"),
+        ("np.exp(np.dot(x, W, out=o))", "there is no np here: write exp(...)"),
+        ("np.exp((x + 1).sum())", "there is no np here: write exp(...)"),
+        ("np.exp(x.view(-1))", "there is no np here: write exp(...)"),
+        ("np.exp(np.exp(np.exp(np.exp(np.exp(x)))))", "there is no np here: write exp(...)"),  # deeper than is read
+        ("tf.reduce_mean(tf.square(p - y))", "there is no tf here: write mean(square(p - y))"),
+        ("torch.tanh(torch.matmul(x, W))", "there is no torch here: write tanh(x @ W)"),
+        ("np.exp(-np.abs(x))", "there is no np here: write exp(-abs(x))"),
         ("F.mse_loss(p, y)", "there is no F here: write mean((p - y)^2)"),
         ("torch.cat([a, b])", "there is no torch here, and no function 'cat' in .nn: arrays are not joined"),
         (
