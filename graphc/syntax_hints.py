@@ -415,14 +415,10 @@ def _made(
     init = _INITS.get(method)
     if init is None:
         return None
-    if (
-        method.endswith("_") and not in_param and scale is None
-    ):  # nn.init.xavier_uniform_(W): W's initial values, made in place
-        target = positional[0] if positional and re.fullmatch(r"[A-Za-z_]\w*", positional[0]) else None
-        declared = target and re.search(rf"(?m)^[ \t]*param[ \t]+{target}[ \t]*:[ \t]*(\[[^\]\n]*\])", whole)
-        if target is not None:
-            shape = declared[1] if declared and len(declared[1]) <= SHORT else "[...]"
-            return f": a param's initial values are given where it is declared: param {target} : {shape} = {init}"
+    if method.endswith("_") and not in_param and scale is None:  # nn.init.xavier_uniform_(W)
+        filled = _filled(whole, init, positional)
+        if filled is not None:
+            return filled
         positional, learned = [], True  # (the array it fills is another call's: its sizes are not read)
     sizes = positional
     if init in ("normal", "uniform"):  # np.random.normal(0, 0.1, (3, 4)): the first two, then the shape
@@ -563,27 +559,42 @@ def _module(text: str, receiver: str | None) -> str | None:
     return re.sub(r"[ \t]", "", receiver)
 
 
-_DOTTED_CALL = re.compile(r"[ \t]*([A-Za-z_]\w*(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)+)[ \t]*\(")
+def _filled(whole: str, init: str, positional: list[str]) -> str | None:
+    """`nn.init.xavier_uniform_(W)`: W's initial values, made in place, said as W's declaration
+    (with its declared shape); None where the array filled is no name."""
+    target = positional[0] if positional and re.fullmatch(r"[A-Za-z_]\w*", positional[0]) else None
+    if target is None:
+        return None
+    declared = re.search(rf"(?m)^[ \t]*param[ \t]+{target}[ \t]*:[ \t]*(\[[^\]\n]*\])", whole)
+    shape = declared[1] if declared and len(declared[1]) <= SHORT else "[...]"
+    return f": a param's initial values are given where it is declared: param {target} : {shape} = {init}"
+
+
+# `np.exp(`, `x.sum(`: the receiver (a name, dotted or not) and the function's name, to its '('
+_LIBRARY_CALL = re.compile(
+    r"(?<![\w.])([A-Za-z_]\w*(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*)[ \t]*\.[ \t]*([A-Za-z_]\w*)[ \t]*\("
+)
+_STATEMENT_CALL = re.compile(r"[ \t]*" + _LIBRARY_CALL.pattern)  # such a call first on its line
 
 
 def library_statement(text: str, tok: Token, whole: str) -> tuple[str, int, int] | None:
     """`np.random.seed(0)`, `nn.init.zeros_(W)`: a library's call alone on a line, as a script
     runs it for what it does; the message and the offsets its carets span, else None."""
     line_start = tok.start_pos - tok.column + 1
-    m = _DOTTED_CALL.match(text, line_start)
-    module = _module(whole, m[1].rpartition(".")[0]) if m is not None else None
+    m = _STATEMENT_CALL.match(text, line_start)
+    module = _module(whole, m[1]) if m is not None else None
     if module is None:
         return None
-    method, start, paren = m[1].rpartition(".")[2].strip(), m.start(1), m.end() - 1
+    method, start, paren = m[2], m.start(1), m.end() - 1
     close = closed_on_line(text, paren)
     end = close + 1 if close is not None else paren
     there = f"there is no {module} here"
     if "seed" in method:
         return f"{there}: the compiled module's init_params(seed) takes the seed; delete this line", start, end
-    read = split_arguments(text[paren + 1 : close]) if close is not None else None
-    made = _made(text, whole, line_start, (start, close), method, read) if method.endswith("_") else None
-    if made is not None and "where it is declared" in made:  # nn.init.zeros_(W): W's declaration says it
-        return f"{there}{made}", start, end
+    read = split_arguments(text[paren + 1 : close]) if close is not None else []
+    filled = _filled(whole, _INITS[method], read) if method.endswith("_") and method in _INITS else None
+    if filled is not None:  # nn.init.zeros_(W): W's declaration says it
+        return f"{there}{filled}", start, end
     return f"{there}, and a call alone on a line does nothing in .nn", start, end
 
 
@@ -605,11 +616,6 @@ _KEYWORD = re.compile(r"[A-Za-z_]\w*[ \t]*=(?!=)")
 def grouped(expr: str) -> str:
     """`expr` as an operand of a fix's operator: in parentheses where it is more than one operand."""
     return f"({expr})" if len(split_arguments(expr, " +-*/@^")) > 1 else expr
-
-
-_LIBRARY_CALL = re.compile(
-    r"(?<![\w.])([A-Za-z_]\w*(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*)[ \t]*\.[ \t]*([A-Za-z_]\w*)[ \t]*\("
-)
 
 
 _CALLED_METHOD = re.compile(r"[)\]][ \t]*\.[ \t]*[A-Za-z_]\w*[ \t]*\(")
@@ -644,7 +650,7 @@ def _library_free(whole: str, args: list[str] | None, depth: int = 3) -> list[st
             ):
                 call = f"{grouped(inner[0])} @ {grouped(inner[1])}"
                 call = call if (m.start(), close) == (0, len(arg) - 1) else f"({call})"
-            elif inner is not None and name in BUILTINS and name not in ("dot", "matmul"):
+            elif inner is not None and name in BUILTINS:  # (dot and matmul are none)
                 call = f"{name}({', '.join(_spelled(inner))})"
             else:
                 return None
