@@ -820,11 +820,12 @@ def test_a_node_a_rewrite_made_of_several_credits_each_of_their_lines():
             "# backprop through line 2: g = 2*x + 1",
             "# and line 3: h = g^2",
         ], grad
-    # a node the rewrite only shares is no part of it: the loss's softmax is CSE'd with the
-    # forward one of `probs`, but the line computing softmax - one_hot owes nothing to `probs`
+    # a node the rewrite only shares is no part of it: the loss's log_softmax is CSE'd with the
+    # forward one of `logp`, but the line computing softmax - one_hot from it owes nothing to `logp`
     text = "dim B\ninput x : [B, 4]\ninput y : int[B]\nparam W : [4, 3]\nz = x @ W\n"
-    text += "probs = softmax(z)\nloss = mean(cross_entropy(z, y))\noutput probs\nminimize loss\n"
+    text += "logp = log_softmax(z)\nloss = mean(cross_entropy(z, y))\noutput logp\nminimize loss\n"
     for opt in (1, 2):
         grad = function(compile_text(text, "m.nn", opt=opt).source, "loss_and_grad")
-        (line,) = [line for line in grad.splitlines() if "_softmax_minus_one_hot(" in line]
+        assert "logp = _log_softmax(z, 1" in grad, grad  # shared, and named by the user's line
+        (line,) = [line for line in grad.splitlines() if "_exp_minus_one_hot(logp, y" in line]
         assert comments_over(grad, line) == ["# backprop through line 7: loss = mean(cross_entropy(z, y))"], grad

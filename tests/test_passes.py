@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -61,6 +62,12 @@ def lookup(build: Callable[..., V]) -> Graph:
         vs[name] = V(g, g.inputs[name])
     g.outputs = [("out", build(**vs).node)]
     return g
+
+
+def taking_gradients(graph: Graph) -> Graph:
+    """The graph marked as one whose gradients are taken (wrt its float inputs)."""
+    graph.wrt = [name for name, n in graph.inputs.items() if graph.node(n)["dtype"] == "float"]
+    return graph
 
 
 def sample(graph: Graph, seed: int = 0, size: int = 3) -> dict[str, np.ndarray]:
@@ -168,6 +175,10 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
     "neg_into_sub": (tiny(lambda x, y: x + (-y), x=M, y=M), {"sub": 1}),
     "mul_neg_neg": (tiny(lambda x, y: (-x) * (-y), x=M, y=M), {"mul": 1}),
     "neg_outward": (tiny(lambda x, y: (-x) / y, x=M, y=M), {"div": 1, "neg": 1}),
+    "neg_out_of_sum": (
+        tiny(lambda x, y: op("sum", -x, axes=(1,)) * op("mean", -y, axes=None), x=M, y=M),
+        {"sum": 1, "mean": 1, "neg": 2, "mul": 1},
+    ),
     "recip_mul": (tiny(lambda x, s: (1.0 / s) * x, x=M, s=S), {"div": 1}),
     "scalar_divisor": (tiny(lambda x, s: s * ((2.0 * x) / s), x=M, s=S), {"mul": 2, "div": 1}),
     "sum_of_product": (
@@ -187,6 +198,20 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
     "softmax_minus_one_hot": (
         lookup(lambda x, k, y: op("softmax", y, axis=-1) - op("one_hot", k, k=3)),
         {"softmax_minus_one_hot": 1},
+    ),
+    "cross_entropy_as_pick": (
+        taking_gradients(lookup(lambda x, k, y: op("cross_entropy", y, k))),
+        {"log_softmax": 1, "pick": 1, "neg": 1},
+    ),
+    "softmax_from_its_log": (
+        # the loss's log-probabilities, and the gradient that reads them again
+        lookup(
+            lambda x, k, y: (
+                op("expand_dims", op("pick", op("log_softmax", y, axis=-1), k), axes=(1,))
+                * op("softmax_minus_one_hot", y, k)
+            )
+        ),
+        {"log_softmax": 1, "pick": 1, "expand_dims": 1, "mul": 1, "exp_minus_one_hot": 1},
     ),
     "one_hot_pick": (
         # either order, the last axis by either number, and kept as an axis of 1
@@ -299,6 +324,7 @@ STAYS: dict[str, list[Graph]] = {
     "neg_into_sub": [tiny(lambda x, y: x - y, x=M, y=M)],
     "mul_neg_neg": [tiny(lambda x, y: (-x) * y, x=M, y=M)],
     "neg_outward": [tiny(lambda x, y: x * y, x=M, y=M)],
+    "neg_out_of_sum": [tiny(lambda x: op("sum", op("exp", x), axes=(1,)), x=M)],
     "recip_mul": [tiny(lambda x, s: (2.0 / s) * x, x=M, s=S)],
     "scalar_divisor": [
         tiny(lambda x, y: (2.0 * x) / y, x=M, y=M),  # an array divisor: nothing to combine
@@ -343,6 +369,11 @@ STAYS: dict[str, list[Graph]] = {
             lambda x, k, y: op("one_hot", k, k=3) * op("expand_dims", op("sum", y, axes=(1,), keepdims=True), axes=(0,))
         ),
     ],
+    "cross_entropy_as_pick": [lookup(lambda x, k, y: op("cross_entropy", y, k))],  # no gradient: as it is
+    "softmax_from_its_log": [
+        lookup(lambda x, k, y: op("softmax_minus_one_hot", y, k)),  # no log_softmax to read
+        lookup(lambda x, k, y: op("log_softmax", y, axis=0) * op("softmax_minus_one_hot", y, k)),  # another axis
+    ],
     "softmax_minus_one_hot": [
         lookup(lambda x, k, y: op("softmax", y, axis=0) - op("one_hot", k, k=3)),  # not over the last axis
         lookup(lambda x, k, y: op("one_hot", k, k=3) - op("softmax", y, axis=-1)),  # the other way round
@@ -374,7 +405,9 @@ def test_rule_fires_alone(name):
     assert snapshot(graph) == before, "the pass changed its argument"
     verify(out)
     assert ops(out) == Counter(after)
-    if name != "log_sigmoid":  # -softplus(-x): a negation more than log(sigmoid(x)), exact where it was not
+    # -softplus(-x): a negation more than log(sigmoid(x)), exact where it was not; a cross-entropy
+    # as three ops, whose log_softmax the gradient then shares (softmax_from_its_log)
+    if name not in ("log_sigmoid", "cross_entropy_as_pick"):
         assert sum(ops(out).values()) <= sum(ops(graph).values())
     assert_same(graph, out, values)
 
@@ -388,6 +421,12 @@ def test_rule_does_not_fire(name):
 def test_no_other_rule_rewrites_exp_of_log():
     graph = tiny(lambda x: op("exp", op("log", x)), x=M)
     assert ops(simplify(graph)) == Counter({"exp": 1, "log": 1})
+
+
+def test_a_sum_negates_its_result_not_its_operand():
+    graph, _ = FIRES["neg_out_of_sum"]
+    out = dce(simplify(graph, ["neg_out_of_sum"]))
+    assert sorted(out.shape(n) for n in out.order() if out.op(n) == "neg") == [(), (2,)]
 
 
 def test_rules_that_shrink_work_keep_counts_equal_or_lower():
@@ -613,7 +652,8 @@ def test_pipeline_emits_the_optimized_graph_and_maps_lines_to_the_unoptimized_on
     assert len(o2.optimized.order()) < len(o2.graph.order())
     o1 = compile_text(textwrap.dedent(MLP), "mlp.nn", opt=1)
     assert len(o1.source) < len(o0.source)
-    assert "_softmax_minus_one_hot(logits, labels) / " in o1.source  # softmax(z) - one_hot(y), fused
+    # softmax(z) - one_hot(y), fused, from the loss's log_softmax
+    assert re.search(r"_exp_minus_one_hot\(\w+, labels\) / ", o1.source), o1.source
     assert set(o2.code_lines) <= set(o2.graph.order())
     assert o2.code_lines[o2.graph.grads["W"]]
 

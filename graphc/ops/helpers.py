@@ -70,14 +70,17 @@ def _logsumexp(x, axis, keepdims):
     return out if keepdims else {xp}.squeeze(out, axis=axis)
 """,
     "_logsumexp_parts": """
-def _logsumexp_parts(x, axis):
+def _logsumexp_parts(x, axis, shifted=None):
     # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
     # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf.
     # The two parts come apart so callers subtract m before adding the rest: for large x,
-    # m + rest would round away the digits of rest (both keep the reduced axis)
+    # m + rest would round away the digits of rest (both keep the reduced axis).
+    # `shifted`, if given, keeps x - m, and e^(x - m) goes to an array of its own
     m = {xp}.clip(_max_kept(x, axis), -_FLOAT_MAX, _FLOAT_MAX)
-    e = x - m  # e^(x - m) in the array of x - m (a scalar has none: x of no axes)
-    return m, {xp}.log(_sum_kept({xp}.exp(e, out=e if e.ndim else None), axis))
+    e = {xp}.subtract(x, m, out=shifted)
+    # e^(x - m) in the array of x - m, unless it is kept (a scalar has none: x of no axes)
+    e = {xp}.exp(e, out=e if e.ndim and shifted is None else None)
+    return m, {xp}.log(_sum_kept(e, axis))
 
 
 _FLOAT_MAX = float({xp}.finfo(DTYPE).max)
@@ -113,11 +116,12 @@ def _sum_kept(x, axis):
     "_log_softmax": """
 def _log_softmax(x, axis, out=None):
     # (x - m) - log sum e^(x - m) with m the max (see _logsumexp_parts), written into `out`
-    # if given: both parts are taken before it is written, so it may be x itself
+    # if given: m is taken before x - m is written there, so it may be x itself
     if not x.size:  # nothing to normalize, and the log of an empty sum would warn of log(0)
         return {xp}.empty_like(x) if out is None else out
-    m, rest = _logsumexp_parts(x, axis)
-    out = {xp}.subtract(x, m, out=out)
+    if out is None:
+        out = {xp}.empty(x.shape, dtype=DTYPE)
+    _, rest = _logsumexp_parts(x, axis, shifted=out)
     return {xp}.subtract(out, rest, out=out)
 """,
     "_softmax": """
@@ -175,6 +179,17 @@ def _softmax_minus_one_hot(logits, labels, out=None):
         out.reshape(-1)[_pick_positions(labels, out.shape[-1])] -= 1
     return out
 """,
+    "_exp_minus_one_hot": """
+def _exp_minus_one_hot(logp, labels, out=None):
+    # e^logp - one_hot(labels) over the last axis: the softmax from its log, which the loss
+    # computed already, then 1 off each example's label (a new `out` is C-ordered, as above)
+    if out is None:
+        out = {xp}.empty(logp.shape, dtype=DTYPE)
+    out = {xp}.exp(logp, out=out)
+    if labels.size:
+        out.reshape(-1)[_pick_positions(labels, out.shape[-1])] -= 1
+    return out
+""",
     "_pick": """
 def _pick(x, labels):
     # x[..., labels]: each row's value at its label, sum(one_hot(labels, k) * x, axis=-1)
@@ -228,6 +243,7 @@ REQUIRES = {
     "_pick": ("_pick_positions",),
     "_scatter_pick": ("_pick_positions",),
     "_softmax_minus_one_hot": ("_softmax", "_pick_positions"),
+    "_exp_minus_one_hot": ("_pick_positions",),
     "_one_hot": ("_pick_positions",),
     "_softmax": ("_max_kept", "_sum_kept"),
     "_logsumexp_parts": ("_max_kept", "_sum_kept"),

@@ -90,6 +90,11 @@ def _softmax_minus_one_hot_grad(g, out, logits, labels):
     return softmax_grad(g, op("softmax", logits, axis=-1), logits, len(logits.shape) - 1)
 
 
+def _exp_minus_one_hot_grad(g, out, logp, labels):
+    # the labels' part is constant, and e^a is its own derivative
+    return g * op("exp", logp)
+
+
 def _classes_last_axis(attrs, logits, labels):
     return 1, logits[0][-1]
 
@@ -235,6 +240,19 @@ OPS: tuple[OpDef, ...] = (
         helpers=("_softmax_minus_one_hot", "_check_labels"),
         formula={"logits": "softmax(a) ⊙ (δ − Σ δ ⊙ softmax(a))"},
         into=lambda xp, attrs, out, logits, labels: f"_softmax_minus_one_hot({logits}, {labels}, out={out})",
+        classes=_classes_last_axis,
+    ),
+    OpDef(
+        # the same from log-probabilities (the softmax's log), when they are computed anyway:
+        # exp(log_softmax(z)) - one_hot(y) for the loss's own log_softmax (graphc.passes.lookups)
+        "exp_minus_one_hot",
+        ("logp", "labels"),
+        _softmax_minus_one_hot_shape,
+        lambda xp, attrs, logp, labels: f"_exp_minus_one_hot({logp}, {labels})",
+        {"logp": _exp_minus_one_hot_grad},
+        helpers=("_exp_minus_one_hot", "_check_labels"),
+        formula={"logp": "e^a"},
+        into=lambda xp, attrs, out, logp, labels: f"_exp_minus_one_hot({logp}, {labels}, out={out})",
         classes=_classes_last_axis,
     ),
     OpDef(

@@ -49,6 +49,29 @@ def softmax_minus_one_hot(g: Graph, n: int) -> int | None:
     return None if found is None else build(g, n, "softmax_minus_one_hot", list(found))
 
 
+@matches("cross_entropy")
+def cross_entropy_as_pick(g: Graph, n: int) -> int | None:
+    """cross_entropy(z, y) where gradients are taken -> -log_softmax(z)[..., y]: the
+    log-probabilities stay for the gradient, which is their exp with 1 off at the label"""
+    if not g.wrt:  # nothing differentiates it: the loss alone is cheaper
+        return None
+    z, y = g.args(n)
+    logp = build(g, n, "log_softmax", [z], {"axis": -1})
+    return build(g, n, "neg", [build(g, n, "pick", [logp, y])])
+
+
+@matches("softmax_minus_one_hot")
+def softmax_from_its_log(g: Graph, n: int) -> int | None:
+    """softmax(z) - one_hot(y) where log_softmax(z) is computed -> exp(log_softmax(z)) - one_hot(y):
+    the loss's log-probabilities read again, not the softmax from z anew"""
+    z, y = g.args(n)
+    last = len(g.shape(z)) - 1
+    for u in g.users(z):
+        if g.op(u) == "log_softmax" and g.node(u)["attrs"]["axis"] == last:
+            return build(g, n, "exp_minus_one_hot", [u, y])
+    return None
+
+
 def _times_one_hot(g: Graph, p: int) -> tuple[int, int] | None:
     """(x, labels) for p = one_hot(labels, K) * x or x * one_hot(labels, K), else None."""
     if g.op(p) != "mul":

@@ -50,6 +50,21 @@ def binary_args(g: Graph, n: int, op: str) -> tuple[int, int] | None:
     return a, b
 
 
+def cross_entropy_args(g: Graph, ce: int) -> tuple[int, int] | None:
+    """(z, y) for ce = cross_entropy(z, y), or for -log_softmax(z)[..., y] over z's last axis
+    (what graphc.passes.lookups makes of it where its gradient is taken), else None."""
+    if g.op(ce) == "cross_entropy":
+        z, y = g.args(ce)
+        return z, y
+    if g.op(ce) != "neg" or g.op(p := g.args(ce)[0]) != "pick":
+        return None
+    ls, y = g.args(p)
+    (z,) = g.args(ls) if g.op(ls) == "log_softmax" else (None,)
+    if z is None or g.node(ls)["attrs"]["axis"] != len(g.shape(z)) - 1:
+        return None
+    return z, y
+
+
 def softmax_minus_one_hot_args(g: Graph, d: int) -> tuple[int, int] | None:
     """(z, y) for d = softmax(z) - one_hot(y) with the softmax over z's last axis
     (cross_entropy's gradient), else None."""

@@ -54,14 +54,16 @@ def sum_of_square(g: Graph, n: int) -> int | None:
 
 @matches("count")
 def count_of_factor(g: Graph, n: int) -> int | None:
-    """count(x^2) -> count(x) and count(x * y) -> count(x) when x has the product's shape"""
+    """count(x^2) -> count(x), count(-x) -> count(x) and count(x * y) -> count(x) when x has the
+    product's shape"""
     # a count reads only the shape: the square that a mean's gradient counts may then die,
-    # once the mean itself is an inner product (only these producers, so a count does not
+    # once the mean itself is an inner product, and so may the negated picks of a
+    # cross-entropy once the sign is taken after the sum (only these producers, so a count does not
     # climb the chain and keep earlier arrays alive)
     if g.op(n) != "count":
         return None
     (p,) = g.args(n)
-    if g.op(p) not in ("square", "pow", "mul"):
+    if g.op(p) not in ("square", "pow", "mul", "neg"):
         return None
     same = [a for a in g.args(p) if g.shape(a) == g.shape(p)]
     return build(g, n, "count", same[:1], g.node(n)["attrs"]) if same else None

@@ -122,6 +122,16 @@ def neg_outward(g: Graph, n: int) -> int | None:
     return None
 
 
+@matches("sum", "mean")
+def neg_out_of_sum(g: Graph, n: int) -> int | None:
+    """sum(-x) -> -sum(x), and mean(-x) -> -mean(x): the sign taken once the values are
+    added up, on fewer of them"""
+    (x,) = g.args(n)
+    if g.op(x) != "neg":
+        return None
+    return build(g, n, "neg", [build(g, n, g.op(n), g.args(x), g.node(n)["attrs"])])
+
+
 @matches("mul")
 def recip_mul(g: Graph, n: int) -> int | None:
     """(1 / d) * y -> y / d and y * (1 / d) -> y / d"""

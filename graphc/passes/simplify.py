@@ -36,10 +36,12 @@ from graphc.passes.identities import (
 )
 from graphc.passes.logistic import log_one_minus_sigmoid, log_sigmoid, sigmoid_factor_cancels
 from graphc.passes.lookups import (
+    cross_entropy_as_pick,
     one_hot_matmul,
     one_hot_pick,
     one_hot_scatter_pick,
     one_hot_t_matmul,
+    softmax_from_its_log,
     softmax_minus_one_hot,
     sum_of_scatter_pick,
 )
@@ -50,6 +52,7 @@ from graphc.passes.signs import (
     mul_neg_neg,
     neg_into_const,
     neg_into_sub,
+    neg_out_of_sum,
     neg_outward,
     recip_mul,
     scalar_divisor,
@@ -96,6 +99,7 @@ RULES: tuple[Rule, ...] = (
     neg_into_sub,
     mul_neg_neg,
     neg_outward,
+    neg_out_of_sum,
     recip_mul,
     scalar_divisor,
     # one_hot(labels, K) never made: a matrix product with it is a row lookup (an embedding) or
@@ -110,6 +114,10 @@ RULES: tuple[Rule, ...] = (
     one_hot_scatter_pick,
     softmax_minus_one_hot,
     sum_of_scatter_pick,
+    # where the gradient is taken, a cross-entropy as the log-probabilities picked at the labels,
+    # so that its gradient is their exp with 1 off each label, not a softmax computed again
+    cross_entropy_as_pick,
+    softmax_from_its_log,
     # a reduction that consumes its producer: a sum of a product is one dot, no temporary
     sum_of_product,
     sum_of_square,

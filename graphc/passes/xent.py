@@ -19,7 +19,7 @@ result's shape.
 from __future__ import annotations
 
 from graphc.ir import Graph
-from graphc.passes.patterns import const_value, scalar_source, softmax_minus_one_hot_args
+from graphc.passes.patterns import const_value, cross_entropy_args, scalar_source, softmax_minus_one_hot_args
 from graphc.passes.rewrite import build, matches, rewrite
 
 
@@ -34,7 +34,7 @@ def _per_example_factor(g: Graph, e: int) -> tuple[int, int | None, int] | None:
     if g.op(inner) != "broadcast_like":
         return None
     s, ce = g.args(inner)
-    if g.shape(s) != () or g.op(ce) != "cross_entropy" or g.node(e)["attrs"]["axes"] != (len(g.shape(ce)),):
+    if g.shape(s) != () or cross_entropy_args(g, ce) is None or g.node(e)["attrs"]["axes"] != (len(g.shape(ce)),):
         return None
     if c is None and g.op(s) == "div":  # the division already moved inside the fill
         s, c = g.args(s)
@@ -52,8 +52,7 @@ def softmax_xent_grad(g: Graph, n: int) -> int | None:
     if found is None or g.shape(d) != g.shape(n):
         return None
     s, c, ce = found
-    z, y = g.args(ce)
-    if softmax_minus_one_hot_args(g, d) != (z, y):
+    if softmax_minus_one_hot_args(g, d) != cross_entropy_args(g, ce):
         return None
     out = d if const_value(g, scalar_source(g, s)) == 1.0 else build(g, n, "mul", [d, s])
     return out if c is None else build(g, n, "div", [out, c])

@@ -216,14 +216,17 @@ def release_workspaces():
     _LOCAL.__dict__.pop("last", None)
 
 
-def _logsumexp_parts(x, axis):
+def _logsumexp_parts(x, axis, shifted=None):
     # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
     # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf.
     # The two parts come apart so callers subtract m before adding the rest: for large x,
-    # m + rest would round away the digits of rest (both keep the reduced axis)
+    # m + rest would round away the digits of rest (both keep the reduced axis).
+    # `shifted`, if given, keeps x - m, and e^(x - m) goes to an array of its own
     m = np.clip(_max_kept(x, axis), -_FLOAT_MAX, _FLOAT_MAX)
-    e = x - m  # e^(x - m) in the array of x - m (a scalar has none: x of no axes)
-    return m, np.log(_sum_kept(np.exp(e, out=e if e.ndim else None), axis))
+    e = np.subtract(x, m, out=shifted)
+    # e^(x - m) in the array of x - m, unless it is kept (a scalar has none: x of no axes)
+    e = np.exp(e, out=e if e.ndim and shifted is None else None)
+    return m, np.log(_sum_kept(e, axis))
 
 
 _FLOAT_MAX = float(np.finfo(DTYPE).max)
@@ -257,6 +260,17 @@ def _sum_kept(x, axis):
     return np.matmul(x, np.ones(x.shape[-1], dtype=x.dtype))[..., None]
 
 
+def _log_softmax(x, axis, out=None):
+    # (x - m) - log sum e^(x - m) with m the max (see _logsumexp_parts), written into `out`
+    # if given: m is taken before x - m is written there, so it may be x itself
+    if not x.size:  # nothing to normalize, and the log of an empty sum would warn of log(0)
+        return np.empty_like(x) if out is None else out
+    if out is None:
+        out = np.empty(x.shape, dtype=DTYPE)
+    _, rest = _logsumexp_parts(x, axis, shifted=out)
+    return np.subtract(out, rest, out=out)
+
+
 def _softmax(x, axis, out=None):
     # e^(x - m) / sum e^(x - m) with m the max, so no term overflows (an empty row's max is
     # -inf, not an error: see _max_kept)
@@ -273,13 +287,12 @@ def _check_labels(labels, k, name):
         raise ValueError(f"input {name}: labels must lie in [0, {k}), but one is {bad}")
 
 
-def _softmax_minus_one_hot(logits, labels, out=None):
-    # softmax(logits) - one_hot(labels) over the last axis: the softmax, then 1 off each
-    # example's label, with no one-hot array made. A new `out` is C-ordered whatever the
-    # logits' layout: the reshape below must be a view of it, not a copy
+def _exp_minus_one_hot(logp, labels, out=None):
+    # e^logp - one_hot(labels) over the last axis: the softmax from its log, which the loss
+    # computed already, then 1 off each example's label (a new `out` is C-ordered, as above)
     if out is None:
-        out = np.empty(logits.shape, dtype=DTYPE)
-    out = _softmax(logits, -1, out)
+        out = np.empty(logp.shape, dtype=DTYPE)
+    out = np.exp(logp, out=out)
     if labels.size:
         out.reshape(-1)[_pick_positions(labels, out.shape[-1])] -= 1
     return out
@@ -301,13 +314,6 @@ def _pick_positions(labels, k):
     return np.arange(0, labels.size * k, k) + labels.reshape(-1)
 
 
-def _cross_entropy(logits, labels):
-    # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example, as
-    # (max - logits[label]) + log sum e^(logits - max): exact where the label is the max
-    m, rest = _logsumexp_parts(logits, -1)
-    return (m[..., 0] - _pick(logits, labels)) + rest[..., 0]
-
-
 def _workspace_arrays(T):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
@@ -316,13 +322,13 @@ def _workspace_arrays(T):
         ((T, 16), None),  # ws[1]: k, t_2, mixed, d_k
         ((T, 16), None),  # ws[2]: v, d_v
         ((T, T), None),  # ws[3]: t, scores, weights, d_scores, d_t
-        ((T, 4), None),  # ws[4]: logits
+        ((T, 4), None),  # ws[4]: logits, t_3
         ((T, 16), None),  # ws[5]: t_2, mixed
-        ((T, 4), None),  # ws[6]: t_4, d_logits
+        ((T, 4), None),  # ws[6]: t_5, d_logits
         ((T, 16), None),  # ws[7]: d_mixed, d_q
-        ((T, T), None),  # ws[8]: d_weights, t_7
-        ((T, T), None),  # ws[9]: t_5
-        ((T, 1), None),  # ws[10]: t_6
+        ((T, T), None),  # ws[8]: d_weights, t_8
+        ((T, T), None),  # ws[9]: t_6
+        ((T, 1), None),  # ws[10]: t_7
         ((T, 1), 1.0),  # ws[11]: ones, read only
         ((16, 4), None),  # ws[12]: d_Wo
         ((16, 16), None),  # ws[13]: d_Wv
@@ -404,8 +410,9 @@ def loss(params, /, **inputs):
     # line 30: logits = mixed @ Wo
     logits = np.matmul(mixed, Wo, out=ws[4])
     # line 31: loss = mean(cross_entropy(logits, tags))
-    t_3 = _cross_entropy(logits, tags)
-    loss = t_3.sum() / t_3.size
+    t_3 = _log_softmax(logits, 1, out=logits)
+    t_4 = _pick(t_3, tags)
+    loss = -(t_4.sum() / t_4.size)
     return float(loss)
 
 
@@ -439,11 +446,12 @@ def loss_and_grad(params, /, **inputs):
     # line 30: logits = mixed @ Wo
     logits = np.matmul(mixed, Wo, out=ws[4])
     # line 31: loss = mean(cross_entropy(logits, tags))
-    t_3 = _cross_entropy(logits, tags)
-    loss = t_3.sum() / t_3.size
+    t_3 = _log_softmax(logits, 1, out=logits)
+    t_4 = _pick(t_3, tags)
+    loss = -(t_4.sum() / t_4.size)
     # backprop through line 31: loss = mean(cross_entropy(logits, tags))
-    t_4 = _softmax_minus_one_hot(logits, tags, out=ws[6])
-    d_logits = np.divide(t_4, t_3.size, out=t_4)
+    t_5 = _exp_minus_one_hot(t_3, tags, out=ws[6])
+    d_logits = np.divide(t_5, t_4.size, out=t_5)
     # backprop through line 30: logits = mixed @ Wo
     d_mixed = np.matmul(d_logits, Wo.T, out=ws[7])
     d_Wo = mixed.T @ d_logits
@@ -451,21 +459,21 @@ def loss_and_grad(params, /, **inputs):
     d_weights = np.matmul(d_mixed, v.T, out=ws[8])
     d_v = np.matmul(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
-    t_5 = np.multiply(d_weights, weights, out=ws[9])
-    t_6 = np.matmul(t_5, ones, out=ws[10])
-    t_7 = np.subtract(d_weights, t_6, out=d_weights)
-    d_scores = np.multiply(weights, t_7, out=weights)
+    t_6 = np.multiply(d_weights, weights, out=ws[9])
+    t_7 = np.matmul(t_6, ones, out=ws[10])
+    t_8 = np.subtract(d_weights, t_7, out=d_weights)
+    d_scores = np.multiply(weights, t_8, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
     d_t = np.multiply(d_scores, 0.25, out=d_scores)
     d_q = np.matmul(d_t, k, out=ws[7])
     d_k = np.matmul(d_t.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
-    t_8 = tokens.T
-    d_Wv = t_8 @ d_v
+    t_9 = tokens.T
+    d_Wv = t_9 @ d_v
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = t_8 @ d_k
+    d_Wk = t_9 @ d_k
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = t_8 @ d_q
+    d_Wq = t_9 @ d_q
     grads = {
         'Wq': d_Wq,
         'Wk': d_Wk,
@@ -524,11 +532,12 @@ def sgd_step(params, lr=None, /, **inputs):
     # line 30: logits = mixed @ Wo
     logits = np.matmul(mixed, Wo, out=ws[4])
     # line 31: loss = mean(cross_entropy(logits, tags))
-    t_3 = _cross_entropy(logits, tags)
-    loss = t_3.sum() / t_3.size
+    t_3 = _log_softmax(logits, 1, out=logits)
+    t_4 = _pick(t_3, tags)
+    loss = -(t_4.sum() / t_4.size)
     # backprop through line 31: loss = mean(cross_entropy(logits, tags))
-    t_4 = _softmax_minus_one_hot(logits, tags, out=ws[6])
-    d_logits = np.multiply(DTYPE(lr) / t_3.size, t_4, out=t_4)
+    t_5 = _exp_minus_one_hot(t_3, tags, out=ws[6])
+    d_logits = np.multiply(DTYPE(lr) / t_4.size, t_5, out=t_5)
     # backprop through line 30: logits = mixed @ Wo
     d_mixed = np.matmul(d_logits, Wo.T, out=ws[7])
     d_Wo = np.matmul(mixed.T, d_logits, out=ws[12])
@@ -536,21 +545,21 @@ def sgd_step(params, lr=None, /, **inputs):
     d_weights = np.matmul(d_mixed, v.T, out=ws[8])
     d_v = np.matmul(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
-    t_5 = np.multiply(d_weights, weights, out=ws[9])
-    t_6 = np.matmul(t_5, ones, out=ws[10])
-    t_7 = np.subtract(d_weights, t_6, out=d_weights)
-    d_scores = np.multiply(weights, t_7, out=weights)
+    t_6 = np.multiply(d_weights, weights, out=ws[9])
+    t_7 = np.matmul(t_6, ones, out=ws[10])
+    t_8 = np.subtract(d_weights, t_7, out=d_weights)
+    d_scores = np.multiply(weights, t_8, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
     d_t = np.multiply(d_scores, 0.25, out=d_scores)
     d_q = np.matmul(d_t, k, out=ws[7])
     d_k = np.matmul(d_t.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
-    t_8 = tokens.T
-    d_Wv = np.matmul(t_8, d_v, out=ws[13])
+    t_9 = tokens.T
+    d_Wv = np.matmul(t_9, d_v, out=ws[13])
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = np.matmul(t_8, d_k, out=ws[14])
+    d_Wk = np.matmul(t_9, d_k, out=ws[14])
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = np.matmul(t_8, d_q, out=ws[15])
+    d_Wq = np.matmul(t_9, d_q, out=ws[15])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already

@@ -218,14 +218,17 @@ def release_workspaces():
     _LOCAL.__dict__.pop("last", None)
 
 
-def _logsumexp_parts(x, axis):
+def _logsumexp_parts(x, axis, shifted=None):
     # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
     # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf.
     # The two parts come apart so callers subtract m before adding the rest: for large x,
-    # m + rest would round away the digits of rest (both keep the reduced axis)
+    # m + rest would round away the digits of rest (both keep the reduced axis).
+    # `shifted`, if given, keeps x - m, and e^(x - m) goes to an array of its own
     m = np.clip(_max_kept(x, axis), -_FLOAT_MAX, _FLOAT_MAX)
-    e = x - m  # e^(x - m) in the array of x - m (a scalar has none: x of no axes)
-    return m, np.log(_sum_kept(np.exp(e, out=e if e.ndim else None), axis))
+    e = np.subtract(x, m, out=shifted)
+    # e^(x - m) in the array of x - m, unless it is kept (a scalar has none: x of no axes)
+    e = np.exp(e, out=e if e.ndim and shifted is None else None)
+    return m, np.log(_sum_kept(e, axis))
 
 
 _FLOAT_MAX = float(np.finfo(DTYPE).max)
@@ -259,6 +262,17 @@ def _sum_kept(x, axis):
     return np.matmul(x, np.ones(x.shape[-1], dtype=x.dtype))[..., None]
 
 
+def _log_softmax(x, axis, out=None):
+    # (x - m) - log sum e^(x - m) with m the max (see _logsumexp_parts), written into `out`
+    # if given: m is taken before x - m is written there, so it may be x itself
+    if not x.size:  # nothing to normalize, and the log of an empty sum would warn of log(0)
+        return np.empty_like(x) if out is None else out
+    if out is None:
+        out = np.empty(x.shape, dtype=DTYPE)
+    _, rest = _logsumexp_parts(x, axis, shifted=out)
+    return np.subtract(out, rest, out=out)
+
+
 def _softmax(x, axis, out=None):
     # e^(x - m) / sum e^(x - m) with m the max, so no term overflows (an empty row's max is
     # -inf, not an error: see _max_kept)
@@ -275,13 +289,12 @@ def _check_labels(labels, k, name):
         raise ValueError(f"input {name}: labels must lie in [0, {k}), but one is {bad}")
 
 
-def _softmax_minus_one_hot(logits, labels, out=None):
-    # softmax(logits) - one_hot(labels) over the last axis: the softmax, then 1 off each
-    # example's label, with no one-hot array made. A new `out` is C-ordered whatever the
-    # logits' layout: the reshape below must be a view of it, not a copy
+def _exp_minus_one_hot(logp, labels, out=None):
+    # e^logp - one_hot(labels) over the last axis: the softmax from its log, which the loss
+    # computed already, then 1 off each example's label (a new `out` is C-ordered, as above)
     if out is None:
-        out = np.empty(logits.shape, dtype=DTYPE)
-    out = _softmax(logits, -1, out)
+        out = np.empty(logp.shape, dtype=DTYPE)
+    out = np.exp(logp, out=out)
     if labels.size:
         out.reshape(-1)[_pick_positions(labels, out.shape[-1])] -= 1
     return out
@@ -303,13 +316,6 @@ def _pick_positions(labels, k):
     return np.arange(0, labels.size * k, k) + labels.reshape(-1)
 
 
-def _cross_entropy(logits, labels):
-    # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example, as
-    # (max - logits[label]) + log sum e^(logits - max): exact where the label is the max
-    m, rest = _logsumexp_parts(logits, -1)
-    return (m[..., 0] - _pick(logits, labels)) + rest[..., 0]
-
-
 def _workspace_arrays(B):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
@@ -317,10 +323,10 @@ def _workspace_arrays(B):
         ((B, 256), None),  # ws[0]: t, h1, t_mask
         ((B, 256), 0.0),  # ws[1]: zeros, read only
         ((B, 256), None),  # ws[2]: t_2, h2, h1
-        ((B, 10), None),  # ws[3]: t_3, logits
+        ((B, 10), None),  # ws[3]: t_3, logits, t_4
         ((B, 256), None),  # ws[4]: t_2, t_2_mask, d_h1, d_t
         ((B, 256), None),  # ws[5]: h2
-        ((B, 10), None),  # ws[6]: t_5, d_logits
+        ((B, 10), None),  # ws[6]: t_6, d_logits
         ((B,), 1.0),  # ws[7]: ones, read only
         ((B, 256), None),  # ws[8]: d_h2, d_t_2
         ((10,), None),  # ws[9]: d_b3
@@ -404,8 +410,9 @@ def loss(params, /, **inputs):
     t_3 = np.matmul(h2, W3, out=ws[3])
     logits = np.add(t_3, b3, out=t_3)
     # line 32: loss = mean(cross_entropy(logits, labels))
-    t_4 = _cross_entropy(logits, labels)
-    loss = t_4.sum() / t_4.size
+    t_4 = _log_softmax(logits, 1, out=logits)
+    t_5 = _pick(t_4, labels)
+    loss = -(t_5.sum() / t_5.size)
     return float(loss)
 
 
@@ -437,11 +444,12 @@ def loss_and_grad(params, /, **inputs):
     t_3 = np.matmul(h2, W3, out=ws[3])
     logits = np.add(t_3, b3, out=t_3)
     # line 32: loss = mean(cross_entropy(logits, labels))
-    t_4 = _cross_entropy(logits, labels)
-    loss = t_4.sum() / t_4.size
+    t_4 = _log_softmax(logits, 1, out=logits)
+    t_5 = _pick(t_4, labels)
+    loss = -(t_5.sum() / t_5.size)
     # backprop through line 32: loss = mean(cross_entropy(logits, labels))
-    t_5 = _softmax_minus_one_hot(logits, labels, out=ws[6])
-    d_logits = np.divide(t_5, t_4.size, out=t_5)
+    t_6 = _exp_minus_one_hot(t_4, labels, out=ws[6])
+    d_logits = np.divide(t_6, t_5.size, out=t_6)
     # backprop through line 30: logits = h2 @ W3 + b3
     d_b3 = np.matmul(ones, d_logits)
     d_h2 = np.matmul(d_logits, W3.T, out=ws[8])
@@ -515,11 +523,12 @@ def sgd_step(params, lr=None, /, **inputs):
     t_3 = np.matmul(h2, W3, out=ws[3])
     logits = np.add(t_3, b3, out=t_3)
     # line 32: loss = mean(cross_entropy(logits, labels))
-    t_4 = _cross_entropy(logits, labels)
-    loss = t_4.sum() / t_4.size
+    t_4 = _log_softmax(logits, 1, out=logits)
+    t_5 = _pick(t_4, labels)
+    loss = -(t_5.sum() / t_5.size)
     # backprop through line 32: loss = mean(cross_entropy(logits, labels))
-    t_5 = _softmax_minus_one_hot(logits, labels, out=ws[6])
-    d_logits = np.multiply(DTYPE(lr) / t_4.size, t_5, out=t_5)
+    t_6 = _exp_minus_one_hot(t_4, labels, out=ws[6])
+    d_logits = np.multiply(DTYPE(lr) / t_5.size, t_6, out=t_6)
     # backprop through line 30: logits = h2 @ W3 + b3
     d_b3 = np.matmul(ones, d_logits, out=ws[9])
     d_h2 = np.matmul(d_logits, W3.T, out=ws[8])

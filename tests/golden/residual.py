@@ -234,14 +234,17 @@ def release_workspaces():
     _LOCAL.__dict__.pop("last", None)
 
 
-def _logsumexp_parts(x, axis):
+def _logsumexp_parts(x, axis, shifted=None):
     # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
     # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf.
     # The two parts come apart so callers subtract m before adding the rest: for large x,
-    # m + rest would round away the digits of rest (both keep the reduced axis)
+    # m + rest would round away the digits of rest (both keep the reduced axis).
+    # `shifted`, if given, keeps x - m, and e^(x - m) goes to an array of its own
     m = np.clip(_max_kept(x, axis), -_FLOAT_MAX, _FLOAT_MAX)
-    e = x - m  # e^(x - m) in the array of x - m (a scalar has none: x of no axes)
-    return m, np.log(_sum_kept(np.exp(e, out=e if e.ndim else None), axis))
+    e = np.subtract(x, m, out=shifted)
+    # e^(x - m) in the array of x - m, unless it is kept (a scalar has none: x of no axes)
+    e = np.exp(e, out=e if e.ndim and shifted is None else None)
+    return m, np.log(_sum_kept(e, axis))
 
 
 _FLOAT_MAX = float(np.finfo(DTYPE).max)
@@ -275,13 +278,15 @@ def _sum_kept(x, axis):
     return np.matmul(x, np.ones(x.shape[-1], dtype=x.dtype))[..., None]
 
 
-def _softmax(x, axis, out=None):
-    # e^(x - m) / sum e^(x - m) with m the max, so no term overflows (an empty row's max is
-    # -inf, not an error: see _max_kept)
-    e = np.subtract(x, _max_kept(x, axis), out=out)
-    np.exp(e, out=e)
-    e /= _sum_kept(e, axis)
-    return e
+def _log_softmax(x, axis, out=None):
+    # (x - m) - log sum e^(x - m) with m the max (see _logsumexp_parts), written into `out`
+    # if given: m is taken before x - m is written there, so it may be x itself
+    if not x.size:  # nothing to normalize, and the log of an empty sum would warn of log(0)
+        return np.empty_like(x) if out is None else out
+    if out is None:
+        out = np.empty(x.shape, dtype=DTYPE)
+    _, rest = _logsumexp_parts(x, axis, shifted=out)
+    return np.subtract(out, rest, out=out)
 
 
 def _check_labels(labels, k, name):
@@ -291,13 +296,12 @@ def _check_labels(labels, k, name):
         raise ValueError(f"input {name}: labels must lie in [0, {k}), but one is {bad}")
 
 
-def _softmax_minus_one_hot(logits, labels, out=None):
-    # softmax(logits) - one_hot(labels) over the last axis: the softmax, then 1 off each
-    # example's label, with no one-hot array made. A new `out` is C-ordered whatever the
-    # logits' layout: the reshape below must be a view of it, not a copy
+def _exp_minus_one_hot(logp, labels, out=None):
+    # e^logp - one_hot(labels) over the last axis: the softmax from its log, which the loss
+    # computed already, then 1 off each example's label (a new `out` is C-ordered, as above)
     if out is None:
-        out = np.empty(logits.shape, dtype=DTYPE)
-    out = _softmax(logits, -1, out)
+        out = np.empty(logp.shape, dtype=DTYPE)
+    out = np.exp(logp, out=out)
     if labels.size:
         out.reshape(-1)[_pick_positions(labels, out.shape[-1])] -= 1
     return out
@@ -319,51 +323,42 @@ def _pick_positions(labels, k):
     return np.arange(0, labels.size * k, k) + labels.reshape(-1)
 
 
-def _cross_entropy(logits, labels):
-    # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example, as
-    # (max - logits[label]) + log sum e^(logits - max): exact where the label is the max
-    m, rest = _logsumexp_parts(logits, -1)
-    return (m[..., 0] - _pick(logits, labels)) + rest[..., 0]
-
-
 def _workspace_arrays(B):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((B, 64), None),  # ws[0]: t ... t_40 (9 names), h ... h_10 (6 names), d_t_22
+        ((B, 64), None),  # ws[0]: t ... t_40 (8 names), h ... h_10 (6 names), d_t_22
         # ws[1]: mu ... mu_5 (5 names), var ... var_5 (5 names), t_3 ... t_27 (5 names)
         ((B, 1), None),
         ((64, 1), 1.0),  # ws[2]: ones, read only
-        ((B, 64), None),  # ws[3]: h_2 ... h_8 (4 names), t_4 ... t_67 (10 names)
+        ((B, 64), None),  # ws[3]: h_2 ... h_8 (4 names), t_4 ... t_64 (10 names)
         ((B, 64), None),  # ws[4]: t_2 ... t_20 (5 names)
         ((B, 128), None),  # ws[5]: t_5 ... t_23 (4 names), a ... a_4 (4 names), t_5_mask
         ((B, 128), 0.0),  # ws[6]: zeros, read only
-        ((B, 10), None),  # ws[7]: t_29, logits
+        ((B, 10), None),  # ws[7]: t_29, logits, t_30
         ((B, 128), None),  # ws[8]: a
-        ((B, 64), None),  # ws[9]: t_6 ... t_69 (4 names), h_4, d_h_2
+        ((B, 64), None),  # ws[9]: t_6, h_4, t_57, t_60, d_h_2
         ((B, 1), None),  # ws[10]: mu_2, var_2, t_9
         ((B, 64), None),  # ws[11]: t_8, t_10
         ((B, 128), None),  # ws[12]: t_11, t_11_mask
         ((B, 128), None),  # ws[13]: a_2
-        ((B, 64), None),  # ws[14]: t_12 ... t_64 (5 names), h_6, d_h_4, d_t_4
+        ((B, 64), None),  # ws[14]: t_12 ... t_61 (4 names), h_6, d_h_4, d_t_4
         ((B, 1), None),  # ws[15]: mu_3, var_3, t_15
         ((B, 64), None),  # ws[16]: t_14, t_16
         ((B, 128), None),  # ws[17]: t_17, t_17_mask
         ((B, 128), None),  # ws[18]: a_3
-        ((B, 64), None),  # ws[19]: t_18 ... t_56 (5 names), h_8, d_h_6, d_t_10
+        ((B, 64), None),  # ws[19]: t_18 ... t_54 (4 names), h_8, d_h_6, d_t_10
         ((B, 1), None),  # ws[20]: mu_4, var_4, t_21
         ((B, 64), None),  # ws[21]: t_20, t_22
         ((B, 128), None),  # ws[22]: t_23, t_23_mask
         ((B, 128), None),  # ws[23]: a_4
         ((B, 64), None),  # ws[24]: t_24, t_26, t_28
         ((B, 1), None),  # ws[25]: mu_5, var_5, t_27
-        ((B, 10), None),  # ws[26]: t_31, d_logits
+        ((B, 10), None),  # ws[26]: t_32, d_logits
         ((B,), 1.0),  # ws[27]: ones, read only
-        ((B, 64), None),  # ws[28]: d_t_28, t_33 ... t_48 (4 names), d_h_8, d_t_16
-        ((B, 64), None),  # ws[29]: t_32 ... t_68 (5 names), d_h ... d_h_10 (6 names)
-        # ws[30]: d_t_3 ... d_t_27 (5 names), t_34 ... t_70 (15 names), d_var ... d_var_5 (5 names),
-        # d_mu ... d_mu_5 (5 names)
-        ((B, 1), None),
+        ((B, 64), None),  # ws[28]: d_t_28, t_34, t_39, d_h_8, d_t_16, t_47
+        ((B, 64), None),  # ws[29]: t_33 ... t_65 (5 names), d_h ... d_h_10 (6 names)
+        ((B, 1), None),  # ws[30]: t_35 ... t_66 (15 names), d_var ... d_var_5 (5 names)
         ((B, 128), None),  # ws[31]: d_a ... d_a_4 (4 names), d_t_5 ... d_t_23 (4 names)
         ((10,), None),  # ws[32]: d_b_out
         ((64, 10), None),  # ws[33]: d_W_out
@@ -621,8 +616,9 @@ def loss(params, /, **inputs):
     t_29 = np.matmul(t_28, W_out, out=ws[7])
     logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
-    t_30 = _cross_entropy(logits, labels)
-    loss = t_30.sum() / t_30.size
+    t_30 = _log_softmax(logits, 1, out=logits)
+    t_31 = _pick(t_30, labels)
+    loss = -(t_31.sum() / t_31.size)
     return float(loss)
 
 
@@ -728,32 +724,31 @@ def loss_and_grad(params, /, **inputs):
     t_29 = np.matmul(t_28, W_out, out=ws[7])
     logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
-    t_30 = _cross_entropy(logits, labels)
-    loss = t_30.sum() / t_30.size
+    t_30 = _log_softmax(logits, 1, out=logits)
+    t_31 = _pick(t_30, labels)
+    loss = -(t_31.sum() / t_31.size)
     # backprop through line 49: loss = mean(cross_entropy(logits, labels))
-    t_31 = _softmax_minus_one_hot(logits, labels, out=ws[26])
-    d_logits = np.divide(t_31, t_30.size, out=t_31)
+    t_32 = _exp_minus_one_hot(t_30, labels, out=ws[26])
+    d_logits = np.divide(t_32, t_31.size, out=t_32)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
     d_b_out = np.matmul(ones_2, d_logits)
     d_t_28 = np.matmul(d_logits, W_out.T, out=ws[28])
     d_W_out = t_28.T @ d_logits
-    t_32 = np.divide(d_t_28, t_27, out=ws[29])
-    t_33 = np.multiply(d_t_28, t_28, out=d_t_28)
-    np.divide(t_33, t_27, out=t_33)
-    np.negative(t_33, out=t_33)
-    d_t_27 = np.matmul(t_33, ones, out=ws[30])
-    t_34 = np.multiply(d_t_27, 0.5, out=d_t_27)
+    t_33 = np.divide(d_t_28, t_27, out=ws[29])
+    t_34 = np.multiply(d_t_28, t_28, out=d_t_28)
+    np.divide(t_34, t_27, out=t_34)
+    t_35 = np.matmul(t_34, ones, out=ws[30])
+    np.multiply(-0.5, t_35, out=t_35)
     np.abs(t_27, out=t_27)
-    d_var_5 = np.divide(t_34, t_27, out=t_34)
-    t_35 = np.divide(d_var_5, 64.0, out=d_var_5)
-    t_36 = np.multiply(2.0, h_10, out=h_10)
-    np.multiply(t_35, t_36, out=t_36)
+    d_var_5 = np.divide(t_35, t_27, out=t_35)
+    t_36 = np.divide(d_var_5, 64.0, out=d_var_5)
+    t_37 = np.multiply(2.0, h_10, out=h_10)
+    np.multiply(t_36, t_37, out=t_37)
     # h (line 48) is used more than once: its gradient sums those of its uses
-    d_h_10 = np.add(t_32, t_36, out=t_32)
+    d_h_10 = np.add(t_33, t_37, out=t_33)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    t_37 = np.negative(d_h_10, out=ws[0])
-    d_mu_5 = np.matmul(t_37, ones, out=ws[30])
-    t_38 = np.divide(d_mu_5, 64.0, out=d_mu_5)
+    t_38 = np.matmul(d_h_10, ones, out=ws[30])
+    np.divide(t_38, -64.0, out=t_38)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
     # and line 48: logits = norm(h) @ W_out + b_out
     d_h_9 = np.add(d_h_10, t_38, out=d_h_10)
@@ -769,9 +764,8 @@ def loss_and_grad(params, /, **inputs):
     t_39 = np.divide(d_t_22, t_21, out=ws[28])
     t_40 = np.multiply(d_t_22, t_22, out=d_t_22)
     np.divide(t_40, t_21, out=t_40)
-    np.negative(t_40, out=t_40)
-    d_t_21 = np.matmul(t_40, ones, out=ws[30])
-    t_41 = np.multiply(d_t_21, 0.5, out=d_t_21)
+    t_41 = np.matmul(t_40, ones, out=ws[30])
+    np.multiply(-0.5, t_41, out=t_41)
     np.abs(t_21, out=t_21)
     d_var_4 = np.divide(t_41, t_21, out=t_41)
     t_42 = np.divide(d_var_4, 64.0, out=d_var_4)
@@ -782,12 +776,11 @@ def loss_and_grad(params, /, **inputs):
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     t_44 = np.add(d_h_9, d_h_8, out=d_h_9)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_45 = np.negative(d_h_8, out=d_h_8)
-    d_mu_4 = np.matmul(t_45, ones, out=ws[30])
-    t_46 = np.divide(d_mu_4, 64.0, out=d_mu_4)
+    t_45 = np.matmul(d_h_8, ones, out=ws[30])
+    np.divide(t_45, -64.0, out=t_45)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_7 = np.add(t_44, t_46, out=t_44)
+    d_h_7 = np.add(t_44, t_45, out=t_44)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb3 = np.matmul(ones_2, d_h_7)
     d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[31])
@@ -797,28 +790,26 @@ def loss_and_grad(params, /, **inputs):
     d_ba3 = np.matmul(ones_2, d_t_17)
     d_t_16 = np.matmul(d_t_17, Wa3.T, out=ws[28])
     d_Wa3 = t_16.T @ d_t_17
-    t_47 = np.divide(d_t_16, t_15, out=ws[19])
-    t_48 = np.multiply(d_t_16, t_16, out=d_t_16)
-    np.divide(t_48, t_15, out=t_48)
-    np.negative(t_48, out=t_48)
-    d_t_15 = np.matmul(t_48, ones, out=ws[30])
-    t_49 = np.multiply(d_t_15, 0.5, out=d_t_15)
+    t_46 = np.divide(d_t_16, t_15, out=ws[19])
+    t_47 = np.multiply(d_t_16, t_16, out=d_t_16)
+    np.divide(t_47, t_15, out=t_47)
+    t_48 = np.matmul(t_47, ones, out=ws[30])
+    np.multiply(-0.5, t_48, out=t_48)
     np.abs(t_15, out=t_15)
-    d_var_3 = np.divide(t_49, t_15, out=t_49)
-    t_50 = np.divide(d_var_3, 64.0, out=d_var_3)
-    t_51 = np.multiply(2.0, h_6, out=h_6)
-    np.multiply(t_50, t_51, out=t_51)
+    d_var_3 = np.divide(t_48, t_15, out=t_48)
+    t_49 = np.divide(d_var_3, 64.0, out=d_var_3)
+    t_50 = np.multiply(2.0, h_6, out=h_6)
+    np.multiply(t_49, t_50, out=t_50)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
-    d_h_6 = np.add(t_47, t_51, out=t_47)
+    d_h_6 = np.add(t_46, t_50, out=t_46)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
-    t_52 = np.add(d_h_7, d_h_6, out=d_h_7)
+    t_51 = np.add(d_h_7, d_h_6, out=d_h_7)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_53 = np.negative(d_h_6, out=d_h_6)
-    d_mu_3 = np.matmul(t_53, ones, out=ws[30])
-    t_54 = np.divide(d_mu_3, 64.0, out=d_mu_3)
+    t_52 = np.matmul(d_h_6, ones, out=ws[30])
+    np.divide(t_52, -64.0, out=t_52)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_5 = np.add(t_52, t_54, out=t_52)
+    d_h_5 = np.add(t_51, t_52, out=t_51)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb2 = np.matmul(ones_2, d_h_5)
     d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[31])
@@ -828,28 +819,26 @@ def loss_and_grad(params, /, **inputs):
     d_ba2 = np.matmul(ones_2, d_t_11)
     d_t_10 = np.matmul(d_t_11, Wa2.T, out=ws[19])
     d_Wa2 = t_10.T @ d_t_11
-    t_55 = np.divide(d_t_10, t_9, out=ws[14])
-    t_56 = np.multiply(d_t_10, t_10, out=d_t_10)
-    np.divide(t_56, t_9, out=t_56)
-    np.negative(t_56, out=t_56)
-    d_t_9 = np.matmul(t_56, ones, out=ws[30])
-    t_57 = np.multiply(d_t_9, 0.5, out=d_t_9)
+    t_53 = np.divide(d_t_10, t_9, out=ws[14])
+    t_54 = np.multiply(d_t_10, t_10, out=d_t_10)
+    np.divide(t_54, t_9, out=t_54)
+    t_55 = np.matmul(t_54, ones, out=ws[30])
+    np.multiply(-0.5, t_55, out=t_55)
     np.abs(t_9, out=t_9)
-    d_var_2 = np.divide(t_57, t_9, out=t_57)
-    t_58 = np.divide(d_var_2, 64.0, out=d_var_2)
-    t_59 = np.multiply(2.0, h_4, out=h_4)
-    np.multiply(t_58, t_59, out=t_59)
+    d_var_2 = np.divide(t_55, t_9, out=t_55)
+    t_56 = np.divide(d_var_2, 64.0, out=d_var_2)
+    t_57 = np.multiply(2.0, h_4, out=h_4)
+    np.multiply(t_56, t_57, out=t_57)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
-    d_h_4 = np.add(t_55, t_59, out=t_55)
+    d_h_4 = np.add(t_53, t_57, out=t_53)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
-    t_60 = np.add(d_h_5, d_h_4, out=d_h_5)
+    t_58 = np.add(d_h_5, d_h_4, out=d_h_5)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_61 = np.negative(d_h_4, out=d_h_4)
-    d_mu_2 = np.matmul(t_61, ones, out=ws[30])
-    t_62 = np.divide(d_mu_2, 64.0, out=d_mu_2)
+    t_59 = np.matmul(d_h_4, ones, out=ws[30])
+    np.divide(t_59, -64.0, out=t_59)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_3 = np.add(t_60, t_62, out=t_60)
+    d_h_3 = np.add(t_58, t_59, out=t_58)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb1 = np.matmul(ones_2, d_h_3)
     d_a = np.matmul(d_h_3, Wb1.T, out=ws[31])
@@ -859,28 +848,26 @@ def loss_and_grad(params, /, **inputs):
     d_ba1 = np.matmul(ones_2, d_t_5)
     d_t_4 = np.matmul(d_t_5, Wa1.T, out=ws[14])
     d_Wa1 = t_4.T @ d_t_5
-    t_63 = np.divide(d_t_4, t_3, out=ws[9])
-    t_64 = np.multiply(d_t_4, t_4, out=d_t_4)
-    np.divide(t_64, t_3, out=t_64)
-    np.negative(t_64, out=t_64)
-    d_t_3 = np.matmul(t_64, ones, out=ws[30])
-    t_65 = np.multiply(d_t_3, 0.5, out=d_t_3)
+    t_60 = np.divide(d_t_4, t_3, out=ws[9])
+    t_61 = np.multiply(d_t_4, t_4, out=d_t_4)
+    np.divide(t_61, t_3, out=t_61)
+    t_62 = np.matmul(t_61, ones, out=ws[30])
+    np.multiply(-0.5, t_62, out=t_62)
     np.abs(t_3, out=t_3)
-    d_var = np.divide(t_65, t_3, out=t_65)
-    t_66 = np.divide(d_var, 64.0, out=d_var)
-    t_67 = np.multiply(2.0, h_2, out=h_2)
-    np.multiply(t_66, t_67, out=t_67)
+    d_var = np.divide(t_62, t_3, out=t_62)
+    t_63 = np.divide(d_var, 64.0, out=d_var)
+    t_64 = np.multiply(2.0, h_2, out=h_2)
+    np.multiply(t_63, t_64, out=t_64)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
-    d_h_2 = np.add(t_63, t_67, out=t_63)
+    d_h_2 = np.add(t_60, t_64, out=t_60)
     # h (line 36) is used more than once: its gradient sums those of its uses
-    t_68 = np.add(d_h_3, d_h_2, out=d_h_3)
+    t_65 = np.add(d_h_3, d_h_2, out=d_h_3)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_69 = np.negative(d_h_2, out=d_h_2)
-    d_mu = np.matmul(t_69, ones, out=ws[30])
-    t_70 = np.divide(d_mu, 64.0, out=d_mu)
+    t_66 = np.matmul(d_h_2, ones, out=ws[30])
+    np.divide(t_66, -64.0, out=t_66)
     # h (line 36) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h = np.add(t_68, t_70, out=t_68)
+    d_h = np.add(t_65, t_66, out=t_65)
     # backprop through line 36: h = x @ W_in + b_in
     d_b_in = np.matmul(ones_2, d_h)
     d_W_in = x.T @ d_h
@@ -1029,32 +1016,31 @@ def sgd_step(params, lr=None, /, **inputs):
     t_29 = np.matmul(t_28, W_out, out=ws[7])
     logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
-    t_30 = _cross_entropy(logits, labels)
-    loss = t_30.sum() / t_30.size
+    t_30 = _log_softmax(logits, 1, out=logits)
+    t_31 = _pick(t_30, labels)
+    loss = -(t_31.sum() / t_31.size)
     # backprop through line 49: loss = mean(cross_entropy(logits, labels))
-    t_31 = _softmax_minus_one_hot(logits, labels, out=ws[26])
-    d_logits = np.multiply(DTYPE(lr) / t_30.size, t_31, out=t_31)
+    t_32 = _exp_minus_one_hot(t_30, labels, out=ws[26])
+    d_logits = np.multiply(DTYPE(lr) / t_31.size, t_32, out=t_32)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
     d_b_out = np.matmul(ones_2, d_logits, out=ws[32])
     d_t_28 = np.matmul(d_logits, W_out.T, out=ws[28])
     d_W_out = np.matmul(t_28.T, d_logits, out=ws[33])
-    t_32 = np.divide(d_t_28, t_27, out=ws[29])
-    t_33 = np.multiply(d_t_28, t_28, out=d_t_28)
-    np.divide(t_33, t_27, out=t_33)
-    np.negative(t_33, out=t_33)
-    d_t_27 = np.matmul(t_33, ones, out=ws[30])
-    t_34 = np.multiply(d_t_27, 0.5, out=d_t_27)
+    t_33 = np.divide(d_t_28, t_27, out=ws[29])
+    t_34 = np.multiply(d_t_28, t_28, out=d_t_28)
+    np.divide(t_34, t_27, out=t_34)
+    t_35 = np.matmul(t_34, ones, out=ws[30])
+    np.multiply(-0.5, t_35, out=t_35)
     np.abs(t_27, out=t_27)
-    d_var_5 = np.divide(t_34, t_27, out=t_34)
-    t_35 = np.divide(d_var_5, 64.0, out=d_var_5)
-    t_36 = np.multiply(2.0, h_10, out=h_10)
-    np.multiply(t_35, t_36, out=t_36)
+    d_var_5 = np.divide(t_35, t_27, out=t_35)
+    t_36 = np.divide(d_var_5, 64.0, out=d_var_5)
+    t_37 = np.multiply(2.0, h_10, out=h_10)
+    np.multiply(t_36, t_37, out=t_37)
     # h (line 48) is used more than once: its gradient sums those of its uses
-    d_h_10 = np.add(t_32, t_36, out=t_32)
+    d_h_10 = np.add(t_33, t_37, out=t_33)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    t_37 = np.negative(d_h_10, out=ws[0])
-    d_mu_5 = np.matmul(t_37, ones, out=ws[30])
-    t_38 = np.divide(d_mu_5, 64.0, out=d_mu_5)
+    t_38 = np.matmul(d_h_10, ones, out=ws[30])
+    np.divide(t_38, -64.0, out=t_38)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
     # and line 48: logits = norm(h) @ W_out + b_out
     d_h_9 = np.add(d_h_10, t_38, out=d_h_10)
@@ -1070,9 +1056,8 @@ def sgd_step(params, lr=None, /, **inputs):
     t_39 = np.divide(d_t_22, t_21, out=ws[28])
     t_40 = np.multiply(d_t_22, t_22, out=d_t_22)
     np.divide(t_40, t_21, out=t_40)
-    np.negative(t_40, out=t_40)
-    d_t_21 = np.matmul(t_40, ones, out=ws[30])
-    t_41 = np.multiply(d_t_21, 0.5, out=d_t_21)
+    t_41 = np.matmul(t_40, ones, out=ws[30])
+    np.multiply(-0.5, t_41, out=t_41)
     np.abs(t_21, out=t_21)
     d_var_4 = np.divide(t_41, t_21, out=t_41)
     t_42 = np.divide(d_var_4, 64.0, out=d_var_4)
@@ -1083,12 +1068,11 @@ def sgd_step(params, lr=None, /, **inputs):
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     t_44 = np.add(d_h_9, d_h_8, out=d_h_9)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_45 = np.negative(d_h_8, out=d_h_8)
-    d_mu_4 = np.matmul(t_45, ones, out=ws[30])
-    t_46 = np.divide(d_mu_4, 64.0, out=d_mu_4)
+    t_45 = np.matmul(d_h_8, ones, out=ws[30])
+    np.divide(t_45, -64.0, out=t_45)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_7 = np.add(t_44, t_46, out=t_44)
+    d_h_7 = np.add(t_44, t_45, out=t_44)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb3 = np.matmul(ones_2, d_h_7, out=ws[38])
     d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[31])
@@ -1098,28 +1082,26 @@ def sgd_step(params, lr=None, /, **inputs):
     d_ba3 = np.matmul(ones_2, d_t_17, out=ws[40])
     d_t_16 = np.matmul(d_t_17, Wa3.T, out=ws[28])
     d_Wa3 = np.matmul(t_16.T, d_t_17, out=ws[41])
-    t_47 = np.divide(d_t_16, t_15, out=ws[19])
-    t_48 = np.multiply(d_t_16, t_16, out=d_t_16)
-    np.divide(t_48, t_15, out=t_48)
-    np.negative(t_48, out=t_48)
-    d_t_15 = np.matmul(t_48, ones, out=ws[30])
-    t_49 = np.multiply(d_t_15, 0.5, out=d_t_15)
+    t_46 = np.divide(d_t_16, t_15, out=ws[19])
+    t_47 = np.multiply(d_t_16, t_16, out=d_t_16)
+    np.divide(t_47, t_15, out=t_47)
+    t_48 = np.matmul(t_47, ones, out=ws[30])
+    np.multiply(-0.5, t_48, out=t_48)
     np.abs(t_15, out=t_15)
-    d_var_3 = np.divide(t_49, t_15, out=t_49)
-    t_50 = np.divide(d_var_3, 64.0, out=d_var_3)
-    t_51 = np.multiply(2.0, h_6, out=h_6)
-    np.multiply(t_50, t_51, out=t_51)
+    d_var_3 = np.divide(t_48, t_15, out=t_48)
+    t_49 = np.divide(d_var_3, 64.0, out=d_var_3)
+    t_50 = np.multiply(2.0, h_6, out=h_6)
+    np.multiply(t_49, t_50, out=t_50)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
-    d_h_6 = np.add(t_47, t_51, out=t_47)
+    d_h_6 = np.add(t_46, t_50, out=t_46)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
-    t_52 = np.add(d_h_7, d_h_6, out=d_h_7)
+    t_51 = np.add(d_h_7, d_h_6, out=d_h_7)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_53 = np.negative(d_h_6, out=d_h_6)
-    d_mu_3 = np.matmul(t_53, ones, out=ws[30])
-    t_54 = np.divide(d_mu_3, 64.0, out=d_mu_3)
+    t_52 = np.matmul(d_h_6, ones, out=ws[30])
+    np.divide(t_52, -64.0, out=t_52)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_5 = np.add(t_52, t_54, out=t_52)
+    d_h_5 = np.add(t_51, t_52, out=t_51)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb2 = np.matmul(ones_2, d_h_5, out=ws[42])
     d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[31])
@@ -1129,28 +1111,26 @@ def sgd_step(params, lr=None, /, **inputs):
     d_ba2 = np.matmul(ones_2, d_t_11, out=ws[44])
     d_t_10 = np.matmul(d_t_11, Wa2.T, out=ws[19])
     d_Wa2 = np.matmul(t_10.T, d_t_11, out=ws[45])
-    t_55 = np.divide(d_t_10, t_9, out=ws[14])
-    t_56 = np.multiply(d_t_10, t_10, out=d_t_10)
-    np.divide(t_56, t_9, out=t_56)
-    np.negative(t_56, out=t_56)
-    d_t_9 = np.matmul(t_56, ones, out=ws[30])
-    t_57 = np.multiply(d_t_9, 0.5, out=d_t_9)
+    t_53 = np.divide(d_t_10, t_9, out=ws[14])
+    t_54 = np.multiply(d_t_10, t_10, out=d_t_10)
+    np.divide(t_54, t_9, out=t_54)
+    t_55 = np.matmul(t_54, ones, out=ws[30])
+    np.multiply(-0.5, t_55, out=t_55)
     np.abs(t_9, out=t_9)
-    d_var_2 = np.divide(t_57, t_9, out=t_57)
-    t_58 = np.divide(d_var_2, 64.0, out=d_var_2)
-    t_59 = np.multiply(2.0, h_4, out=h_4)
-    np.multiply(t_58, t_59, out=t_59)
+    d_var_2 = np.divide(t_55, t_9, out=t_55)
+    t_56 = np.divide(d_var_2, 64.0, out=d_var_2)
+    t_57 = np.multiply(2.0, h_4, out=h_4)
+    np.multiply(t_56, t_57, out=t_57)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
-    d_h_4 = np.add(t_55, t_59, out=t_55)
+    d_h_4 = np.add(t_53, t_57, out=t_53)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
-    t_60 = np.add(d_h_5, d_h_4, out=d_h_5)
+    t_58 = np.add(d_h_5, d_h_4, out=d_h_5)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_61 = np.negative(d_h_4, out=d_h_4)
-    d_mu_2 = np.matmul(t_61, ones, out=ws[30])
-    t_62 = np.divide(d_mu_2, 64.0, out=d_mu_2)
+    t_59 = np.matmul(d_h_4, ones, out=ws[30])
+    np.divide(t_59, -64.0, out=t_59)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_3 = np.add(t_60, t_62, out=t_60)
+    d_h_3 = np.add(t_58, t_59, out=t_58)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb1 = np.matmul(ones_2, d_h_3, out=ws[46])
     d_a = np.matmul(d_h_3, Wb1.T, out=ws[31])
@@ -1160,28 +1140,26 @@ def sgd_step(params, lr=None, /, **inputs):
     d_ba1 = np.matmul(ones_2, d_t_5, out=ws[48])
     d_t_4 = np.matmul(d_t_5, Wa1.T, out=ws[14])
     d_Wa1 = np.matmul(t_4.T, d_t_5, out=ws[49])
-    t_63 = np.divide(d_t_4, t_3, out=ws[9])
-    t_64 = np.multiply(d_t_4, t_4, out=d_t_4)
-    np.divide(t_64, t_3, out=t_64)
-    np.negative(t_64, out=t_64)
-    d_t_3 = np.matmul(t_64, ones, out=ws[30])
-    t_65 = np.multiply(d_t_3, 0.5, out=d_t_3)
+    t_60 = np.divide(d_t_4, t_3, out=ws[9])
+    t_61 = np.multiply(d_t_4, t_4, out=d_t_4)
+    np.divide(t_61, t_3, out=t_61)
+    t_62 = np.matmul(t_61, ones, out=ws[30])
+    np.multiply(-0.5, t_62, out=t_62)
     np.abs(t_3, out=t_3)
-    d_var = np.divide(t_65, t_3, out=t_65)
-    t_66 = np.divide(d_var, 64.0, out=d_var)
-    t_67 = np.multiply(2.0, h_2, out=h_2)
-    np.multiply(t_66, t_67, out=t_67)
+    d_var = np.divide(t_62, t_3, out=t_62)
+    t_63 = np.divide(d_var, 64.0, out=d_var)
+    t_64 = np.multiply(2.0, h_2, out=h_2)
+    np.multiply(t_63, t_64, out=t_64)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
-    d_h_2 = np.add(t_63, t_67, out=t_63)
+    d_h_2 = np.add(t_60, t_64, out=t_60)
     # h (line 36) is used more than once: its gradient sums those of its uses
-    t_68 = np.add(d_h_3, d_h_2, out=d_h_3)
+    t_65 = np.add(d_h_3, d_h_2, out=d_h_3)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_69 = np.negative(d_h_2, out=d_h_2)
-    d_mu = np.matmul(t_69, ones, out=ws[30])
-    t_70 = np.divide(d_mu, 64.0, out=d_mu)
+    t_66 = np.matmul(d_h_2, ones, out=ws[30])
+    np.divide(t_66, -64.0, out=t_66)
     # h (line 36) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h = np.add(t_68, t_70, out=t_68)
+    d_h = np.add(t_65, t_66, out=t_65)
     # backprop through line 36: h = x @ W_in + b_in
     d_b_in = np.matmul(ones_2, d_h, out=ws[50])
     d_W_in = np.matmul(x.T, d_h, out=ws[51])

@@ -213,14 +213,17 @@ def release_workspaces():
     _LOCAL.__dict__.pop("last", None)
 
 
-def _logsumexp_parts(x, axis):
+def _logsumexp_parts(x, axis, shifted=None):
     # log sum e^x = m + log sum e^(x - m) with m the max, so no term overflows; m is
     # clipped to the finite range, so rows of -inf give -inf and rows with +inf give +inf.
     # The two parts come apart so callers subtract m before adding the rest: for large x,
-    # m + rest would round away the digits of rest (both keep the reduced axis)
+    # m + rest would round away the digits of rest (both keep the reduced axis).
+    # `shifted`, if given, keeps x - m, and e^(x - m) goes to an array of its own
     m = np.clip(_max_kept(x, axis), -_FLOAT_MAX, _FLOAT_MAX)
-    e = x - m  # e^(x - m) in the array of x - m (a scalar has none: x of no axes)
-    return m, np.log(_sum_kept(np.exp(e, out=e if e.ndim else None), axis))
+    e = np.subtract(x, m, out=shifted)
+    # e^(x - m) in the array of x - m, unless it is kept (a scalar has none: x of no axes)
+    e = np.exp(e, out=e if e.ndim and shifted is None else None)
+    return m, np.log(_sum_kept(e, axis))
 
 
 _FLOAT_MAX = float(np.finfo(DTYPE).max)
@@ -256,11 +259,12 @@ def _sum_kept(x, axis):
 
 def _log_softmax(x, axis, out=None):
     # (x - m) - log sum e^(x - m) with m the max (see _logsumexp_parts), written into `out`
-    # if given: both parts are taken before it is written, so it may be x itself
+    # if given: m is taken before x - m is written there, so it may be x itself
     if not x.size:  # nothing to normalize, and the log of an empty sum would warn of log(0)
         return np.empty_like(x) if out is None else out
-    m, rest = _logsumexp_parts(x, axis)
-    out = np.subtract(x, m, out=out)
+    if out is None:
+        out = np.empty(x.shape, dtype=DTYPE)
+    _, rest = _logsumexp_parts(x, axis, shifted=out)
     return np.subtract(out, rest, out=out)
 
 
