@@ -187,11 +187,16 @@ def nearest(name: str, candidates) -> str | None:
         return None
     most = max(1, len(name) // 3)  # edits a typo may have
     lower = name.lower()
+    letters = set(lower)
     for c in set(candidates):
         if c == name or abs(len(c) - len(name)) > 3:  # _distance would refuse it, at a call's cost
             continue
         c_lower = c.lower()
         if abs(len(c_lower) - len(lower)) > most:  # as many edits at least: no typo, known without a call
+            continue
+        # each letter one name has and the other lacks takes an edit of its own: a bound as cheap,
+        # which spares the distance for nearly every name of a large model (175,000 names: 0.8 s)
+        if len(letters.difference(c_lower)) > most or len(set(c_lower).difference(letters)) > most:
             continue
         d = _distance(lower, c_lower, limit=min(3, most))
         if d is None or d > most or d >= max(len(name), len(c)):

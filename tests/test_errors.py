@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from graphc.cli import main
+from graphc.errors import _distance, nearest
 
 ERR_DIR = Path(__file__).parent / "programs" / "err"
 FILES = sorted(ERR_DIR.glob("*.nn"))
@@ -551,3 +554,25 @@ def test_an_argument_by_name_is_not_told_a_fix_holding_a_wrong_keyword(
         "keepdims must be true or false, not True (in lower case: keepdims=true)",
         "sum(x) takes x by position, not by name: write sum(w, axis=0)",
     ], heads
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.text("abAB_1", min_size=1, max_size=9),
+    candidates=st.lists(st.text("abAB_1", min_size=1, max_size=9), max_size=12),
+)
+def test_the_suggestion_is_the_one_a_full_search_finds(name: str, candidates: list[str]) -> None:
+    """nearest skips, unmeasured, a name with more letters of its own than a typo has edits:
+    it must still pick what measuring every candidate picks."""
+
+    def by_distance() -> str | None:
+        most, best = max(1, len(name) // 3), None
+        for c in set(candidates):
+            d = _distance(name.lower(), c.lower(), limit=min(3, most))
+            if c == name or len(name) > 64 or d is None or d > most or d >= max(len(name), len(c)):
+                continue
+            key = (d, _distance(name, c, limit=len(name) + len(c)), c)
+            best = min(best or key, key)
+        return best and best[2]
+
+    assert nearest(name, candidates) == by_distance()
