@@ -4,17 +4,26 @@
 
 For each model in benchmarks/models/ it times graphc's generated `sgd_step`
 against the same step written by hand in NumPy and against the model's matrix
-multiplies alone (a floor for any implementation), then against PyTorch eager
-and JAX jit when they are installed. The implementations run interleaved, round
-after round, and the table shows medians and ratios to graphc, so a noisy
-machine slows all of them alike. Compile times are printed too.
+multiplies alone (a floor for NumPy code), then against PyTorch eager and JAX
+jit when they are installed. The implementations run interleaved, round after
+round, and the table shows medians and ratios to graphc, so a noisy machine
+slows all of them alike. Compile times are printed too.
+
+The matrix multiplies are NumPy's BLAS's, so the first line names it. OpenBLAS
+picks its kernels by the CPU, and on some CPUs that have AVX-512 it picks its
+AVX2 ones ("Haswell"): `OPENBLAS_CORETYPE=SkylakeX python benchmarks/train_step.py`
+then runs every implementation on the faster kernels (XLA, PyTorch and their
+own kernels are not affected).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import functools
+import glob
 import math
+import os
 import statistics
 import time
 from pathlib import Path
@@ -239,8 +248,11 @@ def per_call(fn, budget: float = 0.02) -> int:
     return max(1, int(budget / dt))
 
 
-def interleave(runs: dict, rounds: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Median and best time per call (us) of each run, timed round after round in turn."""
+def interleave(runs: dict, rounds: int, settle: float = 0.0) -> tuple[dict[str, float], dict[str, float]]:
+    """Median and best time per call (us) of each run, timed round after round in turn. With
+    `settle`, each sample waits that many seconds, so the last run's threads have stopped
+    spinning, then runs five samples' worth of calls untimed: JAX took about 0.1 s of steady
+    calls to come back to its pace after a pause (600 us a step, against 890 without them)."""
     for fn in runs.values():  # warm up
         for _ in range(3):
             fn()
@@ -250,6 +262,10 @@ def interleave(runs: dict, rounds: int) -> tuple[dict[str, float], dict[str, flo
     for r in range(rounds):
         for k in order[r % len(order) :] + order[: r % len(order)]:  # each round starts elsewhere
             fn, n = runs[k], counts[k]
+            if settle:
+                time.sleep(settle)
+                for _ in range(max(3, 5 * n)):
+                    fn()
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
@@ -277,10 +293,44 @@ def bench(name: str, rounds: int) -> dict:
     peers = {"torch": torch_step(name, params, inputs)}
     peers["jax"], result["jax_compile_s"] = jax_step(name, params, inputs)
     peers = {k: fn for k, fn in peers.items() if fn}
-    if peers:  # then the peers, against graphc again, so their ratios come from one run too
-        median, _ = interleave({"graphc": graphc_step, **peers}, rounds)
+    if peers:  # then the peers, against graphc again, so their ratios come from one run too;
+        # each sample waits until the threads of the one before stop spinning (OpenMP's 200 ms,
+        # XLA's), or whatever ran after them would share the cores with the spinning
+        median, _ = interleave({"graphc": graphc_step, **peers}, rounds, settle=0.3)
         result.update({f"{k}/graphc": median[k] / median["graphc"] for k in peers})
     return result
+
+
+def blas() -> str:
+    """NumPy's BLAS, and for OpenBLAS the kernels it picked for this CPU (the environment
+    variable OPENBLAS_CORETYPE picks others)."""
+    try:
+        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        name = f"{info['name']} {info['version']}"
+    except (KeyError, TypeError):
+        name = "an unnamed BLAS"
+    for path in glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*")):
+        lib = ctypes.CDLL(path)
+        for symbol in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename"):
+            core = getattr(lib, symbol, None)
+            if core is not None:
+                core.restype = ctypes.c_char_p
+                return f"{name}, its {core().decode()} kernels"
+    return name
+
+
+def warm_up() -> float:
+    """Load what a process loads once (graphc's grammar and tables, JAX's first jit), so the
+    compile columns time one model's compile alone; returns graphc's share."""
+    t0 = time.perf_counter()
+    graphc.compile_source("param w : [2] = ones\nloss = sum(w^2)\nminimize loss\n")
+    setup = time.perf_counter() - t0
+    try:
+        import jax
+    except ImportError:
+        return setup
+    jax.jit(lambda v: v + 1)(1.0).block_until_ready()
+    return setup
 
 
 def main() -> None:
@@ -288,6 +338,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("models", nargs="*", default=["mlp784", "tiny", "deep32", "logreg"])
     a = ap.parse_args()
+    setup = warm_up()
+    print(f"NumPy {np.__version__} with {blas()}")
     cols = ["graphc", "numpy", "matmul"]
     ratios = ["numpy/graphc", "graphc/matmul", "torch/graphc", "jax/graphc"]
     print(
@@ -311,6 +363,7 @@ def main() -> None:
     print(
         f"geometric mean speed-up over NumPy by hand: {geo(speedups):.2f}x (medians), {geo(best):.2f}x (best samples)"
     )
+    print(f"(compile s leaves out graphc's one-time load of its grammar and tables: {setup:.3f} s per process)")
 
 
 if __name__ == "__main__":
