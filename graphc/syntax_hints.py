@@ -349,6 +349,7 @@ _INITS = {
     "normal": "normal",
     "uniform": "uniform",
 }
+_SIZED = frozenset({"empty", "zeros", "ones", "randn", "rand"})  # makers whose arguments are the sizes alone
 _SIZE = re.compile(r"[A-Za-z_]\w*|[0-9]+")
 _FILL = re.compile(rf"-?[ \t]*(?:{_DIGITS}|[A-Za-z_]\w*)")  # a number or a const
 _LEARNED = re.compile(r"requires_grad[ \t]*=[ \t]*True")
@@ -419,7 +420,12 @@ def _made(
         filled = _filled(whole, init, positional)
         if filled is not None:
             return filled
-        positional, learned = [], True  # (the array it fills is another call's: its sizes are not read)
+        # the array it fills is another call's: the sizes of one that takes only sizes
+        # (nn.init.xavier_uniform_(torch.empty(3, 4))), none read from any other
+        inner = _CALL.fullmatch(positional[0]) if positional else None
+        sized = inner is not None and inner[2] in _SIZED and _module(whole, inner[1]) is not None
+        positional = [a for a in split_arguments(inner[3]) if not _KEYWORD.match(a)] if sized else []
+        learned = True
     sizes = positional
     if init in ("normal", "uniform"):  # np.random.normal(0, 0.1, (3, 4)): the first two, then the shape
         given = positional[:2] if len(positional) >= 2 else ["0", "1"]

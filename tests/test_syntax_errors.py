@@ -633,3 +633,20 @@ def test_an_initializer_run_in_place_is_told_the_declaration_it_belongs_to(line:
     fix = f"param W : [3, F] = {init}"
     assert found.endswith(f"there is no nn.init here: a param's initial values are given where it is declared: {fix}")
     check(model.format(fix, ""), "m.nn")
+
+
+@pytest.mark.parametrize(
+    "made, shape",
+    [
+        ("torch.empty(3, 4)", "[3, 4]"),
+        ("torch.empty((3, 4), dtype=torch.float32)", "[3, 4]"),
+        ("np.zeros((3, 4))", "[3, 4]"),
+        ("torch.full((3, 4), 2.0)", "[...]"),  # its arguments are no sizes alone
+        ("make(3, 4)", "[...]"),  # no library's maker
+    ],
+)
+def test_an_initializer_filling_a_new_array_is_told_that_array_s_shape(made: str, shape: str) -> None:
+    """nn.init.xavier_uniform_(torch.empty(3, 4)): the array filled is made there, and its sizes
+    are the param's shape; read only from a library's maker that takes the sizes alone."""
+    (found,) = errors(f"V = nn.init.xavier_uniform_({made})\nparam W : [3, 4]\nloss = sum(W)\nminimize loss\n")
+    assert found.endswith(f"a param's initial values are given where it is declared: param V : {shape} = glorot")
