@@ -219,9 +219,10 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
             lambda x, k, y: (
                 op("sum", op("one_hot", k, k=3) * y, axes=(1,))
                 * op("sum", y * op("one_hot", k, k=3), axes=(-1,), keepdims=True)
+                * op("mean", op("one_hot", k, k=3) * y, axes=(1,))  # the pick over the K classes
             )
         ),
-        {"pick": 2, "expand_dims": 1, "mul": 1},
+        {"pick": 3, "expand_dims": 1, "mul": 2, "div": 1},
     ),
     "sum_of_scatter_pick": (
         # a number placed and summed over the classes is that number over the rows (broadcast
@@ -350,6 +351,7 @@ STAYS: dict[str, list[Graph]] = {
     "one_hot_t_matmul": [lookup(lambda x, k, y: op("one_hot", k, k=4) @ x)],  # not transposed
     "one_hot_pick": [
         lookup(lambda x, k, y: op("sum", op("one_hot", k, k=3) * y, axes=(0,))),  # not over the classes
+        lookup(lambda x, k, y: op("mean", op("one_hot", k, k=3) * y, axes=(0,))),  # a mean neither
         lookup(lambda x, k, y: op("sum", op("one_hot", k, k=3) * y, axes=None)),  # nor over everything
         # a [3] vector broadcast to the rows: no row of its own at each label
         lookup(lambda x, k, y: op("sum", op("one_hot", k, k=3) * op("sum", x, axes=(0,)), axes=(1,))),

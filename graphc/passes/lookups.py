@@ -82,15 +82,19 @@ def _times_one_hot(g: Graph, p: int) -> tuple[int, int] | None:
     return None
 
 
-@matches("sum")
+@matches("sum", "mean")
 def one_hot_pick(g: Graph, n: int) -> int | None:
-    """sum(one_hot(l, K) * x, axis=-1) -> x[..., l]: each row's value at its label (either order, keepdims too)"""
+    """sum(one_hot(l, K) * x, axis=-1) -> x[..., l]: each row's value at its label (either order,
+    keepdims too), and mean(...) -> x[..., l] / K"""
     (p,) = g.args(n)
     found = _times_one_hot(g, p)
     last = len(g.shape(p)) - 1
     if found is None or g.node(n)["attrs"]["axes"] != (last,) or g.shape(found[0]) != g.shape(p):
         return None
     picked = build(g, n, "pick", list(found))
+    if g.op(n) == "mean":
+        classes = build(g, n, "const", [], {"value": float(g.shape(p)[-1])})
+        picked = build(g, n, "div", [picked, classes])
     return build(g, n, "expand_dims", [picked], {"axes": (last,)}) if g.node(n)["attrs"]["keepdims"] else picked
 
 
