@@ -182,7 +182,8 @@ def _softmax_minus_one_hot(logits, labels, out=None):
     "_exp_minus_one_hot": """
 def _exp_minus_one_hot(logp, labels, out=None):
     # e^logp - one_hot(labels) over the last axis: the softmax from its log, which the loss
-    # computed already, then 1 off each example's label (a new `out` is C-ordered, as above)
+    # computed already, then 1 off each example's label. A new `out` is C-ordered whatever
+    # logp's layout: the reshape below must be a view of it, not a copy
     if out is None:
         out = {xp}.empty(logp.shape, dtype=DTYPE)
     out = {xp}.exp(logp, out=out)

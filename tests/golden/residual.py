@@ -298,7 +298,8 @@ def _check_labels(labels, k, name):
 
 def _exp_minus_one_hot(logp, labels, out=None):
     # e^logp - one_hot(labels) over the last axis: the softmax from its log, which the loss
-    # computed already, then 1 off each example's label (a new `out` is C-ordered, as above)
+    # computed already, then 1 off each example's label. A new `out` is C-ordered whatever
+    # logp's layout: the reshape below must be a view of it, not a copy
     if out is None:
         out = np.empty(logp.shape, dtype=DTYPE)
     out = np.exp(logp, out=out)
