@@ -1382,3 +1382,30 @@ def test_sgd_step_at_o2_allocates_no_array_after_its_first_call(name: str) -> No
     finally:
         tracemalloc.stop()
     assert peak < 16384 * 4, f"{name}: a second sgd_step took {peak:,} bytes"
+
+
+LABELLED = {
+    "cross_entropy": "input x : [B, 4]\ninput y : int[B]\nparam W : [4, 3]\nloss = mean(cross_entropy(x @ W, y))\n",
+    "picked": "input x : [B, 4]\ninput y : int[B]\nparam W : [4, 3]\n"
+    "loss = -mean(sum(one_hot(y, 3) * log_softmax(x @ W), axis=-1))\n",
+    "embedding": "input y : int[B]\nparam E : [3, 2]\nloss = sum(square(one_hot(y, 3) @ E))\n",
+    "scaled": "input y : int[B]\nparam w : [3]\nloss = sum(one_hot(y, 3) * w)\n",
+}
+
+
+@pytest.mark.parametrize("model", sorted(LABELLED))
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_labels_of_any_integer_dtype_give_the_same_values(model: str, opt: int):
+    """Labels come in any integer dtype: uint64 ones, added to int64 positions, once made floats
+    that could not index (a TypeError from inside the module at every level)."""
+    _, m = load(f"dim B\n{LABELLED[model]}minimize loss\n", opt=opt)
+    rng = np.random.default_rng(1)
+    inputs = {"x": rng.standard_normal((5, 4)), "y": np.array([0, 2, 1, 2, 0])}
+    inputs = {k: v for k, v in inputs.items() if k in m.INPUTS}
+    params = m.init_params(3)
+    value, grads = m.loss_and_grad(params, **inputs)
+    for dtype in (np.uint64, np.uint8, np.int8, np.int32):
+        typed = {k: v.astype(dtype) if v.dtype.kind == "i" else v for k, v in inputs.items()}
+        got, got_grads = m.loss_and_grad(params, **typed)
+        assert got == value, dtype
+        assert all(np.array_equal(got_grads[k], grads[k]) for k in grads), dtype

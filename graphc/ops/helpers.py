@@ -170,11 +170,15 @@ def _scatter_rows(g, labels, k, out=None):
     "_softmax_minus_one_hot": """
 def _softmax_minus_one_hot(logits, labels, out=None):
     # softmax(logits) - one_hot(labels) over the last axis: the softmax, then 1 off each
-    # example's label, with no one-hot array made. A new `out` is C-ordered whatever the
-    # logits' layout: the reshape below must be a view of it, not a copy
+    # example's label, with no one-hot array made (a new `out` is C-ordered: see _one_off)
     if out is None:
         out = {xp}.empty(logits.shape, dtype=DTYPE)
-    out = _softmax(logits, -1, out)
+    return _one_off(_softmax(logits, -1, out), labels)
+""",
+    "_one_off": """
+def _one_off(out, labels):
+    # 1 taken off each row of `out` at its label, in place. `out` is C-ordered whatever the
+    # layout of what it was computed from, so its reshape below is a view of it, not a copy
     if labels.size:
         out.reshape(-1)[_pick_positions(labels, out.shape[-1])] -= 1
     return out
@@ -182,14 +186,10 @@ def _softmax_minus_one_hot(logits, labels, out=None):
     "_exp_minus_one_hot": """
 def _exp_minus_one_hot(logp, labels, out=None):
     # e^logp - one_hot(labels) over the last axis: the softmax from its log, which the loss
-    # computed already, then 1 off each example's label. A new `out` is C-ordered whatever
-    # logp's layout: the reshape below must be a view of it, not a copy
+    # computed already, then 1 off each example's label (a new `out` is C-ordered: see _one_off)
     if out is None:
         out = {xp}.empty(logp.shape, dtype=DTYPE)
-    out = {xp}.exp(logp, out=out)
-    if labels.size:
-        out.reshape(-1)[_pick_positions(labels, out.shape[-1])] -= 1
-    return out
+    return _one_off({xp}.exp(logp, out=out), labels)
 """,
     "_pick": """
 def _pick(x, labels):
@@ -204,8 +204,9 @@ def _pick(x, labels):
 """,
     "_pick_positions": """
 def _pick_positions(labels, k):
-    # where each row's label lies in its rows of k values laid end to end
-    return {xp}.arange(0, labels.size * k, k) + labels.reshape(-1)
+    # where each row's label lies in its rows of k values laid end to end (as intp: uint64
+    # labels plus int64 positions would be floats, which cannot index)
+    return {xp}.arange(0, labels.size * k, k) + labels.reshape(-1).astype({xp}.intp, copy=False)
 """,
     "_scatter_pick": """
 def _scatter_pick(g, labels, k, out=None):
@@ -243,8 +244,9 @@ REQUIRES = {
     "_cross_entropy": ("_logsumexp_parts", "_pick"),
     "_pick": ("_pick_positions",),
     "_scatter_pick": ("_pick_positions",),
-    "_softmax_minus_one_hot": ("_softmax", "_pick_positions"),
-    "_exp_minus_one_hot": ("_pick_positions",),
+    "_softmax_minus_one_hot": ("_softmax", "_one_off"),
+    "_exp_minus_one_hot": ("_one_off",),
+    "_one_off": ("_pick_positions",),
     "_one_hot": ("_pick_positions",),
     "_softmax": ("_max_kept", "_sum_kept"),
     "_logsumexp_parts": ("_max_kept", "_sum_kept"),

@@ -58,11 +58,10 @@ def cross_entropy_args(g: Graph, ce: int) -> tuple[int, int] | None:
         return z, y
     if g.op(ce) != "neg" or g.op(p := g.args(ce)[0]) != "pick":
         return None
-    ls, y = g.args(p)
-    (z,) = g.args(ls) if g.op(ls) == "log_softmax" else (None,)
-    if z is None or g.node(ls)["attrs"]["axis"] != len(g.shape(z)) - 1:
+    logp, y = g.args(p)
+    if g.op(logp) != "log_softmax" or g.node(logp)["attrs"]["axis"] != len(g.shape(logp)) - 1:
         return None
-    return z, y
+    return g.args(logp)[0], y
 
 
 def softmax_minus_one_hot_args(g: Graph, d: int) -> tuple[int, int] | None:

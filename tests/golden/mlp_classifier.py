@@ -289,16 +289,20 @@ def _check_labels(labels, k, name):
         raise ValueError(f"input {name}: labels must lie in [0, {k}), but one is {bad}")
 
 
-def _exp_minus_one_hot(logp, labels, out=None):
-    # e^logp - one_hot(labels) over the last axis: the softmax from its log, which the loss
-    # computed already, then 1 off each example's label. A new `out` is C-ordered whatever
-    # logp's layout: the reshape below must be a view of it, not a copy
-    if out is None:
-        out = np.empty(logp.shape, dtype=DTYPE)
-    out = np.exp(logp, out=out)
+def _one_off(out, labels):
+    # 1 taken off each row of `out` at its label, in place. `out` is C-ordered whatever the
+    # layout of what it was computed from, so its reshape below is a view of it, not a copy
     if labels.size:
         out.reshape(-1)[_pick_positions(labels, out.shape[-1])] -= 1
     return out
+
+
+def _exp_minus_one_hot(logp, labels, out=None):
+    # e^logp - one_hot(labels) over the last axis: the softmax from its log, which the loss
+    # computed already, then 1 off each example's label (a new `out` is C-ordered: see _one_off)
+    if out is None:
+        out = np.empty(logp.shape, dtype=DTYPE)
+    return _one_off(np.exp(logp, out=out), labels)
 
 
 def _pick(x, labels):
@@ -313,8 +317,9 @@ def _pick(x, labels):
 
 
 def _pick_positions(labels, k):
-    # where each row's label lies in its rows of k values laid end to end
-    return np.arange(0, labels.size * k, k) + labels.reshape(-1)
+    # where each row's label lies in its rows of k values laid end to end (as intp: uint64
+    # labels plus int64 positions would be floats, which cannot index)
+    return np.arange(0, labels.size * k, k) + labels.reshape(-1).astype(np.intp, copy=False)
 
 
 def _workspace_arrays(B):

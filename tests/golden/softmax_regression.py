@@ -287,8 +287,9 @@ def _pick(x, labels):
 
 
 def _pick_positions(labels, k):
-    # where each row's label lies in its rows of k values laid end to end
-    return np.arange(0, labels.size * k, k) + labels.reshape(-1)
+    # where each row's label lies in its rows of k values laid end to end (as intp: uint64
+    # labels plus int64 positions would be floats, which cannot index)
+    return np.arange(0, labels.size * k, k) + labels.reshape(-1).astype(np.intp, copy=False)
 
 
 def _scatter_pick(g, labels, k, out=None):
