@@ -374,7 +374,7 @@ def _made(
     where no initializer makes the scaled values."""
     if scale is not None and method not in _INITS:
         return None
-    positional = [a for a in args or () if not _KEYWORD.match(a)]
+    positional = _positional(args or ())
     if method == "Linear":
         if len(positional) >= 2 and all(_SIZE.fullmatch(a) for a in positional[:2]):
             i, o = positional[:2]
@@ -424,7 +424,7 @@ def _made(
         # (nn.init.xavier_uniform_(torch.empty(3, 4))), none read from any other
         inner = _CALL.fullmatch(positional[0]) if positional else None
         sized = inner is not None and inner[2] in _SIZED and _module(whole, inner[1]) is not None
-        positional = [a for a in split_arguments(inner[3]) if not _KEYWORD.match(a)] if sized else []
+        positional = _positional(split_arguments(inner[3])) if sized else []
         learned = True
     sizes = positional
     if init in ("normal", "uniform"):  # np.random.normal(0, 0.1, (3, 4)): the first two, then the shape
@@ -617,6 +617,13 @@ def _product(text: str, line_start: int, start: int, close: int, a: str, b: str)
 
 
 _KEYWORD = re.compile(r"[A-Za-z_]\w*[ \t]*=(?!=)")
+# a dtype passed by position, as NumPy's makers take it after the shape: np.zeros(3, float)
+_DTYPE = re.compile(r"(?:(?:np|numpy|torch)[ \t]*\.[ \t]*)?(?:float|int|uint|bool|complex|double|half)\d*|(['\"]).*\1")
+
+
+def _positional(args) -> list[str]:
+    """The arguments passed by position, less a dtype among them."""
+    return [a for a in args if not _KEYWORD.match(a) and not _DTYPE.fullmatch(a.strip())]
 
 
 def grouped(expr: str) -> str:

@@ -282,6 +282,9 @@ def test_a_call_longer_than_a_message_quotes_is_read_where_it_closes_on_its_line
         ("y = np.full((3, 4), -0.5)", ["param y : [3, 4] = const(-0.5)", "input y : [3, 4]"], ""),
         ("y = np.random.normal(0, 0.1, (4, 2))", ["param y : [4, 2] = normal(0, 0.1)", "input y : [4, 2]"], ""),
         ("y = torch.zeros(B, 3)", ["input y : [B, 3]"], ""),  # no param has a dim in its shape
+        # a dtype passed by position is no size
+        ("y = np.zeros(3, float)", ["param y : [3] = zeros", "input y : [3]"], ""),
+        ("y = np.ones((2, 4), np.float32)", ["param y : [2, 4] = ones", "input y : [2, 4]"], ""),
         ("y = torch.zeros(3, requires_grad=True)", ["param y : [3] = zeros"], ""),  # learned, as it says
         # a part of y's value: the array takes a name of its own, which stands for the call
         ("y = z + np.zeros(3)", ["param c : [3] = zeros", "input c : [3]"], "y = z + c"),
@@ -641,6 +644,7 @@ def test_an_initializer_run_in_place_is_told_the_declaration_it_belongs_to(line:
         ("torch.empty(3, 4)", "[3, 4]"),
         ("torch.empty((3, 4), dtype=torch.float32)", "[3, 4]"),
         ("np.zeros((3, 4))", "[3, 4]"),
+        ("np.zeros((3, 4), np.float32)", "[3, 4]"),
         ("torch.full((3, 4), 2.0)", "[...]"),  # its arguments are no sizes alone
         ("make(3, 4)", "[...]"),  # no library's maker
     ],
