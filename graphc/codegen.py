@@ -35,19 +35,23 @@ def _shape_literal(shape) -> str:
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
-def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tuple], file: str, dtype: str):
+def _module(
+    em: Emitter, step: Emitter | None, plain: Emitter, model: str, inits: dict[str, tuple], file: str, dtype: str
+):
     """The module's text, each generated line computing a node, and the workspaces (see emit_numpy)."""
     g, xp = em.g, em.xp
     pool = Pool()
-    fwd_roots = [n for _, n in g.outputs]
+    fwd_roots = [n for _, n in plain.g.outputs]
     obj = g.objective[1]
     grad_roots = [obj] + [g.grads[w] for w in g.wrt]
     bodies = {
-        "forward": em.body("forward", fwd_roots, set(fwd_roots), pool),
-        "loss": em.body("loss", [obj], set(), pool),
+        "forward": plain.body("forward", fwd_roots, set(fwd_roots), pool),
+        "loss": plain.body("loss", [plain.g.objective[1]], set(), pool),
         "loss_and_grad": em.body("loss_and_grad", grad_roots, set(grad_roots[1:]), pool),
     }
-    emitters = dict.fromkeys(bodies, em)
+    emitters = {"forward": plain, "loss": plain, "loss_and_grad": em}
+    for name, (lines, *rest) in bodies.items():  # their marks name each node's key, whichever graph it is of
+        bodies[name] = (_keyed(lines, emitters[name].g), *rest)
     if step is not None:
         st = step.g
         # an input named by `wrt` is not moved: its gradient is not computed either
@@ -56,7 +60,7 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
         # its nodes are those of another graph: the page maps only the other functions' lines
         bodies["sgd_step"] = [line.split(MARK)[0] for line in lines], expr, needed, plan
         emitters["sgd_step"] = step
-    helpers = closure(h for n in g.order() for h in OPS[g.op(n)].helpers)
+    helpers = closure(h for graph in (g, plain.g) for n in graph.order() for h in OPS[graph.op(n)].helpers)
     planned = bool(pool.arrays)
 
     def dtype_name(n):
@@ -67,18 +71,19 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
         rows = [f"    {name!r}: ({_shape_literal(g.shape(n))}, {dtype_name(n)!r})," for name, n in items]
         return "{\n" + "\n".join(rows) + "\n}" if rows else "{}"
 
-    def returned(n, e, handed_out, gradient=False):
+    def returned(by, n, e, handed_out, gradient=False):
         # the caller owns what it gets: never a param, an input, a view of one, or an
-        # array it already got under another name (CSE merges equal values)
-        if g.shape(n) == () and g.node(n)["dtype"] == "float":
+        # array it already got under another name (CSE merges equal values); n is a node of by.g
+        d = by.g.node(n)
+        if d["shape"] == () and d["dtype"] == "float":
             if gradient:  # shaped like its param, as init_params makes it: a new 0-d array
                 return f"{xp}.array({e}, dtype=DTYPE)"
             return f"DTYPE({e})"  # a scalar of the model's dtype, never a Python float or a 0-d view
-        if g.op(n) not in VIEW_OR_LEAF and not em.alias(n) and n not in handed_out:
+        if d["op"] not in VIEW_OR_LEAF and not by.alias(n) and n not in handed_out:
             handed_out.add(n)
             return e
         # labels come in any integer dtype, but go out as int64, as OUTPUTS says
-        return f"{xp}.array({e}, dtype={xp}.int64)" if g.node(n)["dtype"] == "int" else f"{xp}.array({e}, dtype=DTYPE)"
+        return f"{xp}.array({e}, dtype={xp}.int64)" if d["dtype"] == "int" else f"{xp}.array({e}, dtype=DTYPE)"
 
     def function(name, doc, extra=""):
         lines, expr, needed, plan = bodies[name]
@@ -161,12 +166,12 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
 
     lines, expr = function("forward", "The model's outputs: " + ", ".join(n for n, _ in g.outputs) + ".")
     handed_out: set[int] = set()
-    outs = [returned(n, expr[n], handed_out) for n in fwd_roots]
+    outs = [returned(plain, n, expr[n], handed_out) for n in fwd_roots]
     src += lines
     src += [f"    return {outs[0]}" if len(outs) == 1 else f"    return ({', '.join(outs)})"]
     src += ["", ""]
     lines, expr = function("loss", f"The objective {g.objective[0]} as a float.")
-    src += lines + [f"    return float({expr[obj]})"]
+    src += lines + [f"    return float({expr[plain.g.objective[1]]})"]
     src += ["", ""]
     wrt = f"each of {', '.join(g.wrt)}" if len(g.wrt) > 1 else g.wrt[0]
     doc = f"The objective {g.objective[0]} and its gradient with respect to {wrt}."
@@ -174,7 +179,7 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
     handed_out = set()
     src += lines
     src += ["    grads = {"]
-    src += [f"        {w!r}: {returned(g.grads[w], expr[g.grads[w]], handed_out, True)}," for w in g.wrt]
+    src += [f"        {w!r}: {returned(em, g.grads[w], expr[g.grads[w]], handed_out, True)}," for w in g.wrt]
     src += ["    }", f"    return float({expr[obj]}), grads"]
     src += ["", ""]
     doc = "One step of gradient descent on the params, in place; returns the objective before it."
@@ -190,15 +195,27 @@ def _module(em: Emitter, step: Emitter | None, model: str, inits: dict[str, tupl
     return text, code_lines, pool
 
 
+def _keyed(lines: list[str], g: Graph) -> list[str]:
+    """The lines with their marks naming, for each node of g, its key: the node of the
+    unoptimized graph it stands for, which forward's graph and loss_and_grad's share."""
+    out = []
+    for line in lines:
+        if MARK in line:
+            code, nodes = line.split(MARK)
+            line = code + MARK + ",".join(str(g.node(int(n))["key"]) for n in nodes.split(","))
+        out.append(line)
+    return out
+
+
 def _strip_marks(text: str) -> tuple[str, dict[int, list[int]]]:
-    """The text without its line markers, and node -> the generated lines (1-based) computing it."""
+    """The text without its line markers, and key -> the generated lines (1-based) computing it."""
     code_lines: dict[int, list[int]] = {}
     lines = text.split("\n")
     for i, line in enumerate(lines):
         if MARK in line:
             line, nodes = line.split(MARK)
             lines[i] = line
-            for n in nodes.split(","):
+            for n in dict.fromkeys(nodes.split(",")):  # (two nodes of one key: the line once)
                 code_lines.setdefault(int(n), []).append(i + 1)
     return "\n".join(lines), code_lines
 
@@ -289,19 +306,24 @@ def emit_numpy(
     dtype: str = "float64",
     opt: int = 2,
     step: Graph | None = None,
+    plain: Graph | None = None,
     xp: str = "np",
 ) -> tuple[str, dict[int, list[int]], Pool]:
-    """The generated module's source text, deterministic byte for byte, the
-    generated lines (1-based) that compute each graph node, and the workspaces
-    (each function's buffer plan, and where its buffers live in the shared ones).
+    """The generated module's source text, deterministic byte for byte, the generated
+    lines (1-based) that compute each node of the unoptimized graph (by the `key` the
+    passes keep; sgd_step's lines aside), and the workspaces (each function's buffer
+    plan, and where its buffers live in the shared ones).
 
     `step` (the model with its gradients scaled by `lr`, see autodiff.gradients)
-    gives sgd_step its own body; without it sgd_step calls loss_and_grad. `xp` is
-    the name the array module is imported and called as.
+    gives sgd_step its own body; without it sgd_step calls loss_and_grad. `plain`
+    (the model optimized with no gradient taken) gives forward and loss theirs;
+    without it they are computed from `graph`. `xp` is the name the array module
+    is imported and called as.
     """
     emitter = Emitter(graph, source, opt, xp)
     step_emitter = Emitter(step, source, opt, xp) if step is not None else None
-    return _module(emitter, step_emitter, model, inits, file, dtype)
+    plain_emitter = Emitter(plain, source, opt, xp) if plain is not None else emitter
+    return _module(emitter, step_emitter, plain_emitter, model, inits, file, dtype)
 
 
 __all__ = ["emit_numpy"]

@@ -20,10 +20,11 @@ class Compiled:
     graph: Graph  # forward and backward nodes together, unoptimized (the pictures, the API)
     lowered: Lowered
     source: str  # the generated module
-    code_lines: dict[int, list[int]]  # node of `graph` -> generated lines computing it
+    code_lines: dict[int, list[int]]  # node of `graph` -> generated lines computing it (not sgd_step's)
     optimized: Graph | None = None  # what the generated module computes
     step: Graph | None = None  # what sgd_step computes at -O2: the gradients times lr
     pool: Pool = field(default_factory=Pool)  # the workspaces and each function's buffer plan
+    plain: Graph | None = None  # what forward and loss compute at -O1 and -O2: no gradient taken
 
 
 def check(text: str, file: str) -> Lowered:
@@ -34,18 +35,17 @@ def check(text: str, file: str) -> Lowered:
 def compile_text(text: str, file: str, dtype: str = "float64", opt: int = 2) -> Compiled:
     with gc_paused():
         lowered = lower(parse(text, file), dtype)
-        forward = lowered.graph.copy() if opt >= 2 else None
+        # the model before its gradients, twice over: sgd_step's (its gradients times lr) and, as it
+        # is, forward's and loss's, which some rules would slow (a cross-entropy whose gradient is taken)
+        step = optimize(gradients(lowered.graph.copy(), scale="lr"), opt) if opt >= 2 else None
+        plain = optimize(_no_gradients(lowered.graph.copy()), opt) if opt >= 1 else None
         graph = gradients(lowered.graph)
         optimized = optimize(graph, opt)
-        step = optimize(gradients(forward, scale="lr"), opt) if forward is not None else None
-        source, lines, pool = emit_numpy(optimized, lowered.name, text, file, lowered.inits, dtype, opt, step)
-        return Compiled(lowered.name, graph, lowered, source, by_key(optimized, lines), optimized, step, pool)
+        source, lines, pool = emit_numpy(optimized, lowered.name, text, file, lowered.inits, dtype, opt, step, plain)
+        return Compiled(lowered.name, graph, lowered, source, lines, optimized, step, pool, plain)
 
 
-def by_key(optimized: Graph, code_lines: dict[int, list[int]]) -> dict[int, list[int]]:
-    """Generated lines per node of the unoptimized graph: each optimized node's lines go to its key."""
-    out: dict[int, list[int]] = {}
-    for n, lines in sorted(code_lines.items()):
-        key = optimized.node(n)["key"]
-        out[key] = sorted(set(out.get(key, []) + lines))
-    return out
+def _no_gradients(graph: Graph) -> Graph:
+    """The model as forward and loss compute it: nothing is differentiated."""
+    graph.wrt = []
+    return graph

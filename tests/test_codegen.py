@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import types
 from pathlib import Path
 
 import numpy as np
@@ -302,7 +303,9 @@ def test_the_array_module_is_one_name_that_can_be_swapped(opt: int):
     path = Path(__file__).resolve().parent.parent / "examples" / "mlp_classifier.nn"
     text = path.read_text()
     c = compile_text(text, path.name, "float64", opt)
-    swapped, _, _ = emit_numpy(c.optimized, c.name, text, path.name, c.lowered.inits, "float64", opt, c.step, xp="anp")
+    swapped, _, _ = emit_numpy(
+        c.optimized, c.name, text, path.name, c.lowered.inits, "float64", opt, c.step, c.plain, xp="anp"
+    )
     assert "import numpy as anp" in swapped
     assert not re.findall(r"\bnp\.", swapped)
     modules = []
@@ -829,3 +832,29 @@ def test_a_node_a_rewrite_made_of_several_credits_each_of_their_lines():
         assert "logp = _log_softmax(z, 1" in grad, grad  # shared, and named by the user's line
         (line,) = [line for line in grad.splitlines() if "_exp_minus_one_hot(logp, y" in line]
         assert comments_over(grad, line) == ["# backprop through line 7: loss = mean(cross_entropy(z, y))"], grad
+
+
+@pytest.mark.parametrize("opt", [1, 2])
+def test_forward_and_loss_take_no_gradient_s_shape(opt):
+    """A cross-entropy whose gradient is taken is kept as log-probabilities, which that gradient
+    reads again; forward and loss, which take no gradient, compute it alone, from a graph optimized
+    without the gradients, and all the functions agree on its value."""
+    text = "dim B\ninput x : [B, 4]\ninput y : int[B]\nparam W : [4, 3]\nz = x @ W\n"
+    text += "ce = cross_entropy(z, y)\nloss = mean(ce)\noutput ce\nminimize loss\n"
+    c = compile_text(text, "m.nn", opt=opt)
+    for name in ("forward", "loss"):
+        body = function(c.source, name)
+        assert "_cross_entropy(" in body and "_log_softmax(" not in body, body
+    grad = function(c.source, "loss_and_grad")
+    assert "_log_softmax(" in grad and "_exp_minus_one_hot(" in grad and "_cross_entropy(" not in grad, grad
+    m = types.ModuleType("m")
+    exec(compile(c.source, "m.py", "exec"), m.__dict__)
+    rng = np.random.default_rng(2)
+    params, x, y = m.init_params(1), rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    value, _ = m.loss_and_grad(params, x=x, y=y)
+    assert m.loss(params, x=x, y=y) == pytest.approx(value, rel=1e-14)
+    assert m.forward(params, x=x, y=y).mean() == pytest.approx(value, rel=1e-14)
+    # the page maps forward's lines too, though its graph is not loss_and_grad's
+    (ce,) = [n for n in c.graph.order() if c.graph.node(n)["name"] == "ce"]
+    first = c.code_lines[ce][0]
+    assert "_cross_entropy(" in c.source.splitlines()[first - 1]

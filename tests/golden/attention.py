@@ -320,6 +320,13 @@ def _pick_positions(labels, k):
     return np.arange(0, labels.size * k, k) + labels.reshape(-1).astype(np.intp, copy=False)
 
 
+def _cross_entropy(logits, labels):
+    # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example, as
+    # (max - logits[label]) + log sum e^(logits - max): exact where the label is the max
+    m, rest = _logsumexp_parts(logits, -1)
+    return (m[..., 0] - _pick(logits, labels)) + rest[..., 0]
+
+
 def _workspace_arrays(T):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
@@ -416,9 +423,8 @@ def loss(params, /, **inputs):
     # line 30: logits = mixed @ Wo
     logits = np.matmul(mixed, Wo, out=ws[4])
     # line 31: loss = mean(cross_entropy(logits, tags))
-    t_3 = _log_softmax(logits, 1, out=logits)
-    t_4 = _pick(t_3, tags)
-    loss = -(t_4.sum() / t_4.size)
+    t_3 = _cross_entropy(logits, tags)
+    loss = t_3.sum() / t_3.size
     return float(loss)
 
 

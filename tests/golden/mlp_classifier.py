@@ -322,6 +322,13 @@ def _pick_positions(labels, k):
     return np.arange(0, labels.size * k, k) + labels.reshape(-1).astype(np.intp, copy=False)
 
 
+def _cross_entropy(logits, labels):
+    # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example, as
+    # (max - logits[label]) + log sum e^(logits - max): exact where the label is the max
+    m, rest = _logsumexp_parts(logits, -1)
+    return (m[..., 0] - _pick(logits, labels)) + rest[..., 0]
+
+
 def _workspace_arrays(B):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
@@ -416,9 +423,8 @@ def loss(params, /, **inputs):
     t_3 = np.matmul(h2, W3, out=ws[3])
     logits = np.add(t_3, b3, out=t_3)
     # line 32: loss = mean(cross_entropy(logits, labels))
-    t_4 = _log_softmax(logits, 1, out=logits)
-    t_5 = _pick(t_4, labels)
-    loss = -(t_5.sum() / t_5.size)
+    t_4 = _cross_entropy(logits, labels)
+    loss = t_4.sum() / t_4.size
     return float(loss)
 
 

@@ -329,6 +329,13 @@ def _pick_positions(labels, k):
     return np.arange(0, labels.size * k, k) + labels.reshape(-1).astype(np.intp, copy=False)
 
 
+def _cross_entropy(logits, labels):
+    # -log softmax(logits)[label] = logsumexp(logits) - logits[label], per example, as
+    # (max - logits[label]) + log sum e^(logits - max): exact where the label is the max
+    m, rest = _logsumexp_parts(logits, -1)
+    return (m[..., 0] - _pick(logits, labels)) + rest[..., 0]
+
+
 def _workspace_arrays(B):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
@@ -622,9 +629,8 @@ def loss(params, /, **inputs):
     t_29 = np.matmul(t_28, W_out, out=ws[7])
     logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
-    t_30 = _log_softmax(logits, 1, out=logits)
-    t_31 = _pick(t_30, labels)
-    loss = -(t_31.sum() / t_31.size)
+    t_30 = _cross_entropy(logits, labels)
+    loss = t_30.sum() / t_30.size
     return float(loss)
 
 
