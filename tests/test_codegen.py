@@ -835,7 +835,7 @@ def test_a_node_a_rewrite_made_of_several_credits_each_of_their_lines():
 
 
 @pytest.mark.parametrize("opt", [1, 2])
-def test_forward_and_loss_take_no_gradient_s_shape(opt):
+def test_forward_and_loss_compute_a_cross_entropy_alone(opt):
     """A cross-entropy whose gradient is taken is kept as log-probabilities, which that gradient
     reads again; forward and loss, which take no gradient, compute it alone, from a graph optimized
     without the gradients, and all the functions agree on its value."""
@@ -858,3 +858,22 @@ def test_forward_and_loss_take_no_gradient_s_shape(opt):
     (ce,) = [n for n in c.graph.order() if c.graph.node(n)["name"] == "ce"]
     first = c.code_lines[ce][0]
     assert "_cross_entropy(" in c.source.splitlines()[first - 1]
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_every_mapped_line_names_a_node_of_the_model_in_its_phase(opt):
+    """The page links generated lines to nodes by key, whichever of the three graphs a function
+    comes from: every key is a node of the unoptimized graph, and forward's and loss's lines go
+    to forward-phase nodes only."""
+    for path in sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.nn")):
+        c = compile_text(path.read_text(), path.name, "float64", opt)
+        source = c.source.splitlines()
+        starts = {
+            name: 1 + next(i for i, s in enumerate(source) if s.startswith(f"def {name}("))
+            for name in ("loss", "loss_and_grad")
+        }
+        forward_first = 1 + next(i for i, s in enumerate(source) if s.startswith("def forward("))
+        for key, lines in c.code_lines.items():
+            assert key in c.graph.nx, (path.name, key)
+            if any(forward_first <= line < starts["loss_and_grad"] for line in lines):
+                assert c.graph.node(key)["phase"] == "forward", (path.name, key)
