@@ -60,7 +60,8 @@ def _module(
         # its nodes are those of another graph: the page maps only the other functions' lines
         bodies["sgd_step"] = [line.split(MARK)[0] for line in lines], expr, needed, plan
         emitters["sgd_step"] = step
-    helpers = closure(h for graph in (g, plain.g) for n in graph.order() for h in OPS[graph.op(n)].helpers)
+    graphs = (g,) if plain is em else (g, plain.g)  # (at -O0 forward's graph is loss_and_grad's)
+    helpers = closure(h for graph in graphs for n in graph.order() for h in OPS[graph.op(n)].helpers)
     planned = bool(pool.arrays)
 
     def dtype_name(n):

@@ -99,6 +99,21 @@ def _classes_last_axis(attrs, logits, labels):
     return 1, logits[0][-1]
 
 
+def _minus_one_hot(name: str, arg: str, grad, formula: str) -> OpDef:
+    """An op f(arg) - one_hot(labels) over the last axis, emitted as its helper `_{name}`."""
+    return OpDef(
+        name,
+        (arg, "labels"),
+        _softmax_minus_one_hot_shape,
+        lambda xp, attrs, a, labels: f"_{name}({a}, {labels})",
+        {arg: grad},
+        helpers=(f"_{name}", "_check_labels"),
+        formula={arg: formula},
+        into=lambda xp, attrs, out, a, labels: f"_{name}({a}, {labels}, out={out})",
+        classes=_classes_last_axis,
+    )
+
+
 def _cross_entropy_shape(attrs, logits, labels):
     if logits[1] != "float":
         raise ShapeError(f"cross_entropy needs float logits first, but got {show(*logits)}")
@@ -231,30 +246,12 @@ OPS: tuple[OpDef, ...] = (
         into=lambda xp, attrs, out, g, labels: f"_scatter_pick({g}, {labels}, {attrs['k']}, out={out})",
         classes=lambda attrs, g, labels: (1, attrs["k"]),
     ),
-    OpDef(
-        "softmax_minus_one_hot",
-        ("logits", "labels"),
-        _softmax_minus_one_hot_shape,
-        lambda xp, attrs, logits, labels: f"_softmax_minus_one_hot({logits}, {labels})",
-        {"logits": _softmax_minus_one_hot_grad},
-        helpers=("_softmax_minus_one_hot", "_check_labels"),
-        formula={"logits": "softmax(a) ⊙ (δ − Σ δ ⊙ softmax(a))"},
-        into=lambda xp, attrs, out, logits, labels: f"_softmax_minus_one_hot({logits}, {labels}, out={out})",
-        classes=_classes_last_axis,
+    # softmax(z) - one_hot(y), cross_entropy's gradient, from the logits; and the same from
+    # log-probabilities computed anyway, exp(log_softmax(z)) - one_hot(y) (graphc.passes.lookups)
+    _minus_one_hot(
+        "softmax_minus_one_hot", "logits", _softmax_minus_one_hot_grad, "softmax(a) ⊙ (δ − Σ δ ⊙ softmax(a))"
     ),
-    OpDef(
-        # the same from log-probabilities (the softmax's log), when they are computed anyway:
-        # exp(log_softmax(z)) - one_hot(y) for the loss's own log_softmax (graphc.passes.lookups)
-        "exp_minus_one_hot",
-        ("logp", "labels"),
-        _softmax_minus_one_hot_shape,
-        lambda xp, attrs, logp, labels: f"_exp_minus_one_hot({logp}, {labels})",
-        {"logp": _exp_minus_one_hot_grad},
-        helpers=("_exp_minus_one_hot", "_check_labels"),
-        formula={"logp": "e^a"},
-        into=lambda xp, attrs, out, logp, labels: f"_exp_minus_one_hot({logp}, {labels}, out={out})",
-        classes=_classes_last_axis,
-    ),
+    _minus_one_hot("exp_minus_one_hot", "logp", _exp_minus_one_hot_grad, "e^a"),
     OpDef(
         "cross_entropy",
         ("logits", "labels"),
