@@ -152,7 +152,18 @@ def cmd_compile(args) -> int:
         print(f"wrote {os.path.join(args.o, f)}")
     if args.report:
         itemsize = 4 if args.dtype == "float32" else 8
-        print(report(compiled.graph, compiled.optimized, int(args.O), args.dims, itemsize, compiled.pool, args.text))
+        print(
+            report(
+                compiled.graph,
+                compiled.optimized,
+                int(args.O),
+                args.dims,
+                itemsize,
+                compiled.pool,
+                args.text,
+                compiled.plain,
+            )
+        )
     return 0
 
 

@@ -227,8 +227,10 @@ def report(
     itemsize: int,
     pool: Pool | None = None,
     source: str = "",
+    plain: Graph | None = None,
 ) -> str:
-    """The report's text; `source` (the model's text) names unnamed values as the pictures do."""
+    """The report's text; `source` (the model's text) names unnamed values as the pictures do.
+    `plain` is the graph forward and loss compute, optimized with no gradient taken."""
     # every dim's value, in the model's order: one not given counts as 1, and the header says so
     given, dims = dims, {d: dims.get(d, 1) for d in graph.dims}
     used = ", ".join(f"{d}={v}" for d, v in dims.items())
@@ -252,6 +254,9 @@ def report(
             f"  {title}: {len(g.nx)} nodes; FLOPs forward {at_dims(f['forward'])}; backward {at_dims(f['backward'])}"
             + (f"; update {at_dims(_add({}, moved, per_value))}" if moved else "")
         )
+    if plain is not None:  # made at -O1 and -O2
+        f = phase_flops(plain)
+        lines.append(f"  forward and loss, no gradient taken: {len(plain.nx)} nodes; FLOPs {at_dims(f['forward'])}")
     lines.append(
         "  passes, each applied once in turn, then the optimizer's later rounds (all rules together) to a fixed point:"
         if level

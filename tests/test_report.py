@@ -285,3 +285,28 @@ def test_the_report_says_the_value_of_every_dim_it_used(tmp_path, capsys):
     model.write_text("input x : [3]\nparam w : [3]\nloss = sum(x * w)\nminimize loss\n")
     assert cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--report"]) == 0
     assert "report (the model has no dims)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_forward_and_loss_get_a_row_of_their_own_graph(tmp_path, capsys, level):
+    """forward and loss compute the model optimized with no gradient taken (a cross-entropy
+    kept whole, not turned into log-probabilities for its gradient): the report says what
+    that graph costs, at the levels that make one."""
+    text = (
+        "dim B\ninput x : [B, 3]\ninput y : int[B]\nparam W : [3, 4]\n"
+        "logits = x @ W\nloss = mean(cross_entropy(logits, y))\noutput logits\nminimize loss\n"
+    )
+    model = tmp_path / "m.nn"
+    model.write_text(text)
+    assert cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--report", f"-O{level}"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "no gradient taken" in line]
+    c = compile_text(text, "m.nn", opt=level)
+    if c.plain is None:
+        assert level == 0 and not rows
+        return
+    ops = {c.plain.op(n) for n in c.plain.order()}
+    assert "cross_entropy" in ops and "exp_minus_one_hot" not in ops
+    flops = show_poly(phase_flops(c.plain)["forward"])
+    assert rows == [
+        f"  forward and loss, no gradient taken: {len(c.plain.nx)} nodes; FLOPs {flops} ({flops.split('·')[0]})"
+    ]
