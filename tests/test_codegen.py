@@ -860,6 +860,27 @@ def test_forward_and_loss_compute_a_cross_entropy_alone(opt):
     assert "_cross_entropy(" in c.source.splitlines()[first - 1]
 
 
+@pytest.mark.parametrize("opt", [1, 2])
+def test_forward_shares_the_log_softmax_a_cross_entropy_beside_it_needs(opt):
+    """A forward that outputs log_softmax(z) and cross_entropy(z, y) computes the log-probabilities
+    once and reads the cross-entropy off them at the labels, with the values of -O0."""
+    text = "dim B\ninput x : [B, 4]\ninput y : int[B]\nparam W : [4, 3]\nz = x @ W\n"
+    text += "lp = log_softmax(z)\nce = cross_entropy(z, y)\nloss = mean(ce)\noutput lp, ce\nminimize loss\n"
+    body = function(compile_text(text, "m.nn", opt=opt).source, "forward")
+    assert body.count("_log_softmax(") == 1 and "_cross_entropy(" not in body, body
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((6, 4)) * 30, rng.integers(0, 3, 6)
+    results = []
+    for level in (0, opt):
+        m = types.ModuleType("m")
+        exec(compile(compile_text(text, "m.nn", opt=level).source, "m.py", "exec"), m.__dict__)
+        results.append(m.forward(m.init_params(1), x=x, y=y))
+    (lp0, ce0), (lp, ce) = results
+    np.testing.assert_allclose(lp, lp0, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(ce, ce0, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(ce, -lp[np.arange(6), y], rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("opt", [0, 1, 2])
 def test_every_mapped_line_names_a_node_of_the_model_in_its_phase(opt):
     """The page links generated lines to nodes by key, whichever of the three graphs a function

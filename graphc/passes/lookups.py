@@ -51,11 +51,12 @@ def softmax_minus_one_hot(g: Graph, n: int) -> int | None:
 
 @matches("cross_entropy")
 def cross_entropy_as_pick(g: Graph, n: int) -> int | None:
-    """cross_entropy(z, y) where gradients are taken -> -log_softmax(z)[..., y]: the
-    log-probabilities stay for the gradient, which is their exp with 1 off at the label"""
-    if not g.wrt:  # nothing differentiates it: the loss alone is cheaper
-        return None
+    """cross_entropy(z, y) where gradients are taken, or where log_softmax(z) is computed anyway
+    -> -log_softmax(z)[..., y]: the log-probabilities are shared, and they stay for the gradient,
+    which is their exp with 1 off at the label"""
     z, y = g.args(n)
+    if not g.wrt and _log_softmax_of(g, z) is None:  # the loss alone is cheaper
+        return None
     logp = build(g, n, "log_softmax", [z], {"axis": -1})
     return build(g, n, "neg", [build(g, n, "pick", [logp, y])])
 
@@ -65,10 +66,16 @@ def softmax_from_its_log(g: Graph, n: int) -> int | None:
     """softmax(z) - one_hot(y) where log_softmax(z) is computed -> exp(log_softmax(z)) - one_hot(y):
     the loss's log-probabilities read again, not the softmax from z anew"""
     z, y = g.args(n)
+    logp = _log_softmax_of(g, z)
+    return None if logp is None else build(g, n, "exp_minus_one_hot", [logp, y])
+
+
+def _log_softmax_of(g: Graph, z: int) -> int | None:
+    """A node computing log_softmax(z) over z's last axis, if the graph has one."""
     last = len(g.shape(z)) - 1
     for u in g.users(z):
         if g.op(u) == "log_softmax" and g.node(u)["attrs"]["axis"] == last:
-            return build(g, n, "exp_minus_one_hot", [u, y])
+            return u
     return None
 
 
