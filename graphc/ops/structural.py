@@ -110,6 +110,9 @@ def _minus_one_hot(name: str, arg: str, grad, formula: str) -> OpDef:
         helpers=(f"_{name}", "_check_labels"),
         formula={arg: formula},
         into=lambda xp, attrs, out, a, labels: f"_{name}({a}, {labels}, out={out})",
+        # over its own argument, where that dies here: f reads each row whole before writing it
+        # (the softmax takes the max first), and the workspace arrays it may write are C-ordered
+        inplace=True,
         classes=_classes_last_axis,
     )
 

@@ -335,18 +335,17 @@ def _workspace_arrays(T):
         ((T, 16), None),  # ws[1]: k, t_2, mixed, d_k
         ((T, 16), None),  # ws[2]: v, d_v
         ((T, T), None),  # ws[3]: t, scores, weights, d_scores, d_t
-        ((T, 4), None),  # ws[4]: logits, t_3
+        ((T, 4), None),  # ws[4]: logits, t_3, d_logits
         ((T, 16), None),  # ws[5]: t_2, mixed
-        ((T, 4), None),  # ws[6]: t_5, d_logits
-        ((T, 16), None),  # ws[7]: d_mixed, d_q
-        ((T, T), None),  # ws[8]: d_weights, t_8
-        ((T, T), None),  # ws[9]: t_6
-        ((T, 1), None),  # ws[10]: t_7
-        ((T, 1), 1.0),  # ws[11]: ones, read only
-        ((16, 4), None),  # ws[12]: d_Wo
-        ((16, 16), None),  # ws[13]: d_Wv
-        ((16, 16), None),  # ws[14]: d_Wk
-        ((16, 16), None),  # ws[15]: d_Wq
+        ((T, 16), None),  # ws[6]: d_mixed, d_q
+        ((T, T), None),  # ws[7]: d_weights, t_7
+        ((T, T), None),  # ws[8]: t_5
+        ((T, 1), None),  # ws[9]: t_6
+        ((T, 1), 1.0),  # ws[10]: ones, read only
+        ((16, 4), None),  # ws[11]: d_Wo
+        ((16, 16), None),  # ws[12]: d_Wv
+        ((16, 16), None),  # ws[13]: d_Wk
+        ((16, 16), None),  # ws[14]: d_Wq
     ]
 
 
@@ -438,8 +437,8 @@ def loss_and_grad(params, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, range(12), T)
-    ones = ws[11]
+    ws = _workspace(_workspace_arrays, range(11), T)
+    ones = ws[10]
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -462,30 +461,30 @@ def loss_and_grad(params, /, **inputs):
     t_4 = _pick(t_3, tags)
     loss = -(t_4.sum() / t_4.size)
     # backprop through line 31: loss = mean(cross_entropy(logits, tags))
-    t_5 = _exp_minus_one_hot(t_3, tags, out=ws[6])
-    d_logits = np.divide(t_5, t_4.size, out=t_5)
+    _exp_minus_one_hot(t_3, tags, out=t_3)
+    d_logits = np.divide(t_3, t_4.size, out=t_3)
     # backprop through line 30: logits = mixed @ Wo
-    d_mixed = np.matmul(d_logits, Wo.T, out=ws[7])
+    d_mixed = np.matmul(d_logits, Wo.T, out=ws[6])
     d_Wo = mixed.T @ d_logits
     # backprop through line 29: mixed = tokens + weights @ v
-    d_weights = np.matmul(d_mixed, v.T, out=ws[8])
+    d_weights = np.matmul(d_mixed, v.T, out=ws[7])
     d_v = np.matmul(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
-    t_6 = np.multiply(d_weights, weights, out=ws[9])
-    t_7 = np.matmul(t_6, ones, out=ws[10])
-    t_8 = np.subtract(d_weights, t_7, out=d_weights)
-    d_scores = np.multiply(weights, t_8, out=weights)
+    t_5 = np.multiply(d_weights, weights, out=ws[8])
+    t_6 = np.matmul(t_5, ones, out=ws[9])
+    t_7 = np.subtract(d_weights, t_6, out=d_weights)
+    d_scores = np.multiply(weights, t_7, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
     d_t = np.multiply(d_scores, 0.25, out=d_scores)
-    d_q = np.matmul(d_t, k, out=ws[7])
+    d_q = np.matmul(d_t, k, out=ws[6])
     d_k = np.matmul(d_t.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
-    t_9 = tokens.T
-    d_Wv = t_9 @ d_v
+    t_8 = tokens.T
+    d_Wv = t_8 @ d_v
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = t_9 @ d_k
+    d_Wk = t_8 @ d_k
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = t_9 @ d_q
+    d_Wq = t_8 @ d_q
     grads = {
         'Wq': d_Wq,
         'Wk': d_Wk,
@@ -524,8 +523,8 @@ def sgd_step(params, lr=None, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, range(16), T)
-    ones = ws[11]
+    ws = _workspace(_workspace_arrays, range(15), T)
+    ones = ws[10]
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -548,30 +547,30 @@ def sgd_step(params, lr=None, /, **inputs):
     t_4 = _pick(t_3, tags)
     loss = -(t_4.sum() / t_4.size)
     # backprop through line 31: loss = mean(cross_entropy(logits, tags))
-    t_5 = _exp_minus_one_hot(t_3, tags, out=ws[6])
-    d_logits = np.multiply(DTYPE(lr) / t_4.size, t_5, out=t_5)
+    _exp_minus_one_hot(t_3, tags, out=t_3)
+    d_logits = np.multiply(DTYPE(lr) / t_4.size, t_3, out=t_3)
     # backprop through line 30: logits = mixed @ Wo
-    d_mixed = np.matmul(d_logits, Wo.T, out=ws[7])
-    d_Wo = np.matmul(mixed.T, d_logits, out=ws[12])
+    d_mixed = np.matmul(d_logits, Wo.T, out=ws[6])
+    d_Wo = np.matmul(mixed.T, d_logits, out=ws[11])
     # backprop through line 29: mixed = tokens + weights @ v
-    d_weights = np.matmul(d_mixed, v.T, out=ws[8])
+    d_weights = np.matmul(d_mixed, v.T, out=ws[7])
     d_v = np.matmul(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
-    t_6 = np.multiply(d_weights, weights, out=ws[9])
-    t_7 = np.matmul(t_6, ones, out=ws[10])
-    t_8 = np.subtract(d_weights, t_7, out=d_weights)
-    d_scores = np.multiply(weights, t_8, out=weights)
+    t_5 = np.multiply(d_weights, weights, out=ws[8])
+    t_6 = np.matmul(t_5, ones, out=ws[9])
+    t_7 = np.subtract(d_weights, t_6, out=d_weights)
+    d_scores = np.multiply(weights, t_7, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
     d_t = np.multiply(d_scores, 0.25, out=d_scores)
-    d_q = np.matmul(d_t, k, out=ws[7])
+    d_q = np.matmul(d_t, k, out=ws[6])
     d_k = np.matmul(d_t.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
-    t_9 = tokens.T
-    d_Wv = np.matmul(t_9, d_v, out=ws[13])
+    t_8 = tokens.T
+    d_Wv = np.matmul(t_8, d_v, out=ws[12])
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = np.matmul(t_9, d_k, out=ws[14])
+    d_Wk = np.matmul(t_8, d_k, out=ws[13])
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = np.matmul(t_9, d_q, out=ws[15])
+    d_Wq = np.matmul(t_8, d_q, out=ws[14])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already

@@ -336,18 +336,17 @@ def _workspace_arrays(B):
         ((B, 256), None),  # ws[0]: t, h1, t_mask
         ((B, 256), 0.0),  # ws[1]: zeros, read only
         ((B, 256), None),  # ws[2]: t_2, h2, h1
-        ((B, 10), None),  # ws[3]: t_3, logits, t_4
+        ((B, 10), None),  # ws[3]: t_3, logits, t_4, d_logits
         ((B, 256), None),  # ws[4]: t_2, t_2_mask, d_h1, d_t
         ((B, 256), None),  # ws[5]: h2
-        ((B, 10), None),  # ws[6]: t_6, d_logits
-        ((B,), 1.0),  # ws[7]: ones, read only
-        ((B, 256), None),  # ws[8]: d_h2, d_t_2
-        ((10,), None),  # ws[9]: d_b3
-        ((256, 10), None),  # ws[10]: d_W3
-        ((256,), None),  # ws[11]: d_b2
-        ((256, 256), None),  # ws[12]: d_W2
-        ((256,), None),  # ws[13]: d_b1
-        ((784, 256), None),  # ws[14]: d_W1
+        ((B,), 1.0),  # ws[6]: ones, read only
+        ((B, 256), None),  # ws[7]: d_h2, d_t_2
+        ((10,), None),  # ws[8]: d_b3
+        ((256, 10), None),  # ws[9]: d_W3
+        ((256,), None),  # ws[10]: d_b2
+        ((256, 256), None),  # ws[11]: d_W2
+        ((256,), None),  # ws[12]: d_b1
+        ((784, 256), None),  # ws[13]: d_W1
     ]
 
 
@@ -440,9 +439,9 @@ def loss_and_grad(params, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, range(9), B)
+    ws = _workspace(_workspace_arrays, range(8), B)
     zeros = ws[1]
-    ones = ws[7]
+    ones = ws[6]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
@@ -460,11 +459,11 @@ def loss_and_grad(params, /, **inputs):
     t_5 = _pick(t_4, labels)
     loss = -(t_5.sum() / t_5.size)
     # backprop through line 32: loss = mean(cross_entropy(logits, labels))
-    t_6 = _exp_minus_one_hot(t_4, labels, out=ws[6])
-    d_logits = np.divide(t_6, t_5.size, out=t_6)
+    _exp_minus_one_hot(t_4, labels, out=t_4)
+    d_logits = np.divide(t_4, t_5.size, out=t_4)
     # backprop through line 30: logits = h2 @ W3 + b3
     d_b3 = np.matmul(ones, d_logits)
-    d_h2 = np.matmul(d_logits, W3.T, out=ws[8])
+    d_h2 = np.matmul(d_logits, W3.T, out=ws[7])
     d_W3 = h2.T @ d_logits
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     t_2_mask = np.greater(t_2, 0.0, out=t_2)
@@ -519,9 +518,9 @@ def sgd_step(params, lr=None, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, range(15), B)
+    ws = _workspace(_workspace_arrays, range(14), B)
     zeros = ws[1]
-    ones = ws[7]
+    ones = ws[6]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
@@ -539,23 +538,23 @@ def sgd_step(params, lr=None, /, **inputs):
     t_5 = _pick(t_4, labels)
     loss = -(t_5.sum() / t_5.size)
     # backprop through line 32: loss = mean(cross_entropy(logits, labels))
-    t_6 = _exp_minus_one_hot(t_4, labels, out=ws[6])
-    d_logits = np.multiply(DTYPE(lr) / t_5.size, t_6, out=t_6)
+    _exp_minus_one_hot(t_4, labels, out=t_4)
+    d_logits = np.multiply(DTYPE(lr) / t_5.size, t_4, out=t_4)
     # backprop through line 30: logits = h2 @ W3 + b3
-    d_b3 = np.matmul(ones, d_logits, out=ws[9])
-    d_h2 = np.matmul(d_logits, W3.T, out=ws[8])
-    d_W3 = np.matmul(h2.T, d_logits, out=ws[10])
+    d_b3 = np.matmul(ones, d_logits, out=ws[8])
+    d_h2 = np.matmul(d_logits, W3.T, out=ws[7])
+    d_W3 = np.matmul(h2.T, d_logits, out=ws[9])
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     t_2_mask = np.greater(t_2, 0.0, out=t_2)
     d_t_2 = np.multiply(d_h2, t_2_mask, out=d_h2)
-    d_b2 = np.matmul(ones, d_t_2, out=ws[11])
+    d_b2 = np.matmul(ones, d_t_2, out=ws[10])
     d_h1 = np.matmul(d_t_2, W2.T, out=ws[4])
-    d_W2 = np.matmul(h1.T, d_t_2, out=ws[12])
+    d_W2 = np.matmul(h1.T, d_t_2, out=ws[11])
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     t_mask = np.greater(t, 0.0, out=t)
     d_t = np.multiply(d_h1, t_mask, out=d_h1)
-    d_b1 = np.matmul(ones, d_t, out=ws[13])
-    d_W1 = np.matmul(images.T, d_t, out=ws[14])
+    d_b1 = np.matmul(ones, d_t, out=ws[12])
+    d_W1 = np.matmul(images.T, d_t, out=ws[13])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already

@@ -340,59 +340,58 @@ def _workspace_arrays(B):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((B, 64), None),  # ws[0]: t ... t_40 (8 names), h ... h_10 (6 names), d_t_22
+        ((B, 64), None),  # ws[0]: t ... t_39 (8 names), h ... h_10 (6 names), d_t_22
         # ws[1]: mu ... mu_5 (5 names), var ... var_5 (5 names), t_3 ... t_27 (5 names)
         ((B, 1), None),
         ((64, 1), 1.0),  # ws[2]: ones, read only
-        ((B, 64), None),  # ws[3]: h_2 ... h_8 (4 names), t_4 ... t_64 (10 names)
+        ((B, 64), None),  # ws[3]: h_2 ... h_8 (4 names), t_4 ... t_63 (10 names)
         ((B, 64), None),  # ws[4]: t_2 ... t_20 (5 names)
         ((B, 128), None),  # ws[5]: t_5 ... t_23 (4 names), a ... a_4 (4 names), t_5_mask
         ((B, 128), 0.0),  # ws[6]: zeros, read only
-        ((B, 10), None),  # ws[7]: t_29, logits, t_30
+        ((B, 10), None),  # ws[7]: t_29, logits, t_30, d_logits
         ((B, 128), None),  # ws[8]: a
-        ((B, 64), None),  # ws[9]: t_6, h_4, t_57, t_60, d_h_2
+        ((B, 64), None),  # ws[9]: t_6, h_4, t_56, t_59, d_h_2
         ((B, 1), None),  # ws[10]: mu_2, var_2, t_9
         ((B, 64), None),  # ws[11]: t_8, t_10
         ((B, 128), None),  # ws[12]: t_11, t_11_mask
         ((B, 128), None),  # ws[13]: a_2
-        ((B, 64), None),  # ws[14]: t_12 ... t_61 (4 names), h_6, d_h_4, d_t_4
+        ((B, 64), None),  # ws[14]: t_12 ... t_60 (4 names), h_6, d_h_4, d_t_4
         ((B, 1), None),  # ws[15]: mu_3, var_3, t_15
         ((B, 64), None),  # ws[16]: t_14, t_16
         ((B, 128), None),  # ws[17]: t_17, t_17_mask
         ((B, 128), None),  # ws[18]: a_3
-        ((B, 64), None),  # ws[19]: t_18 ... t_54 (4 names), h_8, d_h_6, d_t_10
+        ((B, 64), None),  # ws[19]: t_18 ... t_53 (4 names), h_8, d_h_6, d_t_10
         ((B, 1), None),  # ws[20]: mu_4, var_4, t_21
         ((B, 64), None),  # ws[21]: t_20, t_22
         ((B, 128), None),  # ws[22]: t_23, t_23_mask
         ((B, 128), None),  # ws[23]: a_4
         ((B, 64), None),  # ws[24]: t_24, t_26, t_28
         ((B, 1), None),  # ws[25]: mu_5, var_5, t_27
-        ((B, 10), None),  # ws[26]: t_32, d_logits
-        ((B,), 1.0),  # ws[27]: ones, read only
-        ((B, 64), None),  # ws[28]: d_t_28, t_34, t_39, d_h_8, d_t_16, t_47
-        ((B, 64), None),  # ws[29]: t_33 ... t_65 (5 names), d_h ... d_h_10 (6 names)
-        ((B, 1), None),  # ws[30]: t_35 ... t_66 (15 names), d_var ... d_var_5 (5 names)
-        ((B, 128), None),  # ws[31]: d_a ... d_a_4 (4 names), d_t_5 ... d_t_23 (4 names)
-        ((10,), None),  # ws[32]: d_b_out
-        ((64, 10), None),  # ws[33]: d_W_out
-        ((64,), None),  # ws[34]: d_bb4
-        ((128, 64), None),  # ws[35]: d_Wb4
-        ((128,), None),  # ws[36]: d_ba4
-        ((64, 128), None),  # ws[37]: d_Wa4
-        ((64,), None),  # ws[38]: d_bb3
-        ((128, 64), None),  # ws[39]: d_Wb3
-        ((128,), None),  # ws[40]: d_ba3
-        ((64, 128), None),  # ws[41]: d_Wa3
-        ((64,), None),  # ws[42]: d_bb2
-        ((128, 64), None),  # ws[43]: d_Wb2
-        ((128,), None),  # ws[44]: d_ba2
-        ((64, 128), None),  # ws[45]: d_Wa2
-        ((64,), None),  # ws[46]: d_bb1
-        ((128, 64), None),  # ws[47]: d_Wb1
-        ((128,), None),  # ws[48]: d_ba1
-        ((64, 128), None),  # ws[49]: d_Wa1
-        ((64,), None),  # ws[50]: d_b_in
-        ((32, 64), None),  # ws[51]: d_W_in
+        ((B,), 1.0),  # ws[26]: ones, read only
+        ((B, 64), None),  # ws[27]: d_t_28, t_33, t_38, d_h_8, d_t_16, t_46
+        ((B, 64), None),  # ws[28]: t_32 ... t_64 (5 names), d_h ... d_h_10 (6 names)
+        ((B, 1), None),  # ws[29]: t_34 ... t_65 (15 names), d_var ... d_var_5 (5 names)
+        ((B, 128), None),  # ws[30]: d_a ... d_a_4 (4 names), d_t_5 ... d_t_23 (4 names)
+        ((10,), None),  # ws[31]: d_b_out
+        ((64, 10), None),  # ws[32]: d_W_out
+        ((64,), None),  # ws[33]: d_bb4
+        ((128, 64), None),  # ws[34]: d_Wb4
+        ((128,), None),  # ws[35]: d_ba4
+        ((64, 128), None),  # ws[36]: d_Wa4
+        ((64,), None),  # ws[37]: d_bb3
+        ((128, 64), None),  # ws[38]: d_Wb3
+        ((128,), None),  # ws[39]: d_ba3
+        ((64, 128), None),  # ws[40]: d_Wa3
+        ((64,), None),  # ws[41]: d_bb2
+        ((128, 64), None),  # ws[42]: d_Wb2
+        ((128,), None),  # ws[43]: d_ba2
+        ((64, 128), None),  # ws[44]: d_Wa2
+        ((64,), None),  # ws[45]: d_bb1
+        ((128, 64), None),  # ws[46]: d_Wb1
+        ((128,), None),  # ws[47]: d_ba1
+        ((64, 128), None),  # ws[48]: d_Wa1
+        ((64,), None),  # ws[49]: d_b_in
+        ((32, 64), None),  # ws[50]: d_W_in
     ]
 
 
@@ -661,10 +660,10 @@ def loss_and_grad(params, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, range(32), B)
+    ws = _workspace(_workspace_arrays, range(31), B)
     ones = ws[2]
     zeros = ws[6]
-    ones_2 = ws[27]
+    ones_2 = ws[26]
     _check_labels(labels, 10, 'labels')
     # line 36: h = x @ W_in + b_in
     t = np.matmul(x, W_in, out=ws[0])
@@ -740,146 +739,146 @@ def loss_and_grad(params, /, **inputs):
     t_31 = _pick(t_30, labels)
     loss = -(t_31.sum() / t_31.size)
     # backprop through line 49: loss = mean(cross_entropy(logits, labels))
-    t_32 = _exp_minus_one_hot(t_30, labels, out=ws[26])
-    d_logits = np.divide(t_32, t_31.size, out=t_32)
+    _exp_minus_one_hot(t_30, labels, out=t_30)
+    d_logits = np.divide(t_30, t_31.size, out=t_30)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
     d_b_out = np.matmul(ones_2, d_logits)
-    d_t_28 = np.matmul(d_logits, W_out.T, out=ws[28])
+    d_t_28 = np.matmul(d_logits, W_out.T, out=ws[27])
     d_W_out = t_28.T @ d_logits
-    t_33 = np.divide(d_t_28, t_27, out=ws[29])
-    t_34 = np.multiply(d_t_28, t_28, out=d_t_28)
-    np.divide(t_34, t_27, out=t_34)
-    t_35 = np.matmul(t_34, ones, out=ws[30])
-    np.multiply(-0.5, t_35, out=t_35)
+    t_32 = np.divide(d_t_28, t_27, out=ws[28])
+    t_33 = np.multiply(d_t_28, t_28, out=d_t_28)
+    np.divide(t_33, t_27, out=t_33)
+    t_34 = np.matmul(t_33, ones, out=ws[29])
+    np.multiply(-0.5, t_34, out=t_34)
     np.abs(t_27, out=t_27)
-    d_var_5 = np.divide(t_35, t_27, out=t_35)
-    t_36 = np.divide(d_var_5, 64.0, out=d_var_5)
-    t_37 = np.multiply(2.0, h_10, out=h_10)
-    np.multiply(t_36, t_37, out=t_37)
+    d_var_5 = np.divide(t_34, t_27, out=t_34)
+    t_35 = np.divide(d_var_5, 64.0, out=d_var_5)
+    t_36 = np.multiply(2.0, h_10, out=h_10)
+    np.multiply(t_35, t_36, out=t_36)
     # h (line 48) is used more than once: its gradient sums those of its uses
-    d_h_10 = np.add(t_33, t_37, out=t_33)
+    d_h_10 = np.add(t_32, t_36, out=t_32)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    t_38 = np.matmul(d_h_10, ones, out=ws[30])
-    np.divide(t_38, -64.0, out=t_38)
+    t_37 = np.matmul(d_h_10, ones, out=ws[29])
+    np.divide(t_37, -64.0, out=t_37)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
     # and line 48: logits = norm(h) @ W_out + b_out
-    d_h_9 = np.add(d_h_10, t_38, out=d_h_10)
+    d_h_9 = np.add(d_h_10, t_37, out=d_h_10)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb4 = np.matmul(ones_2, d_h_9)
-    d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[31])
+    d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[30])
     d_Wb4 = a_4.T @ d_h_9
     t_23_mask = np.greater(t_23, 0.0, out=t_23)
     d_t_23 = np.multiply(d_a_4, t_23_mask, out=d_a_4)
     d_ba4 = np.matmul(ones_2, d_t_23)
     d_t_22 = np.matmul(d_t_23, Wa4.T, out=ws[0])
     d_Wa4 = t_22.T @ d_t_23
-    t_39 = np.divide(d_t_22, t_21, out=ws[28])
-    t_40 = np.multiply(d_t_22, t_22, out=d_t_22)
-    np.divide(t_40, t_21, out=t_40)
-    t_41 = np.matmul(t_40, ones, out=ws[30])
-    np.multiply(-0.5, t_41, out=t_41)
+    t_38 = np.divide(d_t_22, t_21, out=ws[27])
+    t_39 = np.multiply(d_t_22, t_22, out=d_t_22)
+    np.divide(t_39, t_21, out=t_39)
+    t_40 = np.matmul(t_39, ones, out=ws[29])
+    np.multiply(-0.5, t_40, out=t_40)
     np.abs(t_21, out=t_21)
-    d_var_4 = np.divide(t_41, t_21, out=t_41)
-    t_42 = np.divide(d_var_4, 64.0, out=d_var_4)
-    t_43 = np.multiply(2.0, h_8, out=h_8)
-    np.multiply(t_42, t_43, out=t_43)
+    d_var_4 = np.divide(t_40, t_21, out=t_40)
+    t_41 = np.divide(d_var_4, 64.0, out=d_var_4)
+    t_42 = np.multiply(2.0, h_8, out=h_8)
+    np.multiply(t_41, t_42, out=t_42)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
-    d_h_8 = np.add(t_39, t_43, out=t_39)
+    d_h_8 = np.add(t_38, t_42, out=t_38)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
-    t_44 = np.add(d_h_9, d_h_8, out=d_h_9)
+    t_43 = np.add(d_h_9, d_h_8, out=d_h_9)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_45 = np.matmul(d_h_8, ones, out=ws[30])
-    np.divide(t_45, -64.0, out=t_45)
+    t_44 = np.matmul(d_h_8, ones, out=ws[29])
+    np.divide(t_44, -64.0, out=t_44)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_7 = np.add(t_44, t_45, out=t_44)
+    d_h_7 = np.add(t_43, t_44, out=t_43)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb3 = np.matmul(ones_2, d_h_7)
-    d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[31])
+    d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[30])
     d_Wb3 = a_3.T @ d_h_7
     t_17_mask = np.greater(t_17, 0.0, out=t_17)
     d_t_17 = np.multiply(d_a_3, t_17_mask, out=d_a_3)
     d_ba3 = np.matmul(ones_2, d_t_17)
-    d_t_16 = np.matmul(d_t_17, Wa3.T, out=ws[28])
+    d_t_16 = np.matmul(d_t_17, Wa3.T, out=ws[27])
     d_Wa3 = t_16.T @ d_t_17
-    t_46 = np.divide(d_t_16, t_15, out=ws[19])
-    t_47 = np.multiply(d_t_16, t_16, out=d_t_16)
-    np.divide(t_47, t_15, out=t_47)
-    t_48 = np.matmul(t_47, ones, out=ws[30])
-    np.multiply(-0.5, t_48, out=t_48)
+    t_45 = np.divide(d_t_16, t_15, out=ws[19])
+    t_46 = np.multiply(d_t_16, t_16, out=d_t_16)
+    np.divide(t_46, t_15, out=t_46)
+    t_47 = np.matmul(t_46, ones, out=ws[29])
+    np.multiply(-0.5, t_47, out=t_47)
     np.abs(t_15, out=t_15)
-    d_var_3 = np.divide(t_48, t_15, out=t_48)
-    t_49 = np.divide(d_var_3, 64.0, out=d_var_3)
-    t_50 = np.multiply(2.0, h_6, out=h_6)
-    np.multiply(t_49, t_50, out=t_50)
+    d_var_3 = np.divide(t_47, t_15, out=t_47)
+    t_48 = np.divide(d_var_3, 64.0, out=d_var_3)
+    t_49 = np.multiply(2.0, h_6, out=h_6)
+    np.multiply(t_48, t_49, out=t_49)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
-    d_h_6 = np.add(t_46, t_50, out=t_46)
+    d_h_6 = np.add(t_45, t_49, out=t_45)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
-    t_51 = np.add(d_h_7, d_h_6, out=d_h_7)
+    t_50 = np.add(d_h_7, d_h_6, out=d_h_7)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_52 = np.matmul(d_h_6, ones, out=ws[30])
-    np.divide(t_52, -64.0, out=t_52)
+    t_51 = np.matmul(d_h_6, ones, out=ws[29])
+    np.divide(t_51, -64.0, out=t_51)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_5 = np.add(t_51, t_52, out=t_51)
+    d_h_5 = np.add(t_50, t_51, out=t_50)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb2 = np.matmul(ones_2, d_h_5)
-    d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[31])
+    d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[30])
     d_Wb2 = a_2.T @ d_h_5
     t_11_mask = np.greater(t_11, 0.0, out=t_11)
     d_t_11 = np.multiply(d_a_2, t_11_mask, out=d_a_2)
     d_ba2 = np.matmul(ones_2, d_t_11)
     d_t_10 = np.matmul(d_t_11, Wa2.T, out=ws[19])
     d_Wa2 = t_10.T @ d_t_11
-    t_53 = np.divide(d_t_10, t_9, out=ws[14])
-    t_54 = np.multiply(d_t_10, t_10, out=d_t_10)
-    np.divide(t_54, t_9, out=t_54)
-    t_55 = np.matmul(t_54, ones, out=ws[30])
-    np.multiply(-0.5, t_55, out=t_55)
+    t_52 = np.divide(d_t_10, t_9, out=ws[14])
+    t_53 = np.multiply(d_t_10, t_10, out=d_t_10)
+    np.divide(t_53, t_9, out=t_53)
+    t_54 = np.matmul(t_53, ones, out=ws[29])
+    np.multiply(-0.5, t_54, out=t_54)
     np.abs(t_9, out=t_9)
-    d_var_2 = np.divide(t_55, t_9, out=t_55)
-    t_56 = np.divide(d_var_2, 64.0, out=d_var_2)
-    t_57 = np.multiply(2.0, h_4, out=h_4)
-    np.multiply(t_56, t_57, out=t_57)
+    d_var_2 = np.divide(t_54, t_9, out=t_54)
+    t_55 = np.divide(d_var_2, 64.0, out=d_var_2)
+    t_56 = np.multiply(2.0, h_4, out=h_4)
+    np.multiply(t_55, t_56, out=t_56)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
-    d_h_4 = np.add(t_53, t_57, out=t_53)
+    d_h_4 = np.add(t_52, t_56, out=t_52)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
-    t_58 = np.add(d_h_5, d_h_4, out=d_h_5)
+    t_57 = np.add(d_h_5, d_h_4, out=d_h_5)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_59 = np.matmul(d_h_4, ones, out=ws[30])
-    np.divide(t_59, -64.0, out=t_59)
+    t_58 = np.matmul(d_h_4, ones, out=ws[29])
+    np.divide(t_58, -64.0, out=t_58)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_3 = np.add(t_58, t_59, out=t_58)
+    d_h_3 = np.add(t_57, t_58, out=t_57)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb1 = np.matmul(ones_2, d_h_3)
-    d_a = np.matmul(d_h_3, Wb1.T, out=ws[31])
+    d_a = np.matmul(d_h_3, Wb1.T, out=ws[30])
     d_Wb1 = a.T @ d_h_3
     t_5_mask = np.greater(t_5, 0.0, out=t_5)
     d_t_5 = np.multiply(d_a, t_5_mask, out=d_a)
     d_ba1 = np.matmul(ones_2, d_t_5)
     d_t_4 = np.matmul(d_t_5, Wa1.T, out=ws[14])
     d_Wa1 = t_4.T @ d_t_5
-    t_60 = np.divide(d_t_4, t_3, out=ws[9])
-    t_61 = np.multiply(d_t_4, t_4, out=d_t_4)
-    np.divide(t_61, t_3, out=t_61)
-    t_62 = np.matmul(t_61, ones, out=ws[30])
-    np.multiply(-0.5, t_62, out=t_62)
+    t_59 = np.divide(d_t_4, t_3, out=ws[9])
+    t_60 = np.multiply(d_t_4, t_4, out=d_t_4)
+    np.divide(t_60, t_3, out=t_60)
+    t_61 = np.matmul(t_60, ones, out=ws[29])
+    np.multiply(-0.5, t_61, out=t_61)
     np.abs(t_3, out=t_3)
-    d_var = np.divide(t_62, t_3, out=t_62)
-    t_63 = np.divide(d_var, 64.0, out=d_var)
-    t_64 = np.multiply(2.0, h_2, out=h_2)
-    np.multiply(t_63, t_64, out=t_64)
+    d_var = np.divide(t_61, t_3, out=t_61)
+    t_62 = np.divide(d_var, 64.0, out=d_var)
+    t_63 = np.multiply(2.0, h_2, out=h_2)
+    np.multiply(t_62, t_63, out=t_63)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
-    d_h_2 = np.add(t_60, t_64, out=t_60)
+    d_h_2 = np.add(t_59, t_63, out=t_59)
     # h (line 36) is used more than once: its gradient sums those of its uses
-    t_65 = np.add(d_h_3, d_h_2, out=d_h_3)
+    t_64 = np.add(d_h_3, d_h_2, out=d_h_3)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_66 = np.matmul(d_h_2, ones, out=ws[30])
-    np.divide(t_66, -64.0, out=t_66)
+    t_65 = np.matmul(d_h_2, ones, out=ws[29])
+    np.divide(t_65, -64.0, out=t_65)
     # h (line 36) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h = np.add(t_65, t_66, out=t_65)
+    d_h = np.add(t_64, t_65, out=t_64)
     # backprop through line 36: h = x @ W_in + b_in
     d_b_in = np.matmul(ones_2, d_h)
     d_W_in = x.T @ d_h
@@ -953,10 +952,10 @@ def sgd_step(params, lr=None, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, range(52), B)
+    ws = _workspace(_workspace_arrays, range(51), B)
     ones = ws[2]
     zeros = ws[6]
-    ones_2 = ws[27]
+    ones_2 = ws[26]
     _check_labels(labels, 10, 'labels')
     # line 36: h = x @ W_in + b_in
     t = np.matmul(x, W_in, out=ws[0])
@@ -1032,149 +1031,149 @@ def sgd_step(params, lr=None, /, **inputs):
     t_31 = _pick(t_30, labels)
     loss = -(t_31.sum() / t_31.size)
     # backprop through line 49: loss = mean(cross_entropy(logits, labels))
-    t_32 = _exp_minus_one_hot(t_30, labels, out=ws[26])
-    d_logits = np.multiply(DTYPE(lr) / t_31.size, t_32, out=t_32)
+    _exp_minus_one_hot(t_30, labels, out=t_30)
+    d_logits = np.multiply(DTYPE(lr) / t_31.size, t_30, out=t_30)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    d_b_out = np.matmul(ones_2, d_logits, out=ws[32])
-    d_t_28 = np.matmul(d_logits, W_out.T, out=ws[28])
-    d_W_out = np.matmul(t_28.T, d_logits, out=ws[33])
-    t_33 = np.divide(d_t_28, t_27, out=ws[29])
-    t_34 = np.multiply(d_t_28, t_28, out=d_t_28)
-    np.divide(t_34, t_27, out=t_34)
-    t_35 = np.matmul(t_34, ones, out=ws[30])
-    np.multiply(-0.5, t_35, out=t_35)
+    d_b_out = np.matmul(ones_2, d_logits, out=ws[31])
+    d_t_28 = np.matmul(d_logits, W_out.T, out=ws[27])
+    d_W_out = np.matmul(t_28.T, d_logits, out=ws[32])
+    t_32 = np.divide(d_t_28, t_27, out=ws[28])
+    t_33 = np.multiply(d_t_28, t_28, out=d_t_28)
+    np.divide(t_33, t_27, out=t_33)
+    t_34 = np.matmul(t_33, ones, out=ws[29])
+    np.multiply(-0.5, t_34, out=t_34)
     np.abs(t_27, out=t_27)
-    d_var_5 = np.divide(t_35, t_27, out=t_35)
-    t_36 = np.divide(d_var_5, 64.0, out=d_var_5)
-    t_37 = np.multiply(2.0, h_10, out=h_10)
-    np.multiply(t_36, t_37, out=t_37)
+    d_var_5 = np.divide(t_34, t_27, out=t_34)
+    t_35 = np.divide(d_var_5, 64.0, out=d_var_5)
+    t_36 = np.multiply(2.0, h_10, out=h_10)
+    np.multiply(t_35, t_36, out=t_36)
     # h (line 48) is used more than once: its gradient sums those of its uses
-    d_h_10 = np.add(t_33, t_37, out=t_33)
+    d_h_10 = np.add(t_32, t_36, out=t_32)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    t_38 = np.matmul(d_h_10, ones, out=ws[30])
-    np.divide(t_38, -64.0, out=t_38)
+    t_37 = np.matmul(d_h_10, ones, out=ws[29])
+    np.divide(t_37, -64.0, out=t_37)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
     # and line 48: logits = norm(h) @ W_out + b_out
-    d_h_9 = np.add(d_h_10, t_38, out=d_h_10)
+    d_h_9 = np.add(d_h_10, t_37, out=d_h_10)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb4 = np.matmul(ones_2, d_h_9, out=ws[34])
-    d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[31])
-    d_Wb4 = np.matmul(a_4.T, d_h_9, out=ws[35])
+    d_bb4 = np.matmul(ones_2, d_h_9, out=ws[33])
+    d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[30])
+    d_Wb4 = np.matmul(a_4.T, d_h_9, out=ws[34])
     t_23_mask = np.greater(t_23, 0.0, out=t_23)
     d_t_23 = np.multiply(d_a_4, t_23_mask, out=d_a_4)
-    d_ba4 = np.matmul(ones_2, d_t_23, out=ws[36])
+    d_ba4 = np.matmul(ones_2, d_t_23, out=ws[35])
     d_t_22 = np.matmul(d_t_23, Wa4.T, out=ws[0])
-    d_Wa4 = np.matmul(t_22.T, d_t_23, out=ws[37])
-    t_39 = np.divide(d_t_22, t_21, out=ws[28])
-    t_40 = np.multiply(d_t_22, t_22, out=d_t_22)
-    np.divide(t_40, t_21, out=t_40)
-    t_41 = np.matmul(t_40, ones, out=ws[30])
-    np.multiply(-0.5, t_41, out=t_41)
+    d_Wa4 = np.matmul(t_22.T, d_t_23, out=ws[36])
+    t_38 = np.divide(d_t_22, t_21, out=ws[27])
+    t_39 = np.multiply(d_t_22, t_22, out=d_t_22)
+    np.divide(t_39, t_21, out=t_39)
+    t_40 = np.matmul(t_39, ones, out=ws[29])
+    np.multiply(-0.5, t_40, out=t_40)
     np.abs(t_21, out=t_21)
-    d_var_4 = np.divide(t_41, t_21, out=t_41)
-    t_42 = np.divide(d_var_4, 64.0, out=d_var_4)
-    t_43 = np.multiply(2.0, h_8, out=h_8)
-    np.multiply(t_42, t_43, out=t_43)
+    d_var_4 = np.divide(t_40, t_21, out=t_40)
+    t_41 = np.divide(d_var_4, 64.0, out=d_var_4)
+    t_42 = np.multiply(2.0, h_8, out=h_8)
+    np.multiply(t_41, t_42, out=t_42)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
-    d_h_8 = np.add(t_39, t_43, out=t_39)
+    d_h_8 = np.add(t_38, t_42, out=t_38)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
-    t_44 = np.add(d_h_9, d_h_8, out=d_h_9)
+    t_43 = np.add(d_h_9, d_h_8, out=d_h_9)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_45 = np.matmul(d_h_8, ones, out=ws[30])
-    np.divide(t_45, -64.0, out=t_45)
+    t_44 = np.matmul(d_h_8, ones, out=ws[29])
+    np.divide(t_44, -64.0, out=t_44)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_7 = np.add(t_44, t_45, out=t_44)
+    d_h_7 = np.add(t_43, t_44, out=t_43)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb3 = np.matmul(ones_2, d_h_7, out=ws[38])
-    d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[31])
-    d_Wb3 = np.matmul(a_3.T, d_h_7, out=ws[39])
+    d_bb3 = np.matmul(ones_2, d_h_7, out=ws[37])
+    d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[30])
+    d_Wb3 = np.matmul(a_3.T, d_h_7, out=ws[38])
     t_17_mask = np.greater(t_17, 0.0, out=t_17)
     d_t_17 = np.multiply(d_a_3, t_17_mask, out=d_a_3)
-    d_ba3 = np.matmul(ones_2, d_t_17, out=ws[40])
-    d_t_16 = np.matmul(d_t_17, Wa3.T, out=ws[28])
-    d_Wa3 = np.matmul(t_16.T, d_t_17, out=ws[41])
-    t_46 = np.divide(d_t_16, t_15, out=ws[19])
-    t_47 = np.multiply(d_t_16, t_16, out=d_t_16)
-    np.divide(t_47, t_15, out=t_47)
-    t_48 = np.matmul(t_47, ones, out=ws[30])
-    np.multiply(-0.5, t_48, out=t_48)
+    d_ba3 = np.matmul(ones_2, d_t_17, out=ws[39])
+    d_t_16 = np.matmul(d_t_17, Wa3.T, out=ws[27])
+    d_Wa3 = np.matmul(t_16.T, d_t_17, out=ws[40])
+    t_45 = np.divide(d_t_16, t_15, out=ws[19])
+    t_46 = np.multiply(d_t_16, t_16, out=d_t_16)
+    np.divide(t_46, t_15, out=t_46)
+    t_47 = np.matmul(t_46, ones, out=ws[29])
+    np.multiply(-0.5, t_47, out=t_47)
     np.abs(t_15, out=t_15)
-    d_var_3 = np.divide(t_48, t_15, out=t_48)
-    t_49 = np.divide(d_var_3, 64.0, out=d_var_3)
-    t_50 = np.multiply(2.0, h_6, out=h_6)
-    np.multiply(t_49, t_50, out=t_50)
+    d_var_3 = np.divide(t_47, t_15, out=t_47)
+    t_48 = np.divide(d_var_3, 64.0, out=d_var_3)
+    t_49 = np.multiply(2.0, h_6, out=h_6)
+    np.multiply(t_48, t_49, out=t_49)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
-    d_h_6 = np.add(t_46, t_50, out=t_46)
+    d_h_6 = np.add(t_45, t_49, out=t_45)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
-    t_51 = np.add(d_h_7, d_h_6, out=d_h_7)
+    t_50 = np.add(d_h_7, d_h_6, out=d_h_7)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_52 = np.matmul(d_h_6, ones, out=ws[30])
-    np.divide(t_52, -64.0, out=t_52)
+    t_51 = np.matmul(d_h_6, ones, out=ws[29])
+    np.divide(t_51, -64.0, out=t_51)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_5 = np.add(t_51, t_52, out=t_51)
+    d_h_5 = np.add(t_50, t_51, out=t_50)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb2 = np.matmul(ones_2, d_h_5, out=ws[42])
-    d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[31])
-    d_Wb2 = np.matmul(a_2.T, d_h_5, out=ws[43])
+    d_bb2 = np.matmul(ones_2, d_h_5, out=ws[41])
+    d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[30])
+    d_Wb2 = np.matmul(a_2.T, d_h_5, out=ws[42])
     t_11_mask = np.greater(t_11, 0.0, out=t_11)
     d_t_11 = np.multiply(d_a_2, t_11_mask, out=d_a_2)
-    d_ba2 = np.matmul(ones_2, d_t_11, out=ws[44])
+    d_ba2 = np.matmul(ones_2, d_t_11, out=ws[43])
     d_t_10 = np.matmul(d_t_11, Wa2.T, out=ws[19])
-    d_Wa2 = np.matmul(t_10.T, d_t_11, out=ws[45])
-    t_53 = np.divide(d_t_10, t_9, out=ws[14])
-    t_54 = np.multiply(d_t_10, t_10, out=d_t_10)
-    np.divide(t_54, t_9, out=t_54)
-    t_55 = np.matmul(t_54, ones, out=ws[30])
-    np.multiply(-0.5, t_55, out=t_55)
+    d_Wa2 = np.matmul(t_10.T, d_t_11, out=ws[44])
+    t_52 = np.divide(d_t_10, t_9, out=ws[14])
+    t_53 = np.multiply(d_t_10, t_10, out=d_t_10)
+    np.divide(t_53, t_9, out=t_53)
+    t_54 = np.matmul(t_53, ones, out=ws[29])
+    np.multiply(-0.5, t_54, out=t_54)
     np.abs(t_9, out=t_9)
-    d_var_2 = np.divide(t_55, t_9, out=t_55)
-    t_56 = np.divide(d_var_2, 64.0, out=d_var_2)
-    t_57 = np.multiply(2.0, h_4, out=h_4)
-    np.multiply(t_56, t_57, out=t_57)
+    d_var_2 = np.divide(t_54, t_9, out=t_54)
+    t_55 = np.divide(d_var_2, 64.0, out=d_var_2)
+    t_56 = np.multiply(2.0, h_4, out=h_4)
+    np.multiply(t_55, t_56, out=t_56)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
-    d_h_4 = np.add(t_53, t_57, out=t_53)
+    d_h_4 = np.add(t_52, t_56, out=t_52)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
-    t_58 = np.add(d_h_5, d_h_4, out=d_h_5)
+    t_57 = np.add(d_h_5, d_h_4, out=d_h_5)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_59 = np.matmul(d_h_4, ones, out=ws[30])
-    np.divide(t_59, -64.0, out=t_59)
+    t_58 = np.matmul(d_h_4, ones, out=ws[29])
+    np.divide(t_58, -64.0, out=t_58)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_3 = np.add(t_58, t_59, out=t_58)
+    d_h_3 = np.add(t_57, t_58, out=t_57)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb1 = np.matmul(ones_2, d_h_3, out=ws[46])
-    d_a = np.matmul(d_h_3, Wb1.T, out=ws[31])
-    d_Wb1 = np.matmul(a.T, d_h_3, out=ws[47])
+    d_bb1 = np.matmul(ones_2, d_h_3, out=ws[45])
+    d_a = np.matmul(d_h_3, Wb1.T, out=ws[30])
+    d_Wb1 = np.matmul(a.T, d_h_3, out=ws[46])
     t_5_mask = np.greater(t_5, 0.0, out=t_5)
     d_t_5 = np.multiply(d_a, t_5_mask, out=d_a)
-    d_ba1 = np.matmul(ones_2, d_t_5, out=ws[48])
+    d_ba1 = np.matmul(ones_2, d_t_5, out=ws[47])
     d_t_4 = np.matmul(d_t_5, Wa1.T, out=ws[14])
-    d_Wa1 = np.matmul(t_4.T, d_t_5, out=ws[49])
-    t_60 = np.divide(d_t_4, t_3, out=ws[9])
-    t_61 = np.multiply(d_t_4, t_4, out=d_t_4)
-    np.divide(t_61, t_3, out=t_61)
-    t_62 = np.matmul(t_61, ones, out=ws[30])
-    np.multiply(-0.5, t_62, out=t_62)
+    d_Wa1 = np.matmul(t_4.T, d_t_5, out=ws[48])
+    t_59 = np.divide(d_t_4, t_3, out=ws[9])
+    t_60 = np.multiply(d_t_4, t_4, out=d_t_4)
+    np.divide(t_60, t_3, out=t_60)
+    t_61 = np.matmul(t_60, ones, out=ws[29])
+    np.multiply(-0.5, t_61, out=t_61)
     np.abs(t_3, out=t_3)
-    d_var = np.divide(t_62, t_3, out=t_62)
-    t_63 = np.divide(d_var, 64.0, out=d_var)
-    t_64 = np.multiply(2.0, h_2, out=h_2)
-    np.multiply(t_63, t_64, out=t_64)
+    d_var = np.divide(t_61, t_3, out=t_61)
+    t_62 = np.divide(d_var, 64.0, out=d_var)
+    t_63 = np.multiply(2.0, h_2, out=h_2)
+    np.multiply(t_62, t_63, out=t_63)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
-    d_h_2 = np.add(t_60, t_64, out=t_60)
+    d_h_2 = np.add(t_59, t_63, out=t_59)
     # h (line 36) is used more than once: its gradient sums those of its uses
-    t_65 = np.add(d_h_3, d_h_2, out=d_h_3)
+    t_64 = np.add(d_h_3, d_h_2, out=d_h_3)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_66 = np.matmul(d_h_2, ones, out=ws[30])
-    np.divide(t_66, -64.0, out=t_66)
+    t_65 = np.matmul(d_h_2, ones, out=ws[29])
+    np.divide(t_65, -64.0, out=t_65)
     # h (line 36) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h = np.add(t_65, t_66, out=t_65)
+    d_h = np.add(t_64, t_65, out=t_64)
     # backprop through line 36: h = x @ W_in + b_in
-    d_b_in = np.matmul(ones_2, d_h, out=ws[50])
-    d_W_in = np.matmul(x.T, d_h, out=ws[51])
+    d_b_in = np.matmul(ones_2, d_h, out=ws[49])
+    d_W_in = np.matmul(x.T, d_h, out=ws[50])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
