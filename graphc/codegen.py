@@ -102,9 +102,9 @@ def _module(
         """The module-level function making the workspace its functions compute in for these dims."""
         users = pool.users(sizes)
         dim_var = emitters[users[0]].dim_var
-        # array -> the variables computed in it, in the order they are first written: the
-        # functions in turn, each buffer's values in the order its statements run (node order)
-        held: dict[int, dict[str, None]] = {}
+        # array -> function -> the variables computed in it, each buffer's values in the order
+        # its statements run (node order)
+        held: dict[int, dict[str, dict[str, None]]] = {}
         for f in users:
             plan, expr = pool.plans[f], bodies[f][1]
             written = [(n, expr.get(n), i) for i, holders in enumerate(plan.holders) for n in holders]
@@ -112,7 +112,7 @@ def _module(
             written += [(n, f"{expr[n]}'s scratch", i) for n, i in plan.scratch.items()]
             for _, v, i in sorted(written, key=lambda w: w[0]):
                 if v and (v.isidentifier() or v.endswith("'s scratch")):
-                    held.setdefault(pool.index[f][i], {})[v] = None
+                    held.setdefault(pool.index[f][i], {}).setdefault(f, {})[v] = None
         who = users[0] if len(users) == 1 else ", ".join(users[:-1]) + " and " + users[-1]
         src = [
             "",
@@ -130,7 +130,7 @@ def _module(
             if fill is not None:  # a number or a module constant
                 src.append(f"        ({literal}, {fill}),  # ws[{i}]: {constant_name(fill)}, read only")
             else:
-                line, note = f"        ({literal}, None),", f"ws[{i}]: {', '.join(_listing(held[i]))}"
+                line, note = f"        ({literal}, None),", f"ws[{i}]: {_held(held[i])}"
                 if len(line) + 4 + len(note) <= WIDTH:
                     src.append(f"{line}  # {note}")
                 else:  # too long beside the buffer: above it
@@ -260,6 +260,18 @@ def _init_expr(shape: tuple, kind: str, args: tuple, xp: str) -> tuple[str, str 
         rule = f"he: normal, mean 0, deviation sqrt(2 / {fan_in})"
         return f"rng.normal(0.0, {math.sqrt(2 / fan_in)!r}, size={size}).astype(DTYPE)", rule
     raise ValueError(kind)
+
+
+def _held(by_function: dict[str, dict[str, None]]) -> str:
+    """The variables an array holds, for its comment. The functions name their values each in
+    their own graph, so where they differ each list says whose it is: `forward, loss: t_2, h2;
+    loss_and_grad, sgd_step: h1`."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for f, names in by_function.items():
+        groups.setdefault(tuple(_listing(names)), []).append(f)
+    if len(groups) == 1:
+        return ", ".join(next(iter(groups)))
+    return "; ".join(f"{', '.join(fs)}: {', '.join(names)}" for names, fs in groups.items())
 
 
 def _listing(names) -> list[str]:

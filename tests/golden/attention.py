@@ -332,10 +332,12 @@ def _workspace_arrays(T):
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
         ((T, 16), None),  # ws[0]: q
-        ((T, 16), None),  # ws[1]: k, t_2, mixed, d_k
-        ((T, 16), None),  # ws[2]: v, d_v
-        ((T, T), None),  # ws[3]: t, scores, weights, d_scores, d_t
-        ((T, 4), None),  # ws[4]: logits, t_3, d_logits
+        ((T, 16), None),  # ws[1]: forward, loss: k, t_2, mixed; loss_and_grad, sgd_step: k, d_k
+        ((T, 16), None),  # ws[2]: forward, loss: v; loss_and_grad, sgd_step: v, d_v
+        # ws[3]: forward: t, scores; loss: t, scores, weights; loss_and_grad, sgd_step: t, scores,
+        # weights, d_scores, d_t
+        ((T, T), None),
+        ((T, 4), None),  # ws[4]: loss: logits; loss_and_grad, sgd_step: logits, t_3, d_logits
         ((T, 16), None),  # ws[5]: t_2, mixed
         ((T, 16), None),  # ws[6]: d_mixed, d_q
         ((T, T), None),  # ws[7]: d_weights, t_7

@@ -305,8 +305,12 @@ def _workspace_arrays(B):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((B, 64), None),  # ws[0]: t ... t_65 (17 names), h ... h_31 (16 names)
-        ((B, 64), None),  # ws[1]: t_2 ... t_64 (18 names), h_2 ... h_32 (16 names), d_h, d_t
+        # ws[0]: forward, loss: t ... t_31 (16 names), h ... h_31 (16 names); loss_and_grad,
+        # sgd_step: t, h, t_65
+        ((B, 64), None),
+        # ws[1]: forward: t_2 ... t_32 (16 names), h_2 ... h_30 (15 names); loss: t_2 ... t_33 (17
+        # names), h_2 ... h_32 (16 names); loss_and_grad, sgd_step: t_2, h_2, t_64, d_h, d_t
+        ((B, 64), None),
         ((B, 64), None),  # ws[2]: t_3, h_3, t_63, d_h_2, d_t_2
         ((B, 64), None),  # ws[3]: t_4, h_4, t_62, d_h_3, d_t_3
         ((B, 64), None),  # ws[4]: t_5, h_5, t_61, d_h_4, d_t_4

@@ -237,7 +237,8 @@ def _workspace_arrays(N):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((N,), None),  # ws[0]: t, pred, t_2, d_pred
+        # ws[0]: forward: t; loss: t, pred, t_2; loss_and_grad, sgd_step: t, pred, t_2, d_pred
+        ((N,), None),
         ((8,), None),  # ws[1]: d_w
     ]
 

@@ -273,10 +273,11 @@ def _workspace_arrays(N):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((N,), None),  # ws[0]: t, z, t_2, d_z
+        # ws[0]: forward: t, z; loss: t, z, t_2; loss_and_grad, sgd_step: t, z, t_2, d_z
+        ((N,), None),
         ((N,), _EXP_MAX),  # ws[1]: exp_max, read only
-        ((N,), None),  # ws[2]: t_2's scratch, t_4
-        ((100,), None),  # ws[3]: t_3, d_w
+        ((N,), None),  # ws[2]: loss: t_2's scratch; loss_and_grad, sgd_step: t_2's scratch, t_4
+        ((100,), None),  # ws[3]: loss_and_grad: t_3; sgd_step: t_3, d_w
         ((100,), None),  # ws[4]: t_5
     ]
 

@@ -333,10 +333,12 @@ def _workspace_arrays(B):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((B, 256), None),  # ws[0]: t, h1, t_mask
+        ((B, 256), None),  # ws[0]: forward, loss: t, h1; loss_and_grad, sgd_step: t, t_mask
         ((B, 256), 0.0),  # ws[1]: zeros, read only
-        ((B, 256), None),  # ws[2]: t_2, h2, h1
-        ((B, 10), None),  # ws[3]: t_3, logits, t_4, d_logits
+        ((B, 256), None),  # ws[2]: forward, loss: t_2, h2; loss_and_grad, sgd_step: h1
+        # ws[3]: forward: t_3; loss: t_3, logits; loss_and_grad, sgd_step: t_3, logits, t_4,
+        # d_logits
+        ((B, 10), None),
         ((B, 256), None),  # ws[4]: t_2, t_2_mask, d_h1, d_t
         ((B, 256), None),  # ws[5]: h2
         ((B,), 1.0),  # ws[6]: ones, read only

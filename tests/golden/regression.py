@@ -260,9 +260,10 @@ def _workspace_arrays(B):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((B, 4), None),  # ws[0]: t, h, t_5
+        ((B, 4), None),  # ws[0]: forward, loss: t, h; loss_and_grad, sgd_step: t, h, t_5
         ((B, 4), _EXP_MAX),  # ws[1]: exp_max, read only
-        ((B, 1), None),  # ws[2]: t_2, pred, t_3, d_pred
+        # ws[2]: forward: t_2; loss: t_2, pred, t_3; loss_and_grad, sgd_step: t_2, pred, t_3, d_pred
+        ((B, 1), None),
         ((B,), 1.0),  # ws[3]: ones, read only
         ((B, 4), None),  # ws[4]: d_h, d_t
         ((B, 4), None),  # ws[5]: t_4

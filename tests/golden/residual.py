@@ -340,15 +340,25 @@ def _workspace_arrays(B):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((B, 64), None),  # ws[0]: t ... t_39 (8 names), h ... h_10 (6 names), d_t_22
-        # ws[1]: mu ... mu_5 (5 names), var ... var_5 (5 names), t_3 ... t_27 (5 names)
+        # ws[0]: forward, loss: t ... t_28 (6 names), h ... h_10 (6 names); loss_and_grad, sgd_step:
+        # t ... t_39 (7 names), h ... h_10 (6 names), d_t_22
+        ((B, 64), None),
+        # ws[1]: forward, loss: mu ... mu_5 (5 names), var ... var_5 (5 names), t_3 ... t_27 (5
+        # names); loss_and_grad, sgd_step: mu, var, t_3
         ((B, 1), None),
         ((64, 1), 1.0),  # ws[2]: ones, read only
-        ((B, 64), None),  # ws[3]: h_2 ... h_8 (4 names), t_4 ... t_63 (10 names)
-        ((B, 64), None),  # ws[4]: t_2 ... t_20 (5 names)
-        ((B, 128), None),  # ws[5]: t_5 ... t_23 (4 names), a ... a_4 (4 names), t_5_mask
+        # ws[3]: forward, loss: h_2 ... h_8 (4 names), t_4 ... t_26 (9 names); loss_and_grad,
+        # sgd_step: h_2, t_63
+        ((B, 64), None),
+        # ws[4]: forward, loss: t_2 ... t_20 (4 names); loss_and_grad, sgd_step: t_2, t_4
+        ((B, 64), None),
+        # ws[5]: forward, loss: t_5 ... t_23 (4 names), a ... a_4 (4 names); loss_and_grad,
+        # sgd_step: t_5, t_5_mask
+        ((B, 128), None),
         ((B, 128), 0.0),  # ws[6]: zeros, read only
-        ((B, 10), None),  # ws[7]: t_29, logits, t_30, d_logits
+        # ws[7]: forward: t_29; loss: t_29, logits; loss_and_grad, sgd_step: t_29, logits, t_30,
+        # d_logits
+        ((B, 10), None),
         ((B, 128), None),  # ws[8]: a
         ((B, 64), None),  # ws[9]: t_6, h_4, t_56, t_59, d_h_2
         ((B, 1), None),  # ws[10]: mu_2, var_2, t_9

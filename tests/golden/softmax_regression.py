@@ -311,7 +311,9 @@ def _workspace_arrays(N):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        ((N, 5), None),  # ws[0]: t, scores, logp, t_3
+        # ws[0]: forward: t, scores; loss: t, scores, logp; loss_and_grad, sgd_step: t, scores,
+        # logp, t_3
+        ((N, 5), None),
         ((N, 5), None),  # ws[1]: d_logp, d_scores
         ((N,), 1.0),  # ws[2]: ones, read only
         ((5,), None),  # ws[3]: d_b
