@@ -20,7 +20,7 @@ import networkx as nx
 from graphc.ir import Graph, place, store
 from graphc.ops import OPS
 
-CORE = ("op", "attrs", "shape", "dtype")  # what a node is; everything else is bookkeeping
+CORE = ("op", "attrs", "shape", "dtype", "args")  # what a node is; everything else is bookkeeping
 
 # A rule looks at node n of the graph being built (its args are final) and returns
 # a node computing the same value with the same shape and dtype, or None. It may
@@ -270,8 +270,9 @@ def verify(graph: Graph) -> None:
     for n in nodes:
         d = graph.node(n)
         args = graph.args(n)
-        keys = sorted(k for _, _, k in graph.nx.in_edges(n, keys=True))
-        assert keys == list(range(len(args))), f"%{n}: argument positions {keys}"
+        edges = sorted((k, u) for u, _, k in graph.nx.in_edges(n, keys=True))
+        assert [k for k, _ in edges] == list(range(len(args))), f"%{n}: argument positions {edges}"
+        assert [u for _, u in edges] == args, f"%{n}: its args {args} are not its edges {edges}"
         assert all(a < n for a in args), f"%{n} uses a later node"
         assert "key" in d, f"%{n} has no key"
         opdef = OPS[d["op"]]
