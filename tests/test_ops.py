@@ -626,6 +626,27 @@ def test_softmax_and_logsumexp_helpers_agree_with_a_wide_reference(shape, dtype)
             np.testing.assert_allclose(got_soft, soft, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("helper", ["_softmax_minus_one_hot", "_exp_minus_one_hot"])
+def test_minus_one_hot_helpers_work_in_place_over_any_layout(helper):
+    """softmax(z) - one_hot(y) and e^logp - one_hot(y) may be computed over their own argument:
+    the 1 is taken off that array itself, C-ordered or not, and labels of any integer dtype."""
+    env = {"np": np, "DTYPE": np.float64}
+    for h in closure([helper]):
+        exec(HELPERS[h].format(xp="np"), env)
+    rng = np.random.default_rng(7)
+    for shape in [(5, 4), (2, 3, 4)]:
+        labels = rng.integers(0, 4, shape[:-1]).astype(np.uint64)
+        z = rng.standard_normal(shape)
+        first = np.exp(z) / np.exp(z).sum(-1, keepdims=True) if helper == "_softmax_minus_one_hot" else np.exp(z)
+        want = first - np.eye(4)[labels.astype(np.intp)]
+        for layout in (z.copy(), np.asfortranarray(z), np.swapaxes(np.swapaxes(z, 0, -1).copy(), 0, -1)):
+            assert np.array_equal(layout, z)
+            got = env[helper](layout, labels, out=layout)
+            assert got is layout
+            np.testing.assert_allclose(layout, want, rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(env[helper](z, labels), want, rtol=1e-14, atol=1e-15)  # a new array
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_keeps_its_relative_accuracy_and_dtype(dtype):
     """The helper's 1 is an array of the dtype, not a Python number: the values stay in the

@@ -177,10 +177,16 @@ def _softmax_minus_one_hot(logits, labels, out=None):
 """,
     "_one_off": """
 def _one_off(out, labels):
-    # 1 taken off each row of `out` at its label, in place. `out` is C-ordered whatever the
-    # layout of what it was computed from, so its reshape below is a view of it, not a copy
-    if labels.size:
+    # 1 taken off each row of `out` at its label, in place: through a flat view where `out`
+    # is C-ordered (as the arrays the module makes are), else by row and label, since the
+    # reshape of another layout would be a copy, and the 1 would be taken off the copy
+    if not labels.size:
+        return out
+    if out.flags.c_contiguous:
         out.reshape(-1)[_pick_positions(labels, out.shape[-1])] -= 1
+    else:
+        rows = {xp}.indices(labels.shape, sparse=True)
+        out[(*rows, labels.astype({xp}.intp, copy=False))] -= 1
     return out
 """,
     "_exp_minus_one_hot": """
