@@ -466,3 +466,89 @@ def test_the_guides_scratch_listing_is_the_logistic_examples() -> None:
     source = compile_text(path.read_text(), path.name).source
     made = source[source.index("def _workspace_arrays") :].split("\n\n\n")[0]
     assert f"  {quoted}\n" in made, (quoted, made)
+
+
+def test_the_builtins_the_language_guide_lists_are_the_compilers() -> None:
+    """Section 10 names every builtin function in the first column of its tables or in its prose as
+    `name(`, and no function the compiler lacks (`sign(x)` stands only in a derivative column)."""
+    from graphc.ops import BUILTINS
+
+    text = (ROOT / "docs" / "language.md").read_text()
+    section = text[text.index("## 10. Builtin functions") : text.index("## 11. Errors")]
+    called = set(re.findall(r"`(\w+)\(", section))
+    first_cells = set(re.findall(r"^\| `(\w+)[(`]", section, re.M))
+    assert set(BUILTINS) <= called, sorted(set(BUILTINS) - called)
+    assert first_cells <= set(BUILTINS) | {"keepdims", "axis"}, sorted(first_cells - set(BUILTINS))
+
+
+def test_the_outer_product_labels_are_drawn_as_the_guide_says() -> None:
+    """`u ⊗` back to the matrix of `u @ M`, `⊗ u` back to that of `M @ u`."""
+    import graphc
+
+    text = " ".join((ROOT / "docs" / "language.md").read_text().split())
+    assert "`u ⊗` for `u @ M`, `⊗ u` for `M @ u`" in text
+    for expr, label in (("u @ M", "u ⊗"), ("M @ u", "⊗ u")):
+        model = graphc.compile_source(f"param u : [3]\nparam M : [3, 3]\nloss = sum({expr})\nminimize loss\n")
+        labels = re.findall(r'label="([^"]*)"', model.backward_picture.source)
+        assert label in labels, (expr, labels)
+
+
+def test_an_embedding_is_a_lookup_only_over_tokens_of_one_axis() -> None:
+    """The guide: `one_hot(tokens, V) @ E` on `int[B]` tokens is compiled as `np.take`; on `int[B, T]`
+    tokens the one-hot reshaped to `[B*T, V]` gives the same values, made and multiplied as written."""
+    text = " ".join((ROOT / "docs" / "language.md").read_text().split())
+    assert "`reshape(one_hot(tokens, V), [B*T, V]) @ E` on `tokens : int[B, T]`" in text
+    head = "dim B, T\nconst V = 7\nparam E : [V, 3]\n"
+    one_axis = compile_text(
+        head + "input tokens : int[B]\ne = one_hot(tokens, V) @ E\nloss = sum(e^2)\nminimize loss\n", "a.nn"
+    )
+    two_axes = compile_text(
+        head
+        + "input tokens : int[B, T]\ne = reshape(one_hot(tokens, V), [B*T, V]) @ E\nloss = sum(e^2)\nminimize loss\n",
+        "b.nn",
+    )
+    assert "np.take(E, tokens" in one_axis.source and "_one_hot(" not in one_axis.source
+    assert "np.take(" not in two_axes.source and "_one_hot(tokens" in two_axes.source
+    modules = []
+    for compiled in (one_axis, two_axes):
+        module = types.ModuleType("embedding")
+        exec(compile(compiled.source, "embedding.py", "exec"), module.__dict__)
+        modules.append(module)
+    tokens = np.array([[0, 6, 2], [2, 2, 5]])
+    params = modules[0].init_params(seed=3)
+    flat_value, flat_grads = modules[0].loss_and_grad(params, tokens=tokens.reshape(-1))
+    value, grads = modules[1].loss_and_grad(params, tokens=tokens)
+    np.testing.assert_allclose(value, flat_value, rtol=1e-12)
+    np.testing.assert_allclose(grads["E"], flat_grads["E"], rtol=1e-12)
+
+
+def test_labels_named_in_an_output_come_back_as_int64() -> None:
+    text = " ".join((ROOT / "docs" / "language.md").read_text().split())
+    assert "`forward` returns their values as int64 whatever integer dtype came in" in text
+    source = "dim B\ninput z : [B, 3]\ninput y : int[B]\nlab = y\nloss = mean(cross_entropy(z, y))\n"
+    source += "output lab, y\nminimize loss wrt z\n"
+    for opt in (0, 1, 2):
+        module = types.ModuleType("labels_out")
+        exec(compile(compile_text(source, "labels_out.nn", opt=opt).source, "labels_out.py", "exec"), module.__dict__)
+        given = np.array([2, 0, 1], dtype=np.uint8)
+        for back in module.forward({}, z=np.zeros((3, 3)), y=given):
+            assert back.dtype == np.int64 and back.tolist() == [2, 0, 1], opt
+
+
+def test_the_guides_header_count_is_the_example_files() -> None:
+    """The guide lists regression.nn without its header comment, whose lines it counts."""
+    guide = " ".join(GUIDE.read_text().split())
+    said, more = re.search(r"without its (\d+)-line header comment: .*? (\d+) more than here", guide).groups()
+    lines = (ROOT / REGRESSION).read_text().splitlines()
+    header = lines.index("model regression")
+    assert int(said) == int(more) == header
+
+
+def test_no_render_writes_the_module_alone(tmp_path, capsys) -> None:
+    text = " ".join((ROOT / "docs" / "language.md").read_text().split())
+    assert "| `--no-render` | write only `NAME.py`: no pictures, no page and no `.dot` files |" in text
+    out = tmp_path / "out"
+    assert main(["compile", str(ROOT / REGRESSION), "-o", str(out)]) == 0
+    assert main(["compile", str(ROOT / REGRESSION), "-o", str(out), "--no-render"]) == 0
+    capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["regression.py"]
