@@ -552,3 +552,18 @@ def test_no_render_writes_the_module_alone(tmp_path, capsys) -> None:
     assert main(["compile", str(ROOT / REGRESSION), "-o", str(out), "--no-render"]) == 0
     capsys.readouterr()
     assert sorted(p.name for p in out.iterdir()) == ["regression.py"]
+
+
+def test_the_guides_O1_lines_are_the_modules() -> None:
+    """The -O1 lines the guide quotes inline stand in the -O1 modules of the examples it names."""
+    guide = " ".join(GUIDE.read_text().split())
+    said = guide[guide.index("- `-O1`: the graph simplified") : guide.index("- `-O2` (the default)")]
+    folded, layer, activation = re.search(
+        r"user: `(d_t = [^`]*)`.*each layer is `(t_2 = [^`]*)` then `(h_2 = [^`]*)`", said
+    ).groups()
+    assert f"    {folded}\n" in regression_source(1)
+    path = ROOT / "examples" / "deep_tanh.nn"
+    source = compile_text(path.read_text(), path.name, opt=1).source
+    step = source[source.index("def loss_and_grad") : source.index("def sgd_step")]
+    assert f"    {layer}\n    {activation}\n" in step
+    assert re.search(r"^    d_t_2 = ", step, re.M)
