@@ -567,3 +567,15 @@ def test_the_guides_O1_lines_are_the_modules() -> None:
     step = source[source.index("def loss_and_grad") : source.index("def sgd_step")]
     assert f"    {layer}\n    {activation}\n" in step
     assert re.search(r"^    d_t_2 = ", step, re.M)
+
+
+def test_a_braced_index_takes_any_whole_offset_but_no_negative_result(tmp_path, monkeypatch, capsys) -> None:
+    text = " ".join((ROOT / "docs" / "language.md").read_text().split())
+    assert "(`U{i-2}` is an error on the pass where `i` is 1)" in text
+    body = "param w : [2]\nfor i in {lo}..3 {{\n  param U{{i-2}} : [2]\n  param V{{i+10}} : [2]\n}}\n"
+    body += "loss = sum(w) + sum(U1) + sum(V13)\nminimize loss\n"
+    status, _ = summary_rows(body.format(lo=2), monkeypatch, capsys, tmp_path)
+    assert status == 0
+    (tmp_path / "model.nn").write_text(body.format(lo=1))
+    status, out, err = run_check(tmp_path / "model.nn", monkeypatch, capsys)
+    assert status == 1 and "U{i-2} is 'U-1' here" in err and "when i = 1" in err, err
