@@ -64,6 +64,18 @@ def lookup(build: Callable[..., V]) -> Graph:
     return g
 
 
+def sequences(build: Callable[..., V]) -> Graph:
+    """x: [4, 3], labels k: int[2, 3] (two sequences of three), y: [6, 3]; the one output is
+    build(x, k, y)."""
+    g = Graph()
+    vs = {}
+    for name, shape, dtype in (("x", (4, 3), "float"), ("k", (2, 3), "int"), ("y", (6, 3), "float")):
+        g.inputs[name] = g.add("input", [], {"name": name, "shape": shape, "dtype": dtype}, name=name)
+        vs[name] = V(g, g.inputs[name])
+    g.outputs = [("out", build(**vs).node)]
+    return g
+
+
 def taking_gradients(graph: Graph) -> Graph:
     """The graph marked as one whose gradients are taken (wrt its float inputs)."""
     graph.wrt = [name for name, n in graph.inputs.items() if graph.node(n)["dtype"] == "float"]
@@ -195,6 +207,14 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
     ),
     "one_hot_matmul": (lookup(lambda x, k, y: op("one_hot", k, k=4) @ x), {"rows": 1}),
     "one_hot_t_matmul": (lookup(lambda x, k, y: op("one_hot", k, k=4).T @ y), {"scatter_rows": 1}),
+    "flat_one_hot_matmul": (
+        sequences(lambda x, k, y: op("reshape", op("one_hot", k, k=4), shape=(6, 4)) @ x),
+        {"rows": 1, "reshape": 1},
+    ),
+    "flat_one_hot_t_matmul": (
+        sequences(lambda x, k, y: op("reshape", op("one_hot", k, k=4), shape=(6, 4)).T @ y),
+        {"reshape": 1, "scatter_rows": 1},
+    ),
     "softmax_minus_one_hot": (
         lookup(lambda x, k, y: op("softmax", y, axis=-1) - op("one_hot", k, k=3)),
         {"softmax_minus_one_hot": 1},
@@ -349,6 +369,15 @@ STAYS: dict[str, list[Graph]] = {
     ],
     "one_hot_matmul": [lookup(lambda x, k, y: y.T @ op("one_hot", k, k=4))],  # one_hot on the right
     "one_hot_t_matmul": [lookup(lambda x, k, y: op("one_hot", k, k=4) @ x)],  # not transposed
+    "flat_one_hot_matmul": [
+        # the classes' axis cut across rows: no row of x per label
+        sequences(lambda x, k, y: op("reshape", op("one_hot", k, k=4), shape=(4, 6)) @ y),
+        sequences(lambda x, k, y: op("reshape", op("exp", y), shape=(6, 3)) @ x.T),  # no one-hot
+    ],
+    "flat_one_hot_t_matmul": [
+        sequences(lambda x, k, y: op("reshape", op("one_hot", k, k=4), shape=(6, 4)) @ x),  # not transposed
+        sequences(lambda x, k, y: op("reshape", op("one_hot", k, k=4), shape=(4, 6)).T @ x),
+    ],
     "one_hot_pick": [
         lookup(lambda x, k, y: op("sum", op("one_hot", k, k=3) * y, axes=(0,))),  # not over the classes
         lookup(lambda x, k, y: op("mean", op("one_hot", k, k=3) * y, axes=(0,))),  # a mean neither

@@ -42,6 +42,42 @@ def one_hot_t_matmul(g: Graph, n: int) -> int | None:
     return build(g, n, "scatter_rows", [y, labels], {"k": g.shape(t)[0]})
 
 
+def _flat_one_hot_labels(g: Graph, a: int) -> int | None:
+    """The labels of a = reshape(one_hot(labels, K), [N, K]) (a batch of sequences laid end to
+    end: the rows of K stay whole, as the last axis keeps its size), else None."""
+    if g.op(a) != "reshape" or len(g.shape(a)) != 2:
+        return None
+    (h,) = g.args(a)
+    if g.op(h) != "one_hot" or g.shape(h)[-1] != g.shape(a)[-1]:
+        return None
+    return g.args(h)[0]
+
+
+@matches("matmul")
+def flat_one_hot_matmul(g: Graph, n: int) -> int | None:
+    """reshape(one_hot(l, K), [N, K]) @ x -> reshape(x[l], [N, ...]): the rows of x the labels
+    pick, laid end to end (an embedding of a batch of sequences)"""
+    a, x = g.args(n)
+    labels = _flat_one_hot_labels(g, a)
+    if labels is None or len(g.shape(x)) not in (1, 2):
+        return None
+    return build(g, n, "reshape", [build(g, n, "rows", [x, labels])], {"shape": g.shape(n)})
+
+
+@matches("matmul")
+def flat_one_hot_t_matmul(g: Graph, n: int) -> int | None:
+    """reshape(one_hot(l, K), [N, K]).T @ y -> y's rows added into K rows of zeros at l (the
+    gradient of reshape(x[l], [N, ...]))"""
+    t, y = g.args(n)
+    if g.op(t) != "transpose" or len(g.shape(y)) not in (1, 2):
+        return None
+    labels = _flat_one_hot_labels(g, g.args(t)[0])
+    if labels is None:
+        return None
+    rows = build(g, n, "reshape", [y], {"shape": g.shape(labels) + g.shape(y)[1:]})
+    return build(g, n, "scatter_rows", [rows, labels], {"k": g.shape(t)[0]})
+
+
 @matches("sub")
 def softmax_minus_one_hot(g: Graph, n: int) -> int | None:
     """softmax(z, axis=-1) - one_hot(y, K) -> the softmax with 1 taken off each row at its label"""

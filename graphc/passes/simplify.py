@@ -37,6 +37,8 @@ from graphc.passes.identities import (
 from graphc.passes.logistic import log_one_minus_sigmoid, log_sigmoid, sigmoid_factor_cancels
 from graphc.passes.lookups import (
     cross_entropy_as_pick,
+    flat_one_hot_matmul,
+    flat_one_hot_t_matmul,
     one_hot_matmul,
     one_hot_pick,
     one_hot_scatter_pick,
@@ -110,6 +112,8 @@ RULES: tuple[Rule, ...] = (
     # a one-hot of one label summed whole is a pick too, not an inner product
     one_hot_matmul,
     one_hot_t_matmul,
+    flat_one_hot_matmul,
+    flat_one_hot_t_matmul,
     one_hot_pick,
     one_hot_scatter_pick,
     softmax_minus_one_hot,
