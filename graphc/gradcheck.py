@@ -66,7 +66,8 @@ def sizes(g: Graph, given: dict[str, int]) -> dict[str, int]:
 
 
 def _size(d, dims: dict[str, int]) -> int:
-    return d if isinstance(d, int) else math.prod(dims[p] for p in d.split("*"))
+    # a reshape's size is a product of dims and numbers, such as 2*B
+    return d if isinstance(d, int) else math.prod(int(p) if p.isdigit() else dims[p] for p in d.split("*"))
 
 
 def entries(shape: tuple, dims: dict[str, int]) -> int:

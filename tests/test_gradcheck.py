@@ -255,3 +255,15 @@ def test_gradcheck_says_each_param_when_wrt_names_them_all_in_another_order(tmp_
     model.write_text(REGRESSION.replace("minimize loss", "minimize loss wrt b, W"))
     assert main(["gradcheck", str(model)]) == 0
     assert "sgd_step moves each param by lr times its gradient" in capsys.readouterr().out
+
+
+def test_a_reshape_to_a_multiple_of_a_dim_is_checked(tmp_path: Path, capsys) -> None:
+    """reshape(r, [-1, 3]) of a [B, 2, 3] value is [2*B, 3], a size with a number in it."""
+    model = tmp_path / "m.nn"
+    model.write_text(
+        "dim B\ninput x : [B, 6]\nparam W : [3, 2]\n"
+        "s = reshape(reshape(x, [B, 2, 3]), [-1, 3]) @ W\nloss = mean(reshape(s, [B, -1])^2)\nminimize loss\n"
+    )
+    assert main(["gradcheck", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "  W     [3, 2]        6" in out and out.splitlines()[-1].startswith("the gradient agrees")
