@@ -910,7 +910,12 @@ def test_a_param_named_like_the_update_steps_still_moves():
     assert not np.allclose(p["step_1"], before["step_1"])
 
 
-EMPTY_BATCH_LOSSES = ["mean(tanh(x @ W))", "mean((x @ W - 1)^2)", "sum(mean(x @ W, axis=0)^2)"]
+EMPTY_BATCH_LOSSES = [
+    "mean(tanh(x @ W))",
+    "mean((x @ W - 1)^2)",
+    "sum(mean(x @ W, axis=0)^2)",
+    "mean(exp(x @ W) / exp(x @ W))",  # a mean of 1s over no rows is nan still, not 1
+]
 
 
 @pytest.mark.parametrize("opt", [0, 1, 2])

@@ -333,6 +333,8 @@ STAYS: dict[str, list[Graph]] = {
         tiny(lambda v, x: op("sum", op("broadcast_like", v, x), axes=(1,)), v=(2, 1), x=M),
         # a sum over a dim, which may be 0: s * 0 is nan for an infinite s, the sum of nothing 0
         tiny(lambda s, x: op("sum", op("broadcast_like", s, x), axes=None), s=S, x=("B", 3)),
+        # and a mean over one: the mean of nothing is nan, s is a number
+        tiny(lambda s, x: op("mean", op("broadcast_like", s, x), axes=None), s=S, x=("B", 3)),
     ],
     "merge_const_mul": [
         tiny(lambda x, y: (x * y) * 2.0, x=M, y=M),

@@ -67,9 +67,10 @@ def scalar_into_fill(g: Graph, n: int) -> int | None:
 @matches("sum", "mean")
 def reduce_broadcast(g: Graph, n: int) -> int | None:
     """sum(broadcast_like(x, like)) -> x * count and mean(broadcast_like(x, like)) -> x, over
-    exactly the axes the broadcast added (the result has x's shape). A sum over a dim stays:
-    that dim may be 0, and the sum of nothing is 0 where x * 0 is nan for an infinite x (the
-    `1 / count` a mean's gradient fills with over an empty batch)."""
+    exactly the axes the broadcast added (the result has x's shape). A reduction over a dim
+    stays: that dim may be 0, and the sum of nothing is 0 where x * 0 is nan for an infinite x
+    (the `1 / count` a mean's gradient fills with over an empty batch), and the mean of nothing
+    is nan where x is a number."""
     if g.op(n) not in ("sum", "mean") or g.op(g.args(n)[0]) != "broadcast_like":
         return None
     b = g.args(n)[0]
@@ -78,7 +79,7 @@ def reduce_broadcast(g: Graph, n: int) -> int | None:
     axes, xs, bs = attrs["axes"], g.shape(x), g.shape(b)
     if not stands_for(g, x, n) or not axes:
         return None
-    if g.op(n) == "sum" and attrs["maybe_empty"]:
+    if attrs["maybe_empty"]:
         return None
     if attrs["keepdims"]:
         ok = len(xs) == len(bs) and all(xs[i] == 1 for i in axes)
