@@ -60,7 +60,9 @@ def _module(
         # its nodes are those of another graph: the page maps only the other functions' lines
         bodies["sgd_step"] = [line.split(MARK)[0] for line in lines], expr, needed, plan
         emitters["sgd_step"] = step
-    graphs = (g,) if plain is em else (g, plain.g)  # (at -O0 forward's graph is loss_and_grad's)
+    # (at -O0 forward's graph is loss_and_grad's); sgd_step's may need a helper of its own: times
+    # lr, the gradient of a one_hot's pick is a value placed at the labels, where times 1 it is the one_hot
+    graphs = ((g,) if plain is em else (g, plain.g)) + ((step.g,) if step is not None else ())
     helpers = closure(h for graph in graphs for n in graph.order() for h in OPS[graph.op(n)].helpers)
     planned = bool(pool.arrays)
 

@@ -780,6 +780,22 @@ def test_a_one_hot_of_one_label_summed_whole_is_a_pick_not_an_inner_product():
         assert_same(graph, out, sample(graph))
 
 
+def test_sgd_step_has_the_helpers_only_its_own_graph_needs():
+    """Seeded with 1, the gradient of a one-hot's pick is the one-hot itself; seeded with lr, as
+    sgd_step's is, it is lr placed at the label, which needs _scatter_pick, a helper no other
+    function calls: sgd_step raised a NameError on it."""
+    text = "const K = 4\ninput y : int[]\nparam v : [K]\ng = sum(one_hot(y, K) * v)\nminimize g\n"
+    modules = _modules(text)
+    y = np.array(2)
+    for level in (0, 1, 2):
+        params = {"v": np.array([0.5, -1.0, 2.0, 3.0])}
+        value, grads = modules[level].loss_and_grad(params, y=y)
+        assert value == 2.0
+        np.testing.assert_array_equal(grads["v"], [0.0, 0.0, 1.0, 0.0])
+        assert modules[level].sgd_step(params, 0.25, y=y) == 2.0
+        np.testing.assert_array_equal(params["v"], [0.5, -1.0, 1.75, 3.0])
+
+
 def test_a_log_likelihood_over_a_sequence_picks_along_the_last_axis():
     """Labels of rank 2 ([B, T]) pick from logits of rank 3, as cross_entropy does."""
     text = textwrap.dedent(
