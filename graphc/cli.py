@@ -375,7 +375,11 @@ def parser() -> argparse.ArgumentParser:
         "any disagrees.",
     )
     _level(gc, "the optimization level checked")
-    _dims(gc, "B=4,...", "dim sizes to check at (default: 3, 4, 5, ... in declaration order, skipping fixed sizes)")
+    _dims(
+        gc,
+        "B=4,...",
+        "dim sizes to check at (default: 3, 4, 5, ... in declaration order, skipping sizes the model uses elsewhere)",
+    )
     gc.add_argument("--seed", type=_whole(0), default=0, help="for the inputs, params and entries checked (default: 0)")
     gc.add_argument("--most", type=_whole(1), default=20, help="entries checked per array at most (default: 20)")
     return ap
