@@ -27,7 +27,7 @@ from graphc.lower_advice import fits
 from graphc.lower_expr import ExprLowerer, _arity, _text
 from graphc.lower_loop import Loops
 from graphc.ops import BUILTINS, show
-from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering
+from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering, as_written
 from graphc.syntax_hints import scaled_draw
 from graphc.util import gc_paused, recursion_room
 
@@ -238,13 +238,16 @@ class ProgramLowerer(ExprLowerer, Loops):
         if any(v is None for v in values):
             return None
         if name == "normal" and values[1] < 0:
-            self.error(f"normal(mean, std) needs std >= 0, but std is {values[1]:g}", args[1].span)
+            self.error(f"normal(mean, std) needs std >= 0, but std is {as_written(args[1], values[1])}", args[1].span)
             return None
         if name == "uniform" and values[0] > values[1]:
-            self.error(f"uniform(lo, hi) needs lo <= hi, but {values[0]:g} > {values[1]:g}", e.span)
+            self.error(
+                f"uniform(lo, hi) needs lo <= hi, but {as_written(args[0], values[0])} > {as_written(args[1], values[1])}",
+                e.span,
+            )
             return None
         reach, drawn = _extent(name, values)
-        shown = f"{name}({', '.join(f'{v:g}' for v in values)})"
+        shown = f"{name}({', '.join(as_written(a, v) for a, v in zip(args, values))})"
         if not fits(reach, self.dtype):
             largest = float(np.finfo(self.dtype).max)
             self.error(f"{shown} makes values past {self.dtype}'s largest number, {largest:.4g}", e.span)

@@ -168,7 +168,7 @@ def _written(e) -> str:
     """A name or number as written (`x`, `W1`, `2`); "" for anything longer."""
     if isinstance(e, S.Name):
         return e.text
-    return f"{e.value:g}" if isinstance(e, S.Num) else ""
+    return e.text if isinstance(e, S.Num) else ""
 
 
 def _said(e) -> str:

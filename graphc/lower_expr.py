@@ -17,7 +17,7 @@ from graphc.ir import READS_KEPT
 from graphc.lower_advice import ARITHMETIC, BINARY_OPS, Advice
 from graphc.ops import BUILTINS, OPS, ShapeError, show
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering
-from graphc.util import plural
+from graphc.util import number_text, plural
 
 QUOTED = 30  # the longest operand a message quotes as the file writes it
 MAX_NODES = 2_000_000  # a model that expands past this is refused, not attempted
@@ -186,6 +186,21 @@ class ExprLowerer(Advice):
             return None
         return self.inline(b.value, e, scope)
 
+    def axis_text(self, e: S.Expr, scope: Scope) -> str | None:
+        """An argument that reads as an axis given by position, as written (`1`, `-1`, `(0, 1)`,
+        a const's name); None for anything else (`max(x, y)` meant the larger of two)."""
+        items = e.items if isinstance(e, S.TupleLit) else (e,)
+        for item in items:
+            if isinstance(item, S.Unary) and item.op == "-":
+                item = item.operand
+            if isinstance(item, S.Num) and item.is_int:
+                continue
+            b = self.lookup(item.text, scope) if isinstance(item, S.Name) and item.index is None else None
+            if b is None or b.kind not in ("const", "loopvar") or not float(b.value).is_integer():
+                return None
+        texts = [_text(item) for item in items]
+        return f"({', '.join(texts)}{',' if len(texts) == 1 else ''})" if isinstance(e, S.TupleLit) else texts[0]
+
     def check_args(self, args: tuple[S.Expr, ...], scope: Scope) -> None:
         """Lower the arguments of a call that failed, for their own independent mistakes.
 
@@ -204,8 +219,11 @@ class ExprLowerer(Advice):
             names = ", ".join(spec.args)
             # `softmax(x, -1)`, as NumPy's positional axis would have it
             extra = len(e.args) == len(spec.args) + 1 and "axis" in dict(spec.keywords) and not e.kwargs
-            last = _text(e.args[-1]) if extra else "an expression"
-            axis = f"; give the axis by name: {e.func}(..., axis={last})" if last != "an expression" else ""
+            last = self.axis_text(e.args[-1], scope) if extra else None
+            axis = f"; give the axis by name: {e.func}(..., axis={last})" if last else ""
+            if e.func == "max" and len(e.args) == 2:  # Python's max(a, b): the larger of the two
+                pair = _written("maximum", e.args) or "maximum(a, b)"
+                axis += f"{', or' if axis else ';'} for the larger of two values elementwise write {pair}"
             said = f"takes {plural(len(spec.args), 'argument')}, but {_given(len(e.args))}{axis}" if axis else None
             named = {k.name: k for k in e.kwargs if k.name in spec.args[len(e.args) :]}
             others = [k for k in e.kwargs if k.name not in named]
@@ -404,7 +422,7 @@ class ExprLowerer(Advice):
             if v is None:
                 return _BAD
             if not float(v).is_integer():
-                self.error(f"an axis must be an integer, not {v:g}", item.span)
+                self.error(f"an axis must be an integer, not {number_text(v)}", item.span)
                 return _BAD
             axes.append(int(v))
         return tuple(axes) if isinstance(kw.value, S.TupleLit) else axes[0]
@@ -544,7 +562,7 @@ _BAD = _Bad()
 def _text(e: S.Expr) -> str:
     """A short rendering of a simple expression, for 'not X' in messages."""
     if isinstance(e, S.Num):
-        return f"{e.value:g}"
+        return e.text
     if isinstance(e, S.Name):
         return e.text
     if isinstance(e, S.Unary) and isinstance(e.operand, (S.Num, S.Name)):

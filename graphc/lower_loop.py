@@ -10,6 +10,7 @@ from graphc.lower_expr import MAX_NODES
 from graphc.lower_fn import FnChecks
 from graphc.ops import BUILTINS
 from graphc.scope import Binding, Scope, declare_size, keyword_of
+from graphc.util import number_text
 
 MAX_UNROLL = 100_000
 MAX_LOOP_DEPTH = 500  # loops inside loops; each level is a few frames of lowering's recursion
@@ -30,7 +31,8 @@ class Loops(FnChecks):
             return False
         if not (float(lo).is_integer() and float(hi).is_integer()):
             self.error(
-                f"loop bounds must be integers, but they are {lo:g} and {hi:g}", stmt.start.span.to(stmt.stop.span)
+                f"loop bounds must be integers, but they are {number_text(lo)} and {number_text(hi)}",
+                stmt.start.span.to(stmt.stop.span),
             )
             return False
         if hi < lo:

@@ -106,7 +106,7 @@ class _Build(Transformer):
 
     def number(self, c):
         (tok,) = c
-        return S.Num(self._tok(tok), float(tok.value), tok.value.isdigit())
+        return S.Num(self._tok(tok), float(tok.value), tok.value.isdigit(), tok.value)
 
     def true(self, c):
         return S.Bool(self._tok(c[0]), True)

@@ -19,6 +19,7 @@ from graphc.errors import Diagnostic, Span, did_you_mean, nearest
 from graphc.ir import Graph
 from graphc.ops import BUILTINS, Named
 from graphc.syntax_hints import FUNCTIONS, SIZES
+from graphc.util import number_text
 
 TOO_LARGE = "this number is too large (it overflows to infinity)"
 MAX_SIZE = 2**31  # of one axis: no array is so long, and larger sizes overflow the FLOP and size arithmetic
@@ -595,7 +596,7 @@ class Resolver:
                 self.const_told.add(name)
                 v = self.number_of(b.value)
                 line = f" at line {b.span.line}" if b.span.line != e.span.line else ""
-                kind += f"; declare it as one: write const {name} = {_number_text(v)}{line}"
+                kind += f"; declare it as one: write const {name} = {number_text(v)}{line}"
             self.error(f"{what} must be a compile-time constant, but '{name}' is {kind}", e.span)
             return None
         if isinstance(e, S.Unary):
@@ -614,7 +615,7 @@ class Resolver:
                 try:
                     r = math.pow(a, b)
                 except ValueError:  # a negative number to a fractional power
-                    raise ValueError(f"({a:g})^{b:g} is not a real number") from None
+                    raise ValueError(f"({number_text(a)})^{number_text(b)} is not a real number") from None
                 except OverflowError:
                     r = math.inf
             if not math.isfinite(r):
@@ -692,10 +693,10 @@ class Resolver:
         if infer and v == -1:
             return -1
         if not float(v).is_integer() or v < 1:
-            self.error(f"a size must be a positive integer, not {v:g}", e.span)
+            self.error(f"a size must be a positive integer, not {as_written(e, v)}", e.span)
             return None
         if v > MAX_SIZE:
-            self.error(f"a size must be at most {MAX_SIZE:,}, not {v:g}", e.span)
+            self.error(f"a size must be at most {MAX_SIZE:,}, not {as_written(e, v)}", e.span)
             return None
         if isinstance(e, S.Name):  # a const, shown by its name: [B, HIDDEN], [D1, D2] for [D{i}, D{i+1}]
             name = e.base if e.index is None else self.resolve_name(e, scope)
@@ -767,7 +768,7 @@ def _redefinition(name: str, kind: str, old: Binding, number: float | None = Non
         said = f"cannot assign to '{name}': it is a dim (line {line}), a size the inputs give when the model runs"
         if number is None:
             return f"{said}; give this value another name"
-        return f"{said}; for a fixed size write const {name} = {_number_text(number)} in place of the dim"
+        return f"{said}; for a fixed size write const {name} = {number_text(number)} in place of the dim"
     if kind == "value":
         why = {
             "input": "inputs are fed at call time: give the new value a name of its own",
@@ -785,9 +786,11 @@ def _redefinition(name: str, kind: str, old: Binding, number: float | None = Non
     return f"'{name}' is already defined as {KIND_WORDS[old.kind]} at line {line}"
 
 
-def _number_text(v: float) -> str:
-    """A number as a const declaration writes it: `10`, `0.5`."""
-    return str(int(v)) if float(v).is_integer() else repr(v)
+def as_written(e: S.Expr, v: float) -> str:
+    """A number the model wrote, as written (`1234567.5`, `-1e-5`); one it computes, whole."""
+    if isinstance(e, S.Unary) and isinstance(e.operand, S.Num):
+        return e.op + e.operand.text
+    return e.text if isinstance(e, S.Num) else number_text(v)
 
 
 def _listed(numbers: list[int], most: int = 5) -> str:

@@ -28,6 +28,7 @@ class Expr:
 class Num(Expr):
     value: float
     is_int: bool
+    text: str = field(default="", compare=False)  # as written (`1e-3`, `1000000`), for messages to quote
 
 
 @dataclass(slots=True, unsafe_hash=True)

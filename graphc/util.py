@@ -31,6 +31,14 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def number_text(v: float) -> str:
+    """A computed number as a message shows it, whole: `10`, `0.5`, `1234567.5`, `1e+23`
+    (never rounded to six digits, as `:g` would make 1234567.5 `1.23457e+06`)."""
+    if float(v).is_integer() and abs(v) < 1e16:
+        return str(int(v))
+    return repr(float(v))
+
+
 RECURSION_LIMIT = 20_000  # deep enough for the deepest expression and loop nest the parser accepts
 
 
