@@ -163,6 +163,11 @@ class Resolver:
             self.lines = self.program.text.split("\n") if self.program.text else []
         return self.lines[number - 1] if 1 <= number <= len(self.lines) else None
 
+    def written(self, span: Span) -> str | None:
+        """The source text of a span on one line, as the model writes it; None where it is not known."""
+        line = self.source_line(span.line) if span.line == span.end_line else None
+        return line[span.col - 1 : span.end_col - 1] if line is not None else None
+
     def error(self, message: str, span: Span | None, note: str | None = None) -> int | None:
         """Report a mistake once, with `note`, else (None) the call or pass it was made on ("":
         none). In a loop, a later pass making it again is counted on it, and so is a later
@@ -625,6 +630,17 @@ class Resolver:
             self.error(f"{what} must be a number, not a {'list' if isinstance(e, S.ListLit) else 'tuple'}", e.span)
         elif isinstance(e, S.Bool):  # a constant, but no number
             self.error(f"{what} must be a number, not {str(e.value).lower()}", e.span)
+        elif isinstance(e, S.Call) and e.func in BUILTINS:  # const c = sqrt(2): a number, but not by arithmetic
+            fix = ""
+            if e.func == "sqrt" and len(e.args) == 1 and not e.kwargs:
+                arg = self.written(e.args[0].span)
+                if arg is not None:
+                    fix = f"; write {arg if isinstance(e.args[0], (S.Num, S.Name)) else f'({arg})'}^0.5"
+            self.error(
+                f"{what} must be a compile-time constant: + - * / ^ on numbers and consts, "
+                f"not {e.func}(...), which runs with the model{fix}",
+                e.span,
+            )
         else:
             self.error(f"{what} must be a compile-time constant", e.span)
         return None
