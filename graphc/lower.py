@@ -140,7 +140,7 @@ class ProgramLowerer(ExprLowerer, Loops):
         name = self.resolve_name(stmt.target, scope)
         value = self.constant(stmt.value, scope, f"const {stmt.target.text}")
         if name and value is not None:
-            self.define(name, Binding("const", value, stmt.target.span))
+            self.define(name, Binding("const", value, stmt.target.span), stmt.target.index)
         else:
             self.placeholder(name, "const", stmt.target.span)
 
@@ -158,7 +158,7 @@ class ProgramLowerer(ExprLowerer, Loops):
         node = self.g.add(
             "input", [], {"name": name, "shape": shape, "dtype": dtype}, name=name, span=stmt.span, scope=scope.frames
         )
-        if self.define(name, Binding("input", node, stmt.target.span)):
+        if self.define(name, Binding("input", node, stmt.target.span), stmt.target.index):
             self.g.inputs[name] = node
         else:  # reported; the dims of its shape may be bound nowhere else
             self.broken_inputs = True
@@ -185,7 +185,7 @@ class ProgramLowerer(ExprLowerer, Loops):
         node = self.g.add("param", [], {"name": name, "shape": shape}, name=name, span=stmt.span, scope=scope.frames)
         # a failed initializer was reported; the param still has its shape, so the
         # mistakes in its uses are found in this run too
-        if self.define(name, Binding("param", node, stmt.target.span)) and init is not None:
+        if self.define(name, Binding("param", node, stmt.target.span), stmt.target.index) and init is not None:
             self.g.params[name] = node
             self.inits[name] = init
         else:  # reported: the model is not missing params, it has a misnamed one

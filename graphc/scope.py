@@ -522,8 +522,9 @@ class Resolver:
         m = _pattern(target).fullmatch(name) if values else None
         return m is not None and int(m[1]) - target.offset in values
 
-    def define(self, name: str, binding: Binding) -> bool:
-        """Bind a new top-level name; False with an error if it is taken."""
+    def define(self, name: str, binding: Binding, index: str | None = None) -> bool:
+        """Bind a new top-level name; False with an error if it is taken. `index` is the loop
+        variable a braced declaration's name holds (`j` of W{j}), whose loop makes a new name."""
         if name in BUILTINS:
             self.error(f"'{name}' is a builtin function and cannot be redefined", binding.span)
             # a silent placeholder, so later uses of the name do not each report it again (a
@@ -533,17 +534,19 @@ class Resolver:
             return False
         old = self.top.get(name)
         if old is not None and not (binding.kind == "value" and old.kind == "value"):
-            loops = [n for n, v in self.top.items() if v.kind == "loopvar"]  # the innermost last
+            every = [n for n, v in self.top.items() if v.kind == "loopvar"]  # the innermost last
+            loops = [n for n in every if n != index]  # those whose passes make the same name again
             if old.span == binding.span and binding.kind == old.kind and loops:  # one line, a loop's next pass
                 if ("again", binding.span) in self.said:  # said at its first pass (W1), not for W2, W3
                     return False
                 self.said.add(("again", binding.span))
                 # a name holds one {}: in nested loops the declaration belongs outside the inner one
-                fix = (
-                    f"write {name}{{{loops[0]}}} to declare one per pass"
-                    if len(loops) == 1
-                    else "declare it outside that loop"
-                )
+                if index in every[every.index(loops[-1]) :]:  # W{j} in a loop over i: its one {} names j
+                    fix = f"its name changes with {index} alone: declare it in a loop over {index} outside that loop"
+                elif len(every) == 1:
+                    fix = f"write {name}{{{loops[0]}}} to declare one per pass"
+                else:
+                    fix = "declare it outside that loop"
                 self.error(
                     f"{binding.kind} '{name}' is declared again on each pass of the loop over {loops[-1]}; {fix}",
                     binding.span,
