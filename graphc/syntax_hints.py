@@ -294,9 +294,7 @@ def method_call(text: str, tok: Token, whole: str | None = None) -> tuple[str, i
             return f"{there}, and no builtin '{method}' in .nn", start
         if args is None:
             return f"{there}: write {method}(...)", start
-        if method == "reshape" and len(args) == 2 and args[1].startswith("(") and args[1].endswith(")"):
-            args = [args[0], "[" + args[1][1:-1].rstrip(" ,") + "]"]  # NumPy's shape tuple, graphc's list
-        return f"{there}: write {method}({', '.join(_spelled(args))})", start
+        return f"{there}: write {_library_builtin(method, args)}", start
     if method in ("dot", "matmul", "mm"):
         if receiver is None or args is None or len(args) != 1 or _KEYWORD.match(args[0]):
             return f"there are no methods in .nn: {FUNCTIONS['dot']}", m.start()
@@ -664,7 +662,7 @@ def _library_free(whole: str, args: list[str] | None, depth: int = 3) -> list[st
                 call = f"{grouped(inner[0])} @ {grouped(inner[1])}"
                 call = call if (m.start(), close) == (0, len(arg) - 1) else f"({call})"
             elif inner is not None and name in BUILTINS:  # (dot and matmul are none)
-                call = f"{name}({', '.join(_spelled(inner))})"
+                call = _library_builtin(name, inner)
             else:
                 return None
             out, at = out + arg[at : m.start()] + call, close + 1
@@ -672,6 +670,13 @@ def _library_free(whole: str, args: list[str] | None, depth: int = 3) -> list[st
         if _CALLED_METHOD.search(done[-1]):  # `(a + b).sum()`, `f(x).mean()`: no method of .nn's
             return None
     return done
+
+
+def _library_builtin(name: str, args: list[str]) -> str:
+    """`np.sum(x, 0)` as the builtin call graphc accepts, as the method x.sum(0) is: the axis
+    given by name, sum(x, axis=0), and NumPy's shape tuple as a list, reshape(x, [3, 4])."""
+    call = _builtin_call(name, BUILTINS[name], args[0], args[1:]) if args else None
+    return call or f"{name}({', '.join(_spelled(args))})"
 
 
 def split_arguments(text: str, at: str = ",") -> list[str]:
