@@ -409,6 +409,11 @@ class ExprLowerer(Advice):
             if not isinstance(kw.value, S.Bool):
                 written = _text(kw.value)
                 case = f" (in lower case: keepdims={written.lower()})" if written in ("True", "False") else ""
+                if scope.fn is not None and written in {p.base for p in scope.fn.decl.params}:
+                    case = (
+                        f": '{written}' is an argument of fn {scope.fn.decl.name}, and a fn's arguments are arrays; "
+                        "write true or false in the fn"
+                    )
                 self.error(f"keepdims must be true or false, not {written}{case}", kw.value.span)
                 return _BAD
             return kw.value.value
