@@ -60,10 +60,10 @@ class FnChecks(Resolver):
             if isinstance(r, S.Attr):
                 self.no_library(r, scope)
             elif isinstance(r, S.Name):
-                if r.index is not None:
-                    self.error(f"'{r.text}': names with {{}} are only built inside for loops", r.span)
-                elif self.lookup(r.base, scope) is None:
-                    self.unknown(r.base, r.span, scope)
+                # `c{n}`, n a const, names c1 here as anywhere; a loop variable is none a fn sees
+                name = self.resolve_name(r, scope)
+                if name is not None and self.lookup(name, scope) is None:
+                    self.unknown(name, r.span, scope, braced=r if r.index is not None else None)
             elif r.func not in BUILTINS and self.lookup(r.func, scope) is None:
                 if r.func == scope.fn.decl.name:
                     self.error(f"fn '{r.func}' calls itself; recursion is not allowed", r.func_span)
