@@ -548,9 +548,12 @@ class ExprLowerer(Advice):
                 node = self.expr(stmt.value, inner)
                 if node is None:
                     return None
+                name = self.resolve_name(stmt.target, inner)  # `t{n}` is t1 (check_fn said a bad index)
+                if name is None:
+                    return None
                 if self.g.node(node)["name"] is None:
-                    self.g.node(node)["name"] = stmt.target.base
-                inner.locals[stmt.target.base] = Binding("value", node, stmt.target.span)
+                    self.g.node(node)["name"] = name
+                inner.locals[name] = Binding("value", node, stmt.target.span)
         finally:
             self.call_note = note
             self.call_sites = self.call_sites[:-1]

@@ -47,11 +47,10 @@ class FnChecks(Resolver):
                     scope.locals.setdefault(target.base, Binding("value", None, target.span))
                 continue
             self.check_names(stmt.value, scope)
-            if stmt.target.index is not None:
-                self.error(f"'{stmt.target.text}': names with {{}} are only built inside for loops", stmt.target.span)
-            elif stmt.target.base in BUILTINS:
-                self.error(f"'{stmt.target.base}' is a builtin function and cannot be redefined", stmt.target.span)
-            scope.locals[stmt.target.base] = Binding("value", None, stmt.target.span)
+            name = self.resolve_name(stmt.target, scope)  # `t{n}`, n a const: t1, as at the top level
+            if name in BUILTINS:
+                self.error(f"'{name}' is a builtin function and cannot be redefined", stmt.target.span)
+            scope.locals[name or stmt.target.base] = Binding("value", None, stmt.target.span)
         self.error(f"fn '{decl.name}' has no return; end its body with 'return EXPR'", decl.name_span)
 
     def check_names(self, e: S.Expr, scope: Scope) -> None:
