@@ -148,13 +148,13 @@ def _logsumexp_emit(xp, attrs, x):
     return f"_logsumexp({x}, {axis}, {attrs['keepdims']})"
 
 
-def _norm_prepare(attrs, t):
+def _norm_prepare(name, attrs, t):
     shape = t[0]
     if not shape:
-        raise ShapeError("softmax needs at least one axis, but its argument is a scalar")
+        raise ShapeError(f"{name} needs at least one axis, but its argument is a scalar")
     axis = attrs.get("axis", -1)
     if not isinstance(axis, int):
-        raise ShapeError("axis must be a single integer here", keyword="axis")
+        raise ShapeError(f"axis must be a single integer here: {name} normalizes along one axis", keyword="axis")
     return {"axis": norm_axes(axis, len(shape), shape)[0]}
 
 
@@ -179,7 +179,7 @@ def _norm(name, helper, grad, formula, facts: Facts | None = None, into=None) ->
         True,
         (helper,),
         {"x": formula},
-        prepare=_norm_prepare,
+        prepare=lambda attrs, t: _norm_prepare(name, attrs, t),
         into=into,
         # each row's max and sum are taken before the row is written: `out` may be x itself
         inplace=into is not None,
