@@ -19,6 +19,7 @@ _HEADER = re.compile(r"for[ \t]+([A-Za-z_]\w*)[ \t]+in[ \t]+([^{}:]+?)[ \t]*(?:[
 _NAME_ALONE = re.compile(r"[ \t]*[A-Za-z_]\w*[ \t]*")
 _STEP = re.compile(r"[ \t]*[A-Za-z_]\w*[ \t]*\.[ \t]*(backward|step|zero_grad)[ \t]*\(")
 _OPERAND_END = re.compile(r"[\w)\]][ \t]*$")
+_NOT = re.compile(r"(?:^|[=(\[,+\-*/@^]|\breturn)[ \t]*(not)[ \t]+$")  # `not` where an operand starts
 _INT = re.compile(r"-?[0-9]+")
 
 BRANCHES = "maximum, minimum and relu choose between values"
@@ -116,6 +117,13 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
         return f"there is no 'lambda' in .nn: {fix}", line_start + lam.start(), line_start + lam.end()
     if str(tok) == "if" and _OPERAND_END.search(before):
         return f"there are no conditional expressions in .nn; {BRANCHES}", tok.start_pos, tok.end_pos
+    if str(tok) in ("and", "or", "is") and _OPERAND_END.search(before):  # Python's words for operators
+        kind = "comparisons" if str(tok) == "is" else "logical operators"
+        return f"there is no '{tok}' in .nn: it has no {kind}", tok.start_pos, tok.end_pos
+    negation = _NOT.search(before)  # `y = not x`: the name after `not` is the token that fails
+    if negation is not None and tok.type in ("NAME", "NUMBER", "LPAR"):
+        start = line_start + negation.start(1)
+        return "there is no 'not' in .nn: it has no logical operators", start, start + 3
     if tok.type == "FOR" and before.count("[") + before.count("(") > before.count("]") + before.count(")"):
         said = "there are no list comprehensions in .nn; a loop is written for i in 1..N { ... } on lines of its own"
         return said, tok.start_pos, tok.end_pos
