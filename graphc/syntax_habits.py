@@ -142,6 +142,12 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
         total = " + ".join(names) if all(re.fullmatch(r"[A-Za-z_]\w*", n) for n in names) else "..."
         said = f"a model has one objective; to minimize several, add them: total = {total}, then minimize total"
         return said, tok.start_pos, tok.end_pos
+    if word == "input" and tok.type == "EQUAL":  # `input x : [3] = zeros`, as a param is initialized
+        return (
+            "an input takes no initializer: the caller passes its values; a trainable array is declared with param",
+            tok.start_pos,
+            line_start + len(line.rstrip()),
+        )
     if word == "for":
         return _loop(line, line_start, tok, accepts)
     if word == "fn" and (tok.type == "COLON" or (tok.type == "RETURN" and before.rstrip().endswith("="))):
