@@ -158,6 +158,15 @@ def bad_number(text: str, pos: int, file: str, line: int, col: int) -> Diagnosti
     if a == end or not word[:1].isdigit() or _NUMBER.fullmatch(word):
         return None
     start = col - (pos - a)
+    if ".." in word:  # `(1..2)`, `[1..2]`: a loop's range in brackets, not a number; `1..2..3` the parser says
+        if not text[:a].rstrip(" \t").endswith(("(", "[")):
+            return None
+        whole = len(word) <= SHORT and text[b:].lstrip(" \t").startswith((")", "]"))  # (not `(1..N+1)`)
+        range_ = word if whole else "first..last"
+        return Diagnostic(
+            f"a range is written only as a for loop's bounds, without brackets: for i in {range_} {{ ... }}",
+            Span(file, line, start, line, start + len(word)),
+        )
     braced = BRACED.match(text, a + len(_NUMBER.match(word).group()))  # `2W{i}`: the name runs on past `{`
     if braced is not None and braced.end() > b:
         word = text[a : braced.end()]
