@@ -281,7 +281,7 @@ def test_an_initial_value_past_float32_is_a_compile_error_in_float32_only():
     with pytest.raises(GraphcError) as e:
         load(text, "float32")
     (d,) = e.value.diagnostics
-    assert d.message == "const(1e+300) makes values past float32's largest number, 3.403e+38"
+    assert d.message == "const(1e300) makes values past float32's largest number, 3.403e+38"
     assert (d.span.line, d.span.col, d.span.end_col) == (1, 19, 31)
     # float32's largest number as NumPy prints it rounds to itself: it fits
     edge = load("param w : [2] = const(3.4028235e38)\nloss = sum(w)\nminimize loss\n", "float32")[1]
@@ -301,7 +301,7 @@ def test_check_finds_what_only_a_float32_module_cannot_hold(tmp_path, capsys):
     capsys.readouterr()
     assert main(["check", "--dtype", "float32", str(model)]) == 1
     err = capsys.readouterr().err
-    assert f"{model}:1:19: error: const(1e+300) makes values past float32's largest number" in err
+    assert f"{model}:1:19: error: const(1e300) makes values past float32's largest number" in err
 
 
 # ---------------------------------------------------------------------------- argument checks
