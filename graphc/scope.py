@@ -146,8 +146,10 @@ class Resolver:
                 if isinstance(stmt, (S.ConstDecl, S.DimDecl)):
                     self.later_sizes[target] = KIND_WORDS["const" if isinstance(stmt, S.ConstDecl) else "dim"]
         loops = [s for s in program.stmts if isinstance(s, S.ForLoop)]
+        self.loop_lines = {}  # loop variable -> the lines of the loops over it, for `W{i}` after its loop
         while loops:
             loop = loops.pop()
+            self.loop_lines.setdefault(loop.var.base, []).append((loop.span.line, loop.span.end_line))
             for stmt in loop.body:
                 if isinstance(stmt, S.ForLoop):
                     loops.append(stmt)
@@ -256,6 +258,8 @@ class Resolver:
                 hint = did_you_mean(name.index, [n for n, v in self.top.items() if v.kind == "const"] + loops)
                 if not hint and loops:
                     hint = f"; the loop variable here is {' or '.join(map(repr, loops))}"
+                if not hint:
+                    hint = self.loop_ended(name, scope)
             self.error(f"'{name.index}' in {name.text} must be a loop variable or an integer const{hint}", name.span)
             self.remember_place(name.span)
             return None
@@ -267,6 +271,18 @@ class Resolver:
             )
             return None
         return f"{name.base}{index}{name.suffix}"
+
+    def loop_ended(self, name: S.Name, scope: Scope) -> str:
+        """`W{i}` after the loop over i: which loop that was, and the names it made; else ""."""
+        ended = [start for start, end in self.loop_lines.get(name.index, ()) if end < name.span.line]
+        if not ended:
+            return ""
+        pattern = re.compile(re.escape(name.base) + r"(\d+)" + re.escape(name.suffix))
+        made = sorted((int(m[1]), n) for n in self.visible(scope) if (m := pattern.fullmatch(n)))
+        names = [n for _, n in made]
+        listed = " or ".join(names) if len(names) <= 3 else f"{names[0]} to {names[-1]}"
+        fix = f": name the one meant ({listed})" if names else ""
+        return f"; the loop over {name.index} at line {max(ended)} has ended here{fix}"
 
     def binding(self, e: S.Name, scope: Scope) -> tuple[str, Binding] | None:
         """The name as resolved (`W{i}` -> `W3`) and what it is bound to; None after an error."""
