@@ -359,7 +359,9 @@ def _statements(lines: list[str]) -> tuple[list[int], dict[int, str]]:
     text: dict[int, str] = {}
     depth = start = 0
     for i, line in enumerate(lines, 1):
-        code = line.split("#")[0].strip()
+        # a carriage return inside a line is a blank to the model, but would end the generated
+        # comment quoting it, and start a line of code
+        code = line.split("#")[0].replace("\r", " ").strip()
         if depth <= 0:
             start, depth = i, 0
             text[i] = code

@@ -288,6 +288,17 @@ def test_sgd_step_does_not_compute_the_gradient_of_an_input():
     assert "d_x" not in function(source, "sgd_step") and "W.T" not in function(source, "sgd_step")
 
 
+def test_a_carriage_return_inside_a_statement_stays_inside_the_comment_quoting_it():
+    """A lone CR is a blank to the model but a line end to Python: quoted as it is, the rest of
+    the statement became a line of code, and the module could not be imported."""
+    text = "param x : [3]\nloss = sum(x)\r+ 2 * sum(x)\nminimize loss\n"
+    source = compile_text(text, "m.nn", opt=2).source
+    assert "\r" not in source and "# line 2: loss = sum(x) + 2 * sum(x)" in source
+    m = types.ModuleType("m")
+    exec(compile(source, "m", "exec"), m.__dict__)
+    assert m.loss({"x": np.array([1.0, 2.0, 3.0])}) == 18.0
+
+
 @pytest.mark.parametrize("opt", [0, 2])
 def test_the_array_module_is_one_name_that_can_be_swapped(opt: int):
     """Every array call goes through the name the module is imported as, so another
