@@ -221,7 +221,7 @@ class ExprLowerer(Advice):
             extra = len(e.args) == len(spec.args) + 1 and "axis" in dict(spec.keywords) and not e.kwargs
             last = self.axis_text(e.args[-1], scope) if extra else None
             axis = f"; give the axis by name: {e.func}(..., axis={last})" if last else ""
-            if e.func == "max" and len(e.args) == 2:  # Python's max(a, b): the larger of the two
+            if e.func == "max" and len(e.args) == 2 and not e.kwargs:  # Python's max(a, b): the larger of two
                 pair = _written("maximum", e.args) or "maximum(a, b)"
                 axis += f"{', or' if axis else ';'} for the larger of two values elementwise write {pair}"
             said = f"takes {plural(len(spec.args), 'argument')}, but {_given(len(e.args))}{axis}" if axis else None
