@@ -16,7 +16,7 @@ from graphc.errors import Span, did_you_mean
 from graphc.ir import READS_KEPT
 from graphc.lower_advice import ARITHMETIC, BINARY_OPS, Advice
 from graphc.ops import BUILTINS, OPS, ShapeError, show
-from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering
+from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering, as_written
 from graphc.util import number_text, plural
 
 QUOTED = 30  # the longest operand a message quotes as the file writes it
@@ -388,8 +388,10 @@ class ExprLowerer(Advice):
         for a, item in zip(axes, items):
             if not -rank <= a < rank:
                 valid = f"its axes are 0..{rank - 1} or -{rank}..-1" if rank else "it has no axes"
+                written = as_written(item, a) if abs(a) >= 1e16 else a  # (axis=-1e300 as written, not 301 digits)
                 self.error(
-                    f"axis {a} is out of range for {self.src(operand)}, which is {show(shape)}; {valid}", item.span
+                    f"axis {written} is out of range for {self.src(operand)}, which is {show(shape)}; {valid}",
+                    item.span,
                 )
                 return False
             if a % rank in seen:

@@ -9,8 +9,7 @@ from graphc import syntax as S
 from graphc.lower_expr import MAX_NODES
 from graphc.lower_fn import FnChecks
 from graphc.ops import BUILTINS
-from graphc.scope import Binding, Scope, declare_size, keyword_of
-from graphc.util import number_text
+from graphc.scope import Binding, Scope, as_written, declare_size, keyword_of
 
 MAX_UNROLL = 100_000
 MAX_LOOP_DEPTH = 500  # loops inside loops; each level is a few frames of lowering's recursion
@@ -31,13 +30,14 @@ class Loops(FnChecks):
             return False
         if not (float(lo).is_integer() and float(hi).is_integer()):
             self.error(
-                f"loop bounds must be integers, but they are {number_text(lo)} and {number_text(hi)}",
+                f"loop bounds must be integers, but they are {as_written(stmt.start, lo)} and {as_written(stmt.stop, hi)}",
                 stmt.start.span.to(stmt.stop.span),
             )
             return False
         if hi < lo:
             self.error(
-                f"the range {int(lo)}..{int(hi)} is empty (bounds are inclusive)", stmt.start.span.to(stmt.stop.span)
+                f"the range {as_written(stmt.start, lo)}..{as_written(stmt.stop, hi)} is empty (bounds are inclusive)",
+                stmt.start.span.to(stmt.stop.span),
             )
             return False
         self.unrolled += int(hi - lo + 1)
