@@ -111,7 +111,8 @@ class FnChecks(Resolver):
 
     def reads(self, e: S.Expr) -> Iterator[S.Name | S.Call | S.Attr]:
         """The names and the calls e reads, which the checks before lowering look up (a fn's
-        body, a refused loop's): of a call, what call_reads gives; and `np.pi` whole."""
+        body, a refused loop's), in the order the line reads them, so a mistake is said at its
+        first use: of a call, what call_reads gives; and `np.pi` whole."""
         stack = [e]
         while stack:
             e = stack.pop()
@@ -119,13 +120,13 @@ class FnChecks(Resolver):
                 yield e  # (`np.pi` whole: not the name np, which it is no use of)
             elif isinstance(e, S.Call):
                 yield e
-                stack.extend(self.call_reads(e))
+                stack.extend(reversed(self.call_reads(e)))
             elif isinstance(e, S.Binary) and e.op == "^" and isinstance(e.right, S.Name) and e.right.text == "T":
                 stack.append(e.left)  # `a^T`, a transpose as mathematics writes it: check_form says so
             elif isinstance(e, S.Binary) and e.op == "^" and isinstance(e.left, S.Name) and e.left.text == "e":
                 stack.append(e.right)  # `e^a`, an exponential as mathematics writes it: check_form says so
             else:
-                stack.extend(S.parts(e))
+                stack.extend(reversed(S.parts(e)))
 
     def call_reads(self, e: S.Call) -> list[S.Expr]:
         """What of a call the checks before lowering look names up in: its arguments and
