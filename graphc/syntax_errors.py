@@ -162,7 +162,7 @@ def diagnostic(
         before = text[max(0, tok.start_pos - SHORT) : tok.start_pos].rstrip()
         if before.endswith("(") and not re.search(r"\w[ \t]*\($", before):
             accepts.discard("RPAR")  # `()` parses only to be refused as an empty axis: it is no fix to offer
-        said = habit(text, tok, accepts) if tok.type != "$END" else None
+        said = habit(text, tok, accepts, whole) if tok.type != "$END" else None
         if said is None and tok.type == "DOT" and accepts == {"EQUAL"}:  # `np.random.seed(0)` alone
             said = library_statement(text, tok, whole)
         if said is not None:  # a line as Python, NumPy or PyTorch writes it

@@ -9,7 +9,7 @@ import re
 from lark import Token
 
 from graphc.errors import without_comment
-from graphc.syntax_hints import FUNCTIONS, SHORT, SIZES, closed_on_line, closing, split_arguments
+from graphc.syntax_hints import FUNCTIONS, SHORT, SIZES, closed_on_line, closing, declared, split_arguments
 
 _FIRST = re.compile(r"[ \t]*([A-Za-z_]\w*)")
 _DEF = re.compile(r"def[ \t]+([A-Za-z_]\w*)[ \t]*\(([^()]*)\)")
@@ -74,7 +74,7 @@ def starts_with_operator(line: str) -> bool:
     return code != "" and code[0] in OPERATORS and not code.startswith("//")
 
 
-def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | None:
+def habit(text: str, tok: Token, accepts: set[str], whole: str = "") -> tuple[str, int, int] | None:
     """What the line around the unexpected `tok` meant, if it is written as another language
     writes it: the message, and the offsets where its span starts and ends; else None."""
     line_start = tok.start_pos - tok.column + 1
@@ -180,8 +180,13 @@ def habit(text: str, tok: Token, accepts: set[str]) -> tuple[str, int, int] | No
     if word in ("param", "input") and accepts == {"COLON"} and tok.type in ("_NL", "EQUAL"):
         parts = before.split()
         name = parts[1] if len(parts) > 1 else "NAME"
-        init = " = " + line[tok.start_pos - line_start + 1 :].strip() if tok.type == "EQUAL" else ""
-        said = f"{word} {name} needs a shape: write {word} {name} : [d, ...]{init} ([] for a scalar)"
+        value = line[tok.start_pos - line_start + 1 :].strip() if tok.type == "EQUAL" else ""
+        made = declared(whole or text, without_comment(value)) if word == "param" and value else None
+        if made is not None:  # param W = torch.randn(3, 4) * 0.1: the shape and initializer it means
+            said = f"{word} {name} needs a shape: write {word} {name} : {made}"
+        else:
+            init = f" = {value}" if value else ""
+            said = f"{word} {name} needs a shape: write {word} {name} : [d, ...]{init} ([] for a scalar)"
         start, stop = (tok.start_pos, tok.end_pos) if tok.type != "_NL" else (nl, nl + 1)
         return said, start, stop
     if tok.type in ("_NL", "$END") and re.search(r"\bwrt[ \t]*$", before):

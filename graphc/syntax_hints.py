@@ -433,6 +433,30 @@ def _made(
         sized = inner is not None and inner[2] in _SIZED and _module(whole, inner[1]) is not None
         positional = _positional(split_arguments(inner[3])) if sized else []
         learned = True
+    found = _initializer(method, init, positional, scale)
+    if found is None:
+        return None
+    init, sizes, shape = found
+    if in_param:
+        return f": write {init}"
+    name, instead = _named(text, whole, line_start, call)
+    dims = _dims(whole)
+    if learned or any(_LEARNED.fullmatch(a) for a in args or ()):  # torch.zeros(3, requires_grad=True)
+        if dims.intersection(sizes):
+            shape, instead = "[...]", f"{NO_DIMS}{instead}"
+        return f": a param's initial values are given where it is declared: param {name} : {shape} = {init}{instead}"
+    if dims.intersection(sizes):  # torch.zeros(B, 4): no param has a dim in its shape
+        return f": declare {name} as input {name} : {shape}, which the caller passes{NO_DIMS}{instead}"
+    return (
+        f": declare {name} as param {name} : {shape} = {init} if it is learned, "
+        f"or as input {name} : {shape} if the caller passes it{instead}"
+    )
+
+
+def _initializer(method: str, init: str, positional: list[str], scale: str | None) -> tuple[str, list[str], str] | None:
+    """The initializer that makes the array of a library's call `method` (its .nn name `init`,
+    from _INITS) and the sizes that call gives, with the shape they make as a message writes
+    it (`[...]` where they are no sizes); None where no initializer makes its values."""
     sizes = positional
     if init in ("normal", "uniform"):  # np.random.normal(0, 0.1, (3, 4)): the first two, then the shape
         given = positional[:2] if len(positional) >= 2 else ["0", "1"]
@@ -452,20 +476,35 @@ def _made(
         init = _scaled(init, scale)
         if init is None:
             return None
-    if in_param:
-        return f": write {init}"
-    name, instead = _named(text, whole, line_start, call)
-    dims = {d.strip() for d in ",".join(re.findall(r"(?m)^[ \t]*dim[ \t]+([^#\n]*)", whole)).split(",")}
-    if learned or any(_LEARNED.fullmatch(a) for a in args or ()):  # torch.zeros(3, requires_grad=True)
-        if dims.intersection(sizes):
-            shape, instead = "[...]", f"{NO_DIMS}{instead}"
-        return f": a param's initial values are given where it is declared: param {name} : {shape} = {init}{instead}"
-    if dims.intersection(sizes):  # torch.zeros(B, 4): no param has a dim in its shape
-        return f": declare {name} as input {name} : {shape}, which the caller passes{NO_DIMS}{instead}"
-    return (
-        f": declare {name} as param {name} : {shape} = {init} if it is learned, "
-        f"or as input {name} : {shape} if the caller passes it{instead}"
-    )
+    return init, sizes, shape
+
+
+def declared(whole: str, value: str) -> str | None:
+    """`torch.randn(3, 4) * 0.1` given as a param's value: the shape and the initializer .nn
+    declares that param with, "[3, 4] = normal(0, 0.1)" (the shape "[d, ...]" where the call's
+    sizes are none or hold a dim, which no param's shape does), else None (where no initializer
+    makes its values)."""
+    value = value.strip()
+    scaled = _SCALED.fullmatch(value)
+    call, scale = (scaled["call"], scaled["left"] or scaled["right"]) if scaled is not None else (value, None)
+    inner = _CALL.fullmatch(call)  # (one call: its '(' closed by the last ')')
+    if inner is None or closing(call, inner.start(3) - 1, len(call)) != len(call) - 1 or not _module(whole, inner[1]):
+        return None
+    method = inner[2]
+    if method not in _INITS or method.endswith("_"):  # (nn.init.zeros_ fills an array made elsewhere)
+        return None
+    found = _initializer(method, _INITS[method], _positional(split_arguments(inner[3])), scale)
+    if found is None:
+        return None
+    init, sizes, shape = found
+    if _dims(whole).intersection(sizes):
+        return f"[d, ...] = {init}{NO_DIMS}"
+    return f"{'[d, ...]' if shape == '[...]' else shape} = {init}"
+
+
+def _dims(whole: str) -> set[str]:
+    """The dims the file declares."""
+    return {d.strip() for d in ",".join(re.findall(r"(?m)^[ \t]*dim[ \t]+([^#\n]*)", whole)).split(",")}
 
 
 def _scaled(init: str, factor: str) -> str | None:
