@@ -722,9 +722,24 @@ def _library_free(whole: str, args: list[str] | None, depth: int = 3) -> list[st
 
 def _library_builtin(name: str, args: list[str]) -> str:
     """`np.sum(x, 0)` as the builtin call graphc accepts, as the method x.sum(0) is: the axis
-    given by name, sum(x, axis=0), and NumPy's shape tuple as a list, reshape(x, [3, 4])."""
-    call = _builtin_call(name, BUILTINS[name], args[0], args[1:]) if args else None
-    return call or f"{name}({', '.join(_spelled(args))})"
+    given by name, sum(x, axis=0), and NumPy's shape tuple as a list, reshape(x, [3, 4]).
+    Keywords the builtin has no use for (dtype=, out=) are left out; where the arguments are
+    still none it takes (np.transpose(x, (1, 0))), the builtin as it is called."""
+    builtin = BUILTINS[name]
+    if not args:
+        return f"{name}({', '.join(builtin.args)})"
+    call = _builtin_call(name, builtin, args[0], args[1:])
+    if call is None:  # dtype=, out=: every value is a float, and a builtin makes its own array
+        kept = [a for a in args[1:] if not (_KEYWORD.match(a) and a.split("=")[0].strip() in ("dtype", "out"))]
+        call = _builtin_call(name, builtin, args[0], kept) if len(kept) < len(args) - 1 else None
+    if call is not None:
+        return call
+    positional = _spelled([a for a in args if not _KEYWORD.match(a)])
+    if len(positional) <= len(builtin.args):  # a keyword it lacks: said by the check that follows
+        return f"{name}({', '.join(_spelled(args))})"
+    # more than it takes (np.transpose(x, (1, 0)), np.maximum(x, 0, x)): the ones it takes
+    alone = f" ({name} takes {len(builtin.args)} argument{'s' * (len(builtin.args) > 1)})"
+    return f"{name}({', '.join(positional[: len(builtin.args)])}){alone}"
 
 
 def split_arguments(text: str, at: str = ",") -> list[str]:
