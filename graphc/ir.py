@@ -171,7 +171,12 @@ class Graph:
         keep = {n for n, d in self.nx.nodes(data=True) if d["phase"] == phase}
         if phase == "backward":
             keep |= {u for n in keep for u in self.args(n)}
-        return self.nx.subgraph(keep).copy()
+        part = self.nx.subgraph(keep).copy()  # (new node dicts: the graph's own stay as they are)
+        for d in part._node.values():
+            # the argument list `store` keeps for Graph.args: a forward value the backward part
+            # reads comes without its own arguments, and the edges say what each node reads here
+            del d["args"]
+        return part
 
     def describe(self, n: int) -> str:
         d = self.node(n)

@@ -8,6 +8,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+import graphc
 from graphc.ir import Graph
 from graphc.pipeline import compile_text
 
@@ -34,3 +35,15 @@ def test_a_cached_conversion_is_dropped_when_a_node_is_added() -> None:
     g.nx.__networkx_cache__["converted"] = "stale"
     g.add("neg", [a])
     assert not g.nx.__networkx_cache__
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_the_graphs_handed_out_say_a_nodes_arguments_by_their_edges_alone(path: Path) -> None:
+    """forward_graph and backward_graph are networkx graphs cut out of the whole one: the backward
+    part keeps the forward values it reads but not their own arguments. A node's arguments are
+    its in-edges by position there; node data listing them too would name nodes the graph lacks."""
+    model = graphc.compile_source(path.read_text(), file=path.name)
+    for g in (model.forward_graph, model.backward_graph):
+        for n, d in g.nodes(data=True):
+            by_edges = [a for a, _, _ in sorted(g.in_edges(n, keys=True), key=lambda e: e[2])]
+            assert list(d.get("args", by_edges)) == by_edges, (n, d["op"], d["args"], by_edges)
