@@ -132,7 +132,7 @@ def _module(
             if fill is not None:  # a number or a module constant
                 src.append(f"        ({literal}, {fill}),  # ws[{i}]: {constant_name(fill)}, read only")
             else:
-                line, note = f"        ({literal}, None),", f"ws[{i}]: {_held(held[i])}"
+                line, note = f"        ({literal}, None),", f"ws[{i}]: {_held(held[i], users)}"
                 if len(line) + 4 + len(note) <= WIDTH:
                     src.append(f"{line}  # {note}")
                 else:  # too long beside the buffer: above it
@@ -264,14 +264,15 @@ def _init_expr(shape: tuple, kind: str, args: tuple, xp: str) -> tuple[str, str 
     raise ValueError(kind)
 
 
-def _held(by_function: dict[str, dict[str, None]]) -> str:
+def _held(by_function: dict[str, dict[str, None]], users: list[str]) -> str:
     """The variables an array holds, for its comment. The functions name their values each in
     their own graph, so where they differ each list says whose it is: `forward, loss: t_2, h2;
-    loss_and_grad, sgd_step: h1`."""
+    loss_and_grad, sgd_step: h1`; so does the one list of an array that some of the workspace's
+    `users` never write."""
     groups: dict[tuple[str, ...], list[str]] = {}
     for f, names in by_function.items():
         groups.setdefault(tuple(_listing(names)), []).append(f)
-    if len(groups) == 1:
+    if len(groups) == 1 and list(by_function) == users:
         return ", ".join(next(iter(groups)))
     return "; ".join(f"{', '.join(fs)}: {', '.join(names)}" for names, fs in groups.items())
 

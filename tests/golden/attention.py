@@ -344,16 +344,16 @@ def _workspace_arrays(T):
         # weights, d_scores, d_t
         ((T, T), None),
         ((T, 4), None),  # ws[4]: loss: logits; loss_and_grad, sgd_step: logits, t_3, d_logits
-        ((T, 16), None),  # ws[5]: t_2, mixed
-        ((T, 16), None),  # ws[6]: d_mixed, d_q
-        ((T, T), None),  # ws[7]: d_weights, t_7
-        ((T, T), None),  # ws[8]: t_5
-        ((T, 1), None),  # ws[9]: t_6
+        ((T, 16), None),  # ws[5]: loss_and_grad, sgd_step: t_2, mixed
+        ((T, 16), None),  # ws[6]: loss_and_grad, sgd_step: d_mixed, d_q
+        ((T, T), None),  # ws[7]: loss_and_grad, sgd_step: d_weights, t_7
+        ((T, T), None),  # ws[8]: loss_and_grad, sgd_step: t_5
+        ((T, 1), None),  # ws[9]: loss_and_grad, sgd_step: t_6
         ((T, 1), 1.0),  # ws[10]: ones, read only
-        ((16, 4), None),  # ws[11]: d_Wo
-        ((16, 16), None),  # ws[12]: d_Wv
-        ((16, 16), None),  # ws[13]: d_Wk
-        ((16, 16), None),  # ws[14]: d_Wq
+        ((16, 4), None),  # ws[11]: sgd_step: d_Wo
+        ((16, 16), None),  # ws[12]: sgd_step: d_Wv
+        ((16, 16), None),  # ws[13]: sgd_step: d_Wk
+        ((16, 16), None),  # ws[14]: sgd_step: d_Wq
     ]
 
 

@@ -311,102 +311,102 @@ def _workspace_arrays(B):
         # ws[1]: forward: t_2 ... t_32 (16 names), h_2 ... h_30 (15 names); loss: t_2 ... t_33 (17
         # names), h_2 ... h_32 (16 names); loss_and_grad, sgd_step: t_2, h_2, t_64, d_h, d_t
         ((B, 64), None),
-        ((B, 64), None),  # ws[2]: t_3, h_3, t_63, d_h_2, d_t_2
-        ((B, 64), None),  # ws[3]: t_4, h_4, t_62, d_h_3, d_t_3
-        ((B, 64), None),  # ws[4]: t_5, h_5, t_61, d_h_4, d_t_4
-        ((B, 64), None),  # ws[5]: t_6, h_6, t_60, d_h_5, d_t_5
-        ((B, 64), None),  # ws[6]: t_7, h_7, t_59, d_h_6, d_t_6
-        ((B, 64), None),  # ws[7]: t_8, h_8, t_58, d_h_7, d_t_7
-        ((B, 64), None),  # ws[8]: t_9, h_9, t_57, d_h_8, d_t_8
-        ((B, 64), None),  # ws[9]: t_10, h_10, t_56, d_h_9, d_t_9
-        ((B, 64), None),  # ws[10]: t_11, h_11, t_55, d_h_10, d_t_10
-        ((B, 64), None),  # ws[11]: t_12, h_12, t_54, d_h_11, d_t_11
-        ((B, 64), None),  # ws[12]: t_13, h_13, t_53, d_h_12, d_t_12
-        ((B, 64), None),  # ws[13]: t_14, h_14, t_52, d_h_13, d_t_13
-        ((B, 64), None),  # ws[14]: t_15, h_15, t_51, d_h_14, d_t_14
-        ((B, 64), None),  # ws[15]: t_16, h_16, t_50, d_h_15, d_t_15
-        ((B, 64), None),  # ws[16]: t_17, h_17, t_49, d_h_16, d_t_16
-        ((B, 64), None),  # ws[17]: t_18, h_18, t_48, d_h_17, d_t_17
-        ((B, 64), None),  # ws[18]: t_19, h_19, t_47, d_h_18, d_t_18
-        ((B, 64), None),  # ws[19]: t_20, h_20, t_46, d_h_19, d_t_19
-        ((B, 64), None),  # ws[20]: t_21, h_21, t_45, d_h_20, d_t_20
-        ((B, 64), None),  # ws[21]: t_22, h_22, t_44, d_h_21, d_t_21
-        ((B, 64), None),  # ws[22]: t_23, h_23, t_43, d_h_22, d_t_22
-        ((B, 64), None),  # ws[23]: t_24, h_24, t_42, d_h_23, d_t_23
-        ((B, 64), None),  # ws[24]: t_25, h_25, t_41, d_h_24, d_t_24
-        ((B, 64), None),  # ws[25]: t_26, h_26, t_40, d_h_25, d_t_25
-        ((B, 64), None),  # ws[26]: t_27, h_27, t_39, d_h_26, d_t_26
-        ((B, 64), None),  # ws[27]: t_28, h_28, t_38, d_h_27, d_t_27
-        ((B, 64), None),  # ws[28]: t_29, h_29, t_37, d_h_28, d_t_28
-        ((B, 64), None),  # ws[29]: t_30, h_30, t_36, d_h_29, d_t_29
-        ((B, 64), None),  # ws[30]: t_31, h_31, t_35, d_h_30, d_t_30
-        ((B, 64), None),  # ws[31]: t_32, h_32, t_34, d_h_31, d_t_31
-        ((B, 64), None),  # ws[32]: t_33, d_h_32, d_t_32
+        ((B, 64), None),  # ws[2]: loss_and_grad, sgd_step: t_3, h_3, t_63, d_h_2, d_t_2
+        ((B, 64), None),  # ws[3]: loss_and_grad, sgd_step: t_4, h_4, t_62, d_h_3, d_t_3
+        ((B, 64), None),  # ws[4]: loss_and_grad, sgd_step: t_5, h_5, t_61, d_h_4, d_t_4
+        ((B, 64), None),  # ws[5]: loss_and_grad, sgd_step: t_6, h_6, t_60, d_h_5, d_t_5
+        ((B, 64), None),  # ws[6]: loss_and_grad, sgd_step: t_7, h_7, t_59, d_h_6, d_t_6
+        ((B, 64), None),  # ws[7]: loss_and_grad, sgd_step: t_8, h_8, t_58, d_h_7, d_t_7
+        ((B, 64), None),  # ws[8]: loss_and_grad, sgd_step: t_9, h_9, t_57, d_h_8, d_t_8
+        ((B, 64), None),  # ws[9]: loss_and_grad, sgd_step: t_10, h_10, t_56, d_h_9, d_t_9
+        ((B, 64), None),  # ws[10]: loss_and_grad, sgd_step: t_11, h_11, t_55, d_h_10, d_t_10
+        ((B, 64), None),  # ws[11]: loss_and_grad, sgd_step: t_12, h_12, t_54, d_h_11, d_t_11
+        ((B, 64), None),  # ws[12]: loss_and_grad, sgd_step: t_13, h_13, t_53, d_h_12, d_t_12
+        ((B, 64), None),  # ws[13]: loss_and_grad, sgd_step: t_14, h_14, t_52, d_h_13, d_t_13
+        ((B, 64), None),  # ws[14]: loss_and_grad, sgd_step: t_15, h_15, t_51, d_h_14, d_t_14
+        ((B, 64), None),  # ws[15]: loss_and_grad, sgd_step: t_16, h_16, t_50, d_h_15, d_t_15
+        ((B, 64), None),  # ws[16]: loss_and_grad, sgd_step: t_17, h_17, t_49, d_h_16, d_t_16
+        ((B, 64), None),  # ws[17]: loss_and_grad, sgd_step: t_18, h_18, t_48, d_h_17, d_t_17
+        ((B, 64), None),  # ws[18]: loss_and_grad, sgd_step: t_19, h_19, t_47, d_h_18, d_t_18
+        ((B, 64), None),  # ws[19]: loss_and_grad, sgd_step: t_20, h_20, t_46, d_h_19, d_t_19
+        ((B, 64), None),  # ws[20]: loss_and_grad, sgd_step: t_21, h_21, t_45, d_h_20, d_t_20
+        ((B, 64), None),  # ws[21]: loss_and_grad, sgd_step: t_22, h_22, t_44, d_h_21, d_t_21
+        ((B, 64), None),  # ws[22]: loss_and_grad, sgd_step: t_23, h_23, t_43, d_h_22, d_t_22
+        ((B, 64), None),  # ws[23]: loss_and_grad, sgd_step: t_24, h_24, t_42, d_h_23, d_t_23
+        ((B, 64), None),  # ws[24]: loss_and_grad, sgd_step: t_25, h_25, t_41, d_h_24, d_t_24
+        ((B, 64), None),  # ws[25]: loss_and_grad, sgd_step: t_26, h_26, t_40, d_h_25, d_t_25
+        ((B, 64), None),  # ws[26]: loss_and_grad, sgd_step: t_27, h_27, t_39, d_h_26, d_t_26
+        ((B, 64), None),  # ws[27]: loss_and_grad, sgd_step: t_28, h_28, t_38, d_h_27, d_t_27
+        ((B, 64), None),  # ws[28]: loss_and_grad, sgd_step: t_29, h_29, t_37, d_h_28, d_t_28
+        ((B, 64), None),  # ws[29]: loss_and_grad, sgd_step: t_30, h_30, t_36, d_h_29, d_t_29
+        ((B, 64), None),  # ws[30]: loss_and_grad, sgd_step: t_31, h_31, t_35, d_h_30, d_t_30
+        ((B, 64), None),  # ws[31]: loss_and_grad, sgd_step: t_32, h_32, t_34, d_h_31, d_t_31
+        ((B, 64), None),  # ws[32]: loss_and_grad, sgd_step: t_33, d_h_32, d_t_32
         ((B,), 1.0),  # ws[33]: ones, read only
-        ((64,), None),  # ws[34]: d_b32
-        ((64, 64), None),  # ws[35]: d_W32
-        ((64,), None),  # ws[36]: d_b31
-        ((64, 64), None),  # ws[37]: d_W31
-        ((64,), None),  # ws[38]: d_b30
-        ((64, 64), None),  # ws[39]: d_W30
-        ((64,), None),  # ws[40]: d_b29
-        ((64, 64), None),  # ws[41]: d_W29
-        ((64,), None),  # ws[42]: d_b28
-        ((64, 64), None),  # ws[43]: d_W28
-        ((64,), None),  # ws[44]: d_b27
-        ((64, 64), None),  # ws[45]: d_W27
-        ((64,), None),  # ws[46]: d_b26
-        ((64, 64), None),  # ws[47]: d_W26
-        ((64,), None),  # ws[48]: d_b25
-        ((64, 64), None),  # ws[49]: d_W25
-        ((64,), None),  # ws[50]: d_b24
-        ((64, 64), None),  # ws[51]: d_W24
-        ((64,), None),  # ws[52]: d_b23
-        ((64, 64), None),  # ws[53]: d_W23
-        ((64,), None),  # ws[54]: d_b22
-        ((64, 64), None),  # ws[55]: d_W22
-        ((64,), None),  # ws[56]: d_b21
-        ((64, 64), None),  # ws[57]: d_W21
-        ((64,), None),  # ws[58]: d_b20
-        ((64, 64), None),  # ws[59]: d_W20
-        ((64,), None),  # ws[60]: d_b19
-        ((64, 64), None),  # ws[61]: d_W19
-        ((64,), None),  # ws[62]: d_b18
-        ((64, 64), None),  # ws[63]: d_W18
-        ((64,), None),  # ws[64]: d_b17
-        ((64, 64), None),  # ws[65]: d_W17
-        ((64,), None),  # ws[66]: d_b16
-        ((64, 64), None),  # ws[67]: d_W16
-        ((64,), None),  # ws[68]: d_b15
-        ((64, 64), None),  # ws[69]: d_W15
-        ((64,), None),  # ws[70]: d_b14
-        ((64, 64), None),  # ws[71]: d_W14
-        ((64,), None),  # ws[72]: d_b13
-        ((64, 64), None),  # ws[73]: d_W13
-        ((64,), None),  # ws[74]: d_b12
-        ((64, 64), None),  # ws[75]: d_W12
-        ((64,), None),  # ws[76]: d_b11
-        ((64, 64), None),  # ws[77]: d_W11
-        ((64,), None),  # ws[78]: d_b10
-        ((64, 64), None),  # ws[79]: d_W10
-        ((64,), None),  # ws[80]: d_b9
-        ((64, 64), None),  # ws[81]: d_W9
-        ((64,), None),  # ws[82]: d_b8
-        ((64, 64), None),  # ws[83]: d_W8
-        ((64,), None),  # ws[84]: d_b7
-        ((64, 64), None),  # ws[85]: d_W7
-        ((64,), None),  # ws[86]: d_b6
-        ((64, 64), None),  # ws[87]: d_W6
-        ((64,), None),  # ws[88]: d_b5
-        ((64, 64), None),  # ws[89]: d_W5
-        ((64,), None),  # ws[90]: d_b4
-        ((64, 64), None),  # ws[91]: d_W4
-        ((64,), None),  # ws[92]: d_b3
-        ((64, 64), None),  # ws[93]: d_W3
-        ((64,), None),  # ws[94]: d_b2
-        ((64, 64), None),  # ws[95]: d_W2
-        ((64,), None),  # ws[96]: d_b1
-        ((64, 64), None),  # ws[97]: d_W1
+        ((64,), None),  # ws[34]: sgd_step: d_b32
+        ((64, 64), None),  # ws[35]: sgd_step: d_W32
+        ((64,), None),  # ws[36]: sgd_step: d_b31
+        ((64, 64), None),  # ws[37]: sgd_step: d_W31
+        ((64,), None),  # ws[38]: sgd_step: d_b30
+        ((64, 64), None),  # ws[39]: sgd_step: d_W30
+        ((64,), None),  # ws[40]: sgd_step: d_b29
+        ((64, 64), None),  # ws[41]: sgd_step: d_W29
+        ((64,), None),  # ws[42]: sgd_step: d_b28
+        ((64, 64), None),  # ws[43]: sgd_step: d_W28
+        ((64,), None),  # ws[44]: sgd_step: d_b27
+        ((64, 64), None),  # ws[45]: sgd_step: d_W27
+        ((64,), None),  # ws[46]: sgd_step: d_b26
+        ((64, 64), None),  # ws[47]: sgd_step: d_W26
+        ((64,), None),  # ws[48]: sgd_step: d_b25
+        ((64, 64), None),  # ws[49]: sgd_step: d_W25
+        ((64,), None),  # ws[50]: sgd_step: d_b24
+        ((64, 64), None),  # ws[51]: sgd_step: d_W24
+        ((64,), None),  # ws[52]: sgd_step: d_b23
+        ((64, 64), None),  # ws[53]: sgd_step: d_W23
+        ((64,), None),  # ws[54]: sgd_step: d_b22
+        ((64, 64), None),  # ws[55]: sgd_step: d_W22
+        ((64,), None),  # ws[56]: sgd_step: d_b21
+        ((64, 64), None),  # ws[57]: sgd_step: d_W21
+        ((64,), None),  # ws[58]: sgd_step: d_b20
+        ((64, 64), None),  # ws[59]: sgd_step: d_W20
+        ((64,), None),  # ws[60]: sgd_step: d_b19
+        ((64, 64), None),  # ws[61]: sgd_step: d_W19
+        ((64,), None),  # ws[62]: sgd_step: d_b18
+        ((64, 64), None),  # ws[63]: sgd_step: d_W18
+        ((64,), None),  # ws[64]: sgd_step: d_b17
+        ((64, 64), None),  # ws[65]: sgd_step: d_W17
+        ((64,), None),  # ws[66]: sgd_step: d_b16
+        ((64, 64), None),  # ws[67]: sgd_step: d_W16
+        ((64,), None),  # ws[68]: sgd_step: d_b15
+        ((64, 64), None),  # ws[69]: sgd_step: d_W15
+        ((64,), None),  # ws[70]: sgd_step: d_b14
+        ((64, 64), None),  # ws[71]: sgd_step: d_W14
+        ((64,), None),  # ws[72]: sgd_step: d_b13
+        ((64, 64), None),  # ws[73]: sgd_step: d_W13
+        ((64,), None),  # ws[74]: sgd_step: d_b12
+        ((64, 64), None),  # ws[75]: sgd_step: d_W12
+        ((64,), None),  # ws[76]: sgd_step: d_b11
+        ((64, 64), None),  # ws[77]: sgd_step: d_W11
+        ((64,), None),  # ws[78]: sgd_step: d_b10
+        ((64, 64), None),  # ws[79]: sgd_step: d_W10
+        ((64,), None),  # ws[80]: sgd_step: d_b9
+        ((64, 64), None),  # ws[81]: sgd_step: d_W9
+        ((64,), None),  # ws[82]: sgd_step: d_b8
+        ((64, 64), None),  # ws[83]: sgd_step: d_W8
+        ((64,), None),  # ws[84]: sgd_step: d_b7
+        ((64, 64), None),  # ws[85]: sgd_step: d_W7
+        ((64,), None),  # ws[86]: sgd_step: d_b6
+        ((64, 64), None),  # ws[87]: sgd_step: d_W6
+        ((64,), None),  # ws[88]: sgd_step: d_b5
+        ((64, 64), None),  # ws[89]: sgd_step: d_W5
+        ((64,), None),  # ws[90]: sgd_step: d_b4
+        ((64, 64), None),  # ws[91]: sgd_step: d_W4
+        ((64,), None),  # ws[92]: sgd_step: d_b3
+        ((64, 64), None),  # ws[93]: sgd_step: d_W3
+        ((64,), None),  # ws[94]: sgd_step: d_b2
+        ((64, 64), None),  # ws[95]: sgd_step: d_W2
+        ((64,), None),  # ws[96]: sgd_step: d_b1
+        ((64, 64), None),  # ws[97]: sgd_step: d_W1
     ]
 
 

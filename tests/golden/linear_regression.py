@@ -239,7 +239,7 @@ def _workspace_arrays(N):
     return [
         # ws[0]: forward: t; loss: t, pred, t_2; loss_and_grad, sgd_step: t, pred, t_2, d_pred
         ((N,), None),
-        ((8,), None),  # ws[1]: d_w
+        ((8,), None),  # ws[1]: sgd_step: d_w
     ]
 
 

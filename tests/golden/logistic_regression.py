@@ -278,7 +278,7 @@ def _workspace_arrays(N):
         ((N,), _EXP_MAX),  # ws[1]: exp_max, read only
         ((N,), None),  # ws[2]: loss: t_2's scratch; loss_and_grad, sgd_step: t_2's scratch, t_4
         ((100,), None),  # ws[3]: loss_and_grad: t_3; sgd_step: t_3, d_w
-        ((100,), None),  # ws[4]: t_5
+        ((100,), None),  # ws[4]: loss_and_grad, sgd_step: t_5
     ]
 
 

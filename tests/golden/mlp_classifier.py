@@ -345,16 +345,16 @@ def _workspace_arrays(B):
         # ws[3]: forward: t_3; loss: t_3, logits; loss_and_grad, sgd_step: t_3, logits, t_4,
         # d_logits
         ((B, 10), None),
-        ((B, 256), None),  # ws[4]: t_2, t_2_mask, d_h1, d_t
-        ((B, 256), None),  # ws[5]: h2
+        ((B, 256), None),  # ws[4]: loss_and_grad, sgd_step: t_2, t_2_mask, d_h1, d_t
+        ((B, 256), None),  # ws[5]: loss_and_grad, sgd_step: h2
         ((B,), 1.0),  # ws[6]: ones, read only
-        ((B, 256), None),  # ws[7]: d_h2, d_t_2
-        ((10,), None),  # ws[8]: d_b3
-        ((256, 10), None),  # ws[9]: d_W3
-        ((256,), None),  # ws[10]: d_b2
-        ((256, 256), None),  # ws[11]: d_W2
-        ((256,), None),  # ws[12]: d_b1
-        ((784, 256), None),  # ws[13]: d_W1
+        ((B, 256), None),  # ws[7]: loss_and_grad, sgd_step: d_h2, d_t_2
+        ((10,), None),  # ws[8]: sgd_step: d_b3
+        ((256, 10), None),  # ws[9]: sgd_step: d_W3
+        ((256,), None),  # ws[10]: sgd_step: d_b2
+        ((256, 256), None),  # ws[11]: sgd_step: d_W2
+        ((256,), None),  # ws[12]: sgd_step: d_b1
+        ((784, 256), None),  # ws[13]: sgd_step: d_W1
     ]
 
 

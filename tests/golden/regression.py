@@ -265,12 +265,12 @@ def _workspace_arrays(B):
         # ws[2]: forward: t_2; loss: t_2, pred, t_3; loss_and_grad, sgd_step: t_2, pred, t_3, d_pred
         ((B, 1), None),
         ((B,), 1.0),  # ws[3]: ones, read only
-        ((B, 4), None),  # ws[4]: d_h, d_t
-        ((B, 4), None),  # ws[5]: t_4
-        ((1,), None),  # ws[6]: d_b2
-        ((4, 1), None),  # ws[7]: d_W2
-        ((4,), None),  # ws[8]: d_b1
-        ((3, 4), None),  # ws[9]: d_W1
+        ((B, 4), None),  # ws[4]: loss_and_grad, sgd_step: d_h, d_t
+        ((B, 4), None),  # ws[5]: loss_and_grad, sgd_step: t_4
+        ((1,), None),  # ws[6]: sgd_step: d_b2
+        ((4, 1), None),  # ws[7]: sgd_step: d_W2
+        ((4,), None),  # ws[8]: sgd_step: d_b1
+        ((3, 4), None),  # ws[9]: sgd_step: d_W1
     ]
 
 

@@ -365,49 +365,54 @@ def _workspace_arrays(B):
         # ws[7]: forward: t_29; loss: t_29, logits; loss_and_grad, sgd_step: t_29, logits, t_30,
         # d_logits
         ((B, 10), None),
-        ((B, 128), None),  # ws[8]: a
-        ((B, 64), None),  # ws[9]: t_6, h_4, t_56, t_59, d_h_2
-        ((B, 1), None),  # ws[10]: mu_2, var_2, t_9
-        ((B, 64), None),  # ws[11]: t_8, t_10
-        ((B, 128), None),  # ws[12]: t_11, t_11_mask
-        ((B, 128), None),  # ws[13]: a_2
-        ((B, 64), None),  # ws[14]: t_12 ... t_60 (4 names), h_6, d_h_4, d_t_4
-        ((B, 1), None),  # ws[15]: mu_3, var_3, t_15
-        ((B, 64), None),  # ws[16]: t_14, t_16
-        ((B, 128), None),  # ws[17]: t_17, t_17_mask
-        ((B, 128), None),  # ws[18]: a_3
-        ((B, 64), None),  # ws[19]: t_18 ... t_53 (4 names), h_8, d_h_6, d_t_10
-        ((B, 1), None),  # ws[20]: mu_4, var_4, t_21
-        ((B, 64), None),  # ws[21]: t_20, t_22
-        ((B, 128), None),  # ws[22]: t_23, t_23_mask
-        ((B, 128), None),  # ws[23]: a_4
-        ((B, 64), None),  # ws[24]: t_24, t_26, t_28
-        ((B, 1), None),  # ws[25]: mu_5, var_5, t_27
+        ((B, 128), None),  # ws[8]: loss_and_grad, sgd_step: a
+        ((B, 64), None),  # ws[9]: loss_and_grad, sgd_step: t_6, h_4, t_56, t_59, d_h_2
+        ((B, 1), None),  # ws[10]: loss_and_grad, sgd_step: mu_2, var_2, t_9
+        ((B, 64), None),  # ws[11]: loss_and_grad, sgd_step: t_8, t_10
+        ((B, 128), None),  # ws[12]: loss_and_grad, sgd_step: t_11, t_11_mask
+        ((B, 128), None),  # ws[13]: loss_and_grad, sgd_step: a_2
+        # ws[14]: loss_and_grad, sgd_step: t_12 ... t_60 (4 names), h_6, d_h_4, d_t_4
+        ((B, 64), None),
+        ((B, 1), None),  # ws[15]: loss_and_grad, sgd_step: mu_3, var_3, t_15
+        ((B, 64), None),  # ws[16]: loss_and_grad, sgd_step: t_14, t_16
+        ((B, 128), None),  # ws[17]: loss_and_grad, sgd_step: t_17, t_17_mask
+        ((B, 128), None),  # ws[18]: loss_and_grad, sgd_step: a_3
+        # ws[19]: loss_and_grad, sgd_step: t_18 ... t_53 (4 names), h_8, d_h_6, d_t_10
+        ((B, 64), None),
+        ((B, 1), None),  # ws[20]: loss_and_grad, sgd_step: mu_4, var_4, t_21
+        ((B, 64), None),  # ws[21]: loss_and_grad, sgd_step: t_20, t_22
+        ((B, 128), None),  # ws[22]: loss_and_grad, sgd_step: t_23, t_23_mask
+        ((B, 128), None),  # ws[23]: loss_and_grad, sgd_step: a_4
+        ((B, 64), None),  # ws[24]: loss_and_grad, sgd_step: t_24, t_26, t_28
+        ((B, 1), None),  # ws[25]: loss_and_grad, sgd_step: mu_5, var_5, t_27
         ((B,), 1.0),  # ws[26]: ones, read only
-        ((B, 64), None),  # ws[27]: d_t_28, t_33, t_38, d_h_8, d_t_16, t_46
-        ((B, 64), None),  # ws[28]: t_32 ... t_64 (5 names), d_h ... d_h_10 (6 names)
-        ((B, 1), None),  # ws[29]: t_34 ... t_65 (15 names), d_var ... d_var_5 (5 names)
-        ((B, 128), None),  # ws[30]: d_a ... d_a_4 (4 names), d_t_5 ... d_t_23 (4 names)
-        ((10,), None),  # ws[31]: d_b_out
-        ((64, 10), None),  # ws[32]: d_W_out
-        ((64,), None),  # ws[33]: d_bb4
-        ((128, 64), None),  # ws[34]: d_Wb4
-        ((128,), None),  # ws[35]: d_ba4
-        ((64, 128), None),  # ws[36]: d_Wa4
-        ((64,), None),  # ws[37]: d_bb3
-        ((128, 64), None),  # ws[38]: d_Wb3
-        ((128,), None),  # ws[39]: d_ba3
-        ((64, 128), None),  # ws[40]: d_Wa3
-        ((64,), None),  # ws[41]: d_bb2
-        ((128, 64), None),  # ws[42]: d_Wb2
-        ((128,), None),  # ws[43]: d_ba2
-        ((64, 128), None),  # ws[44]: d_Wa2
-        ((64,), None),  # ws[45]: d_bb1
-        ((128, 64), None),  # ws[46]: d_Wb1
-        ((128,), None),  # ws[47]: d_ba1
-        ((64, 128), None),  # ws[48]: d_Wa1
-        ((64,), None),  # ws[49]: d_b_in
-        ((32, 64), None),  # ws[50]: d_W_in
+        ((B, 64), None),  # ws[27]: loss_and_grad, sgd_step: d_t_28, t_33, t_38, d_h_8, d_t_16, t_46
+        # ws[28]: loss_and_grad, sgd_step: t_32 ... t_64 (5 names), d_h ... d_h_10 (6 names)
+        ((B, 64), None),
+        # ws[29]: loss_and_grad, sgd_step: t_34 ... t_65 (15 names), d_var ... d_var_5 (5 names)
+        ((B, 1), None),
+        # ws[30]: loss_and_grad, sgd_step: d_a ... d_a_4 (4 names), d_t_5 ... d_t_23 (4 names)
+        ((B, 128), None),
+        ((10,), None),  # ws[31]: sgd_step: d_b_out
+        ((64, 10), None),  # ws[32]: sgd_step: d_W_out
+        ((64,), None),  # ws[33]: sgd_step: d_bb4
+        ((128, 64), None),  # ws[34]: sgd_step: d_Wb4
+        ((128,), None),  # ws[35]: sgd_step: d_ba4
+        ((64, 128), None),  # ws[36]: sgd_step: d_Wa4
+        ((64,), None),  # ws[37]: sgd_step: d_bb3
+        ((128, 64), None),  # ws[38]: sgd_step: d_Wb3
+        ((128,), None),  # ws[39]: sgd_step: d_ba3
+        ((64, 128), None),  # ws[40]: sgd_step: d_Wa3
+        ((64,), None),  # ws[41]: sgd_step: d_bb2
+        ((128, 64), None),  # ws[42]: sgd_step: d_Wb2
+        ((128,), None),  # ws[43]: sgd_step: d_ba2
+        ((64, 128), None),  # ws[44]: sgd_step: d_Wa2
+        ((64,), None),  # ws[45]: sgd_step: d_bb1
+        ((128, 64), None),  # ws[46]: sgd_step: d_Wb1
+        ((128,), None),  # ws[47]: sgd_step: d_ba1
+        ((64, 128), None),  # ws[48]: sgd_step: d_Wa1
+        ((64,), None),  # ws[49]: sgd_step: d_b_in
+        ((32, 64), None),  # ws[50]: sgd_step: d_W_in
     ]
 
 

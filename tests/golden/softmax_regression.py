@@ -314,10 +314,10 @@ def _workspace_arrays(N):
         # ws[0]: forward: t, scores; loss: t, scores, logp; loss_and_grad, sgd_step: t, scores,
         # logp, t_3
         ((N, 5), None),
-        ((N, 5), None),  # ws[1]: d_logp, d_scores
+        ((N, 5), None),  # ws[1]: loss_and_grad, sgd_step: d_logp, d_scores
         ((N,), 1.0),  # ws[2]: ones, read only
-        ((5,), None),  # ws[3]: d_b
-        ((20, 5), None),  # ws[4]: d_W
+        ((5,), None),  # ws[3]: sgd_step: d_b
+        ((20, 5), None),  # ws[4]: sgd_step: d_W
     ]
 
 
