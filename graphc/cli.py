@@ -144,9 +144,13 @@ def cmd_compile(args) -> int:
     files = {f"{name}.py": compiled.source.encode()}
     if not args.no_render:
         files.update(_pictures(compiled, args, name))
+
     # what an earlier compile of this model wrote and this one does not (other formats, or
-    # pictures now skipped) goes, so the folder never mixes two versions of the model
-    earlier = [f for f in earlier_outputs(args.o, name) if f not in files]
+    # pictures now skipped) goes, so the folder never mixes two versions of the model; it is
+    # looked for once the folder is locked, after any other compile writing there is done
+    def earlier() -> list[str]:
+        return [f for f in earlier_outputs(args.o, name) if f not in files]
+
     write_all(args.o, files, earlier, args.model, marks(name))
     for f in files:
         print(f"wrote {os.path.join(args.o, f)}")

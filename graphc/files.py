@@ -9,7 +9,7 @@ import signal
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from graphc.errors import ModelFileError, UserError
@@ -101,12 +101,18 @@ def earlier_outputs(folder: str, name: str) -> list[str]:
 
 
 def write_all(
-    folder: str, files: dict[str, bytes], remove: list[str] = (), model: str | None = None, ours: dict | None = None
+    folder: str,
+    files: dict[str, bytes],
+    remove: Callable[[], list[str]] = list,
+    model: str | None = None,
+    ours: dict | None = None,
 ) -> None:
     """Write every file or none: each goes to a temporary name first, then all are renamed.
-    Then the files named in `remove` are deleted where they exist. A file that would
+    Then the files `remove()` names are deleted where they exist. A file that would
     replace the model file itself, or a file named in `ours` that lacks its mark there
-    (the user's own NAME.py, say), is refused before anything is written."""
+    (the user's own NAME.py, say), is refused before anything is written. Another compile
+    writing the same folder at the same time waits: `remove()` is asked, and the files
+    renamed and deleted, while the folder is locked, so the two compiles do not mix."""
     if os.path.islink(folder) and not os.path.exists(folder):
         raise UserError(f"cannot write to {folder}: it is a link to {os.readlink(folder)}, which does not exist")
     if os.path.exists(folder) and not os.path.isdir(folder):
@@ -140,12 +146,16 @@ def write_all(
     umask = os.umask(0)  # read it back: mkstemp makes files only their owner can read
     os.umask(umask)
     path = folder
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
     # Ctrl-C, kill or a closed terminal wait for the writing to end (a few milliseconds): one
     # between two renames would leave two compiles mixed, one between mkstemp and the list of
-    # what to clean up a temporary behind
-    with _signals_held():
+    # what to clean up a temporary behind. (They do not wait for the lock: that may take long.)
+    with _locked(folder), _signals_held():
+        gone = remove()  # what the folder holds now, before this compile's files replace it
         try:
-            os.makedirs(folder, exist_ok=True)
             for name, data in files.items():
                 path = os.path.join(folder, name)
                 fd, tmp = tempfile.mkstemp(dir=folder, prefix=".graphc-", suffix=".tmp")
@@ -160,7 +170,7 @@ def write_all(
                     raise UserError(f"cannot write {path}: a folder of that name is in the way")
             for tmp, path in staged:
                 os.replace(tmp, path)
-            for name in remove:
+            for name in gone:
                 path = os.path.join(folder, name)
                 if os.path.isfile(path) or os.path.islink(path):
                     os.unlink(path)
@@ -170,6 +180,30 @@ def write_all(
             for tmp, _ in staged:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
+
+
+@contextmanager
+def _locked(folder: str) -> Iterator[None]:
+    """Hold an exclusive lock on the folder itself (no lock file is left behind) until the
+    block is done; where the system has no such locks, or refuses one here, go on unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # a folder we may write but not read
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks
+            pass
+        yield
+    finally:
+        os.close(fd)
 
 
 def _foreign(path: str, mark: bytes) -> bool:

@@ -819,6 +819,54 @@ def test_ctrl_c_between_the_renames_leaves_no_mix_of_two_compiles(
     assert _files(out) == _files(fresh)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX file locks")
+def test_two_compiles_writing_one_folder_at_once_do_not_mix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second compile (of a changed model, --no-render) that starts writing while the first
+    is between its renames waits for it, then replaces all of it: the folder ends as the
+    second alone would leave it, not its module beside the first one's pictures and page."""
+    old, new = write(tmp_path, VALID, "old.nn"), write(tmp_path, VALID.replace("3", "2"), "new.nn")
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    assert main(["compile", str(new), "-o", str(fresh), "--no-render"]) == 0
+    second = (  # says when it asks for the lock, so the first knows it is waiting there
+        "import fcntl, sys\n"
+        "real = fcntl.flock\n"
+        "def flock(fd, operation):\n"
+        "    print('locking', file=sys.stderr, flush=True)\n"
+        "    return real(fd, operation)\n"
+        "fcntl.flock = flock\n"
+        "from graphc.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    started: list[subprocess.Popen] = []
+    real = os.replace
+
+    def replace(src, dst):
+        real(src, dst)
+        if not started:  # after the first file is in place, the other compile starts writing
+            started.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", second, "compile", str(new), "-o", str(out), "--no-render"],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    cwd=Path(graphc.__file__).parent.parent,
+                )
+            )
+            started[0].stderr.readline()  # 'locking', or the end: it never asked and has written
+
+    monkeypatch.setattr(os, "replace", replace)
+    try:
+        assert main(["compile", str(old), "-o", str(out)]) == 0
+    finally:
+        monkeypatch.undo()
+    other = started[0]
+    _, err = other.communicate(timeout=60)
+    assert other.returncode == 0, err
+    assert _files(out) == _files(fresh)
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="needs POSIX signals")
 def test_kill_while_writing_leaves_no_temporary_files(tmp_path: Path) -> None:
     """`kill` (SIGTERM) or a closed terminal (SIGHUP) while the files are staged waits for the
