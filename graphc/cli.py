@@ -113,10 +113,10 @@ def _pictures(compiled, args, name: str) -> dict[str, bytes]:
                 stuck = f"dot was not tried, having taken longer than {render.DOT_TIMEOUT:g} s on the {kind} graph"
             dot_file = os.path.join(args.o, f"{name}.{kind}.dot")
             drawn = f"{dot_file[:-3]}{args.format}"
-            print(  # the command quoted as a shell reads it: the folder may hold a space
+            print(
                 f"warning: the {kind} graph is not drawn: {e}; "
-                f"its .dot file is written (`dot -T{args.format} {shlex.quote(dot_file)} -o "
-                f"{shlex.quote(drawn)}` draws it)",
+                f"its .dot file is written (`dot -T{args.format} {_shell_path(dot_file)} -o "
+                f"{_shell_path(drawn)}` draws it)",
                 file=sys.stderr,
             )
     for kind, dot in dots.items():  # which pictures are graphc's, for the next compile to replace
@@ -130,6 +130,12 @@ def _pictures(compiled, args, name: str) -> dict[str, bytes]:
     )
     files[f"{name}.html"] = text.encode()
     return files
+
+
+def _shell_path(path: str) -> str:
+    """path as a shell and a command read it: quoted where it holds a space, say, and
+    led by ./ where it starts with a dash, which the command would take for an option."""
+    return shlex.quote(os.path.join(os.curdir, path) if path.startswith("-") else path)
 
 
 def cmd_compile(args) -> int:

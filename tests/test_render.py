@@ -736,6 +736,21 @@ def test_every_gradient_is_drawn_even_without_a_path():
 
 
 @needs_dot
+@pytest.mark.parametrize("folder", ["-out", "a folder"])
+def test_the_command_that_draws_a_graph_left_undrawn_runs_as_shown(folder, tmp_path, monkeypatch, capsys):
+    """The warning's `dot` command, pasted into a shell, draws the picture: a folder with a
+    space is quoted, and one whose name starts with a dash is not taken for an option."""
+    model = tmp_path / "c.nn"
+    model.write_text(CHAIN)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(render, "MAX_DRAWN", 7)  # the backward graph (8 nodes) is not drawn
+    assert cli.main(["compile", str(model), f"-o={folder}"]) == 0
+    hint = re.search(r"`(dot -Tsvg .+)` draws it", capsys.readouterr().err).group(1)
+    subprocess.run(hint, shell=True, check=True, capture_output=True)
+    assert (tmp_path / folder / "c.backward.svg").read_bytes().lstrip().startswith((b"<?xml", b"<svg"))
+
+
+@needs_dot
 def test_a_recompile_keeps_pictures_drawn_by_hand_from_its_dot_files(tmp_path, monkeypatch, capsys):
     """A picture drawn from graphc's .dot (as its warning about a graph too large suggests)
     has the name graphc would give it, and graphc's marks: only the .dot's list tells it apart."""
