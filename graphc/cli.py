@@ -273,17 +273,30 @@ def _no_room(shown: str) -> UserError:
     return UserError(f"gradcheck: the arrays at {shown} do not fit in memory; give smaller --dims")
 
 
+def _number(text: str) -> int | None:
+    """text as a whole number written in the digits 0-9, or None: str.isdigit also takes
+    '²' and '①', which int() refuses, and int() refuses more than 4,300 digits."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    try:
+        return int(text)
+    except ValueError:  # past the digits Python converts
+        return None
+
+
 def _dims_arg(text: str) -> dict[str, int]:
     dims = {}
     for item in filter(None, text.split(",")):
         name, _, value = item.partition("=")
-        if not name.strip().isidentifier() or not value.strip().isdigit():
+        size = _number(value)
+        if not name.strip().isidentifier() or size is None:
             raise argparse.ArgumentTypeError(
                 f"expected NAME=SIZE, a size being a whole number (0 or more), got {item!r}"
             )
         if name.strip() in dims:
             raise argparse.ArgumentTypeError(f"{name.strip()} is given twice")
-        dims[name.strip()] = int(value)
+        dims[name.strip()] = size
     return dims
 
 
@@ -302,9 +315,10 @@ def _whole(least: int):
     """An argparse type: a whole number of `least` or more."""
 
     def parse(text: str) -> int:
-        if not text.strip().isdigit() or int(text) < least:
+        number = _number(text)
+        if number is None or number < least:
             raise argparse.ArgumentTypeError(f"expected a whole number of {least} or more, got {text!r}")
-        return int(text)
+        return number
 
     return parse
 

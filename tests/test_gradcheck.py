@@ -267,3 +267,27 @@ def test_a_reshape_to_a_multiple_of_a_dim_is_checked(tmp_path: Path, capsys) -> 
     assert main(["gradcheck", str(model)]) == 0
     out = capsys.readouterr().out
     assert "  W     [3, 2]        6" in out and out.splitlines()[-1].startswith("the gradient agrees")
+
+
+@pytest.mark.parametrize(
+    "option, value, said",
+    [
+        ("--seed", "²", "argument --seed: expected a whole number of 0 or more, got '²'"),
+        ("--most", "①", "argument --most: expected a whole number of 1 or more, got '①'"),
+        ("--most", "٣", "argument --most: expected a whole number of 1 or more, got '٣'"),
+        ("--seed", "9" * 5000, "argument --seed: expected a whole number of 0 or more, got '999"),
+        ("--dims", "B=²", "argument --dims: expected NAME=SIZE, a size being a whole number (0 or more), got 'B=²'"),
+    ],
+    ids=["superscript", "circled", "arabic-indic", "5000 digits", "a dim's size"],
+)
+def test_a_number_not_written_in_the_digits_0_to_9_is_a_command_line_mistake(
+    option: str, value: str, said: str, tmp_path, capsys
+) -> None:
+    """Characters str.isdigit takes but int() does not (or does as another digit) are
+    refused as any other malformed number, in the option's words."""
+    model = tmp_path / "m.nn"
+    model.write_text(REGRESSION)
+    with pytest.raises(SystemExit) as exit:
+        main(["gradcheck", str(model), option, value])
+    assert exit.value.code == 2
+    assert said in capsys.readouterr().err
