@@ -443,6 +443,8 @@ class ProgramLowerer(ExprLowerer, Loops):
 
 # what the generated module imports: a module of the same name would hide it
 _IMPORTED = frozenset({"numpy", "threading"})
+# what graphc itself imports besides numpy and the standard library (its other dependencies)
+_GRAPHC_IMPORTS = frozenset({"networkx", "lark", "graphviz"})
 
 
 def _module_name_trouble(name: str) -> str | None:
@@ -453,6 +455,8 @@ def _module_name_trouble(name: str) -> str | None:
         return f"would make {name}.py, which hides the {name} module the generated module imports"
     if name == "graphc":
         return "would make graphc.py, which hides graphc itself from code run in the same folder"
+    if name in _GRAPHC_IMPORTS:  # graphc run in that folder would import the model instead, and crash
+        return f"would make {name}.py, which hides the {name} module graphc itself imports when run in the same folder"
     if name in sys.stdlib_module_names:
         return f"is the name of Python's own {name} module, which `import {name}` may find instead of {name}.py"
     if name.startswith("__") and name.endswith("__"):  # __main__ is the running script, __init__ a package

@@ -626,6 +626,7 @@ def test_a_folder_in_the_way_of_an_output_file_writes_nothing(
     [
         ("1-net.nn", "model_1_net"),
         ("numpy.nn", "numpy_model"),
+        ("lark.nn", "lark_model"),  # graphc run in the output folder would import it as its parser
         ("class.nn", "class_model"),
         ("typing.nn", "typing_model"),  # the standard library's module would be imported instead
         ("__main__.nn", "__main___model"),  # `import __main__` is the running script
