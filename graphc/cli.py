@@ -75,7 +75,17 @@ def cmd_check(args) -> int:
 def _warn(warnings: list, args) -> None:
     """Likely slips in a model that compiles, as errors are shown, on stderr."""
     if warnings:
-        print(GraphcError(warnings).format({args.model: args.text}), file=sys.stderr)
+        _say(GraphcError(warnings).format({args.model: args.text}))
+
+
+def _say(text: str) -> None:
+    """A message on stderr. One that cannot be written (`2>&-`, a full disk) is dropped, as
+    argparse drops its own: the files written and the exit status do not hang on it."""
+    try:
+        if sys.stderr is not None:  # (print would send it to stdout instead)
+            print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # (ValueError: a stream closed in the process)
+        pass
 
 
 def _count(shape) -> int:
@@ -96,7 +106,7 @@ def _pictures(compiled, args, name: str) -> dict[str, bytes]:
     }
     files = {f"{name}.{kind}.dot": dot.encode() for kind, dot in dots.items()}
     if not render.have_dot():
-        print(render.DOT_MISSING, file=sys.stderr)
+        _say(render.DOT_MISSING)
         return files
     svgs = {}
     mapping = page.node_map(compiled.graph, compiled.code_lines, args.text)
@@ -113,17 +123,16 @@ def _pictures(compiled, args, name: str) -> dict[str, bytes]:
                 stuck = f"dot was not tried, having taken longer than {render.DOT_TIMEOUT:g} s on the {kind} graph"
             dot_file = os.path.join(args.o, f"{name}.{kind}.dot")
             drawn = f"{dot_file[:-3]}{args.format}"
-            print(
+            _say(
                 f"warning: the {kind} graph is not drawn: {e}; "
                 f"its .dot file is written (`dot -T{args.format} {_shell_path(dot_file)} -o "
-                f"{_shell_path(drawn)}` draws it)",
-                file=sys.stderr,
+                f"{_shell_path(drawn)}` draws it)"
             )
     for kind, dot in dots.items():  # which pictures are graphc's, for the next compile to replace
         drew = [f for f in files if f.startswith(f"{name}.{kind}.") and not f.endswith(".dot")]
         files[f"{name}.{kind}.dot"] = f"{DREW}{', '.join(drew) or 'nothing'}\n{dot}".encode()
     if len(svgs) < 2:
-        print(f"warning: {name}.html shows both pictures, so it is not written either", file=sys.stderr)
+        _say(f"warning: {name}.html shows both pictures, so it is not written either")
         return files
     text = page.make_page(
         name, args.text, compiled.source, svgs["forward"].decode(), svgs["backward"].decode(), mapping
@@ -249,15 +258,14 @@ def cmd_gradcheck(args) -> int:
             f"(largest difference {step:.1e})"
         )
     if wrong:
-        print(f"error: the gradient of {', '.join(wrong)} disagrees with the finite differences", file=sys.stderr)
+        _say(f"error: the gradient of {', '.join(wrong)} disagrees with the finite differences")
     if blind:
-        print(
+        _say(
             f"error: the slopes of {', '.join(blind)} are below what round-off in the loss lets the check see; "
-            "scale the loss or those params",
-            file=sys.stderr,
+            "scale the loss or those params"
         )
     if not stepped:
-        print("error: sgd_step does not move the params by lr times their gradient", file=sys.stderr)
+        _say("error: sgd_step does not move the params by lr times their gradient")
     if wrong or blind or not stepped:
         return 1
     worst = max((r.worst for r in rows), default=0.0)
@@ -492,28 +500,28 @@ def main(argv=None, *, exit_at_once: bool = False) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 141
         except KeyboardInterrupt:  # Ctrl-C: a word, not a traceback (write_all holds it until its files are in place)
-            print("graphc: interrupted", file=sys.stderr)
+            _say("graphc: interrupted")
             return 130
         except _Killed as e:
-            print("graphc: terminated", file=sys.stderr)
+            _say("graphc: terminated")
             return 128 + e.number
         except OSError as e:  # the files have their own messages: this is the output stream (`> /dev/full`)
             if sys.stdout is not None:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr)
+            _say(f"error: cannot write the output: {e.strerror or e}")
             return 1
         except MemoryError:  # a model of millions of nodes, past what this machine holds
             doing = "compile" if args.command == "compile" else "check"  # (gradcheck and check)
-            print(f"error: {args.model}: out of memory: the model is too large to {doing} here", file=sys.stderr)
+            _say(f"error: {args.model}: out of memory: the model is too large to {doing} here")
             if exit_at_once:
                 _exit_at_once(1)
             return 1
         except (UserError, ModelFileError) as e:
             msg = str(e)
-            print(msg if ": error: " in msg else f"error: {msg}", file=sys.stderr)
+            _say(msg if ": error: " in msg else f"error: {msg}")
             return 1
         except GraphcError as e:
-            print(e.format({args.model: getattr(args, "text", "")}), file=sys.stderr)
+            _say(e.format({args.model: getattr(args, "text", "")}))
             if exit_at_once:
                 _exit_at_once(1)
             return 1

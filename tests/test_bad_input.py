@@ -698,6 +698,32 @@ def test_a_closed_output_stream_is_an_error_not_a_traceback(command: str, tmp_pa
         assert (tmp_path / "out" / "tiny.py").exists()
 
 
+@pytest.mark.parametrize("stderr", ["closed", "full"])
+def test_a_warning_that_cannot_be_shown_does_not_stop_the_compile(stderr: str, tmp_path: Path) -> None:
+    """`graphc compile m.nn 2>&-` (or a full disk behind stderr) of a model with a warning:
+    the warning is lost, as argparse loses its messages there, and the module is written;
+    before, the failed warning stopped the compile with status 1, silently, writing nothing."""
+    if stderr == "full" and not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    warned = VALID.replace("input x : [B, 3]\n", "input x : [B, 3]\ninput t : [B]\n").replace(
+        "mean((x @ W)^2)", "mean((x @ W - t)^2)"
+    )  # [B, 1] - [B]: every entry against every other, a warning
+    model = write(tmp_path, warned)
+    out = tmp_path / "out"
+    with open("/dev/full" if stderr == "full" else os.devnull, "w") as target:
+        proc = subprocess.run(
+            [sys.executable, "-m", "graphc", "compile", str(model), "-o", str(out), "--no-render"],
+            stdout=subprocess.PIPE,
+            stderr=target,
+            text=True,
+            preexec_fn=(lambda: os.close(2)) if stderr == "closed" else None,
+        )
+    assert (proc.returncode, proc.stdout) == (0, f"wrote {out / 'tiny.py'}\n")
+    assert (out / "tiny.py").exists()
+    proc = subprocess.run([sys.executable, "-m", "graphc", "check", str(model)], capture_output=True, text=True)
+    assert ": warning: " in proc.stderr  # (the model does warn)
+
+
 def test_a_reader_that_leaves_early_stops_the_command_as_it_stops_any_tool(tmp_path: Path) -> None:
     """`graphc check big.nn | head -1`: the summary runs past what the pipe holds; the reader
     leaving ends graphc silently with 141 (128 + SIGPIPE), as it ends `yes | head`."""
