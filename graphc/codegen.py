@@ -50,8 +50,6 @@ def _module(
         "loss_and_grad": em.body("loss_and_grad", grad_roots, set(grad_roots[1:]), pool),
     }
     emitters = {"forward": plain, "loss": plain, "loss_and_grad": em}
-    for name, (lines, *rest) in bodies.items():  # their marks name each node's key, whichever graph it is of
-        bodies[name] = (_keyed(lines, emitters[name].g), *rest)
     if step is not None:
         st = step.g
         # an input named by `wrt` is not moved: its gradient is not computed either
@@ -196,18 +194,6 @@ def _module(
     src += [""]
     text, code_lines = _strip_marks("\n".join(src))
     return text, code_lines, pool
-
-
-def _keyed(lines: list[str], g: Graph) -> list[str]:
-    """The lines with their marks naming, for each node of g, its key: the node of the
-    unoptimized graph it stands for, which forward's graph and loss_and_grad's share."""
-    out = []
-    for line in lines:
-        if MARK in line:
-            code, nodes = line.split(MARK)
-            line = code + MARK + ",".join(str(g.node(int(n))["key"]) for n in nodes.split(","))
-        out.append(line)
-    return out
 
 
 def _strip_marks(text: str) -> tuple[str, dict[int, list[int]]]:

@@ -192,8 +192,9 @@ class Emitter:
             if note and note != last_note:
                 out += [f"{indent}# {row}" for row in note]
                 last_note = note
-            # the marker tells codegen which graph nodes this line computes; it is stripped there
-            mark = f"{MARK}{','.join(map(str, sorted(group[n])))}"
+            # the marker tells codegen which nodes this line computes, by the key each has in the
+            # unoptimized graph (which every function's graph maps back to); it is stripped there
+            mark = f"{MARK}{','.join(str(g.node(m)['key']) for m in sorted(group[n]))}"
             # a gradient is d_ and its value's variable (d_h_2 is the gradient of h_2), a mask x_mask
             # or x_sign after x's: never numbered, so d_h_2 never means a second d_h. A value with
             # a variable of its own, named in the model or not (t_2), has its gradient named after

@@ -74,9 +74,10 @@ def starts_with_operator(line: str) -> bool:
     return code != "" and code[0] in OPERATORS and not code.startswith("//")
 
 
-def habit(text: str, tok: Token, accepts: set[str], whole: str = "") -> tuple[str, int, int] | None:
+def habit(text: str, tok: Token, accepts: set[str], whole: str) -> tuple[str, int, int] | None:
     """What the line around the unexpected `tok` meant, if it is written as another language
-    writes it: the message, and the offsets where its span starts and ends; else None."""
+    writes it: the message, and the offsets where its span starts and ends; else None. `text`
+    is what the parse reads (earlier lines blanked after an error), `whole` the file."""
     line_start = tok.start_pos - tok.column + 1
     end = text.find("\n", line_start)
     line = without_comment(text[line_start : end if end >= 0 else len(text)])
@@ -181,7 +182,7 @@ def habit(text: str, tok: Token, accepts: set[str], whole: str = "") -> tuple[st
         parts = before.split()
         name = parts[1] if len(parts) > 1 else "NAME"
         value = line[tok.start_pos - line_start + 1 :].strip() if tok.type == "EQUAL" else ""
-        made = declared(whole or text, without_comment(value)) if word == "param" and value else None
+        made = declared(whole, without_comment(value)) if word == "param" and value else None
         if made is not None:  # param W = torch.randn(3, 4) * 0.1: the shape and initializer it means
             said = f"{word} {name} needs a shape: write {word} {name} : {made}"
         else:

@@ -388,17 +388,10 @@ def _made(
             return f": a layer is its params: declare param W : [{i}, {o}] and param b : [{o}], then write x @ W + b"
         return ": a layer is its params: declare param W : [in, out] and param b : [out], then write x @ W + b"
     if method == "Parameter":  # nn.Parameter(torch.randn(3, 4)): learned, made as the call inside it says
-        arg = positional[0] if len(positional) == 1 else ""
-        scaled = _SCALED.fullmatch(arg)  # nn.Parameter(torch.randn(3, 4) * 0.1)
-        if scaled is not None:
-            arg, scale = scaled["call"], scaled["left"] or scaled["right"]
-        inner = _CALL.fullmatch(arg)  # (one call: its '(' closed by the last ')', not `f(x) * g(y)`)
-        if (
-            inner is not None
-            and closing(arg, inner.start(3) - 1, len(arg)) == len(arg) - 1
-            and _module(whole, inner[1])
-        ):
-            made = _made(text, whole, line_start, call, inner[2], split_arguments(inner[3]), True, scale)
+        found = _library_call(whole, positional[0] if len(positional) == 1 else "")
+        if found is not None:
+            method, args, scale = found
+            made = _made(text, whole, line_start, call, method, args, True, scale)
             if made is not None:
                 return made
         name, instead = _named(text, whole, line_start, call)
@@ -484,22 +477,30 @@ def declared(whole: str, value: str) -> str | None:
     declares that param with, "[3, 4] = normal(0, 0.1)" (the shape "[d, ...]" where the call's
     sizes are none or hold a dim, which no param's shape does), else None (where no initializer
     makes its values)."""
-    value = value.strip()
-    scaled = _SCALED.fullmatch(value)
-    call, scale = (scaled["call"], scaled["left"] or scaled["right"]) if scaled is not None else (value, None)
-    inner = _CALL.fullmatch(call)  # (one call: its '(' closed by the last ')')
-    if inner is None or closing(call, inner.start(3) - 1, len(call)) != len(call) - 1 or not _module(whole, inner[1]):
+    found = _library_call(whole, value)
+    if found is None or found[0] not in _INITS or found[0].endswith("_"):  # (nn.init.zeros_ fills another's)
         return None
-    method = inner[2]
-    if method not in _INITS or method.endswith("_"):  # (nn.init.zeros_ fills an array made elsewhere)
-        return None
-    found = _initializer(method, _INITS[method], _positional(split_arguments(inner[3])), scale)
+    method, args, scale = found
+    found = _initializer(method, _INITS[method], _positional(args), scale)
     if found is None:
         return None
     init, sizes, shape = found
     if _dims(whole).intersection(sizes):
         return f"[d, ...] = {init}{NO_DIMS}"
     return f"{'[d, ...]' if shape == '[...]' else shape} = {init}"
+
+
+def _library_call(whole: str, text: str) -> tuple[str, list[str], str | None] | None:
+    """`torch.randn(3, 4)`, or times a number (`torch.randn(3, 4) * 0.1`): the library's function,
+    its arguments and the number (None where there is none); else None (not one call of a library's:
+    `f(x) * g(y)`, or a name the file defines)."""
+    text = text.strip()
+    scaled = _SCALED.fullmatch(text)
+    call, scale = (scaled["call"], scaled["left"] or scaled["right"]) if scaled is not None else (text, None)
+    inner = _CALL.fullmatch(call)  # (one call: its '(' closed by the last ')')
+    if inner is None or closing(call, inner.start(3) - 1, len(call)) != len(call) - 1 or not _module(whole, inner[1]):
+        return None
+    return inner[2], split_arguments(inner[3]), scale
 
 
 def _dims(whole: str) -> set[str]:

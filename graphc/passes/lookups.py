@@ -20,28 +20,6 @@ def _one_hot_labels(g: Graph, a: int) -> int | None:
     return None
 
 
-@matches("matmul")
-def one_hot_matmul(g: Graph, n: int) -> int | None:
-    """one_hot(l, K) @ x -> x[l]: the rows of x the labels pick"""
-    a, x = g.args(n)
-    labels = _one_hot_labels(g, a)
-    if labels is None or len(g.shape(x)) not in (1, 2):
-        return None
-    return build(g, n, "rows", [x, labels])
-
-
-@matches("matmul")
-def one_hot_t_matmul(g: Graph, n: int) -> int | None:
-    """one_hot(l, K).T @ y -> y's rows added into K rows of zeros at l (the gradient of x[l])"""
-    t, y = g.args(n)
-    if g.op(t) != "transpose":
-        return None
-    labels = _one_hot_labels(g, g.args(t)[0])
-    if labels is None or len(g.shape(labels)) != 1 or len(g.shape(y)) not in (1, 2):
-        return None
-    return build(g, n, "scatter_rows", [y, labels], {"k": g.shape(t)[0]})
-
-
 def _flat_one_hot_labels(g: Graph, a: int) -> int | None:
     """The labels of a = reshape(one_hot(labels, K), [N, K]) (a batch of sequences laid end to
     end: the rows of K stay whole, as the last axis keeps its size), else None."""
@@ -53,15 +31,50 @@ def _flat_one_hot_labels(g: Graph, a: int) -> int | None:
     return g.args(h)[0]
 
 
+def _picked_rows(g: Graph, n: int, labels: int | None, x: int) -> int | None:
+    """n = a @ x with a the one-hot of `labels` (None: a is none) -> the rows of x they pick,
+    reshaped to n's shape where the one-hot was reshaped"""
+    if labels is None or len(g.shape(x)) not in (1, 2):
+        return None
+    rows = build(g, n, "rows", [x, labels])
+    return rows if g.shape(rows) == g.shape(n) else build(g, n, "reshape", [rows], {"shape": g.shape(n)})
+
+
+def _rows_added_back(g: Graph, n: int, labels: int | None, y: int) -> int | None:
+    """n = a.T @ y with a the one-hot of `labels` (None: a is none) -> y's rows added into K rows
+    of zeros at the labels, y laid out by the labels' axes first where the one-hot was reshaped"""
+    if labels is None or len(g.shape(y)) not in (1, 2):
+        return None
+    shape = g.shape(labels) + g.shape(y)[1:]
+    rows = y if shape == g.shape(y) else build(g, n, "reshape", [y], {"shape": shape})
+    return build(g, n, "scatter_rows", [rows, labels], {"k": g.shape(g.args(n)[0])[0]})
+
+
+@matches("matmul")
+def one_hot_matmul(g: Graph, n: int) -> int | None:
+    """one_hot(l, K) @ x -> x[l]: the rows of x the labels pick"""
+    a, x = g.args(n)
+    return _picked_rows(g, n, _one_hot_labels(g, a), x)
+
+
+@matches("matmul")
+def one_hot_t_matmul(g: Graph, n: int) -> int | None:
+    """one_hot(l, K).T @ y -> y's rows added into K rows of zeros at l (the gradient of x[l])"""
+    t, y = g.args(n)
+    if g.op(t) != "transpose":
+        return None
+    labels = _one_hot_labels(g, g.args(t)[0])
+    if labels is not None and len(g.shape(labels)) != 1:
+        return None
+    return _rows_added_back(g, n, labels, y)
+
+
 @matches("matmul")
 def flat_one_hot_matmul(g: Graph, n: int) -> int | None:
     """reshape(one_hot(l, K), [N, K]) @ x -> reshape(x[l], [N, ...]): the rows of x the labels
     pick, laid end to end (an embedding of a batch of sequences)"""
     a, x = g.args(n)
-    labels = _flat_one_hot_labels(g, a)
-    if labels is None or len(g.shape(x)) not in (1, 2):
-        return None
-    return build(g, n, "reshape", [build(g, n, "rows", [x, labels])], {"shape": g.shape(n)})
+    return _picked_rows(g, n, _flat_one_hot_labels(g, a), x)
 
 
 @matches("matmul")
@@ -69,13 +82,9 @@ def flat_one_hot_t_matmul(g: Graph, n: int) -> int | None:
     """reshape(one_hot(l, K), [N, K]).T @ y -> y's rows added into K rows of zeros at l (the
     gradient of reshape(x[l], [N, ...]))"""
     t, y = g.args(n)
-    if g.op(t) != "transpose" or len(g.shape(y)) not in (1, 2):
+    if g.op(t) != "transpose":
         return None
-    labels = _flat_one_hot_labels(g, g.args(t)[0])
-    if labels is None:
-        return None
-    rows = build(g, n, "reshape", [y], {"shape": g.shape(labels) + g.shape(y)[1:]})
-    return build(g, n, "scatter_rows", [rows, labels], {"k": g.shape(t)[0]})
+    return _rows_added_back(g, n, _flat_one_hot_labels(g, g.args(t)[0]), y)
 
 
 @matches("sub")
