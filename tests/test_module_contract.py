@@ -899,6 +899,32 @@ def test_a_cached_signature_still_converts_scalars_and_matrices():
     np.testing.assert_array_equal(m.forward(p, x=np.matrix(a), y=np.matrix(b)), a * b)  # not a matrix product
 
 
+class _ListShaped:
+    """An array-like whose shape is a list, as some array libraries give it: no key of the cache."""
+
+    def __init__(self, a):
+        self.a, self.shape, self.dtype = a, list(a.shape), a.dtype
+
+    def __array__(self, dtype=None, copy=None):
+        return self.a
+
+
+@pytest.mark.parametrize("opt", [0, 2])
+def test_an_array_like_whose_shape_is_a_list_is_converted_not_a_type_error(contract, opt):
+    """The cache of checked calls hashed the arrays' shapes outside its guard: an array-like
+    whose shape is a list stopped every function with `TypeError: unhashable type: 'list'`."""
+    _, m = load(CONTRACT, opt=opt)
+    params, inputs = m.init_params(0), contract_inputs(np.random.default_rng(3))
+    value, grads = m.loss_and_grad(params, **inputs)
+    like = {**inputs, "x": _ListShaped(inputs["x"])}
+    np.testing.assert_array_equal(m.forward(params, **like)[0], m.forward(params, **inputs)[0])
+    assert m.loss(params, **like) == value
+    assert m.loss_and_grad(params, **like)[0] == value
+    moved = {k: v.copy() for k, v in params.items()}
+    assert m.sgd_step(moved, 0.1, **like) == value
+    np.testing.assert_allclose(moved["W"], params["W"] - 0.1 * grads["W"], rtol=1e-12)
+
+
 def test_a_param_named_like_the_update_steps_still_moves():
     _, m = load("param step_1 : [3, 3]\nparam V : [3, 3]\nloss = sum(V * step_1.T)\nminimize loss\n")
     p = m.init_params(seed=3)

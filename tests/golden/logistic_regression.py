@@ -84,9 +84,9 @@ def _arguments(params, inputs, needed):
             tuple([(type(a), a.shape, a.dtype) for a in params.values()]),
             tuple([(type(a), a.shape, a.dtype) for a in inputs.values()]),
         )
-    except (AttributeError, TypeError):  # not arrays: the full check converts them
-        key = None
-    dims = _SEEN.get(key)
+        dims = _SEEN.get(key)
+    except (AttributeError, TypeError):  # not arrays (an array-like whose shape is a list cannot
+        key = dims = None  # be a key): the full check converts them
     if dims is not None:
         return {**params, **inputs}, dims
     checked, dims = _check_arguments(params, inputs, needed)
