@@ -31,7 +31,10 @@ def _array(what, name, value, shape, dtype, dims):
         raise ValueError(f"{{what}} {{name}}: expected {{declared}}, {{got}}: {{e}}") from None
     got = f"got dtype {{a.dtype}} with shape {{a.shape}}"
     if labels and a.dtype.kind not in "iu":
-        raise ValueError(f"{{what}} {{name}}: expected integer labels {{declared}}, {{got}}")
+        # an empty list holds no float, though NumPy makes it a float array: no labels
+        if a.size or isinstance(value, {xp}.ndarray):
+            raise ValueError(f"{{what}} {{name}}: expected integer labels {{declared}}, {{got}}")
+        a = a.astype({xp}.int64)
     if not labels:
         if a.dtype.kind not in "fiu":
             raise ValueError(f"{{what}} {{name}}: expected a float array {{declared}}, {{got}}")

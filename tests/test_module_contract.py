@@ -1324,6 +1324,25 @@ def test_one_hot_of_no_labels_and_no_classes_is_empty():
             assert m.forward({}, lab=np.zeros(0, int), z=np.zeros((0, 0))).shape == (0, 0)
 
 
+@pytest.mark.parametrize("opt", [0, 2])
+def test_an_empty_list_of_labels_is_no_labels_not_floats(opt):
+    """NumPy makes a float array of [], so the last, empty batch of a loop that gathers its
+    labels in a list was refused as float labels; an empty float array still is."""
+    _, m = load(CONTRACT, opt=opt)
+    params = m.init_params(0)
+    given = {"x": np.zeros((0, 3)), "s": np.ones((2, 3))}
+    as_array = {**given, "labels": np.zeros(0, dtype=np.int64)}
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(m.forward(params, **given, labels=[])[0], m.forward(params, **as_array)[0])
+        np.testing.assert_equal(m.loss(params, **given, labels=[]), m.loss(params, **as_array))
+        value, grads = m.loss_and_grad(params, **given, labels=())
+        for name, grad in m.loss_and_grad(params, **as_array)[1].items():
+            np.testing.assert_array_equal(grads[name], grad)
+        stepped = {k: v.copy() for k, v in params.items()}
+        np.testing.assert_equal(m.sgd_step(stepped, 0.1, **given, labels=[]), value)
+    raises_naming(lambda: m.loss(params, **given, labels=np.zeros(0)), "labels", "int[B]", (0,))
+
+
 LOGITS_3D = """
 dim B, T
 input logits : [B, T, 4]
