@@ -431,6 +431,16 @@ def test_params_that_are_no_dict_are_named(contract):
         m.loss(None, **contract_inputs(np.random.default_rng(0)))
 
 
+def test_a_dim_twice_in_one_input_is_reported_at_that_inputs_axes():
+    """[N, N] given (3, 4) was said to have N 4 'here but 3 in an earlier input', where there
+    is no earlier input: the 3 is the same array's axis 0."""
+    _, m = load("dim N\ninput A : [N, N]\ninput v : [N]\nparam c : [] = ones\nloss = sum((A @ v) * c)\nminimize loss\n")
+    msg = raises_naming(lambda: m.loss(m.init_params(), A=np.ones((3, 4)), v=np.ones(3)), "A", "[N, N]", (3, 4))
+    assert msg.endswith("N is 4 on axis 1 but 3 on axis 0"), msg
+    msg = raises_naming(lambda: m.loss(m.init_params(), A=np.ones((3, 3)), v=np.ones(4)), "v", "[N]", (4,))
+    assert msg.endswith("N is 4 here but 3 in an earlier input"), msg
+
+
 @pytest.mark.parametrize("function", ["forward", "loss", "loss_and_grad"])
 def test_missing_input_raises_value_error_naming_it(contract, function):
     _, m = contract

@@ -68,9 +68,13 @@ def _array(what, name, value, shape, dtype, dims):
                 f"axis {axis} has size {size}, not {want}"
             )
         if isinstance(want, str) and dims.setdefault(want, size) != size:
+            first = shape.index(want)  # an earlier axis of this array may have the dim too ([N, N])
+            if first < axis:
+                where = f"on axis {axis} but {dims[want]} on axis {first}"
+            else:
+                where = f"here but {dims[want]} in an earlier input"
             raise ValueError(
-                f"{what} {name}: expected shape {declared}, got {a.shape}: {want} is {size} here "
-                f"but {dims[want]} in an earlier input"
+                f"{what} {name}: expected shape {declared}, got {a.shape}: {want} is {size} {where}"
             )
     return a
 
