@@ -330,9 +330,18 @@ class Emitter:
         """p -= step for each param, in place, the steps (lr * gradient) already computed.
 
         A step that is not an array of the call's own (a view of a param, say) is
-        copied before any param moves.
+        copied before any param moves; a view of one of its own arrays (a param reshaped
+        in the model gets its gradient reshaped back) is one of its own.
         """
         g, xp = self.g, self.xp
+
+        def own(n: int) -> bool:
+            while n not in plan.owned:
+                if not OPS[g.op(n)].view:
+                    return False
+                n = g.args(n)[0]  # a transpose's or reshape's array
+            return True
+
         # the statements above differentiate lr * the objective: what they call d_W is lr times W's gradient
         note = (
             "the update: each param moves by lr times its gradient, in place; the backward pass"
@@ -343,7 +352,7 @@ class Emitter:
         steps: dict[int, str] = {}
         for w in moved:
             n = g.grads[w]
-            if n not in plan.owned and n not in steps and g.shape(n) != ():  # a scalar is a value, not a view
+            if not own(n) and n not in steps and g.shape(n) != ():  # a scalar is a value, not a view
                 steps[n] = self.namers["sgd_step"].fresh("step")  # never a model name
                 out.append(f"    {steps[n]} = {xp}.array({expr[n]}, dtype=DTYPE)")
                 plan.made.append(g.type(n))

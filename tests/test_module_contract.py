@@ -1444,6 +1444,29 @@ def test_sgd_step_at_o2_allocates_no_array_after_its_first_call(name: str) -> No
     assert peak < 16384 * 4, f"{name}: a second sgd_step took {peak:,} bytes"
 
 
+def test_the_gradient_of_a_reshaped_param_takes_its_step_without_a_copy():
+    """A param the model reshapes gets its gradient reshaped back, a view of the step's own
+    workspace array: sgd_step copied it before the update, a new array of the param's size
+    at every call, though no param can move under it."""
+    import tracemalloc
+
+    text = (
+        "dim B\ninput x : [B, 256]\nparam w : [65536]\nloss = mean(square(x @ reshape(w, [256, 256])))\nminimize loss\n"
+    )
+    _, m = load(text, dtype="float32")
+    params, x = m.init_params(0), np.random.default_rng(0).normal(size=(8, 256)).astype(np.float32)
+    expected = params["w"] - 1e-3 * m.loss_and_grad(params, x=x)[1]["w"]
+    m.sgd_step(params, 1e-3, x=x)
+    np.testing.assert_allclose(params["w"], expected, rtol=1e-5, atol=1e-7)
+    tracemalloc.start()
+    try:
+        m.sgd_step(params, 1e-3, x=x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < params["w"].nbytes / 4, f"a second sgd_step took {peak:,} bytes"
+
+
 LABELLED = {
     "cross_entropy": "input x : [B, 4]\ninput y : int[B]\nparam W : [4, 3]\nloss = mean(cross_entropy(x @ W, y))\n",
     "picked": "input x : [B, 4]\ninput y : int[B]\nparam W : [4, 3]\n"
