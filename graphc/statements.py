@@ -95,6 +95,8 @@ class Emitter:
         # a model value may be called `float` or `_array`: it must not hide what the module itself calls
         reserved = set(dir(builtins)) | {self.xp, "DTYPE", "params", "inputs", "dims", "lr", "grads", "checked"}
         reserved |= RUNTIME_NAMES | {"ws", "value", "threading"}
+        # the one module function a function calls: sgd_step's general path, loss_and_grad
+        reserved.add("loss_and_grad")
         reserved |= {maker_name(k) for k in range(1, len(FUNCTIONS) + 1)}  # a workspace per function at most
         reserved |= HELPER_NAMES | {"INPUTS", "PARAMS", "OUTPUTS", "OBJECTIVE", "WRT"}
         namer = self.namers[name] = _Namer(reserved)

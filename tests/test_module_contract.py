@@ -786,6 +786,27 @@ def test_model_names_that_shadow_python_or_the_runtime_still_work():
     assert m.loss({"w": w}, x=x) == pytest.approx(want, rel=1e-14)
 
 
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_a_param_named_loss_and_grad_leaves_sgd_steps_general_path_working(opt):
+    """sgd_step at -O2 calls loss_and_grad on its general path (read-only params, an empty
+    batch), and a param of that name was a local variable of the same name further down:
+    UnboundLocalError, for every call that took that path."""
+    text = "dim B\ninput x : [B, 3]\nparam loss_and_grad : [3, 2]\nloss = mean((x @ loss_and_grad)^2)\nminimize loss\n"
+    _, m = load(text, opt=opt)
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    params = m.init_params(0)
+    value, grads = m.loss_and_grad(params, x=x)
+    expected = params["loss_and_grad"] - 0.1 * grads["loss_and_grad"]
+    held = params["loss_and_grad"].copy()
+    held.flags.writeable = False
+    stepped = {"loss_and_grad": held}
+    assert m.sgd_step(stepped, 0.1, x=x) == pytest.approx(value, rel=1e-12)
+    np.testing.assert_allclose(stepped["loss_and_grad"], expected, rtol=1e-12)
+    moved = {"loss_and_grad": params["loss_and_grad"].copy()}
+    assert m.sgd_step(moved, 0.1, x=x) == pytest.approx(value, rel=1e-12)  # the fast path too
+    np.testing.assert_allclose(moved["loss_and_grad"], expected, rtol=1e-12)
+
+
 DETERMINISM = """
 model det
 dim B
