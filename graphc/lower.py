@@ -24,9 +24,10 @@ from graphc import syntax as S
 from graphc.errors import Diagnostic, GraphcError, Span, did_you_mean
 from graphc.ir import Graph
 from graphc.lower_advice import fits
-from graphc.lower_expr import ExprLowerer, _arity, _text
+from graphc.lower_expr import ExprLowerer, _arity, _text, _written
 from graphc.lower_loop import Loops
 from graphc.ops import BUILTINS, show
+from graphc.ops.base import size_text
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering, as_written
 from graphc.syntax_hints import scaled_draw
 from graphc.util import gc_paused, recursion_room
@@ -224,12 +225,22 @@ class ProgramLowerer(ExprLowerer, Loops):
         params, what = INITS[name], f"an argument of {name}"
         signature = f"{name}({', '.join(params)})" if params else name
         if isinstance(e, S.Call) and e.kwargs:
-            self.error(f"initializer {signature} takes no keyword arguments", e.kwargs[0].span)
+            # normal(mean=0, std=1), as PyTorch's init functions are called: the same arguments in order
+            named = {k.name: k.value for k in e.kwargs}
+            given = list(args) + [named.get(p) for p in params[len(args) :]]
+            fix = ""
+            if params and set(named) <= set(params[len(args) :]) and None not in given:
+                fix = f"; write {_written(name, given) or 'them in order'}"
+            how = "its arguments in order, not by name" if params else "no keyword arguments"
+            self.error(f"initializer {signature} takes {how}{fix}", e.kwargs[0].span)
             self.init_arguments(e, scope, what)
             return None
         if len(args) != len(params):
             if not params:  # (whatever its arguments hold, the fix deletes them)
-                self.error(f"initializer {name} takes no arguments; write '= {name}'", e.span)
+                sized = ""  # `ones(2, 3)` as NumPy makes an array: the declared shape gives the sizes
+                if shape is not None and [_text(a) for a in args] == [size_text(d) for d in shape]:
+                    sized = f" (the shape {show(shape)} after ':' gives the sizes)"
+                self.error(f"initializer {name} takes no arguments{sized}; write '= {name}'", e.span)
             else:  # normal(): as a fn's call is told, by the names of what is missing
                 self.error(f"initializer {signature} {_arity(params, len(args))}", e.span)
                 self.init_arguments(e, scope, what)

@@ -190,7 +190,10 @@ class _Build(Transformer):
         return S.InputDecl(self._span(kw, typ), target, typ)
 
     def const_init(self, c):
-        """`const(c)`: the initializer shares its spelling with the keyword; a call otherwise."""
+        """`const(c)`: the initializer shares its spelling with the keyword; a call otherwise.
+        A bare `const` is the initializer's name without its argument, told as `= normal` is."""
+        if len(c) == 1:
+            return S.Name(self._tok(c[0]), "const")
         return self._call("const", c)
 
     def param_decl(self, c):

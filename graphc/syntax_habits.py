@@ -21,6 +21,7 @@ _STEP = re.compile(r"[ \t]*[A-Za-z_]\w*[ \t]*\.[ \t]*(backward|step|zero_grad)[ 
 _OPERAND_END = re.compile(r"[\w)\]][ \t]*$")
 _NOT = re.compile(r"(?:^|[=(\[,+\-*/@^]|\breturn)[ \t]*(not)[ \t]+$")  # `not` where an operand starts
 _INT = re.compile(r"-?[0-9]+")
+_INIT_BEFORE = re.compile(r"=[ \t]*(zeros|ones|glorot|he|const|normal|uniform)[ \t]*$")  # `param W : [3] = zeros`
 
 BRANCHES = "maximum, minimum and relu choose between values"
 STATEMENTS = {
@@ -163,6 +164,9 @@ def habit(text: str, tok: Token, accepts: set[str], whole: str) -> tuple[str, in
                 f"a fn's body follows '=' or is written in braces: fn {sig} = EXPR, or fn {sig} {{ ... return EXPR }}"
             )
         return said, tok.start_pos, tok.end_pos
+    init = _INIT_BEFORE.search(before) if word == "param" else None
+    if init is not None and tok.type in ("LSQB", "NUMBER", "NAME"):
+        return _initializer(init[1], line, line_start, tok)
     if tok.type == "LSQB" and _OPERAND_END.search(before) and accepts & {"PLUS", "STAR", "POW"}:
         close = closed_on_line(text, tok.start_pos)
         stop = close + 1 if close is not None else tok.end_pos
@@ -297,3 +301,16 @@ def _shape_type(text: str, line: str, line_start: int, tok: Token) -> tuple[str,
             sizes = split_arguments(text[tok.start_pos + 1 : close])
             return f"a shape is written in brackets: [{', '.join(sizes)}]", tok.start_pos, close + 1
     return None
+
+
+def _initializer(name: str, line: str, line_start: int, tok: Token) -> tuple[str, int, int]:
+    """`= zeros[3]`, `= zeros 3` or `= const 1` after a param's shape: the sizes are the
+    shape's, and an initializer's arguments go in parentheses."""
+    close = closed_on_line(line, tok.start_pos - line_start) if tok.type == "LSQB" else None
+    stop = line_start + (close + 1 if close is not None else len(line.rstrip()))
+    if name in ("const", "normal", "uniform") and tok.type != "LSQB":
+        written = line[tok.start_pos - line_start : stop - line_start].strip()
+        fix = f"write {name}({written})" if len(written) <= SHORT else f"write {name}(...)"
+        return f"an initializer's arguments go in parentheses: {fix}", tok.start_pos, stop
+    fix = f"{name}(...)" if name in ("const", "normal", "uniform") else name
+    return f"an initializer takes no sizes, the shape after ':' gives them: write = {fix}", tok.start_pos, stop
