@@ -425,6 +425,8 @@ class ExprLowerer(Advice):
         items = kw.value.items if isinstance(kw.value, S.TupleLit) else (kw.value,)
         axes = []
         for item in items:
+            if not self.written_whole(item, "an axis"):
+                return _BAD
             v = self.constant(item, scope, "an axis")
             if v is None:
                 return _BAD

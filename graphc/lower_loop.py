@@ -24,6 +24,9 @@ class Loops(FnChecks):
             # (without the note of the passes around it: 500 of them, and none is to blame)
             self.error(f"loops are nested too deeply (more than {MAX_LOOP_DEPTH} levels)", stmt.span, note="")
             return False
+        whole = [self.written_whole(b, "a loop bound") for b in (stmt.start, stmt.stop)]
+        if not all(whole):
+            return False
         lo = self.constant(stmt.start, scope, "a loop bound")
         hi = self.constant(stmt.stop, scope, "a loop bound")
         if lo is None or hi is None:

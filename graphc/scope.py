@@ -664,6 +664,18 @@ class Resolver:
             self.error(f"{what} must be a compile-time constant", e.span)
         return None
 
+    def written_whole(self, e: S.Expr, what: str) -> bool:
+        """False, said, where a number in `e` has a whole value written as a float (`[3.0]`,
+        `axis=1.0`, `1..1e1`): NumPy and range() refuse a float there, and it reads as a value."""
+        n = _fractional_whole(e)
+        if n is None:
+            return True
+        self.error(
+            f"{what} is written as a whole number, without a point or an exponent: write {int(n.value)}, not {n.text}",
+            n.span,
+        )
+        return False
+
     def unknown_size(self, e: S.Name, scope: Scope, declare: str) -> None:
         """An undeclared name used as a size, said at its first use only: one declaration mends them all."""
         said = self.unknown_sizes.get(e.base)
@@ -722,6 +734,8 @@ class Resolver:
                 return None
             if unknown:
                 return None
+        if not self.written_whole(e, "a size"):
+            return None
         v = self.constant(e, scope, f"a size in {what}")
         if v is None:
             return None
@@ -749,6 +763,16 @@ def declare_size(name: str, allow_dims: bool, arithmetic: bool = False) -> str:
     else:
         declare = f"const {name} = ... (a param's sizes are fixed numbers, not dims)"
     return f"; declare it: {declare}"
+
+
+def _fractional_whole(e: S.Expr) -> S.Num | None:
+    """The first number in a size's arithmetic written as a float with a whole value (`3.0`,
+    `1e2`), or None: a fractional one (`0.5*N`) is arithmetic, whose result is checked."""
+    if isinstance(e, S.Num):  # (past any size, 1e300 is told it is too large, in its own words)
+        return e if not e.is_int and float(e.value).is_integer() and e.value <= MAX_SIZE else None
+    if isinstance(e, (S.Unary, S.Binary)):
+        return next((n for p in S.parts(e) if (n := _fractional_whole(p)) is not None), None)
+    return None
 
 
 def _names(e: S.Expr) -> list[S.Name]:
