@@ -27,7 +27,7 @@ from graphc.lower_advice import fits
 from graphc.lower_expr import ExprLowerer, _arity, _text, _written
 from graphc.lower_loop import Loops
 from graphc.ops import BUILTINS, show
-from graphc.ops.base import size_text
+from graphc.ops.base import size_name
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering, as_written
 from graphc.syntax_hints import scaled_draw
 from graphc.util import gc_paused, recursion_room
@@ -238,7 +238,7 @@ class ProgramLowerer(ExprLowerer, Loops):
         if len(args) != len(params):
             if not params:  # (whatever its arguments hold, the fix deletes them)
                 sized = ""  # `ones(2, 3)` as NumPy makes an array: the declared shape gives the sizes
-                if shape is not None and [_text(a) for a in args] == [size_text(d) for d in shape]:
+                if shape is not None and [_text(a) for a in args] == [size_name(d) for d in shape]:
                     sized = f" (the shape {show(shape)} after ':' gives the sizes)"
                 self.error(f"initializer {name} takes no arguments{sized}; write '= {name}'", e.span)
             else:  # normal(): as a fn's call is told, by the names of what is missing

@@ -16,6 +16,7 @@ from graphc.errors import Span, did_you_mean
 from graphc.ir import READS_KEPT
 from graphc.lower_advice import ARITHMETIC, BINARY_OPS, Advice
 from graphc.ops import BUILTINS, OPS, ShapeError, show
+from graphc.ops.base import Written, size_name
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering, as_written
 from graphc.util import number_text, plural
 
@@ -480,7 +481,12 @@ class ExprLowerer(Advice):
                 return None
             return self.size(e, scope, True, "reshape", infer=True)  # numbers and consts alone: (N / 2) * 2, -1
         sizes = [self.size(f, scope, True, "reshape") for f in factors]
-        return None if None in sizes else _size_from(*_product(sizes))
+        if None in sizes:
+            return None
+        product = _size_from(*_product(sizes))
+        # shown as written, [B*T*D], where the product is kept as 4*B*T
+        written = "*".join(f"({n})" if "+" in n or " - " in n else n for n in map(size_name, sizes))
+        return Written(product, written) if isinstance(product, str) and written != product else product
 
     def fill_reshape(self, shape: tuple, target: list, e: S.Call) -> tuple | None:
         have, want = _product(shape), _product([d for d in target if d != -1])

@@ -751,6 +751,15 @@ class Resolver:
             name = e.base if e.index is None else self.resolve_name(e, scope)
             if (b or self.lookup(name, scope)).kind == "const":
                 return Named(int(v), name)
+        # arithmetic on consts, shown as written ([2*HIDDEN]); not on a loop's variable, whose
+        # value differs per pass ([2*i] is 2, then 4)
+        text = S.arithmetic_text(e)
+        if (
+            text is not None
+            and text != str(int(v))
+            and all(getattr(self.lookup(n.base, scope), "kind", "") == "const" for n in _names(e))
+        ):
+            return Named(int(v), text)
         return int(v)
 
 

@@ -120,6 +120,41 @@ def parts(e: Expr) -> tuple[Expr, ...]:
     return ()
 
 
+_BINDS = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 4}  # how tightly each operator binds, as the grammar says
+
+
+def arithmetic_text(e: Expr) -> str | None:
+    """Arithmetic on numbers and plain names as a shape shows it (`2*H`, `H + 1`, `(H + 1)*2`),
+    with the brackets its grouping needs; None for anything else (a call, `W{i}`)."""
+    if isinstance(e, Num):
+        return e.text
+    if isinstance(e, Name):
+        return e.base if e.index is None else None
+    if isinstance(e, Unary):
+        inner = arithmetic_text(e.operand)
+        if inner is None:
+            return None
+        return e.op + (f"({inner})" if isinstance(e.operand, Binary) and e.operand.op != "^" else inner)
+    if isinstance(e, Binary) and e.op in _BINDS:
+        left, right = arithmetic_text(e.left), arithmetic_text(e.right)
+        if left is None or right is None:
+            return None
+        mine = _BINDS[e.op]
+        # a looser operand takes brackets; so does a right one as loose as `-` or `/` (a - (b - c)),
+        # and a left one of `^`, which groups to the right
+        if isinstance(e.left, Binary) and (_BINDS[e.left.op] < mine or (e.op == "^" and e.left.op == "^")):
+            left = f"({left})"
+        if isinstance(e.left, Unary) and e.op == "^":
+            left = f"({left})"
+        if isinstance(e.right, Binary) and (
+            _BINDS[e.right.op] < mine or (_BINDS[e.right.op] == mine and e.op in "-*/")
+        ):
+            right = f"({right})"
+        op = f" {e.op} " if mine == 1 else e.op
+        return left + op + right
+    return None
+
+
 # the names other languages import their arrays and maths as (`np.exp(x)`, `math.pi`, PyTorch's `F.relu(x)`)
 LIBRARIES = frozenset({"np", "numpy", "jnp", "jax", "torch", "nn", "F", "math", "tf", "scipy"})
 

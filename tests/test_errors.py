@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from graphc import compile_source
 from graphc.cli import main
 from graphc.errors import _distance, nearest
 
@@ -368,6 +369,47 @@ def test_the_summary_of_a_model_without_params_or_values_says_none(
     )
 
 
+def test_reshaped_sizes_are_shown_as_written_and_compiled_as_their_product(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """reshape(x, [B*T, D]) is [B*T, D] to the user, not [B*T, 4]; [B*T*D] is not [4*B*T]; the
+    generated code is the same as for the product written out, and the sizes compare by value."""
+    head = "dim B, T\nconst D = 4\nconst H = 2\ninput x : [B, T, D]\nparam W : [D, H]\n"
+    path = tmp_path / "m.nn"
+    model = head + "h = reshape(x, [B*T, D])\nm = reshape(x, [B*T*D])\nloss = sum(h @ W) + sum(m)\nminimize loss\n"
+    path.write_text(model)
+    assert main(["check", str(path)]) == 0
+    rows = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert {"h [B*T, D] line 6", "m [B*T*D] line 7"} <= set(rows), rows
+    path.write_text(head + "k = reshape(x, [B, T*D])\nloss = sum(reshape(x, [B*T, D]) @ W + k)\nminimize loss\n")
+    assert main(["check", str(path)]) == 1
+    assert error_heads(capsys.readouterr().err) == [
+        "cannot add [B*T, H] and [B, T*D]: sizes H (2) and T*D do not broadcast"
+    ]
+
+    # the same code as for the sizes written as numbers: only the header and the source lines it quotes differ
+    def code(text: str) -> list[str]:
+        module = compile_source(text, "m.nn").source.split('"""', 2)[2]
+        return [line for line in module.splitlines() if not line.lstrip().startswith("#")]
+
+    assert code(model) == code(model.replace("[B*T, D]", "[B*T, 4]").replace("[B*T*D]", "[4*T*B]"))
+
+
+def test_sizes_computed_from_consts_keep_their_arithmetic_and_its_brackets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m.nn"
+    path.write_text(
+        "const H = 2\nconst S = 8\nparam P : [(H+1) * 2, S / H, H - (1 - H), 2^(H+1), 28*28]\n"
+        "for i in 1..2 {\n  param W{i} : [2*i, H*i]\n}\nloss = sum(P) + sum(W1) + sum(W2)\nminimize loss\n"
+    )
+    assert main(["check", str(path)]) == 0
+    rows = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    # a loop's variable is a number on each pass, so a size computed from it shows its value
+    want = {"P [(H + 1)*2, S/H, H - (1 - H), 2^(H + 1), 28*28]", "W1 [2, 2]", "W2 [4, 4]"}
+    assert want <= {" ".join(r.split()[:-2]) for r in rows}, rows
+
+
 def test_sizes_written_as_consts_are_shown_by_name_and_compared_by_value(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -382,13 +424,16 @@ def test_sizes_written_as_consts_are_shown_by_name_and_compared_by_value(
     path.write_text(model)
     assert main(["check", str(path)]) == 0
     rows = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
-    # 2 * HIDDEN is computed, not one name: it shows as its number
-    assert {"x [B, HIDDEN]", "W [HIDDEN, 8] 32 glorot", "h [B, 8] line 7", "k [B, HIDDEN] line 8"} <= set(rows), rows
+    # 2 * HIDDEN shows as written too, and is the 8 of v's [8]
+    want = {"x [B, HIDDEN]", "W [HIDDEN, 2*HIDDEN] 32 glorot", "h [B, 2*HIDDEN] line 7", "k [B, HIDDEN] line 8"}
+    assert want <= set(rows), rows
     path.write_text(model.replace("x @ W + v", "x @ W.T + v").replace("x + b", "x + v"))
     assert main(["check", str(path)]) == 1
     heads = error_heads(capsys.readouterr().err)
     assert len(heads) == 2, heads
-    assert heads[0].startswith("cannot multiply [B, HIDDEN] @ [8, HIDDEN]: inner sizes HIDDEN (4) and 8 differ;")
+    assert heads[0].startswith(
+        "cannot multiply [B, HIDDEN] @ [2*HIDDEN, HIDDEN]: inner sizes HIDDEN (4) and 2*HIDDEN (8) differ;"
+    )
     assert heads[1] == "cannot add [B, HIDDEN] and [8]: sizes HIDDEN (4) and 8 do not broadcast"
     # a braced const is shown as the const it names on that pass
     path.write_text(

@@ -32,6 +32,19 @@ class Named(int):
         return int(self), self.name
 
 
+class Written(str):
+    """A product of dims written with names (`B*T*D` for reshape's `[B*T*D]`): the canonical
+    product (`4*B*T`) to every rule and to the generated code, and shown as written."""
+
+    def __new__(cls, value: str, name: str):
+        self = super().__new__(cls, value)
+        self.name = name
+        return self
+
+    def __getnewargs__(self):
+        return str(self), self.name
+
+
 class ShapeError(Exception):
     """A shape rule's complaint, in the user's terms; the caller adds the span: the call's,
     or that of the value given to `keyword` where the complaint is about it alone."""
@@ -95,17 +108,17 @@ class OpDef:
 
 def show(shape: Shape, dtype: str = "float") -> str:
     """A shape as the user wrote it: `[B, 4]`, `int[B]`, `[B, HIDDEN]`."""
-    return (
-        ("int" if dtype == "int" else "")
-        + "["
-        + ", ".join(d.name if isinstance(d, Named) else str(d) for d in shape)
-        + "]"
-    )
+    return ("int" if dtype == "int" else "") + "[" + ", ".join(map(size_name, shape)) + "]"
+
+
+def size_name(d: Size) -> str:
+    """One size as a shape shows it: `4`, `B`, `HIDDEN`, `B*T`."""
+    return d.name if isinstance(d, (Named, Written)) else str(d)
 
 
 def size_text(d: Size) -> str:
     """One size in a sentence: `4`, `B`, or a named one with its value, `HIDDEN (256)`."""
-    return f"{d.name} ({int(d)})" if isinstance(d, Named) else str(d)
+    return f"{d.name} ({int(d)})" if isinstance(d, Named) else size_name(d)
 
 
 def broadcast(a: Shape, b: Shape, verb: str) -> Shape:
