@@ -188,6 +188,13 @@ def diagnostic(
             spaced = spaced_braces(text, tok.start_pos)
             if spaced is not None:
                 return Diagnostic(f"write {spaced}, without spaces inside the braces", span)
+            literal = re.match(r"\{[ \t]*([0-9]+)[ \t]*\}(\w*)", text[tok.start_pos : tok.start_pos + SHORT])
+            if literal is not None:  # h{1}: the name is h1, as written out
+                word = re.search(r"\w+$", text[max(0, tok.start_pos - SHORT) : tok.start_pos])[0]
+                name = word + literal[1] + literal[2]
+                whole_name = Span(file, tok.line, span.col - len(word), tok.line, span.col + len(literal[0]))
+                said = f"the braces in a name hold a loop variable or a const; a fixed number is part of the name: write {name}"
+                return Diagnostic(said, whole_name)
             return Diagnostic(
                 "unexpected '{': in a name like W{i} the braces hold a loop variable or an integer const, optionally with +N or -N",
                 span,
