@@ -28,7 +28,7 @@ from graphc.lower_expr import ExprLowerer, _arity, _text, _written
 from graphc.lower_loop import Loops
 from graphc.ops import BUILTINS, show
 from graphc.ops.base import size_name
-from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering, as_written
+from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering, as_said, as_written
 from graphc.syntax_hints import scaled_draw
 from graphc.util import gc_paused, recursion_room
 
@@ -249,11 +249,11 @@ class ProgramLowerer(ExprLowerer, Loops):
         if any(v is None for v in values):
             return None
         if name == "normal" and values[1] < 0:
-            self.error(f"normal(mean, std) needs std >= 0, but std is {as_written(args[1], values[1])}", args[1].span)
+            self.error(f"normal(mean, std) needs std >= 0, but std is {as_said(args[1], values[1])}", args[1].span)
             return None
         if name == "uniform" and values[0] > values[1]:
             self.error(
-                f"uniform(lo, hi) needs lo <= hi, but {as_written(args[0], values[0])} > {as_written(args[1], values[1])}",
+                f"uniform(lo, hi) needs lo <= hi, but {as_said(args[0], values[0])} > {as_said(args[1], values[1])}",
                 e.span,
             )
             return None

@@ -9,7 +9,7 @@ from graphc import syntax as S
 from graphc.lower_expr import MAX_NODES
 from graphc.lower_fn import FnChecks
 from graphc.ops import BUILTINS
-from graphc.scope import Binding, Scope, as_written, declare_size, keyword_of
+from graphc.scope import KIND_WORDS, Binding, Scope, as_said, declare_size, keyword_of
 
 MAX_UNROLL = 100_000
 MAX_LOOP_DEPTH = 500  # loops inside loops; each level is a few frames of lowering's recursion
@@ -33,13 +33,13 @@ class Loops(FnChecks):
             return False
         if not (float(lo).is_integer() and float(hi).is_integer()):
             self.error(
-                f"loop bounds must be integers, but they are {as_written(stmt.start, lo)} and {as_written(stmt.stop, hi)}",
+                f"loop bounds must be integers, but they are {as_said(stmt.start, lo)} and {as_said(stmt.stop, hi)}",
                 stmt.start.span.to(stmt.stop.span),
             )
             return False
         if hi < lo:
             self.error(
-                f"the range {as_written(stmt.start, lo)}..{as_written(stmt.stop, hi)} is empty (bounds are inclusive)",
+                f"the range {as_said(stmt.start, lo)}..{as_said(stmt.stop, hi)} is empty (bounds are inclusive)",
                 stmt.start.span.to(stmt.stop.span),
             )
             return False
@@ -60,8 +60,16 @@ class Loops(FnChecks):
             self.error(f"a loop variable is a plain name, not {stmt.var.text}", stmt.var.span)
             return False
         var = stmt.var.base
-        if self.lookup(var, scope) is not None or var in BUILTINS:
-            self.error(f"loop variable '{var}' hides an existing name", stmt.var.span)
+        taken = self.lookup(var, scope)
+        if taken is not None or var in BUILTINS:
+            what = "a builtin function" if taken is None else KIND_WORDS[taken.kind]
+            if taken is not None and taken.span is not None and taken.span.line != stmt.var.span.line:
+                what += f" (line {taken.span.line})"
+            free = [n for n in "ijklmn" if n != var and self.lookup(n, scope) is None and n not in BUILTINS]
+            fix = f", such as {free[0]}" if free and var in "ijklmn" else ""
+            self.error(
+                f"'{var}' is already {what}, so it cannot be this loop's variable; use another name{fix}", stmt.var.span
+            )
             return False
         self.unrolled_passes(stmt, scope, var, range(int(lo), int(hi) + 1))
         self.top.pop(var, None)

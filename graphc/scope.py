@@ -742,10 +742,10 @@ class Resolver:
         if infer and v == -1:
             return -1
         if not float(v).is_integer() or v < 1:
-            self.error(f"a size must be a positive integer, not {as_written(e, v)}", e.span)
+            self.error(f"a size must be a positive integer, not {as_said(e, v)}", e.span)
             return None
         if v > MAX_SIZE:
-            self.error(f"a size must be at most {MAX_SIZE:,}, not {as_written(e, v)}", e.span)
+            self.error(f"a size must be at most {MAX_SIZE:,}, not {as_said(e, v)}", e.span)
             return None
         if isinstance(e, S.Name):  # a const, shown by its name: [B, HIDDEN], [D1, D2] for [D{i}, D{i+1}]
             name = e.base if e.index is None else self.resolve_name(e, scope)
@@ -859,6 +859,16 @@ def as_written(e: S.Expr, v: float) -> str:
     if isinstance(e, S.Unary) and isinstance(e.operand, S.Num):
         return e.op + e.operand.text
     return e.text if isinstance(e, S.Num) else number_text(v)
+
+
+def as_said(e: S.Expr, v: float) -> str:
+    """A number in a sentence: as written where it is one (`2.5`), else what the model wrote
+    with its value (`N (0)`, `H - 3 (-1)`), where only the value would leave the user to
+    work out which name it is."""
+    text = S.arithmetic_text(e)
+    if text is None or not _names(e):
+        return as_written(e, v)
+    return f"{text} ({as_written(e, v)})"
 
 
 def _listed(numbers: list[int], most: int = 5) -> str:
