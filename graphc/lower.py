@@ -24,7 +24,7 @@ from graphc import syntax as S
 from graphc.errors import Diagnostic, GraphcError, Span, did_you_mean
 from graphc.ir import Graph
 from graphc.lower_advice import fits
-from graphc.lower_expr import ExprLowerer, _arity, _text, _written
+from graphc.lower_expr import ExprLowerer, _arity, _by_name, _text
 from graphc.lower_loop import Loops
 from graphc.ops import BUILTINS, show
 from graphc.ops.base import size_name
@@ -226,13 +226,11 @@ class ProgramLowerer(ExprLowerer, Loops):
         signature = f"{name}({', '.join(params)})" if params else name
         if isinstance(e, S.Call) and e.kwargs:
             # normal(mean=0, std=1), as PyTorch's init functions are called: the same arguments in order
-            named = {k.name: k.value for k in e.kwargs}
-            given = list(args) + [named.get(p) for p in params[len(args) :]]
-            fix = ""
-            if params and set(named) <= set(params[len(args) :]) and None not in given:
-                fix = f"; write {_written(name, given) or 'them in order'}"
-            how = "its arguments in order, not by name" if params else "no keyword arguments"
-            self.error(f"initializer {signature} takes {how}{fix}", e.kwargs[0].span)
+            said = _by_name(name, params, args, e.kwargs)
+            if said is not None:
+                self.error(f"initializer {signature} {said}", e.span)
+            else:
+                self.error(f"initializer {signature} takes no keyword arguments", e.kwargs[0].span)
             self.init_arguments(e, scope, what)
             return None
         if len(args) != len(params):

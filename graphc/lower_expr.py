@@ -513,7 +513,12 @@ class ExprLowerer(Advice):
     def inline(self, info: FnInfo, e: S.Call, scope: Scope) -> int | None:
         decl = info.decl
         if e.kwargs:
-            self.error(f"fn '{decl.name}' takes no keyword arguments", e.kwargs[0].span)
+            params = [p.base for p in decl.params]
+            said = _by_name(decl.name, params, e.args, e.kwargs)
+            if said is not None:
+                self.error(f"fn {decl.name}({', '.join(params)}) {said}", e.span)
+            else:
+                self.error(f"fn '{decl.name}' takes no keyword arguments", e.kwargs[0].span)
             self.check_args(e.args, scope)
             return None
         if len(e.args) != len(decl.params):
@@ -598,6 +603,23 @@ def _written(func: str, values) -> str | None:
     than a name or a number (`sum(w, keepdims=true)`)."""
     texts = [f"{v.name}={_value_text(v.value)}" if isinstance(v, S.Keyword) else _text(v) for v in values]
     return None if any(t.endswith("an expression") for t in texts) else f"{func}({', '.join(texts)})"
+
+
+def _by_name(func: str, params, args, kwargs) -> str | None:
+    """`takes a and b by position, not by name: write f(x, W)`, for a fn or an initializer
+    given params by name, as Python may (`f(a=x, b=W)`); the fix where every param is given
+    and no other keyword is; None where no keyword names a param."""
+    named = {k.name: k.value for k in kwargs if k.name in params[len(args) :]}
+    if not named:
+        return None
+    listed = [p for p in params if p in named]
+    listed = f"{', '.join(listed[:-1])} and {listed[-1]}" if len(listed) > 1 else listed[0]
+    said = f"takes {listed} by position, not by name"
+    if len(args) + len(named) == len(params) == len(args) + len(kwargs):
+        call = _written(func, [*args, *(named[p] for p in params[len(args) :])])
+        if call is not None:
+            said += f": write {call}"
+    return said
 
 
 def _swapped(func: str, args) -> str:
