@@ -62,6 +62,14 @@ class Advice(Resolver):
             span,
         )
 
+    def transpose_of_a_vector(self, e: S.Attr, shape: tuple) -> None:
+        """`u.T` of a vector or a scalar is u itself: a vector is no column, as mathematics
+        writes one, so `u @ u.T` is a dot product, not the outer product it reads as."""
+        name = e.value.text if isinstance(e.value, S.Name) else "(...)"
+        what = "a scalar" if not shape else f"a vector, {show(shape)}"
+        column = f"; for a column write reshape({name}, [{size_name(shape[0])}, 1])" if shape else ""
+        self.warn(f"{name}.T is {name} itself: {name} is {what}, with no rows and columns to swap{column}", e.span)
+
     def shape_hint(self, op: str, args: list[int], exprs: list) -> str:
         """What would make a failed op fit, where one small change does: `q @ k` of two computed
         [T, 16] is q @ k.T, and `x - mean(x, axis=-1)` that does not broadcast takes keepdims=true."""

@@ -127,6 +127,8 @@ class ExprLowerer(Advice):
                 self.expr(e.value, scope)  # for its own mistakes
                 return None
             x = self.expr(e.value, scope)
+            if x is not None and len(self.g.shape(x)) < 2:  # NumPy leaves it as it is; PyTorch warns too
+                self.transpose_of_a_vector(e, self.g.shape(x))
             return self.make("transpose", [x], [e.value], {}, e.span, scope)
         wrong = self.misplaced(e)
         if wrong is not None:

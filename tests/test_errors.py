@@ -236,6 +236,19 @@ def test_a_broadcast_that_pairs_every_entry_with_every_other_is_a_warning(
     assert {w.filename for w in [*caught, *too]} == {__file__}  # the line of the caller's own code
 
 
+def test_a_transpose_of_a_vector_is_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """u @ u.T reads as an outer product and is NumPy's dot product: u.T of a vector is u. A
+    matrix's .T is what it says, and is not warned of."""
+    path = tmp_path / "m.nn"
+    path.write_text("const D = 3\nparam u : [D]\nparam M : [D, 2]\nc = u @ u.T + sum(M.T @ u)\nminimize c\n")
+    assert main(["check", str(path)]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if ": warning: " in line]
+    assert warned == [
+        f"{path}:4:9: warning: u.T is u itself: u is a vector, [D], with no rows and columns to swap; "
+        "for a column write reshape(u, [D, 1])"
+    ]
+
+
 def test_the_broadcast_warnings_fix_silences_it_at_any_rank(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "three.nn"
     text = "dim B, T\ninput x : [B, T, 1]\ninput m : [T]\nloss = mean(x * m)\nminimize loss wrt x\n"
