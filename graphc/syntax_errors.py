@@ -100,6 +100,9 @@ def _expected(names, literals: dict[str, str]) -> str:
         names -= OPERATORS | {"DOT"}  # `.T` is a postfix operator
     # after a complete operand '+', '-' and '(' are operators and calls, so an
     # expression is expected only where a name or number could start one
+    if {"NAME", "NUMBER", "CONST"} <= names:  # after a param's '=', where const(c) is the one keyword
+        words.append("an initializer, such as zeros or normal(0, 0.1)")
+        names -= EXPRESSION_STARTS | {"CONST"}
     if {"NAME", "NUMBER"} <= names:
         words.append("an expression")
         names -= EXPRESSION_STARTS

@@ -257,6 +257,9 @@ def _loop(line: str, line_start: int, tok: Token, accepts: set[str]) -> tuple[st
     if tok.type == "LBRACE" and "__ANON_0" in accepts:  # `for w in W {`
         said = "a loop runs over a range of integers, first..last, as in for i in 1..3; a value is used whole"
         return said, tok.start_pos, tok.end_pos
+    if tok.type == "DOT" and line[: tok.start_pos - line_start].rstrip().endswith(".."):  # `1...3`, Ruby's range
+        start = line_start + line.index("...", 0, tok.end_pos - line_start + 1)
+        return "a loop's range is written first..last with two dots, both ends included", start, start + 3
     if tok.type == "COLON" and "LBRACE" in accepts:
         header = line[: tok.start_pos - line_start].strip()
         return f"a loop's body is written in braces: {header} {{ ... }}", tok.start_pos, tok.end_pos
