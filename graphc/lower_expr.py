@@ -6,6 +6,7 @@ None and its users stay silent.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -487,7 +488,7 @@ class ExprLowerer(Advice):
             return None
         product = _size_from(*_product(sizes))
         # shown as written, [B*T*D], where the product is kept as 4*B*T
-        written = "*".join(f"({n})" if "+" in n or " - " in n else n for n in map(size_name, sizes))
+        written = _count_text(sizes)
         return Written(product, written) if isinstance(product, str) and written != product else product
 
     def fill_reshape(self, shape: tuple, target: list, e: S.Call) -> tuple | None:
@@ -495,7 +496,7 @@ class ExprLowerer(Advice):
         if -1 in target:
             coef, rest = have[0] / want[0], have[1] - want[1]
             if coef != int(coef) or want[1] - have[1]:
-                total, known = _size_from(*have), _size_from(*want)
+                total, known = _count_text(shape), _count_text([d for d in target if d != -1])
                 always = " for every value of the dims" if have[1] or want[1] else ""
                 self.error(
                     f"cannot reshape {show(shape)} to {show(target)}: "
@@ -506,7 +507,11 @@ class ExprLowerer(Advice):
             size = _size_from(int(coef), rest)
             return tuple(size if d == -1 else d for d in target)
         if have != want:
-            self.error(f"cannot reshape {show(shape)} to {show(target)}: the sizes differ", e.span)
+            self.error(
+                f"cannot reshape {show(shape)} to {show(target)}: "
+                f"it holds {_count_text(shape)} values, and {show(target)} holds {_count_text(target)}",
+                e.span,
+            )
             return None
         return tuple(target)
 
@@ -643,6 +648,14 @@ def _arity(params, given: int) -> str:
         names = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
         return f"{said}; {names} {'is' if len(missing) == 1 else 'are'} missing"
     return f"{said}, {given - len(params)} too many"
+
+
+def _count_text(sizes) -> str:
+    """How many values sizes hold, as the model writes them: `B*T*D`, `(H + 1)*2`; `12` for
+    [3, 4], sizes written as numbers alone."""
+    if all(type(d) is int for d in sizes):
+        return str(math.prod(sizes))
+    return "*".join(f"({n})" if "+" in n or " - " in n else n for n in map(size_name, sizes))
 
 
 def _product(shape) -> tuple[int, Counter]:
