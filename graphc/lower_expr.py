@@ -92,8 +92,13 @@ class ExprLowerer(Advice):
                 if self.power_habit(e, scope):
                     return None
                 x = self.expr(e.left, scope)
+                said = len(self.errors)
                 p = self.constant(e.right, scope, "the exponent of ^")
                 if p is None:
+                    if isinstance(e.left, S.Num) and e.left.value > 0 and len(self.errors) > said:
+                        # 2^x, as mathematics writes an exponential of base 2
+                        power = _text(e.right).replace("an expression", "(...)")
+                        self.add_note(said, f"a number to a varying power is written exp(log({e.left.text}) * {power})")
                     return None
                 return self.make("pow", [x], [e.left], {"p": p}, e.span, scope)
             if (

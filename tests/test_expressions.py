@@ -60,6 +60,7 @@ CASES = [
     ("x ** -2 ** 2", lambda x, **_: x**-4.0),
     ("x^2 * 3", lambda x, **_: 3 * x**2),
     ("x^1/2", lambda x, **_: x / 2),
+    ("exp(log(2) * x)", lambda x, **_: 2.0**x),  # what the error for 2^x says to write
     ("1 / x^2", lambda x, **_: 1 / x**2),
     ("a - b - c", lambda a, b, c, **_: (a - b) - c),
     ("a / b / c", lambda a, b, c, **_: (a / b) / c),
