@@ -263,7 +263,7 @@ class ExprLowerer(Advice):
                 self.error(f"keyword '{kw.name}' is given twice", kw.span)
                 ok = False
             else:
-                attrs[kw.name] = self.keyword_value(kw, scope)
+                attrs[kw.name] = self.keyword_value(kw, scope, e.args[0] if e.args else None)
                 ok = ok and attrs[kw.name] is not _BAD
         first_keyword = min(k.span.start for k in e.kwargs) if e.kwargs else None
         late = [a for a in e.args if a.span.start > first_keyword] if e.kwargs else []
@@ -415,7 +415,21 @@ class ExprLowerer(Advice):
             seen[a % rank] = a
         return True
 
-    def keyword_value(self, kw: S.Keyword, scope: Scope):
+    def dim_as_axis(self, item: S.Expr, operand: S.Expr | None, scope: Scope) -> bool:
+        """`mean(x, axis=B)`: a dim, the size of an axis, given for its position; said with the
+        axis it is where the operand is a name whose shape has it. False where item is no dim."""
+        if not (isinstance(item, S.Name) and getattr(self.lookup(item.text, scope), "kind", "") == "dim"):
+            return False
+        fix = "; give its position, such as axis=0 or axis=-1"
+        b = self.lookup(operand.text, scope) if isinstance(operand, S.Name) and operand.index is None else None
+        if b is not None and b.kind in ("input", "param", "value") and isinstance(b.value, int):
+            shape = self.g.shape(b.value)
+            if shape.count(item.text) == 1:
+                fix = f": '{operand.text}' is {show(shape)}, so {item.text} is axis={shape.index(item.text)}"
+        self.error(f"'{item.text}' is a dim, a size, and an axis is a position{fix}", item.span)
+        return True
+
+    def keyword_value(self, kw: S.Keyword, scope: Scope, operand: S.Expr | None = None):
         if kw.name == "keepdims":
             if not isinstance(kw.value, S.Bool):
                 written = _text(kw.value)
@@ -434,7 +448,7 @@ class ExprLowerer(Advice):
         items = kw.value.items if isinstance(kw.value, S.TupleLit) else (kw.value,)
         axes = []
         for item in items:
-            if not self.written_whole(item, "an axis"):
+            if not self.written_whole(item, "an axis") or self.dim_as_axis(item, operand, scope):
                 return _BAD
             v = self.constant(item, scope, "an axis")
             if v is None:
