@@ -131,6 +131,7 @@ class Resolver:
         # names a loop that failed before running would have defined, as patterns
         # (`h{i}` -> h<digits>): their later uses were not mistakes of their own
         self.unrun: list[re.Pattern] = []
+        self.fn_locals: dict[str, tuple[str, int]] | None = None  # a name assigned in a fn's body -> the fn, the line
         self.refused_minimize = False  # a minimize in a loop or fn body: "no objective" would be noise
         self.broken_inputs = False  # an input declaration failed or never ran: "no input gives dim K" would be noise
         self.broken_params = False  # a param declaration failed or never ran: "no params" would be noise
@@ -462,11 +463,13 @@ class Resolver:
         once = what == "name" and braced is None and not size
         if once and self.said_before(scope, name, span):
             return True
+        scoped = None
         if braced is not None:
             hint = self.one_off(name, braced, scope) or self.braced_nearest(name, braced, scope)
         elif size:  # a size is a misspelled dim or const, not a misspelled value
             hint = did_you_mean(name, [n for n, b in self.top.items() if b.kind in ("dim", "const", "loopvar")])
         else:  # (a dim is no value: offering B for Bx would only trade one error for another)
+            scoped = self.out_of_its_scope(name, span) if what == "name" and scope.fn is None else None
             hint = did_you_mean(name, self.visible(scope, what == "function", dims=what != "name"))
         if not hint and scope.fn is not None and what != "function":  # a misspelled outer value
             outer = nearest(name, [n for n, b in self.top.items() if b.kind != "fn"])
@@ -479,10 +482,31 @@ class Resolver:
             # declaration mends every use, so the later ones are listed under the first (see
             # above), and a model with no params was likely missing this one
             self.broken_params = True
-        index = self.error(f"unknown {what} '{name}'{hint or size}", span)
+        index = self.error(f"unknown {what} '{name}'{scoped or hint or size}", span)
         if once and not hint:
             self.first_use(scope, name, span, index)
         return True
+
+    def out_of_its_scope(self, name: str, span: Span) -> str | None:
+        """Where an unknown top-level name is defined out of reach: a loop's variable used after
+        its loop, or a name assigned in a fn's body, which the fn does not give back; else None."""
+        loops = [start for start, end in self.loop_lines.get(name, ()) if end < span.line]
+        if loops:
+            return f"; it is the variable of the loop at line {max(loops)}, and exists only inside that loop"
+        if self.fn_locals is None:  # (made at the first unknown name: one pass over the file)
+            self.fn_locals = {}
+            for stmt in self.program.stmts:
+                if isinstance(stmt, S.FnDecl):
+                    for a in stmt.body:
+                        if isinstance(a, S.Assign):
+                            self.fn_locals.setdefault(a.target.text, (stmt.name, a.span.line))
+        fn, line = self.fn_locals.get(name, (None, 0))
+        if fn is not None and line < span.line:
+            return (
+                f"; it is assigned in fn {fn} (line {line}), and a fn gives back only "
+                f"its return value: name that, as in {name} = {fn}(...)"
+            )
+        return None
 
     def said_before(self, scope: Scope, name: str, span: Span) -> bool:
         """Whether `name` was reported at an earlier use in the same fn body (or at the top
