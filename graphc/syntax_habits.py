@@ -21,6 +21,7 @@ _STEP = re.compile(r"[ \t]*[A-Za-z_]\w*[ \t]*\.[ \t]*(backward|step|zero_grad)[ 
 _OPERAND_END = re.compile(r"[\w)\]][ \t]*$")
 _NOT = re.compile(r"(?:^|[=(\[,+\-*/@^]|\breturn)[ \t]*(not)[ \t]+$")  # `not` where an operand starts
 _INT = re.compile(r"-?[0-9]+")
+_DECLARED_SHAPE = re.compile(r"[ \t]*(param|input)[ \t]+\w+[ \t]*:[ \t]*(?:int)?[ \t]*((?:\[[^\[\]=]*\][ \t]*)+)")
 _INIT_BEFORE = re.compile(r"=[ \t]*(zeros|ones|glorot|he|const|normal|uniform)[ \t]*$")  # `param W : [3] = zeros`
 
 BRANCHES = "maximum, minimum and relu choose between values"
@@ -175,6 +176,10 @@ def habit(text: str, tok: Token, accepts: set[str], whole: str) -> tuple[str, in
         return "there is no indexing in .nn: a value is used whole", tok.start_pos, stop
     if accepts == {"LSQB", "INT"}:
         return _shape_type(text, line, line_start, tok)
+    if word in ("param", "input") and tok.type in ("NUMBER", "NAME", "LSQB"):
+        listed = _shape_list(line, line_start, tok)
+        if listed is not None:
+            return listed
     if word == "dim" and tok.type == "EQUAL":
         name = before.split()[-1] if len(before.split()) > 1 else "N"
         value = line[tok.start_pos - line_start + 1 :].strip() or "..."
@@ -303,7 +308,27 @@ def _shape_type(text: str, line: str, line_start: int, tok: Token) -> tuple[str,
         if close is not None and close < line_start + len(line):
             sizes = split_arguments(text[tok.start_pos + 1 : close])
             return f"a shape is written in brackets: [{', '.join(sizes)}]", tok.start_pos, close + 1
+    if tok.type in ("NUMBER", "NAME"):  # `param W : 3, 4`: the sizes without their brackets
+        start = tok.start_pos - line_start
+        sizes = line[start:].split("=")[0].rstrip()
+        if re.fullmatch(r"[\w \t,*+-]+", sizes):
+            fix = f"[{', '.join(p.strip() for p in sizes.split(','))}]"
+            return f"a shape is written in brackets: {fix}", tok.start_pos, line_start + start + len(sizes)
     return None
+
+
+def _shape_list(line: str, line_start: int, tok: Token) -> tuple[str, int, int] | None:
+    """`param W : [3 4]` or `[3][4]`, sizes as MATLAB or C writes them: one list with commas."""
+    m = _DECLARED_SHAPE.match(line)
+    if m is None or not (line_start + m.start(2) < tok.start_pos < line_start + m.end(2)):
+        return None
+    groups = re.findall(r"\[([^\[\]]*)\]", m[2])
+    sizes = [p for g in groups for p in re.split(r"[ \t,]+", g.strip()) if p]
+    if not sizes or not all(re.fullmatch(r"\w+", p) for p in sizes):
+        return None
+    fix = f"[{', '.join(sizes)}]"
+    said = "a shape is one list of sizes" if len(groups) > 1 else "the sizes of a shape are separated by commas"
+    return f"{said}: {fix}", line_start + m.start(2), line_start + m.end(2)
 
 
 def _initializer(name: str, line: str, line_start: int, tok: Token) -> tuple[str, int, int]:
