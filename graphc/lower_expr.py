@@ -234,8 +234,10 @@ class ExprLowerer(Advice):
                 pair = _written("maximum", e.args) or "maximum(a, b)"
                 axis += f"{', or' if axis else ';'} for the larger of two values elementwise write {pair}"
             said = f"takes {plural(len(spec.args), 'argument')}, but {_given(len(e.args))}{axis}" if axis else None
-            named = {k.name: k for k in e.kwargs if k.name in spec.args[len(e.args) :]}
-            others = [k for k in e.kwargs if k.name not in named]
+            # (PyTorch's one_hot(y, num_classes=3) names K so)
+            named = {_ALIASES.get(k.name, k.name): k for k in e.kwargs}
+            named = {a: k for a, k in named.items() if a in spec.args[len(e.args) :]}
+            others = [k for k in e.kwargs if k not in named.values()]
             if named and not said:  # sum(x=v): Python would take it so; here arguments go by position
                 said = f"takes {' and '.join(a for a in spec.args if a in named)} by position, not by name"
                 # the other keywords need no operand to be checked, and are; the fix is offered
@@ -624,11 +626,23 @@ def _value_text(e: S.Expr) -> str:
     return ("true" if e.value else "false") if isinstance(e, S.Bool) else _text(e)
 
 
+_ALIASES = {"num_classes": "K"}  # a builtin's argument as another library names it -> its name here
+
+
 def _written(func: str, values) -> str | None:
     """A call as a fix writes it, from its arguments and keywords, or None where one is more
     than a name or a number (`sum(w, keepdims=true)`)."""
-    texts = [f"{v.name}={_value_text(v.value)}" if isinstance(v, S.Keyword) else _text(v) for v in values]
+    texts = [f"{v.name}={_value_text(v.value)}" if isinstance(v, S.Keyword) else _argument_text(v) for v in values]
     return None if any(t.endswith("an expression") for t in texts) else f"{func}({', '.join(texts)})"
+
+
+def _argument_text(e: S.Expr) -> str:
+    """An argument as a fix writes it: a name, a number, arithmetic on them, or a list of those
+    (reshape's `[B*T, 2]`); "an expression" for anything longer."""
+    if isinstance(e, S.ListLit):
+        items = [_argument_text(i) for i in e.items]
+        return "an expression" if "an expression" in items else f"[{', '.join(items)}]"
+    return S.arithmetic_text(e) or _text(e)
 
 
 def _by_name(func: str, params, args, kwargs) -> str | None:
