@@ -62,8 +62,11 @@ class Loops(FnChecks):
         var = stmt.var.base
         taken = self.lookup(var, scope)
         if taken is not None or var in BUILTINS:
-            what = "a builtin function" if taken is None else KIND_WORDS[taken.kind]
-            if taken is not None and taken.span is not None and taken.span.line != stmt.var.span.line:
+            if taken is None:  # as a builtin's name is refused wherever it would be bound
+                self.error(f"'{var}' is a builtin function and cannot be a loop variable", stmt.var.span)
+                return False
+            what = KIND_WORDS[taken.kind]
+            if taken.span is not None and taken.span.line != stmt.var.span.line:
                 what += f" (line {taken.span.line})"
             free = [n for n in "ijklmn" if n != var and self.lookup(n, scope) is None and n not in BUILTINS]
             fix = f", such as {free[0]}" if free and var in "ijklmn" else ""
