@@ -145,7 +145,8 @@ class ExprLowerer(Advice):
         """`W^T` and `e^x`, a transpose and an exponential as mathematics writes them, said with
         what .nn writes (where the file defines no T or e); else False."""
         if isinstance(e.right, S.Name) and e.right.text == "T" and self.lookup("T", scope) is None:
-            self.error(f"a transpose is written {_text(e.left).replace('an expression', '(...)')}.T, not ^T", e.span)
+            op = self.written(e.op_span) or "^"  # (** as the file spells it)
+            self.error(f"a transpose is written {_text(e.left).replace('an expression', '(...)')}.T, not {op}T", e.span)
             return True
         if isinstance(e.left, S.Name) and e.left.text == "e" and self.lookup("e", scope) is None:
             power = _text(e.right)
