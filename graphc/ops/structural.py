@@ -122,7 +122,11 @@ def _cross_entropy_shape(attrs, logits, labels):
         raise ShapeError(f"cross_entropy needs float logits first, but got {show(*logits)}")
     if labels[1] != "int":
         raise ShapeError(f"cross_entropy needs int labels second, but got {show(*labels)}")
-    if not logits[0] or logits[0][:-1] != labels[0]:
+    if not logits[0]:  # cross_entropy(sum(z), y): no classes left to score
+        raise ShapeError(
+            "cross_entropy needs logits with a score per class on their last axis, but they are [], a scalar"
+        )
+    if logits[0][:-1] != labels[0]:
         raise ShapeError(
             f"cross_entropy needs labels shaped like the logits without their last axis: "
             f"logits {show(*logits)} and labels {show(*labels)}"
