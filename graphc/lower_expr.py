@@ -17,7 +17,7 @@ from graphc.errors import Span, did_you_mean
 from graphc.ir import READS_KEPT
 from graphc.lower_advice import ARITHMETIC, BINARY_OPS, Advice
 from graphc.ops import BUILTINS, OPS, ShapeError, show
-from graphc.ops.base import Written, size_name
+from graphc.ops.base import Named, Written, size_name
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering, as_written
 from graphc.util import number_text, plural
 
@@ -527,6 +527,15 @@ class ExprLowerer(Advice):
                 )
                 return None
             size = _size_from(int(coef), rest)
+            # shown as the sizes it stands for where the others are the shape's own: reshape of
+            # [B, T, D] to [-1, D] is [B*T, D], of [B, K] to [-1] is [B*K], not [5*B]
+            left = list(shape)
+            for d in target:
+                if d != -1 and d in left:
+                    left.remove(d)
+            written = _count_text(left)
+            if left and _product(left) == (int(coef), rest) and written != str(size):
+                size = Written(size, written) if isinstance(size, str) else Named(size, written)
             return tuple(size if d == -1 else d for d in target)
         if have != want:
             self.error(
@@ -685,10 +694,11 @@ def _arity(params, given: int) -> str:
 
 
 def _count_text(sizes) -> str:
-    """How many values sizes hold, as the model writes them: `B*T*D`, `(H + 1)*2`; `12` for
-    [3, 4], sizes written as numbers alone."""
+    """How many values sizes hold, as the model writes them: `B*T*D`, `(H + 1)*2`, `B` for
+    [B, 1]; `12` for [3, 4], sizes written as numbers alone."""
     if all(type(d) is int for d in sizes):
         return str(math.prod(sizes))
+    sizes = [d for d in sizes if not (type(d) is int and d == 1)]  # [B, 1] holds B values, not B*1
     return "*".join(f"({n})" if "+" in n or " - " in n else n for n in map(size_name, sizes))
 
 

@@ -394,6 +394,15 @@ def test_reshaped_sizes_are_shown_as_written_and_compiled_as_their_product(
     assert main(["check", str(path)]) == 0
     rows = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
     assert {"h [B*T, D] line 6", "m [B*T*D] line 7"} <= set(rows), rows
+    # a -1 stands for the sizes of the shape that the others leave: [B, T, D] to [-1] is B*T*D
+    path.write_text(
+        head
+        + "g = reshape(x, [-1])\nk = reshape(W, [-1])\nn = reshape(x, [-1, 2])\nminimize s\n"
+        + "s = sum(g) + sum(k) + sum(n)\n"
+    )
+    assert main(["check", str(path)]) == 0
+    rows = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert {"g [B*T*D] line 6", "k [D*H] line 7", "n [2*B*T, 2] line 8"} <= set(rows), rows
     path.write_text(head + "k = reshape(x, [B, T*D])\nloss = sum(reshape(x, [B*T, D]) @ W + k)\nminimize loss\n")
     assert main(["check", str(path)]) == 1
     assert error_heads(capsys.readouterr().err) == [
