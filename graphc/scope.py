@@ -662,8 +662,13 @@ class Resolver:
             elif e.op == "^":
                 try:
                     r = math.pow(a, b)
-                except ValueError:  # a negative number to a fractional power
-                    raise ValueError(f"({number_text(a)})^{number_text(b)} is not a real number") from None
+                except ValueError:  # a negative number to a fractional power: as written, (-8)^(1/3)
+                    base, power = (S.arithmetic_text(x) for x in (e.left, e.right))
+                    base = base if isinstance(e.left, (S.Num, S.Name)) or base is None else f"({base})"
+                    power = power if isinstance(e.right, (S.Num, S.Name)) or power is None else f"({power})"
+                    written = f"{base}^{power}" if base and power else f"({number_text(a)})^{number_text(b)}"
+                    said = f" ({number_text(a)} to a fractional power)" if _names(e.left) else ""
+                    raise ValueError(f"{written} is not a real number: its base is negative{said}") from None
                 except OverflowError:
                     r = math.inf
             if not math.isfinite(r):
