@@ -133,6 +133,12 @@ def habit(text: str, tok: Token, accepts: set[str], whole: str) -> tuple[str, in
     statement = without_comment(before).strip()
     if tok.type == "FOR" and statement and _HEADER.match(line[len(before) :]):  # as a comprehension reads
         return _trailing_loop(statement, line[len(before) :], tok)
+    if tok.type == "NUMBER" and re.search(r"\w\.$", before):  # `x.0`, a tuple's field as Rust or Julia reads it
+        return (
+            "there is no indexing in .nn: a value is used whole, and .T is its only attribute",
+            tok.start_pos - 1,
+            tok.end_pos,
+        )
     if tok.type in ("STAR", "SLASH", "POW") and before.endswith("."):  # MATLAB's `x .* y`
         op = f".{tok}"
         return f"there is no '{op}' operator in .nn: {tok} is elementwise already", tok.start_pos - 1, tok.end_pos
