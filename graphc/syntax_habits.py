@@ -186,6 +186,20 @@ def habit(text: str, tok: Token, accepts: set[str], whole: str) -> tuple[str, in
         listed = _shape_list(line, line_start, tok)
         if listed is not None:
             return listed
+    if (
+        tok.type in ("NAME", "NUMBER", "BRACED_NAME")
+        and "COMMA" in accepts
+        and _OPERAND_END.search(before)
+        and before.count("(") + before.count("[") > before.count(")") + before.count("]")
+    ):  # `f(a b)`, `[B T]`: two operands side by side inside brackets
+        depth, at = 0, len(before)
+        while at > 0 and depth >= 0:  # the innermost bracket still open
+            at -= 1
+            depth += {")": 1, "]": 1, "(": -1, "[": -1}.get(before[at], 0)
+        # a call's, a list's or axis=(0, 1)'s
+        listed = before[at] == "[" or re.search(r"(?:\w|\baxis[ \t]*=)[ \t]*$", before[:at]) is not None
+        missing = "a ','" if listed else "an operator or a ','"
+        return f"{missing} is missing before {_quoted(tok)}", tok.start_pos, tok.end_pos
     if word == "dim" and tok.type == "EQUAL":
         name = before.split()[-1] if len(before.split()) > 1 else "N"
         value = line[tok.start_pos - line_start + 1 :].strip() or "..."
@@ -348,3 +362,7 @@ def _initializer(name: str, line: str, line_start: int, tok: Token) -> tuple[str
         return f"an initializer's arguments go in parentheses: {fix}", tok.start_pos, stop
     fix = f"{name}(...)" if name in ("const", "normal", "uniform") else name
     return f"an initializer takes no sizes, the shape after ':' gives them: write = {fix}", tok.start_pos, stop
+
+
+def _quoted(tok: Token) -> str:
+    return f"the number {tok}" if tok.type == "NUMBER" else f"'{tok}'"
