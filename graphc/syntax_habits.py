@@ -189,7 +189,7 @@ def habit(text: str, tok: Token, accepts: set[str], whole: str) -> tuple[str, in
     if (
         tok.type in ("NAME", "NUMBER", "BRACED_NAME")
         and "COMMA" in accepts
-        and _OPERAND_END.search(before)
+        and re.search(r"[\w)\]}][ \t]*$", before)  # (W{i} ends an operand too)
         and before.count("(") + before.count("[") > before.count(")") + before.count("]")
     ):  # `f(a b)`, `[B T]`: two operands side by side inside brackets
         depth, at = 0, len(before)
