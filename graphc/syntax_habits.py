@@ -139,6 +139,8 @@ def habit(text: str, tok: Token, accepts: set[str], whole: str) -> tuple[str, in
             tok.start_pos - 1,
             tok.end_pos,
         )
+    if tok.type == "RBRACE" and "RBRACE" not in accepts:  # a '}' too many, as a copied block leaves one
+        return "this '}' closes no block: no fn or for loop is open here", tok.start_pos, tok.end_pos
     if tok.type in ("STAR", "SLASH", "POW") and before.endswith("."):  # MATLAB's `x .* y`
         op = f".{tok}"
         return f"there is no '{op}' operator in .nn: {tok} is elementwise already", tok.start_pos - 1, tok.end_pos
