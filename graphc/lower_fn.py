@@ -36,23 +36,22 @@ class FnChecks(Resolver):
                 if i != len(decl.body) - 1:
                     self.error("statements after return are never run", decl.body[i + 1].span)
                 return
-            if isinstance(stmt, S.FnDecl):  # a nested def, as Python allows
+            if isinstance(stmt, S.FnDecl):  # a nested def, as Python allows; its calls are no unknown fns
                 self.error(
                     f"a fn is declared at the top level, not inside another: move fn {stmt.name} above fn {decl.name}",
                     stmt.span,
                 )
-            elif not isinstance(stmt, S.Assign):
+                scope.locals.setdefault(stmt.name, Binding("fn", None, stmt.name_span))
+                continue
+            if not isinstance(stmt, S.Assign):
                 self.error(
                     f"{keyword_of(stmt)} is not allowed in a fn body, which holds only assignments and a final return",
                     stmt.span,
                 )
-            if not isinstance(stmt, S.Assign):
                 self.refused_minimize |= isinstance(stmt, S.Minimize)
                 target = getattr(stmt, "target", None)
                 if isinstance(target, S.Name):  # `param q : []`: later uses of q are not unknown names
                     scope.locals.setdefault(target.base, Binding("value", None, target.span))
-                if isinstance(stmt, S.FnDecl):  # nor are the calls of a fn declared inside
-                    scope.locals.setdefault(stmt.name, Binding("fn", None, stmt.name_span))
                 continue
             self.check_names(stmt.value, scope)
             name = self.resolve_name(stmt.target, scope)  # `t{n}`, n a const: t1, as at the top level
