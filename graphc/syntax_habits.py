@@ -333,7 +333,8 @@ def _shape_type(text: str, line: str, line_start: int, tok: Token) -> tuple[str,
     if tok.type in ("NUMBER", "NAME"):  # `param W : 3, 4`: the sizes without their brackets
         start = tok.start_pos - line_start
         sizes = line[start:].split("=")[0].rstrip()
-        if re.fullmatch(r"[\w \t,*+-]+", sizes):
+        # (a word alone, `param W : Tensor`, may be a type as another language writes one)
+        if re.fullmatch(r"[\w \t,*+-]+", sizes) and ("," in sizes or tok.type == "NUMBER"):
             fix = f"[{', '.join(p.strip() for p in sizes.split(','))}]"
             return f"a shape is written in brackets: {fix}", tok.start_pos, line_start + start + len(sizes)
     return None
