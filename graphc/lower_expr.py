@@ -647,8 +647,8 @@ def _written(func: str, values) -> str | None:
 
 
 def _argument_text(e: S.Expr) -> str:
-    """An argument as a fix writes it: a name, a number, arithmetic on them, or a list of those
-    (reshape's `[B*T, 2]`); "an expression" for anything longer."""
+    """An argument as a fix writes it: a name, a number, short arithmetic on them, or a list of
+    those (reshape's `[B*T, 2]`); "an expression" for anything longer."""
     if isinstance(e, S.ListLit):
         items = [_argument_text(i) for i in e.items]
         return "an expression" if "an expression" in items else f"[{', '.join(items)}]"

@@ -123,20 +123,29 @@ def parts(e: Expr) -> tuple[Expr, ...]:
 _BINDS = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 4}  # how tightly each operator binds, as the grammar says
 
 
+SHOWN = 30  # the longest arithmetic a message or a shape shows as written
+
+
 def arithmetic_text(e: Expr) -> str | None:
     """Arithmetic on numbers and plain names as a shape shows it (`2*H`, `H + 1`, `(H + 1)*2`),
-    with the brackets its grouping needs; None for anything else (a call, `W{i}`)."""
+    with the brackets its grouping needs; None for anything else (a call, `W{i}`) and for
+    text longer than SHOWN."""
+    text = _arithmetic(e)
+    return text if text is not None and len(text) <= SHOWN else None
+
+
+def _arithmetic(e: Expr) -> str | None:
     if isinstance(e, Num):
         return e.text
     if isinstance(e, Name):
         return e.base if e.index is None else None
     if isinstance(e, Unary):
-        inner = arithmetic_text(e.operand)
+        inner = _arithmetic(e.operand)
         if inner is None:
             return None
         return e.op + (f"({inner})" if isinstance(e.operand, Binary) and e.operand.op != "^" else inner)
     if isinstance(e, Binary) and e.op in _BINDS:
-        left, right = arithmetic_text(e.left), arithmetic_text(e.right)
+        left, right = _arithmetic(e.left), _arithmetic(e.right)
         if left is None or right is None:
             return None
         mine = _BINDS[e.op]

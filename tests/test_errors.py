@@ -430,6 +430,10 @@ def test_sizes_computed_from_consts_keep_their_arithmetic_and_its_brackets(
     # a loop's variable is a number on each pass, so a size computed from it shows its value
     want = {"P [(H + 1)*2, S/H, H - (1 - H), 2^(H + 1), 28*28]", "W1 [2, 2]", "W2 [4, 4]"}
     assert want <= {" ".join(r.split()[:-2]) for r in rows}, rows
+    # arithmetic too long to read in a shape shows its value
+    path.write_text("const H = 2\nparam P : [" + "(" * 20 + "H" + " + 1)" * 20 + "]\nloss = sum(P)\nminimize loss\n")
+    assert main(["check", str(path)]) == 0
+    assert "  P     [22]  " in capsys.readouterr().out
 
 
 def test_sizes_written_as_consts_are_shown_by_name_and_compared_by_value(
