@@ -221,7 +221,7 @@ def habit(text: str, tok: Token, accepts: set[str], whole: str) -> tuple[str, in
             said = f"{word} {name} needs a shape: write {word} {name} : [d, ...]{init} ([] for a scalar)"
         start, stop = (tok.start_pos, tok.end_pos) if tok.type != "_NL" else (nl, nl + 1)
         return said, start, stop
-    if tok.type in ("_NL", "$END") and re.search(r"\bwrt[ \t]*$", before):
+    if tok.type in ("_NL", "$END") and re.search(r"\bwrt[ \t\r]*$", before):
         wrt = line_start + before.rstrip().rfind("wrt")
         said = (
             "wrt takes the names to differentiate with respect to, as in 'minimize loss wrt W'; without it, every param"

@@ -99,6 +99,22 @@ def test_check_reports_the_mistake(path: Path, capsys: pytest.CaptureFixture[str
     check_report(path, err)
 
 
+def test_every_mistake_is_reported_alike_in_a_file_with_crlf_line_ends() -> None:
+    """A file saved on Windows holds the same mistakes at the same places, in the same words."""
+    from graphc.errors import GraphcError
+    from graphc.lower import lower
+    from graphc.parser import parse
+
+    def report(text: str) -> list[tuple[int, int, str]]:
+        with pytest.raises(GraphcError) as e:
+            lower(parse(text, "m.nn"), "float64")
+        return [(d.span.line, d.span.col, d.message) for d in e.value.diagnostics]
+
+    for path in FILES:
+        text = path.read_text()
+        assert report(text.replace("\n", "\r\n")) == report(text), path.name
+
+
 def test_spec_example_is_reproduced_exactly(capsys: pytest.CaptureFixture[str]) -> None:
     path = ERR_DIR / "broadcast_mismatch.nn"
     assert main(["check", str(path)]) == 1
