@@ -187,7 +187,26 @@ def diagnostic(
                     f"'{word}' is a reserved word and cannot be used as a name",
                     Span(file, tok.line, start, tok.line, start + len(word)),
                 )
-        if tok.type == "LBRACE" and tok.start_pos > 0 and text[tok.start_pos - 1] in WORD:
+        if (
+            tok.type == "LBRACE"
+            and tok.start_pos > 0
+            and (text[tok.start_pos - 1] in WORD or text[tok.start_pos - 1] == "}")
+        ):
+            braced = re.search(
+                r"[A-Za-z_]\w*(?:\{[\w+\- \t]*\}\w*)+$", text[max(0, tok.start_pos - SHORT) : tok.start_pos]
+            )
+            if braced is not None:  # V{i}{j}: one braced index per name
+                word = braced[0]
+                close = text.find("}", tok.start_pos)
+                end = (
+                    close + 1
+                    if 0 <= close < tok.start_pos + SHORT and "\n" not in text[tok.start_pos : close]
+                    else tok.end_pos
+                )
+                whole_name = Span(file, tok.line, span.col - len(word), tok.line, span.col + end - tok.start_pos)
+                written = text[tok.start_pos - len(word) : end]
+                said = f"a name holds one braced index at most, as W{{i}} or W{{i+1}}_in does, and {written} has two"
+                return Diagnostic(said, whole_name)
             spaced = spaced_braces(text, tok.start_pos)
             if spaced is not None:
                 return Diagnostic(f"write {spaced}, without spaces inside the braces", span)

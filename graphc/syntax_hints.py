@@ -916,7 +916,7 @@ def spaced_braces(text: str, at: int) -> str | None:
     that makes it one; else None."""
     m = _BRACES.match(text, at)
     inner = "".join(m.group(1).split()) if m else ""
-    if not _INDEX.fullmatch(inner):
+    if not _INDEX.fullmatch(inner) or inner == m.group(1):  # (without spaces already: another mistake)
         return None
     line_start = text.rfind("\n", 0, at) + 1
     base = _NAME_BEFORE.search(text, max(line_start, at - SHORT), at)
