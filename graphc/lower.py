@@ -414,6 +414,8 @@ class ProgramLowerer(ExprLowerer, Loops):
                 self.error(
                     "the model has no params to train; declare one with 'param' or name inputs after 'wrt'", m.span
                 )
+        if self.g.objective is not None and not self.errors:
+            self.unused_params()
         # the objective is the default output; a broken one was reported just above
         named: set[str] = set()
         for o in self.outputs or ([m.target] if target is not None else []):
@@ -423,6 +425,20 @@ class ProgramLowerer(ExprLowerer, Loops):
             elif node is not None:
                 named.add(name)
                 self.g.outputs.append((name, node))
+
+    def unused_params(self) -> None:
+        """Warn of a param the objective never reads: its gradient is zero at every step, so
+        training leaves it as initialized, where it was most likely meant to be used."""
+        objective, target = self.g.objective
+        used = self.g.ancestors([target])
+        for name in self.g.wrt:
+            b = self.top.get(name)
+            if b is not None and b.kind == "param" and b.value not in used:
+                self.warn(
+                    f"param '{name}' does not affect the objective '{objective}': its gradient is always zero, "
+                    "so training leaves it as initialized",
+                    b.span,
+                )
 
     def scalar_hint(self, target: int) -> str:
         """How to make the objective a scalar: where it is a reduction already, what kept axes."""

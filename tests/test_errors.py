@@ -265,6 +265,25 @@ def test_a_transpose_of_a_vector_is_a_warning(tmp_path: Path, capsys: pytest.Cap
     ]
 
 
+def test_a_param_the_objective_never_reads_is_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """V is declared and even used, but not by the loss: training would never move it. A
+    param after wrt that the loss reads through a fn is not warned of."""
+    path = tmp_path / "m.nn"
+    path.write_text(
+        "dim B\ninput x : [B, 3]\nparam W : [3, 4]\nparam V : [3, 4]\nfn f(a, M) = a @ M\n"
+        "dead = x @ V\nloss = mean(f(x, W))\nminimize loss\n"
+    )
+    assert main(["check", str(path)]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if ": warning: " in line]
+    assert warned == [
+        f"{path}:4:7: warning: param 'V' does not affect the objective 'loss': its gradient is always zero, "
+        "so training leaves it as initialized"
+    ]
+    path.write_text(path.read_text().replace("minimize loss", "minimize loss wrt W"))
+    assert main(["check", str(path)]) == 0
+    assert ": warning: " not in capsys.readouterr().err  # V is not trained at all: nothing to warn of
+
+
 def test_the_broadcast_warnings_fix_silences_it_at_any_rank(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "three.nn"
     text = "dim B, T\ninput x : [B, T, 1]\ninput m : [T]\nloss = mean(x * m)\nminimize loss wrt x\n"
