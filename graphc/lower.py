@@ -427,16 +427,17 @@ class ProgramLowerer(ExprLowerer, Loops):
                 self.g.outputs.append((name, node))
 
     def unused_params(self) -> None:
-        """Warn of a param the objective never reads: its gradient is zero at every step, so
-        training leaves it as initialized, where it was most likely meant to be used."""
+        """Warn of a param (or an input after wrt) the objective never reads: its gradient is
+        zero at every step, so training leaves a param as initialized, where it was most
+        likely meant to be used."""
         objective, target = self.g.objective
         used = self.g.ancestors([target])
         for name in self.g.wrt:
             b = self.top.get(name)
-            if b is not None and b.kind == "param" and b.value not in used:
+            if b is not None and b.value not in used:
                 self.warn(
-                    f"param '{name}' does not affect the objective '{objective}': its gradient is always zero, "
-                    "so training leaves it as initialized",
+                    f"{b.kind} '{name}' does not affect the objective '{objective}': its gradient is always zero"
+                    + (", so training leaves it as initialized" if b.kind == "param" else ""),
                     b.span,
                 )
 

@@ -282,6 +282,11 @@ def test_a_param_the_objective_never_reads_is_a_warning(tmp_path: Path, capsys: 
     path.write_text(path.read_text().replace("minimize loss", "minimize loss wrt W"))
     assert main(["check", str(path)]) == 0
     assert ": warning: " not in capsys.readouterr().err  # V is not trained at all: nothing to warn of
+    path.write_text(path.read_text().replace("wrt W", "wrt W, y").replace("dim B\n", "dim B\ninput y : [B]\n"))
+    assert main(["check", str(path)]) == 0
+    assert "2:7: warning: input 'y' does not affect the objective 'loss': its gradient is always zero\n" in (
+        capsys.readouterr().err
+    )
 
 
 def test_the_broadcast_warnings_fix_silences_it_at_any_rank(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
