@@ -22,8 +22,8 @@ class Lexer:
     keyword as lark's basic lexer does, so a reserved word is never a name; and
     it drops newlines inside ( ) and [ ] (they never reach the grammar) and keeps
     the brackets still open where it stopped in `opened`, innermost last, so an
-    unclosed one can be named. `scan` gives kinds and offsets only, which is all
-    the automaton needs; `tokens` makes lark Tokens of them for the tree.
+    unclosed one can be named. `lines` gives kinds and offsets only, which is all
+    the automaton needs; `leaves` and `tokens` make the tree's tokens of them.
     """
 
     def __init__(self, conf):
@@ -51,15 +51,21 @@ class Lexer:
         alternatives = "|".join([*groups, r"(?P<_BAD>[\s\S])"])
         self.regex = re.compile(f"(?:{'|'.join(blanks)})?(?:{alternatives})", conf.g_regex_flags)
         self.ignore = frozenset(conf.ignore)
-        # the kinds `scan` takes as they come: no keyword, bracket, newline, error or blank to see to
+        # the kinds `lines` takes as they come: no keyword, bracket, newline, error or blank to see to
         special = {"_NL", "LPAR", "LSQB", "RPAR", "RSQB", "BRACED_NAME", "_BAD", *self.ignore, *self.keywords}
         self.plain = frozenset(t.name for t in kept) - special
         self.opened: list[int] = []  # offsets of the ( and [ still open
 
-    def scan(self, text: str, kinds: list[str], spans: MutableSequence[int]):
-        """The kind of each token, lazily; each is also appended to `kinds` and its start
-        and end offsets to `spans` (two numbers per token, kept flat: a 200,000-line file
-        has 1.6 million tokens, and a tuple per token held 150 MB more)."""
+    def lines(self, text: str, kinds: list[str], spans: MutableSequence[int]):
+        """Find the tokens a statement at a time: append the kind of each to `kinds` and its start
+        and end offsets to `spans` (two numbers per token, kept flat: a 200,000-line file has 1.6
+        million tokens, and a tuple per token held 150 MB more), and yield len(kinds) after each
+        newline that ends a statement (none inside brackets), and at the end of the text.
+
+        A statement at a time, not a token: the automaton steps over a line it has seen before
+        in one go (Tables.recognize). A character no token starts with, or a reserved word
+        before braces, is raised only after the tokens before it are yielded, so a syntax
+        error earlier on its line is still found first."""
         opened = self.opened
         opened.clear()
         plain, ignore, keywords, add, note = self.plain, self.ignore, self.keywords, spans.append, kinds.append
@@ -74,7 +80,6 @@ class Lexer:
                 add(start)
                 add(end)  # (two appends: cheaper than extending an array by a tuple)
                 note(kind)
-                yield kind
                 continue
             if kind in ignore:
                 continue
@@ -82,7 +87,11 @@ class Lexer:
             if kind == "_NL":
                 if opened:
                     continue
-            elif kind == "LPAR" or kind == "LSQB":
+                spans.extend(span)
+                note(kind)
+                yield len(kinds)
+                continue
+            if kind == "LPAR" or kind == "LSQB":
                 opened.append(span[0])
             elif kind == "RPAR" or kind == "RSQB":
                 if opened:
@@ -90,16 +99,38 @@ class Lexer:
             elif kind == "BRACED_NAME":
                 word = BRACED.match(text, span[0]).group(1)  # the name before the braces
                 if word in RESERVED:
+                    yield len(kinds)
                     raise Reserved(span[0], span[1], word)
             elif kind == "_BAD":
+                yield len(kinds)
                 raise UnexpectedCharacters(text, span[0], *line_col(text, span[0]))
             spans.extend(span)
             note(kind)
-            yield kind
+        yield len(kinds)
+
+    def scan(self, text: str, kinds: list[str], spans: MutableSequence[int]):
+        """The kind of each token `lines` finds, one at a time."""
+        done = 0
+        for count in self.lines(text, kinds, spans):
+            yield from kinds[done:count]
+            done = count
+
+    def reopen(self, kinds: list[str], spans: MutableSequence[int], start: int, at: int) -> None:
+        """Set `opened` to the brackets open just past the at-th token, counting from the start-th,
+        the first of its statement (none is open before it): `lines` scanned on to the end of
+        that statement."""
+        opened = self.opened
+        opened.clear()
+        for i in range(start, at + 1):
+            kind = kinds[i]
+            if kind == "LPAR" or kind == "LSQB":
+                opened.append(spans[2 * i])
+            elif (kind == "RPAR" or kind == "RSQB") and opened:
+                opened.pop()
 
     @staticmethod
     def tokens(text: str, kinds: list[str], spans: MutableSequence[int]):
-        """The tokens `scan` found, as lark Tokens with their lines and columns."""
+        """The tokens `lines` found, as lark Tokens with their lines and columns."""
         new, count, rfind = str.__new__, text.count, text.rfind
         line, line_start, pos = 1, 0, 0
         offsets = iter(spans)
@@ -122,7 +153,7 @@ class Lexer:
 
     @staticmethod
     def leaves(text: str, kinds: list[str], spans: MutableSequence[int], dropped: frozenset[str]):
-        """The tokens `scan` found as the tree's leaves: a Leaf for each token a rule keeps and
+        """The tokens `lines` found as the tree's leaves: a Leaf for each token a rule keeps and
         None for a kind in `dropped`, which none keeps (a lark Token costs twice a Leaf to make,
         and a third of the tokens are "=" and newlines)."""
         new, count, rfind = tuple.__new__, text.count, text.rfind

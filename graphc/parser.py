@@ -288,8 +288,10 @@ def parse(text: str, file: str = "<model>") -> S.Program:
                 try:
                     # the automaton first, over token kinds alone, so a syntax error is
                     # found before a single node is built; then the tree from its trace
-                    trace = tables.recognize(lexer.scan(source, kinds, spans))
+                    trace = tables.recognize(lexer.lines(source, kinds, spans), kinds)
                 except Stuck as stuck:
+                    if stuck.at < len(kinds):  # (the lexer went on to the end of that statement)
+                        lexer.reopen(kinds, spans, stuck.start, stuck.at)
                     raise UnexpectedToken(_stuck_token(source, kinds, spans, stuck.at), stuck.accepts) from None
                 finally:
                     opened = lexer.opened[-1] if lexer.opened else None

@@ -8,6 +8,8 @@ from operator import itemgetter
 from lark.parse_tree_builder import ChildFilterLALR_NoPlaceholders, ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
 
+_DEPTH = 4  # the states under the top that a statement's steps may read and be remembered by
+
 
 class Tables:
     """lark's LALR(1) tables for the grammar, laid out for graphc's own two-step walk.
@@ -49,36 +51,71 @@ class Tables:
                     self.actions[state][symbol] = reduces[arg]
         self.start, self.end = conf.start_state, conf.end_state
 
-    def recognize(self, kinds) -> list:
+    def recognize(self, lines, kinds: list[str]) -> list:
         """Run the automaton over token kinds alone and return its trace: per step
         None for a shift or the reduce action taken. Raise Stuck at the first
-        token that does not fit, before anything is built."""
+        token that does not fit, before anything is built.
+
+        `lines` yields the count of `kinds` found so far after each statement (Lexer.lines).
+        The steps over a statement depend only on its kinds and the states on the stack that
+        they pop to: the last statement's reductions, made at this one's first token, pop the
+        three under the top. A statement seen before on the same top of the stack (a large
+        model's lines are a few kinds of line over and over) takes the steps it took then, in
+        one go, rather than a step per token."""
         actions, gotos, end = self.actions, self.gotos, self.end
         state, below, trace = self.start, [], []  # the state on top of the stack, and those under it
         push, step = below.append, trace.append
-        for kind in chain(kinds, ("$END",)):
-            while True:
-                act = actions[state].get(kind)
-                if act.__class__ is int:  # never for $END, which only reduces
-                    push(state)
-                    state = act
-                    step(None)
-                    break
-                if act is None:
-                    raise Stuck(trace.count(None), self.accepts([*below, state]))
-                size, rule, callback, _ = act
-                if callback is not None:  # (a rule whose value passes through builds nothing)
-                    step(act)
-                if size == 1:  # most reductions: the top state alone is replaced
-                    state = gotos[below[-1]][rule]
-                elif size:
-                    del below[1 - size :]  # the top state is the size-th
-                    state = gotos[below[-1]][rule]
-                else:
-                    push(state)
-                    state = gotos[state][rule]
-                if state == end:  # the start rule, reduced at $END: the file parses
-                    return trace
+        # (the top states of the stack, kinds) -> (steps, how many states they pop, those pushed, state)
+        seen: dict[tuple, tuple] = {}
+        done = 0  # the kinds walked
+        for count in chain(lines, (None,)):
+            if count is None:  # the end of the file
+                line, key = ("$END",), None
+            else:
+                if count == done:
+                    continue
+                line = tuple(kinds[done:count])
+                key = (state, *below[-_DEPTH:], line)
+                hit = seen.get(key)
+                if hit is not None:
+                    steps, pops, pushed, state = hit
+                    trace += steps
+                    if pops:
+                        del below[-pops:]
+                    below += pushed
+                    done = count
+                    continue
+                base = low = len(below)  # how deep the stack is, and the least it was since
+                mark = len(trace)
+            for kind in line:
+                while True:
+                    act = actions[state].get(kind)
+                    if act.__class__ is int:  # never for $END, which only reduces
+                        push(state)
+                        state = act
+                        step(None)
+                        break
+                    if act is None:
+                        raise Stuck(trace.count(None), self.accepts([*below, state]), done)
+                    size, rule, callback, _ = act
+                    if callback is not None:  # (a rule whose value passes through builds nothing)
+                        step(act)
+                    if size == 1:  # most reductions: the top state alone is replaced
+                        state = gotos[below[-1]][rule]
+                    elif size:
+                        del below[1 - size :]  # the top state is the size-th
+                        if len(below) < low:
+                            low = len(below)
+                        state = gotos[below[-1]][rule]
+                    else:
+                        push(state)
+                        state = gotos[state][rule]
+                    if state == end:  # the start rule, reduced at $END: the file parses
+                        return trace
+            if key is not None:
+                if low > base - _DEPTH or base <= _DEPTH:  # (it read no state under those of the key)
+                    seen[key] = (trace[mark:], base - low, below[low:], state)
+                done = count
         raise AssertionError("the automaton ran out of input without accepting or failing")
 
     @staticmethod
@@ -148,7 +185,8 @@ def _taker(size: int, picks: tuple) -> itemgetter:
 
 class Stuck(Exception):
     """The automaton met a token it cannot take: the `at`-th (counting from 0), or the end
-    of the file when all were taken, where it would have accepted `accepts`."""
+    of the file when all were taken, where it would have accepted `accepts`; `start` is
+    the first token of the statement it is in."""
 
-    def __init__(self, at: int, accepts: set[str]):
-        self.at, self.accepts = at, accepts
+    def __init__(self, at: int, accepts: set[str], start: int = 0):
+        self.at, self.accepts, self.start = at, accepts, start

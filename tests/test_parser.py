@@ -117,7 +117,7 @@ def our_loop(text: str):
     _, _, lexer, tables = parser._front()
     kinds, spans = [], []
     try:
-        trace = tables.recognize(lexer.scan(text, kinds, spans))
+        trace = tables.recognize(lexer.lines(text, kinds, spans), kinds)
     except Stuck as e:
         token = parser._stuck_token(text, kinds, spans, e.at)
         return str(token), token.line, token.column, e.accepts
@@ -151,7 +151,7 @@ def test_leaves_build_the_tree_that_lark_tokens_build(text: str) -> None:
     _, _, lexer, tables = parser._front()
     kinds, spans = [], []
     with parser._LOCK:
-        trace = tables.recognize(lexer.scan(text, kinds, spans))
+        trace = tables.recognize(lexer.lines(text, kinds, spans), kinds)
         leaves = list(lexer.leaves(text, kinds, spans, tables.dropped))
         assert tables.build(trace, leaves) == tables.build(trace, lexer.tokens(text, kinds, spans))
     assert {leaf.type for leaf in leaves if leaf is not None} & tables.dropped == set()
