@@ -10,6 +10,7 @@ An edge u -> v with key k says u is argument k of v (`x * x` has two edges).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from typing import Any
 
 import networkx as nx
@@ -27,6 +28,7 @@ _POSITION = tuple({"pos": pos} for pos in range(8))
 # argument that appears once shares its pair's dict too: a dict per edge was a fifth of the
 # memory of lowering a large model
 _AT = tuple({pos: _POSITION[pos]} for pos in range(len(_POSITION)))
+_TYPE = itemgetter("shape", "dtype")
 READS_KEPT = 50_000  # names read that a graph records; a model reading more is not drawn anyway
 
 
@@ -39,14 +41,22 @@ def store(g: nx.MultiDiGraph, nid: int, data: dict, args: list[int]) -> None:
     sorting the edges by position took a fifth of compiling a large model."""
     succ, into = g._succ, {}
     succ[nid], g._pred[nid], g._node[nid] = {}, into, data
-    data["args"] = tuple(args)
-    for pos, a in enumerate(args):
-        edge = _POSITION[pos] if pos < len(_POSITION) else {"pos": pos}
-        keys = into.get(a)
-        if keys is None:  # the first edge a -> nid: a shared dict (see _AT)
-            into[a] = succ[a][nid] = _AT[pos] if pos < len(_AT) else {pos: edge}
-        else:  # a again (x * x): a dict of the pair's own, holding both
-            into[a] = succ[a][nid] = {**keys, pos: edge}
+    data["args"] = args = tuple(args)
+    if len(args) == 1:  # most nodes: one argument, or two different ones
+        a = args[0]
+        into[a] = succ[a][nid] = _AT[0]
+    elif len(args) == 2 and args[0] != args[1]:
+        a, b = args
+        into[a] = succ[a][nid] = _AT[0]
+        into[b] = succ[b][nid] = _AT[1]
+    else:
+        for pos, a in enumerate(args):
+            edge = _POSITION[pos] if pos < len(_POSITION) else {"pos": pos}
+            keys = into.get(a)
+            if keys is None:  # the first edge a -> nid: a shared dict (see _AT)
+                into[a] = succ[a][nid] = _AT[pos] if pos < len(_AT) else {pos: edge}
+            else:  # a again (x * x): a dict of the pair's own, holding both
+                into[a] = succ[a][nid] = {**keys, pos: edge}
     if getattr(g, "__networkx_cache__", None):  # what networkx's own methods clear
         g.__networkx_cache__.clear()
 
@@ -73,13 +83,14 @@ class Graph:
 
     # ------------------------------------------------------------ building
 
-    def add(self, op: str, args: list[int], attrs: dict | None = None, **node_attrs) -> int:
-        """Add `op(*args)`; its shape rule runs now and may raise ShapeError."""
+    def add(self, op: str, args: list[int], attrs: dict | None = None, span=None, scope=(), **node_attrs) -> int:
+        """Add `op(*args)`; its shape rule runs now and may raise ShapeError. `span` and `scope`
+        are those of node_attrs that nearly every node is given (named, they cost no dict)."""
         opdef = OPS[op]
         attrs = dict(attrs) if attrs else {}
-        g = self.nx
-        nodes = g._node  # the attribute dicts themselves: NodeView lookups cost a call each
-        types = [(d["shape"], d["dtype"]) for d in map(nodes.__getitem__, args)]
+        # (shape, dtype) of each argument, read from the attribute dicts themselves: NodeView
+        # lookups cost a call each
+        types = list(map(_TYPE, map(self.nx._node.__getitem__, args)))
         if opdef.prepare:
             attrs = opdef.prepare(attrs, *types)
         shape, dtype = opdef.shape(attrs, *types)
@@ -91,14 +102,14 @@ class Graph:
             "shape": tuple(shape),
             "dtype": dtype,
             "name": None,
-            "span": None,
-            "scope": (),
+            "span": span,
+            "scope": scope,
             "phase": "forward",
             "key": nid,  # the id in the unoptimized graph
             **self.context,  # one dict display: a chain of update() calls costs more
             **node_attrs,
         }
-        store(g, nid, data, args)
+        store(self.nx, nid, data, args)
         return nid
 
     def copy(self) -> Graph:
