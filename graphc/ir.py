@@ -39,9 +39,17 @@ def store(g: nx.MultiDiGraph, nid: int, data: dict, args: list[int]) -> None:
     carries {"pos": pos}, the same dict for every edge at that position (see _AT). The arguments
     are kept in order in the node's dict too, as "args": Graph.args reads them there, where
     sorting the edges by position took a fifth of compiling a large model."""
-    succ, into = g._succ, {}
-    succ[nid], g._pred[nid], g._node[nid] = {}, into, data
     data["args"] = args = tuple(args)
+    g._node[nid] = data
+    _link(g._succ, g._pred, nid, args)
+    if getattr(g, "__networkx_cache__", None):  # what networkx's own methods clear
+        g.__networkx_cache__.clear()
+
+
+def _link(succ: dict, pred: dict, nid: int, args: tuple[int, ...]) -> None:
+    """Node nid's adjacency in networkx's storage, and its edges from `args`."""
+    into = {}
+    succ[nid], pred[nid] = {}, into
     if len(args) == 1:  # most nodes: one argument, or two different ones
         a = args[0]
         into[a] = succ[a][nid] = _AT[0]
@@ -57,8 +65,6 @@ def store(g: nx.MultiDiGraph, nid: int, data: dict, args: list[int]) -> None:
                 into[a] = succ[a][nid] = _AT[pos] if pos < len(_AT) else {pos: edge}
             else:  # a again (x * x): a dict of the pair's own, holding both
                 into[a] = succ[a][nid] = {**keys, pos: edge}
-    if getattr(g, "__networkx_cache__", None):  # what networkx's own methods clear
-        g.__networkx_cache__.clear()
 
 
 @dataclass
@@ -79,6 +85,10 @@ class Graph:
     # (line, column, frames) of each name a statement reads -> the value it read there, so a
     # picture can number a rebound name as that value; None past READS_KEPT (too large to draw)
     reads: dict[tuple, int] | None = field(default_factory=dict)
+    # the first node whose edges are not in `nx` yet, or None: lowering adds a node's edges only
+    # once the whole model lowered without a mistake (link), so a model with one never makes
+    # them (two dicts per node, a third of the memory of checking a large model)
+    unlinked: int | None = None
     _next: int = 0
 
     # ------------------------------------------------------------ building
@@ -109,12 +119,30 @@ class Graph:
             **self.context,  # one dict display: a chain of update() calls costs more
             **node_attrs,
         }
-        store(self.nx, nid, data, args)
+        if self.unlinked is None:
+            store(self.nx, nid, data, args)
+        else:  # (its edges wait for link)
+            data["args"] = tuple(args)
+            self.nx._node[nid] = data
         return nid
+
+    def link(self) -> None:
+        """Add the edges of the nodes added while they waited (see `unlinked`); from here on a
+        node's edges are added with it."""
+        if self.unlinked is None:
+            return
+        g, nodes = self.nx, self.nx._node
+        succ, pred = g._succ, g._pred
+        for nid in range(self.unlinked, self._next):
+            _link(succ, pred, nid, nodes[nid]["args"])
+        self.unlinked = None
+        if getattr(g, "__networkx_cache__", None):
+            g.__networkx_cache__.clear()
 
     def copy(self) -> Graph:
         """An independent copy: the node dicts are new; their attrs, spans and scopes are never
         changed in place, so they are shared."""
+        self.link()
         return replace(
             self,
             nx=self.nx.copy(),
@@ -159,6 +187,7 @@ class Graph:
         return self.args(n)[pos], k
 
     def users(self, n: int) -> list[int]:
+        self.link()
         # the adjacency dict itself: networkx's out_edges view keeps a reference to its graph,
         # and the cycle it makes outlives the graph while the collector is paused (a compile)
         return sorted(self.nx._succ[n])

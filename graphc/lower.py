@@ -115,6 +115,7 @@ class ProgramLowerer(ExprLowerer, Loops):
             self.errors.sort(key=lambda d: (d.span is None, d.span.line if d.span else 0, d.span.col if d.span else 0))
             raise GraphcError(self.errors)
         name = self.model_name or _stem(self.file)
+        self.g.link()
         return Lowered(name, self.g, self.values, self.inits, self.warnings)
 
     def stmt(self, stmt: S.Stmt, scope: Scope, first: bool = False, in_loop: bool = False) -> None:

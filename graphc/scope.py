@@ -89,7 +89,7 @@ class Resolver:
         self.file = program.file
         self.program = program
         self.lines: list[str] | None = None  # the file's lines, split where a message first quotes one
-        self.g = Graph()
+        self.g = Graph(unlinked=0)  # (its edges are added once it lowered without a mistake)
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []  # likely slips that still compile
         self.reported: dict[tuple[str, Span | None], int] = {}  # (message, place) -> its index in errors
