@@ -13,6 +13,7 @@ from array import array
 from collections.abc import MutableSequence
 from functools import cache
 from importlib import resources
+from operator import attrgetter
 from pathlib import Path
 
 from lark import Lark, Token, Transformer
@@ -40,8 +41,12 @@ def _grammar_text() -> str:
         return (Path(__file__).resolve().parent.parent / "grammar" / "nn.lark").read_text()
 
 
+_DEPTH = attrgetter("depth")
+
+
 def _depth(*items) -> int:
-    return 1 + max((getattr(i, "depth", 0) for i in items), default=0)
+    """One more than the deepest of the expressions `items`."""
+    return 1 + max(map(_DEPTH, items), default=0)
 
 
 class _TooDeep(Exception):
@@ -106,7 +111,9 @@ class _Build(Transformer):
 
     def number(self, c):
         (tok,) = c
-        return S.Num(self._tok(tok), float(tok.value), tok.value.isdigit(), tok.value)
+        text = tok.value
+        span = Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        return S.Num(span, float(text), text.isdigit(), text)
 
     def true(self, c):
         return S.Bool(self._tok(c[0]), True)
@@ -137,12 +144,19 @@ class _Build(Transformer):
         """A call of `name`: `c` is the token that spells it, the arguments (None where absent) and
         the closing bracket, so the span runs from the first token to the last."""
         tok, end = c[0], c[-1]
-        args = tuple(a for a in c[1:-1] if a is not None)  # (the commas were dropped)
-        kws = tuple(a for a in args if isinstance(a, S.Keyword))
-        pos = tuple(a for a in args if not isinstance(a, S.Keyword)) if kws else args
-        kids = pos + tuple(k.value for k in kws) if kws else pos
+        # (the commas were dropped; a node is never false, so filter(None) drops only the Nones)
+        args = tuple(filter(None, c[1:-1]))
         span = Span(self.file, tok.line, tok.column, end.end_line, end.end_column)
-        return self._expr(S.Call, span, name, self._tok(tok), pos, kws, kids=kids)
+        func_span = Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        if S.Keyword not in set(map(type, args)):  # most calls: no keyword
+            depth = 1 + max(map(_DEPTH, args), default=0)
+            if depth > MAX_DEPTH:
+                raise _TooDeep(span)
+            return S.Call(span, name, func_span, args, (), depth=depth)
+        kws = tuple(a for a in args if isinstance(a, S.Keyword))
+        pos = tuple(a for a in args if not isinstance(a, S.Keyword))
+        kids = pos + tuple(k.value for k in kws)
+        return self._expr(S.Call, span, name, func_span, pos, kws, kids=kids)
 
     def kwarg(self, c):
         key, value = c
