@@ -257,15 +257,15 @@ class ProgramLowerer(ExprLowerer, Loops):
             )
             return None
         reach, drawn = _extent(name, values)
+        if fits(reach, self.dtype) and fits(drawn, "float64"):  # (init_params draws in float64, then casts)
+            return name, tuple(values)
         shown = f"{name}({', '.join(as_written(a, v) for a, v in zip(args, values))})"
         if not fits(reach, self.dtype):
             largest = float(np.finfo(self.dtype).max)
             self.error(f"{shown} makes values past {self.dtype}'s largest number, {largest:.4g}", e.span)
-            return None
-        if not fits(drawn, "float64"):  # init_params draws in float64, then casts to the dtype
+        else:
             self.error(f"{shown} spans more than a float64 holds, so its values cannot be drawn", e.span)
-            return None
-        return name, tuple(values)
+        return None
 
     def scaled_initializer(self, e: S.Expr, scope: Scope) -> str | None:
         """`0.01 * normal(0, 1)`, as NumPy scales randn: the initializer that draws the same

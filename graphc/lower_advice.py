@@ -185,5 +185,7 @@ def _said(e) -> str:
 
 def fits(value: float, dtype: str) -> bool:
     """Whether the dtype holds the number: it is finite there (3.4028235e38 rounds to float32's largest)."""
+    if dtype == "float64" and type(value) is float:  # a Python float is a float64: no array needed
+        return math.isfinite(value)
     with np.errstate(over="ignore"):
         return bool(np.isfinite(np.asarray(value).astype(dtype)))
