@@ -29,10 +29,14 @@ class Compiled:
 
 def check(text: str, file: str) -> Lowered:
     """Parse and shape-check; raises GraphcError with every mistake found."""
-    return lower(parse(text, file))
+    with gc_paused():  # (as compile_text: see there)
+        return lower(parse(text, file))
 
 
 def compile_text(text: str, file: str, dtype: str = "float64", opt: int = 2) -> Compiled:
+    # one pause over all the stages: each pauses the collector itself, but in between it would
+    # wake to the millions of objects the last one made (the tree of a 200,000-line model: a
+    # second), and again as they age into older generations
     with gc_paused():
         lowered = lower(parse(text, file), dtype)
         # the model before its gradients, twice over: sgd_step's (its gradients times lr) and, as it
