@@ -5,7 +5,7 @@ from __future__ import annotations
 from itertools import chain
 from operator import itemgetter
 
-from lark.parse_tree_builder import ChildFilterLALR_NoPlaceholders, ExpandSingleChild
+from lark.parse_tree_builder import ChildFilter, ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
 
 _DEPTH = 4  # the states under the top that a statement's steps may read and be remembered by
@@ -162,15 +162,47 @@ def _children(rule, callback) -> tuple:
 
     lark wraps a callback in a filter that picks the children anew at every reduction
     (a Python call and loop each); where it only drops tokens, its picks are taken out
-    once here and the callback called directly. Filters that also splice in a helper
-    rule's children or None for an absent [part] are kept, and get every child.
+    once here and the callback called directly. Where it also splices in a helper rule's
+    children or puts None for an absent [part], it is replaced by _spliced, which gets
+    every child. A helper rule (`("," arg)*`, whose name starts with _) is inlined into
+    the rules using it: lark builds a Tree of its children only for them to be taken out
+    again, where it gives a plain list here.
     """
     size = len(rule.expansion)
     if isinstance(callback, ExpandSingleChild) and size == 1:  # `?rule: other`: the value passes through
         return None, ()
-    if type(callback) is ChildFilterLALR_NoPlaceholders and not any(x for _, x in callback.to_include):
-        return callback.node_builder, tuple(i for i, _ in callback.to_include)
-    return callback, tuple(range(size))
+    helper = rule.origin.name.startswith("_")
+    if not isinstance(callback, ChildFilter):
+        return (list, tuple(range(size))) if helper else (callback, tuple(range(size)))
+    include = [(i, expand, nones[0] if nones else 0) for i, expand, *nones in callback.to_include]
+    tail = getattr(callback, "append_none", 0)
+    builder = None if helper else callback.node_builder
+    if not tail and not any(expand or nones for _, expand, nones in include):
+        return builder or list, tuple(i for i, _, _ in include)
+    return _spliced(include, tail, builder), tuple(range(size))
+
+
+def _spliced(include: list[tuple[int, bool, int]], tail: int, builder):
+    """lark's child filter, for helper rules given as lists: the children at `include`'s
+    positions, a helper's spliced in where `expand` is set, each after `nones` Nones (and
+    `tail` more at the end), handed to `builder` (None: the list itself, for a helper)."""
+
+    def call(children):
+        out = []
+        for i, expand, nones in include:
+            if nones:
+                out += [None] * nones
+            if not expand:
+                out.append(children[i])
+            elif out:
+                out += children[i]
+            else:  # the helper's own list, which nothing else holds (its left recursion grows it)
+                out = children[i]
+        if tail:
+            out += [None] * tail
+        return out if builder is None else builder(out)
+
+    return call
 
 
 def _taker(size: int, picks: tuple) -> itemgetter:
