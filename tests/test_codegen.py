@@ -839,20 +839,21 @@ def test_a_node_a_rewrite_made_of_several_credits_each_of_their_lines():
             "# backprop through line 2: g = 2*x + 1",
             "# and line 3: h = g^2",
         ], grad
-    # a node the rewrite only shares is no part of it: the loss's log_softmax is CSE'd with the
-    # forward one of `logp`, but the line computing softmax - one_hot from it owes nothing to `logp`
+    # a node the rewrite only shares is no part of it: the gradient's exp(z - max(z)) and its sums
+    # are CSE'd with the loss's, but the line computing softmax - one_hot from them is line 7's
+    # backward step alone, not its forward one too
     text = "dim B\ninput x : [B, 4]\ninput y : int[B]\nparam W : [4, 3]\nz = x @ W\n"
     text += "logp = log_softmax(z)\nloss = mean(cross_entropy(z, y))\noutput logp\nminimize loss\n"
     for opt in (1, 2):
         grad = function(compile_text(text, "m.nn", opt=opt).source, "loss_and_grad")
-        assert "logp = _log_softmax(z, 1" in grad, grad  # shared, and named by the user's line
-        (line,) = [line for line in grad.splitlines() if "_exp_minus_one_hot(logp, y" in line]
+        assert grad.count("np.exp(") == 1, grad  # shared
+        (line,) = [line for line in grad.splitlines() if "_normalized_minus_one_hot(" in line]
         assert comments_over(grad, line) == ["# backprop through line 7: loss = mean(cross_entropy(z, y))"], grad
 
 
 @pytest.mark.parametrize("opt", [1, 2])
 def test_forward_and_loss_compute_a_cross_entropy_alone(opt):
-    """A cross-entropy whose gradient is taken is kept as log-probabilities, which that gradient
+    """A cross-entropy whose gradient is taken keeps its shifted logits' exp, which that gradient
     reads again; forward and loss, which take no gradient, compute it alone, from a graph optimized
     without the gradients, and all the functions agree on its value."""
     text = "dim B\ninput x : [B, 4]\ninput y : int[B]\nparam W : [4, 3]\nz = x @ W\n"
@@ -862,7 +863,7 @@ def test_forward_and_loss_compute_a_cross_entropy_alone(opt):
         body = function(c.source, name)
         assert "_cross_entropy(" in body and "_log_softmax(" not in body, body
     grad = function(c.source, "loss_and_grad")
-    assert "_log_softmax(" in grad and "_exp_minus_one_hot(" in grad and "_cross_entropy(" not in grad, grad
+    assert "_minus_max(" in grad and "_normalized_minus_one_hot(" in grad and "_cross_entropy(" not in grad, grad
     m = types.ModuleType("m")
     exec(compile(c.source, "m.py", "exec"), m.__dict__)
     rng = np.random.default_rng(2)

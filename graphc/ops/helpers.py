@@ -81,9 +81,13 @@ def _logsumexp_parts(x, axis, shifted=None):
     # e^(x - m) in the array of x - m, unless it is kept (a scalar has none: x of no axes)
     e = {xp}.exp(e, out=e if e.ndim and shifted is None else None)
     return m, {xp}.log(_sum_kept(e, axis))
-
-
-_FLOAT_MAX = float({xp}.finfo(DTYPE).max)
+""",
+    "_minus_max": """
+def _minus_max(x, axis, out=None):
+    # x - m with m the max along axis, clipped to the finite range as in _logsumexp_parts,
+    # written into `out` if given: m is taken before out is written, so it may be x itself
+    m = {xp}.clip(_max_kept(x, axis), -_FLOAT_MAX, _FLOAT_MAX)
+    return {xp}.subtract(x, m, out=out)
 """,
     "_max_kept": """
 def _max_kept(x, axis):
@@ -96,6 +100,9 @@ def _max_kept(x, axis):
     k = x.shape[-1]
     columns = {xp}.ascontiguousarray(x.reshape(-1, k).T)
     return columns.max(axis=0, initial=-{xp}.inf).reshape(x.shape[:-1] + (1,))
+
+
+_FLOAT_MAX = float({xp}.finfo(DTYPE).max)
 
 
 def _short_rows(x, axis):
@@ -197,6 +204,13 @@ def _exp_minus_one_hot(logp, labels, out=None):
         out = {xp}.empty(logp.shape, dtype=DTYPE)
     return _one_off({xp}.exp(logp, out=out), labels)
 """,
+    "_normalized_minus_one_hot": """
+def _normalized_minus_one_hot(e, s, labels, out=None):
+    # e / s - one_hot(labels) over the last axis, s one sum per row: the softmax from the
+    # e^(z - max) and row sums its cross-entropy computed, then 1 off each example's label
+    # (a new `out` is C-ordered: see _one_off). As exact as the softmax from the logits
+    return _one_off({xp}.divide(e, s[..., None], out=out), labels)
+""",
     "_pick": """
 def _pick(x, labels):
     # x[..., labels]: each row's value at its label, sum(one_hot(labels, k) * x, axis=-1)
@@ -252,6 +266,8 @@ REQUIRES = {
     "_scatter_pick": ("_pick_positions",),
     "_softmax_minus_one_hot": ("_softmax", "_one_off"),
     "_exp_minus_one_hot": ("_one_off",),
+    "_normalized_minus_one_hot": ("_one_off",),
+    "_minus_max": ("_max_kept",),
     "_one_off": ("_pick_positions",),
     "_one_hot": ("_pick_positions",),
     "_softmax": ("_max_kept", "_sum_kept"),

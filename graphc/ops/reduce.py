@@ -163,16 +163,20 @@ def softmax_grad(g, out, x, axis):
     return out * (g - op("sum", g * out, axes=(axis,), keepdims=True))
 
 
-def _norm(name, helper, grad, formula, facts: Facts | None = None, into=None) -> OpDef:
+def _norm_shape(name):
     def shape(attrs, t):
         if t[1] != "float":
             raise ShapeError(f"{name} needs float values, but its argument is {show(*t)}")
         return t
 
+    return shape
+
+
+def _norm(name, helper, grad, formula, facts: Facts | None = None, into=None) -> OpDef:
     return OpDef(
         name,
         ("x",),
-        shape,
+        _norm_shape(name),
         lambda xp, attrs, x: f"{helper}({x}, {attrs['axis']})",
         {"x": grad},
         facts or Facts(),
@@ -249,6 +253,18 @@ OPS: tuple[OpDef, ...] = (
         "δ − exp(y) ⊙ Σ δ",
         Facts(None),
         into=lambda xp, attrs, out, x: f"_log_softmax({x}, {attrs['axis']}, out={out})",
+    ),
+    # x minus its max along the axis: the shifted logits a cross-entropy whose gradient is taken
+    # is computed from, kept for that gradient (graphc.passes.lookups); no derivative of its own
+    OpDef(
+        "minus_max",
+        ("x",),
+        _norm_shape("minus_max"),
+        lambda xp, attrs, x: f"_minus_max({x}, {attrs['axis']})",
+        helpers=("_minus_max",),
+        prepare=lambda attrs, t: _norm_prepare("minus_max", attrs, t),
+        into=lambda xp, attrs, out, x: f"_minus_max({x}, {attrs['axis']}, out={out})",
+        inplace=True,  # the max is taken before `out` is written
     ),
     OpDef("count", ("x",), _count_shape, _count_emit, prepare=_count_prepare),
 )

@@ -117,6 +117,14 @@ def _minus_one_hot(name: str, arg: str, grad, formula: str) -> OpDef:
     )
 
 
+def _normalized_minus_one_hot_shape(attrs, e, sums, labels):
+    # e / sums - one_hot(labels) over e's last axis, one sum per row
+    _cross_entropy_shape(attrs, e, labels)
+    if tuple(sums) != (labels[0], "float"):
+        raise ShapeError(f"normalized_minus_one_hot needs one sum per row, not {show(*sums)} for {show(*e)}")
+    return e
+
+
 def _cross_entropy_shape(attrs, logits, labels):
     if logits[1] != "float":
         raise ShapeError(f"cross_entropy needs float logits first, but got {show(*logits)}")
@@ -259,6 +267,17 @@ OPS: tuple[OpDef, ...] = (
         "softmax_minus_one_hot", "logits", _softmax_minus_one_hot_grad, "softmax(a) ⊙ (δ − Σ δ ⊙ softmax(a))"
     ),
     _minus_one_hot("exp_minus_one_hot", "logp", _exp_minus_one_hot_grad, "e^a"),
+    # and from e = exp(minus_max(z)) and its row sums, which the loss computed: e / s - one_hot(y)
+    OpDef(
+        "normalized_minus_one_hot",
+        ("e", "sums", "labels"),
+        _normalized_minus_one_hot_shape,
+        lambda xp, attrs, e, sums, labels: f"_normalized_minus_one_hot({e}, {sums}, {labels})",
+        helpers=("_normalized_minus_one_hot", "_check_labels"),
+        into=lambda xp, attrs, out, e, sums, labels: f"_normalized_minus_one_hot({e}, {sums}, {labels}, out={out})",
+        inplace=True,  # elementwise over e; the sums are one per row, never the result's array
+        classes=lambda attrs, e, sums, labels: (2, e[0][-1]),
+    ),
     OpDef(
         "cross_entropy",
         ("logits", "labels"),

@@ -96,30 +96,57 @@ def softmax_minus_one_hot(g: Graph, n: int) -> int | None:
 
 @matches("cross_entropy")
 def cross_entropy_as_pick(g: Graph, n: int) -> int | None:
-    """cross_entropy(z, y) where gradients are taken, or where log_softmax(z) is computed anyway
-    -> -log_softmax(z)[..., y]: the log-probabilities are shared, and they stay for the gradient,
-    which is their exp with 1 off at the label"""
+    """cross_entropy(z, y) where gradients are taken -> log(sum(e, axis=-1)) - s[..., y] with
+    s = z - max(z) and e = exp(s): the shifted logits and their exp stay for the gradient, which is
+    e over its row sums with 1 off at the label; where log_softmax(z) is computed and no gradient
+    taken -> -log_softmax(z)[..., y], the log-probabilities shared"""
     z, y = g.args(n)
-    if not g.wrt and _log_softmax_of(g, z) is None:  # the loss alone is cheaper
+    if g.wrt:
+        shifted, e, sums = _shifted_exp(g, n, z)
+        return build(g, n, "sub", [build(g, n, "log", [sums]), build(g, n, "pick", [shifted, y])])
+    logp = _log_softmax_of(g, z)
+    if logp is None:  # the loss alone is cheaper
         return None
-    logp = build(g, n, "log_softmax", [z], {"axis": -1})
     return build(g, n, "neg", [build(g, n, "pick", [logp, y])])
+
+
+def _shifted_exp(g: Graph, n: int, z: int) -> tuple[int, int, int]:
+    """(s, e, sums): s = z - max(z), e = exp(s) and e's sums over z's last axis, built for n
+    (the same nodes for the loss and its gradient, which sharing then makes one)"""
+    last = len(g.shape(z)) - 1
+    shifted = build(g, n, "minus_max", [z], {"axis": last})
+    e = build(g, n, "exp", [shifted])
+    return shifted, e, build(g, n, "sum", [e], {"axes": (last,)})
 
 
 @matches("softmax_minus_one_hot")
 def softmax_from_its_log(g: Graph, n: int) -> int | None:
-    """softmax(z) - one_hot(y) where log_softmax(z) is computed -> exp(log_softmax(z)) - one_hot(y):
-    the loss's log-probabilities read again, not the softmax from z anew"""
+    """softmax(z) - one_hot(y) where the loss computed exp(z - max(z)) -> that exp over its row
+    sums with 1 off each label, the softmax as exact as from z itself; where log_softmax(z) is
+    computed instead -> exp(log_softmax(z)) - one_hot(y): the log-probabilities read again, not
+    the softmax from z anew"""
     z, y = g.args(n)
+    if _shifted_of(g, z) is not None:
+        _, e, sums = _shifted_exp(g, n, z)
+        return build(g, n, "normalized_minus_one_hot", [e, sums, y])
     logp = _log_softmax_of(g, z)
     return None if logp is None else build(g, n, "exp_minus_one_hot", [logp, y])
 
 
 def _log_softmax_of(g: Graph, z: int) -> int | None:
     """A node computing log_softmax(z) over z's last axis, if the graph has one."""
+    return _user_over_last_axis(g, z, "log_softmax")
+
+
+def _shifted_of(g: Graph, z: int) -> int | None:
+    """A node computing z - max(z) over z's last axis, if the graph has one."""
+    return _user_over_last_axis(g, z, "minus_max")
+
+
+def _user_over_last_axis(g: Graph, z: int, op: str) -> int | None:
     last = len(g.shape(z)) - 1
     for u in g.users(z):
-        if g.op(u) == "log_softmax" and g.node(u)["attrs"]["axis"] == last:
+        if g.op(u) == op and g.node(u)["attrs"]["axis"] == last:
             return u
     return None
 

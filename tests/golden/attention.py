@@ -236,7 +236,11 @@ def _logsumexp_parts(x, axis, shifted=None):
     return m, np.log(_sum_kept(e, axis))
 
 
-_FLOAT_MAX = float(np.finfo(DTYPE).max)
+def _minus_max(x, axis, out=None):
+    # x - m with m the max along axis, clipped to the finite range as in _logsumexp_parts,
+    # written into `out` if given: m is taken before out is written, so it may be x itself
+    m = np.clip(_max_kept(x, axis), -_FLOAT_MAX, _FLOAT_MAX)
+    return np.subtract(x, m, out=out)
 
 
 def _max_kept(x, axis):
@@ -249,6 +253,9 @@ def _max_kept(x, axis):
     k = x.shape[-1]
     columns = np.ascontiguousarray(x.reshape(-1, k).T)
     return columns.max(axis=0, initial=-np.inf).reshape(x.shape[:-1] + (1,))
+
+
+_FLOAT_MAX = float(np.finfo(DTYPE).max)
 
 
 def _short_rows(x, axis):
@@ -265,17 +272,6 @@ def _sum_kept(x, axis):
     if not _short_rows(x, axis):
         return x.sum(axis=axis, keepdims=True)
     return np.matmul(x, np.ones(x.shape[-1], dtype=x.dtype))[..., None]
-
-
-def _log_softmax(x, axis, out=None):
-    # (x - m) - log sum e^(x - m) with m the max (see _logsumexp_parts), written into `out`
-    # if given: m is taken before x - m is written there, so it may be x itself
-    if not x.size:  # nothing to normalize, and the log of an empty sum would warn of log(0)
-        return np.empty_like(x) if out is None else out
-    if out is None:
-        out = np.empty(x.shape, dtype=DTYPE)
-    _, rest = _logsumexp_parts(x, axis, shifted=out)
-    return np.subtract(out, rest, out=out)
 
 
 def _softmax(x, axis, out=None):
@@ -308,12 +304,11 @@ def _one_off(out, labels):
     return out
 
 
-def _exp_minus_one_hot(logp, labels, out=None):
-    # e^logp - one_hot(labels) over the last axis: the softmax from its log, which the loss
-    # computed already, then 1 off each example's label (a new `out` is C-ordered: see _one_off)
-    if out is None:
-        out = np.empty(logp.shape, dtype=DTYPE)
-    return _one_off(np.exp(logp, out=out), labels)
+def _normalized_minus_one_hot(e, s, labels, out=None):
+    # e / s - one_hot(labels) over the last axis, s one sum per row: the softmax from the
+    # e^(z - max) and row sums its cross-entropy computed, then 1 off each example's label
+    # (a new `out` is C-ordered: see _one_off). As exact as the softmax from the logits
+    return _one_off(np.divide(e, s[..., None], out=out), labels)
 
 
 def _pick(x, labels):
@@ -350,17 +345,21 @@ def _workspace_arrays(T):
         # ws[3]: forward: t, scores; loss: t, scores, weights; loss_and_grad, sgd_step: t, scores,
         # weights, d_scores, d_t
         ((T, T), None),
-        ((T, 4), None),  # ws[4]: loss: logits; loss_and_grad, sgd_step: logits, t_3, d_logits
+        ((T, 4), None),  # ws[4]: loss: logits; loss_and_grad, sgd_step: logits, t_3
         ((T, 16), None),  # ws[5]: loss_and_grad, sgd_step: t_2, mixed
-        ((T, 16), None),  # ws[6]: loss_and_grad, sgd_step: d_mixed, d_q
-        ((T, T), None),  # ws[7]: loss_and_grad, sgd_step: d_weights, t_7
-        ((T, T), None),  # ws[8]: loss_and_grad, sgd_step: t_5
-        ((T, 1), None),  # ws[9]: loss_and_grad, sgd_step: t_6
-        ((T, 1), 1.0),  # ws[10]: ones, read only
-        ((16, 4), None),  # ws[11]: sgd_step: d_Wo
-        ((16, 16), None),  # ws[12]: sgd_step: d_Wv
-        ((16, 16), None),  # ws[13]: sgd_step: d_Wk
-        ((16, 16), None),  # ws[14]: sgd_step: d_Wq
+        ((T, 4), None),  # ws[6]: loss_and_grad, sgd_step: t_4, d_logits
+        ((T,), None),  # ws[7]: loss_and_grad, sgd_step: t_5
+        ((4,), 1.0),  # ws[8]: ones, read only
+        ((T,), None),  # ws[9]: loss_and_grad, sgd_step: t_6
+        ((T, 16), None),  # ws[10]: loss_and_grad, sgd_step: d_mixed, d_q
+        ((T, T), None),  # ws[11]: loss_and_grad, sgd_step: d_weights, t_10
+        ((T, T), None),  # ws[12]: loss_and_grad, sgd_step: t_8
+        ((T, 1), None),  # ws[13]: loss_and_grad, sgd_step: t_9
+        ((T, 1), 1.0),  # ws[14]: ones, read only
+        ((16, 4), None),  # ws[15]: sgd_step: d_Wo
+        ((16, 16), None),  # ws[16]: sgd_step: d_Wv
+        ((16, 16), None),  # ws[17]: sgd_step: d_Wk
+        ((16, 16), None),  # ws[18]: sgd_step: d_Wq
     ]
 
 
@@ -452,8 +451,9 @@ def loss_and_grad(params, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, range(11), T)
-    ones = ws[10]
+    ws = _workspace(_workspace_arrays, range(15), T)
+    ones = ws[8]
+    ones_2 = ws[14]
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -472,34 +472,38 @@ def loss_and_grad(params, /, **inputs):
     # line 30: logits = mixed @ Wo
     logits = np.matmul(mixed, Wo, out=ws[4])
     # line 31: loss = mean(cross_entropy(logits, tags))
-    t_3 = _log_softmax(logits, 1, out=logits)
-    t_4 = _pick(t_3, tags)
-    loss = -(t_4.sum() / t_4.size)
+    t_3 = _minus_max(logits, 1, out=logits)
+    t_4 = np.exp(t_3, out=ws[6])
+    t_5 = np.matmul(t_4, ones, out=ws[7])
+    t_6 = np.log(t_5, out=ws[9])
+    t_7 = _pick(t_3, tags)
+    np.subtract(t_6, t_7, out=t_6)
+    loss = t_6.sum() / t_6.size
     # backprop through line 31: loss = mean(cross_entropy(logits, tags))
-    _exp_minus_one_hot(t_3, tags, out=t_3)
-    d_logits = np.divide(t_3, t_4.size, out=t_3)
+    _normalized_minus_one_hot(t_4, t_5, tags, out=t_4)
+    d_logits = np.divide(t_4, t_6.size, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
-    d_mixed = np.matmul(d_logits, Wo.T, out=ws[6])
+    d_mixed = np.matmul(d_logits, Wo.T, out=ws[10])
     d_Wo = mixed.T @ d_logits
     # backprop through line 29: mixed = tokens + weights @ v
-    d_weights = np.matmul(d_mixed, v.T, out=ws[7])
+    d_weights = np.matmul(d_mixed, v.T, out=ws[11])
     d_v = np.matmul(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
-    t_5 = np.multiply(d_weights, weights, out=ws[8])
-    t_6 = np.matmul(t_5, ones, out=ws[9])
-    t_7 = np.subtract(d_weights, t_6, out=d_weights)
-    d_scores = np.multiply(weights, t_7, out=weights)
+    t_8 = np.multiply(d_weights, weights, out=ws[12])
+    t_9 = np.matmul(t_8, ones_2, out=ws[13])
+    t_10 = np.subtract(d_weights, t_9, out=d_weights)
+    d_scores = np.multiply(weights, t_10, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
     d_t = np.multiply(d_scores, 0.25, out=d_scores)
-    d_q = np.matmul(d_t, k, out=ws[6])
+    d_q = np.matmul(d_t, k, out=ws[10])
     d_k = np.matmul(d_t.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
-    t_8 = tokens.T
-    d_Wv = t_8 @ d_v
+    t_11 = tokens.T
+    d_Wv = t_11 @ d_v
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = t_8 @ d_k
+    d_Wk = t_11 @ d_k
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = t_8 @ d_q
+    d_Wq = t_11 @ d_q
     grads = {
         'Wq': d_Wq,
         'Wk': d_Wk,
@@ -538,8 +542,9 @@ def sgd_step(params, lr=None, /, **inputs):
     Wv = checked['Wv']
     Wo = checked['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, range(15), T)
-    ones = ws[10]
+    ws = _workspace(_workspace_arrays, range(19), T)
+    ones = ws[8]
+    ones_2 = ws[14]
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
     q = np.matmul(tokens, Wq, out=ws[0])
@@ -558,34 +563,38 @@ def sgd_step(params, lr=None, /, **inputs):
     # line 30: logits = mixed @ Wo
     logits = np.matmul(mixed, Wo, out=ws[4])
     # line 31: loss = mean(cross_entropy(logits, tags))
-    t_3 = _log_softmax(logits, 1, out=logits)
-    t_4 = _pick(t_3, tags)
-    loss = -(t_4.sum() / t_4.size)
+    t_3 = _minus_max(logits, 1, out=logits)
+    t_4 = np.exp(t_3, out=ws[6])
+    t_5 = np.matmul(t_4, ones, out=ws[7])
+    t_6 = np.log(t_5, out=ws[9])
+    t_7 = _pick(t_3, tags)
+    np.subtract(t_6, t_7, out=t_6)
+    loss = t_6.sum() / t_6.size
     # backprop through line 31: loss = mean(cross_entropy(logits, tags))
-    _exp_minus_one_hot(t_3, tags, out=t_3)
-    d_logits = np.multiply(DTYPE(lr) / t_4.size, t_3, out=t_3)
+    _normalized_minus_one_hot(t_4, t_5, tags, out=t_4)
+    d_logits = np.multiply(DTYPE(lr) / t_6.size, t_4, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
-    d_mixed = np.matmul(d_logits, Wo.T, out=ws[6])
-    d_Wo = np.matmul(mixed.T, d_logits, out=ws[11])
+    d_mixed = np.matmul(d_logits, Wo.T, out=ws[10])
+    d_Wo = np.matmul(mixed.T, d_logits, out=ws[15])
     # backprop through line 29: mixed = tokens + weights @ v
-    d_weights = np.matmul(d_mixed, v.T, out=ws[7])
+    d_weights = np.matmul(d_mixed, v.T, out=ws[11])
     d_v = np.matmul(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
-    t_5 = np.multiply(d_weights, weights, out=ws[8])
-    t_6 = np.matmul(t_5, ones, out=ws[9])
-    t_7 = np.subtract(d_weights, t_6, out=d_weights)
-    d_scores = np.multiply(weights, t_7, out=weights)
+    t_8 = np.multiply(d_weights, weights, out=ws[12])
+    t_9 = np.matmul(t_8, ones_2, out=ws[13])
+    t_10 = np.subtract(d_weights, t_9, out=d_weights)
+    d_scores = np.multiply(weights, t_10, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
     d_t = np.multiply(d_scores, 0.25, out=d_scores)
-    d_q = np.matmul(d_t, k, out=ws[6])
+    d_q = np.matmul(d_t, k, out=ws[10])
     d_k = np.matmul(d_t.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
-    t_8 = tokens.T
-    d_Wv = np.matmul(t_8, d_v, out=ws[12])
+    t_11 = tokens.T
+    d_Wv = np.matmul(t_11, d_v, out=ws[16])
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = np.matmul(t_8, d_k, out=ws[13])
+    d_Wk = np.matmul(t_11, d_k, out=ws[17])
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = np.matmul(t_8, d_q, out=ws[14])
+    d_Wq = np.matmul(t_11, d_q, out=ws[18])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already

@@ -238,7 +238,11 @@ def _logsumexp_parts(x, axis, shifted=None):
     return m, np.log(_sum_kept(e, axis))
 
 
-_FLOAT_MAX = float(np.finfo(DTYPE).max)
+def _minus_max(x, axis, out=None):
+    # x - m with m the max along axis, clipped to the finite range as in _logsumexp_parts,
+    # written into `out` if given: m is taken before out is written, so it may be x itself
+    m = np.clip(_max_kept(x, axis), -_FLOAT_MAX, _FLOAT_MAX)
+    return np.subtract(x, m, out=out)
 
 
 def _max_kept(x, axis):
@@ -251,6 +255,9 @@ def _max_kept(x, axis):
     k = x.shape[-1]
     columns = np.ascontiguousarray(x.reshape(-1, k).T)
     return columns.max(axis=0, initial=-np.inf).reshape(x.shape[:-1] + (1,))
+
+
+_FLOAT_MAX = float(np.finfo(DTYPE).max)
 
 
 def _short_rows(x, axis):
@@ -267,17 +274,6 @@ def _sum_kept(x, axis):
     if not _short_rows(x, axis):
         return x.sum(axis=axis, keepdims=True)
     return np.matmul(x, np.ones(x.shape[-1], dtype=x.dtype))[..., None]
-
-
-def _log_softmax(x, axis, out=None):
-    # (x - m) - log sum e^(x - m) with m the max (see _logsumexp_parts), written into `out`
-    # if given: m is taken before x - m is written there, so it may be x itself
-    if not x.size:  # nothing to normalize, and the log of an empty sum would warn of log(0)
-        return np.empty_like(x) if out is None else out
-    if out is None:
-        out = np.empty(x.shape, dtype=DTYPE)
-    _, rest = _logsumexp_parts(x, axis, shifted=out)
-    return np.subtract(out, rest, out=out)
 
 
 def _softmax(x, axis, out=None):
@@ -310,12 +306,11 @@ def _one_off(out, labels):
     return out
 
 
-def _exp_minus_one_hot(logp, labels, out=None):
-    # e^logp - one_hot(labels) over the last axis: the softmax from its log, which the loss
-    # computed already, then 1 off each example's label (a new `out` is C-ordered: see _one_off)
-    if out is None:
-        out = np.empty(logp.shape, dtype=DTYPE)
-    return _one_off(np.exp(logp, out=out), labels)
+def _normalized_minus_one_hot(e, s, labels, out=None):
+    # e / s - one_hot(labels) over the last axis, s one sum per row: the softmax from the
+    # e^(z - max) and row sums its cross-entropy computed, then 1 off each example's label
+    # (a new `out` is C-ordered: see _one_off). As exact as the softmax from the logits
+    return _one_off(np.divide(e, s[..., None], out=out), labels)
 
 
 def _pick(x, labels):
@@ -349,19 +344,22 @@ def _workspace_arrays(B):
         ((B, 256), None),  # ws[0]: forward, loss: t, h1; loss_and_grad, sgd_step: t, t_mask
         ((B, 256), 0.0),  # ws[1]: zeros, read only
         ((B, 256), None),  # ws[2]: forward, loss: t_2, h2; loss_and_grad, sgd_step: h1
-        # ws[3]: forward: t_3; loss: t_3, logits; loss_and_grad, sgd_step: t_3, logits, t_4,
-        # d_logits
+        # ws[3]: forward: t_3; loss: t_3, logits; loss_and_grad, sgd_step: t_3, logits, t_4
         ((B, 10), None),
         ((B, 256), None),  # ws[4]: loss_and_grad, sgd_step: t_2, t_2_mask, d_h1, d_t
         ((B, 256), None),  # ws[5]: loss_and_grad, sgd_step: h2
-        ((B,), 1.0),  # ws[6]: ones, read only
-        ((B, 256), None),  # ws[7]: loss_and_grad, sgd_step: d_h2, d_t_2
-        ((10,), None),  # ws[8]: sgd_step: d_b3
-        ((256, 10), None),  # ws[9]: sgd_step: d_W3
-        ((256,), None),  # ws[10]: sgd_step: d_b2
-        ((256, 256), None),  # ws[11]: sgd_step: d_W2
-        ((256,), None),  # ws[12]: sgd_step: d_b1
-        ((784, 256), None),  # ws[13]: sgd_step: d_W1
+        ((B, 10), None),  # ws[6]: loss_and_grad, sgd_step: t_5, d_logits
+        ((B,), None),  # ws[7]: loss_and_grad, sgd_step: t_6
+        ((10,), 1.0),  # ws[8]: ones, read only
+        ((B,), None),  # ws[9]: loss_and_grad, sgd_step: t_7
+        ((B,), 1.0),  # ws[10]: ones, read only
+        ((B, 256), None),  # ws[11]: loss_and_grad, sgd_step: d_h2, d_t_2
+        ((10,), None),  # ws[12]: sgd_step: d_b3
+        ((256, 10), None),  # ws[13]: sgd_step: d_W3
+        ((256,), None),  # ws[14]: sgd_step: d_b2
+        ((256, 256), None),  # ws[15]: sgd_step: d_W2
+        ((256,), None),  # ws[16]: sgd_step: d_b1
+        ((784, 256), None),  # ws[17]: sgd_step: d_W1
     ]
 
 
@@ -454,9 +452,10 @@ def loss_and_grad(params, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, range(8), B)
+    ws = _workspace(_workspace_arrays, range(12), B)
     zeros = ws[1]
-    ones = ws[6]
+    ones = ws[8]
+    ones_2 = ws[10]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
@@ -470,26 +469,30 @@ def loss_and_grad(params, /, **inputs):
     t_3 = np.matmul(h2, W3, out=ws[3])
     logits = np.add(t_3, b3, out=t_3)
     # line 32: loss = mean(cross_entropy(logits, labels))
-    t_4 = _log_softmax(logits, 1, out=logits)
-    t_5 = _pick(t_4, labels)
-    loss = -(t_5.sum() / t_5.size)
+    t_4 = _minus_max(logits, 1, out=logits)
+    t_5 = np.exp(t_4, out=ws[6])
+    t_6 = np.matmul(t_5, ones, out=ws[7])
+    t_7 = np.log(t_6, out=ws[9])
+    t_8 = _pick(t_4, labels)
+    np.subtract(t_7, t_8, out=t_7)
+    loss = t_7.sum() / t_7.size
     # backprop through line 32: loss = mean(cross_entropy(logits, labels))
-    _exp_minus_one_hot(t_4, labels, out=t_4)
-    d_logits = np.divide(t_4, t_5.size, out=t_4)
+    _normalized_minus_one_hot(t_5, t_6, labels, out=t_5)
+    d_logits = np.divide(t_5, t_7.size, out=t_5)
     # backprop through line 30: logits = h2 @ W3 + b3
-    d_b3 = np.matmul(ones, d_logits)
-    d_h2 = np.matmul(d_logits, W3.T, out=ws[7])
+    d_b3 = np.matmul(ones_2, d_logits)
+    d_h2 = np.matmul(d_logits, W3.T, out=ws[11])
     d_W3 = h2.T @ d_logits
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     t_2_mask = np.greater(t_2, 0.0, out=t_2)
     d_t_2 = np.multiply(d_h2, t_2_mask, out=d_h2)
-    d_b2 = np.matmul(ones, d_t_2)
+    d_b2 = np.matmul(ones_2, d_t_2)
     d_h1 = np.matmul(d_t_2, W2.T, out=ws[4])
     d_W2 = h1.T @ d_t_2
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     t_mask = np.greater(t, 0.0, out=t)
     d_t = np.multiply(d_h1, t_mask, out=d_h1)
-    d_b1 = np.matmul(ones, d_t)
+    d_b1 = np.matmul(ones_2, d_t)
     d_W1 = images.T @ d_t
     grads = {
         'W1': d_W1,
@@ -533,9 +536,10 @@ def sgd_step(params, lr=None, /, **inputs):
     W3 = checked['W3']
     b3 = checked['b3']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, range(14), B)
+    ws = _workspace(_workspace_arrays, range(18), B)
     zeros = ws[1]
-    ones = ws[6]
+    ones = ws[8]
+    ones_2 = ws[10]
     _check_labels(labels, 10, 'labels')
     # line 28: h1 = relu_layer(images, W1, b1)
     t = np.matmul(images, W1, out=ws[0])
@@ -549,27 +553,31 @@ def sgd_step(params, lr=None, /, **inputs):
     t_3 = np.matmul(h2, W3, out=ws[3])
     logits = np.add(t_3, b3, out=t_3)
     # line 32: loss = mean(cross_entropy(logits, labels))
-    t_4 = _log_softmax(logits, 1, out=logits)
-    t_5 = _pick(t_4, labels)
-    loss = -(t_5.sum() / t_5.size)
+    t_4 = _minus_max(logits, 1, out=logits)
+    t_5 = np.exp(t_4, out=ws[6])
+    t_6 = np.matmul(t_5, ones, out=ws[7])
+    t_7 = np.log(t_6, out=ws[9])
+    t_8 = _pick(t_4, labels)
+    np.subtract(t_7, t_8, out=t_7)
+    loss = t_7.sum() / t_7.size
     # backprop through line 32: loss = mean(cross_entropy(logits, labels))
-    _exp_minus_one_hot(t_4, labels, out=t_4)
-    d_logits = np.multiply(DTYPE(lr) / t_5.size, t_4, out=t_4)
+    _normalized_minus_one_hot(t_5, t_6, labels, out=t_5)
+    d_logits = np.multiply(DTYPE(lr) / t_7.size, t_5, out=t_5)
     # backprop through line 30: logits = h2 @ W3 + b3
-    d_b3 = np.matmul(ones, d_logits, out=ws[8])
-    d_h2 = np.matmul(d_logits, W3.T, out=ws[7])
-    d_W3 = np.matmul(h2.T, d_logits, out=ws[9])
+    d_b3 = np.matmul(ones_2, d_logits, out=ws[12])
+    d_h2 = np.matmul(d_logits, W3.T, out=ws[11])
+    d_W3 = np.matmul(h2.T, d_logits, out=ws[13])
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     t_2_mask = np.greater(t_2, 0.0, out=t_2)
     d_t_2 = np.multiply(d_h2, t_2_mask, out=d_h2)
-    d_b2 = np.matmul(ones, d_t_2, out=ws[10])
+    d_b2 = np.matmul(ones_2, d_t_2, out=ws[14])
     d_h1 = np.matmul(d_t_2, W2.T, out=ws[4])
-    d_W2 = np.matmul(h1.T, d_t_2, out=ws[11])
+    d_W2 = np.matmul(h1.T, d_t_2, out=ws[15])
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     t_mask = np.greater(t, 0.0, out=t)
     d_t = np.multiply(d_h1, t_mask, out=d_h1)
-    d_b1 = np.matmul(ones, d_t, out=ws[12])
-    d_W1 = np.matmul(images.T, d_t, out=ws[13])
+    d_b1 = np.matmul(ones_2, d_t, out=ws[16])
+    d_W1 = np.matmul(images.T, d_t, out=ws[17])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already

@@ -254,7 +254,11 @@ def _logsumexp_parts(x, axis, shifted=None):
     return m, np.log(_sum_kept(e, axis))
 
 
-_FLOAT_MAX = float(np.finfo(DTYPE).max)
+def _minus_max(x, axis, out=None):
+    # x - m with m the max along axis, clipped to the finite range as in _logsumexp_parts,
+    # written into `out` if given: m is taken before out is written, so it may be x itself
+    m = np.clip(_max_kept(x, axis), -_FLOAT_MAX, _FLOAT_MAX)
+    return np.subtract(x, m, out=out)
 
 
 def _max_kept(x, axis):
@@ -267,6 +271,9 @@ def _max_kept(x, axis):
     k = x.shape[-1]
     columns = np.ascontiguousarray(x.reshape(-1, k).T)
     return columns.max(axis=0, initial=-np.inf).reshape(x.shape[:-1] + (1,))
+
+
+_FLOAT_MAX = float(np.finfo(DTYPE).max)
 
 
 def _short_rows(x, axis):
@@ -283,17 +290,6 @@ def _sum_kept(x, axis):
     if not _short_rows(x, axis):
         return x.sum(axis=axis, keepdims=True)
     return np.matmul(x, np.ones(x.shape[-1], dtype=x.dtype))[..., None]
-
-
-def _log_softmax(x, axis, out=None):
-    # (x - m) - log sum e^(x - m) with m the max (see _logsumexp_parts), written into `out`
-    # if given: m is taken before x - m is written there, so it may be x itself
-    if not x.size:  # nothing to normalize, and the log of an empty sum would warn of log(0)
-        return np.empty_like(x) if out is None else out
-    if out is None:
-        out = np.empty(x.shape, dtype=DTYPE)
-    _, rest = _logsumexp_parts(x, axis, shifted=out)
-    return np.subtract(out, rest, out=out)
 
 
 def _check_labels(labels, k, name):
@@ -317,12 +313,11 @@ def _one_off(out, labels):
     return out
 
 
-def _exp_minus_one_hot(logp, labels, out=None):
-    # e^logp - one_hot(labels) over the last axis: the softmax from its log, which the loss
-    # computed already, then 1 off each example's label (a new `out` is C-ordered: see _one_off)
-    if out is None:
-        out = np.empty(logp.shape, dtype=DTYPE)
-    return _one_off(np.exp(logp, out=out), labels)
+def _normalized_minus_one_hot(e, s, labels, out=None):
+    # e / s - one_hot(labels) over the last axis, s one sum per row: the softmax from the
+    # e^(z - max) and row sums its cross-entropy computed, then 1 off each example's label
+    # (a new `out` is C-ordered: see _one_off). As exact as the softmax from the logits
+    return _one_off(np.divide(e, s[..., None], out=out), labels)
 
 
 def _pick(x, labels):
@@ -354,14 +349,14 @@ def _workspace_arrays(B):
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
         # ws[0]: forward, loss: t ... t_28 (6 names), h ... h_10 (6 names); loss_and_grad, sgd_step:
-        # t ... t_39 (7 names), h ... h_10 (6 names), d_t_22
+        # t ... t_42 (7 names), h ... h_10 (6 names), d_t_22
         ((B, 64), None),
         # ws[1]: forward, loss: mu ... mu_5 (5 names), var ... var_5 (5 names), t_3 ... t_27 (5
         # names); loss_and_grad, sgd_step: mu, var, t_3
         ((B, 1), None),
         ((64, 1), 1.0),  # ws[2]: ones, read only
         # ws[3]: forward, loss: h_2 ... h_8 (4 names), t_4 ... t_26 (9 names); loss_and_grad,
-        # sgd_step: h_2, t_63
+        # sgd_step: h_2, t_66
         ((B, 64), None),
         # ws[4]: forward, loss: t_2 ... t_20 (4 names); loss_and_grad, sgd_step: t_2, t_4
         ((B, 64), None),
@@ -369,22 +364,21 @@ def _workspace_arrays(B):
         # sgd_step: t_5, t_5_mask
         ((B, 128), None),
         ((B, 128), 0.0),  # ws[6]: zeros, read only
-        # ws[7]: forward: t_29; loss: t_29, logits; loss_and_grad, sgd_step: t_29, logits, t_30,
-        # d_logits
+        # ws[7]: forward: t_29; loss: t_29, logits; loss_and_grad, sgd_step: t_29, logits, t_30
         ((B, 10), None),
         ((B, 128), None),  # ws[8]: loss_and_grad, sgd_step: a
-        ((B, 64), None),  # ws[9]: loss_and_grad, sgd_step: t_6, h_4, t_56, t_59, d_h_2
+        ((B, 64), None),  # ws[9]: loss_and_grad, sgd_step: t_6, h_4, t_59, t_62, d_h_2
         ((B, 1), None),  # ws[10]: loss_and_grad, sgd_step: mu_2, var_2, t_9
         ((B, 64), None),  # ws[11]: loss_and_grad, sgd_step: t_8, t_10
         ((B, 128), None),  # ws[12]: loss_and_grad, sgd_step: t_11, t_11_mask
         ((B, 128), None),  # ws[13]: loss_and_grad, sgd_step: a_2
-        # ws[14]: loss_and_grad, sgd_step: t_12 ... t_60 (4 names), h_6, d_h_4, d_t_4
+        # ws[14]: loss_and_grad, sgd_step: t_12 ... t_63 (4 names), h_6, d_h_4, d_t_4
         ((B, 64), None),
         ((B, 1), None),  # ws[15]: loss_and_grad, sgd_step: mu_3, var_3, t_15
         ((B, 64), None),  # ws[16]: loss_and_grad, sgd_step: t_14, t_16
         ((B, 128), None),  # ws[17]: loss_and_grad, sgd_step: t_17, t_17_mask
         ((B, 128), None),  # ws[18]: loss_and_grad, sgd_step: a_3
-        # ws[19]: loss_and_grad, sgd_step: t_18 ... t_53 (4 names), h_8, d_h_6, d_t_10
+        # ws[19]: loss_and_grad, sgd_step: t_18 ... t_56 (4 names), h_8, d_h_6, d_t_10
         ((B, 64), None),
         ((B, 1), None),  # ws[20]: loss_and_grad, sgd_step: mu_4, var_4, t_21
         ((B, 64), None),  # ws[21]: loss_and_grad, sgd_step: t_20, t_22
@@ -392,34 +386,38 @@ def _workspace_arrays(B):
         ((B, 128), None),  # ws[23]: loss_and_grad, sgd_step: a_4
         ((B, 64), None),  # ws[24]: loss_and_grad, sgd_step: t_24, t_26, t_28
         ((B, 1), None),  # ws[25]: loss_and_grad, sgd_step: mu_5, var_5, t_27
-        ((B,), 1.0),  # ws[26]: ones, read only
-        ((B, 64), None),  # ws[27]: loss_and_grad, sgd_step: d_t_28, t_33, t_38, d_h_8, d_t_16, t_46
-        # ws[28]: loss_and_grad, sgd_step: t_32 ... t_64 (5 names), d_h ... d_h_10 (6 names)
+        ((B, 10), None),  # ws[26]: loss_and_grad, sgd_step: t_31, d_logits
+        ((B,), None),  # ws[27]: loss_and_grad, sgd_step: t_32
+        ((10,), 1.0),  # ws[28]: ones, read only
+        ((B,), None),  # ws[29]: loss_and_grad, sgd_step: t_33
+        ((B,), 1.0),  # ws[30]: ones, read only
+        ((B, 64), None),  # ws[31]: loss_and_grad, sgd_step: d_t_28, t_36, t_41, d_h_8, d_t_16, t_49
+        # ws[32]: loss_and_grad, sgd_step: t_35 ... t_67 (5 names), d_h ... d_h_10 (6 names)
         ((B, 64), None),
-        # ws[29]: loss_and_grad, sgd_step: t_34 ... t_65 (15 names), d_var ... d_var_5 (5 names)
+        # ws[33]: loss_and_grad, sgd_step: t_37 ... t_68 (15 names), d_var ... d_var_5 (5 names)
         ((B, 1), None),
-        # ws[30]: loss_and_grad, sgd_step: d_a ... d_a_4 (4 names), d_t_5 ... d_t_23 (4 names)
+        # ws[34]: loss_and_grad, sgd_step: d_a ... d_a_4 (4 names), d_t_5 ... d_t_23 (4 names)
         ((B, 128), None),
-        ((10,), None),  # ws[31]: sgd_step: d_b_out
-        ((64, 10), None),  # ws[32]: sgd_step: d_W_out
-        ((64,), None),  # ws[33]: sgd_step: d_bb4
-        ((128, 64), None),  # ws[34]: sgd_step: d_Wb4
-        ((128,), None),  # ws[35]: sgd_step: d_ba4
-        ((64, 128), None),  # ws[36]: sgd_step: d_Wa4
-        ((64,), None),  # ws[37]: sgd_step: d_bb3
-        ((128, 64), None),  # ws[38]: sgd_step: d_Wb3
-        ((128,), None),  # ws[39]: sgd_step: d_ba3
-        ((64, 128), None),  # ws[40]: sgd_step: d_Wa3
-        ((64,), None),  # ws[41]: sgd_step: d_bb2
-        ((128, 64), None),  # ws[42]: sgd_step: d_Wb2
-        ((128,), None),  # ws[43]: sgd_step: d_ba2
-        ((64, 128), None),  # ws[44]: sgd_step: d_Wa2
-        ((64,), None),  # ws[45]: sgd_step: d_bb1
-        ((128, 64), None),  # ws[46]: sgd_step: d_Wb1
-        ((128,), None),  # ws[47]: sgd_step: d_ba1
-        ((64, 128), None),  # ws[48]: sgd_step: d_Wa1
-        ((64,), None),  # ws[49]: sgd_step: d_b_in
-        ((32, 64), None),  # ws[50]: sgd_step: d_W_in
+        ((10,), None),  # ws[35]: sgd_step: d_b_out
+        ((64, 10), None),  # ws[36]: sgd_step: d_W_out
+        ((64,), None),  # ws[37]: sgd_step: d_bb4
+        ((128, 64), None),  # ws[38]: sgd_step: d_Wb4
+        ((128,), None),  # ws[39]: sgd_step: d_ba4
+        ((64, 128), None),  # ws[40]: sgd_step: d_Wa4
+        ((64,), None),  # ws[41]: sgd_step: d_bb3
+        ((128, 64), None),  # ws[42]: sgd_step: d_Wb3
+        ((128,), None),  # ws[43]: sgd_step: d_ba3
+        ((64, 128), None),  # ws[44]: sgd_step: d_Wa3
+        ((64,), None),  # ws[45]: sgd_step: d_bb2
+        ((128, 64), None),  # ws[46]: sgd_step: d_Wb2
+        ((128,), None),  # ws[47]: sgd_step: d_ba2
+        ((64, 128), None),  # ws[48]: sgd_step: d_Wa2
+        ((64,), None),  # ws[49]: sgd_step: d_bb1
+        ((128, 64), None),  # ws[50]: sgd_step: d_Wb1
+        ((128,), None),  # ws[51]: sgd_step: d_ba1
+        ((64, 128), None),  # ws[52]: sgd_step: d_Wa1
+        ((64,), None),  # ws[53]: sgd_step: d_b_in
+        ((32, 64), None),  # ws[54]: sgd_step: d_W_in
     ]
 
 
@@ -688,10 +686,11 @@ def loss_and_grad(params, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, range(31), B)
+    ws = _workspace(_workspace_arrays, range(35), B)
     ones = ws[2]
     zeros = ws[6]
-    ones_2 = ws[26]
+    ones_2 = ws[28]
+    ones_3 = ws[30]
     _check_labels(labels, 10, 'labels')
     # line 36: h = x @ W_in + b_in
     t = np.matmul(x, W_in, out=ws[0])
@@ -763,152 +762,156 @@ def loss_and_grad(params, /, **inputs):
     t_29 = np.matmul(t_28, W_out, out=ws[7])
     logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
-    t_30 = _log_softmax(logits, 1, out=logits)
-    t_31 = _pick(t_30, labels)
-    loss = -(t_31.sum() / t_31.size)
+    t_30 = _minus_max(logits, 1, out=logits)
+    t_31 = np.exp(t_30, out=ws[26])
+    t_32 = np.matmul(t_31, ones_2, out=ws[27])
+    t_33 = np.log(t_32, out=ws[29])
+    t_34 = _pick(t_30, labels)
+    np.subtract(t_33, t_34, out=t_33)
+    loss = t_33.sum() / t_33.size
     # backprop through line 49: loss = mean(cross_entropy(logits, labels))
-    _exp_minus_one_hot(t_30, labels, out=t_30)
-    d_logits = np.divide(t_30, t_31.size, out=t_30)
+    _normalized_minus_one_hot(t_31, t_32, labels, out=t_31)
+    d_logits = np.divide(t_31, t_33.size, out=t_31)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    d_b_out = np.matmul(ones_2, d_logits)
-    d_t_28 = np.matmul(d_logits, W_out.T, out=ws[27])
+    d_b_out = np.matmul(ones_3, d_logits)
+    d_t_28 = np.matmul(d_logits, W_out.T, out=ws[31])
     d_W_out = t_28.T @ d_logits
-    t_32 = np.divide(d_t_28, t_27, out=ws[28])
-    t_33 = np.multiply(d_t_28, t_28, out=d_t_28)
-    np.divide(t_33, t_27, out=t_33)
-    t_34 = np.matmul(t_33, ones, out=ws[29])
-    np.multiply(-0.5, t_34, out=t_34)
+    t_35 = np.divide(d_t_28, t_27, out=ws[32])
+    t_36 = np.multiply(d_t_28, t_28, out=d_t_28)
+    np.divide(t_36, t_27, out=t_36)
+    t_37 = np.matmul(t_36, ones, out=ws[33])
+    np.multiply(-0.5, t_37, out=t_37)
     np.abs(t_27, out=t_27)
-    d_var_5 = np.divide(t_34, t_27, out=t_34)
-    t_35 = np.divide(d_var_5, 64.0, out=d_var_5)
-    t_36 = np.multiply(2.0, h_10, out=h_10)
-    np.multiply(t_35, t_36, out=t_36)
+    d_var_5 = np.divide(t_37, t_27, out=t_37)
+    t_38 = np.divide(d_var_5, 64.0, out=d_var_5)
+    t_39 = np.multiply(2.0, h_10, out=h_10)
+    np.multiply(t_38, t_39, out=t_39)
     # h (line 48) is used more than once: its gradient sums those of its uses
-    d_h_10 = np.add(t_32, t_36, out=t_32)
+    d_h_10 = np.add(t_35, t_39, out=t_35)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    t_37 = np.matmul(d_h_10, ones, out=ws[29])
-    np.divide(t_37, -64.0, out=t_37)
+    t_40 = np.matmul(d_h_10, ones, out=ws[33])
+    np.divide(t_40, -64.0, out=t_40)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
     # and line 48: logits = norm(h) @ W_out + b_out
-    d_h_9 = np.add(d_h_10, t_37, out=d_h_10)
+    d_h_9 = np.add(d_h_10, t_40, out=d_h_10)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb4 = np.matmul(ones_2, d_h_9)
-    d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[30])
+    d_bb4 = np.matmul(ones_3, d_h_9)
+    d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[34])
     d_Wb4 = a_4.T @ d_h_9
     t_23_mask = np.greater(t_23, 0.0, out=t_23)
     d_t_23 = np.multiply(d_a_4, t_23_mask, out=d_a_4)
-    d_ba4 = np.matmul(ones_2, d_t_23)
+    d_ba4 = np.matmul(ones_3, d_t_23)
     d_t_22 = np.matmul(d_t_23, Wa4.T, out=ws[0])
     d_Wa4 = t_22.T @ d_t_23
-    t_38 = np.divide(d_t_22, t_21, out=ws[27])
-    t_39 = np.multiply(d_t_22, t_22, out=d_t_22)
-    np.divide(t_39, t_21, out=t_39)
-    t_40 = np.matmul(t_39, ones, out=ws[29])
-    np.multiply(-0.5, t_40, out=t_40)
+    t_41 = np.divide(d_t_22, t_21, out=ws[31])
+    t_42 = np.multiply(d_t_22, t_22, out=d_t_22)
+    np.divide(t_42, t_21, out=t_42)
+    t_43 = np.matmul(t_42, ones, out=ws[33])
+    np.multiply(-0.5, t_43, out=t_43)
     np.abs(t_21, out=t_21)
-    d_var_4 = np.divide(t_40, t_21, out=t_40)
-    t_41 = np.divide(d_var_4, 64.0, out=d_var_4)
-    t_42 = np.multiply(2.0, h_8, out=h_8)
-    np.multiply(t_41, t_42, out=t_42)
+    d_var_4 = np.divide(t_43, t_21, out=t_43)
+    t_44 = np.divide(d_var_4, 64.0, out=d_var_4)
+    t_45 = np.multiply(2.0, h_8, out=h_8)
+    np.multiply(t_44, t_45, out=t_45)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
-    d_h_8 = np.add(t_38, t_42, out=t_38)
+    d_h_8 = np.add(t_41, t_45, out=t_41)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
-    t_43 = np.add(d_h_9, d_h_8, out=d_h_9)
+    t_46 = np.add(d_h_9, d_h_8, out=d_h_9)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_44 = np.matmul(d_h_8, ones, out=ws[29])
-    np.divide(t_44, -64.0, out=t_44)
+    t_47 = np.matmul(d_h_8, ones, out=ws[33])
+    np.divide(t_47, -64.0, out=t_47)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_7 = np.add(t_43, t_44, out=t_43)
+    d_h_7 = np.add(t_46, t_47, out=t_46)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb3 = np.matmul(ones_2, d_h_7)
-    d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[30])
+    d_bb3 = np.matmul(ones_3, d_h_7)
+    d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[34])
     d_Wb3 = a_3.T @ d_h_7
     t_17_mask = np.greater(t_17, 0.0, out=t_17)
     d_t_17 = np.multiply(d_a_3, t_17_mask, out=d_a_3)
-    d_ba3 = np.matmul(ones_2, d_t_17)
-    d_t_16 = np.matmul(d_t_17, Wa3.T, out=ws[27])
+    d_ba3 = np.matmul(ones_3, d_t_17)
+    d_t_16 = np.matmul(d_t_17, Wa3.T, out=ws[31])
     d_Wa3 = t_16.T @ d_t_17
-    t_45 = np.divide(d_t_16, t_15, out=ws[19])
-    t_46 = np.multiply(d_t_16, t_16, out=d_t_16)
-    np.divide(t_46, t_15, out=t_46)
-    t_47 = np.matmul(t_46, ones, out=ws[29])
-    np.multiply(-0.5, t_47, out=t_47)
+    t_48 = np.divide(d_t_16, t_15, out=ws[19])
+    t_49 = np.multiply(d_t_16, t_16, out=d_t_16)
+    np.divide(t_49, t_15, out=t_49)
+    t_50 = np.matmul(t_49, ones, out=ws[33])
+    np.multiply(-0.5, t_50, out=t_50)
     np.abs(t_15, out=t_15)
-    d_var_3 = np.divide(t_47, t_15, out=t_47)
-    t_48 = np.divide(d_var_3, 64.0, out=d_var_3)
-    t_49 = np.multiply(2.0, h_6, out=h_6)
-    np.multiply(t_48, t_49, out=t_49)
+    d_var_3 = np.divide(t_50, t_15, out=t_50)
+    t_51 = np.divide(d_var_3, 64.0, out=d_var_3)
+    t_52 = np.multiply(2.0, h_6, out=h_6)
+    np.multiply(t_51, t_52, out=t_52)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
-    d_h_6 = np.add(t_45, t_49, out=t_45)
+    d_h_6 = np.add(t_48, t_52, out=t_48)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
-    t_50 = np.add(d_h_7, d_h_6, out=d_h_7)
+    t_53 = np.add(d_h_7, d_h_6, out=d_h_7)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_51 = np.matmul(d_h_6, ones, out=ws[29])
-    np.divide(t_51, -64.0, out=t_51)
+    t_54 = np.matmul(d_h_6, ones, out=ws[33])
+    np.divide(t_54, -64.0, out=t_54)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_5 = np.add(t_50, t_51, out=t_50)
+    d_h_5 = np.add(t_53, t_54, out=t_53)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb2 = np.matmul(ones_2, d_h_5)
-    d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[30])
+    d_bb2 = np.matmul(ones_3, d_h_5)
+    d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[34])
     d_Wb2 = a_2.T @ d_h_5
     t_11_mask = np.greater(t_11, 0.0, out=t_11)
     d_t_11 = np.multiply(d_a_2, t_11_mask, out=d_a_2)
-    d_ba2 = np.matmul(ones_2, d_t_11)
+    d_ba2 = np.matmul(ones_3, d_t_11)
     d_t_10 = np.matmul(d_t_11, Wa2.T, out=ws[19])
     d_Wa2 = t_10.T @ d_t_11
-    t_52 = np.divide(d_t_10, t_9, out=ws[14])
-    t_53 = np.multiply(d_t_10, t_10, out=d_t_10)
-    np.divide(t_53, t_9, out=t_53)
-    t_54 = np.matmul(t_53, ones, out=ws[29])
-    np.multiply(-0.5, t_54, out=t_54)
+    t_55 = np.divide(d_t_10, t_9, out=ws[14])
+    t_56 = np.multiply(d_t_10, t_10, out=d_t_10)
+    np.divide(t_56, t_9, out=t_56)
+    t_57 = np.matmul(t_56, ones, out=ws[33])
+    np.multiply(-0.5, t_57, out=t_57)
     np.abs(t_9, out=t_9)
-    d_var_2 = np.divide(t_54, t_9, out=t_54)
-    t_55 = np.divide(d_var_2, 64.0, out=d_var_2)
-    t_56 = np.multiply(2.0, h_4, out=h_4)
-    np.multiply(t_55, t_56, out=t_56)
+    d_var_2 = np.divide(t_57, t_9, out=t_57)
+    t_58 = np.divide(d_var_2, 64.0, out=d_var_2)
+    t_59 = np.multiply(2.0, h_4, out=h_4)
+    np.multiply(t_58, t_59, out=t_59)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
-    d_h_4 = np.add(t_52, t_56, out=t_52)
+    d_h_4 = np.add(t_55, t_59, out=t_55)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
-    t_57 = np.add(d_h_5, d_h_4, out=d_h_5)
+    t_60 = np.add(d_h_5, d_h_4, out=d_h_5)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_58 = np.matmul(d_h_4, ones, out=ws[29])
-    np.divide(t_58, -64.0, out=t_58)
+    t_61 = np.matmul(d_h_4, ones, out=ws[33])
+    np.divide(t_61, -64.0, out=t_61)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_3 = np.add(t_57, t_58, out=t_57)
+    d_h_3 = np.add(t_60, t_61, out=t_60)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb1 = np.matmul(ones_2, d_h_3)
-    d_a = np.matmul(d_h_3, Wb1.T, out=ws[30])
+    d_bb1 = np.matmul(ones_3, d_h_3)
+    d_a = np.matmul(d_h_3, Wb1.T, out=ws[34])
     d_Wb1 = a.T @ d_h_3
     t_5_mask = np.greater(t_5, 0.0, out=t_5)
     d_t_5 = np.multiply(d_a, t_5_mask, out=d_a)
-    d_ba1 = np.matmul(ones_2, d_t_5)
+    d_ba1 = np.matmul(ones_3, d_t_5)
     d_t_4 = np.matmul(d_t_5, Wa1.T, out=ws[14])
     d_Wa1 = t_4.T @ d_t_5
-    t_59 = np.divide(d_t_4, t_3, out=ws[9])
-    t_60 = np.multiply(d_t_4, t_4, out=d_t_4)
-    np.divide(t_60, t_3, out=t_60)
-    t_61 = np.matmul(t_60, ones, out=ws[29])
-    np.multiply(-0.5, t_61, out=t_61)
+    t_62 = np.divide(d_t_4, t_3, out=ws[9])
+    t_63 = np.multiply(d_t_4, t_4, out=d_t_4)
+    np.divide(t_63, t_3, out=t_63)
+    t_64 = np.matmul(t_63, ones, out=ws[33])
+    np.multiply(-0.5, t_64, out=t_64)
     np.abs(t_3, out=t_3)
-    d_var = np.divide(t_61, t_3, out=t_61)
-    t_62 = np.divide(d_var, 64.0, out=d_var)
-    t_63 = np.multiply(2.0, h_2, out=h_2)
-    np.multiply(t_62, t_63, out=t_63)
+    d_var = np.divide(t_64, t_3, out=t_64)
+    t_65 = np.divide(d_var, 64.0, out=d_var)
+    t_66 = np.multiply(2.0, h_2, out=h_2)
+    np.multiply(t_65, t_66, out=t_66)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
-    d_h_2 = np.add(t_59, t_63, out=t_59)
+    d_h_2 = np.add(t_62, t_66, out=t_62)
     # h (line 36) is used more than once: its gradient sums those of its uses
-    t_64 = np.add(d_h_3, d_h_2, out=d_h_3)
+    t_67 = np.add(d_h_3, d_h_2, out=d_h_3)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_65 = np.matmul(d_h_2, ones, out=ws[29])
-    np.divide(t_65, -64.0, out=t_65)
+    t_68 = np.matmul(d_h_2, ones, out=ws[33])
+    np.divide(t_68, -64.0, out=t_68)
     # h (line 36) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h = np.add(t_64, t_65, out=t_64)
+    d_h = np.add(t_67, t_68, out=t_67)
     # backprop through line 36: h = x @ W_in + b_in
-    d_b_in = np.matmul(ones_2, d_h)
+    d_b_in = np.matmul(ones_3, d_h)
     d_W_in = x.T @ d_h
     grads = {
         'W_in': d_W_in,
@@ -980,10 +983,11 @@ def sgd_step(params, lr=None, /, **inputs):
     W_out = checked['W_out']
     b_out = checked['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, range(51), B)
+    ws = _workspace(_workspace_arrays, range(55), B)
     ones = ws[2]
     zeros = ws[6]
-    ones_2 = ws[26]
+    ones_2 = ws[28]
+    ones_3 = ws[30]
     _check_labels(labels, 10, 'labels')
     # line 36: h = x @ W_in + b_in
     t = np.matmul(x, W_in, out=ws[0])
@@ -1055,153 +1059,157 @@ def sgd_step(params, lr=None, /, **inputs):
     t_29 = np.matmul(t_28, W_out, out=ws[7])
     logits = np.add(t_29, b_out, out=t_29)
     # line 49: loss = mean(cross_entropy(logits, labels))
-    t_30 = _log_softmax(logits, 1, out=logits)
-    t_31 = _pick(t_30, labels)
-    loss = -(t_31.sum() / t_31.size)
+    t_30 = _minus_max(logits, 1, out=logits)
+    t_31 = np.exp(t_30, out=ws[26])
+    t_32 = np.matmul(t_31, ones_2, out=ws[27])
+    t_33 = np.log(t_32, out=ws[29])
+    t_34 = _pick(t_30, labels)
+    np.subtract(t_33, t_34, out=t_33)
+    loss = t_33.sum() / t_33.size
     # backprop through line 49: loss = mean(cross_entropy(logits, labels))
-    _exp_minus_one_hot(t_30, labels, out=t_30)
-    d_logits = np.multiply(DTYPE(lr) / t_31.size, t_30, out=t_30)
+    _normalized_minus_one_hot(t_31, t_32, labels, out=t_31)
+    d_logits = np.multiply(DTYPE(lr) / t_33.size, t_31, out=t_31)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    d_b_out = np.matmul(ones_2, d_logits, out=ws[31])
-    d_t_28 = np.matmul(d_logits, W_out.T, out=ws[27])
-    d_W_out = np.matmul(t_28.T, d_logits, out=ws[32])
-    t_32 = np.divide(d_t_28, t_27, out=ws[28])
-    t_33 = np.multiply(d_t_28, t_28, out=d_t_28)
-    np.divide(t_33, t_27, out=t_33)
-    t_34 = np.matmul(t_33, ones, out=ws[29])
-    np.multiply(-0.5, t_34, out=t_34)
+    d_b_out = np.matmul(ones_3, d_logits, out=ws[35])
+    d_t_28 = np.matmul(d_logits, W_out.T, out=ws[31])
+    d_W_out = np.matmul(t_28.T, d_logits, out=ws[36])
+    t_35 = np.divide(d_t_28, t_27, out=ws[32])
+    t_36 = np.multiply(d_t_28, t_28, out=d_t_28)
+    np.divide(t_36, t_27, out=t_36)
+    t_37 = np.matmul(t_36, ones, out=ws[33])
+    np.multiply(-0.5, t_37, out=t_37)
     np.abs(t_27, out=t_27)
-    d_var_5 = np.divide(t_34, t_27, out=t_34)
-    t_35 = np.divide(d_var_5, 64.0, out=d_var_5)
-    t_36 = np.multiply(2.0, h_10, out=h_10)
-    np.multiply(t_35, t_36, out=t_36)
+    d_var_5 = np.divide(t_37, t_27, out=t_37)
+    t_38 = np.divide(d_var_5, 64.0, out=d_var_5)
+    t_39 = np.multiply(2.0, h_10, out=h_10)
+    np.multiply(t_38, t_39, out=t_39)
     # h (line 48) is used more than once: its gradient sums those of its uses
-    d_h_10 = np.add(t_32, t_36, out=t_32)
+    d_h_10 = np.add(t_35, t_39, out=t_35)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    t_37 = np.matmul(d_h_10, ones, out=ws[29])
-    np.divide(t_37, -64.0, out=t_37)
+    t_40 = np.matmul(d_h_10, ones, out=ws[33])
+    np.divide(t_40, -64.0, out=t_40)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
     # and line 48: logits = norm(h) @ W_out + b_out
-    d_h_9 = np.add(d_h_10, t_37, out=d_h_10)
+    d_h_9 = np.add(d_h_10, t_40, out=d_h_10)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb4 = np.matmul(ones_2, d_h_9, out=ws[33])
-    d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[30])
-    d_Wb4 = np.matmul(a_4.T, d_h_9, out=ws[34])
+    d_bb4 = np.matmul(ones_3, d_h_9, out=ws[37])
+    d_a_4 = np.matmul(d_h_9, Wb4.T, out=ws[34])
+    d_Wb4 = np.matmul(a_4.T, d_h_9, out=ws[38])
     t_23_mask = np.greater(t_23, 0.0, out=t_23)
     d_t_23 = np.multiply(d_a_4, t_23_mask, out=d_a_4)
-    d_ba4 = np.matmul(ones_2, d_t_23, out=ws[35])
+    d_ba4 = np.matmul(ones_3, d_t_23, out=ws[39])
     d_t_22 = np.matmul(d_t_23, Wa4.T, out=ws[0])
-    d_Wa4 = np.matmul(t_22.T, d_t_23, out=ws[36])
-    t_38 = np.divide(d_t_22, t_21, out=ws[27])
-    t_39 = np.multiply(d_t_22, t_22, out=d_t_22)
-    np.divide(t_39, t_21, out=t_39)
-    t_40 = np.matmul(t_39, ones, out=ws[29])
-    np.multiply(-0.5, t_40, out=t_40)
+    d_Wa4 = np.matmul(t_22.T, d_t_23, out=ws[40])
+    t_41 = np.divide(d_t_22, t_21, out=ws[31])
+    t_42 = np.multiply(d_t_22, t_22, out=d_t_22)
+    np.divide(t_42, t_21, out=t_42)
+    t_43 = np.matmul(t_42, ones, out=ws[33])
+    np.multiply(-0.5, t_43, out=t_43)
     np.abs(t_21, out=t_21)
-    d_var_4 = np.divide(t_40, t_21, out=t_40)
-    t_41 = np.divide(d_var_4, 64.0, out=d_var_4)
-    t_42 = np.multiply(2.0, h_8, out=h_8)
-    np.multiply(t_41, t_42, out=t_42)
+    d_var_4 = np.divide(t_43, t_21, out=t_43)
+    t_44 = np.divide(d_var_4, 64.0, out=d_var_4)
+    t_45 = np.multiply(2.0, h_8, out=h_8)
+    np.multiply(t_44, t_45, out=t_45)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
-    d_h_8 = np.add(t_38, t_42, out=t_38)
+    d_h_8 = np.add(t_41, t_45, out=t_41)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
-    t_43 = np.add(d_h_9, d_h_8, out=d_h_9)
+    t_46 = np.add(d_h_9, d_h_8, out=d_h_9)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_44 = np.matmul(d_h_8, ones, out=ws[29])
-    np.divide(t_44, -64.0, out=t_44)
+    t_47 = np.matmul(d_h_8, ones, out=ws[33])
+    np.divide(t_47, -64.0, out=t_47)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_7 = np.add(t_43, t_44, out=t_43)
+    d_h_7 = np.add(t_46, t_47, out=t_46)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb3 = np.matmul(ones_2, d_h_7, out=ws[37])
-    d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[30])
-    d_Wb3 = np.matmul(a_3.T, d_h_7, out=ws[38])
+    d_bb3 = np.matmul(ones_3, d_h_7, out=ws[41])
+    d_a_3 = np.matmul(d_h_7, Wb3.T, out=ws[34])
+    d_Wb3 = np.matmul(a_3.T, d_h_7, out=ws[42])
     t_17_mask = np.greater(t_17, 0.0, out=t_17)
     d_t_17 = np.multiply(d_a_3, t_17_mask, out=d_a_3)
-    d_ba3 = np.matmul(ones_2, d_t_17, out=ws[39])
-    d_t_16 = np.matmul(d_t_17, Wa3.T, out=ws[27])
-    d_Wa3 = np.matmul(t_16.T, d_t_17, out=ws[40])
-    t_45 = np.divide(d_t_16, t_15, out=ws[19])
-    t_46 = np.multiply(d_t_16, t_16, out=d_t_16)
-    np.divide(t_46, t_15, out=t_46)
-    t_47 = np.matmul(t_46, ones, out=ws[29])
-    np.multiply(-0.5, t_47, out=t_47)
+    d_ba3 = np.matmul(ones_3, d_t_17, out=ws[43])
+    d_t_16 = np.matmul(d_t_17, Wa3.T, out=ws[31])
+    d_Wa3 = np.matmul(t_16.T, d_t_17, out=ws[44])
+    t_48 = np.divide(d_t_16, t_15, out=ws[19])
+    t_49 = np.multiply(d_t_16, t_16, out=d_t_16)
+    np.divide(t_49, t_15, out=t_49)
+    t_50 = np.matmul(t_49, ones, out=ws[33])
+    np.multiply(-0.5, t_50, out=t_50)
     np.abs(t_15, out=t_15)
-    d_var_3 = np.divide(t_47, t_15, out=t_47)
-    t_48 = np.divide(d_var_3, 64.0, out=d_var_3)
-    t_49 = np.multiply(2.0, h_6, out=h_6)
-    np.multiply(t_48, t_49, out=t_49)
+    d_var_3 = np.divide(t_50, t_15, out=t_50)
+    t_51 = np.divide(d_var_3, 64.0, out=d_var_3)
+    t_52 = np.multiply(2.0, h_6, out=h_6)
+    np.multiply(t_51, t_52, out=t_52)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
-    d_h_6 = np.add(t_45, t_49, out=t_45)
+    d_h_6 = np.add(t_48, t_52, out=t_48)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
-    t_50 = np.add(d_h_7, d_h_6, out=d_h_7)
+    t_53 = np.add(d_h_7, d_h_6, out=d_h_7)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_51 = np.matmul(d_h_6, ones, out=ws[29])
-    np.divide(t_51, -64.0, out=t_51)
+    t_54 = np.matmul(d_h_6, ones, out=ws[33])
+    np.divide(t_54, -64.0, out=t_54)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_5 = np.add(t_50, t_51, out=t_50)
+    d_h_5 = np.add(t_53, t_54, out=t_53)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb2 = np.matmul(ones_2, d_h_5, out=ws[41])
-    d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[30])
-    d_Wb2 = np.matmul(a_2.T, d_h_5, out=ws[42])
+    d_bb2 = np.matmul(ones_3, d_h_5, out=ws[45])
+    d_a_2 = np.matmul(d_h_5, Wb2.T, out=ws[34])
+    d_Wb2 = np.matmul(a_2.T, d_h_5, out=ws[46])
     t_11_mask = np.greater(t_11, 0.0, out=t_11)
     d_t_11 = np.multiply(d_a_2, t_11_mask, out=d_a_2)
-    d_ba2 = np.matmul(ones_2, d_t_11, out=ws[43])
+    d_ba2 = np.matmul(ones_3, d_t_11, out=ws[47])
     d_t_10 = np.matmul(d_t_11, Wa2.T, out=ws[19])
-    d_Wa2 = np.matmul(t_10.T, d_t_11, out=ws[44])
-    t_52 = np.divide(d_t_10, t_9, out=ws[14])
-    t_53 = np.multiply(d_t_10, t_10, out=d_t_10)
-    np.divide(t_53, t_9, out=t_53)
-    t_54 = np.matmul(t_53, ones, out=ws[29])
-    np.multiply(-0.5, t_54, out=t_54)
+    d_Wa2 = np.matmul(t_10.T, d_t_11, out=ws[48])
+    t_55 = np.divide(d_t_10, t_9, out=ws[14])
+    t_56 = np.multiply(d_t_10, t_10, out=d_t_10)
+    np.divide(t_56, t_9, out=t_56)
+    t_57 = np.matmul(t_56, ones, out=ws[33])
+    np.multiply(-0.5, t_57, out=t_57)
     np.abs(t_9, out=t_9)
-    d_var_2 = np.divide(t_54, t_9, out=t_54)
-    t_55 = np.divide(d_var_2, 64.0, out=d_var_2)
-    t_56 = np.multiply(2.0, h_4, out=h_4)
-    np.multiply(t_55, t_56, out=t_56)
+    d_var_2 = np.divide(t_57, t_9, out=t_57)
+    t_58 = np.divide(d_var_2, 64.0, out=d_var_2)
+    t_59 = np.multiply(2.0, h_4, out=h_4)
+    np.multiply(t_58, t_59, out=t_59)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
-    d_h_4 = np.add(t_52, t_56, out=t_52)
+    d_h_4 = np.add(t_55, t_59, out=t_55)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
-    t_57 = np.add(d_h_5, d_h_4, out=d_h_5)
+    t_60 = np.add(d_h_5, d_h_4, out=d_h_5)
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_58 = np.matmul(d_h_4, ones, out=ws[29])
-    np.divide(t_58, -64.0, out=t_58)
+    t_61 = np.matmul(d_h_4, ones, out=ws[33])
+    np.divide(t_61, -64.0, out=t_61)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h_3 = np.add(t_57, t_58, out=t_57)
+    d_h_3 = np.add(t_60, t_61, out=t_60)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb1 = np.matmul(ones_2, d_h_3, out=ws[45])
-    d_a = np.matmul(d_h_3, Wb1.T, out=ws[30])
-    d_Wb1 = np.matmul(a.T, d_h_3, out=ws[46])
+    d_bb1 = np.matmul(ones_3, d_h_3, out=ws[49])
+    d_a = np.matmul(d_h_3, Wb1.T, out=ws[34])
+    d_Wb1 = np.matmul(a.T, d_h_3, out=ws[50])
     t_5_mask = np.greater(t_5, 0.0, out=t_5)
     d_t_5 = np.multiply(d_a, t_5_mask, out=d_a)
-    d_ba1 = np.matmul(ones_2, d_t_5, out=ws[47])
+    d_ba1 = np.matmul(ones_3, d_t_5, out=ws[51])
     d_t_4 = np.matmul(d_t_5, Wa1.T, out=ws[14])
-    d_Wa1 = np.matmul(t_4.T, d_t_5, out=ws[48])
-    t_59 = np.divide(d_t_4, t_3, out=ws[9])
-    t_60 = np.multiply(d_t_4, t_4, out=d_t_4)
-    np.divide(t_60, t_3, out=t_60)
-    t_61 = np.matmul(t_60, ones, out=ws[29])
-    np.multiply(-0.5, t_61, out=t_61)
+    d_Wa1 = np.matmul(t_4.T, d_t_5, out=ws[52])
+    t_62 = np.divide(d_t_4, t_3, out=ws[9])
+    t_63 = np.multiply(d_t_4, t_4, out=d_t_4)
+    np.divide(t_63, t_3, out=t_63)
+    t_64 = np.matmul(t_63, ones, out=ws[33])
+    np.multiply(-0.5, t_64, out=t_64)
     np.abs(t_3, out=t_3)
-    d_var = np.divide(t_61, t_3, out=t_61)
-    t_62 = np.divide(d_var, 64.0, out=d_var)
-    t_63 = np.multiply(2.0, h_2, out=h_2)
-    np.multiply(t_62, t_63, out=t_63)
+    d_var = np.divide(t_64, t_3, out=t_64)
+    t_65 = np.divide(d_var, 64.0, out=d_var)
+    t_66 = np.multiply(2.0, h_2, out=h_2)
+    np.multiply(t_65, t_66, out=t_66)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
-    d_h_2 = np.add(t_59, t_63, out=t_59)
+    d_h_2 = np.add(t_62, t_66, out=t_62)
     # h (line 36) is used more than once: its gradient sums those of its uses
-    t_64 = np.add(d_h_3, d_h_2, out=d_h_3)
+    t_67 = np.add(d_h_3, d_h_2, out=d_h_3)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    t_65 = np.matmul(d_h_2, ones, out=ws[29])
-    np.divide(t_65, -64.0, out=t_65)
+    t_68 = np.matmul(d_h_2, ones, out=ws[33])
+    np.divide(t_68, -64.0, out=t_68)
     # h (line 36) is used more than once: its gradient sums those of its uses
     # and line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_h = np.add(t_64, t_65, out=t_64)
+    d_h = np.add(t_67, t_68, out=t_67)
     # backprop through line 36: h = x @ W_in + b_in
-    d_b_in = np.matmul(ones_2, d_h, out=ws[49])
-    d_W_in = np.matmul(x.T, d_h, out=ws[50])
+    d_b_in = np.matmul(ones_3, d_h, out=ws[53])
+    d_W_in = np.matmul(x.T, d_h, out=ws[54])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
