@@ -979,6 +979,41 @@ def test_negative_powers_past_the_float_range_are_zero_with_numpys_overflow_warn
         assert dtype == "float64" or 6.9e12 < top < 7e12  # as the docs put it
 
 
+def test_rewritten_forms_keep_numbers_that_the_written_ones_overflow_on_and_scalars_combine_first():
+    """What the language guide says of -O1 and -O2 against -O0 at the edges of the float range:
+    log(exp(x)), exp(x) / exp(x), two constant factors and a one-hot product summed over the
+    classes are exact where the written form overflows (or multiplies -inf by 0), and numbers
+    combined before the array is touched overflow where it may not."""
+
+    def values(text, **inputs):
+        out = []
+        for opt in (0, 1, 2):
+            module = graphc.compile_source(text + "loss = sum(v)\nminimize loss wrt x\n", dtype="float32", opt=opt)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # -O0's exp, log(0), inf / inf
+                out.append(
+                    module.forward({}, **{k: np.asarray(v, np.float32 if k != "y" else int) for k, v in inputs.items()})
+                )
+        return out
+
+    x = [1000.0, -1000.0, 1.0]
+    o0, o1, o2 = values("input x : [3]\nv = log(exp(x))\noutput v\n", x=x)
+    assert list(o0) == [np.inf, -np.inf, pytest.approx(1.0, rel=1e-6)]
+    assert list(o1) == list(o2) == x
+    o0, o1, o2 = values("input x : [3]\nv = exp(x) / exp(x)\noutput v\n", x=x)
+    assert np.isnan(o0[:2]).all() and list(o1) == list(o2) == [1, 1, 1]
+    o0, o1, o2 = values("input x : [1]\nv = x * 1e30 * 1e-30\noutput v\n", x=[1e10])
+    assert o0[0] == np.inf and o1[0] == o2[0] == np.float32(1e10)
+    masked = [[0.0, -np.inf, 1.0], [1.0, 2.0, 3.0]]
+    text = "input x : [2, 3]\ninput y : int[2]\nv = -sum(one_hot(y, 3) * log_softmax(x), axis=1)\noutput v\n"
+    o0, o1, o2 = values(text, x=masked, y=[0, 1])
+    ce = values("input x : [2, 3]\ninput y : int[2]\nv = cross_entropy(x, y)\noutput v\n", x=masked, y=[0, 1])[0]
+    assert np.isnan(o0[0]) and o0[1] == pytest.approx(ce[1], rel=1e-6)
+    np.testing.assert_allclose(o1, ce, rtol=1e-6)
+    np.testing.assert_array_equal(o1, o2)
+    o0, o1, o2 = values("input x : [1]\ninput w : []\nv = x * 1e20 * 1e20 * w\noutput v\n", x=[1e-30], w=1.0)
+    assert o0[0] == pytest.approx(1e10, rel=1e-6) and o1[0] == o2[0] == np.inf
+
+
 @pytest.mark.parametrize("transposed", [False, True])
 def test_pick_reads_rows_of_any_layout_and_scatter_pick_places_a_number_or_a_column(transposed):
     """_pick steps through x's values laid end to end where x is C-ordered, and reads a
