@@ -118,39 +118,44 @@ def test_o2_column_sums_match_numpy_and_leave_the_ones_alone():
         np.testing.assert_allclose(grads["b"], expected, rtol=1e-12)
 
 
-def test_o2_row_sums_and_means_are_products_with_ones_as_accurate_as_numpy():
-    """A sum or mean along a matrix's rows (a softmax's backward, a norm's mean and variance)
-    is x @ ones at -O2, in float32 within a few units in the last place of a float64 sum,
-    for rows of 1 to 3,000 values and batches of 0 to 9, with keepdims or without."""
+@pytest.mark.parametrize("lead", [(), (2,)])
+def test_o2_row_sums_and_means_are_products_with_ones_as_accurate_as_numpy(lead):
+    """A sum or mean along a matrix's rows (a softmax's backward, a norm's mean and variance),
+    or along the last axis of a stack of matrices, is x @ ones at -O2, in float32 within a few
+    units in the last place of a float64 sum, for rows of 1 to 3,000 values and batches of 0
+    to 9, with keepdims or without."""
     import types
 
     import numpy as np
 
     rng = np.random.default_rng(3)
     eps = np.finfo(np.float32).eps
+    last = len(lead) + 1
     for k, batches in ((10, (4, 0, 9, 4)), (3000, (9, 1)), (1, (5,))):
+        sizes = ", ".join(["B", *map(str, lead), str(k)])
         text = (
-            f"dim B\ninput x : [B, {k}]\nparam w : [{k}]\nh = x * w\n"
-            "r = sum(h, axis=1)\nm = mean(h, axis=-1, keepdims=true)\n"
+            f"dim B\ninput x : [{sizes}]\nparam w : [{k}]\nh = x * w\n"
+            f"r = sum(h, axis={last})\nm = mean(h, axis=-1, keepdims=true)\n"
             "loss = sum(r * r) + sum(m)\noutput r, m\nminimize loss\n"
         )
         source = compile_text(text, "m.nn", "float32", opt=2).source
         step = function(source, "loss_and_grad")
-        assert ".sum(axis" not in step and step.count("np.matmul(") >= 2, step
+        assert f".sum(axis={last}" not in step and ".sum(axis=-1" not in step, step
+        assert step.count("np.matmul(") >= 2, step
         module = types.ModuleType("generated")
         exec(compile(source, "generated.py", "exec"), module.__dict__)
         w = rng.random(k).astype(np.float32) + 0.5
         for batch in batches:
-            x = rng.random((batch, k)).astype(np.float32)
+            x = rng.random((batch, *lead, k)).astype(np.float32)
             h = (x * w).astype(np.float64)  # the products, rounded as the module rounds them
-            r, m = h.sum(axis=1), h.sum(axis=-1, keepdims=True) / k
+            r, m = h.sum(axis=-1), h.sum(axis=-1, keepdims=True) / k
             got_r, got_m = module.forward({"w": w}, x=x)
             assert got_r.dtype == got_m.dtype == np.float32
-            assert got_r.shape == (batch,) and got_m.shape == (batch, 1)
+            assert got_r.shape == (batch, *lead) and got_m.shape == (batch, *lead, 1)
             np.testing.assert_array_less(np.abs(got_r - r), 4 * eps * r + 1e-30)
             np.testing.assert_array_less(np.abs(got_m - m), 4 * eps * m + 1e-30)
             _, grads = module.loss_and_grad({"w": w}, x=x)
-            expected = (2 * r[:, None] * x + x / k).sum(axis=0)
+            expected = (2 * r[..., None] * x + x / k).reshape(-1, k).sum(axis=0)
             np.testing.assert_allclose(grads["w"], expected, rtol=1e-4, atol=1e-6)
 
 

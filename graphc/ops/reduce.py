@@ -68,22 +68,27 @@ def _sum_emit(xp, attrs, x):
 
 def _sum_ones(attrs, t):
     """A matrix summed over its rows (a bias gradient, B x K -> K) is ones(B) @ x; one summed
-    along its rows (a softmax's or a norm's, B x K -> B or B x 1) is x @ ones(K) or ones(K, 1).
-    NumPy's sum along rows pays per row. BLAS keeps a row of 10 to 100,000 float32 values
-    within a few units in the last place of the exact sum (NumPy's pairwise sum: within one)."""
+    along its rows (a softmax's or a norm's, B x K -> B or B x 1), or a stack of them along
+    their last axis (B x T x K -> B x T), is x @ ones(K) or ones(K, 1). NumPy's sum along
+    rows pays per row ([64, 32, 10]: 52 us against 9). BLAS keeps a row of 10 to 100,000
+    float32 values within a few units in the last place of the exact sum (NumPy's pairwise
+    sum: within one)."""
     shape = t[0]
-    if len(shape) != 2:
-        return None
-    if attrs["axes"] == (0,) and not attrs["keepdims"]:
+    if len(shape) == 2 and attrs["axes"] == (0,) and not attrs["keepdims"]:
         return shape[:1], 1.0
-    if attrs["axes"] == (1,):
-        return ((shape[1], 1) if attrs["keepdims"] else shape[1:]), 1.0
+    if _along_rows(attrs, t):
+        return ((shape[-1], 1) if attrs["keepdims"] else shape[-1:]), 1.0
     return None
+
+
+def _along_rows(attrs, t):
+    # a reduction over the last axis alone of a matrix or a stack of them
+    return len(t[0]) >= 2 and attrs["axes"] == (len(t[0]) - 1,)
 
 
 def _row_sum_ones(attrs, t):
     """The ones of a row mean, summed as x @ ones (a column mean keeps x.sum)."""
-    return _sum_ones(attrs, t) if attrs["axes"] == (1,) else None
+    return _sum_ones(attrs, t) if _along_rows(attrs, t) else None
 
 
 def _mean_into(xp, attrs, out, x):
