@@ -28,6 +28,7 @@ from graphc.autodiff import gradients
 from graphc.ir import Graph, evaluate
 from graphc.ops.base import V, const, op
 from graphc.passes import LEVELS, PASSES, RULES, cse, dce, fold, optimize, renumber, rewrite_xent, simplify, verify
+from graphc.passes.patterns import cross_entropy_args
 from graphc.passes.simplify import BY_NAME, table
 from graphc.pipeline import check, compile_text
 
@@ -463,6 +464,9 @@ def test_the_gradient_of_a_cross_entropy_reads_the_exp_its_loss_computed():
         | {"normalized_minus_one_hot": 1}
     )
     assert_same(graph, out, values)
+    # the loss it makes is still known for a cross-entropy of y and k (by graphc.passes.xent)
+    (loss,) = [n for n in out.order() if out.op(n) == "sub"]
+    assert cross_entropy_args(out, loss) == (out.inputs["y"], out.inputs["k"])
 
 
 @pytest.mark.parametrize("name", sorted(STAYS))

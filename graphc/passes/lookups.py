@@ -3,7 +3,8 @@
 elementwise product summed over the classes picks each row's value at its label (a
 log-likelihood written out, `sum(one_hot(y, K) * log_softmax(z), axis=-1)`), and that pick's
 gradient puts each row's value at its label; taken from a softmax it is a 1 off each row's
-label."""
+label, and where a cross-entropy's gradient is taken, the softmax is read off the exponentials
+its loss summed."""
 
 from __future__ import annotations
 

@@ -51,17 +51,25 @@ def binary_args(g: Graph, n: int, op: str) -> tuple[int, int] | None:
 
 
 def cross_entropy_args(g: Graph, ce: int) -> tuple[int, int] | None:
-    """(z, y) for ce = cross_entropy(z, y), or for -log_softmax(z)[..., y] over z's last axis
-    (what graphc.passes.lookups makes of it where its gradient is taken), else None."""
+    """(z, y) for ce = cross_entropy(z, y), or for log(sum(exp(s), axis=-1)) - s[..., y] with
+    s = z - max(z) over z's last axis (what graphc.passes.lookups makes of it where its gradient
+    is taken), else None."""
     if g.op(ce) == "cross_entropy":
         z, y = g.args(ce)
         return z, y
-    if g.op(ce) != "neg" or g.op(p := g.args(ce)[0]) != "pick":
+    if g.op(ce) != "sub":
         return None
-    logp, y = g.args(p)
-    if g.op(logp) != "log_softmax" or g.node(logp)["attrs"]["axis"] != len(g.shape(logp)) - 1:
+    log, p = g.args(ce)
+    if g.op(log) != "log" or g.op(p) != "pick" or g.op(sums := g.args(log)[0]) != "sum":
         return None
-    return g.args(logp)[0], y
+    s, y = g.args(p)
+    e = g.args(sums)[0]
+    if g.op(s) != "minus_max" or g.op(e) != "exp" or g.args(e) != [s]:
+        return None
+    last = len(g.shape(s)) - 1
+    if g.node(s)["attrs"]["axis"] != last or g.node(sums)["attrs"]["axes"] != (last,):
+        return None
+    return g.args(s)[0], y
 
 
 def softmax_minus_one_hot_args(g: Graph, d: int) -> tuple[int, int] | None:

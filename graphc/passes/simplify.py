@@ -118,8 +118,9 @@ RULES: tuple[Rule, ...] = (
     one_hot_scatter_pick,
     softmax_minus_one_hot,
     sum_of_scatter_pick,
-    # where the gradient is taken, a cross-entropy as the log-probabilities picked at the labels,
-    # so that its gradient is their exp with 1 off each label, not a softmax computed again
+    # where the gradient is taken, a cross-entropy from its logits less their max and those
+    # values' exp, so that its gradient is that exp over its sums with 1 off each label, not a
+    # softmax computed again
     cross_entropy_as_pick,
     softmax_from_its_log,
     # a reduction that consumes its producer: a sum of a product is one dot, no temporary
