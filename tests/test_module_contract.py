@@ -1437,6 +1437,44 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ALLOCATION_FREE = ["chain_rule", "deep_tanh", "linear_regression", "logistic_regression", "regression"]
 
 
+def _flat_values(result) -> list[np.ndarray]:
+    """A function's result as a list of arrays: the loss, outputs and gradients in order."""
+    if isinstance(result, dict):
+        return [a for k in sorted(result) for a in _flat_values(result[k])]
+    if isinstance(result, tuple):
+        return [a for part in result for a in _flat_values(part)]
+    return [np.asarray(result)]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in EXAMPLES.glob("*.nn")))
+def test_every_example_gives_at_an_empty_batch_what_o0_gives(name: str, dtype: str) -> None:
+    """At dims of 0 every function of every example gives at -O1 and -O2 what -O0 gives, nan
+    and inf in the same places (a mean of no rows is nan, a sum of none 0): no rule of the
+    optimizer may change what an empty batch computes, and sgd_step leaves the params as
+    -O0's does."""
+    from graphc import gradcheck
+
+    text = (EXAMPLES / f"{name}.nn").read_text()
+    got = {}
+    for opt in (0, 1, 2):
+        compiled = compile_text(text, f"{name}.nn", dtype=dtype, opt=opt)
+        module = types.ModuleType(name)
+        exec(compile(compiled.source, name, "exec"), module.__dict__)
+        dims = gradcheck.sizes(compiled.graph, {d: 0 for d in compiled.graph.dims})
+        params, inputs = gradcheck.point(module, compiled.graph, dims, 0)
+        with np.errstate(all="ignore"):  # the mean of nothing is nan
+            values = [module.forward(params, **inputs), module.loss(params, **inputs)]
+            values.append(module.loss_and_grad(params, **inputs))
+            values.append((module.sgd_step(params, 0.1, **inputs), params))
+        got[opt] = _flat_values(tuple(values))
+    for opt in (1, 2):
+        assert len(got[opt]) == len(got[0])
+        for a, b in zip(got[0], got[opt]):
+            assert a.shape == b.shape
+            np.testing.assert_array_equal(a, b)  # nan where -O0's is nan
+
+
 @pytest.mark.parametrize("name", ALLOCATION_FREE)
 def test_sgd_step_at_o2_allocates_no_array_after_its_first_call(name: str) -> None:
     """The guide's promise for models without softmax, one_hot or cross_entropy: a second
