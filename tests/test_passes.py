@@ -225,7 +225,7 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
         taking_gradients(lookup(lambda x, k, y: op("cross_entropy", y, k))),
         {"minus_max": 1, "exp": 1, "sum": 1, "log": 1, "pick": 1, "sub": 1},
     ),
-    "softmax_from_its_log": (
+    "softmax_from_the_loss": (
         # the loss's log-probabilities, and the gradient that reads them again
         lookup(
             lambda x, k, y: (
@@ -405,7 +405,7 @@ STAYS: dict[str, list[Graph]] = {
         ),
     ],
     "cross_entropy_as_pick": [lookup(lambda x, k, y: op("cross_entropy", y, k))],  # no gradient: as it is
-    "softmax_from_its_log": [
+    "softmax_from_the_loss": [
         lookup(lambda x, k, y: op("softmax_minus_one_hot", y, k)),  # no log_softmax to read
         lookup(lambda x, k, y: op("log_softmax", y, axis=0) * op("softmax_minus_one_hot", y, k)),  # another axis
     ],
@@ -441,7 +441,7 @@ def test_rule_fires_alone(name):
     verify(out)
     assert ops(out) == Counter(after)
     # -softplus(-x): a negation more than log(sigmoid(x)), exact where it was not; a cross-entropy
-    # as six ops, whose shifted logits and exp the gradient then shares (softmax_from_its_log)
+    # as six ops, whose shifted logits and exp the gradient then shares (softmax_from_the_loss)
     if name not in ("log_sigmoid", "cross_entropy_as_pick"):
         assert sum(ops(out).values()) <= sum(ops(graph).values())
     assert_same(graph, out, values)
@@ -457,7 +457,7 @@ def test_the_gradient_of_a_cross_entropy_reads_the_exp_its_loss_computed():
         )
     )
     values = sample(graph)
-    out = dce(cse(simplify(graph, ["cross_entropy_as_pick", "softmax_from_its_log"])))
+    out = dce(cse(simplify(graph, ["cross_entropy_as_pick", "softmax_from_the_loss"])))
     verify(out)
     assert ops(out) == Counter(
         {"minus_max": 1, "exp": 1, "sum": 1, "log": 1, "pick": 1, "sub": 1, "expand_dims": 1, "mul": 1}

@@ -121,7 +121,7 @@ def _shifted_exp(g: Graph, n: int, z: int) -> tuple[int, int, int]:
 
 
 @matches("softmax_minus_one_hot")
-def softmax_from_its_log(g: Graph, n: int) -> int | None:
+def softmax_from_the_loss(g: Graph, n: int) -> int | None:
     """softmax(z) - one_hot(y) where the loss computed exp(z - max(z)) -> that exp over its row
     sums with 1 off each label, the softmax as exact as from z itself; where log_softmax(z) is
     computed instead -> exp(log_softmax(z)) - one_hot(y): the log-probabilities read again, not

@@ -43,7 +43,7 @@ from graphc.passes.lookups import (
     one_hot_pick,
     one_hot_scatter_pick,
     one_hot_t_matmul,
-    softmax_from_its_log,
+    softmax_from_the_loss,
     softmax_minus_one_hot,
     sum_of_scatter_pick,
 )
@@ -122,7 +122,7 @@ RULES: tuple[Rule, ...] = (
     # values' exp, so that its gradient is that exp over its sums with 1 off each label, not a
     # softmax computed again
     cross_entropy_as_pick,
-    softmax_from_its_log,
+    softmax_from_the_loss,
     # a reduction that consumes its producer: a sum of a product is one dot, no temporary
     sum_of_product,
     sum_of_square,
