@@ -82,6 +82,9 @@ def _logsumexp_parts(x, axis, shifted=None):
     e = {xp}.exp(e, out=e if e.ndim and shifted is None else None)
     return m, {xp}.log(_sum_kept(e, axis))
 """,
+    "_FLOAT_MAX": """
+_FLOAT_MAX = float({xp}.finfo(DTYPE).max)
+""",
     "_minus_max": """
 def _minus_max(x, axis, out=None):
     # x - m with m the max along axis, clipped to the finite range as in _logsumexp_parts,
@@ -100,9 +103,6 @@ def _max_kept(x, axis):
     k = x.shape[-1]
     columns = {xp}.ascontiguousarray(x.reshape(-1, k).T)
     return columns.max(axis=0, initial=-{xp}.inf).reshape(x.shape[:-1] + (1,))
-
-
-_FLOAT_MAX = float({xp}.finfo(DTYPE).max)
 
 
 def _short_rows(x, axis):
@@ -267,11 +267,11 @@ REQUIRES = {
     "_softmax_minus_one_hot": ("_softmax", "_one_off"),
     "_exp_minus_one_hot": ("_one_off",),
     "_normalized_minus_one_hot": ("_one_off",),
-    "_minus_max": ("_max_kept",),
+    "_minus_max": ("_max_kept", "_FLOAT_MAX"),
     "_one_off": ("_pick_positions",),
     "_one_hot": ("_pick_positions",),
     "_softmax": ("_max_kept", "_sum_kept"),
-    "_logsumexp_parts": ("_max_kept", "_sum_kept"),
+    "_logsumexp_parts": ("_max_kept", "_sum_kept", "_FLOAT_MAX"),
     "_sum_kept": ("_max_kept",),  # for _short_rows
 }
 

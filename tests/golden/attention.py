@@ -236,6 +236,9 @@ def _logsumexp_parts(x, axis, shifted=None):
     return m, np.log(_sum_kept(e, axis))
 
 
+_FLOAT_MAX = float(np.finfo(DTYPE).max)
+
+
 def _minus_max(x, axis, out=None):
     # x - m with m the max along axis, clipped to the finite range as in _logsumexp_parts,
     # written into `out` if given: m is taken before out is written, so it may be x itself
@@ -253,9 +256,6 @@ def _max_kept(x, axis):
     k = x.shape[-1]
     columns = np.ascontiguousarray(x.reshape(-1, k).T)
     return columns.max(axis=0, initial=-np.inf).reshape(x.shape[:-1] + (1,))
-
-
-_FLOAT_MAX = float(np.finfo(DTYPE).max)
 
 
 def _short_rows(x, axis):

@@ -233,6 +233,9 @@ def _logsumexp_parts(x, axis, shifted=None):
     return m, np.log(_sum_kept(e, axis))
 
 
+_FLOAT_MAX = float(np.finfo(DTYPE).max)
+
+
 def _max_kept(x, axis):
     # the max over axis, kept as an axis of 1 (-inf for an empty row). NumPy reduces the
     # last axis one row at a time at a cost per row, which rows of a few classes never
@@ -243,9 +246,6 @@ def _max_kept(x, axis):
     k = x.shape[-1]
     columns = np.ascontiguousarray(x.reshape(-1, k).T)
     return columns.max(axis=0, initial=-np.inf).reshape(x.shape[:-1] + (1,))
-
-
-_FLOAT_MAX = float(np.finfo(DTYPE).max)
 
 
 def _short_rows(x, axis):
