@@ -37,6 +37,13 @@ LEAVES = {"input", "param", "const"}
 # ---------------------------------------------------------------------------- helpers
 
 
+def softmax_from_shift(y: V, axis: int = 1, sum_axis: int = 1, keepdims: bool = True, shifted: bool = True) -> V:
+    """exp(s - log(sum(exp(s), axis, keepdims))) with s = minus_max(y) (or y itself): the softmax
+    as the exp of a log-softmax written out from its parts."""
+    s = op("minus_max", y, axis=axis) if shifted else y
+    return op("exp", s - op("log", op("sum", op("exp", s), axes=(sum_axis,), keepdims=keepdims)))
+
+
 def program(text: str) -> Graph:
     """Lowered and differentiated, as the pipeline hands a graph to the passes."""
     return gradients(check(textwrap.dedent(text), "model.nn").graph)
@@ -235,6 +242,16 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
         ),
         {"log_softmax": 1, "pick": 1, "expand_dims": 1, "mul": 1, "exp_minus_one_hot": 1},
     ),
+    "log_softmax_as_shift": (
+        # y - max(y) less the log of its exp's sums, kept as an axis
+        taking_gradients(lookup(lambda x, k, y: op("log_softmax", y, axis=-1))),
+        {"minus_max": 1, "exp": 1, "sum": 1, "log": 1, "sub": 1},
+    ),
+    "exp_of_log_softmax": (
+        # the exp of the shifted values over their sums, the log and the subtraction no longer read
+        lookup(lambda x, k, y: softmax_from_shift(y)),
+        {"minus_max": 1, "exp": 1, "sum": 1, "div": 1},
+    ),
     "one_hot_pick": (
         # either order, the last axis by either number, and kept as an axis of 1
         lookup(
@@ -405,6 +422,16 @@ STAYS: dict[str, list[Graph]] = {
         ),
     ],
     "cross_entropy_as_pick": [lookup(lambda x, k, y: op("cross_entropy", y, k))],  # no gradient: as it is
+    "log_softmax_as_shift": [
+        lookup(lambda x, k, y: op("log_softmax", y, axis=-1)),  # no gradient: the helper is as fast
+        # along a dim, which may be 0: the log of no sums would warn
+        taking_gradients(tiny(lambda y: op("log_softmax", op("transpose", y), axis=-1), y=("B", 3))),
+    ],
+    "exp_of_log_softmax": [
+        lookup(lambda x, k, y: softmax_from_shift(y, shifted=False)),  # not shifted by its max
+        lookup(lambda x, k, y: softmax_from_shift(y, sum_axis=0)),  # summed along another axis
+        lookup(lambda x, k, y: softmax_from_shift(y, axis=0, sum_axis=0, keepdims=False)),  # no axis kept
+    ],
     "softmax_from_the_loss": [
         lookup(lambda x, k, y: op("softmax_minus_one_hot", y, k)),  # no log_softmax to read
         lookup(lambda x, k, y: op("log_softmax", y, axis=0) * op("softmax_minus_one_hot", y, k)),  # another axis
@@ -441,8 +468,9 @@ def test_rule_fires_alone(name):
     verify(out)
     assert ops(out) == Counter(after)
     # -softplus(-x): a negation more than log(sigmoid(x)), exact where it was not; a cross-entropy
-    # as six ops, whose shifted logits and exp the gradient then shares (softmax_from_the_loss)
-    if name not in ("log_sigmoid", "cross_entropy_as_pick"):
+    # as six ops, whose shifted logits and exp the gradient then shares (softmax_from_the_loss), and
+    # a log-softmax as five (exp_of_log_softmax)
+    if name not in ("log_sigmoid", "cross_entropy_as_pick", "log_softmax_as_shift"):
         assert sum(ops(out).values()) <= sum(ops(graph).values())
     assert_same(graph, out, values)
 
@@ -988,9 +1016,10 @@ def test_optimize_is_idempotent_on_random_programs(text):
     for level in (1, 2):
         once = optimize(graph, level)
         assert optimize(once, level).dump() == once.dump()
-        # a cross-entropy whose gradient is taken becomes six nodes, the shifted logits and their
-        # exp kept for the gradient (cross_entropy_as_pick): every other rule takes nodes away
-        grown = 5 * ops(graph)["cross_entropy"] if graph.wrt else 0
+        # a cross-entropy whose gradient is taken becomes six nodes and a log-softmax five, the
+        # shifted logits and their exp kept for the gradient (cross_entropy_as_pick,
+        # log_softmax_as_shift): every other rule takes nodes away
+        grown = 5 * ops(graph)["cross_entropy"] + 4 * ops(graph)["log_softmax"] if graph.wrt else 0
         assert sum(ops(once).values()) <= sum(ops(graph).values()) + grown
 
 

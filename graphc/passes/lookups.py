@@ -111,13 +111,48 @@ def cross_entropy_as_pick(g: Graph, n: int) -> int | None:
     return build(g, n, "neg", [build(g, n, "pick", [logp, y])])
 
 
-def _shifted_exp(g: Graph, n: int, z: int) -> tuple[int, int, int]:
-    """(s, e, sums): s = z - max(z), e = exp(s) and e's sums over z's last axis, built for n
-    (the same nodes for the loss and its gradient, which sharing then makes one)"""
-    last = len(g.shape(z)) - 1
-    shifted = build(g, n, "minus_max", [z], {"axis": last})
+def _shifted_exp(g: Graph, n: int, z: int, axis: int = -1, keepdims: bool = False) -> tuple[int, int, int]:
+    """(s, e, sums): s = z - max(z), e = exp(s) and e's sums along the axis (z's last unless
+    told), built for n (the same nodes for the loss and its gradient, which sharing then makes one)"""
+    axis = axis % len(g.shape(z))
+    shifted = build(g, n, "minus_max", [z], {"axis": axis})
     e = build(g, n, "exp", [shifted])
-    return shifted, e, build(g, n, "sum", [e], {"axes": (last,)})
+    return shifted, e, build(g, n, "sum", [e], {"axes": (axis,), "keepdims": keepdims})
+
+
+@matches("log_softmax")
+def log_softmax_as_shift(g: Graph, n: int) -> int | None:
+    """log_softmax(z) where gradients are taken, along an axis of a fixed size -> s - log(sum(exp(s)))
+    with s = z - max(z), the sums kept as an axis: its gradient reads the softmax as exp(s) over
+    those sums (exp_of_log_softmax), not as the exp of the rounded log-probabilities"""
+    (z,) = g.args(n)
+    axis = g.node(n)["attrs"]["axis"]
+    # without a gradient the helper alone is as fast, and nothing reads its parts; along a dim,
+    # which may be 0, the log of the empty sums would warn where the helper normalizes nothing
+    if not g.wrt or isinstance(g.shape(z)[axis], str):
+        return None
+    shifted, _, sums = _shifted_exp(g, n, z, axis, keepdims=True)
+    return build(g, n, "sub", [shifted, build(g, n, "log", [sums])])
+
+
+@matches("exp")
+def exp_of_log_softmax(g: Graph, n: int) -> int | None:
+    """exp(s - log(sum(exp(s), keepdims))) with s = z - max(z) -> exp(s) / sum(exp(s)): the
+    softmax from the exponentials its log-softmax summed, each of its values rounded once
+    fewer (as exact as -O0's softmax, where the exp of log-probabilities is 1-2 ulp further)"""
+    (d,) = g.args(n)
+    if g.op(d) != "sub":
+        return None
+    shifted, log = g.args(d)
+    if g.op(shifted) != "minus_max" or g.op(log) != "log" or g.op(sums := g.args(log)[0]) != "sum":
+        return None
+    e = g.args(sums)[0]
+    axis = g.node(shifted)["attrs"]["axis"]
+    if g.op(e) != "exp" or g.args(e) != [shifted] or g.node(sums)["attrs"]["axes"] != (axis,):
+        return None
+    if not g.node(sums)["attrs"]["keepdims"]:
+        return None
+    return build(g, n, "div", [e, sums])
 
 
 @matches("softmax_minus_one_hot")

@@ -37,8 +37,10 @@ from graphc.passes.identities import (
 from graphc.passes.logistic import log_one_minus_sigmoid, log_sigmoid, sigmoid_factor_cancels
 from graphc.passes.lookups import (
     cross_entropy_as_pick,
+    exp_of_log_softmax,
     flat_one_hot_matmul,
     flat_one_hot_t_matmul,
+    log_softmax_as_shift,
     one_hot_matmul,
     one_hot_pick,
     one_hot_scatter_pick,
@@ -123,6 +125,9 @@ RULES: tuple[Rule, ...] = (
     # softmax computed again
     cross_entropy_as_pick,
     softmax_from_the_loss,
+    # and a log-softmax whose gradient is taken, whose softmax is those exponentials over their sums
+    log_softmax_as_shift,
+    exp_of_log_softmax,
     # a reduction that consumes its producer: a sum of a product is one dot, no temporary
     sum_of_product,
     sum_of_square,

@@ -236,6 +236,13 @@ def _logsumexp_parts(x, axis, shifted=None):
 _FLOAT_MAX = float(np.finfo(DTYPE).max)
 
 
+def _minus_max(x, axis, out=None):
+    # x - m with m the max along axis, clipped to the finite range as in _logsumexp_parts,
+    # written into `out` if given: m is taken before out is written, so it may be x itself
+    m = np.clip(_max_kept(x, axis), -_FLOAT_MAX, _FLOAT_MAX)
+    return np.subtract(x, m, out=out)
+
+
 def _max_kept(x, axis):
     # the max over axis, kept as an axis of 1 (-inf for an empty row). NumPy reduces the
     # last axis one row at a time at a cost per row, which rows of a few classes never
@@ -318,13 +325,16 @@ def _workspace_arrays(N):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
     return [
-        # ws[0]: forward: t, scores; loss: t, scores, logp; loss_and_grad, sgd_step: t, scores,
-        # logp, t_3
+        # ws[0]: forward: t, scores; loss: t, scores, logp; loss_and_grad, sgd_step: t, scores, t_2,
+        # logp, d_logp, d_scores
         ((N, 5), None),
-        ((N, 5), None),  # ws[1]: loss_and_grad, sgd_step: d_logp, d_scores
-        ((N,), 1.0),  # ws[2]: ones, read only
-        ((5,), None),  # ws[3]: sgd_step: d_b
-        ((20, 5), None),  # ws[4]: sgd_step: d_W
+        ((N, 5), None),  # ws[1]: loss_and_grad, sgd_step: t_3
+        ((N, 1), None),  # ws[2]: loss_and_grad, sgd_step: t_4
+        ((5, 1), 1.0),  # ws[3]: ones, read only
+        ((N, 1), None),  # ws[4]: loss_and_grad, sgd_step: t_5
+        ((N,), 1.0),  # ws[5]: ones, read only
+        ((5,), None),  # ws[6]: sgd_step: d_b
+        ((20, 5), None),  # ws[7]: sgd_step: d_W
     ]
 
 
@@ -382,29 +392,34 @@ def loss_and_grad(params, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, range(3), N)
-    ones = ws[2]
+    ws = _workspace(_workspace_arrays, range(6), N)
+    ones = ws[3]
+    ones_2 = ws[5]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
     scores = np.add(t, b, out=t)
     # line 21: logp = log_softmax(scores, axis=1)
-    logp = _log_softmax(scores, 1, out=scores)
+    t_2 = _minus_max(scores, 1, out=scores)
+    t_3 = np.exp(t_2, out=ws[1])
+    t_4 = np.matmul(t_3, ones, out=ws[2])
+    t_5 = np.log(t_4, out=ws[4])
+    logp = np.subtract(t_2, t_5, out=t_2)
     # line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     picked = _pick(logp, labels)
     # line 23: loss = -mean(picked)
     loss = -(picked.sum() / picked.size)
     # backprop through line 23: loss = -mean(picked)
-    t_2 = DTYPE(-1.0) / picked.size
+    t_6 = DTYPE(-1.0) / picked.size
     # backprop through line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     # and line 23: loss = -mean(picked)
-    d_logp = _scatter_pick(t_2, labels, 5, out=ws[1])
+    d_logp = _scatter_pick(t_6, labels, 5, out=ws[0])
     # backprop through line 21: logp = log_softmax(scores, axis=1)
-    t_3 = np.exp(logp, out=logp)
-    np.multiply(t_3, t_2, out=t_3)
+    np.divide(t_3, t_4, out=t_3)
+    np.multiply(t_3, t_6, out=t_3)
     d_scores = np.subtract(d_logp, t_3, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.matmul(ones, d_scores)
+    d_b = np.matmul(ones_2, d_scores)
     d_W = x.T @ d_scores
     grads = {
         'W': d_W,
@@ -440,30 +455,35 @@ def sgd_step(params, lr=None, /, **inputs):
     W = checked['W']
     b = checked['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, range(5), N)
-    ones = ws[2]
+    ws = _workspace(_workspace_arrays, range(8), N)
+    ones = ws[3]
+    ones_2 = ws[5]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
     t = np.matmul(x, W, out=ws[0])
     scores = np.add(t, b, out=t)
     # line 21: logp = log_softmax(scores, axis=1)
-    logp = _log_softmax(scores, 1, out=scores)
+    t_2 = _minus_max(scores, 1, out=scores)
+    t_3 = np.exp(t_2, out=ws[1])
+    t_4 = np.matmul(t_3, ones, out=ws[2])
+    t_5 = np.log(t_4, out=ws[4])
+    logp = np.subtract(t_2, t_5, out=t_2)
     # line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     picked = _pick(logp, labels)
     # line 23: loss = -mean(picked)
     loss = -(picked.sum() / picked.size)
     # backprop through line 23: loss = -mean(picked)
-    t_2 = DTYPE(lr) / picked.size
+    t_6 = DTYPE(lr) / picked.size
     # backprop through line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
     # and line 23: loss = -mean(picked)
-    d_logp = _scatter_pick(-t_2, labels, 5, out=ws[1])
+    d_logp = _scatter_pick(-t_6, labels, 5, out=ws[0])
     # backprop through line 21: logp = log_softmax(scores, axis=1)
-    t_3 = np.exp(logp, out=logp)
-    np.multiply(t_3, t_2, out=t_3)
+    np.divide(t_3, t_4, out=t_3)
+    np.multiply(t_3, t_6, out=t_3)
     d_scores = np.add(d_logp, t_3, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.matmul(ones, d_scores, out=ws[3])
-    d_W = np.matmul(x.T, d_scores, out=ws[4])
+    d_b = np.matmul(ones_2, d_scores, out=ws[6])
+    d_W = np.matmul(x.T, d_scores, out=ws[7])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
