@@ -44,6 +44,12 @@ def softmax_from_shift(y: V, axis: int = 1, sum_axis: int = 1, keepdims: bool = 
     return op("exp", s - op("log", op("sum", op("exp", s), axes=(sum_axis,), keepdims=keepdims)))
 
 
+def softmax_parts(y: V, axis: int = 1, keepdims: bool = True) -> V:
+    """exp(s) / sum(exp(s), axis, keepdims) with s = minus_max(y): the softmax from its parts."""
+    e = op("exp", op("minus_max", y, axis=axis))
+    return e / op("sum", e, axes=(axis,), keepdims=keepdims)
+
+
 def program(text: str) -> Graph:
     """Lowered and differentiated, as the pipeline hands a graph to the passes."""
     return gradients(check(textwrap.dedent(text), "model.nn").graph)
@@ -252,6 +258,11 @@ FIRES: dict[str, tuple[Graph, dict[str, int]]] = {
         lookup(lambda x, k, y: softmax_from_shift(y)),
         {"minus_max": 1, "exp": 1, "sum": 1, "div": 1},
     ),
+    "softmax_times_number": (
+        # the number over the sums, one per row, then times the exponentials; either order
+        lookup(lambda x, k, y: op("sum", x) * softmax_parts(y) + softmax_parts(y) * op("sum", x)),
+        {"minus_max": 2, "exp": 2, "sum": 4, "div": 2, "mul": 2, "add": 1},
+    ),
     "one_hot_pick": (
         # either order, the last axis by either number, and kept as an axis of 1
         lookup(
@@ -426,6 +437,10 @@ STAYS: dict[str, list[Graph]] = {
         lookup(lambda x, k, y: op("log_softmax", y, axis=-1)),  # no gradient: the helper is as fast
         # along a dim, which may be 0: the log of no sums would warn
         taking_gradients(tiny(lambda y: op("log_softmax", op("transpose", y), axis=-1), y=("B", 3))),
+    ],
+    "softmax_times_number": [
+        lookup(lambda x, k, y: softmax_parts(y) * op("sum", x, axes=(0,), keepdims=True)),  # not a number
+        lookup(lambda x, k, y: softmax_parts(y, keepdims=False, axis=0) * op("sum", x)),  # no axis kept
     ],
     "exp_of_log_softmax": [
         lookup(lambda x, k, y: softmax_from_shift(y, shifted=False)),  # not shifted by its max

@@ -135,6 +135,29 @@ def log_softmax_as_shift(g: Graph, n: int) -> int | None:
     return build(g, n, "sub", [shifted, build(g, n, "log", [sums])])
 
 
+@matches("mul")
+def softmax_times_number(g: Graph, n: int) -> int | None:
+    """(exp(s) / sums) * c, either order, for a number c and the sums of exp(s) kept as an axis
+    -> exp(s) * (c / sums): the number meets the sums, one per row, not every value (the sums
+    are at least 1, the row's max contributing e^0, so c / sums is no larger than c)"""
+    a, b = g.args(n)
+    for c, d in ((a, b), (b, a)):
+        if g.shape(c) != () or g.op(d) != "div" or g.shape(d) != g.shape(n):
+            continue
+        e, sums = g.args(d)
+        if _softmax_parts(g, e, sums):
+            return build(g, n, "mul", [e, build(g, n, "div", [c, sums])])
+    return None
+
+
+def _softmax_parts(g: Graph, e: int, sums: int) -> bool:
+    """Whether e = exp(minus_max(z)) and sums = sum(e) along the same axis, kept as an axis."""
+    if g.op(e) != "exp" or g.op(sums) != "sum" or g.args(sums) != [e] or not g.node(sums)["attrs"]["keepdims"]:
+        return False
+    (shifted,) = g.args(e)
+    return g.op(shifted) == "minus_max" and g.node(sums)["attrs"]["axes"] == (g.node(shifted)["attrs"]["axis"],)
+
+
 @matches("exp")
 def exp_of_log_softmax(g: Graph, n: int) -> int | None:
     """exp(s - log(sum(exp(s), keepdims))) with s = z - max(z) -> exp(s) / sum(exp(s)): the
@@ -144,13 +167,10 @@ def exp_of_log_softmax(g: Graph, n: int) -> int | None:
     if g.op(d) != "sub":
         return None
     shifted, log = g.args(d)
-    if g.op(shifted) != "minus_max" or g.op(log) != "log" or g.op(sums := g.args(log)[0]) != "sum":
+    if g.op(log) != "log" or g.op(sums := g.args(log)[0]) != "sum":
         return None
     e = g.args(sums)[0]
-    axis = g.node(shifted)["attrs"]["axis"]
-    if g.op(e) != "exp" or g.args(e) != [shifted] or g.node(sums)["attrs"]["axes"] != (axis,):
-        return None
-    if not g.node(sums)["attrs"]["keepdims"]:
+    if not _softmax_parts(g, e, sums) or g.args(e) != [shifted]:
         return None
     return build(g, n, "div", [e, sums])
 

@@ -47,6 +47,7 @@ from graphc.passes.lookups import (
     one_hot_t_matmul,
     softmax_from_the_loss,
     softmax_minus_one_hot,
+    softmax_times_number,
     sum_of_scatter_pick,
 )
 from graphc.passes.reductions import count_of_factor, sum_of_product, sum_of_square
@@ -128,6 +129,7 @@ RULES: tuple[Rule, ...] = (
     # and a log-softmax whose gradient is taken, whose softmax is those exponentials over their sums
     log_softmax_as_shift,
     exp_of_log_softmax,
+    softmax_times_number,
     # a reduction that consumes its producer: a sum of a product is one dot, no temporary
     sum_of_product,
     sum_of_square,

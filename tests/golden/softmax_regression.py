@@ -415,8 +415,8 @@ def loss_and_grad(params, /, **inputs):
     # and line 23: loss = -mean(picked)
     d_logp = _scatter_pick(t_6, labels, 5, out=ws[0])
     # backprop through line 21: logp = log_softmax(scores, axis=1)
-    np.divide(t_3, t_4, out=t_3)
-    np.multiply(t_3, t_6, out=t_3)
+    np.divide(t_6, t_4, out=t_4)
+    np.multiply(t_3, t_4, out=t_3)
     d_scores = np.subtract(d_logp, t_3, out=d_logp)
     # backprop through line 20: scores = x @ W + b
     d_b = np.matmul(ones_2, d_scores)
@@ -478,8 +478,8 @@ def sgd_step(params, lr=None, /, **inputs):
     # and line 23: loss = -mean(picked)
     d_logp = _scatter_pick(-t_6, labels, 5, out=ws[0])
     # backprop through line 21: logp = log_softmax(scores, axis=1)
-    np.divide(t_3, t_4, out=t_3)
-    np.multiply(t_3, t_6, out=t_3)
+    np.divide(t_6, t_4, out=t_4)
+    np.multiply(t_3, t_4, out=t_3)
     d_scores = np.add(d_logp, t_3, out=d_logp)
     # backprop through line 20: scores = x @ W + b
     d_b = np.matmul(ones_2, d_scores, out=ws[6])
