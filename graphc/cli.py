@@ -62,10 +62,10 @@ def cmd_check(args) -> int:
     for v in lowered.values:
         rows.setdefault((v.name, v.line), []).append(show(v.shape, v.dtype))
     shown = {key: seen[0] if len(set(seen)) == 1 else "varies" for key, seen in rows.items()}
-    wide = max([len(s) for s in shown.values()] + [12])
+    wide = max([len(s) for s in shown.values()] + [11])  # (and two spaces, the widest shape's too)
     for (name, line), seen in rows.items():
         times = f" (x{len(seen)})" if len(seen) > 1 else ""
-        print(f"  {name:<{width}}  {shown[name, line]:<{wide}} line {line}{times}")
+        print(f"  {name:<{width}}  {shown[name, line]:<{wide}}  line {line}{times}")
     print(f"outputs: {', '.join(f'{name} {show(*g.type(n))}' for name, n in g.outputs)}")
     wrt = f"every param ({len(g.wrt)})" if g.wrt == list(g.params) and len(g.wrt) > 4 else ", ".join(g.wrt)
     print(f"objective: minimize {g.objective[0]} with respect to {wrt}")

@@ -579,3 +579,13 @@ def test_a_braced_index_takes_any_whole_offset_but_no_negative_result(tmp_path, 
     (tmp_path / "model.nn").write_text(body.format(lo=1))
     status, out, err = run_check(tmp_path / "model.nn", monkeypatch, capsys)
     assert status == 1 and "U{i-2} is 'U-1' here" in err and "when i = 1" in err, err
+
+
+def test_the_summarys_columns_stay_apart_at_the_widest_shape(monkeypatch, capsys) -> None:
+    """Every value row keeps two spaces between its shape and its line, the widest shape's too
+    ([B, CLASSES] is wider than the column's least width)."""
+    monkeypatch.chdir(ROOT)
+    assert main(["check", "examples/mlp_classifier.nn"]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.rstrip().split(" ")[-2:-1] == ["line"]]
+    assert rows and all("]  " in r or "varies  " in r for r in rows), rows
+    assert len({r.index(" line ") for r in rows}) == 1, rows
