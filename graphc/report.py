@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from graphc.ir import Graph
-from graphc.ops import OPS
+from graphc.ops import OPS, shared_argument
 from graphc.passes import LEVELS, PASSES
 from graphc.plan import Pool
 from graphc.render import SHAPE_ONLY, Labels
@@ -90,19 +90,32 @@ def phase_flops(graph: Graph) -> dict[str, Poly]:
     return out
 
 
+def _owner(graph: Graph, n: int) -> int:
+    """The value whose array n's result is: n itself, or, through views (`h.T`, a reshape)
+    and ops handing back their argument, the value they look into."""
+    while (pos := shared_argument(graph.op(n), graph.node(n)["attrs"])) is not None:
+        n = graph.args(n)[pos]
+    return n
+
+
 def saved_for_backward(graph: Graph, labels: Labels | None = None) -> dict[str, Poly]:
     """Forward values the backward pass reads (bytes per element not included), by the
-    names the pictures give them (`labels`, of the unoptimized graph), else by op and line."""
+    names the pictures give them (`labels`, of the unoptimized graph), else by op and line.
+    A view read there keeps the value it looks into, counted once, and nothing where that
+    is a param or an input (`reshape(x, ...)`), which the caller holds anyway."""
     saved: dict[str, Poly] = {}
     named: dict[int, str] = {}
     for n in graph.order():
         if graph.node(n)["phase"] != "backward":
             continue
         for pos, a in enumerate(graph.args(n)):
-            d = graph.node(a)
             if (graph.op(n), pos) in SHAPE_ONLY:  # only its shape is read, not its values
                 continue
-            if d["phase"] == "forward" and d["op"] not in LEAVES:
+            if graph.node(a)["phase"] != "forward":
+                continue
+            a = _owner(graph, a)
+            d = graph.node(a)
+            if d["op"] not in LEAVES:
                 if a not in named:
                     where = f" (line {d['span'].line})" if d["span"] is not None else ""
                     # the pictures' name, for a value the passes kept as it was: same op, same arguments

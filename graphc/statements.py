@@ -9,7 +9,7 @@ import re
 import textwrap
 
 from graphc.ir import Graph, place
-from graphc.ops import OPS
+from graphc.ops import OPS, shared_argument
 from graphc.ops.helpers import HELPER_NAMES
 from graphc.plan import Plan, Pool, maker_name, plan_buffers
 from graphc.runtime import FUNCTIONS, RUNTIME_NAMES
@@ -266,11 +266,7 @@ class Emitter:
     def alias(self, n: int) -> bool:
         """n's array may share memory with an argument: a view, or an emission that hands back its input."""
         d = self.g.node(n)
-        opdef = OPS[d["op"]]
-        if opdef.view:
-            return True
-        names = [f"_{i}" for i in range(len(opdef.inputs))]
-        return bool(names) and opdef.emit(self.xp, d["attrs"], *names) in names
+        return shared_argument(d["op"], d["attrs"], self.xp) is not None
 
     def value_name(self, n: int) -> str | None:
         d = self.g.node(n)

@@ -209,6 +209,28 @@ def test_unnamed_saved_values_are_named_by_op_and_line_each_once():
     assert named == {"tanh(x @ W)": {("B",): 2}, "tanh(x @ V)": {("B",): 2}}
 
 
+@pytest.mark.parametrize("level", [0, 1, 2])
+@pytest.mark.parametrize("dtype, itemsize", [("float64", 8), ("float32", 4)])
+def test_a_view_read_by_the_backward_pass_keeps_the_array_it_looks_into_once(tmp_path, capsys, level, dtype, itemsize):
+    """h.T @ h reads h twice, once through a view; reshape(x, ...) @ W's gradient reads a view
+    of the input x. What the backward pass keeps is h, [B, 3] (for its tanh and its product),
+    and t, [2·B, 3] (for its tanh and its square): nothing of x, which the caller holds, and
+    nothing of h twice."""
+    model = tmp_path / "m.nn"
+    model.write_text(
+        "dim B\ninput x : [B, 2, 4]\ninput u : [B, 4]\nparam W : [4, 3]\n"
+        "h = tanh(u @ W)\nt = tanh(reshape(x, [B*2, 4]) @ W)\n"
+        "loss = sum(h.T @ h) + sum(t^2)\nminimize loss\n"
+    )
+    args = ["compile", str(model), "-o", str(tmp_path), "--no-render", "--report", f"-O{level}", "--dtype", dtype]
+    assert cli.main([*args, "--dims", "B=10"]) == 0
+    saved = capsys.readouterr().out.split("saved for the backward pass: ")[1].split("\n  workspaces")[0]
+    per_b = (3 + 2 * 3) * itemsize
+    assert saved.splitlines()[0] == f"{per_b}·B bytes ({per_b * 10:,})", saved
+    names = sorted(line.split()[0] for line in saved.splitlines()[1:])
+    assert names == ["h", "t"], saved
+
+
 def test_the_report_names_saved_values_inside_fns_in_the_callers_terms(tmp_path, capsys):
     """A value made in a fn call reads as the picture draws it, `(h1 @ W2 + b2)`, not by the
     fn's own argument `a`."""

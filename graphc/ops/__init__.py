@@ -38,6 +38,17 @@ def _index(*groups: tuple[OpDef, ...]) -> dict[str, OpDef]:
 OPS: dict[str, OpDef] = _index(LEAVES, elementwise.OPS, reduce.OPS, linalg.OPS, structural.OPS)
 
 
+def shared_argument(op: str, attrs: dict, xp: str = "np") -> int | None:
+    """Which argument an op's result may share memory with: a view's (its first), or the one
+    its emission hands back as it is; None where the result is an array of its own."""
+    opdef = OPS[op]
+    if opdef.view:
+        return 0
+    names = [f"_{i}" for i in range(len(opdef.inputs))]
+    spelled = opdef.emit(xp, attrs, *names) if names else None
+    return names.index(spelled) if spelled in names else None
+
+
 @dataclass(frozen=True)
 class Builtin:
     """A function of the language: the op it makes, its positional arguments, its keywords."""
