@@ -250,7 +250,9 @@ def report(
     missing = [d for d in dims if d not in given]
     if missing:
         used += f"; {', '.join(missing)} not given, counted as 1"
-    lines = [f"report (dims for numbers: {used})" if dims else "report (the model has no dims)"]
+    # the bytes below are of this float type; integer labels are 8 bytes each whatever it is
+    width = f"float{8 * itemsize}, {itemsize} bytes a value"
+    lines = [f"report ({width}; dims for numbers: {used})" if dims else f"report ({width}; the model has no dims)"]
 
     def at_dims(p: Poly, unit: str = "") -> str:  # the polynomial, and its value where it has dims
         return show_poly(p) + unit + (f" ({_value(p, dims):,})" if any(p) else "")

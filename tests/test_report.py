@@ -303,10 +303,24 @@ def test_the_report_says_the_value_of_every_dim_it_used(tmp_path, capsys):
     )
     assert cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--report", "--dims", "B=4"]) == 0
     header = capsys.readouterr().out.split("report (")[1].splitlines()[0]
-    assert header == "dims for numbers: B=4, N=1; N not given, counted as 1)"
+    assert header == "float64, 8 bytes a value; dims for numbers: B=4, N=1; N not given, counted as 1)"
     model.write_text("input x : [3]\nparam w : [3]\nloss = sum(x * w)\nminimize loss\n")
-    assert cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--report"]) == 0
-    assert "report (the model has no dims)" in capsys.readouterr().out
+    assert cli.main(["compile", str(model), "-o", str(tmp_path), "--no-render", "--report", "--dtype", "float32"]) == 0
+    assert "report (float32, 4 bytes a value; the model has no dims)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("dtype, itemsize", [("float64", 8), ("float32", 4)])
+def test_the_report_says_which_float_its_bytes_are_of(tmp_path, capsys, dtype, itemsize):
+    """The same model at either dtype has the same FLOPs and bytes in proportion to the
+    width the header states: the backward pass reads h and h - y, [B, 4] each."""
+    model = tmp_path / "m.nn"
+    model.write_text(MODEL)
+    args = ["compile", str(model), "-o", str(tmp_path), "--no-render", "--report", "--dtype", dtype, "--dims", "B=5"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.split("report (")[1].startswith(f"{dtype}, {itemsize} bytes a value; dims for numbers: B=5)")
+    assert f"saved for the backward pass: {2 * 4 * itemsize}·B bytes ({2 * 4 * itemsize * 5})" in out
+    assert "FLOPs forward 40·B (200)" in out
 
 
 @pytest.mark.parametrize("level", [0, 1, 2])
