@@ -52,8 +52,17 @@ def show_poly(p: Poly) -> str:
     if not p:
         return "0"
     terms = sorted(p.items(), key=lambda kv: (-len(kv[0]), kv[0]))
-    # a coefficient of 1 is left out before names (B·N, not 1·B·N)
-    return " + ".join("·".join(([f"{c:,}"] if c != 1 or not names else []) + list(names)) for names, c in terms)
+    # a coefficient of 1 is left out before names (B·N, not 1·B·N), and a dim that comes
+    # more than once is written with its power (8·T², not 8·T·T)
+    return " + ".join("·".join(([f"{c:,}"] if c != 1 or not names else []) + _powers(names)) for names, c in terms)
+
+
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _powers(names: tuple[str, ...]) -> list[str]:
+    """Sorted dim names as factors, each once with its power: (B, T, T) is B, T²."""
+    return [n + (str(k).translate(_SUPERSCRIPT) if k > 1 else "") for n, k in Counter(names).items()]
 
 
 def flops(graph: Graph, n: int) -> Poly:

@@ -34,6 +34,17 @@ def test_forward_flops_count_the_matmul_as_2mnk():
     assert phase_flops(c.optimized)["forward"] == {("B",): 2 * 3 * 4 + 4 + 4 + 2 * 4}
 
 
+def test_a_dim_that_comes_more_than_once_is_shown_with_its_power():
+    """q @ k.T of [T, 8] each is a [T, T] array made of 2·T·T·8 FLOPs: shown 16·T², with a
+    B·T² term where a batch dim multiplies it."""
+    text = "dim B\ndim T\ninput q : [T, 8]\ninput k : [T, 8]\ninput x : [B, T]\nloss = sum(x @ (q @ k.T))\nminimize loss wrt q\n"
+    forward = phase_flops(compile_text(text, "m.nn", opt=0).graph)["forward"]
+    # q @ k.T: 2·T·T·8; x @ (that): 2·B·T·T; the sum: one per element of [B, T]
+    assert forward == {("T", "T"): 2 * 8, ("B", "T", "T"): 2, ("B", "T"): 1}
+    assert show_poly(forward) == "2·B·T² + B·T + 16·T²"  # by degree, then by name
+    assert show_poly({("B", "B", "B", "T"): 5}) == "5·B³·T"
+
+
 def test_broadcasting_ops_count_their_result_and_reductions_their_argument():
     text = "dim B\ninput x : [B, 1]\ninput w : [1, 4]\nz = x * w\nloss = sum(z)\nminimize loss wrt x\n"
     forward = phase_flops(compile_text(text, "m.nn", opt=0).graph)["forward"]
