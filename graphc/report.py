@@ -302,7 +302,11 @@ def report(
             " all kept until it returns; not the temporaries inside helpers such as _softmax):"
         )
         for name, p in memory.items():
-            lines.append(f"    {name:<14} {at_dims(p, ' bytes')}")
+            plan = (pool or Pool()).plans.get(name)
+            kept = _bytes([(shape, "float") for shape in plan.buffers], itemsize) if plan else {}
+            # a later call finds its workspace made: it holds the rest
+            later = f"; a later call at these dims {at_dims(_add(p, kept, -1), ' bytes')}" if kept else ""
+            lines.append(f"    {name:<14} {at_dims(p, ' bytes')}{later}")
     saved = saved_for_backward(optimized, Labels(graph, source) if source else None)
     total = {}
     for p in saved.values():
