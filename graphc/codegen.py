@@ -91,9 +91,10 @@ def _module(
         src = [
             f"def {name}(params{extra}, /, **inputs):",
             *_docstring(doc),
-            f"    checked, dims = _arguments(params, inputs, {tuple(needed)!r})",
+            f"    params, inputs, dims = _arguments(params, inputs, {tuple(needed)!r})",
         ]
-        if name == "sgd_step":
+        if name == "sgd_step":  # the caller's params dict stays at hand for the general path
+            src[-1] = f"    checked, inputs, dims = _arguments(params, inputs, {tuple(needed)!r}, in_place=True)"
             src.insert(2, "    lr = _learning_rate(lr, inputs)")
             src += sgd_fallback(xp)
         return src + lines, expr

@@ -139,7 +139,7 @@ class Emitter:
             if d["op"] in ("input", "param"):
                 leaf = d["attrs"]["name"]
                 expr[n] = namer.fresh(leaf)
-                unpack.append(f"{indent}{expr[n]} = checked[{leaf!r}]")
+                unpack.append(f"{indent}{expr[n]} = {d['op']}s[{leaf!r}]")  # params[...] or inputs[...]
                 if d["op"] == "input":
                     inputs_needed.append(leaf)
                 continue
@@ -355,7 +355,7 @@ class Emitter:
                 out.append(f"    {steps[n]} = {xp}.array({expr[n]}, dtype=DTYPE)")
                 plan.made.append(g.type(n))
         for w in moved:
-            p = expr.get(g.params[w]) or f"checked[{w!r}]"
+            p = expr.get(g.params[w]) or f"params[{w!r}]"
             out.append(f"    {xp}.subtract({p}, {steps.get(g.grads[w], expr[g.grads[w]])}, out={p})")
         return out
 

@@ -45,7 +45,7 @@ def test_o0_writes_one_statement_per_op_and_o1_folds_single_uses():
     o1 = function(compile_text(MODEL, "m.nn", opt=1).source, "loss")
     statements = lambda text: [line for line in text.splitlines() if re.match(r"    \w+ = ", line)]  # noqa: E731
     assert len(statements(o0)) > len(statements(o1))
-    assert all(line.count("(") <= 2 for line in statements(o0) if "checked[" not in line)
+    assert all(line.count("(") <= 2 for line in statements(o0))
     assert "out=" not in o0 + o1
 
 
@@ -260,7 +260,7 @@ def test_o2_sigmoid_clips_against_a_bound_made_once_and_warns_of_nothing():
 def test_workspace_constants_leave_the_models_names_alone():
     text = "dim B\ninput x : [B, 3]\nparam W : [3, 4]\nparam ones : [4]\nzeros = relu(x @ W + ones)\nloss = sum(zeros)\nminimize loss\n"
     step = function(compile_text(text, "m.nn", opt=2).source, "sgd_step")
-    assert "    ones = checked['ones']" in step and "zeros = np.maximum(t, zeros_2, out=" in step
+    assert "    ones = params['ones']" in step and "zeros = np.maximum(t, zeros_2, out=" in step
     assert re.search(r"d_ones = np\.matmul\(ones_2, \w+, out=ws\[\d+\]\)", step), step
 
 

@@ -156,9 +156,10 @@ def test_metadata_dtypes_build_arrays_the_module_takes_as_they_are():
     sizes = {"B": 5, "T": 2}
     inputs = {name: np.zeros([sizes.get(d, d) for d in shape], dtype) for name, (shape, dtype) in m.INPUTS.items()}
     params = {name: np.ones(shape, dtype) for name, (shape, dtype) in m.PARAMS.items()}
-    checked, dims = m._arguments(params, inputs, tuple(m.INPUTS))
-    assert dims == sizes
-    assert all(checked[name] is array for name, array in {**params, **inputs}.items()), "nothing converted"
+    for _ in range(2):  # checked in full, then through the cache of signatures
+        checked, given, dims = m._arguments(params, inputs, tuple(m.INPUTS))
+        assert dims == sizes
+        assert checked is params and given is inputs, "nothing converted"
 
 
 def test_values_agree_with_plain_numpy(contract):
@@ -928,6 +929,47 @@ def test_a_cached_signature_still_converts_scalars_and_matrices():
     p = {"w": np.array(1.0)}
     m.forward(p, x=a, y=b)
     np.testing.assert_array_equal(m.forward(p, x=np.matrix(a), y=np.matrix(b)), a * b)  # not a matrix product
+
+
+@pytest.mark.parametrize("opt", [0, 2])
+def test_the_cache_of_checked_calls_sees_arrays_changed_in_place(contract, opt):
+    """An accepted call is remembered by its arrays' shapes and dtypes, and sgd_step's by their
+    writeable flags too, read again on every call: an array reshaped in place after a call is
+    checked again, and a param made read-only takes the general path, which leaves it as it was."""
+    _, m = load(CONTRACT, opt=opt)
+    params, inputs = m.init_params(0), contract_inputs(np.random.default_rng(4), n=6)
+    value, grads = m.loss_and_grad(params, **inputs)
+    moved = {k: v.copy() for k, v in params.items()}
+    for _ in range(2):  # checked in full, then through the cache
+        m.forward(moved, **inputs)
+        m.sgd_step({k: v.copy() for k, v in params.items()}, 0.1, **inputs)
+    general = m.loss_and_grad  # sgd_step's general path calls it; at -O2 its fast path does not
+    if opt == 2:
+        m.loss_and_grad = None
+    listed = {k: v.copy() for k, v in params.items()}
+    m.sgd_step(listed, 0.1, **{**inputs, "x": inputs["x"].tolist()})  # an input converted: still fast
+    m.loss_and_grad = general
+    for name in params:
+        np.testing.assert_allclose(listed[name], params[name] - 0.1 * grads[name], rtol=1e-12)
+    held = moved["W"]
+    held.flags.writeable = False
+    assert m.sgd_step(moved, 0.1, **inputs) == value
+    assert moved["W"] is not held, "a new array takes the read-only one's place"
+    np.testing.assert_array_equal(held, params["W"])
+    for name in params:
+        np.testing.assert_allclose(moved[name], params[name] - 0.1 * grads[name], rtol=1e-12)
+    x = inputs["x"]
+    x.shape = (3, 6)  # B is 3 where labels say 6, and x has 6 columns, not 3
+    for f in (m.forward, m.loss, m.loss_and_grad):
+        with pytest.raises(ValueError, match="input x"):
+            f(params, **inputs)
+    with pytest.raises(ValueError, match="input x"):
+        m.sgd_step(params, 0.1, **inputs)
+    x.shape = (6, 3)
+    b = params["b"]
+    b.shape = (2, 2)
+    with pytest.raises(ValueError, match=r"param b: expected shape \[4\] \(rank 1\)"):
+        m.sgd_step(params, 0.1, **inputs)
 
 
 class _ListShaped:

@@ -80,32 +80,44 @@ def _array(what, name, value, shape, dtype, dims):
 _SEEN = {}  # signatures of calls already checked -> the dims they bound
 
 
-def _arguments(params, inputs, needed):
-    """Check the params and the inputs given (the needed ones must be); return them and the dims.
+def _arguments(params, inputs, needed, in_place=False):
+    """Check the params and the inputs given (the needed ones must be); return them as arrays
+    (the caller's own dicts where nothing was converted) and the dims. With in_place (sgd_step),
+    the caller's params dict comes back only where its arrays can be updated in place: of DTYPE,
+    writeable, and no dim is 0; else a new one, and sgd_step takes its general path.
 
-    A call whose arrays have the same names, types, shapes and dtypes as an earlier
-    accepted one, with nothing to convert, skips the checks.
+    A call whose arrays have the same names, types, shapes and dtypes (and, in place, the
+    same writeable flags) as an earlier accepted one, with nothing to convert, skips the
+    checks and gets its own dicts back.
     """
     try:
-        key = (
-            needed,
-            tuple(params),
-            tuple(inputs),
-            tuple([(type(a), a.shape, a.dtype) for a in params.values()]),
-            tuple([(type(a), a.shape, a.dtype) for a in inputs.values()]),
-        )
+        # one flat tuple: the names, then each array's type, shape and dtype
+        key = [needed, in_place, *params, *inputs]
+        for a in params.values():
+            key += type(a), a.shape, a.dtype
+        for a in inputs.values():
+            key += type(a), a.shape, a.dtype
+        if in_place:
+            for a in params.values():
+                key.append(a.flags.writeable)
+        key = tuple(key)
         dims = _SEEN.get(key)
     except (AttributeError, TypeError):  # not arrays (an array-like whose shape is a list cannot
         key = dims = None  # be a key): the full check converts them
     if dims is not None:
-        return {**params, **inputs}, dims
-    checked, dims = _check_arguments(params, inputs, needed)
-    unconverted = all(checked[n] is v for n, v in params.items() if n in checked)
-    if key is not None and unconverted and all(checked[n] is v for n, v in inputs.items()):
+        return params, inputs, dims
+    checked, given, dims = _check_arguments(params, inputs, needed)
+    params_kept = all(checked[n] is v for n, v in params.items())  # the caller's arrays, as given
+    inputs_kept = all(given[n] is v for n, v in inputs.items())
+    if in_place and not (params_kept and all(a.flags.writeable for a in checked.values())):
+        return checked, given, dims
+    if in_place and 0 in dims.values():  # an empty batch: sizes divide lr
+        return checked, given, dims
+    if key is not None and params_kept and inputs_kept:
         if len(_SEEN) > 256:  # many batch sizes: start over rather than grow without bound
             _SEEN.clear()
         _SEEN[key] = dims
-    return checked, dims
+    return params if params_kept else checked, inputs if inputs_kept else given, dims
 
 
 def _check_arguments(params, inputs, needed):
@@ -126,9 +138,10 @@ def _check_arguments(params, inputs, needed):
         if name not in params:
             raise ValueError(f"missing param {name} {_show(shape)}")
         checked[name] = _array("param", name, params[name], shape, dtype, dims)
+    given = {}
     for name, (shape, dtype) in INPUTS.items():
         if name in inputs:
-            checked[name] = _array("input", name, inputs[name], shape, dtype, dims)
+            given[name] = _array("input", name, inputs[name], shape, dtype, dims)
         elif name in needed:
             raise ValueError(f"missing input {name} {_declared(shape, dtype)}")
     for dim, *givers in [n for n in needed if type(n) is tuple]:  # (dim, inputs that give its size)
@@ -136,7 +149,7 @@ def _check_arguments(params, inputs, needed):
             shown = " or ".join(f"{g} {_declared(*INPUTS[g])}" for g in givers)
             which = "one is" if len(givers) > 1 else "it is"
             raise ValueError(f"missing input {shown}: {which} needed for the size {dim}")
-    return checked, dims
+    return checked, given, dims
 
 
 def _learning_rate(lr, inputs):
@@ -380,12 +393,12 @@ def init_params(seed=0):
 
 def forward(params, /, **inputs):
     """The model's outputs: logits, weights."""
-    checked, dims = _arguments(params, inputs, ('tokens',))
-    tokens = checked['tokens']
-    Wq = checked['Wq']
-    Wk = checked['Wk']
-    Wv = checked['Wv']
-    Wo = checked['Wo']
+    params, inputs, dims = _arguments(params, inputs, ('tokens',))
+    tokens = inputs['tokens']
+    Wq = params['Wq']
+    Wk = params['Wk']
+    Wv = params['Wv']
+    Wo = params['Wo']
     T = dims['T']
     ws = _workspace(_workspace_arrays, range(4), T)
     # line 24: q = tokens @ Wq
@@ -409,13 +422,13 @@ def forward(params, /, **inputs):
 
 def loss(params, /, **inputs):
     """The objective loss as a float."""
-    checked, dims = _arguments(params, inputs, ('tokens', 'tags'))
-    tokens = checked['tokens']
-    tags = checked['tags']
-    Wq = checked['Wq']
-    Wk = checked['Wk']
-    Wv = checked['Wv']
-    Wo = checked['Wo']
+    params, inputs, dims = _arguments(params, inputs, ('tokens', 'tags'))
+    tokens = inputs['tokens']
+    tags = inputs['tags']
+    Wq = params['Wq']
+    Wk = params['Wk']
+    Wv = params['Wv']
+    Wo = params['Wo']
     T = dims['T']
     ws = _workspace(_workspace_arrays, range(5), T)
     _check_labels(tags, 4, 'tags')
@@ -443,13 +456,13 @@ def loss(params, /, **inputs):
 
 def loss_and_grad(params, /, **inputs):
     """The objective loss and its gradient with respect to each of Wq, Wk, Wv, Wo."""
-    checked, dims = _arguments(params, inputs, ('tokens', 'tags'))
-    tokens = checked['tokens']
-    tags = checked['tags']
-    Wq = checked['Wq']
-    Wk = checked['Wk']
-    Wv = checked['Wv']
-    Wo = checked['Wo']
+    params, inputs, dims = _arguments(params, inputs, ('tokens', 'tags'))
+    tokens = inputs['tokens']
+    tags = inputs['tags']
+    Wq = params['Wq']
+    Wk = params['Wk']
+    Wv = params['Wv']
+    Wo = params['Wo']
     T = dims['T']
     ws = _workspace(_workspace_arrays, range(15), T)
     ones = ws[8]
@@ -516,9 +529,8 @@ def loss_and_grad(params, /, **inputs):
 def sgd_step(params, lr=None, /, **inputs):
     """One step of gradient descent on the params, in place; returns the objective before it."""
     lr = _learning_rate(lr, inputs)
-    checked, dims = _arguments(params, inputs, ('tokens', 'tags'))
-    not_in_place = [checked[n] is not params[n] or not params[n].flags.writeable for n in PARAMS]
-    if 0 in dims.values() or any(not_in_place):
+    checked, inputs, dims = _arguments(params, inputs, ('tokens', 'tags'), in_place=True)
+    if checked is not params:
         # an empty batch (sizes divide lr), or params that came as lists, in another dtype or
         # read-only: take the general path, which updates what the caller holds
         value, grads = loss_and_grad(params, **inputs)
@@ -535,12 +547,12 @@ def sgd_step(params, lr=None, /, **inputs):
             held = params[name]
             held -= step
         return value
-    tokens = checked['tokens']
-    tags = checked['tags']
-    Wq = checked['Wq']
-    Wk = checked['Wk']
-    Wv = checked['Wv']
-    Wo = checked['Wo']
+    tokens = inputs['tokens']
+    tags = inputs['tags']
+    Wq = params['Wq']
+    Wk = params['Wk']
+    Wv = params['Wv']
+    Wo = params['Wo']
     T = dims['T']
     ws = _workspace(_workspace_arrays, range(19), T)
     ones = ws[8]
