@@ -85,12 +85,12 @@ def _arguments(params, inputs, needed, in_place=False):
         # one flat tuple: the names, then each array's type, shape and dtype
         key = [needed, in_place, *params, *inputs]
         for a in params.values():
-            key += type(a), a.shape, a.dtype
+            if in_place:  # sgd_step: whether each param is writeable too
+                key += type(a), a.shape, a.dtype, a.flags.writeable
+            else:
+                key += type(a), a.shape, a.dtype
         for a in inputs.values():
             key += type(a), a.shape, a.dtype
-        if in_place:
-            for a in params.values():
-                key.append(a.flags.writeable)
         key = tuple(key)
         dims = _SEEN.get(key)
     except (AttributeError, TypeError):  # not arrays (an array-like whose shape is a list cannot
