@@ -589,3 +589,26 @@ def test_the_summarys_columns_stay_apart_at_the_widest_shape(monkeypatch, capsys
     rows = [r for r in capsys.readouterr().out.splitlines() if r.rstrip().split(" ")[-2:-1] == ["line"]]
     assert rows and all("]  " in r or "varies  " in r for r in rows), rows
     assert len({r.index(" line ") for r in rows}) == 1, rows
+
+
+def workspace_listing(example: str) -> str:
+    """The comments of an example's `_workspace_arrays`, their wrapped lines joined, one row a line."""
+    path = ROOT / "examples" / f"{example}.nn"
+    source = compile_text(path.read_text(), path.name).source
+    made = source[source.index("def _workspace_arrays") :].split("\n\n\n")[0]
+    comments = [line.split("#", 1)[1].strip() for line in made.splitlines() if "#" in line]
+    return re.sub(r" (?=ws\[\d+\]:)", "\n", " ".join(comments))
+
+
+def test_the_guides_workspace_rows_are_the_examples() -> None:
+    """The rows the guide quotes from the mlp_classifier and deep_tanh examples' workspaces (it
+    quoted `# ws[11]: sgd_step: d_W2`, which is ws[15] there)."""
+    guide = " ".join(GUIDE.read_text().split())
+    said = guide[guide.index("so where their lists differ") : guide.index("A buffer is handed")]
+    rows = re.findall(r"`# (ws\[\d+\]: [^`]*)`", said)
+    assert len(rows) == 2
+    mlp = workspace_listing("mlp_classifier").splitlines()
+    for row in rows:
+        assert row in mlp, (row, mlp)
+    (ends,) = re.findall(r"`(t \.\.\. t_\d+ \(\d+ names\))` in the deep_tanh example", said)
+    assert f"forward, loss: {ends}," in workspace_listing("deep_tanh")
