@@ -612,3 +612,26 @@ def test_the_guides_workspace_rows_are_the_examples() -> None:
         assert row in mlp, (row, mlp)
     (ends,) = re.findall(r"`(t \.\.\. t_\d+ \(\d+ names\))` in the deep_tanh example", said)
     assert f"forward, loss: {ends}," in workspace_listing("deep_tanh")
+
+
+def test_the_reshapes_the_guide_shows_are_checked_and_shown_as_it_says(tmp_path, monkeypatch, capsys) -> None:
+    """Section 10's reshapes of `[B, T, 8]`, taken or refused, and each shape as the summary shows it
+    (it said `[B, -1]` is shown `[B, 8*T]`, where graphc check prints `[B, T*8]`); section 3's
+    inferred sizes too."""
+    text = " ".join((ROOT / "docs" / "language.md").read_text().split())
+    said = text[text.index("`[B, T, 8]` can become") :].split(". The gradient")[0]
+    taken, refused = said.split("but not")
+    targets = re.findall(r"`(\[[^`]*\])`(?: \([^`]*`(\[[^`]*\])`\))?", taken)[1:]  # after the array's own
+    cases = [(target, shown or target, "[B, T, 8]") for target, shown in targets]
+    inferred = re.findall(r"`reshape\(x, (\[[^`]*\])\)` of a `(\[[^`]*\])` x is `(\[[^`]*\])`", text)
+    cases += [(target, shown, x) for target, x, shown in inferred]
+    assert len(cases) == 5, cases
+    for target, shown, x in cases:
+        body = f"dim B, T\nconst D = 16\ninput x : {x}\nv = reshape(x, {target})\nloss = sum(v)\nminimize loss wrt x\n"
+        status, out = summary_rows(body, monkeypatch, capsys, tmp_path)
+        assert status == 0 and re.search(rf"^  v +{re.escape(shown)} +line 4$", out, re.M), (x, target, out)
+    no = re.findall(r"`(\[[^`]*\])`", refused)
+    assert len(no) == 2
+    for target in no:
+        body = f"dim B, T\ninput x : [B, T, 8]\nv = reshape(x, {target})\nloss = sum(v)\nminimize loss wrt x\n"
+        assert summary_rows(body, monkeypatch, capsys, tmp_path)[0] == 1, target
