@@ -635,3 +635,36 @@ def test_the_reshapes_the_guide_shows_are_checked_and_shown_as_it_says(tmp_path,
     for target in no:
         body = f"dim B, T\ninput x : [B, T, 8]\nv = reshape(x, {target})\nloss = sum(v)\nminimize loss wrt x\n"
         assert summary_rows(body, monkeypatch, capsys, tmp_path)[0] == 1, target
+
+
+def test_the_warnings_the_language_guide_names_are_given(tmp_path, monkeypatch, capsys) -> None:
+    """Section 12 names three kinds of warning; each goes to stderr, the summary is printed and the
+    status is 0. A param the objective does not read is warned of at its declaration and gets zeros;
+    so is an input after wrt; a param left out by wrt is not (section 4). `u.T` of a vector is
+    warned of with the reshape that makes a column (section 8)."""
+    text = " ".join((ROOT / "docs" / "language.md").read_text().split())
+    assert "(a broadcast that pairs every entry with every other, section 9; `.T` of a vector, section 8;" in text
+    assert "warn of it at its declaration" in text and "a param left out by `wrt` is not warned of" in text
+    assert "They warn too of an input named after `wrt` that the objective does not read" in text
+    column = re.search(r"a column is `(reshape\(u, \[3, 1\]\))`", text).group(1)
+    head = "dim B\ninput x : [B, 3]\ninput y : [B]\nparam u : [3]\nparam v : [3]\n"
+    cases = {
+        "pairs": ("d = x @ u - reshape(y, [-1, 1])\nloss = sum(d) + sum(v)\nminimize loss\n", "6:5", "every entry"),
+        "vector.T": ("loss = u @ u.T + sum(v)\nminimize loss\n", "6:12", column),
+        "param": ("loss = sum(x @ u)\nminimize loss\n", "5:7", "param 'v' does not affect the objective"),
+        "input": ("loss = sum(u) + sum(v)\nminimize loss wrt x, u, v\n", "2:7", "input 'x' does not affect"),
+    }
+    for name, (body, at, words) in cases.items():
+        (tmp_path / "model.nn").write_text(head + body)
+        status, out, err = run_check(tmp_path / "model.nn", monkeypatch, capsys)
+        assert status == 0 and out.startswith("model model: OK"), (name, err)
+        assert err.startswith(f"model.nn:{at}: warning: ") and err.count(": warning: ") == 1, (name, err)
+        assert words in err, (name, err)
+    (tmp_path / "model.nn").write_text(head + "loss = sum(x @ u)\nminimize loss wrt u\n")
+    assert run_check(tmp_path / "model.nn", monkeypatch, capsys)[2] == ""
+    module = types.ModuleType("unread")
+    source = head + "loss = sum(x @ u)\nminimize loss wrt x, u, v\n"
+    exec(compile(compile_text(source, "unread.nn").source, "unread.py", "exec"), module.__dict__)
+    x = np.ones((2, 3))
+    grads = module.loss_and_grad(module.init_params(), x=x, y=np.ones(2))[1]
+    assert grads["v"].tolist() == [0.0] * 3 and grads["x"].shape == (2, 3)
