@@ -668,3 +668,40 @@ def test_the_warnings_the_language_guide_names_are_given(tmp_path, monkeypatch, 
     x = np.ones((2, 3))
     grads = module.loss_and_grad(module.init_params(), x=x, y=np.ones(2))[1]
     assert grads["v"].tolist() == [0.0] * 3 and grads["x"].shape == (2, 3)
+
+
+def test_sgd_step_takes_the_general_path_where_the_guide_says() -> None:
+    """The caller's own params dict comes back from `_arguments(..., in_place=True)`, and sgd_step
+    updates its arrays in place, only for writeable DTYPE arrays and no dim 0; lists, another dtype,
+    read-only arrays and an empty batch take the general path, which updates what was passed."""
+    guide = " ".join(GUIDE.read_text().split())
+    assert "a writeable array of `DTYPE`, and no dim is 0. Params passed as lists, in another dtype or" in guide
+    model = types.ModuleType("regression")
+    exec(compile(regression_source(2), "regression.py", "exec"), model.__dict__)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 1))
+
+    def read_only(p):
+        p["W1"].flags.writeable = False
+        return p
+
+    kinds = {
+        "as they come": (lambda p: p, 4),
+        "a list": (lambda p: {**p, "b1": p["b1"].tolist()}, 4),
+        "another dtype": (lambda p: {**p, "W2": p["W2"].astype(np.float32)}, 4),
+        "read-only": (read_only, 4),
+        "an empty batch": (lambda p: p, 0),
+    }
+    for kind, (make, n) in kinds.items():
+        params = make(model.init_params(seed=1))
+        held = dict(params)
+        checked, _, _ = model._arguments(params, {"x": x[:n], "y": y[:n]}, ("x", "y"), in_place=True)
+        assert (checked is params) == (kind == "as they come"), kind
+        if n:
+            want = model.loss_and_grad(params, x=x, y=y)[1]
+            before = {name: np.array(p, dtype=np.float64) for name, p in params.items()}
+            model.sgd_step(params, 0.1, x=x, y=y)
+            for name in want:
+                np.testing.assert_allclose(params[name], before[name] - 0.1 * want[name], rtol=1e-6, err_msg=kind)
+                writable_float = isinstance(held[name], np.ndarray) and held[name].flags.writeable
+                assert (params[name] is held[name]) == writable_float, (kind, name)
