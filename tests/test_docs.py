@@ -705,3 +705,35 @@ def test_sgd_step_takes_the_general_path_where_the_guide_says() -> None:
                 np.testing.assert_allclose(params[name], before[name] - 0.1 * want[name], rtol=1e-6, err_msg=kind)
                 writable_float = isinstance(held[name], np.ndarray) and held[name].flags.writeable
                 assert (params[name] is held[name]) == writable_float, (kind, name)
+
+
+@pytest.mark.parametrize("level, dtype", [(0, "float32"), (1, "float64"), (2, "float64")])
+def test_the_report_says_what_the_language_guide_says(level, dtype, tmp_path, capsys) -> None:
+    """`--report`'s first line names the dtype its bytes are of, a dim not given counts as 1, the
+    update costs two FLOPs a param value (one at -O2), forward and loss's own graph is counted at -O1
+    and -O2, and a function with a workspace (at -O2) says what a later call holds."""
+    text = " ".join((ROOT / "docs" / "language.md").read_text().split())
+    row = text[text.index("| `--report` |") : text.index("| `--dims B=128,...` |")]
+    for said in (
+        "the update two a param value, `p - lr·g`, one at -O2",
+        "at -O1 and -O2 those of the graph `forward` and `loss` compute",
+        "and where it has a workspace, what a later call at the same dims holds",
+        "its first line names the float type the bytes are of",
+    ):
+        assert said in row, said
+    assert "the dim values `--report` uses for its numbers (1 where not given)" in text
+    args = ["compile", str(ROOT / REGRESSION), "-o", str(tmp_path), "--no-render", "--report"]
+    assert main([*args, f"-O{level}", "--dtype", dtype]) == 0
+    report = capsys.readouterr().out.split("\n", 1)[1]
+    size = np.dtype(dtype).itemsize
+    assert report.startswith(
+        f"report ({dtype}, {size} bytes a value; dims for numbers: B=1; B not given, counted as 1)"
+    )
+    module = types.ModuleType("regression")
+    exec(compile(regression_source(2), "regression.py", "exec"), module.__dict__)
+    values = sum(int(np.prod(shape)) for shape, _ in module.PARAMS.values())
+    assert re.search(rf"^  after -O{level}: .*; update {values * (1 if level == 2 else 2)}$", report, re.M)
+    assert ("forward and loss, no gradient taken" in report) == (level > 0)
+    memory = report[report.index("memory of one call") :].split("\n  saved")[0].splitlines()[1:]
+    assert len(memory) == 4
+    assert all(("a later call at these dims" in line) == (level == 2) for line in memory), memory
