@@ -737,3 +737,27 @@ def test_the_report_says_what_the_language_guide_says(level, dtype, tmp_path, ca
     memory = report[report.index("memory of one call") :].split("\n  saved")[0].splitlines()[1:]
     assert len(memory) == 4
     assert all(("a later call at these dims" in line) == (level == 2) for line in memory), memory
+
+
+def test_the_files_the_readme_walks_through_are_graphcs() -> None:
+    """Every file the README's "Inside" section names is in the package (or is the grammar)."""
+    text = (ROOT / "README.md").read_text()
+    inside = text[text.index("## Inside") :]
+    named = set(re.findall(r"`([\w/]+\.(?:py|lark)|passes/)`", inside))
+    assert len(named) >= 20
+    for name in named:
+        assert (ROOT / "graphc" / name).exists() or (ROOT / name).exists(), name
+
+
+def test_the_helpers_the_guide_names_are_the_modules() -> None:
+    """Each helper the guide lists after the metadata is defined in the module, between its
+    metadata and `init_params`."""
+    guide = " ".join(GUIDE.read_text().split())
+    said = guide[guide.index("After the metadata come") : guide.index("```python def _sigmoid")]
+    names = [*re.findall(r"`(_\w+)`", said), "release_workspaces", "_sigmoid"]
+    assert len(names) >= 10, names
+    source = regression_source(2)
+    start, end = source.index("\nWRT = "), source.index("\ndef init_params(")
+    for name in names:
+        at = re.search(rf"^(def {name}\(|{name} = )", source, re.M)
+        assert at and start < at.start() < end, name
