@@ -14,6 +14,7 @@ import re
 import sys
 import textwrap
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -761,3 +762,35 @@ def test_the_helpers_the_guide_names_are_the_modules() -> None:
     for name in names:
         at = re.search(rf"^(def {name}\(|{name} = )", source, re.M)
         assert at and start < at.start() < end, name
+
+
+def test_a_row_holding_inf_warns_as_the_language_guide_says() -> None:
+    """From -O1 on, the gradients of cross_entropy and log_softmax meet a +inf as inf / inf, a
+    log-likelihood written out as inf * 0 (its exponentials times a number over their sums); the
+    gradient is nan at the +inf, and the cross-entropy's and the log-likelihood's only there."""
+    text = " ".join((ROOT / "docs" / "language.md").read_text().split())
+    assert "from `-O1` on, `inf / inf` for the gradients of `cross_entropy` and `log_softmax`, but `inf * 0`" in text
+    head = "dim B\nconst K = 4\ninput z : [B, K]\ninput y : int[B]\n"
+    models = {
+        "divide": [
+            "loss = mean(cross_entropy(z, y))\n",
+            "lp = log_softmax(z)\nloss = sum(lp * lp)\n",
+        ],
+        "multiply": ["loss = -mean(sum(one_hot(y, K) * log_softmax(z), axis=1))\n"],
+    }
+    z, y = np.array([[1.0, np.inf, 0.0, 2.0], [1.0, 2.0, 3.0, 4.0]]), np.array([0, 1])
+    for op, bodies in models.items():
+        other = {"divide": "multiply", "multiply": "divide"}[op]
+        for body, opt in [(body, opt) for body in bodies for opt in (1, 2)]:
+            module = types.ModuleType("rows")
+            source = compile_text(head + body + "minimize loss wrt z\n", "rows.nn", opt=opt).source
+            exec(compile(source, "rows.py", "exec"), module.__dict__)
+            with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore", invalid="warn"):
+                warnings.simplefilter("always")
+                grad = module.loss_and_grad({}, z=z, y=y)[1]["z"]
+            said = {str(w.message) for w in caught}
+            assert f"invalid value encountered in {op}" in said, (body, said)
+            assert f"invalid value encountered in {other}" not in said, (body, said)
+            assert np.isnan(grad[0, 1]) and np.isfinite(grad[1]).all(), body
+            if "lp * lp" not in body:  # the rest of the row too, where the label is not the +inf
+                assert np.isfinite(grad[0, [0, 2, 3]]).all(), body
