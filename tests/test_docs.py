@@ -794,3 +794,27 @@ def test_a_row_holding_inf_warns_as_the_language_guide_says() -> None:
             assert np.isnan(grad[0, 1]) and np.isfinite(grad[1]).all(), body
             if "lp * lp" not in body:  # the rest of the row too, where the label is not the +inf
                 assert np.isfinite(grad[0, [0, 2, 3]]).all(), body
+
+
+def test_the_readmes_benchmark_table_agrees_with_itself() -> None:
+    """The timing table's ratio columns are its time columns divided (to rounding), and the prose
+    under it quotes the table: the geometric mean of NumPy / graphc per kernel choice, the ranges on
+    the MLP and logistic regression, and JAX's lead on the 32-layer network."""
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("| model | graphc | NumPy by hand |") :].split("\n\n")[0]
+    groups = []  # per kernel choice, each row's numbers: 3 times, then 4 ratios
+    for group in table.split("| **")[1:]:
+        rows = re.findall(r"^\| [^*|][^|]*? \|(.*)$", group, re.M)
+        groups.append([[float(v) for v in re.findall(r"[\d.]+", row)] for row in rows])
+    assert [len(g) for g in groups] == [4, 4] and all(len(r) == 7 for g in groups for r in g)
+    for rows in groups:
+        for graphc, numpy_, matmuls, by_hand, over_matmuls, *_ in rows:
+            assert abs(by_hand - numpy_ / graphc) < 0.006 and abs(over_matmuls / (graphc / matmuls) - 1) < 0.015
+    means = [round(float(np.prod([r[3] for r in rows]) ** (1 / len(rows))), 2) for rows in groups]
+    prose = " ".join(text[text.index("The generated step is faster") :].split())
+    stated = re.search(r"([\d.]+)x in geometric mean \(([\d.]+)x on the AVX-512 kernels\)", prose).groups()
+    assert means == [float(s) for s in stated]
+    ranges = re.search(r"([\d.]+)-([\d.]+)x on the matmul-bound MLP and ([\d.]+)-([\d.]+)x on logistic", prose).groups()
+    assert [float(v) for v in ranges] == [groups[0][0][3], groups[1][0][3], groups[0][3][3], groups[1][3][3]]
+    lead = re.search(r"32-layer tanh network \(([\d.]+)x, and ([\d.]+)x on the AVX-512", prose).groups()
+    assert [float(v) for v in lead] == [round(1 / g[2][6], 2) for g in groups]
