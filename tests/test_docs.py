@@ -818,3 +818,21 @@ def test_the_readmes_benchmark_table_agrees_with_itself() -> None:
     assert [float(v) for v in ranges] == [groups[0][0][3], groups[1][0][3], groups[0][3][3], groups[1][3][3]]
     lead = re.search(r"32-layer tanh network \(([\d.]+)x, and ([\d.]+)x on the AVX-512", prose).groups()
     assert [float(v) for v in lead] == [round(1 / g[2][6], 2) for g in groups]
+
+
+def test_the_examples_readme_lists_every_example() -> None:
+    """examples/README.md's table names each example once, each begins with its comment, its links
+    lead somewhere, and the chain rule's dh/dx is 12 at x = 1 as the table says."""
+    readme = ROOT / "examples" / "README.md"
+    text = readme.read_text()
+    listed = re.findall(r"^\| `(\w+\.nn)` \|", text, re.M)
+    assert sorted(listed) == sorted(p.name for p in (ROOT / "examples").glob("*.nn"))
+    for name in listed:
+        assert (ROOT / "examples" / name).read_text().startswith("# "), name
+    for link in re.findall(r"\]\(([^)\s]*)\)", text):
+        assert (readme.parent / link).exists(), link
+    assert "dh/dx = 12 at x = 1" in text
+    path = ROOT / "examples" / "chain_rule.nn"
+    module = types.ModuleType("chain_rule")
+    exec(compile(compile_text(path.read_text(), path.name).source, "chain_rule.py", "exec"), module.__dict__)
+    assert module.loss_and_grad(module.init_params())[1]["x"] == 12.0
