@@ -836,3 +836,21 @@ def test_the_examples_readme_lists_every_example() -> None:
     module = types.ModuleType("chain_rule")
     exec(compile(compile_text(path.read_text(), path.name).source, "chain_rule.py", "exec"), module.__dict__)
     assert module.loss_and_grad(module.init_params())[1]["x"] == 12.0
+
+
+def test_sizes_keep_the_names_they_were_written_with(tmp_path, monkeypatch, capsys) -> None:
+    """Section 3: a const's name and arithmetic on consts are shown as written, the value beside
+    them where a single size is the point, and arithmetic past 30 characters by its value."""
+    text = " ".join((ROOT / "docs" / "language.md").read_text().split())
+    assert "`[2*HIDDEN]` (`2*HIDDEN (8)` where it is the point)" in text and "`HIDDEN (4)`" in text
+    assert "arithmetic longer than 30 characters is shown by its value instead (`[81]`" in text
+    long = "HIDDEN*HIDDEN*HIDDEN + HIDDEN*HIDDEN + 1"  # 81 when HIDDEN is 4
+    assert len(long) > 30
+    body = f"const HIDDEN = 4\nparam W : [2*HIDDEN]\nparam U : [HIDDEN]\nparam V : [{long}]\n"
+    status, out = summary_rows(body + "loss = sum(W) + sum(U) + sum(V)\nminimize loss\n", monkeypatch, capsys, tmp_path)
+    assert status == 0
+    for row in ("W     [2*HIDDEN]", "U     [HIDDEN]", "V     [81]"):
+        assert f"\n  {row} " in out, (row, out)
+    (tmp_path / "model.nn").write_text(body + "u = W + U\nloss = sum(u) + sum(V)\nminimize loss\n")
+    status, _, err = run_check(tmp_path / "model.nn", monkeypatch, capsys)
+    assert status == 1 and "sizes 2*HIDDEN (8) and HIDDEN (4) do not broadcast" in err, err
