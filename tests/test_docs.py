@@ -854,3 +854,31 @@ def test_sizes_keep_the_names_they_were_written_with(tmp_path, monkeypatch, caps
     (tmp_path / "model.nn").write_text(body + "u = W + U\nloss = sum(u) + sum(V)\nminimize loss\n")
     status, _, err = run_check(tmp_path / "model.nn", monkeypatch, capsys)
     assert status == 1 and "sizes 2*HIDDEN (8) and HIDDEN (4) do not broadcast" in err, err
+
+
+def test_whole_numbers_are_written_whole_where_the_guide_says(tmp_path, monkeypatch, capsys) -> None:
+    """A size, an axis and a loop bound written `3.0` or `3e0` are errors at the number; `H/2` with
+    `H = 8` is a size."""
+    text = " ".join((ROOT / "docs" / "language.md").read_text().split())
+    said = re.search(
+        r"Where a whole number is expected \(([^)]*)\) it is written as one: `3`, not `3\.0` or `3e0`", text
+    )
+    assert said and said.group(1) == "a size, an axis, a loop bound"
+    places = {
+        "size": "param p : [{n}]\nloss = sum(p)\nminimize loss\n",
+        "axis": "param p : [2, 3]\nloss = sum(sum(p, axis={n}))\nminimize loss\n",
+        "loop bound": "param p : [2]\nh = p\nfor i in 1..{n} {{\n  h = h * 2\n}}\nloss = sum(h)\nminimize loss\n",
+    }
+    for place, model in places.items():
+        for written, whole in (("3.0", "3"), ("3e0", "3"), ("1.0", "1")):
+            if place == "axis" and whole == "3":
+                continue  # p has no axis 3
+            (tmp_path / "model.nn").write_text(model.format(n=written))
+            status, _, err = run_check(tmp_path / "model.nn", monkeypatch, capsys)
+            article = "an" if place == "axis" else "a"
+            assert status == 1 and f"{article} {place} is written as a whole number" in err, (place, written, err)
+            assert f"write {whole}, not {written}" in err, (place, written, err)
+    status, out = summary_rows(
+        "const H = 8\nparam p : [H/2]\nloss = sum(p)\nminimize loss\n", monkeypatch, capsys, tmp_path
+    )
+    assert status == 0 and "  p     [H/2]" in out, out
