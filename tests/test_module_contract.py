@@ -463,6 +463,10 @@ def test_wrong_param_shape_and_unknown_input_are_refused(contract):
     m.loss(params, **inputs)  # remembered as accepted: a new key must still be looked at
     with pytest.raises(ValueError, match=r"unknown param 'w'; the model's params are W, b, V"):
         m.loss({**params, "w": np.ones((3, 4))}, **inputs)
+    # the same names and arrays in the same order, the last param passed as the first input
+    *kept, last = params
+    with pytest.raises(ValueError, match=f"unknown input '{last}'"):
+        m.loss({k: params[k] for k in kept}, **{last: params[last]}, **inputs)
 
 
 def test_inputs_that_a_function_does_not_need_are_still_checked(contract):

@@ -88,8 +88,9 @@ def _arguments(params, inputs, needed, in_place=False):
     checks and gets its own dicts back.
     """
     try:
-        # one flat tuple: the names, then each array's type, shape and dtype
-        key = [needed, in_place, *params, *inputs]
+        # one flat tuple: the names (how many are params: a param passed as an input is no
+        # call seen before), then each array's type, shape and dtype
+        key = [needed, in_place, len(params), *params, *inputs]
         for a in params.values():
             if in_place:  # sgd_step: whether each param is writeable too
                 key += type(a), a.shape, a.dtype, a.flags.writeable
