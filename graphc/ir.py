@@ -208,6 +208,7 @@ class Graph:
 
     def subgraph(self, phase: str) -> nx.MultiDiGraph:
         """The forward or backward part, with the forward values the backward part reads."""
+        self.link()  # (networkx's subgraph reads the edges)
         keep = {n for n, d in self.nx.nodes(data=True) if d["phase"] == phase}
         if phase == "backward":
             keep |= {u for n in keep for u in self.args(n)}

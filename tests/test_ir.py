@@ -37,6 +37,38 @@ def test_a_cached_conversion_is_dropped_when_a_node_is_added() -> None:
     assert not g.nx.__networkx_cache__
 
 
+def _small(g: Graph) -> Graph:
+    """x * x, -x, x + (x * x) and x - w: an argument twice, once, and two different ones."""
+    x = g.add("param", [], {"name": "x", "shape": (2,)})
+    w = g.add("param", [], {"name": "w", "shape": (2,)})
+    sq = g.add("mul", [x, x])
+    g.add("neg", [x])
+    g.add("add", [x, sq])
+    g.add("sub", [x, w])
+    return g
+
+
+@pytest.mark.parametrize("read", ["users", "subgraph", "copy"])
+def test_edges_held_back_while_lowering_are_there_for_each_reader_of_them(read: str) -> None:
+    """Lowering adds a node's edges only once the model lowered (Graph.unlinked): each Graph
+    method that reads the networkx edges adds them first, as they would have been made."""
+    made, waiting = _small(Graph()), _small(Graph(unlinked=0))
+    assert not waiting.nx._succ  # (no edges yet, nor adjacency of any node)
+    if read == "users":
+        assert waiting.users(0) == made.users(0) == [2, 3, 4, 5]
+        got = waiting.nx
+    elif read == "subgraph":
+        got = waiting.subgraph("forward")
+        assert nx.utils.graphs_equal(got, made.subgraph("forward"))
+        got = waiting.nx
+    else:
+        got = waiting.copy().nx
+    assert nx.utils.graphs_equal(got, made.nx)
+    for n in made.nx:
+        assert list(got.in_edges(n, keys=True)) == list(made.nx.in_edges(n, keys=True))
+        assert list(got.out_edges(n, keys=True)) == list(made.nx.out_edges(n, keys=True))
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_the_graphs_handed_out_say_a_nodes_arguments_by_their_edges_alone(path: Path) -> None:
     """forward_graph and backward_graph are networkx graphs cut out of the whole one: the backward
