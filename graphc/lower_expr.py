@@ -240,7 +240,7 @@ class ExprLowerer(Advice):
             named = {a: k for a, k in named.items() if a in spec.args[len(e.args) :]}
             others = [k for k in e.kwargs if k not in named.values()]
             if named and not said:  # sum(x=v): Python would take it so; here arguments go by position
-                said = f"takes {' and '.join(a for a in spec.args if a in named)} by position, not by name"
+                said = _by_position(spec.args, named)
                 # the other keywords need no operand to be checked, and are; the fix is offered
                 # whole or not at all, never holding a keyword wrong itself (sum(w, axs=0))
                 right = [
@@ -662,14 +662,19 @@ def _by_name(func: str, params, args, kwargs) -> str | None:
     named = {k.name: k.value for k in kwargs if k.name in params[len(args) :]}
     if not named:
         return None
-    listed = [p for p in params if p in named]
-    listed = f"{', '.join(listed[:-1])} and {listed[-1]}" if len(listed) > 1 else listed[0]
-    said = f"takes {listed} by position, not by name"
+    said = _by_position(params, named)
     if len(args) + len(named) == len(params) == len(args) + len(kwargs):
         call = _written(func, [*args, *(named[p] for p in params[len(args) :])])
         if call is not None:
             said += f": write {call}"
     return said
+
+
+def _by_position(params, named) -> str:
+    """`takes a and b by position, not by name`, of the params among `named`, in their order."""
+    listed = [p for p in params if p in named]
+    listed = f"{', '.join(listed[:-1])} and {listed[-1]}" if len(listed) > 1 else listed[0]
+    return f"takes {listed} by position, not by name"
 
 
 def _swapped(func: str, args) -> str:
