@@ -109,13 +109,6 @@ class Lexer:
             note(kind)
         yield len(kinds)
 
-    def scan(self, text: str, kinds: list[str], spans: MutableSequence[int]):
-        """The kind of each token `lines` finds, one at a time."""
-        done = 0
-        for count in self.lines(text, kinds, spans):
-            yield from kinds[done:count]
-            done = count
-
     def reopen(self, kinds: list[str], spans: MutableSequence[int], start: int, at: int) -> None:
         """Set `opened` to the brackets open just past the at-th token, counting from the start-th,
         the first of its statement (none is open before it): `lines` scanned on to the end of

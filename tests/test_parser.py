@@ -46,7 +46,7 @@ def ours(text: str) -> list:
     kinds: list[str] = []
     spans: list[int] = []
     try:
-        for _ in lexer.scan(text, kinds, spans):
+        for _ in lexer.lines(text, kinds, spans):
             pass
         return [_fields(t) for t in lexer.tokens(text, kinds, spans)]
     except Exception as e:  # an unexpected character: compare where it is
@@ -101,9 +101,9 @@ def larks_loop(text: str):
     lark, _, lexer, _ = parser._front()
     ip, tok = lark.parse_interactive(""), None
     kinds, spans = [], []
-    tokens = lexer.tokens(text, kinds, spans)  # made one by one as scan appends, so an error stops both
+    tokens = lexer.tokens(text, kinds, spans)  # made one by one as `lines` appends, so an error stops both
     try:
-        for _ in lexer.scan(text, kinds, spans):
+        for _ in _one_at_a_time(lexer.lines(text, kinds, spans)):
             tok = next(tokens)
             ip.feed_token(tok)
         return ip.feed_eof(tok)
@@ -111,6 +111,14 @@ def larks_loop(text: str):
         return str(e.token), e.token.line, e.token.column, ip.accepts()
     except UnexpectedCharacters as e:
         return e.line, e.column
+
+
+def _one_at_a_time(lines):
+    """A step for each token `lines` finds, as lark's loop takes them."""
+    done = 0
+    for count in lines:
+        yield from range(done, count)
+        done = count
 
 
 def our_loop(text: str):
