@@ -93,7 +93,23 @@ def test_lexer_drops_newlines_only_inside_parentheses_and_brackets() -> None:
 
 
 ERR_PROGRAMS = sorted((Path(__file__).parent / "programs" / "err").glob("*.nn"))
-BROKEN = ["x = 1 2\n", "loss = (a +\n", "fn f(a = a\n", "param w : [3\nminimize w\n", "for i in 1..3 {\n", "x = )\n"]
+# one statement at every depth of blocks, which the automaton steps over in one go where it
+# met it before on the same states (Tables.recognize), then a mistake after such repeats
+REPEATS = (
+    "y = a + b * c\nfor i in 1..2 {\n  y = a + b * c\n  y = a + b * c\n  for j in 1..2 {\n    y = a + b * c\n"
+    "    y = a + b * c\n  }\n  y = a + b * c\n}\nfn f(a, b) {\n  y = a + b * c\n  return y\n}\ny = a + b * c\n"
+)
+BROKEN = [
+    "x = 1 2\n",
+    "loss = (a +\n",
+    "fn f(a = a\n",
+    "param w : [3\nminimize w\n",
+    "for i in 1..3 {\n",
+    "x = )\n",
+    REPEATS,
+    REPEATS.replace("    y = a + b * c\n  }", "    y = a + b * c)\n  }"),
+    REPEATS.replace("  return y", "  y = a + b * c\n  y = (a + b * c\n  return y"),
+]
 
 
 def larks_loop(text: str):
