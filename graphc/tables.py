@@ -220,5 +220,5 @@ class Stuck(Exception):
     of the file when all were taken, where it would have accepted `accepts`; `start` is
     the first token of the statement it is in."""
 
-    def __init__(self, at: int, accepts: set[str], start: int = 0):
+    def __init__(self, at: int, accepts: set[str], start: int):
         self.at, self.accepts, self.start = at, accepts, start
