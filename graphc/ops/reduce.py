@@ -259,8 +259,9 @@ OPS: tuple[OpDef, ...] = (
         Facts(None),
         into=lambda xp, attrs, out, x: f"_log_softmax({x}, {attrs['axis']}, out={out})",
     ),
-    # x minus its max along the axis: the shifted logits a cross-entropy whose gradient is taken
-    # is computed from, kept for that gradient (graphc.passes.lookups); no derivative of its own
+    # x minus its max along the axis: the shifted logits a cross-entropy or a log-softmax whose
+    # gradient is taken is computed from, kept for that gradient (graphc.passes.lookups); made
+    # after differentiation only, so it has no derivative of its own
     OpDef(
         "minus_max",
         ("x",),
