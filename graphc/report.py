@@ -295,14 +295,15 @@ def report(
             f"    {name:<{width}} -> {nodes} nodes, {at_dims(flops_left)} FLOPs; removed {gone}"
             + (f"; added {new}" if new else "")
         )
-    memory = call_memory(pool or Pool(), optimized, dims, itemsize)
+    pool = pool or Pool()  # (none given: no buffers planned)
+    memory = call_memory(pool, optimized, dims, itemsize)
     if memory:
         lines.append(
             "  memory of one call, beside params and inputs (its workspace and the arrays it makes,"
             " all kept until it returns; not the temporaries inside helpers such as _softmax):"
         )
         for name, p in memory.items():
-            plan = (pool or Pool()).plans.get(name)
+            plan = pool.plans.get(name)
             kept = _bytes([(shape, "float") for shape in plan.buffers], itemsize) if plan else {}
             # a later call finds its workspace made: it holds the rest
             later = f"; a later call at these dims {at_dims(_add(p, kept, -1), ' bytes')}" if kept else ""
@@ -315,7 +316,7 @@ def report(
     width = max([len(name) for name in saved] + [14])
     for name, p in saved.items():
         lines.append(f"    {name:<{width}} {at_dims({k: v * itemsize for k, v in p.items()}, ' bytes')}")
-    planned = buffer_lines(pool or Pool(), dims, itemsize)
+    planned = buffer_lines(pool, dims, itemsize)
     if planned:
         lines.append("  workspaces (made once per thread and dim sizes, reused by every call):")
         lines += planned
