@@ -11,7 +11,7 @@ import numpy as np
 from graphc import syntax as S
 from graphc.errors import Span
 from graphc.ops import OPS, show
-from graphc.ops.base import ShapeError, broadcast, size_name
+from graphc.ops.base import ShapeError, broadcast, product_text, size_name
 from graphc.scope import Resolver, Scope
 
 BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
@@ -77,7 +77,7 @@ class Advice(Resolver):
             a, b = (self.g.shape(n) for n in args)
             if len(a) > 2 and len(b) == 2 and a[-1] == b[0]:  # [B, T, 3] @ [3, 4], as batched matmul takes it
                 name = exprs[0].text if isinstance(exprs[0], S.Name) else "x"
-                rows = "*".join(map(size_name, a[:-1]))
+                rows = product_text(a[:-1])
                 return f"; make it 2-D first: reshape({name}, [{rows}, {size_name(a[-1])}]) @ ..., then reshape back"
             if self.g.op(args[1]) == "param":
                 return self.param_hint(a, args[1], exprs[1])

@@ -17,7 +17,7 @@ from graphc.errors import Span, did_you_mean
 from graphc.ir import READS_KEPT
 from graphc.lower_advice import ARITHMETIC, BINARY_OPS, Advice
 from graphc.ops import BUILTINS, OPS, ShapeError, show
-from graphc.ops.base import Named, Written, size_name
+from graphc.ops.base import Named, Written, product_text
 from graphc.scope import KIND_WORDS, Binding, FnInfo, Scope, StopLowering, as_written
 from graphc.util import number_text, plural
 
@@ -704,7 +704,7 @@ def _count_text(sizes) -> str:
     if all(type(d) is int for d in sizes):
         return str(math.prod(sizes))
     sizes = [d for d in sizes if not (type(d) is int and d == 1)]  # [B, 1] holds B values, not B*1
-    return "*".join(f"({n})" if "+" in n or " - " in n else n for n in map(size_name, sizes))
+    return product_text(sizes)
 
 
 def _product(shape) -> tuple[int, Counter]:

@@ -116,6 +116,21 @@ def size_name(d: Size) -> str:
     return d.name if isinstance(d, (Named, Written)) else str(d)
 
 
+def product_text(sizes) -> str:
+    """Sizes multiplied as the model would write it: `B*T`, `(H + 1)*3`, a sum or a difference
+    in brackets."""
+    return "*".join(map(_factor, map(size_name, sizes)))
+
+
+def _factor(text: str) -> str:
+    depth = 0
+    for i, c in enumerate(text):
+        depth += (c == "(") - (c == ")")
+        if depth == 0 and i and c in "+-":  # (not a leading minus)
+            return f"({text})"
+    return text
+
+
 def size_text(d: Size) -> str:
     """One size in a sentence: `4`, `B`, or a named one with its value, `HIDDEN (256)`."""
     return f"{d.name} ({int(d)})" if isinstance(d, Named) else size_name(d)
