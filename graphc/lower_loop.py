@@ -68,8 +68,9 @@ class Loops(FnChecks):
             what = KIND_WORDS[taken.kind]
             if taken.span is not None and taken.span.line != stmt.var.span.line:
                 what += f" (line {taken.span.line})"
-            free = [n for n in "ijklmn" if n != var and self.lookup(n, scope) is None and n not in BUILTINS]
-            fix = f", such as {free[0]}" if free and var in "ijklmn" else ""
+            letters = ("i", "j", "k", "l", "m", "n")  # the usual loop variables: another is offered for one
+            free = [n for n in letters if n != var and self.lookup(n, scope) is None and n not in BUILTINS]
+            fix = f", such as {free[0]}" if free and var in letters else ""
             self.error(
                 f"'{var}' is already {what}, so it cannot be this loop's variable; use another name{fix}", stmt.var.span
             )

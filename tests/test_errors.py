@@ -177,6 +177,20 @@ def test_a_compound_operand_is_quoted_where_it_is_short(operand: str, named: str
     assert d.message.startswith(f"axis 7 is out of range for {named}, which is [B, 4]")
 
 
+@pytest.mark.parametrize("var, offered", [("i", ", such as j"), ("jk", ""), ("ij", "")])
+def test_a_taken_loop_variable_is_offered_a_letter_only_in_place_of_a_letter(var: str, offered: str) -> None:
+    """i, j, k... are the usual loop variables: one taken is offered the next free; a longer name,
+    even one spelled inside "ijklmn", is only told to take another."""
+    from graphc.errors import GraphcError
+    from graphc.pipeline import check
+
+    text = f"param W : [3]\nconst {var} = 2\nfor {var} in 1..2 {{\n  u = W\n}}\nloss = sum(W)\nminimize loss\n"
+    with pytest.raises(GraphcError) as info:
+        check(text, "m.nn")
+    (d,) = info.value.diagnostics
+    assert d.message.endswith(f"so it cannot be this loop's variable; use another name{offered}"), d.message
+
+
 def test_a_mistake_in_a_loop_names_its_iteration(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(ERR_DIR / "loop_iteration_named.nn")]) == 1
     assert "= note: when i = 1 (the loop at line 6)" in capsys.readouterr().err
