@@ -1549,6 +1549,42 @@ def test_sgd_step_at_o2_allocates_no_array_after_its_first_call(name: str) -> No
     assert peak < 16384 * 4, f"{name}: a second sgd_step took {peak:,} bytes"
 
 
+@pytest.mark.parametrize("objective", ["sum(x @ W)", "sum(W) * 3.0 + sum(x @ W)"])
+def test_a_gradient_of_one_value_everywhere_is_filled_into_the_workspace(objective: str) -> None:
+    """The gradient of a linear loss is one value in every entry (lr for sum(x @ W)): sgd_step
+    made it with full_like, a new [B, 2] array on every call. It is written into a workspace
+    array now, so a second call makes no array of the batch's size, and the step is still the
+    gradient -O0 takes (checked against finite differences first)."""
+    import tracemalloc
+
+    text = f"dim B\ninput x : [B, 3]\nparam W : [3, 2]\nloss = {objective}\nminimize loss\n"
+    modules = {}
+    for opt in (0, 2):
+        module = types.ModuleType(f"linear{opt}")
+        exec(compile(compile_text(text, "linear.nn", opt=opt).source, "linear", "exec"), module.__dict__)
+        modules[opt] = module
+    rng = np.random.default_rng(0)
+    x, W = rng.normal(size=(16384, 3)), rng.normal(size=(3, 2))
+    loss = modules[0].loss
+    grad = modules[0].loss_and_grad({"W": W}, x=x)[1]["W"]
+    for i in np.ndindex(W.shape):  # loss is linear in W: a central difference is exact but for rounding
+        up, down = W.copy(), W.copy()
+        up[i] += 0.5
+        down[i] -= 0.5
+        assert grad[i] == pytest.approx(loss({"W": up}, x=x) - loss({"W": down}, x=x), rel=1e-9)
+    params = {"W": W.copy()}
+    modules[2].sgd_step(params, 1e-3, x=x)
+    np.testing.assert_allclose(params["W"], W - 1e-3 * grad, rtol=1e-12)
+    tracemalloc.start()
+    try:
+        modules[2].sgd_step(params, 1e-3, x=x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_allclose(params["W"], W - 2e-3 * grad, rtol=1e-12)
+    assert peak < 16384 * 2 * 8, f"a second sgd_step took {peak:,} bytes"
+
+
 def test_the_gradient_of_a_reshaped_param_takes_its_step_without_a_copy():
     """A param the model reshapes gets its gradient reshaped back, a view of the step's own
     workspace array: sgd_step copied it before the update, a new array of the param's size

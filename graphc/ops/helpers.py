@@ -28,6 +28,14 @@ _EXP_MAX = float({xp}.log({xp}.finfo(DTYPE).max)) - 1  # e^x is finite below thi
 _ONE = {xp}.ones((), dtype=DTYPE)
 _ONE.flags.writeable = False
 """,
+    "_filled": """
+def _filled(out, x):
+    # x, a number or an array that broadcasts to out's shape, written over all of `out`: a
+    # gradient that is one value everywhere (that of sum(x @ W), say) kept in the workspace,
+    # not made anew on every call
+    {xp}.copyto(out, x)
+    return out
+""",
     "_inner": """
 def _inner(a, b):
     # the sum of a * b over every element, as BLAS dot products. BLAS adds a float32 dot

@@ -200,6 +200,8 @@ OPS: tuple[OpDef, ...] = (
         lambda xp, attrs, x, like: f"{xp}.full_like({like}, {x})",
         # the sweep sums the incoming gradient back down to x's shape
         {"x": lambda g, out, x, like: g},
+        helpers=("_filled",),
+        into=lambda xp, attrs, out, x, like: f"_filled({out}, {x})",
     ),
     OpDef(
         "one_hot",
