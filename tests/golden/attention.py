@@ -110,9 +110,11 @@ def _arguments(params, inputs, needed, in_place=False):
     checked, given, dims = _check_arguments(params, inputs, needed)
     params_kept = all(checked[n] is v for n, v in params.items())  # the caller's arrays, as given
     inputs_kept = all(given[n] is v for n, v in inputs.items())
-    if in_place and not (params_kept and all(a.flags.writeable for a in checked.values())):
-        return checked, given, dims
-    if in_place and 0 in dims.values():  # an empty batch: sizes divide lr
+    # in place, only the caller's own writeable arrays at a batch that is not empty (sizes
+    # divide lr); else new dicts, and sgd_step takes its general path
+    if in_place and (
+        0 in dims.values() or not (params_kept and all(a.flags.writeable for a in checked.values()))
+    ):
         return checked, given, dims
     if key is not None and params_kept and inputs_kept:
         if len(_SEEN) > 256:  # many batch sizes: start over rather than grow without bound
