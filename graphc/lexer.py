@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import MutableSequence
+from itertools import chain
 from sys import intern
 from typing import NamedTuple
 
@@ -11,6 +12,7 @@ from lark import Token
 from lark.exceptions import UnexpectedCharacters
 from lark.lexer import PatternStr
 
+LARGE = 1 << 18  # the characters from which a text is read by NumPy (graphc.stretches)
 RESERVED = frozenset("model dim input param const fn return output minimize wrt for in int true false".split())
 # a braced name's parts: W{i+1}b -> base W, loop variable i, offset +1, suffix b
 BRACED = re.compile(r"([A-Za-z_]\w*)\{([A-Za-z_]\w*)([+-]\d+)?\}(\w*)")
@@ -56,8 +58,10 @@ class Lexer:
         special = {"_NL", "LPAR", "LSQB", "RPAR", "RSQB", "BRACED_NAME", "_BAD", *self.ignore, *self.keywords}
         self.plain = frozenset(t.name for t in kept) - special
         self.opened: list[int] = []  # offsets of the ( and [ still open
+        self._numpy = None  # graphc.stretches.Stretches, made for the first large text
+        self._grammar = kept, blanks, conf.g_regex_flags
 
-    def lines(self, text: str, kinds: list[str], spans: MutableSequence[int]):
+    def lines(self, text: str, kinds: list[str], spans: MutableSequence[int], exact: bool = False):
         """Find the tokens a statement at a time: append the kind of each to `kinds` and its start
         and end offsets to `spans` (two numbers per token, kept flat: a 200,000-line file has 1.6
         million tokens, and a tuple per token held 150 MB more), and yield len(kinds) after each
@@ -66,11 +70,33 @@ class Lexer:
         A statement at a time, not a token: the automaton steps over a line it has seen before
         in one go (Tables.recognize). A character no token starts with, or a reserved word
         before braces, is raised only after the tokens before it are yielded, so a syntax
-        error earlier on its line is still found first."""
+        error earlier on its line is still found first.
+
+        A text of LARGE characters or more is read a stretch of whole statements at a time, by
+        findall and NumPy (graphc.stretches: a Python step per token took 1.6 s on 200,000
+        lines); from the first stretch that holds more than plain tokens on (a character no
+        token starts with, a reserved word before braces, a bracket closed that was never
+        opened or one never closed), and all of it where `exact` is set, it is read a token at
+        a time (`_exact`), which raises the error, or leaves in `opened` the brackets open
+        where it stopped."""
+        self.opened.clear()
+        if exact or len(text) < LARGE or self.stretches().cuts is None:
+            return self._exact(text, kinds, spans, 0)
+        return chain.from_iterable(self.stretches().lines(text, kinds, spans))
+
+    def stretches(self):
+        """The reading of large texts by NumPy (graphc.stretches), made the first time one comes."""
+        if self._numpy is None:
+            from graphc.stretches import Stretches
+
+            self._numpy = Stretches(self, *self._grammar)
+        return self._numpy
+
+    def _exact(self, text: str, kinds: list[str], spans: MutableSequence[int], pos: int):
+        """`lines` from offset `pos` on (no bracket is open there), a token at a time."""
         opened = self.opened
-        opened.clear()
         plain, ignore, keywords, add, note = self.plain, self.ignore, self.keywords, spans.append, kinds.append
-        for m in self.regex.finditer(text):
+        for m in self.regex.finditer(text, pos):
             kind = m.lastgroup
             # names, operators, punctuation, numbers: nearly every token, with nothing to check
             # but whether a name spells a keyword
@@ -145,11 +171,18 @@ class Lexer:
             pos = end
             yield tok
 
-    @staticmethod
-    def leaves(text: str, kinds: list[str], spans: MutableSequence[int], dropped: frozenset[str]):
+    def leaves(self, text: str, kinds: list[str], spans: MutableSequence[int], dropped: frozenset[str]):
         """The tokens `lines` found as the tree's leaves: a Leaf for each token a rule keeps and
         None for a kind in `dropped`, which none keeps (a lark Token costs twice a Leaf to make,
-        and a third of the tokens are "=" and newlines)."""
+        and a third of the tokens are "=" and newlines). A batch at a time by NumPy for a large
+        text (graphc.stretches)."""
+        if len(text) >= LARGE:
+            return chain.from_iterable(self.stretches().leaves(text, kinds, spans, dropped))
+        return self._leaves(text, kinds, spans, dropped)
+
+    @staticmethod
+    def _leaves(text: str, kinds: list[str], spans: MutableSequence[int], dropped: frozenset[str]):
+        """`leaves` a token at a time."""
         new, count, rfind = tuple.__new__, text.count, text.rfind
         line, line_start, pos = 1, 0, 0
         offsets = iter(spans)
