@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from itertools import chain
+from itertools import chain, islice
 from operator import itemgetter
 
 from lark.parse_tree_builder import ChildFilter, ExpandSingleChild
@@ -53,8 +53,9 @@ class Tables:
 
     def recognize(self, lines, kinds: list[str]) -> list:
         """Run the automaton over token kinds alone and return its trace: per step
-        None for a shift or the reduce action taken. Raise Stuck at the first
-        token that does not fit, before anything is built.
+        None for a shift or the reduce action taken, and a _Replay for the steps of a
+        statement met before. Raise Stuck at the first token that does not fit, before
+        anything is built.
 
         `lines` yields the count of `kinds` found so far after each statement (Lexer.lines).
         The steps over a statement depend only on its kinds and the states on the stack that
@@ -65,7 +66,8 @@ class Tables:
         actions, gotos, end = self.actions, self.gotos, self.end
         state, below, trace = self.start, [], []  # the state on top of the stack, and those under it
         push, step = below.append, trace.append
-        # (the top states of the stack, kinds) -> (steps, how many states they pop, those pushed, state)
+        # (the top states of the stack, kinds) -> (their steps, as a _Replay; how many states they pop,
+        # those pushed, state)
         seen: dict[tuple, tuple] = {}
         done = 0  # the kinds walked
         for count in chain(lines, (None,)):
@@ -78,15 +80,15 @@ class Tables:
                 key = (state, *below[-_DEPTH:], line)
                 hit = seen.get(key)
                 if hit is not None:
-                    steps, pops, pushed, state = hit
-                    trace += steps
+                    replay, pops, pushed, state = hit
+                    step(replay)
                     if pops:
                         del below[-pops:]
                     below += pushed
                     done = count
                     continue
                 base = low = len(below)  # how deep the stack is, and the least it was since
-                mark = len(trace)
+            mark = len(trace)
             for kind in line:
                 while True:
                     act = actions[state].get(kind)
@@ -95,8 +97,8 @@ class Tables:
                         state = act
                         step(None)
                         break
-                    if act is None:
-                        raise Stuck(trace.count(None), self.accepts([*below, state]), done)
+                    if act is None:  # (shifted: the tokens of the statements before, and this one's so far)
+                        raise Stuck(done + trace[mark:].count(None), self.accepts([*below, state]), done)
                     size, rule, callback, _ = act
                     if callback is not None:  # (a rule whose value passes through builds nothing)
                         step(act)
@@ -114,24 +116,16 @@ class Tables:
                         return trace
             if key is not None:
                 if low > base - _DEPTH or base <= _DEPTH:  # (it read no state under those of the key)
-                    seen[key] = (trace[mark:], base - low, below[low:], state)
+                    seen[key] = (_Replay(trace[mark:]), base - low, below[low:], state)
                 done = count
         raise AssertionError("the automaton ran out of input without accepting or failing")
 
     @staticmethod
     def build(trace: list, tokens) -> object:
-        """Replay a trace: shift the next token, or call the rule's callback on its children."""
+        """Replay a trace: shift the next token, or call the rule's callback on its children,
+        or take a statement's steps again."""
         values: list = []
-        push, take = values.append, iter(tokens).__next__
-        for act in trace:
-            if act is None:
-                push(take())
-                continue
-            size, _, callback, pick = act  # (never a rule whose value passes through: recognize leaves those out)
-            children = pick(values)
-            if size:
-                del values[-size:]
-            push(callback(children))
+        _run(trace, values, iter(tokens))
         return values[-1]
 
     def accepts(self, states: list[int]) -> set[str]:
@@ -155,6 +149,105 @@ class Tables:
             states.append(self.gotos[states[-1]][rule])
             if terminal == "$END" and states[-1] == self.end:
                 return True
+
+
+def _run(steps: list, values: list, tokens) -> None:
+    """Take the steps of a trace on the stack `values`: shift the next of `tokens`, or call
+    the rule's callback on its children, or take the steps of a statement met before."""
+    push, take = values.append, tokens.__next__
+    for act in steps:
+        if act is None:
+            push(take())
+        elif act.__class__ is tuple:
+            size, _, callback, pick = act  # (never a rule whose value passes through: recognize leaves those out)
+            children = pick(values)
+            if size:
+                del values[-size:]
+            push(callback(children))
+        elif act.run is not None:
+            act.run(values, tokens)
+        else:
+            act.uses += 1
+            if act.uses == _COMPILED:
+                act.run = _compiled(act.steps)
+            _run(act.steps, values, tokens)  # (its steps are single steps: this goes one call deep)
+
+
+class _Replay:
+    """The steps of a statement met again (Tables.recognize), for `_run` to take again.
+
+    A large model is a few kinds of statement over and over, each taking the same steps.
+    Taken one by one, the stack's bookkeeping (an append per token; a slice, a delete and an
+    append per reduction) costs a quarter of building the tree; a statement met often enough
+    has its steps written out as a function (`_compiled`) that `_run` calls instead.
+    """
+
+    __slots__ = ("steps", "uses", "run")
+
+    def __init__(self, steps: list):
+        self.steps, self.uses, self.run = steps, 0, None
+
+
+# the use of a statement's steps from which they run as a function: compiling one costs
+# about as much as building a dozen statements, so one met a few times only is not worth it
+_COMPILED = 32
+
+
+def _compiled(steps: list):
+    """A function that takes the steps of a statement on the stack and the tokens in
+    straight-line code: the stack's bookkeeping done once here rather than at every use. For
+    `v1 = v0 * w + b` after another statement it reads
+
+        def statement(values, tokens):
+            v0, v1, v2 = values[-3:]  # the values under the statement that its reductions take
+            del values[-3:]
+            t0, t1, t2, t3, t4, t5, t6, t7 = islice(tokens, 8)  # its tokens, `_NL` the last
+            r0 = c0([v0, v1])  # each reduction: its callback (here `lines`) on the children it picks
+            r1 = c1([t0])
+            ...
+            r6 = c6([r4, t5, r5])
+            r7 = c7((r1, r6))
+            values += [r0, r7, t7]  # the values it leaves on the stack
+
+    where a reduction's children are a list or a tuple as Tables.build's picks give them.
+    """
+    depth = low = 0
+    for act in steps:  # how far under its start the statement's reductions reach
+        if act is None:
+            depth += 1
+        else:
+            low = min(low, depth - act[0])
+            depth += 1 - act[0]
+    pops, shifts = -low, steps.count(None)
+    stack = [f"v{i}" for i in range(pops)]  # the name of each value on the stack
+    tokens = [f"t{i}" for i in range(shifts)]
+    lines, made, env = [], 0, {"islice": islice}
+    if pops:
+        lines += [f"{_listed(stack)} = values[-{pops}:]", f"del values[-{pops}:]"]
+    if shifts:
+        lines.append(f"{_listed(tokens)} = islice(tokens, {shifts})")
+    shifted = iter(tokens)
+    for act in steps:
+        if act is None:
+            stack.append(next(shifted))
+            continue
+        size, _, callback, pick = act
+        children = pick(stack)
+        shown = f"[{', '.join(children)}]" if children.__class__ is list else f"({_listed(children)})"
+        env[f"c{made}"] = callback
+        lines.append(f"r{made} = c{made}({shown})")
+        if size:
+            del stack[-size:]
+        stack.append(f"r{made}")
+        made += 1
+    lines.append(f"values += [{', '.join(stack)}]")
+    exec("def statement(values, tokens):\n    " + "\n    ".join(lines), env)
+    return env["statement"]
+
+
+def _listed(names) -> str:
+    """Names as a tuple's items are written: `a, b`, or `a,` for one."""
+    return ", ".join(names) + ("," if len(names) == 1 else "")
 
 
 def _children(rule, callback) -> tuple:

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_parser import larks_loop, our_loop  # tests/ is on the path: pytest puts it there
 
-from graphc import parser
+from graphc import parser, tables
 from graphc.cli import main
 from graphc.errors import GraphcError
 from graphc.pipeline import check, compile_text
@@ -187,6 +187,19 @@ def test_table_walk_matches_larks_own_loop_on_mutations(text: str) -> None:
     """The parser's own walk over lark's tables gives lark's tree, or fails at lark's token with its expectations."""
     with parser._LOCK:
         assert our_loop(text) == larks_loop(text)
+
+
+@FUZZ
+@given(token_mutations())
+def test_compiled_statements_match_larks_own_loop_on_mutations(text: str) -> None:
+    """A statement met again often runs as steps compiled for it (tables._compiled): with that
+    from its first repeat on, a mutated model three times over gives lark's tree, or its error."""
+    often, tables._COMPILED = tables._COMPILED, 1
+    try:
+        with parser._LOCK:
+            assert our_loop(text * 3) == larks_loop(text * 3)
+    finally:
+        tables._COMPILED = often
 
 
 @FUZZ

@@ -16,7 +16,7 @@ import pytest
 from lark import Lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
-from graphc import parser
+from graphc import parser, tables
 from graphc import syntax as S
 from graphc.errors import GraphcError, Span
 from graphc.lexer import Lexer
@@ -181,6 +181,26 @@ def test_leaves_build_the_tree_that_lark_tokens_build(text: str) -> None:
         assert tables.build(trace, leaves) == tables.build(trace, lexer.tokens(text, kinds, spans))
     assert {leaf.type for leaf in leaves if leaf is not None} & tables.dropped == set()
     assert {"EQUAL", "COMMA", "_NL"} <= tables.dropped
+
+
+@pytest.mark.parametrize(
+    "text",
+    [p.read_text() for p in EXAMPLES] + [CORNERS[: CORNERS.index("$")] * 2, REPEATS],
+    ids=[p.name for p in EXAMPLES] + ["corners twice", "repeats"],
+)
+def test_repeated_statements_run_as_compiled_steps_build_larks_tree(text: str, monkeypatch) -> None:
+    """A statement whose steps the automaton took before runs them as a function written for
+    them once it is met often enough (tables._compiled), not step by step: written from its
+    first repeat on, every repeat of each text runs that way, and the tree must be lark's."""
+    monkeypatch.setattr(tables, "_COMPILED", 1)
+    _, _, lexer, walk = parser._front()
+    kinds, spans = [], []
+    with parser._LOCK:
+        trace = walk.recognize(lexer.lines(text, kinds, spans), kinds)
+        built = walk.build(trace, lexer.leaves(text, kinds, spans, walk.dropped))
+        assert built == larks_loop(text)
+    repeats = [act for act in trace if isinstance(act, tables._Replay)]
+    assert repeats and all(act.run is not None for act in repeats)
 
 
 def test_grammar_has_no_conflicts(caplog: pytest.LogCaptureFixture) -> None:
