@@ -245,7 +245,7 @@ def _compiled(steps: list):
         made += 1
     lines.append(f"values += [{', '.join(stack)}]")
     exec("def statement(values, tokens):\n    " + "\n    ".join(lines), env)
-    return env["statement"]
+    return env.pop("statement")  # (left in its globals, it would be a cycle only the collector frees)
 
 
 def _listed(names) -> str:
