@@ -98,9 +98,10 @@ class Graph:
         are those of node_attrs that nearly every node is given (named, they cost no dict)."""
         opdef = OPS[op]
         attrs = dict(attrs) if attrs else {}
+        nodes = self.nx._node
         # (shape, dtype) of each argument, read from the attribute dicts themselves: NodeView
         # lookups cost a call each
-        types = list(map(_TYPE, map(self.nx._node.__getitem__, args)))
+        types = [_TYPE(nodes[a]) for a in args]
         if opdef.prepare:
             attrs = opdef.prepare(attrs, *types)
         shape, dtype = opdef.shape(attrs, *types)
@@ -123,7 +124,7 @@ class Graph:
             store(self.nx, nid, data, args)
         else:  # (its edges wait for link; store's first two lines inline: a call per node is 3% of checking)
             data["args"] = tuple(args)
-            self.nx._node[nid] = data
+            nodes[nid] = data
         return nid
 
     def link(self) -> None:

@@ -142,6 +142,8 @@ def broadcast(a: Shape, b: Shape, verb: str) -> Shape:
         return a
     if not a:
         return b
+    if len(b) < len(a) and a[-len(b) :] == b:  # the next most common: a bias added to each row, [B, K] + [K]
+        return a
     out = []
     for i in range(1, max(len(a), len(b)) + 1):
         x = a[-i] if i <= len(a) else 1
@@ -169,6 +171,8 @@ def norm_axes(axis, rank: int, shape: Shape) -> tuple[int, ...]:
     """Axis spec (None, int or tuple, negatives allowed) -> sorted tuple of axes."""
     if axis is None:
         return tuple(range(rank))
+    if type(axis) is int and -rank <= axis < rank:  # one axis, as nearly every reduction is given
+        return (axis % rank,)
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out = []
     for a in axes:
@@ -295,7 +299,8 @@ def unary(
     emit_constant = into.replace(", out={out}", "") if constant else None
 
     def shape(attrs, t):
-        _float_only(name, t)
+        if t[1] != "float":  # (said by _float_only, called only then: this runs for every node)
+            _float_only(name, t)
         return t
 
     def emission(xp, attrs, x):
