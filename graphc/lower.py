@@ -46,6 +46,12 @@ INITS = {
 _WRT_TARGETS = "gradients can be taken with respect to params and float inputs"
 
 
+def _signature(init: str) -> str:
+    """An initializer as a message names it: `normal(mean, std)`, `zeros`."""
+    params = INITS[init]
+    return f"{init}({', '.join(params)})" if params else init
+
+
 def _extent(init: str, args: list[float]) -> tuple[float, float]:
     """The largest magnitude an initializer's values reach, and the largest number drawing
     them computes in float64: a normal draw lies within 10 std of its mean, and a uniform
@@ -90,7 +96,9 @@ class ProgramLowerer(ExprLowerer, Loops):
     def __init__(self, program: S.Program, dtype: str = "float64"):
         super().__init__(program)
         self.dtype = dtype  # initial values must fit it
-        self.values: list[NamedValue] = []
+        # (name, line, node) of each value assigned, made NamedValues once the model lowered
+        # without a mistake (one with a mistake shows none): a tuple costs no __init__ call
+        self.values: list[tuple[str, int, int]] | list[NamedValue] = []
         self.inits: dict[str, tuple] = {}
         self.model_name: str | None = None
         self.outputs: list[S.Name] = []
@@ -102,7 +110,7 @@ class ProgramLowerer(ExprLowerer, Loops):
         try:
             for i, stmt in enumerate(self.program.stmts):
                 try:
-                    self.stmt(stmt, top, first=(i == 0))
+                    self.stmt(stmt, top, i == 0)
                 except RecursionError:  # each expression is shallow, but fns inlined into fns are not
                     raise StopLowering(TOO_DEEP_INLINED, stmt.span) from None
             self.finish()
@@ -116,9 +124,16 @@ class ProgramLowerer(ExprLowerer, Loops):
             raise GraphcError(self.errors)
         name = self.model_name or _stem(self.file)
         self.g.link()
-        return Lowered(name, self.g, self.values, self.inits, self.warnings)
+        nodes, values = self.g.nx._node, self.values
+        for i, (named, line, node) in enumerate(values):  # (in place: no second list of them at once)
+            d = nodes[node]
+            values[i] = NamedValue(named, line, d["shape"], d["dtype"])
+        return Lowered(name, self.g, values, self.inits, self.warnings)
 
     def stmt(self, stmt: S.Stmt, scope: Scope, first: bool = False, in_loop: bool = False) -> None:
+        if type(stmt) is S.Assign:  # nearly every statement, and allowed anywhere: no method to look up by name
+            self.stmt_Assign(stmt, scope)
+            return
         if in_loop and not self.allowed_in_loop(stmt):
             return
         method = getattr(self, "stmt_" + type(stmt).__name__)
@@ -148,7 +163,7 @@ class ProgramLowerer(ExprLowerer, Loops):
 
     def shape_of(self, typ: S.ShapeType, scope: Scope, allow_dims: bool, what: str) -> tuple | None:
         dims = [self.size(d, scope, allow_dims, what) for d in typ.dims]
-        return None if any(d is None for d in dims) else tuple(dims)
+        return None if None in dims else tuple(dims)
 
     def stmt_InputDecl(self, stmt: S.InputDecl, scope: Scope) -> None:
         name = self.resolve_name(stmt.target, scope)
@@ -224,14 +239,13 @@ class ProgramLowerer(ExprLowerer, Loops):
             self.init_arguments(e, scope, "an initializer's argument")  # (named apart from the misspelling)
             return None
         params, what = INITS[name], f"an argument of {name}"
-        signature = f"{name}({', '.join(params)})" if params else name
         if isinstance(e, S.Call) and e.kwargs:
             # normal(mean=0, std=1), as PyTorch's init functions are called: the same arguments in order
             said = _by_name(name, params, args, e.kwargs)
             if said is not None:
-                self.error(f"initializer {signature} {said}", e.span)
+                self.error(f"initializer {_signature(name)} {said}", e.span)
             else:
-                self.error(f"initializer {signature} takes no keyword arguments", e.kwargs[0].span)
+                self.error(f"initializer {_signature(name)} takes no keyword arguments", e.kwargs[0].span)
             self.init_arguments(e, scope, what)
             return None
         if len(args) != len(params):
@@ -241,11 +255,11 @@ class ProgramLowerer(ExprLowerer, Loops):
                     sized = f" (the shape {show(shape)} after ':' gives the sizes)"
                 self.error(f"initializer {name} takes no arguments{sized}; write '= {name}'", e.span)
             else:  # normal(): as a fn's call is told, by the names of what is missing
-                self.error(f"initializer {signature} {_arity(params, len(args))}", e.span)
+                self.error(f"initializer {_signature(name)} {_arity(params, len(args))}", e.span)
                 self.init_arguments(e, scope, what)
             return None
         values = [self.constant(a, scope, what) for a in args]
-        if any(v is None for v in values):
+        if None in values:
             return None
         if name == "normal" and values[1] < 0:
             self.error(f"normal(mean, std) needs std >= 0, but std is {as_said(args[1], values[1])}", args[1].span)
@@ -310,7 +324,7 @@ class ProgramLowerer(ExprLowerer, Loops):
         d = self.g.nx._node[node]  # (Graph.node is one more call per statement)
         if d["name"] is None and d["op"] != "const":
             d["name"] = name
-        self.values.append(NamedValue(name, stmt.span.line, d["shape"], d["dtype"]))
+        self.values.append((name, stmt.span.line, node))
 
     def stmt_Return(self, stmt: S.Return, scope: Scope) -> None:
         fix = ""

@@ -24,6 +24,8 @@ from graphc.util import number_text, plural
 QUOTED = 30  # the longest operand a message quotes as the file writes it
 MAX_NODES = 2_000_000  # a model that expands past this is refused, not attempted
 _LABELS = {"one_hot": 0, "cross_entropy": 1}  # the builtins taking integer labels: which argument
+_SPECIAL = frozenset({"reshape", *_LABELS})  # the builtins with an argument that is no value, or labels
+_KEYWORDS = {name: dict(b.keywords) for name, b in BUILTINS.items()}  # each builtin's keywords -> their defaults
 
 
 class ExprLowerer(Advice):
@@ -32,7 +34,8 @@ class ExprLowerer(Advice):
     def make(
         self, op: str, args: list, exprs: list, attrs: dict, span: Span, scope: Scope, allow_int=(), kwargs=()
     ) -> int | None:
-        nodes = self.g.nx._node  # the node dicts themselves: Graph.node costs a call each time
+        g = self.g
+        nodes = g.nx._node  # the node dicts themselves: Graph.node costs a call each time
         for i, a in enumerate(args):  # (labels used as floats are wrong beside an operand that failed too)
             if a is not None and nodes[a]["dtype"] == "int" and i not in allow_int:
                 e = exprs[i]
@@ -45,11 +48,11 @@ class ExprLowerer(Advice):
                 return None
         if None in args:
             return None
-        if self.g._next > MAX_NODES:
+        if g._next > MAX_NODES:
             # (loops and fn calls are refused before they expand, by their estimated cost)
             raise StopLowering(f"the model grows past {MAX_NODES:,} ops here; graphc refuses models that large", span)
         try:
-            node = self.g.add(op, args, attrs, span=span, scope=scope.frames)
+            node = g.add(op, args, attrs, span, scope.frames)
         except ShapeError as err:
             swapped = self.swapped_arguments(op, args, exprs, attrs, scope)
             if swapped:  # the call's mistake, said there: the fn is right
@@ -58,16 +61,17 @@ class ExprLowerer(Advice):
                 at = next((k.value.span for k in kwargs if k.name == err.keyword), span)
                 self.error(str(err) + self.shape_hint(op, args, exprs), at)
             return None
-        if op in ARITHMETIC and self.from_numbers(args):
+        shape = nodes[node]["shape"]
+        # (a number is a scalar: a result with axes is made of arrays, known without a look at its arguments)
+        if not shape and op in ARITHMETIC and self.from_numbers(args):
             # computed from numbers alone, as folding will (a const's number is its value)
             values = (self.numbers.get(a, nodes[a]["attrs"].get("value")) for a in args)
             with np.errstate(all="ignore"):
                 value = float(ARITHMETIC[op](attrs, *(np.float64(v) for v in values)))
             if self.check_range(value, span):  # (once past the range, the ops using it stay quiet)
                 self.numbers[node] = value
-        if len(args) == 2 and OPS[op].broadcasts:
-            shape = nodes[node]["shape"]
-            if len(shape) > 1 and len(set(shape)) < len(shape):  # a size twice, which the slip makes: rare
+        if len(shape) > 1 and len(args) == 2 and OPS[op].broadcasts:
+            if len(set(shape)) < len(shape):  # a size twice, which the slip makes: rare
                 self.check_pairing(op, node, args, exprs, span)
         return node
 
@@ -81,7 +85,7 @@ class ExprLowerer(Advice):
 
     def const_node(self, value: float, span: Span, scope: Scope) -> int:
         self.check_range(value, span)
-        return self.g.add("const", [], {"value": float(value)}, span=span, scope=scope.frames)
+        return self.g.add("const", [], {"value": float(value)}, span, scope.frames)
 
     def expr(self, e: S.Expr, scope: Scope) -> int | None:
         kind = type(e)  # (the most common first: each kind of expression is its own class)
@@ -225,10 +229,14 @@ class ExprLowerer(Advice):
 
     def builtin(self, e: S.Call, scope: Scope) -> int | None:
         spec = BUILTINS[e.func]
+        if not e.kwargs and e.func not in _SPECIAL and len(e.args) == len(spec.args):
+            # most calls, tanh(z) or maximum(a, b): arguments by position, all of them values,
+            # so none of the checks below on keywords, shapes and labels applies
+            return self.make(spec.op, [self.expr(a, scope) for a in e.args], e.args, {}, e.span, scope)
         if len(e.args) != len(spec.args):
             names = ", ".join(spec.args)
             # `softmax(x, -1)`, as NumPy's positional axis would have it
-            extra = len(e.args) == len(spec.args) + 1 and "axis" in dict(spec.keywords) and not e.kwargs
+            extra = len(e.args) == len(spec.args) + 1 and "axis" in _KEYWORDS[e.func] and not e.kwargs
             last = self.axis_text(e.args[-1], scope) if extra else None
             axis = f"; give the axis by name: {e.func}(..., axis={last})" if last else ""
             if e.func == "max" and len(e.args) == 2 and not e.kwargs:  # Python's max(a, b): the larger of two
@@ -345,7 +353,7 @@ class ExprLowerer(Advice):
     def wrong_keyword(self, e: S.Call, kw: S.Keyword, scope: Scope, say: bool = False) -> bool:
         """Whether a builtin cannot take kw at all, whatever it is applied to: a keyword it
         does not have, or NumPy's axis=None; with `say`, that is reported."""
-        allowed = dict(BUILTINS[e.func].keywords)
+        allowed = _KEYWORDS[e.func]
         if kw.name not in allowed:
             known = f"; it takes {', '.join(allowed)}" if allowed else "; it takes none"
             message = f"{e.func}() got an unexpected keyword '{kw.name}'{did_you_mean(kw.name, allowed) or known}"
@@ -445,6 +453,8 @@ class ExprLowerer(Advice):
                 self.error(f"keepdims must be true or false, not {written}{case}", kw.value.span)
                 return _BAD
             return kw.value.value
+        if type(kw.value) is S.Num and kw.value.is_int and math.isfinite(kw.value.value):
+            return int(kw.value.value)  # axis=1, as most are given: what the checks below give it
         if isinstance(kw.value, S.ListLit):
             self.error("several axes are written as a tuple, as in axis=(0, 1), not a list", kw.value.span)
             return _BAD

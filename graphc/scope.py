@@ -135,18 +135,23 @@ class Resolver:
         self.refused_minimize = False  # a minimize in a loop or fn body: "no objective" would be noise
         self.broken_inputs = False  # an input declaration failed or never ran: "no input gives dim K" would be noise
         self.broken_params = False  # a param declaration failed or never ran: "no params" would be noise
+        self.fn_decls: list[S.FnDecl] = []  # the top-level fns, in file order
+        loops = []  # the top-level loops, in file order
+        first_line = self.def_lines.setdefault  # (one attribute lookup for the whole file)
         for stmt in program.stmts:
             if type(stmt) is S.Assign:  # nearly every statement: what _targets gives, without its call
                 if stmt.target.index is None:
-                    self.def_lines.setdefault(stmt.target.base, stmt.span.line)
+                    first_line(stmt.target.base, stmt.span.line)
                 continue
             if isinstance(stmt, S.FnDecl):
                 self.fn_lines.setdefault(stmt.name, stmt.span.line)
+                self.fn_decls.append(stmt)
+            elif isinstance(stmt, S.ForLoop):
+                loops.append(stmt)
             for target in _targets(stmt):
-                self.def_lines.setdefault(target, stmt.span.line)
+                first_line(target, stmt.span.line)
                 if isinstance(stmt, (S.ConstDecl, S.DimDecl)):
                     self.later_sizes[target] = KIND_WORDS["const" if isinstance(stmt, S.ConstDecl) else "dim"]
-        loops = [s for s in program.stmts if isinstance(s, S.ForLoop)]
         self.loop_lines = {}  # loop variable -> the lines of the loops over it, for `W{i}` after its loop
         while loops:
             loop = loops.pop()
@@ -323,11 +328,15 @@ class Resolver:
             names = list(scope.locals)
         else:
             names = [n for n in scope.locals if n not in top or top[n].kind != "dim"]
-        for n, b in top.items():
-            if (b.kind == "fn") != functions or (not dims and b.kind == "dim"):
-                continue
-            if scope.fn is None or b.kind in ("const", "dim") or n in scope.fn.visible:
-                names.append(n)
+        fn = scope.fn
+        # (one comprehension: a large model has a name for each of its statements)
+        names += [
+            n
+            for n, b in top.items()
+            if (b.kind == "fn") == functions
+            and (dims or b.kind != "dim")
+            and (fn is None or b.kind in ("const", "dim") or n in fn.visible)
+        ]
         return names
 
     def foreign(self, e: S.Attr, scope: Scope) -> str | None:
@@ -493,13 +502,12 @@ class Resolver:
         loops = [start for start, end in self.loop_lines.get(name, ()) if end < span.line]
         if loops:
             return f"; it is the variable of the loop at line {max(loops)}, and exists only inside that loop"
-        if self.fn_locals is None:  # (made at the first unknown name: one pass over the file)
+        if self.fn_locals is None:  # (made at the first unknown name: one pass over the fns)
             self.fn_locals = {}
-            for stmt in self.program.stmts:
-                if isinstance(stmt, S.FnDecl):
-                    for a in stmt.body:
-                        if isinstance(a, S.Assign):
-                            self.fn_locals.setdefault(a.target.text, (stmt.name, a.span.line))
+            for stmt in self.fn_decls:
+                for a in stmt.body:
+                    if isinstance(a, S.Assign):
+                        self.fn_locals.setdefault(a.target.text, (stmt.name, a.span.line))
         fn, line = self.fn_locals.get(name, (None, 0))
         if fn is not None and line < span.line:
             return (
@@ -723,6 +731,10 @@ class Resolver:
     def size(self, e: S.Expr, scope: Scope, allow_dims: bool, what: str, infer: bool = False) -> int | str | None:
         """A size in a shape: an integer, a const integer, or (where allowed) a dim; with
         `infer` (reshape's target) also -1, however written (`-1`, `0 - 1`, a const)."""
+        if type(e) is S.Num and e.is_int and 1 <= e.value <= MAX_SIZE and e.text == str(int(e.value)):
+            # most sizes, [16, 16]: a whole number written plainly, which what follows would
+            # take through each check for names and arithmetic to give back as it is
+            return int(e.value)
         b = None
         if isinstance(e, S.Name) and e.index is None:
             b = self.lookup(e.base, scope)
