@@ -29,6 +29,10 @@ _POSITION = tuple({"pos": pos} for pos in range(8))
 # memory of lowering a large model
 _AT = tuple({pos: _POSITION[pos]} for pos in range(len(_POSITION)))
 _TYPE = itemgetter("shape", "dtype")
+# the attrs of every node made without any (add, mul, tanh: most of a model): one dict for all,
+# as no node's attrs are changed in place (Graph.copy shares them too), where a dict of its
+# own was 64 bytes a node to make, hold and free
+_NO_ATTRS: dict = {}
 READS_KEPT = 50_000  # names read that a graph records; a model reading more is not drawn anyway
 
 
@@ -97,7 +101,7 @@ class Graph:
         """Add `op(*args)`; its shape rule runs now and may raise ShapeError. `span` and `scope`
         are those of node_attrs that nearly every node is given (named, they cost no dict)."""
         opdef = OPS[op]
-        attrs = dict(attrs) if attrs else {}
+        attrs = dict(attrs) if attrs else _NO_ATTRS
         nodes = self.nx._node
         # (shape, dtype) of each argument, read from the attribute dicts themselves: NodeView
         # lookups cost a call each

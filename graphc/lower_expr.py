@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -32,20 +33,17 @@ class ExprLowerer(Advice):
     """Expressions to graph nodes; a fn call is inlined here, its body lowered in a scope of its own."""
 
     def make(
-        self, op: str, args: list, exprs: list, attrs: dict, span: Span, scope: Scope, allow_int=(), kwargs=()
+        self, op: str, args: Sequence, exprs: Sequence, attrs: dict, span: Span, scope: Scope, allow_int=(), kwargs=()
     ) -> int | None:
+        """The node op(*args), or None where an argument failed or the op does not fit (said).
+        `args` is best a tuple: the node keeps it as it is (a list is copied)."""
         g = self.g
         nodes = g.nx._node  # the node dicts themselves: Graph.node costs a call each time
-        for i, a in enumerate(args):  # (labels used as floats are wrong beside an operand that failed too)
-            if a is not None and nodes[a]["dtype"] == "int" and i not in allow_int:
-                e = exprs[i]
-                where = (
-                    f"{op} takes them only as argument {allow_int[0] + 1}"
-                    if allow_int
-                    else "only one_hot and cross_entropy accept them"
-                )
-                self.error(f"{self.src(e)} is {show(*self.g.type(a))}, integer labels; {where}", e.span)
-                return None
+        for a in args:  # (one look at each: labels are rare, and only they need misused_labels' loop)
+            if a is not None and nodes[a]["dtype"] == "int":
+                if self.misused_labels(op, args, exprs, allow_int):
+                    return None
+                break
         if None in args:
             return None
         if g._next > MAX_NODES:
@@ -74,6 +72,21 @@ class ExprLowerer(Advice):
             if len(set(shape)) < len(shape):  # a size twice, which the slip makes: rare
                 self.check_pairing(op, node, args, exprs, span)
         return node
+
+    def misused_labels(self, op: str, args: Sequence, exprs: Sequence, allow_int) -> bool:
+        """Whether an argument is integer labels where op takes none, said at the first; labels
+        used as floats are wrong beside an operand that failed too."""
+        for i, a in enumerate(args):
+            if a is not None and self.g.node(a)["dtype"] == "int" and i not in allow_int:
+                e = exprs[i]
+                where = (
+                    f"{op} takes them only as argument {allow_int[0] + 1}"
+                    if allow_int
+                    else "only one_hot and cross_entropy accept them"
+                )
+                self.error(f"{self.src(e)} is {show(*self.g.type(a))}, integer labels; {where}", e.span)
+                return True
+        return False
 
     def from_numbers(self, args: list[int]) -> bool:
         """Whether every argument is a number: a const, or computed from numbers alone."""
@@ -104,7 +117,7 @@ class ExprLowerer(Advice):
                         power = _text(e.right).replace("an expression", "(...)")
                         self.add_note(said, f"a number to a varying power is written exp(log({e.left.text}) * {power})")
                     return None
-                return self.make("pow", [x], [e.left], {"p": p}, e.span, scope)
+                return self.make("pow", (x,), (e.left,), {"p": p}, e.span, scope)
             if (
                 e.op == "/"
                 and isinstance(e.right, S.Name)
@@ -118,7 +131,7 @@ class ExprLowerer(Advice):
                 )
                 return None
             a, b = self.expr(e.left, scope), self.expr(e.right, scope)
-            return self.make(BINARY_OPS[e.op], [a, b], [e.left, e.right], {}, e.span, scope)
+            return self.make(BINARY_OPS[e.op], (a, b), (e.left, e.right), {}, e.span, scope)
         if kind is S.Call:
             return self.call(e, scope)
         if kind is S.Num:
@@ -128,7 +141,7 @@ class ExprLowerer(Advice):
             x = self.expr(e.operand, scope)
             if e.op == "+":
                 return x
-            return self.make("neg", [x], [e.operand], {}, e.span, scope)
+            return self.make("neg", (x,), (e.operand,), {}, e.span, scope)
         if isinstance(e, S.Attr):
             if self.no_library(e, scope):
                 return None
@@ -139,7 +152,7 @@ class ExprLowerer(Advice):
             x = self.expr(e.value, scope)
             if x is not None and len(self.g.shape(x)) < 2:  # NumPy leaves it as it is; PyTorch warns too
                 self.transpose_of_a_vector(e, self.g.shape(x))
-            return self.make("transpose", [x], [e.value], {}, e.span, scope)
+            return self.make("transpose", (x,), (e.value,), {}, e.span, scope)
         wrong = self.misplaced(e)
         if wrong is not None:
             self.error(*wrong)
