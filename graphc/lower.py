@@ -308,18 +308,19 @@ class ProgramLowerer(ExprLowerer, Loops):
         self.define(stmt.name, Binding("fn", info, stmt.name_span))
 
     def stmt_Assign(self, stmt: S.Assign, scope: Scope) -> None:
-        name = self.resolve_name(stmt.target, scope)
+        target = stmt.target
+        name = target.base if target.index is None else self.resolve_name(target, scope)
         node = self.expr(stmt.value, scope)
         if name is None:
             return
         if node is None:  # the name stays defined, silently, so later lines do not cascade
             old = self.top.get(name)
             if name in BUILTINS or (old is not None and old.kind != "value"):  # a name it cannot take anyway
-                self.define(name, Binding("value", None, stmt.target.span))
+                self.define(name, Binding("value", None, target.span))
             else:  # and a value it had before is out of date now
-                self.top[name] = Binding("value", None, stmt.target.span)
+                self.top[name] = Binding("value", None, target.span)
             return
-        if not self.define(name, Binding("value", node, stmt.target.span)):
+        if not self.define(name, Binding("value", node, target.span)):
             return
         d = self.g.nx._node[node]  # (Graph.node is one more call per statement)
         if d["name"] is None and d["op"] != "const":

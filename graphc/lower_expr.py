@@ -173,10 +173,16 @@ class ExprLowerer(Advice):
         return False
 
     def name_value(self, e: S.Name, scope: Scope) -> int | None:
-        found = self.binding(e, scope)
-        if found is None:
-            return None
-        name, b = found
+        # a plain name outside fns, nearly every name read, is looked up at the top directly:
+        # binding's own first case, without its call (any other, or a miss, goes through binding)
+        b = self.top.get(e.base) if e.index is None and scope.fn is None and e.base not in scope.locals else None
+        if b is not None:
+            name = e.base
+        else:
+            found = self.binding(e, scope)
+            if found is None:
+                return None
+            name, b = found
         if b.value is None and b.kind != "dim":  # a definition that failed and was reported
             return None
         if b.kind in ("value", "input", "param"):
@@ -289,7 +295,7 @@ class ExprLowerer(Advice):
             else:
                 attrs[kw.name] = self.keyword_value(kw, scope, e.args[0] if e.args else None)
                 ok = ok and attrs[kw.name] is not _BAD
-        first_keyword = min(k.span.start for k in e.kwargs) if e.kwargs else None
+        first_keyword = e.kwargs[0].span.start if e.kwargs else None  # (the parser keeps them in file order)
         late = [a for a in e.args if a.span.start > first_keyword] if e.kwargs else []
         if late:  # as in Python: sum(axis=0, x) is no way to write sum(x, axis=0)
             self.error(
@@ -415,6 +421,8 @@ class ExprLowerer(Advice):
     def check_axes(self, axis: int | tuple, shape: tuple, kw: S.Keyword, operand: S.Expr) -> bool:
         """Range and repetition of axis=..., reported at the offending axis."""
         rank = len(shape)
+        if type(axis) is int and -rank <= axis < rank:  # one axis, in range: most reductions
+            return True
         axes = (axis,) if isinstance(axis, int) else tuple(axis)
         items = kw.value.items if isinstance(kw.value, S.TupleLit) else (kw.value,)
         seen: dict[int, int] = {}

@@ -139,7 +139,8 @@ class Resolver:
         loops = []  # the top-level loops, in file order
         first_line = self.def_lines.setdefault  # (one attribute lookup for the whole file)
         for stmt in program.stmts:
-            if type(stmt) is S.Assign:  # nearly every statement: what _targets gives, without its call
+            kind = type(stmt)
+            if kind is S.Assign or kind is S.ParamDecl:  # nearly every statement: what _targets gives, without its call
                 if stmt.target.index is None:
                     first_line(stmt.target.base, stmt.span.line)
                 continue
