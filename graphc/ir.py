@@ -101,13 +101,14 @@ class Graph:
         """Add `op(*args)`; its shape rule runs now and may raise ShapeError. `span` and `scope`
         are those of node_attrs that nearly every node is given (named, they cost no dict)."""
         opdef = OPS[op]
-        attrs = dict(attrs) if attrs else _NO_ATTRS
         nodes = self.nx._node
         # (shape, dtype) of each argument, read from the attribute dicts themselves: NodeView
         # lookups cost a call each
-        types = [_TYPE(nodes[a]) for a in args]
-        if opdef.prepare:
-            attrs = opdef.prepare(attrs, *types)
+        types = [_TYPE(nodes[a]) for a in args] if args else []
+        if opdef.prepare:  # (it makes a new dict: no copy of the caller's first)
+            attrs = opdef.prepare(attrs or _NO_ATTRS, *types)
+        else:
+            attrs = dict(attrs) if attrs else _NO_ATTRS
         shape, dtype = opdef.shape(attrs, *types)
         nid = self._next
         self._next = nid + 1

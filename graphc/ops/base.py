@@ -78,7 +78,7 @@ class OpDef:
     # letter a model could name a value by)
     formula: dict[str, str] = field(default_factory=dict)
     view: bool = False  # the result may share memory with an input
-    prepare: Callable[..., dict] | None = None  # prepare(attrs, *input_types) -> canonical attrs
+    prepare: Callable[..., dict] | None = None  # prepare(attrs, *input_types) -> canonical attrs, a new dict
     into: Callable[..., str] | None = None  # into(xp, attrs, out, *arg_exprs) -> the same, written into `out`
     inplace: bool = False  # elementwise: `out` may be an argument of the result's shape
     # elementwise over arguments that broadcast against each other: the chain rule sums
