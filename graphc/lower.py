@@ -199,7 +199,7 @@ class ProgramLowerer(ExprLowerer, Loops):
             )
             self.placeholder(name, "param", stmt.target.span)
             return
-        node = self.g.add("param", [], {"name": name, "shape": shape}, name=name, span=stmt.span, scope=scope.frames)
+        node = self.g.add("param", (), {"name": name, "shape": shape}, stmt.span, scope.frames, name=name)
         # a failed initializer was reported; the param still has its shape, so the
         # mistakes in its uses are found in this run too
         if self.define(name, Binding("param", node, stmt.target.span), stmt.target.index) and init is not None:

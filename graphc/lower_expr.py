@@ -285,7 +285,6 @@ class ExprLowerer(Advice):
         # a call written wrongly (a keyword, reshape's shape, one_hot's K) is one mistake;
         # what it is applied to is still lowered, for mistakes of its own
         ok = True
-        operands = e.args[:1] if e.func in ("reshape", "one_hot") else e.args
         for kw in e.kwargs:
             if self.wrong_keyword(e, kw, scope, say=True):
                 ok = False
@@ -301,9 +300,9 @@ class ExprLowerer(Advice):
             self.error(
                 f"a positional argument cannot follow a keyword argument; put {e.func}'s keywords last", late[0].span
             )
-            self.check_args(operands, scope)
+            self.check_args(e.args[:1] if e.func in ("reshape", "one_hot") else e.args, scope)  # the operands
             return None
-        args, exprs, allow_int = [], [], ()
+        allow_int = ()
         if e.func == "reshape":
             shape = self.reshape_target(e, scope)
             ok = ok and shape is not None
@@ -323,9 +322,7 @@ class ExprLowerer(Advice):
         else:
             e_args = e.args
             allow_int = (1,) if e.func == "cross_entropy" else ()
-        for a in e_args:
-            args.append(self.expr(a, scope))
-            exprs.append(a)
+        args, exprs = [self.expr(a, scope) for a in e_args], e_args
         if e.func == "reshape" and ok and args[0] is not None:
             attrs["shape"] = self.fill_reshape(self.g.shape(args[0]), attrs["shape"], e)
             if attrs["shape"] is None:
