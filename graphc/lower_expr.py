@@ -26,6 +26,7 @@ QUOTED = 30  # the longest operand a message quotes as the file writes it
 MAX_NODES = 2_000_000  # a model that expands past this is refused, not attempted
 _LABELS = {"one_hot": 0, "cross_entropy": 1}  # the builtins taking integer labels: which argument
 _SPECIAL = frozenset({"reshape", *_LABELS})  # the builtins with an argument that is no value, or labels
+_BROADCASTING = frozenset(name for name, opdef in OPS.items() if opdef.broadcasts)  # (each of two arguments)
 _KEYWORDS = {name: dict(b.keywords) for name, b in BUILTINS.items()}  # each builtin's keywords -> their defaults
 
 
@@ -68,9 +69,8 @@ class ExprLowerer(Advice):
                 value = float(ARITHMETIC[op](attrs, *(np.float64(v) for v in values)))
             if self.check_range(value, span):  # (once past the range, the ops using it stay quiet)
                 self.numbers[node] = value
-        if len(shape) > 1 and len(args) == 2 and OPS[op].broadcasts:
-            if len(set(shape)) < len(shape):  # a size twice, which the slip makes: rare
-                self.check_pairing(op, node, args, exprs, span)
+        if len(shape) > 1 and op in _BROADCASTING and len(set(shape)) < len(shape):  # a size twice: rare
+            self.check_pairing(op, node, args, exprs, span)
         return node
 
     def misused_labels(self, op: str, args: Sequence, exprs: Sequence, allow_int) -> bool:
