@@ -6,8 +6,11 @@
 Each model is written to a temporary folder and read back, as `graphc check`
 would, then parsed (graphc.parser.parse) and lowered (graphc.lower.lower):
 together that is graphc.pipeline.check. Linear growth shows as a flat
-'us/stmt' column; 'peak MB' is the process's peak memory so far. The last row is a file of 200,000 assignments with a syntax
-error on its last line: the whole file is parsed before the error shows.
+'us/stmt' column; 'peak MB' is the process's peak memory so far. The last rows are files of 200,000
+statements with a mistake on the last line: a syntax error (the whole file is parsed
+before it shows), then an unknown name in three kinds of file (the whole file is parsed
+and lowered before it shows): `h = h + x` lines, a chain `v5 = v4 * w + b`, and the
+model above.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 from graphc.errors import GraphcError
 from graphc.lower import lower
 from graphc.parser import parse
-from graphc.util import gc_paused
+from graphc.util import gc_paused, plural
 
 SIZES = (1_000, 10_000, 100_000)
 WIDTH = 16
@@ -67,6 +70,19 @@ def broken(statements: int) -> str:
     return f"param x : []\nh = x\n{body}loss = h +\nminimize loss\n"
 
 
+def unknown(statements: int, kind: str) -> str:
+    """A file of `statements` lines whose last reads a name never defined: `h = h + x` lines
+    ("sums"), a chain of `v5 = v4 * w + b` lines ("chain"), or `model`'s ("model")."""
+    if kind == "sums":
+        body = "h = h + x\n" * (statements - 4)
+        return f"param x : []\nh = x\n{body}loss = h + q\nminimize loss\n"
+    if kind == "chain":
+        head = ["dim B", "input x : [B, 4]", "param w : [4]", "param b : []", "v0 = x"]
+        chain = [f"v{i} = v{i - 1} * w + b" for i in range(1, statements - len(head) - 1)]
+        return "\n".join([*head, *chain, f"loss = sum(v{len(chain)}) + missing", "minimize loss"]) + "\n"
+    return model(statements - 1).replace("minimize loss", "loss2 = loss + qq\nminimize loss2")
+
+
 def timed(text: str, file: str) -> tuple[float, float, str]:
     """(parse seconds, lower seconds, outcome) of one check, with the cyclic collector paused
     over both stages as `graphc check` pauses it (between them it would wake to the whole tree)."""
@@ -85,7 +101,7 @@ def _timed(text: str, file: str) -> tuple[float, float, str]:
         lowered = lower(program)
         outcome = f"ok, {lowered.graph.nx.number_of_nodes():,} nodes"
     except GraphcError as e:
-        outcome = f"{len(e.diagnostics)} errors, first {e.diagnostics[0].message}"
+        outcome = f"{plural(len(e.diagnostics), 'error')}, first {e.diagnostics[0].message}"
     return t1 - t0, time.perf_counter() - t1, outcome
 
 
@@ -128,6 +144,9 @@ def main() -> None:
             paths[n].write_text(model(n))
         bad = Path(folder, "broken200000.nn")
         bad.write_text(broken(200_000))
+        unknowns = [Path(folder, f"{kind}200000.nn") for kind in ("sums", "chain", "model")]
+        for path in unknowns:
+            path.write_text(unknown(200_000, path.name.removesuffix("200000.nn")))
         print(
             f"{'file':>16} {'stmts':>9} {'parse s':>9} {'lower s':>9} {'check s':>9} "
             f"{'parse us/st':>11} {'us/stmt':>9} {'peak MB':>8}  outcome"
@@ -136,6 +155,8 @@ def main() -> None:
             statements = paths[n].read_text().count("\n")
             row(paths[n].name, paths[n], statements, args.runs if n < 100_000 else 1)
         row(bad.name, bad, 200_000, 1)
+        for path in unknowns:
+            row(path.name, path, path.read_text().count("\n"), 1)
         if args.profile:
             profile_lowering(paths[SIZES[-1]], args.top)
 
