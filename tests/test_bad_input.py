@@ -282,6 +282,24 @@ def test_200000_statements_with_an_error_on_the_last_line(tmp_path: Path) -> Non
     assert f"{last:>5} | minimize v0 +" in proc.stderr
 
 
+def test_200000_statements_with_an_unknown_name_on_the_last_line(tmp_path: Path) -> None:
+    """The whole file is parsed and lowered before the name is found missing (a typo of the
+    last value's name, so the nearest of 200,000 names is looked for too)."""
+    n = 200_000
+    body = "".join(f"v{i + 1} = v{i} * w + b\n" for i in range(n))
+    path = write(
+        tmp_path,
+        "dim B\ninput v0 : [B, 4]\nparam w : [4]\nparam b : []\n" + body + f"loss = sum(v{n}x)\nminimize loss\n",
+    )
+    last = n + 5
+    proc = subprocess.run(  # (a guard against a hang, not a speed test)
+        [sys.executable, "-m", "graphc", "check", str(path)], capture_output=True, text=True, timeout=1800
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{path}:{last}:12: error: unknown name 'v{n}x'; did you mean 'v{n}'?" in proc.stderr
+    assert f"{last:>6} | loss = sum(v{n}x)" in proc.stderr
+
+
 @pytest.mark.parametrize("mistake", ["h{i} = W + q{i}", "h{i} = W + b"])
 def test_an_error_on_every_line_stops_after_max_errors(
     mistake: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
