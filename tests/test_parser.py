@@ -173,14 +173,14 @@ TREES = [p for p in EXAMPLES + ERR_PROGRAMS if all(isinstance(s, S.Stmt) for s i
 def test_leaves_build_the_tree_that_lark_tokens_build(text: str) -> None:
     """parse builds the tree from lexer.Leaf tuples, with None for the tokens no rule keeps
     ("=", ",", newlines): it must be the tree that full lark Tokens build."""
-    _, _, lexer, tables = parser._front()
+    _, _, lexer, walk = parser._front()
     kinds, spans = [], []
     with parser._LOCK:
-        trace = tables.recognize(lexer.lines(text, kinds, spans), kinds)
-        leaves = list(lexer.leaves(text, kinds, spans, tables.dropped))
-        assert tables.build(trace, leaves) == tables.build(trace, lexer.tokens(text, kinds, spans))
-    assert {leaf.type for leaf in leaves if leaf is not None} & tables.dropped == set()
-    assert {"EQUAL", "COMMA", "_NL"} <= tables.dropped
+        trace = walk.recognize(lexer.lines(text, kinds, spans), kinds)
+        leaves = list(lexer.leaves(text, kinds, spans, walk.dropped))
+        assert walk.build(trace, leaves) == walk.build(trace, lexer.tokens(text, kinds, spans))
+    assert {leaf.type for leaf in leaves if leaf is not None} & walk.dropped == set()
+    assert {"EQUAL", "COMMA", "_NL"} <= walk.dropped
 
 
 @pytest.mark.parametrize(
