@@ -104,7 +104,14 @@ class Graph:
         nodes = self.nx._node
         # (shape, dtype) of each argument, read from the attribute dicts themselves: NodeView
         # lookups cost a call each
-        types = [_TYPE(nodes[a]) for a in args] if args else []
+        # (one or two arguments, most nodes, without a comprehension's frame)
+        n = len(args)
+        if n == 1:
+            types = (_TYPE(nodes[args[0]]),)
+        elif n == 2:
+            types = (_TYPE(nodes[args[0]]), _TYPE(nodes[args[1]]))
+        else:
+            types = [_TYPE(nodes[a]) for a in args]
         if opdef.prepare:  # (it makes a new dict: no copy of the caller's first)
             attrs = opdef.prepare(attrs or _NO_ATTRS, *types)
         else:
@@ -122,9 +129,12 @@ class Graph:
             "scope": scope,
             "phase": "forward",
             "key": nid,  # the id in the unoptimized graph
-            **self.context,  # one dict display: a chain of update() calls costs more
-            **node_attrs,
         }
+        # (lowering stamps nothing: only autodiff and the passes pay for these)
+        if self.context:
+            data.update(self.context)
+        if node_attrs:
+            data.update(node_attrs)
         if self.unlinked is None:
             store(self.nx, nid, data, args)
         else:  # (its edges wait for link; store's first two lines inline: a call per node is 3% of checking)

@@ -110,7 +110,10 @@ class ProgramLowerer(ExprLowerer, Loops):
         try:
             for i, stmt in enumerate(self.program.stmts):
                 try:
-                    self.stmt(stmt, top, i == 0)
+                    if type(stmt) is S.Assign:  # (most statements: stmt's first case, without its call)
+                        self.stmt_Assign(stmt, top)
+                    else:
+                        self.stmt(stmt, top, i == 0)
                 except RecursionError:  # each expression is shallow, but fns inlined into fns are not
                     raise StopLowering(TOO_DEEP_INLINED, stmt.span) from None
             self.finish()
@@ -313,14 +316,16 @@ class ProgramLowerer(ExprLowerer, Loops):
         node = self.expr(stmt.value, scope)
         if name is None:
             return
+        old = self.top.get(name)
         if node is None:  # the name stays defined, silently, so later lines do not cascade
-            old = self.top.get(name)
             if name in BUILTINS or (old is not None and old.kind != "value"):  # a name it cannot take anyway
                 self.define(name, Binding("value", None, target.span))
             else:  # and a value it had before is out of date now
                 self.top[name] = Binding("value", None, target.span)
             return
-        if not self.define(name, Binding("value", node, target.span)):
+        if (old is None or old.kind == "value") and name not in BUILTINS:  # define's common case, without its call
+            self.top[name] = Binding("value", node, target.span)
+        elif not self.define(name, Binding("value", node, target.span)):
             return
         d = self.g.nx._node[node]  # (Graph.node is one more call per statement)
         if d["name"] is None and d["op"] != "const":

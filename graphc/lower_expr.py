@@ -97,7 +97,8 @@ class ExprLowerer(Advice):
         return True
 
     def const_node(self, value: float, span: Span, scope: Scope) -> int:
-        self.check_range(value, span)
+        if not -3e38 <= value <= 3e38:  # (check_range's own first test, without its call for every number)
+            self.check_range(value, span)
         return self.g.add("const", [], {"value": float(value)}, span, scope.frames)
 
     def expr(self, e: S.Expr, scope: Scope) -> int | None:
@@ -251,7 +252,9 @@ class ExprLowerer(Advice):
         if not e.kwargs and e.func not in _SPECIAL and len(e.args) == len(spec.args):
             # most calls, tanh(z) or maximum(a, b): arguments by position, all of them values,
             # so none of the checks below on keywords, shapes and labels applies
-            return self.make(spec.op, [self.expr(a, scope) for a in e.args], e.args, {}, e.span, scope)
+            # (one argument, tanh(z), as a tuple at once: the node keeps it as it is)
+            args = (self.expr(e.args[0], scope),) if len(e.args) == 1 else [self.expr(a, scope) for a in e.args]
+            return self.make(spec.op, args, e.args, {}, e.span, scope)
         if len(e.args) != len(spec.args):
             names = ", ".join(spec.args)
             # `softmax(x, -1)`, as NumPy's positional axis would have it
