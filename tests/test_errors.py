@@ -76,6 +76,15 @@ def check_report(path: Path, stderr: str) -> None:
     assert "Traceback" not in stderr
 
 
+def checked(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, status: int):
+    """`graphc check` in-process of a model `text` written to m.nn: asserts its exit status and
+    returns what it printed (.out, .err)."""
+    path = tmp_path / "m.nn"
+    path.write_text(text)
+    assert main(["check", str(path)]) == status
+    return capsys.readouterr()
+
+
 def error_heads(stderr: str) -> list[str]:
     """The message of each error in a report, without its place."""
     return [line.split(" error: ")[1] for line in stderr.splitlines() if " error: " in line]
@@ -348,21 +357,17 @@ def test_a_place_whose_message_changes_each_pass_cannot_fill_the_error_cap(
 ) -> None:
     """W{i} is [i, 4]: each pass's error names other sizes. The first is shown, the rest counted,
     and the file's other mistake (lossx) still comes."""
-    path = tmp_path / "m.nn"
     text = "dim B\ninput x : [B, 4]\nparam V : [4, 1]\nfor i in 1..100 {\n  param W{i} : [i, 4]\n"
-    path.write_text(text + "  y{i} = x @ W{i}\n}\nloss = mean(x @ V)\nminimize lossx\n")
-    assert main(["check", str(path)]) == 1
-    err = capsys.readouterr().err
+    err = checked(tmp_path, capsys, text + "  y{i} = x @ W{i}\n}\nloss = mean(x @ V)\nminimize lossx\n", 1).err
     assert err.count("error: cannot multiply") == 1 and "unknown name 'lossx'" in err
     assert "it fails there on 98 more passes too" in err  # i = 4 is fine: 99 fail, 1 shown
 
 
 def test_a_repeat_is_counted_once_per_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "m.nn"
     text = "dim B\ninput x : [B, 4]\nparam V : [3, 4]\nfn g(a, w) = a @ w\ns = 0\n"
-    path.write_text(text + "for i in 1..1 {\n  s = s + sum(g(x, V)) + sum(g(x, V))\n}\nminimize s\n")
-    assert main(["check", str(path)]) == 1
-    err = capsys.readouterr().err
+    err = checked(
+        tmp_path, capsys, text + "for i in 1..1 {\n  s = s + sum(g(x, V)) + sum(g(x, V))\n}\nminimize s\n", 1
+    ).err
     assert "more pass" not in err, err  # one pass calls g twice: no second pass failed
 
 
@@ -382,11 +387,9 @@ def test_a_number_past_float32_is_said_once_and_inf_or_nan_is_numpy_s(number: st
 def test_a_warning_said_outside_a_loop_is_not_said_again_in_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "m.nn"
     text = "dim B\ninput p : [B, 1]\ninput t : [B]\nfn d(a, b) = mean(a - b)\ns = d(p, t)\n"
-    path.write_text(text + "for i in 1..3 {\n  s = s + d(p, t)\n}\nminimize s wrt p\n")
-    assert main(["check", str(path)]) == 0
-    assert capsys.readouterr().err.count("warning:") == 1
+    printed = checked(tmp_path, capsys, text + "for i in 1..3 {\n  s = s + d(p, t)\n}\nminimize s wrt p\n", 0)
+    assert printed.err.count("warning:") == 1
 
 
 def test_passes_are_counted_in_the_loop_that_made_the_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -426,10 +429,7 @@ def test_an_unknown_function_is_likened_to_functions_alone(tmp_path: Path, capsy
 def test_the_summary_of_a_model_without_params_or_values_says_none(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "m.nn"
-    path.write_text("input x : []\nminimize x wrt x\n")
-    assert main(["check", str(path)]) == 0
-    out = capsys.readouterr().out
+    out = checked(tmp_path, capsys, "input x : []\nminimize x wrt x\n", 0).out
     assert out == (
         "model m: OK\ninputs:\n  x     []\nparams: none\nvalues: none\noutputs: x []\n"
         "objective: minimize x with respect to x\n"
@@ -530,13 +530,13 @@ def test_a_statement_no_loop_allows_is_said_once_without_a_pass(
 ) -> None:
     """`output h` in a loop fails on every pass alike: naming a pass or counting the others
     would suggest some pass might allow it."""
-    path = tmp_path / "m.nn"
-    path.write_text(
+    err = checked(
+        tmp_path,
+        capsys,
         "param x : [3]\nh = x\nfor j in 1..2 {\n  for i in 1..3 {\n    output h\n    dim C\n  }\n}\n"
-        "loss = sum(h)\nminimize loss\n"
-    )
-    assert main(["check", str(path)]) == 1
-    err = capsys.readouterr().err
+        "loss = sum(h)\nminimize loss\n",
+        1,
+    ).err
     assert "note" not in err, err
     assert error_heads(err) == [
         "output is not allowed inside a for loop",
@@ -564,13 +564,14 @@ def test_a_matmul_of_a_rank_it_cannot_take_gets_no_param_hint(
 ) -> None:
     """`x @ T` with T of rank 3 fails for T's rank, which no other param's name and no
     transpose mends: the message says so alone."""
-    path = tmp_path / "m.nn"
-    path.write_text(
+    printed = checked(
+        tmp_path,
+        capsys,
         "dim B\ninput x : [B, 3]\nparam T : [2, 3, 4]\nparam V : [3, 4]\n"
-        "loss = mean(x @ T) + mean(x @ V)\nminimize loss\n"
+        "loss = mean(x @ T) + mean(x @ V)\nminimize loss\n",
+        1,
     )
-    assert main(["check", str(path)]) == 1
-    assert "error: @ takes 1-D and 2-D operands, but the right side is [2, 3, 4] (rank 3)\n" in capsys.readouterr().err
+    assert "error: @ takes 1-D and 2-D operands, but the right side is [2, 3, 4] (rank 3)\n" in printed.err
 
 
 @pytest.mark.parametrize(
@@ -587,22 +588,19 @@ def test_a_matmul_of_a_rank_it_cannot_take_gets_no_param_hint(
 def test_a_param_is_likened_to_another_only_where_written_by_its_own_name(
     model: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "m.nn"
-    path.write_text(f"dim B\ninput x : [B, 10]\n{model}minimize loss\n")
-    assert main(["check", str(path)]) == 1
-    err = capsys.readouterr().err
+    err = checked(tmp_path, capsys, f"dim B\ninput x : [B, 10]\n{model}minimize loss\n", 1).err
     assert "inner sizes 10 and 20 differ\n" in err, err
     assert "did you mean" not in err
 
 
 def test_a_vector_param_is_not_likened_to_a_matrix_param(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # V fits x @ V, but the result would be [B, 4], not the [B] that x @ v is written for
-    path = tmp_path / "m.nn"
-    path.write_text(
-        "dim B\ninput x : [B, 10]\nparam v : [4]\nparam V : [10, 4]\nloss = mean(x @ v) + mean(x @ V)\nminimize loss\n"
-    )
-    assert main(["check", str(path)]) == 1
-    err = capsys.readouterr().err
+    err = checked(
+        tmp_path,
+        capsys,
+        "dim B\ninput x : [B, 10]\nparam v : [4]\nparam V : [10, 4]\nloss = mean(x @ v) + mean(x @ V)\nminimize loss\n",
+        1,
+    ).err
     assert "inner sizes 10 and 4 differ" in err, err
     assert "did you mean" not in err, err
 
@@ -611,10 +609,9 @@ def test_a_param_an_earlier_product_took_as_declared_is_not_told_to_turn_round(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # x @ W took W : [3, 1] as declared; declaring it [1, 3] would break that product
-    path = tmp_path / "m.nn"
-    path.write_text("dim B\ninput x : [B, 3]\nparam W : [3, 1]\nloss = mean(x @ W @ W)\nminimize loss\n")
-    assert main(["check", str(path)]) == 1
-    err = capsys.readouterr().err
+    err = checked(
+        tmp_path, capsys, "dim B\ninput x : [B, 3]\nparam W : [3, 1]\nloss = mean(x @ W @ W)\nminimize loss\n", 1
+    ).err
     assert "inner sizes 1 and 3 differ" in err, err
     assert "declare it" not in err, err
 
@@ -622,13 +619,13 @@ def test_a_param_an_earlier_product_took_as_declared_is_not_told_to_turn_round(
 def test_an_input_used_as_floats_is_not_told_to_be_declared_int(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "m.nn"
-    path.write_text(
+    err = checked(
+        tmp_path,
+        capsys,
         "dim B\ninput x : [B, 3]\nparam W : [3, 4]\nlogits = x @ W\n"
-        "loss = mean(cross_entropy(logits, x))\nminimize loss\n"
-    )
-    assert main(["check", str(path)]) == 1
-    err = capsys.readouterr().err
+        "loss = mean(cross_entropy(logits, x))\nminimize loss\n",
+        1,
+    ).err
     assert "needs integer labels" in err, err
     assert "declare it" not in err, err  # x @ W takes x as floats
 
@@ -638,22 +635,19 @@ def test_float_labels_named_with_braces_are_not_told_the_input_of_their_base(
 ) -> None:
     """y{i} is y1 here, a float input; y, its base, is another input: the labels are not y,
     and `input y{i} : int[B]` is no declaration to write."""
-    path = tmp_path / "m.nn"
-    path.write_text(
+    err = checked(
+        tmp_path,
+        capsys,
         "dim B\ninput x : [B, 3]\ninput y : int[B]\ninput y1 : [B]\nparam W : [3, 4]\n"
-        "for i in 1..1 {\n  loss = mean(cross_entropy(x @ W, y{i})) + mean(cross_entropy(x @ W, y))\n}\nminimize loss\n"
-    )
-    assert main(["check", str(path)]) == 1
-    err = capsys.readouterr().err
+        "for i in 1..1 {\n  loss = mean(cross_entropy(x @ W, y{i})) + mean(cross_entropy(x @ W, y))\n}\nminimize loss\n",
+        1,
+    ).err
     assert "but 'y{i}' is [B]\n" in err, err
 
 
 def test_a_c_comment_on_the_first_line_of_a_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`//` at offset 0 has no character before it to look at."""
-    path = tmp_path / "m.nn"
-    path.write_text("// a model\nparam x : [3]\nloss = sum(x)\nminimize loss\n")
-    assert main(["check", str(path)]) == 1
-    err = capsys.readouterr().err
+    err = checked(tmp_path, capsys, "// a model\nparam x : [3]\nloss = sum(x)\nminimize loss\n", 1).err
     assert "m.nn:1:1: error: unexpected '//': a comment starts with #" in err, err
     assert "\n    1 | // a model\n      | ^^\n" in err, err
 
@@ -663,13 +657,14 @@ def test_an_argument_by_name_is_not_told_a_fix_holding_a_wrong_keyword(
 ) -> None:
     """sum(x=w, axs=0) is not told to write sum(w, axs=0), which is wrong again; the right
     keywords still go into the fix."""
-    path = tmp_path / "m.nn"
-    path.write_text(
+    printed = checked(
+        tmp_path,
+        capsys,
         "param w : [3]\ns = sum(x=w, axs=0)\nt = mean(x=w, axis=None)\nu = sum(x=w, keepdims=True)\n"
-        "v = sum(x=w, axis=0)\nloss = s + t + u + v\nminimize loss\n"
+        "v = sum(x=w, axis=0)\nloss = s + t + u + v\nminimize loss\n",
+        1,
     )
-    assert main(["check", str(path)]) == 1
-    heads = error_heads(capsys.readouterr().err)
+    heads = error_heads(printed.err)
     assert heads == [
         "sum(x) takes x by position, not by name",
         "sum() got an unexpected keyword 'axs'; did you mean 'axis'?",
