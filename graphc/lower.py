@@ -110,10 +110,7 @@ class ProgramLowerer(ExprLowerer, Loops):
         try:
             for i, stmt in enumerate(self.program.stmts):
                 try:
-                    if type(stmt) is S.Assign:  # (most statements: stmt's first case, without its call)
-                        self.stmt_Assign(stmt, top)
-                    else:
-                        self.stmt(stmt, top, i == 0)
+                    self.stmt(stmt, top, i == 0)
                 except RecursionError:  # each expression is shallow, but fns inlined into fns are not
                     raise StopLowering(TOO_DEEP_INLINED, stmt.span) from None
             self.finish()
