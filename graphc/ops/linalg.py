@@ -80,7 +80,12 @@ OPS: tuple[OpDef, ...] = (
         Facts(None, frozenset(), frozenset()),
         atomic=False,
         formula={"a": "@ Bᵀ", "b": "Aᵀ @"},
-        into=lambda xp, attrs, out, a, b: f"{xp}.matmul({a}, {b}, out={out})",
+        # written into a workspace array: np.dot, which for these 1-D and 2-D operands computes
+        # what matmul does with the same BLAS call and the same result, bit for bit, but
+        # costs 0.35 us less a call (0.47 against 0.81 us for a [32, 4] @ [4, 8]): a gufunc's
+        # dispatch. Its out= must be a C-contiguous array of the result's dtype, as every
+        # workspace array is; a scalar result (1-D @ 1-D) is never computed into one
+        into=lambda xp, attrs, out, a, b: f"{xp}.dot({a}, {b}, out={out})",
     ),
     # sum(a * b) (mean=False) or mean(a * b) (mean=True) over every element: made by the
     # simplify rules sum_of_product and sum_of_square, not written in the language

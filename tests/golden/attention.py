@@ -405,18 +405,18 @@ def forward(params, /, **inputs):
     T = dims['T']
     ws = _workspace(_workspace_arrays, range(4), T)
     # line 24: q = tokens @ Wq
-    q = np.matmul(tokens, Wq, out=ws[0])
+    q = np.dot(tokens, Wq, out=ws[0])
     # line 25: k = tokens @ Wk
-    k = np.matmul(tokens, Wk, out=ws[1])
+    k = np.dot(tokens, Wk, out=ws[1])
     # line 26: v = tokens @ Wv
-    v = np.matmul(tokens, Wv, out=ws[2])
+    v = np.dot(tokens, Wv, out=ws[2])
     # line 27: scores = q @ k.T * D^-0.5
-    t = np.matmul(q, k.T, out=ws[3])
+    t = np.dot(q, k.T, out=ws[3])
     scores = np.multiply(t, 0.25, out=t)
     # line 28: weights = softmax(scores, axis=-1)
     weights = _softmax(scores, 1)
     # line 29: mixed = tokens + weights @ v
-    t_2 = np.matmul(weights, v, out=ws[1])
+    t_2 = np.dot(weights, v, out=ws[1])
     mixed = np.add(tokens, t_2, out=t_2)
     # line 30: logits = mixed @ Wo
     logits = mixed @ Wo
@@ -436,21 +436,21 @@ def loss(params, /, **inputs):
     ws = _workspace(_workspace_arrays, range(5), T)
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
-    q = np.matmul(tokens, Wq, out=ws[0])
+    q = np.dot(tokens, Wq, out=ws[0])
     # line 25: k = tokens @ Wk
-    k = np.matmul(tokens, Wk, out=ws[1])
+    k = np.dot(tokens, Wk, out=ws[1])
     # line 26: v = tokens @ Wv
-    v = np.matmul(tokens, Wv, out=ws[2])
+    v = np.dot(tokens, Wv, out=ws[2])
     # line 27: scores = q @ k.T * D^-0.5
-    t = np.matmul(q, k.T, out=ws[3])
+    t = np.dot(q, k.T, out=ws[3])
     scores = np.multiply(t, 0.25, out=t)
     # line 28: weights = softmax(scores, axis=-1)
     weights = _softmax(scores, 1, out=scores)
     # line 29: mixed = tokens + weights @ v
-    t_2 = np.matmul(weights, v, out=ws[1])
+    t_2 = np.dot(weights, v, out=ws[1])
     mixed = np.add(tokens, t_2, out=t_2)
     # line 30: logits = mixed @ Wo
-    logits = np.matmul(mixed, Wo, out=ws[4])
+    logits = np.dot(mixed, Wo, out=ws[4])
     # line 31: loss = mean(cross_entropy(logits, tags))
     t_3 = _cross_entropy(logits, tags)
     loss = t_3.sum() / t_3.size
@@ -472,25 +472,25 @@ def loss_and_grad(params, /, **inputs):
     ones_2 = ws[14]
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
-    q = np.matmul(tokens, Wq, out=ws[0])
+    q = np.dot(tokens, Wq, out=ws[0])
     # line 25: k = tokens @ Wk
-    k = np.matmul(tokens, Wk, out=ws[1])
+    k = np.dot(tokens, Wk, out=ws[1])
     # line 26: v = tokens @ Wv
-    v = np.matmul(tokens, Wv, out=ws[2])
+    v = np.dot(tokens, Wv, out=ws[2])
     # line 27: scores = q @ k.T * D^-0.5
-    t = np.matmul(q, k.T, out=ws[3])
+    t = np.dot(q, k.T, out=ws[3])
     scores = np.multiply(t, 0.25, out=t)
     # line 28: weights = softmax(scores, axis=-1)
     weights = _softmax(scores, 1, out=scores)
     # line 29: mixed = tokens + weights @ v
-    t_2 = np.matmul(weights, v, out=ws[5])
+    t_2 = np.dot(weights, v, out=ws[5])
     mixed = np.add(tokens, t_2, out=t_2)
     # line 30: logits = mixed @ Wo
-    logits = np.matmul(mixed, Wo, out=ws[4])
+    logits = np.dot(mixed, Wo, out=ws[4])
     # line 31: loss = mean(cross_entropy(logits, tags))
     t_3 = _minus_max(logits, 1, out=logits)
     t_4 = np.exp(t_3, out=ws[6])
-    t_5 = np.matmul(t_4, ones, out=ws[7])
+    t_5 = np.dot(t_4, ones, out=ws[7])
     t_6 = np.log(t_5, out=ws[9])
     t_7 = _pick(t_3, tags)
     np.subtract(t_6, t_7, out=t_6)
@@ -499,20 +499,20 @@ def loss_and_grad(params, /, **inputs):
     _normalized_minus_one_hot(t_4, t_5, tags, out=t_4)
     d_logits = np.divide(t_4, t_6.size, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
-    d_mixed = np.matmul(d_logits, Wo.T, out=ws[10])
+    d_mixed = np.dot(d_logits, Wo.T, out=ws[10])
     d_Wo = mixed.T @ d_logits
     # backprop through line 29: mixed = tokens + weights @ v
-    d_weights = np.matmul(d_mixed, v.T, out=ws[11])
-    d_v = np.matmul(weights.T, d_mixed, out=ws[2])
+    d_weights = np.dot(d_mixed, v.T, out=ws[11])
+    d_v = np.dot(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
     t_8 = np.multiply(d_weights, weights, out=ws[12])
-    t_9 = np.matmul(t_8, ones_2, out=ws[13])
+    t_9 = np.dot(t_8, ones_2, out=ws[13])
     t_10 = np.subtract(d_weights, t_9, out=d_weights)
     d_scores = np.multiply(weights, t_10, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
     d_t = np.multiply(d_scores, 0.25, out=d_scores)
-    d_q = np.matmul(d_t, k, out=ws[10])
-    d_k = np.matmul(d_t.T, q, out=ws[1])
+    d_q = np.dot(d_t, k, out=ws[10])
+    d_k = np.dot(d_t.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
     t_11 = tokens.T
     d_Wv = t_11 @ d_v
@@ -562,25 +562,25 @@ def sgd_step(params, lr=None, /, **inputs):
     ones_2 = ws[14]
     _check_labels(tags, 4, 'tags')
     # line 24: q = tokens @ Wq
-    q = np.matmul(tokens, Wq, out=ws[0])
+    q = np.dot(tokens, Wq, out=ws[0])
     # line 25: k = tokens @ Wk
-    k = np.matmul(tokens, Wk, out=ws[1])
+    k = np.dot(tokens, Wk, out=ws[1])
     # line 26: v = tokens @ Wv
-    v = np.matmul(tokens, Wv, out=ws[2])
+    v = np.dot(tokens, Wv, out=ws[2])
     # line 27: scores = q @ k.T * D^-0.5
-    t = np.matmul(q, k.T, out=ws[3])
+    t = np.dot(q, k.T, out=ws[3])
     scores = np.multiply(t, 0.25, out=t)
     # line 28: weights = softmax(scores, axis=-1)
     weights = _softmax(scores, 1, out=scores)
     # line 29: mixed = tokens + weights @ v
-    t_2 = np.matmul(weights, v, out=ws[5])
+    t_2 = np.dot(weights, v, out=ws[5])
     mixed = np.add(tokens, t_2, out=t_2)
     # line 30: logits = mixed @ Wo
-    logits = np.matmul(mixed, Wo, out=ws[4])
+    logits = np.dot(mixed, Wo, out=ws[4])
     # line 31: loss = mean(cross_entropy(logits, tags))
     t_3 = _minus_max(logits, 1, out=logits)
     t_4 = np.exp(t_3, out=ws[6])
-    t_5 = np.matmul(t_4, ones, out=ws[7])
+    t_5 = np.dot(t_4, ones, out=ws[7])
     t_6 = np.log(t_5, out=ws[9])
     t_7 = _pick(t_3, tags)
     np.subtract(t_6, t_7, out=t_6)
@@ -589,27 +589,27 @@ def sgd_step(params, lr=None, /, **inputs):
     _normalized_minus_one_hot(t_4, t_5, tags, out=t_4)
     d_logits = np.multiply(DTYPE(lr) / t_6.size, t_4, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
-    d_mixed = np.matmul(d_logits, Wo.T, out=ws[10])
-    d_Wo = np.matmul(mixed.T, d_logits, out=ws[15])
+    d_mixed = np.dot(d_logits, Wo.T, out=ws[10])
+    d_Wo = np.dot(mixed.T, d_logits, out=ws[15])
     # backprop through line 29: mixed = tokens + weights @ v
-    d_weights = np.matmul(d_mixed, v.T, out=ws[11])
-    d_v = np.matmul(weights.T, d_mixed, out=ws[2])
+    d_weights = np.dot(d_mixed, v.T, out=ws[11])
+    d_v = np.dot(weights.T, d_mixed, out=ws[2])
     # backprop through line 28: weights = softmax(scores, axis=-1)
     t_8 = np.multiply(d_weights, weights, out=ws[12])
-    t_9 = np.matmul(t_8, ones_2, out=ws[13])
+    t_9 = np.dot(t_8, ones_2, out=ws[13])
     t_10 = np.subtract(d_weights, t_9, out=d_weights)
     d_scores = np.multiply(weights, t_10, out=weights)
     # backprop through line 27: scores = q @ k.T * D^-0.5
     d_t = np.multiply(d_scores, 0.25, out=d_scores)
-    d_q = np.matmul(d_t, k, out=ws[10])
-    d_k = np.matmul(d_t.T, q, out=ws[1])
+    d_q = np.dot(d_t, k, out=ws[10])
+    d_k = np.dot(d_t.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
     t_11 = tokens.T
-    d_Wv = np.matmul(t_11, d_v, out=ws[16])
+    d_Wv = np.dot(t_11, d_v, out=ws[16])
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = np.matmul(t_11, d_k, out=ws[17])
+    d_Wk = np.dot(t_11, d_k, out=ws[17])
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = np.matmul(t_11, d_q, out=ws[18])
+    d_Wq = np.dot(t_11, d_q, out=ws[18])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already

@@ -283,7 +283,7 @@ def forward(params, /, **inputs):
     N = dims['N']
     ws = _workspace(_workspace_arrays, (0,), N)
     # line 18: pred = x @ w + b
-    t = np.matmul(x, w, out=ws[0])
+    t = np.dot(x, w, out=ws[0])
     pred = t + b
     return pred
 
@@ -298,7 +298,7 @@ def loss(params, /, **inputs):
     N = dims['N']
     ws = _workspace(_workspace_arrays, (0,), N)
     # line 18: pred = x @ w + b
-    t = np.matmul(x, w, out=ws[0])
+    t = np.dot(x, w, out=ws[0])
     pred = np.add(t, b, out=t)
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t_2 = np.subtract(pred, y, out=pred)
@@ -316,7 +316,7 @@ def loss_and_grad(params, /, **inputs):
     N = dims['N']
     ws = _workspace(_workspace_arrays, (0,), N)
     # line 18: pred = x @ w + b
-    t = np.matmul(x, w, out=ws[0])
+    t = np.dot(x, w, out=ws[0])
     pred = np.add(t, b, out=t)
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t_2 = np.subtract(pred, y, out=pred)
@@ -361,7 +361,7 @@ def sgd_step(params, lr=None, /, **inputs):
     N = dims['N']
     ws = _workspace(_workspace_arrays, range(2), N)
     # line 18: pred = x @ w + b
-    t = np.matmul(x, w, out=ws[0])
+    t = np.dot(x, w, out=ws[0])
     pred = np.add(t, b, out=t)
     # line 19: loss = 0.5 * mean((pred - y)^2)
     t_2 = np.subtract(pred, y, out=pred)
@@ -370,7 +370,7 @@ def sgd_step(params, lr=None, /, **inputs):
     d_pred = np.multiply(t_2, 2.0 * ((DTYPE(lr) * 0.5) / t_2.size), out=t_2)
     # backprop through line 18: pred = x @ w + b
     d_b = d_pred.sum()
-    d_w = np.matmul(x.T, d_pred, out=ws[1])
+    d_w = np.dot(x.T, d_pred, out=ws[1])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already

@@ -323,7 +323,7 @@ def forward(params, /, **inputs):
     ws = _workspace(_workspace_arrays, range(2), N)
     exp_max = ws[1]
     # line 21: z = x @ w + b
-    t = np.matmul(x, w, out=ws[0])
+    t = np.dot(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 22: p = sigmoid(z)
     p = _sigmoid(z, cap=exp_max)
@@ -340,7 +340,7 @@ def loss(params, /, **inputs):
     N = dims['N']
     ws = _workspace(_workspace_arrays, (0, 2), N)
     # line 21: z = x @ w + b
-    t = np.matmul(x, w, out=ws[0])
+    t = np.dot(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
@@ -360,7 +360,7 @@ def loss_and_grad(params, /, **inputs):
     N = dims['N']
     ws = _workspace(_workspace_arrays, (0, 2, 3, 4), N)
     # line 21: z = x @ w + b
-    t = np.matmul(x, w, out=ws[0])
+    t = np.dot(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
@@ -377,7 +377,7 @@ def loss_and_grad(params, /, **inputs):
     # and line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     d_b = _inner(t_4, y)
     # backprop through line 21: z = x @ w + b
-    t_5 = np.matmul(x.T, d_z, out=ws[4])
+    t_5 = np.dot(x.T, d_z, out=ws[4])
     # w (line 18) is used more than once: its gradient sums those of its uses
     d_w = t_3 + t_5
     grads = {
@@ -415,7 +415,7 @@ def sgd_step(params, lr=None, /, **inputs):
     N = dims['N']
     ws = _workspace(_workspace_arrays, (0, 2, 3, 4), N)
     # line 21: z = x @ w + b
-    t = np.matmul(x, w, out=ws[0])
+    t = np.dot(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
@@ -432,7 +432,7 @@ def sgd_step(params, lr=None, /, **inputs):
     # and line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     d_b = _inner(t_4, y)
     # backprop through line 21: z = x @ w + b
-    t_5 = np.matmul(x.T, d_z, out=ws[4])
+    t_5 = np.dot(x.T, d_z, out=ws[4])
     # w (line 18) is used more than once: its gradient sums those of its uses
     d_w = np.add(t_3, t_5, out=t_3)
     value = float(loss)

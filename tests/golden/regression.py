@@ -321,11 +321,11 @@ def forward(params, /, **inputs):
     ws = _workspace(_workspace_arrays, range(3), B)
     exp_max = ws[1]
     # line 25: h    = sigmoid(affine(x, W1, b1))
-    t = np.matmul(x, W1, out=ws[0])
+    t = np.dot(x, W1, out=ws[0])
     np.add(t, b1, out=t)
     h = _sigmoid(t, out=t, cap=exp_max)
     # line 26: pred = affine(h, W2, b2)
-    t_2 = np.matmul(h, W2, out=ws[2])
+    t_2 = np.dot(h, W2, out=ws[2])
     pred = t_2 + b2
     return pred
 
@@ -343,11 +343,11 @@ def loss(params, /, **inputs):
     ws = _workspace(_workspace_arrays, range(3), B)
     exp_max = ws[1]
     # line 25: h    = sigmoid(affine(x, W1, b1))
-    t = np.matmul(x, W1, out=ws[0])
+    t = np.dot(x, W1, out=ws[0])
     np.add(t, b1, out=t)
     h = _sigmoid(t, out=t, cap=exp_max)
     # line 26: pred = affine(h, W2, b2)
-    t_2 = np.matmul(h, W2, out=ws[2])
+    t_2 = np.dot(h, W2, out=ws[2])
     pred = np.add(t_2, b2, out=t_2)
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
@@ -369,11 +369,11 @@ def loss_and_grad(params, /, **inputs):
     exp_max = ws[1]
     ones = ws[3]
     # line 25: h    = sigmoid(affine(x, W1, b1))
-    t = np.matmul(x, W1, out=ws[0])
+    t = np.dot(x, W1, out=ws[0])
     np.add(t, b1, out=t)
     h = _sigmoid(t, out=t, cap=exp_max)
     # line 26: pred = affine(h, W2, b2)
-    t_2 = np.matmul(h, W2, out=ws[2])
+    t_2 = np.dot(h, W2, out=ws[2])
     pred = np.add(t_2, b2, out=t_2)
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
@@ -381,14 +381,14 @@ def loss_and_grad(params, /, **inputs):
     # backprop through line 27: loss = mean((pred - y)^2)
     d_pred = np.multiply(t_3, DTYPE(2.0) / t_3.size, out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
-    d_b2 = np.matmul(ones, d_pred)
-    d_h = np.matmul(d_pred, W2.T, out=ws[4])
+    d_b2 = np.dot(ones, d_pred)
+    d_h = np.dot(d_pred, W2.T, out=ws[4])
     d_W2 = h.T @ d_pred
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
     t_4 = np.subtract(1.0, h, out=ws[5])
     t_5 = np.multiply(h, t_4, out=h)
     d_t = np.multiply(d_h, t_5, out=d_h)
-    d_b1 = np.matmul(ones, d_t)
+    d_b1 = np.dot(ones, d_t)
     d_W1 = x.T @ d_t
     grads = {
         'W1': d_W1,
@@ -431,11 +431,11 @@ def sgd_step(params, lr=None, /, **inputs):
     exp_max = ws[1]
     ones = ws[3]
     # line 25: h    = sigmoid(affine(x, W1, b1))
-    t = np.matmul(x, W1, out=ws[0])
+    t = np.dot(x, W1, out=ws[0])
     np.add(t, b1, out=t)
     h = _sigmoid(t, out=t, cap=exp_max)
     # line 26: pred = affine(h, W2, b2)
-    t_2 = np.matmul(h, W2, out=ws[2])
+    t_2 = np.dot(h, W2, out=ws[2])
     pred = np.add(t_2, b2, out=t_2)
     # line 27: loss = mean((pred - y)^2)
     t_3 = np.subtract(pred, y, out=pred)
@@ -443,15 +443,15 @@ def sgd_step(params, lr=None, /, **inputs):
     # backprop through line 27: loss = mean((pred - y)^2)
     d_pred = np.multiply(t_3, 2.0 * (DTYPE(lr) / t_3.size), out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
-    d_b2 = np.matmul(ones, d_pred, out=ws[6])
-    d_h = np.matmul(d_pred, W2.T, out=ws[4])
-    d_W2 = np.matmul(h.T, d_pred, out=ws[7])
+    d_b2 = np.dot(ones, d_pred, out=ws[6])
+    d_h = np.dot(d_pred, W2.T, out=ws[4])
+    d_W2 = np.dot(h.T, d_pred, out=ws[7])
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
     t_4 = np.subtract(1.0, h, out=ws[5])
     t_5 = np.multiply(h, t_4, out=h)
     d_t = np.multiply(d_h, t_5, out=d_h)
-    d_b1 = np.matmul(ones, d_t, out=ws[8])
-    d_W1 = np.matmul(x.T, d_t, out=ws[9])
+    d_b1 = np.dot(ones, d_t, out=ws[8])
+    d_W1 = np.dot(x.T, d_t, out=ws[9])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already

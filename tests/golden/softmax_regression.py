@@ -371,7 +371,7 @@ def forward(params, /, **inputs):
     N = dims['N']
     ws = _workspace(_workspace_arrays, (0,), N)
     # line 20: scores = x @ W + b
-    t = np.matmul(x, W, out=ws[0])
+    t = np.dot(x, W, out=ws[0])
     scores = np.add(t, b, out=t)
     # line 21: logp = log_softmax(scores, axis=1)
     logp = _log_softmax(scores, 1)
@@ -389,7 +389,7 @@ def loss(params, /, **inputs):
     ws = _workspace(_workspace_arrays, (0,), N)
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
-    t = np.matmul(x, W, out=ws[0])
+    t = np.dot(x, W, out=ws[0])
     scores = np.add(t, b, out=t)
     # line 21: logp = log_softmax(scores, axis=1)
     logp = _log_softmax(scores, 1, out=scores)
@@ -413,12 +413,12 @@ def loss_and_grad(params, /, **inputs):
     ones_2 = ws[5]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
-    t = np.matmul(x, W, out=ws[0])
+    t = np.dot(x, W, out=ws[0])
     scores = np.add(t, b, out=t)
     # line 21: logp = log_softmax(scores, axis=1)
     t_2 = _minus_max(scores, 1, out=scores)
     t_3 = np.exp(t_2, out=ws[1])
-    t_4 = np.matmul(t_3, ones, out=ws[2])
+    t_4 = np.dot(t_3, ones, out=ws[2])
     t_5 = np.log(t_4, out=ws[4])
     logp = np.subtract(t_2, t_5, out=t_2)
     # line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
@@ -435,7 +435,7 @@ def loss_and_grad(params, /, **inputs):
     np.multiply(t_3, t_4, out=t_3)
     d_scores = np.subtract(d_logp, t_3, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.matmul(ones_2, d_scores)
+    d_b = np.dot(ones_2, d_scores)
     d_W = x.T @ d_scores
     grads = {
         'W': d_W,
@@ -475,12 +475,12 @@ def sgd_step(params, lr=None, /, **inputs):
     ones_2 = ws[5]
     _check_labels(labels, 5, 'labels')
     # line 20: scores = x @ W + b
-    t = np.matmul(x, W, out=ws[0])
+    t = np.dot(x, W, out=ws[0])
     scores = np.add(t, b, out=t)
     # line 21: logp = log_softmax(scores, axis=1)
     t_2 = _minus_max(scores, 1, out=scores)
     t_3 = np.exp(t_2, out=ws[1])
-    t_4 = np.matmul(t_3, ones, out=ws[2])
+    t_4 = np.dot(t_3, ones, out=ws[2])
     t_5 = np.log(t_4, out=ws[4])
     logp = np.subtract(t_2, t_5, out=t_2)
     # line 22: picked = sum(one_hot(labels, K) * logp, axis=1)
@@ -497,8 +497,8 @@ def sgd_step(params, lr=None, /, **inputs):
     np.multiply(t_3, t_4, out=t_3)
     d_scores = np.add(d_logp, t_3, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.matmul(ones_2, d_scores, out=ws[6])
-    d_W = np.matmul(x.T, d_scores, out=ws[7])
+    d_b = np.dot(ones_2, d_scores, out=ws[6])
+    d_W = np.dot(x.T, d_scores, out=ws[7])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
