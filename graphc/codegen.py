@@ -62,6 +62,7 @@ def _module(
     # lr, the gradient of a one_hot's pick is a value placed at the labels, where times 1 it is the one_hot
     graphs = ((g,) if plain is em else (g, plain.g)) + ((step.g,) if step is not None else ())
     helpers = closure(h for graph in graphs for n in graph.order() for h in OPS[graph.op(n)].helpers)
+    helpers += [h for h in closure(set().union(*(e.numbers for e in emitters.values()))) if h not in helpers]
     planned = bool(pool.arrays)
 
     def dtype_name(n):

@@ -10,7 +10,7 @@ import textwrap
 
 from graphc.ir import Graph, place
 from graphc.ops import OPS, shared_argument
-from graphc.ops.helpers import HELPER_NAMES
+from graphc.ops.helpers import HELPER_NAMES, NUMBERS
 from graphc.plan import Plan, Pool, maker_name, plan_buffers
 from graphc.runtime import FUNCTIONS, RUNTIME_NAMES
 
@@ -56,6 +56,7 @@ class Emitter:
         self.first, self.text = _statements(source.split("\n"))
         self.namers: dict[str, _Namer] = {}  # function -> the names its body took
         self.dim_var: dict[str, str] = {}  # dim -> the variable holding its size in the last body
+        self.numbers: set[str] = set()  # the module's number arrays (_ONE, ...) the bodies read
 
     def body(self, name: str, roots: list[int], handed_out: set[int], pool: Pool, indent: str = "    "):
         """The statements of function `name` computing the roots; returns
@@ -154,6 +155,10 @@ class Emitter:
             attrs, used = _dim_attrs(d["attrs"], dim_var)
             dims_used |= used
             target = plan.inplace.get(n)
+            if opdef.inplace and (target is not None or n in plan.slot):
+                # a number written out, passed to an elementwise ufunc writing into an array
+                # (1 - h, t > 0), is the module's array of it, which NumPy takes as it is
+                args = [self.number(a, e) for e, a in zip(args, g.args(n))]
             if n in plan.constant:
                 attrs = {**attrs, "constant": constant_var[plan.constant[n]]}
             if n in plan.scratch:
@@ -262,6 +267,14 @@ class Emitter:
             binds += [f"{indent}{var} = ws[{placed[slot]}]" for slot, var in constant_var.items()]
         self.dim_var = dim_var
         return unpack + binds + checks + out, expr, inputs_needed, plan
+
+    def number(self, n: int, e: str) -> str:
+        """The expression `e` of argument `n`, or the name of the module's array of the number it is."""
+        name = NUMBERS.get(e) if self.g.op(n) == "const" else None
+        if name is None:
+            return e
+        self.numbers.add(name)
+        return name
 
     def alias(self, n: int) -> bool:
         """n's array may share memory with an argument: a view, or an emission that hands back its input."""

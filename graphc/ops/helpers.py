@@ -6,6 +6,11 @@ stability: nothing overflows for inputs as large as 1e4 in float64.
 
 import re
 
+# numbers as DTYPE arrays of no axes, read only: a ufunc converts a Python number on every
+# call, which costs more than the whole operation on a small array (0.5 us against 0.25 for
+# 1 - h on [32, 8]); -O2 code passes these to ufuncs (see NUMBERS)
+NUMBERS = {"0.0": "_ZERO", "1.0": "_ONE", "2.0": "_TWO", "0.5": "_HALF"}
+
 HELPERS: dict[str, str] = {
     "_sigmoid": """
 def _sigmoid(x, out=None, cap=None):
@@ -23,10 +28,6 @@ def _sigmoid(x, out=None, cap=None):
 
 
 _EXP_MAX = float({xp}.log({xp}.finfo(DTYPE).max)) - 1  # e^x is finite below this
-# 1 as a DTYPE array of no axes: a ufunc converts a Python number on every call, which
-# costs more than the whole operation on a small array (0.5 us against 0.35 on [32, 8])
-_ONE = {xp}.ones((), dtype=DTYPE)
-_ONE.flags.writeable = False
 """,
     "_filled": """
 def _filled(out, x):
@@ -260,6 +261,17 @@ def _cross_entropy(logits, labels):
 """,
 }
 
+HELPERS.update(
+    (
+        name,
+        f"""
+{name} = {{xp}}.asarray({text}, dtype=DTYPE)  # a ufunc reads it as it is, but converts {text} on each call
+{name}.flags.writeable = False
+""",
+    )
+    for text, name in NUMBERS.items()
+)
+
 # every module-level name the helpers define, the constants (_EXP_MAX, _BLOCK) and inner
 # helpers (_short_rows) too: a model's name never takes one, as a dim called _EXP_MAX would be
 # the workspace maker's argument and hide the constant its fills read
@@ -267,6 +279,7 @@ HELPER_NAMES = frozenset(re.findall(r"^(?:def )?(_\w+)(?:\(| = )", "".join(HELPE
 
 # helpers that call other helpers
 REQUIRES = {
+    "_sigmoid": ("_ONE",),
     "_logsumexp": ("_logsumexp_parts",),
     "_log_softmax": ("_logsumexp_parts",),
     "_cross_entropy": ("_logsumexp_parts", "_pick"),

@@ -353,6 +353,10 @@ def _cross_entropy(logits, labels):
     return (m[..., 0] - _pick(logits, labels)) + rest[..., 0]
 
 
+_ZERO = np.asarray(0.0, dtype=DTYPE)  # a ufunc reads it as it is, but converts 0.0 on each call
+_ZERO.flags.writeable = False
+
+
 def _workspace_arrays(B):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
@@ -500,13 +504,13 @@ def loss_and_grad(params, /, **inputs):
     d_h2 = np.dot(d_logits, W3.T, out=ws[11])
     d_W3 = h2.T @ d_logits
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
-    t_2_mask = np.greater(t_2, 0.0, out=t_2)
+    t_2_mask = np.greater(t_2, _ZERO, out=t_2)
     d_t_2 = np.multiply(d_h2, t_2_mask, out=d_h2)
     d_b2 = np.dot(ones_2, d_t_2)
     d_h1 = np.dot(d_t_2, W2.T, out=ws[4])
     d_W2 = h1.T @ d_t_2
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
-    t_mask = np.greater(t, 0.0, out=t)
+    t_mask = np.greater(t, _ZERO, out=t)
     d_t = np.multiply(d_h1, t_mask, out=d_h1)
     d_b1 = np.dot(ones_2, d_t)
     d_W1 = images.T @ d_t
@@ -583,13 +587,13 @@ def sgd_step(params, lr=None, /, **inputs):
     d_h2 = np.dot(d_logits, W3.T, out=ws[11])
     d_W3 = np.dot(h2.T, d_logits, out=ws[13])
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
-    t_2_mask = np.greater(t_2, 0.0, out=t_2)
+    t_2_mask = np.greater(t_2, _ZERO, out=t_2)
     d_t_2 = np.multiply(d_h2, t_2_mask, out=d_h2)
     d_b2 = np.dot(ones_2, d_t_2, out=ws[14])
     d_h1 = np.dot(d_t_2, W2.T, out=ws[4])
     d_W2 = np.dot(h1.T, d_t_2, out=ws[15])
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
-    t_mask = np.greater(t, 0.0, out=t)
+    t_mask = np.greater(t, _ZERO, out=t)
     d_t = np.multiply(d_h1, t_mask, out=d_h1)
     d_b1 = np.dot(ones_2, d_t, out=ws[16])
     d_W1 = np.dot(images.T, d_t, out=ws[17])

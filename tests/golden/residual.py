@@ -360,6 +360,14 @@ def _cross_entropy(logits, labels):
     return (m[..., 0] - _pick(logits, labels)) + rest[..., 0]
 
 
+_ZERO = np.asarray(0.0, dtype=DTYPE)  # a ufunc reads it as it is, but converts 0.0 on each call
+_ZERO.flags.writeable = False
+
+
+_TWO = np.asarray(2.0, dtype=DTYPE)  # a ufunc reads it as it is, but converts 2.0 on each call
+_TWO.flags.writeable = False
+
+
 def _workspace_arrays(B):
     """The arrays forward, loss, loss_and_grad and sgd_step compute in, each as its shape and fill
     (None: left unset); a thread makes its own, each array when a call first needs it."""
@@ -800,7 +808,7 @@ def loss_and_grad(params, /, **inputs):
     np.abs(t_27, out=t_27)
     d_var_5 = np.divide(t_37, t_27, out=t_37)
     t_38 = np.divide(d_var_5, 64.0, out=d_var_5)
-    t_39 = np.multiply(2.0, h_10, out=h_10)
+    t_39 = np.multiply(_TWO, h_10, out=h_10)
     np.multiply(t_38, t_39, out=t_39)
     # h (line 48) is used more than once: its gradient sums those of its uses
     d_h_10 = np.add(t_35, t_39, out=t_35)
@@ -814,7 +822,7 @@ def loss_and_grad(params, /, **inputs):
     d_bb4 = np.dot(ones_3, d_h_9)
     d_a_4 = np.dot(d_h_9, Wb4.T, out=ws[34])
     d_Wb4 = a_4.T @ d_h_9
-    t_23_mask = np.greater(t_23, 0.0, out=t_23)
+    t_23_mask = np.greater(t_23, _ZERO, out=t_23)
     d_t_23 = np.multiply(d_a_4, t_23_mask, out=d_a_4)
     d_ba4 = np.dot(ones_3, d_t_23)
     d_t_22 = np.dot(d_t_23, Wa4.T, out=ws[0])
@@ -827,7 +835,7 @@ def loss_and_grad(params, /, **inputs):
     np.abs(t_21, out=t_21)
     d_var_4 = np.divide(t_43, t_21, out=t_43)
     t_44 = np.divide(d_var_4, 64.0, out=d_var_4)
-    t_45 = np.multiply(2.0, h_8, out=h_8)
+    t_45 = np.multiply(_TWO, h_8, out=h_8)
     np.multiply(t_44, t_45, out=t_45)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
     d_h_8 = np.add(t_41, t_45, out=t_41)
@@ -843,7 +851,7 @@ def loss_and_grad(params, /, **inputs):
     d_bb3 = np.dot(ones_3, d_h_7)
     d_a_3 = np.dot(d_h_7, Wb3.T, out=ws[34])
     d_Wb3 = a_3.T @ d_h_7
-    t_17_mask = np.greater(t_17, 0.0, out=t_17)
+    t_17_mask = np.greater(t_17, _ZERO, out=t_17)
     d_t_17 = np.multiply(d_a_3, t_17_mask, out=d_a_3)
     d_ba3 = np.dot(ones_3, d_t_17)
     d_t_16 = np.dot(d_t_17, Wa3.T, out=ws[31])
@@ -856,7 +864,7 @@ def loss_and_grad(params, /, **inputs):
     np.abs(t_15, out=t_15)
     d_var_3 = np.divide(t_50, t_15, out=t_50)
     t_51 = np.divide(d_var_3, 64.0, out=d_var_3)
-    t_52 = np.multiply(2.0, h_6, out=h_6)
+    t_52 = np.multiply(_TWO, h_6, out=h_6)
     np.multiply(t_51, t_52, out=t_52)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     d_h_6 = np.add(t_48, t_52, out=t_48)
@@ -872,7 +880,7 @@ def loss_and_grad(params, /, **inputs):
     d_bb2 = np.dot(ones_3, d_h_5)
     d_a_2 = np.dot(d_h_5, Wb2.T, out=ws[34])
     d_Wb2 = a_2.T @ d_h_5
-    t_11_mask = np.greater(t_11, 0.0, out=t_11)
+    t_11_mask = np.greater(t_11, _ZERO, out=t_11)
     d_t_11 = np.multiply(d_a_2, t_11_mask, out=d_a_2)
     d_ba2 = np.dot(ones_3, d_t_11)
     d_t_10 = np.dot(d_t_11, Wa2.T, out=ws[19])
@@ -885,7 +893,7 @@ def loss_and_grad(params, /, **inputs):
     np.abs(t_9, out=t_9)
     d_var_2 = np.divide(t_57, t_9, out=t_57)
     t_58 = np.divide(d_var_2, 64.0, out=d_var_2)
-    t_59 = np.multiply(2.0, h_4, out=h_4)
+    t_59 = np.multiply(_TWO, h_4, out=h_4)
     np.multiply(t_58, t_59, out=t_59)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     d_h_4 = np.add(t_55, t_59, out=t_55)
@@ -901,7 +909,7 @@ def loss_and_grad(params, /, **inputs):
     d_bb1 = np.dot(ones_3, d_h_3)
     d_a = np.dot(d_h_3, Wb1.T, out=ws[34])
     d_Wb1 = a.T @ d_h_3
-    t_5_mask = np.greater(t_5, 0.0, out=t_5)
+    t_5_mask = np.greater(t_5, _ZERO, out=t_5)
     d_t_5 = np.multiply(d_a, t_5_mask, out=d_a)
     d_ba1 = np.dot(ones_3, d_t_5)
     d_t_4 = np.dot(d_t_5, Wa1.T, out=ws[14])
@@ -914,7 +922,7 @@ def loss_and_grad(params, /, **inputs):
     np.abs(t_3, out=t_3)
     d_var = np.divide(t_64, t_3, out=t_64)
     t_65 = np.divide(d_var, 64.0, out=d_var)
-    t_66 = np.multiply(2.0, h_2, out=h_2)
+    t_66 = np.multiply(_TWO, h_2, out=h_2)
     np.multiply(t_65, t_66, out=t_66)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     d_h_2 = np.add(t_62, t_66, out=t_62)
@@ -1096,7 +1104,7 @@ def sgd_step(params, lr=None, /, **inputs):
     np.abs(t_27, out=t_27)
     d_var_5 = np.divide(t_37, t_27, out=t_37)
     t_38 = np.divide(d_var_5, 64.0, out=d_var_5)
-    t_39 = np.multiply(2.0, h_10, out=h_10)
+    t_39 = np.multiply(_TWO, h_10, out=h_10)
     np.multiply(t_38, t_39, out=t_39)
     # h (line 48) is used more than once: its gradient sums those of its uses
     d_h_10 = np.add(t_35, t_39, out=t_35)
@@ -1110,7 +1118,7 @@ def sgd_step(params, lr=None, /, **inputs):
     d_bb4 = np.dot(ones_3, d_h_9, out=ws[37])
     d_a_4 = np.dot(d_h_9, Wb4.T, out=ws[34])
     d_Wb4 = np.dot(a_4.T, d_h_9, out=ws[38])
-    t_23_mask = np.greater(t_23, 0.0, out=t_23)
+    t_23_mask = np.greater(t_23, _ZERO, out=t_23)
     d_t_23 = np.multiply(d_a_4, t_23_mask, out=d_a_4)
     d_ba4 = np.dot(ones_3, d_t_23, out=ws[39])
     d_t_22 = np.dot(d_t_23, Wa4.T, out=ws[0])
@@ -1123,7 +1131,7 @@ def sgd_step(params, lr=None, /, **inputs):
     np.abs(t_21, out=t_21)
     d_var_4 = np.divide(t_43, t_21, out=t_43)
     t_44 = np.divide(d_var_4, 64.0, out=d_var_4)
-    t_45 = np.multiply(2.0, h_8, out=h_8)
+    t_45 = np.multiply(_TWO, h_8, out=h_8)
     np.multiply(t_44, t_45, out=t_45)
     # h (line 43, i = 4) is used more than once: its gradient sums those of its uses
     d_h_8 = np.add(t_41, t_45, out=t_41)
@@ -1139,7 +1147,7 @@ def sgd_step(params, lr=None, /, **inputs):
     d_bb3 = np.dot(ones_3, d_h_7, out=ws[41])
     d_a_3 = np.dot(d_h_7, Wb3.T, out=ws[34])
     d_Wb3 = np.dot(a_3.T, d_h_7, out=ws[42])
-    t_17_mask = np.greater(t_17, 0.0, out=t_17)
+    t_17_mask = np.greater(t_17, _ZERO, out=t_17)
     d_t_17 = np.multiply(d_a_3, t_17_mask, out=d_a_3)
     d_ba3 = np.dot(ones_3, d_t_17, out=ws[43])
     d_t_16 = np.dot(d_t_17, Wa3.T, out=ws[31])
@@ -1152,7 +1160,7 @@ def sgd_step(params, lr=None, /, **inputs):
     np.abs(t_15, out=t_15)
     d_var_3 = np.divide(t_50, t_15, out=t_50)
     t_51 = np.divide(d_var_3, 64.0, out=d_var_3)
-    t_52 = np.multiply(2.0, h_6, out=h_6)
+    t_52 = np.multiply(_TWO, h_6, out=h_6)
     np.multiply(t_51, t_52, out=t_52)
     # h (line 43, i = 3) is used more than once: its gradient sums those of its uses
     d_h_6 = np.add(t_48, t_52, out=t_48)
@@ -1168,7 +1176,7 @@ def sgd_step(params, lr=None, /, **inputs):
     d_bb2 = np.dot(ones_3, d_h_5, out=ws[45])
     d_a_2 = np.dot(d_h_5, Wb2.T, out=ws[34])
     d_Wb2 = np.dot(a_2.T, d_h_5, out=ws[46])
-    t_11_mask = np.greater(t_11, 0.0, out=t_11)
+    t_11_mask = np.greater(t_11, _ZERO, out=t_11)
     d_t_11 = np.multiply(d_a_2, t_11_mask, out=d_a_2)
     d_ba2 = np.dot(ones_3, d_t_11, out=ws[47])
     d_t_10 = np.dot(d_t_11, Wa2.T, out=ws[19])
@@ -1181,7 +1189,7 @@ def sgd_step(params, lr=None, /, **inputs):
     np.abs(t_9, out=t_9)
     d_var_2 = np.divide(t_57, t_9, out=t_57)
     t_58 = np.divide(d_var_2, 64.0, out=d_var_2)
-    t_59 = np.multiply(2.0, h_4, out=h_4)
+    t_59 = np.multiply(_TWO, h_4, out=h_4)
     np.multiply(t_58, t_59, out=t_59)
     # h (line 43, i = 2) is used more than once: its gradient sums those of its uses
     d_h_4 = np.add(t_55, t_59, out=t_55)
@@ -1197,7 +1205,7 @@ def sgd_step(params, lr=None, /, **inputs):
     d_bb1 = np.dot(ones_3, d_h_3, out=ws[49])
     d_a = np.dot(d_h_3, Wb1.T, out=ws[34])
     d_Wb1 = np.dot(a.T, d_h_3, out=ws[50])
-    t_5_mask = np.greater(t_5, 0.0, out=t_5)
+    t_5_mask = np.greater(t_5, _ZERO, out=t_5)
     d_t_5 = np.multiply(d_a, t_5_mask, out=d_a)
     d_ba1 = np.dot(ones_3, d_t_5, out=ws[51])
     d_t_4 = np.dot(d_t_5, Wa1.T, out=ws[14])
@@ -1210,7 +1218,7 @@ def sgd_step(params, lr=None, /, **inputs):
     np.abs(t_3, out=t_3)
     d_var = np.divide(t_64, t_3, out=t_64)
     t_65 = np.divide(d_var, 64.0, out=d_var)
-    t_66 = np.multiply(2.0, h_2, out=h_2)
+    t_66 = np.multiply(_TWO, h_2, out=h_2)
     np.multiply(t_65, t_66, out=t_66)
     # h (line 43, i = 1) is used more than once: its gradient sums those of its uses
     d_h_2 = np.add(t_62, t_66, out=t_62)
