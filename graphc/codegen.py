@@ -17,7 +17,7 @@ from graphc.ir import Graph
 from graphc.ops import OPS
 from graphc.ops.helpers import HELPERS, closure
 from graphc.plan import Pool
-from graphc.runtime import NO_WORKSPACE, RUNTIME, WORKSPACE, sgd_fallback, sgd_plain
+from graphc.runtime import NO_WORKSPACE, PACK, PACKED, RUNTIME, WORKSPACE, sgd_fallback, sgd_plain
 from graphc.statements import MARK, WIDTH, Emitter, constant_name, size_expr
 
 VIEW_OR_LEAF = {"input", "param", "const"}
@@ -54,7 +54,9 @@ def _module(
         st = step.g
         # an input named by `wrt` is not moved: its gradient is not computed either
         roots = [st.objective[1]] + [st.grads[w] for w in st.wrt if w in st.params]
-        lines, expr, needed, plan = step.body("sgd_step", roots, set(), pool)
+        # where every param moves, their steps may be laid out in one array, as init_params lays out the params
+        packed = [st.grads[w] for w in st.params] if set(st.params) <= set(st.wrt) else None
+        lines, expr, needed, plan = step.body("sgd_step", roots, set(), pool, packed=packed)
         # its nodes are those of another graph: the page maps only the other functions' lines
         bodies["sgd_step"] = [line.split(MARK)[0] for line in lines], expr, needed, plan
         emitters["sgd_step"] = step
@@ -126,13 +128,20 @@ def _module(
             ),
             "    return [",
         ]
+        # the arrays that hold sgd_step's gradients in turn, as views of them
+        packs = {pool.index[f][pool.plans[f].flat] for f in users if pool.plans[f].flat is not None}
         for i, (shape, fill) in enumerate(pool.arrays[sizes]):
             items = [size_expr(d, dim_var) for d in shape]
             literal = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-            if fill is not None:  # a number or a module constant
+            if fill is not None and not isinstance(fill, tuple):  # a number or a module constant
                 src.append(f"        ({literal}, {fill}),  # ws[{i}]: {constant_name(fill)}, read only")
             else:
-                line, note = f"        ({literal}, None),", f"ws[{i}]: {_held(held[i], users)}"
+                notes = [_held(held[i], users)] if i in held else []
+                if i in packs:
+                    notes.append("the params' gradients in turn, as init_params lays out the params")
+                if fill is not None:
+                    notes.append(f"a view of ws[{fill[1]}]")
+                line, note = f"        ({literal}, {fill!r}),", f"ws[{i}]: {'; '.join(notes)}"
                 if len(line) + 4 + len(note) <= WIDTH:
                     src.append(f"{line}  # {note}")
                 else:  # too long beside the buffer: above it
@@ -147,7 +156,9 @@ def _module(
         f"in {dtype}. Do not edit; recompile instead.",
         '"""',
         "",
-        *(["import threading", ""] if planned else []),
+        *(["import threading"] if planned else []),
+        *(["import weakref"] if g.params else []),
+        *([""] if planned or g.params else []),
         f"import numpy as {xp}",
         "",
         f"DTYPE = {xp}.{dtype}",
@@ -160,6 +171,10 @@ def _module(
         RUNTIME.format(xp=xp).rstrip(),
     ]
     src += ["", "", (WORKSPACE.format(xp=xp) if planned else NO_WORKSPACE).strip()]
+    if g.params:  # init_params lays them out in one array; -O2's sgd_step may move them at once
+        src += ["", "", PACK.format(xp=xp).strip()]
+        if "sgd_step" in bodies and bodies["sgd_step"][3].flat is not None:
+            src += ["", "", PACKED.strip()]
     for h in helpers:
         src += ["", HELPERS[h].format(xp=xp).rstrip()]
     for sizes in pool.arrays:
@@ -189,7 +204,9 @@ def _module(
     if "sgd_step" in bodies:
         lines, expr = function("sgd_step", doc, ", lr=None")
         value = f"    value = float({expr[step.g.objective[1]]})"
-        src += lines + [value] + step.updates(expr, bodies["sgd_step"][3]) + ["    return value"]
+        plan = bodies["sgd_step"][3]
+        gradients = f"ws[{pool.index['sgd_step'][plan.flat]}]" if plan.flat is not None else None
+        src += lines + [value] + step.updates(expr, plan, gradients) + ["    return value"]
     else:
         src += ["def sgd_step(params, lr=None, /, **inputs):", *_docstring(doc), "    lr = _learning_rate(lr, inputs)"]
         src += sgd_plain(xp)
@@ -219,13 +236,21 @@ def _init_params(g: Graph, inits: dict[str, tuple], xp: str) -> list[str]:
         rows += [f"        # {why}"] if why else []
         rows.append(f"        {name!r}: {init},")
     drawn = any("rng." in row for row in rows)  # all zeros, ones or consts: no generator
+    if not rows:  # no params: nothing to lay out
+        return [
+            "def init_params(seed=0):",
+            '    """Freshly initialized params, the same for the same seed."""',
+            "    return {",
+            "    }",
+        ]
     return [
         "def init_params(seed=0):",
-        '    """Freshly initialized params, the same for the same seed."""',
+        '    """Freshly initialized params, the same for the same seed: views of one new array, in',
+        '    turn, which sgd_step moves with one subtraction."""',
         *([f"    rng = {xp}.random.default_rng(seed)"] if drawn else []),
-        "    return {",
+        "    return _pack({",
         *rows,
-        "    }",
+        "    })",
     ]
 
 

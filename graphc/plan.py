@@ -24,6 +24,7 @@ workspace (a later call would overwrite them), and neither are scalars.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,16 @@ class Plan:
     # per statement spelling arrays inside it (-O1): how many of `made` exist before it, and its
     # expression as (type of its array or None, the same of each argument spelled inside it)
     temporaries: list[tuple[int, tuple]] = field(default_factory=list)
+    # sgd_step's gradients laid out in one array as init_params lays out the params (see
+    # pack_gradients): the buffer of that array, and each gradient's buffer -> its
+    # (start, stop) in it, a view made with the workspace
+    flat: int | None = None
+    parts: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def allocated(self) -> list[tuple]:
+        """The shapes of the buffers with memory of their own: all but the views of the packed gradients."""
+        return [shape for i, shape in enumerate(self.buffers) if i not in self.parts]
 
 
 def plan_buffers(
@@ -152,6 +163,30 @@ def plan_buffers(
     return plan
 
 
+def pack_gradients(g: Graph, plan: Plan, grads: list[int]) -> bool:
+    """Lay out the buffers of `grads` (every param's gradient, in the order of the params) in
+    one array, each a view of it at the param's place in init_params' array of all the params,
+    so that one subtraction moves them all. Only where each gradient is computed into a buffer
+    of its own, of its param's shape (not a scalar, not a view of another value, not shared
+    with another param's gradient); returns whether it was done."""
+    slots = [plan.slot.get(n) for n in grads]
+    if not grads or None in slots or len(set(slots)) < len(slots):
+        return False
+    if any(
+        plan.buffers[s] != g.shape(n) or not all(isinstance(d, int) for d in g.shape(n)) for s, n in zip(slots, grads)
+    ):
+        return False
+    start = 0
+    for s, n in zip(slots, grads):
+        size = math.prod(g.shape(n))
+        plan.parts[s] = (start, start + size)
+        start += size
+    plan.buffers.append((start,))
+    plan.holders.append([])
+    plan.flat = len(plan.buffers) - 1
+    return True
+
+
 def maker_name(k: int) -> str:
     """The generated function making a module's k-th workspace: `_workspace_arrays`, then `_2`, ..."""
     return "_workspace_arrays" + (f"_{k}" if k > 1 else "")
@@ -181,15 +216,22 @@ class Pool:
         """Where each of `function`'s buffers lives in the workspace for `sizes`."""
         arrays = self.arrays.setdefault(sizes, [])
         taken: dict[tuple, int] = defaultdict(int)  # key -> how many of its arrays this function has
-        index: list[int] = []
-        for i, shape in enumerate(plan.buffers):
-            key = (sizes, shape, plan.fill.get(i))
+        index: dict[int, int] = {}
+        # the array holding the packed gradients first, as a view of it is made after it, and
+        # the views last, in the order of the params
+        order = sorted(range(len(plan.buffers)), key=lambda i: (i != plan.flat, plan.parts.get(i, (-1,))[0]))
+        for i in order:
+            fill = plan.fill.get(i)
+            if i in plan.parts:  # a view of the gradients' array, never shared: ("part", its index, start, stop)
+                fill = ("part", index[plan.flat], *plan.parts[i])
+            key = (sizes, plan.buffers[i], fill)
             same = self._by_key.setdefault(key, [])
             if taken[key] == len(same):
                 arrays.append(key[1:])
                 same.append(len(arrays) - 1)
-            index.append(same[taken[key]])
+            index[i] = same[taken[key]]
             taken[key] += 1
+        index = [index[i] for i in range(len(plan.buffers))]
         self.index[function], self.sizes[function] = index, sizes  # (plans: every function's, set by its emitter)
         return index
 

@@ -185,7 +185,7 @@ def call_memory(pool: Pool, graph: Graph, dims: dict[str, int], itemsize: int) -
     for name, plan in pool.plans.items():
         # the most held at once: after the last statement, or while one with arrays inside it runs
         held = [nbytes(plan.made)] + [_add(nbytes(plan.made[:k]), running(tree)) for k, tree in plan.temporaries]
-        out[name] = _add(nbytes([(s, "float") for s in plan.buffers]), larger(*held))
+        out[name] = _add(nbytes([(s, "float") for s in plan.allocated]), larger(*held))
     if "sgd_step" not in out and "loss_and_grad" in out:
         steps = nbytes([graph.type(graph.grads[w]) for w in graph.wrt if w in graph.params])
         out["sgd_step"] = larger(out["loss_and_grad"], _add(steps, steps))
@@ -230,14 +230,13 @@ def buffer_lines(pool: Pool, dims: dict[str, int], itemsize: int) -> list[str]:
     for name, plan in pool.plans.items():
         if plan.buffers:
             lines.append(
-                f"    {name:<14} {plural(len(plan.buffers), 'buffer')}, {nbytes(plan.buffers)}; "
+                f"    {name:<14} {plural(len(plan.allocated), 'buffer')}, {nbytes(plan.allocated)}; "
                 f"{plural(len(plan.inplace), 'value')} computed in place, over an argument no longer needed"
             )
     for sizes, arrays in pool.arrays.items():
         users = ", ".join(pool.users(sizes))
-        lines.append(
-            f"    {pool.maker(sizes)} ({users}): {plural(len(arrays), 'array')}, {nbytes(s for s, _ in arrays)}"
-        )
+        arrays = [shape for shape, fill in arrays if not isinstance(fill, tuple)]  # not the views
+        lines.append(f"    {pool.maker(sizes)} ({users}): {plural(len(arrays), 'array')}, {nbytes(arrays)}")
     return lines
 
 
@@ -304,7 +303,7 @@ def report(
         )
         for name, p in memory.items():
             plan = pool.plans.get(name)
-            kept = _bytes([(shape, "float") for shape in plan.buffers], itemsize) if plan else {}
+            kept = _bytes([(shape, "float") for shape in plan.allocated], itemsize) if plan else {}
             # a later call finds its workspace made: it holds the rest
             later = f"; a later call at these dims {at_dims(_add(p, kept, -1), ' bytes')}" if kept else ""
             lines.append(f"    {name:<14} {at_dims(p, ' bytes')}{later}")

@@ -176,6 +176,39 @@ def _brief(value):
 _FLOAT_LIMIT = float({xp}.finfo(DTYPE).max)
 '''
 
+# init_params' params laid out in one array, in a module that has params; formatted like RUNTIME
+PACK = '''
+# id of an array init_params made -> (a weak reference to it, to each param's view of it)
+_PACKS = {{}}
+
+
+def _pack(params):
+    """The params as views of one new array, each in turn, which sgd_step can move all at once."""
+    flat = {xp}.empty(sum(a.size for a in params.values()), dtype=DTYPE)
+    views, start = {{}}, 0
+    for name, a in params.items():
+        views[name] = flat[start:start + a.size].reshape(a.shape)
+        views[name][...] = a
+        start += a.size
+    _PACKS[id(flat)] = (weakref.ref(flat), tuple(map(weakref.ref, views.values())))
+    weakref.finalize(flat, _PACKS.pop, id(flat), None)
+    return views
+'''
+
+# the test that sgd_step's params are those views, where -O2 lays out its gradients as they are
+PACKED = '''
+def _packed(arrays):
+    """The array of which `arrays`, the params in turn, are the views _pack made; else None."""
+    flat = arrays[0].base
+    pack = _PACKS.get(id(flat))
+    if pack is None or pack[0]() is not flat:
+        return None
+    for view, a in zip(pack[1], arrays):
+        if view() is not a:
+            return None
+    return flat
+'''
+
 # the cache of per-thread buffers, in a module whose functions compute in planned buffers,
 # as text formatted like RUNTIME
 
@@ -211,6 +244,9 @@ def _workspace(make, used, *sizes):
                 shape, fill = wanted[i]
                 if fill is None:
                     ws[i] = {xp}.empty(shape, dtype=DTYPE)
+                elif isinstance(fill, tuple):  # ("part", j, start, stop): a view of ws[j] (j < i)
+                    ws[i] = ws[fill[1]][fill[2]:fill[3]].reshape(shape)
+                    continue  # its memory is ws[j]'s
                 elif fill == 0:  # its memory is taken only where written, and it never is
                     ws[i] = {xp}.zeros(shape, dtype=DTYPE)
                 else:
@@ -235,7 +271,7 @@ def release_workspaces():
 """
 
 # what the runtime and the workspace cache above define: a model value must not hide them
-RUNTIME_NAMES = set(re.findall(r"^(?:def |)(_\w+)(?:\(| = )", RUNTIME + WORKSPACE, re.M))
+RUNTIME_NAMES = set(re.findall(r"^(?:def |)(_\w+)(?:\(| = )", RUNTIME + WORKSPACE + PACK + PACKED, re.M))
 
 
 def sgd_plain(xp: str) -> list[str]:

@@ -11,7 +11,7 @@ import textwrap
 from graphc.ir import Graph, place
 from graphc.ops import OPS, shared_argument
 from graphc.ops.helpers import HELPER_NAMES, NUMBERS
-from graphc.plan import Plan, Pool, maker_name, plan_buffers
+from graphc.plan import Plan, Pool, maker_name, pack_gradients, plan_buffers
 from graphc.runtime import FUNCTIONS, RUNTIME_NAMES
 
 WIDTH = 100  # the generated code's lines, where the model's names and numbers allow
@@ -58,13 +58,14 @@ class Emitter:
         self.dim_var: dict[str, str] = {}  # dim -> the variable holding its size in the last body
         self.numbers: set[str] = set()  # the module's number arrays (_ONE, ...) the bodies read
 
-    def body(self, name: str, roots: list[int], handed_out: set[int], pool: Pool, indent: str = "    "):
+    def body(self, name: str, roots: list[int], handed_out: set[int], pool: Pool, indent: str = "    ", packed=None):
         """The statements of function `name` computing the roots; returns
         (lines, node -> expression, inputs needed, plan).
 
         At -O2 array values are computed into workspace arrays by the buffer plan
         (graphc.plan), placed in the module's workspaces (`pool`), except
-        `handed_out`, the roots the caller gets.
+        `handed_out`, the roots the caller gets. `packed`: every param's gradient, in the
+        order of the params (sgd_step's), laid out in one array where they can be.
         """
         g = self.g
         need = sorted(g.ancestors(roots))
@@ -90,6 +91,8 @@ class Emitter:
             return alone and (self.alias(n) or g.shape(n) == ())
 
         plan = plan_buffers(g, need, root_set, handed_out, inlined, self.alias) if planned else Plan()
+        if planned and packed:
+            pack_gradients(g, plan, packed)
         sizes = tuple(workspace_sizes(plan))
         placed = pool.place(name, plan, sizes) if plan.buffers else []  # buffer -> the workspace array it is
         pool.plans[name] = plan  # the report reads what every function makes, buffers or not
@@ -337,12 +340,14 @@ class Emitter:
             notes.append(f"and line {line}{where}: {self.quote(line)}")
         return notes
 
-    def updates(self, expr: dict[int, str], plan: Plan) -> list[str]:
+    def updates(self, expr: dict[int, str], plan: Plan, gradients: str | None = None) -> list[str]:
         """p -= step for each param, in place, the steps (lr * gradient) already computed.
 
         A step that is not an array of the call's own (a view of a param, say) is
         copied before any param moves; a view of one of its own arrays (a param reshaped
-        in the model gets its gradient reshaped back) is one of its own.
+        in the model gets its gradient reshaped back) is one of its own. Where the
+        steps are views of one array (`gradients`, see pack_gradients) and the params
+        those init_params made, one subtraction moves them all.
         """
         g, xp = self.g, self.xp
 
@@ -367,10 +372,31 @@ class Emitter:
                 steps[n] = self.namers["sgd_step"].fresh("step")  # never a model name
                 out.append(f"    {steps[n]} = {xp}.array({expr[n]}, dtype=DTYPE)")
                 plan.made.append(g.type(n))
+        each = []
         for w in moved:
             p = expr.get(g.params[w]) or f"params[{w!r}]"
-            out.append(f"    {xp}.subtract({p}, {steps.get(g.grads[w], expr[g.grads[w]])}, out={p})")
-        return out
+            each.append(f"    {xp}.subtract({p}, {steps.get(g.grads[w], expr[g.grads[w]])}, out={p})")
+        if gradients is None:
+            return out + each
+        flat = self.namers["sgd_step"].fresh("packed")
+        params = [expr.get(g.params[w]) or f"params[{w!r}]" for w in moved]
+        call = f"    {flat} = _packed(({', '.join(params)}{',' * (len(params) == 1)}))"
+        if len(call) > WIDTH:
+            rows = textwrap.wrap(" ".join(f"{p}," for p in params), WIDTH - 12)
+            call = "\n".join([f"    {flat} = _packed((", *(f"        {r}" for r in rows), "    ))"])
+        note = (
+            f"the params as init_params made them, views of one array laid out as their steps are in"
+            f" {gradients}: one subtraction moves them all"
+        )
+        return [
+            *out,
+            call,
+            f"    if {flat} is not None:",
+            *(f"        # {row}" for row in textwrap.wrap(note, WIDTH - 10, break_long_words=False)),
+            f"        {xp}.subtract({flat}, {gradients}, out={flat})",
+            "    else:",
+            *("    " + line for line in each),
+        ]
 
 
 def _statements(lines: list[str]) -> tuple[list[int], dict[int, str]]:

@@ -432,7 +432,7 @@ def test_at_o0_every_gradient_is_named_after_the_value_it_belongs_to():
 
 
 def test_a_function_names_the_workspace_arrays_it_computes_in_as_a_range_where_they_run_on():
-    """98 indices written out spread one call over nine lines: each call is one line, a run
+    """99 indices written out spread one call over nine lines: each call is one line, a run
     of indices a range (`range(98)`), indices that are no run a tuple."""
     examples = Path(__file__).parent.parent / "examples"
     for name in ("deep_tanh", "logistic_regression", "regression", "residual"):
@@ -442,7 +442,7 @@ def test_a_function_names_the_workspace_arrays_it_computes_in_as_a_range_where_t
             used = re.fullmatch(r"    ws = _workspace\(_workspace_arrays, (.*), [BN]\)", call).group(1)
             assert tuple(eval(used)) == tuple(sorted(set(placed))), (name, fn, call)
     deep = compile_text((examples / "deep_tanh.nn").read_text(), "deep_tanh.nn").source
-    assert "ws = _workspace(_workspace_arrays, range(98), B)\n" in function(deep, "sgd_step")
+    assert "ws = _workspace(_workspace_arrays, range(99), B)\n" in function(deep, "sgd_step")
     logistic = compile_text((examples / "logistic_regression.nn").read_text(), "logistic_regression.nn").source
     assert "ws = _workspace(_workspace_arrays, (0, 2, 3, 4), N)\n" in function(logistic, "sgd_step")
 

@@ -1333,10 +1333,12 @@ def test_the_functions_share_workspaces_and_hold_per_shape_the_most_one_needs(co
         ("_workspace_arrays_2", "B, T"),
     ]
     for sizes, arrays in pool.arrays.items():
-        users = [pool.plans[f] for f in pool.users(sizes)]
         most = Counter()
-        for plan in users:
-            mine = Counter((shape, plan.fill.get(i)) for i, shape in enumerate(plan.buffers))
+        for f in pool.users(sizes):
+            plan = pool.plans[f]
+            # a view of sgd_step's packed gradients is an array of its own, named by where it is
+            fills = {i: ("part", pool.index[f][plan.flat], *place) for i, place in plan.parts.items()}
+            mine = Counter((shape, fills.get(i, plan.fill.get(i))) for i, shape in enumerate(plan.buffers))
             most |= mine  # the larger count of each key
         assert Counter(arrays) == most
     assert len(pool.arrays[("B", "T")]) < sum(len(pool.plans[f].buffers) for f in pool.users(("B", "T")))
@@ -1633,3 +1635,134 @@ def test_labels_of_any_integer_dtype_give_the_same_values(model: str, opt: int):
         got, got_grads = m.loss_and_grad(params, **typed)
         assert got == value, dtype
         assert all(np.array_equal(got_grads[k], grads[k]) for k in grads), dtype
+
+
+# ---------------------------------------------------------------- params laid out in one array
+
+PACKED_MODELS = ["regression", "mlp_classifier", "deep_tanh", "residual", "attention", "logistic_regression"]
+
+
+def example_module(name: str, dtype: str = "float64", opt: int = 2) -> types.ModuleType:
+    path = Path(__file__).parent.parent / "examples" / f"{name}.nn"
+    return load(path.read_text(), dtype=dtype, opt=opt)[1]
+
+
+def example_inputs(m: types.ModuleType, rng: np.random.Generator, n: int = 6) -> dict[str, np.ndarray]:
+    """Inputs for an example's declared shapes: its dims at small sizes, labels within their classes."""
+    sizes: dict[str, int] = {}
+    inputs = {}
+    for name, (shape, dtype) in m.INPUTS.items():
+        dims = tuple(d if isinstance(d, int) else sizes.setdefault(d, n if not sizes else 3) for d in shape)
+        if dtype == "int64":
+            classes = min(v[0][-1] for k, v in m.PARAMS.items() if len(v[0]) == 2)
+            inputs[name] = rng.integers(0, classes, size=dims)
+        else:
+            inputs[name] = rng.normal(size=dims).astype(m.DTYPE)
+    return inputs
+
+
+def test_init_params_lays_the_params_out_in_one_new_array_in_turn():
+    m = example_module("regression")
+    params, again = m.init_params(seed=3), m.init_params(seed=3)
+    flat = params["W1"].base
+    assert flat is not None and flat.ndim == 1 and flat.size == sum(a.size for a in params.values())
+    start = 0
+    for a in params.values():  # each a view at its place, in turn, as PARAMS lists them
+        assert a.base is flat and a.flags.c_contiguous and a.flags.writeable and a.dtype == m.DTYPE
+        np.testing.assert_array_equal(a.reshape(-1), flat[start : start + a.size])
+        start += a.size
+    assert list(params) == list(m.PARAMS)
+    assert again["W1"].base is not flat  # every call a new array, the same values for the same seed
+    for name in params:
+        np.testing.assert_array_equal(params[name], again[name])
+        np.testing.assert_array_equal(params[name], example_module("regression", opt=0).init_params(seed=3)[name])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", PACKED_MODELS)
+def test_sgd_step_moves_packed_params_as_it_moves_arrays_of_their_own(name, dtype):
+    """The params init_params made (one subtraction moves them all, where the step lays out its
+    gradients so) and copies of them (one subtraction each) take the same steps, bit for bit."""
+    m = example_module(name, dtype)
+    rng = np.random.default_rng(7)
+    packed = m.init_params(seed=1)
+    copies = {k: v.copy() for k, v in packed.items()}
+    seen = []
+    # a scalar param (logistic regression's b) has no gradient array to lay out: that step keeps
+    # one subtraction per param, and its module has no _packed
+    assert hasattr(m, "_packed") == (name != "logistic_regression")
+    real = getattr(m, "_packed", None)
+    m._packed = lambda arrays: seen.append(real(arrays) is not None) or real(arrays)
+    for _ in range(3):
+        inputs = example_inputs(m, rng)
+        assert m.sgd_step(packed, 0.05, **inputs) == m.sgd_step(copies, 0.05, **inputs)
+        for k in packed:
+            np.testing.assert_array_equal(packed[k], copies[k])
+    # the packed ones took the single subtraction, the copies not
+    assert seen == ([] if name == "logistic_regression" else [True, False] * 3)
+
+
+def test_params_replaced_swapped_or_mixed_are_moved_one_by_one():
+    """A param that is no longer init_params' own view (replaced by a copy, swapped with another
+    of its shape, or from another call of init_params) sends the step down the path of one
+    subtraction per param, with the numbers of params that were never packed."""
+    m = example_module("deep_tanh")
+    rng = np.random.default_rng(2)
+    inputs = example_inputs(m, rng)
+    square = [k for k, (shape, _) in m.PARAMS.items() if len(shape) == 2 and shape[0] == shape[1]]
+    assert len(square) >= 2
+    other = m.init_params(seed=5)
+
+    def replaced(p):
+        p[square[0]] = p[square[0]].copy()
+
+    def swapped(p):
+        p[square[0]], p[square[1]] = p[square[1]], p[square[0]]
+
+    def mixed(p):
+        p[square[1]] = other[square[1]] if p is not copies else other[square[1]].copy()
+
+    for change in (replaced, swapped, mixed):
+        packed = m.init_params(seed=4)
+        copies = {k: v.copy() for k, v in packed.items()}
+        change(packed)
+        change(copies)
+        assert m._packed(tuple(packed[k] for k in m.PARAMS)) is None
+        for _ in range(2):
+            assert m.sgd_step(packed, 0.1, **inputs) == m.sgd_step(copies, 0.1, **inputs)
+        for k in packed:
+            np.testing.assert_array_equal(packed[k], copies[k])
+
+
+def test_packed_params_of_threads_move_as_they_do_alone():
+    m = example_module("mlp_classifier", "float32")
+    rng = np.random.default_rng(4)
+    batches = [example_inputs(m, rng, n=8) for _ in range(4)]
+    alone = [m.init_params(seed=s) for s in range(4)]
+    for params, inputs in zip(alone, batches):
+        for _ in range(5):
+            m.sgd_step(params, 0.1, **inputs)
+    together = [m.init_params(seed=s) for s in range(4)]
+
+    def train(params, inputs):
+        for _ in range(5):
+            m.sgd_step(params, 0.1, **inputs)
+
+    threads = [threading.Thread(target=train, args=pair) for pair in zip(together, batches)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(alone, together):
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2])
+def test_only_o2_moves_packed_params_with_one_subtraction(opt):
+    source = compile_text(
+        (Path(__file__).parent.parent / "examples" / "regression.nn").read_text(), "m.nn", opt=opt
+    ).source
+    step = source[source.index("def sgd_step") :]
+    assert ("_packed((W1, b1, W2, b2))" in step) == (opt == 2)
+    assert "return _pack({" in source  # init_params lays them out at every level

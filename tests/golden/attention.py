@@ -5,6 +5,7 @@ in float64. Do not edit; recompile instead.
 """
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -222,6 +223,9 @@ def _workspace(make, used, *sizes):
                 shape, fill = wanted[i]
                 if fill is None:
                     ws[i] = np.empty(shape, dtype=DTYPE)
+                elif isinstance(fill, tuple):  # ("part", j, start, stop): a view of ws[j] (j < i)
+                    ws[i] = ws[fill[1]][fill[2]:fill[3]].reshape(shape)
+                    continue  # its memory is ws[j]'s
                 elif fill == 0:  # its memory is taken only where written, and it never is
                     ws[i] = np.zeros(shape, dtype=DTYPE)
                 else:
@@ -237,6 +241,35 @@ def release_workspaces():
     """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
     _LOCAL.__dict__.pop("spaces", None)
     _LOCAL.__dict__.pop("last", None)
+
+
+# id of an array init_params made -> (a weak reference to it, to each param's view of it)
+_PACKS = {}
+
+
+def _pack(params):
+    """The params as views of one new array, each in turn, which sgd_step can move all at once."""
+    flat = np.empty(sum(a.size for a in params.values()), dtype=DTYPE)
+    views, start = {}, 0
+    for name, a in params.items():
+        views[name] = flat[start:start + a.size].reshape(a.shape)
+        views[name][...] = a
+        start += a.size
+    _PACKS[id(flat)] = (weakref.ref(flat), tuple(map(weakref.ref, views.values())))
+    weakref.finalize(flat, _PACKS.pop, id(flat), None)
+    return views
+
+
+def _packed(arrays):
+    """The array of which `arrays`, the params in turn, are the views _pack made; else None."""
+    flat = arrays[0].base
+    pack = _PACKS.get(id(flat))
+    if pack is None or pack[0]() is not flat:
+        return None
+    for view, a in zip(pack[1], arrays):
+        if view() is not a:
+            return None
+    return flat
 
 
 def _logsumexp_parts(x, axis, shifted=None):
@@ -372,17 +405,19 @@ def _workspace_arrays(T):
         ((T, T), None),  # ws[12]: loss_and_grad, sgd_step: t_8
         ((T, 1), None),  # ws[13]: loss_and_grad, sgd_step: t_9
         ((T, 1), 1.0),  # ws[14]: ones, read only
-        ((16, 4), None),  # ws[15]: sgd_step: d_Wo
-        ((16, 16), None),  # ws[16]: sgd_step: d_Wv
-        ((16, 16), None),  # ws[17]: sgd_step: d_Wk
-        ((16, 16), None),  # ws[18]: sgd_step: d_Wq
+        ((832,), None),  # ws[15]: the params' gradients in turn, as init_params lays out the params
+        ((16, 16), ('part', 15, 0, 256)),  # ws[16]: sgd_step: d_Wq; a view of ws[15]
+        ((16, 16), ('part', 15, 256, 512)),  # ws[17]: sgd_step: d_Wk; a view of ws[15]
+        ((16, 16), ('part', 15, 512, 768)),  # ws[18]: sgd_step: d_Wv; a view of ws[15]
+        ((16, 4), ('part', 15, 768, 832)),  # ws[19]: sgd_step: d_Wo; a view of ws[15]
     ]
 
 
 def init_params(seed=0):
-    """Freshly initialized params, the same for the same seed."""
+    """Freshly initialized params, the same for the same seed: views of one new array, in
+    turn, which sgd_step moves with one subtraction."""
     rng = np.random.default_rng(seed)
-    return {
+    return _pack({
         # glorot: uniform in [-a, a), a = sqrt(6 / (16 + 16))
         'Wq': rng.uniform(-0.4330127018922193, 0.4330127018922193, size=(16, 16)).astype(DTYPE),
         # glorot: uniform in [-a, a), a = sqrt(6 / (16 + 16))
@@ -391,7 +426,7 @@ def init_params(seed=0):
         'Wv': rng.uniform(-0.4330127018922193, 0.4330127018922193, size=(16, 16)).astype(DTYPE),
         # glorot: uniform in [-a, a), a = sqrt(6 / (16 + 4))
         'Wo': rng.uniform(-0.5477225575051661, 0.5477225575051661, size=(16, 4)).astype(DTYPE),
-    }
+    })
 
 
 def forward(params, /, **inputs):
@@ -557,7 +592,7 @@ def sgd_step(params, lr=None, /, **inputs):
     Wv = params['Wv']
     Wo = params['Wo']
     T = dims['T']
-    ws = _workspace(_workspace_arrays, range(19), T)
+    ws = _workspace(_workspace_arrays, range(20), T)
     ones = ws[8]
     ones_2 = ws[14]
     _check_labels(tags, 4, 'tags')
@@ -590,7 +625,7 @@ def sgd_step(params, lr=None, /, **inputs):
     d_logits = np.multiply(DTYPE(lr) / t_6.size, t_4, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
     d_mixed = np.dot(d_logits, Wo.T, out=ws[10])
-    d_Wo = np.dot(mixed.T, d_logits, out=ws[15])
+    d_Wo = np.dot(mixed.T, d_logits, out=ws[19])
     # backprop through line 29: mixed = tokens + weights @ v
     d_weights = np.dot(d_mixed, v.T, out=ws[11])
     d_v = np.dot(weights.T, d_mixed, out=ws[2])
@@ -605,16 +640,22 @@ def sgd_step(params, lr=None, /, **inputs):
     d_k = np.dot(d_t.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
     t_11 = tokens.T
-    d_Wv = np.dot(t_11, d_v, out=ws[16])
+    d_Wv = np.dot(t_11, d_v, out=ws[18])
     # backprop through line 25: k = tokens @ Wk
     d_Wk = np.dot(t_11, d_k, out=ws[17])
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = np.dot(t_11, d_q, out=ws[18])
+    d_Wq = np.dot(t_11, d_q, out=ws[16])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
-    np.subtract(Wq, d_Wq, out=Wq)
-    np.subtract(Wk, d_Wk, out=Wk)
-    np.subtract(Wv, d_Wv, out=Wv)
-    np.subtract(Wo, d_Wo, out=Wo)
+    packed = _packed((Wq, Wk, Wv, Wo))
+    if packed is not None:
+        # the params as init_params made them, views of one array laid out as their steps are in
+        # ws[15]: one subtraction moves them all
+        np.subtract(packed, ws[15], out=packed)
+    else:
+        np.subtract(Wq, d_Wq, out=Wq)
+        np.subtract(Wk, d_Wk, out=Wk)
+        np.subtract(Wv, d_Wv, out=Wv)
+        np.subtract(Wo, d_Wo, out=Wo)
     return value

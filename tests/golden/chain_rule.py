@@ -4,6 +4,8 @@ The forward pass, the objective and its gradients, in NumPy only, compiled at -O
 in float64. Do not edit; recompile instead.
 """
 
+import weakref
+
 import numpy as np
 
 DTYPE = np.float64
@@ -186,11 +188,29 @@ def release_workspaces():
     """Nothing to drop: this module keeps no arrays between calls."""
 
 
+# id of an array init_params made -> (a weak reference to it, to each param's view of it)
+_PACKS = {}
+
+
+def _pack(params):
+    """The params as views of one new array, each in turn, which sgd_step can move all at once."""
+    flat = np.empty(sum(a.size for a in params.values()), dtype=DTYPE)
+    views, start = {}, 0
+    for name, a in params.items():
+        views[name] = flat[start:start + a.size].reshape(a.shape)
+        views[name][...] = a
+        start += a.size
+    _PACKS[id(flat)] = (weakref.ref(flat), tuple(map(weakref.ref, views.values())))
+    weakref.finalize(flat, _PACKS.pop, id(flat), None)
+    return views
+
+
 def init_params(seed=0):
-    """Freshly initialized params, the same for the same seed."""
-    return {
+    """Freshly initialized params, the same for the same seed: views of one new array, in
+    turn, which sgd_step moves with one subtraction."""
+    return _pack({
         'x': np.ones((), dtype=DTYPE),
-    }
+    })
 
 
 def forward(params, /, **inputs):

@@ -5,6 +5,7 @@ in float64. Do not edit; recompile instead.
 """
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -287,6 +288,9 @@ def _workspace(make, used, *sizes):
                 shape, fill = wanted[i]
                 if fill is None:
                     ws[i] = np.empty(shape, dtype=DTYPE)
+                elif isinstance(fill, tuple):  # ("part", j, start, stop): a view of ws[j] (j < i)
+                    ws[i] = ws[fill[1]][fill[2]:fill[3]].reshape(shape)
+                    continue  # its memory is ws[j]'s
                 elif fill == 0:  # its memory is taken only where written, and it never is
                     ws[i] = np.zeros(shape, dtype=DTYPE)
                 else:
@@ -302,6 +306,35 @@ def release_workspaces():
     """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
     _LOCAL.__dict__.pop("spaces", None)
     _LOCAL.__dict__.pop("last", None)
+
+
+# id of an array init_params made -> (a weak reference to it, to each param's view of it)
+_PACKS = {}
+
+
+def _pack(params):
+    """The params as views of one new array, each in turn, which sgd_step can move all at once."""
+    flat = np.empty(sum(a.size for a in params.values()), dtype=DTYPE)
+    views, start = {}, 0
+    for name, a in params.items():
+        views[name] = flat[start:start + a.size].reshape(a.shape)
+        views[name][...] = a
+        start += a.size
+    _PACKS[id(flat)] = (weakref.ref(flat), tuple(map(weakref.ref, views.values())))
+    weakref.finalize(flat, _PACKS.pop, id(flat), None)
+    return views
+
+
+def _packed(arrays):
+    """The array of which `arrays`, the params in turn, are the views _pack made; else None."""
+    flat = arrays[0].base
+    pack = _PACKS.get(id(flat))
+    if pack is None or pack[0]() is not flat:
+        return None
+    for view, a in zip(pack[1], arrays):
+        if view() is not a:
+            return None
+    return flat
 
 
 def _inner(a, b):
@@ -370,77 +403,80 @@ def _workspace_arrays(B):
         ((B, 64), None),  # ws[31]: loss_and_grad, sgd_step: t_32, h_32, t_34, d_h_31, d_t_31
         ((B, 64), None),  # ws[32]: loss_and_grad, sgd_step: t_33, d_h_32, d_t_32
         ((B,), 1.0),  # ws[33]: ones, read only
-        ((64,), None),  # ws[34]: sgd_step: d_b32
-        ((64, 64), None),  # ws[35]: sgd_step: d_W32
-        ((64,), None),  # ws[36]: sgd_step: d_b31
-        ((64, 64), None),  # ws[37]: sgd_step: d_W31
-        ((64,), None),  # ws[38]: sgd_step: d_b30
-        ((64, 64), None),  # ws[39]: sgd_step: d_W30
-        ((64,), None),  # ws[40]: sgd_step: d_b29
-        ((64, 64), None),  # ws[41]: sgd_step: d_W29
-        ((64,), None),  # ws[42]: sgd_step: d_b28
-        ((64, 64), None),  # ws[43]: sgd_step: d_W28
-        ((64,), None),  # ws[44]: sgd_step: d_b27
-        ((64, 64), None),  # ws[45]: sgd_step: d_W27
-        ((64,), None),  # ws[46]: sgd_step: d_b26
-        ((64, 64), None),  # ws[47]: sgd_step: d_W26
-        ((64,), None),  # ws[48]: sgd_step: d_b25
-        ((64, 64), None),  # ws[49]: sgd_step: d_W25
-        ((64,), None),  # ws[50]: sgd_step: d_b24
-        ((64, 64), None),  # ws[51]: sgd_step: d_W24
-        ((64,), None),  # ws[52]: sgd_step: d_b23
-        ((64, 64), None),  # ws[53]: sgd_step: d_W23
-        ((64,), None),  # ws[54]: sgd_step: d_b22
-        ((64, 64), None),  # ws[55]: sgd_step: d_W22
-        ((64,), None),  # ws[56]: sgd_step: d_b21
-        ((64, 64), None),  # ws[57]: sgd_step: d_W21
-        ((64,), None),  # ws[58]: sgd_step: d_b20
-        ((64, 64), None),  # ws[59]: sgd_step: d_W20
-        ((64,), None),  # ws[60]: sgd_step: d_b19
-        ((64, 64), None),  # ws[61]: sgd_step: d_W19
-        ((64,), None),  # ws[62]: sgd_step: d_b18
-        ((64, 64), None),  # ws[63]: sgd_step: d_W18
-        ((64,), None),  # ws[64]: sgd_step: d_b17
-        ((64, 64), None),  # ws[65]: sgd_step: d_W17
-        ((64,), None),  # ws[66]: sgd_step: d_b16
-        ((64, 64), None),  # ws[67]: sgd_step: d_W16
-        ((64,), None),  # ws[68]: sgd_step: d_b15
-        ((64, 64), None),  # ws[69]: sgd_step: d_W15
-        ((64,), None),  # ws[70]: sgd_step: d_b14
-        ((64, 64), None),  # ws[71]: sgd_step: d_W14
-        ((64,), None),  # ws[72]: sgd_step: d_b13
-        ((64, 64), None),  # ws[73]: sgd_step: d_W13
-        ((64,), None),  # ws[74]: sgd_step: d_b12
-        ((64, 64), None),  # ws[75]: sgd_step: d_W12
-        ((64,), None),  # ws[76]: sgd_step: d_b11
-        ((64, 64), None),  # ws[77]: sgd_step: d_W11
-        ((64,), None),  # ws[78]: sgd_step: d_b10
-        ((64, 64), None),  # ws[79]: sgd_step: d_W10
-        ((64,), None),  # ws[80]: sgd_step: d_b9
-        ((64, 64), None),  # ws[81]: sgd_step: d_W9
-        ((64,), None),  # ws[82]: sgd_step: d_b8
-        ((64, 64), None),  # ws[83]: sgd_step: d_W8
-        ((64,), None),  # ws[84]: sgd_step: d_b7
-        ((64, 64), None),  # ws[85]: sgd_step: d_W7
-        ((64,), None),  # ws[86]: sgd_step: d_b6
-        ((64, 64), None),  # ws[87]: sgd_step: d_W6
-        ((64,), None),  # ws[88]: sgd_step: d_b5
-        ((64, 64), None),  # ws[89]: sgd_step: d_W5
-        ((64,), None),  # ws[90]: sgd_step: d_b4
-        ((64, 64), None),  # ws[91]: sgd_step: d_W4
-        ((64,), None),  # ws[92]: sgd_step: d_b3
-        ((64, 64), None),  # ws[93]: sgd_step: d_W3
-        ((64,), None),  # ws[94]: sgd_step: d_b2
-        ((64, 64), None),  # ws[95]: sgd_step: d_W2
-        ((64,), None),  # ws[96]: sgd_step: d_b1
-        ((64, 64), None),  # ws[97]: sgd_step: d_W1
+        # ws[34]: the params' gradients in turn, as init_params lays out the params
+        ((133120,), None),
+        ((64, 64), ('part', 34, 0, 4096)),  # ws[35]: sgd_step: d_W1; a view of ws[34]
+        ((64,), ('part', 34, 4096, 4160)),  # ws[36]: sgd_step: d_b1; a view of ws[34]
+        ((64, 64), ('part', 34, 4160, 8256)),  # ws[37]: sgd_step: d_W2; a view of ws[34]
+        ((64,), ('part', 34, 8256, 8320)),  # ws[38]: sgd_step: d_b2; a view of ws[34]
+        ((64, 64), ('part', 34, 8320, 12416)),  # ws[39]: sgd_step: d_W3; a view of ws[34]
+        ((64,), ('part', 34, 12416, 12480)),  # ws[40]: sgd_step: d_b3; a view of ws[34]
+        ((64, 64), ('part', 34, 12480, 16576)),  # ws[41]: sgd_step: d_W4; a view of ws[34]
+        ((64,), ('part', 34, 16576, 16640)),  # ws[42]: sgd_step: d_b4; a view of ws[34]
+        ((64, 64), ('part', 34, 16640, 20736)),  # ws[43]: sgd_step: d_W5; a view of ws[34]
+        ((64,), ('part', 34, 20736, 20800)),  # ws[44]: sgd_step: d_b5; a view of ws[34]
+        ((64, 64), ('part', 34, 20800, 24896)),  # ws[45]: sgd_step: d_W6; a view of ws[34]
+        ((64,), ('part', 34, 24896, 24960)),  # ws[46]: sgd_step: d_b6; a view of ws[34]
+        ((64, 64), ('part', 34, 24960, 29056)),  # ws[47]: sgd_step: d_W7; a view of ws[34]
+        ((64,), ('part', 34, 29056, 29120)),  # ws[48]: sgd_step: d_b7; a view of ws[34]
+        ((64, 64), ('part', 34, 29120, 33216)),  # ws[49]: sgd_step: d_W8; a view of ws[34]
+        ((64,), ('part', 34, 33216, 33280)),  # ws[50]: sgd_step: d_b8; a view of ws[34]
+        ((64, 64), ('part', 34, 33280, 37376)),  # ws[51]: sgd_step: d_W9; a view of ws[34]
+        ((64,), ('part', 34, 37376, 37440)),  # ws[52]: sgd_step: d_b9; a view of ws[34]
+        ((64, 64), ('part', 34, 37440, 41536)),  # ws[53]: sgd_step: d_W10; a view of ws[34]
+        ((64,), ('part', 34, 41536, 41600)),  # ws[54]: sgd_step: d_b10; a view of ws[34]
+        ((64, 64), ('part', 34, 41600, 45696)),  # ws[55]: sgd_step: d_W11; a view of ws[34]
+        ((64,), ('part', 34, 45696, 45760)),  # ws[56]: sgd_step: d_b11; a view of ws[34]
+        ((64, 64), ('part', 34, 45760, 49856)),  # ws[57]: sgd_step: d_W12; a view of ws[34]
+        ((64,), ('part', 34, 49856, 49920)),  # ws[58]: sgd_step: d_b12; a view of ws[34]
+        ((64, 64), ('part', 34, 49920, 54016)),  # ws[59]: sgd_step: d_W13; a view of ws[34]
+        ((64,), ('part', 34, 54016, 54080)),  # ws[60]: sgd_step: d_b13; a view of ws[34]
+        ((64, 64), ('part', 34, 54080, 58176)),  # ws[61]: sgd_step: d_W14; a view of ws[34]
+        ((64,), ('part', 34, 58176, 58240)),  # ws[62]: sgd_step: d_b14; a view of ws[34]
+        ((64, 64), ('part', 34, 58240, 62336)),  # ws[63]: sgd_step: d_W15; a view of ws[34]
+        ((64,), ('part', 34, 62336, 62400)),  # ws[64]: sgd_step: d_b15; a view of ws[34]
+        ((64, 64), ('part', 34, 62400, 66496)),  # ws[65]: sgd_step: d_W16; a view of ws[34]
+        ((64,), ('part', 34, 66496, 66560)),  # ws[66]: sgd_step: d_b16; a view of ws[34]
+        ((64, 64), ('part', 34, 66560, 70656)),  # ws[67]: sgd_step: d_W17; a view of ws[34]
+        ((64,), ('part', 34, 70656, 70720)),  # ws[68]: sgd_step: d_b17; a view of ws[34]
+        ((64, 64), ('part', 34, 70720, 74816)),  # ws[69]: sgd_step: d_W18; a view of ws[34]
+        ((64,), ('part', 34, 74816, 74880)),  # ws[70]: sgd_step: d_b18; a view of ws[34]
+        ((64, 64), ('part', 34, 74880, 78976)),  # ws[71]: sgd_step: d_W19; a view of ws[34]
+        ((64,), ('part', 34, 78976, 79040)),  # ws[72]: sgd_step: d_b19; a view of ws[34]
+        ((64, 64), ('part', 34, 79040, 83136)),  # ws[73]: sgd_step: d_W20; a view of ws[34]
+        ((64,), ('part', 34, 83136, 83200)),  # ws[74]: sgd_step: d_b20; a view of ws[34]
+        ((64, 64), ('part', 34, 83200, 87296)),  # ws[75]: sgd_step: d_W21; a view of ws[34]
+        ((64,), ('part', 34, 87296, 87360)),  # ws[76]: sgd_step: d_b21; a view of ws[34]
+        ((64, 64), ('part', 34, 87360, 91456)),  # ws[77]: sgd_step: d_W22; a view of ws[34]
+        ((64,), ('part', 34, 91456, 91520)),  # ws[78]: sgd_step: d_b22; a view of ws[34]
+        ((64, 64), ('part', 34, 91520, 95616)),  # ws[79]: sgd_step: d_W23; a view of ws[34]
+        ((64,), ('part', 34, 95616, 95680)),  # ws[80]: sgd_step: d_b23; a view of ws[34]
+        ((64, 64), ('part', 34, 95680, 99776)),  # ws[81]: sgd_step: d_W24; a view of ws[34]
+        ((64,), ('part', 34, 99776, 99840)),  # ws[82]: sgd_step: d_b24; a view of ws[34]
+        ((64, 64), ('part', 34, 99840, 103936)),  # ws[83]: sgd_step: d_W25; a view of ws[34]
+        ((64,), ('part', 34, 103936, 104000)),  # ws[84]: sgd_step: d_b25; a view of ws[34]
+        ((64, 64), ('part', 34, 104000, 108096)),  # ws[85]: sgd_step: d_W26; a view of ws[34]
+        ((64,), ('part', 34, 108096, 108160)),  # ws[86]: sgd_step: d_b26; a view of ws[34]
+        ((64, 64), ('part', 34, 108160, 112256)),  # ws[87]: sgd_step: d_W27; a view of ws[34]
+        ((64,), ('part', 34, 112256, 112320)),  # ws[88]: sgd_step: d_b27; a view of ws[34]
+        ((64, 64), ('part', 34, 112320, 116416)),  # ws[89]: sgd_step: d_W28; a view of ws[34]
+        ((64,), ('part', 34, 116416, 116480)),  # ws[90]: sgd_step: d_b28; a view of ws[34]
+        ((64, 64), ('part', 34, 116480, 120576)),  # ws[91]: sgd_step: d_W29; a view of ws[34]
+        ((64,), ('part', 34, 120576, 120640)),  # ws[92]: sgd_step: d_b29; a view of ws[34]
+        ((64, 64), ('part', 34, 120640, 124736)),  # ws[93]: sgd_step: d_W30; a view of ws[34]
+        ((64,), ('part', 34, 124736, 124800)),  # ws[94]: sgd_step: d_b30; a view of ws[34]
+        ((64, 64), ('part', 34, 124800, 128896)),  # ws[95]: sgd_step: d_W31; a view of ws[34]
+        ((64,), ('part', 34, 128896, 128960)),  # ws[96]: sgd_step: d_b31; a view of ws[34]
+        ((64, 64), ('part', 34, 128960, 133056)),  # ws[97]: sgd_step: d_W32; a view of ws[34]
+        ((64,), ('part', 34, 133056, 133120)),  # ws[98]: sgd_step: d_b32; a view of ws[34]
     ]
 
 
 def init_params(seed=0):
-    """Freshly initialized params, the same for the same seed."""
+    """Freshly initialized params, the same for the same seed: views of one new array, in
+    turn, which sgd_step moves with one subtraction."""
     rng = np.random.default_rng(seed)
-    return {
+    return _pack({
         'W1': rng.normal(0.0, 0.125, size=(64, 64)).astype(DTYPE),
         'b1': np.zeros((64,), dtype=DTYPE),
         'W2': rng.normal(0.0, 0.125, size=(64, 64)).astype(DTYPE),
@@ -505,7 +541,7 @@ def init_params(seed=0):
         'b31': np.zeros((64,), dtype=DTYPE),
         'W32': rng.normal(0.0, 0.125, size=(64, 64)).astype(DTYPE),
         'b32': np.zeros((64,), dtype=DTYPE),
-    }
+    })
 
 
 def forward(params, /, **inputs):
@@ -1502,7 +1538,7 @@ def sgd_step(params, lr=None, /, **inputs):
     W32 = params['W32']
     b32 = params['b32']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, range(98), B)
+    ws = _workspace(_workspace_arrays, range(99), B)
     ones = ws[33]
     # line 21 (i = 1): h = tanh(h @ W{i} + b{i})
     t = np.dot(x, W1, out=ws[0])
@@ -1641,290 +1677,301 @@ def sgd_step(params, lr=None, /, **inputs):
     t_34 = np.square(h_32, out=h_32)
     np.subtract(_ONE, t_34, out=t_34)
     d_t_32 = np.multiply(d_h_32, t_34, out=d_h_32)
-    d_b32 = np.dot(ones, d_t_32, out=ws[34])
+    d_b32 = np.dot(ones, d_t_32, out=ws[98])
     d_h_31 = np.dot(d_t_32, W32.T, out=ws[31])
-    d_W32 = np.dot(h_31.T, d_t_32, out=ws[35])
+    d_W32 = np.dot(h_31.T, d_t_32, out=ws[97])
     # backprop through line 21 (i = 31): h = tanh(h @ W{i} + b{i})
     t_35 = np.square(h_31, out=h_31)
     np.subtract(_ONE, t_35, out=t_35)
     d_t_31 = np.multiply(d_h_31, t_35, out=d_h_31)
-    d_b31 = np.dot(ones, d_t_31, out=ws[36])
+    d_b31 = np.dot(ones, d_t_31, out=ws[96])
     d_h_30 = np.dot(d_t_31, W31.T, out=ws[30])
-    d_W31 = np.dot(h_30.T, d_t_31, out=ws[37])
+    d_W31 = np.dot(h_30.T, d_t_31, out=ws[95])
     # backprop through line 21 (i = 30): h = tanh(h @ W{i} + b{i})
     t_36 = np.square(h_30, out=h_30)
     np.subtract(_ONE, t_36, out=t_36)
     d_t_30 = np.multiply(d_h_30, t_36, out=d_h_30)
-    d_b30 = np.dot(ones, d_t_30, out=ws[38])
+    d_b30 = np.dot(ones, d_t_30, out=ws[94])
     d_h_29 = np.dot(d_t_30, W30.T, out=ws[29])
-    d_W30 = np.dot(h_29.T, d_t_30, out=ws[39])
+    d_W30 = np.dot(h_29.T, d_t_30, out=ws[93])
     # backprop through line 21 (i = 29): h = tanh(h @ W{i} + b{i})
     t_37 = np.square(h_29, out=h_29)
     np.subtract(_ONE, t_37, out=t_37)
     d_t_29 = np.multiply(d_h_29, t_37, out=d_h_29)
-    d_b29 = np.dot(ones, d_t_29, out=ws[40])
+    d_b29 = np.dot(ones, d_t_29, out=ws[92])
     d_h_28 = np.dot(d_t_29, W29.T, out=ws[28])
-    d_W29 = np.dot(h_28.T, d_t_29, out=ws[41])
+    d_W29 = np.dot(h_28.T, d_t_29, out=ws[91])
     # backprop through line 21 (i = 28): h = tanh(h @ W{i} + b{i})
     t_38 = np.square(h_28, out=h_28)
     np.subtract(_ONE, t_38, out=t_38)
     d_t_28 = np.multiply(d_h_28, t_38, out=d_h_28)
-    d_b28 = np.dot(ones, d_t_28, out=ws[42])
+    d_b28 = np.dot(ones, d_t_28, out=ws[90])
     d_h_27 = np.dot(d_t_28, W28.T, out=ws[27])
-    d_W28 = np.dot(h_27.T, d_t_28, out=ws[43])
+    d_W28 = np.dot(h_27.T, d_t_28, out=ws[89])
     # backprop through line 21 (i = 27): h = tanh(h @ W{i} + b{i})
     t_39 = np.square(h_27, out=h_27)
     np.subtract(_ONE, t_39, out=t_39)
     d_t_27 = np.multiply(d_h_27, t_39, out=d_h_27)
-    d_b27 = np.dot(ones, d_t_27, out=ws[44])
+    d_b27 = np.dot(ones, d_t_27, out=ws[88])
     d_h_26 = np.dot(d_t_27, W27.T, out=ws[26])
-    d_W27 = np.dot(h_26.T, d_t_27, out=ws[45])
+    d_W27 = np.dot(h_26.T, d_t_27, out=ws[87])
     # backprop through line 21 (i = 26): h = tanh(h @ W{i} + b{i})
     t_40 = np.square(h_26, out=h_26)
     np.subtract(_ONE, t_40, out=t_40)
     d_t_26 = np.multiply(d_h_26, t_40, out=d_h_26)
-    d_b26 = np.dot(ones, d_t_26, out=ws[46])
+    d_b26 = np.dot(ones, d_t_26, out=ws[86])
     d_h_25 = np.dot(d_t_26, W26.T, out=ws[25])
-    d_W26 = np.dot(h_25.T, d_t_26, out=ws[47])
+    d_W26 = np.dot(h_25.T, d_t_26, out=ws[85])
     # backprop through line 21 (i = 25): h = tanh(h @ W{i} + b{i})
     t_41 = np.square(h_25, out=h_25)
     np.subtract(_ONE, t_41, out=t_41)
     d_t_25 = np.multiply(d_h_25, t_41, out=d_h_25)
-    d_b25 = np.dot(ones, d_t_25, out=ws[48])
+    d_b25 = np.dot(ones, d_t_25, out=ws[84])
     d_h_24 = np.dot(d_t_25, W25.T, out=ws[24])
-    d_W25 = np.dot(h_24.T, d_t_25, out=ws[49])
+    d_W25 = np.dot(h_24.T, d_t_25, out=ws[83])
     # backprop through line 21 (i = 24): h = tanh(h @ W{i} + b{i})
     t_42 = np.square(h_24, out=h_24)
     np.subtract(_ONE, t_42, out=t_42)
     d_t_24 = np.multiply(d_h_24, t_42, out=d_h_24)
-    d_b24 = np.dot(ones, d_t_24, out=ws[50])
+    d_b24 = np.dot(ones, d_t_24, out=ws[82])
     d_h_23 = np.dot(d_t_24, W24.T, out=ws[23])
-    d_W24 = np.dot(h_23.T, d_t_24, out=ws[51])
+    d_W24 = np.dot(h_23.T, d_t_24, out=ws[81])
     # backprop through line 21 (i = 23): h = tanh(h @ W{i} + b{i})
     t_43 = np.square(h_23, out=h_23)
     np.subtract(_ONE, t_43, out=t_43)
     d_t_23 = np.multiply(d_h_23, t_43, out=d_h_23)
-    d_b23 = np.dot(ones, d_t_23, out=ws[52])
+    d_b23 = np.dot(ones, d_t_23, out=ws[80])
     d_h_22 = np.dot(d_t_23, W23.T, out=ws[22])
-    d_W23 = np.dot(h_22.T, d_t_23, out=ws[53])
+    d_W23 = np.dot(h_22.T, d_t_23, out=ws[79])
     # backprop through line 21 (i = 22): h = tanh(h @ W{i} + b{i})
     t_44 = np.square(h_22, out=h_22)
     np.subtract(_ONE, t_44, out=t_44)
     d_t_22 = np.multiply(d_h_22, t_44, out=d_h_22)
-    d_b22 = np.dot(ones, d_t_22, out=ws[54])
+    d_b22 = np.dot(ones, d_t_22, out=ws[78])
     d_h_21 = np.dot(d_t_22, W22.T, out=ws[21])
-    d_W22 = np.dot(h_21.T, d_t_22, out=ws[55])
+    d_W22 = np.dot(h_21.T, d_t_22, out=ws[77])
     # backprop through line 21 (i = 21): h = tanh(h @ W{i} + b{i})
     t_45 = np.square(h_21, out=h_21)
     np.subtract(_ONE, t_45, out=t_45)
     d_t_21 = np.multiply(d_h_21, t_45, out=d_h_21)
-    d_b21 = np.dot(ones, d_t_21, out=ws[56])
+    d_b21 = np.dot(ones, d_t_21, out=ws[76])
     d_h_20 = np.dot(d_t_21, W21.T, out=ws[20])
-    d_W21 = np.dot(h_20.T, d_t_21, out=ws[57])
+    d_W21 = np.dot(h_20.T, d_t_21, out=ws[75])
     # backprop through line 21 (i = 20): h = tanh(h @ W{i} + b{i})
     t_46 = np.square(h_20, out=h_20)
     np.subtract(_ONE, t_46, out=t_46)
     d_t_20 = np.multiply(d_h_20, t_46, out=d_h_20)
-    d_b20 = np.dot(ones, d_t_20, out=ws[58])
+    d_b20 = np.dot(ones, d_t_20, out=ws[74])
     d_h_19 = np.dot(d_t_20, W20.T, out=ws[19])
-    d_W20 = np.dot(h_19.T, d_t_20, out=ws[59])
+    d_W20 = np.dot(h_19.T, d_t_20, out=ws[73])
     # backprop through line 21 (i = 19): h = tanh(h @ W{i} + b{i})
     t_47 = np.square(h_19, out=h_19)
     np.subtract(_ONE, t_47, out=t_47)
     d_t_19 = np.multiply(d_h_19, t_47, out=d_h_19)
-    d_b19 = np.dot(ones, d_t_19, out=ws[60])
+    d_b19 = np.dot(ones, d_t_19, out=ws[72])
     d_h_18 = np.dot(d_t_19, W19.T, out=ws[18])
-    d_W19 = np.dot(h_18.T, d_t_19, out=ws[61])
+    d_W19 = np.dot(h_18.T, d_t_19, out=ws[71])
     # backprop through line 21 (i = 18): h = tanh(h @ W{i} + b{i})
     t_48 = np.square(h_18, out=h_18)
     np.subtract(_ONE, t_48, out=t_48)
     d_t_18 = np.multiply(d_h_18, t_48, out=d_h_18)
-    d_b18 = np.dot(ones, d_t_18, out=ws[62])
+    d_b18 = np.dot(ones, d_t_18, out=ws[70])
     d_h_17 = np.dot(d_t_18, W18.T, out=ws[17])
-    d_W18 = np.dot(h_17.T, d_t_18, out=ws[63])
+    d_W18 = np.dot(h_17.T, d_t_18, out=ws[69])
     # backprop through line 21 (i = 17): h = tanh(h @ W{i} + b{i})
     t_49 = np.square(h_17, out=h_17)
     np.subtract(_ONE, t_49, out=t_49)
     d_t_17 = np.multiply(d_h_17, t_49, out=d_h_17)
-    d_b17 = np.dot(ones, d_t_17, out=ws[64])
+    d_b17 = np.dot(ones, d_t_17, out=ws[68])
     d_h_16 = np.dot(d_t_17, W17.T, out=ws[16])
-    d_W17 = np.dot(h_16.T, d_t_17, out=ws[65])
+    d_W17 = np.dot(h_16.T, d_t_17, out=ws[67])
     # backprop through line 21 (i = 16): h = tanh(h @ W{i} + b{i})
     t_50 = np.square(h_16, out=h_16)
     np.subtract(_ONE, t_50, out=t_50)
     d_t_16 = np.multiply(d_h_16, t_50, out=d_h_16)
     d_b16 = np.dot(ones, d_t_16, out=ws[66])
     d_h_15 = np.dot(d_t_16, W16.T, out=ws[15])
-    d_W16 = np.dot(h_15.T, d_t_16, out=ws[67])
+    d_W16 = np.dot(h_15.T, d_t_16, out=ws[65])
     # backprop through line 21 (i = 15): h = tanh(h @ W{i} + b{i})
     t_51 = np.square(h_15, out=h_15)
     np.subtract(_ONE, t_51, out=t_51)
     d_t_15 = np.multiply(d_h_15, t_51, out=d_h_15)
-    d_b15 = np.dot(ones, d_t_15, out=ws[68])
+    d_b15 = np.dot(ones, d_t_15, out=ws[64])
     d_h_14 = np.dot(d_t_15, W15.T, out=ws[14])
-    d_W15 = np.dot(h_14.T, d_t_15, out=ws[69])
+    d_W15 = np.dot(h_14.T, d_t_15, out=ws[63])
     # backprop through line 21 (i = 14): h = tanh(h @ W{i} + b{i})
     t_52 = np.square(h_14, out=h_14)
     np.subtract(_ONE, t_52, out=t_52)
     d_t_14 = np.multiply(d_h_14, t_52, out=d_h_14)
-    d_b14 = np.dot(ones, d_t_14, out=ws[70])
+    d_b14 = np.dot(ones, d_t_14, out=ws[62])
     d_h_13 = np.dot(d_t_14, W14.T, out=ws[13])
-    d_W14 = np.dot(h_13.T, d_t_14, out=ws[71])
+    d_W14 = np.dot(h_13.T, d_t_14, out=ws[61])
     # backprop through line 21 (i = 13): h = tanh(h @ W{i} + b{i})
     t_53 = np.square(h_13, out=h_13)
     np.subtract(_ONE, t_53, out=t_53)
     d_t_13 = np.multiply(d_h_13, t_53, out=d_h_13)
-    d_b13 = np.dot(ones, d_t_13, out=ws[72])
+    d_b13 = np.dot(ones, d_t_13, out=ws[60])
     d_h_12 = np.dot(d_t_13, W13.T, out=ws[12])
-    d_W13 = np.dot(h_12.T, d_t_13, out=ws[73])
+    d_W13 = np.dot(h_12.T, d_t_13, out=ws[59])
     # backprop through line 21 (i = 12): h = tanh(h @ W{i} + b{i})
     t_54 = np.square(h_12, out=h_12)
     np.subtract(_ONE, t_54, out=t_54)
     d_t_12 = np.multiply(d_h_12, t_54, out=d_h_12)
-    d_b12 = np.dot(ones, d_t_12, out=ws[74])
+    d_b12 = np.dot(ones, d_t_12, out=ws[58])
     d_h_11 = np.dot(d_t_12, W12.T, out=ws[11])
-    d_W12 = np.dot(h_11.T, d_t_12, out=ws[75])
+    d_W12 = np.dot(h_11.T, d_t_12, out=ws[57])
     # backprop through line 21 (i = 11): h = tanh(h @ W{i} + b{i})
     t_55 = np.square(h_11, out=h_11)
     np.subtract(_ONE, t_55, out=t_55)
     d_t_11 = np.multiply(d_h_11, t_55, out=d_h_11)
-    d_b11 = np.dot(ones, d_t_11, out=ws[76])
+    d_b11 = np.dot(ones, d_t_11, out=ws[56])
     d_h_10 = np.dot(d_t_11, W11.T, out=ws[10])
-    d_W11 = np.dot(h_10.T, d_t_11, out=ws[77])
+    d_W11 = np.dot(h_10.T, d_t_11, out=ws[55])
     # backprop through line 21 (i = 10): h = tanh(h @ W{i} + b{i})
     t_56 = np.square(h_10, out=h_10)
     np.subtract(_ONE, t_56, out=t_56)
     d_t_10 = np.multiply(d_h_10, t_56, out=d_h_10)
-    d_b10 = np.dot(ones, d_t_10, out=ws[78])
+    d_b10 = np.dot(ones, d_t_10, out=ws[54])
     d_h_9 = np.dot(d_t_10, W10.T, out=ws[9])
-    d_W10 = np.dot(h_9.T, d_t_10, out=ws[79])
+    d_W10 = np.dot(h_9.T, d_t_10, out=ws[53])
     # backprop through line 21 (i = 9): h = tanh(h @ W{i} + b{i})
     t_57 = np.square(h_9, out=h_9)
     np.subtract(_ONE, t_57, out=t_57)
     d_t_9 = np.multiply(d_h_9, t_57, out=d_h_9)
-    d_b9 = np.dot(ones, d_t_9, out=ws[80])
+    d_b9 = np.dot(ones, d_t_9, out=ws[52])
     d_h_8 = np.dot(d_t_9, W9.T, out=ws[8])
-    d_W9 = np.dot(h_8.T, d_t_9, out=ws[81])
+    d_W9 = np.dot(h_8.T, d_t_9, out=ws[51])
     # backprop through line 21 (i = 8): h = tanh(h @ W{i} + b{i})
     t_58 = np.square(h_8, out=h_8)
     np.subtract(_ONE, t_58, out=t_58)
     d_t_8 = np.multiply(d_h_8, t_58, out=d_h_8)
-    d_b8 = np.dot(ones, d_t_8, out=ws[82])
+    d_b8 = np.dot(ones, d_t_8, out=ws[50])
     d_h_7 = np.dot(d_t_8, W8.T, out=ws[7])
-    d_W8 = np.dot(h_7.T, d_t_8, out=ws[83])
+    d_W8 = np.dot(h_7.T, d_t_8, out=ws[49])
     # backprop through line 21 (i = 7): h = tanh(h @ W{i} + b{i})
     t_59 = np.square(h_7, out=h_7)
     np.subtract(_ONE, t_59, out=t_59)
     d_t_7 = np.multiply(d_h_7, t_59, out=d_h_7)
-    d_b7 = np.dot(ones, d_t_7, out=ws[84])
+    d_b7 = np.dot(ones, d_t_7, out=ws[48])
     d_h_6 = np.dot(d_t_7, W7.T, out=ws[6])
-    d_W7 = np.dot(h_6.T, d_t_7, out=ws[85])
+    d_W7 = np.dot(h_6.T, d_t_7, out=ws[47])
     # backprop through line 21 (i = 6): h = tanh(h @ W{i} + b{i})
     t_60 = np.square(h_6, out=h_6)
     np.subtract(_ONE, t_60, out=t_60)
     d_t_6 = np.multiply(d_h_6, t_60, out=d_h_6)
-    d_b6 = np.dot(ones, d_t_6, out=ws[86])
+    d_b6 = np.dot(ones, d_t_6, out=ws[46])
     d_h_5 = np.dot(d_t_6, W6.T, out=ws[5])
-    d_W6 = np.dot(h_5.T, d_t_6, out=ws[87])
+    d_W6 = np.dot(h_5.T, d_t_6, out=ws[45])
     # backprop through line 21 (i = 5): h = tanh(h @ W{i} + b{i})
     t_61 = np.square(h_5, out=h_5)
     np.subtract(_ONE, t_61, out=t_61)
     d_t_5 = np.multiply(d_h_5, t_61, out=d_h_5)
-    d_b5 = np.dot(ones, d_t_5, out=ws[88])
+    d_b5 = np.dot(ones, d_t_5, out=ws[44])
     d_h_4 = np.dot(d_t_5, W5.T, out=ws[4])
-    d_W5 = np.dot(h_4.T, d_t_5, out=ws[89])
+    d_W5 = np.dot(h_4.T, d_t_5, out=ws[43])
     # backprop through line 21 (i = 4): h = tanh(h @ W{i} + b{i})
     t_62 = np.square(h_4, out=h_4)
     np.subtract(_ONE, t_62, out=t_62)
     d_t_4 = np.multiply(d_h_4, t_62, out=d_h_4)
-    d_b4 = np.dot(ones, d_t_4, out=ws[90])
+    d_b4 = np.dot(ones, d_t_4, out=ws[42])
     d_h_3 = np.dot(d_t_4, W4.T, out=ws[3])
-    d_W4 = np.dot(h_3.T, d_t_4, out=ws[91])
+    d_W4 = np.dot(h_3.T, d_t_4, out=ws[41])
     # backprop through line 21 (i = 3): h = tanh(h @ W{i} + b{i})
     t_63 = np.square(h_3, out=h_3)
     np.subtract(_ONE, t_63, out=t_63)
     d_t_3 = np.multiply(d_h_3, t_63, out=d_h_3)
-    d_b3 = np.dot(ones, d_t_3, out=ws[92])
+    d_b3 = np.dot(ones, d_t_3, out=ws[40])
     d_h_2 = np.dot(d_t_3, W3.T, out=ws[2])
-    d_W3 = np.dot(h_2.T, d_t_3, out=ws[93])
+    d_W3 = np.dot(h_2.T, d_t_3, out=ws[39])
     # backprop through line 21 (i = 2): h = tanh(h @ W{i} + b{i})
     t_64 = np.square(h_2, out=h_2)
     np.subtract(_ONE, t_64, out=t_64)
     d_t_2 = np.multiply(d_h_2, t_64, out=d_h_2)
-    d_b2 = np.dot(ones, d_t_2, out=ws[94])
+    d_b2 = np.dot(ones, d_t_2, out=ws[38])
     d_h = np.dot(d_t_2, W2.T, out=ws[1])
-    d_W2 = np.dot(h.T, d_t_2, out=ws[95])
+    d_W2 = np.dot(h.T, d_t_2, out=ws[37])
     # backprop through line 21 (i = 1): h = tanh(h @ W{i} + b{i})
     t_65 = np.square(h, out=h)
     np.subtract(_ONE, t_65, out=t_65)
     d_t = np.multiply(d_h, t_65, out=d_h)
-    d_b1 = np.dot(ones, d_t, out=ws[96])
-    d_W1 = np.dot(x.T, d_t, out=ws[97])
+    d_b1 = np.dot(ones, d_t, out=ws[36])
+    d_W1 = np.dot(x.T, d_t, out=ws[35])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
-    np.subtract(W1, d_W1, out=W1)
-    np.subtract(b1, d_b1, out=b1)
-    np.subtract(W2, d_W2, out=W2)
-    np.subtract(b2, d_b2, out=b2)
-    np.subtract(W3, d_W3, out=W3)
-    np.subtract(b3, d_b3, out=b3)
-    np.subtract(W4, d_W4, out=W4)
-    np.subtract(b4, d_b4, out=b4)
-    np.subtract(W5, d_W5, out=W5)
-    np.subtract(b5, d_b5, out=b5)
-    np.subtract(W6, d_W6, out=W6)
-    np.subtract(b6, d_b6, out=b6)
-    np.subtract(W7, d_W7, out=W7)
-    np.subtract(b7, d_b7, out=b7)
-    np.subtract(W8, d_W8, out=W8)
-    np.subtract(b8, d_b8, out=b8)
-    np.subtract(W9, d_W9, out=W9)
-    np.subtract(b9, d_b9, out=b9)
-    np.subtract(W10, d_W10, out=W10)
-    np.subtract(b10, d_b10, out=b10)
-    np.subtract(W11, d_W11, out=W11)
-    np.subtract(b11, d_b11, out=b11)
-    np.subtract(W12, d_W12, out=W12)
-    np.subtract(b12, d_b12, out=b12)
-    np.subtract(W13, d_W13, out=W13)
-    np.subtract(b13, d_b13, out=b13)
-    np.subtract(W14, d_W14, out=W14)
-    np.subtract(b14, d_b14, out=b14)
-    np.subtract(W15, d_W15, out=W15)
-    np.subtract(b15, d_b15, out=b15)
-    np.subtract(W16, d_W16, out=W16)
-    np.subtract(b16, d_b16, out=b16)
-    np.subtract(W17, d_W17, out=W17)
-    np.subtract(b17, d_b17, out=b17)
-    np.subtract(W18, d_W18, out=W18)
-    np.subtract(b18, d_b18, out=b18)
-    np.subtract(W19, d_W19, out=W19)
-    np.subtract(b19, d_b19, out=b19)
-    np.subtract(W20, d_W20, out=W20)
-    np.subtract(b20, d_b20, out=b20)
-    np.subtract(W21, d_W21, out=W21)
-    np.subtract(b21, d_b21, out=b21)
-    np.subtract(W22, d_W22, out=W22)
-    np.subtract(b22, d_b22, out=b22)
-    np.subtract(W23, d_W23, out=W23)
-    np.subtract(b23, d_b23, out=b23)
-    np.subtract(W24, d_W24, out=W24)
-    np.subtract(b24, d_b24, out=b24)
-    np.subtract(W25, d_W25, out=W25)
-    np.subtract(b25, d_b25, out=b25)
-    np.subtract(W26, d_W26, out=W26)
-    np.subtract(b26, d_b26, out=b26)
-    np.subtract(W27, d_W27, out=W27)
-    np.subtract(b27, d_b27, out=b27)
-    np.subtract(W28, d_W28, out=W28)
-    np.subtract(b28, d_b28, out=b28)
-    np.subtract(W29, d_W29, out=W29)
-    np.subtract(b29, d_b29, out=b29)
-    np.subtract(W30, d_W30, out=W30)
-    np.subtract(b30, d_b30, out=b30)
-    np.subtract(W31, d_W31, out=W31)
-    np.subtract(b31, d_b31, out=b31)
-    np.subtract(W32, d_W32, out=W32)
-    np.subtract(b32, d_b32, out=b32)
+    packed = _packed((
+        W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11,
+        b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19,
+        W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28,
+        b28, W29, b29, W30, b30, W31, b31, W32, b32,
+    ))
+    if packed is not None:
+        # the params as init_params made them, views of one array laid out as their steps are in
+        # ws[34]: one subtraction moves them all
+        np.subtract(packed, ws[34], out=packed)
+    else:
+        np.subtract(W1, d_W1, out=W1)
+        np.subtract(b1, d_b1, out=b1)
+        np.subtract(W2, d_W2, out=W2)
+        np.subtract(b2, d_b2, out=b2)
+        np.subtract(W3, d_W3, out=W3)
+        np.subtract(b3, d_b3, out=b3)
+        np.subtract(W4, d_W4, out=W4)
+        np.subtract(b4, d_b4, out=b4)
+        np.subtract(W5, d_W5, out=W5)
+        np.subtract(b5, d_b5, out=b5)
+        np.subtract(W6, d_W6, out=W6)
+        np.subtract(b6, d_b6, out=b6)
+        np.subtract(W7, d_W7, out=W7)
+        np.subtract(b7, d_b7, out=b7)
+        np.subtract(W8, d_W8, out=W8)
+        np.subtract(b8, d_b8, out=b8)
+        np.subtract(W9, d_W9, out=W9)
+        np.subtract(b9, d_b9, out=b9)
+        np.subtract(W10, d_W10, out=W10)
+        np.subtract(b10, d_b10, out=b10)
+        np.subtract(W11, d_W11, out=W11)
+        np.subtract(b11, d_b11, out=b11)
+        np.subtract(W12, d_W12, out=W12)
+        np.subtract(b12, d_b12, out=b12)
+        np.subtract(W13, d_W13, out=W13)
+        np.subtract(b13, d_b13, out=b13)
+        np.subtract(W14, d_W14, out=W14)
+        np.subtract(b14, d_b14, out=b14)
+        np.subtract(W15, d_W15, out=W15)
+        np.subtract(b15, d_b15, out=b15)
+        np.subtract(W16, d_W16, out=W16)
+        np.subtract(b16, d_b16, out=b16)
+        np.subtract(W17, d_W17, out=W17)
+        np.subtract(b17, d_b17, out=b17)
+        np.subtract(W18, d_W18, out=W18)
+        np.subtract(b18, d_b18, out=b18)
+        np.subtract(W19, d_W19, out=W19)
+        np.subtract(b19, d_b19, out=b19)
+        np.subtract(W20, d_W20, out=W20)
+        np.subtract(b20, d_b20, out=b20)
+        np.subtract(W21, d_W21, out=W21)
+        np.subtract(b21, d_b21, out=b21)
+        np.subtract(W22, d_W22, out=W22)
+        np.subtract(b22, d_b22, out=b22)
+        np.subtract(W23, d_W23, out=W23)
+        np.subtract(b23, d_b23, out=b23)
+        np.subtract(W24, d_W24, out=W24)
+        np.subtract(b24, d_b24, out=b24)
+        np.subtract(W25, d_W25, out=W25)
+        np.subtract(b25, d_b25, out=b25)
+        np.subtract(W26, d_W26, out=W26)
+        np.subtract(b26, d_b26, out=b26)
+        np.subtract(W27, d_W27, out=W27)
+        np.subtract(b27, d_b27, out=b27)
+        np.subtract(W28, d_W28, out=W28)
+        np.subtract(b28, d_b28, out=b28)
+        np.subtract(W29, d_W29, out=W29)
+        np.subtract(b29, d_b29, out=b29)
+        np.subtract(W30, d_W30, out=W30)
+        np.subtract(b30, d_b30, out=b30)
+        np.subtract(W31, d_W31, out=W31)
+        np.subtract(b31, d_b31, out=b31)
+        np.subtract(W32, d_W32, out=W32)
+        np.subtract(b32, d_b32, out=b32)
     return value

@@ -5,6 +5,7 @@ in float64. Do not edit; recompile instead.
 """
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -219,6 +220,9 @@ def _workspace(make, used, *sizes):
                 shape, fill = wanted[i]
                 if fill is None:
                     ws[i] = np.empty(shape, dtype=DTYPE)
+                elif isinstance(fill, tuple):  # ("part", j, start, stop): a view of ws[j] (j < i)
+                    ws[i] = ws[fill[1]][fill[2]:fill[3]].reshape(shape)
+                    continue  # its memory is ws[j]'s
                 elif fill == 0:  # its memory is taken only where written, and it never is
                     ws[i] = np.zeros(shape, dtype=DTYPE)
                 else:
@@ -234,6 +238,23 @@ def release_workspaces():
     """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
     _LOCAL.__dict__.pop("spaces", None)
     _LOCAL.__dict__.pop("last", None)
+
+
+# id of an array init_params made -> (a weak reference to it, to each param's view of it)
+_PACKS = {}
+
+
+def _pack(params):
+    """The params as views of one new array, each in turn, which sgd_step can move all at once."""
+    flat = np.empty(sum(a.size for a in params.values()), dtype=DTYPE)
+    views, start = {}, 0
+    for name, a in params.items():
+        views[name] = flat[start:start + a.size].reshape(a.shape)
+        views[name][...] = a
+        start += a.size
+    _PACKS[id(flat)] = (weakref.ref(flat), tuple(map(weakref.ref, views.values())))
+    weakref.finalize(flat, _PACKS.pop, id(flat), None)
+    return views
 
 
 def _sigmoid(x, out=None, cap=None):
@@ -306,11 +327,12 @@ def _workspace_arrays(N):
 
 
 def init_params(seed=0):
-    """Freshly initialized params, the same for the same seed."""
-    return {
+    """Freshly initialized params, the same for the same seed: views of one new array, in
+    turn, which sgd_step moves with one subtraction."""
+    return _pack({
         'w': np.zeros((100,), dtype=DTYPE),
         'b': np.zeros((), dtype=DTYPE),
-    }
+    })
 
 
 def forward(params, /, **inputs):

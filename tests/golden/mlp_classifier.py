@@ -5,6 +5,7 @@ in float64. Do not edit; recompile instead.
 """
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -224,6 +225,9 @@ def _workspace(make, used, *sizes):
                 shape, fill = wanted[i]
                 if fill is None:
                     ws[i] = np.empty(shape, dtype=DTYPE)
+                elif isinstance(fill, tuple):  # ("part", j, start, stop): a view of ws[j] (j < i)
+                    ws[i] = ws[fill[1]][fill[2]:fill[3]].reshape(shape)
+                    continue  # its memory is ws[j]'s
                 elif fill == 0:  # its memory is taken only where written, and it never is
                     ws[i] = np.zeros(shape, dtype=DTYPE)
                 else:
@@ -239,6 +243,35 @@ def release_workspaces():
     """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
     _LOCAL.__dict__.pop("spaces", None)
     _LOCAL.__dict__.pop("last", None)
+
+
+# id of an array init_params made -> (a weak reference to it, to each param's view of it)
+_PACKS = {}
+
+
+def _pack(params):
+    """The params as views of one new array, each in turn, which sgd_step can move all at once."""
+    flat = np.empty(sum(a.size for a in params.values()), dtype=DTYPE)
+    views, start = {}, 0
+    for name, a in params.items():
+        views[name] = flat[start:start + a.size].reshape(a.shape)
+        views[name][...] = a
+        start += a.size
+    _PACKS[id(flat)] = (weakref.ref(flat), tuple(map(weakref.ref, views.values())))
+    weakref.finalize(flat, _PACKS.pop, id(flat), None)
+    return views
+
+
+def _packed(arrays):
+    """The array of which `arrays`, the params in turn, are the views _pack made; else None."""
+    flat = arrays[0].base
+    pack = _PACKS.get(id(flat))
+    if pack is None or pack[0]() is not flat:
+        return None
+    for view, a in zip(pack[1], arrays):
+        if view() is not a:
+            return None
+    return flat
 
 
 def _logsumexp_parts(x, axis, shifted=None):
@@ -374,19 +407,22 @@ def _workspace_arrays(B):
         ((B,), None),  # ws[9]: loss_and_grad, sgd_step: t_7
         ((B,), 1.0),  # ws[10]: ones, read only
         ((B, 256), None),  # ws[11]: loss_and_grad, sgd_step: d_h2, d_t_2
-        ((10,), None),  # ws[12]: sgd_step: d_b3
-        ((256, 10), None),  # ws[13]: sgd_step: d_W3
-        ((256,), None),  # ws[14]: sgd_step: d_b2
-        ((256, 256), None),  # ws[15]: sgd_step: d_W2
-        ((256,), None),  # ws[16]: sgd_step: d_b1
-        ((784, 256), None),  # ws[17]: sgd_step: d_W1
+        # ws[12]: the params' gradients in turn, as init_params lays out the params
+        ((269322,), None),
+        ((784, 256), ('part', 12, 0, 200704)),  # ws[13]: sgd_step: d_W1; a view of ws[12]
+        ((256,), ('part', 12, 200704, 200960)),  # ws[14]: sgd_step: d_b1; a view of ws[12]
+        ((256, 256), ('part', 12, 200960, 266496)),  # ws[15]: sgd_step: d_W2; a view of ws[12]
+        ((256,), ('part', 12, 266496, 266752)),  # ws[16]: sgd_step: d_b2; a view of ws[12]
+        ((256, 10), ('part', 12, 266752, 269312)),  # ws[17]: sgd_step: d_W3; a view of ws[12]
+        ((10,), ('part', 12, 269312, 269322)),  # ws[18]: sgd_step: d_b3; a view of ws[12]
     ]
 
 
 def init_params(seed=0):
-    """Freshly initialized params, the same for the same seed."""
+    """Freshly initialized params, the same for the same seed: views of one new array, in
+    turn, which sgd_step moves with one subtraction."""
     rng = np.random.default_rng(seed)
-    return {
+    return _pack({
         # he: normal, mean 0, deviation sqrt(2 / 784)
         'W1': rng.normal(0.0, 0.050507627227610534, size=(784, 256)).astype(DTYPE),
         'b1': np.zeros((256,), dtype=DTYPE),
@@ -396,7 +432,7 @@ def init_params(seed=0):
         # glorot: uniform in [-a, a), a = sqrt(6 / (256 + 10))
         'W3': rng.uniform(-0.15018785229652765, 0.15018785229652765, size=(256, 10)).astype(DTYPE),
         'b3': np.zeros((10,), dtype=DTYPE),
-    }
+    })
 
 
 def forward(params, /, **inputs):
@@ -555,7 +591,7 @@ def sgd_step(params, lr=None, /, **inputs):
     W3 = params['W3']
     b3 = params['b3']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, range(18), B)
+    ws = _workspace(_workspace_arrays, range(19), B)
     zeros = ws[1]
     ones = ws[8]
     ones_2 = ws[10]
@@ -583,27 +619,33 @@ def sgd_step(params, lr=None, /, **inputs):
     _normalized_minus_one_hot(t_5, t_6, labels, out=t_5)
     d_logits = np.multiply(DTYPE(lr) / t_7.size, t_5, out=t_5)
     # backprop through line 30: logits = h2 @ W3 + b3
-    d_b3 = np.dot(ones_2, d_logits, out=ws[12])
+    d_b3 = np.dot(ones_2, d_logits, out=ws[18])
     d_h2 = np.dot(d_logits, W3.T, out=ws[11])
-    d_W3 = np.dot(h2.T, d_logits, out=ws[13])
+    d_W3 = np.dot(h2.T, d_logits, out=ws[17])
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     t_2_mask = np.greater(t_2, _ZERO, out=t_2)
     d_t_2 = np.multiply(d_h2, t_2_mask, out=d_h2)
-    d_b2 = np.dot(ones_2, d_t_2, out=ws[14])
+    d_b2 = np.dot(ones_2, d_t_2, out=ws[16])
     d_h1 = np.dot(d_t_2, W2.T, out=ws[4])
     d_W2 = np.dot(h1.T, d_t_2, out=ws[15])
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     t_mask = np.greater(t, _ZERO, out=t)
     d_t = np.multiply(d_h1, t_mask, out=d_h1)
-    d_b1 = np.dot(ones_2, d_t, out=ws[16])
-    d_W1 = np.dot(images.T, d_t, out=ws[17])
+    d_b1 = np.dot(ones_2, d_t, out=ws[14])
+    d_W1 = np.dot(images.T, d_t, out=ws[13])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
-    np.subtract(W1, d_W1, out=W1)
-    np.subtract(b1, d_b1, out=b1)
-    np.subtract(W2, d_W2, out=W2)
-    np.subtract(b2, d_b2, out=b2)
-    np.subtract(W3, d_W3, out=W3)
-    np.subtract(b3, d_b3, out=b3)
+    packed = _packed((W1, b1, W2, b2, W3, b3))
+    if packed is not None:
+        # the params as init_params made them, views of one array laid out as their steps are in
+        # ws[12]: one subtraction moves them all
+        np.subtract(packed, ws[12], out=packed)
+    else:
+        np.subtract(W1, d_W1, out=W1)
+        np.subtract(b1, d_b1, out=b1)
+        np.subtract(W2, d_W2, out=W2)
+        np.subtract(b2, d_b2, out=b2)
+        np.subtract(W3, d_W3, out=W3)
+        np.subtract(b3, d_b3, out=b3)
     return value

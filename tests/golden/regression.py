@@ -5,6 +5,7 @@ in float64. Do not edit; recompile instead.
 """
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -221,6 +222,9 @@ def _workspace(make, used, *sizes):
                 shape, fill = wanted[i]
                 if fill is None:
                     ws[i] = np.empty(shape, dtype=DTYPE)
+                elif isinstance(fill, tuple):  # ("part", j, start, stop): a view of ws[j] (j < i)
+                    ws[i] = ws[fill[1]][fill[2]:fill[3]].reshape(shape)
+                    continue  # its memory is ws[j]'s
                 elif fill == 0:  # its memory is taken only where written, and it never is
                     ws[i] = np.zeros(shape, dtype=DTYPE)
                 else:
@@ -236,6 +240,35 @@ def release_workspaces():
     """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
     _LOCAL.__dict__.pop("spaces", None)
     _LOCAL.__dict__.pop("last", None)
+
+
+# id of an array init_params made -> (a weak reference to it, to each param's view of it)
+_PACKS = {}
+
+
+def _pack(params):
+    """The params as views of one new array, each in turn, which sgd_step can move all at once."""
+    flat = np.empty(sum(a.size for a in params.values()), dtype=DTYPE)
+    views, start = {}, 0
+    for name, a in params.items():
+        views[name] = flat[start:start + a.size].reshape(a.shape)
+        views[name][...] = a
+        start += a.size
+    _PACKS[id(flat)] = (weakref.ref(flat), tuple(map(weakref.ref, views.values())))
+    weakref.finalize(flat, _PACKS.pop, id(flat), None)
+    return views
+
+
+def _packed(arrays):
+    """The array of which `arrays`, the params in turn, are the views _pack made; else None."""
+    flat = arrays[0].base
+    pack = _PACKS.get(id(flat))
+    if pack is None or pack[0]() is not flat:
+        return None
+    for view, a in zip(pack[1], arrays):
+        if view() is not a:
+            return None
+    return flat
 
 
 def _sigmoid(x, out=None, cap=None):
@@ -290,23 +323,25 @@ def _workspace_arrays(B):
         ((B,), 1.0),  # ws[3]: ones, read only
         ((B, 4), None),  # ws[4]: loss_and_grad, sgd_step: d_h, d_t
         ((B, 4), None),  # ws[5]: loss_and_grad, sgd_step: t_4
-        ((1,), None),  # ws[6]: sgd_step: d_b2
-        ((4, 1), None),  # ws[7]: sgd_step: d_W2
-        ((4,), None),  # ws[8]: sgd_step: d_b1
-        ((3, 4), None),  # ws[9]: sgd_step: d_W1
+        ((21,), None),  # ws[6]: the params' gradients in turn, as init_params lays out the params
+        ((3, 4), ('part', 6, 0, 12)),  # ws[7]: sgd_step: d_W1; a view of ws[6]
+        ((4,), ('part', 6, 12, 16)),  # ws[8]: sgd_step: d_b1; a view of ws[6]
+        ((4, 1), ('part', 6, 16, 20)),  # ws[9]: sgd_step: d_W2; a view of ws[6]
+        ((1,), ('part', 6, 20, 21)),  # ws[10]: sgd_step: d_b2; a view of ws[6]
     ]
 
 
 def init_params(seed=0):
-    """Freshly initialized params, the same for the same seed."""
+    """Freshly initialized params, the same for the same seed: views of one new array, in
+    turn, which sgd_step moves with one subtraction."""
     rng = np.random.default_rng(seed)
-    return {
+    return _pack({
         'W1': rng.normal(0.0, 1.0, size=(3, 4)).astype(DTYPE),
         'b1': np.zeros((4,), dtype=DTYPE),
         # glorot: uniform in [-a, a), a = sqrt(6 / (4 + 1))
         'W2': rng.uniform(-1.0954451150103321, 1.0954451150103321, size=(4, 1)).astype(DTYPE),
         'b2': np.zeros((1,), dtype=DTYPE),
-    }
+    })
 
 
 def forward(params, /, **inputs):
@@ -427,7 +462,7 @@ def sgd_step(params, lr=None, /, **inputs):
     W2 = params['W2']
     b2 = params['b2']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, range(10), B)
+    ws = _workspace(_workspace_arrays, range(11), B)
     exp_max = ws[1]
     ones = ws[3]
     # line 25: h    = sigmoid(affine(x, W1, b1))
@@ -443,20 +478,26 @@ def sgd_step(params, lr=None, /, **inputs):
     # backprop through line 27: loss = mean((pred - y)^2)
     d_pred = np.multiply(t_3, 2.0 * (DTYPE(lr) / t_3.size), out=t_3)
     # backprop through line 26: pred = affine(h, W2, b2)
-    d_b2 = np.dot(ones, d_pred, out=ws[6])
+    d_b2 = np.dot(ones, d_pred, out=ws[10])
     d_h = np.dot(d_pred, W2.T, out=ws[4])
-    d_W2 = np.dot(h.T, d_pred, out=ws[7])
+    d_W2 = np.dot(h.T, d_pred, out=ws[9])
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
     t_4 = np.subtract(_ONE, h, out=ws[5])
     t_5 = np.multiply(h, t_4, out=h)
     d_t = np.multiply(d_h, t_5, out=d_h)
     d_b1 = np.dot(ones, d_t, out=ws[8])
-    d_W1 = np.dot(x.T, d_t, out=ws[9])
+    d_W1 = np.dot(x.T, d_t, out=ws[7])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
-    np.subtract(W1, d_W1, out=W1)
-    np.subtract(b1, d_b1, out=b1)
-    np.subtract(W2, d_W2, out=W2)
-    np.subtract(b2, d_b2, out=b2)
+    packed = _packed((W1, b1, W2, b2))
+    if packed is not None:
+        # the params as init_params made them, views of one array laid out as their steps are in
+        # ws[6]: one subtraction moves them all
+        np.subtract(packed, ws[6], out=packed)
+    else:
+        np.subtract(W1, d_W1, out=W1)
+        np.subtract(b1, d_b1, out=b1)
+        np.subtract(W2, d_W2, out=W2)
+        np.subtract(b2, d_b2, out=b2)
     return value

@@ -5,6 +5,7 @@ in float64. Do not edit; recompile instead.
 """
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -240,6 +241,9 @@ def _workspace(make, used, *sizes):
                 shape, fill = wanted[i]
                 if fill is None:
                     ws[i] = np.empty(shape, dtype=DTYPE)
+                elif isinstance(fill, tuple):  # ("part", j, start, stop): a view of ws[j] (j < i)
+                    ws[i] = ws[fill[1]][fill[2]:fill[3]].reshape(shape)
+                    continue  # its memory is ws[j]'s
                 elif fill == 0:  # its memory is taken only where written, and it never is
                     ws[i] = np.zeros(shape, dtype=DTYPE)
                 else:
@@ -255,6 +259,35 @@ def release_workspaces():
     """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
     _LOCAL.__dict__.pop("spaces", None)
     _LOCAL.__dict__.pop("last", None)
+
+
+# id of an array init_params made -> (a weak reference to it, to each param's view of it)
+_PACKS = {}
+
+
+def _pack(params):
+    """The params as views of one new array, each in turn, which sgd_step can move all at once."""
+    flat = np.empty(sum(a.size for a in params.values()), dtype=DTYPE)
+    views, start = {}, 0
+    for name, a in params.items():
+        views[name] = flat[start:start + a.size].reshape(a.shape)
+        views[name][...] = a
+        start += a.size
+    _PACKS[id(flat)] = (weakref.ref(flat), tuple(map(weakref.ref, views.values())))
+    weakref.finalize(flat, _PACKS.pop, id(flat), None)
+    return views
+
+
+def _packed(arrays):
+    """The array of which `arrays`, the params in turn, are the views _pack made; else None."""
+    flat = arrays[0].base
+    pack = _PACKS.get(id(flat))
+    if pack is None or pack[0]() is not flat:
+        return None
+    for view, a in zip(pack[1], arrays):
+        if view() is not a:
+            return None
+    return flat
 
 
 def _logsumexp_parts(x, axis, shifted=None):
@@ -422,33 +455,36 @@ def _workspace_arrays(B):
         ((B, 1), None),
         # ws[34]: loss_and_grad, sgd_step: d_a ... d_a_4 (4 names), d_t_5 ... d_t_23 (4 names)
         ((B, 128), None),
-        ((10,), None),  # ws[35]: sgd_step: d_b_out
-        ((64, 10), None),  # ws[36]: sgd_step: d_W_out
-        ((64,), None),  # ws[37]: sgd_step: d_bb4
-        ((128, 64), None),  # ws[38]: sgd_step: d_Wb4
-        ((128,), None),  # ws[39]: sgd_step: d_ba4
-        ((64, 128), None),  # ws[40]: sgd_step: d_Wa4
-        ((64,), None),  # ws[41]: sgd_step: d_bb3
-        ((128, 64), None),  # ws[42]: sgd_step: d_Wb3
-        ((128,), None),  # ws[43]: sgd_step: d_ba3
-        ((64, 128), None),  # ws[44]: sgd_step: d_Wa3
-        ((64,), None),  # ws[45]: sgd_step: d_bb2
-        ((128, 64), None),  # ws[46]: sgd_step: d_Wb2
-        ((128,), None),  # ws[47]: sgd_step: d_ba2
-        ((64, 128), None),  # ws[48]: sgd_step: d_Wa2
-        ((64,), None),  # ws[49]: sgd_step: d_bb1
-        ((128, 64), None),  # ws[50]: sgd_step: d_Wb1
-        ((128,), None),  # ws[51]: sgd_step: d_ba1
-        ((64, 128), None),  # ws[52]: sgd_step: d_Wa1
-        ((64,), None),  # ws[53]: sgd_step: d_b_in
-        ((32, 64), None),  # ws[54]: sgd_step: d_W_in
+        # ws[35]: the params' gradients in turn, as init_params lays out the params
+        ((69066,), None),
+        ((32, 64), ('part', 35, 0, 2048)),  # ws[36]: sgd_step: d_W_in; a view of ws[35]
+        ((64,), ('part', 35, 2048, 2112)),  # ws[37]: sgd_step: d_b_in; a view of ws[35]
+        ((64, 128), ('part', 35, 2112, 10304)),  # ws[38]: sgd_step: d_Wa1; a view of ws[35]
+        ((128,), ('part', 35, 10304, 10432)),  # ws[39]: sgd_step: d_ba1; a view of ws[35]
+        ((128, 64), ('part', 35, 10432, 18624)),  # ws[40]: sgd_step: d_Wb1; a view of ws[35]
+        ((64,), ('part', 35, 18624, 18688)),  # ws[41]: sgd_step: d_bb1; a view of ws[35]
+        ((64, 128), ('part', 35, 18688, 26880)),  # ws[42]: sgd_step: d_Wa2; a view of ws[35]
+        ((128,), ('part', 35, 26880, 27008)),  # ws[43]: sgd_step: d_ba2; a view of ws[35]
+        ((128, 64), ('part', 35, 27008, 35200)),  # ws[44]: sgd_step: d_Wb2; a view of ws[35]
+        ((64,), ('part', 35, 35200, 35264)),  # ws[45]: sgd_step: d_bb2; a view of ws[35]
+        ((64, 128), ('part', 35, 35264, 43456)),  # ws[46]: sgd_step: d_Wa3; a view of ws[35]
+        ((128,), ('part', 35, 43456, 43584)),  # ws[47]: sgd_step: d_ba3; a view of ws[35]
+        ((128, 64), ('part', 35, 43584, 51776)),  # ws[48]: sgd_step: d_Wb3; a view of ws[35]
+        ((64,), ('part', 35, 51776, 51840)),  # ws[49]: sgd_step: d_bb3; a view of ws[35]
+        ((64, 128), ('part', 35, 51840, 60032)),  # ws[50]: sgd_step: d_Wa4; a view of ws[35]
+        ((128,), ('part', 35, 60032, 60160)),  # ws[51]: sgd_step: d_ba4; a view of ws[35]
+        ((128, 64), ('part', 35, 60160, 68352)),  # ws[52]: sgd_step: d_Wb4; a view of ws[35]
+        ((64,), ('part', 35, 68352, 68416)),  # ws[53]: sgd_step: d_bb4; a view of ws[35]
+        ((64, 10), ('part', 35, 68416, 69056)),  # ws[54]: sgd_step: d_W_out; a view of ws[35]
+        ((10,), ('part', 35, 69056, 69066)),  # ws[55]: sgd_step: d_b_out; a view of ws[35]
     ]
 
 
 def init_params(seed=0):
-    """Freshly initialized params, the same for the same seed."""
+    """Freshly initialized params, the same for the same seed: views of one new array, in
+    turn, which sgd_step moves with one subtraction."""
     rng = np.random.default_rng(seed)
-    return {
+    return _pack({
         # glorot: uniform in [-a, a), a = sqrt(6 / (32 + 64))
         'W_in': rng.uniform(-0.25, 0.25, size=(32, 64)).astype(DTYPE),
         'b_in': np.zeros((64,), dtype=DTYPE),
@@ -475,7 +511,7 @@ def init_params(seed=0):
         # glorot: uniform in [-a, a), a = sqrt(6 / (64 + 10))
         'W_out': rng.uniform(-0.2847473987257497, 0.2847473987257497, size=(64, 10)).astype(DTYPE),
         'b_out': np.zeros((10,), dtype=DTYPE),
-    }
+    })
 
 
 def forward(params, /, **inputs):
@@ -1006,7 +1042,7 @@ def sgd_step(params, lr=None, /, **inputs):
     W_out = params['W_out']
     b_out = params['b_out']
     B = dims['B']
-    ws = _workspace(_workspace_arrays, range(55), B)
+    ws = _workspace(_workspace_arrays, range(56), B)
     ones = ws[2]
     zeros = ws[6]
     ones_2 = ws[28]
@@ -1093,9 +1129,9 @@ def sgd_step(params, lr=None, /, **inputs):
     _normalized_minus_one_hot(t_31, t_32, labels, out=t_31)
     d_logits = np.multiply(DTYPE(lr) / t_33.size, t_31, out=t_31)
     # backprop through line 48: logits = norm(h) @ W_out + b_out
-    d_b_out = np.dot(ones_3, d_logits, out=ws[35])
+    d_b_out = np.dot(ones_3, d_logits, out=ws[55])
     d_t_28 = np.dot(d_logits, W_out.T, out=ws[31])
-    d_W_out = np.dot(t_28.T, d_logits, out=ws[36])
+    d_W_out = np.dot(t_28.T, d_logits, out=ws[54])
     t_35 = np.divide(d_t_28, t_27, out=ws[32])
     t_36 = np.multiply(d_t_28, t_28, out=d_t_28)
     np.divide(t_36, t_27, out=t_36)
@@ -1115,14 +1151,14 @@ def sgd_step(params, lr=None, /, **inputs):
     # and line 48: logits = norm(h) @ W_out + b_out
     d_h_9 = np.add(d_h_10, t_40, out=d_h_10)
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb4 = np.dot(ones_3, d_h_9, out=ws[37])
+    d_bb4 = np.dot(ones_3, d_h_9, out=ws[53])
     d_a_4 = np.dot(d_h_9, Wb4.T, out=ws[34])
-    d_Wb4 = np.dot(a_4.T, d_h_9, out=ws[38])
+    d_Wb4 = np.dot(a_4.T, d_h_9, out=ws[52])
     t_23_mask = np.greater(t_23, _ZERO, out=t_23)
     d_t_23 = np.multiply(d_a_4, t_23_mask, out=d_a_4)
-    d_ba4 = np.dot(ones_3, d_t_23, out=ws[39])
+    d_ba4 = np.dot(ones_3, d_t_23, out=ws[51])
     d_t_22 = np.dot(d_t_23, Wa4.T, out=ws[0])
-    d_Wa4 = np.dot(t_22.T, d_t_23, out=ws[40])
+    d_Wa4 = np.dot(t_22.T, d_t_23, out=ws[50])
     t_41 = np.divide(d_t_22, t_21, out=ws[31])
     t_42 = np.multiply(d_t_22, t_22, out=d_t_22)
     np.divide(t_42, t_21, out=t_42)
@@ -1144,14 +1180,14 @@ def sgd_step(params, lr=None, /, **inputs):
     # and line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_h_7 = np.add(t_46, t_47, out=t_46)
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb3 = np.dot(ones_3, d_h_7, out=ws[41])
+    d_bb3 = np.dot(ones_3, d_h_7, out=ws[49])
     d_a_3 = np.dot(d_h_7, Wb3.T, out=ws[34])
-    d_Wb3 = np.dot(a_3.T, d_h_7, out=ws[42])
+    d_Wb3 = np.dot(a_3.T, d_h_7, out=ws[48])
     t_17_mask = np.greater(t_17, _ZERO, out=t_17)
     d_t_17 = np.multiply(d_a_3, t_17_mask, out=d_a_3)
-    d_ba3 = np.dot(ones_3, d_t_17, out=ws[43])
+    d_ba3 = np.dot(ones_3, d_t_17, out=ws[47])
     d_t_16 = np.dot(d_t_17, Wa3.T, out=ws[31])
-    d_Wa3 = np.dot(t_16.T, d_t_17, out=ws[44])
+    d_Wa3 = np.dot(t_16.T, d_t_17, out=ws[46])
     t_48 = np.divide(d_t_16, t_15, out=ws[19])
     t_49 = np.multiply(d_t_16, t_16, out=d_t_16)
     np.divide(t_49, t_15, out=t_49)
@@ -1175,12 +1211,12 @@ def sgd_step(params, lr=None, /, **inputs):
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb2 = np.dot(ones_3, d_h_5, out=ws[45])
     d_a_2 = np.dot(d_h_5, Wb2.T, out=ws[34])
-    d_Wb2 = np.dot(a_2.T, d_h_5, out=ws[46])
+    d_Wb2 = np.dot(a_2.T, d_h_5, out=ws[44])
     t_11_mask = np.greater(t_11, _ZERO, out=t_11)
     d_t_11 = np.multiply(d_a_2, t_11_mask, out=d_a_2)
-    d_ba2 = np.dot(ones_3, d_t_11, out=ws[47])
+    d_ba2 = np.dot(ones_3, d_t_11, out=ws[43])
     d_t_10 = np.dot(d_t_11, Wa2.T, out=ws[19])
-    d_Wa2 = np.dot(t_10.T, d_t_11, out=ws[48])
+    d_Wa2 = np.dot(t_10.T, d_t_11, out=ws[42])
     t_55 = np.divide(d_t_10, t_9, out=ws[14])
     t_56 = np.multiply(d_t_10, t_10, out=d_t_10)
     np.divide(t_56, t_9, out=t_56)
@@ -1202,14 +1238,14 @@ def sgd_step(params, lr=None, /, **inputs):
     # and line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_h_3 = np.add(t_60, t_61, out=t_60)
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
-    d_bb1 = np.dot(ones_3, d_h_3, out=ws[49])
+    d_bb1 = np.dot(ones_3, d_h_3, out=ws[41])
     d_a = np.dot(d_h_3, Wb1.T, out=ws[34])
-    d_Wb1 = np.dot(a.T, d_h_3, out=ws[50])
+    d_Wb1 = np.dot(a.T, d_h_3, out=ws[40])
     t_5_mask = np.greater(t_5, _ZERO, out=t_5)
     d_t_5 = np.multiply(d_a, t_5_mask, out=d_a)
-    d_ba1 = np.dot(ones_3, d_t_5, out=ws[51])
+    d_ba1 = np.dot(ones_3, d_t_5, out=ws[39])
     d_t_4 = np.dot(d_t_5, Wa1.T, out=ws[14])
-    d_Wa1 = np.dot(t_4.T, d_t_5, out=ws[52])
+    d_Wa1 = np.dot(t_4.T, d_t_5, out=ws[38])
     t_62 = np.divide(d_t_4, t_3, out=ws[9])
     t_63 = np.multiply(d_t_4, t_4, out=d_t_4)
     np.divide(t_63, t_3, out=t_63)
@@ -1231,29 +1267,38 @@ def sgd_step(params, lr=None, /, **inputs):
     # and line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_h = np.add(t_67, t_68, out=t_67)
     # backprop through line 36: h = x @ W_in + b_in
-    d_b_in = np.dot(ones_3, d_h, out=ws[53])
-    d_W_in = np.dot(x.T, d_h, out=ws[54])
+    d_b_in = np.dot(ones_3, d_h, out=ws[37])
+    d_W_in = np.dot(x.T, d_h, out=ws[36])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
-    np.subtract(W_in, d_W_in, out=W_in)
-    np.subtract(b_in, d_b_in, out=b_in)
-    np.subtract(Wa1, d_Wa1, out=Wa1)
-    np.subtract(ba1, d_ba1, out=ba1)
-    np.subtract(Wb1, d_Wb1, out=Wb1)
-    np.subtract(bb1, d_bb1, out=bb1)
-    np.subtract(Wa2, d_Wa2, out=Wa2)
-    np.subtract(ba2, d_ba2, out=ba2)
-    np.subtract(Wb2, d_Wb2, out=Wb2)
-    np.subtract(bb2, d_bb2, out=bb2)
-    np.subtract(Wa3, d_Wa3, out=Wa3)
-    np.subtract(ba3, d_ba3, out=ba3)
-    np.subtract(Wb3, d_Wb3, out=Wb3)
-    np.subtract(bb3, d_bb3, out=bb3)
-    np.subtract(Wa4, d_Wa4, out=Wa4)
-    np.subtract(ba4, d_ba4, out=ba4)
-    np.subtract(Wb4, d_Wb4, out=Wb4)
-    np.subtract(bb4, d_bb4, out=bb4)
-    np.subtract(W_out, d_W_out, out=W_out)
-    np.subtract(b_out, d_b_out, out=b_out)
+    packed = _packed((
+        W_in, b_in, Wa1, ba1, Wb1, bb1, Wa2, ba2, Wb2, bb2, Wa3, ba3, Wb3, bb3, Wa4, ba4, Wb4,
+        bb4, W_out, b_out,
+    ))
+    if packed is not None:
+        # the params as init_params made them, views of one array laid out as their steps are in
+        # ws[35]: one subtraction moves them all
+        np.subtract(packed, ws[35], out=packed)
+    else:
+        np.subtract(W_in, d_W_in, out=W_in)
+        np.subtract(b_in, d_b_in, out=b_in)
+        np.subtract(Wa1, d_Wa1, out=Wa1)
+        np.subtract(ba1, d_ba1, out=ba1)
+        np.subtract(Wb1, d_Wb1, out=Wb1)
+        np.subtract(bb1, d_bb1, out=bb1)
+        np.subtract(Wa2, d_Wa2, out=Wa2)
+        np.subtract(ba2, d_ba2, out=ba2)
+        np.subtract(Wb2, d_Wb2, out=Wb2)
+        np.subtract(bb2, d_bb2, out=bb2)
+        np.subtract(Wa3, d_Wa3, out=Wa3)
+        np.subtract(ba3, d_ba3, out=ba3)
+        np.subtract(Wb3, d_Wb3, out=Wb3)
+        np.subtract(bb3, d_bb3, out=bb3)
+        np.subtract(Wa4, d_Wa4, out=Wa4)
+        np.subtract(ba4, d_ba4, out=ba4)
+        np.subtract(Wb4, d_Wb4, out=Wb4)
+        np.subtract(bb4, d_bb4, out=bb4)
+        np.subtract(W_out, d_W_out, out=W_out)
+        np.subtract(b_out, d_b_out, out=b_out)
     return value

@@ -5,6 +5,7 @@ in float64. Do not edit; recompile instead.
 """
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -219,6 +220,9 @@ def _workspace(make, used, *sizes):
                 shape, fill = wanted[i]
                 if fill is None:
                     ws[i] = np.empty(shape, dtype=DTYPE)
+                elif isinstance(fill, tuple):  # ("part", j, start, stop): a view of ws[j] (j < i)
+                    ws[i] = ws[fill[1]][fill[2]:fill[3]].reshape(shape)
+                    continue  # its memory is ws[j]'s
                 elif fill == 0:  # its memory is taken only where written, and it never is
                     ws[i] = np.zeros(shape, dtype=DTYPE)
                 else:
@@ -234,6 +238,35 @@ def release_workspaces():
     """Drop the calling thread's workspaces: the next call makes the arrays it needs anew."""
     _LOCAL.__dict__.pop("spaces", None)
     _LOCAL.__dict__.pop("last", None)
+
+
+# id of an array init_params made -> (a weak reference to it, to each param's view of it)
+_PACKS = {}
+
+
+def _pack(params):
+    """The params as views of one new array, each in turn, which sgd_step can move all at once."""
+    flat = np.empty(sum(a.size for a in params.values()), dtype=DTYPE)
+    views, start = {}, 0
+    for name, a in params.items():
+        views[name] = flat[start:start + a.size].reshape(a.shape)
+        views[name][...] = a
+        start += a.size
+    _PACKS[id(flat)] = (weakref.ref(flat), tuple(map(weakref.ref, views.values())))
+    weakref.finalize(flat, _PACKS.pop, id(flat), None)
+    return views
+
+
+def _packed(arrays):
+    """The array of which `arrays`, the params in turn, are the views _pack made; else None."""
+    flat = arrays[0].base
+    pack = _PACKS.get(id(flat))
+    if pack is None or pack[0]() is not flat:
+        return None
+    for view, a in zip(pack[1], arrays):
+        if view() is not a:
+            return None
+    return flat
 
 
 def _logsumexp_parts(x, axis, shifted=None):
@@ -349,17 +382,19 @@ def _workspace_arrays(N):
         ((5, 1), 1.0),  # ws[3]: ones, read only
         ((N, 1), None),  # ws[4]: loss_and_grad, sgd_step: t_5
         ((N,), 1.0),  # ws[5]: ones, read only
-        ((5,), None),  # ws[6]: sgd_step: d_b
-        ((20, 5), None),  # ws[7]: sgd_step: d_W
+        ((105,), None),  # ws[6]: the params' gradients in turn, as init_params lays out the params
+        ((20, 5), ('part', 6, 0, 100)),  # ws[7]: sgd_step: d_W; a view of ws[6]
+        ((5,), ('part', 6, 100, 105)),  # ws[8]: sgd_step: d_b; a view of ws[6]
     ]
 
 
 def init_params(seed=0):
-    """Freshly initialized params, the same for the same seed."""
-    return {
+    """Freshly initialized params, the same for the same seed: views of one new array, in
+    turn, which sgd_step moves with one subtraction."""
+    return _pack({
         'W': np.zeros((20, 5), dtype=DTYPE),
         'b': np.zeros((5,), dtype=DTYPE),
-    }
+    })
 
 
 def forward(params, /, **inputs):
@@ -470,7 +505,7 @@ def sgd_step(params, lr=None, /, **inputs):
     W = params['W']
     b = params['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, range(8), N)
+    ws = _workspace(_workspace_arrays, range(9), N)
     ones = ws[3]
     ones_2 = ws[5]
     _check_labels(labels, 5, 'labels')
@@ -497,11 +532,17 @@ def sgd_step(params, lr=None, /, **inputs):
     np.multiply(t_3, t_4, out=t_3)
     d_scores = np.add(d_logp, t_3, out=d_logp)
     # backprop through line 20: scores = x @ W + b
-    d_b = np.dot(ones_2, d_scores, out=ws[6])
+    d_b = np.dot(ones_2, d_scores, out=ws[8])
     d_W = np.dot(x.T, d_scores, out=ws[7])
     value = float(loss)
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
-    np.subtract(W, d_W, out=W)
-    np.subtract(b, d_b, out=b)
+    packed = _packed((W, b))
+    if packed is not None:
+        # the params as init_params made them, views of one array laid out as their steps are in
+        # ws[6]: one subtraction moves them all
+        np.subtract(packed, ws[6], out=packed)
+    else:
+        np.subtract(W, d_W, out=W)
+        np.subtract(b, d_b, out=b)
     return value
