@@ -281,7 +281,9 @@ def bench(name: str, rounds: int) -> dict:
     compile_s = time.perf_counter() - t0
     inputs = data(name, rng)
     params = model.init_params(seed=0)
-    ours = {k: v.copy() for k, v in params.items()}
+    # graphc trains the params as init_params returns them (laid out in one array, which its
+    # step moves with one subtraction); the others train copies of the same values
+    ours = model.init_params(seed=0)
     theirs = {k: v.copy() for k, v in params.items()}
     graphc_step = functools.partial(model.sgd_step, ours, LR, **inputs)
     # NumPy runs first, alone with graphc: PyTorch's and JAX's worker threads keep
