@@ -379,7 +379,8 @@ class Emitter:
         if gradients is None:
             return out + each
         flat = self.namers["sgd_step"].fresh("packed")
-        params = [expr.get(g.params[w]) or f"params[{w!r}]" for w in moved]
+        # in the order init_params lays them out (`moved` is wrt's, which holds every param here)
+        params = [expr.get(n) or f"params[{w!r}]" for w, n in g.params.items()]
         call = f"    {flat} = _packed(({', '.join(params)}{',' * (len(params) == 1)}))"
         if len(call) > WIDTH:
             rows = textwrap.wrap(" ".join(f"{p}," for p in params), WIDTH - 12)

@@ -1766,3 +1766,22 @@ def test_only_o2_moves_packed_params_with_one_subtraction(opt):
     step = source[source.index("def sgd_step") :]
     assert ("_packed((W1, b1, W2, b2))" in step) == (opt == 2)
     assert "return _pack({" in source  # init_params lays them out at every level
+
+
+def test_params_named_by_wrt_in_another_order_still_move_at_once():
+    """The single subtraction reads the params in init_params' order, whatever order `wrt` names them."""
+    text = (
+        "dim B\ninput x : [B, 3]\ninput y : [B, 2]\nparam W : [3, 2]\nparam b : [2]\n"
+        "loss = mean((x @ W + b - y)^2)\nminimize loss wrt b, W\n"
+    )
+    source, m = load(text)
+    assert "_packed((W, b))" in source
+    params = m.init_params()
+    copies = {k: v.copy() for k, v in params.items()}
+    rng = np.random.default_rng(0)
+    inputs = {"x": rng.normal(size=(5, 3)), "y": rng.normal(size=(5, 2))}
+    assert m._packed((params["W"], params["b"])) is not None
+    for _ in range(3):
+        assert m.sgd_step(params, 0.1, **inputs) == m.sgd_step(copies, 0.1, **inputs)
+    for k in params:
+        np.testing.assert_array_equal(params[k], copies[k])
