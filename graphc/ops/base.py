@@ -294,9 +294,9 @@ def unary(
     """An elementwise function of one array; `emit` and `into` are templates over {xp}, {x} (and {out}).
 
     With `constant` (see OpDef), `into` reads it as {constant}, and so does the plain form
-    that makes a fresh array: `into` without its `out=`.
+    that makes a fresh array: `into` without its `out=` (nor its `scratch=`: that form makes its own).
     """
-    emit_constant = into.replace(", out={out}", "") if constant else None
+    emit_constant = into.replace(", out={out}", "").replace(", scratch={scratch}", "") if constant else None
 
     def shape(attrs, t):
         if t[1] != "float":  # (said by _float_only, called only then: this runs for every node)

@@ -310,8 +310,10 @@ OPS: tuple[OpDef, ...] = (
         Facts(CONVEX, INC),
         "· σ(x)",
         helpers=("_softplus",),
-        into="_softplus({x}, out={out}, scratch={scratch})",
+        # max(x, 0) against an array of zeros, as relu's (0.32 against 0.89 us on [1024] float32)
+        into="_softplus({x}, out={out}, scratch={scratch}, zeros={constant})",
         scratch=True,
+        constant=lambda attrs, t: (t[0], 0.0),
     ),
     unary(
         "sin", "{xp}.sin({x})", lambda g, out, x: g * op("cos", x), formula="· cos(x)", into="{xp}.sin({x}, out={out})"

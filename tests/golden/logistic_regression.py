@@ -294,18 +294,19 @@ def _inner(a, b):
 _BLOCK = 2**14
 
 
-def _softplus(x, out=None, scratch=None):
+def _softplus(x, out=None, scratch=None, zeros=None):
     # log(1 + e^x) as max(x, 0) + log1p(e^-|x|): e^-|x| <= 1 cannot overflow, and log1p
     # keeps the relative accuracy of a small e^x (softplus(-50) is 1.9e-22, not 0).
     # NumPy's logaddexp(0, x) gives the same about twice as slowly. `scratch`: an array
-    # shaped like x for the second term (made here if not given).
+    # shaped like x for the second term (made here if not given); `zeros`: an array of
+    # zeros shaped like x (a faster maximum).
     if out is None:
         out = np.empty(np.shape(x), dtype=DTYPE)
     small = np.abs(x, out=np.empty_like(out) if scratch is None else scratch)
     np.negative(small, out=small)
     np.exp(small, out=small)
     np.log1p(small, out=small)
-    np.maximum(x, 0, out=out)  # after |x| is taken: out may be x itself
+    np.maximum(x, 0 if zeros is None else zeros, out=out)  # after |x| is taken: out may be x itself
     return np.add(out, small, out=out)
 
 
@@ -320,9 +321,10 @@ def _workspace_arrays(N):
         # ws[0]: forward: t, z; loss: t, z, t_2; loss_and_grad, sgd_step: t, z, t_2, d_z
         ((N,), None),
         ((N,), _EXP_MAX),  # ws[1]: exp_max, read only
-        ((N,), None),  # ws[2]: loss: t_2's scratch; loss_and_grad, sgd_step: t_2's scratch, t_4
-        ((100,), None),  # ws[3]: loss_and_grad: t_3; sgd_step: t_3, d_w
-        ((100,), None),  # ws[4]: loss_and_grad, sgd_step: t_5
+        ((N,), 0.0),  # ws[2]: zeros, read only
+        ((N,), None),  # ws[3]: loss: t_2's scratch; loss_and_grad, sgd_step: t_2's scratch, t_4
+        ((100,), None),  # ws[4]: loss_and_grad: t_3; sgd_step: t_3, d_w
+        ((100,), None),  # ws[5]: loss_and_grad, sgd_step: t_5
     ]
 
 
@@ -360,14 +362,15 @@ def loss(params, /, **inputs):
     w = params['w']
     b = params['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, (0, 2), N)
+    ws = _workspace(_workspace_arrays, (0, 2, 3), N)
+    zeros = ws[2]
     # line 21: z = x @ w + b
     t = np.dot(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
-    _softplus(t_2, out=t_2, scratch=ws[2])
+    _softplus(t_2, out=t_2, scratch=ws[3], zeros=zeros)
     loss = (t_2.sum() / t_2.size) + (0.0005 * _inner(w, w))
     return float(loss)
 
@@ -380,18 +383,19 @@ def loss_and_grad(params, /, **inputs):
     w = params['w']
     b = params['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, (0, 2, 3, 4), N)
+    ws = _workspace(_workspace_arrays, (0, 2, 3, 4, 5), N)
+    zeros = ws[2]
     # line 21: z = x @ w + b
     t = np.dot(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
-    _softplus(t_2, out=t_2, scratch=ws[2])
+    _softplus(t_2, out=t_2, scratch=ws[3], zeros=zeros)
     loss = (t_2.sum() / t_2.size) + (0.0005 * _inner(w, w))
     # backprop through line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
-    t_3 = np.multiply(0.001, w, out=ws[3])
-    t_4 = np.negative(t_2, out=ws[2])
+    t_3 = np.multiply(0.001, w, out=ws[4])
+    t_4 = np.negative(t_2, out=ws[3])
     np.expm1(t_4, out=t_4)
     np.divide(t_4, t_2.size, out=t_4)
     d_z = np.multiply(t_4, y, out=ws[0])
@@ -399,7 +403,7 @@ def loss_and_grad(params, /, **inputs):
     # and line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     d_b = _inner(t_4, y)
     # backprop through line 21: z = x @ w + b
-    t_5 = np.dot(x.T, d_z, out=ws[4])
+    t_5 = np.dot(x.T, d_z, out=ws[5])
     # w (line 18) is used more than once: its gradient sums those of its uses
     d_w = t_3 + t_5
     grads = {
@@ -435,18 +439,19 @@ def sgd_step(params, lr=None, /, **inputs):
     w = params['w']
     b = params['b']
     N = dims['N']
-    ws = _workspace(_workspace_arrays, (0, 2, 3, 4), N)
+    ws = _workspace(_workspace_arrays, (0, 2, 3, 4, 5), N)
+    zeros = ws[2]
     # line 21: z = x @ w + b
     t = np.dot(x, w, out=ws[0])
     z = np.add(t, b, out=t)
     # line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     t_2 = np.multiply(y, z, out=z)
     np.negative(t_2, out=t_2)
-    _softplus(t_2, out=t_2, scratch=ws[2])
+    _softplus(t_2, out=t_2, scratch=ws[3], zeros=zeros)
     loss = (t_2.sum() / t_2.size) + (0.0005 * _inner(w, w))
     # backprop through line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
-    t_3 = np.multiply(w, DTYPE(0.001) * lr, out=ws[3])
-    t_4 = np.negative(t_2, out=ws[2])
+    t_3 = np.multiply(w, DTYPE(0.001) * lr, out=ws[4])
+    t_4 = np.negative(t_2, out=ws[3])
     np.expm1(t_4, out=t_4)
     np.multiply(DTYPE(lr) / t_2.size, t_4, out=t_4)
     d_z = np.multiply(t_4, y, out=ws[0])
@@ -454,7 +459,7 @@ def sgd_step(params, lr=None, /, **inputs):
     # and line 23: loss = mean(softplus(-y * z)) + DECAY / 2 * sum(w^2)
     d_b = _inner(t_4, y)
     # backprop through line 21: z = x @ w + b
-    t_5 = np.dot(x.T, d_z, out=ws[4])
+    t_5 = np.dot(x.T, d_z, out=ws[5])
     # w (line 18) is used more than once: its gradient sums those of its uses
     d_w = np.add(t_3, t_5, out=t_3)
     value = float(loss)
