@@ -173,8 +173,8 @@ class Emitter:
                 text = opdef.into(self.xp, attrs, expr[target], *args)
             elif n in plan.slot:
                 text = opdef.into(self.xp, attrs, f"ws[{placed[plan.slot[n]]}]", *args)
-            else:
-                text = opdef.emit(self.xp, attrs, *args)
+            else:  # a fresh array, or a scalar; at -O2 in its fastest form, not the model's own spelling
+                text = opdef.emit(self.xp, {**attrs, "fast": True} if planned else attrs, *args)
             text = _unwrap_call_args(text, args)
             if d["op"] == "count":  # `t.size`, `x.shape[0]`
                 numbers.add(n)

@@ -95,7 +95,8 @@ class OpDef:
     # number of classes K): the generated code checks those labels lie in [0, K)
     classes: Callable[..., tuple[int, Any]] | None = None
     # In the generated module, emit and into also get attrs["known"] where any argument is a
-    # number written out: each argument's value, or None for one that is not.
+    # number written out: each argument's value, or None for one that is not; and at -O2 emit
+    # gets attrs["fast"], where it may trade the model's spelling for a faster call.
 
     def __post_init__(self):
         bad = set(self.grads) - set(self.inputs)

@@ -454,7 +454,7 @@ def forward(params, /, **inputs):
     t_2 = np.dot(weights, v, out=ws[1])
     mixed = np.add(tokens, t_2, out=t_2)
     # line 30: logits = mixed @ Wo
-    logits = mixed @ Wo
+    logits = np.dot(mixed, Wo)
     return (logits, weights)
 
 
@@ -535,7 +535,7 @@ def loss_and_grad(params, /, **inputs):
     d_logits = np.divide(t_4, t_6.size, out=t_4)
     # backprop through line 30: logits = mixed @ Wo
     d_mixed = np.dot(d_logits, Wo.T, out=ws[10])
-    d_Wo = mixed.T @ d_logits
+    d_Wo = np.dot(mixed.T, d_logits)
     # backprop through line 29: mixed = tokens + weights @ v
     d_weights = np.dot(d_mixed, v.T, out=ws[11])
     d_v = np.dot(weights.T, d_mixed, out=ws[2])
@@ -550,11 +550,11 @@ def loss_and_grad(params, /, **inputs):
     d_k = np.dot(d_t.T, q, out=ws[1])
     # backprop through line 26: v = tokens @ Wv
     t_11 = tokens.T
-    d_Wv = t_11 @ d_v
+    d_Wv = np.dot(t_11, d_v)
     # backprop through line 25: k = tokens @ Wk
-    d_Wk = t_11 @ d_k
+    d_Wk = np.dot(t_11, d_k)
     # backprop through line 24: q = tokens @ Wq
-    d_Wq = t_11 @ d_q
+    d_Wq = np.dot(t_11, d_q)
     grads = {
         'Wq': d_Wq,
         'Wk': d_Wk,

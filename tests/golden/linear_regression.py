@@ -347,7 +347,7 @@ def loss_and_grad(params, /, **inputs):
     d_pred = np.multiply(t_2, 2.0 * (DTYPE(0.5) / t_2.size), out=t_2)
     # backprop through line 18: pred = x @ w + b
     d_b = d_pred.sum()
-    d_w = x.T @ d_pred
+    d_w = np.dot(x.T, d_pred)
     grads = {
         'w': d_w,
         'b': np.array(d_b, dtype=DTYPE),

@@ -538,18 +538,18 @@ def loss_and_grad(params, /, **inputs):
     # backprop through line 30: logits = h2 @ W3 + b3
     d_b3 = np.dot(ones_2, d_logits)
     d_h2 = np.dot(d_logits, W3.T, out=ws[11])
-    d_W3 = h2.T @ d_logits
+    d_W3 = np.dot(h2.T, d_logits)
     # backprop through line 29: h2 = relu_layer(h1, W2, b2)
     t_2_mask = np.greater(t_2, _ZERO, out=t_2)
     d_t_2 = np.multiply(d_h2, t_2_mask, out=d_h2)
     d_b2 = np.dot(ones_2, d_t_2)
     d_h1 = np.dot(d_t_2, W2.T, out=ws[4])
-    d_W2 = h1.T @ d_t_2
+    d_W2 = np.dot(h1.T, d_t_2)
     # backprop through line 28: h1 = relu_layer(images, W1, b1)
     t_mask = np.greater(t, _ZERO, out=t)
     d_t = np.multiply(d_h1, t_mask, out=d_h1)
     d_b1 = np.dot(ones_2, d_t)
-    d_W1 = images.T @ d_t
+    d_W1 = np.dot(images.T, d_t)
     grads = {
         'W1': d_W1,
         'b1': d_b1,

@@ -418,13 +418,13 @@ def loss_and_grad(params, /, **inputs):
     # backprop through line 26: pred = affine(h, W2, b2)
     d_b2 = np.dot(ones, d_pred)
     d_h = np.dot(d_pred, W2.T, out=ws[4])
-    d_W2 = h.T @ d_pred
+    d_W2 = np.dot(h.T, d_pred)
     # backprop through line 25: h    = sigmoid(affine(x, W1, b1))
     t_4 = np.subtract(_ONE, h, out=ws[5])
     t_5 = np.multiply(h, t_4, out=h)
     d_t = np.multiply(d_h, t_5, out=d_h)
     d_b1 = np.dot(ones, d_t)
-    d_W1 = x.T @ d_t
+    d_W1 = np.dot(x.T, d_t)
     grads = {
         'W1': d_W1,
         'b1': d_b1,

@@ -835,7 +835,7 @@ def loss_and_grad(params, /, **inputs):
     # backprop through line 48: logits = norm(h) @ W_out + b_out
     d_b_out = np.dot(ones_3, d_logits)
     d_t_28 = np.dot(d_logits, W_out.T, out=ws[31])
-    d_W_out = t_28.T @ d_logits
+    d_W_out = np.dot(t_28.T, d_logits)
     t_35 = np.divide(d_t_28, t_27, out=ws[32])
     t_36 = np.multiply(d_t_28, t_28, out=d_t_28)
     np.divide(t_36, t_27, out=t_36)
@@ -857,12 +857,12 @@ def loss_and_grad(params, /, **inputs):
     # backprop through line 43 (i = 4): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb4 = np.dot(ones_3, d_h_9)
     d_a_4 = np.dot(d_h_9, Wb4.T, out=ws[34])
-    d_Wb4 = a_4.T @ d_h_9
+    d_Wb4 = np.dot(a_4.T, d_h_9)
     t_23_mask = np.greater(t_23, _ZERO, out=t_23)
     d_t_23 = np.multiply(d_a_4, t_23_mask, out=d_a_4)
     d_ba4 = np.dot(ones_3, d_t_23)
     d_t_22 = np.dot(d_t_23, Wa4.T, out=ws[0])
-    d_Wa4 = t_22.T @ d_t_23
+    d_Wa4 = np.dot(t_22.T, d_t_23)
     t_41 = np.divide(d_t_22, t_21, out=ws[31])
     t_42 = np.multiply(d_t_22, t_22, out=d_t_22)
     np.divide(t_42, t_21, out=t_42)
@@ -886,12 +886,12 @@ def loss_and_grad(params, /, **inputs):
     # backprop through line 43 (i = 3): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb3 = np.dot(ones_3, d_h_7)
     d_a_3 = np.dot(d_h_7, Wb3.T, out=ws[34])
-    d_Wb3 = a_3.T @ d_h_7
+    d_Wb3 = np.dot(a_3.T, d_h_7)
     t_17_mask = np.greater(t_17, _ZERO, out=t_17)
     d_t_17 = np.multiply(d_a_3, t_17_mask, out=d_a_3)
     d_ba3 = np.dot(ones_3, d_t_17)
     d_t_16 = np.dot(d_t_17, Wa3.T, out=ws[31])
-    d_Wa3 = t_16.T @ d_t_17
+    d_Wa3 = np.dot(t_16.T, d_t_17)
     t_48 = np.divide(d_t_16, t_15, out=ws[19])
     t_49 = np.multiply(d_t_16, t_16, out=d_t_16)
     np.divide(t_49, t_15, out=t_49)
@@ -915,12 +915,12 @@ def loss_and_grad(params, /, **inputs):
     # backprop through line 43 (i = 2): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb2 = np.dot(ones_3, d_h_5)
     d_a_2 = np.dot(d_h_5, Wb2.T, out=ws[34])
-    d_Wb2 = a_2.T @ d_h_5
+    d_Wb2 = np.dot(a_2.T, d_h_5)
     t_11_mask = np.greater(t_11, _ZERO, out=t_11)
     d_t_11 = np.multiply(d_a_2, t_11_mask, out=d_a_2)
     d_ba2 = np.dot(ones_3, d_t_11)
     d_t_10 = np.dot(d_t_11, Wa2.T, out=ws[19])
-    d_Wa2 = t_10.T @ d_t_11
+    d_Wa2 = np.dot(t_10.T, d_t_11)
     t_55 = np.divide(d_t_10, t_9, out=ws[14])
     t_56 = np.multiply(d_t_10, t_10, out=d_t_10)
     np.divide(t_56, t_9, out=t_56)
@@ -944,12 +944,12 @@ def loss_and_grad(params, /, **inputs):
     # backprop through line 43 (i = 1): h = block(h, Wa{i}, ba{i}, Wb{i}, bb{i})
     d_bb1 = np.dot(ones_3, d_h_3)
     d_a = np.dot(d_h_3, Wb1.T, out=ws[34])
-    d_Wb1 = a.T @ d_h_3
+    d_Wb1 = np.dot(a.T, d_h_3)
     t_5_mask = np.greater(t_5, _ZERO, out=t_5)
     d_t_5 = np.multiply(d_a, t_5_mask, out=d_a)
     d_ba1 = np.dot(ones_3, d_t_5)
     d_t_4 = np.dot(d_t_5, Wa1.T, out=ws[14])
-    d_Wa1 = t_4.T @ d_t_5
+    d_Wa1 = np.dot(t_4.T, d_t_5)
     t_62 = np.divide(d_t_4, t_3, out=ws[9])
     t_63 = np.multiply(d_t_4, t_4, out=d_t_4)
     np.divide(t_63, t_3, out=t_63)
@@ -972,7 +972,7 @@ def loss_and_grad(params, /, **inputs):
     d_h = np.add(t_67, t_68, out=t_67)
     # backprop through line 36: h = x @ W_in + b_in
     d_b_in = np.dot(ones_3, d_h)
-    d_W_in = x.T @ d_h
+    d_W_in = np.dot(x.T, d_h)
     grads = {
         'W_in': d_W_in,
         'b_in': d_b_in,

@@ -471,7 +471,7 @@ def loss_and_grad(params, /, **inputs):
     d_scores = np.subtract(d_logp, t_3, out=d_logp)
     # backprop through line 20: scores = x @ W + b
     d_b = np.dot(ones_2, d_scores)
-    d_W = x.T @ d_scores
+    d_W = np.dot(x.T, d_scores)
     grads = {
         'W': d_W,
         'b': d_b,
