@@ -18,7 +18,7 @@ from graphc.ops import OPS
 from graphc.ops.helpers import HELPERS, closure
 from graphc.plan import Pool
 from graphc.runtime import NO_WORKSPACE, PACK, PACKED, RUNTIME, WORKSPACE, sgd_fallback, sgd_plain
-from graphc.statements import MARK, WIDTH, Emitter, constant_name, size_expr
+from graphc.statements import MARK, WIDTH, Emitter, constant_name, size_expr, wrapped
 
 VIEW_OR_LEAF = {"input", "param", "const"}
 
@@ -63,8 +63,8 @@ def _module(
     # (at -O0 forward's graph is loss_and_grad's); sgd_step's may need a helper of its own: times
     # lr, the gradient of a one_hot's pick is a value placed at the labels, where times 1 it is the one_hot
     graphs = ((g,) if plain is em else (g, plain.g)) + ((step.g,) if step is not None else ())
-    helpers = closure(h for graph in graphs for n in graph.order() for h in OPS[graph.op(n)].helpers)
-    helpers += [h for h in closure(set().union(*(e.numbers for e in emitters.values()))) if h not in helpers]
+    used = [h for graph in graphs for n in graph.order() for h in OPS[graph.op(n)].helpers]
+    helpers = closure([*used, *set().union(*(e.numbers for e in emitters.values()))])  # and the numbers read
     planned = bool(pool.arrays)
 
     def dtype_name(n):
@@ -166,7 +166,7 @@ def _module(
         f"PARAMS = {meta(g.params.items())}",
         f"OUTPUTS = {meta(g.outputs)}",
         f"OBJECTIVE = {g.objective[0]!r}",
-        _wrapped("WRT = ", tuple(g.wrt)),
+        wrapped("WRT = ", [repr(w) for w in g.wrt]),
         "",
         RUNTIME.format(xp=xp).rstrip(),
     ]
@@ -315,15 +315,6 @@ def _docstring(text: str) -> list[str]:
     """A function's docstring, wrapped to the width of the generated code."""
     lines = textwrap.wrap(f'"""{text}"""', WIDTH - 4, break_long_words=False, break_on_hyphens=False)
     return ["    " + line for line in lines]
-
-
-def _wrapped(head: str, items: tuple) -> str:
-    """`head` then the tuple's literal, one row of items after another where one line is too long."""
-    one = f"{head}{items!r}"
-    if len(one) <= WIDTH:
-        return one
-    rows = textwrap.wrap(" ".join(f"{i!r}," for i in items), WIDTH - 4, break_long_words=False)
-    return "\n".join([f"{head}(", *("    " + r for r in rows), ")"])
 
 
 def emit_numpy(

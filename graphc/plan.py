@@ -163,28 +163,24 @@ def plan_buffers(
     return plan
 
 
-def pack_gradients(g: Graph, plan: Plan, grads: list[int]) -> bool:
+def pack_gradients(plan: Plan, grads: list[int]) -> None:
     """Lay out the buffers of `grads` (every param's gradient, in the order of the params) in
     one array, each a view of it at the param's place in init_params' array of all the params,
-    so that one subtraction moves them all. Only where each gradient is computed into a buffer
-    of its own, of its param's shape (not a scalar, not a view of another value, not shared
-    with another param's gradient); returns whether it was done."""
+    so that one subtraction moves them all (plan.flat is set then). Only where each gradient
+    is computed into a buffer of its own (not a scalar, not a view of another value, not
+    shared with another param's gradient): that buffer has the gradient's shape, its param's,
+    whose sizes are all fixed."""
     slots = [plan.slot.get(n) for n in grads]
     if not grads or None in slots or len(set(slots)) < len(slots):
-        return False
-    if any(
-        plan.buffers[s] != g.shape(n) or not all(isinstance(d, int) for d in g.shape(n)) for s, n in zip(slots, grads)
-    ):
-        return False
+        return
     start = 0
-    for s, n in zip(slots, grads):
-        size = math.prod(g.shape(n))
+    for s in slots:
+        size = math.prod(plan.buffers[s])
         plan.parts[s] = (start, start + size)
         start += size
     plan.buffers.append((start,))
     plan.holders.append([])
     plan.flat = len(plan.buffers) - 1
-    return True
 
 
 def maker_name(k: int) -> str:

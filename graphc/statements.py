@@ -92,7 +92,7 @@ class Emitter:
 
         plan = plan_buffers(g, need, root_set, handed_out, inlined, self.alias) if planned else Plan()
         if planned and packed:
-            pack_gradients(g, plan, packed)
+            pack_gradients(plan, packed)
         sizes = tuple(workspace_sizes(plan))
         placed = pool.place(name, plan, sizes) if plan.buffers else []  # buffer -> the workspace array it is
         pool.plans[name] = plan  # the report reads what every function makes, buffers or not
@@ -372,32 +372,35 @@ class Emitter:
                 steps[n] = self.namers["sgd_step"].fresh("step")  # never a model name
                 out.append(f"    {steps[n]} = {xp}.array({expr[n]}, dtype=DTYPE)")
                 plan.made.append(g.type(n))
-        each = []
-        for w in moved:
-            p = expr.get(g.params[w]) or f"params[{w!r}]"
-            each.append(f"    {xp}.subtract({p}, {steps.get(g.grads[w], expr[g.grads[w]])}, out={p})")
+        var = {w: expr.get(n) or f"params[{w!r}]" for w, n in g.params.items()}
+        each = [f"    {xp}.subtract({var[w]}, {steps.get(g.grads[w], expr[g.grads[w]])}, out={var[w]})" for w in moved]
         if gradients is None:
             return out + each
         flat = self.namers["sgd_step"].fresh("packed")
-        # in the order init_params lays them out (`moved` is wrt's, which holds every param here)
-        params = [expr.get(n) or f"params[{w!r}]" for w, n in g.params.items()]
-        call = f"    {flat} = _packed(({', '.join(params)}{',' * (len(params) == 1)}))"
-        if len(call) > WIDTH:
-            rows = textwrap.wrap(" ".join(f"{p}," for p in params), WIDTH - 12)
-            call = "\n".join([f"    {flat} = _packed((", *(f"        {r}" for r in rows), "    ))"])
         note = (
             f"the params as init_params made them, views of one array laid out as their steps are in"
             f" {gradients}: one subtraction moves them all"
         )
         return [
             *out,
-            call,
+            # in the order init_params lays them out (`moved` is wrt's, which holds every param here)
+            wrapped(f"{flat} = _packed(", list(var.values()), ")", "    "),
             f"    if {flat} is not None:",
             *(f"        # {row}" for row in textwrap.wrap(note, WIDTH - 10, break_long_words=False)),
             f"        {xp}.subtract({flat}, {gradients}, out={flat})",
             "    else:",
             *("    " + line for line in each),
         ]
+
+
+def wrapped(head: str, items: list[str], tail: str = "", indent: str = "") -> str:
+    """`head`, a tuple of the items as written, then `tail`: on one line, or the items in rows
+    between the brackets where that is too long."""
+    one = f"{indent}{head}({', '.join(items)}{',' * (len(items) == 1)}){tail}"
+    if len(one) <= WIDTH:
+        return one
+    rows = textwrap.wrap(" ".join(f"{i}," for i in items), WIDTH - len(indent) - 4, break_long_words=False)
+    return "\n".join([f"{indent}{head}(", *(f"{indent}    {r}" for r in rows), f"{indent}){tail}"])
 
 
 def _statements(lines: list[str]) -> tuple[list[int], dict[int, str]]:

@@ -1900,10 +1900,10 @@ def sgd_step(params, lr=None, /, **inputs):
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
     packed = _packed((
-        W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11,
-        b11, W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19,
-        W20, b20, W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28,
-        b28, W29, b29, W30, b30, W31, b31, W32, b32,
+        W1, b1, W2, b2, W3, b3, W4, b4, W5, b5, W6, b6, W7, b7, W8, b8, W9, b9, W10, b10, W11, b11,
+        W12, b12, W13, b13, W14, b14, W15, b15, W16, b16, W17, b17, W18, b18, W19, b19, W20, b20,
+        W21, b21, W22, b22, W23, b23, W24, b24, W25, b25, W26, b26, W27, b27, W28, b28, W29, b29,
+        W30, b30, W31, b31, W32, b32,
     ))
     if packed is not None:
         # the params as init_params made them, views of one array laid out as their steps are in

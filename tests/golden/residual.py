@@ -1273,8 +1273,8 @@ def sgd_step(params, lr=None, /, **inputs):
     # the update: each param moves by lr times its gradient, in place; the backward pass above
     # differentiated lr * loss, so its gradients hold the lr already
     packed = _packed((
-        W_in, b_in, Wa1, ba1, Wb1, bb1, Wa2, ba2, Wb2, bb2, Wa3, ba3, Wb3, bb3, Wa4, ba4, Wb4,
-        bb4, W_out, b_out,
+        W_in, b_in, Wa1, ba1, Wb1, bb1, Wa2, ba2, Wb2, bb2, Wa3, ba3, Wb3, bb3, Wa4, ba4, Wb4, bb4,
+        W_out, b_out,
     ))
     if packed is not None:
         # the params as init_params made them, views of one array laid out as their steps are in
